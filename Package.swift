@@ -1,0 +1,62 @@
+// swift-tools-version: 6.1
+// Backprop: TensorFlow-style computational graphs and reverse-mode automatic differentiation
+// in Swift. Targets are listed in layer order; every dependency points down the list.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+  name: "Backprop",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "Backprop", targets: ["Backprop"]),
+    .executable(name: "backprop", targets: ["BackpropCLI"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // Layer 1: concrete n-dimensional arrays, dtypes, broadcasting, random numbers, CPU kernels.
+    .target(
+      name: "ArrayCore",
+      dependencies: [.product(name: "RealModule", package: "swift-numerics")],
+      swiftSettings: strict),
+    // Layer 1 (beside ArrayCore): data sets, CSV loading, batching. Knows nothing of graphs.
+    .target(name: "Datasets", dependencies: ["ArrayCore"], swiftSettings: strict),
+    // Layer 2: graphs, primitives with their gradients, symbolic autodiff, sessions.
+    .target(name: "GraphCore", dependencies: ["ArrayCore"], swiftSettings: strict),
+    // Layer 3: optimizers, losses, initializers, layers.
+    .target(name: "Training", dependencies: ["GraphCore"], swiftSettings: strict),
+    // Layer 4: the runnable recipes (a library, so tests can run them headless).
+    .target(name: "Recipes", dependencies: ["Training", "Datasets"], swiftSettings: strict),
+    // The umbrella most users import.
+    .target(
+      name: "Backprop", dependencies: ["ArrayCore", "GraphCore", "Training", "Datasets"],
+      swiftSettings: strict),
+    // Counts heap allocations for `backprop bench` (Linux: interposes malloc; elsewhere: off).
+    .target(name: "CAllocCounter"),
+    // Layer 5: the thin command-line tool.
+    .executableTarget(
+      name: "BackpropCLI",
+      dependencies: [
+        "Backprop", "Recipes", "CAllocCounter",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strict),
+
+    .target(
+      name: "TestSupport", dependencies: ["Backprop"], path: "Tests/TestSupport",
+      swiftSettings: strict),
+    .testTarget(
+      name: "ArrayCoreTests", dependencies: ["ArrayCore", "TestSupport"], swiftSettings: strict),
+    .testTarget(
+      name: "GraphCoreTests", dependencies: ["GraphCore", "TestSupport"], swiftSettings: strict),
+    .testTarget(
+      name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: strict),
+    .testTarget(
+      name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], swiftSettings: strict),
+    .testTarget(
+      name: "RecipesTests", dependencies: ["Recipes", "TestSupport"], swiftSettings: strict),
+  ]
+)

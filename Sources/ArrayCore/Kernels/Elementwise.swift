@@ -1,0 +1,115 @@
+import RealModule
+
+/// A floating-point element type that kernels can compute with (`Float` or `Double`).
+public protocol FloatElement: Element & Real & BinaryFloatingPoint {}
+extension Float: FloatElement {}
+extension Double: FloatElement {}
+
+/// CPU kernels over ``NDArray`` values. Each writes its result into an `inout` output array,
+/// reusing that array's memory when it is not shared (see ``NDArray/prepare(shape:dtype:)``).
+public enum Kernels {}
+
+extension Kernels {
+  /// Applies `f` to every element: `out[i] = f(a[i])`.
+  /// - Precondition: `a.dtype == T.dtype`.
+  @inlinable public static func map<T: Element, U: Element>(
+    _ a: NDArray, _: T.Type, _: U.Type, into out: inout NDArray, _ f: (T) -> U
+  ) {
+    out.prepare(shape: a.shape, dtype: U.dtype)
+    let n = a.elementCount
+    a.withUnsafeBufferPointer(as: T.self) { src in
+      let dst = out.storage.bytes.assumingMemoryBound(to: U.self)
+      for i in 0..<n { dst[i] = f(src[i]) }
+    }
+  }
+
+  /// Combines two arrays element by element with NumPy broadcasting: `out[i] = f(a[i], b[i])`.
+  /// - Throws: ``ShapeError`` when the shapes do not broadcast.
+  /// - Precondition: both arrays have dtype `T`.
+  @inlinable public static func zip<T: Element, U: Element>(
+    _ a: NDArray, _ b: NDArray, _: T.Type, _: U.Type, into out: inout NDArray, _ f: (T, T) -> U
+  ) throws(ShapeError) {
+    let shape = try broadcastShape(a.shape, b.shape)
+    out.prepare(shape: shape, dtype: U.dtype)
+    let n = shape.elementCount
+    let dst = out.storage.bytes.assumingMemoryBound(to: U.self)
+    let pa = a.storage.bytes.assumingMemoryBound(to: T.self)
+    let pb = b.storage.bytes.assumingMemoryBound(to: T.self)
+    precondition(a.dtype == T.dtype && b.dtype == T.dtype, "Kernels.zip: dtype mismatch")
+    if a.shape == b.shape {
+      for i in 0..<n { dst[i] = f(pa[i], pb[i]) }
+    } else if b.elementCount == 1 {
+      let y = pb[0]
+      for i in 0..<n { dst[i] = f(pa[i], y) }
+    } else if a.elementCount == 1 {
+      let x = pa[0]
+      for i in 0..<n { dst[i] = f(x, pb[i]) }
+    } else {
+      broadcastLoop(shape: shape, a.shape, b.shape) { o, ia, ib, count, sa, sb in
+        for j in 0..<count { dst[o + j] = f(pa[ia + j &* sa], pb[ib + j &* sb]) }
+      }
+    }
+  }
+
+  /// Walks an output of `shape` row by row (the last dimension), calling `row` with the output
+  /// offset, the two input offsets, the row length and the inputs' strides along the row.
+  @inlinable static func broadcastLoop(
+    shape: Shape, _ sa: Shape, _ sb: Shape,
+    _ row: (_ out: Int, _ a: Int, _ b: Int, _ count: Int, _ strideA: Int, _ strideB: Int) -> Void
+  ) {
+    let rank = shape.rank
+    if shape.elementCount == 0 { return }
+    let stA = broadcastStrides(sa, to: shape)
+    let stB = broadcastStrides(sb, to: shape)
+    let inner = rank == 0 ? 1 : shape[rank - 1]
+    let ia = rank == 0 ? 0 : stA[rank - 1]
+    let ib = rank == 0 ? 0 : stB[rank - 1]
+    let rows = inner == 0 ? 0 : shape.elementCount / inner
+    var counter = [Int](repeating: 0, count: Swift.max(rank - 1, 0))
+    var offA = 0, offB = 0, offOut = 0
+    for _ in 0..<rows {
+      row(offOut, offA, offB, inner, ia, ib)
+      offOut += inner
+      // advance the multi-index over the outer dimensions
+      var d = rank - 2
+      while d >= 0 {
+        counter[d] += 1
+        offA += stA[d]
+        offB += stB[d]
+        if counter[d] < shape[d] { break }
+        offA -= stA[d] * shape[d]
+        offB -= stB[d] * shape[d]
+        counter[d] = 0
+        d -= 1
+      }
+    }
+  }
+
+  /// Copies `a` broadcast to `shape` (NumPy `broadcast_to`, materialized).
+  /// - Throws: ``ShapeError`` when `a` does not broadcast to `shape`.
+  public static func broadcast(_ a: NDArray, to shape: Shape, into out: inout NDArray) throws(ShapeError) {
+    let s = try broadcastShape(a.shape, shape)
+    guard s == shape else { throw ShapeError("cannot broadcast \(a.shape) to \(shape)") }
+    out.prepare(shape: shape, dtype: a.dtype)
+    switch a.dtype {
+    case .float32: copyBroadcast(a, Float.self, &out)
+    case .float64: copyBroadcast(a, Double.self, &out)
+    case .int32: copyBroadcast(a, Int32.self, &out)
+    case .bool: copyBroadcast(a, Bool.self, &out)
+    }
+  }
+
+  @inlinable static func copyBroadcast<T: Element>(_ a: NDArray, _: T.Type, _ out: inout NDArray) {
+    let src = a.storage.bytes.assumingMemoryBound(to: T.self)
+    let dst = out.storage.bytes.assumingMemoryBound(to: T.self)
+    broadcastLoop(shape: out.shape, a.shape, out.shape) { o, ia, _, count, sa, _ in
+      for j in 0..<count { dst[o + j] = src[ia + j &* sa] }
+    }
+  }
+
+  /// Copies `a` into `out` (same shape and dtype), reusing `out`'s memory when possible.
+  public static func copy(_ a: NDArray, into out: inout NDArray) {
+    out.prepare(shape: a.shape, dtype: a.dtype)
+    out.storage.bytes.copyMemory(from: a.storage.bytes, byteCount: a.elementCount * a.dtype.byteSize)
+  }
+}

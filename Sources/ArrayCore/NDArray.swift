@@ -1,0 +1,249 @@
+/// The raw, untyped memory behind one or more ``NDArray`` values (shared until written:
+/// copy-on-write).
+@usableFromInline final class ArrayStorage: @unchecked Sendable {
+  @usableFromInline let bytes: UnsafeMutableRawPointer
+  @usableFromInline let capacity: Int  // in bytes
+
+  @usableFromInline init(byteCount: Int) {
+    capacity = Swift.max(byteCount, 16)
+    bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+  }
+
+  deinit { bytes.deallocate() }
+}
+
+/// The value of every empty placeholder array (never written: its storage is always shared).
+let emptyArray = NDArray.sharedEmpty
+
+/// An n-dimensional array of numbers with a runtime ``DType``: the concrete values that feeds,
+/// fetches and variables hold.
+///
+/// `NDArray` is a value type with copy-on-write storage: copies share memory until one of them
+/// is written. Elements are stored contiguously in row-major (C) order.
+///
+/// ```swift
+/// let a = NDArray([1, 2, 3, 4] as [Float], shape: [2, 2])
+/// print(a)   // [[1. 2.]
+///            //  [3. 4.]]
+/// ```
+public struct NDArray: @unchecked Sendable {
+  /// The shape.
+  public private(set) var shape: Shape
+  /// The element type.
+  public private(set) var dtype: DType
+  @usableFromInline var storage: ArrayStorage
+
+  /// The number of elements.
+  @inlinable public var elementCount: Int { shape.elementCount }
+  /// The number of dimensions.
+  @inlinable public var rank: Int { shape.rank }
+
+  /// Creates an uninitialized-content array; the caller must write every element.
+  @usableFromInline init(uninitializedShape shape: Shape, dtype: DType) {
+    self.shape = shape
+    self.dtype = dtype
+    self.storage = ArrayStorage(byteCount: shape.elementCount * dtype.byteSize)
+  }
+
+  /// An empty float32 array of shape `[0]`, used as a placeholder value (allocates nothing).
+  public init() { self = emptyArray }
+
+  private init(emptyWith storage: ArrayStorage) {
+    shape = [0]
+    dtype = .float32
+    self.storage = storage
+  }
+
+  static let sharedEmpty = NDArray(emptyWith: ArrayStorage(byteCount: 0))
+
+  /// An empty float32 array of shape `[0]` (shared; creating it allocates nothing).
+  public static var empty: NDArray { NDArray() }
+
+  /// Creates an array holding `scalars` (row-major) with the given shape; the dtype follows `T`.
+  /// - Precondition: `scalars.count == shape.elementCount` (use ``init(validating:shape:)`` to
+  ///   get a thrown error instead).
+  public init<T: Element>(_ scalars: [T], shape: Shape) {
+    precondition(scalars.count == shape.elementCount && shape.isValid,
+      "NDArray: \(scalars.count) scalars do not fill shape \(shape)")
+    self.init(uninitializedShape: shape, dtype: T.dtype)
+    let p = storage.bytes.bindMemory(to: T.self, capacity: scalars.count)
+    scalars.withUnsafeBufferPointer { src in
+      if let base = src.baseAddress { p.update(from: base, count: scalars.count) }
+    }
+  }
+
+  /// Creates a rank-1 array holding `scalars`.
+  public init<T: Element>(_ scalars: [T]) { self.init(scalars, shape: [scalars.count]) }
+
+  /// Creates a rank-0 (scalar) array.
+  public init<T: Element>(scalar: T) { self.init([scalar], shape: []) }
+
+  /// Creates an array holding `scalars` with `shape`, throwing when the counts differ.
+  /// - Throws: ``ShapeError`` naming the count and the shape.
+  public init<T: Element>(validating scalars: [T], shape: Shape) throws(ShapeError) {
+    guard shape.isValid else { throw ShapeError("shape \(shape) has a negative dimension") }
+    guard scalars.count == shape.elementCount else {
+      throw ShapeError("\(scalars.count) scalars do not fill shape \(shape) (\(shape.elementCount) elements)")
+    }
+    self.init(scalars, shape: shape)
+  }
+
+  /// Creates an array of `dtype` from `Double` values, converting each (rounding for float32).
+  public init(converting scalars: [Double], shape: Shape, dtype: DType) {
+    precondition(scalars.count == shape.elementCount, "NDArray: \(scalars.count) scalars do not fill shape \(shape)")
+    self.init(uninitializedShape: shape, dtype: dtype)
+    switch dtype {
+    case .float32: fill(Float.self) { scalars[$0].isNaN ? .nan : Float(scalars[$0]) }
+    case .float64: fill(Double.self) { scalars[$0] }
+    case .int32: fill(Int32.self) { Int32(fromDouble: scalars[$0]) }
+    case .bool: fill(Bool.self) { scalars[$0] != 0 }
+    }
+  }
+
+  /// An array of `shape` with every element equal to `value`.
+  public init(repeating value: Double, shape: Shape, dtype: DType = .float32) {
+    self.init(uninitializedShape: shape, dtype: dtype)
+    switch dtype {
+    case .float32: fill(Float.self) { _ in Float(value) }
+    case .float64: fill(Double.self) { _ in value }
+    case .int32: fill(Int32.self) { _ in Int32(fromDouble: value) }
+    case .bool: fill(Bool.self) { _ in value != 0 }
+    }
+  }
+
+  /// An array of zeros.
+  public static func zeros(_ shape: Shape, dtype: DType = .float32) -> NDArray {
+    NDArray(repeating: 0, shape: shape, dtype: dtype)
+  }
+  /// An array of ones.
+  public static func ones(_ shape: Shape, dtype: DType = .float32) -> NDArray {
+    NDArray(repeating: 1, shape: shape, dtype: dtype)
+  }
+
+  private mutating func fill<T>(_: T.Type, _ value: (Int) -> T) {
+    let n = elementCount
+    let p = storage.bytes.bindMemory(to: T.self, capacity: n)
+    for i in 0..<n { (p + i).initialize(to: value(i)) }
+  }
+
+  // MARK: Access
+
+  /// Calls `body` with the elements as a typed buffer.
+  /// - Precondition: `T.dtype == dtype`.
+  @inlinable public func withUnsafeBufferPointer<T: Element, R>(
+    as type: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R
+  ) rethrows -> R {
+    precondition(T.dtype == dtype, "NDArray: reading \(dtype) as \(T.dtype)")
+    let p = storage.bytes.assumingMemoryBound(to: T.self)
+    return try body(UnsafeBufferPointer(start: p, count: elementCount))
+  }
+
+  /// Calls `body` with the elements as a mutable typed buffer, copying the storage first if it
+  /// is shared.
+  /// - Precondition: `T.dtype == dtype`.
+  @inlinable public mutating func withUnsafeMutableBufferPointer<T: Element, R>(
+    as type: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws -> R
+  ) rethrows -> R {
+    precondition(T.dtype == dtype, "NDArray: writing \(dtype) as \(T.dtype)")
+    makeUnique()
+    let p = storage.bytes.assumingMemoryBound(to: T.self)
+    return try body(UnsafeMutableBufferPointer(start: p, count: elementCount))
+  }
+
+  /// Untyped read-only access to the bytes (little-endian on every supported platform).
+  public func withUnsafeRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    try body(UnsafeRawBufferPointer(start: storage.bytes, count: elementCount * dtype.byteSize))
+  }
+
+  /// Copies the storage if another array shares it.
+  @inlinable public mutating func makeUnique() {
+    if !isKnownUniquelyReferenced(&storage) {
+      let n = elementCount * dtype.byteSize
+      let s = ArrayStorage(byteCount: n)
+      s.bytes.copyMemory(from: storage.bytes, byteCount: n)
+      storage = s
+    }
+  }
+
+  /// Makes this array an array of `shape` and `dtype` whose contents the caller will overwrite,
+  /// reusing the existing memory when it is not shared and large enough (kernels write their
+  /// results through this, so a plan's buffers are reused from step to step).
+  public mutating func prepare(shape newShape: Shape, dtype newType: DType) {
+    let need = newShape.elementCount * newType.byteSize
+    if need > storage.capacity || !isKnownUniquelyReferenced(&storage) {
+      storage = ArrayStorage(byteCount: need)
+    }
+    if shape != newShape { shape = newShape }
+    dtype = newType
+  }
+
+  /// The elements converted to `Double`, in row-major order.
+  public var doubles: [Double] {
+    switch dtype {
+    case .float32: withUnsafeBufferPointer(as: Float.self) { $0.map(Double.init) }
+    case .float64: withUnsafeBufferPointer(as: Double.self) { Array($0) }
+    case .int32: withUnsafeBufferPointer(as: Int32.self) { $0.map(Double.init) }
+    case .bool: withUnsafeBufferPointer(as: Bool.self) { $0.map { $0 ? 1 : 0 } }
+    }
+  }
+
+  /// The elements as an array of `T`.
+  /// - Precondition: `T.dtype == dtype`.
+  public func scalars<T: Element>(as type: T.Type) -> [T] {
+    withUnsafeBufferPointer(as: T.self) { Array($0) }
+  }
+
+  /// The single element of a one-element array, as a `Double`.
+  /// - Precondition: `elementCount == 1`.
+  public var scalarValue: Double {
+    precondition(elementCount == 1, "NDArray.scalarValue: array of shape \(shape) has \(elementCount) elements")
+    return doubles[0]
+  }
+
+  /// The element at a multi-dimensional index, as a `Double`.
+  public subscript(index: Int...) -> Double {
+    precondition(index.count == rank, "NDArray: index \(index) for rank \(rank)")
+    var offset = 0
+    let strides = shape.strides
+    for (i, v) in index.enumerated() {
+      precondition(v >= 0 && v < shape[i], "NDArray: index \(index) out of range for \(shape)")
+      offset += v * strides[i]
+    }
+    switch dtype {
+    case .float32: return withUnsafeBufferPointer(as: Float.self) { Double($0[offset]) }
+    case .float64: return withUnsafeBufferPointer(as: Double.self) { $0[offset] }
+    case .int32: return withUnsafeBufferPointer(as: Int32.self) { Double($0[offset]) }
+    case .bool: return withUnsafeBufferPointer(as: Bool.self) { $0[offset] ? 1 : 0 }
+    }
+  }
+
+  /// The same elements with another shape of equal element count.
+  /// - Throws: ``ShapeError`` when the counts differ.
+  public func reshaped(to newShape: Shape) throws(ShapeError) -> NDArray {
+    guard newShape.isValid, newShape.elementCount == elementCount else {
+      throw ShapeError("cannot reshape \(shape) (\(elementCount) elements) to \(newShape)")
+    }
+    var r = self
+    r.shape = newShape
+    return r
+  }
+
+  /// The elements converted to another dtype.
+  public func converted(to newType: DType) -> NDArray {
+    if newType == dtype { return self }
+    return NDArray(converting: doubles, shape: shape, dtype: newType)
+  }
+
+  /// Whether the two arrays have equal dtypes, shapes and bit-identical elements.
+  public func isBitIdentical(to other: NDArray) -> Bool {
+    guard dtype == other.dtype, shape == other.shape else { return false }
+    return withUnsafeRawBytes { a in other.withUnsafeRawBytes { b in a.elementsEqual(b) } }
+  }
+}
+
+extension NDArray: Equatable {
+  /// Equal dtype, shape and elements (NaN is unequal to itself, as in IEEE 754).
+  public static func == (lhs: NDArray, rhs: NDArray) -> Bool {
+    lhs.dtype == rhs.dtype && lhs.shape == rhs.shape && lhs.doubles == rhs.doubles
+  }
+}

@@ -1,0 +1,131 @@
+import ArrayCore
+
+/// Symbolic reverse-mode differentiation (TF1's `tf.gradients`): adds operations to the graph
+/// that compute `∂(Σᵢ Σ yᵢ·seedᵢ)/∂xⱼ` for each `xⱼ`, and returns them as ordinary tensors, which
+/// a session fetches like any other and which can be differentiated again.
+///
+/// The walk visits the operations between `xs` and `ys` in reverse creation order. Each
+/// operation's gradients come from its primitive's
+/// ``Primitive/gradient(of:upstream:)``; gradients reaching a tensor along several paths are
+/// added; and a gradient whose shape may differ from its input's (broadcasting) is summed back
+/// to the input's shape here, in this one place.
+///
+/// - Parameters:
+///   - ys: The tensors to differentiate (float). A non-scalar `y` is summed, as in TF1.
+///   - xs: The tensors to differentiate with respect to.
+///   - gradientSeeds: Optional `∂L/∂yᵢ` to start from (TF1's `grad_ys`); ones by default.
+/// - Returns: One gradient per `x`, with `x`'s shape, or `nil` when `x` does not affect any `y`
+///   (TF1 returns `None` there too).
+/// - Throws: ``GraphError`` when tensors belong to different graphs, a `y` is not float, or a
+///   seed's shape or dtype does not match its `y`.
+public func gradients(
+  of ys: [Tensor], withRespectTo xs: [Tensor], gradientSeeds: [Tensor]? = nil,
+  file: StaticString = #fileID, line: UInt = #line
+) throws -> [Tensor?] {
+  let location = SourceLocation(file, line)
+  guard let graph = ys.first?.graph ?? xs.first?.graph else { return [] }
+  for t in ys + xs + (gradientSeeds ?? []) where t.graph !== graph {
+    throw GraphError.foreignTensor(op: "gradients", tensor: t.name, location: location)
+  }
+  for y in ys where !y.dtype.isFloatingPoint {
+    throw GraphError.invalidArgument(
+      op: "gradients", reason: "cannot differentiate '\(y.name)' of dtype \(y.dtype)", location: location)
+  }
+  if let seeds = gradientSeeds {
+    guard seeds.count == ys.count else {
+      throw GraphError.invalidArgument(
+        op: "gradients", reason: "\(seeds.count) gradient seeds for \(ys.count) tensors", location: location)
+    }
+    for (s, y) in zip(seeds, ys) where s.dtype != y.dtype || s.shape.rank != y.shape.rank {
+      throw GraphError.invalidArgument(
+        op: "gradients",
+        reason: "seed '\(s.name)' \(s.dtype) \(s.shape) does not match '\(y.name)' \(y.dtype) \(y.shape)",
+        location: location)
+    }
+  }
+
+  let nodes = graph.nodes
+  let top = (ys.map(\.node).max() ?? -1) + 1
+  // Which nodes depend on some x (through data inputs)?
+  var dependsOnX = [Bool](repeating: false, count: top)
+  for x in xs where x.node < top { dependsOnX[x.node] = true }
+  let lowest = xs.map(\.node).min() ?? top
+  if lowest < top {
+    for id in lowest..<top where !dependsOnX[id] {
+      dependsOnX[id] = nodes[id].inputs.contains { dependsOnX[$0.node] }
+    }
+  }
+
+  graph.gradientDepth += 1
+  let savedLocation = graph.gradientLocation
+  graph.gradientLocation = location
+  defer {
+    graph.gradientDepth -= 1
+    graph.gradientLocation = savedLocation
+  }
+
+  return try graph.withNameScope("gradients") {
+    var pending: [ValueRef: [Tensor]] = [:]
+    for (i, y) in ys.enumerated() where dependsOnX[y.node] {
+      let seed = try gradientSeeds?[i] ?? onesLike(y, name: "grad_ys_\(i)")
+      pending[ValueRef(node: y.node, output: y.output), default: []].append(seed)
+    }
+
+    for id in stride(from: top - 1, through: 0, by: -1) where dependsOnX[id] {
+      let node = nodes[id]
+      let refs = node.outputs.indices.map { ValueRef(node: id, output: $0) }
+      guard refs.contains(where: { pending[$0] != nil }) else { continue }
+      let op = Operation(graph: graph, id: id)
+      let upstream: [Tensor?] = try graph.withNameScope("\(lastComponent(node.name))_grad") {
+        try refs.map { ref in try pending[ref].map { try addAll($0) } }
+      }
+      if node.inputs.isEmpty { continue }
+      let results = try graph.withNameScope("\(lastComponent(node.name))_grad") {
+        try node.primitive.gradient(of: op, upstream: upstream)
+      }
+      guard results.count == node.inputs.count else {
+        throw GraphError.invalidArgument(
+          op: node.primitive.typeName,
+          reason: "gradient returned \(results.count) values for \(node.inputs.count) inputs", location: location)
+      }
+      for (input, grad) in zip(node.inputs, results) {
+        guard var g = grad, dependsOnX[input.node] else { continue }
+        let x = Tensor(graph: graph, node: input.node, output: input.output)
+        // Un-broadcasting, in one place: sum the gradient back to the input's shape.
+        if !(g.shape.concrete != nil && g.shape == x.shape) {
+          g = try graph.withNameScope("\(lastComponent(node.name))_grad") { try sumToShapeOf(g, x) }
+        }
+        pending[input, default: []].append(g)
+      }
+    }
+
+    return try xs.map { x in
+      try pending[ValueRef(node: x.node, output: x.output)].map { try addAll($0) }
+    }
+  }
+}
+
+/// The gradient of one tensor with respect to several: `gradients(of: [y], withRespectTo: xs)`.
+public func gradients(
+  of y: Tensor, withRespectTo xs: [Tensor], file: StaticString = #fileID, line: UInt = #line
+) throws -> [Tensor?] {
+  try gradients(of: [y], withRespectTo: xs, gradientSeeds: nil, file: file, line: line)
+}
+
+/// The gradient of `y` (summed if not scalar) with respect to one tensor `x`, or `nil` when `y`
+/// does not depend on `x`.
+public func gradient(
+  of y: Tensor, withRespectTo x: Tensor, file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor? {
+  try gradients(of: [y], withRespectTo: [x], gradientSeeds: nil, file: file, line: line)[0]
+}
+
+private func addAll(_ terms: [Tensor]) throws -> Tensor {
+  var total = terms[0]
+  for t in terms.dropFirst() { total = try total + t }
+  return total
+}
+
+private func lastComponent(_ name: String) -> String {
+  name.split(separator: "/").last.map(String.init) ?? name
+}

@@ -1,0 +1,111 @@
+import ArrayCore
+
+/// A place in the user's Swift source: where a graph operation was built.
+public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+  /// The file, as `#fileID` gives it (`MyModule/Model.swift`).
+  public var file: String
+  /// The line number.
+  public var line: Int
+  /// Creates a location.
+  public init(file: String, line: Int) {
+    self.file = file
+    self.line = line
+  }
+  /// Creates a location from the compiler's `#fileID` and `#line`.
+  public init(_ file: StaticString, _ line: UInt) {
+    self.file = "\(file)"
+    self.line = Int(line)
+  }
+  /// `File.swift:12`.
+  public var description: String { "\(file):\(line)" }
+}
+
+/// A description of one input of an operation, for error messages.
+public struct InputDescription: Sendable, Hashable, CustomStringConvertible {
+  /// The input tensor's name (`mul:0`).
+  public var name: String
+  /// Its static shape (`?` for unknown sizes).
+  public var shape: PartialShape
+  /// Its dtype.
+  public var dtype: DType
+  /// Where the input was built.
+  public var location: SourceLocation?
+  /// `'x:0' float32 [?, 3] (built at Model.swift:4)`.
+  public var description: String {
+    "'\(name)' \(dtype) \(shape)" + (location.map { " (built at \($0))" } ?? "")
+  }
+}
+
+/// An error raised while building a graph: invalid shapes or dtypes, tensors from another graph,
+/// or asking for something the graph cannot give.
+public enum GraphError: Error, Sendable, CustomStringConvertible, Equatable {
+  /// An operation's inputs or attributes are invalid (e.g. shapes that cannot be broadcast).
+  case invalidOperation(
+    op: String, name: String, inputs: [InputDescription], reason: String, location: SourceLocation?)
+  /// A tensor that belongs to another graph was used.
+  case foreignTensor(op: String, tensor: String, location: SourceLocation?)
+  /// A tensor was used where a variable is required.
+  case notAVariable(op: String, tensor: String, location: SourceLocation?)
+  /// An argument is invalid (a learning rate that is not finite, an empty list...).
+  case invalidArgument(op: String, reason: String, location: SourceLocation?)
+
+  /// The message: it starts with the operation's type in brackets, then names the operation,
+  /// the problem, the inputs with their shapes, and the user's source line.
+  public var description: String {
+    switch self {
+    case let .invalidOperation(op, name, inputs, reason, location):
+      var s = "[\(op)] '\(name)': \(reason)"
+      if !inputs.isEmpty {
+        s += "; inputs: " + inputs.map(\.description).joined(separator: ", ")
+      }
+      if let location { s += "; at \(location)" }
+      return s
+    case let .foreignTensor(op, tensor, location):
+      return "[\(op)] tensor '\(tensor)' belongs to another graph" + (location.map { "; at \($0)" } ?? "")
+    case let .notAVariable(op, tensor, location):
+      return "[\(op)] tensor '\(tensor)' is not a variable" + (location.map { "; at \($0)" } ?? "")
+    case let .invalidArgument(op, reason, location):
+      return "[\(op)] \(reason)" + (location.map { "; at \($0)" } ?? "")
+    }
+  }
+}
+
+/// An error raised while a ``Session`` runs a graph.
+public enum SessionError: Error, Sendable, CustomStringConvertible, Equatable {
+  /// Placeholders that the fetches need were not fed (every one is named).
+  case missingFeeds([String])
+  /// A fed value has the wrong shape or dtype for its placeholder.
+  case feedMismatch(name: String, expected: String, got: String)
+  /// A fed tensor is not needed by the fetches and targets, or is not from this graph.
+  case unexpectedFeed(name: String, reason: String)
+  /// A variable was read before it was initialized.
+  case uninitializedVariable(name: String)
+  /// A fetch or target belongs to another graph.
+  case foreignTensor(name: String)
+  /// An operation failed at run time (e.g. run-time shapes that do not broadcast).
+  case executionFailed(op: String, name: String, reason: String, location: SourceLocation?)
+  /// With ``Session/Options/checkNumerics`` on: the first operation (in execution order) that
+  /// produced a NaN or an infinity.
+  case nonFinite(op: String, name: String, location: SourceLocation?)
+
+  /// A message that names the placeholders, variables or operation concerned.
+  public var description: String {
+    switch self {
+    case let .missingFeeds(names):
+      return "You must feed a value for placeholder" + (names.count > 1 ? "s " : " ")
+        + names.map { "'\($0)'" }.joined(separator: ", ")
+    case let .feedMismatch(name, expected, got):
+      return "Feed for '\(name)': expected \(expected), got \(got)"
+    case let .unexpectedFeed(name, reason):
+      return "Cannot feed '\(name)': \(reason)"
+    case let .uninitializedVariable(name):
+      return "Attempting to use uninitialized variable '\(name)'; run the variables initializer first"
+    case let .foreignTensor(name):
+      return "'\(name)' belongs to another graph than this session's"
+    case let .executionFailed(op, name, reason, location):
+      return "[\(op)] '\(name)' failed: \(reason)" + (location.map { "; built at \($0)" } ?? "")
+    case let .nonFinite(op, name, location):
+      return "[\(op)] '\(name)' produced NaN or infinity" + (location.map { "; built at \($0)" } ?? "")
+    }
+  }
+}

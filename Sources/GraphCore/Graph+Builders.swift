@@ -1,0 +1,119 @@
+import ArrayCore
+
+extension Graph {
+  /// The location recorded for an operation built by a builder function: the caller's line, or,
+  /// while gradients are being built, the line that asked for the gradients.
+  func location(_ file: StaticString, _ line: UInt) -> SourceLocation? {
+    gradientDepth > 0 ? gradientLocation : SourceLocation(file, line)
+  }
+
+  /// The location recorded for an operator (`+`, `*`...), which cannot know its own line.
+  var operatorLocation: SourceLocation? { gradientDepth > 0 ? gradientLocation : nil }
+
+  /// A scalar constant with the dtype of `x` (for operators with number literals).
+  func scalar(_ value: Double, like x: Tensor) -> Tensor {
+    constant(NDArray(repeating: value, shape: [], dtype: x.dtype.isFloatingPoint ? x.dtype : .float32), name: "Const")
+  }
+
+  func appendLeaf(_ primitive: some Primitive, output: TensorInfo, name: String, location: SourceLocation?) -> Tensor {
+    nodes.append(Node(
+      primitive: primitive, inputs: [], outputs: [output], name: uniqueName(name), location: location,
+      isGradient: gradientDepth > 0))
+    if primitive is VariablePrimitive { registerVariable(nodes.count - 1) }
+    return Tensor(graph: self, node: nodes.count - 1, output: 0)
+  }
+
+  /// A placeholder: a tensor whose value is fed to ``Session/run(_:feeding:targets:)``
+  /// (`tf.placeholder`). Unknown sizes (`nil`) accept any size, such as a batch dimension.
+  ///
+  /// ```swift
+  /// let x = graph.placeholder(.float32, shape: [nil, 3], name: "x")
+  /// ```
+  public func placeholder(
+    _ dtype: DType = .float32, shape: PartialShape, name: String = "Placeholder",
+    file: StaticString = #fileID, line: UInt = #line
+  ) -> Tensor {
+    appendLeaf(
+      PlaceholderPrimitive(), output: TensorInfo(dtype: dtype, shape: shape), name: name,
+      location: SourceLocation(file, line))
+  }
+
+  /// A constant tensor holding `value` (`tf.constant`).
+  public func constant(
+    _ value: NDArray, name: String = "Const", file: StaticString = #fileID, line: UInt = #line
+  ) -> Tensor {
+    appendLeaf(
+      ConstantPrimitive(value: value), output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)),
+      name: name, location: location(file, line))
+  }
+
+  /// A scalar constant of `dtype` (`tf.constant(3.0)`).
+  public func constant(
+    _ value: Double, dtype: DType = .float32, name: String = "Const", file: StaticString = #fileID,
+    line: UInt = #line
+  ) -> Tensor {
+    constant(NDArray(repeating: value, shape: [], dtype: dtype), name: name, file: file, line: line)
+  }
+
+  /// A variable whose first value comes from `initialValue` when the variables initializer runs
+  /// (`tf.Variable(initial_value)`). The returned tensor reads the variable's current value.
+  ///
+  /// ```swift
+  /// let a = try graph.variable(randomNormal(graph, shape: [1], seed: 1), name: "A")
+  /// ```
+  /// - Parameter trainable: whether optimizers update it by default.
+  /// - Throws: ``GraphError`` when `initialValue`'s shape is not fully known or it belongs to
+  ///   another graph.
+  public func variable(
+    _ initialValue: Tensor, trainable: Bool = true, name: String = "Variable",
+    file: StaticString = #fileID, line: UInt = #line
+  ) throws -> Tensor {
+    let loc = SourceLocation(file, line)
+    guard initialValue.graph === self else {
+      throw GraphError.foreignTensor(op: "VariableV2", tensor: initialValue.name, location: loc)
+    }
+    guard let shape = initialValue.shape.concrete else {
+      throw GraphError.invalidOperation(
+        op: "VariableV2", name: name, inputs: [initialValue.inputDescription],
+        reason: "a variable's initial value needs a fully known shape", location: loc)
+    }
+    let v = appendLeaf(
+      VariablePrimitive(dtype: initialValue.dtype, shape: shape, trainable: trainable),
+      output: TensorInfo(dtype: initialValue.dtype, shape: PartialShape(shape)), name: name, location: loc)
+    initialValues.append((v.node, ValueRef(node: initialValue.node, output: initialValue.output)))
+    return v
+  }
+
+  /// A variable initialized to a constant value.
+  public func variable(
+    _ value: NDArray, trainable: Bool = true, name: String = "Variable",
+    file: StaticString = #fileID, line: UInt = #line
+  ) throws -> Tensor {
+    try variable(constant(value, name: name + "/initial_value", file: file, line: line),
+      trainable: trainable, name: name, file: file, line: line)
+  }
+
+  private func registerVariable(_ node: Int) { variableNodesAppend(node) }
+
+  /// An operation that initializes every variable created so far
+  /// (`tf.global_variables_initializer()`): it assigns each its initial value.
+  public func variablesInitializer(
+    name: String = "init", file: StaticString = #fileID, line: UInt = #line
+  ) throws -> Operation {
+    let loc = SourceLocation(file, line)
+    var assigns: [Operation] = []
+    for (v, value) in initialValues {
+      let t = Tensor(graph: self, node: value.node, output: value.output)
+      assigns.append(try addOperation(Assign(variable: v), inputs: [t], name: "\(nodes[v].name)/Assign", location: loc))
+    }
+    return try group(assigns, name: name, file: file, line: line)
+  }
+
+  /// One operation that runs all of `operations` (`tf.group`).
+  public func group(
+    _ operations: [Operation], name: String = "group_deps", file: StaticString = #fileID,
+    line: UInt = #line
+  ) throws -> Operation {
+    try addOperation(NoOp(), inputs: [], controlDependencies: operations, name: name, location: location(file, line))
+  }
+}

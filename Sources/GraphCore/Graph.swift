@@ -1,0 +1,251 @@
+import ArrayCore
+import Synchronization
+
+/// A static shape that may leave some sizes unknown until run time (`nil`), such as the batch
+/// dimension of a placeholder: `[nil, 3]` prints as `[?, 3]`.
+public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, CustomStringConvertible {
+  /// The sizes; `nil` is unknown.
+  public var dimensions: [Int?]
+  /// Creates a partial shape.
+  public init(_ dimensions: [Int?]) { self.dimensions = dimensions }
+  /// Creates a fully known partial shape from a ``Shape``.
+  public init(_ shape: Shape) { self.dimensions = shape.dimensions.map { $0 } }
+  /// `let s: PartialShape = [nil, 3]`.
+  public init(arrayLiteral elements: Int?...) { self.dimensions = elements }
+  /// The number of dimensions.
+  public var rank: Int { dimensions.count }
+  /// The shape, when every size is known.
+  public var concrete: Shape? {
+    var out: [Int] = []
+    for d in dimensions {
+      guard let d else { return nil }
+      out.append(d)
+    }
+    return Shape(out)
+  }
+  /// Whether a concrete shape fits: same rank and equal known sizes.
+  public func accepts(_ shape: Shape) -> Bool {
+    guard shape.rank == rank else { return false }
+    for (d, s) in zip(dimensions, shape.dimensions) where d != nil && d != s { return false }
+    return true
+  }
+  /// `[?, 3]`.
+  public var description: String {
+    "[" + dimensions.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]"
+  }
+}
+
+/// The static type of a graph tensor: its dtype and partial shape.
+public struct TensorInfo: Sendable, Hashable {
+  /// The element type.
+  public var dtype: DType
+  /// The shape, with unknown sizes as `nil`.
+  public var shape: PartialShape
+  /// Creates a tensor type.
+  public init(dtype: DType, shape: PartialShape) {
+    self.dtype = dtype
+    self.shape = shape
+  }
+}
+
+/// A reference to one output of one node, without a reference to the graph.
+struct ValueRef: Hashable, Sendable {
+  var node: Int
+  var output: Int
+}
+
+/// One node of a graph: an operation with its primitive, inputs and output types.
+struct Node: Sendable {
+  var primitive: any Primitive
+  var inputs: [ValueRef]
+  var outputs: [TensorInfo]
+  var name: String
+  var location: SourceLocation?
+  var isGradient: Bool
+  /// Operations that must run before this one although no value flows (TF1 control inputs).
+  var controlInputs: [Int] = []
+}
+
+/// A computational graph (TF1's `tf.Graph`): an append-only list of operations.
+///
+/// Operations are created by the builder functions (``multiply(_:_:name:file:line:)``,
+/// ``Graph/placeholder(_:shape:name:file:line:)``...). A graph only describes the computation;
+/// a ``Session`` runs it and holds the variables' values. Build a graph from one thread.
+public final class Graph: @unchecked Sendable {
+  var nodes: [Node] = []
+  private var usedNames: Set<String> = []
+  private var scopes: [String] = []
+  /// Indices of variable nodes, in creation order.
+  private(set) var variableNodes: [Int] = []
+  func variableNodesAppend(_ node: Int) { variableNodes.append(node) }
+  var gradientDepth = 0
+  var gradientLocation: SourceLocation?
+  /// (variable node, initial value) pairs, in creation order.
+  var initialValues: [(variable: Int, value: ValueRef)] = []
+
+  /// Creates an empty graph (TF1's `ops.reset_default_graph()` is simply a new `Graph`).
+  public init() {}
+
+  /// The number of operations in the graph.
+  public var operationCount: Int { nodes.count }
+
+  /// All operations, in creation order.
+  public var operations: [Operation] { nodes.indices.map { Operation(graph: self, id: $0) } }
+
+  /// Every variable, in creation order.
+  public var variables: [Tensor] { variableNodes.map { Tensor(graph: self, node: $0, output: 0) } }
+
+  /// The trainable variables, in creation order: the default list that optimizers update
+  /// (TF1's `tf.trainable_variables()`).
+  public var trainableVariables: [Tensor] {
+    variableNodes.filter { (nodes[$0].primitive as? VariablePrimitive)?.trainable ?? false }
+      .map { Tensor(graph: self, node: $0, output: 0) }
+  }
+
+  /// Runs `body` with `name` pushed on the name-scope stack: operations created inside get names
+  /// `name/...` (TF1's `tf.name_scope`).
+  public func withNameScope<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+    scopes.append(name)
+    defer { scopes.removeLast() }
+    return try body()
+  }
+
+  /// A name not yet used in the graph: the scoped `base`, or `base_1`, `base_2`... (TF1 rules).
+  func uniqueName(_ base: String) -> String {
+    let scoped = (scopes + [base]).joined(separator: "/")
+    if usedNames.insert(scoped).inserted { return scoped }
+    var i = 1
+    while !usedNames.insert("\(scoped)_\(i)").inserted { i += 1 }
+    return "\(scoped)_\(i)"
+  }
+
+  /// Adds an operation: checks the inputs belong to this graph, infers the outputs' types with
+  /// the primitive's shape rule, and appends the node.
+  /// - Throws: ``GraphError`` naming the operation, its inputs and `location`.
+  public func addOperation(
+    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
+    name: String? = nil, location: SourceLocation? = nil
+  ) throws -> Operation {
+    let opName = primitive.typeName
+    for input in inputs where input.graph !== self {
+      throw GraphError.foreignTensor(op: opName, tensor: input.name, location: location)
+    }
+    let infos = inputs.map { nodes[$0.node].outputs[$0.output] }
+    let outputs: [TensorInfo]
+    do {
+      outputs = try primitive.outputTypes(for: infos)
+    } catch let error as ShapeError {
+      throw GraphError.invalidOperation(
+        op: opName, name: scopedPreview(name ?? primitive.defaultName),
+        inputs: inputs.map(\.inputDescription), reason: error.message, location: location)
+    }
+    let node = Node(
+      primitive: primitive, inputs: inputs.map { ValueRef(node: $0.node, output: $0.output) },
+      outputs: outputs, name: uniqueName(name ?? primitive.defaultName), location: location,
+      isGradient: gradientDepth > 0,
+      controlInputs: try controlDependencies.map { dep in
+        guard dep.graph === self else {
+          throw GraphError.foreignTensor(op: opName, tensor: dep.name, location: location)
+        }
+        return dep.id
+      })
+    nodes.append(node)
+    return Operation(graph: self, id: nodes.count - 1)
+  }
+
+  /// Adds a single-output operation and returns its output.
+  public func apply(
+    _ primitive: some Primitive, _ inputs: [Tensor], name: String? = nil,
+    location: SourceLocation? = nil
+  ) throws -> Tensor {
+    let op = try addOperation(primitive, inputs: inputs, name: name, location: location)
+    return Tensor(graph: self, node: op.id, output: 0)
+  }
+
+  private func scopedPreview(_ base: String) -> String { (scopes + [base]).joined(separator: "/") }
+}
+
+/// A symbolic value in a graph: one output of one operation (TF1's `tf.Tensor`).
+///
+/// A tensor holds no numbers; a ``Session`` computes them. Tensors are hashable so they can key
+/// feed dictionaries.
+public struct Tensor: Hashable, @unchecked Sendable, CustomStringConvertible {
+  /// The graph the tensor belongs to.
+  public let graph: Graph
+  let node: Int
+  /// Which output of its operation this tensor is.
+  public let output: Int
+
+  init(graph: Graph, node: Int, output: Int) {
+    self.graph = graph
+    self.node = node
+    self.output = output
+  }
+
+  /// The operation that produces this tensor.
+  public var operation: Operation { Operation(graph: graph, id: node) }
+  /// The element type.
+  public var dtype: DType { graph.nodes[node].outputs[output].dtype }
+  /// The static shape (unknown sizes are `nil`).
+  public var shape: PartialShape { graph.nodes[node].outputs[output].shape }
+  /// TF-style name: `<operation name>:<output index>`.
+  public var name: String { "\(graph.nodes[node].name):\(output)" }
+  /// Whether this tensor is a variable (the output of a variable operation).
+  public var isVariable: Bool { graph.nodes[node].primitive is VariablePrimitive }
+
+  var inputDescription: InputDescription {
+    InputDescription(name: name, shape: shape, dtype: dtype, location: graph.nodes[node].location)
+  }
+
+  /// Two tensors are equal when they are the same output of the same node of the same graph.
+  public static func == (a: Tensor, b: Tensor) -> Bool {
+    a.graph === b.graph && a.node == b.node && a.output == b.output
+  }
+  /// Hashes the node and output (and the graph's identity).
+  public func hash(into h: inout Hasher) {
+    h.combine(ObjectIdentifier(graph))
+    h.combine(node)
+    h.combine(output)
+  }
+  /// `Tensor("mul:0", float32, [1])`.
+  public var description: String { "Tensor(\"\(name)\", \(dtype), \(shape))" }
+}
+
+/// A node of a graph (TF1's `tf.Operation`): a primitive applied to input tensors.
+public struct Operation: Hashable, @unchecked Sendable, CustomStringConvertible {
+  /// The graph the operation belongs to.
+  public let graph: Graph
+  /// The operation's index in its graph (creation order).
+  public let id: Int
+
+  /// The unique name, with its name scopes (`gradients/Mul_grad/mul`).
+  public var name: String { graph.nodes[id].name }
+  /// The primitive's type name (`Mul`, `MatMul`).
+  public var type: String { graph.nodes[id].primitive.typeName }
+  /// The primitive.
+  public var primitive: any Primitive { graph.nodes[id].primitive }
+  /// The input tensors.
+  public var inputs: [Tensor] {
+    graph.nodes[id].inputs.map { Tensor(graph: graph, node: $0.node, output: $0.output) }
+  }
+  /// The output tensors.
+  public var outputs: [Tensor] {
+    graph.nodes[id].outputs.indices.map { Tensor(graph: graph, node: id, output: $0) }
+  }
+  /// The first output (for single-output operations).
+  public var output: Tensor { Tensor(graph: graph, node: id, output: 0) }
+  /// Where the user built the operation, when known.
+  public var location: SourceLocation? { graph.nodes[id].location }
+  /// Whether the operation was added by ``gradients(of:withRespectTo:gradientSeeds:file:line:)``.
+  public var isGradient: Bool { graph.nodes[id].isGradient }
+
+  /// Same graph and index.
+  public static func == (a: Operation, b: Operation) -> Bool { a.graph === b.graph && a.id == b.id }
+  /// Hashes the graph's identity and the index.
+  public func hash(into h: inout Hasher) {
+    h.combine(ObjectIdentifier(graph))
+    h.combine(id)
+  }
+  /// `Operation("train", NoOp)`.
+  public var description: String { "Operation(\"\(name)\", \(type))" }
+}

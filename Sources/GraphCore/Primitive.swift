@@ -1,0 +1,124 @@
+import ArrayCore
+
+/// One kind of graph operation, declared once with everything that defines it: its shape rule,
+/// its kernel and its gradient.
+///
+/// There is no default ``gradient(of:upstream:)``: a primitive that cannot be differentiated
+/// says so explicitly by returning `nil` for each input (TF1's `NotDifferentiable`). Gradients
+/// are built from ordinary graph operations, so they can be run, drawn and differentiated again.
+public protocol Primitive: Sendable {
+  /// The operation type's name, TensorFlow style (`Add`, `MatMul`), used in errors and names.
+  var typeName: String { get }
+  /// The base of the operation's default name (usually the type name, lower-cased words as TF).
+  var defaultName: String { get }
+  /// The shape rule: the dtypes and static shapes of the outputs for these inputs.
+  /// - Throws: ``ShapeError`` when the inputs are invalid; the graph adds the operation's name,
+  ///   its inputs and the user's source line.
+  func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo]
+  /// The kernel: computes the outputs from the inputs' values, writing into `outputs` (whose
+  /// previous buffers may be reused).
+  func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws
+  /// The vector-Jacobian product: given the gradients flowing into each output (`nil` where none
+  /// flows), the gradient for each input, built as graph operations; `nil` for no gradient.
+  /// Results may have a broadcast shape: the caller sums them back to each input's shape.
+  func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?]
+}
+
+extension Primitive {
+  /// The type name.
+  public var defaultName: String { typeName }
+}
+
+/// The input values of an operation during execution (a view into the session's frame).
+public struct Operands {
+  let base: UnsafeMutablePointer<NDArray>
+  let slots: UnsafePointer<Int>
+  /// The number of inputs.
+  public let count: Int
+  /// The value of input `i`.
+  public subscript(i: Int) -> NDArray { base[slots[i]] }
+}
+
+/// The output slots of an operation during execution.
+public struct Results {
+  let base: UnsafeMutablePointer<NDArray>
+  let slots: UnsafePointer<Int>
+  /// The number of outputs.
+  public let count: Int
+  /// The value of output `i`; set it to publish a result.
+  public subscript(i: Int) -> NDArray {
+    get { base[slots[i]] }
+    nonmutating set { base[slots[i]] = newValue }
+  }
+  /// Gives in-place access to output `i`'s previous value, so a kernel can reuse its memory
+  /// (see ``ArrayCore/NDArray/prepare(shape:dtype:)``).
+  public func update<R>(_ i: Int, _ body: (inout NDArray) throws -> R) rethrows -> R {
+    try body(&base[slots[i]])
+  }
+}
+
+/// What kernels may read and change besides their inputs: the session's variables and the
+/// random generators of random operations.
+public final class ExecutionContext: @unchecked Sendable {
+  /// Variable values, indexed by the variable's node index (nil: not initialized).
+  var variables: [NDArray?] = []
+  var generators: [Int: SeededGenerator] = [:]
+  /// The node being executed.
+  var currentNode = 0
+  /// Whether the step is a training step (switches dropout); set by the session options.
+  public internal(set) var isTraining = true
+  weak var graph: Graph?
+
+  init() {}
+
+  func reserve(nodes count: Int) {
+    if variables.count < count { variables += [NDArray?](repeating: nil, count: count - variables.count) }
+  }
+
+  /// The value of the variable of the node being executed.
+  /// - Throws: ``SessionError/uninitializedVariable(name:)``.
+  public func readVariable() throws -> NDArray {
+    guard currentNode < variables.count, let v = variables[currentNode] else {
+      throw SessionError.uninitializedVariable(name: graph?.nodes[currentNode].name ?? "#\(currentNode)")
+    }
+    return v
+  }
+
+  /// Stores a new value for the variable produced by node `node`.
+  public func writeVariable(node: Int, _ value: NDArray) {
+    reserve(nodes: node + 1)
+    variables[node] = value
+  }
+
+  /// Reads the variable produced by node `node`.
+  public func variable(node: Int) throws -> NDArray {
+    guard node < variables.count, let v = variables[node] else {
+      throw SessionError.uninitializedVariable(name: graph?.nodes[node].name ?? "#\(node)")
+    }
+    return v
+  }
+
+  /// Mutates a variable in place (no copy when its storage is not shared).
+  public func updateVariable<R>(node: Int, _ body: (inout NDArray) throws -> R) throws -> R {
+    guard node < variables.count, variables[node] != nil else {
+      throw SessionError.uninitializedVariable(name: graph?.nodes[node].name ?? "#\(node)")
+    }
+    return try body(&variables[node]!)
+  }
+
+  /// The random generator of the node being executed, created from `seed` on first use and
+  /// advancing from run to run (TF1's op-level seed semantics).
+  public func withGenerator<R>(seed: UInt64, _ body: (inout SeededGenerator) throws -> R) rethrows -> R {
+    var g = generators[currentNode] ?? SeededGenerator(seed: seed)
+    defer { generators[currentNode] = g }
+    return try body(&g)
+  }
+}
+
+/// The floating-point dtypes, for the shape rules of differentiable operations.
+func requireFloat(_ info: TensorInfo, _ what: String = "input") throws(ShapeError) {
+  guard info.dtype.isFloatingPoint else {
+    throw ShapeError("\(what) must be float32 or float64, got \(info.dtype)")
+  }
+}
+

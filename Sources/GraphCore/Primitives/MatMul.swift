@@ -1,0 +1,67 @@
+import ArrayCore
+
+/// The matrix product of the last two dimensions, `C = op(A) · op(B)` with `op` the identity or
+/// the transpose, batch dimensions broadcast (`tf.matmul`).
+///
+/// Gradients (for `C = A·B`): `∂L/∂A = G·Bᵀ`, `∂L/∂B = Aᵀ·G`; the transposed variants follow
+/// by the same rule. Broadcast batch dimensions are summed back by the autodiff walker.
+public struct MatMul: Primitive {
+  /// Transpose the first operand's last two dimensions.
+  public let transposeA: Bool
+  /// Transpose the second operand's last two dimensions.
+  public let transposeB: Bool
+  /// `MatMul` (`BatchMatMul` semantics for rank > 2).
+  public var typeName: String { "MatMul" }
+
+  /// `[batch..., m, n]`.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    let a = inputs[0], b = inputs[1]
+    try requireFloat(a, "a")
+    guard a.dtype == b.dtype else { throw ShapeError("dtypes \(a.dtype) and \(b.dtype) differ") }
+    guard a.shape.rank >= 2, b.shape.rank >= 2 else {
+      throw ShapeError("matmul needs rank >= 2 operands, got \(a.shape) and \(b.shape)")
+    }
+    let ad = a.shape.dimensions, bd = b.shape.dimensions
+    let m = transposeA ? ad[ad.count - 1] : ad[ad.count - 2]
+    let k1 = transposeA ? ad[ad.count - 2] : ad[ad.count - 1]
+    let k2 = transposeB ? bd[bd.count - 1] : bd[bd.count - 2]
+    let n = transposeB ? bd[bd.count - 2] : bd[bd.count - 1]
+    if let k1, let k2, k1 != k2 {
+      throw ShapeError("inner dimensions \(k1) and \(k2) differ for \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
+    }
+    let batch = try broadcastDimensions(Array(ad.dropLast(2)), Array(bd.dropLast(2)))
+    return [TensorInfo(dtype: a.dtype, shape: PartialShape(batch + [m, n]))]
+  }
+
+  /// Multiplies.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let a = inputs[0], b = inputs[1]
+    try outputs.update(0) { try Kernels.matmul(a, b, transposeA: transposeA, transposeB: transposeB, into: &$0) }
+  }
+
+  /// The four transpose cases of `∂L/∂A` and `∂L/∂B`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil, nil] }
+    let a = op.inputs[0], b = op.inputs[1]
+    switch (transposeA, transposeB) {
+    case (false, false):
+      return [try matmul(g, b, transposeB: true), try matmul(a, g, transposeA: true)]
+    case (true, false):
+      return [try matmul(b, g, transposeB: true), try matmul(a, g)]
+    case (false, true):
+      return [try matmul(g, b), try matmul(g, a, transposeA: true)]
+    case (true, true):
+      return [try matmul(b, g, transposeA: true, transposeB: true), try matmul(g, a, transposeA: true, transposeB: true)]
+    }
+  }
+}
+
+/// The matrix product `op(a) · op(b)` over the last two dimensions (`tf.matmul`), with
+/// broadcast batch dimensions.
+public func matmul(
+  _ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false, name: String? = nil,
+  file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  try a.graph.apply(
+    MatMul(transposeA: transposeA, transposeB: transposeB), [a, b], name: name, location: a.graph.location(file, line))
+}

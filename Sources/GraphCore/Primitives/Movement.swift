@@ -1,0 +1,212 @@
+import ArrayCore
+
+// MARK: - Reshaping
+
+/// Gives `x` a new shape with the same elements (`tf.reshape`); one size may be `-1`, inferred.
+/// Gradient: the upstream gradient reshaped back to `x`'s shape.
+public struct Reshape: Primitive {
+  /// The new shape; at most one `-1`.
+  public let shape: [Int]
+  /// `Reshape`.
+  public var typeName: String { "Reshape" }
+
+  func resolve(_ count: Int?) throws -> [Int?] {
+    let unknown = shape.filter { $0 == -1 }.count
+    guard unknown <= 1, shape.allSatisfy({ $0 >= -1 }) else {
+      throw ShapeError("invalid target shape \(shape): sizes must be >= 0 with at most one -1")
+    }
+    guard unknown == 1 else {
+      if let count, count != shape.reduce(1, *) {
+        throw ShapeError("cannot reshape \(count) elements to \(shape)")
+      }
+      return shape.map { $0 }
+    }
+    guard let count else { return shape.map { $0 == -1 ? nil : $0 } }
+    let known = shape.filter { $0 != -1 }.reduce(1, *)
+    guard known > 0, count % known == 0 else { throw ShapeError("cannot reshape \(count) elements to \(shape)") }
+    return shape.map { $0 == -1 ? count / known : $0 }
+  }
+
+  /// The target shape, with `-1` resolved when the input's size is known.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    let count = inputs[0].shape.concrete?.elementCount
+    return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(try resolve(count)))]
+  }
+  /// Shares the input's memory under the new shape.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    outputs[0] = try x.reshaped(to: Shape(try resolve(x.elementCount).map { $0! }))
+  }
+  /// `reshapeLike(g, x)`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil] }
+    return [try reshapeLike(g, op.inputs[0])]
+  }
+}
+
+/// `x` with the shape of `reference` at run time (used by gradients of reshaping operations).
+/// Gradient: `reshapeLike(g, x)` for `x`, none for `reference`.
+public struct ReshapeLike: Primitive {
+  /// `ReshapeLike`.
+  public var typeName: String { "ReshapeLike" }
+  /// `x`'s dtype with `reference`'s shape.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    if let a = inputs[0].shape.concrete, let b = inputs[1].shape.concrete, a.elementCount != b.elementCount {
+      throw ShapeError("cannot reshape \(a) to \(b)")
+    }
+    return [TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)]
+  }
+  /// Shares the input's memory under the reference's shape.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    outputs[0] = try inputs[0].reshaped(to: inputs[1].shape)
+  }
+  /// `reshapeLike(g, x)`; none for the reference.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil, nil] }
+    return [try reshapeLike(g, op.inputs[0]), nil]
+  }
+}
+
+/// Inserts a dimension of size 1 at `axis` (`tf.expand_dims`); negative axes count from the end
+/// of the result. Gradient: reshaped back.
+public struct ExpandDims: Primitive {
+  /// Where the new dimension goes, in `-(rank+1)...rank`.
+  public let axis: Int
+  /// `ExpandDims`.
+  public var typeName: String { "ExpandDims" }
+  /// The input's shape with a 1 inserted.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    var dims = inputs[0].shape.dimensions
+    dims.insert(1, at: try normalizeAxis(axis, rank: dims.count + 1))
+    return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(dims))]
+  }
+  /// Shares the input's memory.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    var dims = x.shape.dimensions
+    dims.insert(1, at: try normalizeAxis(axis, rank: dims.count + 1))
+    outputs[0] = try x.reshaped(to: Shape(dims))
+  }
+  /// `reshapeLike(g, x)`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil] }
+    return [try reshapeLike(g, op.inputs[0])]
+  }
+}
+
+/// Removes dimensions of size 1 (`tf.squeeze`): the given axes, or every size-1 axis when
+/// `axes` is `nil`. Gradient: reshaped back.
+public struct Squeeze: Primitive {
+  /// The axes to remove, or `nil` for all of size 1.
+  public let axes: [Int]?
+  /// `Squeeze`.
+  public var typeName: String { "Squeeze" }
+  func squeezed(_ dims: [Int?]) throws -> [Int?] {
+    if let axes {
+      let ax = try normalizeAxes(axes, rank: dims.count)
+      for a in ax where dims[a] != 1 && dims[a] != nil {
+        throw ShapeError("cannot squeeze axis \(a) of size \(dims[a]!)")
+      }
+      return dims.enumerated().filter { !ax.contains($0.offset) }.map(\.element)
+    }
+    if dims.contains(where: { $0 == nil }) {
+      throw ShapeError("squeeze with unknown sizes needs explicit axes")
+    }
+    return dims.filter { $0 != 1 }
+  }
+  /// The shape without the squeezed axes.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(try squeezed(inputs[0].shape.dimensions)))]
+  }
+  /// Shares the input's memory.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    outputs[0] = try x.reshaped(to: Shape(try squeezed(x.shape.dimensions.map { $0 }).map { $0! }))
+  }
+  /// `reshapeLike(g, x)`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil] }
+    return [try reshapeLike(g, op.inputs[0])]
+  }
+}
+
+/// Reshapes `x` (`tf.reshape`); one size may be `-1`.
+public func reshape(_ x: Tensor, to shape: [Int], name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try x.graph.apply(Reshape(shape: shape), [x], name: name, location: x.graph.location(file, line))
+}
+
+/// `x` reshaped to `reference`'s run-time shape.
+public func reshapeLike(_ x: Tensor, _ reference: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try x.graph.apply(ReshapeLike(), [x, reference], name: name, location: x.graph.location(file, line))
+}
+
+/// Inserts a size-1 dimension at `axis` (`tf.expand_dims`).
+public func expandDims(_ x: Tensor, axis: Int, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try x.graph.apply(ExpandDims(axis: axis), [x], name: name, location: x.graph.location(file, line))
+}
+
+/// Removes size-1 dimensions (`tf.squeeze`).
+public func squeeze(_ x: Tensor, axes: [Int]? = nil, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try x.graph.apply(Squeeze(axes: axes), [x], name: name, location: x.graph.location(file, line))
+}
+
+// MARK: - Broadcasting and its inverse
+
+/// `x` broadcast to the run-time shape of `reference` (materialized).
+/// Gradient: `sumToShapeOf(g, x)` for `x`; none for the reference.
+public struct BroadcastLike: Primitive {
+  /// `BroadcastLike`.
+  public var typeName: String { "BroadcastLike" }
+  /// `x`'s dtype with the broadcast of both shapes (which must be `reference`'s).
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    let dims = try broadcastDimensions(inputs[0].shape.dimensions, inputs[1].shape.dimensions)
+    return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(dims))]
+  }
+  /// Broadcasts.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    let target = inputs[1].shape
+    if x.shape == target { outputs[0] = x; return }
+    try outputs.update(0) { try Kernels.broadcast(x, to: target, into: &$0) }
+  }
+  /// `sumToShapeOf(g, x)`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil, nil] }
+    return [try sumToShapeOf(g, op.inputs[0]), nil]
+  }
+}
+
+/// Sums `x` down to the run-time shape of `reference`: the inverse of broadcasting, over the
+/// leading axes and the axes where `reference` has size 1. The autodiff walker inserts it
+/// wherever a gradient's shape may differ from its input's (the one place un-broadcasting
+/// happens). Gradient: `broadcastLike(g, x)`; none for the reference.
+public struct SumToShapeOf: Primitive {
+  /// `SumToShapeOf`.
+  public var typeName: String { "SumToShapeOf" }
+  /// `x`'s dtype with `reference`'s shape.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    [TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)]
+  }
+  /// Sums.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    let target = inputs[1].shape
+    if x.shape == target { outputs[0] = x; return }
+    try outputs.update(0) { try Kernels.sum(x, to: target, into: &$0) }
+  }
+  /// `broadcastLike(g, x)`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil, nil] }
+    return [try broadcastLike(g, op.inputs[0]), nil]
+  }
+}
+
+/// `x` broadcast to `reference`'s run-time shape.
+public func broadcastLike(_ x: Tensor, _ reference: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try x.graph.apply(BroadcastLike(), [x, reference], name: name, location: x.graph.location(file, line))
+}
+
+/// `x` summed down to `reference`'s run-time shape (un-broadcasting).
+public func sumToShapeOf(_ x: Tensor, _ reference: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try x.graph.apply(SumToShapeOf(), [x, reference], name: name, location: x.graph.location(file, line))
+}

@@ -1,0 +1,141 @@
+import ArrayCore
+
+/// The cache key of a plan: which values are fetched, which are fed, which operations are run.
+struct PlanKey: Hashable {
+  var fetches: [ValueRef]
+  var feeds: [ValueRef]
+  var targets: [Int]
+}
+
+/// A compiled run: the operations to execute in order, each input and output bound to a slot of
+/// a frame of values that persists between runs, so kernels reuse their output buffers.
+final class Plan {
+  struct Step {
+    var node: Int
+    var primitive: any Primitive
+    var inputStart: Int
+    var inputCount: Int
+    var outputStart: Int
+    var outputCount: Int
+    var releaseStart: Int
+    var releaseCount: Int
+  }
+  struct Feed {
+    var ref: ValueRef
+    var slot: Int
+    var info: TensorInfo
+    var name: String
+  }
+
+  var steps: [Step] = []
+  /// Input slots, output slots and slots to release, per step, in one flat array.
+  var slotLists: [Int] = []
+  var feeds: [Feed] = []
+  var fetchSlots: [Int] = []
+  let frame: UnsafeMutablePointer<NDArray>
+  let slotCount: Int
+
+  /// Builds the plan for `fetches` and `targets` given the fed values.
+  /// - Throws: ``SessionError/missingFeeds(_:)`` naming every placeholder that must be fed.
+  init(graph: Graph, fetches: [ValueRef], feeds fed: [ValueRef], targets: [Int]) throws {
+    let nodes = graph.nodes
+    let fedSet = Set(fed)
+    var needed = [Bool](repeating: false, count: nodes.count)
+    var stack: [Int] = []
+    func need(value: ValueRef) {
+      if fedSet.contains(value) { return }
+      need(node: value.node)
+    }
+    func need(node: Int) {
+      if !needed[node] {
+        needed[node] = true
+        stack.append(node)
+      }
+    }
+    for f in fetches { need(value: f) }
+    for t in targets { need(node: t) }
+    while let id = stack.popLast() {
+      for input in nodes[id].inputs { need(value: input) }
+      for c in nodes[id].controlInputs { need(node: c) }
+    }
+    var missing: [String] = []
+    for id in nodes.indices where needed[id] && nodes[id].primitive is PlaceholderPrimitive {
+      missing.append(nodes[id].name)
+    }
+    if !missing.isEmpty { throw SessionError.missingFeeds(missing) }
+
+    // Slots: one per fed value and one per output of each needed node.
+    var slotOf: [ValueRef: Int] = [:]
+    var count = 0
+    for ref in fed {
+      slotOf[ref] = count
+      feeds.append(Feed(ref: ref, slot: count, info: nodes[ref.node].outputs[ref.output], name: "\(nodes[ref.node].name):\(ref.output)"))
+      count += 1
+    }
+    var lastUse: [Int: Int] = [:]  // slot -> step index of last read
+    var outputSlotsOfStep: [[Int]] = []
+    for id in nodes.indices where needed[id] {
+      let node = nodes[id]
+      let stepIndex = steps.count
+      let inputStart = slotLists.count
+      for input in node.inputs {
+        let slot = slotOf[input]!
+        slotLists.append(slot)
+        lastUse[slot] = stepIndex
+      }
+      let outputStart = slotLists.count
+      var outs: [Int] = []
+      for o in node.outputs.indices {
+        let ref = ValueRef(node: id, output: o)
+        let slot: Int
+        if let s = slotOf[ref], fedSet.contains(ref) {
+          // A fed value whose node still runs (another output is needed): write elsewhere.
+          _ = s
+          slot = count
+          count += 1
+        } else {
+          slot = count
+          slotOf[ref] = slot
+          count += 1
+        }
+        slotLists.append(slot)
+        outs.append(slot)
+      }
+      outputSlotsOfStep.append(outs)
+      steps.append(Step(
+        node: id, primitive: node.primitive, inputStart: inputStart, inputCount: node.inputs.count,
+        outputStart: outputStart, outputCount: node.outputs.count, releaseStart: 0, releaseCount: 0))
+    }
+    fetchSlots = fetches.map { slotOf[$0]! }
+    let fetched = Set(fetchSlots)
+
+    // Release lists: a variable's value is dropped after its last read (so in-place updates do
+    // not copy), and outputs nobody reads (e.g. of assignments) right away. Other slots keep
+    // their buffers for the next run.
+    var releases = [[Int]](repeating: [], count: steps.count)
+    for (i, step) in steps.enumerated() {
+      let isVariable = step.primitive is VariablePrimitive
+      for slot in outputSlotsOfStep[i] where !fetched.contains(slot) {
+        if let last = lastUse[slot] {
+          if isVariable { releases[last].append(slot) }
+        } else {
+          releases[i].append(slot)
+        }
+      }
+    }
+    for i in steps.indices {
+      steps[i].releaseStart = slotLists.count
+      steps[i].releaseCount = releases[i].count
+      slotLists += releases[i]
+    }
+
+    slotCount = count
+    frame = .allocate(capacity: Swift.max(count, 1))
+    frame.initialize(repeating: NDArray.empty, count: Swift.max(count, 1))
+  }
+
+  deinit {
+    frame.deinitialize(count: Swift.max(slotCount, 1))
+    frame.deallocate()
+  }
+}

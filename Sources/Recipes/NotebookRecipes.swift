@@ -1,0 +1,163 @@
+import ArrayCore
+import GraphCore
+import Training
+
+/// What a recipe run produced: the per-step history (for plots and tests) and final figures.
+public struct TrainingReport: Sendable {
+  /// The loss of the sampled example at each step, computed in the training run itself
+  /// (before that step's update).
+  public var losses: [Double] = []
+  /// The model parameter `A` after each step.
+  public var parameter: [Double] = []
+  /// The final value of `A`.
+  public var finalParameter: Double = .nan
+  /// The final accuracy on the whole data set, for classification.
+  public var accuracy: Double?
+  /// The data the model was trained on: inputs and targets.
+  public var inputs: [Double] = []
+  /// The targets.
+  public var targets: [Double] = []
+}
+
+/// The loss of the regression recipe.
+public enum RegressionLoss: String, Sendable, CaseIterable {
+  /// `(x·A - y)²` (`tf.square`), as in the notebook.
+  case l2
+  /// `|x·A - y|` (`tf.abs`), the alternative the notebook names.
+  case l1
+}
+
+/// The notebook's regression recipe: fit `x · A = 10` with x ~ N(1, 0.1), one sample per step.
+public struct RegressionRecipe: Sendable {
+  /// Settings of a run.
+  public struct Configuration: Sendable {
+    /// Seeds the data, the initial value of A and the sample order.
+    public var seed: UInt64 = 42
+    /// Training steps (the notebook: 100).
+    public var steps = 100
+    /// The gradient-descent learning rate (the notebook: 0.02).
+    public var learningRate = 0.02
+    /// Print A and the loss every this many steps (the notebook: 25).
+    public var printEvery = 25
+    /// The loss (the notebook: L2).
+    public var loss = RegressionLoss.l2
+    /// Creates the notebook's settings.
+    public init() {}
+  }
+
+  /// The settings.
+  public var configuration: Configuration
+  /// Creates the recipe.
+  public init(_ configuration: Configuration = Configuration()) { self.configuration = configuration }
+
+  /// Runs the recipe, writing the notebook's lines (`Step #25 A = [5.407349]`,
+  /// `Loss = [26.1222]`) to `output`.
+  /// - Throws: ``GraphError`` or ``SessionError`` (for invalid settings, such as a
+  ///   non-positive learning rate).
+  public func run(output: (String) -> Void = { print($0) }) throws -> TrainingReport {
+    let c = configuration
+    var rng = SeededGenerator(seed: c.seed)
+    let xVals = (0..<100).map { _ in Float(rng.normal(mean: 1, standardDeviation: 0.1)) }
+    let yVals = [Float](repeating: 10, count: 100)
+
+    let graph = Graph()
+    let x = graph.placeholder(.float32, shape: [1], name: "x_data")
+    let y = graph.placeholder(.float32, shape: [1], name: "y_target")
+    let a = try graph.variable(randomNormal(graph, shape: [1], seed: c.seed &+ 1), name: "A")
+    let prediction = try multiply(x, a)
+    let loss = c.loss == .l2 ? try square(prediction - y) : try abs(prediction - y)
+    let train = try GradientDescentOptimizer(learningRate: c.learningRate).minimize(loss)
+
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    var report = TrainingReport()
+    report.inputs = xVals.map(Double.init)
+    report.targets = yVals.map(Double.init)
+    for i in 0..<c.steps {
+      let index = rng.choice(100)
+      let feeds = [x: NDArray([xVals[index]]), y: NDArray([yVals[index]])]
+      let lossBefore = try session.run([loss], feeding: feeds, targets: [train])[0]
+      let aValue = try session.value(of: a)
+      report.losses.append(lossBefore.scalarValue)
+      report.parameter.append(aValue.scalarValue)
+      if (i + 1) % c.printEvery == 0 {
+        output("Step #\(i + 1) A = \(aValue)")
+        output("Loss = \(try session.run(loss, feeding: feeds))")
+      }
+    }
+    report.finalParameter = try session.value(of: a).scalarValue
+    return report
+  }
+}
+
+/// The notebook's classification recipe: learn `A` in `sigmoid(x + A)` to separate
+/// N(-1, 1) (class 0) from N(3, 1) (class 1), with sigmoid cross-entropy, one sample per step.
+public struct ClassificationRecipe: Sendable {
+  /// Settings of a run.
+  public struct Configuration: Sendable {
+    /// Seeds the data, the initial value of A and the sample order.
+    public var seed: UInt64 = 42
+    /// Training steps (the notebook: 1400).
+    public var steps = 1400
+    /// The gradient-descent learning rate (the notebook: 0.05).
+    public var learningRate = 0.05
+    /// Print A and the loss every this many steps (the notebook: 200).
+    public var printEvery = 200
+    /// Creates the notebook's settings.
+    public init() {}
+  }
+
+  /// The settings.
+  public var configuration: Configuration
+  /// Creates the recipe.
+  public init(_ configuration: Configuration = Configuration()) { self.configuration = configuration }
+
+  /// Runs the recipe, writing the notebook's lines (`Step #200 A = [4.988841]`,
+  /// `Loss = [[9.619727e-05]]`, `Ending Accuracy = 0.98`) to `output`.
+  public func run(output: (String) -> Void = { print($0) }) throws -> TrainingReport {
+    let c = configuration
+    var rng = SeededGenerator(seed: c.seed)
+    let xVals = (0..<50).map { _ in Float(rng.normal(mean: -1, standardDeviation: 1)) }
+      + (0..<50).map { _ in Float(rng.normal(mean: 3, standardDeviation: 1)) }
+    let yVals = [Float](repeating: 0, count: 50) + [Float](repeating: 1, count: 50)
+
+    let graph = Graph()
+    let x = graph.placeholder(.float32, shape: [1], name: "x_data")
+    let y = graph.placeholder(.float32, shape: [1], name: "y_target")
+    let a = try graph.variable(randomNormal(graph, shape: [1], mean: 10, seed: c.seed &+ 1), name: "A")
+    let logits = try add(x, a)
+    let logitsExpanded = try expandDims(logits, axis: 0)
+    let labelsExpanded = try expandDims(y, axis: 0)
+    let loss = try sigmoidCrossEntropy(logits: logitsExpanded, labels: labelsExpanded)
+    let train = try GradientDescentOptimizer(learningRate: c.learningRate).minimize(loss)
+    let prediction = try round(sigmoid(logits))
+
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    var report = TrainingReport()
+    report.inputs = xVals.map(Double.init)
+    report.targets = yVals.map(Double.init)
+    for i in 0..<c.steps {
+      let index = rng.choice(100)
+      let feeds = [x: NDArray([xVals[index]]), y: NDArray([yVals[index]])]
+      let lossBefore = try session.run([loss], feeding: feeds, targets: [train])[0]
+      let aValue = try session.value(of: a)
+      report.losses.append(lossBefore.scalarValue)
+      report.parameter.append(aValue.scalarValue)
+      if (i + 1) % c.printEvery == 0 {
+        output("Step #\(i + 1) A = \(aValue)")
+        output("Loss = \(try session.run(loss, feeding: feeds))")
+      }
+    }
+    var correct = 0
+    for (xv, yv) in zip(xVals, yVals) {
+      let p = try session.run(prediction, feeding: [x: NDArray([xv])]).scalarValue
+      if p == Double(yv) { correct += 1 }
+    }
+    let accuracy = Double(correct) / 100
+    report.accuracy = accuracy
+    report.finalParameter = try session.value(of: a).scalarValue
+    output("Ending Accuracy = \((accuracy * 100).rounded() / 100)")
+    return report
+  }
+}

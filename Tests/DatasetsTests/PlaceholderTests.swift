@@ -1,0 +1,2 @@
+import Datasets
+import Testing

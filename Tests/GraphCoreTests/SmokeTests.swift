@@ -1,0 +1,2 @@
+import GraphCore
+import Testing

@@ -1,0 +1,2 @@
+import Recipes
+import Testing

@@ -1,0 +1,116 @@
+import Backprop
+import Testing
+
+/// Checks that two arrays have the same shape and agree elementwise within
+/// `|a - b| <= atol + rtol·|b|` (NaN equals NaN), recording a failure that prints both.
+public func expectClose(
+  _ actual: NDArray, _ expected: NDArray, rtol: Double = 1e-6, atol: Double = 1e-12,
+  _ comment: Comment? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation
+) {
+  guard actual.shape == expected.shape else {
+    Issue.record("shape \(actual.shape) != expected \(expected.shape) \(comment.map { "(\($0))" } ?? "")", sourceLocation: sourceLocation)
+    return
+  }
+  let a = actual.doubles, b = expected.doubles
+  for i in a.indices {
+    let ok = (a[i].isNaN && b[i].isNaN) || a[i] == b[i] || Swift.abs(a[i] - b[i]) <= atol + rtol * Swift.abs(b[i])
+    if !ok {
+      Issue.record(
+        "element \(i): \(a[i]) != \(b[i]) (rtol \(rtol), atol \(atol)) \(comment.map { "(\($0))" } ?? "")\nactual:   \(actual)\nexpected: \(expected)",
+        sourceLocation: sourceLocation)
+      return
+    }
+  }
+}
+
+/// Checks two scalars within `atol + rtol·|expected|`.
+public func expectClose(
+  _ actual: Double, _ expected: Double, rtol: Double = 1e-6, atol: Double = 1e-12, _ comment: Comment? = nil,
+  sourceLocation: Testing.SourceLocation = #_sourceLocation
+) {
+  let ok = actual == expected || Swift.abs(actual - expected) <= atol + rtol * Swift.abs(expected)
+  if !ok { Issue.record("\(actual) != \(expected) \(comment.map { "(\($0))" } ?? "")", sourceLocation: sourceLocation) }
+}
+
+/// A seeded random float64 array with values uniform in `range`.
+public func randomArray(_ shape: Shape, in range: ClosedRange<Double> = -2...2, seed: UInt64, dtype: DType = .float64) -> NDArray {
+  var g = SeededGenerator(seed: seed)
+  return g.uniformArray(shape: shape, low: range.lowerBound, high: range.upperBound, dtype: dtype)
+}
+
+/// The result of a gradient check: the largest relative difference between the symbolic and the
+/// numeric Jacobians, and both Jacobians.
+public struct GradientCheckResult: Sendable {
+  /// `max |J_symbolic - J_numeric| / max(|J_symbolic|, |J_numeric|, 1e-3)` over all entries
+  /// of all inputs.
+  public var maxRelativeError: Double
+  /// The symbolic Jacobians, one per input, `[outputs x inputs]` row-major.
+  public var symbolic: [[Double]]
+  /// The numeric Jacobians.
+  public var numeric: [[Double]]
+}
+
+/// TF1's gradient checker: compares the Jacobian of `build` computed through the symbolic
+/// gradients (one one-hot seed per output element, run through a ``Session``) with central
+/// finite differences `(f(x + δ) - f(x - δ)) / 2δ`, in float64.
+///
+/// - Parameters:
+///   - inputs: the values at which to check (float64); each becomes a placeholder of its exact shape.
+///   - delta: the finite-difference step.
+///   - build: builds the function's output from the input placeholders.
+public func checkGradients(
+  _ inputs: [NDArray], delta: Double = 1e-6, build: (Graph, [Tensor]) throws -> Tensor
+) throws -> GradientCheckResult {
+  let graph = Graph()
+  let xs = inputs.enumerated().map { i, v in graph.placeholder(v.dtype, shape: PartialShape(v.shape), name: "x\(i)") }
+  let y = try build(graph, xs)
+  let yShape = try Session(graph: graph).run(y, feeding: Dictionary(uniqueKeysWithValues: zip(xs, inputs))).shape
+  let seed = graph.placeholder(y.dtype, shape: PartialShape(yShape), name: "seed")
+  let grads = try gradients(of: [y], withRespectTo: xs, gradientSeeds: [seed])
+  let session = Session(graph: graph)
+  let m = yShape.elementCount
+  var feeds = Dictionary(uniqueKeysWithValues: zip(xs, inputs))
+
+  var symbolic = inputs.map { [Double](repeating: 0, count: m * $0.elementCount) }
+  for j in 0..<m {
+    var s = [Double](repeating: 0, count: m)
+    s[j] = 1
+    feeds[seed] = NDArray(converting: s, shape: yShape, dtype: y.dtype)
+    let fetch = grads.compactMap { $0 }
+    let values = try session.run(fetch, feeding: feeds)
+    var k = 0
+    for (i, g) in grads.enumerated() {
+      guard g != nil else { continue }
+      let v = values[k].doubles
+      k += 1
+      precondition(v.count == inputs[i].elementCount, "gradient of input \(i) has shape \(values[k - 1].shape), input \(inputs[i].shape)")
+      for p in 0..<v.count { symbolic[i][j * inputs[i].elementCount + p] = v[p] }
+    }
+  }
+  feeds[seed] = nil
+
+  var numeric = inputs.map { [Double](repeating: 0, count: m * $0.elementCount) }
+  for (i, x) in inputs.enumerated() {
+    var values = x.doubles
+    for p in values.indices {
+      let saved = values[p]
+      values[p] = saved + delta
+      feeds[xs[i]] = NDArray(converting: values, shape: x.shape, dtype: x.dtype)
+      let plus = try session.run(y, feeding: feeds).doubles
+      values[p] = saved - delta
+      feeds[xs[i]] = NDArray(converting: values, shape: x.shape, dtype: x.dtype)
+      let minus = try session.run(y, feeding: feeds).doubles
+      values[p] = saved
+      for j in 0..<m { numeric[i][j * x.elementCount + p] = (plus[j] - minus[j]) / (2 * delta) }
+    }
+    feeds[xs[i]] = x
+  }
+
+  var worst = 0.0
+  for i in inputs.indices {
+    for (a, b) in zip(symbolic[i], numeric[i]) {
+      worst = Swift.max(worst, Swift.abs(a - b) / Swift.max(Swift.abs(a), Swift.abs(b), 1e-3))
+    }
+  }
+  return GradientCheckResult(maxRelativeError: worst, symbolic: symbolic, numeric: numeric)
+}

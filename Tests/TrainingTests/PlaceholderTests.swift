@@ -1,0 +1,2 @@
+import Training
+import Testing
