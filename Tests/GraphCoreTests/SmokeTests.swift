@@ -1,2 +1,0 @@
-import GraphCore
-import Testing

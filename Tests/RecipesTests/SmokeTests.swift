@@ -1,2 +1,0 @@
-import Recipes
-import Testing
