@@ -44,6 +44,10 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strict),
+    // The README's sample, built so it never rots: `swift run regression-example`.
+    .executableTarget(
+      name: "regression-example", dependencies: ["Backprop"], path: "Examples/Regression",
+      swiftSettings: strict),
 
     .target(
       name: "TestSupport", dependencies: ["Backprop"], path: "Tests/TestSupport",

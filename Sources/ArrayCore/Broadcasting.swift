@@ -28,9 +28,19 @@ public func broadcastDimensions(_ a: [Int?], _ b: [Int?]) throws(ShapeError) -> 
 /// Broadcasts two concrete shapes (NumPy rules).
 /// - Throws: ``ShapeError`` when they are incompatible.
 public func broadcastShape(_ a: Shape, _ b: Shape) throws(ShapeError) -> Shape {
-  if a == b { return a }
+  // Common cases first, without allocating: one shape already is the result.
+  if a == b || dominates(a, b) { return a }
+  if dominates(b, a) { return b }
   let d = try broadcastDimensions(a.dimensions.map { $0 }, b.dimensions.map { $0 })
   return Shape(d.map { $0! })
+}
+
+/// Whether broadcasting `b` against `a` gives `a` (every size of `b` is 1 or equal to `a`'s).
+@inlinable func dominates(_ a: Shape, _ b: Shape) -> Bool {
+  guard b.rank <= a.rank else { return false }
+  let lead = a.rank - b.rank
+  for i in 0..<b.rank where b[i] != 1 && b[i] != a[lead + i] { return false }
+  return true
 }
 
 /// The axes of `shape` that must be summed to reduce an array of shape `shape` to `target`

@@ -56,6 +56,9 @@ public struct NDArray: @unchecked Sendable {
 
   static let sharedEmpty = NDArray(emptyWith: ArrayStorage(byteCount: 0))
 
+  /// Whether this is the shared empty placeholder value (``init()``), not a real array.
+  public var isEmptyPlaceholder: Bool { storage === emptyArray.storage }
+
   /// An empty float32 array of shape `[0]` (shared; creating it allocates nothing).
   public static var empty: NDArray { NDArray() }
 

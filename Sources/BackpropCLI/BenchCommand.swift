@@ -21,7 +21,7 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     print("workload                         median ns/step     min     max   allocs/step")
-    for workload in try [regressionStep(), classificationStep()] {
+    for workload in try regressionStep() + classificationStep() {
       let r = try measure(workload.step)
       let allocs = r.allocations.map { String(format3($0)) } ?? "n/a"
       print(pad(workload.name, 32), pad(format1(r.median), 15, left: true), pad(format1(r.min), 7, left: true),
@@ -34,7 +34,7 @@ struct BenchCommand: ParsableCommand {
     var step: () throws -> Void
   }
 
-  func regressionStep() throws -> Workload {
+  func regressionStep() throws -> [Workload] {
     let graph = Graph()
     let x = graph.placeholder(shape: [1])
     let y = graph.placeholder(shape: [1])
@@ -44,10 +44,16 @@ struct BenchCommand: ParsableCommand {
     let session = Session(graph: graph)
     try session.initializeVariables()
     let feeds = [x: NDArray([Float(1.0)]), y: NDArray([Float(10)])]
-    return Workload(name: "regression step (Session.run)") { try session.run(train, feeding: feeds) }
+    let prepared = try session.prepare(feeds: [x, y], targets: [train])
+    try prepared.setFeed(0, to: feeds[x]!)
+    try prepared.setFeed(1, to: feeds[y]!)
+    return [
+      Workload(name: "regression step (Session.run)") { try session.run(train, feeding: feeds) },
+      Workload(name: "regression step (prepared)") { try prepared.run() },
+    ]
   }
 
-  func classificationStep() throws -> Workload {
+  func classificationStep() throws -> [Workload] {
     let graph = Graph()
     let x = graph.placeholder(shape: [1])
     let y = graph.placeholder(shape: [1])
@@ -57,7 +63,13 @@ struct BenchCommand: ParsableCommand {
     let session = Session(graph: graph)
     try session.initializeVariables()
     let feeds = [x: NDArray([Float(1.0)]), y: NDArray([Float(1)])]
-    return Workload(name: "classification step (Session.run)") { try session.run(train, feeding: feeds) }
+    let prepared = try session.prepare(feeds: [x, y], targets: [train])
+    try prepared.setFeed(0, to: feeds[x]!)
+    try prepared.setFeed(1, to: feeds[y]!)
+    return [
+      Workload(name: "classification step (Session.run)") { try session.run(train, feeding: feeds) },
+      Workload(name: "classification step (prepared)") { try prepared.run() },
+    ]
   }
 
   struct Result {

@@ -22,11 +22,19 @@ public protocol Primitive: Sendable {
   /// flows), the gradient for each input, built as graph operations; `nil` for no gradient.
   /// Results may have a broadcast shape: the caller sums them back to each input's shape.
   func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?]
+
+  /// Whether the outputs may share memory with the inputs or with session state (views such as
+  /// reshapes, variable reads). The session drops such outputs after their last use in a run,
+  /// instead of keeping them as buffers to reuse, so that the memory they share can be updated
+  /// in place. `false` by default.
+  var outputsMayAlias: Bool { get }
 }
 
 extension Primitive {
   /// The type name.
   public var defaultName: String { typeName }
+  /// `false`: the kernel writes its own buffers.
+  public var outputsMayAlias: Bool { false }
 }
 
 /// The input values of an operation during execution (a view into the session's frame).
@@ -36,7 +44,7 @@ public struct Operands {
   /// The number of inputs.
   public let count: Int
   /// The value of input `i`.
-  public subscript(i: Int) -> NDArray { base[slots[i]] }
+  public subscript(i: Int) -> NDArray { _read { yield base[slots[i]] } }
 }
 
 /// The output slots of an operation during execution.

@@ -326,6 +326,9 @@ extension Tensor {
 /// Converts each element to another dtype (`tf.cast`); booleans become 0 and 1.
 /// Gradient: the upstream gradient cast back, when both dtypes are floating point.
 public struct Cast: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// The target dtype.
   public let dtype: DType
   /// Creates a cast to `dtype`.

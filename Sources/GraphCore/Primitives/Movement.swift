@@ -5,6 +5,9 @@ import ArrayCore
 /// Gives `x` a new shape with the same elements (`tf.reshape`); one size may be `-1`, inferred.
 /// Gradient: the upstream gradient reshaped back to `x`'s shape.
 public struct Reshape: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// The new shape; at most one `-1`.
   public let shape: [Int]
   /// `Reshape`.
@@ -47,6 +50,9 @@ public struct Reshape: Primitive {
 /// `x` with the shape of `reference` at run time (used by gradients of reshaping operations).
 /// Gradient: `reshapeLike(g, x)` for `x`, none for `reference`.
 public struct ReshapeLike: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// `ReshapeLike`.
   public var typeName: String { "ReshapeLike" }
   /// `x`'s dtype with `reference`'s shape.
@@ -70,6 +76,9 @@ public struct ReshapeLike: Primitive {
 /// Inserts a dimension of size 1 at `axis` (`tf.expand_dims`); negative axes count from the end
 /// of the result. Gradient: reshaped back.
 public struct ExpandDims: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// Where the new dimension goes, in `-(rank+1)...rank`.
   public let axis: Int
   /// `ExpandDims`.
@@ -97,6 +106,9 @@ public struct ExpandDims: Primitive {
 /// Removes dimensions of size 1 (`tf.squeeze`): the given axes, or every size-1 axis when
 /// `axes` is `nil`. Gradient: reshaped back.
 public struct Squeeze: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// The axes to remove, or `nil` for all of size 1.
   public let axes: [Int]?
   /// `Squeeze`.
@@ -155,6 +167,9 @@ public func squeeze(_ x: Tensor, axes: [Int]? = nil, name: String? = nil, file: 
 /// `x` broadcast to the run-time shape of `reference` (materialized).
 /// Gradient: `sumToShapeOf(g, x)` for `x`; none for the reference.
 public struct BroadcastLike: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// `BroadcastLike`.
   public var typeName: String { "BroadcastLike" }
   /// `x`'s dtype with the broadcast of both shapes (which must be `reference`'s).
@@ -181,6 +196,9 @@ public struct BroadcastLike: Primitive {
 /// wherever a gradient's shape may differ from its input's (the one place un-broadcasting
 /// happens). Gradient: `broadcastLike(g, x)`; none for the reference.
 public struct SumToShapeOf: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// `SumToShapeOf`.
   public var typeName: String { "SumToShapeOf" }
   /// `x`'s dtype with `reference`'s shape.

@@ -18,6 +18,9 @@ public struct PlaceholderPrimitive: Primitive {
 
 /// A constant value (`tf.constant`).
 public struct ConstantPrimitive: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// The value.
   public let value: NDArray
   /// `Const`.
@@ -37,6 +40,9 @@ public struct ConstantPrimitive: Primitive {
 /// A variable: state that lives in the session and persists across runs (`tf.Variable`).
 /// Its output is the variable's current value.
 public struct VariablePrimitive: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// The dtype.
   public let dtype: DType
   /// The shape.
@@ -63,6 +69,9 @@ public struct VariablePrimitive: Primitive {
 /// Replaces a variable's value: `v ← value` (`tf.assign`). Its output is the new value.
 /// Not differentiable.
 public struct Assign: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// The variable's node index.
   let variable: Int
   /// `Assign`.
@@ -329,6 +338,9 @@ public func onesLike(_ x: Tensor, name: String? = nil, file: StaticString = #fil
 /// Passes its input through unchanged. With `stopsGradient`, no gradient flows back through it
 /// (`tf.stop_gradient`); otherwise the gradient passes unchanged (`tf.identity`).
 public struct Identity: Primitive {
+  /// Outputs share memory with inputs or session state.
+  public var outputsMayAlias: Bool { true }
+
   /// Whether gradients are blocked.
   public let stopsGradient: Bool
   /// `StopGradient` or `Identity`.

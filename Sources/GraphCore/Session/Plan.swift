@@ -109,15 +109,16 @@ final class Plan {
     fetchSlots = fetches.map { slotOf[$0]! }
     let fetched = Set(fetchSlots)
 
-    // Release lists: a variable's value is dropped after its last read (so in-place updates do
-    // not copy), and outputs nobody reads (e.g. of assignments) right away. Other slots keep
-    // their buffers for the next run.
+    // Release lists. Outputs that may share memory (views, variable reads, constants) are
+    // dropped after their last read, so the memory they share can be updated in place (a
+    // variable by its optimizer, a fed buffer by the caller). Outputs nobody reads are dropped
+    // at once. Every other slot keeps its buffer for the kernel to reuse in the next run.
     var releases = [[Int]](repeating: [], count: steps.count)
     for (i, step) in steps.enumerated() {
-      let isVariable = step.primitive is VariablePrimitive
+      let mayAlias = step.primitive.outputsMayAlias
       for slot in outputSlotsOfStep[i] where !fetched.contains(slot) {
         if let last = lastUse[slot] {
-          if isVariable { releases[last].append(slot) }
+          if mayAlias { releases[last].append(slot) }
         } else {
           releases[i].append(slot)
         }

@@ -12,8 +12,9 @@ import Synchronization
 /// ```
 ///
 /// The plan for each combination of fetches, fed tensors and targets is built once and cached:
-/// later runs do no graph walk and reuse their intermediate buffers. A session may be used
-/// from several threads; runs are serialized.
+/// later runs do no graph walk and reuse their intermediate buffers. For loops of millions of
+/// steps, ``prepare(fetches:feeds:targets:)`` gives a ``PreparedStep`` that skips even the plan
+/// lookup. A session may be used from several threads; its runs are serialized.
 public final class Session: @unchecked Sendable {
   /// Settings of a session.
   public struct Options: Sendable {
@@ -31,7 +32,9 @@ public final class Session: @unchecked Sendable {
   public let options: Options
   let context = ExecutionContext()
   private var plans: [PlanKey: Plan] = [:]
-  private let lock = Mutex(())
+  /// The most recently used plans, checked before hashing a key (no allocation on a hit).
+  private var recent: [(key: PlanKey, plan: Plan)] = []
+  let lock = Mutex(())
 
   /// Creates a session for `graph`.
   public init(graph: Graph, options: Options = Options()) {
@@ -51,17 +54,34 @@ public final class Session: @unchecked Sendable {
   public func run(
     _ fetches: [Tensor], feeding feeds: [Tensor: NDArray] = [:], targets: [Operation] = []
   ) throws -> [NDArray] {
-    try lock.withLock { _ in try runLocked(fetches, feeds, targets) }
+    try lock.withLock { _ in
+      let plan = try plan(fetches, feeds, targets)
+      try bind(plan, feeds)
+      defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
+      try execute(plan)
+      return plan.fetchSlots.map { plan.frame[$0] }
+    }
   }
 
   /// Evaluates one tensor.
   public func run(_ fetch: Tensor, feeding feeds: [Tensor: NDArray] = [:]) throws -> NDArray {
-    try run([fetch], feeding: feeds)[0]
+    try lock.withLock { _ in
+      let plan = try plan(CollectionOfOne(fetch), feeds, EmptyCollection<Operation>())
+      try bind(plan, feeds)
+      defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
+      try execute(plan)
+      return plan.frame[plan.fetchSlots[0]]
+    }
   }
 
   /// Runs one operation (a training step, an initializer) for its effects.
   public func run(_ target: Operation, feeding feeds: [Tensor: NDArray] = [:]) throws {
-    try run([], feeding: feeds, targets: [target])
+    try lock.withLock { _ in
+      let plan = try plan(EmptyCollection<Tensor>(), feeds, CollectionOfOne(target))
+      try bind(plan, feeds)
+      defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
+      try execute(plan)
+    }
   }
 
   /// Runs the graph's variables initializer (every variable created so far gets its initial
@@ -88,11 +108,39 @@ public final class Session: @unchecked Sendable {
     lock.withLock { _ in context.writeVariable(node: node, value) }
   }
 
-  private func runLocked(_ fetches: [Tensor], _ feeds: [Tensor: NDArray], _ targets: [Operation]) throws -> [NDArray] {
+  /// Prepares a run with fixed fetches, fed tensors (in this order) and targets: TF1's
+  /// `Session.make_callable`. The returned step skips the plan lookup and feed hashing; with
+  /// fixed shapes it allocates nothing per call when used through
+  /// ``PreparedStep/setFeed(_:to:)``, ``PreparedStep/run()`` and ``PreparedStep/fetch(_:)``.
+  /// - Throws: ``SessionError`` when a needed placeholder is not among `feeds`.
+  public func prepare(fetches: [Tensor] = [], feeds: [Tensor] = [], targets: [Operation] = []) throws -> PreparedStep {
+    try lock.withLock { _ in
+      for t in fetches + feeds where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
+      for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
+      let refs = feeds.map { ValueRef(node: $0.node, output: $0.output) }
+      guard Set(refs).count == refs.count else {
+        throw SessionError.unexpectedFeed(name: feeds.map(\.name).joined(separator: ", "), reason: "a tensor is fed twice")
+      }
+      let plan = try Plan(
+        graph: graph, fetches: fetches.map { ValueRef(node: $0.node, output: $0.output) }, feeds: refs,
+        targets: targets.map(\.id))
+      return PreparedStep(session: self, plan: plan)
+    }
+  }
+
+  // MARK: Running a plan
+
+  /// Finds (or builds and caches) the plan; a hit in the recent list allocates nothing.
+  func plan<F: Collection<Tensor>, T: Collection<Operation>>(
+    _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T
+  ) throws -> Plan {
+    for (i, entry) in recent.enumerated() where matches(entry.key, fetches, feeds, targets) {
+      if i > 0 { recent.swapAt(i, i - 1) }
+      return entry.plan
+    }
     for t in fetches where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
     for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
     var fedRefs: [ValueRef] = []
-    fedRefs.reserveCapacity(feeds.count)
     for t in feeds.keys {
       guard t.graph === graph else { throw SessionError.foreignTensor(name: t.name) }
       fedRefs.append(ValueRef(node: t.node, output: t.output))
@@ -108,48 +156,145 @@ public final class Session: @unchecked Sendable {
       plan = try Plan(graph: graph, fetches: key.fetches, feeds: fedRefs, targets: key.targets)
       plans[key] = plan
     }
-    return try execute(plan, feeds)
+    if recent.count == 4 { recent.removeLast() }
+    recent.insert((key, plan), at: 0)
+    return plan
   }
 
-  private func execute(_ plan: Plan, _ feeds: [Tensor: NDArray]) throws -> [NDArray] {
-    let frame = plan.frame
+  private func matches<F: Collection<Tensor>, T: Collection<Operation>>(
+    _ key: PlanKey, _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T
+  ) -> Bool {
+    guard key.fetches.count == fetches.count, key.targets.count == targets.count,
+      key.feeds.count == feeds.count
+    else { return false }
+    for (ref, t) in zip(key.fetches, fetches) where t.graph !== graph || ref.node != t.node || ref.output != t.output {
+      return false
+    }
+    for (id, t) in zip(key.targets, targets) where t.graph !== graph || id != t.id { return false }
+    for t in feeds.keys {
+      guard t.graph === graph, key.feeds.contains(ValueRef(node: t.node, output: t.output)) else { return false }
+    }
+    return true
+  }
+
+  /// Puts the fed values in their slots, checking dtype and shape.
+  private func bind(_ plan: Plan, _ feeds: [Tensor: NDArray]) throws {
     for feed in plan.feeds {
       let value = feeds[Tensor(graph: graph, node: feed.ref.node, output: feed.ref.output)]!
-      guard value.dtype == feed.info.dtype, feed.info.shape.accepts(value.shape) else {
-        throw SessionError.feedMismatch(
-          name: feed.name, expected: "\(feed.info.dtype) \(feed.info.shape)", got: "\(value.dtype) \(value.shape)")
-      }
-      frame[feed.slot] = value
+      try plan.checkFeed(feed, value)
+      plan.frame[feed.slot] = value
     }
+  }
+
+  /// Executes the plan's steps in order. The caller holds the lock.
+  func execute(_ plan: Plan) throws {
+    let frame = plan.frame
     context.reserve(nodes: graph.nodes.count)
     let check = options.checkNumerics
-    try plan.slotLists.withUnsafeBufferPointer { lists in
-      let base = lists.baseAddress!
-      for step in plan.steps {
-        context.currentNode = step.node
-        let inputs = Operands(base: frame, slots: base + step.inputStart, count: step.inputCount)
-        let outputs = Results(base: frame, slots: base + step.outputStart, count: step.outputCount)
-        do {
-          try step.primitive.evaluate(inputs, outputs, context)
-        } catch let error as ShapeError {
-          let node = graph.nodes[step.node]
-          throw SessionError.executionFailed(
-            op: step.primitive.typeName, name: node.name, reason: error.message, location: node.location)
-        }
-        if check {
-          for i in 0..<step.outputCount where !isFinite(outputs[i]) {
-            let node = graph.nodes[step.node]
-            throw SessionError.nonFinite(op: step.primitive.typeName, name: node.name, location: node.location)
+    try plan.steps.withUnsafeBufferPointer { steps in
+      try plan.slotLists.withUnsafeBufferPointer { lists in
+        let base = lists.baseAddress!
+        for s in steps.indices {
+          let step = steps.baseAddress! + s
+          context.currentNode = step.pointee.node
+          let inputs = Operands(base: frame, slots: base + step.pointee.inputStart, count: step.pointee.inputCount)
+          let outputs = Results(base: frame, slots: base + step.pointee.outputStart, count: step.pointee.outputCount)
+          do {
+            try step.pointee.primitive.evaluate(inputs, outputs, context)
+          } catch let error as ShapeError {
+            let node = graph.nodes[step.pointee.node]
+            throw SessionError.executionFailed(
+              op: step.pointee.primitive.typeName, name: node.name, reason: error.message, location: node.location)
           }
+          if check {
+            for i in 0..<step.pointee.outputCount where !isFinite(outputs[i]) {
+              let node = graph.nodes[step.pointee.node]
+              throw SessionError.nonFinite(op: step.pointee.primitive.typeName, name: node.name, location: node.location)
+            }
+          }
+          let release = step.pointee.releaseStart
+          for r in 0..<step.pointee.releaseCount { frame[base[release + r]] = NDArray() }
         }
-        for r in 0..<step.releaseCount { frame[base[step.releaseStart + r]] = NDArray() }
       }
     }
-    var results: [NDArray] = []
-    results.reserveCapacity(plan.fetchSlots.count)
-    for slot in plan.fetchSlots { results.append(frame[slot]) }
-    for feed in plan.feeds { frame[feed.slot] = NDArray() }
-    return results
+  }
+}
+
+/// A run prepared once with fixed fetches, fed tensors and targets (TF1's `make_callable`),
+/// for loops that run millions of steps.
+///
+/// ```swift
+/// let step = try session.prepare(fetches: [loss], feeds: [x, y], targets: [train])
+/// let lossValue = try step([xValue, yValue])[0]
+/// ```
+///
+/// The allocation-free form sets each feed, runs, then reads the fetches:
+/// `try step.setFeed(0, to: xValue); try step.run(); step.fetch(0)`.
+public final class PreparedStep: @unchecked Sendable {
+  let session: Session
+  let plan: Plan
+
+  init(session: Session, plan: Plan) {
+    self.session = session
+    self.plan = plan
+  }
+
+  /// The number of fed tensors, in the order given to ``Session/prepare(fetches:feeds:targets:)``.
+  public var feedCount: Int { plan.feeds.count }
+  /// The number of fetched tensors.
+  public var fetchCount: Int { plan.fetchSlots.count }
+
+  /// Sets feed `index` (checked against its placeholder's dtype and shape).
+  /// - Throws: ``SessionError/feedMismatch(name:expected:got:)``, or
+  ///   ``SessionError/unexpectedFeed(name:reason:)`` for an index out of range.
+  public func setFeed(_ index: Int, to value: NDArray) throws {
+    guard plan.feeds.indices.contains(index) else {
+      throw SessionError.unexpectedFeed(name: "#\(index)", reason: "the step has \(plan.feeds.count) feeds")
+    }
+    let feed = plan.feeds[index]
+    try plan.checkFeed(feed, value)
+    session.lock.withLock { _ in plan.frame[feed.slot] = value }
+  }
+
+  /// Runs the step with the feeds last set.
+  /// - Throws: ``SessionError/missingFeeds(_:)`` when a feed was never set, or any run-time error.
+  public func run() throws {
+    try session.lock.withLock { _ in
+      for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
+        throw SessionError.missingFeeds([feed.name])
+      }
+      try session.execute(plan)
+    }
+  }
+
+  /// The value of fetch `index` from the last run.
+  /// - Precondition: `index < fetchCount`.
+  public func fetch(_ index: Int) -> NDArray {
+    session.lock.withLock { _ in plan.frame[plan.fetchSlots[index]] }
+  }
+
+  /// Sets every feed (in order), runs, and returns the fetches.
+  /// - Throws: ``SessionError`` as ``setFeed(_:to:)`` and ``run()``.
+  @discardableResult
+  public func callAsFunction(_ feeds: [NDArray]) throws -> [NDArray] {
+    guard feeds.count == plan.feeds.count else {
+      throw SessionError.unexpectedFeed(name: "(\(feeds.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
+    }
+    for (feed, value) in zip(plan.feeds, feeds) { try plan.checkFeed(feed, value) }
+    return try session.lock.withLock { _ in
+      for (feed, value) in zip(plan.feeds, feeds) { plan.frame[feed.slot] = value }
+      try session.execute(plan)
+      return plan.fetchSlots.map { plan.frame[$0] }
+    }
+  }
+}
+
+extension Plan {
+  func checkFeed(_ feed: Feed, _ value: NDArray) throws {
+    guard value.dtype == feed.info.dtype, feed.info.shape.accepts(value.shape) else {
+      throw SessionError.feedMismatch(
+        name: feed.name, expected: "\(feed.info.dtype) \(feed.info.shape)", got: "\(value.dtype) \(value.shape)")
+    }
   }
 }
 

@@ -1,0 +1,70 @@
+import GraphCore
+import Testing
+
+@Suite struct PreparedStepTests {
+  func model() throws -> (Graph, Tensor, Tensor, Tensor, Tensor, Operation) {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [1], name: "x")
+    let y = g.placeholder(.float32, shape: [1], name: "y")
+    let a = try g.variable(randomNormal(g, shape: [1], seed: 5), name: "A")
+    let loss = try square(x * a - y)
+    let grads = try gradients(of: loss, withRespectTo: [a])
+    let train = try g.group([try assignSubtract(a, grads[0]! * 0.02)])
+    return (g, x, y, a, loss, train)
+  }
+
+  @Test func preparedStepMatchesSessionRunBitForBit() throws {
+    let (g, x, y, a, loss, train) = try model()
+    let s1 = Session(graph: g), s2 = Session(graph: g)
+    try s1.initializeVariables()
+    try s2.initializeVariables()
+    let step = try s2.prepare(fetches: [loss], feeds: [x, y], targets: [train])
+    var rng = SeededGenerator(seed: 1)
+    for _ in 0..<50 {
+      let xv = NDArray([Float(rng.normal(mean: 1, standardDeviation: 0.1))])
+      let yv = NDArray([Float(10)])
+      let l1 = try s1.run([loss], feeding: [x: xv, y: yv], targets: [train])[0]
+      let l2: NDArray
+      if rng.choice(2) == 0 {
+        l2 = try step([xv, yv])[0]
+      } else {
+        try step.setFeed(0, to: xv)
+        try step.setFeed(1, to: yv)
+        try step.run()
+        l2 = step.fetch(0)
+      }
+      #expect(l1.isBitIdentical(to: l2))
+      #expect(try s1.value(of: a).isBitIdentical(to: s2.value(of: a)))
+    }
+  }
+
+  @Test func preparedStepChecksItsFeeds() throws {
+    let (g, x, y, _, loss, train) = try model()
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    #expect(throws: SessionError.missingFeeds(["y"])) { _ = try s.prepare(fetches: [loss], feeds: [x]) }
+    let step = try s.prepare(fetches: [loss], feeds: [x, y], targets: [train])
+    #expect(throws: SessionError.missingFeeds(["x:0"])) { try step.run() }
+    #expect(throws: SessionError.feedMismatch(name: "x:0", expected: "float32 [1]", got: "float32 [2]")) {
+      try step.setFeed(0, to: NDArray([Float(1), 2]))
+    }
+    #expect(throws: SessionError.self) { try step.setFeed(2, to: NDArray([Float(1)])) }
+    #expect(throws: SessionError.self) { try step([NDArray([Float(1)])]) }
+  }
+
+  @Test func alternatingPlansStayCorrect() throws {
+    // The session keeps several recent plans; switching between them must not mix up slots.
+    let (g, x, y, a, loss, train) = try model()
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    let twice = try loss * 2
+    for i in 0..<10 {
+      let feeds = [x: NDArray([Float(1 + Double(i) / 10)]), y: NDArray([Float(10)])]
+      let l = try s.run(loss, feeding: feeds)
+      let t = try s.run(twice, feeding: feeds)
+      #expect(t.doubles[0] == 2 * l.doubles[0])
+      try s.run(train, feeding: feeds)
+      _ = try s.value(of: a)
+    }
+  }
+}
