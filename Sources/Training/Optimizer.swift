@@ -1,4 +1,9 @@
 import ArrayCore
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 import GraphCore
 
 /// A gradient paired with the variable it updates (TF1's `(gradient, variable)` tuples).
@@ -21,6 +26,10 @@ public struct GradientAndVariable: Sendable {
 /// Conforming types implement ``applyGradients(_:name:location:)``; computing the gradients and
 /// minimizing come with the protocol.
 public protocol Optimizer {
+  /// The optimizer's name (TF1's `name`): the suffix of its slot variables (`A/Adam`) and
+  /// the scope of its step counter (`Adam/iterations`).
+  var name: String { get }
+
   /// Adds operations that update each variable from its gradient and returns one operation
   /// that runs them all.
   func applyGradients(_ pairs: [GradientAndVariable], name: String, location: SourceLocation) throws -> Operation
@@ -62,48 +71,222 @@ extension Optimizer {
   }
 }
 
-/// Checks a hyper-parameter: finite and within `range`.
-/// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` naming the optimizer and value.
+/// Checks a hyper-parameter: finite and within `range` (excluding the lower bound when `open`,
+/// the upper bound when `openAbove`).
+/// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` naming the optimizer, the
+///   parameter and the value: `[Adam] beta1 must be a finite number >= 0.0 and < 1.0, got 1.5`.
 public func validateHyperparameter(
   _ value: Double, _ name: String, of optimizer: String, in range: ClosedRange<Double> = 0...Double.greatestFiniteMagnitude,
-  open: Bool = false, file: StaticString = #fileID, line: UInt = #line
+  open: Bool = false, openAbove: Bool = false, file: StaticString = #fileID, line: UInt = #line
 ) throws {
-  guard value.isFinite, range.contains(value), !(open && value == range.lowerBound) else {
+  guard value.isFinite, range.contains(value), !(open && value == range.lowerBound),
+    !(openAbove && value == range.upperBound)
+  else {
+    let upper = range.upperBound < .greatestFiniteMagnitude ? " and \(openAbove ? "<" : "<=") \(range.upperBound)" : ""
     throw GraphError.invalidArgument(
-      op: optimizer, reason: "\(name) must be a finite number \(open ? ">" : ">=") \(range.lowerBound)\(range.upperBound < .greatestFiniteMagnitude ? " and <= \(range.upperBound)" : ""), got \(value)",
+      op: optimizer, reason: "\(name) must be a finite number \(open ? ">" : ">=") \(range.lowerBound)\(upper), got \(value)",
       location: SourceLocation(file, line))
   }
 }
 
-/// Plain gradient descent (TF1's `tf.train.GradientDescentOptimizer`):
+/// What an optimizer builds while it applies gradients: its slot variables, its step counter and
+/// its learning-rate tensors. Exposed so new optimizers can be written outside the module.
+///
+/// Slot variables follow TF1's naming: the `k`-th slot of variable `A` for an optimizer named
+/// `Adam` is `A/Adam` (k = 0), `A/Adam_1`, `A/Adam_2`...; they are non-trainable and start at
+/// zero (or a given constant) with the variable's shape and dtype. The step counter is the
+/// non-trainable float64 scalar `<name>/iterations`, starting at 0 and incremented once per
+/// training step (Keras's `optimizer.iterations`).
+///
+/// Create slots and the counter **before** entering the update's name scope, and build each
+/// update from values read at the start of the step: every read of a variable within one
+/// session run sees its value from before the run's assignments (variables are read where they
+/// were created, before any update), so compute new values as tensors and assign them.
+public final class OptimizerState {
+  /// The graph.
+  public let graph: Graph
+  /// The optimizer's name (the slot suffix).
+  public let optimizerName: String
+  /// The location recorded for the operations built.
+  public let location: SourceLocation
+  private var counter: Tensor?
+  private var cache: [String: Tensor] = [:]
+
+  /// Creates the state for one `applyGradients` call.
+  public init(graph: Graph, optimizerName: String, location: SourceLocation) {
+    self.graph = graph
+    self.optimizerName = optimizerName
+    self.location = location
+  }
+
+  /// Slot `index` of `variable` (`<var>/<Optimizer>` or `<var>/<Optimizer>_<index>`), a new
+  /// non-trainable variable of the same shape and dtype filled with `initialValue`.
+  /// - Throws: ``GraphError/notAVariable(op:tensor:location:)`` when `variable` is not a variable.
+  public func slot(for variable: Tensor, index: Int = 0, initialValue: Double = 0) throws -> Tensor {
+    guard variable.isVariable, let shape = variable.shape.concrete else {
+      throw GraphError.notAVariable(op: optimizerName, tensor: variable.name, location: location)
+    }
+    let base = "\(variable.operation.name)/\(optimizerName)" + (index == 0 ? "" : "_\(index)")
+    return try graph.variable(
+      NDArray(repeating: initialValue, shape: shape, dtype: variable.dtype), trainable: false, name: base)
+  }
+
+  /// The step counter `<name>/iterations` (float64 scalar, the number of updates already made),
+  /// created on first use.
+  public func stepCounter() throws -> Tensor {
+    if let counter { return counter }
+    let c = try graph.variable(
+      NDArray(repeating: 0, shape: [], dtype: .float64), trainable: false, name: "\(optimizerName)/iterations")
+    counter = c
+    return c
+  }
+
+  /// The operation `iterations ← iterations + 1`, or `nil` when no counter was created.
+  public func incrementStepCounter() throws -> Operation? {
+    guard let counter else { return nil }
+    return try assignAdd(counter, graph.constant(1, dtype: .float64, name: "one"), name: "increment_iterations")
+  }
+
+  /// A tensor built once per key and reused (e.g. one learning-rate tensor per dtype).
+  public func cached(_ key: String, _ build: () throws -> Tensor) rethrows -> Tensor {
+    if let t = cache[key] { return t }
+    let t = try build()
+    cache[key] = t
+    return t
+  }
+
+  /// The learning rate as a scalar tensor of `dtype`: a constant, or the schedule evaluated at
+  /// the step counter (computed in float64, then cast).
+  public func learningRate(_ rate: LearningRate, dtype: DType) throws -> Tensor {
+    try cached("learning_rate/\(dtype)") {
+      switch rate {
+      case let .constant(c):
+        return graph.constant(c, dtype: dtype, name: "learning_rate")
+      case let .schedule(s):
+        let lr = try cached("learning_rate/schedule") { try s.learningRate(atStep: stepCounter()) }
+        return dtype == .float64 ? lr : try cast(lr, to: dtype, name: "learning_rate/cast")
+      }
+    }
+  }
+
+  /// `base^(iterations + 1)` as a float64 scalar (Adam's `β^t`), computed with the C library's
+  /// `pow` (as NumPy does).
+  public func powerOfNextStep(_ base: Double, name: String) throws -> Tensor {
+    try cached("power/\(base)") {
+      let t = try stepCounter() + 1.0
+      return try graph.apply(StepPower(base: base), [t], name: name, location: location)
+    }
+  }
+}
+
+/// `base^t` for a float64 scalar `t` (with the C library's `pow`). No gradient: used for
+/// hyper-parameter powers such as Adam's `β₁ᵗ`.
+public struct StepPower: Primitive {
+  /// The base.
+  public let base: Double
+  /// `Pow`.
+  public var typeName: String { "Pow" }
+  /// A float64 scalar from a float64 scalar.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    guard inputs.count == 1, inputs[0].dtype == .float64, inputs[0].shape.rank == 0 else {
+      throw ShapeError("the exponent must be a float64 scalar")
+    }
+    return [TensorInfo(dtype: .float64, shape: [])]
+  }
+  /// `pow(base, t)`.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    outputs[0] = NDArray(scalar: pow(base, inputs[0].scalarValue))
+  }
+  /// None.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+}
+
+extension Optimizer {
+  /// The step counter this optimizer created in `graph` (`<name>/iterations`), if any: it
+  /// exists once ``minimize(_:variables:name:file:line:)`` was called with a schedule or an
+  /// optimizer that counts steps (Adam, AdamW).
+  public func stepCounter(in graph: Graph) -> Tensor? {
+    graph.variables.last { $0.operation.name == "\(name)/iterations" }
+  }
+
+  /// The shared driver of the built-in optimizers: checks the pairs, creates each variable's
+  /// slots (outside the update's name scope), then builds each variable's update inside scope
+  /// `name`, increments the step counter last, and groups everything into one operation.
+  func applySlotUpdates(
+    _ pairs: [GradientAndVariable], name: String, location: SourceLocation, countsSteps: Bool,
+    slots: (OptimizerState, Tensor) throws -> [Tensor],
+    update: (OptimizerState, GradientAndVariable, [Tensor]) throws -> [Operation]
+  ) throws -> Operation {
+    guard let graph = pairs.first?.variable.graph else {
+      throw GraphError.invalidArgument(op: self.name, reason: "no variables to update", location: location)
+    }
+    for pair in pairs {
+      guard pair.variable.isVariable else {
+        throw GraphError.notAVariable(op: self.name, tensor: pair.variable.name, location: location)
+      }
+      guard pair.variable.graph === graph, pair.gradient.graph === graph else {
+        throw GraphError.foreignTensor(op: self.name, tensor: pair.variable.name, location: location)
+      }
+      guard pair.variable.dtype.isFloatingPoint, pair.gradient.dtype == pair.variable.dtype else {
+        throw GraphError.invalidArgument(
+          op: self.name,
+          reason: "gradient '\(pair.gradient.name)' (\(pair.gradient.dtype)) does not fit variable '\(pair.variable.name)' (\(pair.variable.dtype)); both must be the same float dtype",
+          location: location)
+      }
+    }
+    let state = OptimizerState(graph: graph, optimizerName: self.name, location: location)
+    if countsSteps { _ = try state.stepCounter() }
+    let allSlots = try pairs.map { try slots(state, $0.variable) }
+    var updates: [Operation] = []
+    try graph.withNameScope(name) {
+      for (pair, s) in zip(pairs, allSlots) {
+        try graph.withNameScope("update_\(pair.variable.operation.name)") {
+          updates += try update(state, pair, s)
+        }
+      }
+      if let increment = try state.incrementStepCounter() { updates.append(increment) }
+    }
+    return try graph.group(updates, name: name)
+  }
+}
+
+/// Plain gradient descent (TF1's `tf.train.GradientDescentOptimizer`; the same in every
+/// framework):
 ///
 /// `v ← v - η · ∂loss/∂v`
 ///
-/// The update is done in place in the session's variable storage.
+/// The update is done in place in the session's variable storage. No slot variables; a step
+/// counter only with a schedule.
 public struct GradientDescentOptimizer: Optimizer {
   /// The learning rate `η`.
-  public let learningRate: Double
+  public let learningRate: LearningRate
+  /// The name (`GradientDescent`).
+  public let name: String
 
   /// Creates the optimizer.
   /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` unless `learningRate` is
   ///   finite and positive.
-  public init(learningRate: Double, file: StaticString = #fileID, line: UInt = #line) throws {
-    try validateHyperparameter(learningRate, "learning rate", of: "GradientDescent", open: true, file: file, line: line)
-    self.learningRate = learningRate
+  public init(learningRate: Double, name: String = "GradientDescent", file: StaticString = #fileID, line: UInt = #line) throws {
+    try self.init(learningRate: .constant(learningRate), name: name, file: file, line: line)
   }
 
-  /// `v ← v - η g` for each pair, grouped into one operation.
+  /// Creates the optimizer with a constant or scheduled learning rate.
+  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` unless a constant
+  ///   `learningRate` is finite and positive.
+  public init(learningRate: LearningRate, name: String = "GradientDescent", file: StaticString = #fileID, line: UInt = #line) throws {
+    try learningRate.validate("GradientDescent", file: file, line: line)
+    self.learningRate = learningRate
+    self.name = name
+  }
+
+  /// `v ← v - η g` for each pair (`assignSubtract`, in place), grouped into one operation.
   public func applyGradients(_ pairs: [GradientAndVariable], name: String, location: SourceLocation) throws -> Operation {
-    guard let graph = pairs.first?.variable.graph else {
-      throw GraphError.invalidArgument(op: "GradientDescent", reason: "no variables to update", location: location)
+    let lr = learningRate
+    var countsSteps = false
+    if case .schedule = lr { countsSteps = true }
+    return try applySlotUpdates(pairs, name: name, location: location, countsSteps: countsSteps, slots: { _, _ in [] }) { state, pair, _ in
+      let step = try pair.gradient * state.learningRate(lr, dtype: pair.variable.dtype)
+      return [try assignSubtract(pair.variable, step, name: "update")]
     }
-    var updates: [Operation] = []
-    try graph.withNameScope(name) {
-      for pair in pairs {
-        let step = try pair.gradient * learningRate
-        updates.append(try assignSubtract(pair.variable, step, name: "update_\(pair.variable.operation.name)"))
-      }
-    }
-    return try graph.group(updates, name: name)
   }
 }

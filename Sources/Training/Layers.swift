@@ -1,0 +1,200 @@
+import ArrayCore
+import GraphCore
+
+/// A building block of a model: creates its variables in a graph when made, and adds its
+/// operations each time it is applied to an input (Keras's `Layer`, built eagerly).
+public protocol Layer {
+  /// Applies the layer to `x`, adding its operations to `x`'s graph.
+  /// - Throws: ``GraphError`` when `x` does not fit the layer.
+  func callAsFunction(_ x: Tensor) throws -> Tensor
+  /// The layer's variables, in creation order (to pass to an optimizer, save or restore).
+  var variables: [Tensor] { get }
+}
+
+/// An elementwise activation function applied by a layer. Add others with
+/// ``custom(name:_:)`` (e.g. a leaky ReLU built from graph operations).
+public enum Activation: Sendable, CustomStringConvertible {
+  /// `f(x) = x`.
+  case linear
+  /// `f(x) = max(x, 0)`.
+  case relu
+  /// `f(x) = 1 / (1 + e⁻ˣ)`.
+  case sigmoid
+  /// `f(x) = tanh x`.
+  case tanh
+  /// Any function built from graph operations, with a name for descriptions.
+  case custom(name: String, @Sendable (Tensor) throws -> Tensor)
+
+  /// Applies the function to `x`.
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    switch self {
+    case .linear: x
+    case .relu: try GraphCore.relu(x)
+    case .sigmoid: try GraphCore.sigmoid(x)
+    case .tanh: try GraphCore.tanh(x)
+    case let .custom(_, f): try f(x)
+    }
+  }
+
+  /// `relu`, `sigmoid`... or the custom name.
+  public var description: String {
+    switch self {
+    case .linear: "linear"
+    case .relu: "relu"
+    case .sigmoid: "sigmoid"
+    case .tanh: "tanh"
+    case let .custom(name, _): name
+    }
+  }
+}
+
+/// A fully connected layer (Keras's `Dense`, TF1's `tf.layers.dense`):
+///
+/// `y = activation(x · W + b)`, with `x` of shape `[batch, inputSize]`, the kernel `W` of shape
+/// `[inputSize, units]` and the bias `b` of shape `[units]`.
+///
+/// Its variables are `<name>/kernel` and `<name>/bias`; the name defaults to `dense` and is made
+/// unique in the graph (`dense`, `dense_1`...), as TF1 does.
+public struct Dense: Layer, Sendable {
+  /// The kernel `W`, `[inputSize, units]`.
+  public let kernel: Tensor
+  /// The bias `b`, `[units]`, unless the layer has none.
+  public let bias: Tensor?
+  /// The activation.
+  public let activation: Activation
+  /// The number of input features.
+  public let inputSize: Int
+  /// The number of outputs.
+  public let units: Int
+  /// The layer's unique name (the scope of its variables and operations).
+  public let name: String
+
+  /// Creates the layer and its variables.
+  /// - Parameters:
+  ///   - kernelInitializer: fills `W` (Keras's default: Glorot uniform).
+  ///   - biasInitializer: fills `b` (zeros).
+  ///   - seed: seeds the kernel's (and a random bias initializer's, with `seed + 1`) values.
+  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` when `inputSize` or `units`
+  ///   is not positive or the dtype is not float.
+  public init(
+    graph: Graph, inputSize: Int, units: Int, activation: Activation = .linear, useBias: Bool = true,
+    kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros, dtype: DType = .float32,
+    seed: UInt64, name: String = "dense", file: StaticString = #fileID, line: UInt = #line
+  ) throws {
+    guard inputSize > 0, units > 0 else {
+      throw GraphError.invalidArgument(
+        op: "Dense", reason: "layer '\(name)' needs positive inputSize and units, got \(inputSize) and \(units)",
+        location: SourceLocation(file, line))
+    }
+    let scope = uniqueScope(graph, name)
+    self.name = scope
+    self.inputSize = inputSize
+    self.units = units
+    self.activation = activation
+    kernel = try graph.variable(
+      kernelInitializer, shape: [inputSize, units], dtype: dtype, seed: seed, name: "\(scope)/kernel", file: file, line: line)
+    bias = useBias
+      ? try graph.variable(biasInitializer, shape: [units], dtype: dtype, seed: seed &+ 1, name: "\(scope)/bias", file: file, line: line)
+      : nil
+  }
+
+  /// `activation(x · W + b)`.
+  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` when `x` is not
+  ///   `[batch, inputSize]` of the layer's dtype or belongs to another graph.
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    let dims = x.shape.dimensions
+    guard x.graph === kernel.graph, x.dtype == kernel.dtype, dims.count == 2, dims[1] == nil || dims[1] == inputSize else {
+      throw GraphError.invalidArgument(
+        op: "Dense",
+        reason: "layer '\(name)' expects an input of \(kernel.dtype) [?, \(inputSize)] in its graph, got '\(x.name)' \(x.dtype) \(x.shape)\(x.graph === kernel.graph ? "" : " from another graph")",
+        location: nil)
+    }
+    return try x.graph.withNameScope(name) {
+      var y = try matmul(x, kernel)
+      if let bias { y = try add(y, bias, name: "bias_add") }
+      return try activation(y)
+    }
+  }
+
+  /// `[kernel, bias]` (or `[kernel]`).
+  public var variables: [Tensor] { [kernel] + (bias.map { [$0] } ?? []) }
+}
+
+/// Layers applied one after the other (Keras's `Sequential`): `y = fₙ(…f₂(f₁(x)))`.
+///
+/// ```swift
+/// let model = Sequential([
+///   try Dense(graph: graph, inputSize: 2, units: 8, activation: .tanh, seed: 1),
+///   try Dense(graph: graph, inputSize: 8, units: 1, seed: 2),
+/// ])
+/// let logits = try model(x)
+/// ```
+public struct Sequential: Layer {
+  /// The layers, in order.
+  public var layers: [any Layer]
+  /// Creates the model from its layers.
+  public init(_ layers: [any Layer]) { self.layers = layers }
+  /// Applies every layer in turn.
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    try layers.reduce(x) { y, layer in try layer(y) }
+  }
+  /// Every layer's variables, in layer order.
+  public var variables: [Tensor] { layers.flatMap(\.variables) }
+}
+
+/// A graph-wide training flag: a boolean scalar that is `false` unless fed `true` (TF1's
+/// `tf.placeholder_with_default(False, shape=())`, Keras's learning phase). Layers that act
+/// differently while training (dropout, batch normalization) take ``flag`` as an input; a
+/// recipe feeds `true` on its training steps and nothing when it evaluates:
+///
+/// ```swift
+/// let phase = try TrainingPhase(graph: graph)
+/// // ... build the model, passing phase.flag to dropout ...
+/// try session.run([loss], feeding: [x: batch, y: labels].merging(phase.feed(true)) { a, _ in a }, targets: [train])
+/// let predictions = try session.run(logits, feeding: [x: testRows])   // flag is false
+/// ```
+public struct TrainingPhase: Sendable {
+  /// The flag: a bool scalar tensor.
+  public let flag: Tensor
+  /// The value when not fed.
+  public let defaultValue: Bool
+
+  /// Creates the flag in `graph`.
+  /// - Throws: ``GraphError`` if the graph refuses the operation.
+  public init(graph: Graph, default defaultValue: Bool = false, name: String = "training") throws {
+    let value = graph.constant(NDArray([defaultValue], shape: []), name: "\(name)/default")
+    flag = try graph.apply(PlaceholderWithDefault(), [value], name: name)
+    self.defaultValue = defaultValue
+  }
+
+  /// The feed that sets the flag: `[flag: training]`.
+  public func feed(_ training: Bool) -> [Tensor: NDArray] {
+    [flag: NDArray([training], shape: [])]
+  }
+}
+
+/// A value that is its input unless fed (`tf.placeholder_with_default`). No gradient.
+public struct PlaceholderWithDefault: Primitive {
+  /// Creates the primitive.
+  public init() {}
+  /// `PlaceholderWithDefault`.
+  public var typeName: String { "PlaceholderWithDefault" }
+  /// The default's type.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
+  /// Passes the default through (when the tensor is fed, the session skips this).
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    outputs[0] = inputs[0]
+  }
+  /// None.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+}
+
+/// `name`, or `name_1`, `name_2`... : the first not already used as an operation name or scope.
+func uniqueScope(_ graph: Graph, _ name: String) -> String {
+  let names = graph.operations.map(\.name)
+  func used(_ s: String) -> Bool { names.contains { $0 == s || $0.hasPrefix(s + "/") } }
+  if !used(name) { return name }
+  var i = 1
+  while used("\(name)_\(i)") { i += 1 }
+  return "\(name)_\(i)"
+}

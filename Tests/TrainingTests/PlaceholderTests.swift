@@ -1,2 +1,0 @@
-import Training
-import Testing
