@@ -14,7 +14,7 @@ import GraphCore
 /// let decayed = try AdamOptimizer(
 ///   learningRate: .schedule(.exponentialDecay(initial: 0.1, decaySteps: 100, decayRate: 0.5)))
 /// ```
-public enum LearningRate: Sendable, Hashable, ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral {
+public enum LearningRate: Sendable, Hashable, ExpressibleByFloatLiteral {
   /// The same rate at every step.
   case constant(Double)
   /// A rate that depends on the step (see ``LearningRateSchedule``).
@@ -22,8 +22,6 @@ public enum LearningRate: Sendable, Hashable, ExpressibleByFloatLiteral, Express
 
   /// `0.01` is `.constant(0.01)`.
   public init(floatLiteral value: Double) { self = .constant(value) }
-  /// `1` is `.constant(1)`.
-  public init(integerLiteral value: Int) { self = .constant(Double(value)) }
 
   /// The rate at `step` (the number of updates already made: 0 for the first update), computed
   /// in Swift: the same formula as the graph's.
