@@ -179,6 +179,8 @@ public struct PlaceholderWithDefault: Primitive {
   public init() {}
   /// `PlaceholderWithDefault`.
   public var typeName: String { "PlaceholderWithDefault" }
+  /// The output is the input itself (shared memory).
+  public var outputsMayAlias: Bool { true }
   /// The default's type.
   public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
   /// Passes the default through (when the tensor is fed, the session skips this).
