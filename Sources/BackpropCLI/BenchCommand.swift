@@ -2,36 +2,48 @@ import ArgumentParser
 import Backprop
 import CAllocCounter
 
-/// `backprop bench`: times the notebook's training steps.
+/// `backprop bench`: times the notebook's training steps (and, from other files, more
+/// workloads), printing a table or JSON.
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
-    abstract: "Measure the training step of the notebook's recipes: nanoseconds and heap allocations per step.")
+    abstract: "Run the benchmark workloads and print a table (or JSON): time and heap allocations per step.")
 
-  @Option(help: "Steps per timed repetition.")
+  @Option(help: "Steps per timed repetition of the step workloads.")
   var steps = 100_000
 
-  @Option(help: "Timed repetitions (the median is reported).")
+  @Option(help: "Timed repetitions (the median, min and max are reported).")
   var repetitions = 7
 
+  @Flag(help: "Print JSON (one object per workload) instead of a table.")
+  var json = false
+
+  @Option(help: "Only run workloads whose name contains this text.")
+  var filter: String?
+
   func validate() throws {
-    if steps < 1 { throw ValidationError("--steps must be at least 1") }
-    if repetitions < 1 { throw ValidationError("--repetitions must be at least 1") }
+    if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+    if repetitions < 1 { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
   }
 
   func run() throws {
-    print("workload                         median ns/step     min     max   allocs/step")
-    for workload in try regressionStep() + classificationStep() {
-      let r = try measure(workload.step)
-      let allocs = r.allocations.map { String(format3($0)) } ?? "n/a"
-      print(pad(workload.name, 32), pad(format1(r.median), 15, left: true), pad(format1(r.min), 7, left: true),
-        pad(format1(r.max), 7, left: true), pad(allocs, 13, left: true))
+    var results: [BenchResult] = []
+    for workload in try stepWorkloads() where filter.map({ workload.name.contains($0) }) ?? true {
+      var r = try measure(workload.step, steps: steps, repetitions: repetitions)
+      r.workload = workload.name
+      results.append(r)
+      if !json { print(r.row) }
     }
+    if json { print("[" + results.map(\.json).joined(separator: ",\n ") + "]") }
   }
 
   struct Workload {
     var name: String
     var step: () throws -> Void
+  }
+
+  func stepWorkloads() throws -> [Workload] {
+    try regressionStep() + classificationStep() + handWrittenFloor()
   }
 
   func regressionStep() throws -> [Workload] {
@@ -48,8 +60,8 @@ struct BenchCommand: ParsableCommand {
     try prepared.setFeed(0, to: feeds[x]!)
     try prepared.setFeed(1, to: feeds[y]!)
     return [
-      Workload(name: "regression step (Session.run)") { try session.run(train, feeding: feeds) },
-      Workload(name: "regression step (prepared)") { try prepared.run() },
+      Workload(name: "regression step, Session.run") { try session.run(train, feeding: feeds) },
+      Workload(name: "regression step, prepared") { try prepared.run() },
     ]
   }
 
@@ -67,42 +79,94 @@ struct BenchCommand: ParsableCommand {
     try prepared.setFeed(0, to: feeds[x]!)
     try prepared.setFeed(1, to: feeds[y]!)
     return [
-      Workload(name: "classification step (Session.run)") { try session.run(train, feeding: feeds) },
-      Workload(name: "classification step (prepared)") { try prepared.run() },
+      Workload(name: "classification step, Session.run") { try session.run(train, feeding: feeds) },
+      Workload(name: "classification step, prepared") { try prepared.run() },
     ]
   }
 
-  struct Result {
-    var median: Double
-    var min: Double
-    var max: Double
-    var allocations: Double?
-  }
-
-  func measure(_ step: () throws -> Void) throws -> Result {
-    for _ in 0..<Swift.min(steps, 1000) { try step() }  // warm up: plans built, buffers sized
-    var times: [Double] = []
-    var allocs: [Double] = []
-    let clock = ContinuousClock()
-    for _ in 0..<repetitions {
-      let a0 = backprop_allocation_count()
-      let t0 = clock.now
-      for _ in 0..<steps { try step() }
-      let elapsed = clock.now - t0
-      let a1 = backprop_allocation_count()
-      let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-      times.append(ns / Double(steps))
-      if a0 >= 0 { allocs.append(Double(a1 - a0) / Double(steps)) }
-    }
-    times.sort()
-    return Result(
-      median: times[times.count / 2], min: times.first!, max: times.last!,
-      allocations: allocs.isEmpty ? nil : allocs.sorted()[allocs.count / 2])
+  /// The floor: the same training steps written by hand with their closed-form gradients.
+  func handWrittenFloor() -> [Workload] {
+    var rng = SeededGenerator(seed: 3)
+    let xs = (0..<1024).map { _ in Float(rng.normal(mean: 1, standardDeviation: 0.1)) }
+    let cs = (0..<1024).map { i in Float(rng.normal(mean: i % 2 == 0 ? -1 : 3, standardDeviation: 1)) }
+    let state = FloorState()
+    return [
+      Workload(name: "regression step, hand-written Swift") {
+        let x = xs[state.i & 1023]
+        state.i &+= 1
+        state.a -= 0.02 * 2 * x * (x * state.a - 10)
+      },
+      Workload(name: "classification step, hand-written Swift") {
+        let i = state.i & 1023
+        state.i &+= 1
+        let s = 1 / (1 + (-(cs[i] + state.b)).exponential)
+        state.b -= 0.05 * (s - Float(i % 2 == 0 ? 0 : 1))
+      },
+    ]
   }
 }
 
-func format1(_ x: Double) -> String { String(Double(Int((x * 10).rounded())) / 10) }
-func format3(_ x: Double) -> String { String(Double(Int((x * 1000).rounded())) / 1000) }
+/// Mutable state of the hand-written loops, kept in a class so the optimizer cannot drop the work.
+final class FloorState {
+  var a: Float = 0
+  var b: Float = 10
+  var i = 0
+}
+
+extension Float {
+  /// `eˣ` through the kernels' own scalar function.
+  var exponential: Float { Float.exp(self) }
+}
+
+/// One measured workload.
+struct BenchResult {
+  var workload = ""
+  var metric = "time per step"
+  var unit = "ns"
+  var median: Double
+  var min: Double
+  var max: Double
+  var allocations: Double?
+
+  var row: String {
+    let allocs = allocations.map { format(3, $0) } ?? "n/a"
+    return pad(workload, 42) + pad(format(1, median), 12, left: true) + " " + unit
+      + "  (min " + format(1, min) + ", max " + format(1, max) + ")  allocations/step: " + allocs
+  }
+
+  var json: String {
+    "{\"workload\": \"\(workload)\", \"metric\": \"\(metric)\", \"median\": \(median), \"min\": \(min), \"max\": \(max), \"unit\": \"\(unit)\", \"allocations_per_step\": \(allocations.map { "\($0)" } ?? "null")}"
+  }
+}
+
+/// Times `steps` calls of `step`, `repetitions` times after a warm-up, and counts heap
+/// allocations (Linux/glibc; `nil` elsewhere).
+func measure(_ step: () throws -> Void, steps: Int, repetitions: Int) throws -> BenchResult {
+  for _ in 0..<Swift.min(steps, 1000) { try step() }  // warm up: plans built, buffers sized
+  var times: [Double] = []
+  var allocs: [Double] = []
+  let clock = ContinuousClock()
+  for _ in 0..<repetitions {
+    let a0 = backprop_allocation_count()
+    let t0 = clock.now
+    for _ in 0..<steps { try step() }
+    let elapsed = clock.now - t0
+    let a1 = backprop_allocation_count()
+    let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+    times.append(ns / Double(steps))
+    if a0 >= 0 { allocs.append(Double(a1 - a0) / Double(steps)) }
+  }
+  times.sort()
+  return BenchResult(
+    median: times[times.count / 2], min: times.first!, max: times.last!,
+    allocations: allocs.isEmpty ? nil : allocs.sorted()[allocs.count / 2])
+}
+
+func format(_ digits: Int, _ x: Double) -> String {
+  let scale = [1.0, 10, 100, 1000, 10000][Swift.min(digits, 4)]
+  return String(Double(Int((x * scale).rounded())) / scale)
+}
+
 func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
   let fill = String(repeating: " ", count: Swift.max(0, width - s.count))
   return left ? fill + s : s + fill
