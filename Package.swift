@@ -18,9 +18,12 @@ let package = Package(
   ],
   targets: [
     // Layer 1: concrete n-dimensional arrays, dtypes, broadcasting, random numbers, CPU kernels.
+    // C kernels of ArrayCore: matrix products, elementwise loops and sums, with AVX2+FMA
+    // versions picked at run time and portable versions for every other CPU (no flags).
+    .target(name: "CBackpropKernels"),
     .target(
       name: "ArrayCore",
-      dependencies: [.product(name: "RealModule", package: "swift-numerics")],
+      dependencies: ["CBackpropKernels", .product(name: "RealModule", package: "swift-numerics")],
       swiftSettings: strict),
     // Layer 1 (beside ArrayCore): data sets, CSV loading, batching. Knows nothing of graphs.
     .target(name: "Datasets", dependencies: ["ArrayCore"], swiftSettings: strict),

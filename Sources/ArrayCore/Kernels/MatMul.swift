@@ -1,7 +1,12 @@
+import CBackpropKernels
+
 extension Kernels {
   /// Matrix product of the last two dimensions, `out[..., i, j] = Σ_k a[..., i, k] b[..., k, j]`,
   /// with optional transposition of either operand and NumPy broadcasting of the batch
   /// dimensions.
+  ///
+  /// Float and double products run the blocked, packed kernels of `CBackpropKernels` (AVX2+FMA
+  /// when the CPU has them, portable C otherwise; large products are split over the cores).
   /// - Throws: ``ShapeError`` for ranks below 2, mismatched inner dimensions or batch shapes.
   public static func matmul(
     _ a: NDArray, _ b: NDArray, transposeA: Bool = false, transposeB: Bool = false,
@@ -20,50 +25,51 @@ extension Kernels {
     guard k == k2 else {
       throw ShapeError("matmul inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") and \(b.shape)\(transposeB ? "ᵀ" : "")")
     }
+    let aCols = a.shape[a.rank - 1]
+    let bCols = b.shape[b.rank - 1]
+    if a.rank == 2 && b.rank == 2 {
+      // The common case: no batch, and no new shape when `out` already has the right one.
+      if out.rank == 2 && out.shape[0] == m && out.shape[1] == n {
+        out.prepare(shape: out.shape, dtype: a.dtype)
+      } else {
+        out.prepare(shape: [m, n], dtype: a.dtype)
+      }
+      gemm(a, 0, aCols, transposeA, b, 0, bCols, transposeB, &out, 0, m, n, k)
+      return
+    }
     let batchA = Shape(Array(a.shape.dimensions.dropLast(2)))
     let batchB = Shape(Array(b.shape.dimensions.dropLast(2)))
     let batch = try broadcastShape(batchA, batchB)
     out.prepare(shape: Shape(batch.dimensions + [m, n]), dtype: a.dtype)
-    let (aRows, aCols) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
-    let (bRows, bCols) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
-    var aOffsets: [Int] = []
-    var bOffsets: [Int] = []
+    let aMatrix = a.shape[a.rank - 2] * aCols
+    let bMatrix = b.shape[b.rank - 2] * bCols
+    var index = 0
     broadcastLoop(shape: Shape(batch.dimensions + [1]), Shape(batchA.dimensions + [1]), Shape(batchB.dimensions + [1])) {
       _, ia, ib, _, _, _ in
-      aOffsets.append(ia * aRows * aCols)
-      bOffsets.append(ib * bRows * bCols)
-    }
-    for (index, (oa, ob)) in Swift.zip(aOffsets, bOffsets).enumerated() {
-      let oc = index * m * n
-      switch a.dtype {
-      case .float32:
-        gemm(Float.self, a, oa, aCols, transposeA, b, ob, bCols, transposeB, &out, oc, m, n, k)
-      default:
-        gemm(Double.self, a, oa, aCols, transposeA, b, ob, bCols, transposeB, &out, oc, m, n, k)
-      }
+      gemm(a, ia * aMatrix, aCols, transposeA, b, ib * bMatrix, bCols, transposeB, &out, index * m * n, m, n, k)
+      index += 1
     }
   }
 
-  /// C[m×n] = op(A) op(B) on row-major buffers, with leading dimensions `lda`, `ldb`.
-  @inlinable static func gemm<T: FloatElement>(
-    _: T.Type, _ a: NDArray, _ oa: Int, _ lda: Int, _ ta: Bool, _ b: NDArray, _ ob: Int, _ ldb: Int,
+  /// C[m×n] = op(A) op(B) on row-major buffers at element offsets `oa`, `ob`, `oc`, with leading
+  /// dimensions `lda`, `ldb` (C's is `n`). `out` must already have its shape and dtype.
+  @usableFromInline static func gemm(
+    _ a: NDArray, _ oa: Int, _ lda: Int, _ ta: Bool, _ b: NDArray, _ ob: Int, _ ldb: Int,
     _ tb: Bool, _ out: inout NDArray, _ oc: Int, _ m: Int, _ n: Int, _ k: Int
   ) {
-    let pa = a.storage.bytes.assumingMemoryBound(to: T.self) + oa
-    let pb = b.storage.bytes.assumingMemoryBound(to: T.self) + ob
-    let pc = out.storage.bytes.assumingMemoryBound(to: T.self) + oc
-    for i in 0..<(m * n) { pc[i] = 0 }
-    for i in 0..<m {
-      let crow = pc + i * n
-      for p in 0..<k {
-        let av = ta ? pa[p * lda + i] : pa[i * lda + p]
-        if tb {
-          for j in 0..<n { crow[j] += av * pb[j * ldb + p] }
-        } else {
-          let brow = pb + p * ldb
-          for j in 0..<n { crow[j] += av * brow[j] }
-        }
-      }
+    switch a.dtype {
+    case .float32:
+      let pa = a.storage.bytes.assumingMemoryBound(to: Float.self) + oa
+      let pb = b.storage.bytes.assumingMemoryBound(to: Float.self) + ob
+      let pc = out.storage.bytes.assumingMemoryBound(to: Float.self) + oc
+      bp_sgemm(ta ? 1 : 0, tb ? 1 : 0, m, n, k, pa, Swift.max(lda, 1), pb, Swift.max(ldb, 1), 0, pc, Swift.max(n, 1))
+    case .float64:
+      let pa = a.storage.bytes.assumingMemoryBound(to: Double.self) + oa
+      let pb = b.storage.bytes.assumingMemoryBound(to: Double.self) + ob
+      let pc = out.storage.bytes.assumingMemoryBound(to: Double.self) + oc
+      bp_dgemm(ta ? 1 : 0, tb ? 1 : 0, m, n, k, pa, Swift.max(lda, 1), pb, Swift.max(ldb, 1), 0, pc, Swift.max(n, 1))
+    default:
+      preconditionFailure("Kernels.gemm: \(a.dtype) is not a float dtype")  // checked by matmul
     }
   }
 }

@@ -44,7 +44,11 @@ extension Kernels {
   }
 
   /// Sum over `axes` (`nil`: all). `out = Σ_axes a`.
+  /// Float and double sums over all axes, the trailing axes or the leading axes run vectorized
+  /// C loops (with several partial sums, so results can differ from a left-to-right sum in the
+  /// last bits).
   public static func sum(_ a: NDArray, axes: [Int], keepDims: Bool, into out: inout NDArray) {
+    if vectorizedSum(a, axes: axes, keepDims: keepDims, into: &out) { return }
     switch a.dtype {
     case .float32: reduce(a, Float.self, axes: axes, keepDims: keepDims, initial: 0, into: &out, +)
     case .float64: reduce(a, Double.self, axes: axes, keepDims: keepDims, initial: 0, into: &out, +)

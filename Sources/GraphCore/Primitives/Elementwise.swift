@@ -242,10 +242,10 @@ public struct Binary: Primitive {
 
   @inlinable func compute<T: FloatElement>(_ a: NDArray, _ b: NDArray, _: T.Type, _ out: inout NDArray) throws {
     switch function {
-    case .add: try Kernels.zip(a, b, T.self, T.self, into: &out) { $0 + $1 }
-    case .subtract: try Kernels.zip(a, b, T.self, T.self, into: &out) { $0 - $1 }
-    case .multiply: try Kernels.zip(a, b, T.self, T.self, into: &out) { $0 * $1 }
-    case .divide: try Kernels.zip(a, b, T.self, T.self, into: &out) { $0 / $1 }
+    case .add: try Kernels.arithmetic(.add, a, b, into: &out)
+    case .subtract: try Kernels.arithmetic(.subtract, a, b, into: &out)
+    case .multiply: try Kernels.arithmetic(.multiply, a, b, into: &out)
+    case .divide: try Kernels.arithmetic(.divide, a, b, into: &out)
     }
   }
 

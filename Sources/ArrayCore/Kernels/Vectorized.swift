@@ -1,0 +1,174 @@
+import CBackpropKernels
+
+/// The arithmetic of ``Kernels/arithmetic(_:_:_:into:)``.
+public enum ArithmeticOperation: Sendable, Hashable {
+  /// `x + y`
+  case add
+  /// `x - y`
+  case subtract
+  /// `x · y`
+  case multiply
+  /// `x / y`
+  case divide
+
+  @usableFromInline var code: bp_binary_op {
+    switch self {
+    case .add: BP_ADD
+    case .subtract: BP_SUB
+    case .multiply: BP_MUL
+    case .divide: BP_DIV
+    }
+  }
+}
+
+extension Kernels {
+  /// Elementwise arithmetic with NumPy broadcasting: `out[i] = a[i] ∘ b[i]` for ∘ in
+  /// {+, −, ·, /}.
+  ///
+  /// Float and double arrays run vectorized C loops (AVX2 when the CPU has it) for equal
+  /// shapes, a one-element operand and rows broadcast along the last axis; every other case
+  /// (and `int32`) runs the generic ``zip(_:_:_:_:into:_:)``.
+  /// - Throws: ``ShapeError`` when the shapes do not broadcast or the dtypes differ.
+  public static func arithmetic(
+    _ operation: ArithmeticOperation, _ a: NDArray, _ b: NDArray, into out: inout NDArray
+  ) throws(ShapeError) {
+    guard a.dtype == b.dtype else {
+      throw ShapeError("\(operation) needs operands of one dtype, got \(a.dtype) \(a.shape) and \(b.dtype) \(b.shape)")
+    }
+    switch a.dtype {
+    case .float32:
+      try arithmetic(operation, a, b, &out, Float.self, bp_s_binary_vv, bp_s_binary_vs, bp_s_binary_sv)
+    case .float64:
+      try arithmetic(operation, a, b, &out, Double.self, bp_d_binary_vv, bp_d_binary_vs, bp_d_binary_sv)
+    case .int32:
+      switch operation {
+      case .add: try zip(a, b, Int32.self, Int32.self, into: &out) { $0 &+ $1 }
+      case .subtract: try zip(a, b, Int32.self, Int32.self, into: &out) { $0 &- $1 }
+      case .multiply: try zip(a, b, Int32.self, Int32.self, into: &out) { $0 &* $1 }
+      case .divide:
+        try zip(a, b, Int32.self, Int32.self, into: &out) { $1 == 0 ? 0 : ($0 == .min && $1 == -1 ? .min : $0 / $1) }
+      }
+    case .bool:
+      throw ShapeError("\(operation) is not defined for bool arrays (\(a.shape) and \(b.shape))")
+    }
+  }
+
+  @inlinable static func arithmetic<T: Element>(
+    _ operation: ArithmeticOperation, _ a: NDArray, _ b: NDArray, _ out: inout NDArray, _: T.Type,
+    _ vv: (bp_binary_op, Int, UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>) -> Void,
+    _ vs: (bp_binary_op, Int, UnsafePointer<T>, T, UnsafeMutablePointer<T>) -> Void,
+    _ sv: (bp_binary_op, Int, T, UnsafePointer<T>, UnsafeMutablePointer<T>) -> Void
+  ) throws(ShapeError) {
+    let shape = try broadcastShape(a.shape, b.shape)
+    out.prepare(shape: shape, dtype: T.dtype)
+    let n = shape.elementCount
+    let op = operation.code
+    let dst = out.storage.bytes.assumingMemoryBound(to: T.self)
+    let pa = UnsafePointer(a.storage.bytes.assumingMemoryBound(to: T.self))
+    let pb = UnsafePointer(b.storage.bytes.assumingMemoryBound(to: T.self))
+    if a.shape == b.shape {
+      vv(op, n, pa, pb, dst)
+    } else if b.elementCount == 1 {
+      vs(op, n, pa, pb[0], dst)
+    } else if a.elementCount == 1 {
+      sv(op, n, pa[0], pb, dst)
+    } else {
+      broadcastLoop(shape: shape, a.shape, b.shape) { o, ia, ib, count, sa, sb in
+        switch (sa, sb) {
+        case (1, 1): vv(op, count, pa + ia, pb + ib, dst + o)
+        case (1, 0): vs(op, count, pa + ia, pb[ib], dst + o)
+        case (0, 1): sv(op, count, pa[ia], pb + ib, dst + o)
+        default:  // both operands broadcast along the row: one value repeated
+          sv(op, 1, pa[ia], pb + ib, dst + o)
+          for j in 1..<Swift.max(count, 1) { dst[o + j] = dst[o] }
+        }
+      }
+    }
+  }
+
+  /// The fused affine map `out[i] = scale · x[i] + shift` in one pass (float and double).
+  /// - Throws: ``ShapeError`` when `x` is not a float array.
+  public static func scaleAndShift(_ x: NDArray, scale: Double, shift: Double, into out: inout NDArray) throws(ShapeError) {
+    out.prepare(shape: x.shape, dtype: x.dtype)
+    let n = x.elementCount
+    switch x.dtype {
+    case .float32:
+      bp_s_axpb(n, Float(scale), x.storage.bytes.assumingMemoryBound(to: Float.self), Float(shift),
+        out.storage.bytes.assumingMemoryBound(to: Float.self))
+    case .float64:
+      bp_d_axpb(n, scale, x.storage.bytes.assumingMemoryBound(to: Double.self), shift,
+        out.storage.bytes.assumingMemoryBound(to: Double.self))
+    default:
+      throw ShapeError("scaleAndShift needs a float array, got \(x.dtype) \(x.shape)")
+    }
+  }
+
+  /// The rectifier `out[i] = x[i] > 0 ? x[i] : 0` (float and double; NaN gives 0).
+  /// - Throws: ``ShapeError`` when `x` is not a float array.
+  public static func relu(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
+    out.prepare(shape: x.shape, dtype: x.dtype)
+    let n = x.elementCount
+    switch x.dtype {
+    case .float32:
+      bp_s_relu(n, x.storage.bytes.assumingMemoryBound(to: Float.self), out.storage.bytes.assumingMemoryBound(to: Float.self))
+    case .float64:
+      bp_d_relu(n, x.storage.bytes.assumingMemoryBound(to: Double.self), out.storage.bytes.assumingMemoryBound(to: Double.self))
+    default:
+      throw ShapeError("relu needs a float array, got \(x.dtype) \(x.shape)")
+    }
+  }
+
+  /// Vectorized float/double sums for the contiguous cases: all axes, trailing axes (row sums)
+  /// or leading axes (column sums). Returns `false` (doing nothing) for any other case.
+  @usableFromInline static func vectorizedSum(_ a: NDArray, axes: [Int], keepDims: Bool, into out: inout NDArray) -> Bool {
+    guard a.dtype == .float32 || a.dtype == .float64, !axes.isEmpty else { return false }
+    let rank = a.rank
+    // Reduced axes must be one contiguous run at the start or the end.
+    for (i, ax) in axes.enumerated() where ax != axes[0] + i { return false }
+    let trailing = axes.last == rank - 1
+    let leading = axes[0] == 0
+    guard trailing || leading else { return false }
+    var reducedCount = 1
+    for ax in axes { reducedCount &*= a.shape[ax] }
+    let keptCount = reducedCount == 0 ? 0 : a.elementCount / reducedCount
+    if reducedCount == 0 { return false }  // empty reductions: the generic path writes zeros
+    var kept = a.shape
+    for ax in axes { kept[ax] = 1 }
+    out.prepare(shape: keepDims ? kept : reducedShape(a.shape, axes: axes, keepDims: false), dtype: a.dtype)
+    let src = a.storage.bytes
+    let dst = out.storage.bytes
+    if a.dtype == .float32 {
+      let x = src.assumingMemoryBound(to: Float.self), y = dst.assumingMemoryBound(to: Float.self)
+      if trailing {
+        bp_s_sum_rows(keptCount, reducedCount, x, y)
+      } else {
+        bp_s_sum_columns(reducedCount, keptCount, x, y)
+      }
+    } else {
+      let x = src.assumingMemoryBound(to: Double.self), y = dst.assumingMemoryBound(to: Double.self)
+      if trailing {
+        bp_d_sum_rows(keptCount, reducedCount, x, y)
+      } else {
+        bp_d_sum_columns(reducedCount, keptCount, x, y)
+      }
+    }
+    return true
+  }
+}
+
+/// Run-time settings of the C kernels (process-wide).
+public enum KernelSettings {
+  /// The instruction set the kernels use: `"avx2+fma"` or `"portable"`.
+  public static var instructionSet: String { bp_kernel_isa() == 1 ? "avx2+fma" : "portable" }
+
+  /// Forces the portable C kernels (`true`) or restores the automatic choice (`false`); for
+  /// tests and benchmarks of the fallback path. Both paths give results within rounding.
+  public static func forcePortable(_ portable: Bool) { bp_force_portable_kernels(portable ? 1 : 0) }
+
+  /// The number of threads a large matrix product is split over: the online cores unless the
+  /// environment variable `BACKPROP_NUM_THREADS` or ``setMatmulThreads(_:)`` says otherwise.
+  public static var matmulThreads: Int { Int(bp_max_threads()) }
+
+  /// Sets the number of threads for large matrix products; `nil` restores the default.
+  public static func setMatmulThreads(_ threads: Int?) { bp_set_max_threads(Int32(clamping: threads ?? 0)) }
+}

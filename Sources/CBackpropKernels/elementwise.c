@@ -1,0 +1,113 @@
+// Elementwise kernels and reductions over contiguous memory. Each body is written once as plain
+// C and compiled twice: for the baseline ISA and, on x86-64, for AVX2+FMA (picked at run time).
+#include "CBackpropKernels.h"
+#include "internal.h"
+
+// Defines `name` dispatching to `name_avx2` / `name_portable`, both instantiated from
+// `name_body` (an always-inline function taking `params`).
+#if BP_X86
+#define BP_DISPATCH(ret, name, params, args)                        \
+  BP_AVX2 static ret name##_avx2 params { return name##_body args; } \
+  static ret name##_portable params { return name##_body args; }     \
+  ret name params {                                                  \
+    if (bp_use_avx2()) return name##_avx2 args;                      \
+    return name##_portable args;                                     \
+  }
+#define BP_DISPATCH_VOID(name, params, args)                  \
+  BP_AVX2 static void name##_avx2 params { name##_body args; } \
+  static void name##_portable params { name##_body args; }     \
+  void name params {                                           \
+    if (bp_use_avx2()) name##_avx2 args;                       \
+    else name##_portable args;                                 \
+  }
+#else
+#define BP_DISPATCH(ret, name, params, args) \
+  ret name params { return name##_body args; }
+#define BP_DISPATCH_VOID(name, params, args) \
+  void name params { name##_body args; }
+#endif
+
+// MARK: Binary arithmetic
+
+#define BINARY_LOOP(EXPR)                                    \
+  switch (op) {                                              \
+  case BP_ADD: for (long i = 0; i < n; i++) { EXPR(+) } break; \
+  case BP_SUB: for (long i = 0; i < n; i++) { EXPR(-) } break; \
+  case BP_MUL: for (long i = 0; i < n; i++) { EXPR(*) } break; \
+  case BP_DIV: for (long i = 0; i < n; i++) { EXPR(/) } break; \
+  }
+
+#define VV(o) z[i] = x[i] o y[i];
+#define VS(o) z[i] = x[i] o s;
+#define SV(o) z[i] = s o y[i];
+
+#define DEFINE_BINARY(T, P)                                                                   \
+  BP_INLINE void bp_##P##_binary_vv_body(bp_binary_op op, long n, const T *x, const T *y, T *z) { \
+    BINARY_LOOP(VV)                                                                           \
+  }                                                                                           \
+  BP_INLINE void bp_##P##_binary_vs_body(bp_binary_op op, long n, const T *x, T s, T *z) {     \
+    BINARY_LOOP(VS)                                                                           \
+  }                                                                                           \
+  BP_INLINE void bp_##P##_binary_sv_body(bp_binary_op op, long n, T s, const T *y, T *z) {     \
+    BINARY_LOOP(SV)                                                                           \
+  }                                                                                           \
+  BP_DISPATCH_VOID(bp_##P##_binary_vv, (bp_binary_op op, long n, const T *x, const T *y, T *z), \
+              (op, n, x, y, z))                                                               \
+  BP_DISPATCH_VOID(bp_##P##_binary_vs, (bp_binary_op op, long n, const T *x, T s, T *z),       \
+              (op, n, x, s, z))                                                               \
+  BP_DISPATCH_VOID(bp_##P##_binary_sv, (bp_binary_op op, long n, T s, const T *y, T *z),       \
+              (op, n, s, y, z))
+
+DEFINE_BINARY(float, s)
+DEFINE_BINARY(double, d)
+
+// MARK: Fused a*x+b and relu
+
+#define DEFINE_UNARY(T, P)                                                              \
+  BP_INLINE void bp_##P##_axpb_body(long n, T a, const T *x, T b, T *y) {                \
+    for (long i = 0; i < n; i++) y[i] = a * x[i] + b;                                    \
+  }                                                                                      \
+  BP_DISPATCH_VOID(bp_##P##_axpb, (long n, T a, const T *x, T b, T *y), (n, a, x, b, y)) \
+  BP_INLINE void bp_##P##_relu_body(long n, const T *x, T *y) {                          \
+    for (long i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : (T)0;                          \
+  }                                                                                      \
+  BP_DISPATCH_VOID(bp_##P##_relu, (long n, const T *x, T *y), (n, x, y))
+
+DEFINE_UNARY(float, s)
+DEFINE_UNARY(double, d)
+
+// MARK: Reductions
+
+// LANES independent partial sums (a multiple of the widest vector), so the loop vectorizes
+// without reassociating floating-point additions; the partial sums are then added pairwise.
+#define LANES 32
+
+#define DEFINE_SUM(T, P)                                                                 \
+  BP_INLINE T bp_##P##_sum_body(long n, const T *x) {                                    \
+    T acc[LANES];                                                                         \
+    for (int l = 0; l < LANES; l++) acc[l] = 0;                                           \
+    long i = 0;                                                                           \
+    for (; i + LANES <= n; i += LANES)                                                    \
+      for (int l = 0; l < LANES; l++) acc[l] += x[i + l];                                 \
+    T tail = 0;                                                                           \
+    for (; i < n; i++) tail += x[i];                                                      \
+    for (int w = LANES / 2; w > 0; w /= 2)                                                \
+      for (int l = 0; l < w; l++) acc[l] += acc[l + w];                                   \
+    return acc[0] + tail;                                                                 \
+  }                                                                                       \
+  BP_DISPATCH(T, bp_##P##_sum, (long n, const T *x), (n, x))                              \
+  BP_INLINE void bp_##P##_sum_rows_body(long rows, long cols, const T *x, T *out) {      \
+    for (long r = 0; r < rows; r++) out[r] = bp_##P##_sum_body(cols, x + r * cols);       \
+  }                                                                                       \
+  BP_INLINE void bp_##P##_sum_columns_body(long rows, long cols, const T *x, T *restrict out) { \
+    for (long j = 0; j < cols; j++) out[j] = 0;                                           \
+    for (long r = 0; r < rows; r++) {                                                     \
+      const T *restrict row = x + r * cols;                                               \
+      for (long j = 0; j < cols; j++) out[j] += row[j];                                   \
+    }                                                                                     \
+  }                                                                                       \
+  BP_DISPATCH_VOID(bp_##P##_sum_rows, (long rows, long cols, const T *x, T *out), (rows, cols, x, out)) \
+  BP_DISPATCH_VOID(bp_##P##_sum_columns, (long rows, long cols, const T *x, T *out), (rows, cols, x, out))
+
+DEFINE_SUM(float, s)
+DEFINE_SUM(double, d)

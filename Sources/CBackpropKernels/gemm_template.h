@@ -1,0 +1,217 @@
+// The blocked matrix product, instantiated by gemm.c for float and double.
+// Parameters (macros): T, NAME(x) (prefixes a name), MR, NR, KC, MC, NC,
+// UKR_AVX2 (the AVX2+FMA micro-kernel; x86 only).
+//
+// Layout: op(A) is m×k with element (i, p) at a[i*rsa + p*csa]; op(B) is k×n with element
+// (p, j) at b[p*rsb + j*csb]. C is m×n with row stride ldc.
+//
+// Loops (Goto's algorithm): columns in blocks of NC, depth in blocks of KC (B's block packed
+// into NR-wide panels), rows in blocks of MC (A's block packed into MR-tall panels), then an
+// MR×NR register tile for every pair of panels.
+
+// Packs rows [0, mc) × depth [0, kc) of op(A) into MR-tall panels, zero-padded.
+static void NAME(pack_a)(long mc, long kc, const T *a, long rsa, long csa, T *restrict buf) {
+  for (long ir = 0; ir < mc; ir += MR) {
+    long mr = mc - ir < MR ? mc - ir : MR;
+    const T *src = a + ir * rsa;
+    if (csa == 1 && mr == MR) {
+      for (long p = 0; p < kc; p++)
+        for (long i = 0; i < MR; i++) buf[p * MR + i] = src[i * rsa + p];
+    } else if (rsa == 1 && mr == MR) {
+      for (long p = 0; p < kc; p++)
+        for (long i = 0; i < MR; i++) buf[p * MR + i] = src[p * csa + i];
+    } else {
+      for (long p = 0; p < kc; p++)
+        for (long i = 0; i < MR; i++) buf[p * MR + i] = i < mr ? src[i * rsa + p * csa] : (T)0;
+    }
+    buf += MR * kc;
+  }
+}
+
+// Packs depth [0, kc) × columns [0, nc) of op(B) into NR-wide panels, zero-padded.
+static void NAME(pack_b)(long kc, long nc, const T *b, long rsb, long csb, T *restrict buf) {
+  for (long jr = 0; jr < nc; jr += NR) {
+    long nr = nc - jr < NR ? nc - jr : NR;
+    const T *src = b + jr * csb;
+    if (csb == 1 && nr == NR) {
+      for (long p = 0; p < kc; p++)
+        for (long j = 0; j < NR; j++) buf[p * NR + j] = src[p * rsb + j];
+    } else if (rsb == 1 && nr == NR) {
+      for (long j = 0; j < NR; j++)
+        for (long p = 0; p < kc; p++) buf[p * NR + j] = src[j * csb + p];
+    } else {
+      for (long p = 0; p < kc; p++)
+        for (long j = 0; j < NR; j++) buf[p * NR + j] = j < nr ? src[p * rsb + j * csb] : (T)0;
+    }
+    buf += NR * kc;
+  }
+}
+
+// The portable micro-kernel: c[MR×NR] (row stride ldc) = (accumulate ? c : 0) + a·b.
+static void NAME(ukr_portable)(long kc, const T *restrict a, const T *restrict b, T *restrict c,
+                               long ldc, int accumulate) {
+  T t[MR * NR];
+  for (int x = 0; x < MR * NR; x++) t[x] = 0;
+  for (long p = 0; p < kc; p++) {
+    for (int i = 0; i < MR; i++) {
+      T ai = a[p * MR + i];
+      for (int j = 0; j < NR; j++) t[i * NR + j] += ai * b[p * NR + j];
+    }
+  }
+  for (int i = 0; i < MR; i++)
+    for (int j = 0; j < NR; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + t[i * NR + j] : t[i * NR + j];
+}
+
+typedef void (*NAME(ukr_fn))(long, const T *restrict, const T *restrict, T *restrict, long, int);
+
+// C[m0..<m1, n0..<n1] (+)= op(A)·op(B) with the blocked loops; `overwrite`: beta = 0.
+static void NAME(blocked)(long m0, long m1, long n0, long n1, long k, const T *a, long rsa, long csa,
+                          const T *b, long rsb, long csb, int overwrite, T *c, long ldc) {
+  NAME(ukr_fn) ukr = NAME(ukr_portable);
+#if BP_X86
+  if (bp_use_avx2()) ukr = UKR_AVX2;
+#endif
+  long kcmax = k < KC ? k : KC;
+  long ncmax = n1 - n0 < NC ? n1 - n0 : NC;
+  long mcmax = m1 - m0 < MC ? m1 - m0 : MC;
+  T *bbuf = bp_scratch(0, sizeof(T) * (size_t)kcmax * (size_t)((ncmax + NR - 1) / NR * NR));
+  T *abuf = bp_scratch(1, sizeof(T) * (size_t)kcmax * (size_t)((mcmax + MR - 1) / MR * MR));
+  if (!bbuf || !abuf) {  // out of memory for packing: the unblocked loop
+    for (long i = m0; i < m1; i++)
+      for (long j = n0; j < n1; j++) {
+        T s = 0;
+        for (long p = 0; p < k; p++) s += a[i * rsa + p * csa] * b[p * rsb + j * csb];
+        c[i * ldc + j] = overwrite ? s : c[i * ldc + j] + s;
+      }
+    return;
+  }
+  T tile[MR * NR];
+  for (long jc = n0; jc < n1; jc += NC) {
+    long nc = n1 - jc < NC ? n1 - jc : NC;
+    for (long pc = 0; pc < k; pc += KC) {
+      long kc = k - pc < KC ? k - pc : KC;
+      int accumulate = !(overwrite && pc == 0);
+      NAME(pack_b)(kc, nc, b + pc * rsb + jc * csb, rsb, csb, bbuf);
+      for (long ic = m0; ic < m1; ic += MC) {
+        long mc = m1 - ic < MC ? m1 - ic : MC;
+        NAME(pack_a)(mc, kc, a + ic * rsa + pc * csa, rsa, csa, abuf);
+        for (long jr = 0; jr < nc; jr += NR) {
+          long nr = nc - jr < NR ? nc - jr : NR;
+          const T *bp = bbuf + jr * kc;
+          for (long ir = 0; ir < mc; ir += MR) {
+            long mr = mc - ir < MR ? mc - ir : MR;
+            const T *ap = abuf + ir * kc;
+            T *cp = c + (ic + ir) * ldc + jc + jr;
+            if (mr == MR && nr == NR) {
+              ukr(kc, ap, bp, cp, ldc, accumulate);
+            } else {
+              ukr(kc, ap, bp, tile, NR, 0);
+              for (long i = 0; i < mr; i++)
+                for (long j = 0; j < nr; j++)
+                  cp[i * ldc + j] = accumulate ? cp[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Small products: direct loops with no packing.
+BP_INLINE void NAME(small_body)(long m, long n, long k, const T *a, long rsa, long csa, const T *b,
+                                long rsb, long csb, int overwrite, T *restrict c, long ldc) {
+  for (long i = 0; i < m; i++) {
+    T *restrict crow = c + i * ldc;
+    if (csb == 1) {
+      if (overwrite)
+        for (long j = 0; j < n; j++) crow[j] = 0;
+      for (long p = 0; p < k; p++) {
+        T aip = a[i * rsa + p * csa];
+        const T *restrict brow = b + p * rsb;
+        for (long j = 0; j < n; j++) crow[j] += aip * brow[j];
+      }
+    } else {
+      for (long j = 0; j < n; j++) {
+        T s = 0;
+        for (long p = 0; p < k; p++) s += a[i * rsa + p * csa] * b[p * rsb + j * csb];
+        crow[j] = overwrite ? s : crow[j] + s;
+      }
+    }
+  }
+}
+
+static void NAME(small_portable)(long m, long n, long k, const T *a, long rsa, long csa, const T *b,
+                                 long rsb, long csb, int overwrite, T *restrict c, long ldc) {
+  NAME(small_body)(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
+}
+
+#if BP_X86
+BP_AVX2 static void NAME(small_avx2)(long m, long n, long k, const T *a, long rsa, long csa, const T *b,
+                                     long rsb, long csb, int overwrite, T *restrict c, long ldc) {
+  NAME(small_body)(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
+}
+#endif
+
+typedef struct {
+  long m, n, k, rsa, csa, rsb, csb, ldc;
+  const T *a, *b;
+  T *c;
+  int overwrite, split_columns;
+} NAME(job);
+
+static void NAME(run_part)(void *context, int index, int count) {
+  NAME(job) *j = context;
+  if (j->split_columns) {
+    long panels = (j->n + NR - 1) / NR;
+    long n0 = panels * index / count * NR, n1 = panels * (index + 1) / count * NR;
+    if (n1 > j->n) n1 = j->n;
+    if (n0 < n1)
+      NAME(blocked)(0, j->m, n0, n1, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, j->overwrite, j->c, j->ldc);
+  } else {
+    long panels = (j->m + MR - 1) / MR;
+    long m0 = panels * index / count * MR, m1 = panels * (index + 1) / count * MR;
+    if (m1 > j->m) m1 = j->m;
+    if (m0 < m1)
+      NAME(blocked)(m0, m1, 0, j->n, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, j->overwrite, j->c, j->ldc);
+  }
+}
+
+static void NAME(gemm)(int trans_a, int trans_b, long m, long n, long k, const T *a, long lda,
+                       const T *b, long ldb, T beta, T *c, long ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (beta != 0 && beta != 1)
+    for (long i = 0; i < m; i++)
+      for (long j = 0; j < n; j++) c[i * ldc + j] *= beta;
+  int overwrite = beta == 0;
+  if (k <= 0) {
+    if (overwrite)
+      for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++) c[i * ldc + j] = 0;
+    return;
+  }
+  long rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;
+  long rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
+  double work = (double)m * (double)n * (double)k;
+  if (work <= SMALL_WORK || m < 2 || (n < NR / 2 && m < MR)) {
+#if BP_X86
+    if (bp_use_avx2()) {
+      NAME(small_avx2)(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
+      return;
+    }
+#endif
+    NAME(small_portable)(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
+    return;
+  }
+  NAME(job) job = {m, n, k, rsa, csa, rsb, csb, ldc, a, b, c, overwrite, 1};
+  int threads = bp_max_threads();
+  if (work < THREAD_WORK) threads = 1;
+  // Split the longer side; never give a thread less than one panel.
+  job.split_columns = (n / NR) >= (m / MR);
+  long panels = job.split_columns ? (n + NR - 1) / NR : (m + MR - 1) / MR;
+  if (threads > panels) threads = (int)panels;
+  if (threads <= 1) {
+    NAME(run_part)(&job, 0, 1);
+  } else {
+    bp_parallel_for(threads, NAME(run_part), &job);
+  }
+}

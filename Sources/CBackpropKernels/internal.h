@@ -1,0 +1,31 @@
+// Shared by the kernel files; not part of the public header.
+#ifndef BACKPROP_KERNELS_INTERNAL_H
+#define BACKPROP_KERNELS_INTERNAL_H
+
+#include <stddef.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define BP_X86 1
+#define BP_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define BP_X86 0
+#endif
+
+#define BP_INLINE static inline __attribute__((always_inline))
+
+/// 1 when the AVX2+FMA kernels are to be used (CPU support, not forced off).
+int bp_use_avx2(void);
+
+/// A job split over threads: `run(context, index, count)` is called once for every index in
+/// [0, count), on the calling thread and the pool's threads.
+typedef void (*bp_parallel_fn)(void *context, int index, int count);
+
+/// Runs `fn` for indices 0..<count in parallel (count <= bp_max_threads()). Falls back to
+/// running the indices one after another on the calling thread when the pool is busy.
+void bp_parallel_for(int count, bp_parallel_fn fn, void *context);
+
+/// A per-thread scratch buffer of at least `bytes` bytes, 64-byte aligned (slot 0 or 1),
+/// kept for the thread's lifetime and grown as needed. NULL when memory is exhausted.
+void *bp_scratch(int slot, size_t bytes);
+
+#endif

@@ -1,0 +1,166 @@
+// Run-time dispatch, the thread pool and per-thread scratch memory.
+#include "CBackpropKernels.h"
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// MARK: Instruction set
+
+static atomic_int forced_portable = 0;
+static atomic_int cpu_has_avx2 = -1;
+
+int bp_use_avx2(void) {
+#if BP_X86
+  if (atomic_load_explicit(&forced_portable, memory_order_relaxed)) return 0;
+  int has = atomic_load_explicit(&cpu_has_avx2, memory_order_relaxed);
+  if (has < 0) {
+    __builtin_cpu_init();
+    has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    atomic_store(&cpu_has_avx2, has);
+  }
+  return has;
+#else
+  return 0;
+#endif
+}
+
+int bp_kernel_isa(void) { return bp_use_avx2(); }
+int bp_gemm_backend(void) { return bp_use_avx2(); }
+void bp_force_portable_kernels(int use_portable) { atomic_store(&forced_portable, use_portable != 0); }
+
+// MARK: Threads
+
+#define BP_MAX_POOL 64
+static atomic_int thread_setting = 0;  // 0: not yet read
+
+static int default_threads(void) {
+  const char *env = getenv("BACKPROP_NUM_THREADS");
+  if (env) {
+    long v = strtol(env, NULL, 10);
+    if (v > 0) return v > BP_MAX_POOL ? BP_MAX_POOL : (int)v;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 1) n = 1;
+  return n > BP_MAX_POOL ? BP_MAX_POOL : (int)n;
+}
+
+int bp_max_threads(void) {
+  int t = atomic_load_explicit(&thread_setting, memory_order_relaxed);
+  if (t == 0) {
+    t = default_threads();
+    atomic_store(&thread_setting, t);
+  }
+  return t;
+}
+
+void bp_set_max_threads(int threads) {
+  atomic_store(&thread_setting, threads < 1 ? 0 : (threads > BP_MAX_POOL ? BP_MAX_POOL : threads));
+}
+
+// One job at a time goes through the pool (`pool_use`); a caller that finds it busy runs its
+// job on its own thread. Workers sleep on `work_cv` until the generation changes.
+static pthread_mutex_t pool_use = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+static long generation = 0;
+static int workers = 0;
+static int pending = 0;
+static int job_count = 0;
+static long start_generation[BP_MAX_POOL];
+static bp_parallel_fn job_fn = NULL;
+static void *job_context = NULL;
+
+static void *worker_main(void *arg) {
+  int index = (int)(size_t)arg;
+  pthread_mutex_lock(&pool_lock);
+  long seen = start_generation[index];
+  for (;;) {
+    while (generation == seen) pthread_cond_wait(&work_cv, &pool_lock);
+    seen = generation;
+    if (index >= job_count) continue;
+    bp_parallel_fn fn = job_fn;
+    void *ctx = job_context;
+    int count = job_count;
+    pthread_mutex_unlock(&pool_lock);
+    fn(ctx, index, count);
+    pthread_mutex_lock(&pool_lock);
+    if (--pending == 0) pthread_cond_signal(&done_cv);
+  }
+  return NULL;
+}
+
+void bp_parallel_for(int count, bp_parallel_fn fn, void *context) {
+  if (count <= 1 || pthread_mutex_trylock(&pool_use) != 0) {
+    for (int i = 0; i < count; i++) fn(context, i, count);
+    return;
+  }
+  // Start workers 1..count-1 if they do not exist yet (they live for the process).
+  pthread_mutex_lock(&pool_lock);
+  while (workers < count - 1) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    start_generation[workers + 1] = generation;
+    int ok = pthread_create(&t, &attr, worker_main, (void *)(size_t)(workers + 1)) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) break;
+    workers++;
+  }
+  int n = count - 1 < workers ? count : workers + 1;  // indices the pool can take
+  job_fn = fn;
+  job_context = context;
+  job_count = n;
+  pending = n - 1;
+  generation++;
+  pthread_cond_broadcast(&work_cv);
+  pthread_mutex_unlock(&pool_lock);
+
+  fn(context, 0, count);
+  for (int i = n; i < count; i++) fn(context, i, count);  // indices no worker could take
+
+  pthread_mutex_lock(&pool_lock);
+  while (pending > 0) pthread_cond_wait(&done_cv, &pool_lock);
+  pthread_mutex_unlock(&pool_lock);
+  pthread_mutex_unlock(&pool_use);
+}
+
+// MARK: Scratch memory
+
+typedef struct {
+  void *pointer[2];
+  size_t capacity[2];
+} scratch_t;
+
+static __thread scratch_t scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *value) {
+  scratch_t *s = value;
+  for (int i = 0; i < 2; i++) {
+    free(s->pointer[i]);
+    s->pointer[i] = NULL;
+    s->capacity[i] = 0;
+  }
+}
+
+static void scratch_make_key(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+void *bp_scratch(int slot, size_t bytes) {
+  if (scratch.capacity[slot] >= bytes) return scratch.pointer[slot];
+  pthread_once(&scratch_once, scratch_make_key);
+  free(scratch.pointer[slot]);
+  size_t size = (bytes + 63) & ~(size_t)63;
+  void *p = NULL;
+  if (posix_memalign(&p, 64, size) != 0) p = NULL;
+  scratch.pointer[slot] = p;
+  scratch.capacity[slot] = p ? size : 0;
+  pthread_setspecific(scratch_key, &scratch);
+  return p;
+}

@@ -1,0 +1,246 @@
+import ArrayCore
+import TestSupport
+import Testing
+
+/// Checks the optimized kernels (C GEMM, vectorized elementwise loops and sums) against plain
+/// loops written here, in Double, over random shapes.
+@Suite struct MatMulKernelTests {
+  /// op(A)·op(B) by the definition, in Double, plus Σ|a||b| for the error bound.
+  static func reference(_ a: [Double], _ b: [Double], m: Int, n: Int, k: Int, ta: Bool, tb: Bool)
+    -> (value: [Double], magnitude: [Double])
+  {
+    var c = [Double](repeating: 0, count: m * n)
+    var mag = [Double](repeating: 0, count: m * n)
+    for i in 0..<m {
+      for j in 0..<n {
+        var s = 0.0, t = 0.0
+        for p in 0..<k {
+          let x = ta ? a[p * m + i] : a[i * k + p]
+          let y = tb ? b[j * k + p] : b[p * n + j]
+          s += x * y
+          t += Swift.abs(x * y)
+        }
+        c[i * n + j] = s
+        mag[i * n + j] = t
+      }
+    }
+    return (c, mag)
+  }
+
+  /// Runs `Kernels.matmul` and compares each entry within the forward-error bound
+  /// 2·k·u·Σ|a||b| (u: the unit roundoff of the dtype).
+  static func check(m: Int, n: Int, k: Int, ta: Bool, tb: Bool, dtype: DType, seed: UInt64) throws {
+    let a = randomArray(ta ? [k, m] : [m, k], seed: seed, dtype: dtype)
+    let b = randomArray(tb ? [n, k] : [k, n], seed: seed + 1, dtype: dtype)
+    var out = NDArray()
+    try Kernels.matmul(a, b, transposeA: ta, transposeB: tb, into: &out)
+    #expect(out.shape == [m, n])
+    #expect(out.dtype == dtype)
+    let (ref, mag) = reference(a.doubles, b.doubles, m: m, n: n, k: k, ta: ta, tb: tb)
+    let u = dtype == .float32 ? 0x1p-24 : 0x1p-53
+    let got = out.doubles
+    var worst = 0.0
+    for i in 0..<(m * n) {
+      let bound = 2 * Double(Swift.max(k, 1)) * u * mag[i] + 1e-300
+      worst = Swift.max(worst, Swift.abs(got[i] - ref[i]) / bound)
+    }
+    #expect(worst <= 1, "matmul \(m)x\(n)x\(k) ta=\(ta) tb=\(tb) \(dtype): error \(worst) × bound")
+  }
+
+  static let shapes: [(Int, Int, Int)] = [
+    (1, 1, 1), (1, 9, 4), (7, 1, 5), (3, 5, 1), (6, 16, 8), (7, 17, 3), (25, 31, 29), (13, 40, 33),
+    (2, 70, 50), (61, 3, 70), (150, 37, 260),
+  ]
+
+  @Test(arguments: [DType.float32, .float64])
+  func matchesDefinitionOnAssortedShapes(dtype: DType) throws {
+    var seed: UInt64 = 1
+    for (m, n, k) in Self.shapes {
+      for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        try Self.check(m: m, n: n, k: k, ta: ta, tb: tb, dtype: dtype, seed: seed)
+        seed += 2
+      }
+    }
+  }
+
+  @Test func wideProductCrossesTheColumnBlock() throws {
+    try Self.check(m: 7, n: 2100, k: 20, ta: false, tb: true, dtype: .float32, seed: 91)
+  }
+
+  @Test func largeProductSplitOverThreads() throws {
+    KernelSettings.setMatmulThreads(3)  // an odd split, whatever the machine has
+    defer { KernelSettings.setMatmulThreads(nil) }
+    try Self.check(m: 300, n: 300, k: 300, ta: false, tb: false, dtype: .float32, seed: 7)
+    try Self.check(m: 301, n: 170, k: 290, ta: true, tb: true, dtype: .float64, seed: 9)
+  }
+
+  @Test func portableKernelsMatchTheDefinition() throws {
+    KernelSettings.forcePortable(true)
+    defer { KernelSettings.forcePortable(false) }
+    #expect(KernelSettings.instructionSet == "portable")
+    for (i, (m, n, k)) in [(7, 17, 3), (25, 31, 29), (150, 37, 260)].enumerated() {
+      try Self.check(m: m, n: n, k: k, ta: i == 1, tb: i == 2, dtype: .float32, seed: 40 + UInt64(i))
+      try Self.check(m: m, n: n, k: k, ta: i == 2, tb: i == 1, dtype: .float64, seed: 50 + UInt64(i))
+    }
+  }
+
+  @Test func batchedProductsBroadcastTheBatch() throws {
+    for dtype in [DType.float32, .float64] {
+      let a = randomArray([3, 1, 5, 26], seed: 3, dtype: dtype)
+      let b = randomArray([4, 26, 27], seed: 4, dtype: dtype)
+      var out = NDArray()
+      try Kernels.matmul(a, b, into: &out)
+      #expect(out.shape == [3, 4, 5, 27])
+      let av = a.doubles, bv = b.doubles, got = out.doubles
+      for i in 0..<3 {
+        for j in 0..<4 {
+          let (ref, mag) = Self.reference(
+            Array(av[(i * 130)..<(i * 130 + 130)]), Array(bv[(j * 702)..<(j * 702 + 702)]),
+            m: 5, n: 27, k: 26, ta: false, tb: false)
+          let base = (i * 4 + j) * 135
+          for e in 0..<135 {
+            let bound = 2 * 26 * (dtype == .float32 ? 0x1p-24 : 0x1p-53) * mag[e]
+            #expect(Swift.abs(got[base + e] - ref[e]) <= bound)
+          }
+        }
+      }
+    }
+  }
+
+  @Test func rejectsMismatchedInnerDimensions() {
+    var out = NDArray()
+    #expect(throws: ShapeError.self) {
+      try Kernels.matmul(NDArray.zeros([2, 3]), NDArray.zeros([4, 2]), into: &out)
+    }
+  }
+}
+
+@Suite struct ElementwiseKernelTests {
+  /// `a ∘ b` broadcast by the definition: each output index mapped back to the operands.
+  static func reference(_ op: ArithmeticOperation, _ a: NDArray, _ b: NDArray, _ f: (Double, Double) -> Double) -> [Double] {
+    let rank = Swift.max(a.rank, b.rank)
+    let pa = [Int](repeating: 1, count: rank - a.rank) + a.shape.dimensions
+    let pb = [Int](repeating: 1, count: rank - b.rank) + b.shape.dimensions
+    let dims = (0..<rank).map { Swift.max(pa[$0], pb[$0]) }
+    let count = dims.reduce(1, *)
+    let av = a.doubles, bv = b.doubles
+    var out: [Double] = []
+    for flat in 0..<count {
+      var rest = flat, ia = 0, ib = 0, sa = 1, sb = 1
+      for d in stride(from: rank - 1, through: 0, by: -1) {
+        let idx = rest % dims[d]
+        rest /= dims[d]
+        if pa[d] != 1 { ia += idx * sa }
+        if pb[d] != 1 { ib += idx * sb }
+        sa *= pa[d]
+        sb *= pb[d]
+      }
+      out.append(f(av[ia], bv[ib]))
+    }
+    return out
+  }
+
+  static let pairs: [(Shape, Shape)] = [
+    ([1], [1]), ([7], [7]), ([1000], [1000]), ([33], []), ([], [33]), ([5, 7], [7]), ([5, 7], [5, 1]),
+    ([1, 7], [5, 1]), ([3, 1, 4], [2, 1]), ([2, 3, 1], [1, 1, 9]),
+  ]
+
+  @Test(arguments: [DType.float32, .float64])
+  func arithmeticMatchesScalarLoops(dtype: DType) throws {
+    let ops: [(ArithmeticOperation, (Double, Double) -> Double, (Float, Float) -> Float)] = [
+      (.add, { $0 + $1 }, { $0 + $1 }), (.subtract, { $0 - $1 }, { $0 - $1 }),
+      (.multiply, { $0 * $1 }, { $0 * $1 }), (.divide, { $0 / $1 }, { $0 / $1 }),
+    ]
+    var seed: UInt64 = 100
+    for (sa, sb) in Self.pairs {
+      let a = randomArray(sa, seed: seed, dtype: dtype)
+      let b = randomArray(sb, in: 0.5...2, seed: seed + 1, dtype: dtype)
+      seed += 2
+      for (op, f, g) in ops {
+        var out = NDArray()
+        try Kernels.arithmetic(op, a, b, into: &out)
+        // Each element is one correctly rounded operation: equality, not closeness.
+        let expected = dtype == .float32
+          ? Self.reference(op, a, b) { Double(g(Float($0), Float($1))) } : Self.reference(op, a, b, f)
+        #expect(out.doubles == expected, "\(op) \(sa) \(sb) \(dtype)")
+        #expect(out.shape == (try broadcastShape(sa, sb)))
+      }
+    }
+  }
+
+  @Test func int32ArithmeticUsesTheGenericLoop() throws {
+    var out = NDArray()
+    try Kernels.arithmetic(.multiply, NDArray([Int32(2), -3, 4]), NDArray([Int32(5)]), into: &out)
+    #expect(out.scalars(as: Int32.self) == [10, -15, 20])
+    #expect(throws: ShapeError.self) { try Kernels.arithmetic(.add, NDArray([Float(1)]), NDArray([1.0]), into: &out) }
+    #expect(throws: ShapeError.self) { try Kernels.arithmetic(.add, NDArray.zeros([2]), NDArray.zeros([3]), into: &out) }
+  }
+
+  @Test(arguments: [DType.float32, .float64])
+  func scaleAndShiftAndReluMatchScalarLoops(dtype: DType) throws {
+    for n in [1, 5, 31, 1001] {
+      let x = randomArray([n], seed: UInt64(n), dtype: dtype)
+      var y = NDArray()
+      try Kernels.scaleAndShift(x, scale: 1.5, shift: -0.25, into: &y)
+      var r = NDArray()
+      try Kernels.relu(x, into: &r)
+      let u = dtype == .float32 ? 0x1p-24 : 0x1p-53
+      for (i, v) in x.doubles.enumerated() {
+        let ref = 1.5 * v - 0.25
+        // one or two roundings (fused or not): within 2 units of the result's last place
+        #expect(Swift.abs(y.doubles[i] - ref) <= 4 * u * (Swift.abs(1.5 * v) + 0.25))
+        #expect(r.doubles[i] == (v > 0 ? v : 0))
+      }
+    }
+  }
+}
+
+@Suite struct SumKernelTests {
+  /// Σ over `axes` by the definition, in Double, with Σ|x| for the error bound.
+  static func reference(_ x: NDArray, axes: [Int]) -> (value: [Double], magnitude: [Double]) {
+    let dims = x.shape.dimensions
+    var kept = dims
+    for ax in axes { kept[ax] = 1 }
+    let count = kept.reduce(1, *)
+    var value = [Double](repeating: 0, count: count), magnitude = value
+    let xv = x.doubles
+    for flat in 0..<xv.count {
+      var rest = flat, target = 0, step = 1
+      for d in stride(from: dims.count - 1, through: 0, by: -1) {
+        let idx = rest % dims[d]
+        rest /= dims[d]
+        if kept[d] != 1 { target += idx * step }
+        step *= kept[d]
+      }
+      value[target] += xv[flat]
+      magnitude[target] += Swift.abs(xv[flat])
+    }
+    return (value, magnitude)
+  }
+
+  @Test(arguments: [DType.float32, .float64])
+  func sumsMatchTheDefinition(dtype: DType) {
+    let cases: [(Shape, [Int])] = [
+      ([1], [0]), ([37], [0]), ([1000], [0]), ([4, 33], [0, 1]), ([5, 70], [1]), ([70, 5], [0]),
+      ([3, 4, 65], [1, 2]), ([3, 4, 65], [0, 1]), ([3, 4, 5], [1]), ([2, 3], [0]), ([6, 1], [1]),
+    ]
+    var seed: UInt64 = 500
+    for (shape, axes) in cases {
+      let x = randomArray(shape, seed: seed, dtype: dtype)
+      seed += 1
+      let (ref, mag) = Self.reference(x, axes: axes)
+      let n = axes.map { shape[$0] }.reduce(1, *)
+      let u = dtype == .float32 ? 0x1p-24 : 0x1p-53
+      for keepDims in [false, true] {
+        var out = NDArray()
+        Kernels.sum(x, axes: axes, keepDims: keepDims, into: &out)
+        #expect(out.shape == Kernels.reducedShape(shape, axes: axes, keepDims: keepDims))
+        let got = out.doubles
+        #expect(got.count == ref.count)
+        for i in 0..<Swift.min(got.count, ref.count) {
+          #expect(Swift.abs(got[i] - ref[i]) <= Double(n) * u * mag[i], "sum \(shape) over \(axes) \(dtype)")
+        }
+      }
+    }
+  }
+}
