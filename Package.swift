@@ -31,11 +31,14 @@ let package = Package(
     .target(name: "GraphCore", dependencies: ["ArrayCore"], swiftSettings: strict),
     // Layer 3: optimizers, losses, initializers, layers.
     .target(name: "Training", dependencies: ["GraphCore"], swiftSettings: strict),
+    // Beside the graph core: SVG charts, CSV/JSONL step logs, sparklines, progress lines, and
+    // Graphviz DOT pictures of graphs (the only reason it depends on GraphCore). No packages.
+    .target(name: "Plotting", dependencies: ["GraphCore"], swiftSettings: strict),
     // Layer 4: the runnable recipes (a library, so tests can run them headless).
-    .target(name: "Recipes", dependencies: ["Training", "Datasets"], swiftSettings: strict),
+    .target(name: "Recipes", dependencies: ["Training", "Datasets", "Plotting"], swiftSettings: strict),
     // The umbrella most users import.
     .target(
-      name: "Backprop", dependencies: ["ArrayCore", "GraphCore", "Training", "Datasets"],
+      name: "Backprop", dependencies: ["ArrayCore", "GraphCore", "Training", "Datasets", "Plotting"],
       swiftSettings: strict),
     // Counts heap allocations for `backprop bench` (Linux: interposes malloc; elsewhere: off).
     .target(name: "CAllocCounter"),
@@ -63,6 +66,8 @@ let package = Package(
       name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: strict),
     .testTarget(
       name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], swiftSettings: strict),
+    .testTarget(
+      name: "PlottingTests", dependencies: ["Plotting", "TestSupport"], swiftSettings: strict),
     .testTarget(
       name: "RecipesTests", dependencies: ["Recipes", "TestSupport"], swiftSettings: strict),
   ]

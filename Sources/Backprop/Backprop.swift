@@ -3,3 +3,4 @@
 @_exported import Datasets
 @_exported import GraphCore
 @_exported import Training
+@_exported import Plotting

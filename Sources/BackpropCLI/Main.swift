@@ -8,7 +8,7 @@ struct BackpropCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "backprop",
     abstract: "TensorFlow-style graphs and backpropagation in Swift: run the recipes of the notebook \"Implementing Back Propagation\".",
-    subcommands: [RegressionCommand.self, ClassificationCommand.self, BenchCommand.self])
+    subcommands: [RegressionCommand.self, ClassificationCommand.self, GraphCommand.self, BenchCommand.self])
 }
 
 /// Options shared by the notebook's two recipes.
@@ -46,6 +46,8 @@ struct RegressionCommand: ParsableCommand {
   @Option(help: "The loss: l2 (squared error, as in the notebook) or l1 (absolute error).")
   var loss: RegressionLoss = .l2
 
+  @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
+
   func run() throws {
     var c = RegressionRecipe.Configuration()
     c.seed = options.seed
@@ -53,7 +55,11 @@ struct RegressionCommand: ParsableCommand {
     if let s = options.steps { c.steps = s }
     if let r = options.learningRate { c.learningRate = r }
     if let p = options.printEvery { c.printEvery = p }
-    _ = try RegressionRecipe(c).run()
+    let recipe = RegressionRecipe(c)
+    let progress = ProgressDisplay(quiet: outputs.quiet)
+    let report = try recipe.run(output: progress.print, onStep: progress.update)
+    progress.finish()
+    try outputs.finish(report: report, figure: recipe.figure(for: report))
   }
 }
 
@@ -64,12 +70,18 @@ struct ClassificationCommand: ParsableCommand {
 
   @OptionGroup var options: RecipeOptions
 
+  @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
+
   func run() throws {
     var c = ClassificationRecipe.Configuration()
     c.seed = options.seed
     if let s = options.steps { c.steps = s }
     if let r = options.learningRate { c.learningRate = r }
     if let p = options.printEvery { c.printEvery = p }
-    _ = try ClassificationRecipe(c).run()
+    let recipe = ClassificationRecipe(c)
+    let progress = ProgressDisplay(quiet: outputs.quiet)
+    let report = try recipe.run(output: progress.print, onStep: progress.update)
+    progress.finish()
+    try outputs.finish(report: report, figure: recipe.figure(for: report))
   }
 }

@@ -19,12 +19,53 @@ public struct TrainingReport: Sendable {
   public var targets: [Double] = []
 }
 
+/// One finished training step, as reported to a recipe's `onStep` observer.
+public struct TrainingStep: Sendable {
+  /// The step number, from 1.
+  public var step: Int
+  /// The total number of steps of the run.
+  public var totalSteps: Int
+  /// The loss of the step's sample, before the step's update.
+  public var loss: Double
+  /// The parameter `A` after the step's update.
+  public var parameter: Double
+}
+
 /// The loss of the regression recipe.
 public enum RegressionLoss: String, Sendable, CaseIterable {
   /// `(x·A - y)²` (`tf.square`), as in the notebook.
   case l2
   /// `|x·A - y|` (`tf.abs`), the alternative the notebook names.
   case l1
+}
+
+/// The graph of the notebook's regression recipe: `loss = (x·A − y)²` (or `|x·A − y|`) with a
+/// gradient-descent step that updates `A`.
+public struct RegressionModel {
+  /// The graph holding everything below.
+  public let graph: Graph
+  /// The input placeholder, shape `[1]`.
+  public let x: Tensor
+  /// The target placeholder, shape `[1]`.
+  public let y: Tensor
+  /// The variable `A`, shape `[1]`, initialized from N(0, 1) with seed `seed + 1`.
+  public let a: Tensor
+  /// The loss of one sample, shape `[1]`.
+  public let loss: Tensor
+  /// One gradient-descent step on `A`.
+  public let train: Operation
+
+  /// Builds the graph for the given settings (seed, learning rate, loss).
+  /// - Throws: ``GraphError`` for invalid settings (a non-positive learning rate).
+  public init(_ c: RegressionRecipe.Configuration) throws {
+    graph = Graph()
+    x = graph.placeholder(.float32, shape: [1], name: "x_data")
+    y = graph.placeholder(.float32, shape: [1], name: "y_target")
+    a = try graph.variable(randomNormal(graph, shape: [1], seed: c.seed &+ 1), name: "A")
+    let prediction = try multiply(x, a)
+    loss = c.loss == .l2 ? try square(prediction - y) : try abs(prediction - y)
+    train = try GradientDescentOptimizer(learningRate: c.learningRate).minimize(loss)
+  }
 }
 
 /// The notebook's regression recipe: fit `x · A = 10` with x ~ N(1, 0.1), one sample per step.
@@ -50,23 +91,25 @@ public struct RegressionRecipe: Sendable {
   /// Creates the recipe.
   public init(_ configuration: Configuration = Configuration()) { self.configuration = configuration }
 
+  /// The data set: 100 inputs drawn from N(1, 0.1) with `rng`, and targets all 10.
+  public static func makeData(_ rng: inout SeededGenerator) -> (inputs: [Float], targets: [Float]) {
+    let xVals = (0..<100).map { _ in Float(rng.normal(mean: 1, standardDeviation: 0.1)) }
+    return (xVals, [Float](repeating: 10, count: 100))
+  }
+
   /// Runs the recipe, writing the notebook's lines (`Step #25 A = [5.407349]`,
-  /// `Loss = [26.1222]`) to `output`.
+  /// `Loss = [26.1222]`) to `output` and reporting each finished step to `onStep`.
   /// - Throws: ``GraphError`` or ``SessionError`` (for invalid settings, such as a
   ///   non-positive learning rate).
-  public func run(output: (String) -> Void = { print($0) }) throws -> TrainingReport {
+  public func run(
+    output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in }
+  ) throws -> TrainingReport {
     let c = configuration
     var rng = SeededGenerator(seed: c.seed)
-    let xVals = (0..<100).map { _ in Float(rng.normal(mean: 1, standardDeviation: 0.1)) }
-    let yVals = [Float](repeating: 10, count: 100)
-
-    let graph = Graph()
-    let x = graph.placeholder(.float32, shape: [1], name: "x_data")
-    let y = graph.placeholder(.float32, shape: [1], name: "y_target")
-    let a = try graph.variable(randomNormal(graph, shape: [1], seed: c.seed &+ 1), name: "A")
-    let prediction = try multiply(x, a)
-    let loss = c.loss == .l2 ? try square(prediction - y) : try abs(prediction - y)
-    let train = try GradientDescentOptimizer(learningRate: c.learningRate).minimize(loss)
+    let (xVals, yVals) = Self.makeData(&rng)
+    let model = try RegressionModel(c)
+    let (x, y, a, loss, train) = (model.x, model.y, model.a, model.loss, model.train)
+    let graph = model.graph
 
     let session = Session(graph: graph)
     try session.initializeVariables()
@@ -80,6 +123,8 @@ public struct RegressionRecipe: Sendable {
       let aValue = try session.value(of: a)
       report.losses.append(lossBefore.scalarValue)
       report.parameter.append(aValue.scalarValue)
+      onStep(
+        TrainingStep(step: i + 1, totalSteps: c.steps, loss: lossBefore.scalarValue, parameter: aValue.scalarValue))
       if (i + 1) % c.printEvery == 0 {
         output("Step #\(i + 1) A = \(aValue)")
         output("Loss = \(try session.run(loss, feeding: feeds))")
@@ -87,6 +132,40 @@ public struct RegressionRecipe: Sendable {
     }
     report.finalParameter = try session.value(of: a).scalarValue
     return report
+  }
+}
+
+/// The graph of the notebook's classification recipe: `loss = σ-cross-entropy(x + A, y)`,
+/// a gradient-descent step on `A`, and the prediction `round(σ(x + A))`.
+public struct ClassificationModel {
+  /// The graph holding everything below.
+  public let graph: Graph
+  /// The input placeholder, shape `[1]`.
+  public let x: Tensor
+  /// The label placeholder (0 or 1), shape `[1]`.
+  public let y: Tensor
+  /// The variable `A`, shape `[1]`, initialized from N(10, 1) with seed `seed + 1`.
+  public let a: Tensor
+  /// The loss of one sample, shape `[1, 1]`.
+  public let loss: Tensor
+  /// One gradient-descent step on `A`.
+  public let train: Operation
+  /// The predicted class, `round(σ(x + A))`, shape `[1]`.
+  public let prediction: Tensor
+
+  /// Builds the graph for the given settings (seed, learning rate).
+  /// - Throws: ``GraphError`` for invalid settings (a non-positive learning rate).
+  public init(_ c: ClassificationRecipe.Configuration) throws {
+    graph = Graph()
+    x = graph.placeholder(.float32, shape: [1], name: "x_data")
+    y = graph.placeholder(.float32, shape: [1], name: "y_target")
+    a = try graph.variable(randomNormal(graph, shape: [1], mean: 10, seed: c.seed &+ 1), name: "A")
+    let logits = try add(x, a)
+    let logitsExpanded = try expandDims(logits, axis: 0)
+    let labelsExpanded = try expandDims(y, axis: 0)
+    loss = try sigmoidCrossEntropy(logits: logitsExpanded, labels: labelsExpanded)
+    train = try GradientDescentOptimizer(learningRate: c.learningRate).minimize(loss)
+    prediction = try round(sigmoid(logits))
   }
 }
 
@@ -112,25 +191,26 @@ public struct ClassificationRecipe: Sendable {
   /// Creates the recipe.
   public init(_ configuration: Configuration = Configuration()) { self.configuration = configuration }
 
-  /// Runs the recipe, writing the notebook's lines (`Step #200 A = [4.988841]`,
-  /// `Loss = [[9.619727e-05]]`, `Ending Accuracy = 0.98`) to `output`.
-  public func run(output: (String) -> Void = { print($0) }) throws -> TrainingReport {
-    let c = configuration
-    var rng = SeededGenerator(seed: c.seed)
+  /// The data set: 50 inputs from N(-1, 1) labelled 0, then 50 from N(3, 1) labelled 1,
+  /// drawn with `rng`.
+  public static func makeData(_ rng: inout SeededGenerator) -> (inputs: [Float], targets: [Float]) {
     let xVals = (0..<50).map { _ in Float(rng.normal(mean: -1, standardDeviation: 1)) }
       + (0..<50).map { _ in Float(rng.normal(mean: 3, standardDeviation: 1)) }
-    let yVals = [Float](repeating: 0, count: 50) + [Float](repeating: 1, count: 50)
+    return (xVals, [Float](repeating: 0, count: 50) + [Float](repeating: 1, count: 50))
+  }
 
-    let graph = Graph()
-    let x = graph.placeholder(.float32, shape: [1], name: "x_data")
-    let y = graph.placeholder(.float32, shape: [1], name: "y_target")
-    let a = try graph.variable(randomNormal(graph, shape: [1], mean: 10, seed: c.seed &+ 1), name: "A")
-    let logits = try add(x, a)
-    let logitsExpanded = try expandDims(logits, axis: 0)
-    let labelsExpanded = try expandDims(y, axis: 0)
-    let loss = try sigmoidCrossEntropy(logits: logitsExpanded, labels: labelsExpanded)
-    let train = try GradientDescentOptimizer(learningRate: c.learningRate).minimize(loss)
-    let prediction = try round(sigmoid(logits))
+  /// Runs the recipe, writing the notebook's lines (`Step #200 A = [4.988841]`,
+  /// `Loss = [[9.619727e-05]]`, `Ending Accuracy = 0.98`) to `output` and reporting each
+  /// finished step to `onStep`.
+  public func run(
+    output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in }
+  ) throws -> TrainingReport {
+    let c = configuration
+    var rng = SeededGenerator(seed: c.seed)
+    let (xVals, yVals) = Self.makeData(&rng)
+    let model = try ClassificationModel(c)
+    let (x, y, a, loss, train, prediction) = (model.x, model.y, model.a, model.loss, model.train, model.prediction)
+    let graph = model.graph
 
     let session = Session(graph: graph)
     try session.initializeVariables()
@@ -144,6 +224,8 @@ public struct ClassificationRecipe: Sendable {
       let aValue = try session.value(of: a)
       report.losses.append(lossBefore.scalarValue)
       report.parameter.append(aValue.scalarValue)
+      onStep(
+        TrainingStep(step: i + 1, totalSteps: c.steps, loss: lossBefore.scalarValue, parameter: aValue.scalarValue))
       if (i + 1) % c.printEvery == 0 {
         output("Step #\(i + 1) A = \(aValue)")
         output("Loss = \(try session.run(loss, feeding: feeds))")

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Backprop
+import Foundation
+import Recipes
+
+/// The recipes whose graphs `backprop graph` draws.
+enum GraphRecipe: String, ExpressibleByArgument, CaseIterable {
+  case regression, classification
+}
+
+/// `backprop graph <recipe>`: draws a recipe's graph, forward and gradient operations, as DOT
+/// (and SVG through Graphviz), optionally with the values and gradients of one training step.
+struct GraphCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "graph",
+    abstract: "Draw a recipe's graph, forward and gradient (backpropagation) operations, as Graphviz DOT or SVG.",
+    discussion: """
+      Forward operations are blue, gradient operations orange and dashed (in the "gradients" \
+      cluster), variables green, placeholders yellow. With --values, one training step is run \
+      and each edge shows the value of its tensor and the gradient of the loss with respect to it.
+      """)
+
+  @Argument(help: "The recipe: regression or classification.")
+  var recipe: GraphRecipe
+
+  @Option(name: .customLong("dot"), help: ArgumentHelp("Write the DOT text here.", valueName: "file.dot"))
+  var dotPath: String?
+
+  @Option(name: .customLong("svg"), help: ArgumentHelp("Render with Graphviz 'dot' to this SVG file.", valueName: "file.svg"))
+  var svgPath: String?
+
+  @Flag(help: "Run one training step and annotate each edge with its value and gradient.")
+  var values = false
+
+  @Option(help: "Seed for the data, the initial value of A and the sample (as the recipe).")
+  var seed: UInt64 = 42
+
+  func validate() throws {
+    if dotPath == nil && svgPath == nil { throw ValidationError("give --dot FILE.dot and/or --svg FILE.svg") }
+  }
+
+  func run() throws {
+    let (graph, loss, train, feeds, title): (Graph, Tensor, GraphCore.Operation, [Tensor: NDArray], String)
+    switch recipe {
+    case .regression:
+      var c = RegressionRecipe.Configuration()
+      c.seed = seed
+      let model = try RegressionModel(c)
+      var rng = SeededGenerator(seed: seed)
+      let data = RegressionRecipe.makeData(&rng)
+      let i = rng.choice(data.inputs.count)
+      (graph, loss, train, title) = (model.graph, model.loss, model.train, "regression: loss = (x·A − y)²")
+      feeds = [model.x: NDArray([data.inputs[i]]), model.y: NDArray([data.targets[i]])]
+    case .classification:
+      var c = ClassificationRecipe.Configuration()
+      c.seed = seed
+      let model = try ClassificationModel(c)
+      var rng = SeededGenerator(seed: seed)
+      let data = ClassificationRecipe.makeData(&rng)
+      let i = rng.choice(data.inputs.count)
+      (graph, loss, train, title) = (
+        model.graph, model.loss, model.train, "classification: loss = σ-cross-entropy(x + A, y)"
+      )
+      feeds = [model.x: NDArray([data.inputs[i]]), model.y: NDArray([data.targets[i]])]
+    }
+    var annotations: [Tensor: EdgeAnnotation] = [:]
+    var caption = title
+    if values {
+      // What is drawn is `train` and its ancestors, so the gradient operations added to
+      // compute ∂loss/∂t for the annotations do not appear in the picture.
+      let session = Session(graph: graph)
+      try session.initializeVariables()
+      annotations = try stepAnnotations(training: train, loss: loss, session: session, feeding: feeds)
+      caption += "\nvalues during the first training step; ∂ = ∂loss/∂(tensor on the edge)"
+    }
+    let dot = graph.dot(title: caption, reachingFrom: [train], edgeAnnotations: annotations)
+    if let dotPath { try writeText(dot, to: dotPath, what: "DOT graph") }
+    if let svgPath { try renderSVG(dot: dot, to: svgPath) }
+  }
+
+  /// Runs Graphviz `dot -Tsvg`, reading the DOT text from standard input.
+  private func renderSVG(dot: String, to path: String) throws {
+    guard let executable = findExecutable("dot") else {
+      throw CLIError(
+        "cannot write '\(path)': Graphviz's 'dot' program is not installed (Debian/Ubuntu: apt-get install graphviz); "
+          + "--dot FILE.dot writes the graph's text without it.")
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = ["-Tsvg", "-o", path]
+    let input = Pipe()
+    let errors = Pipe()
+    process.standardInput = input
+    process.standardError = errors
+    try process.run()
+    input.fileHandleForWriting.write(Data(dot.utf8))
+    try input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    guard process.terminationStatus == 0 else {
+      throw CLIError("Graphviz 'dot' failed (exit \(process.terminationStatus)): \(message)")
+    }
+  }
+}
+
+/// The full path of an executable found on `PATH`, if any.
+func findExecutable(_ name: String) -> String? {
+  let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+  for directory in path.split(separator: ":") {
+    let candidate = String(directory) + "/" + name
+    if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+  }
+  return nil
+}

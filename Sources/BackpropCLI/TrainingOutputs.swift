@@ -1,0 +1,74 @@
+import ArgumentParser
+import Backprop
+import Foundation
+import Recipes
+
+/// Options that send a training run's history to files and the terminal.
+struct TrainingOutputOptions: ParsableArguments {
+  @Option(name: .customLong("plot"), help: ArgumentHelp("Write the learning curves as an SVG picture.", valueName: "file.svg"))
+  var plotPath: String?
+
+  @Option(
+    name: .customLong("log"),
+    help: ArgumentHelp("Write one record per step: JSON Lines, or CSV when the name ends in .csv.", valueName: "file.jsonl"))
+  var logPath: String?
+
+  @Option(name: .customLong("csv"), help: ArgumentHelp("Write one CSV row per step.", valueName: "file.csv"))
+  var csvPath: String?
+
+  @Flag(help: "No progress display and no closing sparkline (the recipe's own lines still print).")
+  var quiet = false
+
+  func validate() throws {
+    for (flag, path) in [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath)] {
+      if let path, path.isEmpty { throw ValidationError("\(flag) needs a file name") }
+    }
+  }
+
+  /// Writes the files asked for and, on a terminal, the loss sparkline.
+  func finish(report: TrainingReport, figure: @autoclosure () -> Figure) throws {
+    if let plotPath { try writeText(figure().svg(), to: plotPath, what: "plot") }
+    if let logPath {
+      let log = report.stepLog()
+      try writeText(logPath.lowercased().hasSuffix(".csv") ? log.csv() : log.jsonLines(), to: logPath, what: "log")
+    }
+    if let csvPath { try writeText(report.stepLog().csv(), to: csvPath, what: "CSV log") }
+    if !quiet && Terminal.isTerminal(STDOUT_FILENO) && !report.losses.isEmpty {
+      print(lossSummary(report))
+    }
+  }
+}
+
+/// `loss ▇▆▅▄▃▂▁▁  98.59 → 0.8141 (smoothed)`: the loss's sparkline, on a logarithmic scale
+/// when the positive losses span more than two decades, with the smoothed first and last values.
+func lossSummary(_ report: TrainingReport) -> String {
+  let positive = report.losses.filter { $0.isFinite && $0 > 0 }
+  let logarithmic = positive.count == report.losses.count && (positive.max() ?? 0) > (positive.min() ?? 0) * 100
+  let line = sparkline(report.losses, width: min(60, report.losses.count), scale: logarithmic ? .logarithmic : .linear)
+  let smoothed = report.smoothedLosses.filter(\.isFinite)
+  let ends = smoothed.first.map { "  \(formatCompact($0)) → \(formatCompact(smoothed.last ?? $0)) (smoothed)" } ?? ""
+  return "loss " + line + (logarithmic ? " (log scale)" : "") + ends
+}
+
+/// An error of the command-line tool, printed as `Error: <message>`.
+struct CLIError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// Writes `text` to `path` through a temporary file renamed into place.
+func writeText(_ text: String, to path: String, what: String) throws {
+  do {
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+  } catch {
+    throw CLIError("cannot write the \(what) to '\(path)': \(error.localizedDescription)")
+  }
+}
+
+/// Terminal detection.
+enum Terminal {
+  /// Whether the file descriptor is a terminal (and `TERM` is not `dumb`).
+  static func isTerminal(_ fd: Int32) -> Bool {
+    isatty(fd) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+  }
+}

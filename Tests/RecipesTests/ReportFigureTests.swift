@@ -1,0 +1,62 @@
+import Foundation
+import Plotting
+import Recipes
+import Testing
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+
+@Suite struct ReportFigureTests {
+  func attribute(_ element: XMLElement, _ name: String) -> String? {
+    element.attributes?.first { $0.name == name }?.stringValue
+  }
+
+  func elements(_ svg: String, _ xpath: String) throws -> [XMLElement] {
+    let doc = try XMLDocument(data: Data(svg.utf8), options: [])
+    return try doc.nodes(forXPath: xpath).compactMap { $0 as? XMLElement }
+  }
+
+  @Test func regressionFigureHasLossAndParameterWithReference() throws {
+    var c = RegressionRecipe.Configuration()
+    c.steps = 30
+    let recipe = RegressionRecipe(c)
+    let report = try recipe.run(output: { _ in })
+    let svg = recipe.figure(for: report).svg()
+    let series = try elements(svg, "//*[local-name()='path'][@class='series']")
+    #expect(series.compactMap { attribute($0, "data-name") } == ["loss (raw)", "loss (smoothed)", "A"])
+    #expect(series.compactMap { attribute($0, "data-points") } == ["30", "30", "30"])
+    let reference = try elements(svg, "//*[local-name()='line'][@class='reference']")
+    #expect(reference.compactMap { attribute($0, "data-value") } == ["10"])
+  }
+
+  @Test func classificationFigureHasDataPanelWithBoundary() throws {
+    var c = ClassificationRecipe.Configuration()
+    c.steps = 20
+    let recipe = ClassificationRecipe(c)
+    let report = try recipe.run(output: { _ in })
+    let svg = recipe.figure(for: report).svg()
+    #expect(try elements(svg, "//*[local-name()='g'][@class='chart']").count == 3)
+    let groups = try elements(svg, "//*[local-name()='g'][@class='scatter']")
+    #expect(groups.map { $0.children?.count ?? 0 } == [50, 50])
+    let reference = try elements(svg, "//*[local-name()='line'][@class='reference']")
+    let values = reference.compactMap { attribute($0, "data-value") }.compactMap(Double.init)
+    // Theoretical A = -1 on the parameter panel; learned boundary x = -A and ideal x = 1.
+    #expect(values.count == 3)
+    #expect(values[0] == -1)
+    #expect(abs(values[1] + report.finalParameter) < 1e-4)
+    #expect(values[2] == 1)
+  }
+
+  @Test func stepLogHasOneRowPerStep() throws {
+    var c = RegressionRecipe.Configuration()
+    c.steps = 12
+    let report = try RegressionRecipe(c).run(output: { _ in })
+    let lines = report.stepLog().jsonLines().split(separator: "\n")
+    #expect(lines.count == 12)
+    let last = try #require(try JSONSerialization.jsonObject(with: Data(lines[11].utf8)) as? [String: Any])
+    #expect(last["step"] as? Int == 12)
+    #expect((last["A"] as? Double).map { Float($0) } == Float(report.parameter[11]))
+    #expect((last["loss"] as? Double).map { Float($0) } == Float(report.losses[11]))
+  }
+}
