@@ -25,6 +25,11 @@ struct RecipeOptions: ParsableArguments {
   @Option(name: .customLong("print-every"), help: "Print A and the loss every N steps.")
   var printEvery: Int?
 
+  @Flag(
+    name: .customLong("check-numerics"),
+    help: "Stop at the first operation that produces NaN or infinity, naming it and where it was built.")
+  var checkNumerics = false
+
   func validate() throws {
     if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
     if let printEvery, printEvery < 1 { throw ValidationError("--print-every must be at least 1, got \(printEvery)") }
@@ -55,6 +60,7 @@ struct RegressionCommand: ParsableCommand {
     if let s = options.steps { c.steps = s }
     if let r = options.learningRate { c.learningRate = r }
     if let p = options.printEvery { c.printEvery = p }
+    c.checkNumerics = options.checkNumerics
     let recipe = RegressionRecipe(c)
     let progress = ProgressDisplay(quiet: outputs.quiet)
     let report = try recipe.run(output: progress.print, onStep: progress.update)
@@ -78,6 +84,7 @@ struct ClassificationCommand: ParsableCommand {
     if let s = options.steps { c.steps = s }
     if let r = options.learningRate { c.learningRate = r }
     if let p = options.printEvery { c.printEvery = p }
+    c.checkNumerics = options.checkNumerics
     let recipe = ClassificationRecipe(c)
     let progress = ProgressDisplay(quiet: outputs.quiet)
     let report = try recipe.run(output: progress.print, onStep: progress.update)

@@ -4,6 +4,9 @@ import Training
 
 /// What a recipe run produced: the per-step history (for plots and tests) and final figures.
 public struct TrainingReport: Sendable {
+  /// The number of the step `losses[0]` belongs to: 1, or `k + 1` for a run resumed after
+  /// `k` steps.
+  public var firstStep = 1
   /// The loss of the sampled example at each step, computed in the training run itself
   /// (before that step's update).
   public var losses: [Double] = []
@@ -29,6 +32,34 @@ public struct TrainingStep: Sendable {
   public var loss: Double
   /// The parameter `A` after the step's update.
   public var parameter: Double
+}
+
+/// Points where a caller joins a recipe's run: to restore state before the first step and to
+/// save it after the last (checkpoints).
+public struct TrainingHooks {
+  /// Called once the session's variables are initialized, before any step: returns how many
+  /// steps were already done (after restoring a checkpoint), so the run continues with step
+  /// `k + 1` and the same sample order; `0` starts afresh.
+  public var willStart: (Session) throws -> Int
+  /// Called after the last step with the session and the number of steps done.
+  public var didFinish: (Session, Int) throws -> Void
+
+  /// Creates hooks; the defaults start afresh and do nothing at the end.
+  public init(
+    willStart: @escaping (Session) throws -> Int = { _ in 0 },
+    didFinish: @escaping (Session, Int) throws -> Void = { _, _ in }
+  ) {
+    self.willStart = willStart
+    self.didFinish = didFinish
+  }
+}
+
+/// An invalid request to a recipe run.
+public struct RecipeError: Error, Sendable, CustomStringConvertible {
+  /// What is wrong.
+  public var description: String
+  /// Creates an error.
+  public init(_ description: String) { self.description = description }
 }
 
 /// The loss of the regression recipe.
@@ -82,6 +113,8 @@ public struct RegressionRecipe: Sendable {
     public var printEvery = 25
     /// The loss (the notebook: L2).
     public var loss = RegressionLoss.l2
+    /// Stop at the first operation that produces NaN or infinity (``Session/Options/checkNumerics``).
+    public var checkNumerics = false
     /// Creates the notebook's settings.
     public init() {}
   }
@@ -98,11 +131,15 @@ public struct RegressionRecipe: Sendable {
   }
 
   /// Runs the recipe, writing the notebook's lines (`Step #25 A = [5.407349]`,
-  /// `Loss = [26.1222]`) to `output` and reporting each finished step to `onStep`.
+  /// `Loss = [26.1222]`) to `output` and reporting each finished step to `onStep`; `hooks`
+  /// can restore state before the first step (resuming after `k` steps with the same sample
+  /// order) and save it after the last.
   /// - Throws: ``GraphError`` or ``SessionError`` (for invalid settings, such as a
-  ///   non-positive learning rate).
+  ///   non-positive learning rate), ``RecipeError`` when `hooks` resumes past the last step,
+  ///   and what the hooks throw.
   public func run(
-    output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in }
+    output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in },
+    hooks: TrainingHooks = TrainingHooks()
   ) throws -> TrainingReport {
     let c = configuration
     var rng = SeededGenerator(seed: c.seed)
@@ -111,12 +148,18 @@ public struct RegressionRecipe: Sendable {
     let (x, y, a, loss, train) = (model.x, model.y, model.a, model.loss, model.train)
     let graph = model.graph
 
-    let session = Session(graph: graph)
+    let session = Session(graph: graph, options: Session.Options(checkNumerics: c.checkNumerics))
     try session.initializeVariables()
+    let start = try hooks.willStart(session)
+    guard (0...c.steps).contains(start) else {
+      throw RecipeError("cannot resume after step \(start) of a \(c.steps)-step run")
+    }
+    for _ in 0..<start { _ = rng.choice(100) }  // the samples of the steps already done
     var report = TrainingReport()
+    report.firstStep = start + 1
     report.inputs = xVals.map(Double.init)
     report.targets = yVals.map(Double.init)
-    for i in 0..<c.steps {
+    for i in start..<c.steps {
       let index = rng.choice(100)
       let feeds = [x: NDArray([xVals[index]]), y: NDArray([yVals[index]])]
       let lossBefore = try session.run([loss], feeding: feeds, targets: [train])[0]
@@ -130,6 +173,7 @@ public struct RegressionRecipe: Sendable {
         output("Loss = \(try session.run(loss, feeding: feeds))")
       }
     }
+    try hooks.didFinish(session, c.steps)
     report.finalParameter = try session.value(of: a).scalarValue
     return report
   }
@@ -182,6 +226,8 @@ public struct ClassificationRecipe: Sendable {
     public var learningRate = 0.05
     /// Print A and the loss every this many steps (the notebook: 200).
     public var printEvery = 200
+    /// Stop at the first operation that produces NaN or infinity (``Session/Options/checkNumerics``).
+    public var checkNumerics = false
     /// Creates the notebook's settings.
     public init() {}
   }
@@ -201,9 +247,13 @@ public struct ClassificationRecipe: Sendable {
 
   /// Runs the recipe, writing the notebook's lines (`Step #200 A = [4.988841]`,
   /// `Loss = [[9.619727e-05]]`, `Ending Accuracy = 0.98`) to `output` and reporting each
-  /// finished step to `onStep`.
+  /// finished step to `onStep`; `hooks` can restore state before the first step (resuming
+  /// after `k` steps with the same sample order) and save it after the last.
+  /// - Throws: ``GraphError`` or ``SessionError``, ``RecipeError`` when `hooks` resumes past
+  ///   the last step, and what the hooks throw.
   public func run(
-    output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in }
+    output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in },
+    hooks: TrainingHooks = TrainingHooks()
   ) throws -> TrainingReport {
     let c = configuration
     var rng = SeededGenerator(seed: c.seed)
@@ -212,12 +262,18 @@ public struct ClassificationRecipe: Sendable {
     let (x, y, a, loss, train, prediction) = (model.x, model.y, model.a, model.loss, model.train, model.prediction)
     let graph = model.graph
 
-    let session = Session(graph: graph)
+    let session = Session(graph: graph, options: Session.Options(checkNumerics: c.checkNumerics))
     try session.initializeVariables()
+    let start = try hooks.willStart(session)
+    guard (0...c.steps).contains(start) else {
+      throw RecipeError("cannot resume after step \(start) of a \(c.steps)-step run")
+    }
+    for _ in 0..<start { _ = rng.choice(100) }  // the samples of the steps already done
     var report = TrainingReport()
+    report.firstStep = start + 1
     report.inputs = xVals.map(Double.init)
     report.targets = yVals.map(Double.init)
-    for i in 0..<c.steps {
+    for i in start..<c.steps {
       let index = rng.choice(100)
       let feeds = [x: NDArray([xVals[index]]), y: NDArray([yVals[index]])]
       let lossBefore = try session.run([loss], feeding: feeds, targets: [train])[0]
@@ -231,6 +287,7 @@ public struct ClassificationRecipe: Sendable {
         output("Loss = \(try session.run(loss, feeding: feeds))")
       }
     }
+    try hooks.didFinish(session, c.steps)
     var correct = 0
     for (xv, yv) in zip(xVals, yVals) {
       let p = try session.run(prediction, feeding: [x: NDArray([xv])]).scalarValue

@@ -15,15 +15,19 @@ extension TrainingReport {
     exponentialMovingAverage(losses, weight: suggestedSmoothingWeight(count: losses.count))
   }
 
-  /// The per-step log: columns `step`, `loss`, `loss_smoothed`, `A` (one row per step).
+  /// The per-step log: columns `step`, `loss`, `loss_smoothed`, `A` (one row per step,
+  /// numbered from ``firstStep``).
   public func stepLog() -> StepLog {
     var log = StepLog(columns: ["step", "loss", "loss_smoothed", "A"])
     let smoothed = smoothedLosses
     for i in losses.indices {
-      log.append([Double(i + 1), losses[i], smoothed[i], i < parameter.count ? parameter[i] : .nan])
+      log.append([Double(firstStep + i), losses[i], smoothed[i], i < parameter.count ? parameter[i] : .nan])
     }
     return log
   }
+
+  /// The step numbers of the history: `firstStep, firstStep + 1, ...`.
+  var steps: [Double] { losses.indices.map { Double(firstStep + $0) } }
 
   /// The loss panel: raw loss per step (faint) and its smoothed curve; a logarithmic y axis
   /// when the positive losses span more than two decades.
@@ -35,15 +39,15 @@ extension TrainingReport {
       chart.yLabel = "loss (log scale)"
     }
     let faint = losses.count > 300 ? 0.22 : 0.35
-    chart.lines.append(LineSeries(name: "loss (raw)", steps: losses, color: .blue, width: 1, opacity: faint))
-    chart.lines.append(LineSeries(name: "loss (smoothed)", steps: smoothedLosses, color: .blue, width: 2))
+    chart.lines.append(LineSeries(name: "loss (raw)", x: steps, y: losses, color: .blue, width: 1, opacity: faint))
+    chart.lines.append(LineSeries(name: "loss (smoothed)", x: steps, y: smoothedLosses, color: .blue, width: 2))
     return chart
   }
 
   /// The parameter panel: `A` after each step, with its theoretical value as a dashed line.
   func parameterChart(theoretical: Double) -> Chart {
     var chart = Chart(title: "Parameter A per step", xLabel: "step", yLabel: "A")
-    chart.lines.append(LineSeries(name: "A", steps: parameter, color: .green, width: 2))
+    chart.lines.append(LineSeries(name: "A", x: steps, y: parameter, color: .green, width: 2))
     chart.referenceLines.append(
       .horizontal(at: theoretical, label: "theoretical A = \(formatCompact(theoretical))", color: .red))
     return chart
