@@ -1,0 +1,234 @@
+import ArrayCore
+
+/// Which column of a CSV file holds the labels.
+public enum LabelColumn: Sendable, Equatable {
+  /// The last column (the default, as in the UCI digits file).
+  case last
+  /// The column at a 0-based index; negative indices count from the end (`-1` is the last).
+  case index(Int)
+  /// The column with this header name (needs a header row).
+  case name(String)
+}
+
+/// How CSV labels are stored.
+public enum LabelKind: Sendable, Equatable {
+  /// Class indices: each label must be a non-negative integer; stored as int32, shape `[n]`.
+  case classIndex
+  /// Real-valued targets (regression), stored as float32, shape `[n]`.
+  case value
+}
+
+/// A CSV file of numbers, parsed: an optional header and a matrix of `Double` values, with the
+/// file line number of every row so later errors can name it.
+///
+/// The dialect: one record per line (`\n` or `\r\n`), cells separated by `separator` (`,` by
+/// default), optional double quotes around a cell (`""` inside quotes is a quote), spaces around
+/// cells ignored, blank lines skipped. Every data cell must be a finite number (`1`, `-0.5`,
+/// `3e-4`); every row must have as many cells as the first.
+public struct NumericTable: Sendable {
+  /// The name used in error messages (the path, or `<csv>`).
+  public let source: String
+  /// The header cells, if the file has a header row.
+  public let header: [String]?
+  /// The number of data rows.
+  public let rowCount: Int
+  /// The number of columns.
+  public let columnCount: Int
+  /// The values, row-major: row `i`, column `j` at `i · columnCount + j`.
+  public let values: [Double]
+  /// The 1-based line number in the file of each data row.
+  public let lineNumbers: [Int]
+
+  /// Reads and parses a CSV file.
+  /// - Throws: ``DatasetError`` (unreadable file, no data rows, ragged row, non-numeric cell).
+  public init(contentsOfFile path: String, hasHeader: Bool = false, separator: Character = ",") throws(DatasetError) {
+    let bytes: [UInt8]
+    do {
+      bytes = try FileIO.readBytes(atPath: path)
+    } catch {
+      if case let .fileSystem(_, _, message) = error { throw .unreadableFile(path: path, reason: message) }
+      throw .unreadableFile(path: path, reason: error.description)
+    }
+    try self.init(bytes: bytes, source: path, hasHeader: hasHeader, separator: separator)
+  }
+
+  /// Parses CSV text.
+  /// - Throws: ``DatasetError`` (no data rows, ragged row, non-numeric cell).
+  public init(text: String, source: String = "<csv>", hasHeader: Bool = false, separator: Character = ",") throws(DatasetError) {
+    try self.init(bytes: Array(text.utf8), source: source, hasHeader: hasHeader, separator: separator)
+  }
+
+  /// Parses CSV bytes (UTF-8).
+  public init(bytes: [UInt8], source: String, hasHeader: Bool, separator: Character = ",") throws(DatasetError) {
+    guard let sep = separator.asciiValue, separator != "\"", separator != "\n" else {
+      throw .invalidArgument(operation: "CSV", reason: "the separator must be an ASCII character other than '\"' and newline")
+    }
+    self.source = source
+    var header: [String]?
+    var columns = -1
+    var values: [Double] = []
+    var lines: [Int] = []
+    var lineNumber = 0
+    var start = 0
+    var cells: [String] = []
+    while start < bytes.count {
+      var end = start
+      while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+      lineNumber += 1
+      var lineEnd = end
+      if lineEnd > start, bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+      defer { start = end + 1 }
+      if bytes[start..<lineEnd].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+      Self.splitCells(bytes[start..<lineEnd], separator: sep, into: &cells)
+      if columns < 0 {
+        columns = cells.count
+        if hasHeader {
+          header = cells
+          continue
+        }
+      } else if cells.count != columns {
+        throw .raggedRow(source: source, line: lineNumber, expectedColumns: columns, foundColumns: cells.count)
+      }
+      for (j, text) in cells.enumerated() {
+        guard let v = Double(text), v.isFinite else {
+          throw .nonNumericCell(source: source, line: lineNumber, column: j + 1, columnName: header?[j], text: text)
+        }
+        values.append(v)
+      }
+      lines.append(lineNumber)
+    }
+    guard !lines.isEmpty else { throw .emptyFile(source: source) }
+    self.header = header
+    self.columnCount = columns
+    self.rowCount = lines.count
+    self.values = values
+    self.lineNumbers = lines
+  }
+
+  /// Splits one line into cells: quoted cells may contain the separator and `""`; unquoted cells
+  /// are trimmed of spaces and tabs.
+  private static func splitCells(_ line: ArraySlice<UInt8>, separator: UInt8, into cells: inout [String]) {
+    cells.removeAll(keepingCapacity: true)
+    var i = line.startIndex
+    while true {
+      while i < line.endIndex, line[i] == 0x20 || line[i] == 0x09 { i += 1 }
+      var cell: [UInt8] = []
+      if i < line.endIndex, line[i] == 0x22 {
+        i += 1
+        while i < line.endIndex {
+          if line[i] == 0x22 {
+            if i + 1 < line.endIndex, line[i + 1] == 0x22 {
+              cell.append(0x22)
+              i += 2
+              continue
+            }
+            i += 1
+            break
+          }
+          cell.append(line[i])
+          i += 1
+        }
+        while i < line.endIndex, line[i] != separator { i += 1 }
+      } else {
+        while i < line.endIndex, line[i] != separator { cell.append(line[i]); i += 1 }
+        while let last = cell.last, last == 0x20 || last == 0x09 { cell.removeLast() }
+      }
+      cells.append(String(decoding: cell, as: UTF8.self))
+      if i < line.endIndex, line[i] == separator {
+        i += 1
+        continue
+      }
+      return
+    }
+  }
+
+  /// The 0-based index of `column`.
+  /// - Throws: ``DatasetError/missingLabelColumn(source:requested:available:)``.
+  public func index(of column: LabelColumn) throws(DatasetError) -> Int {
+    switch column {
+    case .last:
+      return columnCount - 1
+    case let .index(i):
+      let j = i < 0 ? i + columnCount : i
+      guard j >= 0, j < columnCount else {
+        throw .missingLabelColumn(
+          source: source, requested: "at index \(i)", available: "the file has \(columnCount) columns, indices 0...\(columnCount - 1)")
+      }
+      return j
+    case let .name(name):
+      guard let header else {
+        throw .missingLabelColumn(
+          source: source, requested: "named \"\(name)\"", available: "the file is read without a header; give the column index")
+      }
+      guard let j = header.firstIndex(of: name) else {
+        throw .missingLabelColumn(
+          source: source, requested: "named \"\(name)\"", available: "the header has " + header.map { "\"\($0)\"" }.joined(separator: ", "))
+      }
+      return j
+    }
+  }
+
+  /// All columns as one `[rowCount, columnCount]` array of `dtype`.
+  public func matrix(dtype: DType = .float32) -> NDArray {
+    NDArray(converting: values, shape: [rowCount, columnCount], dtype: dtype)
+  }
+
+  /// The columns except `labelColumn` as features (`[n, columnCount - 1]` of `featureType`), and
+  /// `labelColumn` as labels (`[n]`: int32 class indices or float32 values).
+  /// - Throws: ``DatasetError/missingLabelColumn(source:requested:available:)``, or
+  ///   ``DatasetError/invalidLabel(source:line:column:columnName:text:)`` naming the row and
+  ///   column of a class label that is not a non-negative integer.
+  public func dataset(labelColumn: LabelColumn = .last, labelKind: LabelKind = .classIndex, featureType: DType = .float32)
+    throws(DatasetError) -> Dataset
+  {
+    let l = try index(of: labelColumn)
+    let n = rowCount, c = columnCount
+    var features = [Double]()
+    features.reserveCapacity(n * (c - 1))
+    var labels = [Double]()
+    labels.reserveCapacity(n)
+    for i in 0..<n {
+      for j in 0..<c where j != l { features.append(values[i * c + j]) }
+      let y = values[i * c + l]
+      if labelKind == .classIndex, !(y >= 0 && y <= Double(Int32.max) && y.rounded(.towardZero) == y) {
+        throw .invalidLabel(source: source, line: lineNumbers[i], column: l + 1, columnName: header?[l], text: Self.format(y))
+      }
+      labels.append(y)
+    }
+    return try Dataset(
+      features: NDArray(converting: features, shape: [n, c - 1], dtype: featureType),
+      labels: NDArray(converting: labels, shape: [n], dtype: labelKind == .classIndex ? .int32 : .float32))
+  }
+
+  private static func format(_ v: Double) -> String {
+    v.rounded(.towardZero) == v && Swift.abs(v) < 1e15 ? String(Int(v)) : String(v)
+  }
+}
+
+extension Dataset {
+  /// Loads a CSV file of numbers: every column but the label column is a feature.
+  ///
+  /// ```swift
+  /// let digits = try Dataset.loadCSV(path: "Data/digits.csv")   // 64 pixels, then the class
+  /// let houses = try Dataset.loadCSV(path: "houses.csv", hasHeader: true,
+  ///                                  labelColumn: .name("price"), labelKind: .value)
+  /// ```
+  /// - Throws: ``DatasetError`` naming the file, the 1-based line and column of a ragged row,
+  ///   a non-numeric cell or a bad class label; an empty file; a missing label column.
+  public static func loadCSV(
+    path: String, hasHeader: Bool = false, labelColumn: LabelColumn = .last, labelKind: LabelKind = .classIndex,
+    featureType: DType = .float32, separator: Character = ","
+  ) throws(DatasetError) -> Dataset {
+    try NumericTable(contentsOfFile: path, hasHeader: hasHeader, separator: separator)
+      .dataset(labelColumn: labelColumn, labelKind: labelKind, featureType: featureType)
+  }
+
+  /// Parses CSV text like ``loadCSV(path:hasHeader:labelColumn:labelKind:featureType:separator:)``.
+  public static func parseCSV(
+    _ text: String, source: String = "<csv>", hasHeader: Bool = false, labelColumn: LabelColumn = .last,
+    labelKind: LabelKind = .classIndex, featureType: DType = .float32, separator: Character = ","
+  ) throws(DatasetError) -> Dataset {
+    try NumericTable(text: text, source: source, hasHeader: hasHeader, separator: separator)
+      .dataset(labelColumn: labelColumn, labelKind: labelKind, featureType: featureType)
+  }
+}

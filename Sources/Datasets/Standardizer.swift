@@ -1,0 +1,76 @@
+import ArrayCore
+
+/// Per-column standardization: `z = (x - μ) / σ`, with `μ` and `σ` fitted on the training
+/// features and then applied unchanged to any other features (the test set, new rows), as
+/// scikit-learn's `StandardScaler`.
+///
+/// `μ_j = (1/n) Σ_i x_ij` and `σ_j = sqrt((1/n) Σ_i (x_ij - μ_j)²)` (the population standard
+/// deviation); a constant column (`σ_j = 0`) gets `σ_j = 1`, so it maps to 0 instead of NaN.
+public struct Standardizer: Sendable, Equatable {
+  /// The column means `μ`.
+  public let mean: [Double]
+  /// The column standard deviations `σ` (never zero).
+  public let standardDeviation: [Double]
+
+  /// Fits the statistics of each column of `features` (shape `[n, d]`, `n >= 1`), in `Double`.
+  /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` for another rank or no rows.
+  public init(fitting features: NDArray) throws(DatasetError) {
+    guard features.rank == 2, features.shape[0] >= 1 else {
+      throw .invalidArgument(operation: "Standardizer", reason: "features must have shape [n, d] with n >= 1, got \(features.shape)")
+    }
+    let n = features.shape[0], d = features.shape[1]
+    let x = features.doubles
+    var mean = [Double](repeating: 0, count: d)
+    for i in 0..<n { for j in 0..<d { mean[j] += x[i * d + j] } }
+    for j in 0..<d { mean[j] /= Double(n) }
+    var variance = [Double](repeating: 0, count: d)
+    for i in 0..<n {
+      for j in 0..<d {
+        let c = x[i * d + j] - mean[j]
+        variance[j] += c * c
+      }
+    }
+    self.mean = mean
+    self.standardDeviation = variance.map { v in
+      let s = (v / Double(n)).squareRoot()
+      return s > 0 ? s : 1
+    }
+  }
+
+  /// Restores saved statistics.
+  /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` unless the counts match, the
+  ///   means are finite and the deviations finite and positive.
+  public init(mean: [Double], standardDeviation: [Double]) throws(DatasetError) {
+    guard mean.count == standardDeviation.count else {
+      throw .invalidArgument(
+        operation: "Standardizer", reason: "\(mean.count) means but \(standardDeviation.count) standard deviations")
+    }
+    guard mean.allSatisfy(\.isFinite), standardDeviation.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+      throw .invalidArgument(operation: "Standardizer", reason: "means must be finite and standard deviations finite and > 0")
+    }
+    self.mean = mean
+    self.standardDeviation = standardDeviation
+  }
+
+  /// `(x - μ) / σ` per column; float64 input gives float64, any other dtype float32.
+  /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` unless `features` is
+  ///   `[n, d]` with the fitted `d`.
+  public func transform(_ features: NDArray) throws(DatasetError) -> NDArray {
+    let d = mean.count
+    guard features.rank == 2, features.shape[1] == d else {
+      throw .invalidArgument(operation: "Standardizer.transform", reason: "expected features [n, \(d)], got \(features.shape)")
+    }
+    var z = features.doubles
+    for k in z.indices {
+      let j = k % d
+      z[k] = (z[k] - mean[j]) / standardDeviation[j]
+    }
+    return NDArray(converting: z, shape: features.shape, dtype: features.dtype == .float64 ? .float64 : .float32)
+  }
+
+  /// The data set with standardized features and the same labels.
+  /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` for a feature count mismatch.
+  public func transform(_ dataset: Dataset) throws(DatasetError) -> Dataset {
+    try Dataset(features: transform(dataset.features), labels: dataset.labels)
+  }
+}

@@ -1,2 +1,0 @@
-import Datasets
-import Testing
