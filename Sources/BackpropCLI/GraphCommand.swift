@@ -37,6 +37,8 @@ struct GraphCommand: ParsableCommand {
 
   func validate() throws {
     if dotPath == nil && svgPath == nil { throw ValidationError("give --dot FILE.dot and/or --svg FILE.svg") }
+    if let dotPath { try validateOutputPath(dotPath, flag: "--dot") }
+    if let svgPath { try validateOutputPath(svgPath, flag: "--svg") }
   }
 
   func run() throws {

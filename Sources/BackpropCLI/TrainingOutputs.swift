@@ -21,7 +21,7 @@ struct TrainingOutputOptions: ParsableArguments {
 
   func validate() throws {
     for (flag, path) in [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath)] {
-      if let path, path.isEmpty { throw ValidationError("\(flag) needs a file name") }
+      if let path { try validateOutputPath(path, flag: flag) }
     }
   }
 
@@ -54,6 +54,19 @@ func lossSummary(_ report: TrainingReport) -> String {
 struct CLIError: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }
+}
+
+/// Checks, before a run, that `path` names a file in an existing directory, so a typo does not
+/// cost a whole run.
+func validateOutputPath(_ path: String, flag: String) throws {
+  guard !path.isEmpty, !path.hasSuffix("/") else { throw ValidationError("\(flag) needs a file name, got '\(path)'") }
+  let directory = (path as NSString).deletingLastPathComponent
+  var isDirectory: ObjCBool = false
+  if !directory.isEmpty,
+    !(FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue)
+  {
+    throw ValidationError("\(flag) \(path): the directory '\(directory)' does not exist")
+  }
 }
 
 /// Writes `text` to `path` through a temporary file renamed into place.
