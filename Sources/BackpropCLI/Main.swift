@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Backprop
 import Recipes
 
@@ -25,17 +26,62 @@ struct RecipeOptions: ParsableArguments {
   @Option(name: .customLong("print-every"), help: "Print A and the loss every N steps.")
   var printEvery: Int?
 
+  @Option(
+    name: .customLong("save"),
+    help: ArgumentHelp(
+      "After the last step, save the variables (and optimizer slots) to a safetensors checkpoint.",
+      valueName: "file.safetensors"))
+  var savePath: String?
+
+  @Option(
+    name: .customLong("restore"),
+    help: ArgumentHelp(
+      "Restore a checkpoint written by --save and continue after its step, with the same samples as an uninterrupted run (same --seed); --steps is the total.",
+      valueName: "file.safetensors"))
+  var restorePath: String?
+
   @Flag(
     name: .customLong("check-numerics"),
     help: "Stop at the first operation that produces NaN or infinity, naming it and where it was built.")
   var checkNumerics = false
 
   func validate() throws {
+    if let savePath { try validateOutputPath(savePath, flag: "--save") }
+    if let restorePath, !FileManager.default.fileExists(atPath: restorePath) {
+      throw ValidationError("--restore \(restorePath): no such file")
+    }
     if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
     if let printEvery, printEvery < 1 { throw ValidationError("--print-every must be at least 1, got \(printEvery)") }
     if let learningRate, !(learningRate.isFinite && learningRate > 0) {
       throw ValidationError("--learning-rate must be a finite number > 0, got \(learningRate)")
     }
+  }
+
+  /// Hooks that restore `--restore` before the first step and save `--save` after the last;
+  /// the checkpoint's metadata records the recipe, the seed and the step.
+  func checkpointHooks(recipe: String) -> TrainingHooks {
+    TrainingHooks(
+      willStart: { session in
+        guard let restorePath else { return 0 }
+        let metadata = try Checkpoint.restore(session: session, from: restorePath)
+        if let saved = metadata["recipe"], saved != recipe {
+          throw CLIError("\(restorePath) is a checkpoint of the \(saved) recipe, not of \(recipe)")
+        }
+        if let saved = metadata["seed"], saved != String(seed) {
+          throw CLIError(
+            "\(restorePath) was written with --seed \(saved); resume with the same seed to get the same samples")
+        }
+        guard let text = metadata["step"], let step = Int(text), step >= 0 else {
+          throw CLIError("\(restorePath) does not record its step (metadata 'step'); it was not written by --save")
+        }
+        return step
+      },
+      didFinish: { session, steps in
+        guard let savePath else { return }
+        try Checkpoint.save(
+          session: session, to: savePath,
+          metadata: ["recipe": recipe, "seed": String(seed), "step": String(steps), "writer": "backprop"])
+      })
   }
 }
 
@@ -63,7 +109,8 @@ struct RegressionCommand: ParsableCommand {
     c.checkNumerics = options.checkNumerics
     let recipe = RegressionRecipe(c)
     let progress = ProgressDisplay(quiet: outputs.quiet)
-    let report = try recipe.run(output: progress.print, onStep: progress.update)
+    let report = try recipe.run(
+      output: progress.print, onStep: progress.update, hooks: options.checkpointHooks(recipe: "regression"))
     progress.finish()
     try outputs.finish(report: report, figure: recipe.figure(for: report))
   }
@@ -87,7 +134,8 @@ struct ClassificationCommand: ParsableCommand {
     c.checkNumerics = options.checkNumerics
     let recipe = ClassificationRecipe(c)
     let progress = ProgressDisplay(quiet: outputs.quiet)
-    let report = try recipe.run(output: progress.print, onStep: progress.update)
+    let report = try recipe.run(
+      output: progress.print, onStep: progress.update, hooks: options.checkpointHooks(recipe: "classification"))
     progress.finish()
     try outputs.finish(report: report, figure: recipe.figure(for: report))
   }

@@ -152,7 +152,7 @@ public struct RegressionRecipe: Sendable {
     try session.initializeVariables()
     let start = try hooks.willStart(session)
     guard (0...c.steps).contains(start) else {
-      throw RecipeError("cannot resume after step \(start) of a \(c.steps)-step run")
+      throw RecipeError("cannot resume after step \(start): the run has only \(c.steps) steps (--steps is the total)")
     }
     for _ in 0..<start { _ = rng.choice(100) }  // the samples of the steps already done
     var report = TrainingReport()
@@ -266,7 +266,7 @@ public struct ClassificationRecipe: Sendable {
     try session.initializeVariables()
     let start = try hooks.willStart(session)
     guard (0...c.steps).contains(start) else {
-      throw RecipeError("cannot resume after step \(start) of a \(c.steps)-step run")
+      throw RecipeError("cannot resume after step \(start): the run has only \(c.steps) steps (--steps is the total)")
     }
     for _ in 0..<start { _ = rng.choice(100) }  // the samples of the steps already done
     var report = TrainingReport()

@@ -1,3 +1,4 @@
+import Foundation
 import GraphCore
 import Recipes
 import Testing
@@ -49,6 +50,45 @@ import Testing
     // The printed lines of steps 15, 20, 25, 30 (and the accuracy) are the same.
     #expect(restLines == Array(wholeLines.suffix(restLines.count)))
     #expect(restLines.first == "Step #15 A = \(NDArray([Float(rest.parameter[2])]))")
+  }
+
+  @Test func resumeFromCheckpointFileMatchesUninterruptedRun() throws {
+    // Save after step 17 to a safetensors file, restore it into a fresh run, continue to 40:
+    // every loss, every A and the final variables equal those of one 40-step run, bit for bit.
+    let path = "/tmp/backprop-resume-\(UInt64.random(in: 0...UInt64.max)).safetensors"
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    var c = RegressionRecipe.Configuration()
+    c.printEvery = 10
+    c.steps = 40
+    var wholeFinal = NDArray()
+    var wholeLines: [String] = []
+    let whole = try RegressionRecipe(c).run(
+      output: { wholeLines.append($0) },
+      hooks: TrainingHooks(didFinish: { session, _ in wholeFinal = try session.value(of: session.graph.variables[0]) }))
+
+    c.steps = 17
+    let first = try RegressionRecipe(c).run(
+      output: { _ in },
+      hooks: TrainingHooks(didFinish: { session, steps in
+        try Checkpoint.save(session: session, to: path, metadata: ["step": String(steps)])
+      }))
+    c.steps = 40
+    var restFinal = NDArray()
+    var restLines: [String] = []
+    let rest = try RegressionRecipe(c).run(
+      output: { restLines.append($0) },
+      hooks: TrainingHooks(
+        willStart: { session in
+          let metadata = try Checkpoint.restore(session: session, from: path)
+          return Int(metadata["step"] ?? "") ?? -1
+        },
+        didFinish: { session, _ in restFinal = try session.value(of: session.graph.variables[0]) }))
+    #expect(rest.firstStep == 18)
+    #expect(first.losses + rest.losses == whole.losses)
+    #expect(first.parameter + rest.parameter == whole.parameter)
+    #expect(restFinal.isBitIdentical(to: wholeFinal))
+    #expect(restLines == Array(wholeLines.suffix(restLines.count)))  // steps 20, 30, 40
+    #expect(restLines.count == 6)
   }
 
   @Test func resumingPastTheEndIsAnError() throws {

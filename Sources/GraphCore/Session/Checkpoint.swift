@@ -1,0 +1,118 @@
+import ArrayCore
+
+/// Saves and restores the values of a session's variables in the safetensors format, so that a
+/// run can stop and resume exactly, and Python's `safetensors` and NumPy can read the files.
+///
+/// A checkpoint holds every variable of the graph, trainable or not (optimizer slots such as
+/// `A/Adam` and step counters such as `Adam/iterations` are ordinary variables), under its
+/// operation's name, which is stable for a graph built by the same code. Writing is atomic
+/// (``SafetensorsFile/write(toPath:)``): a crash leaves the previous file in place, never a
+/// half-written one.
+///
+/// ```swift
+/// try Checkpoint.save(session: session, to: "run.safetensors", metadata: ["step": "500"])
+/// // ... later, in a new process, with the same graph-building code:
+/// let metadata = try Checkpoint.restore(session: session, from: "run.safetensors")
+/// ```
+public enum Checkpoint {
+  /// The contents of a checkpoint of `session`: each variable's current value under its
+  /// operation's name, with `metadata`.
+  /// - Throws: ``SessionError/uninitializedVariable(name:)`` when a variable has no value yet.
+  public static func contents(of session: Session, metadata: [String: String] = [:]) throws -> SafetensorsFile {
+    var tensors: [String: NDArray] = [:]
+    for v in session.graph.variables {
+      tensors[v.operation.name] = try session.value(of: v)
+    }
+    return SafetensorsFile(tensors: tensors, metadata: metadata)
+  }
+
+  /// Writes a checkpoint of every variable of `session` to `path`, atomically.
+  /// - Throws: ``SessionError/uninitializedVariable(name:)``, or ``ArrayFileError`` when the
+  ///   file cannot be written (nothing is changed at `path` then).
+  public static func save(session: Session, to path: String, metadata: [String: String] = [:]) throws {
+    try contents(of: session, metadata: metadata).write(toPath: path)
+  }
+
+  /// Sets every variable of `session` from `file`, after checking that the file has exactly
+  /// the graph's variables with their dtypes and shapes. On any difference nothing is changed
+  /// and the error lists every missing name, unexpected name and mismatch.
+  /// - Parameter source: The file's name, for error messages.
+  /// - Returns: The file's metadata.
+  /// - Throws: ``CheckpointError``.
+  @discardableResult
+  public static func restore(session: Session, from file: SafetensorsFile, source: String = "<checkpoint>") throws
+    -> [String: String]
+  {
+    let variables = session.graph.variables
+    var expected: [String: Tensor] = [:]
+    for v in variables { expected[v.operation.name] = v }
+    let missing = variables.map(\.operation.name).filter { file.tensors[$0] == nil }
+    let unexpected = file.sortedNames.filter { expected[$0] == nil }
+    var mismatched: [CheckpointError.Mismatch] = []
+    for v in variables {
+      guard let value = file.tensors[v.operation.name] else { continue }
+      if value.dtype != v.dtype || !v.shape.accepts(value.shape) {
+        mismatched.append(
+          CheckpointError.Mismatch(
+            name: v.operation.name, expected: "\(v.dtype) \(v.shape)", found: "\(value.dtype) \(value.shape)"))
+      }
+    }
+    guard missing.isEmpty, unexpected.isEmpty, mismatched.isEmpty else {
+      throw CheckpointError(source: source, missing: missing, unexpected: unexpected, mismatched: mismatched)
+    }
+    for v in variables {
+      guard let value = file.tensors[v.operation.name] else { continue }
+      try session.setValue(value, for: v)
+    }
+    return file.metadata
+  }
+
+  /// Reads the checkpoint at `path` and restores it into `session`
+  /// (see ``restore(session:from:source:)``).
+  /// - Returns: The file's metadata.
+  /// - Throws: ``ArrayFileError`` when the file cannot be read or is not valid safetensors
+  ///   (truncated, oversized header, unknown dtype...), ``CheckpointError`` when it does not
+  ///   match the graph; in both cases no variable is changed.
+  @discardableResult
+  public static func restore(session: Session, from path: String) throws -> [String: String] {
+    try restore(session: session, from: SafetensorsFile(contentsOfFile: path), source: path)
+  }
+}
+
+/// A checkpoint that does not fit the graph it is restored into: every variable of the graph
+/// the file lacks, every tensor of the file that is no variable of the graph, and every
+/// variable whose dtype or shape differs.
+public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertible {
+  /// A variable whose saved value has another dtype or shape.
+  public struct Mismatch: Sendable, Equatable {
+    /// The variable's name.
+    public var name: String
+    /// The variable's dtype and shape (`float32 [1]`).
+    public var expected: String
+    /// The saved value's dtype and shape.
+    public var found: String
+  }
+  /// The file (or `<checkpoint>`).
+  public var source: String
+  /// Variables of the graph that the file lacks, in creation order.
+  public var missing: [String]
+  /// Names in the file that are no variable of the graph, sorted.
+  public var unexpected: [String]
+  /// Variables whose saved dtype or shape differs, in creation order.
+  public var mismatched: [Mismatch]
+
+  /// `run.safetensors does not match the graph: missing variables: b; unexpected tensors: W;
+  /// mismatched: A is float32 [1] in the graph but float32 [2] in the file`.
+  public var description: String {
+    var parts: [String] = []
+    if !missing.isEmpty { parts.append("missing variables: " + missing.joined(separator: ", ")) }
+    if !unexpected.isEmpty { parts.append("unexpected tensors: " + unexpected.joined(separator: ", ")) }
+    if !mismatched.isEmpty {
+      parts.append(
+        "mismatched: "
+          + mismatched.map { "\($0.name) is \($0.expected) in the graph but \($0.found) in the file" }
+          .joined(separator: ", "))
+    }
+    return "\(source) does not match the graph: " + parts.joined(separator: "; ")
+  }
+}

@@ -1,0 +1,141 @@
+import ArrayCore
+import GraphCore
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The committed fixtures (Tests/Fixtures, written by Scripts/make_io_fixtures.py).
+private let fixtures: String = {
+  "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/")
+    + "/Fixtures"
+}()
+
+/// A fresh empty directory under /tmp.
+private func temporaryDirectory() -> String {
+  var template = Array("/tmp/backprop-checkpoint-XXXXXX".utf8CString)
+  let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+  return path.map { String(cString: $0) } ?? "/tmp"
+}
+
+/// A graph with a trainable float32 matrix, a float64 vector and a non-trainable slot-like
+/// variable, and a session with them initialized.
+private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, slot: Tensor) {
+  let graph = Graph()
+  let w = try graph.variable(NDArray([1.5 * scale, -2, 1.0 / 3, 1e-30, 65504, -0.0], shape: [2, 3]), name: "dense/kernel")
+  let b = try graph.variable(NDArray([Double.pi * Double(scale), -1]), name: "dense/bias")
+  let slot = try graph.variable(NDArray([Float(0.25 * scale), 0.5]), trainable: false, name: "dense/bias/Momentum")
+  let session = Session(graph: graph)
+  try session.initializeVariables()
+  return (session, w, b, slot)
+}
+
+@Suite struct CheckpointTests {
+  @Test func roundTripIsBitForBit() throws {
+    let dir = temporaryDirectory()
+    let (saved, w, b, slot) = try model()
+    try Checkpoint.save(session: saved, to: dir + "/ck.safetensors", metadata: ["step": "7"])
+    let (restored, w2, b2, slot2) = try model(scale: 3)  // same names, other values
+    let metadata = try Checkpoint.restore(session: restored, from: dir + "/ck.safetensors")
+    #expect(metadata == ["step": "7"])
+    #expect(try restored.value(of: w2).isBitIdentical(to: saved.value(of: w)))
+    #expect(try restored.value(of: b2).isBitIdentical(to: saved.value(of: b)))
+    #expect(try restored.value(of: slot2).isBitIdentical(to: saved.value(of: slot)))  // non-trainable too
+    // -0.0 and the float32 subnormal-range value survive exactly.
+    #expect(try restored.value(of: w2).scalars(as: Float.self)[5].sign == .minus)
+  }
+
+  @Test func fileIsSafetensorsKeyedByVariableNames() throws {
+    let (session, _, _, _) = try model()
+    let file = try Checkpoint.contents(of: session)
+    #expect(file.sortedNames == ["dense/bias", "dense/bias/Momentum", "dense/kernel"])
+    #expect(file.tensors["dense/kernel"]?.shape == [2, 3])
+    #expect(file.tensors["dense/bias"]?.dtype == .float64)
+    // The bytes start with the little-endian header length, then the JSON header.
+    let bytes = try file.encoded()
+    let n = (0..<8).reduce(0) { $0 | Int(bytes[$1]) << (8 * $1) }
+    let header = String(decoding: bytes[8..<(8 + n)], as: UTF8.self)
+    #expect(header.contains("\"dense/kernel\":{\"dtype\":\"F32\",\"shape\":[2,3]"))
+  }
+
+  @Test func restoresAFileWrittenByPython() throws {
+    // Tests/Fixtures/python_written.safetensors: safetensors.numpy.save_file of these four.
+    let graph = Graph()
+    let kernel = try graph.variable(NDArray.zeros([2, 3], dtype: .float32), name: "dense/kernel")
+    let bias = try graph.variable(NDArray.zeros([4], dtype: .float64), name: "dense/bias")
+    let steps = try graph.variable(NDArray([Int32](repeating: 0, count: 6), shape: [3, 1, 2]), name: "steps")
+    let mask = try graph.variable(NDArray([Bool](repeating: false, count: 5)), name: "mask")
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    let metadata = try Checkpoint.restore(session: session, from: fixtures + "/python_written.safetensors")
+    #expect(metadata["layers"] == "64,128,10")
+    #expect(try session.value(of: kernel).scalars(as: Float.self) == [1.0, -2.5, Float(1.0 / 3.0), 1e-30, 65504, -0.0])
+    #expect(try session.value(of: bias).scalars(as: Double.self) == [Double.pi, -exp(1.0), 1e-300, 0x1p60])
+    #expect(try session.value(of: steps).scalars(as: Int32.self) == [-3, -2, -1, 0, 1, 2].map { $0 * 1_000_003 })
+    #expect(try session.value(of: mask).scalars(as: Bool.self) == [true, false, false, true, true])
+  }
+
+  @Test func mismatchesAreListedAndNothingChanges() throws {
+    let (source, _, _, _) = try model()
+    var file = try Checkpoint.contents(of: source)
+    file.tensors["dense/bias/Momentum"] = nil  // missing
+    file.tensors["extra"] = NDArray([Float(1)])  // unexpected
+    file.tensors["dense/kernel"] = NDArray.zeros([3, 2], dtype: .float32)  // wrong shape
+    file.tensors["dense/bias"] = NDArray([Float(1), 2])  // wrong dtype
+    let (target, w, b, _) = try model(scale: 5)
+    let before = try (target.value(of: w), target.value(of: b))
+    #expect {
+      try Checkpoint.restore(session: target, from: file, source: "ck.safetensors")
+    } throws: { error in
+      guard let e = error as? CheckpointError else { return false }
+      return e.missing == ["dense/bias/Momentum"] && e.unexpected == ["extra"]
+        && e.mismatched.map(\.name) == ["dense/kernel", "dense/bias"]
+        && e.description.contains("dense/kernel is float32 [2, 3] in the graph but float32 [3, 2] in the file")
+        && e.description.contains("dense/bias is float64 [2] in the graph but float32 [2] in the file")
+        && e.description.hasPrefix("ck.safetensors does not match the graph: missing variables: dense/bias/Momentum")
+    }
+    // Nothing was restored, not even the variables that matched.
+    #expect(try target.value(of: w).isBitIdentical(to: before.0))
+    #expect(try target.value(of: b).isBitIdentical(to: before.1))
+  }
+
+  @Test func corruptFilesAreRejectedAndNothingChanges() throws {
+    let dir = temporaryDirectory()
+    let (source, _, _, _) = try model()
+    let bytes = try Checkpoint.contents(of: source).encoded()
+    let (target, w, _, _) = try model(scale: 2)
+    let before = try target.value(of: w)
+    func write(_ b: [UInt8], _ name: String) throws -> String {
+      let path = dir + "/" + name
+      try FileIO.writeAtomically(b, toPath: path)
+      return path
+    }
+    var oversized = bytes
+    for i in 0..<8 { oversized[i] = 0xFF }  // header length 2⁶⁴ − 1
+    var wrongDtype = bytes
+    let header = String(decoding: bytes, as: UTF8.self)
+    let range = try #require(header.range(of: "\"F64\""))
+    let offset = header.utf8.distance(from: header.startIndex, to: range.lowerBound)
+    wrongDtype.replaceSubrange((offset + 1)..<(offset + 4), with: Array("Q64".utf8))
+    let cases = [
+      try write(Array(bytes.dropLast(5)), "truncated.safetensors"),
+      try write(oversized, "oversized.safetensors"),
+      try write(wrongDtype, "dtype.safetensors"),
+      dir + "/absent.safetensors",
+    ]
+    for path in cases {
+      #expect(throws: ArrayFileError.self) { try Checkpoint.restore(session: target, from: path) }
+    }
+    #expect(try target.value(of: w).isBitIdentical(to: before))
+  }
+
+  @Test func savingUninitializedVariablesIsAnError() throws {
+    let graph = Graph()
+    _ = try graph.variable(NDArray([Float(1)]), name: "v")
+    let session = Session(graph: graph)
+    #expect(throws: SessionError.self) { try Checkpoint.save(session: session, to: "/tmp/never-written.safetensors") }
+  }
+}
