@@ -34,6 +34,11 @@ struct BenchCommand: ParsableCommand {
       results.append(r)
       if !json { print(r.row) }
     }
+    for workload in try kernelWorkloads() where filter.map({ workload.name.contains($0) }) ?? true {
+      let r = try measureKernel(workload)  // BenchKernels.swift
+      results.append(r)
+      if !json { print(r.row) }
+    }
     if json { print("[" + results.map(\.json).joined(separator: ",\n ") + "]") }
   }
 

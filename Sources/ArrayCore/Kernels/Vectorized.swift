@@ -118,6 +118,20 @@ extension Kernels {
     }
   }
 
+  /// Whether `shape` is already the shape of the reduction of `input` over `axes` (sorted,
+  /// contiguous), compared without building that shape.
+  @usableFromInline static func hasReducedShape(_ shape: Shape, of input: Shape, axes: [Int], keepDims: Bool) -> Bool {
+    guard shape.rank == (keepDims ? input.rank : input.rank - axes.count) else { return false }
+    var j = 0
+    for i in 0..<input.rank {
+      let reduced = i >= axes[0] && i <= axes[axes.count - 1]
+      if reduced && !keepDims { continue }
+      if shape[j] != (reduced ? 1 : input[i]) { return false }
+      j += 1
+    }
+    return true
+  }
+
   /// Vectorized float/double sums for the contiguous cases: all axes, trailing axes (row sums)
   /// or leading axes (column sums). Returns `false` (doing nothing) for any other case.
   @usableFromInline static func vectorizedSum(_ a: NDArray, axes: [Int], keepDims: Bool, into out: inout NDArray) -> Bool {
@@ -132,9 +146,11 @@ extension Kernels {
     for ax in axes { reducedCount &*= a.shape[ax] }
     let keptCount = reducedCount == 0 ? 0 : a.elementCount / reducedCount
     if reducedCount == 0 { return false }  // empty reductions: the generic path writes zeros
-    var kept = a.shape
-    for ax in axes { kept[ax] = 1 }
-    out.prepare(shape: keepDims ? kept : reducedShape(a.shape, axes: axes, keepDims: false), dtype: a.dtype)
+    if hasReducedShape(out.shape, of: a.shape, axes: axes, keepDims: keepDims) {
+      out.prepare(shape: out.shape, dtype: a.dtype)  // steady state: no new shape, no allocation
+    } else {
+      out.prepare(shape: reducedShape(a.shape, axes: axes, keepDims: keepDims), dtype: a.dtype)
+    }
     let src = a.storage.bytes
     let dst = out.storage.bytes
     if a.dtype == .float32 {

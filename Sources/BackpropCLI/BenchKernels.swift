@@ -1,0 +1,92 @@
+import Backprop
+
+/// The kernel workloads of `backprop bench`: SGEMM throughput and elementwise bandwidth, plus
+/// the generic Swift loops that the C kernels replaced (so the gain is measured, not assumed).
+struct KernelWorkload {
+  /// The name printed and matched by `--filter`.
+  var name: String
+  /// The throughput unit: "GFLOP/s" or "GB/s".
+  var unit: String
+  /// Work per call in the unit's numerator (floating-point operations or bytes), in units of 1e9.
+  var workPerCall: Double
+  /// Calls per timed repetition.
+  var calls: Int
+  /// One call.
+  var call: () throws -> Void
+}
+
+extension BenchCommand {
+  /// SGEMM at 64…2048 (GFLOP/s = 2n³ / time) and a*x+b at 1e6 and 1e7 float32 elements
+  /// (GB/s = 8 bytes per element, one read and one write, as for NumPy's `a*x+b`).
+  func kernelWorkloads() throws -> [KernelWorkload] {
+    var list: [KernelWorkload] = []
+    var rng = SeededGenerator(seed: 11)
+    for n in [64, 128, 256, 512, 1024, 2048] {
+      let a = rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
+      let b = rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
+      var c = NDArray()
+      let flops = 2 * Double(n) * Double(n) * Double(n)
+      list.append(KernelWorkload(
+        name: "sgemm \(n)x\(n)x\(n)", unit: "GFLOP/s", workPerCall: flops / 1e9,
+        calls: Swift.max(1, (1 << 31) / (n * n * n))) { try Kernels.matmul(a, b, into: &c) })
+    }
+    for count in [1_000_000, 10_000_000] {
+      let label = count == 1_000_000 ? "1e6" : "1e7"
+      let x = rng.uniformArray(shape: [count], low: -1, high: 1, dtype: .float32)
+      let scale = NDArray(scalar: Float(1.5)), shift = NDArray(scalar: Float(-0.25))
+      var y = NDArray(), t = NDArray()
+      let gigabytes = 8 * Double(count) / 1e9
+      let calls = Swift.max(1, 200_000_000 / count)
+      list.append(KernelWorkload(name: "a*x+b fused, \(label) float32", unit: "GB/s", workPerCall: gigabytes, calls: calls) {
+        try Kernels.scaleAndShift(x, scale: 1.5, shift: -0.25, into: &y)
+      })
+      list.append(KernelWorkload(name: "a*x+b two kernels, \(label) float32", unit: "GB/s", workPerCall: gigabytes, calls: calls) {
+        try Kernels.arithmetic(.multiply, x, scale, into: &t)
+        try Kernels.arithmetic(.add, t, shift, into: &y)
+      })
+      list.append(KernelWorkload(name: "a*x+b generic Swift zip, \(label) float32", unit: "GB/s", workPerCall: gigabytes, calls: calls) {
+        try Kernels.zip(x, scale, Float.self, Float.self, into: &t) { $0 * $1 }
+        try Kernels.zip(t, shift, Float.self, Float.self, into: &y) { $0 + $1 }
+      })
+    }
+    // Other kernels at 1e6 elements, C against the generic Swift loop (GB/s over bytes read and written).
+    let n = 1_000_000
+    let x = rng.uniformArray(shape: [n], low: -1, high: 1, dtype: .float32)
+    let z = rng.uniformArray(shape: [n], low: 0.5, high: 2, dtype: .float32)
+    var out = NDArray()
+    let three = 12 * Double(n) / 1e9, two = 8 * Double(n) / 1e9, one = 4 * Double(n) / 1e9
+    list += [
+      KernelWorkload(name: "x+y, 1e6 float32", unit: "GB/s", workPerCall: three, calls: 200) {
+        try Kernels.arithmetic(.add, x, z, into: &out)
+      },
+      KernelWorkload(name: "x+y generic Swift zip, 1e6 float32", unit: "GB/s", workPerCall: three, calls: 200) {
+        try Kernels.zip(x, z, Float.self, Float.self, into: &out) { $0 + $1 }
+      },
+      KernelWorkload(name: "relu, 1e6 float32", unit: "GB/s", workPerCall: two, calls: 200) {
+        try Kernels.relu(x, into: &out)
+      },
+      KernelWorkload(name: "relu generic Swift map, 1e6 float32", unit: "GB/s", workPerCall: two, calls: 200) {
+        Kernels.map(x, Float.self, Float.self, into: &out) { $0 > 0 ? $0 : 0 }
+      },
+      KernelWorkload(name: "sum, 1e6 float32", unit: "GB/s", workPerCall: one, calls: 200) {
+        Kernels.sum(x, axes: [0], keepDims: false, into: &out)
+      },
+      KernelWorkload(name: "sum generic Swift reduce, 1e6 float32", unit: "GB/s", workPerCall: one, calls: 200) {
+        Kernels.reduce(x, Float.self, axes: [0], keepDims: false, initial: 0, into: &out, +)
+      },
+    ]
+    return list
+  }
+
+  /// Times a kernel workload and reports its throughput (the median of the repetitions; min and
+  /// max are the slowest and fastest repetitions).
+  func measureKernel(_ w: KernelWorkload) throws -> BenchResult {
+    var r = try measure(w.call, steps: w.calls, repetitions: repetitions)
+    let perNanosecond = { (ns: Double) in w.workPerCall / ns * 1e9 }
+    r = BenchResult(
+      workload: w.name, metric: w.unit == "GB/s" ? "bandwidth" : "throughput", unit: w.unit,
+      median: perNanosecond(r.median), min: perNanosecond(r.max), max: perNanosecond(r.min),
+      allocations: r.allocations)
+    return r
+  }
+}
