@@ -42,8 +42,9 @@ struct TrainingOutputOptions: ParsableArguments {
 /// `loss ▇▆▅▄▃▂▁▁  98.59 → 0.8141 (smoothed)`: the loss's sparkline, on a logarithmic scale
 /// when the positive losses span more than two decades, with the smoothed first and last values.
 func lossSummary(_ report: TrainingReport) -> String {
-  let positive = report.losses.filter { $0.isFinite && $0 > 0 }
-  let logarithmic = positive.count == report.losses.count && (positive.max() ?? 0) > (positive.min() ?? 0) * 100
+  let finite = report.losses.filter(\.isFinite)
+  let positive = finite.filter { $0 > 0 }
+  let logarithmic = positive.count == finite.count && (positive.max() ?? 0) > (positive.min() ?? 0) * 100
   let line = sparkline(report.losses, width: min(60, report.losses.count), scale: logarithmic ? .logarithmic : .linear)
   let smoothed = report.smoothedLosses.filter(\.isFinite)
   let ends = smoothed.first.map { "  \(formatCompact($0)) → \(formatCompact(smoothed.last ?? $0)) (smoothed)" } ?? ""

@@ -61,12 +61,9 @@ func log10Floor(_ x: Double) -> Double {
   return Double(e)
 }
 
-/// `10^n` for a small integer `n`.
-func power10(_ n: Int) -> Double {
-  var r = 1.0
-  if n >= 0 { for _ in 0..<n { r *= 10 } } else { for _ in 0..<(-n) { r /= 10 } }
-  return r
-}
+/// `10^n`, correctly rounded (parsed from `1e<n>`, so `power10(30)` is exactly the double
+/// nearest 10³⁰, which repeated multiplication misses).
+func power10(_ n: Int) -> Double { Double("1e\(n)") ?? .nan }
 
 /// Removes trailing zeros after a decimal point, and the point itself if nothing follows.
 func trimZeros(_ text: String) -> String {

@@ -54,8 +54,8 @@ public struct AxisTicks: Sendable, Equatable {
   }
 
   /// Ticks for a base-10 logarithmic axis covering the positive `[minimum, maximum]`: one tick
-  /// per power of ten from `10^⌊log₁₀ minimum⌋` to `10^⌈log₁₀ maximum⌉` (every other decade,
-  /// or sparser, when there are more than `count`), labelled `0.01`, `1`, `100` when all lie
+  /// per power of ten from `10^⌊log₁₀ minimum⌋` to `10^⌈log₁₀ maximum⌉`, or one every 2, 5,
+  /// 10, 20... decades when there would be more than about `count`, labelled `0.01`, `1`, `100` when all lie
   /// in 0.001...10000 and `1e-5`, `1`, `1e2` otherwise. `lower`/`upper` are in data units.
   public static func logarithmic(minimum: Double, maximum: Double, count: Int = 6) -> AxisTicks {
     var lo = min(minimum, maximum)
@@ -71,7 +71,11 @@ public struct AxisTicks: Sendable, Equatable {
       e0 -= 1
       e1 += 1
     }
-    let stride = max(1, (e1 - e0 + count - 1) / max(1, count))
+    // Every decade, or every 2nd, 5th, 10th, 20th... so that there are at most `count` ticks;
+    // the ends move out to multiples of that stride.
+    let stride = max(1, Int(niceStep(Double(e1 - e0) / Double(max(1, count)))))
+    e0 = Int((Double(e0) / Double(stride)).rounded(.down)) * stride
+    e1 = Int((Double(e1) / Double(stride)).rounded(.up)) * stride
     let exponents = Swift.stride(from: e0, through: e1, by: stride).map { $0 }
     let values = exponents.map(power10)
     // Plain decimals when every tick is between 0.001 and 10000, else all `1e-5` style.

@@ -30,11 +30,15 @@ extension TrainingReport {
   var steps: [Double] { losses.indices.map { Double(firstStep + $0) } }
 
   /// The loss panel: raw loss per step (faint) and its smoothed curve; a logarithmic y axis
-  /// when the positive losses span more than two decades.
+  /// when the finite losses are all positive and span more than two decades. Non-finite
+  /// losses are gaps, counted in the title.
   func lossChart() -> Chart {
-    var chart = Chart(title: "Loss per step", xLabel: "step", yLabel: "loss")
-    let positive = losses.filter { $0.isFinite && $0 > 0 }
-    if positive.count == losses.count, let lo = positive.min(), let hi = positive.max(), hi > lo * 100 {
+    let nonFinite = losses.filter { !$0.isFinite }.count
+    let title = nonFinite == 0 ? "Loss per step" : "Loss per step (\(nonFinite) steps with NaN or ∞ are gaps)"
+    var chart = Chart(title: title, xLabel: "step", yLabel: "loss")
+    let finite = losses.filter(\.isFinite)
+    let positive = finite.filter { $0 > 0 }
+    if positive.count == finite.count, let lo = positive.min(), let hi = positive.max(), hi > lo * 100 {
       chart.yScale = .logarithmic
       chart.yLabel = "loss (log scale)"
     }

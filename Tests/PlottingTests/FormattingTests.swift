@@ -48,6 +48,10 @@ import Testing
     let t = AxisTicks.logarithmic(minimum: 0.0006, maximum: 98)
     #expect(t.values == [1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100])
     #expect(t.labels == ["1e-4", "1e-3", "1e-2", "1e-1", "1", "1e1", "1e2"])
+    // 36 decades: one tick every 10.
+    let wide = AxisTicks.logarithmic(minimum: 20, maximum: 3e36, count: 6)
+    #expect(wide.values == [1, 1e10, 1e20, 1e30, 1e40])
+    #expect(wide.labels == ["1", "1e10", "1e20", "1e30", "1e40"])
     let plain = AxisTicks.logarithmic(minimum: 0.02, maximum: 30)
     #expect(plain.labels == ["0.01", "0.1", "1", "10", "100"])
   }
