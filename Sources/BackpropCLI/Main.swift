@@ -108,11 +108,9 @@ struct RegressionCommand: ParsableCommand {
     if let p = options.printEvery { c.printEvery = p }
     c.checkNumerics = options.checkNumerics
     let recipe = RegressionRecipe(c)
-    let progress = ProgressDisplay(quiet: outputs.quiet)
-    let report = try recipe.run(
-      output: progress.print, onStep: progress.update, hooks: options.checkpointHooks(recipe: "regression"))
-    progress.finish()
-    try outputs.finish(report: report, figure: recipe.figure(for: report))
+    try outputs.train(figure: recipe.figure(for:)) { output, onStep in
+      try recipe.run(output: output, onStep: onStep, hooks: options.checkpointHooks(recipe: "regression"))
+    }
   }
 }
 
@@ -133,10 +131,8 @@ struct ClassificationCommand: ParsableCommand {
     if let p = options.printEvery { c.printEvery = p }
     c.checkNumerics = options.checkNumerics
     let recipe = ClassificationRecipe(c)
-    let progress = ProgressDisplay(quiet: outputs.quiet)
-    let report = try recipe.run(
-      output: progress.print, onStep: progress.update, hooks: options.checkpointHooks(recipe: "classification"))
-    progress.finish()
-    try outputs.finish(report: report, figure: recipe.figure(for: report))
+    try outputs.train(figure: recipe.figure(for:)) { output, onStep in
+      try recipe.run(output: output, onStep: onStep, hooks: options.checkpointHooks(recipe: "classification"))
+    }
   }
 }

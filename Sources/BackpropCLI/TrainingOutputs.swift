@@ -25,6 +25,38 @@ struct TrainingOutputOptions: ParsableArguments {
     }
   }
 
+  /// Runs a recipe with the progress display, then writes the files asked for and, on a
+  /// terminal, the loss sparkline. When the run fails part-way (`--check-numerics`, a failed
+  /// checkpoint), the plot and logs of the steps done are still written, then the error is
+  /// rethrown.
+  func train(
+    figure: (TrainingReport) -> Figure,
+    _ run: (_ output: (String) -> Void, _ onStep: (TrainingStep) -> Void) throws -> TrainingReport
+  ) throws {
+    let progress = ProgressDisplay(quiet: quiet)
+    var partial = TrainingReport()
+    let report: TrainingReport
+    do {
+      report = try run(progress.print) { step in
+        progress.update(step)
+        if partial.losses.isEmpty { partial.firstStep = step.step }
+        partial.losses.append(step.loss)
+        partial.parameter.append(step.parameter)
+      }
+    } catch {
+      progress.finish()
+      if !partial.losses.isEmpty && (plotPath != nil || logPath != nil || csvPath != nil) {
+        partial.finalParameter = partial.parameter.last ?? .nan
+        try? finish(report: partial, figure: figure(partial))
+        FileHandle.standardError.write(
+          Data("the plot and logs hold the \(partial.losses.count) steps done before the error\n".utf8))
+      }
+      throw error
+    }
+    progress.finish()
+    try finish(report: report, figure: figure(report))
+  }
+
   /// Writes the files asked for and, on a terminal, the loss sparkline.
   func finish(report: TrainingReport, figure: @autoclosure () -> Figure) throws {
     if let plotPath { try writeText(figure().svg(), to: plotPath, what: "plot") }

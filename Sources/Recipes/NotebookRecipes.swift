@@ -20,6 +20,8 @@ public struct TrainingReport: Sendable {
   public var inputs: [Double] = []
   /// The targets.
   public var targets: [Double] = []
+  /// Creates an empty report.
+  public init() {}
 }
 
 /// One finished training step, as reported to a recipe's `onStep` observer.

@@ -79,7 +79,8 @@ extension ClassificationRecipe {
   public static let theoreticalParameter = -1.0
 
   /// The learning-curve figure of a run: loss per step, `A` per step against its theoretical
-  /// value -1, and the data with the learned model `σ(x + A)` and decision boundary `x = -A`.
+  /// value -1, and (when the report has the data) the data with the learned model `σ(x + A)`
+  /// and decision boundary `x = -A`.
   public func figure(for report: TrainingReport) -> Figure {
     let c = configuration
     let a = report.finalParameter
@@ -116,9 +117,8 @@ extension ClassificationRecipe {
     data.xRange = lo...hi
     return Figure(
       title: "Classification σ(x + A): learning rate \(formatCompact(c.learningRate)), seed \(c.seed), accuracy \(report.accuracy.map { formatCompact($0) } ?? "n/a")",
-      charts: [
-        report.lossChart(), report.parameterChart(theoretical: Self.theoreticalParameter), data,
-      ],
+      charts: [report.lossChart(), report.parameterChart(theoretical: Self.theoreticalParameter)]
+        + (report.inputs.isEmpty ? [] : [data]),
       panelHeight: 340)
   }
 }
