@@ -75,7 +75,7 @@ struct BenchCommand: ParsableCommand {
     let x = graph.placeholder(shape: [1])
     let y = graph.placeholder(shape: [1])
     let a = try graph.variable(randomNormal(graph, shape: [1], mean: 10, seed: 1))
-    let loss = try sigmoidCrossEntropy(logits: expandDims(x + a, axis: 0), labels: expandDims(y, axis: 0))
+    let loss = try sigmoidCrossEntropyWithLogits(logits: expandDims(x + a, axis: 0), labels: expandDims(y, axis: 0))
     let train = try GradientDescentOptimizer(learningRate: 0.05).minimize(loss)
     let session = Session(graph: graph)
     try session.initializeVariables()

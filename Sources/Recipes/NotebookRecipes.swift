@@ -209,7 +209,7 @@ public struct ClassificationModel {
     let logits = try add(x, a)
     let logitsExpanded = try expandDims(logits, axis: 0)
     let labelsExpanded = try expandDims(y, axis: 0)
-    loss = try sigmoidCrossEntropy(logits: logitsExpanded, labels: labelsExpanded)
+    loss = try sigmoidCrossEntropyWithLogits(logits: logitsExpanded, labels: labelsExpanded)
     train = try GradientDescentOptimizer(learningRate: c.learningRate).minimize(loss)
     prediction = try round(sigmoid(logits))
   }

@@ -16,7 +16,7 @@ import Training
       try Dense(graph: graph, inputSize: 8, units: 1, dtype: .float64, seed: seed &+ 100),
     ])
     let logits = try model(x)
-    let loss = try mean(sigmoidCrossEntropy(logits: logits, labels: labels))
+    let loss = try mean(sigmoidCrossEntropyWithLogits(logits: logits, labels: labels))
     let train = try AdamOptimizer(learningRate: 0.05).minimize(loss, variables: model.variables)
     let session = Session(graph: graph)
     try session.initializeVariables()

@@ -191,6 +191,11 @@ public func sign(_ x: Tensor, name: String? = nil, file: StaticString = #fileID,
 /// | subtract | `x - y` | `g` | `-g` |
 /// | multiply | `x · y` | `g · y` | `g · x` |
 /// | divide | `x / y` | `g / y` | `-g · x / y²` |
+/// | maximum | `max(x, y)` | `g` where `x ≥ y`, else 0 | `g` where `x < y`, else 0 |
+/// | minimum | `min(x, y)` | `g` where `x ≤ y`, else 0 | `g` where `x > y`, else 0 |
+/// | pow | `xʸ` | `g · y · xʸ⁻¹` | `g · xʸ · ln x` where `x > 0`, else 0 |
+///
+/// On ties, `maximum` and `minimum` give the whole gradient to `x` (as TF).
 public struct Binary: Primitive {
   /// The function applied to each pair of elements.
   public enum Function: String, Sendable, CaseIterable {
@@ -202,6 +207,13 @@ public struct Binary: Primitive {
     case multiply
     /// `x / y`
     case divide
+    /// `max(x, y)` (NaN propagates)
+    case maximum
+    /// `min(x, y)` (NaN propagates)
+    case minimum
+    /// `xʸ`, with `x⁰ = 1` and integral powers of negative numbers defined (NaN for a negative
+    /// `x` with a non-integral `y`), as C's `pow`.
+    case pow
   }
 
   /// The function.
@@ -209,13 +221,16 @@ public struct Binary: Primitive {
   /// Creates the primitive for `function`.
   public init(_ function: Function) { self.function = function }
 
-  /// `Add`, `Sub`, `Mul`, `RealDiv` (TensorFlow's names).
+  /// `Add`, `Sub`, `Mul`, `RealDiv`, `Maximum`, `Minimum`, `Pow` (TensorFlow's names).
   public var typeName: String {
     switch function {
     case .add: "Add"
     case .subtract: "Sub"
     case .multiply: "Mul"
     case .divide: "RealDiv"
+    case .maximum: "Maximum"
+    case .minimum: "Minimum"
+    case .pow: "Pow"
     }
   }
 
@@ -246,6 +261,9 @@ public struct Binary: Primitive {
     case .subtract: try Kernels.arithmetic(.subtract, a, b, into: &out)
     case .multiply: try Kernels.arithmetic(.multiply, a, b, into: &out)
     case .divide: try Kernels.arithmetic(.divide, a, b, into: &out)
+    case .maximum: try Kernels.zip(a, b, T.self, T.self, into: &out) { $0 > $1 || $0.isNaN ? $0 : $1 }
+    case .minimum: try Kernels.zip(a, b, T.self, T.self, into: &out) { $0 < $1 || $0.isNaN ? $0 : $1 }
+    case .pow: try Kernels.zip(a, b, T.self, T.self, into: &out) { power($0, $1) }
     }
   }
 
@@ -259,8 +277,24 @@ public struct Binary: Primitive {
     case .subtract: return [g, try -g]
     case .multiply: return [try g * y, try g * x]
     case .divide: return [try g / y, try -g * x / square(y)]
+    case .maximum, .minimum:
+      let toX = try function == .maximum ? greaterEqual(x, y) : lessEqual(x, y)
+      let zero = try zerosLike(g)
+      return [try select(toX, g, zero), try select(toX, zero, g)]
+    case .pow:
+      let z = op.output
+      let positive = try greater(x, x.graph.scalar(0, like: x))
+      let safeX = try select(positive, x, onesLike(x))
+      let logX = try select(positive, log(safeX), zerosLike(safeX))
+      return [try g * y * pow(x, y - 1), try g * z * logX]
     }
   }
+}
+
+/// `xʸ` as C's `pow`: `x⁰ = 1` and integral powers of negative numbers are defined.
+@inlinable func power<T: FloatElement>(_ x: T, _ y: T) -> T {
+  if y == y.rounded(), Swift.abs(y) < 0x1p52 { return T.pow(x, Int(y)) }
+  return T.pow(x, y)
 }
 
 func binary(
@@ -284,6 +318,26 @@ public func multiply(_ x: Tensor, _ y: Tensor, name: String? = nil, file: Static
 /// Elementwise quotient with broadcasting, `x / y` (`tf.divide`).
 public func divide(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
   try binary(.divide, x, y, name, x.graph.location(file, line))
+}
+
+/// Elementwise maximum with broadcasting, `max(x, y)` (`tf.maximum`). The gradient goes to `x`
+/// where `x ≥ y` and to `y` elsewhere.
+public func maximum(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try binary(.maximum, x, y, name, x.graph.location(file, line))
+}
+/// Elementwise minimum with broadcasting, `min(x, y)` (`tf.minimum`). The gradient goes to `x`
+/// where `x ≤ y` and to `y` elsewhere.
+public func minimum(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try binary(.minimum, x, y, name, x.graph.location(file, line))
+}
+/// Elementwise power with broadcasting, `xʸ` (`tf.pow`).
+/// Gradients: `∂/∂x = y·xʸ⁻¹`, `∂/∂y = xʸ·ln x` (taken as 0 where `x ≤ 0`, as TF).
+public func pow(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try binary(.pow, x, y, name, x.graph.location(file, line))
+}
+/// `xᶜ` for a constant exponent `c` of `x`'s dtype.
+public func pow(_ x: Tensor, _ c: Double, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try binary(.pow, x, x.graph.scalar(c, like: x), name, x.graph.location(file, line))
 }
 
 // MARK: - Operators

@@ -44,7 +44,7 @@ public struct SigmoidCrossEntropy: Primitive {
 
 /// The per-element sigmoid cross-entropy of `logits` against `labels` in `[0, 1]`,
 /// `max(x, 0) - x·z + log(1 + e^(-|x|))` (`tf.nn.sigmoid_cross_entropy_with_logits`).
-public func sigmoidCrossEntropy(
+public func sigmoidCrossEntropyWithLogits(
   logits: Tensor, labels: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
   try logits.graph.apply(SigmoidCrossEntropy(), [logits, labels], name: name, location: logits.graph.location(file, line))

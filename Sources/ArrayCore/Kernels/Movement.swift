@@ -1,0 +1,255 @@
+// Kernels that move elements without computing with them: transpose, slice, concatenation,
+// split, gather and scatter-add, one-hot encoding and selection. Except for scatter-add and
+// one-hot (which compute in a float type), they copy raw elements, so every dtype works.
+
+extension Kernels {
+  /// Copies a strided view: `dst[dOff + Σ i_k·dStrides[k]] = src[sOff + Σ i_k·sStrides[k]]` for
+  /// every multi-index `i` of `shape` (offsets and strides in elements of `byteSize` bytes).
+  @usableFromInline static func stridedCopy(
+    byteSize: Int, shape: [Int],
+    from src: UnsafeRawPointer, _ sOff: Int, _ sStrides: [Int],
+    to dst: UnsafeMutableRawPointer, _ dOff: Int, _ dStrides: [Int]
+  ) {
+    switch byteSize {
+    case 1: typedCopy(UInt8.self, shape, src, sOff, sStrides, dst, dOff, dStrides)
+    case 4: typedCopy(UInt32.self, shape, src, sOff, sStrides, dst, dOff, dStrides)
+    default: typedCopy(UInt64.self, shape, src, sOff, sStrides, dst, dOff, dStrides)
+    }
+  }
+
+  @inlinable static func typedCopy<T: FixedWidthInteger>(
+    _: T.Type, _ shape: [Int], _ src: UnsafeRawPointer, _ sOff: Int, _ sStrides: [Int],
+    _ dst: UnsafeMutableRawPointer, _ dOff: Int, _ dStrides: [Int]
+  ) {
+    let count = shape.reduce(1, *)
+    if count == 0 { return }
+    let size = MemoryLayout<T>.size
+    let rank = shape.count
+    if rank == 0 {
+      dst.storeBytes(of: src.load(fromByteOffset: sOff * size, as: T.self), toByteOffset: dOff * size, as: T.self)
+      return
+    }
+    let inner = shape[rank - 1]
+    let si = sStrides[rank - 1], di = dStrides[rank - 1]
+    var counter = [Int](repeating: 0, count: rank)
+    var s = sOff, d = dOff
+    for _ in 0..<(count / inner) {
+      for j in 0..<inner {
+        let v = src.load(fromByteOffset: (s + j &* si) &* size, as: T.self)
+        dst.storeBytes(of: v, toByteOffset: (d + j &* di) &* size, as: T.self)
+      }
+      var k = rank - 2
+      while k >= 0 {
+        counter[k] += 1
+        s += sStrides[k]
+        d += dStrides[k]
+        if counter[k] < shape[k] { break }
+        s -= sStrides[k] * shape[k]
+        d -= dStrides[k] * shape[k]
+        counter[k] = 0
+        k -= 1
+      }
+    }
+  }
+
+  /// Permutes the axes of `a`: `out.shape[k] = a.shape[permutation[k]]` and
+  /// `out[i₀, …] = a[j]` with `j[permutation[k]] = i_k` (NumPy `transpose`).
+  /// - Throws: ``ShapeError`` when `permutation` is not a permutation of `0..<a.rank`.
+  public static func transpose(_ a: NDArray, permutation: [Int], into out: inout NDArray) throws(ShapeError) {
+    guard permutation.sorted() == Array(0..<a.rank) else {
+      throw ShapeError("\(permutation) is not a permutation of the axes of \(a.shape)")
+    }
+    let shape = Shape(permutation.map { a.shape[$0] })
+    out.prepare(shape: shape, dtype: a.dtype)
+    let strides = a.shape.strides
+    stridedCopy(
+      byteSize: a.dtype.byteSize, shape: shape.dimensions, from: a.storage.bytes, 0,
+      permutation.map { strides[$0] }, to: out.storage.bytes, 0, shape.strides)
+  }
+
+  /// The block of `a` starting at `begin` with `size` elements along each axis (`tf.slice`).
+  /// - Throws: ``ShapeError`` when the block does not lie inside `a`.
+  public static func slice(_ a: NDArray, begin: [Int], size: [Int], into out: inout NDArray) throws(ShapeError) {
+    guard begin.count == a.rank, size.count == a.rank,
+      (0..<a.rank).allSatisfy({ begin[$0] >= 0 && size[$0] >= 0 && begin[$0] + size[$0] <= a.shape[$0] })
+    else { throw ShapeError("slice at \(begin) of size \(size) does not fit in \(a.shape)") }
+    let strides = a.shape.strides
+    let offset = Swift.zip(begin, strides).reduce(0) { $0 + $1.0 * $1.1 }
+    out.prepare(shape: Shape(size), dtype: a.dtype)
+    stridedCopy(
+      byteSize: a.dtype.byteSize, shape: size, from: a.storage.bytes, offset, strides,
+      to: out.storage.bytes, 0, Shape(size).strides)
+  }
+
+  /// Zeros of `shape` with `a` written at `begin` (the inverse of ``slice(_:begin:size:into:)``,
+  /// a zero padding).
+  /// - Throws: ``ShapeError`` when `a` does not fit inside `shape` at `begin`.
+  public static func pad(_ a: NDArray, into shape: Shape, at begin: [Int], out: inout NDArray) throws(ShapeError) {
+    guard begin.count == shape.rank, a.rank == shape.rank,
+      (0..<a.rank).allSatisfy({ begin[$0] >= 0 && begin[$0] + a.shape[$0] <= shape[$0] })
+    else { throw ShapeError("a block of shape \(a.shape) at \(begin) does not fit in \(shape)") }
+    out.prepare(shape: shape, dtype: a.dtype)
+    out.storage.bytes.initializeMemory(as: UInt8.self, repeating: 0, count: shape.elementCount * a.dtype.byteSize)
+    let strides = shape.strides
+    let offset = Swift.zip(begin, strides).reduce(0) { $0 + $1.0 * $1.1 }
+    stridedCopy(
+      byteSize: a.dtype.byteSize, shape: a.shape.dimensions, from: a.storage.bytes, 0, a.shape.strides,
+      to: out.storage.bytes, offset, strides)
+  }
+
+  /// Joins arrays along `axis` (`tf.concat`); the other sizes and the dtypes must agree.
+  /// - Throws: ``ShapeError`` naming the shapes when they do not fit together.
+  public static func concatenate(_ parts: [NDArray], axis: Int, into out: inout NDArray) throws(ShapeError) {
+    guard let first = parts.first else { throw ShapeError("concatenation of no arrays") }
+    let ax = try normalizeAxis(axis, rank: first.rank)
+    var total = 0
+    for p in parts {
+      guard p.dtype == first.dtype, p.rank == first.rank,
+        (0..<p.rank).allSatisfy({ $0 == ax || p.shape[$0] == first.shape[$0] })
+      else {
+        throw ShapeError("cannot concatenate \(parts.map { "\($0.dtype) \($0.shape)" }.joined(separator: ", ")) along axis \(ax)")
+      }
+      total += p.shape[ax]
+    }
+    var shape = first.shape
+    shape[ax] = total
+    out.prepare(shape: shape, dtype: first.dtype)
+    let strides = shape.strides
+    var start = 0
+    for p in parts {
+      stridedCopy(
+        byteSize: p.dtype.byteSize, shape: p.shape.dimensions, from: p.storage.bytes, 0, p.shape.strides,
+        to: out.storage.bytes, start * strides[ax], strides)
+      start += p.shape[ax]
+    }
+  }
+
+  /// Views a shape as `[outer, shape[axis], inner]`.
+  @inlinable static func split3(_ shape: Shape, axis: Int) -> (outer: Int, n: Int, inner: Int) {
+    var outer = 1, inner = 1
+    for i in 0..<axis { outer &*= shape[i] }
+    for i in (axis + 1)..<shape.rank { inner &*= shape[i] }
+    return (outer, shape[axis], inner)
+  }
+
+  static func int32Indices(_ indices: NDArray) throws(ShapeError) -> [Int] {
+    guard indices.dtype == .int32 else { throw ShapeError("indices must be int32, got \(indices.dtype)") }
+    return indices.withUnsafeBufferPointer(as: Int32.self) { $0.map(Int.init) }
+  }
+
+  /// Gathers slices of `params` along `axis` (`tf.gather`):
+  /// `out[o, i..., r] = params[o, indices[i...], r]`, of shape
+  /// `params.shape[..<axis] + indices.shape + params.shape[(axis+1)...]`.
+  /// - Throws: ``ShapeError`` for an index outside `0..<params.shape[axis]` (naming it) or
+  ///   non-int32 indices.
+  public static func gather(_ params: NDArray, indices: NDArray, axis: Int, into out: inout NDArray) throws(ShapeError) {
+    let ax = try normalizeAxis(axis, rank: params.rank)
+    let idx = try int32Indices(indices)
+    let (outer, n, inner) = split3(params.shape, axis: ax)
+    for i in idx where i < 0 || i >= n {
+      throw ShapeError("index \(i) is out of range [0, \(n)) for axis \(ax) of params \(params.shape)")
+    }
+    let d = params.shape.dimensions
+    out.prepare(shape: Shape(Array(d[..<ax]) + indices.shape.dimensions + Array(d[(ax + 1)...])), dtype: params.dtype)
+    let b = params.dtype.byteSize * inner
+    let src = params.storage.bytes, dst = out.storage.bytes
+    let k = idx.count
+    for o in 0..<outer {
+      for (j, i) in idx.enumerated() {
+        (dst + (o * k + j) * b).copyMemory(from: src + (o * n + i) * b, byteCount: b)
+      }
+    }
+  }
+
+  /// The adjoint of ``gather(_:indices:axis:into:)``: zeros of `shape`, to which each slice of
+  /// `updates` is added at its index along `axis` (repeated indices accumulate; TF's
+  /// `UnsortedSegmentSum` along an axis).
+  /// - Throws: ``ShapeError`` when `updates` does not have the gathered shape or an index is out
+  ///   of range.
+  public static func scatterAdd(
+    _ updates: NDArray, indices: NDArray, axis: Int, shape: Shape, into out: inout NDArray
+  ) throws(ShapeError) {
+    let ax = try normalizeAxis(axis, rank: shape.rank)
+    let idx = try int32Indices(indices)
+    let d = shape.dimensions
+    let expected = Shape(Array(d[..<ax]) + indices.shape.dimensions + Array(d[(ax + 1)...]))
+    guard updates.shape == expected, updates.dtype.isFloatingPoint else {
+      throw ShapeError("updates \(updates.dtype) \(updates.shape) do not match \(expected) for indices \(indices.shape) into \(shape)")
+    }
+    let (outer, n, inner) = split3(shape, axis: ax)
+    for i in idx where i < 0 || i >= n {
+      throw ShapeError("index \(i) is out of range [0, \(n)) for axis \(ax) of \(shape)")
+    }
+    out.prepare(shape: shape, dtype: updates.dtype)
+    switch updates.dtype {
+    case .float32: scatterAddTyped(Float.self, updates, idx, outer, n, inner, &out)
+    default: scatterAddTyped(Double.self, updates, idx, outer, n, inner, &out)
+    }
+  }
+
+  @inlinable static func scatterAddTyped<T: FloatElement>(
+    _: T.Type, _ updates: NDArray, _ idx: [Int], _ outer: Int, _ n: Int, _ inner: Int, _ out: inout NDArray
+  ) {
+    let src = updates.storage.bytes.assumingMemoryBound(to: T.self)
+    let dst = out.storage.bytes.assumingMemoryBound(to: T.self)
+    for i in 0..<(outer * n * inner) { dst[i] = 0 }
+    let k = idx.count
+    for o in 0..<outer {
+      for (j, i) in idx.enumerated() {
+        let s = src + (o * k + j) * inner, t = dst + (o * n + i) * inner
+        for r in 0..<inner { t[r] += s[r] }
+      }
+    }
+  }
+
+  /// One-hot encoding (`tf.one_hot` with `axis = -1`): `out[..., j] = on` where
+  /// `indices[...] == j`, `off` elsewhere; indices outside `0..<depth` give a row of `off`.
+  /// - Throws: ``ShapeError`` for non-int32 indices, a negative depth or a non-float dtype.
+  public static func oneHot(
+    _ indices: NDArray, depth: Int, on: Double = 1, off: Double = 0, dtype: DType, into out: inout NDArray
+  ) throws(ShapeError) {
+    let idx = try int32Indices(indices)
+    guard depth >= 0 else { throw ShapeError("depth \(depth) is negative") }
+    out.prepare(shape: Shape(indices.shape.dimensions + [depth]), dtype: dtype)
+    switch dtype {
+    case .float32: oneHotTyped(Float(on), Float(off), idx, depth, &out)
+    case .float64: oneHotTyped(on, off, idx, depth, &out)
+    case .int32: oneHotTyped(Int32(fromDouble: on), Int32(fromDouble: off), idx, depth, &out)
+    case .bool: throw ShapeError("one-hot values cannot be bool")
+    }
+  }
+
+  @inlinable static func oneHotTyped<T: Element>(_ on: T, _ off: T, _ idx: [Int], _ depth: Int, _ out: inout NDArray) {
+    let dst = out.storage.bytes.assumingMemoryBound(to: T.self)
+    for (r, i) in idx.enumerated() {
+      let row = dst + r * depth
+      for j in 0..<depth { row[j] = off }
+      if i >= 0 && i < depth { row[i] = on }
+    }
+  }
+
+  /// Chooses elementwise with broadcasting: `out[i] = condition[i] ? x[i] : y[i]`
+  /// (`tf.where` with three arguments, NumPy `where`).
+  /// - Throws: ``ShapeError`` when the shapes do not broadcast, the condition is not bool or
+  ///   `x` and `y` have different dtypes.
+  public static func select(_ condition: NDArray, _ x: NDArray, _ y: NDArray, into out: inout NDArray) throws(ShapeError) {
+    guard condition.dtype == .bool else { throw ShapeError("condition must be bool, got \(condition.dtype)") }
+    guard x.dtype == y.dtype else { throw ShapeError("x is \(x.dtype) but y is \(y.dtype)") }
+    let shape = try broadcastShape(broadcastShape(condition.shape, x.shape), y.shape)
+    func expanded(_ a: NDArray) throws(ShapeError) -> NDArray {
+      if a.shape == shape { return a }
+      var b = NDArray()
+      try broadcast(a, to: shape, into: &b)
+      return b
+    }
+    let c = try expanded(condition), a = try expanded(x), b = try expanded(y)
+    out.prepare(shape: shape, dtype: x.dtype)
+    let n = shape.elementCount
+    let cp = c.storage.bytes.assumingMemoryBound(to: Bool.self)
+    let size = x.dtype.byteSize
+    let pa = a.storage.bytes, pb = b.storage.bytes, dst = out.storage.bytes
+    for i in 0..<n {
+      (dst + i * size).copyMemory(from: (cp[i] ? pa : pb) + i * size, byteCount: size)
+    }
+  }
+}

@@ -1,0 +1,113 @@
+import RealModule
+
+extension Kernels {
+  /// Softmax along `axis`, shifted by the maximum so no exponential overflows:
+  /// `out = e^(x - m) / Σ_axis e^(x - m)` with `m = max_axis x`.
+  /// With `log: true`, the log-softmax `x - m - log Σ_axis e^(x - m)`, which stays finite for
+  /// any finite input (it is computed without taking the logarithm of a softmax).
+  /// - Throws: ``ShapeError`` for a non-float array or an axis out of range.
+  public static func softmax(_ a: NDArray, axis: Int, log: Bool = false, into out: inout NDArray) throws(ShapeError) {
+    let ax = try normalizeAxis(axis, rank: a.rank)
+    out.prepare(shape: a.shape, dtype: a.dtype)
+    switch a.dtype {
+    case .float32: softmaxTyped(Float.self, a, ax, log, &out)
+    case .float64: softmaxTyped(Double.self, a, ax, log, &out)
+    default: throw ShapeError("softmax needs a float array, got \(a.dtype)")
+    }
+  }
+
+  @inlinable static func softmaxTyped<T: FloatElement>(
+    _: T.Type, _ a: NDArray, _ axis: Int, _ log: Bool, _ out: inout NDArray
+  ) {
+    let (outer, n, inner) = split3(a.shape, axis: axis)
+    if n == 0 { return }
+    let src = a.storage.bytes.assumingMemoryBound(to: T.self)
+    let dst = out.storage.bytes.assumingMemoryBound(to: T.self)
+    for o in 0..<outer {
+      for r in 0..<inner {
+        let base = o * n * inner + r
+        var m = -T.infinity
+        for j in 0..<n {
+          let v = src[base + j * inner]
+          if v > m || v.isNaN { m = v }
+        }
+        if !m.isFinite && !m.isNaN { m = 0 }  // all -inf (or +inf): no shift, as TF
+        var total: T = 0
+        for j in 0..<n {
+          let e = T.exp(src[base + j * inner] - m)
+          if !log { dst[base + j * inner] = e }
+          total += e
+        }
+        if log {
+          // (x - m) - log Σ, not x - (m + log Σ): the latter loses the small term to rounding.
+          let logTotal = T.log(total)
+          for j in 0..<n { dst[base + j * inner] = (src[base + j * inner] - m) - logTotal }
+        } else {
+          for j in 0..<n { dst[base + j * inner] /= total }
+        }
+      }
+    }
+  }
+
+  /// The index of the largest (`largest: true`) or smallest element along `axis`, as int32
+  /// (the first one on ties; a NaN counts as the extreme, as NumPy). The axis is removed.
+  /// - Throws: ``ShapeError`` for a bool array, an empty axis or an axis out of range.
+  public static func argExtreme(_ a: NDArray, axis: Int, largest: Bool, into out: inout NDArray) throws(ShapeError) {
+    let ax = try normalizeAxis(axis, rank: a.rank)
+    guard a.shape[ax] > 0 else { throw ShapeError("cannot take the arg-\(largest ? "max" : "min") of an empty axis \(ax) of \(a.shape)") }
+    out.prepare(shape: reducedShape(a.shape, axes: [ax], keepDims: false), dtype: .int32)
+    switch a.dtype {
+    case .float32: argTyped(Float.self, a, ax, largest, &out)
+    case .float64: argTyped(Double.self, a, ax, largest, &out)
+    case .int32: argTyped(Int32.self, a, ax, largest, &out)
+    case .bool: throw ShapeError("arg-\(largest ? "max" : "min") needs a numeric array, got bool")
+    }
+  }
+
+  @inlinable static func argTyped<T: Element & Comparable>(
+    _: T.Type, _ a: NDArray, _ axis: Int, _ largest: Bool, _ out: inout NDArray
+  ) {
+    let (outer, n, inner) = split3(a.shape, axis: axis)
+    let src = a.storage.bytes.assumingMemoryBound(to: T.self)
+    let dst = out.storage.bytes.assumingMemoryBound(to: Int32.self)
+    for o in 0..<outer {
+      for r in 0..<inner {
+        let base = o * n * inner + r
+        var best = src[base], at = 0
+        if best == best {  // not NaN
+          for j in 1..<n {
+            let v = src[base + j * inner]
+            if v != v { at = j; break }
+            if largest ? v > best : v < best { best = v; at = j }
+          }
+        }
+        dst[o * inner + r] = Int32(at)
+      }
+    }
+  }
+
+  /// The maximum (`largest: true`) or minimum over `axes` (normalized, sorted); NaN propagates.
+  /// An empty reduction gives `-∞` (maximum) or `+∞` (minimum), as TF.
+  /// - Throws: ``ShapeError`` for a non-float array.
+  public static func extreme(_ a: NDArray, axes: [Int], keepDims: Bool, largest: Bool, into out: inout NDArray) throws(ShapeError) {
+    switch a.dtype {
+    case .float32: extremeTyped(Float.self, a, axes, keepDims, largest, &out)
+    case .float64: extremeTyped(Double.self, a, axes, keepDims, largest, &out)
+    default: throw ShapeError("max/min reductions need a float array, got \(a.dtype)")
+    }
+  }
+
+  @inlinable static func extremeTyped<T: FloatElement>(
+    _: T.Type, _ a: NDArray, _ axes: [Int], _ keepDims: Bool, _ largest: Bool, _ out: inout NDArray
+  ) {
+    if largest {
+      reduce(a, T.self, axes: axes, keepDims: keepDims, initial: -T.infinity, into: &out) { acc, v in
+        acc > v || acc.isNaN ? acc : v
+      }
+    } else {
+      reduce(a, T.self, axes: axes, keepDims: keepDims, initial: T.infinity, into: &out) { acc, v in
+        acc < v || acc.isNaN ? acc : v
+      }
+    }
+  }
+}

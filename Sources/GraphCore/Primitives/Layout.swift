@@ -1,0 +1,349 @@
+import ArrayCore
+
+// MARK: - Transpose
+
+/// Permutes the axes (`tf.transpose`): `y.shape[k] = x.shape[permutation[k]]`.
+/// Gradient: `g` transposed by the inverse permutation.
+public struct Transpose: Primitive {
+  /// The permutation of `0..<rank`.
+  public let permutation: [Int]
+  /// `Transpose`.
+  public var typeName: String { "Transpose" }
+  /// The permuted shape.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    let d = inputs[0].shape.dimensions
+    guard permutation.sorted() == Array(0..<d.count) else {
+      throw ShapeError("\(permutation) is not a permutation of the \(d.count) axes of \(inputs[0].shape)")
+    }
+    return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(permutation.map { d[$0] }))]
+  }
+  /// Copies in the new order.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    try outputs.update(0) { try Kernels.transpose(x, permutation: permutation, into: &$0) }
+  }
+  /// `transpose(g, inverse)`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil] }
+    var inverse = permutation
+    for (k, p) in permutation.enumerated() { inverse[p] = k }
+    return [try g.graph.apply(Transpose(permutation: inverse), [g], location: g.graph.gradientLocation)]
+  }
+}
+
+/// Permutes the axes of `x` (`tf.transpose`): axis `k` of the result is axis `permutation[k]`
+/// of `x`. By default the axes are reversed (a matrix transpose for rank 2).
+public func transpose(
+  _ x: Tensor, permutation: [Int]? = nil, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  let perm = permutation ?? Array((0..<x.shape.rank).reversed())
+  return try x.graph.apply(Transpose(permutation: perm), [x], name: name, location: x.graph.location(file, line))
+}
+
+// MARK: - BroadcastTo
+
+/// `x` broadcast to a fixed shape (`tf.broadcast_to`, materialized).
+/// Gradient: `g`, which the autodiff walker sums back to `x`'s shape.
+public struct BroadcastTo: Primitive {
+  /// The target shape.
+  public let shape: [Int]
+  /// `BroadcastTo`.
+  public var typeName: String { "BroadcastTo" }
+  /// The target shape, which `x` must broadcast to.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    let target = shape.map { Optional($0) }
+    guard shape.allSatisfy({ $0 >= 0 }),
+      let d = try? broadcastDimensions(inputs[0].shape.dimensions, target),
+      zip(d, target).allSatisfy({ $0 == nil || $0 == $1 }), d.count == target.count
+    else { throw ShapeError("cannot broadcast \(inputs[0].shape) to \(shape)") }
+    return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(target))]
+  }
+  /// Broadcasts.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    if x.shape.dimensions == shape { outputs[0] = x; return }
+    try outputs.update(0) { try Kernels.broadcast(x, to: Shape(shape), into: &$0) }
+  }
+  /// `g` (un-broadcast by the walker).
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [upstream[0]] }
+}
+
+/// `x` broadcast to `shape` (`tf.broadcast_to`).
+public func broadcast(
+  _ x: Tensor, to shape: [Int], name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  try x.graph.apply(BroadcastTo(shape: shape), [x], name: name, location: x.graph.location(file, line))
+}
+
+// MARK: - Concatenate and split
+
+/// Joins tensors along an axis (`tf.concat`); the other sizes and the dtypes must agree.
+/// Gradient: `g` split back into pieces of each input's size.
+public struct Concat: Primitive {
+  /// The axis, normalized.
+  public let axis: Int
+  /// `ConcatV2`.
+  public var typeName: String { "ConcatV2" }
+  /// The joined shape.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    let first = inputs[0]
+    var dims = first.shape.dimensions
+    var total: Int? = 0
+    for info in inputs {
+      guard info.dtype == first.dtype else { throw ShapeError("dtypes \(first.dtype) and \(info.dtype) differ") }
+      guard info.shape.rank == first.shape.rank else {
+        throw ShapeError("ranks differ: \(first.shape) and \(info.shape)")
+      }
+      for (i, d) in info.shape.dimensions.enumerated() where i != axis {
+        if let d, let e = dims[i], d != e {
+          throw ShapeError("sizes differ outside axis \(axis): \(first.shape) and \(info.shape)")
+        }
+        dims[i] = dims[i] ?? d
+      }
+      total = total.flatMap { t in info.shape.dimensions[axis].map { t + $0 } }
+    }
+    dims[axis] = total
+    return [TensorInfo(dtype: first.dtype, shape: PartialShape(dims))]
+  }
+  /// Copies the parts side by side.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let parts = (0..<inputs.count).map { inputs[$0] }
+    try outputs.update(0) { try Kernels.concatenate(parts, axis: axis, into: &$0) }
+  }
+  /// The pieces of `g`, sized like the inputs at run time.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [Tensor?](repeating: nil, count: op.inputs.count) }
+    let split = try g.graph.addOperation(SplitLike(axis: axis), inputs: [g] + op.inputs, location: g.graph.gradientLocation)
+    return split.outputs
+  }
+}
+
+/// Joins `tensors` along `axis` (`tf.concat`).
+/// - Throws: ``GraphError`` naming the shapes when they do not fit together.
+public func concat(
+  _ tensors: [Tensor], axis: Int, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  guard let first = tensors.first else {
+    throw GraphError.invalidArgument(op: "ConcatV2", reason: "nothing to concatenate", location: SourceLocation(file, line))
+  }
+  let loc = first.graph.location(file, line)
+  let ax = try normalized(axis, rank: first.shape.rank, "ConcatV2", name, tensors, loc)
+  return try first.graph.apply(Concat(axis: ax), tensors, name: name, location: loc)
+}
+
+/// Stacks tensors of one shape along a new axis (`tf.stack`): a composite of
+/// ``expandDims(_:axis:name:file:line:)`` and ``concat(_:axis:name:file:line:)``.
+public func stack(
+  _ tensors: [Tensor], axis: Int = 0, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  guard let first = tensors.first else {
+    throw GraphError.invalidArgument(op: "Pack", reason: "nothing to stack", location: SourceLocation(file, line))
+  }
+  let loc = first.graph.location(file, line)
+  let ax = try normalized(axis, rank: first.shape.rank + 1, "Pack", name, tensors, loc)
+  for t in tensors where t.shape != first.shape || t.dtype != first.dtype {
+    throw GraphError.invalidOperation(
+      op: "Pack", name: name ?? "Pack", inputs: tensors.map(\.inputDescription),
+      reason: "stacked tensors need one shape and dtype, got \(first.dtype) \(first.shape) and \(t.dtype) \(t.shape)",
+      location: loc)
+  }
+  return try first.graph.withNameScope(name ?? "Pack") {
+    try concat(tensors.map { try first.graph.apply(ExpandDims(axis: ax), [$0], location: loc) }, axis: ax, file: file, line: line)
+  }
+}
+
+/// Splits `x` along `axis` into consecutive parts (`tf.split`), one output per part: one size
+/// may be `-1` (the rest). Gradient: the upstream parts concatenated (zeros for parts that
+/// receive none).
+public struct Split: Primitive {
+  /// The axis, normalized.
+  public let axis: Int
+  /// The sizes of the parts; at most one `-1`.
+  public let sizes: [Int]
+  /// `SplitV`.
+  public var typeName: String { "SplitV" }
+
+  func resolve(_ n: Int?) throws -> [Int?] {
+    let unknown = sizes.filter { $0 == -1 }.count
+    guard unknown <= 1, sizes.allSatisfy({ $0 >= -1 }) else {
+      throw ShapeError("invalid sizes \(sizes): sizes must be >= 0 with at most one -1")
+    }
+    let known = sizes.filter { $0 != -1 }.reduce(0, +)
+    guard let n else { return sizes.map { $0 == -1 ? nil : $0 } }
+    if unknown == 0 ? known != n : known > n {
+      throw ShapeError("sizes \(sizes) do not add up to \(n), the size of axis \(axis)")
+    }
+    return sizes.map { $0 == -1 ? n - known : $0 }
+  }
+  /// One output per size.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    let x = inputs[0]
+    return try resolve(x.shape.dimensions[axis]).map { s in
+      var d = x.shape.dimensions
+      d[axis] = s
+      return TensorInfo(dtype: x.dtype, shape: PartialShape(d))
+    }
+  }
+  /// Copies each part.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    let parts = try resolve(x.shape[axis]).map { $0! }
+    try copyParts(x, axis: axis, sizes: parts, outputs)
+  }
+  /// `concat(g₀, g₁, …)`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    [try concatUpstream(upstream, op, axis: axis)]
+  }
+}
+
+/// `x` split along `axis` into parts sized like the reference inputs at run time: the gradient
+/// of ``Concat``. Gradient: the upstream parts concatenated; none for the references.
+public struct SplitLike: Primitive {
+  /// The axis, normalized.
+  public let axis: Int
+  /// `SplitLike`.
+  public var typeName: String { "SplitLike" }
+  /// One output per reference: `x`'s shape with the reference's size along `axis`.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    inputs.dropFirst().map { r in
+      var d = inputs[0].shape.dimensions
+      d[axis] = r.shape.dimensions[axis]
+      return TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(d))
+    }
+  }
+  /// Copies each part.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    try copyParts(inputs[0], axis: axis, sizes: (1..<inputs.count).map { inputs[$0].shape[axis] }, outputs)
+  }
+  /// `[concat(g₀, g₁, …), nil, …]`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    [try concatUpstream(upstream, op, axis: axis)] + [Tensor?](repeating: nil, count: op.inputs.count - 1)
+  }
+}
+
+func copyParts(_ x: NDArray, axis: Int, sizes: [Int], _ outputs: Results) throws {
+  guard sizes.reduce(0, +) == x.shape[axis] else {
+    throw ShapeError("parts of sizes \(sizes) do not split axis \(axis) of \(x.shape)")
+  }
+  var begin = [Int](repeating: 0, count: x.rank)
+  for (i, n) in sizes.enumerated() {
+    var size = x.shape.dimensions
+    size[axis] = n
+    let b = begin
+    try outputs.update(i) { try Kernels.slice(x, begin: b, size: size, into: &$0) }
+    begin[axis] += n
+  }
+}
+
+func concatUpstream(_ upstream: [Tensor?], _ op: Operation, axis: Int) throws -> Tensor? {
+  guard upstream.contains(where: { $0 != nil }) else { return nil }
+  let outs = op.outputs
+  let parts = try upstream.indices.map { i in try upstream[i] ?? zerosLike(outs[i]) }
+  let g = parts[0].graph
+  return try g.apply(Concat(axis: axis), parts, location: g.gradientLocation)
+}
+
+/// Splits `x` along `axis` into `count` equal parts (`tf.split(x, count, axis)`).
+/// - Throws: ``GraphError`` when the axis' size is unknown or not divisible by `count`.
+public func split(
+  _ x: Tensor, count: Int, axis: Int = 0, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> [Tensor] {
+  let loc = x.graph.location(file, line)
+  let ax = try normalized(axis, rank: x.shape.rank, "SplitV", name, [x], loc)
+  guard count > 0, let n = x.shape.dimensions[ax], n % count == 0 else {
+    throw GraphError.invalidOperation(
+      op: "SplitV", name: name ?? "SplitV", inputs: [x.inputDescription],
+      reason: "axis \(ax) of \(x.shape) cannot be split into \(count) equal parts", location: loc)
+  }
+  return try x.graph.addOperation(
+    Split(axis: ax, sizes: [Int](repeating: n / count, count: count)), inputs: [x], name: name, location: loc
+  ).outputs
+}
+
+/// Splits `x` along `axis` into consecutive parts of the given `sizes` (`tf.split(x, sizes,
+/// axis)`); one size may be `-1`, meaning the rest.
+public func split(
+  _ x: Tensor, sizes: [Int], axis: Int = 0, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> [Tensor] {
+  let loc = x.graph.location(file, line)
+  let ax = try normalized(axis, rank: x.shape.rank, "SplitV", name, [x], loc)
+  return try x.graph.addOperation(Split(axis: ax, sizes: sizes), inputs: [x], name: name, location: loc).outputs
+}
+
+// MARK: - Slice
+
+/// The block of `x` that starts at `begin` and has `size` elements along each axis (`tf.slice`);
+/// a size of `-1` extends to the end of the axis.
+/// Gradient: `g` written into zeros of `x`'s shape at `begin`.
+public struct Slice: Primitive {
+  /// The first index along each axis.
+  public let begin: [Int]
+  /// The size along each axis, `-1` for "to the end".
+  public let size: [Int]
+  /// `Slice`.
+  public var typeName: String { "Slice" }
+
+  func resolve(_ dims: [Int?]) throws -> [Int?] {
+    guard begin.count == dims.count, size.count == dims.count else {
+      throw ShapeError("begin \(begin) and size \(size) need one entry per axis of \(PartialShape(dims))")
+    }
+    return try dims.indices.map { i in
+      let b = begin[i], s = size[i]
+      guard b >= 0, s >= -1 else { throw ShapeError("invalid begin \(begin) or size \(size)") }
+      guard let d = dims[i] else { return s == -1 ? nil : s }
+      let r = s == -1 ? d - b : s
+      guard r >= 0, b + r <= d else {
+        throw ShapeError("slice at \(begin) of size \(size) does not fit in \(PartialShape(dims))")
+      }
+      return r
+    }
+  }
+  /// The block's shape.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(try resolve(inputs[0].shape.dimensions)))]
+  }
+  /// Copies the block.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    let s = try resolve(x.shape.dimensions.map { $0 }).map { $0! }
+    try outputs.update(0) { try Kernels.slice(x, begin: begin, size: s, into: &$0) }
+  }
+  /// `pad(g)` into zeros of `x`'s shape.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil] }
+    return [try g.graph.apply(SliceGrad(begin: begin, size: size), [g, op.inputs[0]], location: g.graph.gradientLocation)]
+  }
+}
+
+/// Zeros of `reference`'s shape with `x` written at `begin`: the gradient of ``Slice``.
+/// Gradient: the same slice of `g` for `x`; none for the reference.
+public struct SliceGrad: Primitive {
+  /// Where `x` goes.
+  public let begin: [Int]
+  /// The slice's size specification (for the gradient).
+  public let size: [Int]
+  /// `SliceGrad`.
+  public var typeName: String { "SliceGrad" }
+  /// `x`'s dtype with `reference`'s shape.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    [TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)]
+  }
+  /// Pads with zeros.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0], shape = inputs[1].shape
+    try outputs.update(0) { try Kernels.pad(x, into: shape, at: begin, out: &$0) }
+  }
+  /// `[slice(g, begin, size), nil]`.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil, nil] }
+    return [try g.graph.apply(Slice(begin: begin, size: size), [g], location: g.graph.gradientLocation), nil]
+  }
+}
+
+/// The block of `x` starting at `begin` with `size` elements per axis (`tf.slice`); a size of
+/// `-1` takes everything to the end of the axis.
+public func slice(
+  _ x: Tensor, begin: [Int], size: [Int], name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  try x.graph.apply(Slice(begin: begin, size: size), [x], name: name, location: x.graph.location(file, line))
+}
