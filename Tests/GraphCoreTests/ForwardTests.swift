@@ -111,7 +111,7 @@ import TestSupport
     let graph = Graph()
     let logits = graph.constant(NDArray([-1e4, -30, -1, 0, 2, 40, 1e4]))
     let labels = graph.constant(NDArray([0.0, 1, 0.3, 1, 0, 1, 0]))
-    let out = try Session(graph: graph).run(sigmoidCrossEntropy(logits: logits, labels: labels)).doubles
+    let out = try Session(graph: graph).run(sigmoidCrossEntropyWithLogits(logits: logits, labels: labels)).doubles
     // Oracle: -z log σ(x) - (1 - z) log(1 - σ(x)) written with log1p for the moderate range.
     func reference(_ x: Double, _ z: Double) -> Double {
       let logSig = x >= 0 ? -log1p(Foundation.exp(-x)) : x - log1p(Foundation.exp(x))

@@ -81,7 +81,7 @@ import TestSupport
     let (sa, sb) = Self.shapePairs[pair]
     let logits = randomArray(Shape(sa), in: -3...3, seed: 11)
     let labels = randomArray(Shape(sb), in: 0...1, seed: 12)
-    let r = try checkGradients([logits, labels]) { _, t in try sigmoidCrossEntropy(logits: t[0], labels: t[1]) }
+    let r = try checkGradients([logits, labels]) { _, t in try sigmoidCrossEntropyWithLogits(logits: t[0], labels: t[1]) }
     #expect(r.maxRelativeError < 1e-6, "\(sa) \(sb): \(r.maxRelativeError)")
   }
 
