@@ -1,7 +1,7 @@
 import ArrayCore
 import RealModule
 
-// MARK: - Activation family
+// MARK: - UnaryActivation family
 
 /// Elementwise activation functions (and `erf`, which GELU is built on), with their derivatives
 /// side by side.
@@ -12,7 +12,7 @@ import RealModule
 /// | elu | `x` if `x > 0`, else `eˣ - 1` | `g` if `x > 0`, else `g·(y + 1)` |
 /// | softplus | `max(x, 0) + log(1 + e^(-|x|))` (= `log(1 + eˣ)`, stable) | `g·σ(x)` |
 /// | erf | `(2/√π) ∫₀ˣ e^(-t²) dt` | `g · (2/√π) e^(-x²)` |
-public struct Activation: Primitive {
+public struct UnaryActivation: Primitive {
   /// The function applied to each element.
   public enum Function: Sendable, Hashable {
     /// `max(x, α·x)` for `0 ≤ α ≤ 1`.
@@ -82,9 +82,9 @@ public struct Activation: Primitive {
 }
 
 func activation(
-  _ function: Activation.Function, _ x: Tensor, _ name: String?, _ file: StaticString, _ line: UInt
+  _ function: UnaryActivation.Function, _ x: Tensor, _ name: String?, _ file: StaticString, _ line: UInt
 ) throws -> Tensor {
-  try x.graph.apply(Activation(function), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(UnaryActivation(function), [x], name: name, location: x.graph.location(file, line))
 }
 
 /// Leaky ReLU, `x` for `x > 0` and `α·x` otherwise (`tf.nn.leaky_relu`, default `α = 0.2`).
