@@ -9,7 +9,10 @@ struct BackpropCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "backprop",
     abstract: "TensorFlow-style graphs and backpropagation in Swift: run the recipes of the notebook \"Implementing Back Propagation\".",
-    subcommands: [RegressionCommand.self, ClassificationCommand.self, GraphCommand.self, BenchCommand.self])
+    subcommands: [
+      RegressionCommand.self, ClassificationCommand.self, DigitsCommand.self, PredictCommand.self, GraphCommand.self,
+      BenchCommand.self,
+    ])
 }
 
 /// Options shared by the notebook's two recipes.

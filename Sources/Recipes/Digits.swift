@@ -1,0 +1,413 @@
+import ArrayCore
+import Datasets
+import GraphCore
+import Training
+
+/// The optimizers the digits recipe can train with.
+public enum DigitsOptimizer: String, Sendable, CaseIterable {
+  /// Plain gradient descent, ``GradientDescentOptimizer``.
+  case sgd
+  /// Momentum 0.9, ``MomentumOptimizer``.
+  case momentum
+  /// ``AdamOptimizer`` with TF1's defaults (the recipe's default).
+  case adam
+  /// ``RMSPropOptimizer`` (decay 0.9).
+  case rmsprop
+  /// ``AdagradOptimizer``.
+  case adagrad
+  /// ``AdamWOptimizer`` (weight decay 0.01).
+  case adamw
+
+  /// The optimizer object for a learning rate.
+  /// - Throws: ``GraphError`` for an invalid learning rate.
+  public func make(learningRate: Double) throws -> any Optimizer {
+    switch self {
+    case .sgd: try GradientDescentOptimizer(learningRate: learningRate)
+    case .momentum: try MomentumOptimizer(learningRate: .constant(learningRate), momentum: 0.9)
+    case .adam: try AdamOptimizer(learningRate: .constant(learningRate))
+    case .rmsprop: try RMSPropOptimizer(learningRate: .constant(learningRate))
+    case .adagrad: try AdagradOptimizer(learningRate: .constant(learningRate))
+    case .adamw: try AdamWOptimizer(learningRate: .constant(learningRate))
+    }
+  }
+}
+
+/// The figures of one training epoch of the digits recipe.
+public struct DigitsEpoch: Sendable {
+  /// The epoch number, from 1.
+  public var epoch: Int
+  /// The mean training loss over the epoch's samples (each batch's mean loss weighted by its size),
+  /// computed during the epoch, before each batch's update.
+  public var loss: Double
+  /// The accuracy on the whole training set after the epoch.
+  public var trainAccuracy: Double
+  /// The accuracy on the test set after the epoch.
+  public var testAccuracy: Double
+  /// The wall-clock time of the epoch's training steps, in seconds (evaluation excluded).
+  public var seconds: Double
+}
+
+/// The handwritten-digits recipe: a multilayer perceptron trained on the UCI digits (8x8 images,
+/// 10 classes; see Data/README.md) with softmax cross-entropy.
+///
+/// Defaults: standardized inputs (statistics of the training set), a seeded 80/20 split fixed by
+/// ``Configuration/splitSeed``, a 64-128-10 network with ReLU (Glorot-uniform kernels, zero
+/// biases, as Keras), Adam at 1e-3, batches of 32 in a new seeded order each epoch (the last
+/// smaller batch kept), 20 epochs.
+public struct DigitsRecipe: Sendable {
+  /// Settings of a run.
+  public struct Configuration: Sendable {
+    /// The digits CSV (64 pixels then the class per row); `nil` looks for the repository's copy
+    /// (see ``DigitsRecipe/locateData()``).
+    public var dataPath: String?
+    /// The hidden layer sizes (64-128-10 is `[128]`).
+    public var hiddenSizes = [128]
+    /// The optimizer.
+    public var optimizer = DigitsOptimizer.adam
+    /// The learning rate.
+    public var learningRate = 1e-3
+    /// The batch size.
+    public var batchSize = 32
+    /// The number of epochs.
+    public var epochs = 20
+    /// Seeds the initial weights and the order of the samples in each epoch.
+    public var seed: UInt64 = 42
+    /// Seeds the train/test split (kept fixed when `seed` changes, so runs share a test set).
+    public var splitSeed: UInt64 = 2026
+    /// The fraction of the rows held out for testing.
+    public var testFraction = 0.2
+    /// Whether to standardize the inputs.
+    public var standardize = true
+    /// Use only the first this many rows of the file (for quick tests); `nil` uses all.
+    public var rowLimit: Int?
+    /// Creates the default settings.
+    public init() {}
+
+    /// Checks every setting.
+    /// - Throws: ``RecipeError`` naming the setting and its value.
+    public func validate() throws {
+      guard !hiddenSizes.isEmpty, hiddenSizes.allSatisfy({ $0 >= 1 }) else {
+        throw RecipeError("hidden layer sizes must be positive integers, got \(hiddenSizes)")
+      }
+      guard batchSize >= 1 else { throw RecipeError("batch size must be at least 1, got \(batchSize)") }
+      guard epochs >= 1 else { throw RecipeError("epochs must be at least 1, got \(epochs)") }
+      guard learningRate.isFinite, learningRate > 0 else {
+        throw RecipeError("learning rate must be a finite number > 0, got \(learningRate)")
+      }
+      guard testFraction > 0, testFraction < 1 else { throw RecipeError("test fraction must be in (0, 1), got \(testFraction)") }
+      if let rowLimit, rowLimit < 10 { throw RecipeError("row limit must be at least 10, got \(rowLimit)") }
+    }
+  }
+
+  /// What a run produced.
+  public struct Report: Sendable {
+    /// One entry per epoch.
+    public var epochs: [DigitsEpoch] = []
+    /// The trained network, with its standardizer, ready to save or predict.
+    public var model: DigitsModel
+    /// The number of training and test rows.
+    public var trainCount = 0, testCount = 0
+    /// The test accuracy after the last epoch.
+    public var testAccuracy: Double { epochs.last?.testAccuracy ?? .nan }
+  }
+
+  /// The settings.
+  public var configuration: Configuration
+  /// Creates the recipe.
+  public init(_ configuration: Configuration = Configuration()) { self.configuration = configuration }
+
+  /// The places the repository's `Data/digits.csv` is looked for: the current directory, then the
+  /// source checkout this library was built from.
+  public static var dataCandidates: [String] {
+    let here = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    let root = here.dropLast(3).joined(separator: "/")  // .../Sources/Recipes/Digits.swift
+    return ["Data/digits.csv", root + "/Data/digits.csv"]
+  }
+
+  /// Loads the digits table from `path`, or from the first of ``dataCandidates`` that exists.
+  /// - Throws: ``DatasetError`` for a bad file, ``RecipeError`` when no candidate exists.
+  public static func loadTable(path: String?) throws -> NumericTable {
+    if let path { return try NumericTable(contentsOfFile: path) }
+    for candidate in dataCandidates {
+      do {
+        return try NumericTable(contentsOfFile: candidate)
+      } catch .unreadableFile {
+        continue
+      }
+    }
+    throw RecipeError("cannot find digits.csv (looked at \(dataCandidates.joined(separator: ", "))); pass --data PATH")
+  }
+
+  /// Trains the network, writing one line per epoch to `output`:
+  /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  0.08 s`.
+  /// - Throws: ``RecipeError`` for invalid settings or data, ``DatasetError`` for a bad file,
+  ///   ``GraphError``/``SessionError`` from the graph.
+  public func run(output: (String) -> Void = { print($0) }) throws -> Report {
+    let c = configuration
+    try c.validate()
+    let table = try Self.loadTable(path: c.dataPath)
+    guard table.columnCount == DigitsModel.inputSize + 1 else {
+      throw RecipeError(
+        "\(table.source): expected \(DigitsModel.inputSize + 1) columns (64 pixels and the class), found \(table.columnCount)")
+    }
+    var data = try table.dataset()
+    if let limit = c.rowLimit, limit < data.count { data = try data.rows(Array(0..<limit)) }
+    if let bad = data.labels.scalars(as: Int32.self).firstIndex(where: { $0 >= Int32(DigitsModel.classCount) }) {
+      throw RecipeError("\(table.source), line \(table.lineNumbers[bad]): class label must be 0...9")
+    }
+    let (rawTrain, rawTest) = try data.split(testFraction: c.testFraction, seed: c.splitSeed)
+    let standardizer =
+      c.standardize
+      ? try Standardizer(fitting: rawTrain.features)
+      : try Standardizer(
+        mean: [Double](repeating: 0, count: DigitsModel.inputSize),
+        standardDeviation: [Double](repeating: 1, count: DigitsModel.inputSize))
+    let train = try standardizer.transform(rawTrain)
+    let test = try standardizer.transform(rawTest)
+
+    let net = try DigitsNetwork(layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed)
+    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
+    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
+    let trainOp = try c.optimizer.make(learningRate: c.learningRate).minimize(loss)
+    let session = Session(graph: net.graph)
+    try session.initializeVariables()
+    let step = try session.prepare(fetches: [loss], feeds: [net.input, labels], targets: [trainOp])
+
+    var report = Report(model: try net.model(session, standardizer: standardizer))
+    report.trainCount = train.count
+    report.testCount = test.count
+    let clock = ContinuousClock()
+    for epoch in 0..<c.epochs {
+      var lossSum = 0.0
+      let start = clock.now
+      for (x, y) in try train.epoch(epoch, batchSize: c.batchSize, seed: c.seed &+ 1) {
+        try step.setFeed(0, to: x)
+        try step.setFeed(1, to: y)
+        try step.run()
+        lossSum += step.fetch(0).scalarValue * Double(y.elementCount)
+      }
+      let elapsed = clock.now - start
+      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+      let result = DigitsEpoch(
+        epoch: epoch + 1, loss: lossSum / Double(train.count),
+        trainAccuracy: try net.accuracy(session, train), testAccuracy: try net.accuracy(session, test), seconds: seconds)
+      guard result.loss.isFinite else {
+        throw RecipeError("the training loss became \(result.loss) in epoch \(epoch + 1); try a smaller learning rate")
+      }
+      report.epochs.append(result)
+      output(Self.format(result, of: c.epochs))
+    }
+    report.model = try net.model(session, standardizer: standardizer)
+    return report
+  }
+
+  /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  0.08 s`.
+  public static func format(_ e: DigitsEpoch, of total: Int) -> String {
+    let width = String(total).count
+    let n = String(repeating: " ", count: width - String(e.epoch).count) + String(e.epoch)
+    return "epoch \(n)/\(total)  loss \(fixed(e.loss, 4))  train \(fixed(e.trainAccuracy, 4))  test \(fixed(e.testAccuracy, 4))  \(fixed(e.seconds, 3)) s"
+  }
+}
+
+extension DigitsRecipe {
+  /// An accuracy as a percentage with two decimals: `97.21%`.
+  public static func percent(_ accuracy: Double) -> String { fixed(accuracy * 100, 2) + "%" }
+}
+
+/// `x` with `digits` digits after the point (no Foundation).
+func fixed(_ x: Double, _ digits: Int) -> String {
+  guard x.isFinite else { return String(x) }
+  var scale = 1.0
+  for _ in 0..<digits { scale *= 10 }
+  let scaled = (Swift.abs(x) * scale).rounded()
+  guard scaled < 9e15 else { return String(x) }
+  let whole = Int(scaled) / Int(scale), frac = Int(scaled) % Int(scale)
+  let fracText = String(frac)
+  let sign = x < 0 && scaled > 0 ? "-" : ""
+  return sign + String(whole) + (digits > 0 ? "." + String(repeating: "0", count: digits - fracText.count) + fracText : "")
+}
+
+/// The graph of the multilayer perceptron: an input placeholder `[?, 64]`, Dense layers named
+/// `layer1`, `layer2`, ... (ReLU on the hidden layers, none on the last), and the logits.
+struct DigitsNetwork {
+  let graph = Graph()
+  let input: Tensor
+  let layers: [Dense]
+  let logits: Tensor
+  let layerSizes: [Int]
+
+  init(layerSizes: [Int], seed: UInt64) throws {
+    self.layerSizes = layerSizes
+    input = graph.placeholder(.float32, shape: [nil, layerSizes[0]], name: "pixels")
+    var layers: [Dense] = []
+    var h = input
+    for i in 1..<layerSizes.count {
+      let last = i == layerSizes.count - 1
+      let layer = try Dense(
+        graph: graph, inputSize: layerSizes[i - 1], units: layerSizes[i], activation: last ? .linear : .relu,
+        seed: seed &+ UInt64(2 * i), name: "layer\(i)")
+      layers.append(layer)
+      h = try layer(h)
+    }
+    self.layers = layers
+    logits = h
+  }
+
+  /// The fraction of `data`'s rows whose largest logit is at the label.
+  func accuracy(_ session: Session, _ data: Dataset) throws -> Double {
+    let predictions = try DigitsModel.argMax(session.run(logits, feeding: [input: data.features]))
+    let labels = data.labels.scalars(as: Int32.self)
+    let correct = zip(predictions, labels).filter { $0 == Int($1) }.count
+    return data.count == 0 ? .nan : Double(correct) / Double(data.count)
+  }
+
+  /// The current weights as a ``DigitsModel``.
+  func model(_ session: Session, standardizer: Standardizer) throws -> DigitsModel {
+    var weights: [(kernel: NDArray, bias: NDArray)] = []
+    for layer in layers {
+      guard let bias = layer.bias else { throw RecipeError("layer \(layer.name) has no bias") }
+      weights.append((try session.value(of: layer.kernel), try session.value(of: bias)))
+    }
+    return try DigitsModel(layerSizes: layerSizes, weights: weights, standardizer: standardizer)
+  }
+}
+
+/// A trained digits classifier: the layer sizes, each layer's kernel and bias, and the input
+/// standardizer. Saved as safetensors (readable with `safetensors.numpy.load_file`):
+///
+/// - tensors `layer<i>/kernel` (`[in, out]`, F32), `layer<i>/bias` (`[out]`, F32),
+///   `standardizer/mean` and `standardizer/std` (`[64]`, F64);
+/// - metadata `format` = `backprop-digits-mlp`, `layers` = `64,128,10`, `activation` = `relu`.
+///
+/// The network computes `logits = Wₙ·(…relu(W₁·((x - mean)/std) + b₁)…) + bₙ` and predicts the
+/// class of the largest logit.
+public struct DigitsModel: Sendable {
+  /// The number of input pixels.
+  public static let inputSize = 64
+  /// The number of classes.
+  public static let classCount = 10
+  /// The `format` metadata value of a saved model.
+  public static let formatName = "backprop-digits-mlp"
+
+  /// The layer sizes, input first (`[64, 128, 10]`).
+  public let layerSizes: [Int]
+  /// Each layer's kernel `[in, out]` and bias `[out]` (float32).
+  public let weights: [(kernel: NDArray, bias: NDArray)]
+  /// The input standardizer.
+  public let standardizer: Standardizer
+
+  /// Creates a model, checking every shape against `layerSizes`.
+  /// - Throws: ``RecipeError`` naming the layer and the shapes.
+  public init(layerSizes: [Int], weights: [(kernel: NDArray, bias: NDArray)], standardizer: Standardizer) throws {
+    guard layerSizes.count >= 2, layerSizes.first == Self.inputSize, layerSizes.last == Self.classCount,
+      layerSizes.allSatisfy({ $0 >= 1 })
+    else {
+      throw RecipeError("layer sizes must start with \(Self.inputSize), end with \(Self.classCount) and be positive, got \(layerSizes)")
+    }
+    guard weights.count == layerSizes.count - 1 else {
+      throw RecipeError("\(layerSizes.count - 1) layers need \(layerSizes.count - 1) weight pairs, got \(weights.count)")
+    }
+    for (i, w) in weights.enumerated() {
+      let expected: Shape = [layerSizes[i], layerSizes[i + 1]]
+      guard w.kernel.shape == expected, w.kernel.dtype == .float32, w.bias.shape == [layerSizes[i + 1]], w.bias.dtype == .float32
+      else {
+        throw RecipeError(
+          "layer\(i + 1): expected kernel float32 \(expected) and bias float32 [\(layerSizes[i + 1])], got \(w.kernel.dtype) \(w.kernel.shape) and \(w.bias.dtype) \(w.bias.shape)")
+      }
+    }
+    guard standardizer.mean.count == Self.inputSize else {
+      throw RecipeError("the standardizer has \(standardizer.mean.count) columns, expected \(Self.inputSize)")
+    }
+    self.layerSizes = layerSizes
+    self.weights = weights
+    self.standardizer = standardizer
+  }
+
+  /// The model as a safetensors file (see the type's description).
+  public var file: SafetensorsFile {
+    var tensors: [String: NDArray] = [:]
+    for (i, w) in weights.enumerated() {
+      tensors["layer\(i + 1)/kernel"] = w.kernel
+      tensors["layer\(i + 1)/bias"] = w.bias
+    }
+    tensors["standardizer/mean"] = NDArray(standardizer.mean, shape: [Self.inputSize])
+    tensors["standardizer/std"] = NDArray(standardizer.standardDeviation, shape: [Self.inputSize])
+    return SafetensorsFile(
+      tensors: tensors,
+      metadata: [
+        "format": Self.formatName, "layers": layerSizes.map(String.init).joined(separator: ","), "activation": "relu",
+      ])
+  }
+
+  /// Writes the model to a safetensors file, atomically.
+  /// - Throws: ``ArrayFileError``.
+  public func save(toPath path: String) throws {
+    try file.write(toPath: path)
+  }
+
+  /// Reads a model saved by ``save(toPath:)``.
+  /// - Throws: ``ArrayFileError`` for an unreadable or malformed file, ``RecipeError`` when it is
+  ///   not a digits model or its tensors do not fit its layer sizes.
+  public init(contentsOfFile path: String) throws {
+    let file = try SafetensorsFile(contentsOfFile: path)
+    guard file.metadata["format"] == Self.formatName, let layersText = file.metadata["layers"] else {
+      throw RecipeError("\(path): not a digits model (no __metadata__ format \"\(Self.formatName)\" with layers)")
+    }
+    let sizes = layersText.split(separator: ",").map { Int($0) }
+    guard sizes.allSatisfy({ $0 != nil }) else { throw RecipeError("\(path): bad layers metadata \"\(layersText)\"") }
+    let layerSizes = sizes.compactMap { $0 }
+    guard layerSizes.count >= 2 else { throw RecipeError("\(path): bad layers metadata \"\(layersText)\"") }
+    var weights: [(kernel: NDArray, bias: NDArray)] = []
+    for i in 1..<layerSizes.count {
+      guard let k = file.tensors["layer\(i)/kernel"], let b = file.tensors["layer\(i)/bias"] else {
+        throw RecipeError("\(path): missing tensor layer\(i)/kernel or layer\(i)/bias")
+      }
+      weights.append((k, b))
+    }
+    guard let mean = file.tensors["standardizer/mean"], let std = file.tensors["standardizer/std"] else {
+      throw RecipeError("\(path): missing tensor standardizer/mean or standardizer/std")
+    }
+    do {
+      try self.init(layerSizes: layerSizes, weights: weights, standardizer: Standardizer(mean: mean.doubles, standardDeviation: std.doubles))
+    } catch let error as RecipeError {
+      throw RecipeError("\(path): \(error.description)")
+    } catch {
+      throw RecipeError("\(path): \(error)")
+    }
+  }
+
+  /// The logits `[n, 10]` of raw (unstandardized) pixel rows `[n, 64]`, computed by a graph of
+  /// Dense layers holding the saved weights.
+  /// - Throws: ``RecipeError`` when `pixels` is not `[n, 64]`; graph errors.
+  public func logits(_ pixels: NDArray) throws -> NDArray {
+    guard pixels.rank == 2, pixels.shape[1] == Self.inputSize else {
+      throw RecipeError("expected rows of \(Self.inputSize) pixels, got an array of shape \(pixels.shape)")
+    }
+    let net = try DigitsNetwork(layerSizes: layerSizes, seed: 0)
+    let session = Session(graph: net.graph)
+    try session.initializeVariables()
+    for (layer, w) in zip(net.layers, weights) {
+      try session.setValue(w.kernel, for: layer.kernel)
+      if let bias = layer.bias { try session.setValue(w.bias, for: bias) }
+    }
+    let x = try standardizer.transform(pixels.converted(to: .float32))
+    return try session.run(net.logits, feeding: [net.input: x])
+  }
+
+  /// The predicted class of each row of raw pixels `[n, 64]`.
+  public func predict(_ pixels: NDArray) throws -> [Int] {
+    try Self.argMax(logits(pixels))
+  }
+
+  /// The index of the largest value in each row of a `[n, k]` array (the first on ties, as
+  /// `numpy.argmax`).
+  static func argMax(_ scores: NDArray) -> [Int] {
+    let k = scores.shape[1]
+    let v = scores.doubles
+    return (0..<scores.shape[0]).map { i in
+      var best = 0
+      for j in 1..<k where v[i * k + j] > v[i * k + best] { best = j }
+      return best
+    }
+  }
+}
