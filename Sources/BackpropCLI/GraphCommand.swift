@@ -16,7 +16,7 @@ struct GraphCommand: ParsableCommand {
     abstract: "Draw a recipe's graph, forward and gradient (backpropagation) operations, as Graphviz DOT or SVG.",
     discussion: """
       Forward operations are blue, gradient operations orange and dashed (in the "gradients" \
-      cluster), variables green, placeholders yellow. With --values, one training step is run \
+      cluster), the optimizer's update violet, variables green, placeholders yellow. With --values, one training step is run \
       and each edge shows the value of its tensor and the gradient of the loss with respect to it.
       """)
 

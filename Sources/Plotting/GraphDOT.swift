@@ -21,7 +21,9 @@ extension Graph {
   /// of each output. Forward operations are blue boxes; operations added by
   /// ``gradients(of:withRespectTo:gradientSeeds:file:line:)`` (``Operation/isGradient``) are
   /// orange dashed boxes grouped in a "gradients" cluster, and the edges into them are orange;
-  /// variables are green, placeholders yellow. Control dependencies are dotted edges, and an
+  /// the optimizer's update operations (those that read gradients and write variables, with
+  /// their constants) are violet, in an "update" cluster; variables are green, placeholders
+  /// yellow. Control dependencies are dotted edges, and an
   /// operation that writes a variable has a dashed "updates" edge to it.
   ///
   /// - Parameters:
@@ -47,13 +49,21 @@ extension Graph {
     out += "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10, penwidth=1.2];\n"
     out += "  edge [fontname=\"Helvetica\", fontsize=9, color=\"#374151\", arrowsize=0.7];\n"
 
-    let forward = drawn.filter { !$0.isGradient }
+    let update = updateOperations(drawn, count: all.count)
+    let forward = drawn.filter { !$0.isGradient && !update[$0.id] }
     let backward = drawn.filter(\.isGradient)
-    for op in forward { out += "  " + nodeStatement(op) + "\n" }
+    let updates = drawn.filter { update[$0.id] }
+    for op in forward { out += "  " + nodeStatement(op, isUpdate: false) + "\n" }
     if !backward.isEmpty {
       out += "  subgraph cluster_gradients {\n"
       out += "    label=\"gradients (backpropagation)\"; style=\"rounded,dashed\"; color=\"#ea580c\"; fontcolor=\"#c2410c\";\n"
-      for op in backward { out += "    " + nodeStatement(op) + "\n" }
+      for op in backward { out += "    " + nodeStatement(op, isUpdate: false) + "\n" }
+      out += "  }\n"
+    }
+    if !updates.isEmpty {
+      out += "  subgraph cluster_update {\n"
+      out += "    label=\"update (optimizer)\"; style=\"rounded,dotted\"; color=\"#7c3aed\"; fontcolor=\"#6d28d9\";\n"
+      for op in updates { out += "    " + nodeStatement(op, isUpdate: true) + "\n" }
       out += "  }\n"
     }
     for op in drawn {
@@ -82,7 +92,35 @@ extension Graph {
     return out
   }
 
-  private func nodeStatement(_ op: Operation) -> String {
+  /// Which drawn operations belong to an optimizer's update rather than to the forward
+  /// computation: operations (not gradients, not variables) that write a variable, that read
+  /// a gradient or another update operation, that only group update operations, or whose
+  /// outputs only update operations read (a learning-rate constant).
+  private func updateOperations(_ drawn: [Operation], count: Int) -> [Bool] {
+    var update = [Bool](repeating: false, count: count)
+    var isDrawn = [Bool](repeating: false, count: count)
+    for op in drawn { isDrawn[op.id] = true }
+    func eligible(_ op: Operation) -> Bool { !op.isGradient && op.outputs.first?.isVariable != true }
+    for op in drawn where eligible(op) {
+      let inputs = op.inputs.map(\.operation)
+      let controls = op.controlInputs.filter { isDrawn[$0.id] }
+      update[op.id] =
+        op.assignedVariable != nil || inputs.contains { $0.isGradient || update[$0.id] }
+        || (inputs.isEmpty && !controls.isEmpty && controls.allSatisfy { update[$0.id] })
+    }
+    var consumers = [[Int]](repeating: [], count: count)
+    for op in drawn {
+      for input in op.inputs { consumers[input.operation.id].append(op.id) }
+      for c in op.controlInputs { consumers[c.id].append(op.id) }
+    }
+    for op in drawn.reversed() where eligible(op) && !update[op.id] {
+      let users = consumers[op.id]
+      if !users.isEmpty && users.allSatisfy({ update[$0] }) { update[op.id] = true }
+    }
+    return update
+  }
+
+  private func nodeStatement(_ op: Operation, isUpdate: Bool) -> String {
     var lines = [op.name]
     if op.outputs.isEmpty { lines.append(op.type) }
     for t in op.outputs { lines.append("\(op.type)  \(t.dtype) \(t.shape)") }
@@ -91,6 +129,8 @@ extension Graph {
       attributes += ["fillcolor=\"#ffedd5\"", "color=\"#ea580c\"", "style=\"rounded,filled,dashed\""]
     } else if op.outputs.first?.isVariable == true {
       attributes += ["fillcolor=\"#dcfce7\"", "color=\"#16a34a\"", "penwidth=2"]
+    } else if isUpdate {
+      attributes += ["fillcolor=\"#ede9fe\"", "color=\"#7c3aed\""]
     } else if op.type == "Placeholder" {
       attributes += ["fillcolor=\"#fef9c3\"", "color=\"#ca8a04\""]
     } else {

@@ -76,6 +76,17 @@ func edges(_ dot: String) -> [(String, String, String)] {
         #expect(edge?.2.contains("#ea580c") == op.isGradient)
       }
     }
+    // The update (it reads a gradient and writes A) is violet in the update cluster; the
+    // forward operations are blue and outside it.
+    let updateStatement = try #require(nodes["n\(update.id)"])
+    #expect(updateStatement.contains("#ede9fe"))
+    let updateCluster = try #require(dot.range(of: "subgraph cluster_update {"))
+    #expect(dot[updateCluster.upperBound...].contains("n\(update.id) ["))
+    for name in ["Mul", "Sub", "Square"] {
+      let id = try #require(byName[name])
+      #expect(nodes[id]?.contains("#dbeafe") == true, "\(name)")
+      #expect(!dot[updateCluster.upperBound...].contains("\(id) ["), "\(name)")
+    }
     // The update writes A: a dashed "updates" edge from it to the variable.
     let updateEdge = edgeList.first { $0.0 == "n\(update.id)" && $0.1 == byName["A"] }
     #expect(updateEdge?.2.contains("updates") == true)
