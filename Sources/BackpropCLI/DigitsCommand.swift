@@ -39,6 +39,8 @@ struct DigitsCommand: ParsableCommand {
   @Option(help: "Save the trained model (weights, standardizer, layer sizes) to this safetensors file.")
   var save: String?
 
+  @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
+
   /// The parsed `--hidden` sizes, or nil when malformed.
   var hiddenSizes: [Int]? {
     let parts = hidden.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.filter { $0 != " " }) }
@@ -73,6 +75,10 @@ struct DigitsCommand: ParsableCommand {
       try report.model.save(toPath: save)
       print("saved the model to \(save)")
     }
+    let name = report.model.layerSizes.map(String.init).joined(separator: "-")
+    try outputs.write(
+      figure: report.figure(title: "Digits \(name), \(optimizer.rawValue) at \(formatCompact(learningRate)), batch \(batchSize), seed \(seed)"),
+      log: report.epochLog(), losses: report.epochs.map(\.loss), smoothed: report.epochs.map(\.loss))
   }
 }
 

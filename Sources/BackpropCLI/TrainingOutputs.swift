@@ -10,10 +10,10 @@ struct TrainingOutputOptions: ParsableArguments {
 
   @Option(
     name: .customLong("log"),
-    help: ArgumentHelp("Write one record per step: JSON Lines, or CSV when the name ends in .csv.", valueName: "file.jsonl"))
+    help: ArgumentHelp("Write one record per step (per epoch for digits): JSON Lines, or CSV when the name ends in .csv.", valueName: "file.jsonl"))
   var logPath: String?
 
-  @Option(name: .customLong("csv"), help: ArgumentHelp("Write one CSV row per step.", valueName: "file.csv"))
+  @Option(name: .customLong("csv"), help: ArgumentHelp("Write one CSV row per step (per epoch for digits).", valueName: "file.csv"))
   var csvPath: String?
 
   @Flag(help: "No progress display and no closing sparkline (the recipe's own lines still print).")
@@ -59,28 +59,37 @@ struct TrainingOutputOptions: ParsableArguments {
 
   /// Writes the files asked for and, on a terminal, the loss sparkline.
   func finish(report: TrainingReport, figure: @autoclosure () -> Figure) throws {
+    try write(figure: figure(), log: report.stepLog(), losses: report.losses, smoothed: report.smoothedLosses)
+  }
+
+  /// Writes the plot and logs asked for and, on a terminal unless `--quiet`, a sparkline of
+  /// `losses` with the first and last `smoothed` values.
+  func write(
+    figure: @autoclosure () -> Figure, log: @autoclosure () -> StepLog, losses: [Double], smoothed: [Double]
+  ) throws {
     if let plotPath { try writeText(figure().svg(), to: plotPath, what: "plot") }
     if let logPath {
-      let log = report.stepLog()
+      let log = log()
       try writeText(logPath.lowercased().hasSuffix(".csv") ? log.csv() : log.jsonLines(), to: logPath, what: "log")
     }
-    if let csvPath { try writeText(report.stepLog().csv(), to: csvPath, what: "CSV log") }
-    if !quiet && Terminal.isTerminal(STDOUT_FILENO) && !report.losses.isEmpty {
-      print(lossSummary(report))
+    if let csvPath { try writeText(log().csv(), to: csvPath, what: "CSV log") }
+    if !quiet && Terminal.isTerminal(STDOUT_FILENO) && !losses.isEmpty {
+      print(lossSummary(losses, smoothed: smoothed))
     }
   }
 }
 
 /// `loss ▇▆▅▄▃▂▁▁  98.59 → 0.8141 (smoothed)`: the loss's sparkline, on a logarithmic scale
-/// when the positive losses span more than two decades, with the smoothed first and last values.
-func lossSummary(_ report: TrainingReport) -> String {
-  let finite = report.losses.filter(\.isFinite)
+/// when the positive finite losses span more than two decades, with the first and last
+/// smoothed values.
+func lossSummary(_ losses: [Double], smoothed: [Double]) -> String {
+  let finite = losses.filter(\.isFinite)
   let positive = finite.filter { $0 > 0 }
   let logarithmic = positive.count == finite.count && (positive.max() ?? 0) > (positive.min() ?? 0) * 100
-  let line = sparkline(report.losses, width: min(60, report.losses.count), scale: logarithmic ? .logarithmic : .linear)
-  let smoothed = report.smoothedLosses.filter(\.isFinite)
-  let ends = smoothed.first.map { "  \(formatCompact($0)) → \(formatCompact(smoothed.last ?? $0)) (smoothed)" } ?? ""
-  return "loss " + line + (logarithmic ? " (log scale)" : "") + ends
+  let line = sparkline(losses, width: min(60, losses.count), scale: logarithmic ? .logarithmic : .linear)
+  let ends = smoothed.filter(\.isFinite)
+  let text = ends.first.map { "  \(formatCompact($0)) → \(formatCompact(ends.last ?? $0))" } ?? ""
+  return "loss " + line + (logarithmic ? " (log scale)" : "") + text + (smoothed == losses ? "" : " (smoothed)")
 }
 
 /// An error of the command-line tool, printed as `Error: <message>`.

@@ -197,6 +197,16 @@ extension Chart {
           continue
         }
         d += (d.isEmpty ? "" : " ") + (penDown ? "L" : "M") + coordinate(px) + " " + coordinate(py)
+        // The legend must avoid the segments too, not only their ends: sample every ~6 px.
+        if penDown, let (qx, qy) = drawn.last {
+          let pieces = Int((((px - qx) * (px - qx) + (py - qy) * (py - qy)).squareRoot() / 6).rounded(.up))
+          if pieces > 1 {
+            for k in 1..<pieces {
+              let t = Double(k) / Double(pieces)
+              drawn.append((qx + (px - qx) * t, qy + (py - qy) * t))
+            }
+          }
+        }
         penDown = true
         count += 1
         drawn.append((px, py))

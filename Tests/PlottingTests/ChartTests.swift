@@ -112,6 +112,25 @@ func pointCount(_ d: String) -> Int { d.split(separator: " ").filter { $0.hasPre
     #expect(try elements(doc, "//*[local-name()='text'][@class='figure-title']").first?.stringValue == "Two panels")
   }
 
+  @Test func legendAvoidsLineSegments() throws {
+    // A line along the top whose only two points lie at the plot's left and right edges, outside
+    // the legend's candidate boxes (inset 8 px): only its segment crosses the top corners, so the
+    // legend must go to the bottom right.
+    var chart = Chart()
+    chart.lines.append(LineSeries(name: "top", x: [0, 10], y: [9.5, 9.5]))
+    chart.yRange = 0...10
+    let doc = try parseXML(chart.svg(width: 400, height: 300))
+    let box = try #require(try elements(doc, "//*[local-name()='g'][@class='legend']/*[local-name()='rect']").first)
+    let plot = try #require(try elements(doc, "//*[local-name()='clipPath']/*[local-name()='rect']").first)
+    let boxY = try #require(attribute(box, "y").flatMap(Double.init))
+    let boxX = try #require(attribute(box, "x").flatMap(Double.init))
+    let plotY = try #require(attribute(plot, "y").flatMap(Double.init))
+    let plotHeight = try #require(attribute(plot, "height").flatMap(Double.init))
+    let plotX = try #require(attribute(plot, "x").flatMap(Double.init))
+    #expect(boxY > plotY + plotHeight / 2)
+    #expect(boxX > plotX + 100)  // right, not left
+  }
+
   @Test func controlCharactersAreDroppedFromText() throws {
     let chart = Chart(title: "bad\u{1}title")
     let doc = try parseXML(chart.svg())

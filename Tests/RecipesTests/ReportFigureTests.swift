@@ -48,6 +48,23 @@ import Testing
     #expect(values[2] == 1)
   }
 
+  @Test func digitsFigureAndEpochLog() throws {
+    var c = DigitsRecipe.Configuration()
+    c.dataPath = "\(#filePath)".split(separator: "/").dropLast(3).map { "/" + $0 }.joined() + "/Data/digits.csv"
+    c.epochs = 2
+    c.rowLimit = 200
+    c.hiddenSizes = [16]
+    let report = try DigitsRecipe(c).run { _ in }
+    let svg = report.figure(title: "digits").svg()
+    let series = try elements(svg, "//*[local-name()='path'][@class='series']")
+    #expect(series.compactMap { attribute($0, "data-name") } == ["loss", "train", "test"])
+    #expect(series.compactMap { attribute($0, "data-points") } == ["2", "2", "2"])
+    let csv = report.epochLog().csv().split(separator: "\n")
+    #expect(csv.count == 3)
+    #expect(csv[0] == "epoch,loss,train_accuracy,test_accuracy,seconds")
+    #expect(csv[2].hasPrefix("2,\(report.epochs[1].loss),"))
+  }
+
   @Test func stepLogHasOneRowPerStep() throws {
     var c = RegressionRecipe.Configuration()
     c.steps = 12
