@@ -23,7 +23,9 @@ struct GraphCommand: ParsableCommand {
   @Argument(help: "The recipe: regression or classification.")
   var recipe: GraphRecipe
 
-  @Option(name: .customLong("dot"), help: ArgumentHelp("Write the DOT text here.", valueName: "file.dot"))
+  @Option(
+    name: .customLong("dot"),
+    help: ArgumentHelp("Write the DOT text here (without --dot and --svg it goes to standard output).", valueName: "file.dot"))
   var dotPath: String?
 
   @Option(name: .customLong("svg"), help: ArgumentHelp("Render with Graphviz 'dot' to this SVG file.", valueName: "file.svg"))
@@ -36,7 +38,6 @@ struct GraphCommand: ParsableCommand {
   var seed: UInt64 = 42
 
   func validate() throws {
-    if dotPath == nil && svgPath == nil { throw ValidationError("give --dot FILE.dot and/or --svg FILE.svg") }
     if let dotPath { try validateOutputPath(dotPath, flag: "--dot") }
     if let svgPath { try validateOutputPath(svgPath, flag: "--svg") }
   }
@@ -78,6 +79,7 @@ struct GraphCommand: ParsableCommand {
     let dot = graph.dot(title: caption, reachingFrom: [train], edgeAnnotations: annotations)
     if let dotPath { try writeText(dot, to: dotPath, what: "DOT graph") }
     if let svgPath { try renderSVG(dot: dot, to: svgPath) }
+    if dotPath == nil && svgPath == nil { print(dot, terminator: "") }  // `| dot -Tpng > graph.png`
   }
 
   /// Runs Graphviz `dot -Tsvg`, reading the DOT text from standard input.
