@@ -62,6 +62,10 @@ let package = Package(
       swiftSettings: strict),
     .testTarget(
       name: "ArrayCoreTests", dependencies: ["ArrayCore", "TestSupport"], swiftSettings: strict),
+    // Saves checkpoints in a loop until killed: the subject of a crash-safety test.
+    .executableTarget(
+      name: "CheckpointTorture", dependencies: ["GraphCore"], path: "Tests/CheckpointTorture",
+      swiftSettings: strict),
     .testTarget(
       name: "GraphCoreTests", dependencies: ["GraphCore", "TestSupport"], swiftSettings: strict),
     .testTarget(

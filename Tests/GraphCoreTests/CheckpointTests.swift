@@ -1,4 +1,5 @@
 import ArrayCore
+import Foundation
 import GraphCore
 import Testing
 
@@ -130,6 +131,45 @@ private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, s
       #expect(throws: ArrayFileError.self) { try Checkpoint.restore(session: target, from: path) }
     }
     #expect(try target.value(of: w).isBitIdentical(to: before))
+  }
+
+  @Test func killedSaveLeavesALoadableCheckpoint() throws {
+    // The CheckpointTorture helper (built beside the tests) saves 8 MB checkpoints in a loop;
+    // kill it at random moments, mostly in the middle of a write, and load what is left: it
+    // must always be one whole checkpoint (every element equal to its recorded step).
+    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let helper = products.appendingPathComponent("CheckpointTorture").path
+    guard FileManager.default.isExecutableFile(atPath: helper) else {
+      Issue.record("the CheckpointTorture helper is not built at \(helper) (swift build --build-tests)")
+      return
+    }
+    let directory = temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }  // with any killed writer's temporary file
+    let path = directory + "/ck.safetensors"
+    var rng = SeededGenerator(seed: 7)
+    var checked = 0
+    for _ in 0..<8 {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: helper)
+      process.arguments = [path]
+      process.standardOutput = FileHandle.nullDevice
+      try process.run()
+      usleep(UInt32(40_000 + rng.choice(160_000)))  // 40 to 200 ms
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+      #expect(process.terminationReason == .uncaughtSignal)  // killed while still saving
+      guard FileManager.default.fileExists(atPath: path) else { continue }
+      let graph = Graph()
+      let big = try graph.variable(NDArray(repeating: -1, shape: [1 << 21], dtype: .float32), name: "big")
+      let session = Session(graph: graph)
+      try session.initializeVariables()
+      let metadata = try Checkpoint.restore(session: session, from: path)
+      let step = try #require(metadata["step"].flatMap(Float.init))
+      let values = try session.value(of: big).scalars(as: Float.self)
+      #expect(values.allSatisfy { $0 == step }, "a torn checkpoint at step \(step)")
+      checked += 1
+    }
+    #expect(checked >= 6)  // most kills come after the first complete save
   }
 
   @Test func savingUninitializedVariablesIsAnError() throws {
