@@ -7,6 +7,7 @@ zero biases, ReLU, softmax cross-entropy, Adam at 1e-3, a new shuffled order eve
 last smaller batch kept:
 
   mlp-128-b32    64-128-10,      batch 32
+  mlp-128-b256   64-128-10,      batch 256
   mlp-256x2-b256 64-256-256-10,  batch 256
 
 Each peer trains EPOCHS epochs (default 20) per workload; the figure is the median time of one
@@ -33,7 +34,7 @@ import time
 import numpy as np
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-WORKLOADS = [("mlp-128-b32", [128], 32), ("mlp-256x2-b256", [256, 256], 256)]
+WORKLOADS = [("mlp-128-b32", [128], 32), ("mlp-128-b256", [128], 256), ("mlp-256x2-b256", [256, 256], 256)]
 
 
 def load_digits(seed=0):
@@ -63,9 +64,9 @@ def bench_backprop(hidden, batch, epochs):
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     times, acc = [], None
     for line in out.splitlines():
-        m = re.match(r"epoch\s+\d+/\d+\s+loss (\S+)\s+train (\S+)\s+test (\S+)\s+(\S+) s", line)
+        m = re.match(r"epoch\s+\d+/\d+\s+loss (\S+)\s+train (\S+)\s+test (\S+)\s+(\S+) ms", line)
         if m:
-            times.append(float(m.group(4)))
+            times.append(float(m.group(4)) / 1000)
             acc = float(m.group(3))
     return times, acc
 
@@ -182,7 +183,13 @@ def main():
             rows.append((name, peer, ms, min(times[1:]) * 1000, acc))
             print(f"{name:15s} {peer:9s} median {ms:8.2f} ms/epoch  min {min(times[1:]) * 1000:8.2f}  "
                   f"test accuracy {acc:.4f}", file=sys.stderr, flush=True)
-    print("machine:", platform.machine(), platform.processor() or "", f"{os.cpu_count()} cpus;",
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"machine: {cpu}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f};",
           ", ".join(f"{k} {v}" for k, v in versions.items()))
     if args.markdown:
         print("\n| workload | peer | median ms/epoch | min ms/epoch | test accuracy |")

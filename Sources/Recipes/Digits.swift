@@ -139,7 +139,7 @@ public struct DigitsRecipe: Sendable {
   }
 
   /// Trains the network, writing one line per epoch to `output`:
-  /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  0.08 s`.
+  /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  7.31 ms`.
   /// - Throws: ``RecipeError`` for invalid settings or data, ``DatasetError`` for a bad file,
   ///   ``GraphError``/``SessionError`` from the graph.
   public func run(output: (String) -> Void = { print($0) }) throws -> Report {
@@ -201,11 +201,11 @@ public struct DigitsRecipe: Sendable {
     return report
   }
 
-  /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  0.08 s`.
+  /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  7.31 ms`.
   public static func format(_ e: DigitsEpoch, of total: Int) -> String {
     let width = String(total).count
     let n = String(repeating: " ", count: width - String(e.epoch).count) + String(e.epoch)
-    return "epoch \(n)/\(total)  loss \(fixed(e.loss, 4))  train \(fixed(e.trainAccuracy, 4))  test \(fixed(e.testAccuracy, 4))  \(fixed(e.seconds, 3)) s"
+    return "epoch \(n)/\(total)  loss \(fixed(e.loss, 4))  train \(fixed(e.trainAccuracy, 4))  test \(fixed(e.testAccuracy, 4))  \(fixed(e.seconds * 1000, 2)) ms"
   }
 }
 
