@@ -55,6 +55,18 @@ extension BenchCommand {
     let z = rng.uniformArray(shape: [n], low: 0.5, high: 2, dtype: .float32)
     var out = NDArray()
     let three = 12 * Double(n) / 1e9, two = 8 * Double(n) / 1e9, one = 4 * Double(n) / 1e9
+    // In-cache size (L1/L2), where the vector width matters more than memory bandwidth.
+    let xs = rng.uniformArray(shape: [10_000], low: -1, high: 1, dtype: .float32)
+    let zs = rng.uniformArray(shape: [10_000], low: 0.5, high: 2, dtype: .float32)
+    var small = NDArray()
+    list += [
+      KernelWorkload(name: "x+y, 1e4 float32", unit: "GB/s", workPerCall: 12e4 / 1e9, calls: 20_000) {
+        try Kernels.arithmetic(.add, xs, zs, into: &small)
+      },
+      KernelWorkload(name: "x+y generic Swift zip, 1e4 float32", unit: "GB/s", workPerCall: 12e4 / 1e9, calls: 20_000) {
+        try Kernels.zip(xs, zs, Float.self, Float.self, into: &small) { $0 + $1 }
+      },
+    ]
     list += [
       KernelWorkload(name: "x+y, 1e6 float32", unit: "GB/s", workPerCall: three, calls: 200) {
         try Kernels.arithmetic(.add, x, z, into: &out)
