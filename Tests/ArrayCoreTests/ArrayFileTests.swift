@@ -285,3 +285,24 @@ struct SafetensorsTests {
     expectMalformed(file("{" + t("a", "F32", "[4611686018427387904,4]", 0, 8) + "}", eight), "overflows")
   }
 }
+
+@Suite("FileIO")
+struct FileIOTests {
+  @Test("reads whole files, refuses directories and files over the limit, writes atomically")
+  func readAndWrite() throws {
+    let dir = temporaryDirectory()
+    let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    try FileIO.writeAtomically(bytes, toPath: dir + "/data.bin")
+    #expect(try FileIO.readBytes(atPath: dir + "/data.bin") == bytes)
+    #expect(throws: ArrayFileError.fileSystem(path: dir, operation: "read", message: "is a directory")) {
+      try FileIO.readBytes(atPath: dir)
+    }
+    #expect { try FileIO.readBytes(atPath: dir + "/data.bin", limit: 1000) } throws: { "\($0)".contains("more than the limit of 1000") }
+    // Renaming a file over a directory fails: the error names the path, the directory is left
+    // alone and no temporary file remains.
+    #expect(mkdir(dir + "/target", 0o755) == 0)
+    #expect { try FileIO.writeAtomically([1, 2], toPath: dir + "/target") } throws: { "\($0)".contains(dir + "/target") }
+    #expect(listing(dir) == ["data.bin", "target"])
+    #expect { try FileIO.writeAtomically([1], toPath: dir + "/missing/x.bin") } throws: { "\($0)".contains("missing/x.bin") }
+  }
+}
