@@ -36,6 +36,9 @@ struct DigitsCommand: ParsableCommand {
   @Option(help: "Seed for the initial weights and the sample order (the split stays fixed).")
   var seed: UInt64 = 42
 
+  @Option(name: .customLong("split-seed"), help: "Seed for the 80/20 train/test split.")
+  var splitSeed = DigitsRecipe.Configuration().splitSeed
+
   @Option(help: "Save the trained model (weights, standardizer, layer sizes) to this safetensors file.")
   var save: String?
 
@@ -67,6 +70,7 @@ struct DigitsCommand: ParsableCommand {
     c.batchSize = batchSize
     c.epochs = epochs
     c.seed = seed
+    c.splitSeed = splitSeed
     let report = try DigitsRecipe(c).run()
     let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
     print(
