@@ -44,3 +44,15 @@ save_file(
     metadata={"written_by": "Scripts/make_io_fixtures.py", "layers": "64,128,10"},
 )
 print("wrote fixtures to", os.path.normpath(root))
+
+# gzip fixtures for Tests/ArrayCoreTests/GzipTests.swift (Python's gzip module, zlib inside):
+# a stored block (level 0), a short text (zlib chooses fixed Huffman codes), and two members.
+import gzip
+
+text = b"0,1,2,3\n4,5,6,7\nhello hello hello hello\n"
+with open(os.path.join(root, "stored.gz"), "wb") as f:
+    f.write(gzip.compress(text, compresslevel=0, mtime=0))
+with open(os.path.join(root, "fixed.gz"), "wb") as f:
+    f.write(gzip.compress(text, compresslevel=9, mtime=0))
+with open(os.path.join(root, "two_members.gz"), "wb") as f:
+    f.write(gzip.compress(b"first member\n", mtime=0) + gzip.compress(b"second member\n", mtime=0))

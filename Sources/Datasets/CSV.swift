@@ -39,15 +39,22 @@ public struct NumericTable: Sendable {
   /// The 1-based line number in the file of each data row.
   public let lineNumbers: [Int]
 
-  /// Reads and parses a CSV file.
-  /// - Throws: ``DatasetError`` (unreadable file, no data rows, ragged row, non-numeric cell).
+  /// Reads and parses a CSV file; a gzip-compressed file (`.csv.gz`, recognized by its magic
+  /// number) is decompressed first.
+  /// - Throws: ``DatasetError`` (unreadable or corrupt file, no data rows, ragged row,
+  ///   non-numeric cell).
   public init(contentsOfFile path: String, hasHeader: Bool = false, separator: Character = ",") throws(DatasetError) {
     let bytes: [UInt8]
     do {
-      bytes = try FileIO.readBytes(atPath: path)
+      let raw = try FileIO.readBytes(atPath: path)
+      bytes = Gzip.isGzip(raw) ? try Gzip.decompress(raw, source: path) : raw
     } catch {
-      if case let .fileSystem(_, _, message) = error { throw .unreadableFile(path: path, reason: message) }
-      throw .unreadableFile(path: path, reason: error.description)
+      switch error {
+      case let .fileSystem(_, _, message): throw .unreadableFile(path: path, reason: message)
+      case let .malformed(format, _, reason), let .unsupported(format, _, reason):
+        throw .unreadableFile(path: path, reason: "not a valid \(format) file: \(reason)")
+      case .invalidArgument: throw .unreadableFile(path: path, reason: error.description)
+      }
     }
     try self.init(bytes: bytes, source: path, hasHeader: hasHeader, separator: separator)
   }

@@ -96,4 +96,11 @@ struct CSVTests {
     #expect(counts == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
     #expect(d.features.doubles.reduce(0, +) == 561_718)  // the pixel sum, from NumPy
   }
+
+  @Test("a gzip-compressed CSV loads like the plain file")
+  func gzip() throws {
+    let plain = try Dataset.loadCSV(path: digitsPath)
+    let compressed = try Dataset.loadCSV(path: digitsPath + ".gz")
+    #expect(compressed.features == plain.features && compressed.labels == plain.labels)
+  }
 }
