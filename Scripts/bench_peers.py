@@ -10,9 +10,10 @@ last smaller batch kept:
   mlp-128-b256   64-128-10,      batch 256
   mlp-256x2-b256 64-256-256-10,  batch 256
 
-Each peer trains EPOCHS epochs (default 20) per workload; the figure is the median time of one
-epoch's training steps (epochs 2..N, so one-time warm-up is excluded), evaluation excluded, and
-the final test accuracy is printed as a sanity check.
+Each peer trains EPOCHS epochs (default 20) per workload, ROUNDS times (default 3, peers
+interleaved); a round's figure is the median time of one epoch's training steps (epochs 2..N,
+so one-time warm-up is excluded; evaluation excluded); the table gives the median over rounds,
+the minimum epoch time seen, and the final test accuracy as a sanity check.
 
 Peers:
   backprop  the release binary (.build/release/backprop digits ...), which prints each epoch's time
@@ -20,7 +21,7 @@ Peers:
   numpy     a hand-written NumPy MLP with Adam (one matmul per layer and pass)
 
 Usage (Scripts/bench_peers.sh sets up .venv-bench and runs this):
-  python Scripts/bench_peers.py [--epochs 20] [--peers backprop,torch,numpy] [--markdown]
+  python Scripts/bench_peers.py [--epochs 20] [--rounds 3] [--peers backprop,torch,numpy] [--markdown]
 """
 import argparse
 import os
@@ -158,6 +159,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--peers", default="backprop,torch,numpy")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="repeat every (workload, peer) this many times, interleaved; report the median round")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args()
     if args.epochs < 2:
@@ -170,26 +173,33 @@ def main():
         versions["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
     rows = []
     for name, hidden, batch in WORKLOADS:
+        results = {peer: [] for peer in peers}
+        for _ in range(args.rounds):
+            for peer in peers:
+                if peer == "backprop":
+                    times, acc = bench_backprop(hidden, batch, args.epochs)
+                elif peer == "torch":
+                    times, acc = bench_torch(hidden, batch, args.epochs, xtr, ytr, xte, yte)
+                elif peer == "numpy":
+                    times, acc = bench_numpy(hidden, batch, args.epochs, xtr, ytr, xte, yte)
+                else:
+                    parser.error(f"unknown peer {peer!r}")
+                results[peer].append((statistics.median(times[1:]) * 1000, min(times[1:]) * 1000, acc))
         for peer in peers:
-            if peer == "backprop":
-                times, acc = bench_backprop(hidden, batch, args.epochs)
-            elif peer == "torch":
-                times, acc = bench_torch(hidden, batch, args.epochs, xtr, ytr, xte, yte)
-            elif peer == "numpy":
-                times, acc = bench_numpy(hidden, batch, args.epochs, xtr, ytr, xte, yte)
-            else:
-                parser.error(f"unknown peer {peer!r}")
-            ms = statistics.median(times[1:]) * 1000
-            rows.append((name, peer, ms, min(times[1:]) * 1000, acc))
-            print(f"{name:15s} {peer:9s} median {ms:8.2f} ms/epoch  min {min(times[1:]) * 1000:8.2f}  "
-                  f"test accuracy {acc:.4f}", file=sys.stderr, flush=True)
+            medians = [r[0] for r in results[peer]]
+            ms, mn, acc = statistics.median(medians), min(r[1] for r in results[peer]), results[peer][-1][2]
+            rows.append((name, peer, ms, mn, acc))
+            print(f"{name:15s} {peer:9s} median {ms:8.2f} ms/epoch  min {mn:8.2f}  "
+                  f"rounds {', '.join(f'{m:.2f}' for m in medians)}  test accuracy {acc:.4f}",
+                  file=sys.stderr, flush=True)
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    print(f"machine: {cpu}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f};",
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"machine: {cpu}, {os.cpu_count()} cpus, load average at the end {load};",
           ", ".join(f"{k} {v}" for k, v in versions.items()))
     if args.markdown:
         print("\n| workload | peer | median ms/epoch | min ms/epoch | test accuracy |")
