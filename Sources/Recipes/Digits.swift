@@ -58,7 +58,7 @@ public struct DigitsRecipe: Sendable {
   /// Settings of a run.
   public struct Configuration: Sendable {
     /// The digits CSV (64 pixels then the class per row); `nil` looks for the repository's copy
-    /// (see ``DigitsRecipe/locateData()``).
+    /// (see ``DigitsRecipe/dataCandidates``).
     public var dataPath: String?
     /// The hidden layer sizes (64-128-10 is `[128]`).
     public var hiddenSizes = [128]
