@@ -28,6 +28,9 @@ public protocol Primitive: Sendable {
   /// instead of keeping them as buffers to reuse, so that the memory they share can be updated
   /// in place. `false` by default.
   var outputsMayAlias: Bool { get }
+  /// What the primitive computes when every value it touches holds one element, for the
+  /// session's scalar fast path (``ScalarForm``); `nil` (the default) opts out.
+  var scalarForm: ScalarForm? { get }
 }
 
 extension Primitive {

@@ -49,6 +49,8 @@ public struct Unary: Primitive {
   public let function: Function
   /// Creates the primitive for `function`.
   public init(_ function: Function) { self.function = function }
+  /// The function on one scalar (the scalar fast path).
+  public var scalarForm: ScalarForm? { .unary(function) }
 
   /// TensorFlow's op name: `Neg`, `Square`, `Abs`, `Exp`, `Log`, `Sqrt`, `Sigmoid`, `Tanh`,
   /// `Relu`, `Round`, `Sign`.
@@ -220,6 +222,8 @@ public struct Binary: Primitive {
   public let function: Function
   /// Creates the primitive for `function`.
   public init(_ function: Function) { self.function = function }
+  /// The function on two scalars (the scalar fast path).
+  public var scalarForm: ScalarForm? { .binary(function) }
 
   /// `Add`, `Sub`, `Mul`, `RealDiv`, `Maximum`, `Minimum`, `Pow` (TensorFlow's names).
   public var typeName: String {
@@ -416,4 +420,40 @@ public struct Cast: Primitive {
 /// Converts `x` to `dtype` (`tf.cast`).
 public func cast(_ x: Tensor, to dtype: DType, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
   try x.graph.apply(Cast(to: dtype), [x], name: name, location: x.graph.location(file, line))
+}
+
+extension Unary.Function {
+  /// The function on one scalar: the same IEEE operations as the kernel in
+  /// ``Unary/evaluate(_:_:_:)``.
+  @inlinable public func apply<T: FloatElement>(_ x: T) -> T {
+    switch self {
+    case .negate: -x
+    case .square: x * x
+    case .abs: Swift.abs(x)
+    case .exp: T.exp(x)
+    case .log: T.log(x)
+    case .sqrt: x.squareRoot()
+    case .sigmoid: stableSigmoid(x)
+    case .tanh: T.tanh(x)
+    case .relu: x > 0 ? x : 0
+    case .round: x.rounded(.toNearestOrEven)
+    case .sign: x > 0 ? 1 : (x < 0 ? -1 : x)
+    }
+  }
+}
+
+extension Binary.Function {
+  /// The function on two scalars: the same IEEE operations as the kernel in
+  /// ``Binary/evaluate(_:_:_:)``.
+  @inlinable public func apply<T: FloatElement>(_ x: T, _ y: T) -> T {
+    switch self {
+    case .add: x + y
+    case .subtract: x - y
+    case .multiply: x * y
+    case .divide: x / y
+    case .maximum: x > y || x.isNaN ? x : y
+    case .minimum: x < y || x.isNaN ? x : y
+    case .pow: power(x, y)
+    }
+  }
 }

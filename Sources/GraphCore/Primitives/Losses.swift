@@ -10,6 +10,12 @@ import RealModule
 /// composite) because that form is stable where the composite is not.
 /// Gradients: `∂ℓ/∂x = σ(x) - z`, `∂ℓ/∂z = -x`; logits and labels broadcast.
 public struct SigmoidCrossEntropy: Primitive {
+  /// `max(x, 0) - x·z + log(1 + e^(-|x|))` on one pair of scalars.
+  @inlinable public static func loss<T: FloatElement>(_ x: T, _ z: T) -> T {
+    Swift.max(x, 0) - x * z + T.log(onePlus: T.exp(-Swift.abs(x)))
+  }
+  /// The scalar fast path's form.
+  public var scalarForm: ScalarForm? { .sigmoidCrossEntropy }
   /// `SigmoidCrossEntropyWithLogits`.
   public var typeName: String { "SigmoidCrossEntropyWithLogits" }
   /// Float inputs of one dtype; the broadcast shape.
@@ -30,9 +36,7 @@ public struct SigmoidCrossEntropy: Primitive {
     }
   }
   func compute<T: FloatElement>(_ x: NDArray, _ z: NDArray, _: T.Type, _ out: inout NDArray) throws {
-    try Kernels.zip(x, z, T.self, T.self, into: &out) { x, z in
-      Swift.max(x, 0) - x * z + T.log(onePlus: T.exp(-Swift.abs(x)))
-    }
+    try Kernels.zip(x, z, T.self, T.self, into: &out) { Self.loss($0, $1) }
   }
   /// `[g · (σ(x) - z), g · (-x)]`.
   public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {

@@ -5,6 +5,8 @@ import ArrayCore
 /// Gives `x` a new shape with the same elements (`tf.reshape`); one size may be `-1`, inferred.
 /// Gradient: the upstream gradient reshaped back to `x`'s shape.
 public struct Reshape: Primitive {
+  /// One element passes through (the scalar fast path).
+  public var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 
@@ -50,6 +52,8 @@ public struct Reshape: Primitive {
 /// `x` with the shape of `reference` at run time (used by gradients of reshaping operations).
 /// Gradient: `reshapeLike(g, x)` for `x`, none for `reference`.
 public struct ReshapeLike: Primitive {
+  /// One element passes through (the scalar fast path).
+  public var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 
@@ -76,6 +80,8 @@ public struct ReshapeLike: Primitive {
 /// Inserts a dimension of size 1 at `axis` (`tf.expand_dims`); negative axes count from the end
 /// of the result. Gradient: reshaped back.
 public struct ExpandDims: Primitive {
+  /// One element passes through (the scalar fast path).
+  public var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 
@@ -106,6 +112,8 @@ public struct ExpandDims: Primitive {
 /// Removes dimensions of size 1 (`tf.squeeze`): the given axes, or every size-1 axis when
 /// `axes` is `nil`. Gradient: reshaped back.
 public struct Squeeze: Primitive {
+  /// One element passes through (the scalar fast path).
+  public var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 
@@ -167,6 +175,8 @@ public func squeeze(_ x: Tensor, axes: [Int]? = nil, name: String? = nil, file: 
 /// `x` broadcast to the run-time shape of `reference` (materialized).
 /// Gradient: `sumToShapeOf(g, x)` for `x`; none for the reference.
 public struct BroadcastLike: Primitive {
+  /// One element passes through (the scalar fast path).
+  public var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 
@@ -196,6 +206,8 @@ public struct BroadcastLike: Primitive {
 /// wherever a gradient's shape may differ from its input's (the one place un-broadcasting
 /// happens). Gradient: `broadcastLike(g, x)`; none for the reference.
 public struct SumToShapeOf: Primitive {
+  /// One element: passed through when the shapes are equal, else summed (`0 + x`), as the kernel does.
+  public var scalarForm: ScalarForm? { .sumToShape }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 

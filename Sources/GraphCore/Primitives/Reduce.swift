@@ -3,6 +3,8 @@ import ArrayCore
 /// The sum over some axes (`tf.reduce_sum`): `y = Σ_axes x`, removing the axes or keeping them
 /// with size 1. Gradient: `g` with the reduced axes restored, broadcast to `x`'s shape.
 public struct Sum: Primitive {
+  /// A sum of one element, `0 + x` (the scalar fast path).
+  public var scalarForm: ScalarForm? { .sumOfOne }
   /// The axes, normalized and sorted; every axis when built with `nil`.
   public let axes: [Int]
   /// Whether reduced axes stay with size 1.
@@ -36,6 +38,8 @@ public struct Sum: Primitive {
 /// ``mean(_:axes:keepDims:name:file:line:)``). Its value does not depend on `x`'s values, so it
 /// has no gradient.
 public struct ElementCount: Primitive {
+  /// Every axis of a one-element tensor has size 1 (the scalar fast path).
+  public var scalarForm: ScalarForm? { .constant(1) }
   /// The axes counted.
   public let axes: [Int]
   /// `Size`.

@@ -18,6 +18,8 @@ public struct PlaceholderPrimitive: Primitive {
 
 /// A constant value (`tf.constant`).
 public struct ConstantPrimitive: Primitive {
+  /// The value, when it has one element (the scalar fast path).
+  public var scalarForm: ScalarForm? { value.elementCount == 1 && value.dtype.isFloatingPoint ? .constant(value.scalarValue) : nil }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 
@@ -40,6 +42,8 @@ public struct ConstantPrimitive: Primitive {
 /// A variable: state that lives in the session and persists across runs (`tf.Variable`).
 /// Its output is the variable's current value.
 public struct VariablePrimitive: Primitive {
+  /// Reads the variable (the scalar fast path).
+  public var scalarForm: ScalarForm? { .readVariable }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 
@@ -69,6 +73,8 @@ public struct VariablePrimitive: Primitive {
 /// Replaces a variable's value: `v ← value` (`tf.assign`). Its output is the new value.
 /// Not differentiable.
 public struct Assign: Primitive {
+  /// Stores one element (the scalar fast path).
+  public var scalarForm: ScalarForm? { .assign(variable: variable) }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 
@@ -92,6 +98,8 @@ public struct Assign: Primitive {
 /// `tf.assign_sub`); `delta` broadcasts to the variable's shape. No copy is made when the
 /// variable's memory is not shared. Not differentiable.
 public struct AssignUpdate: Primitive {
+  /// Updates one element in place (the scalar fast path).
+  public var scalarForm: ScalarForm? { .assignUpdate(variable: variable, subtract: kind == .subtract) }
   /// Add or subtract.
   public enum Kind: Sendable { case add, subtract }
   let variable: Int
@@ -198,6 +206,8 @@ public func assignSubtract(
 
 /// Does nothing; used to group other operations through control dependencies (`tf.no_op`).
 public struct NoOp: Primitive {
+  /// Nothing to compute.
+  public var scalarForm: ScalarForm? { .noOp }
   /// `NoOp`.
   public var typeName: String { "NoOp" }
   /// No outputs.
@@ -302,6 +312,8 @@ public func truncatedNormal(
 /// A tensor of `x`'s shape and dtype filled with a constant (`tf.zeros_like`, `tf.ones_like`).
 /// Its value does not depend on `x`'s values, so it has no gradient.
 public struct FillLike: Primitive {
+  /// The fill value (the scalar fast path).
+  public var scalarForm: ScalarForm? { .constant(value) }
   /// The fill value.
   public let value: Double
   /// `ZerosLike`, `OnesLike` or `FillLike`.
@@ -338,6 +350,8 @@ public func onesLike(_ x: Tensor, name: String? = nil, file: StaticString = #fil
 /// Passes its input through unchanged. With `stopsGradient`, no gradient flows back through it
 /// (`tf.stop_gradient`); otherwise the gradient passes unchanged (`tf.identity`).
 public struct Identity: Primitive {
+  /// One element passes through (the scalar fast path).
+  public var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
   public var outputsMayAlias: Bool { true }
 

@@ -34,6 +34,9 @@ final class Plan {
   var fetchSlots: [Int] = []
   let frame: UnsafeMutablePointer<NDArray>
   let slotCount: Int
+  /// The plan lowered to scalars, when every value has one element (built on first use).
+  var scalarProgram: AnyScalarProgram?
+  var scalarProgramChecked = false
 
   /// Builds the plan for `fetches` and `targets` given the fed values.
   /// - Throws: ``SessionError/missingFeeds(_:)`` naming every placeholder that must be fed.

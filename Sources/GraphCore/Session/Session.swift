@@ -22,8 +22,15 @@ public final class Session: @unchecked Sendable {
     /// infinity, and throw ``SessionError/nonFinite(op:name:location:)`` naming it. Off by
     /// default (and then free).
     public var checkNumerics: Bool
+    /// Run plans whose values all hold a single element (such as the notebook's batch-1
+    /// steps) on plain scalars, without creating arrays per operation. The results are
+    /// bit-identical to the general path. On by default; ignored when ``checkNumerics`` is on.
+    public var scalarFastPath: Bool
     /// Creates options.
-    public init(checkNumerics: Bool = false) { self.checkNumerics = checkNumerics }
+    public init(checkNumerics: Bool = false, scalarFastPath: Bool = true) {
+      self.checkNumerics = checkNumerics
+      self.scalarFastPath = scalarFastPath
+    }
   }
 
   /// The graph this session runs.
@@ -191,6 +198,16 @@ public final class Session: @unchecked Sendable {
     let frame = plan.frame
     context.reserve(nodes: graph.nodes.count)
     let check = options.checkNumerics
+    if options.scalarFastPath && !check {
+      if !plan.scalarProgramChecked {
+        plan.scalarProgram = AnyScalarProgram(plan: plan, graph: graph)
+        plan.scalarProgramChecked = true
+      }
+      if let program = plan.scalarProgram {
+        try program.run(frame: frame, context: context)
+        return
+      }
+    }
     try plan.steps.withUnsafeBufferPointer { steps in
       try plan.slotLists.withUnsafeBufferPointer { lists in
         let base = lists.baseAddress!
@@ -233,6 +250,8 @@ public final class Session: @unchecked Sendable {
 public final class PreparedStep: @unchecked Sendable {
   let session: Session
   let plan: Plan
+  /// Whether every feed has been set once (feeds stay set between runs).
+  private var allFed = false
 
   init(session: Session, plan: Plan) {
     self.session = session
@@ -260,8 +279,11 @@ public final class PreparedStep: @unchecked Sendable {
   /// - Throws: ``SessionError/missingFeeds(_:)`` when a feed was never set, or any run-time error.
   public func run() throws {
     try session.lock.withLock { _ in
-      for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
-        throw SessionError.missingFeeds([feed.name])
+      if !allFed {
+        for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
+          throw SessionError.missingFeeds([feed.name])
+        }
+        allFed = true
       }
       try session.execute(plan)
     }
