@@ -22,7 +22,8 @@ let package = Package(
     // Layer 1: concrete n-dimensional arrays, dtypes, broadcasting, random numbers, CPU kernels.
     // C kernels of ArrayCore: matrix products, elementwise loops and sums, with AVX2+FMA
     // versions picked at run time and portable versions for every other CPU (no flags).
-    .target(name: "CBackpropKernels"),
+    // A system CBLAS may be dlopen'ed at run time when BACKPROP_BLAS asks (libdl: glibc < 2.34).
+    .target(name: "CBackpropKernels", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
     .target(
       name: "ArrayCore",
       dependencies: ["CBackpropKernels", .product(name: "RealModule", package: "swift-numerics")],

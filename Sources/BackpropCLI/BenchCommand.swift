@@ -28,6 +28,7 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     var results: [BenchResult] = []
+    if !json { print(kernelBackendLine()) }  // BenchKernels.swift
     for workload in try stepWorkloads() where filter.map({ workload.name.contains($0) }) ?? true {
       var r = try measure(workload.step, steps: steps, repetitions: repetitions)
       r.workload = workload.name

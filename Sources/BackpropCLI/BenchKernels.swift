@@ -90,6 +90,16 @@ extension BenchCommand {
     return list
   }
 
+  /// The header line naming the matrix-product backend, e.g.
+  /// `# matmul: blas (/usr/lib/x86_64-linux-gnu/libopenblas.so.0), kernels avx2+fma, 2 threads`.
+  func kernelBackendLine() -> String {
+    var line = "# matmul: \(KernelSettings.matmulBackend)"
+    if let library = KernelSettings.blasLibrary { line += " (\(library))" }
+    line += ", kernels \(KernelSettings.instructionSet), \(KernelSettings.matmulThreads) threads"
+    if let error = KernelSettings.blasError { line += "; BACKPROP_BLAS not used: \(error)" }
+    return line
+  }
+
   /// Times a kernel workload and reports its throughput (the median of the repetitions; min and
   /// max are the slowest and fastest repetitions).
   func measureKernel(_ w: KernelWorkload) throws -> BenchResult {

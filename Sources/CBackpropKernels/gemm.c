@@ -116,10 +116,16 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
 
 void bp_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
               const float *b, long ldb, float beta, float *c, long ldc) {
+  if ((double)m * (double)n * (double)k >= THREAD_WORK &&
+      bp_blas_sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc))
+    return;
   s_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 void bp_dgemm(int trans_a, int trans_b, long m, long n, long k, const double *a, long lda,
               const double *b, long ldb, double beta, double *c, long ldc) {
+  if ((double)m * (double)n * (double)k >= THREAD_WORK &&
+      bp_blas_dgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc))
+    return;
   d_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }

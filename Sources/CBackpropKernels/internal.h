@@ -28,4 +28,17 @@ void bp_parallel_for(int count, bp_parallel_fn fn, void *context);
 /// kept for the thread's lifetime and grown as needed. NULL when memory is exhausted.
 void *bp_scratch(int slot, size_t bytes);
 
+/// 1 when `bp_force_portable_kernels` is on (then no system BLAS is used either).
+int bp_portable_forced(void);
+
+/// Runs the product on the loaded system BLAS and returns 1, or returns 0 (nothing done) when
+/// no BLAS is loaded, the portable kernels are forced, or the sizes do not fit CBLAS's `int`.
+int bp_blas_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
+                  const float *b, long ldb, float beta, float *c, long ldc);
+int bp_blas_dgemm(int trans_a, int trans_b, long m, long n, long k, const double *a, long lda,
+                  const double *b, long ldb, double beta, double *c, long ldc);
+
+/// 1 when a system BLAS is loaded (reads BACKPROP_BLAS on first use).
+int bp_blas_active(void);
+
 #endif

@@ -29,7 +29,11 @@ int bp_use_avx2(void) {
 }
 
 int bp_kernel_isa(void) { return bp_use_avx2(); }
-int bp_gemm_backend(void) { return bp_use_avx2(); }
+int bp_portable_forced(void) { return atomic_load_explicit(&forced_portable, memory_order_relaxed); }
+int bp_gemm_backend(void) {
+  if (!bp_portable_forced() && bp_blas_active()) return 2;
+  return bp_use_avx2();
+}
 void bp_force_portable_kernels(int use_portable) { atomic_store(&forced_portable, use_portable != 0); }
 
 // MARK: Threads

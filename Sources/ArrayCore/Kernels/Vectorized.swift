@@ -187,4 +187,35 @@ public enum KernelSettings {
 
   /// Sets the number of threads for large matrix products; `nil` restores the default.
   public static func setMatmulThreads(_ threads: Int?) { bp_set_max_threads(Int32(clamping: threads ?? 0)) }
+
+  /// The implementation large matrix products use: `"blas"` (a system BLAS, see
+  /// ``blasLibrary``), `"avx2+fma"` or `"portable"` (the package's own kernels).
+  public static var matmulBackend: String {
+    switch bp_gemm_backend() {
+    case 2: "blas"
+    case 1: "avx2+fma"
+    default: "portable"
+    }
+  }
+
+  /// The path (or name) of the system CBLAS library in use for large products, or `nil`.
+  ///
+  /// Nothing is loaded unless the environment variable `BACKPROP_BLAS` holds a library path or
+  /// `auto` (try `libopenblas.so.0`, `libblis.so.4`, `libmkl_rt.so`, `libblas.so.3`, and
+  /// Accelerate on macOS), or ``setSystemBLAS(_:)`` asks. Products of at least 4·2²⁰
+  /// multiply-adds then follow that library's rounding instead of the package's kernels.
+  public static var blasLibrary: String? { bp_blas_library().map { String(cString: $0) } }
+
+  /// Why the requested system BLAS could not be used (the `dlopen`/`dlsym` messages), or `nil`
+  /// when none was requested or it loaded. Products then use the package's own kernels.
+  public static var blasError: String? { bp_blas_error().map { String(cString: $0) } }
+
+  /// Selects the system BLAS as `BACKPROP_BLAS` would: `nil` or `""` for none (the package's
+  /// kernels, bit-reproducible), a library path, or `"auto"`. Replaces the current choice for the
+  /// whole process; returns whether a library is now in use (see ``blasError`` when not).
+  @discardableResult
+  public static func setSystemBLAS(_ location: String?) -> Bool {
+    guard let location else { return bp_blas_select(nil) == 1 }
+    return location.withCString { bp_blas_select($0) } == 1
+  }
 }

@@ -31,8 +31,26 @@ int bp_max_threads(void);
 void bp_set_max_threads(int threads);
 
 /// Which matrix-product implementation large products use: 0 = portable kernels,
-/// 1 = AVX2+FMA kernels.
+/// 1 = AVX2+FMA kernels, 2 = a system BLAS (see `bp_blas_library`).
 int bp_gemm_backend(void);
+
+// MARK: Optional system BLAS
+
+// At first use the environment variable BACKPROP_BLAS is read: unset or empty, nothing is
+// loaded (products are those of the package's own kernels, bit for bit); a path, that CBLAS
+// library is opened with dlopen; "auto", common names are tried (libopenblas.so.0,
+// libblis.so.4, libmkl_rt.so, libblas.so.3; Accelerate first on macOS). When `cblas_sgemm`
+// and `cblas_dgemm` are found, products with at least 4·2^20 multiply-adds go to them.
+
+/// The path or name of the loaded BLAS library, or NULL when none is in use.
+const char *bp_blas_library(void);
+
+/// Why BACKPROP_BLAS asked for a library and none was loaded (dlopen/dlsym messages), or NULL.
+const char *bp_blas_error(void);
+
+/// Selects the BLAS as BACKPROP_BLAS would (`spec` NULL or "": none; a path; or "auto"),
+/// replacing the current choice. Returns 1 when a library is loaded, 0 otherwise.
+int bp_blas_select(const char *spec);
 
 // MARK: Matrix products
 
