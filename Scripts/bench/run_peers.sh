@@ -15,7 +15,7 @@ fi
 swift build -c release --product backprop >/dev/null
 out=$(mktemp -d)
 # Same machine, same run: Backprop first, then each peer, then Backprop again.
-.build/release/backprop bench --json --steps 200000 --repetitions 7 > "$out/backprop1.json"
+.build/release/backprop bench --json --filter " step" --steps 200000 --repetitions 7 > "$out/backprop1.json"
 TF_CPP_MIN_LOG_LEVEL=3 OMP_NUM_THREADS=2 "$VENV/bin/python" Scripts/bench/notebook_peers.py > "$out/peers.jsonl"
-.build/release/backprop bench --json --steps 200000 --repetitions 7 > "$out/backprop2.json"
+.build/release/backprop bench --json --filter " step" --steps 200000 --repetitions 7 > "$out/backprop2.json"
 "$VENV/bin/python" Scripts/bench/compare.py "$out/backprop1.json" "$out/backprop2.json" "$out/peers.jsonl"
