@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backprop
 import CAllocCounter
+import Recipes
 
 /// `backprop bench`: times the notebook's training steps (and, from other files, more
 /// workloads), printing a table or JSON.
@@ -40,7 +41,31 @@ struct BenchCommand: ParsableCommand {
       results.append(r)
       if !json { print(r.row) }
     }
+    for (name, hidden, batch) in [("digits MLP epoch, 64-128-10, batch 32", [128], 32), ("digits MLP epoch, 64-256-256-10, batch 256", [256, 256], 256)]
+    where filter.map({ name.contains($0) }) ?? true {
+      let r = try measureDigits(name: name, hidden: hidden, batchSize: batch)
+      results.append(r)
+      if !json { print(r.row) }
+    }
     if json { print("[" + results.map(\.json).joined(separator: ",\n ") + "]") }
+  }
+
+  @Option(name: .customLong("digits-epochs"), help: "Epochs per digits workload (the first is a warm-up and not counted).")
+  var digitsEpochs = 11
+
+  /// Times the digits recipe's epochs (Adam at 1e-3, the recipe's data and split): the time of
+  /// each epoch's training steps, in milliseconds, over every epoch after the first.
+  func measureDigits(name: String, hidden: [Int], batchSize: Int) throws -> BenchResult {
+    var c = DigitsRecipe.Configuration()
+    c.hiddenSizes = hidden
+    c.batchSize = batchSize
+    c.epochs = Swift.max(digitsEpochs, 2)
+    let report = try DigitsRecipe(c).run(output: { _ in })
+    let ms = report.epochs.dropFirst().map { $0.seconds * 1000 }.sorted()
+    // Allocations are not reported: the recipe's run also loads, batches and evaluates.
+    return BenchResult(
+      workload: name + " (test accuracy \(format(4, report.testAccuracy)))", metric: "time per epoch", unit: "ms",
+      median: ms[ms.count / 2], min: ms.first!, max: ms.last!, allocations: nil)
   }
 
   struct Workload {
