@@ -1,5 +1,4 @@
 import ArrayCore
-import Synchronization
 
 /// A static shape that may leave some sizes unknown until run time (`nil`), such as the batch
 /// dimension of a placeholder: `[nil, 3]` prints as `[?, 3]`.

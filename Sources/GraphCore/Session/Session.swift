@@ -1,5 +1,5 @@
 import ArrayCore
-import Synchronization
+
 
 /// Runs graphs (TF1's `tf.Session`): evaluates the operations that fetches and targets need,
 /// with fed values for placeholders, and holds the variables' values between runs.
@@ -41,7 +41,7 @@ public final class Session: @unchecked Sendable {
   private var plans: [PlanKey: Plan] = [:]
   /// The most recently used plans, checked before hashing a key (no allocation on a hit).
   private var recent: [(key: PlanKey, plan: Plan)] = []
-  let lock = Mutex(())
+  let lock = Lock()
 
   /// Creates a session for `graph`.
   public init(graph: Graph, options: Options = Options()) {
@@ -61,7 +61,7 @@ public final class Session: @unchecked Sendable {
   public func run(
     _ fetches: [Tensor], feeding feeds: [Tensor: NDArray] = [:], targets: [Operation] = []
   ) throws -> [NDArray] {
-    try lock.withLock { _ in
+    try lock.withLock {
       let plan = try plan(fetches, feeds, targets)
       try bind(plan, feeds)
       defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
@@ -72,7 +72,7 @@ public final class Session: @unchecked Sendable {
 
   /// Evaluates one tensor.
   public func run(_ fetch: Tensor, feeding feeds: [Tensor: NDArray] = [:]) throws -> NDArray {
-    try lock.withLock { _ in
+    try lock.withLock {
       let plan = try plan(CollectionOfOne(fetch), feeds, EmptyCollection<Operation>())
       try bind(plan, feeds)
       defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
@@ -83,7 +83,7 @@ public final class Session: @unchecked Sendable {
 
   /// Runs one operation (a training step, an initializer) for its effects.
   public func run(_ target: Operation, feeding feeds: [Tensor: NDArray] = [:]) throws {
-    try lock.withLock { _ in
+    try lock.withLock {
       let plan = try plan(EmptyCollection<Tensor>(), feeds, CollectionOfOne(target))
       try bind(plan, feeds)
       defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
@@ -101,7 +101,7 @@ public final class Session: @unchecked Sendable {
   /// - Throws: ``SessionError/uninitializedVariable(name:)``, or ``GraphError/notAVariable(op:tensor:location:)``.
   public func value(of variable: Tensor) throws -> NDArray {
     let node = try variableNode(variable, "value(of:)", nil)
-    return try lock.withLock { _ in try context.variable(node: node) }
+    return try lock.withLock { try context.variable(node: node) }
   }
 
   /// Sets a variable's value directly (as restoring a checkpoint does).
@@ -112,7 +112,7 @@ public final class Session: @unchecked Sendable {
       throw SessionError.feedMismatch(
         name: variable.name, expected: "\(variable.dtype) \(variable.shape)", got: "\(value.dtype) \(value.shape)")
     }
-    lock.withLock { _ in context.writeVariable(node: node, value) }
+    lock.withLock { context.writeVariable(node: node, value) }
   }
 
   /// Prepares a run with fixed fetches, fed tensors (in this order) and targets: TF1's
@@ -121,7 +121,7 @@ public final class Session: @unchecked Sendable {
   /// ``PreparedStep/setFeed(_:to:)``, ``PreparedStep/run()`` and ``PreparedStep/fetch(_:)``.
   /// - Throws: ``SessionError`` when a needed placeholder is not among `feeds`.
   public func prepare(fetches: [Tensor] = [], feeds: [Tensor] = [], targets: [Operation] = []) throws -> PreparedStep {
-    try lock.withLock { _ in
+    try lock.withLock {
       for t in fetches + feeds where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
       for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
       let refs = feeds.map { ValueRef(node: $0.node, output: $0.output) }
@@ -272,13 +272,13 @@ public final class PreparedStep: @unchecked Sendable {
     }
     let feed = plan.feeds[index]
     try plan.checkFeed(feed, value)
-    session.lock.withLock { _ in plan.frame[feed.slot] = value }
+    session.lock.withLock { plan.frame[feed.slot] = value }
   }
 
   /// Runs the step with the feeds last set.
   /// - Throws: ``SessionError/missingFeeds(_:)`` when a feed was never set, or any run-time error.
   public func run() throws {
-    try session.lock.withLock { _ in
+    try session.lock.withLock {
       if !allFed {
         for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
           throw SessionError.missingFeeds([feed.name])
@@ -292,7 +292,7 @@ public final class PreparedStep: @unchecked Sendable {
   /// The value of fetch `index` from the last run.
   /// - Precondition: `index < fetchCount`.
   public func fetch(_ index: Int) -> NDArray {
-    session.lock.withLock { _ in plan.frame[plan.fetchSlots[index]] }
+    session.lock.withLock { plan.frame[plan.fetchSlots[index]] }
   }
 
   /// Sets every feed (in order), runs, and returns the fetches.
@@ -303,7 +303,7 @@ public final class PreparedStep: @unchecked Sendable {
       throw SessionError.unexpectedFeed(name: "(\(feeds.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
     }
     for (feed, value) in zip(plan.feeds, feeds) { try plan.checkFeed(feed, value) }
-    return try session.lock.withLock { _ in
+    return try session.lock.withLock {
       for (feed, value) in zip(plan.feeds, feeds) { plan.frame[feed.slot] = value }
       try session.execute(plan)
       return plan.fetchSlots.map { plan.frame[$0] }
