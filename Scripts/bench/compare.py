@@ -34,7 +34,7 @@ for kind in ("regression step", "classification step"):
     for name, r in (("Backprop Session.run", run), ("Backprop prepared step", prep), ("hand-written Swift loop (floor)", floor)):
         if r:
             print(f"| {name} | {fmt(r['median'])} | {fmt(r['min'])} - {fmt(r['max'])} | "
-                  f"{r['median'] / run['median']:.3g} | {r['median'] / prep['median']:.3g} |")
+                  f"{r['median'] / run['median']:.3g}x | {r['median'] / prep['median']:.3g}x |")
     for p in peer_rows:
         if p.get("workload") == kind:
             print(f"| {p['system']} | {fmt(p['median'])} | {fmt(p['min'])} - {fmt(p['max'])} | "
