@@ -148,34 +148,12 @@ public struct RegressionRecipe: Sendable {
     let (xVals, yVals) = Self.makeData(&rng)
     let model = try RegressionModel(c)
     let (x, y, a, loss, train) = (model.x, model.y, model.a, model.loss, model.train)
-    let graph = model.graph
 
-    let session = Session(graph: graph, options: Session.Options(checkNumerics: c.checkNumerics))
-    try session.initializeVariables()
-    let start = try hooks.willStart(session)
-    guard (0...c.steps).contains(start) else {
-      throw RecipeError("cannot resume after step \(start): the run has only \(c.steps) steps (--steps is the total)")
-    }
-    for _ in 0..<start { _ = rng.choice(100) }  // the samples of the steps already done
-    var report = TrainingReport()
-    report.firstStep = start + 1
-    report.inputs = xVals.map(Double.init)
-    report.targets = yVals.map(Double.init)
-    for i in start..<c.steps {
-      let index = rng.choice(100)
-      let feeds = [x: NDArray([xVals[index]]), y: NDArray([yVals[index]])]
-      let lossBefore = try session.run([loss], feeding: feeds, targets: [train])[0]
-      let aValue = try session.value(of: a)
-      report.losses.append(lossBefore.scalarValue)
-      report.parameter.append(aValue.scalarValue)
-      onStep(
-        TrainingStep(step: i + 1, totalSteps: c.steps, loss: lossBefore.scalarValue, parameter: aValue.scalarValue))
-      if (i + 1) % c.printEvery == 0 {
-        output("Step #\(i + 1) A = \(aValue)")
-        output("Loss = \(try session.run(loss, feeding: feeds))")
-      }
-    }
-    try hooks.didFinish(session, c.steps)
+    let (session, partial) = try trainOneSamplePerStep(
+      x: x, y: y, a: a, loss: loss, train: train, inputs: xVals, targets: yVals, rng: &rng,
+      steps: c.steps, printEvery: c.printEvery, checkNumerics: c.checkNumerics, hooks: hooks,
+      output: output, onStep: onStep)
+    var report = partial
     report.finalParameter = try session.value(of: a).scalarValue
     return report
   }
@@ -262,34 +240,12 @@ public struct ClassificationRecipe: Sendable {
     let (xVals, yVals) = Self.makeData(&rng)
     let model = try ClassificationModel(c)
     let (x, y, a, loss, train, prediction) = (model.x, model.y, model.a, model.loss, model.train, model.prediction)
-    let graph = model.graph
 
-    let session = Session(graph: graph, options: Session.Options(checkNumerics: c.checkNumerics))
-    try session.initializeVariables()
-    let start = try hooks.willStart(session)
-    guard (0...c.steps).contains(start) else {
-      throw RecipeError("cannot resume after step \(start): the run has only \(c.steps) steps (--steps is the total)")
-    }
-    for _ in 0..<start { _ = rng.choice(100) }  // the samples of the steps already done
-    var report = TrainingReport()
-    report.firstStep = start + 1
-    report.inputs = xVals.map(Double.init)
-    report.targets = yVals.map(Double.init)
-    for i in start..<c.steps {
-      let index = rng.choice(100)
-      let feeds = [x: NDArray([xVals[index]]), y: NDArray([yVals[index]])]
-      let lossBefore = try session.run([loss], feeding: feeds, targets: [train])[0]
-      let aValue = try session.value(of: a)
-      report.losses.append(lossBefore.scalarValue)
-      report.parameter.append(aValue.scalarValue)
-      onStep(
-        TrainingStep(step: i + 1, totalSteps: c.steps, loss: lossBefore.scalarValue, parameter: aValue.scalarValue))
-      if (i + 1) % c.printEvery == 0 {
-        output("Step #\(i + 1) A = \(aValue)")
-        output("Loss = \(try session.run(loss, feeding: feeds))")
-      }
-    }
-    try hooks.didFinish(session, c.steps)
+    let (session, partial) = try trainOneSamplePerStep(
+      x: x, y: y, a: a, loss: loss, train: train, inputs: xVals, targets: yVals, rng: &rng,
+      steps: c.steps, printEvery: c.printEvery, checkNumerics: c.checkNumerics, hooks: hooks,
+      output: output, onStep: onStep)
+    var report = partial
     var correct = 0
     for (xv, yv) in zip(xVals, yVals) {
       let p = try session.run(prediction, feeding: [x: NDArray([xv])]).scalarValue
@@ -301,4 +257,44 @@ public struct ClassificationRecipe: Sendable {
     output("Ending Accuracy = \((accuracy * 100).rounded() / 100)")
     return report
   }
+}
+
+/// The notebook's training loop, shared by both recipes: one randomly chosen sample per step
+/// (`np.random.choice(100)`), one run of the training operation that also fetches the loss
+/// before the update, and every `printEvery` steps the notebook's two lines (`A`, then the loss
+/// of the same sample after the update). `hooks` may resume after `k` steps: the sample order
+/// then continues as in an uninterrupted run.
+/// - Returns: the session (for the caller's evaluation) and the report of the steps run.
+func trainOneSamplePerStep(
+  x: Tensor, y: Tensor, a: Tensor, loss: Tensor, train: Operation, inputs xVals: [Float],
+  targets yVals: [Float], rng: inout SeededGenerator, steps: Int, printEvery: Int,
+  checkNumerics: Bool, hooks: TrainingHooks, output: (String) -> Void,
+  onStep: (TrainingStep) -> Void
+) throws -> (Session, TrainingReport) {
+  let session = Session(graph: x.graph, options: Session.Options(checkNumerics: checkNumerics))
+  try session.initializeVariables()
+  let start = try hooks.willStart(session)
+  guard (0...steps).contains(start) else {
+    throw RecipeError("cannot resume after step \(start): the run has only \(steps) steps (--steps is the total)")
+  }
+  for _ in 0..<start { _ = rng.choice(xVals.count) }  // the samples of the steps already done
+  var report = TrainingReport()
+  report.firstStep = start + 1
+  report.inputs = xVals.map(Double.init)
+  report.targets = yVals.map(Double.init)
+  for i in start..<steps {
+    let index = rng.choice(xVals.count)
+    let feeds = [x: NDArray([xVals[index]]), y: NDArray([yVals[index]])]
+    let lossBefore = try session.run([loss], feeding: feeds, targets: [train])[0]
+    let aValue = try session.value(of: a)
+    report.losses.append(lossBefore.scalarValue)
+    report.parameter.append(aValue.scalarValue)
+    onStep(TrainingStep(step: i + 1, totalSteps: steps, loss: lossBefore.scalarValue, parameter: aValue.scalarValue))
+    if (i + 1) % printEvery == 0 {
+      output("Step #\(i + 1) A = \(aValue)")
+      output("Loss = \(try session.run(loss, feeding: feeds))")
+    }
+  }
+  try hooks.didFinish(session, steps)
+  return (session, report)
 }
