@@ -1,3 +1,5 @@
+import ArrayCore
+
 /// A table of per-step records (one row per logged step, one column per quantity) that
 /// renders as CSV or as JSON Lines.
 ///
@@ -73,24 +75,3 @@ public struct StepLog: Sendable {
   }
 }
 
-/// Escapes a string for a JSON string literal (quotes, backslashes, control characters).
-public func escapeJSON(_ text: String) -> String {
-  var out = ""
-  for scalar in text.unicodeScalars {
-    switch scalar {
-    case "\"": out += "\\\""
-    case "\\": out += "\\\\"
-    case "\n": out += "\\n"
-    case "\r": out += "\\r"
-    case "\t": out += "\\t"
-    default:
-      if scalar.value < 0x20 {
-        let hex = String(scalar.value, radix: 16)
-        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-      } else {
-        out.unicodeScalars.append(scalar)
-      }
-    }
-  }
-  return out
-}

@@ -234,9 +234,13 @@ struct JSONSyntaxError: Error {
   var offset: Int
 }
 
-/// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
-func jsonQuoted(_ text: String) -> String {
-  var out = "\""
+/// `text` as a JSON string literal: `"` + ``escapeJSON(_:)`` + `"`.
+func jsonQuoted(_ text: String) -> String { "\"" + escapeJSON(text) + "\"" }
+
+/// Escapes a string for the inside of a JSON string literal (quotes, backslashes and control
+/// characters; RFC 8259 section 7).
+public func escapeJSON(_ text: String) -> String {
+  var out = ""
   for scalar in text.unicodeScalars {
     switch scalar {
     case "\"": out += "\\\""
@@ -253,5 +257,5 @@ func jsonQuoted(_ text: String) -> String {
       }
     }
   }
-  return out + "\""
+  return out
 }
