@@ -58,7 +58,7 @@ struct DigitsCommand: ParsableCommand {
     }
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-    if let save, save.isEmpty { throw ValidationError("--save needs a file name") }
+    if let save { try validateOutputPath(save, flag: "--save") }
   }
 
   func run() throws {
