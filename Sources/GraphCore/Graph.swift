@@ -192,7 +192,8 @@ public struct Tensor: Hashable, @unchecked Sendable, CustomStringConvertible {
   /// Whether this tensor is a variable (the output of a variable operation).
   public var isVariable: Bool { graph.nodes[node].primitive is VariablePrimitive }
 
-  var inputDescription: InputDescription {
+  /// The tensor's name, static shape, dtype and creation site, as error messages list inputs.
+  public var inputDescription: InputDescription {
     InputDescription(name: name, shape: shape, dtype: dtype, location: graph.nodes[node].location)
   }
 

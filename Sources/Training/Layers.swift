@@ -68,6 +68,8 @@ public struct Dense: Layer, Sendable {
   public let units: Int
   /// The layer's unique name (the scope of its variables and operations).
   public let name: String
+  /// Where the layer was created (named by its errors).
+  public let location: SourceLocation
 
   /// Creates the layer and its variables.
   /// - Parameters:
@@ -88,6 +90,7 @@ public struct Dense: Layer, Sendable {
     }
     let scope = uniqueScope(graph, name)
     self.name = scope
+    self.location = SourceLocation(file, line)
     self.inputSize = inputSize
     self.units = units
     self.activation = activation
@@ -104,10 +107,10 @@ public struct Dense: Layer, Sendable {
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let dims = x.shape.dimensions
     guard x.graph === kernel.graph, x.dtype == kernel.dtype, dims.count == 2, dims[1] == nil || dims[1] == inputSize else {
-      throw GraphError.invalidArgument(
-        op: "Dense",
-        reason: "layer '\(name)' expects an input of \(kernel.dtype) [?, \(inputSize)] in its graph, got '\(x.name)' \(x.dtype) \(x.shape)\(x.graph === kernel.graph ? "" : " from another graph")",
-        location: nil)
+      throw GraphError.invalidOperation(
+        op: "Dense", name: name, inputs: [x.inputDescription],
+        reason: "the layer expects an input of \(kernel.dtype) [?, \(inputSize)] in its graph\(x.graph === kernel.graph ? "" : ", got one from another graph")",
+        location: location)
     }
     return try x.graph.withNameScope(name) {
       var y = try matmul(x, kernel)
