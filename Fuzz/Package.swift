@@ -1,0 +1,17 @@
+// swift-tools-version: 6.1
+// libFuzzer targets for Backprop's loaders of outside data (issue 6, item 3). Not part of the
+// main build: run them with Scripts/fuzz.sh, which builds this package with
+// `-sanitize=fuzzer,address` (each target's `LLVMFuzzerTestOneInput` is libFuzzer's entry point).
+import PackageDescription
+
+let package = Package(
+  name: "BackpropFuzz",
+  platforms: [.macOS(.v15)],
+  dependencies: [.package(name: "Backprop", path: "..")],
+  targets: [
+    .executableTarget(name: "FuzzSafetensors", dependencies: [.product(name: "Backprop", package: "Backprop")]),
+    .executableTarget(name: "FuzzNPY", dependencies: [.product(name: "Backprop", package: "Backprop")]),
+    .executableTarget(name: "FuzzCSV", dependencies: [.product(name: "Backprop", package: "Backprop")]),
+  ],
+  swiftLanguageModes: [.v6]
+)
