@@ -155,10 +155,61 @@ def bench_numpy(hidden, batch, epochs, xtr, ytr, xte, yte):
     return times, float(acc)
 
 
+def bench_jax(hidden, batch, epochs, xtr, ytr, xte, yte):
+    """JAX: the same network and Adam update (as the NumPy peer), one `jax.jit`-compiled step
+    per batch; the last, smaller batch compiles once more."""
+    import jax
+    import jax.numpy as jnp
+    rng = np.random.default_rng(0)
+    sizes = [64] + hidden + [10]
+    params = []
+    for i in range(len(sizes) - 1):
+        params += [jnp.asarray(glorot(rng, sizes[i], sizes[i + 1])), jnp.zeros(sizes[i + 1], jnp.float32)]
+    state = {"p": params, "m": [jnp.zeros_like(q) for q in params], "v": [jnp.zeros_like(q) for q in params],
+             "t": jnp.zeros((), jnp.float32)}
+
+    def logits_of(ps, xb):
+        h = xb
+        for i in range(0, len(ps), 2):
+            h = h @ ps[i] + ps[i + 1]
+            if i < len(ps) - 2:
+                h = jnp.maximum(h, 0)
+        return h
+
+    def loss_of(ps, xb, yb):
+        lg = logits_of(ps, xb)
+        lse = jax.scipy.special.logsumexp(lg, axis=1)
+        return jnp.mean(lse - jnp.take_along_axis(lg, yb[:, None], axis=1)[:, 0])
+
+    x, y = jnp.asarray(xtr), jnp.asarray(ytr.astype(np.int32))
+
+    @jax.jit
+    def step(st, idx):
+        # The batch is gathered inside the compiled step, from arrays already on the device.
+        grads = jax.grad(loss_of)(st["p"], x[idx], y[idx])
+        t = st["t"] + 1
+        lr_t = 1e-3 * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        m = [0.9 * a + 0.1 * g for a, g in zip(st["m"], grads)]
+        v = [0.999 * a + 0.001 * g * g for a, g in zip(st["v"], grads)]
+        p = [q - lr_t * a / (jnp.sqrt(b) + 1e-8) for q, a, b in zip(st["p"], m, v)]
+        return {"p": p, "m": m, "v": v, "t": t}
+
+    times = []
+    for _ in range(epochs):
+        perm = jnp.asarray(rng.permutation(len(xtr)).astype(np.int32))
+        start = time.perf_counter()
+        for s0 in range(0, len(xtr), batch):
+            state = step(state, perm[s0:s0 + batch])
+        jax.block_until_ready(state["p"])
+        times.append(time.perf_counter() - start)
+    acc = float((np.asarray(logits_of(state["p"], jnp.asarray(xte))).argmax(1) == yte).mean())
+    return times, acc
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--peers", default="backprop,torch,numpy")
+    parser.add_argument("--peers", default="backprop,jax,torch,numpy")
     parser.add_argument("--rounds", type=int, default=3,
                         help="repeat every (workload, peer) this many times, interleaved; report the median round")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -168,6 +219,9 @@ def main():
     peers = args.peers.split(",")
     xtr, ytr, xte, yte = load_digits()
     versions = {"python": platform.python_version(), "numpy": np.__version__}
+    if "jax" in peers:
+        import jax
+        versions["jax"] = jax.__version__
     if "torch" in peers:
         import torch
         versions["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
@@ -182,6 +236,8 @@ def main():
                     times, acc = bench_torch(hidden, batch, args.epochs, xtr, ytr, xte, yte)
                 elif peer == "numpy":
                     times, acc = bench_numpy(hidden, batch, args.epochs, xtr, ytr, xte, yte)
+                elif peer == "jax":
+                    times, acc = bench_jax(hidden, batch, args.epochs, xtr, ytr, xte, yte)
                 else:
                     parser.error(f"unknown peer {peer!r}")
                 results[peer].append((statistics.median(times[1:]) * 1000, min(times[1:]) * 1000, acc))

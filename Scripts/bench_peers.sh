@@ -9,7 +9,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 # torch==2.13.0+cpu is the CPU-only wheel served by the package index here (no CUDA libraries).
-"$VENV/bin/python" -c 'import numpy, torch, safetensors' 2>/dev/null \
-  || "$VENV/bin/pip" install --quiet numpy safetensors 'torch==2.13.0+cpu'
+"$VENV/bin/python" -c 'import numpy, torch, safetensors, jax' 2>/dev/null \
+  || "$VENV/bin/pip" install --quiet numpy safetensors jax 'torch==2.13.0+cpu'
 swift build -c release --product backprop
 exec "$VENV/bin/python" Scripts/bench_peers.py "$@"
