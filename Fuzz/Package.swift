@@ -9,9 +9,10 @@ let package = Package(
   platforms: [.macOS(.v15)],
   dependencies: [.package(name: "Backprop", path: "..")],
   targets: [
-    .executableTarget(name: "FuzzSafetensors", dependencies: [.product(name: "Backprop", package: "Backprop")]),
-    .executableTarget(name: "FuzzNPY", dependencies: [.product(name: "Backprop", package: "Backprop")]),
-    .executableTarget(name: "FuzzCSV", dependencies: [.product(name: "Backprop", package: "Backprop")]),
+    .target(name: "FuzzSupport"),
+    .executableTarget(name: "FuzzSafetensors", dependencies: ["FuzzSupport", .product(name: "Backprop", package: "Backprop")]),
+    .executableTarget(name: "FuzzNPY", dependencies: ["FuzzSupport", .product(name: "Backprop", package: "Backprop")]),
+    .executableTarget(name: "FuzzCSV", dependencies: ["FuzzSupport", .product(name: "Backprop", package: "Backprop")]),
   ],
   swiftLanguageModes: [.v6]
 )

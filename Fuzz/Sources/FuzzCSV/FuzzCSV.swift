@@ -1,6 +1,7 @@
 // libFuzzer target: CSV parsing (the first byte picks header or not), then the data set built
 // from it with the last column as class labels. Any input must parse or throw.
 import Backprop
+import FuzzSupport
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCSV(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
@@ -13,17 +14,7 @@ public func fuzzCSV(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   return 0
 }
 
-// SwiftPM links an executable target's entry point as `FuzzCSV_main` (`main` is defined
-// as that symbol), so libFuzzer's own `main` is not used: this one hands over to its driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-private func runFuzzerDriver(
-  _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-  _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
-) -> Int32
-
 @_cdecl("FuzzCSV_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-  var count = argc
-  var arguments = argv
-  return runFuzzerDriver(&count, &arguments, fuzzCSV)
+  runFuzzer(argc, argv, fuzzCSV)
 }

@@ -1,6 +1,7 @@
 // libFuzzer target: .npy decoding. Any input must decode or throw; a decoded array's elements
 // are all read (so a wrong element count shows up under AddressSanitizer).
 import Backprop
+import FuzzSupport
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzNPY(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
@@ -11,17 +12,7 @@ public func fuzzNPY(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
   return 0
 }
 
-// SwiftPM links an executable target's entry point as `FuzzNPY_main` (`main` is defined
-// as that symbol), so libFuzzer's own `main` is not used: this one hands over to its driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-private func runFuzzerDriver(
-  _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-  _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
-) -> Int32
-
 @_cdecl("FuzzNPY_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-  var count = argc
-  var arguments = argv
-  return runFuzzerDriver(&count, &arguments, fuzzNPY)
+  runFuzzer(argc, argv, fuzzNPY)
 }
