@@ -20,12 +20,7 @@ public struct Extremum: Primitive {
   /// The reduced shape.
   public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0])
-    let dims = inputs[0].shape.dimensions
-    var out: [Int?] = []
-    for i in dims.indices {
-      if axes.contains(i) { if keepDims { out.append(1) } } else { out.append(dims[i]) }
-    }
-    return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(out))]
+    return [reducedType(inputs[0], axes: axes, keepDims: keepDims)]
   }
   /// Reduces.
   public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {

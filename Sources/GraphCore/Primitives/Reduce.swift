@@ -14,12 +14,7 @@ public struct Sum: Primitive {
   /// The reduced shape.
   public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0])
-    let dims = inputs[0].shape.dimensions
-    var out: [Int?] = []
-    for i in dims.indices {
-      if axes.contains(i) { if keepDims { out.append(1) } } else { out.append(dims[i]) }
-    }
-    return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(out))]
+    return [reducedType(inputs[0], axes: axes, keepDims: keepDims)]
   }
   /// Sums.
   public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
@@ -56,6 +51,17 @@ public struct ElementCount: Primitive {
   }
   /// None.
   public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+}
+
+/// The static type of reducing `input` over `axes` (normalized): the axes removed, or kept with
+/// size 1 (the shape rule of every reduction).
+func reducedType(_ input: TensorInfo, axes: [Int], keepDims: Bool) -> TensorInfo {
+  let dims = input.shape.dimensions
+  var out: [Int?] = []
+  for i in dims.indices {
+    if axes.contains(i) { if keepDims { out.append(1) } } else { out.append(dims[i]) }
+  }
+  return TensorInfo(dtype: input.dtype, shape: PartialShape(out))
 }
 
 func reductionAxes(_ x: Tensor, _ axes: [Int]?, _ op: String, _ location: SourceLocation?) throws -> [Int] {
