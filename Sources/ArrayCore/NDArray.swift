@@ -153,6 +153,28 @@ public struct NDArray: @unchecked Sendable {
     return try body(UnsafeMutableBufferPointer(start: p, count: elementCount))
   }
 
+  /// The address of the only element of the array stored at `array`, read in place (no copy of
+  /// the array value, so no reference counting): for loops that run millions of tiny steps.
+  /// The address stays valid while that array is neither changed nor destroyed.
+  /// - Returns: `nil` unless the array has dtype `T` and exactly one element.
+  @inlinable public static func scalarAddress<T: Element>(
+    of array: UnsafePointer<NDArray>, as type: T.Type
+  ) -> UnsafeMutablePointer<T>? {
+    guard array.pointee.dtype == T.dtype, array.pointee.shape.elementCount == 1 else { return nil }
+    return array.pointee.storage.bytes.assumingMemoryBound(to: T.self)
+  }
+
+  /// Like ``scalarAddress(of:as:)``, for writing: copies the storage first if another array
+  /// shares it.
+  /// - Returns: `nil` unless the array has dtype `T` and exactly one element.
+  @inlinable public static func uniqueScalarAddress<T: Element>(
+    of array: UnsafeMutablePointer<NDArray>, as type: T.Type
+  ) -> UnsafeMutablePointer<T>? {
+    guard array.pointee.dtype == T.dtype, array.pointee.shape.elementCount == 1 else { return nil }
+    array.pointee.makeUnique()
+    return array.pointee.storage.bytes.assumingMemoryBound(to: T.self)
+  }
+
   /// Untyped read-only access to the bytes (little-endian on every supported platform).
   public func withUnsafeRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
     try body(UnsafeRawBufferPointer(start: storage.bytes, count: elementCount * dtype.byteSize))

@@ -71,11 +71,12 @@ public struct Results {
 /// What kernels may read and change besides their inputs: the session's variables and the
 /// random generators of random operations.
 public final class ExecutionContext: @unchecked Sendable {
-  /// Variable values, indexed by the variable's node index (nil: not initialized).
-  var variables: [NDArray?] = []
+  /// Variable values, indexed by the variable's node index (nil: not initialized). Only used
+  /// under the owning session's lock, so exclusivity needs no run-time check.
+  @exclusivity(unchecked) var variables: [NDArray?] = []
   var generators: [Int: SeededGenerator] = [:]
   /// The node being executed.
-  var currentNode = 0
+  @exclusivity(unchecked) var currentNode = 0
   /// Whether the step is a training step (switches dropout); set by the session options.
   public internal(set) var isTraining = true
   weak var graph: Graph?

@@ -100,4 +100,25 @@ import Testing
     let s = Session(graph: g)
     #expect(throws: SessionError.uninitializedVariable(name: "A")) { try s.run(a * 2) }
   }
+
+  /// The fast path updates variables in place, so a value the caller holds must be copied
+  /// first (copy-on-write), and a value set between runs must be the one the next run reads.
+  @Test func inPlaceUpdatesRespectHeldValuesAndSetValue() throws {
+    let g = Graph()
+    let x = g.placeholder(.float64, shape: [1], name: "x")
+    let a = try g.variable(NDArray([3.0]), name: "A")
+    let loss = try square(x * a)
+    let train = try g.group([try assignSubtract(a, gradients(of: loss, withRespectTo: [a])[0]! * 0.1)])
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    let step = try s.prepare(fetches: [loss], feeds: [x], targets: [train])
+    let held = try s.value(of: a)
+    let first = try step([NDArray([2.0])])[0]
+    #expect(first.doubles == [36])  // (2·3)², before the update
+    #expect(held.doubles == [3])  // the caller's copy is untouched
+    #expect(try s.value(of: a).doubles == [3 - 0.1 * 2 * 2 * 2 * 3])  // a - 0.1·2x²a
+    try s.setValue(NDArray([1.0]), for: a)
+    #expect(try step([NDArray([2.0])])[0].doubles == [4])
+    #expect(try s.value(of: a).doubles == [1 - 0.1 * 2 * 2 * 2 * 1])
+  }
 }

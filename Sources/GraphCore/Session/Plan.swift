@@ -34,14 +34,24 @@ final class Plan {
   var fetchSlots: [Int] = []
   let frame: UnsafeMutablePointer<NDArray>
   let slotCount: Int
-  /// The plan lowered to scalars, when every value has one element (built on first use).
-  var scalarProgram: AnyScalarProgram?
-  var scalarProgramChecked = false
+  /// The number of graph nodes when the plan was built (every node it runs is below it).
+  let nodeCount: Int
+  /// The plan lowered to scalars, when every value has one element (built on first use; only
+  /// touched under the session's lock).
+  @exclusivity(unchecked) var scalar = ScalarLowering.unchecked
+
+  /// Whether the plan has been lowered to a ``ScalarProgram``, and the program if it could be.
+  enum ScalarLowering {
+    case unchecked
+    case unavailable
+    case program(AnyScalarProgram)
+  }
 
   /// Builds the plan for `fetches` and `targets` given the fed values.
   /// - Throws: ``SessionError/missingFeeds(_:)`` naming every placeholder that must be fed.
   init(graph: Graph, fetches: [ValueRef], feeds fed: [ValueRef], targets: [Int]) throws {
     let nodes = graph.nodes
+    nodeCount = nodes.count
     let fedSet = Set(fed)
     var needed = [Bool](repeating: false, count: nodes.count)
     var stack: [Int] = []

@@ -38,8 +38,14 @@ extension Primitive {
 /// A plan lowered to a register machine over plain scalars, used when every value of the plan
 /// has exactly one element and one float dtype (the notebook's recipes: batch 1, shape `[1]`).
 /// It computes exactly what the kernels compute (the same IEEE operations in the same order),
-/// without creating or checking arrays per operation. Fetched values and variables are still
-/// `NDArray`s, written in place.
+/// without creating or checking arrays per operation.
+///
+/// Each variable the plan touches gets a register of its own: a run loads the variables it reads
+/// before the first instruction, the instructions read and update those registers (so a read
+/// after an update sees the update, as in the general path), and the variables written are
+/// stored back, in place, after the last. Fed values are read from the frame first; fetched
+/// values are written to their frame slots last. Nothing is allocated in steady state, and the
+/// stored properties are constants, so a run pays no exclusivity checks on them.
 final class ScalarProgram<T: FloatElement> {
   enum Instruction {
     case unary(Unary.Function, dst: Int, x: Int)
@@ -47,33 +53,50 @@ final class ScalarProgram<T: FloatElement> {
     case sigmoidCrossEntropy(dst: Int, x: Int, z: Int)
     case copy(dst: Int, x: Int)
     case sumOfOne(dst: Int, x: Int)
-    case readVariable(dst: Int, node: Int)
-    case assign(node: Int, x: Int, shapeIndex: Int)
-    case assignUpdate(node: Int, x: Int, subtract: Bool)
+    /// `r[dst] ← r[dst] + x` or `r[dst] ← r[dst] + (-1·x)` (as ``AssignUpdate`` computes it).
+    case update(dst: Int, x: Int, subtract: Bool)
   }
 
-  var instructions: [Instruction] = []
-  /// Shapes of assigned variables (kept out of the instructions so copying one is trivial).
-  var assignShapes: [Shape] = []
+  /// A variable the program touches.
+  struct VariableUse {
+    var node: Int
+    var register: Int
+    /// Whether the run needs the stored value (it is read or updated before any assignment).
+    var loads = false
+    /// Whether the run writes the register back.
+    var stores = false
+    /// The declared shape, when the program assigns the variable (it may then create it).
+    var assignedShape: Shape?
+  }
+
+  let code: [Instruction]
+  let variables: [VariableUse]
   let registers: UnsafeMutablePointer<T>
   let count: Int
-  /// Fetched slots with the static shape to give them.
-  var fetches: [(slot: Int, shape: Shape)] = []
   let feedSlots: [Int]
+  /// Fetched slots with the static shape to give them.
+  let fetches: [(slot: Int, shape: Shape)]
 
   /// Lowers `plan`, or returns `nil` when some step or value does not fit.
   init?(plan: Plan, graph: Graph) {
     let nodes = graph.nodes
     let dtype = T.dtype
-    count = Swift.max(plan.slotCount, 1)
-    registers = .allocate(capacity: count)
-    registers.initialize(repeating: 0, count: count)
-    feedSlots = plan.feeds.map(\.slot)
     func fits(_ info: TensorInfo) -> Shape? {
       guard info.dtype == dtype, let s = info.shape.concrete, s.elementCount == 1 else { return nil }
       return s
     }
     for feed in plan.feeds where fits(feed.info) == nil { return nil }
+    var code: [Instruction] = []
+    var constants: [(register: Int, value: T)] = []
+    var variables: [VariableUse] = []
+    var variableIndex: [Int: Int] = [:]
+    /// The register of variable `node`, noting whether its stored value is needed.
+    func variable(_ node: Int, loads: Bool) -> Int {
+      if let i = variableIndex[node] { return variables[i].register }
+      variableIndex[node] = variables.count
+      variables.append(VariableUse(node: node, register: plan.slotCount + variables.count, loads: loads))
+      return variables[variables.count - 1].register
+    }
     var slotShape: [Int: Shape] = [:]
     for step in plan.steps {
       let node = nodes[step.node]
@@ -87,30 +110,43 @@ final class ScalarProgram<T: FloatElement> {
       }
       let ins = (0..<step.inputCount).map { plan.slotLists[step.inputStart + $0] }
       switch form {
-      case .unary(let f): instructions.append(.unary(f, dst: outs[0], x: ins[0]))
-      case .binary(let f): instructions.append(.binary(f, dst: outs[0], x: ins[0], y: ins[1]))
-      case .sigmoidCrossEntropy: instructions.append(.sigmoidCrossEntropy(dst: outs[0], x: ins[0], z: ins[1]))
-      case .passThrough: instructions.append(.copy(dst: outs[0], x: ins[0]))
-      case .sumOfOne: instructions.append(.sumOfOne(dst: outs[0], x: ins[0]))
+      case .unary(let f): code.append(.unary(f, dst: outs[0], x: ins[0]))
+      case .binary(let f): code.append(.binary(f, dst: outs[0], x: ins[0], y: ins[1]))
+      case .sigmoidCrossEntropy: code.append(.sigmoidCrossEntropy(dst: outs[0], x: ins[0], z: ins[1]))
+      case .passThrough: code.append(.copy(dst: outs[0], x: ins[0]))
+      case .sumOfOne: code.append(.sumOfOne(dst: outs[0], x: ins[0]))
       case .sumToShape:
         let input = node.inputs[0]
         let same = nodes[input.node].outputs[input.output].shape == node.outputs[0].shape
-        instructions.append(same ? .copy(dst: outs[0], x: ins[0]) : .sumOfOne(dst: outs[0], x: ins[0]))
-      case .constant(let v): registers[outs[0]] = T(v)
-      case .readVariable: instructions.append(.readVariable(dst: outs[0], node: step.node))
+        code.append(same ? .copy(dst: outs[0], x: ins[0]) : .sumOfOne(dst: outs[0], x: ins[0]))
+      case .constant(let v): constants.append((outs[0], T(v)))
+      case .readVariable: code.append(.copy(dst: outs[0], x: variable(step.node, loads: true)))
       case .assign(let v):
         guard let shape = (nodes[v].primitive as? VariablePrimitive)?.shape, shape.elementCount == 1 else { return nil }
-        instructions.append(.assign(node: v, x: ins[0], shapeIndex: assignShapes.count))
-        assignShapes.append(shape)
-        if let o = outs.first { instructions.append(.copy(dst: o, x: ins[0])) }
-      case .assignUpdate(let v, let subtract): instructions.append(.assignUpdate(node: v, x: ins[0], subtract: subtract))
+        let r = variable(v, loads: false)
+        variables[variableIndex[v]!].stores = true
+        variables[variableIndex[v]!].assignedShape = shape
+        code.append(.copy(dst: r, x: ins[0]))
+        if let o = outs.first { code.append(.copy(dst: o, x: ins[0])) }
+      case .assignUpdate(let v, let subtract):
+        code.append(.update(dst: variable(v, loads: true), x: ins[0], subtract: subtract))
+        variables[variableIndex[v]!].stores = true
       case .noOp: break
       }
     }
+    var fetches: [(slot: Int, shape: Shape)] = []
     for slot in plan.fetchSlots {
       guard let s = slotShape[slot] ?? plan.feeds.first(where: { $0.slot == slot }).flatMap({ fits($0.info) }) else { return nil }
       fetches.append((slot, s))
     }
+    self.code = code
+    self.variables = variables
+    self.fetches = fetches
+    feedSlots = plan.feeds.map(\.slot)
+    count = Swift.max(plan.slotCount + variables.count, 1)
+    registers = .allocate(capacity: count)
+    registers.initialize(repeating: 0, count: count)
+    for (register, value) in constants { registers[register] = value }
   }
 
   deinit { registers.deallocate() }
@@ -118,43 +154,63 @@ final class ScalarProgram<T: FloatElement> {
   /// Runs the program: reads the fed values from the frame, updates variables in `context`,
   /// and writes the fetched values into their frame slots. The caller has sized
   /// `context.variables` to the graph.
-  func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws {
+  /// - Returns: `false`, having changed nothing, when a variable's stored value does not have
+  ///   this program's dtype and one element (the caller then runs the general path).
+  func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
     let r = registers
-    for slot in feedSlots { r[slot] = frame[slot].withUnsafeBufferPointer(as: T.self) { $0[0] } }
-    try instructions.withUnsafeBufferPointer { code in
-      try context.variables.withUnsafeMutableBufferPointer { vars in
-        func missing(_ node: Int) -> SessionError {
-          .uninitializedVariable(name: context.graph?.nodes[node].name ?? "#\(node)")
+    for slot in feedSlots {
+      guard let p = NDArray.scalarAddress(of: frame + slot, as: T.self) else { return false }
+      r[slot] = p.pointee
+    }
+    let fits = try context.variables.withUnsafeMutableBufferPointer { vars in
+      try variables.withUnsafeBufferPointer { uses in
+        for use in uses where use.loads {
+          guard vars[use.node] != nil else {
+            throw SessionError.uninitializedVariable(name: context.graph?.nodes[use.node].name ?? "#\(use.node)")
+          }
+          guard let p = withUnsafeMutablePointer(to: &vars[use.node]!, { NDArray.scalarAddress(of: $0, as: T.self) })
+          else { return false }
+          r[use.register] = p.pointee
         }
-        for instruction in code {
-          switch instruction {
-          case let .unary(f, dst, x): r[dst] = f.apply(r[x])
-          case let .binary(f, dst, x, y): r[dst] = f.apply(r[x], r[y])
-          case let .sigmoidCrossEntropy(dst, x, z): r[dst] = SigmoidCrossEntropy.loss(r[x], r[z])
-          case let .copy(dst, x): r[dst] = r[x]
-          case let .sumOfOne(dst, x): r[dst] = 0 + r[x]
-          case let .readVariable(dst, node):
-            guard let value = vars[node]?.withUnsafeBufferPointer(as: T.self, { $0[0] }) else { throw missing(node) }
-            r[dst] = value
-          case let .assign(node, x, shapeIndex):
-            let value = r[x]
-            if vars[node]?.shape == assignShapes[shapeIndex] {
-              vars[node]!.withUnsafeMutableBufferPointer(as: T.self) { $0[0] = value }
-            } else {
-              vars[node] = NDArray([value], shape: assignShapes[shapeIndex])
-            }
-          case let .assignUpdate(node, x, subtract):
-            let delta = subtract ? -1 * r[x] : r[x]
-            guard vars[node] != nil else { throw missing(node) }
-            vars[node]!.withUnsafeMutableBufferPointer(as: T.self) { $0[0] += delta }
+        execute()
+        for use in uses where use.stores {
+          let value = r[use.register]
+          if let shape = use.assignedShape, vars[use.node].map({ $0.shape != shape }) ?? true {
+            vars[use.node] = NDArray([value], shape: shape)
+          } else if let p = withUnsafeMutablePointer(
+            to: &vars[use.node]!, { NDArray.uniqueScalarAddress(of: $0, as: T.self) })
+          {
+            p.pointee = value
+          } else {
+            vars[use.node] = NDArray([value], shape: use.assignedShape ?? [1])
           }
         }
+        return true
       }
     }
+    guard fits else { return false }
     for (slot, shape) in fetches {
       frame[slot].prepare(shape: shape, dtype: T.dtype)
       let value = r[slot]
       frame[slot].withUnsafeMutableBufferPointer(as: T.self) { $0[0] = value }
+    }
+    return true
+  }
+
+  /// Runs the instructions over the registers.
+  private func execute() {
+    let r = registers
+    code.withUnsafeBufferPointer { code in
+      for instruction in code {
+        switch instruction {
+        case let .unary(f, dst, x): r[dst] = f.apply(r[x])
+        case let .binary(f, dst, x, y): r[dst] = f.apply(r[x], r[y])
+        case let .sigmoidCrossEntropy(dst, x, z): r[dst] = SigmoidCrossEntropy.loss(r[x], r[z])
+        case let .copy(dst, x): r[dst] = r[x]
+        case let .sumOfOne(dst, x): r[dst] = 0 + r[x]
+        case let .update(dst, x, subtract): r[dst] += subtract ? -1 * r[x] : r[x]
+        }
+      }
     }
   }
 }
@@ -174,7 +230,9 @@ enum AnyScalarProgram {
     }
   }
 
-  func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws {
+  /// Runs the program; `false` when the general path must run instead (see
+  /// ``ScalarProgram/run(frame:context:)``).
+  func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
     switch self {
     case .float32(let p): try p.run(frame: frame, context: context)
     case .float64(let p): try p.run(frame: frame, context: context)

@@ -195,19 +195,20 @@ public final class Session: @unchecked Sendable {
 
   /// Executes the plan's steps in order. The caller holds the lock.
   func execute(_ plan: Plan) throws {
-    let frame = plan.frame
-    context.reserve(nodes: graph.nodes.count)
-    let check = options.checkNumerics
-    if options.scalarFastPath && !check {
-      if !plan.scalarProgramChecked {
-        plan.scalarProgram = AnyScalarProgram(plan: plan, graph: graph)
-        plan.scalarProgramChecked = true
+    context.reserve(nodes: plan.nodeCount)
+    if options.scalarFastPath && !options.checkNumerics {
+      if case .unchecked = plan.scalar {
+        plan.scalar = AnyScalarProgram(plan: plan, graph: graph).map { .program($0) } ?? .unavailable
       }
-      if let program = plan.scalarProgram {
-        try program.run(frame: frame, context: context)
-        return
-      }
+      if case .program(let program) = plan.scalar, try program.run(frame: plan.frame, context: context) { return }
     }
+    try executeSteps(plan)
+  }
+
+  /// Executes the plan's steps one by one through the primitives' kernels.
+  func executeSteps(_ plan: Plan) throws {
+    let frame = plan.frame
+    let check = options.checkNumerics
     try plan.steps.withUnsafeBufferPointer { steps in
       try plan.slotLists.withUnsafeBufferPointer { lists in
         let base = lists.baseAddress!
@@ -250,12 +251,17 @@ public final class Session: @unchecked Sendable {
 public final class PreparedStep: @unchecked Sendable {
   let session: Session
   let plan: Plan
-  /// Whether every feed has been set once (feeds stay set between runs).
-  private var allFed = false
+  /// The plan lowered to scalars when the session's options allow and every value fits.
+  let scalarProgram: AnyScalarProgram?
+  /// Whether every feed has been set once (feeds stay set between runs; only touched under
+  /// the session's lock).
+  @exclusivity(unchecked) private var allFed = false
 
   init(session: Session, plan: Plan) {
     self.session = session
     self.plan = plan
+    let options = session.options
+    scalarProgram = options.scalarFastPath && !options.checkNumerics ? AnyScalarProgram(plan: plan, graph: session.graph) : nil
   }
 
   /// The number of fed tensors, in the order given to ``Session/prepare(fetches:feeds:targets:)``.
@@ -285,7 +291,9 @@ public final class PreparedStep: @unchecked Sendable {
         }
         allFed = true
       }
-      try session.execute(plan)
+      session.context.reserve(nodes: plan.nodeCount)
+      if let program = scalarProgram, try program.run(frame: plan.frame, context: session.context) { return }
+      try session.executeSteps(plan)
     }
   }
 
