@@ -22,6 +22,12 @@ final class Lock: @unchecked Sendable {
     mutex.deallocate()
   }
 
+  /// Takes the lock (pair with ``unlock()``; prefer ``withLock(_:)``).
+  func lock() { pthread_mutex_lock(mutex) }
+
+  /// Releases the lock taken by ``lock()``.
+  func unlock() { pthread_mutex_unlock(mutex) }
+
   /// Runs `body` holding the lock.
   func withLock<R>(_ body: () throws -> R) rethrows -> R {
     pthread_mutex_lock(mutex)

@@ -36,15 +36,20 @@ final class Plan {
   let slotCount: Int
   /// The number of graph nodes when the plan was built (every node it runs is below it).
   let nodeCount: Int
-  /// The plan lowered to scalars, when every value has one element (built on first use; only
-  /// touched under the session's lock).
-  @exclusivity(unchecked) var scalar = ScalarLowering.unchecked
+  /// The plan lowered to scalars, when every value has one element (built on first use by
+  /// ``lowerToScalars(graph:)``; like everything a run touches, used under the session's lock).
+  private(set) var scalarProgram: AnyScalarProgram?
+  /// ``scalarProgram`` referenced without reference counting.
+  @exclusivity(unchecked) private(set) var scalarHandle: UnownedScalarProgram?
+  /// Whether ``lowerToScalars(graph:)`` has run.
+  @exclusivity(unchecked) private(set) var loweredToScalars = false
 
-  /// Whether the plan has been lowered to a ``ScalarProgram``, and the program if it could be.
-  enum ScalarLowering {
-    case unchecked
-    case unavailable
-    case program(AnyScalarProgram)
+  /// Lowers the plan to a ``ScalarProgram`` when it fits (once).
+  func lowerToScalars(graph: Graph) {
+    guard !loweredToScalars else { return }
+    scalarProgram = AnyScalarProgram(plan: self, graph: graph)
+    scalarHandle = scalarProgram.map(UnownedScalarProgram.init)
+    loweredToScalars = true
   }
 
   /// Builds the plan for `fetches` and `targets` given the fed values.

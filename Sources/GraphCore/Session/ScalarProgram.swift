@@ -65,8 +65,8 @@ final class ScalarProgram<T: FloatElement> {
     var loads = false
     /// Whether the run writes the register back.
     var stores = false
-    /// The declared shape, when the program assigns the variable (it may then create it).
-    var assignedShape: Shape?
+    /// The declared shape's index in ``ScalarProgram/shapes``.
+    var shape: Int
   }
 
   let code: [Instruction]
@@ -74,8 +74,11 @@ final class ScalarProgram<T: FloatElement> {
   let registers: UnsafeMutablePointer<T>
   let count: Int
   let feedSlots: [Int]
-  /// Fetched slots with the static shape to give them.
-  let fetches: [(slot: Int, shape: Shape)]
+  /// The fetched slots.
+  let fetchSlots: [Int]
+  /// The static shapes of fetched values (in fetch order) then of assigned variables. Kept
+  /// apart so the other arrays hold plain integers, which a run reads without reference counting.
+  let shapes: [Shape]
 
   /// Lowers `plan`, or returns `nil` when some step or value does not fit.
   init?(plan: Plan, graph: Graph) {
@@ -90,11 +93,16 @@ final class ScalarProgram<T: FloatElement> {
     var constants: [(register: Int, value: T)] = []
     var variables: [VariableUse] = []
     var variableIndex: [Int: Int] = [:]
-    /// The register of variable `node`, noting whether its stored value is needed.
-    func variable(_ node: Int, loads: Bool) -> Int {
+    var declaredShapes: [Shape] = []
+    /// The register of variable `node` (with its declared shape), noting whether its stored
+    /// value is needed; `nil` when it is not a one-element variable.
+    func variable(_ node: Int, loads: Bool) -> Int? {
       if let i = variableIndex[node] { return variables[i].register }
+      guard let shape = (nodes[node].primitive as? VariablePrimitive)?.shape, shape.elementCount == 1 else { return nil }
       variableIndex[node] = variables.count
-      variables.append(VariableUse(node: node, register: plan.slotCount + variables.count, loads: loads))
+      variables.append(
+        VariableUse(node: node, register: plan.slotCount + variables.count, loads: loads, shape: declaredShapes.count))
+      declaredShapes.append(shape)
       return variables[variables.count - 1].register
     }
     var slotShape: [Int: Shape] = [:]
@@ -120,28 +128,31 @@ final class ScalarProgram<T: FloatElement> {
         let same = nodes[input.node].outputs[input.output].shape == node.outputs[0].shape
         code.append(same ? .copy(dst: outs[0], x: ins[0]) : .sumOfOne(dst: outs[0], x: ins[0]))
       case .constant(let v): constants.append((outs[0], T(v)))
-      case .readVariable: code.append(.copy(dst: outs[0], x: variable(step.node, loads: true)))
+      case .readVariable:
+        guard let r = variable(step.node, loads: true) else { return nil }
+        code.append(.copy(dst: outs[0], x: r))
       case .assign(let v):
-        guard let shape = (nodes[v].primitive as? VariablePrimitive)?.shape, shape.elementCount == 1 else { return nil }
-        let r = variable(v, loads: false)
+        guard let r = variable(v, loads: false) else { return nil }
         variables[variableIndex[v]!].stores = true
-        variables[variableIndex[v]!].assignedShape = shape
         code.append(.copy(dst: r, x: ins[0]))
         if let o = outs.first { code.append(.copy(dst: o, x: ins[0])) }
       case .assignUpdate(let v, let subtract):
-        code.append(.update(dst: variable(v, loads: true), x: ins[0], subtract: subtract))
+        guard let r = variable(v, loads: true) else { return nil }
+        code.append(.update(dst: r, x: ins[0], subtract: subtract))
         variables[variableIndex[v]!].stores = true
       case .noOp: break
       }
     }
-    var fetches: [(slot: Int, shape: Shape)] = []
+    var shapes: [Shape] = []
     for slot in plan.fetchSlots {
       guard let s = slotShape[slot] ?? plan.feeds.first(where: { $0.slot == slot }).flatMap({ fits($0.info) }) else { return nil }
-      fetches.append((slot, s))
+      shapes.append(s)
     }
+    for i in variables.indices { variables[i].shape += shapes.count }
     self.code = code
     self.variables = variables
-    self.fetches = fetches
+    self.fetchSlots = plan.fetchSlots
+    self.shapes = shapes + declaredShapes
     feedSlots = plan.feeds.map(\.slot)
     count = Swift.max(plan.slotCount + variables.count, 1)
     registers = .allocate(capacity: count)
@@ -175,24 +186,25 @@ final class ScalarProgram<T: FloatElement> {
         execute()
         for use in uses where use.stores {
           let value = r[use.register]
-          if let shape = use.assignedShape, vars[use.node].map({ $0.shape != shape }) ?? true {
-            vars[use.node] = NDArray([value], shape: shape)
-          } else if let p = withUnsafeMutablePointer(
-            to: &vars[use.node]!, { NDArray.uniqueScalarAddress(of: $0, as: T.self) })
+          if vars[use.node] != nil,
+            let p = withUnsafeMutablePointer(to: &vars[use.node]!, { NDArray.uniqueScalarAddress(of: $0, as: T.self) })
           {
             p.pointee = value
           } else {
-            vars[use.node] = NDArray([value], shape: use.assignedShape ?? [1])
+            // An initializer's first run: the variable does not exist yet.
+            vars[use.node] = NDArray([value], shape: shapes[use.shape])
           }
         }
         return true
       }
     }
     guard fits else { return false }
-    for (slot, shape) in fetches {
-      frame[slot].prepare(shape: shape, dtype: T.dtype)
-      let value = r[slot]
-      frame[slot].withUnsafeMutableBufferPointer(as: T.self) { $0[0] = value }
+    for (i, slot) in fetchSlots.enumerated() {
+      if let p = NDArray.uniqueScalarAddress(of: frame + slot, as: T.self) {
+        p.pointee = r[slot]
+      } else {
+        frame[slot] = NDArray([r[slot]], shape: shapes[i])
+      }
     }
     return true
   }
@@ -236,6 +248,29 @@ enum AnyScalarProgram {
     switch self {
     case .float32(let p): try p.run(frame: frame, context: context)
     case .float64(let p): try p.run(frame: frame, context: context)
+    }
+  }
+}
+
+/// A scalar program referenced without reference counting, for the hot path of a run. Valid
+/// while the ``AnyScalarProgram`` it was taken from is alive (its owner keeps both).
+enum UnownedScalarProgram {
+  case float32(Unmanaged<ScalarProgram<Float>>)
+  case float64(Unmanaged<ScalarProgram<Double>>)
+
+  /// The unowned reference to `program`.
+  init(_ program: AnyScalarProgram) {
+    switch program {
+    case .float32(let p): self = .float32(.passUnretained(p))
+    case .float64(let p): self = .float64(.passUnretained(p))
+    }
+  }
+
+  /// Runs the program; `false` when the general path must run instead.
+  func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
+    switch self {
+    case .float32(let p): try p._withUnsafeGuaranteedRef { try $0.run(frame: frame, context: context) }
+    case .float64(let p): try p._withUnsafeGuaranteedRef { try $0.run(frame: frame, context: context) }
     }
   }
 }

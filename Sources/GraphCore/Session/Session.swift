@@ -197,10 +197,8 @@ public final class Session: @unchecked Sendable {
   func execute(_ plan: Plan) throws {
     context.reserve(nodes: plan.nodeCount)
     if options.scalarFastPath && !options.checkNumerics {
-      if case .unchecked = plan.scalar {
-        plan.scalar = AnyScalarProgram(plan: plan, graph: graph).map { .program($0) } ?? .unavailable
-      }
-      if case .program(let program) = plan.scalar, try program.run(frame: plan.frame, context: context) { return }
+      if !plan.loweredToScalars { plan.lowerToScalars(graph: graph) }
+      if let program = plan.scalarHandle, try program.run(frame: plan.frame, context: context) { return }
     }
     try executeSteps(plan)
   }
@@ -251,8 +249,8 @@ public final class Session: @unchecked Sendable {
 public final class PreparedStep: @unchecked Sendable {
   let session: Session
   let plan: Plan
-  /// The plan lowered to scalars when the session's options allow and every value fits.
-  let scalarProgram: AnyScalarProgram?
+  /// The plan's scalar program when the session's options allow and every value fits.
+  let scalarProgram: UnownedScalarProgram?
   /// Whether every feed has been set once (feeds stay set between runs; only touched under
   /// the session's lock).
   @exclusivity(unchecked) private var allFed = false
@@ -261,7 +259,12 @@ public final class PreparedStep: @unchecked Sendable {
     self.session = session
     self.plan = plan
     let options = session.options
-    scalarProgram = options.scalarFastPath && !options.checkNumerics ? AnyScalarProgram(plan: plan, graph: session.graph) : nil
+    if options.scalarFastPath && !options.checkNumerics {
+      plan.lowerToScalars(graph: session.graph)
+      scalarProgram = plan.scalarHandle
+    } else {
+      scalarProgram = nil
+    }
   }
 
   /// The number of fed tensors, in the order given to ``Session/prepare(fetches:feeds:targets:)``.
@@ -284,17 +287,18 @@ public final class PreparedStep: @unchecked Sendable {
   /// Runs the step with the feeds last set.
   /// - Throws: ``SessionError/missingFeeds(_:)`` when a feed was never set, or any run-time error.
   public func run() throws {
-    try session.lock.withLock {
-      if !allFed {
-        for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
-          throw SessionError.missingFeeds([feed.name])
-        }
-        allFed = true
+    let session = session
+    session.lock.lock()
+    defer { session.lock.unlock() }
+    if !allFed {
+      for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
+        throw SessionError.missingFeeds([feed.name])
       }
-      session.context.reserve(nodes: plan.nodeCount)
-      if let program = scalarProgram, try program.run(frame: plan.frame, context: session.context) { return }
-      try session.executeSteps(plan)
+      allFed = true
     }
+    session.context.reserve(nodes: plan.nodeCount)
+    if let program = scalarProgram, try program.run(frame: plan.frame, context: session.context) { return }
+    try session.executeSteps(plan)
   }
 
   /// The value of fetch `index` from the last run.
