@@ -1,0 +1,89 @@
+"""Kernels in NumPy: the `backprop bench` kernel workloads (SGEMM GFLOP/s at 64..2048;
+elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6) in NumPy/OpenBLAS.
+
+Usage (the driver Scripts/bench/peers.sh runs it, with OPENBLAS_NUM_THREADS etc. set and
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from the environment before NumPy is imported):
+    python Scripts/bench/kernels.py [--repetitions 5]
+
+Prints one JSON line per workload (throughput: the median is the median repetition's
+throughput, min-max the slowest and fastest repetition's), then one line with NumPy's thread
+pools as threadpoolctl reports them. PAIRS says which Backprop workload each is compared with.
+"""
+import argparse
+
+from common import emit
+
+SIZES = [64, 128, 256, 512, 1024, 2048]
+
+# (Backprop workload, NumPy workload): GB/s counts 4 bytes per float read or written once
+# (a*x+b: 8 bytes per element for both, although NumPy's expression makes two passes and a
+# temporary).
+PAIRS = [(f"sgemm {n}x{n}x{n}", f"sgemm {n}x{n}x{n}") for n in SIZES] + [
+    ("a*x+b fused, 1e6 float32", "a*x+b expression, 1e6 float32"),
+    ("a*x+b two kernels, 1e6 float32", "a*x+b two ufuncs with out=, 1e6 float32"),
+    ("a*x+b fused, 1e7 float32", "a*x+b expression, 1e7 float32"),
+    ("a*x+b two kernels, 1e7 float32", "a*x+b two ufuncs with out=, 1e7 float32"),
+    ("x+y, 1e6 float32", "x+y, 1e6 float32"),
+    ("relu, 1e6 float32", "relu, 1e6 float32"),
+    ("sum, 1e6 float32", "sum, 1e6 float32"),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repetitions", type=int, default=5)
+    args = ap.parse_args()
+    import time
+    import numpy as np
+
+    def measure(name, unit, work, calls, fn):
+        for _ in range(min(calls, 1000)):
+            fn()
+        per = []
+        for _ in range(args.repetitions):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            per.append((time.perf_counter() - t0) / calls)
+        per.sort()
+        emit(group="kernels", workload=name, system="NumPy", unit=unit,
+             median=work / per[len(per) // 2], min=work / per[-1], max=work / per[0])
+
+    rng = np.random.default_rng(11)
+    for n in SIZES:
+        a = rng.uniform(-1, 1, (n, n)).astype(np.float32)
+        b = rng.uniform(-1, 1, (n, n)).astype(np.float32)
+        c = np.empty((n, n), np.float32)
+        measure(f"sgemm {n}x{n}x{n}", "GFLOP/s", 2 * n**3 / 1e9, max(1, 2**31 // n**3),
+                lambda: np.matmul(a, b, out=c))
+    for count, label in [(1_000_000, "1e6"), (10_000_000, "1e7")]:
+        x = rng.uniform(-1, 1, count).astype(np.float32)
+        t = np.empty_like(x)
+        y = np.empty_like(x)
+        sa, sb = np.float32(1.5), np.float32(-0.25)
+        calls = max(1, 200_000_000 // count)
+        gb = 8 * count / 1e9
+        measure(f"a*x+b expression, {label} float32", "GB/s", gb, calls, lambda: sa * x + sb)
+
+        def two():
+            np.multiply(x, sa, out=t)
+            np.add(t, sb, out=y)
+        measure(f"a*x+b two ufuncs with out=, {label} float32", "GB/s", gb, calls, two)
+    n = 1_000_000
+    x = rng.uniform(-1, 1, n).astype(np.float32)
+    z = rng.uniform(0.5, 2, n).astype(np.float32)
+    o = np.empty_like(x)
+    measure("x+y, 1e6 float32", "GB/s", 12 * n / 1e9, 200, lambda: np.add(x, z, out=o))
+    measure("relu, 1e6 float32", "GB/s", 8 * n / 1e9, 200, lambda: np.maximum(x, np.float32(0), out=o))
+    measure("sum, 1e6 float32", "GB/s", 4 * n / 1e9, 200, lambda: x.sum())
+    try:
+        import threadpoolctl
+        pools = [{k: p.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}
+                 for p in threadpoolctl.threadpool_info()]
+    except ImportError:
+        pools = "threadpoolctl not installed"
+    emit(group="kernels", info="threadpools", threadpools=pools)
+
+
+if __name__ == "__main__":
+    main()

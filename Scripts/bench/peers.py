@@ -1,0 +1,482 @@
+"""Runs Backprop and its peers side by side, in one run, and writes the comparison into
+BENCHMARKS.md (the region between `<!-- peers:begin -->` and `<!-- peers:end -->`).
+
+Run it through Scripts/bench/peers.sh, which creates the virtual environment and builds the
+release binary; its options are passed on:
+
+    Scripts/bench/peers.sh [--quick] [--only steps|digits|kernels ...] [--no-write]
+
+Groups (each peer runs in its own child process; Backprop is measured before the first round,
+between rounds and after the last, in the same run, so both see the same machine load):
+  steps    notebook steps, batch 1 (steps.py): `backprop bench --filter " step"`, including the
+           hand-written Swift floor, against TensorFlow (compat.v1 Session.run, eager,
+           tf.function), PyTorch eager, JAX jit
+  digits   digits MLP epoch (digits.py): `backprop digits` against TensorFlow tf.function,
+           Keras fit, JAX jit, PyTorch eager, NumPy
+  kernels  SGEMM and elementwise throughput (kernels.py): `backprop bench --filter sgemm` and
+           `--filter float32` against NumPy/OpenBLAS
+
+This file is the only place that knows the thread settings, describes the machine and writes
+Markdown. The generated region is replaced atomically (temporary file, then rename); with
+`--only`, the sections of the groups not run are kept as they were.
+"""
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+from common import BINARY, ROOT, threads
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GROUPS = ["steps", "digits", "kernels"]
+BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
+GROUP_MARK = "<!-- peers:group {} -->"
+
+# Settings: full (the default) and --quick (a smoke run that checks the scripts end to end).
+FULL = dict(step_rounds=2, bp_steps=200_000, bp_reps=7, peer_steps=2000, peer_reps=5,
+            digits_rounds=2, epochs=20, kernel_rounds=3, kernel_reps=5)
+QUICK = dict(step_rounds=1, bp_steps=20_000, bp_reps=2, peer_steps=200, peer_reps=2,
+             digits_rounds=1, epochs=3, kernel_rounds=1, kernel_reps=1)
+PEERS = {"steps": ["tensorflow", "torch", "jax"], "digits": ["tensorflow", "jax", "torch", "numpy"],
+         "kernels": ["numpy"]}
+
+
+def log(message):
+    print(f"[peers {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- machine, versions, threads
+
+def bench_env():
+    """The environment of every measured process: T threads everywhere (T = online cores)."""
+    env = dict(os.environ)
+    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # set on some machines; they slow OpenBLAS down
+        env.pop(k, None)
+    t = str(threads())
+    env.update(BENCH_THREADS=t, BACKPROP_NUM_THREADS=t, OMP_NUM_THREADS=t, OPENBLAS_NUM_THREADS=t,
+               MKL_NUM_THREADS=t, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow",
+               JAX_PLATFORMS="cpu", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def thread_note():
+    t = threads()
+    return (f"{t} threads = the online cores, for every system: Backprop `BACKPROP_NUM_THREADS={t}` "
+            f"(its matrix products split over the threads above 4M multiply-adds; the notebook steps "
+            f"run on the calling thread); NumPy `OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS={t}` "
+            f"(OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed); PyTorch `torch.set_num_threads({t})`; "
+            f"TensorFlow intra-op threads {t} (`tf.config.threading`, and `ConfigProto` for compat.v1 "
+            f"sessions), inter-op its default; JAX/XLA its default CPU thread pool (one thread per "
+            f"online core, {t}).")
+
+
+def first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("MemTotal"))
+        memory = f"{kb / 2**20:.1f} GiB"
+    except (OSError, StopIteration):
+        pass
+    system = f"{platform.system()} {platform.release()}"
+    try:
+        with open("/etc/os-release") as f:
+            pretty = next(line.split("=", 1)[1].strip().strip('"') for line in f if line.startswith("PRETTY_NAME"))
+        system = f"{pretty}, {system}"
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": threads(), "memory": memory, "os": system,
+            "swift": first_line(["swift", "--version"])}
+
+
+def version(*dists):
+    for d in dists:
+        try:
+            return importlib.metadata.version(d)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return None
+
+
+def software():
+    names = [("TensorFlow", ("tensorflow-cpu", "tensorflow")), ("Keras", ("keras",)), ("JAX", ("jax",)),
+             ("jaxlib", ("jaxlib",)), ("PyTorch", ("torch",)), ("NumPy", ("numpy",)),
+             ("scikit-learn", ("scikit-learn",)), ("threadpoolctl", ("threadpoolctl",))]
+    found = [f"Python {platform.python_version()}"]
+    found += [f"{label} {v}" if (v := version(*dists)) else f"{label} not installed" for label, dists in names]
+    return found
+
+
+def loadavg():
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
+
+
+# ---------------------------------------------------------------- running
+
+def run(cmd, env):
+    return subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def run_peer(script, peer, args, env):
+    """Runs one peer script; returns its records (an error record if it failed)."""
+    cmd = [sys.executable, os.path.join(HERE, script)] + ([peer] if peer else []) + args
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    records = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    if p.returncode != 0:
+        tail = " ".join(p.stderr.strip().splitlines()[-3:])
+        records.append({"system": peer or script, "error": f"exit {p.returncode}: {tail}"})
+    return records
+
+
+STEP_SYSTEMS = {"Session.run": "Backprop Session.run", "prepared": "Backprop prepared step",
+                "hand-written Swift": "hand-written Swift loop (floor)"}
+
+
+def backprop_steps(s, env):
+    out = run([BINARY, "bench", "--json", "--filter", " step", "--steps", str(s["bp_steps"]),
+               "--repetitions", str(s["bp_reps"])], env)
+    records = []
+    for r in json.loads(out):
+        workload, variant = r["workload"].split(", ", 1)
+        records.append(dict(r, workload=workload, system=STEP_SYSTEMS[variant]))
+    return records
+
+
+def backprop_digits(s, env):
+    from digits import WORKLOADS
+    records = []
+    for workload, hidden, batch in WORKLOADS:
+        out = run([BINARY, "digits", "--hidden", ",".join(map(str, hidden)), "--batch-size", str(batch),
+                   "--epochs", str(s["epochs"]), "--quiet"], env)
+        times, acc = [], None
+        for line in out.splitlines():
+            m = re.match(r"epoch\s+\d+/\d+\s+loss (\S+)\s+train (\S+)\s+test (\S+)\s+(\S+) ms", line)
+            if m:
+                times.append(float(m.group(4)))
+                acc = float(m.group(3))
+        if len(times) < 2:
+            raise RuntimeError(f"could not read the epoch times of `backprop digits`:\n{out}")
+        times = times[1:]  # the first epoch is warm-up, as for the peers
+        records.append({"workload": workload, "system": "Backprop", "unit": "ms", "accuracy": acc,
+                        "median": statistics.median(times), "min": min(times), "max": max(times)})
+    return records
+
+
+def backprop_kernels(s, env):
+    records = []
+    for filt in ("sgemm", "float32"):
+        out = run([BINARY, "bench", "--json", "--filter", filt, "--repetitions", str(s["kernel_reps"])], env)
+        records += [dict(r, system="Backprop") for r in json.loads(out)]
+    return records
+
+
+def measure_group(group, s, env):
+    """Backprop, then every peer, per round, and Backprop once more at the end."""
+    backprop = {"steps": backprop_steps, "digits": backprop_digits, "kernels": backprop_kernels}[group]
+    rounds = s[{"steps": "step_rounds", "digits": "digits_rounds", "kernels": "kernel_rounds"}[group]]
+    script_args = {"steps": ["--steps", str(s["peer_steps"]), "--repetitions", str(s["peer_reps"])],
+                   "digits": ["--epochs", str(s["epochs"])],
+                   "kernels": ["--repetitions", str(s["kernel_reps"])]}[group]
+    records = []
+    for r in range(rounds):
+        start = time.time()
+        records += backprop(s, env)
+        log(f"{group} round {r + 1}/{rounds}: Backprop {time.time() - start:.0f} s")
+        for peer in PEERS[group]:
+            start = time.time()
+            got = run_peer(f"{group}.py", None if group == "kernels" else peer, script_args, env)
+            records += got
+            errors = [g["error"] for g in got if "error" in g]
+            log(f"{group} round {r + 1}/{rounds}: {peer} {time.time() - start:.0f} s"
+                + (f" (error: {errors[0][:200]})" if errors else ""))
+    start = time.time()
+    records += backprop(s, env)
+    log(f"{group}: Backprop again {time.time() - start:.0f} s")
+    return records
+
+
+def aggregate(records):
+    """(workload, system) -> the median of the runs' medians, the min of their mins, the max of
+    their maxes, the number of runs and the extra fields of the last run."""
+    runs = {}
+    for r in records:
+        if "error" not in r and "workload" in r:
+            runs.setdefault((r["workload"], r["system"]), []).append(r)
+    out = {}
+    for key, rs in runs.items():
+        out[key] = dict(rs[-1], median=statistics.median(x["median"] for x in rs),
+                        min=min(x["min"] for x in rs), max=max(x["max"] for x in rs), runs=len(rs))
+        if "allocations_per_step" in rs[-1]:
+            out[key]["allocations_per_step"] = max(x["allocations_per_step"] for x in rs)
+    return out
+
+
+# ---------------------------------------------------------------- Markdown
+
+def fmt_ns(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.3g} ms"
+    return f"{ns / 1000:.3g} us" if ns >= 1000 else f"{ns:.3g} ns"
+
+
+def fmt_num(x):
+    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def fmt_ratio(x):
+    return f"{x:.3g}x" if x < 1000 else f"{x:.0f}x"
+
+
+def errors_note(records):
+    errs = {r["system"]: r["error"] for r in records if "error" in r}
+    return [f"Not measured: {k} ({v[:300]})." for k, v in errs.items()]
+
+
+def target_table(rows):
+    lines = ["| target (issue 4) | measured | state |", "| --- | --- | --- |"]
+    for target, measured, met in rows:
+        lines.append(f"| {target} | {measured} | {'met' if met else 'missed'} |")
+    return lines
+
+
+def steps_section(res, records):
+    lines = ["Ratios: peer time / Backprop time (above 1: Backprop is faster), against Backprop's "
+             "`Session.run` and its prepared step.", ""]
+    targets = []
+    for kind in ("regression step", "classification step"):
+        run, prep = res.get((kind, "Backprop Session.run")), res.get((kind, "Backprop prepared step"))
+        if not run or not prep:
+            continue
+        lines += [f"#### {kind.capitalize()} (batch 1, one fed sample per step)", "",
+                  "| system | median | min - max | time / Backprop Session.run | time / Backprop prepared |",
+                  "| --- | --- | --- | --- | --- |"]
+        # Backprop's rows, then the peers in the order they ran.
+        systems = list(STEP_SYSTEMS.values()) + [s for (w, s) in res if w == kind and s not in STEP_SYSTEMS.values()]
+        for system in systems:
+            r = res.get((kind, system))
+            if r:
+                lines.append(f"| {system} | {fmt_ns(r['median'])} | {fmt_ns(r['min'])} - {fmt_ns(r['max'])} | "
+                             f"{fmt_ratio(r['median'] / run['median'])} | {fmt_ratio(r['median'] / prep['median'])} |")
+        lines += ["", f"Allocations per step: Session.run {run['allocations_per_step']}, "
+                      f"prepared {prep['allocations_per_step']}.", ""]
+        short = kind.split()[0]
+        targets.append((f"{short} step through `Session.run` <= 1 us", fmt_ns(run["median"]), run["median"] <= 1000))
+        for peer, factor in (("TensorFlow compat.v1 Session.run", 500), ("JAX jit", 20)):
+            p = res.get((kind, peer))
+            if p:
+                ratio = p["median"] / run["median"]
+                targets.append((f"{short}: >= {factor}x faster than {peer}", fmt_ratio(ratio), ratio >= factor))
+        targets.append((f"{short} prepared step <= 0.15 us, zero allocations",
+                        f"{fmt_ns(prep['median'])}, {prep['allocations_per_step']} allocations",
+                        prep["median"] <= 150 and prep["allocations_per_step"] == 0))
+        targets.append((f"{short} prepared step faster than Swift's compiler differentiation (0.32 us in the issue)",
+                        fmt_ns(prep["median"]), prep["median"] < 320))
+    return lines + target_table(targets) + [""] + errors_note(records)
+
+
+def digits_section(res, records):
+    from digits import WORKLOADS
+    lines = ["Milliseconds per epoch of training steps (epochs 2-N; evaluation excluded). Ratio: "
+             "peer time / Backprop time (above 1: Backprop is faster). Test accuracy is a sanity "
+             "check only (each peer has its own seeded split and initial weights).", "",
+             "| workload | system | median ms/epoch | min - max | time / Backprop | test accuracy |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    targets = []
+    for workload, _, _ in WORKLOADS:
+        ours = res.get((workload, "Backprop"))
+        if not ours:
+            continue
+        systems = ["Backprop"] + [s for s in ("TensorFlow tf.function", "Keras fit", "JAX jit", "PyTorch eager", "NumPy")
+                                  if (workload, s) in res]
+        for system in systems:
+            r = res[(workload, system)]
+            lines.append(f"| {workload} | {system} | {r['median']:.2f} | {r['min']:.2f} - {r['max']:.2f} | "
+                         f"{fmt_ratio(r['median'] / ours['median'])} | {r['accuracy']:.4f} |")
+        peers = [res[(workload, s)] for s in systems[1:]]
+        if workload == "64-128-10, batch 32" and (workload, "JAX jit") in res:
+            share = ours["median"] / res[(workload, "JAX jit")]["median"]
+            targets.append((f"{workload}: at most half of JAX's time", f"{share:.2f} of JAX's time", share <= 0.5))
+        if workload == "64-256-256-10, batch 256" and peers:
+            fastest = min(peers, key=lambda r: r["median"])
+            targets.append((f"{workload}: no slower than the fastest peer",
+                            f"{ours['median'] / fastest['median']:.2f} of {fastest['system']}'s time",
+                            ours["median"] <= fastest["median"]))
+    return lines + [""] + target_table(targets) + [""] + errors_note(records)
+
+
+def kernels_section(res, records):
+    from kernels import PAIRS
+    pools = next((r["threadpools"] for r in records if r.get("info") == "threadpools"), None)
+    lines = ["Throughput (higher is better). Ratio: Backprop throughput / NumPy throughput (= NumPy time "
+             "/ Backprop time; above 1: Backprop is faster). GB/s counts 4 bytes per float read or written "
+             "once (a*x+b: 8 bytes per element for both, although NumPy's expression makes two passes and "
+             "a temporary). Backprop uses its own AVX2+FMA C kernels (no system BLAS).", "",
+             f"NumPy's thread pools (threadpoolctl): `{json.dumps(pools)}`", "",
+             "| Backprop workload | NumPy workload | unit | Backprop median (min-max) | NumPy median (min-max) | Backprop / NumPy |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    targets = []
+    for ours_name, np_name in PAIRS:
+        b, n = res.get((ours_name, "Backprop")), res.get((np_name, "NumPy"))
+        if not b or not n:
+            continue
+        ratio = b["median"] / n["median"]
+        lines.append(f"| {ours_name} | {np_name} | {b['unit']} | {fmt_num(b['median'])} ({fmt_num(b['min'])}-{fmt_num(b['max'])}) "
+                     f"| {fmt_num(n['median'])} ({fmt_num(n['min'])}-{fmt_num(n['max'])}) | {ratio:.2f} |")
+        if ours_name in ("sgemm 512x512x512", "sgemm 1024x1024x1024", "sgemm 2048x2048x2048"):
+            targets.append((f"{ours_name}: >= 80% of OpenBLAS", f"{ratio:.2f}", ratio >= 0.8))
+        if ours_name.startswith("a*x+b fused"):
+            targets.append((f"{ours_name}: >= 80% of NumPy's GB/s", f"{ratio:.2f}", ratio >= 0.8))
+    generic = sorted(w for (w, s) in res if s == "Backprop" and "generic" in w)
+    if generic:
+        lines += ["", "The generic Swift loops that the C kernels replaced (Backprop only, same run, median):", "",
+                  "| generic Swift loop | C kernel | unit | generic | C | C / generic |", "| --- | --- | --- | --- | --- | --- |"]
+        for name in generic:
+            c_name = (name.replace(" generic Swift zip", " two kernels") if name.startswith("a*x+b")
+                      else re.sub(r" generic Swift \w+", "", name))
+            g, c = res[(name, "Backprop")], res.get((c_name, "Backprop"))
+            if c:
+                lines.append(f"| {name} | {c_name} | {g['unit']} | {fmt_num(g['median'])} | {fmt_num(c['median'])} "
+                             f"| {c['median'] / g['median']:.2f} |")
+    return lines + [""] + target_table(targets) + [""] + errors_note(records)
+
+
+TITLES = {"steps": "Notebook steps", "digits": "Digits MLP", "kernels": "Kernels"}
+SECTIONS = {"steps": steps_section, "digits": digits_section, "kernels": kernels_section}
+
+
+def settings_note(group, s):
+    return {"steps": f"Backprop `backprop bench --json --filter \" step\" --steps {s['bp_steps']} --repetitions {s['bp_reps']}`; "
+                     f"peers {s['peer_steps']} steps x {s['peer_reps']} repetitions after 200 warm-up steps; "
+                     f"{s['step_rounds']} round(s)",
+            "digits": f"`backprop digits --hidden H --batch-size B --epochs {s['epochs']} --quiet` and the peers "
+                      f"{s['epochs']} epochs per workload; {s['digits_rounds']} round(s)",
+            "kernels": f"`backprop bench --json --filter sgemm` and `--filter float32` with `--repetitions {s['kernel_reps']}`, "
+                       f"NumPy the same repetitions; {s['kernel_rounds']} round(s)"}[group]
+
+
+def group_section(group, records, s, stamp, quick):
+    head = [GROUP_MARK.format(group), f"### {TITLES[group]}", "",
+            f"Measured {stamp} by `{command()}`" + (" -- **quick smoke run (`--quick`): not for comparison**" if quick else "")
+            + f". Settings: {settings_note(group, s)}.", ""]
+    lines = head + SECTIONS[group](aggregate(records), records)
+    while lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def command():
+    return os.environ.get("BENCH_COMMAND") or "Scripts/bench/peers.sh " + " ".join(sys.argv[1:])
+
+
+def header(info, stamp, groups, elapsed, load_start, quick):
+    m = info
+    lines = [BEGIN, "<!-- Generated by Scripts/bench/peers.sh: everything down to peers:end is rewritten by each run. -->",
+             "## Peers side by side (generated)", ""]
+    if quick:
+        lines += ["**Quick smoke run (`--quick`): short settings that only check the scripts end to end; "
+                  "the numbers below are not for comparison.**", ""]
+    lines += [f"- Last run: {stamp}, `{command()}` (groups: {', '.join(groups)}; {elapsed / 60:.1f} min). "
+              "A section not measured in the last run keeps the date and command of its own run.",
+              f"- Machine: {m['cpu']}, {m['cores']} online cores, {m['memory']} memory; {m['os']}; load average "
+              f"{load_start} at the start, {loadavg()} at the end (other jobs may share the machine: compare the "
+              "ratios, measured in the same run, rather than absolute numbers).",
+              f"- Software: {m['swift']}; Backprop release build (`swift build -c release --product backprop`); "
+              + ", ".join(software()) + ".",
+              f"- Threads: {thread_note()}",
+              "- Method: each peer runs in its own process; per round, Backprop first, then each peer, and "
+              "Backprop once more after the last round. Median: the median over runs of each run's median; "
+              "min - max: over all repetitions (epochs for the digits MLP) of all runs.", ""]
+    return lines
+
+
+def write_region(groups, sections, head):
+    """Replaces the generated region of BENCHMARKS.md (appends it if missing), keeping the sections
+    of the groups not measured in this run; atomic: a temporary file, then a rename."""
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    old = {}
+    # The markers count only on lines of their own (the prose may name them).
+    begin = re.search("^" + re.escape(BEGIN) + "$", text, re.M)
+    end_match = begin and re.compile("^" + re.escape(END) + "$", re.M).search(text, begin.end())
+    if begin and end_match:
+        start, end = begin.start(), end_match.end()
+        region = text[start:end]
+        for g in GROUPS:
+            mark = GROUP_MARK.format(g)
+            if mark in region:
+                rest = region[region.index(mark):]
+                stops = [rest.index(x) for x in [END] + [GROUP_MARK.format(h) for h in GROUPS if h != g] if x in rest]
+                old[g] = rest[:min(stops)].rstrip("\n").splitlines()
+    else:
+        text = text.rstrip("\n") + "\n\n"
+        start = end = len(text)
+    body = list(head)
+    for g in GROUPS:
+        if g in sections:
+            body += sections[g] + [""]
+        elif g in old:
+            body += old[g] + [""]
+    body.append(END)
+    new = text[:start] + "\n".join(body) + text[end:]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(new)
+    os.replace(tmp, path)
+    log(f"wrote {path}")
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short settings: a smoke run of the scripts")
+    ap.add_argument("--only", action="append", choices=GROUPS, help="run only this group (repeatable)")
+    ap.add_argument("--no-write", action="store_true", help="print the Markdown only; leave BENCHMARKS.md alone")
+    args = ap.parse_args()
+    groups = [g for g in GROUPS if g in (args.only or GROUPS)]
+    s = QUICK if args.quick else FULL
+    if not os.path.exists(BINARY):
+        sys.exit(f"missing {BINARY}: swift build -c release --product backprop")
+    env = bench_env()
+    info = machine()
+    load_start = loadavg()
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    began = time.time()
+    sections = {}
+    for g in groups:
+        start = time.time()
+        records = measure_group(g, s, env)
+        sections[g] = group_section(g, records, s, stamp, args.quick)
+        log(f"{g} done in {time.time() - start:.0f} s")
+    head = header(info, stamp, groups, time.time() - began, load_start, args.quick)
+    print("\n".join(head + [line for g in groups for line in sections[g] + [""]] + [END]))
+    if not args.no_write:
+        write_region(groups, sections, head)
+
+
+if __name__ == "__main__":
+    main()
