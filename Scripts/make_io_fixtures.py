@@ -2,7 +2,7 @@
 """Writes the array-file fixtures that Tests/ArrayCoreTests/ArrayFileTests.swift reads.
 
 Run from the repository root with NumPy and the `safetensors` package installed
-(`Scripts/bench_peers.sh` creates .venv-bench/ with both):
+(`Scripts/bench/peers.sh` creates .venv-bench/ with both):
 
     .venv-bench/bin/python Scripts/make_io_fixtures.py
 
