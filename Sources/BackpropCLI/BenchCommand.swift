@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
       results.append(r)
       if !json { print(r.row) }
     }
-    for workload in try kernelWorkloads() where filter.map({ workload.name.contains($0) }) ?? true {
+    for workload in try kernelWorkloads(wanted: { name in filter.map { name.contains($0) } ?? true }) {
       let r = try measureKernel(workload)  // BenchKernels.swift
       results.append(r)
       if !json { print(r.row) }

@@ -18,10 +18,11 @@ struct KernelWorkload {
 extension BenchCommand {
   /// SGEMM at 64…2048 (GFLOP/s = 2n³ / time) and a*x+b at 1e6 and 1e7 float32 elements
   /// (GB/s = 8 bytes per element, one read and one write, as for NumPy's `a*x+b`).
-  func kernelWorkloads() throws -> [KernelWorkload] {
+  /// Only the workloads `wanted` accepts are set up (their arrays take memory and time).
+  func kernelWorkloads(wanted: (String) -> Bool) throws -> [KernelWorkload] {
     var list: [KernelWorkload] = []
     var rng = SeededGenerator(seed: 11)
-    for n in [64, 128, 256, 512, 1024, 2048] {
+    for n in [64, 128, 256, 512, 1024, 2048] where wanted("sgemm \(n)x\(n)x\(n)") {
       let a = rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
       let b = rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
       var c = NDArray()
@@ -32,6 +33,9 @@ extension BenchCommand {
     }
     for count in [1_000_000, 10_000_000] {
       let label = count == 1_000_000 ? "1e6" : "1e7"
+      guard wanted("a*x+b fused, \(label) float32") || wanted("a*x+b two kernels, \(label) float32")
+        || wanted("a*x+b generic Swift zip, \(label) float32")
+      else { continue }
       let x = rng.uniformArray(shape: [count], low: -1, high: 1, dtype: .float32)
       let scale = NDArray(scalar: Float(1.5)), shift = NDArray(scalar: Float(-0.25))
       var y = NDArray(), t = NDArray()
@@ -87,7 +91,7 @@ extension BenchCommand {
         Kernels.reduce(x, Float.self, axes: [0], keepDims: false, initial: 0, into: &out, +)
       },
     ]
-    return list
+    return list.filter { wanted($0.name) }
   }
 
   /// The header line naming the matrix-product backend, e.g.
