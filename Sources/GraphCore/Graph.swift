@@ -25,7 +25,9 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   /// Whether a concrete shape fits: same rank and equal known sizes.
   public func accepts(_ shape: Shape) -> Bool {
     guard shape.rank == rank else { return false }
-    for (d, s) in zip(dimensions, shape.dimensions) where d != nil && d != s { return false }
+    for i in dimensions.indices {
+      if let d = dimensions[i], d != shape.dimensions[i] { return false }
+    }
     return true
   }
   /// `[?, 3]`.

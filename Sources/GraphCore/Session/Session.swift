@@ -38,9 +38,11 @@ public final class Session: @unchecked Sendable {
   /// The session's options.
   public let options: Options
   let context = ExecutionContext()
-  private var plans: [PlanKey: Plan] = [:]
+  /// Every plan built, by key (under ``lock``, like all of a session's run state, so
+  /// exclusivity needs no run-time check).
+  @exclusivity(unchecked) private var plans: [PlanKey: Plan] = [:]
   /// The most recently used plans, checked before hashing a key (no allocation on a hit).
-  private var recent: [(key: PlanKey, plan: Plan)] = []
+  @exclusivity(unchecked) private var recent: [(key: PlanKey, plan: Plan)] = []
   let lock = Lock()
 
   /// Creates a session for `graph`.
@@ -63,8 +65,8 @@ public final class Session: @unchecked Sendable {
   ) throws -> [NDArray] {
     try lock.withLock {
       let plan = try plan(fetches, feeds, targets)
-      try bind(plan, feeds)
       defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
+      try bind(plan, feeds)
       try execute(plan)
       return plan.fetchSlots.map { plan.frame[$0] }
     }
@@ -74,8 +76,8 @@ public final class Session: @unchecked Sendable {
   public func run(_ fetch: Tensor, feeding feeds: [Tensor: NDArray] = [:]) throws -> NDArray {
     try lock.withLock {
       let plan = try plan(CollectionOfOne(fetch), feeds, EmptyCollection<Operation>())
-      try bind(plan, feeds)
       defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
+      try bind(plan, feeds)
       try execute(plan)
       return plan.frame[plan.fetchSlots[0]]
     }
@@ -85,8 +87,8 @@ public final class Session: @unchecked Sendable {
   public func run(_ target: Operation, feeding feeds: [Tensor: NDArray] = [:]) throws {
     try lock.withLock {
       let plan = try plan(EmptyCollection<Tensor>(), feeds, CollectionOfOne(target))
-      try bind(plan, feeds)
       defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
+      try bind(plan, feeds)
       try execute(plan)
     }
   }
@@ -184,12 +186,15 @@ public final class Session: @unchecked Sendable {
     return true
   }
 
-  /// Puts the fed values in their slots, checking dtype and shape.
+  /// Puts the fed values in their slots, checking dtype and shape (in the plan's order, so the
+  /// first mismatch reported does not depend on the dictionary's order).
   private func bind(_ plan: Plan, _ feeds: [Tensor: NDArray]) throws {
-    for feed in plan.feeds {
-      let value = feeds[Tensor(graph: graph, node: feed.ref.node, output: feed.ref.output)]!
-      try plan.checkFeed(feed, value)
-      plan.frame[feed.slot] = value
+    try plan.feeds.withUnsafeBufferPointer { planned in
+      for i in planned.indices {
+        let value = feeds[Tensor(graph: graph, node: planned[i].ref.node, output: planned[i].ref.output)]!
+        try plan.checkFeed(planned[i], value)
+        plan.frame[planned[i].slot] = value
+      }
     }
   }
 
