@@ -110,6 +110,28 @@ public final class ExecutionContext: @unchecked Sendable {
     return v
   }
 
+  /// Mutates three different variables in place together (no copy when their storage is not
+  /// shared): each is moved out of the table for the call and back after it.
+  /// - Precondition: the three nodes differ.
+  public func updateVariables<R>(
+    _ a: Int, _ b: Int, _ c: Int, _ body: (inout NDArray, inout NDArray, inout NDArray) throws -> R
+  ) throws -> R {
+    precondition(a != b && b != c && a != c, "updateVariables needs three different variables")
+    for node in [a, b, c] where node >= variables.count || variables[node] == nil {
+      throw SessionError.uninitializedVariable(name: graph?.nodes[node].name ?? "#\(node)")
+    }
+    var x = NDArray(), y = NDArray(), z = NDArray()
+    swap(&x, &variables[a]!)
+    swap(&y, &variables[b]!)
+    swap(&z, &variables[c]!)
+    defer {
+      swap(&x, &variables[a]!)
+      swap(&y, &variables[b]!)
+      swap(&z, &variables[c]!)
+    }
+    return try body(&x, &y, &z)
+  }
+
   /// Mutates a variable in place (no copy when its storage is not shared).
   public func updateVariable<R>(node: Int, _ body: (inout NDArray) throws -> R) throws -> R {
     guard node < variables.count, variables[node] != nil else {

@@ -325,17 +325,13 @@ private func applyAdam(
       let size = try lr * sqrt(1.0 - p2) / (1.0 - p1)
       return dtype == .float64 ? size : try cast(size, to: dtype)
     }
-    var ops: [Operation] = []
-    let newM = try m * beta1 + g * (1 - beta1)
-    let newS = try s * beta2 + square(g) * (1 - beta2)
-    ops.append(try assign(m, newM, name: "m").operation)
-    ops.append(try assign(s, newS, name: "v").operation)
-    if weightDecay > 0 {
-      let lr = try state.learningRate(learningRate, dtype: dtype)
-      ops.append(try assignSubtract(v, v * (lr * weightDecay), name: "weight_decay"))
-    }
-    let step = try stepSize * newM / (sqrt(newS) + epsilon)
-    ops.append(try assignSubtract(v, step, name: "update"))
-    return ops
+    // One fused pass: m ← m·β₁ + g·(1−β₁), s ← s·β₂ + g²·(1−β₂), x ← x − x·λ (AdamW),
+    // x ← x − ηₜ·m / (√s + ε), the same operations in the same order as separate ops.
+    let decay = weightDecay > 0 ? try state.learningRate(learningRate, dtype: dtype) * weightDecay : nil
+    return [
+      try applyAdam(
+        v, m: m, v: s, gradient: g, stepSize: stepSize, decay: decay, beta1: beta1, beta2: beta2, epsilon: epsilon,
+        name: "update")
+    ]
   }
 }

@@ -139,4 +139,28 @@ import Testing
     #expect(throws: GraphError.self) { _ = try assign(a, g.constant(NDArray([Float(1), 2]))) }
     #expect(throws: GraphError.self) { _ = try assign(g.constant(1), g.constant(2)) }
   }
+
+  @Test func applyAdamChecksItsOperands() throws {
+    let g = Graph()
+    let x = try g.variable(NDArray([Float(1), 2]), name: "x")
+    let m = try g.variable(NDArray([Float(0), 0]), name: "m")
+    let v = try g.variable(NDArray([Float(0), 0]), name: "v")
+    let eta = g.constant(NDArray(scalar: Float(0.1)))
+    func message(_ body: () throws -> Void) -> String {
+      do { try body() } catch { return "\(error)" }
+      return "no error"
+    }
+    let wrongGradient = message {
+      try applyAdam(x, m: m, v: v, gradient: g.constant(NDArray([Float(1), 2, 3])), stepSize: eta, beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
+    }
+    #expect(wrongGradient.contains("ApplyAdam") && wrongGradient.contains("[3]") && wrongGradient.contains("ErrorTests.swift"), "\(wrongGradient)")
+    let notVariable = message {
+      try applyAdam(x, m: g.constant(NDArray([Float(0), 0])), v: v, gradient: x, stepSize: eta, beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
+    }
+    #expect(notVariable.contains("ApplyAdam"), "\(notVariable)")
+    let wrongStep = message {
+      try applyAdam(x, m: m, v: v, gradient: x, stepSize: g.constant(NDArray([0.1])), beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
+    }
+    #expect(wrongStep.contains("step size"), "\(wrongStep)")
+  }
 }

@@ -632,6 +632,65 @@ private func stateEntries() -> [OpEntry] {
         }
         return types
       }))
+  t.append(
+    OpEntry(
+      name: "ApplyAdam", covers: ["ApplyAdam"], arity: 4,
+      domain: "x, m, g in [-2, 2]; v in [0.2, 2]; with and without decay", dtypes: floats, differentiable: false,
+      noGradientReason: "state updates", secondOrder: noSecond,
+      custom: CustomCheck { g, k in
+        let shape = familyShape(k, &g, empty: true)
+        let x0 = Domain.real(-2, 2).array(shape, &g), m0 = Domain.real(-2, 2).array(shape, &g)
+        let v0 = Domain.real(0.2, 2).array(shape, &g), grad = Domain.real(-2, 2).array(shape, &g)
+        let (b1, b2, eps, eta, lambda) = (0.9, 0.999, 1e-7, 0.01, k % 2 == 0 ? 0.0 : 0.004)
+        var types = Set<String>()
+        for d in floats {
+          // The fused op, and the same update as separate operations (the graph AdamOptimizer
+          // built before the fused op existed): they must agree bit for bit.
+          var results: [[NDArray]] = []
+          for fused in [true, false] {
+            let graph = Graph()
+            let x = try graph.variable(x0.converted(to: d)), m = try graph.variable(m0.converted(to: d))
+            let v = try graph.variable(v0.converted(to: d))
+            let gr = graph.constant(grad.converted(to: d))
+            let step = graph.constant(NDArray(converting: [eta], shape: [], dtype: d))
+            let decay = lambda > 0 ? graph.constant(NDArray(converting: [lambda], shape: [], dtype: d)) : nil
+            let update: GraphCore.Operation
+            if fused {
+              update = try applyAdam(x, m: m, v: v, gradient: gr, stepSize: step, decay: decay, beta1: b1, beta2: b2, epsilon: eps)
+            } else {
+              let newM = try m * b1 + gr * (1 - b1)
+              let newV = try v * b2 + square(gr) * (1 - b2)
+              var ops = [try assign(m, newM).operation, try assign(v, newV).operation]
+              if let decay { ops.append(try assignSubtract(x, x * decay)) }
+              ops.append(try assignSubtract(x, step * newM / (sqrt(newV) + eps)))
+              update = try graph.group(ops)
+            }
+            let session = Session(graph: graph)
+            try session.initializeVariables()
+            try session.run(update)
+            try session.run(update)
+            results.append([try session.value(of: x), try session.value(of: m), try session.value(of: v)])
+            types.formUnion(graph.operations.map(\.type))
+          }
+          for (a, b) in zip(results[0], results[1]) { #expect(a.isBitIdentical(to: b), "fused and unfused differ, \(d) \(shape)") }
+          // A plain loop in Double (two steps).
+          var xs = x0.converted(to: d).doubles, ms = m0.converted(to: d).doubles, vs = v0.converted(to: d).doubles
+          let gs = grad.converted(to: d).doubles
+          for _ in 0..<2 {
+            for i in xs.indices {
+              ms[i] = ms[i] * b1 + gs[i] * (1 - b1)
+              vs[i] = vs[i] * b2 + gs[i] * gs[i] * (1 - b2)
+              xs[i] -= xs[i] * lambda
+              xs[i] -= eta * ms[i] / (vs[i].squareRoot() + eps)
+            }
+          }
+          let r = d == .float64 ? 1e-14 : 2e-6
+          expectClose(results[0][0], NDArray(xs, shape: Shape(shape)).converted(to: d), rtol: r, atol: r, "x \(d)")
+          expectClose(results[0][1], NDArray(ms, shape: Shape(shape)).converted(to: d), rtol: r, atol: r, "m \(d)")
+          expectClose(results[0][2], NDArray(vs, shape: Shape(shape)).converted(to: d), rtol: r, atol: r, "v \(d)")
+        }
+        return types
+      }))
   for (name, kind) in [("RandomStandardNormal", 0), ("TruncatedNormal", 1), ("RandomUniform", 2)] {
     t.append(
       OpEntry(

@@ -1,0 +1,118 @@
+import ArrayCore
+
+/// Adam's update of one variable and its two slots, fused into one pass over the elements
+/// (TensorFlow's `ApplyAdam` training op). With gradient `g`, step size `ηₜ`, decay `λ`
+/// (AdamW's decoupled weight decay, or none) and the slots `m` and `v`:
+///
+///     m ← m·β₁ + g·(1−β₁)
+///     v ← v·β₂ + g²·(1−β₂)
+///     x ← x − x·λ
+///     x ← x − ηₜ·m / (√v + ε)
+///
+/// Each element goes through the same IEEE operations, in the same order, as the graph of
+/// separate operations would compute, so the fused and unfused updates agree bit for bit;
+/// fusing only saves the passes over memory (about a dozen arrays the size of the variable
+/// per step). Updates the three variables in place; not differentiable.
+public struct ApplyAdam: Primitive {
+  let variable: Int
+  let m: Int
+  let v: Int
+  let beta1: Double
+  let beta2: Double
+  let epsilon: Double
+  let decays: Bool
+
+  /// `ApplyAdam`.
+  public var typeName: String { "ApplyAdam" }
+  /// No outputs: the operation is run as a target.
+  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [] }
+  /// Not differentiable.
+  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    [nil, nil] + (decays ? [nil] : [])
+  }
+
+  /// Updates `m`, `v` and the variable in place. Inputs: the gradient, the step size (one
+  /// element), and the decay (one element) when `decays`.
+  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    switch inputs[0].dtype {
+    case .float32: try update(inputs, context, Float.self)
+    case .float64: try update(inputs, context, Double.self)
+    default: throw ShapeError("ApplyAdam needs a float variable")
+    }
+  }
+
+  func update<T: FloatElement>(_ inputs: Operands, _ context: ExecutionContext, _: T.Type) throws {
+    let g = inputs[0]
+    guard inputs[1].elementCount == 1, !decays || inputs[2].elementCount == 1 else {
+      throw ShapeError("ApplyAdam's step size and decay must have one element")
+    }
+    let eta = inputs[1].withUnsafeBufferPointer(as: T.self) { $0[0] }
+    let lambda = decays ? inputs[2].withUnsafeBufferPointer(as: T.self) { $0[0] } : 0
+    let b1 = T(beta1), c1 = T(1 - beta1), b2 = T(beta2), c2 = T(1 - beta2), eps = T(epsilon)
+    let decays = decays
+    try context.updateVariables(variable, m, v) { xArray, mArray, vArray in
+      for a in [xArray, mArray, vArray] where a.shape != g.shape || a.dtype != g.dtype {
+        throw ShapeError("gradient of \(g.dtype) \(g.shape) does not fit \(a.dtype) \(a.shape)")
+      }
+      g.withUnsafeBufferPointer(as: T.self) { gs in
+        mArray.withUnsafeMutableBufferPointer(as: T.self) { ms in
+          vArray.withUnsafeMutableBufferPointer(as: T.self) { vs in
+            xArray.withUnsafeMutableBufferPointer(as: T.self) { xs in
+              for i in 0..<xs.count {
+                let gi = gs[i]
+                let mi = ms[i] * b1 + gi * c1
+                let vi = vs[i] * b2 + (gi * gi) * c2
+                ms[i] = mi
+                vs[i] = vi
+                var xi = xs[i]
+                if decays { xi += -1 * (xi * lambda) }
+                xi += -1 * ((eta * mi) / (vi.squareRoot() + eps))
+                xs[i] = xi
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// Adam's fused update of `variable` with its first- and second-moment slots `m` and `v`
+/// (see ``ApplyAdam``): `m ← m·β₁ + g·(1−β₁)`, `v ← v·β₂ + g²·(1−β₂)`, then
+/// `x ← x − x·decay` (when given) and `x ← x − stepSize·m / (√v + ε)`.
+/// - Parameters:
+///   - stepSize: `ηₜ`, one element of the variable's dtype.
+///   - decay: `λ` for decoupled weight decay (AdamW), one element; `nil` for none.
+/// - Throws: ``GraphError`` when `variable`, `m` or `v` is not a variable, or the gradient,
+///   slots and variable differ in dtype or shape.
+@discardableResult
+public func applyAdam(
+  _ variable: Tensor, m: Tensor, v: Tensor, gradient: Tensor, stepSize: Tensor, decay: Tensor? = nil,
+  beta1: Double, beta2: Double, epsilon: Double,
+  name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> Operation {
+  let graph = variable.graph
+  let loc = graph.location(file, line)
+  let nodes = try [variable, m, v].map { try variableNode($0, "ApplyAdam", loc) }
+  for slot in [m, v] {
+    try checkAssignable(variable, slot, "ApplyAdam", loc, exact: true)
+    guard slot.shape == variable.shape else {
+      throw GraphError.invalidOperation(
+        op: "ApplyAdam", name: variable.operation.name, inputs: [variable.inputDescription, slot.inputDescription],
+        reason: "slot \(slot.dtype) \(slot.shape) does not fit variable of \(variable.dtype) \(variable.shape)",
+        location: loc)
+    }
+  }
+  try checkAssignable(variable, gradient, "ApplyAdam", loc, exact: true)
+  for scalar in [stepSize] + (decay.map { [$0] } ?? []) {
+    guard scalar.dtype == variable.dtype, scalar.shape.concrete?.elementCount == 1 else {
+      throw GraphError.invalidOperation(
+        op: "ApplyAdam", name: variable.operation.name, inputs: [variable.inputDescription, scalar.inputDescription],
+        reason: "step size and decay must be one element of \(variable.dtype)", location: loc)
+    }
+  }
+  let primitive = ApplyAdam(
+    variable: nodes[0], m: nodes[1], v: nodes[2], beta1: beta1, beta2: beta2, epsilon: epsilon, decays: decay != nil)
+  return try graph.addOperation(
+    primitive, inputs: [gradient, stepSize] + (decay.map { [$0] } ?? []), name: name ?? "ApplyAdam", location: loc)
+}
