@@ -76,6 +76,33 @@ DEFINE_BINARY(double, d)
 DEFINE_UNARY(float, s)
 DEFINE_UNARY(double, d)
 
+// MARK: Adam
+
+// One pass of Adam's update (see ApplyAdam in GraphCore): the same IEEE operations, in the
+// same order, as the separate elementwise kernels, so nothing is contracted into an FMA.
+#define DEFINE_ADAM(T, P)                                                                        \
+  BP_INLINE void bp_##P##_adam_body(long n, const T *restrict g, T *restrict m, T *restrict v,   \
+                                    T *restrict x, const T *c) {                                 \
+    _Pragma("clang fp contract(off)")                                                            \
+    T b1 = c[0], c1 = c[1], b2 = c[2], c2 = c[3], eta = c[4], eps = c[5], lambda = c[6];         \
+    int decays = c[7] != 0;                                                                      \
+    for (long i = 0; i < n; i++) {                                                               \
+      T gi = g[i];                                                                               \
+      T mi = m[i] * b1 + gi * c1;                                                                \
+      T vi = v[i] * b2 + (gi * gi) * c2;                                                         \
+      m[i] = mi;                                                                                 \
+      v[i] = vi;                                                                                 \
+      T xi = x[i];                                                                               \
+      if (decays) xi = xi + (T)-1 * (xi * lambda);                                               \
+      x[i] = xi + (T)-1 * ((eta * mi) / (__builtin_elementwise_sqrt(vi) + eps));                 \
+    }                                                                                            \
+  }                                                                                              \
+  BP_DISPATCH_VOID(bp_##P##_adam, (long n, const T *g, T *m, T *v, T *x, const T *c),            \
+                   (n, g, m, v, x, c))
+
+DEFINE_ADAM(float, s)
+DEFINE_ADAM(double, d)
+
 // MARK: Reductions
 
 // LANES independent partial sums (a multiple of the widest vector), so the loop vectorizes

@@ -244,3 +244,57 @@ import Testing
     }
   }
 }
+
+/// The fused Adam kernel against the same update written as a plain loop in the element type,
+/// operation by operation: bit for bit, AVX2 and portable, odd sizes included.
+@Suite(.serialized) struct AdamKernelTests {
+  static func expected<T: FloatElement>(
+    _ g: [T], _ m: [T], _ v: [T], _ x: [T], _ c: (Double, Double, Double, Double, Double?)
+  ) -> (m: [T], v: [T], x: [T]) {
+    let (b1, b2, eps, eta, lambda) = c
+    var m = m, v = v, x = x
+    for i in x.indices {
+      m[i] = m[i] * T(b1) + g[i] * T(1 - b1)
+      v[i] = v[i] * T(b2) + (g[i] * g[i]) * T(1 - b2)
+      if let lambda { x[i] = x[i] + -1 * (x[i] * T(lambda)) }
+      x[i] = x[i] + -1 * ((T(eta) * m[i]) / (v[i].squareRoot() + T(eps)))
+    }
+    return (m, v, x)
+  }
+
+  func check<T: FloatElement>(_: T.Type, n: Int, decay: Double?, seed: UInt64) throws {
+    let dtype = T.dtype
+    let g = randomArray([n], seed: seed, dtype: dtype), m0 = randomArray([n], seed: seed + 1, dtype: dtype)
+    let v0 = randomArray([n], in: 0.2...2, seed: seed + 2, dtype: dtype), x0 = randomArray([n], seed: seed + 3, dtype: dtype)
+    let c = (0.9, 0.999, 1e-7, 0.01, decay)
+    var m = m0, v = v0, x = x0
+    try Kernels.adamUpdate(
+      gradient: g, m: &m, v: &v, x: &x, beta1: c.0, beta2: c.1, epsilon: c.2, stepSize: c.3, decay: c.4)
+    func values(_ a: NDArray) -> [T] { a.withUnsafeBufferPointer(as: T.self) { Array($0) } }
+    let e = Self.expected(values(g), values(m0), values(v0), values(x0), c)
+    #expect(values(m) == e.m && values(v) == e.v && values(x) == e.x, "\(dtype) n=\(n) decay=\(String(describing: decay))")
+    #expect(m0.doubles != m.doubles || n == 0, "copies held elsewhere are not written")
+  }
+
+  @Test func matchesTheOperationsOneByOne() throws {
+    for portable in [false, true] {
+      KernelSettings.forcePortable(portable)
+      defer { KernelSettings.forcePortable(false) }
+      for (i, n) in [1, 7, 33, 1000].enumerated() {
+        for decay in [nil, 0.004] {
+          try check(Float.self, n: n, decay: decay, seed: 10 * UInt64(i))
+          try check(Double.self, n: n, decay: decay, seed: 10 * UInt64(i) + 5)
+        }
+      }
+    }
+  }
+
+  @Test func mismatchedShapesThrow() {
+    var m = NDArray([Float(0), 0]), v = NDArray([Float(0), 0]), x = NDArray([Float(1), 2, 3])
+    #expect(throws: ShapeError.self) {
+      try Kernels.adamUpdate(
+        gradient: NDArray([Float(1), 2]), m: &m, v: &v, x: &x, beta1: 0.9, beta2: 0.999, epsilon: 1e-7,
+        stepSize: 0.1, decay: nil)
+    }
+  }
+}

@@ -103,6 +103,57 @@ extension Kernels {
     }
   }
 
+  /// Adam's update in place, one pass (float and double; every array of one shape and dtype):
+  ///
+  ///     m ← m·β₁ + g·(1−β₁);  v ← v·β₂ + g²·(1−β₂)
+  ///     x ← x + (−1)·(x·λ)  (when `decay` is given)
+  ///     x ← x + (−1)·(η·m / (√v + ε))
+  ///
+  /// with the constants rounded to the dtype once (`1−β` computed in `Double` first), and the
+  /// same IEEE operations in the same order as separate elementwise kernels would apply them.
+  /// - Throws: ``ShapeError`` when the shapes or dtypes differ or are not float.
+  public static func adamUpdate(
+    gradient g: NDArray, m: inout NDArray, v: inout NDArray, x: inout NDArray,
+    beta1: Double, beta2: Double, epsilon: Double, stepSize: Double, decay: Double?
+  ) throws(ShapeError) {
+    func check(_ a: NDArray) throws(ShapeError) {
+      guard a.shape == g.shape, a.dtype == g.dtype else {
+        throw ShapeError("gradient of \(g.dtype) \(g.shape) does not fit \(a.dtype) \(a.shape)")
+      }
+    }
+    try check(m)
+    try check(v)
+    try check(x)
+    m.makeUnique()
+    v.makeUnique()
+    x.makeUnique()
+    let n = g.elementCount
+    let c = (beta1, 1 - beta1, beta2, 1 - beta2, stepSize, epsilon, decay ?? 0, decay == nil ? 0.0 : 1)
+    func constants<T: FloatElement>(_: T.Type, _ body: (UnsafePointer<T>) -> Void) {
+      withUnsafeTemporaryAllocation(of: T.self, capacity: 8) { p in
+        (p[0], p[1], p[2], p[3]) = (T(c.0), T(c.1), T(c.2), T(c.3))
+        (p[4], p[5], p[6], p[7]) = (T(c.4), T(c.5), T(c.6), T(c.7))
+        body(p.baseAddress!)
+      }
+    }
+    switch g.dtype {
+    case .float32:
+      constants(Float.self) { cf in
+        bp_s_adam(
+          n, g.storage.bytes.assumingMemoryBound(to: Float.self), m.storage.bytes.assumingMemoryBound(to: Float.self),
+          v.storage.bytes.assumingMemoryBound(to: Float.self), x.storage.bytes.assumingMemoryBound(to: Float.self), cf)
+      }
+    case .float64:
+      constants(Double.self) { cd in
+        bp_d_adam(
+          n, g.storage.bytes.assumingMemoryBound(to: Double.self), m.storage.bytes.assumingMemoryBound(to: Double.self),
+          v.storage.bytes.assumingMemoryBound(to: Double.self), x.storage.bytes.assumingMemoryBound(to: Double.self), cd)
+      }
+    default:
+      throw ShapeError("adamUpdate needs float arrays, got \(g.dtype) \(g.shape)")
+    }
+  }
+
   /// The rectifier `out[i] = x[i] > 0 ? x[i] : 0` (float and double; NaN gives 0).
   /// - Throws: ``ShapeError`` when `x` is not a float array.
   public static func relu(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {

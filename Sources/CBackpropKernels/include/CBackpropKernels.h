@@ -88,6 +88,11 @@ void bp_d_binary_vs(bp_binary_op op, long n, const double *x, double s, double *
 void bp_d_binary_sv(bp_binary_op op, long n, double s, const double *y, double *z);
 
 /// y[i] = a·x[i] + b for i < n (one fused pass).
+/// Adam's update of n elements in place: m = m*b1 + g*c1; v = v*b2 + (g*g)*c2; then
+/// x = x + -1*(x*lambda) when decays; x = x + -1*((eta*m) / (sqrt(v) + eps)), with
+/// c = {b1, c1, b2, c2, eta, eps, lambda, decays (0 or 1)}. No contraction into FMAs.
+void bp_s_adam(long n, const float *g, float *m, float *v, float *x, const float *c);
+void bp_d_adam(long n, const double *g, double *m, double *v, double *x, const double *c);
 void bp_s_axpb(long n, float a, const float *x, float b, float *y);
 void bp_d_axpb(long n, double a, const double *x, double b, double *y);
 

@@ -34,46 +34,23 @@ public struct ApplyAdam: Primitive {
   /// Updates `m`, `v` and the variable in place. Inputs: the gradient, the step size (one
   /// element), and the decay (one element) when `decays`.
   public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    switch inputs[0].dtype {
-    case .float32: try update(inputs, context, Float.self)
-    case .float64: try update(inputs, context, Double.self)
-    default: throw ShapeError("ApplyAdam needs a float variable")
-    }
-  }
-
-  func update<T: FloatElement>(_ inputs: Operands, _ context: ExecutionContext, _: T.Type) throws {
     let g = inputs[0]
     guard inputs[1].elementCount == 1, !decays || inputs[2].elementCount == 1 else {
       throw ShapeError("ApplyAdam's step size and decay must have one element")
     }
-    let eta = inputs[1].withUnsafeBufferPointer(as: T.self) { $0[0] }
-    let lambda = decays ? inputs[2].withUnsafeBufferPointer(as: T.self) { $0[0] } : 0
-    let b1 = T(beta1), c1 = T(1 - beta1), b2 = T(beta2), c2 = T(1 - beta2), eps = T(epsilon)
-    let decays = decays
-    try context.updateVariables(variable, m, v) { xArray, mArray, vArray in
-      for a in [xArray, mArray, vArray] where a.shape != g.shape || a.dtype != g.dtype {
-        throw ShapeError("gradient of \(g.dtype) \(g.shape) does not fit \(a.dtype) \(a.shape)")
-      }
-      g.withUnsafeBufferPointer(as: T.self) { gs in
-        mArray.withUnsafeMutableBufferPointer(as: T.self) { ms in
-          vArray.withUnsafeMutableBufferPointer(as: T.self) { vs in
-            xArray.withUnsafeMutableBufferPointer(as: T.self) { xs in
-              for i in 0..<xs.count {
-                let gi = gs[i]
-                let mi = ms[i] * b1 + gi * c1
-                let vi = vs[i] * b2 + (gi * gi) * c2
-                ms[i] = mi
-                vs[i] = vi
-                var xi = xs[i]
-                if decays { xi += -1 * (xi * lambda) }
-                xi += -1 * ((eta * mi) / (vi.squareRoot() + eps))
-                xs[i] = xi
-              }
-            }
-          }
-        }
-      }
+    let stepSize = Self.first(inputs[1])
+    let decay = decays ? Self.first(inputs[2]) : nil
+    try context.updateVariables(variable, m, v) { x, m, v in
+      try Kernels.adamUpdate(
+        gradient: g, m: &m, v: &v, x: &x, beta1: beta1, beta2: beta2, epsilon: epsilon, stepSize: stepSize, decay: decay)
     }
+  }
+}
+
+extension ApplyAdam {
+  /// The only element of a one-element float array, as a `Double` (exact).
+  static func first(_ a: NDArray) -> Double {
+    a.dtype == .float32 ? Double(a.withUnsafeBufferPointer(as: Float.self) { $0[0] }) : a.withUnsafeBufferPointer(as: Double.self) { $0[0] }
   }
 }
 
