@@ -6,7 +6,17 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#if defined(__linux__) && defined(__GLIBC__)
+// Under a sanitizer (`swift build --sanitize=address|thread`, the Fuzz package) the sanitizer's
+// runtime owns malloc: interposing it there would bypass the sanitizer, and calls made before
+// its runtime is initialized abort the process ("CHECK failed: asan_posix.cpp ... tsd_key_inited").
+// Nothing is interposed then and `backprop bench` reports allocations as n/a.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define BACKPROP_SANITIZED 1
+#endif
+#endif
+
+#if defined(__linux__) && defined(__GLIBC__) && !defined(BACKPROP_SANITIZED)
 
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
