@@ -9,16 +9,21 @@
 # prints libFuzzer's final line (executions, coverage, corpus) per target. A crash, hang or
 # out-of-memory stops that target with a non-zero status and leaves the input in Fuzz/artifacts/.
 # Extra libFuzzer flags can be given in FUZZ_FLAGS (e.g. FUZZ_FLAGS=-runs=10000000), another
-# corpus root in FUZZ_CORPUS (default Fuzz/corpus; a target's corpus is FUZZ_CORPUS/<target>).
+# corpus root in FUZZ_CORPUS (default Fuzz/corpus; a target's corpus is FUZZ_CORPUS/<target>),
+# and a folder of targets built before in FUZZ_BIN (then nothing is built).
 set -u
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=${*:-"FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI"}
 config=${FUZZ_CONFIG:-release}
-swift build -c "$config" --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null ||
-  { echo "fuzz build failed" >&2; exit 2; }
-bin=$(swift build -c "$config" --package-path Fuzz --show-bin-path)
+if [ -n "${FUZZ_BIN:-}" ]; then
+  bin=$FUZZ_BIN # targets built before (a copy, so that rebuilding meanwhile cannot change them)
+else
+  swift build -c "$config" --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null ||
+    { echo "fuzz build failed" >&2; exit 2; }
+  bin=$(swift build -c "$config" --package-path Fuzz --show-bin-path)
+fi
 status=0
 for target in $targets; do
   corpus="${FUZZ_CORPUS:-Fuzz/corpus}/$target"
