@@ -11,6 +11,9 @@ let package = Package(
   products: [
     .library(name: "Backprop", targets: ["Backprop"]),
     .executable(name: "backprop", targets: ["BackpropCLI"]),
+    // The command-line tool's commands, for the fuzz package (Fuzz/): parsing and validation of
+    // `backprop`'s options without running them. Its one public type is `BackpropCommand`.
+    .library(name: "BackpropCommands", targets: ["BackpropCommands"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
@@ -43,16 +46,21 @@ let package = Package(
     .target(
       name: "Backprop", dependencies: ["ArrayCore", "GraphCore", "Training", "Datasets", "Plotting"],
       swiftSettings: strict),
-    // Counts heap allocations for `backprop bench` (Linux: interposes malloc; elsewhere: off).
+    // The heap allocation count `backprop bench` reports: -1 (not counted) unless the program
+    // also links CAllocInterposer, which interposes malloc (Linux/glibc) and counts.
     .target(name: "CAllocCounter"),
-    // Layer 5: the thin command-line tool.
-    .executableTarget(
-      name: "BackpropCLI",
+    .target(name: "CAllocInterposer"),
+    // Layer 5: the command-line tool's commands: options, validation, running the recipes.
+    .target(
+      name: "BackpropCommands",
       dependencies: [
         "Backprop", "Recipes", "CAllocCounter",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strict),
+    // The thin `backprop` executable: `BackpropCommand.main()`, with the counting allocator.
+    .executableTarget(
+      name: "BackpropCLI", dependencies: ["BackpropCommands", "CAllocInterposer"], swiftSettings: strict),
     // The README's sample, built so it never rots: `swift run regression-example`.
     .executableTarget(
       name: "regression-example", dependencies: ["Backprop"], path: "Examples/Regression",

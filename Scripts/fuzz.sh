@@ -1,33 +1,91 @@
 #!/bin/bash
-# Fuzzes Backprop's loaders of outside data with libFuzzer + AddressSanitizer (issue 6, item 3).
-# Usage: Scripts/fuzz.sh [seconds per target=60] [targets...]   (default: all three)
-# Builds the Fuzz package (its own .build under Fuzz/), seeds each corpus from the committed
-# fixtures, runs each target for the given time with a 10 s per-input timeout and a 2 GB memory
-# limit, and prints libFuzzer's final line (executions, corpus) per target. A crash, hang or
+# Fuzzes Backprop's loaders of outside data and its command line with libFuzzer +
+# AddressSanitizer (issue 6).
+# Usage: Scripts/fuzz.sh [seconds per target=60] [targets...]
+#   (default: all four, FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI)
+# Builds the Fuzz package (its own .build under Fuzz/; FUZZ_CONFIG=debug|release, default
+# release), seeds each corpus from the committed fixtures (and command lines for FuzzCLI), runs
+# each target for the given time with a 10 s per-input timeout and a 2 GB memory limit, and
+# prints libFuzzer's final line (executions, coverage, corpus) per target. A crash, hang or
 # out-of-memory stops that target with a non-zero status and leaves the input in Fuzz/artifacts/.
+# Extra libFuzzer flags can be given in FUZZ_FLAGS (e.g. FUZZ_FLAGS=-runs=10000000), another
+# corpus root in FUZZ_CORPUS (default Fuzz/corpus; a target's corpus is FUZZ_CORPUS/<target>),
+# and a folder of targets built before in FUZZ_BIN (then nothing is built).
 set -u
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-targets=${*:-"FuzzSafetensors FuzzNPY FuzzCSV"}
-swift build -c debug --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null ||
-  { echo "fuzz build failed" >&2; exit 2; }
-bin=$(swift build -c debug --package-path Fuzz --show-bin-path)
+targets=${*:-"FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI"}
+config=${FUZZ_CONFIG:-release}
+if [ -n "${FUZZ_BIN:-}" ]; then
+  bin=$FUZZ_BIN # targets built before (a copy, so that rebuilding meanwhile cannot change them)
+else
+  swift build -c "$config" --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null ||
+    { echo "fuzz build failed" >&2; exit 2; }
+  bin=$(swift build -c "$config" --package-path Fuzz --show-bin-path)
+fi
 status=0
 for target in $targets; do
-  corpus="Fuzz/corpus/$target"
+  corpus="${FUZZ_CORPUS:-Fuzz/corpus}/$target"
   mkdir -p "$corpus" Fuzz/artifacts
   case $target in
     FuzzSafetensors) cp -n Tests/Fixtures/*.safetensors "$corpus"/ 2>/dev/null ;;
     FuzzNPY) cp -n Tests/Fixtures/*.npy "$corpus"/ 2>/dev/null ;;
     FuzzCSV) printf '\x00x,y,label\n1,2,0\n3,4.5,1\n' >"$corpus/seed.csv"; head -c 4000 Data/digits.csv | sed '1s/^/\x00/' >"$corpus/digits.csv" ;;
+    FuzzCLI)
+      # One command line per seed, its arguments on separate lines (no trailing newline: that
+      # would be one more, empty, argument); every subcommand and option appears at least once.
+      n=0
+      while read -r line; do
+        n=$((n + 1))
+        printf '%s' "$line" | tr ' ' '\n' >"$corpus/seed-$n"
+      done <<'SEEDS'
+regression
+regression --seed 7 --steps 200 --learning-rate 0.05 --print-every 20 --loss l1
+regression --steps=50 --learning-rate=1e-3 --loss l2 --check-numerics --quiet
+regression --save /tmp/ck.safetensors --plot /tmp/curves.svg --log /tmp/steps.jsonl --csv /tmp/steps.csv
+regression --restore Tests/Fixtures/python_written.safetensors --steps 300 --save /tmp/ck.safetensors
+regression --steps 0
+regression --learning-rate nan --print-every -1
+classification
+classification --seed 1 --steps 1400 --learning-rate 0.05 --print-every 200 --check-numerics
+classification --restore /tmp/missing.safetensors --save /tmp/dir/ --plot x.svg --log x.csv --csv y.csv --quiet
+digits
+digits --data Data/digits.csv --hidden 256,256 --optimizer sgd --learning-rate 0.1 --batch-size 64 --epochs 5
+digits --seed 3 --split-seed 9 --save /tmp/digits.safetensors --optimizer adam --plot /tmp/d.svg --log /tmp/d.jsonl --csv /tmp/d.csv --quiet
+digits --hidden 128,,64 --batch-size 0 --epochs=-1 --optimizer lbfgs
+predict --model /tmp/digits.safetensors --input Data/digits.csv
+predict --model m.safetensors --input rows.csv --header
+predict --input rows.csv
+graph regression
+graph classification --dot /tmp/graph.dot --svg /tmp/graph.svg --values --seed 5
+graph sigmoid --dot /nonexistent/g.dot
+bench --steps 1000 --repetitions 3 --json --filter sgemm --digits-epochs 2
+bench --steps 0 --repetitions=-2
+--help
+-h
+help digits
+regression --help
+bench -h
+--generate-completion-script bash
+--generate-completion-script zsh
+--generate-completion-script fish
+--experimental-dump-help
+unknown --flag
+SEEDS
+      printf 'bench\0--filter\0regression step, prepared\0--steps\0100' >"$corpus/seed-nul-1"
+      printf 'digits\0--hidden\0 128 , 64 ' >"$corpus/seed-nul-2"
+      ;;
   esac
   log="Fuzz/artifacts/$target.log"
+  # shellcheck disable=SC2086 # FUZZ_FLAGS is a list of flags
+  start=$SECONDS
   "$bin/$target" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -artifact_prefix="Fuzz/artifacts/$target-" -print_final_stats=1 >"$log" 2>&1
+    -artifact_prefix="Fuzz/artifacts/$target-" -print_final_stats=1 ${FUZZ_FLAGS:-} >"$log" 2>&1
   rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
-  echo "$target: exit $rc, executions ${runs:-?} in ${seconds}s ($(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1))"
+  rss=$(grep -o 'stat::peak_rss_mb: *[0-9]*' "$log" | grep -o '[0-9]*$')
+  echo "$target: exit $rc, ${runs:-?} executions in $((SECONDS - start)) s, peak RSS ${rss:-?} MB ($(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1))"
   [ "$rc" -eq 0 ] || { status=1; tail -30 "$log"; }
 done
 exit $status

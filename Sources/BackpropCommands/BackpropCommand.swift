@@ -4,15 +4,21 @@ import Backprop
 import Recipes
 
 /// The `backprop` command: runs the notebook's recipes and the benchmarks.
-@main
-struct BackpropCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(
+///
+/// The executable `backprop` (target BackpropCLI) calls `BackpropCommand.main()`; the fuzz target
+/// FuzzCLI calls `BackpropCommand.parseAsRoot(_:)`, which parses and validates without running.
+public struct BackpropCommand: ParsableCommand {
+  /// The command's name, abstract and subcommands.
+  public static let configuration = CommandConfiguration(
     commandName: "backprop",
     abstract: "TensorFlow-style graphs and backpropagation in Swift: run the recipes of the notebook \"Implementing Back Propagation\".",
     subcommands: [
       RegressionCommand.self, ClassificationCommand.self, DigitsCommand.self, PredictCommand.self, GraphCommand.self,
       BenchCommand.self,
     ])
+
+  /// Creates the root command (it has no options of its own).
+  public init() {}
 }
 
 /// Options shared by the notebook's two recipes.
