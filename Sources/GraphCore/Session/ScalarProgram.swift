@@ -55,6 +55,16 @@ final class ScalarProgram<T: FloatElement> {
     case sumOfOne(dst: Int, x: Int)
     /// `r[dst] ← r[dst] + x` or `r[dst] ← r[dst] + (-1·x)` (as ``AssignUpdate`` computes it).
     case update(dst: Int, x: Int, subtract: Bool)
+
+    /// The register written and the registers read.
+    var operands: (dst: Int, reads: [Int]) {
+      switch self {
+      case let .unary(_, dst, x), let .copy(dst, x), let .sumOfOne(dst, x): (dst, [x])
+      case let .binary(_, dst, x, y): (dst, [x, y])
+      case let .sigmoidCrossEntropy(dst, x, z): (dst, [x, z])
+      case let .update(dst, x, _): (dst, [dst, x])
+      }
+    }
   }
 
   /// A variable the program touches.
@@ -74,8 +84,9 @@ final class ScalarProgram<T: FloatElement> {
   let registers: UnsafeMutablePointer<T>
   let count: Int
   let feedSlots: [Int]
-  /// The fetched slots.
+  /// The fetched slots, and the registers that hold their values.
   let fetchSlots: [Int]
+  let fetchRegisters: [Int]
   /// The static shapes of fetched values (in fetch order) then of assigned variables. Kept
   /// apart so the other arrays hold plain integers, which a run reads without reference counting.
   let shapes: [Shape]
@@ -105,6 +116,20 @@ final class ScalarProgram<T: FloatElement> {
       declaredShapes.append(shape)
       return variables[variables.count - 1].register
     }
+    // Lowering simplifies as it goes: a copy of a value that never changes during the run is
+    // an alias (no instruction), and an operation on constants is computed once, here, with
+    // the same scalar function the run would use (so the results stay bit-identical).
+    var alias: [Int: Int] = [:]  // slot -> the register that holds its value
+    var known: [Int: T] = [:]  // register -> its constant value
+    func reg(_ slot: Int) -> Int { alias[slot] ?? slot }
+    func fold(_ dst: Int, _ value: T) {
+      known[dst] = value
+      constants.append((dst, value))
+    }
+    let variableRegisters = plan.slotCount...
+    func copy(_ dst: Int, _ x: Int) {
+      if variableRegisters.contains(x) { code.append(.copy(dst: dst, x: x)) } else { alias[dst] = x }
+    }
     var slotShape: [Int: Shape] = [:]
     for step in plan.steps {
       let node = nodes[step.node]
@@ -116,26 +141,44 @@ final class ScalarProgram<T: FloatElement> {
         outs.append(slot)
         slotShape[slot] = s
       }
-      let ins = (0..<step.inputCount).map { plan.slotLists[step.inputStart + $0] }
+      let ins = (0..<step.inputCount).map { reg(plan.slotLists[step.inputStart + $0]) }
       switch form {
-      case .unary(let f): code.append(.unary(f, dst: outs[0], x: ins[0]))
-      case .binary(let f): code.append(.binary(f, dst: outs[0], x: ins[0], y: ins[1]))
-      case .sigmoidCrossEntropy: code.append(.sigmoidCrossEntropy(dst: outs[0], x: ins[0], z: ins[1]))
-      case .passThrough: code.append(.copy(dst: outs[0], x: ins[0]))
-      case .sumOfOne: code.append(.sumOfOne(dst: outs[0], x: ins[0]))
+      case .unary(let f):
+        if let x = known[ins[0]] { fold(outs[0], f.apply(x)) } else { code.append(.unary(f, dst: outs[0], x: ins[0])) }
+      case .binary(let f):
+        if let x = known[ins[0]], let y = known[ins[1]] {
+          fold(outs[0], f.apply(x, y))
+        } else {
+          code.append(.binary(f, dst: outs[0], x: ins[0], y: ins[1]))
+        }
+      case .sigmoidCrossEntropy:
+        if let x = known[ins[0]], let z = known[ins[1]] {
+          fold(outs[0], SigmoidCrossEntropy.loss(x, z))
+        } else {
+          code.append(.sigmoidCrossEntropy(dst: outs[0], x: ins[0], z: ins[1]))
+        }
+      case .passThrough: copy(outs[0], ins[0])
+      case .sumOfOne:
+        if let x = known[ins[0]] { fold(outs[0], 0 + x) } else { code.append(.sumOfOne(dst: outs[0], x: ins[0])) }
       case .sumToShape:
         let input = node.inputs[0]
-        let same = nodes[input.node].outputs[input.output].shape == node.outputs[0].shape
-        code.append(same ? .copy(dst: outs[0], x: ins[0]) : .sumOfOne(dst: outs[0], x: ins[0]))
-      case .constant(let v): constants.append((outs[0], T(v)))
+        if nodes[input.node].outputs[input.output].shape == node.outputs[0].shape {
+          copy(outs[0], ins[0])
+        } else if let x = known[ins[0]] {
+          fold(outs[0], 0 + x)
+        } else {
+          code.append(.sumOfOne(dst: outs[0], x: ins[0]))
+        }
+      case .constant(let v): fold(outs[0], T(v))
       case .readVariable:
+        // A copy, not an alias: the variable may be updated later in the run.
         guard let r = variable(step.node, loads: true) else { return nil }
         code.append(.copy(dst: outs[0], x: r))
       case .assign(let v):
         guard let r = variable(v, loads: false) else { return nil }
         variables[variableIndex[v]!].stores = true
         code.append(.copy(dst: r, x: ins[0]))
-        if let o = outs.first { code.append(.copy(dst: o, x: ins[0])) }
+        if let o = outs.first { copy(o, ins[0]) }
       case .assignUpdate(let v, let subtract):
         guard let r = variable(v, loads: true) else { return nil }
         code.append(.update(dst: r, x: ins[0], subtract: subtract))
@@ -143,6 +186,17 @@ final class ScalarProgram<T: FloatElement> {
       case .noOp: break
       }
     }
+    // Dead code: keep what writes a variable and what a fetch or a kept instruction reads.
+    let fetchRegisters = plan.fetchSlots.map(reg)
+    var live = Set(fetchRegisters)
+    var kept: [Instruction] = []
+    for instruction in code.reversed() {
+      let (dst, reads) = instruction.operands
+      guard live.contains(dst) || variableRegisters.contains(dst) else { continue }
+      kept.append(instruction)
+      live.formUnion(reads)
+    }
+    code = kept.reversed()
     var shapes: [Shape] = []
     for slot in plan.fetchSlots {
       guard let s = slotShape[slot] ?? plan.feeds.first(where: { $0.slot == slot }).flatMap({ fits($0.info) }) else { return nil }
@@ -152,6 +206,7 @@ final class ScalarProgram<T: FloatElement> {
     self.code = code
     self.variables = variables
     self.fetchSlots = plan.fetchSlots
+    self.fetchRegisters = fetchRegisters
     self.shapes = shapes + declaredShapes
     feedSlots = plan.feeds.map(\.slot)
     count = Swift.max(plan.slotCount + variables.count, 1)
@@ -200,10 +255,11 @@ final class ScalarProgram<T: FloatElement> {
     }
     guard fits else { return false }
     for (i, slot) in fetchSlots.enumerated() {
+      let value = r[fetchRegisters[i]]
       if let p = NDArray.uniqueScalarAddress(of: frame + slot, as: T.self) {
-        p.pointee = r[slot]
+        p.pointee = value
       } else {
-        frame[slot] = NDArray([r[slot]], shape: shapes[i])
+        frame[slot] = NDArray([value], shape: shapes[i])
       }
     }
     return true
