@@ -121,4 +121,33 @@ import Testing
     #expect(try step([NDArray([2.0])])[0].doubles == [4])
     #expect(try s.value(of: a).doubles == [1 - 0.1 * 2 * 2 * 2 * 1])
   }
+
+  /// A training step run for its effect alone (no fetch): the fast path drops the loss's
+  /// forward computation as dead code and folds the constant gradient seeds; the variable
+  /// must follow the same trajectory, bit for bit, as on the general path.
+  @Test(arguments: [DType.float32, .float64])
+  func unfetchedLossLeavesTheSameTrajectory(_ dtype: DType) throws {
+    var finals: [[NDArray]] = []
+    for fast in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(dtype, shape: [1], name: "x")
+      let y = g.placeholder(dtype, shape: [1], name: "y")
+      let a = try g.variable(randomNormal(g, shape: [1], mean: 10, seed: 3, dtype: dtype), name: "A")
+      let loss = try mean(sigmoidCrossEntropyWithLogits(logits: expandDims(x + a, axis: 0), labels: expandDims(y, axis: 0)))
+      let train = try sgd(loss, a, 0.05)
+      let s = Session(graph: g, options: .init(scalarFastPath: fast))
+      try s.initializeVariables()
+      let step = try s.prepare(feeds: [x, y], targets: [train])
+      var rng = SeededGenerator(seed: 8)
+      var values: [NDArray] = []
+      for i in 0..<300 {
+        try step.setFeed(0, to: NDArray(converting: [rng.normal(mean: i % 2 == 0 ? -1 : 3, standardDeviation: 1)], shape: [1], dtype: dtype))
+        try step.setFeed(1, to: NDArray(converting: [Double(i % 2)], shape: [1], dtype: dtype))
+        try step.run()
+        if i % 10 == 0 { values.append(try s.value(of: a)) }
+      }
+      finals.append(values)
+    }
+    expectIdentical(finals, "classification, no fetch")
+  }
 }
