@@ -162,5 +162,9 @@ import Testing
       try applyAdam(x, m: m, v: v, gradient: x, stepSize: g.constant(NDArray([0.1])), beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
     }
     #expect(wrongStep.contains("step size"), "\(wrongStep)")
+    let sameSlot = message {
+      try applyAdam(x, m: m, v: m, gradient: x, stepSize: eta, beta1: 0.9, beta2: 0.999, epsilon: 1e-7)
+    }
+    #expect(sameSlot.contains("three different variables"), "\(sameSlot)")
   }
 }

@@ -60,8 +60,8 @@ extension ApplyAdam {
 /// - Parameters:
 ///   - stepSize: `ηₜ`, one element of the variable's dtype.
 ///   - decay: `λ` for decoupled weight decay (AdamW), one element; `nil` for none.
-/// - Throws: ``GraphError`` when `variable`, `m` or `v` is not a variable, or the gradient,
-///   slots and variable differ in dtype or shape.
+/// - Throws: ``GraphError`` when `variable`, `m` or `v` is not a variable, two of them are the
+///   same variable, or the gradient, slots and variable differ in dtype or shape.
 @discardableResult
 public func applyAdam(
   _ variable: Tensor, m: Tensor, v: Tensor, gradient: Tensor, stepSize: Tensor, decay: Tensor? = nil,
@@ -71,6 +71,12 @@ public func applyAdam(
   let graph = variable.graph
   let loc = graph.location(file, line)
   let nodes = try [variable, m, v].map { try variableNode($0, "ApplyAdam", loc) }
+  guard Set(nodes).count == 3 else {
+    throw GraphError.invalidOperation(
+      op: "ApplyAdam", name: variable.operation.name,
+      inputs: [variable.inputDescription, m.inputDescription, v.inputDescription],
+      reason: "the variable and its two slots must be three different variables", location: loc)
+  }
   for slot in [m, v] {
     try checkAssignable(variable, slot, "ApplyAdam", loc, exact: true)
     guard slot.shape == variable.shape else {
