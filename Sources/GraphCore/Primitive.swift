@@ -112,11 +112,12 @@ public final class ExecutionContext: @unchecked Sendable {
 
   /// Mutates three different variables in place together (no copy when their storage is not
   /// shared): each is moved out of the table for the call and back after it.
-  /// - Precondition: the three nodes differ.
+  /// - Throws: ``ShapeError`` when two of the nodes are the same, and
+  ///   ``SessionError/uninitializedVariable(name:)``.
   public func updateVariables<R>(
     _ a: Int, _ b: Int, _ c: Int, _ body: (inout NDArray, inout NDArray, inout NDArray) throws -> R
   ) throws -> R {
-    precondition(a != b && b != c && a != c, "updateVariables needs three different variables")
+    guard a != b && b != c && a != c else { throw ShapeError("updateVariables needs three different variables") }
     for node in [a, b, c] where node >= variables.count || variables[node] == nil {
       throw SessionError.uninitializedVariable(name: graph?.nodes[node].name ?? "#\(node)")
     }
