@@ -102,13 +102,24 @@ struct CLIError: Error, CustomStringConvertible {
 /// cost a whole run.
 func validateOutputPath(_ path: String, flag: String) throws {
   guard !path.isEmpty, !path.hasSuffix("/") else { throw ValidationError("\(flag) needs a file name, got '\(path)'") }
-  let directory = (path as NSString).deletingLastPathComponent
+  let directory = directoryPart(of: path)
   var isDirectory: ObjCBool = false
   if !directory.isEmpty,
     !(FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue)
   {
     throw ValidationError("\(flag) \(path): the directory '\(directory)' does not exist")
   }
+}
+
+/// The directory part of `path`, as `NSString.deletingLastPathComponent` gives it: "" for a bare
+/// file name, "/" for a file at the root, else everything before the last slash (and the
+/// slashes before it). Written out because swift-corelibs-foundation's version traps on a
+/// one-character path such as "g" (found by the fuzz target FuzzCLI: `--save g` crashed).
+func directoryPart(of path: String) -> String {
+  let bytes = path.utf8
+  guard var end = bytes.lastIndex(of: UInt8(ascii: "/")) else { return "" }
+  while end > bytes.startIndex, bytes[bytes.index(before: end)] == UInt8(ascii: "/") { end = bytes.index(before: end) }
+  return end == bytes.startIndex ? "/" : String(decoding: bytes[..<end], as: UTF8.self)
 }
 
 /// Writes `text` to `path` through a temporary file renamed into place.
