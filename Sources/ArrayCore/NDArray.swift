@@ -222,7 +222,13 @@ public struct NDArray: @unchecked Sendable {
   /// - Precondition: `elementCount == 1`.
   public var scalarValue: Double {
     precondition(elementCount == 1, "NDArray.scalarValue: array of shape \(shape) has \(elementCount) elements")
-    return doubles[0]
+    // Read in place (no array of all elements is made).
+    switch dtype {
+    case .float32: return Double(withUnsafeBufferPointer(as: Float.self) { $0[0] })
+    case .float64: return withUnsafeBufferPointer(as: Double.self) { $0[0] }
+    case .int32: return Double(withUnsafeBufferPointer(as: Int32.self) { $0[0] })
+    case .bool: return doubles[0]
+    }
   }
 
   /// The element at a multi-dimensional index, as a `Double`.

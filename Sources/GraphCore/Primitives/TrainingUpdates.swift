@@ -38,19 +38,12 @@ public struct ApplyAdam: Primitive {
     guard inputs[1].elementCount == 1, !decays || inputs[2].elementCount == 1 else {
       throw ShapeError("ApplyAdam's step size and decay must have one element")
     }
-    let stepSize = Self.first(inputs[1])
-    let decay = decays ? Self.first(inputs[2]) : nil
+    let stepSize = inputs[1].scalarValue
+    let decay = decays ? inputs[2].scalarValue : nil
     try context.updateVariables(variable, m, v) { x, m, v in
       try Kernels.adamUpdate(
         gradient: g, m: &m, v: &v, x: &x, beta1: beta1, beta2: beta2, epsilon: epsilon, stepSize: stepSize, decay: decay)
     }
-  }
-}
-
-extension ApplyAdam {
-  /// The only element of a one-element float array, as a `Double` (exact).
-  static func first(_ a: NDArray) -> Double {
-    a.dtype == .float32 ? Double(a.withUnsafeBufferPointer(as: Float.self) { $0[0] }) : a.withUnsafeBufferPointer(as: Double.self) { $0[0] }
   }
 }
 
