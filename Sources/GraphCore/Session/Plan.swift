@@ -44,7 +44,8 @@ final class Plan {
   /// Whether ``lowerToScalars(graph:)`` has run.
   @exclusivity(unchecked) private(set) var loweredToScalars = false
 
-  /// Lowers the plan to a ``ScalarProgram`` when it fits (once).
+  /// Lowers the plan to a ``ScalarProgram`` when it fits (the first call does the work; later
+  /// calls return at once).
   func lowerToScalars(graph: Graph) {
     guard !loweredToScalars else { return }
     scalarProgram = AnyScalarProgram(plan: self, graph: graph)

@@ -202,7 +202,7 @@ public final class Session: @unchecked Sendable {
   func execute(_ plan: Plan) throws {
     context.reserve(nodes: plan.nodeCount)
     if options.scalarFastPath && !options.checkNumerics {
-      if !plan.loweredToScalars { plan.lowerToScalars(graph: graph) }
+      plan.lowerToScalars(graph: graph)
       if let program = plan.scalarHandle, try program.run(frame: plan.frame, context: context) { return }
     }
     try executeSteps(plan)
