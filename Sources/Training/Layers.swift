@@ -180,6 +180,8 @@ public struct TrainingPhase: Sendable {
 public struct PlaceholderWithDefault: Primitive {
   /// Creates the primitive.
   public init() {}
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `PlaceholderWithDefault`.
   public var typeName: String { "PlaceholderWithDefault" }
   /// The output is the input itself (shared memory).

@@ -165,6 +165,8 @@ public struct LearningRateSchedule: Sendable, Hashable, CustomStringConvertible 
 public struct ScheduledLearningRate: Primitive {
   /// The schedule.
   public let schedule: LearningRateSchedule
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `ExponentialDecay`, `PiecewiseConstant` or `CosineDecay`.
   public var typeName: String {
     switch schedule.kind {

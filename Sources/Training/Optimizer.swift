@@ -136,7 +136,7 @@ public final class OptimizerState {
   public func stepCounter() throws -> Tensor {
     if let counter { return counter }
     let c = try graph.variable(
-      NDArray(repeating: 0, shape: [], dtype: .float64), trainable: false, name: "\(optimizerName)/iterations")
+      NDArray(scalar: 0, dtype: .float64), trainable: false, name: "\(optimizerName)/iterations")
     counter = c
     return c
   }
@@ -184,6 +184,8 @@ public final class OptimizerState {
 public struct StepPower: Primitive {
   /// The base.
   public let base: Double
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `Pow`.
   public var typeName: String { "Pow" }
   /// A float64 scalar from a float64 scalar.
@@ -224,9 +226,8 @@ extension Optimizer {
       guard pair.variable.isVariable else {
         throw GraphError.notAVariable(op: self.name, tensor: pair.variable.name, location: location)
       }
-      guard pair.variable.graph === graph, pair.gradient.graph === graph else {
-        throw GraphError.foreignTensor(op: self.name, tensor: pair.variable.name, location: location)
-      }
+      try graph.check(pair.variable, op: self.name, location: location)
+      try graph.check(pair.gradient, op: self.name, location: location)
       guard pair.variable.dtype.isFloatingPoint, pair.gradient.dtype == pair.variable.dtype else {
         throw GraphError.invalidArgument(
           op: self.name,

@@ -29,6 +29,8 @@ public struct UnaryActivation: Primitive {
   /// Creates the primitive for `function`.
   public init(_ function: Function) { self.function = function }
 
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `LeakyRelu`, `Elu`, `Softplus`, `Erf`.
   public var typeName: String {
     switch function {
@@ -156,6 +158,8 @@ public struct DropoutMask: Primitive {
   public let rate: Double
   /// The seed.
   public let seed: UInt64
+  /// The number of inputs: 2.
+  public var arity: Int? { 2 }
   /// `DropoutMask`.
   public var typeName: String { "DropoutMask" }
   /// `x`'s type.

@@ -52,6 +52,8 @@ public struct Unary: Primitive {
   /// The function on one scalar (the scalar fast path).
   public var scalarForm: ScalarForm? { .unary(function) }
 
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// TensorFlow's op name: `Neg`, `Square`, `Abs`, `Exp`, `Log`, `Sqrt`, `Sigmoid`, `Tanh`,
   /// `Relu`, `Round`, `Sign`.
   public var typeName: String {
@@ -225,6 +227,8 @@ public struct Binary: Primitive {
   /// The function on two scalars (the scalar fast path).
   public var scalarForm: ScalarForm? { .binary(function) }
 
+  /// The number of inputs: 2.
+  public var arity: Int? { 2 }
   /// `Add`, `Sub`, `Mul`, `RealDiv`, `Maximum`, `Minimum`, `Pow` (TensorFlow's names).
   public var typeName: String {
     switch function {
@@ -391,6 +395,8 @@ public struct Cast: Primitive {
   public let dtype: DType
   /// Creates a cast to `dtype`.
   public init(to dtype: DType) { self.dtype = dtype }
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `Cast`.
   public var typeName: String { "Cast" }
   /// The input's shape with the new dtype.

@@ -15,6 +15,8 @@ public struct Extremum: Primitive {
   public let axes: [Int]
   /// Whether reduced axes stay with size 1.
   public let keepDims: Bool
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `Max` or `Min`.
   public var typeName: String { kind == .max ? "Max" : "Min" }
   /// The reduced shape.
@@ -91,6 +93,8 @@ public struct ArgExtremum: Primitive {
   public let kind: Extremum.Kind
   /// The axis, normalized.
   public let axis: Int
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `ArgMax` or `ArgMin`.
   public var typeName: String { kind == .max ? "ArgMax" : "ArgMin" }
   /// The input's shape without `axis`, as int32.

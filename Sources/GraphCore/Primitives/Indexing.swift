@@ -11,6 +11,8 @@ import ArrayCore
 public struct Gather: Primitive {
   /// The axis of `params`, normalized.
   public let axis: Int
+  /// The number of inputs: 2.
+  public var arity: Int? { 2 }
   /// `GatherV2`.
   public var typeName: String { "GatherV2" }
   /// The gathered shape.
@@ -39,6 +41,8 @@ public struct Gather: Primitive {
 public struct ScatterAdd: Primitive {
   /// The axis, normalized.
   public let axis: Int
+  /// The number of inputs: 3.
+  public var arity: Int? { 3 }
   /// `ScatterAdd`.
   public var typeName: String { "ScatterAdd" }
   /// `updates`' dtype with `reference`'s shape.
@@ -98,6 +102,8 @@ public struct OneHot: Primitive {
   public var on: Double = 1
   /// The value elsewhere.
   public var off: Double = 0
+  /// The number of inputs: `depth == nil ? 2 : 1`.
+  public var arity: Int? { depth == nil ? 2 : 1 }
   /// `OneHot`.
   public var typeName: String { "OneHot" }
   /// `indices.shape + [depth]`.
@@ -118,6 +124,8 @@ public struct OneHot: Primitive {
   public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let i = inputs[0]
     let d = depth ?? inputs[1].shape.dimensions.last ?? 0
+    // The batch sizes are known only now: the result's size is checked before it is allocated.
+    try Shape(i.shape.dimensions + [d]).validate(dtype: dtype)
     try outputs.update(0) { try Kernels.oneHot(i, depth: d, on: on, off: off, dtype: dtype, into: &$0) }
   }
   /// None.

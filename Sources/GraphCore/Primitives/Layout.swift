@@ -7,6 +7,8 @@ import ArrayCore
 public struct Transpose: Primitive {
   /// The permutation of `0..<rank`.
   public let permutation: [Int]
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `Transpose`.
   public var typeName: String { "Transpose" }
   /// The permuted shape.
@@ -47,6 +49,8 @@ public func transpose(
 public struct BroadcastTo: Primitive {
   /// The target shape.
   public let shape: [Int]
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `BroadcastTo`.
   public var typeName: String { "BroadcastTo" }
   /// The target shape, which `x` must broadcast to.
@@ -82,6 +86,8 @@ public func broadcast(
 public struct Concat: Primitive {
   /// The axis, normalized.
   public let axis: Int
+  /// The number of inputs: variable (the shape rule checks it).
+  public var arity: Int? { nil }
   /// `ConcatV2`.
   public var typeName: String { "ConcatV2" }
   /// The joined shape.
@@ -160,6 +166,8 @@ public struct Split: Primitive {
   public let axis: Int
   /// The sizes of the parts; at most one `-1`.
   public let sizes: [Int]
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `SplitV`.
   public var typeName: String { "SplitV" }
 
@@ -168,7 +176,10 @@ public struct Split: Primitive {
     guard unknown <= 1, sizes.allSatisfy({ $0 >= -1 }) else {
       throw ShapeError("invalid sizes \(sizes): sizes must be >= 0 with at most one -1")
     }
-    let known = sizes.filter { $0 != -1 }.reduce(0, +)
+    let known: Int
+    do { known = try Shape.checkedSum(sizes.filter { $0 != -1 }) } catch {
+      throw ShapeError("invalid sizes \(sizes): \(error.message)")
+    }
     guard let n else { return sizes.map { $0 == -1 ? nil : $0 } }
     if unknown == 0 ? known != n : known > n {
       throw ShapeError("sizes \(sizes) do not add up to \(n), the size of axis \(axis)")
@@ -201,6 +212,8 @@ public struct Split: Primitive {
 public struct SplitLike: Primitive {
   /// The axis, normalized.
   public let axis: Int
+  /// The number of inputs: variable (the shape rule checks it).
+  public var arity: Int? { nil }
   /// `SplitLike`.
   public var typeName: String { "SplitLike" }
   /// One output per reference: `x`'s shape with the reference's size along `axis`.
@@ -235,6 +248,11 @@ func copyParts(_ x: NDArray, axis: Int, sizes: [Int], _ outputs: Results) throws
   }
 }
 
+/// The most parts ``split(_:count:axis:name:file:line:)`` makes (2²⁰): each part is an output
+/// with its own bookkeeping, so a count near `Int.max` (possible for a size-0 axis) is refused
+/// instead of exhausting memory.
+public let maximumSplitCount = 1 << 20
+
 func concatUpstream(_ upstream: [Tensor?], _ op: Operation, axis: Int) throws -> Tensor? {
   guard upstream.contains(where: { $0 != nil }) else { return nil }
   let outs = op.outputs
@@ -244,13 +262,14 @@ func concatUpstream(_ upstream: [Tensor?], _ op: Operation, axis: Int) throws ->
 }
 
 /// Splits `x` along `axis` into `count` equal parts (`tf.split(x, count, axis)`).
-/// - Throws: ``GraphError`` when the axis' size is unknown or not divisible by `count`.
+/// - Throws: ``GraphError`` when the axis' size is unknown or not divisible by `count`, or `count`
+///   is not in `1...maximumSplitCount`.
 public func split(
   _ x: Tensor, count: Int, axis: Int = 0, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> [Tensor] {
   let loc = x.graph.location(file, line)
   let ax = try normalized(axis, rank: x.shape.rank, "SplitV", name, [x], loc)
-  guard count > 0, let n = x.shape.dimensions[ax], n % count == 0 else {
+  guard count > 0, count <= maximumSplitCount, let n = x.shape.dimensions[ax], n % count == 0 else {
     throw GraphError.invalidOperation(
       op: "SplitV", name: name ?? "SplitV", inputs: [x.inputDescription],
       reason: "axis \(ax) of \(x.shape) cannot be split into \(count) equal parts", location: loc)
@@ -280,6 +299,8 @@ public struct Slice: Primitive {
   public let begin: [Int]
   /// The size along each axis, `-1` for "to the end".
   public let size: [Int]
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `Slice`.
   public var typeName: String { "Slice" }
 
@@ -292,7 +313,7 @@ public struct Slice: Primitive {
       guard b >= 0, s >= -1 else { throw ShapeError("invalid begin \(begin) or size \(size)") }
       guard let d = dims[i] else { return s == -1 ? nil : s }
       let r = s == -1 ? d - b : s
-      guard r >= 0, b + r <= d else {
+      guard b <= d, r >= 0, r <= d - b else {
         throw ShapeError("slice at \(begin) of size \(size) does not fit in \(PartialShape(dims))")
       }
       return r
@@ -322,6 +343,8 @@ public struct SliceGrad: Primitive {
   public let begin: [Int]
   /// The slice's size specification (for the gradient).
   public let size: [Int]
+  /// The number of inputs: 2.
+  public var arity: Int? { 2 }
   /// `SliceGrad`.
   public var typeName: String { "SliceGrad" }
   /// `x`'s dtype with `reference`'s shape.

@@ -16,6 +16,8 @@ public struct SigmoidCrossEntropy: Primitive {
   }
   /// The scalar fast path's form.
   public var scalarForm: ScalarForm? { .sigmoidCrossEntropy }
+  /// The number of inputs: 2.
+  public var arity: Int? { 2 }
   /// `SigmoidCrossEntropyWithLogits`.
   public var typeName: String { "SigmoidCrossEntropyWithLogits" }
   /// Float inputs of one dtype; the broadcast shape.

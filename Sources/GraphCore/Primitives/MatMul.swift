@@ -10,6 +10,8 @@ public struct MatMul: Primitive {
   public let transposeA: Bool
   /// Transpose the second operand's last two dimensions.
   public let transposeB: Bool
+  /// The number of inputs: 2.
+  public var arity: Int? { 2 }
   /// `MatMul` (`BatchMatMul` semantics for rank > 2).
   public var typeName: String { "MatMul" }
 

@@ -9,6 +9,8 @@ public struct Sum: Primitive {
   public let axes: [Int]
   /// Whether reduced axes stay with size 1.
   public let keepDims: Bool
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `Sum`.
   public var typeName: String { "Sum" }
   /// The reduced shape.
@@ -37,6 +39,8 @@ public struct ElementCount: Primitive {
   public var scalarForm: ScalarForm? { .constant(1) }
   /// The axes counted.
   public let axes: [Int]
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `Size`.
   public var typeName: String { "Size" }
   /// A scalar.
@@ -47,7 +51,7 @@ public struct ElementCount: Primitive {
   public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     let n = axes.reduce(1) { $0 * x.shape[$1] }
-    outputs[0] = NDArray(repeating: Double(n), shape: [], dtype: x.dtype)
+    outputs[0] = NDArray(scalar: Double(n), dtype: x.dtype)
   }
   /// None.
   public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }

@@ -4,6 +4,8 @@ import ArrayCore
 
 /// A value fed at run time (`tf.placeholder`). Running it unfed is an error.
 public struct PlaceholderPrimitive: Primitive {
+  /// The number of inputs: none (a leaf).
+  public var arity: Int? { 0 }
   /// `Placeholder`.
   public var typeName: String { "Placeholder" }
   /// Set when the placeholder is created.
@@ -25,6 +27,8 @@ public struct ConstantPrimitive: Primitive {
 
   /// The value.
   public let value: NDArray
+  /// The number of inputs: none (a leaf).
+  public var arity: Int? { 0 }
   /// `Const`.
   public var typeName: String { "Const" }
   /// The value's dtype and shape.
@@ -53,6 +57,8 @@ public struct VariablePrimitive: Primitive {
   public let shape: Shape
   /// Whether optimizers update it by default.
   public let trainable: Bool
+  /// The number of inputs: none (a leaf).
+  public var arity: Int? { 0 }
   /// `VariableV2`.
   public var typeName: String { "VariableV2" }
   /// The variable's dtype and shape.
@@ -80,13 +86,29 @@ public struct Assign: Primitive {
 
   /// The variable's node index.
   let variable: Int
+  /// The variable's declared shape, which every assigned value must have (TF1's
+  /// `validate_shape=True`); `nil` when built with `validateShape: false`.
+  let shape: Shape?
+  init(variable: Int, shape: Shape?) {
+    self.variable = variable
+    self.shape = shape
+  }
   /// `Assign`.
   public var typeName: String { "Assign" }
-  /// The value's type (checked against the variable when built through ``assign(_:_:name:file:line:)``).
+  /// One input: the value.
+  public var arity: Int? { 1 }
+  /// The value's type (checked against the variable when built through
+  /// ``assign(_:_:validateShape:name:file:line:)``).
   public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
-  /// Stores the value.
+  /// Stores the value, after checking its shape against the variable's declared one.
+  /// - Throws: ``ShapeError`` when the value's run-time shape differs (with `validateShape`).
   public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let value = inputs[0]
+    if let shape, value.shape != shape {
+      throw ShapeError(
+        "value of shape \(value.shape) does not fit the variable's shape \(shape) "
+          + "(assign keeps a variable's shape; build it with validateShape: false to allow a change)")
+    }
     context.writeVariable(node: variable, value)
     outputs[0] = value
   }
@@ -104,6 +126,8 @@ public struct AssignUpdate: Primitive {
   public enum Kind: Sendable { case add, subtract }
   let variable: Int
   let kind: Kind
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `AssignAdd` or `AssignSub`.
   public var typeName: String { kind == .add ? "AssignAdd" : "AssignSub" }
   /// No outputs: the operation is run as a target.
@@ -145,7 +169,11 @@ public struct AssignUpdate: Primitive {
   public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
-func variableNode(_ v: Tensor, _ op: String, _ location: SourceLocation?) throws -> Int {
+/// The node of variable `v`, after checking that it belongs to `graph` (every API that takes a
+/// variable goes through here).
+/// - Throws: ``GraphError/foreignTensor(op:tensor:location:)``, ``GraphError/notAVariable(op:tensor:location:)``.
+func variableNode(_ v: Tensor, in graph: Graph, _ op: String, _ location: SourceLocation?) throws -> Int {
+  try graph.check(v, op: op, location: location)
   guard v.isVariable, v.output == 0 else {
     throw GraphError.notAVariable(op: op, tensor: v.name, location: location)
   }
@@ -171,15 +199,34 @@ func checkAssignable(_ v: Tensor, _ value: Tensor, _ op: String, _ location: Sou
 }
 
 /// `v ← value` (`tf.assign`): an operation that replaces the variable's value when run.
-/// - Throws: ``GraphError`` when `v` is not a variable or the value's dtype or shape differs.
+///
+/// The variable keeps its declared shape (TF1's `validate_shape=True`): a value whose static
+/// shape differs is refused when building, and a value whose unknown sizes turn out different
+/// at run time fails that run with ``SessionError/executionFailed(op:name:reason:location:)``,
+/// leaving the variable unchanged. With `validateShape: false` (TF1's `validate_shape=False`)
+/// only the dtype must match and the variable takes the value's shape; its static shape
+/// (what other operations, ``Session/setValue(_:for:)`` and ``Checkpoint/restore(session:from:)``
+/// expect) stays the declared one.
+/// - Throws: ``GraphError`` when `v` is not a variable of `value`'s graph, or the value's dtype
+///   or shape differs.
 @discardableResult
 public func assign(
-  _ v: Tensor, _ value: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+  _ v: Tensor, _ value: Tensor, validateShape: Bool = true, name: String? = nil, file: StaticString = #fileID,
+  line: UInt = #line
 ) throws -> Tensor {
   let loc = v.graph.location(file, line)
-  let node = try variableNode(v, "Assign", loc)
-  try checkAssignable(v, value, "Assign", loc, exact: true)
-  return try v.graph.apply(Assign(variable: node), [value], name: name ?? "Assign", location: loc)
+  let node = try variableNode(v, in: v.graph, "Assign", loc)
+  try v.graph.check(value, op: "Assign", location: loc)
+  if validateShape {
+    try checkAssignable(v, value, "Assign", loc, exact: true)
+  } else if value.dtype != v.dtype {
+    throw GraphError.invalidOperation(
+      op: "Assign", name: v.operation.name, inputs: [v.inputDescription, value.inputDescription],
+      reason: "value of \(value.dtype) \(value.shape) does not fit variable of \(v.dtype) \(v.shape) "
+        + "(validateShape: false still needs the same dtype)", location: loc)
+  }
+  let declared = validateShape ? (v.graph.nodes[node].primitive as? VariablePrimitive)?.shape : nil
+  return try v.graph.apply(Assign(variable: node, shape: declared), [value], name: name ?? "Assign", location: loc)
 }
 
 /// `v ← v + delta` in place (`tf.assign_add`); `delta` broadcasts to `v`'s shape.
@@ -188,7 +235,8 @@ public func assignAdd(
   _ v: Tensor, _ delta: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Operation {
   let loc = v.graph.location(file, line)
-  let node = try variableNode(v, "AssignAdd", loc)
+  let node = try variableNode(v, in: v.graph, "AssignAdd", loc)
+  try v.graph.check(delta, op: "AssignAdd", location: loc)
   try checkAssignable(v, delta, "AssignAdd", loc, exact: false)
   return try v.graph.addOperation(AssignUpdate(variable: node, kind: .add), inputs: [delta], name: name, location: loc)
 }
@@ -199,7 +247,8 @@ public func assignSubtract(
   _ v: Tensor, _ delta: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Operation {
   let loc = v.graph.location(file, line)
-  let node = try variableNode(v, "AssignSub", loc)
+  let node = try variableNode(v, in: v.graph, "AssignSub", loc)
+  try v.graph.check(delta, op: "AssignSub", location: loc)
   try checkAssignable(v, delta, "AssignSub", loc, exact: false)
   return try v.graph.addOperation(AssignUpdate(variable: node, kind: .subtract), inputs: [delta], name: name, location: loc)
 }
@@ -208,6 +257,8 @@ public func assignSubtract(
 public struct NoOp: Primitive {
   /// Nothing to compute.
   public var scalarForm: ScalarForm? { .noOp }
+  /// The number of inputs: none (a leaf).
+  public var arity: Int? { 0 }
   /// `NoOp`.
   public var typeName: String { "NoOp" }
   /// No outputs.
@@ -241,6 +292,8 @@ public struct RandomPrimitive: Primitive {
   public let seed: UInt64
   /// The dtype.
   public let dtype: DType
+  /// The number of inputs: none (a leaf).
+  public var arity: Int? { 0 }
   /// `RandomStandardNormal`, `TruncatedNormal` or `RandomUniform`.
   public var typeName: String {
     switch distribution {
@@ -252,7 +305,7 @@ public struct RandomPrimitive: Primitive {
   /// The fixed shape and dtype.
   public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard dtype.isFloatingPoint else { throw ShapeError("random values must be float, got \(dtype)") }
-    guard shape.isValid else { throw ShapeError("shape \(shape) has a negative dimension") }
+    try shape.validate(dtype: dtype)
     return [TensorInfo(dtype: dtype, shape: PartialShape(shape))]
   }
   /// Draws new values.
@@ -316,6 +369,8 @@ public struct FillLike: Primitive {
   public var scalarForm: ScalarForm? { .constant(value) }
   /// The fill value.
   public let value: Double
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `ZerosLike`, `OnesLike` or `FillLike`.
   public var typeName: String { value == 0 ? "ZerosLike" : value == 1 ? "OnesLike" : "FillLike" }
   /// `x`'s type.
@@ -357,6 +412,8 @@ public struct Identity: Primitive {
 
   /// Whether gradients are blocked.
   public let stopsGradient: Bool
+  /// The number of inputs: 1.
+  public var arity: Int? { 1 }
   /// `StopGradient` or `Identity`.
   public var typeName: String { stopsGradient ? "StopGradient" : "Identity" }
   /// The input's type.

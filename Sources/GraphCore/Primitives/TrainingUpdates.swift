@@ -22,6 +22,8 @@ public struct ApplyAdam: Primitive {
   let epsilon: Double
   let decays: Bool
 
+  /// The number of inputs: `decays ? 3 : 2`.
+  public var arity: Int? { decays ? 3 : 2 }
   /// `ApplyAdam`.
   public var typeName: String { "ApplyAdam" }
   /// No outputs: the operation is run as a target.
@@ -53,7 +55,8 @@ public struct ApplyAdam: Primitive {
 /// - Parameters:
 ///   - stepSize: `ηₜ`, one element of the variable's dtype.
 ///   - decay: `λ` for decoupled weight decay (AdamW), one element; `nil` for none.
-/// - Throws: ``GraphError`` when `variable`, `m` or `v` is not a variable, two of them are the
+/// - Throws: ``GraphError`` when a tensor belongs to another graph than `variable`, `variable`,
+///   `m` or `v` is not a variable, two of them are the
 ///   same variable, or the gradient, slots and variable differ in dtype or shape.
 @discardableResult
 public func applyAdam(
@@ -63,7 +66,8 @@ public func applyAdam(
 ) throws -> Operation {
   let graph = variable.graph
   let loc = graph.location(file, line)
-  let nodes = try [variable, m, v].map { try variableNode($0, "ApplyAdam", loc) }
+  let nodes = try [variable, m, v].map { try variableNode($0, in: graph, "ApplyAdam", loc) }
+  for t in [gradient, stepSize] + (decay.map { [$0] } ?? []) { try graph.check(t, op: "ApplyAdam", location: loc) }
   guard Set(nodes).count == 3 else {
     throw GraphError.invalidOperation(
       op: "ApplyAdam", name: variable.operation.name,
