@@ -94,6 +94,7 @@ private struct Draw {
         thrown += 1
       }
     }
+    print("BUILDER-FUZZ draws=3000 thrown=\(thrown) built=\(built) ran=\(ran)")
     // Both outcomes occur often: the generator reaches the checks and the valid paths.
     #expect(thrown > 1000)
     #expect(built > 500)
@@ -117,6 +118,7 @@ private struct Draw {
         #expect(throws: ShapeError.self) { try shape.validate(dtype: dtype) }
       }
     }
+    print("ARRAY-FUZZ thrown=\(thrown)")
     #expect(thrown > 500)
   }
 }

@@ -281,7 +281,16 @@ private func expectError(
     // Adagrad: initial accumulator > 0.
     _ = try AdagradOptimizer(learningRate: 0.1, initialAccumulatorValue: .leastNonzeroMagnitude)
     refused(["[Adagrad]", "initialAccumulatorValue"]) { _ = try AdagradOptimizer(learningRate: 0.1, initialAccumulatorValue: 0) }
-    // Gradient descent: learning rate finite and > 0.
+    // The fused training op checks the same limits as the optimizer.
+    let g = Graph()
+    let w = try g.variable(NDArray([Float(1)]), name: "w")
+    let m = try g.variable(NDArray([Float(0)]), name: "m"), s = try g.variable(NDArray([Float(0)]), name: "s")
+    let one = g.constant(NDArray(scalar: Float(1)))
+    for (b1, b2, eps) in [(1.0, 0.999, 1e-8), (0.9, 1.0, 1e-8), (-0.1, 0.999, 1e-8), (0.9, .nan, 1e-8), (0.9, 0.999, 0.0), (0.9, 0.999, .infinity)] {
+      refused(["[ApplyAdam]"]) { try applyAdam(w, m: m, v: s, gradient: one, stepSize: one, beta1: b1, beta2: b2, epsilon: eps) }
+    }
+    _ = try applyAdam(w, m: m, v: s, gradient: g.constant(NDArray([Float(1)])), stepSize: one, beta1: 0, beta2: 1.0.nextDown, epsilon: .leastNonzeroMagnitude)
+        // Gradient descent: learning rate finite and > 0.
     _ = try GradientDescentOptimizer(learningRate: .leastNonzeroMagnitude)
     for bad in [0, -1, Double.nan, .infinity] {
       refused(["[GradientDescent]", "learning rate"]) { _ = try GradientDescentOptimizer(learningRate: bad) }
