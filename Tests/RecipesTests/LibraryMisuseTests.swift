@@ -118,8 +118,8 @@ private func expectError(
   @Test func arityAndMissingOutputsAreThrownErrors() throws {
     let g = Graph()
     let x = g.placeholder(.float32, shape: [2], name: "x")
-    expectError(["[Add]", "takes 2 inputs, got 1"]) { _ = try g.apply(Binary(.add), [x]) }
-    expectError(["[Add]", "takes 2 inputs, got 0"]) { _ = try g.apply(Binary(.add), []) }
+    expectError(["[Add]", "takes 2 inputs, got 1"]) { _ = try g.apply(Binary(Add()), [x]) }
+    expectError(["[Add]", "takes 2 inputs, got 0"]) { _ = try g.apply(Binary(Add()), []) }
     expectError(["[Cast]", "takes 1 input, got 3"]) { _ = try g.apply(Cast(to: .float64), [x, x, x]) }
     expectError(["[Pair]", "takes 2 inputs, got 1"]) { _ = try g.addOperation(Pair(), inputs: [x]) }
     #expect(try g.addOperation(Pair(), inputs: [x, x]).outputCount == 2)
