@@ -24,9 +24,10 @@ public struct Shape: Sendable, Hashable, ExpressibleByArrayLiteral, CustomString
   @inlinable public var rank: Int { dimensions.count }
   /// The number of elements: the product of the dimensions (1 for a scalar).
   ///
-  /// Never wraps around: a product that does not fit in `Int` gives `Int.max` (every array and
-  /// graph shape is validated by ``validate(dtype:)`` where it enters, so such a shape never
-  /// reaches a kernel; use ``checkedElementCount`` for a thrown error instead).
+  /// Never wraps around: a product that does not fit in `Int`, or a negative dimension, gives
+  /// `Int.max` (every array and graph shape is validated by ``validate(dtype:)`` where it
+  /// enters, so such a shape never reaches a kernel; use ``checkedElementCount`` for a thrown
+  /// error instead).
   @inlinable public var elementCount: Int {
     (try? Shape.checkedProduct(dimensions)) ?? Int.max
   }

@@ -124,6 +124,8 @@ private func expectError(
     expectError(["[Pair]", "takes 2 inputs, got 1"]) { _ = try g.addOperation(Pair(), inputs: [x]) }
     #expect(try g.addOperation(Pair(), inputs: [x, x]).outputCount == 2)
     expectError(["[Sink]", "no outputs"]) { _ = try g.apply(Sink(), [x]) }
+    #expect(throws: (any Error).self) { _ = try concat([], axis: 0) }
+    #expect(throws: (any Error).self) { _ = try stack([]) }
 
     // The output of an operation without outputs: refused wherever it is used.
     let v = try g.variable(NDArray([Float(1), 2]), name: "v")

@@ -92,7 +92,7 @@ package struct Concat: Primitive {
   package var typeName: String { "ConcatV2" }
   /// The joined shape.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    let first = inputs[0]
+    guard let first = inputs.first else { throw ShapeError("concat needs at least one input") }
     var dims = first.shape.dimensions
     var total: Int? = 0
     for info in inputs {
@@ -218,7 +218,10 @@ package struct SplitLike: Primitive {
   package var typeName: String { "SplitLike" }
   /// One output per reference: `x`'s shape with the reference's size along `axis`.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    inputs.dropFirst().map { r in
+    guard !inputs.isEmpty, inputs.allSatisfy({ axis >= 0 && axis < $0.shape.rank }) else {
+      throw ShapeError("SplitLike needs the tensor to split and references with axis \(axis)")
+    }
+    return inputs.dropFirst().map { r in
       var d = inputs[0].shape.dimensions
       d[axis] = r.shape.dimensions[axis]
       return TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(d))
