@@ -42,6 +42,10 @@ private func expectError(
     expectError(["Shape.maximumByteCount"]) { _ = try NDArray(repeating: 1, shape: [Int.max], dtype: .bool) }
     expectError(["[4294967296, 4294967296]"]) { _ = try NDArray(validating: [Float](), shape: [1 << 32, 1 << 32]) }
     expectError(["4294967296"]) { _ = try NDArray([Float(1)]).reshaped(to: [1 << 32, 1 << 32]) }
+    var rng = SeededGenerator(seed: 1)
+    expectError(["negative"]) { _ = try rng.normalArray(shape: [-1, 3]) }
+    expectError(["more elements than Int can count"]) { _ = try rng.uniformArray(shape: [1 << 32, 1 << 32]) }
+    #expect(rng.permutation(-5) == [])
 
     // Builders.
     let g = Graph()
