@@ -121,8 +121,10 @@ public final class OptimizerState {
 
   /// Slot `index` of `variable` (`<var>/<Optimizer>` or `<var>/<Optimizer>_<index>`), a new
   /// non-trainable variable of the same shape and dtype filled with `initialValue`.
-  /// - Throws: ``GraphError/notAVariable(op:tensor:location:)`` when `variable` is not a variable.
+  /// - Throws: ``GraphError/notAVariable(op:tensor:location:)`` when `variable` is not a variable,
+  ///   ``GraphError/foreignTensor(op:tensor:location:)`` when it belongs to another graph.
   public func slot(for variable: Tensor, index: Int = 0, initialValue: Double = 0) throws -> Tensor {
+    try graph.check(variable, op: optimizerName, location: location)
     guard variable.isVariable, let shape = variable.shape.concrete else {
       throw GraphError.notAVariable(op: optimizerName, tensor: variable.name, location: location)
     }

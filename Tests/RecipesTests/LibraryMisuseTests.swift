@@ -188,6 +188,9 @@ private func expectError(
         [GradientAndVariable(gradient: gradient, variable: vB)], name: "train", location: SourceLocation(file: "t", line: 1))
     }
     expectError(["another graph"]) { _ = try a.group([b.variablesInitializer()]) }
+    expectError(["another graph"]) {
+      _ = try OptimizerState(graph: a, optimizerName: "Adam", location: SourceLocation(file: "t", line: 1)).slot(for: vB)
+    }
     expectError(["another graph"]) { _ = try sessionA.run(vB) }
     expectError(["another graph"]) { _ = try sessionA.prepare(fetches: [vB]) }
     expectError(["another graph"]) { try sessionA.run(b.variablesInitializer()) }
