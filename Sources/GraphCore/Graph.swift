@@ -193,7 +193,7 @@ public final class Graph: @unchecked Sendable {
     do { try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype) } catch {
       throw GraphError.invalidOperation(
         op: op, name: tensor.name, inputs: [tensor.inputDescription],
-        reason: "input '\(tensor.name)': \(error.message)", location: location)
+        reason: "invalid input: \(error.message)", location: location)
     }
   }
 
