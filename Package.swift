@@ -76,7 +76,7 @@ let package = Package(
       name: "CheckpointTorture", dependencies: ["GraphCore"], path: "Tests/CheckpointTorture",
       swiftSettings: strict),
     .testTarget(
-      name: "GraphCoreTests", dependencies: ["GraphCore", "TestSupport"], swiftSettings: strict),
+      name: "GraphCoreTests", dependencies: ["GraphCore", "Training", "TestSupport"], swiftSettings: strict),
     .testTarget(
       name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: strict),
     .testTarget(

@@ -37,6 +37,11 @@ public struct PrimitiveEntry: Sendable, Hashable, CustomStringConvertible {
   public let typeName: String
   /// What the operation does.
   public let family: OperationFamily
+  /// Creates an entry.
+  package init(typeName: String, family: OperationFamily) {
+    self.typeName = typeName
+    self.family = family
+  }
   /// `Sin (elementwise, one input)`.
   public var description: String { "\(typeName) (\(family.rawValue))" }
 }

@@ -3,6 +3,7 @@ import Foundation
 @testable import GraphCore
 import Testing
 import TestSupport
+@testable import Training
 
 // The table of operations: one row per primitive (and per composite builder), with its arity,
 // input domain, dtypes, shape family, reference implementation (Foundation scalar functions over
@@ -196,6 +197,7 @@ func makeOpTable() -> [OpEntry] {
   t.append(softmaxEntry(log: false))
   t.append(softmaxEntry(log: true))
   t.append(sparseXentEntry())
+  t += trainingEntries()
   for exclusive in [false, true] { for reverse in [false, true] { t.append(cumsumEntry(exclusive: exclusive, reverse: reverse)) } }
   t.append(matmulEntry())
 
@@ -616,6 +618,55 @@ private func layoutEntries() -> [OpEntry] {
             let iv = v[0].doubles
             return arr(iv.flatMap { i in (0..<depth).map { $0 == Int(i) ? on : off } }, iShape + [depth])
           })
+      }))
+  return t
+}
+
+/// Training's primitives, checked by what they promise against hand-written formulas.
+private func trainingEntries() -> [OpEntry] {
+  func scalarRow(_ name: String, _ primitive: @escaping () -> any Primitive, _ f: @escaping (Double) -> Double) -> OpEntry {
+    OpEntry(
+      name: name, covers: [name], arity: 1, domain: "float64 steps in [0, 50]", dtypes: [.float64], differentiable: false,
+      noGradientReason: "a hyper-parameter of the step, not differentiated", secondOrder: noSecond,
+      custom: CustomCheck { g, _ in
+        let graph = Graph()
+        let t = graph.placeholder(.float64, shape: [])
+        let y = try graph.apply(primitive(), [t])
+        let session = Session(graph: graph)
+        for _ in 0..<5 {
+          let step = Double(g.choice(51))
+          let value = try session.run(y, feeding: [t: NDArray(scalar: step)]).scalarValue
+          #expect(Swift.abs(value - f(step)) <= 1e-15 * Swift.max(1, Swift.abs(f(step))), "\(name) at step \(step)")
+        }
+        let grads = try y.operation.primitive.gradient(of: y.operation, upstream: [try onesLike(y)])
+        #expect(grads.allSatisfy { $0 == nil })
+        return Set(graph.operations.map(\.type))
+      })
+  }
+  var t: [OpEntry] = []
+  t.append(scalarRow("StepPower", { StepPower(base: 0.9) }) { Foundation.pow(0.9, $0) })
+  t.append(scalarRow("ExponentialDecay", {
+    ScheduledLearningRate(schedule: LearningRateSchedule(kind: .exponential(initial: 0.1, decaySteps: 10, decayRate: 0.5, staircase: false)))
+  }) { 0.1 * Foundation.pow(0.5, $0 / 10) })
+  t.append(scalarRow("PiecewiseConstant", {
+    ScheduledLearningRate(schedule: LearningRateSchedule(kind: .piecewise(boundaries: [10, 20], values: [1, 0.5, 0.1])))
+  }) { $0 <= 10 ? 1 : $0 <= 20 ? 0.5 : 0.1 })
+  t.append(scalarRow("CosineDecay", {
+    ScheduledLearningRate(schedule: LearningRateSchedule(kind: .cosine(initial: 0.2, decaySteps: 40, alpha: 0, warmupSteps: 0, warmupStart: 0)))
+  }) { 0.2 * 0.5 * (1 + Foundation.cos(Double.pi * Swift.min($0, 40) / 40)) })
+  t.append(
+    OpEntry(
+      name: "PlaceholderWithDefault", covers: ["PlaceholderWithDefault", "Const"], arity: 1, domain: "reals in [-2, 2]",
+      dtypes: floats, differentiable: false, noGradientReason: "a feedable default (TF: none)", secondOrder: noSecond,
+      custom: CustomCheck { g, k in
+        let shape = familyShape(k, &g, empty: true)
+        let d = Domain.real(-2, 2).array(shape, &g), fed = Domain.real(-2, 2).array(shape, &g)
+        let graph = Graph()
+        let p = try graph.apply(PlaceholderWithDefault(), [graph.constant(d)])
+        let session = Session(graph: graph)
+        #expect(try session.run(p) == d)
+        #expect(try session.run(p, feeding: [p: fed]) == fed)
+        return Set(graph.operations.map(\.type))
       }))
   return t
 }

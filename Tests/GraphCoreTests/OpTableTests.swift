@@ -114,15 +114,31 @@ import TestSupport
     #expect(grads.allSatisfy { $0 == nil }, "\(label): a non-differentiable primitive returned a gradient")
   }
 
-  /// Every primitive type name in Sources/GraphCore (read from each `typeName` declaration) is
-  /// covered by a row; adding a primitive without a row fails here. (Training's own primitives,
-  /// the learning-rate schedules and PlaceholderWithDefault, are tested in TrainingTests.)
+  /// Every primitive of the registry (GraphCore's and Training's, listed by the code itself from
+  /// primitive values) is covered by a row; adding a primitive without a row fails here, and so
+  /// does a registry that forgets one of the primitive types declared in the sources.
   @Test func everyPrimitiveIsInTheTable() throws {
-    let names = try primitiveTypeNamesInSources()
-    #expect(names.count >= 60, "the scan found only \(names.sorted())")
+    let names = Set(PrimitiveRegistry.all.map(\.typeName))
     let covered = Set(makeOpTable().flatMap(\.covers))
     let missing = names.subtracting(covered).sorted()
     #expect(missing.isEmpty, "primitives with no row in the operation table: \(missing)")
+    // A cross-check of the registry itself: every `struct ...: Primitive` declared in the sources
+    // has at least one value in it (the source scan only guards the hand-written list).
+    let declared = try primitiveTypesDeclaredInSources()
+    let registered = Set((PrimitiveRegistry.graphCorePrimitives + PrimitiveRegistry.trainingPrimitives).map { "\(type(of: $0.primitive))" })
+      .union(PrimitiveRegistry.unaryFunctions.map { "\(type(of: $0))" })
+      .union(PrimitiveRegistry.binaryFunctions.map { "\(type(of: $0))" })
+    let unregistered = declared.subtracting(registered).subtracting(["CustomPrimitive"]).sorted()
+    #expect(unregistered.isEmpty, "primitive types missing from PrimitiveRegistry: \(unregistered)")
+  }
+
+  /// Type names are unique: two primitives never share one (`StepPower` is not `Pow`).
+  @Test func typeNamesAreUnique() {
+    var seen: [String: Int] = [:]
+    for entry in PrimitiveRegistry.all { seen[entry.typeName, default: 0] += 1 }
+    let repeated = seen.filter { $0.value > 1 }.keys.sorted()
+    #expect(repeated.isEmpty, "type names used twice: \(repeated)")
+    #expect(PrimitiveRegistry.all.count >= 90)
   }
 
   /// The table's figures.
@@ -135,28 +151,21 @@ import TestSupport
   }
 }
 
-/// The string literals inside every `var typeName: String { ... }` body under Sources/GraphCore.
-func primitiveTypeNamesInSources() throws -> Set<String> {
-  let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Sources/GraphCore")
+/// The names of the types declared `struct Name: Primitive` (or `UnaryFunction`, `BinaryFunction`)
+/// under Sources (GraphCore and Training).
+func primitiveTypesDeclaredInSources() throws -> Set<String> {
+  let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Sources")
   var names = Set<String>()
-  let files = FileManager.default.enumerator(atPath: root.path)?.compactMap { $0 as? String } ?? []
-  for file in files.sorted() where file.hasSuffix(".swift") {
-    let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
-    var rest = Substring(text)
-    while let r = rest.range(of: "var typeName: String {") {
-      var depth = 1
-      var i = r.upperBound
-      while i < rest.endIndex, depth > 0 {
-        if rest[i] == "{" { depth += 1 } else if rest[i] == "}" { depth -= 1 }
-        i = rest.index(after: i)
+  for module in ["GraphCore", "Training"] {
+    let root = sources.appendingPathComponent(module)
+    let files = FileManager.default.enumerator(atPath: root.path)?.compactMap { $0 as? String } ?? []
+    for file in files.sorted() where file.hasSuffix(".swift") {
+      let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+      for line in text.split(separator: "\n") where line.hasPrefix("package struct ") || line.hasPrefix("public struct ") {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == ":" || $0 == "{" })
+        if words.count >= 4, ["Primitive", "UnaryFunction", "BinaryFunction"].contains(words[3]) { names.insert(String(words[2])) }
       }
-      let body = rest[r.upperBound..<i]
-      let parts = body.split(separator: "\"", omittingEmptySubsequences: false)
-      for (n, p) in parts.enumerated() where n % 2 == 1 && !p.isEmpty && p.allSatisfy({ $0.isLetter || $0.isNumber }) {
-        names.insert(String(p))
-      }
-      rest = rest[i...]
     }
   }
   return names
