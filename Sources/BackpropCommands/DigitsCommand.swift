@@ -120,6 +120,7 @@ struct DigitsCommand: ParsableCommand {
     let rank = communicator?.rank ?? 0
     if let world = communicator as? MPICommunicator, rank == 0 {
       print("data-parallel over \(world.size) ranks (\(world.libraryVersion), \(world.interface)): \(batchSize) samples per rank, global batch \(batchSize * world.size)")
+      print("ranks: \(world.processTable)")
     }
     var c = DigitsRecipe.Configuration()
     c.dataPath = data

@@ -22,7 +22,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 enum { ABI_NONE = 0, ABI_MPICH = 1, ABI_OPENMPI = 2 };
 
@@ -63,6 +66,81 @@ typedef struct {
 static mpi_state mpi;
 static int initialized_here = 0;
 static pthread_mutex_t mpi_lock = PTHREAD_MUTEX_INITIALIZER;
+
+// The watchdog: when one collective stays blocked longer than the timeout (a rank died and the
+// launcher did not end the job), it names the ranks found dead and ends this process.
+static _Atomic double collective_since = 0;  // CLOCK_MONOTONIC seconds; 0 when no call is blocked
+static const char *_Atomic collective_name = "";
+static double watchdog_timeout = 0;
+static int *peer_pids = NULL;  // pid of each rank on this host, 0 for ranks on other hosts
+
+static double monotonic_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void begin_collective(const char *name) {
+  collective_name = name;
+  collective_since = monotonic_now();
+}
+static void end_collective(void) { collective_since = 0; }
+
+// 1 when `pid` is gone or a zombie.
+static int process_gone(int pid) {
+  if (kill(pid, 0) != 0) return 1;
+  char path[64], state = 0;
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  if (fscanf(f, "%*d %*s %c", &state) != 1) state = 0;
+  fclose(f);
+  return state == 'Z' || state == 'X';
+}
+
+static void *watchdog_main(void *unused) {
+  (void)unused;
+  for (;;) {
+    sleep(1);
+    double since = collective_since;
+    if (since == 0 || monotonic_now() - since < watchdog_timeout) continue;
+    char message[2048];
+    int used = snprintf(message, sizeof message,
+                        "Error (rank %d of %d): %s has been blocked for more than %.0f s (BACKPROP_MPI_TIMEOUT); ",
+                        mpi.rank, mpi.size, collective_name, watchdog_timeout);
+    int lost = 0, remote = 0;
+    for (int r = 0; r < mpi.size && used < (int)sizeof message - 80; r++) {
+      if (r == mpi.rank) continue;
+      if (peer_pids[r] == 0) {
+        remote++;
+      } else if (process_gone(peer_pids[r])) {
+        used += snprintf(message + used, sizeof message - used, "%srank %d (pid %d) was lost", lost ? ", " : "", r,
+                         peer_pids[r]);
+        lost++;
+      }
+    }
+    if (!lost)
+      used += snprintf(message + used, sizeof message - used,
+                       remote ? "a rank on another host was lost or is stuck" : "a rank is stuck");
+    snprintf(message + used, sizeof message - used, "; ending this rank\n");
+    ssize_t ignored = write(2, message, strlen(message));
+    (void)ignored;
+    _exit(75);
+  }
+  return NULL;
+}
+
+int bp_mpi_start_watchdog(double timeout_seconds, const int *pids, int count) {
+  if (mpi.abi == ABI_NONE || count != mpi.size || timeout_seconds <= 0 || peer_pids) return 0;
+  peer_pids = calloc((size_t)count, sizeof(int));
+  if (!peer_pids) return 0;
+  memcpy(peer_pids, pids, (size_t)count * sizeof(int));
+  watchdog_timeout = timeout_seconds;
+  pthread_t thread;
+  if (pthread_create(&thread, NULL, watchdog_main, NULL) != 0) return 0;
+  pthread_detach(thread);
+  return 1;
+}
 
 static void set_error(char *error, size_t capacity, const char *format, const char *a, const char *b) {
   if (error && capacity) snprintf(error, capacity, format, a ? a : "", b ? b : "");
@@ -249,9 +327,11 @@ int bp_mpi_allreduce(const void *send, void *receive, long count, int dtype, int
     int n = count - done > INT_MAX / 2 ? INT_MAX / 2 : (int)(count - done);
     const char *s = (const char *)send + done * size;
     char *r = (char *)receive + done * size;
+    begin_collective("MPI_Allreduce");
     int code = mpi.abi == ABI_MPICH
                  ? ((allreduce_i)mpi.allreduce)(s, r, n, (int)t, (int)o, (int)mpi.comm_world)
                  : ((allreduce_p)mpi.allreduce)(s, r, n, P(t), P(o), P(mpi.comm_world));
+    end_collective();
     if (code != 0) {
       describe(code, "MPI_Allreduce", error, capacity);
       pthread_mutex_unlock(&mpi_lock);
@@ -273,8 +353,10 @@ int bp_mpi_broadcast(void *buffer, long bytes, int root, char *error, size_t cap
   while (done < bytes) {
     int n = bytes - done > INT_MAX / 2 ? INT_MAX / 2 : (int)(bytes - done);
     char *b = (char *)buffer + done;
+    begin_collective("MPI_Bcast");
     int code = mpi.abi == ABI_MPICH ? ((bcast_i)mpi.bcast)(b, n, (int)mpi.type_byte, root, (int)mpi.comm_world)
                                     : ((bcast_p)mpi.bcast)(b, n, P(mpi.type_byte), root, P(mpi.comm_world));
+    end_collective();
     if (code != 0) {
       describe(code, "MPI_Bcast", error, capacity);
       pthread_mutex_unlock(&mpi_lock);
@@ -292,11 +374,13 @@ int bp_mpi_allgather(const void *send, void *receive, int bytes, char *error, si
     return 0;
   }
   pthread_mutex_lock(&mpi_lock);
+  begin_collective("MPI_Allgather");
   int code = mpi.abi == ABI_MPICH
                ? ((allgather_i)mpi.allgather)(send, bytes, (int)mpi.type_byte, receive, bytes, (int)mpi.type_byte,
                                               (int)mpi.comm_world)
                : ((allgather_p)mpi.allgather)(send, bytes, P(mpi.type_byte), receive, bytes, P(mpi.type_byte),
                                               P(mpi.comm_world));
+  end_collective();
   if (code != 0) describe(code, "MPI_Allgather", error, capacity);
   pthread_mutex_unlock(&mpi_lock);
   return code == 0;
@@ -305,8 +389,10 @@ int bp_mpi_allgather(const void *send, void *receive, int bytes, char *error, si
 int bp_mpi_barrier(char *error, size_t capacity) {
   if (mpi.abi == ABI_NONE) return 1;
   pthread_mutex_lock(&mpi_lock);
+  begin_collective("MPI_Barrier");
   int code = mpi.abi == ABI_MPICH ? ((barrier_i)mpi.barrier)((int)mpi.comm_world)
                                   : ((barrier_p)mpi.barrier)(P(mpi.comm_world));
+  end_collective();
   if (code != 0) describe(code, "MPI_Barrier", error, capacity);
   pthread_mutex_unlock(&mpi_lock);
   return code == 0;

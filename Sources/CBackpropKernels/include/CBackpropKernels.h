@@ -150,6 +150,10 @@ int bp_mpi_allgather(const void *send, void *receive, int bytes, char *error, si
 int bp_mpi_barrier(char *error, size_t capacity);
 /// MPI_Abort(MPI_COMM_WORLD, code): ends every rank of the job.
 void bp_mpi_abort(int code);
+/// Starts a thread that ends this process (exit status 75) with a message on standard error when
+/// one collective call stays blocked longer than `timeout_seconds`, naming the ranks found
+/// dead among `pids` (the pid of each of the `count` ranks on this host, 0 for other hosts).
+int bp_mpi_start_watchdog(double timeout_seconds, const int *pids, int count);
 /// MPI_Finalize when bp_mpi_init initialized MPI. Returns 1 on success.
 int bp_mpi_finalize(void);
 

@@ -195,9 +195,40 @@ public final class MPICommunicator: Communicator {
           reason: "\(reason). Install MPI (Debian/Ubuntu: apt-get install mpich) or name the library with BACKPROP_MPI=/path/to/libmpi.so")
       }
       let world = MPICommunicator()
+      try world.startWatchdog()
       shared = world
       return world
     }
+  }
+
+  /// Each rank's process id and host name, in rank order (gathered when MPI starts).
+  nonisolated(unsafe) public private(set) var processes: [(pid: Int, host: String)] = []  // set once, before publication
+
+  /// `rank 0: pid 123 on node1, rank 1: pid 124 on node1`: to tell which rank a launcher's
+  /// message about a process id is about.
+  public var processTable: String {
+    processes.enumerated().map { "rank \($0.offset): pid \($0.element.pid) on \($0.element.host)" }.joined(separator: ", ")
+  }
+
+  /// The seconds a collective may stay blocked before the watchdog ends the process naming the
+  /// lost ranks: `BACKPROP_MPI_TIMEOUT`, 20 by default, 0 to disable.
+  public static var watchdogTimeout: Double {
+    getenv("BACKPROP_MPI_TIMEOUT").flatMap { Double(String(cString: $0)) } ?? 20
+  }
+
+  private func startWatchdog() throws {
+    var name = [CChar](repeating: 0, count: 256)
+    gethostname(&name, name.count - 1)
+    let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let mine = "\(getpid()) \(host)"
+    processes = try allGatherVariable(Array(mine.utf8)).map { bytes in
+      let parts = String(decoding: bytes, as: UTF8.self).split(separator: " ", maxSplits: 1)
+      return (Int(parts.first ?? "") ?? 0, parts.count > 1 ? String(parts[1]) : "?")
+    }
+    let timeout = Self.watchdogTimeout
+    guard timeout > 0, size > 1 else { return }
+    let localPids = processes.map { Int32($0.host == host ? $0.pid : 0) }
+    _ = bp_mpi_start_watchdog(timeout, localPids, Int32(localPids.count))
   }
 
   /// `MPI_Get_library_version`'s first line (`MPICH Version: 4.0.2`).
