@@ -22,7 +22,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,40 +100,58 @@ static int process_gone(int pid) {
   return state == 'Z' || state == 'X';
 }
 
+// Ends this process with a message naming the lost ranks (or the stuck collective).
+static void report_and_exit(const char *why) {
+  char message[2048];
+  int used = snprintf(message, sizeof message, "Error (rank %d of %d): %s", mpi.rank, mpi.size, why);
+  int lost = 0, remote = 0;
+  for (int r = 0; r < mpi.size && used < (int)sizeof message - 120; r++) {
+    if (r == mpi.rank) continue;
+    if (peer_pids[r] == 0) {
+      remote++;
+    } else if (process_gone(peer_pids[r])) {
+      used += snprintf(message + used, sizeof message - used, "%srank %d (pid %d) was lost", lost ? ", " : "", r,
+                       peer_pids[r]);
+      lost++;
+    }
+  }
+  if (!lost) used += snprintf(message + used, sizeof message - used, remote ? "a rank on another host was lost or is stuck" : "a rank is stuck");
+  snprintf(message + used, sizeof message - used, "; ending rank %d\n", mpi.rank);
+  ssize_t ignored = write(2, message, strlen(message));
+  (void)ignored;
+  _exit(75);
+}
+
+// Watches the ranks on this host through pidfds (woken the moment one exits, before the
+// launcher's clean-up reaches this process) and the time the current collective has been
+// blocked (for ranks on other hosts, and launchers that leave the survivors waiting).
 static void *watchdog_main(void *unused) {
   (void)unused;
+  struct pollfd fds[256];
+  int count = 0;
+#ifdef SYS_pidfd_open
+  for (int r = 0; r < mpi.size && count < 256; r++) {
+    if (r == mpi.rank || peer_pids[r] == 0) continue;
+    int fd = (int)syscall(SYS_pidfd_open, peer_pids[r], 0);
+    if (fd >= 0) fds[count++] = (struct pollfd){.fd = fd, .events = POLLIN};
+  }
+#endif
   for (;;) {
-    sleep(1);
+    int ready = count ? poll(fds, (nfds_t)count, 1000) : (sleep(1), 0);
+    if (ready > 0) report_and_exit("");
     double since = collective_since;
-    if (since == 0 || monotonic_now() - since < watchdog_timeout) continue;
-    char message[2048];
-    int used = snprintf(message, sizeof message,
-                        "Error (rank %d of %d): %s has been blocked for more than %.0f s (BACKPROP_MPI_TIMEOUT); ",
-                        mpi.rank, mpi.size, collective_name, watchdog_timeout);
-    int lost = 0, remote = 0;
-    for (int r = 0; r < mpi.size && used < (int)sizeof message - 80; r++) {
-      if (r == mpi.rank) continue;
-      if (peer_pids[r] == 0) {
-        remote++;
-      } else if (process_gone(peer_pids[r])) {
-        used += snprintf(message + used, sizeof message - used, "%srank %d (pid %d) was lost", lost ? ", " : "", r,
-                         peer_pids[r]);
-        lost++;
-      }
+    if (since != 0 && watchdog_timeout > 0 && monotonic_now() - since >= watchdog_timeout) {
+      char why[256];
+      snprintf(why, sizeof why, "%s has been blocked for more than %.0f s (BACKPROP_MPI_TIMEOUT); ", collective_name,
+               watchdog_timeout);
+      report_and_exit(why);
     }
-    if (!lost)
-      used += snprintf(message + used, sizeof message - used,
-                       remote ? "a rank on another host was lost or is stuck" : "a rank is stuck");
-    snprintf(message + used, sizeof message - used, "; ending this rank\n");
-    ssize_t ignored = write(2, message, strlen(message));
-    (void)ignored;
-    _exit(75);
   }
   return NULL;
 }
 
 int bp_mpi_start_watchdog(double timeout_seconds, const int *pids, int count) {
-  if (mpi.abi == ABI_NONE || count != mpi.size || timeout_seconds <= 0 || peer_pids) return 0;
+  if (mpi.abi == ABI_NONE || count != mpi.size || peer_pids) return 0;
   peer_pids = calloc((size_t)count, sizeof(int));
   if (!peer_pids) return 0;
   memcpy(peer_pids, pids, (size_t)count * sizeof(int));

@@ -211,7 +211,8 @@ public final class MPICommunicator: Communicator {
   }
 
   /// The seconds a collective may stay blocked before the watchdog ends the process naming the
-  /// lost ranks: `BACKPROP_MPI_TIMEOUT`, 20 by default, 0 to disable.
+  /// lost ranks: `BACKPROP_MPI_TIMEOUT`, 20 by default, 0 for no limit. (Ranks on the same host
+  /// are also watched through pidfds: the death of one ends the others at once, naming it.)
   public static var watchdogTimeout: Double {
     getenv("BACKPROP_MPI_TIMEOUT").flatMap { Double(String(cString: $0)) } ?? 20
   }
@@ -226,7 +227,7 @@ public final class MPICommunicator: Communicator {
       return (Int(parts.first ?? "") ?? 0, parts.count > 1 ? String(parts[1]) : "?")
     }
     let timeout = Self.watchdogTimeout
-    guard timeout > 0, size > 1 else { return }
+    guard size > 1 else { return }
     let localPids = processes.map { Int32($0.host == host ? $0.pid : 0) }
     _ = bp_mpi_start_watchdog(timeout, localPids, Int32(localPids.count))
   }
