@@ -125,10 +125,12 @@ static void report_and_exit(const char *why) {
 // Watches the ranks on this host through pidfds (woken the moment one exits, before the
 // launcher's clean-up reaches this process) and the time the current collective has been
 // blocked (for ranks on other hosts, and launchers that leave the survivors waiting).
+static _Atomic int finalizing = 0;
+
 static void *watchdog_main(void *unused) {
   (void)unused;
   struct pollfd fds[256];
-  int count = 0;
+  int count = 0, gone = 0;
 #ifdef SYS_pidfd_open
   for (int r = 0; r < mpi.size && count < 256; r++) {
     if (r == mpi.rank || peer_pids[r] == 0) continue;
@@ -138,9 +140,21 @@ static void *watchdog_main(void *unused) {
 #endif
   for (;;) {
     int ready = count ? poll(fds, (nfds_t)count, 1000) : (sleep(1), 0);
-    if (ready > 0) report_and_exit("");
+    if (finalizing) return NULL;
+    // A peer that exited stops being watched; it is a loss when this rank is (or later gets)
+    // blocked in a collective, which can then never complete. (Peers exit normally after the
+    // last collective, while this rank may still be writing files.)
+    for (int i = 0; ready > 0 && i < count; i++) {
+      if (fds[i].fd >= 0 && fds[i].revents) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        gone++;
+      }
+    }
     double since = collective_since;
-    if (since != 0 && watchdog_timeout > 0 && monotonic_now() - since >= watchdog_timeout) {
+    if (since == 0) continue;
+    if (gone) report_and_exit("");
+    if (watchdog_timeout > 0 && monotonic_now() - since >= watchdog_timeout) {
       char why[256];
       snprintf(why, sizeof why, "%s has been blocked for more than %.0f s (BACKPROP_MPI_TIMEOUT); ", collective_name,
                watchdog_timeout);
@@ -430,6 +444,7 @@ void bp_mpi_abort(int code) {
 int bp_mpi_finalize(void) {
   pthread_mutex_lock(&mpi_lock);
   int code = 0;
+  finalizing = 1;
   if (mpi.abi != ABI_NONE && initialized_here) code = ((finalize_fn)mpi.finalize)();
   pthread_mutex_unlock(&mpi_lock);
   return code == 0;
