@@ -137,6 +137,16 @@ struct DigitsCommand: ParsableCommand {
     c.restorePath = restore
     let report = try DigitsRecipe(c).run()
     guard rank == 0 else { return }  // only rank 0 speaks and writes
+    if let world = communicator as? MPICommunicator, ProcessInfo.processInfo.environment["BACKPROP_MPI_STATS"] != nil {
+      let s = world.statistics
+      let stepsPerEpoch = (report.trainCount + batchSize * world.size - 1) / (batchSize * world.size)
+      let steps = stepsPerEpoch * report.epochs.count
+      let seconds = report.epochs.reduce(0) { $0 + $1.seconds }
+      print(
+        "mpi-stats ranks=\(world.size) steps=\(steps) train-seconds=\(seconds) steps-per-second=\(Double(steps) / seconds) "
+          + "mpi-allreduce-calls=\(s.mpiCalls) mpi-allreduce-seconds=\(s.mpiSeconds) fused-calls=\(s.fusedCalls) "
+          + "fused-seconds=\(s.fusedSeconds) fused-share=\(s.fusedSeconds / seconds)")
+    }
     let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
     print(
       "\(report.model.layerSizes.map(String.init).joined(separator: "-")) \(optimizer.rawValue): test accuracy \(correct)/\(report.testCount) = \(DigitsRecipe.percent(report.testAccuracy))")

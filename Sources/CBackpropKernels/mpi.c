@@ -88,6 +88,27 @@ static void begin_collective(const char *name) {
 }
 static void end_collective(void) { collective_since = 0; }
 
+// Time spent inside MPI_Allreduce (for `BACKPROP_MPI_STATS`), and in whole fused all-reduces
+// as reported by the Swift side (copies into and out of the fusion buffer included).
+static double allreduce_seconds = 0, fused_seconds = 0;
+static long allreduce_calls = 0, fused_calls = 0;
+
+void bp_mpi_note_fused(double seconds) {
+  pthread_mutex_lock(&mpi_lock);
+  fused_seconds += seconds;
+  fused_calls++;
+  pthread_mutex_unlock(&mpi_lock);
+}
+
+void bp_mpi_stats(double *mpi_seconds, long *mpi_calls, double *fused, long *fused_count) {
+  pthread_mutex_lock(&mpi_lock);
+  *mpi_seconds = allreduce_seconds;
+  *mpi_calls = allreduce_calls;
+  *fused = fused_seconds;
+  *fused_count = fused_calls;
+  pthread_mutex_unlock(&mpi_lock);
+}
+
 // 1 when `pid` is gone or a zombie.
 static int process_gone(int pid) {
   if (kill(pid, 0) != 0) return 1;
@@ -362,9 +383,12 @@ int bp_mpi_allreduce(const void *send, void *receive, long count, int dtype, int
     const char *s = (const char *)send + done * size;
     char *r = (char *)receive + done * size;
     begin_collective("MPI_Allreduce");
+    double t0 = monotonic_now();
     int code = mpi.abi == ABI_MPICH
                  ? ((allreduce_i)mpi.allreduce)(s, r, n, (int)t, (int)o, (int)mpi.comm_world)
                  : ((allreduce_p)mpi.allreduce)(s, r, n, P(t), P(o), P(mpi.comm_world));
+    allreduce_seconds += monotonic_now() - t0;
+    allreduce_calls++;
     end_collective();
     if (code != 0) {
       describe(code, "MPI_Allreduce", error, capacity);

@@ -154,6 +154,10 @@ void bp_mpi_abort(int code);
 /// one collective call stays blocked longer than `timeout_seconds`, naming the ranks found
 /// dead among `pids` (the pid of each of the `count` ranks on this host, 0 for other hosts).
 int bp_mpi_start_watchdog(double timeout_seconds, const int *pids, int count);
+/// Adds one fused all-reduce's wall time (copies included) to the statistics.
+void bp_mpi_note_fused(double seconds);
+/// The time spent inside MPI_Allreduce and the number of calls; the same for fused all-reduces.
+void bp_mpi_stats(double *mpi_seconds, long *mpi_calls, double *fused_seconds, long *fused_calls);
 /// MPI_Finalize when bp_mpi_init initialized MPI. Returns 1 on success.
 int bp_mpi_finalize(void);
 

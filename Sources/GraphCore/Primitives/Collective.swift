@@ -1,4 +1,5 @@
 import ArrayCore
+import CBackpropKernels
 
 // Collectives: operations whose kernels combine values across the ranks of a data-parallel job
 // (see ``Communicator``). Every rank must run the same graph, so the collectives happen in the
@@ -47,7 +48,12 @@ public struct AllReduce: Primitive {
   /// One fused collective over all the inputs.
   public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let values = (0..<inputs.count).map { inputs[$0] }
+    let start = ContinuousClock.now
     let reduced = try communicator.allReduce(values, reduction)
+    if communicator is MPICommunicator {
+      let elapsed = (ContinuousClock.now - start).components
+      bp_mpi_note_fused(Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18)
+    }
     for i in 0..<outputs.count {
       if let root, communicator.rank != root {
         outputs[i] = NDArray.zeros(values[i].shape, dtype: values[i].dtype)
