@@ -15,26 +15,26 @@ import CBackpropKernels
 /// Gradient: the map is linear and symmetric across ranks, so the adjoint of rank `r`'s input
 /// is `∂L/∂x_r = Σ_s ȳ_s` (sum) or `(1/N) Σ_s ȳ_s` (mean): the same all-reduce of the upstream
 /// gradients. With `root`, `∂L/∂x_r = ȳ_root`: a ``Broadcast`` from `root`.
-public struct AllReduce: Primitive {
+package struct AllReduce: Primitive {
   /// Sum or mean.
-  public let reduction: CollectiveReduction
+  package let reduction: CollectiveReduction
   /// The one rank that keeps the result (`nil`: every rank).
-  public let root: Int?
+  package let root: Int?
   /// The ranks.
-  public let communicator: any Communicator
+  package let communicator: any Communicator
 
   /// The reduction `reduction` over `communicator`'s ranks, kept on `root` only when given.
-  public init(reduction: CollectiveReduction, root: Int? = nil, communicator: any Communicator) {
+  package init(reduction: CollectiveReduction, root: Int? = nil, communicator: any Communicator) {
     self.reduction = reduction
     self.root = root
     self.communicator = communicator
   }
 
   /// `AllReduce` (every rank gets the result) or `Reduce` (only `root` does).
-  public var typeName: String { root == nil ? "AllReduce" : "Reduce" }
+  package var typeName: String { root == nil ? "AllReduce" : "Reduce" }
 
   /// One output per input, of the same dtype and shape; all inputs share one float dtype.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard let dtype = inputs.first?.dtype else { throw ShapeError("needs at least one tensor") }
     guard dtype.isFloatingPoint, inputs.allSatisfy({ $0.dtype == dtype }) else {
       throw ShapeError("the tensors must share one float dtype, got \(inputs.map(\.dtype))")
@@ -46,7 +46,7 @@ public struct AllReduce: Primitive {
   }
 
   /// One fused collective over all the inputs.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let values = (0..<inputs.count).map { inputs[$0] }
     let start = ContinuousClock.now
     let reduced = try communicator.allReduce(values, reduction)
@@ -65,7 +65,7 @@ public struct AllReduce: Primitive {
 
   /// The same all-reduce of the upstream gradients (zeros where none flows), or a broadcast from
   /// `root`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     let graph = op.graph
     let ups = try zip(upstream, op.inputs).map { u, x in try u ?? zerosLike(x) }
     if let root {
@@ -80,37 +80,37 @@ public struct AllReduce: Primitive {
 ///
 /// Gradient: `∂L/∂x_root = Σ_s ȳ_s` and zero on the other ranks (a ``AllReduce`` sum kept on
 /// `root`, typed `Reduce`).
-public struct Broadcast: Primitive {
+package struct Broadcast: Primitive {
   /// The rank whose values are copied.
-  public let root: Int
+  package let root: Int
   /// The ranks.
-  public let communicator: any Communicator
+  package let communicator: any Communicator
 
   /// The broadcast from `root` over `communicator`'s ranks.
-  public init(root: Int, communicator: any Communicator) {
+  package init(root: Int, communicator: any Communicator) {
     self.root = root
     self.communicator = communicator
   }
 
   /// `Broadcast`.
-  public var typeName: String { "Broadcast" }
+  package var typeName: String { "Broadcast" }
 
   /// One output per input, of the same dtype and shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard !inputs.isEmpty else { throw ShapeError("needs at least one tensor") }
     guard root >= 0, root < communicator.size else { throw ShapeError("root \(root) is not a rank of 0..<\(communicator.size)") }
     return inputs
   }
 
   /// One broadcast of all the inputs' bytes.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let values = (0..<inputs.count).map { inputs[$0] }
     let result = try communicator.broadcast(values, root: root)
     for i in 0..<outputs.count { outputs[i] = result[i] }
   }
 
   /// The sum of the upstream gradients over the ranks, kept on `root` (zeros elsewhere).
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     let ups = try zip(upstream, op.inputs).map { u, x in try u ?? zerosLike(x) }
     guard ups.allSatisfy({ $0.dtype.isFloatingPoint }) else { return ups.map { _ in nil } }
     return try op.graph.addOperation(AllReduce(reduction: .sum, root: root, communicator: communicator), inputs: ups).outputs
