@@ -3,7 +3,7 @@ import GraphCore
 
 /// Data-parallel training (Horovod's recipe for TensorFlow 1 graphs, Sergeev & Del Balso 2018,
 /// "Horovod: fast and easy distributed deep learning in TensorFlow"): every rank builds the same
-/// graph, rank 0's initial variables are broadcast to all (``GraphCore/Session/broadcastVariables(from:over:)``),
+/// graph, rank 0's initial variables are broadcast to all (`Session.broadcastVariables(from:over:)`),
 /// each rank computes the gradients of its shard of the global batch, and the gradients are
 /// averaged across the ranks by one all-reduce before the wrapped optimizer applies them. Every
 /// rank then makes the same update, so the variables stay identical.
@@ -18,13 +18,13 @@ import GraphCore
 /// with a warm-up; choose it explicitly.
 ///
 /// Tensor fusion: all the gradients of one dtype travel in one flat buffer, reduced by a single
-/// ``GraphCore/AllReduce`` per step (one per dtype when the variables mix float32 and float64).
+/// `AllReduce` per step (one per dtype when the variables mix float32 and float64).
 public struct DistributedOptimizer: Optimizer {
   /// The optimizer that applies the averaged gradients.
   public let base: any Optimizer
   /// The ranks.
   public let communicator: any Communicator
-  /// How the ranks' gradients are combined (``GraphCore/CollectiveReduction/mean`` by default).
+  /// How the ranks' gradients are combined (`mean` by default).
   public let reduction: CollectiveReduction
 
   /// The wrapped optimizer's name, so slots and checkpoints are named as without the wrapper.
@@ -37,7 +37,7 @@ public struct DistributedOptimizer: Optimizer {
     self.reduction = reduction
   }
 
-  /// Averages the gradients across the ranks (one fused ``GraphCore/AllReduce`` per dtype), then
+  /// Averages the gradients across the ranks (one fused `AllReduce` per dtype), then
   /// lets the wrapped optimizer apply them.
   public func applyGradients(_ pairs: [GradientAndVariable], name: String, location: SourceLocation) throws -> Operation {
     guard let graph = pairs.first?.gradient.graph else {
@@ -64,8 +64,8 @@ extension Session {
   /// Copies rank `root`'s value of every initialized variable (weights, optimizer slots, step
   /// counters) to every rank, in one broadcast per call through one flat buffer. Call it after
   /// initializing (or restoring) and before the first step, so all ranks start equal. It first
-  /// checks that every rank built the same variables (``verifySameVariables(over:)``).
-  /// - Throws: ``GraphCore/DistributedError``.
+  /// checks that every rank built the same variables (`verifySameVariables(over:)`).
+  /// - Throws: `DistributedError`.
   public func broadcastVariables(from root: Int = 0, over communicator: any Communicator) throws {
     try verifySameVariables(over: communicator)
     let variables = graph.variables
@@ -85,7 +85,7 @@ extension Session {
   /// Checks that every rank's graph has the same variables: each rank hashes the names, shapes
   /// and dtypes of its variables (FNV-1a, 64 bits) and the hashes are gathered; when they
   /// differ, the ranks' descriptions are gathered too and the first difference is named.
-  /// - Throws: ``GraphCore/DistributedError/graphMismatch(reason:)`` on every rank, before any
+  /// - Throws: `graphMismatch` on every rank, before any
   ///   training.
   public func verifySameVariables(over communicator: any Communicator) throws {
     let lines = graph.variables.map { "\($0.operation.name) \($0.dtype) \($0.shape)" }

@@ -8,13 +8,13 @@ import CBackpropKernels
 /// The element-wise sum or mean of each input over the ranks (`MPI_Allreduce`), all inputs
 /// reduced together through one flat fusion buffer and one collective call (Horovod's tensor
 /// fusion). With `root` set, the result is kept on rank `root` and every other rank gets zeros
-/// (`MPI_Reduce`'s meaning; the gradient of ``Broadcast``).
+/// (`MPI_Reduce`'s meaning; the gradient of `Broadcast`).
 ///
 /// For `N` ranks holding `x_r`: `y = Σ_r x_r` (sum) or `y = (1/N) Σ_r x_r` (mean), on every rank.
 ///
 /// Gradient: the map is linear and symmetric across ranks, so the adjoint of rank `r`'s input
 /// is `∂L/∂x_r = Σ_s ȳ_s` (sum) or `(1/N) Σ_s ȳ_s` (mean): the same all-reduce of the upstream
-/// gradients. With `root`, `∂L/∂x_r = ȳ_root`: a ``Broadcast`` from `root`.
+/// gradients. With `root`, `∂L/∂x_r = ȳ_root`: a `Broadcast` from `root`.
 package struct AllReduce: Primitive {
   /// Sum or mean.
   package let reduction: CollectiveReduction
@@ -78,7 +78,7 @@ package struct AllReduce: Primitive {
 /// Rank `root`'s value of each input on every rank (`MPI_Bcast`), all inputs through one flat
 /// buffer: `y_r = x_root`.
 ///
-/// Gradient: `∂L/∂x_root = Σ_s ȳ_s` and zero on the other ranks (a ``AllReduce`` sum kept on
+/// Gradient: `∂L/∂x_root = Σ_s ȳ_s` and zero on the other ranks (a `AllReduce` sum kept on
 /// `root`, typed `Reduce`).
 package struct Broadcast: Primitive {
   /// The rank whose values are copied.
@@ -118,7 +118,7 @@ package struct Broadcast: Primitive {
 }
 
 /// The element-wise sum or mean of each tensor over the ranks of `communicator`, every tensor
-/// reduced through one fused collective (see ``AllReduce``). The tensors must share one float
+/// reduced through one fused collective (see `AllReduce`). The tensors must share one float
 /// dtype.
 /// - Throws: ``GraphError`` for an empty list, mixed or non-float dtypes.
 public func allReduce(
@@ -134,7 +134,7 @@ public func allReduce(
   ).outputs
 }
 
-/// Rank `root`'s value of each tensor on every rank of `communicator` (see ``Broadcast``).
+/// Rank `root`'s value of each tensor on every rank of `communicator` (see `Broadcast`).
 /// - Throws: ``GraphError`` for an empty list or a root outside the ranks.
 public func broadcast(
   _ tensors: [Tensor], from root: Int = 0, over communicator: any Communicator, name: String? = nil,
