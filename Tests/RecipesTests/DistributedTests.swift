@@ -250,7 +250,8 @@ struct MPIDistributedTests {
 
   @Test(
     .enabled(
-      if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip"),
+      if: getuid() == 0
+        && (FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip")),
       "needs root and iproute2 (ip netns) to make two network namespaces"))
   func twoRanksInTwoNetworkNamespacesMatchTwoRanksOnOneHost() throws {
     // Scripts/mpi/two-namespaces.sh: one rank in each of two namespaces joined by a veth pair,
