@@ -4,6 +4,8 @@ import ArrayCore
 
 /// A value fed at run time (`tf.placeholder`). Running it unfed is an error.
 package struct PlaceholderPrimitive: Primitive {
+  /// The number of inputs: none (a leaf).
+  package var arity: Int? { 0 }
   /// `Placeholder`.
   package var typeName: String { "Placeholder" }
   /// Set when the placeholder is created.
@@ -25,6 +27,8 @@ package struct ConstantPrimitive: Primitive {
 
   /// The value.
   package let value: NDArray
+  /// The number of inputs: none (a leaf).
+  package var arity: Int? { 0 }
   /// `Const`.
   package var typeName: String { "Const" }
   /// The value's dtype and shape.
@@ -53,6 +57,8 @@ package struct VariablePrimitive: Primitive {
   package let shape: Shape
   /// Whether optimizers update it by default.
   package let trainable: Bool
+  /// The number of inputs: none (a leaf).
+  package var arity: Int? { 0 }
   /// `VariableV2`.
   package var typeName: String { "VariableV2" }
   /// The variable's dtype and shape.
@@ -80,13 +86,29 @@ package struct Assign: Primitive {
 
   /// The variable's node index.
   let variable: Int
+  /// The variable's declared shape, which every assigned value must have (TF1's
+  /// `validate_shape=True`); `nil` when built with `validateShape: false`.
+  let shape: Shape?
+  init(variable: Int, shape: Shape?) {
+    self.variable = variable
+    self.shape = shape
+  }
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Assign`.
   package var typeName: String { "Assign" }
-  /// The value's type (checked against the variable when built through ``assign(_:_:name:file:line:)``).
+  /// The value's type (checked against the variable when built through
+  /// ``assign(_:_:validateShape:name:file:line:)``).
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
-  /// Stores the value.
+  /// Stores the value, after checking its shape against the variable's declared one.
+  /// - Throws: ``ShapeError`` when the value's run-time shape differs (with `validateShape`).
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let value = inputs[0]
+    if let shape, value.shape != shape {
+      throw ShapeError(
+        "value of shape \(value.shape) does not fit the variable's shape \(shape) "
+          + "(assign keeps a variable's shape; build it with validateShape: false to allow a change)")
+    }
     context.writeVariable(node: variable, value)
     outputs[0] = value
   }
@@ -105,6 +127,8 @@ package struct AssignUpdate: Primitive {
   let variable: Int
   /// ``Add`` or ``Subtract``.
   let function: any BinaryFunction
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `AssignAdd` or `AssignSub`.
   package var typeName: String { function is Subtract ? "AssignSub" : "AssignAdd" }
   /// No outputs: the operation is run as a target.
@@ -118,7 +142,11 @@ package struct AssignUpdate: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
-func variableNode(_ v: Tensor, _ op: String, _ location: SourceLocation?) throws -> Int {
+/// The node of variable `v`, after checking that it belongs to `graph` (every API that takes a
+/// variable goes through here).
+/// - Throws: ``GraphError/foreignTensor(op:tensor:location:)``, ``GraphError/notAVariable(op:tensor:location:)``.
+func variableNode(_ v: Tensor, in graph: Graph, _ op: String, _ location: SourceLocation?) throws -> Int {
+  try graph.check(v, op: op, location: location)
   guard v.isVariable, v.output == 0 else {
     throw GraphError.notAVariable(op: op, tensor: v.name, location: location)
   }
@@ -144,15 +172,34 @@ func checkAssignable(_ v: Tensor, _ value: Tensor, _ op: String, _ location: Sou
 }
 
 /// `v ← value` (`tf.assign`): an operation that replaces the variable's value when run.
-/// - Throws: ``GraphError`` when `v` is not a variable or the value's dtype or shape differs.
+///
+/// The variable keeps its declared shape (TF1's `validate_shape=True`): a value whose static
+/// shape differs is refused when building, and a value whose unknown sizes turn out different
+/// at run time fails that run with ``SessionError/executionFailed(op:name:reason:location:)``,
+/// leaving the variable unchanged. With `validateShape: false` (TF1's `validate_shape=False`)
+/// only the dtype must match and the variable takes the value's shape; its static shape
+/// (what other operations, ``Session/setValue(_:for:)`` and ``Checkpoint/restore(session:from:)``
+/// expect) stays the declared one.
+/// - Throws: ``GraphError`` when `v` is not a variable of `value`'s graph, or the value's dtype
+///   or shape differs.
 @discardableResult
 public func assign(
-  _ v: Tensor, _ value: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+  _ v: Tensor, _ value: Tensor, validateShape: Bool = true, name: String? = nil, file: StaticString = #fileID,
+  line: UInt = #line
 ) throws -> Tensor {
   let loc = v.graph.location(file, line)
-  let node = try variableNode(v, "Assign", loc)
-  try checkAssignable(v, value, "Assign", loc, exact: true)
-  return try v.graph.apply(Assign(variable: node), [value], name: name ?? "Assign", location: loc)
+  let node = try variableNode(v, in: v.graph, "Assign", loc)
+  try v.graph.check(value, op: "Assign", location: loc)
+  if validateShape {
+    try checkAssignable(v, value, "Assign", loc, exact: true)
+  } else if value.dtype != v.dtype {
+    throw GraphError.invalidOperation(
+      op: "Assign", name: v.operation.name, inputs: [v.inputDescription, value.inputDescription],
+      reason: "value of \(value.dtype) \(value.shape) does not fit variable of \(v.dtype) \(v.shape) "
+        + "(validateShape: false still needs the same dtype)", location: loc)
+  }
+  let declared = validateShape ? (v.graph.nodes[node].primitive as? VariablePrimitive)?.shape : nil
+  return try v.graph.apply(Assign(variable: node, shape: declared), [value], name: name ?? "Assign", location: loc)
 }
 
 /// `v ← v + delta` in place (`tf.assign_add`); `delta` broadcasts to `v`'s shape.
@@ -161,7 +208,8 @@ public func assignAdd(
   _ v: Tensor, _ delta: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Operation {
   let loc = v.graph.location(file, line)
-  let node = try variableNode(v, "AssignAdd", loc)
+  let node = try variableNode(v, in: v.graph, "AssignAdd", loc)
+  try v.graph.check(delta, op: "AssignAdd", location: loc)
   try checkAssignable(v, delta, "AssignAdd", loc, exact: false)
   return try v.graph.addOperation(AssignUpdate(variable: node, function: Add()), inputs: [delta], name: name, location: loc)
 }
@@ -172,7 +220,8 @@ public func assignSubtract(
   _ v: Tensor, _ delta: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Operation {
   let loc = v.graph.location(file, line)
-  let node = try variableNode(v, "AssignSub", loc)
+  let node = try variableNode(v, in: v.graph, "AssignSub", loc)
+  try v.graph.check(delta, op: "AssignSub", location: loc)
   try checkAssignable(v, delta, "AssignSub", loc, exact: false)
   return try v.graph.addOperation(AssignUpdate(variable: node, function: Subtract()), inputs: [delta], name: name, location: loc)
 }
@@ -181,6 +230,8 @@ public func assignSubtract(
 package struct NoOp: Primitive {
   /// Nothing to compute.
   package var scalarForm: ScalarForm? { .noOp }
+  /// The number of inputs: none (a leaf).
+  package var arity: Int? { 0 }
   /// `NoOp`.
   package var typeName: String { "NoOp" }
   /// No outputs.
@@ -189,167 +240,4 @@ package struct NoOp: Primitive {
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {}
   /// No inputs.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
-}
-
-// MARK: - Random values
-
-/// Random values of a fixed shape, drawn from a seeded generator owned by the session: each run
-/// gives new values, and the same seed gives the same sequence (TF1 op-level seeds).
-package struct RandomPrimitive: Primitive {
-  /// The distribution.
-  package enum Distribution: Sendable, Hashable {
-    /// Normal with mean and standard deviation.
-    case normal(mean: Double, standardDeviation: Double)
-    /// Normal truncated to two standard deviations (resampled outside), as
-    /// `tf.random.truncated_normal`.
-    case truncatedNormal(mean: Double, standardDeviation: Double)
-    /// Uniform on `[low, high)`.
-    case uniform(low: Double, high: Double)
-  }
-  /// The shape of the result.
-  package let shape: Shape
-  /// The distribution.
-  package let distribution: Distribution
-  /// The seed.
-  package let seed: UInt64
-  /// The dtype.
-  package let dtype: DType
-  /// `RandomStandardNormal`, `TruncatedNormal` or `RandomUniform`.
-  package var typeName: String {
-    switch distribution {
-    case .normal: "RandomStandardNormal"
-    case .truncatedNormal: "TruncatedNormal"
-    case .uniform: "RandomUniform"
-    }
-  }
-  /// The fixed shape and dtype.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    guard dtype.isFloatingPoint else { throw ShapeError("random values must be float, got \(dtype)") }
-    guard shape.isValid else { throw ShapeError("shape \(shape) has a negative dimension") }
-    return [TensorInfo(dtype: dtype, shape: PartialShape(shape))]
-  }
-  /// Draws new values.
-  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    let n = shape.elementCount
-    let values: [Double] = context.withGenerator(seed: seed) { g in
-      (0..<n).map { _ in
-        switch distribution {
-        case let .normal(mean, sd): return g.normal(mean: mean, standardDeviation: sd)
-        case let .truncatedNormal(mean, sd):
-          while true {
-            let z = g.normal()
-            if Swift.abs(z) <= 2 { return mean + sd * z }
-          }
-        case let .uniform(low, high): return g.uniform(low: low, high: high)
-        }
-      }
-    }
-    outputs[0] = NDArray(converting: values, shape: shape, dtype: dtype)
-  }
-  /// A leaf: no inputs.
-  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
-}
-
-/// Normal random values (`tf.random_normal`), new ones on every run.
-public func randomNormal(
-  _ graph: Graph, shape: Shape, mean: Double = 0, standardDeviation: Double = 1, seed: UInt64,
-  dtype: DType = .float32, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
-) throws -> Tensor {
-  try graph.apply(
-    RandomPrimitive(shape: shape, distribution: .normal(mean: mean, standardDeviation: standardDeviation), seed: seed, dtype: dtype),
-    [], name: name, location: graph.location(file, line))
-}
-
-/// Uniform random values on `[low, high)` (`tf.random_uniform`), new ones on every run.
-public func randomUniform(
-  _ graph: Graph, shape: Shape, low: Double = 0, high: Double = 1, seed: UInt64,
-  dtype: DType = .float32, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
-) throws -> Tensor {
-  try graph.apply(
-    RandomPrimitive(shape: shape, distribution: .uniform(low: low, high: high), seed: seed, dtype: dtype),
-    [], name: name, location: graph.location(file, line))
-}
-
-/// Normal random values truncated at two standard deviations (`tf.random.truncated_normal`).
-public func truncatedNormal(
-  _ graph: Graph, shape: Shape, mean: Double = 0, standardDeviation: Double = 1, seed: UInt64,
-  dtype: DType = .float32, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
-) throws -> Tensor {
-  try graph.apply(
-    RandomPrimitive(shape: shape, distribution: .truncatedNormal(mean: mean, standardDeviation: standardDeviation), seed: seed, dtype: dtype),
-    [], name: name, location: graph.location(file, line))
-}
-
-// MARK: - Fill, identity, stop-gradient
-
-/// A tensor of `x`'s shape and dtype filled with a constant (`tf.zeros_like`, `tf.ones_like`).
-/// Its value does not depend on `x`'s values, so it has no gradient.
-package struct FillLike: Primitive {
-  /// The fill value (the scalar fast path).
-  package var scalarForm: ScalarForm? { .constant(value) }
-  /// The fill value.
-  package let value: Double
-  /// `ZerosLike`, `OnesLike` or `FillLike`.
-  package var typeName: String { value == 0 ? "ZerosLike" : value == 1 ? "OnesLike" : "FillLike" }
-  /// `x`'s type.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
-  /// Fills.
-  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    let x = inputs[0]
-    outputs.update(0) { out in
-      out.prepare(shape: x.shape, dtype: x.dtype)
-      switch x.dtype {
-      case .float32: out.withUnsafeMutableBufferPointer(as: Float.self) { $0.update(repeating: Float(value)) }
-      case .float64: out.withUnsafeMutableBufferPointer(as: Double.self) { $0.update(repeating: value) }
-      case .int32: out.withUnsafeMutableBufferPointer(as: Int32.self) { $0.update(repeating: Int32(fromDouble: value)) }
-      case .bool: out.withUnsafeMutableBufferPointer(as: Bool.self) { $0.update(repeating: value != 0) }
-      }
-    }
-  }
-  /// None: the values do not depend on `x`.
-  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
-}
-
-/// Zeros of `x`'s shape and dtype (`tf.zeros_like`).
-public func zerosLike(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(FillLike(value: 0), [x], name: name, location: x.graph.location(file, line))
-}
-
-/// Ones of `x`'s shape and dtype (`tf.ones_like`).
-public func onesLike(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(FillLike(value: 1), [x], name: name, location: x.graph.location(file, line))
-}
-
-/// Passes its input through unchanged. With `stopsGradient`, no gradient flows back through it
-/// (`tf.stop_gradient`); otherwise the gradient passes unchanged (`tf.identity`).
-package struct Identity: Primitive {
-  /// One element passes through (the scalar fast path).
-  package var scalarForm: ScalarForm? { .passThrough }
-  /// Outputs share memory with inputs or session state.
-  package var outputsMayAlias: Bool { true }
-
-  /// Whether gradients are blocked.
-  package let stopsGradient: Bool
-  /// `StopGradient` or `Identity`.
-  package var typeName: String { stopsGradient ? "StopGradient" : "Identity" }
-  /// The input's type.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
-  /// Publishes the input (shared, not copied).
-  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    outputs[0] = inputs[0]
-  }
-  /// `g`, or none for `StopGradient`.
-  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
-    stopsGradient ? [nil] : [upstream[0]]
-  }
-}
-
-/// `x`, through which no gradient flows (`tf.stop_gradient`).
-public func stopGradient(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Identity(stopsGradient: true), [x], name: name, location: x.graph.location(file, line))
-}
-
-/// `x` unchanged (`tf.identity`).
-public func identity(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Identity(stopsGradient: false), [x], name: name, location: x.graph.location(file, line))
 }
