@@ -30,6 +30,9 @@ package struct AllReduce: Primitive {
     self.communicator = communicator
   }
 
+  /// Any number of tensors (at least one).
+  package var arity: Int? { nil }
+
   /// `AllReduce` (every rank gets the result) or `Reduce` (only `root` does).
   package var typeName: String { root == nil ? "AllReduce" : "Reduce" }
 
@@ -56,7 +59,7 @@ package struct AllReduce: Primitive {
     }
     for i in 0..<outputs.count {
       if let root, communicator.rank != root {
-        outputs[i] = NDArray.zeros(values[i].shape, dtype: values[i].dtype)
+        outputs[i] = try NDArray.zeros(values[i].shape, dtype: values[i].dtype)
       } else {
         outputs[i] = reduced[i]
       }
@@ -91,6 +94,9 @@ package struct Broadcast: Primitive {
     self.root = root
     self.communicator = communicator
   }
+
+  /// Any number of tensors (at least one).
+  package var arity: Int? { nil }
 
   /// `Broadcast`.
   package var typeName: String { "Broadcast" }
