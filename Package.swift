@@ -33,8 +33,9 @@ let package = Package(
       swiftSettings: strict),
     // Layer 1 (beside ArrayCore): data sets, CSV loading, batching. Knows nothing of graphs.
     .target(name: "Datasets", dependencies: ["ArrayCore"], swiftSettings: strict),
-    // Layer 2: graphs, primitives with their gradients, symbolic autodiff, sessions.
-    .target(name: "GraphCore", dependencies: ["ArrayCore"], swiftSettings: strict),
+    // Layer 2: graphs, primitives with their gradients, symbolic autodiff, sessions, and the
+    // collectives of data-parallel training (MPI dlopen'ed at run time by CBackpropKernels).
+    .target(name: "GraphCore", dependencies: ["ArrayCore", "CBackpropKernels"], swiftSettings: strict),
     // Layer 3: optimizers, losses, initializers, layers.
     .target(name: "Training", dependencies: ["GraphCore"], swiftSettings: strict),
     // Beside the graph core: SVG charts, CSV/JSONL step logs, sparklines, progress lines, and

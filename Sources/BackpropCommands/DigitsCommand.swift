@@ -42,6 +42,29 @@ struct DigitsCommand: ParsableCommand {
   @Option(help: "Save the trained model (weights, standardizer, layer sizes) to this safetensors file.")
   var save: String?
 
+  @Option(help: "The dtype of the network and its training: float32 or float64 (the saved model is float32).")
+  var dtype = "float32"
+
+  @Option(
+    help: ArgumentHelp(
+      "After every epoch, save every variable (optimizer slots included) and the epoch to this safetensors checkpoint.",
+      valueName: "file.safetensors"))
+  var checkpoint: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Resume from a checkpoint written by --checkpoint, after its epoch, with the same samples as an uninterrupted run (same --seed); any number of ranks.",
+      valueName: "file.safetensors"))
+  var restore: String?
+
+  @Flag(
+    help: """
+      Data-parallel training over MPI: start with `mpiexec -n N backprop digits --distributed`. Each rank takes \
+      --batch-size samples of every global batch of N x --batch-size; gradients are averaged; only rank 0 prints \
+      and writes files. The learning rate is used as given (linear scaling: multiply it by N yourself).
+      """)
+  var distributed = false
+
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
   /// The parsed `--hidden` sizes, or nil when malformed.
@@ -59,9 +82,46 @@ struct DigitsCommand: ParsableCommand {
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
     if let save { try validateOutputPath(save, flag: "--save") }
+    if dtype != "float32" && dtype != "float64" { throw ValidationError("--dtype must be float32 or float64, got '\(dtype)'") }
+    if let checkpoint { try validateOutputPath(checkpoint, flag: "--checkpoint") }
+    if let restore, !FileManager.default.fileExists(atPath: restore) {
+      throw ValidationError("--restore \(restore): no such file")
+    }
   }
 
   func run() throws {
+    guard distributed else { return try train(communicator: nil) }
+    guard MPICommunicator.launchedByMPI else {
+      FileHandle.standardError.write(
+        Data("--distributed: not started by mpiexec, training as a single rank (mpiexec -n N backprop digits --distributed for N ranks)\n".utf8))
+      return try train(communicator: SingleProcessCommunicator())
+    }
+    let world = try MPICommunicator.world()
+    do {
+      try train(communicator: world)
+    } catch {
+      // One rank failed: say which, then end the whole job so no rank waits in a collective.
+      // A graph mismatch is found by every rank at once; rank 0 reports it.
+      var mismatch = false
+      if case .graphMismatch? = error as? DistributedError { mismatch = true }
+      if world.rank == 0 || !mismatch {
+        FileHandle.standardError.write(Data("Error (rank \(world.rank) of \(world.size)): \(error)\n".utf8))
+      }
+      if world.size > 1 {
+        if world.rank != 0 { usleep(500_000) }  // let rank 0 report first
+        world.abort(code: 1)
+      }
+      throw ExitCode.failure
+    }
+    world.finalize()
+  }
+
+  private func train(communicator: (any Communicator)?) throws {
+    let rank = communicator?.rank ?? 0
+    if let world = communicator as? MPICommunicator, rank == 0 {
+      print("data-parallel over \(world.size) ranks (\(world.libraryVersion), \(world.interface)): \(batchSize) samples per rank, global batch \(batchSize * world.size)")
+      print("ranks: \(world.processTable)")
+    }
     var c = DigitsRecipe.Configuration()
     c.dataPath = data
     c.hiddenSizes = hiddenSizes ?? [128]
@@ -71,7 +131,22 @@ struct DigitsCommand: ParsableCommand {
     c.epochs = epochs
     c.seed = seed
     c.splitSeed = splitSeed
+    c.dtype = dtype == "float64" ? .float64 : .float32
+    c.communicator = communicator
+    c.checkpointPath = checkpoint
+    c.restorePath = restore
     let report = try DigitsRecipe(c).run()
+    guard rank == 0 else { return }  // only rank 0 speaks and writes
+    if let world = communicator as? MPICommunicator, ProcessInfo.processInfo.environment["BACKPROP_MPI_STATS"] != nil {
+      let s = world.statistics
+      let stepsPerEpoch = (report.trainCount + batchSize * world.size - 1) / (batchSize * world.size)
+      let steps = stepsPerEpoch * report.epochs.count
+      let seconds = report.epochs.reduce(0) { $0 + $1.seconds }
+      print(
+        "mpi-stats ranks=\(world.size) steps=\(steps) train-seconds=\(seconds) steps-per-second=\(Double(steps) / seconds) "
+          + "mpi-allreduce-calls=\(s.mpiCalls) mpi-allreduce-seconds=\(s.mpiSeconds) fused-calls=\(s.fusedCalls) "
+          + "fused-seconds=\(s.fusedSeconds) fused-share=\(s.fusedSeconds / seconds)")
+    }
     let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
     print(
       "\(report.model.layerSizes.map(String.init).joined(separator: "-")) \(optimizer.rawValue): test accuracy \(correct)/\(report.testCount) = \(DigitsRecipe.percent(report.testAccuracy))")

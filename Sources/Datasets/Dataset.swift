@@ -119,7 +119,7 @@ public struct Batches: RandomAccessCollection, Sendable {
   /// One batch: features `[b, d]` and labels `[b, ...]`.
   public typealias Element = (features: NDArray, labels: NDArray)
 
-  private let dataset: Dataset
+  let dataset: Dataset
   /// The sample indices in visiting order.
   public let order: [Int]
   /// The batch size (the last batch may be smaller when the remainder is included).

@@ -80,6 +80,23 @@ public struct DigitsRecipe: Sendable {
     public var standardize = true
     /// Use only the first this many rows of the file (for quick tests); `nil` uses all.
     public var rowLimit: Int?
+    /// The dtype of the network's inputs, weights and computations (float32; float64 for
+    /// checks that need more digits). The saved model is always float32.
+    public var dtype: DType = .float32
+    /// Data-parallel training over these ranks (`nil`: one process, the plain recipe). Each
+    /// rank takes its shard of every global batch of `batchSize × ranks` samples (so
+    /// ``batchSize`` is per rank, Horovod's convention), the gradients are averaged by a
+    /// ``DistributedOptimizer``, and rank 0's initial (or restored) variables are broadcast. The
+    /// learning rate is used as given (see ``DistributedOptimizer`` for the linear-scaling
+    /// convention). Only rank 0 writes lines and checkpoints.
+    public var communicator: (any Communicator)?
+    /// Save a checkpoint (every variable, optimizer slots included, and the epoch reached) to
+    /// this safetensors file after every epoch (rank 0 only), atomically.
+    public var checkpointPath: String?
+    /// Resume from a checkpoint written by ``checkpointPath``: training continues after its
+    /// epoch, with the same sample order as an uninterrupted run (same seed), on any number of
+    /// ranks (the global batch `batchSize × ranks` decides the samples of each step).
+    public var restorePath: String?
     /// Creates the default settings.
     public init() {}
 
@@ -96,6 +113,7 @@ public struct DigitsRecipe: Sendable {
       }
       guard testFraction > 0, testFraction < 1 else { throw RecipeError("test fraction must be in (0, 1), got \(testFraction)") }
       if let rowLimit, rowLimit < 10 { throw RecipeError("row limit must be at least 10, got \(rowLimit)") }
+      guard dtype.isFloatingPoint else { throw RecipeError("dtype must be float32 or float64, got \(dtype)") }
     }
   }
 
@@ -165,37 +183,88 @@ public struct DigitsRecipe: Sendable {
     let train = try standardizer.transform(rawTrain)
     let test = try standardizer.transform(rawTest)
 
-    let net = try DigitsNetwork(layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed)
+    let communicator = c.communicator ?? SingleProcessCommunicator()
+    let rank = communicator.rank, ranks = communicator.size
+    let distributed = c.communicator != nil
+    let net = try DigitsNetwork(
+      layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed, dtype: c.dtype)
     let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
     let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
-    let trainOp = try c.optimizer.make(learningRate: c.learningRate).minimize(loss)
+    // Data-parallel: each rank's mean loss is weighted by N·b_r/m (b_r of the m samples of the
+    // global batch), so the averaged gradient is the global batch's mean gradient even when the
+    // last batch splits unevenly; the weight is exactly 1 for full batches.
+    let shardWeight = distributed ? net.graph.placeholder(c.dtype, shape: [], name: "shard_weight") : nil
+    var optimizer = try c.optimizer.make(learningRate: c.learningRate)
+    if distributed { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
+    let trainOp = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
     let session = Session(graph: net.graph)
     try session.initializeVariables()
-    let step = try session.prepare(fetches: [loss], feeds: [net.input, labels], targets: [trainOp])
+    var startEpoch = 0
+    if let restorePath = c.restorePath, rank == 0 {
+      let metadata = try Checkpoint.restore(session: session, from: restorePath)
+      guard metadata["recipe"] == "digits", let done = metadata["epoch"].flatMap({ Int($0) }) else {
+        throw RecipeError("\(restorePath) is not a checkpoint of the digits recipe (metadata recipe=digits and epoch)")
+      }
+      if let saved = metadata["seed"], saved != String(c.seed) {
+        throw RecipeError("\(restorePath) was written with seed \(saved); resume with the same seed to get the same samples")
+      }
+      startEpoch = done
+    }
+    if distributed {
+      try session.broadcastVariables(from: 0, over: communicator)
+      let epochs = try communicator.broadcast([NDArray([Int32(startEpoch)], shape: [1])], root: 0)
+      startEpoch = Int(epochs[0].scalars(as: Int32.self)[0])
+    }
+    let feeds = [net.input, labels] + (shardWeight.map { [$0] } ?? [])
+    let step = try session.prepare(fetches: [loss], feeds: feeds, targets: [trainOp])
 
     var report = Report(model: try net.model(session, standardizer: standardizer))
     report.trainCount = train.count
     report.testCount = test.count
     let clock = ContinuousClock()
-    for epoch in 0..<c.epochs {
+    for epoch in startEpoch..<c.epochs {
       var lossSum = 0.0
       let start = clock.now
-      for (x, y) in try train.epoch(epoch, batchSize: c.batchSize, seed: c.seed &+ 1) {
-        try step.setFeed(0, to: x)
+      let batches = try train.epoch(epoch, batchSize: c.batchSize * ranks, seed: c.seed &+ 1)
+      for i in batches.indices {
+        var (x, y) = distributed ? batches.shard(i, rank: rank, of: ranks) : batches[i]
+        let samples = y.elementCount
+        if shardWeight != nil {
+          let m = batches.shardRange(i, rank: ranks - 1, of: ranks).upperBound
+          // An empty shard (a last batch smaller than the ranks) runs the last rank's samples
+          // with weight 0: the collective still happens, and adds nothing.
+          if samples == 0 { (x, y) = batches.shard(i, rank: ranks - 1, of: ranks) }
+          try step.setFeed(2, to: NDArray(repeating: Double(ranks * samples) / Double(m), shape: [], dtype: c.dtype))
+        }
+        try step.setFeed(0, to: x.converted(to: c.dtype))
         try step.setFeed(1, to: y)
         try step.run()
-        lossSum += step.fetch(0).scalarValue * Double(y.elementCount)
+        if samples > 0 { lossSum += step.fetch(0).scalarValue * Double(samples) }
+      }
+      if distributed {
+        lossSum = try communicator.allReduce([NDArray([lossSum], shape: [])], .sum)[0].scalarValue
       }
       let elapsed = clock.now - start
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
       let result = DigitsEpoch(
         epoch: epoch + 1, loss: lossSum / Double(train.count),
-        trainAccuracy: try net.accuracy(session, train), testAccuracy: try net.accuracy(session, test), seconds: seconds)
+        trainAccuracy: try net.accuracy(session, train, dtype: c.dtype),
+        testAccuracy: try net.accuracy(session, test, dtype: c.dtype), seconds: seconds)
       guard result.loss.isFinite else {
         throw RecipeError("the training loss became \(result.loss) in epoch \(epoch + 1); try a smaller learning rate")
       }
       report.epochs.append(result)
-      output(Self.format(result, of: c.epochs))
+      if rank == 0 {
+        output(Self.format(result, of: c.epochs))
+        if let path = c.checkpointPath {
+          try Checkpoint.save(
+            session: session, to: path,
+            metadata: [
+              "recipe": "digits", "epoch": String(epoch + 1), "seed": String(c.seed),
+              "layers": net.layerSizes.map(String.init).joined(separator: ","), "dtype": "\(c.dtype)",
+            ])
+        }
+      }
     }
     report.model = try net.model(session, standardizer: standardizer)
     return report
@@ -236,16 +305,16 @@ struct DigitsNetwork {
   let logits: Tensor
   let layerSizes: [Int]
 
-  init(layerSizes: [Int], seed: UInt64) throws {
+  init(layerSizes: [Int], seed: UInt64, dtype: DType = .float32) throws {
     self.layerSizes = layerSizes
-    input = graph.placeholder(.float32, shape: [nil, layerSizes[0]], name: "pixels")
+    input = graph.placeholder(dtype, shape: [nil, layerSizes[0]], name: "pixels")
     var layers: [Dense] = []
     var h = input
     for i in 1..<layerSizes.count {
       let last = i == layerSizes.count - 1
       let layer = try Dense(
         graph: graph, inputSize: layerSizes[i - 1], units: layerSizes[i], activation: last ? .linear : .relu,
-        seed: seed &+ UInt64(2 * i), name: "layer\(i)")
+        dtype: dtype, seed: seed &+ UInt64(2 * i), name: "layer\(i)")
       layers.append(layer)
       h = try layer(h)
     }
@@ -254,8 +323,8 @@ struct DigitsNetwork {
   }
 
   /// The fraction of `data`'s rows whose largest logit is at the label.
-  func accuracy(_ session: Session, _ data: Dataset) throws -> Double {
-    let predictions = try DigitsModel.argMax(session.run(logits, feeding: [input: data.features]))
+  func accuracy(_ session: Session, _ data: Dataset, dtype: DType = .float32) throws -> Double {
+    let predictions = try DigitsModel.argMax(session.run(logits, feeding: [input: data.features.converted(to: dtype)]))
     let labels = data.labels.scalars(as: Int32.self)
     let correct = zip(predictions, labels).filter { $0 == Int($1) }.count
     return data.count == 0 ? .nan : Double(correct) / Double(data.count)
@@ -266,7 +335,8 @@ struct DigitsNetwork {
     var weights: [(kernel: NDArray, bias: NDArray)] = []
     for layer in layers {
       guard let bias = layer.bias else { throw RecipeError("layer \(layer.name) has no bias") }
-      weights.append((try session.value(of: layer.kernel), try session.value(of: bias)))
+      weights.append(
+        (try session.value(of: layer.kernel).converted(to: .float32), try session.value(of: bias).converted(to: .float32)))
     }
     return try DigitsModel(layerSizes: layerSizes, weights: weights, standardizer: standardizer)
   }

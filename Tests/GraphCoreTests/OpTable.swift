@@ -119,6 +119,16 @@ func makeOpTable() -> [OpEntry] {
     Swift.min(Swift.max($0, -1), 1)
   })
   t.append(unary("Identity", .real(-2, 2), { try identity($0) }) { $0 })
+  // Collectives (Collective.swift) on one rank: identities, whose gradients are the same
+  // collectives of the upstream (checked to second order, which runs Reduce and Broadcast as
+  // each other's gradients).
+  t.append(unary("AllReduce", .real(-2, 2), { try allReduce([$0], .sum, over: SingleProcessCommunicator())[0] }) { $0 })
+  t.append(
+    unary("AllReduce mean", .real(-2, 2), covers: ["AllReduce"], { try allReduce([$0], .mean, over: SingleProcessCommunicator())[0] }) { $0 })
+  t.append(
+    unary("Broadcast", .real(-2, 2), covers: ["Broadcast", "Reduce"], { try broadcast([$0], from: 0, over: SingleProcessCommunicator())[0] }) {
+      $0
+    })
   t.append(
     unary("StopGradient", .real(-2, 2), differentiable: false, noGradient: "stops gradients by definition", { try stopGradient($0) }) { $0 })
   t.append(

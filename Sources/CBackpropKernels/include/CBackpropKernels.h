@@ -114,6 +114,53 @@ void bp_d_sum_rows(long rows, long cols, const double *x, double *out);
 void bp_s_sum_columns(long rows, long cols, const float *x, float *out);
 void bp_d_sum_columns(long rows, long cols, const double *x, double *out);
 
+// MARK: MPI (optional, loaded at run time; see mpi.c)
+
+/// Element types and reductions of the MPI calls below.
+enum { BP_MPI_BYTE = 0, BP_MPI_FLOAT32 = 1, BP_MPI_FLOAT64 = 2, BP_MPI_INT64 = 3 };
+enum { BP_MPI_SUM = 0, BP_MPI_MAX = 1 };
+
+/// Loads an MPI library with dlopen (`library`, or the first of libmpich.so.12, libmpi.so.12,
+/// libmpi.so.40, libmpi.so that loads), calls MPI_Init_thread (MPI_THREAD_SERIALIZED) unless
+/// MPI is initialized already, and sets MPI_ERRORS_RETURN on MPI_COMM_WORLD. Returns 1 on
+/// success (or when already loaded); 0 with the reason in `error`.
+int bp_mpi_init(const char *library, char *error, size_t capacity);
+/// 1 once bp_mpi_init succeeded.
+int bp_mpi_active(void);
+/// This process's rank in MPI_COMM_WORLD (0 without MPI).
+int bp_mpi_rank(void);
+/// The number of processes in MPI_COMM_WORLD (1 without MPI).
+int bp_mpi_size(void);
+/// The name of the library loaded, or NULL.
+const char *bp_mpi_library(void);
+/// "MPICH ABI", "Open MPI" or "none".
+const char *bp_mpi_interface(void);
+/// MPI_Get_library_version's text into `out`; 0 without MPI.
+int bp_mpi_library_version(char *out, size_t capacity);
+/// MPI_Wtime (0 without MPI).
+double bp_mpi_wtime(void);
+/// receive = op over the ranks of send (`count` elements of `dtype`); the buffers must not
+/// overlap. Returns 1, or 0 with MPI's error text in `error`.
+int bp_mpi_allreduce(const void *send, void *receive, long count, int dtype, int op, char *error, size_t capacity);
+/// The `bytes` bytes of `buffer` on rank `root` copied to every rank's `buffer`.
+int bp_mpi_broadcast(void *buffer, long bytes, int root, char *error, size_t capacity);
+/// receive[r·bytes ..< (r+1)·bytes] = rank r's send, on every rank.
+int bp_mpi_allgather(const void *send, void *receive, int bytes, char *error, size_t capacity);
+/// MPI_Barrier over MPI_COMM_WORLD.
+int bp_mpi_barrier(char *error, size_t capacity);
+/// MPI_Abort(MPI_COMM_WORLD, code): ends every rank of the job.
+void bp_mpi_abort(int code);
+/// Starts a thread that ends this process (exit status 75) with a message on standard error when
+/// one collective call stays blocked longer than `timeout_seconds`, naming the ranks found
+/// dead among `pids` (the pid of each of the `count` ranks on this host, 0 for other hosts).
+int bp_mpi_start_watchdog(double timeout_seconds, const int *pids, int count);
+/// Adds one fused all-reduce's wall time (copies included) to the statistics.
+void bp_mpi_note_fused(double seconds);
+/// The time spent inside MPI_Allreduce and the number of calls; the same for fused all-reduces.
+void bp_mpi_stats(double *mpi_seconds, long *mpi_calls, double *fused_seconds, long *fused_calls);
+/// MPI_Finalize when bp_mpi_init initialized MPI. Returns 1 on success.
+int bp_mpi_finalize(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,336 @@
+import ArrayCore
+import CBackpropKernels
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// How a collective combines the ranks' values.
+public enum CollectiveReduction: String, Sendable, Hashable {
+  /// `Σ_r x_r`.
+  case sum
+  /// `(1/N) Σ_r x_r` over the `N` ranks (the sum, then divided by `N`).
+  case mean
+}
+
+/// The group of processes a data-parallel program runs as (MPI's `MPI_COMM_WORLD`): each process
+/// has a rank in `0..<size`, and collectives combine buffers across all of them. Every rank must
+/// call the same collectives in the same order.
+///
+/// Two implementations: ``SingleProcessCommunicator`` (one rank, every collective an identity,
+/// what runs without `mpiexec`) and ``MPICommunicator`` (MPI loaded at run time).
+public protocol Communicator: AnyObject, Sendable {
+  /// This process's rank, in `0..<size`.
+  var rank: Int { get }
+  /// The number of ranks.
+  var size: Int { get }
+  /// `receive[i] = Σ_r send_r[i]` over the ranks, for `count` elements of `dtype` (float32,
+  /// float64; int32 is not supported). The buffers must not overlap.
+  /// - Throws: ``DistributedError/communication(operation:reason:)``.
+  func allReduceSum(_ send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, count: Int, dtype: DType) throws
+  /// Rank `root`'s `buffer` copied into every rank's `buffer` (same byte count on every rank).
+  /// - Throws: ``DistributedError/communication(operation:reason:)``.
+  func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
+  /// Every rank's `bytes` (the same count on every rank), in rank order.
+  /// - Throws: ``DistributedError/communication(operation:reason:)``.
+  func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
+}
+
+extension Communicator {
+  /// Every rank's `bytes`, which may have different lengths, in rank order (two gathers: the
+  /// lengths, then the bytes padded to the longest).
+  public func allGatherVariable(_ bytes: [UInt8]) throws -> [[UInt8]] {
+    var length = UInt64(bytes.count).littleEndian
+    let lengths = try allGather(withUnsafeBytes(of: &length) { Array($0) }).map { chunk in
+      Int(chunk.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+    }
+    let longest = lengths.max() ?? 0
+    let padded = try allGather(bytes + [UInt8](repeating: 0, count: longest - bytes.count))
+    return zip(padded, lengths).map { Array($0.prefix($1)) }
+  }
+
+  /// The element-wise reduction of `arrays` (all of one float dtype) across the ranks, through
+  /// one flat buffer and one collective call (Horovod's tensor fusion): the arrays are copied
+  /// one after the other into a fusion buffer, reduced together, and copied back out.
+  /// - Throws: ``DistributedError``.
+  public func allReduce(_ arrays: [NDArray], _ reduction: CollectiveReduction) throws -> [NDArray] {
+    guard let dtype = arrays.first?.dtype else { return [] }
+    guard dtype.isFloatingPoint, arrays.allSatisfy({ $0.dtype == dtype }) else {
+      throw DistributedError.invalidArgument(
+        operation: "AllReduce", reason: "the tensors must share one float dtype, got \(arrays.map(\.dtype))")
+    }
+    let total = arrays.reduce(0) { $0 + $1.elementCount }
+    let bytes = total * dtype.byteSize
+    let send = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes, 1), alignment: 64)
+    let receive = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes, 1), alignment: 64)
+    defer {
+      send.deallocate()
+      receive.deallocate()
+    }
+    var offset = 0
+    for a in arrays {
+      a.withUnsafeRawBytes { if let base = $0.baseAddress { (send + offset).copyMemory(from: base, byteCount: $0.count) } }
+      offset += a.elementCount * dtype.byteSize
+    }
+    try allReduceSum(send, into: receive, count: total, dtype: dtype)
+    if reduction == .mean && size > 1 {
+      let n = size
+      switch dtype {
+      case .float32:
+        let p = receive.assumingMemoryBound(to: Float.self)
+        for i in 0..<total { p[i] /= Float(n) }
+      default:
+        let p = receive.assumingMemoryBound(to: Double.self)
+        for i in 0..<total { p[i] /= Double(n) }
+      }
+    }
+    offset = 0
+    return arrays.map { a in
+      let r = NDArray(copyingBytes: UnsafeRawPointer(receive + offset), shape: a.shape, dtype: dtype)
+      offset += a.elementCount * dtype.byteSize
+      return r
+    }
+  }
+
+  /// Rank `root`'s `arrays` on every rank (each rank passes arrays of the same shapes and
+  /// dtypes), through one flat buffer and one broadcast.
+  /// - Throws: ``DistributedError``.
+  public func broadcast(_ arrays: [NDArray], root: Int) throws -> [NDArray] {
+    guard root >= 0, root < size else {
+      throw DistributedError.invalidArgument(operation: "Broadcast", reason: "root \(root) is not a rank of 0..<\(size)")
+    }
+    let bytes = arrays.reduce(0) { $0 + $1.elementCount * $1.dtype.byteSize }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(bytes, 1), alignment: 64)
+    defer { buffer.deallocate() }
+    var offset = 0
+    for a in arrays {
+      a.withUnsafeRawBytes { if let base = $0.baseAddress { (buffer.baseAddress! + offset).copyMemory(from: base, byteCount: $0.count) } }
+      offset += a.elementCount * a.dtype.byteSize
+    }
+    try broadcast(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<bytes]), root: root)
+    offset = 0
+    return arrays.map { a in
+      let r = NDArray(copyingBytes: UnsafeRawPointer(buffer.baseAddress! + offset), shape: a.shape, dtype: a.dtype)
+      offset += a.elementCount * a.dtype.byteSize
+      return r
+    }
+  }
+}
+
+/// One rank alone: every collective returns its input (what a program started without
+/// `mpiexec` runs as).
+public final class SingleProcessCommunicator: Communicator {
+  /// Creates the one-rank group.
+  public init() {}
+  /// 0.
+  public var rank: Int { 0 }
+  /// 1.
+  public var size: Int { 1 }
+  /// Copies `send` into `receive`.
+  public func allReduceSum(_ send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, count: Int, dtype: DType) throws {
+    receive.copyMemory(from: send, byteCount: count * dtype.byteSize)
+  }
+  /// Leaves `buffer` as it is.
+  public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
+  /// `[bytes]`.
+  public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
+}
+
+/// The ranks of an MPI job (`MPI_COMM_WORLD`), through MPI's C API loaded at run time with
+/// dlopen: MPICH (Debian's `mpich`, and libraries of its ABI) or Open MPI. Nothing of MPI is
+/// needed to build or to run without it.
+///
+/// ```swift
+/// let world = try MPICommunicator.world()          // MPI_Init_thread on first use
+/// print(world.rank, world.size)
+/// ```
+///
+/// Errors of MPI calls come back as thrown ``DistributedError``s (the communicator uses
+/// `MPI_ERRORS_RETURN`). MPI is finalized by ``finalize()``.
+public final class MPICommunicator: Communicator {
+  /// This process's rank.
+  public let rank: Int
+  /// The number of ranks.
+  public let size: Int
+  /// The library that was loaded (`libmpich.so.12`).
+  public let library: String
+  /// `MPICH ABI` or `Open MPI`.
+  public let interface: String
+
+  private init() {
+    rank = Int(bp_mpi_rank())
+    size = Int(bp_mpi_size())
+    library = bp_mpi_library().map { String(cString: $0) } ?? "?"
+    interface = String(cString: bp_mpi_interface())
+  }
+
+  private static let lock = Lock()
+  nonisolated(unsafe) private static var shared: MPICommunicator?
+
+  /// Whether this process looks started by an MPI launcher (`mpiexec`/`mpirun` of MPICH's Hydra,
+  /// Open MPI, Slurm's PMI): one of the environment variables `PMI_RANK`, `PMI_SIZE`,
+  /// `PMIX_RANK`, `OMPI_COMM_WORLD_SIZE` is set.
+  public static var launchedByMPI: Bool {
+    let names: [String] = ["PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE"]
+    return names.contains { getenv($0) != nil }
+  }
+
+  /// The world communicator, initializing MPI on first use. `library` (or the environment
+  /// variable `BACKPROP_MPI`) names the MPI library to load; by default `libmpich.so.12`,
+  /// `libmpi.so.12`, `libmpi.so.40` and `libmpi.so` are tried in that order.
+  /// - Throws: ``DistributedError/mpiUnavailable(reason:)`` when no library loads or
+  ///   `MPI_Init_thread` fails, with how to install MPI.
+  public static func world(library: String? = nil) throws -> MPICommunicator {
+    try lock.withLock {
+      if let shared { return shared }
+      let name = library ?? getenv("BACKPROP_MPI").map { String(cString: $0) }
+      var error = [CChar](repeating: 0, count: 2048)
+      let ok = error.withUnsafeMutableBufferPointer { e in
+        name.map { n in n.withCString { bp_mpi_init($0, e.baseAddress, e.count) } } ?? bp_mpi_init(nil, e.baseAddress, e.count)
+      }
+      guard ok == 1 else {
+        let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw DistributedError.mpiUnavailable(
+          reason: "\(reason). Install MPI (Debian/Ubuntu: apt-get install mpich) or name the library with BACKPROP_MPI=/path/to/libmpi.so")
+      }
+      let world = MPICommunicator()
+      try world.startWatchdog()
+      shared = world
+      return world
+    }
+  }
+
+  /// Each rank's process id and host name, in rank order (gathered when MPI starts).
+  nonisolated(unsafe) public private(set) var processes: [(pid: Int, host: String)] = []  // set once, before publication
+
+  /// `rank 0: pid 123 on node1, rank 1: pid 124 on node1`: to tell which rank a launcher's
+  /// message about a process id is about.
+  public var processTable: String {
+    processes.enumerated().map { "rank \($0.offset): pid \($0.element.pid) on \($0.element.host)" }.joined(separator: ", ")
+  }
+
+  /// The seconds a collective may stay blocked before the watchdog ends the process naming the
+  /// lost ranks: `BACKPROP_MPI_TIMEOUT`, 20 by default, 0 for no limit. (Ranks on the same host
+  /// are also watched through pidfds: the death of one ends the others at once, naming it.)
+  public static var watchdogTimeout: Double {
+    getenv("BACKPROP_MPI_TIMEOUT").flatMap { Double(String(cString: $0)) } ?? 20
+  }
+
+  private func startWatchdog() throws {
+    var name = [CChar](repeating: 0, count: 256)
+    gethostname(&name, name.count - 1)
+    let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let mine = "\(getpid()) \(host)"
+    processes = try allGatherVariable(Array(mine.utf8)).map { bytes in
+      let parts = String(decoding: bytes, as: UTF8.self).split(separator: " ", maxSplits: 1)
+      return (Int(parts.first ?? "") ?? 0, parts.count > 1 ? String(parts[1]) : "?")
+    }
+    let timeout = Self.watchdogTimeout
+    guard size > 1 else { return }
+    let localPids = processes.map { Int32($0.host == host ? $0.pid : 0) }
+    _ = bp_mpi_start_watchdog(timeout, localPids, Int32(localPids.count))
+  }
+
+  /// `MPI_Get_library_version`'s first line (`MPICH Version: 4.0.2`).
+  public var libraryVersion: String {
+    var text = [CChar](repeating: 0, count: 8192)
+    guard bp_mpi_library_version(&text, text.count) == 1 else { return "?" }
+    let s = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return String(s.split(separator: "\n").first ?? "")
+  }
+
+  /// `MPI_Wtime()`: seconds from an arbitrary origin.
+  public var time: Double { bp_mpi_wtime() }
+
+  private func check(_ operation: String, _ call: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws {
+    var error = [CChar](repeating: 0, count: 1024)
+    let ok = error.withUnsafeMutableBufferPointer { call($0.baseAddress!, $0.count) }
+    if ok != 1 {
+      let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      throw DistributedError.communication(operation: operation, reason: "rank \(rank) of \(size): \(reason)")
+    }
+  }
+
+  /// `MPI_Allreduce(MPI_SUM)` over `MPI_COMM_WORLD`.
+  public func allReduceSum(_ send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, count: Int, dtype: DType) throws {
+    let type: Int32
+    switch dtype {
+    case .float32: type = Int32(BP_MPI_FLOAT32)
+    case .float64: type = Int32(BP_MPI_FLOAT64)
+    default:
+      throw DistributedError.invalidArgument(operation: "AllReduce", reason: "\(dtype) buffers are not reduced; use float32 or float64")
+    }
+    try check("MPI_Allreduce") { bp_mpi_allreduce(send, receive, count, type, Int32(BP_MPI_SUM), $0, $1) }
+  }
+
+  /// The time spent in all-reduces so far: inside `MPI_Allreduce`, and in whole fused
+  /// all-reduces of ``AllReduce`` kernels (copies into and out of the fusion buffer included).
+  public var statistics: (mpiSeconds: Double, mpiCalls: Int, fusedSeconds: Double, fusedCalls: Int) {
+    var a = 0.0, b = 0.0
+    var n = 0, m = 0
+    bp_mpi_stats(&a, &n, &b, &m)
+    return (a, n, b, m)
+  }
+
+  /// `MPI_Bcast` of the bytes.
+  public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+    guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+    try check("MPI_Bcast") { bp_mpi_broadcast(base, buffer.count, Int32(root), $0, $1) }
+  }
+
+  /// `MPI_Allgather` of the bytes.
+  public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
+    guard bytes.count <= Int(Int32.max) / Swift.max(size, 1) else {
+      throw DistributedError.invalidArgument(operation: "AllGather", reason: "\(bytes.count) bytes per rank is too many")
+    }
+    var receive = [UInt8](repeating: 0, count: Swift.max(bytes.count * size, 1))
+    let send = bytes.isEmpty ? [0] : bytes
+    try receive.withUnsafeMutableBytes { r in
+      try send.withUnsafeBytes { s in
+        try check("MPI_Allgather") { bp_mpi_allgather(s.baseAddress, r.baseAddress, Int32(bytes.count), $0, $1) }
+      }
+    }
+    return (0..<size).map { Array(receive[($0 * bytes.count)..<(($0 + 1) * bytes.count)]) }
+  }
+
+  /// `MPI_Barrier`: returns once every rank has called it.
+  /// - Throws: ``DistributedError/communication(operation:reason:)``.
+  public func barrier() throws {
+    try check("MPI_Barrier") { bp_mpi_barrier($0, $1) }
+  }
+
+  /// `MPI_Abort(MPI_COMM_WORLD, code)`: ends every rank of the job (the launcher kills the
+  /// others). Used after an error on one rank so no rank is left waiting in a collective.
+  public func abort(code: Int32) -> Never {
+    bp_mpi_abort(code)
+    exit(code)
+  }
+
+  /// `MPI_Finalize` (when this process initialized MPI). Call once, after the last collective.
+  public func finalize() {
+    _ = bp_mpi_finalize()
+  }
+}
+
+/// An error of distributed (multi-process) training.
+public enum DistributedError: Error, Sendable, Equatable, CustomStringConvertible {
+  /// MPI could not be loaded or initialized.
+  case mpiUnavailable(reason: String)
+  /// An MPI call failed (a rank died, the network failed).
+  case communication(operation: String, reason: String)
+  /// The ranks built different graphs.
+  case graphMismatch(reason: String)
+  /// A bad argument to a collective.
+  case invalidArgument(operation: String, reason: String)
+
+  /// The message.
+  public var description: String {
+    switch self {
+    case let .mpiUnavailable(reason): "MPI is unavailable: \(reason)"
+    case let .communication(operation, reason): "[\(operation)] communication failed: \(reason)"
+    case let .graphMismatch(reason): "the ranks' graphs differ: \(reason)"
+    case let .invalidArgument(operation, reason): "[\(operation)] \(reason)"
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import ArrayCore
+import GraphCore
+
+/// Data-parallel training (Horovod's recipe for TensorFlow 1 graphs, Sergeev & Del Balso 2018,
+/// "Horovod: fast and easy distributed deep learning in TensorFlow"): every rank builds the same
+/// graph, rank 0's initial variables are broadcast to all (`Session.broadcastVariables(from:over:)`),
+/// each rank computes the gradients of its shard of the global batch, and the gradients are
+/// averaged across the ranks by one all-reduce before the wrapped optimizer applies them. Every
+/// rank then makes the same update, so the variables stay identical.
+///
+/// With `N` ranks each taking `B` samples of a global batch of `N·B`, and a loss that is a mean
+/// over the batch, the averaged gradient `(1/N) Σ_r (1/B) Σ_{i∈r} ∇ℓ_i = (1/(N·B)) Σ_i ∇ℓ_i` is the
+/// gradient of one rank training on the whole global batch: the runs agree up to rounding.
+///
+/// The learning rate is the user's: nothing is scaled. The usual convention when moving from a
+/// per-rank batch `B` to `N` ranks (a global batch `N·B`) is the linear scaling rule of Goyal et
+/// al. 2017 ("Accurate, Large Minibatch SGD"): multiply the single-process learning rate by `N`,
+/// with a warm-up; choose it explicitly.
+///
+/// Tensor fusion: all the gradients of one dtype travel in one flat buffer, reduced by a single
+/// `AllReduce` per step (one per dtype when the variables mix float32 and float64).
+public struct DistributedOptimizer: Optimizer {
+  /// The optimizer that applies the averaged gradients.
+  public let base: any Optimizer
+  /// The ranks.
+  public let communicator: any Communicator
+  /// How the ranks' gradients are combined (`mean` by default).
+  public let reduction: CollectiveReduction
+
+  /// The wrapped optimizer's name, so slots and checkpoints are named as without the wrapper.
+  public var name: String { base.name }
+
+  /// Wraps `base`.
+  public init(_ base: any Optimizer, communicator: any Communicator, reduction: CollectiveReduction = .mean) {
+    self.base = base
+    self.communicator = communicator
+    self.reduction = reduction
+  }
+
+  /// Averages the gradients across the ranks (one fused `AllReduce` per dtype), then
+  /// lets the wrapped optimizer apply them.
+  public func applyGradients(_ pairs: [GradientAndVariable], name: String, location: SourceLocation) throws -> Operation {
+    guard let graph = pairs.first?.gradient.graph else {
+      throw GraphError.invalidArgument(op: "DistributedOptimizer", reason: "no gradients to apply", location: location)
+    }
+    var reduced = pairs
+    var dtypes: [DType] = []
+    for p in pairs where !dtypes.contains(p.gradient.dtype) { dtypes.append(p.gradient.dtype) }
+    try graph.withNameScope("\(name)_allreduce") {
+      for dtype in dtypes {
+        let indices = pairs.indices.filter { pairs[$0].gradient.dtype == dtype }
+        let outputs = try graph.addOperation(
+          AllReduce(reduction: reduction, root: nil, communicator: communicator),
+          inputs: indices.map { pairs[$0].gradient }, name: "fused_\(dtype)", location: location
+        ).outputs
+        for (i, out) in zip(indices, outputs) { reduced[i].gradient = out }
+      }
+    }
+    return try base.applyGradients(reduced, name: name, location: location)
+  }
+}
+
+extension Session {
+  /// Copies rank `root`'s value of every initialized variable (weights, optimizer slots, step
+  /// counters) to every rank, in one broadcast per call through one flat buffer. Call it after
+  /// initializing (or restoring) and before the first step, so all ranks start equal. It first
+  /// checks that every rank built the same variables (`verifySameVariables(over:)`).
+  /// - Throws: `DistributedError`.
+  public func broadcastVariables(from root: Int = 0, over communicator: any Communicator) throws {
+    try verifySameVariables(over: communicator)
+    let variables = graph.variables
+    var values: [NDArray] = []
+    for v in variables {
+      do {
+        values.append(try value(of: v))
+      } catch {
+        throw DistributedError.invalidArgument(
+          operation: "broadcastVariables", reason: "variable '\(v.name)' is not initialized; initialize before broadcasting")
+      }
+    }
+    let received = try communicator.broadcast(values, root: root)
+    for (v, value) in zip(variables, received) { try setValue(value, for: v) }
+  }
+
+  /// Checks that every rank's graph has the same variables: each rank hashes the names, shapes
+  /// and dtypes of its variables (FNV-1a, 64 bits) and the hashes are gathered; when they
+  /// differ, the ranks' descriptions are gathered too and the first difference is named.
+  /// - Throws: `graphMismatch` on every rank, before any
+  ///   training.
+  public func verifySameVariables(over communicator: any Communicator) throws {
+    let lines = graph.variables.map { "\($0.operation.name) \($0.dtype) \($0.shape)" }
+    let signature = variableSignature(lines)
+    var bits = signature.littleEndian
+    let hashes = try communicator.allGather(withUnsafeBytes(of: &bits) { Array($0) }).map { chunk in
+      chunk.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+    guard hashes.contains(where: { $0 != hashes[0] }) else { return }
+    let descriptions = try communicator.allGatherVariable(Array(lines.joined(separator: "\n").utf8)).map {
+      String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+    var reasons: [String] = []
+    for r in 1..<hashes.count where hashes[r] != hashes[0] {
+      let mine = descriptions[0], theirs = descriptions[r]
+      var detail = "\(theirs.count) variables on rank \(r), \(mine.count) on rank 0"
+      for i in 0..<Swift.min(mine.count, theirs.count) where mine[i] != theirs[i] {
+        detail = "variable \(i + 1) is '\(theirs[i])' on rank \(r) but '\(mine[i])' on rank 0"
+        break
+      }
+      reasons.append("rank \(r) (variables hash \(hex(hashes[r])) vs \(hex(hashes[0]))): \(detail)")
+    }
+    throw DistributedError.graphMismatch(
+      reason: reasons.joined(separator: "; ") + ". Start every rank with the same model options (layer sizes, dtype).")
+  }
+}
+
+/// FNV-1a (64 bits) of the lines, each followed by a newline.
+func variableSignature(_ lines: [String]) -> UInt64 {
+  var h: UInt64 = 0xcbf2_9ce4_8422_2325
+  for line in lines {
+    for byte in line.utf8 + [10] {
+      h ^= UInt64(byte)
+      h = h &* 0x0000_0100_0000_01b3
+    }
+  }
+  return h
+}
+
+private func hex(_ x: UInt64) -> String {
+  let s = String(x, radix: 16)
+  return String(repeating: "0", count: 16 - s.count) + s
+}
