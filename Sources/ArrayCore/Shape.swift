@@ -29,7 +29,18 @@ public struct Shape: Sendable, Hashable, ExpressibleByArrayLiteral, CustomString
   /// enters, so such a shape never reaches a kernel; use ``checkedElementCount`` for a thrown
   /// error instead).
   @inlinable public var elementCount: Int {
-    (try? Shape.checkedProduct(dimensions)) ?? Int.max
+    // A saturating product without a throwing call (this is on every kernel's path): a
+    // negative size or an overflow gives Int.max, as ``checkedProduct(_:)`` would refuse it.
+    var n = 1
+    var zero = false
+    var overflow = false
+    for d in dimensions {
+      if d < 0 { return Int.max }
+      if d == 0 { zero = true }
+      let (p, o) = n.multipliedReportingOverflow(by: d)
+      if o { overflow = true } else { n = p }
+    }
+    return zero ? 0 : overflow ? Int.max : n
   }
   /// Row-major (C order) strides, in elements.
   /// (Computed with wrapping arithmetic: meaningful for shapes that ``validate(dtype:)`` accepts.)

@@ -27,8 +27,8 @@ public enum OperationFamily: String, Sendable, CaseIterable {
   case state
   /// Training operations: fused updates, step-dependent hyper-parameters.
   case training
-  /// Operations written by users (``CustomOperation``).
-  case custom
+  /// Collective operations between the processes of a distributed job.
+  case collective
 }
 
 /// One primitive in the registry: its operation type name and family.
@@ -95,6 +95,9 @@ public enum PrimitiveRegistry {
       (AssignUpdate(variable: 0, function: Add()), .state), (AssignUpdate(variable: 0, function: Subtract()), .state),
       (NoOp(), .state),
       (ApplyAdam(variable: 0, m: 1, v: 2, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, decays: false), .training),
+      (AllReduce(reduction: .sum, communicator: SingleProcessCommunicator()), .collective),
+      (AllReduce(reduction: .sum, root: 0, communicator: SingleProcessCommunicator()), .collective),
+      (Broadcast(root: 0, communicator: SingleProcessCommunicator()), .collective),
     ]
     return list
   }()

@@ -1,4 +1,5 @@
 @testable import GraphCore
+import Training
 import Testing
 
 /// The scalar fast path must give bit-identical results to the general path (fused and unfused
@@ -156,5 +157,25 @@ import Testing
       finals.append(values)
     }
     expectIdentical(finals, "classification, no fetch")
+  }
+}
+
+/// The notebook's steps as the benchmark and the recipes build them (with the optimizer) take
+/// the scalar fast path.
+@Suite struct NotebookFastPathTests {
+  @Test func optimizerStepsRunAsScalarPrograms() throws {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [1], name: "x")
+    let y = g.placeholder(.float32, shape: [1], name: "y")
+    let a = try g.variable(randomNormal(g, shape: [1], seed: 43), name: "A")
+    let loss = try square(x * a - y)
+    let train = try GradientDescentOptimizer(learningRate: 0.02).minimize(loss)
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    let step = try s.prepare(feeds: [x, y], targets: [train])
+    try step.setFeed(0, to: [1])
+    try step.setFeed(1, to: [10])
+    for _ in 0..<10 { try step.run() }
+    #expect(s.scalarRuns == 10)
   }
 }

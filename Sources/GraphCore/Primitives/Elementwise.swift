@@ -35,7 +35,7 @@ public protocol UnaryFunction: Sendable {
 
 extension UnaryFunction {
   /// Maps ``callAsFunction(_:)`` over the elements.
-  @inlinable public func evaluate(_ x: NDArray, into out: inout NDArray) throws {
+  @inlinable @inline(__always) public func evaluate(_ x: NDArray, into out: inout NDArray) throws {
     switch x.dtype {
     case .float32: Kernels.map(x, Float.self, Float.self, into: &out) { self($0) }
     case .float64: Kernels.map(x, Double.self, Double.self, into: &out) { self($0) }
@@ -43,9 +43,9 @@ extension UnaryFunction {
     }
   }
   /// ``callAsFunction(_:)`` in `Float`.
-  @inlinable public func apply(_ x: Float) -> Float { self(x) }
+  @inlinable @inline(__always) public func apply(_ x: Float) -> Float { self(x) }
   /// ``callAsFunction(_:)`` in `Double`.
-  @inlinable public func apply(_ x: Double) -> Double { self(x) }
+  @inlinable @inline(__always) public func apply(_ x: Double) -> Double { self(x) }
 }
 
 /// An elementwise function of two floating-point values with NumPy broadcasting,
@@ -76,7 +76,7 @@ public protocol BinaryFunction: Sendable {
 
 extension BinaryFunction {
   /// Zips ``callAsFunction(_:_:)`` over the broadcast elements.
-  @inlinable public func evaluate(_ x: NDArray, _ y: NDArray, into out: inout NDArray) throws {
+  @inlinable @inline(__always) public func evaluate(_ x: NDArray, _ y: NDArray, into out: inout NDArray) throws {
     guard x.dtype == y.dtype else { throw ShapeError("\(typeName): dtypes \(x.dtype) and \(y.dtype) differ") }
     switch x.dtype {
     case .float32: try Kernels.zip(x, y, Float.self, Float.self, into: &out) { self($0, $1) }
@@ -85,7 +85,7 @@ extension BinaryFunction {
     }
   }
   /// Updates `v` in place with ``callAsFunction(_:_:)``.
-  @inlinable public func update(_ v: inout NDArray, with d: NDArray) throws {
+  @inlinable @inline(__always) public func update(_ v: inout NDArray, with d: NDArray) throws {
     switch v.dtype {
     case .float32 where d.dtype == .float32: try updateInPlace(&v, d, Float.self)
     case .float64 where d.dtype == .float64: try updateInPlace(&v, d, Double.self)
@@ -93,11 +93,11 @@ extension BinaryFunction {
     }
   }
   /// ``callAsFunction(_:_:)`` in `Float`.
-  @inlinable public func apply(_ x: Float, _ y: Float) -> Float { self(x, y) }
+  @inlinable @inline(__always) public func apply(_ x: Float, _ y: Float) -> Float { self(x, y) }
   /// ``callAsFunction(_:_:)`` in `Double`.
-  @inlinable public func apply(_ x: Double, _ y: Double) -> Double { self(x, y) }
+  @inlinable @inline(__always) public func apply(_ x: Double, _ y: Double) -> Double { self(x, y) }
 
-  @inlinable func updateInPlace<T: FloatElement>(_ v: inout NDArray, _ d: NDArray, _: T.Type) throws {
+  @inlinable @inline(__always) func updateInPlace<T: FloatElement>(_ v: inout NDArray, _ d: NDArray, _: T.Type) throws {
     guard try broadcastShape(v.shape, d.shape) == v.shape else {
       throw ShapeError("update of shape \(d.shape) does not fit variable of shape \(v.shape)")
     }

@@ -27,27 +27,62 @@ package enum ScalarForm: Sendable {
   case noOp
 }
 
-/// `Float` and `Double`, calling elementwise definitions through their non-generic entry points
-/// (``UnaryFunction/apply(_:)-(Float)``), so a program step is one call into code specialized for the
-/// function and the dtype, with the function read in place (no existential copy).
+/// One elementwise definition held by reference for the scalar program: a run calls it through
+/// an unowned reference (no reference counting, no copy of an existential) into the definition's
+/// non-generic entry points (``UnaryFunction/apply(_:)-(Float)``), which are specialized for the
+/// function and the dtype.
+class ScalarKernel {
+  func apply(_ x: Float) -> Float { x }
+  func apply(_ x: Double) -> Double { x }
+  func apply(_ x: Float, _ y: Float) -> Float { x }
+  func apply(_ x: Double, _ y: Double) -> Double { x }
+
+  /// The kernel of a function of one value.
+  static func make(_ f: any UnaryFunction) -> ScalarKernel { unaryKernel(f) }
+  /// The kernel of a function of two values.
+  static func make(_ f: any BinaryFunction) -> ScalarKernel { binaryKernel(f) }
+}
+
+private func unaryKernel<F: UnaryFunction>(_ f: F) -> ScalarKernel { UnaryKernel(f) }
+private func binaryKernel<F: BinaryFunction>(_ f: F) -> ScalarKernel { BinaryKernel(f) }
+
+final class UnaryKernel<F: UnaryFunction>: ScalarKernel {
+  let f: F
+  init(_ f: F) { self.f = f }
+  override func apply(_ x: Float) -> Float { f.apply(x) }
+  override func apply(_ x: Double) -> Double { f.apply(x) }
+}
+
+final class BinaryKernel<F: BinaryFunction>: ScalarKernel {
+  let f: F
+  init(_ f: F) { self.f = f }
+  override func apply(_ x: Float, _ y: Float) -> Float { f.apply(x, y) }
+  override func apply(_ x: Double, _ y: Double) -> Double { f.apply(x, y) }
+}
+
+/// `Float` and `Double`, calling a ``ScalarKernel`` for their own dtype.
 protocol ScalarElement: FloatElement {
   /// `f(x)`.
-  static func apply(_ f: UnsafePointer<any UnaryFunction>, _ x: Self) -> Self
+  static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Self) -> Self
   /// `f(x, y)`.
-  static func apply(_ f: UnsafePointer<any BinaryFunction>, _ x: Self, _ y: Self) -> Self
+  static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Self, _ y: Self) -> Self
 }
 
 extension Float: ScalarElement {
-  @inline(__always) static func apply(_ f: UnsafePointer<any UnaryFunction>, _ x: Float) -> Float { f.pointee.apply(x) }
-  @inline(__always) static func apply(_ f: UnsafePointer<any BinaryFunction>, _ x: Float, _ y: Float) -> Float {
-    f.pointee.apply(x, y)
+  @inline(__always) static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Float) -> Float {
+    f._withUnsafeGuaranteedRef { $0.apply(x) }
+  }
+  @inline(__always) static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Float, _ y: Float) -> Float {
+    f._withUnsafeGuaranteedRef { $0.apply(x, y) }
   }
 }
 
 extension Double: ScalarElement {
-  @inline(__always) static func apply(_ f: UnsafePointer<any UnaryFunction>, _ x: Double) -> Double { f.pointee.apply(x) }
-  @inline(__always) static func apply(_ f: UnsafePointer<any BinaryFunction>, _ x: Double, _ y: Double) -> Double {
-    f.pointee.apply(x, y)
+  @inline(__always) static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Double) -> Double {
+    f._withUnsafeGuaranteedRef { $0.apply(x) }
+  }
+  @inline(__always) static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Double, _ y: Double) -> Double {
+    f._withUnsafeGuaranteedRef { $0.apply(x, y) }
   }
 }
 
@@ -95,9 +130,10 @@ final class ScalarProgram<T: ScalarElement> {
   }
 
   let code: [Instruction]
-  /// The elementwise definitions the instructions call, in place (never copied during a run).
-  let unaryFunctions: UnsafeMutableBufferPointer<any UnaryFunction>
-  let binaryFunctions: UnsafeMutableBufferPointer<any BinaryFunction>
+  /// The elementwise definitions the instructions call (``kernelHandles`` refer to them
+  /// without reference counting).
+  let kernels: [ScalarKernel]
+  let kernelHandles: UnsafeMutableBufferPointer<Unmanaged<ScalarKernel>>
   let variables: [VariableUse]
   let registers: UnsafeMutablePointer<T>
   let count: Int
@@ -131,10 +167,9 @@ final class ScalarProgram<T: ScalarElement> {
     self.fetchRegisters = fetchRegisters
     self.shapes = shapes + lowering.declaredShapes
     feedSlots = plan.feeds.map(\.slot)
-    unaryFunctions = .allocate(capacity: lowering.unaryFunctions.count)
-    _ = unaryFunctions.initialize(from: lowering.unaryFunctions)
-    binaryFunctions = .allocate(capacity: lowering.binaryFunctions.count)
-    _ = binaryFunctions.initialize(from: lowering.binaryFunctions)
+    kernels = lowering.kernels
+    kernelHandles = .allocate(capacity: Swift.max(kernels.count, 1))
+    _ = kernelHandles.initialize(from: kernels.map { Unmanaged.passUnretained($0) })
     count = Swift.max(lowering.registerCount, 1)
     registers = .allocate(capacity: count)
     registers.initialize(repeating: 0, count: count)
@@ -153,8 +188,7 @@ final class ScalarProgram<T: ScalarElement> {
     var variables: [VariableUse] = []
     var variableIndex: [Int: Int] = [:]
     var declaredShapes: [Shape] = []
-    var unaryFunctions: [any UnaryFunction] = []
-    var binaryFunctions: [any BinaryFunction] = []
+    var kernels: [ScalarKernel] = []
     /// slot -> the register that holds its value.
     var alias: [Int: Int] = [:]
     /// register -> its constant value.
@@ -211,20 +245,22 @@ final class ScalarProgram<T: ScalarElement> {
     }
 
     mutating func emit(_ f: any UnaryFunction, dst: Int, x: Int) {
+      let kernel = ScalarKernel.make(f)
       if let v = known[x] {
-        fold(dst, withUnsafePointer(to: f) { T.apply($0, v) })
+        fold(dst, withExtendedLifetime(kernel) { T.apply(Unmanaged.passUnretained(kernel), v) })
       } else {
-        unaryFunctions.append(f)
-        code.append(.unary(function: unaryFunctions.count - 1, dst: dst, x: x))
+        kernels.append(kernel)
+        code.append(.unary(function: kernels.count - 1, dst: dst, x: x))
       }
     }
 
     mutating func emit(_ f: any BinaryFunction, dst: Int, x: Int, y: Int) {
+      let kernel = ScalarKernel.make(f)
       if let a = known[x], let b = known[y], !isVariableRegister(dst) {
-        fold(dst, withUnsafePointer(to: f) { T.apply($0, a, b) })
+        fold(dst, withExtendedLifetime(kernel) { T.apply(Unmanaged.passUnretained(kernel), a, b) })
       } else {
-        binaryFunctions.append(f)
-        code.append(.binary(function: binaryFunctions.count - 1, dst: dst, x: x, y: y))
+        kernels.append(kernel)
+        code.append(.binary(function: kernels.count - 1, dst: dst, x: x, y: y))
       }
     }
 
@@ -283,8 +319,7 @@ final class ScalarProgram<T: ScalarElement> {
 
   deinit {
     registers.deallocate()
-    unaryFunctions.deinitialize().deallocate()
-    binaryFunctions.deinitialize().deallocate()
+    kernelHandles.deinitialize().deallocate()
   }
 
   /// Runs the program: reads the fed values from the frame, updates variables in `context`,
@@ -338,13 +373,12 @@ final class ScalarProgram<T: ScalarElement> {
   /// Runs the instructions over the registers.
   private func execute() {
     let r = registers
-    let unary = UnsafePointer(unaryFunctions.baseAddress)
-    let binary = UnsafePointer(binaryFunctions.baseAddress)
+    let k = kernelHandles.baseAddress.unsafelyUnwrapped
     code.withUnsafeBufferPointer { code in
       for instruction in code {
         switch instruction {
-        case let .unary(f, dst, x): r[dst] = T.apply(unary.unsafelyUnwrapped + f, r[x])
-        case let .binary(f, dst, x, y): r[dst] = T.apply(binary.unsafelyUnwrapped + f, r[x], r[y])
+        case let .unary(f, dst, x): r[dst] = T.apply(k[f], r[x])
+        case let .binary(f, dst, x, y): r[dst] = T.apply(k[f], r[x], r[y])
         case let .copy(dst, x): r[dst] = r[x]
         }
       }
