@@ -186,6 +186,9 @@ func makeOpTable() -> [OpEntry] {
 
   // State, leaves and random values: checked by their semantics.
   t.append(contentsOf: stateEntries())
+
+  // Model building (OpTable+Models.swift): normalization, embedding lookup, flatten.
+  t.append(contentsOf: modelOpEntries())
   return t
 }
 
