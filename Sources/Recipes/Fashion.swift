@@ -1,6 +1,7 @@
 import ArrayCore
 import Datasets
 import GraphCore
+import Plotting
 import Training
 
 /// The models of the Fashion-MNIST recipe.
@@ -61,7 +62,7 @@ public struct FashionNetwork {
       let bn = kind == .cnnBN
       let phase = self.phase
       func block(_ cin: Int, _ filters: Int, _ s: UInt64) throws -> [any Layer] {
-        let conv = try Conv2D(
+        let conv = try Training.Conv2D(
           graph: g, inputChannels: cin, filters: filters, kernelSize: [3, 3], activation: bn ? .linear : .relu, seed: s, name: "conv2d")
         let pool = try MaxPool2D(window: [2, 2])
         return bn ? [conv, try BatchNorm(graph: g, channels: filters, phase: phase), Activation.relu, pool] : [conv, pool]
@@ -78,7 +79,7 @@ public struct FashionNetwork {
 
   /// The logits of `pixels` `[n, 784]`, computed in batches of `batchSize` (inference mode).
   /// - Throws: graph and session errors.
-  public func logits(_ session: Session, _ pixels: NDArray, batchSize: Int = 1000) throws -> [[Float]] {
+  public func logits(_ session: Session, _ pixels: NDArray, batchSize: Int = 500) throws -> [[Float]] {
     let n = pixels.shape[0], d = pixels.shape[1]
     var rows: [[Float]] = []
     rows.reserveCapacity(n)

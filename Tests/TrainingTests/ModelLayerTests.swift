@@ -155,4 +155,55 @@ struct ModelLayerTests {
     let x3 = graph.placeholder(.float32, shape: [2, 3, 4])
     #expect(throws: GraphError.self) { try normalize(x3, axes: [0, 2]) }
   }
+
+  @Test("Conv2D computes a valid convolution plus bias (a plain-loop oracle), Glorot-uniform kernels; pooling layers' shapes in a Sequential")
+  func convolutionLayers() throws {
+    let graph = Graph()
+    let x = graph.placeholder(.float64, shape: [nil, 5, 4, 2])
+    let conv = try Training.Conv2D(graph: graph, inputChannels: 2, filters: 3, kernelSize: [3, 2], activation: .relu, dtype: .float64, seed: 4)
+    #expect(conv.kernel.shape == PartialShape([3, 2, 2, 3]))
+    let y = try conv(x)
+    #expect(y.shape == PartialShape([nil, 3, 3, 3]))
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    let limit = (6.0 / Double(3 * 2 * 2 + 3 * 2 * 3)).squareRoot()
+    let k0 = try session.value(of: conv.kernel).doubles
+    #expect(k0.allSatisfy { Swift.abs($0) <= limit } && k0.contains { Swift.abs($0) > limit / 2 })
+    let k = randomArray([3, 2, 2, 3], seed: 1), b = randomArray([3], seed: 2), xs = randomArray([2, 5, 4, 2], seed: 3)
+    try session.setValue(k, for: conv.kernel)
+    try session.setValue(b, for: try #require(conv.bias))
+    let out = try session.run(y, feeding: [x: xs]).doubles
+    let kv = k.doubles, bv = b.doubles, xv = xs.doubles
+    var expected: [Double] = []
+    for n in 0..<2 {
+      for i in 0..<3 {
+        for j in 0..<3 {
+          for o in 0..<3 {
+            var s = bv[o]
+            for di in 0..<3 {
+              for dj in 0..<2 {
+                for c in 0..<2 { s += xv[((n * 5 + i + di) * 4 + j + dj) * 2 + c] * kv[((di * 2 + dj) * 2 + c) * 3 + o] }
+              }
+            }
+            expected.append(Swift.max(s, 0))
+          }
+        }
+      }
+    }
+    expectClose(NDArray(out, shape: [2, 3, 3, 3]), NDArray(expected, shape: [2, 3, 3, 3]), atol: 1e-12)
+
+    let phase = try TrainingPhase(graph: graph)
+    let model = Sequential([
+      try Training.Conv2D(graph: graph, inputChannels: 2, filters: 4, kernelSize: [3, 3], padding: .same, dtype: .float64, seed: 5),
+      try BatchNorm(graph: graph, channels: 4, phase: phase, dtype: .float64), Activation.relu,
+      try MaxPool2D(window: [2, 2]), try AvgPool2D(window: [2, 1]), GlobalAveragePool(), try LayerNorm(graph: graph, features: 4, dtype: .float64),
+    ])
+    let z = try model(x)
+    #expect(z.shape == PartialShape([nil, 4]))
+    #expect(model.variables.count == 2 + 4 + 2)
+    #expect(throws: GraphError.self) { try Training.Conv2D(graph: graph, inputChannels: 3, filters: 4, kernelSize: [3, 3], groups: 2, seed: 1) }
+    #expect(throws: GraphError.self) { try Training.Conv2D(graph: graph, inputChannels: 3, filters: 4, kernelSize: [0, 3], seed: 1) }
+    #expect(throws: GraphError.self) { try MaxPool2D(window: [2]) }
+    #expect(throws: GraphError.self) { try conv(graph.placeholder(.float64, shape: [nil, 5, 4, 3])) }
+  }
 }
