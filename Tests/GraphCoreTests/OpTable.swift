@@ -179,6 +179,7 @@ func makeOpTable() -> [OpEntry] {
   t.append(softmaxEntry(log: true))
   t.append(sparseXentEntry())
   t.append(matmulEntry())
+  t.append(contentsOf: convolutionEntries())
 
   // Movement and layout.
   t.append(contentsOf: movementEntries())
