@@ -43,8 +43,13 @@ static void NAME(im2col)(const bp_conv_geometry *g, const T *x, long n0, long nb
           }
           const T *src = img + iy * w * c;
           if (whole_rows && x0 >= 0 && x0 + kw <= w) {
-            memcpy(dst, src + x0 * c, sizeof(T) * (size_t)(kw * c));
-            dst += kw * c;
+            const long run = kw * c;
+            if (run <= 16) {
+              for (long q = 0; q < run; q++) dst[q] = src[x0 * c + q];
+            } else {
+              memcpy(dst, src + x0 * c, sizeof(T) * (size_t)run);
+            }
+            dst += run;
             continue;
           }
           for (long j = 0; j < kw; j++) {
@@ -99,6 +104,51 @@ static void NAME(col2im)(const bp_conv_geometry *g, const T *restrict cols, long
   }
 }
 
+// Direct loops for a short reduction (k = kh·kw·cg small, as for a first layer on one channel),
+// where packing for the GEMM costs more than it saves: vectorized over the output channels.
+// c[r, :] = Σ_p a[r, p] · b[p, :] (forward), or b[p, :] += Σ_r a[r, p] · c[r, :] (filter gradient).
+BP_INLINE void NAME(smallk_body)(int gradient, long m, long k, long n, const T *restrict a, T *restrict b, long ldb,
+                                 T *restrict c, long ldc) {
+  if (!gradient) {
+    for (long r = 0; r < m; r++) {
+      T *restrict cr = c + r * ldc;
+      const T *restrict ar = a + r * k;
+      for (long q = 0; q < n; q++) cr[q] = 0;
+      for (long p = 0; p < k; p++) {
+        const T v = ar[p];
+        const T *restrict bp = b + p * ldb;
+        for (long q = 0; q < n; q++) cr[q] += v * bp[q];
+      }
+    }
+  } else {
+    for (long r = 0; r < m; r++) {
+      const T *restrict cr = c + r * ldc;
+      const T *restrict ar = a + r * k;
+      for (long p = 0; p < k; p++) {
+        const T v = ar[p];
+        T *restrict bp = b + p * ldb;
+        for (long q = 0; q < n; q++) bp[q] += v * cr[q];
+      }
+    }
+  }
+}
+#if BP_X86
+BP_AVX2 static void NAME(smallk_avx2)(int gradient, long m, long k, long n, const T *a, T *b, long ldb, T *c, long ldc) {
+  NAME(smallk_body)(gradient, m, k, n, a, b, ldb, c, ldc);
+}
+#endif
+static void NAME(smallk)(int gradient, long m, long k, long n, const T *a, T *b, long ldb, T *c, long ldc) {
+#if BP_X86
+  if (bp_use_avx2()) {
+    NAME(smallk_avx2)(gradient, m, k, n, a, b, ldb, c, ldc);
+    return;
+  }
+#endif
+  NAME(smallk_body)(gradient, m, k, n, a, b, ldb, c, ldc);
+}
+
+#define SMALL_K 16
+
 static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
   const bp_conv_geometry *g = j->g;
   const long cg = g->c / g->groups, cog = g->out_c / g->groups, k = g->kh * g->kw * cg;
@@ -139,7 +189,10 @@ static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
       switch (j->kind) {
       case K_CONV:
         NAME(im2col)(g, j->a, n, b, gi, cols);
-        GEMM(0, 0, m, cog, k, cols, k, j->b + gi * cog, g->out_c, 0, j->out + yo, g->out_c);
+        if (k <= SMALL_K)
+          NAME(smallk)(0, m, k, cog, cols, (T *)(j->b + gi * cog), g->out_c, j->out + yo, g->out_c);
+        else
+          GEMM(0, 0, m, cog, k, cols, k, j->b + gi * cog, g->out_c, 0, j->out + yo, g->out_c);
         break;
       case K_BACK_INPUT:
         GEMM(0, 1, m, k, cog, j->a + yo, g->out_c, j->b + gi * cog, g->out_c, 0, cols, k);
@@ -148,7 +201,10 @@ static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
       default: {
         T *part = j->partials ? j->partials + (long)index * j->filter_size : j->out;
         NAME(im2col)(g, j->a, n, b, gi, cols);
-        GEMM(1, 0, k, cog, m, cols, k, j->b + yo, g->out_c, 1, part + gi * cog, g->out_c);
+        if (k <= SMALL_K)
+          NAME(smallk)(1, m, k, cog, cols, part + gi * cog, g->out_c, (T *)(j->b + yo), g->out_c);
+        else
+          GEMM(1, 0, k, cog, m, cols, k, j->b + yo, g->out_c, 1, part + gi * cog, g->out_c);
       }
       }
     }
@@ -161,15 +217,14 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
   const bp_conv_geometry *g = j->g;
   const long h = g->h, w = g->w, c = g->c;
   const T *x = j->a + n * h * w * c;
-  T *best = NULL;
-  long *arg = NULL;
+  T *best = NULL, *taken = NULL;
   if (j->kind == K_MAX_POOL_GRAD || j->kind == K_MAX_POOL_SELECT) {
-    best = bp_scratch(2, (sizeof(T) + sizeof(long)) * (size_t)c + 64);
+    best = bp_scratch(2, 2 * sizeof(T) * (size_t)c + 64);
     if (!best) {
       j->failed = 1;
       return;
     }
-    arg = (long *)(void *)(best + c + (8 - c % 8));
+    taken = best + c + (8 - c % 8);
   }
   if (j->kind == K_MAX_POOL_GRAD || j->kind == K_AVG_POOL_GRAD) memset(j->out + n * h * w * c, 0, sizeof(T) * (size_t)(h * w * c));
   for (long oy = 0; oy < g->oh; oy++) {
@@ -197,34 +252,45 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
       }
       case K_MAX_POOL_GRAD:
       case K_MAX_POOL_SELECT: {
-        int first = 1;
+        // Pass 1: the maximum per channel; pass 2: the first position that attains it takes
+        // the gradient (`taken` marks the channels already served), vectorized over channels.
+        if (i0 >= i1 || j0 >= j1) break;
+        for (long cc = 0; cc < c; cc++) {
+          best[cc] = x[((y0 + i0) * w + x0 + j0) * c + cc];
+          taken[cc] = 0;
+        }
         for (long i = i0; i < i1; i++)
           for (long q = j0; q < j1; q++) {
-            const long p = (y0 + i) * w + x0 + q;
-            const T *restrict s = x + p * c;
-            if (first) {
-              for (long cc = 0; cc < c; cc++) {
-                best[cc] = s[cc];
-                arg[cc] = p;
-              }
-              first = 0;
-            } else {
-              for (long cc = 0; cc < c; cc++) {
-                const int more = s[cc] > best[cc];
-                best[cc] = more ? s[cc] : best[cc];
-                arg[cc] = more ? p : arg[cc];
+            const T *restrict s = x + ((y0 + i) * w + x0 + q) * c;
+            for (long cc = 0; cc < c; cc++) best[cc] = s[cc] > best[cc] ? s[cc] : best[cc];
+          }
+        if (j->kind == K_MAX_POOL_GRAD) {
+          const T *restrict dy = j->b + o;
+          for (long i = i0; i < i1; i++)
+            for (long q = j0; q < j1; q++) {
+              const long p = ((y0 + i) * w + x0 + q) * c;
+              const T *restrict s = x + p;
+              T *restrict d = j->out + n * h * w * c + p;
+              for (long cc = 0; cc < c; cc++) {  // branch-free: hit is 0 or 1
+                const T hit = (T)(s[cc] == best[cc]) * ((T)1 - taken[cc]);
+                d[cc] += hit * dy[cc];
+                taken[cc] += hit;
               }
             }
-          }
-        if (first) break;
-        if (j->kind == K_MAX_POOL_GRAD) {
-          T *dx = j->out + n * h * w * c;
-          const T *dy = j->b + o;
-          for (long cc = 0; cc < c; cc++) dx[arg[cc] * c + cc] += dy[cc];
         } else {
-          const T *v = j->b + n * h * w * c;
-          T *y = j->out + o;
-          for (long cc = 0; cc < c; cc++) y[cc] = v[arg[cc] * c + cc];
+          T *restrict y = j->out + o;
+          for (long cc = 0; cc < c; cc++) y[cc] = 0;
+          for (long i = i0; i < i1; i++)
+            for (long q = j0; q < j1; q++) {
+              const long p = ((y0 + i) * w + x0 + q) * c;
+              const T *restrict s = x + p;
+              const T *restrict v = j->b + n * h * w * c + p;
+              for (long cc = 0; cc < c; cc++) {
+                const T hit = (T)(s[cc] == best[cc]) * ((T)1 - taken[cc]);
+                y[cc] += hit * v[cc];
+                taken[cc] += hit;
+              }
+            }
         }
         break;
       }

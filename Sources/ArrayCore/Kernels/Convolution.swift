@@ -35,11 +35,15 @@ public struct WindowGeometry: Sendable, Hashable {
   /// Checks that every list has two positive entries and that `groups ≥ 1`.
   /// - Throws: ``ShapeError`` naming the bad attribute.
   public func validate() throws(ShapeError) {
-    for (name, v) in [("window", window), ("strides", strides), ("dilations", dilations)] {
-      guard v.count == 2 else { throw ShapeError("\(name) must have 2 entries (height, width), got \(v)") }
-      guard v.allSatisfy({ $0 > 0 }) else { throw ShapeError("\(name) must be positive, got \(v)") }
-    }
+    try Self.check(window, "window")
+    try Self.check(strides, "strides")
+    try Self.check(dilations, "dilations")
     guard groups >= 1 else { throw ShapeError("groups must be positive, got \(groups)") }
+  }
+
+  private static func check(_ v: [Int], _ name: String) throws(ShapeError) {
+    guard v.count == 2 else { throw ShapeError("\(name) must have 2 entries (height, width), got \(v)") }
+    guard v[0] > 0 && v[1] > 0 else { throw ShapeError("\(name) must be positive, got \(v)") }
   }
 
   /// The output size and the padding before, along one axis of size `input`.
@@ -75,11 +79,14 @@ public struct WindowGeometry: Sendable, Hashable {
   }
 
   /// The C kernels' description of one call: input `[n, h, w, c]`, `outChannels` outputs.
-  func cGeometry(n: Int, h: Int, w: Int, c: Int, outChannels: Int) throws(ShapeError) -> bp_conv_geometry {
-    let y = try Self.outputSize(input: h, window: window[0], stride: strides[0], dilation: dilations[0], padding: padding)
-    let x = try Self.outputSize(input: w, window: window[1], stride: strides[1], dilation: dilations[1], padding: padding)
+  /// `kh`, `kw` override the window (a filter's size).
+  func cGeometry(n: Int, h: Int, w: Int, c: Int, outChannels: Int, kh: Int? = nil, kw: Int? = nil) throws(ShapeError) -> bp_conv_geometry {
+    let kh = kh ?? window[0], kw = kw ?? window[1]
+    guard kh > 0 && kw > 0 else { throw ShapeError("the window \(kh)x\(kw) is empty") }
+    let y = try Self.outputSize(input: h, window: kh, stride: strides[0], dilation: dilations[0], padding: padding)
+    let x = try Self.outputSize(input: w, window: kw, stride: strides[1], dilation: dilations[1], padding: padding)
     return bp_conv_geometry(
-      n: n, h: h, w: w, c: c, kh: window[0], kw: window[1], out_c: outChannels, oh: y.size, ow: x.size,
+      n: n, h: h, w: w, c: c, kh: kh, kw: kw, out_c: outChannels, oh: y.size, ow: x.size,
       sh: strides[0], sw: strides[1], dh: dilations[0], dw: dilations[1], pad_top: y.padBefore, pad_left: x.padBefore,
       groups: groups)
   }
@@ -105,14 +112,13 @@ extension Kernels {
       throw ShapeError("filter must be a rank-4 \(input.dtype) array [h, w, in/groups, out], got \(filter.dtype) \(filter.shape)")
     }
     let d = input.shape.dimensions, f = filter.shape.dimensions
-    var geo = geometry
-    geo.window = [f[0], f[1]]
+    let geo = geometry
     try geo.validate()
     guard d[3] == f[2] * geo.groups, f[3] % geo.groups == 0 else {
       throw ShapeError("input \(input.shape) and filter \(filter.shape) do not match for \(geo.groups) group(s)")
     }
-    let g = try geo.cGeometry(n: d[0], h: d[1], w: d[2], c: d[3], outChannels: f[3])
-    out.prepare(shape: [d[0], g.oh, g.ow, f[3]], dtype: input.dtype)
+    let g = try geo.cGeometry(n: d[0], h: d[1], w: d[2], c: d[3], outChannels: f[3], kh: f[0], kw: f[1])
+    prepare(&out, d[0], g.oh, g.ow, f[3], input.dtype)
     if out.elementCount == 0 { return }
     if input.elementCount == 0 || filter.elementCount == 0 { return fillZero(&out) }
     try withGeometry(g) { p throws(ShapeError) in
@@ -126,28 +132,27 @@ extension Kernels {
 
   /// The adjoint of ``conv2d(_:_:_:into:)`` in its input (`tf.nn.conv2d_transpose`): the
   /// `[n, h, w, c]` array `dx` with `⟨conv2d(dx', w), dy⟩ = ⟨dx', dx⟩` for all `dx'`, i.e. each `dy`
-  /// spread back over its window through the filter. `inputSpatial` is `[h, w, c]`.
+  /// spread back over its window through the filter, for an input of `h × w × c` images.
   /// - Throws: ``ShapeError`` when `dy` is not the convolution's output shape for that input.
   public static func conv2dBackpropInput(
-    _ dy: NDArray, _ filter: NDArray, inputSpatial: [Int], _ geometry: WindowGeometry, into out: inout NDArray
+    _ dy: NDArray, _ filter: NDArray, inputHeight h: Int, inputWidth w: Int, inputChannels c: Int,
+    _ geometry: WindowGeometry, into out: inout NDArray
   ) throws(ShapeError) {
     try requireImages(dy, "gradient")
-    guard filter.rank == 4, filter.dtype == dy.dtype, inputSpatial.count == 3 else {
+    guard filter.rank == 4, filter.dtype == dy.dtype else {
       throw ShapeError("filter must be a rank-4 \(dy.dtype) array [h, w, in/groups, out], got \(filter.dtype) \(filter.shape)")
     }
     let d = dy.shape.dimensions, f = filter.shape.dimensions
-    var geo = geometry
-    geo.window = [f[0], f[1]]
+    let geo = geometry
     try geo.validate()
-    let (h, w, c) = (inputSpatial[0], inputSpatial[1], inputSpatial[2])
     guard c == f[2] * geo.groups, f[3] % geo.groups == 0, d[3] == f[3] else {
       throw ShapeError("output [\(d[0]), \(h), \(w), \(c)], filter \(filter.shape) and gradient \(dy.shape) do not match for \(geo.groups) group(s)")
     }
-    let g = try geo.cGeometry(n: d[0], h: h, w: w, c: c, outChannels: f[3])
+    let g = try geo.cGeometry(n: d[0], h: h, w: w, c: c, outChannels: f[3], kh: f[0], kw: f[1])
     guard g.oh == d[1], g.ow == d[2] else {
       throw ShapeError("gradient \(dy.shape) is not the convolution's output [\(d[0]), \(g.oh), \(g.ow), \(f[3])] for the input [\(d[0]), \(h), \(w), \(c)]")
     }
-    out.prepare(shape: [d[0], h, w, c], dtype: dy.dtype)
+    prepare(&out, d[0], h, w, c, dy.dtype)
     if out.elementCount == 0 { return }
     if dy.elementCount == 0 || filter.elementCount == 0 { return fillZero(&out) }
     try withGeometry(g) { p throws(ShapeError) in
@@ -161,10 +166,11 @@ extension Kernels {
 
   /// The adjoint of ``conv2d(_:_:_:into:)`` in its filter: the `[kh, kw, c/G, o]` array with
   /// `dw[i, j, c, o] = Σ_{n, oy, ox} x[n, oy·sₕ − pₜ + i·dₕ, ox·s_w − pₗ + j·d_w, g·C/G + c] · dy[n, oy, ox, o]`.
-  /// The window of `geometry` is the filter's height and width.
+  /// The filter is `filterHeight × filterWidth` (the window of `geometry` is not used).
   /// - Throws: ``ShapeError`` when `dy` is not the convolution's output shape.
   public static func conv2dBackpropFilter(
-    _ input: NDArray, _ dy: NDArray, _ geometry: WindowGeometry, into out: inout NDArray
+    _ input: NDArray, _ dy: NDArray, filterHeight kh: Int, filterWidth kw: Int, _ geometry: WindowGeometry,
+    into out: inout NDArray
   ) throws(ShapeError) {
     try requireImages(input, "input")
     try requireImages(dy, "gradient")
@@ -173,11 +179,11 @@ extension Kernels {
     guard dy.dtype == input.dtype, d[0] == e[0], d[3] % geometry.groups == 0, e[3] % geometry.groups == 0 else {
       throw ShapeError("input \(input.shape) and gradient \(dy.shape) do not match for \(geometry.groups) group(s)")
     }
-    let g = try geometry.cGeometry(n: d[0], h: d[1], w: d[2], c: d[3], outChannels: e[3])
+    let g = try geometry.cGeometry(n: d[0], h: d[1], w: d[2], c: d[3], outChannels: e[3], kh: kh, kw: kw)
     guard g.oh == e[1], g.ow == e[2] else {
       throw ShapeError("gradient \(dy.shape) is not the convolution's output [\(d[0]), \(g.oh), \(g.ow), \(e[3])] for the input \(input.shape)")
     }
-    out.prepare(shape: [geometry.window[0], geometry.window[1], d[3] / geometry.groups, e[3]], dtype: input.dtype)
+    prepare(&out, kh, kw, d[3] / geometry.groups, e[3], input.dtype)
     if out.elementCount == 0 { return }
     if input.elementCount == 0 || dy.elementCount == 0 { return fillZero(&out) }
     try withGeometry(g) { p throws(ShapeError) in
@@ -216,22 +222,27 @@ extension Kernels {
     guard xShape.rank == 4 else { throw ShapeError("input must have rank 4 (NHWC), got \(xShape)") }
     let d = xShape.dimensions
     let g = try geometry.cGeometry(n: d[0], h: d[1], w: d[2], c: d[3], outChannels: d[3])
-    let yShape: Shape = [d[0], g.oh, g.ow, d[3]]
+    func pooled(_ s: Shape) -> Bool { s.rank == 4 && s[0] == d[0] && s[1] == g.oh && s[2] == g.ow && s[3] == d[3] }
     switch kind {
     case .maxGradient:
-      guard let s = second, s.shape == yShape, s.dtype == input.dtype else {
-        throw ShapeError("gradient \(second.map { "\($0.shape)" } ?? "missing") must have the pooled shape \(yShape)")
+      guard let s = second, pooled(s.shape), s.dtype == input.dtype else {
+        throw ShapeError("gradient \(second.map { "\($0.shape)" } ?? "missing") must have the pooled shape [\(d[0]), \(g.oh), \(g.ow), \(d[3])]")
       }
     case .maxSelect:
       guard let s = second, s.shape == xShape, s.dtype == input.dtype else {
         throw ShapeError("values \(second.map { "\($0.shape)" } ?? "missing") must have the input's shape \(xShape)")
       }
     case .averageGradient:
-      guard input.shape == yShape else { throw ShapeError("gradient \(input.shape) must have the pooled shape \(yShape)") }
+      guard pooled(input.shape) else {
+        throw ShapeError("gradient \(input.shape) must have the pooled shape [\(d[0]), \(g.oh), \(g.ow), \(d[3])]")
+      }
     default: break
     }
-    let resultShape = kind == .maxGradient || kind == .averageGradient ? xShape : yShape
-    out.prepare(shape: resultShape, dtype: input.dtype)
+    if kind == .maxGradient || kind == .averageGradient {
+      prepare(&out, d[0], d[1], d[2], d[3], input.dtype)
+    } else {
+      prepare(&out, d[0], g.oh, g.ow, d[3], input.dtype)
+    }
     if out.elementCount == 0 { return }
     if input.elementCount == 0 { return fillZero(&out) }
     try withGeometry(g) { p throws(ShapeError) in
@@ -264,6 +275,17 @@ extension Kernels {
   ) throws(ShapeError) {
     var copy = g
     try withUnsafePointer(to: &copy) { p throws(ShapeError) in try body(p) }
+  }
+
+  /// Prepares `out` as `[a, b, c, d]`, reusing its shape value when it already matches (no
+  /// allocation in the steady state).
+  private static func prepare(_ out: inout NDArray, _ a: Int, _ b: Int, _ c: Int, _ d: Int, _ dtype: DType) {
+    let s = out.shape
+    if s.rank == 4 && s[0] == a && s[1] == b && s[2] == c && s[3] == d {
+      out.prepare(shape: s, dtype: dtype)
+    } else {
+      out.prepare(shape: [a, b, c, d], dtype: dtype)
+    }
   }
 
   private static func fillZero(_ out: inout NDArray) {

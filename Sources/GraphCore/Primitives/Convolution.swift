@@ -89,8 +89,16 @@ public struct Conv2D: Primitive {
     return [TensorInfo(dtype: x.dtype, shape: try convOutput(input: x.shape, filter: w.shape, geo))]
   }
 
-  var geometry: WindowGeometry {
-    WindowGeometry(window: [1, 1], strides: strides, dilations: dilations, padding: padding, groups: groups)
+  /// The attributes as a geometry (the window comes from the filter at run time).
+  public let geometry: WindowGeometry
+
+  /// A convolution with these attributes.
+  public init(strides: [Int], padding: Padding, dilations: [Int], groups: Int) {
+    self.strides = strides
+    self.padding = padding
+    self.dilations = dilations
+    self.groups = groups
+    geometry = WindowGeometry(window: [1, 1], strides: strides, dilations: dilations, padding: padding, groups: groups)
   }
 
   /// Convolves.
@@ -138,8 +146,20 @@ public struct Conv2DBackpropInput: Primitive {
   public let groups: Int
   /// The result's shape `[n, h, w, c]` (the batch is taken from `dy`); `nil` with a reference input.
   public let outputShape: [Int]?
+  /// The attributes as a geometry (the window comes from the filter at run time).
+  public let geometry: WindowGeometry
   /// `Conv2DBackpropInput`.
   public var typeName: String { "Conv2DBackpropInput" }
+
+  /// A transposed convolution with these attributes.
+  public init(strides: [Int], padding: Padding, dilations: [Int], groups: Int, outputShape: [Int]?) {
+    self.strides = strides
+    self.padding = padding
+    self.dilations = dilations
+    self.groups = groups
+    self.outputShape = outputShape
+    geometry = WindowGeometry(window: [1, 1], strides: strides, dilations: dilations, padding: padding, groups: groups)
+  }
 
   /// The reference's shape or ``outputShape``; checks that convolving it gives `dy`'s shape.
   public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
@@ -179,18 +199,13 @@ public struct Conv2DBackpropInput: Primitive {
   /// Spreads `dy` back through the filter.
   public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let dy = inputs[0], w = inputs[1]
-    let spatial: [Int]
-    if let outputShape {
-      spatial = Array(outputShape[1...])
-    } else {
-      let d = inputs[2].shape.dimensions
-      guard d.count == 4, d[0] == dy.shape[0] else {
-        throw ShapeError("the reference \(inputs[2].shape) does not match the gradient \(dy.shape)")
-      }
-      spatial = Array(d[1...])
+    let d = outputShape ?? inputs[2].shape.dimensions
+    guard d.count == 4, outputShape != nil || (dy.rank == 4 && d[0] == dy.shape[0]) else {
+      throw ShapeError("the reference \(inputs[2].shape) does not match the gradient \(dy.shape)")
     }
-    let geo = WindowGeometry(window: [1, 1], strides: strides, dilations: dilations, padding: padding, groups: groups)
-    try outputs.update(0) { try Kernels.conv2dBackpropInput(dy, w, inputSpatial: spatial, geo, into: &$0) }
+    try outputs.update(0) {
+      try Kernels.conv2dBackpropInput(dy, w, inputHeight: d[1], inputWidth: d[2], inputChannels: d[3], geometry, into: &$0)
+    }
   }
 
   /// `[conv2d(G, w), conv2dBackpropFilter(G, dy), nil]`.
@@ -224,8 +239,19 @@ public struct Conv2DBackpropFilter: Primitive {
   public let dilations: [Int]
   /// The number of groups.
   public let groups: Int
+  /// The attributes as a geometry (the window comes from the reference filter at run time).
+  public let geometry: WindowGeometry
   /// `Conv2DBackpropFilter`.
   public var typeName: String { "Conv2DBackpropFilter" }
+
+  /// A filter gradient with these attributes.
+  public init(strides: [Int], padding: Padding, dilations: [Int], groups: Int) {
+    self.strides = strides
+    self.padding = padding
+    self.dilations = dilations
+    self.groups = groups
+    geometry = WindowGeometry(window: [1, 1], strides: strides, dilations: dilations, padding: padding, groups: groups)
+  }
 
   /// The reference filter's shape; checks that convolving `x` with it gives `dy`'s shape.
   public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
@@ -249,8 +275,7 @@ public struct Conv2DBackpropFilter: Primitive {
   public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0], dy = inputs[1], f = inputs[2].shape
     guard f.rank == 4 else { throw ShapeError("the reference filter \(f) must have rank 4") }
-    let geo = WindowGeometry(window: [f[0], f[1]], strides: strides, dilations: dilations, padding: padding, groups: groups)
-    try outputs.update(0) { try Kernels.conv2dBackpropFilter(x, dy, geo, into: &$0) }
+    try outputs.update(0) { try Kernels.conv2dBackpropFilter(x, dy, filterHeight: f[0], filterWidth: f[1], geometry, into: &$0) }
     let got = outputs[0].shape
     guard got == f else { throw ShapeError("the filter gradient \(got) differs from the reference filter \(f)") }
   }
