@@ -13,7 +13,7 @@ import ArrayCore
 /// `t10k-labels-idx1-ubyte`, each plain or with `.gz`.
 ///
 /// On Debian and Ubuntu they come from the `dataset-fashion-mnist` package, in
-/// ``defaultDirectory`` (`apt-get install dataset-fashion-mnist`).
+/// `defaultDirectory` (`apt-get install dataset-fashion-mnist`).
 ///
 /// Features are the pixels scaled to `[0, 1]` (`value / 255`), float32, one row of 784 per image
 /// (row-major, the image's rows one after the other); labels are int32 classes `0...9`.
@@ -42,12 +42,12 @@ public struct FashionMNIST: Sendable {
   /// The directory read.
   public let directory: String
 
-  /// Loads the four files from `directory` (``defaultDirectory`` when `nil`).
+  /// Loads the four files from `directory` (`defaultDirectory` when `nil`).
   /// - Parameters:
   ///   - trainLimit: keep only the first this many training images (quick runs).
   ///   - testLimit: keep only the first this many test images.
-  /// - Throws: ``DatasetError/missingFiles(paths:help:)`` naming the missing files and the
-  ///   install command; ``DatasetError/malformedFile(source:reason:)`` for a bad file, images
+  /// - Throws: `DatasetError/missingFiles(paths:help:)` naming the missing files and the
+  ///   install command; `DatasetError/malformedFile(source:reason:)` for a bad file, images
   ///   that are not `[n, 28, 28]` unsigned bytes, labels that are not `[n]` bytes in `0...9`, or
   ///   image and label counts that differ.
   public init(directory: String? = nil, trainLimit: Int? = nil, testLimit: Int? = nil) throws(DatasetError) {
@@ -77,7 +77,7 @@ public struct FashionMNIST: Sendable {
   static func isReadableFile(_ path: String) -> Bool { access(path, R_OK) == 0 }
 
   /// Pairs an images file `[n, 28, 28]` with a labels file `[n]`.
-  /// - Throws: ``DatasetError/malformedFile(source:reason:)`` (see ``init(directory:trainLimit:testLimit:)``).
+  /// - Throws: `DatasetError/malformedFile(source:reason:)` (see `init(directory:trainLimit:testLimit:)`).
   public static func load(images imagesPath: String, labels labelsPath: String, limit: Int? = nil) throws(DatasetError) -> Dataset {
     let images = try IDXArray(contentsOfFile: imagesPath)
     guard images.typeCode == 0x08, images.dimensions.count == 3, images.dimensions[1] == side, images.dimensions[2] == side else {

@@ -11,7 +11,7 @@ import ArrayCore
 /// - the values, big-endian, row-major; nothing after them.
 ///
 /// The file may be gzip-compressed (detected by its magic number, as the distributed
-/// `*-ubyte.gz` files). Files and decompressed contents larger than ``maximumSize`` (1 GiB) are
+/// `*-ubyte.gz` files). Files and decompressed contents larger than `maximumSize` (1 GiB) are
 /// refused.
 public struct IDXArray: Sendable {
   /// The largest file, and the largest decompressed content, accepted: 1 GiB (MNIST's largest
@@ -30,8 +30,8 @@ public struct IDXArray: Sendable {
   public var elementCount: Int { dimensions.reduce(1, *) }
 
   /// Reads an IDX file (plain or gzip).
-  /// - Throws: ``DatasetError/unreadableFile(path:reason:)`` when it cannot be read or is over
-  ///   the size limit, ``DatasetError/malformedFile(source:reason:)`` for bad gzip data, a bad
+  /// - Throws: `DatasetError/unreadableFile(path:reason:)` when it cannot be read or is over
+  ///   the size limit, `DatasetError/malformedFile(source:reason:)` for bad gzip data, a bad
   ///   magic number, an unknown type, too many dimensions, or a dimension product that does not
   ///   match the file's size (truncated or with extra bytes).
   public init(contentsOfFile path: String) throws(DatasetError) {
@@ -50,7 +50,7 @@ public struct IDXArray: Sendable {
   }
 
   /// Parses the (decompressed) bytes of an IDX file; `source` names it in errors.
-  /// - Throws: ``DatasetError/malformedFile(source:reason:)`` (see ``init(contentsOfFile:)``).
+  /// - Throws: `DatasetError/malformedFile(source:reason:)` (see `init(contentsOfFile:)`).
   public init(bytes data: [UInt8], source: String) throws(DatasetError) {
     func bad(_ reason: String) -> DatasetError { .malformedFile(source: source, reason: reason) }
     guard data.count >= 4 else { throw bad("truncated: \(data.count) bytes, an IDX header needs at least 4") }

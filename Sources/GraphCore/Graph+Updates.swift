@@ -7,8 +7,8 @@ extension Graph {
   /// `with tf.control_dependencies(update_ops): train = opt.minimize(loss)`).
   public var updateOperations: [Operation] { updateNodes.map { Operation(graph: self, id: $0) } }
 
-  /// Registers `operation` as one that every training step must run (see ``updateOperations``).
-  /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)`` when it belongs to another graph.
+  /// Registers `operation` as one that every training step must run (see `updateOperations`).
+  /// - Throws: `GraphError/foreignTensor(op:tensor:location:)` when it belongs to another graph.
   public func addUpdateOperation(_ operation: Operation, file: StaticString = #fileID, line: UInt = #line) throws {
     guard operation.graph === self else {
       throw GraphError.foreignTensor(op: "addUpdateOperation", tensor: operation.name, location: SourceLocation(file, line))

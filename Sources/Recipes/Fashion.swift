@@ -43,7 +43,7 @@ public struct FashionNetwork {
   public let kind: FashionModelKind
 
   /// Builds the network; seeds derive from `seed`.
-  /// - Throws: ``GraphError`` from the layers.
+  /// - Throws: `GraphError` from the layers.
   public init(kind: FashionModelKind, seed: UInt64) throws {
     self.kind = kind
     let d = FashionMNIST.side * FashionMNIST.side
@@ -112,14 +112,14 @@ public struct FashionNetwork {
 /// The Fashion-MNIST recipe (`backprop fashion`): trains a classifier on the 60,000 training
 /// images and reports the accuracy on the 10,000 test images after each epoch.
 ///
-/// Defaults, as the Keras example "Simple MNIST convnet": the CNN of ``FashionModelKind/cnn``,
+/// Defaults, as the Keras example "Simple MNIST convnet": the CNN of `FashionModelKind/cnn`,
 /// pixels scaled to `[0, 1]`, softmax cross-entropy, Adam at 1e-3, batches of 128 in a new seeded
 /// order each epoch (the last smaller batch kept), 15 epochs. The train accuracy is the running
 /// accuracy of the training batches during the epoch (with dropout active, as Keras reports it).
 public struct FashionRecipe: Sendable {
   /// Settings of a run.
   public struct Configuration: Sendable {
-    /// The directory with the four IDX files (`nil`: ``Datasets/FashionMNIST/defaultDirectory``).
+    /// The directory with the four IDX files (`nil`: `Datasets/FashionMNIST/defaultDirectory`).
     public var dataDirectory: String?
     /// The model.
     public var model = FashionModelKind.cnn
@@ -141,7 +141,7 @@ public struct FashionRecipe: Sendable {
     public init() {}
 
     /// Checks every setting.
-    /// - Throws: ``RecipeError`` naming the setting and its value.
+    /// - Throws: `RecipeError` naming the setting and its value.
     public func validate() throws {
       guard batchSize >= 1 else { throw RecipeError("batch size must be at least 1, got \(batchSize)") }
       guard epochs >= 1 else { throw RecipeError("epochs must be at least 1, got \(epochs)") }
@@ -177,8 +177,8 @@ public struct FashionRecipe: Sendable {
   /// Trains, writing one line per epoch to `output`
   /// (`epoch  3/15  loss 0.2843  train 0.8951  test 0.9012  41.2 s`) and reporting each step
   /// to `onStep` (for a progress bar).
-  /// - Throws: ``RecipeError`` for invalid settings or a restore file that does not fit,
-  ///   ``Datasets/DatasetError`` for missing or bad data files, graph and session errors.
+  /// - Throws: `RecipeError` for invalid settings or a restore file that does not fit,
+  ///   `Datasets/DatasetError` for missing or bad data files, graph and session errors.
   public func run(output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in }) throws -> Report {
     let c = configuration
     try c.validate()
@@ -301,11 +301,11 @@ public struct FashionModel: Sendable {
   }
 
   /// Writes the model atomically (nothing is written on failure).
-  /// - Throws: ``ArrayCore/ArrayFileError``.
+  /// - Throws: `ArrayCore/ArrayFileError`.
   public func save(toPath path: String) throws { try file.write(toPath: path) }
 
-  /// Reads a model saved by ``save(toPath:)``.
-  /// - Throws: ``ArrayCore/ArrayFileError`` for an unreadable or malformed file, ``RecipeError``
+  /// Reads a model saved by `save(toPath:)`.
+  /// - Throws: `ArrayCore/ArrayFileError` for an unreadable or malformed file, `RecipeError`
   ///   when it is not a Fashion-MNIST model.
   public init(contentsOfFile path: String) throws {
     let file = try SafetensorsFile(contentsOfFile: path)
@@ -326,7 +326,7 @@ public struct FashionModel: Sendable {
 
   /// Sets the variables of `graph` in `session` from the saved values: every variable when
   /// `requireAll` (resuming), else the ones saved (predicting: the graph has no optimizer).
-  /// - Throws: ``RecipeError`` naming a missing variable or a shape or dtype that does not fit.
+  /// - Throws: `RecipeError` naming a missing variable or a shape or dtype that does not fit.
   public func load(into session: Session, graph: Graph, requireAll: Bool) throws {
     for v in graph.variables {
       let name = v.operation.name
@@ -342,7 +342,7 @@ public struct FashionModel: Sendable {
   }
 
   /// The predicted class of each row of pixels `[n, 784]` scaled to `[0, 1]`.
-  /// - Throws: ``RecipeError`` when `pixels` is not `[n, 784]` float32; a missing weight.
+  /// - Throws: `RecipeError` when `pixels` is not `[n, 784]` float32; a missing weight.
   public func predict(_ pixels: NDArray) throws -> [Int] {
     let d = FashionMNIST.side * FashionMNIST.side
     guard pixels.rank == 2, pixels.shape[1] == d, pixels.dtype == .float32 else {

@@ -41,7 +41,7 @@ public struct Conv2D: Layer, Sendable {
 
   /// Creates the layer and its variables.
   /// - Parameter seed: seeds the kernel's values (a random bias initializer gets `seed + 1`).
-  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for non-positive sizes, a
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` for non-positive sizes, a
   ///   kernel size, stride or dilation that is not two positive numbers, or channel counts that
   ///   `groups` does not divide.
   public init(
@@ -81,7 +81,7 @@ public struct Conv2D: Layer, Sendable {
   }
 
   /// `activation(conv2d(x, K) + b)`.
-  /// - Throws: ``GraphError`` when `x` is not `[N, H, W, inputChannels]` of the layer's dtype
+  /// - Throws: `GraphError` when `x` is not `[N, H, W, inputChannels]` of the layer's dtype
   ///   in its graph, or the window does not fit the (padded) image.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let dims = x.shape.dimensions
@@ -116,7 +116,7 @@ public struct MaxPool2D: Layer, Sendable {
   let line: UInt
 
   /// Creates the layer.
-  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` unless the window and
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` unless the window and
   ///   strides are two positive numbers.
   public init(window: [Int] = [2, 2], strides: [Int]? = nil, padding: Padding = .valid, file: StaticString = #fileID, line: UInt = #line) throws {
     try checkPoolingArguments("MaxPool2D", window, strides, file, line)
@@ -151,7 +151,7 @@ public struct AvgPool2D: Layer, Sendable {
   let line: UInt
 
   /// Creates the layer.
-  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` unless the window and
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` unless the window and
   ///   strides are two positive numbers.
   public init(window: [Int] = [2, 2], strides: [Int]? = nil, padding: Padding = .valid, file: StaticString = #fileID, line: UInt = #line) throws {
     try checkPoolingArguments("AvgPool2D", window, strides, file, line)

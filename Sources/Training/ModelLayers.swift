@@ -3,7 +3,7 @@ import GraphCore
 
 // Layers for image and sequence models besides Dense: normalization, dropout, flatten and
 // embedding (the convolution and pooling layers are in ConvolutionLayers.swift). Layers that act
-// differently while training take a ``TrainingPhase``.
+// differently while training take a `TrainingPhase`.
 
 /// Batch normalization over the last axis (channels last; Keras's `BatchNormalization(axis=-1)`,
 /// TF1's `tf.layers.batch_normalization`; Ioffe & Szegedy 2015):
@@ -14,7 +14,7 @@ import GraphCore
 /// - otherwise: `y = γ · (x - m) / √(v + ε) + β` with the moving mean `m` and variance `v`.
 ///
 /// The moving-average updates are registered in the graph's
-/// ``GraphCore/Graph/updateOperations`` (TF1's `UPDATE_OPS`), so an optimizer's `minimize`
+/// `GraphCore/Graph/updateOperations` (TF1's `UPDATE_OPS`), so an optimizer's `minimize`
 /// built after the layer was applied runs them with every training step; they leave the
 /// averages unchanged when the flag is false.
 ///
@@ -48,7 +48,7 @@ public struct BatchNorm: Layer, Sendable {
   /// - Parameters:
   ///   - momentum: the moving averages' decay, in `[0, 1)` (Keras: 0.99).
   ///   - epsilon: added to the variance, positive (Keras: 0.001).
-  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a non-positive channel
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` for a non-positive channel
   ///   count, a momentum outside `[0, 1)`, a non-positive epsilon or a non-float dtype.
   public init(
     graph: Graph, channels: Int, phase: TrainingPhase, momentum: Double = 0.99, epsilon: Double = 1e-3,
@@ -84,7 +84,7 @@ public struct BatchNorm: Layer, Sendable {
   }
 
   /// The normalized `x` (see the type's description); registers the moving-average updates.
-  /// - Throws: ``GraphError/invalidOperation(op:name:inputs:reason:location:)`` when `x` is not
+  /// - Throws: `GraphError/invalidOperation(op:name:inputs:reason:location:)` when `x` is not
   ///   of rank ≥ 2 with `channels` as its last size, of the layer's dtype, in its graph.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let dims = x.shape.dimensions
@@ -138,7 +138,7 @@ public struct LayerNorm: Layer, Sendable {
   let line: UInt
 
   /// Creates the layer and its variables.
-  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a non-positive feature
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` for a non-positive feature
   ///   count, a non-positive epsilon or a non-float dtype.
   public init(
     graph: Graph, features: Int, epsilon: Double = 1e-3, dtype: DType = .float32, name: String = "layer_normalization",
@@ -162,7 +162,7 @@ public struct LayerNorm: Layer, Sendable {
   }
 
   /// `γ · x̂ + β` over the last axis.
-  /// - Throws: ``GraphError/invalidOperation(op:name:inputs:reason:location:)`` when `x`'s last
+  /// - Throws: `GraphError/invalidOperation(op:name:inputs:reason:location:)` when `x`'s last
   ///   size is not `features` or its dtype or graph is not the layer's.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let dims = x.shape.dimensions
@@ -194,7 +194,7 @@ public struct Dropout: Layer, Sendable {
   let line: UInt
 
   /// Creates the layer.
-  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` when `rate` is outside `[0, 1)`.
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` when `rate` is outside `[0, 1)`.
   public init(rate: Double, seed: UInt64, phase: TrainingPhase, file: StaticString = #fileID, line: UInt = #line) throws {
     guard rate >= 0, rate < 1 else {
       throw GraphError.invalidArgument(op: "Dropout", reason: "rate must be in [0, 1), got \(rate)", location: SourceLocation(file, line))
@@ -206,7 +206,7 @@ public struct Dropout: Layer, Sendable {
     self.line = line
   }
 
-  /// `x · mask` (see ``GraphCore/dropout(_:rate:seed:training:name:file:line:)``).
+  /// `x · mask` (see `GraphCore/dropout(_:rate:seed:training:name:file:line:)`).
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     try dropout(x, rate: rate, seed: seed, training: phase.flag, file: file, line: line)
   }
@@ -228,7 +228,7 @@ public struct Flatten: Layer, Sendable {
     self.line = line
   }
   /// `flatten(x)`.
-  /// - Throws: ``GraphError`` naming `Flatten` when a dimension other than the first is unknown.
+  /// - Throws: `GraphError` naming `Flatten` when a dimension other than the first is unknown.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     try flatten(x, file: file, line: line)
   }
@@ -255,7 +255,7 @@ public struct Embedding: Layer, Sendable {
   let line: UInt
 
   /// Creates the layer and its table.
-  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for non-positive sizes or a
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` for non-positive sizes or a
   ///   non-float dtype.
   public init(
     graph: Graph, vocabulary: Int, dimension: Int, initializer: Initializer = .randomUniform(low: -0.05, high: 0.05),
@@ -277,7 +277,7 @@ public struct Embedding: Layer, Sendable {
   }
 
   /// The rows of the table at `ids` (int32).
-  /// - Throws: ``GraphError`` naming `EmbeddingLookup` when `ids` is not int32.
+  /// - Throws: `GraphError` naming `EmbeddingLookup` when `ids` is not int32.
   public func callAsFunction(_ ids: Tensor) throws -> Tensor {
     guard ids.graph === table.graph else {
       throw GraphError.foreignTensor(op: "Embedding", tensor: ids.name, location: location)
@@ -291,7 +291,7 @@ public struct Embedding: Layer, Sendable {
   public var variables: [Tensor] { [table] }
 }
 
-/// An activation applied as a layer (Keras's `Activation`), e.g. after ``BatchNorm``. No variables.
+/// An activation applied as a layer (Keras's `Activation`), e.g. after `BatchNorm`. No variables.
 extension Activation: Layer {
   /// None.
   public var variables: [Tensor] { [] }

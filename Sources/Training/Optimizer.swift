@@ -62,7 +62,7 @@ extension Optimizer {
   /// operation (TF1's `optimizer.minimize(loss, var_list=...)` =
   /// `apply_gradients(compute_gradients(loss))`).
   ///
-  /// When the graph has ``GraphCore/Graph/updateOperations`` (the moving averages of batch
+  /// When the graph has `Graph.updateOperations` (the moving averages of batch
   /// normalization), the returned operation also runs them: it groups the optimizer's update
   /// (named `name`) and those operations as `<name>_with_updates` (TF1's
   /// `with tf.control_dependencies(tf.get_collection(UPDATE_OPS))`).

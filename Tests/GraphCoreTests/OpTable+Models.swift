@@ -84,7 +84,7 @@ func modelOpEntries() -> [OpEntry] {
       }))
   t.append(
     OpEntry(
-      name: "batchNormalization", covers: ["Sqrt", "RealDiv", "Mul", "Add", "Neg"], arity: 5,
+      name: "batchNormalization", covers: ["Rsqrt", "Mul", "Add", "Neg"], arity: 5,
       domain: "x, mean, offset, scale reals in [-2, 2]; variance in [0.2, 2]; statistics of the last axis", dtypes: floats,
       differentiable: true, secondOrder: .checked,
       draw: { g, k in

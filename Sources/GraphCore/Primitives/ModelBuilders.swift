@@ -6,10 +6,10 @@ import ArrayCore
 /// The rows of an embedding table picked by int32 ids (`tf.nn.embedding_lookup`):
 /// `y[i..., d] = table[ids[i...], d]` for a table `[V, D]`, of shape `ids.shape + [D]`.
 ///
-/// A ``Gather`` along axis 0; its gradient for the table is the dense "sparse-to-dense" scatter-add
+/// A `Gather` along axis 0; its gradient for the table is the dense "sparse-to-dense" scatter-add
 /// of the upstream rows into zeros of the table's shape (repeated ids accumulate); none for the ids.
-/// - Throws: ``GraphError`` naming `EmbeddingLookup` when the table is not rank 2 or the ids are
-///   not int32; at run time, an id outside `0..<V` is a ``SessionError`` naming the operation
+/// - Throws: `GraphError` naming `EmbeddingLookup` when the table is not rank 2 or the ids are
+///   not int32; at run time, an id outside `0..<V` is a `SessionError` naming the operation
 ///   and the id.
 public func embeddingLookup(
   _ table: Tensor, ids: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
@@ -25,8 +25,8 @@ public func embeddingLookup(
 
 /// `x` reshaped to `[N, rest]` (Keras's `Flatten`, `tf.layers.flatten`): the first axis (the
 /// batch, possibly unknown) is kept and the others are merged, `rest = Π x.shape[1...]`.
-/// A ``Reshape`` to `[-1, rest]`.
-/// - Throws: ``GraphError`` naming `Flatten` when `x` has rank 0 or a dimension other than the
+/// A `Reshape` to `[-1, rest]`.
+/// - Throws: `GraphError` naming `Flatten` when `x` has rank 0 or a dimension other than the
 ///   first is unknown when the graph is built.
 public func flatten(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
   let loc = x.graph.location(file, line)

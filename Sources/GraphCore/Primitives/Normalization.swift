@@ -19,16 +19,16 @@ import ArrayCore
 ///
 /// built from primitives (including this one, through `x̂` and `σ²`), so it can be
 /// differentiated again.
-public struct Normalize: Primitive {
+package struct Normalize: Primitive {
   /// The normalized axes: a contiguous, increasing run.
-  public let axes: [Int]
+  package let axes: [Int]
   /// `ε`, added to the variance (positive).
-  public let epsilon: Double
+  package let epsilon: Double
   /// `Normalize`.
-  public var typeName: String { "Normalize" }
+  package var typeName: String { "Normalize" }
 
   /// `[x̂, μ, σ²]` types.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let x = inputs[0]
     try requireFloat(x)
     guard let first = axes.first, let last = axes.last, last < x.shape.rank, first >= 0,
@@ -42,7 +42,7 @@ public struct Normalize: Primitive {
   }
 
   /// One pass for the means, one for the variances, one for `x̂` (float64 sums).
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     var statsShape = x.shape.dimensions
     for a in axes { statsShape[a] = 1 }
@@ -112,7 +112,7 @@ public struct Normalize: Primitive {
   }
 
   /// The rule in the type's description.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     let x = op.inputs[0], xhat = op.outputs[0], variance = op.outputs[2]
     let graph = x.graph
     let s = try sqrt(variance + graph.scalar(epsilon, like: x))
@@ -136,7 +136,7 @@ public struct Normalize: Primitive {
   }
 }
 
-/// The axes of `x` normalized and checked for ``Normalize``: each in range, distinct, sorted, and
+/// The axes of `x` normalized and checked for `Normalize`: each in range, distinct, sorted, and
 /// together a contiguous run.
 func normalizationAxes(_ x: Tensor, _ axes: [Int], _ op: String, _ name: String?, _ location: SourceLocation?) throws -> [Int] {
   let ax: [Int]
@@ -161,8 +161,8 @@ func checkEpsilon(_ epsilon: Double, _ op: String, _ location: SourceLocation?) 
 
 /// `x` standardized over `axes` (a contiguous run): `(x̂, μ, σ²)` with
 /// `x̂ = (x - μ) / √(σ² + ε)` and the biased mean and variance over `axes` kept with size 1
-/// (``Normalize``; `tf.nn.moments` followed by the normalization).
-/// - Throws: ``GraphError`` naming `Normalize` for a non-float input, axes out of range or not
+/// (`Normalize`; `tf.nn.moments` followed by the normalization).
+/// - Throws: `GraphError` naming `Normalize` for a non-float input, axes out of range or not
 ///   contiguous, or an `epsilon` that is not a positive finite number.
 public func normalize(
   _ x: Tensor, axes: [Int], epsilon: Double = 1e-3, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
@@ -182,7 +182,7 @@ public func normalize(
 ///
 /// `gamma` and `beta` (either may be `nil`) broadcast against `x` (usually of shape
 /// `x.shape[axes]`, e.g. `[features]`).
-/// - Throws: ``GraphError`` naming `LayerNormalization`: non-float input, bad axes, bad
+/// - Throws: `GraphError` naming `LayerNormalization`: non-float input, bad axes, bad
 ///   epsilon, or `gamma`/`beta` that do not broadcast.
 public func layerNormalization(
   _ x: Tensor, gamma: Tensor? = nil, beta: Tensor? = nil, axes: [Int] = [-1], epsilon: Double = 1e-3,
@@ -193,8 +193,8 @@ public func layerNormalization(
   let ax = try normalizationAxes(x, axes, "LayerNormalization", name, loc)
   return try x.graph.withNameScope(name ?? "layer_normalization") {
     var y = try x.graph.addOperation(Normalize(axes: ax, epsilon: epsilon), inputs: [x], location: loc).outputs[0]
-    if let gamma { y = try binary(.multiply, y, gamma, "scale", loc) }
-    if let beta { y = try binary(.add, y, beta, "offset", loc) }
+    if let gamma { y = try multiply(y, gamma, name: "scale", file: file, line: line) }
+    if let beta { y = try add(y, beta, name: "offset", file: file, line: line) }
     return y
   }
 }
@@ -206,9 +206,9 @@ public func layerNormalization(
 ///
 /// every argument broadcast against `x` (for channels-last images, vectors of the channel count).
 /// Training-mode batch normalization computes the statistics of the batch with
-/// ``normalize(_:axes:epsilon:name:file:line:)``; the `BatchNorm` layer of Training does both
+/// `normalize(_:axes:epsilon:name:file:line:)`; the `BatchNorm` layer of Training does both
 /// and keeps the moving averages.
-/// - Throws: ``GraphError`` naming `BatchNormalization` for a bad epsilon or shapes that do not
+/// - Throws: `GraphError` naming `BatchNormalization` for a bad epsilon or shapes that do not
 ///   broadcast.
 public func batchNormalization(
   _ x: Tensor, mean: Tensor, variance: Tensor, offset beta: Tensor? = nil, scale gamma: Tensor? = nil,
@@ -218,10 +218,10 @@ public func batchNormalization(
   try checkEpsilon(epsilon, "BatchNormalization", loc)
   return try x.graph.withNameScope(name ?? "batch_normalization") {
     // y = x · k + (β - mean · k), k = γ / √(variance + ε): two full-size passes.
-    var k = try binary(.divide, x.graph.scalar(1, like: x), sqrt(binary(.add, variance, x.graph.scalar(epsilon, like: x), nil, loc)), "rsqrt", loc)
-    if let gamma { k = try binary(.multiply, k, gamma, "scale", loc) }
-    var shift = try negate(binary(.multiply, mean, k, nil, loc))
-    if let beta { shift = try binary(.add, shift, beta, "offset", loc) }
-    return try binary(.add, binary(.multiply, x, k, nil, loc), shift, "y", loc)
+    var k = try rsqrt(add(variance, x.graph.scalar(epsilon, like: x), file: file, line: line), name: "rsqrt", file: file, line: line)
+    if let gamma { k = try multiply(k, gamma, name: "scale", file: file, line: line) }
+    var shift = try negate(multiply(mean, k, file: file, line: line), file: file, line: line)
+    if let beta { shift = try add(shift, beta, name: "offset", file: file, line: line) }
+    return try add(multiply(x, k, file: file, line: line), shift, name: "y", file: file, line: line)
   }
 }
