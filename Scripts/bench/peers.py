@@ -4,7 +4,7 @@ BENCHMARKS.md (the region between `<!-- peers:begin -->` and `<!-- peers:end -->
 Run it through Scripts/bench/peers.sh, which creates the virtual environment and builds the
 release binary; its options are passed on:
 
-    Scripts/bench/peers.sh [--quick] [--only steps|digits|kernels ...] [--no-write]
+    Scripts/bench/peers.sh [--quick] [--only steps|digits|kernels|cnn ...] [--no-write]
 
 Groups (each peer runs in its own child process; Backprop is measured before the first round,
 between rounds and after the last, in the same run, so both see the same machine load):
@@ -15,6 +15,9 @@ between rounds and after the last, in the same run, so both see the same machine
            Keras fit, JAX jit, PyTorch eager, NumPy
   kernels  SGEMM and elementwise throughput (kernels.py): `backprop bench --filter sgemm` and
            `--filter float32` against NumPy/OpenBLAS
+  cnn      the Keras example CNN (cnn.py), seconds per epoch of 60,000 images at batch 128:
+           `backprop bench --filter cnn` (also the per-layer GFLOP/s of its kernels and SGEMM
+           1024 as the peak) against TensorFlow tf.function, Keras fit, JAX jit, PyTorch eager
 
 This file is the only place that knows the thread settings, describes the machine and writes
 Markdown. The generated region is replaced atomically (temporary file, then rename); with
@@ -35,17 +38,19 @@ import time
 from common import BINARY, ROOT, threads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GROUPS = ["steps", "digits", "kernels"]
+GROUPS = ["steps", "digits", "kernels", "cnn"]
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 GROUP_MARK = "<!-- peers:group {} -->"
 
 # Settings: full (the default) and --quick (a smoke run that checks the scripts end to end).
 FULL = dict(step_rounds=2, bp_steps=200_000, bp_reps=7, peer_steps=2000, peer_reps=5,
-            digits_rounds=2, epochs=20, kernel_rounds=3, kernel_reps=5)
+            digits_rounds=2, epochs=20, kernel_rounds=3, kernel_reps=5,
+            cnn_rounds=1, cnn_steps=100, cnn_reps=3)
 QUICK = dict(step_rounds=1, bp_steps=20_000, bp_reps=2, peer_steps=200, peer_reps=2,
-             digits_rounds=1, epochs=3, kernel_rounds=1, kernel_reps=1)
+             digits_rounds=1, epochs=3, kernel_rounds=1, kernel_reps=1,
+             cnn_rounds=1, cnn_steps=10, cnn_reps=1)
 PEERS = {"steps": ["tensorflow", "torch", "jax"], "digits": ["tensorflow", "jax", "torch", "numpy"],
-         "kernels": ["numpy"]}
+         "kernels": ["numpy"], "cnn": ["torch", "tensorflow", "jax"]}
 
 
 def log(message):
@@ -194,13 +199,33 @@ def backprop_kernels(s, env):
     return records
 
 
+CNN_WORKLOAD = "Keras example CNN, batch 128"
+
+
+def backprop_cnn(s, env):
+    out = run([BINARY, "bench", "--json", "--filter", "cnn", "--repetitions", str(s["cnn_reps"]),
+               "--cnn-steps", str(s["cnn_steps"])], env)
+    out += run([BINARY, "bench", "--json", "--filter", "sgemm 1024", "--repetitions", str(s["cnn_reps"])], env)
+    records = []
+    for r in json.loads(out[:out.index("]") + 1]) + json.loads(out[out.index("]") + 1:]):
+        if r["workload"].startswith("cnn epoch"):
+            r = dict(r, workload=CNN_WORKLOAD)
+        elif r["workload"].startswith("cnn images/s"):
+            r = dict(r, workload=CNN_WORKLOAD + " images/s")
+        records.append(dict(r, system="Backprop"))
+    return records
+
+
 def measure_group(group, s, env):
     """Backprop, then every peer, per round, and Backprop once more at the end."""
-    backprop = {"steps": backprop_steps, "digits": backprop_digits, "kernels": backprop_kernels}[group]
-    rounds = s[{"steps": "step_rounds", "digits": "digits_rounds", "kernels": "kernel_rounds"}[group]]
+    backprop = {"steps": backprop_steps, "digits": backprop_digits, "kernels": backprop_kernels,
+                "cnn": backprop_cnn}[group]
+    rounds = s[{"steps": "step_rounds", "digits": "digits_rounds", "kernels": "kernel_rounds",
+                "cnn": "cnn_rounds"}[group]]
     script_args = {"steps": ["--steps", str(s["peer_steps"]), "--repetitions", str(s["peer_reps"])],
                    "digits": ["--epochs", str(s["epochs"])],
-                   "kernels": ["--repetitions", str(s["kernel_reps"])]}[group]
+                   "kernels": ["--repetitions", str(s["kernel_reps"])],
+                   "cnn": ["--steps", str(s["cnn_steps"]), "--repetitions", str(s["cnn_reps"])]}[group]
     records = []
     for r in range(rounds):
         start = time.time()
@@ -364,8 +389,45 @@ def kernels_section(res, records):
     return lines + [""] + target_table(targets) + [""] + errors_note(records)
 
 
-TITLES = {"steps": "Notebook steps", "digits": "Digits MLP", "kernels": "Kernels"}
-SECTIONS = {"steps": steps_section, "digits": digits_section, "kernels": kernels_section}
+def cnn_section(res, records):
+    lines = ["Seconds per epoch of 60,000 synthetic 28x28x1 images at batch 128 (469 steps; time per step "
+             "x 469) and images per second. Ratio: Backprop time / peer time (below 1: Backprop is faster). "
+             "Backprop feeds each batch through a prepared step; every system builds the same model and "
+             "optimizer (Sources/BackpropCommands/BenchCNN.swift, Scripts/bench/cnn.py).", "",
+             "| system | median s/epoch | min - max | images/s | Backprop time / peer time |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    targets = []
+    ours = res.get((CNN_WORKLOAD, "Backprop"))
+    systems = ["Backprop"] + [s for s in ("PyTorch eager", "TensorFlow tf.function", "Keras fit", "JAX jit")
+                              if (CNN_WORKLOAD, s) in res]
+    for system in systems:
+        r = res.get((CNN_WORKLOAD, system))
+        if not r or not ours:
+            continue
+        ips = res.get((CNN_WORKLOAD + " images/s", system))
+        lines.append(f"| {system} | {r['median']:.2f} | {r['min']:.2f} - {r['max']:.2f} | "
+                     f"{ips['median']:.0f} | {ours['median'] / r['median']:.2f} |" if ips else "")
+    peers = [res[(CNN_WORKLOAD, s)] for s in systems[1:]]
+    if ours and peers:
+        fastest = min(peers, key=lambda r: r["median"])
+        share = ours["median"] / fastest["median"]
+        targets.append((f"Backprop's epoch <= 0.6x the fastest peer's (issue 11)",
+                        f"{share:.2f}x {fastest['system']}'s", share <= 0.6))
+    kernels = sorted((w, r) for (w, sys_), r in res.items() if sys_ == "Backprop" and w.startswith("cnn ") and r["unit"] == "GFLOP/s")
+    peak = res.get(("sgemm 1024x1024x1024", "Backprop"))
+    if kernels:
+        lines += ["", "Backprop's kernels at the model's shapes (batch 128, float32, GFLOP/s = 2 flops per "
+                  "multiply-add; pooling: one flop per element read), beside its SGEMM peak"
+                  + (f" (sgemm 1024: {peak['median']:.1f} GFLOP/s)" if peak else "") + ":", "",
+                  "| kernel | GFLOP/s median (min-max) | share of SGEMM 1024 |", "| --- | ---: | ---: |"]
+        for w, r in kernels:
+            share = f"{r['median'] / peak['median']:.2f}" if peak and "pool" not in w else ""
+            lines.append(f"| {w[4:]} | {fmt_num(r['median'])} ({fmt_num(r['min'])}-{fmt_num(r['max'])}) | {share} |")
+    return lines + [""] + target_table(targets) + [""] + errors_note(records)
+
+
+TITLES = {"steps": "Notebook steps", "digits": "Digits MLP", "kernels": "Kernels", "cnn": "Convolutional network"}
+SECTIONS = {"steps": steps_section, "digits": digits_section, "kernels": kernels_section, "cnn": cnn_section}
 
 
 def settings_note(group, s):
@@ -375,7 +437,9 @@ def settings_note(group, s):
             "digits": f"`backprop digits --hidden H --batch-size B --epochs {s['epochs']} --quiet` and the peers "
                       f"{s['epochs']} epochs per workload; {s['digits_rounds']} round(s)",
             "kernels": f"`backprop bench --json --filter sgemm` and `--filter float32` with `--repetitions {s['kernel_reps']}`, "
-                       f"NumPy the same repetitions; {s['kernel_rounds']} round(s)"}[group]
+                       f"NumPy the same repetitions; {s['kernel_rounds']} round(s)",
+            "cnn": f"`backprop bench --json --filter cnn --cnn-steps {s['cnn_steps']} --repetitions {s['cnn_reps']}` and the "
+                   f"peers {s['cnn_reps']} blocks of {s['cnn_steps']} steps after 5 warm-up steps; {s['cnn_rounds']} round(s)"}[group]
 
 
 def group_section(group, records, s, stamp, quick):

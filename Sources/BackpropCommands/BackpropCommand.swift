@@ -13,7 +13,7 @@ public struct BackpropCommand: ParsableCommand {
     commandName: "backprop",
     abstract: "TensorFlow-style graphs and backpropagation in Swift: run the recipes of the notebook \"Implementing Back Propagation\".",
     subcommands: [
-      RegressionCommand.self, ClassificationCommand.self, DigitsCommand.self, PredictCommand.self, GraphCommand.self,
+      RegressionCommand.self, ClassificationCommand.self, DigitsCommand.self, FashionCommand.self, PredictCommand.self, GraphCommand.self,
       BenchCommand.self,
     ])
 

@@ -25,6 +25,7 @@ struct BenchCommand: ParsableCommand {
   func validate() throws {
     if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
     if repetitions < 1 { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+    if cnnSteps < 0 { throw ValidationError("--cnn-steps must be at least 0, got \(cnnSteps)") }
   }
 
   func run() throws {
@@ -47,8 +48,24 @@ struct BenchCommand: ParsableCommand {
       results.append(r)
       if !json { print(r.row) }
     }
+    for workload in try cnnKernelWorkloads(wanted: { name in filter.map { name.contains($0) } ?? true }) {
+      let r = try measureKernel(workload)  // BenchCNN.swift
+      results.append(r)
+      if !json { print(r.row) }
+    }
+    if cnnSteps > 0, filter.map({ "cnn epoch, Keras example CNN, batch 128".contains($0) }) ?? true {
+      for r in try measureCNNEpoch(steps: cnnSteps, repetitions: repetitions) {  // BenchCNN.swift
+        results.append(r)
+        if !json { print(r.row) }
+      }
+    }
     if json { print("[" + results.map(\.json).joined(separator: ",\n ") + "]") }
   }
+
+  @Option(
+    name: .customLong("cnn-steps"),
+    help: "Training steps of the example CNN per timed repetition (batch 128; the epoch time is the time per step x 469; 0 skips it).")
+  var cnnSteps = 100
 
   @Option(name: .customLong("digits-epochs"), help: "Epochs per digits workload (the first is a warm-up and not counted).")
   var digitsEpochs = 11

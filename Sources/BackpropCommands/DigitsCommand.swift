@@ -161,26 +161,39 @@ struct DigitsCommand: ParsableCommand {
   }
 }
 
-/// `backprop predict`: classifies rows of pixels with a model saved by `backprop digits --save`.
+/// `backprop predict`: classifies with a model saved by `backprop digits --save` (rows of 64
+/// pixels in a CSV) or `backprop fashion --save` (28x28 images in an IDX file).
 struct PredictCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "predict",
-    abstract: "Classify rows of 64 pixels with a model saved by `backprop digits --save FILE`.",
+    abstract: "Classify with a model saved by `backprop digits --save FILE` or `backprop fashion --save FILE`.",
     discussion: """
-      Prints one predicted class per row. When the CSV has a 65th column it is taken as the true \
-      class and the accuracy is reported on standard error.
+      Prints one predicted class per row or image. Digits models read a CSV of rows of 64 pixels; when \
+      it has a 65th column it is taken as the true class and the accuracy is reported on standard \
+      error. Fashion-MNIST models (the file records the architecture) read an IDX images file \
+      [n, 28, 28] (plain or .gz, such as t10k-images-idx3-ubyte.gz); with --labels IDX the accuracy \
+      is reported on standard error.
       """)
 
-  @Option(help: "The model file written by `backprop digits --save`.")
+  @Option(help: "The model file written by `backprop digits --save` or `backprop fashion --save`.")
   var model: String
 
-  @Option(help: "A CSV of rows of 64 pixels (0..16), optionally followed by the class.")
+  @Option(help: "A CSV of rows of 64 pixels (digits), or an IDX file of 28x28 images (fashion).")
   var input: String
+
+  @Option(help: "Fashion-MNIST models: an IDX file of the images' classes, to report the accuracy.")
+  var labels: String?
 
   @Flag(help: "The CSV's first row is a header.")
   var header = false
 
   func run() throws {
+    let file = try SafetensorsFile(contentsOfFile: model)
+    if file.metadata["format"] == FashionModel.formatName {
+      try runFashion()
+      return
+    }
+    if labels != nil { throw CLIError("--labels is for Fashion-MNIST models; \(model) is not one") }
     let classifier = try DigitsModel(contentsOfFile: model)
     let table = try NumericTable(contentsOfFile: input, hasHeader: header)
     let n = DigitsModel.inputSize
@@ -199,10 +212,34 @@ struct PredictCommand: ParsableCommand {
     }
     let predictions = try classifier.predict(pixels)
     print(predictions.map(String.init).joined(separator: "\n"))
-    if hasLabels {
-      let correct = zip(predictions, labels).filter { $0 == Int($1) }.count
-      let line = "accuracy \(Double(correct) / Double(predictions.count)) (\(correct)/\(predictions.count))\n"
-      FileHandle.standardError.write(Data(line.utf8))
+    if hasLabels { reportAccuracy(predictions, labels) }
+  }
+
+  /// Classifies the images of an IDX file with a Fashion-MNIST model.
+  func runFashion() throws {
+    let classifier = try FashionModel(contentsOfFile: model)
+    let images = try IDXArray(contentsOfFile: input)
+    let side = FashionMNIST.side
+    guard images.typeCode == 0x08, images.dimensions.count == 3, images.dimensions[1] == side, images.dimensions[2] == side else {
+      throw CLIError("\(input): expected an IDX file of unsigned-byte images [n, \(side), \(side)], got dimensions \(images.dimensions)")
     }
+    var truth: [Int32]?
+    if let labels {
+      let l = try IDXArray(contentsOfFile: labels)
+      guard l.typeCode == 0x08, l.dimensions == [images.dimensions[0]] else {
+        throw CLIError("\(labels): expected unsigned-byte labels [\(images.dimensions[0])], got dimensions \(l.dimensions)")
+      }
+      truth = l.bytes.map { Int32($0) }
+    }
+    let pixels = NDArray(images.bytes.map { Float($0) / 255 }, shape: [images.dimensions[0], side * side])
+    let predictions = try classifier.predict(pixels)
+    print(predictions.map(String.init).joined(separator: "\n"))
+    if let truth { reportAccuracy(predictions, truth) }
+  }
+
+  func reportAccuracy(_ predictions: [Int], _ labels: [Int32]) {
+    let correct = zip(predictions, labels).filter { $0 == Int($1) }.count
+    let line = "accuracy \(Double(correct) / Double(max(predictions.count, 1))) (\(correct)/\(predictions.count))\n"
+    FileHandle.standardError.write(Data(line.utf8))
   }
 }

@@ -24,7 +24,8 @@ typedef void (*bp_parallel_fn)(void *context, int index, int count);
 /// running the indices one after another on the calling thread when the pool is busy.
 void bp_parallel_for(int count, bp_parallel_fn fn, void *context);
 
-/// A per-thread scratch buffer of at least `bytes` bytes, 64-byte aligned (slot 0 or 1),
+/// A per-thread scratch buffer of at least `bytes` bytes, 64-byte aligned (slots 0 and 1: the
+/// matrix products' packing buffers; 2 and 3: the convolution and pooling kernels),
 /// kept for the thread's lifetime and grown as needed. NULL when memory is exhausted.
 void *bp_scratch(int slot, size_t bytes);
 

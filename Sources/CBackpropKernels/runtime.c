@@ -166,8 +166,8 @@ void bp_parallel_for(int count, bp_parallel_fn fn, void *context) {
 // MARK: Scratch memory
 
 typedef struct {
-  void *pointer[2];
-  size_t capacity[2];
+  void *pointer[4];
+  size_t capacity[4];
 } scratch_t;
 
 static __thread scratch_t scratch;
@@ -176,7 +176,7 @@ static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 static void scratch_free(void *value) {
   scratch_t *s = value;
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 4; i++) {
     free(s->pointer[i]);
     s->pointer[i] = NULL;
     s->capacity[i] = 0;

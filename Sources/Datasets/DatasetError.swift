@@ -17,6 +17,11 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
   case missingLabelColumn(source: String, requested: String, available: String)
   /// An argument is out of range or arrays do not fit together (`operation` names the call).
   case invalidArgument(operation: String, reason: String)
+  /// A binary file (IDX) does not follow its format: bad magic number, a header that does not
+  /// match the file's size, truncation.
+  case malformedFile(source: String, reason: String)
+  /// Files a data set needs are missing (`help` says how to get them).
+  case missingFiles(paths: [String], help: String)
 
   /// A one-line message naming the source, row and column.
   public var description: String {
@@ -38,6 +43,10 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
       return "\(source): no label column \(requested) (\(available))"
     case let .invalidArgument(operation, reason):
       return "\(operation): \(reason)"
+    case let .malformedFile(source, reason):
+      return "\(source): \(reason)"
+    case let .missingFiles(paths, help):
+      return "missing \(paths.count == 1 ? "file" : "files") \(paths.joined(separator: ", ")); \(help)"
     }
   }
 }

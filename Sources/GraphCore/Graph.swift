@@ -83,6 +83,8 @@ public final class Graph: @unchecked Sendable {
   var gradientLocation: SourceLocation?
   /// (variable node, initial value) pairs, in creation order.
   var initialValues: [(variable: Int, value: ValueRef)] = []
+  /// Nodes of the operations a training step must also run (see ``updateOperations``).
+  var updateNodes: [Int] = []
 
   /// Creates an empty graph (TF1's `ops.reset_default_graph()` is simply a new `Graph`).
   public init() {}

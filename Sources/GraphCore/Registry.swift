@@ -75,6 +75,7 @@ public enum PrimitiveRegistry {
       (Extremum(kind: .max, axes: [], keepDims: false), .reduction), (Extremum(kind: .min, axes: [], keepDims: false), .reduction),
       (ArgExtremum(kind: .max, axis: 0), .reduction), (ArgExtremum(kind: .min, axis: 0), .reduction),
       (CumulativeSum(axis: 0, exclusive: false, reverse: false), .reduction),
+      (Normalize(axes: [0], epsilon: 1e-3), .reduction),
       (MatMul(transposeA: false, transposeB: false), .linearAlgebra),
       (Reshape(shape: []), .layout), (ReshapeLike(), .layout), (ExpandDims(axis: 0), .layout), (Squeeze(axes: nil), .layout),
       (BroadcastLike(), .layout), (SumToShapeOf(), .layout), (Transpose(permutation: []), .layout),

@@ -125,27 +125,35 @@ extension ClassificationRecipe {
 
 extension DigitsRecipe.Report {
   /// The per-epoch log: columns `epoch`, `loss`, `train_accuracy`, `test_accuracy`, `seconds`.
-  public func epochLog() -> StepLog {
-    var log = StepLog(columns: ["epoch", "loss", "train_accuracy", "test_accuracy", "seconds"])
-    for e in epochs { log.append([Double(e.epoch), e.loss, e.trainAccuracy, e.testAccuracy, e.seconds]) }
-    return log
-  }
+  public func epochLog() -> StepLog { epochStepLog(epochs) }
 
   /// The learning curves: the mean training loss per epoch, and the train and test accuracy
   /// per epoch.
-  public func figure(title: String) -> Figure {
-    let x = epochs.map { Double($0.epoch) }
-    var loss = Chart(title: "Mean training loss per epoch", xLabel: "epoch", yLabel: "loss")
-    let positive = epochs.map(\.loss).filter { $0.isFinite && $0 > 0 }
-    if positive.count == epochs.count, let lo = positive.min(), let hi = positive.max(), hi > lo * 100 {
-      loss.yScale = .logarithmic
-      loss.yLabel = "loss (log scale)"
-    }
-    loss.lines.append(LineSeries(name: "loss", x: x, y: epochs.map(\.loss), color: .blue, width: 2))
-    var accuracy = Chart(title: "Accuracy per epoch", xLabel: "epoch", yLabel: "accuracy")
-    accuracy.lines.append(LineSeries(name: "train", x: x, y: epochs.map(\.trainAccuracy), color: .green, width: 2))
-    accuracy.lines.append(
-      LineSeries(name: "test", x: x, y: epochs.map(\.testAccuracy), color: .red, width: 2, dashed: true))
-    return Figure(title: title, charts: [loss, accuracy], panelHeight: 340)
+  public func figure(title: String) -> Figure { epochFigure(epochs, title: title) }
+}
+
+/// The per-epoch log of a classifier's run: columns `epoch`, `loss`, `train_accuracy`,
+/// `test_accuracy`, `seconds`.
+func epochStepLog(_ epochs: [DigitsEpoch]) -> StepLog {
+  var log = StepLog(columns: ["epoch", "loss", "train_accuracy", "test_accuracy", "seconds"])
+  for e in epochs { log.append([Double(e.epoch), e.loss, e.trainAccuracy, e.testAccuracy, e.seconds]) }
+  return log
+}
+
+/// A classifier's learning curves: the mean training loss per epoch, and the train and test
+/// accuracy per epoch.
+func epochFigure(_ epochs: [DigitsEpoch], title: String) -> Figure {
+  let x = epochs.map { Double($0.epoch) }
+  var loss = Chart(title: "Mean training loss per epoch", xLabel: "epoch", yLabel: "loss")
+  let positive = epochs.map(\.loss).filter { $0.isFinite && $0 > 0 }
+  if positive.count == epochs.count, let lo = positive.min(), let hi = positive.max(), hi > lo * 100 {
+    loss.yScale = .logarithmic
+    loss.yLabel = "loss (log scale)"
   }
+  loss.lines.append(LineSeries(name: "loss", x: x, y: epochs.map(\.loss), color: .blue, width: 2))
+  var accuracy = Chart(title: "Accuracy per epoch", xLabel: "epoch", yLabel: "accuracy")
+  accuracy.lines.append(LineSeries(name: "train", x: x, y: epochs.map(\.trainAccuracy), color: .green, width: 2))
+  accuracy.lines.append(
+    LineSeries(name: "test", x: x, y: epochs.map(\.testAccuracy), color: .red, width: 2, dashed: true))
+  return Figure(title: title, charts: [loss, accuracy], panelHeight: 340)
 }

@@ -61,13 +61,21 @@ extension Optimizer {
   /// Adds gradient and update operations that decrease `loss`, and returns the training
   /// operation (TF1's `optimizer.minimize(loss, var_list=...)` =
   /// `apply_gradients(compute_gradients(loss))`).
+  ///
+  /// When the graph has `Graph.updateOperations` (the moving averages of batch
+  /// normalization), the returned operation also runs them: it groups the optimizer's update
+  /// (named `name`) and those operations as `<name>_with_updates` (TF1's
+  /// `with tf.control_dependencies(tf.get_collection(UPDATE_OPS))`).
   /// - Parameter variables: the variables to update; the trainable variables by default.
   public func minimize(
     _ loss: Tensor, variables: [Tensor]? = nil, name: String = "train", file: StaticString = #fileID,
     line: UInt = #line
   ) throws -> Operation {
     let pairs = try computeGradients(loss, variables: variables, file: file, line: line)
-    return try applyGradients(pairs, name: name, location: SourceLocation(file, line))
+    let apply = try applyGradients(pairs, name: name, location: SourceLocation(file, line))
+    let updates = loss.graph.updateOperations
+    guard !updates.isEmpty else { return apply }
+    return try loss.graph.group([apply] + updates, name: "\(name)_with_updates", file: file, line: line)
   }
 }
 

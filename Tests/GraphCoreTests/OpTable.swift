@@ -210,6 +210,7 @@ func makeOpTable() -> [OpEntry] {
   t += trainingEntries()
   for exclusive in [false, true] { for reverse in [false, true] { t.append(cumsumEntry(exclusive: exclusive, reverse: reverse)) } }
   t.append(matmulEntry())
+  t.append(contentsOf: convolutionEntries())
 
   // Movement and layout.
   t.append(contentsOf: movementEntries())
@@ -217,6 +218,9 @@ func makeOpTable() -> [OpEntry] {
 
   // State, leaves and random values: checked by their semantics.
   t.append(contentsOf: stateEntries())
+
+  // Model building (OpTable+Models.swift): normalization, embedding lookup, flatten.
+  t.append(contentsOf: modelOpEntries())
   return t
 }
 

@@ -160,6 +160,51 @@ void bp_mpi_note_fused(double seconds);
 void bp_mpi_stats(double *mpi_seconds, long *mpi_calls, double *fused_seconds, long *fused_calls);
 /// MPI_Finalize when bp_mpi_init initialized MPI. Returns 1 on success.
 int bp_mpi_finalize(void);
+// MARK: Convolution and pooling
+// Images are NHWC (channels last, contiguous), filters HWIO ([kh, kw, in/groups, out]).
+// Output position (oy, ox) reads input rows oy*stride_h - pad_top + i*dilation_h for
+// i < kh (likewise columns); positions outside the image read zeros (convolution) or are
+// skipped (pooling). Batches are split over `bp_max_threads()` threads. Each function returns
+// 0, or -1 when its scratch memory could not be allocated.
+
+/// The geometry of a 2-D convolution or pooling window.
+typedef struct {
+  long n, h, w, c;     ///< input: batch, height, width, channels
+  long kh, kw;         ///< window (filter) height and width
+  long out_c;          ///< output channels (convolution; pooling: c)
+  long oh, ow;         ///< output height and width
+  long sh, sw;         ///< strides
+  long dh, dw;         ///< dilations (pooling: 1)
+  long pad_top, pad_left;
+  long groups;         ///< convolution groups (pooling: 1)
+} bp_conv_geometry;
+
+/// y[n, oy, ox, o] = Σ_{i, j, ci} x[n, oy·sh − pt + i·dh, ox·sw − pl + j·dw, g·cg + ci] ·
+/// w[i, j, ci, o], with g = o / (out_c / groups), cg = c / groups.
+int bp_s_conv2d(const bp_conv_geometry *g, const float *x, const float *w, float *y);
+int bp_d_conv2d(const bp_conv_geometry *g, const double *x, const double *w, double *y);
+/// The adjoint of the convolution in its input: dx = Σ over the windows of dy·w (dx is written).
+int bp_s_conv2d_backprop_input(const bp_conv_geometry *g, const float *dy, const float *w, float *dx);
+int bp_d_conv2d_backprop_input(const bp_conv_geometry *g, const double *dy, const double *w, double *dx);
+/// The adjoint in the filter: dw[i, j, ci, o] = Σ_{n, oy, ox} x[...]·dy[n, oy, ox, o] (dw is written).
+int bp_s_conv2d_backprop_filter(const bp_conv_geometry *g, const float *x, const float *dy, float *dw);
+int bp_d_conv2d_backprop_filter(const bp_conv_geometry *g, const double *x, const double *dy, double *dw);
+/// y = the largest element of each window (positions in the padding are skipped; the first
+/// position's value, then every value greater than the best so far).
+int bp_s_max_pool(const bp_conv_geometry *g, const float *x, float *y);
+int bp_d_max_pool(const bp_conv_geometry *g, const double *x, double *y);
+/// dx: each dy added at the position of its window's maximum (the first one on ties).
+int bp_s_max_pool_grad(const bp_conv_geometry *g, const float *x, const float *dy, float *dx);
+int bp_d_max_pool_grad(const bp_conv_geometry *g, const double *x, const double *dy, double *dx);
+/// y[window] = v at the position of the window's maximum in x (the adjoint of max_pool_grad in dy).
+int bp_s_max_pool_select(const bp_conv_geometry *g, const float *x, const float *v, float *y);
+int bp_d_max_pool_select(const bp_conv_geometry *g, const double *x, const double *v, double *y);
+/// y = the mean of each window's positions inside the image.
+int bp_s_avg_pool(const bp_conv_geometry *g, const float *x, float *y);
+int bp_d_avg_pool(const bp_conv_geometry *g, const double *x, double *y);
+/// The adjoint of avg_pool: dx = Σ over the windows of dy / (the window's count).
+int bp_s_avg_pool_grad(const bp_conv_geometry *g, const float *dy, float *dx);
+int bp_d_avg_pool_grad(const bp_conv_geometry *g, const double *dy, double *dx);
 
 #ifdef __cplusplus
 }

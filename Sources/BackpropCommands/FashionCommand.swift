@@ -1,0 +1,94 @@
+import ArgumentParser
+import Backprop
+import Foundation
+import Recipes
+
+extension FashionModelKind: ExpressibleByArgument {}
+
+/// `backprop fashion`: trains a convolutional network on Fashion-MNIST.
+struct FashionCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "fashion",
+    abstract: "Train a convolutional network on Fashion-MNIST (28x28 grayscale clothing images, 10 classes).",
+    discussion: """
+      Defaults (the Keras example CNN): Conv2D(32, 3x3)+ReLU, MaxPool 2, Conv2D(64, 3x3)+ReLU, MaxPool 2, \
+      Flatten, Dropout 0.5, Dense(10); softmax cross-entropy, Adam at 1e-3, batch 128, 15 epochs, pixels \
+      scaled to [0, 1]. Reads the four IDX files from \(FashionMNIST.defaultDirectory) \
+      (`\(FashionMNIST.installCommand)`) or --data DIR. Prints one line per epoch: loss, train accuracy \
+      (running, during the epoch), test accuracy, seconds.
+      """)
+
+  @Option(help: "A directory with the four IDX files (train-images-idx3-ubyte[.gz] ...). Default: \(FashionMNIST.defaultDirectory).")
+  var data: String?
+
+  @Option(help: "The model: \(FashionModelKind.allCases.map(\.rawValue).joined(separator: ", ")) (cnn-bn: batch normalization after each convolution).")
+  var model = FashionModelKind.cnn
+
+  @Option(name: .customLong("learning-rate"), help: "Adam's learning rate (a positive number).")
+  var learningRate = 1e-3
+
+  @Option(name: .customLong("batch-size"), help: "Images per training step.")
+  var batchSize = 128
+
+  @Option(help: "Passes over the training set (in total, counting a restored run's).")
+  var epochs = 15
+
+  @Option(help: "Seed for the initial weights, the dropout masks and the image order.")
+  var seed: UInt64 = 42
+
+  @Option(name: .customLong("train-limit"), help: "Train on the first N training images only (quick runs).")
+  var trainLimit: Int?
+
+  @Option(name: .customLong("test-limit"), help: "Test on the first N test images only.")
+  var testLimit: Int?
+
+  @Option(help: "Save the model (architecture, weights and optimizer state) to this safetensors file.")
+  var save: String?
+
+  @Option(help: "Resume from a file written by --save (trains the remaining epochs up to --epochs).")
+  var restore: String?
+
+  @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
+
+  func validate() throws {
+    if !(learningRate.isFinite && learningRate > 0) {
+      throw ValidationError("--learning-rate must be a finite number > 0, got \(learningRate)")
+    }
+    if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+    if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1, got \(trainLimit)") }
+    if let testLimit, testLimit < 1 { throw ValidationError("--test-limit must be at least 1, got \(testLimit)") }
+    if let save { try validateOutputPath(save, flag: "--save") }
+  }
+
+  func run() throws {
+    var c = FashionRecipe.Configuration()
+    c.dataDirectory = data
+    c.model = model
+    c.learningRate = learningRate
+    c.batchSize = batchSize
+    c.epochs = epochs
+    c.seed = seed
+    c.trainLimit = trainLimit
+    c.testLimit = testLimit
+    c.restorePath = restore
+    let progress = ProgressDisplay(quiet: outputs.quiet)
+    let report: FashionRecipe.Report
+    do {
+      report = try FashionRecipe(c).run(output: progress.print, onStep: progress.update)
+    } catch {
+      progress.finish()
+      throw error
+    }
+    progress.finish()
+    let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
+    print("\(model.rawValue): test accuracy \(correct)/\(report.testCount) = \(DigitsRecipe.percent(report.testAccuracy))")
+    if let save {
+      try report.model.save(toPath: save)
+      print("saved the model to \(save)")
+    }
+    try outputs.write(
+      figure: report.figure(title: "Fashion-MNIST \(model.rawValue), Adam at \(formatCompact(learningRate)), batch \(batchSize), seed \(seed)"),
+      log: report.epochLog(), losses: report.epochs.map(\.loss), smoothed: report.epochs.map(\.loss))
+  }
+}

@@ -1,0 +1,361 @@
+import ArrayCore
+import Datasets
+import GraphCore
+import Plotting
+import Training
+
+/// The models of the Fashion-MNIST recipe.
+public enum FashionModelKind: String, Sendable, CaseIterable {
+  /// A multilayer perceptron: 784-256-128-10 with ReLU.
+  case mlp
+  /// The Keras example CNN (the default): Conv2D(32, 3x3) + ReLU, MaxPool 2, Conv2D(64, 3x3) +
+  /// ReLU, MaxPool 2, Flatten, Dropout 0.5, Dense(10).
+  case cnn
+  /// The CNN with batch normalization between each convolution and its ReLU.
+  case cnnBN = "cnn-bn"
+
+  /// The layers in words, recorded in saved models:
+  /// `conv2d(32,3x3)-relu-maxpool(2)-...`.
+  public var layerDescription: String {
+    switch self {
+    case .mlp: "flatten-dense(256)-relu-dense(128)-relu-dense(10)"
+    case .cnn: "conv2d(32,3x3)-relu-maxpool(2)-conv2d(64,3x3)-relu-maxpool(2)-flatten-dropout(0.5)-dense(10)"
+    case .cnnBN:
+      "conv2d(32,3x3)-batchnorm-relu-maxpool(2)-conv2d(64,3x3)-batchnorm-relu-maxpool(2)-flatten-dropout(0.5)-dense(10)"
+    }
+  }
+}
+
+/// The graph of a Fashion-MNIST classifier: the pixels placeholder `[?, 784]` (values in
+/// `[0, 1]`), the training-phase flag, the layers and the logits `[?, 10]`.
+public struct FashionNetwork {
+  /// The graph.
+  public let graph = Graph()
+  /// The pixels, `[?, 784]` float32.
+  public let input: Tensor
+  /// The training flag (fed `true` on training steps).
+  public let phase: TrainingPhase
+  /// The layers after the reshape to `[?, 28, 28, 1]`.
+  public let model: Sequential
+  /// The logits, `[?, 10]`.
+  public let logits: Tensor
+  /// The model.
+  public let kind: FashionModelKind
+
+  /// Builds the network; seeds derive from `seed`.
+  /// - Throws: `GraphError` from the layers.
+  public init(kind: FashionModelKind, seed: UInt64) throws {
+    self.kind = kind
+    let d = FashionMNIST.side * FashionMNIST.side
+    input = graph.placeholder(.float32, shape: [nil, d], name: "pixels")
+    phase = try TrainingPhase(graph: graph)
+    let g = graph
+    var layers: [any Layer] = []
+    switch kind {
+    case .mlp:
+      layers = [
+        try Dense(graph: g, inputSize: d, units: 256, activation: .relu, seed: seed &+ 2, name: "dense"),
+        try Dense(graph: g, inputSize: 256, units: 128, activation: .relu, seed: seed &+ 4, name: "dense"),
+        try Dense(graph: g, inputSize: 128, units: FashionMNIST.classCount, seed: seed &+ 6, name: "dense"),
+      ]
+    case .cnn, .cnnBN:
+      let bn = kind == .cnnBN
+      let phase = self.phase
+      func block(_ cin: Int, _ filters: Int, _ s: UInt64) throws -> [any Layer] {
+        let conv = try Training.Conv2D(
+          graph: g, inputChannels: cin, filters: filters, kernelSize: [3, 3], activation: bn ? .linear : .relu, seed: s, name: "conv2d")
+        let pool = try MaxPool2D(window: [2, 2])
+        return bn ? [conv, try BatchNorm(graph: g, channels: filters, phase: phase), Activation.relu, pool] : [conv, pool]
+      }
+      layers = try block(1, 32, seed &+ 2) + block(32, 64, seed &+ 4) + [
+        Flatten(), try Dropout(rate: 0.5, seed: seed &+ 5, phase: phase),
+        try Dense(graph: g, inputSize: 5 * 5 * 64, units: FashionMNIST.classCount, seed: seed &+ 6, name: "dense"),
+      ]
+    }
+    model = Sequential(layers)
+    let images = kind == .mlp ? input : try reshape(input, to: [-1, FashionMNIST.side, FashionMNIST.side, 1], name: "images")
+    logits = try model(images)
+  }
+
+  /// The logits of `pixels` `[n, 784]`, computed in batches of `batchSize` (inference mode).
+  /// - Throws: graph and session errors.
+  public func logits(_ session: Session, _ pixels: NDArray, batchSize: Int = 500) throws -> [[Float]] {
+    let n = pixels.shape[0], d = pixels.shape[1]
+    var rows: [[Float]] = []
+    rows.reserveCapacity(n)
+    var start = 0
+    while start < n {
+      let end = Swift.min(start + batchSize, n)
+      let batch = pixels.withUnsafeBufferPointer(as: Float.self) { NDArray(Array($0[start * d..<end * d]), shape: [end - start, d]) }
+      let out = try session.run(logits, feeding: [input: batch]).scalars(as: Float.self)
+      let k = FashionMNIST.classCount
+      for i in 0..<(end - start) { rows.append(Array(out[i * k..<(i + 1) * k])) }
+      start = end
+    }
+    return rows
+  }
+
+  /// The predicted class of each row of `pixels` `[n, 784]`.
+  public func predict(_ session: Session, _ pixels: NDArray) throws -> [Int] {
+    try logits(session, pixels).map { row in row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! }
+  }
+
+  /// The fraction of `data`'s images classified correctly.
+  public func accuracy(_ session: Session, _ data: Dataset) throws -> Double {
+    guard data.count > 0 else { return .nan }
+    let predicted = try predict(session, data.features)
+    let labels = data.labels.scalars(as: Int32.self)
+    return Double(zip(predicted, labels).filter { $0 == Int($1) }.count) / Double(data.count)
+  }
+}
+
+/// The Fashion-MNIST recipe (`backprop fashion`): trains a classifier on the 60,000 training
+/// images and reports the accuracy on the 10,000 test images after each epoch.
+///
+/// Defaults, as the Keras example "Simple MNIST convnet": the CNN of `FashionModelKind/cnn`,
+/// pixels scaled to `[0, 1]`, softmax cross-entropy, Adam at 1e-3, batches of 128 in a new seeded
+/// order each epoch (the last smaller batch kept), 15 epochs. The train accuracy is the running
+/// accuracy of the training batches during the epoch (with dropout active, as Keras reports it).
+public struct FashionRecipe: Sendable {
+  /// Settings of a run.
+  public struct Configuration: Sendable {
+    /// The directory with the four IDX files (`nil`: `Datasets/FashionMNIST/defaultDirectory`).
+    public var dataDirectory: String?
+    /// The model.
+    public var model = FashionModelKind.cnn
+    /// The learning rate of Adam.
+    public var learningRate = 1e-3
+    /// The batch size.
+    public var batchSize = 128
+    /// The number of epochs (in total, counting those of a restored run).
+    public var epochs = 15
+    /// Seeds the initial weights, the dropout masks and the order of the images.
+    public var seed: UInt64 = 42
+    /// Use only the first this many training images (quick runs); `nil` uses all.
+    public var trainLimit: Int?
+    /// Use only the first this many test images; `nil` uses all.
+    public var testLimit: Int?
+    /// A file saved by a previous run to resume from (its weights, optimizer state and epoch count).
+    public var restorePath: String?
+    /// Creates the default settings.
+    public init() {}
+
+    /// Checks every setting.
+    /// - Throws: `RecipeError` naming the setting and its value.
+    public func validate() throws {
+      guard batchSize >= 1 else { throw RecipeError("batch size must be at least 1, got \(batchSize)") }
+      guard epochs >= 1 else { throw RecipeError("epochs must be at least 1, got \(epochs)") }
+      guard learningRate.isFinite, learningRate > 0 else {
+        throw RecipeError("learning rate must be a finite number > 0, got \(learningRate)")
+      }
+      if let trainLimit, trainLimit < 1 { throw RecipeError("train limit must be at least 1, got \(trainLimit)") }
+      if let testLimit, testLimit < 1 { throw RecipeError("test limit must be at least 1, got \(testLimit)") }
+    }
+  }
+
+  /// What a run produced.
+  public struct Report: Sendable {
+    /// One entry per epoch trained in this run (numbered from the restored count).
+    public var epochs: [DigitsEpoch] = []
+    /// The trained model (every variable, with the optimizer's), ready to save.
+    public var model: FashionModel
+    /// The number of training and test images.
+    public var trainCount = 0, testCount = 0
+    /// The test accuracy after the last epoch.
+    public var testAccuracy: Double
+    /// The per-epoch log (`epoch`, `loss`, `train_accuracy`, `test_accuracy`, `seconds`).
+    public func epochLog() -> StepLog { epochStepLog(epochs) }
+    /// The learning curves.
+    public func figure(title: String) -> Figure { epochFigure(epochs, title: title) }
+  }
+
+  /// The settings.
+  public var configuration: Configuration
+  /// Creates the recipe.
+  public init(_ configuration: Configuration = Configuration()) { self.configuration = configuration }
+
+  /// Trains, writing one line per epoch to `output`
+  /// (`epoch  3/15  loss 0.2843  train 0.8951  test 0.9012  41.2 s`) and reporting each step
+  /// to `onStep` (for a progress bar).
+  /// - Throws: `RecipeError` for invalid settings or a restore file that does not fit,
+  ///   `Datasets/DatasetError` for missing or bad data files, graph and session errors.
+  public func run(output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in }) throws -> Report {
+    let c = configuration
+    try c.validate()
+    var restored: FashionModel?
+    if let path = c.restorePath {
+      let m = try FashionModel(contentsOfFile: path)
+      guard m.kind == c.model else {
+        throw RecipeError("\(path) holds a \(m.kind.rawValue) model, but --model is \(c.model.rawValue)")
+      }
+      restored = m
+    }
+    let data = try FashionMNIST(directory: c.dataDirectory, trainLimit: c.trainLimit, testLimit: c.testLimit)
+    let net = try FashionNetwork(kind: c.model, seed: c.seed)
+    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
+    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
+    let trainOp = try AdamOptimizer(learningRate: .constant(c.learningRate)).minimize(loss)
+    let session = Session(graph: net.graph)
+    try session.initializeVariables()
+    let done = restored?.epochsDone ?? 0
+    if let restored { try restored.load(into: session, graph: net.graph, requireAll: true) }
+    let step = try session.prepare(fetches: [loss, net.logits], feeds: [net.input, labels, net.phase.flag], targets: [trainOp])
+    try step.setFeed(2, to: NDArray(scalar: true))
+
+    let train = data.train
+    var report = Report(model: try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: done), testAccuracy: .nan)
+    report.trainCount = train.count
+    report.testCount = data.test.count
+    if done >= c.epochs {
+      report.testAccuracy = try net.accuracy(session, data.test)
+      output("the restored model has trained \(done) epochs already (--epochs \(c.epochs)): test \(fixed(report.testAccuracy, 4))")
+      return report
+    }
+    let batches = (train.count + c.batchSize - 1) / c.batchSize
+    let totalSteps = (c.epochs - done) * batches
+    var stepNumber = 0
+    let clock = ContinuousClock()
+    for epoch in done..<c.epochs {
+      var lossSum = 0.0
+      var correct = 0
+      let start = clock.now
+      for (x, y) in try train.epoch(epoch, batchSize: c.batchSize, seed: c.seed &+ 1) {
+        try step.setFeed(0, to: x)
+        try step.setFeed(1, to: y)
+        try step.run()
+        let l = step.fetch(0).scalarValue
+        lossSum += l * Double(y.elementCount)
+        let k = FashionMNIST.classCount
+        step.fetch(1).withUnsafeBufferPointer(as: Float.self) { z in
+          y.withUnsafeBufferPointer(as: Int32.self) { t in
+            for i in 0..<t.count {
+              var best = 0
+              for j in 1..<k where z[i * k + j] > z[i * k + best] { best = j }
+              if best == Int(t[i]) { correct += 1 }
+            }
+          }
+        }
+        stepNumber += 1
+        onStep(TrainingStep(step: stepNumber, totalSteps: totalSteps, loss: l, parameter: .nan))
+      }
+      let elapsed = clock.now - start
+      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+      let result = DigitsEpoch(
+        epoch: epoch + 1, loss: lossSum / Double(train.count), trainAccuracy: Double(correct) / Double(train.count),
+        testAccuracy: try net.accuracy(session, data.test), seconds: seconds)
+      guard result.loss.isFinite else {
+        throw RecipeError("the training loss became \(result.loss) in epoch \(epoch + 1); try a smaller learning rate")
+      }
+      report.epochs.append(result)
+      output(Self.format(result, of: c.epochs))
+    }
+    report.testAccuracy = report.epochs.last?.testAccuracy ?? .nan
+    report.model = try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: c.epochs)
+    return report
+  }
+
+  /// `epoch  3/15  loss 0.2843  train 0.8951  test 0.9012  41.20 s`.
+  public static func format(_ e: DigitsEpoch, of total: Int) -> String {
+    let width = String(total).count
+    let n = String(repeating: " ", count: width - String(e.epoch).count) + String(e.epoch)
+    return "epoch \(n)/\(total)  loss \(fixed(e.loss, 4))  train \(fixed(e.trainAccuracy, 4))  test \(fixed(e.testAccuracy, 4))  \(fixed(e.seconds, 2)) s"
+  }
+}
+
+/// A saved Fashion-MNIST classifier: its architecture and every variable of its training graph
+/// (the layers' weights, batch normalization's moving averages, Adam's slots and step count), so
+/// it can both predict and resume training. Saved as safetensors:
+///
+/// - tensors named by the variables' operation names (`conv2d/kernel`, `dense/bias`,
+///   `conv2d/kernel/Adam`...), float32 (the step counter as it is);
+/// - metadata `format` = `backprop-fashion`, `model` = `cnn` (`mlp`, `cnn-bn`), `layers` = the
+///   layers in words, `epochs` = the number of epochs trained, `input` = `28x28x1 pixels / 255`.
+public struct FashionModel: Sendable {
+  /// The `format` metadata value.
+  public static let formatName = "backprop-fashion"
+  /// The architecture.
+  public let kind: FashionModelKind
+  /// The epochs trained.
+  public let epochsDone: Int
+  /// Every variable's value, by the variable's operation name.
+  public let values: [String: NDArray]
+
+  /// The current values of every variable of `graph` in `session`.
+  /// - Throws: session errors.
+  public init(session: Session, graph: Graph, kind: FashionModelKind, epochsDone: Int) throws {
+    var values: [String: NDArray] = [:]
+    for v in graph.variables { values[v.operation.name] = try session.value(of: v) }
+    self.kind = kind
+    self.epochsDone = epochsDone
+    self.values = values
+  }
+
+  /// The file's contents (see the type's description).
+  public var file: SafetensorsFile {
+    SafetensorsFile(
+      tensors: values,
+      metadata: [
+        "format": Self.formatName, "model": kind.rawValue, "layers": kind.layerDescription, "epochs": String(epochsDone),
+        "input": "28x28x1 pixels / 255",
+      ])
+  }
+
+  /// Writes the model atomically (nothing is written on failure).
+  /// - Throws: `ArrayCore/ArrayFileError`.
+  public func save(toPath path: String) throws { try file.write(toPath: path) }
+
+  /// Reads a model saved by `save(toPath:)`.
+  /// - Throws: `ArrayCore/ArrayFileError` for an unreadable or malformed file, `RecipeError`
+  ///   when it is not a Fashion-MNIST model.
+  public init(contentsOfFile path: String) throws {
+    let file = try SafetensorsFile(contentsOfFile: path)
+    guard file.metadata["format"] == Self.formatName else {
+      throw RecipeError("\(path): not a Fashion-MNIST model (no __metadata__ format \"\(Self.formatName)\")")
+    }
+    guard let name = file.metadata["model"], let kind = FashionModelKind(rawValue: name) else {
+      throw RecipeError(
+        "\(path): unknown model \"\(file.metadata["model"] ?? "")\" (expected \(FashionModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    guard let epochsText = file.metadata["epochs"], let epochs = Int(epochsText), epochs >= 0 else {
+      throw RecipeError("\(path): bad epochs metadata \"\(file.metadata["epochs"] ?? "")\"")
+    }
+    self.kind = kind
+    self.epochsDone = epochs
+    self.values = file.tensors
+  }
+
+  /// Sets the variables of `graph` in `session` from the saved values: every variable when
+  /// `requireAll` (resuming), else the ones saved (predicting: the graph has no optimizer).
+  /// - Throws: `RecipeError` naming a missing variable or a shape or dtype that does not fit.
+  public func load(into session: Session, graph: Graph, requireAll: Bool) throws {
+    for v in graph.variables {
+      let name = v.operation.name
+      guard let value = values[name] else {
+        if requireAll { throw RecipeError("the saved model has no variable \(name)") }
+        continue
+      }
+      guard value.dtype == v.dtype, v.shape.accepts(value.shape) else {
+        throw RecipeError("variable \(name): the saved value is \(value.dtype) \(value.shape), the model needs \(v.dtype) \(v.shape)")
+      }
+      try session.setValue(value, for: v)
+    }
+  }
+
+  /// The predicted class of each row of pixels `[n, 784]` scaled to `[0, 1]`.
+  /// - Throws: `RecipeError` when `pixels` is not `[n, 784]` float32; a missing weight.
+  public func predict(_ pixels: NDArray) throws -> [Int] {
+    let d = FashionMNIST.side * FashionMNIST.side
+    guard pixels.rank == 2, pixels.shape[1] == d, pixels.dtype == .float32 else {
+      throw RecipeError("expected float32 rows of \(d) pixels, got \(pixels.dtype) \(pixels.shape)")
+    }
+    let net = try FashionNetwork(kind: kind, seed: 0)
+    let session = Session(graph: net.graph)
+    try session.initializeVariables()
+    let needed = net.model.variables.map { $0.operation.name }
+    if let missing = needed.first(where: { values[$0] == nil }) {
+      throw RecipeError("the saved model has no variable \(missing)")
+    }
+    try load(into: session, graph: net.graph, requireAll: false)
+    return try net.predict(session, pixels)
+  }
+}

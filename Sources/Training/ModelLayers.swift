@@ -1,0 +1,298 @@
+import ArrayCore
+import GraphCore
+
+// Layers for image and sequence models besides Dense: normalization, dropout, flatten and
+// embedding (the convolution and pooling layers are in ConvolutionLayers.swift). Layers that act
+// differently while training take a `TrainingPhase`.
+
+/// Batch normalization over the last axis (channels last; Keras's `BatchNormalization(axis=-1)`,
+/// TF1's `tf.layers.batch_normalization`; Ioffe & Szegedy 2015):
+///
+/// - while training (the phase flag fed `true`): `y = γ · (x - μ_B) / √(σ²_B + ε) + β` with the
+///   mean and biased variance of the batch over every axis but the last, and the moving
+///   averages updated as `m ← momentum · m + (1 - momentum) · μ_B` (the same for the variance);
+/// - otherwise: `y = γ · (x - m) / √(v + ε) + β` with the moving mean `m` and variance `v`.
+///
+/// The moving-average updates are registered in the graph's
+/// `GraphCore/Graph/updateOperations` (TF1's `UPDATE_OPS`), so an optimizer's `minimize`
+/// built after the layer was applied runs them with every training step; they leave the
+/// averages unchanged when the flag is false.
+///
+/// Variables (Keras's names): `<name>/gamma` (ones) and `<name>/beta` (zeros), trainable;
+/// `<name>/moving_mean` (zeros) and `<name>/moving_variance` (ones), not trainable.
+public struct BatchNorm: Layer, Sendable {
+  /// The scale `γ`, `[channels]`.
+  public let gamma: Tensor
+  /// The offset `β`, `[channels]`.
+  public let beta: Tensor
+  /// The moving mean, `[channels]`.
+  public let movingMean: Tensor
+  /// The moving (biased) variance, `[channels]`.
+  public let movingVariance: Tensor
+  /// The number of channels (the size of the last axis).
+  public let channels: Int
+  /// The moving averages' decay.
+  public let momentum: Double
+  /// `ε`.
+  public let epsilon: Double
+  /// The training flag.
+  public let phase: TrainingPhase
+  /// The layer's unique name.
+  public let name: String
+  /// Where the layer was created.
+  public var location: SourceLocation { SourceLocation(file, line) }
+  let file: StaticString
+  let line: UInt
+
+  /// Creates the layer and its four variables.
+  /// - Parameters:
+  ///   - momentum: the moving averages' decay, in `[0, 1)` (Keras: 0.99).
+  ///   - epsilon: added to the variance, positive (Keras: 0.001).
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` for a non-positive channel
+  ///   count, a momentum outside `[0, 1)`, a non-positive epsilon or a non-float dtype.
+  public init(
+    graph: Graph, channels: Int, phase: TrainingPhase, momentum: Double = 0.99, epsilon: Double = 1e-3,
+    dtype: DType = .float32, name: String = "batch_normalization", file: StaticString = #fileID, line: UInt = #line
+  ) throws {
+    let loc = SourceLocation(file, line)
+    guard channels > 0 else {
+      throw GraphError.invalidArgument(op: "BatchNorm", reason: "layer '\(name)' needs a positive channel count, got \(channels)", location: loc)
+    }
+    guard momentum >= 0, momentum < 1 else {
+      throw GraphError.invalidArgument(op: "BatchNorm", reason: "momentum must be in [0, 1), got \(momentum)", location: loc)
+    }
+    guard epsilon.isFinite, epsilon > 0 else {
+      throw GraphError.invalidArgument(op: "BatchNorm", reason: "epsilon must be a finite number > 0, got \(epsilon)", location: loc)
+    }
+    guard phase.flag.graph === graph else {
+      throw GraphError.foreignTensor(op: "BatchNorm", tensor: phase.flag.name, location: loc)
+    }
+    let scope = uniqueScope(graph, name)
+    self.name = scope
+    self.file = file
+    self.line = line
+    self.channels = channels
+    self.momentum = momentum
+    self.epsilon = epsilon
+    self.phase = phase
+    gamma = try graph.variable(.ones, shape: [channels], dtype: dtype, name: "\(scope)/gamma", file: file, line: line)
+    beta = try graph.variable(.zeros, shape: [channels], dtype: dtype, name: "\(scope)/beta", file: file, line: line)
+    movingMean = try graph.variable(
+      .zeros, shape: [channels], dtype: dtype, trainable: false, name: "\(scope)/moving_mean", file: file, line: line)
+    movingVariance = try graph.variable(
+      .ones, shape: [channels], dtype: dtype, trainable: false, name: "\(scope)/moving_variance", file: file, line: line)
+  }
+
+  /// The normalized `x` (see the type's description); registers the moving-average updates.
+  /// - Throws: `GraphError/invalidOperation(op:name:inputs:reason:location:)` when `x` is not
+  ///   of rank ≥ 2 with `channels` as its last size, of the layer's dtype, in its graph.
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    let dims = x.shape.dimensions
+    guard x.graph === gamma.graph, x.dtype == gamma.dtype, dims.count >= 2, dims.last! == nil || dims.last! == channels else {
+      throw GraphError.invalidOperation(
+        op: "BatchNorm", name: name, inputs: [x.inputDescription],
+        reason: "the layer expects a \(gamma.dtype) input of rank >= 2 whose last size is \(channels) (channels last), in its graph",
+        location: location)
+    }
+    let graph = x.graph
+    return try graph.withNameScope(name) {
+      let (xhat, batchMean, batchVariance) = try normalize(
+        x, axes: Array(0..<(dims.count - 1)), epsilon: epsilon, name: "moments", file: file, line: line)
+      let trained = try add(multiply(xhat, gamma, file: file, line: line), beta, name: "training_output", file: file, line: line)
+      let inferred = try batchNormalization(
+        x, mean: stopGradient(movingMean), variance: stopGradient(movingVariance), offset: beta, scale: gamma,
+        epsilon: epsilon, name: "inference", file: file, line: line)
+      for (moving, batch, label) in [(movingMean, batchMean, "moving_mean"), (movingVariance, batchVariance, "moving_variance")] {
+        let stat = try reshape(batch, to: [channels], file: file, line: line)
+        let m = graph.constant(NDArray(repeating: momentum, shape: [], dtype: x.dtype), name: "momentum")
+        let decayed = try add(multiply(moving, m), multiply(stat, graph.constant(NDArray(repeating: 1 - momentum, shape: [], dtype: x.dtype))))
+        let value = try select(phase.flag, decayed, moving, file: file, line: line)
+        let update = try assign(moving, value, name: "update_\(label)", file: file, line: line)
+        try graph.addUpdateOperation(update.operation, file: file, line: line)
+      }
+      return try select(phase.flag, trained, inferred, name: "output", file: file, line: line)
+    }
+  }
+
+  /// `[gamma, beta, moving_mean, moving_variance]` (the last two are not trainable).
+  public var variables: [Tensor] { [gamma, beta, movingMean, movingVariance] }
+}
+
+/// Layer normalization over the last axis (Keras's `LayerNormalization()`): each sample's
+/// features standardized, then `y = γ · x̂ + β` with `γ` (ones) and `β` (zeros) of shape
+/// `[features]`, named `<name>/gamma` and `<name>/beta`. The same in training and inference.
+public struct LayerNorm: Layer, Sendable {
+  /// The scale `γ`, `[features]`.
+  public let gamma: Tensor
+  /// The offset `β`, `[features]`.
+  public let beta: Tensor
+  /// The size of the last axis.
+  public let features: Int
+  /// `ε`.
+  public let epsilon: Double
+  /// The layer's unique name.
+  public let name: String
+  /// Where the layer was created.
+  public var location: SourceLocation { SourceLocation(file, line) }
+  let file: StaticString
+  let line: UInt
+
+  /// Creates the layer and its variables.
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` for a non-positive feature
+  ///   count, a non-positive epsilon or a non-float dtype.
+  public init(
+    graph: Graph, features: Int, epsilon: Double = 1e-3, dtype: DType = .float32, name: String = "layer_normalization",
+    file: StaticString = #fileID, line: UInt = #line
+  ) throws {
+    let loc = SourceLocation(file, line)
+    guard features > 0 else {
+      throw GraphError.invalidArgument(op: "LayerNorm", reason: "layer '\(name)' needs a positive feature count, got \(features)", location: loc)
+    }
+    guard epsilon.isFinite, epsilon > 0 else {
+      throw GraphError.invalidArgument(op: "LayerNorm", reason: "epsilon must be a finite number > 0, got \(epsilon)", location: loc)
+    }
+    let scope = uniqueScope(graph, name)
+    self.name = scope
+    self.file = file
+    self.line = line
+    self.features = features
+    self.epsilon = epsilon
+    gamma = try graph.variable(.ones, shape: [features], dtype: dtype, name: "\(scope)/gamma", file: file, line: line)
+    beta = try graph.variable(.zeros, shape: [features], dtype: dtype, name: "\(scope)/beta", file: file, line: line)
+  }
+
+  /// `γ · x̂ + β` over the last axis.
+  /// - Throws: `GraphError/invalidOperation(op:name:inputs:reason:location:)` when `x`'s last
+  ///   size is not `features` or its dtype or graph is not the layer's.
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    let dims = x.shape.dimensions
+    guard x.graph === gamma.graph, x.dtype == gamma.dtype, dims.count >= 1, dims.last! == nil || dims.last! == features else {
+      throw GraphError.invalidOperation(
+        op: "LayerNorm", name: name, inputs: [x.inputDescription],
+        reason: "the layer expects a \(gamma.dtype) input whose last size is \(features), in its graph", location: location)
+    }
+    return try layerNormalization(x, gamma: gamma, beta: beta, axes: [-1], epsilon: epsilon, name: name, file: file, line: line)
+  }
+
+  /// `[gamma, beta]`.
+  public var variables: [Tensor] { [gamma, beta] }
+}
+
+/// Inverted dropout driven by the training phase (Keras's `Dropout(rate)`): while the flag is
+/// fed `true`, each element is zeroed with probability `rate` and the others scaled by
+/// `1/(1 - rate)`; otherwise the input passes unchanged. Seeded (a new mask every step).
+public struct Dropout: Layer, Sendable {
+  /// The drop probability, in `[0, 1)`.
+  public let rate: Double
+  /// The mask's seed.
+  public let seed: UInt64
+  /// The training flag.
+  public let phase: TrainingPhase
+  /// Where the layer was created.
+  public var location: SourceLocation { SourceLocation(file, line) }
+  let file: StaticString
+  let line: UInt
+
+  /// Creates the layer.
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` when `rate` is outside `[0, 1)`.
+  public init(rate: Double, seed: UInt64, phase: TrainingPhase, file: StaticString = #fileID, line: UInt = #line) throws {
+    guard rate >= 0, rate < 1 else {
+      throw GraphError.invalidArgument(op: "Dropout", reason: "rate must be in [0, 1), got \(rate)", location: SourceLocation(file, line))
+    }
+    self.rate = rate
+    self.seed = seed
+    self.phase = phase
+    self.file = file
+    self.line = line
+  }
+
+  /// `x · mask` (see `GraphCore/dropout(_:rate:seed:training:name:file:line:)`).
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    try dropout(x, rate: rate, seed: seed, training: phase.flag, file: file, line: line)
+  }
+
+  /// None.
+  public var variables: [Tensor] { [] }
+}
+
+/// Merges every axis but the first (Keras's `Flatten`): `[N, d₁, …, dₖ]` → `[N, d₁·…·dₖ]`,
+/// `N` may be unknown. No variables.
+public struct Flatten: Layer, Sendable {
+  /// Where the layer was created.
+  public var location: SourceLocation { SourceLocation(file, line) }
+  let file: StaticString
+  let line: UInt
+  /// Creates the layer.
+  public init(file: StaticString = #fileID, line: UInt = #line) {
+    self.file = file
+    self.line = line
+  }
+  /// `flatten(x)`.
+  /// - Throws: `GraphError` naming `Flatten` when a dimension other than the first is unknown.
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    try flatten(x, file: file, line: line)
+  }
+  /// None.
+  public var variables: [Tensor] { [] }
+}
+
+/// A table of learned vectors looked up by int32 ids (Keras's `Embedding`): ids of any shape
+/// `[...]` become `[..., dimension]`. The table `<name>/embeddings`, `[vocabulary, dimension]`,
+/// starts uniform on `[-0.05, 0.05)` (Keras's default). Its gradient is the dense scatter-add of
+/// the upstream rows; an id outside `0..<vocabulary` is a run-time error naming the operation.
+public struct Embedding: Layer, Sendable {
+  /// The table, `[vocabulary, dimension]`.
+  public let table: Tensor
+  /// The number of ids.
+  public let vocabulary: Int
+  /// The vector length.
+  public let dimension: Int
+  /// The layer's unique name.
+  public let name: String
+  /// Where the layer was created.
+  public var location: SourceLocation { SourceLocation(file, line) }
+  let file: StaticString
+  let line: UInt
+
+  /// Creates the layer and its table.
+  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` for non-positive sizes or a
+  ///   non-float dtype.
+  public init(
+    graph: Graph, vocabulary: Int, dimension: Int, initializer: Initializer = .randomUniform(low: -0.05, high: 0.05),
+    dtype: DType = .float32, seed: UInt64, name: String = "embedding", file: StaticString = #fileID, line: UInt = #line
+  ) throws {
+    guard vocabulary > 0, dimension > 0 else {
+      throw GraphError.invalidArgument(
+        op: "Embedding", reason: "layer '\(name)' needs positive vocabulary and dimension, got \(vocabulary) and \(dimension)",
+        location: SourceLocation(file, line))
+    }
+    let scope = uniqueScope(graph, name)
+    self.name = scope
+    self.file = file
+    self.line = line
+    self.vocabulary = vocabulary
+    self.dimension = dimension
+    table = try graph.variable(
+      initializer, shape: [vocabulary, dimension], dtype: dtype, seed: seed, name: "\(scope)/embeddings", file: file, line: line)
+  }
+
+  /// The rows of the table at `ids` (int32).
+  /// - Throws: `GraphError` naming `EmbeddingLookup` when `ids` is not int32.
+  public func callAsFunction(_ ids: Tensor) throws -> Tensor {
+    guard ids.graph === table.graph else {
+      throw GraphError.foreignTensor(op: "Embedding", tensor: ids.name, location: location)
+    }
+    return try table.graph.withNameScope(name) {
+      try embeddingLookup(table, ids: ids, file: file, line: line)
+    }
+  }
+
+  /// `[embeddings]`.
+  public var variables: [Tensor] { [table] }
+}
+
+/// An activation applied as a layer (Keras's `Activation`), e.g. after `BatchNorm`. No variables.
+extension Activation: Layer {
+  /// None.
+  public var variables: [Tensor] { [] }
+}

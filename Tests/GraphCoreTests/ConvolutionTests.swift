@@ -1,0 +1,216 @@
+import ArrayCore
+import Foundation
+@testable import GraphCore
+import Testing
+import TestSupport
+
+/// Convolution and pooling beyond the operation table: values TensorFlow computed
+/// (Tests/Fixtures/conv_reference.json, written by Scripts/reference/conv_fixture.py), shapes with
+/// an unknown batch, the kernels' block and thread paths, and the errors for bad input.
+@Suite struct ConvolutionTests {
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+  private static func array(_ any: Any?) throws -> NDArray {
+    let d = try #require(any as? [String: Any])
+    let shape = try #require(d["shape"] as? [Int]), data = try #require(d["data"] as? [Double])
+    return NDArray(data, shape: Shape(shape))
+  }
+
+  /// Runs `build` on constants in `dtype` and returns the fetched values.
+  private static func run(_ dtype: DType, _ inputs: [NDArray], _ build: (Graph, [Tensor]) throws -> [Tensor]) throws -> [NDArray] {
+    let g = Graph()
+    let xs = inputs.map { g.constant($0.converted(to: dtype)) }
+    return try Session(graph: g).run(try build(g, xs))
+  }
+
+  @Test("values and gradients match those TensorFlow computed (committed fixture)", arguments: [DType.float64, .float32])
+  func tensorFlowFixture(dtype: DType) throws {
+    let data = try Data(contentsOf: URL(fileURLWithPath: Self.root + "/Tests/Fixtures/conv_reference.json"))
+    let doc = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    let cases = try #require(doc["cases"] as? [[String: Any]])
+    #expect(cases.count >= 15)
+    let (atol, rtol) = dtype == .float64 ? (1e-10, 1e-10) : (1e-4, 1e-5)
+    var checked = 0
+    for (i, c) in cases.enumerated() {
+      let op = try #require(c["op"] as? String)
+      let strides = try #require(c["strides"] as? [Int])
+      let paddingName = try #require(c["padding"] as? String)
+      let padding = try #require(Padding(rawValue: paddingName))
+      let x = try Self.array(c["x"])
+      let label = "case \(i) \(op) \(dtype)"
+      switch op {
+      case "conv2d":
+        let w = try Self.array(c["w"]), r = try Self.array(c["r"])
+        let dilations = try #require(c["dilations"] as? [Int]), groups = try #require(c["groups"] as? Int)
+        let withGradients = c["dx"] != nil
+        let out = try Self.run(dtype, [x, w, r]) { _, t in
+          let y = try conv2d(t[0], t[1], strides: strides, padding: padding, dilations: dilations, groups: groups)
+          guard withGradients else { return [y] }
+          let gs = try gradients(of: [sum(y * t[2])], withRespectTo: [t[0], t[1]])
+          return [y, gs[0]!, gs[1]!]
+        }
+        #expect(toleranceRatio(out[0], try Self.array(c["y"]), atol: atol, rtol: rtol) <= 1, "\(label) y")
+        if withGradients {
+          #expect(toleranceRatio(out[1], try Self.array(c["dx"]), atol: atol, rtol: rtol) <= 1, "\(label) dx")
+          #expect(toleranceRatio(out[2], try Self.array(c["dw"]), atol: atol, rtol: rtol) <= 1, "\(label) dw")
+        }
+      case "conv2d_transpose":
+        let w = try Self.array(c["w"]), shape = try #require(c["output_shape"] as? [Int])
+        let out = try Self.run(dtype, [x, w]) { _, t in
+          [try conv2dTranspose(t[0], t[1], outputShape: shape, strides: strides, padding: padding)]
+        }
+        #expect(toleranceRatio(out[0], try Self.array(c["y"]), atol: atol, rtol: rtol) <= 1, "\(label) y")
+      default:
+        let window = try #require(c["window"] as? [Int]), r = try Self.array(c["r"])
+        let out = try Self.run(dtype, [x, r]) { _, t in
+          let y = op == "max_pool"
+            ? try maxPool2d(t[0], window: window, strides: strides, padding: padding)
+            : try avgPool2d(t[0], window: window, strides: strides, padding: padding)
+          return [y, try gradients(of: [sum(y * t[1])], withRespectTo: [t[0]])[0]!]
+        }
+        #expect(toleranceRatio(out[0], try Self.array(c["y"]), atol: atol, rtol: rtol) <= 1, "\(label) y")
+        #expect(toleranceRatio(out[1], try Self.array(c["dx"]), atol: atol, rtol: rtol) <= 1, "\(label) dx")
+      }
+      checked += 1
+    }
+    #expect(checked == cases.count)
+  }
+
+  @Test("an unknown batch size flows through the shape rules and gradients")
+  func unknownBatch() throws {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [nil, 28, 28, 1])
+    let w1 = g.constant(NDArray(repeating: 0.1, shape: [3, 3, 1, 4], dtype: .float32))
+    let w2 = g.constant(NDArray(repeating: 0.1, shape: [3, 3, 4, 8], dtype: .float32))
+    let c1 = try conv2d(x, w1)
+    #expect(c1.shape == [nil, 26, 26, 4])
+    let p1 = try maxPool2d(relu(c1), window: [2, 2])
+    #expect(p1.shape == [nil, 13, 13, 4])
+    let c2 = try conv2d(p1, w2, strides: [2, 2], padding: .same)
+    #expect(c2.shape == [nil, 7, 7, 8])
+    let a = try avgPool2d(c2, window: [3, 3], strides: [2, 2], padding: .same)
+    #expect(a.shape == [nil, 4, 4, 8])
+    let gap = try globalAveragePool(a)
+    #expect(gap.shape == [nil, 8])
+    let loss = try sum(gap)
+    let grads = try gradients(of: [loss], withRespectTo: [x])
+    #expect(grads[0]?.shape == [nil, 28, 28, 1])
+    let session = Session(graph: g)
+    for n in [1, 3] {
+      let v = try session.run([loss, grads[0]!], feeding: [x: NDArray(repeating: 1, shape: [n, 28, 28, 1], dtype: .float32)])
+      #expect(v[1].shape == [n, 28, 28, 1])
+    }
+  }
+
+  @Test("large batches (several im2col blocks, all threads) agree with the plain loops")
+  func blocksAndThreads() throws {
+    var gen = SeededGenerator(seed: 11)
+    let configs: [([Int], [Int], RefConvConfig)] = [
+      ([40, 12, 12, 3], [3, 3, 3, 8], RefConvConfig(strides: [1, 1], same: false, dilations: [1, 1], groups: 1)),
+      ([33, 10, 9, 4], [3, 3, 2, 6], RefConvConfig(strides: [2, 1], same: true, dilations: [1, 1], groups: 2)),
+      ([17, 8, 8, 16], [1, 1, 16, 24], RefConvConfig(strides: [1, 1], same: true, dilations: [1, 1], groups: 1)),
+    ]
+    for (xs, ws, c) in configs {
+      let x = Domain.real(-1, 1).array(xs, &gen), w = Domain.real(-1, 1).array(ws, &gen)
+      let y = refConv2d(x, w, c)
+      let r = Domain.real(-1, 1).array(y.shape.dimensions, &gen)
+      let out = try Self.run(.float64, [x, w, r]) { _, t in
+        let yy = try conv2d(t[0], t[1], strides: c.strides, padding: c.padding, dilations: c.dilations, groups: c.groups)
+        let gs = try gradients(of: [sum(yy * t[2])], withRespectTo: [t[0], t[1]])
+        return [yy, gs[0]!, gs[1]!]
+      }
+      #expect(toleranceRatio(out[0], y, atol: 1e-11, rtol: 1e-11) <= 1, "\(c) y")
+      #expect(toleranceRatio(out[1], refConv2dTranspose(r, w, inputShape: xs, c), atol: 1e-11, rtol: 1e-11) <= 1, "\(c) dx")
+      #expect(toleranceRatio(out[2], refConv2dFilter(x, r, filterShape: ws, c), atol: 1e-10, rtol: 1e-10) <= 1, "\(c) dw")
+      let p = try Self.run(.float64, [x]) { _, t in
+        [try maxPool2d(t[0], window: [3, 3], strides: [2, 2], padding: .same), try avgPool2d(t[0], window: [2, 2], padding: .same)]
+      }
+      #expect(toleranceRatio(p[0], refPool(x, window: [3, 3], strides: [2, 2], same: true, max: true), atol: 0, rtol: 0) <= 1)
+      #expect(toleranceRatio(p[1], refPool(x, window: [2, 2], strides: [2, 2], same: true, max: false), atol: 1e-12, rtol: 1e-12) <= 1)
+    }
+  }
+
+  /// The error of `body` as a GraphError's reason and location.
+  private func buildError(_ body: (Graph) throws -> Void) -> (op: String, reason: String, line: Int?, text: String) {
+    do {
+      try body(Graph())
+    } catch let error as GraphError {
+      if case let .invalidOperation(op, _, _, reason, location) = error { return (op, reason, location?.line, error.description) }
+      return ("?", "\(error)", nil, error.description)
+    } catch {
+      return ("?", "\(error)", nil, "\(error)")
+    }
+    return ("none", "no error", nil, "")
+  }
+
+  @Test("bad input is a GraphError naming the operation, the shapes and the user's line")
+  func badInput() {
+    func images(_ g: Graph, _ shape: PartialShape) -> Tensor { g.placeholder(.float32, shape: shape, name: "x") }
+    func filter(_ g: Graph, _ shape: PartialShape) -> Tensor { g.placeholder(.float32, shape: shape, name: "w") }
+    var line = #line + 1
+    var e = buildError { g in _ = try conv2d(images(g, [nil, 8, 8, 3]), filter(g, [3, 3, 3])) }
+    #expect(e.op == "Conv2D" && e.reason.contains("rank 4") && e.line == line && e.text.contains("[3, 3, 3]"), "\(e)")
+    line = #line + 1
+    e = buildError { g in _ = try conv2d(images(g, [8, 8, 3]), filter(g, [3, 3, 3, 4])) }
+    #expect(e.op == "Conv2D" && e.reason.contains("rank 4") && e.line == line, "\(e)")
+    e = buildError { g in _ = try conv2d(images(g, [nil, 8, 8, 3]), filter(g, [3, 3, 2, 4])) }
+    #expect(e.op == "Conv2D" && e.reason.contains("channels") && e.text.contains("[3, 3, 2, 4]") && e.text.contains("[?, 8, 8, 3]"), "\(e)")
+    e = buildError { g in _ = try conv2d(images(g, [nil, 8, 8, 6]), filter(g, [3, 3, 2, 4]), groups: 4) }
+    #expect(e.op == "Conv2D" && e.reason.contains("groups"), "\(e)")
+    e = buildError { g in _ = try conv2d(images(g, [nil, 8, 8, 6]), filter(g, [3, 3, 2, 5]), groups: 3) }
+    #expect(e.op == "Conv2D" && e.reason.contains("output channels are not divisible"), "\(e)")
+    e = buildError { g in _ = try conv2d(images(g, [nil, 8, 8, 3]), filter(g, [3, 3, 3, 4]), strides: [0, 1]) }
+    #expect(e.op == "Conv2D" && e.reason.contains("strides must be positive"), "\(e)")
+    e = buildError { g in _ = try conv2d(images(g, [nil, 8, 8, 3]), filter(g, [3, 3, 3, 4]), dilations: [1, -2]) }
+    #expect(e.op == "Conv2D" && e.reason.contains("dilations must be positive"), "\(e)")
+    e = buildError { g in _ = try conv2d(images(g, [nil, 8, 8, 3]), filter(g, [3, 3, 3, 4]), groups: 0) }
+    #expect(e.op == "Conv2D" && e.reason.contains("groups must be positive"), "\(e)")
+    e = buildError { g in _ = try conv2d(images(g, [nil, 4, 8, 3]), filter(g, [5, 3, 3, 4])) }
+    #expect(e.op == "Conv2D" && e.reason.contains("larger than the input"), "\(e)")
+    e = buildError { g in _ = try conv2d(images(g, [nil, 5, 8, 3]), filter(g, [3, 3, 3, 4]), dilations: [3, 1]) }
+    #expect(e.op == "Conv2D" && e.reason.contains("larger than the input"), "\(e)")
+    line = #line + 1
+    e = buildError { g in _ = try maxPool2d(images(g, [nil, 3, 3, 2]), window: [4, 4]) }
+    #expect(e.op == "MaxPool" && e.reason.contains("larger than the input") && e.line == line, "\(e)")
+    e = buildError { g in _ = try avgPool2d(images(g, [nil, 6, 6, 2]), window: [2, 0]) }
+    #expect(e.op == "AvgPool" && e.reason.contains("window must be positive"), "\(e)")
+    e = buildError { g in _ = try avgPool2d(images(g, [nil, 6, 6, 2]), window: [2, 2], strides: [0, 2]) }
+    #expect(e.op == "AvgPool" && e.reason.contains("strides must be positive"), "\(e)")
+    e = buildError { g in _ = try maxPool2d(images(g, [nil, 6, 6]), window: [2, 2]) }
+    #expect(e.op == "MaxPool" && e.reason.contains("rank 4"), "\(e)")
+    e = buildError { g in _ = try maxPool2d(images(g, [nil, 6, 6, 1]), window: [2, 2, 2]) }
+    #expect(e.op == "MaxPool" && e.reason.contains("2 entries"), "\(e)")
+    e = buildError { g in _ = try globalAveragePool(images(g, [nil, 6])) }
+    #expect(e.op == "GlobalAveragePool" && e.reason.contains("rank 4"), "\(e)")
+    e = buildError { g in
+      _ = try conv2dTranspose(images(g, [2, 4, 4, 3]), filter(g, [3, 3, 2, 3]), outputShape: [2, 11, 11, 2], strides: [2, 2])
+    }
+    #expect(e.op == "Conv2DBackpropInput" && e.reason.contains("gives"), "\(e)")
+    e = buildError { g in
+      _ = try conv2dTranspose(images(g, [2, 4, 4, 3]), filter(g, [3, 3, 2, 4]), outputShape: [2, 9, 9, 2], strides: [2, 2])
+    }
+    #expect(e.op == "Conv2DBackpropInput" && e.reason.contains("channels"), "\(e)")
+    e = buildError { g in
+      let x = g.placeholder(.int32, shape: [1, 4, 4, 1])
+      _ = try conv2d(x, filter(g, [3, 3, 1, 1]))
+    }
+    #expect(e.op == "Conv2D" && e.reason.contains("float"), "\(e)")
+  }
+
+  @Test("a run-time feed that does not fit the filter is a SessionError, not a trap")
+  func runTimeMismatch() throws {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [nil, nil, nil, 2])
+    let w = g.placeholder(.float32, shape: [3, 3, 2, 1])
+    let y = try conv2d(x, w)
+    #expect(y.shape == [nil, nil, nil, 1])
+    let session = Session(graph: g)
+    let wv = NDArray(repeating: 1, shape: [3, 3, 2, 1], dtype: .float32)
+    let ok = try session.run(y, feeding: [x: NDArray(repeating: 1, shape: [1, 4, 5, 2], dtype: .float32), w: wv])
+    #expect(ok.shape == [1, 2, 3, 1] && ok.doubles.allSatisfy { $0 == 18 })
+    #expect(throws: SessionError.self) {
+      try session.run(y, feeding: [x: NDArray(repeating: 1, shape: [1, 2, 5, 2], dtype: .float32), w: wv])
+    }
+  }
+}

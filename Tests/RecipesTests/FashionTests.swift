@@ -1,0 +1,97 @@
+import ArrayCore
+import Datasets
+import Foundation
+import GraphCore
+import Recipes
+import Testing
+
+/// Tests/Fixtures/fashion-mini (written by Scripts/make_idx_fixtures.py): 200 training and 50
+/// test images of ten bars.
+private let mini: String = {
+  let file = "\(#filePath)"
+  return file.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/fashion-mini"
+}()
+
+private func temporaryPath(_ name: String) -> String {
+  NSTemporaryDirectory() + "backprop-fashion-" + UUID().uuidString + "-" + name
+}
+
+private func quick(_ kind: FashionModelKind, epochs: Int = 2) -> FashionRecipe.Configuration {
+  var c = FashionRecipe.Configuration()
+  c.dataDirectory = mini
+  c.model = kind
+  c.epochs = epochs
+  c.batchSize = 32
+  c.seed = 7
+  return c
+}
+
+@Suite("The Fashion-MNIST recipe on a small IDX fixture")
+struct FashionTests {
+  @Test("each model learns the fixture's bars, one line per epoch", arguments: FashionModelKind.allCases)
+  func learns(_ kind: FashionModelKind) throws {
+    var c = quick(kind, epochs: kind == .mlp ? 6 : 4)
+    c.learningRate = kind == .mlp ? 3e-3 : 1e-2
+    var lines: [String] = []
+    var steps = 0
+    let report = try FashionRecipe(c).run(output: { lines.append($0) }, onStep: { _ in steps += 1 })
+    #expect(lines.count == c.epochs && lines[0].hasPrefix("epoch 1/\(c.epochs)  loss "))
+    #expect(steps == c.epochs * 7)
+    #expect(report.trainCount == 200 && report.testCount == 50)
+    #expect(report.epochs.last!.loss < report.epochs.first!.loss)
+    #expect(report.testAccuracy >= 0.8, "\(kind): \(lines)")
+  }
+
+  @Test("the same seed gives the same run, bit for bit")
+  func deterministic() throws {
+    let a = try FashionRecipe(quick(.cnn, epochs: 1)).run(output: { _ in })
+    let b = try FashionRecipe(quick(.cnn, epochs: 1)).run(output: { _ in })
+    #expect(a.epochs[0].loss == b.epochs[0].loss && a.model.values == b.model.values)
+  }
+
+  @Test("save, predict from the file alone, and resume")
+  func saveRestorePredict() throws {
+    let report = try FashionRecipe(quick(.cnnBN, epochs: 2)).run(output: { _ in })
+    let path = temporaryPath("model.safetensors")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try report.model.save(toPath: path)
+    let loaded = try FashionModel(contentsOfFile: path)
+    #expect(loaded.kind == .cnnBN && loaded.epochsDone == 2)
+    #expect(loaded.values.keys.contains("batch_normalization/moving_mean"))
+    let test = try FashionMNIST(directory: mini).test
+    let predicted = try loaded.predict(test.features)
+    let labels = test.labels.scalars(as: Int32.self)
+    let accuracy = Double(zip(predicted, labels).filter { $0 == Int($1) }.count) / Double(labels.count)
+    #expect(Swift.abs(accuracy - report.testAccuracy) < 1e-9)
+
+    // Resuming for one more epoch numbers it 3 and continues from the saved state.
+    var c = quick(.cnnBN, epochs: 3)
+    c.restorePath = path
+    var lines: [String] = []
+    let resumed = try FashionRecipe(c).run(output: { lines.append($0) })
+    #expect(lines.count == 1 && lines[0].hasPrefix("epoch 3/3"))
+    #expect(resumed.model.epochsDone == 3)
+    // A restore file of another model is refused.
+    c.model = .cnn
+    #expect(throws: RecipeError.self) { try FashionRecipe(c).run(output: { _ in }) }
+  }
+
+  @Test("missing data names the files and the apt-get command; bad settings are refused")
+  func badInput() throws {
+    var c = quick(.mlp)
+    c.dataDirectory = NSTemporaryDirectory() + "no-such-fashion-dir"
+    do {
+      _ = try FashionRecipe(c).run(output: { _ in })
+      Issue.record("no error")
+    } catch {
+      #expect("\(error)".contains("train-images-idx3-ubyte") && "\(error)".contains("apt-get install dataset-fashion-mnist"))
+    }
+    c = quick(.mlp)
+    c.batchSize = 0
+    #expect(throws: RecipeError.self) { try FashionRecipe(c).run(output: { _ in }) }
+    let notModel = temporaryPath("digits.safetensors")
+    defer { try? FileManager.default.removeItem(atPath: notModel) }
+    try SafetensorsFile(tensors: [:], metadata: ["format": "backprop-digits-mlp"]).write(toPath: notModel)
+    #expect(throws: RecipeError.self) { try FashionModel(contentsOfFile: notModel) }
+  }
+}
