@@ -66,20 +66,20 @@ private func convOutput(
 /// convolution, ``Conv2DBackpropInput``) and `∂L/∂w = conv2dBackpropFilter(x, G)`
 /// (``Conv2DBackpropFilter``); both are graph operations with their own gradients, so
 /// second-order gradients work.
-public struct Conv2D: Primitive {
+package struct Conv2D: Primitive {
   /// Vertical and horizontal strides.
-  public let strides: [Int]
+  package let strides: [Int]
   /// The padding rule.
-  public let padding: Padding
+  package let padding: Padding
   /// Vertical and horizontal dilations.
-  public let dilations: [Int]
+  package let dilations: [Int]
   /// The number of groups (depthwise: the number of input channels).
-  public let groups: Int
+  package let groups: Int
   /// `Conv2D`.
-  public var typeName: String { "Conv2D" }
+  package var typeName: String { "Conv2D" }
 
   /// `[n, oh, ow, out]`; checks ranks, dtypes, channels, groups and the attributes.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let x = inputs[0], w = inputs[1]
     try requireImages(x, "input")
     try requireImages(w, "filter")
@@ -90,10 +90,10 @@ public struct Conv2D: Primitive {
   }
 
   /// The attributes as a geometry (the window comes from the filter at run time).
-  public let geometry: WindowGeometry
+  package let geometry: WindowGeometry
 
   /// A convolution with these attributes.
-  public init(strides: [Int], padding: Padding, dilations: [Int], groups: Int) {
+  package init(strides: [Int], padding: Padding, dilations: [Int], groups: Int) {
     self.strides = strides
     self.padding = padding
     self.dilations = dilations
@@ -102,13 +102,13 @@ public struct Conv2D: Primitive {
   }
 
   /// Convolves.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0], w = inputs[1]
     try outputs.update(0) { try Kernels.conv2d(x, w, geometry, into: &$0) }
   }
 
   /// `[conv2dBackpropInput(G, w, like: x), conv2dBackpropFilter(x, G, like: w)]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let x = op.inputs[0], w = op.inputs[1]
     let loc = x.graph.gradientLocation
@@ -135,24 +135,24 @@ public struct Conv2D: Primitive {
 ///
 /// Gradients (bilinear): `∂L/∂dy = conv2d(G, w)`, `∂L/∂w = conv2dBackpropFilter(G, dy)`; none for
 /// the reference.
-public struct Conv2DBackpropInput: Primitive {
+package struct Conv2DBackpropInput: Primitive {
   /// Vertical and horizontal strides.
-  public let strides: [Int]
+  package let strides: [Int]
   /// The padding rule.
-  public let padding: Padding
+  package let padding: Padding
   /// Vertical and horizontal dilations.
-  public let dilations: [Int]
+  package let dilations: [Int]
   /// The number of groups.
-  public let groups: Int
+  package let groups: Int
   /// The result's shape `[n, h, w, c]` (the batch is taken from `dy`); `nil` with a reference input.
-  public let outputShape: [Int]?
+  package let outputShape: [Int]?
   /// The attributes as a geometry (the window comes from the filter at run time).
-  public let geometry: WindowGeometry
+  package let geometry: WindowGeometry
   /// `Conv2DBackpropInput`.
-  public var typeName: String { "Conv2DBackpropInput" }
+  package var typeName: String { "Conv2DBackpropInput" }
 
   /// A transposed convolution with these attributes.
-  public init(strides: [Int], padding: Padding, dilations: [Int], groups: Int, outputShape: [Int]?) {
+  package init(strides: [Int], padding: Padding, dilations: [Int], groups: Int, outputShape: [Int]?) {
     self.strides = strides
     self.padding = padding
     self.dilations = dilations
@@ -162,7 +162,7 @@ public struct Conv2DBackpropInput: Primitive {
   }
 
   /// The reference's shape or ``outputShape``; checks that convolving it gives `dy`'s shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let dy = inputs[0], w = inputs[1]
     try requireImages(dy, "input")
     try requireImages(w, "filter")
@@ -197,7 +197,7 @@ public struct Conv2DBackpropInput: Primitive {
   }
 
   /// Spreads `dy` back through the filter.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let dy = inputs[0], w = inputs[1]
     let d = outputShape ?? inputs[2].shape.dimensions
     guard d.count == 4, outputShape != nil || (dy.rank == 4 && d[0] == dy.shape[0]) else {
@@ -209,7 +209,7 @@ public struct Conv2DBackpropInput: Primitive {
   }
 
   /// `[conv2d(G, w), conv2dBackpropFilter(G, dy), nil]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [Tensor?](repeating: nil, count: op.inputs.count) }
     let dy = op.inputs[0], w = op.inputs[1]
     let loc = g.graph.gradientLocation
@@ -230,22 +230,22 @@ public struct Conv2DBackpropInput: Primitive {
 ///
 /// Gradients (bilinear): `∂L/∂x = conv2dBackpropInput(dy, G)`, `∂L/∂dy = conv2d(x, G)`; none for
 /// the reference.
-public struct Conv2DBackpropFilter: Primitive {
+package struct Conv2DBackpropFilter: Primitive {
   /// Vertical and horizontal strides.
-  public let strides: [Int]
+  package let strides: [Int]
   /// The padding rule.
-  public let padding: Padding
+  package let padding: Padding
   /// Vertical and horizontal dilations.
-  public let dilations: [Int]
+  package let dilations: [Int]
   /// The number of groups.
-  public let groups: Int
+  package let groups: Int
   /// The attributes as a geometry (the window comes from the reference filter at run time).
-  public let geometry: WindowGeometry
+  package let geometry: WindowGeometry
   /// `Conv2DBackpropFilter`.
-  public var typeName: String { "Conv2DBackpropFilter" }
+  package var typeName: String { "Conv2DBackpropFilter" }
 
   /// A filter gradient with these attributes.
-  public init(strides: [Int], padding: Padding, dilations: [Int], groups: Int) {
+  package init(strides: [Int], padding: Padding, dilations: [Int], groups: Int) {
     self.strides = strides
     self.padding = padding
     self.dilations = dilations
@@ -254,7 +254,7 @@ public struct Conv2DBackpropFilter: Primitive {
   }
 
   /// The reference filter's shape; checks that convolving `x` with it gives `dy`'s shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let x = inputs[0], dy = inputs[1], w = inputs[2]
     try requireImages(x, "input")
     try requireImages(dy, "gradient")
@@ -272,7 +272,7 @@ public struct Conv2DBackpropFilter: Primitive {
   }
 
   /// Correlates `x` with `dy`.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0], dy = inputs[1], f = inputs[2].shape
     guard f.rank == 4 else { throw ShapeError("the reference filter \(f) must have rank 4") }
     try outputs.update(0) { try Kernels.conv2dBackpropFilter(x, dy, filterHeight: f[0], filterWidth: f[1], geometry, into: &$0) }
@@ -281,7 +281,7 @@ public struct Conv2DBackpropFilter: Primitive {
   }
 
   /// `[conv2dBackpropInput(dy, G, like: x), conv2d(x, G), nil]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil, nil] }
     let x = op.inputs[0], dy = op.inputs[1]
     let loc = g.graph.gradientLocation

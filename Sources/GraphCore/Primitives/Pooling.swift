@@ -28,20 +28,20 @@ private func requireShape(_ other: TensorInfo, _ expected: PartialShape, _ what:
 ///
 /// Gradient (TF's rule): each upstream value flows to its window's maximum, the first one in
 /// row-major order on ties (``MaxPoolGrad``).
-public struct MaxPool: Primitive {
+package struct MaxPool: Primitive {
   /// The window, strides and padding.
-  public let geometry: WindowGeometry
+  package let geometry: WindowGeometry
   /// `MaxPool`.
-  public var typeName: String { "MaxPool" }
+  package var typeName: String { "MaxPool" }
   /// `[n, oh, ow, c]`.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try pooledType(inputs[0], geometry)] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try pooledType(inputs[0], geometry)] }
   /// Pools.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     try outputs.update(0) { try Kernels.pool(.max, x, nil, geometry, into: &$0) }
   }
   /// `maxPoolGrad(x, G)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     let x = op.inputs[0]
     return [try x.graph.apply(MaxPoolGrad(geometry: geometry), [x, g], location: x.graph.gradientLocation)]
@@ -53,24 +53,24 @@ public struct MaxPool: Primitive {
 ///
 /// Gradients: none for `x` (the result is piecewise constant in it), and for `dy` the values of
 /// the upstream gradient read at each window's maximum (``MaxPoolGradGrad``).
-public struct MaxPoolGrad: Primitive {
+package struct MaxPoolGrad: Primitive {
   /// The window, strides and padding.
-  public let geometry: WindowGeometry
+  package let geometry: WindowGeometry
   /// `MaxPoolGrad`.
-  public var typeName: String { "MaxPoolGrad" }
+  package var typeName: String { "MaxPoolGrad" }
   /// `x`'s shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let y = try pooledType(inputs[0], geometry)
     try requireShape(inputs[1], y.shape, "the gradient", dtype: inputs[0].dtype)
     return [inputs[0]]
   }
   /// Routes the gradient.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0], dy = inputs[1]
     try outputs.update(0) { try Kernels.pool(.maxGradient, x, dy, geometry, into: &$0) }
   }
   /// `[nil, maxPoolGradGrad(x, G)]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let x = op.inputs[0]
     return [nil, try x.graph.apply(MaxPoolGradGrad(geometry: geometry), [x, g], location: x.graph.gradientLocation)]
@@ -82,24 +82,24 @@ public struct MaxPoolGrad: Primitive {
 /// `y[n, oy, ox, c] = v[n, argmax-position, c]`. Inputs `x`, `v`.
 ///
 /// Gradients: none for `x`; `maxPoolGrad(x, G)` for `v`.
-public struct MaxPoolGradGrad: Primitive {
+package struct MaxPoolGradGrad: Primitive {
   /// The window, strides and padding.
-  public let geometry: WindowGeometry
+  package let geometry: WindowGeometry
   /// `MaxPoolGradGrad`.
-  public var typeName: String { "MaxPoolGradGrad" }
+  package var typeName: String { "MaxPoolGradGrad" }
   /// The pooled shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let y = try pooledType(inputs[0], geometry)
     try requireShape(inputs[1], inputs[0].shape, "the values", dtype: inputs[0].dtype)
     return [y]
   }
   /// Selects.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0], v = inputs[1]
     try outputs.update(0) { try Kernels.pool(.maxSelect, x, v, geometry, into: &$0) }
   }
   /// `[nil, maxPoolGrad(x, G)]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let x = op.inputs[0]
     return [nil, try x.graph.apply(MaxPoolGrad(geometry: geometry), [x, g], location: x.graph.gradientLocation)]
@@ -115,20 +115,20 @@ public struct MaxPoolGradGrad: Primitive {
 ///
 /// Gradient (linear): `avgPoolGrad(G)`, each upstream value divided by its window's count and
 /// added over the window (``AvgPoolGrad``).
-public struct AvgPool: Primitive {
+package struct AvgPool: Primitive {
   /// The window, strides and padding.
-  public let geometry: WindowGeometry
+  package let geometry: WindowGeometry
   /// `AvgPool`.
-  public var typeName: String { "AvgPool" }
+  package var typeName: String { "AvgPool" }
   /// `[n, oh, ow, c]`.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try pooledType(inputs[0], geometry)] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try pooledType(inputs[0], geometry)] }
   /// Pools.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     try outputs.update(0) { try Kernels.pool(.average, x, nil, geometry, into: &$0) }
   }
   /// `avgPoolGrad(G, like: x)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     let x = op.inputs[0]
     return [try x.graph.apply(AvgPoolGrad(geometry: geometry), [g, x], location: x.graph.gradientLocation)]
@@ -139,25 +139,25 @@ public struct AvgPool: Primitive {
 /// window's positions inside the image. Inputs: `dy` and a reference with `x`'s shape.
 ///
 /// Gradients (linear): `avgPool(G)` for `dy`; none for the reference.
-public struct AvgPoolGrad: Primitive {
+package struct AvgPoolGrad: Primitive {
   /// The window, strides and padding.
-  public let geometry: WindowGeometry
+  package let geometry: WindowGeometry
   /// `AvgPoolGrad`.
-  public var typeName: String { "AvgPoolGrad" }
+  package var typeName: String { "AvgPoolGrad" }
   /// The reference's shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let x = inputs[1]
     let y = try pooledType(TensorInfo(dtype: inputs[0].dtype, shape: x.shape), geometry)
     try requireShape(inputs[0], y.shape, "the gradient", dtype: inputs[0].dtype)
     return [TensorInfo(dtype: inputs[0].dtype, shape: x.shape)]
   }
   /// Spreads the gradient.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let dy = inputs[0], shape = inputs[1].shape
     try outputs.update(0) { try Kernels.pool(.averageGradient, dy, nil, inputShape: shape, geometry, into: &$0) }
   }
   /// `[avgPool(G), nil]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     return [try g.graph.apply(AvgPool(geometry: geometry), [g], location: g.graph.gradientLocation), nil]
   }
