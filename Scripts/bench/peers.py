@@ -255,8 +255,9 @@ def aggregate(records):
     for key, rs in runs.items():
         out[key] = dict(rs[-1], median=statistics.median(x["median"] for x in rs),
                         min=min(x["min"] for x in rs), max=max(x["max"] for x in rs), runs=len(rs))
-        if "allocations_per_step" in rs[-1]:
-            out[key]["allocations_per_step"] = max(x["allocations_per_step"] for x in rs)
+        allocs = [x["allocations_per_step"] for x in rs if x.get("allocations_per_step") is not None]
+        if allocs:
+            out[key]["allocations_per_step"] = max(allocs)
     return out
 
 

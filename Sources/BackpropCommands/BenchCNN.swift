@@ -37,7 +37,7 @@ extension BenchCommand {
     // one short, as Keras does); each step feeds the next batch.
     var rng = SeededGenerator(seed: seed + 4)
     let n = Self.cnnImages, b = Self.cnnBatch
-    let images = rng.uniformArray(shape: [n, 28, 28, 1], low: 0, high: 1, dtype: .float32)
+    let images = try rng.uniformArray(shape: [n, 28, 28, 1], low: 0, high: 1, dtype: .float32)
     let classes = (0..<n).map { _ in Int32(rng.choice(10)) }
     let batches = (0..<(n + b - 1) / b).map { i -> (NDArray, NDArray) in
       let lo = i * b, hi = Swift.min(n, lo + b)
@@ -88,14 +88,14 @@ extension BenchCommand {
   func cnnKernelWorkloads(wanted: (String) -> Bool) throws -> [KernelWorkload] {
     var rng = SeededGenerator(seed: 12)
     let n = Self.cnnBatch
-    let x1 = rng.uniformArray(shape: [n, 28, 28, 1], low: 0, high: 1, dtype: .float32)
-    let w1 = rng.uniformArray(shape: [3, 3, 1, 32], low: -0.3, high: 0.3, dtype: .float32)
-    let x2 = rng.uniformArray(shape: [n, 13, 13, 32], low: 0, high: 1, dtype: .float32)
-    let w2 = rng.uniformArray(shape: [3, 3, 32, 64], low: -0.1, high: 0.1, dtype: .float32)
-    let g1 = rng.uniformArray(shape: [n, 26, 26, 32], low: -1, high: 1, dtype: .float32)
-    let g2 = rng.uniformArray(shape: [n, 11, 11, 64], low: -1, high: 1, dtype: .float32)
-    let p2 = rng.uniformArray(shape: [n, 5, 5, 64], low: -1, high: 1, dtype: .float32)
-    let p1 = rng.uniformArray(shape: [n, 13, 13, 32], low: -1, high: 1, dtype: .float32)
+    let x1 = try rng.uniformArray(shape: [n, 28, 28, 1], low: 0, high: 1, dtype: .float32)
+    let w1 = try rng.uniformArray(shape: [3, 3, 1, 32], low: -0.3, high: 0.3, dtype: .float32)
+    let x2 = try rng.uniformArray(shape: [n, 13, 13, 32], low: 0, high: 1, dtype: .float32)
+    let w2 = try rng.uniformArray(shape: [3, 3, 32, 64], low: -0.1, high: 0.1, dtype: .float32)
+    let g1 = try rng.uniformArray(shape: [n, 26, 26, 32], low: -1, high: 1, dtype: .float32)
+    let g2 = try rng.uniformArray(shape: [n, 11, 11, 64], low: -1, high: 1, dtype: .float32)
+    let p2 = try rng.uniformArray(shape: [n, 5, 5, 64], low: -1, high: 1, dtype: .float32)
+    let p1 = try rng.uniformArray(shape: [n, 13, 13, 32], low: -1, high: 1, dtype: .float32)
     let geo = WindowGeometry(window: [3, 3], strides: [1, 1], padding: .valid)
     let pool = WindowGeometry(window: [2, 2], strides: [2, 2], padding: .valid)
     var y = NDArray()

@@ -13,6 +13,8 @@ public enum OperationFamily: String, Sendable, CaseIterable {
   case reduction
   /// Matrix products.
   case linearAlgebra = "linear algebra"
+  /// Convolutions, their adjoints, and pooling over NHWC images.
+  case convolution = "convolution and pooling"
   /// Reshaping, broadcasting, transposing, slicing, joining and splitting.
   case layout
   /// Gathering, scattering, one-hot encoding.
@@ -77,6 +79,14 @@ public enum PrimitiveRegistry {
       (CumulativeSum(axis: 0, exclusive: false, reverse: false), .reduction),
       (Normalize(axes: [0], epsilon: 1e-3), .reduction),
       (MatMul(transposeA: false, transposeB: false), .linearAlgebra),
+      (Conv2D(strides: [1, 1], padding: .valid, dilations: [1, 1], groups: 1), .convolution),
+      (Conv2DBackpropInput(strides: [1, 1], padding: .valid, dilations: [1, 1], groups: 1, outputShape: nil), .convolution),
+      (Conv2DBackpropFilter(strides: [1, 1], padding: .valid, dilations: [1, 1], groups: 1), .convolution),
+      (MaxPool(geometry: WindowGeometry(window: [1, 1], strides: [1, 1], padding: .valid)), .convolution),
+      (MaxPoolGrad(geometry: WindowGeometry(window: [1, 1], strides: [1, 1], padding: .valid)), .convolution),
+      (MaxPoolGradGrad(geometry: WindowGeometry(window: [1, 1], strides: [1, 1], padding: .valid)), .convolution),
+      (AvgPool(geometry: WindowGeometry(window: [1, 1], strides: [1, 1], padding: .valid)), .convolution),
+      (AvgPoolGrad(geometry: WindowGeometry(window: [1, 1], strides: [1, 1], padding: .valid)), .convolution),
       (Reshape(shape: []), .layout), (ReshapeLike(), .layout), (ExpandDims(axis: 0), .layout), (Squeeze(axes: nil), .layout),
       (BroadcastLike(), .layout), (SumToShapeOf(), .layout), (Transpose(permutation: []), .layout),
       (BroadcastTo(shape: []), .layout), (Concat(axis: 0), .layout), (Split(axis: 0, sizes: []), .layout),

@@ -104,8 +104,8 @@ public struct BatchNorm: Layer, Sendable {
         epsilon: epsilon, name: "inference", file: file, line: line)
       for (moving, batch, label) in [(movingMean, batchMean, "moving_mean"), (movingVariance, batchVariance, "moving_variance")] {
         let stat = try reshape(batch, to: [channels], file: file, line: line)
-        let m = graph.constant(NDArray(repeating: momentum, shape: [], dtype: x.dtype), name: "momentum")
-        let decayed = try add(multiply(moving, m), multiply(stat, graph.constant(NDArray(repeating: 1 - momentum, shape: [], dtype: x.dtype))))
+        let m = graph.constant(try NDArray(repeating: momentum, shape: [], dtype: x.dtype), name: "momentum")
+        let decayed = try add(multiply(moving, m), multiply(stat, graph.constant(try NDArray(repeating: 1 - momentum, shape: [], dtype: x.dtype))))
         let value = try select(phase.flag, decayed, moving, file: file, line: line)
         let update = try assign(moving, value, name: "update_\(label)", file: file, line: line)
         try graph.addUpdateOperation(update.operation, file: file, line: line)

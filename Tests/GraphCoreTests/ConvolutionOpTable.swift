@@ -203,7 +203,7 @@ func convolutionEntries() -> [OpEntry] {
       differentiable: true, secondOrder: .checked, atol32: 1e-4, rtol32: 1e-5, toleranceNote: note,
       draw: { g, k in
         let (xs, ws, c) = convDraw(k, &g)
-        let y = refConv2d(NDArray(repeating: 0, shape: Shape(xs), dtype: .float64), NDArray(repeating: 0, shape: Shape(ws), dtype: .float64), c)
+        let y = refConv2d(try! NDArray(repeating: 0, shape: Shape(xs), dtype: .float64), try! NDArray(repeating: 0, shape: Shape(ws), dtype: .float64), c)
         return OpCase(
           inputs: [small.array(y.shape.dimensions, &g), small.array(ws, &g)],
           build: { v, _ in
@@ -219,11 +219,11 @@ func convolutionEntries() -> [OpEntry] {
       differentiable: true, secondOrder: .checked, atol32: 1e-4, rtol32: 1e-5, toleranceNote: note,
       draw: { g, k in
         let (xs, ws, c) = convDraw(k, &g)
-        let y = refConv2d(NDArray(repeating: 0, shape: Shape(xs), dtype: .float64), NDArray(repeating: 0, shape: Shape(ws), dtype: .float64), c)
+        let y = refConv2d(try! NDArray(repeating: 0, shape: Shape(xs), dtype: .float64), try! NDArray(repeating: 0, shape: Shape(ws), dtype: .float64), c)
         return OpCase(
           inputs: [small.array(xs, &g), small.array(y.shape.dimensions, &g)],
           build: { v, _ in
-            let like = v[0].graph.constant(NDArray(repeating: 0, shape: Shape(ws), dtype: v[0].dtype))
+            let like = v[0].graph.constant(try! NDArray(repeating: 0, shape: Shape(ws), dtype: v[0].dtype))
             return try conv2dBackpropFilter(
               v[0], v[1], filterLike: like, strides: c.strides, padding: c.padding, dilations: c.dilations, groups: c.groups)
           },
@@ -256,7 +256,7 @@ func convolutionEntries() -> [OpEntry] {
       differentiable: true, secondOrder: .checked,
       draw: { g, k in
         let (shape, win, str, same) = poolDraw(k, &g)
-        let y = refPool(NDArray(repeating: 0, shape: Shape(shape), dtype: .float64), window: win, strides: str, same: same, max: true)
+        let y = refPool(try! NDArray(repeating: 0, shape: Shape(shape), dtype: .float64), window: win, strides: str, same: same, max: true)
         return OpCase(
           inputs: [Domain.distinct.array(shape, &g), real.array(y.shape.dimensions, &g)],
           build: { v, _ in try maxPoolGrad(v[0], v[1], window: win, strides: str, padding: same ? .same : .valid) },

@@ -81,8 +81,8 @@ import TestSupport
   func unknownBatch() throws {
     let g = Graph()
     let x = g.placeholder(.float32, shape: [nil, 28, 28, 1])
-    let w1 = g.constant(NDArray(repeating: 0.1, shape: [3, 3, 1, 4], dtype: .float32))
-    let w2 = g.constant(NDArray(repeating: 0.1, shape: [3, 3, 4, 8], dtype: .float32))
+    let w1 = g.constant(try NDArray(repeating: 0.1, shape: [3, 3, 1, 4], dtype: .float32))
+    let w2 = g.constant(try NDArray(repeating: 0.1, shape: [3, 3, 4, 8], dtype: .float32))
     let c1 = try conv2d(x, w1)
     #expect(c1.shape == [nil, 26, 26, 4])
     let p1 = try maxPool2d(relu(c1), window: [2, 2])
@@ -98,7 +98,7 @@ import TestSupport
     #expect(grads[0]?.shape == [nil, 28, 28, 1])
     let session = Session(graph: g)
     for n in [1, 3] {
-      let v = try session.run([loss, grads[0]!], feeding: [x: NDArray(repeating: 1, shape: [n, 28, 28, 1], dtype: .float32)])
+      let v = try session.run([loss, grads[0]!], feeding: [x: try NDArray(repeating: 1, shape: [n, 28, 28, 1], dtype: .float32)])
       #expect(v[1].shape == [n, 28, 28, 1])
     }
   }
@@ -206,11 +206,11 @@ import TestSupport
     let y = try conv2d(x, w)
     #expect(y.shape == [nil, nil, nil, 1])
     let session = Session(graph: g)
-    let wv = NDArray(repeating: 1, shape: [3, 3, 2, 1], dtype: .float32)
-    let ok = try session.run(y, feeding: [x: NDArray(repeating: 1, shape: [1, 4, 5, 2], dtype: .float32), w: wv])
+    let wv = try NDArray(repeating: 1, shape: [3, 3, 2, 1], dtype: .float32)
+    let ok = try session.run(y, feeding: [x: try NDArray(repeating: 1, shape: [1, 4, 5, 2], dtype: .float32), w: wv])
     #expect(ok.shape == [1, 2, 3, 1] && ok.doubles.allSatisfy { $0 == 18 })
     #expect(throws: SessionError.self) {
-      try session.run(y, feeding: [x: NDArray(repeating: 1, shape: [1, 2, 5, 2], dtype: .float32), w: wv])
+      try session.run(y, feeding: [x: try NDArray(repeating: 1, shape: [1, 2, 5, 2], dtype: .float32), w: wv])
     }
   }
 }

@@ -77,6 +77,8 @@ package struct Conv2D: Primitive {
   package let groups: Int
   /// `Conv2D`.
   package var typeName: String { "Conv2D" }
+  /// The number of inputs.
+  package var arity: Int? { 2 }
 
   /// `[n, oh, ow, out]`; checks ranks, dtypes, channels, groups and the attributes.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
@@ -150,6 +152,8 @@ package struct Conv2DBackpropInput: Primitive {
   package let geometry: WindowGeometry
   /// `Conv2DBackpropInput`.
   package var typeName: String { "Conv2DBackpropInput" }
+  /// The number of inputs.
+  package var arity: Int? { outputShape == nil ? 3 : 2 }
 
   /// A transposed convolution with these attributes.
   package init(strides: [Int], padding: Padding, dilations: [Int], groups: Int, outputShape: [Int]?) {
@@ -243,6 +247,8 @@ package struct Conv2DBackpropFilter: Primitive {
   package let geometry: WindowGeometry
   /// `Conv2DBackpropFilter`.
   package var typeName: String { "Conv2DBackpropFilter" }
+  /// The number of inputs.
+  package var arity: Int? { 3 }
 
   /// A filter gradient with these attributes.
   package init(strides: [Int], padding: Padding, dilations: [Int], groups: Int) {

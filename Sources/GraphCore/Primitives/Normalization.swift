@@ -26,6 +26,8 @@ package struct Normalize: Primitive {
   package let epsilon: Double
   /// `Normalize`.
   package var typeName: String { "Normalize" }
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
 
   /// `[x̂, μ, σ²]` types.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {

@@ -33,6 +33,8 @@ package struct MaxPool: Primitive {
   package let geometry: WindowGeometry
   /// `MaxPool`.
   package var typeName: String { "MaxPool" }
+  /// The number of inputs.
+  package var arity: Int? { 1 }
   /// `[n, oh, ow, c]`.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try pooledType(inputs[0], geometry)] }
   /// Pools.
@@ -58,6 +60,8 @@ package struct MaxPoolGrad: Primitive {
   package let geometry: WindowGeometry
   /// `MaxPoolGrad`.
   package var typeName: String { "MaxPoolGrad" }
+  /// The number of inputs.
+  package var arity: Int? { 2 }
   /// `x`'s shape.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let y = try pooledType(inputs[0], geometry)
@@ -87,6 +91,8 @@ package struct MaxPoolGradGrad: Primitive {
   package let geometry: WindowGeometry
   /// `MaxPoolGradGrad`.
   package var typeName: String { "MaxPoolGradGrad" }
+  /// The number of inputs.
+  package var arity: Int? { 2 }
   /// The pooled shape.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let y = try pooledType(inputs[0], geometry)
@@ -120,6 +126,8 @@ package struct AvgPool: Primitive {
   package let geometry: WindowGeometry
   /// `AvgPool`.
   package var typeName: String { "AvgPool" }
+  /// The number of inputs.
+  package var arity: Int? { 1 }
   /// `[n, oh, ow, c]`.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try pooledType(inputs[0], geometry)] }
   /// Pools.
@@ -144,6 +152,8 @@ package struct AvgPoolGrad: Primitive {
   package let geometry: WindowGeometry
   /// `AvgPoolGrad`.
   package var typeName: String { "AvgPoolGrad" }
+  /// The number of inputs.
+  package var arity: Int? { 2 }
   /// The reference's shape.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let x = inputs[1]
