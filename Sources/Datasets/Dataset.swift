@@ -132,7 +132,8 @@ public struct Batches: RandomAccessCollection, Sendable {
     self.dataset = dataset
     self.order = order
     self.batchSize = size
-    batchCount = includeRemainder ? (order.count + size - 1) / size : order.count / size
+    // Written so that no size (up to Int.max) overflows.
+    batchCount = order.count / size + (includeRemainder && order.count % size != 0 ? 1 : 0)
   }
 
   /// 0.
@@ -143,7 +144,8 @@ public struct Batches: RandomAccessCollection, Sendable {
   /// Batch `i`: the samples `order[i·b ..< min((i+1)·b, n)]`.
   public subscript(i: Int) -> Element {
     precondition(i >= 0 && i < batchCount, "Batches: index \(i) out of range 0..<\(batchCount)")
-    let rows = Array(order[i * batchSize..<Swift.min((i + 1) * batchSize, order.count)])
+    let start = i * batchSize  // < order.count, since i < batchCount
+    let rows = Array(order[start..<(start + Swift.min(batchSize, order.count - start))])
     return (gatherRows(dataset.features, rows), gatherRows(dataset.labels, rows))
   }
 }
