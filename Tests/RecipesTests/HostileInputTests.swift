@@ -299,7 +299,10 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
       layers.append(layer)
     }
     let elapsed = clock.now - start
-    #expect(elapsed < .seconds(1), "building \(graph.operationCount) operations took \(elapsed)")
+    // The target is under a second; this debug build measured 0.9-1.3 s while up to 8
+    // builds shared the machine's 2 cores, so the bound is 3 s (the quadratic naming took
+    // minutes for these 18,000 names; 2,000 layers took 4.6 s).
+    #expect(elapsed < .seconds(3), "building \(graph.operationCount) operations took \(elapsed)")
     #expect(adds[0].operation.name == "Add" && adds[1].operation.name == "Add_1" && adds[17_999].operation.name == "Add_17999")
     #expect(layers[0].name == "dense" && layers[1].name == "dense_1" && layers.last?.name == "dense_\(layers.count - 1)")
   }
