@@ -72,7 +72,8 @@ public struct Dataset: Sendable {
     return generator.permutation(count)
   }
 
-  /// Consecutive batches of `size` samples in the stored order.
+  /// Consecutive batches of `size` samples in the stored order. A size larger than ``count``
+  /// (up to `Int.max`) gives one batch of every sample (none without `includeRemainder`).
   /// - Parameter includeRemainder: whether the last, smaller batch is kept when `size` does not
   ///   divide `count` (Keras keeps it; `drop_remainder=True` in `tf.data` drops it).
   /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` unless `size >= 1`.
@@ -132,7 +133,7 @@ public struct Batches: RandomAccessCollection, Sendable {
     self.dataset = dataset
     self.order = order
     self.batchSize = size
-    // Written so that no size (up to Int.max) overflows.
+    // No `count + size - 1`: it overflows for sizes near Int.max.
     batchCount = order.count / size + (includeRemainder && order.count % size != 0 ? 1 : 0)
   }
 
