@@ -55,7 +55,7 @@ let package = Package(
     .target(
       name: "BackpropCommands",
       dependencies: [
-        "Backprop", "Recipes", "CAllocCounter",
+        "Backprop", "Recipes", "CAllocCounter", "CBackpropKernels",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strict),

@@ -31,7 +31,12 @@ for target in $targets; do
   case $target in
     FuzzSafetensors) cp -n Tests/Fixtures/*.safetensors "$corpus"/ 2>/dev/null ;;
     FuzzNPY) cp -n Tests/Fixtures/*.npy "$corpus"/ 2>/dev/null ;;
-    FuzzCSV) printf '\x00x,y,label\n1,2,0\n3,4.5,1\n' >"$corpus/seed.csv"; head -c 4000 Data/digits.csv | sed '1s/^/\x00/' >"$corpus/digits.csv" ;;
+    FuzzCSV)
+      printf '\x00x,y,label\n1,2,0\n3,4.5,1\n' >"$corpus/seed.csv"; head -c 4000 Data/digits.csv | sed '1s/^/\x00/' >"$corpus/digits.csv"
+      # Gzip of several members (the limit is over all of them), and a UTF-8 byte order mark.
+      { printf '\x00'; printf '1,2,0\n' | gzip -c; printf '3,4,1\n' | gzip -c; head -c 2000 Data/digits.csv | gzip -c; } >"$corpus/multi-member.gz"
+      printf '\x01\xef\xbb\xbfa,b\n1,2\n' >"$corpus/bom.csv"
+      ;;
     FuzzCLI)
       # One command line per seed, its arguments on separate lines (no trailing newline: that
       # would be one more, empty, argument); every subcommand and option appears at least once.
@@ -72,7 +77,21 @@ bench -h
 --generate-completion-script fish
 --experimental-dump-help
 unknown --flag
+predict --model /dev/zero --input /dev/urandom
+predict --model /dev/stdin --input /tmp/backprop-fuzz-link
+regression --restore /dev/urandom --save /dev/null
+regression --restore /tmp/backprop-fuzz-file --plot /tmp/backprop-fuzz-file
+regression --save /tmp/o --log /tmp/o --plot /tmp/p.png
+digits --data /tmp/backprop-fuzz-file --csv /tmp/backprop-fuzz-link --save /tmp/backprop-fuzz-dir
+digits --data /tmp/backprop-fuzz-fifo --hidden 9223372036854775807 --batch-size 9223372036854775807
+digits --hidden 1000000,1000000 --learning-rate 1e-50
+graph regression --dot /tmp/g.svg --svg /tmp/g.svg
 SEEDS
+      # Files the device and link seeds name: a regular file, a link to it, a FIFO, a directory.
+      printf '1,2\n' >/tmp/backprop-fuzz-file
+      ln -sfn /tmp/backprop-fuzz-file /tmp/backprop-fuzz-link
+      [ -p /tmp/backprop-fuzz-fifo ] || mkfifo /tmp/backprop-fuzz-fifo
+      mkdir -p /tmp/backprop-fuzz-dir
       printf 'bench\0--filter\0regression step, prepared\0--steps\0100' >"$corpus/seed-nul-1"
       printf 'digits\0--hidden\0 128 , 64 ' >"$corpus/seed-nul-2"
       ;;

@@ -31,7 +31,11 @@ for ((t = 1; t <= trials; t++)); do
   kill -KILL "$pid"
   wait "$pid" 2>/dev/null
   status=$?
-  if [ "$status" -ne 137 ]; then echo "trial $t: the helper ended with status $status, not by SIGKILL" >&2; fi
+  if [ "$status" -ne 137 ]; then
+    # A helper that died on its own (a crash, a failed save) is a failure, not a kill trial.
+    echo "trial $t: the helper ended with status $status, not by SIGKILL" >&2
+    exit 1
+  fi
   if compgen -G "$dir/.ck.safetensors.tmp-*" >/dev/null; then
     midwrite=$((midwrite + 1))
     rm -f "$dir"/.ck.safetensors.tmp-*

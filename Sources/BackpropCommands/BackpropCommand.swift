@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Backprop
 import Recipes
+import CBackpropKernels
 
 /// The `backprop` command: runs the notebook's recipes and the benchmarks.
 ///
@@ -19,6 +20,66 @@ public struct BackpropCommand: ParsableCommand {
 
   /// Creates the root command (it has no options of its own).
   public init() {}
+
+  /// Runs the tool (what the `backprop` executable calls): parses, validates and runs the
+  /// command, like `ParsableCommand.main()`, with two differences. Every message printed for
+  /// an error is made safe to print first (``SafeText``: no control characters or escape
+  /// sequences, bounded length), and file-system errors from Foundation are described in words
+  /// with their path. And standard output is flushed and checked at the end: a write error
+  /// (`backprop predict ... > /dev/full`) is an error exit (status 1), not success.
+  public static func main() {
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      exitPrinting(error)
+    }
+    let failure = bp_flush_stdout()
+    if failure != 0 {
+      let message = String(cString: strerror(failure))
+      FileHandle.standardError.write(Data("Error: cannot write to standard output: \(message)\n".utf8))
+      Foundation.exit(1)
+    }
+  }
+
+  /// Prints `error` as `ParsableCommand.exit(withError:)` does (help and version on standard
+  /// output with status 0, errors on standard error with their status), made safe to print,
+  /// and exits.
+  static func exitPrinting(_ error: Error) -> Never {
+    let error = describingFileSystemErrors(error)
+    let code = exitCode(for: error)
+    let message = SafeText.printable(fullMessage(for: error), limit: 100_000, keepNewlines: true)
+    if code == .success {
+      if !message.isEmpty { print(message) }
+      _ = bp_flush_stdout()
+    } else {
+      FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+    }
+    Foundation.exit(code.rawValue)
+  }
+}
+
+/// `error`, or a ``CLIError`` describing it in words with its path when it is a Foundation file
+/// error (an `NSCocoaErrorDomain` code and a raw dictionary are no message for a user).
+func describingFileSystemErrors(_ error: Error) -> Error {
+  guard let cocoa = error as? CocoaError else { return error }
+  let path = cocoa.filePath ?? cocoa.url?.path ?? "a file"
+  var reason: String
+  switch cocoa.code {
+  case .fileNoSuchFile, .fileReadNoSuchFile: reason = "no such file or directory"
+  case .fileReadNoPermission, .fileWriteNoPermission: reason = "permission denied"
+  case .fileWriteOutOfSpace: reason = "no space left on the device"
+  case .fileWriteVolumeReadOnly: reason = "the file system is read-only"
+  case .fileWriteFileExists: reason = "the file exists"
+  case .fileReadTooLarge: reason = "the file is too large"
+  case .fileReadCorruptFile, .fileReadUnknownStringEncoding, .fileReadInapplicableStringEncoding:
+    reason = "the file's contents cannot be read as text"
+  default: reason = "the file operation failed"
+  }
+  if let underlying = cocoa.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+    reason = String(cString: strerror(Int32(underlying.code)))
+  }
+  return CLIError("\(path): \(reason)")
 }
 
 /// Options shared by the notebook's two recipes.
@@ -56,14 +117,19 @@ struct RecipeOptions: ParsableArguments {
 
   func validate() throws {
     if let savePath { try validateOutputPath(savePath, flag: "--save") }
-    if let restorePath, !FileManager.default.fileExists(atPath: restorePath) {
-      throw ValidationError("--restore \(restorePath): no such file")
+    if let restorePath {
+      guard FileManager.default.fileExists(atPath: restorePath) else { throw ValidationError("--restore \(restorePath): no such file") }
+      try validateInputPath(restorePath, flag: "--restore")
     }
     if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
     if let printEvery, printEvery < 1 { throw ValidationError("--print-every must be at least 1, got \(printEvery)") }
-    if let learningRate, !(learningRate.isFinite && learningRate > 0) {
-      throw ValidationError("--learning-rate must be a finite number > 0, got \(learningRate)")
-    }
+    if let learningRate { try validateLearningRate(learningRate) }
+  }
+
+  /// The checkpoint files named, for ``validateDistinctFiles(_:)``.
+  var files: [FileArgument] {
+    (restorePath.map { [FileArgument(flag: "--restore", path: $0, isInput: true)] } ?? [])
+      + (savePath.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? [])
   }
 
   /// Hooks that restore `--restore` before the first step and save `--save` after the last;
@@ -108,6 +174,8 @@ struct RegressionCommand: ParsableCommand {
 
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
+  func validate() throws { try validateDistinctFiles(options.files + outputs.files) }
+
   func run() throws {
     var c = RegressionRecipe.Configuration()
     c.seed = options.seed
@@ -132,6 +200,8 @@ struct ClassificationCommand: ParsableCommand {
 
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
+  func validate() throws { try validateDistinctFiles(options.files + outputs.files) }
+
   func run() throws {
     var c = ClassificationRecipe.Configuration()
     c.seed = options.seed
@@ -143,5 +213,18 @@ struct ClassificationCommand: ParsableCommand {
     try outputs.train(figure: recipe.figure(for:)) { output, onStep in
       try recipe.run(output: output, onStep: onStep, hooks: options.checkpointHooks(recipe: "classification"))
     }
+  }
+}
+
+/// Checks a `--learning-rate`: a finite number > 0 that stays finite and nonzero in float32
+/// (the recipes train in float32: `1e-50` would round to 0 and `1e39` overflow).
+func validateLearningRate(_ learningRate: Double) throws {
+  guard learningRate.isFinite, learningRate > 0 else {
+    throw ValidationError("--learning-rate must be a finite number > 0, got \(learningRate)")
+  }
+  do {
+    try checkFloat32LearningRate(learningRate)
+  } catch {
+    throw ValidationError("--\(error)".replacingOccurrences(of: "--learning rate", with: "--learning-rate"))
   }
 }

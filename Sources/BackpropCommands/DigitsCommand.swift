@@ -76,9 +76,7 @@ struct DigitsCommand: ParsableCommand {
 
   func validate() throws {
     if hiddenSizes == nil { throw ValidationError("--hidden must be positive integers separated by commas (e.g. 128 or 256,256), got '\(hidden)'") }
-    if !(learningRate.isFinite && learningRate > 0) {
-      throw ValidationError("--learning-rate must be a finite number > 0, got \(learningRate)")
-    }
+    try validateLearningRate(learningRate)
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
     if let save { try validateOutputPath(save, flag: "--save") }
@@ -87,6 +85,15 @@ struct DigitsCommand: ParsableCommand {
     if let restore, !FileManager.default.fileExists(atPath: restore) {
       throw ValidationError("--restore \(restore): no such file")
     }
+    if let data { try validateInputPath(data, flag: "--data") }
+    do {
+      try DigitsRecipe.checkMemory(hiddenSizes: hiddenSizes ?? [], batchSize: batchSize)
+    } catch {
+      throw ValidationError("--hidden \(hidden): \(error)")
+    }
+    try validateDistinctFiles(
+      (data.map { [FileArgument(flag: "--data", path: $0, isInput: true)] } ?? [])
+        + (save.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? []) + outputs.files)
   }
 
   func run() throws {
@@ -187,6 +194,11 @@ struct PredictCommand: ParsableCommand {
   @Flag(help: "The CSV's first row is a header.")
   var header = false
 
+  func validate() throws {
+    try validateInputPath(model, flag: "--model")
+    try validateInputPath(input, flag: "--input")
+  }
+
   func run() throws {
     let file = try SafetensorsFile(contentsOfFile: model)
     if file.metadata["format"] == FashionModel.formatName {
@@ -208,7 +220,7 @@ struct PredictCommand: ParsableCommand {
       pixels = data.features
       labels = data.labels.scalars(as: Int32.self)
     } else {
-      pixels = table.matrix()
+      pixels = try table.checkedMatrix()
     }
     let predictions = try classifier.predict(pixels)
     print(predictions.map(String.init).joined(separator: "\n"))

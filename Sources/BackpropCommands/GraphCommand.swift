@@ -40,6 +40,11 @@ struct GraphCommand: ParsableCommand {
   func validate() throws {
     if let dotPath { try validateOutputPath(dotPath, flag: "--dot") }
     if let svgPath { try validateOutputPath(svgPath, flag: "--svg") }
+    if let svgPath, !svgPath.lowercased().hasSuffix(".svg") {
+      throw ValidationError("--svg \(svgPath): Graphviz is asked for SVG; give a file name ending in .svg")
+    }
+    try validateDistinctFiles(
+      [("--dot", dotPath), ("--svg", svgPath)].compactMap { flag, path in path.map { FileArgument(flag: flag, path: $0, isInput: false) } })
   }
 
   func run() throws {
@@ -82,7 +87,8 @@ struct GraphCommand: ParsableCommand {
     if dotPath == nil && svgPath == nil { print(dot, terminator: "") }  // `| dot -Tpng > graph.png`
   }
 
-  /// Runs Graphviz `dot -Tsvg`, reading the DOT text from standard input.
+  /// Runs Graphviz `dot -Tsvg`, reading the DOT text from standard input and writing the SVG
+  /// it prints to `path` atomically (``writeText(_:to:what:)``).
   private func renderSVG(dot: String, to path: String) throws {
     guard let executable = findExecutable("dot") else {
       throw CLIError(
@@ -91,19 +97,28 @@ struct GraphCommand: ParsableCommand {
     }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = ["-Tsvg", "-o", path]
-    let input = Pipe()
-    let errors = Pipe()
-    process.standardInput = input
-    process.standardError = errors
-    try process.run()
-    input.fileHandleForWriting.write(Data(dot.utf8))
-    try input.fileHandleForWriting.close()
-    process.waitUntilExit()
-    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-      throw CLIError("Graphviz 'dot' failed (exit \(process.terminationStatus)): \(message)")
+    process.arguments = ["-Tsvg"]
+    let directory = FileManager.default.temporaryDirectory.path
+    let dotFile = directory + "/backprop-graph-\(getpid()).dot"
+    let errorFile = directory + "/backprop-graph-\(getpid()).err"
+    try FileIO.writeAtomically(Array(dot.utf8), toPath: dotFile)
+    defer {
+      unlink(dotFile)
+      unlink(errorFile)
     }
+    _ = FileManager.default.createFile(atPath: errorFile, contents: nil)
+    let output = Pipe()
+    process.standardInput = FileHandle(forReadingAtPath: dotFile)
+    process.standardOutput = output
+    process.standardError = FileHandle(forWritingAtPath: errorFile)
+    try process.run()
+    let svg = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      let message = (try? FileIO.readBytes(atPath: errorFile, limit: 1 << 16)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+      throw CLIError("Graphviz 'dot' failed (exit \(process.terminationStatus)): \(SafeText.excerpt(message, limit: 500))")
+    }
+    try writeText(String(decoding: svg, as: UTF8.self), to: path, what: "SVG graph")
   }
 }
 

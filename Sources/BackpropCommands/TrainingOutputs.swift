@@ -23,6 +23,16 @@ struct TrainingOutputOptions: ParsableArguments {
     for (flag, path) in [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath)] {
       if let path { try validateOutputPath(path, flag: flag) }
     }
+    if let plotPath, !plotPath.lowercased().hasSuffix(".svg") {
+      throw ValidationError("--plot \(plotPath): the plot is written as SVG only; give a file name ending in .svg")
+    }
+  }
+
+  /// The output files asked for, for ``validateDistinctFiles(_:)``.
+  var files: [FileArgument] {
+    [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath)].compactMap { flag, path in
+      path.map { FileArgument(flag: flag, path: $0, isInput: false) }
+    }
   }
 
   /// Runs a recipe with the progress display, then writes the files asked for and, on a
@@ -98,10 +108,16 @@ struct CLIError: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
-/// Checks, before a run, that `path` names a file in an existing directory, so a typo does not
-/// cost a whole run.
+/// Checks, before a run, that `path` names a file in an existing directory, with a name the file
+/// system takes, and that what exists there (links followed) is a regular file that the atomic
+/// write may replace, so neither a typo nor a device costs a whole run.
 func validateOutputPath(_ path: String, flag: String) throws {
   guard !path.isEmpty, !path.hasSuffix("/") else { throw ValidationError("\(flag) needs a file name, got '\(path)'") }
+  do {
+    try FileIO.checkWritableDestination(path)
+  } catch {
+    throw ValidationError("\(flag) \(error.description)")
+  }
   let directory = directoryPart(of: path)
   var isDirectory: ObjCBool = false
   if !directory.isEmpty,
@@ -122,12 +138,13 @@ func directoryPart(of path: String) -> String {
   return end == bytes.startIndex ? "/" : String(decoding: bytes[..<end], as: UTF8.self)
 }
 
-/// Writes `text` to `path` through a temporary file renamed into place.
+/// Writes `text` to `path` through a temporary file renamed into place (``FileIO``'s atomic
+/// write: links followed, permission bits kept, devices refused).
 func writeText(_ text: String, to path: String, what: String) throws {
   do {
-    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    try FileIO.writeAtomically(Array(text.utf8), toPath: path)
   } catch {
-    throw CLIError("cannot write the \(what) to '\(path)': \(error.localizedDescription)")
+    throw CLIError("cannot write the \(what): \(error.description)")
   }
 }
 

@@ -23,8 +23,10 @@ public enum LabelKind: Sendable, Equatable {
 ///
 /// The dialect: one record per line (`\n` or `\r\n`), cells separated by `separator` (`,` by
 /// default), optional double quotes around a cell (`""` inside quotes is a quote), spaces around
-/// cells ignored, blank lines skipped. Every data cell must be a finite number (`1`, `-0.5`,
-/// `3e-4`); every row must have as many cells as the first.
+/// cells ignored, blank lines skipped, a UTF-8 byte order mark at the start skipped. Every data
+/// cell must be a finite number (`1`, `-0.5`, `3e-4`); every row must have as many cells as the
+/// first. Files are read whole, up to ``SizeLimits/maximumAllocationBytes`` (regular files
+/// only); a gzip file's decompressed contents are limited to ``maximumDecompressedBytes``.
 public struct NumericTable: Sendable {
   /// The name used in error messages (the path, or `<csv>`).
   public let source: String
@@ -47,7 +49,7 @@ public struct NumericTable: Sendable {
     let bytes: [UInt8]
     do {
       let raw = try FileIO.readBytes(atPath: path)
-      bytes = Gzip.isGzip(raw) ? try Gzip.decompress(raw, source: path) : raw
+      bytes = Gzip.isGzip(raw) ? try Gzip.decompress(raw, source: path, maxOutputSize: Self.maximumDecompressedBytes) : raw
     } catch {
       switch error {
       case let .fileSystem(_, _, message): throw .unreadableFile(path: path, reason: message)
@@ -58,6 +60,10 @@ public struct NumericTable: Sendable {
     }
     try self.init(bytes: bytes, source: path, hasHeader: hasHeader, separator: separator)
   }
+
+  /// The largest decompressed size of a gzip-compressed CSV file: 1 GiB, or
+  /// ``SizeLimits/maximumAllocationBytes`` when that is smaller (all members of the file together).
+  public static var maximumDecompressedBytes: Int { Swift.min(1 << 30, SizeLimits.maximumAllocationBytes) }
 
   /// Parses CSV text.
   /// - Throws: ``DatasetError`` (no data rows, ragged row, non-numeric cell).
@@ -76,7 +82,8 @@ public struct NumericTable: Sendable {
     var values: [Double] = []
     var lines: [Int] = []
     var lineNumber = 0
-    var start = 0
+    // A UTF-8 byte order mark (EF BB BF, as spreadsheet programs write) is skipped.
+    var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
     var cells: [String] = []
     while start < bytes.count {
       var end = start
@@ -169,15 +176,40 @@ public struct NumericTable: Sendable {
       }
       guard let j = header.firstIndex(of: name) else {
         throw .missingLabelColumn(
-          source: source, requested: "named \"\(name)\"", available: "the header has " + header.map { "\"\($0)\"" }.joined(separator: ", "))
+          source: source, requested: "named \"\(name)\"", available: "the header has " + header.prefix(20).map { "\"\(SafeText.excerpt($0))\"" }.joined(separator: ", ")
+            + (header.count > 20 ? ", ... (\(header.count) columns)" : ""))
       }
       return j
     }
   }
 
-  /// All columns as one `[rowCount, columnCount]` array of `dtype`.
+  /// All columns as one `[rowCount, columnCount]` array of `dtype` (values are converted as
+  /// they are: see ``checkedMatrix(dtype:)`` for a matrix that refuses values out of range).
   public func matrix(dtype: DType = .float32) -> NDArray {
     NDArray(converting: values, shape: [rowCount, columnCount], dtype: dtype)
+  }
+
+  /// All columns as one `[rowCount, columnCount]` array of `dtype`, after checking that every
+  /// value is finite in `dtype` (`1e300` is finite as a Double but infinite as a float32).
+  /// - Throws: ``DatasetError/valueOutOfRange(source:line:column:columnName:text:dtype:)``
+  ///   naming the first such cell.
+  public func checkedMatrix(dtype: DType = .float32) throws(DatasetError) -> NDArray {
+    try checkRange(columns: 0..<columnCount, dtype: dtype)
+    return matrix(dtype: dtype)
+  }
+
+  /// Throws for the first value of `columns` that is not finite once converted to `dtype`
+  /// (float32: beyond ±3.4028235e38; int32 and bool are not checked here).
+  func checkRange(columns: Range<Int>, dtype: DType) throws(DatasetError) {
+    guard dtype == .float32 else { return }
+    let c = columnCount
+    for i in 0..<rowCount {
+      for j in columns where !Float(values[i * c + j]).isFinite {
+        throw .valueOutOfRange(
+          source: source, line: lineNumbers[i], column: j + 1, columnName: header?[j], text: String(values[i * c + j]),
+          dtype: "float32")
+      }
+    }
   }
 
   /// The columns except `labelColumn` as features (`[n, columnCount - 1]` of `featureType`), and
@@ -190,6 +222,8 @@ public struct NumericTable: Sendable {
   {
     let l = try index(of: labelColumn)
     let n = rowCount, c = columnCount
+    for j in 0..<c where j != l { try checkRange(columns: j..<(j + 1), dtype: featureType) }
+    if labelKind == .value { try checkRange(columns: l..<(l + 1), dtype: .float32) }
     var features = [Double]()
     features.reserveCapacity(n * (c - 1))
     var labels = [Double]()

@@ -1,3 +1,5 @@
+import ArrayCore
+
 /// An error from the data pipeline: a file that cannot be read or parsed, or an invalid
 /// argument. Every CSV message names the source, the 1-based line number in the file and the
 /// 1-based column (with its header name when there is one):
@@ -11,6 +13,8 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
   case raggedRow(source: String, line: Int, expectedColumns: Int, foundColumns: Int)
   /// A cell is not a finite number.
   case nonNumericCell(source: String, line: Int, column: Int, columnName: String?, text: String)
+  /// A number is finite as a Double but not in the dtype it is converted to (`1e300` in float32).
+  case valueOutOfRange(source: String, line: Int, column: Int, columnName: String?, text: String, dtype: String)
   /// A class label is not a non-negative integer that fits `Int32`.
   case invalidLabel(source: String, line: Int, column: Int, columnName: String?, text: String)
   /// The requested label column does not exist (`available` describes what does).
@@ -23,10 +27,13 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
   /// Files a data set needs are missing (`help` says how to get them).
   case missingFiles(paths: [String], help: String)
 
-  /// A one-line message naming the source, row and column.
-  public var description: String {
+  /// A one-line message naming the source, row and column; text from the file is quoted as a
+  /// short escaped excerpt (``SafeText``), so the message is safe to print.
+  public var description: String { SafeText.printable(rawDescription) }
+
+  private var rawDescription: String {
     func cell(_ line: Int, _ column: Int, _ name: String?) -> String {
-      "line \(line), column \(column)" + (name.map { " (\"\($0)\")" } ?? "")
+      "line \(line), column \(column)" + (name.map { " (\"\(SafeText.excerpt($0))\")" } ?? "")
     }
     switch self {
     case let .unreadableFile(path, reason):
@@ -36,9 +43,11 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
     case let .raggedRow(source, line, expected, found):
       return "\(source), line \(line): row has \(found) columns, expected \(expected) like the first row"
     case let .nonNumericCell(source, line, column, name, text):
-      return "\(source), \(cell(line, column, name)): \(text.isEmpty ? "empty cell" : "\"\(text)\"") is not a number"
+      return "\(source), \(cell(line, column, name)): \(text.isEmpty ? "empty cell" : "\"\(SafeText.excerpt(text))\"") is not a number"
+    case let .valueOutOfRange(source, line, column, name, text, dtype):
+      return "\(source), \(cell(line, column, name)): \(text) is out of the range of \(dtype) (its magnitude must be below 3.4e38)"
     case let .invalidLabel(source, line, column, name, text):
-      return "\(source), \(cell(line, column, name)): class label \"\(text)\" is not a non-negative integer"
+      return "\(source), \(cell(line, column, name)): class label \"\(SafeText.excerpt(text))\" is not a non-negative integer"
     case let .missingLabelColumn(source, requested, available):
       return "\(source): no label column \(requested) (\(available))"
     case let .invalidArgument(operation, reason):

@@ -39,14 +39,21 @@ public struct Standardizer: Sendable, Equatable {
 
   /// Restores saved statistics.
   /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` unless the counts match, the
-  ///   means are finite and the deviations finite and positive.
+  ///   means are finite and the deviations finite, positive and normal (at least
+  ///   `Double.leastNormalMagnitude`, about 2.2e-308: a subnormal deviation such as 1e-320 would
+  ///   turn every input into infinity).
   public init(mean: [Double], standardDeviation: [Double]) throws(DatasetError) {
     guard mean.count == standardDeviation.count else {
       throw .invalidArgument(
         operation: "Standardizer", reason: "\(mean.count) means but \(standardDeviation.count) standard deviations")
     }
-    guard mean.allSatisfy(\.isFinite), standardDeviation.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-      throw .invalidArgument(operation: "Standardizer", reason: "means must be finite and standard deviations finite and > 0")
+    if let j = mean.firstIndex(where: { !$0.isFinite }) {
+      throw .invalidArgument(operation: "Standardizer", reason: "means must be finite, column \(j) has \(mean[j])")
+    }
+    if let j = standardDeviation.firstIndex(where: { !($0.isFinite && $0.isNormal && $0 > 0) }) {
+      throw .invalidArgument(
+        operation: "Standardizer",
+        reason: "standard deviations must be finite and at least \(Double.leastNormalMagnitude), column \(j) has \(standardDeviation[j])")
     }
     self.mean = mean
     self.standardDeviation = standardDeviation
@@ -54,18 +61,25 @@ public struct Standardizer: Sendable, Equatable {
 
   /// `(x - μ) / σ` per column; float64 input gives float64, any other dtype float32.
   /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` unless `features` is
-  ///   `[n, d]` with the fitted `d`.
+  ///   `[n, d]` with the fitted `d`, and when a standardized value is not finite in the output
+  ///   dtype (an input far outside the fitted range: never silently infinity).
   public func transform(_ features: NDArray) throws(DatasetError) -> NDArray {
     let d = mean.count
     guard features.rank == 2, features.shape[1] == d else {
       throw .invalidArgument(operation: "Standardizer.transform", reason: "expected features [n, \(d)], got \(features.shape)")
     }
     var z = features.doubles
+    let single = features.dtype != .float64
     for k in z.indices {
       let j = k % d
       z[k] = (z[k] - mean[j]) / standardDeviation[j]
+      guard single ? Float(z[k]).isFinite : z[k].isFinite else {
+        throw .invalidArgument(
+          operation: "Standardizer.transform",
+          reason: "row \(k / d), column \(j): (\(features.doubles[k]) - \(mean[j])) / \(standardDeviation[j]) is not a finite \(single ? "float32" : "float64")")
+      }
     }
-    return NDArray(converting: z, shape: features.shape, dtype: features.dtype == .float64 ? .float64 : .float32)
+    return NDArray(converting: z, shape: features.shape, dtype: single ? .float32 : .float64)
   }
 
   /// The data set with standardized features and the same labels.

@@ -75,6 +75,15 @@ struct Node: Sendable {
 public final class Graph: @unchecked Sendable {
   var nodes: [Node] = []
   private var usedNames: Set<String> = []
+  /// For a scoped base name, the suffix `uniqueName` tries first (every smaller one is taken:
+  /// names are never released, so the first free suffix only grows). Keeps naming O(1)
+  /// amortized per name instead of a scan of `base_1`, `base_2`... each time.
+  private var nextSuffix: [String: Int] = [:]
+  /// Every operation name and every prefix of one that ends just before a `/`: the names and
+  /// scopes in use, for `uniqueScope`.
+  private var usedScopes: Set<String> = []
+  /// For a scope name, the suffix `uniqueScope` tries first (as `nextSuffix`).
+  private var nextScopeSuffix: [String: Int] = [:]
   private var scopes: [String] = []
   /// Indices of variable nodes, in creation order.
   private(set) var variableNodes: [Int] = []
@@ -116,10 +125,37 @@ public final class Graph: @unchecked Sendable {
   /// A name not yet used in the graph: the scoped `base`, or `base_1`, `base_2`... (TF1 rules).
   func uniqueName(_ base: String) -> String {
     let scoped = (scopes + [base]).joined(separator: "/")
-    if usedNames.insert(scoped).inserted { return scoped }
-    var i = 1
-    while !usedNames.insert("\(scoped)_\(i)").inserted { i += 1 }
-    return "\(scoped)_\(i)"
+    let name: String
+    if usedNames.insert(scoped).inserted {
+      name = scoped
+    } else {
+      var i = nextSuffix[scoped] ?? 1
+      while !usedNames.insert("\(scoped)_\(i)").inserted { i += 1 }
+      nextSuffix[scoped] = i + 1
+      name = "\(scoped)_\(i)"
+    }
+    recordScopes(of: name)
+    return name
+  }
+
+  /// Adds `name` and each prefix of it ending just before a `/` to `usedScopes`.
+  private func recordScopes(of name: String) {
+    var prefix = ""
+    for c in name {
+      if c == "/" { usedScopes.insert(prefix) }
+      prefix.append(c)
+    }
+    usedScopes.insert(name)
+  }
+
+  /// `name`, or `name_1`, `name_2`...: the first that is neither an operation's name nor a
+  /// scope of one (no operation is named `name/...`), in O(1) amortized (the layers' scopes).
+  package func uniqueScope(_ name: String) -> String {
+    if !usedScopes.contains(name) { return name }
+    var i = nextScopeSuffix[name] ?? 1
+    while usedScopes.contains("\(name)_\(i)") { i += 1 }
+    nextScopeSuffix[name] = i
+    return "\(name)_\(i)"
   }
 
   /// Adds an operation: checks the inputs belong to this graph, infers the outputs' types with

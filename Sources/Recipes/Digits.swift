@@ -108,12 +108,11 @@ public struct DigitsRecipe: Sendable {
       }
       guard batchSize >= 1 else { throw RecipeError("batch size must be at least 1, got \(batchSize)") }
       guard epochs >= 1 else { throw RecipeError("epochs must be at least 1, got \(epochs)") }
-      guard learningRate.isFinite, learningRate > 0 else {
-        throw RecipeError("learning rate must be a finite number > 0, got \(learningRate)")
-      }
+      try checkFloat32LearningRate(learningRate)
       guard testFraction > 0, testFraction < 1 else { throw RecipeError("test fraction must be in (0, 1), got \(testFraction)") }
       if let rowLimit, rowLimit < 10 { throw RecipeError("row limit must be at least 10, got \(rowLimit)") }
       guard dtype.isFloatingPoint else { throw RecipeError("dtype must be float32 or float64, got \(dtype)") }
+      try DigitsRecipe.checkMemory(hiddenSizes: hiddenSizes, batchSize: batchSize)
     }
   }
 
@@ -133,6 +132,32 @@ public struct DigitsRecipe: Sendable {
   public var configuration: Configuration
   /// Creates the recipe.
   public init(_ configuration: Configuration = Configuration()) { self.configuration = configuration }
+
+  /// Checks, before anything is allocated, that a network of `hiddenSizes` trained in batches of
+  /// `batchSize` fits the allocation limit: its float32 parameters four times over (weights,
+  /// gradients, two optimizer slots) and a batch's activations and their gradients (the whole
+  /// training set is evaluated at once: 1797 rows at most are taken for the batch here).
+  /// - Throws: ``RecipeError`` naming the sizes, the bytes needed and the limit
+  ///   (``SizeLimits/maximumAllocationBytes``); also when a size product overflows.
+  public static func checkMemory(hiddenSizes: [Int], batchSize: Int) throws {
+    let sizes = [DigitsModel.inputSize] + hiddenSizes + [DigitsModel.classCount]
+    let what = "a \(sizes.map(String.init).joined(separator: "-")) network"
+    do {
+      var parameters = 0
+      for i in 1..<sizes.count {
+        let layer = try SizeLimits.checkedSum(
+          [SizeLimits.checkedProduct([sizes[i - 1], sizes[i]], what: what), sizes[i]], what: what)
+        parameters = try SizeLimits.checkedSum([parameters, layer], what: what)
+      }
+      let units = try SizeLimits.checkedSum(sizes, what: what)
+      let rows = Swift.max(Swift.min(batchSize, 1797), 1)
+      let activations = try SizeLimits.checkedProduct([units, rows, 2], what: what)
+      let elements = try SizeLimits.checkedSum([SizeLimits.checkedProduct([parameters, 4], what: what), activations], what: what)
+      try SizeLimits.checkAllocation(elements: elements, bytesPerElement: 4, what: what)
+    } catch {
+      throw RecipeError(error.description)
+    }
+  }
 
   /// The places the repository's `Data/digits.csv` is looked for: the current directory, then the
   /// source checkout this library was built from.
@@ -174,6 +199,10 @@ public struct DigitsRecipe: Sendable {
       throw RecipeError("\(table.source), line \(table.lineNumbers[bad]): class label must be 0...9")
     }
     let (rawTrain, rawTest) = try data.split(testFraction: c.testFraction, seed: c.splitSeed)
+    guard rawTrain.count > 0, rawTest.count > 0 else {
+      throw RecipeError(
+        "\(table.source): \(data.count) rows give \(rawTrain.count) training and \(rawTest.count) test rows at test fraction \(c.testFraction); both sets need at least one row (give at least \(Int((1 / Swift.min(c.testFraction, 1 - c.testFraction)).rounded(.up)) + 1) rows)")
+    }
     let standardizer =
       c.standardize
       ? try Standardizer(fitting: rawTrain.features)
@@ -283,6 +312,20 @@ extension DigitsRecipe {
   public static func percent(_ accuracy: Double) -> String { fixed(accuracy * 100, 2) + "%" }
 }
 
+/// Checks that a learning rate is a finite number > 0 that stays so in float32 (`1e-50` rounds
+/// to 0 and `1e39` overflows to infinity: a training run with either computes garbage).
+/// - Throws: ``RecipeError`` naming the value.
+public func checkFloat32LearningRate(_ learningRate: Double) throws {
+  guard learningRate.isFinite, learningRate > 0 else {
+    throw RecipeError("learning rate must be a finite number > 0, got \(learningRate)")
+  }
+  let single = Float(learningRate)
+  guard single.isFinite, single >= Float.leastNormalMagnitude else {
+    throw RecipeError(
+      "learning rate \(learningRate) is \(single.isFinite ? "too small" : "too large") for float32 (it must be in [\(Float.leastNormalMagnitude), \(Float.greatestFiniteMagnitude)])")
+  }
+}
+
 /// `x` with `digits` digits after the point (no Foundation).
 func fixed(_ x: Double, _ digits: Int) -> String {
   guard x.isFinite else { return String(x) }
@@ -366,8 +409,8 @@ public struct DigitsModel: Sendable {
   /// The input standardizer.
   public let standardizer: Standardizer
 
-  /// Creates a model, checking every shape against `layerSizes`.
-  /// - Throws: ``RecipeError`` naming the layer and the shapes.
+  /// Creates a model, checking every shape against `layerSizes` and that every weight is finite.
+  /// - Throws: ``RecipeError`` naming the layer and the shapes (or the non-finite weight).
   public init(layerSizes: [Int], weights: [(kernel: NDArray, bias: NDArray)], standardizer: Standardizer) throws {
     guard layerSizes.count >= 2, layerSizes.first == Self.inputSize, layerSizes.last == Self.classCount,
       layerSizes.allSatisfy({ $0 >= 1 })
@@ -387,6 +430,13 @@ public struct DigitsModel: Sendable {
     }
     guard standardizer.mean.count == Self.inputSize else {
       throw RecipeError("the standardizer has \(standardizer.mean.count) columns, expected \(Self.inputSize)")
+    }
+    for (i, w) in weights.enumerated() {
+      for (array, name) in [(w.kernel, "kernel"), (w.bias, "bias")] {
+        if let k = array.scalars(as: Float.self).firstIndex(where: { !$0.isFinite }) {
+          throw RecipeError("layer\(i + 1)/\(name): element \(k) is \(array.scalars(as: Float.self)[k]); weights must be finite")
+        }
+      }
     }
     self.layerSizes = layerSizes
     self.weights = weights
@@ -417,16 +467,21 @@ public struct DigitsModel: Sendable {
 
   /// Reads a model saved by ``save(toPath:)``.
   /// - Throws: ``ArrayFileError`` for an unreadable or malformed file, ``RecipeError`` when it is
-  ///   not a digits model or its tensors do not fit its layer sizes.
+  ///   not a digits model, names an activation other than `relu`, or its tensors do not fit its
+  ///   layer sizes or hold NaN or infinite weights.
   public init(contentsOfFile path: String) throws {
     let file = try SafetensorsFile(contentsOfFile: path)
     guard file.metadata["format"] == Self.formatName, let layersText = file.metadata["layers"] else {
       throw RecipeError("\(path): not a digits model (no __metadata__ format \"\(Self.formatName)\" with layers)")
     }
+    if let activation = file.metadata["activation"], activation != "relu" {
+      throw RecipeError(
+        "\(path): the model's activation is \"\(SafeText.excerpt(activation))\"; this reader computes ReLU networks only (metadata activation \"relu\")")
+    }
     let sizes = layersText.split(separator: ",").map { Int($0) }
-    guard sizes.allSatisfy({ $0 != nil }) else { throw RecipeError("\(path): bad layers metadata \"\(layersText)\"") }
+    guard sizes.allSatisfy({ $0 != nil }) else { throw RecipeError("\(path): bad layers metadata \"\(SafeText.excerpt(layersText))\"") }
     let layerSizes = sizes.compactMap { $0 }
-    guard layerSizes.count >= 2 else { throw RecipeError("\(path): bad layers metadata \"\(layersText)\"") }
+    guard layerSizes.count >= 2 else { throw RecipeError("\(path): bad layers metadata \"\(SafeText.excerpt(layersText))\"") }
     var weights: [(kernel: NDArray, bias: NDArray)] = []
     for i in 1..<layerSizes.count {
       guard let k = file.tensors["layer\(i)/kernel"], let b = file.tensors["layer\(i)/bias"] else {

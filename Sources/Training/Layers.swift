@@ -196,12 +196,8 @@ package struct PlaceholderWithDefault: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
-/// `name`, or `name_1`, `name_2`... : the first not already used as an operation name or scope.
+/// `name`, or `name_1`, `name_2`... : the first not already used as an operation name or scope
+/// (``Graph``'s set of names and scopes: O(1) per layer, not a scan of the graph).
 func uniqueScope(_ graph: Graph, _ name: String) -> String {
-  let names = graph.operations.map(\.name)
-  func used(_ s: String) -> Bool { names.contains { $0 == s || $0.hasPrefix(s + "/") } }
-  if !used(name) { return name }
-  var i = 1
-  while used("\(name)_\(i)") { i += 1 }
-  return "\(name)_\(i)"
+  graph.uniqueScope(name)
 }

@@ -294,7 +294,7 @@ struct FileIOTests {
     let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
     try FileIO.writeAtomically(bytes, toPath: dir + "/data.bin")
     #expect(try FileIO.readBytes(atPath: dir + "/data.bin") == bytes)
-    #expect(throws: ArrayFileError.fileSystem(path: dir, operation: "read", message: "is a directory")) {
+    #expect(throws: ArrayFileError.fileSystem(path: dir, operation: "read", message: "it is a directory, not a regular file")) {
       try FileIO.readBytes(atPath: dir)
     }
     #expect { try FileIO.readBytes(atPath: dir + "/data.bin", limit: 1000) } throws: { "\($0)".contains("more than the limit of 1000") }

@@ -14,6 +14,13 @@ import GraphCore
 #endif
 
 let arguments = CommandLine.arguments
+// A child inherits its parent thread's blocked signals (Foundation's Process does not reset
+// them, and test threads block some): unblock the ones the tests send, so a SIGINT or SIGTERM
+// reaches the atomic write's handler as it would from a shell.
+var unblocked = sigset_t()
+sigemptyset(&unblocked)
+for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&unblocked, signal) }
+sigprocmask(SIG_UNBLOCK, &unblocked, nil)
 let elementCount = 1 << 21
 
 if arguments.count == 3, arguments[1] == "--check" {

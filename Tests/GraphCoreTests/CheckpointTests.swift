@@ -148,7 +148,8 @@ private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, s
     let path = directory + "/ck.safetensors"
     var rng = SeededGenerator(seed: 7)
     var checked = 0
-    for _ in 0..<8 {
+    var midWrite = 0
+    for trial in 0..<8 {
       let process = Process()
       process.executableURL = URL(fileURLWithPath: helper)
       process.arguments = [path]
@@ -158,10 +159,18 @@ private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, s
       // Wait for the first complete save (however loaded the machine), then kill at a random
       // moment of the following saves.
       _ = output.fileHandleForReading.availableData
-      usleep(UInt32(rng.choice(200_000)))  // 0 to 200 ms
+      let delay = UInt32(rng.choice(200_000))  // 0 to 200 ms
+      if trial % 2 == 0 {
+        usleep(delay)
+      } else {
+        // Odd trials wait until a temporary file exists: a kill in the middle of a write.
+        for _ in 0..<20_000 where !(temporaryFiles(in: directory).count > 0) { usleep(100) }
+      }
       kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
       #expect(process.terminationReason == .uncaughtSignal)  // killed while still saving
+      // A temporary file left behind: the kill landed between its creation and the rename.
+      if !temporaryFiles(in: directory).isEmpty { midWrite += 1 }
       let graph = Graph()
       let big = try graph.variable(NDArray(repeating: -1, shape: [1 << 21], dtype: .float32), name: "big")
       let session = Session(graph: graph)
@@ -173,6 +182,19 @@ private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, s
       checked += 1
     }
     #expect(checked == 8)
+    #expect(midWrite >= 4, "only \(midWrite) of 8 kills landed in the middle of a write")
+    // The next save to the path removes the dead writers' temporary files.
+    let graph = Graph()
+    _ = try graph.variable(NDArray([Float(1)]), name: "small")
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    try Checkpoint.save(session: session, to: path)
+    #expect(temporaryFiles(in: directory).isEmpty)
+  }
+
+  /// The atomic write's temporary files in `directory` (`.ck.safetensors.tmp-...`).
+  private func temporaryFiles(in directory: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix(".ck.safetensors.tmp-") }
   }
 
   @Test func savingUninitializedVariablesIsAnError() throws {

@@ -201,7 +201,7 @@ private func expectError(
     try expectRefused(tool, ["digits", "--learning-rate=-1e-3"], "--learning-rate must be a finite number > 0")
     try expectRefused(tool, ["digits", "--optimizer", "lbfgs"], "'lbfgs' is invalid for '--optimizer")
     try expectRefused(tool, ["digits", "--save", "/nonexistent-dir/m.safetensors"], "the directory '/nonexistent-dir' does not exist")
-    try expectRefused(tool, ["digits", "--data", "/nonexistent-dir/d.csv"], "/nonexistent-dir/d.csv: cannot read")
+    try expectRefused(tool, ["digits", "--data", "/nonexistent-dir/d.csv"], "/nonexistent-dir/d.csv: No such file or directory")
     try expectRefused(tool, ["graph", "regression", "--dot", "/nonexistent-dir/g.dot"], "the directory '/nonexistent-dir' does not exist")
     try expectRefused(tool, ["predict", "--input", "x.csv"], "Missing expected argument '--model")
   }
@@ -217,9 +217,9 @@ private func expectError(
     try expectRefused(
       tool,
       ["classification", "--restor\u{FFFD}", "/tmp/missing.safetensors", "--save", "g", "x.csv", "--csv", "y.csv", "--quaet"],
-      "Unknown option '--restor\u{FFFD}'")
+      "Unknown option '--restor\\u{FFFD}'")  // U+FFFD is printed escaped (SafeText, issue 12)
     for recipe in ["regression", "classification"] {
-      for flag in ["--save", "--plot", "--log", "--csv"] {
+      for flag in ["--save", "--log", "--csv"] {  // --plot needs a name ending in .svg (issue 12)
         try expectRefused(tool, [recipe, flag, "g", "--bogus"], "Unknown option '--bogus'")
       }
     }
@@ -230,13 +230,13 @@ private func expectError(
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = ["regression", "--steps", "2", "--quiet", "--save", "s", "--plot", "p", "--log", "l", "--csv", "c"]
+    process.arguments = ["regression", "--steps", "2", "--quiet", "--save", "s", "--plot", "p.svg", "--log", "l", "--csv", "c"]
     process.currentDirectoryURL = URL(fileURLWithPath: dir)
     process.standardOutput = FileHandle.nullDevice
     try process.run()
     process.waitUntilExit()
     #expect(process.terminationReason == .exit && process.terminationStatus == 0)
-    #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["c", "l", "p", "s"])
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["c", "l", "p.svg", "s"])
   }
 
   @Test func badFilesGivenToTheToolAreReportedAndLeftAlone() throws {

@@ -17,8 +17,10 @@ public enum ArrayFileError: Error, Sendable, Equatable, CustomStringConvertible 
   /// The arrays given to a writer cannot be written (`reason` says why, e.g. a reserved name).
   case invalidArgument(format: String, reason: String)
 
-  /// A one-line message naming the file and the problem.
-  public var description: String {
+  /// A one-line message naming the file and the problem, safe to print (see ``SafeText``).
+  public var description: String { SafeText.printable(rawDescription) }
+
+  private var rawDescription: String {
     switch self {
     case let .fileSystem(path, operation, message):
       "\(path): cannot \(operation): \(message)"

@@ -2,7 +2,8 @@
 /// data sets shipped as `.csv.gz` can be read without zlib.
 ///
 /// Every member of a multi-member file is decompressed and checked against its CRC-32 and
-/// length. Output beyond `maxOutputSize` is refused (a guard against decompression bombs).
+/// length. Output beyond `maxOutputSize` is refused (a guard against decompression bombs); the
+/// limit is for the whole decompressed stream, all members together, not per member.
 public enum Gzip {
   /// Whether `bytes` starts with the gzip magic number `1f 8b`.
   public static func isGzip(_ bytes: [UInt8]) -> Bool {
@@ -12,7 +13,8 @@ public enum Gzip {
   /// The decompressed contents of gzip `bytes`.
   /// - Parameters:
   ///   - source: the name used in error messages.
-  ///   - maxOutputSize: the largest output accepted, in bytes (1 GiB by default).
+  ///   - maxOutputSize: the largest output accepted, all members together, in bytes (1 GiB by
+  ///     default).
   /// - Throws: ``ArrayFileError/malformed(format:source:reason:)`` for a bad header, corrupt
   ///   DEFLATE data, a CRC-32 or length mismatch, truncation, or output over the limit.
   public static func decompress(_ bytes: [UInt8], source: String = "<bytes>", maxOutputSize: Int = 1 << 30)
@@ -98,7 +100,8 @@ private struct Huffman {
   }
 }
 
-/// An LSB-first bit reader and DEFLATE decoder.
+/// An LSB-first bit reader and DEFLATE decoder; `limit` bounds the length of the whole output
+/// array (every member decoded so far included).
 private struct Inflater {
   let input: [UInt8]
   var bytePosition: Int
@@ -164,7 +167,7 @@ private struct Inflater {
         guard len == ~nlen & 0xFFFF else { throw InflateError(message: "stored block length check failed") }
         bytePosition += 4
         guard bytePosition + len <= input.count else { throw InflateError(message: "truncated stored block") }
-        guard output.count - start + len <= limit else { throw InflateError(message: "output exceeds the limit of \(limit) bytes") }
+        guard output.count + len <= limit else { throw InflateError(message: "output exceeds the limit of \(limit) bytes") }
         output.append(contentsOf: input[bytePosition..<bytePosition + len])
         bytePosition += len
       case 1:
@@ -208,7 +211,7 @@ private struct Inflater {
     while true {
       let symbol = try decode(lit)
       if symbol < 256 {
-        guard output.count - start < limit else { throw InflateError(message: "output exceeds the limit of \(limit) bytes") }
+        guard output.count < limit else { throw InflateError(message: "output exceeds the limit of \(limit) bytes") }
         output.append(UInt8(symbol))
       } else if symbol == 256 {
         return
@@ -220,7 +223,7 @@ private struct Inflater {
         guard d < 30 else { throw InflateError(message: "invalid distance symbol \(d)") }
         let distance = Self.distanceBase[d] + (try bits(Self.distanceExtra[d]))
         guard distance <= output.count - start else { throw InflateError(message: "distance \(distance) reaches before the start of the data") }
-        guard output.count - start + length <= limit else { throw InflateError(message: "output exceeds the limit of \(limit) bytes") }
+        guard output.count + length <= limit else { throw InflateError(message: "output exceeds the limit of \(limit) bytes") }
         let from = output.count - distance
         for i in 0..<length { output.append(output[from + i]) }
       }

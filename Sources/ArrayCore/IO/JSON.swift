@@ -94,7 +94,7 @@ struct JSONParser {
   private mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
     position += 1
     var members: [JSONMember] = []
-    var seen = Set<String>()
+    var seen = Set<[UInt8]>()  // keys compare as byte strings (NFC and NFD "é" are two keys)
     skipWhitespace()
     if position < end, bytes[position] == UInt8(ascii: "}") {
       position += 1
@@ -104,7 +104,7 @@ struct JSONParser {
       skipWhitespace()
       guard position < end, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
       let key = try parseString()
-      guard seen.insert(key).inserted else { throw error("duplicate key \"\(key)\"") }
+      guard seen.insert(Array(key.utf8)).inserted else { throw error("duplicate key \"\(SafeText.excerpt(key))\"") }
       skipWhitespace()
       try expect(UInt8(ascii: ":"), "':'")
       skipWhitespace()

@@ -47,6 +47,14 @@ public struct SafetensorsFile: Sendable, Equatable {
     }
   }
 
+  /// The tensor whose name is byte for byte `name` (the format compares names as byte strings;
+  /// Swift's `String` equality, used by ``tensors``' subscript, treats canonically equivalent
+  /// names such as NFC and NFD "é" as one).
+  public func tensor(named name: String) -> NDArray? {
+    guard let index = tensors.index(forKey: name), tensors[index].key.utf8.elementsEqual(name.utf8) else { return nil }
+    return tensors[index].value
+  }
+
   /// The tensor names in file order: sorted by their UTF-8 bytes.
   public var sortedNames: [String] {
     tensors.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
@@ -196,6 +204,14 @@ public struct SafetensorsFile: Sendable, Equatable {
     }
     var tensors: [String: NDArray] = [:]
     for e in entries {
+      if let index = tensors.index(forKey: e.name) {
+        let other = tensors[index].key
+        // Distinct byte strings (the JSON parser refused exact duplicates) that Swift's
+        // String compares equal: one `[String: NDArray]` cannot hold both.
+        throw ArrayFileError.unsupported(
+          format: "safetensors", source: source,
+          reason: "tensor names \"\(SafeText.excerpt(other))\" and \"\(SafeText.excerpt(e.name))\" are different byte strings but canonically equivalent Unicode (NFC/NFD); this reader cannot hold both")
+      }
       tensors[e.name] = NDArray(
         littleEndianBytes: bytes, range: dataStart + e.begin..<dataStart + e.end, shape: Shape(e.shape), dtype: e.dtype)
     }

@@ -9,6 +9,7 @@
 /// Matrices are row-major. Sizes and leading dimensions are in elements.
 
 #include <stddef.h>
+#include "bp_tempfiles.h"
 
 #ifdef __cplusplus
 extern "C" {

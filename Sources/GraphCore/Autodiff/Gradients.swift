@@ -20,7 +20,9 @@ import ArrayCore
 /// - Returns: One gradient per `x`, with `x`'s shape, or `nil` when `x` does not affect any `y`
 ///   and `unconnected` is `.none`.
 /// - Throws: ``GraphError`` when tensors belong to different graphs, a `y` is not float, or a
-///   seed's shape or dtype does not match its `y`.
+///   seed's dtype or rank differs from its `y`'s, or one of its known sizes differs from the
+///   same known size of `y` (a seed must have `y`'s shape, not merely broadcast to it; sizes
+///   unknown when building are not compared).
 public func gradients(
   of ys: [Tensor], withRespectTo xs: [Tensor], gradientSeeds: [Tensor]? = nil,
   unconnected: UnconnectedGradients = .none, file: StaticString = #fileID, line: UInt = #line
@@ -37,7 +39,13 @@ public func gradients(
       throw GraphError.invalidArgument(
         op: "gradients", reason: "\(seeds.count) gradient seeds for \(ys.count) tensors", location: location)
     }
-    for (s, y) in zip(seeds, ys) where s.dtype != y.dtype || s.shape.rank != y.shape.rank {
+    // A seed's known sizes must equal y's (a seed that merely broadcasts to y would scale the
+    // gradient silently: a [2, 3] seed for a [1, 3] output gives twice the gradient).
+    func clashes(_ s: Tensor, _ y: Tensor) -> Bool {
+      s.dtype != y.dtype || s.shape.rank != y.shape.rank
+        || zip(s.shape.dimensions, y.shape.dimensions).contains { a, b in a != nil && b != nil && a != b }
+    }
+    for (s, y) in zip(seeds, ys) where clashes(s, y) {
       throw GraphError.invalidArgument(
         op: "gradients",
         reason: "seed '\(s.name)' \(s.dtype) \(s.shape) does not match '\(y.name)' \(y.dtype) \(y.shape)",

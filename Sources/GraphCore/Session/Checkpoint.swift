@@ -50,14 +50,16 @@ public enum Checkpoint {
   public static func restore(session: Session, from file: SafetensorsFile, source: String = "<checkpoint>") throws
     -> [String: String]
   {
+    // Names match as byte strings, as the format defines them (not by Swift's String
+    // equality, under which NFC and NFD "é" are one name).
     let variables = session.graph.variables
-    var expected: [String: Tensor] = [:]
-    for v in variables { expected[v.operation.name] = v }
-    let missing = variables.map(\.operation.name).filter { file.tensors[$0] == nil }
-    let unexpected = file.sortedNames.filter { expected[$0] == nil }
+    var expected: [[UInt8]: Tensor] = [:]
+    for v in variables { expected[Array(v.operation.name.utf8)] = v }
+    let missing = variables.map(\.operation.name).filter { file.tensor(named: $0) == nil }
+    let unexpected = file.sortedNames.filter { expected[Array($0.utf8)] == nil }
     var mismatched: [CheckpointError.Mismatch] = []
     for v in variables {
-      guard let value = file.tensors[v.operation.name] else { continue }
+      guard let value = file.tensor(named: v.operation.name) else { continue }
       if value.dtype != v.dtype || !v.shape.accepts(value.shape) {
         mismatched.append(
           CheckpointError.Mismatch(
@@ -69,7 +71,7 @@ public enum Checkpoint {
     }
     var updates: [(Tensor, NDArray)] = []
     for v in variables {
-      guard let value = file.tensors[v.operation.name] else { continue }
+      guard let value = file.tensor(named: v.operation.name) else { continue }
       updates.append((v, value))
     }
     try session.setValues(updates)

@@ -1,0 +1,430 @@
+// Issue 12: hostile input and the file system. One suite per class of the issue (traps,
+// unbounded reads, outputs that destroy inputs, quadratic cost, silent wrong results, unsafe
+// messages); each test failed before the change that closed its class. RELIABILITY.md,
+// section 5, "Hostile input", lists them.
+import ArrayCore
+import Datasets
+import Foundation
+import GraphCore
+import Recipes
+import Testing
+import TestSupport
+import Training
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+private func scratch() throws -> String {
+  var template = Array("/tmp/backprop-hostile-XXXXXX".utf8CString)
+  return try #require(template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
+}
+
+/// `rows` rows of 64 pixels (0...16) and a class (0...9), deterministic.
+private func digitsCSV(rows: Int, pixel: (Int, Int) -> String = { i, j in String((i * 7 + j * 3) % 17) }) -> String {
+  (0..<rows).map { i in ((0..<64).map { j in pixel(i, j) } + [String(i % 10)]).joined(separator: ",") }.joined(separator: "\n") + "\n"
+}
+
+private struct ToolOutcome {
+  var status: Int32
+  var signaled: Bool
+  var output: String
+  var error: String
+}
+
+private var tool: String? {
+  let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  let path = products.appendingPathComponent("backprop").path
+  return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+}
+
+/// Runs the built `backprop` tool; `stdoutPath` redirects its standard output to a file.
+private func runTool(_ arguments: [String], stdoutPath: String? = nil) throws -> ToolOutcome {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: try #require(tool, "the backprop tool is not built (swift build --build-tests)"))
+  process.arguments = arguments
+  let errors = Pipe(), output = Pipe()
+  process.standardError = errors
+  if let stdoutPath {
+    process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+  } else {
+    process.standardOutput = output
+  }
+  try process.run()
+  let outData = stdoutPath == nil ? output.fileHandleForReading.readDataToEndOfFile() : Data()
+  let errData = errors.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return ToolOutcome(
+    status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+    output: String(decoding: outData, as: UTF8.self), error: String(decoding: errData, as: UTF8.self))
+}
+
+/// Expects the tool to refuse `arguments` with a status (not a signal) and `fragment` in its message.
+private func expectRefused(_ arguments: [String], _ fragment: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
+  let outcome = try runTool(arguments)
+  #expect(!outcome.signaled, "\(arguments) ended by a signal", sourceLocation: sourceLocation)
+  #expect(outcome.status != 0, "\(arguments) succeeded", sourceLocation: sourceLocation)
+  #expect(outcome.error.contains(fragment), "\(arguments): \(outcome.error)", sourceLocation: sourceLocation)
+}
+
+private let toolIsBuilt = tool != nil
+
+// MARK: 1. Traps on reachable paths
+
+@Suite struct HostileTrapTests {
+  @Test func sizeArithmeticIsCheckedAndEmptySplitsAreErrors() throws {
+    // Batching with the largest batch size: one batch of every row (it overflowed before).
+    let data = try Dataset(features: NDArray([Float](repeating: 1, count: 10), shape: [5, 2]), labels: NDArray([Int32](repeating: 0, count: 5)))
+    let batches = try data.batches(size: Int.max)
+    #expect(batches.count == 1)
+    #expect(batches[0].features.shape == [5, 2])
+    #expect(try data.batches(size: Int.max, includeRemainder: false).count == 0)
+    // Checked products and the allocation limit.
+    #expect(throws: SizeLimitError.self) { try SizeLimits.checkedProduct([64, Int.max], what: "x") }
+    #expect(throws: SizeLimitError.self) { try SizeLimits.checkAllocation(elements: 1 << 40, bytesPerElement: 4, what: "x") }
+    #expect(SizeLimits.maximumAllocationBytes == SizeLimits.physicalMemoryBytes / 2)
+    // The recipe refuses what would overflow or exceed the limit, before allocating.
+    for hidden in [[Int.max], [1_000_000, 1_000_000]] {
+      var c = DigitsRecipe.Configuration()
+      c.hiddenSizes = hidden
+      #expect(throws: RecipeError.self) { try c.validate() }
+    }
+    // A data file of 2 rows: an empty test split is a clear error, not a NaN accuracy.
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try digitsCSV(rows: 2).write(toFile: dir + "/two.csv", atomically: false, encoding: .utf8)
+    var c = DigitsRecipe.Configuration()
+    c.dataPath = dir + "/two.csv"
+    #expect { _ = try DigitsRecipe(c).run { _ in } } throws: { "\($0)".contains("test rows") }
+  }
+
+  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  func theToolRefusesSizesItCannotHold() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try digitsCSV(rows: 2).write(toFile: dir + "/two.csv", atomically: false, encoding: .utf8)
+    try digitsCSV(rows: 30).write(toFile: dir + "/thirty.csv", atomically: false, encoding: .utf8)
+    try expectRefused(["digits", "--data", dir + "/two.csv"], "both sets need at least one row")
+    try expectRefused(["digits", "--hidden", "9223372036854775807"], "overflows")
+    try expectRefused(["digits", "--hidden", "1000000,1000000"], "more than the limit")
+    let big = try runTool(["digits", "--data", dir + "/thirty.csv", "--batch-size", "9223372036854775807", "--epochs", "1", "--quiet"])
+    #expect(!big.signaled && big.status == 0, "\(big.error)")
+  }
+}
+
+// MARK: 2. Unbounded reads
+
+/// A gzip member holding `payload` in stored (uncompressed) DEFLATE blocks.
+private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
+  var out: [UInt8] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 255]
+  var offset = 0
+  repeat {
+    let n = min(65535, payload.count - offset)
+    let last: UInt8 = offset + n == payload.count ? 1 : 0
+    out += [last, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
+    out += payload[offset..<offset + n]
+    offset += n
+  } while offset < payload.count
+  let crc = Gzip.crc32(payload), size = UInt32(payload.count)
+  for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8((crc >> UInt32(shift)) & 0xFF)) }
+  for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8((size >> UInt32(shift)) & 0xFF)) }
+  return out
+}
+
+@Suite struct HostileReadTests {
+  @Test func devicesPipesAndMultiMemberBombsAreRefused() throws {
+    // Devices are refused before a byte is read (these read until memory ran out).
+    for device in ["/dev/zero", "/dev/urandom", "/dev/null"] {
+      #expect { _ = try FileIO.readBytes(atPath: device) } throws: { "\($0)".contains("character device, not a regular file") }
+      #expect(throws: DatasetError.self) { _ = try NumericTable(contentsOfFile: device) }
+    }
+    // A FIFO with no writer: refused at once, not a hang.
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    #expect(mkfifo(dir + "/fifo", 0o600) == 0)
+    #expect { _ = try FileIO.readBytes(atPath: dir + "/fifo") } throws: { "\($0)".contains("pipe") }
+    // A link to a regular file is read through.
+    try "1,2\n".write(toFile: dir + "/a.csv", atomically: false, encoding: .utf8)
+    #expect(symlink(dir + "/a.csv", dir + "/link.csv") == 0)
+    #expect(try NumericTable(contentsOfFile: dir + "/link.csv").values == [1, 2])
+    // The gzip limit covers all members together: 3 members of 60,000 bytes each are under a
+    // 100,000-byte limit one by one, not together.
+    let member = gzipMember([UInt8](repeating: UInt8(ascii: "1"), count: 60_000))
+    let three = member + member + member
+    #expect(try Gzip.decompress(three, maxOutputSize: 200_000).count == 180_000)
+    #expect { _ = try Gzip.decompress(three, maxOutputSize: 100_000) } throws: { "\($0)".contains("exceeds the limit") }
+  }
+
+  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  func theToolRefusesDevicesAsInputs() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try digitsCSV(rows: 3).write(toFile: dir + "/in.csv", atomically: false, encoding: .utf8)
+    try expectRefused(["predict", "--model", "/dev/zero", "--input", dir + "/in.csv"], "character device")
+    try expectRefused(["predict", "--model", dir + "/in.csv", "--input", "/dev/zero"], "character device")
+    try expectRefused(["regression", "--restore", "/dev/urandom"], "character device")
+    try expectRefused(["digits", "--data", "/dev/zero"], "character device")
+  }
+}
+
+// MARK: 3. Outputs that destroy inputs
+
+@Suite struct HostileOutputTests {
+  @Test func atomicWritesKeepLinksModesAndDevices() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    // A symbolic link is followed: the target is replaced, the link stays a link.
+    try FileIO.writeAtomically(Array("old".utf8), toPath: dir + "/target")
+    #expect(symlink("target", dir + "/link") == 0)
+    try FileIO.writeAtomically(Array("new".utf8), toPath: dir + "/link")
+    var info = stat()
+    #expect(lstat(dir + "/link", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK)
+    #expect(try FileIO.readBytes(atPath: dir + "/target") == Array("new".utf8))
+    // Permission bits are kept.
+    #expect(chmod(dir + "/target", 0o600) == 0)
+    try FileIO.writeAtomically(Array("newer".utf8), toPath: dir + "/target")
+    #expect(stat(dir + "/target", &info) == 0 && info.st_mode & 0o7777 == 0o600)
+    // A device or a pipe is never replaced by a regular file (the tests run as root, so
+    // /dev/null would have been replaced).
+    #expect { try FileIO.writeAtomically(Array("x".utf8), toPath: "/dev/null") } throws: { "\($0)".contains("refusing to replace") }
+    #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR)
+    #expect(mkfifo(dir + "/fifo", 0o600) == 0)
+    #expect(throws: ArrayFileError.self) { try FileIO.writeAtomically(Array("x".utf8), toPath: dir + "/fifo") }
+    #expect(lstat(dir + "/fifo", &info) == 0 && info.st_mode & S_IFMT == S_IFIFO)
+    // A legal 250-byte name whose temporary name would be too long: written all the same.
+    let long = dir + "/" + String(repeating: "n", count: 250)
+    try FileIO.writeAtomically(Array("long".utf8), toPath: long)
+    #expect(try FileIO.readBytes(atPath: long) == Array("long".utf8))
+    #expect(throws: ArrayFileError.self) { try FileIO.checkWritableDestination(dir + "/" + String(repeating: "n", count: 256)) }
+    // Leftovers of a dead process's save (SIGKILL) are removed by the next save to the path.
+    let stale = dir + "/.target.tmp-999999999-1-0"
+    try "partial".write(toFile: stale, atomically: false, encoding: .utf8)
+    try FileIO.writeAtomically(Array("again".utf8), toPath: dir + "/target")
+    #expect(!FileManager.default.fileExists(atPath: stale))
+    let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+    #expect(names == ["fifo", "link", String(repeating: "n", count: 250), "target"])
+  }
+
+  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  func theToolRefusesTwoArgumentsNamingTheSameFile() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let ck = dir + "/ck.svg", train = dir + "/train.csv"  // a checkpoint named .svg, so --plot accepts its name
+    #expect(try runTool(["regression", "--steps", "2", "--save", ck]).status == 0)
+    try digitsCSV(rows: 30).write(toFile: train, atomically: false, encoding: .utf8)
+    #expect(symlink(train, dir + "/alias.csv") == 0)
+    let before = try FileIO.readBytes(atPath: ck), trainBefore = try FileIO.readBytes(atPath: train)
+    try expectRefused(["regression", "--restore", ck, "--plot", ck], "name the same file")
+    try expectRefused(["regression", "--save", dir + "/o", "--log", dir + "/o"], "name the same file")
+    try expectRefused(["digits", "--data", train, "--csv", train], "name the same file")
+    try expectRefused(["digits", "--data", train, "--save", train], "name the same file")
+    try expectRefused(["digits", "--data", train, "--log", dir + "/alias.csv"], "through a link")
+    try expectRefused(["regression", "--plot", dir + "/p.png"], "SVG only")
+    try expectRefused(["regression", "--save", "/dev/null"], "refusing to replace")
+    try expectRefused(["regression", "--save", dir + "/" + String(repeating: "x", count: 300)], "longer than 255 bytes")
+    #expect(try FileIO.readBytes(atPath: ck) == before)
+    #expect(try FileIO.readBytes(atPath: train) == trainBefore)
+    // --restore ck --save ck stays allowed: it resumes and saves the continued run.
+    #expect(try runTool(["regression", "--steps", "4", "--restore", ck, "--save", ck]).status == 0)
+  }
+
+  @Test(.enabled(if: toolIsBuilt && FileManager.default.fileExists(atPath: "/dev/full"), "needs the tool and /dev/full"))
+  func aWriteErrorOnStandardOutputIsAnErrorExit() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let outcome = try runTool(["regression", "--steps", "3", "--print-every", "1"], stdoutPath: "/dev/full")
+    #expect(!outcome.signaled)
+    #expect(outcome.status == 1)
+    #expect(outcome.error.contains("cannot write to standard output"), "\(outcome.error)")
+  }
+
+  @Test func interruptedSavesRemoveTheirTemporaryFile() throws {
+    // CheckpointTorture saves 8 MB checkpoints in a loop: send SIGINT or SIGTERM while a
+    // temporary file exists (in the middle of a write), and nothing but the checkpoint is left.
+    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let helper = products.appendingPathComponent("CheckpointTorture").path
+    try #require(FileManager.default.isExecutableFile(atPath: helper), "CheckpointTorture is not built")
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var interruptedMidWrite = 0
+    for signal in [SIGINT, SIGTERM, SIGINT, SIGTERM] {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: helper)
+      process.arguments = [dir + "/ck.safetensors"]
+      let output = Pipe()
+      process.standardOutput = output
+      try process.run()
+      _ = output.fileHandleForReading.availableData  // the first complete save
+      var sawTemporary = false
+      for _ in 0..<20_000 {
+        if try FileManager.default.contentsOfDirectory(atPath: dir).contains(where: { $0.hasPrefix(".ck.safetensors.tmp-") }) {
+          sawTemporary = true
+          break
+        }
+        usleep(100)
+      }
+      kill(process.processIdentifier, signal)
+      process.waitUntilExit()
+      #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == signal)
+      if sawTemporary { interruptedMidWrite += 1 }
+      let left = try FileManager.default.contentsOfDirectory(atPath: dir)
+      #expect(left == ["ck.safetensors"], "signal \(signal) left \(left)")
+    }
+    #expect(interruptedMidWrite >= 3, "only \(interruptedMidWrite) of 4 signals were sent during a write")
+  }
+}
+
+// MARK: 4. Quadratic cost
+
+@Suite struct HostileGraphSizeTests {
+  @Test func twentyThousandOperationsBuildInUnderASecond() throws {
+    // 18,000 operations of one default name (`Add`, `Add_1`, ... `Add_17999`: the old naming
+    // scanned every suffix taken, O(N²)), then Dense layers (`dense`, `dense_1`, ...: the old
+    // scope search scanned every operation per layer) up to 20,000 operations.
+    let clock = ContinuousClock()
+    let start = clock.now
+    let graph = Graph()
+    let x = graph.placeholder(.float32, shape: [nil, 2], name: "x")
+    var t = x
+    var adds: [Tensor] = []
+    for _ in 0..<18_000 {
+      t = try t + x
+      adds.append(t)
+    }
+    var layers: [Dense] = []
+    var h = t
+    while graph.operationCount < 20_000 {
+      let layer = try Dense(graph: graph, inputSize: 2, units: 2, activation: .relu, seed: 1)
+      h = try layer(h)
+      layers.append(layer)
+    }
+    let elapsed = clock.now - start
+    // The issue's target is under a second; this debug build measured 0.9-1.3 s while up to 8
+    // builds shared the machine's 2 cores, so the bound is 3 s (the quadratic naming took
+    // minutes for these 18,000 names; 2,000 layers took 4.6 s).
+    #expect(elapsed < .seconds(3), "building \(graph.operationCount) operations took \(elapsed)")
+    #expect(adds[0].operation.name == "Add" && adds[1].operation.name == "Add_1" && adds[17_999].operation.name == "Add_17999")
+    #expect(layers[0].name == "dense" && layers[1].name == "dense_1" && layers.last?.name == "dense_\(layers.count - 1)")
+  }
+}
+
+// MARK: 5. Silent wrong results
+
+@Suite struct HostileSilentResultTests {
+  @Test func valuesThatBecomeGarbageAreErrors() throws {
+    // A finite double that overflows float32.
+    let table = try NumericTable(text: "1,2\n1e300,3\n")
+    #expect { _ = try table.checkedMatrix() } throws: { "\($0)".contains("line 2, column 1") && "\($0)".contains("float32") }
+    #expect(throws: DatasetError.self) { _ = try table.dataset() }
+    // A subnormal standard deviation.
+    #expect(throws: DatasetError.self) { _ = try Standardizer(mean: [0], standardDeviation: [Double("1e-320")!]) }
+    // Learning rates that round to 0 or overflow in float32.
+    for rate in [1e-50, 1e39] {
+      var c = DigitsRecipe.Configuration()
+      c.learningRate = rate
+      #expect(throws: RecipeError.self) { try c.validate() }
+    }
+    // A UTF-8 byte order mark at the start of a CSV is accepted.
+    #expect(try NumericTable(bytes: [0xEF, 0xBB, 0xBF] + Array("1,2\n3,4\n".utf8), source: "bom.csv", hasHeader: false).values == [1, 2, 3, 4])
+    // A seed that merely broadcasts to y is refused (it gave twice the gradient).
+    let g = Graph()
+    let x = try g.variable(NDArray([Float(1), 2, 3], shape: [1, 3]), name: "x")
+    let y = try x * x
+    let seed = g.constant(NDArray([Float](repeating: 1, count: 6), shape: [2, 3]))
+    #expect(throws: GraphError.self) { _ = try gradients(of: [y], withRespectTo: [x], gradientSeeds: [seed]) }
+  }
+
+  @Test func modelFilesWithNaNWeightsOrAnotherActivationAreRefused() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var c = DigitsRecipe.Configuration()
+    c.epochs = 1
+    c.rowLimit = 100
+    c.hiddenSizes = [8]
+    let model = try DigitsRecipe(c).run { _ in }.model
+    var file = model.file
+    file.metadata["activation"] = "tanh"
+    try file.write(toPath: dir + "/tanh.safetensors")
+    #expect { _ = try DigitsModel(contentsOfFile: dir + "/tanh.safetensors") } throws: { "\($0)".contains("tanh") }
+    file = model.file
+    var kernel = try #require(file.tensors["layer1/kernel"]).scalars(as: Float.self)
+    kernel[5] = .nan
+    file.tensors["layer1/kernel"] = NDArray(kernel, shape: [64, 8])
+    try file.write(toPath: dir + "/nan.safetensors")
+    #expect { _ = try DigitsModel(contentsOfFile: dir + "/nan.safetensors") } throws: { "\($0)".contains("must be finite") }
+  }
+
+  @Test func safetensorsNamesAreByteStrings() throws {
+    // "é" precomposed (NFC) and decomposed (NFD): two names for the format, equal for Swift.
+    let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+    let file = SafetensorsFile(tensors: [nfc: NDArray([Float(1)])])
+    #expect(file.tensor(named: nfc) != nil)
+    #expect(file.tensor(named: nfd) == nil)
+    // A checkpoint holding the NFD name does not restore into the NFC variable.
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try SafetensorsFile(tensors: [nfd: NDArray([Float(5)])]).write(toPath: dir + "/ck.safetensors")
+    let g = Graph()
+    _ = try g.variable(NDArray([Float(1)]), name: nfc)
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    #expect(throws: CheckpointError.self) { _ = try Checkpoint.restore(session: s, from: dir + "/ck.safetensors") }
+  }
+
+  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  func predictRefusesPixelsBeyondFloat32() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    #expect(try runTool(["digits", "--epochs", "1", "--hidden", "8", "--save", dir + "/m.safetensors", "--quiet"]).status == 0)
+    try digitsCSV(rows: 3, pixel: { i, j in i == 1 && j == 7 ? "1e300" : "3" }).write(toFile: dir + "/in.csv", atomically: false, encoding: .utf8)
+    try expectRefused(["predict", "--model", dir + "/m.safetensors", "--input", dir + "/in.csv"], "line 2, column 8")
+    try expectRefused(["digits", "--learning-rate", "1e-50"], "too small for float32")
+    try expectRefused(["digits", "--learning-rate", "1e39"], "too large for float32")
+  }
+}
+
+// MARK: 6. Messages safe to print
+
+@Suite struct HostileMessageTests {
+  @Test func messagesQuoteShortEscapedExcerpts() throws {
+    // A cell that would set the terminal's title, and a 10 MB line.
+    let title = "\u{1B}]0;pwned\u{07}"
+    do {
+      _ = try NumericTable(text: "1,2\n3,\(title)\n")
+      Issue.record("accepted")
+    } catch {
+      let message = error.description
+      #expect(!message.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F })
+      #expect(message.contains("\\u{1B}]0;pwned\\u{7}"))
+    }
+    let huge = String(repeating: "x", count: 10_000_000)
+    do {
+      _ = try NumericTable(text: "1,2\n3,\(huge)\n")
+      Issue.record("accepted")
+    } catch {
+      #expect(error.description.count < 300)
+      #expect(error.description.contains("(10000000 characters)"))
+    }
+    // File-system errors: words and the path (escaped).
+    do {
+      _ = try FileIO.readBytes(atPath: "/nonexistent-\u{1B}[2J/x")
+      Issue.record("read a missing file")
+    } catch {
+      #expect(error.description == "/nonexistent-\\u{1B}[2J/x: cannot open: No such file or directory")
+    }
+    #expect(SafeText.excerpt("a\u{202E}b\tc") == "a\\u{202E}b\\u{9}c")
+  }
+
+  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  func theToolPrintsNoControlCharacters() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try "1,2\n3,\u{1B}]0;pwned\u{07}\n".write(toFile: dir + "/evil.csv", atomically: false, encoding: .utf8)
+    let outcome = try runTool(["digits", "--data", dir + "/evil.csv"])
+    #expect(outcome.status != 0)
+    #expect(!outcome.error.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(outcome.error)")
+    let option = try runTool(["regression", "--steps", "\u{1B}[31mred"])
+    #expect(option.status != 0)
+    #expect(!option.error.unicodeScalars.contains { $0.value == 0x1B }, "\(option.error)")
+  }
+}
