@@ -117,8 +117,11 @@ struct RegressionCommand: ParsableCommand {
     if let p = options.printEvery { c.printEvery = p }
     c.checkNumerics = options.checkNumerics
     let recipe = RegressionRecipe(c)
-    try outputs.train(figure: recipe.figure(for:)) { output, onStep in
-      try recipe.run(output: output, onStep: onStep, hooks: options.checkpointHooks(recipe: "regression"))
+    let tensorBoard = try outputs.openTensorBoard()
+    var hooks = options.checkpointHooks(recipe: "regression")
+    if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
+    try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
+      try recipe.run(output: output, onStep: onStep, hooks: hooks)
     }
   }
 }
@@ -140,8 +143,11 @@ struct ClassificationCommand: ParsableCommand {
     if let p = options.printEvery { c.printEvery = p }
     c.checkNumerics = options.checkNumerics
     let recipe = ClassificationRecipe(c)
-    try outputs.train(figure: recipe.figure(for:)) { output, onStep in
-      try recipe.run(output: output, onStep: onStep, hooks: options.checkpointHooks(recipe: "classification"))
+    let tensorBoard = try outputs.openTensorBoard()
+    var hooks = options.checkpointHooks(recipe: "classification")
+    if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
+    try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
+      try recipe.run(output: output, onStep: onStep, hooks: hooks)
     }
   }
 }

@@ -71,7 +71,10 @@ struct DigitsCommand: ParsableCommand {
     c.epochs = epochs
     c.seed = seed
     c.splitSeed = splitSeed
-    let report = try DigitsRecipe(c).run()
+    let tensorBoard = try outputs.openTensorBoard()
+    let report = try DigitsRecipe(c).run(monitor: tensorBoard?.digitsMonitor(learningRate: learningRate) ?? DigitsMonitor())
+    try tensorBoard?.close()
+    if let logdir = outputs.logdir { print("wrote the TensorBoard log to \(logdir) (tensorboard --logdir \(logdir))") }
     let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
     print(
       "\(report.model.layerSizes.map(String.init).joined(separator: "-")) \(optimizer.rawValue): test accuracy \(correct)/\(report.testCount) = \(DigitsRecipe.percent(report.testAccuracy))")

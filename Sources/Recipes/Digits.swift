@@ -143,6 +143,12 @@ public struct DigitsRecipe: Sendable {
   /// - Throws: ``RecipeError`` for invalid settings or data, ``DatasetError`` for a bad file,
   ///   ``GraphError``/``SessionError`` from the graph.
   public func run(output: (String) -> Void = { print($0) }) throws -> Report {
+    try run(output: output, monitor: DigitsMonitor())
+  }
+
+  /// Trains the network as ``run(output:)``, reporting each step and epoch to `monitor`
+  /// (TensorBoard logs: `backprop digits --logdir`).
+  public func run(output: (String) -> Void = { print($0) }, monitor: DigitsMonitor) throws -> Report {
     let c = configuration
     try c.validate()
     let table = try Self.loadTable(path: c.dataPath)
@@ -177,6 +183,9 @@ public struct DigitsRecipe: Sendable {
     report.trainCount = train.count
     report.testCount = test.count
     let clock = ContinuousClock()
+    var stepCount = 0
+    var lastBatch: (NDArray, NDArray)?
+    try monitor.willStart(net.graph)
     for epoch in 0..<c.epochs {
       var lossSum = 0.0
       let start = clock.now
@@ -185,6 +194,9 @@ public struct DigitsRecipe: Sendable {
         try step.setFeed(1, to: y)
         try step.run()
         lossSum += step.fetch(0).scalarValue * Double(y.elementCount)
+        stepCount += 1
+        lastBatch = (x, y)
+        try monitor.didStep(stepCount, step.fetch(0).scalarValue)
       }
       let elapsed = clock.now - start
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -196,6 +208,10 @@ public struct DigitsRecipe: Sendable {
       }
       report.epochs.append(result)
       output(Self.format(result, of: c.epochs))
+      if let (x, y) = lastBatch {
+        try monitor.didFinishEpoch(
+          result, DigitsMonitor.State(session: session, loss: loss, feeds: [net.input: x, labels: y], step: stepCount))
+      }
     }
     report.model = try net.model(session, standardizer: standardizer)
     return report
@@ -409,5 +425,38 @@ public struct DigitsModel: Sendable {
       for j in 1..<k where v[i * k + j] > v[i * k + best] { best = j }
       return best
     }
+  }
+}
+
+/// Observers of a digits run, for logs such as TensorBoard's: the graph before the first step,
+/// each step's loss, and each finished epoch with the session and the last batch's feeds (to
+/// read weights and compute gradients). The defaults do nothing.
+public struct DigitsMonitor {
+  /// What an epoch observer can read.
+  public struct State {
+    /// The training session.
+    public var session: Session
+    /// The mean loss of a batch.
+    public var loss: Tensor
+    /// The epoch's last batch, as feeds of the loss.
+    public var feeds: [Tensor: NDArray]
+    /// The number of training steps done.
+    public var step: Int
+  }
+  /// Called with the graph (built, optimizer included) before the first step.
+  public var willStart: (Graph) throws -> Void
+  /// Called after each training step with the step number (from 1) and the batch's loss.
+  public var didStep: (Int, Double) throws -> Void
+  /// Called after each epoch.
+  public var didFinishEpoch: (DigitsEpoch, State) throws -> Void
+
+  /// Creates a monitor; every observer defaults to doing nothing.
+  public init(
+    willStart: @escaping (Graph) throws -> Void = { _ in }, didStep: @escaping (Int, Double) throws -> Void = { _, _ in },
+    didFinishEpoch: @escaping (DigitsEpoch, State) throws -> Void = { _, _ in }
+  ) {
+    self.willStart = willStart
+    self.didStep = didStep
+    self.didFinishEpoch = didFinishEpoch
   }
 }
