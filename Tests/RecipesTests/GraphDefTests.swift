@@ -132,6 +132,48 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
     #expect(try FileIO.readBytes(atPath: base + ".json") == Array(json.utf8))
   }
 
+  /// A model saved half-way (graph + variables), loaded without the building code, continues
+  /// training to the native run's A, bit for bit: the graph's composites (SumToShapeOf,
+  /// SigmoidCrossEntropy...) come back as the same primitives.
+  @Test(arguments: ["regression", "classification"])
+  func savedModelContinuesTraining(recipe: String) throws {
+    let steps = recipe == "regression" ? 100 : 300
+    let half = steps / 2
+    let native = try NativeRun.make(recipe, steps: steps)
+    let session = Session(graph: native.graph)
+    try session.initializeVariables()
+    for s in native.samples.prefix(half) {
+      _ = try session.run([native.loss], feeding: [native.x: NDArray([s.x]), native.y: NDArray([s.y])], targets: [native.train])
+    }
+    var template = Array("/tmp/backprop-model-XXXXXX".utf8CString)
+    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    #expect(made != nil)
+    let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/model"
+    try session.saveModel(to: directory, metadata: ["loss": native.loss.name, "train": native.train.name])
+
+    let (loaded, metadata) = try Session.loadModel(from: directory)
+    let g = loaded.graph
+    let x = try #require(g.tensor(named: "x_data:0")), y = try #require(g.tensor(named: "y_target:0"))
+    let a = try #require(g.tensor(named: "A:0"))
+    let loss = try #require(g.tensor(named: metadata["loss"] ?? "")), train = try #require(g.operation(named: metadata["train"] ?? ""))
+    let loadedTypes: [String] = g.operations.map(\.type)
+    let nativeTypes: [String] = native.graph.operations.map(\.type)
+    let composites: Set<String> = ["SumToShapeOf", "SigmoidCrossEntropyWithLogits"]
+    #expect(loadedTypes.filter(composites.contains) == nativeTypes.filter(composites.contains))
+    var after: [Double] = []
+    for s in native.samples.dropFirst(half) {
+      _ = try loaded.run([loss], feeding: [x: NDArray([s.x]), y: NDArray([s.y])], targets: [train])
+      after.append(try loaded.value(of: a).scalarValue)
+    }
+    #expect(after == Array(native.aAfter.dropFirst(half)))
+
+    // A corrupt graph file is a thrown error, never a trap.
+    var bytes = try FileIO.readBytes(atPath: directory + "/graph.pb")
+    bytes.removeLast(3)
+    try FileIO.writeAtomically(bytes, toPath: directory + "/graph.pb")
+    #expect(throws: (any Error).self) { _ = try Session.loadModel(from: directory) }
+  }
+
   @Test func unsupportedOperationsAreListedInOneError() throws {
     let g = Graph()
     let x = g.placeholder(.float32, shape: [4], name: "x")

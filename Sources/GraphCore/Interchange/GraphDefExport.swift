@@ -113,7 +113,17 @@ struct GraphDefExporter {
       let node = graph.nodes[id]
       let inputs = node.inputs.map(ref)
       let control = node.controlInputs.map { "^" + graph.nodes[$0].name }
+      let start = out.count
       var emitted = export(id, node, inputs)
+      if var nodes = emitted, let composite = Self.composite(node.primitive) {
+        // Written as several TensorFlow nodes: mark them so that Graph(graphDef:) restores the
+        // one primitive (attributes starting with "_" are ignored by TensorFlow).
+        for i in start..<out.count { out[i].attrs.append(("_backprop_helper", .bool(true))) }
+        for i in nodes.indices.dropLast() { nodes[i].attrs.append(("_backprop_helper", .bool(true))) }
+        nodes[nodes.count - 1].attrs += [("_backprop_op", .string(composite.type)), ("_backprop_inputs", .strings(inputs))]
+        nodes[nodes.count - 1].attrs += composite.attrs
+        emitted = nodes
+      }
       if emitted == nil {
         if lenient {
           emitted = [TFNode(name: node.name, op: node.primitive.typeName, inputs: inputs)]
@@ -149,6 +159,18 @@ struct GraphDefExporter {
     }
     if !graph.initialValues.isEmpty && !graph.nodes.contains(where: { $0.name == "init" && $0.primitive is NoOp }) {
       out.append(TFNode(name: fresh("init"), op: "NoOp", inputs: assigns))
+    }
+  }
+
+  /// The primitives written as several TensorFlow nodes, with what restores them.
+  static func composite(_ p: any Primitive) -> (type: String, attrs: [(String, TFAttr)])? {
+    switch p {
+    case is SumToShapeOf: ("SumToShapeOf", [])
+    case is ReshapeLike: ("ReshapeLike", [])
+    case is BroadcastLike: ("BroadcastLike", [])
+    case let e as ElementCount: ("ElementCount", [("_backprop_axes", .ints(e.axes))])
+    case is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
+    default: nil
     }
   }
 

@@ -10,6 +10,7 @@ enum TFAttrValue {
   case float(Float)
   case string(String)
   case ints([Int64])
+  case strings([String])
   case other
 }
 
@@ -64,8 +65,12 @@ enum GraphDefDecoder {
         guard let d = f.data else { continue }
         var l = r.nested(d)
         var ints: [Int64] = []
-        while let lf = try l.next() { if lf.number == 3 { ints += try l.packedVarints(lf) } }
-        value = .ints(ints)
+        var strings: [String] = []
+        while let lf = try l.next() {
+          if lf.number == 3 { ints += try l.packedVarints(lf) }
+          if lf.number == 2 { strings.append(lf.string ?? "") }
+        }
+        value = strings.isEmpty ? .ints(ints) : .strings(strings)
       case 2: value = .string(f.string ?? "")
       case 3: value = .int(f.integer ?? 0)
       case 4: value = .float(f.float ?? 0)
@@ -201,7 +206,7 @@ struct GraphDefImporter {
     "ArgMin", "Softmax", "LogSoftmax", "SparseSoftmaxCrossEntropyWithLogits", "Reshape", "ExpandDims", "Squeeze",
     "Transpose", "ConcatV2", "BroadcastTo", "ZerosLike", "OnesLike", "RandomStandardNormal", "RandomUniform",
     "TruncatedNormal", "Assign", "AssignAdd", "AssignSub", "NoOp", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
-    "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp",
+    "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV",
   ]
 
   let graph: Graph
@@ -213,7 +218,16 @@ struct GraphDefImporter {
 
   init(graph: Graph, defs: [TFNodeDef], source: String) {
     self.graph = graph
-    self.defs = defs
+    // Nodes Backprop's exporter wrote for one primitive: keep the marked last node, with the
+    // primitive's own inputs (see GraphDefExporter.composite).
+    self.defs = defs.compactMap { d in
+      if case .bool(true)? = d.attrs["_backprop_helper"] { return nil }
+      var d = d
+      if case let .strings(inputs)? = d.attrs["_backprop_inputs"] {
+        d.inputs = inputs + d.inputs.filter { $0.hasPrefix("^") }
+      }
+      return d
+    }
     self.source = source
   }
 
@@ -236,7 +250,7 @@ struct GraphDefImporter {
     for (i, d) in defs.enumerated() {
       guard byName.updateValue(i, forKey: d.name) == nil else { throw fail("two nodes are named '\(d.name)'") }
     }
-    let unsupported = defs.filter { !Self.supported.contains($0.op) }.map { (type: $0.op, name: $0.name) }
+    let unsupported = defs.filter { !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil }.map { (type: $0.op, name: $0.name) }
     if !unsupported.isEmpty { throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(unsupported)) }
     // Initial values: the value assigned to each variable by an Assign (the initializer's).
     var initialValue: [String: String] = [:]
@@ -337,6 +351,21 @@ struct GraphDefImporter {
       "GreaterEqual": .greaterEqual,
     ]
     var result: [Tensor] = []
+    if case let .string(type)? = d.attrs["_backprop_op"] {
+      switch type {
+      case "SumToShapeOf": result = [try apply(SumToShapeOf(), [x(0), x(1)])]
+      case "ReshapeLike": result = [try apply(ReshapeLike(), [x(0), x(1)])]
+      case "BroadcastLike": result = [try apply(BroadcastLike(), [x(0), x(1)])]
+      case "SigmoidCrossEntropyWithLogits": result = [try apply(SigmoidCrossEntropy(), [x(0), x(1)])]
+      case "ElementCount":
+        guard case let .ints(axes)? = d.attrs["_backprop_axes"] else { throw fail("'\(name)': no _backprop_axes") }
+        result = [try apply(ElementCount(axes: axes.map { Int($0) }), [x(0)])]
+      default: throw GraphDefError.unsupportedOperations(direction: "import", ["\(type): \(name)"])
+      }
+      outputs[name] = result
+      operations[name] = result[0].operation
+      return
+    }
     switch d.op {
     case "Placeholder", "PlaceholderWithDefault":
       let dtype = try dtypeAttr(d, "dtype")
@@ -437,6 +466,27 @@ struct GraphDefImporter {
       guard let a = try constInts(d, n - 1).first else { throw fail("'\(name)': no axis") }
       result = [try concat(parts, axis: a, name: name)]
     case "BroadcastTo": result = [try apply(BroadcastTo(shape: constInts(d, 1)), [x(0)])]
+    case "OneHot":
+      guard let depth = try constInts(d, 1).first else { throw fail("'\(name)': no depth") }
+      let values = try [2, 3].map { i -> Double in
+        let data = d.inputs.filter { !$0.hasPrefix("^") }
+        guard i < data.count, let j = byName[Self.split(data[i]).0], case let .tensor(t)? = defs[j].attrs["value"],
+          t.elementCount == 1
+        else { throw fail("'\(name)': on and off values must be constants") }
+        return t.scalarValue
+      }
+      result = [try apply(OneHot(depth: depth, dtype: dtypeAttr(d, "T"), on: values[0], off: values[1]), [x(0)])]
+    case "GatherV2":
+      guard let a = try constInts(d, 2).first else { throw fail("'\(name)': no axis") }
+      result = [try gather(x(0), indices: x(1), axis: a, name: name)]
+    case "Slice": result = [try apply(Slice(begin: constInts(d, 1), size: constInts(d, 2)), [x(0)])]
+    case "SplitV":
+      let v = try x(0)
+      guard let a = try constInts(d, 2).first else { throw fail("'\(name)': no axis") }
+      let op = try g.addOperation(
+        Split(axis: a < 0 ? a + v.shape.rank : a, sizes: constInts(d, 1)), inputs: [v], controlDependencies: controlOperations(d),
+        name: name)
+      result = op.outputs
     case "ZerosLike": result = [try apply(FillLike(value: 0), [x(0)])]
     case "OnesLike": result = [try apply(FillLike(value: 1), [x(0)])]
     case "RandomStandardNormal", "RandomUniform", "TruncatedNormal":

@@ -47,6 +47,7 @@ enum TFAttr {
   case float(Float)
   case string(String)
   case ints([Int])
+  case strings([String])
 
   func encoded() -> ProtobufWriter {
     var a = ProtobufWriter()
@@ -59,6 +60,7 @@ enum TFAttr {
     case let .float(f): a.float(4, f)
     case let .string(s): a.string(2, s)
     case let .ints(v): a.message(1) { $0.packedInts(3, v.map(Int64.init)) }
+    case let .strings(v): a.message(1) { l in for x in v { l.string(2, x) } }
     }
     return a
   }
