@@ -14,6 +14,7 @@ public struct BackpropCommand: ParsableCommand {
     abstract: "TensorFlow-style graphs and backpropagation in Swift: run the recipes of the notebook \"Implementing Back Propagation\".",
     subcommands: [
       RegressionCommand.self, ClassificationCommand.self, DigitsCommand.self, PredictCommand.self, GraphCommand.self,
+      ExportCommand.self,
       BenchCommand.self,
     ])
 

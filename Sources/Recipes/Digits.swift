@@ -410,6 +410,27 @@ public struct DigitsModel: Sendable {
     return try session.run(net.logits, feeding: [net.input: x])
   }
 
+  /// The network with its standardization as an ONNX model (opset 13) for other runtimes:
+  /// input `pixels` (float32 `[n, 64]`, raw 0...16 values), output `logits` (float32 `[n, 10]`);
+  /// the standardization is computed in float32 (`(x - mean) / std`), the weights are
+  /// initializers. `backprop export --onnx` writes it.
+  public func onnxModel() throws -> [UInt8] {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [nil, Self.inputSize], name: "pixels")
+    let mean = g.constant(NDArray(converting: standardizer.mean, shape: [Self.inputSize], dtype: .float32), name: "standardizer/mean")
+    let std = g.constant(
+      NDArray(converting: standardizer.standardDeviation, shape: [Self.inputSize], dtype: .float32), name: "standardizer/std")
+    var h = try divide(subtract(x, mean, name: "centered"), std, name: "standardized")
+    for (i, w) in weights.enumerated() {
+      let k = g.constant(w.kernel.converted(to: .float32), name: "layer\(i + 1)/kernel")
+      let b = g.constant(w.bias.converted(to: .float32), name: "layer\(i + 1)/bias")
+      h = try add(matmul(h, k, name: "layer\(i + 1)/MatMul"), b, name: "layer\(i + 1)/BiasAdd")
+      if i < weights.count - 1 { h = try relu(h, name: "layer\(i + 1)/Relu") }
+    }
+    h = try identity(h, name: "logits")
+    return try g.onnxModel(inputs: [x], outputs: [h])
+  }
+
   /// The predicted class of each row of raw pixels `[n, 64]`.
   public func predict(_ pixels: NDArray) throws -> [Int] {
     try Self.argMax(logits(pixels))
