@@ -123,7 +123,7 @@ public final class Graph: @unchecked Sendable {
   /// Adds an operation: checks the inputs belong to this graph, infers the outputs' types with
   /// the primitive's shape rule, and appends the node.
   /// - Throws: ``GraphError`` naming the operation, its inputs and `location`.
-  public func addOperation(
+  package func addOperation(
     _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
     name: String? = nil, location: SourceLocation? = nil
   ) throws -> Operation {
@@ -155,7 +155,7 @@ public final class Graph: @unchecked Sendable {
   }
 
   /// Adds a single-output operation and returns its output.
-  public func apply(
+  package func apply(
     _ primitive: some Primitive, _ inputs: [Tensor], name: String? = nil,
     location: SourceLocation? = nil
   ) throws -> Tensor {
@@ -225,7 +225,7 @@ public struct Operation: Hashable, @unchecked Sendable, CustomStringConvertible 
   /// The primitive's type name (`Mul`, `MatMul`).
   public var type: String { graph.nodes[id].primitive.typeName }
   /// The primitive.
-  public var primitive: any Primitive { graph.nodes[id].primitive }
+  package var primitive: any Primitive { graph.nodes[id].primitive }
   /// The input tensors.
   public var inputs: [Tensor] {
     graph.nodes[id].inputs.map { Tensor(graph: graph, node: $0.node, output: $0.output) }

@@ -6,7 +6,7 @@ import ArrayCore
 /// There is no default ``gradient(of:upstream:)``: a primitive that cannot be differentiated
 /// says so explicitly by returning `nil` for each input (TF1's `NotDifferentiable`). Gradients
 /// are built from ordinary graph operations, so they can be run, drawn and differentiated again.
-public protocol Primitive: Sendable {
+package protocol Primitive: Sendable {
   /// The operation type's name, TensorFlow style (`Add`, `MatMul`), used in errors and names.
   var typeName: String { get }
   /// The base of the operation's default name (usually the type name, lower-cased words as TF).
@@ -31,46 +31,53 @@ public protocol Primitive: Sendable {
   /// What the primitive computes when every value it touches holds one element, for the
   /// session's scalar fast path (``ScalarForm``); `nil` (the default) opts out.
   var scalarForm: ScalarForm? { get }
+  /// The scalar form for inputs of these static types (``scalarForm`` unless the form depends
+  /// on the shapes, as un-broadcasting's does).
+  func scalarForm(for inputs: [TensorInfo]) -> ScalarForm?
 }
 
 extension Primitive {
   /// The type name.
-  public var defaultName: String { typeName }
+  package var defaultName: String { typeName }
   /// `false`: the kernel writes its own buffers.
-  public var outputsMayAlias: Bool { false }
+  package var outputsMayAlias: Bool { false }
+  /// No scalar form by default.
+  package var scalarForm: ScalarForm? { nil }
+  /// ``scalarForm``, whatever the shapes.
+  package func scalarForm(for inputs: [TensorInfo]) -> ScalarForm? { scalarForm }
 }
 
 /// The input values of an operation during execution (a view into the session's frame).
-public struct Operands {
+package struct Operands {
   let base: UnsafeMutablePointer<NDArray>
   let slots: UnsafePointer<Int>
   /// The number of inputs.
-  public let count: Int
+  package let count: Int
   /// The value of input `i`.
-  public subscript(i: Int) -> NDArray { _read { yield base[slots[i]] } }
+  package subscript(i: Int) -> NDArray { _read { yield base[slots[i]] } }
 }
 
 /// The output slots of an operation during execution.
-public struct Results {
+package struct Results {
   let base: UnsafeMutablePointer<NDArray>
   let slots: UnsafePointer<Int>
   /// The number of outputs.
-  public let count: Int
+  package let count: Int
   /// The value of output `i`; set it to publish a result.
-  public subscript(i: Int) -> NDArray {
+  package subscript(i: Int) -> NDArray {
     get { base[slots[i]] }
     nonmutating set { base[slots[i]] = newValue }
   }
   /// Gives in-place access to output `i`'s previous value, so a kernel can reuse its memory
   /// (see ``ArrayCore/NDArray/prepare(shape:dtype:)``).
-  public func update<R>(_ i: Int, _ body: (inout NDArray) throws -> R) rethrows -> R {
+  package func update<R>(_ i: Int, _ body: (inout NDArray) throws -> R) rethrows -> R {
     try body(&base[slots[i]])
   }
 }
 
 /// What kernels may read and change besides their inputs: the session's variables and the
 /// random generators of random operations.
-public final class ExecutionContext: @unchecked Sendable {
+package final class ExecutionContext: @unchecked Sendable {
   /// Variable values, indexed by the variable's node index (nil: not initialized). Only used
   /// under the owning session's lock, so exclusivity needs no run-time check.
   @exclusivity(unchecked) var variables: [NDArray?] = []
@@ -78,7 +85,7 @@ public final class ExecutionContext: @unchecked Sendable {
   /// The node being executed.
   @exclusivity(unchecked) var currentNode = 0
   /// Whether the step is a training step (switches dropout); set by the session options.
-  public internal(set) var isTraining = true
+  package internal(set) var isTraining = true
   weak var graph: Graph?
 
   init() {}
@@ -89,7 +96,7 @@ public final class ExecutionContext: @unchecked Sendable {
 
   /// The value of the variable of the node being executed.
   /// - Throws: ``SessionError/uninitializedVariable(name:)``.
-  public func readVariable() throws -> NDArray {
+  package func readVariable() throws -> NDArray {
     guard currentNode < variables.count, let v = variables[currentNode] else {
       throw SessionError.uninitializedVariable(name: graph?.nodes[currentNode].name ?? "#\(currentNode)")
     }
@@ -97,44 +104,50 @@ public final class ExecutionContext: @unchecked Sendable {
   }
 
   /// Stores a new value for the variable produced by node `node`.
-  public func writeVariable(node: Int, _ value: NDArray) {
+  package func writeVariable(node: Int, _ value: NDArray) {
     reserve(nodes: node + 1)
     variables[node] = value
   }
 
   /// Reads the variable produced by node `node`.
-  public func variable(node: Int) throws -> NDArray {
+  package func variable(node: Int) throws -> NDArray {
     guard node < variables.count, let v = variables[node] else {
       throw SessionError.uninitializedVariable(name: graph?.nodes[node].name ?? "#\(node)")
     }
     return v
   }
 
-  /// Mutates three different variables in place together (no copy when their storage is not
-  /// shared): each is moved out of the table for the call and back after it.
-  /// - Throws: ``ShapeError`` when two of the nodes are the same, and
+  /// Mutates several different variables in place together (no copy when their storage is not
+  /// shared): each is moved out of the table into `body`'s buffer for the call, in the order of
+  /// `nodes`, and moved back after it (also when `body` throws).
+  /// - Throws: ``ShapeError`` when a node is listed twice, and
   ///   ``SessionError/uninitializedVariable(name:)``.
-  public func updateVariables<R>(
-    _ a: Int, _ b: Int, _ c: Int, _ body: (inout NDArray, inout NDArray, inout NDArray) throws -> R
+  package func updateVariables<R>(
+    _ nodes: [Int], _ body: (UnsafeMutableBufferPointer<NDArray>) throws -> R
   ) throws -> R {
-    guard a != b && b != c && a != c else { throw ShapeError("updateVariables needs three different variables") }
-    for node in [a, b, c] where node >= variables.count || variables[node] == nil {
-      throw SessionError.uninitializedVariable(name: graph?.nodes[node].name ?? "#\(node)")
+    for (i, node) in nodes.enumerated() {
+      guard node >= 0, node < variables.count, variables[node] != nil else {
+        throw SessionError.uninitializedVariable(name: graph?.nodes[node].name ?? "#\(node)")
+      }
+      for other in nodes[..<i] where other == node {
+        throw ShapeError("the same variable (\(graph?.nodes[node].name ?? "#\(node)")) is updated twice in one operation")
+      }
     }
-    var x = NDArray(), y = NDArray(), z = NDArray()
-    swap(&x, &variables[a]!)
-    swap(&y, &variables[b]!)
-    swap(&z, &variables[c]!)
-    defer {
-      swap(&x, &variables[a]!)
-      swap(&y, &variables[b]!)
-      swap(&z, &variables[c]!)
+    return try withUnsafeTemporaryAllocation(of: NDArray.self, capacity: nodes.count) { buffer in
+      for (i, node) in nodes.enumerated() {
+        (buffer.baseAddress! + i).initialize(to: NDArray())
+        swap(&buffer[i], &variables[node]!)
+      }
+      defer {
+        for (i, node) in nodes.enumerated() { swap(&buffer[i], &variables[node]!) }
+        _ = buffer.deinitialize()
+      }
+      return try body(buffer)
     }
-    return try body(&x, &y, &z)
   }
 
   /// Mutates a variable in place (no copy when its storage is not shared).
-  public func updateVariable<R>(node: Int, _ body: (inout NDArray) throws -> R) throws -> R {
+  package func updateVariable<R>(node: Int, _ body: (inout NDArray) throws -> R) throws -> R {
     guard node < variables.count, variables[node] != nil else {
       throw SessionError.uninitializedVariable(name: graph?.nodes[node].name ?? "#\(node)")
     }
@@ -143,7 +156,7 @@ public final class ExecutionContext: @unchecked Sendable {
 
   /// The random generator of the node being executed, created from `seed` on first use and
   /// advancing from run to run (TF1's op-level seed semantics).
-  public func withGenerator<R>(seed: UInt64, _ body: (inout SeededGenerator) throws -> R) rethrows -> R {
+  package func withGenerator<R>(seed: UInt64, _ body: (inout SeededGenerator) throws -> R) rethrows -> R {
     var g = generators[currentNode] ?? SeededGenerator(seed: seed)
     defer { generators[currentNode] = g }
     return try body(&g)

@@ -177,21 +177,21 @@ public struct TrainingPhase: Sendable {
 }
 
 /// A value that is its input unless fed (`tf.placeholder_with_default`). No gradient.
-public struct PlaceholderWithDefault: Primitive {
+package struct PlaceholderWithDefault: Primitive {
   /// Creates the primitive.
-  public init() {}
+  package init() {}
   /// `PlaceholderWithDefault`.
-  public var typeName: String { "PlaceholderWithDefault" }
+  package var typeName: String { "PlaceholderWithDefault" }
   /// The output is the input itself (shared memory).
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
   /// The default's type.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
   /// Passes the default through (when the tensor is fed, the session skips this).
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     outputs[0] = inputs[0]
   }
   /// None.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
 /// `name`, or `name_1`, `name_2`... : the first not already used as an operation name or scope.

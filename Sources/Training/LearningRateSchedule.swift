@@ -162,11 +162,11 @@ public struct LearningRateSchedule: Sendable, Hashable, CustomStringConvertible 
 /// The learning rate of a ``LearningRateSchedule`` at the step its input holds (a float64
 /// scalar in, a float64 scalar out). Its value does not depend on anything differentiable:
 /// no gradient.
-public struct ScheduledLearningRate: Primitive {
+package struct ScheduledLearningRate: Primitive {
   /// The schedule.
-  public let schedule: LearningRateSchedule
+  package let schedule: LearningRateSchedule
   /// `ExponentialDecay`, `PiecewiseConstant` or `CosineDecay`.
-  public var typeName: String {
+  package var typeName: String {
     switch schedule.kind {
     case .exponential: "ExponentialDecay"
     case .piecewise: "PiecewiseConstant"
@@ -174,16 +174,16 @@ public struct ScheduledLearningRate: Primitive {
     }
   }
   /// A float64 scalar from a float64 scalar.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard inputs.count == 1, inputs[0].dtype == .float64, inputs[0].shape.rank == 0 else {
       throw ShapeError("the step must be a float64 scalar, got \(inputs.first.map { "\($0.dtype) \($0.shape)" } ?? "nothing")")
     }
     return [TensorInfo(dtype: .float64, shape: [])]
   }
   /// Evaluates the schedule at the step.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     outputs[0] = NDArray(scalar: schedule.value(atStep: inputs[0].scalarValue))
   }
   /// None.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }

@@ -181,24 +181,24 @@ public final class OptimizerState {
 
 /// `base^t` for a float64 scalar `t` (with the C library's `pow`). No gradient: used for
 /// hyper-parameter powers such as Adam's `β₁ᵗ`.
-public struct StepPower: Primitive {
+package struct StepPower: Primitive {
   /// The base.
-  public let base: Double
+  package let base: Double
   /// `Pow`.
-  public var typeName: String { "Pow" }
+  package var typeName: String { "Pow" }
   /// A float64 scalar from a float64 scalar.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard inputs.count == 1, inputs[0].dtype == .float64, inputs[0].shape.rank == 0 else {
       throw ShapeError("the exponent must be a float64 scalar")
     }
     return [TensorInfo(dtype: .float64, shape: [])]
   }
   /// `pow(base, t)`.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     outputs[0] = NDArray(scalar: pow(base, inputs[0].scalarValue))
   }
   /// None.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
 extension Optimizer {

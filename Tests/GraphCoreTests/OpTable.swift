@@ -92,6 +92,15 @@ func makeOpTable() -> [OpEntry] {
       $0 > 0 ? 1 : ($0 < 0 ? -1 : 0)
     })
 
+  t.append(unary("Sin", .real(-3, 3), { try sin($0) }) { Foundation.sin($0) })
+  t.append(unary("Cos", .real(-3, 3), covers: ["Cos", "Sin", "Neg"], { try cos($0) }) { Foundation.cos($0) })
+  t.append(unary("Tan", .real(-1.2, 1.2), covers: ["Tan", "Square"], { try tan($0) }) { Foundation.tan($0) })
+  t.append(unary("Atan", .real(-3, 3), { try atan($0) }) { Foundation.atan($0) })
+  t.append(unary("Expm1", .real(-2, 2), covers: ["Expm1", "Exp"], { try expm1($0) }) { Foundation.expm1($0) })
+  t.append(unary("Log1p", .positive, { try log1p($0) }) { Foundation.log1p($0) })
+  t.append(unary("Reciprocal", .awayFromZero, { try reciprocal($0) }) { 1 / $0 })
+  t.append(unary("Rsqrt", .positive, { try rsqrt($0) }) { 1 / Foundation.sqrt($0) })
+
   // Activations (Activations.swift).
   t.append(unary("LeakyRelu", .awayFromZero, covers: ["LeakyRelu", "SelectV2", "Greater"], { try leakyRelu($0, alpha: 0.2) }) {
     $0 > 0 ? $0 : 0.2 * $0
@@ -133,6 +142,15 @@ func makeOpTable() -> [OpEntry] {
   t.append(binary("Maximum", .gridA, .gridB, { try maximum($0, $1) }) { Swift.max($0, $1) })
   t.append(binary("Minimum", .gridA, .gridB, { try minimum($0, $1) }) { Swift.min($0, $1) })
   t.append(binary("Pow", .positive, .real(-2, 2), { try pow($0, $1) }) { Foundation.pow($0, $1) })
+  t.append(
+    binary("FloorDiv", .real(-3, 3), .awayFromZero, differentiable: false, noGradient: "piecewise constant (TF: none)", {
+      try floorDiv($0, $1)
+    }) { Foundation.floor($0 / $1) })
+  t.append(binary("FloorMod", .real(-3, 3), .awayFromZero, covers: ["FloorMod", "FloorDiv"], { try mod($0, $1) }) {
+    $0 - $1 * Foundation.floor($0 / $1)
+  })
+  t.append(binary("Atan2", .awayFromZero, .awayFromZero, { try atan2($0, $1) }) { Foundation.atan2($0, $1) })
+  t.append(binary("Hypot", .awayFromZero, .awayFromZero, { try hypot($0, $1) }) { Foundation.hypot($0, $1) })
   t.append(
     binary("SigmoidCrossEntropyWithLogits", .real(-3, 3), .unit, { try sigmoidCrossEntropyWithLogits(logits: $0, labels: $1) }) {
       x, z in Swift.max(x, 0) - x * z + Foundation.log(1 + Foundation.exp(-Swift.abs(x)))
@@ -178,6 +196,7 @@ func makeOpTable() -> [OpEntry] {
   t.append(softmaxEntry(log: false))
   t.append(softmaxEntry(log: true))
   t.append(sparseXentEntry())
+  for exclusive in [false, true] { for reverse in [false, true] { t.append(cumsumEntry(exclusive: exclusive, reverse: reverse)) } }
   t.append(matmulEntry())
 
   // Movement and layout.
@@ -263,6 +282,28 @@ private func softmaxEntry(log: Bool) -> OpEntry {
           refLanes(x[0], axis: axis) { v in
             let z = v.map { Foundation.exp($0) }.reduce(0, +)
             return v.map { log ? $0 - Foundation.log(z) : Foundation.exp($0) / z }
+          }
+        })
+    })
+}
+
+private func cumsumEntry(exclusive: Bool, reverse: Bool) -> OpEntry {
+  OpEntry(
+    name: "Cumsum(exclusive: \(exclusive), reverse: \(reverse))", covers: ["Cumsum"], arity: 1, domain: "reals in [-2, 2]",
+    dtypes: floats, differentiable: true, secondOrder: .checked,
+    draw: { g, k in
+      let shape = familyShape(k, &g, minRank: 1, maxRank: 3)
+      let axis = g.choice(shape.count)
+      return OpCase(
+        inputs: [Domain.real(-2, 2).array(shape, &g)],
+        build: { xs, _ in try cumsum(xs[0], axis: axis, exclusive: exclusive, reverse: reverse) },
+        reference: { x in
+          refLanes(x[0], axis: axis) { v in
+            let n = v.count
+            return (0..<n).map { i in
+              let range = reverse ? (exclusive ? (i + 1)..<n : i..<n) : (exclusive ? 0..<i : 0..<(i + 1))
+              return range.reduce(0.0) { $0 + v[$1] }
+            }
           }
         })
     })

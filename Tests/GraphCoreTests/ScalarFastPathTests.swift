@@ -1,4 +1,4 @@
-import GraphCore
+@testable import GraphCore
 import Testing
 
 /// The scalar fast path must give bit-identical results to the general path (fused and unfused
@@ -27,6 +27,8 @@ import Testing
         }
         values.append(try s.value(of: a))
       }
+      // The comparison is only meaningful if the fast side really ran the scalar program.
+      #expect(s.scalarRuns == (fast ? 200 : 0), "the scalar program ran \(s.scalarRuns) of 200 steps (fast: \(fast))")
       out.append(values)
     }
     return out
@@ -66,10 +68,13 @@ import Testing
     // Every unary and binary function, their gradients, sums and means, through both paths.
     expectIdentical(try trajectories(dtype) { g, x, y, a in
       let u = try [negate(x * a), square(x), abs(x - a), exp(x * 0.1), log(abs(x) + 1), sqrt(abs(a) + 0.5),
-        sigmoid(x), tanh(x * a), relu(x), round(x * 3), sign(x - 0.5)]
-      // (maximum, minimum and pow have gradients with comparisons, which the fast path does
-      // not lower: their plans take the general path.)
-      let b = try [x + a, x - y, x * a, x / (abs(a) + 1)]
+        sigmoid(x), tanh(x * a), relu(x), round(x * 3), sign(x - 0.5), sin(x * a), cos(x * a), tan(x * 0.1),
+        atan(x * a), expm1(x * 0.1), log1p(abs(x * a)), reciprocal(abs(a) + 1), rsqrt(abs(x * a) + 1),
+        softplus(x * a), erf(x * a), cumsum(x * a), cumsum(x * a, exclusive: true)]
+      // (maximum, minimum, pow, leakyRelu and elu have gradients with comparisons, which the
+      // fast path does not lower; their forward passes are checked below.)
+      let b = try [x + a, x - y, x * a, x / (abs(a) + 1), atan2(x, a), hypot(x, a), mod(x * a, y + 1.5),
+        sigmoidCrossEntropyWithLogits(logits: x * a, labels: y)]
       var total = try sum(u[0]) + mean(u[1], keepDims: true)
       for t in u.dropFirst(2) + b { total = try total + t }
       let loss = try sum(total)
@@ -83,12 +88,14 @@ import Testing
       for fast in [true, false] {
         let g = Graph()
         let x = g.placeholder(dtype, shape: [1]), y = g.placeholder(dtype, shape: [1])
-        let z = try maximum(x, y) + minimum(x, y) * pow(abs(x) + 0.5, y)
+        let z = try maximum(x, y) + minimum(x, y) * pow(abs(x) + 0.5, y) + floorDiv(x * 7, y) + mod(x, y)
+          + leakyRelu(x) * elu(y) - atan2(x, y) * hypot(x, y)
         let s = Session(graph: g, options: .init(scalarFastPath: fast))
         var rng = SeededGenerator(seed: 8)
         runs.append(try (0..<100).map { _ in
           try s.run(z, feeding: [x: NDArray(converting: [rng.normal()], shape: [1], dtype: dtype), y: NDArray(converting: [rng.normal()], shape: [1], dtype: dtype)])
         })
+        #expect(s.scalarRuns == (fast ? 100 : 0))
       }
       expectIdentical(runs, "binary forward \(dtype)")
     }

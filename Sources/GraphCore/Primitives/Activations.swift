@@ -1,92 +1,84 @@
 import ArrayCore
 import RealModule
 
-// MARK: - UnaryActivation family
+// Activation functions, each defined once as a ``UnaryFunction`` (its scalar function and its
+// derivative `∂L/∂x` for the upstream gradient `g`, input `x`, output `y`), then its builder;
+// composites (GELU, clipping) and dropout follow.
 
-/// Elementwise activation functions (and `erf`, which GELU is built on), with their derivatives
-/// side by side.
-///
-/// | function | forward | gradient `∂L/∂x` |
-/// | --- | --- | --- |
-/// | leakyRelu(α) | `x` if `x > 0`, else `α·x` | `g` if `x > 0`, else `α·g` |
-/// | elu | `x` if `x > 0`, else `eˣ - 1` | `g` if `x > 0`, else `g·(y + 1)` |
-/// | softplus | `max(x, 0) + log(1 + e^(-|x|))` (= `log(1 + eˣ)`, stable) | `g·σ(x)` |
-/// | erf | `(2/√π) ∫₀ˣ e^(-t²) dt` | `g · (2/√π) e^(-x²)` |
-public struct UnaryActivation: Primitive {
-  /// The function applied to each element.
-  public enum Function: Sendable, Hashable {
-    /// `max(x, α·x)` for `0 ≤ α ≤ 1`.
-    case leakyRelu(alpha: Double)
-    /// The exponential linear unit (α = 1).
-    case elu
-    /// `log(1 + eˣ)`, computed without overflow.
-    case softplus
-    /// The error function.
-    case erf
-  }
-  /// The function.
-  public let function: Function
-  /// Creates the primitive for `function`.
-  public init(_ function: Function) { self.function = function }
-
-  /// `LeakyRelu`, `Elu`, `Softplus`, `Erf`.
-  public var typeName: String {
-    switch function {
-    case .leakyRelu: "LeakyRelu"
-    case .elu: "Elu"
-    case .softplus: "Softplus"
-    case .erf: "Erf"
-    }
-  }
-  /// The input's type (float).
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    try requireFloat(inputs[0])
-    return [inputs[0]]
-  }
-  /// Applies the function.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    let x = inputs[0]
-    switch x.dtype {
-    case .float32: outputs.update(0) { compute(x, Float.self, &$0) }
-    default: outputs.update(0) { compute(x, Double.self, &$0) }
-    }
-  }
-
-  func compute<T: FloatElement>(_ x: NDArray, _: T.Type, _ out: inout NDArray) {
-    switch function {
-    case let .leakyRelu(alpha):
-      let a = T(alpha)
-      Kernels.map(x, T.self, T.self, into: &out) { $0 > 0 ? $0 : a * $0 }
-    case .elu: Kernels.map(x, T.self, T.self, into: &out) { $0 > 0 ? $0 : T.expMinusOne($0) }
-    case .softplus:
-      Kernels.map(x, T.self, T.self, into: &out) { Swift.max($0, 0) + T.log(onePlus: T.exp(-Swift.abs($0))) }
-    case .erf: Kernels.map(x, T.self, T.self, into: &out) { T.erf($0) }
-    }
-  }
-
-  /// The derivative rules of the table above.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
-    guard let g = upstream[0] else { return [nil] }
-    let x = op.inputs[0], y = op.output
-    switch function {
-    case let .leakyRelu(alpha):
-      return [try select(greater(x, x.graph.scalar(0, like: x)), g, g * alpha)]
-    case .elu:
-      return [try select(greater(x, x.graph.scalar(0, like: x)), g, g * (y + 1))]
-    case .softplus:
-      return [try g * sigmoid(x)]
-    case .erf:
-      return [try g * (2 / Double.pi.squareRoot()) * exp(-square(x))]
-    }
-  }
+/// `1 / (1 + e⁻ˣ)`, evaluated as `eˣ / (1 + eˣ)` for negative `x` so neither branch overflows.
+@inlinable func stableSigmoid<T: FloatElement>(_ x: T) -> T {
+  if x >= 0 { return 1 / (1 + T.exp(-x)) }
+  let e = T.exp(x)
+  return e / (1 + e)
 }
 
-func activation(
-  _ function: UnaryActivation.Function, _ x: Tensor, _ name: String?, _ file: StaticString, _ line: UInt
-) throws -> Tensor {
-  try x.graph.apply(UnaryActivation(function), [x], name: name, location: x.graph.location(file, line))
+/// The logistic sigmoid `σ(x) = 1 / (1 + e⁻ˣ)`, without overflow (`Sigmoid`);
+/// `∂L/∂x = g · y (1 - y)`.
+public struct Sigmoid: UnaryFunction {
+  /// Creates the function.
+  public init() {}
+  /// `Sigmoid`.
+  public var typeName: String { "Sigmoid" }
+  /// `σ(x)`.
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { stableSigmoid(x) }
+  /// `g · (y · (1 - y))`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * (y * (1 - y)) }
+}
+/// Elementwise logistic sigmoid, `σ(x) = 1 / (1 + e⁻ˣ)` (`tf.sigmoid`).
+public func sigmoid(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try unary(Sigmoid(), x, name: name, file: file, line: line)
 }
 
+/// The hyperbolic tangent (`Tanh`); `∂L/∂x = g · (1 - y²)`.
+public struct HyperbolicTangent: UnaryFunction {
+  /// Creates the function.
+  public init() {}
+  /// `Tanh`.
+  public var typeName: String { "Tanh" }
+  /// `tanh x`.
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { T.tanh(x) }
+  /// `g · (1 - y²)`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * (1 - square(y)) }
+}
+/// Elementwise hyperbolic tangent (`tf.tanh`).
+public func tanh(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try unary(HyperbolicTangent(), x, name: name, file: file, line: line)
+}
+
+/// The rectifier `max(x, 0)`, NaN giving 0 (`Relu`); `∂L/∂x = g · sign(y)`.
+/// Vectorized kernel: ``Kernels/relu(_:into:)``.
+public struct Relu: UnaryFunction {
+  /// Creates the function.
+  public init() {}
+  /// `Relu`.
+  public var typeName: String { "Relu" }
+  /// `x > 0 ? x : 0`.
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { x > 0 ? x : 0 }
+  /// `g · sign(y)`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * sign(y) }
+  /// The vectorized rectifier (the same comparisons).
+  public func evaluate(_ x: NDArray, into out: inout NDArray) throws { try Kernels.relu(x, into: &out) }
+}
+/// Rectified linear unit, `max(x, 0)` (`tf.nn.relu`).
+public func relu(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try unary(Relu(), x, name: name, file: file, line: line)
+}
+
+/// `x` for `x > 0`, else `α·x` (`LeakyRelu`); `∂L/∂x = g` for `x > 0`, else `α·g`.
+public struct LeakyRelu: UnaryFunction {
+  /// The slope for negative inputs.
+  public let alpha: Double
+  /// Creates the function with slope `alpha`.
+  public init(alpha: Double) { self.alpha = alpha }
+  /// `LeakyRelu`.
+  public var typeName: String { "LeakyRelu" }
+  /// `x > 0 ? x : α·x`.
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { x > 0 ? x : T(alpha) * x }
+  /// `select(x > 0, g, g·α)`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? {
+    try select(greater(x, x.graph.scalar(0, like: x)), g, g * alpha)
+  }
+}
 /// Leaky ReLU, `x` for `x > 0` and `α·x` otherwise (`tf.nn.leaky_relu`, default `α = 0.2`).
 /// - Throws: ``GraphError`` when `alpha` is not finite.
 public func leakyRelu(
@@ -95,23 +87,64 @@ public func leakyRelu(
   guard alpha.isFinite else {
     throw GraphError.invalidArgument(op: "LeakyRelu", reason: "alpha must be finite, got \(alpha)", location: SourceLocation(file, line))
   }
-  return try activation(.leakyRelu(alpha: alpha), x, name, file, line)
+  return try unary(LeakyRelu(alpha: alpha), x, name: name, file: file, line: line)
 }
 
+/// The exponential linear unit, `x` for `x > 0`, else `eˣ - 1` (`Elu`, α = 1);
+/// `∂L/∂x = g` for `x > 0`, else `g·(y + 1)`.
+public struct Elu: UnaryFunction {
+  /// Creates the function.
+  public init() {}
+  /// `Elu`.
+  public var typeName: String { "Elu" }
+  /// `x > 0 ? x : eˣ - 1`.
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { x > 0 ? x : T.expMinusOne(x) }
+  /// `select(x > 0, g, g·(y + 1))`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? {
+    try select(greater(x, x.graph.scalar(0, like: x)), g, g * (y + 1))
+  }
+}
 /// Exponential linear unit, `x` for `x > 0` and `eˣ - 1` otherwise (`tf.nn.elu`).
 public func elu(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try activation(.elu, x, name, file, line)
+  try unary(Elu(), x, name: name, file: file, line: line)
 }
 
+/// `log(1 + eˣ)`, computed as `max(x, 0) + log(1 + e^(-|x|))` so it never overflows
+/// (`Softplus`); `∂L/∂x = g · σ(x)`.
+public struct Softplus: UnaryFunction {
+  /// Creates the function.
+  public init() {}
+  /// `Softplus`.
+  public var typeName: String { "Softplus" }
+  /// `max(x, 0) + log1p(e^(-|x|))`.
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T {
+    Swift.max(x, 0) + T.log(onePlus: T.exp(-Swift.abs(x)))
+  }
+  /// `g · σ(x)`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * sigmoid(x) }
+}
 /// Softplus, `log(1 + eˣ)`, computed as `max(x, 0) + log1p(e^(-|x|))` so it never overflows
 /// (`tf.nn.softplus`).
 public func softplus(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try activation(.softplus, x, name, file, line)
+  try unary(Softplus(), x, name: name, file: file, line: line)
 }
 
+/// The error function `erf x = (2/√π) ∫₀ˣ e^(-t²) dt` (`Erf`); `∂L/∂x = g · (2/√π) e^(-x²)`.
+public struct ErrorFunction: UnaryFunction {
+  /// Creates the function.
+  public init() {}
+  /// `Erf`.
+  public var typeName: String { "Erf" }
+  /// `erf x`.
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { T.erf(x) }
+  /// `g · (2/√π) · e^(-x²)`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? {
+    try g * (2 / Double.pi.squareRoot()) * exp(-square(x))
+  }
+}
 /// The error function, `erf x = (2/√π) ∫₀ˣ e^(-t²) dt` (`tf.math.erf`).
 public func erf(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try activation(.erf, x, name, file, line)
+  try unary(ErrorFunction(), x, name: name, file: file, line: line)
 }
 
 /// The Gaussian error linear unit (`tf.nn.gelu`), a composite:
@@ -151,15 +184,15 @@ public func clip(
 /// shape and dtype holding `0` with probability `rate` and `1/(1 - rate)` otherwise when the
 /// bool scalar `training` is true, and ones when it is false. Seeded: each run draws a new
 /// mask from the operation's generator (TF1 op-level seeds). Not differentiable.
-public struct DropoutMask: Primitive {
+package struct DropoutMask: Primitive {
   /// The probability of dropping an element, in `[0, 1)`.
-  public let rate: Double
+  package let rate: Double
   /// The seed.
-  public let seed: UInt64
+  package let seed: UInt64
   /// `DropoutMask`.
-  public var typeName: String { "DropoutMask" }
+  package var typeName: String { "DropoutMask" }
   /// `x`'s type.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0])
     guard inputs[1].dtype == .bool, inputs[1].shape.rank == 0 else {
       throw ShapeError("training must be a bool scalar, got \(inputs[1].dtype) \(inputs[1].shape)")
@@ -167,7 +200,7 @@ public struct DropoutMask: Primitive {
     return [inputs[0]]
   }
   /// Draws the mask (only when training).
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     let training = inputs[1].scalars(as: Bool.self)[0]
     let n = x.elementCount
@@ -196,7 +229,7 @@ public struct DropoutMask: Primitive {
     }
   }
   /// None.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil, nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil, nil] }
 }
 
 /// Inverted dropout (`tf.nn.dropout`): while `training` (a bool scalar tensor, such as a

@@ -15,9 +15,9 @@ import ArrayCore
 /// | greaterEqual | `x ≥ y` | `GreaterEqual` |
 ///
 /// Both inputs have one dtype: float, int32, or (for `equal` and `notEqual` only) bool.
-public struct Compare: Primitive {
+package struct Compare: Primitive {
   /// The comparison.
-  public enum Function: String, Sendable, CaseIterable {
+  package enum Function: String, Sendable, CaseIterable {
     /// `x == y`
     case equal
     /// `x != y`
@@ -32,12 +32,12 @@ public struct Compare: Primitive {
     case greaterEqual
   }
   /// The comparison.
-  public let function: Function
+  package let function: Function
   /// Creates the primitive for `function`.
-  public init(_ function: Function) { self.function = function }
+  package init(_ function: Function) { self.function = function }
 
   /// `Equal`, `NotEqual`, `Less`, `LessEqual`, `Greater`, `GreaterEqual`.
-  public var typeName: String {
+  package var typeName: String {
     switch function {
     case .equal: "Equal"
     case .notEqual: "NotEqual"
@@ -49,7 +49,7 @@ public struct Compare: Primitive {
   }
 
   /// One dtype for both inputs; bool with their broadcast shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard inputs[0].dtype == inputs[1].dtype else {
       throw ShapeError("dtypes \(inputs[0].dtype) and \(inputs[1].dtype) differ")
     }
@@ -61,7 +61,7 @@ public struct Compare: Primitive {
   }
 
   /// Compares with broadcasting.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let a = inputs[0], b = inputs[1]
     switch a.dtype {
     case .float32: try outputs.update(0) { try compute(a, b, Float.self, &$0) }
@@ -85,7 +85,7 @@ public struct Compare: Primitive {
   }
 
   /// None: comparisons are not differentiable.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil, nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil, nil] }
 }
 
 func compare(
@@ -123,9 +123,9 @@ public func greaterEqual(_ x: Tensor, _ y: Tensor, name: String? = nil, file: St
 
 /// Elementwise logic on bool tensors (`tf.logical_not`, `tf.logical_and`, `tf.logical_or`),
 /// with broadcasting for the binary ones. No gradient.
-public struct Logical: Primitive {
+package struct Logical: Primitive {
   /// The function.
-  public enum Function: String, Sendable, CaseIterable {
+  package enum Function: String, Sendable, CaseIterable {
     /// `¬x` (one input)
     case not
     /// `x ∧ y`
@@ -134,11 +134,11 @@ public struct Logical: Primitive {
     case or
   }
   /// The function.
-  public let function: Function
+  package let function: Function
   /// Creates the primitive for `function`.
-  public init(_ function: Function) { self.function = function }
+  package init(_ function: Function) { self.function = function }
   /// `LogicalNot`, `LogicalAnd`, `LogicalOr`.
-  public var typeName: String {
+  package var typeName: String {
     switch function {
     case .not: "LogicalNot"
     case .and: "LogicalAnd"
@@ -146,14 +146,14 @@ public struct Logical: Primitive {
     }
   }
   /// Bool inputs; the (broadcast) shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     for i in inputs where i.dtype != .bool { throw ShapeError("logical operations need bool inputs, got \(i.dtype)") }
     if inputs.count == 1 { return [inputs[0]] }
     let shape = try broadcastDimensions(inputs[0].shape.dimensions, inputs[1].shape.dimensions)
     return [TensorInfo(dtype: .bool, shape: PartialShape(shape))]
   }
   /// Computes.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let a = inputs[0]
     switch function {
     case .not: outputs.update(0) { Kernels.map(a, Bool.self, Bool.self, into: &$0) { !$0 } }
@@ -162,7 +162,7 @@ public struct Logical: Primitive {
     }
   }
   /// None.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     [Tensor?](repeating: nil, count: op.inputs.count)
   }
 }
@@ -186,11 +186,11 @@ public func logicalOr(_ x: Tensor, _ y: Tensor, name: String? = nil, file: Stati
 /// broadcast together (`tf.where(condition, x, y)` in TF2, NumPy `where`).
 /// Gradients: `∂L/∂x = g` where the condition holds (0 elsewhere), `∂L/∂y = g` elsewhere;
 /// none for the condition.
-public struct Select: Primitive {
+package struct Select: Primitive {
   /// `SelectV2`.
-  public var typeName: String { "SelectV2" }
+  package var typeName: String { "SelectV2" }
   /// A bool condition, `x` and `y` of one dtype; the broadcast shape of all three.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard inputs[0].dtype == .bool else { throw ShapeError("condition must be bool, got \(inputs[0].dtype)") }
     guard inputs[1].dtype == inputs[2].dtype else {
       throw ShapeError("x is \(inputs[1].dtype) but y is \(inputs[2].dtype)")
@@ -200,12 +200,12 @@ public struct Select: Primitive {
     return [TensorInfo(dtype: inputs[1].dtype, shape: PartialShape(dims))]
   }
   /// Selects.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let c = inputs[0], x = inputs[1], y = inputs[2]
     try outputs.update(0) { try Kernels.select(c, x, y, into: &$0) }
   }
   /// `[nil, select(c, g, 0), select(c, 0, g)]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0], g.dtype.isFloatingPoint else { return [nil, nil, nil] }
     let c = op.inputs[0]
     let zero = try zerosLike(g)

@@ -1,245 +1,170 @@
 import ArrayCore
 import RealModule
 
-// MARK: - Unary family
+// MARK: - One definition per elementwise function
 
-/// Elementwise functions of one tensor, `y = f(x)`, with their derivatives side by side.
+/// An elementwise function of one floating-point value, `y = f(x)`, defined once: its scalar
+/// function and its derivative.
 ///
-/// | function | forward | gradient `∂L/∂x` |
-/// | --- | --- | --- |
-/// | negate | `-x` | `-g` |
-/// | square | `x²` | `g · 2x` |
-/// | abs | `|x|` | `g · sign(x)` |
-/// | exp | `eˣ` | `g · y` |
-/// | log | `ln x` | `g / x` |
-/// | sqrt | `√x` | `g / (2y)` |
-/// | sigmoid | `1 / (1 + e⁻ˣ)` | `g · y (1 - y)` |
-/// | tanh | `tanh x` | `g · (1 - y²)` |
-/// | relu | `max(x, 0)` | `g · sign(y)` |
-/// | round | round half to even | none (zero almost everywhere) |
-/// | sign | `-1, 0, 1` | none (zero almost everywhere) |
-public struct Unary: Primitive {
-  /// The function applied to each element.
-  public enum Function: String, Sendable, CaseIterable {
-    /// `-x`
-    case negate
-    /// `x²`
-    case square
-    /// `|x|`
-    case abs
-    /// `eˣ`
-    case exp
-    /// `ln x`
-    case log
-    /// `√x`
-    case sqrt
-    /// `1 / (1 + e⁻ˣ)`, computed without overflow for large `|x|`.
-    case sigmoid
-    /// `tanh x`
-    case tanh
-    /// `max(x, 0)`
-    case relu
-    /// Rounds half to even, like `tf.round` and NumPy.
-    case round
-    /// `-1` for negative, `0` for zero, `1` for positive (NaN stays NaN).
-    case sign
-  }
+/// Everything else is derived from these two: the array kernel (``evaluate(_:into:)`` maps the
+/// scalar function over the elements unless a definition supplies a vectorized form that computes
+/// the same values), the session's scalar fast path and its constant folding (``apply(_:)-(Float)``),
+/// and the ``Unary`` primitive's shape rule and gradient. So the general path and the scalar path
+/// agree bit for bit by construction.
+///
+/// To add a function, write a type that conforms, a public builder that calls
+/// ``unary(_:_:name:file:line:)``, and a row in the operation table (Tests/GraphCoreTests/OpTable.swift);
+/// see "Writing your own operation" in the documentation.
+public protocol UnaryFunction: Sendable {
+  /// The operation type's name, TensorFlow style (`Sin`, `Relu`).
+  var typeName: String { get }
+  /// The function on one element: the one definition every path computes.
+  func callAsFunction<T: FloatElement>(_ x: T) -> T
+  /// The vector-Jacobian product `∂L/∂x` for the upstream gradient `g`, built from graph
+  /// operations (so it can be differentiated again), given the input `x` and the output `y`;
+  /// `nil` when the function has no gradient (zero almost everywhere, as `round`).
+  func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor?
+  /// The array kernel: `out[i] = f(x[i])`. Derived (a map of ``callAsFunction(_:)``); a
+  /// definition may supply a vectorized form that computes exactly the same values.
+  func evaluate(_ x: NDArray, into out: inout NDArray) throws
+  /// `f(x)` in `Float` (derived: the scalar fast path calls it without generic dispatch).
+  func apply(_ x: Float) -> Float
+  /// `f(x)` in `Double` (derived).
+  func apply(_ x: Double) -> Double
+}
 
-  /// The function.
-  public let function: Function
-  /// Creates the primitive for `function`.
-  public init(_ function: Function) { self.function = function }
-  /// The function on one scalar (the scalar fast path).
-  public var scalarForm: ScalarForm? { .unary(function) }
-
-  /// TensorFlow's op name: `Neg`, `Square`, `Abs`, `Exp`, `Log`, `Sqrt`, `Sigmoid`, `Tanh`,
-  /// `Relu`, `Round`, `Sign`.
-  public var typeName: String {
-    switch function {
-    case .negate: "Neg"
-    case .square: "Square"
-    case .abs: "Abs"
-    case .exp: "Exp"
-    case .log: "Log"
-    case .sqrt: "Sqrt"
-    case .sigmoid: "Sigmoid"
-    case .tanh: "Tanh"
-    case .relu: "Relu"
-    case .round: "Round"
-    case .sign: "Sign"
-    }
-  }
-
-  /// Same dtype and shape as the input, which must be floating point.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    try requireFloat(inputs[0])
-    return [inputs[0]]
-  }
-
-  /// Applies the function elementwise.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    let x = inputs[0]
+extension UnaryFunction {
+  /// Maps ``callAsFunction(_:)`` over the elements.
+  @inlinable public func evaluate(_ x: NDArray, into out: inout NDArray) throws {
     switch x.dtype {
-    case .float32: outputs.update(0) { compute(x, Float.self, &$0) }
-    case .float64: outputs.update(0) { compute(x, Double.self, &$0) }
+    case .float32: Kernels.map(x, Float.self, Float.self, into: &out) { self($0) }
+    case .float64: Kernels.map(x, Double.self, Double.self, into: &out) { self($0) }
     default: throw ShapeError("\(typeName) needs a float input, got \(x.dtype)")
     }
   }
+  /// ``callAsFunction(_:)`` in `Float`.
+  @inlinable public func apply(_ x: Float) -> Float { self(x) }
+  /// ``callAsFunction(_:)`` in `Double`.
+  @inlinable public func apply(_ x: Double) -> Double { self(x) }
+}
 
-  @inlinable func compute<T: FloatElement>(_ x: NDArray, _: T.Type, _ out: inout NDArray) {
-    switch function {
-    case .negate: Kernels.map(x, T.self, T.self, into: &out) { -$0 }
-    case .square: Kernels.map(x, T.self, T.self, into: &out) { $0 * $0 }
-    case .abs: Kernels.map(x, T.self, T.self, into: &out) { Swift.abs($0) }
-    case .exp: Kernels.map(x, T.self, T.self, into: &out) { T.exp($0) }
-    case .log: Kernels.map(x, T.self, T.self, into: &out) { T.log($0) }
-    case .sqrt: Kernels.map(x, T.self, T.self, into: &out) { $0.squareRoot() }
-    case .sigmoid: Kernels.map(x, T.self, T.self, into: &out) { stableSigmoid($0) }
-    case .tanh: Kernels.map(x, T.self, T.self, into: &out) { T.tanh($0) }
-    case .relu: Kernels.map(x, T.self, T.self, into: &out) { $0 > 0 ? $0 : 0 }
-    case .round: Kernels.map(x, T.self, T.self, into: &out) { $0.rounded(.toNearestOrEven) }
-    case .sign:
-      Kernels.map(x, T.self, T.self, into: &out) { $0 > 0 ? 1 : ($0 < 0 ? -1 : $0) }
+/// An elementwise function of two floating-point values with NumPy broadcasting,
+/// `z = f(x, y)`, defined once: its scalar function and its two partial derivatives.
+///
+/// As for ``UnaryFunction``, the array kernel, the in-place update of ``assignAdd(_:_:name:file:line:)``
+/// and friends, the scalar fast path and constant folding are all derived from
+/// ``callAsFunction(_:_:)``. Gradients may have the broadcast shape: the autodiff walker sums
+/// them back to each input's shape (the one place where un-broadcasting happens).
+public protocol BinaryFunction: Sendable {
+  /// The operation type's name, TensorFlow style (`Add`, `Atan2`).
+  var typeName: String { get }
+  /// The function on one pair of elements: the one definition every path computes.
+  func callAsFunction<T: FloatElement>(_ x: T, _ y: T) -> T
+  /// The vector-Jacobian products `(∂L/∂x, ∂L/∂y)` for the upstream gradient `g`, given the
+  /// inputs and the output `z`, built from graph operations; `nil` where there is none.
+  func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?)
+  /// The array kernel with broadcasting: `out[i] = f(x[i], y[i])`. Derived (a zip of
+  /// ``callAsFunction(_:_:)``); a definition may supply a vectorized form with the same values.
+  func evaluate(_ x: NDArray, _ y: NDArray, into out: inout NDArray) throws
+  /// `v[i] ← f(v[i], d[i])` in place, `d` broadcast to `v`'s shape (derived).
+  func update(_ v: inout NDArray, with d: NDArray) throws
+  /// `f(x, y)` in `Float` (derived: the scalar fast path calls it without generic dispatch).
+  func apply(_ x: Float, _ y: Float) -> Float
+  /// `f(x, y)` in `Double` (derived).
+  func apply(_ x: Double, _ y: Double) -> Double
+}
+
+extension BinaryFunction {
+  /// Zips ``callAsFunction(_:_:)`` over the broadcast elements.
+  @inlinable public func evaluate(_ x: NDArray, _ y: NDArray, into out: inout NDArray) throws {
+    guard x.dtype == y.dtype else { throw ShapeError("\(typeName): dtypes \(x.dtype) and \(y.dtype) differ") }
+    switch x.dtype {
+    case .float32: try Kernels.zip(x, y, Float.self, Float.self, into: &out) { self($0, $1) }
+    case .float64: try Kernels.zip(x, y, Double.self, Double.self, into: &out) { self($0, $1) }
+    default: throw ShapeError("\(typeName) needs float inputs, got \(x.dtype)")
     }
   }
+  /// Updates `v` in place with ``callAsFunction(_:_:)``.
+  @inlinable public func update(_ v: inout NDArray, with d: NDArray) throws {
+    switch v.dtype {
+    case .float32 where d.dtype == .float32: try updateInPlace(&v, d, Float.self)
+    case .float64 where d.dtype == .float64: try updateInPlace(&v, d, Double.self)
+    default: throw ShapeError("\(typeName) needs a float variable and a value of its dtype, got \(v.dtype) and \(d.dtype)")
+    }
+  }
+  /// ``callAsFunction(_:_:)`` in `Float`.
+  @inlinable public func apply(_ x: Float, _ y: Float) -> Float { self(x, y) }
+  /// ``callAsFunction(_:_:)`` in `Double`.
+  @inlinable public func apply(_ x: Double, _ y: Double) -> Double { self(x, y) }
 
-  /// The derivative rules of the table above.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
-    guard let g = upstream[0] else { return [nil] }
-    let x = op.inputs[0]
-    let y = op.output
-    switch function {
-    case .negate: return [try -g]
-    case .square: return [try g * (x * 2)]
-    case .abs: return [try g * sign(x)]
-    case .exp: return [try g * y]
-    case .log: return [try g / x]
-    case .sqrt: return [try g / (y * 2)]
-    case .sigmoid: return [try g * (y * (1 - y))]
-    case .tanh: return [try g * (1 - square(y))]
-    case .relu: return [try g * sign(y)]
-    case .round, .sign: return [nil]
+  @inlinable func updateInPlace<T: FloatElement>(_ v: inout NDArray, _ d: NDArray, _: T.Type) throws {
+    guard try broadcastShape(v.shape, d.shape) == v.shape else {
+      throw ShapeError("update of shape \(d.shape) does not fit variable of shape \(v.shape)")
+    }
+    var spread = NDArray()
+    let source: NDArray
+    if d.elementCount == v.elementCount || d.elementCount == 1 {
+      source = d
+    } else {
+      try Kernels.broadcast(d, to: v.shape, into: &spread)
+      source = spread
+    }
+    v.withUnsafeMutableBufferPointer(as: T.self) { dst in
+      source.withUnsafeBufferPointer(as: T.self) { s in
+        if s.count == dst.count {
+          for i in 0..<dst.count { dst[i] = self(dst[i], s[i]) }
+        } else {
+          let x = s[0]
+          for i in 0..<dst.count { dst[i] = self(dst[i], x) }
+        }
+      }
     }
   }
 }
 
-/// `1 / (1 + e⁻ˣ)`, evaluated as `eˣ / (1 + eˣ)` for negative `x` so neither branch overflows.
-@inlinable func stableSigmoid<T: FloatElement>(_ x: T) -> T {
-  if x >= 0 { return 1 / (1 + T.exp(-x)) }
-  let e = T.exp(x)
-  return e / (1 + e)
-}
+// MARK: - The two primitives every elementwise function runs through
 
-func unary(
-  _ function: Unary.Function, _ x: Tensor, _ name: String?, _ file: StaticString, _ line: UInt
-) throws -> Tensor {
-  try x.graph.apply(Unary(function), [x], name: name, location: x.graph.location(file, line))
-}
-
-/// Elementwise negation, `-x` (`tf.negative`).
-public func negate(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.negate, x, name, file, line)
-}
-/// Elementwise square, `x²` (`tf.square`).
-public func square(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.square, x, name, file, line)
-}
-/// Elementwise absolute value, `|x|` (`tf.abs`).
-public func abs(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.abs, x, name, file, line)
-}
-/// Elementwise exponential, `eˣ` (`tf.exp`).
-public func exp(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.exp, x, name, file, line)
-}
-/// Elementwise natural logarithm, `ln x` (`tf.log`).
-public func log(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.log, x, name, file, line)
-}
-/// Elementwise square root, `√x` (`tf.sqrt`).
-public func sqrt(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.sqrt, x, name, file, line)
-}
-/// Elementwise logistic sigmoid, `σ(x) = 1 / (1 + e⁻ˣ)` (`tf.sigmoid`).
-public func sigmoid(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.sigmoid, x, name, file, line)
-}
-/// Elementwise hyperbolic tangent (`tf.tanh`).
-public func tanh(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.tanh, x, name, file, line)
-}
-/// Rectified linear unit, `max(x, 0)` (`tf.nn.relu`).
-public func relu(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.relu, x, name, file, line)
-}
-/// Rounds each element to the nearest integer, halves to even (`tf.round`). No gradient.
-public func round(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.round, x, name, file, line)
-}
-/// The sign of each element: -1, 0 or 1 (`tf.sign`). No gradient.
-public func sign(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try unary(.sign, x, name, file, line)
-}
-
-// MARK: - Binary family
-
-/// Elementwise functions of two tensors with NumPy broadcasting, `z = f(x, y)`, with their
-/// derivatives side by side. The gradients below have the broadcast shape; the autodiff walker
-/// sums them back to each input's shape (the one place where un-broadcasting happens).
-///
-/// | function | forward | `∂L/∂x` | `∂L/∂y` |
-/// | --- | --- | --- | --- |
-/// | add | `x + y` | `g` | `g` |
-/// | subtract | `x - y` | `g` | `-g` |
-/// | multiply | `x · y` | `g · y` | `g · x` |
-/// | divide | `x / y` | `g / y` | `-g · x / y²` |
-/// | maximum | `max(x, y)` | `g` where `x ≥ y`, else 0 | `g` where `x < y`, else 0 |
-/// | minimum | `min(x, y)` | `g` where `x ≤ y`, else 0 | `g` where `x > y`, else 0 |
-/// | pow | `xʸ` | `g · y · xʸ⁻¹` | `g · xʸ · ln x` where `x > 0`, else 0 |
-///
-/// On ties, `maximum` and `minimum` give the whole gradient to `x` (as TF).
-public struct Binary: Primitive {
-  /// The function applied to each pair of elements.
-  public enum Function: String, Sendable, CaseIterable {
-    /// `x + y`
-    case add
-    /// `x - y`
-    case subtract
-    /// `x · y`
-    case multiply
-    /// `x / y`
-    case divide
-    /// `max(x, y)` (NaN propagates)
-    case maximum
-    /// `min(x, y)` (NaN propagates)
-    case minimum
-    /// `xʸ`, with `x⁰ = 1` and integral powers of negative numbers defined (NaN for a negative
-    /// `x` with a non-integral `y`), as C's `pow`.
-    case pow
-  }
-
+/// The primitive of every ``UnaryFunction``: same dtype and shape as its float input; kernel,
+/// gradient and scalar form all come from the function's one definition.
+package struct Unary: Primitive {
   /// The function.
-  public let function: Function
+  package let function: any UnaryFunction
   /// Creates the primitive for `function`.
-  public init(_ function: Function) { self.function = function }
-  /// The function on two scalars (the scalar fast path).
-  public var scalarForm: ScalarForm? { .binary(function) }
-
-  /// `Add`, `Sub`, `Mul`, `RealDiv`, `Maximum`, `Minimum`, `Pow` (TensorFlow's names).
-  public var typeName: String {
-    switch function {
-    case .add: "Add"
-    case .subtract: "Sub"
-    case .multiply: "Mul"
-    case .divide: "RealDiv"
-    case .maximum: "Maximum"
-    case .minimum: "Minimum"
-    case .pow: "Pow"
-    }
+  package init(_ function: any UnaryFunction) { self.function = function }
+  /// The function's type name.
+  package var typeName: String { function.typeName }
+  /// The function on one scalar (the scalar fast path).
+  package var scalarForm: ScalarForm? { .unary(function) }
+  /// Same dtype and shape as the input, which must be floating point.
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    try requireFloat(inputs[0])
+    return [inputs[0]]
   }
+  /// Applies the function elementwise.
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    try outputs.update(0) { try function.evaluate(x, into: &$0) }
+  }
+  /// The function's derivative.
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil] }
+    return [try function.gradient(g, x: op.inputs[0], y: op.outputs[0])]
+  }
+}
 
+/// The primitive of every ``BinaryFunction``: both inputs float and of one dtype, the output of
+/// their broadcast shape; kernel, gradient and scalar form come from the function's definition.
+package struct Binary: Primitive {
+  /// The function.
+  package let function: any BinaryFunction
+  /// Creates the primitive for `function`.
+  package init(_ function: any BinaryFunction) { self.function = function }
+  /// The function's type name.
+  package var typeName: String { function.typeName }
+  /// The function on two scalars (the scalar fast path).
+  package var scalarForm: ScalarForm? { .binary(function) }
   /// Both inputs float and of one dtype; the output has their broadcast shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0], "x")
     guard inputs[0].dtype == inputs[1].dtype else {
       throw ShapeError("dtypes \(inputs[0].dtype) and \(inputs[1].dtype) differ")
@@ -247,101 +172,44 @@ public struct Binary: Primitive {
     let shape = try broadcastDimensions(inputs[0].shape.dimensions, inputs[1].shape.dimensions)
     return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(shape))]
   }
-
   /// Applies the function with broadcasting.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let a = inputs[0]
     let b = inputs[1]
-    switch a.dtype {
-    case .float32: try outputs.update(0) { try compute(a, b, Float.self, &$0) }
-    case .float64: try outputs.update(0) { try compute(a, b, Double.self, &$0) }
-    default: throw ShapeError("\(typeName) needs float inputs, got \(a.dtype)")
-    }
+    try outputs.update(0) { try function.evaluate(a, b, into: &$0) }
   }
-
-  @inlinable func compute<T: FloatElement>(_ a: NDArray, _ b: NDArray, _: T.Type, _ out: inout NDArray) throws {
-    switch function {
-    case .add: try Kernels.arithmetic(.add, a, b, into: &out)
-    case .subtract: try Kernels.arithmetic(.subtract, a, b, into: &out)
-    case .multiply: try Kernels.arithmetic(.multiply, a, b, into: &out)
-    case .divide: try Kernels.arithmetic(.divide, a, b, into: &out)
-    case .maximum: try Kernels.zip(a, b, T.self, T.self, into: &out) { $0 > $1 || $0.isNaN ? $0 : $1 }
-    case .minimum: try Kernels.zip(a, b, T.self, T.self, into: &out) { $0 < $1 || $0.isNaN ? $0 : $1 }
-    case .pow: try Kernels.zip(a, b, T.self, T.self, into: &out) { power($0, $1) }
-    }
-  }
-
-  /// The derivative rules of the table above.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  /// The function's partial derivatives.
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let x = op.inputs[0]
-    let y = op.inputs[1]
-    switch function {
-    case .add: return [g, g]
-    case .subtract: return [g, try -g]
-    case .multiply: return [try g * y, try g * x]
-    case .divide: return [try g / y, try -g * x / square(y)]
-    case .maximum, .minimum:
-      let toX = try function == .maximum ? greaterEqual(x, y) : lessEqual(x, y)
-      let zero = try zerosLike(g)
-      return [try select(toX, g, zero), try select(toX, zero, g)]
-    case .pow:
-      let z = op.output
-      let positive = try greater(x, x.graph.scalar(0, like: x))
-      let safeX = try select(positive, x, onesLike(x))
-      let logX = try select(positive, log(safeX), zerosLike(safeX))
-      return [try g * y * pow(x, y - 1), try g * z * logX]
-    }
+    let (dx, dy) = try function.gradient(g, x: op.inputs[0], y: op.inputs[1], z: op.outputs[0])
+    return [dx, dy]
   }
 }
 
-/// `xʸ` as C's `pow`: `x⁰ = 1` and integral powers of negative numbers are defined.
-@inlinable func power<T: FloatElement>(_ x: T, _ y: T) -> T {
-  if y == y.rounded(), Swift.abs(y) < 0x1p52 { return T.pow(x, Int(y)) }
-  return T.pow(x, y)
-}
-
-func binary(
-  _ function: Binary.Function, _ x: Tensor, _ y: Tensor, _ name: String?, _ location: SourceLocation?
+/// Applies an elementwise function of one tensor: the public builder of every
+/// ``UnaryFunction``, built-in or yours.
+/// - Throws: ``GraphError`` when `x` is not floating point.
+public func unary(
+  _ function: some UnaryFunction, _ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
-  try x.graph.apply(Binary(function), [x, y], name: name, location: location)
+  try x.graph.apply(Unary(function), [x], name: name, location: x.graph.location(file, line))
 }
 
-/// Elementwise sum with broadcasting, `x + y` (`tf.add`).
-public func add(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(.add, x, y, name, x.graph.location(file, line))
-}
-/// Elementwise difference with broadcasting, `x - y` (`tf.subtract`).
-public func subtract(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(.subtract, x, y, name, x.graph.location(file, line))
-}
-/// Elementwise product with broadcasting, `x · y` (`tf.multiply`).
-public func multiply(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(.multiply, x, y, name, x.graph.location(file, line))
-}
-/// Elementwise quotient with broadcasting, `x / y` (`tf.divide`).
-public func divide(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(.divide, x, y, name, x.graph.location(file, line))
+/// Applies an elementwise function of two tensors with NumPy broadcasting: the public builder of
+/// every ``BinaryFunction``, built-in or yours.
+/// - Throws: ``GraphError`` when the dtypes differ, are not floating point, or the shapes do not
+///   broadcast.
+public func binary(
+  _ function: some BinaryFunction, _ x: Tensor, _ y: Tensor, name: String? = nil,
+  file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  try x.graph.apply(Binary(function), [x, y], name: name, location: x.graph.location(file, line))
 }
 
-/// Elementwise maximum with broadcasting, `max(x, y)` (`tf.maximum`). The gradient goes to `x`
-/// where `x ≥ y` and to `y` elsewhere.
-public func maximum(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(.maximum, x, y, name, x.graph.location(file, line))
-}
-/// Elementwise minimum with broadcasting, `min(x, y)` (`tf.minimum`). The gradient goes to `x`
-/// where `x ≤ y` and to `y` elsewhere.
-public func minimum(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(.minimum, x, y, name, x.graph.location(file, line))
-}
-/// Elementwise power with broadcasting, `xʸ` (`tf.pow`).
-/// Gradients: `∂/∂x = y·xʸ⁻¹`, `∂/∂y = xʸ·ln x` (taken as 0 where `x ≤ 0`, as TF).
-public func pow(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(.pow, x, y, name, x.graph.location(file, line))
-}
-/// `xᶜ` for a constant exponent `c` of `x`'s dtype.
-public func pow(_ x: Tensor, _ c: Double, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(.pow, x, x.graph.scalar(c, like: x), name, x.graph.location(file, line))
+/// The operators' builder: no source line of their own, so errors name the inputs' creation
+/// sites instead.
+func binaryOperator(_ function: some BinaryFunction, _ x: Tensor, _ y: Tensor) throws -> Tensor {
+  try x.graph.apply(Binary(function), [x, y], location: x.graph.operatorLocation)
 }
 
 // MARK: - Operators
@@ -349,16 +217,16 @@ public func pow(_ x: Tensor, _ c: Double, name: String? = nil, file: StaticStrin
 extension Tensor {
   /// `x + y` with broadcasting. Errors name the operation and both inputs with the place each
   /// was built (operators cannot know their own source line).
-  public static func + (x: Tensor, y: Tensor) throws -> Tensor { try binary(.add, x, y, nil, x.graph.operatorLocation) }
+  public static func + (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Add(), x, y) }
   /// `x - y` with broadcasting.
-  public static func - (x: Tensor, y: Tensor) throws -> Tensor { try binary(.subtract, x, y, nil, x.graph.operatorLocation) }
+  public static func - (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Subtract(), x, y) }
   /// `x * y` (elementwise) with broadcasting.
-  public static func * (x: Tensor, y: Tensor) throws -> Tensor { try binary(.multiply, x, y, nil, x.graph.operatorLocation) }
+  public static func * (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Multiply(), x, y) }
   /// `x / y` (elementwise) with broadcasting.
-  public static func / (x: Tensor, y: Tensor) throws -> Tensor { try binary(.divide, x, y, nil, x.graph.operatorLocation) }
+  public static func / (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Divide(), x, y) }
   /// `-x`.
   public static prefix func - (x: Tensor) throws -> Tensor {
-    try x.graph.apply(Unary(.negate), [x], location: x.graph.operatorLocation)
+    try x.graph.apply(Unary(Negate()), [x], location: x.graph.operatorLocation)
   }
 
   /// `x + c`, with `c` a constant of `x`'s dtype.
@@ -383,22 +251,22 @@ extension Tensor {
 
 /// Converts each element to another dtype (`tf.cast`); booleans become 0 and 1.
 /// Gradient: the upstream gradient cast back, when both dtypes are floating point.
-public struct Cast: Primitive {
+package struct Cast: Primitive {
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// The target dtype.
-  public let dtype: DType
+  package let dtype: DType
   /// Creates a cast to `dtype`.
-  public init(to dtype: DType) { self.dtype = dtype }
+  package init(to dtype: DType) { self.dtype = dtype }
   /// `Cast`.
-  public var typeName: String { "Cast" }
+  package var typeName: String { "Cast" }
   /// The input's shape with the new dtype.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     [TensorInfo(dtype: dtype, shape: inputs[0].shape)]
   }
   /// Converts the values.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     if x.dtype == dtype { outputs[0] = x; return }
     switch (x.dtype, dtype) {
@@ -410,7 +278,7 @@ public struct Cast: Primitive {
     }
   }
   /// `cast(g, to: x.dtype)` between float types; none otherwise.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     let x = op.inputs[0]
     guard let g = upstream[0], x.dtype.isFloatingPoint, dtype.isFloatingPoint else { return [nil] }
     return [try cast(g, to: x.dtype)]
@@ -420,40 +288,4 @@ public struct Cast: Primitive {
 /// Converts `x` to `dtype` (`tf.cast`).
 public func cast(_ x: Tensor, to dtype: DType, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
   try x.graph.apply(Cast(to: dtype), [x], name: name, location: x.graph.location(file, line))
-}
-
-extension Unary.Function {
-  /// The function on one scalar: the same IEEE operations as the kernel in
-  /// ``Unary/evaluate(_:_:_:)``.
-  @inlinable public func apply<T: FloatElement>(_ x: T) -> T {
-    switch self {
-    case .negate: -x
-    case .square: x * x
-    case .abs: Swift.abs(x)
-    case .exp: T.exp(x)
-    case .log: T.log(x)
-    case .sqrt: x.squareRoot()
-    case .sigmoid: stableSigmoid(x)
-    case .tanh: T.tanh(x)
-    case .relu: x > 0 ? x : 0
-    case .round: x.rounded(.toNearestOrEven)
-    case .sign: x > 0 ? 1 : (x < 0 ? -1 : x)
-    }
-  }
-}
-
-extension Binary.Function {
-  /// The function on two scalars: the same IEEE operations as the kernel in
-  /// ``Binary/evaluate(_:_:_:)``.
-  @inlinable public func apply<T: FloatElement>(_ x: T, _ y: T) -> T {
-    switch self {
-    case .add: x + y
-    case .subtract: x - y
-    case .multiply: x * y
-    case .divide: x / y
-    case .maximum: x > y || x.isNaN ? x : y
-    case .minimum: x < y || x.isNaN ? x : y
-    case .pow: power(x, y)
-    }
-  }
 }

@@ -6,29 +6,29 @@ import ArrayCore
 /// Gradient (TF's rule): the upstream gradient flows to the positions that attain the extreme,
 /// split equally between ties: `∂L/∂x = g · 1[x = y] / Σ_axes 1[x = y]` (with `g` and `y`
 /// broadcast back over the reduced axes).
-public struct Extremum: Primitive {
+package struct Extremum: Primitive {
   /// The largest or the smallest.
-  public enum Kind: String, Sendable { case max, min }
+  package enum Kind: String, Sendable { case max, min }
   /// Which extreme.
-  public let kind: Kind
+  package let kind: Kind
   /// The axes, normalized and sorted.
-  public let axes: [Int]
+  package let axes: [Int]
   /// Whether reduced axes stay with size 1.
-  public let keepDims: Bool
+  package let keepDims: Bool
   /// `Max` or `Min`.
-  public var typeName: String { kind == .max ? "Max" : "Min" }
+  package var typeName: String { kind == .max ? "Max" : "Min" }
   /// The reduced shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0])
     return [reducedType(inputs[0], axes: axes, keepDims: keepDims)]
   }
   /// Reduces.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     try outputs.update(0) { try Kernels.extreme(x, axes: axes, keepDims: keepDims, largest: kind == .max, into: &$0) }
   }
   /// `g · 1[x = y] / Σ_axes 1[x = y]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard var g = upstream[0] else { return [nil] }
     let x = op.inputs[0]
     var y = op.output
@@ -86,15 +86,15 @@ public func logSumExp(
 
 /// The index of the largest or smallest element along one axis, as int32 (`tf.argmax`,
 /// `tf.argmin` with `output_type=tf.int32`); the first one on ties. Not differentiable.
-public struct ArgExtremum: Primitive {
+package struct ArgExtremum: Primitive {
   /// Largest or smallest.
-  public let kind: Extremum.Kind
+  package let kind: Extremum.Kind
   /// The axis, normalized.
-  public let axis: Int
+  package let axis: Int
   /// `ArgMax` or `ArgMin`.
-  public var typeName: String { kind == .max ? "ArgMax" : "ArgMin" }
+  package var typeName: String { kind == .max ? "ArgMax" : "ArgMin" }
   /// The input's shape without `axis`, as int32.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard inputs[0].dtype != .bool else { throw ShapeError("needs a numeric input, got bool") }
     var dims = inputs[0].shape.dimensions
     if dims[axis] == 0 { throw ShapeError("axis \(axis) is empty") }
@@ -102,12 +102,12 @@ public struct ArgExtremum: Primitive {
     return [TensorInfo(dtype: .int32, shape: PartialShape(dims))]
   }
   /// Finds the indices.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     try outputs.update(0) { try Kernels.argExtreme(x, axis: axis, largest: kind == .max, into: &$0) }
   }
   /// None.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
 func argExtremum(

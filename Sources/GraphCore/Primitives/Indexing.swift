@@ -8,25 +8,25 @@ import ArrayCore
 /// An index outside the axis is a run-time error naming it.
 /// Gradient: `∂L/∂params = scatterAdd(g)`, the upstream slices added into zeros at their
 /// indices (repeated indices accumulate); none for the indices.
-public struct Gather: Primitive {
+package struct Gather: Primitive {
   /// The axis of `params`, normalized.
-  public let axis: Int
+  package let axis: Int
   /// `GatherV2`.
-  public var typeName: String { "GatherV2" }
+  package var typeName: String { "GatherV2" }
   /// The gathered shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let p = inputs[0], i = inputs[1]
     guard i.dtype == .int32 else { throw ShapeError("indices must be int32, got \(i.dtype)") }
     let d = p.shape.dimensions
     return [TensorInfo(dtype: p.dtype, shape: PartialShape(Array(d[..<axis]) + i.shape.dimensions + Array(d[(axis + 1)...])))]
   }
   /// Gathers.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let p = inputs[0], i = inputs[1]
     try outputs.update(0) { try Kernels.gather(p, indices: i, axis: axis, into: &$0) }
   }
   /// `[scatterAdd(g, indices, like: params), nil]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let p = op.inputs[0], i = op.inputs[1]
     return [try p.graph.apply(ScatterAdd(axis: axis), [g, i, p], location: p.graph.gradientLocation), nil]
@@ -36,24 +36,24 @@ public struct Gather: Primitive {
 /// Zeros of `reference`'s shape into which the slices of `updates` are added at `indices` along
 /// `axis`: the adjoint of ``Gather`` (TF's `UnsortedSegmentSum` along an axis).
 /// Gradient: `gather(g, indices)` for the updates; none for the indices and the reference.
-public struct ScatterAdd: Primitive {
+package struct ScatterAdd: Primitive {
   /// The axis, normalized.
-  public let axis: Int
+  package let axis: Int
   /// `ScatterAdd`.
-  public var typeName: String { "ScatterAdd" }
+  package var typeName: String { "ScatterAdd" }
   /// `updates`' dtype with `reference`'s shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0], "updates")
     guard inputs[1].dtype == .int32 else { throw ShapeError("indices must be int32, got \(inputs[1].dtype)") }
     return [TensorInfo(dtype: inputs[0].dtype, shape: inputs[2].shape)]
   }
   /// Adds.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let u = inputs[0], i = inputs[1], shape = inputs[2].shape
     try outputs.update(0) { try Kernels.scatterAdd(u, indices: i, axis: axis, shape: shape, into: &$0) }
   }
   /// `[gather(g, indices), nil, nil]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil, nil] }
     return [try g.graph.apply(Gather(axis: axis), [g, op.inputs[1]], location: g.graph.gradientLocation), nil, nil]
   }
@@ -89,19 +89,19 @@ func normalized(
 /// `y[..., j] = on` where `indices[...] == j`, `off` elsewhere; an index outside `0..<depth`
 /// gives a row of `off` (as TF). With a second input, the depth is that input's last size
 /// (known at run time). Not differentiable.
-public struct OneHot: Primitive {
+package struct OneHot: Primitive {
   /// The number of classes, or `nil` to take it from the second input's last axis.
-  public let depth: Int?
+  package let depth: Int?
   /// The dtype of the result.
-  public let dtype: DType
+  package let dtype: DType
   /// The value at the index.
-  public var on: Double = 1
+  package var on: Double = 1
   /// The value elsewhere.
-  public var off: Double = 0
+  package var off: Double = 0
   /// `OneHot`.
-  public var typeName: String { "OneHot" }
+  package var typeName: String { "OneHot" }
   /// `indices.shape + [depth]`.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard inputs[0].dtype == .int32 else { throw ShapeError("indices must be int32, got \(inputs[0].dtype)") }
     guard dtype != .bool else { throw ShapeError("one-hot values cannot be bool") }
     let d: Int?
@@ -115,13 +115,13 @@ public struct OneHot: Primitive {
     return [TensorInfo(dtype: dtype, shape: PartialShape(inputs[0].shape.dimensions + [d]))]
   }
   /// Encodes.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let i = inputs[0]
     let d = depth ?? inputs[1].shape.dimensions.last ?? 0
     try outputs.update(0) { try Kernels.oneHot(i, depth: d, on: on, off: off, dtype: dtype, into: &$0) }
   }
   /// None.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     [Tensor?](repeating: nil, count: op.inputs.count)
   }
 }

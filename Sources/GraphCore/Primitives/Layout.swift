@@ -4,13 +4,13 @@ import ArrayCore
 
 /// Permutes the axes (`tf.transpose`): `y.shape[k] = x.shape[permutation[k]]`.
 /// Gradient: `g` transposed by the inverse permutation.
-public struct Transpose: Primitive {
+package struct Transpose: Primitive {
   /// The permutation of `0..<rank`.
-  public let permutation: [Int]
+  package let permutation: [Int]
   /// `Transpose`.
-  public var typeName: String { "Transpose" }
+  package var typeName: String { "Transpose" }
   /// The permuted shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let d = inputs[0].shape.dimensions
     guard permutation.sorted() == Array(0..<d.count) else {
       throw ShapeError("\(permutation) is not a permutation of the \(d.count) axes of \(inputs[0].shape)")
@@ -18,12 +18,12 @@ public struct Transpose: Primitive {
     return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(permutation.map { d[$0] }))]
   }
   /// Copies in the new order.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     try outputs.update(0) { try Kernels.transpose(x, permutation: permutation, into: &$0) }
   }
   /// `transpose(g, inverse)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     var inverse = permutation
     for (k, p) in permutation.enumerated() { inverse[p] = k }
@@ -44,13 +44,13 @@ public func transpose(
 
 /// `x` broadcast to a fixed shape (`tf.broadcast_to`, materialized).
 /// Gradient: `g`, which the autodiff walker sums back to `x`'s shape.
-public struct BroadcastTo: Primitive {
+package struct BroadcastTo: Primitive {
   /// The target shape.
-  public let shape: [Int]
+  package let shape: [Int]
   /// `BroadcastTo`.
-  public var typeName: String { "BroadcastTo" }
+  package var typeName: String { "BroadcastTo" }
   /// The target shape, which `x` must broadcast to.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let target = shape.map { Optional($0) }
     guard shape.allSatisfy({ $0 >= 0 }),
       let d = try? broadcastDimensions(inputs[0].shape.dimensions, target),
@@ -59,13 +59,13 @@ public struct BroadcastTo: Primitive {
     return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(target))]
   }
   /// Broadcasts.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     if x.shape.dimensions == shape { outputs[0] = x; return }
     try outputs.update(0) { try Kernels.broadcast(x, to: Shape(shape), into: &$0) }
   }
   /// `g` (un-broadcast by the walker).
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [upstream[0]] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [upstream[0]] }
 }
 
 /// `x` broadcast to `shape` (`tf.broadcast_to`).
@@ -79,13 +79,13 @@ public func broadcast(
 
 /// Joins tensors along an axis (`tf.concat`); the other sizes and the dtypes must agree.
 /// Gradient: `g` split back into pieces of each input's size.
-public struct Concat: Primitive {
+package struct Concat: Primitive {
   /// The axis, normalized.
-  public let axis: Int
+  package let axis: Int
   /// `ConcatV2`.
-  public var typeName: String { "ConcatV2" }
+  package var typeName: String { "ConcatV2" }
   /// The joined shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let first = inputs[0]
     var dims = first.shape.dimensions
     var total: Int? = 0
@@ -106,12 +106,12 @@ public struct Concat: Primitive {
     return [TensorInfo(dtype: first.dtype, shape: PartialShape(dims))]
   }
   /// Copies the parts side by side.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let parts = (0..<inputs.count).map { inputs[$0] }
     try outputs.update(0) { try Kernels.concatenate(parts, axis: axis, into: &$0) }
   }
   /// The pieces of `g`, sized like the inputs at run time.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [Tensor?](repeating: nil, count: op.inputs.count) }
     let split = try g.graph.addOperation(SplitLike(axis: axis), inputs: [g] + op.inputs, location: g.graph.gradientLocation)
     return split.outputs
@@ -155,13 +155,13 @@ public func stack(
 /// Splits `x` along `axis` into consecutive parts (`tf.split`), one output per part: one size
 /// may be `-1` (the rest). Gradient: the upstream parts concatenated (zeros for parts that
 /// receive none).
-public struct Split: Primitive {
+package struct Split: Primitive {
   /// The axis, normalized.
-  public let axis: Int
+  package let axis: Int
   /// The sizes of the parts; at most one `-1`.
-  public let sizes: [Int]
+  package let sizes: [Int]
   /// `SplitV`.
-  public var typeName: String { "SplitV" }
+  package var typeName: String { "SplitV" }
 
   func resolve(_ n: Int?) throws -> [Int?] {
     let unknown = sizes.filter { $0 == -1 }.count
@@ -176,7 +176,7 @@ public struct Split: Primitive {
     return sizes.map { $0 == -1 ? n - known : $0 }
   }
   /// One output per size.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let x = inputs[0]
     return try resolve(x.shape.dimensions[axis]).map { s in
       var d = x.shape.dimensions
@@ -185,26 +185,26 @@ public struct Split: Primitive {
     }
   }
   /// Copies each part.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     let parts = try resolve(x.shape[axis]).map { $0! }
     try copyParts(x, axis: axis, sizes: parts, outputs)
   }
   /// `concat(g₀, g₁, …)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     [try concatUpstream(upstream, op, axis: axis)]
   }
 }
 
 /// `x` split along `axis` into parts sized like the reference inputs at run time: the gradient
 /// of ``Concat``. Gradient: the upstream parts concatenated; none for the references.
-public struct SplitLike: Primitive {
+package struct SplitLike: Primitive {
   /// The axis, normalized.
-  public let axis: Int
+  package let axis: Int
   /// `SplitLike`.
-  public var typeName: String { "SplitLike" }
+  package var typeName: String { "SplitLike" }
   /// One output per reference: `x`'s shape with the reference's size along `axis`.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     inputs.dropFirst().map { r in
       var d = inputs[0].shape.dimensions
       d[axis] = r.shape.dimensions[axis]
@@ -212,11 +212,11 @@ public struct SplitLike: Primitive {
     }
   }
   /// Copies each part.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     try copyParts(inputs[0], axis: axis, sizes: (1..<inputs.count).map { inputs[$0].shape[axis] }, outputs)
   }
   /// `[concat(g₀, g₁, …), nil, …]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     [try concatUpstream(upstream, op, axis: axis)] + [Tensor?](repeating: nil, count: op.inputs.count - 1)
   }
 }
@@ -275,13 +275,13 @@ public func split(
 /// The block of `x` that starts at `begin` and has `size` elements along each axis (`tf.slice`);
 /// a size of `-1` extends to the end of the axis.
 /// Gradient: `g` written into zeros of `x`'s shape at `begin`.
-public struct Slice: Primitive {
+package struct Slice: Primitive {
   /// The first index along each axis.
-  public let begin: [Int]
+  package let begin: [Int]
   /// The size along each axis, `-1` for "to the end".
-  public let size: [Int]
+  package let size: [Int]
   /// `Slice`.
-  public var typeName: String { "Slice" }
+  package var typeName: String { "Slice" }
 
   func resolve(_ dims: [Int?]) throws -> [Int?] {
     guard begin.count == dims.count, size.count == dims.count else {
@@ -299,17 +299,17 @@ public struct Slice: Primitive {
     }
   }
   /// The block's shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(try resolve(inputs[0].shape.dimensions)))]
   }
   /// Copies the block.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     let s = try resolve(x.shape.dimensions.map { $0 }).map { $0! }
     try outputs.update(0) { try Kernels.slice(x, begin: begin, size: s, into: &$0) }
   }
   /// `pad(g)` into zeros of `x`'s shape.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     return [try g.graph.apply(SliceGrad(begin: begin, size: size), [g, op.inputs[0]], location: g.graph.gradientLocation)]
   }
@@ -317,24 +317,24 @@ public struct Slice: Primitive {
 
 /// Zeros of `reference`'s shape with `x` written at `begin`: the gradient of ``Slice``.
 /// Gradient: the same slice of `g` for `x`; none for the reference.
-public struct SliceGrad: Primitive {
+package struct SliceGrad: Primitive {
   /// Where `x` goes.
-  public let begin: [Int]
+  package let begin: [Int]
   /// The slice's size specification (for the gradient).
-  public let size: [Int]
+  package let size: [Int]
   /// `SliceGrad`.
-  public var typeName: String { "SliceGrad" }
+  package var typeName: String { "SliceGrad" }
   /// `x`'s dtype with `reference`'s shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     [TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)]
   }
   /// Pads with zeros.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0], shape = inputs[1].shape
     try outputs.update(0) { try Kernels.pad(x, into: shape, at: begin, out: &$0) }
   }
   /// `[slice(g, begin, size), nil]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     return [try g.graph.apply(Slice(begin: begin, size: size), [g], location: g.graph.gradientLocation), nil]
   }

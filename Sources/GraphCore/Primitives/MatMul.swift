@@ -5,16 +5,16 @@ import ArrayCore
 ///
 /// Gradients (for `C = A·B`): `∂L/∂A = G·Bᵀ`, `∂L/∂B = Aᵀ·G`; the transposed variants follow
 /// by the same rule. Broadcast batch dimensions are summed back by the autodiff walker.
-public struct MatMul: Primitive {
+package struct MatMul: Primitive {
   /// Transpose the first operand's last two dimensions.
-  public let transposeA: Bool
+  package let transposeA: Bool
   /// Transpose the second operand's last two dimensions.
-  public let transposeB: Bool
+  package let transposeB: Bool
   /// `MatMul` (`BatchMatMul` semantics for rank > 2).
-  public var typeName: String { "MatMul" }
+  package var typeName: String { "MatMul" }
 
   /// `[batch..., m, n]`.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let a = inputs[0], b = inputs[1]
     try requireFloat(a, "a")
     guard a.dtype == b.dtype else { throw ShapeError("dtypes \(a.dtype) and \(b.dtype) differ") }
@@ -34,13 +34,13 @@ public struct MatMul: Primitive {
   }
 
   /// Multiplies.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let a = inputs[0], b = inputs[1]
     try outputs.update(0) { try Kernels.matmul(a, b, transposeA: transposeA, transposeB: transposeB, into: &$0) }
   }
 
   /// The four transpose cases of `∂L/∂A` and `∂L/∂B`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let a = op.inputs[0], b = op.inputs[1]
     switch (transposeA, transposeB) {

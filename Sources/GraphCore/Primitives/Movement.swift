@@ -4,16 +4,16 @@ import ArrayCore
 
 /// Gives `x` a new shape with the same elements (`tf.reshape`); one size may be `-1`, inferred.
 /// Gradient: the upstream gradient reshaped back to `x`'s shape.
-public struct Reshape: Primitive {
+package struct Reshape: Primitive {
   /// One element passes through (the scalar fast path).
-  public var scalarForm: ScalarForm? { .passThrough }
+  package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// The new shape; at most one `-1`.
-  public let shape: [Int]
+  package let shape: [Int]
   /// `Reshape`.
-  public var typeName: String { "Reshape" }
+  package var typeName: String { "Reshape" }
 
   func resolve(_ count: Int?) throws -> [Int?] {
     let unknown = shape.filter { $0 == -1 }.count
@@ -33,17 +33,17 @@ public struct Reshape: Primitive {
   }
 
   /// The target shape, with `-1` resolved when the input's size is known.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let count = inputs[0].shape.concrete?.elementCount
     return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(try resolve(count)))]
   }
   /// Shares the input's memory under the new shape.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     outputs[0] = try x.reshaped(to: Shape(try resolve(x.elementCount).map { $0! }))
   }
   /// `reshapeLike(g, x)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     return [try reshapeLike(g, op.inputs[0])]
   }
@@ -51,27 +51,27 @@ public struct Reshape: Primitive {
 
 /// `x` with the shape of `reference` at run time (used by gradients of reshaping operations).
 /// Gradient: `reshapeLike(g, x)` for `x`, none for `reference`.
-public struct ReshapeLike: Primitive {
+package struct ReshapeLike: Primitive {
   /// One element passes through (the scalar fast path).
-  public var scalarForm: ScalarForm? { .passThrough }
+  package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// `ReshapeLike`.
-  public var typeName: String { "ReshapeLike" }
+  package var typeName: String { "ReshapeLike" }
   /// `x`'s dtype with `reference`'s shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     if let a = inputs[0].shape.concrete, let b = inputs[1].shape.concrete, a.elementCount != b.elementCount {
       throw ShapeError("cannot reshape \(a) to \(b)")
     }
     return [TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)]
   }
   /// Shares the input's memory under the reference's shape.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     outputs[0] = try inputs[0].reshaped(to: inputs[1].shape)
   }
   /// `reshapeLike(g, x)`; none for the reference.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     return [try reshapeLike(g, op.inputs[0]), nil]
   }
@@ -79,31 +79,31 @@ public struct ReshapeLike: Primitive {
 
 /// Inserts a dimension of size 1 at `axis` (`tf.expand_dims`); negative axes count from the end
 /// of the result. Gradient: reshaped back.
-public struct ExpandDims: Primitive {
+package struct ExpandDims: Primitive {
   /// One element passes through (the scalar fast path).
-  public var scalarForm: ScalarForm? { .passThrough }
+  package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// Where the new dimension goes, in `-(rank+1)...rank`.
-  public let axis: Int
+  package let axis: Int
   /// `ExpandDims`.
-  public var typeName: String { "ExpandDims" }
+  package var typeName: String { "ExpandDims" }
   /// The input's shape with a 1 inserted.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     var dims = inputs[0].shape.dimensions
     dims.insert(1, at: try normalizeAxis(axis, rank: dims.count + 1))
     return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(dims))]
   }
   /// Shares the input's memory.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     var dims = x.shape.dimensions
     dims.insert(1, at: try normalizeAxis(axis, rank: dims.count + 1))
     outputs[0] = try x.reshaped(to: Shape(dims))
   }
   /// `reshapeLike(g, x)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     return [try reshapeLike(g, op.inputs[0])]
   }
@@ -111,16 +111,16 @@ public struct ExpandDims: Primitive {
 
 /// Removes dimensions of size 1 (`tf.squeeze`): the given axes, or every size-1 axis when
 /// `axes` is `nil`. Gradient: reshaped back.
-public struct Squeeze: Primitive {
+package struct Squeeze: Primitive {
   /// One element passes through (the scalar fast path).
-  public var scalarForm: ScalarForm? { .passThrough }
+  package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// The axes to remove, or `nil` for all of size 1.
-  public let axes: [Int]?
+  package let axes: [Int]?
   /// `Squeeze`.
-  public var typeName: String { "Squeeze" }
+  package var typeName: String { "Squeeze" }
   func squeezed(_ dims: [Int?]) throws -> [Int?] {
     if let axes {
       let ax = try normalizeAxes(axes, rank: dims.count)
@@ -135,16 +135,16 @@ public struct Squeeze: Primitive {
     return dims.filter { $0 != 1 }
   }
   /// The shape without the squeezed axes.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(try squeezed(inputs[0].shape.dimensions)))]
   }
   /// Shares the input's memory.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     outputs[0] = try x.reshaped(to: Shape(try squeezed(x.shape.dimensions.map { $0 }).map { $0! }))
   }
   /// `reshapeLike(g, x)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     return [try reshapeLike(g, op.inputs[0])]
   }
@@ -174,28 +174,28 @@ public func squeeze(_ x: Tensor, axes: [Int]? = nil, name: String? = nil, file: 
 
 /// `x` broadcast to the run-time shape of `reference` (materialized).
 /// Gradient: `sumToShapeOf(g, x)` for `x`; none for the reference.
-public struct BroadcastLike: Primitive {
+package struct BroadcastLike: Primitive {
   /// One element passes through (the scalar fast path).
-  public var scalarForm: ScalarForm? { .passThrough }
+  package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// `BroadcastLike`.
-  public var typeName: String { "BroadcastLike" }
+  package var typeName: String { "BroadcastLike" }
   /// `x`'s dtype with the broadcast of both shapes (which must be `reference`'s).
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let dims = try broadcastDimensions(inputs[0].shape.dimensions, inputs[1].shape.dimensions)
     return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(dims))]
   }
   /// Broadcasts.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     let target = inputs[1].shape
     if x.shape == target { outputs[0] = x; return }
     try outputs.update(0) { try Kernels.broadcast(x, to: target, into: &$0) }
   }
   /// `sumToShapeOf(g, x)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     return [try sumToShapeOf(g, op.inputs[0]), nil]
   }
@@ -205,27 +205,30 @@ public struct BroadcastLike: Primitive {
 /// leading axes and the axes where `reference` has size 1. The autodiff walker inserts it
 /// wherever a gradient's shape may differ from its input's (the one place un-broadcasting
 /// happens). Gradient: `broadcastLike(g, x)`; none for the reference.
-public struct SumToShapeOf: Primitive {
-  /// One element: passed through when the shapes are equal, else summed (`0 + x`), as the kernel does.
-  public var scalarForm: ScalarForm? { .sumToShape }
+package struct SumToShapeOf: Primitive {
+  /// One element: passed through when the shapes are equal, else summed (`0 + x`), as the
+  /// kernel below does.
+  package func scalarForm(for inputs: [TensorInfo]) -> ScalarForm? {
+    inputs[0].shape == inputs[1].shape ? .passThrough : .reduce(Add(), identity: 0)
+  }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// `SumToShapeOf`.
-  public var typeName: String { "SumToShapeOf" }
+  package var typeName: String { "SumToShapeOf" }
   /// `x`'s dtype with `reference`'s shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     [TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)]
   }
   /// Sums.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     let target = inputs[1].shape
     if x.shape == target { outputs[0] = x; return }
     try outputs.update(0) { try Kernels.sum(x, to: target, into: &$0) }
   }
   /// `broadcastLike(g, x)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     return [try broadcastLike(g, op.inputs[0]), nil]
   }

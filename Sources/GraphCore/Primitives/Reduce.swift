@@ -2,27 +2,27 @@ import ArrayCore
 
 /// The sum over some axes (`tf.reduce_sum`): `y = Σ_axes x`, removing the axes or keeping them
 /// with size 1. Gradient: `g` with the reduced axes restored, broadcast to `x`'s shape.
-public struct Sum: Primitive {
-  /// A sum of one element, `0 + x` (the scalar fast path).
-  public var scalarForm: ScalarForm? { .sumOfOne }
+package struct Sum: Primitive {
+  /// A sum of one element: the reduction's `0 + x` (the scalar fast path).
+  package var scalarForm: ScalarForm? { .reduce(Add(), identity: 0) }
   /// The axes, normalized and sorted; every axis when built with `nil`.
-  public let axes: [Int]
+  package let axes: [Int]
   /// Whether reduced axes stay with size 1.
-  public let keepDims: Bool
+  package let keepDims: Bool
   /// `Sum`.
-  public var typeName: String { "Sum" }
+  package var typeName: String { "Sum" }
   /// The reduced shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0])
     return [reducedType(inputs[0], axes: axes, keepDims: keepDims)]
   }
   /// Sums.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     outputs.update(0) { Kernels.sum(x, axes: axes, keepDims: keepDims, into: &$0) }
   }
   /// `broadcastLike(expandDims(g, axes), x)`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard var g = upstream[0] else { return [nil] }
     if !keepDims { for a in axes { g = try expandDims(g, axis: a) } }
     return [try broadcastLike(g, op.inputs[0])]
@@ -32,25 +32,25 @@ public struct Sum: Primitive {
 /// The number of elements along some axes of `x`, as a scalar of `x`'s dtype (the divisor of
 /// ``mean(_:axes:keepDims:name:file:line:)``). Its value does not depend on `x`'s values, so it
 /// has no gradient.
-public struct ElementCount: Primitive {
+package struct ElementCount: Primitive {
   /// Every axis of a one-element tensor has size 1 (the scalar fast path).
-  public var scalarForm: ScalarForm? { .constant(1) }
+  package var scalarForm: ScalarForm? { .constant(1) }
   /// The axes counted.
-  public let axes: [Int]
+  package let axes: [Int]
   /// `Size`.
-  public var typeName: String { "Size" }
+  package var typeName: String { "Size" }
   /// A scalar.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     [TensorInfo(dtype: inputs[0].dtype, shape: [])]
   }
   /// Counts.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     let n = axes.reduce(1) { $0 * x.shape[$1] }
     outputs[0] = NDArray(repeating: Double(n), shape: [], dtype: x.dtype)
   }
   /// None.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
 /// The static type of reducing `input` over `axes` (normalized): the axes removed, or kept with
@@ -93,5 +93,5 @@ public func mean(
   let ax = try reductionAxes(x, axes, "Mean", loc)
   let total = try x.graph.apply(Sum(axes: ax, keepDims: keepDims), [x], name: name.map { $0 + "/sum" }, location: loc)
   let count = try x.graph.apply(ElementCount(axes: ax), [x], location: loc)
-  return try binary(.divide, total, count, name ?? "Mean", loc)
+  return try x.graph.apply(Binary(Divide()), [total, count], name: name ?? "Mean", location: loc)
 }

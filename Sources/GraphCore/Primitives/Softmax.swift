@@ -10,25 +10,25 @@ import ArrayCore
 ///
 /// The gradients are built from primitives (including this one), so they can be
 /// differentiated again.
-public struct Softmax: Primitive {
+package struct Softmax: Primitive {
   /// The axis, normalized.
-  public let axis: Int
+  package let axis: Int
   /// Whether this is the log-softmax.
-  public let log: Bool
+  package let log: Bool
   /// `Softmax` or `LogSoftmax`.
-  public var typeName: String { log ? "LogSoftmax" : "Softmax" }
+  package var typeName: String { log ? "LogSoftmax" : "Softmax" }
   /// The input's type (float).
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0])
     return [inputs[0]]
   }
   /// Computes the (log-)softmax.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     try outputs.update(0) { try Kernels.softmax(x, axis: axis, log: log, into: &$0) }
   }
   /// The rules of the table above.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     let y = op.output
     if log {
@@ -72,11 +72,11 @@ public func logSoftmax(_ x: Tensor, axis: Int = -1, name: String? = nil, file: S
 /// computed through the stable log-softmax (finite for any finite logits). A label outside
 /// `0..<C` is a run-time error naming it.
 /// Gradient: `∂ℓ/∂x = g · (softmax(x) - onehot(k))`; none for the labels.
-public struct SparseSoftmaxCrossEntropy: Primitive {
+package struct SparseSoftmaxCrossEntropy: Primitive {
   /// `SparseSoftmaxCrossEntropyWithLogits`.
-  public var typeName: String { "SparseSoftmaxCrossEntropyWithLogits" }
+  package var typeName: String { "SparseSoftmaxCrossEntropyWithLogits" }
   /// Float logits `[..., C]` and int32 labels `[...]`; the labels' shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let x = inputs[0], k = inputs[1]
     try requireFloat(x, "logits")
     guard k.dtype == .int32 else { throw ShapeError("labels must be int32, got \(k.dtype)") }
@@ -93,7 +93,7 @@ public struct SparseSoftmaxCrossEntropy: Primitive {
     return [TensorInfo(dtype: x.dtype, shape: PartialShape(dims))]
   }
   /// `-logSoftmax(x)[k]`, row by row.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0], k = inputs[1]
     guard Array(x.shape.dimensions.dropLast()) == k.shape.dimensions else {
       throw ShapeError("labels \(k.shape) must have the shape of logits \(x.shape) without its last axis")
@@ -121,7 +121,7 @@ public struct SparseSoftmaxCrossEntropy: Primitive {
   }
 
   /// `[g · (softmax(x) - onehot(k)), nil]`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let x = op.inputs[0], k = op.inputs[1]
     let probabilities = try softmax(x)

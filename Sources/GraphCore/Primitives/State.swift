@@ -3,146 +3,119 @@ import ArrayCore
 // MARK: - Leaves
 
 /// A value fed at run time (`tf.placeholder`). Running it unfed is an error.
-public struct PlaceholderPrimitive: Primitive {
+package struct PlaceholderPrimitive: Primitive {
   /// `Placeholder`.
-  public var typeName: String { "Placeholder" }
+  package var typeName: String { "Placeholder" }
   /// Set when the placeholder is created.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [] }
   /// Never reached: the session puts the fed value in place.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     throw SessionError.missingFeeds([context.graph?.nodes[context.currentNode].name ?? "?"])
   }
   /// A leaf: no inputs.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
 }
 
 /// A constant value (`tf.constant`).
-public struct ConstantPrimitive: Primitive {
+package struct ConstantPrimitive: Primitive {
   /// The value, when it has one element (the scalar fast path).
-  public var scalarForm: ScalarForm? { value.elementCount == 1 && value.dtype.isFloatingPoint ? .constant(value.scalarValue) : nil }
+  package var scalarForm: ScalarForm? { value.elementCount == 1 && value.dtype.isFloatingPoint ? .constant(value.scalarValue) : nil }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// The value.
-  public let value: NDArray
+  package let value: NDArray
   /// `Const`.
-  public var typeName: String { "Const" }
+  package var typeName: String { "Const" }
   /// The value's dtype and shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     [TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape))]
   }
   /// Publishes the value (shared, not copied).
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     outputs[0] = value
   }
   /// A leaf: no inputs.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
 }
 
 /// A variable: state that lives in the session and persists across runs (`tf.Variable`).
 /// Its output is the variable's current value.
-public struct VariablePrimitive: Primitive {
+package struct VariablePrimitive: Primitive {
   /// Reads the variable (the scalar fast path).
-  public var scalarForm: ScalarForm? { .readVariable }
+  package var scalarForm: ScalarForm? { .readVariable }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// The dtype.
-  public let dtype: DType
+  package let dtype: DType
   /// The shape.
-  public let shape: Shape
+  package let shape: Shape
   /// Whether optimizers update it by default.
-  public let trainable: Bool
+  package let trainable: Bool
   /// `VariableV2`.
-  public var typeName: String { "VariableV2" }
+  package var typeName: String { "VariableV2" }
   /// The variable's dtype and shape.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     [TensorInfo(dtype: dtype, shape: PartialShape(shape))]
   }
   /// Reads the current value.
   /// - Throws: ``SessionError/uninitializedVariable(name:)``.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     outputs[0] = try context.readVariable()
   }
   /// A leaf: the gradient with respect to a variable is what flows into it.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
 }
 
 // MARK: - State changes
 
 /// Replaces a variable's value: `v ← value` (`tf.assign`). Its output is the new value.
 /// Not differentiable.
-public struct Assign: Primitive {
+package struct Assign: Primitive {
   /// Stores one element (the scalar fast path).
-  public var scalarForm: ScalarForm? { .assign(variable: variable) }
+  package var scalarForm: ScalarForm? { .assign(variable: variable) }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// The variable's node index.
   let variable: Int
   /// `Assign`.
-  public var typeName: String { "Assign" }
+  package var typeName: String { "Assign" }
   /// The value's type (checked against the variable when built through ``assign(_:_:name:file:line:)``).
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
   /// Stores the value.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let value = inputs[0]
     context.writeVariable(node: variable, value)
     outputs[0] = value
   }
   /// Not differentiable.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
 /// Changes a variable in place: `v ← v + delta` or `v ← v - delta` (`tf.assign_add`,
-/// `tf.assign_sub`); `delta` broadcasts to the variable's shape. No copy is made when the
-/// variable's memory is not shared. Not differentiable.
-public struct AssignUpdate: Primitive {
+/// `tf.assign_sub`); `delta` broadcasts to the variable's shape. The arithmetic is the
+/// ``BinaryFunction``'s own (``Add`` or ``Subtract``) applied in place, so the scalar fast path
+/// and the kernel agree by construction. No copy is made when the variable's memory is not
+/// shared. Not differentiable.
+package struct AssignUpdate: Primitive {
   /// Updates one element in place (the scalar fast path).
-  public var scalarForm: ScalarForm? { .assignUpdate(variable: variable, subtract: kind == .subtract) }
-  /// Add or subtract.
-  public enum Kind: Sendable { case add, subtract }
+  package var scalarForm: ScalarForm? { .update(variable: variable, function) }
   let variable: Int
-  let kind: Kind
+  /// ``Add`` or ``Subtract``.
+  let function: any BinaryFunction
   /// `AssignAdd` or `AssignSub`.
-  public var typeName: String { kind == .add ? "AssignAdd" : "AssignSub" }
+  package var typeName: String { function is Subtract ? "AssignSub" : "AssignAdd" }
   /// No outputs: the operation is run as a target.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [] }
-  /// Updates the variable.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [] }
+  /// Updates the variable: `v[i] ← f(v[i], delta[i])`.
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let delta = inputs[0]
-    try context.updateVariable(node: variable) { v in
-      switch v.dtype {
-      case .float32: try update(&v, delta, Float.self)
-      case .float64: try update(&v, delta, Double.self)
-      default: throw ShapeError("\(typeName) needs a float variable")
-      }
-    }
-  }
-
-  func update<T: FloatElement>(_ v: inout NDArray, _ delta: NDArray, _: T.Type) throws {
-    guard try broadcastShape(v.shape, delta.shape) == v.shape else {
-      throw ShapeError("update of shape \(delta.shape) does not fit variable of shape \(v.shape)")
-    }
-    let shape = v.shape
-    let sign: T = kind == .add ? 1 : -1
-    v.withUnsafeMutableBufferPointer(as: T.self) { dst in
-      delta.withUnsafeBufferPointer(as: T.self) { d in
-        if d.count == dst.count {
-          for i in 0..<dst.count { dst[i] += sign * d[i] }
-        } else if d.count == 1 {
-          let x = sign * d[0]
-          for i in 0..<dst.count { dst[i] += x }
-        } else {
-          var b = NDArray()
-          try? Kernels.broadcast(delta, to: shape, into: &b)
-          b.withUnsafeBufferPointer(as: T.self) { bb in for i in 0..<dst.count { dst[i] += sign * bb[i] } }
-        }
-      }
-    }
+    try context.updateVariable(node: variable) { v in try function.update(&v, with: delta) }
   }
   /// Not differentiable.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
 func variableNode(_ v: Tensor, _ op: String, _ location: SourceLocation?) throws -> Int {
@@ -190,7 +163,7 @@ public func assignAdd(
   let loc = v.graph.location(file, line)
   let node = try variableNode(v, "AssignAdd", loc)
   try checkAssignable(v, delta, "AssignAdd", loc, exact: false)
-  return try v.graph.addOperation(AssignUpdate(variable: node, kind: .add), inputs: [delta], name: name, location: loc)
+  return try v.graph.addOperation(AssignUpdate(variable: node, function: Add()), inputs: [delta], name: name, location: loc)
 }
 
 /// `v ← v - delta` in place (`tf.assign_sub`); `delta` broadcasts to `v`'s shape.
@@ -201,30 +174,30 @@ public func assignSubtract(
   let loc = v.graph.location(file, line)
   let node = try variableNode(v, "AssignSub", loc)
   try checkAssignable(v, delta, "AssignSub", loc, exact: false)
-  return try v.graph.addOperation(AssignUpdate(variable: node, kind: .subtract), inputs: [delta], name: name, location: loc)
+  return try v.graph.addOperation(AssignUpdate(variable: node, function: Subtract()), inputs: [delta], name: name, location: loc)
 }
 
 /// Does nothing; used to group other operations through control dependencies (`tf.no_op`).
-public struct NoOp: Primitive {
+package struct NoOp: Primitive {
   /// Nothing to compute.
-  public var scalarForm: ScalarForm? { .noOp }
+  package var scalarForm: ScalarForm? { .noOp }
   /// `NoOp`.
-  public var typeName: String { "NoOp" }
+  package var typeName: String { "NoOp" }
   /// No outputs.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [] }
   /// Nothing.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {}
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {}
   /// No inputs.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
 }
 
 // MARK: - Random values
 
 /// Random values of a fixed shape, drawn from a seeded generator owned by the session: each run
 /// gives new values, and the same seed gives the same sequence (TF1 op-level seeds).
-public struct RandomPrimitive: Primitive {
+package struct RandomPrimitive: Primitive {
   /// The distribution.
-  public enum Distribution: Sendable, Hashable {
+  package enum Distribution: Sendable, Hashable {
     /// Normal with mean and standard deviation.
     case normal(mean: Double, standardDeviation: Double)
     /// Normal truncated to two standard deviations (resampled outside), as
@@ -234,15 +207,15 @@ public struct RandomPrimitive: Primitive {
     case uniform(low: Double, high: Double)
   }
   /// The shape of the result.
-  public let shape: Shape
+  package let shape: Shape
   /// The distribution.
-  public let distribution: Distribution
+  package let distribution: Distribution
   /// The seed.
-  public let seed: UInt64
+  package let seed: UInt64
   /// The dtype.
-  public let dtype: DType
+  package let dtype: DType
   /// `RandomStandardNormal`, `TruncatedNormal` or `RandomUniform`.
-  public var typeName: String {
+  package var typeName: String {
     switch distribution {
     case .normal: "RandomStandardNormal"
     case .truncatedNormal: "TruncatedNormal"
@@ -250,13 +223,13 @@ public struct RandomPrimitive: Primitive {
     }
   }
   /// The fixed shape and dtype.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard dtype.isFloatingPoint else { throw ShapeError("random values must be float, got \(dtype)") }
     guard shape.isValid else { throw ShapeError("shape \(shape) has a negative dimension") }
     return [TensorInfo(dtype: dtype, shape: PartialShape(shape))]
   }
   /// Draws new values.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let n = shape.elementCount
     let values: [Double] = context.withGenerator(seed: seed) { g in
       (0..<n).map { _ in
@@ -274,7 +247,7 @@ public struct RandomPrimitive: Primitive {
     outputs[0] = NDArray(converting: values, shape: shape, dtype: dtype)
   }
   /// A leaf: no inputs.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
 }
 
 /// Normal random values (`tf.random_normal`), new ones on every run.
@@ -311,17 +284,17 @@ public func truncatedNormal(
 
 /// A tensor of `x`'s shape and dtype filled with a constant (`tf.zeros_like`, `tf.ones_like`).
 /// Its value does not depend on `x`'s values, so it has no gradient.
-public struct FillLike: Primitive {
+package struct FillLike: Primitive {
   /// The fill value (the scalar fast path).
-  public var scalarForm: ScalarForm? { .constant(value) }
+  package var scalarForm: ScalarForm? { .constant(value) }
   /// The fill value.
-  public let value: Double
+  package let value: Double
   /// `ZerosLike`, `OnesLike` or `FillLike`.
-  public var typeName: String { value == 0 ? "ZerosLike" : value == 1 ? "OnesLike" : "FillLike" }
+  package var typeName: String { value == 0 ? "ZerosLike" : value == 1 ? "OnesLike" : "FillLike" }
   /// `x`'s type.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
   /// Fills.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     outputs.update(0) { out in
       out.prepare(shape: x.shape, dtype: x.dtype)
@@ -334,7 +307,7 @@ public struct FillLike: Primitive {
     }
   }
   /// None: the values do not depend on `x`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
 /// Zeros of `x`'s shape and dtype (`tf.zeros_like`).
@@ -349,24 +322,24 @@ public func onesLike(_ x: Tensor, name: String? = nil, file: StaticString = #fil
 
 /// Passes its input through unchanged. With `stopsGradient`, no gradient flows back through it
 /// (`tf.stop_gradient`); otherwise the gradient passes unchanged (`tf.identity`).
-public struct Identity: Primitive {
+package struct Identity: Primitive {
   /// One element passes through (the scalar fast path).
-  public var scalarForm: ScalarForm? { .passThrough }
+  package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
-  public var outputsMayAlias: Bool { true }
+  package var outputsMayAlias: Bool { true }
 
   /// Whether gradients are blocked.
-  public let stopsGradient: Bool
+  package let stopsGradient: Bool
   /// `StopGradient` or `Identity`.
-  public var typeName: String { stopsGradient ? "StopGradient" : "Identity" }
+  package var typeName: String { stopsGradient ? "StopGradient" : "Identity" }
   /// The input's type.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
   /// Publishes the input (shared, not copied).
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     outputs[0] = inputs[0]
   }
   /// `g`, or none for `StopGradient`.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     stopsGradient ? [nil] : [upstream[0]]
   }
 }

@@ -13,7 +13,7 @@ import ArrayCore
 /// separate operations would compute, so the fused and unfused updates agree bit for bit;
 /// fusing only saves the passes over memory (about a dozen arrays the size of the variable
 /// per step). Updates the three variables in place; not differentiable.
-public struct ApplyAdam: Primitive {
+package struct ApplyAdam: Primitive {
   let variable: Int
   let m: Int
   let v: Int
@@ -23,26 +23,27 @@ public struct ApplyAdam: Primitive {
   let decays: Bool
 
   /// `ApplyAdam`.
-  public var typeName: String { "ApplyAdam" }
+  package var typeName: String { "ApplyAdam" }
   /// No outputs: the operation is run as a target.
-  public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [] }
   /// Not differentiable.
-  public func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     [nil, nil] + (decays ? [nil] : [])
   }
 
   /// Updates `m`, `v` and the variable in place. Inputs: the gradient, the step size (one
   /// element), and the decay (one element) when `decays`.
-  public func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let g = inputs[0]
     guard inputs[1].elementCount == 1, !decays || inputs[2].elementCount == 1 else {
       throw ShapeError("ApplyAdam's step size and decay must have one element")
     }
     let stepSize = inputs[1].scalarValue
     let decay = decays ? inputs[2].scalarValue : nil
-    try context.updateVariables(variable, m, v) { x, m, v in
+    try context.updateVariables([variable, m, v]) { state in
       try Kernels.adamUpdate(
-        gradient: g, m: &m, v: &v, x: &x, beta1: beta1, beta2: beta2, epsilon: epsilon, stepSize: stepSize, decay: decay)
+        gradient: g, m: &state[1], v: &state[2], x: &state[0], beta1: beta1, beta2: beta2, epsilon: epsilon,
+        stepSize: stepSize, decay: decay)
     }
   }
 }

@@ -3,36 +3,52 @@ import RealModule
 
 /// How a primitive computes when every tensor it touches holds a single element: the form the
 /// session's scalar fast path runs (see ``ScalarProgram``). Primitives declare it beside their
-/// kernel through ``Primitive/scalarForm``; `nil` means the fast path does not apply.
-public enum ScalarForm: Sendable {
+/// kernel through ``Primitive/scalarForm``; `nil` means the fast path does not apply. The
+/// arithmetic is never restated here: elementwise forms carry the function's one definition.
+package enum ScalarForm: Sendable {
   /// An elementwise function of one input.
-  case unary(Unary.Function)
+  case unary(any UnaryFunction)
   /// An elementwise function of two inputs.
-  case binary(Binary.Function)
-  /// The stable sigmoid cross-entropy `max(x, 0) - x·z + log(1 + e^(-|x|))`.
-  case sigmoidCrossEntropy
-  /// The output is the first input (views, identity, broadcasting or summing one element).
+  case binary(any BinaryFunction)
+  /// A reduction of one element: `f(identity, x)`, as the reduction kernels compute it (a sum
+  /// is `.reduce(Add(), identity: 0)`, so `-0` sums to `+0` on both paths).
+  case reduce(any BinaryFunction, identity: Double)
+  /// The output is the first input (views, identity, broadcasting one element).
   case passThrough
-  /// A sum of one element: `0 + x` (as the reduction kernels compute it).
-  case sumOfOne
-  /// Un-broadcasting one element: the input itself when its shape equals the output's, else
-  /// `0 + x` (as ``SumToShapeOf`` computes it).
-  case sumToShape
   /// A constant output.
   case constant(Double)
   /// Reads the variable of this node.
   case readVariable
   /// `v ← x` for the variable of node `variable`.
   case assign(variable: Int)
-  /// `v ← v + x` or `v ← v - x` in place.
-  case assignUpdate(variable: Int, subtract: Bool)
+  /// `v ← f(v, x)` in place for the variable of node `variable`.
+  case update(variable: Int, any BinaryFunction)
   /// Nothing (a group of control dependencies).
   case noOp
 }
 
-extension Primitive {
-  /// No scalar form by default.
-  public var scalarForm: ScalarForm? { nil }
+/// `Float` and `Double`, calling elementwise definitions through their non-generic entry points
+/// (``UnaryFunction/apply(_:)-(Float)``), so a program step is one call into code specialized for the
+/// function and the dtype, with the function read in place (no existential copy).
+protocol ScalarElement: FloatElement {
+  /// `f(x)`.
+  static func apply(_ f: UnsafePointer<any UnaryFunction>, _ x: Self) -> Self
+  /// `f(x, y)`.
+  static func apply(_ f: UnsafePointer<any BinaryFunction>, _ x: Self, _ y: Self) -> Self
+}
+
+extension Float: ScalarElement {
+  @inline(__always) static func apply(_ f: UnsafePointer<any UnaryFunction>, _ x: Float) -> Float { f.pointee.apply(x) }
+  @inline(__always) static func apply(_ f: UnsafePointer<any BinaryFunction>, _ x: Float, _ y: Float) -> Float {
+    f.pointee.apply(x, y)
+  }
+}
+
+extension Double: ScalarElement {
+  @inline(__always) static func apply(_ f: UnsafePointer<any UnaryFunction>, _ x: Double) -> Double { f.pointee.apply(x) }
+  @inline(__always) static func apply(_ f: UnsafePointer<any BinaryFunction>, _ x: Double, _ y: Double) -> Double {
+    f.pointee.apply(x, y)
+  }
 }
 
 /// A plan lowered to a register machine over plain scalars, used when every value of the plan
@@ -46,23 +62,22 @@ extension Primitive {
 /// stored back, in place, after the last. Fed values are read from the frame first; fetched
 /// values are written to their frame slots last. Nothing is allocated in steady state, and the
 /// stored properties are constants, so a run pays no exclusivity checks on them.
-final class ScalarProgram<T: FloatElement> {
+final class ScalarProgram<T: ScalarElement> {
+  /// One step over the registers. Functions are indices into the program's function tables, so
+  /// instructions hold plain integers (a run copies them without reference counting).
   enum Instruction {
-    case unary(Unary.Function, dst: Int, x: Int)
-    case binary(Binary.Function, dst: Int, x: Int, y: Int)
-    case sigmoidCrossEntropy(dst: Int, x: Int, z: Int)
+    /// `r[dst] ← f(r[x])`.
+    case unary(function: Int, dst: Int, x: Int)
+    /// `r[dst] ← f(r[x], r[y])` (an in-place update is `dst == x`).
+    case binary(function: Int, dst: Int, x: Int, y: Int)
+    /// `r[dst] ← r[x]`.
     case copy(dst: Int, x: Int)
-    case sumOfOne(dst: Int, x: Int)
-    /// `r[dst] ← r[dst] + x` or `r[dst] ← r[dst] + (-1·x)` (as ``AssignUpdate`` computes it).
-    case update(dst: Int, x: Int, subtract: Bool)
 
     /// The register written and the registers read.
     var operands: (dst: Int, reads: [Int]) {
       switch self {
-      case let .unary(_, dst, x), let .copy(dst, x), let .sumOfOne(dst, x): (dst, [x])
+      case let .unary(_, dst, x), let .copy(dst, x): (dst, [x])
       case let .binary(_, dst, x, y): (dst, [x, y])
-      case let .sigmoidCrossEntropy(dst, x, z): (dst, [x, z])
-      case let .update(dst, x, _): (dst, [dst, x])
       }
     }
   }
@@ -80,6 +95,9 @@ final class ScalarProgram<T: FloatElement> {
   }
 
   let code: [Instruction]
+  /// The elementwise definitions the instructions call, in place (never copied during a run).
+  let unaryFunctions: UnsafeMutableBufferPointer<any UnaryFunction>
+  let binaryFunctions: UnsafeMutableBufferPointer<any BinaryFunction>
   let variables: [VariableUse]
   let registers: UnsafeMutablePointer<T>
   let count: Int
@@ -91,131 +109,183 @@ final class ScalarProgram<T: FloatElement> {
   /// apart so the other arrays hold plain integers, which a run reads without reference counting.
   let shapes: [Shape]
 
-  /// Lowers `plan`, or returns `nil` when some step or value does not fit.
+  /// Lowers `plan`, or returns `nil` when some step or value does not fit. Three passes:
+  /// ``lower(plan:graph:)`` (instructions, with aliases and constant folding),
+  /// ``removeDeadCode(_:fetchRegisters:isVariable:)``, then the tables a run reads.
   init?(plan: Plan, graph: Graph) {
-    let nodes = graph.nodes
-    let dtype = T.dtype
-    func fits(_ info: TensorInfo) -> Shape? {
-      guard info.dtype == dtype, let s = info.shape.concrete, s.elementCount == 1 else { return nil }
-      return s
-    }
-    for feed in plan.feeds where fits(feed.info) == nil { return nil }
-    var code: [Instruction] = []
-    var constants: [(register: Int, value: T)] = []
-    var variables: [VariableUse] = []
-    var variableIndex: [Int: Int] = [:]
-    var declaredShapes: [Shape] = []
-    /// The register of variable `node` (with its declared shape), noting whether its stored
-    /// value is needed; `nil` when it is not a one-element variable.
-    func variable(_ node: Int, loads: Bool) -> Int? {
-      if let i = variableIndex[node] { return variables[i].register }
-      guard let shape = (nodes[node].primitive as? VariablePrimitive)?.shape, shape.elementCount == 1 else { return nil }
-      variableIndex[node] = variables.count
-      variables.append(
-        VariableUse(node: node, register: plan.slotCount + variables.count, loads: loads, shape: declaredShapes.count))
-      declaredShapes.append(shape)
-      return variables[variables.count - 1].register
-    }
-    // Lowering simplifies as it goes: a copy of a value that never changes during the run is
-    // an alias (no instruction), and an operation on constants is computed once, here, with
-    // the same scalar function the run would use (so the results stay bit-identical).
-    var alias: [Int: Int] = [:]  // slot -> the register that holds its value
-    var known: [Int: T] = [:]  // register -> its constant value
-    func reg(_ slot: Int) -> Int { alias[slot] ?? slot }
-    func fold(_ dst: Int, _ value: T) {
-      known[dst] = value
-      constants.append((dst, value))
-    }
-    let variableRegisters = plan.slotCount...
-    func copy(_ dst: Int, _ x: Int) {
-      if variableRegisters.contains(x) { code.append(.copy(dst: dst, x: x)) } else { alias[dst] = x }
-    }
-    var slotShape: [Int: Shape] = [:]
-    for step in plan.steps {
-      let node = nodes[step.node]
-      guard let form = step.primitive.scalarForm else { return nil }
-      var outs: [Int] = []
-      for o in 0..<step.outputCount {
-        guard let s = fits(node.outputs[o]) else { return nil }
-        let slot = plan.slotLists[step.outputStart + o]
-        outs.append(slot)
-        slotShape[slot] = s
-      }
-      let ins = (0..<step.inputCount).map { reg(plan.slotLists[step.inputStart + $0]) }
-      switch form {
-      case .unary(let f):
-        if let x = known[ins[0]] { fold(outs[0], f.apply(x)) } else { code.append(.unary(f, dst: outs[0], x: ins[0])) }
-      case .binary(let f):
-        if let x = known[ins[0]], let y = known[ins[1]] {
-          fold(outs[0], f.apply(x, y))
-        } else {
-          code.append(.binary(f, dst: outs[0], x: ins[0], y: ins[1]))
-        }
-      case .sigmoidCrossEntropy:
-        if let x = known[ins[0]], let z = known[ins[1]] {
-          fold(outs[0], SigmoidCrossEntropy.loss(x, z))
-        } else {
-          code.append(.sigmoidCrossEntropy(dst: outs[0], x: ins[0], z: ins[1]))
-        }
-      case .passThrough: copy(outs[0], ins[0])
-      case .sumOfOne:
-        if let x = known[ins[0]] { fold(outs[0], 0 + x) } else { code.append(.sumOfOne(dst: outs[0], x: ins[0])) }
-      case .sumToShape:
-        let input = node.inputs[0]
-        if nodes[input.node].outputs[input.output].shape == node.outputs[0].shape {
-          copy(outs[0], ins[0])
-        } else if let x = known[ins[0]] {
-          fold(outs[0], 0 + x)
-        } else {
-          code.append(.sumOfOne(dst: outs[0], x: ins[0]))
-        }
-      case .constant(let v): fold(outs[0], T(v))
-      case .readVariable:
-        // A copy, not an alias: the variable may be updated later in the run.
-        guard let r = variable(step.node, loads: true) else { return nil }
-        code.append(.copy(dst: outs[0], x: r))
-      case .assign(let v):
-        guard let r = variable(v, loads: false) else { return nil }
-        variables[variableIndex[v]!].stores = true
-        code.append(.copy(dst: r, x: ins[0]))
-        if let o = outs.first { copy(o, ins[0]) }
-      case .assignUpdate(let v, let subtract):
-        guard let r = variable(v, loads: true) else { return nil }
-        code.append(.update(dst: r, x: ins[0], subtract: subtract))
-        variables[variableIndex[v]!].stores = true
-      case .noOp: break
-      }
-    }
-    // Dead code: keep what writes a variable and what a fetch or a kept instruction reads.
-    let fetchRegisters = plan.fetchSlots.map(reg)
-    var live = Set(fetchRegisters)
-    var kept: [Instruction] = []
-    for instruction in code.reversed() {
-      let (dst, reads) = instruction.operands
-      guard live.contains(dst) || variableRegisters.contains(dst) else { continue }
-      kept.append(instruction)
-      live.formUnion(reads)
-    }
-    code = kept.reversed()
+    guard var lowering = Lowering(plan: plan, graph: graph) else { return nil }
+    guard lowering.lower() else { return nil }
+    let fetchRegisters = plan.fetchSlots.map(lowering.reg)
+    let code = Self.removeDeadCode(lowering.code, fetchRegisters: fetchRegisters, isVariable: lowering.isVariableRegister)
     var shapes: [Shape] = []
     for slot in plan.fetchSlots {
-      guard let s = slotShape[slot] ?? plan.feeds.first(where: { $0.slot == slot }).flatMap({ fits($0.info) }) else { return nil }
+      guard let s = lowering.slotShape[slot] ?? plan.feeds.first(where: { $0.slot == slot }).flatMap({ lowering.fits($0.info) })
+      else { return nil }
       shapes.append(s)
     }
+    var variables = lowering.variables
     for i in variables.indices { variables[i].shape += shapes.count }
     self.code = code
     self.variables = variables
     self.fetchSlots = plan.fetchSlots
     self.fetchRegisters = fetchRegisters
-    self.shapes = shapes + declaredShapes
+    self.shapes = shapes + lowering.declaredShapes
     feedSlots = plan.feeds.map(\.slot)
-    count = Swift.max(plan.slotCount + variables.count, 1)
+    unaryFunctions = .allocate(capacity: lowering.unaryFunctions.count)
+    _ = unaryFunctions.initialize(from: lowering.unaryFunctions)
+    binaryFunctions = .allocate(capacity: lowering.binaryFunctions.count)
+    _ = binaryFunctions.initialize(from: lowering.binaryFunctions)
+    count = Swift.max(lowering.registerCount, 1)
     registers = .allocate(capacity: count)
     registers.initialize(repeating: 0, count: count)
-    for (register, value) in constants { registers[register] = value }
+    for (register, value) in lowering.constants { registers[register] = value }
   }
 
-  deinit { registers.deallocate() }
+  /// The first pass: one instruction (or none) per plan step, from each primitive's
+  /// ``ScalarForm``. It simplifies as it goes: a copy of a value that never changes during the
+  /// run is an alias (no instruction), and an operation on constants is computed once, here,
+  /// through the same entry point the run would call (so the results stay bit-identical).
+  struct Lowering {
+    let plan: Plan
+    let nodes: [Node]
+    var code: [Instruction] = []
+    var constants: [(register: Int, value: T)] = []
+    var variables: [VariableUse] = []
+    var variableIndex: [Int: Int] = [:]
+    var declaredShapes: [Shape] = []
+    var unaryFunctions: [any UnaryFunction] = []
+    var binaryFunctions: [any BinaryFunction] = []
+    /// slot -> the register that holds its value.
+    var alias: [Int: Int] = [:]
+    /// register -> its constant value.
+    var known: [Int: T] = [:]
+    var slotShape: [Int: Shape] = [:]
+    /// Registers: the plan's slots, then one per variable (at most one per step), then
+    /// constants that no slot holds (reduction identities).
+    let variableBase: Int
+    let constantBase: Int
+    var constantRegisters = 0
+
+    init?(plan: Plan, graph: Graph) {
+      self.plan = plan
+      nodes = graph.nodes
+      variableBase = plan.slotCount
+      constantBase = plan.slotCount + plan.steps.count
+      for feed in plan.feeds where fits(feed.info) == nil { return nil }
+    }
+
+    var registerCount: Int { constantBase + constantRegisters }
+    func isVariableRegister(_ r: Int) -> Bool { r >= variableBase && r < constantBase }
+    func reg(_ slot: Int) -> Int { alias[slot] ?? slot }
+
+    func fits(_ info: TensorInfo) -> Shape? {
+      guard info.dtype == T.dtype, let s = info.shape.concrete, s.elementCount == 1 else { return nil }
+      return s
+    }
+
+    /// The register of variable `node` (with its declared shape), noting whether its stored
+    /// value is needed; `nil` when it is not a one-element variable.
+    mutating func variable(_ node: Int, loads: Bool) -> Int? {
+      if let i = variableIndex[node] { return variables[i].register }
+      guard let shape = (nodes[node].primitive as? VariablePrimitive)?.shape, shape.elementCount == 1 else { return nil }
+      variableIndex[node] = variables.count
+      variables.append(VariableUse(node: node, register: variableBase + variables.count, loads: loads, shape: declaredShapes.count))
+      declaredShapes.append(shape)
+      return variables[variables.count - 1].register
+    }
+
+    mutating func fold(_ dst: Int, _ value: T) {
+      known[dst] = value
+      constants.append((dst, value))
+    }
+
+    mutating func constantRegister(_ value: T) -> Int {
+      let r = constantBase + constantRegisters
+      constantRegisters += 1
+      fold(r, value)
+      return r
+    }
+
+    mutating func copy(_ dst: Int, _ x: Int) {
+      if isVariableRegister(x) { code.append(.copy(dst: dst, x: x)) } else { alias[dst] = x }
+    }
+
+    mutating func emit(_ f: any UnaryFunction, dst: Int, x: Int) {
+      if let v = known[x] {
+        fold(dst, withUnsafePointer(to: f) { T.apply($0, v) })
+      } else {
+        unaryFunctions.append(f)
+        code.append(.unary(function: unaryFunctions.count - 1, dst: dst, x: x))
+      }
+    }
+
+    mutating func emit(_ f: any BinaryFunction, dst: Int, x: Int, y: Int) {
+      if let a = known[x], let b = known[y], !isVariableRegister(dst) {
+        fold(dst, withUnsafePointer(to: f) { T.apply($0, a, b) })
+      } else {
+        binaryFunctions.append(f)
+        code.append(.binary(function: binaryFunctions.count - 1, dst: dst, x: x, y: y))
+      }
+    }
+
+    /// Lowers every step; `false` when one does not fit.
+    mutating func lower() -> Bool {
+      for step in plan.steps {
+        let node = nodes[step.node]
+        let inputInfos = node.inputs.map { nodes[$0.node].outputs[$0.output] }
+        guard let form = step.primitive.scalarForm(for: inputInfos) else { return false }
+        var outs: [Int] = []
+        for o in 0..<step.outputCount {
+          guard let s = fits(node.outputs[o]) else { return false }
+          let slot = plan.slotLists[step.outputStart + o]
+          outs.append(slot)
+          slotShape[slot] = s
+        }
+        let ins = (0..<step.inputCount).map { reg(plan.slotLists[step.inputStart + $0]) }
+        switch form {
+        case .unary(let f): emit(f, dst: outs[0], x: ins[0])
+        case .binary(let f): emit(f, dst: outs[0], x: ins[0], y: ins[1])
+        case let .reduce(f, identity): emit(f, dst: outs[0], x: constantRegister(T(identity)), y: ins[0])
+        case .passThrough: copy(outs[0], ins[0])
+        case .constant(let v): fold(outs[0], T(v))
+        case .readVariable:
+          // A copy, not an alias: the variable may be updated later in the run.
+          guard let r = variable(step.node, loads: true) else { return false }
+          code.append(.copy(dst: outs[0], x: r))
+        case .assign(let v):
+          guard let r = variable(v, loads: false) else { return false }
+          variables[variableIndex[v]!].stores = true
+          code.append(.copy(dst: r, x: ins[0]))
+          if let o = outs.first { copy(o, ins[0]) }
+        case let .update(v, f):
+          guard let r = variable(v, loads: true) else { return false }
+          emit(f, dst: r, x: r, y: ins[0])
+          variables[variableIndex[v]!].stores = true
+        case .noOp: break
+        }
+      }
+      return true
+    }
+  }
+
+  /// Keeps what writes a variable and what a fetch or a kept instruction reads.
+  static func removeDeadCode(_ code: [Instruction], fetchRegisters: [Int], isVariable: (Int) -> Bool) -> [Instruction] {
+    var live = Set(fetchRegisters)
+    var kept: [Instruction] = []
+    for instruction in code.reversed() {
+      let (dst, reads) = instruction.operands
+      guard live.contains(dst) || isVariable(dst) else { continue }
+      kept.append(instruction)
+      live.formUnion(reads)
+    }
+    return kept.reversed()
+  }
+
+  deinit {
+    registers.deallocate()
+    unaryFunctions.deinitialize().deallocate()
+    binaryFunctions.deinitialize().deallocate()
+  }
 
   /// Runs the program: reads the fed values from the frame, updates variables in `context`,
   /// and writes the fetched values into their frame slots. The caller has sized
@@ -268,15 +338,14 @@ final class ScalarProgram<T: FloatElement> {
   /// Runs the instructions over the registers.
   private func execute() {
     let r = registers
+    let unary = UnsafePointer(unaryFunctions.baseAddress)
+    let binary = UnsafePointer(binaryFunctions.baseAddress)
     code.withUnsafeBufferPointer { code in
       for instruction in code {
         switch instruction {
-        case let .unary(f, dst, x): r[dst] = f.apply(r[x])
-        case let .binary(f, dst, x, y): r[dst] = f.apply(r[x], r[y])
-        case let .sigmoidCrossEntropy(dst, x, z): r[dst] = SigmoidCrossEntropy.loss(r[x], r[z])
+        case let .unary(f, dst, x): r[dst] = T.apply(unary.unsafelyUnwrapped + f, r[x])
+        case let .binary(f, dst, x, y): r[dst] = T.apply(binary.unsafelyUnwrapped + f, r[x], r[y])
         case let .copy(dst, x): r[dst] = r[x]
-        case let .sumOfOne(dst, x): r[dst] = 0 + r[x]
-        case let .update(dst, x, subtract): r[dst] += subtract ? -1 * r[x] : r[x]
         }
       }
     }

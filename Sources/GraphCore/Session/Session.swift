@@ -63,33 +63,30 @@ public final class Session: @unchecked Sendable {
   public func run(
     _ fetches: [Tensor], feeding feeds: [Tensor: NDArray] = [:], targets: [Operation] = []
   ) throws -> [NDArray] {
+    try run(fetches, feeds, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
+  }
+
+  /// Evaluates one tensor.
+  public func run(_ fetch: Tensor, feeding feeds: [Tensor: NDArray] = [:]) throws -> NDArray {
+    try run(CollectionOfOne(fetch), feeds, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
+  }
+
+  /// Runs one operation (a training step, an initializer) for its effects.
+  public func run(_ target: Operation, feeding feeds: [Tensor: NDArray] = [:]) throws {
+    try run(EmptyCollection<Tensor>(), feeds, CollectionOfOne(target)) { _ in () }
+  }
+
+  /// The one path of every ``run(_:feeding:targets:)`` overload: under the lock, find the plan,
+  /// bind the feeds, ``execute(_:)`` it, read the results, and drop the fed values.
+  private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
+    _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T, _ results: (Plan) -> R
+  ) throws -> R {
     try lock.withLock {
       let plan = try plan(fetches, feeds, targets)
       defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
       try bind(plan, feeds)
       try execute(plan)
-      return plan.fetchSlots.map { plan.frame[$0] }
-    }
-  }
-
-  /// Evaluates one tensor.
-  public func run(_ fetch: Tensor, feeding feeds: [Tensor: NDArray] = [:]) throws -> NDArray {
-    try lock.withLock {
-      let plan = try plan(CollectionOfOne(fetch), feeds, EmptyCollection<Operation>())
-      defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
-      try bind(plan, feeds)
-      try execute(plan)
-      return plan.frame[plan.fetchSlots[0]]
-    }
-  }
-
-  /// Runs one operation (a training step, an initializer) for its effects.
-  public func run(_ target: Operation, feeding feeds: [Tensor: NDArray] = [:]) throws {
-    try lock.withLock {
-      let plan = try plan(EmptyCollection<Tensor>(), feeds, CollectionOfOne(target))
-      defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
-      try bind(plan, feeds)
-      try execute(plan)
+      return results(plan)
     }
   }
 
@@ -198,15 +195,23 @@ public final class Session: @unchecked Sendable {
     }
   }
 
-  /// Executes the plan's steps in order. The caller holds the lock.
+  /// Executes a bound plan: the one way every run, prepared or not, computes. Its scalar
+  /// program when the options allow and the plan fits (see ``ScalarProgram``), else the steps
+  /// one by one. The caller holds the lock.
   func execute(_ plan: Plan) throws {
     context.reserve(nodes: plan.nodeCount)
     if options.scalarFastPath && !options.checkNumerics {
       plan.lowerToScalars(graph: graph)
-      if let program = plan.scalarHandle, try program.run(frame: plan.frame, context: context) { return }
+      if let program = plan.scalarHandle, try program.run(frame: plan.frame, context: context) {
+        scalarRuns &+= 1
+        return
+      }
     }
     try executeSteps(plan)
   }
+
+  /// How many runs took the scalar fast path (for tests that must know it ran).
+  @exclusivity(unchecked) var scalarRuns = 0
 
   /// Executes the plan's steps one by one through the primitives' kernels.
   func executeSteps(_ plan: Plan) throws {
@@ -254,8 +259,6 @@ public final class Session: @unchecked Sendable {
 public final class PreparedStep: @unchecked Sendable {
   let session: Session
   let plan: Plan
-  /// The plan's scalar program when the session's options allow and every value fits.
-  let scalarProgram: UnownedScalarProgram?
   /// Whether every feed has been set once (feeds stay set between runs; only touched under
   /// the session's lock).
   @exclusivity(unchecked) private var allFed = false
@@ -263,13 +266,6 @@ public final class PreparedStep: @unchecked Sendable {
   init(session: Session, plan: Plan) {
     self.session = session
     self.plan = plan
-    let options = session.options
-    if options.scalarFastPath && !options.checkNumerics {
-      plan.lowerToScalars(graph: session.graph)
-      scalarProgram = plan.scalarHandle
-    } else {
-      scalarProgram = nil
-    }
   }
 
   /// The number of fed tensors, in the order given to ``Session/prepare(fetches:feeds:targets:)``.
@@ -301,9 +297,7 @@ public final class PreparedStep: @unchecked Sendable {
       }
       allFed = true
     }
-    session.context.reserve(nodes: plan.nodeCount)
-    if let program = scalarProgram, try program.run(frame: plan.frame, context: session.context) { return }
-    try session.executeSteps(plan)
+    try session.execute(plan)
   }
 
   /// The value of fetch `index` from the last run.
