@@ -169,7 +169,7 @@ struct GraphDefExporter {
     case is ReshapeLike: ("ReshapeLike", [])
     case is BroadcastLike: ("BroadcastLike", [])
     case let e as ElementCount: ("ElementCount", [("_backprop_axes", .ints(e.axes))])
-    case is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
+    case let b as Binary where b.function is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
     default: nil
     }
   }
@@ -193,14 +193,28 @@ struct GraphDefExporter {
         "VariableV2",
         [("dtype", .type(v.dtype)), ("shape", .shape(PartialShape(v.shape))), ("container", .string("")), ("shared_name", .string(""))])
     case let u as Unary:
-      return simple(u.typeName, [("T", .type(t))])
-    case let u as UnaryActivation:
-      if case let .leakyRelu(alpha) = u.function {
-        return simple("LeakyRelu", [("T", .type(t)), ("alpha", .float(Float(alpha)))])
+      if let l = u.function as? LeakyRelu {
+        return simple("LeakyRelu", [("T", .type(t)), ("alpha", .float(Float(l.alpha)))])
       }
       return simple(u.typeName, [("T", .type(t))])
+    case let b as Binary where b.function is SigmoidCrossEntropy:
+      // max(x, 0) - x·z + log(1 + e^(-|x|)), as tf.nn.sigmoid_cross_entropy_with_logits.
+      let attrs: [(String, TFAttr)] = [("T", .type(t))]
+      let relu = fresh(name + "/relu"), xz = fresh(name + "/mul"), diff = fresh(name + "/sub")
+      let absx = fresh(name + "/abs"), neg = fresh(name + "/neg"), soft = fresh(name + "/softplus")
+      return [
+        TFNode(name: relu, op: "Relu", inputs: [inputs[0]], attrs: attrs),
+        TFNode(name: xz, op: "Mul", inputs: [inputs[0], inputs[1]], attrs: attrs),
+        TFNode(name: diff, op: "Sub", inputs: [relu, xz], attrs: attrs),
+        TFNode(name: absx, op: "Abs", inputs: [inputs[0]], attrs: attrs),
+        TFNode(name: neg, op: "Neg", inputs: [absx], attrs: attrs),
+        TFNode(name: soft, op: "Softplus", inputs: [neg], attrs: attrs),
+        TFNode(name: name, op: "AddV2", inputs: [diff, soft], attrs: attrs),
+      ]
     case let b as Binary:
-      return simple(b.function == .add ? "AddV2" : b.typeName, [("T", .type(t))])
+      // TensorFlow has every binary function under the same name but Hypot.
+      guard b.typeName != "Hypot" else { return nil }
+      return simple(b.typeName == "Add" ? "AddV2" : b.typeName, [("T", .type(t))])
     case let c as Compare:
       return simple(c.typeName, [("T", .type(t))])
     case let l as Logical:
@@ -244,20 +258,6 @@ struct GraphDefExporter {
       return simple(s.typeName, [("T", .type(t))])
     case is SparseSoftmaxCrossEntropy:
       return simple("SparseSoftmaxCrossEntropyWithLogits", [("T", .type(t)), ("Tlabels", .type(.int32))])
-    case is SigmoidCrossEntropy:
-      // max(x, 0) - x·z + log(1 + e^(-|x|)), as tf.nn.sigmoid_cross_entropy_with_logits.
-      let attrs: [(String, TFAttr)] = [("T", .type(t))]
-      let relu = fresh(name + "/relu"), xz = fresh(name + "/mul"), diff = fresh(name + "/sub")
-      let absx = fresh(name + "/abs"), neg = fresh(name + "/neg"), soft = fresh(name + "/softplus")
-      return [
-        TFNode(name: relu, op: "Relu", inputs: [inputs[0]], attrs: attrs),
-        TFNode(name: xz, op: "Mul", inputs: [inputs[0], inputs[1]], attrs: attrs),
-        TFNode(name: diff, op: "Sub", inputs: [relu, xz], attrs: attrs),
-        TFNode(name: absx, op: "Abs", inputs: [inputs[0]], attrs: attrs),
-        TFNode(name: neg, op: "Neg", inputs: [absx], attrs: attrs),
-        TFNode(name: soft, op: "Softplus", inputs: [neg], attrs: attrs),
-        TFNode(name: name, op: "AddV2", inputs: [diff, soft], attrs: attrs),
-      ]
     case let r as Reshape:
       let shape = intConst(name + "/shape", r.shape)
       return [TFNode(name: name, op: "Reshape", inputs: [inputs[0], shape], attrs: [("T", .type(t)), ("Tshape", .type(.int32))])]

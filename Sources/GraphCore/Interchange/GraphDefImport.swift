@@ -201,6 +201,7 @@ struct GraphDefImporter {
     "Placeholder", "PlaceholderWithDefault", "Const", "VariableV2", "Variable", "Identity", "StopGradient", "Snapshot",
     "Neg", "Square", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Round", "Sign", "Log1p", "Softplus",
     "Elu", "Erf", "LeakyRelu", "Add", "AddV2", "BiasAdd", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
+    "Sin", "Cos", "Tan", "Atan", "Expm1", "Reciprocal", "Rsqrt", "FloorDiv", "FloorMod", "Atan2",
     "SquaredDifference", "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalNot",
     "LogicalAnd", "LogicalOr", "Select", "SelectV2", "Cast", "MatMul", "Sum", "Mean", "Max", "Min", "ArgMax",
     "ArgMin", "Softmax", "LogSoftmax", "SparseSoftmaxCrossEntropyWithLogits", "Reshape", "ExpandDims", "Squeeze",
@@ -338,13 +339,16 @@ struct GraphDefImporter {
       let op = try g.addOperation(p, inputs: ins, controlDependencies: controlOperations(d), name: name)
       return op.output
     }
-    let unary: [String: Unary.Function] = [
-      "Neg": .negate, "Square": .square, "Abs": .abs, "Exp": .exp, "Log": .log, "Sqrt": .sqrt, "Sigmoid": .sigmoid,
-      "Tanh": .tanh, "Relu": .relu, "Round": .round, "Sign": .sign,
+    let unary: [String: any UnaryFunction] = [
+      "Neg": Negate(), "Square": Square(), "Abs": Abs(), "Exp": Exp(), "Log": Log(), "Sqrt": Sqrt(), "Sigmoid": Sigmoid(),
+      "Tanh": HyperbolicTangent(), "Relu": Relu(), "Round": Round(), "Sign": Sign(), "Sin": Sin(), "Cos": Cos(), "Tan": Tan(),
+      "Atan": Atan(), "Expm1": ExpMinusOne(), "Log1p": LogOnePlus(), "Reciprocal": Reciprocal(),
+      "Rsqrt": ReciprocalSquareRoot(), "Softplus": Softplus(), "Elu": Elu(), "Erf": ErrorFunction(),
     ]
-    let binary: [String: Binary.Function] = [
-      "Add": .add, "AddV2": .add, "BiasAdd": .add, "Sub": .subtract, "Mul": .multiply, "RealDiv": .divide, "Div": .divide,
-      "Maximum": .maximum, "Minimum": .minimum, "Pow": .pow,
+    let binary: [String: any BinaryFunction] = [
+      "Add": Add(), "AddV2": Add(), "BiasAdd": Add(), "Sub": Subtract(), "Mul": Multiply(), "RealDiv": Divide(), "Div": Divide(),
+      "Maximum": Maximum(), "Minimum": Minimum(), "Pow": Power(), "FloorDiv": FloorDivide(), "FloorMod": FloorModulo(),
+      "Atan2": Atan2(),
     ]
     let compare: [String: Compare.Function] = [
       "Equal": .equal, "NotEqual": .notEqual, "Less": .less, "LessEqual": .lessEqual, "Greater": .greater,
@@ -356,7 +360,7 @@ struct GraphDefImporter {
       case "SumToShapeOf": result = [try apply(SumToShapeOf(), [x(0), x(1)])]
       case "ReshapeLike": result = [try apply(ReshapeLike(), [x(0), x(1)])]
       case "BroadcastLike": result = [try apply(BroadcastLike(), [x(0), x(1)])]
-      case "SigmoidCrossEntropyWithLogits": result = [try apply(SigmoidCrossEntropy(), [x(0), x(1)])]
+      case "SigmoidCrossEntropyWithLogits": result = [try apply(Binary(SigmoidCrossEntropy()), [x(0), x(1)])]
       case "ElementCount":
         guard case let .ints(axes)? = d.attrs["_backprop_axes"] else { throw fail("'\(name)': no _backprop_axes") }
         result = [try apply(ElementCount(axes: axes.map { Int($0) }), [x(0)])]
@@ -399,20 +403,13 @@ struct GraphDefImporter {
       result = [g.constant(NDArray(scalar: true), name: name)]
     case "Identity", "Snapshot": result = [try apply(Identity(stopsGradient: false), [x(0)])]
     case "StopGradient": result = [try apply(Identity(stopsGradient: true), [x(0)])]
-    case "Log1p":
-      let one = g.constant(1, dtype: try x(0).dtype, name: name + "/one")
-      let sum = try g.apply(Binary(.add), [x(0), one], name: name + "/add")
-      result = [try apply(Unary(.log), [sum])]
-    case "Softplus": result = [try apply(UnaryActivation(.softplus), [x(0)])]
-    case "Elu": result = [try apply(UnaryActivation(.elu), [x(0)])]
-    case "Erf": result = [try apply(UnaryActivation(.erf), [x(0)])]
     case "LeakyRelu":
       var alpha = 0.2
       if case let .float(a)? = d.attrs["alpha"] { alpha = Double(a) }
-      result = [try apply(UnaryActivation(.leakyRelu(alpha: alpha)), [x(0)])]
+      result = [try apply(Unary(LeakyRelu(alpha: alpha)), [x(0)])]
     case "SquaredDifference":
-      let diff = try g.apply(Binary(.subtract), [x(0), x(1)], name: name + "/sub")
-      result = [try apply(Unary(.square), [diff])]
+      let diff = try g.apply(Binary(Subtract()), [x(0), x(1)], name: name + "/sub")
+      result = [try apply(Unary(Square()), [diff])]
     case "LogicalNot": result = [try apply(Logical(.not), [x(0)])]
     case "LogicalAnd": result = [try apply(Logical(.and), [x(0), x(1)])]
     case "LogicalOr": result = [try apply(Logical(.or), [x(0), x(1)])]
@@ -432,7 +429,7 @@ struct GraphDefImporter {
       default:
         let total = try g.apply(Sum(axes: axes.sorted(), keepDims: keep), [v], name: name + "/sum")
         let count = try g.apply(ElementCount(axes: axes.sorted()), [v], name: name + "/count")
-        result = [try apply(Binary(.divide), [total, count])]
+        result = [try apply(Binary(Divide()), [total, count])]
       }
     case "ArgMax", "ArgMin":
       let v = try x(0)

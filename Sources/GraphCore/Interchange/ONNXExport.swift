@@ -87,9 +87,13 @@ extension Graph {
         continue
       case let m as MatMul where !m.transposeA && !m.transposeB: op = "MatMul"
       case let b as Binary:
-        op = [.add: "Add", .subtract: "Sub", .multiply: "Mul", .divide: "Div", .maximum: "Max", .minimum: "Min", .pow: "Pow"][b.function]
+        op = ["Add": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Maximum": "Max", "Minimum": "Min", "Pow": "Pow"][b.typeName]
       case let u as Unary:
-        op = [.negate: "Neg", .abs: "Abs", .exp: "Exp", .log: "Log", .sqrt: "Sqrt", .sigmoid: "Sigmoid", .tanh: "Tanh", .relu: "Relu"][u.function]
+        let same: Set<String> = [
+          "Neg", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Sin", "Cos", "Tan", "Atan", "Reciprocal", "Softplus", "Erf",
+          "Round", "Sign",
+        ]
+        op = same.contains(u.typeName) ? u.typeName : nil
       case let s as Softmax where s.axis == node.outputs[0].shape.rank - 1:
         op = s.log ? "LogSoftmax" : "Softmax"
         attrs = [("axis", -1)]
