@@ -96,7 +96,7 @@ public struct SummaryEvent: Sendable, Equatable {
 }
 
 /// Writes TensorBoard event files (`events.out.tfevents.<time>.<host>.<pid>`): TFRecord
-/// records (``TFRecord``) holding `Event` protocol buffers, the first with the file version
+/// records (``ArrayCore/TFRecord``) holding `Event` protocol buffers, the first with the file version
 /// `brain.Event:2`, then scalars, histograms and the graph, so that TensorBoard's Scalars,
 /// Histograms and Graphs tabs show them (`tensorboard --logdir DIR`).
 ///

@@ -12,7 +12,7 @@ extension Session {
   /// Saves the whole model to the directory `path` (created if missing): the graph as
   /// `graph.pb` (a TensorFlow GraphDef, which TensorFlow can import too) and every variable —
   /// weights, optimizer slots, step counters — as `variables.safetensors`, so that
-  /// ``loadModel(from:)`` can run inference or continue training in another process without
+  /// ``loadModel(from:options:)`` can run inference or continue training in another process without
   /// the code that built the graph. Each file is written atomically; the graph is written
   /// first, so an interrupted save leaves the previous variables beside a graph that still
   /// matches them unless the graph itself changed.
