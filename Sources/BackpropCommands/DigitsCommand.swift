@@ -42,6 +42,11 @@ struct DigitsCommand: ParsableCommand {
   @Option(help: "Save the trained model (weights, standardizer, layer sizes) to this safetensors file.")
   var save: String?
 
+  @Option(
+    name: .customLong("save-model"),
+    help: ArgumentHelp("Save the trained network (graph and weights, standardization included) as a whole-model directory for `backprop predict --model DIR`.", valueName: "dir"))
+  var saveModel: String?
+
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
   /// The parsed `--hidden` sizes, or nil when malformed.
@@ -82,6 +87,10 @@ struct DigitsCommand: ParsableCommand {
       try report.model.save(toPath: save)
       print("saved the model to \(save)")
     }
+    if let saveModel {
+      try report.model.saveModelDirectory(saveModel)
+      print("saved the whole model to \(saveModel)")
+    }
     let name = report.model.layerSizes.map(String.init).joined(separator: "-")
     try outputs.write(
       figure: report.figure(title: "Digits \(name), \(optimizer.rawValue) at \(formatCompact(learningRate)), batch \(batchSize), seed \(seed)"),
@@ -99,7 +108,7 @@ struct PredictCommand: ParsableCommand {
       class and the accuracy is reported on standard error.
       """)
 
-  @Option(help: "The model file written by `backprop digits --save`.")
+  @Option(help: "The model file written by `backprop digits --save`, or a whole-model directory (`--save-model`, Session.saveModel).")
   var model: String
 
   @Option(help: "A CSV of rows of 64 pixels (0..16), optionally followed by the class.")
@@ -109,7 +118,8 @@ struct PredictCommand: ParsableCommand {
   var header = false
 
   func run() throws {
-    let classifier = try DigitsModel(contentsOfFile: model)
+    var isDirectory: ObjCBool = false
+    let wholeModel = FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) && isDirectory.boolValue
     let table = try NumericTable(contentsOfFile: input, hasHeader: header)
     let n = DigitsModel.inputSize
     guard table.columnCount == n || table.columnCount == n + 1 else {
@@ -125,7 +135,26 @@ struct PredictCommand: ParsableCommand {
     } else {
       pixels = table.matrix()
     }
-    let predictions = try classifier.predict(pixels)
+    let predictions: [Int]
+    if wholeModel {
+      // A directory written by Session.saveModel (`backprop digits --save-model`): the graph
+      // names its input and output in the metadata.
+      let (session, metadata) = try Session.loadModel(from: model)
+      guard let input = metadata["input"].flatMap(session.graph.tensor(named:)),
+        let output = metadata["output"].flatMap(session.graph.tensor(named:))
+      else { throw CLIError("\(model): the model's metadata does not name an existing 'input' and 'output' tensor") }
+      let logits = try session.run(output, feeding: [input: pixels.converted(to: input.dtype)])
+      guard logits.rank == 2 else { throw CLIError("\(model): the output is \(logits.shape), not [rows, classes]") }
+      let k = logits.shape[1]
+      let values = logits.doubles
+      predictions = (0..<logits.shape[0]).map { r in
+        var best = 0
+        for j in 1..<max(k, 1) where values[r * k + j] > values[r * k + best] { best = j }
+        return best
+      }
+    } else {
+      predictions = try DigitsModel(contentsOfFile: model).predict(pixels)
+    }
     print(predictions.map(String.init).joined(separator: "\n"))
     if hasLabels {
       let correct = zip(predictions, labels).filter { $0 == Int($1) }.count

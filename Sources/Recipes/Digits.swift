@@ -415,6 +415,23 @@ public struct DigitsModel: Sendable {
   /// the standardization is computed in float32 (`(x - mean) / std`), the weights are
   /// initializers. `backprop export --onnx` writes it.
   public func onnxModel() throws -> [UInt8] {
+    let (g, x, h) = try inferenceGraph()
+    return try g.onnxModel(inputs: [x], outputs: [h])
+  }
+
+  /// Saves the network with its standardization as a whole-model directory
+  /// (``GraphCore/Session/saveModel(to:metadata:)``): input `pixels` (raw), output `logits`,
+  /// named in the metadata, so `backprop predict --model DIR` runs it without this type.
+  public func saveModelDirectory(_ path: String) throws {
+    let (g, x, h) = try inferenceGraph()
+    let session = Session(graph: g)
+    try session.initializeVariables()
+    try session.saveModel(to: path, metadata: ["input": x.name, "output": h.name, "format": "backprop-model"])
+  }
+
+  /// The inference graph: raw pixels, standardization in float32, the layers with constant
+  /// weights, `logits`.
+  func inferenceGraph() throws -> (Graph, Tensor, Tensor) {
     let g = Graph()
     let x = g.placeholder(.float32, shape: [nil, Self.inputSize], name: "pixels")
     let mean = g.constant(NDArray(converting: standardizer.mean, shape: [Self.inputSize], dtype: .float32), name: "standardizer/mean")
@@ -428,7 +445,7 @@ public struct DigitsModel: Sendable {
       if i < weights.count - 1 { h = try relu(h, name: "layer\(i + 1)/Relu") }
     }
     h = try identity(h, name: "logits")
-    return try g.onnxModel(inputs: [x], outputs: [h])
+    return (g, x, h)
   }
 
   /// The predicted class of each row of raw pixels `[n, 64]`.
