@@ -278,3 +278,12 @@ extension NDArray: Equatable {
     lhs.dtype == rhs.dtype && lhs.shape == rhs.shape && lhs.doubles == rhs.doubles
   }
 }
+
+extension NDArray: ExpressibleByArrayLiteral, ExpressibleByFloatLiteral {
+  /// A one-dimensional float32 array from a literal (float32 as TensorFlow's default for
+  /// Python floats), so a feed reads `[x: [0.5], y: [10]]`. For another dtype, convert:
+  /// `NDArray([0.5] as [Double])`.
+  public init(arrayLiteral elements: Float...) { self.init(elements) }
+  /// A float32 scalar (shape `[]`) from a literal: `let rate: NDArray = 0.02`.
+  public init(floatLiteral value: Float) { self.init(scalar: value) }
+}

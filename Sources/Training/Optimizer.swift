@@ -184,8 +184,8 @@ public final class OptimizerState {
 package struct StepPower: Primitive {
   /// The base.
   package let base: Double
-  /// `Pow`.
-  package var typeName: String { "Pow" }
+  /// `StepPower` (not `Pow`: type names are unique, and ``Power`` is TensorFlow's `Pow`).
+  package var typeName: String { "StepPower" }
   /// A float64 scalar from a float64 scalar.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard inputs.count == 1, inputs[0].dtype == .float64, inputs[0].shape.rank == 0 else {

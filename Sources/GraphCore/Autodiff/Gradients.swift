@@ -14,13 +14,16 @@ import ArrayCore
 ///   - ys: The tensors to differentiate (float). A non-scalar `y` is summed, as in TF1.
 ///   - xs: The tensors to differentiate with respect to.
 ///   - gradientSeeds: Optional `∂L/∂yᵢ` to start from (TF1's `grad_ys`); ones by default.
+///   - unconnected: What an `x` that no `y` depends on gets: `nil` (`.none`, the default, as
+///     TF1) or zeros of its shape (`.zero`, TF2's `unconnected_gradients=ZERO`, what JAX and
+///     PyTorch users compare with).
 /// - Returns: One gradient per `x`, with `x`'s shape, or `nil` when `x` does not affect any `y`
-///   (TF1 returns `None` there too).
+///   and `unconnected` is `.none`.
 /// - Throws: ``GraphError`` when tensors belong to different graphs, a `y` is not float, or a
 ///   seed's shape or dtype does not match its `y`.
 public func gradients(
   of ys: [Tensor], withRespectTo xs: [Tensor], gradientSeeds: [Tensor]? = nil,
-  file: StaticString = #fileID, line: UInt = #line
+  unconnected: UnconnectedGradients = .none, file: StaticString = #fileID, line: UInt = #line
 ) throws -> [Tensor?] {
   let location = SourceLocation(file, line)
   guard let graph = ys.first?.graph ?? xs.first?.graph else { return [] }
@@ -100,16 +103,27 @@ public func gradients(
     }
 
     return try xs.map { x in
-      try pending[ValueRef(node: x.node, output: x.output)].map { try addAll($0) }
+      if let terms = pending[ValueRef(node: x.node, output: x.output)] { return try addAll(terms) }
+      return unconnected == .zero && x.dtype.isFloatingPoint ? try zerosLike(x) : nil
     }
   }
 }
 
+/// What ``gradients(of:withRespectTo:gradientSeeds:unconnected:file:line:)`` returns for a
+/// tensor the differentiated ones do not depend on (TF2's `tf.UnconnectedGradients`).
+public enum UnconnectedGradients: Sendable {
+  /// `nil` (TF1's `None`).
+  case none
+  /// Zeros of the tensor's shape and dtype.
+  case zero
+}
+
 /// The gradient of one tensor with respect to several: `gradients(of: [y], withRespectTo: xs)`.
 public func gradients(
-  of y: Tensor, withRespectTo xs: [Tensor], file: StaticString = #fileID, line: UInt = #line
+  of y: Tensor, withRespectTo xs: [Tensor], unconnected: UnconnectedGradients = .none,
+  file: StaticString = #fileID, line: UInt = #line
 ) throws -> [Tensor?] {
-  try gradients(of: [y], withRespectTo: xs, gradientSeeds: nil, file: file, line: line)
+  try gradients(of: [y], withRespectTo: xs, gradientSeeds: nil, unconnected: unconnected, file: file, line: line)
 }
 
 /// The gradient of `y` (summed if not scalar) with respect to one tensor `x`, or `nil` when `y`

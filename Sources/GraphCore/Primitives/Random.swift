@@ -1,0 +1,122 @@
+import ArrayCore
+
+// MARK: - Random values
+
+/// Random values of a fixed shape, drawn from a seeded generator owned by the session: each run
+/// gives new values, and the same seed gives the same sequence (TF1 op-level seeds).
+package struct RandomPrimitive: Primitive {
+  /// The distribution.
+  package enum Distribution: Sendable, Hashable {
+    /// Normal with mean and standard deviation.
+    case normal(mean: Double, standardDeviation: Double)
+    /// Normal truncated to two standard deviations (resampled outside), as
+    /// `tf.random.truncated_normal`.
+    case truncatedNormal(mean: Double, standardDeviation: Double)
+    /// Uniform on `[low, high)`.
+    case uniform(low: Double, high: Double)
+  }
+  /// The shape of the result.
+  package let shape: Shape
+  /// The distribution.
+  package let distribution: Distribution
+  /// The seed.
+  package let seed: UInt64
+  /// The dtype.
+  package let dtype: DType
+  /// `RandomStandardNormal`, `TruncatedNormal` or `RandomUniform`.
+  package var typeName: String {
+    switch distribution {
+    case .normal: "RandomStandardNormal"
+    case .truncatedNormal: "TruncatedNormal"
+    case .uniform: "RandomUniform"
+    }
+  }
+  /// The fixed shape and dtype.
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    guard dtype.isFloatingPoint else { throw ShapeError("random values must be float, got \(dtype)") }
+    guard shape.isValid else { throw ShapeError("shape \(shape) has a negative dimension") }
+    return [TensorInfo(dtype: dtype, shape: PartialShape(shape))]
+  }
+  /// Draws new values.
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let n = shape.elementCount
+    let values: [Double] = context.withGenerator(seed: seed) { g in
+      (0..<n).map { _ in
+        switch distribution {
+        case let .normal(mean, sd): return g.normal(mean: mean, standardDeviation: sd)
+        case let .truncatedNormal(mean, sd):
+          while true {
+            let z = g.normal()
+            if Swift.abs(z) <= 2 { return mean + sd * z }
+          }
+        case let .uniform(low, high): return g.uniform(low: low, high: high)
+        }
+      }
+    }
+    outputs[0] = NDArray(converting: values, shape: shape, dtype: dtype)
+  }
+  /// A leaf: no inputs.
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
+}
+
+/// Normal random values (`tf.random_normal`), new ones on every run.
+public func randomNormal(
+  _ graph: Graph, shape: Shape, mean: Double = 0, standardDeviation: Double = 1, seed: UInt64,
+  dtype: DType = .float32, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  try graph.apply(
+    RandomPrimitive(shape: shape, distribution: .normal(mean: mean, standardDeviation: standardDeviation), seed: seed, dtype: dtype),
+    [], name: name, location: graph.location(file, line))
+}
+
+/// Uniform random values on `[low, high)` (`tf.random_uniform`), new ones on every run.
+public func randomUniform(
+  _ graph: Graph, shape: Shape, low: Double = 0, high: Double = 1, seed: UInt64,
+  dtype: DType = .float32, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  try graph.apply(
+    RandomPrimitive(shape: shape, distribution: .uniform(low: low, high: high), seed: seed, dtype: dtype),
+    [], name: name, location: graph.location(file, line))
+}
+
+/// Normal random values truncated at two standard deviations (`tf.random.truncated_normal`).
+public func truncatedNormal(
+  _ graph: Graph, shape: Shape, mean: Double = 0, standardDeviation: Double = 1, seed: UInt64,
+  dtype: DType = .float32, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  try graph.apply(
+    RandomPrimitive(shape: shape, distribution: .truncatedNormal(mean: mean, standardDeviation: standardDeviation), seed: seed, dtype: dtype),
+    [], name: name, location: graph.location(file, line))
+}
+
+extension Graph {
+  /// Normal random values in this graph (`tf.random.normal`), new ones on every run; the same
+  /// as ``randomNormal(_:shape:mean:standardDeviation:seed:dtype:name:file:line:)``.
+  public func randomNormal(
+    shape: Shape, mean: Double = 0, standardDeviation: Double = 1, seed: UInt64, dtype: DType = .float32,
+    name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+  ) throws -> Tensor {
+    try GraphCore.randomNormal(
+      self, shape: shape, mean: mean, standardDeviation: standardDeviation, seed: seed, dtype: dtype, name: name,
+      file: file, line: line)
+  }
+
+  /// Uniform random values on `[low, high)` in this graph (`tf.random.uniform`).
+  public func randomUniform(
+    shape: Shape, low: Double = 0, high: Double = 1, seed: UInt64, dtype: DType = .float32, name: String? = nil,
+    file: StaticString = #fileID, line: UInt = #line
+  ) throws -> Tensor {
+    try GraphCore.randomUniform(self, shape: shape, low: low, high: high, seed: seed, dtype: dtype, name: name, file: file, line: line)
+  }
+
+  /// Normal random values truncated at two standard deviations in this graph
+  /// (`tf.random.truncated_normal`).
+  public func truncatedNormal(
+    shape: Shape, mean: Double = 0, standardDeviation: Double = 1, seed: UInt64, dtype: DType = .float32,
+    name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+  ) throws -> Tensor {
+    try GraphCore.truncatedNormal(
+      self, shape: shape, mean: mean, standardDeviation: standardDeviation, seed: seed, dtype: dtype, name: name,
+      file: file, line: line)
+  }
+}
