@@ -120,6 +120,9 @@ struct PredictCommand: ParsableCommand {
   func run() throws {
     var isDirectory: ObjCBool = false
     let wholeModel = FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) && isDirectory.boolValue
+    // The model first, so that a bad model is reported before the input is read.
+    let classifier = wholeModel ? nil : try DigitsModel(contentsOfFile: model)
+    let loaded = wholeModel ? try Session.loadModel(from: model) : nil
     let table = try NumericTable(contentsOfFile: input, hasHeader: header)
     let n = DigitsModel.inputSize
     guard table.columnCount == n || table.columnCount == n + 1 else {
@@ -136,10 +139,9 @@ struct PredictCommand: ParsableCommand {
       pixels = table.matrix()
     }
     let predictions: [Int]
-    if wholeModel {
+    if let (session, metadata) = loaded {
       // A directory written by Session.saveModel (`backprop digits --save-model`): the graph
       // names its input and output in the metadata.
-      let (session, metadata) = try Session.loadModel(from: model)
       guard let input = metadata["input"].flatMap(session.graph.tensor(named:)),
         let output = metadata["output"].flatMap(session.graph.tensor(named:))
       else { throw CLIError("\(model): the model's metadata does not name an existing 'input' and 'output' tensor") }
@@ -153,7 +155,7 @@ struct PredictCommand: ParsableCommand {
         return best
       }
     } else {
-      predictions = try DigitsModel(contentsOfFile: model).predict(pixels)
+      predictions = try classifier?.predict(pixels) ?? []
     }
     print(predictions.map(String.init).joined(separator: "\n"))
     if hasLabels {
