@@ -63,10 +63,11 @@ public struct NDArray: @unchecked Sendable {
   public static var empty: NDArray { NDArray() }
 
   /// Creates an array holding `scalars` (row-major) with the given shape; the dtype follows `T`.
-  /// - Precondition: `scalars.count == shape.elementCount` (use ``init(validating:shape:)`` to
-  ///   get a thrown error instead).
+  /// - Precondition: `scalars.count == shape.elementCount` and `shape` is valid
+  ///   (``Shape/validate(dtype:)``); use ``init(validating:shape:)`` to get a thrown error
+  ///   instead.
   public init<T: Element>(_ scalars: [T], shape: Shape) {
-    precondition(scalars.count == shape.elementCount && shape.isValid,
+    precondition((try? shape.validate(dtype: T.dtype)) != nil && scalars.count == shape.elementCount,
       "NDArray: \(scalars.count) scalars do not fill shape \(shape)")
     self.init(uninitializedShape: shape, dtype: T.dtype)
     let p = storage.bytes.bindMemory(to: T.self, capacity: scalars.count)
@@ -84,7 +85,7 @@ public struct NDArray: @unchecked Sendable {
   /// Creates an array holding `scalars` with `shape`, throwing when the counts differ.
   /// - Throws: ``ShapeError`` naming the count and the shape.
   public init<T: Element>(validating scalars: [T], shape: Shape) throws(ShapeError) {
-    guard shape.isValid else { throw ShapeError("shape \(shape) has a negative dimension") }
+    try shape.validate(dtype: T.dtype)
     guard scalars.count == shape.elementCount else {
       throw ShapeError("\(scalars.count) scalars do not fill shape \(shape) (\(shape.elementCount) elements)")
     }
@@ -92,8 +93,9 @@ public struct NDArray: @unchecked Sendable {
   }
 
   /// Creates an array of `dtype` from `Double` values, converting each (rounding for float32).
+  /// - Precondition: `scalars.count == shape.elementCount` and `shape` is valid.
   public init(converting scalars: [Double], shape: Shape, dtype: DType) {
-    precondition(scalars.count == shape.elementCount, "NDArray: \(scalars.count) scalars do not fill shape \(shape)")
+    precondition((try? shape.validate(dtype: dtype)) != nil && scalars.count == shape.elementCount, "NDArray: \(scalars.count) scalars do not fill shape \(shape)")
     self.init(uninitializedShape: shape, dtype: dtype)
     switch dtype {
     case .float32: fill(Float.self) { scalars[$0].isNaN ? .nan : Float(scalars[$0]) }
@@ -104,7 +106,10 @@ public struct NDArray: @unchecked Sendable {
   }
 
   /// An array of `shape` with every element equal to `value`.
-  public init(repeating value: Double, shape: Shape, dtype: DType = .float32) {
+  /// - Throws: ``ShapeError`` when the shape is invalid (a negative dimension, or more elements
+  ///   or bytes than ``Shape/validate(dtype:)`` allows).
+  public init(repeating value: Double, shape: Shape, dtype: DType = .float32) throws(ShapeError) {
+    try shape.validate(dtype: dtype)
     self.init(uninitializedShape: shape, dtype: dtype)
     switch dtype {
     case .float32: fill(Float.self) { _ in Float(value) }
@@ -114,13 +119,20 @@ public struct NDArray: @unchecked Sendable {
     }
   }
 
+  /// A rank-0 array of `dtype` holding `value` (converted as ``init(converting:shape:dtype:)``).
+  public init(scalar value: Double, dtype: DType) {
+    self.init(converting: [value], shape: [], dtype: dtype)
+  }
+
   /// An array of zeros.
-  public static func zeros(_ shape: Shape, dtype: DType = .float32) -> NDArray {
-    NDArray(repeating: 0, shape: shape, dtype: dtype)
+  /// - Throws: ``ShapeError`` when the shape is invalid (see ``init(repeating:shape:dtype:)``).
+  public static func zeros(_ shape: Shape, dtype: DType = .float32) throws(ShapeError) -> NDArray {
+    try NDArray(repeating: 0, shape: shape, dtype: dtype)
   }
   /// An array of ones.
-  public static func ones(_ shape: Shape, dtype: DType = .float32) -> NDArray {
-    NDArray(repeating: 1, shape: shape, dtype: dtype)
+  /// - Throws: ``ShapeError`` when the shape is invalid (see ``init(repeating:shape:dtype:)``).
+  public static func ones(_ shape: Shape, dtype: DType = .float32) throws(ShapeError) -> NDArray {
+    try NDArray(repeating: 1, shape: shape, dtype: dtype)
   }
 
   private mutating func fill<T>(_: T.Type, _ value: (Int) -> T) {
@@ -251,7 +263,8 @@ public struct NDArray: @unchecked Sendable {
   /// The same elements with another shape of equal element count.
   /// - Throws: ``ShapeError`` when the counts differ.
   public func reshaped(to newShape: Shape) throws(ShapeError) -> NDArray {
-    guard newShape.isValid, newShape.elementCount == elementCount else {
+    try newShape.validate(dtype: dtype)
+    guard newShape.elementCount == elementCount else {
       throw ShapeError("cannot reshape \(shape) (\(elementCount) elements) to \(newShape)")
     }
     var r = self

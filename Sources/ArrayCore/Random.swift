@@ -73,9 +73,9 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
     return Int(m.high)
   }
 
-  /// A random permutation of `0..<count` (Fisher-Yates).
+  /// A random permutation of `0..<count` (Fisher-Yates); empty for `count <= 0`.
   public mutating func permutation(_ count: Int) -> [Int] {
-    var p = Array(0..<count)
+    var p = Array(0..<Swift.max(count, 0))
     if count < 2 { return p }
     for i in stride(from: count - 1, to: 0, by: -1) {
       p.swapAt(i, choice(i + 1))
@@ -84,18 +84,22 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
   }
 
   /// `count` normal samples as an array of `shape` and `dtype`.
+  /// - Throws: ``ShapeError`` when the shape is invalid (``Shape/validate(dtype:)``).
   public mutating func normalArray(
     shape: Shape, mean: Double = 0, standardDeviation: Double = 1, dtype: DType = .float32
-  ) -> NDArray {
+  ) throws(ShapeError) -> NDArray {
+    try shape.validate(dtype: dtype)
     var values = [Double](repeating: 0, count: shape.elementCount)
     for i in values.indices { values[i] = normal(mean: mean, standardDeviation: standardDeviation) }
     return NDArray(converting: values, shape: shape, dtype: dtype)
   }
 
   /// Uniform samples in `[low, high)` as an array of `shape` and `dtype`.
+  /// - Throws: ``ShapeError`` when the shape is invalid (``Shape/validate(dtype:)``).
   public mutating func uniformArray(
     shape: Shape, low: Double = 0, high: Double = 1, dtype: DType = .float32
-  ) -> NDArray {
+  ) throws(ShapeError) -> NDArray {
+    try shape.validate(dtype: dtype)
     var values = [Double](repeating: 0, count: shape.elementCount)
     for i in values.indices { values[i] = uniform(low: low, high: high) }
     return NDArray(converting: values, shape: shape, dtype: dtype)

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The concrete shape of an ``NDArray``: one size per dimension, outermost first.
 ///
 /// `[]` is a scalar, `[3]` a vector, `[2, 3]` a matrix with two rows.
@@ -15,12 +23,16 @@ public struct Shape: Sendable, Hashable, ExpressibleByArrayLiteral, CustomString
   /// The number of dimensions.
   @inlinable public var rank: Int { dimensions.count }
   /// The number of elements: the product of the dimensions (1 for a scalar).
+  ///
+  /// Never wraps around: a product that does not fit in `Int`, or a negative dimension, gives
+  /// `Int.max` (every array and graph shape is validated by ``validate(dtype:)`` where it
+  /// enters, so such a shape never reaches a kernel; use ``checkedElementCount`` for a thrown
+  /// error instead).
   @inlinable public var elementCount: Int {
-    var n = 1
-    for d in dimensions { n &*= d }
-    return n
+    (try? Shape.checkedProduct(dimensions)) ?? Int.max
   }
   /// Row-major (C order) strides, in elements.
+  /// (Computed with wrapping arithmetic: meaningful for shapes that ``validate(dtype:)`` accepts.)
   @inlinable public var strides: [Int] {
     var s = [Int](repeating: 1, count: rank)
     var acc = 1
@@ -42,8 +54,118 @@ public struct Shape: Sendable, Hashable, ExpressibleByArrayLiteral, CustomString
   /// Prints like NumPy's shape list: `[2, 3]`.
   public var description: String { "[" + dimensions.map(String.init).joined(separator: ", ") + "]" }
 
-  /// Whether every dimension is non-negative.
-  public var isValid: Bool { dimensions.allSatisfy { $0 >= 0 } }
+  /// Whether every dimension is non-negative and the shape is within the limits of
+  /// ``validate(dtype:)`` for its widest element type.
+  public var isValid: Bool { (try? validate()) != nil }
+
+  // MARK: Limits
+
+  /// The most bytes one array may need: 2⁴⁷ (128 TiB, the user address space of x86-64 and
+  /// arm64 Linux), or this machine's physical memory when it is smaller. An array beyond it
+  /// could never be allocated, so shapes that need more are refused with a ``ShapeError``
+  /// where they enter (array creation, graph building) instead of failing in the allocator.
+  public static let maximumByteCount: Int = {
+    let addressSpace = 1 << 47
+    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+    guard pages > 0, pageSize > 0 else { return addressSpace }
+    let (memory, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+    return overflow ? addressSpace : Swift.min(addressSpace, memory)
+  }()
+
+  /// The product of `sizes`, checked: every size non-negative and the product within `Int`.
+  /// - Throws: ``ShapeError`` for a negative size or a product that overflows `Int`.
+  @inlinable public static func checkedProduct(_ sizes: [Int]) throws(ShapeError) -> Int {
+    var n = 1
+    var zero = false
+    var overflow = false
+    for d in sizes {
+      guard d >= 0 else { throw ShapeError("size \(d) is negative") }
+      if d == 0 { zero = true }
+      if !overflow {
+        let (p, o) = n.multipliedReportingOverflow(by: d)
+        if o { overflow = true } else { n = p }
+      }
+    }
+    if zero { return 0 }
+    guard !overflow else { throw ShapeError("the sizes \(sizes) have more elements than Int can count") }
+    return n
+  }
+
+  /// The sum of `sizes`, checked: every size non-negative and the sum within `Int`.
+  /// - Throws: ``ShapeError`` for a negative size or a sum that overflows `Int`.
+  public static func checkedSum(_ sizes: [Int]) throws(ShapeError) -> Int {
+    var n = 0
+    for d in sizes {
+      guard d >= 0 else { throw ShapeError("size \(d) is negative") }
+      let (s, o) = n.addingReportingOverflow(d)
+      guard !o else { throw ShapeError("the sizes \(sizes) add up to more than Int can count") }
+      n = s
+    }
+    return n
+  }
+
+  /// The number of elements, checked (see ``validate(dtype:)``).
+  /// - Throws: ``ShapeError`` for a negative dimension or a count that overflows `Int`.
+  public var checkedElementCount: Int {
+    get throws(ShapeError) {
+      do { return try Shape.checkedProduct(dimensions) } catch {
+        throw ShapeError("shape \(self): \(error.message)")
+      }
+    }
+  }
+
+  /// Checks that an array of this shape can exist: every dimension non-negative, the element
+  /// count and the byte count (for `dtype`, or for 8-byte elements when `nil`) within `Int`
+  /// and within ``maximumByteCount`` (counted with size-0 axes as 1, so that `[0, Int.max]`
+  /// is refused too: a kernel multiplying its other sizes must not overflow). Every shape is
+  /// checked once where it enters the library (``NDArray`` creation, graph building), so no
+  /// kernel sees an impossible shape.
+  /// - Returns: The element count.
+  /// - Throws: ``ShapeError`` naming the shape and the limit.
+  @discardableResult
+  public func validate(dtype: DType? = nil) throws(ShapeError) -> Int {
+    if let d = dimensions.first(where: { $0 < 0 }) {
+      throw ShapeError("shape \(self) has a negative dimension (\(d))")
+    }
+    try Shape.checkSpan(dimensions, dtype: dtype, text: description)
+    return elementCount
+  }
+
+  /// Checks that the product of the non-zero sizes (the element count the shape would have
+  /// without its empty axes) fits in `Int` and in ``maximumByteCount``: then every partial
+  /// product a kernel computes (outer, inner sizes, strides, sums of a few sizes) fits too, even
+  /// when an axis of size 0 makes the array empty.
+  static func checkSpan(_ sizes: [Int], dtype: DType?, text: @autoclosure () -> String) throws(ShapeError) {
+    var span = 1
+    for d in sizes where d > 1 {
+      let (p, overflow) = span.multipliedReportingOverflow(by: d)
+      guard !overflow else { throw ShapeError("shape \(text()) has more elements than Int can count") }
+      span = p
+    }
+    try checkByteCount(elements: span, elementSize: dtype?.byteSize ?? 8, what: "shape \(text())")
+  }
+
+  /// Checks `elements × elementSize` bytes against ``maximumByteCount``.
+  static func checkByteCount(elements: Int, elementSize: Int, what: @autoclosure () -> String) throws(ShapeError) {
+    let (bytes, overflow) = elements.multipliedReportingOverflow(by: elementSize)
+    guard !overflow, bytes <= maximumByteCount else {
+      throw ShapeError(
+        "\(what()) needs \(elements) elements of \(elementSize) bytes, more than the limit of "
+          + "\(maximumByteCount) bytes per array (Shape.maximumByteCount)")
+    }
+  }
+
+  /// Checks the known sizes of a partially known shape (`nil` = unknown): each non-negative,
+  /// and the product of the known ones within the limits of ``validate(dtype:)``.
+  /// - Throws: ``ShapeError`` naming the shape.
+  public static func validate(partial dimensions: [Int?], dtype: DType? = nil) throws(ShapeError) {
+    let known = dimensions.compactMap { $0 }
+    func text() -> String { "[" + dimensions.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" }
+    if let d = known.first(where: { $0 < 0 }) {
+      throw ShapeError("shape \(text()) has a negative dimension (\(d))")
+    }
+    try checkSpan(known, dtype: dtype, text: text())
+  }
 }
 
 /// An error about shapes or axes, raised by ArrayCore functions.

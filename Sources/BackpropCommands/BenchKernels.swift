@@ -23,8 +23,8 @@ extension BenchCommand {
     var list: [KernelWorkload] = []
     var rng = SeededGenerator(seed: 11)
     for n in [64, 128, 256, 512, 1024, 2048] where wanted("sgemm \(n)x\(n)x\(n)") {
-      let a = rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
-      let b = rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
+      let a = try rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
+      let b = try rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
       var c = NDArray()
       let flops = 2 * Double(n) * Double(n) * Double(n)
       list.append(KernelWorkload(
@@ -36,7 +36,7 @@ extension BenchCommand {
       guard wanted("a*x+b fused, \(label) float32") || wanted("a*x+b two kernels, \(label) float32")
         || wanted("a*x+b generic Swift zip, \(label) float32")
       else { continue }
-      let x = rng.uniformArray(shape: [count], low: -1, high: 1, dtype: .float32)
+      let x = try rng.uniformArray(shape: [count], low: -1, high: 1, dtype: .float32)
       let scale = NDArray(scalar: Float(1.5)), shift = NDArray(scalar: Float(-0.25))
       var y = NDArray(), t = NDArray()
       let gigabytes = 8 * Double(count) / 1e9
@@ -55,13 +55,13 @@ extension BenchCommand {
     }
     // Other kernels at 1e6 elements, C against the generic Swift loop (GB/s over bytes read and written).
     let n = 1_000_000
-    let x = rng.uniformArray(shape: [n], low: -1, high: 1, dtype: .float32)
-    let z = rng.uniformArray(shape: [n], low: 0.5, high: 2, dtype: .float32)
+    let x = try rng.uniformArray(shape: [n], low: -1, high: 1, dtype: .float32)
+    let z = try rng.uniformArray(shape: [n], low: 0.5, high: 2, dtype: .float32)
     var out = NDArray()
     let three = 12 * Double(n) / 1e9, two = 8 * Double(n) / 1e9, one = 4 * Double(n) / 1e9
     // In-cache size (L1/L2), where the vector width matters more than memory bandwidth.
-    let xs = rng.uniformArray(shape: [10_000], low: -1, high: 1, dtype: .float32)
-    let zs = rng.uniformArray(shape: [10_000], low: 0.5, high: 2, dtype: .float32)
+    let xs = try rng.uniformArray(shape: [10_000], low: -1, high: 1, dtype: .float32)
+    let zs = try rng.uniformArray(shape: [10_000], low: 0.5, high: 2, dtype: .float32)
     var small = NDArray()
     list += [
       KernelWorkload(name: "x+y, 1e4 float32", unit: "GB/s", workPerCall: 12e4 / 1e9, calls: 20_000) {

@@ -72,7 +72,8 @@ public struct Dataset: Sendable {
     return generator.permutation(count)
   }
 
-  /// Consecutive batches of `size` samples in the stored order.
+  /// Consecutive batches of `size` samples in the stored order. A size larger than ``count``
+  /// (up to `Int.max`) gives one batch of every sample (none without `includeRemainder`).
   /// - Parameter includeRemainder: whether the last, smaller batch is kept when `size` does not
   ///   divide `count` (Keras keeps it; `drop_remainder=True` in `tf.data` drops it).
   /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` unless `size >= 1`.
@@ -132,7 +133,8 @@ public struct Batches: RandomAccessCollection, Sendable {
     self.dataset = dataset
     self.order = order
     self.batchSize = size
-    batchCount = includeRemainder ? (order.count + size - 1) / size : order.count / size
+    // No `count + size - 1`: it overflows for sizes near Int.max.
+    batchCount = order.count / size + (includeRemainder && order.count % size != 0 ? 1 : 0)
   }
 
   /// 0.
@@ -143,7 +145,8 @@ public struct Batches: RandomAccessCollection, Sendable {
   /// Batch `i`: the samples `order[i·b ..< min((i+1)·b, n)]`.
   public subscript(i: Int) -> Element {
     precondition(i >= 0 && i < batchCount, "Batches: index \(i) out of range 0..<\(batchCount)")
-    let rows = Array(order[i * batchSize..<Swift.min((i + 1) * batchSize, order.count)])
+    let start = i * batchSize  // < order.count, since i < batchCount
+    let rows = Array(order[start..<(start + Swift.min(batchSize, order.count - start))])
     return (gatherRows(dataset.features, rows), gatherRows(dataset.labels, rows))
   }
 }

@@ -14,6 +14,9 @@ import ArrayCore
 public protocol CustomOperation: Sendable {
   /// The operation type's name, shown in errors and graph pictures.
   var typeName: String { get }
+  /// The number of inputs it takes (checked when it is applied, before ``outputTypes(for:)``);
+  /// `nil` for any number. The default: 1.
+  var arity: Int? { get }
   /// The shape rule: the dtypes and static shapes of the outputs (unknown sizes `nil`) for
   /// inputs of these types. The default: one output of the first input's type.
   /// - Throws: ``ShapeError`` when the inputs are invalid (the graph adds the operation's name,
@@ -29,6 +32,8 @@ public protocol CustomOperation: Sendable {
 }
 
 extension CustomOperation {
+  /// One input.
+  public var arity: Int? { 1 }
   /// One output of the first input's type.
   public func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard let first = inputs.first else { throw ShapeError("\(typeName) needs at least one input") }
@@ -42,6 +47,8 @@ package struct CustomPrimitive: Primitive {
   package let operation: any CustomOperation
   /// The operation's type name.
   package var typeName: String { operation.typeName }
+  /// The operation's number of inputs.
+  package var arity: Int? { operation.arity }
   /// The operation's shape rule.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { try operation.outputTypes(for: inputs) }
   /// Runs ``CustomOperation/forward(_:)`` and checks its results against the declared types.

@@ -12,7 +12,7 @@ extension Graph {
 
   /// A scalar constant with the dtype of `x` (for operators with number literals).
   func scalar(_ value: Double, like x: Tensor) -> Tensor {
-    constant(NDArray(repeating: value, shape: [], dtype: x.dtype.isFloatingPoint ? x.dtype : .float32), name: "Const")
+    constant(NDArray(scalar: value, dtype: x.dtype.isFloatingPoint ? x.dtype : .float32), name: "Const")
   }
 
   func appendLeaf(_ primitive: some Primitive, output: TensorInfo, name: String, location: SourceLocation?) -> Tensor {
@@ -29,11 +29,17 @@ extension Graph {
   /// ```swift
   /// let x = graph.placeholder(.float32, shape: [nil, 3], name: "x")
   /// ```
+  ///
+  /// A size of `-1` also means unknown (as in TF1). A shape with another negative size, or whose
+  /// known sizes need more elements or bytes than an array may have
+  /// (``ArrayCore/Shape/validate(partial:dtype:)``), gives a placeholder that every builder and
+  /// session refuses with a ``GraphError`` naming it (this function cannot throw).
   public func placeholder(
     _ dtype: DType = .float32, shape: PartialShape, name: String = "Placeholder",
     file: StaticString = #fileID, line: UInt = #line
   ) -> Tensor {
-    appendLeaf(
+    let shape = PartialShape(shape.dimensions.map { $0 == -1 ? nil : $0 })
+    return appendLeaf(
       PlaceholderPrimitive(), output: TensorInfo(dtype: dtype, shape: shape), name: name,
       location: SourceLocation(file, line))
   }
@@ -52,7 +58,7 @@ extension Graph {
     _ value: Double, dtype: DType = .float32, name: String = "Const", file: StaticString = #fileID,
     line: UInt = #line
   ) -> Tensor {
-    constant(NDArray(repeating: value, shape: [], dtype: dtype), name: name, file: file, line: line)
+    constant(NDArray(scalar: value, dtype: dtype), name: name, file: file, line: line)
   }
 
   /// A variable whose first value comes from `initialValue` when the variables initializer runs
@@ -62,16 +68,14 @@ extension Graph {
   /// let a = try graph.variable(randomNormal(graph, shape: [1], seed: 1), name: "A")
   /// ```
   /// - Parameter trainable: whether optimizers update it by default.
-  /// - Throws: ``GraphError`` when `initialValue`'s shape is not fully known or it belongs to
-  ///   another graph.
+  /// - Throws: ``GraphError`` when `initialValue`'s shape is not fully known or not valid
+  ///   (negative or too large), or it belongs to another graph.
   public func variable(
     _ initialValue: Tensor, trainable: Bool = true, name: String = "Variable",
     file: StaticString = #fileID, line: UInt = #line
   ) throws -> Tensor {
     let loc = SourceLocation(file, line)
-    guard initialValue.graph === self else {
-      throw GraphError.foreignTensor(op: "VariableV2", tensor: initialValue.name, location: loc)
-    }
+    try check(initialValue, op: "VariableV2", location: loc)
     guard let shape = initialValue.shape.concrete else {
       throw GraphError.invalidOperation(
         op: "VariableV2", name: name, inputs: [initialValue.inputDescription],
@@ -104,7 +108,8 @@ extension Graph {
     var assigns: [Operation] = []
     for (v, value) in initialValues {
       let t = Tensor(graph: self, node: value.node, output: value.output)
-      assigns.append(try addOperation(Assign(variable: v), inputs: [t], name: "\(nodes[v].name)/Assign", location: loc))
+      let shape = (nodes[v].primitive as? VariablePrimitive)?.shape
+      assigns.append(try addOperation(Assign(variable: v, shape: shape), inputs: [t], name: "\(nodes[v].name)/Assign", location: loc))
     }
     return try group(assigns, name: name, file: file, line: line)
   }

@@ -128,13 +128,17 @@ public final class Graph: @unchecked Sendable {
     name: String? = nil, location: SourceLocation? = nil
   ) throws -> Operation {
     let opName = primitive.typeName
-    for input in inputs where input.graph !== self {
-      throw GraphError.foreignTensor(op: opName, tensor: input.name, location: location)
+    for input in inputs { try check(input, op: opName, location: location) }
+    if let arity = primitive.arity, arity != inputs.count {
+      throw GraphError.invalidOperation(
+        op: opName, name: scopedPreview(name ?? primitive.defaultName), inputs: inputs.map(\.inputDescription),
+        reason: "takes \(arity) input\(arity == 1 ? "" : "s"), got \(inputs.count)", location: location)
     }
     let infos = inputs.map { nodes[$0.node].outputs[$0.output] }
     let outputs: [TensorInfo]
     do {
       outputs = try primitive.outputTypes(for: infos)
+      for info in outputs { try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype) }
     } catch let error as ShapeError {
       throw GraphError.invalidOperation(
         op: opName, name: scopedPreview(name ?? primitive.defaultName),
@@ -145,9 +149,7 @@ public final class Graph: @unchecked Sendable {
       outputs: outputs, name: uniqueName(name ?? primitive.defaultName), location: location,
       isGradient: gradientDepth > 0,
       controlInputs: try controlDependencies.map { dep in
-        guard dep.graph === self else {
-          throw GraphError.foreignTensor(op: opName, tensor: dep.name, location: location)
-        }
+        try check(dep, op: opName, location: location)
         return dep.id
       })
     nodes.append(node)
@@ -160,7 +162,47 @@ public final class Graph: @unchecked Sendable {
     location: SourceLocation? = nil
   ) throws -> Tensor {
     let op = try addOperation(primitive, inputs: inputs, name: name, location: location)
+    guard !nodes[op.id].outputs.isEmpty else {
+      throw GraphError.invalidArgument(
+        op: primitive.typeName,
+        reason: "'\(op.name)' has no outputs, so apply has no tensor to return; use addOperation and run it as a target",
+        location: location)
+    }
     return Tensor(graph: self, node: op.id, output: 0)
+  }
+
+  /// Checks that `tensor` is an existing output of an operation of this graph whose static
+  /// shape is valid (``ArrayCore/Shape/validate(partial:dtype:)``): every API that takes a
+  /// tensor calls this first.
+  /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)`` for a tensor of another graph,
+  ///   ``GraphError/invalidArgument(op:reason:location:)`` for an output the operation does not
+  ///   have (``Operation/output`` of an operation without outputs) or an invalid shape.
+  public func check(_ tensor: Tensor, op: String, location: SourceLocation? = nil) throws {
+    guard tensor.graph === self else {
+      throw GraphError.foreignTensor(op: op, tensor: tensor.name, location: location)
+    }
+    guard tensor.exists else {
+      throw GraphError.invalidArgument(
+        op: op,
+        reason: "'\(nodes[tensor.node].name)' (\(nodes[tensor.node].primitive.typeName)) has "
+          + "\(nodes[tensor.node].outputs.count) output(s), so it has no output \(tensor.output); "
+          + "an operation without outputs can only be run as a target",
+        location: location)
+    }
+    let info = nodes[tensor.node].outputs[tensor.output]
+    do { try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype) } catch {
+      throw GraphError.invalidOperation(
+        op: op, name: tensor.name, inputs: [tensor.inputDescription],
+        reason: "invalid input: \(error.message)", location: location)
+    }
+  }
+
+  /// Checks that `operation` belongs to this graph.
+  /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)``.
+  public func check(_ operation: Operation, op: String, location: SourceLocation? = nil) throws {
+    guard operation.graph === self else {
+      throw GraphError.foreignTensor(op: op, tensor: operation.name, location: location)
+    }
   }
 
   private func scopedPreview(_ base: String) -> String { (scopes + [base]).joined(separator: "/") }
@@ -185,10 +227,14 @@ public struct Tensor: Hashable, @unchecked Sendable, CustomStringConvertible {
 
   /// The operation that produces this tensor.
   public var operation: Operation { Operation(graph: graph, id: node) }
-  /// The element type.
-  public var dtype: DType { graph.nodes[node].outputs[output].dtype }
-  /// The static shape (unknown sizes are `nil`).
-  public var shape: PartialShape { graph.nodes[node].outputs[output].shape }
+  /// Whether the operation has this output (``Operation/output`` of an operation without
+  /// outputs gives a tensor that does not exist: every builder and session refuses it).
+  public var exists: Bool { output >= 0 && output < graph.nodes[node].outputs.count }
+  /// The element type (`float32` for an output that does not exist, see ``exists``).
+  public var dtype: DType { exists ? graph.nodes[node].outputs[output].dtype : .float32 }
+  /// The static shape, unknown sizes `nil` (`[]` for an output that does not exist, see
+  /// ``exists``).
+  public var shape: PartialShape { exists ? graph.nodes[node].outputs[output].shape : [] }
   /// TF-style name: `<operation name>:<output index>`.
   public var name: String { "\(graph.nodes[node].name):\(output)" }
   /// Whether this tensor is a variable (the output of a variable operation).
@@ -234,8 +280,12 @@ public struct Operation: Hashable, @unchecked Sendable, CustomStringConvertible 
   public var outputs: [Tensor] {
     graph.nodes[id].outputs.indices.map { Tensor(graph: graph, node: id, output: $0) }
   }
-  /// The first output (for single-output operations).
+  /// The first output (for single-output operations). For an operation without outputs (a
+  /// training step, an initializer, ``NoOp``) the tensor does not exist (``Tensor/exists`` is
+  /// `false`): every builder and ``Session`` given it throws an error naming the operation.
   public var output: Tensor { Tensor(graph: graph, node: id, output: 0) }
+  /// The number of outputs.
+  public var outputCount: Int { graph.nodes[id].outputs.count }
   /// Where the user built the operation, when known.
   public var location: SourceLocation? { graph.nodes[id].location }
   /// Whether the operation was added by ``gradients(of:withRespectTo:gradientSeeds:file:line:)``.

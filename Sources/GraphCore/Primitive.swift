@@ -9,6 +9,10 @@ import ArrayCore
 package protocol Primitive: Sendable {
   /// The operation type's name, TensorFlow style (`Add`, `MatMul`), used in errors and names.
   var typeName: String { get }
+  /// The number of inputs the operation takes, or `nil` when it takes a variable number (the
+  /// shape rule then checks the count itself, as ``Concat`` does). ``Graph`` checks it before
+  /// calling the shape rule, so a rule may read `inputs[0]..<inputs[arity]` freely.
+  var arity: Int? { get }
   /// The base of the operation's default name (usually the type name, lower-cased words as TF).
   var defaultName: String { get }
   /// The shape rule: the dtypes and static shapes of the outputs for these inputs.

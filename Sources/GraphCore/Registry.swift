@@ -86,7 +86,7 @@ public enum PrimitiveRegistry {
       (RandomPrimitive(shape: [], distribution: .uniform(low: 0, high: 1), seed: 0, dtype: .float32), .random),
       (DropoutMask(rate: 0, seed: 0), .random),
       (PlaceholderPrimitive(), .state), (ConstantPrimitive(value: NDArray()), .state),
-      (VariablePrimitive(dtype: .float32, shape: [], trainable: true), .state), (Assign(variable: 0), .state),
+      (VariablePrimitive(dtype: .float32, shape: [], trainable: true), .state), (Assign(variable: 0, shape: nil), .state),
       (AssignUpdate(variable: 0, function: Add()), .state), (AssignUpdate(variable: 0, function: Subtract()), .state),
       (NoOp(), .state),
       (ApplyAdam(variable: 0, m: 1, v: 2, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, decays: false), .training),

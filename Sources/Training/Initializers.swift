@@ -52,8 +52,13 @@ public enum Initializer: Sendable, Hashable {
     case 0: return (1, 1)
     case 1: return (d[0], d[0])
     default:
-      let receptive = d.dropLast(2).reduce(1, *)
-      return (d[d.count - 2] * receptive, d[d.count - 1] * receptive)
+      // Saturating products: a size-0 axis makes a shape valid however large the others are.
+      func times(_ a: Int, _ b: Int) -> Int {
+        let (p, o) = a.multipliedReportingOverflow(by: b)
+        return o ? Int.max : p
+      }
+      let receptive = d.dropLast(2).reduce(1, times)
+      return (times(d[d.count - 2], receptive), times(d[d.count - 1], receptive))
     }
   }
 
@@ -61,7 +66,7 @@ public enum Initializer: Sendable, Hashable {
   /// operation), to pass to ``GraphCore/Graph/variable(_:trainable:name:file:line:)``.
   /// - Parameter seed: seeds the random initializers (ignored by the constant ones).
   /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a non-float dtype, a
-  ///   negative dimension, a non-finite or negative standard deviation, `low ≥ high`, or a
+  ///   negative dimension or a shape over the size limit (``ArrayCore/Shape/validate(dtype:)``), a non-finite or negative standard deviation, `low ≥ high`, or a
   ///   zero fan for the scaled initializers.
   public func initialValue(
     _ graph: Graph, shape: Shape, dtype: DType = .float32, seed: UInt64, name: String = "initial_value",
@@ -71,8 +76,8 @@ public enum Initializer: Sendable, Hashable {
     guard dtype.isFloatingPoint else {
       throw GraphError.invalidArgument(op: "Initializer", reason: "\(self) needs a float dtype, got \(dtype)", location: loc)
     }
-    guard shape.isValid else {
-      throw GraphError.invalidArgument(op: "Initializer", reason: "shape \(shape) has a negative dimension", location: loc)
+    do { try shape.validate(dtype: dtype) } catch {
+      throw GraphError.invalidArgument(op: "Initializer", reason: error.message, location: loc)
     }
     let (fanIn, fanOut) = Initializer.fans(of: shape)
     func requireFans(_ n: Int) throws {
@@ -85,13 +90,13 @@ public enum Initializer: Sendable, Hashable {
     }
     let c = Initializer.truncatedNormalStandardDeviation
     switch self {
-    case .zeros: return graph.constant(NDArray(repeating: 0, shape: shape, dtype: dtype), name: name, file: file, line: line)
-    case .ones: return graph.constant(NDArray(repeating: 1, shape: shape, dtype: dtype), name: name, file: file, line: line)
+    case .zeros: return graph.constant(try NDArray(repeating: 0, shape: shape, dtype: dtype), name: name, file: file, line: line)
+    case .ones: return graph.constant(try NDArray(repeating: 1, shape: shape, dtype: dtype), name: name, file: file, line: line)
     case let .constant(v):
       guard v.isFinite else {
         throw GraphError.invalidArgument(op: "Initializer", reason: "constant value must be finite, got \(v)", location: loc)
       }
-      return graph.constant(NDArray(repeating: v, shape: shape, dtype: dtype), name: name, file: file, line: line)
+      return graph.constant(try NDArray(repeating: v, shape: shape, dtype: dtype), name: name, file: file, line: line)
     case let .randomNormal(mean, sd):
       try check(sd, "standardDeviation")
       guard mean.isFinite else { throw GraphError.invalidArgument(op: "Initializer", reason: "mean must be finite, got \(mean)", location: loc) }

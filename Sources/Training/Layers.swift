@@ -180,6 +180,8 @@ public struct TrainingPhase: Sendable {
 package struct PlaceholderWithDefault: Primitive {
   /// Creates the primitive.
   package init() {}
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `PlaceholderWithDefault`.
   package var typeName: String { "PlaceholderWithDefault" }
   /// The output is the input itself (shared memory).

@@ -165,6 +165,8 @@ public struct LearningRateSchedule: Sendable, Hashable, CustomStringConvertible 
 package struct ScheduledLearningRate: Primitive {
   /// The schedule.
   package let schedule: LearningRateSchedule
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `ExponentialDecay`, `PiecewiseConstant` or `CosineDecay`.
   package var typeName: String {
     switch schedule.kind {

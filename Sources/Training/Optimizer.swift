@@ -121,8 +121,10 @@ public final class OptimizerState {
 
   /// Slot `index` of `variable` (`<var>/<Optimizer>` or `<var>/<Optimizer>_<index>`), a new
   /// non-trainable variable of the same shape and dtype filled with `initialValue`.
-  /// - Throws: ``GraphError/notAVariable(op:tensor:location:)`` when `variable` is not a variable.
+  /// - Throws: ``GraphError/notAVariable(op:tensor:location:)`` when `variable` is not a variable,
+  ///   ``GraphError/foreignTensor(op:tensor:location:)`` when it belongs to another graph.
   public func slot(for variable: Tensor, index: Int = 0, initialValue: Double = 0) throws -> Tensor {
+    try graph.check(variable, op: optimizerName, location: location)
     guard variable.isVariable, let shape = variable.shape.concrete else {
       throw GraphError.notAVariable(op: optimizerName, tensor: variable.name, location: location)
     }
@@ -136,7 +138,7 @@ public final class OptimizerState {
   public func stepCounter() throws -> Tensor {
     if let counter { return counter }
     let c = try graph.variable(
-      NDArray(repeating: 0, shape: [], dtype: .float64), trainable: false, name: "\(optimizerName)/iterations")
+      NDArray(scalar: 0, dtype: .float64), trainable: false, name: "\(optimizerName)/iterations")
     counter = c
     return c
   }
@@ -184,6 +186,8 @@ public final class OptimizerState {
 package struct StepPower: Primitive {
   /// The base.
   package let base: Double
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `StepPower` (not `Pow`: type names are unique, and ``Power`` is TensorFlow's `Pow`).
   package var typeName: String { "StepPower" }
   /// A float64 scalar from a float64 scalar.
@@ -224,9 +228,8 @@ extension Optimizer {
       guard pair.variable.isVariable else {
         throw GraphError.notAVariable(op: self.name, tensor: pair.variable.name, location: location)
       }
-      guard pair.variable.graph === graph, pair.gradient.graph === graph else {
-        throw GraphError.foreignTensor(op: self.name, tensor: pair.variable.name, location: location)
-      }
+      try graph.check(pair.variable, op: self.name, location: location)
+      try graph.check(pair.gradient, op: self.name, location: location)
       guard pair.variable.dtype.isFloatingPoint, pair.gradient.dtype == pair.variable.dtype else {
         throw GraphError.invalidArgument(
           op: self.name,

@@ -22,7 +22,7 @@ import GraphCore
 public struct MomentumOptimizer: Optimizer {
   /// The learning rate `η`.
   public let learningRate: LearningRate
-  /// The momentum `μ`.
+  /// The momentum `μ`, in `[0, 1)`.
   public let momentum: Double
   /// Whether to use Nesterov momentum.
   public let useNesterov: Bool
@@ -31,13 +31,14 @@ public struct MomentumOptimizer: Optimizer {
 
   /// Creates the optimizer.
   /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` unless a constant
-  ///   `learningRate` is finite and > 0 and `momentum` is in `[0, 1]`.
+  ///   `learningRate` is finite and > 0 and `momentum` is in `[0, 1)` (at 1 the accumulator
+  ///   never forgets and the steps grow without bound).
   public init(
     learningRate: LearningRate, momentum: Double, useNesterov: Bool = false, name: String = "Momentum",
     file: StaticString = #fileID, line: UInt = #line
   ) throws {
     try learningRate.validate("Momentum", file: file, line: line)
-    try validateHyperparameter(momentum, "momentum", of: "Momentum", in: 0...1, file: file, line: line)
+    try validateHyperparameter(momentum, "momentum", of: "Momentum", in: 0...1, openAbove: true, file: file, line: line)
     self.learningRate = learningRate
     self.momentum = momentum
     self.useNesterov = useNesterov
@@ -73,7 +74,7 @@ public struct MomentumOptimizer: Optimizer {
 public struct AdagradOptimizer: Optimizer {
   /// The learning rate `η`.
   public let learningRate: LearningRate
-  /// The accumulator's starting value (TF1: 0.1).
+  /// The accumulator's starting value, > 0 (TF1: 0.1).
   public let initialAccumulatorValue: Double
   /// The name (`Adagrad`).
   public let name: String
@@ -127,11 +128,11 @@ public struct AdagradOptimizer: Optimizer {
 public struct RMSPropOptimizer: Optimizer {
   /// The learning rate `η`.
   public let learningRate: LearningRate
-  /// The decay `ρ` of the moving averages (TF1: 0.9).
+  /// The decay `ρ` of the moving averages, in `[0, 1)` (TF1: 0.9).
   public let decay: Double
-  /// The momentum `μ` (TF1: 0).
+  /// The momentum `μ`, in `[0, 1)` (TF1: 0).
   public let momentum: Double
-  /// `ε`, added inside the square root (TF1: 1e-10).
+  /// `ε > 0`, added inside the square root (TF1: 1e-10).
   public let epsilon: Double
   /// Whether to normalize by the estimated variance `ms - mg²` instead of `ms`.
   public let centered: Bool
@@ -140,14 +141,15 @@ public struct RMSPropOptimizer: Optimizer {
 
   /// Creates the optimizer.
   /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` unless a constant
-  ///   `learningRate` is finite and > 0, `decay` and `momentum` are in `[0, 1]` and `epsilon > 0`.
+  ///   `learningRate` is finite and > 0, `decay` and `momentum` are in `[0, 1)` (as Adam's
+  ///   betas: at 1 the moving averages never move) and `epsilon > 0`.
   public init(
     learningRate: LearningRate, decay: Double = 0.9, momentum: Double = 0, epsilon: Double = 1e-10,
     centered: Bool = false, name: String = "RMSProp", file: StaticString = #fileID, line: UInt = #line
   ) throws {
     try learningRate.validate("RMSProp", file: file, line: line)
-    try validateHyperparameter(decay, "decay", of: "RMSProp", in: 0...1, file: file, line: line)
-    try validateHyperparameter(momentum, "momentum", of: "RMSProp", in: 0...1, file: file, line: line)
+    try validateHyperparameter(decay, "decay", of: "RMSProp", in: 0...1, openAbove: true, file: file, line: line)
+    try validateHyperparameter(momentum, "momentum", of: "RMSProp", in: 0...1, openAbove: true, file: file, line: line)
     try validateHyperparameter(epsilon, "epsilon", of: "RMSProp", open: true, file: file, line: line)
     self.learningRate = learningRate
     self.decay = decay
@@ -209,11 +211,11 @@ public struct RMSPropOptimizer: Optimizer {
 public struct AdamOptimizer: Optimizer {
   /// The learning rate `η` (TF1: 0.001).
   public let learningRate: LearningRate
-  /// `β₁`, the decay of the first moment (0.9).
+  /// `β₁`, the decay of the first moment, in `[0, 1)` (0.9).
   public let beta1: Double
-  /// `β₂`, the decay of the second moment (0.999).
+  /// `β₂`, the decay of the second moment, in `[0, 1)` (0.999).
   public let beta2: Double
-  /// `ε`, added to `√s` (1e-8).
+  /// `ε > 0`, added to `√s` (1e-8).
   public let epsilon: Double
   /// The name (`Adam`).
   public let name: String
@@ -256,7 +258,7 @@ public struct AdamOptimizer: Optimizer {
 public struct AdamWOptimizer: Optimizer {
   /// The learning rate `η` (0.001).
   public let learningRate: LearningRate
-  /// The decoupled weight decay `λ` (0.01, PyTorch's default).
+  /// The decoupled weight decay `λ ≥ 0` (0.01, PyTorch's default).
   public let weightDecay: Double
   /// `β₁` (0.9).
   public let beta1: Double

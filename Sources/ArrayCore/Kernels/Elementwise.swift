@@ -86,8 +86,10 @@ extension Kernels {
   }
 
   /// Copies `a` broadcast to `shape` (NumPy `broadcast_to`, materialized).
-  /// - Throws: ``ShapeError`` when `a` does not broadcast to `shape`.
+  /// - Throws: ``ShapeError`` when `a` does not broadcast to `shape`, or `shape` is invalid
+  ///   (``Shape/validate(dtype:)``).
   public static func broadcast(_ a: NDArray, to shape: Shape, into out: inout NDArray) throws(ShapeError) {
+    try shape.validate(dtype: a.dtype)
     let s = try broadcastShape(a.shape, shape)
     guard s == shape else { throw ShapeError("cannot broadcast \(a.shape) to \(shape)") }
     out.prepare(shape: shape, dtype: a.dtype)

@@ -71,7 +71,7 @@ extension Kernels {
   /// - Throws: ``ShapeError`` when the block does not lie inside `a`.
   public static func slice(_ a: NDArray, begin: [Int], size: [Int], into out: inout NDArray) throws(ShapeError) {
     guard begin.count == a.rank, size.count == a.rank,
-      (0..<a.rank).allSatisfy({ begin[$0] >= 0 && size[$0] >= 0 && begin[$0] + size[$0] <= a.shape[$0] })
+      (0..<a.rank).allSatisfy({ begin[$0] >= 0 && size[$0] >= 0 && begin[$0] <= a.shape[$0] && size[$0] <= a.shape[$0] - begin[$0] })
     else { throw ShapeError("slice at \(begin) of size \(size) does not fit in \(a.shape)") }
     let strides = a.shape.strides
     let offset = Swift.zip(begin, strides).reduce(0) { $0 + $1.0 * $1.1 }
@@ -85,8 +85,9 @@ extension Kernels {
   /// a zero padding).
   /// - Throws: ``ShapeError`` when `a` does not fit inside `shape` at `begin`.
   public static func pad(_ a: NDArray, into shape: Shape, at begin: [Int], out: inout NDArray) throws(ShapeError) {
+    try shape.validate(dtype: a.dtype)
     guard begin.count == shape.rank, a.rank == shape.rank,
-      (0..<a.rank).allSatisfy({ begin[$0] >= 0 && begin[$0] + a.shape[$0] <= shape[$0] })
+      (0..<a.rank).allSatisfy({ begin[$0] >= 0 && begin[$0] <= shape[$0] && a.shape[$0] <= shape[$0] - begin[$0] })
     else { throw ShapeError("a block of shape \(a.shape) at \(begin) does not fit in \(shape)") }
     out.prepare(shape: shape, dtype: a.dtype)
     out.storage.bytes.initializeMemory(as: UInt8.self, repeating: 0, count: shape.elementCount * a.dtype.byteSize)
@@ -204,12 +205,16 @@ extension Kernels {
 
   /// One-hot encoding (`tf.one_hot` with `axis = -1`): `out[..., j] = on` where
   /// `indices[...] == j`, `off` elsewhere; indices outside `0..<depth` give a row of `off`.
-  /// - Throws: ``ShapeError`` for non-int32 indices, a negative depth or a non-float dtype.
+  /// - Throws: ``ShapeError`` for non-int32 indices, a negative depth, a result too large
+  ///   (``Shape/validate(dtype:)``) or a bool dtype.
   public static func oneHot(
     _ indices: NDArray, depth: Int, on: Double = 1, off: Double = 0, dtype: DType, into out: inout NDArray
   ) throws(ShapeError) {
     let idx = try int32Indices(indices)
     guard depth >= 0 else { throw ShapeError("depth \(depth) is negative") }
+    // The result's size is checked before it is allocated (a depth near Int.max, or a large
+    // batch of indices known only at run time).
+    try Shape(indices.shape.dimensions + [depth]).validate(dtype: dtype)
     out.prepare(shape: Shape(indices.shape.dimensions + [depth]), dtype: dtype)
     switch dtype {
     case .float32: oneHotTyped(Float(on), Float(off), idx, depth, &out)

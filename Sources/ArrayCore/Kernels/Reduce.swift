@@ -46,7 +46,10 @@ extension Kernels {
   /// Sum over `axes` (`nil`: all). `out = Σ_axes a`.
   /// Float and double sums over all axes, the trailing axes or the leading axes run vectorized
   /// C loops (with several partial sums, so results can differ from a left-to-right sum in the
-  /// last bits).
+  /// last bits). Int32 sums wrap around on overflow.
+  /// - Precondition: `a.dtype != .bool` (a bool array has no sum: cast it first; the graph's
+  ///   `sum` builder refuses bool tensors with a thrown error, so only direct kernel calls can
+  ///   reach this trap).
   public static func sum(_ a: NDArray, axes: [Int], keepDims: Bool, into out: inout NDArray) {
     if vectorizedSum(a, axes: axes, keepDims: keepDims, into: &out) { return }
     switch a.dtype {

@@ -27,9 +27,7 @@ public func gradients(
 ) throws -> [Tensor?] {
   let location = SourceLocation(file, line)
   guard let graph = ys.first?.graph ?? xs.first?.graph else { return [] }
-  for t in ys + xs + (gradientSeeds ?? []) where t.graph !== graph {
-    throw GraphError.foreignTensor(op: "gradients", tensor: t.name, location: location)
-  }
+  for t in ys + xs + (gradientSeeds ?? []) { try graph.check(t, op: "gradients", location: location) }
   for y in ys where !y.dtype.isFloatingPoint {
     throw GraphError.invalidArgument(
       op: "gradients", reason: "cannot differentiate '\(y.name)' of dtype \(y.dtype)", location: location)

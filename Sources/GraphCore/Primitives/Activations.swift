@@ -189,6 +189,8 @@ package struct DropoutMask: Primitive {
   package let rate: Double
   /// The seed.
   package let seed: UInt64
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// `DropoutMask`.
   package var typeName: String { "DropoutMask" }
   /// `x`'s type.

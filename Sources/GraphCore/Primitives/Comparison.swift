@@ -36,6 +36,8 @@ package struct Compare: Primitive {
   /// Creates the primitive for `function`.
   package init(_ function: Function) { self.function = function }
 
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// `Equal`, `NotEqual`, `Less`, `LessEqual`, `Greater`, `GreaterEqual`.
   package var typeName: String {
     switch function {
@@ -137,6 +139,8 @@ package struct Logical: Primitive {
   package let function: Function
   /// Creates the primitive for `function`.
   package init(_ function: Function) { self.function = function }
+  /// The number of inputs: `function == .not ? 1 : 2`.
+  package var arity: Int? { function == .not ? 1 : 2 }
   /// `LogicalNot`, `LogicalAnd`, `LogicalOr`.
   package var typeName: String {
     switch function {
@@ -187,6 +191,8 @@ public func logicalOr(_ x: Tensor, _ y: Tensor, name: String? = nil, file: Stati
 /// Gradients: `∂L/∂x = g` where the condition holds (0 elsewhere), `∂L/∂y = g` elsewhere;
 /// none for the condition.
 package struct Select: Primitive {
+  /// The number of inputs: 3.
+  package var arity: Int? { 3 }
   /// `SelectV2`.
   package var typeName: String { "SelectV2" }
   /// A bool condition, `x` and `y` of one dtype; the broadcast shape of all three.

@@ -131,6 +131,8 @@ package struct Unary: Primitive {
   package let function: any UnaryFunction
   /// Creates the primitive for `function`.
   package init(_ function: any UnaryFunction) { self.function = function }
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// The function's type name.
   package var typeName: String { function.typeName }
   /// The function on one scalar (the scalar fast path).
@@ -159,6 +161,8 @@ package struct Binary: Primitive {
   package let function: any BinaryFunction
   /// Creates the primitive for `function`.
   package init(_ function: any BinaryFunction) { self.function = function }
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// The function's type name.
   package var typeName: String { function.typeName }
   /// The function on two scalars (the scalar fast path).
@@ -259,6 +263,8 @@ package struct Cast: Primitive {
   package let dtype: DType
   /// Creates a cast to `dtype`.
   package init(to dtype: DType) { self.dtype = dtype }
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Cast`.
   package var typeName: String { "Cast" }
   /// The input's shape with the new dtype.

@@ -15,6 +15,8 @@ package struct Extremum: Primitive {
   package let axes: [Int]
   /// Whether reduced axes stay with size 1.
   package let keepDims: Bool
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Max` or `Min`.
   package var typeName: String { kind == .max ? "Max" : "Min" }
   /// The reduced shape.
@@ -91,6 +93,8 @@ package struct ArgExtremum: Primitive {
   package let kind: Extremum.Kind
   /// The axis, normalized.
   package let axis: Int
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `ArgMax` or `ArgMin`.
   package var typeName: String { kind == .max ? "ArgMax" : "ArgMin" }
   /// The input's shape without `axis`, as int32.

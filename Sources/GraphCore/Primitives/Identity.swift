@@ -9,6 +9,8 @@ package struct FillLike: Primitive {
   package var scalarForm: ScalarForm? { .constant(value) }
   /// The fill value.
   package let value: Double
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `ZerosLike`, `OnesLike` or `FillLike`.
   package var typeName: String { value == 0 ? "ZerosLike" : value == 1 ? "OnesLike" : "FillLike" }
   /// `x`'s type.
@@ -50,6 +52,8 @@ package struct Identity: Primitive {
 
   /// Whether gradients are blocked.
   package let stopsGradient: Bool
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `StopGradient` or `Identity`.
   package var typeName: String { stopsGradient ? "StopGradient" : "Identity" }
   /// The input's type.

@@ -11,6 +11,8 @@ import ArrayCore
 package struct Gather: Primitive {
   /// The axis of `params`, normalized.
   package let axis: Int
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// `GatherV2`.
   package var typeName: String { "GatherV2" }
   /// The gathered shape.
@@ -39,6 +41,8 @@ package struct Gather: Primitive {
 package struct ScatterAdd: Primitive {
   /// The axis, normalized.
   package let axis: Int
+  /// The number of inputs: 3.
+  package var arity: Int? { 3 }
   /// `ScatterAdd`.
   package var typeName: String { "ScatterAdd" }
   /// `updates`' dtype with `reference`'s shape.
@@ -98,6 +102,8 @@ package struct OneHot: Primitive {
   package var on: Double = 1
   /// The value elsewhere.
   package var off: Double = 0
+  /// The number of inputs: `depth == nil ? 2 : 1`.
+  package var arity: Int? { depth == nil ? 2 : 1 }
   /// `OneHot`.
   package var typeName: String { "OneHot" }
   /// `indices.shape + [depth]`.

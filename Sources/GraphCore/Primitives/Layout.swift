@@ -7,6 +7,8 @@ import ArrayCore
 package struct Transpose: Primitive {
   /// The permutation of `0..<rank`.
   package let permutation: [Int]
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Transpose`.
   package var typeName: String { "Transpose" }
   /// The permuted shape.
@@ -47,6 +49,8 @@ public func transpose(
 package struct BroadcastTo: Primitive {
   /// The target shape.
   package let shape: [Int]
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `BroadcastTo`.
   package var typeName: String { "BroadcastTo" }
   /// The target shape, which `x` must broadcast to.
@@ -82,11 +86,13 @@ public func broadcast(
 package struct Concat: Primitive {
   /// The axis, normalized.
   package let axis: Int
+  /// The number of inputs: variable (the shape rule checks it).
+  package var arity: Int? { nil }
   /// `ConcatV2`.
   package var typeName: String { "ConcatV2" }
   /// The joined shape.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    let first = inputs[0]
+    guard let first = inputs.first else { throw ShapeError("concat needs at least one input") }
     var dims = first.shape.dimensions
     var total: Int? = 0
     for info in inputs {
@@ -160,6 +166,8 @@ package struct Split: Primitive {
   package let axis: Int
   /// The sizes of the parts; at most one `-1`.
   package let sizes: [Int]
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `SplitV`.
   package var typeName: String { "SplitV" }
 
@@ -168,7 +176,10 @@ package struct Split: Primitive {
     guard unknown <= 1, sizes.allSatisfy({ $0 >= -1 }) else {
       throw ShapeError("invalid sizes \(sizes): sizes must be >= 0 with at most one -1")
     }
-    let known = sizes.filter { $0 != -1 }.reduce(0, +)
+    let known: Int
+    do { known = try Shape.checkedSum(sizes.filter { $0 != -1 }) } catch {
+      throw ShapeError("invalid sizes \(sizes): \(error.message)")
+    }
     guard let n else { return sizes.map { $0 == -1 ? nil : $0 } }
     if unknown == 0 ? known != n : known > n {
       throw ShapeError("sizes \(sizes) do not add up to \(n), the size of axis \(axis)")
@@ -201,11 +212,16 @@ package struct Split: Primitive {
 package struct SplitLike: Primitive {
   /// The axis, normalized.
   package let axis: Int
+  /// The number of inputs: variable (the shape rule checks it).
+  package var arity: Int? { nil }
   /// `SplitLike`.
   package var typeName: String { "SplitLike" }
   /// One output per reference: `x`'s shape with the reference's size along `axis`.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    inputs.dropFirst().map { r in
+    guard !inputs.isEmpty, inputs.allSatisfy({ axis >= 0 && axis < $0.shape.rank }) else {
+      throw ShapeError("SplitLike needs the tensor to split and references with axis \(axis)")
+    }
+    return inputs.dropFirst().map { r in
       var d = inputs[0].shape.dimensions
       d[axis] = r.shape.dimensions[axis]
       return TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(d))
@@ -235,6 +251,11 @@ func copyParts(_ x: NDArray, axis: Int, sizes: [Int], _ outputs: Results) throws
   }
 }
 
+/// The most parts ``split(_:count:axis:name:file:line:)`` makes (2²⁰): each part is an output
+/// with its own bookkeeping, so a count near `Int.max` (possible for a size-0 axis) is refused
+/// instead of exhausting memory.
+public let maximumSplitCount = 1 << 20
+
 func concatUpstream(_ upstream: [Tensor?], _ op: Operation, axis: Int) throws -> Tensor? {
   guard upstream.contains(where: { $0 != nil }) else { return nil }
   let outs = op.outputs
@@ -244,13 +265,14 @@ func concatUpstream(_ upstream: [Tensor?], _ op: Operation, axis: Int) throws ->
 }
 
 /// Splits `x` along `axis` into `count` equal parts (`tf.split(x, count, axis)`).
-/// - Throws: ``GraphError`` when the axis' size is unknown or not divisible by `count`.
+/// - Throws: ``GraphError`` when the axis' size is unknown or not divisible by `count`, or `count`
+///   is not in `1...maximumSplitCount`.
 public func split(
   _ x: Tensor, count: Int, axis: Int = 0, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> [Tensor] {
   let loc = x.graph.location(file, line)
   let ax = try normalized(axis, rank: x.shape.rank, "SplitV", name, [x], loc)
-  guard count > 0, let n = x.shape.dimensions[ax], n % count == 0 else {
+  guard count > 0, count <= maximumSplitCount, let n = x.shape.dimensions[ax], n % count == 0 else {
     throw GraphError.invalidOperation(
       op: "SplitV", name: name ?? "SplitV", inputs: [x.inputDescription],
       reason: "axis \(ax) of \(x.shape) cannot be split into \(count) equal parts", location: loc)
@@ -280,6 +302,8 @@ package struct Slice: Primitive {
   package let begin: [Int]
   /// The size along each axis, `-1` for "to the end".
   package let size: [Int]
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Slice`.
   package var typeName: String { "Slice" }
 
@@ -292,7 +316,7 @@ package struct Slice: Primitive {
       guard b >= 0, s >= -1 else { throw ShapeError("invalid begin \(begin) or size \(size)") }
       guard let d = dims[i] else { return s == -1 ? nil : s }
       let r = s == -1 ? d - b : s
-      guard r >= 0, b + r <= d else {
+      guard b <= d, r >= 0, r <= d - b else {
         throw ShapeError("slice at \(begin) of size \(size) does not fit in \(PartialShape(dims))")
       }
       return r
@@ -322,6 +346,8 @@ package struct SliceGrad: Primitive {
   package let begin: [Int]
   /// The slice's size specification (for the gradient).
   package let size: [Int]
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// `SliceGrad`.
   package var typeName: String { "SliceGrad" }
   /// `x`'s dtype with `reference`'s shape.

@@ -10,6 +10,8 @@ package struct MatMul: Primitive {
   package let transposeA: Bool
   /// Transpose the second operand's last two dimensions.
   package let transposeB: Bool
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// `MatMul` (`BatchMatMul` semantics for rank > 2).
   package var typeName: String { "MatMul" }
 

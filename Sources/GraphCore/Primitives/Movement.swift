@@ -12,6 +12,8 @@ package struct Reshape: Primitive {
 
   /// The new shape; at most one `-1`.
   package let shape: [Int]
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Reshape`.
   package var typeName: String { "Reshape" }
 
@@ -20,14 +22,17 @@ package struct Reshape: Primitive {
     guard unknown <= 1, shape.allSatisfy({ $0 >= -1 }) else {
       throw ShapeError("invalid target shape \(shape): sizes must be >= 0 with at most one -1")
     }
+    let known: Int
+    do { known = try Shape.checkedProduct(shape.filter { $0 != -1 }) } catch {
+      throw ShapeError("invalid target shape \(shape): \(error.message)")
+    }
     guard unknown == 1 else {
-      if let count, count != shape.reduce(1, *) {
+      if let count, count != known {
         throw ShapeError("cannot reshape \(count) elements to \(shape)")
       }
       return shape.map { $0 }
     }
     guard let count else { return shape.map { $0 == -1 ? nil : $0 } }
-    let known = shape.filter { $0 != -1 }.reduce(1, *)
     guard known > 0, count % known == 0 else { throw ShapeError("cannot reshape \(count) elements to \(shape)") }
     return shape.map { $0 == -1 ? count / known : $0 }
   }
@@ -57,6 +62,8 @@ package struct ReshapeLike: Primitive {
   /// Outputs share memory with inputs or session state.
   package var outputsMayAlias: Bool { true }
 
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// `ReshapeLike`.
   package var typeName: String { "ReshapeLike" }
   /// `x`'s dtype with `reference`'s shape.
@@ -87,6 +94,8 @@ package struct ExpandDims: Primitive {
 
   /// Where the new dimension goes, in `-(rank+1)...rank`.
   package let axis: Int
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `ExpandDims`.
   package var typeName: String { "ExpandDims" }
   /// The input's shape with a 1 inserted.
@@ -119,6 +128,8 @@ package struct Squeeze: Primitive {
 
   /// The axes to remove, or `nil` for all of size 1.
   package let axes: [Int]?
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Squeeze`.
   package var typeName: String { "Squeeze" }
   func squeezed(_ dims: [Int?]) throws -> [Int?] {
@@ -180,6 +191,8 @@ package struct BroadcastLike: Primitive {
   /// Outputs share memory with inputs or session state.
   package var outputsMayAlias: Bool { true }
 
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// `BroadcastLike`.
   package var typeName: String { "BroadcastLike" }
   /// `x`'s dtype with the broadcast of both shapes (which must be `reference`'s).
@@ -214,6 +227,8 @@ package struct SumToShapeOf: Primitive {
   /// Outputs share memory with inputs or session state.
   package var outputsMayAlias: Bool { true }
 
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// `SumToShapeOf`.
   package var typeName: String { "SumToShapeOf" }
   /// `x`'s dtype with `reference`'s shape.

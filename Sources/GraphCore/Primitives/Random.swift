@@ -23,6 +23,8 @@ package struct RandomPrimitive: Primitive {
   package let seed: UInt64
   /// The dtype.
   package let dtype: DType
+  /// The number of inputs: none (a leaf).
+  package var arity: Int? { 0 }
   /// `RandomStandardNormal`, `TruncatedNormal` or `RandomUniform`.
   package var typeName: String {
     switch distribution {
@@ -34,7 +36,7 @@ package struct RandomPrimitive: Primitive {
   /// The fixed shape and dtype.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard dtype.isFloatingPoint else { throw ShapeError("random values must be float, got \(dtype)") }
-    guard shape.isValid else { throw ShapeError("shape \(shape) has a negative dimension") }
+    try shape.validate(dtype: dtype)
     return [TensorInfo(dtype: dtype, shape: PartialShape(shape))]
   }
   /// Draws new values.

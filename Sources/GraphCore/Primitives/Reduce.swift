@@ -9,6 +9,8 @@ package struct Sum: Primitive {
   package let axes: [Int]
   /// Whether reduced axes stay with size 1.
   package let keepDims: Bool
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Sum`.
   package var typeName: String { "Sum" }
   /// The reduced shape.
@@ -37,6 +39,8 @@ package struct ElementCount: Primitive {
   package var scalarForm: ScalarForm? { .constant(1) }
   /// The axes counted.
   package let axes: [Int]
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Size`.
   package var typeName: String { "Size" }
   /// A scalar.
@@ -47,7 +51,7 @@ package struct ElementCount: Primitive {
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     let n = axes.reduce(1) { $0 * x.shape[$1] }
-    outputs[0] = NDArray(repeating: Double(n), shape: [], dtype: x.dtype)
+    outputs[0] = NDArray(scalar: Double(n), dtype: x.dtype)
   }
   /// None.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }

@@ -10,6 +10,8 @@ package struct CumulativeSum: Primitive {
   package let exclusive: Bool
   /// Whether the sum runs from the last element to the first.
   package let reverse: Bool
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Cumsum`.
   package var typeName: String { "Cumsum" }
   /// One element: the element itself (the first sum is a copy, as the kernel's), or 0 when exclusive.

@@ -15,6 +15,8 @@ package struct Softmax: Primitive {
   package let axis: Int
   /// Whether this is the log-softmax.
   package let log: Bool
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Softmax` or `LogSoftmax`.
   package var typeName: String { log ? "LogSoftmax" : "Softmax" }
   /// The input's type (float).
@@ -73,6 +75,8 @@ public func logSoftmax(_ x: Tensor, axis: Int = -1, name: String? = nil, file: S
 /// `0..<C` is a run-time error naming it.
 /// Gradient: `∂ℓ/∂x = g · (softmax(x) - onehot(k))`; none for the labels.
 package struct SparseSoftmaxCrossEntropy: Primitive {
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
   /// `SparseSoftmaxCrossEntropyWithLogits`.
   package var typeName: String { "SparseSoftmaxCrossEntropyWithLogits" }
   /// Float logits `[..., C]` and int32 labels `[...]`; the labels' shape.

@@ -4,6 +4,8 @@ import ArrayCore
 
 /// A value fed at run time (`tf.placeholder`). Running it unfed is an error.
 package struct PlaceholderPrimitive: Primitive {
+  /// The number of inputs: none (a leaf).
+  package var arity: Int? { 0 }
   /// `Placeholder`.
   package var typeName: String { "Placeholder" }
   /// Set when the placeholder is created.
@@ -25,6 +27,8 @@ package struct ConstantPrimitive: Primitive {
 
   /// The value.
   package let value: NDArray
+  /// The number of inputs: none (a leaf).
+  package var arity: Int? { 0 }
   /// `Const`.
   package var typeName: String { "Const" }
   /// The value's dtype and shape.
@@ -53,6 +57,8 @@ package struct VariablePrimitive: Primitive {
   package let shape: Shape
   /// Whether optimizers update it by default.
   package let trainable: Bool
+  /// The number of inputs: none (a leaf).
+  package var arity: Int? { 0 }
   /// `VariableV2`.
   package var typeName: String { "VariableV2" }
   /// The variable's dtype and shape.
@@ -80,13 +86,29 @@ package struct Assign: Primitive {
 
   /// The variable's node index.
   let variable: Int
+  /// The variable's declared shape, which every assigned value must have (TF1's
+  /// `validate_shape=True`); `nil` when built with `validateShape: false`.
+  let shape: Shape?
+  init(variable: Int, shape: Shape?) {
+    self.variable = variable
+    self.shape = shape
+  }
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `Assign`.
   package var typeName: String { "Assign" }
-  /// The value's type (checked against the variable when built through ``assign(_:_:name:file:line:)``).
+  /// The value's type (checked against the variable when built through
+  /// ``assign(_:_:validateShape:name:file:line:)``).
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
-  /// Stores the value.
+  /// Stores the value, after checking its shape against the variable's declared one.
+  /// - Throws: ``ShapeError`` when the value's run-time shape differs (with `validateShape`).
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let value = inputs[0]
+    if let shape, value.shape != shape {
+      throw ShapeError(
+        "value of shape \(value.shape) does not fit the variable's shape \(shape) "
+          + "(assign keeps a variable's shape; build it with validateShape: false to allow a change)")
+    }
     context.writeVariable(node: variable, value)
     outputs[0] = value
   }
@@ -105,6 +127,8 @@ package struct AssignUpdate: Primitive {
   let variable: Int
   /// ``Add`` or ``Subtract``.
   let function: any BinaryFunction
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
   /// `AssignAdd` or `AssignSub`.
   package var typeName: String { function is Subtract ? "AssignSub" : "AssignAdd" }
   /// No outputs: the operation is run as a target.
@@ -118,7 +142,11 @@ package struct AssignUpdate: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }
 
-func variableNode(_ v: Tensor, _ op: String, _ location: SourceLocation?) throws -> Int {
+/// The node of variable `v`, after checking that it belongs to `graph` (every API that takes a
+/// variable goes through here).
+/// - Throws: ``GraphError/foreignTensor(op:tensor:location:)``, ``GraphError/notAVariable(op:tensor:location:)``.
+func variableNode(_ v: Tensor, in graph: Graph, _ op: String, _ location: SourceLocation?) throws -> Int {
+  try graph.check(v, op: op, location: location)
   guard v.isVariable, v.output == 0 else {
     throw GraphError.notAVariable(op: op, tensor: v.name, location: location)
   }
@@ -144,15 +172,34 @@ func checkAssignable(_ v: Tensor, _ value: Tensor, _ op: String, _ location: Sou
 }
 
 /// `v ← value` (`tf.assign`): an operation that replaces the variable's value when run.
-/// - Throws: ``GraphError`` when `v` is not a variable or the value's dtype or shape differs.
+///
+/// The variable keeps its declared shape (TF1's `validate_shape=True`): a value whose static
+/// shape differs is refused when building, and a value whose unknown sizes turn out different
+/// at run time fails that run with ``SessionError/executionFailed(op:name:reason:location:)``,
+/// leaving the variable unchanged. With `validateShape: false` (TF1's `validate_shape=False`)
+/// only the dtype must match and the variable takes the value's shape; its static shape
+/// (what other operations, ``Session/setValue(_:for:)`` and ``Checkpoint/restore(session:from:)``
+/// expect) stays the declared one.
+/// - Throws: ``GraphError`` when `v` is not a variable of `value`'s graph, or the value's dtype
+///   or shape differs.
 @discardableResult
 public func assign(
-  _ v: Tensor, _ value: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+  _ v: Tensor, _ value: Tensor, validateShape: Bool = true, name: String? = nil, file: StaticString = #fileID,
+  line: UInt = #line
 ) throws -> Tensor {
   let loc = v.graph.location(file, line)
-  let node = try variableNode(v, "Assign", loc)
-  try checkAssignable(v, value, "Assign", loc, exact: true)
-  return try v.graph.apply(Assign(variable: node), [value], name: name ?? "Assign", location: loc)
+  let node = try variableNode(v, in: v.graph, "Assign", loc)
+  try v.graph.check(value, op: "Assign", location: loc)
+  if validateShape {
+    try checkAssignable(v, value, "Assign", loc, exact: true)
+  } else if value.dtype != v.dtype {
+    throw GraphError.invalidOperation(
+      op: "Assign", name: v.operation.name, inputs: [v.inputDescription, value.inputDescription],
+      reason: "value of \(value.dtype) \(value.shape) does not fit variable of \(v.dtype) \(v.shape) "
+        + "(validateShape: false still needs the same dtype)", location: loc)
+  }
+  let declared = validateShape ? (v.graph.nodes[node].primitive as? VariablePrimitive)?.shape : nil
+  return try v.graph.apply(Assign(variable: node, shape: declared), [value], name: name ?? "Assign", location: loc)
 }
 
 /// `v ← v + delta` in place (`tf.assign_add`); `delta` broadcasts to `v`'s shape.
@@ -161,7 +208,8 @@ public func assignAdd(
   _ v: Tensor, _ delta: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Operation {
   let loc = v.graph.location(file, line)
-  let node = try variableNode(v, "AssignAdd", loc)
+  let node = try variableNode(v, in: v.graph, "AssignAdd", loc)
+  try v.graph.check(delta, op: "AssignAdd", location: loc)
   try checkAssignable(v, delta, "AssignAdd", loc, exact: false)
   return try v.graph.addOperation(AssignUpdate(variable: node, function: Add()), inputs: [delta], name: name, location: loc)
 }
@@ -172,7 +220,8 @@ public func assignSubtract(
   _ v: Tensor, _ delta: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Operation {
   let loc = v.graph.location(file, line)
-  let node = try variableNode(v, "AssignSub", loc)
+  let node = try variableNode(v, in: v.graph, "AssignSub", loc)
+  try v.graph.check(delta, op: "AssignSub", location: loc)
   try checkAssignable(v, delta, "AssignSub", loc, exact: false)
   return try v.graph.addOperation(AssignUpdate(variable: node, function: Subtract()), inputs: [delta], name: name, location: loc)
 }
@@ -181,6 +230,8 @@ public func assignSubtract(
 package struct NoOp: Primitive {
   /// Nothing to compute.
   package var scalarForm: ScalarForm? { .noOp }
+  /// The number of inputs: none (a leaf).
+  package var arity: Int? { 0 }
   /// `NoOp`.
   package var typeName: String { "NoOp" }
   /// No outputs.

@@ -22,6 +22,8 @@ package struct ApplyAdam: Primitive {
   let epsilon: Double
   let decays: Bool
 
+  /// The number of inputs: `decays ? 3 : 2`.
+  package var arity: Int? { decays ? 3 : 2 }
   /// `ApplyAdam`.
   package var typeName: String { "ApplyAdam" }
   /// No outputs: the operation is run as a target.
@@ -54,7 +56,9 @@ package struct ApplyAdam: Primitive {
 /// - Parameters:
 ///   - stepSize: `ηₜ`, one element of the variable's dtype.
 ///   - decay: `λ` for decoupled weight decay (AdamW), one element; `nil` for none.
-/// - Throws: ``GraphError`` when `variable`, `m` or `v` is not a variable, two of them are the
+/// - Throws: ``GraphError`` when `beta1` or `beta2` is outside `[0, 1)` or `epsilon` is not a
+///   finite number > 0, a tensor belongs to another graph than `variable`, `variable`,
+///   `m` or `v` is not a variable, two of them are the
 ///   same variable, or the gradient, slots and variable differ in dtype or shape.
 @discardableResult
 public func applyAdam(
@@ -64,7 +68,14 @@ public func applyAdam(
 ) throws -> Operation {
   let graph = variable.graph
   let loc = graph.location(file, line)
-  let nodes = try [variable, m, v].map { try variableNode($0, "ApplyAdam", loc) }
+  for (value, what) in [(beta1, "beta1"), (beta2, "beta2")] where !(value >= 0 && value < 1) {
+    throw GraphError.invalidArgument(op: "ApplyAdam", reason: "\(what) must be a finite number >= 0 and < 1, got \(value)", location: loc)
+  }
+  guard epsilon.isFinite, epsilon > 0 else {
+    throw GraphError.invalidArgument(op: "ApplyAdam", reason: "epsilon must be a finite number > 0, got \(epsilon)", location: loc)
+  }
+  let nodes = try [variable, m, v].map { try variableNode($0, in: graph, "ApplyAdam", loc) }
+  for t in [gradient, stepSize] + (decay.map { [$0] } ?? []) { try graph.check(t, op: "ApplyAdam", location: loc) }
   guard Set(nodes).count == 3 else {
     throw GraphError.invalidOperation(
       op: "ApplyAdam", name: variable.operation.name,

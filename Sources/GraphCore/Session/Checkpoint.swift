@@ -18,11 +18,17 @@ public enum Checkpoint {
   /// The contents of a checkpoint of `session`: each variable's current value under its
   /// operation's name, with `metadata`.
   /// - Throws: ``SessionError/uninitializedVariable(name:)`` when a variable has no value yet.
+  ///
+  /// The values are one consistent snapshot: they are read together under the session's lock,
+  /// which every run holds from start to end, so a training step running on another thread is
+  /// either wholly in the checkpoint or not at all (never variable A after step n and B after
+  /// step n + 1). The values are copy-on-write arrays: the lock is held only while they are
+  /// collected, not while the file is written.
   public static func contents(of session: Session, metadata: [String: String] = [:]) throws -> SafetensorsFile {
+    let variables = session.graph.variables
+    let values = try session.variableSnapshot(variables)
     var tensors: [String: NDArray] = [:]
-    for v in session.graph.variables {
-      tensors[v.operation.name] = try session.value(of: v)
-    }
+    for (v, value) in zip(variables, values) { tensors[v.operation.name] = value }
     return SafetensorsFile(tensors: tensors, metadata: metadata)
   }
 
@@ -35,7 +41,8 @@ public enum Checkpoint {
 
   /// Sets every variable of `session` from `file`, after checking that the file has exactly
   /// the graph's variables with their dtypes and shapes. On any difference nothing is changed
-  /// and the error lists every missing name, unexpected name and mismatch.
+  /// and the error lists every missing name, unexpected name and mismatch. The variables are set
+  /// together under the session's lock (no run sees half a checkpoint).
   /// - Parameter source: The file's name, for error messages.
   /// - Returns: The file's metadata.
   /// - Throws: ``CheckpointError``.
@@ -60,10 +67,12 @@ public enum Checkpoint {
     guard missing.isEmpty, unexpected.isEmpty, mismatched.isEmpty else {
       throw CheckpointError(source: source, missing: missing, unexpected: unexpected, mismatched: mismatched)
     }
+    var updates: [(Tensor, NDArray)] = []
     for v in variables {
       guard let value = file.tensors[v.operation.name] else { continue }
-      try session.setValue(value, for: v)
+      updates.append((v, value))
     }
+    try session.setValues(updates)
     return file.metadata
   }
 
@@ -114,5 +123,30 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
           .joined(separator: ", "))
     }
     return "\(source) does not match the graph: " + parts.joined(separator: "; ")
+  }
+}
+
+extension Session {
+  /// The values of `variables` (of this session's graph), read together under the session's
+  /// lock: one consistent snapshot between runs.
+  /// - Throws: ``SessionError/uninitializedVariable(name:)``, ``SessionError/foreignTensor(name:)``.
+  func variableSnapshot(_ variables: [Tensor]) throws -> [NDArray] {
+    let nodes = try variables.map { try ownVariableNode($0, "Checkpoint") }
+    return try lock.withLock { try nodes.map { try context.variable(node: $0) } }
+  }
+
+  /// Sets each variable to its value, all under one hold of the session's lock, after checking
+  /// every one (nothing is set when one does not fit).
+  /// - Throws: as ``setValue(_:for:)``.
+  func setValues(_ updates: [(Tensor, NDArray)]) throws {
+    var nodes: [Int] = []
+    for (variable, value) in updates {
+      nodes.append(try ownVariableNode(variable, "Checkpoint"))
+      guard value.dtype == variable.dtype, variable.shape.accepts(value.shape) else {
+        throw SessionError.feedMismatch(
+          name: variable.name, expected: "\(variable.dtype) \(variable.shape)", got: "\(value.dtype) \(value.shape)")
+      }
+    }
+    lock.withLock { for (node, (_, value)) in zip(nodes, updates) { context.writeVariable(node: node, value) } }
   }
 }

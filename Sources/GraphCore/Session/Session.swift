@@ -97,16 +97,19 @@ public final class Session: @unchecked Sendable {
   }
 
   /// The current value of a variable.
-  /// - Throws: ``SessionError/uninitializedVariable(name:)``, or ``GraphError/notAVariable(op:tensor:location:)``.
+  /// - Throws: ``SessionError/uninitializedVariable(name:)``, ``SessionError/foreignTensor(name:)``
+  ///   for a variable of another graph, or ``GraphError/notAVariable(op:tensor:location:)``.
   public func value(of variable: Tensor) throws -> NDArray {
-    let node = try variableNode(variable, "value(of:)", nil)
+    let node = try ownVariableNode(variable, "value(of:)")
     return try lock.withLock { try context.variable(node: node) }
   }
 
   /// Sets a variable's value directly (as restoring a checkpoint does).
-  /// - Throws: ``SessionError/feedMismatch(name:expected:got:)`` when the dtype or shape differs.
+  /// - Throws: ``SessionError/feedMismatch(name:expected:got:)`` when the dtype or shape differs
+  ///   from the variable's declared ones, ``SessionError/foreignTensor(name:)`` for a variable of
+  ///   another graph, ``GraphError/notAVariable(op:tensor:location:)``.
   public func setValue(_ value: NDArray, for variable: Tensor) throws {
-    let node = try variableNode(variable, "setValue(_:for:)", nil)
+    let node = try ownVariableNode(variable, "setValue(_:for:)")
     guard value.dtype == variable.dtype, variable.shape.accepts(value.shape) else {
       throw SessionError.feedMismatch(
         name: variable.name, expected: "\(variable.dtype) \(variable.shape)", got: "\(value.dtype) \(value.shape)")
@@ -121,7 +124,7 @@ public final class Session: @unchecked Sendable {
   /// - Throws: ``SessionError`` when a needed placeholder is not among `feeds`.
   public func prepare(fetches: [Tensor] = [], feeds: [Tensor] = [], targets: [Operation] = []) throws -> PreparedStep {
     try lock.withLock {
-      for t in fetches + feeds where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
+      for t in fetches + feeds { try checkOwn(t) }
       for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
       let refs = feeds.map { ValueRef(node: $0.node, output: $0.output) }
       guard Set(refs).count == refs.count else {
@@ -134,6 +137,20 @@ public final class Session: @unchecked Sendable {
     }
   }
 
+  /// The node of `variable`, checked to be a variable of this session's graph.
+  func ownVariableNode(_ variable: Tensor, _ op: String) throws -> Int {
+    try checkOwn(variable)
+    return try variableNode(variable, in: graph, op, nil)
+  }
+
+  /// Checks that `tensor` is an existing output of this session's graph.
+  /// - Throws: ``SessionError/foreignTensor(name:)``, or ``GraphError`` for an output that does
+  ///   not exist (``Operation/output`` of an operation without outputs).
+  func checkOwn(_ tensor: Tensor) throws {
+    guard tensor.graph === graph else { throw SessionError.foreignTensor(name: tensor.name) }
+    try graph.check(tensor, op: "Session")
+  }
+
   // MARK: Running a plan
 
   /// Finds (or builds and caches) the plan; a hit in the recent list allocates nothing.
@@ -144,11 +161,11 @@ public final class Session: @unchecked Sendable {
       if i > 0 { recent.swapAt(i, i - 1) }
       return entry.plan
     }
-    for t in fetches where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
+    for t in fetches { try checkOwn(t) }
     for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
     var fedRefs: [ValueRef] = []
     for t in feeds.keys {
-      guard t.graph === graph else { throw SessionError.foreignTensor(name: t.name) }
+      try checkOwn(t)
       fedRefs.append(ValueRef(node: t.node, output: t.output))
     }
     fedRefs.sort { ($0.node, $0.output) < ($1.node, $1.output) }
