@@ -99,12 +99,12 @@ struct GraphDefExporter {
     return name
   }
 
-  mutating func scalarConst(_ base: String, _ value: Double, _ dtype: DType) -> String {
+  mutating func scalarConst(_ base: String, _ value: Double, _ dtype: DType) throws -> String {
     let name = fresh(base)
     out.append(
       TFNode(
         name: name, op: "Const",
-        attrs: [("dtype", .type(dtype)), ("value", .tensor(NDArray(repeating: value, shape: [], dtype: dtype)))]))
+        attrs: [("dtype", .type(dtype)), ("value", .tensor(try NDArray(repeating: value, shape: [], dtype: dtype)))]))
     return name
   }
 
@@ -114,7 +114,7 @@ struct GraphDefExporter {
       let inputs = node.inputs.map(ref)
       let control = node.controlInputs.map { "^" + graph.nodes[$0].name }
       let start = out.count
-      var emitted = export(id, node, inputs)
+      var emitted = try export(id, node, inputs)
       if var nodes = emitted, let composite = Self.composite(node.primitive) {
         // Written as several TensorFlow nodes: mark them so that Graph(graphDef:) restores the
         // one primitive (attributes starting with "_" are ignored by TensorFlow).
@@ -176,7 +176,7 @@ struct GraphDefExporter {
 
   /// The TensorFlow nodes for one operation, the last one carrying its name; `nil` when it has
   /// no TensorFlow counterpart.
-  mutating func export(_ id: Int, _ node: Node, _ inputs: [String]) -> [TFNode]? {
+  mutating func export(_ id: Int, _ node: Node, _ inputs: [String]) throws -> [TFNode]? {
     let name = node.name
     let p = node.primitive
     let t: DType = node.inputs.first.map { info($0).dtype } ?? node.outputs.first?.dtype ?? .float32
@@ -239,7 +239,7 @@ struct GraphDefExporter {
       let out = node.outputs[0].dtype
       if e.axes.allSatisfy({ $0 < dims.count && dims[$0] != nil }) {
         let n = e.axes.reduce(1) { $0 * dims[$1]! }
-        return [TFNode(name: name, op: "Const", attrs: [("dtype", .type(out)), ("value", .tensor(NDArray(repeating: Double(n), shape: [], dtype: out)))])]
+        return [TFNode(name: name, op: "Const", attrs: [("dtype", .type(out)), ("value", .tensor(try NDArray(repeating: Double(n), shape: [], dtype: out)))])]
       }
       let shape = fresh(name + "/shape")
       let picked = fresh(name + "/picked")
@@ -312,7 +312,7 @@ struct GraphDefExporter {
     case let o as OneHot:
       guard let depth = o.depth, node.inputs.count == 1 else { return nil }
       let d = intConst(name + "/depth", [depth], scalar: true)
-      let on = scalarConst(name + "/on_value", o.on, o.dtype), off = scalarConst(name + "/off_value", o.off, o.dtype)
+      let on = try scalarConst(name + "/on_value", o.on, o.dtype), off = try scalarConst(name + "/off_value", o.off, o.dtype)
       return [
         TFNode(name: name, op: "OneHot", inputs: [inputs[0], d, on, off], attrs: [("T", .type(o.dtype)), ("TI", .type(t)), ("axis", .int(-1))])
       ]
@@ -346,8 +346,8 @@ struct GraphDefExporter {
       case let .truncatedNormal(mean, sd): (op, a, b) = ("TruncatedNormal", sd, mean)
       case let .uniform(low, high): (op, a, b) = ("RandomUniform", high - low, low)
       }
-      let raw = fresh(name + "/" + op), scale = scalarConst(name + "/scale", a, r.dtype)
-      let offset = scalarConst(name + "/offset", b, r.dtype), scaled = fresh(name + "/mul")
+      let raw = fresh(name + "/" + op), scale = try scalarConst(name + "/scale", a, r.dtype)
+      let offset = try scalarConst(name + "/offset", b, r.dtype), scaled = fresh(name + "/mul")
       let attrs: [(String, TFAttr)] = [("T", .type(r.dtype))]
       return [
         TFNode(name: raw, op: op, inputs: [shape], attrs: seedAttrs),

@@ -393,7 +393,7 @@ struct GraphDefImporter {
         guard case let .shape(s)? = d.attrs["shape"], let s, s.allSatisfy({ $0 != nil }) else {
           throw fail("variable '\(name)' has neither an initializer nor a known shape")
         }
-        initial = g.constant(NDArray.zeros(Shape(s.map { $0! }), dtype: dtype), name: name + "/zeros")
+        initial = g.constant(try NDArray.zeros(Shape(s.map { $0! }), dtype: dtype), name: name + "/zeros")
       }
       guard initial.dtype == dtype else { throw fail("variable '\(name)' is \(dtype) but its initial value is \(initial.dtype)") }
       result = [try g.variable(initial, name: name)]
