@@ -15,6 +15,7 @@ public struct BackpropCommand: ParsableCommand {
     abstract: "TensorFlow-style graphs and backpropagation in Swift: run the recipes of the notebook \"Implementing Back Propagation\".",
     subcommands: [
       RegressionCommand.self, ClassificationCommand.self, DigitsCommand.self, FashionCommand.self, PredictCommand.self, GraphCommand.self,
+      ExportCommand.self,
       BenchCommand.self,
     ])
 
@@ -185,8 +186,11 @@ struct RegressionCommand: ParsableCommand {
     if let p = options.printEvery { c.printEvery = p }
     c.checkNumerics = options.checkNumerics
     let recipe = RegressionRecipe(c)
-    try outputs.train(figure: recipe.figure(for:)) { output, onStep in
-      try recipe.run(output: output, onStep: onStep, hooks: options.checkpointHooks(recipe: "regression"))
+    let tensorBoard = try outputs.openTensorBoard()
+    var hooks = options.checkpointHooks(recipe: "regression")
+    if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
+    try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
+      try recipe.run(output: output, onStep: onStep, hooks: hooks)
     }
   }
 }
@@ -210,8 +214,11 @@ struct ClassificationCommand: ParsableCommand {
     if let p = options.printEvery { c.printEvery = p }
     c.checkNumerics = options.checkNumerics
     let recipe = ClassificationRecipe(c)
-    try outputs.train(figure: recipe.figure(for:)) { output, onStep in
-      try recipe.run(output: output, onStep: onStep, hooks: options.checkpointHooks(recipe: "classification"))
+    let tensorBoard = try outputs.openTensorBoard()
+    var hooks = options.checkpointHooks(recipe: "classification")
+    if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
+    try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
+      try recipe.run(output: output, onStep: onStep, hooks: hooks)
     }
   }
 }

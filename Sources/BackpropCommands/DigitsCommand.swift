@@ -65,6 +65,11 @@ struct DigitsCommand: ParsableCommand {
       """)
   var distributed = false
 
+  @Option(
+    name: .customLong("save-model"),
+    help: ArgumentHelp("Save the trained network (graph and weights, standardization included) as a whole-model directory for `backprop predict --model DIR`.", valueName: "dir"))
+  var saveModel: String?
+
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
   /// The parsed `--hidden` sizes, or nil when malformed.
@@ -142,8 +147,11 @@ struct DigitsCommand: ParsableCommand {
     c.communicator = communicator
     c.checkpointPath = checkpoint
     c.restorePath = restore
-    let report = try DigitsRecipe(c).run()
+    let tensorBoard = rank == 0 ? try outputs.openTensorBoard() : nil
+    let report = try DigitsRecipe(c).run(monitor: tensorBoard?.digitsMonitor(learningRate: learningRate) ?? DigitsMonitor())
+    try tensorBoard?.close()
     guard rank == 0 else { return }  // only rank 0 speaks and writes
+    if let logdir = outputs.logdir { print("wrote the TensorBoard log to \(logdir) (tensorboard --logdir \(logdir))") }
     if let world = communicator as? MPICommunicator, ProcessInfo.processInfo.environment["BACKPROP_MPI_STATS"] != nil {
       let s = world.statistics
       let stepsPerEpoch = (report.trainCount + batchSize * world.size - 1) / (batchSize * world.size)
@@ -160,6 +168,10 @@ struct DigitsCommand: ParsableCommand {
     if let save {
       try report.model.save(toPath: save)
       print("saved the model to \(save)")
+    }
+    if let saveModel {
+      try report.model.saveModelDirectory(saveModel)
+      print("saved the whole model to \(saveModel)")
     }
     let name = report.model.layerSizes.map(String.init).joined(separator: "-")
     try outputs.write(
@@ -182,7 +194,7 @@ struct PredictCommand: ParsableCommand {
       is reported on standard error.
       """)
 
-  @Option(help: "The model file written by `backprop digits --save` or `backprop fashion --save`.")
+  @Option(help: "The model file written by `backprop digits --save` or `backprop fashion --save`, or a whole-model directory (`backprop digits --save-model`, Session.saveModel).")
   var model: String
 
   @Option(help: "A CSV of rows of 64 pixels (digits), or an IDX file of 28x28 images (fashion).")
@@ -195,18 +207,29 @@ struct PredictCommand: ParsableCommand {
   var header = false
 
   func validate() throws {
-    try validateInputPath(model, flag: "--model")
+    var isDirectory: ObjCBool = false
+    // A whole-model directory (graph.pb + variables.safetensors) is read file by file, each
+    // checked by the loader; anything else must be a regular file.
+    if !(FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) && isDirectory.boolValue) {
+      try validateInputPath(model, flag: "--model")
+    }
     try validateInputPath(input, flag: "--input")
   }
 
   func run() throws {
-    let file = try SafetensorsFile(contentsOfFile: model)
-    if file.metadata["format"] == FashionModel.formatName {
-      try runFashion()
-      return
+    var isDirectory: ObjCBool = false
+    let wholeModel = FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) && isDirectory.boolValue
+    if !wholeModel {
+      let file = try SafetensorsFile(contentsOfFile: model)
+      if file.metadata["format"] == FashionModel.formatName {
+        try runFashion()
+        return
+      }
     }
     if labels != nil { throw CLIError("--labels is for Fashion-MNIST models; \(model) is not one") }
-    let classifier = try DigitsModel(contentsOfFile: model)
+    // The model first, so that a bad model is reported before the input is read.
+    let classifier = wholeModel ? nil : try DigitsModel(contentsOfFile: model)
+    let loaded = wholeModel ? try Session.loadModel(from: model) : nil
     let table = try NumericTable(contentsOfFile: input, hasHeader: header)
     let n = DigitsModel.inputSize
     guard table.columnCount == n || table.columnCount == n + 1 else {
@@ -222,7 +245,25 @@ struct PredictCommand: ParsableCommand {
     } else {
       pixels = try table.checkedMatrix()
     }
-    let predictions = try classifier.predict(pixels)
+    let predictions: [Int]
+    if let (session, metadata) = loaded {
+      // A directory written by Session.saveModel (`backprop digits --save-model`): the graph
+      // names its input and output in the metadata.
+      guard let input = metadata["input"].flatMap(session.graph.tensor(named:)),
+        let output = metadata["output"].flatMap(session.graph.tensor(named:))
+      else { throw CLIError("\(model): the model's metadata does not name an existing 'input' and 'output' tensor") }
+      let logits = try session.run(output, feeding: [input: pixels.converted(to: input.dtype)])
+      guard logits.rank == 2 else { throw CLIError("\(model): the output is \(logits.shape), not [rows, classes]") }
+      let k = logits.shape[1]
+      let values = logits.doubles
+      predictions = (0..<logits.shape[0]).map { r in
+        var best = 0
+        for j in 1..<max(k, 1) where values[r * k + j] > values[r * k + best] { best = j }
+        return best
+      }
+    } else {
+      predictions = try classifier?.predict(pixels) ?? []
+    }
     print(predictions.map(String.init).joined(separator: "\n"))
     if hasLabels { reportAccuracy(predictions, labels) }
   }

@@ -31,6 +31,13 @@ struct GraphCommand: ParsableCommand {
   @Option(name: .customLong("svg"), help: ArgumentHelp("Render with Graphviz 'dot' to this SVG file.", valueName: "file.svg"))
   var svgPath: String?
 
+  @Option(
+    name: .customLong("pb"),
+    help: ArgumentHelp(
+      "Write the whole training graph as a TensorFlow GraphDef (binary protocol buffer) for tf.compat.v1.import_graph_def; the variables' initializer is the NoOp 'init'.",
+      valueName: "file.pb"))
+  var pbPath: String?
+
   @Flag(help: "Run one training step and annotate each edge with its value and gradient.")
   var values = false
 
@@ -40,11 +47,14 @@ struct GraphCommand: ParsableCommand {
   func validate() throws {
     if let dotPath { try validateOutputPath(dotPath, flag: "--dot") }
     if let svgPath { try validateOutputPath(svgPath, flag: "--svg") }
+    if let pbPath { try validateOutputPath(pbPath, flag: "--pb") }
     if let svgPath, !svgPath.lowercased().hasSuffix(".svg") {
       throw ValidationError("--svg \(svgPath): Graphviz is asked for SVG; give a file name ending in .svg")
     }
     try validateDistinctFiles(
-      [("--dot", dotPath), ("--svg", svgPath)].compactMap { flag, path in path.map { FileArgument(flag: flag, path: $0, isInput: false) } })
+      [("--dot", dotPath), ("--svg", svgPath), ("--pb", pbPath)].compactMap { flag, path in
+        path.map { FileArgument(flag: flag, path: $0, isInput: false) }
+      })
   }
 
   func run() throws {
@@ -70,6 +80,17 @@ struct GraphCommand: ParsableCommand {
         model.graph, model.loss, model.train, "classification: loss = σ-cross-entropy(x + A, y)"
       )
       feeds = [model.x: NDArray([data.inputs[i]]), model.y: NDArray([data.targets[i]])]
+    }
+    if let pbPath {
+      // Before --values adds the annotations' gradient operations.
+      let bytes = try graph.graphDef()
+      do {
+        try FileIO.writeAtomically(bytes, toPath: pbPath)
+      } catch {
+        throw CLIError("cannot write the GraphDef: \(error)")
+      }
+      print("wrote the GraphDef (\(bytes.count) bytes, \(graph.operationCount) operations) to \(pbPath)")
+      if dotPath == nil && svgPath == nil && !values { return }
     }
     var annotations: [Tensor: EdgeAnnotation] = [:]
     var caption = title

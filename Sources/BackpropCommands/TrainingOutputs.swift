@@ -16,6 +16,13 @@ struct TrainingOutputOptions: ParsableArguments {
   @Option(name: .customLong("csv"), help: ArgumentHelp("Write one CSV row per step (per epoch for digits).", valueName: "file.csv"))
   var csvPath: String?
 
+  @Option(
+    name: .customLong("logdir"),
+    help: ArgumentHelp(
+      "Write a TensorBoard event file in this directory (created if missing): the graph, scalars per step, histograms of weights and gradients per epoch. View with `tensorboard --logdir DIR`.",
+      valueName: "dir"))
+  var logdir: String?
+
   @Flag(help: "No progress display and no closing sparkline (the recipe's own lines still print).")
   var quiet = false
 
@@ -23,6 +30,7 @@ struct TrainingOutputOptions: ParsableArguments {
     for (flag, path) in [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath)] {
       if let path { try validateOutputPath(path, flag: flag) }
     }
+    if let logdir, logdir.isEmpty { throw ValidationError("--logdir needs a directory name") }
     if let plotPath, !plotPath.lowercased().hasSuffix(".svg") {
       throw ValidationError("--plot \(plotPath): the plot is written as SVG only; give a file name ending in .svg")
     }
@@ -39,16 +47,29 @@ struct TrainingOutputOptions: ParsableArguments {
   /// terminal, the loss sparkline. When the run fails part-way (`--check-numerics`, a failed
   /// checkpoint), the plot and logs of the steps done are still written, then the error is
   /// rethrown.
+  /// The TensorBoard log asked for by `--logdir`, if any.
+  func openTensorBoard() throws -> TensorBoardLog? {
+    guard let logdir else { return nil }
+    do {
+      return try TensorBoardLog(logdir: logdir)
+    } catch {
+      throw CLIError("--logdir \(logdir): \(error)")
+    }
+  }
+
   func train(
-    figure: (TrainingReport) -> Figure,
+    figure: (TrainingReport) -> Figure, tensorBoard: TensorBoardLog? = nil, learningRate: Double = .nan,
     _ run: (_ output: (String) -> Void, _ onStep: (TrainingStep) -> Void) throws -> TrainingReport
   ) throws {
+    defer { try? tensorBoard?.close() }
     let progress = ProgressDisplay(quiet: quiet)
     var partial = TrainingReport()
     let report: TrainingReport
     do {
       report = try run(progress.print) { step in
         progress.update(step)
+        try? tensorBoard?.writer.addScalars(
+          [("loss", step.loss), ("A", step.parameter), ("learning_rate", learningRate)], step: step.step)
         if partial.losses.isEmpty { partial.firstStep = step.step }
         partial.losses.append(step.loss)
         partial.parameter.append(step.parameter)
@@ -64,6 +85,10 @@ struct TrainingOutputOptions: ParsableArguments {
       throw error
     }
     progress.finish()
+    if let tensorBoard, let accuracy = report.accuracy {
+      try tensorBoard.writer.addScalar("accuracy", accuracy, step: report.firstStep + report.losses.count - 1)
+    }
+    try tensorBoard?.close()
     try finish(report: report, figure: figure(report))
   }
 

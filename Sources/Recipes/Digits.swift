@@ -186,6 +186,12 @@ public struct DigitsRecipe: Sendable {
   /// - Throws: ``RecipeError`` for invalid settings or data, ``DatasetError`` for a bad file,
   ///   ``GraphError``/``SessionError`` from the graph.
   public func run(output: (String) -> Void = { print($0) }) throws -> Report {
+    try run(output: output, monitor: DigitsMonitor())
+  }
+
+  /// Trains the network as ``run(output:)``, reporting each step and epoch to `monitor`
+  /// (TensorBoard logs: `backprop digits --logdir`).
+  public func run(output: (String) -> Void = { print($0) }, monitor: DigitsMonitor) throws -> Report {
     let c = configuration
     try c.validate()
     let table = try Self.loadTable(path: c.dataPath)
@@ -251,6 +257,9 @@ public struct DigitsRecipe: Sendable {
     report.trainCount = train.count
     report.testCount = test.count
     let clock = ContinuousClock()
+    var stepCount = 0
+    var lastBatch: (NDArray, NDArray)?
+    if rank == 0 { try monitor.willStart(net.graph) }
     for epoch in startEpoch..<c.epochs {
       var lossSum = 0.0
       let start = clock.now
@@ -269,6 +278,9 @@ public struct DigitsRecipe: Sendable {
         try step.setFeed(1, to: y)
         try step.run()
         if samples > 0 { lossSum += step.fetch(0).scalarValue * Double(samples) }
+        stepCount += 1
+        lastBatch = (x.converted(to: c.dtype), y)
+        if rank == 0 { try monitor.didStep(stepCount, step.fetch(0).scalarValue) }
       }
       if distributed {
         lossSum = try communicator.allReduce([NDArray([lossSum], shape: [])], .sum)[0].scalarValue
@@ -292,6 +304,10 @@ public struct DigitsRecipe: Sendable {
               "recipe": "digits", "epoch": String(epoch + 1), "seed": String(c.seed),
               "layers": net.layerSizes.map(String.init).joined(separator: ","), "dtype": "\(c.dtype)",
             ])
+        }
+        if let (x, y) = lastBatch {
+          try monitor.didFinishEpoch(
+            result, DigitsMonitor.State(session: session, loss: loss, feeds: [net.input: x, labels: y], step: stepCount))
         }
       }
     }
@@ -519,6 +535,44 @@ public struct DigitsModel: Sendable {
     return try session.run(net.logits, feeding: [net.input: x])
   }
 
+  /// The network with its standardization as an ONNX model (opset 13) for other runtimes:
+  /// input `pixels` (float32 `[n, 64]`, raw 0...16 values), output `logits` (float32 `[n, 10]`);
+  /// the standardization is computed in float32 (`(x - mean) / std`), the weights are
+  /// initializers. `backprop export --onnx` writes it.
+  public func onnxModel() throws -> [UInt8] {
+    let (g, x, h) = try inferenceGraph()
+    return try g.onnxModel(inputs: [x], outputs: [h])
+  }
+
+  /// Saves the network with its standardization as a whole-model directory
+  /// (``GraphCore/Session/saveModel(to:metadata:)``): input `pixels` (raw), output `logits`,
+  /// named in the metadata, so `backprop predict --model DIR` runs it without this type.
+  public func saveModelDirectory(_ path: String) throws {
+    let (g, x, h) = try inferenceGraph()
+    let session = Session(graph: g)
+    try session.initializeVariables()
+    try session.saveModel(to: path, metadata: ["input": x.name, "output": h.name, "format": "backprop-model"])
+  }
+
+  /// The inference graph: raw pixels, standardization in float32, the layers with constant
+  /// weights, `logits`.
+  func inferenceGraph() throws -> (Graph, Tensor, Tensor) {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [nil, Self.inputSize], name: "pixels")
+    let mean = g.constant(NDArray(converting: standardizer.mean, shape: [Self.inputSize], dtype: .float32), name: "standardizer/mean")
+    let std = g.constant(
+      NDArray(converting: standardizer.standardDeviation, shape: [Self.inputSize], dtype: .float32), name: "standardizer/std")
+    var h = try divide(subtract(x, mean, name: "centered"), std, name: "standardized")
+    for (i, w) in weights.enumerated() {
+      let k = g.constant(w.kernel.converted(to: .float32), name: "layer\(i + 1)/kernel")
+      let b = g.constant(w.bias.converted(to: .float32), name: "layer\(i + 1)/bias")
+      h = try add(matmul(h, k, name: "layer\(i + 1)/MatMul"), b, name: "layer\(i + 1)/BiasAdd")
+      if i < weights.count - 1 { h = try relu(h, name: "layer\(i + 1)/Relu") }
+    }
+    h = try identity(h, name: "logits")
+    return (g, x, h)
+  }
+
   /// The predicted class of each row of raw pixels `[n, 64]`.
   public func predict(_ pixels: NDArray) throws -> [Int] {
     try Self.argMax(logits(pixels))
@@ -534,5 +588,38 @@ public struct DigitsModel: Sendable {
       for j in 1..<k where v[i * k + j] > v[i * k + best] { best = j }
       return best
     }
+  }
+}
+
+/// Observers of a digits run, for logs such as TensorBoard's: the graph before the first step,
+/// each step's loss, and each finished epoch with the session and the last batch's feeds (to
+/// read weights and compute gradients). The defaults do nothing.
+public struct DigitsMonitor {
+  /// What an epoch observer can read.
+  public struct State {
+    /// The training session.
+    public var session: Session
+    /// The mean loss of a batch.
+    public var loss: Tensor
+    /// The epoch's last batch, as feeds of the loss.
+    public var feeds: [Tensor: NDArray]
+    /// The number of training steps done.
+    public var step: Int
+  }
+  /// Called with the graph (built, optimizer included) before the first step.
+  public var willStart: (Graph) throws -> Void
+  /// Called after each training step with the step number (from 1) and the batch's loss.
+  public var didStep: (Int, Double) throws -> Void
+  /// Called after each epoch.
+  public var didFinishEpoch: (DigitsEpoch, State) throws -> Void
+
+  /// Creates a monitor; every observer defaults to doing nothing.
+  public init(
+    willStart: @escaping (Graph) throws -> Void = { _ in }, didStep: @escaping (Int, Double) throws -> Void = { _, _ in },
+    didFinishEpoch: @escaping (DigitsEpoch, State) throws -> Void = { _, _ in }
+  ) {
+    self.willStart = willStart
+    self.didStep = didStep
+    self.didFinishEpoch = didFinishEpoch
   }
 }

@@ -45,6 +45,9 @@ public struct TrainingHooks {
   public var willStart: (Session) throws -> Int
   /// Called after the last step with the session and the number of steps done.
   public var didFinish: (Session, Int) throws -> Void
+  /// Called after each step with the session, the step number, the step's feeds and the loss
+  /// tensor (TensorBoard logs read variables and compute gradients here); nothing by default.
+  public var didStep: (Session, Int, [Tensor: NDArray], Tensor) throws -> Void = { _, _, _, _ in }
 
   /// Creates hooks; the defaults start afresh and do nothing at the end.
   public init(
@@ -290,6 +293,7 @@ func trainOneSamplePerStep(
     report.losses.append(lossBefore.scalarValue)
     report.parameter.append(aValue.scalarValue)
     onStep(TrainingStep(step: i + 1, totalSteps: steps, loss: lossBefore.scalarValue, parameter: aValue.scalarValue))
+    try hooks.didStep(session, i + 1, feeds, loss)
     if (i + 1) % printEvery == 0 {
       output("Step #\(i + 1) A = \(aValue)")
       output("Loss = \(try session.run(loss, feeding: feeds))")

@@ -235,6 +235,18 @@ public enum FileIO {
     for path in stale { unlink(path) }
   }
 
+  /// Creates the directory `path` and its missing parents (`mkdir -p`).
+  /// - Throws: ``ArrayFileError/fileSystem(path:operation:message:)``.
+  public static func makeDirectories(atPath path: String) throws(ArrayFileError) {
+    var prefix = path.hasPrefix("/") ? "/" : ""
+    for part in path.split(separator: "/") {
+      prefix += part + "/"
+      if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+        throw systemError(prefix, "create the directory")
+      }
+    }
+  }
+
   static func systemError(_ path: String, _ operation: String) -> ArrayFileError {
     let code = errno
     return .fileSystem(path: path, operation: operation, message: String(cString: strerror(code)))

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""GraphDef round trips between Backprop and TensorFlow (tf.compat.v1, tensorflow-cpu from PyPI).
+
+  python3 Scripts/tf_graphdef.py export-notebook
+      Builds the notebook's two graphs with TensorFlow itself (the seed notebook's code: placeholders
+      x_data and y_target of shape [1], A = tf.Variable(tf.random_normal(...)), the L2 loss
+      square(x*A - y) and the sigmoid cross-entropy of expand_dims(x + A, 0)), and writes their
+      as_graph_def() to Tests/Fixtures/graphdef/tf_regression.pb and tf_classification.pb, which
+      `swift test` imports with Graph(graphDef:) and trains with Backprop's GradientDescentOptimizer.
+
+  python3 Scripts/tf_graphdef.py check-backprop [PB ...]
+      Imports graphs that Backprop exported (Tests/Fixtures/graphdef/backprop_*.pb, written by
+      `swift test` with BACKPROP_WRITE_FIXTURES=1, or `backprop graph <recipe> --pb FILE`) with
+      tf.compat.v1.import_graph_def, sets A to the value Backprop started from, runs Backprop's own
+      training operation (gradients and the AssignSub update, exported as TensorFlow ops) for the
+      same samples in TensorFlow and compares the loss and A at every step with Backprop's
+      (the .json beside each .pb).
+
+Set up: python3 -m venv /work/venvs/formats && /work/venvs/formats/bin/pip install tensorflow-cpu
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+tf1 = tf.compat.v1
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "..", "Tests", "Fixtures", "graphdef")
+
+
+def export_notebook():
+    os.makedirs(FIXTURES, exist_ok=True)
+    # Regression (the notebook's first recipe).
+    g = tf.Graph()
+    with g.as_default():
+        x_data = tf1.placeholder(shape=[1], dtype=tf.float32, name="x_data")
+        y_target = tf1.placeholder(shape=[1], dtype=tf.float32, name="y_target")
+        A = tf1.Variable(tf1.random_normal(shape=[1]), name="A")
+        my_output = tf.multiply(x_data, A)
+        loss = tf.square(my_output - y_target, name="loss")
+        tf1.global_variables_initializer()
+    write(g, "tf_regression.pb", loss)
+    # Classification (the notebook's second recipe).
+    g = tf.Graph()
+    with g.as_default():
+        x_data = tf1.placeholder(shape=[1], dtype=tf.float32, name="x_data")
+        y_target = tf1.placeholder(shape=[1], dtype=tf.float32, name="y_target")
+        A = tf1.Variable(tf1.random_normal(mean=10, shape=[1]), name="A")
+        my_output = tf.add(x_data, A)
+        my_output_expanded = tf.expand_dims(my_output, 0)
+        y_target_expanded = tf.expand_dims(y_target, 0)
+        xentropy = tf.nn.sigmoid_cross_entropy_with_logits(
+            logits=my_output_expanded, labels=y_target_expanded)
+        xentropy = tf.identity(xentropy, name="loss")
+        tf1.global_variables_initializer()
+    write(g, "tf_classification.pb", xentropy)
+
+
+def write(g, name, loss):
+    gd = g.as_graph_def()
+    path = os.path.join(FIXTURES, name)
+    with open(path, "wb") as f:
+        f.write(gd.SerializeToString())
+    ops = sorted({n.op for n in gd.node})
+    print(f"wrote {path}: {len(gd.node)} nodes, loss {loss.name}, ops {', '.join(ops)}")
+
+
+def check_backprop(paths):
+    failures = 0
+    for pb in paths:
+        meta = json.load(open(pb[:-3] + ".json"))
+        gd = tf1.GraphDef()
+        gd.ParseFromString(open(pb, "rb").read())
+        g = tf.Graph()
+        with g.as_default():
+            tf1.import_graph_def(gd, name="")
+            a = g.get_tensor_by_name(meta["A"] + ":0")
+            start = tf1.placeholder(tf.float32, shape=[1])
+            set_a = tf.raw_ops.Assign(ref=a, value=start)
+        with tf1.Session(graph=g) as sess:
+            sess.run(meta["init"])
+            sess.run(set_a, {start: np.array([meta["initialA"]], np.float32)})
+            worst_loss = worst_a = 0.0
+            for x, y, want_loss, want_a in zip(meta["x"], meta["y"], meta["losses"], meta["A_after"]):
+                feeds = {meta["x_name"] + ":0": np.array([x], np.float32), meta["y_name"] + ":0": np.array([y], np.float32)}
+                loss, _ = sess.run([meta["loss"], meta["train"]], feeds)
+                got_a = sess.run(a)[0]
+                worst_loss = max(worst_loss, abs(float(np.ravel(loss)[0]) - want_loss) / max(1.0, abs(want_loss)))
+                worst_a = max(worst_a, abs(float(got_a) - want_a) / max(1.0, abs(want_a)))
+            ok = worst_loss <= 1e-5 and worst_a <= 1e-5
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {os.path.basename(pb)}: {len(gd.node)} nodes, {len(meta['x'])} steps in TensorFlow "
+                  f"{tf.__version__}; final A {float(got_a)!r} (Backprop {meta['A_after'][-1]!r}); "
+                  f"largest relative difference: loss {worst_loss:.3g}, A {worst_a:.3g}")
+    print(f"{len(paths) - failures} passed, {failures} failed")
+    return failures
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "export-notebook":
+        export_notebook()
+    elif len(sys.argv) >= 2 and sys.argv[1] == "check-backprop":
+        paths = sys.argv[2:] or [os.path.join(FIXTURES, f) for f in sorted(os.listdir(FIXTURES))
+                                 if f.startswith("backprop_") and f.endswith(".pb")]
+        sys.exit(1 if check_backprop(paths) else 0)
+    else:
+        print(__doc__)
+        sys.exit(2)

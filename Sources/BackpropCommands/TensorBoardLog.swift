@@ -1,0 +1,80 @@
+import Backprop
+import Recipes
+
+/// `--logdir`: a TensorBoard event file for one training run — the graph, scalars per step
+/// (loss, learning rate, the notebook's A, accuracy where the recipe computes it) and
+/// histograms of every trainable variable and of its gradient once per epoch.
+final class TensorBoardLog {
+  let writer: SummaryWriter
+  private var gradientTensors: [(variable: Tensor, gradient: Tensor)]?
+
+  init(logdir: String) throws {
+    writer = try SummaryWriter(logdir: logdir)
+  }
+
+  /// The graph, drawn by TensorBoard's Graphs tab.
+  func logGraph(_ graph: Graph) throws {
+    try writer.addGraph(graph)
+    try writer.flush()
+  }
+
+  /// Histograms of each trainable variable (`<name>/weights`) and of the loss's gradient with
+  /// respect to it (`<name>/gradient`) for `feeds`. The gradient operations are added to the
+  /// graph once, on first use (after the graph was logged).
+  func logHistograms(session: Session, loss: Tensor, feeds: [Tensor: NDArray], step: Int) throws {
+    if gradientTensors == nil {
+      let variables = loss.graph.trainableVariables
+      let grads = try gradients(of: loss, withRespectTo: variables)
+      gradientTensors = zip(variables, grads).compactMap { v, g in g.map { (v, $0) } }
+    }
+    let pairs = gradientTensors ?? []
+    let values = try session.run(pairs.map(\.gradient), feeding: feeds)
+    for ((variable, _), gradient) in zip(pairs, values) {
+      let name = variable.operation.name
+      try writer.addHistogram(name + "/weights", session.value(of: variable).doubles, step: step)
+      try writer.addHistogram(name + "/gradient", gradient.doubles, step: step)
+    }
+    try writer.flush()
+  }
+
+  /// Hooks for the notebook's recipes: the graph before the first step, histograms after every
+  /// `epochLength` steps (the notebook's 100 samples, one per step) and after the last.
+  func wrapping(_ hooks: TrainingHooks, totalSteps: Int, epochLength: Int) -> TrainingHooks {
+    var wrapped = hooks
+    wrapped.willStart = { session in
+      try self.logGraph(session.graph)
+      return try hooks.willStart(session)
+    }
+    wrapped.didStep = { session, step, feeds, loss in
+      try hooks.didStep(session, step, feeds, loss)
+      if step % epochLength == 0 || step == totalSteps {
+        try self.logHistograms(session: session, loss: loss, feeds: feeds, step: step)
+      }
+    }
+    wrapped.didFinish = { session, steps in
+      try hooks.didFinish(session, steps)
+      try self.writer.flush()
+    }
+    return wrapped
+  }
+
+  /// A monitor for `backprop digits`: the graph, the loss and learning rate per step, the
+  /// epoch's loss and accuracies and the histograms per epoch.
+  func digitsMonitor(learningRate: Double) -> DigitsMonitor {
+    DigitsMonitor(
+      willStart: { graph in try self.logGraph(graph) },
+      didStep: { step, loss in
+        try self.writer.addScalars([("loss", loss), ("learning_rate", learningRate)], step: step)
+      },
+      didFinishEpoch: { epoch, state in
+        try self.writer.addScalars(
+          [
+            ("epoch/loss", epoch.loss), ("epoch/train_accuracy", epoch.trainAccuracy),
+            ("epoch/test_accuracy", epoch.testAccuracy), ("accuracy", epoch.testAccuracy),
+          ], step: state.step)
+        try self.logHistograms(session: state.session, loss: state.loss, feeds: state.feeds, step: state.step)
+      })
+  }
+
+  func close() throws { try writer.close() }
+}

@@ -1,0 +1,361 @@
+import ArrayCore
+
+/// An error writing or reading a TensorFlow `GraphDef`.
+public enum GraphDefError: Error, Sendable, Equatable, CustomStringConvertible {
+  /// Operations with no TensorFlow counterpart, as `Type: name, name` entries (one per type,
+  /// in order of first appearance).
+  case unsupportedOperations(direction: String, [String])
+  /// The bytes are not a valid GraphDef (truncated, bad field, bad attribute), or a node
+  /// refers to a missing node; `reason` names the node.
+  case malformed(source: String, reason: String)
+
+  /// One line naming every unsupported operation, or the problem.
+  public var description: String {
+    switch self {
+    case let .unsupportedOperations(direction, list):
+      "cannot \(direction) these operations (no TensorFlow counterpart supported): \(list.joined(separator: "; "))"
+    case let .malformed(source, reason):
+      "\(source): not a valid GraphDef: \(reason)"
+    }
+  }
+}
+
+/// `Type: a, b` entries for ``GraphDefError/unsupportedOperations(direction:_:)``.
+func groupedByType(_ pairs: [(type: String, name: String)]) -> [String] {
+  var order: [String] = []
+  var names: [String: [String]] = [:]
+  for (type, name) in pairs {
+    if names[type] == nil { order.append(type) }
+    names[type, default: []].append(name)
+  }
+  return order.map { "\($0): \(names[$0]!.joined(separator: ", "))" }
+}
+
+extension Graph {
+  /// The graph as a serialized TensorFlow `GraphDef` (graph.proto), with TensorFlow's
+  /// operation names and attributes (`T`, `dtype`, `shape`, `value`, `transpose_a`,
+  /// `keep_dims`...), so that `tf.compat.v1.import_graph_def` can run it and TensorBoard can
+  /// draw it.
+  ///
+  /// Each operation keeps its name. Operations whose TensorFlow form takes extra inputs
+  /// (`Sum`'s axes, `Reshape`'s shape, ...) get `Const` nodes named `<name>/axes`,
+  /// `<name>/shape`...; the few primitives TensorFlow lacks are written as small TensorFlow
+  /// subgraphs whose last node has the operation's name: `SumToShapeOf` (TensorFlow's own
+  /// broadcast-gradient pattern: `BroadcastGradientArgs`, `Sum`, `Reshape`), `ReshapeLike`,
+  /// `BroadcastLike`, `ElementCount` (`Size`, `Cast`, or a constant when the shape is known),
+  /// `SigmoidCrossEntropyWithLogits` (`Relu(x) - x·z + Softplus(-|x|)`), random values with a
+  /// mean and deviation (`RandomStandardNormal` then `Mul`, `AddV2`). Every variable's initial
+  /// value is assigned by a `<variable>/Assign` node (unless the graph already has one), all
+  /// grouped by a `NoOp` named `init` (or `init_1`, ... when taken), as
+  /// `tf.compat.v1.global_variables_initializer()`.
+  ///
+  /// - Parameter lenient: write operations without a TensorFlow counterpart under their own
+  ///   type names, without attributes, instead of throwing (enough for TensorBoard's graph
+  ///   picture, not for TensorFlow to run).
+  /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` listing every operation
+  ///   without a TensorFlow counterpart, by type and name.
+  public func graphDef(lenient: Bool = false) throws -> [UInt8] {
+    var exporter = GraphDefExporter(graph: self)
+    try exporter.run(lenient: lenient)
+    var g = ProtobufWriter()
+    for n in exporter.out { g.message(1, n.encoded()) }
+    // VersionDef: producer 1205 is TensorFlow 2.x's GRAPH_DEF_VERSION range (consumers accept
+    // producers from min_consumer up).
+    g.message(4) { v in v.int64(1, Int64(GraphDefExporter.producer)) }
+    return g.bytes
+  }
+}
+
+struct GraphDefExporter {
+  static let producer = 1205
+  let graph: Graph
+  var out: [TFNode] = []
+  var used: Set<String>
+  var unsupported: [(type: String, name: String)] = []
+
+  init(graph: Graph) {
+    self.graph = graph
+    used = Set(graph.nodes.map(\.name))
+  }
+
+  mutating func fresh(_ base: String) -> String {
+    if used.insert(base).inserted { return base }
+    var i = 1
+    while !used.insert("\(base)_\(i)").inserted { i += 1 }
+    return "\(base)_\(i)"
+  }
+
+  func ref(_ v: ValueRef) -> String {
+    v.output == 0 ? graph.nodes[v.node].name : "\(graph.nodes[v.node].name):\(v.output)"
+  }
+
+  func info(_ v: ValueRef) -> TensorInfo { graph.nodes[v.node].outputs[v.output] }
+
+  /// Adds an int32 constant node and returns its name.
+  mutating func intConst(_ base: String, _ values: [Int], scalar: Bool = false) -> String {
+    let name = fresh(base)
+    let array = NDArray(values.map(Int32.init), shape: scalar ? [] : [values.count])
+    out.append(TFNode(name: name, op: "Const", attrs: [("dtype", .type(.int32)), ("value", .tensor(array))]))
+    return name
+  }
+
+  mutating func scalarConst(_ base: String, _ value: Double, _ dtype: DType) throws -> String {
+    let name = fresh(base)
+    out.append(
+      TFNode(
+        name: name, op: "Const",
+        attrs: [("dtype", .type(dtype)), ("value", .tensor(try NDArray(repeating: value, shape: [], dtype: dtype)))]))
+    return name
+  }
+
+  mutating func run(lenient: Bool) throws {
+    for id in graph.nodes.indices {
+      let node = graph.nodes[id]
+      let inputs = node.inputs.map(ref)
+      let control = node.controlInputs.map { "^" + graph.nodes[$0].name }
+      let start = out.count
+      var emitted = try export(id, node, inputs)
+      if var nodes = emitted, let composite = Self.composite(node.primitive) {
+        // Written as several TensorFlow nodes: mark them so that Graph(graphDef:) restores the
+        // one primitive (attributes starting with "_" are ignored by TensorFlow).
+        for i in start..<out.count { out[i].attrs.append(("_backprop_helper", .bool(true))) }
+        for i in nodes.indices.dropLast() { nodes[i].attrs.append(("_backprop_helper", .bool(true))) }
+        nodes[nodes.count - 1].attrs += [("_backprop_op", .string(composite.type)), ("_backprop_inputs", .strings(inputs))]
+        nodes[nodes.count - 1].attrs += composite.attrs
+        emitted = nodes
+      }
+      if emitted == nil {
+        if lenient {
+          emitted = [TFNode(name: node.name, op: node.primitive.typeName, inputs: inputs)]
+        } else {
+          unsupported.append((node.primitive.typeName, node.name))
+          continue
+        }
+      }
+      var nodes = emitted!
+      // Control inputs go on every emitted node without data inputs from this op's group.
+      if !control.isEmpty { for i in nodes.indices { nodes[i].inputs += control } }
+      out += nodes
+    }
+    if !unsupported.isEmpty {
+      throw GraphDefError.unsupportedOperations(direction: "export", groupedByType(unsupported))
+    }
+    // Initializers, as global_variables_initializer().
+    var assigns: [String] = []
+    for (v, value) in graph.initialValues {
+      let variable = graph.nodes[v]
+      let name = variable.name + "/Assign"
+      let existing = graph.nodes.contains { $0.name == name && $0.primitive is Assign }
+      if existing {
+        assigns.append("^" + name)
+        continue
+      }
+      let n = fresh(name)
+      out.append(
+        TFNode(
+          name: n, op: "Assign", inputs: [variable.name, ref(value)],
+          attrs: [("T", .type(variable.outputs[0].dtype)), ("use_locking", .bool(true)), ("validate_shape", .bool(true))]))
+      assigns.append("^" + n)
+    }
+    if !graph.initialValues.isEmpty && !graph.nodes.contains(where: { $0.name == "init" && $0.primitive is NoOp }) {
+      out.append(TFNode(name: fresh("init"), op: "NoOp", inputs: assigns))
+    }
+  }
+
+  /// The primitives written as several TensorFlow nodes, with what restores them.
+  static func composite(_ p: any Primitive) -> (type: String, attrs: [(String, TFAttr)])? {
+    switch p {
+    case is SumToShapeOf: ("SumToShapeOf", [])
+    case is ReshapeLike: ("ReshapeLike", [])
+    case is BroadcastLike: ("BroadcastLike", [])
+    case let e as ElementCount: ("ElementCount", [("_backprop_axes", .ints(e.axes))])
+    case let b as Binary where b.function is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
+    default: nil
+    }
+  }
+
+  /// The TensorFlow nodes for one operation, the last one carrying its name; `nil` when it has
+  /// no TensorFlow counterpart.
+  mutating func export(_ id: Int, _ node: Node, _ inputs: [String]) throws -> [TFNode]? {
+    let name = node.name
+    let p = node.primitive
+    let t: DType = node.inputs.first.map { info($0).dtype } ?? node.outputs.first?.dtype ?? .float32
+    func simple(_ op: String, _ attrs: [(String, TFAttr)] = []) -> [TFNode] {
+      [TFNode(name: name, op: op, inputs: inputs, attrs: attrs)]
+    }
+    switch p {
+    case is PlaceholderPrimitive:
+      return simple("Placeholder", [("dtype", .type(node.outputs[0].dtype)), ("shape", .shape(node.outputs[0].shape))])
+    case let c as ConstantPrimitive:
+      return simple("Const", [("dtype", .type(c.value.dtype)), ("value", .tensor(c.value))])
+    case let v as VariablePrimitive:
+      return simple(
+        "VariableV2",
+        [("dtype", .type(v.dtype)), ("shape", .shape(PartialShape(v.shape))), ("container", .string("")), ("shared_name", .string(""))])
+    case let u as Unary:
+      if let l = u.function as? LeakyRelu {
+        return simple("LeakyRelu", [("T", .type(t)), ("alpha", .float(Float(l.alpha)))])
+      }
+      return simple(u.typeName, [("T", .type(t))])
+    case let b as Binary where b.function is SigmoidCrossEntropy:
+      // max(x, 0) - x·z + log(1 + e^(-|x|)), as tf.nn.sigmoid_cross_entropy_with_logits.
+      let attrs: [(String, TFAttr)] = [("T", .type(t))]
+      let relu = fresh(name + "/relu"), xz = fresh(name + "/mul"), diff = fresh(name + "/sub")
+      let absx = fresh(name + "/abs"), neg = fresh(name + "/neg"), soft = fresh(name + "/softplus")
+      return [
+        TFNode(name: relu, op: "Relu", inputs: [inputs[0]], attrs: attrs),
+        TFNode(name: xz, op: "Mul", inputs: [inputs[0], inputs[1]], attrs: attrs),
+        TFNode(name: diff, op: "Sub", inputs: [relu, xz], attrs: attrs),
+        TFNode(name: absx, op: "Abs", inputs: [inputs[0]], attrs: attrs),
+        TFNode(name: neg, op: "Neg", inputs: [absx], attrs: attrs),
+        TFNode(name: soft, op: "Softplus", inputs: [neg], attrs: attrs),
+        TFNode(name: name, op: "AddV2", inputs: [diff, soft], attrs: attrs),
+      ]
+    case let b as Binary:
+      // TensorFlow has every binary function under the same name but Hypot.
+      guard b.typeName != "Hypot" else { return nil }
+      return simple(b.typeName == "Add" ? "AddV2" : b.typeName, [("T", .type(t))])
+    case let c as Compare:
+      return simple(c.typeName, [("T", .type(t))])
+    case let l as Logical:
+      return simple(l.typeName)
+    case is Select:
+      return simple("SelectV2", [("T", .type(node.outputs[0].dtype))])
+    case let c as Cast:
+      return simple("Cast", [("SrcT", .type(t)), ("DstT", .type(c.dtype)), ("Truncate", .bool(false))])
+    case let m as MatMul:
+      return simple("MatMul", [("T", .type(t)), ("transpose_a", .bool(m.transposeA)), ("transpose_b", .bool(m.transposeB))])
+    case let s as Sum:
+      let axes = intConst(name + "/reduction_indices", s.axes)
+      return [TFNode(name: name, op: "Sum", inputs: inputs + [axes], attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("keep_dims", .bool(s.keepDims))])]
+    case let e as Extremum:
+      let axes = intConst(name + "/reduction_indices", e.axes)
+      return [TFNode(name: name, op: e.typeName, inputs: inputs + [axes], attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("keep_dims", .bool(e.keepDims))])]
+    case let a as ArgExtremum:
+      let axis = intConst(name + "/dimension", [a.axis], scalar: true)
+      return [TFNode(name: name, op: a.typeName, inputs: inputs + [axis], attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("output_type", .type(.int32))])]
+    case let e as ElementCount:
+      let dims = info(node.inputs[0]).shape.dimensions
+      let out = node.outputs[0].dtype
+      if e.axes.allSatisfy({ $0 < dims.count && dims[$0] != nil }) {
+        let n = e.axes.reduce(1) { $0 * dims[$1]! }
+        return [TFNode(name: name, op: "Const", attrs: [("dtype", .type(out)), ("value", .tensor(try NDArray(repeating: Double(n), shape: [], dtype: out)))])]
+      }
+      let shape = fresh(name + "/shape")
+      let picked = fresh(name + "/picked")
+      let count = fresh(name + "/count")
+      let axes = intConst(name + "/axes", e.axes)
+      let zero = intConst(name + "/zero", [0], scalar: true)
+      let zeroAxis = intConst(name + "/prod_axis", [0])
+      return [
+        TFNode(name: shape, op: "Shape", inputs: [inputs[0]], attrs: [("T", .type(t)), ("out_type", .type(.int32))]),
+        TFNode(name: picked, op: "GatherV2", inputs: [shape, axes, zero], attrs: [("Tparams", .type(.int32)), ("Tindices", .type(.int32)), ("Taxis", .type(.int32)), ("batch_dims", .int(0))]),
+        TFNode(name: count, op: "Prod", inputs: [picked, zeroAxis], attrs: [("T", .type(.int32)), ("Tidx", .type(.int32)), ("keep_dims", .bool(false))]),
+        TFNode(name: name, op: "Cast", inputs: [count], attrs: [("SrcT", .type(.int32)), ("DstT", .type(out)), ("Truncate", .bool(false))]),
+      ]
+    case let s as Softmax:
+      guard s.axis == info(node.inputs[0]).shape.rank - 1 else { return nil }
+      return simple(s.typeName, [("T", .type(t))])
+    case is SparseSoftmaxCrossEntropy:
+      return simple("SparseSoftmaxCrossEntropyWithLogits", [("T", .type(t)), ("Tlabels", .type(.int32))])
+    case let r as Reshape:
+      let shape = intConst(name + "/shape", r.shape)
+      return [TFNode(name: name, op: "Reshape", inputs: [inputs[0], shape], attrs: [("T", .type(t)), ("Tshape", .type(.int32))])]
+    case is ReshapeLike, is BroadcastLike:
+      let shape = fresh(name + "/target_shape")
+      let likeType = info(node.inputs[1]).dtype
+      let op = p is ReshapeLike ? "Reshape" : "BroadcastTo"
+      return [
+        TFNode(name: shape, op: "Shape", inputs: [inputs[1]], attrs: [("T", .type(likeType)), ("out_type", .type(.int32))]),
+        TFNode(name: name, op: op, inputs: [inputs[0], shape], attrs: [("T", .type(t)), (op == "Reshape" ? "Tshape" : "Tidx", .type(.int32))]),
+      ]
+    case is SumToShapeOf:
+      // TensorFlow's own un-broadcasting: Reshape(Sum(g, BroadcastGradientArgs(shape(like), shape(g))[0]), shape(like)).
+      let likeType = info(node.inputs[1]).dtype
+      let sx = fresh(name + "/shape_x"), sl = fresh(name + "/shape_like")
+      let args = fresh(name + "/BroadcastGradientArgs"), total = fresh(name + "/Sum")
+      return [
+        TFNode(name: sx, op: "Shape", inputs: [inputs[0]], attrs: [("T", .type(t)), ("out_type", .type(.int32))]),
+        TFNode(name: sl, op: "Shape", inputs: [inputs[1]], attrs: [("T", .type(likeType)), ("out_type", .type(.int32))]),
+        TFNode(name: args, op: "BroadcastGradientArgs", inputs: [sl, sx], attrs: [("T", .type(.int32))]),
+        TFNode(name: total, op: "Sum", inputs: [inputs[0], args], attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("keep_dims", .bool(false))]),
+        TFNode(name: name, op: "Reshape", inputs: [total, sl], attrs: [("T", .type(t)), ("Tshape", .type(.int32))]),
+      ]
+    case let e as ExpandDims:
+      let dim = intConst(name + "/dim", [e.axis], scalar: true)
+      return [TFNode(name: name, op: "ExpandDims", inputs: [inputs[0], dim], attrs: [("T", .type(t)), ("Tdim", .type(.int32))])]
+    case let s as Squeeze:
+      return simple("Squeeze", [("T", .type(t)), ("squeeze_dims", .ints(s.axes ?? []))])
+    case let b as BroadcastTo:
+      let shape = intConst(name + "/shape", b.shape)
+      return [TFNode(name: name, op: "BroadcastTo", inputs: [inputs[0], shape], attrs: [("T", .type(t)), ("Tidx", .type(.int32))])]
+    case let tr as Transpose:
+      let perm = intConst(name + "/perm", tr.permutation)
+      return [TFNode(name: name, op: "Transpose", inputs: [inputs[0], perm], attrs: [("T", .type(t)), ("Tperm", .type(.int32))])]
+    case let c as Concat:
+      let axis = intConst(name + "/axis", [c.axis], scalar: true)
+      return [TFNode(name: name, op: "ConcatV2", inputs: inputs + [axis], attrs: [("T", .type(t)), ("N", .int(inputs.count)), ("Tidx", .type(.int32))])]
+    case let s as Split:
+      let sizes = intConst(name + "/size_splits", s.sizes)
+      let axis = intConst(name + "/split_dim", [s.axis], scalar: true)
+      return [TFNode(name: name, op: "SplitV", inputs: [inputs[0], sizes, axis], attrs: [("T", .type(t)), ("Tlen", .type(.int32)), ("num_split", .int(s.sizes.count))])]
+    case let s as Slice:
+      let begin = intConst(name + "/begin", s.begin), size = intConst(name + "/size", s.size)
+      return [TFNode(name: name, op: "Slice", inputs: [inputs[0], begin, size], attrs: [("T", .type(t)), ("Index", .type(.int32))])]
+    case let g as Gather:
+      let axis = intConst(name + "/axis", [g.axis], scalar: true)
+      return [
+        TFNode(
+          name: name, op: "GatherV2", inputs: inputs + [axis],
+          attrs: [("Tparams", .type(t)), ("Tindices", .type(info(node.inputs[1]).dtype)), ("Taxis", .type(.int32)), ("batch_dims", .int(0))])
+      ]
+    case let o as OneHot:
+      guard let depth = o.depth, node.inputs.count == 1 else { return nil }
+      let d = intConst(name + "/depth", [depth], scalar: true)
+      let on = try scalarConst(name + "/on_value", o.on, o.dtype), off = try scalarConst(name + "/off_value", o.off, o.dtype)
+      return [
+        TFNode(name: name, op: "OneHot", inputs: [inputs[0], d, on, off], attrs: [("T", .type(o.dtype)), ("TI", .type(t)), ("axis", .int(-1))])
+      ]
+    case let a as Assign:
+      return [
+        TFNode(
+          name: name, op: "Assign", inputs: [graph.nodes[a.variable].name, inputs[0]],
+          attrs: [("T", .type(graph.nodes[a.variable].outputs[0].dtype)), ("use_locking", .bool(true)), ("validate_shape", .bool(true))])
+      ]
+    case let a as AssignUpdate:
+      return [
+        TFNode(
+          name: name, op: a.typeName, inputs: [graph.nodes[a.variable].name, inputs[0]],
+          attrs: [("T", .type(graph.nodes[a.variable].outputs[0].dtype)), ("use_locking", .bool(false))])
+      ]
+    case is NoOp:
+      return simple("NoOp")
+    case let f as FillLike:
+      guard f.value == 0 || f.value == 1 else { return nil }
+      return simple(f.typeName, [("T", .type(t))])
+    case let i as Identity:
+      return simple(i.typeName, [("T", .type(t))])
+    case let r as RandomPrimitive:
+      let shape = intConst(name + "/shape", r.shape.dimensions)
+      let seedAttrs: [(String, TFAttr)] = [
+        ("dtype", .type(r.dtype)), ("T", .type(.int32)), ("seed", .int(Int(truncatingIfNeeded: r.seed & 0x7fff_ffff))), ("seed2", .int(0)),
+      ]
+      let (op, a, b): (String, Double, Double)
+      switch r.distribution {
+      case let .normal(mean, sd): (op, a, b) = ("RandomStandardNormal", sd, mean)
+      case let .truncatedNormal(mean, sd): (op, a, b) = ("TruncatedNormal", sd, mean)
+      case let .uniform(low, high): (op, a, b) = ("RandomUniform", high - low, low)
+      }
+      let raw = fresh(name + "/" + op), scale = try scalarConst(name + "/scale", a, r.dtype)
+      let offset = try scalarConst(name + "/offset", b, r.dtype), scaled = fresh(name + "/mul")
+      let attrs: [(String, TFAttr)] = [("T", .type(r.dtype))]
+      return [
+        TFNode(name: raw, op: op, inputs: [shape], attrs: seedAttrs),
+        TFNode(name: scaled, op: "Mul", inputs: [raw, scale], attrs: attrs),
+        TFNode(name: name, op: "AddV2", inputs: [scaled, offset], attrs: attrs),
+      ]
+    default:
+      return nil
+    }
+  }
+}

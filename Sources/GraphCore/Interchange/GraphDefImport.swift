@@ -1,0 +1,524 @@
+import ArrayCore
+
+/// One decoded AttrValue (attr_value.proto); only the forms Backprop reads.
+enum TFAttrValue {
+  case type(Int64)
+  case shape([Int?]?)
+  case tensor(NDArray)
+  case bool(Bool)
+  case int(Int64)
+  case float(Float)
+  case string(String)
+  case ints([Int64])
+  case strings([String])
+  case other
+}
+
+/// One decoded NodeDef.
+struct TFNodeDef {
+  var name = ""
+  var op = ""
+  var inputs: [String] = []
+  var attrs: [String: TFAttrValue] = [:]
+}
+
+/// Decoding of GraphDef bytes (field numbers in TensorFlowProto.swift).
+enum GraphDefDecoder {
+  static func nodes(_ bytes: [UInt8], source: String) throws(ArrayFileError) -> [TFNodeDef] {
+    var r = ProtobufReader(bytes, format: "GraphDef", source: source)
+    var out: [TFNodeDef] = []
+    while let f = try r.next() {
+      guard f.number == 1 else { continue }
+      guard let data = f.data else { throw r.fail("node field is not a message") }
+      var n = r.nested(data, format: "GraphDef (NodeDef \(out.count))")
+      var node = TFNodeDef()
+      while let nf = try n.next() {
+        switch nf.number {
+        case 1: node.name = nf.string ?? ""
+        case 2: node.op = nf.string ?? ""
+        case 3: if let s = nf.string { node.inputs.append(s) }
+        case 5:
+          guard let entry = nf.data else { continue }
+          var e = n.nested(entry)
+          var key = ""
+          var value = TFAttrValue.other
+          while let ef = try e.next() {
+            if ef.number == 1 { key = ef.string ?? "" }
+            if ef.number == 2, let v = ef.data { value = try attr(e.nested(v, format: "GraphDef (attr of \(node.name))")) }
+          }
+          node.attrs[key] = value
+        default: break
+        }
+      }
+      guard !node.name.isEmpty, !node.op.isEmpty else { throw r.fail("node \(out.count) has no name or op") }
+      out.append(node)
+    }
+    return out
+  }
+
+  static func attr(_ reader: ProtobufReader) throws(ArrayFileError) -> TFAttrValue {
+    var r = reader
+    var value = TFAttrValue.other
+    while let f = try r.next() {
+      switch f.number {
+      case 1:
+        guard let d = f.data else { continue }
+        var l = r.nested(d)
+        var ints: [Int64] = []
+        var strings: [String] = []
+        while let lf = try l.next() {
+          if lf.number == 3 { ints += try l.packedVarints(lf) }
+          if lf.number == 2 { strings.append(lf.string ?? "") }
+        }
+        value = strings.isEmpty ? .ints(ints) : .strings(strings)
+      case 2: value = .string(f.string ?? "")
+      case 3: value = .int(f.integer ?? 0)
+      case 4: value = .float(f.float ?? 0)
+      case 5: value = .bool((f.integer ?? 0) != 0)
+      case 6: value = .type(f.integer ?? 0)
+      case 7: value = .shape(try f.data.map { d throws(ArrayFileError) in try shape(r.nested(d)) } ?? nil)
+      case 8: if let d = f.data { value = .tensor(try tensor(r.nested(d))) }
+      default: break
+      }
+    }
+    return value
+  }
+
+  /// TensorShapeProto: `nil` for an unknown rank; `nil` sizes for `-1`.
+  static func shape(_ reader: ProtobufReader) throws(ArrayFileError) -> [Int?]? {
+    var r = reader
+    var dims: [Int?] = []
+    var unknownRank = false
+    while let f = try r.next() {
+      if f.number == 3 { unknownRank = (f.integer ?? 0) != 0 }
+      guard f.number == 2, let d = f.data else { continue }
+      var dr = r.nested(d)
+      var size: Int64 = 0
+      while let df = try dr.next() { if df.number == 1 { size = df.integer ?? 0 } }
+      guard size >= -1, size < 1 << 40 else { throw r.fail("dimension size \(size)") }
+      dims.append(size < 0 ? nil : Int(size))
+    }
+    return unknownRank ? nil : dims
+  }
+
+  /// TensorProto: values from `tensor_content` or the typed `*_val` fields (a single value
+  /// fills the whole shape, as TensorFlow does).
+  static func tensor(_ reader: ProtobufReader) throws(ArrayFileError) -> NDArray {
+    var r = reader
+    var code: Int64 = 0
+    var dims: [Int] = []
+    var content: ArraySlice<UInt8>?
+    var doubles: [Double] = []
+    while let f = try r.next() {
+      switch f.number {
+      case 1: code = f.integer ?? 0
+      case 2:
+        guard let d = f.data, let s = try shape(r.nested(d)) else { throw r.fail("tensor with unknown shape") }
+        guard s.allSatisfy({ $0 != nil }) else { throw r.fail("tensor with unknown dimension") }
+        dims = s.map { $0! }
+      case 4: content = f.data
+      case 5: doubles += try r.packedFloats(f).map(Double.init)
+      case 6: doubles += try r.packedDoubles(f)
+      case 7, 11: doubles += try r.packedVarints(f).map { Double(Int32(truncatingIfNeeded: $0)) }
+      case 10: doubles += try r.packedVarints(f).map(Double.init)
+      default: break
+      }
+    }
+    guard let dtype = TFDataType.dtype(code) else { throw r.fail("tensor of unsupported DataType \(code)") }
+    let shape = Shape(dims)
+    var n = 1
+    for d in dims {
+      let (p, o) = n.multipliedReportingOverflow(by: d)
+      guard !o, p <= 1 << 28 else { throw r.fail("tensor of shape \(dims) is too large") }
+      n = p
+    }
+    if let content {
+      let size = dtype == .bool ? 1 : dtype == .float64 ? 8 : 4
+      guard content.count == n * size else {
+        throw r.fail("tensor_content has \(content.count) bytes, \(dtype) \(dims) needs \(n * size)")
+      }
+      let bytes = Array(content)
+      switch dtype {
+      case .float32: return NDArray((0..<n).map { i in Float(bitPattern: UInt32(le32(bytes, 4 * i))) }, shape: shape)
+      case .float64: return NDArray((0..<n).map { i in Double(bitPattern: le32(bytes, 8 * i) | UInt64(le32(bytes, 8 * i + 4)) << 32) }, shape: shape)
+      case .int32: return NDArray((0..<n).map { i in Int32(bitPattern: UInt32(le32(bytes, 4 * i))) }, shape: shape)
+      case .bool: return NDArray(bytes.map { $0 != 0 }, shape: shape)
+      }
+    }
+    if doubles.count == 1 && n != 1 { doubles = [Double](repeating: doubles[0], count: n) }
+    if doubles.isEmpty && n > 0 { doubles = [Double](repeating: 0, count: n) }
+    guard doubles.count == n else { throw r.fail("tensor has \(doubles.count) values, shape \(dims) needs \(n)") }
+    return NDArray(converting: doubles, shape: shape, dtype: dtype)
+  }
+
+  static func le32(_ b: [UInt8], _ at: Int) -> UInt64 {
+    UInt64(b[at]) | UInt64(b[at + 1]) << 8 | UInt64(b[at + 2]) << 16 | UInt64(b[at + 3]) << 24
+  }
+}
+
+extension Graph {
+  /// The operation named `name`, if any.
+  public func operation(named name: String) -> Operation? {
+    nodes.firstIndex { $0.name == name }.map { Operation(graph: self, id: $0) }
+  }
+
+  /// The tensor named `op:k` (or `op` for output 0), if any.
+  public func tensor(named name: String) -> Tensor? {
+    let (op, k) = GraphDefImporter.split(name)
+    guard let o = operation(named: op), k < o.outputs.count else { return nil }
+    return o.outputs[k]
+  }
+
+  /// The operation types ``Graph/init(graphDef:source:)`` reads.
+  public static let importableTensorFlowOperations: [String] = GraphDefImporter.supported.sorted()
+
+  /// Builds a graph from a serialized TensorFlow `GraphDef` (as `tf.Graph.as_graph_def()`
+  /// writes it), keeping every node's name, so tensors are found with
+  /// ``tensor(named:)``. Variables take their initial value from the `Assign` that
+  /// `global_variables_initializer()` runs (zeros when there is none), so
+  /// ``Session/initializeVariables()`` works as in TensorFlow. Random operations keep their
+  /// seeds but draw Backprop's numbers, not TensorFlow's.
+  /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` listing every node whose
+  ///   operation is not supported (``importableTensorFlowOperations``), by type and name, in one
+  ///   error; ``GraphDefError/malformed(source:reason:)`` for corrupt or truncated bytes, a
+  ///   missing input, a cycle or a missing attribute; ``GraphError`` when the shapes do not fit.
+  public convenience init(graphDef bytes: [UInt8], source: String = "<bytes>") throws {
+    self.init()
+    let defs: [TFNodeDef]
+    do {
+      defs = try GraphDefDecoder.nodes(bytes, source: source)
+    } catch {
+      if case let .malformed(_, _, reason) = error { throw GraphDefError.malformed(source: source, reason: reason) }
+      throw error
+    }
+    var importer = GraphDefImporter(graph: self, defs: defs, source: source)
+    try importer.run()
+  }
+}
+
+struct GraphDefImporter {
+  static let supported: Set<String> = [
+    "Placeholder", "PlaceholderWithDefault", "Const", "VariableV2", "Variable", "Identity", "StopGradient", "Snapshot",
+    "Neg", "Square", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Round", "Sign", "Log1p", "Softplus",
+    "Elu", "Erf", "LeakyRelu", "Add", "AddV2", "BiasAdd", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
+    "Sin", "Cos", "Tan", "Atan", "Expm1", "Reciprocal", "Rsqrt", "FloorDiv", "FloorMod", "Atan2",
+    "SquaredDifference", "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalNot",
+    "LogicalAnd", "LogicalOr", "Select", "SelectV2", "Cast", "MatMul", "Sum", "Mean", "Max", "Min", "ArgMax",
+    "ArgMin", "Softmax", "LogSoftmax", "SparseSoftmaxCrossEntropyWithLogits", "Reshape", "ExpandDims", "Squeeze",
+    "Transpose", "ConcatV2", "BroadcastTo", "ZerosLike", "OnesLike", "RandomStandardNormal", "RandomUniform",
+    "TruncatedNormal", "Assign", "AssignAdd", "AssignSub", "NoOp", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
+    "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV",
+  ]
+
+  let graph: Graph
+  let defs: [TFNodeDef]
+  let source: String
+  var byName: [String: Int] = [:]
+  var outputs: [String: [Tensor]] = [:]
+  var operations: [String: Operation] = [:]
+
+  init(graph: Graph, defs: [TFNodeDef], source: String) {
+    self.graph = graph
+    // Nodes Backprop's exporter wrote for one primitive: keep the marked last node, with the
+    // primitive's own inputs (see GraphDefExporter.composite).
+    self.defs = defs.compactMap { d in
+      if case .bool(true)? = d.attrs["_backprop_helper"] { return nil }
+      var d = d
+      if case let .strings(inputs)? = d.attrs["_backprop_inputs"] {
+        d.inputs = inputs + d.inputs.filter { $0.hasPrefix("^") }
+      }
+      return d
+    }
+    self.source = source
+  }
+
+  static func split(_ input: String) -> (String, Int) {
+    var s = Substring(input)
+    if s.hasPrefix("^") { s = s.dropFirst() }
+    if let colon = s.lastIndex(of: ":"), let k = Int(s[s.index(after: colon)...]), k >= 0 {
+      return (String(s[..<colon]), k)
+    }
+    return (String(s), 0)
+  }
+
+  /// Reference (`VariableV2`) and resource (`VarHandleOp`, TensorFlow 2's default even in
+  /// compat.v1 graphs) variables.
+  static func isVariable(_ op: String) -> Bool { op == "VariableV2" || op == "Variable" || op == "VarHandleOp" }
+
+  func fail(_ reason: String) -> GraphDefError { .malformed(source: source, reason: reason) }
+
+  mutating func run() throws {
+    for (i, d) in defs.enumerated() {
+      guard byName.updateValue(i, forKey: d.name) == nil else { throw fail("two nodes are named '\(d.name)'") }
+    }
+    let unsupported = defs.filter { !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil }.map { (type: $0.op, name: $0.name) }
+    if !unsupported.isEmpty { throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(unsupported)) }
+    // Initial values: the value assigned to each variable by an Assign (the initializer's).
+    var initialValue: [String: String] = [:]
+    for d in defs where (d.op == "Assign" || d.op == "AssignVariableOp") && d.inputs.count >= 2 {
+      let v = Self.split(d.inputs[0]).0
+      if initialValue[v] == nil, let vd = byName[v], Self.isVariable(defs[vd].op) { initialValue[v] = d.inputs[1] }
+    }
+    // Dependencies (inputs, control inputs, a variable's initial value), then a topological
+    // order that keeps the file's order where it can.
+    var deps: [[Int]] = []
+    for d in defs {
+      var list: [Int] = []
+      for input in d.inputs + (initialValue[d.name].map { [$0] } ?? []) {
+        let (name, _) = Self.split(input)
+        guard let j = byName[name] else { throw fail("node '\(d.name)' has input '\(input)', which is no node") }
+        list.append(j)
+      }
+      deps.append(list)
+    }
+    var done = [Bool](repeating: false, count: defs.count)
+    var remaining = defs.count
+    while remaining > 0 {
+      var progressed = false
+      for i in defs.indices where !done[i] && deps[i].allSatisfy({ done[$0] }) {
+        try build(defs[i], initialValue: initialValue[defs[i].name])
+        done[i] = true
+        remaining -= 1
+        progressed = true
+      }
+      if !progressed {
+        let stuck = defs.indices.filter { !done[$0] }.prefix(5).map { defs[$0].name }
+        throw fail("the nodes form a cycle (through \(stuck.joined(separator: ", ")))")
+      }
+    }
+  }
+
+  func input(_ d: TFNodeDef, _ i: Int) throws -> Tensor {
+    let data = d.inputs.filter { !$0.hasPrefix("^") }
+    guard i < data.count else { throw fail("node '\(d.name)' (\(d.op)) needs at least \(i + 1) inputs, has \(data.count)") }
+    let (name, k) = Self.split(data[i])
+    guard let outs = outputs[name], k < outs.count else {
+      throw fail("node '\(d.name)' reads '\(data[i])', which has no such output")
+    }
+    return outs[k]
+  }
+
+  func dataInputCount(_ d: TFNodeDef) -> Int { d.inputs.filter { !$0.hasPrefix("^") }.count }
+
+  /// The integer values of a `Const` input (axes, shapes).
+  func constInts(_ d: TFNodeDef, _ i: Int) throws -> [Int] {
+    let data = d.inputs.filter { !$0.hasPrefix("^") }
+    guard i < data.count, let j = byName[Self.split(data[i]).0], defs[j].op == "Const",
+      case let .tensor(t)? = defs[j].attrs["value"], t.dtype == .int32 || t.dtype == .float32 || t.dtype == .float64
+    else {
+      throw fail("node '\(d.name)' (\(d.op)): input \(i) must be a constant (Backprop needs it when the graph is built)")
+    }
+    return t.doubles.map { Int($0) }
+  }
+
+  func dtypeAttr(_ d: TFNodeDef, _ key: String) throws -> DType {
+    guard case let .type(code)? = d.attrs[key] else { throw fail("node '\(d.name)' (\(d.op)) has no type attribute '\(key)'") }
+    guard let t = TFDataType.dtype(code) else { throw fail("node '\(d.name)' (\(d.op)): unsupported DataType \(code)") }
+    return t
+  }
+
+  func boolAttr(_ d: TFNodeDef, _ key: String) -> Bool {
+    if case let .bool(b)? = d.attrs[key] { return b }
+    return false
+  }
+
+  func intAttr(_ d: TFNodeDef, _ key: String) -> Int64 {
+    if case let .int(i)? = d.attrs[key] { return i }
+    return 0
+  }
+
+  func controlOperations(_ d: TFNodeDef) -> [Operation] {
+    d.inputs.filter { $0.hasPrefix("^") }.compactMap { operations[Self.split($0).0] }
+  }
+
+  mutating func build(_ d: TFNodeDef, initialValue: String?) throws {
+    let g = graph
+    let name = d.name
+    func x(_ i: Int) throws -> Tensor { try input(d, i) }
+    func apply(_ p: some Primitive, _ ins: [Tensor]) throws -> Tensor {
+      let op = try g.addOperation(p, inputs: ins, controlDependencies: controlOperations(d), name: name)
+      return op.output
+    }
+    let unary: [String: any UnaryFunction] = [
+      "Neg": Negate(), "Square": Square(), "Abs": Abs(), "Exp": Exp(), "Log": Log(), "Sqrt": Sqrt(), "Sigmoid": Sigmoid(),
+      "Tanh": HyperbolicTangent(), "Relu": Relu(), "Round": Round(), "Sign": Sign(), "Sin": Sin(), "Cos": Cos(), "Tan": Tan(),
+      "Atan": Atan(), "Expm1": ExpMinusOne(), "Log1p": LogOnePlus(), "Reciprocal": Reciprocal(),
+      "Rsqrt": ReciprocalSquareRoot(), "Softplus": Softplus(), "Elu": Elu(), "Erf": ErrorFunction(),
+    ]
+    let binary: [String: any BinaryFunction] = [
+      "Add": Add(), "AddV2": Add(), "BiasAdd": Add(), "Sub": Subtract(), "Mul": Multiply(), "RealDiv": Divide(), "Div": Divide(),
+      "Maximum": Maximum(), "Minimum": Minimum(), "Pow": Power(), "FloorDiv": FloorDivide(), "FloorMod": FloorModulo(),
+      "Atan2": Atan2(),
+    ]
+    let compare: [String: Compare.Function] = [
+      "Equal": .equal, "NotEqual": .notEqual, "Less": .less, "LessEqual": .lessEqual, "Greater": .greater,
+      "GreaterEqual": .greaterEqual,
+    ]
+    var result: [Tensor] = []
+    if case let .string(type)? = d.attrs["_backprop_op"] {
+      switch type {
+      case "SumToShapeOf": result = [try apply(SumToShapeOf(), [x(0), x(1)])]
+      case "ReshapeLike": result = [try apply(ReshapeLike(), [x(0), x(1)])]
+      case "BroadcastLike": result = [try apply(BroadcastLike(), [x(0), x(1)])]
+      case "SigmoidCrossEntropyWithLogits": result = [try apply(Binary(SigmoidCrossEntropy()), [x(0), x(1)])]
+      case "ElementCount":
+        guard case let .ints(axes)? = d.attrs["_backprop_axes"] else { throw fail("'\(name)': no _backprop_axes") }
+        result = [try apply(ElementCount(axes: axes.map { Int($0) }), [x(0)])]
+      default: throw GraphDefError.unsupportedOperations(direction: "import", ["\(type): \(name)"])
+      }
+      outputs[name] = result
+      operations[name] = result[0].operation
+      return
+    }
+    switch d.op {
+    case "Placeholder", "PlaceholderWithDefault":
+      let dtype = try dtypeAttr(d, "dtype")
+      var shape: [Int?] = []
+      if case let .shape(s)? = d.attrs["shape"] {
+        guard let s else { throw fail("placeholder '\(name)' has an unknown rank; Backprop needs its rank") }
+        shape = s
+      }
+      result = [g.placeholder(dtype, shape: PartialShape(shape), name: name)]
+    case "Const":
+      guard case let .tensor(t)? = d.attrs["value"] else { throw fail("constant '\(name)' has no value") }
+      result = [g.constant(t, name: name)]
+    case "VariableV2", "Variable", "VarHandleOp":
+      let dtype = try dtypeAttr(d, "dtype")
+      let initial: Tensor
+      if let initialValue {
+        let (n, k) = Self.split(initialValue)
+        guard let outs = outputs[n], k < outs.count else { throw fail("variable '\(name)': no initial value '\(initialValue)'") }
+        initial = outs[k]
+      } else {
+        guard case let .shape(s)? = d.attrs["shape"], let s, s.allSatisfy({ $0 != nil }) else {
+          throw fail("variable '\(name)' has neither an initializer nor a known shape")
+        }
+        initial = g.constant(try NDArray.zeros(Shape(s.map { $0! }), dtype: dtype), name: name + "/zeros")
+      }
+      guard initial.dtype == dtype else { throw fail("variable '\(name)' is \(dtype) but its initial value is \(initial.dtype)") }
+      result = [try g.variable(initial, name: name)]
+    case "ReadVariableOp": result = [try apply(Identity(stopsGradient: false), [x(0)])]
+    case "VarIsInitializedOp":
+      // Session.initializeVariables() initializes every variable before anything runs.
+      result = [g.constant(NDArray(scalar: true), name: name)]
+    case "Identity", "Snapshot": result = [try apply(Identity(stopsGradient: false), [x(0)])]
+    case "StopGradient": result = [try apply(Identity(stopsGradient: true), [x(0)])]
+    case "LeakyRelu":
+      var alpha = 0.2
+      if case let .float(a)? = d.attrs["alpha"] { alpha = Double(a) }
+      result = [try apply(Unary(LeakyRelu(alpha: alpha)), [x(0)])]
+    case "SquaredDifference":
+      let diff = try g.apply(Binary(Subtract()), [x(0), x(1)], name: name + "/sub")
+      result = [try apply(Unary(Square()), [diff])]
+    case "LogicalNot": result = [try apply(Logical(.not), [x(0)])]
+    case "LogicalAnd": result = [try apply(Logical(.and), [x(0), x(1)])]
+    case "LogicalOr": result = [try apply(Logical(.or), [x(0), x(1)])]
+    case "Select", "SelectV2": result = [try apply(Select(), [x(0), x(1), x(2)])]
+    case "Cast": result = [try apply(Cast(to: try dtypeAttr(d, "DstT")), [x(0)])]
+    case "MatMul":
+      result = [try apply(MatMul(transposeA: boolAttr(d, "transpose_a"), transposeB: boolAttr(d, "transpose_b")), [x(0), x(1)])]
+    case "Sum", "Max", "Min", "Mean":
+      let v = try x(0)
+      let axes = try constInts(d, 1).map { $0 < 0 ? $0 + v.shape.rank : $0 }
+      guard axes.allSatisfy({ (0..<v.shape.rank).contains($0) }) else { throw fail("'\(name)': axes \(axes) out of range") }
+      let keep = boolAttr(d, "keep_dims")
+      switch d.op {
+      case "Sum": result = [try apply(Sum(axes: axes.sorted(), keepDims: keep), [v])]
+      case "Max": result = [try apply(Extremum(kind: .max, axes: axes.sorted(), keepDims: keep), [v])]
+      case "Min": result = [try apply(Extremum(kind: .min, axes: axes.sorted(), keepDims: keep), [v])]
+      default:
+        let total = try g.apply(Sum(axes: axes.sorted(), keepDims: keep), [v], name: name + "/sum")
+        let count = try g.apply(ElementCount(axes: axes.sorted()), [v], name: name + "/count")
+        result = [try apply(Binary(Divide()), [total, count])]
+      }
+    case "ArgMax", "ArgMin":
+      let v = try x(0)
+      guard let a = try constInts(d, 1).first else { throw fail("'\(name)': no axis") }
+      let axis = a < 0 ? a + v.shape.rank : a
+      var t = try apply(ArgExtremum(kind: d.op == "ArgMax" ? .max : .min, axis: axis), [v])
+      if case let .type(code)? = d.attrs["output_type"], TFDataType.dtype(code) != .int32 {
+        // int64 indices: Backprop computes int32 ones.
+        t = try g.apply(Identity(stopsGradient: true), [t], name: name + "/int32")
+      }
+      result = [t]
+    case "Softmax", "LogSoftmax":
+      let v = try x(0)
+      result = [try apply(Softmax(axis: v.shape.rank - 1, log: d.op == "LogSoftmax"), [v])]
+    case "SparseSoftmaxCrossEntropyWithLogits":
+      result = [try apply(SparseSoftmaxCrossEntropy(), [x(0), x(1)])]
+    case "Reshape":
+      result = [try reshape(x(0), to: constInts(d, 1), name: name)]
+    case "ExpandDims":
+      let v = try x(0)
+      guard let a = try constInts(d, 1).first else { throw fail("'\(name)': no axis") }
+      result = [try expandDims(v, axis: a, name: name)]
+    case "Squeeze":
+      var axes: [Int]? = nil
+      if case let .ints(list)? = d.attrs["squeeze_dims"], !list.isEmpty { axes = list.map { Int($0) } }
+      result = [try squeeze(x(0), axes: axes, name: name)]
+    case "Transpose": result = [try transpose(x(0), permutation: constInts(d, 1), name: name)]
+    case "ConcatV2":
+      let n = dataInputCount(d)
+      let parts = try (0..<(n - 1)).map { try x($0) }
+      guard let a = try constInts(d, n - 1).first else { throw fail("'\(name)': no axis") }
+      result = [try concat(parts, axis: a, name: name)]
+    case "BroadcastTo": result = [try apply(BroadcastTo(shape: constInts(d, 1)), [x(0)])]
+    case "OneHot":
+      guard let depth = try constInts(d, 1).first else { throw fail("'\(name)': no depth") }
+      let values = try [2, 3].map { i -> Double in
+        let data = d.inputs.filter { !$0.hasPrefix("^") }
+        guard i < data.count, let j = byName[Self.split(data[i]).0], case let .tensor(t)? = defs[j].attrs["value"],
+          t.elementCount == 1
+        else { throw fail("'\(name)': on and off values must be constants") }
+        return t.scalarValue
+      }
+      result = [try apply(OneHot(depth: depth, dtype: dtypeAttr(d, "T"), on: values[0], off: values[1]), [x(0)])]
+    case "GatherV2":
+      guard let a = try constInts(d, 2).first else { throw fail("'\(name)': no axis") }
+      result = [try gather(x(0), indices: x(1), axis: a, name: name)]
+    case "Slice": result = [try apply(Slice(begin: constInts(d, 1), size: constInts(d, 2)), [x(0)])]
+    case "SplitV":
+      let v = try x(0)
+      guard let a = try constInts(d, 2).first else { throw fail("'\(name)': no axis") }
+      let op = try g.addOperation(
+        Split(axis: a < 0 ? a + v.shape.rank : a, sizes: constInts(d, 1)), inputs: [v], controlDependencies: controlOperations(d),
+        name: name)
+      result = op.outputs
+    case "ZerosLike": result = [try apply(FillLike(value: 0), [x(0)])]
+    case "OnesLike": result = [try apply(FillLike(value: 1), [x(0)])]
+    case "RandomStandardNormal", "RandomUniform", "TruncatedNormal":
+      let shape = Shape(try constInts(d, 0))
+      let seed = UInt64(truncatingIfNeeded: intAttr(d, "seed")) << 32 | UInt64(truncatingIfNeeded: intAttr(d, "seed2")) & 0xffff_ffff
+      let distribution: RandomPrimitive.Distribution =
+        d.op == "RandomUniform"
+        ? .uniform(low: 0, high: 1) : d.op == "TruncatedNormal" ? .truncatedNormal(mean: 0, standardDeviation: 1) : .normal(mean: 0, standardDeviation: 1)
+      result = [try apply(RandomPrimitive(shape: shape, distribution: distribution, seed: seed, dtype: try dtypeAttr(d, "dtype")), [])]
+    case "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp":
+      let v = try x(0), value = try x(1)
+      if d.op == "Assign" || d.op == "AssignVariableOp" {
+        result = [try assign(v, value, name: name)]
+      } else {
+        let op = try d.op.hasPrefix("AssignAdd") ? assignAdd(v, value, name: name) : assignSubtract(v, value, name: name)
+        operations[name] = op
+        outputs[name] = op.outputs
+        return
+      }
+    case "NoOp":
+      operations[name] = try g.addOperation(NoOp(), inputs: [], controlDependencies: controlOperations(d), name: name)
+      outputs[name] = []
+      return
+    default:
+      if let f = unary[d.op] {
+        result = [try apply(Unary(f), [x(0)])]
+      } else if let f = binary[d.op] {
+        result = [try apply(Binary(f), [x(0), x(1)])]
+      } else if let f = compare[d.op] {
+        result = [try apply(Compare(f), [x(0), x(1)])]
+      } else {
+        throw GraphDefError.unsupportedOperations(direction: "import", ["\(d.op): \(name)"])
+      }
+    }
+    outputs[name] = result
+    if let first = result.first { operations[name] = first.operation }
+  }
+}

@@ -1,0 +1,49 @@
+import ArrayCore
+
+extension Session {
+  /// The file names inside a model directory.
+  public enum ModelFiles {
+    /// The graph, a TensorFlow GraphDef (``Graph/graphDef(lenient:)``).
+    public static let graph = "graph.pb"
+    /// Every variable's value, optimizer slots and step counters included (``Checkpoint``).
+    public static let variables = "variables.safetensors"
+  }
+
+  /// Saves the whole model to the directory `path` (created if missing): the graph as
+  /// `graph.pb` (a TensorFlow GraphDef, which TensorFlow can import too) and every variable —
+  /// weights, optimizer slots, step counters — as `variables.safetensors`, so that
+  /// ``loadModel(from:options:)`` can run inference or continue training in another process without
+  /// the code that built the graph. Each file is written atomically; the graph is written
+  /// first, so an interrupted save leaves the previous variables beside a graph that still
+  /// matches them unless the graph itself changed.
+  /// - Parameter metadata: free-form strings kept in the variables file (names of the
+  ///   input, output and training operations, for example).
+  /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` for operations with no
+  ///   GraphDef form, ``SessionError`` for an uninitialized variable, ``ArrayFileError`` when
+  ///   a file cannot be written.
+  public func saveModel(to path: String, metadata: [String: String] = [:]) throws {
+    let bytes = try graph.graphDef()
+    try FileIO.makeDirectories(atPath: path)
+    try FileIO.writeAtomically(bytes, toPath: path + "/" + ModelFiles.graph)
+    try Checkpoint.save(session: self, to: path + "/" + ModelFiles.variables, metadata: metadata)
+  }
+
+  /// Loads a model saved by ``saveModel(to:metadata:)``: imports the graph
+  /// (``Graph/init(graphDef:source:)``), creates a session, initializes the variables and
+  /// restores their saved values. Find tensors and operations by name with
+  /// ``Graph/tensor(named:)`` and ``Graph/operation(named:)``.
+  /// - Returns: the session (its ``graph`` is the model's graph) and the saved metadata.
+  /// - Throws: ``ArrayFileError`` for a missing, unreadable or corrupt file,
+  ///   ``GraphDefError`` for a corrupt graph, ``CheckpointError`` when the variables do not
+  ///   match the graph.
+  public static func loadModel(
+    from path: String, options: Session.Options = Session.Options()
+  ) throws -> (session: Session, metadata: [String: String]) {
+    let graphPath = path + "/" + ModelFiles.graph
+    let graph = try Graph(graphDef: FileIO.readBytes(atPath: graphPath, limit: 1 << 30), source: graphPath)
+    let session = Session(graph: graph, options: options)
+    try session.initializeVariables()
+    let metadata = try Checkpoint.restore(session: session, from: path + "/" + ModelFiles.variables)
+    return (session, metadata)
+  }
+}

@@ -1,0 +1,260 @@
+import ArrayCore
+import Datasets
+import GraphCore
+import Recipes
+import Testing
+import TestSupport
+import Training
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Tests/Fixtures/graphdef: `tf_*.pb` are the notebook's graphs built by TensorFlow itself
+/// (Scripts/tf_graphdef.py export-notebook); `backprop_*.pb` with their `.json` are Backprop's
+/// exports of its recipes' training graphs with the samples and trajectory that
+/// Scripts/tf_graphdef.py check-backprop replays in TensorFlow
+/// (`BACKPROP_WRITE_FIXTURES=1 swift test --filter GraphDefTests` rewrites them).
+private let fixtures: String = {
+  let file = "\(#filePath)"
+  return file.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/graphdef"
+}()
+
+/// The native recipe's run: its initial A, samples, losses and A after each step.
+private struct NativeRun {
+  var graph: Graph
+  var x: Tensor, y: Tensor, a: Tensor, loss: Tensor, train: GraphCore.Operation
+  var initialA: Float
+  var samples: [(x: Float, y: Float)]
+  var losses: [Double]
+  var aAfter: [Double]
+
+  static func make(_ recipe: String, steps: Int) throws -> NativeRun {
+    var rng = SeededGenerator(seed: 42)
+    if recipe == "regression" {
+      var c = RegressionRecipe.Configuration()
+      c.steps = steps
+      let data = RegressionRecipe.makeData(&rng)
+      let samples = (0..<steps).map { _ in rng.choice(data.inputs.count) }.map { (data.inputs[$0], data.targets[$0]) }
+      let report = try RegressionRecipe(c).run(output: { _ in })
+      let m = try RegressionModel(c)
+      return try NativeRun(graph: m.graph, x: m.x, y: m.y, a: m.a, loss: m.loss, train: m.train, samples: samples, report: report)
+    }
+    var c = ClassificationRecipe.Configuration()
+    c.steps = steps
+    let data = ClassificationRecipe.makeData(&rng)
+    let samples = (0..<steps).map { _ in rng.choice(data.inputs.count) }.map { (data.inputs[$0], data.targets[$0]) }
+    let report = try ClassificationRecipe(c).run(output: { _ in })
+    let m = try ClassificationModel(c)
+    return try NativeRun(graph: m.graph, x: m.x, y: m.y, a: m.a, loss: m.loss, train: m.train, samples: samples, report: report)
+  }
+
+  init(
+    graph: Graph, x: Tensor, y: Tensor, a: Tensor, loss: Tensor, train: GraphCore.Operation, samples: [(Float, Float)],
+    report: TrainingReport
+  ) throws {
+    (self.graph, self.x, self.y, self.a, self.loss, self.train) = (graph, x, y, a, loss, train)
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    initialA = Float(try session.value(of: a).scalarValue)
+    self.samples = samples.map { (x: $0.0, y: $0.1) }
+    losses = report.losses
+    aAfter = report.parameter
+  }
+}
+
+/// Trains A in `graph` (imported) from `initialA` with Backprop's gradient descent on `samples`.
+private func trainImported(
+  _ graph: Graph, learningRate: Double, initialA: Float, samples: [(x: Float, y: Float)]
+) throws -> (losses: [Double], aAfter: [Double]) {
+  let x = try #require(graph.tensor(named: "x_data:0"))
+  let y = try #require(graph.tensor(named: "y_target:0"))
+  let a = try #require(graph.tensor(named: "A"))
+  let loss = try #require(graph.tensor(named: "loss:0"))
+  let train = try GradientDescentOptimizer(learningRate: learningRate).minimize(loss)
+  let session = Session(graph: graph)
+  try session.initializeVariables()
+  try session.setValue(NDArray([initialA]), for: a)
+  var losses: [Double] = [], after: [Double] = []
+  for s in samples {
+    let l = try session.run([loss], feeding: [x: NDArray([s.x]), y: NDArray([s.y])], targets: [train])[0]
+    losses.append(l.scalarValue)
+    after.append(try session.value(of: a).scalarValue)
+  }
+  return (losses, after)
+}
+
+private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($0)" }.joined(separator: ", ") + "]" }
+
+@Suite struct GraphDefTests {
+  /// The notebook's graphs as TensorFlow builds them, imported and trained with Backprop's
+  /// GradientDescentOptimizer on the native recipe's samples from its initial A, reach the
+  /// native recipe's A (regression: the same float operations, so exactly; classification:
+  /// TensorFlow's composite cross-entropy, so to rounding).
+  @Test(arguments: [("regression", 0.02), ("classification", 0.05)])
+  func tensorFlowNotebookGraphsTrainToTheNativeA(recipe: String, learningRate: Double) throws {
+    let steps = recipe == "regression" ? 100 : 1400
+    let native = try NativeRun.make(recipe, steps: steps)
+    let bytes = try FileIO.readBytes(atPath: "\(fixtures)/tf_\(recipe).pb")
+    let graph = try Graph(graphDef: bytes, source: "tf_\(recipe).pb")
+    #expect(graph.variables.count == 1)
+    let run = try trainImported(graph, learningRate: learningRate, initialA: native.initialA, samples: native.samples)
+    #expect(run.losses.count == native.losses.count)
+    if recipe == "regression" {
+      #expect(run.aAfter == native.aAfter)
+      #expect(run.losses == native.losses)
+    } else {
+      for (got, want) in zip(run.aAfter, native.aAfter) { #expect(Swift.abs(got - want) <= 1e-4 * Swift.max(1, Swift.abs(want))) }
+    }
+    #expect(Swift.abs(run.aAfter.last! - native.aAfter.last!) <= 1e-4 * Swift.abs(native.aAfter.last!))
+  }
+
+  /// Backprop's training graphs export as TensorFlow GraphDefs; the committed ones (replayed in
+  /// TensorFlow by Scripts/tf_graphdef.py check-backprop) are what the exporter writes today.
+  @Test(arguments: ["regression", "classification"])
+  func exportsRecipeGraphs(recipe: String) throws {
+    let steps = recipe == "regression" ? 100 : 200
+    let native = try NativeRun.make(recipe, steps: steps)
+    let bytes = try native.graph.graphDef()
+    var json = "{\n  \"A\": \"\(native.a.operation.name)\", \"init\": \"init\", "
+    json += "\"x_name\": \"\(native.x.operation.name)\", \"y_name\": \"\(native.y.operation.name)\",\n"
+    json += "  \"loss\": \"\(native.loss.name)\", \"train\": \"\(native.train.name)\",\n"
+    json += "  \"initialA\": \(native.initialA),\n"
+    json += "  \"x\": \(jsonNumbers(native.samples.map { Double($0.x) })),\n"
+    json += "  \"y\": \(jsonNumbers(native.samples.map { Double($0.y) })),\n"
+    json += "  \"losses\": \(jsonNumbers(native.losses)),\n"
+    json += "  \"A_after\": \(jsonNumbers(native.aAfter))\n}\n"
+    let base = "\(fixtures)/backprop_\(recipe)"
+    if getenv("BACKPROP_WRITE_FIXTURES") != nil {
+      try FileIO.writeAtomically(bytes, toPath: base + ".pb")
+      try FileIO.writeAtomically(Array(json.utf8), toPath: base + ".json")
+    }
+    #expect(try FileIO.readBytes(atPath: base + ".pb") == bytes)
+    #expect(try FileIO.readBytes(atPath: base + ".json") == Array(json.utf8))
+  }
+
+  /// A model saved half-way (graph + variables), loaded without the building code, continues
+  /// training to the native run's A, bit for bit: the graph's composites (SumToShapeOf,
+  /// SigmoidCrossEntropy...) come back as the same primitives.
+  @Test(arguments: ["regression", "classification"])
+  func savedModelContinuesTraining(recipe: String) throws {
+    let steps = recipe == "regression" ? 100 : 300
+    let half = steps / 2
+    let native = try NativeRun.make(recipe, steps: steps)
+    let session = Session(graph: native.graph)
+    try session.initializeVariables()
+    for s in native.samples.prefix(half) {
+      _ = try session.run([native.loss], feeding: [native.x: NDArray([s.x]), native.y: NDArray([s.y])], targets: [native.train])
+    }
+    var template = Array("/tmp/backprop-model-XXXXXX".utf8CString)
+    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    #expect(made != nil)
+    let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/model"
+    try session.saveModel(to: directory, metadata: ["loss": native.loss.name, "train": native.train.name])
+
+    let (loaded, metadata) = try Session.loadModel(from: directory)
+    let g = loaded.graph
+    let x = try #require(g.tensor(named: "x_data:0")), y = try #require(g.tensor(named: "y_target:0"))
+    let a = try #require(g.tensor(named: "A:0"))
+    let loss = try #require(g.tensor(named: metadata["loss"] ?? "")), train = try #require(g.operation(named: metadata["train"] ?? ""))
+    let loadedTypes: [String] = g.operations.map(\.type)
+    let nativeTypes: [String] = native.graph.operations.map(\.type)
+    let composites: Set<String> = ["SumToShapeOf", "SigmoidCrossEntropyWithLogits"]
+    #expect(loadedTypes.filter(composites.contains) == nativeTypes.filter(composites.contains))
+    var after: [Double] = []
+    for s in native.samples.dropFirst(half) {
+      _ = try loaded.run([loss], feeding: [x: NDArray([s.x]), y: NDArray([s.y])], targets: [train])
+      after.append(try loaded.value(of: a).scalarValue)
+    }
+    #expect(after == Array(native.aAfter.dropFirst(half)))
+
+    // A corrupt graph file is a thrown error, never a trap.
+    var bytes = try FileIO.readBytes(atPath: directory + "/graph.pb")
+    bytes.removeLast(3)
+    try FileIO.writeAtomically(bytes, toPath: directory + "/graph.pb")
+    #expect(throws: (any Error).self) { _ = try Session.loadModel(from: directory) }
+  }
+
+  /// The digits MLP's ONNX model (checked with onnx.checker and onnxruntime by
+  /// Scripts/check_onnx.py) has the expected nodes and initializers; an operation ONNX export
+  /// lacks is named in a thrown error.
+  @Test func onnxExport() throws {
+    let kernel1 = NDArray([Float](repeating: 0.5, count: 64 * 3), shape: [64, 3])
+    let kernel2 = NDArray([Float](repeating: -0.25, count: 3 * 10), shape: [3, 10])
+    let model = try DigitsModel(
+      layerSizes: [64, 3, 10],
+      weights: [(kernel1, NDArray([Float](repeating: 0.1, count: 3))), (kernel2, NDArray([Float](repeating: 0, count: 10)))],
+      standardizer: Standardizer(mean: [Double](repeating: 1, count: 64), standardDeviation: [Double](repeating: 2, count: 64)))
+    let bytes = try model.onnxModel()
+    var r = ProtobufReader(bytes, format: "ModelProto")
+    var ops: [String] = []
+    var initializers: [String] = []
+    while let f = try r.next() {
+      guard f.number == 7, let graph = f.data else { continue }
+      var g = r.nested(graph)
+      while let gf = try g.next() {
+        guard gf.number == 1 || gf.number == 5, let data = gf.data else { continue }
+        var n = g.nested(data)
+        while let nf = try n.next() {
+          if gf.number == 1 && nf.number == 4 { ops.append(nf.string ?? "") }
+          if gf.number == 5 && nf.number == 8 { initializers.append(nf.string ?? "") }
+        }
+      }
+    }
+    #expect(ops == ["Sub", "Div", "MatMul", "Add", "Relu", "MatMul", "Add", "Identity"])
+    #expect(initializers.count == 6)
+
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [nil, 4], name: "x")
+    let y = try argMax(x, axis: 1)
+    #expect {
+      _ = try g.onnxModel(inputs: [x], outputs: [y])
+    } throws: { error in
+      "\(error)".contains("ArgMax: ")
+    }
+  }
+
+  @Test func unsupportedOperationsAreListedInOneError() throws {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [4], name: "x")
+    _ = try dropout(x, rate: 0.5, seed: 1, training: true, name: "drop1")
+    _ = try dropout(x, rate: 0.5, seed: 2, training: true, name: "drop2")
+    do {
+      _ = try g.graphDef()
+      Issue.record("expected an error")
+    } catch let error as GraphDefError {
+      guard case let .unsupportedOperations(_, list) = error else { Issue.record("\(error)"); return }
+      #expect(list.count == 1)
+      #expect(list[0].hasPrefix("DropoutMask: "))
+      #expect(list[0].contains(", "))
+    }
+    // Lenient export (TensorBoard) keeps them under their own names.
+    #expect(try !g.graphDef(lenient: true).isEmpty)
+  }
+
+  @Test func importRejectsCorruptInputAndUnsupportedOps() throws {
+    let bytes = try FileIO.readBytes(atPath: "\(fixtures)/tf_regression.pb")
+    for cut in [1, 7, bytes.count / 2, bytes.count - 1] {
+      #expect(throws: (any Error).self) { _ = try Graph(graphDef: Array(bytes.prefix(cut))) }
+    }
+    var rng = SeededGenerator(seed: 5)
+    for _ in 0..<300 {
+      var b = bytes
+      for _ in 0..<3 { b[rng.choice(b.count)] = UInt8(truncatingIfNeeded: rng.choice(256)) }
+      _ = try? Graph(graphDef: b)  // must not trap
+    }
+    // A graph with operations Backprop lacks: every one named in one error.
+    var w = ProtobufWriter()
+    for (name, op) in [("a", "Fft"), ("b", "Fft"), ("c", "Qr")] {
+      w.message(1) { n in
+        n.string(1, name)
+        n.string(2, op)
+      }
+    }
+    #expect {
+      _ = try Graph(graphDef: w.bytes)
+    } throws: { error in
+      "\(error)".contains("Fft: a, b") && "\(error)".contains("Qr: c")
+    }
+  }
+}
