@@ -56,7 +56,7 @@ public enum PrimitiveRegistry {
   public static let unaryFunctions: [any UnaryFunction] = [
     Negate(), Square(), Abs(), Exp(), Log(), Sqrt(), Round(), Sign(), Sin(), Cos(), Tan(), Atan(), ExpMinusOne(),
     LogOnePlus(), Reciprocal(), ReciprocalSquareRoot(), Sigmoid(), HyperbolicTangent(), Relu(), LeakyRelu(alpha: 0.2),
-    Elu(), Softplus(), ErrorFunction(),
+    Elu(), Selu(), Softplus(), ErrorFunction(),
   ]
   /// The built-in elementwise functions of two tensors.
   public static let binaryFunctions: [any BinaryFunction] = [

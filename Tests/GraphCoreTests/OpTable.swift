@@ -107,6 +107,9 @@ func makeOpTable() -> [OpEntry] {
     $0 > 0 ? $0 : 0.2 * $0
   })
   t.append(unary("Elu", .awayFromZero, covers: ["Elu", "SelectV2"], { try elu($0) }) { $0 > 0 ? $0 : Foundation.expm1($0) })
+  t.append(unary("Selu", .awayFromZero, covers: ["Selu", "SelectV2", "Greater"], { try selu($0) }) {
+    $0 > 0 ? 1.0507009873554804934193349852946 * $0 : 1.0507009873554804934193349852946 * 1.6732632423543772848170429916717 * Foundation.expm1($0)
+  })
   t.append(unary("Softplus", .real(-3, 3), { try softplus($0) }) { Foundation.log(1 + Foundation.exp($0)) })
   t.append(unary("Erf", .real(-2, 2), { try erf($0) }) { Foundation.erf($0) })
   t.append(unary("gelu", .real(-2, 2), covers: ["Erf", "Mul", "Add"], { try gelu($0) }) {

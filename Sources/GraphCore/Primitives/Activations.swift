@@ -109,6 +109,32 @@ public func elu(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, 
   try unary(Elu(), x, name: name, file: file, line: line)
 }
 
+/// The scaled exponential linear unit (`Selu`, Klambauer et al. 2017):
+/// `λ·x` for `x > 0`, else `λ·α·(eˣ - 1)`, with `α ≈ 1.6733` and `λ ≈ 1.0507` (TF's constants);
+/// `∂L/∂x = λ·g` for `x > 0`, else `g·(y + λ·α)`.
+public struct Selu: UnaryFunction {
+  /// `α`, TensorFlow's `1.6732632423543772848170429916717`.
+  public static let alpha = 1.6732632423543772848170429916717
+  /// `λ`, TensorFlow's `1.0507009873554804934193349852946`.
+  public static let scale = 1.0507009873554804934193349852946
+  /// Creates the function.
+  public init() {}
+  /// `Selu`.
+  public var typeName: String { "Selu" }
+  /// `x > 0 ? λ·x : λ·α·(eˣ - 1)`.
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T {
+    x > 0 ? T(Self.scale) * x : T(Self.scale * Self.alpha) * T.expMinusOne(x)
+  }
+  /// `select(x > 0, λ·g, g·(y + λ·α))`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? {
+    try select(greater(x, x.graph.scalar(0, like: x)), g * Self.scale, g * (y + Self.scale * Self.alpha))
+  }
+}
+/// The scaled exponential linear unit (`tf.nn.selu`): `λ·x` for `x > 0`, else `λ·α·(eˣ - 1)`.
+public func selu(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try unary(Selu(), x, name: name, file: file, line: line)
+}
+
 /// `log(1 + eˣ)`, computed as `max(x, 0) + log(1 + e^(-|x|))` so it never overflows
 /// (`Softplus`); `∂L/∂x = g · σ(x)`.
 public struct Softplus: UnaryFunction {
