@@ -2,6 +2,7 @@ import ArrayCore
 import Foundation
 import GraphCore
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
   import Glibc
@@ -163,17 +164,9 @@ private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, s
       if trial % 2 == 0 {
         usleep(delay)
       } else {
-        // Odd trials kill in the middle of a write: wait until a temporary file exists, stop
-        // the writer (SIGSTOP, then /proc says `T`), and kill it if the file is still there;
-        // otherwise the rename won the race, so let it go on and try again. No timing luck.
-        let pid = process.processIdentifier
-        for _ in 0..<100_000 {
-          if temporaryFiles(in: directory).isEmpty { usleep(50); continue }
-          kill(pid, SIGSTOP)
-          for _ in 0..<10_000 where !isStopped(pid) { usleep(50) }
-          if !temporaryFiles(in: directory).isEmpty { break }
-          kill(pid, SIGCONT)
-        }
+        // Odd trials kill in the middle of a write: the writer is stopped while its temporary
+        // file exists, so no timing luck is needed.
+        _ = stopProcess(process.processIdentifier) { !temporaryFiles(in: directory).isEmpty }
       }
       kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
@@ -199,20 +192,6 @@ private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, s
     try session.initializeVariables()
     try Checkpoint.save(session: session, to: path)
     #expect(temporaryFiles(in: directory).isEmpty)
-  }
-
-  /// Whether process `pid` is stopped (state `T` in `/proc/<pid>/stat`; Linux only, elsewhere
-  /// the caller's short wait stands in for it).
-  private func isStopped(_ pid: Int32) -> Bool {
-    #if os(Linux)
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-      let close = stat.lastIndex(of: ")")
-    else { return false }
-    return stat[close...].dropFirst(2).first == "T"
-    #else
-    usleep(1_000)
-    return true
-    #endif
   }
 
   /// The atomic write's temporary files in `directory` (`.ck.safetensors.tmp-...`).

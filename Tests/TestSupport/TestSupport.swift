@@ -1,4 +1,5 @@
 import Backprop
+import Foundation
 import Testing
 
 /// Checks that two arrays have the same shape and agree elementwise within
@@ -114,4 +115,41 @@ public func checkGradients(
     }
   }
   return GradientCheckResult(maxRelativeError: worst, symbolic: symbolic, numeric: numeric)
+}
+
+/// Stops process `pid` (SIGSTOP) at a moment when `condition` holds, for tests that must kill or
+/// signal a writer in the middle of a write without relying on timing: polls until `condition`
+/// is true, stops the process, waits until it is stopped, and returns `true` if `condition`
+/// still holds; otherwise it continues the process and polls again. Returns `false` (with the
+/// process running) if that never happened within about `timeout` seconds. The caller sends its
+/// signal and then SIGCONT (a stopped process receives SIGKILL at once, other signals on SIGCONT).
+public func stopProcess(_ pid: Int32, when condition: () -> Bool, timeout: Double = 10) -> Bool {
+  #if os(Linux) || os(macOS)
+  let polls = Int(timeout / 50e-6)
+  for _ in 0..<polls {
+    guard condition() else {
+      usleep(50)
+      continue
+    }
+    kill(pid, SIGSTOP)
+    for _ in 0..<20_000 where !isStopped(pid) { usleep(50) }
+    if condition() { return true }
+    kill(pid, SIGCONT)
+  }
+  #endif
+  return false
+}
+
+/// Whether process `pid` is stopped: state `T` in `/proc/<pid>/stat` on Linux; elsewhere a short
+/// wait stands in for the check.
+private func isStopped(_ pid: Int32) -> Bool {
+  #if os(Linux)
+  guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    let close = stat.lastIndex(of: ")")
+  else { return false }
+  return stat[close...].dropFirst(2).first == "T"
+  #else
+  usleep(1_000)
+  return true
+  #endif
 }
