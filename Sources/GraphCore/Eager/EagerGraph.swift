@@ -268,6 +268,18 @@ extension Tensor {
     }
   }
 
+  /// Sets an eager variable's value (TF2's `variable.assign(value)`); eager tensors that read
+  /// it before keep the value they read.
+  /// - Throws: ``GraphError`` when the tensor is not an eager variable, or the value's dtype or
+  ///   shape differs from the variable's.
+  public func assign(_ value: NDArray, file: StaticString = #fileID, line: UInt = #line) throws {
+    try graph.assignEagerly(value, to: self, location: SourceLocation(file, line))
+  }
+
   /// Whether the tensor is an eager value (see ``Graph/isEager``).
   public var isEager: Bool { graph.isEager }
+
+  /// Whether an operation may combine this tensor with `other`: same graph, or both eager (an
+  /// eager operation brings values of other eager graphs in). Layers check their inputs with it.
+  public func canMeet(_ other: Tensor) -> Bool { graph === other.graph || (isEager && other.isEager) }
 }
