@@ -120,8 +120,8 @@ public final class Graph: @unchecked Sendable {
     eager?.context.graph = self
   }
 
-  /// Whether the graph computes each operation when it is added (eager execution, see
-  /// <doc:EagerExecution>) instead of describing it for a ``Session``.
+  /// Whether the graph computes each operation when it is added (eager execution: a tape or an
+  /// eager value's graph) instead of describing it for a ``Session``.
   public var isEager: Bool { mode != .symbolic }
 
   /// The number of operations in the graph.
