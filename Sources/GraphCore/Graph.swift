@@ -200,7 +200,9 @@ public final class Graph: @unchecked Sendable {
       // Eager values: the operation goes to the graph that records it (the running tape, or a
       // new value), and inputs from other eager graphs are brought in by value.
       let target = Graph.target(for: inputs, default: self)
-      let adopted = try inputs.map { try target.adopt($0, op: primitive.typeName, location: location) }
+      let adopted =
+        inputs.allSatisfy { $0.graph === target }
+        ? inputs : try inputs.map { try target.adopt($0, op: primitive.typeName, location: location) }
       return try target.appendOperation(
         primitive, inputs: adopted, controlDependencies: controlDependencies, name: name, location: location)
     }

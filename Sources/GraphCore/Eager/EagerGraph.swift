@@ -34,6 +34,15 @@ final class EagerStore {
   let serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
 }
 
+extension PartialShape {
+  /// Whether every size is known and equal to `shape`'s (no allocation).
+  func isExactly(_ shape: Shape) -> Bool {
+    guard dimensions.count == shape.rank else { return false }
+    for i in dimensions.indices where dimensions[i] != shape.dimensions[i] { return false }
+    return true
+  }
+}
+
 /// One output of one node of one graph.
 struct ImportKey: Hashable {
   var graph: ObjectIdentifier
@@ -179,7 +188,7 @@ extension Graph {
         reason: reason, location: node.location)
     }
     // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
-    for o in 0..<outputCount {
+    for o in 0..<outputCount where !node.outputs[o].shape.isExactly(store.values[first + o].shape) {
       let v = store.values[first + o]
       nodes[id].outputs[o] = TensorInfo(dtype: v.dtype, shape: PartialShape(v.shape))
     }
