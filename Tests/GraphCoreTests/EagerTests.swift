@@ -205,3 +205,23 @@ import TestSupport
     #expect(valueGraph == nil, "a value's graph outlived it")
   }
 }
+
+@Suite struct EagerVariableStoreTests {
+  @Test func variablesAreCreatedOnceAndReusedByName() throws {
+    let variables = EagerVariables()
+    func model(_ x: Tensor) throws -> Tensor {
+      try x * x.graph.variable(randomNormal(x.graph, shape: [1], seed: 3), name: "A")
+    }
+    var firstA: NDArray?
+    for step in 0..<3 {
+      let tape = GradientTape()
+      let y = try tape.record { try variables.use { try model(Tensor(NDArray([Float(2)]))) } }
+      let g = try tape.gradient(of: y, withRespectTo: variables.trainable)
+      #expect(variables.trainable.count == 1)
+      #expect(try g[0].value.scalars(as: Float.self) == [2])  // d(x·A)/dA = x
+      let a = try variables.trainable[0].value
+      if step == 0 { firstA = a } else { #expect(a.isBitIdentical(to: firstA!)) }
+    }
+    #expect(variables.graph.variables.map(\.operation.name) == ["A"])
+  }
+}

@@ -56,6 +56,8 @@ private let eagerGraphCounter = Atomic<UInt64>(0)
 /// and ``valueWithGradient(at:of:)``).
 enum EagerScope {
   @TaskLocal static var tape: Graph?
+  /// The store whose variables eager code reuses by name (``EagerVariables/use(_:)``).
+  @TaskLocal static var variables: EagerVariables?
 }
 
 extension Graph {
