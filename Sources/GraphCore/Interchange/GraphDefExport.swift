@@ -120,7 +120,10 @@ struct GraphDefExporter {
         // one primitive (attributes starting with "_" are ignored by TensorFlow).
         for i in start..<out.count { out[i].attrs.append(("_backprop_helper", .bool(true))) }
         for i in nodes.indices.dropLast() { nodes[i].attrs.append(("_backprop_helper", .bool(true))) }
-        nodes[nodes.count - 1].attrs += [("_backprop_op", .string(composite.type)), ("_backprop_inputs", .strings(inputs))]
+        // The primitive's own inputs; the training updates name their variables first.
+        var own = inputs
+        if let a = node.primitive as? ApplyAdam { own = [a.variable, a.m, a.v].map { graph.nodes[$0].name } + inputs }
+        nodes[nodes.count - 1].attrs += [("_backprop_op", .string(composite.type)), ("_backprop_inputs", .strings(own))]
         nodes[nodes.count - 1].attrs += composite.attrs
         emitted = nodes
       }
@@ -170,6 +173,12 @@ struct GraphDefExporter {
     case is BroadcastLike: ("BroadcastLike", [])
     case let e as ElementCount: ("ElementCount", [("_backprop_axes", .ints(e.axes))])
     case let b as Binary where b.function is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
+    // TensorFlow's ApplyAdam takes β₁, β₂ and ε as tensors of the variable's dtype; Backprop's
+    // kernel computes 1−β₁ and 1−β₂ in float64 before rounding them, so the exact values
+    // travel beside them.
+    case let s as StepPower: ("StepPower", [("_backprop_base", .tensor(NDArray(scalar: s.base)))])
+    case let a as ApplyAdam:
+      ("ApplyAdam", [("_backprop_hyperparameters", .tensor(NDArray([a.beta1, a.beta2, a.epsilon], shape: [3])))])
     default: nil
     }
   }
@@ -310,7 +319,10 @@ struct GraphDefExporter {
           attrs: [("Tparams", .type(t)), ("Tindices", .type(info(node.inputs[1]).dtype)), ("Taxis", .type(.int32)), ("batch_dims", .int(0))])
       ]
     case let o as OneHot:
-      guard let depth = o.depth, node.inputs.count == 1 else { return nil }
+      // Without a depth, the depth is the reference's last size (known when built).
+      guard let depth = o.depth ?? (node.inputs.count == 2 ? info(node.inputs[1]).shape.dimensions.last ?? nil : nil) else {
+        return nil
+      }
       let d = intConst(name + "/depth", [depth], scalar: true)
       let on = try scalarConst(name + "/on_value", o.on, o.dtype), off = try scalarConst(name + "/off_value", o.off, o.dtype)
       return [
@@ -330,6 +342,15 @@ struct GraphDefExporter {
       ]
     case is NoOp:
       return simple("NoOp")
+    case let a as ApplyAdam:
+      return try exportAdam(a, node, inputs)
+    case let s as StepPower:
+      // TensorFlow's Pow of float64 scalars is the C library's pow, as StepPower's.
+      let base = try scalarConst(name + "/base", s.base, .float64)
+      return [TFNode(name: name, op: "Pow", inputs: [base, inputs[0]], attrs: [("T", .type(.float64))])]
+    case is PlaceholderWithDefault:
+      return simple(
+        "PlaceholderWithDefault", [("dtype", .type(node.outputs[0].dtype)), ("shape", .shape(node.outputs[0].shape))])
     case let f as FillLike:
       guard f.value == 0 || f.value == 1 else { return nil }
       return simple(f.typeName, [("T", .type(t))])
@@ -357,5 +378,51 @@ struct GraphDefExporter {
     default:
       return nil
     }
+  }
+
+  /// Adam's fused update as TensorFlow's `ApplyAdam` (training_ops.cc): inputs `var`, `m`, `v`,
+  /// `beta1_power`, `beta2_power`, `lr`, `beta1`, `beta2`, `epsilon`, `grad`. TensorFlow computes
+  /// `lr_t = lr·√(1−beta2_power)/(1−beta1_power)`; Backprop's step size is already `ηₜ`, so
+  /// both powers are written as 0 and `lr` is the step size, exactly. AdamW's decoupled decay
+  /// (no TensorFlow counterpart in ApplyAdam) is a `Mul` and an `AssignSub` of the variable
+  /// that the `ApplyAdam` waits for (a control input), as Backprop's kernel decays first.
+  mutating func exportAdam(_ a: ApplyAdam, _ node: Node, _ inputs: [String]) throws -> [TFNode] {
+    let name = node.name
+    let variable = graph.nodes[a.variable]
+    let dtype = variable.outputs[0].dtype
+    let attrs: [(String, TFAttr)] = [("T", .type(dtype))]
+    var nodes: [TFNode] = []
+    func scalar(_ base: String, _ value: Double) throws -> String {
+      let n = fresh(base)
+      nodes.append(
+        TFNode(
+          name: n, op: "Const",
+          attrs: [("dtype", .type(dtype)), ("value", .tensor(try NDArray(repeating: value, shape: [], dtype: dtype)))]))
+      return n
+    }
+    let p1 = try scalar(name + "/beta1_power", 0), p2 = try scalar(name + "/beta2_power", 0)
+    let b1 = try scalar(name + "/beta1", a.beta1), b2 = try scalar(name + "/beta2", a.beta2)
+    let eps = try scalar(name + "/epsilon", a.epsilon)
+    var lr = inputs[1]
+    if info(node.inputs[1]).shape.rank != 0 {
+      let shape = intConst(name + "/lr_shape", [])
+      let reshaped = fresh(name + "/lr")
+      nodes.append(TFNode(name: reshaped, op: "Reshape", inputs: [lr, shape], attrs: attrs + [("Tshape", .type(.int32))]))
+      lr = reshaped
+    }
+    var control: [String] = []
+    if a.decays {
+      let decayed = fresh(name + "/decayed"), decay = fresh(name + "/weight_decay")
+      nodes.append(TFNode(name: decayed, op: "Mul", inputs: [variable.name, inputs[2]], attrs: attrs))
+      nodes.append(
+        TFNode(name: decay, op: "AssignSub", inputs: [variable.name, decayed], attrs: attrs + [("use_locking", .bool(false))]))
+      control = ["^" + decay]
+    }
+    nodes.append(
+      TFNode(
+        name: name, op: "ApplyAdam",
+        inputs: [variable.name, graph.nodes[a.m].name, graph.nodes[a.v].name, p1, p2, lr, b1, b2, eps, inputs[0]] + control,
+        attrs: attrs + [("use_locking", .bool(false)), ("use_nesterov", .bool(false))]))
+    return nodes
   }
 }

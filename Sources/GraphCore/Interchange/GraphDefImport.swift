@@ -207,7 +207,7 @@ struct GraphDefImporter {
     "ArgMin", "Softmax", "LogSoftmax", "SparseSoftmaxCrossEntropyWithLogits", "Reshape", "ExpandDims", "Squeeze",
     "Transpose", "ConcatV2", "BroadcastTo", "ZerosLike", "OnesLike", "RandomStandardNormal", "RandomUniform",
     "TruncatedNormal", "Assign", "AssignAdd", "AssignSub", "NoOp", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
-    "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV",
+    "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV", "ApplyAdam",
   ]
 
   let graph: Graph
@@ -221,11 +221,14 @@ struct GraphDefImporter {
     self.graph = graph
     // Nodes Backprop's exporter wrote for one primitive: keep the marked last node, with the
     // primitive's own inputs (see GraphDefExporter.composite).
+    var helpers = Set<String>()
+    for d in defs { if case .bool(true)? = d.attrs["_backprop_helper"] { helpers.insert(d.name) } }
     self.defs = defs.compactMap { d in
-      if case .bool(true)? = d.attrs["_backprop_helper"] { return nil }
+      if helpers.contains(d.name) { return nil }
       var d = d
       if case let .strings(inputs)? = d.attrs["_backprop_inputs"] {
-        d.inputs = inputs + d.inputs.filter { $0.hasPrefix("^") }
+        // Control inputs on the group's own helpers (AdamW's decay) go with them.
+        d.inputs = inputs + d.inputs.filter { $0.hasPrefix("^") && !helpers.contains(String($0.dropFirst())) }
       }
       return d
     }
@@ -254,10 +257,15 @@ struct GraphDefImporter {
     let unsupported = defs.filter { !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil }.map { (type: $0.op, name: $0.name) }
     if !unsupported.isEmpty { throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(unsupported)) }
     // Initial values: the value assigned to each variable by an Assign (the initializer's).
+    // The initializer's Assign is named `<variable>/Assign` (as TensorFlow and Backprop's
+    // exporter write it); other Assigns (an optimizer's slot updates) are only a fallback.
     var initialValue: [String: String] = [:]
-    for d in defs where (d.op == "Assign" || d.op == "AssignVariableOp") && d.inputs.count >= 2 {
-      let v = Self.split(d.inputs[0]).0
-      if initialValue[v] == nil, let vd = byName[v], Self.isVariable(defs[vd].op) { initialValue[v] = d.inputs[1] }
+    for named in [true, false] {
+      for d in defs where (d.op == "Assign" || d.op == "AssignVariableOp") && d.inputs.count >= 2 {
+        let v = Self.split(d.inputs[0]).0
+        guard !named || d.name == v + "/Assign" else { continue }
+        if initialValue[v] == nil, let vd = byName[v], Self.isVariable(defs[vd].op) { initialValue[v] = d.inputs[1] }
+      }
     }
     // Dependencies (inputs, control inputs, a variable's initial value), then a topological
     // order that keeps the file's order where it can.
@@ -311,6 +319,46 @@ struct GraphDefImporter {
     return t.doubles.map { Int($0) }
   }
 
+  /// The one value of a `Const` input, as a float64.
+  func constScalar(_ d: TFNodeDef, _ i: Int) throws -> Double {
+    let data = d.inputs.filter { !$0.hasPrefix("^") }
+    guard i < data.count, let j = byName[Self.split(data[i]).0], defs[j].op == "Const", case let .tensor(t)? = defs[j].attrs["value"],
+      t.elementCount == 1, t.dtype != .bool
+    else {
+      throw fail("node '\(d.name)' (\(d.op)): input \(i) must be a one-element constant (Backprop needs it when the graph is built)")
+    }
+    return t.scalarValue
+  }
+
+  /// Adds Backprop's fused Adam update of `variables` (the variable, `m`, `v`) for node `d`.
+  mutating func addAdam(
+    _ d: TFNodeDef, variables: [Tensor], gradient: Tensor, stepSize: Tensor, decay: Tensor?, beta1: Double, beta2: Double,
+    epsilon: Double
+  ) throws {
+    let g = graph
+    let name = d.name
+    let ids = try variables.map { t -> Int in
+      guard t.isVariable, t.output == 0 else { throw fail("'\(name)' (ApplyAdam): '\(t.name)' is not a variable") }
+      return t.node
+    }
+    // The builder's checks (distinct variables, shapes, dtypes, hyperparameters).
+    guard Set(ids).count == 3, variables.allSatisfy({ $0.dtype == gradient.dtype && $0.shape == variables[0].shape }),
+      gradient.shape == variables[0].shape, stepSize.dtype == gradient.dtype, stepSize.shape.concrete?.elementCount == 1,
+      decay.map({ $0.dtype == gradient.dtype && $0.shape.concrete?.elementCount == 1 }) ?? true,
+      beta1 >= 0, beta1 < 1, beta2 >= 0, beta2 < 1, epsilon.isFinite, epsilon > 0
+    else {
+      throw fail(
+        "'\(name)' (ApplyAdam): variables \(variables.map { "\($0.name) \($0.dtype) \($0.shape)" }), gradient \(gradient.dtype) \(gradient.shape), "
+          + "step size \(stepSize.dtype) \(stepSize.shape), beta1 \(beta1), beta2 \(beta2), epsilon \(epsilon) do not fit")
+    }
+    let primitive = ApplyAdam(
+      variable: ids[0], m: ids[1], v: ids[2], beta1: beta1, beta2: beta2, epsilon: epsilon, decays: decay != nil)
+    let op = try g.addOperation(
+      primitive, inputs: [gradient, stepSize] + (decay.map { [$0] } ?? []), controlDependencies: controlOperations(d), name: name)
+    operations[name] = op
+    outputs[name] = []
+  }
+
   func dtypeAttr(_ d: TFNodeDef, _ key: String) throws -> DType {
     guard case let .type(code)? = d.attrs[key] else { throw fail("node '\(d.name)' (\(d.op)) has no type attribute '\(key)'") }
     guard let t = TFDataType.dtype(code) else { throw fail("node '\(d.name)' (\(d.op)): unsupported DataType \(code)") }
@@ -361,6 +409,18 @@ struct GraphDefImporter {
       case "ReshapeLike": result = [try apply(ReshapeLike(), [x(0), x(1)])]
       case "BroadcastLike": result = [try apply(BroadcastLike(), [x(0), x(1)])]
       case "SigmoidCrossEntropyWithLogits": result = [try apply(Binary(SigmoidCrossEntropy()), [x(0), x(1)])]
+      case "StepPower":
+        guard case let .tensor(b)? = d.attrs["_backprop_base"], b.elementCount == 1 else { throw fail("'\(name)': no _backprop_base") }
+        result = [try apply(StepPower(base: b.scalarValue), [x(0)])]
+      case "ApplyAdam":
+        guard case let .tensor(h)? = d.attrs["_backprop_hyperparameters"], h.elementCount == 3, dataInputCount(d) >= 5 else {
+          throw fail("'\(name)': ApplyAdam needs _backprop_hyperparameters [beta1, beta2, epsilon] and 5 or 6 inputs")
+        }
+        let hyper = h.doubles
+        try addAdam(
+          d, variables: [x(0), x(1), x(2)], gradient: x(3), stepSize: x(4), decay: dataInputCount(d) > 5 ? x(5) : nil,
+          beta1: hyper[0], beta2: hyper[1], epsilon: hyper[2])
+        return
       case "ElementCount":
         guard case let .ints(axes)? = d.attrs["_backprop_axes"] else { throw fail("'\(name)': no _backprop_axes") }
         result = [try apply(ElementCount(axes: axes.map { Int($0) }), [x(0)])]
@@ -371,7 +431,8 @@ struct GraphDefImporter {
       return
     }
     switch d.op {
-    case "Placeholder", "PlaceholderWithDefault":
+    case "PlaceholderWithDefault": result = [try apply(PlaceholderWithDefault(), [x(0)])]
+    case "Placeholder":
       let dtype = try dtypeAttr(d, "dtype")
       var shape: [Int?] = []
       if case let .shape(s)? = d.attrs["shape"] {
@@ -503,6 +564,26 @@ struct GraphDefImporter {
         outputs[name] = op.outputs
         return
       }
+    case "ApplyAdam":
+      // TensorFlow's own Adam update (training_ops.cc): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ) from the
+      // beta powers (a constant when they are constants, else graph operations), then
+      // Backprop's fused update. β₁, β₂ and ε must be constants.
+      if boolAttr(d, "use_nesterov") { throw GraphDefError.unsupportedOperations(direction: "import", ["ApplyAdam (use_nesterov): \(name)"]) }
+      let hyper = try (6...8).map { try constScalar(d, $0) }
+      let lr = try x(5)
+      var stepSize = lr
+      let powers = [3, 4].map { i -> Double? in try? constScalar(d, i) }
+      if powers[0] != 0 || powers[1] != 0 {
+        let p1 = try x(3), p2 = try x(4)
+        let one = g.constant(try NDArray(repeating: 1, shape: [], dtype: lr.dtype), name: name + "/one")
+        stepSize = try divide(
+          multiply(lr, sqrt(subtract(one, p2, name: name + "/one_minus_beta2_power")), name: name + "/lr_scaled"),
+          subtract(one, p1, name: name + "/one_minus_beta1_power"), name: name + "/lr_t")
+      }
+      try addAdam(
+        d, variables: [x(0), x(1), x(2)], gradient: x(9), stepSize: stepSize, decay: nil, beta1: hyper[0], beta2: hyper[1],
+        epsilon: hyper[2])
+      return
     case "NoOp":
       operations[name] = try g.addOperation(NoOp(), inputs: [], controlDependencies: controlOperations(d), name: name)
       outputs[name] = []
