@@ -91,6 +91,36 @@ func temporaryDirectory(_ prefix: String) -> String {
     for (name, bits) in expected { #expect(got[name] == bits, "\(name)") }
   }
 
+  /// `backprop graph digits|fashion --pb`: the recipes' whole training graphs (the CNN's
+  /// convolutions, poolings, their gradients, dropout and the training flag included) export,
+  /// import, and train on bit for bit as the graph that was built.
+  @Test(arguments: ["digits", "fashion"])
+  func recipeTrainingGraphsRoundTrip(_ recipe: String) throws {
+    let native =
+      recipe == "digits"
+      ? try DigitsRecipe.trainingGraph(DigitsRecipe.Configuration()) : try FashionRecipe.trainingGraph(FashionRecipe.Configuration())
+    let imported = try Graph(graphDef: native.graph.graphDef())
+    var feeds: [Tensor: NDArray] = [:]
+    for (t, v) in native.feeds { feeds[try #require(imported.tensor(named: t.name))] = v }
+    let loss = try #require(imported.tensor(named: native.loss.name)), train = try #require(imported.operation(named: native.train.name))
+    let a = Session(graph: native.graph), b = Session(graph: imported)
+    try a.initializeVariables()
+    try b.initializeVariables()
+    // Random initializers are TensorFlow subgraphs on import; start from the same values.
+    for v in native.graph.variables {
+      try b.setValue(a.value(of: v), for: try #require(imported.tensor(named: v.operation.name)))
+    }
+    for _ in 0..<2 {
+      let la = try a.run([native.loss], feeding: native.feeds, targets: [native.train])[0]
+      let lb = try b.run([loss], feeding: feeds, targets: [train])[0]
+      #expect(la.doubles.map(\.bitPattern) == lb.doubles.map(\.bitPattern), "loss \(la) \(lb)")
+    }
+    let expected = try Self.values(a), got = try Self.values(b)
+    #expect(Set(got.keys) == Set(expected.keys))
+    let differing = expected.keys.filter { got[$0] != expected[$0] }.sorted()
+    #expect(differing.isEmpty, "variables that differ: \(differing)")
+  }
+
   /// Adam's update is written as TensorFlow's `ApplyAdam` with its ten inputs, the step size as
   /// `lr` with both beta powers 0 (so TensorFlow's `lr_t` is the step size itself).
   @Test func adamIsTensorFlowsApplyAdam() throws {

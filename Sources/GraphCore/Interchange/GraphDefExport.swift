@@ -165,6 +165,21 @@ struct GraphDefExporter {
     }
   }
 
+  /// TensorFlow's NHWC window attributes: `strides`, `padding`, `data_format`, and `ksize`
+  /// (pooling) or `dilations` and `explicit_paddings` (convolutions).
+  static func windowAttributes(_ g: WindowGeometry, window: Bool) -> [(String, TFAttr)] {
+    var a: [(String, TFAttr)] = [
+      ("strides", .ints([1, g.strides[0], g.strides[1], 1])), ("padding", .string(g.padding == .same ? "SAME" : "VALID")),
+      ("data_format", .string("NHWC")),
+    ]
+    if window {
+      a.append(("ksize", .ints([1, g.window[0], g.window[1], 1])))
+    } else {
+      a += [("dilations", .ints([1, g.dilations[0], g.dilations[1], 1])), ("explicit_paddings", .ints([]))]
+    }
+    return a
+  }
+
   /// The primitives written as several TensorFlow nodes, with what restores them.
   static func composite(_ p: any Primitive) -> (type: String, attrs: [(String, TFAttr)])? {
     switch p {
@@ -176,6 +191,12 @@ struct GraphDefExporter {
     // TensorFlow's ApplyAdam takes β₁, β₂ and ε as tensors of the variable's dtype; Backprop's
     // kernel computes 1−β₁ and 1−β₂ in float64 before rounding them, so the exact values
     // travel beside them.
+    case let c as Conv2DBackpropInput: ("Conv2DBackpropInput", c.outputShape.map { [("_backprop_output_shape", .ints($0))] } ?? [])
+    case is Conv2DBackpropFilter: ("Conv2DBackpropFilter", [])
+    case is MaxPoolGrad: ("MaxPoolGrad", [])
+    case is AvgPoolGrad: ("AvgPoolGrad", [])
+    case let d as DropoutMask:
+      ("DropoutMask", [("_backprop_rate", .tensor(NDArray(scalar: d.rate))), ("_backprop_seed", .string(String(d.seed)))])
     case let s as StepPower: ("StepPower", [("_backprop_base", .tensor(NDArray(scalar: s.base)))])
     case let a as ApplyAdam:
       ("ApplyAdam", [("_backprop_hyperparameters", .tensor(NDArray([a.beta1, a.beta2, a.epsilon], shape: [3])))])
@@ -344,6 +365,71 @@ struct GraphDefExporter {
       return simple("NoOp")
     case let a as ApplyAdam:
       return try exportAdam(a, node, inputs)
+    case let c as Conv2D:
+      return simple("Conv2D", [("T", .type(t))] + Self.windowAttributes(c.geometry, window: false) + [("use_cudnn_on_gpu", .bool(true))])
+    case let c as Conv2DBackpropInput:
+      // TensorFlow: (input_sizes, filter, out_backprop); Backprop: (dy, filter, reference) or a fixed shape.
+      guard c.groups == 1 else { return nil }
+      let sizes: String
+      if node.inputs.count == 3 {
+        sizes = fresh(name + "/input_sizes")
+        out.append(TFNode(name: sizes, op: "Shape", inputs: [inputs[2]], attrs: [("T", .type(t)), ("out_type", .type(.int32))]))
+      } else {
+        guard let shape = node.outputs[0].shape.concrete?.dimensions else { return nil }
+        sizes = intConst(name + "/input_sizes", shape)
+      }
+      return [
+        TFNode(
+          name: name, op: "Conv2DBackpropInput", inputs: [sizes, inputs[1], inputs[0]],
+          attrs: [("T", .type(t))] + Self.windowAttributes(c.geometry, window: false) + [("use_cudnn_on_gpu", .bool(true))])
+      ]
+    case let c as Conv2DBackpropFilter:
+      // TensorFlow: (input, filter_sizes, out_backprop); Backprop: (x, dy, reference filter).
+      guard c.groups == 1 else { return nil }
+      let sizes = fresh(name + "/filter_sizes")
+      out.append(TFNode(name: sizes, op: "Shape", inputs: [inputs[2]], attrs: [("T", .type(t)), ("out_type", .type(.int32))]))
+      return [
+        TFNode(
+          name: name, op: "Conv2DBackpropFilter", inputs: [inputs[0], sizes, inputs[1]],
+          attrs: [("T", .type(t))] + Self.windowAttributes(c.geometry, window: false) + [("use_cudnn_on_gpu", .bool(true))])
+      ]
+    case let m as MaxPool:
+      return simple("MaxPool", [("T", .type(t))] + Self.windowAttributes(m.geometry, window: true))
+    case let m as AvgPool:
+      return simple("AvgPool", [("T", .type(t))] + Self.windowAttributes(m.geometry, window: true))
+    case let m as MaxPoolGrad:
+      // TensorFlow: (orig_input, orig_output, grad); the pooled values are recomputed.
+      let pooled = fresh(name + "/orig_output")
+      let attrs: [(String, TFAttr)] = [("T", .type(t))] + Self.windowAttributes(m.geometry, window: true)
+      return [
+        TFNode(name: pooled, op: "MaxPool", inputs: [inputs[0]], attrs: attrs),
+        TFNode(name: name, op: "MaxPoolGrad", inputs: [inputs[0], pooled, inputs[1]], attrs: attrs),
+      ]
+    case let m as AvgPoolGrad:
+      // TensorFlow: (orig_input_shape, grad); Backprop: (dy, reference).
+      let shape = fresh(name + "/orig_input_shape")
+      out.append(
+        TFNode(name: shape, op: "Shape", inputs: [inputs[1]], attrs: [("T", .type(info(node.inputs[1]).dtype)), ("out_type", .type(.int32))]))
+      return [
+        TFNode(name: name, op: "AvgPoolGrad", inputs: [shape, inputs[0]], attrs: [("T", .type(t))] + Self.windowAttributes(m.geometry, window: true))
+      ]
+    case let d as DropoutMask:
+      // tf.nn.dropout's mask, while training: (uniform ≥ rate) · 1/(1−rate); otherwise ones.
+      let attrs: [(String, TFAttr)] = [("T", .type(t))]
+      let shape = fresh(name + "/shape"), uniform = fresh(name + "/random_uniform"), keep = fresh(name + "/GreaterEqual")
+      let cast = fresh(name + "/Cast"), scaled = fresh(name + "/mul"), ones = fresh(name + "/ones")
+      let rate = try scalarConst(name + "/rate", d.rate, t), scale = try scalarConst(name + "/scale", 1 / (1 - d.rate), t)
+      return [
+        TFNode(name: shape, op: "Shape", inputs: [inputs[0]], attrs: attrs + [("out_type", .type(.int32))]),
+        TFNode(
+          name: uniform, op: "RandomUniform", inputs: [shape],
+          attrs: [("dtype", .type(t)), ("T", .type(.int32)), ("seed", .int(Int(truncatingIfNeeded: d.seed & 0x7fff_ffff))), ("seed2", .int(0))]),
+        TFNode(name: keep, op: "GreaterEqual", inputs: [uniform, rate], attrs: attrs),
+        TFNode(name: cast, op: "Cast", inputs: [keep], attrs: [("SrcT", .type(.bool)), ("DstT", .type(t)), ("Truncate", .bool(false))]),
+        TFNode(name: scaled, op: "Mul", inputs: [cast, scale], attrs: attrs),
+        TFNode(name: ones, op: "OnesLike", inputs: [inputs[0]], attrs: attrs),
+        TFNode(name: name, op: "SelectV2", inputs: [inputs[1], scaled, ones], attrs: attrs),
+      ]
     case let s as StepPower:
       // TensorFlow's Pow of float64 scalars is the C library's pow, as StepPower's.
       let base = try scalarConst(name + "/base", s.base, .float64)
@@ -360,6 +446,7 @@ struct GraphDefExporter {
       let shape = intConst(name + "/shape", r.shape.dimensions)
       let seedAttrs: [(String, TFAttr)] = [
         ("dtype", .type(r.dtype)), ("T", .type(.int32)), ("seed", .int(Int(truncatingIfNeeded: r.seed & 0x7fff_ffff))), ("seed2", .int(0)),
+        ("_backprop_seed", .string(String(r.seed))),  // the whole seed, for Backprop's importer
       ]
       let (op, a, b): (String, Double, Double)
       switch r.distribution {

@@ -208,6 +208,7 @@ struct GraphDefImporter {
     "Transpose", "ConcatV2", "BroadcastTo", "ZerosLike", "OnesLike", "RandomStandardNormal", "RandomUniform",
     "TruncatedNormal", "Assign", "AssignAdd", "AssignSub", "NoOp", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
     "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV", "ApplyAdam",
+    "Conv2D", "MaxPool", "AvgPool",
   ]
 
   let graph: Graph
@@ -316,7 +317,36 @@ struct GraphDefImporter {
     else {
       throw fail("node '\(d.name)' (\(d.op)): input \(i) must be a constant (Backprop needs it when the graph is built)")
     }
-    return t.doubles.map { Int($0) }
+    let values = t.doubles
+    guard values.allSatisfy({ $0 == $0.rounded() && abs($0) < 0x1p40 }) else {
+      throw fail("node '\(d.name)' (\(d.op)): input \(i) must hold integers, got \(values.prefix(8))")
+    }
+    return values.map { Int($0) }
+  }
+
+  /// TensorFlow's NHWC window attributes (`strides`, `padding`, `dilations`, `ksize`).
+  func windowAttributes(_ d: TFNodeDef) throws -> (strides: [Int], padding: Padding, dilations: [Int], geometry: WindowGeometry) {
+    func pair(_ key: String, required: Bool) throws -> [Int] {
+      guard case let .ints(v)? = d.attrs[key] else {
+        if required { throw fail("node '\(d.name)' (\(d.op)) has no attribute '\(key)'") }
+        return [1, 1]
+      }
+      guard v.count == 4, v[0] == 1, v[3] == 1, v[1] >= 1, v[2] >= 1, v[1] < 1 << 20, v[2] < 1 << 20 else {
+        throw fail("node '\(d.name)' (\(d.op)): \(key) \(v) must be [1, h, w, 1] (NHWC) with positive sizes")
+      }
+      return [Int(v[1]), Int(v[2])]
+    }
+    if case let .string(format)? = d.attrs["data_format"], format != "NHWC" {
+      throw fail("node '\(d.name)' (\(d.op)): data_format \(format); Backprop computes NHWC only")
+    }
+    guard case let .string(p)? = d.attrs["padding"], let padding = Padding(rawValue: p.lowercased()) else {
+      throw fail("node '\(d.name)' (\(d.op)): padding must be SAME or VALID")
+    }
+    let strides = try pair("strides", required: true), dilations = try pair("dilations", required: false)
+    let window = d.attrs["ksize"] == nil ? [1, 1] : try pair("ksize", required: true)
+    let geometry = WindowGeometry(window: window, strides: strides, dilations: dilations, padding: padding)
+    do { try geometry.validate() } catch { throw fail("node '\(d.name)' (\(d.op)): \(error)") }
+    return (strides, padding, dilations, geometry)
   }
 
   /// The one value of a `Const` input, as a float64.
@@ -409,6 +439,26 @@ struct GraphDefImporter {
       case "ReshapeLike": result = [try apply(ReshapeLike(), [x(0), x(1)])]
       case "BroadcastLike": result = [try apply(BroadcastLike(), [x(0), x(1)])]
       case "SigmoidCrossEntropyWithLogits": result = [try apply(Binary(SigmoidCrossEntropy()), [x(0), x(1)])]
+      case "Conv2DBackpropInput", "Conv2DBackpropFilter":
+        let w = try windowAttributes(d)
+        if type == "Conv2DBackpropFilter" {
+          result = [try apply(Conv2DBackpropFilter(strides: w.strides, padding: w.padding, dilations: w.dilations, groups: 1), [x(0), x(1), x(2)])]
+        } else if case let .ints(shape)? = d.attrs["_backprop_output_shape"] {
+          let p = Conv2DBackpropInput(strides: w.strides, padding: w.padding, dilations: w.dilations, groups: 1, outputShape: shape.map { Int($0) })
+          result = [try apply(p, [x(0), x(1)])]
+        } else {
+          let p = Conv2DBackpropInput(strides: w.strides, padding: w.padding, dilations: w.dilations, groups: 1, outputShape: nil)
+          result = [try apply(p, [x(0), x(1), x(2)])]
+        }
+      case "MaxPoolGrad":
+        result = [try apply(MaxPoolGrad(geometry: try windowAttributes(d).geometry), [x(0), x(1)])]
+      case "AvgPoolGrad":
+        result = [try apply(AvgPoolGrad(geometry: try windowAttributes(d).geometry), [x(0), x(1)])]
+      case "DropoutMask":
+        guard case let .tensor(rate)? = d.attrs["_backprop_rate"], rate.elementCount == 1, case let .string(seedText)? = d.attrs["_backprop_seed"],
+          let seed = UInt64(seedText), rate.scalarValue >= 0, rate.scalarValue < 1
+        else { throw fail("'\(name)': DropoutMask needs _backprop_rate in [0, 1) and _backprop_seed") }
+        result = [try apply(DropoutMask(rate: rate.scalarValue, seed: seed), [x(0), x(1)])]
       case "StepPower":
         guard case let .tensor(b)? = d.attrs["_backprop_base"], b.elementCount == 1 else { throw fail("'\(name)': no _backprop_base") }
         result = [try apply(StepPower(base: b.scalarValue), [x(0)])]
@@ -453,6 +503,12 @@ struct GraphDefImporter {
       } else {
         guard case let .shape(s)? = d.attrs["shape"], let s, s.allSatisfy({ $0 != nil }) else {
           throw fail("variable '\(name)' has neither an initializer nor a known shape")
+        }
+        var count = 1
+        for size in s {
+          let (p, o) = count.multipliedReportingOverflow(by: size!)
+          guard !o, p <= 1 << 28 else { throw fail("variable '\(name)' of shape \(s.map { $0! }) is too large") }
+          count = p
         }
         initial = g.constant(try NDArray.zeros(Shape(s.map { $0! }), dtype: dtype), name: name + "/zeros")
       }
@@ -549,7 +605,8 @@ struct GraphDefImporter {
     case "OnesLike": result = [try apply(FillLike(value: 1), [x(0)])]
     case "RandomStandardNormal", "RandomUniform", "TruncatedNormal":
       let shape = Shape(try constInts(d, 0))
-      let seed = UInt64(truncatingIfNeeded: intAttr(d, "seed")) << 32 | UInt64(truncatingIfNeeded: intAttr(d, "seed2")) & 0xffff_ffff
+      var seed = UInt64(truncatingIfNeeded: intAttr(d, "seed")) << 32 | UInt64(truncatingIfNeeded: intAttr(d, "seed2")) & 0xffff_ffff
+      if case let .string(text)? = d.attrs["_backprop_seed"], let exact = UInt64(text) { seed = exact }
       let distribution: RandomPrimitive.Distribution =
         d.op == "RandomUniform"
         ? .uniform(low: 0, high: 1) : d.op == "TruncatedNormal" ? .truncatedNormal(mean: 0, standardDeviation: 1) : .normal(mean: 0, standardDeviation: 1)
@@ -564,6 +621,18 @@ struct GraphDefImporter {
         outputs[name] = op.outputs
         return
       }
+    case "Conv2D":
+      let w = try windowAttributes(d)
+      let input = try x(0), filter = try x(1)
+      var groups = 1
+      if let c = input.shape.dimensions.last ?? nil, let fc = filter.shape.dimensions.count == 4 ? filter.shape.dimensions[2] : nil, fc > 0,
+        c % fc == 0
+      {
+        groups = c / fc
+      }
+      result = [try apply(Conv2D(strides: w.strides, padding: w.padding, dilations: w.dilations, groups: groups), [input, filter])]
+    case "MaxPool": result = [try apply(MaxPool(geometry: try windowAttributes(d).geometry), [x(0)])]
+    case "AvgPool": result = [try apply(AvgPool(geometry: try windowAttributes(d).geometry), [x(0)])]
     case "ApplyAdam":
       // TensorFlow's own Adam update (training_ops.cc): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ) from the
       // beta powers (a constant when they are constants, else graph operations), then
