@@ -121,6 +121,41 @@ func temporaryDirectory(_ prefix: String) -> String {
     #expect(differing.isEmpty, "variables that differ: \(differing)")
   }
 
+  /// Tests/Fixtures/graphdef/adam_digits.pb and .json: a digits MLP with Adam, its initial
+  /// values, four batches, Backprop's loss at each step and final variables, which
+  /// `Scripts/tf_graphdef.py check-adam` replays in TensorFlow (its own `ApplyAdam` kernel)
+  /// (`BACKPROP_WRITE_FIXTURES=1` rewrites them).
+  @Test func adamFixtureForTensorFlow() throws {
+    let model = try Model(.adam)
+    let session = Session(graph: model.graph)
+    try session.initializeVariables()
+    func numbers(_ a: NDArray) -> String { "[" + a.doubles.map { "\($0)" }.joined(separator: ", ") + "]" }
+    func variables() throws -> String {
+      try model.graph.variables.map { v in
+        let value = try session.value(of: v)
+        return "    \"\(v.operation.name)\": {\"dtype\": \"\(value.dtype)\", \"shape\": \(value.shape.dimensions), \"values\": \(numbers(value))}"
+      }.joined(separator: ",\n")
+    }
+    var json = "{\n  \"input\": \"\(model.x.name)\", \"labels\": \"\(model.labels.name)\", \"loss\": \"\(model.loss.name)\", "
+    json += "\"train\": \"\(model.train.name)\", \"init\": \"init\",\n"
+    json += "  \"initial\": {\n\(try variables())\n  },\n  \"batches\": [\n"
+    json += Self.batches.prefix(4).map { "    {\"x\": \(numbers($0.0)), \"y\": \(numbers($0.1))}" }.joined(separator: ",\n")
+    var losses: [String] = []
+    for (x, y) in Self.batches.prefix(4) {
+      losses.append("\(try session.run([model.loss], feeding: [model.x: x, model.labels: y], targets: [model.train])[0].scalarValue)")
+    }
+    json += "\n  ],\n  \"losses\": [\(losses.joined(separator: ", "))],\n  \"final\": {\n\(try variables())\n  }\n}\n"
+    let bytes = try model.graph.graphDef()
+    let base = String("\(#filePath)".split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/"))
+      + "/Fixtures/graphdef/adam_digits"
+    if getenv("BACKPROP_WRITE_FIXTURES") != nil {
+      try FileIO.writeAtomically(bytes, toPath: base + ".pb")
+      try FileIO.writeAtomically(Array(json.utf8), toPath: base + ".json")
+    }
+    #expect(try FileIO.readBytes(atPath: base + ".pb") == bytes)
+    #expect(try FileIO.readBytes(atPath: base + ".json") == Array(json.utf8))
+  }
+
   /// Adam's update is written as TensorFlow's `ApplyAdam` with its ten inputs, the step size as
   /// `lr` with both beta powers 0 (so TensorFlow's `lr_t` is the step size itself).
   @Test func adamIsTensorFlowsApplyAdam() throws {
