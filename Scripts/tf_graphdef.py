@@ -134,7 +134,9 @@ def check_adam():
         for name, v in meta["final"].items():
             got = sess.run(g.get_tensor_by_name(name + ":0")).astype(np.float64).ravel()
             want = np.array(v["values"], np.float64)
-            worst = max(worst, float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want)))))
+            d = float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want))))
+            if os.environ.get("VERBOSE"): print(name, d, got[:4], want[:4])
+            worst = max(worst, d)
     ok = worst_loss <= 1e-5 and worst <= 1e-5
     print(f"{'ok  ' if ok else 'FAIL'} adam_digits.pb: {len(gd.node)} nodes ({', '.join(ops)}), {len(meta['batches'])} steps in "
           f"TensorFlow {tf.__version__}; largest relative difference: loss {worst_loss:.3g}, variables (weights, slots, "

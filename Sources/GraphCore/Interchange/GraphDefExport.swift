@@ -108,11 +108,59 @@ struct GraphDefExporter {
     return name
   }
 
+  /// The variables an operation writes.
+  static func writtenVariables(_ p: any Primitive) -> [Int] {
+    switch p {
+    case let a as Assign: [a.variable]
+    case let a as AssignUpdate: [a.variable]
+    case let a as ApplyAdam: [a.variable, a.m, a.v]
+    default: []
+    }
+  }
+
+  /// Control inputs TensorFlow needs to read variables when Backprop does. Backprop runs a
+  /// step's operations in creation order, so every read of a variable made before an update
+  /// (the forward pass, and gradients such as layer 1's, which read layer 2's kernel) sees the
+  /// old value; TensorFlow runs independent operations in any order. For each group
+  /// (`NoOp`, such as an optimizer's `train`), an update of a variable gets a control input on
+  /// every earlier reader of that variable in the group that it does not already depend on.
+  func readBeforeWrite() -> [Int: [Int]] {
+    let nodes = graph.nodes
+    var ancestorMemo: [Int: Set<Int>] = [:]
+    func ancestors(_ id: Int) -> Set<Int> {
+      if let known = ancestorMemo[id] { return known }
+      var seen = Set<Int>()
+      var stack = nodes[id].inputs.map(\.node) + nodes[id].controlInputs
+      while let n = stack.popLast() {
+        guard seen.insert(n).inserted else { continue }
+        if let known = ancestorMemo[n] { seen.formUnion(known) } else { stack += nodes[n].inputs.map(\.node) + nodes[n].controlInputs }
+      }
+      ancestorMemo[id] = seen
+      return seen
+    }
+    var extra: [Int: Set<Int>] = [:]
+    for group in nodes.indices where nodes[group].primitive is NoOp {
+      let members = ancestors(group)
+      for w in members.sorted() {
+        let written = Set(Self.writtenVariables(nodes[w].primitive))
+        guard !written.isEmpty else { continue }
+        let before = ancestors(w)
+        for r in members where r < w && r != w && !before.contains(r) && !written.contains(r)
+          && nodes[r].inputs.contains(where: { written.contains($0.node) })
+        {
+          extra[w, default: []].insert(r)
+        }
+      }
+    }
+    return extra.mapValues { $0.sorted() }
+  }
+
   mutating func run(lenient: Bool) throws {
+    let ordering = readBeforeWrite()
     for id in graph.nodes.indices {
       let node = graph.nodes[id]
       let inputs = node.inputs.map(ref)
-      let control = node.controlInputs.map { "^" + graph.nodes[$0].name }
+      let control = (node.controlInputs + (ordering[id] ?? [])).map { "^" + graph.nodes[$0].name }
       let start = out.count
       var emitted = try export(id, node, inputs)
       if var nodes = emitted, let composite = Self.composite(node.primitive) {
