@@ -1,6 +1,7 @@
 import ArrayCore
 import Datasets
 import GraphCore
+import Plotting
 import Recipes
 import Testing
 import Training
@@ -154,6 +155,34 @@ func temporaryDirectory(_ prefix: String) -> String {
     }
     #expect(try FileIO.readBytes(atPath: base + ".pb") == bytes)
     #expect(try FileIO.readBytes(atPath: base + ".json") == Array(json.utf8))
+  }
+
+  /// Corrupt or truncated files and unsupported requests are thrown errors that name the file
+  /// (or the operation) and the problem.
+  @Test func interchangeErrorsNameTheFileAndTheProblem() throws {
+    let model = try Model(.adam)
+    let bytes = try model.graph.graphDef()
+    #expect {
+      _ = try Graph(graphDef: Array(bytes.prefix(bytes.count / 2)), source: "model/graph.pb")
+    } throws: { "\($0)".hasPrefix("model/graph.pb: not a valid GraphDef: ") }
+    let directory = temporaryDirectory("backprop-corrupt") + "/model"
+    let session = Session(graph: model.graph)
+    try session.initializeVariables()
+    try session.saveModel(to: directory)
+    let variables = try FileIO.readBytes(atPath: directory + "/variables.safetensors")
+    try FileIO.writeAtomically(Array(variables.prefix(variables.count - 9)), toPath: directory + "/variables.safetensors")
+    #expect { _ = try Session.loadModel(from: directory) } throws: { "\($0)".contains(directory + "/variables.safetensors") }
+    try FileIO.writeAtomically(Array(bytes.prefix(100)), toPath: directory + "/graph.pb")
+    #expect { _ = try Session.loadModel(from: directory) } throws: { "\($0)".contains(directory + "/graph.pb: not a valid GraphDef") }
+    // A TensorBoard event file cut inside a record.
+    let event = TFRecord.frame(Array("an event".utf8)) + TFRecord.frame(Array("another".utf8))
+    #expect {
+      _ = try EventFile.decode(Array(event.prefix(event.count - 3)), source: "events.out.tfevents.1")
+    } throws: { "\($0)".contains("events.out.tfevents.1") && "\($0)".contains("record 1") }
+    // ONNX: an operation without an ONNX form is named with its type.
+    #expect {
+      _ = try model.graph.onnxModel(inputs: [model.x, model.labels], outputs: [model.loss], session: session)
+    } throws: { "\($0)".contains("export to ONNX") && "\($0)".contains("SparseSoftmaxCrossEntropyWithLogits: ") }
   }
 
   /// Adam's update is written as TensorFlow's `ApplyAdam` with its ten inputs, the step size as
