@@ -185,6 +185,36 @@ func temporaryDirectory(_ prefix: String) -> String {
     } throws: { "\($0)".contains("export to ONNX") && "\($0)".contains("SparseSoftmaxCrossEntropyWithLogits: ") }
   }
 
+  /// Values that would trap if converted blindly are thrown errors: a Reshape's shape constant
+  /// holding NaN (`Int(Double)` traps), and a variable without an initializer whose shape
+  /// attribute has more than 2²⁸ elements (its zeros would be allocated at import).
+  @Test func importRefusesUnconvertibleConstantsAndHugeVariables() throws {
+    var g = ProtobufWriter()
+    g.message(1, TFNodeBytes(name: "x", op: "Placeholder", inputs: [], floatValue: nil, dtypeAttr: true).encoded())
+    g.message(1, TFNodeBytes(name: "shape", op: "Const", inputs: [], floatValue: .nan).encoded())
+    g.message(1, TFNodeBytes(name: "r", op: "Reshape", inputs: ["x", "shape"], floatValue: nil).encoded())
+    #expect { _ = try Graph(graphDef: g.bytes) } throws: { "\($0)".contains("must hold integers") }
+
+    var v = ProtobufWriter()
+    v.message(1) { n in
+      n.string(1, "huge")
+      n.string(2, "VariableV2")
+      n.message(5) { e in
+        e.string(1, "dtype")
+        e.message(2) { $0.varint(6, 1) }
+      }
+      n.message(5) { e in
+        e.string(1, "shape")
+        e.message(2) { a in
+          a.message(7) { shape in
+            for _ in 0..<3 { shape.message(2) { $0.int64(1, 1 << 20) } }
+          }
+        }
+      }
+    }
+    #expect { _ = try Graph(graphDef: v.bytes) } throws: { "\($0)".contains("too large") }
+  }
+
   /// Adam's update is written as TensorFlow's `ApplyAdam` with its ten inputs, the step size as
   /// `lr` with both beta powers 0 (so TensorFlow's `lr_t` is the step size itself).
   @Test func adamIsTensorFlowsApplyAdam() throws {
@@ -253,6 +283,7 @@ func temporaryDirectory(_ prefix: String) -> String {
 /// scalar `value` for constants and `T: DT_FLOAT`.
 private struct TFNodeBytes {
   var name: String, op: String, inputs: [String], floatValue: Float?
+  var dtypeAttr = false
 
   func encoded() -> ProtobufWriter {
     var n = ProtobufWriter()
@@ -275,7 +306,7 @@ private struct TFNodeBytes {
         }
       }
     } else {
-      attr("T") { $0.varint(6, 1) }
+      attr(dtypeAttr ? "dtype" : "T") { $0.varint(6, 1) }
     }
     return n
   }
