@@ -29,7 +29,15 @@ extension BenchCommand {
       let (_, g) = try valueWithGradient(at: [i[2]]) { p in try classificationLoss(i[0], i[1], p[0]) }
       return [try i[2] - 0.05 * g[0]]
     }
+    let one = NDArray([Float(1)])
     return [
+      // The cost of one eager operation: 16 additions of one element recorded on a new tape.
+      Workload(name: "eager overhead, 16 additions on a tape") {
+        let tape = GradientTape()
+        let x = tape.watch(one)
+        var z = x
+        for _ in 0..<16 { z = try z + x }
+      },
       Workload(name: "regression step, eager") {
         let x = Tensor(xr[state.next()])
         let (_, g) = try valueWithGradient(at: state.a) { p in try regressionLoss(x, Tensor(ten), p[0]) }
