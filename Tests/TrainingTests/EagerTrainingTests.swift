@@ -72,4 +72,41 @@ import Training
     var wrong = [NDArray([Float(0), 1])]
     #expect(throws: GraphError.self) { try optimizer.update(&wrong, along: [NDArray([Float(0), 1])]) }
   }
+
+  @Test func convolutionalLayersEagerlyEqualTheGraph() throws {
+    // Conv2D (SAME), MaxPool2D, LayerNorm, Flatten, Dense: three Momentum steps on 4 images.
+    func model(_ graph: Graph) throws -> Sequential {
+      Sequential([
+        try Conv2D(graph: graph, inputChannels: 1, filters: 3, kernelSize: [3, 3], padding: .same, activation: .relu, seed: 5),
+        try MaxPool2D(window: [2, 2]),
+        Flatten(),
+        try LayerNorm(graph: graph, features: 12),
+        try Dense(graph: graph, inputSize: 12, units: 3, seed: 6),
+      ])
+    }
+    var g = SeededGenerator(seed: 9)
+    let images = (0..<3).map { _ in NDArray((0..<(4 * 16)).map { _ in Float(g.normal()) }, shape: [4, 4, 4, 1]) }
+    let labels = (0..<3).map { _ in NDArray((0..<4).map { _ in Int32(g.choice(3)) }, shape: [4]) }
+    let graph = Graph()
+    let x = graph.placeholder(.float32, shape: [nil, 4, 4, 1])
+    let y = graph.placeholder(.int32, shape: [nil])
+    let net = try model(graph)
+    let loss = try sparseSoftmaxCrossEntropy(logits: net(x), labels: y)
+    let train = try MomentumOptimizer(learningRate: 0.1, momentum: 0.9).minimize(loss)
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    let eagerNet = try model(Graph.eager())
+    let optimizer = EagerOptimizer(try MomentumOptimizer(learningRate: 0.1, momentum: 0.9))
+    for (bx, by) in zip(images, labels) {
+      let graphLoss = try session.run([loss], feeding: [x: bx, y: by], targets: [train])[0]
+      let tape = GradientTape()
+      let eagerLoss = try tape.record { try sparseSoftmaxCrossEntropy(logits: eagerNet(Tensor(bx)), labels: Tensor(by)) }
+      try optimizer.update(eagerNet.variables, along: try tape.gradient(of: eagerLoss, withRespectTo: eagerNet.variables))
+      let value = try eagerLoss.value
+      #expect(value.isBitIdentical(to: graphLoss), "eager \(value) vs graph \(graphLoss)")
+    }
+    for (v, e) in zip(net.variables, eagerNet.variables) {
+      #expect(try session.value(of: v).isBitIdentical(to: e.value), "\(v.name) differs")
+    }
+  }
 }
