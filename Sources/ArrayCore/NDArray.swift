@@ -192,6 +192,12 @@ public struct NDArray: @unchecked Sendable {
     try body(UnsafeRawBufferPointer(start: storage.bytes, count: elementCount * dtype.byteSize))
   }
 
+  /// Untyped mutable access to the bytes (copied first if another array shares them).
+  public mutating func withUnsafeMutableRawBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+    makeUnique()
+    return try body(UnsafeMutableRawBufferPointer(start: storage.bytes, count: elementCount * dtype.byteSize))
+  }
+
   /// Copies the storage if another array shares it.
   @inlinable public mutating func makeUnique() {
     if !isKnownUniquelyReferenced(&storage) {

@@ -22,6 +22,8 @@ package struct AllReduce: Primitive {
   package let root: Int?
   /// The ranks.
   package let communicator: any Communicator
+  /// The fusion buffers, kept from step to step (grown when needed, never shrunk).
+  let fusion = FusionBuffers()
 
   /// The reduction `reduction` over `communicator`'s ranks, kept on `root` only when given.
   package init(reduction: CollectiveReduction, root: Int? = nil, communicator: any Communicator) {
@@ -49,20 +51,53 @@ package struct AllReduce: Primitive {
   }
 
   /// One fused collective over all the inputs.
+  /// Copies the inputs one after the other into the kept send buffer, reduces it into the kept
+  /// receive buffer with one collective call (dividing by the rank count for a mean), and
+  /// copies each result into its output's previous buffer: no allocation in a steady loop.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    let values = (0..<inputs.count).map { inputs[$0] }
     let start = ContinuousClock.now
-    let reduced = try communicator.allReduce(values, reduction)
+    let dtype = inputs[0].dtype
+    var total = 0
+    for i in 0..<inputs.count { total += inputs[i].elementCount }
+    let (send, receive) = fusion.reserve(bytes: total * dtype.byteSize)
+    var offset = 0
+    for i in 0..<inputs.count {
+      inputs[i].withUnsafeRawBytes { if let base = $0.baseAddress { (send + offset).copyMemory(from: base, byteCount: $0.count) } }
+      offset += inputs[i].elementCount * dtype.byteSize
+    }
+    try communicator.allReduceSum(send, into: receive, count: total, dtype: dtype)
+    if reduction == .mean && communicator.size > 1 {
+      let n = communicator.size
+      switch dtype {
+      case .float32:
+        let p = receive.assumingMemoryBound(to: Float.self)
+        for i in 0..<total { p[i] /= Float(n) }
+      default:
+        let p = receive.assumingMemoryBound(to: Double.self)
+        for i in 0..<total { p[i] /= Double(n) }
+      }
+    }
+    let keeps = root.map { communicator.rank == $0 } ?? true
+    offset = 0
+    for i in 0..<outputs.count {
+      let shape = inputs[i].shape
+      let bytes = inputs[i].elementCount * dtype.byteSize
+      outputs.update(i) { out in
+        out.prepare(shape: shape, dtype: dtype)
+        out.withUnsafeMutableRawBytes { target in
+          guard let base = target.baseAddress else { return }
+          if keeps {
+            base.copyMemory(from: receive + offset, byteCount: bytes)
+          } else {
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+          }
+        }
+      }
+      offset += bytes
+    }
     if communicator is MPICommunicator {
       let elapsed = (ContinuousClock.now - start).components
       bp_mpi_note_fused(Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18)
-    }
-    for i in 0..<outputs.count {
-      if let root, communicator.rank != root {
-        outputs[i] = try NDArray.zeros(values[i].shape, dtype: values[i].dtype)
-      } else {
-        outputs[i] = reduced[i]
-      }
     }
   }
 
@@ -152,4 +187,29 @@ public func broadcast(
   return try graph.addOperation(
     Broadcast(root: root, communicator: communicator), inputs: tensors, name: name, location: graph.location(file, line)
   ).outputs
+}
+
+/// An all-reduce's send and receive buffers, kept between steps (allocated again only to grow).
+/// Used by one kernel at a time: a session runs its steps one after the other.
+final class FusionBuffers: @unchecked Sendable {
+  private var send: UnsafeMutableRawPointer?
+  private var receive: UnsafeMutableRawPointer?
+  private var capacity = 0
+
+  /// Buffers of at least `bytes` bytes each (64-byte aligned).
+  func reserve(bytes: Int) -> (UnsafeMutableRawPointer, UnsafeMutableRawPointer) {
+    if bytes > capacity || send == nil {
+      send?.deallocate()
+      receive?.deallocate()
+      capacity = Swift.max(bytes, 64)
+      send = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+      receive = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    }
+    return (send!, receive!)
+  }
+
+  deinit {
+    send?.deallocate()
+    receive?.deallocate()
+  }
 }
