@@ -102,6 +102,27 @@ import Testing
     }
   }
 
+  @Test func longProgramsRunAsSeveralChains() throws {
+    // Several times more instructions than one chain of links holds
+    // (`ScalarProgram.linksPerChain`): the run calls the chains in order.
+    for dtype in [DType.float32, .float64] {
+      var runs: [[NDArray]] = []
+      for fast in [true, false] {
+        let g = Graph()
+        let x = g.placeholder(dtype, shape: [1])
+        var h = x
+        for i in 0..<(3 * ScalarProgram<Float>.linksPerChain + 5) { h = try i % 2 == 0 ? sin(h) + x : h * 0.999 }
+        let s = Session(graph: g, options: .init(scalarFastPath: fast))
+        var rng = SeededGenerator(seed: 3)
+        runs.append(try (0..<5).map { _ in
+          try s.run(h, feeding: [x: NDArray(converting: [rng.normal()], shape: [1], dtype: dtype)])
+        })
+        #expect(s.scalarRuns == (fast ? 5 : 0))
+      }
+      expectIdentical(runs, "long program \(dtype)")
+    }
+  }
+
   @Test func fastPathStillReportsUninitializedVariables() throws {
     let g = Graph()
     let a = try g.variable(NDArray([Float(1)]), name: "A")
