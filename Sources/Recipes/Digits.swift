@@ -1,6 +1,7 @@
 import ArrayCore
 import Datasets
 import GraphCore
+import Plotting
 import Training
 
 /// The optimizers the digits recipe can train with.
@@ -319,13 +320,13 @@ public struct DigitsRecipe: Sendable {
   public static func format(_ e: DigitsEpoch, of total: Int) -> String {
     let width = String(total).count
     let n = String(repeating: " ", count: width - String(e.epoch).count) + String(e.epoch)
-    return "epoch \(n)/\(total)  loss \(fixed(e.loss, 4))  train \(fixed(e.trainAccuracy, 4))  test \(fixed(e.testAccuracy, 4))  \(fixed(e.seconds * 1000, 2)) ms"
+    return "epoch \(n)/\(total)  loss \(formatFixed(e.loss, decimals: 4))  train \(formatFixed(e.trainAccuracy, decimals: 4))  test \(formatFixed(e.testAccuracy, decimals: 4))  \(formatFixed(e.seconds * 1000, decimals: 2)) ms"
   }
 }
 
 extension DigitsRecipe {
   /// An accuracy as a percentage with two decimals: `97.21%`.
-  public static func percent(_ accuracy: Double) -> String { fixed(accuracy * 100, 2) + "%" }
+  public static func percent(_ accuracy: Double) -> String { formatFixed(accuracy * 100, decimals: 2) + "%" }
 }
 
 /// Checks that a learning rate is a finite number > 0 that stays so in float32 (`1e-50` rounds
@@ -342,19 +343,6 @@ public func checkFloat32LearningRate(_ learningRate: Double) throws {
   }
 }
 
-/// `x` with `digits` digits after the point (no Foundation).
-func fixed(_ x: Double, _ digits: Int) -> String {
-  guard x.isFinite else { return String(x) }
-  var scale = 1.0
-  for _ in 0..<digits { scale *= 10 }
-  let scaled = (Swift.abs(x) * scale).rounded()
-  guard scaled < 9e15 else { return String(x) }
-  let whole = Int(scaled) / Int(scale), frac = Int(scaled) % Int(scale)
-  let fracText = String(frac)
-  let sign = x < 0 && scaled > 0 ? "-" : ""
-  return sign + String(whole) + (digits > 0 ? "." + String(repeating: "0", count: digits - fracText.count) + fracText : "")
-}
-
 /// The graph of the multilayer perceptron: an input placeholder `[?, 64]`, Dense layers named
 /// `layer1`, `layer2`, ... (ReLU on the hidden layers, none on the last), and the logits.
 struct DigitsNetwork {
@@ -362,6 +350,8 @@ struct DigitsNetwork {
   let input: Tensor
   let layers: [Dense]
   let logits: Tensor
+  /// The predicted class of each row: the index of its largest logit (``argMax(_:axis:name:file:line:)``).
+  let predictions: Tensor
   let layerSizes: [Int]
 
   init(layerSizes: [Int], seed: UInt64, dtype: DType = .float32) throws {
@@ -379,13 +369,14 @@ struct DigitsNetwork {
     }
     self.layers = layers
     logits = h
+    predictions = try argMax(h, axis: 1, name: "predictions")
   }
 
   /// The fraction of `data`'s rows whose largest logit is at the label.
   func accuracy(_ session: Session, _ data: Dataset, dtype: DType = .float32) throws -> Double {
-    let predictions = try DigitsModel.argMax(session.run(logits, feeding: [input: data.features.converted(to: dtype)]))
+    let predicted = try session.run(predictions, feeding: [input: data.features.converted(to: dtype)]).scalars(as: Int32.self)
     let labels = data.labels.scalars(as: Int32.self)
-    let correct = zip(predictions, labels).filter { $0 == Int($1) }.count
+    let correct = zip(predicted, labels).filter { $0 == $1 }.count
     return data.count == 0 ? .nan : Double(correct) / Double(data.count)
   }
 
@@ -521,6 +512,12 @@ public struct DigitsModel: Sendable {
   /// Dense layers holding the saved weights.
   /// - Throws: ``RecipeError`` when `pixels` is not `[n, 64]`; graph errors.
   public func logits(_ pixels: NDArray) throws -> NDArray {
+    try evaluate(pixels) { $0.logits }
+  }
+
+  /// A tensor of the network (``DigitsNetwork/logits`` or ``DigitsNetwork/predictions``) for
+  /// raw pixel rows `[n, 64]`.
+  func evaluate(_ pixels: NDArray, _ fetch: (DigitsNetwork) -> Tensor) throws -> NDArray {
     guard pixels.rank == 2, pixels.shape[1] == Self.inputSize else {
       throw RecipeError("expected rows of \(Self.inputSize) pixels, got an array of shape \(pixels.shape)")
     }
@@ -532,7 +529,7 @@ public struct DigitsModel: Sendable {
       if let bias = layer.bias { try session.setValue(w.bias, for: bias) }
     }
     let x = try standardizer.transform(pixels.converted(to: .float32))
-    return try session.run(net.logits, feeding: [net.input: x])
+    return try session.run(fetch(net), feeding: [net.input: x])
   }
 
   /// The network with its standardization as an ONNX model (opset 13) for other runtimes:
@@ -575,19 +572,7 @@ public struct DigitsModel: Sendable {
 
   /// The predicted class of each row of raw pixels `[n, 64]`.
   public func predict(_ pixels: NDArray) throws -> [Int] {
-    try Self.argMax(logits(pixels))
-  }
-
-  /// The index of the largest value in each row of a `[n, k]` array (the first on ties, as
-  /// `numpy.argmax`).
-  static func argMax(_ scores: NDArray) -> [Int] {
-    let k = scores.shape[1]
-    let v = scores.doubles
-    return (0..<scores.shape[0]).map { i in
-      var best = 0
-      for j in 1..<k where v[i * k + j] > v[i * k + best] { best = j }
-      return best
-    }
+    try evaluate(pixels) { $0.predictions }.scalars(as: Int32.self).map(Int.init)
   }
 }
 
