@@ -151,6 +151,35 @@ import Testing
     #expect(try s.value(of: a).doubles == [1 - 0.1 * 2 * 2 * 2 * 1])
   }
 
+  /// A variable's value read before the variable is written keeps the value it had when read,
+  /// on both paths (the fast path aliases the read to the variable's register, then copies it
+  /// just before the write).
+  @Test func readsBeforeAWriteKeepTheirValue() throws {
+    var runs: [[NDArray]] = []
+    for fast in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(.float32, shape: [1], name: "x")
+      let a = try g.variable(NDArray([Float(2)]), name: "A")
+      let b = try g.variable(NDArray([Float(5)]), name: "B")
+      let update = try assignAdd(a, x * 3)
+      let set = try assign(b, a * x)
+      let z = try a + x, w = try b - x
+      let s = Session(graph: g, options: .init(scalarFastPath: fast))
+      try s.initializeVariables()
+      var values: [NDArray] = []
+      for v: Float in [1, 0.5, -2] {
+        values += try s.run([z, w, a], feeding: [x: NDArray([v])], targets: [update, set.operation])
+        values += [try s.value(of: a), try s.value(of: b)]
+      }
+      #expect(s.scalarRuns == (fast ? 3 : 0))
+      #expect(values[0].scalars(as: Float.self) == [3])  // A read before its update: 2 + 1
+      #expect(values[1].scalars(as: Float.self) == [4])  // B read before its assignment: 5 - 1
+      #expect(values[3].scalars(as: Float.self) == [5])  // A after: 2 + 3·1
+      runs.append(values)
+    }
+    expectIdentical(runs, "reads before writes")
+  }
+
   /// A training step run for its effect alone (no fetch): the fast path drops the loss's
   /// forward computation as dead code and folds the constant gradient seeds; the variable
   /// must follow the same trajectory, bit for bit, as on the general path.

@@ -210,9 +210,10 @@ final class ScalarProgram<T: ScalarElement> {
   }
 
   /// The first pass: one instruction (or none) per plan step, from each primitive's
-  /// ``ScalarForm``. It simplifies as it goes: a copy of a value that never changes during the
-  /// run is an alias (no instruction), and an operation on constants is computed once, here,
-  /// through the same entry point the run would call (so the results stay bit-identical).
+  /// ``ScalarForm``. It simplifies as it goes: a copy is an alias (no instruction; of a
+  /// variable's register, until the variable is written), and an operation on constants is
+  /// computed once, here, through the same entry point the run would call (so the results stay
+  /// bit-identical).
   struct Lowering {
     let plan: Plan
     let nodes: [Node]
@@ -223,6 +224,9 @@ final class ScalarProgram<T: ScalarElement> {
     var declaredShapes: [Shape] = []
     /// slot -> the register that holds its value.
     var alias: [Int: Int] = [:]
+    /// variable register -> the slots aliased to it since it was last written (see
+    /// ``copy(_:_:)``).
+    var readers: [Int: [Int]] = [:]
     /// register -> its constant value.
     var known: [Int: T] = [:]
     var slotShape: [Int: Shape] = [:]
@@ -272,8 +276,21 @@ final class ScalarProgram<T: ScalarElement> {
       return r
     }
 
+    /// `dst ← x` as an alias, without an instruction. When `x` is a variable's register, the
+    /// alias holds until the variable is written: ``willWrite(_:)`` then copies the value the
+    /// slot had into the slot itself (dead-code removal drops the copy when nothing reads it).
     mutating func copy(_ dst: Int, _ x: Int) {
-      if isVariableRegister(x) { code.append(.copy(dst: dst, x: x)) } else { alias[dst] = x }
+      alias[dst] = x
+      if isVariableRegister(x) { readers[x, default: []].append(dst) }
+    }
+
+    /// Before an instruction writes variable register `r`: the slots aliased to it get a copy
+    /// of its current value.
+    mutating func willWrite(_ r: Int) {
+      for slot in readers.removeValue(forKey: r) ?? [] where alias[slot] == r {
+        code.append(.copy(dst: slot, x: r))
+        alias[slot] = nil
+      }
     }
 
     mutating func emitUnary(_ f: ScalarFunction, dst: Int, x: Int) {
@@ -315,16 +332,18 @@ final class ScalarProgram<T: ScalarElement> {
         case .passThrough: copy(outs[0], ins[0])
         case .constant(let v): fold(outs[0], T(v))
         case .readVariable:
-          // A copy, not an alias: the variable may be updated later in the run.
+          // An alias until the variable is written (then a copy: ``willWrite(_:)``).
           guard let r = variable(step.node, loads: true) else { return false }
-          code.append(.copy(dst: outs[0], x: r))
+          copy(outs[0], r)
         case .assign(let v):
           guard let r = variable(v, loads: false) else { return false }
           variables[variableIndex[v]!].stores = true
+          willWrite(r)
           code.append(.copy(dst: r, x: ins[0]))
           if let o = outs.first { copy(o, ins[0]) }
         case let .update(v, f):
           guard let r = variable(v, loads: true) else { return false }
+          willWrite(r)
           emitBinary(f, dst: r, x: r, y: ins[0])
           variables[variableIndex[v]!].stores = true
         case .noOp: break
