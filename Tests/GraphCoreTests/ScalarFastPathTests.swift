@@ -171,7 +171,7 @@ import Testing
         values += try s.run([z, w, a], feeding: [x: NDArray([v])], targets: [update, set.operation])
         values += [try s.value(of: a), try s.value(of: b)]
       }
-      #expect(s.scalarRuns == (fast ? 3 : 0))
+      #expect(s.scalarRuns == (fast ? 4 : 0))  // the initializer (constants) and the 3 steps
       #expect(values[0].scalars(as: Float.self) == [3])  // A read before its update: 2 + 1
       #expect(values[1].scalars(as: Float.self) == [4])  // B read before its assignment: 5 - 1
       #expect(values[3].scalars(as: Float.self) == [5])  // A after: 2 + 3·1
