@@ -66,6 +66,16 @@ let package = Package(
     .executableTarget(
       name: "regression-example", dependencies: ["Backprop"], path: "Examples/Regression",
       swiftSettings: strict),
+    // The notebook's recipes in eager style (issue 16): `swift run eager-regression-example`.
+    .executableTarget(
+      name: "eager-regression-example", dependencies: ["Backprop"], path: "Examples/EagerRegression",
+      swiftSettings: strict),
+    .executableTarget(
+      name: "eager-classification-example", dependencies: ["Backprop"], path: "Examples/EagerClassification",
+      swiftSettings: strict),
+    .executableTarget(
+      name: "eager-digits-example", dependencies: ["Backprop"], path: "Examples/EagerDigits",
+      swiftSettings: strict),
 
     .target(
       name: "TestSupport", dependencies: ["Backprop"], path: "Tests/TestSupport",

@@ -158,7 +158,8 @@ def run_peer(script, peer, args, env):
 
 
 STEP_SYSTEMS = {"Session.run": "Backprop Session.run", "prepared": "Backprop prepared step",
-                "hand-written Swift": "hand-written Swift loop (floor)"}
+                "hand-written Swift": "hand-written Swift loop (floor)", "eager": "Backprop eager",
+                "eager compiled": "Backprop eager, compiled"}
 
 
 def backprop_steps(s, env):
@@ -321,6 +322,15 @@ def steps_section(res, records):
                         prep["median"] <= 150 and prep["allocations_per_step"] == 0))
         targets.append((f"{short} prepared step faster than Swift's compiler differentiation (0.32 us in the issue)",
                         fmt_ns(prep["median"]), prep["median"] < 320))
+        eager, compiled = res.get((kind, "Backprop eager")), res.get((kind, "Backprop eager, compiled"))
+        torch_eager = res.get((kind, "PyTorch eager"))
+        if eager and torch_eager:
+            ratio = torch_eager["median"] / eager["median"]
+            targets.append((f"{short} eager step >= 20x faster than PyTorch eager (issue 16)", fmt_ratio(ratio), ratio >= 20))
+        if compiled:
+            ratio = compiled["median"] / run["median"]
+            targets.append((f"{short} compiled eager function <= 1.5x Backprop Session.run (issue 16)",
+                            fmt_ratio(ratio), ratio <= 1.5))
     return lines + target_table(targets) + [""] + errors_note(records)
 
 

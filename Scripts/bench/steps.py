@@ -8,7 +8,8 @@ Usage (the driver Scripts/bench/peers.sh runs it, with the thread settings in th
 
 Prints one JSON line per (workload, system) with nanoseconds per step (see common.py).
 Systems: TensorFlow compat.v1 Session.run with feed_dict (the notebook verbatim), TensorFlow
-eager (GradientTape), TensorFlow tf.function, PyTorch eager with a manual update, JAX jit.
+eager (GradientTape), TensorFlow tf.function, PyTorch eager with a manual update, JAX jit and
+JAX without jit.
 """
 import argparse
 
@@ -127,6 +128,23 @@ def jax_peers(report):
     cx = [jnp.array([v], dtype=jnp.float32) for v in X_CLS]
     cy = [jnp.array([v], dtype=jnp.float32) for v in Y_CLS]
     ten = jnp.array([10.0], dtype=jnp.float32)
+
+    # Without jit: every step traces and dispatches operation by operation (JAX's eager mode).
+    def reg_eager(i):
+        a = state["ae"]
+        g = jax.grad(lambda a: jnp.sum(jnp.square(xs[i % 100] * a - ten)))(a)
+        state["ae"] = (a - 0.02 * g).block_until_ready()
+
+    def cls_eager(i):
+        b, x, y = state["be"], cx[i % 100], cy[i % 100]
+
+        def loss(b):
+            z = x + b
+            return jnp.sum(jnp.maximum(z, 0) - z * y + jnp.log1p(jnp.exp(-jnp.abs(z))))
+        state["be"] = (b - 0.05 * jax.grad(loss)(b)).block_until_ready()
+    state["ae"], state["be"] = state["a"], state["b"]
+    report("regression step", "JAX without jit", reg_eager)
+    report("classification step", "JAX without jit", cls_eager)
 
     def reg(i):
         state["a"] = reg_step(state["a"], xs[i % 100], ten).block_until_ready()

@@ -91,7 +91,7 @@ struct BenchCommand: ParsableCommand {
   }
 
   func stepWorkloads() throws -> [Workload] {
-    try regressionStep() + classificationStep() + handWrittenFloor()
+    try regressionStep() + classificationStep() + handWrittenFloor() + eagerSteps()
   }
 
   func regressionStep() throws -> [Workload] {

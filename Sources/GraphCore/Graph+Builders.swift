@@ -12,14 +12,19 @@ extension Graph {
 
   /// A scalar constant with the dtype of `x` (for operators with number literals).
   func scalar(_ value: Double, like x: Tensor) -> Tensor {
-    constant(NDArray(scalar: value, dtype: x.dtype.isFloatingPoint ? x.dtype : .float32), name: "Const")
+    let array = NDArray(scalar: value, dtype: x.dtype.isFloatingPoint ? x.dtype : .float32)
+    // An eager value's graph does not grow with the constants of operators applied to it.
+    if mode == .values { return Graph.leafGraph().constant(array, name: "Const") }
+    return constant(array, name: "Const")
   }
 
   func appendLeaf(_ primitive: some Primitive, output: TensorInfo, name: String, location: SourceLocation?) -> Tensor {
     nodes.append(Node(
-      primitive: primitive, inputs: [], outputs: [output], name: uniqueName(name), location: location,
+      primitive: primitive, inputs: [], outputs: [output],
+      name: primitive is VariablePrimitive ? uniqueName(name) : operationName(name), location: location,
       isGradient: gradientDepth > 0))
     if primitive is VariablePrimitive { registerVariable(nodes.count - 1) }
+    if eager != nil { evaluateLeaf() }
     return Tensor(graph: self, node: nodes.count - 1, output: 0)
   }
 
@@ -75,6 +80,10 @@ extension Graph {
     file: StaticString = #fileID, line: UInt = #line
   ) throws -> Tensor {
     let loc = SourceLocation(file, line)
+    if isEager {
+      // An eager variable (TF2's `tf.Variable`): its value is set now, from any eager value.
+      return try eagerVariable(initialValue, trainable: trainable, name: name, location: loc)
+    }
     try check(initialValue, op: "VariableV2", location: loc)
     guard let shape = initialValue.shape.concrete else {
       throw GraphError.invalidOperation(

@@ -94,9 +94,35 @@ public final class Graph: @unchecked Sendable {
   var initialValues: [(variable: Int, value: ValueRef)] = []
   /// Nodes of the operations a training step must also run (see ``updateOperations``).
   var updateNodes: [Int] = []
+  /// Eager tensors of other graphs brought into this one by value (see `adopt`), by source.
+  var importTable: [ImportKey: Tensor] = [:]
+  /// The graphs `importTable` refers to, kept alive so that their identities stay unique.
+  var importedGraphs: [Graph] = []
+  /// Placeholders standing for eager variables captured while tracing, with the variables
+  /// (fed with the variables' current values at each call of a ``CompiledFunction``).
+  var capturedVariables: [(placeholder: Tensor, variable: Tensor)] = []
+
+  /// How the graph runs its operations: described for a session, or computed as they are added.
+  package let mode: GraphMode
+  /// The values of an eager graph's operations (`nil` for a symbolic graph).
+  let eager: EagerStore?
 
   /// Creates an empty graph (TF1's `ops.reset_default_graph()` is simply a new `Graph`).
-  public init() {}
+  public init() {
+    mode = .symbolic
+    eager = nil
+  }
+
+  /// Creates an empty graph of `mode`.
+  init(mode: GraphMode) {
+    self.mode = mode
+    eager = mode == .symbolic ? nil : EagerStore()
+    eager?.context.graph = self
+  }
+
+  /// Whether the graph computes each operation when it is added (eager execution: a tape or an
+  /// eager value's graph) instead of describing it for a ``Session``.
+  public var isEager: Bool { mode != .symbolic }
 
   /// The number of operations in the graph.
   public var operationCount: Int { nodes.count }
@@ -165,6 +191,23 @@ public final class Graph: @unchecked Sendable {
     _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
     name: String? = nil, location: SourceLocation? = nil
   ) throws -> Operation {
+    if mode != .symbolic || inputs.contains(where: { $0.graph !== self }) {
+      // Eager values: the operation goes to the graph that records it (the running tape, or a
+      // new value), and inputs from other eager graphs are brought in by value.
+      let target = Graph.target(for: inputs, default: self)
+      let adopted = try inputs.map { try target.adopt($0, op: primitive.typeName, location: location) }
+      return try target.appendOperation(
+        primitive, inputs: adopted, controlDependencies: controlDependencies, name: name, location: location)
+    }
+    return try appendOperation(
+      primitive, inputs: inputs, controlDependencies: controlDependencies, name: name, location: location)
+  }
+
+  /// ``addOperation(_:inputs:controlDependencies:name:location:)`` once the graph is chosen.
+  private func appendOperation(
+    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation],
+    name: String?, location: SourceLocation?
+  ) throws -> Operation {
     let opName = primitive.typeName
     for input in inputs { try check(input, op: opName, location: location) }
     if let arity = primitive.arity, arity != inputs.count {
@@ -184,14 +227,21 @@ public final class Graph: @unchecked Sendable {
     }
     let node = Node(
       primitive: primitive, inputs: inputs.map { ValueRef(node: $0.node, output: $0.output) },
-      outputs: outputs, name: uniqueName(name ?? primitive.defaultName), location: location,
+      outputs: outputs, name: operationName(name ?? primitive.defaultName), location: location,
       isGradient: gradientDepth > 0,
       controlInputs: try controlDependencies.map { dep in
         try check(dep, op: opName, location: location)
         return dep.id
       })
     nodes.append(node)
+    if eager != nil { try evaluateLast(inputs: inputs) }
     return Operation(graph: self, id: nodes.count - 1)
+  }
+
+  /// The name of a new operation: unique (TF1's rules) in a symbolic graph; in an eager graph,
+  /// where operations are not looked up by name, the base name as given (no string work).
+  func operationName(_ base: String) -> String {
+    mode == .symbolic ? uniqueName(base) : base
   }
 
   /// Adds a single-output operation and returns its output.
@@ -200,13 +250,13 @@ public final class Graph: @unchecked Sendable {
     location: SourceLocation? = nil
   ) throws -> Tensor {
     let op = try addOperation(primitive, inputs: inputs, name: name, location: location)
-    guard !nodes[op.id].outputs.isEmpty else {
+    guard op.outputCount > 0 else {
       throw GraphError.invalidArgument(
         op: primitive.typeName,
         reason: "'\(op.name)' has no outputs, so apply has no tensor to return; use addOperation and run it as a target",
         location: location)
     }
-    return Tensor(graph: self, node: op.id, output: 0)
+    return Tensor(graph: op.graph, node: op.id, output: 0)
   }
 
   /// Checks that `tensor` is an existing output of an operation of this graph whose static

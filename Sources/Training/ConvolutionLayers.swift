@@ -85,7 +85,7 @@ public struct Conv2D: Layer, Sendable {
   ///   in its graph, or the window does not fit the (padded) image.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let dims = x.shape.dimensions
-    guard x.graph === kernel.graph, x.dtype == kernel.dtype, dims.count == 4, dims[3] == nil || dims[3] == inputChannels else {
+    guard x.canMeet(kernel), x.dtype == kernel.dtype, dims.count == 4, dims[3] == nil || dims[3] == inputChannels else {
       throw GraphError.invalidOperation(
         op: "Conv2D", name: name, inputs: [x.inputDescription],
         reason: "the layer expects a \(kernel.dtype) input [N, H, W, \(inputChannels)] (channels last) in its graph", location: location)

@@ -106,10 +106,10 @@ public struct Dense: Layer, Sendable {
   ///   `[batch, inputSize]` of the layer's dtype or belongs to another graph.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let dims = x.shape.dimensions
-    guard x.graph === kernel.graph, x.dtype == kernel.dtype, dims.count == 2, dims[1] == nil || dims[1] == inputSize else {
+    guard x.canMeet(kernel), x.dtype == kernel.dtype, dims.count == 2, dims[1] == nil || dims[1] == inputSize else {
       throw GraphError.invalidOperation(
         op: "Dense", name: name, inputs: [x.inputDescription],
-        reason: "the layer expects an input of \(kernel.dtype) [?, \(inputSize)] in its graph\(x.graph === kernel.graph ? "" : ", got one from another graph")",
+        reason: "the layer expects an input of \(kernel.dtype) [?, \(inputSize)] in its graph\(x.canMeet(kernel) ? "" : ", got one from another graph")",
         location: location)
     }
     return try x.graph.withNameScope(name) {

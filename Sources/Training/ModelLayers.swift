@@ -166,7 +166,7 @@ public struct LayerNorm: Layer, Sendable {
   ///   size is not `features` or its dtype or graph is not the layer's.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let dims = x.shape.dimensions
-    guard x.graph === gamma.graph, x.dtype == gamma.dtype, dims.count >= 1, dims.last! == nil || dims.last! == features else {
+    guard x.canMeet(gamma), x.dtype == gamma.dtype, dims.count >= 1, dims.last! == nil || dims.last! == features else {
       throw GraphError.invalidOperation(
         op: "LayerNorm", name: name, inputs: [x.inputDescription],
         reason: "the layer expects a \(gamma.dtype) input whose last size is \(features), in its graph", location: location)
@@ -279,10 +279,10 @@ public struct Embedding: Layer, Sendable {
   /// The rows of the table at `ids` (int32).
   /// - Throws: `GraphError` naming `EmbeddingLookup` when `ids` is not int32.
   public func callAsFunction(_ ids: Tensor) throws -> Tensor {
-    guard ids.graph === table.graph else {
+    guard ids.canMeet(table) else {
       throw GraphError.foreignTensor(op: "Embedding", tensor: ids.name, location: location)
     }
-    return try table.graph.withNameScope(name) {
+    return try ids.graph.withNameScope(name) {
       try embeddingLookup(table, ids: ids, file: file, line: line)
     }
   }

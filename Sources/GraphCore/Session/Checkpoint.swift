@@ -50,9 +50,16 @@ public enum Checkpoint {
   public static func restore(session: Session, from file: SafetensorsFile, source: String = "<checkpoint>") throws
     -> [String: String]
   {
+    try session.setValues(matching(session.graph.variables, file, source: source))
+    return file.metadata
+  }
+
+  /// Each variable with its value in `file`, after checking that the file has exactly these
+  /// variables with their dtypes and shapes.
+  /// - Throws: ``CheckpointError`` listing every difference.
+  static func matching(_ variables: [Tensor], _ file: SafetensorsFile, source: String) throws -> [(Tensor, NDArray)] {
     // Names match as byte strings, as the format defines them (not by Swift's String
     // equality, under which NFC and NFD "é" are one name).
-    let variables = session.graph.variables
     var expected: [[UInt8]: Tensor] = [:]
     for v in variables { expected[Array(v.operation.name.utf8)] = v }
     let missing = variables.map(\.operation.name).filter { file.tensor(named: $0) == nil }
@@ -74,7 +81,38 @@ public enum Checkpoint {
       guard let value = file.tensor(named: v.operation.name) else { continue }
       updates.append((v, value))
     }
-    try session.setValues(updates)
+    return updates
+  }
+
+  /// Writes the current values of the variables of an eager graph (``Graph/eager()``: a
+  /// layer's parameters) to `path`, atomically, under their names.
+  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a symbolic graph (save
+  ///   its session instead), or ``ArrayFileError`` when the file cannot be written.
+  public static func save(variablesOf graph: Graph, to path: String, metadata: [String: String] = [:]) throws {
+    guard graph.isEager else {
+      throw GraphError.invalidArgument(
+        op: "Checkpoint.save", reason: "the graph is symbolic: save a Session of it", location: nil)
+    }
+    var tensors: [String: NDArray] = [:]
+    for v in graph.variables { tensors[v.operation.name] = try v.value }
+    try SafetensorsFile(tensors: tensors, metadata: metadata).write(toPath: path)
+  }
+
+  /// Sets the variables of an eager graph from the checkpoint at `path` (written by
+  /// ``save(variablesOf:to:metadata:)`` or from a session of a graph built by the same code),
+  /// after checking that it holds exactly those variables; on any difference nothing changes.
+  /// - Returns: The file's metadata.
+  /// - Throws: ``ArrayFileError``, ``CheckpointError``, or ``GraphError`` for a symbolic graph.
+  @discardableResult
+  public static func restore(variablesOf graph: Graph, from path: String) throws -> [String: String] {
+    guard graph.isEager else {
+      throw GraphError.invalidArgument(
+        op: "Checkpoint.restore", reason: "the graph is symbolic: restore a Session of it", location: nil)
+    }
+    let file = try SafetensorsFile(contentsOfFile: path)
+    for (variable, value) in try matching(graph.variables, file, source: path) {
+      try graph.assignEagerly(value, to: variable, location: nil)
+    }
     return file.metadata
   }
 

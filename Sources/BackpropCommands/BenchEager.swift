@@ -1,0 +1,63 @@
+import Backprop
+
+// The notebook's steps written eagerly (issue 16), timed like the peers' eager rows: each step
+// takes the next sample of a precomputed array, computes the loss and its gradient with
+// `valueWithGradient`, and updates A with the optimizer (eager); or calls one compiled function
+// that does all of it (compiled, TF2's tf.function).
+
+extension BenchCommand {
+  func eagerSteps() throws -> [Workload] {
+    var rng = SeededGenerator(seed: 5)
+    let xr = (0..<1024).map { _ in NDArray([Float(rng.normal(mean: 1, standardDeviation: 0.1))]) }
+    let xc = (0..<1024).map { i in NDArray([Float(rng.normal(mean: i % 2 == 0 ? -1 : 3, standardDeviation: 1))]) }
+    let yc = (0..<1024).map { i in NDArray([Float(i % 2)]) }
+    let ten = NDArray([Float(10)])
+    let state = EagerBenchState()
+
+    func regressionLoss(_ x: Tensor, _ y: Tensor, _ a: Tensor) throws -> Tensor { try square(x * a - y) }
+    func classificationLoss(_ x: Tensor, _ y: Tensor, _ a: Tensor) throws -> Tensor {
+      try sigmoidCrossEntropyWithLogits(logits: expandDims(x + a, axis: 0), labels: expandDims(y, axis: 0))
+    }
+    let sgdRegression = EagerOptimizer(try GradientDescentOptimizer(learningRate: 0.02))
+    let sgdClassification = EagerOptimizer(try GradientDescentOptimizer(learningRate: 0.05))
+    let compiledRegression = compile { i in
+      let (_, g) = try valueWithGradient(at: [i[2]]) { p in try regressionLoss(i[0], i[1], p[0]) }
+      return [try i[2] - 0.02 * g[0]]
+    }
+    let compiledClassification = compile { i in
+      let (_, g) = try valueWithGradient(at: [i[2]]) { p in try classificationLoss(i[0], i[1], p[0]) }
+      return [try i[2] - 0.05 * g[0]]
+    }
+    return [
+      Workload(name: "regression step, eager") {
+        let x = Tensor(xr[state.next()])
+        let (_, g) = try valueWithGradient(at: state.a) { p in try regressionLoss(x, Tensor(ten), p[0]) }
+        try sgdRegression.update(&state.a, along: g)
+      },
+      Workload(name: "regression step, eager compiled") {
+        state.a = try compiledRegression([xr[state.next()], ten, state.a[0]])
+      },
+      Workload(name: "classification step, eager") {
+        let i = state.next()
+        let (x, y) = (Tensor(xc[i]), Tensor(yc[i]))
+        let (_, g) = try valueWithGradient(at: state.b) { p in try classificationLoss(x, y, p[0]) }
+        try sgdClassification.update(&state.b, along: g)
+      },
+      Workload(name: "classification step, eager compiled") {
+        let i = state.next()
+        state.b = try compiledClassification([xc[i], yc[i], state.b[0]])
+      },
+    ]
+  }
+}
+
+/// The parameters and the sample counter of the eager steps.
+final class EagerBenchState {
+  var a = [NDArray([Float(0.5)])]
+  var b = [NDArray([Float(10)])]
+  private var i = 0
+  func next() -> Int {
+    i &+= 1
+    return i & 1023
+  }
+}

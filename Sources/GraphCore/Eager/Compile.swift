@@ -1,0 +1,95 @@
+import ArrayCore
+
+/// An eager function traced into a graph (TF2's `tf.function`): the first call with a given
+/// input signature (each input's dtype and shape) runs the function once on placeholders,
+/// building a symbolic graph with the same builders; that call and every later one with the
+/// signature run the graph's prepared step (``PreparedStep``), so the session's plan, its
+/// buffers and its scalar fast path are reused.
+///
+/// ```swift
+/// let step = compile { inputs in
+///   let (x, y, a) = (inputs[0], inputs[1], inputs[2])
+///   let (loss, g) = try valueWithGradient(at: [a]) { p in try square(x * p[0] - y) }
+///   return [loss, try a - 0.02 * g[0]]
+/// }
+/// let outputs = try step([x, y, a])     // traced once, then run as a graph
+/// ```
+///
+/// Eager values the function uses without receiving them are captured: constants by value at
+/// tracing time; eager variables (a layer's, see ``Graph/eager()``) by reference, fed with their
+/// current values at every call, as TF2 captures `tf.Variable`s. The traced results equal the
+/// eager results bit for bit: the same kernels run on the same values.
+public final class CompiledFunction: @unchecked Sendable {
+  private let body: ([Tensor]) throws -> [Tensor]
+  private var traces: [Signature: Trace] = [:]
+  private let lock = Lock()
+
+  private struct Signature: Hashable {
+    var inputs: [TensorInfo]
+  }
+
+  private struct Trace {
+    let graph: Graph
+    let step: PreparedStep
+    /// The variables captured by reference, fed after the inputs.
+    let captured: [Tensor]
+  }
+
+  /// Wraps `body` (use ``compile(_:)``).
+  public init(_ body: @escaping ([Tensor]) throws -> [Tensor]) { self.body = body }
+
+  /// The number of signatures traced so far (a retrace costs one eager-speed call).
+  public var traceCount: Int { lock.withLock { traces.count } }
+
+  /// The graph traced for inputs of these dtypes and shapes, if any (to draw or export).
+  public func graph(for inputs: [NDArray]) -> Graph? {
+    lock.withLock { traces[Signature(inputs: inputs.map(Self.info))]?.graph }
+  }
+
+  /// Runs the function on `inputs`, tracing it first for a new signature.
+  /// - Throws: what the function throws while tracing (with its source lines), and
+  ///   ``SessionError`` from the run.
+  public func callAsFunction(_ inputs: [NDArray]) throws -> [NDArray] {
+    let trace = try lock.withLock {
+      let signature = Signature(inputs: inputs.map(Self.info))
+      if let trace = traces[signature] { return trace }
+      let trace = try makeTrace(signature)
+      traces[signature] = trace
+      return trace
+    }
+    var feeds = inputs
+    for v in trace.captured { feeds.append(try v.value) }
+    return try trace.step(feeds)
+  }
+
+  /// Runs the function on eager tensors' values and returns eager values.
+  public func callAsFunction(_ inputs: [Tensor]) throws -> [Tensor] {
+    try self(inputs.map { try $0.value }).map { Tensor($0) }
+  }
+
+  private static func info(_ array: NDArray) -> TensorInfo {
+    TensorInfo(dtype: array.dtype, shape: PartialShape(array.shape))
+  }
+
+  private func makeTrace(_ signature: Signature) throws -> Trace {
+    let graph = Graph()
+    let placeholders = signature.inputs.enumerated().map { i, info in
+      graph.placeholder(info.dtype, shape: info.shape, name: "input_\(i)")
+    }
+    // No tape records while tracing: the operations go to the symbolic graph.
+    let outputs = try EagerScope.$tape.withValue(nil) {
+      try body(placeholders).map { try graph.adopt($0, op: "compile", location: nil) }
+    }
+    let captured = graph.capturedVariables
+    let session = Session(graph: graph)
+    let step = try session.prepare(
+      fetches: outputs, feeds: placeholders + captured.map(\.placeholder), targets: [])
+    return Trace(graph: graph, step: step, captured: captured.map(\.variable))
+  }
+}
+
+/// Traces `body` into a graph per input signature and runs it as a prepared step from then on
+/// (TF2's `tf.function`); see ``CompiledFunction``.
+public func compile(_ body: @escaping ([Tensor]) throws -> [Tensor]) -> CompiledFunction {
+  CompiledFunction(body)
+}

@@ -1,0 +1,157 @@
+import ArrayCore
+
+/// Records eager operations so that their gradients can be taken (TF2's `tf.GradientTape`,
+/// always persistent).
+///
+/// Values the tape watches, and every operation on them, are recorded in the tape's graph; the
+/// gradients are built by the same ``gradients(of:withRespectTo:gradientSeeds:unconnected:file:line:)``
+/// as in a symbolic graph, from each primitive's one gradient definition, and computed at once.
+/// Because gradients are recorded operations too, they can be differentiated again.
+///
+/// ```swift
+/// let tape = GradientTape()
+/// let x = tape.watch(NDArray([Float(3)]))
+/// let y = try x * x * x                                     // 27
+/// let dy = try tape.gradient(of: y, withRespectTo: [x])[0]  // 3x² = 27
+/// let d2y = try tape.gradient(of: dy, withRespectTo: [x])[0] // 6x = 18
+/// ```
+///
+/// Eager values created inside ``record(_:)`` belong to the tape; eager variables (of a
+/// ``Graph/eager()`` graph, such as a layer's) used by recorded operations are brought in by
+/// value and can be named in ``gradient(of:withRespectTo:file:line:)``.
+public final class GradientTape: @unchecked Sendable {
+  /// The tape's graph (eager): every recorded operation is one of its nodes.
+  public let graph: Graph
+
+  /// Creates an empty tape.
+  public init() { graph = Graph(mode: .tape) }
+
+  /// An eager value recorded by the tape, holding `value` (`tape.watch(tf.constant(...))`).
+  public func watch(_ value: NDArray, name: String = "x", file: StaticString = #fileID, line: UInt = #line) -> Tensor {
+    graph.constant(value, name: name, file: file, line: line)
+  }
+
+  /// Brings eager tensors (a layer's variables, values computed elsewhere) into the tape by
+  /// value and returns the tape's tensors for them; later uses of the same tensors inside the
+  /// tape use these.
+  /// - Throws: ``GraphError`` for a symbolic tensor.
+  public func watch(_ tensors: [Tensor], file: StaticString = #fileID, line: UInt = #line) throws -> [Tensor] {
+    let location = SourceLocation(file, line)
+    return try tensors.map { try graph.watch($0, location: location) }
+  }
+
+  /// Runs `body` with this tape recording: eager values it creates belong to the tape, and
+  /// every eager operation it runs is recorded (TF2's `with tape:`).
+  public func record<R>(_ body: () throws -> R) rethrows -> R {
+    try EagerScope.$tape.withValue(graph) { try body() }
+  }
+
+  /// `∂(Σ y)/∂xᵢ` for each `xᵢ`, computed now and recorded (so it can be differentiated again).
+  /// An `x` that `y` does not depend on, or that the tape never saw, gets zeros (JAX's and
+  /// PyTorch's convention; TF2 gives `None`).
+  /// - Parameters:
+  ///   - y: A floating-point tensor recorded by this tape.
+  ///   - xs: Tensors of the tape, or eager tensors the tape brought in (a layer's variables).
+  /// - Throws: ``GraphError`` when `y` is not the tape's, not floating point, or an `x` is not eager.
+  public func gradient(
+    of y: Tensor, withRespectTo xs: [Tensor], file: StaticString = #fileID, line: UInt = #line
+  ) throws -> [Tensor] {
+    let location = SourceLocation(file, line)
+    guard y.graph === graph else {
+      throw GraphError.foreignTensor(op: "GradientTape.gradient", tensor: y.name, location: location)
+    }
+    return try record {
+      var locals: [Tensor] = []
+      var missing: [Int] = []
+      for (i, x) in xs.enumerated() {
+        guard x.isEager else { throw GraphError.foreignTensor(op: "GradientTape.gradient", tensor: x.name, location: location) }
+        if let local = graph.local(x) {
+          locals.append(local)
+        } else {
+          missing.append(i)
+        }
+      }
+      var grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line).map { $0! }
+      for i in missing {
+        let x = xs[i]
+        grads.insert(graph.constant(try NDArray.zeros(try x.value.shape, dtype: x.dtype), name: "zeros"), at: i)
+      }
+      return grads
+    }
+  }
+}
+
+/// The value of `body` at `xs` and its gradient with respect to each (JAX's `value_and_grad`,
+/// mlx-swift's `valueAndGrad`), computed at once.
+///
+/// ```swift
+/// var a = NDArray([Float(0.5)])
+/// let (loss, grads) = try valueWithGradient(at: [a]) { p in
+///   try square(Tensor(x) * p[0] - 10)
+/// }
+/// ```
+///
+/// `body` receives eager tensors holding `xs` and returns a floating-point tensor (summed if it
+/// is not a scalar, as `tf.gradients` does). The operations run eagerly on a new tape, with each
+/// primitive's one gradient definition: the gradient is bit for bit the graph's.
+/// - Returns: The value and one gradient per `x` (zeros where the value does not depend on it).
+/// - Throws: what `body` throws, and ``GraphError`` when the value is not floating point.
+public func valueWithGradient(
+  at xs: [NDArray], file: StaticString = #fileID, line: UInt = #line, of body: ([Tensor]) throws -> Tensor
+) throws -> (value: NDArray, gradients: [NDArray]) {
+  let tape = GradientTape()
+  let inputs = xs.map { tape.watch($0, file: file, line: line) }
+  let (value, grads) = try valueWithGradient(at: inputs, file: file, line: line, of: body)
+  return (try value.value, try grads.map { try $0.value })
+}
+
+/// The value of `body` at `x` and its gradient (one parameter; see
+/// ``valueWithGradient(at:file:line:of:)-([NDArray],_,_,_)``).
+public func valueWithGradient(
+  at x: NDArray, file: StaticString = #fileID, line: UInt = #line, of body: (Tensor) throws -> Tensor
+) throws -> (value: NDArray, gradient: NDArray) {
+  let (value, grads) = try valueWithGradient(at: [x], file: file, line: line) { try body($0[0]) }
+  return (value, grads[0])
+}
+
+/// The gradient of `body` at `x` (JAX's `grad`).
+public func gradient(
+  at x: NDArray, file: StaticString = #fileID, line: UInt = #line, of body: (Tensor) throws -> Tensor
+) throws -> NDArray {
+  try valueWithGradient(at: x, file: file, line: line, of: body).gradient
+}
+
+/// The value of `body` at the tensors `xs` and its gradients, as tensors: the form to nest
+/// (second derivatives) and to use inside ``compile(_:)``.
+///
+/// - Eager `xs` of a tape (nested calls, or a ``GradientTape``'s values): recorded on that tape,
+///   so the results can be differentiated again.
+/// - Other eager `xs` (a layer's variables): brought into a new tape by value.
+/// - Symbolic `xs` (while ``compile(_:)`` traces): the gradient operations are added to their
+///   graph, as ``gradients(of:withRespectTo:gradientSeeds:unconnected:file:line:)`` does.
+///
+/// ```swift
+/// let (_, g) = try valueWithGradient(at: [x]) { p in
+///   let (_, inner) = try valueWithGradient(at: p) { q in try q[0] * q[0] * q[0] }
+///   return inner[0]                                 // 3x²
+/// }                                                 // g[0] = 6x
+/// ```
+/// - Throws: what `body` throws, and ``GraphError``.
+public func valueWithGradient(
+  at xs: [Tensor], file: StaticString = #fileID, line: UInt = #line, of body: ([Tensor]) throws -> Tensor
+) throws -> (value: Tensor, gradients: [Tensor]) {
+  let location = SourceLocation(file, line)
+  if let symbolic = xs.first(where: { !$0.isEager }) {
+    for x in xs { try symbolic.graph.check(x, op: "valueWithGradient", location: location) }
+    let y = try body(xs)
+    let grads = try gradients(of: [y], withRespectTo: xs, unconnected: .zero, file: file, line: line)
+    return (y, grads.map { $0! })
+  }
+  let tape = EagerScope.tape ?? xs.first(where: { $0.graph.mode == .tape })?.graph ?? Graph(mode: .tape)
+  return try EagerScope.$tape.withValue(tape) {
+    let locals = try xs.map { try tape.watch($0, location: location) }
+    let y = try tape.adopt(try body(locals), op: "valueWithGradient", location: location)
+    let grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line)
+    return (y, grads.map { $0! })
+  }
+}

@@ -1,0 +1,285 @@
+import ArrayCore
+import Synchronization
+
+// Eager execution (issue 16). An eager value is a `Tensor` of an eager graph: a graph that runs
+// each operation's kernel as the operation is added and keeps the values. The builders, the
+// operators, the shape rules, the kernels and the gradient definitions are the graph's own; only
+// `Graph.addOperation` decides where an operation goes and evaluates it. See ARCHITECTURE.md.
+
+/// How a graph treats the operations added to it.
+package enum GraphMode: Sendable {
+  /// TF1: operations describe a computation that a ``Session`` runs.
+  case symbolic
+  /// Eager values outside any tape: each operation on them gives a new small graph holding its
+  /// inputs' values and its result, so that a value's graph never grows (a loop of `x = x + 1`
+  /// keeps two values alive, not the whole history). Layers' parameters live in such a graph
+  /// (``Graph/eager()``), as leaves.
+  case values
+  /// A tape (``GradientTape``, ``valueWithGradient(at:of:)``): records every operation on its
+  /// values, so that gradients, themselves recorded operations, can be taken and taken again.
+  case tape
+}
+
+/// The values of an eager graph's nodes and the state its kernels use.
+final class EagerStore {
+  /// Every output's value; node `n`'s output `i` is `values[firstSlot[n] + i]`.
+  var values: [NDArray] = []
+  /// Each node's first slot in `values`.
+  var firstSlot: [Int] = []
+  /// Whether each node has values (a placeholder in an eager graph has none).
+  var hasValue: [Bool] = []
+  /// Variables and random generators, as a session holds them.
+  let context = ExecutionContext()
+  /// Creation order among all eager graphs: among several tapes, an operation goes to the newest.
+  let serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
+}
+
+/// One output of one node of one graph.
+struct ImportKey: Hashable {
+  var graph: ObjectIdentifier
+  var node: Int
+  var output: Int
+}
+
+private let eagerGraphCounter = Atomic<UInt64>(0)
+
+/// The tape that records eager operations on the current task (set by ``GradientTape/record(_:)``
+/// and ``valueWithGradient(at:of:)``).
+enum EagerScope {
+  @TaskLocal static var tape: Graph?
+}
+
+extension Graph {
+  /// A graph for eager parameters and layers (TF2's variables outside a function): constants
+  /// and variables created in it hold their values at once; operations on its values compute at
+  /// once and are recorded by the running tape, if any (``GradientTape``,
+  /// ``valueWithGradient(at:of:)``), or go to a new value otherwise, so the graph itself only
+  /// holds its leaves.
+  ///
+  /// ```swift
+  /// let parameters = Graph.eager()
+  /// let layer = try Dense(graph: parameters, inputSize: 64, units: 10, seed: 1)
+  /// let logits = try layer(Tensor(batch))   // computed now
+  /// ```
+  public static func eager() -> Graph { Graph(mode: .values) }
+
+  /// A new graph for one eager value: the running tape when there is one, else a new values graph.
+  static func leafGraph() -> Graph { EagerScope.tape ?? Graph(mode: .values) }
+
+  /// The graph an operation on `inputs` goes to, asked of `graph` (the first input's): a
+  /// symbolic graph among the inputs' (eager values are then captured as constants, as
+  /// `tf.function` captures them); otherwise the running tape; otherwise the newest tape among
+  /// the inputs'; otherwise a new values graph.
+  static func target(for inputs: [Tensor], default graph: Graph) -> Graph {
+    var symbolic: Graph?
+    var newestTape: Graph?
+    for input in inputs {
+      let g = input.graph
+      switch g.mode {
+      case .symbolic:
+        // Two different symbolic graphs: leave it to `check` to name the foreign tensor.
+        if symbolic == nil { symbolic = g }
+      case .tape:
+        if newestTape.map({ $0.eager!.serial < g.eager!.serial }) ?? true { newestTape = g }
+      case .values:
+        break
+      }
+    }
+    if let symbolic { return symbolic }
+    if let tape = EagerScope.tape { return tape }
+    if let newestTape { return newestTape }
+    if graph.mode == .values && inputs.isEmpty { return graph }
+    return Graph(mode: .values)
+  }
+
+  /// `tensor` as a tensor of this graph: itself if it is one; a leaf holding its current value if
+  /// it is an eager value of another graph (a constant; in a symbolic graph, a variable's value
+  /// is fed at each run instead, see ``CompiledFunction``).
+  /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)`` for a tensor of another
+  ///   symbolic graph; ``GraphError/invalidArgument(op:reason:location:)`` for an eager
+  ///   placeholder, which has no value.
+  func adopt(_ tensor: Tensor, op: String, location: SourceLocation?) throws -> Tensor {
+    let source = tensor.graph
+    guard source !== self else { return tensor }
+    guard let sourceStore = source.eager else {
+      throw GraphError.foreignTensor(op: op, tensor: tensor.name, location: location)
+    }
+    let key = ImportKey(graph: ObjectIdentifier(source), node: tensor.node, output: tensor.output)
+    if let local = importTable[key] { return local }
+    let local: Tensor
+    if mode == .symbolic, tensor.isVariable {
+      local = placeholder(tensor.dtype, shape: tensor.shape, name: "captured")
+      capturedVariables.append((local, tensor))
+    } else {
+      guard tensor.exists, sourceStore.hasValue[tensor.node] else {
+        throw GraphError.invalidArgument(
+          op: op, reason: "'\(tensor.name)' has no value (a placeholder in an eager graph)", location: location)
+      }
+      local = constant(try tensor.value, name: "captured")
+    }
+    importTable[key] = local
+    importedGraphs.append(source)
+    return local
+  }
+
+  /// The tensor of this graph that `tensor` was brought in as, if it was (or `tensor` itself).
+  func local(_ tensor: Tensor) -> Tensor? {
+    if tensor.graph === self { return tensor }
+    return importTable[ImportKey(graph: ObjectIdentifier(tensor.graph), node: tensor.node, output: tensor.output)]
+  }
+
+  /// Brings `tensor` in as a leaf holding its value (for tapes watching a value), registered as
+  /// the local copy of `tensor` so later uses of `tensor` find it.
+  func watch(_ tensor: Tensor, location: SourceLocation?) throws -> Tensor {
+    if let existing = local(tensor) { return existing }
+    return try adopt(tensor, op: "watch", location: location)
+  }
+
+  /// Evaluates the node just appended (an eager graph computes each operation as it is added).
+  /// On failure the node is removed again, so the graph stays as it was.
+  func evaluateLast(inputs: [Tensor]) throws {
+    let store = eager!
+    let id = nodes.count - 1
+    let node = nodes[id]
+    for input in inputs where !store.hasValue[input.node] {
+      nodes.removeLast()
+      throw GraphError.invalidOperation(
+        op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
+        reason: "'\(input.name)' has no value (a placeholder in an eager graph)", location: node.location)
+    }
+    let first = store.values.count
+    let inputCount = node.inputs.count
+    let outputCount = node.outputs.count
+    store.firstSlot.append(first)
+    store.hasValue.append(true)
+    store.values.append(contentsOf: repeatElement(NDArray(), count: outputCount))
+    store.context.currentNode = id
+    store.context.reserve(nodes: id + 1)
+    do {
+      try withUnsafeTemporaryAllocation(of: Int.self, capacity: inputCount + outputCount) { slots in
+        for (i, ref) in node.inputs.enumerated() { slots[i] = store.firstSlot[ref.node] + ref.output }
+        for o in 0..<outputCount { slots[inputCount + o] = first + o }
+        try store.values.withUnsafeMutableBufferPointer { values in
+          let base = values.baseAddress!
+          try node.primitive.evaluate(
+            Operands(base: base, slots: UnsafePointer(slots.baseAddress!), count: inputCount),
+            Results(base: base, slots: UnsafePointer(slots.baseAddress! + inputCount), count: outputCount),
+            store.context)
+        }
+      }
+    } catch {
+      nodes.removeLast()
+      store.values.removeLast(outputCount)
+      store.firstSlot.removeLast()
+      store.hasValue.removeLast()
+      let reason = (error as? ShapeError)?.message ?? "\(error)"
+      throw GraphError.invalidOperation(
+        op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
+        reason: reason, location: node.location)
+    }
+    // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
+    for o in 0..<outputCount {
+      let v = store.values[first + o]
+      nodes[id].outputs[o] = TensorInfo(dtype: v.dtype, shape: PartialShape(v.shape))
+    }
+  }
+
+  /// Gives the leaf just appended its value: a constant's value, a variable's current value; a
+  /// placeholder has none.
+  func evaluateLeaf() {
+    let store = eager!
+    let id = nodes.count - 1
+    store.firstSlot.append(store.values.count)
+    store.context.reserve(nodes: id + 1)
+    switch nodes[id].primitive {
+    case let constant as ConstantPrimitive:
+      store.values.append(constant.value)
+      store.hasValue.append(true)
+    case is VariablePrimitive:
+      store.values.append(store.context.variables[id] ?? NDArray())
+      store.hasValue.append(store.context.variables[id] != nil)
+    default:
+      store.values.append(NDArray())
+      store.hasValue.append(false)
+    }
+  }
+
+  /// An eager variable holding `initialValue`'s value.
+  func eagerVariable(_ initialValue: Tensor, trainable: Bool, name: String, location: SourceLocation) throws -> Tensor {
+    let value = try initialValue.value
+    eager!.context.writeVariable(node: nodes.count, value)
+    return appendLeaf(
+      VariablePrimitive(dtype: value.dtype, shape: value.shape, trainable: trainable),
+      output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)), name: name, location: location)
+  }
+
+  /// Sets an eager variable's value (what optimizers' eager updates do).
+  /// - Throws: ``GraphError`` when `variable` is not a variable of this eager graph, or the
+  ///   value's dtype or shape differs from the variable's.
+  func assignEagerly(_ value: NDArray, to variable: Tensor, location: SourceLocation?) throws {
+    guard variable.graph === self, let store = eager, variable.isVariable else {
+      throw GraphError.notAVariable(op: "assign", tensor: variable.name, location: location)
+    }
+    guard value.dtype == variable.dtype, PartialShape(value.shape) == variable.shape else {
+      throw GraphError.invalidArgument(
+        op: "assign",
+        reason: "'\(variable.name)' is \(variable.dtype) \(variable.shape), the value is \(value.dtype) \(value.shape)",
+        location: location)
+    }
+    store.context.variables[variable.node] = value
+  }
+}
+
+extension Tensor {
+  /// An eager value (TF2's `tf.constant` outside a function): operations on it compute at once.
+  /// Inside ``GradientTape/record(_:)`` or ``valueWithGradient(at:of:)`` it belongs to the tape,
+  /// so its uses are recorded.
+  ///
+  /// ```swift
+  /// let x = Tensor([1, 2, 3] as NDArray)
+  /// let y = try square(x) * 2     // [2, 8, 18], computed now
+  /// print(try y.value)
+  /// ```
+  public init(_ value: NDArray, name: String = "Const", file: StaticString = #fileID, line: UInt = #line) {
+    self = Graph.leafGraph().constant(value, name: name, file: file, line: line)
+  }
+
+  /// A scalar eager value of `dtype`.
+  public init(_ value: Double, dtype: DType = .float32, file: StaticString = #fileID, line: UInt = #line) {
+    self.init(NDArray(scalar: value, dtype: dtype), file: file, line: line)
+  }
+
+  /// The value of an eager tensor (a variable's current value).
+  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a tensor of a symbolic
+  ///   graph (run it in a ``Session``, or trace the code with ``compile(_:)``) or an eager
+  ///   placeholder.
+  public var value: NDArray {
+    get throws {
+      guard let store = graph.eager else {
+        throw GraphError.invalidArgument(
+          op: "value",
+          reason: "'\(name)' is a tensor of a symbolic graph: it has no value until a Session runs it", location: nil)
+      }
+      guard exists, store.hasValue[node] || isVariable else {
+        throw GraphError.invalidArgument(op: "value", reason: "'\(name)' has no value (a placeholder in an eager graph)", location: nil)
+      }
+      if isVariable { return try store.context.variable(node: node) }
+      return store.values[store.firstSlot[node] + output]
+    }
+  }
+
+  /// Sets an eager variable's value (TF2's `variable.assign(value)`); eager tensors that read
+  /// it before keep the value they read.
+  /// - Throws: ``GraphError`` when the tensor is not an eager variable, or the value's dtype or
+  ///   shape differs from the variable's.
+  public func assign(_ value: NDArray, file: StaticString = #fileID, line: UInt = #line) throws {
+    try graph.assignEagerly(value, to: self, location: SourceLocation(file, line))
+  }
+
+  /// Whether the tensor is an eager value (see ``Graph/isEager``).
+  public var isEager: Bool { graph.isEager }
+
+  /// Whether an operation may combine this tensor with `other`: same graph, or both eager (an
+  /// eager operation brings values of other eager graphs in). Layers check their inputs with it.
+  public func canMeet(_ other: Tensor) -> Bool { graph === other.graph || (isEager && other.isEager) }
+}

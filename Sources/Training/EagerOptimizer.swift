@@ -1,0 +1,115 @@
+import ArrayCore
+import GraphCore
+
+/// Any ``Optimizer`` applied to eager parameters (PyTorch's `optimizer.step()`, mlx-swift's
+/// `optimizer.update(model:gradients:)`): arrays you hold, or the variables of an eager graph
+/// (``GraphCore/Graph/eager()``, a layer's).
+///
+/// The update is the optimizer's own: on the first call it builds, once, a small graph with a
+/// variable per parameter, a placeholder per gradient and the optimizer's
+/// ``Optimizer/applyGradients(_:name:location:)`` (with its slots, such as Adam's moments, and
+/// its step counter), and each call runs it as a prepared step. So an eager run takes exactly the
+/// graph run's steps, and the state persists from call to call as in the graph.
+///
+/// ```swift
+/// let optimizer = EagerOptimizer(try AdamOptimizer(learningRate: 0.01))
+/// var parameters = [w, b]
+/// for batch in batches {
+///   let (loss, grads) = try valueWithGradient(at: parameters) { p in try model(p, batch) }
+///   try optimizer.update(&parameters, along: grads)
+/// }
+/// ```
+public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
+  /// The optimizer whose update rule is applied.
+  public let optimizer: O
+  private var state: State?
+
+  private struct State {
+    let signature: [String]
+    let session: Session
+    let variables: [Tensor]
+    let step: PreparedStep
+  }
+
+  /// Wraps `optimizer`.
+  public init(_ optimizer: O) { self.optimizer = optimizer }
+
+  /// Updates `parameters` in place from `gradients` (one per parameter, same dtype and shape).
+  /// The parameters' dtypes and shapes are fixed by the first call (the optimizer's slots are
+  /// theirs).
+  /// - Throws: ``GraphCore/GraphError/invalidArgument(op:reason:location:)`` when the counts,
+  ///   dtypes or shapes differ from the first call's or from each other.
+  public func update(
+    _ parameters: inout [NDArray], along gradients: [NDArray], file: StaticString = #fileID, line: UInt = #line
+  ) throws {
+    let location = SourceLocation(file, line)
+    guard parameters.count == gradients.count else {
+      throw GraphError.invalidArgument(
+        op: "EagerOptimizer.update", reason: "\(parameters.count) parameters but \(gradients.count) gradients",
+        location: location)
+    }
+    for (i, (p, g)) in zip(parameters, gradients).enumerated() where p.dtype != g.dtype || p.shape != g.shape {
+      throw GraphError.invalidArgument(
+        op: "EagerOptimizer.update",
+        reason: "parameter \(i) is \(p.dtype) \(p.shape) but its gradient is \(g.dtype) \(g.shape)", location: location)
+    }
+    let state = try prepared(for: parameters, location: location)
+    // Move the parameters into the session (no copy: the arrays are not shared while updated in
+    // place), run the optimizer's step, and move them back.
+    for (i, v) in state.variables.enumerated() {
+      let value = parameters[i]
+      parameters[i] = NDArray()
+      try state.session.setValue(value, for: v)
+    }
+    try state.step(gradients)
+    for (i, v) in state.variables.enumerated() { parameters[i] = try state.session.value(of: v) }
+  }
+
+  /// Updates eager variables (a layer's ``Layer/variables`` in a ``GraphCore/Graph/eager()``
+  /// graph) from their gradients, as eager tensors or arrays.
+  /// - Throws: as ``update(_:along:file:line:)-(_,[NDArray],_,_)``, and
+  ///   ``GraphCore/GraphError/notAVariable(op:tensor:location:)`` when a tensor is not an eager
+  ///   variable.
+  public func update(
+    _ variables: [Tensor], along gradients: [Tensor], file: StaticString = #fileID, line: UInt = #line
+  ) throws {
+    let location = SourceLocation(file, line)
+    for v in variables where !(v.isEager && v.isVariable) {
+      throw GraphError.notAVariable(op: "EagerOptimizer.update", tensor: v.name, location: location)
+    }
+    var values = try variables.map { try $0.value }
+    try update(&values, along: try gradients.map { try $0.value }, file: file, line: line)
+    for (v, value) in zip(variables, values) { try v.assign(value, file: file, line: line) }
+  }
+
+  private func prepared(for parameters: [NDArray], location: SourceLocation) throws -> State {
+    let signature = parameters.map { "\($0.dtype) \($0.shape)" }
+    if let state {
+      guard state.signature == signature else {
+        throw GraphError.invalidArgument(
+          op: "EagerOptimizer.update",
+          reason: "this optimizer updates parameters \(state.signature), got \(signature) (use one optimizer per parameter list)",
+          location: location)
+      }
+      return state
+    }
+    let graph = Graph()
+    var variables: [Tensor] = []
+    var pairs: [GradientAndVariable] = []
+    var placeholders: [Tensor] = []
+    for (i, p) in parameters.enumerated() {
+      let v = try graph.variable(p, name: "parameter_\(i)")
+      let g = graph.placeholder(p.dtype, shape: PartialShape(p.shape), name: "gradient_\(i)")
+      variables.append(v)
+      placeholders.append(g)
+      pairs.append(GradientAndVariable(gradient: g, variable: v))
+    }
+    let train = try optimizer.applyGradients(pairs, name: "update", location: location)
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    let step = try session.prepare(fetches: [], feeds: placeholders, targets: [train])
+    let state = State(signature: signature, session: session, variables: variables, step: step)
+    self.state = state
+    return state
+  }
+}

@@ -1,0 +1,161 @@
+import ArrayCore
+import Foundation
+@testable import GraphCore
+import Testing
+import TestSupport
+
+/// Eager execution: values computed at once by the graph's own builders and kernels, gradients
+/// from the primitives' own gradient definitions, and tracing back into a graph.
+@Suite struct EagerTests {
+  @Test func operationsComputeAtOnce() throws {
+    let x = Tensor([1, 2, 3] as NDArray)
+    let y = try square(x) * 2 + 1
+    #expect(try y.value.scalars(as: Float.self) == [3, 9, 19])
+    #expect(y.isEager && !y.graph.variables.contains(y))
+    // A value's graph does not grow with the operations applied to it.
+    var z = x
+    for _ in 0..<100 { z = try z + 1 }
+    #expect(try z.value.scalars(as: Float.self) == [101, 102, 103])
+    #expect(z.graph.operationCount < 5 && x.graph.operationCount == 1)
+  }
+
+  @Test func errorsAreTheGraphsErrorsWithTheUsersLine() throws {
+    let a = Tensor(try NDArray.zeros([2, 3]))
+    let b = Tensor(try NDArray.zeros([4, 5]))
+    let line = #line + 1
+    let error = try #require(throws: GraphError.self) { try matmul(a, b) }
+    let text = "\(error)"
+    #expect(text.contains("MatMul") && text.contains("[2, 3]") && text.contains("[4, 5]"))
+    #expect(text.contains("EagerTests.swift:\(line)"), "\(text)")
+    // A symbolic tensor has no value.
+    let graph = Graph()
+    let p = graph.placeholder(.float32, shape: [1])
+    #expect(throws: GraphError.self) { try p.value }
+  }
+
+  @Test func valueWithGradientMatchesHandDerivatives() throws {
+    // f(a) = (x·a − 10)², f'(a) = 2x(x·a − 10).
+    let x: Float = 1.5, a: Float = 2
+    let (value, gradient) = try valueWithGradient(at: NDArray([a])) { p in
+      try square(Tensor(NDArray([x])) * p - 10)
+    }
+    #expect(value.scalars(as: Float.self) == [(x * a - 10) * (x * a - 10)])
+    #expect(gradient.scalars(as: Float.self) == [2 * x * (x * a - 10)])
+    // A parameter the value does not depend on gets zeros.
+    let (_, grads) = try valueWithGradient(at: [NDArray([Float(1)]), NDArray([Float(2), 3])]) { p in try p[0] * 3 }
+    #expect(grads[1].scalars(as: Float.self) == [0, 0])
+  }
+
+  @Test func secondDerivativesByNestingAndByTape() throws {
+    // d/dx (d/dx x³) = 6x.
+    let x = NDArray([2.0])
+    let (_, outer) = try valueWithGradient(at: x) { p in
+      let (_, inner) = try valueWithGradient(at: [p]) { q in try q[0] * q[0] * q[0] }
+      return inner[0]
+    }
+    #expect(outer.scalars(as: Double.self) == [12])
+    let tape = GradientTape()
+    let t = tape.watch(x)
+    let y = try t * t * t
+    let dy = try tape.gradient(of: y, withRespectTo: [t])[0]
+    let d2y = try tape.gradient(of: dy, withRespectTo: [t])[0]
+    #expect(try dy.value.scalars(as: Double.self) == [12] && d2y.value.scalars(as: Double.self) == [12])
+    // stopGradient blocks the flow: d/dx (x · stop(x)) = stop(x) = 2.
+    let g = try gradient(at: x) { p in try p * stopGradient(p) }
+    #expect(g.scalars(as: Double.self) == [2])
+  }
+
+  @Test func eagerVariablesAndTheirGradients() throws {
+    let parameters = Graph.eager()
+    let w = try parameters.variable(NDArray([Float(3)]), name: "w")
+    let tape = GradientTape()
+    let loss = try tape.record { try square(w * Tensor(NDArray([Float(2)]))) }  // (2w)² = 36
+    let g = try tape.gradient(of: loss, withRespectTo: [w])[0]                 // 8w = 24
+    #expect(try loss.value.scalars(as: Float.self) == [36] && g.value.scalars(as: Float.self) == [24])
+    #expect(parameters.operationCount == 2)  // the initial value and the variable: no recorded operations
+    try parameters.assignEagerly(NDArray([Float(5)]), to: w, location: nil)
+    #expect(try w.value.scalars(as: Float.self) == [5])
+  }
+
+  @Test func compiledFunctionTracesOncePerSignatureAndMatchesEager() throws {
+    var calls = 0
+    let f = compile { inputs in
+      calls += 1
+      let (x, a) = (inputs[0], inputs[1])
+      let (loss, g) = try valueWithGradient(at: [a]) { p in try square(x * p[0] - 10) }
+      return [loss, try a - 0.02 * g[0]]
+    }
+    let x = NDArray([Float(1.1)]), a = NDArray([Float(0.3)])
+    let traced = try f([x, a])
+    _ = try f([NDArray([Float(0.9)]), a])
+    #expect(calls == 1 && f.traceCount == 1)
+    _ = try f([NDArray([Float(1), 2]), NDArray([Float(0.3), 0.4])])
+    #expect(f.traceCount == 2)
+    // The same function run eagerly gives the same bits.
+    let (loss, g) = try valueWithGradient(at: [a]) { p in try square(Tensor(x) * p[0] - 10) }
+    let updated = try (Tensor(a) - 0.02 * Tensor(g[0])).value
+    #expect(traced[0].isBitIdentical(to: loss) && traced[1].isBitIdentical(to: updated))
+  }
+
+  @Test func compiledFunctionsReadEagerVariablesAtEachCall() throws {
+    let parameters = Graph.eager()
+    let w = try parameters.variable(NDArray([Float(2)]), name: "w")
+    let f = compile { inputs in [try inputs[0] * w] }
+    #expect(try f([NDArray([Float(3)])])[0].scalars(as: Float.self) == [6])
+    try parameters.assignEagerly(NDArray([Float(4)]), to: w, location: nil)
+    #expect(try f([NDArray([Float(3)])])[0].scalars(as: Float.self) == [12])
+    #expect(f.traceCount == 1)
+  }
+
+  @Test func eagerCheckpointsRoundTrip() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("eager-\(getpid())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let parameters = Graph.eager()
+    let w = try parameters.variable(NDArray([Float(1), 2]), name: "w")
+    let b = try parameters.variable(NDArray([Float(3)]), name: "b")
+    try Checkpoint.save(variablesOf: parameters, to: directory + "/p.safetensors", metadata: ["step": "7"])
+    try parameters.assignEagerly(NDArray([Float(0), 0]), to: w, location: nil)
+    let metadata = try Checkpoint.restore(variablesOf: parameters, from: directory + "/p.safetensors")
+    #expect(metadata["step"] == "7")
+    #expect(try w.value.scalars(as: Float.self) == [1, 2] && b.value.scalars(as: Float.self) == [3])
+  }
+
+  /// Every row of the operation table, run eagerly: the forward value and the gradient equal the
+  /// graph's bit for bit (same kernels, same gradient definitions, same order of operations).
+  @Test(arguments: makeOpTable().filter { $0.draw != nil }.map(\.name))
+  func eagerEqualsGraphOverTheOpTable(name: String) throws {
+    let entry = try #require(makeOpTable().first { $0.name == name })
+    let draw = try #require(entry.draw)
+    for k in 0..<4 {
+      var g = SeededGenerator(seed: OpTableTests.seed(name, k))
+      let c = draw(&g, k)
+      for d in entry.dtypes {
+        let ins = converted(c.inputs, to: d)
+        let (graphValue, _) = try runCase(c, ins, dtype: d)
+        let eagerValue = try c.build(ins.map { Tensor($0) }, d).value
+        #expect(eagerValue.isBitIdentical(to: graphValue), "\(name) draw \(k) \(d): eager \(eagerValue) vs graph \(graphValue)")
+        guard entry.differentiable, d.isFloatingPoint, ins.allSatisfy({ $0.elementCount > 0 }) else { continue }
+        let slots = ins.indices.filter { ins[$0].dtype == d }
+        guard !slots.isEmpty, graphValue.elementCount > 0, graphValue.dtype.isFloatingPoint else { continue }
+        let r = Domain.real(-1, 1).array(graphValue.shape.dimensions, &g).converted(to: graphValue.dtype)
+        // The graph's gradient of sum(y · r).
+        let graph = Graph()
+        let xs = ins.enumerated().map { i, v in graph.placeholder(v.dtype, shape: PartialShape(v.shape), name: "x\(i)") }
+        let y = try c.build(xs, d)
+        let grads = try gradients(of: [sum(y * graph.constant(r))], withRespectTo: slots.map { xs[$0] }, unconnected: .zero)
+        let session = Session(graph: graph)
+        let expected = try session.run(grads.map { $0! }, feeding: Dictionary(uniqueKeysWithValues: zip(xs, ins)))
+        // The same expression eagerly.
+        let (_, eager) = try valueWithGradient(at: slots.map { ins[$0] }) { p in
+          var it = p.makeIterator()
+          let inputs = ins.indices.map { slots.contains($0) ? it.next()! : Tensor(ins[$0]) }
+          return try sum(c.build(inputs, d) * Tensor(r))
+        }
+        for (e, x) in zip(eager, expected) {
+          #expect(e.isBitIdentical(to: x), "\(name) draw \(k) \(d): eager gradient \(e) vs graph \(x)")
+        }
+      }
+    }
+  }
+}
