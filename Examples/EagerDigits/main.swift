@@ -28,6 +28,7 @@ for epoch in 1...10 {
     try optimizer.update(model.variables, along: try tape.gradient(of: loss, withRespectTo: model.variables))
     total += try loss.value.scalarValue * Double(x.shape[0])
   }
-  let line = "epoch \(epoch)  loss \(total / Double(train.count))  train \(try accuracy(model, train))  test \(try accuracy(model, test))"
-  print(line)
+  func rounded(_ x: Double) -> Double { (x * 10_000).rounded() / 10_000 }
+  let (trainAccuracy, testAccuracy) = (try accuracy(model, train), try accuracy(model, test))
+  print("epoch \(epoch)  loss \(rounded(total / Double(train.count)))  train \(rounded(trainAccuracy))  test \(rounded(testAccuracy))")
 }

@@ -48,6 +48,12 @@ struct BenchCommand: ParsableCommand {
       results.append(r)
       if !json { print(r.row) }
     }
+    let eagerDigits = "digits MLP epoch, 64-128-10, batch 32, eager"
+    if filter.map({ eagerDigits.contains($0) }) ?? true {
+      let r = try measureEagerDigits(name: eagerDigits, hidden: [128], batchSize: 32)  // BenchEager.swift
+      results.append(r)
+      if !json { print(r.row) }
+    }
     for workload in try cnnKernelWorkloads(wanted: { name in filter.map { name.contains($0) } ?? true }) {
       let r = try measureKernel(workload)  // BenchCNN.swift
       results.append(r)

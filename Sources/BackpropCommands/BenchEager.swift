@@ -1,4 +1,5 @@
 import Backprop
+import Recipes
 
 // The notebook's steps written eagerly (issue 16), timed like the peers' eager rows: each step
 // takes the next sample of a precomputed array, computes the loss and its gradient with
@@ -59,5 +60,48 @@ final class EagerBenchState {
   func next() -> Int {
     i &+= 1
     return i & 1023
+  }
+}
+
+extension BenchCommand {
+  /// The digits MLP trained eagerly, as `Examples/EagerDigits` writes it (the recipe's data,
+  /// split, standardization, layer seeds and Adam at 1e-3; a tape per batch): the time of each
+  /// epoch's training steps in milliseconds, over every epoch after the first, and the final test
+  /// accuracy. The graph's row is "digits MLP epoch, 64-128-10, batch 32".
+  func measureEagerDigits(name: String, hidden: [Int], batchSize: Int) throws -> BenchResult {
+    let c = DigitsRecipe.Configuration()
+    let table = try DigitsRecipe.loadTable(path: nil)
+    let (rawTrain, rawTest) = try table.dataset().split(testFraction: c.testFraction, seed: c.splitSeed)
+    let standardizer = try Standardizer(fitting: rawTrain.features)
+    let (train, test) = (try standardizer.transform(rawTrain), try standardizer.transform(rawTest))
+    let parameters = Graph.eager()
+    let sizes = [64] + hidden + [10]
+    var layers: [any Layer] = []
+    for i in 1..<sizes.count {
+      layers.append(
+        try Dense(
+          graph: parameters, inputSize: sizes[i - 1], units: sizes[i], activation: i == sizes.count - 1 ? .linear : .relu,
+          seed: c.seed &+ UInt64(2 * i), name: "layer\(i)"))
+    }
+    let model = Sequential(layers)
+    let optimizer = EagerOptimizer(try AdamOptimizer(learningRate: .constant(c.learningRate)))
+    let clock = ContinuousClock()
+    var ms: [Double] = []
+    for epoch in 0..<Swift.max(digitsEpochs, 2) {
+      let start = clock.now
+      for (x, y) in try train.epoch(epoch, batchSize: batchSize, seed: c.seed &+ 1) {
+        let tape = GradientTape()
+        let loss = try tape.record { try sparseSoftmaxCrossEntropy(logits: model(Tensor(x)), labels: Tensor(y)) }
+        try optimizer.update(model.variables, along: try tape.gradient(of: loss, withRespectTo: model.variables))
+      }
+      let elapsed = clock.now - start
+      if epoch > 0 { ms.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15) }
+    }
+    let predicted = try argMax(model(Tensor(test.features)), axis: 1).value.scalars(as: Int32.self)
+    let accuracy = Double(zip(predicted, test.labels.scalars(as: Int32.self)).filter { $0 == $1 }.count) / Double(test.count)
+    ms.sort()
+    return BenchResult(
+      workload: name + " (test accuracy \(format(4, accuracy)))", metric: "time per epoch", unit: "ms",
+      median: ms[ms.count / 2], min: ms.first!, max: ms.last!, allocations: nil)
   }
 }

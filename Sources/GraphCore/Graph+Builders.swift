@@ -81,7 +81,11 @@ extension Graph {
   ) throws -> Tensor {
     let loc = SourceLocation(file, line)
     if isEager {
-      // An eager variable (TF2's `tf.Variable`): its value is set now, from any eager value.
+      // An eager variable (TF2's `tf.Variable`): its value is set now, from any eager value;
+      // inside `EagerVariables.use`, the store's variable of that name.
+      if let store = EagerScope.variables {
+        return try store.variable(named: name, initialValue: initialValue, trainable: trainable, location: loc)
+      }
       return try eagerVariable(initialValue, trainable: trainable, name: name, location: loc)
     }
     try check(initialValue, op: "VariableV2", location: loc)

@@ -73,7 +73,9 @@ struct Node: Sendable {
 /// ``Graph/placeholder(_:shape:name:file:line:)``...). A graph only describes the computation;
 /// a ``Session`` runs it and holds the variables' values. Build a graph from one thread.
 public final class Graph: @unchecked Sendable {
-  var nodes: [Node] = []
+  /// The operations, in creation order. A graph is built from one thread (see above), so the
+  /// dynamic exclusivity check is not needed on this hot path.
+  @exclusivity(unchecked) var nodes: [Node] = []
   private var usedNames: Set<String> = []
   /// For a scoped base name, the suffix `uniqueName` tries first (every smaller one is taken:
   /// names are never released, so the first free suffix only grows). Keeps naming O(1)
@@ -94,13 +96,14 @@ public final class Graph: @unchecked Sendable {
   var initialValues: [(variable: Int, value: ValueRef)] = []
   /// Nodes of the operations a training step must also run (see ``updateOperations``).
   var updateNodes: [Int] = []
-  /// Eager tensors of other graphs brought into this one by value (see `adopt`), by source.
-  var importTable: [ImportKey: Tensor] = [:]
+  /// Eager tensors of other graphs brought into this one by value (see `adopt`), by source: the
+  /// local output (a `ValueRef`, not a `Tensor`, which would hold this graph strongly).
+  var importTable: [ImportKey: ValueRef] = [:]
   /// The graphs `importTable` refers to, kept alive so that their identities stay unique.
   var importedGraphs: [Graph] = []
   /// Placeholders standing for eager variables captured while tracing, with the variables
   /// (fed with the variables' current values at each call of a ``CompiledFunction``).
-  var capturedVariables: [(placeholder: Tensor, variable: Tensor)] = []
+  var capturedVariables: [(placeholder: Int, variable: Tensor)] = []
 
   /// How the graph runs its operations: described for a session, or computed as they are added.
   package let mode: GraphMode
@@ -143,6 +146,8 @@ public final class Graph: @unchecked Sendable {
   /// Runs `body` with `name` pushed on the name-scope stack: operations created inside get names
   /// `name/...` (TF1's `tf.name_scope`).
   public func withNameScope<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+    // Eager tapes do not name their operations (see `operationName`).
+    if mode == .tape { return try body() }
     scopes.append(name)
     defer { scopes.removeLast() }
     return try body()
@@ -195,7 +200,9 @@ public final class Graph: @unchecked Sendable {
       // Eager values: the operation goes to the graph that records it (the running tape, or a
       // new value), and inputs from other eager graphs are brought in by value.
       let target = Graph.target(for: inputs, default: self)
-      let adopted = try inputs.map { try target.adopt($0, op: primitive.typeName, location: location) }
+      let adopted =
+        inputs.allSatisfy { $0.graph === target }
+        ? inputs : try inputs.map { try target.adopt($0, op: primitive.typeName, location: location) }
       return try target.appendOperation(
         primitive, inputs: adopted, controlDependencies: controlDependencies, name: name, location: location)
     }
@@ -277,6 +284,8 @@ public final class Graph: @unchecked Sendable {
           + "an operation without outputs can only be run as a target",
         location: location)
     }
+    // An eager value's shape was validated when it was computed.
+    guard mode == .symbolic else { return }
     let info = nodes[tensor.node].outputs[tensor.output]
     do { try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype) } catch {
       throw GraphError.invalidOperation(

@@ -159,3 +159,69 @@ import TestSupport
     }
   }
 }
+
+@Suite struct EagerMemoryTests {
+  @Test func graphsAreFreedWithTheirValues() throws {
+    // A graph must not hold a tensor of itself (a reference cycle): each is freed with its values.
+    weak var a: Graph?
+    weak var b: Graph?
+    weak var c: Graph?
+    weak var d: Graph?
+    do {
+      let g = Graph(mode: .values)
+      a = g
+    }
+    do {
+      let x = Tensor(NDArray([Float(2)]))
+      b = x.graph
+    }
+    do {
+      let x = Tensor(NDArray([Float(2)]))
+      let y = try x + x
+      c = y.graph
+    }
+    do {
+      let t = GradientTape()
+      d = t.graph
+    }
+    #expect(a == nil, "plain")
+    #expect(b == nil, "constant")
+    #expect(c == nil, "op")
+    #expect(d == nil, "tape")
+  }
+  @Test func tapesAndValuesAreFreed() throws {
+    weak var tapeGraph: Graph?
+    weak var valueGraph: Graph?
+    do {
+      let x = Tensor(NDArray([Float(2)]))
+      valueGraph = x.graph
+      let (loss, grads) = try valueWithGradient(at: [x]) { p in
+        try square(p[0] * Tensor(NDArray([Float(3)])) - 10)
+      }
+      tapeGraph = loss.graph
+      _ = grads
+    }
+    #expect(tapeGraph == nil, "a tape outlived its values")
+    #expect(valueGraph == nil, "a value's graph outlived it")
+  }
+}
+
+@Suite struct EagerVariableStoreTests {
+  @Test func variablesAreCreatedOnceAndReusedByName() throws {
+    let variables = EagerVariables()
+    func model(_ x: Tensor) throws -> Tensor {
+      try x * x.graph.variable(randomNormal(x.graph, shape: [1], seed: 3), name: "A")
+    }
+    var firstA: NDArray?
+    for step in 0..<3 {
+      let tape = GradientTape()
+      let y = try tape.record { try variables.use { try model(Tensor(NDArray([Float(2)]))) } }
+      let g = try tape.gradient(of: y, withRespectTo: variables.trainable)
+      #expect(variables.trainable.count == 1)
+      #expect(try g[0].value.scalars(as: Float.self) == [2])  // d(x·A)/dA = x
+      let a = try variables.trainable[0].value
+      if step == 0 { firstA = a } else { #expect(a.isBitIdentical(to: firstA!)) }
+    }
+    #expect(variables.graph.variables.map(\.operation.name) == ["A"])
+  }
+}

@@ -85,11 +85,13 @@ public func gradients(
       let refs = node.outputs.indices.map { ValueRef(node: id, output: $0) }
       guard refs.contains(where: { pending[$0] != nil }) else { continue }
       let op = Operation(graph: graph, id: id)
-      let upstream: [Tensor?] = try graph.withNameScope("\(lastComponent(node.name))_grad") {
+      // Eager tapes do not name operations: no scope string to build.
+      let scope = graph.mode == .tape ? "" : "\(lastComponent(node.name))_grad"
+      let upstream: [Tensor?] = try graph.withNameScope(scope) {
         try refs.map { ref in try pending[ref].map { try addAll($0) } }
       }
       if node.inputs.isEmpty { continue }
-      let results = try graph.withNameScope("\(lastComponent(node.name))_grad") {
+      let results = try graph.withNameScope(scope) {
         try node.primitive.gradient(of: op, upstream: upstream)
       }
       guard results.count == node.inputs.count else {
@@ -102,7 +104,7 @@ public func gradients(
         let x = Tensor(graph: graph, node: input.node, output: input.output)
         // Un-broadcasting, in one place: sum the gradient back to the input's shape.
         if !(g.shape.concrete != nil && g.shape == x.shape) {
-          g = try graph.withNameScope("\(lastComponent(node.name))_grad") { try sumToShapeOf(g, x) }
+          g = try graph.withNameScope(scope) { try sumToShapeOf(g, x) }
         }
         pending[input, default: []].append(g)
       }

@@ -83,7 +83,8 @@ public final class CompiledFunction: @unchecked Sendable {
     let captured = graph.capturedVariables
     let session = Session(graph: graph)
     let step = try session.prepare(
-      fetches: outputs, feeds: placeholders + captured.map(\.placeholder), targets: [])
+      fetches: outputs, feeds: placeholders + captured.map { Tensor(graph: graph, node: $0.placeholder, output: 0) },
+      targets: [])
     return Trace(graph: graph, step: step, captured: captured.map(\.variable))
   }
 }

@@ -23,15 +23,24 @@ package enum GraphMode: Sendable {
 /// The values of an eager graph's nodes and the state its kernels use.
 final class EagerStore {
   /// Every output's value; node `n`'s output `i` is `values[firstSlot[n] + i]`.
-  var values: [NDArray] = []
+  @exclusivity(unchecked) var values: [NDArray] = []
   /// Each node's first slot in `values`.
-  var firstSlot: [Int] = []
+  @exclusivity(unchecked) var firstSlot: [Int] = []
   /// Whether each node has values (a placeholder in an eager graph has none).
-  var hasValue: [Bool] = []
+  @exclusivity(unchecked) var hasValue: [Bool] = []
   /// Variables and random generators, as a session holds them.
   let context = ExecutionContext()
   /// Creation order among all eager graphs: among several tapes, an operation goes to the newest.
   let serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
+}
+
+extension PartialShape {
+  /// Whether every size is known and equal to `shape`'s (no allocation).
+  func isExactly(_ shape: Shape) -> Bool {
+    guard dimensions.count == shape.rank else { return false }
+    for i in dimensions.indices where dimensions[i] != shape.dimensions[i] { return false }
+    return true
+  }
 }
 
 /// One output of one node of one graph.
@@ -47,6 +56,8 @@ private let eagerGraphCounter = Atomic<UInt64>(0)
 /// and ``valueWithGradient(at:of:)``).
 enum EagerScope {
   @TaskLocal static var tape: Graph?
+  /// The store whose variables eager code reuses by name (``EagerVariables/use(_:)``).
+  @TaskLocal static var variables: EagerVariables?
 }
 
 extension Graph {
@@ -105,11 +116,11 @@ extension Graph {
       throw GraphError.foreignTensor(op: op, tensor: tensor.name, location: location)
     }
     let key = ImportKey(graph: ObjectIdentifier(source), node: tensor.node, output: tensor.output)
-    if let local = importTable[key] { return local }
+    if let local = importTable[key] { return Tensor(graph: self, node: local.node, output: local.output) }
     let local: Tensor
     if mode == .symbolic, tensor.isVariable {
       local = placeholder(tensor.dtype, shape: tensor.shape, name: "captured")
-      capturedVariables.append((local, tensor))
+      capturedVariables.append((local.node, tensor))
     } else {
       guard tensor.exists, sourceStore.hasValue[tensor.node] else {
         throw GraphError.invalidArgument(
@@ -117,7 +128,7 @@ extension Graph {
       }
       local = constant(try tensor.value, name: "captured")
     }
-    importTable[key] = local
+    importTable[key] = ValueRef(node: local.node, output: local.output)
     importedGraphs.append(source)
     return local
   }
@@ -126,6 +137,7 @@ extension Graph {
   func local(_ tensor: Tensor) -> Tensor? {
     if tensor.graph === self { return tensor }
     return importTable[ImportKey(graph: ObjectIdentifier(tensor.graph), node: tensor.node, output: tensor.output)]
+      .map { Tensor(graph: self, node: $0.node, output: $0.output) }
   }
 
   /// Brings `tensor` in as a leaf holding its value (for tapes watching a value), registered as
@@ -178,7 +190,7 @@ extension Graph {
         reason: reason, location: node.location)
     }
     // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
-    for o in 0..<outputCount {
+    for o in 0..<outputCount where !node.outputs[o].shape.isExactly(store.values[first + o].shape) {
       let v = store.values[first + o]
       nodes[id].outputs[o] = TensorInfo(dtype: v.dtype, shape: PartialShape(v.shape))
     }
