@@ -2,7 +2,7 @@
 # Fuzzes Backprop's loaders of outside data and its command line with libFuzzer +
 # AddressSanitizer (issue 6).
 # Usage: Scripts/fuzz.sh [seconds per target=60] [targets...]
-#   (default: all four, FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI)
+#   (default: all five, FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI FuzzInterchange)
 # Builds the Fuzz package (its own .build under Fuzz/; FUZZ_CONFIG=debug|release, default
 # release), seeds each corpus from the committed fixtures (and command lines for FuzzCLI), runs
 # each target for the given time with a 10 s per-input timeout and a 2 GB memory limit, and
@@ -15,7 +15,7 @@ set -u
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-targets=${*:-"FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI"}
+targets=${*:-"FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI FuzzInterchange"}
 config=${FUZZ_CONFIG:-release}
 if [ -n "${FUZZ_BIN:-}" ]; then
   bin=$FUZZ_BIN # targets built before (a copy, so that rebuilding meanwhile cannot change them)
@@ -31,6 +31,22 @@ for target in $targets; do
   case $target in
     FuzzSafetensors) cp -n Tests/Fixtures/*.safetensors "$corpus"/ 2>/dev/null ;;
     FuzzNPY) cp -n Tests/Fixtures/*.npy "$corpus"/ 2>/dev/null ;;
+    FuzzInterchange)
+      # The first byte picks the decoder (see Fuzz/Sources/FuzzInterchange): protobuf, GraphDef,
+      # events, whole model (two bytes of GraphDef length first), GraphDef run.
+      i=0
+      for f in Tests/Fixtures/graphdef/*.pb; do
+        i=$((i + 1))
+        { printf '\x00'; cat "$f"; } >"$corpus/proto-$i"
+        { printf '\x01'; cat "$f"; } >"$corpus/graphdef-$i"
+        { printf '\x04'; cat "$f"; } >"$corpus/graphdef-run-$i"
+      done
+      for f in Tests/Fixtures/tensorboard/*; do { printf '\x02'; cat "$f"; } >"$corpus/events-$(basename "$f")"; done
+      if [ -e Tests/Fixtures/graphdef/tf_regression.pb ] && [ -e Tests/Fixtures/python_written.safetensors ]; then
+        n=$(wc -c <Tests/Fixtures/graphdef/tf_regression.pb)
+        { printf '\x03'; printf "\\x$(printf %02x $((n >> 8)))\\x$(printf %02x $((n & 255)))"; cat Tests/Fixtures/graphdef/tf_regression.pb Tests/Fixtures/python_written.safetensors; } >"$corpus/model"
+      fi
+      ;;
     FuzzCSV)
       printf '\x00x,y,label\n1,2,0\n3,4.5,1\n' >"$corpus/seed.csv"; head -c 4000 Data/digits.csv | sed '1s/^/\x00/' >"$corpus/digits.csv"
       # Gzip of several members (the limit is over all of them), and a UTF-8 byte order mark.

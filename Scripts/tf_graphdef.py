@@ -16,6 +16,13 @@
       same samples in TensorFlow and compares the loss and A at every step with Backprop's
       (the .json beside each .pb).
 
+  python3 Scripts/tf_graphdef.py check-adam
+      Imports Tests/Fixtures/graphdef/adam_digits.pb (a digits MLP trained by Backprop's Adam, whose
+      fused update is exported as TensorFlow's ApplyAdam with both beta powers 0 and lr the step
+      size), sets every variable (weights, Adam's slots, the step counter) to Backprop's initial
+      values, runs the training operation on the four batches of adam_digits.json in TensorFlow
+      and compares each loss and the final variables with Backprop's.
+
 Set up: python3 -m venv /work/venvs/formats && /work/venvs/formats/bin/pip install tensorflow-cpu
 """
 import json
@@ -98,6 +105,45 @@ def check_backprop(paths):
     return failures
 
 
+def check_adam():
+    base = os.path.join(FIXTURES, "adam_digits")
+    meta = json.load(open(base + ".json"))
+    gd = tf1.GraphDef()
+    gd.ParseFromString(open(base + ".pb", "rb").read())
+    ops = sorted({n.op for n in gd.node if n.op.startswith("Apply")})
+    g = tf.Graph()
+    setters = {}
+    with g.as_default():
+        tf1.import_graph_def(gd, name="")
+        for name, v in meta["initial"].items():
+            ref = g.get_tensor_by_name(name + ":0")
+            p = tf1.placeholder(ref.dtype.base_dtype, shape=v["shape"])
+            setters[name] = (p, tf.raw_ops.Assign(ref=ref, value=p))
+    with tf1.Session(graph=g) as sess:
+        sess.run(meta["init"])
+        for name, v in meta["initial"].items():
+            p, op = setters[name]
+            sess.run(op, {p: np.array(v["values"], p.dtype.as_numpy_dtype).reshape(v["shape"])})
+        worst_loss = 0.0
+        for batch, want in zip(meta["batches"], meta["losses"]):
+            x = np.array(batch["x"], np.float32).reshape(-1, 64)
+            y = np.array(batch["y"], np.int32)
+            loss, _ = sess.run([meta["loss"], meta["train"]], {meta["input"]: x, meta["labels"]: y})
+            worst_loss = max(worst_loss, abs(float(loss) - want) / max(1.0, abs(want)))
+        worst = 0.0
+        for name, v in meta["final"].items():
+            got = sess.run(g.get_tensor_by_name(name + ":0")).astype(np.float64).ravel()
+            want = np.array(v["values"], np.float64)
+            d = float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want))))
+            if os.environ.get("VERBOSE"): print(name, d, got[:4], want[:4])
+            worst = max(worst, d)
+    ok = worst_loss <= 1e-5 and worst <= 1e-5
+    print(f"{'ok  ' if ok else 'FAIL'} adam_digits.pb: {len(gd.node)} nodes ({', '.join(ops)}), {len(meta['batches'])} steps in "
+          f"TensorFlow {tf.__version__}; largest relative difference: loss {worst_loss:.3g}, variables (weights, slots, "
+          f"step counter) {worst:.3g}")
+    return 0 if ok else 1
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "export-notebook":
         export_notebook()
@@ -105,6 +151,8 @@ if __name__ == "__main__":
         paths = sys.argv[2:] or [os.path.join(FIXTURES, f) for f in sorted(os.listdir(FIXTURES))
                                  if f.startswith("backprop_") and f.endswith(".pb")]
         sys.exit(1 if check_backprop(paths) else 0)
+    elif len(sys.argv) >= 2 and sys.argv[1] == "check-adam":
+        sys.exit(check_adam())
     else:
         print(__doc__)
         sys.exit(2)

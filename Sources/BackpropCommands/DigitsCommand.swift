@@ -53,8 +53,8 @@ struct DigitsCommand: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "Resume from a checkpoint written by --checkpoint, after its epoch, with the same samples as an uninterrupted run (same --seed); any number of ranks.",
-      valueName: "file.safetensors"))
+      "Resume from a checkpoint written by --checkpoint, or a whole-model directory written by --save-model, after its epoch, with the same samples as an uninterrupted run (same --seed); any number of ranks.",
+      valueName: "file.safetensors|dir"))
   var restore: String?
 
   @Flag(
@@ -67,7 +67,7 @@ struct DigitsCommand: ParsableCommand {
 
   @Option(
     name: .customLong("save-model"),
-    help: ArgumentHelp("Save the trained network (graph and weights, standardization included) as a whole-model directory for `backprop predict --model DIR`.", valueName: "dir"))
+    help: ArgumentHelp("Save the whole model (the training graph as a TensorFlow GraphDef, every variable and optimizer slot, an inference branch from raw pixels) to this directory, for `backprop predict --model DIR` and `--restore DIR`.", valueName: "dir"))
   var saveModel: String?
 
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
@@ -147,6 +147,7 @@ struct DigitsCommand: ParsableCommand {
     c.communicator = communicator
     c.checkpointPath = checkpoint
     c.restorePath = restore
+    c.modelPath = saveModel
     let tensorBoard = rank == 0 ? try outputs.openTensorBoard() : nil
     let report = try DigitsRecipe(c).run(monitor: tensorBoard?.digitsMonitor(learningRate: learningRate) ?? DigitsMonitor())
     try tensorBoard?.close()
@@ -169,10 +170,7 @@ struct DigitsCommand: ParsableCommand {
       try report.model.save(toPath: save)
       print("saved the model to \(save)")
     }
-    if let saveModel {
-      try report.model.saveModelDirectory(saveModel)
-      print("saved the whole model to \(saveModel)")
-    }
+    if let saveModel { print("saved the whole model to \(saveModel)") }
     let name = report.model.layerSizes.map(String.init).joined(separator: "-")
     try outputs.write(
       figure: report.figure(title: "Digits \(name), \(optimizer.rawValue) at \(formatCompact(learningRate)), batch \(batchSize), seed \(seed)"),

@@ -5,7 +5,7 @@ import Recipes
 
 /// The recipes whose graphs `backprop graph` draws.
 enum GraphRecipe: String, ExpressibleByArgument, CaseIterable {
-  case regression, classification
+  case regression, classification, digits, fashion
 }
 
 /// `backprop graph <recipe>`: draws a recipe's graph, forward and gradient operations, as DOT
@@ -17,10 +17,12 @@ struct GraphCommand: ParsableCommand {
     discussion: """
       Forward operations are blue, gradient operations orange and dashed (in the "gradients" \
       cluster), the optimizer's update violet, variables green, placeholders yellow. With --values, one training step is run \
-      and each edge shows the value of its tensor and the gradient of the loss with respect to it.
+      and each edge shows the value of its tensor and the gradient of the loss with respect to it (digits: a batch of \
+      the first 8 rows of Data/digits.csv; fashion: 2 blank images).
       """)
 
-  @Argument(help: "The recipe: regression or classification.")
+  @Argument(
+    help: "The recipe: regression, classification, digits (the MLP with Adam, as `backprop digits` builds it) or fashion (the CNN with Adam, as `backprop fashion`).")
   var recipe: GraphRecipe
 
   @Option(
@@ -70,6 +72,16 @@ struct GraphCommand: ParsableCommand {
       (graph, loss, train) = (model.graph, model.loss, model.train)
       title = recipe == .regression ? "regression: loss = (x·A − y)²" : "classification: loss = σ-cross-entropy(x + A, y)"
       feeds = [model.x: NDArray([data.inputs[i]]), model.y: NDArray([data.targets[i]])]
+    case .digits:
+      var c = DigitsRecipe.Configuration()
+      c.seed = seed
+      let t = try DigitsRecipe.trainingGraph(c)
+      (graph, loss, train, feeds, title) = (t.graph, t.loss, t.train, t.feeds, "digits: 64-128-10 MLP, softmax cross-entropy, Adam")
+    case .fashion:
+      var c = FashionRecipe.Configuration()
+      c.seed = seed
+      let t = try FashionRecipe.trainingGraph(c)
+      (graph, loss, train, feeds, title) = (t.graph, t.loss, t.train, t.feeds, "fashion: the Keras example CNN, softmax cross-entropy, Adam")
     }
     if let pbPath {
       // Before --values adds the annotations' gradient operations.

@@ -4,6 +4,10 @@ import GraphCore
 import Plotting
 import Training
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The optimizers the digits recipe can train with.
 public enum DigitsOptimizer: String, Sendable, CaseIterable {
   /// Plain gradient descent, ``GradientDescentOptimizer``.
@@ -94,10 +98,18 @@ public struct DigitsRecipe: Sendable {
     /// Save a checkpoint (every variable, optimizer slots included, and the epoch reached) to
     /// this safetensors file after every epoch (rank 0 only), atomically.
     public var checkpointPath: String?
-    /// Resume from a checkpoint written by ``checkpointPath``: training continues after its
-    /// epoch, with the same sample order as an uninterrupted run (same seed), on any number of
-    /// ranks (the global batch `batchSize × ranks` decides the samples of each step).
+    /// Resume from a checkpoint written by ``checkpointPath``, or from a whole-model
+    /// directory written by ``modelPath`` (read with `Session.loadModel(from:)`): training
+    /// continues after its epoch, with the same sample order as an uninterrupted run (same
+    /// seed), on any number of ranks (the global batch `batchSize × ranks` decides the samples
+    /// of each step).
     public var restorePath: String?
+    /// After training, save the whole model to this directory (`Session.saveModel(to:)`, rank
+    /// 0 only): the training graph as a TensorFlow GraphDef with every variable and optimizer
+    /// slot, plus an inference branch from raw pixels (`pixels_raw`, standardized in the graph)
+    /// to `logits`, named in the metadata (`input`, `output`) so `backprop predict --model DIR`
+    /// runs it; `restorePath` continues training from it.
+    public var modelPath: String?
     /// Creates the default settings.
     public init() {}
 
@@ -237,7 +249,10 @@ public struct DigitsRecipe: Sendable {
     try session.initializeVariables()
     var startEpoch = 0
     if let restorePath = c.restorePath, rank == 0 {
-      let metadata = try Checkpoint.restore(session: session, from: restorePath)
+      let metadata =
+        isModelDirectory(restorePath)
+        ? try restoreWholeModel(session: session, from: restorePath)
+        : try Checkpoint.restore(session: session, from: restorePath)
       guard metadata["recipe"] == "digits", let done = metadata["epoch"].flatMap({ Int($0) }) else {
         throw RecipeError("\(restorePath) is not a checkpoint of the digits recipe (metadata recipe=digits and epoch)")
       }
@@ -313,7 +328,61 @@ public struct DigitsRecipe: Sendable {
       }
     }
     report.model = try net.model(session, standardizer: standardizer)
+    if let path = c.modelPath, rank == 0 {
+      try saveWholeModel(
+        net, session: session, standardizer: standardizer, to: path,
+        metadata: [
+          "recipe": "digits", "epoch": String(c.epochs), "seed": String(c.seed), "features": net.input.name,
+          "labels": labels.name, "loss": loss.name, "train": trainOp.name,
+          "layers": net.layerSizes.map(String.init).joined(separator: ","), "dtype": "\(c.dtype)",
+        ])
+    }
     return report
+  }
+
+  /// Whether `path` is a whole-model directory (it holds `graph.pb`).
+  func isModelDirectory(_ path: String) -> Bool {
+    access(path + "/" + Session.ModelFiles.graph, F_OK) == 0
+  }
+
+  /// Adds the inference branch (`pixels_raw` → standardization → the layers → `logits`) and
+  /// saves the whole model.
+  func saveWholeModel(
+    _ net: DigitsNetwork, session: Session, standardizer: Standardizer, to path: String, metadata: [String: String]
+  ) throws {
+    let g = net.graph
+    let n = DigitsModel.inputSize
+    let raw = g.placeholder(.float32, shape: [nil, n], name: "pixels_raw")
+    let mean = g.constant(NDArray(converting: standardizer.mean, shape: [n], dtype: .float32), name: "standardizer/mean")
+    let std = g.constant(NDArray(converting: standardizer.standardDeviation, shape: [n], dtype: .float32), name: "standardizer/std")
+    var h = try divide(subtract(raw, mean, name: "centered"), std, name: "standardized")
+    if net.input.dtype != .float32 { h = try cast(h, to: net.input.dtype) }
+    for layer in net.layers { h = try layer(h) }
+    h = try identity(h, name: "logits")
+    var all = metadata
+    all["input"] = raw.name
+    all["output"] = h.name
+    all["format"] = "backprop-model"
+    try session.saveModel(to: path, metadata: all)
+  }
+
+  /// Restores every variable of `session` from a whole-model directory, loaded into its own
+  /// graph and session with `Session.loadModel(from:)`; returns the model's metadata.
+  /// - Throws: ``RecipeError`` when a variable is missing or does not fit.
+  func restoreWholeModel(session: Session, from path: String) throws -> [String: String] {
+    let (loaded, metadata) = try Session.loadModel(from: path)
+    var byName: [String: Tensor] = [:]
+    for v in loaded.graph.variables { byName[v.operation.name] = v }
+    for v in session.graph.variables {
+      let name = v.operation.name
+      guard let saved = byName[name] else { throw RecipeError("\(path): the saved model has no variable \(name)") }
+      let value = try loaded.value(of: saved)
+      guard value.dtype == v.dtype, v.shape.accepts(value.shape) else {
+        throw RecipeError("\(path): variable \(name) is \(value.dtype) \(value.shape), the network needs \(v.dtype) \(v.shape)")
+      }
+      try session.setValue(value, for: v)
+    }
+    return metadata
   }
 
   /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  7.31 ms`.

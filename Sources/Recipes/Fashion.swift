@@ -348,6 +348,13 @@ public struct FashionModel: Sendable {
     guard pixels.rank == 2, pixels.shape[1] == d, pixels.dtype == .float32 else {
       throw RecipeError("expected float32 rows of \(d) pixels, got \(pixels.dtype) \(pixels.shape)")
     }
+    let (net, session) = try inferenceSession()
+    return try net.predict(session, pixels)
+  }
+
+  /// The network with the saved weights, in a session.
+  /// - Throws: `RecipeError` for a missing weight.
+  func inferenceSession() throws -> (FashionNetwork, Session) {
     let net = try FashionNetwork(kind: kind, seed: 0)
     let session = Session(graph: net.graph)
     try session.initializeVariables()
@@ -356,6 +363,32 @@ public struct FashionModel: Sendable {
       throw RecipeError("the saved model has no variable \(missing)")
     }
     try load(into: session, graph: net.graph, requireAll: false)
-    return try net.predict(session, pixels)
+    return (net, session)
+  }
+
+  /// The logits `[n, 10]` of rows of pixels `[n, 784]` scaled to `[0, 1]` (inference mode).
+  /// - Throws: `RecipeError` when `pixels` is not `[n, 784]` float32; a missing weight.
+  public func logits(_ pixels: NDArray) throws -> NDArray {
+    let d = FashionMNIST.side * FashionMNIST.side
+    guard pixels.rank == 2, pixels.shape[1] == d, pixels.dtype == .float32 else {
+      throw RecipeError("expected float32 rows of \(d) pixels, got \(pixels.dtype) \(pixels.shape)")
+    }
+    let (net, session) = try inferenceSession()
+    let rows = try net.logits(session, pixels)
+    return NDArray(rows.flatMap { $0 }, shape: [rows.count, FashionMNIST.classCount])
+  }
+
+  /// The classifier as an ONNX model (opset 13) for other runtimes: input `pixels` (float32
+  /// `[n, 784]`, values in `[0, 1]`), output `logits` (float32 `[n, 10]`), in inference mode
+  /// (dropout off, batch normalization with its moving statistics), the weights as
+  /// initializers; the convolutions and poolings are ONNX's NCHW operations between
+  /// `Transpose` nodes (``GraphCore/Graph/onnxModel(inputs:outputs:session:name:)``).
+  /// `backprop export --onnx` writes it.
+  /// - Throws: `RecipeError` for a missing weight; `GraphDefError` for an operation ONNX
+  ///   export lacks.
+  public func onnxModel() throws -> [UInt8] {
+    let (net, session) = try inferenceSession()
+    let logits = try identity(net.logits, name: "logits")
+    return try net.graph.onnxModel(inputs: [net.input], outputs: [logits], session: session)
   }
 }

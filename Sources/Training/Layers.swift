@@ -176,26 +176,6 @@ public struct TrainingPhase: Sendable {
   }
 }
 
-/// A value that is its input unless fed (`tf.placeholder_with_default`). No gradient.
-package struct PlaceholderWithDefault: Primitive {
-  /// Creates the primitive.
-  package init() {}
-  /// The number of inputs: 1.
-  package var arity: Int? { 1 }
-  /// `PlaceholderWithDefault`.
-  package var typeName: String { "PlaceholderWithDefault" }
-  /// The output is the input itself (shared memory).
-  package var outputsMayAlias: Bool { true }
-  /// The default's type.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
-  /// Passes the default through (when the tensor is fed, the session skips this).
-  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    outputs[0] = inputs[0]
-  }
-  /// None.
-  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
-}
-
 /// `name`, or `name_1`, `name_2`... : the first not already used as an operation name or scope
 /// (``Graph``'s set of names and scopes: O(1) per layer, not a scan of the graph).
 func uniqueScope(_ graph: Graph, _ name: String) -> String {

@@ -189,30 +189,6 @@ public final class OptimizerState {
   }
 }
 
-/// `base^t` for a float64 scalar `t` (with the C library's `pow`). No gradient: used for
-/// hyper-parameter powers such as Adam's `β₁ᵗ`.
-package struct StepPower: Primitive {
-  /// The base.
-  package let base: Double
-  /// The number of inputs: 1.
-  package var arity: Int? { 1 }
-  /// `StepPower` (not `Pow`: type names are unique, and ``Power`` is TensorFlow's `Pow`).
-  package var typeName: String { "StepPower" }
-  /// A float64 scalar from a float64 scalar.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    guard inputs.count == 1, inputs[0].dtype == .float64, inputs[0].shape.rank == 0 else {
-      throw ShapeError("the exponent must be a float64 scalar")
-    }
-    return [TensorInfo(dtype: .float64, shape: [])]
-  }
-  /// `pow(base, t)`.
-  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    outputs[0] = NDArray(scalar: pow(base, inputs[0].scalarValue))
-  }
-  /// None.
-  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
-}
-
 extension Optimizer {
   /// The step counter this optimizer created in `graph` (`<name>/iterations`), if any: it
   /// exists once ``minimize(_:variables:name:file:line:)`` was called with a schedule or an

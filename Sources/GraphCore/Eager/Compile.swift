@@ -26,7 +26,17 @@ public final class CompiledFunction: @unchecked Sendable {
 
   private struct Signature: Hashable {
     var inputs: [TensorInfo]
+
+    /// Whether `arrays` have these dtypes and shapes.
+    func matches(_ arrays: [NDArray]) -> Bool {
+      guard arrays.count == inputs.count else { return false }
+      for (info, array) in zip(inputs, arrays) where info.dtype != array.dtype || !info.shape.isExactly(array.shape) {
+        return false
+      }
+      return true
+    }
   }
+  private var last: (signature: Signature, trace: Trace)?
 
   private struct Trace {
     let graph: Graph
@@ -51,12 +61,15 @@ public final class CompiledFunction: @unchecked Sendable {
   ///   ``SessionError`` from the run.
   public func callAsFunction(_ inputs: [NDArray]) throws -> [NDArray] {
     let trace = try lock.withLock {
+      // The last signature, compared without building a key (a training loop calls with one).
+      if let last, last.signature.matches(inputs) { return last.trace }
       let signature = Signature(inputs: inputs.map(Self.info))
-      if let trace = traces[signature] { return trace }
-      let trace = try makeTrace(signature)
+      let trace = try traces[signature] ?? makeTrace(signature)
       traces[signature] = trace
+      last = (signature, trace)
       return trace
     }
+    if trace.captured.isEmpty { return try trace.step(inputs) }
     var feeds = inputs
     for v in trace.captured { feeds.append(try v.value) }
     return try trace.step(feeds)

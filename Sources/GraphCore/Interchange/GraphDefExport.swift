@@ -108,11 +108,59 @@ struct GraphDefExporter {
     return name
   }
 
+  /// The variables an operation writes.
+  static func writtenVariables(_ p: any Primitive) -> [Int] {
+    switch p {
+    case let a as Assign: [a.variable]
+    case let a as AssignUpdate: [a.variable]
+    case let a as ApplyAdam: [a.variable, a.m, a.v]
+    default: []
+    }
+  }
+
+  /// Control inputs TensorFlow needs to read variables when Backprop does. Backprop runs a
+  /// step's operations in creation order, so every read of a variable made before an update
+  /// (the forward pass, and gradients such as layer 1's, which read layer 2's kernel) sees the
+  /// old value; TensorFlow runs independent operations in any order. For each group
+  /// (`NoOp`, such as an optimizer's `train`), an update of a variable gets a control input on
+  /// every earlier reader of that variable in the group that it does not already depend on.
+  func readBeforeWrite() -> [Int: [Int]] {
+    let nodes = graph.nodes
+    var ancestorMemo: [Int: Set<Int>] = [:]
+    func ancestors(_ id: Int) -> Set<Int> {
+      if let known = ancestorMemo[id] { return known }
+      var seen = Set<Int>()
+      var stack = nodes[id].inputs.map(\.node) + nodes[id].controlInputs
+      while let n = stack.popLast() {
+        guard seen.insert(n).inserted else { continue }
+        if let known = ancestorMemo[n] { seen.formUnion(known) } else { stack += nodes[n].inputs.map(\.node) + nodes[n].controlInputs }
+      }
+      ancestorMemo[id] = seen
+      return seen
+    }
+    var extra: [Int: Set<Int>] = [:]
+    for group in nodes.indices where nodes[group].primitive is NoOp {
+      let members = ancestors(group)
+      for w in members.sorted() {
+        let written = Set(Self.writtenVariables(nodes[w].primitive))
+        guard !written.isEmpty else { continue }
+        let before = ancestors(w)
+        for r in members where r < w && r != w && !before.contains(r) && !written.contains(r)
+          && nodes[r].inputs.contains(where: { written.contains($0.node) })
+        {
+          extra[w, default: []].insert(r)
+        }
+      }
+    }
+    return extra.mapValues { $0.sorted() }
+  }
+
   mutating func run(lenient: Bool) throws {
+    let ordering = readBeforeWrite()
     for id in graph.nodes.indices {
       let node = graph.nodes[id]
       let inputs = node.inputs.map(ref)
-      let control = node.controlInputs.map { "^" + graph.nodes[$0].name }
+      let control = (node.controlInputs + (ordering[id] ?? [])).map { "^" + graph.nodes[$0].name }
       let start = out.count
       var emitted = try export(id, node, inputs)
       if var nodes = emitted, let composite = Self.composite(node.primitive) {
@@ -120,7 +168,10 @@ struct GraphDefExporter {
         // one primitive (attributes starting with "_" are ignored by TensorFlow).
         for i in start..<out.count { out[i].attrs.append(("_backprop_helper", .bool(true))) }
         for i in nodes.indices.dropLast() { nodes[i].attrs.append(("_backprop_helper", .bool(true))) }
-        nodes[nodes.count - 1].attrs += [("_backprop_op", .string(composite.type)), ("_backprop_inputs", .strings(inputs))]
+        // The primitive's own inputs; the training updates name their variables first.
+        var own = inputs
+        if let a = node.primitive as? ApplyAdam { own = [a.variable, a.m, a.v].map { graph.nodes[$0].name } + inputs }
+        nodes[nodes.count - 1].attrs += [("_backprop_op", .string(composite.type)), ("_backprop_inputs", .strings(own))]
         nodes[nodes.count - 1].attrs += composite.attrs
         emitted = nodes
       }
@@ -162,6 +213,21 @@ struct GraphDefExporter {
     }
   }
 
+  /// TensorFlow's NHWC window attributes: `strides`, `padding`, `data_format`, and `ksize`
+  /// (pooling) or `dilations` and `explicit_paddings` (convolutions).
+  static func windowAttributes(_ g: WindowGeometry, window: Bool) -> [(String, TFAttr)] {
+    var a: [(String, TFAttr)] = [
+      ("strides", .ints([1, g.strides[0], g.strides[1], 1])), ("padding", .string(g.padding == .same ? "SAME" : "VALID")),
+      ("data_format", .string("NHWC")),
+    ]
+    if window {
+      a.append(("ksize", .ints([1, g.window[0], g.window[1], 1])))
+    } else {
+      a += [("dilations", .ints([1, g.dilations[0], g.dilations[1], 1])), ("explicit_paddings", .ints([]))]
+    }
+    return a
+  }
+
   /// The primitives written as several TensorFlow nodes, with what restores them.
   static func composite(_ p: any Primitive) -> (type: String, attrs: [(String, TFAttr)])? {
     switch p {
@@ -170,6 +236,18 @@ struct GraphDefExporter {
     case is BroadcastLike: ("BroadcastLike", [])
     case let e as ElementCount: ("ElementCount", [("_backprop_axes", .ints(e.axes))])
     case let b as Binary where b.function is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
+    // TensorFlow's ApplyAdam takes β₁, β₂ and ε as tensors of the variable's dtype; Backprop's
+    // kernel computes 1−β₁ and 1−β₂ in float64 before rounding them, so the exact values
+    // travel beside them.
+    case let c as Conv2DBackpropInput: ("Conv2DBackpropInput", c.outputShape.map { [("_backprop_output_shape", .ints($0))] } ?? [])
+    case is Conv2DBackpropFilter: ("Conv2DBackpropFilter", [])
+    case is MaxPoolGrad: ("MaxPoolGrad", [])
+    case is AvgPoolGrad: ("AvgPoolGrad", [])
+    case let d as DropoutMask:
+      ("DropoutMask", [("_backprop_rate", .tensor(NDArray(scalar: d.rate))), ("_backprop_seed", .string(String(d.seed)))])
+    case let s as StepPower: ("StepPower", [("_backprop_base", .tensor(NDArray(scalar: s.base)))])
+    case let a as ApplyAdam:
+      ("ApplyAdam", [("_backprop_hyperparameters", .tensor(NDArray([a.beta1, a.beta2, a.epsilon], shape: [3])))])
     default: nil
     }
   }
@@ -310,7 +388,10 @@ struct GraphDefExporter {
           attrs: [("Tparams", .type(t)), ("Tindices", .type(info(node.inputs[1]).dtype)), ("Taxis", .type(.int32)), ("batch_dims", .int(0))])
       ]
     case let o as OneHot:
-      guard let depth = o.depth, node.inputs.count == 1 else { return nil }
+      // Without a depth, the depth is the reference's last size (known when built).
+      guard let depth = o.depth ?? (node.inputs.count == 2 ? info(node.inputs[1]).shape.dimensions.last ?? nil : nil) else {
+        return nil
+      }
       let d = intConst(name + "/depth", [depth], scalar: true)
       let on = try scalarConst(name + "/on_value", o.on, o.dtype), off = try scalarConst(name + "/off_value", o.off, o.dtype)
       return [
@@ -330,6 +411,80 @@ struct GraphDefExporter {
       ]
     case is NoOp:
       return simple("NoOp")
+    case let a as ApplyAdam:
+      return try exportAdam(a, node, inputs)
+    case let c as Conv2D:
+      return simple("Conv2D", [("T", .type(t))] + Self.windowAttributes(c.geometry, window: false) + [("use_cudnn_on_gpu", .bool(true))])
+    case let c as Conv2DBackpropInput:
+      // TensorFlow: (input_sizes, filter, out_backprop); Backprop: (dy, filter, reference) or a fixed shape.
+      guard c.groups == 1 else { return nil }
+      let sizes: String
+      if node.inputs.count == 3 {
+        sizes = fresh(name + "/input_sizes")
+        out.append(TFNode(name: sizes, op: "Shape", inputs: [inputs[2]], attrs: [("T", .type(t)), ("out_type", .type(.int32))]))
+      } else {
+        guard let shape = node.outputs[0].shape.concrete?.dimensions else { return nil }
+        sizes = intConst(name + "/input_sizes", shape)
+      }
+      return [
+        TFNode(
+          name: name, op: "Conv2DBackpropInput", inputs: [sizes, inputs[1], inputs[0]],
+          attrs: [("T", .type(t))] + Self.windowAttributes(c.geometry, window: false) + [("use_cudnn_on_gpu", .bool(true))])
+      ]
+    case let c as Conv2DBackpropFilter:
+      // TensorFlow: (input, filter_sizes, out_backprop); Backprop: (x, dy, reference filter).
+      guard c.groups == 1 else { return nil }
+      let sizes = fresh(name + "/filter_sizes")
+      out.append(TFNode(name: sizes, op: "Shape", inputs: [inputs[2]], attrs: [("T", .type(t)), ("out_type", .type(.int32))]))
+      return [
+        TFNode(
+          name: name, op: "Conv2DBackpropFilter", inputs: [inputs[0], sizes, inputs[1]],
+          attrs: [("T", .type(t))] + Self.windowAttributes(c.geometry, window: false) + [("use_cudnn_on_gpu", .bool(true))])
+      ]
+    case let m as MaxPool:
+      return simple("MaxPool", [("T", .type(t))] + Self.windowAttributes(m.geometry, window: true))
+    case let m as AvgPool:
+      return simple("AvgPool", [("T", .type(t))] + Self.windowAttributes(m.geometry, window: true))
+    case let m as MaxPoolGrad:
+      // TensorFlow: (orig_input, orig_output, grad); the pooled values are recomputed.
+      let pooled = fresh(name + "/orig_output")
+      let attrs: [(String, TFAttr)] = [("T", .type(t))] + Self.windowAttributes(m.geometry, window: true)
+      return [
+        TFNode(name: pooled, op: "MaxPool", inputs: [inputs[0]], attrs: attrs),
+        TFNode(name: name, op: "MaxPoolGrad", inputs: [inputs[0], pooled, inputs[1]], attrs: attrs),
+      ]
+    case let m as AvgPoolGrad:
+      // TensorFlow: (orig_input_shape, grad); Backprop: (dy, reference).
+      let shape = fresh(name + "/orig_input_shape")
+      out.append(
+        TFNode(name: shape, op: "Shape", inputs: [inputs[1]], attrs: [("T", .type(info(node.inputs[1]).dtype)), ("out_type", .type(.int32))]))
+      return [
+        TFNode(name: name, op: "AvgPoolGrad", inputs: [shape, inputs[0]], attrs: [("T", .type(t))] + Self.windowAttributes(m.geometry, window: true))
+      ]
+    case let d as DropoutMask:
+      // tf.nn.dropout's mask, while training: (uniform ≥ rate) · 1/(1−rate); otherwise ones.
+      let attrs: [(String, TFAttr)] = [("T", .type(t))]
+      let shape = fresh(name + "/shape"), uniform = fresh(name + "/random_uniform"), keep = fresh(name + "/GreaterEqual")
+      let cast = fresh(name + "/Cast"), scaled = fresh(name + "/mul"), ones = fresh(name + "/ones")
+      let rate = try scalarConst(name + "/rate", d.rate, t), scale = try scalarConst(name + "/scale", 1 / (1 - d.rate), t)
+      return [
+        TFNode(name: shape, op: "Shape", inputs: [inputs[0]], attrs: attrs + [("out_type", .type(.int32))]),
+        TFNode(
+          name: uniform, op: "RandomUniform", inputs: [shape],
+          attrs: [("dtype", .type(t)), ("T", .type(.int32)), ("seed", .int(Int(truncatingIfNeeded: d.seed & 0x7fff_ffff))), ("seed2", .int(0))]),
+        TFNode(name: keep, op: "GreaterEqual", inputs: [uniform, rate], attrs: attrs),
+        TFNode(name: cast, op: "Cast", inputs: [keep], attrs: [("SrcT", .type(.bool)), ("DstT", .type(t)), ("Truncate", .bool(false))]),
+        TFNode(name: scaled, op: "Mul", inputs: [cast, scale], attrs: attrs),
+        TFNode(name: ones, op: "OnesLike", inputs: [inputs[0]], attrs: attrs),
+        TFNode(name: name, op: "SelectV2", inputs: [inputs[1], scaled, ones], attrs: attrs),
+      ]
+    case let s as StepPower:
+      // TensorFlow's Pow of float64 scalars is the C library's pow, as StepPower's.
+      let base = try scalarConst(name + "/base", s.base, .float64)
+      return [TFNode(name: name, op: "Pow", inputs: [base, inputs[0]], attrs: [("T", .type(.float64))])]
+    case is PlaceholderWithDefault:
+      return simple(
+        "PlaceholderWithDefault", [("dtype", .type(node.outputs[0].dtype)), ("shape", .shape(node.outputs[0].shape))])
     case let f as FillLike:
       guard f.value == 0 || f.value == 1 else { return nil }
       return simple(f.typeName, [("T", .type(t))])
@@ -339,6 +494,7 @@ struct GraphDefExporter {
       let shape = intConst(name + "/shape", r.shape.dimensions)
       let seedAttrs: [(String, TFAttr)] = [
         ("dtype", .type(r.dtype)), ("T", .type(.int32)), ("seed", .int(Int(truncatingIfNeeded: r.seed & 0x7fff_ffff))), ("seed2", .int(0)),
+        ("_backprop_seed", .string(String(r.seed))),  // the whole seed, for Backprop's importer
       ]
       let (op, a, b): (String, Double, Double)
       switch r.distribution {
@@ -357,5 +513,51 @@ struct GraphDefExporter {
     default:
       return nil
     }
+  }
+
+  /// Adam's fused update as TensorFlow's `ApplyAdam` (training_ops.cc): inputs `var`, `m`, `v`,
+  /// `beta1_power`, `beta2_power`, `lr`, `beta1`, `beta2`, `epsilon`, `grad`. TensorFlow computes
+  /// `lr_t = lr·√(1−beta2_power)/(1−beta1_power)`; Backprop's step size is already `ηₜ`, so
+  /// both powers are written as 0 and `lr` is the step size, exactly. AdamW's decoupled decay
+  /// (no TensorFlow counterpart in ApplyAdam) is a `Mul` and an `AssignSub` of the variable
+  /// that the `ApplyAdam` waits for (a control input), as Backprop's kernel decays first.
+  mutating func exportAdam(_ a: ApplyAdam, _ node: Node, _ inputs: [String]) throws -> [TFNode] {
+    let name = node.name
+    let variable = graph.nodes[a.variable]
+    let dtype = variable.outputs[0].dtype
+    let attrs: [(String, TFAttr)] = [("T", .type(dtype))]
+    var nodes: [TFNode] = []
+    func scalar(_ base: String, _ value: Double) throws -> String {
+      let n = fresh(base)
+      nodes.append(
+        TFNode(
+          name: n, op: "Const",
+          attrs: [("dtype", .type(dtype)), ("value", .tensor(try NDArray(repeating: value, shape: [], dtype: dtype)))]))
+      return n
+    }
+    let p1 = try scalar(name + "/beta1_power", 0), p2 = try scalar(name + "/beta2_power", 0)
+    let b1 = try scalar(name + "/beta1", a.beta1), b2 = try scalar(name + "/beta2", a.beta2)
+    let eps = try scalar(name + "/epsilon", a.epsilon)
+    var lr = inputs[1]
+    if info(node.inputs[1]).shape.rank != 0 {
+      let shape = intConst(name + "/lr_shape", [])
+      let reshaped = fresh(name + "/lr")
+      nodes.append(TFNode(name: reshaped, op: "Reshape", inputs: [lr, shape], attrs: attrs + [("Tshape", .type(.int32))]))
+      lr = reshaped
+    }
+    var control: [String] = []
+    if a.decays {
+      let decayed = fresh(name + "/decayed"), decay = fresh(name + "/weight_decay")
+      nodes.append(TFNode(name: decayed, op: "Mul", inputs: [variable.name, inputs[2]], attrs: attrs))
+      nodes.append(
+        TFNode(name: decay, op: "AssignSub", inputs: [variable.name, decayed], attrs: attrs + [("use_locking", .bool(false))]))
+      control = ["^" + decay]
+    }
+    nodes.append(
+      TFNode(
+        name: name, op: "ApplyAdam",
+        inputs: [variable.name, graph.nodes[a.m].name, graph.nodes[a.v].name, p1, p2, lr, b1, b2, eps, inputs[0]] + control,
+        attrs: attrs + [("use_locking", .bool(false)), ("use_nesterov", .bool(false))]))
+    return nodes
   }
 }

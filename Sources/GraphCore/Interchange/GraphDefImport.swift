@@ -207,7 +207,8 @@ struct GraphDefImporter {
     "ArgMin", "Softmax", "LogSoftmax", "SparseSoftmaxCrossEntropyWithLogits", "Reshape", "ExpandDims", "Squeeze",
     "Transpose", "ConcatV2", "BroadcastTo", "ZerosLike", "OnesLike", "RandomStandardNormal", "RandomUniform",
     "TruncatedNormal", "Assign", "AssignAdd", "AssignSub", "NoOp", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
-    "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV",
+    "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV", "ApplyAdam",
+    "Conv2D", "MaxPool", "AvgPool",
   ]
 
   let graph: Graph
@@ -221,11 +222,14 @@ struct GraphDefImporter {
     self.graph = graph
     // Nodes Backprop's exporter wrote for one primitive: keep the marked last node, with the
     // primitive's own inputs (see GraphDefExporter.composite).
+    var helpers = Set<String>()
+    for d in defs { if case .bool(true)? = d.attrs["_backprop_helper"] { helpers.insert(d.name) } }
     self.defs = defs.compactMap { d in
-      if case .bool(true)? = d.attrs["_backprop_helper"] { return nil }
+      if helpers.contains(d.name) { return nil }
       var d = d
       if case let .strings(inputs)? = d.attrs["_backprop_inputs"] {
-        d.inputs = inputs + d.inputs.filter { $0.hasPrefix("^") }
+        // Control inputs on the group's own helpers (AdamW's decay) go with them.
+        d.inputs = inputs + d.inputs.filter { $0.hasPrefix("^") && !helpers.contains(String($0.dropFirst())) }
       }
       return d
     }
@@ -254,10 +258,15 @@ struct GraphDefImporter {
     let unsupported = defs.filter { !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil }.map { (type: $0.op, name: $0.name) }
     if !unsupported.isEmpty { throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(unsupported)) }
     // Initial values: the value assigned to each variable by an Assign (the initializer's).
+    // The initializer's Assign is named `<variable>/Assign` (as TensorFlow and Backprop's
+    // exporter write it); other Assigns (an optimizer's slot updates) are only a fallback.
     var initialValue: [String: String] = [:]
-    for d in defs where (d.op == "Assign" || d.op == "AssignVariableOp") && d.inputs.count >= 2 {
-      let v = Self.split(d.inputs[0]).0
-      if initialValue[v] == nil, let vd = byName[v], Self.isVariable(defs[vd].op) { initialValue[v] = d.inputs[1] }
+    for named in [true, false] {
+      for d in defs where (d.op == "Assign" || d.op == "AssignVariableOp") && d.inputs.count >= 2 {
+        let v = Self.split(d.inputs[0]).0
+        guard !named || d.name == v + "/Assign" else { continue }
+        if initialValue[v] == nil, let vd = byName[v], Self.isVariable(defs[vd].op) { initialValue[v] = d.inputs[1] }
+      }
     }
     // Dependencies (inputs, control inputs, a variable's initial value), then a topological
     // order that keeps the file's order where it can.
@@ -308,7 +317,76 @@ struct GraphDefImporter {
     else {
       throw fail("node '\(d.name)' (\(d.op)): input \(i) must be a constant (Backprop needs it when the graph is built)")
     }
-    return t.doubles.map { Int($0) }
+    let values = t.doubles
+    guard values.allSatisfy({ $0 == $0.rounded() && abs($0) < 0x1p40 }) else {
+      throw fail("node '\(d.name)' (\(d.op)): input \(i) must hold integers, got \(values.prefix(8))")
+    }
+    return values.map { Int($0) }
+  }
+
+  /// TensorFlow's NHWC window attributes (`strides`, `padding`, `dilations`, `ksize`).
+  func windowAttributes(_ d: TFNodeDef) throws -> (strides: [Int], padding: Padding, dilations: [Int], geometry: WindowGeometry) {
+    func pair(_ key: String, required: Bool) throws -> [Int] {
+      guard case let .ints(v)? = d.attrs[key] else {
+        if required { throw fail("node '\(d.name)' (\(d.op)) has no attribute '\(key)'") }
+        return [1, 1]
+      }
+      guard v.count == 4, v[0] == 1, v[3] == 1, v[1] >= 1, v[2] >= 1, v[1] < 1 << 20, v[2] < 1 << 20 else {
+        throw fail("node '\(d.name)' (\(d.op)): \(key) \(v) must be [1, h, w, 1] (NHWC) with positive sizes")
+      }
+      return [Int(v[1]), Int(v[2])]
+    }
+    if case let .string(format)? = d.attrs["data_format"], format != "NHWC" {
+      throw fail("node '\(d.name)' (\(d.op)): data_format \(format); Backprop computes NHWC only")
+    }
+    guard case let .string(p)? = d.attrs["padding"], let padding = Padding(rawValue: p.lowercased()) else {
+      throw fail("node '\(d.name)' (\(d.op)): padding must be SAME or VALID")
+    }
+    let strides = try pair("strides", required: true), dilations = try pair("dilations", required: false)
+    let window = d.attrs["ksize"] == nil ? [1, 1] : try pair("ksize", required: true)
+    let geometry = WindowGeometry(window: window, strides: strides, dilations: dilations, padding: padding)
+    do { try geometry.validate() } catch { throw fail("node '\(d.name)' (\(d.op)): \(error)") }
+    return (strides, padding, dilations, geometry)
+  }
+
+  /// The one value of a `Const` input, as a float64.
+  func constScalar(_ d: TFNodeDef, _ i: Int) throws -> Double {
+    let data = d.inputs.filter { !$0.hasPrefix("^") }
+    guard i < data.count, let j = byName[Self.split(data[i]).0], defs[j].op == "Const", case let .tensor(t)? = defs[j].attrs["value"],
+      t.elementCount == 1, t.dtype != .bool
+    else {
+      throw fail("node '\(d.name)' (\(d.op)): input \(i) must be a one-element constant (Backprop needs it when the graph is built)")
+    }
+    return t.scalarValue
+  }
+
+  /// Adds Backprop's fused Adam update of `variables` (the variable, `m`, `v`) for node `d`.
+  mutating func addAdam(
+    _ d: TFNodeDef, variables: [Tensor], gradient: Tensor, stepSize: Tensor, decay: Tensor?, beta1: Double, beta2: Double,
+    epsilon: Double
+  ) throws {
+    let g = graph
+    let name = d.name
+    let ids = try variables.map { t -> Int in
+      guard t.isVariable, t.output == 0 else { throw fail("'\(name)' (ApplyAdam): '\(t.name)' is not a variable") }
+      return t.node
+    }
+    // The builder's checks (distinct variables, shapes, dtypes, hyperparameters).
+    guard Set(ids).count == 3, variables.allSatisfy({ $0.dtype == gradient.dtype && $0.shape == variables[0].shape }),
+      gradient.shape == variables[0].shape, stepSize.dtype == gradient.dtype, stepSize.shape.concrete?.elementCount == 1,
+      decay.map({ $0.dtype == gradient.dtype && $0.shape.concrete?.elementCount == 1 }) ?? true,
+      beta1 >= 0, beta1 < 1, beta2 >= 0, beta2 < 1, epsilon.isFinite, epsilon > 0
+    else {
+      throw fail(
+        "'\(name)' (ApplyAdam): variables \(variables.map { "\($0.name) \($0.dtype) \($0.shape)" }), gradient \(gradient.dtype) \(gradient.shape), "
+          + "step size \(stepSize.dtype) \(stepSize.shape), beta1 \(beta1), beta2 \(beta2), epsilon \(epsilon) do not fit")
+    }
+    let primitive = ApplyAdam(
+      variable: ids[0], m: ids[1], v: ids[2], beta1: beta1, beta2: beta2, epsilon: epsilon, decays: decay != nil)
+    let op = try g.addOperation(
+      primitive, inputs: [gradient, stepSize] + (decay.map { [$0] } ?? []), controlDependencies: controlOperations(d), name: name)
+    operations[name] = op
+    outputs[name] = []
   }
 
   func dtypeAttr(_ d: TFNodeDef, _ key: String) throws -> DType {
@@ -361,6 +439,38 @@ struct GraphDefImporter {
       case "ReshapeLike": result = [try apply(ReshapeLike(), [x(0), x(1)])]
       case "BroadcastLike": result = [try apply(BroadcastLike(), [x(0), x(1)])]
       case "SigmoidCrossEntropyWithLogits": result = [try apply(Binary(SigmoidCrossEntropy()), [x(0), x(1)])]
+      case "Conv2DBackpropInput", "Conv2DBackpropFilter":
+        let w = try windowAttributes(d)
+        if type == "Conv2DBackpropFilter" {
+          result = [try apply(Conv2DBackpropFilter(strides: w.strides, padding: w.padding, dilations: w.dilations, groups: 1), [x(0), x(1), x(2)])]
+        } else if case let .ints(shape)? = d.attrs["_backprop_output_shape"] {
+          let p = Conv2DBackpropInput(strides: w.strides, padding: w.padding, dilations: w.dilations, groups: 1, outputShape: shape.map { Int($0) })
+          result = [try apply(p, [x(0), x(1)])]
+        } else {
+          let p = Conv2DBackpropInput(strides: w.strides, padding: w.padding, dilations: w.dilations, groups: 1, outputShape: nil)
+          result = [try apply(p, [x(0), x(1), x(2)])]
+        }
+      case "MaxPoolGrad":
+        result = [try apply(MaxPoolGrad(geometry: try windowAttributes(d).geometry), [x(0), x(1)])]
+      case "AvgPoolGrad":
+        result = [try apply(AvgPoolGrad(geometry: try windowAttributes(d).geometry), [x(0), x(1)])]
+      case "DropoutMask":
+        guard case let .tensor(rate)? = d.attrs["_backprop_rate"], rate.elementCount == 1, case let .string(seedText)? = d.attrs["_backprop_seed"],
+          let seed = UInt64(seedText), rate.scalarValue >= 0, rate.scalarValue < 1
+        else { throw fail("'\(name)': DropoutMask needs _backprop_rate in [0, 1) and _backprop_seed") }
+        result = [try apply(DropoutMask(rate: rate.scalarValue, seed: seed), [x(0), x(1)])]
+      case "StepPower":
+        guard case let .tensor(b)? = d.attrs["_backprop_base"], b.elementCount == 1 else { throw fail("'\(name)': no _backprop_base") }
+        result = [try apply(StepPower(base: b.scalarValue), [x(0)])]
+      case "ApplyAdam":
+        guard case let .tensor(h)? = d.attrs["_backprop_hyperparameters"], h.elementCount == 3, dataInputCount(d) >= 5 else {
+          throw fail("'\(name)': ApplyAdam needs _backprop_hyperparameters [beta1, beta2, epsilon] and 5 or 6 inputs")
+        }
+        let hyper = h.doubles
+        try addAdam(
+          d, variables: [x(0), x(1), x(2)], gradient: x(3), stepSize: x(4), decay: dataInputCount(d) > 5 ? x(5) : nil,
+          beta1: hyper[0], beta2: hyper[1], epsilon: hyper[2])
+        return
       case "ElementCount":
         guard case let .ints(axes)? = d.attrs["_backprop_axes"] else { throw fail("'\(name)': no _backprop_axes") }
         result = [try apply(ElementCount(axes: axes.map { Int($0) }), [x(0)])]
@@ -371,7 +481,8 @@ struct GraphDefImporter {
       return
     }
     switch d.op {
-    case "Placeholder", "PlaceholderWithDefault":
+    case "PlaceholderWithDefault": result = [try apply(PlaceholderWithDefault(), [x(0)])]
+    case "Placeholder":
       let dtype = try dtypeAttr(d, "dtype")
       var shape: [Int?] = []
       if case let .shape(s)? = d.attrs["shape"] {
@@ -392,6 +503,12 @@ struct GraphDefImporter {
       } else {
         guard case let .shape(s)? = d.attrs["shape"], let s, s.allSatisfy({ $0 != nil }) else {
           throw fail("variable '\(name)' has neither an initializer nor a known shape")
+        }
+        var count = 1
+        for size in s {
+          let (p, o) = count.multipliedReportingOverflow(by: size!)
+          guard !o, p <= 1 << 28 else { throw fail("variable '\(name)' of shape \(s.map { $0! }) is too large") }
+          count = p
         }
         initial = g.constant(try NDArray.zeros(Shape(s.map { $0! }), dtype: dtype), name: name + "/zeros")
       }
@@ -488,7 +605,8 @@ struct GraphDefImporter {
     case "OnesLike": result = [try apply(FillLike(value: 1), [x(0)])]
     case "RandomStandardNormal", "RandomUniform", "TruncatedNormal":
       let shape = Shape(try constInts(d, 0))
-      let seed = UInt64(truncatingIfNeeded: intAttr(d, "seed")) << 32 | UInt64(truncatingIfNeeded: intAttr(d, "seed2")) & 0xffff_ffff
+      var seed = UInt64(truncatingIfNeeded: intAttr(d, "seed")) << 32 | UInt64(truncatingIfNeeded: intAttr(d, "seed2")) & 0xffff_ffff
+      if case let .string(text)? = d.attrs["_backprop_seed"], let exact = UInt64(text) { seed = exact }
       let distribution: RandomPrimitive.Distribution =
         d.op == "RandomUniform"
         ? .uniform(low: 0, high: 1) : d.op == "TruncatedNormal" ? .truncatedNormal(mean: 0, standardDeviation: 1) : .normal(mean: 0, standardDeviation: 1)
@@ -503,6 +621,38 @@ struct GraphDefImporter {
         outputs[name] = op.outputs
         return
       }
+    case "Conv2D":
+      let w = try windowAttributes(d)
+      let input = try x(0), filter = try x(1)
+      var groups = 1
+      if let c = input.shape.dimensions.last ?? nil, let fc = filter.shape.dimensions.count == 4 ? filter.shape.dimensions[2] : nil, fc > 0,
+        c % fc == 0
+      {
+        groups = c / fc
+      }
+      result = [try apply(Conv2D(strides: w.strides, padding: w.padding, dilations: w.dilations, groups: groups), [input, filter])]
+    case "MaxPool": result = [try apply(MaxPool(geometry: try windowAttributes(d).geometry), [x(0)])]
+    case "AvgPool": result = [try apply(AvgPool(geometry: try windowAttributes(d).geometry), [x(0)])]
+    case "ApplyAdam":
+      // TensorFlow's own Adam update (training_ops.cc): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ) from the
+      // beta powers (a constant when they are constants, else graph operations), then
+      // Backprop's fused update. β₁, β₂ and ε must be constants.
+      if boolAttr(d, "use_nesterov") { throw GraphDefError.unsupportedOperations(direction: "import", ["ApplyAdam (use_nesterov): \(name)"]) }
+      let hyper = try (6...8).map { try constScalar(d, $0) }
+      let lr = try x(5)
+      var stepSize = lr
+      let powers = [3, 4].map { i -> Double? in try? constScalar(d, i) }
+      if powers[0] != 0 || powers[1] != 0 {
+        let p1 = try x(3), p2 = try x(4)
+        let one = g.constant(try NDArray(repeating: 1, shape: [], dtype: lr.dtype), name: name + "/one")
+        stepSize = try divide(
+          multiply(lr, sqrt(subtract(one, p2, name: name + "/one_minus_beta2_power")), name: name + "/lr_scaled"),
+          subtract(one, p1, name: name + "/one_minus_beta1_power"), name: name + "/lr_t")
+      }
+      try addAdam(
+        d, variables: [x(0), x(1), x(2)], gradient: x(9), stepSize: stepSize, decay: nil, beta1: hyper[0], beta2: hyper[1],
+        epsilon: hyper[2])
+      return
     case "NoOp":
       operations[name] = try g.addOperation(NoOp(), inputs: [], controlDependencies: controlOperations(d), name: name)
       outputs[name] = []

@@ -5,29 +5,86 @@ import ArrayCore
 //   OperatorSetIdProto { domain = 1, version = 2 }
 //   GraphProto { node = 1, name = 2, initializer = 5, input = 11, output = 12 }
 //   NodeProto { input = 1, output = 2, name = 3, op_type = 4, attribute = 5 }
-//   AttributeProto { name = 1, i = 3, type = 20 (INT = 2) }
-//   TensorProto { dims = 1, data_type = 2 (FLOAT = 1, INT32 = 6, BOOL = 9, DOUBLE = 11), name = 8, raw_data = 9 }
+//   AttributeProto { name = 1, f = 2, i = 3, s = 4, ints = 8, type = 20 (FLOAT = 1, INT = 2, STRING = 3, INTS = 7) }
+//   TensorProto { dims = 1, data_type = 2 (FLOAT = 1, INT32 = 6, INT64 = 7, BOOL = 9, DOUBLE = 11), name = 8, raw_data = 9 }
 //   ValueInfoProto { name = 1, type = 2 }; TypeProto { tensor_type = 1 }; TypeProto.Tensor { elem_type = 1, shape = 2 }
 //   TensorShapeProto { dim = 1 }; Dimension { dim_value = 1, dim_param = 2 }
+
+/// One ONNX attribute value.
+enum ONNXAttribute {
+  case int(Int64)
+  case ints([Int64])
+  case float(Float)
+  case string(String)
+}
+
+/// One ONNX node before encoding.
+struct ONNXNode {
+  var op: String
+  var inputs: [String]
+  var output: String
+  var attributes: [(String, ONNXAttribute)] = []
+}
 
 extension Graph {
   /// An ONNX model (opset 13) computing `outputs` from the placeholders `inputs`, for inference
   /// in other runtimes (onnxruntime). Constants become initializers, and so do variables, with
   /// their current values in `session` (required when the outputs depend on variables).
+  ///
+  /// Inference mode: a `PlaceholderWithDefault` that is not an input takes its constant
+  /// default (a training-phase flag is false), a `SelectV2` whose condition is then known is
+  /// replaced by the chosen value (batch normalization's moving statistics), and dropout with
+  /// a false flag is the identity.
+  ///
   /// Supported: placeholders, constants, variables, `MatMul` (without transposes), `Add`,
   /// `Sub`, `Mul`, `Div`, `Maximum`, `Minimum`, `Pow`, `Neg`, `Abs`, `Exp`, `Log`, `Sqrt`,
-  /// `Sigmoid`, `Tanh`, `Relu`, `Softmax`/`LogSoftmax` on the last axis, `Identity`.
+  /// `Rsqrt`, `Sigmoid`, `Tanh`, `Relu`, `Softmax`/`LogSoftmax` on the last axis, `Identity`,
+  /// `Reshape` (`Flatten`), `Transpose`, `Conv2D` and `MaxPool`/`AvgPool` (NHWC tensors and
+  /// HWIO filters, written as ONNX's NCHW/OIHW operations between `Transpose` nodes, TF's
+  /// `SAME` padding as explicit pads when the image size is known, `SAME_UPPER` otherwise).
   /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` listing every other
   ///   operation the outputs need, by type and name; ``SessionError`` for a variable without
   ///   a value.
   public func onnxModel(inputs: [Tensor], outputs: [Tensor], session: Session? = nil, name: String = "backprop") throws -> [UInt8] {
-    // The operations the outputs need, stopping at the inputs, in creation order.
     let inputNodes = Set(inputs.map(\.node))
+    // Values known when the graph is built: bool flags (a constant, or a PlaceholderWithDefault
+    // of one that is not fed).
+    func knownBool(_ v: ValueRef) -> Bool? {
+      let node = nodes[v.node]
+      if let c = node.primitive as? ConstantPrimitive, c.value.dtype == .bool, c.value.elementCount == 1 {
+        return c.value.scalars(as: Bool.self)[0]
+      }
+      if node.primitive.typeName == "PlaceholderWithDefault", !inputNodes.contains(v.node), node.inputs.count == 1 {
+        return knownBool(node.inputs[0])
+      }
+      return nil
+    }
+    // Inference-mode folding: the value a value stands for.
+    func resolve(_ v: ValueRef) -> ValueRef {
+      let node = nodes[v.node]
+      guard !inputNodes.contains(v.node) else { return v }
+      if node.primitive is Select, let flag = knownBool(node.inputs[0]) {
+        let chosen = node.inputs[flag ? 1 : 2]
+        if nodes[chosen.node].outputs[chosen.output].shape == node.outputs[v.output].shape { return resolve(chosen) }
+      }
+      if let b = node.primitive as? Binary, b.function is Multiply {
+        for (i, other) in [(0, 1), (1, 0)] {
+          let mask = nodes[node.inputs[i].node]
+          if mask.primitive is DropoutMask, knownBool(mask.inputs[1]) == false,
+            nodes[node.inputs[other].node].outputs[node.inputs[other].output].shape == node.outputs[0].shape
+          {
+            return resolve(node.inputs[other])
+          }
+        }
+      }
+      return v
+    }
+    // The operations the outputs need, stopping at the inputs, in creation order.
     var needed = Set<Int>()
-    var stack = outputs.map(\.node)
+    var stack = outputs.map { resolve(ValueRef(node: $0.node, output: $0.output)).node }
     while let n = stack.popLast() {
       guard needed.insert(n).inserted, !inputNodes.contains(n) else { continue }
-      stack += nodes[n].inputs.map(\.node)
+      stack += nodes[n].inputs.map { resolve($0).node }
     }
     func valueName(_ v: ValueRef) -> String { v.output == 0 ? nodes[v.node].name : "\(nodes[v.node].name):\(v.output)" }
     func elemType(_ d: DType) -> UInt64 {
@@ -49,6 +106,16 @@ extension Graph {
       t.bytes(9, raw)
       return t
     }
+    func int64Tensor(_ values: [Int], _ name: String) -> ProtobufWriter {
+      var t = ProtobufWriter()
+      t.int64(1, Int64(values.count))
+      t.varint(2, 7)
+      t.string(8, name)
+      var raw: [UInt8] = []
+      for v in values { withUnsafeBytes(of: Int64(v).littleEndian) { raw += $0 } }
+      t.bytes(9, raw)
+      return t
+    }
     func valueInfo(_ name: String, _ info: TensorInfo) -> ProtobufWriter {
       var v = ProtobufWriter()
       v.string(1, name)
@@ -66,14 +133,52 @@ extension Graph {
       }
       return v
     }
-    var graph = ProtobufWriter()
+    var used = Set(nodes.map(\.name))
+    func fresh(_ base: String) -> String {
+      if used.insert(base).inserted { return base }
+      var i = 1
+      while !used.insert("\(base)_\(i)").inserted { i += 1 }
+      return "\(base)_\(i)"
+    }
+    var emitted: [ONNXNode] = []
     var unsupported: [(type: String, name: String)] = []
     var initializers: [ProtobufWriter] = []
+    let nhwcToNCHW: [Int64] = [0, 3, 1, 2], nchwToNHWC: [Int64] = [0, 2, 3, 1]
+    /// `Transpose(x) → op → Transpose` for an NHWC operation with NCHW in ONNX.
+    func channelsFirst(_ node: Node, _ op: String, _ x: String, _ more: [String], _ attributes: [(String, ONNXAttribute)]) {
+      let nchw = fresh(node.name + "/nchw"), result = fresh(node.name + "/" + op)
+      emitted.append(ONNXNode(op: "Transpose", inputs: [x], output: nchw, attributes: [("perm", .ints(nhwcToNCHW))]))
+      emitted.append(ONNXNode(op: op, inputs: [nchw] + more, output: result, attributes: attributes))
+      emitted.append(ONNXNode(op: "Transpose", inputs: [result], output: node.name, attributes: [("perm", .ints(nchwToNHWC))]))
+    }
+    /// ONNX's `pads` (top, left, bottom, right) for TF's padding rule, or `nil` when the
+    /// image size is unknown.
+    func pads(_ input: PartialShape, _ geometry: WindowGeometry) throws -> [Int64]? {
+      guard geometry.padding == .same else { return [0, 0, 0, 0] }
+      guard let h = input.dimensions[1], let w = input.dimensions[2] else { return nil }
+      var before: [Int64] = [], after: [Int64] = []
+      for (axis, size) in [h, w].enumerated() {
+        let (out, pad) = try WindowGeometry.outputSize(
+          input: size, window: geometry.window[axis], stride: geometry.strides[axis], dilation: geometry.dilations[axis],
+          padding: .same)
+        let total = max((out - 1) * geometry.strides[axis] + (geometry.window[axis] - 1) * geometry.dilations[axis] + 1 - size, 0)
+        before.append(Int64(pad))
+        after.append(Int64(total - pad))
+      }
+      return before + after
+    }
+    func windowAttributes(_ g: WindowGeometry, _ input: PartialShape, kernelShape: Bool) throws -> [(String, ONNXAttribute)] {
+      var a: [(String, ONNXAttribute)] = [("strides", .ints(g.strides.map { Int64($0) }))]
+      if kernelShape { a.append(("kernel_shape", .ints(g.window.map { Int64($0) }))) }
+      if let p = try pads(input, g) { a.append(("pads", .ints(p))) } else { a.append(("auto_pad", .string("SAME_UPPER"))) }
+      return a
+    }
     for id in needed.sorted() where !inputNodes.contains(id) {
       let node = nodes[id]
-      let ins = node.inputs.map(valueName)
+      let ins = node.inputs.map { valueName(resolve($0)) }
+      let inputShape = node.inputs.first.map { nodes[$0.node].outputs[$0.output].shape }
       var op: String?
-      var attrs: [(String, Int64)] = []
+      var attrs: [(String, ONNXAttribute)] = []
       switch node.primitive {
       case let c as ConstantPrimitive:
         initializers.append(tensorProto(c.value, node.name))
@@ -88,6 +193,11 @@ extension Graph {
       case let m as MatMul where !m.transposeA && !m.transposeB: op = "MatMul"
       case let b as Binary:
         op = ["Add": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Maximum": "Max", "Minimum": "Min", "Pow": "Pow"][b.typeName]
+      case let u as Unary where u.typeName == "Rsqrt":
+        let root = fresh(node.name + "/sqrt")
+        emitted.append(ONNXNode(op: "Sqrt", inputs: ins, output: root))
+        emitted.append(ONNXNode(op: "Reciprocal", inputs: [root], output: node.name))
+        continue
       case let u as Unary:
         let same: Set<String> = [
           "Neg", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Sin", "Cos", "Tan", "Atan", "Reciprocal", "Softplus", "Erf",
@@ -96,29 +206,79 @@ extension Graph {
         op = same.contains(u.typeName) ? u.typeName : nil
       case let s as Softmax where s.axis == node.outputs[0].shape.rank - 1:
         op = s.log ? "LogSoftmax" : "Softmax"
-        attrs = [("axis", -1)]
+        attrs = [("axis", .int(-1))]
       case is Identity: op = "Identity"
+      case let r as Reshape:
+        let shape = fresh(node.name + "/shape")
+        initializers.append(int64Tensor(r.shape, shape))
+        emitted.append(ONNXNode(op: "Reshape", inputs: [ins[0], shape], output: node.name))
+        continue
+      case let t as Transpose:
+        op = "Transpose"
+        attrs = [("perm", .ints(t.permutation.map { Int64($0) }))]
+      case let c as Conv2D:
+        let filter = nodes[node.inputs[1].node].outputs[node.inputs[1].output].shape.dimensions
+        guard let inputShape, let kh = filter[0], let kw = filter[1] else { break }
+        var g = c.geometry
+        g.window = [kh, kw]  // the primitive takes its window from the filter at run time
+        let oihw = fresh(node.name + "/oihw")
+        emitted.append(ONNXNode(op: "Transpose", inputs: [ins[1]], output: oihw, attributes: [("perm", .ints([3, 2, 0, 1]))]))
+        let a = try windowAttributes(g, inputShape, kernelShape: true)
+          + [("dilations", .ints(c.dilations.map { Int64($0) })), ("group", .int(Int64(c.groups)))]
+        channelsFirst(node, "Conv", ins[0], [oihw], a)
+        continue
+      case let m as MaxPool:
+        guard let inputShape else { break }
+        channelsFirst(node, "MaxPool", ins[0], [], try windowAttributes(m.geometry, inputShape, kernelShape: true))
+        continue
+      case let m as AvgPool:
+        guard let inputShape else { break }
+        // TF divides by the count of real elements in the window.
+        channelsFirst(
+          node, "AveragePool", ins[0], [], try windowAttributes(m.geometry, inputShape, kernelShape: true) + [("count_include_pad", .int(0))])
+        continue
       default: break
       }
       guard let op else {
         unsupported.append((node.primitive.typeName, node.name))
         continue
       }
+      emitted.append(ONNXNode(op: op, inputs: ins, output: node.name, attributes: attrs))
+    }
+    if !unsupported.isEmpty { throw GraphDefError.unsupportedOperations(direction: "export to ONNX", groupedByType(unsupported)) }
+    // Outputs that folding replaced by another value keep their names through an Identity.
+    for y in outputs {
+      let v = ValueRef(node: y.node, output: y.output), r = resolve(v)
+      if r != v { emitted.append(ONNXNode(op: "Identity", inputs: [valueName(r)], output: valueName(v))) }
+    }
+    var graph = ProtobufWriter()
+    for node in emitted {
       graph.message(1) { n in
-        for i in ins { n.string(1, i) }
-        n.string(2, node.name)
-        n.string(3, node.name)
-        n.string(4, op)
-        for (key, value) in attrs {
+        for i in node.inputs { n.string(1, i) }
+        n.string(2, node.output)
+        n.string(3, node.output)
+        n.string(4, node.op)
+        for (key, value) in node.attributes {
           n.message(5) { a in
             a.string(1, key)
-            a.int64(3, value)
-            a.varint(20, 2)
+            switch value {
+            case let .int(i):
+              a.int64(3, i)
+              a.varint(20, 2)
+            case let .ints(list):
+              for i in list { a.int64(8, i) }
+              a.varint(20, 7)
+            case let .float(f):
+              a.float(2, f)
+              a.varint(20, 1)
+            case let .string(s):
+              a.string(4, s)
+              a.varint(20, 3)
+            }
           }
         }
       }
     }
-    if !unsupported.isEmpty { throw GraphDefError.unsupportedOperations(direction: "export to ONNX", groupedByType(unsupported)) }
     graph.string(2, name)
     for t in initializers { graph.message(5, t) }
     for x in inputs { graph.message(11, valueInfo(x.operation.name, x.graph.nodes[x.node].outputs[x.output])) }

@@ -1,5 +1,20 @@
 import ArrayCore
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The C library's `pow`.
+private func cPow(_ x: Double, _ y: Double) -> Double {
+  #if canImport(Glibc)
+    Glibc.pow(x, y)
+  #else
+    Darwin.pow(x, y)
+  #endif
+}
+
 /// Adam's update of one variable and its two slots, fused into one pass over the elements
 /// (TensorFlow's `ApplyAdam` training op). With gradient `g`, step size `ηₜ`, decay `λ`
 /// (AdamW's decoupled weight decay, or none) and the slots `m` and `v`:
@@ -103,4 +118,50 @@ public func applyAdam(
     variable: nodes[0], m: nodes[1], v: nodes[2], beta1: beta1, beta2: beta2, epsilon: epsilon, decays: decay != nil)
   return try graph.addOperation(
     primitive, inputs: [gradient, stepSize] + (decay.map { [$0] } ?? []), name: name ?? "ApplyAdam", location: loc)
+}
+
+/// `base^t` for a float64 scalar `t` (with the C library's `pow`). No gradient: used for
+/// hyper-parameter powers such as Adam's `β₁ᵗ`.
+package struct StepPower: Primitive {
+  /// The base.
+  package let base: Double
+  /// `base^t`.
+  package init(base: Double) { self.base = base }
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
+  /// `StepPower` (not `Pow`: type names are unique, and ``Power`` is TensorFlow's `Pow`).
+  package var typeName: String { "StepPower" }
+  /// A float64 scalar from a float64 scalar.
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    guard inputs.count == 1, inputs[0].dtype == .float64, inputs[0].shape.rank == 0 else {
+      throw ShapeError("the exponent must be a float64 scalar")
+    }
+    return [TensorInfo(dtype: .float64, shape: [])]
+  }
+  /// `pow(base, t)`.
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    outputs[0] = NDArray(scalar: cPow(base, inputs[0].scalarValue))
+  }
+  /// None.
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+}
+
+/// A value that is its input unless fed (`tf.placeholder_with_default`). No gradient.
+package struct PlaceholderWithDefault: Primitive {
+  /// Creates the primitive.
+  package init() {}
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
+  /// `PlaceholderWithDefault`.
+  package var typeName: String { "PlaceholderWithDefault" }
+  /// The output is the input itself (shared memory).
+  package var outputsMayAlias: Bool { true }
+  /// The default's type.
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
+  /// Passes the default through (when the tensor is fed, the session skips this).
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    outputs[0] = inputs[0]
+  }
+  /// None.
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
 }

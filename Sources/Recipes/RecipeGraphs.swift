@@ -1,0 +1,62 @@
+import ArrayCore
+import Datasets
+import GraphCore
+import Training
+
+/// A recipe's whole training graph as its run builds it (network, loss, optimizer), for
+/// `backprop graph` pictures and GraphDef exports.
+public struct RecipeTrainingGraph {
+  /// The graph.
+  public let graph: Graph
+  /// The loss.
+  public let loss: Tensor
+  /// The training operation (the optimizer's update, with the layers' updates).
+  public let train: GraphCore.Operation
+  /// Values for the placeholders of one training step (a sample batch).
+  public let feeds: [Tensor: NDArray]
+}
+
+extension DigitsRecipe {
+  /// The digits recipe's training graph for `configuration` (its layers, dtype and
+  /// optimizer), with the first `sampleRows` rows of the data (standardized with their own
+  /// statistics) as the sample batch.
+  /// - Throws: ``RecipeError`` for bad settings or data; graph errors.
+  public static func trainingGraph(_ configuration: Configuration, sampleRows: Int = 8) throws -> RecipeTrainingGraph {
+    let c = configuration
+    try c.validate()
+    let table = try loadTable(path: c.dataPath)
+    var data = try table.dataset()
+    data = try data.rows(Array(0..<Swift.min(sampleRows, data.count)))
+    let standardized = try Standardizer(fitting: data.features).transform(data)
+    let net = try DigitsNetwork(
+      layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed, dtype: c.dtype)
+    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
+    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
+    let train = try c.optimizer.make(learningRate: c.learningRate).minimize(loss)
+    return RecipeTrainingGraph(
+      graph: net.graph, loss: loss, train: train,
+      feeds: [net.input: standardized.features.converted(to: c.dtype), labels: standardized.labels])
+  }
+}
+
+extension FashionRecipe {
+  /// The Fashion-MNIST recipe's training graph for `configuration` (model, seed, Adam's
+  /// learning rate); the sample batch is `sampleImages` blank images of class 0 with the
+  /// training flag set (the data is not read).
+  /// - Throws: graph errors.
+  public static func trainingGraph(_ configuration: Configuration, sampleImages: Int = 2) throws -> RecipeTrainingGraph {
+    let c = configuration
+    let net = try FashionNetwork(kind: c.model, seed: c.seed)
+    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
+    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
+    let train = try AdamOptimizer(learningRate: .constant(c.learningRate)).minimize(loss)
+    let d = FashionMNIST.side * FashionMNIST.side
+    return RecipeTrainingGraph(
+      graph: net.graph, loss: loss, train: train,
+      feeds: [
+        net.input: NDArray([Float](repeating: 0, count: sampleImages * d), shape: [sampleImages, d]),
+        labels: NDArray([Int32](repeating: 0, count: sampleImages), shape: [sampleImages]),
+        net.phase.flag: NDArray(scalar: true),
+      ])
+  }
+}
