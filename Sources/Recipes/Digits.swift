@@ -419,8 +419,9 @@ struct DigitsNetwork {
   let input: Tensor
   let layers: [Dense]
   let logits: Tensor
-  /// The predicted class of each row: the index of its largest logit (``argMax(_:axis:name:file:line:)``).
-  let predictions: Tensor
+  /// The predicted class of each row of logits, in a graph of its own (the training graph, as
+  /// exported and saved, stays the network's).
+  let predictedClasses: RowArgMax
   let layerSizes: [Int]
 
   init(layerSizes: [Int], seed: UInt64, dtype: DType = .float32) throws {
@@ -438,12 +439,12 @@ struct DigitsNetwork {
     }
     self.layers = layers
     logits = h
-    predictions = try argMax(h, axis: 1, name: "predictions")
+    predictedClasses = try RowArgMax(columns: layerSizes[layerSizes.count - 1], dtype: dtype)
   }
 
   /// The fraction of `data`'s rows whose largest logit is at the label.
   func accuracy(_ session: Session, _ data: Dataset, dtype: DType = .float32) throws -> Double {
-    let predicted = try session.run(predictions, feeding: [input: data.features.converted(to: dtype)]).scalars(as: Int32.self)
+    let predicted = try predictedClasses(session.run(logits, feeding: [input: data.features.converted(to: dtype)]))
     let labels = data.labels.scalars(as: Int32.self)
     let correct = zip(predicted, labels).filter { $0 == $1 }.count
     return data.count == 0 ? .nan : Double(correct) / Double(data.count)
@@ -581,12 +582,6 @@ public struct DigitsModel: Sendable {
   /// Dense layers holding the saved weights.
   /// - Throws: ``RecipeError`` when `pixels` is not `[n, 64]`; graph errors.
   public func logits(_ pixels: NDArray) throws -> NDArray {
-    try evaluate(pixels) { $0.logits }
-  }
-
-  /// A tensor of the network (``DigitsNetwork/logits`` or ``DigitsNetwork/predictions``) for
-  /// raw pixel rows `[n, 64]`.
-  func evaluate(_ pixels: NDArray, _ fetch: (DigitsNetwork) -> Tensor) throws -> NDArray {
     guard pixels.rank == 2, pixels.shape[1] == Self.inputSize else {
       throw RecipeError("expected rows of \(Self.inputSize) pixels, got an array of shape \(pixels.shape)")
     }
@@ -598,7 +593,7 @@ public struct DigitsModel: Sendable {
       if let bias = layer.bias { try session.setValue(w.bias, for: bias) }
     }
     let x = try standardizer.transform(pixels.converted(to: .float32))
-    return try session.run(fetch(net), feeding: [net.input: x])
+    return try session.run(net.logits, feeding: [net.input: x])
   }
 
   /// The network with its standardization as an ONNX model (opset 13) for other runtimes:
@@ -641,7 +636,7 @@ public struct DigitsModel: Sendable {
 
   /// The predicted class of each row of raw pixels `[n, 64]`.
   public func predict(_ pixels: NDArray) throws -> [Int] {
-    try evaluate(pixels) { $0.predictions }.scalars(as: Int32.self).map(Int.init)
+    try RowArgMax(columns: Self.classCount, dtype: .float32)(logits(pixels)).map(Int.init)
   }
 }
 
@@ -675,5 +670,28 @@ public struct DigitsMonitor {
     self.willStart = willStart
     self.didStep = didStep
     self.didFinishEpoch = didFinishEpoch
+  }
+}
+
+/// The index of the largest value in each row of a `[n, columns]` array, the first on ties
+/// (`numpy.argmax`): the ``argMax(_:axis:name:file:line:)`` operation, run in a small graph of
+/// its own.
+struct RowArgMax {
+  let session: Session
+  let scores: Tensor
+  let indices: Tensor
+
+  /// The graph for rows of `columns` values of `dtype`.
+  init(columns: Int, dtype: DType) throws {
+    let graph = Graph()
+    scores = graph.placeholder(dtype, shape: [nil, columns], name: "scores")
+    indices = try argMax(scores, axis: 1, name: "classes")
+    session = Session(graph: graph)
+  }
+
+  /// The index of each row's largest value.
+  /// - Throws: ``SessionError`` when `rows` does not have the declared dtype and width.
+  func callAsFunction(_ rows: NDArray) throws -> [Int32] {
+    try session.run(indices, feeding: [scores: rows]).scalars(as: Int32.self)
   }
 }
