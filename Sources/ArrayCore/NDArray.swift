@@ -172,7 +172,8 @@ public struct NDArray: @unchecked Sendable {
   @inlinable public static func scalarAddress<T: Element>(
     of array: UnsafePointer<NDArray>, as type: T.Type
   ) -> UnsafeMutablePointer<T>? {
-    guard array.pointee.dtype == T.dtype, array.pointee.shape.elementCount == 1 else { return nil }
+    // Every size 1 is one element (cheaper than the saturating product of `elementCount`).
+    guard array.pointee.dtype == T.dtype, array.pointee.shape.dimensions.allSatisfy({ $0 == 1 }) else { return nil }
     return array.pointee.storage.bytes.assumingMemoryBound(to: T.self)
   }
 
@@ -182,7 +183,7 @@ public struct NDArray: @unchecked Sendable {
   @inlinable public static func uniqueScalarAddress<T: Element>(
     of array: UnsafeMutablePointer<NDArray>, as type: T.Type
   ) -> UnsafeMutablePointer<T>? {
-    guard array.pointee.dtype == T.dtype, array.pointee.shape.elementCount == 1 else { return nil }
+    guard array.pointee.dtype == T.dtype, array.pointee.shape.dimensions.allSatisfy({ $0 == 1 }) else { return nil }
     array.pointee.makeUnique()
     return array.pointee.storage.bytes.assumingMemoryBound(to: T.self)
   }

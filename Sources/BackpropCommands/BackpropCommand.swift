@@ -98,6 +98,11 @@ struct RecipeOptions: ParsableArguments {
   var printEvery: Int?
 
   @Option(
+    name: .customLong("batch-size"),
+    help: "Samples per training step, drawn with replacement (the notebook: 1; the same --batch-size is needed to resume with --restore).")
+  var batchSize: Int?
+
+  @Option(
     name: .customLong("save"),
     help: ArgumentHelp(
       "After the last step, save the variables (and optimizer slots) to a safetensors checkpoint.",
@@ -124,6 +129,9 @@ struct RecipeOptions: ParsableArguments {
     }
     if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
     if let printEvery, printEvery < 1 { throw ValidationError("--print-every must be at least 1, got \(printEvery)") }
+    if let batchSize, !(1...1_000_000).contains(batchSize) {
+      throw ValidationError("--batch-size must be between 1 and 1000000, got \(batchSize)")
+    }
     if let learningRate { try validateLearningRate(learningRate) }
   }
 
@@ -161,7 +169,47 @@ struct RecipeOptions: ParsableArguments {
   }
 }
 
-extension RegressionLoss: ExpressibleByArgument {}
+/// The `--loss` choices of `backprop regression`.
+enum RegressionLossOption: String, ExpressibleByArgument, CaseIterable {
+  /// Squared error, as in the notebook.
+  case l2
+  /// Absolute error.
+  case l1
+
+  /// The recipe's loss.
+  var loss: RecipeLoss {
+    switch self {
+    case .l2: .l2
+    case .l1: .l1
+    }
+  }
+}
+
+extension RecipeOptions {
+  /// The one place where the command line becomes a recipe's configuration: the recipe's
+  /// notebook settings, with each option given replacing its setting.
+  func configuration(from base: NotebookRecipe.Configuration) -> NotebookRecipe.Configuration {
+    var c = base
+    c.seed = seed
+    if let steps { c.steps = steps }
+    if let learningRate { c.learningRate = learningRate }
+    if let printEvery { c.printEvery = printEvery }
+    if let batchSize { c.batchSize = batchSize }
+    c.checkNumerics = checkNumerics
+    return c
+  }
+
+  /// Runs `recipe` with these options' checkpoint hooks and `outputs`' files and progress.
+  func run(_ recipe: NotebookRecipe, outputs: TrainingOutputOptions) throws {
+    let c = recipe.configuration
+    let tensorBoard = try outputs.openTensorBoard()
+    var hooks = checkpointHooks(recipe: recipe.name)
+    if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
+    try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
+      try recipe.run(output: output, onStep: onStep, hooks: hooks)
+    }
+  }
+}
 
 struct RegressionCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -171,27 +219,16 @@ struct RegressionCommand: ParsableCommand {
   @OptionGroup var options: RecipeOptions
 
   @Option(help: "The loss: l2 (squared error, as in the notebook) or l1 (absolute error).")
-  var loss: RegressionLoss = .l2
+  var loss: RegressionLossOption = .l2
 
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
   func validate() throws { try validateDistinctFiles(options.files + outputs.files) }
 
   func run() throws {
-    var c = RegressionRecipe.Configuration()
-    c.seed = options.seed
-    c.loss = loss
-    if let s = options.steps { c.steps = s }
-    if let r = options.learningRate { c.learningRate = r }
-    if let p = options.printEvery { c.printEvery = p }
-    c.checkNumerics = options.checkNumerics
-    let recipe = RegressionRecipe(c)
-    let tensorBoard = try outputs.openTensorBoard()
-    var hooks = options.checkpointHooks(recipe: "regression")
-    if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
-    try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
-      try recipe.run(output: output, onStep: onStep, hooks: hooks)
-    }
+    var c = options.configuration(from: .regression)
+    c.loss = loss.loss
+    try options.run(.regression(c), outputs: outputs)
   }
 }
 
@@ -207,19 +244,7 @@ struct ClassificationCommand: ParsableCommand {
   func validate() throws { try validateDistinctFiles(options.files + outputs.files) }
 
   func run() throws {
-    var c = ClassificationRecipe.Configuration()
-    c.seed = options.seed
-    if let s = options.steps { c.steps = s }
-    if let r = options.learningRate { c.learningRate = r }
-    if let p = options.printEvery { c.printEvery = p }
-    c.checkNumerics = options.checkNumerics
-    let recipe = ClassificationRecipe(c)
-    let tensorBoard = try outputs.openTensorBoard()
-    var hooks = options.checkpointHooks(recipe: "classification")
-    if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
-    try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
-      try recipe.run(output: output, onStep: onStep, hooks: hooks)
-    }
+    try options.run(.classification(options.configuration(from: .classification)), outputs: outputs)
   }
 }
 

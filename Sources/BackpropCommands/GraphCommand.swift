@@ -62,25 +62,15 @@ struct GraphCommand: ParsableCommand {
   func run() throws {
     let (graph, loss, train, feeds, title): (Graph, Tensor, GraphCore.Operation, [Tensor: NDArray], String)
     switch recipe {
-    case .regression:
-      var c = RegressionRecipe.Configuration()
+    case .regression, .classification:
+      var c: NotebookRecipe.Configuration = recipe == .regression ? .regression : .classification
       c.seed = seed
-      let model = try RegressionModel(c)
+      let model = try (recipe == .regression ? NotebookRecipe.regression(c) : .classification(c)).makeModel()
       var rng = SeededGenerator(seed: seed)
-      let data = RegressionRecipe.makeData(&rng)
+      let data = c.data.generate(&rng)
       let i = rng.choice(data.inputs.count)
-      (graph, loss, train, title) = (model.graph, model.loss, model.train, "regression: loss = (x·A − y)²")
-      feeds = [model.x: NDArray([data.inputs[i]]), model.y: NDArray([data.targets[i]])]
-    case .classification:
-      var c = ClassificationRecipe.Configuration()
-      c.seed = seed
-      let model = try ClassificationModel(c)
-      var rng = SeededGenerator(seed: seed)
-      let data = ClassificationRecipe.makeData(&rng)
-      let i = rng.choice(data.inputs.count)
-      (graph, loss, train, title) = (
-        model.graph, model.loss, model.train, "classification: loss = σ-cross-entropy(x + A, y)"
-      )
+      (graph, loss, train) = (model.graph, model.loss, model.train)
+      title = recipe == .regression ? "regression: loss = (x·A − y)²" : "classification: loss = σ-cross-entropy(x + A, y)"
       feeds = [model.x: NDArray([data.inputs[i]]), model.y: NDArray([data.targets[i]])]
     case .digits:
       var c = DigitsRecipe.Configuration()

@@ -69,15 +69,19 @@ struct TrainingOutputOptions: ParsableArguments {
       report = try run(progress.print) { step in
         progress.update(step)
         try? tensorBoard?.writer.addScalars(
-          [("loss", step.loss), ("A", step.parameter), ("learning_rate", learningRate)], step: step.step)
-        if partial.losses.isEmpty { partial.firstStep = step.step }
+          [("loss", step.loss)] + step.parameters.map { ($0.name, $0.value) } + [("learning_rate", learningRate)],
+          step: step.step)
+        if partial.losses.isEmpty {
+          partial.firstStep = step.step
+          partial.parameterNames = step.parameters.map(\.name)
+        }
         partial.losses.append(step.loss)
-        partial.parameter.append(step.parameter)
+        partial.parameterHistory.append(step.parameters.map(\.value))
+        partial.finalParameters = step.parameters
       }
     } catch {
       progress.finish()
       if !partial.losses.isEmpty && (plotPath != nil || logPath != nil || csvPath != nil) {
-        partial.finalParameter = partial.parameter.last ?? .nan
         try? finish(report: partial, figure: figure(partial))
         FileHandle.standardError.write(
           Data("the plot and logs hold the \(partial.losses.count) steps done before the error\n".utf8))

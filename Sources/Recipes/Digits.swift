@@ -1,6 +1,7 @@
 import ArrayCore
 import Datasets
 import GraphCore
+import Plotting
 import Training
 
 #if canImport(Glibc)
@@ -388,13 +389,13 @@ public struct DigitsRecipe: Sendable {
   public static func format(_ e: DigitsEpoch, of total: Int) -> String {
     let width = String(total).count
     let n = String(repeating: " ", count: width - String(e.epoch).count) + String(e.epoch)
-    return "epoch \(n)/\(total)  loss \(fixed(e.loss, 4))  train \(fixed(e.trainAccuracy, 4))  test \(fixed(e.testAccuracy, 4))  \(fixed(e.seconds * 1000, 2)) ms"
+    return "epoch \(n)/\(total)  loss \(formatFixed(e.loss, decimals: 4))  train \(formatFixed(e.trainAccuracy, decimals: 4))  test \(formatFixed(e.testAccuracy, decimals: 4))  \(formatFixed(e.seconds * 1000, decimals: 2)) ms"
   }
 }
 
 extension DigitsRecipe {
   /// An accuracy as a percentage with two decimals: `97.21%`.
-  public static func percent(_ accuracy: Double) -> String { fixed(accuracy * 100, 2) + "%" }
+  public static func percent(_ accuracy: Double) -> String { formatFixed(accuracy * 100, decimals: 2) + "%" }
 }
 
 /// Checks that a learning rate is a finite number > 0 that stays so in float32 (`1e-50` rounds
@@ -411,19 +412,6 @@ public func checkFloat32LearningRate(_ learningRate: Double) throws {
   }
 }
 
-/// `x` with `digits` digits after the point (no Foundation).
-func fixed(_ x: Double, _ digits: Int) -> String {
-  guard x.isFinite else { return String(x) }
-  var scale = 1.0
-  for _ in 0..<digits { scale *= 10 }
-  let scaled = (Swift.abs(x) * scale).rounded()
-  guard scaled < 9e15 else { return String(x) }
-  let whole = Int(scaled) / Int(scale), frac = Int(scaled) % Int(scale)
-  let fracText = String(frac)
-  let sign = x < 0 && scaled > 0 ? "-" : ""
-  return sign + String(whole) + (digits > 0 ? "." + String(repeating: "0", count: digits - fracText.count) + fracText : "")
-}
-
 /// The graph of the multilayer perceptron: an input placeholder `[?, 64]`, Dense layers named
 /// `layer1`, `layer2`, ... (ReLU on the hidden layers, none on the last), and the logits.
 struct DigitsNetwork {
@@ -431,6 +419,9 @@ struct DigitsNetwork {
   let input: Tensor
   let layers: [Dense]
   let logits: Tensor
+  /// The predicted class of each row of logits, in a graph of its own (the training graph, as
+  /// exported and saved, stays the network's).
+  let predictedClasses: RowArgMax
   let layerSizes: [Int]
 
   init(layerSizes: [Int], seed: UInt64, dtype: DType = .float32) throws {
@@ -448,13 +439,14 @@ struct DigitsNetwork {
     }
     self.layers = layers
     logits = h
+    predictedClasses = try RowArgMax(columns: layerSizes[layerSizes.count - 1], dtype: dtype)
   }
 
   /// The fraction of `data`'s rows whose largest logit is at the label.
   func accuracy(_ session: Session, _ data: Dataset, dtype: DType = .float32) throws -> Double {
-    let predictions = try DigitsModel.argMax(session.run(logits, feeding: [input: data.features.converted(to: dtype)]))
+    let predicted = try predictedClasses(session.run(logits, feeding: [input: data.features.converted(to: dtype)]))
     let labels = data.labels.scalars(as: Int32.self)
-    let correct = zip(predictions, labels).filter { $0 == Int($1) }.count
+    let correct = zip(predicted, labels).filter { $0 == $1 }.count
     return data.count == 0 ? .nan : Double(correct) / Double(data.count)
   }
 
@@ -644,19 +636,7 @@ public struct DigitsModel: Sendable {
 
   /// The predicted class of each row of raw pixels `[n, 64]`.
   public func predict(_ pixels: NDArray) throws -> [Int] {
-    try Self.argMax(logits(pixels))
-  }
-
-  /// The index of the largest value in each row of a `[n, k]` array (the first on ties, as
-  /// `numpy.argmax`).
-  static func argMax(_ scores: NDArray) -> [Int] {
-    let k = scores.shape[1]
-    let v = scores.doubles
-    return (0..<scores.shape[0]).map { i in
-      var best = 0
-      for j in 1..<k where v[i * k + j] > v[i * k + best] { best = j }
-      return best
-    }
+    try RowArgMax(columns: Self.classCount, dtype: .float32)(logits(pixels)).map(Int.init)
   }
 }
 
@@ -690,5 +670,28 @@ public struct DigitsMonitor {
     self.willStart = willStart
     self.didStep = didStep
     self.didFinishEpoch = didFinishEpoch
+  }
+}
+
+/// The index of the largest value in each row of a `[n, columns]` array, the first on ties
+/// (`numpy.argmax`): the ``argMax(_:axis:name:file:line:)`` operation, run in a small graph of
+/// its own.
+struct RowArgMax {
+  let session: Session
+  let scores: Tensor
+  let indices: Tensor
+
+  /// The graph for rows of `columns` values of `dtype`.
+  init(columns: Int, dtype: DType) throws {
+    let graph = Graph()
+    scores = graph.placeholder(dtype, shape: [nil, columns], name: "scores")
+    indices = try argMax(scores, axis: 1, name: "classes")
+    session = Session(graph: graph)
+  }
+
+  /// The index of each row's largest value.
+  /// - Throws: ``SessionError`` when `rows` does not have the declared dtype and width.
+  func callAsFunction(_ rows: NDArray) throws -> [Int32] {
+    try session.run(indices, feeding: [scores: rows]).scalars(as: Int32.self)
   }
 }

@@ -208,7 +208,7 @@ public struct FashionRecipe: Sendable {
     report.testCount = data.test.count
     if done >= c.epochs {
       report.testAccuracy = try net.accuracy(session, data.test)
-      output("the restored model has trained \(done) epochs already (--epochs \(c.epochs)): test \(fixed(report.testAccuracy, 4))")
+      output("the restored model has trained \(done) epochs already (--epochs \(c.epochs)): test \(formatFixed(report.testAccuracy, decimals: 4))")
       return report
     }
     let batches = (train.count + c.batchSize - 1) / c.batchSize
@@ -236,7 +236,7 @@ public struct FashionRecipe: Sendable {
           }
         }
         stepNumber += 1
-        onStep(TrainingStep(step: stepNumber, totalSteps: totalSteps, loss: l, parameter: .nan))
+        onStep(TrainingStep(step: stepNumber, totalSteps: totalSteps, loss: l))
       }
       let elapsed = clock.now - start
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -258,7 +258,7 @@ public struct FashionRecipe: Sendable {
   public static func format(_ e: DigitsEpoch, of total: Int) -> String {
     let width = String(total).count
     let n = String(repeating: " ", count: width - String(e.epoch).count) + String(e.epoch)
-    return "epoch \(n)/\(total)  loss \(fixed(e.loss, 4))  train \(fixed(e.trainAccuracy, 4))  test \(fixed(e.testAccuracy, 4))  \(fixed(e.seconds, 2)) s"
+    return "epoch \(n)/\(total)  loss \(formatFixed(e.loss, decimals: 4))  train \(formatFixed(e.trainAccuracy, decimals: 4))  test \(formatFixed(e.testAccuracy, decimals: 4))  \(formatFixed(e.seconds, decimals: 2)) s"
   }
 }
 

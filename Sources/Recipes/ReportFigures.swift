@@ -15,13 +15,17 @@ extension TrainingReport {
     exponentialMovingAverage(losses, weight: suggestedSmoothingWeight(count: losses.count))
   }
 
-  /// The per-step log: columns `step`, `loss`, `loss_smoothed`, `A` (one row per step,
-  /// numbered from ``firstStep``).
+  /// The per-step log: columns `step`, `loss`, `loss_smoothed`, then one per parameter
+  /// (``parameterNames``: `A` for the notebook's recipes), one row per step, numbered from
+  /// ``firstStep``.
   public func stepLog() -> StepLog {
-    var log = StepLog(columns: ["step", "loss", "loss_smoothed", "A"])
+    var log = StepLog(columns: ["step", "loss", "loss_smoothed"] + parameterNames)
     let smoothed = smoothedLosses
     for i in losses.indices {
-      log.append([Double(firstStep + i), losses[i], smoothed[i], i < parameter.count ? parameter[i] : .nan])
+      let values = i < parameterHistory.count ? parameterHistory[i] : []
+      log.append(
+        [Double(firstStep + i), losses[i], smoothed[i]]
+          + parameterNames.indices.map { $0 < values.count ? values[$0] : .nan })
     }
     return log
   }
@@ -48,43 +52,42 @@ extension TrainingReport {
     return chart
   }
 
-  /// The parameter panel: `A` after each step, with its theoretical value as a dashed line.
-  func parameterChart(theoretical: Double) -> Chart {
-    var chart = Chart(title: "Parameter A per step", xLabel: "step", yLabel: "A")
-    chart.lines.append(LineSeries(name: "A", x: steps, y: parameter, color: .green, width: 2))
-    chart.referenceLines.append(
-      .horizontal(at: theoretical, label: "theoretical A = \(formatCompact(theoretical))", color: .red))
+  /// The panel of parameter `name` after each step, with its theoretical value (when known)
+  /// as a dashed line.
+  func parameterChart(_ name: String, theoretical: Double?) -> Chart {
+    var chart = Chart(title: "Parameter \(name) per step", xLabel: "step", yLabel: name)
+    chart.lines.append(LineSeries(name: name, x: Array(steps.prefix(parameterHistory.count)), y: history(of: name), color: .green, width: 2))
+    if let theoretical {
+      chart.referenceLines.append(
+        .horizontal(at: theoretical, label: "theoretical \(name) = \(formatCompact(theoretical))", color: .red))
+    }
     return chart
   }
 }
 
-extension RegressionRecipe {
-  /// The theoretical value of `A`: the targets (10) over the inputs' mean (1).
-  public static let theoreticalParameter = 10.0
-
-  /// The learning-curve figure of a run: loss per step (raw and smoothed) and `A` per step
-  /// against its theoretical value 10.
+extension NotebookRecipe {
+  /// The learning-curve figure of a run: loss per step (raw and smoothed), each parameter per
+  /// step against its theoretical value, and for a classifier (when the report has the data)
+  /// the data with the learned probability of class 1 and the decision boundary.
   public func figure(for report: TrainingReport) -> Figure {
     let c = configuration
+    var charts = [report.lossChart()]
+    for name in report.parameterNames {
+      charts.append(report.parameterChart(name, theoretical: theoreticalParameters.first { $0.name == name }?.value))
+    }
+    if let curve = report.probabilityCurve, !report.inputs.isEmpty {
+      charts.append(dataChart(report, curve))
+    }
+    let accuracy = report.accuracy.map { ", accuracy \(formatCompact($0))" } ?? ""
     return Figure(
-      title: "Regression x·A = 10: \(c.loss == .l2 ? "L2" : "L1") loss, learning rate \(formatCompact(c.learningRate)), seed \(c.seed)",
-      charts: [report.lossChart(), report.parameterChart(theoretical: Self.theoreticalParameter)],
-      panelHeight: 340)
+      title: "\(summary): \(c.loss.name) loss, learning rate \(formatCompact(c.learningRate)), seed \(c.seed)\(accuracy)",
+      charts: charts, panelHeight: 340)
   }
-}
 
-extension ClassificationRecipe {
-  /// The theoretical value of `A`: `-(mean₁ + mean₂)/2 = -(-1 + 3)/2 = -1`, which puts the
-  /// decision boundary `x = -A` halfway between the classes' means.
-  public static let theoreticalParameter = -1.0
-
-  /// The learning-curve figure of a run: loss per step, `A` per step against its theoretical
-  /// value -1, and (when the report has the data) the data with the learned model `σ(x + A)`
-  /// and decision boundary `x = -A`.
-  public func figure(for report: TrainingReport) -> Figure {
-    let c = configuration
-    let a = report.finalParameter
-    var data = Chart(title: "Data and learned decision boundary", xLabel: "x", yLabel: "class / σ(x + A)")
+  /// The data panel of a classifier: the samples of each class (with a small vertical jitter),
+  /// the learned probability of class 1, the learned and the ideal decision boundaries.
+  func dataChart(_ report: TrainingReport, _ curve: (inputs: [Double], probabilities: [Double])) -> Chart {
+    var data = Chart(title: "Data and learned decision boundary", xLabel: "x", yLabel: "class / probability of class 1")
     // A small deterministic vertical jitter (golden-ratio sequence) separates overlapping dots.
     func jitter(_ i: Int) -> Double {
       let f = Double(i) * 0.6180339887498949
@@ -101,25 +104,22 @@ extension ClassificationRecipe {
         class1.1.append(1 + jitter(i))
       }
     }
-    let xs = report.inputs.filter(\.isFinite)
-    let lo = (xs.min() ?? -4) - 0.5
-    let hi = (xs.max() ?? 6) + 0.5
-    let curveX = (0...200).map { lo + (hi - lo) * Double($0) / 200 }
-    let curveY = curveX.map { 1 / (1 + exp(-($0 + a))) }
-    data.lines.append(LineSeries(name: "σ(x + A)", x: curveX, y: curveY, color: .violet, width: 2))
-    data.points.append(ScatterSeries(name: "class 0: N(-1, 1)", x: class0.0, y: class0.1, color: .blue))
-    data.points.append(ScatterSeries(name: "class 1: N(3, 1)", x: class1.0, y: class1.1, color: .red))
-    data.referenceLines.append(
-      .vertical(at: -a, label: "learned boundary x = -A = \(formatCompact(-a, significantDigits: 3))", color: .violet))
-    data.referenceLines.append(
-      .vertical(at: -Self.theoreticalParameter, label: "ideal boundary x = 1", color: .gray))
+    data.lines.append(LineSeries(name: "learned P(class 1)", x: curve.inputs, y: curve.probabilities, color: .violet, width: 2))
+    data.points.append(ScatterSeries(name: "class 0", x: class0.0, y: class0.1, color: .blue))
+    data.points.append(ScatterSeries(name: "class 1", x: class1.0, y: class1.1, color: .red))
+    if let decisionBoundary {
+      let learned = decisionBoundary(report.finalParameters.map(\.value))
+      data.referenceLines.append(
+        .vertical(at: learned, label: "learned boundary x = \(formatCompact(learned, significantDigits: 3))", color: .violet))
+      let ideal = theoreticalParameters.map(\.value)
+      if ideal.count == report.finalParameters.count {
+        let x = decisionBoundary(ideal)
+        data.referenceLines.append(.vertical(at: x, label: "ideal boundary x = \(formatCompact(x))", color: .gray))
+      }
+    }
     data.yRange = -0.12...1.12
-    data.xRange = lo...hi
-    return Figure(
-      title: "Classification σ(x + A): learning rate \(formatCompact(c.learningRate)), seed \(c.seed), accuracy \(report.accuracy.map { formatCompact($0) } ?? "n/a")",
-      charts: [report.lossChart(), report.parameterChart(theoretical: Self.theoreticalParameter)]
-        + (report.inputs.isEmpty ? [] : [data]),
-      panelHeight: 340)
+    if let lo = curve.inputs.first, let hi = curve.inputs.last, lo < hi { data.xRange = lo...hi }
+    return data
   }
 }
 

@@ -102,6 +102,27 @@ import Testing
     }
   }
 
+  @Test func longProgramsRunAsSeveralChains() throws {
+    // Several times more instructions than one chain of links holds
+    // (`ScalarProgram.linksPerChain`): the run calls the chains in order.
+    for dtype in [DType.float32, .float64] {
+      var runs: [[NDArray]] = []
+      for fast in [true, false] {
+        let g = Graph()
+        let x = g.placeholder(dtype, shape: [1])
+        var h = x
+        for i in 0..<(3 * ScalarProgram<Float>.linksPerChain + 5) { h = try i % 2 == 0 ? sin(h) + x : h * 0.999 }
+        let s = Session(graph: g, options: .init(scalarFastPath: fast))
+        var rng = SeededGenerator(seed: 3)
+        runs.append(try (0..<5).map { _ in
+          try s.run(h, feeding: [x: NDArray(converting: [rng.normal()], shape: [1], dtype: dtype)])
+        })
+        #expect(s.scalarRuns == (fast ? 5 : 0))
+      }
+      expectIdentical(runs, "long program \(dtype)")
+    }
+  }
+
   @Test func fastPathStillReportsUninitializedVariables() throws {
     let g = Graph()
     let a = try g.variable(NDArray([Float(1)]), name: "A")
@@ -128,6 +149,35 @@ import Testing
     try s.setValue(NDArray([1.0]), for: a)
     #expect(try step([NDArray([2.0])])[0].doubles == [4])
     #expect(try s.value(of: a).doubles == [1 - 0.1 * 2 * 2 * 2 * 1])
+  }
+
+  /// A variable's value read before the variable is written keeps the value it had when read,
+  /// on both paths (the fast path aliases the read to the variable's register, then copies it
+  /// just before the write).
+  @Test func readsBeforeAWriteKeepTheirValue() throws {
+    var runs: [[NDArray]] = []
+    for fast in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(.float32, shape: [1], name: "x")
+      let a = try g.variable(NDArray([Float(2)]), name: "A")
+      let b = try g.variable(NDArray([Float(5)]), name: "B")
+      let update = try assignAdd(a, x * 3)
+      let set = try assign(b, a * x)
+      let z = try a + x, w = try b - x
+      let s = Session(graph: g, options: .init(scalarFastPath: fast))
+      try s.initializeVariables()
+      var values: [NDArray] = []
+      for v: Float in [1, 0.5, -2] {
+        values += try s.run([z, w, a], feeding: [x: NDArray([v])], targets: [update, set.operation])
+        values += [try s.value(of: a), try s.value(of: b)]
+      }
+      #expect(s.scalarRuns == (fast ? 4 : 0))  // the initializer (constants) and the 3 steps
+      #expect(values[0].scalars(as: Float.self) == [3])  // A read before its update: 2 + 1
+      #expect(values[1].scalars(as: Float.self) == [4])  // B read before its assignment: 5 - 1
+      #expect(values[3].scalars(as: Float.self) == [5])  // A after: 2 + 3·1
+      runs.append(values)
+    }
+    expectIdentical(runs, "reads before writes")
   }
 
   /// A training step run for its effect alone (no fetch): the fast path drops the loss's

@@ -72,14 +72,14 @@ private func expectError(
 
   @Test func badLearningRatesInRecipes() throws {
     for rate in [Double.nan, -0.5, 0, .infinity] {
-      var r = RegressionRecipe.Configuration()
+      var r = NotebookRecipe.Configuration.regression
       r.learningRate = rate
       r.steps = 2
-      expectError(["[GradientDescent]", "learning rate"]) { _ = try RegressionRecipe(r).run(output: { _ in }) }
-      var c = ClassificationRecipe.Configuration()
+      expectError(["[GradientDescent]", "learning rate"]) { _ = try NotebookRecipe.regression(r).run(output: { _ in }) }
+      var c = NotebookRecipe.Configuration.classification
       c.learningRate = rate
       c.steps = 2
-      expectError(["[GradientDescent]", "learning rate"]) { _ = try ClassificationRecipe(c).run(output: { _ in }) }
+      expectError(["[GradientDescent]", "learning rate"]) { _ = try NotebookRecipe.classification(c).run(output: { _ in }) }
       var d = DigitsRecipe.Configuration()
       d.learningRate = rate
       expectError(["learning rate must be a finite number > 0"]) { _ = try DigitsRecipe(d).run { _ in } }

@@ -32,21 +32,21 @@ private struct NativeRun {
   static func make(_ recipe: String, steps: Int) throws -> NativeRun {
     var rng = SeededGenerator(seed: 42)
     if recipe == "regression" {
-      var c = RegressionRecipe.Configuration()
+      var c = NotebookRecipe.Configuration.regression
       c.steps = steps
-      let data = RegressionRecipe.makeData(&rng)
+      let data = RecipeData.regression.generate(&rng)
       let samples = (0..<steps).map { _ in rng.choice(data.inputs.count) }.map { (data.inputs[$0], data.targets[$0]) }
-      let report = try RegressionRecipe(c).run(output: { _ in })
-      let m = try RegressionModel(c)
-      return try NativeRun(graph: m.graph, x: m.x, y: m.y, a: m.a, loss: m.loss, train: m.train, samples: samples, report: report)
+      let report = try NotebookRecipe.regression(c).run(output: { _ in })
+      let m = try NotebookRecipe.regression(c).makeModel()
+      return try NativeRun(graph: m.graph, x: m.x, y: m.y, a: m.parameters[0], loss: m.loss, train: m.train, samples: samples, report: report)
     }
-    var c = ClassificationRecipe.Configuration()
+    var c = NotebookRecipe.Configuration.classification
     c.steps = steps
-    let data = ClassificationRecipe.makeData(&rng)
+    let data = RecipeData.classification.generate(&rng)
     let samples = (0..<steps).map { _ in rng.choice(data.inputs.count) }.map { (data.inputs[$0], data.targets[$0]) }
-    let report = try ClassificationRecipe(c).run(output: { _ in })
-    let m = try ClassificationModel(c)
-    return try NativeRun(graph: m.graph, x: m.x, y: m.y, a: m.a, loss: m.loss, train: m.train, samples: samples, report: report)
+    let report = try NotebookRecipe.classification(c).run(output: { _ in })
+    let m = try NotebookRecipe.classification(c).makeModel()
+    return try NativeRun(graph: m.graph, x: m.x, y: m.y, a: m.parameters[0], loss: m.loss, train: m.train, samples: samples, report: report)
   }
 
   init(
@@ -59,7 +59,7 @@ private struct NativeRun {
     initialA = Float(try session.value(of: a).scalarValue)
     self.samples = samples.map { (x: $0.0, y: $0.1) }
     losses = report.losses
-    aAfter = report.parameter
+    aAfter = report.history(of: "A")
   }
 }
 

@@ -18,9 +18,9 @@ import Testing
   }
 
   @Test func regressionFigureHasLossAndParameterWithReference() throws {
-    var c = RegressionRecipe.Configuration()
+    var c = NotebookRecipe.Configuration.regression
     c.steps = 30
-    let recipe = RegressionRecipe(c)
+    let recipe = NotebookRecipe.regression(c)
     let report = try recipe.run(output: { _ in })
     let svg = recipe.figure(for: report).svg()
     let series = try elements(svg, "//*[local-name()='path'][@class='series']")
@@ -31,9 +31,9 @@ import Testing
   }
 
   @Test func classificationFigureHasDataPanelWithBoundary() throws {
-    var c = ClassificationRecipe.Configuration()
+    var c = NotebookRecipe.Configuration.classification
     c.steps = 20
-    let recipe = ClassificationRecipe(c)
+    let recipe = NotebookRecipe.classification(c)
     let report = try recipe.run(output: { _ in })
     let svg = recipe.figure(for: report).svg()
     #expect(try elements(svg, "//*[local-name()='g'][@class='chart']").count == 3)
@@ -44,7 +44,7 @@ import Testing
     // Theoretical A = -1 on the parameter panel; learned boundary x = -A and ideal x = 1.
     #expect(values.count == 3)
     #expect(values[0] == -1)
-    #expect(abs(values[1] + report.finalParameter) < 1e-4)
+    #expect(abs(values[1] + report.finalValue(of: "A")) < 1e-4)
     #expect(values[2] == 1)
   }
 
@@ -66,14 +66,14 @@ import Testing
   }
 
   @Test func stepLogHasOneRowPerStep() throws {
-    var c = RegressionRecipe.Configuration()
+    var c = NotebookRecipe.Configuration.regression
     c.steps = 12
-    let report = try RegressionRecipe(c).run(output: { _ in })
+    let report = try NotebookRecipe.regression(c).run(output: { _ in })
     let lines = report.stepLog().jsonLines().split(separator: "\n")
     #expect(lines.count == 12)
     let last = try #require(try JSONSerialization.jsonObject(with: Data(lines[11].utf8)) as? [String: Any])
     #expect(last["step"] as? Int == 12)
-    #expect((last["A"] as? Double).map { Float($0) } == Float(report.parameter[11]))
+    #expect((last["A"] as? Double).map { Float($0) } == Float(report.history(of: "A")[11]))
     #expect((last["loss"] as? Double).map { Float($0) } == Float(report.losses[11]))
   }
 }

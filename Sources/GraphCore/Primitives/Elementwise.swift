@@ -129,14 +129,21 @@ extension BinaryFunction {
 package struct Unary: Primitive {
   /// The function.
   package let function: any UnaryFunction
+  /// Prepares ``function`` for the scalar fast path, specialized for its type: made here,
+  /// where the type is known (without capturing anything, so without allocating), and called
+  /// only when a plan is lowered.
+  let prepareScalar: @Sendable (any UnaryFunction) -> ScalarFunction
   /// Creates the primitive for `function`.
-  package init(_ function: any UnaryFunction) { self.function = function }
+  package init<F: UnaryFunction>(_ function: F) {
+    self.function = function
+    prepareScalar = { ScalarFunction($0 as! F) }  // always `function`, of type F
+  }
   /// The number of inputs: 1.
   package var arity: Int? { 1 }
   /// The function's type name.
   package var typeName: String { function.typeName }
   /// The function on one scalar (the scalar fast path).
-  package var scalarForm: ScalarForm? { .unary(function) }
+  package var scalarForm: ScalarForm? { .unary(prepareScalar(function)) }
   /// Same dtype and shape as the input, which must be floating point.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0])
@@ -159,14 +166,20 @@ package struct Unary: Primitive {
 package struct Binary: Primitive {
   /// The function.
   package let function: any BinaryFunction
+  /// Prepares ``function`` for the scalar fast path, specialized for its type (as
+  /// ``Unary/prepareScalar``).
+  let prepareScalar: @Sendable (any BinaryFunction) -> ScalarFunction
   /// Creates the primitive for `function`.
-  package init(_ function: any BinaryFunction) { self.function = function }
+  package init<F: BinaryFunction>(_ function: F) {
+    self.function = function
+    prepareScalar = { ScalarFunction($0 as! F) }  // always `function`, of type F
+  }
   /// The number of inputs: 2.
   package var arity: Int? { 2 }
   /// The function's type name.
   package var typeName: String { function.typeName }
   /// The function on two scalars (the scalar fast path).
-  package var scalarForm: ScalarForm? { .binary(function) }
+  package var scalarForm: ScalarForm? { .binary(prepareScalar(function)) }
   /// Both inputs float and of one dtype; the output has their broadcast shape.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     try requireFloat(inputs[0], "x")

@@ -56,9 +56,14 @@ package struct BroadcastTo: Primitive {
   /// The target shape, which `x` must broadcast to.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     let target = shape.map { Optional($0) }
-    guard shape.allSatisfy({ $0 >= 0 }),
-      let d = try? broadcastDimensions(inputs[0].shape.dimensions, target),
-      zip(d, target).allSatisfy({ $0 == nil || $0 == $1 }), d.count == target.count
+    guard shape.allSatisfy({ $0 >= 0 }) else { throw ShapeError("cannot broadcast \(inputs[0].shape) to \(shape): a negative size") }
+    let d: [Int?]
+    do {
+      d = try broadcastDimensions(inputs[0].shape.dimensions, target)
+    } catch {
+      throw ShapeError("cannot broadcast \(inputs[0].shape) to \(shape): \(error.message)")
+    }
+    guard zip(d, target).allSatisfy({ $0 == nil || $0 == $1 }), d.count == target.count
     else { throw ShapeError("cannot broadcast \(inputs[0].shape) to \(shape)") }
     return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(target))]
   }

@@ -222,7 +222,7 @@ package struct SumToShapeOf: Primitive {
   /// One element: passed through when the shapes are equal, else summed (`0 + x`), as the
   /// kernel below does.
   package func scalarForm(for inputs: [TensorInfo]) -> ScalarForm? {
-    inputs[0].shape == inputs[1].shape ? .passThrough : .reduce(Add(), identity: 0)
+    inputs[0].shape == inputs[1].shape ? .passThrough : .reduce(ScalarFunction(Add()), identity: 0)
   }
   /// Outputs share memory with inputs or session state.
   package var outputsMayAlias: Bool { true }

@@ -4,7 +4,7 @@ import ArrayCore
 /// with size 1. Gradient: `g` with the reduced axes restored, broadcast to `x`'s shape.
 package struct Sum: Primitive {
   /// A sum of one element: the reduction's `0 + x` (the scalar fast path).
-  package var scalarForm: ScalarForm? { .reduce(Add(), identity: 0) }
+  package var scalarForm: ScalarForm? { .reduce(ScalarFunction(Add()), identity: 0) }
   /// The axes, normalized and sorted; every axis when built with `nil`.
   package let axes: [Int]
   /// Whether reduced axes stay with size 1.

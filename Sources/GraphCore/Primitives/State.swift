@@ -123,10 +123,19 @@ package struct Assign: Primitive {
 /// shared. Not differentiable.
 package struct AssignUpdate: Primitive {
   /// Updates one element in place (the scalar fast path).
-  package var scalarForm: ScalarForm? { .update(variable: variable, function) }
+  package var scalarForm: ScalarForm? { .update(variable: variable, prepareScalar(function)) }
   let variable: Int
   /// ``Add`` or ``Subtract``.
   let function: any BinaryFunction
+  /// Prepares ``function`` for the scalar fast path, specialized for its type (as
+  /// ``Unary/prepareScalar``).
+  let prepareScalar: @Sendable (any BinaryFunction) -> ScalarFunction
+  /// Creates the update of the variable of node `variable` with `function`.
+  init<F: BinaryFunction>(variable: Int, function: F) {
+    self.variable = variable
+    self.function = function
+    prepareScalar = { ScalarFunction($0 as! F) }  // always `function`, of type F
+  }
   /// The number of inputs: 1.
   package var arity: Int? { 1 }
   /// `AssignAdd` or `AssignSub`.
@@ -155,18 +164,24 @@ func variableNode(_ v: Tensor, in graph: Graph, _ op: String, _ location: Source
 
 func checkAssignable(_ v: Tensor, _ value: Tensor, _ op: String, _ location: SourceLocation?, exact: Bool) throws {
   let ok: Bool
+  var detail = ""
   if value.dtype != v.dtype {
     ok = false
   } else if exact {
     ok = value.shape.rank == v.shape.rank
       && zip(value.shape.dimensions, v.shape.dimensions).allSatisfy { $0 == nil || $0 == $1 }
   } else {
-    ok = (try? broadcastDimensions(v.shape.dimensions, value.shape.dimensions)) == v.shape.dimensions
+    do {
+      ok = try broadcastDimensions(v.shape.dimensions, value.shape.dimensions) == v.shape.dimensions
+    } catch {
+      ok = false
+      detail = " (\(error.message))"
+    }
   }
   guard ok else {
     throw GraphError.invalidOperation(
       op: op, name: v.operation.name, inputs: [v.inputDescription, value.inputDescription],
-      reason: "value of \(value.dtype) \(value.shape) does not fit variable of \(v.dtype) \(v.shape)",
+      reason: "value of \(value.dtype) \(value.shape) does not fit variable of \(v.dtype) \(v.shape)\(detail)",
       location: location)
   }
 }

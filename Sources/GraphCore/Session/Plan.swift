@@ -46,18 +46,48 @@ final class Plan {
 
   /// Lowers the plan to a ``ScalarProgram`` when it fits (the first call does the work; later
   /// calls return at once).
-  func lowerToScalars(graph: Graph) {
-    guard !loweredToScalars else { return }
+  @inline(__always) func lowerToScalars(graph: Graph) {
+    if !loweredToScalars { lowerToScalarsOnce(graph: graph) }
+  }
+
+  /// The work of ``lowerToScalars(graph:)``.
+  @inline(never) private func lowerToScalarsOnce(graph: Graph) {
     scalarProgram = AnyScalarProgram(plan: self, graph: graph)
     scalarHandle = scalarProgram.map(UnownedScalarProgram.init)
     loweredToScalars = true
   }
 
-  /// Builds the plan for `fetches` and `targets` given the fed values.
+  /// Builds the plan for `fetches` and `targets` given the fed values, in three named passes:
+  /// ``reachability(_:fetches:fed:targets:)`` (which nodes run; every placeholder among them
+  /// must be fed), ``assignSlots(_:needed:fed:fetches:)`` (the steps in graph order and a frame
+  /// slot for every value) and ``releases(steps:outputSlots:lastUse:fetched:)`` (which slots each step drops).
   /// - Throws: ``SessionError/missingFeeds(_:)`` naming every placeholder that must be fed.
   init(graph: Graph, fetches: [ValueRef], feeds fed: [ValueRef], targets: [Int]) throws {
     let nodes = graph.nodes
     nodeCount = nodes.count
+    let needed = try Self.reachability(nodes, fetches: fetches, fed: fed, targets: targets)
+    let slots = Self.assignSlots(nodes, needed: needed, fed: fed, fetches: fetches)
+    steps = slots.steps
+    slotLists = slots.slotLists
+    feeds = slots.feeds
+    fetchSlots = slots.fetchSlots
+    let releases = Self.releases(
+      steps: steps, outputSlots: slots.outputSlots, lastUse: slots.lastUse, fetched: Set(fetchSlots))
+    for i in steps.indices {
+      steps[i].releaseStart = slotLists.count
+      steps[i].releaseCount = releases[i].count
+      slotLists += releases[i]
+    }
+    slotCount = slots.count
+    frame = .allocate(capacity: Swift.max(slotCount, 1))
+    frame.initialize(repeating: NDArray.empty, count: Swift.max(slotCount, 1))
+  }
+
+  /// The first pass: the nodes the fetches and targets need, through inputs and control
+  /// inputs, stopping at fed values.
+  /// - Returns: `needed[node]` for every node of the graph.
+  /// - Throws: ``SessionError/missingFeeds(_:)`` naming every needed placeholder not fed.
+  static func reachability(_ nodes: [Node], fetches: [ValueRef], fed: [ValueRef], targets: [Int]) throws -> [Bool] {
     let fedSet = Set(fed)
     var needed = [Bool](repeating: false, count: nodes.count)
     var stack: [Int] = []
@@ -82,60 +112,76 @@ final class Plan {
       missing.append(nodes[id].name)
     }
     if !missing.isEmpty { throw SessionError.missingFeeds(missing) }
+    return needed
+  }
 
-    // Slots: one per fed value and one per output of each needed node.
-    var slotOf: [ValueRef: Int] = [:]
+  /// What ``assignSlots(_:needed:fed:fetches:)`` produces.
+  struct Slots {
+    var steps: [Step] = []
+    /// Each step's input slots then output slots (release lists come later).
+    var slotLists: [Int] = []
+    var feeds: [Feed] = []
+    var fetchSlots: [Int] = []
+    /// Each step's output slots.
+    var outputSlots: [[Int]] = []
+    /// slot -> the index of the last step that reads it.
+    var lastUse: [Int: Int] = [:]
+    /// The number of slots.
     var count = 0
+  }
+
+  /// The second pass: one step per needed node, in graph order (an append-only graph lists
+  /// inputs first), and one slot per fed value and per output of each step.
+  static func assignSlots(_ nodes: [Node], needed: [Bool], fed: [ValueRef], fetches: [ValueRef]) -> Slots {
+    var result = Slots()
+    let fedSet = Set(fed)
+    var slotOf: [ValueRef: Int] = [:]
     for ref in fed {
-      slotOf[ref] = count
-      feeds.append(Feed(ref: ref, slot: count, info: nodes[ref.node].outputs[ref.output], name: "\(nodes[ref.node].name):\(ref.output)"))
-      count += 1
+      slotOf[ref] = result.count
+      result.feeds.append(
+        Feed(ref: ref, slot: result.count, info: nodes[ref.node].outputs[ref.output], name: "\(nodes[ref.node].name):\(ref.output)"))
+      result.count += 1
     }
-    var lastUse: [Int: Int] = [:]  // slot -> step index of last read
-    var outputSlotsOfStep: [[Int]] = []
     for id in nodes.indices where needed[id] {
       let node = nodes[id]
-      let stepIndex = steps.count
-      let inputStart = slotLists.count
+      let stepIndex = result.steps.count
+      let inputStart = result.slotLists.count
       for input in node.inputs {
         let slot = slotOf[input]!
-        slotLists.append(slot)
-        lastUse[slot] = stepIndex
+        result.slotLists.append(slot)
+        result.lastUse[slot] = stepIndex
       }
-      let outputStart = slotLists.count
+      let outputStart = result.slotLists.count
       var outs: [Int] = []
       for o in node.outputs.indices {
         let ref = ValueRef(node: id, output: o)
-        let slot: Int
-        if let s = slotOf[ref], fedSet.contains(ref) {
-          // A fed value whose node still runs (another output is needed): write elsewhere.
-          _ = s
-          slot = count
-          count += 1
-        } else {
-          slot = count
-          slotOf[ref] = slot
-          count += 1
-        }
-        slotLists.append(slot)
+        let slot = result.count
+        result.count += 1
+        // A fed value whose node still runs (another output is needed) is written elsewhere:
+        // readers keep the fed slot.
+        if !fedSet.contains(ref) { slotOf[ref] = slot }
+        result.slotLists.append(slot)
         outs.append(slot)
       }
-      outputSlotsOfStep.append(outs)
-      steps.append(Step(
+      result.outputSlots.append(outs)
+      result.steps.append(Step(
         node: id, primitive: node.primitive, inputStart: inputStart, inputCount: node.inputs.count,
         outputStart: outputStart, outputCount: node.outputs.count, releaseStart: 0, releaseCount: 0))
     }
-    fetchSlots = fetches.map { slotOf[$0]! }
-    let fetched = Set(fetchSlots)
+    result.fetchSlots = fetches.map { slotOf[$0]! }
+    return result
+  }
 
-    // Release lists. Outputs that may share memory (views, variable reads, constants) are
-    // dropped after their last read, so the memory they share can be updated in place (a
-    // variable by its optimizer, a fed buffer by the caller). Outputs nobody reads are dropped
-    // at once. Every other slot keeps its buffer for the kernel to reuse in the next run.
+  /// The third pass: the slots each step drops after it runs. Outputs that may share memory
+  /// (views, variable reads, constants) are dropped after their last read, so the memory they
+  /// share can be updated in place (a variable by its optimizer, a fed buffer by the caller).
+  /// Outputs nobody reads are dropped at once. Every other slot keeps its buffer for the
+  /// kernel to reuse in the next run; fetched slots are never dropped.
+  static func releases(steps: [Step], outputSlots: [[Int]], lastUse: [Int: Int], fetched: Set<Int>) -> [[Int]] {
     var releases = [[Int]](repeating: [], count: steps.count)
     for (i, step) in steps.enumerated() {
       let mayAlias = step.primitive.outputsMayAlias
-      for slot in outputSlotsOfStep[i] where !fetched.contains(slot) {
+      for slot in outputSlots[i] where !fetched.contains(slot) {
         if let last = lastUse[slot] {
           if mayAlias { releases[last].append(slot) }
         } else {
@@ -143,15 +189,7 @@ final class Plan {
         }
       }
     }
-    for i in steps.indices {
-      steps[i].releaseStart = slotLists.count
-      steps[i].releaseCount = releases[i].count
-      slotLists += releases[i]
-    }
-
-    slotCount = count
-    frame = .allocate(capacity: Swift.max(count, 1))
-    frame.initialize(repeating: NDArray.empty, count: Swift.max(count, 1))
+    return releases
   }
 
   deinit {

@@ -4,15 +4,16 @@ import RealModule
 /// How a primitive computes when every tensor it touches holds a single element: the form the
 /// session's scalar fast path runs (see ``ScalarProgram``). Primitives declare it beside their
 /// kernel through ``Primitive/scalarForm``; `nil` means the fast path does not apply. The
-/// arithmetic is never restated here: elementwise forms carry the function's one definition.
+/// arithmetic is never restated here: elementwise forms carry the function's one definition,
+/// prepared once for the scalar program (``ScalarFunction``).
 package enum ScalarForm: Sendable {
   /// An elementwise function of one input.
-  case unary(any UnaryFunction)
+  case unary(ScalarFunction)
   /// An elementwise function of two inputs.
-  case binary(any BinaryFunction)
+  case binary(ScalarFunction)
   /// A reduction of one element: `f(identity, x)`, as the reduction kernels compute it (a sum
-  /// is `.reduce(Add(), identity: 0)`, so `-0` sums to `+0` on both paths).
-  case reduce(any BinaryFunction, identity: Double)
+  /// is `.reduce(ScalarFunction(Add()), identity: 0)`, so `-0` sums to `+0` on both paths).
+  case reduce(ScalarFunction, identity: Double)
   /// The output is the first input (views, identity, broadcasting one element).
   case passThrough
   /// A constant output.
@@ -22,68 +23,97 @@ package enum ScalarForm: Sendable {
   /// `v ← x` for the variable of node `variable`.
   case assign(variable: Int)
   /// `v ← f(v, x)` in place for the variable of node `variable`.
-  case update(variable: Int, any BinaryFunction)
+  case update(variable: Int, ScalarFunction)
   /// Nothing (a group of control dependencies).
   case noOp
 }
 
-/// One elementwise definition held by reference for the scalar program: a run calls it through
-/// an unowned reference (no reference counting, no copy of an existential) into the definition's
-/// non-generic entry points (``UnaryFunction/apply(_:)-(Float)``), which are specialized for the
-/// function and the dtype.
-class ScalarKernel {
-  func apply(_ x: Float) -> Float { x }
-  func apply(_ x: Double) -> Double { x }
-  func apply(_ x: Float, _ y: Float) -> Float { x }
-  func apply(_ x: Double, _ y: Double) -> Double { x }
+/// One step of a lowered scalar program, followed by the rest of the program: a run of the
+/// scalar program is one call to the first link (see ``ScalarProgram``). The registers are
+/// passed untyped so that the closure type is the same in every generic context (a closure
+/// type mentioning a generic parameter is stored in its most general form, and every call
+/// from specialized code would go through a reabstraction thunk).
+typealias ScalarLink = (UnsafeMutableRawPointer) -> Void
 
-  /// The kernel of a function of one value.
-  static func make(_ f: any UnaryFunction) -> ScalarKernel { unaryKernel(f) }
-  /// The kernel of a function of two values.
-  static func make(_ f: any BinaryFunction) -> ScalarKernel { binaryKernel(f) }
+/// An elementwise definition (``UnaryFunction`` or ``BinaryFunction``) prepared for the scalar
+/// program: closures that make its instruction, specialized for the function's type where the
+/// primitive was built (``Unary/init(_:)``, ``Binary/init(_:)``, ``AssignUpdate``, ``Sum``). The
+/// arithmetic inside them is the definition's own ``UnaryFunction/apply(_:)-(Float)``, inlined,
+/// so an instruction costs one call, with no switch over functions restating their maths and
+/// no protocol dispatch. Built from an existential (a function decoded from a file), the
+/// closures are generic code calling the same definition through its witness table: slower,
+/// the same values.
+package final class ScalarFunction: Sendable {
+  /// `Float` instructions and constant folding.
+  let float: Links<Float>
+  /// `Double` instructions and constant folding.
+  let double: Links<Double>
+
+  /// The instructions of one dtype: `make(dst, x, y, next)` is the link
+  /// `r[dst] ← f(r[x])` (or `f(r[x], r[y])`) followed by `next`; `fold` computes the same
+  /// value once, at lowering, for constant operands.
+  struct Links<T>: Sendable {
+    let make: @Sendable (_ dst: Int, _ x: Int, _ y: Int, _ next: @escaping ScalarLink) -> ScalarLink
+    let fold: @Sendable (T, T) -> T
+  }
+
+  /// Prepares a function of one value.
+  package init<F: UnaryFunction>(_ f: F) {
+    float = Links(
+      make: { dst, x, _, next in
+        { raw in
+          let r = raw.assumingMemoryBound(to: Float.self)
+          r[dst] = f.apply(r[x])
+          next(raw)
+        }
+      },
+      fold: { x, _ in f.apply(x) })
+    double = Links(
+      make: { dst, x, _, next in
+        { raw in
+          let r = raw.assumingMemoryBound(to: Double.self)
+          r[dst] = f.apply(r[x])
+          next(raw)
+        }
+      },
+      fold: { x, _ in f.apply(x) })
+  }
+
+  /// Prepares a function of two values.
+  package init<F: BinaryFunction>(_ f: F) {
+    float = Links(
+      make: { dst, x, y, next in
+        { raw in
+          let r = raw.assumingMemoryBound(to: Float.self)
+          r[dst] = f.apply(r[x], r[y])
+          next(raw)
+        }
+      },
+      fold: { x, y in f.apply(x, y) })
+    double = Links(
+      make: { dst, x, y, next in
+        { raw in
+          let r = raw.assumingMemoryBound(to: Double.self)
+          r[dst] = f.apply(r[x], r[y])
+          next(raw)
+        }
+      },
+      fold: { x, y in f.apply(x, y) })
+  }
 }
 
-private func unaryKernel<F: UnaryFunction>(_ f: F) -> ScalarKernel { UnaryKernel(f) }
-private func binaryKernel<F: BinaryFunction>(_ f: F) -> ScalarKernel { BinaryKernel(f) }
-
-final class UnaryKernel<F: UnaryFunction>: ScalarKernel {
-  let f: F
-  init(_ f: F) { self.f = f }
-  override func apply(_ x: Float) -> Float { f.apply(x) }
-  override func apply(_ x: Double) -> Double { f.apply(x) }
-}
-
-final class BinaryKernel<F: BinaryFunction>: ScalarKernel {
-  let f: F
-  init(_ f: F) { self.f = f }
-  override func apply(_ x: Float, _ y: Float) -> Float { f.apply(x, y) }
-  override func apply(_ x: Double, _ y: Double) -> Double { f.apply(x, y) }
-}
-
-/// `Float` and `Double`, calling a ``ScalarKernel`` for their own dtype.
+/// `Float` and `Double`, choosing the ``ScalarFunction`` instructions of their own dtype.
 protocol ScalarElement: FloatElement {
-  /// `f(x)`.
-  static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Self) -> Self
-  /// `f(x, y)`.
-  static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Self, _ y: Self) -> Self
+  /// The instructions of `f` for this dtype.
+  static func links(_ f: ScalarFunction) -> ScalarFunction.Links<Self>
 }
 
 extension Float: ScalarElement {
-  @inline(__always) static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Float) -> Float {
-    f._withUnsafeGuaranteedRef { $0.apply(x) }
-  }
-  @inline(__always) static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Float, _ y: Float) -> Float {
-    f._withUnsafeGuaranteedRef { $0.apply(x, y) }
-  }
+  static func links(_ f: ScalarFunction) -> ScalarFunction.Links<Float> { f.float }
 }
 
 extension Double: ScalarElement {
-  @inline(__always) static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Double) -> Double {
-    f._withUnsafeGuaranteedRef { $0.apply(x) }
-  }
-  @inline(__always) static func apply(_ f: Unmanaged<ScalarKernel>, _ x: Double, _ y: Double) -> Double {
-    f._withUnsafeGuaranteedRef { $0.apply(x, y) }
-  }
+  static func links(_ f: ScalarFunction) -> ScalarFunction.Links<Double> { f.double }
 }
 
 /// A plan lowered to a register machine over plain scalars, used when every value of the plan
@@ -98,13 +128,13 @@ extension Double: ScalarElement {
 /// values are written to their frame slots last. Nothing is allocated in steady state, and the
 /// stored properties are constants, so a run pays no exclusivity checks on them.
 final class ScalarProgram<T: ScalarElement> {
-  /// One step over the registers. Functions are indices into the program's function tables, so
-  /// instructions hold plain integers (a run copies them without reference counting).
+  /// One step over the registers, as lowering and dead-code removal see it; the run executes
+  /// the chain of links made from them (``chain(_:)``).
   enum Instruction {
     /// `r[dst] ← f(r[x])`.
-    case unary(function: Int, dst: Int, x: Int)
+    case unary(ScalarFunction.Links<T>, dst: Int, x: Int)
     /// `r[dst] ← f(r[x], r[y])` (an in-place update is `dst == x`).
-    case binary(function: Int, dst: Int, x: Int, y: Int)
+    case binary(ScalarFunction.Links<T>, dst: Int, x: Int, y: Int)
     /// `r[dst] ← r[x]`.
     case copy(dst: Int, x: Int)
 
@@ -129,11 +159,15 @@ final class ScalarProgram<T: ScalarElement> {
     var shape: Int
   }
 
+  /// The instructions after dead-code removal (kept for tests and pictures; a run executes
+  /// ``links``).
   let code: [Instruction]
-  /// The elementwise definitions the instructions call (``kernelHandles`` refer to them
-  /// without reference counting).
-  let kernels: [ScalarKernel]
-  let kernelHandles: UnsafeMutableBufferPointer<Unmanaged<ScalarKernel>>
+  /// The program as chains of links, each at most ``linksPerChain`` long (a chain calls its
+  /// next link from the previous one, so its length bounds the stack a run uses): the first,
+  /// then the others (usually none). The first is kept out of the array: a closure stored in
+  /// an array is reabstracted, and each call would go through two thunks.
+  let head: ScalarLink
+  let tail: [ScalarLink]
   let variables: [VariableUse]
   let registers: UnsafeMutablePointer<T>
   let count: Int
@@ -145,9 +179,10 @@ final class ScalarProgram<T: ScalarElement> {
   /// apart so the other arrays hold plain integers, which a run reads without reference counting.
   let shapes: [Shape]
 
-  /// Lowers `plan`, or returns `nil` when some step or value does not fit. Three passes:
-  /// ``lower(plan:graph:)`` (instructions, with aliases and constant folding),
-  /// ``removeDeadCode(_:fetchRegisters:isVariable:)``, then the tables a run reads.
+  /// Lowers `plan`, or returns `nil` when some step or value does not fit. Four passes:
+  /// ``Lowering/lower()`` (instructions, with aliases and constant folding),
+  /// ``removeDeadCode(_:fetchRegisters:isVariable:)``, ``chain(_:)`` (the instructions as
+  /// closures specialized per function), then the tables a run reads.
   init?(plan: Plan, graph: Graph) {
     guard var lowering = Lowering(plan: plan, graph: graph) else { return nil }
     guard lowering.lower() else { return nil }
@@ -167,9 +202,7 @@ final class ScalarProgram<T: ScalarElement> {
     self.fetchRegisters = fetchRegisters
     self.shapes = shapes + lowering.declaredShapes
     feedSlots = plan.feeds.map(\.slot)
-    kernels = lowering.kernels
-    kernelHandles = .allocate(capacity: Swift.max(kernels.count, 1))
-    _ = kernelHandles.initialize(from: kernels.map { Unmanaged.passUnretained($0) })
+    (head, tail) = Self.chain(code)
     count = Swift.max(lowering.registerCount, 1)
     registers = .allocate(capacity: count)
     registers.initialize(repeating: 0, count: count)
@@ -177,9 +210,10 @@ final class ScalarProgram<T: ScalarElement> {
   }
 
   /// The first pass: one instruction (or none) per plan step, from each primitive's
-  /// ``ScalarForm``. It simplifies as it goes: a copy of a value that never changes during the
-  /// run is an alias (no instruction), and an operation on constants is computed once, here,
-  /// through the same entry point the run would call (so the results stay bit-identical).
+  /// ``ScalarForm``. It simplifies as it goes: a copy is an alias (no instruction; of a
+  /// variable's register, until the variable is written), and an operation on constants is
+  /// computed once, here, through the same entry point the run would call (so the results stay
+  /// bit-identical).
   struct Lowering {
     let plan: Plan
     let nodes: [Node]
@@ -188,9 +222,11 @@ final class ScalarProgram<T: ScalarElement> {
     var variables: [VariableUse] = []
     var variableIndex: [Int: Int] = [:]
     var declaredShapes: [Shape] = []
-    var kernels: [ScalarKernel] = []
     /// slot -> the register that holds its value.
     var alias: [Int: Int] = [:]
+    /// variable register -> the slots aliased to it since it was last written (see
+    /// ``copy(_:_:)``).
+    var readers: [Int: [Int]] = [:]
     /// register -> its constant value.
     var known: [Int: T] = [:]
     var slotShape: [Int: Shape] = [:]
@@ -240,27 +276,38 @@ final class ScalarProgram<T: ScalarElement> {
       return r
     }
 
+    /// `dst ← x` as an alias, without an instruction. When `x` is a variable's register, the
+    /// alias holds until the variable is written: ``willWrite(_:)`` then copies the value the
+    /// slot had into the slot itself (dead-code removal drops the copy when nothing reads it).
     mutating func copy(_ dst: Int, _ x: Int) {
-      if isVariableRegister(x) { code.append(.copy(dst: dst, x: x)) } else { alias[dst] = x }
+      alias[dst] = x
+      if isVariableRegister(x) { readers[x, default: []].append(dst) }
     }
 
-    mutating func emit(_ f: any UnaryFunction, dst: Int, x: Int) {
-      let kernel = ScalarKernel.make(f)
-      if let v = known[x] {
-        fold(dst, withExtendedLifetime(kernel) { T.apply(Unmanaged.passUnretained(kernel), v) })
-      } else {
-        kernels.append(kernel)
-        code.append(.unary(function: kernels.count - 1, dst: dst, x: x))
+    /// Before an instruction writes variable register `r`: the slots aliased to it get a copy
+    /// of its current value.
+    mutating func willWrite(_ r: Int) {
+      for slot in readers.removeValue(forKey: r) ?? [] where alias[slot] == r {
+        code.append(.copy(dst: slot, x: r))
+        alias[slot] = nil
       }
     }
 
-    mutating func emit(_ f: any BinaryFunction, dst: Int, x: Int, y: Int) {
-      let kernel = ScalarKernel.make(f)
-      if let a = known[x], let b = known[y], !isVariableRegister(dst) {
-        fold(dst, withExtendedLifetime(kernel) { T.apply(Unmanaged.passUnretained(kernel), a, b) })
+    mutating func emitUnary(_ f: ScalarFunction, dst: Int, x: Int) {
+      let links = T.links(f)
+      if let v = known[x] {
+        fold(dst, links.fold(v, 0))
       } else {
-        kernels.append(kernel)
-        code.append(.binary(function: kernels.count - 1, dst: dst, x: x, y: y))
+        code.append(.unary(links, dst: dst, x: x))
+      }
+    }
+
+    mutating func emitBinary(_ f: ScalarFunction, dst: Int, x: Int, y: Int) {
+      let links = T.links(f)
+      if let a = known[x], let b = known[y], !isVariableRegister(dst) {
+        fold(dst, links.fold(a, b))
+      } else {
+        code.append(.binary(links, dst: dst, x: x, y: y))
       }
     }
 
@@ -279,23 +326,25 @@ final class ScalarProgram<T: ScalarElement> {
         }
         let ins = (0..<step.inputCount).map { reg(plan.slotLists[step.inputStart + $0]) }
         switch form {
-        case .unary(let f): emit(f, dst: outs[0], x: ins[0])
-        case .binary(let f): emit(f, dst: outs[0], x: ins[0], y: ins[1])
-        case let .reduce(f, identity): emit(f, dst: outs[0], x: constantRegister(T(identity)), y: ins[0])
+        case .unary(let f): emitUnary(f, dst: outs[0], x: ins[0])
+        case .binary(let f): emitBinary(f, dst: outs[0], x: ins[0], y: ins[1])
+        case let .reduce(f, identity): emitBinary(f, dst: outs[0], x: constantRegister(T(identity)), y: ins[0])
         case .passThrough: copy(outs[0], ins[0])
         case .constant(let v): fold(outs[0], T(v))
         case .readVariable:
-          // A copy, not an alias: the variable may be updated later in the run.
+          // An alias until the variable is written (then a copy: ``willWrite(_:)``).
           guard let r = variable(step.node, loads: true) else { return false }
-          code.append(.copy(dst: outs[0], x: r))
+          copy(outs[0], r)
         case .assign(let v):
           guard let r = variable(v, loads: false) else { return false }
           variables[variableIndex[v]!].stores = true
+          willWrite(r)
           code.append(.copy(dst: r, x: ins[0]))
           if let o = outs.first { copy(o, ins[0]) }
         case let .update(v, f):
           guard let r = variable(v, loads: true) else { return false }
-          emit(f, dst: r, x: r, y: ins[0])
+          willWrite(r)
+          emitBinary(f, dst: r, x: r, y: ins[0])
           variables[variableIndex[v]!].stores = true
         case .noOp: break
         }
@@ -317,10 +366,39 @@ final class ScalarProgram<T: ScalarElement> {
     return kept.reversed()
   }
 
-  deinit {
-    registers.deallocate()
-    kernelHandles.deinitialize().deallocate()
+  /// The most links one chain holds.
+  static var linksPerChain: Int { 256 }
+
+  /// The last pass: each instruction becomes a closure that computes it and calls the next
+  /// one, built from the end; elementwise instructions are made by their ``ScalarFunction``,
+  /// so the definition's arithmetic is inlined in its link. Long programs are cut into chains
+  /// of at most ``linksPerChain`` links.
+  static func chain(_ code: [Instruction]) -> (first: ScalarLink, rest: [ScalarLink]) {
+    let rest = stride(from: linksPerChain, to: code.count, by: linksPerChain).map { start in
+      link(code[start..<Swift.min(start + linksPerChain, code.count)])
+    }
+    return (link(code[0..<Swift.min(linksPerChain, code.count)]), rest)
   }
+
+  /// One chain: the links of `code`, in order.
+  static func link(_ code: ArraySlice<Instruction>) -> ScalarLink {
+    var next: ScalarLink = { _ in }
+    for instruction in code.reversed() {
+      switch instruction {
+      case let .unary(f, dst, x): next = f.make(dst, x, x, next)
+      case let .binary(f, dst, x, y): next = f.make(dst, x, y, next)
+      case let .copy(dst, x):
+        next = { [next] raw in
+          let r = raw.assumingMemoryBound(to: T.self)
+          r[dst] = r[x]
+          next(raw)
+        }
+      }
+    }
+    return next
+  }
+
+  deinit { registers.deallocate() }
 
   /// Runs the program: reads the fed values from the frame, updates variables in `context`,
   /// and writes the fetched values into their frame slots. The caller has sized
@@ -370,18 +448,11 @@ final class ScalarProgram<T: ScalarElement> {
     return true
   }
 
-  /// Runs the instructions over the registers.
+  /// Runs the instructions over the registers: one call per chain.
   private func execute() {
-    let r = registers
-    let k = kernelHandles.baseAddress.unsafelyUnwrapped
-    code.withUnsafeBufferPointer { code in
-      for instruction in code {
-        switch instruction {
-        case let .unary(f, dst, x): r[dst] = T.apply(k[f], r[x])
-        case let .binary(f, dst, x, y): r[dst] = T.apply(k[f], r[x], r[y])
-        case let .copy(dst, x): r[dst] = r[x]
-        }
-      }
+    head(registers)
+    if !tail.isEmpty {
+      for chain in tail { chain(registers) }
     }
   }
 }

@@ -215,7 +215,7 @@ public final class Session: @unchecked Sendable {
   /// Executes a bound plan: the one way every run, prepared or not, computes. Its scalar
   /// program when the options allow and the plan fits (see ``ScalarProgram``), else the steps
   /// one by one. The caller holds the lock.
-  func execute(_ plan: Plan) throws {
+  @inline(__always) func execute(_ plan: Plan) throws {
     context.reserve(nodes: plan.nodeCount)
     if options.scalarFastPath && !options.checkNumerics {
       plan.lowerToScalars(graph: graph)
