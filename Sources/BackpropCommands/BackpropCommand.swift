@@ -121,6 +121,10 @@ struct RecipeOptions: ParsableArguments {
     help: "Stop at the first operation that produces NaN or infinity, naming it and where it was built.")
   var checkNumerics = false
 
+  @Flag(
+    help: "Train in eager style: no graph and no session, a gradient tape per step (the same kernels, gradients and update, so the same output).")
+  var eager = false
+
   func validate() throws {
     if let savePath { try validateOutputPath(savePath, flag: "--save") }
     if let restorePath {
@@ -133,6 +137,12 @@ struct RecipeOptions: ParsableArguments {
       throw ValidationError("--batch-size must be between 1 and 1000000, got \(batchSize)")
     }
     if let learningRate { try validateLearningRate(learningRate) }
+    if eager {
+      for (flag, given) in [("--save", savePath != nil), ("--restore", restorePath != nil), ("--check-numerics", checkNumerics)]
+      where given {
+        throw ValidationError("--eager cannot be combined with \(flag) (it works on a session's graph); run without --eager")
+      }
+    }
   }
 
   /// The checkpoint files named, for ``validateDistinctFiles(_:)``.
@@ -202,6 +212,15 @@ extension RecipeOptions {
   /// Runs `recipe` with these options' checkpoint hooks and `outputs`' files and progress.
   func run(_ recipe: NotebookRecipe, outputs: TrainingOutputOptions) throws {
     let c = recipe.configuration
+    if eager {
+      guard outputs.logdir == nil else {
+        throw CLIError("--eager cannot be combined with --logdir (its logs read a session); run without --eager")
+      }
+      try outputs.train(figure: recipe.figure(for:), tensorBoard: nil, learningRate: c.learningRate) { output, onStep in
+        try recipe.runEagerly(output: output, onStep: onStep)
+      }
+      return
+    }
     let tensorBoard = try outputs.openTensorBoard()
     var hooks = checkpointHooks(recipe: recipe.name)
     if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }

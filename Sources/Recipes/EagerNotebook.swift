@@ -1,0 +1,75 @@
+import ArrayCore
+import GraphCore
+import Training
+
+extension NotebookRecipe {
+  /// Runs the recipe in eager style (`backprop regression --eager`): the same model closure,
+  /// loss and data, but no graph and no session. Each step records the batch's loss on a
+  /// ``GraphCore/GradientTape``, takes its gradient with respect to the model's variables (kept in
+  /// ``GraphCore/EagerVariables``, created on the first step) and applies gradient descent
+  /// through ``Training/EagerOptimizer``. The kernels, gradient definitions and update are the
+  /// graph run's, so the printed lines and the report equal ``run(output:onStep:hooks:)``'s for
+  /// the same configuration, bit for bit (`Tests/RecipesTests/EagerRecipeTests.swift`).
+  /// - Throws: as ``run(output:onStep:hooks:)``.
+  public func runEagerly(
+    output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in }
+  ) throws -> TrainingReport {
+    let c = configuration
+    guard c.batchSize >= 1 else { throw RecipeError("the batch size must be at least 1, got \(c.batchSize)") }
+    var rng = SeededGenerator(seed: c.seed)
+    let (xVals, yVals) = c.data.generate(&rng)
+    guard !xVals.isEmpty, xVals.count == yVals.count else {
+      throw RecipeError("the data set needs as many targets as inputs, at least one (got \(xVals.count) and \(yVals.count))")
+    }
+    let variables = EagerVariables()
+    let optimizer = EagerOptimizer(try GradientDescentOptimizer(learningRate: c.learningRate))
+    func forward(_ inputs: NDArray) throws -> Tensor { try variables.use { try model(Tensor(inputs), c.seed) } }
+    func loss(_ inputs: NDArray, _ targets: NDArray) throws -> Tensor { try c.loss.build(forward(inputs), Tensor(targets)) }
+
+    var report = TrainingReport()
+    report.inputs = xVals.map(Double.init)
+    report.targets = yVals.map(Double.init)
+    for i in 0..<c.steps {
+      let batch = (0..<c.batchSize).map { _ in rng.choice(xVals.count) }
+      let (inputs, targets) = (NDArray(batch.map { xVals[$0] }), NDArray(batch.map { yVals[$0] }))
+      let tape = GradientTape()
+      let lossBefore = try tape.record { try loss(inputs, targets) }
+      let parameters = variables.trainable
+      if i == 0 { report.parameterNames = Self.parameterNames(parameters) }
+      try optimizer.update(parameters, along: try tape.gradient(of: lossBefore, withRespectTo: parameters))
+      let values = try parameters.map { try $0.value }
+      let lossValue = mean(try lossBefore.value)
+      let named = zip(report.parameterNames, values.flatMap(\.doubles)).map { NamedValue($0, $1) }
+      report.losses.append(lossValue)
+      report.parameterHistory.append(named.map(\.value))
+      onStep(TrainingStep(step: i + 1, totalSteps: c.steps, loss: lossValue, parameters: named))
+      if (i + 1) % c.printEvery == 0 {
+        output("Step #\(i + 1) " + zip(parameters, values).map { "\($0.operation.name) = \($1)" }.joined(separator: " "))
+        output("Loss = \(try loss(inputs, targets).value)")
+      }
+    }
+    let finalValues = try variables.trainable.flatMap { try $0.value.doubles }
+    report.finalParameters = zip(report.parameterNames, finalValues).map { NamedValue($0, $1) }
+    if let probability = c.loss.probability {
+      // The graph run evaluates in batches of `batchSize`; elementwise models give the same values.
+      let predicted = try xVals.map { x in try round(probability(forward(NDArray([x])))).value.scalarValue }
+      let correct = zip(predicted, yVals).filter { $0 == Double($1) }.count
+      report.accuracy = Double(correct) / Double(xVals.count)
+      let finite = xVals.filter(\.isFinite).map(Double.init)
+      let (lo, hi) = ((finite.min() ?? -4) - 0.5, (finite.max() ?? 6) + 0.5)
+      let xs = (0..<Self.curvePoints).map { lo + (hi - lo) * Double($0) / Double(Self.curvePoints - 1) }
+      report.probabilityCurve = (xs, try xs.map { try probability(forward(NDArray([Float($0)]))).value.scalarValue })
+      output("Ending Accuracy = \(((report.accuracy ?? .nan) * 100).rounded() / 100)")
+    }
+    return report
+  }
+
+  /// `A`, or `W[0]`, `W[1]`... for a parameter of several elements.
+  static func parameterNames(_ parameters: [Tensor]) -> [String] {
+    parameters.flatMap { p in
+      let name = p.operation.name
+      let count = p.shape.concrete?.elementCount ?? 1
+      return count == 1 ? [name] : (0..<count).map { "\(name)[\($0)]" }
+    }
+  }
+}
