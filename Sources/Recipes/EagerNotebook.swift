@@ -15,12 +15,9 @@ extension NotebookRecipe {
     output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in }
   ) throws -> TrainingReport {
     let c = configuration
-    guard c.batchSize >= 1 else { throw RecipeError("the batch size must be at least 1, got \(c.batchSize)") }
-    var rng = SeededGenerator(seed: c.seed)
-    let (xVals, yVals) = c.data.generate(&rng)
-    guard !xVals.isEmpty, xVals.count == yVals.count else {
-      throw RecipeError("the data set needs as many targets as inputs, at least one (got \(xVals.count) and \(yVals.count))")
-    }
+    let data = try checkedData()
+    var rng = data.rng
+    let (xVals, yVals) = (data.inputs, data.targets)
     let variables = EagerVariables()
     let optimizer = EagerOptimizer(try GradientDescentOptimizer(learningRate: c.learningRate))
     func forward(_ inputs: NDArray) throws -> Tensor { try variables.use { try model(Tensor(inputs), c.seed) } }

@@ -346,12 +346,9 @@ public struct NotebookRecipe: Sendable {
     hooks: TrainingHooks = TrainingHooks()
   ) throws -> TrainingReport {
     let c = configuration
-    guard c.batchSize >= 1 else { throw RecipeError("the batch size must be at least 1, got \(c.batchSize)") }
-    var rng = SeededGenerator(seed: c.seed)
-    let (xVals, yVals) = c.data.generate(&rng)
-    guard !xVals.isEmpty, xVals.count == yVals.count else {
-      throw RecipeError("the data set needs as many targets as inputs, at least one (got \(xVals.count) and \(yVals.count))")
-    }
+    let data = try checkedData()
+    var rng = data.rng
+    let (xVals, yVals) = (data.inputs, data.targets)
     let m = try makeModel()
     let session = Session(graph: m.graph, options: Session.Options(checkNumerics: c.checkNumerics))
     try session.initializeVariables()
@@ -394,6 +391,21 @@ public struct NotebookRecipe: Sendable {
       output("Ending Accuracy = \(((report.accuracy ?? .nan) * 100).rounded() / 100)")
     }
     return report
+  }
+
+  /// The data set drawn from the configuration's seed, and the generator after it (which then
+  /// draws the samples of each step), once the settings are checked.
+  /// - Throws: ``RecipeError`` for a batch size below 1 or a data set without samples or with
+  ///   more inputs than targets (or fewer).
+  func checkedData() throws -> (rng: SeededGenerator, inputs: [Float], targets: [Float]) {
+    let c = configuration
+    guard c.batchSize >= 1 else { throw RecipeError("the batch size must be at least 1, got \(c.batchSize)") }
+    var rng = SeededGenerator(seed: c.seed)
+    let (xVals, yVals) = c.data.generate(&rng)
+    guard !xVals.isEmpty, xVals.count == yVals.count else {
+      throw RecipeError("the data set needs as many targets as inputs, at least one (got \(xVals.count) and \(yVals.count))")
+    }
+    return (rng, xVals, yVals)
   }
 
   /// The fraction of samples whose predicted class is their target, in batches of the

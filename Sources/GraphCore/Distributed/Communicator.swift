@@ -74,17 +74,7 @@ extension Communicator {
       offset += a.elementCount * dtype.byteSize
     }
     try allReduceSum(send, into: receive, count: total, dtype: dtype)
-    if reduction == .mean && size > 1 {
-      let n = size
-      switch dtype {
-      case .float32:
-        let p = receive.assumingMemoryBound(to: Float.self)
-        for i in 0..<total { p[i] /= Float(n) }
-      default:
-        let p = receive.assumingMemoryBound(to: Double.self)
-        for i in 0..<total { p[i] /= Double(n) }
-      }
-    }
+    if reduction == .mean { divide(receive, count: total, dtype: dtype, by: size) }
     offset = 0
     return arrays.map { a in
       let r = NDArray(copyingBytes: UnsafeRawPointer(receive + offset), shape: a.shape, dtype: dtype)
@@ -332,5 +322,19 @@ public enum DistributedError: Error, Sendable, Equatable, CustomStringConvertibl
     case let .graphMismatch(reason): "the ranks' graphs differ: \(reason)"
     case let .invalidArgument(operation, reason): "[\(operation)] \(reason)"
     }
+  }
+}
+
+/// Divides `count` floats of `dtype` at `values` by `ranks` in place (a sum across ranks made a
+/// mean); nothing for one rank.
+func divide(_ values: UnsafeMutableRawPointer, count: Int, dtype: DType, by ranks: Int) {
+  guard ranks > 1 else { return }
+  switch dtype {
+  case .float32:
+    let p = values.assumingMemoryBound(to: Float.self)
+    for i in 0..<count { p[i] /= Float(ranks) }
+  default:
+    let p = values.assumingMemoryBound(to: Double.self)
+    for i in 0..<count { p[i] /= Double(ranks) }
   }
 }

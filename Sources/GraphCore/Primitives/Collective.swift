@@ -66,17 +66,7 @@ package struct AllReduce: Primitive {
       offset += inputs[i].elementCount * dtype.byteSize
     }
     try communicator.allReduceSum(send, into: receive, count: total, dtype: dtype)
-    if reduction == .mean && communicator.size > 1 {
-      let n = communicator.size
-      switch dtype {
-      case .float32:
-        let p = receive.assumingMemoryBound(to: Float.self)
-        for i in 0..<total { p[i] /= Float(n) }
-      default:
-        let p = receive.assumingMemoryBound(to: Double.self)
-        for i in 0..<total { p[i] /= Double(n) }
-      }
-    }
+    if reduction == .mean { divide(receive, count: total, dtype: dtype, by: communicator.size) }
     let keeps = root.map { communicator.rank == $0 } ?? true
     offset = 0
     for i in 0..<outputs.count {
