@@ -2,19 +2,37 @@ import ArrayCore
 
 /// A place in the user's Swift source: where a graph operation was built.
 public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+  /// The file as the compiler gave it, converted to a `String` only when asked for (every
+  /// operation records its location, and most are never printed).
+  private var literal: StaticString?
+  private var text: String?
+
   /// The file, as `#fileID` gives it (`MyModule/Model.swift`).
-  public var file: String
+  public var file: String {
+    get { text ?? literal.map { "\($0)" } ?? "" }
+    set {
+      text = newValue
+      literal = nil
+    }
+  }
   /// The line number.
   public var line: Int
   /// Creates a location.
   public init(file: String, line: Int) {
-    self.file = file
+    self.text = file
     self.line = line
   }
   /// Creates a location from the compiler's `#fileID` and `#line`.
   public init(_ file: StaticString, _ line: UInt) {
-    self.file = "\(file)"
+    self.literal = file
     self.line = Int(line)
+  }
+  /// Same file and line.
+  public static func == (a: SourceLocation, b: SourceLocation) -> Bool { a.line == b.line && a.file == b.file }
+  /// Hashes the file and the line.
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(file)
+    hasher.combine(line)
   }
   /// `File.swift:12`.
   public var description: String { "\(file):\(line)" }
