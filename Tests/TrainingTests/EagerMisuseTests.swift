@@ -1,0 +1,31 @@
+import ArrayCore
+import GraphCore
+import Testing
+import Training
+
+/// Layers that switch on a graph's training-phase flag (BatchNorm, Dropout) are graph-only; given
+/// eager values they compute or throw a `GraphError`, never trap.
+@Suite struct EagerMisuseTests {
+  @Test func phaseLayersOnEagerValuesDoNotTrap() throws {
+    let parameters = Graph.eager()
+    let x = Tensor(NDArray((0..<8).map { Float($0) }, shape: [4, 2]))
+    let phase = try TrainingPhase(graph: parameters, default: true)
+    do {
+      let bn = try BatchNorm(graph: parameters, channels: 2, phase: phase)
+      let tape = GradientTape()
+      _ = try tape.record { try bn(x) }.value
+    } catch is GraphError {
+    } catch is SessionError {
+    }
+    do {
+      let dropout = try Dropout(rate: 0.5, seed: 1, phase: phase)
+      _ = try dropout(x).value
+    } catch is GraphError {
+    } catch is SessionError {
+    }
+    // A symbolic phase flag with an eager input: a thrown error, not a trap.
+    let graph = Graph()
+    let symbolicPhase = try TrainingPhase(graph: graph)
+    #expect(throws: (any Error).self) { try Dropout(rate: 0.5, seed: 1, phase: symbolicPhase)(x).value }
+  }
+}
