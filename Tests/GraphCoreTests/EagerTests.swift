@@ -27,6 +27,12 @@ import TestSupport
     let text = "\(error)"
     #expect(text.contains("MatMul") && text.contains("[2, 3]") && text.contains("[4, 5]"))
     #expect(text.contains("EagerTests.swift:\(line)"), "\(text)")
+    // Gradients with respect to an integer tensor are an error, not a trap.
+    #expect(throws: GraphError.self) { try valueWithGradient(at: [NDArray([Int32(1)])]) { p in try cast(p[0], to: .float32) } }
+    let tape = GradientTape()
+    let i = tape.watch(NDArray([Int32(2)]))
+    let f = try cast(i, to: .float32)
+    #expect(throws: GraphError.self) { try tape.gradient(of: f, withRespectTo: [i]) }
     // A symbolic tensor has no value.
     let graph = Graph()
     let p = graph.placeholder(.float32, shape: [1])

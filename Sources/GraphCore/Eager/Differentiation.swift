@@ -60,6 +60,7 @@ public final class GradientTape: @unchecked Sendable {
     guard y.graph === graph else {
       throw GraphError.foreignTensor(op: "GradientTape.gradient", tensor: y.name, location: location)
     }
+    try requireFloatingPoint(xs, op: "GradientTape.gradient", location: location)
     return try record {
       var locals: [Tensor] = []
       var missing: [Int] = []
@@ -141,6 +142,7 @@ public func valueWithGradient(
   at xs: [Tensor], file: StaticString = #fileID, line: UInt = #line, of body: ([Tensor]) throws -> Tensor
 ) throws -> (value: Tensor, gradients: [Tensor]) {
   let location = SourceLocation(file, line)
+  try requireFloatingPoint(xs, op: "valueWithGradient", location: location)
   if let symbolic = xs.first(where: { !$0.isEager }) {
     for x in xs { try symbolic.graph.check(x, op: "valueWithGradient", location: location) }
     let y = try body(xs)
@@ -153,5 +155,15 @@ public func valueWithGradient(
     let y = try tape.adopt(try body(locals), op: "valueWithGradient", location: location)
     let grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line)
     return (y, grads.map { $0! })
+  }
+}
+
+/// Gradients exist only with respect to floating-point tensors (an integer or boolean one has
+/// none, so it is an error to ask, not a missing value).
+/// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` naming the first other tensor.
+private func requireFloatingPoint(_ xs: [Tensor], op: String, location: SourceLocation) throws {
+  if let x = xs.first(where: { !$0.dtype.isFloatingPoint }) {
+    throw GraphError.invalidArgument(
+      op: op, reason: "cannot differentiate with respect to '\(x.name)' of dtype \(x.dtype)", location: location)
   }
 }
