@@ -86,6 +86,9 @@ public final class Graph: @unchecked Sendable {
   private var usedScopes: Set<String> = []
   /// For a scope name, the suffix `uniqueScope` tries first (as `nextSuffix`).
   private var nextScopeSuffix: [String: Int] = [:]
+  /// The suffixes naming has tried (`uniqueName`, `uniqueScope`): linear in the names made,
+  /// which the tests check (a count, not a time).
+  package private(set) var namingProbes = 0
   private var scopes: [String] = []
   /// Indices of variable nodes, in creation order.
   private(set) var variableNodes: [Int] = []
@@ -161,7 +164,11 @@ public final class Graph: @unchecked Sendable {
       name = scoped
     } else {
       var i = nextSuffix[scoped] ?? 1
-      while !usedNames.insert("\(scoped)_\(i)").inserted { i += 1 }
+      while !usedNames.insert("\(scoped)_\(i)").inserted {
+        i += 1
+        namingProbes += 1
+      }
+      namingProbes += 1
       nextSuffix[scoped] = i + 1
       name = "\(scoped)_\(i)"
     }
@@ -184,7 +191,11 @@ public final class Graph: @unchecked Sendable {
   package func uniqueScope(_ name: String) -> String {
     if !usedScopes.contains(name) { return name }
     var i = nextScopeSuffix[name] ?? 1
-    while usedScopes.contains("\(name)_\(i)") { i += 1 }
+    while usedScopes.contains("\(name)_\(i)") {
+      i += 1
+      namingProbes += 1
+    }
+    namingProbes += 1
     nextScopeSuffix[name] = i
     return "\(name)_\(i)"
   }
