@@ -121,7 +121,14 @@ public struct NDArray: @unchecked Sendable {
 
   /// A rank-0 array of `dtype` holding `value` (converted as ``init(converting:shape:dtype:)``).
   public init(scalar value: Double, dtype: DType) {
-    self.init(converting: [value], shape: [], dtype: dtype)
+    // As `init(converting: [value], shape: [], dtype:)`, without the temporary array.
+    self.init(uninitializedShape: [], dtype: dtype)
+    switch dtype {
+    case .float32: fill(Float.self) { _ in value.isNaN ? .nan : Float(value) }
+    case .float64: fill(Double.self) { _ in value }
+    case .int32: fill(Int32.self) { _ in Int32(fromDouble: value) }
+    case .bool: fill(Bool.self) { _ in value != 0 }
+    }
   }
 
   /// An array of zeros.

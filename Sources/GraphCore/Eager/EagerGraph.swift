@@ -32,6 +32,14 @@ final class EagerStore {
   let context = ExecutionContext()
   /// Creation order among all eager graphs: among several tapes, an operation goes to the newest.
   let serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
+
+  /// Room for `count` nodes' values without reallocating.
+  func reserve(_ count: Int) {
+    values.reserveCapacity(count)
+    firstSlot.reserveCapacity(count)
+    hasValue.reserveCapacity(count)
+    context.variables.reserveCapacity(count)
+  }
 }
 
 extension PartialShape {
@@ -239,6 +247,22 @@ extension Graph {
         location: location)
     }
     store.context.variables[variable.node] = value
+  }
+}
+
+extension Tensor {
+  /// Moves an eager variable's value out of its graph, leaving the variable without one until
+  /// ``assign(_:file:line:)`` gives it a value again: with no other copy alive the array is then
+  /// uniquely referenced, so an optimizer can update it in place instead of copying it.
+  /// - Throws: ``GraphError/notAVariable(op:tensor:location:)`` when the tensor is not an eager
+  ///   variable, ``SessionError/uninitializedVariable(name:)`` when it has no value.
+  package func takeEagerValue(op: String, location: SourceLocation?) throws -> NDArray {
+    guard let store = graph.eager, exists, isVariable else {
+      throw GraphError.notAVariable(op: op, tensor: name, location: location)
+    }
+    let value = try store.context.variable(node: node)
+    store.context.variables[node] = nil
+    return value
   }
 }
 
