@@ -124,7 +124,7 @@ public final class Graph: @unchecked Sendable {
       eager.context.graph = self
       // A tape records a step's operations and gradients (tens of nodes), a value's graph its
       // inputs and one result: room for them at once, not by doubling from one.
-      let capacity = mode == .tape ? 64 : 4
+      let capacity = mode == .tape ? 32 : 4
       nodes.reserveCapacity(capacity)
       eager.reserve(capacity)
     }

@@ -160,16 +160,17 @@ extension Graph {
   func evaluateLast(inputs: [Tensor]) throws {
     let store = eager!
     let id = nodes.count - 1
-    let node = nodes[id]
+    // The node is read in place (`nodes[id]`), not copied: a copy retains and releases each of
+    // its arrays and its primitive, for every eager operation.
     for input in inputs where !store.hasValue[input.node] {
-      nodes.removeLast()
+      let node = nodes.removeLast()
       throw GraphError.invalidOperation(
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
         reason: "'\(input.name)' has no value (a placeholder in an eager graph)", location: node.location)
     }
     let first = store.values.count
-    let inputCount = node.inputs.count
-    let outputCount = node.outputs.count
+    let inputCount = nodes[id].inputs.count
+    let outputCount = nodes[id].outputs.count
     store.firstSlot.append(first)
     store.hasValue.append(true)
     store.values.append(contentsOf: repeatElement(NDArray(), count: outputCount))
@@ -177,18 +178,21 @@ extension Graph {
     store.context.reserve(nodes: id + 1)
     do {
       try withUnsafeTemporaryAllocation(of: Int.self, capacity: inputCount + outputCount) { slots in
-        for (i, ref) in node.inputs.enumerated() { slots[i] = store.firstSlot[ref.node] + ref.output }
+        for i in 0..<inputCount {
+          let ref = nodes[id].inputs[i]
+          slots[i] = store.firstSlot[ref.node] + ref.output
+        }
         for o in 0..<outputCount { slots[inputCount + o] = first + o }
         try store.values.withUnsafeMutableBufferPointer { values in
           let base = values.baseAddress!
-          try node.primitive.evaluate(
+          try nodes[id].primitive.evaluate(
             Operands(base: base, slots: UnsafePointer(slots.baseAddress!), count: inputCount),
             Results(base: base, slots: UnsafePointer(slots.baseAddress! + inputCount), count: outputCount),
             store.context)
         }
       }
     } catch {
-      nodes.removeLast()
+      let node = nodes.removeLast()
       store.values.removeLast(outputCount)
       store.firstSlot.removeLast()
       store.hasValue.removeLast()
@@ -198,7 +202,7 @@ extension Graph {
         reason: reason, location: node.location)
     }
     // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
-    for o in 0..<outputCount where !node.outputs[o].shape.isExactly(store.values[first + o].shape) {
+    for o in 0..<outputCount where !nodes[id].outputs[o].shape.isExactly(store.values[first + o].shape) {
       let v = store.values[first + o]
       nodes[id].outputs[o] = TensorInfo(dtype: v.dtype, shape: PartialShape(v.shape))
     }
