@@ -6,7 +6,11 @@
 
   @usableFromInline init(byteCount: Int) {
     capacity = Swift.max(byteCount, 16)
-    bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    // 64-byte (cache-line) alignment for arrays that fill one or more lines; a smaller array
+    // (a scalar, a few elements: most of eager code's values) takes malloc's own 16-byte
+    // alignment, which skips the much slower aligned allocation path. Kernels use unaligned
+    // loads on array storage (the GEMM's aligned loads read its own packed scratch buffers).
+    bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: capacity < 64 ? 16 : 64)
   }
 
   deinit { bytes.deallocate() }
