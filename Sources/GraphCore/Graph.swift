@@ -123,7 +123,14 @@ public final class Graph: @unchecked Sendable {
   init(mode: GraphMode) {
     self.mode = mode
     eager = mode == .symbolic ? nil : EagerStore()
-    eager?.context.graph = self
+    if let eager {
+      eager.context.graph = self
+      // A tape records a step's operations and gradients (tens of nodes), a value's graph its
+      // inputs and one result: room for them at once, not by doubling from one.
+      let capacity = mode == .tape ? 32 : 4
+      nodes.reserveCapacity(capacity)
+      eager.reserve(capacity)
+    }
   }
 
   /// Whether the graph computes each operation when it is added (eager execution: a tape or an
@@ -383,6 +390,11 @@ public struct Operation: Hashable, @unchecked Sendable, CustomStringConvertible 
   /// The input tensors.
   public var inputs: [Tensor] {
     graph.nodes[id].inputs.map { Tensor(graph: graph, node: $0.node, output: $0.output) }
+  }
+  /// Input `i` (``inputs``[i] without building the array).
+  package func input(_ i: Int) -> Tensor {
+    let ref = graph.nodes[id].inputs[i]
+    return Tensor(graph: graph, node: ref.node, output: ref.output)
   }
   /// The output tensors.
   public var outputs: [Tensor] {
