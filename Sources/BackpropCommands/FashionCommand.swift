@@ -58,6 +58,15 @@ struct FashionCommand: ParsableCommand {
       valueName: "dir"))
   var saveModel: String?
 
+  @Flag(
+    help: """
+      Data-parallel training over MPI: start with `mpiexec -n N backprop fashion --distributed`. Each rank takes \
+      --batch-size images of every global batch of N x --batch-size; gradients are averaged; dropout masks and \
+      batch normalization statistics are each rank's own; only rank 0 prints and writes files. The learning rate \
+      is used as given.
+      """)
+  var distributed = false
+
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
   func validate() throws {
@@ -78,7 +87,17 @@ struct FashionCommand: ParsableCommand {
   }
 
   func run() throws {
+    try runRanks(distributed: distributed, command: "fashion", train: train(communicator:))
+  }
+
+  private func train(communicator: (any Communicator)?) throws {
+    let rank = communicator?.rank ?? 0
+    if let world = communicator as? MPICommunicator, rank == 0 {
+      print("data-parallel over \(world.size) ranks (\(world.libraryVersion), \(world.interface)): \(batchSize) images per rank, global batch \(batchSize * world.size)")
+      print("ranks: \(world.processTable)")
+    }
     var c = FashionRecipe.Configuration()
+    c.communicator = communicator
     c.dataDirectory = data
     c.model = model
     c.learningRate = learningRate
@@ -89,7 +108,7 @@ struct FashionCommand: ParsableCommand {
     c.testLimit = testLimit
     c.restorePath = restore
     c.modelPath = saveModel
-    let progress = ProgressDisplay(quiet: outputs.quiet)
+    let progress = ProgressDisplay(quiet: outputs.quiet || rank != 0)
     let report: FashionRecipe.Report
     do {
       report = try FashionRecipe(c).run(output: progress.print, onStep: progress.update)
@@ -98,6 +117,7 @@ struct FashionCommand: ParsableCommand {
       throw error
     }
     progress.finish()
+    guard rank == 0 else { return }  // only rank 0 speaks and writes
     let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
     print("\(model.rawValue): test accuracy \(correct)/\(report.testCount) = \(DigitsRecipe.percent(report.testAccuracy))")
     if let save {

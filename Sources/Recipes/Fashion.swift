@@ -144,6 +144,14 @@ public struct FashionRecipe: Sendable {
     /// normalization with its moving averages) to `logits`, named in the metadata (`input`,
     /// `output`) so `backprop predict --model DIR` runs it; ``restorePath`` continues from it.
     public var modelPath: String?
+    /// Data-parallel training over these ranks (`nil`: one process). Each rank takes its shard
+    /// of every global batch of `batchSize × ranks` images (``batchSize`` is per rank, Horovod's
+    /// convention), the gradients are averaged by a `DistributedOptimizer` around Adam, rank 0's
+    /// initial (or restored) variables are broadcast, and only rank 0 writes lines and files. The
+    /// learning rate is used as given. Dropout masks and batch normalization's statistics are
+    /// each rank's own (as Horovod without synchronized batch normalization), so only the `mlp`
+    /// model gives one process's parameters exactly.
+    public var communicator: (any Communicator)?
     /// Creates the default settings.
     public init() {}
 
@@ -210,17 +218,33 @@ public struct FashionRecipe: Sendable {
         restored = m
       }
     }
+    let communicator = c.communicator ?? SingleProcessCommunicator()
+    let rank = communicator.rank, ranks = communicator.size
+    let distributed = c.communicator != nil
+    let speaks = rank == 0  // only rank 0 writes lines and reports steps
     let data = try FashionMNIST(directory: c.dataDirectory, trainLimit: c.trainLimit, testLimit: c.testLimit)
     let net = try FashionNetwork(kind: c.model, seed: c.seed)
     let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
     let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
-    let trainOp = try AdamOptimizer(learningRate: .constant(c.learningRate)).minimize(loss)
+    // Data-parallel: each rank's mean loss is weighted by N·b_r/m (b_r of the m images of the
+    // global batch), so the averaged gradient is the global batch's mean gradient.
+    let shardWeight = distributed ? net.graph.placeholder(.float32, shape: [], name: "shard_weight") : nil
+    var optimizer: any Optimizer = try AdamOptimizer(learningRate: .constant(c.learningRate))
+    if distributed { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
+    let trainOp = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
     let session = Session(graph: net.graph)
     try session.initializeVariables()
-    let done = restored?.epochsDone ?? restoredDirectory?.epochs ?? 0
-    if let restored { try restored.load(into: session, graph: net.graph, requireAll: true) }
-    if let (file, source, _) = restoredDirectory { try Checkpoint.restore(session: session, from: file, source: source) }
-    let step = try session.prepare(fetches: [loss, net.logits], feeds: [net.input, labels, net.phase.flag], targets: [trainOp])
+    var done = restored?.epochsDone ?? restoredDirectory?.epochs ?? 0
+    if rank == 0 {
+      if let restored { try restored.load(into: session, graph: net.graph, requireAll: true) }
+      if let (file, source, _) = restoredDirectory { try Checkpoint.restore(session: session, from: file, source: source) }
+    }
+    if distributed {
+      try session.broadcastVariables(from: 0, over: communicator)
+      done = Int(try communicator.broadcast([NDArray([Int32(done)], shape: [1])], root: 0)[0].scalars(as: Int32.self)[0])
+    }
+    let feeds = [net.input, labels, net.phase.flag] + (shardWeight.map { [$0] } ?? [])
+    let step = try session.prepare(fetches: [loss, net.logits], feeds: feeds, targets: [trainOp])
     try step.setFeed(2, to: NDArray(scalar: true))
 
     let train = data.train
@@ -229,23 +253,36 @@ public struct FashionRecipe: Sendable {
     report.testCount = data.test.count
     if done >= c.epochs {
       report.testAccuracy = try net.accuracy(session, data.test)
-      output("the restored model has trained \(done) epochs already (--epochs \(c.epochs)): test \(formatFixed(report.testAccuracy, decimals: 4))")
+      if speaks {
+        output("the restored model has trained \(done) epochs already (--epochs \(c.epochs)): test \(formatFixed(report.testAccuracy, decimals: 4))")
+      }
       return report
     }
-    let batches = (train.count + c.batchSize - 1) / c.batchSize
-    let totalSteps = (c.epochs - done) * batches
+    let stepsPerEpoch = (train.count + c.batchSize * ranks - 1) / (c.batchSize * ranks)
+    let totalSteps = (c.epochs - done) * stepsPerEpoch
     var stepNumber = 0
     let clock = ContinuousClock()
     for epoch in done..<c.epochs {
       var lossSum = 0.0
       var correct = 0
       let start = clock.now
-      for (x, y) in try train.epoch(epoch, batchSize: c.batchSize, seed: c.seed &+ 1) {
+      let batches = try train.epoch(epoch, batchSize: c.batchSize * ranks, seed: c.seed &+ 1)
+      for i in batches.indices {
+        var (x, y) = distributed ? batches.shard(i, rank: rank, of: ranks) : batches[i]
+        let samples = y.elementCount
+        if shardWeight != nil {
+          let m = batches.shardRange(i, rank: ranks - 1, of: ranks).upperBound
+          // An empty shard (a last batch smaller than the ranks) runs the last rank's images
+          // with weight 0: the collective still happens, and adds nothing.
+          if samples == 0 { (x, y) = batches.shard(i, rank: ranks - 1, of: ranks) }
+          try step.setFeed(3, to: NDArray(scalar: Double(ranks * samples) / Double(m), dtype: .float32))
+        }
         try step.setFeed(0, to: x)
         try step.setFeed(1, to: y)
         try step.run()
         let l = step.fetch(0).scalarValue
-        lossSum += l * Double(y.elementCount)
+        if samples == 0 { continue }
+        lossSum += l * Double(samples)
         let k = FashionMNIST.classCount
         step.fetch(1).withUnsafeBufferPointer(as: Float.self) { z in
           y.withUnsafeBufferPointer(as: Int32.self) { t in
@@ -257,7 +294,12 @@ public struct FashionRecipe: Sendable {
           }
         }
         stepNumber += 1
-        onStep(TrainingStep(step: stepNumber, totalSteps: totalSteps, loss: l))
+        if speaks { onStep(TrainingStep(step: stepNumber, totalSteps: totalSteps, loss: l)) }
+      }
+      if distributed {
+        let sums = try communicator.allReduce([NDArray([lossSum, Double(correct)], shape: [2])], .sum)[0].doubles
+        lossSum = sums[0]
+        correct = Int(sums[1])
       }
       let elapsed = clock.now - start
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -268,11 +310,11 @@ public struct FashionRecipe: Sendable {
         throw RecipeError("the training loss became \(result.loss) in epoch \(epoch + 1); try a smaller learning rate")
       }
       report.epochs.append(result)
-      output(Self.format(result, of: c.epochs))
+      if speaks { output(Self.format(result, of: c.epochs)) }
     }
     report.testAccuracy = report.epochs.last?.testAccuracy ?? .nan
     report.model = try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: c.epochs)
-    if let path = c.modelPath {
+    if let path = c.modelPath, rank == 0 {
       try Self.saveWholeModel(
         net, session: session, to: path,
         metadata: [

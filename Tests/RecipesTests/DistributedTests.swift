@@ -168,6 +168,31 @@ struct MPIDistributedTests {
     }
   }
 
+  @Test func fashionRanksMatchOneProcessWithTheGlobalBatch() throws {
+    // The fashion recipe's MLP on the small IDX fixture (no dropout, no batch normalization:
+    // the model whose ranks compute exactly one process's step): 2 x 16 against 1 x 32.
+    let mini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Fixtures/fashion-mini").path
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let common = ["fashion", "--data", mini, "--model", "mlp", "--epochs", "2", "--quiet"]
+    let (status, text) = try run([backprop] + common + ["--batch-size", "32", "--save", dir + "/one.safetensors"])
+    try #require(status == 0, "\(text)")
+    let (s, t) = try run([hydra!, "-n", "2", backprop] + common + ["--distributed", "--batch-size", "16", "--save", dir + "/two.safetensors"])
+    try #require(s == 0, "\(t)")
+    #expect(t.contains("data-parallel over 2 ranks"), "\(t)")
+    #expect(t.components(separatedBy: "epoch 2/2").count == 2, "only rank 0 prints: \(t)")
+    let a = try SafetensorsFile(contentsOfFile: dir + "/two.safetensors"), b = try SafetensorsFile(contentsOfFile: dir + "/one.safetensors")
+    var worst = 0.0
+    for name in b.tensors.keys where name.hasPrefix("dense") && !name.contains("Adam") {
+      let u = try #require(a.tensors[name]).doubles, v = try #require(b.tensors[name]).doubles
+      let difference = zip(u, v).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+      worst = max(worst, difference / max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-30))
+    }
+    print("MPI-EQUIVALENCE fashion mlp float32 ranks=2 relative-difference=\(worst)")
+    #expect(worst <= 1e-5, "\(worst)")
+  }
+
   @Test func resumesOnAnotherNumberOfRanks() throws {
     // Two epochs on 2 ranks x 24 straight, against one epoch on 2 ranks then the second on
     // 3 ranks x 16 and on 1 rank x 48 (the same global batches).
