@@ -90,7 +90,11 @@ package final class ExecutionContext: @unchecked Sendable {
   @exclusivity(unchecked) var currentNode = 0
   /// Whether the step is a training step (switches dropout); set by the session options.
   package internal(set) var isTraining = true
-  weak var graph: Graph?
+  /// The graph, for names in error messages. `unowned`, not `weak`: a weak reference would
+  /// give the graph a side table, making every retain of it (each copy of a ``Tensor``) take
+  /// the runtime's slow path. The graph outlives its contexts (a session holds both; an eager
+  /// graph owns its context).
+  unowned var graph: Graph?
 
   init() {}
 
