@@ -23,6 +23,13 @@
       values, runs the training operation on the four batches of adam_digits.json in TensorFlow
       and compares each loss and the final variables with Backprop's.
 
+  python3 Scripts/tf_graphdef.py check-model DIR INPUT PREDICTIONS
+      Imports a whole-model directory (`backprop fashion|digits|regression --save-model DIR`:
+      graph.pb and variables.safetensors) with tf.compat.v1.import_graph_def, sets every variable
+      from variables.safetensors (read with NumPy), feeds INPUT (an IDX file, plain or .gz, or a CSV
+      of rows) to the tensor the metadata names `input`, and compares the classes (argmax of the
+      `output`) with PREDICTIONS, the lines `backprop predict --model DIR --input INPUT` printed.
+
 Set up: python3 -m venv /work/venvs/formats && /work/venvs/formats/bin/pip install tensorflow-cpu
 """
 import json
@@ -144,6 +151,60 @@ def check_adam():
     return 0 if ok else 1
 
 
+def read_safetensors(path):
+    """The tensors and metadata of a safetensors file (8-byte header length, JSON header, data)."""
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    kinds = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "U8": np.uint8, "BOOL": np.bool_}
+    data = raw[8 + n:]
+    tensors = {name: np.frombuffer(data[e["data_offsets"][0]:e["data_offsets"][1]], kinds[e["dtype"]]).reshape(e["shape"])
+               for name, e in header.items()}
+    return tensors, meta
+
+
+def read_rows(path):
+    import gzip
+    raw = open(path, "rb").read()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if raw[:2] == b"\x00\x00":
+        dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(raw[3])]
+        values = np.frombuffer(raw[4 + 4 * len(dims):], np.uint8).astype(np.float64)
+        return values.reshape(dims[0], -1)
+    return np.loadtxt(path, delimiter=",", ndmin=2)
+
+
+def check_model(directory, input_path, predictions_path):
+    gd = tf1.GraphDef()
+    gd.ParseFromString(open(os.path.join(directory, "graph.pb"), "rb").read())
+    tensors, meta = read_safetensors(os.path.join(directory, "variables.safetensors"))
+    g = tf.Graph()
+    with g.as_default():
+        tf1.import_graph_def(gd, name="")
+        setters = {}
+        for name, value in tensors.items():
+            ref = g.get_tensor_by_name(name + ":0")
+            p = tf1.placeholder(ref.dtype.base_dtype, shape=value.shape)
+            setters[name] = (p, tf.raw_ops.Assign(ref=ref, value=p))
+    x = g.get_tensor_by_name(meta["input"] if ":" in meta["input"] else meta["input"] + ":0")
+    y = g.get_tensor_by_name(meta["output"] if ":" in meta["output"] else meta["output"] + ":0")
+    rows = read_rows(input_path)
+    with tf1.Session(graph=g) as sess:
+        for name, value in tensors.items():
+            p, op = setters[name]
+            sess.run(op, {p: value})
+        out = sess.run(y, {x: rows[:, :int(np.prod(x.shape.as_list()[1:]))].astype(x.dtype.as_numpy_dtype)})
+    classes = np.argmax(out, axis=1)
+    want = np.array([int(line) for line in open(predictions_path).read().split()])
+    same = int(np.sum(classes == want))
+    ok = same == len(want) == len(classes)
+    print(f"{'ok  ' if ok else 'FAIL'} {directory}: {len(gd.node)} nodes in TensorFlow {tf.__version__}, "
+          f"{len(tensors)} variables; the same class for {same} of {len(want)} rows")
+    return 0 if ok else 1
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "export-notebook":
         export_notebook()
@@ -153,6 +214,8 @@ if __name__ == "__main__":
         sys.exit(1 if check_backprop(paths) else 0)
     elif len(sys.argv) >= 2 and sys.argv[1] == "check-adam":
         sys.exit(check_adam())
+    elif len(sys.argv) == 5 and sys.argv[1] == "check-model":
+        sys.exit(check_model(*sys.argv[2:]))
     else:
         print(__doc__)
         sys.exit(2)

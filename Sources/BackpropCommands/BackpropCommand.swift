@@ -112,9 +112,16 @@ struct RecipeOptions: ParsableArguments {
   @Option(
     name: .customLong("restore"),
     help: ArgumentHelp(
-      "Restore a checkpoint written by --save and continue after its step, with the same samples as an uninterrupted run (same --seed); --steps is the total.",
-      valueName: "file.safetensors"))
+      "Restore a checkpoint written by --save (or a whole-model directory written by --save-model) and continue after its step, with the same samples as an uninterrupted run (same --seed); --steps is the total.",
+      valueName: "file.safetensors|dir"))
   var restorePath: String?
+
+  @Option(
+    name: .customLong("save-model"),
+    help: ArgumentHelp(
+      "After the last step, save the whole model to this directory: the graph as a TensorFlow GraphDef (graph.pb) and every variable (variables.safetensors), for `backprop predict --model DIR` and `--restore DIR`.",
+      valueName: "dir"))
+  var modelPath: String?
 
   @Flag(
     name: .customLong("check-numerics"),
@@ -129,8 +136,9 @@ struct RecipeOptions: ParsableArguments {
     if let savePath { try validateOutputPath(savePath, flag: "--save") }
     if let restorePath {
       guard FileManager.default.fileExists(atPath: restorePath) else { throw ValidationError("--restore \(restorePath): no such file") }
-      try validateInputPath(restorePath, flag: "--restore")
+      try validateModelInputPath(restorePath, flag: "--restore")
     }
+    if let modelPath { try validateModelOutputPath(modelPath, flag: "--save-model") }
     if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
     if let printEvery, printEvery < 1 { throw ValidationError("--print-every must be at least 1, got \(printEvery)") }
     if let batchSize, !(1...1_000_000).contains(batchSize) {
@@ -138,7 +146,10 @@ struct RecipeOptions: ParsableArguments {
     }
     if let learningRate { try validateLearningRate(learningRate) }
     if eager {
-      for (flag, given) in [("--save", savePath != nil), ("--restore", restorePath != nil), ("--check-numerics", checkNumerics)]
+      for (flag, given) in [
+        ("--save", savePath != nil), ("--save-model", modelPath != nil), ("--restore", restorePath != nil),
+        ("--check-numerics", checkNumerics),
+      ]
       where given {
         throw ValidationError("--eager cannot be combined with \(flag) (it works on a session's graph); run without --eager")
       }
@@ -149,6 +160,7 @@ struct RecipeOptions: ParsableArguments {
   var files: [FileArgument] {
     (restorePath.map { [FileArgument(flag: "--restore", path: $0, isInput: true)] } ?? [])
       + (savePath.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? [])
+      + (modelPath.map { [FileArgument(flag: "--save-model", path: $0, isInput: false)] } ?? [])
   }
 
   /// Hooks that restore `--restore` before the first step and save `--save` after the last;
@@ -166,7 +178,7 @@ struct RecipeOptions: ParsableArguments {
             "\(restorePath) was written with --seed \(saved); resume with the same seed to get the same samples")
         }
         guard let text = metadata["step"], let step = Int(text), step >= 0 else {
-          throw CLIError("\(restorePath) does not record its step (metadata 'step'); it was not written by --save")
+          throw CLIError("\(restorePath) does not record its step (metadata 'step'); it was not written by --save or --save-model")
         }
         return step
       },
@@ -206,6 +218,7 @@ extension RecipeOptions {
     if let printEvery { c.printEvery = printEvery }
     if let batchSize { c.batchSize = batchSize }
     c.checkNumerics = checkNumerics
+    c.modelPath = modelPath
     return c
   }
 

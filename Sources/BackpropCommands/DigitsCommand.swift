@@ -87,9 +87,11 @@ struct DigitsCommand: ParsableCommand {
     if let save { try validateOutputPath(save, flag: "--save") }
     if dtype != "float32" && dtype != "float64" { throw ValidationError("--dtype must be float32 or float64, got '\(dtype)'") }
     if let checkpoint { try validateOutputPath(checkpoint, flag: "--checkpoint") }
-    if let restore, !FileManager.default.fileExists(atPath: restore) {
-      throw ValidationError("--restore \(restore): no such file")
+    if let restore {
+      guard FileManager.default.fileExists(atPath: restore) else { throw ValidationError("--restore \(restore): no such file") }
+      try validateModelInputPath(restore, flag: "--restore")
     }
+    if let saveModel { try validateModelOutputPath(saveModel, flag: "--save-model") }
     if let data { try validateInputPath(data, flag: "--data") }
     do {
       try DigitsRecipe.checkMemory(hiddenSizes: hiddenSizes ?? [], batchSize: batchSize)
@@ -98,7 +100,10 @@ struct DigitsCommand: ParsableCommand {
     }
     try validateDistinctFiles(
       (data.map { [FileArgument(flag: "--data", path: $0, isInput: true)] } ?? [])
-        + (save.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? []) + outputs.files)
+        + (save.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? [])
+        + (checkpoint.map { [FileArgument(flag: "--checkpoint", path: $0, isInput: false)] } ?? [])
+        + (restore.map { [FileArgument(flag: "--restore", path: $0, isInput: true)] } ?? [])
+        + (saveModel.map { [FileArgument(flag: "--save-model", path: $0, isInput: false)] } ?? []) + outputs.files)
   }
 
   func run() throws {
@@ -215,19 +220,12 @@ struct PredictCommand: ParsableCommand {
   }
 
   func run() throws {
-    var isDirectory: ObjCBool = false
-    let wholeModel = FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) && isDirectory.boolValue
-    if !wholeModel {
-      let file = try SafetensorsFile(contentsOfFile: model)
-      if file.metadata["format"] == FashionModel.formatName {
-        try runFashion()
-        return
-      }
-    }
+    if Session.isModelDirectory(model) { return try runWholeModel() }
+    let file = try SafetensorsFile(contentsOfFile: model)
+    if file.metadata["format"] == FashionModel.formatName { return try runFashion() }
     if labels != nil { throw CLIError("--labels is for Fashion-MNIST models; \(model) is not one") }
     // The model first, so that a bad model is reported before the input is read.
-    let classifier = wholeModel ? nil : try DigitsModel(contentsOfFile: model)
-    let loaded = wholeModel ? try Session.loadModel(from: model) : nil
+    let classifier = try DigitsModel(contentsOfFile: model)
     let table = try NumericTable(contentsOfFile: input, hasHeader: header)
     let n = DigitsModel.inputSize
     guard table.columnCount == n || table.columnCount == n + 1 else {
@@ -243,27 +241,121 @@ struct PredictCommand: ParsableCommand {
     } else {
       pixels = try table.checkedMatrix()
     }
-    let predictions: [Int]
-    if let (session, metadata) = loaded {
-      // A directory written by Session.saveModel (`backprop digits --save-model`): the graph
-      // names its input and output in the metadata.
-      guard let input = metadata["input"].flatMap(session.graph.tensor(named:)),
-        let output = metadata["output"].flatMap(session.graph.tensor(named:))
-      else { throw CLIError("\(model): the model's metadata does not name an existing 'input' and 'output' tensor") }
-      let logits = try session.run(output, feeding: [input: pixels.converted(to: input.dtype)])
-      guard logits.rank == 2 else { throw CLIError("\(model): the output is \(logits.shape), not [rows, classes]") }
-      let k = logits.shape[1]
-      let values = logits.doubles
-      predictions = (0..<logits.shape[0]).map { r in
-        var best = 0
-        for j in 1..<max(k, 1) where values[r * k + j] > values[r * k + best] { best = j }
-        return best
-      }
-    } else {
-      predictions = try classifier?.predict(pixels) ?? []
-    }
+    let predictions = try classifier.predict(pixels)
     print(predictions.map(String.init).joined(separator: "\n"))
     if hasLabels { reportAccuracy(predictions, labels) }
+  }
+
+  /// Runs a whole-model directory (`Session.saveModel`, `--save-model` of any training
+  /// command): the metadata names the input and output tensors. The input file is an IDX file
+  /// (plain or gzip; each item flattened) or a CSV (one input per row, with one more column taken
+  /// as the true class). An input whose first dimension is unknown is fed every row at once;
+  /// a fixed-shape input (the notebook's `x_data`) is fed one row at a time. The output prints
+  /// one line per row: the class (the argmax of `[rows, classes]` logits, or the value itself
+  /// when the metadata says `output-kind` = `classes`) or the values.
+  func runWholeModel() throws {
+    let (session, metadata) = try Session.loadModel(from: model)
+    guard let inputTensor = metadata["input"].flatMap(session.graph.tensor(named:)),
+      let outputTensor = metadata["output"].flatMap(session.graph.tensor(named:))
+    else { throw CLIError("\(model): the model's metadata does not name an existing 'input' and 'output' tensor") }
+    let dims = inputTensor.shape.dimensions
+    let batched = dims.first.map { $0 == nil } ?? false
+    let itemDims = (batched ? Array(dims.dropFirst()) : dims).map { $0 ?? -1 }
+    guard itemDims.allSatisfy({ $0 >= 0 }) else {
+      throw CLIError("\(model): the input \(inputTensor.name) has the shape \(inputTensor.shape); only its first dimension may be unknown")
+    }
+    let features = itemDims.reduce(1, *)
+    // The rows, and the true classes when the input carries them.
+    var rows: [Double]
+    var rowCount: Int
+    var truth: [Int32]?
+    if try isIDXFile(input) {
+      let images = try IDXArray(contentsOfFile: input)
+      rowCount = images.dimensions.first ?? 0
+      let perItem = images.dimensions.dropFirst().reduce(1, *)
+      guard images.dimensions.count >= 1, perItem == features else {
+        throw CLIError("\(input): items of \(images.dimensions.dropFirst().map(String.init).joined(separator: "x")) values; the model's input \(inputTensor.name) takes \(features) per row (\(inputTensor.shape))")
+      }
+      rows = images.doubles
+      if let labels {
+        let l = try IDXArray(contentsOfFile: labels)
+        guard l.dimensions == [rowCount] else {
+          throw CLIError("\(labels): expected labels [\(rowCount)], got dimensions \(l.dimensions)")
+        }
+        truth = l.doubles.map { Int32(exactly: $0) ?? -1 }
+      }
+    } else {
+      if labels != nil { throw CLIError("--labels goes with an IDX input; a CSV input carries its classes as a last column") }
+      let table = try NumericTable(contentsOfFile: input, hasHeader: header)
+      guard table.columnCount == features || table.columnCount == features + 1 else {
+        throw CLIError("\(input): rows must have \(features) values (or \(features) and the class) for the model's input \(inputTensor.name) \(inputTensor.shape), found \(table.columnCount) columns")
+      }
+      rowCount = table.rowCount
+      if table.columnCount == features {
+        rows = table.values
+      } else {
+        rows = []
+        rows.reserveCapacity(rowCount * features)
+        truth = []
+        for r in 0..<rowCount {
+          rows += table.values[r * (features + 1)..<(r * (features + 1) + features)]
+          truth?.append(Int32(exactly: table.values[r * (features + 1) + features]) ?? -1)
+        }
+      }
+    }
+    guard rowCount > 0 else { throw CLIError("\(input): no rows to predict") }
+    let kind = metadata["output-kind"]
+    var lines: [String] = []
+    var predictions: [Int] = []
+    func emit(_ out: NDArray, rows n: Int) throws {
+      let values = out.doubles
+      if kind != "values", kind == "classes" || (out.rank == 2 && out.shape[0] == n && out.shape[1] >= 2) {
+        if kind == "classes" {
+          for v in values {
+            predictions.append(Int(exactly: v.rounded()) ?? -1)
+            lines.append(String(predictions.last ?? -1))
+          }
+          return
+        }
+        let k = out.shape[1]
+        for r in 0..<n {
+          var best = 0
+          for j in 1..<k where values[r * k + j] > values[r * k + best] { best = j }
+          predictions.append(best)
+          lines.append(String(best))
+        }
+      } else {
+        let perRow = values.count / max(n, 1)
+        for r in 0..<n {
+          lines.append(values[r * perRow..<(r + 1) * perRow].map { out.dtype == .float32 ? String(Float($0)) : String($0) }.joined(separator: " "))
+        }
+      }
+    }
+    if batched {
+      let x = NDArray(converting: rows, shape: Shape([rowCount] + itemDims), dtype: inputTensor.dtype)
+      try emit(session.run(outputTensor, feeding: [inputTensor: x]), rows: rowCount)
+    } else {
+      for r in 0..<rowCount {
+        let x = NDArray(converting: Array(rows[r * features..<(r + 1) * features]), shape: Shape(itemDims), dtype: inputTensor.dtype)
+        try emit(session.run(outputTensor, feeding: [inputTensor: x]), rows: 1)
+      }
+    }
+    print(lines.joined(separator: "\n"))
+    if let truth {
+      guard predictions.count == truth.count else {
+        throw CLIError("\(model): the output gives \(predictions.count) classes for \(truth.count) labelled rows")
+      }
+      reportAccuracy(predictions, truth)
+    }
+  }
+
+  /// Whether `path` holds an IDX file (its magic number begins with two zero bytes) or a gzip
+  /// stream (`1f 8b`, read as gzip-compressed IDX); anything else is read as CSV.
+  func isIDXFile(_ path: String) throws -> Bool {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw CLIError("\(path): cannot be opened") }
+    defer { try? handle.close() }
+    let head = [UInt8](handle.readData(ofLength: 2))
+    return head == [0, 0] || head == [0x1f, 0x8b]
   }
 
   /// Classifies the images of an IDX file with a Fashion-MNIST model.

@@ -45,8 +45,18 @@ struct FashionCommand: ParsableCommand {
   @Option(help: "Save the model (architecture, weights and optimizer state) to this safetensors file.")
   var save: String?
 
-  @Option(help: "Resume from a file written by --save (trains the remaining epochs up to --epochs).")
+  @Option(
+    help: ArgumentHelp(
+      "Resume from a file written by --save or a directory written by --save-model (trains the remaining epochs up to --epochs).",
+      valueName: "file|dir"))
   var restore: String?
+
+  @Option(
+    name: .customLong("save-model"),
+    help: ArgumentHelp(
+      "Save the whole model (the training graph as a TensorFlow GraphDef, every variable and Adam slot, an inference branch from raw pixel values 0...255) to this directory, for `backprop predict --model DIR` and `--restore DIR`.",
+      valueName: "dir"))
+  var saveModel: String?
 
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
@@ -59,6 +69,12 @@ struct FashionCommand: ParsableCommand {
     if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1, got \(trainLimit)") }
     if let testLimit, testLimit < 1 { throw ValidationError("--test-limit must be at least 1, got \(testLimit)") }
     if let save { try validateOutputPath(save, flag: "--save") }
+    if let restore { try validateModelInputPath(restore, flag: "--restore") }
+    if let saveModel { try validateModelOutputPath(saveModel, flag: "--save-model") }
+    try validateDistinctFiles(
+      (restore.map { [FileArgument(flag: "--restore", path: $0, isInput: true)] } ?? [])
+        + (save.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? [])
+        + (saveModel.map { [FileArgument(flag: "--save-model", path: $0, isInput: false)] } ?? []) + outputs.files)
   }
 
   func run() throws {
@@ -72,6 +88,7 @@ struct FashionCommand: ParsableCommand {
     c.trainLimit = trainLimit
     c.testLimit = testLimit
     c.restorePath = restore
+    c.modelPath = saveModel
     let progress = ProgressDisplay(quiet: outputs.quiet)
     let report: FashionRecipe.Report
     do {
@@ -87,6 +104,7 @@ struct FashionCommand: ParsableCommand {
       try report.model.save(toPath: save)
       print("saved the model to \(save)")
     }
+    if let saveModel { print("saved the whole model to \(saveModel)") }
     try outputs.write(
       figure: report.figure(title: "Fashion-MNIST \(model.rawValue), Adam at \(formatCompact(learningRate)), batch \(batchSize), seed \(seed)"),
       log: report.epochLog(), losses: report.epochs.map(\.loss), smoothed: report.epochs.map(\.loss))

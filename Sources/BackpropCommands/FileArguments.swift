@@ -13,8 +13,10 @@ import Foundation
 /// - no two arguments may name the same file (after resolving links; two existing files are
 ///   compared by device and inode) when one of them is written, so an output cannot destroy an
 ///   input or another output (two inputs may be the same file).
-///   The one pair allowed is `--restore ck --save ck`: resuming a checkpoint and saving the
-///   continued run over it (the restore completes before the save, which is atomic).
+///   The pairs allowed are `--restore ck --save ck` (or `--checkpoint ck`) and
+///   `--restore dir --save-model dir`:
+///   resuming and saving the continued run over what it resumed from (the restore completes
+///   before the save, which is atomic file by file).
 struct FileArgument {
   /// The option (`--save`).
   var flag: String
@@ -44,6 +46,42 @@ func validateInputPath(_ path: String, flag: String) throws {
   }
 }
 
+/// Checks an input that may be a whole-model directory (`--restore`, `predict --model`): a
+/// regular file, or a directory that holds `graph.pb` (its files are each read by a bounded,
+/// checked reader).
+func validateModelInputPath(_ path: String, flag: String) throws {
+  if Session.isModelDirectory(path) { return }
+  var info = stat()
+  if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+    throw ValidationError("\(flag) \(path): the directory holds no \(Session.ModelFiles.graph); give a checkpoint file or a directory written by --save-model")
+  }
+  try validateInputPath(path, flag: flag)
+}
+
+/// Checks a whole-model output directory (`--save-model`): a name in an existing directory,
+/// and what exists there already is a directory (its `graph.pb` and `variables.safetensors`
+/// are each replaced atomically; nothing else in it is touched).
+func validateModelOutputPath(_ path: String, flag: String) throws {
+  guard !path.isEmpty else { throw ValidationError("\(flag) needs a directory name, got ''") }
+  var info = stat()
+  if stat(path, &info) == 0 {
+    guard info.st_mode & S_IFMT == S_IFDIR else {
+      throw ValidationError("\(flag) \(path): it exists and is not a directory; give a directory (created if missing)")
+    }
+    guard access(path, W_OK) == 0 else { throw ValidationError("\(flag) \(path): \(String(cString: strerror(errno)))") }
+    return
+  }
+  var trimmed = path
+  while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+  let directory = directoryPart(of: trimmed)
+  var isDirectory: ObjCBool = false
+  if !directory.isEmpty,
+    !(FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue)
+  {
+    throw ValidationError("\(flag) \(path): the directory '\(directory)' does not exist")
+  }
+}
+
 /// An identity for the file `path` names: its device and inode when it exists (links
 /// followed), else the absolute path of its directory (links resolved) and its name.
 func fileIdentity(_ path: String) -> String {
@@ -59,14 +97,18 @@ func fileIdentity(_ path: String) -> String {
   return "path \(resolved ?? directory)/\(name)"
 }
 
+/// The pairs of options that may name the same file: resuming from it and saving the continued
+/// run over it.
+let resumePairs: [Set<String>] = [["--restore", "--save"], ["--restore", "--save-model"], ["--restore", "--checkpoint"]]
+
 /// Throws when two of `files` name the same file and one of them is an output (except
-/// `--restore` and `--save` together).
+/// `--restore` with `--save`, `--save-model` or `--checkpoint`).
 func validateDistinctFiles(_ files: [FileArgument]) throws {
   let identities = files.map { fileIdentity($0.path) }
   for i in files.indices {
     for j in files.indices where j > i && identities[i] == identities[j] {
       let pair = Set([files[i].flag, files[j].flag])
-      if pair == ["--restore", "--save"] || (files[i].isInput && files[j].isInput) { continue }
+      if resumePairs.contains(pair) || (files[i].isInput && files[j].isInput) { continue }
       let sameText = files[i].path == files[j].path
       throw ValidationError(
         "\(files[i].flag) \(files[i].path) and \(files[j].flag) \(files[j].path) name the same file\(sameText ? "" : " (through a link)"); "

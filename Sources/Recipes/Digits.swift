@@ -249,10 +249,7 @@ public struct DigitsRecipe: Sendable {
     try session.initializeVariables()
     var startEpoch = 0
     if let restorePath = c.restorePath, rank == 0 {
-      let metadata =
-        isModelDirectory(restorePath)
-        ? try restoreWholeModel(session: session, from: restorePath)
-        : try Checkpoint.restore(session: session, from: restorePath)
+      let metadata = try Checkpoint.restore(session: session, from: restorePath)  // a file or a model directory
       guard metadata["recipe"] == "digits", let done = metadata["epoch"].flatMap({ Int($0) }) else {
         throw RecipeError("\(restorePath) is not a checkpoint of the digits recipe (metadata recipe=digits and epoch)")
       }
@@ -340,11 +337,6 @@ public struct DigitsRecipe: Sendable {
     return report
   }
 
-  /// Whether `path` is a whole-model directory (it holds `graph.pb`).
-  func isModelDirectory(_ path: String) -> Bool {
-    access(path + "/" + Session.ModelFiles.graph, F_OK) == 0
-  }
-
   /// Adds the inference branch (`pixels_raw` → standardization → the layers → `logits`) and
   /// saves the whole model.
   func saveWholeModel(
@@ -364,25 +356,6 @@ public struct DigitsRecipe: Sendable {
     all["output"] = h.name
     all["format"] = "backprop-model"
     try session.saveModel(to: path, metadata: all)
-  }
-
-  /// Restores every variable of `session` from a whole-model directory, loaded into its own
-  /// graph and session with `Session.loadModel(from:)`; returns the model's metadata.
-  /// - Throws: ``RecipeError`` when a variable is missing or does not fit.
-  func restoreWholeModel(session: Session, from path: String) throws -> [String: String] {
-    let (loaded, metadata) = try Session.loadModel(from: path)
-    var byName: [String: Tensor] = [:]
-    for v in loaded.graph.variables { byName[v.operation.name] = v }
-    for v in session.graph.variables {
-      let name = v.operation.name
-      guard let saved = byName[name] else { throw RecipeError("\(path): the saved model has no variable \(name)") }
-      let value = try loaded.value(of: saved)
-      guard value.dtype == v.dtype, v.shape.accepts(value.shape) else {
-        throw RecipeError("\(path): variable \(name) is \(value.dtype) \(value.shape), the network needs \(v.dtype) \(v.shape)")
-      }
-      try session.setValue(value, for: v)
-    }
-    return metadata
   }
 
   /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  7.31 ms`.

@@ -135,8 +135,15 @@ public struct FashionRecipe: Sendable {
     public var trainLimit: Int?
     /// Use only the first this many test images; `nil` uses all.
     public var testLimit: Int?
-    /// A file saved by a previous run to resume from (its weights, optimizer state and epoch count).
+    /// What a previous run saved, to resume from (its weights, optimizer state and epoch count):
+    /// a ``FashionModel`` file or a whole-model directory written through ``modelPath``.
     public var restorePath: String?
+    /// After training, save the whole model to this directory (`Session.saveModel(to:)`): the
+    /// training graph with every variable and Adam slot, and an inference branch from raw pixel
+    /// values `pixels_raw` (float32 `[n, 784]`, 0...255, scaled in the graph; dropout off, batch
+    /// normalization with its moving averages) to `logits`, named in the metadata (`input`,
+    /// `output`) so `backprop predict --model DIR` runs it; ``restorePath`` continues from it.
+    public var modelPath: String?
     /// Creates the default settings.
     public init() {}
 
@@ -183,12 +190,25 @@ public struct FashionRecipe: Sendable {
     let c = configuration
     try c.validate()
     var restored: FashionModel?
+    var restoredDirectory: (file: SafetensorsFile, source: String, epochs: Int)?
     if let path = c.restorePath {
-      let m = try FashionModel(contentsOfFile: path)
-      guard m.kind == c.model else {
-        throw RecipeError("\(path) holds a \(m.kind.rawValue) model, but --model is \(c.model.rawValue)")
+      if Session.isModelDirectory(path) {
+        let source = path + "/" + Session.ModelFiles.variables
+        let file = try SafetensorsFile(contentsOfFile: source)
+        guard file.metadata["recipe"] == "fashion", let done = file.metadata["epoch"].flatMap({ Int($0) }), done >= 0 else {
+          throw RecipeError("\(path) is not a model of the fashion recipe (metadata recipe=fashion and epoch)")
+        }
+        guard file.metadata["model"] == c.model.rawValue else {
+          throw RecipeError("\(path) holds a \(SafeText.excerpt(file.metadata["model"] ?? "?")) model, but --model is \(c.model.rawValue)")
+        }
+        restoredDirectory = (file, source, done)
+      } else {
+        let m = try FashionModel(contentsOfFile: path)
+        guard m.kind == c.model else {
+          throw RecipeError("\(path) holds a \(m.kind.rawValue) model, but --model is \(c.model.rawValue)")
+        }
+        restored = m
       }
-      restored = m
     }
     let data = try FashionMNIST(directory: c.dataDirectory, trainLimit: c.trainLimit, testLimit: c.testLimit)
     let net = try FashionNetwork(kind: c.model, seed: c.seed)
@@ -197,8 +217,9 @@ public struct FashionRecipe: Sendable {
     let trainOp = try AdamOptimizer(learningRate: .constant(c.learningRate)).minimize(loss)
     let session = Session(graph: net.graph)
     try session.initializeVariables()
-    let done = restored?.epochsDone ?? 0
+    let done = restored?.epochsDone ?? restoredDirectory?.epochs ?? 0
     if let restored { try restored.load(into: session, graph: net.graph, requireAll: true) }
+    if let (file, source, _) = restoredDirectory { try Checkpoint.restore(session: session, from: file, source: source) }
     let step = try session.prepare(fetches: [loss, net.logits], feeds: [net.input, labels, net.phase.flag], targets: [trainOp])
     try step.setFeed(2, to: NDArray(scalar: true))
 
@@ -251,7 +272,35 @@ public struct FashionRecipe: Sendable {
     }
     report.testAccuracy = report.epochs.last?.testAccuracy ?? .nan
     report.model = try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: c.epochs)
+    if let path = c.modelPath {
+      try Self.saveWholeModel(
+        net, session: session, to: path,
+        metadata: [
+          "recipe": "fashion", "model": c.model.rawValue, "layers": c.model.layerDescription, "epoch": String(c.epochs),
+          "seed": String(c.seed), "features": net.input.name, "labels": labels.name, "loss": loss.name,
+          "train": trainOp.name, "phase": net.phase.flag.name,
+        ])
+    }
     return report
+  }
+
+  /// Adds the inference branch (`pixels_raw` → `/ 255` → the layers, without dropout →
+  /// `logits`) to the training graph and saves the whole model; the branch adds operations,
+  /// not variables, so the directory restores into the training graph built by the same code.
+  static func saveWholeModel(_ net: FashionNetwork, session: Session, to path: String, metadata: [String: String]) throws {
+    let g = net.graph
+    let side = FashionMNIST.side
+    let raw = g.placeholder(.float32, shape: [nil, side * side], name: "pixels_raw")
+    var h = try divide(raw, g.constant(NDArray(scalar: 255, dtype: .float32), name: "pixel_scale"), name: "pixels_scaled")
+    if net.kind != .mlp { h = try reshape(h, to: [-1, side, side, 1], name: "images_raw") }
+    for layer in net.model.layers where !(layer is Dropout) { h = try layer(h) }
+    h = try identity(h, name: "logits")
+    var all = metadata
+    all["input"] = raw.name
+    all["output"] = h.name
+    all["format"] = "backprop-model"
+    all["input-description"] = "rows of 784 pixel values 0...255 (28x28 images)"
+    try session.saveModel(to: path, metadata: all)
   }
 
   /// `epoch  3/15  loss 0.2843  train 0.8951  test 0.9012  41.20 s`.

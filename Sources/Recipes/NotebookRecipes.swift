@@ -227,6 +227,12 @@ public struct NotebookRecipe: Sendable {
     public var loss: RecipeLoss
     /// Stop at the first operation that produces NaN or infinity (``Session/Options/checkNumerics``).
     public var checkNumerics = false
+    /// After the last step, save the whole model to this directory (`Session.saveModel(to:)`):
+    /// the graph with its training step and the variables, the metadata naming the recipe, the
+    /// seed, the step, the input `x_data` and the output (a classifier's predicted class, else
+    /// the model's output), so `backprop predict --model DIR` runs it and a run restored from it
+    /// (`Checkpoint.restore(session:from:)`) continues.
+    public var modelPath: String?
 
     /// Creates settings.
     public init(
@@ -383,6 +389,16 @@ public struct NotebookRecipe: Sendable {
       }
     }
     try hooks.didFinish(session, c.steps)
+    if let path = c.modelPath {
+      let output = m.prediction ?? m.output
+      try session.saveModel(
+        to: path,
+        metadata: [
+          "recipe": name, "seed": String(c.seed), "step": String(c.steps), "writer": "backprop", "format": "backprop-model",
+          "input": m.x.name, "output": output.name, "targets": m.y.name, "loss": m.loss.name, "train": m.train.name,
+          "output-kind": m.prediction == nil ? "values" : "classes",
+        ])
+    }
     let finalValues = try m.parameters.flatMap { try session.value(of: $0).doubles }
     report.finalParameters = zip(report.parameterNames, finalValues).map { NamedValue($0, $1) }
     if let prediction = m.prediction, let probability = m.probability {

@@ -93,13 +93,16 @@ func temporaryDirectory(_ prefix: String) -> String {
   }
 
   /// `backprop graph digits|fashion --pb`: the recipes' whole training graphs (the CNN's
-  /// convolutions, poolings, their gradients, dropout and the training flag included) export,
+  /// convolutions, poolings, their gradients, dropout, batch normalization's moments and
+  /// moving averages, and the training flag included) export,
   /// import, and train on bit for bit as the graph that was built.
-  @Test(arguments: ["digits", "fashion"])
+  @Test(arguments: ["digits", "fashion", "fashion cnn-bn"])
   func recipeTrainingGraphsRoundTrip(_ recipe: String) throws {
+    var fashion = FashionRecipe.Configuration()
+    if recipe == "fashion cnn-bn" { fashion.model = .cnnBN }
     let native =
       recipe == "digits"
-      ? try DigitsRecipe.trainingGraph(DigitsRecipe.Configuration()) : try FashionRecipe.trainingGraph(FashionRecipe.Configuration())
+      ? try DigitsRecipe.trainingGraph(DigitsRecipe.Configuration()) : try FashionRecipe.trainingGraph(fashion)
     let imported = try Graph(graphDef: native.graph.graphDef())
     var feeds: [Tensor: NDArray] = [:]
     for (t, v) in native.feeds { feeds[try #require(imported.tensor(named: t.name))] = v }

@@ -153,3 +153,48 @@ private func isStopped(_ pid: Int32) -> Bool {
   return true
   #endif
 }
+
+/// What a run of the built `backprop` tool did.
+public struct ToolRun: Sendable {
+  /// The exit status.
+  public var status: Int32
+  /// Whether a signal ended it.
+  public var signaled: Bool
+  /// Its standard output.
+  public var output: String
+  /// Its standard error.
+  public var error: String
+}
+
+/// The `backprop` tool built beside the tests (`swift build --build-tests`), or nil.
+public var backpropToolPath: String? {
+  let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  let path = products.appendingPathComponent("backprop").path
+  return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+}
+
+/// Runs the built `backprop` tool with `arguments` in `directory` and collects its outputs.
+/// - Throws: when the tool is not built or cannot be started.
+public func runBackpropTool(_ arguments: [String], in directory: String? = nil) throws -> ToolRun {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: try #require(backpropToolPath, "the backprop tool is not built (swift build --build-tests)"))
+  process.arguments = arguments
+  if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+  // Standard error goes to a file, so that neither stream can fill a pipe and block the tool.
+  let errorPath = NSTemporaryDirectory() + "backprop-tool-stderr-" + UUID().uuidString
+  guard FileManager.default.createFile(atPath: errorPath, contents: nil), let errors = FileHandle(forWritingAtPath: errorPath) else {
+    throw CocoaError(.fileWriteUnknown)
+  }
+  defer { try? FileManager.default.removeItem(atPath: errorPath) }
+  let output = Pipe()
+  process.standardError = errors
+  process.standardOutput = output
+  try process.run()
+  let outData = output.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  try? errors.close()
+  let errData = FileManager.default.contents(atPath: errorPath) ?? Data()
+  return ToolRun(
+    status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+    output: String(decoding: outData, as: UTF8.self), error: String(decoding: errData, as: UTF8.self))
+}

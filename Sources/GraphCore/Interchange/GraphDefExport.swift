@@ -85,8 +85,13 @@ struct GraphDefExporter {
     return "\(base)_\(i)"
   }
 
+  /// TensorFlow names of outputs written as nodes of their own (a composite's second and later
+  /// outputs, such as ``Normalize``'s mean and variance).
+  var outputAliases: [ValueRef: String] = [:]
+
   func ref(_ v: ValueRef) -> String {
-    v.output == 0 ? graph.nodes[v.node].name : "\(graph.nodes[v.node].name):\(v.output)"
+    if let alias = outputAliases[v] { return alias }
+    return v.output == 0 ? graph.nodes[v.node].name : "\(graph.nodes[v.node].name):\(v.output)"
   }
 
   func info(_ v: ValueRef) -> TensorInfo { graph.nodes[v.node].outputs[v.output] }
@@ -245,6 +250,8 @@ struct GraphDefExporter {
     case is AvgPoolGrad: ("AvgPoolGrad", [])
     case let d as DropoutMask:
       ("DropoutMask", [("_backprop_rate", .tensor(NDArray(scalar: d.rate))), ("_backprop_seed", .string(String(d.seed)))])
+    case let n as Normalize:
+      ("Normalize", [("_backprop_axes", .ints(n.axes)), ("_backprop_epsilon", .tensor(NDArray(scalar: n.epsilon)))])
     case let s as StepPower: ("StepPower", [("_backprop_base", .tensor(NDArray(scalar: s.base)))])
     case let a as ApplyAdam:
       ("ApplyAdam", [("_backprop_hyperparameters", .tensor(NDArray([a.beta1, a.beta2, a.epsilon], shape: [3])))])
@@ -303,6 +310,27 @@ struct GraphDefExporter {
       return simple("Cast", [("SrcT", .type(t)), ("DstT", .type(c.dtype)), ("Truncate", .bool(false))])
     case let m as MatMul:
       return simple("MatMul", [("T", .type(t)), ("transpose_a", .bool(m.transposeA)), ("transpose_b", .bool(m.transposeB))])
+    case let n as Normalize:
+      // tf.nn.moments then the normalization: μ = mean(x), σ² = mean((x − μ)²) over the axes
+      // (kept), x̂ = (x − μ) · rsqrt(σ² + ε); μ and σ² are nodes of their own, named in
+      // `_backprop_outputs` so that Graph(graphDef:) maps them back to outputs 1 and 2.
+      let attrs: [(String, TFAttr)] = [("T", .type(t))]
+      let reduce: [(String, TFAttr)] = attrs + [("Tidx", .type(.int32)), ("keep_dims", .bool(true))]
+      let axes = intConst(name + "/axes", n.axes)
+      let mean = fresh(name + "/mean"), squares = fresh(name + "/SquaredDifference"), variance = fresh(name + "/variance")
+      let shifted = fresh(name + "/add"), scale = fresh(name + "/Rsqrt"), centered = fresh(name + "/sub")
+      let epsilon = try scalarConst(name + "/epsilon", n.epsilon, t)
+      outputAliases[ValueRef(node: id, output: 1)] = mean
+      outputAliases[ValueRef(node: id, output: 2)] = variance
+      return [
+        TFNode(name: mean, op: "Mean", inputs: [inputs[0], axes], attrs: reduce),
+        TFNode(name: squares, op: "SquaredDifference", inputs: [inputs[0], mean], attrs: attrs),
+        TFNode(name: variance, op: "Mean", inputs: [squares, axes], attrs: reduce),
+        TFNode(name: shifted, op: "AddV2", inputs: [variance, epsilon], attrs: attrs),
+        TFNode(name: scale, op: "Rsqrt", inputs: [shifted], attrs: attrs),
+        TFNode(name: centered, op: "Sub", inputs: [inputs[0], mean], attrs: attrs),
+        TFNode(name: name, op: "Mul", inputs: [centered, scale], attrs: attrs + [("_backprop_outputs", .strings([name, mean, variance]))]),
+      ]
     case let s as Sum:
       let axes = intConst(name + "/reduction_indices", s.axes)
       return [TFNode(name: name, op: "Sum", inputs: inputs + [axes], attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("keep_dims", .bool(s.keepDims))])]

@@ -224,9 +224,25 @@ struct GraphDefImporter {
     // primitive's own inputs (see GraphDefExporter.composite).
     var helpers = Set<String>()
     for d in defs { if case .bool(true)? = d.attrs["_backprop_helper"] { helpers.insert(d.name) } }
+    // A composite's later outputs written as helper nodes (Normalize's mean and variance):
+    // references to them become references to the primitive's outputs.
+    var aliases: [String: String] = [:]
+    for d in defs where d.attrs["_backprop_op"] != nil {
+      if case let .strings(names)? = d.attrs["_backprop_outputs"] {
+        for (k, alias) in names.enumerated() where k > 0 && helpers.contains(alias) { aliases[alias] = "\(d.name):\(k)" }
+      }
+    }
     self.defs = defs.compactMap { d in
       if helpers.contains(d.name) { return nil }
       var d = d
+      if !aliases.isEmpty {
+        d.inputs = d.inputs.map { input in
+          let control = input.hasPrefix("^")
+          let (name, k) = Self.split(input)
+          guard k == 0, let target = aliases[name] else { return input }
+          return control ? "^" + Self.split(target).0 : target
+        }
+      }
       if case let .strings(inputs)? = d.attrs["_backprop_inputs"] {
         // Control inputs on the group's own helpers (AdamW's decay) go with them.
         d.inputs = inputs + d.inputs.filter { $0.hasPrefix("^") && !helpers.contains(String($0.dropFirst())) }
@@ -459,6 +475,12 @@ struct GraphDefImporter {
           let seed = UInt64(seedText), rate.scalarValue >= 0, rate.scalarValue < 1
         else { throw fail("'\(name)': DropoutMask needs _backprop_rate in [0, 1) and _backprop_seed") }
         result = [try apply(DropoutMask(rate: rate.scalarValue, seed: seed), [x(0), x(1)])]
+      case "Normalize":
+        guard case let .ints(axes)? = d.attrs["_backprop_axes"], case let .tensor(e)? = d.attrs["_backprop_epsilon"], e.elementCount == 1
+        else { throw fail("'\(name)': Normalize needs _backprop_axes and _backprop_epsilon") }
+        let op = try g.addOperation(
+          Normalize(axes: axes.map { Int($0) }, epsilon: e.scalarValue), inputs: [x(0)], controlDependencies: controlOperations(d), name: name)
+        result = op.outputs
       case "StepPower":
         guard case let .tensor(b)? = d.attrs["_backprop_base"], b.elementCount == 1 else { throw fail("'\(name)': no _backprop_base") }
         result = [try apply(StepPower(base: b.scalarValue), [x(0)])]

@@ -1,5 +1,13 @@
 import ArrayCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension Session {
   /// The file names inside a model directory.
   public enum ModelFiles {
@@ -7,6 +15,14 @@ extension Session {
     public static let graph = "graph.pb"
     /// Every variable's value, optimizer slots and step counters included (``Checkpoint``).
     public static let variables = "variables.safetensors"
+  }
+
+  /// Whether `path` names a whole-model directory written by ``saveModel(to:metadata:)``: a
+  /// directory (links followed) that holds ``ModelFiles/graph``.
+  public static func isModelDirectory(_ path: String) -> Bool {
+    var info = stat()
+    guard !path.isEmpty, stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return false }
+    return stat(path + "/" + ModelFiles.graph, &info) == 0
   }
 
   /// Saves the whole model to the directory `path` (created if missing): the graph as

@@ -117,14 +117,17 @@ public enum Checkpoint {
   }
 
   /// Reads the checkpoint at `path` and restores it into `session`
-  /// (see ``restore(session:from:source:)``).
+  /// (see ``restore(session:from:source:)``). `path` is a safetensors file, or a whole-model
+  /// directory written by ``Session/saveModel(to:metadata:)`` (its variables file is read:
+  /// resuming a run from the model it saved, with the graph built by the same code).
   /// - Returns: The file's metadata.
   /// - Throws: ``ArrayFileError`` when the file cannot be read or is not valid safetensors
   ///   (truncated, oversized header, unknown dtype...), ``CheckpointError`` when it does not
   ///   match the graph; in both cases no variable is changed.
   @discardableResult
   public static func restore(session: Session, from path: String) throws -> [String: String] {
-    try restore(session: session, from: SafetensorsFile(contentsOfFile: path), source: path)
+    let file = Session.isModelDirectory(path) ? path + "/" + Session.ModelFiles.variables : path
+    return try restore(session: session, from: SafetensorsFile(contentsOfFile: file), source: file)
   }
 }
 
