@@ -100,15 +100,15 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
 #endif
 
 
-// MARK: Small and skinny float products without packing (issue 13)
+// MARK: Matrix-vector float products without packing (issue 13)
 //
 // The blocked path packs both operands and computes 6×16 tiles; for a matrix-vector product
-// (n = 1) that computes 16 columns to keep 1, and for skinny products (n < 16, such as a dense
-// layer with 10 outputs) or small ones the packing is a large share of the work. These direct
-// kernels read the operands where they are, on the calling thread, summing each element over
-// the whole depth in registers. Chosen by shape in `s_direct` (below THREAD_WORK); the rest
-// keeps the blocked path. `BACKPROP_DIRECT_GEMM=0` (or `bp_set_direct_gemm(0)`) turns them off
-// for comparison.
+// (n = 1) that packs all of A to compute 16 columns and keep 1. These direct kernels read the
+// operands where they are, on the calling thread. Chosen by shape in `s_direct` (above
+// SMALL_WORK and below THREAD_WORK); the rest keeps the blocked path. An unpacked 6×16 kernel
+// with masked columns for skinny products (n < 16, a dense layer with 10 outputs) was measured
+// no faster than the blocked path at 128x1600 by 1600x10 (2026-11-29) and was not kept.
+// `BACKPROP_DIRECT_GEMM=0` (or `bp_set_direct_gemm(0)`) turns them off for comparison.
 
 static _Atomic int direct_gemm = -1;  // -1: not read yet
 
@@ -118,7 +118,7 @@ int bp_direct_gemm(void) {
   int v = atomic_load_explicit(&direct_gemm, memory_order_relaxed);
   if (v < 0) {
     const char *e = getenv("BACKPROP_DIRECT_GEMM");
-    v = (e && e[0] == '0') ? 0 : (e && e[0] == '2') ? 2 : 1;
+    v = (e && e[0] == '0') ? 0 : 1;
     atomic_store_explicit(&direct_gemm, v, memory_order_relaxed);
   }
   return v;
@@ -175,65 +175,6 @@ BP_AVX2 static void s_dot_rows_avx2(long count, long k, const float *x, const fl
   }
 }
 
-// C[m×n] (+)= op(A)·B for B with contiguous rows (csb = 1), unpacked: 6 rows × 16 columns of
-// C in 12 registers over the whole depth, the last column block masked, remaining rows one
-// at a time.
-BP_AVX2 static void s_direct_tiles_avx2(long m, long n, long k, const float *a, long rsa, long csa,
-                                        const float *b, long rsb, int overwrite, float *c, long ldc) {
-  for (long j = 0; j < n; j += 16) {
-    long nr = n - j < 16 ? n - j : 16;
-    int lanes[16];
-    for (int q = 0; q < 16; q++) lanes[q] = q < nr ? -1 : 0;
-    __m256i m0 = _mm256_loadu_si256((const __m256i *)lanes), m1 = _mm256_loadu_si256((const __m256i *)(lanes + 8));
-    const float *bj = b + j;
-    long i = 0;
-    for (; i + 6 <= m; i += 6) {
-      const float *ai = a + i * rsa;
-      __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-      __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-      __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-      __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-      __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-      __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-      for (long p = 0; p < k; p++) {
-        const float *bp = bj + p * rsb, *ap = ai + p * csa;
-        __m256 b0 = _mm256_maskload_ps(bp, m0), b1 = _mm256_maskload_ps(bp + 8, m1);
-        __m256 x;
-        x = _mm256_broadcast_ss(ap);           c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-        x = _mm256_broadcast_ss(ap + rsa);     c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-        x = _mm256_broadcast_ss(ap + 2 * rsa); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-        x = _mm256_broadcast_ss(ap + 3 * rsa); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-        x = _mm256_broadcast_ss(ap + 4 * rsa); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-        x = _mm256_broadcast_ss(ap + 5 * rsa); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
-      }
-#define STORE_ROW(r, v0, v1)                                                                  \
-  do {                                                                                        \
-    float *row = c + (i + (r)) * ldc + j;                                                     \
-    if (!overwrite) {                                                                         \
-      v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, m0));                                    \
-      v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, m1));                                \
-    }                                                                                         \
-    _mm256_maskstore_ps(row, m0, v0);                                                         \
-    _mm256_maskstore_ps(row + 8, m1, v1);                                                     \
-  } while (0)
-      STORE_ROW(0, c00, c01); STORE_ROW(1, c10, c11); STORE_ROW(2, c20, c21);
-      STORE_ROW(3, c30, c31); STORE_ROW(4, c40, c41); STORE_ROW(5, c50, c51);
-    }
-    for (; i < m; i++) {
-      const float *ai = a + i * rsa;
-      __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-      for (long p = 0; p < k; p++) {
-        const float *bp = bj + p * rsb;
-        __m256 x = _mm256_broadcast_ss(ai + p * csa);
-        c00 = _mm256_fmadd_ps(x, _mm256_maskload_ps(bp, m0), c00);
-        c01 = _mm256_fmadd_ps(x, _mm256_maskload_ps(bp + 8, m1), c01);
-      }
-      STORE_ROW(0, c00, c01);
-    }
-#undef STORE_ROW
-  }
-}
-
 // C[m] (+)= op(A)·b for a transposed A (op(A)'s columns contiguous) and n = 1: C accumulates
 // b[p] times A's stored row p, a vectorized sweep per p.
 BP_AVX2 static void s_axpy_rows_avx2(long m, long k, const float *a, long csa, const float *b, long rsb,
@@ -263,10 +204,6 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
   }
   if (m == 1 && csa == 1 && rsb == 1) {  // vector-matrix, B transposed: dot products
     s_dot_rows_avx2(n, k, a, b, csb, c, 1, overwrite);
-    return 1;
-  }
-  if (csb == 1 && (n < 16 || bp_direct_gemm() == 2) && m >= 6) {  // skinny: fewer columns than one packed panel
-    s_direct_tiles_avx2(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);
     return 1;
   }
   return 0;

@@ -62,8 +62,8 @@ void bp_sgemm(int trans_a, int trans_b, long m, long n, long k,
               const float *a, long lda, const float *b, long ldb,
               float beta, float *c, long ldc);
 
-/// Turns the direct float products for small and skinny shapes (matrix-vector, fewer than 16
-/// columns, no packing; on AVX2+FMA) on or off; on unless `BACKPROP_DIRECT_GEMM=0`.
+/// Turns the direct float matrix-vector products (no packing; on AVX2+FMA) on or off; on
+/// unless `BACKPROP_DIRECT_GEMM=0`.
 void bp_set_direct_gemm(int on);
 
 /// 1 when the direct float products are on (see `bp_set_direct_gemm`).
