@@ -79,14 +79,13 @@ public final class Session: @unchecked Sendable {
   /// The one path of every ``run(_:feeding:targets:)`` overload: under the lock, find the plan
   /// and put the fed values in its slots (``bind(_:_:_:_:)``: by position, no hashing), check
   /// them, ``execute(_:)`` the plan, read the results, and drop the fed values.
-  private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
+  @inline(__always) private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
     _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T, _ results: (Plan) -> R
   ) throws -> R {
     lock.lock()
     defer { lock.unlock() }
     let plan = try bind(fetches, feeds, targets)
     defer { plan.clearFeeds() }
-    try plan.checkBoundFeeds()
     try execute(plan)
     return results(plan)
   }
@@ -162,11 +161,12 @@ public final class Session: @unchecked Sendable {
     _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T
   ) throws -> Plan {
     var hit = -1
-    recent.withUnsafeBufferPointer { entries in
-      for i in entries.indices where sameRun(entries[i].key, fetches, feeds.count, targets)
-        && entries[i].plan.bindFeeds(feeds, graph: graph) {
-        hit = i
-        return
+    try recent.withUnsafeBufferPointer { entries in
+      for i in entries.indices where sameRun(entries[i].key, fetches, feeds.count, targets) {
+        if try entries[i].plan.bindFeeds(feeds, graph: graph) {
+          hit = i
+          return
+        }
       }
     }
     if hit >= 0 {
@@ -193,7 +193,7 @@ public final class Session: @unchecked Sendable {
     }
     if recent.count == 4 { recent.removeLast() }
     recent.insert((key, plan), at: 0)
-    guard plan.bindFeeds(feeds, graph: graph) else {
+    guard try plan.bindFeeds(feeds, graph: graph) else {
       preconditionFailure("Session: a plan built for these feeds does not take them")
     }
     return plan
@@ -373,8 +373,12 @@ extension Plan {
   /// as node and output, no hashing). Returns false, with the slots cleared again, when a fed
   /// tensor is not one of the plan's feeds (or is of another graph): the plan does not fit.
   /// The caller has checked that the counts are equal, and holds the session's lock.
-  func bindFeeds(_ fed: [Tensor: NDArray], graph: Graph) -> Bool {
-    feeds.withUnsafeBufferPointer { planned in
+  /// Each value is checked against its placeholder's dtype and shape as it is bound; on a
+  /// mismatch the error names the first mismatched feed in the plan's order (so it does not
+  /// depend on the dictionary's order), and the slots are cleared.
+  func bindFeeds(_ fed: [Tensor: NDArray], graph: Graph) throws -> Bool {
+    var mismatch = false
+    let fits = feeds.withUnsafeBufferPointer { planned in
       for (tensor, value) in fed {
         guard tensor.graph === graph,
           let j = planned.firstIndex(where: { $0.ref.node == tensor.node && $0.ref.output == tensor.output })
@@ -382,18 +386,16 @@ extension Plan {
           clearFeeds()
           return false
         }
+        if value.dtype != planned[j].info.dtype || !planned[j].info.shape.accepts(value.shape) { mismatch = true }
         frame[planned[j].slot] = value
       }
       return true
     }
-  }
-
-  /// Checks the bound fed values against their placeholders, in the plan's order (so the first
-  /// mismatch reported does not depend on a dictionary's order).
-  func checkBoundFeeds() throws {
-    try feeds.withUnsafeBufferPointer { planned in
-      for i in planned.indices { try checkFeed(at: i, frame[planned[i].slot]) }
+    if fits && mismatch {
+      defer { clearFeeds() }
+      for i in feeds.indices { try checkFeed(at: i, frame[feeds[i].slot]) }
     }
+    return fits
   }
 
   /// Drops the fed values (the session does not keep the caller's arrays alive between runs).
