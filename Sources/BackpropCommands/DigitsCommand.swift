@@ -2,6 +2,7 @@ import ArgumentParser
 import Backprop
 import Foundation
 import Recipes
+import CBackpropKernels
 
 extension DigitsOptimizer: ExpressibleByArgument {}
 
@@ -113,6 +114,11 @@ struct DigitsCommand: ParsableCommand {
         Data("--distributed: not started by mpiexec, training as a single rank (mpiexec -n N backprop digits --distributed for N ranks)\n".utf8))
       return try train(communicator: SingleProcessCommunicator())
     }
+    if bp_supervised_child() == 0 {
+      // This process is the rank's supervisor: it runs the rank as its child and names it if a
+      // signal kills it (MPICH's launcher then ends the job before the other ranks can).
+      return try superviseRank()
+    }
     let world = try MPICommunicator.world()
     do {
       try train(communicator: world)
@@ -131,6 +137,28 @@ struct DigitsCommand: ParsableCommand {
       throw ExitCode.failure
     }
     world.finalize()
+  }
+
+  /// Runs this rank as a child process and waits for it: its exit status is this process's;
+  /// if a signal ended it, says so naming the rank and its process id, then ends with status
+  /// 128 + the signal, which makes the launcher end the job.
+  private func superviseRank() throws {
+    var argv: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var outcome = bp_child_outcome()
+    guard bp_supervise_self(&argv, &outcome) == 0 else {
+      throw CLIError("--distributed: cannot start the rank's process: \(String(cString: strerror(errno)))")
+    }
+    if outcome.signal != 0 {
+      let env = ProcessInfo.processInfo.environment
+      let rank = env["PMI_RANK"] ?? env["OMPI_COMM_WORLD_RANK"] ?? env["PMIX_RANK"] ?? "?"
+      let size = env["PMI_SIZE"] ?? env["OMPI_COMM_WORLD_SIZE"] ?? "?"
+      let name = String(cString: strsignal(outcome.signal))
+      FileHandle.standardError.write(
+        Data("Error (rank \(rank) of \(size)): rank \(rank) (pid \(outcome.pid)) was lost: killed by signal \(outcome.signal) (\(name)); the job ends\n".utf8))
+      Foundation.exit(128 + outcome.signal)
+    }
+    if outcome.exit_code != 0 { throw ExitCode(outcome.exit_code) }
   }
 
   private func train(communicator: (any Communicator)?) throws {

@@ -39,6 +39,181 @@ static int is_pointwise(const bp_conv_geometry *g) {
          g->oh == g->h && g->ow == g->w;
 }
 
+// MARK: Direct convolution for a short reduction (float, AVX2+FMA)
+//
+// A first layer (3x3 filters on one channel: K = kh·kw·c = 9 taps) has too short a reduction
+// for the packed GEMM and its im2col copy: per output pixel the K taps are gathered into
+// registers and the output channels (a multiple of 8, at most 64) accumulate in up to eight
+// ymm registers, Σ_p tap[p] · w[p, :]. The filter gradient keeps one register per tap for a
+// block of 8 output channels, dW[p, block] += Σ_pixels tap[p] · dy[pixel, block], over chunks
+// of pixels whose taps are gathered once into an L1-sized buffer.
+
+#define DIRECT_MAX_K 16       // forward: taps per pixel
+#define DIRECT_MAX_K_GRAD 12  // filter gradient: one accumulator register per tap
+#define DIRECT_CHUNK 128      // filter gradient: pixels whose taps are gathered at once
+
+static int direct_conv_applies(const bp_conv_geometry *g, int gradient) {
+  const long k = g->kh * g->kw * g->c;
+  return g->groups == 1 && g->dh == 1 && g->dw == 1 && g->out_c % 8 == 0 && g->out_c <= 64 && k >= 1 &&
+         k <= (gradient ? DIRECT_MAX_K_GRAD : DIRECT_MAX_K);
+}
+
+#if BP_X86
+// The K taps of output pixel (oy, ox) of image `xn` (zero outside the image). `t` has room for
+// 8 floats beyond the K taps: inside the image, each window row of `run` = kw·c ≤ 8 contiguous
+// values is one masked load (`mask`: the first `run` lanes; masked lanes read nothing) stored
+// whole, the lanes beyond `run` overwritten by the next row or left past the end.
+BP_AVX2 BP_INLINE void s_gather_taps(const bp_conv_geometry *g, const float *xn, long oy, long ox, float *t, __m256i mask) {
+  const long y0 = oy * g->sh - g->pad_top, x0 = ox * g->sw - g->pad_left;
+  const long c = g->c, kw = g->kw, kh = g->kh, run = kw * c;
+  if (y0 >= 0 && x0 >= 0 && y0 + kh <= g->h && x0 + kw <= g->w) {
+    const float *src = xn + (y0 * g->w + x0) * c;
+    if (run <= 8) {
+      for (long i = 0; i < kh; i++) _mm256_storeu_ps(t + i * run, _mm256_maskload_ps(src + i * g->w * c, mask));
+    } else {
+      for (long i = 0; i < kh; i++)
+        for (long q = 0; q < run; q++) t[i * run + q] = src[i * g->w * c + q];
+    }
+    return;
+  }
+  for (long i = 0; i < kh; i++) {
+    const long yy = y0 + i;
+    for (long jj = 0; jj < kw; jj++) {
+      const long xx = x0 + jj;
+      const int inside = yy >= 0 && yy < g->h && xx >= 0 && xx < g->w;
+      for (long ci = 0; ci < c; ci++) t[(i * kw + jj) * c + ci] = inside ? xn[(yy * g->w + xx) * c + ci] : 0.0f;
+    }
+  }
+}
+
+// The mask of the first `run` lanes (all eight when run ≥ 8).
+BP_AVX2 BP_INLINE __m256i s_run_mask(long run) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(run < 8 ? run : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// y[pixel, :] = Σ_p t[p] · w[p, :] for NB blocks of 8 output channels.
+BP_AVX2 BP_INLINE void s_direct_pixel(const float *t, long k, const float *w, long out_c, float *y, const int nb) {
+  __m256 acc[8];
+  for (int b = 0; b < nb; b++) acc[b] = _mm256_setzero_ps();
+  for (long p = 0; p < k; p++) {
+    const __m256 v = _mm256_broadcast_ss(t + p);
+    const float *wp = w + p * out_c;
+    for (int b = 0; b < nb; b++) acc[b] = _mm256_fmadd_ps(v, _mm256_loadu_ps(wp + 8 * b), acc[b]);
+  }
+  for (int b = 0; b < nb; b++) _mm256_storeu_ps(y + 8 * b, acc[b]);
+}
+
+BP_AVX2 BP_INLINE void s_direct_forward_nb(const bp_conv_geometry *g, const float *x, const float *w, float *y, long n0, long n1,
+                                           const int nb) {
+  const long k = g->kh * g->kw * g->c, hwc = g->h * g->w * g->c;
+  const __m256i mask = s_run_mask(g->kw * g->c);
+  float t[DIRECT_MAX_K + 8];
+  for (long n = n0; n < n1; n++) {
+    const float *xn = x + n * hwc;
+    float *yn = y + n * g->oh * g->ow * g->out_c;
+    for (long oy = 0; oy < g->oh; oy++)
+      for (long ox = 0; ox < g->ow; ox++) {
+        s_gather_taps(g, xn, oy, ox, t, mask);
+        s_direct_pixel(t, k, w, g->out_c, yn + (oy * g->ow + ox) * g->out_c, nb);
+      }
+  }
+}
+
+BP_AVX2 static void s_direct_forward(const bp_conv_geometry *g, const float *x, const float *w, float *y, long n0, long n1) {
+  switch (g->out_c / 8) {
+  case 1: s_direct_forward_nb(g, x, w, y, n0, n1, 1); break;
+  case 2: s_direct_forward_nb(g, x, w, y, n0, n1, 2); break;
+  case 3: s_direct_forward_nb(g, x, w, y, n0, n1, 3); break;
+  case 4: s_direct_forward_nb(g, x, w, y, n0, n1, 4); break;
+  case 5: s_direct_forward_nb(g, x, w, y, n0, n1, 5); break;
+  case 6: s_direct_forward_nb(g, x, w, y, n0, n1, 6); break;
+  case 7: s_direct_forward_nb(g, x, w, y, n0, n1, 7); break;
+  default: s_direct_forward_nb(g, x, w, y, n0, n1, 8); break;
+  }
+}
+
+// dw[p, 8b..8b+7] += Σ over `count` pixels of taps[pixel, p] · dy[pixel, 8b..], for K taps.
+BP_AVX2 BP_INLINE void s_direct_filter_block(const float *taps, const float *dy, long count, long out_c, float *dw, long b,
+                                             const int k) {
+  __m256 acc[DIRECT_MAX_K_GRAD];
+  for (int p = 0; p < k; p++) acc[p] = _mm256_loadu_ps(dw + p * out_c + 8 * b);
+  for (long i = 0; i < count; i++) {
+    const __m256 d = _mm256_loadu_ps(dy + i * out_c + 8 * b);
+    const float *t = taps + i * k;
+    for (int p = 0; p < k; p++) acc[p] = _mm256_fmadd_ps(_mm256_broadcast_ss(t + p), d, acc[p]);
+  }
+  for (int p = 0; p < k; p++) _mm256_storeu_ps(dw + p * out_c + 8 * b, acc[p]);
+}
+
+BP_AVX2 BP_INLINE void s_direct_filter_k(const bp_conv_geometry *g, const float *x, const float *dy, float *dw, long n0, long n1,
+                                         float *taps, const int k) {
+  const long hwc = g->h * g->w * g->c, ohw = g->oh * g->ow, out_c = g->out_c;
+  const __m256i mask = s_run_mask(g->kw * g->c);
+  for (long n = n0; n < n1; n++) {
+    const float *xn = x + n * hwc;
+    const float *dyn = dy + n * ohw * out_c;
+    long oy = 0, ox = 0;
+    for (long start = 0; start < ohw; start += DIRECT_CHUNK) {
+      const long count = ohw - start < DIRECT_CHUNK ? ohw - start : DIRECT_CHUNK;
+      for (long i = 0; i < count; i++) {
+        s_gather_taps(g, xn, oy, ox, taps + i * k, mask);
+        if (++ox == g->ow) ox = 0, oy++;
+      }
+      for (long b = 0; b < out_c / 8; b++) s_direct_filter_block(taps, dyn + start * out_c, count, out_c, dw, b, k);
+    }
+  }
+}
+
+BP_AVX2 static void s_direct_filter(const bp_conv_geometry *g, const float *x, const float *dy, float *dw, long n0, long n1,
+                                    float *taps) {
+  switch (g->kh * g->kw * g->c) {
+  case 1: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 1); break;
+  case 2: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 2); break;
+  case 3: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 3); break;
+  case 4: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 4); break;
+  case 5: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 5); break;
+  case 6: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 6); break;
+  case 7: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 7); break;
+  case 8: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 8); break;
+  case 9: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 9); break;
+  case 10: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 10); break;
+  case 11: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 11); break;
+  default: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 12); break;
+  }
+}
+#endif
+
+// Runs the direct kernel for images n0..<n1 of a float convolution (`out` zeroed by the caller
+// for the filter gradient) and returns 1, or returns 0 when it does not apply (then nothing is
+// done): another shape, a kind other than the forward pass and the filter gradient, or no AVX2.
+static int s_direct(const bp_conv_geometry *g, int kind, const float *a, const float *b, float *out, long n0, long n1,
+                    int *failed) {
+#if BP_X86
+  if ((kind != K_CONV && kind != K_BACK_FILTER) || !direct_conv_applies(g, kind == K_BACK_FILTER) || !bp_use_avx2()) return 0;
+  if (kind == K_CONV) {
+    s_direct_forward(g, a, b, out, n0, n1);
+  } else {
+    float *taps = bp_scratch(2, sizeof(float) * (DIRECT_CHUNK * DIRECT_MAX_K_GRAD + 8));
+    if (!taps) {
+      *failed = 1;
+      return 1;
+    }
+    s_direct_filter(g, a, b, out, n0, n1, taps);
+  }
+  return 1;
+#else
+  (void)g, (void)kind, (void)a, (void)b, (void)out, (void)n0, (void)n1, (void)failed;
+  return 0;
+#endif
+}
+
+// The double instantiation has no direct kernel.
+static int d_direct(const bp_conv_geometry *g, int kind, const double *a, const double *b, double *out, long n0, long n1,
+                    int *failed) {
+  (void)g, (void)kind, (void)a, (void)b, (void)out, (void)n0, (void)n1, (void)failed;
+  return 0;
+}
+
 #define T float
 #define NAME(x) s_##x
 #define GEMM bp_sgemm

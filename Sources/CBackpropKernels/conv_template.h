@@ -159,6 +159,10 @@ static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
     memset(part, 0, sizeof(T) * (size_t)j->filter_size);
   }
   if (j->kind == K_BACK_INPUT) memset(j->out + n0 * hwc, 0, sizeof(T) * (size_t)((n1 - n0) * hwc));
+  {
+    T *target = j->kind == K_BACK_FILTER && j->partials ? j->partials + (long)index * j->filter_size : j->out;
+    if (NAME(direct)(g, j->kind, j->a, j->b, target, n0, n1, &j->failed)) return;
+  }
   if (is_pointwise(g)) {
     const long m = (n1 - n0) * ohw;
     for (long gi = 0; gi < g->groups; gi++) {

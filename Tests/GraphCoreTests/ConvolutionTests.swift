@@ -131,6 +131,40 @@ import TestSupport
     }
   }
 
+  /// Float32 convolutions with a short reduction (K = kh·kw·c ≤ 16, output channels a multiple
+  /// of 8 up to 64: a first layer) take the direct AVX2 kernel where the CPU has AVX2; its
+  /// forward pass and filter gradient agree with the float64 plain loops, padding, strides and
+  /// an odd batch included.
+  @Test(
+    "the direct first-layer kernel agrees with the plain loops",
+    arguments: [
+      ([5, 28, 28, 1], [3, 3, 1, 32], RefConvConfig(strides: [1, 1], same: false, dilations: [1, 1], groups: 1)),
+      ([3, 9, 11, 1], [3, 3, 1, 16], RefConvConfig(strides: [2, 2], same: true, dilations: [1, 1], groups: 1)),
+      ([4, 7, 7, 3], [2, 2, 3, 64], RefConvConfig(strides: [1, 2], same: true, dilations: [1, 1], groups: 1)),
+      ([2, 10, 10, 2], [2, 3, 2, 24], RefConvConfig(strides: [1, 1], same: false, dilations: [1, 1], groups: 1)),
+      ([2, 12, 12, 1], [4, 4, 1, 8], RefConvConfig(strides: [1, 1], same: true, dilations: [1, 1], groups: 1)),
+      ([3, 6, 6, 1], [1, 1, 1, 40], RefConvConfig(strides: [2, 2], same: true, dilations: [1, 1], groups: 1)),
+    ])
+  func directKernel(_ xs: [Int], _ ws: [Int], _ c: RefConvConfig) throws {
+    var gen = SeededGenerator(seed: 5)
+    let x = Domain.real(-1, 1).array(xs, &gen), w = Domain.real(-1, 1).array(ws, &gen)
+    let y = refConv2d(x, w, c)
+    let r = Domain.real(-1, 1).array(y.shape.dimensions, &gen)
+    func compute() throws -> [NDArray] {
+      try Self.run(.float32, [x, w, r]) { _, t in
+        let yy = try conv2d(t[0], t[1], strides: c.strides, padding: c.padding, dilations: c.dilations, groups: c.groups)
+        let gs = try gradients(of: [sum(yy * t[2])], withRespectTo: [t[1]])
+        return [yy, gs[0]!]
+      }
+    }
+    // (Not against KernelSettings.forcePortable: the switch is process-wide, and other suites
+    // running at the same time compare paths bit for bit.)
+    let fast = try compute()
+    let k = Double(ws[0] * ws[1] * ws[2]), pixels = Double(y.shape.elementCount / ws[3])
+    #expect(toleranceRatio(fast[0], y, atol: 1e-6 * k, rtol: 1e-5) <= 1, "\(c) y")
+    #expect(toleranceRatio(fast[1], refConv2dFilter(x, r, filterShape: ws, c), atol: 1e-6 * pixels, rtol: 1e-5) <= 1, "\(c) dw")
+  }
+
   /// The error of `body` as a GraphError's reason and location.
   private func buildError(_ body: (Graph) throws -> Void) -> (op: String, reason: String, line: Int?, text: String) {
     do {

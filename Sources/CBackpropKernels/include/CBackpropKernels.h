@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include "bp_tempfiles.h"
+#include "bp_supervisor.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -168,13 +168,18 @@ public final class MPICommunicator: Communicator {
 
   /// The world communicator, initializing MPI on first use. `library` (or the environment
   /// variable `BACKPROP_MPI`) names the MPI library to load; by default `libmpich.so.12`,
-  /// `libmpi.so.12`, `libmpi.so.40` and `libmpi.so` are tried in that order.
+  /// `libmpi.so.12`, `libmpi.so.40` and `libmpi.so` are tried in that order, except under Open
+  /// MPI's launcher (`OMPI_COMM_WORLD_SIZE` set), where Open MPI's `libmpi.so.40` is tried
+  /// first: a library must match the launcher that started the ranks.
   /// - Throws: ``DistributedError/mpiUnavailable(reason:)`` when no library loads or
   ///   `MPI_Init_thread` fails, with how to install MPI.
   public static func world(library: String? = nil) throws -> MPICommunicator {
     try lock.withLock {
       if let shared { return shared }
-      let name = library ?? getenv("BACKPROP_MPI").map { String(cString: $0) }
+      var name = library ?? getenv("BACKPROP_MPI").map { String(cString: $0) }
+      if name == nil, getenv("OMPI_COMM_WORLD_SIZE") != nil, canLoad("libmpi.so.40") {
+        name = "libmpi.so.40"
+      }
       var error = [CChar](repeating: 0, count: 2048)
       let ok = error.withUnsafeMutableBufferPointer { e in
         name.map { n in n.withCString { bp_mpi_init($0, e.baseAddress, e.count) } } ?? bp_mpi_init(nil, e.baseAddress, e.count)
@@ -189,6 +194,13 @@ public final class MPICommunicator: Communicator {
       shared = world
       return world
     }
+  }
+
+  /// Whether the dynamic loader finds `library` (loaded and closed again).
+  private static func canLoad(_ library: String) -> Bool {
+    guard let handle = dlopen(library, RTLD_LAZY | RTLD_LOCAL) else { return false }
+    dlclose(handle)
+    return true
   }
 
   /// Each rank's process id and host name, in rank order (gathered when MPI starts).

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Issue 15's round trips with the Python tools, in one go, writing the log beside this script:
+# TensorBoard's readers on the committed event fixture and on a fresh `--logdir`; TensorFlow
+# (tf.compat.v1) replaying Backprop's exported graphs and Adam, and running whole-model
+# directories of the fashion CNN (with and without batch normalization); onnxruntime on the
+# exported digits MLP and fashion CNNs (onnx.checker, classes and logits).
+#   Scripts/formats_roundtrips.sh PYTHON [BACKPROP]
+# PYTHON: a virtual environment's python with `pip install tensorflow-cpu tensorboard onnx
+# onnxruntime`; BACKPROP: the tool (default .build/release/backprop). Exit status: the number
+# of failed checks.
+set -u
+cd "$(dirname "$0")/.."
+py=$1
+bp=${2:-.build/release/backprop}
+fm=/usr/share/datasets/fashion-mnist
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+log=Scripts/formats_roundtrips.log
+failed=0
+step() { # description, command...
+  echo "\$ $1" | tee -a "$log"
+  shift
+  "$@" 2>&1 | grep -v -E "^(WARNING|I0000|W0000|E0000)|oneDNN|cpu_feature_guard|rebuild TensorFlow|AVX2 FMA|^\s*$" | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "FAILED" | tee -a "$log"; failed=$((failed + 1)); }
+  echo | tee -a "$log"
+}
+{
+  echo "# Python round trips of issue 15 (Scripts/formats_roundtrips.sh), $(date -u '+%F %T') UTC, commit $(git rev-parse --short HEAD)"
+  echo "# $("$py" -c 'import tensorflow, tensorboard, onnx, onnxruntime, google.protobuf as p; print("tensorflow", tensorflow.__version__, "tensorboard", tensorboard.__version__, "onnx", onnx.__version__, "onnxruntime", onnxruntime.__version__, "protobuf", p.__version__)' 2>/dev/null)"
+  echo
+} > "$log"
+step "python3 Scripts/check_tensorboard.py --fixture" "$py" Scripts/check_tensorboard.py --fixture
+step "backprop digits --epochs 5 --logdir T/tb; python3 Scripts/check_tensorboard.py T/tb" \
+  bash -c "'$bp' digits --epochs 5 --quiet --logdir '$t/tb' > /dev/null && '$py' Scripts/check_tensorboard.py '$t/tb'"
+step "python3 Scripts/tf_graphdef.py check-backprop" "$py" Scripts/tf_graphdef.py check-backprop
+step "python3 Scripts/tf_graphdef.py check-adam" "$py" Scripts/tf_graphdef.py check-adam
+for model in cnn cnn-bn; do
+  step "backprop fashion --model $model --epochs 1 --train-limit 10000 --save-model T/$model; backprop predict --model T/$model --input t10k-images > T/p; python3 Scripts/tf_graphdef.py check-model T/$model t10k-images T/p" \
+    bash -c "'$bp' fashion --model $model --epochs 1 --train-limit 10000 --test-limit 1000 --quiet --save '$t/$model.safetensors' --save-model '$t/$model' > /dev/null && '$bp' predict --model '$t/$model' --input $fm/t10k-images-idx3-ubyte.gz > '$t/p' && '$py' Scripts/tf_graphdef.py check-model '$t/$model' $fm/t10k-images-idx3-ubyte.gz '$t/p'"
+  step "backprop export --onnx T/$model.onnx --model T/$model.safetensors --logits ...; python3 Scripts/check_onnx.py T/$model.onnx T/logits.npy t10k-images t10k-labels" \
+    bash -c "'$bp' export --onnx '$t/$model.onnx' --model '$t/$model.safetensors' --input $fm/t10k-images-idx3-ubyte.gz --logits '$t/$model.npy' > /dev/null && '$py' Scripts/check_onnx.py '$t/$model.onnx' '$t/$model.npy' $fm/t10k-images-idx3-ubyte.gz $fm/t10k-labels-idx1-ubyte.gz"
+done
+step "backprop digits --save T/d.safetensors; backprop export --onnx T/d.onnx ...; python3 Scripts/check_onnx.py T/d.onnx T/dl.npy Data/digits.csv" \
+  bash -c "'$bp' digits --quiet --save '$t/d.safetensors' > /dev/null && '$bp' export --onnx '$t/d.onnx' --model '$t/d.safetensors' --input Data/digits.csv --logits '$t/dl.npy' > /dev/null && '$py' Scripts/check_onnx.py '$t/d.onnx' '$t/dl.npy' Data/digits.csv"
+echo "# $failed failed" | tee -a "$log"
+exit $failed
