@@ -6,7 +6,11 @@
 
   @usableFromInline init(byteCount: Int) {
     capacity = Swift.max(byteCount, 16)
-    bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    // 64-byte (cache-line) alignment for arrays that fill one or more lines; a smaller array
+    // (a scalar, a few elements: most of eager code's values) takes malloc's own 16-byte
+    // alignment, which skips the much slower aligned allocation path. Kernels use unaligned
+    // loads on array storage (the GEMM's aligned loads read its own packed scratch buffers).
+    bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: capacity < 64 ? 16 : 64)
   }
 
   deinit { bytes.deallocate() }
@@ -121,7 +125,14 @@ public struct NDArray: @unchecked Sendable {
 
   /// A rank-0 array of `dtype` holding `value` (converted as ``init(converting:shape:dtype:)``).
   public init(scalar value: Double, dtype: DType) {
-    self.init(converting: [value], shape: [], dtype: dtype)
+    // As `init(converting: [value], shape: [], dtype:)`, without the temporary array.
+    self.init(uninitializedShape: [], dtype: dtype)
+    switch dtype {
+    case .float32: fill(Float.self) { _ in value.isNaN ? .nan : Float(value) }
+    case .float64: fill(Double.self) { _ in value }
+    case .int32: fill(Int32.self) { _ in Int32(fromDouble: value) }
+    case .bool: fill(Bool.self) { _ in value != 0 }
+    }
   }
 
   /// An array of zeros.

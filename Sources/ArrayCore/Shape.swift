@@ -170,12 +170,20 @@ public struct Shape: Sendable, Hashable, ExpressibleByArrayLiteral, CustomString
   /// and the product of the known ones within the limits of ``validate(dtype:)``.
   /// - Throws: ``ShapeError`` naming the shape.
   public static func validate(partial dimensions: [Int?], dtype: DType? = nil) throws(ShapeError) {
-    let known = dimensions.compactMap { $0 }
     func text() -> String { "[" + dimensions.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" }
-    if let d = known.first(where: { $0 < 0 }) {
-      throw ShapeError("shape \(text()) has a negative dimension (\(d))")
+    // The same checks as `checkSpan` on the known sizes, without collecting them (every graph
+    // operation validates its outputs: no allocation here).
+    var span = 1
+    var overflowed = false
+    for case let d? in dimensions {
+      if d < 0 { throw ShapeError("shape \(text()) has a negative dimension (\(d))") }
+      if d > 1 && !overflowed {
+        let (p, overflow) = span.multipliedReportingOverflow(by: d)
+        if overflow { overflowed = true } else { span = p }
+      }
     }
-    try checkSpan(known, dtype: dtype, text: text())
+    if overflowed { throw ShapeError("shape \(text()) has more elements than Int can count") }
+    try checkByteCount(elements: span, elementSize: dtype?.byteSize ?? 8, what: "shape \(text())")
   }
 }
 

@@ -86,6 +86,9 @@ public final class Graph: @unchecked Sendable {
   private var usedScopes: Set<String> = []
   /// For a scope name, the suffix `uniqueScope` tries first (as `nextSuffix`).
   private var nextScopeSuffix: [String: Int] = [:]
+  /// The suffixes naming has tried (`uniqueName`, `uniqueScope`): linear in the names made,
+  /// which the tests check (a count, not a time).
+  package private(set) var namingProbes = 0
   private var scopes: [String] = []
   /// Indices of variable nodes, in creation order.
   private(set) var variableNodes: [Int] = []
@@ -120,7 +123,14 @@ public final class Graph: @unchecked Sendable {
   init(mode: GraphMode) {
     self.mode = mode
     eager = mode == .symbolic ? nil : EagerStore()
-    eager?.context.graph = self
+    if let eager {
+      eager.context.graph = self
+      // A tape records a step's operations and gradients (tens of nodes), a value's graph its
+      // inputs and one result: room for them at once, not by doubling from one.
+      let capacity = mode == .tape ? 32 : 4
+      nodes.reserveCapacity(capacity)
+      eager.reserve(capacity)
+    }
   }
 
   /// Whether the graph computes each operation when it is added (eager execution: a tape or an
@@ -161,7 +171,11 @@ public final class Graph: @unchecked Sendable {
       name = scoped
     } else {
       var i = nextSuffix[scoped] ?? 1
-      while !usedNames.insert("\(scoped)_\(i)").inserted { i += 1 }
+      while !usedNames.insert("\(scoped)_\(i)").inserted {
+        i += 1
+        namingProbes += 1
+      }
+      namingProbes += 1
       nextSuffix[scoped] = i + 1
       name = "\(scoped)_\(i)"
     }
@@ -184,7 +198,11 @@ public final class Graph: @unchecked Sendable {
   package func uniqueScope(_ name: String) -> String {
     if !usedScopes.contains(name) { return name }
     var i = nextScopeSuffix[name] ?? 1
-    while usedScopes.contains("\(name)_\(i)") { i += 1 }
+    while usedScopes.contains("\(name)_\(i)") {
+      i += 1
+      namingProbes += 1
+    }
+    namingProbes += 1
     nextScopeSuffix[name] = i
     return "\(name)_\(i)"
   }
@@ -371,6 +389,11 @@ public struct Operation: Hashable, @unchecked Sendable, CustomStringConvertible 
   /// The input tensors.
   public var inputs: [Tensor] {
     graph.nodes[id].inputs.map { Tensor(graph: graph, node: $0.node, output: $0.output) }
+  }
+  /// Input `i` (``inputs``[i] without building the array).
+  package func input(_ i: Int) -> Tensor {
+    let ref = graph.nodes[id].inputs[i]
+    return Tensor(graph: graph, node: ref.node, output: ref.output)
   }
   /// The output tensors.
   public var outputs: [Tensor] {

@@ -90,16 +90,17 @@ package final class ExecutionContext: @unchecked Sendable {
   @exclusivity(unchecked) var currentNode = 0
   /// Whether the step is a training step (switches dropout); set by the session options.
   package internal(set) var isTraining = true
-  /// The graph, for names in error messages. `unowned`, not `weak`: a weak reference would
-  /// give the graph a side table, making every retain of it (each copy of a ``Tensor``) take
-  /// the runtime's slow path. The graph outlives its contexts (a session holds both; an eager
-  /// graph owns its context).
-  unowned var graph: Graph?
+  /// The graph whose nodes the context serves (for names in errors). Not `weak`: a weak
+  /// reference gives the graph a side table, which sends every retain and release of it (each
+  /// copy of a `Tensor`) down the runtime's slow path. The owner (a ``Session``, or the eager
+  /// graph itself through its store) keeps the graph alive for as long as the context is used.
+  unowned(unsafe) var graph: Graph?
 
   init() {}
 
   func reserve(nodes count: Int) {
-    if variables.count < count { variables += [NDArray?](repeating: nil, count: count - variables.count) }
+    // Appends in place (no temporary array: eager graphs call this for every operation).
+    while variables.count < count { variables.append(nil) }
   }
 
   /// The value of the variable of the node being executed.

@@ -55,14 +55,20 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
     }
     let state = try prepared(for: parameters, location: location)
     // Move the parameters into the session (no copy: the arrays are not shared while updated in
-    // place), run the optimizer's step, and move them back.
+    // place), run the optimizer's step, and move them back (also when the step throws).
+    var moved = 0
+    defer {
+      for (i, v) in state.variables.prefix(moved).enumerated() {
+        if let value = try? state.session.value(of: v) { parameters[i] = value }
+      }
+    }
     for (i, v) in state.variables.enumerated() {
       let value = parameters[i]
       parameters[i] = NDArray()
       try state.session.setValue(value, for: v)
+      moved += 1
     }
     try state.step(gradients)
-    for (i, v) in state.variables.enumerated() { parameters[i] = try state.session.value(of: v) }
   }
 
   /// Updates eager variables (a layer's ``Layer/variables`` in a ``GraphCore/Graph/eager()``
@@ -77,9 +83,18 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
     for v in variables where !(v.isEager && v.isVariable) {
       throw GraphError.notAVariable(op: "EagerOptimizer.update", tensor: v.name, location: location)
     }
-    var values = try variables.map { try $0.value }
-    try update(&values, along: try gradients.map { try $0.value }, file: file, line: line)
-    for (v, value) in zip(variables, values) { try v.assign(value, file: file, line: line) }
+    let gradientValues = try gradients.map { try $0.value }
+    // Move the values out of the variables (no second reference, so the update is in place, not
+    // a copy per variable and step) and back in, also when the update throws.
+    var values: [NDArray] = []
+    values.reserveCapacity(variables.count)
+    defer {
+      for (v, value) in zip(variables, values) where !value.isEmptyPlaceholder {
+        try? v.assign(value, file: file, line: line)
+      }
+    }
+    for v in variables { values.append(try v.takeEagerValue(op: "EagerOptimizer.update", location: location)) }
+    try update(&values, along: gradientValues, file: file, line: line)
   }
 
   private func prepared(for parameters: [NDArray], location: SourceLocation) throws -> State {

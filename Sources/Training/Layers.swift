@@ -1,5 +1,6 @@
 import ArrayCore
 import GraphCore
+import Synchronization
 
 /// A building block of a model: creates its variables in a graph when made, and adds its
 /// operations each time it is applied to an input (Keras's `Layer`, built eagerly).
@@ -156,11 +157,18 @@ public struct Sequential: Layer {
 /// try session.run([loss], feeding: [x: batch, y: labels].merging(phase.feed(true)) { a, _ in a }, targets: [train])
 /// let predictions = try session.run(logits, feeding: [x: testRows])   // flag is false
 /// ```
+///
+/// In eager code (a phase of a ``GraphCore/Graph/eager()`` graph) there is nothing to feed: the
+/// phase holds the current mode, which ``setTraining(_:)`` switches (PyTorch's `model.train()` /
+/// `model.eval()`), and layers read it when they are called (``isTraining``).
 public struct TrainingPhase: Sendable {
-  /// The flag: a bool scalar tensor.
+  /// The flag: a bool scalar tensor (in an eager graph it keeps the default value; the mode
+  /// itself is ``isTraining``).
   public let flag: Tensor
   /// The value when not fed.
   public let defaultValue: Bool
+  /// The current mode of an eager phase (`nil` for a graph's flag, which is fed).
+  private let eagerMode: EagerMode?
 
   /// Creates the flag in `graph`.
   /// - Throws: ``GraphError`` if the graph refuses the operation.
@@ -168,11 +176,54 @@ public struct TrainingPhase: Sendable {
     let value = graph.constant(NDArray([defaultValue], shape: []), name: "\(name)/default")
     flag = try graph.apply(PlaceholderWithDefault(), [value], name: name)
     self.defaultValue = defaultValue
+    eagerMode = graph.isEager ? EagerMode(defaultValue) : nil
   }
 
   /// The feed that sets the flag: `[flag: training]`.
   public func feed(_ training: Bool) -> [Tensor: NDArray] {
     [flag: NDArray([training], shape: [])]
+  }
+
+  /// Whether an eager phase is in training mode (``defaultValue`` until ``setTraining(_:)``
+  /// changes it). A graph's phase is decided by its feed at each run: this is its default.
+  public var isTraining: Bool { eagerMode?.value ?? defaultValue }
+
+  /// Switches an eager phase between training (`true`) and inference (`false`), for every
+  /// layer that takes it (PyTorch's `model.train()` / `model.eval()`).
+  /// - Throws: ``GraphCore/GraphError/invalidArgument(op:reason:location:)`` for a graph's phase,
+  ///   which is set per run by feeding ``feed(_:)``.
+  public func setTraining(_ training: Bool, file: StaticString = #fileID, line: UInt = #line) throws {
+    guard let eagerMode else {
+      throw GraphError.invalidArgument(
+        op: "TrainingPhase.setTraining",
+        reason: "'\(flag.name)' is a graph's flag: feed phase.feed(\(training)) to the session run instead",
+        location: SourceLocation(file, line))
+    }
+    eagerMode.value = training
+  }
+
+  /// The mode for a layer called on eager values.
+  /// - Throws: ``GraphCore/GraphError/invalidArgument(op:reason:location:)`` when the phase is a
+  ///   graph's (its flag has no value until a session run feeds it).
+  func eagerTraining(op: String, location: SourceLocation) throws -> Bool {
+    guard let eagerMode else {
+      throw GraphError.invalidArgument(
+        op: op,
+        reason: "the layer was given eager values but its training phase '\(flag.name)' is a graph's flag; "
+          + "create the phase in the eager graph (TrainingPhase(graph: Graph.eager()))",
+        location: location)
+    }
+    return eagerMode.value
+  }
+}
+
+/// The mode of an eager ``TrainingPhase``, shared by the copies of the phase held by layers.
+private final class EagerMode: Sendable {
+  private let state: Mutex<Bool>
+  init(_ value: Bool) { state = Mutex(value) }
+  var value: Bool {
+    get { state.withLock { $0 } }
+    set { state.withLock { $0 = newValue } }
   }
 }
 

@@ -1,5 +1,6 @@
 import ArrayCore
 import GraphCore
+import Synchronization
 
 // Layers for image and sequence models besides Dense: normalization, dropout, flatten and
 // embedding (the convolution and pooling layers are in ConvolutionLayers.swift). Layers that act
@@ -64,7 +65,8 @@ public struct BatchNorm: Layer, Sendable {
     guard epsilon.isFinite, epsilon > 0 else {
       throw GraphError.invalidArgument(op: "BatchNorm", reason: "epsilon must be a finite number > 0, got \(epsilon)", location: loc)
     }
-    guard phase.flag.graph === graph else {
+    // An eager phase's flag is an eager value of its own (the mode is the phase's, not fed).
+    guard phase.flag.graph === graph || (graph.isEager && phase.flag.isEager) else {
       throw GraphError.foreignTensor(op: "BatchNorm", tensor: phase.flag.name, location: loc)
     }
     let scope = uniqueScope(graph, name)
@@ -88,12 +90,13 @@ public struct BatchNorm: Layer, Sendable {
   ///   of rank ≥ 2 with `channels` as its last size, of the layer's dtype, in its graph.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let dims = x.shape.dimensions
-    guard x.graph === gamma.graph, x.dtype == gamma.dtype, dims.count >= 2, dims.last! == nil || dims.last! == channels else {
+    guard x.canMeet(gamma), x.dtype == gamma.dtype, dims.count >= 2, dims.last! == nil || dims.last! == channels else {
       throw GraphError.invalidOperation(
         op: "BatchNorm", name: name, inputs: [x.inputDescription],
         reason: "the layer expects a \(gamma.dtype) input of rank >= 2 whose last size is \(channels) (channels last), in its graph",
         location: location)
     }
+    if x.isEager { return try eager(x, rank: dims.count) }
     let graph = x.graph
     return try graph.withNameScope(name) {
       let (xhat, batchMean, batchVariance) = try normalize(
@@ -116,6 +119,28 @@ public struct BatchNorm: Layer, Sendable {
 
   /// `[gamma, beta, moving_mean, moving_variance]` (the last two are not trainable).
   public var variables: [Tensor] { [gamma, beta, movingMean, movingVariance] }
+
+  /// The layer on eager values, in the phase's current mode (PyTorch's `BatchNorm` in
+  /// `train()`/`eval()`): the graph's operations of the chosen branch, so the values and
+  /// gradients are the graph's bit for bit; in training the moving averages are updated at once
+  /// (the graph's update operations, computed and assigned).
+  private func eager(_ x: Tensor, rank: Int) throws -> Tensor {
+    guard try phase.eagerTraining(op: "BatchNorm", location: location) else {
+      return try batchNormalization(
+        x, mean: stopGradient(movingMean), variance: stopGradient(movingVariance), offset: beta, scale: gamma,
+        epsilon: epsilon, name: "inference", file: file, line: line)
+    }
+    let (xhat, batchMean, batchVariance) = try normalize(
+      x, axes: Array(0..<(rank - 1)), epsilon: epsilon, name: "moments", file: file, line: line)
+    let trained = try add(multiply(xhat, gamma, file: file, line: line), beta, name: "training_output", file: file, line: line)
+    for (moving, batch) in [(movingMean, batchMean), (movingVariance, batchVariance)] {
+      let stat = try reshape(batch, to: [channels], file: file, line: line)
+      let m = Tensor(try NDArray(repeating: momentum, shape: [], dtype: x.dtype))
+      let decayed = try add(multiply(moving, m), multiply(stat, Tensor(try NDArray(repeating: 1 - momentum, shape: [], dtype: x.dtype))))
+      try moving.assign(try decayed.value, file: file, line: line)
+    }
+    return trained
+  }
 }
 
 /// Layer normalization over the last axis (Keras's `LayerNormalization()`): each sample's
@@ -192,6 +217,8 @@ public struct Dropout: Layer, Sendable {
   public var location: SourceLocation { SourceLocation(file, line) }
   let file: StaticString
   let line: UInt
+  /// The masks' generator on eager values (shared by copies of the layer).
+  private let generator: EagerGenerator
 
   /// Creates the layer.
   /// - Throws: `GraphError/invalidArgument(op:reason:location:)` when `rate` is outside `[0, 1)`.
@@ -204,11 +231,26 @@ public struct Dropout: Layer, Sendable {
     self.phase = phase
     self.file = file
     self.line = line
+    generator = EagerGenerator(seed: seed)
   }
 
   /// `x · mask` (see `GraphCore/dropout(_:rate:seed:training:name:file:line:)`).
+  ///
+  /// On eager values, in the phase's current mode: in training a new mask from the layer's own
+  /// generator (seeded with ``seed`` on the first call and advancing from call to call, as the
+  /// graph's mask advances from run to run, so the k-th call draws the graph's k-th mask); in
+  /// inference `x` itself.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
-    try dropout(x, rate: rate, seed: seed, training: phase.flag, file: file, line: line)
+    guard x.isEager else { return try dropout(x, rate: rate, seed: seed, training: phase.flag, file: file, line: line) }
+    guard try phase.eagerTraining(op: "Dropout", location: location) else { return x }
+    guard x.dtype.isFloatingPoint else {
+      throw GraphError.invalidOperation(
+        op: "Dropout", name: "dropout", inputs: [x.inputDescription], reason: "input must be float32 or float64, got \(x.dtype)",
+        location: location)
+    }
+    let shape = try x.value.shape
+    let mask = generator.next { DropoutMask.draw(shape: shape, dtype: x.dtype, rate: rate, generator: &$0) }
+    return try multiply(x, Tensor(mask), file: file, line: line)
   }
 
   /// None.
@@ -295,4 +337,13 @@ public struct Embedding: Layer, Sendable {
 extension Activation: Layer {
   /// None.
   public var variables: [Tensor] { [] }
+}
+
+/// A seeded generator that advances from call to call, for layers that draw random numbers on
+/// eager values (the graph keeps one per operation in its session instead).
+final class EagerGenerator: Sendable {
+  private let state: Mutex<SeededGenerator>
+  init(seed: UInt64) { state = Mutex(SeededGenerator(seed: seed)) }
+  /// Runs `body` with the generator, which keeps what it drew.
+  func next<R: Sendable>(_ body: (inout SeededGenerator) -> R) -> R { state.withLock { body(&$0) } }
 }

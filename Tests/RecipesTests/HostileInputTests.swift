@@ -301,6 +301,9 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     // builds shared the machine's 2 cores, so the bound is 3 s (the quadratic naming took
     // minutes for these 18,000 names; 2,000 layers took 4.6 s).
     #expect(elapsed < .seconds(3), "building \(graph.operationCount) operations took \(elapsed)")
+    // The deterministic check of linearity: the suffixes tried while naming, at most a few per
+    // operation (a scan would try each taken suffix again: about N²/2 = 1.6e8 here).
+    #expect(graph.namingProbes <= 2 * graph.operationCount, "\(graph.namingProbes) naming probes for \(graph.operationCount) operations")
     #expect(adds[0].operation.name == "Add" && adds[1].operation.name == "Add_1" && adds[17_999].operation.name == "Add_17999")
     #expect(layers[0].name == "dense" && layers[1].name == "dense_1" && layers.last?.name == "dense_\(layers.count - 1)")
   }

@@ -3,8 +3,8 @@ import GraphCore
 import Testing
 import Training
 
-/// Layers that switch on a graph's training-phase flag (BatchNorm, Dropout) are graph-only; given
-/// eager values they compute or throw a `GraphError`, never trap.
+/// Layers that switch on a training phase (BatchNorm, Dropout), given eager values with a phase of
+/// either kind, compute or throw a `GraphError`, never trap.
 @Suite struct EagerMisuseTests {
   @Test func phaseLayersOnEagerValuesDoNotTrap() throws {
     let parameters = Graph.eager()

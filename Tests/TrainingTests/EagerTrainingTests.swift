@@ -109,4 +109,84 @@ import Training
       #expect(try session.value(of: v).isBitIdentical(to: e.value), "\(v.name) differs")
     }
   }
+
+  @Test func batchNormAndDropoutTrainEagerlyAsTheGraph() throws {
+    // Conv2D, BatchNorm, ReLU, Dropout, Flatten, Dense: three Momentum steps in training mode,
+    // then inference. Values, gradients, moving averages and dropout masks equal the graph's.
+    func model(_ graph: Graph, _ phase: TrainingPhase) throws -> Sequential {
+      Sequential([
+        try Conv2D(graph: graph, inputChannels: 1, filters: 3, kernelSize: [3, 3], padding: .same, seed: 5),
+        try BatchNorm(graph: graph, channels: 3, phase: phase, momentum: 0.9),
+        Activation.relu,
+        try Dropout(rate: 0.25, seed: 7, phase: phase),
+        Flatten(),
+        try Dense(graph: graph, inputSize: 48, units: 3, seed: 6),
+      ])
+    }
+    var g = SeededGenerator(seed: 9)
+    let images = (0..<3).map { _ in NDArray((0..<(4 * 16)).map { _ in Float(g.normal()) }, shape: [4, 4, 4, 1]) }
+    let labels = (0..<3).map { _ in NDArray((0..<4).map { _ in Int32(g.choice(3)) }, shape: [4]) }
+    let graph = Graph()
+    let x = graph.placeholder(.float32, shape: [nil, 4, 4, 1])
+    let y = graph.placeholder(.int32, shape: [nil])
+    let phase = try TrainingPhase(graph: graph)
+    let net = try model(graph, phase)
+    let logits = try net(x)
+    let loss = try sparseSoftmaxCrossEntropy(logits: logits, labels: y)
+    let train = try MomentumOptimizer(learningRate: 0.1, momentum: 0.9).minimize(loss)
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+
+    let parameters = Graph.eager()
+    let eagerPhase = try TrainingPhase(graph: parameters, default: true)
+    let eagerNet = try model(parameters, eagerPhase)
+    let optimizer = EagerOptimizer(try MomentumOptimizer(learningRate: 0.1, momentum: 0.9))
+    for (bx, by) in zip(images, labels) {
+      let graphLoss = try session.run(
+        [loss], feeding: [x: bx, y: by].merging(phase.feed(true)) { a, _ in a }, targets: [train])[0]
+      let tape = GradientTape()
+      let eagerLoss = try tape.record { try sparseSoftmaxCrossEntropy(logits: eagerNet(Tensor(bx)), labels: Tensor(by)) }
+      let trainable = parameters.trainableVariables
+      try optimizer.update(trainable, along: try tape.gradient(of: eagerLoss, withRespectTo: trainable))
+      let value = try eagerLoss.value
+      #expect(value.isBitIdentical(to: graphLoss), "eager \(value) vs graph \(graphLoss)")
+    }
+    // Every variable, the moving averages included, is the graph's.
+    #expect(net.variables.count == eagerNet.variables.count)
+    for (v, e) in zip(net.variables, eagerNet.variables) {
+      #expect(try session.value(of: v).isBitIdentical(to: e.value), "\(v.name) differs")
+    }
+    let bn = try #require(eagerNet.layers[1] as? BatchNorm)
+    #expect(try bn.movingMean.value.scalars(as: Float.self) != [0, 0, 0])
+    // Inference: moving averages, no dropout; the same as the graph with the flag not fed.
+    try eagerPhase.setTraining(false)
+    #expect(!eagerPhase.isTraining)
+    let before = try bn.movingMean.value
+    let inferred = try eagerNet(Tensor(images[0])).value
+    #expect(inferred.isBitIdentical(to: try session.run(logits, feeding: [x: images[0]])))
+    #expect(try bn.movingMean.value.isBitIdentical(to: before))
+    #expect(throws: GraphError.self) { try phase.setTraining(true) }
+  }
+
+  @Test func eagerDropoutIsSeededAndAdvances() throws {
+    let phase = try TrainingPhase(graph: Graph.eager(), default: true)
+    let x = Tensor(NDArray([Float](repeating: 1, count: 64), shape: [8, 8]))
+    let a = try Dropout(rate: 0.5, seed: 3, phase: phase)
+    let b = try Dropout(rate: 0.5, seed: 3, phase: phase)
+    let a1 = try a(x).value, a2 = try a(x).value
+    #expect(a1.isBitIdentical(to: try b(x).value))      // the same seed, the same first mask
+    #expect(!a1.isBitIdentical(to: a2))                 // a new mask each call
+    #expect(Set(a1.scalars(as: Float.self)) == [0, 2])  // inverted dropout: 0 or 1/(1 - rate)
+    // The graph's dropout with the same seed draws the same masks in the same order.
+    let graph = Graph()
+    let flag = graph.constant(NDArray(scalar: true))
+    let input = graph.placeholder(.float32, shape: [8, 8])
+    let masked = try dropout(input, rate: 0.5, seed: 3, training: flag)
+    let session = Session(graph: graph)
+    let ones = NDArray([Float](repeating: 1, count: 64), shape: [8, 8])
+    #expect(try session.run(masked, feeding: [input: ones]).isBitIdentical(to: a1))
+    #expect(try session.run(masked, feeding: [input: ones]).isBitIdentical(to: a2))
+    try phase.setTraining(false)
+    #expect(try a(x).value.isBitIdentical(to: x.value))
+  }
 }

@@ -29,7 +29,9 @@ public func gradients(
 ) throws -> [Tensor?] {
   let location = SourceLocation(file, line)
   guard let graph = ys.first?.graph ?? xs.first?.graph else { return [] }
-  for t in ys + xs + (gradientSeeds ?? []) { try graph.check(t, op: "gradients", location: location) }
+  for t in ys { try graph.check(t, op: "gradients", location: location) }
+  for t in xs { try graph.check(t, op: "gradients", location: location) }
+  for t in gradientSeeds ?? [] { try graph.check(t, op: "gradients", location: location) }
   for y in ys where !y.dtype.isFloatingPoint {
     throw GraphError.invalidArgument(
       op: "gradients", reason: "cannot differentiate '\(y.name)' of dtype \(y.dtype)", location: location)
@@ -54,15 +56,27 @@ public func gradients(
   }
 
   let nodes = graph.nodes
-  let top = (ys.map(\.node).max() ?? -1) + 1
+  var top = 0
+  for y in ys { top = max(top, y.node + 1) }
   // Which nodes depend on some x (through data inputs)?
   var dependsOnX = [Bool](repeating: false, count: top)
-  for x in xs where x.node < top { dependsOnX[x.node] = true }
-  let lowest = xs.map(\.node).min() ?? top
+  var lowest = top
+  for x in xs where x.node < top {
+    dependsOnX[x.node] = true
+    lowest = min(lowest, x.node)
+  }
   if lowest < top {
     for id in lowest..<top where !dependsOnX[id] {
       dependsOnX[id] = nodes[id].inputs.contains { dependsOnX[$0.node] }
     }
+  }
+  // The gradient terms reaching each output of the nodes `lowest..<top` (the only ones that
+  // can depend on an x), in arrival order: output `o` of node `id` is `pending[slot[id - lowest] + o]`.
+  var slot = [Int](repeating: 0, count: top - lowest + 1)
+  for id in lowest..<top { slot[id - lowest + 1] = slot[id - lowest] + nodes[id].outputs.count }
+  var pending = [[Tensor]](repeating: [], count: slot[top - lowest])
+  func index(_ node: Int, _ output: Int) -> Int? {
+    node >= lowest && node < top && output >= 0 && output < nodes[node].outputs.count ? slot[node - lowest] + output : nil
   }
 
   graph.gradientDepth += 1
@@ -74,21 +88,21 @@ public func gradients(
   }
 
   return try graph.withNameScope("gradients") {
-    var pending: [ValueRef: [Tensor]] = [:]
     for (i, y) in ys.enumerated() where dependsOnX[y.node] {
       let seed = try gradientSeeds?[i] ?? onesLike(y, name: "grad_ys_\(i)")
-      pending[ValueRef(node: y.node, output: y.output), default: []].append(seed)
+      if let k = index(y.node, y.output) { pending[k].append(seed) }
     }
 
-    for id in stride(from: top - 1, through: 0, by: -1) where dependsOnX[id] {
+    for id in stride(from: top - 1, through: lowest, by: -1) where dependsOnX[id] {
       let node = nodes[id]
-      let refs = node.outputs.indices.map { ValueRef(node: id, output: $0) }
-      guard refs.contains(where: { pending[$0] != nil }) else { continue }
+      let first = slot[id - lowest]
+      let outputCount = node.outputs.count
+      guard (first..<first + outputCount).contains(where: { !pending[$0].isEmpty }) else { continue }
       let op = Operation(graph: graph, id: id)
       // Eager tapes do not name operations: no scope string to build.
       let scope = graph.mode == .tape ? "" : "\(lastComponent(node.name))_grad"
       let upstream: [Tensor?] = try graph.withNameScope(scope) {
-        try refs.map { ref in try pending[ref].map { try addAll($0) } }
+        try (first..<first + outputCount).map { k in pending[k].isEmpty ? nil : try addAll(pending[k]) }
       }
       if node.inputs.isEmpty { continue }
       let results = try graph.withNameScope(scope) {
@@ -100,21 +114,28 @@ public func gradients(
           reason: "gradient returned \(results.count) values for \(node.inputs.count) inputs", location: location)
       }
       for (input, grad) in zip(node.inputs, results) {
-        guard var g = grad, dependsOnX[input.node] else { continue }
-        let x = Tensor(graph: graph, node: input.node, output: input.output)
+        guard var g = grad, dependsOnX[input.node], let k = index(input.node, input.output) else { continue }
         // Un-broadcasting, in one place: sum the gradient back to the input's shape.
-        if !(g.shape.concrete != nil && g.shape == x.shape) {
+        let inputShape = nodes[input.node].outputs[input.output].shape
+        let gradShape = g.shape
+        if !(gradShape.isFullyKnown && gradShape == inputShape) {
+          let x = Tensor(graph: graph, node: input.node, output: input.output)
           g = try graph.withNameScope(scope) { try sumToShapeOf(g, x) }
         }
-        pending[input, default: []].append(g)
+        pending[k].append(g)
       }
     }
 
     return try xs.map { x in
-      if let terms = pending[ValueRef(node: x.node, output: x.output)] { return try addAll(terms) }
+      if let k = index(x.node, x.output), !pending[k].isEmpty { return try addAll(pending[k]) }
       return unconnected == .zero && x.dtype.isFloatingPoint ? try zerosLike(x) : nil
     }
   }
+}
+
+extension PartialShape {
+  /// Whether every size is known (``concrete`` without building the shape).
+  var isFullyKnown: Bool { !dimensions.contains(nil) }
 }
 
 /// What ``gradients(of:withRespectTo:gradientSeeds:unconnected:file:line:)`` returns for a

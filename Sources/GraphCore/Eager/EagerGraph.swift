@@ -32,6 +32,14 @@ final class EagerStore {
   let context = ExecutionContext()
   /// Creation order among all eager graphs: among several tapes, an operation goes to the newest.
   let serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
+
+  /// Room for `count` nodes' values without reallocating.
+  func reserve(_ count: Int) {
+    values.reserveCapacity(count)
+    firstSlot.reserveCapacity(count)
+    hasValue.reserveCapacity(count)
+    context.variables.reserveCapacity(count)
+  }
 }
 
 extension PartialShape {
@@ -152,16 +160,17 @@ extension Graph {
   func evaluateLast(inputs: [Tensor]) throws {
     let store = eager!
     let id = nodes.count - 1
-    let node = nodes[id]
+    // The node is read in place (`nodes[id]`), not copied: a copy retains and releases each of
+    // its arrays and its primitive, for every eager operation.
     for input in inputs where !store.hasValue[input.node] {
-      nodes.removeLast()
+      let node = nodes.removeLast()
       throw GraphError.invalidOperation(
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
         reason: "'\(input.name)' has no value (a placeholder in an eager graph)", location: node.location)
     }
     let first = store.values.count
-    let inputCount = node.inputs.count
-    let outputCount = node.outputs.count
+    let inputCount = nodes[id].inputs.count
+    let outputCount = nodes[id].outputs.count
     store.firstSlot.append(first)
     store.hasValue.append(true)
     store.values.append(contentsOf: repeatElement(NDArray(), count: outputCount))
@@ -169,18 +178,21 @@ extension Graph {
     store.context.reserve(nodes: id + 1)
     do {
       try withUnsafeTemporaryAllocation(of: Int.self, capacity: inputCount + outputCount) { slots in
-        for (i, ref) in node.inputs.enumerated() { slots[i] = store.firstSlot[ref.node] + ref.output }
+        for i in 0..<inputCount {
+          let ref = nodes[id].inputs[i]
+          slots[i] = store.firstSlot[ref.node] + ref.output
+        }
         for o in 0..<outputCount { slots[inputCount + o] = first + o }
         try store.values.withUnsafeMutableBufferPointer { values in
           let base = values.baseAddress!
-          try node.primitive.evaluate(
+          try nodes[id].primitive.evaluate(
             Operands(base: base, slots: UnsafePointer(slots.baseAddress!), count: inputCount),
             Results(base: base, slots: UnsafePointer(slots.baseAddress! + inputCount), count: outputCount),
             store.context)
         }
       }
     } catch {
-      nodes.removeLast()
+      let node = nodes.removeLast()
       store.values.removeLast(outputCount)
       store.firstSlot.removeLast()
       store.hasValue.removeLast()
@@ -190,7 +202,7 @@ extension Graph {
         reason: reason, location: node.location)
     }
     // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
-    for o in 0..<outputCount where !node.outputs[o].shape.isExactly(store.values[first + o].shape) {
+    for o in 0..<outputCount where !nodes[id].outputs[o].shape.isExactly(store.values[first + o].shape) {
       let v = store.values[first + o]
       nodes[id].outputs[o] = TensorInfo(dtype: v.dtype, shape: PartialShape(v.shape))
     }
@@ -239,6 +251,22 @@ extension Graph {
         location: location)
     }
     store.context.variables[variable.node] = value
+  }
+}
+
+extension Tensor {
+  /// Moves an eager variable's value out of its graph, leaving the variable without one until
+  /// ``assign(_:file:line:)`` gives it a value again: with no other copy alive the array is then
+  /// uniquely referenced, so an optimizer can update it in place instead of copying it.
+  /// - Throws: ``GraphError/notAVariable(op:tensor:location:)`` when the tensor is not an eager
+  ///   variable, ``SessionError/uninitializedVariable(name:)`` when it has no value.
+  package func takeEagerValue(op: String, location: SourceLocation?) throws -> NDArray {
+    guard let store = graph.eager, exists, isVariable else {
+      throw GraphError.notAVariable(op: op, tensor: name, location: location)
+    }
+    let value = try store.context.variable(node: node)
+    store.context.variables[node] = nil
+    return value
   }
 }
 

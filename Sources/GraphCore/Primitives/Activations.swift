@@ -232,7 +232,6 @@ package struct DropoutMask: Primitive {
     let x = inputs[0]
     let training = inputs[1].scalars(as: Bool.self)[0]
     let n = x.elementCount
-    let scale = 1 / (1 - rate)
     outputs.update(0) { out in
       out.prepare(shape: x.shape, dtype: x.dtype)
       guard training else {
@@ -242,19 +241,33 @@ package struct DropoutMask: Primitive {
         }
         return
       }
-      context.withGenerator(seed: seed) { g in
-        switch x.dtype {
-        case .float32:
-          out.withUnsafeMutableBufferPointer(as: Float.self) { p in
-            for i in 0..<n { p[i] = g.nextUniform() < rate ? 0 : Float(scale) }
-          }
-        default:
-          out.withUnsafeMutableBufferPointer(as: Double.self) { p in
-            for i in 0..<n { p[i] = g.nextUniform() < rate ? 0 : scale }
-          }
-        }
+      context.withGenerator(seed: seed) { g in DropoutMask.fill(&out, count: n, rate: rate, generator: &g) }
+    }
+  }
+
+  /// Draws a dropout mask into `out` (already of the input's shape and float dtype): each of the
+  /// `count` elements `0` with probability `rate`, else `1/(1 - rate)`, in order from `g`. The one
+  /// definition of the mask, for this kernel and for eager `Dropout` layers.
+  package static func fill(_ out: inout NDArray, count n: Int, rate: Double, generator g: inout SeededGenerator) {
+    let scale = 1 / (1 - rate)
+    switch out.dtype {
+    case .float32:
+      out.withUnsafeMutableBufferPointer(as: Float.self) { p in
+        for i in 0..<n { p[i] = g.nextUniform() < rate ? 0 : Float(scale) }
+      }
+    default:
+      out.withUnsafeMutableBufferPointer(as: Double.self) { p in
+        for i in 0..<n { p[i] = g.nextUniform() < rate ? 0 : scale }
       }
     }
+  }
+
+  /// A mask for an array of `shape` and float `dtype` (see ``fill(_:count:rate:generator:)``).
+  package static func draw(shape: Shape, dtype: DType, rate: Double, generator g: inout SeededGenerator) -> NDArray {
+    var out = NDArray()
+    out.prepare(shape: shape, dtype: dtype)
+    fill(&out, count: shape.elementCount, rate: rate, generator: &g)
+    return out
   }
   /// None.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil, nil] }

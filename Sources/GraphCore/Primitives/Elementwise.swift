@@ -157,7 +157,7 @@ package struct Unary: Primitive {
   /// The function's derivative.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    return [try function.gradient(g, x: op.inputs[0], y: op.outputs[0])]
+    return [try function.gradient(g, x: op.input(0), y: op.output)]
   }
 }
 
@@ -186,6 +186,8 @@ package struct Binary: Primitive {
     guard inputs[0].dtype == inputs[1].dtype else {
       throw ShapeError("dtypes \(inputs[0].dtype) and \(inputs[1].dtype) differ")
     }
+    // Equal known shapes (the common case) need no broadcasting and no new shape.
+    if inputs[0].shape == inputs[1].shape && inputs[0].shape.isFullyKnown { return [inputs[0]] }
     let shape = try broadcastDimensions(inputs[0].shape.dimensions, inputs[1].shape.dimensions)
     return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(shape))]
   }
@@ -198,7 +200,7 @@ package struct Binary: Primitive {
   /// The function's partial derivatives.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let (dx, dy) = try function.gradient(g, x: op.inputs[0], y: op.inputs[1], z: op.outputs[0])
+    let (dx, dy) = try function.gradient(g, x: op.input(0), y: op.input(1), z: op.output)
     return [dx, dy]
   }
 }
