@@ -1,4 +1,5 @@
-"""Kernels in NumPy: the `backprop bench` kernel workloads (SGEMM GFLOP/s at 64..2048;
+"""Kernels in NumPy: the `backprop bench` kernel workloads (SGEMM GFLOP/s at 64..2048 and at
+the training shapes 32x64 by 64x128, 128x1600 by 1600x10, matrix-vector and vector-matrix;
 elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6) in NumPy/OpenBLAS.
 
 Usage (the driver Scripts/bench/peers.sh runs it, with OPENBLAS_NUM_THREADS etc. set and
@@ -14,14 +15,26 @@ import argparse
 from common import emit
 
 SIZES = [64, 128, 256, 512, 1024, 2048]
+# (m, k, n) of an m×k by k×n product (BenchKernels.swift's trainingShapes).
+TRAINING_SHAPES = [(32, 64, 128), (128, 1600, 10), (1024, 1024, 1), (1, 1024, 1024)]
+
+
+def shape_name(m, k, n):
+    return f"sgemm {m}x{k} by {k}x{n}"
+
 
 # (Backprop workload, NumPy workload): GB/s counts 4 bytes per float read or written once
 # (a*x+b: 8 bytes per element for both, although NumPy's expression makes two passes and a
 # temporary).
+# "a*x+b graph" is what Backprop's graph runs for `a * x + b` (a prepared step, x fed every
+# call: two kernels); "one-pass kernel" is a fused kernel that no graph operation runs today.
 PAIRS = [(f"sgemm {n}x{n}x{n}", f"sgemm {n}x{n}x{n}") for n in SIZES] + [
-    ("a*x+b fused, 1e6 float32", "a*x+b expression, 1e6 float32"),
+    (shape_name(*s), shape_name(*s)) for s in TRAINING_SHAPES] + [
+    ("a*x+b graph, 1e6 float32", "a*x+b expression, 1e6 float32"),
+    ("a*x+b one-pass kernel, 1e6 float32", "a*x+b expression, 1e6 float32"),
     ("a*x+b two kernels, 1e6 float32", "a*x+b two ufuncs with out=, 1e6 float32"),
-    ("a*x+b fused, 1e7 float32", "a*x+b expression, 1e7 float32"),
+    ("a*x+b graph, 1e7 float32", "a*x+b expression, 1e7 float32"),
+    ("a*x+b one-pass kernel, 1e7 float32", "a*x+b expression, 1e7 float32"),
     ("a*x+b two kernels, 1e7 float32", "a*x+b two ufuncs with out=, 1e7 float32"),
     ("x+y, 1e6 float32", "x+y, 1e6 float32"),
     ("relu, 1e6 float32", "relu, 1e6 float32"),
@@ -55,6 +68,12 @@ def main():
         b = rng.uniform(-1, 1, (n, n)).astype(np.float32)
         c = np.empty((n, n), np.float32)
         measure(f"sgemm {n}x{n}x{n}", "GFLOP/s", 2 * n**3 / 1e9, max(1, 2**31 // n**3),
+                lambda: np.matmul(a, b, out=c))
+    for m, k, n in TRAINING_SHAPES:
+        a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+        b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+        c = np.empty((m, n), np.float32)
+        measure(shape_name(m, k, n), "GFLOP/s", 2 * m * k * n / 1e9, max(1, 2**29 // (m * k * n)),
                 lambda: np.matmul(a, b, out=c))
     for count, label in [(1_000_000, "1e6"), (10_000_000, "1e7")]:
         x = rng.uniform(-1, 1, count).astype(np.float32)

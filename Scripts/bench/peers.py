@@ -214,7 +214,7 @@ CNN_WORKLOAD = "Keras example CNN, batch 128"
 def backprop_cnn(s, env):
     out = run([BINARY, "bench", "--json", "--filter", "cnn", "--repetitions", str(s["cnn_reps"]),
                "--cnn-steps", str(s["cnn_steps"])], env)
-    out += run([BINARY, "bench", "--json", "--filter", "sgemm 1024", "--repetitions", str(s["cnn_reps"])], env)
+    out += run([BINARY, "bench", "--json", "--filter", "sgemm 1024x1024x1024", "--repetitions", str(s["cnn_reps"])], env)
     records = []
     for r in json.loads(out[:out.index("]") + 1]) + json.loads(out[out.index("]") + 1:]):
         if r["workload"].startswith("cnn epoch"):
@@ -393,8 +393,10 @@ def kernels_section(res, records):
                      f"| {fmt_num(n['median'])} ({fmt_num(n['min'])}-{fmt_num(n['max'])}) | {ratio:.2f} |")
         if ours_name in ("sgemm 512x512x512", "sgemm 1024x1024x1024", "sgemm 2048x2048x2048"):
             targets.append((f"{ours_name}: >= 80% of OpenBLAS", f"{ratio:.2f}", ratio >= 0.8))
-        if ours_name.startswith("a*x+b fused"):
-            targets.append((f"{ours_name}: >= 80% of NumPy's GB/s", f"{ratio:.2f}", ratio >= 0.8))
+        if ours_name.startswith("a*x+b graph"):
+            targets.append((f"{ours_name} (what the graph runs): >= 80% of NumPy's GB/s", f"{ratio:.2f}", ratio >= 0.8))
+        if " by " in ours_name:
+            targets.append((f"{ours_name} (issue 13): no slower than NumPy", f"{ratio:.2f}", ratio >= 1.0))
     generic = sorted(w for (w, s) in res if s == "Backprop" and "generic" in w)
     if generic:
         lines += ["", "The generic Swift loops that the C kernels replaced (Backprop only, same run, median):", "",

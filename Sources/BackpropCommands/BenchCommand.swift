@@ -100,6 +100,24 @@ struct BenchCommand: ParsableCommand {
     try regressionStep() + classificationStep() + handWrittenFloor() + eagerSteps()
   }
 
+  /// The samples every notebook step draws from, one per step in turn (as the peers in
+  /// Scripts/bench/steps.py and the hand-written floor do): regression inputs x ~ N(1, 0.1) with
+  /// the target 10; classification inputs from N(-1, 1) (label 0) and N(3, 1) (label 1),
+  /// alternating.
+  struct NotebookSamples {
+    static let count = 1024
+    var regressionX: [Float] = []
+    var classificationX: [Float] = []
+    var classificationY: [Float] = []
+
+    init() {
+      var rng = SeededGenerator(seed: 3)
+      regressionX = (0..<Self.count).map { _ in Float(rng.normal(mean: 1, standardDeviation: 0.1)) }
+      classificationX = (0..<Self.count).map { i in Float(rng.normal(mean: i % 2 == 0 ? -1 : 3, standardDeviation: 1)) }
+      classificationY = (0..<Self.count).map { i in Float(i % 2) }
+    }
+  }
+
   func regressionStep() throws -> [Workload] {
     let graph = Graph()
     let x = graph.placeholder(shape: [1])
@@ -109,13 +127,22 @@ struct BenchCommand: ParsableCommand {
     let train = try GradientDescentOptimizer(learningRate: 0.02).minimize(loss)
     let session = Session(graph: graph)
     try session.initializeVariables()
-    let feeds = [x: NDArray([Float(1.0)]), y: NDArray([Float(10)])]
     let prepared = try session.prepare(feeds: [x, y], targets: [train])
-    try prepared.setFeed(0, to: feeds[x]!)
-    try prepared.setFeed(1, to: feeds[y]!)
+    // Each step feeds the next sample, made into arrays before timing (the peers' samples are
+    // tensors made beforehand too); the target is 10 at every step, fed every step.
+    let samples = NotebookSamples()
+    let xs = samples.regressionX.map { NDArray([$0]) }
+    let ten = NDArray([Float(10)])
+    let state = FloorState()
     return [
-      Workload(name: "regression step, Session.run") { try session.run(train, feeding: feeds) },
-      Workload(name: "regression step, prepared") { try prepared.run() },
+      Workload(name: "regression step, Session.run") {
+        try session.run(train, feeding: [x: xs[state.next()], y: ten])
+      },
+      Workload(name: "regression step, prepared") {
+        try prepared.setFeed(0, to: xs[state.next()])
+        try prepared.setFeed(1, to: ten)
+        try prepared.run()
+      },
     ]
   }
 
@@ -128,33 +155,40 @@ struct BenchCommand: ParsableCommand {
     let train = try GradientDescentOptimizer(learningRate: 0.05).minimize(loss)
     let session = Session(graph: graph)
     try session.initializeVariables()
-    let feeds = [x: NDArray([Float(1.0)]), y: NDArray([Float(1)])]
     let prepared = try session.prepare(feeds: [x, y], targets: [train])
-    try prepared.setFeed(0, to: feeds[x]!)
-    try prepared.setFeed(1, to: feeds[y]!)
+    let samples = NotebookSamples()
+    let xs = samples.classificationX.map { NDArray([$0]) }
+    let ys = samples.classificationY.map { NDArray([$0]) }
+    let state = FloorState()
     return [
-      Workload(name: "classification step, Session.run") { try session.run(train, feeding: feeds) },
-      Workload(name: "classification step, prepared") { try prepared.run() },
+      Workload(name: "classification step, Session.run") {
+        let i = state.next()
+        try session.run(train, feeding: [x: xs[i], y: ys[i]])
+      },
+      Workload(name: "classification step, prepared") {
+        let i = state.next()
+        try prepared.setFeed(0, to: xs[i])
+        try prepared.setFeed(1, to: ys[i])
+        try prepared.run()
+      },
     ]
   }
 
-  /// The floor: the same training steps written by hand with their closed-form gradients.
+  /// The floor: the same training steps written by hand with their closed-form gradients, on
+  /// the same samples in the same order.
   func handWrittenFloor() -> [Workload] {
-    var rng = SeededGenerator(seed: 3)
-    let xs = (0..<1024).map { _ in Float(rng.normal(mean: 1, standardDeviation: 0.1)) }
-    let cs = (0..<1024).map { i in Float(rng.normal(mean: i % 2 == 0 ? -1 : 3, standardDeviation: 1)) }
+    let samples = NotebookSamples()
+    let xs = samples.regressionX, cs = samples.classificationX, ls = samples.classificationY
     let state = FloorState()
     return [
       Workload(name: "regression step, hand-written Swift") {
-        let x = xs[state.i & 1023]
-        state.i &+= 1
+        let x = xs[state.next()]
         state.a -= 0.02 * 2 * x * (x * state.a - 10)
       },
       Workload(name: "classification step, hand-written Swift") {
-        let i = state.i & 1023
-        state.i &+= 1
+        let i = state.next()
         let s = 1 / (1 + (-(cs[i] + state.b)).exponential)
-        state.b -= 0.05 * (s - Float(i % 2 == 0 ? 0 : 1))
+        state.b -= 0.05 * (s - ls[i])
       },
     ]
   }
@@ -165,6 +199,13 @@ final class FloorState {
   var a: Float = 0
   var b: Float = 10
   var i = 0
+
+  /// The index of the next sample (0, 1, ... cycling through ``BenchCommand/NotebookSamples``).
+  @inline(__always) func next() -> Int {
+    let index = i & (BenchCommand.NotebookSamples.count - 1)
+    i &+= 1
+    return index
+  }
 }
 
 extension Float {

@@ -16,8 +16,10 @@ struct KernelWorkload {
 }
 
 extension BenchCommand {
-  /// SGEMM at 64…2048 (GFLOP/s = 2n³ / time) and a*x+b at 1e6 and 1e7 float32 elements
-  /// (GB/s = 8 bytes per element, one read and one write, as for NumPy's `a*x+b`).
+  /// SGEMM at 64…2048 (GFLOP/s = 2n³ / time), at the training shapes (32x64 by 64x128,
+  /// 128x1600 by 1600x10, matrix-vector and vector-matrix), and a*x+b at 1e6 and 1e7 float32
+  /// elements (GB/s = 8 bytes per element, one read and one write, as for NumPy's `a*x+b`):
+  /// through the graph, as one pass, and as two kernels.
   /// Only the workloads `wanted` accepts are set up (their arrays take memory and time).
   func kernelWorkloads(wanted: (String) -> Bool) throws -> [KernelWorkload] {
     var list: [KernelWorkload] = []
@@ -31,24 +33,45 @@ extension BenchCommand {
         name: "sgemm \(n)x\(n)x\(n)", unit: "GFLOP/s", workPerCall: flops / 1e9,
         calls: Swift.max(1, (1 << 31) / (n * n * n))) { try Kernels.matmul(a, b, into: &c) })
     }
+    // The shapes training runs (m×k by k×n): a batch of 32 through a 64-128 layer, the CNN's
+    // dense layer (batch 128, 1600 inputs, 10 classes), matrix-vector and vector-matrix.
+    for (m, k, n) in Self.trainingShapes where wanted(Self.trainingShapeName(m, k, n)) {
+      let a = try rng.uniformArray(shape: [m, k], low: -1, high: 1, dtype: .float32)
+      let b = try rng.uniformArray(shape: [k, n], low: -1, high: 1, dtype: .float32)
+      var c = NDArray()
+      let flops = 2 * Double(m) * Double(n) * Double(k)
+      list.append(KernelWorkload(
+        name: Self.trainingShapeName(m, k, n), unit: "GFLOP/s", workPerCall: flops / 1e9,
+        calls: Swift.max(1, (1 << 29) / (m * n * k))) { try Kernels.matmul(a, b, into: &c) })
+    }
     for count in [1_000_000, 10_000_000] {
       let label = count == 1_000_000 ? "1e6" : "1e7"
-      guard wanted("a*x+b fused, \(label) float32") || wanted("a*x+b two kernels, \(label) float32")
-        || wanted("a*x+b generic Swift zip, \(label) float32")
-      else { continue }
+      let names = ["graph", "one-pass kernel", "two kernels", "generic Swift zip"].map { "a*x+b \($0), \(label) float32" }
+      guard names.contains(where: wanted) else { continue }
       let x = try rng.uniformArray(shape: [count], low: -1, high: 1, dtype: .float32)
       let scale = NDArray(scalar: Float(1.5)), shift = NDArray(scalar: Float(-0.25))
       var y = NDArray(), t = NDArray()
       let gigabytes = 8 * Double(count) / 1e9
       let calls = Swift.max(1, 200_000_000 / count)
-      list.append(KernelWorkload(name: "a*x+b fused, \(label) float32", unit: "GB/s", workPerCall: gigabytes, calls: calls) {
+      // What the graph runs for `a * x + b`: a prepared step of that graph, x fed every call,
+      // y fetched (the graph does not fuse the two operations: two kernels, two passes).
+      let graph = Graph()
+      let xt = graph.placeholder(.float32, shape: [count])
+      let session = Session(graph: graph)
+      let step = try session.prepare(fetches: [try 1.5 * xt + -0.25], feeds: [xt])
+      list.append(KernelWorkload(name: names[0], unit: "GB/s", workPerCall: gigabytes, calls: calls) {
+        try step.setFeed(0, to: x)
+        try step.run()
+      })
+      // A one-pass kernel that no graph operation runs today (what fusing would reach).
+      list.append(KernelWorkload(name: names[1], unit: "GB/s", workPerCall: gigabytes, calls: calls) {
         try Kernels.scaleAndShift(x, scale: 1.5, shift: -0.25, into: &y)
       })
-      list.append(KernelWorkload(name: "a*x+b two kernels, \(label) float32", unit: "GB/s", workPerCall: gigabytes, calls: calls) {
+      list.append(KernelWorkload(name: names[2], unit: "GB/s", workPerCall: gigabytes, calls: calls) {
         try Kernels.arithmetic(.multiply, x, scale, into: &t)
         try Kernels.arithmetic(.add, t, shift, into: &y)
       })
-      list.append(KernelWorkload(name: "a*x+b generic Swift zip, \(label) float32", unit: "GB/s", workPerCall: gigabytes, calls: calls) {
+      list.append(KernelWorkload(name: names[3], unit: "GB/s", workPerCall: gigabytes, calls: calls) {
         try Kernels.zip(x, scale, Float.self, Float.self, into: &t) { $0 * $1 }
         try Kernels.zip(t, shift, Float.self, Float.self, into: &y) { $0 + $1 }
       })
@@ -93,6 +116,12 @@ extension BenchCommand {
     ]
     return list.filter { wanted($0.name) }
   }
+
+  /// The training shapes of the kernel rows, (m, k, n) for an m×k by k×n product.
+  static let trainingShapes = [(32, 64, 128), (128, 1600, 10), (1024, 1024, 1), (1, 1024, 1024)]
+
+  /// `sgemm 32x64 by 64x128`.
+  static func trainingShapeName(_ m: Int, _ k: Int, _ n: Int) -> String { "sgemm \(m)x\(k) by \(k)x\(n)" }
 
   /// The header line naming the matrix-product backend, e.g.
   /// `# matmul: blas (/usr/lib/x86_64-linux-gnu/libopenblas.so.0), kernels avx2+fma, 2 threads`.

@@ -2,6 +2,9 @@
 #include "CBackpropKernels.h"
 #include "internal.h"
 
+#include <stdatomic.h>
+#include <stdlib.h>
+
 #if BP_X86
 #include <immintrin.h>
 #endif
@@ -96,6 +99,117 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
 }
 #endif
 
+
+// MARK: Matrix-vector float products without packing (issue 13)
+//
+// The blocked path packs both operands and computes 6×16 tiles; for a matrix-vector product
+// (n = 1) that packs all of A to compute 16 columns and keep 1. These direct kernels read the
+// operands where they are, on the calling thread. Chosen by shape in `s_direct` (above
+// SMALL_WORK and below THREAD_WORK); the rest keeps the blocked path. An unpacked 6×16 kernel
+// with masked columns for skinny products (n < 16, a dense layer with 10 outputs) was measured
+// no faster than the blocked path at 128x1600 by 1600x10 (2026-11-29) and was not kept.
+// `BACKPROP_DIRECT_GEMM=0` (or `bp_set_direct_gemm(0)`) turns them off for comparison.
+
+static _Atomic int direct_gemm = -1;  // -1: not read yet
+
+void bp_set_direct_gemm(int on) { atomic_store_explicit(&direct_gemm, on ? 1 : 0, memory_order_relaxed); }
+
+int bp_direct_gemm(void) {
+  int v = atomic_load_explicit(&direct_gemm, memory_order_relaxed);
+  if (v < 0) {
+    const char *e = getenv("BACKPROP_DIRECT_GEMM");
+    v = (e && e[0] == '0') ? 0 : 1;
+    atomic_store_explicit(&direct_gemm, v, memory_order_relaxed);
+  }
+  return v;
+}
+
+#if BP_X86
+BP_AVX2 static inline float s_hsum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
+// out[r·ostride] (+)= Σ_p x[p]·rows[r·stride + p] for r < count: dot products of one
+// contiguous vector with contiguous rows, four rows at a time (the vector loaded once for them).
+BP_AVX2 static void s_dot_rows_avx2(long count, long k, const float *x, const float *rows, long stride,
+                                    float *out, long ostride, int overwrite) {
+  long r = 0;
+  for (; r + 4 <= count; r += 4) {
+    const float *r0 = rows + r * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    long p = 0;
+    for (; p + 16 <= k; p += 16) {
+      __m256 x0 = _mm256_loadu_ps(x + p), x1 = _mm256_loadu_ps(x + p + 8);
+      a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r0 + p), a0); b0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r0 + p + 8), b0);
+      a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r1 + p), a1); b1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r1 + p + 8), b1);
+      a2 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r2 + p), a2); b2 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r2 + p + 8), b2);
+      a3 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r3 + p), a3); b3 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r3 + p + 8), b3);
+    }
+    float s0 = s_hsum(_mm256_add_ps(a0, b0)), s1 = s_hsum(_mm256_add_ps(a1, b1));
+    float s2 = s_hsum(_mm256_add_ps(a2, b2)), s3 = s_hsum(_mm256_add_ps(a3, b3));
+    for (; p < k; p++) {
+      s0 += x[p] * r0[p]; s1 += x[p] * r1[p]; s2 += x[p] * r2[p]; s3 += x[p] * r3[p];
+    }
+    float *o = out + r * ostride;
+    if (overwrite) {
+      o[0] = s0; o[ostride] = s1; o[2 * ostride] = s2; o[3 * ostride] = s3;
+    } else {
+      o[0] += s0; o[ostride] += s1; o[2 * ostride] += s2; o[3 * ostride] += s3;
+    }
+  }
+  for (; r < count; r++) {
+    const float *r0 = rows + r * stride;
+    __m256 a0 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps();
+    long p = 0;
+    for (; p + 16 <= k; p += 16) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(r0 + p), a0);
+      b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p + 8), _mm256_loadu_ps(r0 + p + 8), b0);
+    }
+    float s0 = s_hsum(_mm256_add_ps(a0, b0));
+    for (; p < k; p++) s0 += x[p] * r0[p];
+    out[r * ostride] = overwrite ? s0 : out[r * ostride] + s0;
+  }
+}
+
+// C[m] (+)= op(A)·b for a transposed A (op(A)'s columns contiguous) and n = 1: C accumulates
+// b[p] times A's stored row p, a vectorized sweep per p.
+BP_AVX2 static void s_axpy_rows_avx2(long m, long k, const float *a, long csa, const float *b, long rsb,
+                                     int overwrite, float *restrict c) {
+  if (overwrite)
+    for (long i = 0; i < m; i++) c[i] = 0;
+  for (long p = 0; p < k; p++) {
+    float bp = b[p * rsb];
+    const float *restrict ap = a + p * csa;
+    for (long i = 0; i < m; i++) c[i] += bp * ap[i];
+  }
+}
+
+// The direct paths: returns 1 when the product was computed, 0 to leave it to the blocked one.
+static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, const float *b, long rsb,
+                    long csb, int overwrite, float *c, long ldc) {
+  if (!bp_use_avx2() || !bp_direct_gemm()) return 0;
+  double work = (double)m * (double)n * (double)k;
+  if (work >= THREAD_WORK || work <= SMALL_WORK) return 0;
+  if (n == 1 && csa == 1 && rsb == 1) {  // matrix-vector, A's rows contiguous: dot products
+    s_dot_rows_avx2(m, k, b, a, rsa, c, ldc, overwrite);
+    return 1;
+  }
+  if (n == 1 && rsa == 1 && ldc == 1) {  // matrix-vector, A transposed: sweeps over A's rows
+    s_axpy_rows_avx2(m, k, a, csa, b, rsb, overwrite, c);
+    return 1;
+  }
+  if (m == 1 && csa == 1 && rsb == 1) {  // vector-matrix, B transposed: dot products
+    s_dot_rows_avx2(n, k, a, b, csb, c, 1, overwrite);
+    return 1;
+  }
+  return 0;
+}
+#endif
+
 #define T float
 #define NAME(x) s_##x
 #define MR 6
@@ -129,6 +243,12 @@ void bp_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, 
   if ((double)m * (double)n * (double)k >= THREAD_WORK &&
       bp_blas_sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc))
     return;
+#if BP_X86
+  if (m > 0 && n > 0 && k > 0 && (beta == 0 || beta == 1) &&
+      s_direct(m, n, k, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, trans_b ? 1 : ldb, trans_b ? ldb : 1,
+               beta == 0, c, ldc))
+    return;
+#endif
   s_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 

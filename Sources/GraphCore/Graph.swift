@@ -364,11 +364,10 @@ public struct Tensor: Hashable, @unchecked Sendable, CustomStringConvertible {
   public static func == (a: Tensor, b: Tensor) -> Bool {
     a.graph === b.graph && a.node == b.node && a.output == b.output
   }
-  /// Hashes the node and output (and the graph's identity).
+  /// Hashes the node and output as one word (tensors of different graphs may collide; `==`
+  /// tells them apart): feed dictionaries are built at every step, so the hash is kept short.
   public func hash(into h: inout Hasher) {
-    h.combine(ObjectIdentifier(graph))
-    h.combine(node)
-    h.combine(output)
+    h.combine(node &<< 8 ^ output)
   }
   /// `Tensor("mul:0", float32, [1])`.
   public var description: String { "Tensor(\"\(name)\", \(dtype), \(shape))" }

@@ -74,6 +74,30 @@ import Testing
     try Self.check(m: 301, n: 170, k: 290, ta: true, tb: true, dtype: .float64, seed: 9)
   }
 
+  /// The shapes training runs (issue 13: a batch of 32 through a 64-128 layer, a dense layer
+  /// 1600 -> 10 at batch 128 and its gradients' shapes, matrix-vector, vector-matrix) and edge
+  /// shapes (one row, one column, depth 1, row counts that leave a remainder below 6), with
+  /// every transposition, through the direct kernels (where the CPU has AVX2+FMA) and through
+  /// the blocked path, each against the float64 definition.
+  @Test func smallAndSkinnyProductsMatchTheDefinition() throws {
+    let shapes: [(m: Int, n: Int, k: Int)] = [
+      (32, 128, 64), (128, 10, 1600), (1600, 10, 128), (128, 1600, 10), (1024, 1, 1024), (1, 1024, 1024),
+      (1, 300, 200), (300, 1, 200), (5000, 10, 1), (7, 15, 300), (13, 9, 500), (6, 16, 200), (11, 2, 700),
+    ]
+    let wasDirect = KernelSettings.directSmallProducts
+    defer { KernelSettings.directSmallProducts = wasDirect }
+    var seed: UInt64 = 300
+    for direct in [true, false] {
+      KernelSettings.directSmallProducts = direct
+      for (m, n, k) in shapes {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+          try Self.check(m: m, n: n, k: k, ta: ta, tb: tb, dtype: .float32, seed: seed)
+          seed += 2
+        }
+      }
+    }
+  }
+
   @Test func portableKernelsMatchTheDefinition() throws {
     KernelSettings.forcePortable(true)
     defer { KernelSettings.forcePortable(false) }

@@ -52,6 +52,35 @@ import Testing
     #expect(throws: SessionError.self) { try step([NDArray([Float(1)])]) }
   }
 
+  /// Session.run binds feeds by position among a recent plan's feeds (issue 13): the same
+  /// fetches and targets with another set of fed tensors must not reuse that plan; a mismatched
+  /// value is reported by the first mismatched feed in the plan's order, whatever the
+  /// dictionary's order; and the session does not keep the fed arrays after the run.
+  @Test func sessionRunBindsFeedsByPosition() throws {
+    let (g, x, y, _, loss, _) = try model()
+    let z = g.placeholder(.float32, shape: [1], name: "z")
+    let other = try loss + z
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    let one = NDArray([Float(1)]), ten = NDArray([Float(10)])
+    let l1 = try s.run(loss, feeding: [x: one, y: ten])
+    let l2 = try s.run(loss, feeding: [y: ten, x: one])
+    #expect(l1.isBitIdentical(to: l2))
+    // Feeding [x, loss] (a computed value may be fed) has as many feeds as [x, y] for the same
+    // fetch: the recent plan for [x, y] must not take it, and must still be found afterwards.
+    let scaled = try loss * 1
+    let fedLoss = try s.run(scaled, feeding: [x: one, y: ten])
+    let overridden = try s.run(scaled, feeding: [x: one, loss: NDArray([Float(7)])])
+    #expect(overridden.scalars(as: Float.self) == [7])
+    #expect(try s.run(scaled, feeding: [x: one, y: ten]).isBitIdentical(to: fedLoss))
+    #expect(throws: SessionError.feedMismatch(name: "x:0", expected: "float32 [1]", got: "float32 [2]")) {
+      _ = try s.run(other, feeding: [z: NDArray([Float(1), 2]), y: NDArray([Float(1), 2]), x: NDArray([Float(1), 2])])
+    }
+    #expect(throws: SessionError.feedMismatch(name: "y:0", expected: "float32 [1]", got: "float64 [1]")) {
+      _ = try s.run(other, feeding: [z: one, y: NDArray([Double(1)]), x: one])
+    }
+  }
+
   @Test func alternatingPlansStayCorrect() throws {
     // The session keeps several recent plans; switching between them must not mix up slots.
     let (g, x, y, a, loss, train) = try model()

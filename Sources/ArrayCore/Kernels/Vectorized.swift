@@ -232,6 +232,15 @@ public enum KernelSettings {
   /// tests and benchmarks of the fallback path. Both paths give results within rounding.
   public static func forcePortable(_ portable: Bool) { bp_force_portable_kernels(portable ? 1 : 0) }
 
+  /// Whether float matrix-vector products (one column, or one row times a transposed matrix;
+  /// below the threading threshold) run the direct AVX2+FMA kernels, which read the operands
+  /// in place with no packing, instead of the blocked, packed path. On by default unless `BACKPROP_DIRECT_GEMM=0`; for tests and
+  /// benchmarks of either path. Both give results within rounding of each other.
+  public static var directSmallProducts: Bool {
+    get { bp_direct_gemm() != 0 }
+    set { bp_set_direct_gemm(newValue ? 1 : 0) }
+  }
+
   /// The number of threads a large matrix product is split over: the online cores unless the
   /// environment variable `BACKPROP_NUM_THREADS` or ``setMatmulThreads(_:)`` says otherwise.
   public static var matmulThreads: Int { Int(bp_max_threads()) }

@@ -63,6 +63,13 @@ void bp_sgemm(int trans_a, int trans_b, long m, long n, long k,
               const float *a, long lda, const float *b, long ldb,
               float beta, float *c, long ldc);
 
+/// Turns the direct float matrix-vector products (no packing; on AVX2+FMA) on or off; on
+/// unless `BACKPROP_DIRECT_GEMM=0`.
+void bp_set_direct_gemm(int on);
+
+/// 1 when the direct float products are on (see `bp_set_direct_gemm`).
+int bp_direct_gemm(void);
+
 /// The double-precision version of `bp_sgemm`.
 void bp_dgemm(int trans_a, int trans_b, long m, long n, long k,
               const double *a, long lda, const double *b, long ldb,

@@ -36,13 +36,23 @@ public final class CompiledFunction: @unchecked Sendable {
       return true
     }
   }
-  private var last: (signature: Signature, trace: Trace)?
+  /// The trace of the last call (a training loop calls with one signature), checked first,
+  /// without building a key. Only used under ``lock``.
+  @exclusivity(unchecked) private var last: Trace?
 
-  private struct Trace {
+  private final class Trace {
+    let signature: Signature
     let graph: Graph
     let step: PreparedStep
     /// The variables captured by reference, fed after the inputs.
     let captured: [Tensor]
+
+    init(signature: Signature, graph: Graph, step: PreparedStep, captured: [Tensor]) {
+      self.signature = signature
+      self.graph = graph
+      self.step = step
+      self.captured = captured
+    }
   }
 
   /// Wraps `body` (use ``compile(_:)``).
@@ -60,19 +70,26 @@ public final class CompiledFunction: @unchecked Sendable {
   /// - Throws: what the function throws while tracing (with its source lines), and
   ///   ``SessionError`` from the run.
   public func callAsFunction(_ inputs: [NDArray]) throws -> [NDArray] {
-    let trace = try lock.withLock {
-      // The last signature, compared without building a key (a training loop calls with one).
-      if let last, last.signature.matches(inputs) { return last.trace }
-      let signature = Signature(inputs: inputs.map(Self.info))
-      let trace = try traces[signature] ?? makeTrace(signature)
-      traces[signature] = trace
-      last = (signature, trace)
-      return trace
+    lock.lock()
+    let trace: Trace
+    if let last, last.signature.matches(inputs) {
+      trace = last
+    } else {
+      do {
+        let signature = Signature(inputs: inputs.map(Self.info))
+        let found = try traces[signature] ?? makeTrace(signature)
+        traces[signature] = found
+        last = found
+        trace = found
+      } catch {
+        lock.unlock()
+        throw error
+      }
     }
-    if trace.captured.isEmpty { return try trace.step(inputs) }
-    var feeds = inputs
-    for v in trace.captured { feeds.append(try v.value) }
-    return try trace.step(feeds)
+    lock.unlock()
+    // The inputs match the placeholders' dtypes and shapes exactly (the signature): they are
+    // bound by position without checks; the captured variables' current values are checked.
+    return try trace.step.run(matchedInputs: inputs, captured: trace.captured)
   }
 
   /// Runs the function on eager tensors' values and returns eager values.
@@ -98,7 +115,7 @@ public final class CompiledFunction: @unchecked Sendable {
     let step = try session.prepare(
       fetches: outputs, feeds: placeholders + captured.map { Tensor(graph: graph, node: $0.placeholder, output: 0) },
       targets: [])
-    return Trace(graph: graph, step: step, captured: captured.map(\.variable))
+    return Trace(signature: signature, graph: graph, step: step, captured: captured.map(\.variable))
   }
 }
 

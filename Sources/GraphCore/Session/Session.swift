@@ -76,18 +76,18 @@ public final class Session: @unchecked Sendable {
     try run(EmptyCollection<Tensor>(), feeds, CollectionOfOne(target)) { _ in () }
   }
 
-  /// The one path of every ``run(_:feeding:targets:)`` overload: under the lock, find the plan,
-  /// bind the feeds, ``execute(_:)`` it, read the results, and drop the fed values.
-  private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
+  /// The one path of every ``run(_:feeding:targets:)`` overload: under the lock, find the plan
+  /// and put the fed values in its slots (``bind(_:_:_:_:)``: by position, no hashing), check
+  /// them, ``execute(_:)`` the plan, read the results, and drop the fed values.
+  @inline(__always) private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
     _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T, _ results: (Plan) -> R
   ) throws -> R {
-    try lock.withLock {
-      let plan = try plan(fetches, feeds, targets)
-      defer { for feed in plan.feeds { plan.frame[feed.slot] = NDArray() } }
-      try bind(plan, feeds)
-      try execute(plan)
-      return results(plan)
-    }
+    lock.lock()
+    defer { lock.unlock() }
+    let plan = try bind(fetches, feeds, targets)
+    defer { plan.clearFeeds() }
+    try execute(plan)
+    return results(plan)
   }
 
   /// Runs the graph's variables initializer (every variable created so far gets its initial
@@ -153,13 +153,25 @@ public final class Session: @unchecked Sendable {
 
   // MARK: Running a plan
 
-  /// Finds (or builds and caches) the plan; a hit in the recent list allocates nothing.
-  func plan<F: Collection<Tensor>, T: Collection<Operation>>(
+  /// Finds the plan for these fetches, fed tensors and targets and puts the fed values in its
+  /// slots. A plan among the most recent ones is found without hashing or allocating (fetches
+  /// and targets compared in order, each fed tensor found by position among the plan's feeds);
+  /// otherwise the plan is looked up by key, or built, and cached.
+  func bind<F: Collection<Tensor>, T: Collection<Operation>>(
     _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T
   ) throws -> Plan {
-    for (i, entry) in recent.enumerated() where matches(entry.key, fetches, feeds, targets) {
-      if i > 0 { recent.swapAt(i, i - 1) }
-      return entry.plan
+    var hit = -1
+    try recent.withUnsafeBufferPointer { entries in
+      for i in entries.indices where sameRun(entries[i].key, fetches, feeds.count, targets) {
+        if try entries[i].plan.bindFeeds(feeds, graph: graph) {
+          hit = i
+          return
+        }
+      }
+    }
+    if hit >= 0 {
+      if hit > 0 { recent.swapAt(hit, hit - 1) }
+      return recent[hit > 0 ? hit - 1 : 0].plan
     }
     for t in fetches { try checkOwn(t) }
     for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
@@ -181,35 +193,23 @@ public final class Session: @unchecked Sendable {
     }
     if recent.count == 4 { recent.removeLast() }
     recent.insert((key, plan), at: 0)
+    guard try plan.bindFeeds(feeds, graph: graph) else {
+      preconditionFailure("Session: a plan built for these feeds does not take them")
+    }
     return plan
   }
 
-  private func matches<F: Collection<Tensor>, T: Collection<Operation>>(
-    _ key: PlanKey, _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T
+  /// Whether `key` has these fetches and targets, in order, and this many feeds.
+  @inline(__always) private func sameRun<F: Collection<Tensor>, T: Collection<Operation>>(
+    _ key: PlanKey, _ fetches: F, _ feedCount: Int, _ targets: T
   ) -> Bool {
-    guard key.fetches.count == fetches.count, key.targets.count == targets.count,
-      key.feeds.count == feeds.count
+    guard key.fetches.count == fetches.count, key.targets.count == targets.count, key.feeds.count == feedCount
     else { return false }
     for (ref, t) in zip(key.fetches, fetches) where t.graph !== graph || ref.node != t.node || ref.output != t.output {
       return false
     }
     for (id, t) in zip(key.targets, targets) where t.graph !== graph || id != t.id { return false }
-    for t in feeds.keys {
-      guard t.graph === graph, key.feeds.contains(ValueRef(node: t.node, output: t.output)) else { return false }
-    }
     return true
-  }
-
-  /// Puts the fed values in their slots, checking dtype and shape (in the plan's order, so the
-  /// first mismatch reported does not depend on the dictionary's order).
-  private func bind(_ plan: Plan, _ feeds: [Tensor: NDArray]) throws {
-    try plan.feeds.withUnsafeBufferPointer { planned in
-      for i in planned.indices {
-        let value = feeds[Tensor(graph: graph, node: planned[i].ref.node, output: planned[i].ref.output)]!
-        try plan.checkFeed(planned[i], value)
-        plan.frame[planned[i].slot] = value
-      }
-    }
   }
 
   /// Executes a bound plan: the one way every run, prepared or not, computes. Its scalar
@@ -297,9 +297,12 @@ public final class PreparedStep: @unchecked Sendable {
     guard plan.feeds.indices.contains(index) else {
       throw SessionError.unexpectedFeed(name: "#\(index)", reason: "the step has \(plan.feeds.count) feeds")
     }
-    let feed = plan.feeds[index]
-    try plan.checkFeed(feed, value)
-    session.lock.withLock { plan.frame[feed.slot] = value }
+    try plan.checkFeed(at: index, value)
+    let slot = plan.feeds[index].slot
+    let session = session
+    session.lock.lock()
+    plan.frame[slot] = value
+    session.lock.unlock()
   }
 
   /// Runs the step with the feeds last set.
@@ -339,7 +342,82 @@ public final class PreparedStep: @unchecked Sendable {
   }
 }
 
+extension PreparedStep {
+  /// Runs with `inputs` as the first feeds, already known to have their placeholders' dtypes
+  /// and exact shapes (a ``CompiledFunction``'s signature), and the current values of the
+  /// `captured` variables as the feeds after them (checked); returns the fetches. One lock, no
+  /// intermediate feed array.
+  func run(matchedInputs inputs: [NDArray], captured: [Tensor]) throws -> [NDArray] {
+    guard inputs.count + captured.count == plan.feeds.count else {
+      throw SessionError.unexpectedFeed(
+        name: "(\(inputs.count + captured.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
+    }
+    let plan = plan, session = session
+    session.lock.lock()
+    defer { session.lock.unlock() }
+    try plan.feeds.withUnsafeBufferPointer { planned in
+      for i in inputs.indices { plan.frame[planned[i].slot] = inputs[i] }
+      for j in captured.indices {
+        let value = try captured[j].value
+        try plan.checkFeed(at: inputs.count + j, value)
+        plan.frame[planned[inputs.count + j].slot] = value
+      }
+    }
+    try session.execute(plan)
+    return plan.fetchSlots.map { plan.frame[$0] }
+  }
+}
+
 extension Plan {
+  /// Puts each fed value in its feed slot, found by position among the plan's feeds (compared
+  /// as node and output, no hashing). Returns false, with the slots cleared again, when a fed
+  /// tensor is not one of the plan's feeds (or is of another graph): the plan does not fit.
+  /// The caller has checked that the counts are equal, and holds the session's lock.
+  /// Each value is checked against its placeholder's dtype and shape as it is bound; on a
+  /// mismatch the error names the first mismatched feed in the plan's order (so it does not
+  /// depend on the dictionary's order), and the slots are cleared.
+  func bindFeeds(_ fed: [Tensor: NDArray], graph: Graph) throws -> Bool {
+    var mismatch = false
+    let fits = feeds.withUnsafeBufferPointer { planned in
+      for (tensor, value) in fed {
+        guard tensor.graph === graph,
+          let j = planned.firstIndex(where: { $0.ref.node == tensor.node && $0.ref.output == tensor.output })
+        else {
+          clearFeeds()
+          return false
+        }
+        if value.dtype != planned[j].info.dtype || !planned[j].info.shape.accepts(value.shape) { mismatch = true }
+        frame[planned[j].slot] = value
+      }
+      return true
+    }
+    if fits && mismatch {
+      defer { clearFeeds() }
+      for i in feeds.indices { try checkFeed(at: i, frame[feeds[i].slot]) }
+    }
+    return fits
+  }
+
+  /// Drops the fed values (the session does not keep the caller's arrays alive between runs).
+  func clearFeeds() {
+    feeds.withUnsafeBufferPointer { planned in
+      for i in planned.indices { frame[planned[i].slot] = emptyFeed }
+    }
+  }
+
+  /// Checks `value` against feed `i`'s placeholder (read in place, not copied).
+  @inline(__always) func checkFeed(at i: Int, _ value: NDArray) throws {
+    guard value.dtype == feeds[i].info.dtype, feeds[i].info.shape.accepts(value.shape) else {
+      throw feedMismatch(at: i, value)
+    }
+  }
+
+  @inline(never) func feedMismatch(at i: Int, _ value: NDArray) -> SessionError {
+    let feed = feeds[i]
+    return SessionError.feedMismatch(
+      name: feed.name, expected: "\(feed.info.dtype) \(feed.info.shape)", got: "\(value.dtype) \(value.shape)")
+  }
+
   func checkFeed(_ feed: Feed, _ value: NDArray) throws {
     guard value.dtype == feed.info.dtype, feed.info.shape.accepts(value.shape) else {
       throw SessionError.feedMismatch(
@@ -347,6 +425,9 @@ extension Plan {
     }
   }
 }
+
+/// The value of an unfed slot.
+let emptyFeed = NDArray()
 
 func isFinite(_ a: NDArray) -> Bool {
   switch a.dtype {
