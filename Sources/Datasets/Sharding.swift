@@ -22,4 +22,17 @@ extension Batches {
     let rows = Array(order[(i * batchSize + r.lowerBound)..<(i * batchSize + r.upperBound)])
     return (gatherRows(dataset.features, rows), gatherRows(dataset.labels, rows))
   }
+
+  /// Rank `rank`'s part of batch `i` for one data-parallel training step: its shard, the number
+  /// of samples in it, and the weight `N·b_r/m` of its mean loss (`b_r` of the batch's `m`
+  /// samples), so that the ranks' averaged gradient is the batch's mean gradient (the weight is
+  /// exactly 1 for full batches). An empty shard (a last batch smaller than the ranks) gives the
+  /// last rank's samples with weight 0: the collective still happens, and adds nothing.
+  public func weightedShard(_ i: Int, rank: Int, of ranks: Int) -> (batch: Element, samples: Int, weight: Double) {
+    var batch = shard(i, rank: rank, of: ranks)
+    let samples = batch.1.shape.dimensions.first ?? 0
+    let m = shardRange(i, rank: ranks - 1, of: ranks).upperBound
+    if samples == 0 { batch = shard(i, rank: ranks - 1, of: ranks) }
+    return (batch, samples, Double(ranks * samples) / Double(m))
+  }
 }

@@ -278,15 +278,9 @@ public struct DigitsRecipe: Sendable {
       let start = clock.now
       let batches = try train.epoch(epoch, batchSize: c.batchSize * ranks, seed: c.seed &+ 1)
       for i in batches.indices {
-        var (x, y) = distributed ? batches.shard(i, rank: rank, of: ranks) : batches[i]
-        let samples = y.elementCount
-        if shardWeight != nil {
-          let m = batches.shardRange(i, rank: ranks - 1, of: ranks).upperBound
-          // An empty shard (a last batch smaller than the ranks) runs the last rank's samples
-          // with weight 0: the collective still happens, and adds nothing.
-          if samples == 0 { (x, y) = batches.shard(i, rank: ranks - 1, of: ranks) }
-          try step.setFeed(2, to: NDArray(repeating: Double(ranks * samples) / Double(m), shape: [], dtype: c.dtype))
-        }
+        let part = batches.weightedShard(i, rank: rank, of: ranks)  // the whole batch on one process
+        let (x, y) = part.batch, samples = part.samples
+        if shardWeight != nil { try step.setFeed(2, to: NDArray(repeating: part.weight, shape: [], dtype: c.dtype)) }
         try step.setFeed(0, to: x.converted(to: c.dtype))
         try step.setFeed(1, to: y)
         try step.run()

@@ -268,15 +268,9 @@ public struct FashionRecipe: Sendable {
       let start = clock.now
       let batches = try train.epoch(epoch, batchSize: c.batchSize * ranks, seed: c.seed &+ 1)
       for i in batches.indices {
-        var (x, y) = distributed ? batches.shard(i, rank: rank, of: ranks) : batches[i]
-        let samples = y.elementCount
-        if shardWeight != nil {
-          let m = batches.shardRange(i, rank: ranks - 1, of: ranks).upperBound
-          // An empty shard (a last batch smaller than the ranks) runs the last rank's images
-          // with weight 0: the collective still happens, and adds nothing.
-          if samples == 0 { (x, y) = batches.shard(i, rank: ranks - 1, of: ranks) }
-          try step.setFeed(3, to: NDArray(scalar: Double(ranks * samples) / Double(m), dtype: .float32))
-        }
+        let part = batches.weightedShard(i, rank: rank, of: ranks)  // the whole batch on one process
+        let (x, y) = part.batch, samples = part.samples
+        if shardWeight != nil { try step.setFeed(3, to: NDArray(scalar: part.weight, dtype: .float32)) }
         try step.setFeed(0, to: x)
         try step.setFeed(1, to: y)
         try step.run()
