@@ -292,7 +292,7 @@ def errors_note(records):
 
 
 def target_table(rows):
-    lines = ["| target (issue 4) | measured | state |", "| --- | --- | --- |"]
+    lines = ["| target | measured | state |", "| --- | --- | --- |"]
     for target, measured, met in rows:
         lines.append(f"| {target} | {measured} | {'met' if met else 'missed'} |")
     return lines
