@@ -257,8 +257,12 @@ public final class Graph: @unchecked Sendable {
     }
     // The inputs' types in a reused array (no allocation per operation; a shape rule that keeps
     // the array gets its own copy when the next operation refills it).
-    inputTypes.removeAll(keepingCapacity: true)
-    for input in inputs { inputTypes.append(nodes[input.node].outputs[input.output]) }
+    if inputTypes.count == inputs.count {
+      for (i, input) in inputs.enumerated() { inputTypes[i] = nodes[input.node].outputs[input.output] }
+    } else {
+      inputTypes.removeAll(keepingCapacity: true)
+      for input in inputs { inputTypes.append(nodes[input.node].outputs[input.output]) }
+    }
     let outputs: [TensorInfo]
     do {
       outputs = try primitive.outputTypes(for: inputTypes)
@@ -268,15 +272,16 @@ public final class Graph: @unchecked Sendable {
         op: opName, name: scopedPreview(name ?? primitive.defaultName),
         inputs: inputs.map(\.inputDescription), reason: error.message, location: location)
     }
-    let node = Node(
-      primitive: primitive, inputs: inputs.map { ValueRef(node: $0.node, output: $0.output) },
-      outputs: outputs, name: operationName(name ?? primitive.defaultName), location: location,
-      isGradient: gradientDepth > 0,
-      controlInputs: try controlDependencies.map { dep in
-        try check(dep, op: opName, location: location)
-        return dep.id
-      })
-    nodes.append(node)
+    let controlInputs = try controlDependencies.map { dep in
+      try check(dep, op: opName, location: location)
+      return dep.id
+    }
+    // Built in the append (moved into the array, not copied from a local and destroyed).
+    nodes.append(
+      Node(
+        primitive: primitive, inputs: inputs.map { ValueRef(node: $0.node, output: $0.output) },
+        outputs: outputs, name: operationName(name ?? primitive.defaultName), location: location,
+        isGradient: gradientDepth > 0, controlInputs: controlInputs))
     if eager != nil { try evaluateLast(inputs: inputs) }
     return Operation(graph: self, id: nodes.count - 1)
   }
