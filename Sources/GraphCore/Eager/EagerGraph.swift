@@ -37,31 +37,9 @@ final class EagerStore: @unchecked Sendable {
   /// Creation order among all eager graphs: among several tapes, an operation goes to the newest.
   private(set) var serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
 
-  /// The previous graph's values (a recycled store's), offered to the kernels as the previous
-  /// value of the output at the same place: an eager step repeats the same operations, so
-  /// the kernel finds a buffer of the right size (``ArrayCore/NDArray/prepare(shape:dtype:)``
-  /// reuses it when nothing else holds it; an array the user kept is shared, so it is not
-  /// written: copy-on-write).
-  @exclusivity(unchecked) var spare: [NDArray] = []
-  /// The largest array kept in ``spare`` (bytes); larger ones are freed with their graph.
-  static let largestSpare = 1 << 16
-
-  /// The previous value for output slot `slot` (an empty array if there is none).
-  func takeSpare(_ slot: Int) -> NDArray {
-    guard slot < spare.count else { return NDArray() }
-    let value = spare[slot]
-    spare[slot] = NDArray()
-    return value
-  }
-
-  /// Empties the store for a new graph (keeping the arrays' capacity), with a new serial; the
-  /// values become the spares of the next graph.
+  /// Empties the store for a new graph (keeping the arrays' capacity), with a new serial.
   func restart() {
-    spare.removeAll(keepingCapacity: true)
-    swap(&values, &spare)
-    for i in spare.indices where spare[i].elementCount * spare[i].dtype.byteSize > EagerStore.largestSpare {
-      spare[i] = NDArray()
-    }
+    values.removeAll(keepingCapacity: true)
     firstSlot.removeAll(keepingCapacity: true)
     hasValue.removeAll(keepingCapacity: true)
     isVariable.removeAll(keepingCapacity: true)
@@ -249,7 +227,11 @@ extension Graph {
     store.firstSlot.append(first)
     store.hasValue.append(true)
     store.isVariable.append(false)
-    for o in 0..<outputCount { store.values.append(store.takeSpare(first + o)) }
+    if outputCount == 1 {
+      store.values.append(NDArray())
+    } else {
+      store.values.append(contentsOf: repeatElement(NDArray(), count: outputCount))
+    }
     store.context.currentNode = id
     store.context.reserve(nodes: id + 1)
     do {
