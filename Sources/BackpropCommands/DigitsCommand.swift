@@ -138,7 +138,7 @@ struct DigitsCommand: ParsableCommand {
     if let logdir = outputs.logdir { print("wrote the TensorBoard log to \(logdir) (tensorboard --logdir \(logdir))") }
     if let world = communicator as? MPICommunicator, ProcessInfo.processInfo.environment["BACKPROP_MPI_STATS"] != nil {
       let s = world.statistics
-      let stepsPerEpoch = (report.trainCount + batchSize * world.size - 1) / (batchSize * world.size)
+      let stepsPerEpoch = Batches.count(samples: report.trainCount, size: Batches.globalSize(perRank: batchSize, ranks: world.size))
       let steps = stepsPerEpoch * report.epochs.count
       let seconds = report.epochs.reduce(0) { $0 + $1.seconds }
       print(

@@ -133,8 +133,22 @@ public struct Batches: RandomAccessCollection, Sendable {
     self.dataset = dataset
     self.order = order
     self.batchSize = size
-    // No `count + size - 1`: it overflows for sizes near Int.max.
-    batchCount = order.count / size + (includeRemainder && order.count % size != 0 ? 1 : 0)
+    batchCount = Batches.count(samples: order.count, size: size, includeRemainder: includeRemainder)
+  }
+
+  /// The number of batches of `size` that `samples` samples make: `⌈samples / size⌉` with the
+  /// remainder, `⌊samples / size⌋` without it. Never overflows (no `samples + size - 1`), for
+  /// any `size >= 1` up to `Int.max`.
+  public static func count(samples: Int, size: Int, includeRemainder: Bool = true) -> Int {
+    samples / size + (includeRemainder && samples % size != 0 ? 1 : 0)
+  }
+
+  /// The samples of one global batch of a data-parallel step: `batchSize` per rank times
+  /// `ranks`, saturated at `Int.max` (a batch that holds every sample is the whole set whatever
+  /// its nominal size, so the saturation changes no batch).
+  public static func globalSize(perRank batchSize: Int, ranks: Int) -> Int {
+    let (product, overflow) = batchSize.multipliedReportingOverflow(by: ranks)
+    return overflow ? Int.max : product
   }
 
   /// 0.

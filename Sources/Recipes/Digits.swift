@@ -276,7 +276,7 @@ public struct DigitsRecipe: Sendable {
     for epoch in startEpoch..<c.epochs {
       var lossSum = 0.0
       let start = clock.now
-      let batches = try train.epoch(epoch, batchSize: c.batchSize * ranks, seed: c.seed &+ 1)
+      let batches = try train.epoch(epoch, batchSize: Batches.globalSize(perRank: c.batchSize, ranks: ranks), seed: c.seed &+ 1)
       for i in batches.indices {
         let part = batches.weightedShard(i, rank: rank, of: ranks)  // the whole batch on one process
         let (x, y) = part.batch, samples = part.samples

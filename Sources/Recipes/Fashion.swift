@@ -223,6 +223,11 @@ public struct FashionRecipe: Sendable {
     let distributed = c.communicator != nil
     let speaks = rank == 0  // only rank 0 writes lines and reports steps
     let data = try FashionMNIST(directory: c.dataDirectory, trainLimit: c.trainLimit, testLimit: c.testLimit)
+    // Both sets must hold an image: an empty training set has no step to take (its mean loss
+    // would be 0/0), an empty test set no accuracy (the same for digits' splits).
+    for (set, name) in [(data.train, "training"), (data.test, "test")] where set.count == 0 {
+      throw RecipeError("the \(name) images in \(SafeText.excerpt(data.directory, limit: 200)) hold no image; the recipe needs at least one training and one test image")
+    }
     let net = try FashionNetwork(kind: c.model, seed: c.seed)
     let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
     let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
@@ -258,15 +263,17 @@ public struct FashionRecipe: Sendable {
       }
       return report
     }
-    let stepsPerEpoch = (train.count + c.batchSize * ranks - 1) / (c.batchSize * ranks)
-    let totalSteps = (c.epochs - done) * stepsPerEpoch
+    let globalBatch = Batches.globalSize(perRank: c.batchSize, ranks: ranks)
+    let stepsPerEpoch = Batches.count(samples: train.count, size: globalBatch)
+    let (product, overflow) = (c.epochs - done).multipliedReportingOverflow(by: stepsPerEpoch)
+    let totalSteps = overflow ? Int.max : product  // for the progress display only
     var stepNumber = 0
     let clock = ContinuousClock()
     for epoch in done..<c.epochs {
       var lossSum = 0.0
       var correct = 0
       let start = clock.now
-      let batches = try train.epoch(epoch, batchSize: c.batchSize * ranks, seed: c.seed &+ 1)
+      let batches = try train.epoch(epoch, batchSize: globalBatch, seed: c.seed &+ 1)
       for i in batches.indices {
         let part = batches.weightedShard(i, rank: rank, of: ranks)  // the whole batch on one process
         let (x, y) = part.batch, samples = part.samples

@@ -76,6 +76,51 @@ struct FashionTests {
     #expect(throws: RecipeError.self) { try FashionRecipe(c).run(output: { _ in }) }
   }
 
+  @Test("a batch size near Int.max is one batch of the whole set (no overflow in the batch arithmetic)")
+  func hugeBatchSize() throws {
+    for batchSize in [Int.max, Int.max / 2 + 1, 200, 1000] {
+      var c = quick(.mlp, epochs: 1)
+      c.batchSize = batchSize
+      var steps: [Int] = []
+      let report = try FashionRecipe(c).run(output: { _ in }, onStep: { steps.append($0.totalSteps) })
+      #expect(steps == [1], "batch size \(batchSize)")
+      #expect(report.trainCount == 200)
+    }
+    #expect(Batches.globalSize(perRank: Int.max, ranks: 3) == Int.max)
+    #expect(Batches.globalSize(perRank: 128, ranks: 3) == 384)
+    #expect(Batches.count(samples: 200, size: Int.max) == 1)
+    #expect(Batches.count(samples: 200, size: 64) == 4)
+    #expect(Batches.count(samples: 200, size: 64, includeRemainder: false) == 3)
+    #expect(Batches.count(samples: 0, size: 5) == 0)
+  }
+
+  @Test("an empty training or test set is a clear error, not a NaN accuracy or loss")
+  func emptySets() throws {
+    // IDX files of 0 or 1 images (big-endian headers: magic 0x0803 or 0x0801, then the sizes).
+    func idx(_ magic: UInt32, _ dimensions: [UInt32], _ payload: [UInt8]) -> Data {
+      var bytes: [UInt8] = []
+      for word in [magic] + dimensions { bytes += withUnsafeBytes(of: word.bigEndian) { Array($0) } }
+      return Data(bytes + payload)
+    }
+    for empty in ["train", "t10k"] {
+      let dir = temporaryPath("empty-\(empty)")
+      try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(atPath: dir) }
+      for set in ["train", "t10k"] {
+        let n: UInt32 = set == empty ? 0 : 1
+        try idx(0x803, [n, 28, 28], [UInt8](repeating: 7, count: Int(n) * 784)).write(to: URL(fileURLWithPath: "\(dir)/\(set)-images-idx3-ubyte"))
+        try idx(0x801, [n], [UInt8](repeating: 3, count: Int(n))).write(to: URL(fileURLWithPath: "\(dir)/\(set)-labels-idx1-ubyte"))
+      }
+      var c = quick(.mlp, epochs: 1)
+      c.dataDirectory = dir
+      #expect {
+        _ = try FashionRecipe(c).run(output: { _ in })
+      } throws: {
+        "\($0)".contains("the \(empty == "train" ? "training" : "test") images in \(dir) hold no image")
+      }
+    }
+  }
+
   @Test("missing data names the files and the apt-get command; bad settings are refused")
   func badInput() throws {
     var c = quick(.mlp)
