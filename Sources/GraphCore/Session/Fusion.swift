@@ -125,8 +125,14 @@ extension Plan {
       }
     }
 
+    // Whether step `i`'s result is known to hold more than one element (the product of its
+    // known sizes): plans of one-element values stay unfused, for the scalar program.
+    func large(_ i: Int) -> Bool {
+      guard slots.steps[i].outputCount == 1, let y = info(slots.slotLists[slots.steps[i].outputStart]) else { return false }
+      return y.shape.dimensions.reduce(1) { $0 * ($1 ?? 1) } > 1
+    }
     // From the last step back, so that each chain is matched from its end.
-    for i in slots.steps.indices.reversed() where !removed.contains(i) {
+    for i in slots.steps.indices.reversed() where !removed.contains(i) && large(i) {
       // Conv2D → [Add bias] → [Relu], matched from its last step.
       var relu = false, biasSlot: Int?, convStep: Int?, chain: [Int] = []
       var top = i
