@@ -9,12 +9,13 @@
 #   asan-full-suite.log, tsan-full-suite.log   Scripts/sanitizers.sh address|thread (the whole
 #                      `swift test` under AddressSanitizer + LeakSanitizer, ThreadSanitizer).
 # Usage: Scripts/long_runs.sh [fuzz] [asan] [tsan]   (no argument: all three, in that order)
-# Everything runs at `nice -n 19`, one job at a time; on a 2-core machine the whole set takes
-# about 1.5 to 3 hours. A failing run keeps going with the next one; the exit status is non-zero
-# if any failed.
+# Everything runs at `nice -n $NICE` (default 19), one job at a time; on a 2-core machine the
+# whole set takes about 1.5 to 3 hours. A failing run keeps going with the next one; the exit
+# status is non-zero if any failed.
 set -u
 cd "$(dirname "$0")/.."
 parts=${*:-"fuzz asan tsan"}
+level=${NICE:-19}
 mkdir -p Docs/logs
 status=0
 
@@ -34,10 +35,10 @@ for part in $parts; do
     fuzz)
       corpus=$(mktemp -d)
       bin=$(mktemp -d)
-      nice -n 19 swift build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null ||
+      nice -n "$level" swift build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null ||
         { echo "fuzz build failed" >&2; exit 2; }
       # A copy of the binaries, so that a rebuild meanwhile cannot change what is being run.
-      cp "$(swift build -c release --package-path Fuzz --show-bin-path)"/Fuzz* "$bin"/
+      find "$(swift build -c release --package-path Fuzz --show-bin-path)" -maxdepth 1 -type f -name "Fuzz*" -exec cp {} "$bin"/ \;
       for target in FuzzNPY FuzzSafetensors FuzzCSV FuzzCLI FuzzInterchange; do
         case $target in
           FuzzCLI) flags="" seconds=${CLI_SECONDS:-1800} ;;
@@ -47,8 +48,8 @@ for part in $parts; do
         log=Docs/logs/fuzz-$target.log
         start=$(date +%s)
         {
-          header "FUZZ_FLAGS=$flags FUZZ_CORPUS=<empty directory> nice -n 19 Scripts/fuzz.sh $seconds $target"
-          FUZZ_BIN=$bin FUZZ_FLAGS=$flags FUZZ_CORPUS=$corpus nice -n 19 Scripts/fuzz.sh "$seconds" "$target"
+          header "FUZZ_FLAGS=$flags FUZZ_CORPUS=<empty directory> nice -n $level Scripts/fuzz.sh $seconds $target"
+          FUZZ_BIN=$bin FUZZ_FLAGS=$flags FUZZ_CORPUS=$corpus nice -n "$level" Scripts/fuzz.sh "$seconds" "$target"
           rc=$?
           echo "# libFuzzer's last lines (the whole output is Fuzz/artifacts/$target.log, not committed):"
           tail -n 25 "Fuzz/artifacts/$target.log"
@@ -66,8 +67,8 @@ for part in $parts; do
       log=Docs/logs/$part-full-suite.log
       start=$(date +%s)
       {
-        header "nice -n 19 Scripts/sanitizers.sh $kind"
-        nice -n 19 Scripts/sanitizers.sh "$kind" 2>&1
+        header "nice -n $level Scripts/sanitizers.sh $kind"
+        nice -n "$level" Scripts/sanitizers.sh "$kind" 2>&1
         rc=$?
         footer "$rc" "$start"
         exit "$rc"

@@ -223,8 +223,24 @@ public struct NDArray: @unchecked Sendable {
   /// Makes this array an array of `shape` and `dtype` whose contents the caller will overwrite,
   /// reusing the existing memory when it is not shared and large enough (kernels write their
   /// results through this, so a plan's buffers are reused from step to step).
-  public mutating func prepare(shape newShape: Shape, dtype newType: DType) {
-    let need = newShape.elementCount * newType.byteSize
+  /// - Throws: ``ShapeError`` when new memory is needed and the shape needs more than
+  ///   ``Shape/maximumByteCount`` bytes (checked before allocating: a result that no machine
+  ///   could hold, such as a fed shape that makes a product of 4 TB, is an error, not a crash).
+  public mutating func prepare(shape newShape: Shape, dtype newType: DType) throws(ShapeError) {
+    let (need, overflow) = newShape.elementCount.multipliedReportingOverflow(by: newType.byteSize)
+    if overflow || need > storage.capacity || !isKnownUniquelyReferenced(&storage) {
+      try Shape.checkByteCount(elements: newShape.elementCount, elementSize: newType.byteSize, what: "a result of shape \(newShape)")
+      storage = ArrayStorage(byteCount: need)
+    }
+    if shape != newShape { shape = newShape }
+    dtype = newType
+  }
+
+  /// ``prepare(shape:dtype:)`` for a result no larger than an input that exists (an elementwise
+  /// map, a copy, a reduction): such a result always fits the limit, so nothing is checked or
+  /// thrown.
+  @usableFromInline package mutating func prepare(fittingAnInput newShape: Shape, dtype newType: DType) {
+    let need = newShape.elementCount &* newType.byteSize
     if need > storage.capacity || !isKnownUniquelyReferenced(&storage) {
       storage = ArrayStorage(byteCount: need)
     }

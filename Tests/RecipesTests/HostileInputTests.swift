@@ -72,6 +72,40 @@ private let toolIsBuilt = tool != nil
 // MARK: 1. Traps on reachable paths
 
 @Suite struct HostileTrapTests {
+  /// Window arithmetic (dilation × window, SAME padding) and results whose shape is only known at
+  /// run time are checked: each trapped before (an arithmetic overflow in
+  /// `WindowGeometry.outputSize`, a failed 4 TB allocation in `NDArray.prepare`).
+  @Test func windowArithmeticAndRunTimeResultSizesAreChecked() throws {
+    func expectThrows(_ words: [String], _ body: () throws -> Void) {
+      do {
+        try body()
+        Issue.record("no error; expected one mentioning \(words)")
+      } catch {
+        for w in words { #expect("\(error)".contains(w), "\(error)") }
+      }
+    }
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [1, 5, 5, 1])
+    let f = g.constant(try NDArray(repeating: 1, shape: [3, 3, 1, 1]))
+    expectThrows(["Conv2D", "dilation 9223372036854775807", "spans more than"]) {
+      _ = try conv2d(x, f, padding: .same, dilations: [Int.max, 1])
+    }
+    expectThrows(["MaxPool", "spans more than"]) { _ = try maxPool2d(x, window: [Int.max, 2], padding: .same) }
+    let dy = g.placeholder(.float32, shape: [1, 3, 3, 1])
+    expectThrows(["Conv2DBackpropInput", "not the input's"]) {
+      _ = try conv2dTranspose(dy, f, outputShape: [1, Int.max, 5, 1], strides: [Int.max / 2, 1], padding: .same)
+    }
+    // SAME padding at the largest strides still gives ⌈input / stride⌉ outputs.
+    #expect(try WindowGeometry.outputSize(input: Int.max, window: 3, stride: Int.max / 2, dilation: 1, padding: .same).size == 3)
+    // A 1x1 convolution to 2^20 channels of a fed 1024x1024 image: 4 TiB of float32 at run time.
+    let image = g.placeholder(.float32, shape: [nil, nil, nil, 1])
+    let wide = g.constant(try NDArray(repeating: 1, shape: [1, 1, 1, 1 << 20]))
+    let y = try conv2d(image, wide, padding: .same)
+    expectThrows(["Conv2D", "[1, 1024, 1024, 1048576]", "Shape.maximumByteCount"]) {
+      _ = try Session(graph: g).run(y, feeding: [image: try NDArray(repeating: 1, shape: [1, 1024, 1024, 1])])
+    }
+  }
+
   @Test func sizeArithmeticIsCheckedAndEmptySplitsAreErrors() throws {
     // Batching with the largest batch size: one batch of every row (it overflowed before).
     let data = try Dataset(features: NDArray([Float](repeating: 1, count: 10), shape: [5, 2]), labels: NDArray([Int32](repeating: 0, count: 5)))

@@ -46,12 +46,23 @@ public struct WindowGeometry: Sendable, Hashable {
     guard v[0] > 0 && v[1] > 0 else { throw ShapeError("\(name) must be positive, got \(v)") }
   }
 
-  /// The output size and the padding before, along one axis of size `input`.
-  /// - Throws: ``ShapeError`` when the (dilated) window is larger than the padded input.
+  /// The largest span `(window − 1)·dilation + 1` of a dilated window: 2³¹ − 1 positions (the
+  /// kernels' offsets then stay far from overflowing, and no image is that large).
+  public static let maximumWindowSpan = Int(Int32.max)
+
+  /// The output size and the padding before, along one axis of size `input` (stride `s`, window
+  /// span `e = (window − 1)·dilation + 1`): valid `⌊(input − e) / s⌋ + 1`; same `⌈input / s⌉`,
+  /// padded by `max((out − 1)·s + e − input, 0)`, the smaller half before (TF's rule).
+  /// - Throws: ``ShapeError`` when the (dilated) window is larger than the padded input, or
+  ///   spans more than ``maximumWindowSpan`` positions.
   public static func outputSize(
     input: Int, window: Int, stride: Int, dilation: Int, padding: Padding
   ) throws(ShapeError) -> (size: Int, padBefore: Int) {
-    let effective = (window - 1) * dilation + 1
+    let (span, overflow) = (window - 1).multipliedReportingOverflow(by: dilation)
+    guard !overflow, span < maximumWindowSpan else {
+      throw ShapeError("the window of \(window) taps at dilation \(dilation) spans more than \(maximumWindowSpan) positions")
+    }
+    let effective = span + 1
     switch padding {
     case .valid:
       guard input >= effective else {
@@ -59,8 +70,8 @@ public struct WindowGeometry: Sendable, Hashable {
       }
       return ((input - effective) / stride + 1, 0)
     case .same:
-      let out = (input + stride - 1) / stride
-      let total = Swift.max((out - 1) * stride + effective - input, 0)
+      let out = input / stride + (input % stride == 0 ? 0 : 1)  // ⌈input / stride⌉, no overflow
+      let total = Swift.max((out - 1) * stride - input + effective, 0)  // (out − 1)·stride < input: no overflow
       return (out, total / 2)
     }
   }
@@ -130,7 +141,7 @@ extension Kernels {
       }
     }
     let g = try geo.cGeometry(n: d[0], h: d[1], w: d[2], c: d[3], outChannels: f[3], kh: f[0], kw: f[1])
-    prepare(&out, d[0], g.oh, g.ow, f[3], input.dtype)
+    try prepare(&out, d[0], g.oh, g.ow, f[3], input.dtype)
     if out.elementCount == 0 { return }
     if input.elementCount == 0 || filter.elementCount == 0 {
       fillZero(&out)
@@ -187,7 +198,7 @@ extension Kernels {
     guard g.oh == d[1], g.ow == d[2] else {
       throw ShapeError("gradient \(dy.shape) is not the convolution's output [\(d[0]), \(g.oh), \(g.ow), \(f[3])] for the input [\(d[0]), \(h), \(w), \(c)]")
     }
-    prepare(&out, d[0], h, w, c, dy.dtype)
+    try prepare(&out, d[0], h, w, c, dy.dtype)
     if out.elementCount == 0 { return }
     if dy.elementCount == 0 || filter.elementCount == 0 { return fillZero(&out) }
     try withGeometry(g) { p throws(ShapeError) in
@@ -218,7 +229,7 @@ extension Kernels {
     guard g.oh == e[1], g.ow == e[2] else {
       throw ShapeError("gradient \(dy.shape) is not the convolution's output [\(d[0]), \(g.oh), \(g.ow), \(e[3])] for the input \(input.shape)")
     }
-    prepare(&out, kh, kw, d[3] / geometry.groups, e[3], input.dtype)
+    try prepare(&out, kh, kw, d[3] / geometry.groups, e[3], input.dtype)
     if out.elementCount == 0 { return }
     if input.elementCount == 0 || dy.elementCount == 0 { return fillZero(&out) }
     try withGeometry(g) { p throws(ShapeError) in
@@ -279,9 +290,9 @@ extension Kernels {
     default: break
     }
     if kind == .maxGradient || kind == .maxGradientTimesSign || kind == .signTimesMaxGradient || kind == .averageGradient {
-      prepare(&out, d[0], d[1], d[2], d[3], input.dtype)
+      try prepare(&out, d[0], d[1], d[2], d[3], input.dtype)
     } else {
-      prepare(&out, d[0], g.oh, g.ow, d[3], input.dtype)
+      try prepare(&out, d[0], g.oh, g.ow, d[3], input.dtype)
     }
     if out.elementCount == 0 { return }
     if input.elementCount == 0 { return fillZero(&out) }
@@ -323,12 +334,12 @@ extension Kernels {
 
   /// Prepares `out` as `[a, b, c, d]`, reusing its shape value when it already matches (no
   /// allocation in the steady state).
-  private static func prepare(_ out: inout NDArray, _ a: Int, _ b: Int, _ c: Int, _ d: Int, _ dtype: DType) {
+  private static func prepare(_ out: inout NDArray, _ a: Int, _ b: Int, _ c: Int, _ d: Int, _ dtype: DType) throws(ShapeError) {
     let s = out.shape
     if s.rank == 4 && s[0] == a && s[1] == b && s[2] == c && s[3] == d {
-      out.prepare(shape: s, dtype: dtype)
+      try out.prepare(shape: s, dtype: dtype)
     } else {
-      out.prepare(shape: [a, b, c, d], dtype: dtype)
+      try out.prepare(shape: [a, b, c, d], dtype: dtype)
     }
   }
 

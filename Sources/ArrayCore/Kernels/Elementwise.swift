@@ -15,7 +15,7 @@ extension Kernels {
   @inlinable public static func map<T: Element, U: Element>(
     _ a: NDArray, _: T.Type, _: U.Type, into out: inout NDArray, _ f: (T) -> U
   ) {
-    out.prepare(shape: a.shape, dtype: U.dtype)
+    out.prepare(fittingAnInput: a.shape, dtype: U.dtype)
     let n = a.elementCount
     a.withUnsafeBufferPointer(as: T.self) { src in
       let dst = out.storage.bytes.assumingMemoryBound(to: U.self)
@@ -30,7 +30,7 @@ extension Kernels {
     _ a: NDArray, _ b: NDArray, _: T.Type, _: U.Type, into out: inout NDArray, _ f: (T, T) -> U
   ) throws(ShapeError) {
     let shape = try broadcastShape(a.shape, b.shape)
-    out.prepare(shape: shape, dtype: U.dtype)
+    try out.prepare(shape: shape, dtype: U.dtype)
     let n = shape.elementCount
     let dst = out.storage.bytes.assumingMemoryBound(to: U.self)
     let pa = a.storage.bytes.assumingMemoryBound(to: T.self)
@@ -92,7 +92,7 @@ extension Kernels {
     try shape.validate(dtype: a.dtype)
     let s = try broadcastShape(a.shape, shape)
     guard s == shape else { throw ShapeError("cannot broadcast \(a.shape) to \(shape)") }
-    out.prepare(shape: shape, dtype: a.dtype)
+    try out.prepare(shape: shape, dtype: a.dtype)
     switch a.dtype {
     case .float32: copyBroadcast(a, Float.self, &out)
     case .float64: copyBroadcast(a, Double.self, &out)
@@ -111,7 +111,7 @@ extension Kernels {
 
   /// Copies `a` into `out` (same shape and dtype), reusing `out`'s memory when possible.
   public static func copy(_ a: NDArray, into out: inout NDArray) {
-    out.prepare(shape: a.shape, dtype: a.dtype)
+    out.prepare(fittingAnInput: a.shape, dtype: a.dtype)
     out.storage.bytes.copyMemory(from: a.storage.bytes, byteCount: a.elementCount * a.dtype.byteSize)
   }
 }

@@ -30,9 +30,9 @@ extension Kernels {
     if a.rank == 2 && b.rank == 2 {
       // The common case: no batch, and no new shape when `out` already has the right one.
       if out.rank == 2 && out.shape[0] == m && out.shape[1] == n {
-        out.prepare(shape: out.shape, dtype: a.dtype)
+        try out.prepare(shape: out.shape, dtype: a.dtype)
       } else {
-        out.prepare(shape: [m, n], dtype: a.dtype)
+        try out.prepare(shape: [m, n], dtype: a.dtype)
       }
       gemm(a, 0, aCols, transposeA, b, 0, bCols, transposeB, &out, 0, m, n, k)
       return
@@ -40,7 +40,7 @@ extension Kernels {
     let batchA = Shape(Array(a.shape.dimensions.dropLast(2)))
     let batchB = Shape(Array(b.shape.dimensions.dropLast(2)))
     let batch = try broadcastShape(batchA, batchB)
-    out.prepare(shape: Shape(batch.dimensions + [m, n]), dtype: a.dtype)
+    try out.prepare(shape: Shape(batch.dimensions + [m, n]), dtype: a.dtype)
     let aMatrix = a.shape[a.rank - 2] * aCols
     let bMatrix = b.shape[b.rank - 2] * bCols
     var index = 0

@@ -60,7 +60,7 @@ extension Kernels {
       throw ShapeError("\(permutation) is not a permutation of the axes of \(a.shape)")
     }
     let shape = Shape(permutation.map { a.shape[$0] })
-    out.prepare(shape: shape, dtype: a.dtype)
+    try out.prepare(shape: shape, dtype: a.dtype)
     let strides = a.shape.strides
     stridedCopy(
       byteSize: a.dtype.byteSize, shape: shape.dimensions, from: a.storage.bytes, 0,
@@ -75,7 +75,7 @@ extension Kernels {
     else { throw ShapeError("slice at \(begin) of size \(size) does not fit in \(a.shape)") }
     let strides = a.shape.strides
     let offset = Swift.zip(begin, strides).reduce(0) { $0 + $1.0 * $1.1 }
-    out.prepare(shape: Shape(size), dtype: a.dtype)
+    try out.prepare(shape: Shape(size), dtype: a.dtype)
     stridedCopy(
       byteSize: a.dtype.byteSize, shape: size, from: a.storage.bytes, offset, strides,
       to: out.storage.bytes, 0, Shape(size).strides)
@@ -89,7 +89,7 @@ extension Kernels {
     guard begin.count == shape.rank, a.rank == shape.rank,
       (0..<a.rank).allSatisfy({ begin[$0] >= 0 && begin[$0] <= shape[$0] && a.shape[$0] <= shape[$0] - begin[$0] })
     else { throw ShapeError("a block of shape \(a.shape) at \(begin) does not fit in \(shape)") }
-    out.prepare(shape: shape, dtype: a.dtype)
+    try out.prepare(shape: shape, dtype: a.dtype)
     out.storage.bytes.initializeMemory(as: UInt8.self, repeating: 0, count: shape.elementCount * a.dtype.byteSize)
     let strides = shape.strides
     let offset = Swift.zip(begin, strides).reduce(0) { $0 + $1.0 * $1.1 }
@@ -114,7 +114,7 @@ extension Kernels {
     }
     var shape = first.shape
     shape[ax] = total
-    out.prepare(shape: shape, dtype: first.dtype)
+    try out.prepare(shape: shape, dtype: first.dtype)
     let strides = shape.strides
     var start = 0
     for p in parts {
@@ -151,7 +151,7 @@ extension Kernels {
       throw ShapeError("index \(i) is out of range [0, \(n)) for axis \(ax) of params \(params.shape)")
     }
     let d = params.shape.dimensions
-    out.prepare(shape: Shape(Array(d[..<ax]) + indices.shape.dimensions + Array(d[(ax + 1)...])), dtype: params.dtype)
+    try out.prepare(shape: Shape(Array(d[..<ax]) + indices.shape.dimensions + Array(d[(ax + 1)...])), dtype: params.dtype)
     let b = params.dtype.byteSize * inner
     let src = params.storage.bytes, dst = out.storage.bytes
     let k = idx.count
@@ -181,7 +181,7 @@ extension Kernels {
     for i in idx where i < 0 || i >= n {
       throw ShapeError("index \(i) is out of range [0, \(n)) for axis \(ax) of \(shape)")
     }
-    out.prepare(shape: shape, dtype: updates.dtype)
+    try out.prepare(shape: shape, dtype: updates.dtype)
     switch updates.dtype {
     case .float32: scatterAddTyped(Float.self, updates, idx, outer, n, inner, &out)
     default: scatterAddTyped(Double.self, updates, idx, outer, n, inner, &out)
@@ -215,7 +215,7 @@ extension Kernels {
     // The result's size is checked before it is allocated (a depth near Int.max, or a large
     // batch of indices known only at run time).
     try Shape(indices.shape.dimensions + [depth]).validate(dtype: dtype)
-    out.prepare(shape: Shape(indices.shape.dimensions + [depth]), dtype: dtype)
+    try out.prepare(shape: Shape(indices.shape.dimensions + [depth]), dtype: dtype)
     switch dtype {
     case .float32: oneHotTyped(Float(on), Float(off), idx, depth, &out)
     case .float64: oneHotTyped(on, off, idx, depth, &out)
@@ -248,7 +248,7 @@ extension Kernels {
       return b
     }
     let c = try expanded(condition), a = try expanded(x), b = try expanded(y)
-    out.prepare(shape: shape, dtype: x.dtype)
+    try out.prepare(shape: shape, dtype: x.dtype)
     let n = shape.elementCount
     let cp = c.storage.bytes.assumingMemoryBound(to: Bool.self)
     let size = x.dtype.byteSize

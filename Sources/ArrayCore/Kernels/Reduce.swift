@@ -19,7 +19,7 @@ extension Kernels {
     var kept = a.shape
     for ax in axes { kept[ax] = 1 }
     let resultShape = keepDims ? kept : reducedShape(a.shape, axes: axes, keepDims: false)
-    out.prepare(shape: resultShape, dtype: T.dtype)
+    out.prepare(fittingAnInput: resultShape, dtype: T.dtype)
     let dst = out.storage.bytes.assumingMemoryBound(to: T.self)
     let src = a.storage.bytes.assumingMemoryBound(to: T.self)
     let m = kept.elementCount

@@ -8,7 +8,7 @@ extension Kernels {
   /// - Throws: ``ShapeError`` for a non-float array or an axis out of range.
   public static func softmax(_ a: NDArray, axis: Int, log: Bool = false, into out: inout NDArray) throws(ShapeError) {
     let ax = try normalizeAxis(axis, rank: a.rank)
-    out.prepare(shape: a.shape, dtype: a.dtype)
+    try out.prepare(shape: a.shape, dtype: a.dtype)
     switch a.dtype {
     case .float32: softmaxTyped(Float.self, a, ax, log, &out)
     case .float64: softmaxTyped(Double.self, a, ax, log, &out)
@@ -55,7 +55,7 @@ extension Kernels {
   public static func argExtreme(_ a: NDArray, axis: Int, largest: Bool, into out: inout NDArray) throws(ShapeError) {
     let ax = try normalizeAxis(axis, rank: a.rank)
     guard a.shape[ax] > 0 else { throw ShapeError("cannot take the arg-\(largest ? "max" : "min") of an empty axis \(ax) of \(a.shape)") }
-    out.prepare(shape: reducedShape(a.shape, axes: [ax], keepDims: false), dtype: .int32)
+    try out.prepare(shape: reducedShape(a.shape, axes: [ax], keepDims: false), dtype: .int32)
     switch a.dtype {
     case .float32: argTyped(Float.self, a, ax, largest, &out)
     case .float64: argTyped(Double.self, a, ax, largest, &out)

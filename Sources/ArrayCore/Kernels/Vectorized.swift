@@ -60,7 +60,7 @@ extension Kernels {
     _ sv: (bp_binary_op, Int, T, UnsafePointer<T>, UnsafeMutablePointer<T>) -> Void
   ) throws(ShapeError) {
     let shape = try broadcastShape(a.shape, b.shape)
-    out.prepare(shape: shape, dtype: T.dtype)
+    try out.prepare(shape: shape, dtype: T.dtype)
     let n = shape.elementCount
     let op = operation.code
     let dst = out.storage.bytes.assumingMemoryBound(to: T.self)
@@ -89,7 +89,7 @@ extension Kernels {
   /// The fused affine map `out[i] = scale · x[i] + shift` in one pass (float and double).
   /// - Throws: ``ShapeError`` when `x` is not a float array.
   public static func scaleAndShift(_ x: NDArray, scale: Double, shift: Double, into out: inout NDArray) throws(ShapeError) {
-    out.prepare(shape: x.shape, dtype: x.dtype)
+    try out.prepare(shape: x.shape, dtype: x.dtype)
     let n = x.elementCount
     switch x.dtype {
     case .float32:
@@ -157,7 +157,7 @@ extension Kernels {
   /// The rectifier `out[i] = x[i] > 0 ? x[i] : 0` (float and double; NaN gives 0).
   /// - Throws: ``ShapeError`` when `x` is not a float array.
   public static func relu(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
-    out.prepare(shape: x.shape, dtype: x.dtype)
+    try out.prepare(shape: x.shape, dtype: x.dtype)
     let n = x.elementCount
     switch x.dtype {
     case .float32:
@@ -177,7 +177,7 @@ extension Kernels {
     guard t.shape == x.shape, t.dtype == x.dtype, t.dtype.isFloatingPoint else {
       throw ShapeError("multiplyBySign needs two float arrays of one shape, got \(t.dtype) \(t.shape) and \(x.dtype) \(x.shape)")
     }
-    out.prepare(shape: t.shape, dtype: t.dtype)
+    out.prepare(fittingAnInput: t.shape, dtype: t.dtype)
     let n = t.elementCount, first: Int32 = signFirst ? 1 : 0
     if t.dtype == .float32 {
       bp_s_mul_sign(
@@ -219,9 +219,9 @@ extension Kernels {
     let keptCount = reducedCount == 0 ? 0 : a.elementCount / reducedCount
     if reducedCount == 0 { return false }  // empty reductions: the generic path writes zeros
     if hasReducedShape(out.shape, of: a.shape, axes: axes, keepDims: keepDims) {
-      out.prepare(shape: out.shape, dtype: a.dtype)  // steady state: no new shape, no allocation
+      out.prepare(fittingAnInput: out.shape, dtype: a.dtype)  // steady state: no new shape, no allocation
     } else {
-      out.prepare(shape: reducedShape(a.shape, axes: axes, keepDims: keepDims), dtype: a.dtype)
+      out.prepare(fittingAnInput: reducedShape(a.shape, axes: axes, keepDims: keepDims), dtype: a.dtype)
     }
     let src = a.storage.bytes
     let dst = out.storage.bytes

@@ -233,7 +233,7 @@ package struct DropoutMask: Primitive {
     let training = inputs[1].scalars(as: Bool.self)[0]
     let n = x.elementCount
     outputs.update(0) { out in
-      out.prepare(shape: x.shape, dtype: x.dtype)
+      out.prepare(fittingAnInput: x.shape, dtype: x.dtype)
       guard training else {
         switch x.dtype {
         case .float32: out.withUnsafeMutableBufferPointer(as: Float.self) { $0.update(repeating: 1) }
@@ -265,7 +265,7 @@ package struct DropoutMask: Primitive {
   /// A mask for an array of `shape` and float `dtype` (see ``fill(_:count:rate:generator:)``).
   package static func draw(shape: Shape, dtype: DType, rate: Double, generator g: inout SeededGenerator) -> NDArray {
     var out = NDArray()
-    out.prepare(shape: shape, dtype: dtype)
+    out.prepare(fittingAnInput: shape, dtype: dtype)
     fill(&out, count: shape.elementCount, rate: rate, generator: &g)
     return out
   }

@@ -73,7 +73,7 @@ package struct AllReduce: Primitive {
       let shape = inputs[i].shape
       let bytes = inputs[i].elementCount * dtype.byteSize
       outputs.update(i) { out in
-        out.prepare(shape: shape, dtype: dtype)
+        out.prepare(fittingAnInput: shape, dtype: dtype)
         out.withUnsafeMutableRawBytes { target in
           guard let base = target.baseAddress else { return }
           if keeps {

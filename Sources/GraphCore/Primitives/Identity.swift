@@ -19,7 +19,7 @@ package struct FillLike: Primitive {
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     outputs.update(0) { out in
-      out.prepare(shape: x.shape, dtype: x.dtype)
+      out.prepare(fittingAnInput: x.shape, dtype: x.dtype)
       switch x.dtype {
       case .float32: out.withUnsafeMutableBufferPointer(as: Float.self) { $0.update(repeating: Float(value)) }
       case .float64: out.withUnsafeMutableBufferPointer(as: Double.self) { $0.update(repeating: value) }

@@ -56,9 +56,9 @@ package struct Normalize: Primitive {
     outputs.update(0) { swap(&y, &$0) }
     outputs.update(1) { swap(&m, &$0) }
     outputs.update(2) { swap(&v, &$0) }
-    y.prepare(shape: x.shape, dtype: x.dtype)
-    m.prepare(shape: Shape(statsShape), dtype: x.dtype)
-    v.prepare(shape: Shape(statsShape), dtype: x.dtype)
+    y.prepare(fittingAnInput: x.shape, dtype: x.dtype)
+    m.prepare(fittingAnInput: Shape(statsShape), dtype: x.dtype)
+    v.prepare(fittingAnInput: Shape(statsShape), dtype: x.dtype)
     switch x.dtype {
     case .float32: Self.normalize(Float.self, x, &y, &m, &v, outer, n, inner, epsilon)
     case .float64: Self.normalize(Double.self, x, &y, &m, &v, outer, n, inner, epsilon)

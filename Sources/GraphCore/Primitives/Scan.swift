@@ -33,7 +33,7 @@ package struct CumulativeSum: Primitive {
   }
 
   func scan<T: FloatElement>(_ x: NDArray, _: T.Type, _ out: inout NDArray) {
-    out.prepare(shape: x.shape, dtype: x.dtype)
+    out.prepare(fittingAnInput: x.shape, dtype: x.dtype)
     let dims = x.shape.dimensions
     let length = dims[axis]
     let inner = dims[(axis + 1)...].reduce(1, *)

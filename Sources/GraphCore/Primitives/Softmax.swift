@@ -116,7 +116,7 @@ package struct SparseSoftmaxCrossEntropy: Primitive {
   }
 
   func pick<T: FloatElement>(_ lp: NDArray, _ labels: [Int32], _ c: Int, _: T.Type, _ shape: Shape, _ out: inout NDArray) {
-    out.prepare(shape: shape, dtype: T.dtype)
+    out.prepare(fittingAnInput: shape, dtype: T.dtype)
     lp.withUnsafeBufferPointer(as: T.self) { src in
       out.withUnsafeMutableBufferPointer(as: T.self) { dst in
         for (r, l) in labels.enumerated() { dst[r] = -src[r * c + Int(l)] }
