@@ -24,7 +24,9 @@ extension Graph {
       name: primitive is VariablePrimitive ? uniqueName(name) : operationName(name), location: location,
       isGradient: gradientDepth > 0))
     if primitive is VariablePrimitive { registerVariable(nodes.count - 1) }
-    if eager != nil { evaluateLeaf() }
+    if eager != nil {
+      evaluateLeaf(constant: (primitive as? ConstantPrimitive)?.value, isVariable: primitive is VariablePrimitive)
+    }
     return Tensor(graph: self, node: nodes.count - 1, output: 0)
   }
 

@@ -76,6 +76,8 @@ public final class Graph: @unchecked Sendable {
   /// The operations, in creation order. A graph is built from one thread (see above), so the
   /// dynamic exclusivity check is not needed on this hot path.
   @exclusivity(unchecked) var nodes: [Node] = []
+  /// Scratch space for the input types handed to a shape rule (reused by every operation).
+  @exclusivity(unchecked) private var inputTypes: [TensorInfo] = []
   private var usedNames: Set<String> = []
   /// For a scoped base name, the suffix `uniqueName` tries first (every smaller one is taken:
   /// names are never released, so the first free suffix only grows). Keeps naming O(1)
@@ -122,15 +124,28 @@ public final class Graph: @unchecked Sendable {
   /// Creates an empty graph of `mode`.
   init(mode: GraphMode) {
     self.mode = mode
-    eager = mode == .symbolic ? nil : EagerStore()
-    if let eager {
-      eager.context.graph = self
+    if mode == .symbolic {
+      eager = nil
+    } else if let parts = EagerRecycler.take(mode) {
+      // A dead eager graph's cleared arrays (see `EagerRecycler`).
+      nodes = parts.nodes
+      eager = parts.store
+      parts.store.context.graph = self
+    } else {
+      let store = EagerStore()
+      eager = store
+      store.context.graph = self
       // A tape records a step's operations and gradients (tens of nodes), a value's graph its
       // inputs and one result: room for them at once, not by doubling from one.
       let capacity = mode == .tape ? 32 : 4
       nodes.reserveCapacity(capacity)
-      eager.reserve(capacity)
+      store.reserve(capacity)
     }
+  }
+
+  deinit {
+    // Only this graph holds its store (see `EagerStore`): both go to the next eager graph.
+    if let eager { EagerRecycler.give(nodes: &nodes, store: eager, mode: mode) }
   }
 
   /// Whether the graph computes each operation when it is added (eager execution: a tape or an
@@ -240,25 +255,33 @@ public final class Graph: @unchecked Sendable {
         op: opName, name: scopedPreview(name ?? primitive.defaultName), inputs: inputs.map(\.inputDescription),
         reason: "takes \(arity) input\(arity == 1 ? "" : "s"), got \(inputs.count)", location: location)
     }
-    let infos = inputs.map { nodes[$0.node].outputs[$0.output] }
+    // The inputs' types in a reused array (no allocation per operation; a shape rule that keeps
+    // the array gets its own copy when the next operation refills it).
+    if inputTypes.count == inputs.count {
+      for (i, input) in inputs.enumerated() { inputTypes[i] = nodes[input.node].outputs[input.output] }
+    } else {
+      inputTypes.removeAll(keepingCapacity: true)
+      for input in inputs { inputTypes.append(nodes[input.node].outputs[input.output]) }
+    }
     let outputs: [TensorInfo]
     do {
-      outputs = try primitive.outputTypes(for: infos)
+      outputs = try primitive.outputTypes(for: inputTypes)
       for info in outputs { try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype) }
     } catch let error as ShapeError {
       throw GraphError.invalidOperation(
         op: opName, name: scopedPreview(name ?? primitive.defaultName),
         inputs: inputs.map(\.inputDescription), reason: error.message, location: location)
     }
-    let node = Node(
-      primitive: primitive, inputs: inputs.map { ValueRef(node: $0.node, output: $0.output) },
-      outputs: outputs, name: operationName(name ?? primitive.defaultName), location: location,
-      isGradient: gradientDepth > 0,
-      controlInputs: try controlDependencies.map { dep in
-        try check(dep, op: opName, location: location)
-        return dep.id
-      })
-    nodes.append(node)
+    let controlInputs = try controlDependencies.map { dep in
+      try check(dep, op: opName, location: location)
+      return dep.id
+    }
+    // Built in the append (moved into the array, not copied from a local and destroyed).
+    nodes.append(
+      Node(
+        primitive: primitive, inputs: inputs.map { ValueRef(node: $0.node, output: $0.output) },
+        outputs: outputs, name: operationName(name ?? primitive.defaultName), location: location,
+        isGradient: gradientDepth > 0, controlInputs: controlInputs))
     if eager != nil { try evaluateLast(inputs: inputs) }
     return Operation(graph: self, id: nodes.count - 1)
   }

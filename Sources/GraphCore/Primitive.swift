@@ -98,6 +98,15 @@ package final class ExecutionContext: @unchecked Sendable {
 
   init() {}
 
+  /// Forgets every variable and generator (an eager store reused for a new graph).
+  func restart() {
+    variables.removeAll(keepingCapacity: true)
+    if !generators.isEmpty { generators = [:] }
+    currentNode = 0
+    isTraining = true
+    graph = nil
+  }
+
   func reserve(nodes count: Int) {
     // Appends in place (no temporary array: eager graphs call this for every operation).
     while variables.count < count { variables.append(nil) }

@@ -25,7 +25,8 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
   private var state: State?
 
   private struct State {
-    let signature: [String]
+    let dtypes: [DType]
+    let shapes: [Shape]
     let session: Session
     let variables: [Tensor]
     let step: PreparedStep
@@ -98,12 +99,16 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
   }
 
   private func prepared(for parameters: [NDArray], location: SourceLocation) throws -> State {
-    let signature = parameters.map { "\($0.dtype) \($0.shape)" }
     if let state {
-      guard state.signature == signature else {
+      // Compared field by field (no strings built per update); the strings only for the error.
+      guard state.dtypes.count == parameters.count,
+        zip(parameters, zip(state.dtypes, state.shapes)).allSatisfy({ $0.dtype == $1.0 && $0.shape == $1.1 })
+      else {
+        let signature = parameters.map { "\($0.dtype) \($0.shape)" }
+        let expected = zip(state.dtypes, state.shapes).map { "\($0) \($1)" }
         throw GraphError.invalidArgument(
           op: "EagerOptimizer.update",
-          reason: "this optimizer updates parameters \(state.signature), got \(signature) (use one optimizer per parameter list)",
+          reason: "this optimizer updates parameters \(expected), got \(signature) (use one optimizer per parameter list)",
           location: location)
       }
       return state
@@ -123,7 +128,8 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
     let session = Session(graph: graph)
     try session.initializeVariables()
     let step = try session.prepare(fetches: [], feeds: placeholders, targets: [train])
-    let state = State(signature: signature, session: session, variables: variables, step: step)
+    let state = State(
+      dtypes: parameters.map(\.dtype), shapes: parameters.map(\.shape), session: session, variables: variables, step: step)
     self.state = state
     return state
   }

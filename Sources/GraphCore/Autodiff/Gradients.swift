@@ -55,7 +55,9 @@ public func gradients(
     }
   }
 
-  let nodes = graph.nodes
+  // The nodes are read in place (`graph.nodes[id]`), never copied: a local copy of the array
+  // would make the first gradient operation appended copy the whole array (every node's arrays
+  // and primitive retained), which an eager tape pays at each gradient.
   var top = 0
   for y in ys { top = max(top, y.node + 1) }
   // Which nodes depend on some x (through data inputs)?
@@ -67,17 +69,10 @@ public func gradients(
   }
   if lowest < top {
     for id in lowest..<top where !dependsOnX[id] {
-      dependsOnX[id] = nodes[id].inputs.contains { dependsOnX[$0.node] }
+      dependsOnX[id] = graph.nodes[id].inputs.contains { dependsOnX[$0.node] }
     }
   }
-  // The gradient terms reaching each output of the nodes `lowest..<top` (the only ones that
-  // can depend on an x), in arrival order: output `o` of node `id` is `pending[slot[id - lowest] + o]`.
-  var slot = [Int](repeating: 0, count: top - lowest + 1)
-  for id in lowest..<top { slot[id - lowest + 1] = slot[id - lowest] + nodes[id].outputs.count }
-  var pending = [[Tensor]](repeating: [], count: slot[top - lowest])
-  func index(_ node: Int, _ output: Int) -> Int? {
-    node >= lowest && node < top && output >= 0 && output < nodes[node].outputs.count ? slot[node - lowest] + output : nil
-  }
+  var terms = GradientTerms(graph: graph, lowest: lowest, top: top)
 
   graph.gradientDepth += 1
   let savedLocation = graph.gradientLocation
@@ -90,46 +85,94 @@ public func gradients(
   return try graph.withNameScope("gradients") {
     for (i, y) in ys.enumerated() where dependsOnX[y.node] {
       let seed = try gradientSeeds?[i] ?? onesLike(y, name: "grad_ys_\(i)")
-      if let k = index(y.node, y.output) { pending[k].append(seed) }
+      if let k = terms.index(y.node, y.output) { terms.append(seed, at: k) }
     }
 
     for id in stride(from: top - 1, through: lowest, by: -1) where dependsOnX[id] {
-      let node = nodes[id]
-      let first = slot[id - lowest]
-      let outputCount = node.outputs.count
-      guard (first..<first + outputCount).contains(where: { !pending[$0].isEmpty }) else { continue }
+      let first = terms.first(of: id)
+      let outputCount = graph.nodes[id].outputs.count
+      guard (first..<first + outputCount).contains(where: { terms.hasTerms($0) }) else { continue }
       let op = Operation(graph: graph, id: id)
       // Eager tapes do not name operations: no scope string to build.
-      let scope = graph.mode == .tape ? "" : "\(lastComponent(node.name))_grad"
+      let scope = graph.mode == .tape ? "" : "\(lastComponent(graph.nodes[id].name))_grad"
       let upstream: [Tensor?] = try graph.withNameScope(scope) {
-        try (first..<first + outputCount).map { k in pending[k].isEmpty ? nil : try addAll(pending[k]) }
+        try (first..<first + outputCount).map { k in try terms.total(k) }
       }
-      if node.inputs.isEmpty { continue }
+      let inputCount = graph.nodes[id].inputs.count
+      if inputCount == 0 { continue }
+      let primitive = graph.nodes[id].primitive
       let results = try graph.withNameScope(scope) {
-        try node.primitive.gradient(of: op, upstream: upstream)
+        try primitive.gradient(of: op, upstream: upstream)
       }
-      guard results.count == node.inputs.count else {
+      guard results.count == inputCount else {
         throw GraphError.invalidArgument(
-          op: node.primitive.typeName,
-          reason: "gradient returned \(results.count) values for \(node.inputs.count) inputs", location: location)
+          op: primitive.typeName,
+          reason: "gradient returned \(results.count) values for \(inputCount) inputs", location: location)
       }
-      for (input, grad) in zip(node.inputs, results) {
-        guard var g = grad, dependsOnX[input.node], let k = index(input.node, input.output) else { continue }
+      for (i, grad) in results.enumerated() {
+        let input = graph.nodes[id].inputs[i]
+        guard var g = grad, dependsOnX[input.node], let k = terms.index(input.node, input.output) else { continue }
         // Un-broadcasting, in one place: sum the gradient back to the input's shape.
-        let inputShape = nodes[input.node].outputs[input.output].shape
         let gradShape = g.shape
-        if !(gradShape.isFullyKnown && gradShape == inputShape) {
+        if !(gradShape.isFullyKnown && gradShape == graph.nodes[input.node].outputs[input.output].shape) {
           let x = Tensor(graph: graph, node: input.node, output: input.output)
           g = try graph.withNameScope(scope) { try sumToShapeOf(g, x) }
         }
-        pending[k].append(g)
+        terms.append(g, at: k)
       }
     }
 
     return try xs.map { x in
-      if let k = index(x.node, x.output), !pending[k].isEmpty { return try addAll(pending[k]) }
+      if let k = terms.index(x.node, x.output), let sum = try terms.total(k) { return sum }
       return unconnected == .zero && x.dtype.isFloatingPoint ? try zerosLike(x) : nil
     }
+  }
+}
+
+/// The gradient terms reaching each output of the nodes `lowest..<top` (the only ones that can
+/// depend on an x), in arrival order: output `o` of node `id` has term list
+/// `slot[id - lowest] + o`, whose first term is in `first` and any further ones, in order, in
+/// `more` (most outputs get one term: no array per output). A struct with mutating methods, not
+/// closures over local variables, so that nothing is boxed and no access is checked at run time.
+private struct GradientTerms {
+  private var slot: [Int]
+  private var firstTerm: [Tensor?]
+  private var more: [Int: [Tensor]] = [:]
+  private let lowest: Int
+  private let top: Int
+  private unowned(unsafe) let graph: Graph
+
+  init(graph: Graph, lowest: Int, top: Int) {
+    self.graph = graph
+    self.lowest = lowest
+    self.top = top
+    slot = [Int](repeating: 0, count: top - lowest + 1)
+    for id in lowest..<top { slot[id - lowest + 1] = slot[id - lowest] + graph.nodes[id].outputs.count }
+    firstTerm = [Tensor?](repeating: nil, count: slot[top - lowest])
+  }
+
+  /// The term list of node `id`'s first output.
+  func first(of id: Int) -> Int { slot[id - lowest] }
+
+  /// The term list of `output` of `node`, if the node is in range and has that output.
+  func index(_ node: Int, _ output: Int) -> Int? {
+    node >= lowest && node < top && output >= 0 && output < graph.nodes[node].outputs.count
+      ? slot[node - lowest] + output : nil
+  }
+
+  /// Whether list `k` has a term.
+  func hasTerms(_ k: Int) -> Bool { firstTerm[k] != nil }
+
+  /// Adds `term` at the end of list `k`.
+  mutating func append(_ term: Tensor, at k: Int) {
+    if firstTerm[k] == nil { firstTerm[k] = term } else { more[k, default: []].append(term) }
+  }
+
+  /// The sum of list `k`'s terms in arrival order (`((t₀ + t₁) + t₂)...`), `nil` for none.
+  func total(_ k: Int) throws -> Tensor? {
+    guard var sum = firstTerm[k] else { return nil }
+    for t in more[k] ?? [] { sum = try sum + t }
+    return sum
   }
 }
 
@@ -161,12 +204,6 @@ public func gradient(
   of y: Tensor, withRespectTo x: Tensor, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor? {
   try gradients(of: [y], withRespectTo: [x], gradientSeeds: nil, file: file, line: line)[0]
-}
-
-private func addAll(_ terms: [Tensor]) throws -> Tensor {
-  var total = terms[0]
-  for t in terms.dropFirst() { total = try total + t }
-  return total
 }
 
 private func lastComponent(_ name: String) -> String {

@@ -20,25 +20,100 @@ package enum GraphMode: Sendable {
   case tape
 }
 
-/// The values of an eager graph's nodes and the state its kernels use.
-final class EagerStore {
+/// The values of an eager graph's nodes and the state its kernels use. Only its graph holds it
+/// (functions take it as a local for the length of a call), so a dead graph's store is cleared
+/// and handed to the next eager graph (``EagerRecycler``).
+final class EagerStore: @unchecked Sendable {
   /// Every output's value; node `n`'s output `i` is `values[firstSlot[n] + i]`.
   @exclusivity(unchecked) var values: [NDArray] = []
   /// Each node's first slot in `values`.
   @exclusivity(unchecked) var firstSlot: [Int] = []
   /// Whether each node has values (a placeholder in an eager graph has none).
   @exclusivity(unchecked) var hasValue: [Bool] = []
+  /// Whether each node is a variable (its value is the context's, which assignments change).
+  @exclusivity(unchecked) var isVariable: [Bool] = []
   /// Variables and random generators, as a session holds them.
   let context = ExecutionContext()
   /// Creation order among all eager graphs: among several tapes, an operation goes to the newest.
-  let serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
+  private(set) var serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
+
+  /// The previous graph's values (a recycled store's), offered to the kernels as the previous
+  /// value of the output at the same place: an eager step repeats the same operations, so
+  /// the kernel finds a buffer of the right size (``ArrayCore/NDArray/prepare(shape:dtype:)``
+  /// reuses it when nothing else holds it; an array the user kept is shared, so it is not
+  /// written: copy-on-write).
+  @exclusivity(unchecked) var spare: [NDArray] = []
+  /// The largest array kept in ``spare`` (bytes); larger ones are freed with their graph.
+  static let largestSpare = 1 << 16
+
+  /// The previous value for output slot `slot` (an empty array if there is none).
+  func takeSpare(_ slot: Int) -> NDArray {
+    guard slot < spare.count else { return NDArray() }
+    let value = spare[slot]
+    spare[slot] = NDArray()
+    return value
+  }
+
+  /// Empties the store for a new graph (keeping the arrays' capacity), with a new serial; the
+  /// values become the spares of the next graph.
+  func restart() {
+    spare.removeAll(keepingCapacity: true)
+    swap(&values, &spare)
+    for i in spare.indices where spare[i].elementCount * spare[i].dtype.byteSize > EagerStore.largestSpare {
+      spare[i] = NDArray()
+    }
+    firstSlot.removeAll(keepingCapacity: true)
+    hasValue.removeAll(keepingCapacity: true)
+    isVariable.removeAll(keepingCapacity: true)
+    context.restart()
+    serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
+  }
 
   /// Room for `count` nodes' values without reallocating.
   func reserve(_ count: Int) {
     values.reserveCapacity(count)
     firstSlot.reserveCapacity(count)
     hasValue.reserveCapacity(count)
+    isVariable.reserveCapacity(count)
     context.variables.reserveCapacity(count)
+  }
+}
+
+/// The arrays of dead eager graphs, cleared, for new eager graphs to reuse: an eager step makes a
+/// tape and a graph per value it brings in, and allocating their arrays anew each time (a tape's
+/// 32 nodes are a large allocation, for which glibc consolidates its free lists) cost about a
+/// tenth of the step. Bounded: a few of each kind, of moderate capacity.
+enum EagerRecycler {
+  /// A cleared node array and store.
+  struct Parts: @unchecked Sendable {
+    var nodes: [Node]
+    var store: EagerStore
+  }
+  private static let pool = Mutex<(tapes: [Parts], values: [Parts])>(([], []))
+  /// How many of each kind are kept.
+  private static let limit = 4
+  /// Above this node capacity, a dead graph's arrays are freed rather than kept.
+  private static let largestKept = 1024
+
+  /// Parts for a new eager graph of `mode`, if any are kept.
+  static func take(_ mode: GraphMode) -> Parts? {
+    pool.withLock { pool in mode == .tape ? pool.tapes.popLast() : pool.values.popLast() }
+  }
+
+  /// Keeps a dead graph's parts (clearing them first, outside the lock).
+  static func give(nodes: inout [Node], store: EagerStore, mode: GraphMode) {
+    guard nodes.capacity <= largestKept else { return }
+    nodes.removeAll(keepingCapacity: true)
+    store.restart()
+    let parts = Parts(nodes: nodes, store: store)
+    nodes = []
+    pool.withLock { pool in
+      if mode == .tape {
+        if pool.tapes.count < limit { pool.tapes.append(parts) }
+      } else if pool.values.count < limit {
+        pool.values.append(parts)
+      }
+    }
   }
 }
 
@@ -173,7 +248,8 @@ extension Graph {
     let outputCount = nodes[id].outputs.count
     store.firstSlot.append(first)
     store.hasValue.append(true)
-    store.values.append(contentsOf: repeatElement(NDArray(), count: outputCount))
+    store.isVariable.append(false)
+    for o in 0..<outputCount { store.values.append(store.takeSpare(first + o)) }
     store.context.currentNode = id
     store.context.reserve(nodes: id + 1)
     do {
@@ -196,6 +272,7 @@ extension Graph {
       store.values.removeLast(outputCount)
       store.firstSlot.removeLast()
       store.hasValue.removeLast()
+      store.isVariable.removeLast()
       let reason = (error as? ShapeError)?.message ?? "\(error)"
       throw GraphError.invalidOperation(
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
@@ -208,21 +285,22 @@ extension Graph {
     }
   }
 
-  /// Gives the leaf just appended its value: a constant's value, a variable's current value; a
-  /// placeholder has none.
-  func evaluateLeaf() {
+  /// Gives the leaf just appended its value: a constant's value (`constant`), a variable's
+  /// current value (`isVariable`); a placeholder has none. (The caller knows the primitive's
+  /// type statically: no dynamic cast of the stored primitive.)
+  func evaluateLeaf(constant: NDArray?, isVariable: Bool) {
     let store = eager!
     let id = nodes.count - 1
     store.firstSlot.append(store.values.count)
     store.context.reserve(nodes: id + 1)
-    switch nodes[id].primitive {
-    case let constant as ConstantPrimitive:
-      store.values.append(constant.value)
+    store.isVariable.append(isVariable)
+    if let constant {
+      store.values.append(constant)
       store.hasValue.append(true)
-    case is VariablePrimitive:
+    } else if isVariable {
       store.values.append(store.context.variables[id] ?? NDArray())
       store.hasValue.append(store.context.variables[id] != nil)
-    default:
+    } else {
       store.values.append(NDArray())
       store.hasValue.append(false)
     }
@@ -300,10 +378,11 @@ extension Tensor {
           op: "value",
           reason: "'\(name)' is a tensor of a symbolic graph: it has no value until a Session runs it", location: nil)
       }
-      guard exists, store.hasValue[node] || isVariable else {
+      // The store's flags, not a dynamic cast of the node's primitive (`isVariable`).
+      guard exists, store.hasValue[node] || store.isVariable[node] else {
         throw GraphError.invalidArgument(op: "value", reason: "'\(name)' has no value (a placeholder in an eager graph)", location: nil)
       }
-      if isVariable { return try store.context.variable(node: node) }
+      if store.isVariable[node] { return try store.context.variable(node: node) }
       return store.values[store.firstSlot[node] + output]
     }
   }
