@@ -24,7 +24,8 @@ enum {
   K_MAX_POOL_GRAD = 4,
   K_MAX_POOL_SELECT = 5,
   K_AVG_POOL = 6,
-  K_AVG_POOL_GRAD = 7
+  K_AVG_POOL_GRAD = 7,
+  K_MAX_POOL_GRAD_SIGN = 8
 };
 
 static int conv_threads(const bp_conv_geometry *g, double work) {
@@ -91,8 +92,11 @@ BP_AVX2 BP_INLINE __m256i s_run_mask(long run) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(run < 8 ? run : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// y[pixel, :] = Σ_p t[p] · w[p, :] for NB blocks of 8 output channels.
-BP_AVX2 BP_INLINE void s_direct_pixel(const float *t, long k, const float *w, long out_c, float *y, const int nb) {
+// y[pixel, :] = Σ_p t[p] · w[p, :] for NB blocks of 8 output channels, then the epilogue:
+// + bias (when not NULL), then max(y, 0) (when relu; _mm256_max_ps(y, 0) returns +0 for NaN
+// and for −0, as `y > 0 ? y : 0` does).
+BP_AVX2 BP_INLINE void s_direct_pixel(const float *t, long k, const float *w, long out_c, float *y, const int nb,
+                                      const float *bias, int relu) {
   __m256 acc[8];
   for (int b = 0; b < nb; b++) acc[b] = _mm256_setzero_ps();
   for (long p = 0; p < k; p++) {
@@ -100,11 +104,15 @@ BP_AVX2 BP_INLINE void s_direct_pixel(const float *t, long k, const float *w, lo
     const float *wp = w + p * out_c;
     for (int b = 0; b < nb; b++) acc[b] = _mm256_fmadd_ps(v, _mm256_loadu_ps(wp + 8 * b), acc[b]);
   }
+  if (bias)
+    for (int b = 0; b < nb; b++) acc[b] = _mm256_add_ps(acc[b], _mm256_loadu_ps(bias + 8 * b));
+  if (relu)
+    for (int b = 0; b < nb; b++) acc[b] = _mm256_max_ps(acc[b], _mm256_setzero_ps());
   for (int b = 0; b < nb; b++) _mm256_storeu_ps(y + 8 * b, acc[b]);
 }
 
 BP_AVX2 BP_INLINE void s_direct_forward_nb(const bp_conv_geometry *g, const float *x, const float *w, float *y, long n0, long n1,
-                                           const int nb) {
+                                           const int nb, const float *bias, int relu) {
   const long k = g->kh * g->kw * g->c, hwc = g->h * g->w * g->c;
   const __m256i mask = s_run_mask(g->kw * g->c);
   float t[DIRECT_MAX_K + 8];
@@ -114,21 +122,22 @@ BP_AVX2 BP_INLINE void s_direct_forward_nb(const bp_conv_geometry *g, const floa
     for (long oy = 0; oy < g->oh; oy++)
       for (long ox = 0; ox < g->ow; ox++) {
         s_gather_taps(g, xn, oy, ox, t, mask);
-        s_direct_pixel(t, k, w, g->out_c, yn + (oy * g->ow + ox) * g->out_c, nb);
+        s_direct_pixel(t, k, w, g->out_c, yn + (oy * g->ow + ox) * g->out_c, nb, bias, relu);
       }
   }
 }
 
-BP_AVX2 static void s_direct_forward(const bp_conv_geometry *g, const float *x, const float *w, float *y, long n0, long n1) {
+BP_AVX2 static void s_direct_forward(const bp_conv_geometry *g, const float *x, const float *w, float *y, long n0, long n1,
+                                     const float *bias, int relu) {
   switch (g->out_c / 8) {
-  case 1: s_direct_forward_nb(g, x, w, y, n0, n1, 1); break;
-  case 2: s_direct_forward_nb(g, x, w, y, n0, n1, 2); break;
-  case 3: s_direct_forward_nb(g, x, w, y, n0, n1, 3); break;
-  case 4: s_direct_forward_nb(g, x, w, y, n0, n1, 4); break;
-  case 5: s_direct_forward_nb(g, x, w, y, n0, n1, 5); break;
-  case 6: s_direct_forward_nb(g, x, w, y, n0, n1, 6); break;
-  case 7: s_direct_forward_nb(g, x, w, y, n0, n1, 7); break;
-  default: s_direct_forward_nb(g, x, w, y, n0, n1, 8); break;
+  case 1: s_direct_forward_nb(g, x, w, y, n0, n1, 1, bias, relu); break;
+  case 2: s_direct_forward_nb(g, x, w, y, n0, n1, 2, bias, relu); break;
+  case 3: s_direct_forward_nb(g, x, w, y, n0, n1, 3, bias, relu); break;
+  case 4: s_direct_forward_nb(g, x, w, y, n0, n1, 4, bias, relu); break;
+  case 5: s_direct_forward_nb(g, x, w, y, n0, n1, 5, bias, relu); break;
+  case 6: s_direct_forward_nb(g, x, w, y, n0, n1, 6, bias, relu); break;
+  case 7: s_direct_forward_nb(g, x, w, y, n0, n1, 7, bias, relu); break;
+  default: s_direct_forward_nb(g, x, w, y, n0, n1, 8, bias, relu); break;
   }
 }
 
@@ -187,11 +196,11 @@ BP_AVX2 static void s_direct_filter(const bp_conv_geometry *g, const float *x, c
 // for the filter gradient) and returns 1, or returns 0 when it does not apply (then nothing is
 // done): another shape, a kind other than the forward pass and the filter gradient, or no AVX2.
 static int s_direct(const bp_conv_geometry *g, int kind, const float *a, const float *b, float *out, long n0, long n1,
-                    int *failed) {
+                    const float *bias, int relu, int *failed) {
 #if BP_X86
   if ((kind != K_CONV && kind != K_BACK_FILTER) || !direct_conv_applies(g, kind == K_BACK_FILTER) || !bp_use_avx2()) return 0;
   if (kind == K_CONV) {
-    s_direct_forward(g, a, b, out, n0, n1);
+    s_direct_forward(g, a, b, out, n0, n1, bias, relu);
   } else {
     float *taps = bp_scratch(2, sizeof(float) * (DIRECT_CHUNK * DIRECT_MAX_K_GRAD + 8));
     if (!taps) {
@@ -202,15 +211,157 @@ static int s_direct(const bp_conv_geometry *g, int kind, const float *a, const f
   }
   return 1;
 #else
-  (void)g, (void)kind, (void)a, (void)b, (void)out, (void)n0, (void)n1, (void)failed;
+  (void)g, (void)kind, (void)a, (void)b, (void)out, (void)n0, (void)n1, (void)bias, (void)relu, (void)failed;
   return 0;
 #endif
 }
 
 // The double instantiation has no direct kernel.
 static int d_direct(const bp_conv_geometry *g, int kind, const double *a, const double *b, double *out, long n0, long n1,
-                    int *failed) {
-  (void)g, (void)kind, (void)a, (void)b, (void)out, (void)n0, (void)n1, (void)failed;
+                    const double *bias, int relu, int *failed) {
+  (void)g, (void)kind, (void)a, (void)b, (void)out, (void)n0, (void)n1, (void)bias, (void)relu, (void)failed;
+  return 0;
+}
+
+// MARK: 2x2 max pooling with stride 2 (float, AVX2)
+//
+// The common pooling layer, window 2x2 moved by 2 with every window inside the image: each
+// window's four positions are four loads of 8 channels, the maximum and the first position
+// attaining it found in registers (the same comparisons, in the same row-major order, as the
+// general loops: `best = s > best ? s : best`, then the first `s == best`), one pass over the
+// image. The gradient writes every position of dx once (routed value, or zero where a window
+// does not take it or no window covers it) instead of clearing dx and adding.
+
+#if BP_X86
+BP_AVX2 BP_INLINE __m256 s_sign_times(__m256 x, __m256 t, int sign_first) {
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 sg = _mm256_blendv_ps(x, _mm256_set1_ps(-1.0f), _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+  sg = _mm256_blendv_ps(sg, _mm256_set1_ps(1.0f), _mm256_cmp_ps(x, zero, _CMP_GT_OQ));
+  return sign_first ? _mm256_mul_ps(sg, t) : _mm256_mul_ps(t, sg);
+}
+
+BP_AVX2 static void s_pool2x2_image(const bp_conv_geometry *g, int kind, const float *x, const float *dy, float *out, long n,
+                                    int sign_first) {
+  const long h = g->h, w = g->w, c = g->c, oh = g->oh, ow = g->ow;
+  const float *xn = x + n * h * w * c;
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  if (kind == K_MAX_POOL) {
+    float *yn = out + n * oh * ow * c;
+    for (long oy = 0; oy < oh; oy++)
+      for (long ox = 0; ox < ow; ox++) {
+        const float *p0 = xn + ((2 * oy) * w + 2 * ox) * c, *p1 = p0 + w * c;
+        float *y = yn + (oy * ow + ox) * c;
+        for (long q = 0; q < c; q += 8) {
+          __m256 best = _mm256_loadu_ps(p0 + q), v;
+          v = _mm256_loadu_ps(p0 + c + q), best = _mm256_blendv_ps(best, v, _mm256_cmp_ps(v, best, _CMP_GT_OQ));
+          v = _mm256_loadu_ps(p1 + q), best = _mm256_blendv_ps(best, v, _mm256_cmp_ps(v, best, _CMP_GT_OQ));
+          v = _mm256_loadu_ps(p1 + c + q), best = _mm256_blendv_ps(best, v, _mm256_cmp_ps(v, best, _CMP_GT_OQ));
+          _mm256_storeu_ps(y + q, best);
+        }
+      }
+    return;
+  }
+  // Gradient (kind K_MAX_POOL_GRAD, or K_MAX_POOL_GRAD_SIGN: then times sign(x)).
+  const int with_sign = kind == K_MAX_POOL_GRAD_SIGN;
+  float *dn = out + n * h * w * c;
+  const float *dyn = dy + n * oh * ow * c;
+  for (long iy = 0; iy < h; iy++) {
+    const long oy = iy / 2;
+    const float *xr = xn + iy * w * c;
+    float *dr = dn + iy * w * c;
+    long covered = 0;
+    if (oy < oh) {
+      covered = 2 * ow * c;
+      if (iy % 2 == 0) {  // both rows of each window at once
+        const float *xr1 = xr + w * c;
+        float *dr1 = dr + w * c;
+        for (long ox = 0; ox < ow; ox++) {
+          const long o = 2 * ox * c;
+          const float *d = dyn + (oy * ow + ox) * c;
+          for (long q = 0; q < c; q += 8) {
+            const __m256 a = _mm256_loadu_ps(xr + o + q), b = _mm256_loadu_ps(xr + o + c + q);
+            const __m256 e = _mm256_loadu_ps(xr1 + o + q), f = _mm256_loadu_ps(xr1 + o + c + q);
+            __m256 best = a;
+            best = _mm256_blendv_ps(best, b, _mm256_cmp_ps(b, best, _CMP_GT_OQ));
+            best = _mm256_blendv_ps(best, e, _mm256_cmp_ps(e, best, _CMP_GT_OQ));
+            best = _mm256_blendv_ps(best, f, _mm256_cmp_ps(f, best, _CMP_GT_OQ));
+            const __m256 ha = _mm256_cmp_ps(a, best, _CMP_EQ_OQ);
+            __m256 taken = ha;
+            const __m256 hb = _mm256_andnot_ps(taken, _mm256_cmp_ps(b, best, _CMP_EQ_OQ));
+            taken = _mm256_or_ps(taken, hb);
+            const __m256 he = _mm256_andnot_ps(taken, _mm256_cmp_ps(e, best, _CMP_EQ_OQ));
+            taken = _mm256_or_ps(taken, he);
+            const __m256 hf = _mm256_andnot_ps(taken, _mm256_cmp_ps(f, best, _CMP_EQ_OQ));
+            const __m256 dv = _mm256_loadu_ps(d + q);
+            // 0 + hit·dy with hit = 1 or 0, as the general loop adds it to the cleared dx.
+            __m256 ta = _mm256_add_ps(zero, _mm256_mul_ps(_mm256_and_ps(ha, one), dv));
+            __m256 tb = _mm256_add_ps(zero, _mm256_mul_ps(_mm256_and_ps(hb, one), dv));
+            __m256 te = _mm256_add_ps(zero, _mm256_mul_ps(_mm256_and_ps(he, one), dv));
+            __m256 tf = _mm256_add_ps(zero, _mm256_mul_ps(_mm256_and_ps(hf, one), dv));
+            if (with_sign) {
+              ta = s_sign_times(a, ta, sign_first), tb = s_sign_times(b, tb, sign_first);
+              te = s_sign_times(e, te, sign_first), tf = s_sign_times(f, tf, sign_first);
+            }
+            _mm256_storeu_ps(dr + o + q, ta);
+            _mm256_storeu_ps(dr + o + c + q, tb);
+            _mm256_storeu_ps(dr1 + o + q, te);
+            _mm256_storeu_ps(dr1 + o + c + q, tf);
+          }
+        }
+      } else {
+        continue;  // written with the row above
+      }
+    }
+    // Positions no window covers: zero (times sign(x) when fused).
+    for (long i = covered; i < w * c; i += 8) {
+      const long left = w * c - i;
+      if (left >= 8) {
+        _mm256_storeu_ps(dr + i, with_sign ? s_sign_times(_mm256_loadu_ps(xr + i), zero, sign_first) : zero);
+      } else {
+        for (long q = 0; q < left; q++) {
+          const float xv = xr[i + q], sg = xv > 0 ? 1.0f : (xv < 0 ? -1.0f : xv);
+          dr[i + q] = with_sign ? (sign_first ? sg * 0.0f : 0.0f * sg) : 0.0f;
+        }
+      }
+    }
+    if (oy < oh && 2 * ow < w) {  // the uncovered tail of the row below, too
+      const float *xr1 = xr + w * c;
+      float *dr1 = dr + w * c;
+      for (long i = covered; i < w * c; i += 8) {
+        const long left = w * c - i;
+        if (left >= 8) {
+          _mm256_storeu_ps(dr1 + i, with_sign ? s_sign_times(_mm256_loadu_ps(xr1 + i), zero, sign_first) : zero);
+        } else {
+          for (long q = 0; q < left; q++) {
+            const float xv = xr1[i + q], sg = xv > 0 ? 1.0f : (xv < 0 ? -1.0f : xv);
+            dr1[i + q] = with_sign ? (sign_first ? sg * 0.0f : 0.0f * sg) : 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
+// Runs the 2x2 stride-2 kernel for image n and returns 1, or returns 0 when it does not apply.
+static int s_pool2x2(const bp_conv_geometry *g, int kind, const float *x, const float *dy, float *out, long n, int sign_first) {
+#if BP_X86
+  if ((kind != K_MAX_POOL && kind != K_MAX_POOL_GRAD && kind != K_MAX_POOL_GRAD_SIGN) || g->kh != 2 || g->kw != 2 ||
+      g->sh != 2 || g->sw != 2 || g->pad_top != 0 || g->pad_left != 0 || 2 * g->oh > g->h || 2 * g->ow > g->w ||
+      g->c % 8 != 0 || !bp_use_avx2())
+    return 0;
+  s_pool2x2_image(g, kind, x, dy, out, n, sign_first);
+  return 1;
+#else
+  (void)g, (void)kind, (void)x, (void)dy, (void)out, (void)n, (void)sign_first;
+  return 0;
+#endif
+}
+
+// The double instantiation has no 2x2 kernel.
+static int d_pool2x2(const bp_conv_geometry *g, int kind, const double *x, const double *dy, double *out, long n,
+                     int sign_first) {
+  (void)g, (void)kind, (void)x, (void)dy, (void)out, (void)n, (void)sign_first;
   return 0;
 }
 
@@ -233,6 +384,13 @@ int bp_s_conv2d(const bp_conv_geometry *g, const float *x, const float *w, float
 int bp_d_conv2d(const bp_conv_geometry *g, const double *x, const double *w, double *y) {
   return d_run(g, K_CONV, x, w, y);
 }
+int bp_s_conv2d_bias_relu(const bp_conv_geometry *g, const float *x, const float *w, const float *bias, int relu, float *y) {
+  return s_run_with(g, K_CONV, x, w, y, bias, relu != 0);
+}
+int bp_d_conv2d_bias_relu(const bp_conv_geometry *g, const double *x, const double *w, const double *bias, int relu,
+                          double *y) {
+  return d_run_with(g, K_CONV, x, w, y, bias, relu != 0);
+}
 int bp_s_conv2d_backprop_input(const bp_conv_geometry *g, const float *dy, const float *w, float *dx) {
   return s_run(g, K_BACK_INPUT, dy, w, dx);
 }
@@ -252,6 +410,12 @@ int bp_s_max_pool_grad(const bp_conv_geometry *g, const float *x, const float *d
 }
 int bp_d_max_pool_grad(const bp_conv_geometry *g, const double *x, const double *dy, double *dx) {
   return d_run(g, K_MAX_POOL_GRAD, x, dy, dx);
+}
+int bp_s_max_pool_grad_sign(const bp_conv_geometry *g, const float *x, const float *dy, int sign_first, float *dx) {
+  return s_run_with(g, K_MAX_POOL_GRAD_SIGN, x, dy, dx, NULL, sign_first != 0);
+}
+int bp_d_max_pool_grad_sign(const bp_conv_geometry *g, const double *x, const double *dy, int sign_first, double *dx) {
+  return d_run_with(g, K_MAX_POOL_GRAD_SIGN, x, dy, dx, NULL, sign_first != 0);
 }
 int bp_s_max_pool_select(const bp_conv_geometry *g, const float *x, const float *v, float *y) {
   return s_run(g, K_MAX_POOL_SELECT, x, v, y);

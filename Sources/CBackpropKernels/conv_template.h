@@ -10,6 +10,8 @@ typedef struct {
   T *partials;    // filter gradient: one filter-sized sum per thread (NULL: write `out`)
   long filter_size;
   int failed;
+  const T *bias;  // forward: added to each output channel after the sum (NULL: none)
+  int relu;       // forward: 1 to apply max(y, 0) after the bias; max-pool gradient with sign: sign_first
 } NAME(job);
 
 // Images per im2col block so that the block's rows fit COLS_BUDGET.
@@ -149,6 +151,33 @@ static void NAME(smallk)(int gradient, long m, long k, long n, const T *a, T *b,
 
 #define SMALL_K 16
 
+// The forward pass's epilogue on m rows of n output channels (row stride ldy): y + bias, then
+// the rectifier, the same IEEE operations as the separate Add and Relu kernels.
+BP_INLINE void NAME(epilogue_body)(const T *restrict bias, int relu, long m, long n, T *restrict y, long ldy) {
+  for (long r = 0; r < m; r++) {
+    T *restrict yr = y + r * ldy;
+    if (bias)
+      for (long q = 0; q < n; q++) yr[q] = yr[q] + bias[q];
+    if (relu)
+      for (long q = 0; q < n; q++) yr[q] = yr[q] > 0 ? yr[q] : (T)0;
+  }
+}
+#if BP_X86
+BP_AVX2 static void NAME(epilogue_avx2)(const T *bias, int relu, long m, long n, T *y, long ldy) {
+  NAME(epilogue_body)(bias, relu, m, n, y, ldy);
+}
+#endif
+static void NAME(epilogue)(const T *bias, int relu, long m, long n, T *y, long ldy) {
+  if (!bias && !relu) return;
+#if BP_X86
+  if (bp_use_avx2()) {
+    NAME(epilogue_avx2)(bias, relu, m, n, y, ldy);
+    return;
+  }
+#endif
+  NAME(epilogue_body)(bias, relu, m, n, y, ldy);
+}
+
 static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
   const bp_conv_geometry *g = j->g;
   const long cg = g->c / g->groups, cog = g->out_c / g->groups, k = g->kh * g->kw * cg;
@@ -161,14 +190,17 @@ static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
   if (j->kind == K_BACK_INPUT) memset(j->out + n0 * hwc, 0, sizeof(T) * (size_t)((n1 - n0) * hwc));
   {
     T *target = j->kind == K_BACK_FILTER && j->partials ? j->partials + (long)index * j->filter_size : j->out;
-    if (NAME(direct)(g, j->kind, j->a, j->b, target, n0, n1, &j->failed)) return;
+    if (NAME(direct)(g, j->kind, j->a, j->b, target, n0, n1, j->bias, j->relu, &j->failed)) return;
   }
   if (is_pointwise(g)) {
     const long m = (n1 - n0) * ohw;
     for (long gi = 0; gi < g->groups; gi++) {
       const long xo = n0 * hwc + gi * cg, yo = n0 * ohw * g->out_c + gi * cog;
       switch (j->kind) {
-      case K_CONV: GEMM(0, 0, m, cog, cg, j->a + xo, g->c, j->b + gi * cog, g->out_c, 0, j->out + yo, g->out_c); break;
+      case K_CONV:
+        GEMM(0, 0, m, cog, cg, j->a + xo, g->c, j->b + gi * cog, g->out_c, 0, j->out + yo, g->out_c);
+        NAME(epilogue)(j->bias ? j->bias + gi * cog : NULL, j->relu, m, cog, j->out + yo, g->out_c);
+        break;
       case K_BACK_INPUT: GEMM(0, 1, m, cg, cog, j->a + yo, g->out_c, j->b + gi * cog, g->out_c, 0, j->out + xo, g->c); break;
       default: {
         T *part = j->partials ? j->partials + (long)index * j->filter_size : j->out;
@@ -197,6 +229,7 @@ static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
           NAME(smallk)(0, m, k, cog, cols, (T *)(j->b + gi * cog), g->out_c, j->out + yo, g->out_c);
         else
           GEMM(0, 0, m, cog, k, cols, k, j->b + gi * cog, g->out_c, 0, j->out + yo, g->out_c);
+        NAME(epilogue)(j->bias ? j->bias + gi * cog : NULL, j->relu, m, cog, j->out + yo, g->out_c);
         break;
       case K_BACK_INPUT:
         GEMM(0, 1, m, k, cog, j->a + yo, g->out_c, j->b + gi * cog, g->out_c, 0, cols, k);
@@ -222,7 +255,8 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
   const long h = g->h, w = g->w, c = g->c;
   const T *x = j->a + n * h * w * c;
   T *best = NULL, *taken = NULL;
-  if (j->kind == K_MAX_POOL_GRAD || j->kind == K_MAX_POOL_SELECT) {
+  const int grad = j->kind == K_MAX_POOL_GRAD || j->kind == K_MAX_POOL_GRAD_SIGN;
+  if (grad || j->kind == K_MAX_POOL_SELECT) {
     best = bp_scratch(2, 2 * sizeof(T) * (size_t)c + 64);
     if (!best) {
       j->failed = 1;
@@ -230,7 +264,7 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
     }
     taken = best + c + (8 - c % 8);
   }
-  if (j->kind == K_MAX_POOL_GRAD || j->kind == K_AVG_POOL_GRAD) memset(j->out + n * h * w * c, 0, sizeof(T) * (size_t)(h * w * c));
+  if (grad || j->kind == K_AVG_POOL_GRAD) memset(j->out + n * h * w * c, 0, sizeof(T) * (size_t)(h * w * c));
   for (long oy = 0; oy < g->oh; oy++) {
     const long y0 = oy * g->sh - g->pad_top;
     const long i0 = y0 < 0 ? -y0 : 0, i1 = y0 + g->kh > h ? h - y0 : g->kh;
@@ -255,6 +289,7 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
         break;
       }
       case K_MAX_POOL_GRAD:
+      case K_MAX_POOL_GRAD_SIGN:
       case K_MAX_POOL_SELECT: {
         // Pass 1: the maximum per channel; pass 2: the first position that attains it takes
         // the gradient (`taken` marks the channels already served), vectorized over channels.
@@ -268,7 +303,7 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
             const T *restrict s = x + ((y0 + i) * w + x0 + q) * c;
             for (long cc = 0; cc < c; cc++) best[cc] = s[cc] > best[cc] ? s[cc] : best[cc];
           }
-        if (j->kind == K_MAX_POOL_GRAD) {
+        if (grad) {
           const T *restrict dy = j->b + o;
           for (long i = i0; i < i1; i++)
             for (long q = j0; q < j1; q++) {
@@ -325,10 +360,19 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
       }
     }
   }
+  if (j->kind == K_MAX_POOL_GRAD_SIGN) {  // then ReLU's gradient: t·sign(x) or sign(x)·t
+    T *restrict d = j->out + n * h * w * c;
+    const long count = h * w * c;
+    for (long i = 0; i < count; i++) {
+      const T sg = x[i] > 0 ? (T)1 : (x[i] < 0 ? (T)-1 : x[i]);
+      d[i] = j->relu ? sg * d[i] : d[i] * sg;
+    }
+  }
 }
 
 BP_INLINE void NAME(pool_images)(NAME(job) *j, long n0, long n1) {
-  for (long n = n0; n < n1; n++) NAME(pool_image)(j, n);
+  for (long n = n0; n < n1; n++)
+    if (!NAME(pool2x2)(j->g, j->kind, j->a, j->b, j->out, n, j->relu)) NAME(pool_image)(j, n);
 }
 
 #if BP_X86
@@ -354,8 +398,8 @@ static void NAME(run_part)(void *context, int index, int count) {
   NAME(pool_images_portable)(j, n0, n1);
 }
 
-static int NAME(run)(const bp_conv_geometry *g, int kind, const T *a, const T *b, T *out) {
-  NAME(job) j = {g, kind, a, b, out, NULL, 0, 0};
+static int NAME(run_with)(const bp_conv_geometry *g, int kind, const T *a, const T *b, T *out, const T *bias, int relu) {
+  NAME(job) j = {g, kind, a, b, out, NULL, 0, 0, bias, relu};
   if (g->n <= 0) return 0;
   double work;
   if (kind <= K_BACK_FILTER)
@@ -385,3 +429,7 @@ static int NAME(run)(const bp_conv_geometry *g, int kind, const T *a, const T *b
   return j.failed ? -1 : 0;
 }
 
+
+static int NAME(run)(const bp_conv_geometry *g, int kind, const T *a, const T *b, T *out) {
+  return NAME(run_with)(g, kind, a, b, out, NULL, 0);
+}

@@ -76,6 +76,28 @@ DEFINE_BINARY(double, d)
 DEFINE_UNARY(float, s)
 DEFINE_UNARY(double, d)
 
+// ReLU's gradient g·sign(y), fused from a Sign and a Mul: the same comparisons as Sign's
+// kernel and the same product (operand order kept), without the sign array.
+#define DEFINE_MUL_SIGN(T, P)                                                                     \
+  BP_INLINE void bp_##P##_mul_sign_body(long n, const T *t, const T *x, int sign_first, T *out) { \
+    if (sign_first) {                                                                             \
+      for (long i = 0; i < n; i++) {                                                              \
+        const T s = x[i] > 0 ? (T)1 : (x[i] < 0 ? (T)-1 : x[i]);                                  \
+        out[i] = s * t[i];                                                                        \
+      }                                                                                           \
+    } else {                                                                                      \
+      for (long i = 0; i < n; i++) {                                                              \
+        const T s = x[i] > 0 ? (T)1 : (x[i] < 0 ? (T)-1 : x[i]);                                  \
+        out[i] = t[i] * s;                                                                        \
+      }                                                                                           \
+    }                                                                                             \
+  }                                                                                               \
+  BP_DISPATCH_VOID(bp_##P##_mul_sign, (long n, const T *t, const T *x, int sign_first, T *out),    \
+                   (n, t, x, sign_first, out))
+
+DEFINE_MUL_SIGN(float, s)
+DEFINE_MUL_SIGN(double, d)
+
 // MARK: Adam
 
 // One pass of Adam's update (see ApplyAdam in GraphCore): the same IEEE operations, in the

@@ -116,8 +116,15 @@ extension Kernels {
   /// The 2-D convolution of NHWC `input` with the HWIO `filter` (`tf.nn.conv2d`):
   /// `y[n, oy, ox, o] = Σ_{i, j, c} x[n, oy·sₕ − pₜ + i·dₕ, ox·s_w − pₗ + j·d_w, g·C/G + c] · w[i, j, c, o]`
   /// with `g = o / (O/G)`, zeros outside the image. The window of `geometry` is the filter's.
+  ///
+  /// With an epilogue (a plan's fusion of `Conv2D`, a bias `Add` and `Relu`): `y + bias[o]`
+  /// when `bias` (of shape `[O]`) is given, then `max(y, 0)` (NaN giving 0) when `relu`, applied
+  /// while the output is in cache, with the same IEEE operations as the separate kernels.
   /// - Throws: ``ShapeError`` for ranks, dtypes or channel counts that do not fit.
-  public static func conv2d(_ input: NDArray, _ filter: NDArray, _ geometry: WindowGeometry, into out: inout NDArray) throws(ShapeError) {
+  public static func conv2d(
+    _ input: NDArray, _ filter: NDArray, _ geometry: WindowGeometry, bias: NDArray? = nil, relu: Bool = false,
+    into out: inout NDArray
+  ) throws(ShapeError) {
     try requireImages(input, "input")
     guard filter.rank == 4, filter.dtype == input.dtype else {
       throw ShapeError("filter must be a rank-4 \(input.dtype) array [h, w, in/groups, out], got \(filter.dtype) \(filter.shape)")
@@ -128,20 +135,48 @@ extension Kernels {
     guard d[3] == f[2] * geo.groups, f[3] % geo.groups == 0 else {
       throw ShapeError("input \(input.shape) and filter \(filter.shape) do not match for \(geo.groups) group(s)")
     }
+    if let bias {
+      guard bias.rank == 1, bias.shape[0] == f[3], bias.dtype == input.dtype else {
+        throw ShapeError("the bias \(bias.dtype) \(bias.shape) must be a [\(f[3])] \(input.dtype) array (one value per output channel)")
+      }
+    }
     let g = try geo.cGeometry(n: d[0], h: d[1], w: d[2], c: d[3], outChannels: f[3], kh: f[0], kw: f[1])
     try prepare(&out, d[0], g.oh, g.ow, f[3], input.dtype)
     if out.elementCount == 0 { return }
-    if input.elementCount == 0 || filter.elementCount == 0 { return fillZero(&out) }
+    if input.elementCount == 0 || filter.elementCount == 0 {
+      fillZero(&out)
+      if bias != nil || relu { applyEpilogue(&out, channels: f[3], bias, relu) }  // on the zeros
+      return
+    }
+    let relu: Int32 = relu ? 1 : 0
     try withGeometry(g) { p throws(ShapeError) in
       if input.dtype == .float32 {
-        try check(bp_s_conv2d(p, input.pointer(Float.self), filter.pointer(Float.self), out.pointer(Float.self)), "conv2d")
+        let b: UnsafePointer<Float>? = bias.map { UnsafePointer($0.pointer(Float.self)) }
+        try check(
+          bp_s_conv2d_bias_relu(p, input.pointer(Float.self), filter.pointer(Float.self), b, relu, out.pointer(Float.self)), "conv2d")
       } else {
-        try check(bp_d_conv2d(p, input.pointer(Double.self), filter.pointer(Double.self), out.pointer(Double.self)), "conv2d")
+        let b: UnsafePointer<Double>? = bias.map { UnsafePointer($0.pointer(Double.self)) }
+        try check(
+          bp_d_conv2d_bias_relu(p, input.pointer(Double.self), filter.pointer(Double.self), b, relu, out.pointer(Double.self)), "conv2d")
       }
     }
   }
 
-  /// The adjoint of ``conv2d(_:_:_:into:)`` in its input (`tf.nn.conv2d_transpose`): the
+  /// The epilogue `y + bias[o]`, then `max(y, 0)`, on every element of `out` (channels last).
+  private static func applyEpilogue(_ out: inout NDArray, channels: Int, _ bias: NDArray?, _ relu: Bool) {
+    func apply<T: FloatElement>(_: T.Type) {
+      let y = out.pointer(T.self)
+      for i in 0..<out.elementCount {
+        var v = y[i]
+        if let bias { v = v + bias.pointer(T.self)[i % channels] }
+        if relu { v = v > 0 ? v : 0 }
+        y[i] = v
+      }
+    }
+    if out.dtype == .float32 { apply(Float.self) } else { apply(Double.self) }
+  }
+
+  /// The adjoint of ``conv2d(_:_:_:bias:relu:into:)`` in its input (`tf.nn.conv2d_transpose`): the
   /// `[n, h, w, c]` array `dx` with `⟨conv2d(dx', w), dy⟩ = ⟨dx', dx⟩` for all `dx'`, i.e. each `dy`
   /// spread back over its window through the filter, for an input of `h × w × c` images.
   /// - Throws: ``ShapeError`` when `dy` is not the convolution's output shape for that input.
@@ -175,7 +210,7 @@ extension Kernels {
     }
   }
 
-  /// The adjoint of ``conv2d(_:_:_:into:)`` in its filter: the `[kh, kw, c/G, o]` array with
+  /// The adjoint of ``conv2d(_:_:_:bias:relu:into:)`` in its filter: the `[kh, kw, c/G, o]` array with
   /// `dw[i, j, c, o] = Σ_{n, oy, ox} x[n, oy·sₕ − pₜ + i·dₕ, ox·s_w − pₗ + j·d_w, g·C/G + c] · dy[n, oy, ox, o]`.
   /// The filter is `filterHeight × filterWidth` (the window of `geometry` is not used).
   /// - Throws: ``ShapeError`` when `dy` is not the convolution's output shape.
@@ -212,6 +247,11 @@ extension Kernels {
     case max
     /// `dx`: each `dy` added at its window's maximum (the first on ties); operands `x`, `dy`.
     case maxGradient
+    /// ``maxGradient`` then ReLU's gradient in the same pass: `t · sign(x)` for the routed
+    /// gradient `t` (a plan's fusion of `MaxPoolGrad`, `Sign` and `Mul`); operands `x`, `dy`.
+    case maxGradientTimesSign
+    /// As ``maxGradientTimesSign`` with the product's operands swapped, `sign(x) · t`.
+    case signTimesMaxGradient
     /// `y` = `v` read at each window's maximum in `x`; operands `x`, `v` (of `x`'s shape).
     case maxSelect
     /// `y` = each window's mean over the positions inside the image.
@@ -235,7 +275,7 @@ extension Kernels {
     let g = try geometry.cGeometry(n: d[0], h: d[1], w: d[2], c: d[3], outChannels: d[3])
     func pooled(_ s: Shape) -> Bool { s.rank == 4 && s[0] == d[0] && s[1] == g.oh && s[2] == g.ow && s[3] == d[3] }
     switch kind {
-    case .maxGradient:
+    case .maxGradient, .maxGradientTimesSign, .signTimesMaxGradient:
       guard let s = second, pooled(s.shape), s.dtype == input.dtype else {
         throw ShapeError("gradient \(second.map { "\($0.shape)" } ?? "missing") must have the pooled shape [\(d[0]), \(g.oh), \(g.ow), \(d[3])]")
       }
@@ -249,7 +289,7 @@ extension Kernels {
       }
     default: break
     }
-    if kind == .maxGradient || kind == .averageGradient {
+    if kind == .maxGradient || kind == .maxGradientTimesSign || kind == .signTimesMaxGradient || kind == .averageGradient {
       try prepare(&out, d[0], d[1], d[2], d[3], input.dtype)
     } else {
       try prepare(&out, d[0], g.oh, g.ow, d[3], input.dtype)
@@ -263,6 +303,8 @@ extension Kernels {
         switch kind {
         case .max: status = bp_s_max_pool(p, a, o)
         case .maxGradient: status = bp_s_max_pool_grad(p, a, b, o)
+        case .maxGradientTimesSign: status = bp_s_max_pool_grad_sign(p, a, b, 0, o)
+        case .signTimesMaxGradient: status = bp_s_max_pool_grad_sign(p, a, b, 1, o)
         case .maxSelect: status = bp_s_max_pool_select(p, a, b, o)
         case .average: status = bp_s_avg_pool(p, a, o)
         case .averageGradient: status = bp_s_avg_pool_grad(p, a, o)
@@ -272,6 +314,8 @@ extension Kernels {
         switch kind {
         case .max: status = bp_d_max_pool(p, a, o)
         case .maxGradient: status = bp_d_max_pool_grad(p, a, b, o)
+        case .maxGradientTimesSign: status = bp_d_max_pool_grad_sign(p, a, b, 0, o)
+        case .signTimesMaxGradient: status = bp_d_max_pool_grad_sign(p, a, b, 1, o)
         case .maxSelect: status = bp_d_max_pool_select(p, a, b, o)
         case .average: status = bp_d_avg_pool(p, a, o)
         case .averageGradient: status = bp_d_avg_pool_grad(p, a, o)

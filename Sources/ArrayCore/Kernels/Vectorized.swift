@@ -169,6 +169,27 @@ extension Kernels {
     }
   }
 
+  /// ReLU's gradient as a plan fuses a `Sign` and a `Mul`: `out[i] = t[i] · sign(x[i])`, or
+  /// `sign(x[i]) · t[i]` when `signFirst` (the product's operand order kept), with
+  /// `sign(x) = x > 0 ? 1 : (x < 0 ? −1 : x)`, in one pass (float and double).
+  /// - Throws: ``ShapeError`` when the shapes or dtypes differ or are not float.
+  public static func multiplyBySign(_ t: NDArray, _ x: NDArray, signFirst: Bool, into out: inout NDArray) throws(ShapeError) {
+    guard t.shape == x.shape, t.dtype == x.dtype, t.dtype.isFloatingPoint else {
+      throw ShapeError("multiplyBySign needs two float arrays of one shape, got \(t.dtype) \(t.shape) and \(x.dtype) \(x.shape)")
+    }
+    out.prepare(fittingAnInput: t.shape, dtype: t.dtype)
+    let n = t.elementCount, first: Int32 = signFirst ? 1 : 0
+    if t.dtype == .float32 {
+      bp_s_mul_sign(
+        n, t.storage.bytes.assumingMemoryBound(to: Float.self), x.storage.bytes.assumingMemoryBound(to: Float.self), first,
+        out.storage.bytes.assumingMemoryBound(to: Float.self))
+    } else {
+      bp_d_mul_sign(
+        n, t.storage.bytes.assumingMemoryBound(to: Double.self), x.storage.bytes.assumingMemoryBound(to: Double.self), first,
+        out.storage.bytes.assumingMemoryBound(to: Double.self))
+    }
+  }
+
   /// Whether `shape` is already the shape of the reduction of `input` over `axes` (sorted,
   /// contiguous), compared without building that shape.
   @usableFromInline static func hasReducedShape(_ shape: Shape, of input: Shape, axes: [Int], keepDims: Bool) -> Bool {

@@ -108,6 +108,10 @@ void bp_d_axpb(long n, double a, const double *x, double b, double *y);
 /// y[i] = x[i] > 0 ? x[i] : 0 for i < n (NaN gives 0).
 void bp_s_relu(long n, const float *x, float *y);
 void bp_d_relu(long n, const double *x, double *y);
+/// ReLU's gradient as a plan fuses it: out[i] = t[i]·sign(x[i]) (`sign_first` 0) or
+/// sign(x[i])·t[i] (1), with sign(x) = x > 0 ? 1 : (x < 0 ? −1 : x), in one pass.
+void bp_s_mul_sign(long n, const float *t, const float *x, int sign_first, float *out);
+void bp_d_mul_sign(long n, const double *t, const double *x, int sign_first, double *out);
 
 // MARK: Reductions
 
@@ -192,6 +196,11 @@ typedef struct {
 /// w[i, j, ci, o], with g = o / (out_c / groups), cg = c / groups.
 int bp_s_conv2d(const bp_conv_geometry *g, const float *x, const float *w, float *y);
 int bp_d_conv2d(const bp_conv_geometry *g, const double *x, const double *w, double *y);
+/// The convolution with an epilogue applied while the output is in cache (a plan's fusion of
+/// Conv2D, a bias Add and Relu): y = conv + bias[o] when `bias` is not NULL, then
+/// y = (y > 0 ? y : 0) when `relu` is 1; the same IEEE operations as the separate kernels.
+int bp_s_conv2d_bias_relu(const bp_conv_geometry *g, const float *x, const float *w, const float *bias, int relu, float *y);
+int bp_d_conv2d_bias_relu(const bp_conv_geometry *g, const double *x, const double *w, const double *bias, int relu, double *y);
 /// The adjoint of the convolution in its input: dx = Σ over the windows of dy·w (dx is written).
 int bp_s_conv2d_backprop_input(const bp_conv_geometry *g, const float *dy, const float *w, float *dx);
 int bp_d_conv2d_backprop_input(const bp_conv_geometry *g, const double *dy, const double *w, double *dx);
@@ -205,6 +214,11 @@ int bp_d_max_pool(const bp_conv_geometry *g, const double *x, double *y);
 /// dx: each dy added at the position of its window's maximum (the first one on ties).
 int bp_s_max_pool_grad(const bp_conv_geometry *g, const float *x, const float *dy, float *dx);
 int bp_d_max_pool_grad(const bp_conv_geometry *g, const double *x, const double *dy, double *dx);
+/// max_pool_grad followed by ReLU's gradient in one pass (a plan's fusion): each element of the
+/// routed gradient t (as max_pool_grad computes it) times sign(x) = (x > 0 ? 1 : x < 0 ? −1 : x),
+/// as `t·sign(x)` (`sign_first` 0) or `sign(x)·t` (1).
+int bp_s_max_pool_grad_sign(const bp_conv_geometry *g, const float *x, const float *dy, int sign_first, float *dx);
+int bp_d_max_pool_grad_sign(const bp_conv_geometry *g, const double *x, const double *dy, int sign_first, double *dx);
 /// y[window] = v at the position of the window's maximum in x (the adjoint of max_pool_grad in dy).
 int bp_s_max_pool_select(const bp_conv_geometry *g, const float *x, const float *v, float *y);
 int bp_d_max_pool_select(const bp_conv_geometry *g, const double *x, const double *v, double *y);

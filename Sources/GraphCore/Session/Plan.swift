@@ -19,6 +19,9 @@ final class Plan {
     var outputCount: Int
     var releaseStart: Int
     var releaseCount: Int
+    /// The kernel that runs in place of ``primitive`` when the plan fused a chain ending here
+    /// (see Fusion.swift); `nil` for a step that runs its own operation.
+    var fused: (any FusedKernel)? = nil
   }
   struct Feed {
     var ref: ValueRef
@@ -57,16 +60,18 @@ final class Plan {
     loweredToScalars = true
   }
 
-  /// Builds the plan for `fetches` and `targets` given the fed values, in three named passes:
+  /// Builds the plan for `fetches` and `targets` given the fed values, in named passes:
   /// ``reachability(_:fetches:fed:targets:)`` (which nodes run; every placeholder among them
   /// must be fed), ``assignSlots(_:needed:fed:fetches:)`` (the steps in graph order and a frame
-  /// slot for every value) and ``releases(steps:outputSlots:lastUse:fetched:)`` (which slots each step drops).
+  /// slot for every value), when `fusesKernels`, ``fuse(_:_:)`` (chains run as one kernel, see
+  /// Fusion.swift) and ``releases(steps:outputSlots:lastUse:fetched:)`` (which slots each step drops).
   /// - Throws: ``SessionError/missingFeeds(_:)`` naming every placeholder that must be fed.
-  init(graph: Graph, fetches: [ValueRef], feeds fed: [ValueRef], targets: [Int]) throws {
+  init(graph: Graph, fetches: [ValueRef], feeds fed: [ValueRef], targets: [Int], fusesKernels: Bool = true) throws {
     let nodes = graph.nodes
     nodeCount = nodes.count
     let needed = try Self.reachability(nodes, fetches: fetches, fed: fed, targets: targets)
-    let slots = Self.assignSlots(nodes, needed: needed, fed: fed, fetches: fetches)
+    var slots = Self.assignSlots(nodes, needed: needed, fed: fed, fetches: fetches)
+    if fusesKernels { Self.fuse(nodes, &slots) }
     steps = slots.steps
     slotLists = slots.slotLists
     feeds = slots.feeds

@@ -314,6 +314,7 @@ final class ScalarProgram<T: ScalarElement> {
     /// Lowers every step; `false` when one does not fit.
     mutating func lower() -> Bool {
       for step in plan.steps {
+        guard step.fused == nil else { return false }
         let node = nodes[step.node]
         let inputInfos = node.inputs.map { nodes[$0.node].outputs[$0.output] }
         guard let form = step.primitive.scalarForm(for: inputInfos) else { return false }

@@ -26,10 +26,17 @@ public final class Session: @unchecked Sendable {
     /// steps) on plain scalars, without creating arrays per operation. The results are
     /// bit-identical to the general path. On by default; ignored when ``checkNumerics`` is on.
     public var scalarFastPath: Bool
+    /// Run chains of operations whose intermediate values nothing else reads as one kernel
+    /// that computes the same values bit for bit without writing the intermediate arrays: a
+    /// convolution with its bias add and ReLU, and ReLU's gradient with the max-pool gradient
+    /// before it. On by default; ignored when ``checkNumerics`` is on (so that a non-finite
+    /// value is named by the operation that made it).
+    public var fusesKernels: Bool
     /// Creates options.
-    public init(checkNumerics: Bool = false, scalarFastPath: Bool = true) {
+    public init(checkNumerics: Bool = false, scalarFastPath: Bool = true, fusesKernels: Bool = true) {
       self.checkNumerics = checkNumerics
       self.scalarFastPath = scalarFastPath
+      self.fusesKernels = fusesKernels
     }
   }
 
@@ -132,7 +139,7 @@ public final class Session: @unchecked Sendable {
       }
       let plan = try Plan(
         graph: graph, fetches: fetches.map { ValueRef(node: $0.node, output: $0.output) }, feeds: refs,
-        targets: targets.map(\.id))
+        targets: targets.map(\.id), fusesKernels: fusesKernels)
       return PreparedStep(session: self, plan: plan)
     }
   }
@@ -188,7 +195,7 @@ public final class Session: @unchecked Sendable {
     if let cached = plans[key] {
       plan = cached
     } else {
-      plan = try Plan(graph: graph, fetches: key.fetches, feeds: fedRefs, targets: key.targets)
+      plan = try Plan(graph: graph, fetches: key.fetches, feeds: fedRefs, targets: key.targets, fusesKernels: fusesKernels)
       plans[key] = plan
     }
     if recent.count == 4 { recent.removeLast() }
@@ -227,6 +234,9 @@ public final class Session: @unchecked Sendable {
     try executeSteps(plan)
   }
 
+  /// Whether plans fuse kernels (``Options/fusesKernels``, off under ``Options/checkNumerics``).
+  var fusesKernels: Bool { options.fusesKernels && !options.checkNumerics }
+
   /// How many runs took the scalar fast path (for tests that must know it ran).
   @exclusivity(unchecked) var scalarRuns = 0
 
@@ -243,11 +253,16 @@ public final class Session: @unchecked Sendable {
           let inputs = Operands(base: frame, slots: base + step.pointee.inputStart, count: step.pointee.inputCount)
           let outputs = Results(base: frame, slots: base + step.pointee.outputStart, count: step.pointee.outputCount)
           do {
-            try step.pointee.primitive.evaluate(inputs, outputs, context)
+            if let fused = step.pointee.fused {
+              try fused.evaluate(inputs, outputs, context)
+            } else {
+              try step.pointee.primitive.evaluate(inputs, outputs, context)
+            }
           } catch let error as ShapeError {
             let node = graph.nodes[step.pointee.node]
             throw SessionError.executionFailed(
-              op: step.pointee.primitive.typeName, name: node.name, reason: error.message, location: node.location)
+              op: step.pointee.fused?.typeName ?? step.pointee.primitive.typeName, name: node.name, reason: error.message,
+              location: node.location)
           }
           if check {
             for i in 0..<step.pointee.outputCount where !isFinite(outputs[i]) {

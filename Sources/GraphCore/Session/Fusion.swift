@@ -1,0 +1,208 @@
+import ArrayCore
+
+// Kernel fusion in a plan: a chain of steps whose intermediate values nothing else reads runs
+// as one kernel that computes, bit for bit, what the chain computes, without writing the
+// intermediate arrays. The graph is not changed: every operation keeps its one definition
+// (shape rule, kernel, gradient), gradients are still built from the constituents, and a plan
+// built with `Session.Options(fusesKernels: false)` runs the constituents one by one (the tests
+// compare both). Fusion is a property of how a plan executes, like buffer reuse.
+//
+// The chains (image models spend most of their non-GEMM time in passes over the largest
+// activations, 11 MB per pass for the Fashion-MNIST CNN's first layer at batch 128):
+// - `Conv2D → Add(bias of shape [C]) → Relu` (either of the last two may be missing): the bias
+//   and the rectifier are applied to the convolution's output while it is in cache;
+// - `MaxPoolGrad(y, dy) → [SumToShapeOf(·, y), an identity] → Mul(·, Sign(y))`, the gradient of
+//   ReLU followed by max pooling: one pass that routes each `dy` and multiplies by `sign(y)`;
+// - `Mul(t, Sign(y))`, ReLU's gradient `g · sign(y)`: one pass without the sign array.
+
+/// A kernel a plan runs in place of a chain of graph operations (see the file's comment).
+protocol FusedKernel: Sendable {
+  /// A name for errors and profiles, such as `Conv2D+Add+Relu`.
+  var typeName: String { get }
+  /// Computes the chain's last output from the chain's outside inputs.
+  func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws
+}
+
+/// `Conv2D`, then `+ bias` (when `hasBias`), then `Relu` (when `relu`). Inputs: `x`, `w`, and
+/// the bias when present.
+struct FusedConvolution: FusedKernel {
+  let geometry: WindowGeometry
+  let hasBias: Bool
+  let relu: Bool
+  var typeName: String { "Conv2D" + (hasBias ? "+Add" : "") + (relu ? "+Relu" : "") }
+  func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0], w = inputs[1]
+    let bias: NDArray? = hasBias ? inputs[2] : nil
+    try outputs.update(0) { try Kernels.conv2d(x, w, geometry, bias: bias, relu: relu, into: &$0) }
+  }
+}
+
+/// `MaxPoolGrad(y, dy) · sign(y)` (or `sign(y) · MaxPoolGrad(y, dy)`). Inputs: `y`, `dy`.
+struct FusedMaxPoolGradientSign: FusedKernel {
+  let geometry: WindowGeometry
+  let signFirst: Bool
+  var typeName: String { "MaxPoolGrad+Sign+Mul" }
+  func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let y = inputs[0], dy = inputs[1]
+    try outputs.update(0) {
+      try Kernels.pool(signFirst ? .signTimesMaxGradient : .maxGradientTimesSign, y, dy, geometry, into: &$0)
+    }
+  }
+}
+
+/// `t · sign(y)` (or `sign(y) · t`). Inputs: `t`, `y`. When the shapes differ (the product
+/// broadcasts), the two kernels run one after the other, as unfused.
+struct FusedMultiplySign: FusedKernel {
+  let signFirst: Bool
+  var typeName: String { "Sign+Mul" }
+  func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let t = inputs[0], y = inputs[1]
+    if t.shape == y.shape && t.dtype == y.dtype && t.dtype.isFloatingPoint {
+      try outputs.update(0) { try Kernels.multiplyBySign(t, y, signFirst: signFirst, into: &$0) }
+      return
+    }
+    var s = NDArray()
+    try Sign().evaluate(y, into: &s)
+    try outputs.update(0) { try Kernels.arithmetic(.multiply, signFirst ? s : t, signFirst ? t : s, into: &$0) }
+  }
+}
+
+extension Plan {
+  /// Replaces the chains listed in the file's comment by fused steps, in `slots` (before the
+  /// release lists are computed). A chain fuses only when each intermediate value is read once,
+  /// by the next step of the chain, and is not fetched (reads of its shape alone, after the
+  /// chain, read the chain's result instead: same shape); static shapes and dtypes must show
+  /// that the fused kernel applies.
+  static func fuse(_ nodes: [Node], _ slots: inout Slots) {
+    let fetched = Set(slots.fetchSlots)
+    var producer: [Int: Int] = [:]  // slot -> step
+    for (i, outs) in slots.outputSlots.enumerated() { for s in outs { producer[s] = i } }
+    var readers: [Int: Int] = [:]  // slot -> number of reads of its value
+    // Reads of only the shape (the reference of `SumToShapeOf` and `BroadcastLike`, which the
+    // autodiff walker adds): slot -> (step, input index). A fused chain's intermediate values
+    // all have the shape of its result, so these reads are redirected to the result.
+    var shapeReaders: [Int: [(step: Int, k: Int)]] = [:]
+    for (i, step) in slots.steps.enumerated() {
+      let shapeOnly = step.primitive is SumToShapeOf || step.primitive is BroadcastLike
+      for k in 0..<step.inputCount {
+        let slot = slots.slotLists[step.inputStart + k]
+        if shapeOnly && k == 1 {
+          shapeReaders[slot, default: []].append((i, k))
+        } else {
+          readers[slot, default: 0] += 1
+        }
+      }
+    }
+    var removed = Set<Int>()
+    func input(_ step: Int, _ k: Int) -> Int { slots.slotLists[slots.steps[step].inputStart + k] }
+    func info(_ slot: Int) -> TensorInfo? {
+      guard let p = producer[slot] else { return nil }
+      let step = slots.steps[p]
+      let o = (0..<step.outputCount).first { slots.slotLists[step.outputStart + $0] == slot } ?? 0
+      return nodes[step.node].outputs[o]
+    }
+    /// The step producing `slot` when its value is private to one reader and its shape is read
+    /// only after step `end` (the chain's last), else nil.
+    func privateProducer(_ slot: Int, before end: Int) -> Int? {
+      guard let p = producer[slot], !removed.contains(p), readers[slot] == 1, !fetched.contains(slot),
+        slots.steps[p].outputCount == 1, (shapeReaders[slot] ?? []).allSatisfy({ $0.step > end })
+      else { return nil }
+      return p
+    }
+    func unary(_ step: Int) -> (any UnaryFunction)? { (slots.steps[step].primitive as? Unary)?.function }
+    func binary(_ step: Int) -> (any BinaryFunction)? { (slots.steps[step].primitive as? Binary)?.function }
+    func replace(_ last: Int, with kernel: any FusedKernel, inputs: [Int], removing chain: [Int]) {
+      slots.steps[last].inputStart = slots.slotLists.count
+      slots.steps[last].inputCount = inputs.count
+      slots.slotLists += inputs
+      slots.steps[last].fused = kernel
+      removed.formUnion(chain)
+      let result = slots.slotLists[slots.steps[last].outputStart]
+      for r in chain {
+        for reader in shapeReaders[slots.slotLists[slots.steps[r].outputStart]] ?? [] {
+          slots.slotLists[slots.steps[reader.step].inputStart + reader.k] = result
+        }
+      }
+    }
+
+    // Whether step `i`'s result is known to hold more than one element (the product of its
+    // known sizes): plans of one-element values stay unfused, for the scalar program.
+    func large(_ i: Int) -> Bool {
+      guard slots.steps[i].outputCount == 1, let y = info(slots.slotLists[slots.steps[i].outputStart]) else { return false }
+      return y.shape.dimensions.reduce(1) { $0 * ($1 ?? 1) } > 1
+    }
+    // From the last step back, so that each chain is matched from its end.
+    for i in slots.steps.indices.reversed() where !removed.contains(i) && large(i) {
+      // Conv2D → [Add bias] → [Relu], matched from its last step.
+      var relu = false, biasSlot: Int?, convStep: Int?, chain: [Int] = []
+      var top = i
+      if unary(i) is Relu, let p = privateProducer(input(i, 0), before: i) {
+        relu = true
+        top = p
+      }
+      if binary(top) is Add {
+        for k in 0..<2 {
+          guard let c = privateProducer(input(top, k), before: i), slots.steps[c].primitive is Conv2D,
+            let y = info(input(top, k)), y.shape.rank == 4, let channels = y.shape.dimensions[3]
+          else { continue }
+          let b = input(top, 1 - k)
+          guard let bias = info(b) ?? feedInfo(b, slots), bias.dtype == y.dtype,
+            bias.shape.dimensions.count == 1, bias.shape.dimensions[0] == channels, b != input(top, k)
+          else { continue }
+          convStep = c
+          biasSlot = b
+          chain = relu ? [c, top] : [c]
+          break
+        }
+      } else if relu, slots.steps[top].primitive is Conv2D {
+        convStep = top
+        chain = [top]
+      }
+      if let c = convStep, let conv = slots.steps[c].primitive as? Conv2D, relu || biasSlot != nil,
+        let y = info(slots.slotLists[slots.steps[c].outputStart]), y.dtype.isFloatingPoint
+      {
+        let last = relu ? i : top
+        let kernel = FusedConvolution(geometry: conv.geometry, hasBias: biasSlot != nil, relu: relu)
+        replace(last, with: kernel, inputs: [input(c, 0), input(c, 1)] + (biasSlot.map { [$0] } ?? []), removing: chain)
+        continue
+      }
+
+      // Mul(t, Sign(y)) or Mul(Sign(y), t), and MaxPoolGrad(y, dy) before it.
+      guard binary(i) is Multiply else { continue }
+      for k in 0..<2 {
+        guard let s = privateProducer(input(i, k), before: i), unary(s) is Sign else { continue }
+        let y = input(s, 0), t = input(i, 1 - k)
+        guard t != input(i, k) else { continue }
+        var gradientStep = privateProducer(t, before: i)
+        var through: [Int] = []
+        if let g = gradientStep, slots.steps[g].primitive is SumToShapeOf, input(g, 1) == y {
+          through = [g]  // an identity: MaxPoolGrad's result has the shape of its input y
+          gradientStep = privateProducer(input(g, 0), before: i)
+        }
+        if let g = gradientStep, let pool = slots.steps[g].primitive as? MaxPoolGrad, input(g, 0) == y,
+          info(y)?.dtype.isFloatingPoint ?? feedInfo(y, slots)?.dtype.isFloatingPoint ?? false
+        {
+          replace(
+            i, with: FusedMaxPoolGradientSign(geometry: pool.geometry, signFirst: k == 0), inputs: [y, input(g, 1)],
+            removing: [s, g] + through)
+        } else if shapeReaders[input(i, k)] == nil {  // the product may broadcast: no shape to stand in
+          replace(i, with: FusedMultiplySign(signFirst: k == 0), inputs: [t, y], removing: [s])
+        }
+        break
+      }
+    }
+    guard !removed.isEmpty else { return }
+    let kept = slots.steps.indices.filter { !removed.contains($0) }
+    slots.steps = kept.map { slots.steps[$0] }
+    slots.outputSlots = kept.map { slots.outputSlots[$0] }
+    slots.lastUse = [:]
+    for (i, step) in slots.steps.enumerated() {
+      for k in 0..<step.inputCount { slots.lastUse[slots.slotLists[step.inputStart + k]] = i }
+    }
+  }
+
+  /// The static type of a fed slot.
+  private static func feedInfo(_ slot: Int, _ slots: Slots) -> TensorInfo? {
+    slots.feeds.first { $0.slot == slot }?.info
+  }
+}

@@ -1,0 +1,148 @@
+@testable import GraphCore
+import Testing
+import Training
+
+/// A plan's kernel fusion (Sources/GraphCore/Session/Fusion.swift) must give bit-identical
+/// results to the unfused plan, which runs every operation's own kernel.
+@Suite struct FusionTests {
+  /// The bit patterns of a float array (NaNs compared by their bits).
+  func bits(_ a: NDArray) -> [UInt64] {
+    switch a.dtype {
+    case .float32: a.withUnsafeBufferPointer(as: Float.self) { $0.map { UInt64($0.bitPattern) } }
+    case .float64: a.withUnsafeBufferPointer(as: Double.self) { $0.map { $0.bitPattern } }
+    default: []
+    }
+  }
+
+  /// A small CNN (convolution + bias + ReLU + 2x2 max pool twice, the second on an odd size so
+  /// that a row and a column of positions are in no window; dropout; dense; Adam), trained for
+  /// a few steps with and without fusion: losses, gradients and variables agree bit for bit.
+  /// Returns the fused kernels of the fused plan.
+  @discardableResult
+  func compareCNN(_ dtype: DType, channels: Int, filters: Int, size: Int) throws -> [String] {
+    var results: [[[UInt64]]] = []
+    var fusedNames: [String] = []
+    for fuses in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(dtype, shape: [nil, size, size, channels], name: "x")
+      let labels = g.placeholder(.int32, shape: [nil], name: "labels")
+      let w1 = try g.variable(randomNormal(g, shape: [3, 3, channels, filters], standardDeviation: 0.5, seed: 1, dtype: dtype), name: "w1")
+      let b1 = try g.variable(randomNormal(g, shape: [filters], standardDeviation: 0.5, seed: 2, dtype: dtype), name: "b1")
+      let w2 = try g.variable(randomNormal(g, shape: [2, 2, filters, 16], standardDeviation: 0.3, seed: 3, dtype: dtype), name: "w2")
+      let b2 = try g.variable(randomNormal(g, shape: [16], standardDeviation: 0.3, seed: 4, dtype: dtype), name: "b2")
+      var h = try maxPool2d(relu(conv2d(x, w1) + b1), window: [2, 2])
+      // The second block: the bias on the left of the sum, and an odd size for the pool.
+      h = try maxPool2d(relu(b2 + conv2d(h, w2)), window: [2, 2])
+      let side = ((size - 2) / 2 - 1) / 2
+      h = try reshape(h, to: [-1, side * side * 16])
+      h = try dropout(h, rate: 0.25, seed: 5, training: true)
+      let w3 = try g.variable(randomNormal(g, shape: [side * side * 16, 10], standardDeviation: 0.2, seed: 6, dtype: dtype), name: "w3")
+      let logits = try matmul(h, w3)
+      let loss = try mean(sparseSoftmaxCrossEntropyWithLogits(logits: logits, labels: labels))
+      let variables = [w1, b1, w2, b2, w3]
+      let grads = try gradients(of: loss, withRespectTo: variables).map { $0! }
+      let train = try AdamOptimizer(learningRate: 0.01).minimize(loss)
+      let s = Session(graph: g, options: .init(fusesKernels: fuses))
+      try s.initializeVariables()
+      let step = try s.prepare(fetches: [loss] + grads, feeds: [x, labels], targets: [train])
+      if fuses { fusedNames = step.plan.steps.compactMap { $0.fused?.typeName } }
+      #expect(fuses || step.plan.steps.allSatisfy { $0.fused == nil })
+      var rng = SeededGenerator(seed: 8)
+      var trace: [[UInt64]] = []
+      for _ in 0..<4 {
+        let images = try rng.uniformArray(shape: [3, size, size, channels], low: -1, high: 1, dtype: dtype)
+        let classes = NDArray((0..<3).map { _ in Int32(rng.choice(10)) }, shape: [3])
+        for value in try step([images, classes]) { trace.append(bits(value)) }
+        for v in variables { trace.append(bits(try s.value(of: v))) }
+      }
+      results.append(trace)
+    }
+    #expect(results[0] == results[1], "fused and unfused runs differ (\(dtype), \(channels) channels, \(filters) filters)")
+    return fusedNames
+  }
+
+  @Test func cnnStepsAreBitIdenticalWithAndWithoutFusion() throws {
+    // One input channel (the direct float kernel, K = 9) and several (the packed GEMM).
+    for dtype in [DType.float32, .float64] {
+      let names = try compareCNN(dtype, channels: 1, filters: 8, size: 12)
+      // Two blocks; the gradients are built twice (fetched, and by the optimizer).
+      #expect(names.filter { $0 == "Conv2D+Add+Relu" }.count == 2, "\(names)")
+      #expect(names.filter { $0 == "MaxPoolGrad+Sign+Mul" }.count == 4, "\(names)")
+      try compareCNN(dtype, channels: 3, filters: 16, size: 14)
+    }
+  }
+
+  /// Special values reach the fused kernels: NaN, infinities, signed zeros, ties in the pool's
+  /// windows. Both plans must give the same bits.
+  @Test func specialValuesGiveTheSameBits() throws {
+    for dtype in [DType.float32, .float64] {
+      var outs: [[[UInt64]]] = []
+      for fuses in [true, false] {
+        let g = Graph()
+        let x = g.placeholder(dtype, shape: [2, 6, 6, 1], name: "x")
+        let dy = g.placeholder(dtype, shape: [2, 2, 2, 8], name: "dy")
+        let w = try g.variable(randomNormal(g, shape: [3, 3, 1, 8], seed: 1, dtype: dtype), name: "w")
+        let b = try g.variable(randomNormal(g, shape: [8], seed: 2, dtype: dtype), name: "b")
+        let y = try relu(conv2d(x, w) + b)
+        let p = try maxPool2d(y, window: [2, 2])
+        let gy = try gradients(of: [p], withRespectTo: [y, b, w], gradientSeeds: [dy])
+        let s = Session(graph: g, options: .init(fusesKernels: fuses))
+        try s.initializeVariables()
+        var values: [Double] = []
+        for i in 0..<72 {
+          let specials: [Double] = [.nan, .infinity, -.infinity, 0, -0.0, 1, 1, -1, 0.5]
+          values.append(i % 5 == 0 ? specials[(i / 5) % specials.count] : Double(i % 7) - 3)
+        }
+        var d: [Double] = []
+        for i in 0..<64 { d.append(i % 9 == 0 ? [.nan, -.infinity, -0.0][(i / 9) % 3] : Double(i % 5) - 2) }
+        let got = try s.run(
+          [y, p] + gy.map { $0! },
+          feeding: [
+            x: NDArray(converting: values, shape: [2, 6, 6, 1], dtype: dtype),
+            dy: NDArray(converting: d, shape: [2, 2, 2, 8], dtype: dtype),
+          ])
+        outs.append(got.map(bits))
+      }
+      #expect(outs[0] == outs[1], "\(dtype)")
+    }
+  }
+
+  /// ReLU's gradient alone (a dense layer) fuses its Sign and Mul, and agrees bit for bit.
+  @Test func reluGradientOfADenseLayer() throws {
+    var outs: [[[UInt64]]] = []
+    for fuses in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(.float32, shape: [nil, 5], name: "x")
+      let w = try g.variable(randomNormal(g, shape: [5, 7], seed: 1), name: "w")
+      let h = try relu(matmul(x, w))
+      let loss = try sum(h * h)
+      let grad = try gradient(of: loss, withRespectTo: w)!
+      let s = Session(graph: g, options: .init(fusesKernels: fuses))
+      try s.initializeVariables()
+      let step = try s.prepare(fetches: [loss, grad], feeds: [x])
+      if fuses { #expect(step.plan.steps.contains { $0.fused?.typeName == "Sign+Mul" }) }
+      var rng = SeededGenerator(seed: 3)
+      let xv = try rng.uniformArray(shape: [4, 5], low: -1, high: 1, dtype: .float32)
+      outs.append(try step([xv]).map(bits))
+    }
+    #expect(outs[0] == outs[1])
+  }
+
+  /// A fetched intermediate value is computed, so its chain is not fused; checked numerics turn
+  /// fusion off (each non-finite value is named by the operation that made it).
+  @Test func fetchedIntermediatesAndCheckedNumericsAreNotFused() throws {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [1, 4, 4, 1], name: "x")
+    let w = try g.variable(randomNormal(g, shape: [3, 3, 1, 8], seed: 1), name: "w")
+    let b = try g.variable(.zeros, shape: [8], name: "b")
+    let c = try conv2d(x, w)
+    let y = try relu(c + b)
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    #expect(try s.prepare(fetches: [y], feeds: [x]).plan.steps.contains { $0.fused != nil })
+    #expect(try s.prepare(fetches: [y, c], feeds: [x]).plan.steps.allSatisfy { $0.fused == nil })
+    let checked = Session(graph: g, options: .init(checkNumerics: true))
+    try checked.initializeVariables()
+    #expect(try checked.prepare(fetches: [y], feeds: [x]).plan.steps.allSatisfy { $0.fused == nil })
+  }
+}
