@@ -48,7 +48,7 @@ for part in $parts; do
         esac
         log=Docs/logs/fuzz-$target.log
         start=$(date +%s)
-        {
+        (
           header "FUZZ_FLAGS=$flags FUZZ_CORPUS=<empty directory> nice -n $level Scripts/fuzz.sh $seconds $target"
           FUZZ_BIN=$bin FUZZ_FLAGS=$flags FUZZ_CORPUS=$corpus nice -n "$level" Scripts/fuzz.sh "$seconds" "$target"
           rc=$?
@@ -57,7 +57,7 @@ for part in $parts; do
           echo "# corpus at the end: $(find "$corpus/$target" -type f | wc -l) files, $(du -sk "$corpus/$target" | cut -f1) KB (seeds included)"
           footer "$rc" "$start"
           exit "$rc"
-        } >"$log" 2>&1 || status=1
+        ) >"$log" 2>&1 || status=1
         grep -E "^$target: " "$log"
       done
       rm -rf "$corpus" "$bin"
@@ -67,13 +67,13 @@ for part in $parts; do
       [ "$part" = tsan ] && kind=thread
       log=Docs/logs/$part-full-suite.log
       start=$(date +%s)
-      {
+      (
         header "nice -n $level Scripts/sanitizers.sh $kind"
         nice -n "$level" Scripts/sanitizers.sh "$kind" 2>&1
         rc=$?
         footer "$rc" "$start"
         exit "$rc"
-      } >"$log" 2>&1 || status=1
+      ) >"$log" 2>&1 || status=1
       grep -E "Test run with|ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|^# exit" "$log" | head -5
       ;;
     *) echo "unknown part $part (fuzz, asan, tsan)" >&2; exit 2 ;;
