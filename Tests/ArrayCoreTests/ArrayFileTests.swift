@@ -1,4 +1,5 @@
 import ArrayCore
+import Foundation
 import TestSupport
 import Testing
 
@@ -27,16 +28,7 @@ private func temporaryDirectory() -> String {
 
 /// The names in a directory.
 private func listing(_ directory: String) -> [String] {
-  guard let dir = opendir(directory) else { return [] }
-  defer { closedir(dir) }
-  var names: [String] = []
-  while let entry = readdir(dir) {
-    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-      String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-    }
-    if name != "." && name != ".." { names.append(name) }
-  }
-  return names.sorted()
+  ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
 }
 
 // The fixture values, repeated from Scripts/make_io_fixtures.py.

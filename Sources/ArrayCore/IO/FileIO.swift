@@ -219,14 +219,15 @@ public enum FileIO {
   /// Removes `<directory><stem><pid>-...` files whose process `pid` no longer exists: the
   /// leftovers of saves killed with SIGKILL (best effort; errors are ignored).
   static func removeStaleTemporaryFiles(in directory: String, stem: String) {
-    guard let dir = opendir(directory) else { return }
+    // The name is read in place: an entry that readdir returns can be shorter than
+    // `MemoryLayout<dirent>.size` (its `d_reclen`), so copying `entry.pointee` or its 256-byte
+    // `d_name` reads past the directory buffer (AddressSanitizer's heap-buffer-overflow).
+    guard let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name), let dir = opendir(directory) else { return }
     defer { closedir(dir) }
     let me = getpid()
     var stale: [String] = []
     while let entry = readdir(dir) {
-      let name = withUnsafePointer(to: entry.pointee.d_name) {
-        $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-      }
+      let name = String(cString: UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: CChar.self))
       guard name.hasPrefix(stem) else { continue }
       let rest = name.dropFirst(stem.count)
       guard let dash = rest.firstIndex(of: "-"), let pid = pid_t(rest[..<dash]), pid > 0, pid != me else { continue }
