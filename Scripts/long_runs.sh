@@ -40,6 +40,7 @@ for part in $parts; do
         { echo "fuzz build failed" >&2; exit 2; }
       # A copy of the binaries, so that a rebuild meanwhile cannot change what is being run.
       find "$(swift build -c release --package-path Fuzz --show-bin-path)" -maxdepth 1 -type f -name "Fuzz*" -exec cp {} "$bin"/ \;
+      built=$(git rev-parse --short HEAD)
       for target in ${FUZZ_TARGETS:-FuzzNPY FuzzSafetensors FuzzCSV FuzzCLI FuzzInterchange}; do
         case $target in
           FuzzCLI) flags="" seconds=${CLI_SECONDS:-1800} ;;
@@ -50,6 +51,7 @@ for part in $parts; do
         start=$(date +%s)
         (
           header "FUZZ_FLAGS=$flags FUZZ_CORPUS=<empty directory> nice -n $level Scripts/fuzz.sh $seconds $target"
+          echo "# the fuzz binaries were built at $built"
           FUZZ_BIN=$bin FUZZ_FLAGS=$flags FUZZ_CORPUS=$corpus nice -n "$level" Scripts/fuzz.sh "$seconds" "$target"
           rc=$?
           echo "# libFuzzer's last lines (the whole output is Fuzz/artifacts/$target.log, not committed):"
