@@ -113,10 +113,7 @@ struct DigitsCommand: ParsableCommand {
 
   private func train(communicator: (any Communicator)?) throws {
     let rank = communicator?.rank ?? 0
-    if let world = communicator as? MPICommunicator, rank == 0 {
-      print("data-parallel over \(world.size) ranks (\(world.libraryVersion), \(world.interface)): \(batchSize) samples per rank, global batch \(batchSize * world.size)")
-      print("ranks: \(world.processTable)")
-    }
+    printDataParallelHeader(communicator, batchSize: batchSize, unit: "samples")
     var c = DigitsRecipe.Configuration()
     c.dataPath = data
     c.hiddenSizes = hiddenSizes ?? [128]

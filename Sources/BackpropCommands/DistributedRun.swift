@@ -62,3 +62,14 @@ func superviseRank() throws {
   }
   if outcome.exit_code != 0 { throw ExitCode(outcome.exit_code) }
 }
+
+/// Rank 0's opening lines of a data-parallel run: the ranks, the MPI library and interface, the
+/// batch per rank and the global batch (saturating, as the recipes form it:
+/// `Batches.globalSize(perRank:ranks:)`), and the table of rank processes. Prints nothing on
+/// other ranks or without MPI.
+func printDataParallelHeader(_ communicator: (any Communicator)?, batchSize: Int, unit: String) {
+  guard let world = communicator as? MPICommunicator, world.rank == 0 else { return }
+  let global = Batches.globalSize(perRank: batchSize, ranks: world.size)
+  print("data-parallel over \(world.size) ranks (\(world.libraryVersion), \(world.interface)): \(batchSize) \(unit) per rank, global batch \(global)")
+  print("ranks: \(world.processTable)")
+}

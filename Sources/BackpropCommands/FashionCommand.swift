@@ -92,10 +92,7 @@ struct FashionCommand: ParsableCommand {
 
   private func train(communicator: (any Communicator)?) throws {
     let rank = communicator?.rank ?? 0
-    if let world = communicator as? MPICommunicator, rank == 0 {
-      print("data-parallel over \(world.size) ranks (\(world.libraryVersion), \(world.interface)): \(batchSize) images per rank, global batch \(batchSize * world.size)")
-      print("ranks: \(world.processTable)")
-    }
+    printDataParallelHeader(communicator, batchSize: batchSize, unit: "images")
     var c = FashionRecipe.Configuration()
     c.communicator = communicator
     c.dataDirectory = data

@@ -168,6 +168,17 @@ struct MPIDistributedTests {
     }
   }
 
+  /// A batch size near `Int.max` over 2 ranks: the global batch saturates instead of
+  /// overflowing (rank 0's opening line multiplied it unchecked and trapped, issue 12).
+  @Test func aHugeBatchOverTwoRanksSaturates() throws {
+    let mini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Fixtures/fashion-mini").path
+    let (s, t) = try run([hydra!, "-n", "2", backprop, "fashion", "--data", mini, "--model", "mlp", "--epochs", "1", "--quiet",
+      "--distributed", "--batch-size", "9223372036854775807"])
+    #expect(s == 0, "\(t)")
+    #expect(t.contains("global batch 9223372036854775807"), "\(t)")
+  }
+
   @Test func fashionRanksMatchOneProcessWithTheGlobalBatch() throws {
     // The fashion recipe's MLP on the small IDX fixture (no dropout, no batch normalization:
     // the model whose ranks compute exactly one process's step): 2 x 16 against 1 x 32.
