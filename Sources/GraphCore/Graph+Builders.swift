@@ -30,7 +30,7 @@ extension Graph {
     return Tensor(graph: self, node: nodes.count - 1, output: 0)
   }
 
-  /// A placeholder: a tensor whose value is fed to ``Session/run(_:feeding:targets:)``
+  /// A placeholder: a tensor whose value is fed to ``Session/run(_:feeding:targets:)-(_,Feeds,_)``
   /// (`tf.placeholder`). Unknown sizes (`nil`) accept any size, such as a batch dimension.
   ///
   /// ```swift

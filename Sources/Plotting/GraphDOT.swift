@@ -32,7 +32,7 @@ extension Graph {
   ///     inputs); all operations when `nil`.
   ///   - edgeAnnotations: Numbers for the edges that carry a tensor: its value, and (on edges
   ///     into forward operations only) the gradient flowing back along it, as
-  ///     ``stepAnnotations(training:loss:session:feeding:maxElements:)`` computes them.
+  ///     ``stepAnnotations(training:loss:session:feeding:maxElements:)-(_,_,_,Feeds,_)`` computes them.
   /// - Returns: DOT text; nodes are `n<operation id>` in creation order, so the output is
   ///   deterministic.
   public func dot(

@@ -16,12 +16,12 @@ import GraphCore
 ///   - training: The training operation (its ancestors are annotated).
 ///   - loss: The loss whose gradients are shown (`∂ = ...`).
 ///   - session: A session of the graph with initialized variables; it runs one step.
-///   - feeds: The step's sample.
+///   - feeds: The step's sample (a dictionary literal, see ``GraphCore/Feeds``).
 ///   - maxElements: Tensors with more elements (or an unknown shape) get no annotation.
 /// - Returns: The value (`[1.05]`) and gradient (`[-18.3]`) of each annotated tensor.
 /// - Throws: ``GraphError`` or ``SessionError`` from building the gradients or running the step.
 public func stepAnnotations(
-  training: Operation, loss: Tensor, session: Session, feeding feeds: [Tensor: NDArray], maxElements: Int = 4
+  training: Operation, loss: Tensor, session: Session, feeding feeds: Feeds, maxElements: Int = 4
 ) throws -> [Tensor: EdgeAnnotation] {
   let graph = training.graph
   let included = graph.ancestors(of: [training])
@@ -51,6 +51,16 @@ public func stepAnnotations(
       value: describeSmall(v), gradient: gradientOf[t].flatMap { valueOf[$0] }.map(describeSmall))
   }
   return notes
+}
+
+/// ``stepAnnotations(training:loss:session:feeding:maxElements:)-(_,_,_,Feeds,_)`` with the
+/// step's sample built in code: a `[Tensor: NDArray]` dictionary or any sequence of pairs.
+/// - Throws: ``GraphError`` or ``SessionError`` from building the gradients or running the step.
+@_disfavoredOverload
+public func stepAnnotations<Pairs: Sequence>(
+  training: Operation, loss: Tensor, session: Session, feeding feeds: Pairs, maxElements: Int = 4
+) throws -> [Tensor: EdgeAnnotation] where Pairs.Element == (key: Tensor, value: NDArray) {
+  try stepAnnotations(training: training, loss: loss, session: session, feeding: Feeds(feeds), maxElements: maxElements)
 }
 
 /// A small array as nested brackets with 4 significant digits: `[[0.0004474]]`, `3`.

@@ -48,8 +48,10 @@ public final class Session: @unchecked Sendable {
   /// Every plan built, by key (under ``lock``, like all of a session's run state, so
   /// exclusivity needs no run-time check).
   @exclusivity(unchecked) private var plans: [PlanKey: Plan] = [:]
-  /// The most recently used plans, checked before hashing a key (no allocation on a hit).
-  @exclusivity(unchecked) private var recent: [(key: PlanKey, plan: Plan)] = []
+  /// The most recently used plans, most recent first, checked before hashing a key (no
+  /// allocation and no reference counting on a hit: ``plans`` owns every plan, so these
+  /// references are unretained).
+  @exclusivity(unchecked) private var recent: [RecentPlan] = []
   let lock = Lock()
 
   /// Creates a session for `graph`.
@@ -61,40 +63,73 @@ public final class Session: @unchecked Sendable {
 
   /// Evaluates `fetches`, running `targets` too, with `feeds` supplying values for
   /// placeholders (or for any tensor, overriding its computation) (`sess.run(fetches,
-  /// feed_dict)`).
+  /// feed_dict)`). The feeds are usually a dictionary literal, `[x: xValue, y: yValue]`, which
+  /// makes a ``Feeds`` value: bound by position among the plan's feeds, without hashing or a
+  /// heap allocation. A `[Tensor: NDArray]` built in code is taken as it is (the overload below).
   /// - Returns: One value per fetch.
   /// - Throws: ``SessionError`` for a missing or mismatched feed (naming the placeholder, the
-  ///   expected and the given shape and dtype), an uninitialized variable, a tensor of another
-  ///   graph, or an operation that fails at run time.
+  ///   expected and the given shape and dtype), a tensor fed twice, an uninitialized variable, a
+  ///   tensor of another graph, or an operation that fails at run time.
   @discardableResult
-  public func run(
-    _ fetches: [Tensor], feeding feeds: [Tensor: NDArray] = [:], targets: [Operation] = []
-  ) throws -> [NDArray] {
+  public func run(_ fetches: [Tensor], feeding feeds: Feeds = [:], targets: [Operation] = []) throws -> [NDArray] {
     try run(fetches, feeds, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
   }
 
-  /// Evaluates one tensor.
-  public func run(_ fetch: Tensor, feeding feeds: [Tensor: NDArray] = [:]) throws -> NDArray {
+  /// Evaluates `fetches`, running `targets` too, with feeds built in code: a `[Tensor: NDArray]`
+  /// dictionary or any sequence of pairs (converted to ``Feeds``; a dictionary literal takes the
+  /// ``Feeds`` overload instead).
+  /// - Throws: ``SessionError`` as the ``Feeds`` overload.
+  @_disfavoredOverload @discardableResult
+  public func run<Pairs: Sequence>(
+    _ fetches: [Tensor], feeding feeds: Pairs, targets: [Operation] = []
+  ) throws -> [NDArray] where Pairs.Element == (key: Tensor, value: NDArray) {
+    try run(fetches, feeding: Feeds(feeds), targets: targets)
+  }
+
+  /// Evaluates one tensor, with `feeds` (a dictionary literal) supplying values for placeholders.
+  /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
+  public func run(_ fetch: Tensor, feeding feeds: Feeds = [:]) throws -> NDArray {
     try run(CollectionOfOne(fetch), feeds, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
   }
 
-  /// Runs one operation (a training step, an initializer) for its effects.
-  public func run(_ target: Operation, feeding feeds: [Tensor: NDArray] = [:]) throws {
+  /// Evaluates one tensor, with feeds built in code (a `[Tensor: NDArray]` dictionary or any
+  /// sequence of pairs).
+  /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
+  @_disfavoredOverload
+  public func run<Pairs: Sequence>(_ fetch: Tensor, feeding feeds: Pairs) throws -> NDArray
+  where Pairs.Element == (key: Tensor, value: NDArray) {
+    try run(fetch, feeding: Feeds(feeds))
+  }
+
+  /// Runs one operation (a training step, an initializer) for its effects, with `feeds` (a
+  /// dictionary literal) supplying values for placeholders.
+  /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
+  public func run(_ target: Operation, feeding feeds: Feeds = [:]) throws {
     try run(EmptyCollection<Tensor>(), feeds, CollectionOfOne(target)) { _ in () }
   }
 
-  /// The one path of every ``run(_:feeding:targets:)`` overload: under the lock, find the plan
-  /// and put the fed values in its slots (``bind(_:_:_:_:)``: by position, no hashing), check
-  /// them, ``execute(_:)`` the plan, read the results, and drop the fed values.
+  /// Runs one operation for its effects, with feeds built in code (a `[Tensor: NDArray]`
+  /// dictionary or any sequence of pairs).
+  /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
+  @_disfavoredOverload
+  public func run<Pairs: Sequence>(_ target: Operation, feeding feeds: Pairs) throws
+  where Pairs.Element == (key: Tensor, value: NDArray) {
+    try run(target, feeding: Feeds(feeds))
+  }
+
+  /// The one path of every `run(_:feeding:)` overload: under the lock, find the plan and put
+  /// the fed values in its slots (``bind(_:_:_:)``: by position, no hashing), check them,
+  /// ``execute(_:)`` the plan, read the results, and drop the fed values.
   @inline(__always) private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
-    _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T, _ results: (Plan) -> R
+    _ fetches: F, _ feeds: Feeds, _ targets: T, _ results: (Plan) -> R
   ) throws -> R {
     lock.lock()
     defer { lock.unlock() }
-    let plan = try bind(fetches, feeds, targets)
-    defer { plan.clearFeeds() }
-    try execute(plan)
-    return results(plan)
+    return try bind(fetches, feeds, targets)._withUnsafeGuaranteedRef { plan in
+      defer { plan.clearFeeds() }
+      try execute(plan)
+      return results(plan)
+    }
   }
 
   /// Runs the graph's variables initializer (every variable created so far gets its initial
@@ -134,9 +169,7 @@ public final class Session: @unchecked Sendable {
       for t in fetches + feeds { try checkOwn(t) }
       for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
       let refs = feeds.map { ValueRef(node: $0.node, output: $0.output) }
-      guard Set(refs).count == refs.count else {
-        throw SessionError.unexpectedFeed(name: feeds.map(\.name).joined(separator: ", "), reason: "a tensor is fed twice")
-      }
+      for i in refs.indices where refs[..<i].contains(refs[i]) { throw Plan.fedTwice(feeds[i].name) }
       let plan = try Plan(
         graph: graph, fetches: fetches.map { ValueRef(node: $0.node, output: $0.output) }, feeds: refs,
         targets: targets.map(\.id), fusesKernels: fusesKernels)
@@ -164,30 +197,34 @@ public final class Session: @unchecked Sendable {
   /// slots. A plan among the most recent ones is found without hashing or allocating (fetches
   /// and targets compared in order, each fed tensor found by position among the plan's feeds);
   /// otherwise the plan is looked up by key, or built, and cached.
+  /// - Throws: ``SessionError/unexpectedFeed(name:reason:)`` for a tensor fed twice, and the
+  ///   errors of a feed that does not fit its placeholder or of building the plan.
   func bind<F: Collection<Tensor>, T: Collection<Operation>>(
-    _ fetches: F, _ feeds: [Tensor: NDArray], _ targets: T
-  ) throws -> Plan {
-    var hit = -1
-    try recent.withUnsafeBufferPointer { entries in
-      for i in entries.indices where sameRun(entries[i].key, fetches, feeds.count, targets) {
-        if try entries[i].plan.bindFeeds(feeds, graph: graph) {
-          hit = i
-          return
-        }
+    _ fetches: F, _ feeds: Feeds, _ targets: T
+  ) throws -> Unmanaged<Plan> {
+    let feedCount = feeds.count
+    let hit = try recent.withUnsafeBufferPointer { entries in
+      for i in entries.indices where sameRun(entries[i], fetches, feedCount, targets) {
+        if try entries[i].plan._withUnsafeGuaranteedRef({ try $0.bindFeeds(feeds, graph: graph) }) { return i }
       }
+      return -1
     }
-    if hit >= 0 {
-      if hit > 0 { recent.swapAt(hit, hit - 1) }
-      return recent[hit > 0 ? hit - 1 : 0].plan
+    if hit == 0 { return recent[0].plan }
+    if hit > 0 {
+      recent.swapAt(hit, hit - 1)
+      return recent[hit - 1].plan
     }
     for t in fetches { try checkOwn(t) }
     for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
     var fedRefs: [ValueRef] = []
-    for t in feeds.keys {
+    for (t, _) in feeds {
       try checkOwn(t)
       fedRefs.append(ValueRef(node: t.node, output: t.output))
     }
     fedRefs.sort { ($0.node, $0.output) < ($1.node, $1.output) }
+    for i in fedRefs.indices.dropFirst() where fedRefs[i] == fedRefs[i - 1] {
+      throw Plan.fedTwice(Tensor(graph: graph, node: fedRefs[i].node, output: fedRefs[i].output).name)
+    }
     let key = PlanKey(
       fetches: fetches.map { ValueRef(node: $0.node, output: $0.output) }, feeds: fedRefs,
       targets: targets.map(\.id))
@@ -196,26 +233,33 @@ public final class Session: @unchecked Sendable {
       plan = cached
     } else {
       plan = try Plan(graph: graph, fetches: key.fetches, feeds: fedRefs, targets: key.targets, fusesKernels: fusesKernels)
-      plans[key] = plan
+      plans[key] = plan  // owned here for the session's life: `recent` may hold it unretained
     }
     if recent.count == 4 { recent.removeLast() }
-    recent.insert((key, plan), at: 0)
+    recent.insert(RecentPlan(key: key, plan: plan), at: 0)
     guard try plan.bindFeeds(feeds, graph: graph) else {
       preconditionFailure("Session: a plan built for these feeds does not take them")
     }
-    return plan
+    return Unmanaged.passUnretained(plan)
   }
 
-  /// Whether `key` has these fetches and targets, in order, and this many feeds.
+  /// Whether `entry` has these fetches and targets, in order, and this many feeds (compared in
+  /// place: node and output numbers, and the graph by identity).
   @inline(__always) private func sameRun<F: Collection<Tensor>, T: Collection<Operation>>(
-    _ key: PlanKey, _ fetches: F, _ feedCount: Int, _ targets: T
+    _ entry: RecentPlan, _ fetches: F, _ feedCount: Int, _ targets: T
   ) -> Bool {
-    guard key.fetches.count == fetches.count, key.targets.count == targets.count, key.feeds.count == feedCount
+    guard entry.feedCount == feedCount, entry.fetches.count == fetches.count, entry.targets.count == targets.count
     else { return false }
-    for (ref, t) in zip(key.fetches, fetches) where t.graph !== graph || ref.node != t.node || ref.output != t.output {
-      return false
+    var i = 0
+    for t in fetches {
+      guard t.graph === graph, entry.fetches[i].node == t.node, entry.fetches[i].output == t.output else { return false }
+      i += 1
     }
-    for (id, t) in zip(key.targets, targets) where t.graph !== graph || id != t.id { return false }
+    i = 0
+    for t in targets {
+      guard t.graph === graph, entry.targets[i] == t.id else { return false }
+      i += 1
+    }
     return true
   }
 
@@ -275,6 +319,22 @@ public final class Session: @unchecked Sendable {
         }
       }
     }
+  }
+}
+
+/// One of a session's most recent plans: what identifies its run, and the plan, unretained
+/// (the session's plan cache owns it for the session's life).
+struct RecentPlan {
+  var fetches: [ValueRef]
+  var targets: [Int]
+  var feedCount: Int
+  var plan: Unmanaged<Plan>
+
+  init(key: PlanKey, plan: Plan) {
+    fetches = key.fetches
+    targets = key.targets
+    feedCount = key.feeds.count
+    self.plan = Unmanaged.passUnretained(plan)
   }
 }
 
@@ -390,27 +450,56 @@ extension Plan {
   /// The caller has checked that the counts are equal, and holds the session's lock.
   /// Each value is checked against its placeholder's dtype and shape as it is bound; on a
   /// mismatch the error names the first mismatched feed in the plan's order (so it does not
-  /// depend on the dictionary's order), and the slots are cleared.
-  func bindFeeds(_ fed: [Tensor: NDArray], graph: Graph) throws -> Bool {
+  /// depend on the feeds' order), and the slots are cleared.
+  /// - Throws: ``SessionError/unexpectedFeed(name:reason:)`` for a tensor fed twice (equal
+  ///   counts and no tensor fed twice make every plan feed bound exactly once), or
+  ///   ``SessionError/feedMismatch(name:expected:got:)``.
+  func bindFeeds(_ fed: Feeds, graph: Graph) throws -> Bool {
     var mismatch = false
-    let fits = feeds.withUnsafeBufferPointer { planned in
-      for (tensor, value) in fed {
-        guard tensor.graph === graph,
-          let j = planned.firstIndex(where: { $0.ref.node == tensor.node && $0.ref.output == tensor.output })
+    var twice = -1
+    // Both lists are read in place: no pair or plan feed is copied (nor retained).
+    let fits = fed.pairs.withUnsafeBufferPointer { given in feeds.withUnsafeBufferPointer { planned in
+      // Which plan feeds are bound: a bit each for the first 64, a flag in `boundBeyond` for more.
+      var bound: UInt64 = 0
+      var boundBeyond: [Bool] = []
+      for i in given.indices {
+        let pair = given.baseAddress! + i
+        guard pair.pointee.0.graph === graph,
+          let j = planned.firstIndex(where: { $0.ref.node == pair.pointee.0.node && $0.ref.output == pair.pointee.0.output })
         else {
           clearFeeds()
           return false
         }
-        if value.dtype != planned[j].info.dtype || !planned[j].info.shape.accepts(value.shape) { mismatch = true }
-        frame[planned[j].slot] = value
+        if j < 64 {
+          if bound & (1 &<< UInt64(j)) != 0 { twice = j }
+          bound |= 1 &<< UInt64(j)
+        } else {
+          if boundBeyond.isEmpty { boundBeyond = Array(repeating: false, count: planned.count - 64) }
+          if boundBeyond[j - 64] { twice = j }
+          boundBeyond[j - 64] = true
+        }
+        let feed = planned.baseAddress! + j
+        if pair.pointee.1.dtype != feed.pointee.info.dtype || !feed.pointee.info.shape.accepts(pair.pointee.1.shape) {
+          mismatch = true
+        }
+        frame[feed.pointee.slot] = pair.pointee.1
       }
       return true
+    } }
+    if twice >= 0 {
+      clearFeeds()
+      throw Self.fedTwice(feeds[twice].name)
     }
     if fits && mismatch {
       defer { clearFeeds() }
       for i in feeds.indices { try checkFeed(at: i, frame[feeds[i].slot]) }
     }
     return fits
+  }
+
+  /// The error for tensor `name` fed twice in one run.
+  @inline(never) static func fedTwice(_ name: String) -> SessionError {
+    SessionError.unexpectedFeed(name: name, reason: "it is fed twice in one run (a repeated key in the feeds)")
   }
 
   /// Drops the fed values (the session does not keep the caller's arrays alive between runs).
