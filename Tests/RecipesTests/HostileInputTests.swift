@@ -280,6 +280,16 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     try expectRefused(["regression", "--plot", dir + "/p.png"], "SVG only")
     try expectRefused(["regression", "--save", "/dev/null"], "refusing to replace")
     try expectRefused(["regression", "--save", dir + "/" + String(repeating: "x", count: 300)], "longer than 255 bytes")
+    // export and predict too (export --onnx over its own --model replaced the model file).
+    let model = dir + "/d.safetensors"
+    #expect(try runTool(["digits", "--data", train, "--epochs", "1", "--quiet", "--save", model]).status == 0)
+    let modelBefore = try FileIO.readBytes(atPath: model)
+    try expectRefused(["export", "--onnx", model, "--model", model], "name the same file")
+    try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", model, "--input", train, "--logits", train], "name the same file")
+    try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", model, "--input", train, "--logits", dir + "/m.onnx"], "one output would overwrite the other")
+    try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", "/dev/zero"], "character device")
+    try expectRefused(["predict", "--model", model, "--input", train, "--labels", "/dev/zero"], "character device")
+    #expect(try FileIO.readBytes(atPath: model) == modelBefore)
     #expect(try FileIO.readBytes(atPath: ck) == before)
     #expect(try FileIO.readBytes(atPath: train) == trainBefore)
     // --restore ck --save ck stays allowed: it resumes and saves the continued run.
