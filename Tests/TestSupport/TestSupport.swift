@@ -193,7 +193,12 @@ public func runBackpropTool(_ arguments: [String], in directory: String? = nil) 
   let outData = output.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
   try? errors.close()
-  let errData = FileManager.default.contents(atPath: errorPath) ?? Data()
+  // Read through a file handle: FileManager.contents(atPath:) leaks a 4 KiB buffer for an empty
+  // file in swift-corelibs-foundation (seen by the full-suite AddressSanitizer run).
+  let errData = FileHandle(forReadingAtPath: errorPath).map { handle in
+    defer { try? handle.close() }
+    return handle.readDataToEndOfFile()
+  } ?? Data()
   return ToolRun(
     status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
     output: String(decoding: outData, as: UTF8.self), error: String(decoding: errData, as: UTF8.self))
