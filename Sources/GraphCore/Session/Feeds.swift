@@ -7,9 +7,9 @@ import ArrayCore
 /// try session.run(train, feeding: [x: NDArray([Float(1.02)]), y: NDArray([Float(10)])])
 /// ```
 ///
-/// A literal of this type keeps its pairs in the order written, in place (up to four pairs
-/// without a heap allocation) and without hashing: the session binds each value by position
-/// among the fed tensors of its cached plan. A tensor written twice, `[x: a, x: b]`, is a thrown
+/// A literal of this type keeps the array of pairs the compiler builds for it, in the order
+/// written, and hashes nothing: the session binds each value by position among the fed tensors
+/// of its cached plan, reading the pairs in place. A tensor written twice, `[x: a, x: b]`, is a thrown
 /// ``SessionError/unexpectedFeed(name:reason:)`` naming it when the run binds the feeds (the
 /// same literal typed as a `Dictionary` traps: "Dictionary literal contains duplicate keys").
 /// Dictionaries built in code are fed as they are: every `feeding:` API also takes a

@@ -64,8 +64,9 @@ public final class Session: @unchecked Sendable {
   /// Evaluates `fetches`, running `targets` too, with `feeds` supplying values for
   /// placeholders (or for any tensor, overriding its computation) (`sess.run(fetches,
   /// feed_dict)`). The feeds are usually a dictionary literal, `[x: xValue, y: yValue]`, which
-  /// makes a ``Feeds`` value: bound by position among the plan's feeds, without hashing or a
-  /// heap allocation. A `[Tensor: NDArray]` built in code is taken as it is (the overload below).
+  /// makes a ``Feeds`` value: bound by position among the plan's feeds, without hashing (a
+  /// tensor written twice is a thrown error, not a trap). A `[Tensor: NDArray]` built in code is
+  /// taken too (the generic overload).
   /// - Returns: One value per fetch.
   /// - Throws: ``SessionError`` for a missing or mismatched feed (naming the placeholder, the
   ///   expected and the given shape and dtype), a tensor fed twice, an uninitialized variable, a
