@@ -20,7 +20,7 @@ extension Graph {
 
   func appendLeaf(_ primitive: some Primitive, output: TensorInfo, name: String, location: SourceLocation?) -> Tensor {
     nodes.append(Node(
-      primitive: primitive, inputs: [], outputs: [output],
+      primitive: primitive, inputs: [], outputs: NodeOutputs(output),
       name: primitive is VariablePrimitive ? uniqueName(name) : operationName(name), location: location,
       isGradient: gradientDepth > 0))
     if primitive is VariablePrimitive { registerVariable(nodes.count - 1) }

@@ -58,8 +58,10 @@ struct ValueRef: Hashable, Sendable {
 /// One node of a graph: an operation with its primitive, inputs and output types.
 struct Node: Sendable {
   var primitive: any Primitive
-  var inputs: [ValueRef]
-  var outputs: [TensorInfo]
+  /// Up to two inline (no array per node: an eager tape appends one per operation).
+  var inputs: NodeInputs
+  /// One inline (as `inputs`).
+  var outputs: NodeOutputs
   var name: String
   var location: SourceLocation?
   var isGradient: Bool
@@ -226,7 +228,7 @@ public final class Graph: @unchecked Sendable {
   /// the primitive's shape rule, and appends the node.
   /// - Throws: ``GraphError`` naming the operation, its inputs and `location`.
   package func addOperation(
-    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
+    _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
     name: String? = nil, location: SourceLocation? = nil
   ) throws -> Operation {
     if mode != .symbolic || inputs.contains(where: { $0.graph !== self }) {
@@ -245,7 +247,7 @@ public final class Graph: @unchecked Sendable {
 
   /// ``addOperation(_:inputs:controlDependencies:name:location:)`` once the graph is chosen.
   private func appendOperation(
-    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation],
+    _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation],
     name: String?, location: SourceLocation?
   ) throws -> Operation {
     let opName = primitive.typeName
@@ -263,10 +265,17 @@ public final class Graph: @unchecked Sendable {
       inputTypes.removeAll(keepingCapacity: true)
       for input in inputs { inputTypes.append(nodes[input.node].outputs[input.output]) }
     }
-    let outputs: [TensorInfo]
+    let outputs: NodeOutputs
     do {
-      outputs = try primitive.outputTypes(for: inputTypes)
-      for info in outputs { try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype) }
+      // A single-output rule first: no array of output types to build.
+      if let info = try primitive.outputType(for: inputTypes) {
+        try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype)
+        outputs = NodeOutputs(info)
+      } else {
+        let infos = try primitive.outputTypes(for: inputTypes)
+        for info in infos { try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype) }
+        outputs = NodeOutputs(infos)
+      }
     } catch let error as ShapeError {
       throw GraphError.invalidOperation(
         op: opName, name: scopedPreview(name ?? primitive.defaultName),
@@ -279,7 +288,7 @@ public final class Graph: @unchecked Sendable {
     // Built in the append (moved into the array, not copied from a local and destroyed).
     nodes.append(
       Node(
-        primitive: primitive, inputs: inputs.map { ValueRef(node: $0.node, output: $0.output) },
+        primitive: primitive, inputs: NodeInputs(inputs),
         outputs: outputs, name: operationName(name ?? primitive.defaultName), location: location,
         isGradient: gradientDepth > 0, controlInputs: controlInputs))
     if eager != nil { try evaluateLast(inputs: inputs) }
@@ -294,7 +303,7 @@ public final class Graph: @unchecked Sendable {
 
   /// Adds a single-output operation and returns its output.
   package func apply(
-    _ primitive: some Primitive, _ inputs: [Tensor], name: String? = nil,
+    _ primitive: any Primitive, _ inputs: [Tensor], name: String? = nil,
     location: SourceLocation? = nil
   ) throws -> Tensor {
     let op = try addOperation(primitive, inputs: inputs, name: name, location: location)
