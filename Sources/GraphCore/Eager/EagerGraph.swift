@@ -32,6 +32,15 @@ final class EagerStore: @unchecked Sendable {
   @exclusivity(unchecked) var hasValue: [Bool] = []
   /// Whether each node is a variable (its value is the context's, which assignments change).
   @exclusivity(unchecked) var isVariable: [Bool] = []
+  /// Values of a dead graph's nodes that held their memory alone (at most ``spareLimit`` of at
+  /// most ``spareBytes`` bytes each): a new output starts from one, so that its kernel writes into
+  /// that memory (``ArrayCore/NDArray/prepare(shape:dtype:)``) instead of allocating. Nothing
+  /// else refers to them, so no value a user holds can change.
+  @exclusivity(unchecked) var spares: [NDArray] = []
+  /// How many spare values a store keeps.
+  static let spareLimit = 64
+  /// The largest spare value kept, in bytes.
+  static let spareBytes = 4096
   /// Variables and random generators, as a session holds them.
   let context = ExecutionContext()
   /// Creation order among all eager graphs: among several tapes, an operation goes to the newest.
@@ -39,6 +48,9 @@ final class EagerStore: @unchecked Sendable {
 
   /// Empties the store for a new graph (keeping the arrays' capacity), with a new serial.
   func restart() {
+    for i in values.indices where spares.count < Self.spareLimit && values[i].isReusable(upTo: Self.spareBytes) {
+      spares.append(values[i])
+    }
     values.removeAll(keepingCapacity: true)
     firstSlot.removeAll(keepingCapacity: true)
     hasValue.removeAll(keepingCapacity: true)
@@ -227,13 +239,11 @@ extension Graph {
     store.firstSlot.append(first)
     store.hasValue.append(true)
     store.isVariable.append(false)
-    if outputCount == 1 {
-      store.values.append(NDArray())
-    } else {
-      store.values.append(contentsOf: repeatElement(NDArray(), count: outputCount))
-    }
+    // Each output starts from a dead graph's value when there is one (see `EagerStore.spares`).
+    for _ in 0..<outputCount { store.values.append(store.spares.popLast() ?? NDArray()) }
+    // (No `context.reserve(nodes:)`: the variable table is indexed by leaves, which reserve it,
+    // and every other access checks its bounds.)
     store.context.currentNode = id
-    store.context.reserve(nodes: id + 1)
     do {
       try withUnsafeTemporaryAllocation(of: Int.self, capacity: inputCount + outputCount) { slots in
         for i in 0..<inputCount {
