@@ -341,6 +341,7 @@ struct PredictCommand: ParsableCommand {
     guard images.typeCode == 0x08, images.dimensions.count == 3, images.dimensions[1] == side, images.dimensions[2] == side else {
       throw CLIError("\(input): expected an IDX file of unsigned-byte images [n, \(side), \(side)], got dimensions \(images.dimensions)")
     }
+    guard images.dimensions[0] > 0 else { throw CLIError("\(input): no rows to predict") }
     var truth: [Int32]?
     if let labels {
       let l = try IDXArray(contentsOfFile: labels)

@@ -240,6 +240,24 @@ BP_AVX2 BP_INLINE __m256 s_sign_times(__m256 x, __m256 t, int sign_first) {
   return sign_first ? _mm256_mul_ps(sg, t) : _mm256_mul_ps(t, sg);
 }
 
+/// dx[i] for the positions `from..<to` of one image row that no window covers: 0, or 0 times
+/// sign(x[i]) when the gradient is fused with Sign's (the same product, in the same order, as the
+/// unfused graph computes).
+BP_AVX2 BP_INLINE void s_zero_uncovered(const float *xr, float *dr, long from, long to, int with_sign, int sign_first) {
+  const __m256 zero = _mm256_setzero_ps();
+  for (long i = from; i < to; i += 8) {
+    const long left = to - i;
+    if (left >= 8) {
+      _mm256_storeu_ps(dr + i, with_sign ? s_sign_times(_mm256_loadu_ps(xr + i), zero, sign_first) : zero);
+    } else {
+      for (long q = 0; q < left; q++) {
+        const float xv = xr[i + q], sg = xv > 0 ? 1.0f : (xv < 0 ? -1.0f : xv);
+        dr[i + q] = with_sign ? (sign_first ? sg * 0.0f : 0.0f * sg) : 0.0f;
+      }
+    }
+  }
+}
+
 BP_AVX2 static void s_pool2x2_image(const bp_conv_geometry *g, int kind, const float *x, const float *dy, float *out, long n,
                                     int sign_first) {
   const long h = g->h, w = g->w, c = g->c, oh = g->oh, ow = g->ow;
@@ -312,33 +330,10 @@ BP_AVX2 static void s_pool2x2_image(const bp_conv_geometry *g, int kind, const f
         continue;  // written with the row above
       }
     }
-    // Positions no window covers: zero (times sign(x) when fused).
-    for (long i = covered; i < w * c; i += 8) {
-      const long left = w * c - i;
-      if (left >= 8) {
-        _mm256_storeu_ps(dr + i, with_sign ? s_sign_times(_mm256_loadu_ps(xr + i), zero, sign_first) : zero);
-      } else {
-        for (long q = 0; q < left; q++) {
-          const float xv = xr[i + q], sg = xv > 0 ? 1.0f : (xv < 0 ? -1.0f : xv);
-          dr[i + q] = with_sign ? (sign_first ? sg * 0.0f : 0.0f * sg) : 0.0f;
-        }
-      }
-    }
-    if (oy < oh && 2 * ow < w) {  // the uncovered tail of the row below, too
-      const float *xr1 = xr + w * c;
-      float *dr1 = dr + w * c;
-      for (long i = covered; i < w * c; i += 8) {
-        const long left = w * c - i;
-        if (left >= 8) {
-          _mm256_storeu_ps(dr1 + i, with_sign ? s_sign_times(_mm256_loadu_ps(xr1 + i), zero, sign_first) : zero);
-        } else {
-          for (long q = 0; q < left; q++) {
-            const float xv = xr1[i + q], sg = xv > 0 ? 1.0f : (xv < 0 ? -1.0f : xv);
-            dr1[i + q] = with_sign ? (sign_first ? sg * 0.0f : 0.0f * sg) : 0.0f;
-          }
-        }
-      }
-    }
+    // Positions no window covers: zero (times sign(x) when fused), in this row and, when the
+    // row is the top of a window row, in the row below.
+    s_zero_uncovered(xr, dr, covered, w * c, with_sign, sign_first);
+    if (oy < oh && 2 * ow < w) s_zero_uncovered(xr + w * c, dr + w * c, covered, w * c, with_sign, sign_first);
   }
 }
 #endif

@@ -144,6 +144,30 @@ private let toolIsBuilt = tool != nil
     let big = try runTool(["digits", "--data", dir + "/thirty.csv", "--batch-size", "9223372036854775807", "--epochs", "1", "--quiet"])
     #expect(!big.signaled && big.status == 0, "\(big.error)")
   }
+
+  /// An IDX file of zero images given to `predict`: the same error for a Fashion-MNIST model file
+  /// and for its whole-model directory (the file's path printed an empty line and "accuracy 0.0
+  /// (0/0)" with status 0).
+  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  func predictingZeroImagesIsAnErrorForEveryModelKind() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let mini = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/fashion-mini"
+    let trained = try runTool([
+      "fashion", "--data", mini, "--model", "mlp", "--epochs", "1", "--quiet",
+      "--save", dir + "/f.safetensors", "--save-model", dir + "/fm",
+    ])
+    try #require(trained.status == 0, "\(trained.error)")
+    func idx(_ magic: UInt32, _ dimensions: [UInt32]) -> Data {
+      Data(([magic] + dimensions).flatMap { word in withUnsafeBytes(of: word.bigEndian) { Array($0) } })
+    }
+    try idx(0x803, [0, 28, 28]).write(to: URL(fileURLWithPath: dir + "/none-images"))
+    try idx(0x801, [0]).write(to: URL(fileURLWithPath: dir + "/none-labels"))
+    for model in [dir + "/f.safetensors", dir + "/fm"] {
+      try expectRefused(["predict", "--model", model, "--input", dir + "/none-images"], "no rows to predict")
+      try expectRefused(["predict", "--model", model, "--input", dir + "/none-images", "--labels", dir + "/none-labels"], "no rows to predict")
+    }
+  }
 }
 
 // MARK: 2. Unbounded reads
