@@ -8,7 +8,14 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   /// Creates a partial shape.
   public init(_ dimensions: [Int?]) { self.dimensions = dimensions }
   /// Creates a fully known partial shape from a ``Shape``.
-  public init(_ shape: Shape) { self.dimensions = shape.dimensions.map { $0 } }
+  public init(_ shape: Shape) {
+    // Filled in place (`map` grew its result here, an extra allocation per eager result type).
+    let sizes = shape.dimensions
+    dimensions = [Int?](unsafeUninitializedCapacity: sizes.count) { buffer, count in
+      for (i, d) in sizes.enumerated() { (buffer.baseAddress! + i).initialize(to: d) }
+      count = sizes.count
+    }
+  }
   /// `let s: PartialShape = [nil, 3]`.
   public init(arrayLiteral elements: Int?...) { self.dimensions = elements }
   /// The number of dimensions.
@@ -16,6 +23,7 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   /// The shape, when every size is known.
   public var concrete: Shape? {
     var out: [Int] = []
+    out.reserveCapacity(dimensions.count)
     for d in dimensions {
       guard let d else { return nil }
       out.append(d)
