@@ -8,14 +8,7 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   /// Creates a partial shape.
   public init(_ dimensions: [Int?]) { self.dimensions = dimensions }
   /// Creates a fully known partial shape from a ``Shape``.
-  public init(_ shape: Shape) {
-    // Filled in place (`map` grew its result here, an extra allocation per eager result type).
-    let sizes = shape.dimensions
-    dimensions = [Int?](unsafeUninitializedCapacity: sizes.count) { buffer, count in
-      for (i, d) in sizes.enumerated() { (buffer.baseAddress! + i).initialize(to: d) }
-      count = sizes.count
-    }
-  }
+  public init(_ shape: Shape) { self.dimensions = shape.dimensions.map { $0 } }
   /// `let s: PartialShape = [nil, 3]`.
   public init(arrayLiteral elements: Int?...) { self.dimensions = elements }
   /// The number of dimensions.
@@ -23,7 +16,6 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   /// The shape, when every size is known.
   public var concrete: Shape? {
     var out: [Int] = []
-    out.reserveCapacity(dimensions.count)
     for d in dimensions {
       guard let d else { return nil }
       out.append(d)
@@ -75,6 +67,9 @@ struct Node: Sendable {
   var isGradient: Bool
   /// Operations that must run before this one although no value flows (TF1 control inputs).
   var controlInputs: [Int] = []
+  /// Whether the primitive is a ``VariablePrimitive`` (known when the node is made, so that
+  /// ``Tensor/isVariable`` needs no dynamic cast).
+  var isVariable = false
 }
 
 /// A computational graph (TF1's `tf.Graph`): an append-only list of operations.
@@ -298,7 +293,8 @@ public final class Graph: @unchecked Sendable {
       Node(
         primitive: primitive, inputs: NodeInputs(inputs),
         outputs: outputs, name: operationName(name ?? primitive.defaultName), location: location,
-        isGradient: gradientDepth > 0, controlInputs: controlInputs))
+        isGradient: gradientDepth > 0, controlInputs: controlInputs,
+        isVariable: inputs.isEmpty && primitive is VariablePrimitive))
     if eager != nil { try evaluateLast(inputs: inputs) }
     return Operation(graph: self, id: nodes.count - 1)
   }
@@ -393,7 +389,7 @@ public struct Tensor: Hashable, @unchecked Sendable, CustomStringConvertible {
   /// TF-style name: `<operation name>:<output index>`.
   public var name: String { "\(graph.nodes[node].name):\(output)" }
   /// Whether this tensor is a variable (the output of a variable operation).
-  public var isVariable: Bool { graph.nodes[node].primitive is VariablePrimitive }
+  public var isVariable: Bool { graph.nodes[node].isVariable }
 
   /// The tensor's name, static shape, dtype and creation site, as error messages list inputs.
   public var inputDescription: InputDescription {
