@@ -295,7 +295,7 @@ public final class Graph: @unchecked Sendable {
         outputs: outputs, name: operationName(name ?? primitive.defaultName), location: location,
         isGradient: gradientDepth > 0, controlInputs: controlInputs,
         isVariable: inputs.isEmpty && primitive is VariablePrimitive))
-    if eager != nil { try evaluateLast(inputs: inputs) }
+    if eager != nil { try evaluateLast(primitive, inputs: inputs) }
     return Operation(graph: self, id: nodes.count - 1)
   }
 

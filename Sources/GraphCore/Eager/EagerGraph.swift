@@ -225,7 +225,9 @@ extension Graph {
 
   /// Evaluates the node just appended (an eager graph computes each operation as it is added).
   /// On failure the node is removed again, so the graph stays as it was.
-  func evaluateLast(inputs: [Tensor]) throws {
+  /// `primitive` is the node's own (the caller's, borrowed: reading `nodes[id].primitive` here
+  /// would copy the existential, since the kernel could in principle change the node array).
+  func evaluateLast(_ primitive: any Primitive, inputs: [Tensor]) throws {
     let store = eager!
     let id = nodes.count - 1
     // The node is read in place (`nodes[id]`), not copied: a copy retains and releases each of
@@ -254,7 +256,7 @@ extension Graph {
         for o in 0..<outputCount { slots[inputCount + o] = first + o }
         try store.values.withUnsafeMutableBufferPointer { values in
           let base = values.baseAddress!
-          try nodes[id].primitive.evaluate(
+          try primitive.evaluate(
             Operands(base: base, slots: UnsafePointer(slots.baseAddress!), count: inputCount),
             Results(base: base, slots: UnsafePointer(slots.baseAddress! + inputCount), count: outputCount),
             store.context)
