@@ -192,6 +192,7 @@ struct PredictCommand: ParsableCommand {
       try validateInputPath(model, flag: "--model")
     }
     try validateInputPath(input, flag: "--input")
+    if let labels { try validateInputPath(labels, flag: "--labels") }
   }
 
   func run() throws {

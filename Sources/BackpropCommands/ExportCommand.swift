@@ -28,11 +28,20 @@ struct ExportCommand: ParsableCommand {
   var logits: String?
 
   func validate() throws {
+    try validateInputPath(model, flag: "--model")
+    if let input { try validateInputPath(input, flag: "--input") }
     try validateOutputPath(onnx, flag: "--onnx")
     if let logits {
       try validateOutputPath(logits, flag: "--logits")
       if input == nil { throw ValidationError("--logits needs --input FILE.csv") }
     }
+    // The ONNX file or the logits written over the model or the rows would destroy them.
+    try validateDistinctFiles(
+      [
+        FileArgument(flag: "--model", path: model, isInput: true),
+        FileArgument(flag: "--onnx", path: onnx, isInput: false),
+      ] + (input.map { [FileArgument(flag: "--input", path: $0, isInput: true)] } ?? [])
+        + (logits.map { [FileArgument(flag: "--logits", path: $0, isInput: false)] } ?? []))
   }
 
   func run() throws {

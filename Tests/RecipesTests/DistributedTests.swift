@@ -119,7 +119,7 @@ private func run(_ arguments: [String], environment: [String: String] = [:], tim
   if process.isRunning { process.terminate() }
   process.waitUntilExit()
   try handle.close()
-  let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+  let text = readTextFile(output.path) ?? ""
   try? FileManager.default.removeItem(at: output)
   return (process.terminationStatus, text)
 }
@@ -253,7 +253,7 @@ struct MPIDistributedTests {
     var pids: [Int32] = []
     let ready = Date().addingTimeInterval(120)
     while Date() < ready {
-      let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+      let text = readTextFile(log) ?? ""
       if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ranks: ") }),
         FileManager.default.fileExists(atPath: checkpoint)
       {
@@ -264,7 +264,7 @@ struct MPIDistributedTests {
       }
       usleep(100_000)
     }
-    try #require(pids.count == 3, "no rank table: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    try #require(pids.count == 3, "no rank table: \(readTextFile(log) ?? "")")
     usleep(150_000)
     let killed = Date()
     kill(pids[1], SIGKILL)
@@ -280,14 +280,14 @@ struct MPIDistributedTests {
     // after the launcher returns; a zombie waiting for its new parent to reap it has ended.
     func running(_ pid: Int32) -> Bool {
       guard kill(pid, 0) == 0 else { return false }
-      let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+      let stat = readTextFile("/proc/\(pid)/stat") ?? ""
       guard let close = stat.lastIndex(of: ")") else { return false }
       return stat[close...].dropFirst(2).first != "Z"
     }
     let settle = Date().addingTimeInterval(5)
     while pids.contains(where: running) && Date() < settle { usleep(20_000) }
     for pid in pids { #expect(!running(pid), "rank process \(pid) is still running") }
-    let text = try String(contentsOfFile: log, encoding: .utf8)
+    let text = try #require(readTextFile(log))
     // MPICH's Hydra SIGKILLs the surviving ranks within a second, before they can say anything;
     // the lost rank's supervisor (the process Hydra started, whose child the rank is) names it.
     #expect(text.contains("rank 1 (pid \(pids[1])) was lost: killed by signal 9"), "\(text)")
@@ -367,7 +367,7 @@ struct OpenMPIDistributedTests {
     var pids: [Int32] = []
     let ready = Date().addingTimeInterval(120)
     while Date() < ready && pids.count < 3 {
-      let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+      let text = readTextFile(log) ?? ""
       if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ranks: ") }),
         FileManager.default.fileExists(atPath: dir + "/ck.safetensors")
       {
@@ -377,7 +377,7 @@ struct OpenMPIDistributedTests {
       }
       usleep(100_000)
     }
-    try #require(pids.count == 3, "no rank table: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    try #require(pids.count == 3, "no rank table: \(readTextFile(log) ?? "")")
     let killed = Date()
     kill(pids[1], SIGKILL)
     while job.isRunning && Date().timeIntervalSince(killed) < 30 { usleep(50_000) }
@@ -385,7 +385,7 @@ struct OpenMPIDistributedTests {
     job.waitUntilExit()
     try handle.close()
     #expect(job.terminationStatus != 0)
-    let text = try String(contentsOfFile: log, encoding: .utf8)
+    let text = try #require(readTextFile(log))
     #expect(text.contains("rank 1 (pid \(pids[1])) was lost: killed by signal 9"), "\(text)")
   }
 }

@@ -280,6 +280,16 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     try expectRefused(["regression", "--plot", dir + "/p.png"], "SVG only")
     try expectRefused(["regression", "--save", "/dev/null"], "refusing to replace")
     try expectRefused(["regression", "--save", dir + "/" + String(repeating: "x", count: 300)], "longer than 255 bytes")
+    // export and predict too (export --onnx over its own --model replaced the model file).
+    let model = dir + "/d.safetensors"
+    #expect(try runTool(["digits", "--data", train, "--epochs", "1", "--quiet", "--save", model]).status == 0)
+    let modelBefore = try FileIO.readBytes(atPath: model)
+    try expectRefused(["export", "--onnx", model, "--model", model], "name the same file")
+    try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", model, "--input", train, "--logits", train], "name the same file")
+    try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", model, "--input", train, "--logits", dir + "/m.onnx"], "one output would overwrite the other")
+    try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", "/dev/zero"], "character device")
+    try expectRefused(["predict", "--model", model, "--input", train, "--labels", "/dev/zero"], "character device")
+    #expect(try FileIO.readBytes(atPath: model) == modelBefore)
     #expect(try FileIO.readBytes(atPath: ck) == before)
     #expect(try FileIO.readBytes(atPath: train) == trainBefore)
     // --restore ck --save ck stays allowed: it resumes and saves the continued run.
@@ -355,10 +365,12 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
       layers.append(layer)
     }
     let elapsed = clock.now - start
-    // The target is under a second; this debug build measured 0.9-1.3 s while up to 8
-    // builds shared the machine's 2 cores, so the bound is 3 s (the quadratic naming took
-    // minutes for these 18,000 names; 2,000 layers took 4.6 s).
-    #expect(elapsed < .seconds(3), "building \(graph.operationCount) operations took \(elapsed)")
+    // The target is under a second: this debug build measured 0.9-1.3 s while up to 8
+    // builds shared the machine's 2 cores. A time is not a unit test's measure (a loaded machine
+    // can exceed any tight bound), so the bound only catches the quadratic cost, which took
+    // minutes for these 18,000 names (2,000 layers took 4.6 s); the probe count below is the
+    // exact check.
+    #expect(elapsed < .seconds(60), "building \(graph.operationCount) operations took \(elapsed)")
     // The deterministic check of linearity: the suffixes tried while naming, at most a few per
     // operation (a scan would try each taken suffix again: about N²/2 = 1.6e8 here).
     #expect(graph.namingProbes <= 2 * graph.operationCount, "\(graph.namingProbes) naming probes for \(graph.operationCount) operations")

@@ -140,11 +140,22 @@ public func stopProcess(_ pid: Int32, when condition: () -> Bool, timeout: Doubl
   return false
 }
 
+/// The text of the file at `path` (UTF-8, invalid bytes replaced), or nil when it cannot be
+/// opened. Reads through a file handle: `String(contentsOfFile:)` and
+/// `FileManager.contents(atPath:)` leak a 4 KiB buffer for each read of an empty file (or a
+/// /proc file, whose size reads as 0) in swift-corelibs-foundation, which the full-suite
+/// AddressSanitizer run reports; the tests poll growing logs and /proc with this instead.
+public func readTextFile(_ path: String) -> String? {
+  guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+  defer { try? handle.close() }
+  return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+}
+
 /// Whether process `pid` is stopped: state `T` in `/proc/<pid>/stat` on Linux; elsewhere a short
 /// wait stands in for the check.
 private func isStopped(_ pid: Int32) -> Bool {
   #if os(Linux)
-  guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+  guard let stat = readTextFile("/proc/\(pid)/stat"),
     let close = stat.lastIndex(of: ")")
   else { return false }
   return stat[close...].dropFirst(2).first == "T"
@@ -193,8 +204,8 @@ public func runBackpropTool(_ arguments: [String], in directory: String? = nil) 
   let outData = output.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
   try? errors.close()
-  let errData = FileManager.default.contents(atPath: errorPath) ?? Data()
+  let errorText = readTextFile(errorPath) ?? ""
   return ToolRun(
     status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-    output: String(decoding: outData, as: UTF8.self), error: String(decoding: errData, as: UTF8.self))
+    output: String(decoding: outData, as: UTF8.self), error: errorText)
 }
