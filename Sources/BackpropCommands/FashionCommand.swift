@@ -70,9 +70,7 @@ struct FashionCommand: ParsableCommand {
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
   func validate() throws {
-    if !(learningRate.isFinite && learningRate > 0) {
-      throw ValidationError("--learning-rate must be a finite number > 0, got \(learningRate)")
-    }
+    try validateLearningRate(learningRate)
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
     if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1, got \(trainLimit)") }

@@ -394,6 +394,10 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
       var c = DigitsRecipe.Configuration()
       c.learningRate = rate
       #expect(throws: RecipeError.self) { try c.validate() }
+      // The Fashion-MNIST recipe too (it accepted 1e-50 and trained with a rate of 0).
+      var f = FashionRecipe.Configuration()
+      f.learningRate = rate
+      #expect(throws: RecipeError.self) { try f.validate() }
     }
     // A UTF-8 byte order mark at the start of a CSV is accepted.
     #expect(try NumericTable(bytes: [0xEF, 0xBB, 0xBF] + Array("1,2\n3,4\n".utf8), source: "bom.csv", hasHeader: false).values == [1, 2, 3, 4])
@@ -450,6 +454,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     try digitsCSV(rows: 3, pixel: { i, j in i == 1 && j == 7 ? "1e300" : "3" }).write(toFile: dir + "/in.csv", atomically: false, encoding: .utf8)
     try expectRefused(["predict", "--model", dir + "/m.safetensors", "--input", dir + "/in.csv"], "line 2, column 8")
     try expectRefused(["digits", "--learning-rate", "1e-50"], "too small for float32")
+    try expectRefused(["fashion", "--learning-rate", "1e-50"], "too small for float32")
     try expectRefused(["digits", "--learning-rate", "1e39"], "too large for float32")
   }
 }
