@@ -236,6 +236,13 @@ public struct NDArray: @unchecked Sendable {
     dtype = newType
   }
 
+  /// Whether this value alone holds its memory and the memory has at most `byteCount` bytes: an
+  /// eager graph keeps such values of a dead graph as the previous values of new results, which
+  /// ``prepare(shape:dtype:)`` then reuses instead of allocating.
+  package mutating func isReusable(upTo byteCount: Int) -> Bool {
+    storage.capacity <= byteCount && isKnownUniquelyReferenced(&storage)
+  }
+
   /// ``prepare(shape:dtype:)`` for a result no larger than an input that exists (an elementwise
   /// map, a copy, a reduction): such a result always fits the limit, so nothing is checked or
   /// thrown.

@@ -20,9 +20,9 @@ extension Graph {
 
   func appendLeaf(_ primitive: some Primitive, output: TensorInfo, name: String, location: SourceLocation?) -> Tensor {
     nodes.append(Node(
-      primitive: primitive, inputs: [], outputs: [output],
+      primitive: primitive, inputs: [], outputs: NodeOutputs(output),
       name: primitive is VariablePrimitive ? uniqueName(name) : operationName(name), location: location,
-      isGradient: gradientDepth > 0))
+      isGradient: gradientDepth > 0, isVariable: primitive is VariablePrimitive))
     if primitive is VariablePrimitive { registerVariable(nodes.count - 1) }
     if eager != nil {
       evaluateLeaf(constant: (primitive as? ConstantPrimitive)?.value, isVariable: primitive is VariablePrimitive)

@@ -58,13 +58,18 @@ struct ValueRef: Hashable, Sendable {
 /// One node of a graph: an operation with its primitive, inputs and output types.
 struct Node: Sendable {
   var primitive: any Primitive
-  var inputs: [ValueRef]
-  var outputs: [TensorInfo]
+  /// Up to two inline (no array per node: an eager tape appends one per operation).
+  var inputs: NodeInputs
+  /// One inline (as `inputs`).
+  var outputs: NodeOutputs
   var name: String
   var location: SourceLocation?
   var isGradient: Bool
   /// Operations that must run before this one although no value flows (TF1 control inputs).
   var controlInputs: [Int] = []
+  /// Whether the primitive is a ``VariablePrimitive`` (known when the node is made, so that
+  /// ``Tensor/isVariable`` needs no dynamic cast).
+  var isVariable = false
 }
 
 /// A computational graph (TF1's `tf.Graph`): an append-only list of operations.
@@ -226,7 +231,7 @@ public final class Graph: @unchecked Sendable {
   /// the primitive's shape rule, and appends the node.
   /// - Throws: ``GraphError`` naming the operation, its inputs and `location`.
   package func addOperation(
-    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
+    _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
     name: String? = nil, location: SourceLocation? = nil
   ) throws -> Operation {
     if mode != .symbolic || inputs.contains(where: { $0.graph !== self }) {
@@ -245,7 +250,7 @@ public final class Graph: @unchecked Sendable {
 
   /// ``addOperation(_:inputs:controlDependencies:name:location:)`` once the graph is chosen.
   private func appendOperation(
-    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation],
+    _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation],
     name: String?, location: SourceLocation?
   ) throws -> Operation {
     let opName = primitive.typeName
@@ -263,10 +268,17 @@ public final class Graph: @unchecked Sendable {
       inputTypes.removeAll(keepingCapacity: true)
       for input in inputs { inputTypes.append(nodes[input.node].outputs[input.output]) }
     }
-    let outputs: [TensorInfo]
+    let outputs: NodeOutputs
     do {
-      outputs = try primitive.outputTypes(for: inputTypes)
-      for info in outputs { try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype) }
+      // A single-output rule first: no array of output types to build.
+      if let info = try primitive.outputType(for: inputTypes) {
+        try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype)
+        outputs = NodeOutputs(info)
+      } else {
+        let infos = try primitive.outputTypes(for: inputTypes)
+        for info in infos { try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype) }
+        outputs = NodeOutputs(infos)
+      }
     } catch let error as ShapeError {
       throw GraphError.invalidOperation(
         op: opName, name: scopedPreview(name ?? primitive.defaultName),
@@ -279,10 +291,11 @@ public final class Graph: @unchecked Sendable {
     // Built in the append (moved into the array, not copied from a local and destroyed).
     nodes.append(
       Node(
-        primitive: primitive, inputs: inputs.map { ValueRef(node: $0.node, output: $0.output) },
+        primitive: primitive, inputs: NodeInputs(inputs),
         outputs: outputs, name: operationName(name ?? primitive.defaultName), location: location,
-        isGradient: gradientDepth > 0, controlInputs: controlInputs))
-    if eager != nil { try evaluateLast(inputs: inputs) }
+        isGradient: gradientDepth > 0, controlInputs: controlInputs,
+        isVariable: inputs.isEmpty && primitive is VariablePrimitive))
+    if eager != nil { try evaluateLast(primitive, inputs: inputs) }
     return Operation(graph: self, id: nodes.count - 1)
   }
 
@@ -294,7 +307,7 @@ public final class Graph: @unchecked Sendable {
 
   /// Adds a single-output operation and returns its output.
   package func apply(
-    _ primitive: some Primitive, _ inputs: [Tensor], name: String? = nil,
+    _ primitive: any Primitive, _ inputs: [Tensor], name: String? = nil,
     location: SourceLocation? = nil
   ) throws -> Tensor {
     let op = try addOperation(primitive, inputs: inputs, name: name, location: location)
@@ -376,7 +389,7 @@ public struct Tensor: Hashable, @unchecked Sendable, CustomStringConvertible {
   /// TF-style name: `<operation name>:<output index>`.
   public var name: String { "\(graph.nodes[node].name):\(output)" }
   /// Whether this tensor is a variable (the output of a variable operation).
-  public var isVariable: Bool { graph.nodes[node].primitive is VariablePrimitive }
+  public var isVariable: Bool { graph.nodes[node].isVariable }
 
   /// The tensor's name, static shape, dtype and creation site, as error messages list inputs.
   public var inputDescription: InputDescription {

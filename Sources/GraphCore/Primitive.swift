@@ -19,6 +19,11 @@ package protocol Primitive: Sendable {
   /// - Throws: ``ShapeError`` when the inputs are invalid; the graph adds the operation's name,
   ///   its inputs and the user's source line.
   func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo]
+  /// The shape rule of a single-output primitive, without an array: the graph asks it first and
+  /// calls ``outputTypes(for:)`` when it returns `nil` (the default). A primitive that implements
+  /// it derives ``outputTypes(for:)`` from it (one rule).
+  /// - Throws: ``ShapeError``, as ``outputTypes(for:)``.
+  func outputType(for inputs: [TensorInfo]) throws -> TensorInfo?
   /// The kernel: computes the outputs from the inputs' values, writing into `outputs` (whose
   /// previous buffers may be reused).
   func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws
@@ -45,6 +50,8 @@ extension Primitive {
   package var defaultName: String { typeName }
   /// `false`: the kernel writes its own buffers.
   package var outputsMayAlias: Bool { false }
+  /// `nil`: the rule is ``outputTypes(for:)``.
+  package func outputType(for inputs: [TensorInfo]) throws -> TensorInfo? { nil }
   /// No scalar form by default.
   package var scalarForm: ScalarForm? { nil }
   /// ``scalarForm``, whatever the shapes.

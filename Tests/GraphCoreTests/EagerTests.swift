@@ -230,4 +230,45 @@ import TestSupport
     }
     #expect(variables.graph.variables.map(\.operation.name) == ["A"])
   }
+
+  /// Dead eager graphs hand their uniquely held values to later graphs as result memory
+  /// (`EagerStore.spares`): values a user still holds, from `valueWithGradient` or
+  /// `Tensor.value`, must keep their numbers while later tapes compute into recycled memory.
+  @Test func heldValuesKeepTheirNumbersWhileLaterTapesReuseMemory() throws {
+    var held: [(value: NDArray, gradient: NDArray, intermediate: NDArray)] = []
+    for i in 0..<40 {
+      let x = Float(i)
+      var intermediate = NDArray()
+      let (v, g) = try valueWithGradient(at: NDArray([x, 2 * x])) { p in
+        let y = try p * p + 1
+        intermediate = try y.value
+        return try y * 3
+      }
+      held.append((v, g, intermediate))
+    }
+    for (i, h) in held.enumerated() {
+      let x = Float(i)
+      #expect(h.value.scalars(as: Float.self) == [3 * (x * x + 1), 3 * (4 * x * x + 1)])
+      #expect(h.gradient.scalars(as: Float.self) == [6 * x, 12 * x])
+      #expect(h.intermediate.scalars(as: Float.self) == [x * x + 1, 4 * x * x + 1])
+    }
+  }
+
+  /// Nodes keep up to two inputs and one output type inline (`NodeInputs`, `NodeOutputs`); more
+  /// inputs or outputs go to arrays, and both read the same.
+  @Test func nodeListsReadLikeArrays() {
+    let refs = (0..<5).map { ValueRef(node: $0, output: $0 % 2) }
+    for n in 0...5 {
+      #expect(Array(NodeInputs(Array(refs.prefix(n)))) == Array(refs.prefix(n)))
+    }
+    let infos = (1...3).map { TensorInfo(dtype: .float32, shape: PartialShape([$0])) }
+    for n in 0...3 {
+      var outputs = NodeOutputs(Array(infos.prefix(n)))
+      #expect(Array(outputs) == Array(infos.prefix(n)))
+      if n > 0 {
+        outputs[n - 1] = TensorInfo(dtype: .float64, shape: [nil])
+        #expect(outputs[n - 1] == TensorInfo(dtype: .float64, shape: [nil]) && outputs.count == n)
+      }
+    }
+  }
 }

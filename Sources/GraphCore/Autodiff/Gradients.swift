@@ -92,13 +92,20 @@ public func gradients(
       let first = terms.first(of: id)
       let outputCount = graph.nodes[id].outputs.count
       guard (first..<first + outputCount).contains(where: { terms.hasTerms($0) }) else { continue }
+      // The node's inputs, read once (a copy of two inline references; the node array grows as
+      // gradient operations are appended, so nothing is borrowed across them).
+      let inputs = graph.nodes[id].inputs
+      let inputCount = inputs.count
       let op = Operation(graph: graph, id: id)
       // Eager tapes do not name operations: no scope string to build.
       let scope = graph.mode == .tape ? "" : "\(lastComponent(graph.nodes[id].name))_grad"
       let upstream: [Tensor?] = try graph.withNameScope(scope) {
-        try (first..<first + outputCount).map { k in try terms.total(k) }
+        if outputCount == 1 { return [try terms.total(first)] }
+        var totals: [Tensor?] = []
+        totals.reserveCapacity(outputCount)
+        for k in first..<first + outputCount { totals.append(try terms.total(k)) }
+        return totals
       }
-      let inputCount = graph.nodes[id].inputs.count
       if inputCount == 0 { continue }
       let primitive = graph.nodes[id].primitive
       let results = try graph.withNameScope(scope) {
@@ -110,7 +117,7 @@ public func gradients(
           reason: "gradient returned \(results.count) values for \(inputCount) inputs", location: location)
       }
       for (i, grad) in results.enumerated() {
-        let input = graph.nodes[id].inputs[i]
+        let input = inputs[i]
         guard var g = grad, dependsOnX[input.node], let k = terms.index(input.node, input.output) else { continue }
         // Un-broadcasting, in one place: sum the gradient back to the input's shape.
         let gradShape = g.shape

@@ -24,14 +24,20 @@ package enum GraphMode: Sendable {
 /// (functions take it as a local for the length of a call), so a dead graph's store is cleared
 /// and handed to the next eager graph (``EagerRecycler``).
 final class EagerStore: @unchecked Sendable {
-  /// Every output's value; node `n`'s output `i` is `values[firstSlot[n] + i]`.
+  /// Every output's value; node `n`'s output `i` is `values[records[n].firstSlot + i]`.
   @exclusivity(unchecked) var values: [NDArray] = []
-  /// Each node's first slot in `values`.
-  @exclusivity(unchecked) var firstSlot: [Int] = []
-  /// Whether each node has values (a placeholder in an eager graph has none).
-  @exclusivity(unchecked) var hasValue: [Bool] = []
-  /// Whether each node is a variable (its value is the context's, which assignments change).
-  @exclusivity(unchecked) var isVariable: [Bool] = []
+  /// Per node: its first slot in `values`, whether it has values, whether it is a variable (one
+  /// record, one append per operation).
+  @exclusivity(unchecked) var records: [EagerRecord] = []
+  /// Values of a dead graph's nodes that held their memory alone (at most ``spareLimit`` of at
+  /// most ``spareBytes`` bytes each): a new output starts from one, so that its kernel writes into
+  /// that memory (``ArrayCore/NDArray/prepare(shape:dtype:)``) instead of allocating. Nothing
+  /// else refers to them, so no value a user holds can change.
+  @exclusivity(unchecked) var spares: [NDArray] = []
+  /// How many spare values a store keeps.
+  static let spareLimit = 64
+  /// The largest spare value kept, in bytes.
+  static let spareBytes = 4096
   /// Variables and random generators, as a session holds them.
   let context = ExecutionContext()
   /// Creation order among all eager graphs: among several tapes, an operation goes to the newest.
@@ -39,10 +45,11 @@ final class EagerStore: @unchecked Sendable {
 
   /// Empties the store for a new graph (keeping the arrays' capacity), with a new serial.
   func restart() {
+    for i in values.indices where spares.count < Self.spareLimit && values[i].isReusable(upTo: Self.spareBytes) {
+      spares.append(values[i])
+    }
     values.removeAll(keepingCapacity: true)
-    firstSlot.removeAll(keepingCapacity: true)
-    hasValue.removeAll(keepingCapacity: true)
-    isVariable.removeAll(keepingCapacity: true)
+    records.removeAll(keepingCapacity: true)
     context.restart()
     serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
   }
@@ -50,11 +57,19 @@ final class EagerStore: @unchecked Sendable {
   /// Room for `count` nodes' values without reallocating.
   func reserve(_ count: Int) {
     values.reserveCapacity(count)
-    firstSlot.reserveCapacity(count)
-    hasValue.reserveCapacity(count)
-    isVariable.reserveCapacity(count)
+    records.reserveCapacity(count)
     context.variables.reserveCapacity(count)
   }
+}
+
+/// Where an eager node's values are.
+struct EagerRecord {
+  /// The node's first slot in ``EagerStore/values`` (output `i` is at `firstSlot + i`).
+  var firstSlot: Int
+  /// Whether the node has values (a placeholder in an eager graph has none).
+  var hasValue: Bool
+  /// Whether the node is a variable (its value is the context's, which assignments change).
+  var isVariable: Bool
 }
 
 /// The arrays of dead eager graphs, cleared, for new eager graphs to reuse: an eager step makes a
@@ -183,7 +198,7 @@ extension Graph {
       local = placeholder(tensor.dtype, shape: tensor.shape, name: "captured")
       capturedVariables.append((local.node, tensor))
     } else {
-      guard tensor.exists, sourceStore.hasValue[tensor.node] else {
+      guard tensor.exists, sourceStore.records[tensor.node].hasValue else {
         throw GraphError.invalidArgument(
           op: op, reason: "'\(tensor.name)' has no value (a placeholder in an eager graph)", location: location)
       }
@@ -210,12 +225,14 @@ extension Graph {
 
   /// Evaluates the node just appended (an eager graph computes each operation as it is added).
   /// On failure the node is removed again, so the graph stays as it was.
-  func evaluateLast(inputs: [Tensor]) throws {
+  /// `primitive` is the node's own (the caller's, borrowed: reading `nodes[id].primitive` here
+  /// would copy the existential, since the kernel could in principle change the node array).
+  func evaluateLast(_ primitive: any Primitive, inputs: [Tensor]) throws {
     let store = eager!
     let id = nodes.count - 1
     // The node is read in place (`nodes[id]`), not copied: a copy retains and releases each of
     // its arrays and its primitive, for every eager operation.
-    for input in inputs where !store.hasValue[input.node] {
+    for input in inputs where !store.records[input.node].hasValue {
       let node = nodes.removeLast()
       throw GraphError.invalidOperation(
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
@@ -224,26 +241,22 @@ extension Graph {
     let first = store.values.count
     let inputCount = nodes[id].inputs.count
     let outputCount = nodes[id].outputs.count
-    store.firstSlot.append(first)
-    store.hasValue.append(true)
-    store.isVariable.append(false)
-    if outputCount == 1 {
-      store.values.append(NDArray())
-    } else {
-      store.values.append(contentsOf: repeatElement(NDArray(), count: outputCount))
-    }
+    store.records.append(EagerRecord(firstSlot: first, hasValue: true, isVariable: false))
+    // Each output starts from a dead graph's value when there is one (see `EagerStore.spares`).
+    for _ in 0..<outputCount { store.values.append(store.spares.popLast() ?? NDArray()) }
+    // (No `context.reserve(nodes:)`: the variable table is indexed by leaves, which reserve it,
+    // and every other access checks its bounds.)
     store.context.currentNode = id
-    store.context.reserve(nodes: id + 1)
     do {
       try withUnsafeTemporaryAllocation(of: Int.self, capacity: inputCount + outputCount) { slots in
         for i in 0..<inputCount {
           let ref = nodes[id].inputs[i]
-          slots[i] = store.firstSlot[ref.node] + ref.output
+          slots[i] = store.records[ref.node].firstSlot + ref.output
         }
         for o in 0..<outputCount { slots[inputCount + o] = first + o }
         try store.values.withUnsafeMutableBufferPointer { values in
           let base = values.baseAddress!
-          try nodes[id].primitive.evaluate(
+          try primitive.evaluate(
             Operands(base: base, slots: UnsafePointer(slots.baseAddress!), count: inputCount),
             Results(base: base, slots: UnsafePointer(slots.baseAddress! + inputCount), count: outputCount),
             store.context)
@@ -252,9 +265,7 @@ extension Graph {
     } catch {
       let node = nodes.removeLast()
       store.values.removeLast(outputCount)
-      store.firstSlot.removeLast()
-      store.hasValue.removeLast()
-      store.isVariable.removeLast()
+      store.records.removeLast()
       let reason = (error as? ShapeError)?.message ?? "\(error)"
       throw GraphError.invalidOperation(
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
@@ -273,19 +284,20 @@ extension Graph {
   func evaluateLeaf(constant: NDArray?, isVariable: Bool) {
     let store = eager!
     let id = nodes.count - 1
-    store.firstSlot.append(store.values.count)
+    let first = store.values.count
     store.context.reserve(nodes: id + 1)
-    store.isVariable.append(isVariable)
+    let hasValue: Bool
     if let constant {
       store.values.append(constant)
-      store.hasValue.append(true)
+      hasValue = true
     } else if isVariable {
       store.values.append(store.context.variables[id] ?? NDArray())
-      store.hasValue.append(store.context.variables[id] != nil)
+      hasValue = store.context.variables[id] != nil
     } else {
       store.values.append(NDArray())
-      store.hasValue.append(false)
+      hasValue = false
     }
+    store.records.append(EagerRecord(firstSlot: first, hasValue: hasValue, isVariable: isVariable))
   }
 
   /// An eager variable holding `initialValue`'s value.
@@ -361,11 +373,11 @@ extension Tensor {
           reason: "'\(name)' is a tensor of a symbolic graph: it has no value until a Session runs it", location: nil)
       }
       // The store's flags, not a dynamic cast of the node's primitive (`isVariable`).
-      guard exists, store.hasValue[node] || store.isVariable[node] else {
+      guard exists, store.records[node].hasValue || store.records[node].isVariable else {
         throw GraphError.invalidArgument(op: "value", reason: "'\(name)' has no value (a placeholder in an eager graph)", location: nil)
       }
-      if store.isVariable[node] { return try store.context.variable(node: node) }
-      return store.values[store.firstSlot[node] + output]
+      if store.records[node].isVariable { return try store.context.variable(node: node) }
+      return store.values[store.records[node].firstSlot + output]
     }
   }
 

@@ -23,7 +23,7 @@ public struct Add: BinaryFunction {
 }
 /// Elementwise sum with broadcasting, `x + y` (`tf.add`).
 public func add(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(Add(), x, y, name: name, file: file, line: line)
+  try x.graph.apply(SharedPrimitives.add, [x, y], name: name, location: x.graph.location(file, line))
 }
 
 /// `x - y` (`Sub`); `∂L/∂x = g`, `∂L/∂y = -g`.
@@ -43,7 +43,7 @@ public struct Subtract: BinaryFunction {
 }
 /// Elementwise difference with broadcasting, `x - y` (`tf.subtract`).
 public func subtract(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(Subtract(), x, y, name: name, file: file, line: line)
+  try x.graph.apply(SharedPrimitives.subtract, [x, y], name: name, location: x.graph.location(file, line))
 }
 
 /// `x · y` (`Mul`); `∂L/∂x = g · y`, `∂L/∂y = g · x`.
@@ -65,7 +65,7 @@ public struct Multiply: BinaryFunction {
 }
 /// Elementwise product with broadcasting, `x · y` (`tf.multiply`).
 public func multiply(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(Multiply(), x, y, name: name, file: file, line: line)
+  try x.graph.apply(SharedPrimitives.multiply, [x, y], name: name, location: x.graph.location(file, line))
 }
 
 /// `x / y` (`RealDiv`); `∂L/∂x = g / y`, `∂L/∂y = -g · x / y²`.
@@ -87,7 +87,7 @@ public struct Divide: BinaryFunction {
 }
 /// Elementwise quotient with broadcasting, `x / y` (`tf.divide`).
 public func divide(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try binary(Divide(), x, y, name: name, file: file, line: line)
+  try x.graph.apply(SharedPrimitives.divide, [x, y], name: name, location: x.graph.location(file, line))
 }
 
 /// `max(x, y)`, NaN propagating (`Maximum`); the gradient goes to `x` where `x ≥ y` (ties

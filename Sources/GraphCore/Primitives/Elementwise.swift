@@ -145,9 +145,11 @@ package struct Unary: Primitive {
   /// The function on one scalar (the scalar fast path).
   package var scalarForm: ScalarForm? { .unary(prepareScalar(function)) }
   /// Same dtype and shape as the input, which must be floating point.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
+  /// The input's type (the rule, without an array).
+  package func outputType(for inputs: [TensorInfo]) throws -> TensorInfo? {
     try requireFloat(inputs[0])
-    return [inputs[0]]
+    return inputs[0]
   }
   /// Applies the function elementwise.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
@@ -181,15 +183,17 @@ package struct Binary: Primitive {
   /// The function on two scalars (the scalar fast path).
   package var scalarForm: ScalarForm? { .binary(prepareScalar(function)) }
   /// Both inputs float and of one dtype; the output has their broadcast shape.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
+  /// The broadcast type (the rule, without an array).
+  package func outputType(for inputs: [TensorInfo]) throws -> TensorInfo? {
     try requireFloat(inputs[0], "x")
     guard inputs[0].dtype == inputs[1].dtype else {
       throw ShapeError("dtypes \(inputs[0].dtype) and \(inputs[1].dtype) differ")
     }
     // Equal known shapes (the common case) need no broadcasting and no new shape.
-    if inputs[0].shape == inputs[1].shape && inputs[0].shape.isFullyKnown { return [inputs[0]] }
+    if inputs[0].shape == inputs[1].shape && inputs[0].shape.isFullyKnown { return inputs[0] }
     let shape = try broadcastDimensions(inputs[0].shape.dimensions, inputs[1].shape.dimensions)
-    return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(shape))]
+    return TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(shape))
   }
   /// Applies the function with broadcasting.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
@@ -227,8 +231,26 @@ public func binary(
 
 /// The operators' builder: no source line of their own, so errors name the inputs' creation
 /// sites instead.
-func binaryOperator(_ function: some BinaryFunction, _ x: Tensor, _ y: Tensor) throws -> Tensor {
-  try x.graph.apply(Binary(function), [x, y], location: x.graph.operatorLocation)
+func binaryOperator(_ primitive: any Primitive, _ x: Tensor, _ y: Tensor) throws -> Tensor {
+  try x.graph.apply(primitive, [x, y], location: x.graph.operatorLocation)
+}
+
+/// The operators' primitives, made and boxed once: a node stores the shared box (a retain)
+/// instead of boxing a new ``Binary`` (7 words, larger than an existential's inline buffer), an
+/// allocation per eager operation and per gradient operation built from operators.
+enum SharedPrimitives {
+  /// `x + y`.
+  static let add: any Primitive = Binary(Add())
+  /// `x - y`.
+  static let subtract: any Primitive = Binary(Subtract())
+  /// `x * y`.
+  static let multiply: any Primitive = Binary(Multiply())
+  /// `x / y`.
+  static let divide: any Primitive = Binary(Divide())
+  /// `-x`.
+  static let negate: any Primitive = Unary(Negate())
+  /// `x²`.
+  static let square: any Primitive = Unary(Square())
 }
 
 // MARK: - Operators
@@ -236,16 +258,16 @@ func binaryOperator(_ function: some BinaryFunction, _ x: Tensor, _ y: Tensor) t
 extension Tensor {
   /// `x + y` with broadcasting. Errors name the operation and both inputs with the place each
   /// was built (operators cannot know their own source line).
-  public static func + (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Add(), x, y) }
+  public static func + (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(SharedPrimitives.add, x, y) }
   /// `x - y` with broadcasting.
-  public static func - (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Subtract(), x, y) }
+  public static func - (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(SharedPrimitives.subtract, x, y) }
   /// `x * y` (elementwise) with broadcasting.
-  public static func * (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Multiply(), x, y) }
+  public static func * (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(SharedPrimitives.multiply, x, y) }
   /// `x / y` (elementwise) with broadcasting.
-  public static func / (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Divide(), x, y) }
+  public static func / (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(SharedPrimitives.divide, x, y) }
   /// `-x`.
   public static prefix func - (x: Tensor) throws -> Tensor {
-    try x.graph.apply(Unary(Negate()), [x], location: x.graph.operatorLocation)
+    try x.graph.apply(SharedPrimitives.negate, [x], location: x.graph.operatorLocation)
   }
 
   /// `x + c`, with `c` a constant of `x`'s dtype.

@@ -1,0 +1,98 @@
+import ArrayCore
+
+// A node's input and output lists, kept inline for the common sizes (two inputs, one output) so
+// that appending an operation allocates no array for them: an eager tape appends a node for every
+// operation it records (issue 16). Both read like arrays (random-access collections).
+
+/// A node's inputs: up to two held inline, more in an array.
+struct NodeInputs: RandomAccessCollection, ExpressibleByArrayLiteral, Sendable {
+  /// The first two inputs when there are at most two.
+  private var first = ValueRef(node: 0, output: 0)
+  private var second = ValueRef(node: 0, output: 0)
+  /// Every input, when there are more than two (empty otherwise: no allocation).
+  private var more: [ValueRef] = []
+  /// The number of inputs.
+  let count: Int
+
+  /// The inputs `refs`.
+  init(_ refs: [ValueRef]) {
+    count = refs.count
+    if count > 2 {
+      more = refs
+    } else {
+      if count > 0 { first = refs[0] }
+      if count > 1 { second = refs[1] }
+    }
+  }
+
+  /// The tensors' references (without an intermediate array for up to two).
+  init(_ tensors: [Tensor]) {
+    count = tensors.count
+    if count > 2 {
+      more = tensors.map { ValueRef(node: $0.node, output: $0.output) }
+    } else {
+      if count > 0 { first = ValueRef(node: tensors[0].node, output: tensors[0].output) }
+      if count > 1 { second = ValueRef(node: tensors[1].node, output: tensors[1].output) }
+    }
+  }
+
+  /// `[]`, `[a, b]`.
+  init(arrayLiteral elements: ValueRef...) { self.init(elements) }
+
+  /// 0.
+  var startIndex: Int { 0 }
+  /// ``count``.
+  var endIndex: Int { count }
+  /// Input `i`.
+  subscript(i: Int) -> ValueRef {
+    if count > 2 { return more[i] }
+    precondition(i >= 0 && i < count, "NodeInputs: index \(i) out of range")
+    return i == 0 ? first : second
+  }
+}
+
+/// A node's output types: one held inline, several (or none) in an array.
+struct NodeOutputs: RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral, Sendable {
+  /// The output type when there is exactly one.
+  private var single = TensorInfo(dtype: .float32, shape: PartialShape([]))
+  /// Every output type, when there is not exactly one (empty otherwise: no allocation).
+  private var more: [TensorInfo] = []
+  /// The number of outputs.
+  let count: Int
+
+  /// One output.
+  init(_ info: TensorInfo) {
+    single = info
+    count = 1
+  }
+
+  /// The outputs `infos`.
+  init(_ infos: [TensorInfo]) {
+    count = infos.count
+    if count == 1 { single = infos[0] } else { more = infos }
+  }
+
+  /// `[]`, `[info]`.
+  init(arrayLiteral elements: TensorInfo...) { self.init(elements) }
+
+  /// 0.
+  var startIndex: Int { 0 }
+  /// ``count``.
+  var endIndex: Int { count }
+  /// Output `i`'s type.
+  subscript(i: Int) -> TensorInfo {
+    get {
+      if count != 1 { return more[i] }
+      precondition(i == 0, "NodeOutputs: index \(i) out of range")
+      return single
+    }
+    set {
+      if count != 1 {
+        more[i] = newValue
+      } else {
+        precondition(i == 0, "NodeOutputs: index \(i) out of range")
+        single = newValue
+      }
+    }
+  }
+}
