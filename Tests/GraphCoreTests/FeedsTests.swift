@@ -6,19 +6,8 @@ import Testing
 /// must give the same results and the same errors, and a tensor written twice in a literal is
 /// a thrown error naming it (a `Dictionary` literal with a repeated key traps).
 @Suite struct FeedsTests {
-  func model() throws -> (Graph, Tensor, Tensor, Tensor, Tensor, Operation) {
-    let g = Graph()
-    let x = g.placeholder(.float32, shape: [1], name: "x")
-    let y = g.placeholder(.float32, shape: [1], name: "y")
-    let a = try g.variable(randomNormal(g, shape: [1], seed: 5), name: "A")
-    let loss = try square(x * a - y)
-    let grads = try gradients(of: loss, withRespectTo: [a])
-    let train = try g.group([try assignSubtract(a, grads[0]! * 0.02)])
-    return (g, x, y, a, loss, train)
-  }
-
   @Test func aTensorFedTwiceIsAThrownErrorNamingIt() throws {
-    let (g, x, y, a, loss, train) = try model()
+    let (g, x, y, a, loss, train) = try notebookRegressionGraph()
     let s = Session(graph: g)
     try s.initializeVariables()
     let one = NDArray([Float(1)]), ten = NDArray([Float(10)])
@@ -48,7 +37,7 @@ import Testing
   }
 
   @Test func literalDictionaryAndPairsGiveTheSameTraining() throws {
-    let (g, x, y, a, loss, train) = try model()
+    let (g, x, y, a, loss, train) = try notebookRegressionGraph()
     let sessions = (0..<3).map { _ in Session(graph: g) }
     for s in sessions { try s.initializeVariables() }
     var rng = SeededGenerator(seed: 7)

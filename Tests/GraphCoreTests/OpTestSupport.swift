@@ -3,6 +3,19 @@ import GraphCore
 import Testing
 import TestSupport
 
+/// The notebook's regression as a graph, for the session tests: placeholders `x` and `y` [1],
+/// a variable `A` (seed 5), `loss = (x·A − y)²` and one SGD step at 0.02 (`train`).
+func notebookRegressionGraph() throws -> (Graph, Tensor, Tensor, Tensor, Tensor, Operation) {
+  let g = Graph()
+  let x = g.placeholder(.float32, shape: [1], name: "x")
+  let y = g.placeholder(.float32, shape: [1], name: "y")
+  let a = try g.variable(randomNormal(g, shape: [1], seed: 5), name: "A")
+  let loss = try square(x * a - y)
+  let grads = try gradients(of: loss, withRespectTo: [a])
+  let train = try g.group([try assignSubtract(a, grads[0]! * 0.02)])
+  return (g, x, y, a, loss, train)
+}
+
 /// Runs `build` on placeholders fed with `inputs` and returns the value.
 func evaluate(_ inputs: [NDArray], _ build: ([Tensor]) throws -> Tensor) throws -> NDArray {
   let graph = Graph()

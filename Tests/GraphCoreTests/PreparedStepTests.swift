@@ -2,19 +2,8 @@ import GraphCore
 import Testing
 
 @Suite struct PreparedStepTests {
-  func model() throws -> (Graph, Tensor, Tensor, Tensor, Tensor, Operation) {
-    let g = Graph()
-    let x = g.placeholder(.float32, shape: [1], name: "x")
-    let y = g.placeholder(.float32, shape: [1], name: "y")
-    let a = try g.variable(randomNormal(g, shape: [1], seed: 5), name: "A")
-    let loss = try square(x * a - y)
-    let grads = try gradients(of: loss, withRespectTo: [a])
-    let train = try g.group([try assignSubtract(a, grads[0]! * 0.02)])
-    return (g, x, y, a, loss, train)
-  }
-
   @Test func preparedStepMatchesSessionRunBitForBit() throws {
-    let (g, x, y, a, loss, train) = try model()
+    let (g, x, y, a, loss, train) = try notebookRegressionGraph()
     let s1 = Session(graph: g), s2 = Session(graph: g)
     try s1.initializeVariables()
     try s2.initializeVariables()
@@ -39,7 +28,7 @@ import Testing
   }
 
   @Test func preparedStepChecksItsFeeds() throws {
-    let (g, x, y, _, loss, train) = try model()
+    let (g, x, y, _, loss, train) = try notebookRegressionGraph()
     let s = Session(graph: g)
     try s.initializeVariables()
     #expect(throws: SessionError.missingFeeds(["y"])) { _ = try s.prepare(fetches: [loss], feeds: [x]) }
@@ -57,7 +46,7 @@ import Testing
   /// value is reported by the first mismatched feed in the plan's order, whatever the
   /// dictionary's order; and the session does not keep the fed arrays after the run.
   @Test func sessionRunBindsFeedsByPosition() throws {
-    let (g, x, y, _, loss, _) = try model()
+    let (g, x, y, _, loss, _) = try notebookRegressionGraph()
     let z = g.placeholder(.float32, shape: [1], name: "z")
     let other = try loss + z
     let s = Session(graph: g)
@@ -83,7 +72,7 @@ import Testing
 
   @Test func alternatingPlansStayCorrect() throws {
     // The session keeps several recent plans; switching between them must not mix up slots.
-    let (g, x, y, a, loss, train) = try model()
+    let (g, x, y, a, loss, train) = try notebookRegressionGraph()
     let s = Session(graph: g)
     try s.initializeVariables()
     let twice = try loss * 2
