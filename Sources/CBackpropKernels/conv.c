@@ -35,6 +35,23 @@ static int conv_threads(const bp_conv_geometry *g, double work) {
   return t < 1 ? 1 : t;
 }
 
+// The filter gradient sums over the batch. It is split into slices that depend only on the
+// geometry, each summed into its own filter-sized part, and the parts are added in slice order,
+// so the result is the same bit for bit whatever the number of threads (or another caller's
+// `setMatmulThreads`): threads take whole slices. Up to FILTER_SLICES slices (the most threads
+// it can use), fewer when the parts would exceed FILTER_PARTS_BUDGET bytes; one below the
+// threading threshold.
+#define FILTER_SLICES 16
+#define FILTER_PARTS_BUDGET (32L << 20)
+
+static long filter_slices(const bp_conv_geometry *g, double work, long filter_bytes) {
+  if (work < (double)CONV_THREAD_WORK) return 1;
+  long s = g->n < FILTER_SLICES ? g->n : FILTER_SLICES;
+  const long fit = FILTER_PARTS_BUDGET / (filter_bytes > 0 ? filter_bytes : 1);
+  if (s > fit) s = fit;
+  return s < 1 ? 1 : s;
+}
+
 static int is_pointwise(const bp_conv_geometry *g) {
   return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pad_top == 0 && g->pad_left == 0 &&
          g->oh == g->h && g->ow == g->w;

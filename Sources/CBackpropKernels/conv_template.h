@@ -7,8 +7,9 @@ typedef struct {
   const T *a;     // x (conv, filter gradient, pooling) or dy (input gradient, avg-pool gradient)
   const T *b;     // w (conv, input gradient), dy (filter gradient, max-pool gradient), v (select)
   T *out;
-  T *partials;    // filter gradient: one filter-sized sum per thread (NULL: write `out`)
+  T *partials;    // filter gradient: the sums of slices 1..<slices (slice 0 sums into `out`)
   long filter_size;
+  long slices;    // filter gradient: batch slices, fixed by the geometry (not by the thread count)
   int failed;
   const T *bias;  // forward: added to each output channel after the sum (NULL: none)
   int relu;       // forward: 1 to apply max(y, 0) after the bias; max-pool gradient with sign: sign_first
@@ -182,16 +183,12 @@ static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
   const bp_conv_geometry *g = j->g;
   const long cg = g->c / g->groups, cog = g->out_c / g->groups, k = g->kh * g->kw * cg;
   const long hwc = g->h * g->w * g->c, ohw = g->oh * g->ow;
+  // The filter gradient of slice `index` sums into its own filter-sized part.
+  T *const part = j->kind == K_BACK_FILTER && index > 0 ? j->partials + (long)(index - 1) * j->filter_size : j->out;
+  if (j->kind == K_BACK_FILTER) memset(part, 0, sizeof(T) * (size_t)j->filter_size);
   if (n0 >= n1) return;
-  if (j->kind == K_BACK_FILTER) {
-    T *part = j->partials ? j->partials + (long)index * j->filter_size : j->out;
-    memset(part, 0, sizeof(T) * (size_t)j->filter_size);
-  }
   if (j->kind == K_BACK_INPUT) memset(j->out + n0 * hwc, 0, sizeof(T) * (size_t)((n1 - n0) * hwc));
-  {
-    T *target = j->kind == K_BACK_FILTER && j->partials ? j->partials + (long)index * j->filter_size : j->out;
-    if (NAME(direct)(g, j->kind, j->a, j->b, target, n0, n1, j->bias, j->relu, &j->failed)) return;
-  }
+  if (NAME(direct)(g, j->kind, j->a, j->b, part, n0, n1, j->bias, j->relu, &j->failed)) return;
   if (is_pointwise(g)) {
     const long m = (n1 - n0) * ohw;
     for (long gi = 0; gi < g->groups; gi++) {
@@ -202,10 +199,7 @@ static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
         NAME(epilogue)(j->bias ? j->bias + gi * cog : NULL, j->relu, m, cog, j->out + yo, g->out_c);
         break;
       case K_BACK_INPUT: GEMM(0, 1, m, cg, cog, j->a + yo, g->out_c, j->b + gi * cog, g->out_c, 0, j->out + xo, g->c); break;
-      default: {
-        T *part = j->partials ? j->partials + (long)index * j->filter_size : j->out;
-        GEMM(1, 0, cg, cog, m, j->a + xo, g->c, j->b + yo, g->out_c, 1, part + gi * cog, g->out_c);
-      }
+      default: GEMM(1, 0, cg, cog, m, j->a + xo, g->c, j->b + yo, g->out_c, 1, part + gi * cog, g->out_c);
       }
     }
     return;
@@ -236,7 +230,6 @@ static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
         NAME(col2im)(g, cols, n, b, gi, j->out);
         break;
       default: {
-        T *part = j->partials ? j->partials + (long)index * j->filter_size : j->out;
         NAME(im2col)(g, j->a, n, b, gi, cols);
         if (k <= SMALL_K)
           NAME(smallk)(1, m, k, cog, cols, part + gi * cog, g->out_c, (T *)(j->b + yo), g->out_c);
@@ -382,8 +375,13 @@ static void NAME(pool_images_portable)(NAME(job) *j, long n0, long n1) { NAME(po
 
 static void NAME(run_part)(void *context, int index, int count) {
   NAME(job) *j = context;
+  if (j->kind == K_BACK_FILTER) {  // thread `index` of `count` takes slices index, index + count, ...
+    for (long s = index; s < j->slices; s += count)
+      NAME(conv_part)(j, j->g->n * s / j->slices, j->g->n * (s + 1) / j->slices, (int)s);
+    return;
+  }
   const long n0 = j->g->n * index / count, n1 = j->g->n * (index + 1) / count;
-  if (j->kind <= K_BACK_FILTER) {
+  if (j->kind < K_BACK_FILTER) {
     NAME(conv_part)(j, n0, n1, index);
     return;
   }
@@ -399,7 +397,7 @@ static void NAME(run_part)(void *context, int index, int count) {
 }
 
 static int NAME(run_with)(const bp_conv_geometry *g, int kind, const T *a, const T *b, T *out, const T *bias, int relu) {
-  NAME(job) j = {g, kind, a, b, out, NULL, 0, 0, bias, relu};
+  NAME(job) j = {g, kind, a, b, out, NULL, 0, 1, 0, bias, relu};
   if (g->n <= 0) return 0;
   double work;
   if (kind <= K_BACK_FILTER)
@@ -409,22 +407,22 @@ static int NAME(run_with)(const bp_conv_geometry *g, int kind, const T *a, const
   int threads = conv_threads(g, work);
   if (kind == K_BACK_FILTER) {
     j.filter_size = g->kh * g->kw * (g->c / g->groups) * g->out_c;
-    if (threads > 1) {
-      j.partials = bp_scratch(3, sizeof(T) * (size_t)(threads * j.filter_size));
-      if (!j.partials) threads = 1;
+    j.slices = filter_slices(g, work, (long)sizeof(T) * j.filter_size);
+    if (j.slices > 1) {
+      j.partials = bp_scratch(3, sizeof(T) * (size_t)((j.slices - 1) * j.filter_size));
+      if (!j.partials) return -1;
     }
+    if (threads > j.slices) threads = (int)j.slices;
   }
   if (threads <= 1) {
     NAME(run_part)(&j, 0, 1);
   } else {
     bp_parallel_for(threads, NAME(run_part), &j);
   }
-  if (kind == K_BACK_FILTER && threads > 1 && j.partials) {
-    memcpy(out, j.partials, sizeof(T) * (size_t)j.filter_size);
-    for (int t = 1; t < threads; t++) {
-      const T *p = j.partials + (long)t * j.filter_size;
-      for (long i = 0; i < j.filter_size; i++) out[i] += p[i];
-    }
+  // The slices' sums, added in slice order: the same additions on any number of threads.
+  for (long s = 1; s < j.slices; s++) {
+    const T *p = j.partials + (s - 1) * j.filter_size;
+    for (long i = 0; i < j.filter_size; i++) out[i] += p[i];
   }
   return j.failed ? -1 : 0;
 }

@@ -1,0 +1,66 @@
+import ArrayCore
+import TestSupport
+import Testing
+
+/// The multi-threaded kernels give the same bits on any number of threads: the GEMM splits rows
+/// or columns (each entry's sum runs in one order on one thread), and the convolution's filter
+/// gradient sums the batch in slices fixed by the geometry and adds them in slice order.
+/// `setMatmulThreads` is process-wide, so a suite running at the same time may change the count
+/// under these products; they are compared with each other, and that cannot change the result.
+@Suite struct ThreadCountTests {
+  static let counts = [1, 2, 3, 5]
+
+  /// Runs `body` once per thread count and returns its results.
+  static func perThreadCount(_ body: () throws -> NDArray) rethrows -> [NDArray] {
+    defer { KernelSettings.setMatmulThreads(nil) }
+    return try counts.map { t in
+      KernelSettings.setMatmulThreads(t)
+      return try body()
+    }
+  }
+
+  static func expectSameBits(_ results: [NDArray], _ what: String) {
+    let first = results[0].doubles.map(\.bitPattern)
+    for (t, r) in zip(counts, results).dropFirst() {
+      let differing = zip(r.doubles.map(\.bitPattern), first).filter { $0 != $1 }.count
+      #expect(differing == 0, "\(what): \(differing) of \(first.count) values on \(t) threads differ from 1 thread's")
+    }
+  }
+
+  @Test(arguments: [DType.float32, .float64])
+  func productsAreTheSameOnAnyThreadCount(dtype: DType) throws {
+    let a = randomArray([301, 290], seed: 3, dtype: dtype), b = randomArray([290, 170], seed: 4, dtype: dtype)
+    let results = try Self.perThreadCount {
+      var out = NDArray()
+      try Kernels.matmul(a, b, transposeA: false, transposeB: false, into: &out)
+      return out
+    }
+    Self.expectSameBits(results, "matmul \(dtype)")
+  }
+
+  /// The filter gradient through each of its paths: the direct first-layer kernel (float32, a
+  /// 3x3 filter on one channel), im2col and the packed GEMM, and a 1x1 filter on the images
+  /// themselves; batches that do and do not divide into the slices.
+  @Test(
+    arguments: [
+      ([64, 28, 28, 1], [3, 3, 1, 32], WindowGeometry(window: [3, 3], strides: [1, 1], padding: .valid)),
+      ([37, 12, 12, 8], [3, 3, 8, 16], WindowGeometry(window: [3, 3], strides: [1, 1], padding: .same)),
+      ([48, 16, 16, 4], [3, 3, 2, 6], WindowGeometry(window: [3, 3], strides: [2, 1], padding: .same, groups: 2)),
+      ([32, 8, 8, 16], [1, 1, 16, 24], WindowGeometry(window: [1, 1], strides: [1, 1], padding: .same)),
+    ])
+  func filterGradientsAreTheSameOnAnyThreadCount(_ xs: [Int], _ ws: [Int], _ geometry: WindowGeometry) throws {
+    for dtype in [DType.float32, .float64] {
+      let x = randomArray(Shape(xs), seed: 7, dtype: dtype)
+      var y = NDArray()
+      try Kernels.conv2d(x, randomArray(Shape(ws), seed: 8, dtype: dtype), geometry, into: &y)
+      let dy = randomArray(y.shape, seed: 9, dtype: dtype)
+      let results = try Self.perThreadCount {
+        var dw = NDArray()
+        try Kernels.conv2dBackpropFilter(x, dy, filterHeight: ws[0], filterWidth: ws[1], geometry, into: &dw)
+        return dw
+      }
+      #expect(results[0].shape == Shape(ws))
+      Self.expectSameBits(results, "conv2dBackpropFilter \(xs) \(ws) \(dtype)")
+    }
+  }
+}
