@@ -130,6 +130,7 @@ extension BenchCommand {
     if let library = KernelSettings.blasLibrary { line += " (\(library))" }
     line += ", kernels \(KernelSettings.instructionSet), \(KernelSettings.matmulThreads) threads"
     if let error = KernelSettings.blasError { line += "; BACKPROP_BLAS not used: \(error)" }
+    if let note = KernelSettings.instructionSetNote { line += "; \(note)" }
     return line
   }
 

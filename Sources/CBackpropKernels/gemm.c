@@ -115,6 +115,8 @@ static _Atomic int direct_gemm = -1;  // -1: not read yet
 void bp_set_direct_gemm(int on) { atomic_store_explicit(&direct_gemm, on ? 1 : 0, memory_order_relaxed); }
 
 int bp_direct_gemm(void) {
+  const int scoped = bp_thread_direct_gemm();
+  if (scoped >= 0) return scoped;
   int v = atomic_load_explicit(&direct_gemm, memory_order_relaxed);
   if (v < 0) {
     const char *e = getenv("BACKPROP_DIRECT_GEMM");

@@ -10,12 +10,18 @@
 
 // MARK: Instruction set
 
-static atomic_int forced_portable = 0;
+// The process-wide choice: BACKPROP_ISA (auto, avx2 or portable; read at first use) or
+// `bp_force_portable_kernels`. A thread may override it for a scope (`bp_set_thread_isa`); the
+// pool's threads take the override of the thread that started their job (`bp_parallel_for`),
+// so a scoped choice covers the whole product and does not leak into other threads' work.
+static atomic_int forced_portable = -1;  // -1: BACKPROP_ISA not read yet
 static atomic_int cpu_has_avx2 = -1;
+static atomic_int isa_request_unmet = 0;  // BACKPROP_ISA asked for what this CPU or build lacks
+static __thread int thread_isa = -1;      // -1: the process's choice; 0 portable; 1 AVX2+FMA
+static __thread int thread_direct = -1;   // -1: the process's choice; 0 or 1 (see gemm.c)
 
-int bp_use_avx2(void) {
+static int cpu_avx2(void) {
 #if BP_X86
-  if (atomic_load_explicit(&forced_portable, memory_order_relaxed)) return 0;
   int has = atomic_load_explicit(&cpu_has_avx2, memory_order_relaxed);
   if (has < 0) {
     __builtin_cpu_init();
@@ -28,13 +34,42 @@ int bp_use_avx2(void) {
 #endif
 }
 
+static int process_portable(void) {
+  int f = atomic_load_explicit(&forced_portable, memory_order_relaxed);
+  if (f < 0) {
+    const char *e = getenv("BACKPROP_ISA");
+    f = 0;
+    if (e && e[0] && strcmp(e, "auto") != 0) {
+      if (strcmp(e, "portable") == 0) f = 1;
+      else if (strcmp(e, "avx2") != 0 || !cpu_avx2()) atomic_store(&isa_request_unmet, 1);
+    }
+    int expected = -1;  // a concurrent bp_force_portable_kernels wins
+    if (!atomic_compare_exchange_strong(&forced_portable, &expected, f)) f = expected;
+  }
+  return f;
+}
+
+int bp_use_avx2(void) {
+  if (thread_isa >= 0) return thread_isa && cpu_avx2();
+  return !process_portable() && cpu_avx2();
+}
+
 int bp_kernel_isa(void) { return bp_use_avx2(); }
-int bp_portable_forced(void) { return atomic_load_explicit(&forced_portable, memory_order_relaxed); }
+int bp_portable_forced(void) { return thread_isa >= 0 ? thread_isa == 0 : process_portable(); }
 int bp_gemm_backend(void) {
   if (!bp_portable_forced() && bp_blas_active()) return 2;
   return bp_use_avx2();
 }
 void bp_force_portable_kernels(int use_portable) { atomic_store(&forced_portable, use_portable != 0); }
+int bp_isa_request_unmet(void) {
+  process_portable();
+  return atomic_load_explicit(&isa_request_unmet, memory_order_relaxed);
+}
+const char *bp_isa_requested(void) { return getenv("BACKPROP_ISA"); }
+int bp_thread_isa(void) { return thread_isa; }
+void bp_set_thread_isa(int isa) { thread_isa = isa < 0 ? -1 : (isa > 0 ? 1 : 0); }
+int bp_thread_direct_gemm(void) { return thread_direct; }
+void bp_set_thread_direct_gemm(int on) { thread_direct = on < 0 ? -1 : (on > 0 ? 1 : 0); }
 
 // MARK: Threads
 
@@ -92,6 +127,7 @@ static int job_count = 0;                      // under pool_lock
 static long start_generation[BP_MAX_POOL];     // under pool_lock
 static bp_parallel_fn job_fn = NULL;           // under pool_lock
 static void *job_context = NULL;               // under pool_lock
+static int job_isa = -1, job_direct = -1;      // under pool_lock: the caller's thread overrides
 
 static void *worker_main(void *arg) {
   int index = (int)(size_t)arg;
@@ -111,6 +147,8 @@ static void *worker_main(void *arg) {
     bp_parallel_fn fn = job_fn;
     void *ctx = job_context;
     int count = job_count;
+    thread_isa = job_isa;
+    thread_direct = job_direct;
     pthread_mutex_unlock(&pool_lock);
     if (index >= count) continue;
     fn(ctx, index, count);
@@ -145,6 +183,8 @@ void bp_parallel_for(int count, bp_parallel_fn fn, void *context) {
   job_fn = fn;
   job_context = context;
   job_count = n;
+  job_isa = thread_isa;
+  job_direct = thread_direct;
   atomic_store_explicit(&pending, n - 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&generation, 1, memory_order_release);
   pthread_cond_broadcast(&work_cv);

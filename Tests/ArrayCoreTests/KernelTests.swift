@@ -84,27 +84,26 @@ import Testing
       (32, 128, 64), (128, 10, 1600), (1600, 10, 128), (128, 1600, 10), (1024, 1, 1024), (1, 1024, 1024),
       (1, 300, 200), (300, 1, 200), (5000, 10, 1), (7, 15, 300), (13, 9, 500), (6, 16, 200), (11, 2, 700),
     ]
-    let wasDirect = KernelSettings.directSmallProducts
-    defer { KernelSettings.directSmallProducts = wasDirect }
     var seed: UInt64 = 300
     for direct in [true, false] {
-      KernelSettings.directSmallProducts = direct
-      for (m, n, k) in shapes {
-        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-          try Self.check(m: m, n: n, k: k, ta: ta, tb: tb, dtype: .float32, seed: seed)
-          seed += 2
+      try KernelSettings.withDirectSmallProducts(direct) {
+        for (m, n, k) in shapes {
+          for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            try Self.check(m: m, n: n, k: k, ta: ta, tb: tb, dtype: .float32, seed: seed)
+            seed += 2
+          }
         }
       }
     }
   }
 
   @Test func portableKernelsMatchTheDefinition() throws {
-    KernelSettings.forcePortable(true)
-    defer { KernelSettings.forcePortable(false) }
-    #expect(KernelSettings.instructionSet == "portable")
-    for (i, (m, n, k)) in [(7, 17, 3), (25, 31, 29), (150, 37, 260)].enumerated() {
-      try Self.check(m: m, n: n, k: k, ta: i == 1, tb: i == 2, dtype: .float32, seed: 40 + UInt64(i))
-      try Self.check(m: m, n: n, k: k, ta: i == 2, tb: i == 1, dtype: .float64, seed: 50 + UInt64(i))
+    try KernelSettings.withPortableKernels {
+      #expect(KernelSettings.instructionSet == "portable")
+      for (i, (m, n, k)) in [(7, 17, 3), (25, 31, 29), (150, 37, 260), (300, 300, 300)].enumerated() {
+        try Self.check(m: m, n: n, k: k, ta: i == 1, tb: i == 2, dtype: .float32, seed: 40 + UInt64(i))
+        try Self.check(m: m, n: n, k: k, ta: i == 2, tb: i == 1, dtype: .float64, seed: 50 + UInt64(i))
+      }
     }
   }
 
@@ -302,12 +301,12 @@ import Testing
 
   @Test func matchesTheOperationsOneByOne() throws {
     for portable in [false, true] {
-      KernelSettings.forcePortable(portable)
-      defer { KernelSettings.forcePortable(false) }
-      for (i, n) in [1, 7, 33, 1000].enumerated() {
-        for decay in [nil, 0.004] {
-          try check(Float.self, n: n, decay: decay, seed: 10 * UInt64(i))
-          try check(Double.self, n: n, decay: decay, seed: 10 * UInt64(i) + 5)
+      try KernelSettings.withPortableKernels(portable) {
+        for (i, n) in [1, 7, 33, 1000].enumerated() {
+          for decay in [nil, 0.004] {
+            try check(Float.self, n: n, decay: decay, seed: 10 * UInt64(i))
+            try check(Double.self, n: n, decay: decay, seed: 10 * UInt64(i) + 5)
+          }
         }
       }
     }

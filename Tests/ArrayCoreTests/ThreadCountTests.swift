@@ -1,4 +1,5 @@
 import ArrayCore
+import Foundation
 import TestSupport
 import Testing
 
@@ -62,5 +63,39 @@ import Testing
       #expect(results[0].shape == Shape(ws))
       Self.expectSameBits(results, "conv2dBackpropFilter \(xs) \(ws) \(dtype)")
     }
+  }
+}
+
+/// `KernelSettings.withPortableKernels` holds for the calling thread and the pool threads that
+/// run its products, and for no other thread.
+@Suite struct ScopedKernelSettingsTests {
+  @Test func portableScopeCoversThePoolAndNothingElse() throws {
+    let a = randomArray([300, 300], seed: 21, dtype: .float32), b = randomArray([300, 300], seed: 22, dtype: .float32)
+    func product() throws -> [UInt32] {
+      var out = NDArray()
+      try Kernels.matmul(a, b, transposeA: false, transposeB: false, into: &out)
+      return out.withUnsafeBufferPointer(as: Float.self) { $0.map(\.bitPattern) }
+    }
+    defer { KernelSettings.setMatmulThreads(nil) }
+    KernelSettings.setMatmulThreads(1)
+    let portableOneThread = try KernelSettings.withPortableKernels { try product() }
+    KernelSettings.setMatmulThreads(2)
+    let portableTwoThreads = try KernelSettings.withPortableKernels { try product() }
+    // The pool's second thread ran the portable kernel too (an AVX2+FMA half would round
+    // differently); the thread count cannot change the bits.
+    #expect(portableOneThread == portableTwoThreads)
+    // Another thread, started inside the scope, keeps the process's choice.
+    final class Box: @unchecked Sendable { var value = "" }
+    let outside = KernelSettings.instructionSet, elsewhere = Box()
+    let inside: String = KernelSettings.withPortableKernels {
+      let done = DispatchSemaphore(value: 0)
+      Thread {
+        elsewhere.value = KernelSettings.instructionSet
+        done.signal()
+      }.start()
+      done.wait()
+      return KernelSettings.instructionSet
+    }
+    #expect(inside == "portable" && elsewhere.value == outside && KernelSettings.instructionSet == outside)
   }
 }

@@ -249,9 +249,39 @@ public enum KernelSettings {
   /// The instruction set the kernels use: `"avx2+fma"` or `"portable"`.
   public static var instructionSet: String { bp_kernel_isa() == 1 ? "avx2+fma" : "portable" }
 
-  /// Forces the portable C kernels (`true`) or restores the automatic choice (`false`); for
-  /// tests and benchmarks of the fallback path. Both paths give results within rounding.
+  /// Forces the portable C kernels (`true`) or restores the automatic choice (`false`) for the
+  /// whole process, as the environment variable `BACKPROP_ISA=portable` (or `auto`) does at
+  /// start; for benchmarks of the fallback path. Both paths give results within rounding, not
+  /// bit for bit: while other threads compute, prefer ``withPortableKernels(_:_:)``.
   public static func forcePortable(_ portable: Bool) { bp_force_portable_kernels(portable ? 1 : 0) }
+
+  /// A note when `BACKPROP_ISA` asked for an instruction set this CPU or build lacks (or a
+  /// value other than `auto`, `avx2` and `portable`), naming what is used instead; else `nil`.
+  public static var instructionSetNote: String? {
+    guard bp_isa_request_unmet() != 0 else { return nil }
+    let requested = bp_isa_requested().map { String(cString: $0) } ?? ""
+    return "BACKPROP_ISA=\(requested) is not available (this build and CPU offer auto, avx2 where the CPU has AVX2+FMA, and portable); using \(instructionSet)"
+  }
+
+  /// Runs `body` with the portable kernels (`true`) or the best kernels the CPU has (`false`)
+  /// on the calling thread, and on the pool threads that run its products, whatever the
+  /// process-wide choice; other threads keep theirs. For tests that compare the paths while
+  /// other work runs in the same process.
+  public static func withPortableKernels<R, E: Error>(_ portable: Bool = true, _ body: () throws(E) -> R) throws(E) -> R {
+    let saved = bp_thread_isa()
+    bp_set_thread_isa(portable ? 0 : 1)
+    defer { bp_set_thread_isa(saved) }
+    return try body()
+  }
+
+  /// Runs `body` with ``directSmallProducts`` set to `direct` on the calling thread only (and
+  /// the pool threads that run its products).
+  public static func withDirectSmallProducts<R, E: Error>(_ direct: Bool, _ body: () throws(E) -> R) throws(E) -> R {
+    let saved = bp_thread_direct_gemm()
+    bp_set_thread_direct_gemm(direct ? 1 : 0)
+    defer { bp_set_thread_direct_gemm(saved) }
+    return try body()
+  }
 
   /// Whether float matrix-vector products (one column, or one row times a transposed matrix;
   /// below the threading threshold) run the direct AVX2+FMA kernels, which read the operands

@@ -21,9 +21,27 @@ extern "C" {
 /// The instruction-set level in use: 1 = AVX2+FMA kernels, 0 = portable kernels.
 int bp_kernel_isa(void);
 
-/// Forces the portable kernels (`use_portable != 0`) or restores automatic selection (0).
-/// Meant for tests and benchmarks of the fallback path.
+/// Forces the portable kernels (`use_portable != 0`) or restores automatic selection (0), for
+/// the whole process. The environment variable BACKPROP_ISA (`auto`, `avx2` or `portable`) sets
+/// the same choice at first use. Meant for tests and benchmarks of the fallback path.
 void bp_force_portable_kernels(int use_portable);
+
+/// 1 when BACKPROP_ISA asked for an instruction set that this CPU or build does not have
+/// (or is not one of `auto`, `avx2`, `portable`); the best available one is used instead.
+int bp_isa_request_unmet(void);
+/// The value of BACKPROP_ISA, or NULL when it is not set.
+const char *bp_isa_requested(void);
+
+/// The calling thread's override of the instruction set: -1 (none: the process's choice),
+/// 0 (portable) or 1 (AVX2+FMA where the CPU has it). The pool's threads running a job take the
+/// override of the thread that started it.
+int bp_thread_isa(void);
+/// Sets the calling thread's override (see `bp_thread_isa`).
+void bp_set_thread_isa(int isa);
+/// The calling thread's override of `bp_direct_gemm`: -1 (none), 0 or 1.
+int bp_thread_direct_gemm(void);
+/// Sets the calling thread's override of `bp_direct_gemm` (-1 restores the process's choice).
+void bp_set_thread_direct_gemm(int on);
 
 /// The number of threads large matrix products are split over (the online cores, or the value
 /// of the environment variable BACKPROP_NUM_THREADS when set to a positive integer).
