@@ -396,7 +396,7 @@ public struct FashionModel: Sendable {
 
   /// Reads a model saved by `save(toPath:)`.
   /// - Throws: `ArrayCore/ArrayFileError` for an unreadable or malformed file, `RecipeError`
-  ///   when it is not a Fashion-MNIST model.
+  ///   when it is not a Fashion-MNIST model or a weight is NaN or infinite.
   public init(contentsOfFile path: String) throws {
     let file = try SafetensorsFile(contentsOfFile: path)
     guard file.metadata["format"] == Self.formatName else {
@@ -408,6 +408,12 @@ public struct FashionModel: Sendable {
     }
     guard let epochsText = file.metadata["epochs"], let epochs = Int(epochsText), epochs >= 0 else {
       throw RecipeError("\(path): bad epochs metadata \"\(file.metadata["epochs"] ?? "")\"")
+    }
+    // NaN or infinite weights would give every image a class computed from garbage.
+    for (name, value) in file.tensors where value.dtype.isFloatingPoint {
+      if let bad = value.doubles.first(where: { !$0.isFinite }) {
+        throw RecipeError("\(path): the tensor \(SafeText.excerpt(name)) holds \(bad); a model's weights must be finite numbers")
+      }
     }
     self.kind = kind
     self.epochsDone = epochs
