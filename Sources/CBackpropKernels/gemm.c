@@ -223,17 +223,19 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
 // MARK: Blocking from the caches
 //
 // Goto's loops keep one KC×NR panel of B in L1 beside the streaming A panel, one MC×KC block
-// of A in L2 and one KC×NC block of B in L3. The sizes come from the caches this CPU reports
+// of A in L2 and one KC×NC block of B in L3. MC and NC come from the caches this CPU reports
 // (Linux: /sys/devices/system/cpu/cpu0/cache, which gives the real L3 where sysconf may not;
 // then sysconf; macOS: sysctl), following the analytic model of Low et al., "Analytical
 // modeling is enough for high-performance BLIS" (ACM TOMS 43(2), 2016), with the shares
-// measured on the AMD EPYC Zen 3 of BENCHMARKS.md (L1d 32 KiB, L2 512 KiB), where they give
-// the sizes tuned there by hand (float KC 256, MC 144; double KC 256, MC 72):
-//   KC = L1d / (2·NR·size), a multiple of 8 in [64, 1024]  (half of L1 for the B panel)
+// measured on the AMD EPYC Zen 3 of BENCHMARKS.md (L2 512 KiB), where they give the sizes tuned
+// there by hand (float MC 144, double MC 72):
 //   MC = (9/32)·L2 / (KC·size), a multiple of MR in [MR, 1024]
 //   NC = L3 / (4·cores) / (KC·size), a multiple of NR in [256, 4096]
-// Unknown sizes fall back to 32 KiB, 512 KiB and 8 MiB. KC sets where the depth is split,
-// so products round alike on machines whose L1 agrees (and always on one machine).
+// KC stays 256 for both types: it is where the depth is split, so it decides the rounding, and
+// a fixed KC gives the same bits on every machine with the same kernel path. Its B panel
+// (16 KiB for float, 256×16×4 bytes) fits half of any L1d of 32 KiB or more, the model's rule.
+// MC and NC only reorder whole tiles. Unknown sizes fall back to 512 KiB and 8 MiB.
+#define GEMM_KC 256
 
 typedef struct {
   long kc, mc, nc;
@@ -300,13 +302,12 @@ static long clamp_multiple(long v, long multiple, long lo, long hi) {
 }
 
 static gemm_blocking derive_blocking(long mr, long nr, long size) {
-  const long l1 = cache_sizes[0] > 0 ? cache_sizes[0] : 32L << 10;
   const long l2 = cache_sizes[1] > 0 ? cache_sizes[1] : 512L << 10;
   const long l3 = cache_sizes[2] > 0 ? cache_sizes[2] : 8L << 20;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   if (cores < 1) cores = 1;
   gemm_blocking b;
-  b.kc = clamp_multiple(l1 / (2 * nr * size), 8, 64, 1024);
+  b.kc = GEMM_KC;
   b.mc = clamp_multiple(l2 / 32 * 9 / (b.kc * size), mr, mr, 1024 / mr * mr);
   b.nc = clamp_multiple(l3 / (4 * cores) / (b.kc * size), nr, 256, 4096);
   return b;

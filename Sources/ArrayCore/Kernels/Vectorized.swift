@@ -300,9 +300,9 @@ public enum KernelSettings {
   public static func setMatmulThreads(_ threads: Int?) { bp_set_max_threads(Int32(clamping: threads ?? 0)) }
 
   /// The blocking of the packed matrix product for `dtype` (float32, else float64): `kc` values
-  /// of depth per packed panel (half of L1d holds a `kc`×NR panel of B), `mc` rows of A per
-  /// block (about 9/32 of L2), `nc` columns of B per block (a quarter of L3 shared by the
-  /// cores), derived at first use from ``cacheSizes``.
+  /// of depth per packed panel (fixed at 256, so that products round alike on every machine
+  /// with the same kernel path), `mc` rows of A per block (about 9/32 of L2), `nc` columns of B
+  /// per block (a quarter of L3 shared by the cores), derived at first use from ``cacheSizes``.
   public static func matmulBlocking(for dtype: DType) -> (kc: Int, mc: Int, nc: Int) {
     var kc = 0, mc = 0, nc = 0
     var caches: (Int, Int, Int) = (0, 0, 0)
