@@ -69,6 +69,18 @@ func validateModelOutputPath(_ path: String, flag: String) throws {
       throw ValidationError("\(flag) \(path): it exists and is not a directory; give a directory (created if missing)")
     }
     guard access(path, W_OK) == 0 else { throw ValidationError("\(flag) \(path): \(String(cString: strerror(errno)))") }
+    // The two files it will hold are outputs like any other: a directory or a device in their
+    // place fails now, not after the run (and not after graph.pb was already replaced).
+    var directory = path
+    while directory.count > 1, directory.hasSuffix("/") { directory.removeLast() }
+    for name in [Session.ModelFiles.graph, Session.ModelFiles.variables] {
+      do {
+        try FileIO.checkWritableDestination(directory + "/" + name)
+        try FileIO.checkCanCreateFile(besides: directory + "/" + name)
+      } catch {
+        throw ValidationError("\(flag) \(path): \(error.description)")
+      }
+    }
     return
   }
   var trimmed = path

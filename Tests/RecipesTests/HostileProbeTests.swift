@@ -165,6 +165,13 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
     outcome = try expectRefused(["regression", "--steps", "3", "--save", "/proc/self/status", "--quiet"], in: dir, "cannot create a file in")
     #expect(outcome.output.isEmpty)
     #expect(try String(contentsOfFile: dir + "/file", encoding: .utf8) == "keep")
+    // A model directory whose variables file is a directory: graph.pb was replaced, then the
+    // save failed after the run.
+    try FileManager.default.createDirectory(atPath: dir + "/m/variables.safetensors", withIntermediateDirectories: true)
+    try write(Array("old graph".utf8), dir + "/m/graph.pb")
+    outcome = try expectRefused(["regression", "--steps", "3", "--save-model", "m", "--quiet"], in: dir, "it is a directory")
+    #expect(outcome.output.isEmpty)
+    #expect(try String(contentsOfFile: dir + "/m/graph.pb", encoding: .utf8) == "old graph")
   }
 }
 
