@@ -259,6 +259,14 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
       #expect(FileManager.default.fileExists(atPath: dir + "/log.jsonl"))  // the steps done
     }
     try expectRefused(["regression", "--steps", "60", "--learning-rate", "3e38", "--eager", "--quiet"], in: dir, "the training diverged")
+    // digits checked each epoch's loss, summed before each update: an overflow in the last
+    // update saved a model of huge weights (exit 0) whose logits are NaN.
+    let rows = (0..<20).map { i in ((0..<64).map { j in String((i * 7 + j * 3) % 17) } + [String(i % 10)]).joined(separator: ",") }
+    try write(Array((rows.joined(separator: "\n") + "\n").utf8), dir + "/d.csv")
+    try expectRefused(
+      ["digits", "--data", "d.csv", "--epochs", "1", "--learning-rate", "3e38", "--optimizer", "sgd", "--save", "dm.safetensors", "--quiet"],
+      in: dir, "logits became")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/dm.safetensors"))
   }
 }
 
