@@ -121,6 +121,11 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
     try expectRefused(["classification", "--steps", "10000001"], in: dir, "--steps must be between 1 and 10000000")
     try expectRefused(["digits", "--epochs", huge], in: dir, "--epochs must be between 1 and 100000")
     try expectRefused(["fashion", "--epochs", huge], in: dir, "--epochs must be between 1 and 100000")
+    // bench's counts likewise (`--cnn-steps 9223372036854775807` measured until stopped).
+    try expectRefused(["bench", "--cnn-steps", huge], in: dir, "--cnn-steps must be 0 to 100,000")
+    try expectRefused(["bench", "--steps", huge], in: dir, "--steps must be 1 to 1,000,000,000")
+    try expectRefused(["bench", "--repetitions", "1001"], in: dir, "--repetitions must be 1 to 1000")
+    try expectRefused(["bench", "--digits-epochs", "1"], in: dir, "--digits-epochs must be 2 to 10,000")
   }
 }
 
