@@ -167,15 +167,31 @@ public final class OptimizerState {
 
   /// The learning rate as a scalar tensor of `dtype`: a constant, or the schedule evaluated at
   /// the step counter (computed in float64, then cast).
+  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` when a constant rate is 0 or
+  ///   not finite in `dtype` (`1e-50` or `1e300` in float32: no step, or infinite steps).
   public func learningRate(_ rate: LearningRate, dtype: DType) throws -> Tensor {
     try cached("learning_rate/\(dtype)") {
       switch rate {
       case let .constant(c):
+        try checkLearningRate(rate, in: dtype)
         return graph.constant(c, dtype: dtype, name: "learning_rate")
       case let .schedule(s):
         let lr = try cached("learning_rate/schedule") { try s.learningRate(atStep: stepCounter()) }
         return dtype == .float64 ? lr : try cast(lr, to: dtype, name: "learning_rate/cast")
       }
+    }
+  }
+
+  /// Refuses a constant learning rate that is 0 or not finite once stored in `dtype` (the
+  /// variables' dtype): `1e-50` or `1e300` in float32 would train without a step, or to infinity.
+  func checkLearningRate(_ rate: LearningRate, in dtype: DType) throws {
+    guard case let .constant(c) = rate else { return }
+    let stored = NDArray(scalar: c, dtype: dtype).doubles[0]
+    guard stored.isFinite, stored > 0 else {
+      throw GraphError.invalidArgument(
+        op: optimizerName,
+        reason: "learning rate \(c) is \(stored) in \(dtype), the variables' dtype (it must be finite and > 0 there)",
+        location: location)
     }
   }
 
@@ -197,7 +213,8 @@ extension Optimizer {
     graph.variables.last { $0.operation.name == "\(name)/iterations" }
   }
 
-  /// The shared driver of the built-in optimizers: checks the pairs, creates each variable's
+  /// The shared driver of the built-in optimizers: checks the pairs (each a variable of the
+  /// graph, listed once, with a gradient of its float dtype), creates each variable's
   /// slots (outside the update's name scope), then builds each variable's update inside scope
   /// `name`, increments the step counter last, and groups everything into one operation.
   func applySlotUpdates(
@@ -208,7 +225,15 @@ extension Optimizer {
     guard let graph = pairs.first?.variable.graph else {
       throw GraphError.invalidArgument(op: self.name, reason: "no variables to update", location: location)
     }
+    var seen = Set<Tensor>(minimumCapacity: pairs.count)
     for pair in pairs {
+      // A variable listed twice would get two updates per step (a silently doubled step).
+      guard seen.insert(pair.variable).inserted else {
+        throw GraphError.invalidArgument(
+          op: self.name,
+          reason: "variable '\(pair.variable.name)' is listed twice; each variable takes one gradient (sum them first)",
+          location: location)
+      }
       guard pair.variable.isVariable else {
         throw GraphError.notAVariable(op: self.name, tensor: pair.variable.name, location: location)
       }

@@ -319,6 +319,7 @@ private func applyAdam(
   ) { state, pair, slots in
     let g = pair.gradient, v = pair.variable, m = slots[0], s = slots[1]
     let dtype = v.dtype
+    try state.checkLearningRate(learningRate, in: dtype)
     // η_t = η √(1-β₂ᵗ) / (1-β₁ᵗ), in float64, then cast once per dtype.
     let stepSize = try state.cached("adam_step_size/\(dtype)") {
       let lr = try state.learningRate(learningRate, dtype: .float64)

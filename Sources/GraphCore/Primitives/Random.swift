@@ -37,8 +37,32 @@ package struct RandomPrimitive: Primitive {
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard dtype.isFloatingPoint else { throw ShapeError("random values must be float, got \(dtype)") }
     try shape.validate(dtype: dtype)
+    try checkParameters()
     return [TensorInfo(dtype: dtype, shape: PartialShape(shape))]
   }
+  /// Refuses parameters that would give values that are not numbers of `dtype`, or not from the
+  /// distribution asked for: each parameter (and `high - low`) finite in `dtype`, a standard
+  /// deviation ≥ 0, `low ≤ high`.
+  private func checkParameters() throws(ShapeError) {
+    func finite(_ label: String, _ value: Double) throws(ShapeError) {
+      guard NDArray(scalar: value, dtype: dtype).doubles[0].isFinite else {
+        throw ShapeError("\(label) \(value) is not a finite \(dtype) number")
+      }
+    }
+    switch distribution {
+    case let .normal(mean, sd), let .truncatedNormal(mean, sd):
+      try finite("mean", mean)
+      try finite("standard deviation", sd)
+      guard sd >= 0 else { throw ShapeError("standard deviation \(sd) is negative") }
+      try finite("mean + 2 × standard deviation", Swift.abs(mean) + 2 * sd)
+    case let .uniform(low, high):
+      try finite("low", low)
+      try finite("high", high)
+      guard low <= high else { throw ShapeError("low \(low) is above high \(high)") }
+      try finite("high - low", high - low)
+    }
+  }
+
   /// Draws new values.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let n = shape.elementCount

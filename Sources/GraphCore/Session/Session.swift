@@ -397,9 +397,14 @@ public final class PreparedStep: @unchecked Sendable {
   }
 
   /// The value of fetch `index` from the last run.
-  /// - Precondition: `index < fetchCount`.
+  /// - Precondition: `0 <= index < fetchCount` (a trap naming the index and the count: this
+  ///   accessor is on the allocation-free hot path and does not throw; `callAsFunction` returns
+  ///   every fetch as an array instead).
   public func fetch(_ index: Int) -> NDArray {
-    session.lock.withLock { plan.frame[plan.fetchSlots[index]] }
+    precondition(
+      index >= 0 && index < plan.fetchSlots.count,
+      "PreparedStep.fetch: index \(index) is not in 0..<\(plan.fetchSlots.count) (the step's fetchCount)")
+    return session.lock.withLock { plan.frame[plan.fetchSlots[index]] }
   }
 
   /// Sets every feed (in order), runs, and returns the fetches.
