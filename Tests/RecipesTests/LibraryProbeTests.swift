@@ -9,6 +9,11 @@ import Training
 // operation (or the documented result), never a trap: a trap kills the test process, so these
 // tests passing is the proof.
 
+/// A compiled function that its own body can reach.
+private final class CompiledBox: @unchecked Sendable {
+  var function: CompiledFunction?
+}
+
 /// Whether `body` throws an error whose description contains every fragment.
 private func refused(
   _ fragments: [String] = [], sourceLocation: Testing.SourceLocation = #_sourceLocation, _ body: () throws -> Void
@@ -153,6 +158,118 @@ private func refused(
     refused { _ = try leakyRelu(a, alpha: .nan) }
     refused { _ = try huber(predicted: a, expected: a, delta: 0) }
     refused { _ = try huber(predicted: a, expected: a, delta: -1) }
+  }
+
+  // MARK: Edge values at run time (empty axes, scalars, integer limits)
+
+  @Test func probeRunTimeEdges() throws {
+    let g = Graph()
+    let empty = g.constant(try NDArray.zeros([2, 0]))
+    let scalar = g.constant(NDArray(scalar: Float(3)))
+    let big = g.constant(NDArray([Int32.max, Int32.max, Int32.min]))
+    let session = Session(graph: g)
+    // Each call builds and runs: a thrown error or a value, never a trap (the values were
+    // read once by hand: TF1's for empty reductions, -inf max, NaN mean, saturating casts).
+    func run(_ build: () throws -> Tensor) {
+      guard let t = try? build() else { return }
+      _ = try? session.run(t)
+    }
+    run { try argMax(empty, axis: 1) }
+    run { try argMax(empty, axis: 0) }
+    run { try max(empty, axes: [1]) }
+    run { try min(empty) }
+    run { try mean(empty, axes: [1]) }
+    run { try softmax(empty, axis: 1) }
+    run { try logSumExp(empty, axes: [1]) }
+    run { try logSoftmax(empty, axis: 1) }
+    run { try cumsum(empty, axis: 1) }
+    run { try matmul(empty, transpose(empty)) }
+    run { try matmul(transpose(empty), empty) }
+    run { try sparseSoftmaxCrossEntropyWithLogits(logits: empty, labels: g.constant(NDArray([Int32(0), 0]))) }
+    run { try gather(empty, indices: g.constant(NDArray([Int32(0)])), axis: 1) }
+    run { try gather(empty, indices: g.constant(NDArray([Int32]())), axis: 1) }
+    run { try oneHot(g.constant(NDArray([Int32(-1), 5])), depth: 3) }
+    run { try transpose(scalar) }
+    run { try squeeze(scalar) }
+    run { try expandDims(scalar, axis: -1) }
+    run { try argMax(scalar) }
+    run { try softmax(scalar) }
+    run { try cumsum(scalar) }
+    run { try concat([scalar, scalar], axis: 0) }
+    run { try stack([scalar, scalar]) }
+    run { try split(scalar, count: 1) [0] }
+    run { try gather(scalar, indices: g.constant(NDArray([Int32(0)]))) }
+    run { try oneHot(g.constant(NDArray(scalar: Int32(1))), depth: 3) }
+    // A bool tensor summed down to a shape reached the kernel's precondition (a trap).
+    refused(["[SumToShapeOf]", "bool"]) { _ = try sumToShapeOf(g.constant(NDArray([true, false])), scalar) }
+    #expect(try session.run(sumToShapeOf(big, scalar)).shape == [])
+    run { try sum(big) }
+    run { try cumsum(big) }
+    run { try max(big) }
+    run { try cast(big, to: .float32) }
+    run { try cast(g.constant(NDArray([Float.nan, .infinity, -.infinity, 1e10])), to: .int32) }
+    run { try cast(g.constant(NDArray([Double.nan, 1e300])), to: .int32) }
+    run { try abs(big) }
+    run { try negate(big) }
+    run { try sign(big) }
+    run { try maximum(big, big) }
+    run { try floorDiv(big, g.constant(NDArray([Int32(0), -1, -1]))) }
+    run { try mod(big, g.constant(NDArray([Int32(0), -1, -1]))) }
+    run { try big + big }
+    run { try big * big }
+    run { try square(big) }
+    run { try sum(g.constant(NDArray([true, false]))) }
+    run { try mean(big) }
+    run { try equal(big, big) }
+    run { try reshape(empty, to: [0, -1]) }
+    run { try reshape(empty, to: [-1]) }
+    run { try broadcast(empty, to: [3, 2, 0]) }
+    run { try slice(empty, begin: [0, 0], size: [-1, -1]) }
+    run { try split(empty, count: 2, axis: 0)[0] }
+    run { try split(empty, count: 0, axis: 1)[0] }
+    run { try transpose(empty) }
+    run { try avgPool2d(g.constant(try NDArray.zeros([1, 0, 0, 1])), window: [1, 1], padding: .same) }
+    run { try maxPool2d(g.constant(try NDArray.zeros([0, 2, 2, 1])), window: [2, 2]) }
+    run { try maxPool2d(g.constant(try NDArray.zeros([1, 2, 2, 0])), window: [2, 2]) }
+    run { try globalAveragePool(g.constant(try NDArray.zeros([1, 0, 0, 2]))) }
+    run { try conv2d(g.constant(try NDArray.zeros([1, 2, 2, 0])), g.constant(try NDArray.zeros([1, 1, 0, 1]))) }
+    run { try conv2d(g.constant(try NDArray.zeros([0, 2, 2, 1])), g.constant(try NDArray.zeros([1, 1, 1, 0]))) }
+    run { try conv2dTranspose(g.constant(try NDArray.zeros([1, 2, 2, 1])), g.constant(try NDArray.zeros([1, 1, 1, 1])), outputShape: [1, 2, 2, 1], strides: [Int.max, 1]) }
+  }
+
+  // MARK: Names
+
+  @Test func probeNames() throws {
+    // Explicit names that collide with generated ones: every variable keeps its own name, so no
+    // checkpoint entry overwrites another.
+    let g = Graph()
+    var names: [String] = []
+    for name in ["v", "v", "v_1", "v_1", "v_2", "", "", "a:0", "a:0", "s/", "s/", "/", "//", "x y", "é", "e\u{301}"] {
+      let t = try? g.variable(NDArray([Float(1)]), name: name)
+      if let t { names.append(t.operation.name) }
+    }
+    #expect(Set(names).count == names.count, "duplicate names: \(names)")
+    let session = Session(graph: g)
+    try session.initializeVariables()
+    #expect(try Checkpoint.contents(of: session).tensors.count == names.count)
+    // Operations named like variables.
+    let c = g.constant(1, name: "v")
+    #expect(!names.contains(c.operation.name))
+    _ = try g.withNameScope("v") { try g.variable(NDArray([Float(1)]), name: "w") }
+    _ = try g.withNameScope("v") { try g.variable(NDArray([Float(1)]), name: "w") }
+    let all = g.variables.map(\.operation.name)
+    #expect(Set(all).count == all.count, "duplicate names: \(all)")
+    // Eager graphs too.
+    let eager = Graph.eager()
+    let eagerNames = try ["v", "v", "v_1", "v_1"].map { try eager.variable(NDArray([Float(1)]), name: $0).operation.name }
+    #expect(Set(eagerNames).count == 4, "duplicate names: \(eagerNames)")
+    // Layers given one name twice.
+    let d1 = try Dense(graph: g, inputSize: 1, units: 1, seed: 1, name: "d")
+    let d2 = try Dense(graph: g, inputSize: 1, units: 1, seed: 1, name: "d")
+    let d3 = try Dense(graph: g, inputSize: 1, units: 1, seed: 1, name: "d_1")
+    #expect(Set([d1.name, d2.name, d3.name]).count == 3)
+    let everything = g.variables.map(\.operation.name)
+    #expect(Set(everything).count == everything.count, "duplicate names: \(everything)")
   }
 
   // MARK: Gradients
@@ -369,7 +486,7 @@ private func refused(
 
   // MARK: Eager, tapes, compile
 
-  @Test func probeEager() throws {
+  @Test(.timeLimit(.minutes(1))) func probeEager() throws {
     let g = Graph()
     let x = g.placeholder(.float32, shape: [2], name: "x")
     let e = Tensor(NDArray([Float(1), 2]))
@@ -418,6 +535,19 @@ private func refused(
     #expect(try f([NDArray([Double(1)])]) == [NDArray([Double(2)])])
     refused { _ = try f([NDArray([true])]) }
     #expect(f.traceCount >= 3)
+    // A function that calls itself while it is traced waited for its own lock forever (a hang):
+    // now a thrown error; traceCount and graph(for:) inside the body answer.
+    let recursive = CompiledBox()
+    recursive.function = compile { inputs in
+      if inputs[0].shape.rank == 1 {
+        #expect(recursive.function?.traceCount == 0)
+        #expect(recursive.function?.graph(for: [NDArray([Float(1)])]) == nil)
+        _ = try recursive.function?([NDArray(scalar: Float(1))])
+      }
+      return [try inputs[0] * 2]
+    }
+    refused(["[compile]", "calls itself while it is being traced"]) { _ = try recursive.function?([NDArray([Float(1)])]) }
+    #expect(try recursive.function?([NDArray(scalar: Float(1))]) == [NDArray(scalar: Float(2))])
     let leaks = compile { _ in [x] }
     refused { _ = try leaks([NDArray([Float(1)])]) }
     let nothing = compile { _ in [] }

@@ -58,19 +58,47 @@ public final class CompiledFunction: @unchecked Sendable {
   /// Wraps `body` (use ``compile(_:)``).
   public init(_ body: @escaping ([Tensor]) throws -> [Tensor]) { self.body = body }
 
+  /// The functions being traced on this thread (innermost last): the lock of each is held by
+  /// this thread while its body runs, so a call back into one of them must not wait for it.
+  @TaskLocal private static var tracing: [ObjectIdentifier] = []
+
+  /// Whether this thread is tracing this function (and so holds ``lock``).
+  private var isTracedHere: Bool { Self.tracing.contains(ObjectIdentifier(self)) }
+
+  /// Runs `body` holding ``lock``, or directly when this thread already holds it for a trace.
+  private func withLockUnlessTracing<R>(_ body: () throws -> R) rethrows -> R {
+    if lock.tryLock() {
+      defer { lock.unlock() }
+      return try body()
+    }
+    if isTracedHere { return try body() }
+    return try lock.withLock(body)
+  }
+
   /// The number of signatures traced so far (a retrace costs one eager-speed call).
-  public var traceCount: Int { lock.withLock { traces.count } }
+  public var traceCount: Int { withLockUnlessTracing { traces.count } }
 
   /// The graph traced for inputs of these dtypes and shapes, if any (to draw or export).
   public func graph(for inputs: [NDArray]) -> Graph? {
-    lock.withLock { traces[Signature(inputs: inputs.map(Self.info))]?.graph }
+    withLockUnlessTracing { traces[Signature(inputs: inputs.map(Self.info))]?.graph }
   }
 
   /// Runs the function on `inputs`, tracing it first for a new signature.
-  /// - Throws: what the function throws while tracing (with its source lines), and
-  ///   ``SessionError`` from the run.
+  /// - Throws: what the function throws while tracing (with its source lines),
+  ///   ``SessionError`` from the run, and ``GraphError`` when the function calls itself while
+  ///   it is being traced (that call would wait for the trace it is part of, forever).
   public func callAsFunction(_ inputs: [NDArray]) throws -> [NDArray] {
-    lock.lock()
+    // The lock is free except while another call traces: only then is the (task-local) list of
+    // functions traced on this thread read, so the common call pays one `trylock`.
+    if !lock.tryLock() {
+      if isTracedHere {
+        throw GraphError.invalidArgument(
+          op: "compile",
+          reason: "the compiled function calls itself while it is being traced; call the traced body directly instead",
+          location: nil)
+      }
+      lock.lock()
+    }
     let trace: Trace
     if let last, last.signature.matches(inputs) {
       trace = last
@@ -108,7 +136,9 @@ public final class CompiledFunction: @unchecked Sendable {
     }
     // No tape records while tracing: the operations go to the symbolic graph.
     let outputs = try EagerScope.$tape.withValue(nil) {
-      try body(placeholders).map { try graph.adopt($0, op: "compile", location: nil) }
+      try Self.$tracing.withValue(Self.tracing + [ObjectIdentifier(self)]) {
+        try body(placeholders).map { try graph.adopt($0, op: "compile", location: nil) }
+      }
     }
     let captured = graph.capturedVariables
     let session = Session(graph: graph)

@@ -232,8 +232,10 @@ package struct SumToShapeOf: Primitive {
   /// `SumToShapeOf`.
   package var typeName: String { "SumToShapeOf" }
   /// `x`'s dtype with `reference`'s shape.
+  /// - Throws: for a bool `x` (booleans are not summed: the kernel would trap; cast first).
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    [TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)]
+    guard inputs[0].dtype != .bool else { throw ShapeError("cannot sum a bool tensor; cast it to a number type first") }
+    return [TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)]
   }
   /// Sums.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {

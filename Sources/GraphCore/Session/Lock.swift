@@ -25,6 +25,9 @@ final class Lock: @unchecked Sendable {
   /// Takes the lock (pair with ``unlock()``; prefer ``withLock(_:)``).
   func lock() { pthread_mutex_lock(mutex) }
 
+  /// Takes the lock if it is free, without waiting; `true` when taken (pair with ``unlock()``).
+  func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
+
   /// Releases the lock taken by ``lock()``.
   func unlock() { pthread_mutex_unlock(mutex) }
 
