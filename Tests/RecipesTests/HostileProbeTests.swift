@@ -20,45 +20,14 @@ private func scratch() throws -> String {
   return try #require(template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
 }
 
-private struct ToolOutcome {
-  var status: Int32
-  var signaled: Bool
-  var output: String
-  var error: String
-}
-
-private var tool: String? {
-  let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  let path = products.appendingPathComponent("backprop").path
-  return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-}
-
-private let toolIsBuilt = tool != nil
-
-/// Runs the built `backprop` tool in `directory`.
-private func runTool(_ arguments: [String], in directory: String) throws -> ToolOutcome {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: try #require(tool, "the backprop tool is not built (swift build --build-tests)"))
-  process.arguments = arguments
-  process.currentDirectoryURL = URL(fileURLWithPath: directory)
-  let errors = Pipe(), output = Pipe()
-  process.standardError = errors
-  process.standardOutput = output
-  try process.run()
-  let outData = output.fileHandleForReading.readDataToEndOfFile()
-  let errData = errors.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return ToolOutcome(
-    status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-    output: String(decoding: outData, as: UTF8.self), error: String(decoding: errData, as: UTF8.self))
-}
+private let toolIsBuilt = backpropToolPath != nil
 
 /// Expects the tool to refuse `arguments` with a status (not a signal) and `fragment` in its message.
 @discardableResult
 private func expectRefused(
   _ arguments: [String], in directory: String, _ fragment: String, sourceLocation: Testing.SourceLocation = #_sourceLocation
-) throws -> ToolOutcome {
-  let outcome = try runTool(arguments, in: directory)
+) throws -> ToolRun {
+  let outcome = try runBackpropTool(arguments, in: directory)
   #expect(!outcome.signaled, "\(arguments) ended by a signal: \(outcome.error)", sourceLocation: sourceLocation)
   #expect(outcome.status != 0, "\(arguments) succeeded: \(outcome.output)", sourceLocation: sourceLocation)
   #expect(outcome.error.contains(fragment), "\(arguments): \(outcome.error)", sourceLocation: sourceLocation)
@@ -138,7 +107,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
   func filesInsideAModelDirectoryAreTheDirectorysFiles() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let saved = try runTool(["regression", "--steps", "3", "--save-model", "m", "--quiet"], in: dir)
+    let saved = try runBackpropTool(["regression", "--steps", "3", "--save-model", "m", "--quiet"], in: dir)
     #expect(saved.status == 0, "\(saved.error)")
     let graph = try Data(contentsOf: URL(fileURLWithPath: dir + "/m/graph.pb"))
     try expectRefused(
@@ -150,7 +119,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
     try expectRefused(["regression", "--steps", "3", "--save-model", "new", "--csv", "new/graph.pb", "--quiet"], in: dir, "name the same file")
     #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/m/graph.pb")) == graph)
     // Resuming from a model directory and saving the continued run over it stays allowed.
-    let resumed = try runTool(["regression", "--steps", "6", "--restore", "m", "--save-model", "m", "--quiet"], in: dir)
+    let resumed = try runBackpropTool(["regression", "--steps", "6", "--restore", "m", "--save-model", "m", "--quiet"], in: dir)
     #expect(resumed.status == 0, "\(resumed.error)")
   }
 
@@ -215,10 +184,10 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try saveLinearModel(to: dir + "/model")
-    let ok = try runTool(["predict", "--model", "model", "--input", "/dev/null"], in: dir)
+    let ok = try runBackpropTool(["predict", "--model", "model", "--input", "/dev/null"], in: dir)
     #expect(ok.status != 0)
     try write(Array("1,2,3,4\n".utf8), dir + "/ok.csv")
-    let good = try runTool(["predict", "--model", "model", "--input", "ok.csv"], in: dir)
+    let good = try runBackpropTool(["predict", "--model", "model", "--input", "ok.csv"], in: dir)
     #expect(good.status == 0, "\(good.error)")
     let nan = Float.nan.bitPattern
     let nanPayload = (0..<4).flatMap { _ in [UInt8(nan >> 24), UInt8(nan >> 16 & 255), UInt8(nan >> 8 & 255), UInt8(nan & 255)] }
