@@ -186,11 +186,17 @@ public final class OptimizerState {
   /// variables' dtype): `1e-50` or `1e300` in float32 would train without a step, or to infinity.
   func checkLearningRate(_ rate: LearningRate, in dtype: DType) throws {
     guard case let .constant(c) = rate else { return }
-    let stored = NDArray(scalar: c, dtype: dtype).doubles[0]
+    try checkPositive(c, "learning rate", in: dtype)
+  }
+
+  /// Refuses a hyper-parameter that must be > 0 (a learning rate, an epsilon, an initial
+  /// accumulator) but is 0 or not finite once stored in `dtype`: `1e-50` is 0 in float32.
+  func checkPositive(_ value: Double, _ parameter: String, in dtype: DType) throws {
+    let stored = NDArray(scalar: value, dtype: dtype).doubles[0]
     guard stored.isFinite, stored > 0 else {
       throw GraphError.invalidArgument(
         op: optimizerName,
-        reason: "learning rate \(c) is \(stored) in \(dtype), the variables' dtype (it must be finite and > 0 there)",
+        reason: "\(parameter) \(value) is \(stored) in \(dtype), the variables' dtype (it must be finite and > 0 there)",
         location: location)
     }
   }

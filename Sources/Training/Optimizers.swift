@@ -100,6 +100,7 @@ public struct AdagradOptimizer: Optimizer {
       slots: { state, v in [try state.slot(for: v, initialValue: initialAccumulatorValue)] }
     ) { state, pair, slots in
       let g = pair.gradient, accum = slots[0]
+      try state.checkPositive(initialAccumulatorValue, "initialAccumulatorValue", in: pair.variable.dtype)
       let lr = try state.learningRate(learningRate, dtype: pair.variable.dtype)
       let newAccum = try accum + square(g)
       let assignAccum = try assign(accum, newAccum, name: "accumulator")
@@ -170,6 +171,7 @@ public struct RMSPropOptimizer: Optimizer {
       }
     ) { state, pair, slots in
       let g = pair.gradient
+      try state.checkPositive(epsilon, "epsilon", in: pair.variable.dtype)
       let lr = try state.learningRate(learningRate, dtype: pair.variable.dtype)
       var ops: [Operation] = []
       let ms = slots[0], mom = slots[slots.count - 1]
@@ -320,6 +322,7 @@ private func applyAdam(
     let g = pair.gradient, v = pair.variable, m = slots[0], s = slots[1]
     let dtype = v.dtype
     try state.checkLearningRate(learningRate, in: dtype)
+    try state.checkPositive(epsilon, "epsilon", in: dtype)
     // η_t = η √(1-β₂ᵗ) / (1-β₁ᵗ), in float64, then cast once per dtype.
     let stepSize = try state.cached("adam_step_size/\(dtype)") {
       let lr = try state.learningRate(learningRate, dtype: .float64)

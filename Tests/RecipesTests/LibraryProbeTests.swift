@@ -369,6 +369,14 @@ private func refused(
     }
     refused(["[Momentum]", "learning rate"]) { _ = try MomentumOptimizer(learningRate: 1e-46, momentum: 0.9).minimize(loss) }
     _ = try GradientDescentOptimizer(learningRate: 1e-44).minimize(loss)  // a float32 subnormal: > 0
+    // The same for the other parameters that must be > 0: 0 in float32 divided by zero
+    // (Adam: 0/0 = NaN where a gradient is 0) or by √0.
+    refused(["[Adam]", "epsilon 1e-50", "float32"]) { _ = try AdamOptimizer(epsilon: 1e-50).minimize(loss) }
+    refused(["[AdamW]", "epsilon"]) { _ = try AdamWOptimizer(epsilon: 1e-50).minimize(loss) }
+    refused(["[RMSProp]", "epsilon"]) { _ = try RMSPropOptimizer(learningRate: 0.1, epsilon: 1e-50).minimize(loss) }
+    refused(["[Adagrad]", "initialAccumulatorValue"]) {
+      _ = try AdagradOptimizer(learningRate: 0.1, initialAccumulatorValue: 1e-50).minimize(loss)
+    }
     do {
       let d = Graph()
       let w = try d.variable(NDArray([Double(1)]), name: "w")
