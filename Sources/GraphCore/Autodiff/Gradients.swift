@@ -88,6 +88,7 @@ public func gradients(
       if let k = terms.index(y.node, y.output) { terms.append(seed, at: k) }
     }
 
+    var upstream: [Tensor?] = []
     for id in stride(from: top - 1, through: lowest, by: -1) where dependsOnX[id] {
       let first = terms.first(of: id)
       let outputCount = graph.nodes[id].outputs.count
@@ -99,12 +100,10 @@ public func gradients(
       let op = Operation(graph: graph, id: id)
       // Eager tapes do not name operations: no scope string to build.
       let scope = graph.mode == .tape ? "" : "\(lastComponent(graph.nodes[id].name))_grad"
-      let upstream: [Tensor?] = try graph.withNameScope(scope) {
-        if outputCount == 1 { return [try terms.total(first)] }
-        var totals: [Tensor?] = []
-        totals.reserveCapacity(outputCount)
-        for k in first..<first + outputCount { totals.append(try terms.total(k)) }
-        return totals
+      // One array for every node's upstream gradients, refilled (no array per node).
+      upstream.removeAll(keepingCapacity: true)
+      try graph.withNameScope(scope) {
+        for k in first..<first + outputCount { upstream.append(try terms.total(k)) }
       }
       if inputCount == 0 { continue }
       let primitive = graph.nodes[id].primitive

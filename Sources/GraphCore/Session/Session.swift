@@ -440,7 +440,10 @@ extension PreparedStep {
       }
     }
     try session.execute(plan)
-    return plan.fetchSlots.map { plan.frame[$0] }
+    var fetched: [NDArray] = []
+    fetched.reserveCapacity(plan.fetchSlots.count)
+    for i in plan.fetchSlots.indices { fetched.append(plan.frame[plan.fetchSlots[i]]) }
+    return fetched
   }
 }
 
