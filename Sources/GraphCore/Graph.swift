@@ -108,9 +108,9 @@ public final class Graph: @unchecked Sendable {
   var updateNodes: [Int] = []
   /// Eager tensors of other graphs brought into this one by value (see `adopt`), by source: the
   /// local output (a `ValueRef`, not a `Tensor`, which would hold this graph strongly).
-  var importTable: [ImportKey: ValueRef] = [:]
+  @exclusivity(unchecked) var importTable: [ImportKey: ValueRef] = [:]
   /// The graphs `importTable` refers to, kept alive so that their identities stay unique.
-  var importedGraphs: [Graph] = []
+  @exclusivity(unchecked) var importedGraphs: [Graph] = []
   /// Placeholders standing for eager variables captured while tracing, with the variables
   /// (fed with the variables' current values at each call of a ``CompiledFunction``).
   var capturedVariables: [(placeholder: Int, variable: Tensor)] = []

@@ -93,9 +93,11 @@ public func gradients(
       let first = terms.first(of: id)
       let outputCount = graph.nodes[id].outputs.count
       guard (first..<first + outputCount).contains(where: { terms.hasTerms($0) }) else { continue }
-      // The node's inputs, read once (a copy of two inline references; the node array grows as
-      // gradient operations are appended, so nothing is borrowed across them).
-      let inputs = graph.nodes[id].inputs
+      // The node's inputs and primitive, read once through the array's buffer (a copy of two
+      // inline references and of the primitive's box; reading them as `graph.nodes[id].x` copied
+      // the whole node, with every reference in it; the node array grows as gradient operations
+      // are appended, so nothing is borrowed across them).
+      let (inputs, primitive) = graph.nodes.withUnsafeBufferPointer { ($0[id].inputs, $0[id].primitive) }
       let inputCount = inputs.count
       let op = Operation(graph: graph, id: id)
       // Eager tapes do not name operations: no scope string to build.
@@ -106,7 +108,6 @@ public func gradients(
         for k in first..<first + outputCount { upstream.append(try terms.total(k)) }
       }
       if inputCount == 0 { continue }
-      let primitive = graph.nodes[id].primitive
       let results = try graph.withNameScope(scope) {
         try primitive.gradient(of: op, upstream: upstream)
       }
@@ -177,6 +178,8 @@ private struct GradientTerms {
   /// The sum of list `k`'s terms in arrival order (`((t₀ + t₁) + t₂)...`), `nil` for none.
   func total(_ k: Int) throws -> Tensor? {
     guard var sum = firstTerm[k] else { return nil }
+    // Most outputs get one term: no dictionary lookup (a hash) then.
+    if more.isEmpty { return sum }
     for t in more[k] ?? [] { sum = try sum + t }
     return sum
   }
