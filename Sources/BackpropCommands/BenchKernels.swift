@@ -130,6 +130,10 @@ extension BenchCommand {
     if let library = KernelSettings.blasLibrary { line += " (\(library))" }
     line += ", kernels \(KernelSettings.instructionSet), \(KernelSettings.matmulThreads) threads"
     if let error = KernelSettings.blasError { line += "; BACKPROP_BLAS not used: \(error)" }
+    let f = KernelSettings.matmulBlocking(for: .float32), d = KernelSettings.matmulBlocking(for: .float64)
+    let caches = KernelSettings.cacheSizes.map { $0 == 0 ? "?" : $0 >= 1 << 20 ? "\($0 >> 20) MiB" : "\($0 >> 10) KiB" }
+    line += "; blocking KC/MC/NC float \(f.kc)/\(f.mc)/\(f.nc), double \(d.kc)/\(d.mc)/\(d.nc)"
+    line += " (L1d/L2/L3 \(caches.joined(separator: "/")))"
     if let note = KernelSettings.instructionSetNote { line += "; \(note)" }
     return line
   }

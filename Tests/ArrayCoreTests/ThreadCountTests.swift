@@ -99,3 +99,21 @@ import Testing
     #expect(inside == "portable" && elsewhere.value == outside && KernelSettings.instructionSet == outside)
   }
 }
+
+/// The packed product's blocking follows the caches the system reports (issue 13).
+@Suite struct MatmulBlockingTests {
+  @Test func blockingFitsTheReportedCaches() {
+    let caches = KernelSettings.cacheSizes
+    let l1 = caches[0] > 0 ? caches[0] : 32 << 10, l2 = caches[1] > 0 ? caches[1] : 512 << 10
+    for (dtype, size, mr, nr) in [(DType.float32, 4, 6, 16), (.float64, 8, 6, 8)] {
+      let b = KernelSettings.matmulBlocking(for: dtype)
+      #expect(b.kc == 256, "\(dtype) \(b): the depth split is fixed (it decides the rounding)")
+      #expect(b.mc % mr == 0 && b.mc >= mr && b.mc <= 1024, "\(dtype) \(b)")
+      #expect(b.nc % nr == 0 && (256...4096).contains(b.nc), "\(dtype) \(b)")
+      // Half of L1d holds a KC×NR panel of B (on any L1d of 32 KiB or more); an MC×KC block of
+      // A takes at most 9/32 of L2 (unless the bounds forced a larger size on a tiny cache).
+      #expect(l1 < 32 << 10 || b.kc * nr * size <= l1 / 2, "\(dtype) \(b) L1d \(l1)")
+      #expect(b.mc * b.kc * size <= Swift.max(l2 / 32 * 9, mr * b.kc * size), "\(dtype) \(b) L2 \(l2)")
+    }
+  }
+}

@@ -299,6 +299,30 @@ public enum KernelSettings {
   /// Sets the number of threads for large matrix products; `nil` restores the default.
   public static func setMatmulThreads(_ threads: Int?) { bp_set_max_threads(Int32(clamping: threads ?? 0)) }
 
+  /// The blocking of the packed matrix product for `dtype` (float32, else float64): `kc` values
+  /// of depth per packed panel (fixed at 256, so that products round alike on every machine
+  /// with the same kernel path), `mc` rows of A per block (about 9/32 of L2), `nc` columns of B
+  /// per block (a quarter of L3 shared by the cores), derived at first use from ``cacheSizes``.
+  public static func matmulBlocking(for dtype: DType) -> (kc: Int, mc: Int, nc: Int) {
+    var kc = 0, mc = 0, nc = 0
+    var caches: (Int, Int, Int) = (0, 0, 0)
+    withUnsafeMutablePointer(to: &caches) {
+      $0.withMemoryRebound(to: Int.self, capacity: 3) { bp_gemm_blocking(dtype == .float32 ? 0 : 1, &kc, &mc, &nc, $0) }
+    }
+    return (kc, mc, nc)
+  }
+
+  /// The data cache sizes in bytes that the blocking was derived from, `[L1d, L2, L3]` (0 where
+  /// the system did not say and a default was used: 32 KiB, 512 KiB, 8 MiB).
+  public static var cacheSizes: [Int] {
+    var kc = 0, mc = 0, nc = 0
+    var caches: (Int, Int, Int) = (0, 0, 0)
+    withUnsafeMutablePointer(to: &caches) {
+      $0.withMemoryRebound(to: Int.self, capacity: 3) { bp_gemm_blocking(0, &kc, &mc, &nc, $0) }
+    }
+    return [caches.0, caches.1, caches.2]
+  }
+
   /// The implementation large matrix products use: `"blas"` (a system BLAS, see
   /// ``blasLibrary``), `"avx2+fma"` or `"portable"` (the package's own kernels).
   public static var matmulBackend: String {

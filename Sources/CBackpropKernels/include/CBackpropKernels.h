@@ -50,6 +50,11 @@ int bp_max_threads(void);
 /// Sets the number of threads used for large matrix products (values below 1 restore the default).
 void bp_set_max_threads(int threads);
 
+/// The blocking of the packed matrix product for float (`double_precision` 0) or double (1):
+/// the depth, row and column blocks, derived at first use from the cache sizes in `caches`
+/// (L1d, L2, L3 in bytes as found; 0 when unknown and a default was used).
+void bp_gemm_blocking(int double_precision, long *kc, long *mc, long *nc, long caches[3]);
+
 /// Which matrix-product implementation large products use: 0 = portable kernels,
 /// 1 = AVX2+FMA kernels, 2 = a system BLAS (see `bp_blas_library`).
 int bp_gemm_backend(void);
