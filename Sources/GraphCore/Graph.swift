@@ -406,22 +406,10 @@ public struct Tensor: Hashable, @unchecked Sendable, CustomStringConvertible {
   /// outputs gives a tensor that does not exist: every builder and session refuses it).
   public var exists: Bool { output >= 0 && output < graph.nodes[node].outputs.count }
   /// The element type (`float32` for an output that does not exist, see ``exists``).
-  public var dtype: DType { withOutputType { $0?.dtype ?? .float32 } }
+  public var dtype: DType { exists ? graph.nodes[node].outputs[output].dtype : .float32 }
   /// The static shape, unknown sizes `nil` (`[]` for an output that does not exist, see
   /// ``exists``).
-  public var shape: PartialShape { withOutputType { $0?.shape ?? [] } }
-
-  /// Calls `body` with the output's type read in place (`nil` when the output does not exist):
-  /// `graph.nodes[node].outputs[output]` copied the whole node (each reference in it retained
-  /// and released), and the eager path asks tensors for their shapes and dtypes at every
-  /// operation and gradient.
-  @inline(__always) private func withOutputType<R>(_ body: (TensorInfo?) -> R) -> R {
-    graph.nodes.withUnsafeBufferPointer { nodes in
-      precondition(node >= 0 && node < nodes.count, "Tensor: node \(node) out of range")
-      let outputs = nodes.baseAddress! + node
-      return output >= 0 && output < outputs.pointee.outputs.count ? body(outputs.pointee.outputs[output]) : body(nil)
-    }
-  }
+  public var shape: PartialShape { exists ? graph.nodes[node].outputs[output].shape : [] }
   /// TF-style name: `<operation name>:<output index>`.
   public var name: String { "\(graph.nodes[node].name):\(output)" }
   /// Whether this tensor is a variable (the output of a variable operation).
