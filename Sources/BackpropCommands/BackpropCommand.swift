@@ -135,11 +135,14 @@ struct RecipeOptions: ParsableArguments {
   func validate() throws {
     if let savePath { try validateOutputPath(savePath, flag: "--save") }
     if let restorePath {
-      guard FileManager.default.fileExists(atPath: restorePath) else { throw ValidationError("--restore \(restorePath): no such file") }
+      guard FileManager.default.fileExists(atPath: restorePath) || isSymbolicLink(restorePath) else { throw ValidationError("--restore \(restorePath): no such file") }
       try validateModelInputPath(restorePath, flag: "--restore")
     }
     if let modelPath { try validateModelOutputPath(modelPath, flag: "--save-model") }
-    if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+    if let steps, !(1...maximumSteps).contains(steps) {
+      throw ValidationError(
+        "--steps must be between 1 and \(maximumSteps) (each step's loss and parameters are kept for the plot and logs), got \(steps)")
+    }
     if let printEvery, printEvery < 1 { throw ValidationError("--print-every must be at least 1, got \(printEvery)") }
     if let batchSize, !(1...1_000_000).contains(batchSize) {
       throw ValidationError("--batch-size must be between 1 and 1000000, got \(batchSize)")
@@ -191,6 +194,14 @@ struct RecipeOptions: ParsableArguments {
   }
 }
 
+/// The most `--steps` a notebook recipe takes: 10,000,000 (the run's history, kept in memory for
+/// the plot and logs, is then about a gigabyte); `Int.max` would run until memory ran out.
+let maximumSteps = 10_000_000
+
+/// The most `--epochs` of `digits` and `fashion`: 100,000 (a request of `Int.max` epochs is a
+/// typo, not a run to wait for).
+let maximumEpochs = 100_000
+
 /// The `--loss` choices of `backprop regression`.
 enum RegressionLossOption: String, ExpressibleByArgument, CaseIterable {
   /// Squared error, as in the notebook.
@@ -223,22 +234,34 @@ extension RecipeOptions {
   }
 
   /// Runs `recipe` with these options' checkpoint hooks and `outputs`' files and progress.
+  ///
+  /// A run whose loss becomes NaN or infinite (a learning rate too large for the problem) is an
+  /// error (exit status 1) naming the step, as `backprop digits` does: nothing is saved
+  /// (`--save`, `--save-model`), and the plot and logs hold the steps done.
   func run(_ recipe: NotebookRecipe, outputs: TrainingOutputOptions) throws {
     let c = recipe.configuration
+    let watch = DivergenceWatch()
     if eager {
       guard outputs.logdir == nil else {
         throw CLIError("--eager cannot be combined with --logdir (its logs read a session); run without --eager")
       }
       try outputs.train(figure: recipe.figure(for:), tensorBoard: nil, learningRate: c.learningRate) { output, onStep in
-        try recipe.runEagerly(output: output, onStep: onStep)
+        let report = try recipe.runEagerly(output: output, onStep: { watch.see($0); onStep($0) })
+        try watch.check(learningRate: c.learningRate)
+        return report
       }
       return
     }
     let tensorBoard = try outputs.openTensorBoard()
     var hooks = checkpointHooks(recipe: recipe.name)
     if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
+    let save = hooks.didFinish
+    hooks.didFinish = { session, steps in
+      try watch.check(learningRate: c.learningRate)  // before anything is saved
+      try save(session, steps)
+    }
     try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
-      try recipe.run(output: output, onStep: onStep, hooks: hooks)
+      try recipe.run(output: output, onStep: { watch.see($0); onStep($0) }, hooks: hooks)
     }
   }
 }
@@ -290,5 +313,27 @@ func validateLearningRate(_ learningRate: Double) throws {
     try checkFloat32LearningRate(learningRate)
   } catch {
     throw ValidationError("--\(error)".replacingOccurrences(of: "--learning rate", with: "--learning-rate"))
+  }
+}
+
+/// Remembers the first training step whose loss or parameters are NaN or infinite.
+final class DivergenceWatch {
+  private(set) var first: (step: Int, value: Double)?
+
+  /// Records `step` when it is the first non-finite one.
+  func see(_ step: TrainingStep) {
+    guard first == nil else { return }
+    if !step.loss.isFinite {
+      first = (step.step, step.loss)
+    } else if let p = step.parameters.first(where: { !$0.value.isFinite }) {
+      first = (step.step, p.value)
+    }
+  }
+
+  /// Throws when a non-finite step was seen.
+  func check(learningRate: Double) throws {
+    guard let first else { return }
+    throw CLIError(
+      "the training diverged: the loss or a parameter became \(first.value) at step \(first.step) (learning rate \(learningRate)); try a smaller --learning-rate. Nothing was saved.")
   }
 }

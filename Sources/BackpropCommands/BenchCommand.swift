@@ -23,9 +23,13 @@ struct BenchCommand: ParsableCommand {
   var filter: String?
 
   func validate() throws {
-    if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
-    if repetitions < 1 { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
-    if cnnSteps < 0 { throw ValidationError("--cnn-steps must be at least 0, got \(cnnSteps)") }
+    // Upper limits keep a mistyped count from running for days (each is hours of measuring).
+    if !(1...1_000_000_000).contains(steps) { throw ValidationError("--steps must be 1 to 1,000,000,000, got \(steps)") }
+    if !(1...1000).contains(repetitions) { throw ValidationError("--repetitions must be 1 to 1000, got \(repetitions)") }
+    if !(0...100_000).contains(cnnSteps) { throw ValidationError("--cnn-steps must be 0 to 100,000, got \(cnnSteps)") }
+    if !(2...10_000).contains(digitsEpochs) {
+      throw ValidationError("--digits-epochs must be 2 to 10,000 (the first is a warm-up), got \(digitsEpochs)")
+    }
   }
 
   func run() throws {

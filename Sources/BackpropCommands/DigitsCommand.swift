@@ -84,12 +84,12 @@ struct DigitsCommand: ParsableCommand {
     if hiddenSizes == nil { throw ValidationError("--hidden must be positive integers separated by commas (e.g. 128 or 256,256), got '\(hidden)'") }
     try validateLearningRate(learningRate)
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-    if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    if !(1...maximumEpochs).contains(epochs) { throw ValidationError("--epochs must be between 1 and \(maximumEpochs), got \(epochs)") }
     if let save { try validateOutputPath(save, flag: "--save") }
     if dtype != "float32" && dtype != "float64" { throw ValidationError("--dtype must be float32 or float64, got '\(dtype)'") }
     if let checkpoint { try validateOutputPath(checkpoint, flag: "--checkpoint") }
     if let restore {
-      guard FileManager.default.fileExists(atPath: restore) else { throw ValidationError("--restore \(restore): no such file") }
+      guard FileManager.default.fileExists(atPath: restore) || isSymbolicLink(restore) else { throw ValidationError("--restore \(restore): no such file") }
       try validateModelInputPath(restore, flag: "--restore")
     }
     if let saveModel { try validateModelOutputPath(saveModel, flag: "--save-model") }
@@ -217,7 +217,7 @@ struct PredictCommand: ParsableCommand {
     } else {
       pixels = try table.checkedMatrix()
     }
-    let predictions = try classifier.predict(pixels)
+    let predictions = try classes(of: classifier.logits(pixels))
     print(predictions.map(String.init).joined(separator: "\n"))
     if hasLabels { reportAccuracy(predictions, labels) }
   }
@@ -240,7 +240,12 @@ struct PredictCommand: ParsableCommand {
     guard itemDims.allSatisfy({ $0 >= 0 }) else {
       throw CLIError("\(model): the input \(inputTensor.name) has the shape \(inputTensor.shape); only its first dimension may be unknown")
     }
-    let features = itemDims.reduce(1, *)
+    let features: Int
+    do {
+      features = try SizeLimits.checkedProduct(itemDims, what: "the input \(inputTensor.name)")
+    } catch {
+      throw CLIError("\(model): \(error)")
+    }
     // The rows, and the true classes when the input carries them.
     var rows: [Double]
     var rowCount: Int
@@ -248,7 +253,7 @@ struct PredictCommand: ParsableCommand {
     if try isIDXFile(input) {
       let images = try IDXArray(contentsOfFile: input)
       rowCount = images.dimensions.first ?? 0
-      let perItem = images.dimensions.dropFirst().reduce(1, *)
+      let perItem = images.dimensions.dropFirst().reduce(1, *)  // IDXArray bounds every product
       guard images.dimensions.count >= 1, perItem == features else {
         throw CLIError("\(input): items of \(images.dimensions.dropFirst().map(String.init).joined(separator: "x")) values; the model's input \(inputTensor.name) takes \(features) per row (\(inputTensor.shape))")
       }
@@ -280,11 +285,13 @@ struct PredictCommand: ParsableCommand {
       }
     }
     guard rowCount > 0 else { throw CLIError("\(input): no rows to predict") }
+    try checkModelInput(rows, features: features, dtype: inputTensor.dtype)
     let kind = metadata["output-kind"]
     var lines: [String] = []
     var predictions: [Int] = []
     func emit(_ out: NDArray, rows n: Int) throws {
       let values = out.doubles
+      try checkModelOutput(values, perRow: values.count / max(n, 1), firstRow: lines.count)
       if kind != "values", kind == "classes" || (out.rank == 2 && out.shape[0] == n && out.shape[1] >= 2) {
         if kind == "classes" {
           for v in values {
@@ -352,9 +359,43 @@ struct PredictCommand: ParsableCommand {
       truth = l.bytes.map { Int32($0) }
     }
     let pixels = NDArray(images.bytes.map { Float($0) / 255 }, shape: [images.dimensions[0], side * side])
-    let predictions = try classifier.predict(pixels)
+    let predictions = try classes(of: classifier.logits(pixels))
     print(predictions.map(String.init).joined(separator: "\n"))
     if let truth { reportAccuracy(predictions, truth) }
+  }
+
+  /// Refuses input values a model cannot compute with: NaN or infinity (an IDX file of floats
+  /// can hold them), and values beyond the range of a float32 input (`1e300` becomes infinity),
+  /// naming the row and column, so that no class is printed from garbage.
+  func checkModelInput(_ rows: [Double], features: Int, dtype: DType) throws {
+    for (i, v) in rows.enumerated() where !v.isFinite || (dtype == .float32 && !Float(v).isFinite) {
+      let (row, column) = features > 0 ? (i / features + 1, i % features + 1) : (1, 1)
+      throw CLIError(
+        "\(input): row \(row), value \(column): \(v) is \(v.isFinite ? "out of the range of float32 (its magnitude must be below 3.4e38)" : "not a finite number"); the model cannot classify it")
+    }
+  }
+
+  /// Refuses a model output that is NaN or infinite (weights that are not finite, or an
+  /// overflow inside the network): its argmax would be a class computed from garbage.
+  func checkModelOutput(_ values: [Double], perRow: Int, firstRow: Int) throws {
+    if let i = values.firstIndex(where: { !$0.isFinite }) {
+      throw CLIError(
+        "\(model): the model computed \(values[i]) for row \(firstRow + i / max(perRow, 1) + 1) of \(input); its weights or the row's values are not usable (no class is printed from a non-finite output)")
+    }
+  }
+
+  /// The class of each row of `logits` `[n, k]` (the first largest), after
+  /// ``checkModelOutput(_:perRow:firstRow:)``.
+  func classes(of logits: NDArray) throws -> [Int] {
+    let values = logits.doubles
+    let k = logits.rank == 2 ? logits.shape[1] : 1
+    try checkModelOutput(values, perRow: k, firstRow: 0)
+    guard k > 0 else { return [] }
+    return (0..<(values.count / k)).map { r in
+      var best = 0
+      for j in 1..<k where values[r * k + j] > values[r * k + best] { best = j }
+      return best
+    }
   }
 
   func reportAccuracy(_ predictions: [Int], _ labels: [Int32]) {

@@ -72,7 +72,7 @@ struct FashionCommand: ParsableCommand {
   func validate() throws {
     try validateLearningRate(learningRate)
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-    if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    if !(1...maximumEpochs).contains(epochs) { throw ValidationError("--epochs must be between 1 and \(maximumEpochs), got \(epochs)") }
     if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1, got \(trainLimit)") }
     if let testLimit, testLimit < 1 { throw ValidationError("--test-limit must be at least 1, got \(testLimit)") }
     if let save { try validateOutputPath(save, flag: "--save") }

@@ -69,6 +69,18 @@ func validateModelOutputPath(_ path: String, flag: String) throws {
       throw ValidationError("\(flag) \(path): it exists and is not a directory; give a directory (created if missing)")
     }
     guard access(path, W_OK) == 0 else { throw ValidationError("\(flag) \(path): \(String(cString: strerror(errno)))") }
+    // The two files it will hold are outputs like any other: a directory or a device in their
+    // place fails now, not after the run (and not after graph.pb was already replaced).
+    var directory = path
+    while directory.count > 1, directory.hasSuffix("/") { directory.removeLast() }
+    for name in [Session.ModelFiles.graph, Session.ModelFiles.variables] {
+      do {
+        try FileIO.checkWritableDestination(directory + "/" + name)
+        try FileIO.checkCanCreateFile(besides: directory + "/" + name)
+      } catch {
+        throw ValidationError("\(flag) \(path): \(error.description)")
+      }
+    }
     return
   }
   var trimmed = path
@@ -103,7 +115,12 @@ let resumePairs: [Set<String>] = [["--restore", "--save"], ["--restore", "--save
 
 /// Throws when two of `files` name the same file and one of them is an output (except
 /// `--restore` with `--save`, `--save-model` or `--checkpoint`).
+///
+/// A whole-model directory (`--restore DIR`, `--save-model DIR`, `predict --model DIR`) stands
+/// for the files it holds or will hold (`DIR/graph.pb`, `DIR/variables.safetensors`), so
+/// `--restore DIR --log DIR/graph.pb` is refused like `--restore f --log f`.
 func validateDistinctFiles(_ files: [FileArgument]) throws {
+  let files = files.flatMap(expandingModelDirectory)
   let identities = files.map { fileIdentity($0.path) }
   for i in files.indices {
     for j in files.indices where j > i && identities[i] == identities[j] {
@@ -116,4 +133,30 @@ func validateDistinctFiles(_ files: [FileArgument]) throws {
           + ": give different files")
     }
   }
+}
+
+/// The options whose value may be a whole-model directory.
+let modelDirectoryFlags: Set<String> = ["--restore", "--save-model", "--model"]
+
+/// `argument` itself, plus, when it names a whole-model directory (an existing one for an
+/// input; any `--save-model`), the model's two files inside it under the same option.
+func expandingModelDirectory(_ argument: FileArgument) -> [FileArgument] {
+  guard modelDirectoryFlags.contains(argument.flag) else { return [argument] }
+  var info = stat()
+  let isDirectory = stat(argument.path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+  guard isDirectory || argument.flag == "--save-model" else { return [argument] }
+  var directory = argument.path
+  while directory.count > 1, directory.hasSuffix("/") { directory.removeLast() }
+  return [argument]
+    + [Session.ModelFiles.graph, Session.ModelFiles.variables].map {
+      FileArgument(flag: argument.flag, path: directory + "/" + $0, isInput: argument.isInput)
+    }
+}
+
+/// Whether `path` is a symbolic link (a loop or a dangling one included), so that the check of
+/// an input reports what is wrong with it ("too many levels of symbolic links") rather than
+/// "no such file".
+func isSymbolicLink(_ path: String) -> Bool {
+  var info = stat()
+  return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
 }

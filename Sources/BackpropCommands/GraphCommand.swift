@@ -121,14 +121,21 @@ struct GraphCommand: ParsableCommand {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = ["-Tsvg"]
-    let directory = FileManager.default.temporaryDirectory.path
-    let dotFile = directory + "/backprop-graph-\(getpid()).dot"
-    let errorFile = directory + "/backprop-graph-\(getpid()).err"
-    try FileIO.writeAtomically(Array(dot.utf8), toPath: dotFile)
+    // A private directory (mkdtemp, mode 0700), not predictable names in /tmp: a link planted
+    // at /tmp/backprop-graph-<pid>.dot would have made the write replace the file it names.
+    var template = Array((FileManager.default.temporaryDirectory.path + "/backprop-graph-XXXXXX").utf8CString)
+    guard let directory = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
+    else {
+      throw CLIError("cannot create a temporary directory for Graphviz: \(String(cString: strerror(errno)))")
+    }
+    let dotFile = directory + "/graph.dot"
+    let errorFile = directory + "/dot.err"
     defer {
       unlink(dotFile)
       unlink(errorFile)
+      rmdir(directory)
     }
+    try FileIO.writeAtomically(Array(dot.utf8), toPath: dotFile)
     _ = FileManager.default.createFile(atPath: errorFile, contents: nil)
     let output = Pipe()
     process.standardInput = FileHandle(forReadingAtPath: dotFile)

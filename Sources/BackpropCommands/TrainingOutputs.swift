@@ -30,15 +30,21 @@ struct TrainingOutputOptions: ParsableArguments {
     for (flag, path) in [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath)] {
       if let path { try validateOutputPath(path, flag: flag) }
     }
-    if let logdir, logdir.isEmpty { throw ValidationError("--logdir needs a directory name") }
+    if let logdir {
+      if logdir.isEmpty { throw ValidationError("--logdir needs a directory name") }
+      var info = stat()
+      if stat(logdir, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
+        throw ValidationError("--logdir \(logdir): it exists and is not a directory; give a directory (created if missing)")
+      }
+    }
     if let plotPath, !plotPath.lowercased().hasSuffix(".svg") {
       throw ValidationError("--plot \(plotPath): the plot is written as SVG only; give a file name ending in .svg")
     }
   }
 
-  /// The output files asked for, for ``validateDistinctFiles(_:)``.
+  /// The output files (and the `--logdir` directory) asked for, for ``validateDistinctFiles(_:)``.
   var files: [FileArgument] {
-    [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath)].compactMap { flag, path in
+    [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath), ("--logdir", logdir)].compactMap { flag, path in
       path.map { FileArgument(flag: flag, path: $0, isInput: false) }
     }
   }
@@ -153,6 +159,13 @@ func validateOutputPath(_ path: String, flag: String) throws {
     !(FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue)
   {
     throw ValidationError("\(flag) \(path): the directory '\(directory)' does not exist")
+  }
+  // A directory that takes no new file (read-only, /proc/self, no permission) fails now,
+  // not after the run.
+  do {
+    try FileIO.checkCanCreateFile(besides: path)
+  } catch {
+    throw ValidationError("\(flag) \(error.description)")
   }
 }
 

@@ -93,15 +93,27 @@ public struct NumericTable: Sendable {
       if lineEnd > start, bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
       defer { start = end + 1 }
       if bytes[start..<lineEnd].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-      Self.splitCells(bytes[start..<lineEnd], separator: sep, into: &cells)
+      // At most `columns` cells (or `maximumColumns` on the first line) become strings; the
+      // rest are only counted, so a line of a billion separators costs no memory.
+      let found = Self.splitCells(
+        bytes[start..<lineEnd], separator: sep, into: &cells, keeping: columns < 0 ? Self.maximumColumns : columns)
       if columns < 0 {
+        guard found <= Self.maximumColumns else {
+          throw .unreadableFile(
+            path: source, reason: "line \(lineNumber) has \(found) cells; a CSV table has at most \(Self.maximumColumns) columns")
+        }
         columns = cells.count
         if hasHeader {
           header = cells
           continue
         }
-      } else if cells.count != columns {
-        throw .raggedRow(source: source, line: lineNumber, expectedColumns: columns, foundColumns: cells.count)
+      } else if found != columns {
+        throw .raggedRow(source: source, line: lineNumber, expectedColumns: columns, foundColumns: found)
+      }
+      guard values.count <= Self.maximumValues - columns else {
+        throw .unreadableFile(
+          path: source,
+          reason: "more than \(Self.maximumValues) values (at line \(lineNumber)); a CSV table holds at most \(Self.maximumValues) numbers (1 GiB of doubles)")
       }
       for (j, text) in cells.enumerated() {
         guard let v = Double(text), v.isFinite else {
@@ -119,10 +131,22 @@ public struct NumericTable: Sendable {
     self.lineNumbers = lines
   }
 
+  /// The most columns a CSV table may have: 1,048,576 (a first line with more is refused before
+  /// its cells are stored).
+  public static let maximumColumns = 1 << 20
+  /// The most values a CSV table may hold: 2²⁷ (134,217,728: 1 GiB as doubles, and at most as
+  /// much again for the line numbers), so that a small gzip file that decompresses to a
+  /// gigabyte of `0\n` is refused rather than parsed into 8 GiB.
+  public static let maximumValues = 1 << 27
+
   /// Splits one line into cells: quoted cells may contain the separator and `""`; unquoted cells
-  /// are trimmed of spaces and tabs.
-  private static func splitCells(_ line: ArraySlice<UInt8>, separator: UInt8, into cells: inout [String]) {
+  /// are trimmed of spaces and tabs. Only the first `keeping` cells are stored in `cells`; the
+  /// returned count includes the others.
+  private static func splitCells(
+    _ line: ArraySlice<UInt8>, separator: UInt8, into cells: inout [String], keeping limit: Int
+  ) -> Int {
     cells.removeAll(keepingCapacity: true)
+    var found = 0
     var i = line.startIndex
     while true {
       while i < line.endIndex, line[i] == 0x20 || line[i] == 0x09 { i += 1 }
@@ -147,12 +171,13 @@ public struct NumericTable: Sendable {
         while i < line.endIndex, line[i] != separator { cell.append(line[i]); i += 1 }
         while let last = cell.last, last == 0x20 || last == 0x09 { cell.removeLast() }
       }
-      cells.append(String(decoding: cell, as: UTF8.self))
+      found += 1
+      if cells.count < limit { cells.append(String(decoding: cell, as: UTF8.self)) }
       if i < line.endIndex, line[i] == separator {
         i += 1
         continue
       }
-      return
+      return found
     }
   }
 

@@ -26,7 +26,8 @@ public struct IDXArray: Sendable {
   /// The values as doubles for the other types (empty for unsigned-byte files).
   public let values: [Double]
 
-  /// The number of elements.
+  /// The number of elements (the product of the dimensions, and of any of their subsets,
+  /// stays within ``maximumSize``, so it never overflows).
   public var elementCount: Int { dimensions.reduce(1, *) }
 
   /// Reads an IDX file (plain or gzip).
@@ -69,15 +70,19 @@ public struct IDXArray: Sendable {
     }
     var dims: [Int] = []
     var product = 1
+    // The product of the non-zero dimensions is bounded too: `[0, 2³² − 1, 2³² − 1]` holds no
+    // value, but an item of `dims.dropFirst()` would have more elements than `Int` counts.
+    var nonZeroProduct = 1
     for i in 0..<rank {
       let p = 4 + 4 * i
       let d = Int(data[p]) << 24 | Int(data[p + 1]) << 16 | Int(data[p + 2]) << 8 | Int(data[p + 3])
       dims.append(d)
-      let (next, overflow) = product.multipliedReportingOverflow(by: d)
+      let (next, overflow) = nonZeroProduct.multipliedReportingOverflow(by: Swift.max(d, 1))
       guard !overflow, next <= Self.maximumSize else {
         throw bad("the dimensions \(dims) in the header describe more than \(Self.maximumSize) elements")
       }
-      product = next
+      nonZeroProduct = next
+      product *= d
     }
     let expected = headerSize + product * width
     guard data.count == expected else {

@@ -294,13 +294,16 @@ public struct DigitsRecipe: Sendable {
       }
       let elapsed = clock.now - start
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+      let epochLoss = lossSum / Double(train.count)
+      guard epochLoss.isFinite else {
+        throw RecipeError("the training loss became \(epochLoss) in epoch \(epoch + 1); try a smaller learning rate")
+      }
+      // The accuracies also refuse non-finite logits: the loss is summed before each step's
+      // update, so an overflow in the epoch's last update shows only there.
       let result = DigitsEpoch(
-        epoch: epoch + 1, loss: lossSum / Double(train.count),
+        epoch: epoch + 1, loss: epochLoss,
         trainAccuracy: try net.accuracy(session, train, dtype: c.dtype),
         testAccuracy: try net.accuracy(session, test, dtype: c.dtype), seconds: seconds)
-      guard result.loss.isFinite else {
-        throw RecipeError("the training loss became \(result.loss) in epoch \(epoch + 1); try a smaller learning rate")
-      }
       report.epochs.append(result)
       if rank == 0 {
         output(Self.format(result, of: c.epochs))
@@ -410,8 +413,14 @@ struct DigitsNetwork {
   }
 
   /// The fraction of `data`'s rows whose largest logit is at the label.
+  /// - Throws: ``RecipeError`` when a logit is NaN or infinite (weights that overflowed in the
+  ///   last update: the run stops before such a model is saved).
   func accuracy(_ session: Session, _ data: Dataset, dtype: DType = .float32) throws -> Double {
-    let predicted = try predictedClasses(session.run(logits, feeding: [input: data.features.converted(to: dtype)]))
+    let out = try session.run(logits, feeding: [input: data.features.converted(to: dtype)])
+    if let bad = out.doubles.first(where: { !$0.isFinite }) {
+      throw RecipeError("the network's logits became \(bad) (its weights overflowed); try a smaller learning rate")
+    }
+    let predicted = try predictedClasses(out)
     let labels = data.labels.scalars(as: Int32.self)
     let correct = zip(predicted, labels).filter { $0 == $1 }.count
     return data.count == 0 ? .nan : Double(correct) / Double(data.count)

@@ -101,9 +101,15 @@ public struct FashionNetwork {
   }
 
   /// The fraction of `data`'s images classified correctly.
+  /// - Throws: ``RecipeError`` when a logit is NaN or infinite (weights that overflowed in the
+  ///   last update: the run stops before such a model is saved).
   public func accuracy(_ session: Session, _ data: Dataset) throws -> Double {
     guard data.count > 0 else { return .nan }
-    let predicted = try predict(session, data.features)
+    let rows = try logits(session, data.features)
+    if let bad = rows.lazy.flatMap({ $0 }).first(where: { !$0.isFinite }) {
+      throw RecipeError("the network's logits became \(bad) (its weights overflowed); try a smaller learning rate")
+    }
+    let predicted = rows.map { row in row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! }
     let labels = data.labels.scalars(as: Int32.self)
     return Double(zip(predicted, labels).filter { $0 == Int($1) }.count) / Double(data.count)
   }
@@ -302,12 +308,14 @@ public struct FashionRecipe: Sendable {
       }
       let elapsed = clock.now - start
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-      let result = DigitsEpoch(
-        epoch: epoch + 1, loss: lossSum / Double(train.count), trainAccuracy: Double(correct) / Double(train.count),
-        testAccuracy: try net.accuracy(session, data.test), seconds: seconds)
-      guard result.loss.isFinite else {
-        throw RecipeError("the training loss became \(result.loss) in epoch \(epoch + 1); try a smaller learning rate")
+      let epochLoss = lossSum / Double(train.count)
+      guard epochLoss.isFinite else {
+        throw RecipeError("the training loss became \(epochLoss) in epoch \(epoch + 1); try a smaller learning rate")
       }
+      // The test accuracy also refuses non-finite logits (an overflow in the epoch's last update).
+      let result = DigitsEpoch(
+        epoch: epoch + 1, loss: epochLoss, trainAccuracy: Double(correct) / Double(train.count),
+        testAccuracy: try net.accuracy(session, data.test), seconds: seconds)
       report.epochs.append(result)
       if speaks { output(Self.format(result, of: c.epochs)) }
     }
@@ -396,7 +404,7 @@ public struct FashionModel: Sendable {
 
   /// Reads a model saved by `save(toPath:)`.
   /// - Throws: `ArrayCore/ArrayFileError` for an unreadable or malformed file, `RecipeError`
-  ///   when it is not a Fashion-MNIST model.
+  ///   when it is not a Fashion-MNIST model or a weight is NaN or infinite.
   public init(contentsOfFile path: String) throws {
     let file = try SafetensorsFile(contentsOfFile: path)
     guard file.metadata["format"] == Self.formatName else {
@@ -408,6 +416,12 @@ public struct FashionModel: Sendable {
     }
     guard let epochsText = file.metadata["epochs"], let epochs = Int(epochsText), epochs >= 0 else {
       throw RecipeError("\(path): bad epochs metadata \"\(file.metadata["epochs"] ?? "")\"")
+    }
+    // NaN or infinite weights would give every image a class computed from garbage.
+    for (name, value) in file.tensors where value.dtype.isFloatingPoint {
+      if let bad = value.doubles.first(where: { !$0.isFinite }) {
+        throw RecipeError("\(path): the tensor \(SafeText.excerpt(name)) holds \(bad); a model's weights must be finite numbers")
+      }
     }
     self.kind = kind
     self.epochsDone = epochs

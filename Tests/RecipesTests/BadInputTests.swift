@@ -175,8 +175,8 @@ private func expectError(
     let dir = try scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     for recipe in ["regression", "classification"] {
-      try expectRefused(tool, [recipe, "--steps", "0"], "--steps must be at least 1, got 0")
-      try expectRefused(tool, [recipe, "--steps=-3"], "--steps must be at least 1, got -3")
+      try expectRefused(tool, [recipe, "--steps", "0"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got 0")
+      try expectRefused(tool, [recipe, "--steps=-3"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got -3")
       try expectRefused(tool, [recipe, "--steps", "ten"], "'ten' is invalid for '--steps")
       try expectRefused(tool, [recipe, "--learning-rate=-0.1"], "--learning-rate must be a finite number > 0, got -0.1")
       try expectRefused(tool, [recipe, "--learning-rate", "nan"], "got nan")
@@ -197,7 +197,7 @@ private func expectError(
       try expectRefused(tool, ["digits", "--hidden=\(hidden)"], "--hidden must be positive integers separated by commas")
     }
     try expectRefused(tool, ["digits", "--batch-size", "0"], "--batch-size must be at least 1, got 0")
-    try expectRefused(tool, ["digits", "--epochs=-1"], "--epochs must be at least 1, got -1")
+    try expectRefused(tool, ["digits", "--epochs=-1"], "--epochs must be between 1 and 100000, got -1")
     try expectRefused(tool, ["digits", "--learning-rate=-1e-3"], "--learning-rate must be a finite number > 0")
     try expectRefused(tool, ["digits", "--optimizer", "lbfgs"], "'lbfgs' is invalid for '--optimizer")
     try expectRefused(tool, ["digits", "--save", "/nonexistent-dir/m.safetensors"], "the directory '/nonexistent-dir' does not exist")

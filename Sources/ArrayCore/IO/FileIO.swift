@@ -147,6 +147,27 @@ public enum FileIO {
     }
   }
 
+  /// Checks, without touching what is at `path`, that a new file can be created where
+  /// ``writeAtomically(_:toPath:)`` would create its temporary file (the directory of `path`,
+  /// links followed): a temporary file is created and removed at once. A read-only file system,
+  /// a directory without write permission or a directory such as `/proc/self` that takes no new
+  /// files is reported before a long run rather than after it.
+  /// - Throws: ``ArrayFileError/fileSystem(path:operation:message:)``.
+  public static func checkCanCreateFile(besides path: String) throws(ArrayFileError) {
+    let target = try resolvingSymbolicLinks(path)
+    let prefix = directoryPrefix(of: target)
+    let directory = prefix.isEmpty ? "./" : prefix
+    // The temporary files' own name pattern: a probe killed with SIGKILL is cleaned up by
+    // the next save, like a killed save's.
+    let probe = "\(directory)\(temporaryStem(for: namePart(of: target)))\(getpid())-probe"
+    let slot = bp_tempfile_register(probe)
+    defer { bp_tempfile_unregister(slot) }
+    let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw systemError(path, "create a file in \(directory)") }
+    close(fd)
+    unlink(probe)
+  }
+
   /// Replaces the file at `path` with `bytes` atomically: writes `.<name>.tmp-<pid>-<n>-<k>` in
   /// the same directory (the name cut to 200 bytes), `fsync`s it, renames it to `path`, then
   /// `fsync`s the directory. A symbolic link at `path` is followed (the file it names is
