@@ -94,9 +94,8 @@ public func gradients(
       let outputCount = graph.nodes[id].outputs.count
       guard (first..<first + outputCount).contains(where: { terms.hasTerms($0) }) else { continue }
       // The node's inputs and primitive, read once through the array's buffer (a copy of two
-      // inline references and of the primitive's box; reading them as `graph.nodes[id].x` copied
-      // the whole node, with every reference in it; the node array grows as gradient operations
-      // are appended, so nothing is borrowed across them).
+      // inline references and of the primitive's box; the node array grows as gradient
+      // operations are appended, so nothing is borrowed across them).
       let (inputs, primitive) = graph.nodes.withUnsafeBufferPointer { ($0[id].inputs, $0[id].primitive) }
       let inputCount = inputs.count
       let op = Operation(graph: graph, id: id)
