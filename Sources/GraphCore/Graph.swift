@@ -82,7 +82,7 @@ public final class Graph: @unchecked Sendable {
   /// dynamic exclusivity check is not needed on this hot path.
   @exclusivity(unchecked) var nodes: [Node] = []
   /// Scratch space for the input types handed to a shape rule (reused by every operation).
-  @exclusivity(unchecked) private var inputTypes: [TensorInfo] = []
+  @exclusivity(unchecked) var inputTypes: [TensorInfo] = []
   private var usedNames: Set<String> = []
   /// For a scoped base name, the suffix `uniqueName` tries first (every smaller one is taken:
   /// names are never released, so the first free suffix only grows). Keeps naming O(1)
@@ -108,9 +108,9 @@ public final class Graph: @unchecked Sendable {
   var updateNodes: [Int] = []
   /// Eager tensors of other graphs brought into this one by value (see `adopt`), by source: the
   /// local output (a `ValueRef`, not a `Tensor`, which would hold this graph strongly).
-  var importTable: [ImportKey: ValueRef] = [:]
+  @exclusivity(unchecked) var importTable: [ImportKey: ValueRef] = [:]
   /// The graphs `importTable` refers to, kept alive so that their identities stay unique.
-  var importedGraphs: [Graph] = []
+  @exclusivity(unchecked) var importedGraphs: [Graph] = []
   /// Placeholders standing for eager variables captured while tracing, with the variables
   /// (fed with the variables' current values at each call of a ``CompiledFunction``).
   var capturedVariables: [(placeholder: Int, variable: Tensor)] = []
@@ -134,6 +134,9 @@ public final class Graph: @unchecked Sendable {
     } else if let parts = EagerRecycler.take(mode) {
       // A dead eager graph's cleared arrays (see `EagerRecycler`).
       nodes = parts.nodes
+      inputTypes = parts.inputTypes
+      importTable = parts.importTable
+      importedGraphs = parts.importedGraphs
       eager = parts.store
       parts.store.context.graph = self
     } else {
@@ -149,8 +152,13 @@ public final class Graph: @unchecked Sendable {
   }
 
   deinit {
-    // Only this graph holds its store (see `EagerStore`): both go to the next eager graph.
-    if let eager { EagerRecycler.give(nodes: &nodes, store: eager, mode: mode) }
+    // Only this graph holds its store (see `EagerStore`): the store and the graph's arrays,
+    // emptied, go to the next eager graph.
+    if let eager {
+      EagerRecycler.give(
+        nodes: &nodes, inputTypes: &inputTypes, importTable: &importTable, importedGraphs: &importedGraphs,
+        store: eager, mode: mode)
+    }
   }
 
   /// Whether the graph computes each operation when it is added (eager execution: a tape or an
@@ -234,13 +242,15 @@ public final class Graph: @unchecked Sendable {
     _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
     name: String? = nil, location: SourceLocation? = nil
   ) throws -> Operation {
-    if mode != .symbolic || inputs.contains(where: { $0.graph !== self }) {
+    if mode != .symbolic || !Graph.all(inputs, in: self) {
       // Eager values: the operation goes to the graph that records it (the running tape, or a
       // new value), and inputs from other eager graphs are brought in by value.
       let target = Graph.target(for: inputs, default: self)
-      let adopted =
-        inputs.allSatisfy { $0.graph === target }
-        ? inputs : try inputs.map { try target.adopt($0, op: primitive.typeName, location: location) }
+      if Graph.all(inputs, in: target) {
+        return try target.appendOperation(
+          primitive, inputs: inputs, controlDependencies: controlDependencies, name: name, location: location)
+      }
+      let adopted = try inputs.map { try target.adopt($0, op: primitive.typeName, location: location) }
       return try target.appendOperation(
         primitive, inputs: adopted, controlDependencies: controlDependencies, name: name, location: location)
     }
@@ -248,25 +258,36 @@ public final class Graph: @unchecked Sendable {
       primitive, inputs: inputs, controlDependencies: controlDependencies, name: name, location: location)
   }
 
+  /// Whether every tensor of `inputs` belongs to `graph` (read in place: no tensor copied, so
+  /// no retain and release of its graph per input, as `contains(where:)`'s copies make).
+  @inline(__always) static func all(_ inputs: [Tensor], in graph: Graph) -> Bool {
+    for i in inputs.indices where inputs[i].graph !== graph { return false }
+    return true
+  }
+
   /// ``addOperation(_:inputs:controlDependencies:name:location:)`` once the graph is chosen.
   private func appendOperation(
     _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation],
     name: String?, location: SourceLocation?
   ) throws -> Operation {
-    let opName = primitive.typeName
-    for input in inputs { try check(input, op: opName, location: location) }
+    // Inputs read in place (a `for x in inputs` loop copies each tensor: a retain and a release
+    // of its graph); an eager input of this graph needs only `check`'s first two tests, and
+    // the full check (with the type name it needs for errors) runs otherwise.
+    for i in inputs.indices where !(mode != .symbolic && inputs[i].graph === self && inputs[i].exists) {
+      try check(inputs[i], op: primitive.typeName, location: location)
+    }
     if let arity = primitive.arity, arity != inputs.count {
       throw GraphError.invalidOperation(
-        op: opName, name: scopedPreview(name ?? primitive.defaultName), inputs: inputs.map(\.inputDescription),
+        op: primitive.typeName, name: scopedPreview(name ?? primitive.defaultName), inputs: inputs.map(\.inputDescription),
         reason: "takes \(arity) input\(arity == 1 ? "" : "s"), got \(inputs.count)", location: location)
     }
     // The inputs' types in a reused array (no allocation per operation; a shape rule that keeps
     // the array gets its own copy when the next operation refills it).
     if inputTypes.count == inputs.count {
-      for (i, input) in inputs.enumerated() { inputTypes[i] = nodes[input.node].outputs[input.output] }
+      for i in inputs.indices { inputTypes[i] = nodes[inputs[i].node].outputs[inputs[i].output] }
     } else {
       inputTypes.removeAll(keepingCapacity: true)
-      for input in inputs { inputTypes.append(nodes[input.node].outputs[input.output]) }
+      for i in inputs.indices { inputTypes.append(nodes[inputs[i].node].outputs[inputs[i].output]) }
     }
     let outputs: NodeOutputs
     do {
@@ -281,13 +302,16 @@ public final class Graph: @unchecked Sendable {
       }
     } catch let error as ShapeError {
       throw GraphError.invalidOperation(
-        op: opName, name: scopedPreview(name ?? primitive.defaultName),
+        op: primitive.typeName, name: scopedPreview(name ?? primitive.defaultName),
         inputs: inputs.map(\.inputDescription), reason: error.message, location: location)
     }
-    let controlInputs = try controlDependencies.map { dep in
-      try check(dep, op: opName, location: location)
-      return dep.id
-    }
+    let controlInputs: [Int] =
+      controlDependencies.isEmpty
+      ? []
+      : try controlDependencies.map { dep in
+        try check(dep, op: primitive.typeName, location: location)
+        return dep.id
+      }
     // Built in the append (moved into the array, not copied from a local and destroyed).
     nodes.append(
       Node(

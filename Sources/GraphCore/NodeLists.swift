@@ -79,19 +79,23 @@ struct NodeOutputs: RandomAccessCollection, MutableCollection, ExpressibleByArra
   var startIndex: Int { 0 }
   /// ``count``.
   var endIndex: Int { count }
-  /// Output `i`'s type.
+  /// Output `i`'s type, read in place (a reader such as `outputs[0].shape.rank` borrows the
+  /// type instead of copying it, which would retain and release its shape's array).
   subscript(i: Int) -> TensorInfo {
-    get {
-      if count != 1 { return more[i] }
-      precondition(i == 0, "NodeOutputs: index \(i) out of range")
-      return single
-    }
-    set {
+    _read {
       if count != 1 {
-        more[i] = newValue
+        yield more[i]
       } else {
         precondition(i == 0, "NodeOutputs: index \(i) out of range")
-        single = newValue
+        yield single
+      }
+    }
+    _modify {
+      if count != 1 {
+        yield &more[i]
+      } else {
+        precondition(i == 0, "NodeOutputs: index \(i) out of range")
+        yield &single
       }
     }
   }

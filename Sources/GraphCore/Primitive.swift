@@ -92,7 +92,7 @@ package final class ExecutionContext: @unchecked Sendable {
   /// Variable values, indexed by the variable's node index (nil: not initialized). Only used
   /// under the owning session's lock, so exclusivity needs no run-time check.
   @exclusivity(unchecked) var variables: [NDArray?] = []
-  var generators: [Int: SeededGenerator] = [:]
+  @exclusivity(unchecked) var generators: [Int: SeededGenerator] = [:]
   /// The node being executed.
   @exclusivity(unchecked) var currentNode = 0
   /// Whether the step is a training step (switches dropout); set by the session options.

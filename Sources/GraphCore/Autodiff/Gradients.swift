@@ -88,26 +88,25 @@ public func gradients(
       if let k = terms.index(y.node, y.output) { terms.append(seed, at: k) }
     }
 
+    var upstream: [Tensor?] = []
     for id in stride(from: top - 1, through: lowest, by: -1) where dependsOnX[id] {
       let first = terms.first(of: id)
       let outputCount = graph.nodes[id].outputs.count
       guard (first..<first + outputCount).contains(where: { terms.hasTerms($0) }) else { continue }
-      // The node's inputs, read once (a copy of two inline references; the node array grows as
-      // gradient operations are appended, so nothing is borrowed across them).
-      let inputs = graph.nodes[id].inputs
+      // The node's inputs and primitive, read once through the array's buffer (a copy of two
+      // inline references and of the primitive's box; the node array grows as gradient
+      // operations are appended, so nothing is borrowed across them).
+      let (inputs, primitive) = graph.nodes.withUnsafeBufferPointer { ($0[id].inputs, $0[id].primitive) }
       let inputCount = inputs.count
       let op = Operation(graph: graph, id: id)
       // Eager tapes do not name operations: no scope string to build.
       let scope = graph.mode == .tape ? "" : "\(lastComponent(graph.nodes[id].name))_grad"
-      let upstream: [Tensor?] = try graph.withNameScope(scope) {
-        if outputCount == 1 { return [try terms.total(first)] }
-        var totals: [Tensor?] = []
-        totals.reserveCapacity(outputCount)
-        for k in first..<first + outputCount { totals.append(try terms.total(k)) }
-        return totals
+      // One array for every node's upstream gradients, refilled (no array per node).
+      upstream.removeAll(keepingCapacity: true)
+      try graph.withNameScope(scope) {
+        for k in first..<first + outputCount { upstream.append(try terms.total(k)) }
       }
       if inputCount == 0 { continue }
-      let primitive = graph.nodes[id].primitive
       let results = try graph.withNameScope(scope) {
         try primitive.gradient(of: op, upstream: upstream)
       }
@@ -178,6 +177,8 @@ private struct GradientTerms {
   /// The sum of list `k`'s terms in arrival order (`((t₀ + t₁) + t₂)...`), `nil` for none.
   func total(_ k: Int) throws -> Tensor? {
     guard var sum = firstTerm[k] else { return nil }
+    // Most outputs get one term: no dictionary lookup (a hash) then.
+    if more.isEmpty { return sum }
     for t in more[k] ?? [] { sum = try sum + t }
     return sum
   }

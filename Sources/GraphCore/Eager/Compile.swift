@@ -30,7 +30,8 @@ public final class CompiledFunction: @unchecked Sendable {
     /// Whether `arrays` have these dtypes and shapes.
     func matches(_ arrays: [NDArray]) -> Bool {
       guard arrays.count == inputs.count else { return false }
-      for (info, array) in zip(inputs, arrays) where info.dtype != array.dtype || !info.shape.isExactly(array.shape) {
+      // Read in place: a `zip` loop copies each type and array (retains and releases per call).
+      for i in inputs.indices where inputs[i].dtype != arrays[i].dtype || !inputs[i].shape.isExactly(arrays[i].shape) {
         return false
       }
       return true

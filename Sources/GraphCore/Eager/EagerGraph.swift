@@ -80,6 +80,12 @@ enum EagerRecycler {
   /// A cleared node array and store.
   struct Parts: @unchecked Sendable {
     var nodes: [Node]
+    /// The graph's scratch array of a shape rule's input types.
+    var inputTypes: [TensorInfo]
+    /// The graph's table of tensors brought in from other graphs (``Graph/adopt(_:op:location:)``).
+    var importTable: [ImportKey: ValueRef]
+    /// The graph's list of the graphs it brought tensors in from (emptied: none is kept alive).
+    var importedGraphs: [Graph]
     var store: EagerStore
   }
   private static let pool = Mutex<(tapes: [Parts], values: [Parts])>(([], []))
@@ -94,12 +100,22 @@ enum EagerRecycler {
   }
 
   /// Keeps a dead graph's parts (clearing them first, outside the lock).
-  static func give(nodes: inout [Node], store: EagerStore, mode: GraphMode) {
-    guard nodes.capacity <= largestKept else { return }
+  static func give(
+    nodes: inout [Node], inputTypes: inout [TensorInfo], importTable: inout [ImportKey: ValueRef],
+    importedGraphs: inout [Graph], store: EagerStore, mode: GraphMode
+  ) {
+    guard nodes.capacity <= largestKept, importTable.capacity <= largestKept else { return }
     nodes.removeAll(keepingCapacity: true)
+    inputTypes.removeAll(keepingCapacity: true)
+    importTable.removeAll(keepingCapacity: true)
+    importedGraphs.removeAll(keepingCapacity: true)
     store.restart()
-    let parts = Parts(nodes: nodes, store: store)
+    let parts = Parts(
+      nodes: nodes, inputTypes: inputTypes, importTable: importTable, importedGraphs: importedGraphs, store: store)
     nodes = []
+    inputTypes = []
+    importTable = [:]
+    importedGraphs = []
     pool.withLock { pool in
       if mode == .tape {
         if pool.tapes.count < limit { pool.tapes.append(parts) }
@@ -158,23 +174,16 @@ extension Graph {
   /// `tf.function` captures them); otherwise the running tape; otherwise the newest tape among
   /// the inputs'; otherwise a new values graph.
   static func target(for inputs: [Tensor], default graph: Graph) -> Graph {
-    var symbolic: Graph?
-    var newestTape: Graph?
-    for input in inputs {
-      let g = input.graph
-      switch g.mode {
-      case .symbolic:
-        // Two different symbolic graphs: leave it to `check` to name the foreign tensor.
-        if symbolic == nil { symbolic = g }
-      case .tape:
-        if newestTape.map({ $0.eager!.serial < g.eager!.serial }) ?? true { newestTape = g }
-      case .values:
-        break
-      }
-    }
-    if let symbolic { return symbolic }
+    // The inputs are read in place (a copy of a tensor retains and releases its graph), and the
+    // newest tape among them is only looked for when no tape is running.
+    // Two different symbolic graphs: the first; `check` names the foreign tensor.
+    for i in inputs.indices where inputs[i].graph.mode == .symbolic { return inputs[i].graph }
     if let tape = EagerScope.tape { return tape }
-    if let newestTape { return newestTape }
+    var newest = -1
+    for i in inputs.indices where inputs[i].graph.mode == .tape {
+      if newest < 0 || inputs[newest].graph.eager!.serial < inputs[i].graph.eager!.serial { newest = i }
+    }
+    if newest >= 0 { return inputs[newest].graph }
     if graph.mode == .values && inputs.isEmpty { return graph }
     return Graph(mode: .values)
   }
@@ -232,11 +241,11 @@ extension Graph {
     let id = nodes.count - 1
     // The node is read in place (`nodes[id]`), not copied: a copy retains and releases each of
     // its arrays and its primitive, for every eager operation.
-    for input in inputs where !store.records[input.node].hasValue {
+    for i in inputs.indices where !store.records[inputs[i].node].hasValue {
       let node = nodes.removeLast()
       throw GraphError.invalidOperation(
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
-        reason: "'\(input.name)' has no value (a placeholder in an eager graph)", location: node.location)
+        reason: "'\(inputs[i].name)' has no value (a placeholder in an eager graph)", location: node.location)
     }
     let first = store.values.count
     let inputCount = nodes[id].inputs.count

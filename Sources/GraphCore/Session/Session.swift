@@ -355,10 +355,17 @@ public final class PreparedStep: @unchecked Sendable {
   /// Whether every feed has been set once (feeds stay set between runs; only touched under
   /// the session's lock).
   @exclusivity(unchecked) private var allFed = false
+  /// Per fetch, for ``run(matchedInputs:captured:)``: a result it returned before, kept so that
+  /// a later run can write into its memory once the caller has dropped it (`nil`: none kept).
+  @exclusivity(unchecked) private var spareResults: [NDArray?]
+  /// Per fetch: whether its slot is computed by the step (not fed), so it may take a spare.
+  private let computedFetches: [Bool]
 
   init(session: Session, plan: Plan) {
     self.session = session
     self.plan = plan
+    spareResults = Array(repeating: nil, count: plan.fetchSlots.count)
+    computedFetches = plan.fetchSlots.map { slot in !plan.feeds.contains { $0.slot == slot } }
   }
 
   /// The number of fed tensors, in the order given to ``Session/prepare(fetches:feeds:targets:)``.
@@ -444,8 +451,43 @@ extension PreparedStep {
         plan.frame[planned[inputs.count + j].slot] = value
       }
     }
+    swapInSpareResults()
     try session.execute(plan)
-    return plan.fetchSlots.map { plan.frame[$0] }
+    var fetched: [NDArray] = []
+    fetched.reserveCapacity(plan.fetchSlots.count)
+    for i in plan.fetchSlots.indices { fetched.append(plan.frame[plan.fetchSlots[i]]) }
+    return fetched
+  }
+}
+
+extension PreparedStep {
+  /// The largest result, in bytes, that ``run(matchedInputs:captured:)`` double-buffers.
+  static let spareResultBytes = 4096
+
+  /// Double-buffers the small results a ``CompiledFunction`` returns: a returned result is held
+  /// by the caller when the next call runs (it is often passed back in, as a training loop's
+  /// parameters are), so its kernel could not write into its memory and allocated anew at every
+  /// call. Before a run, each computed fetch slot whose small value is still held elsewhere
+  /// takes the result kept from an earlier call if nothing else holds that one any more (so no
+  /// value a caller holds changes), and its own value is kept in exchange; otherwise its value is
+  /// kept and the slot starts empty (the kernel allocates, as it had to anyway). Every kernel
+  /// writes its outputs in full at each run, so a slot's previous value only lends its memory.
+  /// Called under the session's lock.
+  func swapInSpareResults() {
+    let frame = plan.frame
+    let limit = Self.spareResultBytes
+    for i in computedFetches.indices where computedFetches[i] {
+      let slot = plan.fetchSlots[i]
+      guard !frame[slot].isEmptyPlaceholder, frame[slot].shape.elementCount &* frame[slot].dtype.byteSize <= limit,
+        !frame[slot].isReusable(upTo: limit)
+      else { continue }
+      if spareResults[i]?.isReusable(upTo: limit) == true {
+        swap(&frame[slot], &spareResults[i]!)
+      } else {
+        spareResults[i] = frame[slot]
+        frame[slot] = NDArray()
+      }
+    }
   }
 }
 
