@@ -30,10 +30,17 @@ func runRanks(distributed: Bool, command: String, train: ((any Communicator)?) t
     if world.rank == 0 || !mismatch {
       FileHandle.standardError.write(Data("Error (rank \(world.rank) of \(world.size)): \(error)\n".utf8))
     }
+    if mismatch {
+      // Every rank found the mismatch in the same collectives, so none waits in another one:
+      // each ends MPI cleanly and exits with failure. (An abort here could end the job before
+      // the launcher had forwarded rank 0's message: the message was lost once in 30 runs.)
+      world.finalize()
+      throw ExitCode.failure
+    }
     if world.size > 1 {
-      // Let rank 0 report first. A mismatch is found by every rank at once, so rank 0's abort
-      // ends the others: they wait for it (as long as a loaded machine may take), not racing it.
-      if world.rank != 0 { usleep(mismatch ? 30_000_000 : 500_000) }
+      // One rank failed while the others may wait in a collective: end the job. Rank 0 reports
+      // first; the pause lets the launcher forward the message before the abort tears it down.
+      usleep(world.rank == 0 ? 200_000 : 500_000)
       world.abort(code: 1)
     }
     throw ExitCode.failure
