@@ -20,20 +20,6 @@ private func scratchDirectory() throws -> String {
   return try #require(template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
 }
 
-/// Whether `body` throws an error whose description contains every fragment.
-private func expectError(
-  _ fragments: [String], sourceLocation: Testing.SourceLocation = #_sourceLocation, _ body: () throws -> Void
-) {
-  do {
-    try body()
-    Issue.record("no error thrown; expected one mentioning \(fragments)", sourceLocation: sourceLocation)
-  } catch {
-    for f in fragments where !"\(error)".contains(f) {
-      Issue.record("message \"\(error)\" does not mention \"\(f)\"", sourceLocation: sourceLocation)
-    }
-  }
-}
-
 @Suite struct BadInputTests {
   @Test func feedsOfForeignAndUnusedTensors() throws {
     let g = Graph(), other = Graph()

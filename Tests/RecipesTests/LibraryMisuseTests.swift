@@ -3,26 +3,12 @@ import Datasets
 import Foundation
 import GraphCore
 import Testing
+import TestSupport
 import Training
 
 // RELIABILITY.md, "The library under misuse" (issue 17): one test per class of misuse of the
 // Swift API. Each case must end in a thrown error (or the documented result), never a trap: a
 // trap would kill the test process, so these tests passing is the proof.
-
-/// Whether `body` throws an error whose description contains every fragment.
-private func expectError(
-  _ fragments: [String], sourceLocation: Testing.SourceLocation = #_sourceLocation, _ body: () throws -> Void
-) {
-  do {
-    try body()
-    Issue.record("no error thrown; expected one mentioning \(fragments)", sourceLocation: sourceLocation)
-  } catch {
-    let text = "\(error)"
-    for f in fragments where !text.contains(f) {
-      Issue.record("error \"\(text)\" does not mention \"\(f)\"", sourceLocation: sourceLocation)
-    }
-  }
-}
 
 @Suite struct LibraryMisuseTests {
   // MARK: 1. Integer overflow and negative sizes

@@ -209,3 +209,20 @@ public func runBackpropTool(_ arguments: [String], in directory: String? = nil) 
     status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
     output: String(decoding: outData, as: UTF8.self), error: errorText)
 }
+
+/// Records an issue unless `body` throws an error whose description contains every one of
+/// `fragments` (none: any thrown error will do). The misuse tests' check: a trap would end the
+/// test process, so the call returning or throwing at all is half the proof.
+public func expectError(
+  _ fragments: [String] = [], sourceLocation: Testing.SourceLocation = #_sourceLocation, _ body: () throws -> Void
+) {
+  do {
+    try body()
+    Issue.record("no error thrown; expected one mentioning \(fragments)", sourceLocation: sourceLocation)
+  } catch {
+    let text = "\(error)"
+    for f in fragments where !text.contains(f) {
+      Issue.record("error \"\(text)\" does not mention \"\(f)\"", sourceLocation: sourceLocation)
+    }
+  }
+}
