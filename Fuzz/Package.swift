@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
-// libFuzzer targets for Backprop's loaders of outside data and its command line (issue 6), and
-// the decoders of TensorFlow's and ONNX's formats (issue 15). Not
+// libFuzzer targets for Backprop's loaders of outside data and its command line (issue 6), the
+// IDX reader (issue 11), and the decoders of TensorFlow's and ONNX's formats (issue 15). Not
 // part of the main build: run them with Scripts/fuzz.sh, which builds this package with
 // `-sanitize=fuzzer,address` (each target's `LLVMFuzzerTestOneInput` is libFuzzer's entry point).
 import PackageDescription
@@ -18,6 +18,7 @@ let package = Package(
     .executableTarget(name: "FuzzNPY", dependencies: ["FuzzSupport", .product(name: "Backprop", package: "Backprop")]),
     .executableTarget(name: "FuzzCSV", dependencies: ["FuzzSupport", .product(name: "Backprop", package: "Backprop")]),
     .executableTarget(name: "FuzzInterchange", dependencies: ["FuzzSupport", .product(name: "Backprop", package: "Backprop")]),
+    .executableTarget(name: "FuzzIDX", dependencies: ["FuzzSupport", .product(name: "Backprop", package: "Backprop")]),
     .executableTarget(
       name: "FuzzCLI",
       dependencies: [

@@ -2,7 +2,7 @@
 # Fuzzes Backprop's loaders of outside data and its command line with libFuzzer +
 # AddressSanitizer (issue 6).
 # Usage: Scripts/fuzz.sh [seconds per target=60] [targets...]
-#   (default: all five, FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI FuzzInterchange)
+#   (default: all six, FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI FuzzInterchange FuzzIDX)
 # Builds the Fuzz package (its own .build under Fuzz/; FUZZ_CONFIG=debug|release, default
 # release), seeds each corpus from the committed fixtures (and command lines for FuzzCLI), runs
 # each target for the given time with a 10 s per-input timeout and a 2 GB memory limit, and
@@ -15,7 +15,7 @@ set -u
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-targets=${*:-"FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI FuzzInterchange"}
+targets=${*:-"FuzzSafetensors FuzzNPY FuzzCSV FuzzCLI FuzzInterchange FuzzIDX"}
 config=${FUZZ_CONFIG:-release}
 if [ -n "${FUZZ_BIN:-}" ]; then
   bin=$FUZZ_BIN # targets built before (a copy, so that rebuilding meanwhile cannot change them)
@@ -52,6 +52,14 @@ for target in $targets; do
       # Gzip of several members (the limit is over all of them), and a UTF-8 byte order mark.
       { printf '\x00'; printf '1,2,0\n' | gzip -c; printf '3,4,1\n' | gzip -c; head -c 2000 Data/digits.csv | gzip -c; } >"$corpus/multi-member.gz"
       printf '\x01\xef\xbb\xbfa,b\n1,2\n' >"$corpus/bom.csv"
+      ;;
+    FuzzIDX)
+      # The Fashion-MNIST fixture (plain and gzip), a header whose dimensions overflow a product
+      # (the trap of session 8's probe), an int32 array, and gzip of several members.
+      cp -n Tests/Fixtures/fashion-mini/* "$corpus"/ 2>/dev/null
+      printf '\x00\x00\x08\x03\xff\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00' >"$corpus/overflow-dims"
+      printf '\x00\x00\x0c\x02\x00\x00\x00\x02\x00\x00\x00\x01\x00\x00\x00\x07\xff\xff\xff\xf9' >"$corpus/int32"
+      { printf '\x00\x00\x08\x01' | gzip -c; printf '\x00\x00\x00\x02\x05\x06' | gzip -c; } >"$corpus/multi-member.gz"
       ;;
     FuzzCLI)
       # One command line per seed, its arguments on separate lines (no trailing newline: that
@@ -98,6 +106,18 @@ predict --model /dev/stdin --input /tmp/backprop-fuzz-link
 regression --restore /dev/urandom --save /dev/null
 regression --restore /tmp/backprop-fuzz-file --plot /tmp/backprop-fuzz-file
 regression --save /tmp/o --log /tmp/o --plot /tmp/p.png
+regression --eager --batch-size 4 --save-model /tmp/m --logdir /tmp/logs --check-numerics
+classification --eager --restore /tmp/m --save-model /tmp/m --logdir /tmp/m/graph.pb
+digits --dtype float64 --checkpoint /tmp/ck.safetensors --distributed --save-model /tmp/dm --logdir /tmp/dl
+digits --restore /tmp/ck.safetensors --checkpoint /tmp/ck.safetensors --hidden 9223372036854775807
+fashion
+fashion --model cnn-bn --epochs 1 --batch-size 128 --learning-rate 1e-3 --seed 1234 --train-limit 256 --test-limit 64
+fashion --data Tests/Fixtures/fashion-mini --model mlp --save /tmp/f.safetensors --restore /tmp/f.safetensors --plot /tmp/f.svg
+fashion --model cnn --save-model /tmp/fm --log /tmp/fm/graph.pb --csv /tmp/f.csv --quiet --distributed --epochs 9223372036854775807
+export --onnx /tmp/m.onnx --model /tmp/digits.safetensors
+export --onnx /tmp/m.onnx --model /tmp/m.onnx --input Data/digits.csv --logits
+predict --model /tmp/fm --input Tests/Fixtures/fashion-mini/t10k-images-idx3-ubyte --labels Tests/Fixtures/fashion-mini/t10k-labels-idx1-ubyte
+bench --cnn-steps 9223372036854775807 --digits-epochs 1 --repetitions 1001
 digits --data /tmp/backprop-fuzz-file --csv /tmp/backprop-fuzz-link --save /tmp/backprop-fuzz-dir
 digits --data /tmp/backprop-fuzz-fifo --hidden 9223372036854775807 --batch-size 9223372036854775807
 digits --hidden 1000000,1000000 --learning-rate 1e-50

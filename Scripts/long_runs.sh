@@ -6,7 +6,7 @@
 #                      limit LOADER_SECONDS, default 3600, only stops a runaway), the command
 #                      line and the interchange decoders for CLI_SECONDS / INTERCHANGE_SECONDS
 #                      (default 1800 / 1200: they run a few hundred inputs per second);
-#                      FUZZ_TARGETS (default all five) picks targets;
+#                      FUZZ_TARGETS (default all six) picks targets;
 #   asan-full-suite.log, tsan-full-suite.log   Scripts/sanitizers.sh address|thread (the whole
 #                      `swift test` under AddressSanitizer + LeakSanitizer, ThreadSanitizer).
 # Usage: Scripts/long_runs.sh [fuzz] [asan] [tsan]   (no argument: all three, in that order)
@@ -41,7 +41,7 @@ for part in $parts; do
       # A copy of the binaries, so that a rebuild meanwhile cannot change what is being run.
       find "$(swift build -c release --package-path Fuzz --show-bin-path)" -maxdepth 1 -type f -name "Fuzz*" -exec cp {} "$bin"/ \;
       built=$(git rev-parse --short HEAD)
-      for target in ${FUZZ_TARGETS:-FuzzNPY FuzzSafetensors FuzzCSV FuzzCLI FuzzInterchange}; do
+      for target in ${FUZZ_TARGETS:-FuzzNPY FuzzSafetensors FuzzCSV FuzzCLI FuzzInterchange FuzzIDX}; do
         case $target in
           FuzzCLI) flags="" seconds=${CLI_SECONDS:-1800} ;;
           FuzzInterchange) flags="" seconds=${INTERCHANGE_SECONDS:-1200} ;;
