@@ -12,7 +12,8 @@ extension Graph {
 
   /// A scalar constant with the dtype of `x` (for operators with number literals).
   func scalar(_ value: Double, like x: Tensor) -> Tensor {
-    let array = NDArray(scalar: value, dtype: x.dtype.isFloatingPoint ? x.dtype : .float32)
+    let dtype = x.dtype.isFloatingPoint ? x.dtype : .float32
+    let array = mode == .symbolic ? NDArray(scalar: value, dtype: dtype) : SharedScalars.array(value, dtype: dtype)
     // An eager value's graph does not grow with the constants of operators applied to it.
     if mode == .values { return Graph.leafGraph().constant(array, name: "Const") }
     return constant(array, name: "Const")
@@ -135,5 +136,26 @@ extension Graph {
     line: UInt = #line
   ) throws -> Operation {
     try addOperation(NoOp(), inputs: [], controlDependencies: operations, name: name, location: location(file, line))
+  }
+}
+
+/// The scalar arrays of the constants that gradient definitions and operators use most (`x * 2`
+/// in `square`'s gradient, `1`, `0.5`...), made once and shared by the eager constants that hold
+/// them, so an eager operator on a number allocates no array for it. Sharing is safe: arrays are
+/// copy-on-write, and kernels write only into uniquely held outputs, never into an input's or a
+/// constant's value. (Compared by bit pattern: `-0.0` is not `0`.)
+enum SharedScalars {
+  private static let float32: [NDArray] = values.map { NDArray(scalar: $0, dtype: .float32) }
+  private static let float64: [NDArray] = values.map { NDArray(scalar: $0, dtype: .float64) }
+  private static let values: [Double] = [0, 1, 2, 0.5, -1]
+
+  /// The rank-0 array of `value` and `dtype`: a shared one for the common values, else new.
+  static func array(_ value: Double, dtype: DType) -> NDArray {
+    if dtype == .float32 || dtype == .float64 {
+      for i in values.indices where values[i].bitPattern == value.bitPattern {
+        return dtype == .float32 ? float32[i] : float64[i]
+      }
+    }
+    return NDArray(scalar: value, dtype: dtype)
   }
 }

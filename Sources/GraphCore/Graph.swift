@@ -242,20 +242,35 @@ public final class Graph: @unchecked Sendable {
     _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
     name: String? = nil, location: SourceLocation? = nil
   ) throws -> Operation {
+    let (graph, id) = try addNode(
+      primitive, inputs: inputs, controlDependencies: controlDependencies, name: name, location: location)
+    return Operation(graph: graph, id: id)
+  }
+
+  /// ``addOperation(_:inputs:controlDependencies:name:location:)``'s work: the graph the
+  /// operation went to and its node (no ``Operation`` made, so ``apply(_:_:name:location:)``
+  /// builds its tensor from the returned graph reference without another retain and release).
+  private func addNode(
+    _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation],
+    name: String?, location: SourceLocation?
+  ) throws -> (graph: Graph, id: Int) {
     if mode != .symbolic || !Graph.all(inputs, in: self) {
       // Eager values: the operation goes to the graph that records it (the running tape, or a
       // new value), and inputs from other eager graphs are brought in by value.
       let target = Graph.target(for: inputs, default: self)
       if Graph.all(inputs, in: target) {
-        return try target.appendOperation(
+        let id = try target.appendOperation(
           primitive, inputs: inputs, controlDependencies: controlDependencies, name: name, location: location)
+        return (target, id)
       }
       let adopted = try inputs.map { try target.adopt($0, op: primitive.typeName, location: location) }
-      return try target.appendOperation(
+      let id = try target.appendOperation(
         primitive, inputs: adopted, controlDependencies: controlDependencies, name: name, location: location)
+      return (target, id)
     }
-    return try appendOperation(
+    let id = try appendOperation(
       primitive, inputs: inputs, controlDependencies: controlDependencies, name: name, location: location)
+    return (self, id)
   }
 
   /// Whether every tensor of `inputs` belongs to `graph` (read in place: no tensor copied, so
@@ -269,7 +284,7 @@ public final class Graph: @unchecked Sendable {
   private func appendOperation(
     _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation],
     name: String?, location: SourceLocation?
-  ) throws -> Operation {
+  ) throws -> Int {
     // Inputs read in place (a `for x in inputs` loop copies each tensor: a retain and a release
     // of its graph); an eager input of this graph needs only `check`'s first two tests, and
     // the full check (with the type name it needs for errors) runs otherwise.
@@ -320,7 +335,7 @@ public final class Graph: @unchecked Sendable {
         isGradient: gradientDepth > 0, controlInputs: controlInputs,
         isVariable: inputs.isEmpty && primitive is VariablePrimitive))
     if eager != nil { try evaluateLast(primitive, inputs: inputs) }
-    return Operation(graph: self, id: nodes.count - 1)
+    return nodes.count - 1
   }
 
   /// The name of a new operation: unique (TF1's rules) in a symbolic graph; in an eager graph,
@@ -334,14 +349,16 @@ public final class Graph: @unchecked Sendable {
     _ primitive: any Primitive, _ inputs: [Tensor], name: String? = nil,
     location: SourceLocation? = nil
   ) throws -> Tensor {
-    let op = try addOperation(primitive, inputs: inputs, name: name, location: location)
-    guard op.outputCount > 0 else {
+    let (graph, id) = try addNode(primitive, inputs: inputs, controlDependencies: [], name: name, location: location)
+    // The node's output count read in place (not a copy of the node).
+    guard graph.nodes.withUnsafeBufferPointer({ $0[id].outputs.count }) > 0 else {
+      let op = Operation(graph: graph, id: id)
       throw GraphError.invalidArgument(
         op: primitive.typeName,
         reason: "'\(op.name)' has no outputs, so apply has no tensor to return; use addOperation and run it as a target",
         location: location)
     }
-    return Tensor(graph: op.graph, node: op.id, output: 0)
+    return Tensor(graph: graph, node: id, output: 0)
   }
 
   /// Checks that `tensor` is an existing output of an operation of this graph whose static

@@ -84,7 +84,9 @@ public func gradients(
 
   return try graph.withNameScope("gradients") {
     for (i, y) in ys.enumerated() where dependsOnX[y.node] {
-      let seed = try gradientSeeds?[i] ?? onesLike(y, name: "grad_ys_\(i)")
+      // The first name is a literal (an interpolation per call costs hundreds of instructions,
+      // which an eager tape pays at every gradient).
+      let seed = try gradientSeeds?[i] ?? onesLike(y, name: i == 0 ? "grad_ys_0" : "grad_ys_\(i)")
       if let k = terms.index(y.node, y.output) { terms.append(seed, at: k) }
     }
 
@@ -161,8 +163,10 @@ private struct GradientTerms {
   func first(of id: Int) -> Int { slot[id - lowest] }
 
   /// The term list of `output` of `node`, if the node is in range and has that output.
+  /// (The node's output count is the width of its slot range: reading it from the graph's node
+  /// array here copied the whole node, a retain and a release of each of its fields.)
   func index(_ node: Int, _ output: Int) -> Int? {
-    node >= lowest && node < top && output >= 0 && output < graph.nodes[node].outputs.count
+    node >= lowest && node < top && output >= 0 && output < slot[node - lowest + 1] - slot[node - lowest]
       ? slot[node - lowest] + output : nil
   }
 

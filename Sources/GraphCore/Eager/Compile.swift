@@ -47,12 +47,38 @@ public final class CompiledFunction: @unchecked Sendable {
     let step: PreparedStep
     /// The variables captured by reference, fed after the inputs.
     let captured: [Tensor]
+    /// The result array returned by the last call (the caller may still hold it) and the one
+    /// returned by the call before, which a training loop has dropped by now: each call fills
+    /// the latter again when nothing else holds it, instead of allocating a new array
+    /// (double-buffered, as the prepared step's small results are). Kept only while every
+    /// result is small (``PreparedStep/spareResultBytes``), so no large value stays alive.
+    /// Only used under the function's lock.
+    @exclusivity(unchecked) var lastResults: [NDArray] = []
+    @exclusivity(unchecked) var spareResults: [NDArray] = []
 
     init(signature: Signature, graph: Graph, step: PreparedStep, captured: [Tensor]) {
       self.signature = signature
       self.graph = graph
       self.step = step
       self.captured = captured
+    }
+
+    /// Runs the traced step on `inputs` (matching ``signature``). The caller holds the
+    /// function's lock, which is the only way to this trace's private session.
+    func run(_ inputs: [NDArray]) throws -> [NDArray] {
+      var results: [NDArray] = []
+      swap(&results, &spareResults)
+      // Uniquely held (the caller dropped it): emptied in place, its values released before
+      // the run so that the step's spare results are free again.
+      results.removeAll(keepingCapacity: true)
+      try step.run(matchedInputs: inputs, captured: captured, into: &results)
+      if results.allSatisfy({ $0.shape.elementCount &* $0.dtype.byteSize <= PreparedStep.spareResultBytes }) {
+        spareResults = lastResults
+        lastResults = results
+      } else {
+        lastResults = []
+      }
+      return results
     }
   }
 
@@ -89,8 +115,8 @@ public final class CompiledFunction: @unchecked Sendable {
   ///   ``SessionError`` from the run, and ``GraphError`` when the function calls itself while
   ///   it is being traced (that call would wait for the trace it is part of, forever).
   public func callAsFunction(_ inputs: [NDArray]) throws -> [NDArray] {
-    // The lock is free except while another call traces: only then is the (task-local) list of
-    // functions traced on this thread read, so the common call pays one `trylock`.
+    // The lock is free except while another call runs or traces: only then is the (task-local)
+    // list of functions traced on this thread read, so the common call pays one `trylock`.
     if !lock.tryLock() {
       if isTracedHere {
         throw GraphError.invalidArgument(
@@ -100,25 +126,22 @@ public final class CompiledFunction: @unchecked Sendable {
       }
       lock.lock()
     }
+    // Held through the run: the trace's session is reachable only through this function, so
+    // this one lock serializes its runs (the step takes no lock of its own).
+    defer { lock.unlock() }
     let trace: Trace
     if let last, last.signature.matches(inputs) {
       trace = last
     } else {
-      do {
-        let signature = Signature(inputs: inputs.map(Self.info))
-        let found = try traces[signature] ?? makeTrace(signature)
-        traces[signature] = found
-        last = found
-        trace = found
-      } catch {
-        lock.unlock()
-        throw error
-      }
+      let signature = Signature(inputs: inputs.map(Self.info))
+      let found = try traces[signature] ?? makeTrace(signature)
+      traces[signature] = found
+      last = found
+      trace = found
     }
-    lock.unlock()
     // The inputs match the placeholders' dtypes and shapes exactly (the signature): they are
     // bound by position without checks; the captured variables' current values are checked.
-    return try trace.step.run(matchedInputs: inputs, captured: trace.captured)
+    return try trace.run(inputs)
   }
 
   /// Runs the function on eager tensors' values and returns eager values.

@@ -14,7 +14,9 @@ package struct FillLike: Primitive {
   /// `ZerosLike`, `OnesLike` or `FillLike`.
   package var typeName: String { value == 0 ? "ZerosLike" : value == 1 ? "OnesLike" : "FillLike" }
   /// `x`'s type.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
+  /// `x`'s type (the rule, without an array: every gradient's seed is a `FillLike`).
+  package func outputType(for inputs: [TensorInfo]) throws -> TensorInfo? { inputs[0] }
   /// Fills.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]

@@ -360,12 +360,17 @@ public final class PreparedStep: @unchecked Sendable {
   @exclusivity(unchecked) private var spareResults: [NDArray?]
   /// Per fetch: whether its slot is computed by the step (not fed), so it may take a spare.
   private let computedFetches: [Bool]
+  /// The plan's feed slots and fetch slots, in order (constants: read without exclusivity checks).
+  let feedSlots: [Int]
+  let fetchSlots: [Int]
 
   init(session: Session, plan: Plan) {
     self.session = session
     self.plan = plan
     spareResults = Array(repeating: nil, count: plan.fetchSlots.count)
     computedFetches = plan.fetchSlots.map { slot in !plan.feeds.contains { $0.slot == slot } }
+    feedSlots = plan.feeds.map(\.slot)
+    fetchSlots = plan.fetchSlots
   }
 
   /// The number of fed tensors, in the order given to ``Session/prepare(fetches:feeds:targets:)``.
@@ -433,35 +438,37 @@ public final class PreparedStep: @unchecked Sendable {
 extension PreparedStep {
   /// Runs with `inputs` as the first feeds, already known to have their placeholders' dtypes
   /// and exact shapes (a ``CompiledFunction``'s signature), and the current values of the
-  /// `captured` variables as the feeds after them (checked); returns the fetches. One lock, no
-  /// intermediate feed array.
-  func run(matchedInputs inputs: [NDArray], captured: [Tensor]) throws -> [NDArray] {
-    guard inputs.count + captured.count == plan.feeds.count else {
+  /// `captured` variables as the feeds after them (checked); appends the fetches to `results`.
+  /// No intermediate feed array, and no lock: the caller runs this step alone (a
+  /// ``CompiledFunction`` holds its own lock, and the step's session is reachable only through
+  /// it).
+  func run(matchedInputs inputs: [NDArray], captured: [Tensor], into results: inout [NDArray]) throws {
+    let plan = plan
+    guard inputs.count + captured.count == feedSlots.count else {
       throw SessionError.unexpectedFeed(
-        name: "(\(inputs.count + captured.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
+        name: "(\(inputs.count + captured.count) values)", reason: "the step takes \(feedSlots.count) feeds")
     }
-    let plan = plan, session = session
-    session.lock.lock()
-    defer { session.lock.unlock() }
-    try plan.feeds.withUnsafeBufferPointer { planned in
-      for i in inputs.indices { plan.frame[planned[i].slot] = inputs[i] }
-      for j in captured.indices {
-        let value = try captured[j].value
-        try plan.checkFeed(at: inputs.count + j, value)
-        plan.frame[planned[inputs.count + j].slot] = value
+    let frame = plan.frame
+    // Read in place (a `let` array of integers: no exclusivity check, no reference counting).
+    feedSlots.withUnsafeBufferPointer { slots in
+      inputs.withUnsafeBufferPointer { given in
+        for i in given.indices { frame[slots[i]] = given[i] }
       }
+    }
+    for j in captured.indices {
+      let value = try captured[j].value
+      try plan.checkFeed(at: inputs.count + j, value)
+      frame[feedSlots[inputs.count + j]] = value
     }
     swapInSpareResults()
     try session.execute(plan)
-    var fetched: [NDArray] = []
-    fetched.reserveCapacity(plan.fetchSlots.count)
-    for i in plan.fetchSlots.indices { fetched.append(plan.frame[plan.fetchSlots[i]]) }
-    return fetched
+    results.reserveCapacity(fetchSlots.count)
+    for i in fetchSlots.indices { results.append(frame[fetchSlots[i]]) }
   }
 }
 
 extension PreparedStep {
-  /// The largest result, in bytes, that ``run(matchedInputs:captured:)`` double-buffers.
+  /// The largest result, in bytes, that ``run(matchedInputs:captured:into:)`` double-buffers.
   static let spareResultBytes = 4096
 
   /// Double-buffers the small results a ``CompiledFunction`` returns: a returned result is held
@@ -472,20 +479,25 @@ extension PreparedStep {
   /// value a caller holds changes), and its own value is kept in exchange; otherwise its value is
   /// kept and the slot starts empty (the kernel allocates, as it had to anyway). Every kernel
   /// writes its outputs in full at each run, so a slot's previous value only lends its memory.
-  /// Called under the session's lock.
+  /// Called with the step's exclusive access.
   func swapInSpareResults() {
     let frame = plan.frame
     let limit = Self.spareResultBytes
-    for i in computedFetches.indices where computedFetches[i] {
-      let slot = plan.fetchSlots[i]
-      guard !frame[slot].isEmptyPlaceholder, frame[slot].shape.elementCount &* frame[slot].dtype.byteSize <= limit,
-        !frame[slot].isReusable(upTo: limit)
-      else { continue }
-      if spareResults[i]?.isReusable(upTo: limit) == true {
-        swap(&frame[slot], &spareResults[i]!)
-      } else {
-        spareResults[i] = frame[slot]
-        frame[slot] = NDArray()
+    // Read and written in place: no accessor calls, no exclusivity checks.
+    computedFetches.withUnsafeBufferPointer { computed in
+      spareResults.withUnsafeMutableBufferPointer { spares in
+        for i in computed.indices where computed[i] {
+          let value = frame + fetchSlots[i]
+          guard !value.pointee.isEmptyPlaceholder, !value.pointee.isReusable(upTo: limit),
+            value.pointee.shape.elementCount &* value.pointee.dtype.byteSize <= limit
+          else { continue }
+          if spares[i]?.isReusable(upTo: limit) == true {
+            swap(&value.pointee, &spares[i]!)
+          } else {
+            spares[i] = value.pointee
+            value.pointee = NDArray()
+          }
+        }
       }
     }
   }
