@@ -297,7 +297,12 @@ public final class Graph: @unchecked Sendable {
         reason: "takes \(arity) input\(arity == 1 ? "" : "s"), got \(inputs.count)", location: location)
     }
     // The inputs' types in a reused array (no allocation per operation; a shape rule that keeps
-    // the array gets its own copy when the next operation refills it).
+    // the array gets its own copy when the next operation refills it), moved into a local for
+    // the rule's call (a stored property passed as an argument is retained and released
+    // around the call) and moved back after it.
+    var inputTypes: [TensorInfo] = []
+    swap(&inputTypes, &self.inputTypes)
+    defer { swap(&inputTypes, &self.inputTypes) }
     if inputTypes.count == inputs.count {
       for i in inputs.indices { inputTypes[i] = nodes[inputs[i].node].outputs[inputs[i].output] }
     } else {
