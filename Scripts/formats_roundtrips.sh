@@ -34,6 +34,7 @@ step "backprop digits --epochs 5 --logdir T/tb; python3 Scripts/check_tensorboar
   bash -c "'$bp' digits --epochs 5 --quiet --logdir '$t/tb' > /dev/null && '$py' Scripts/check_tensorboard.py '$t/tb'"
 step "python3 Scripts/tf_graphdef.py check-backprop" "$py" Scripts/tf_graphdef.py check-backprop
 step "python3 Scripts/tf_graphdef.py check-adam" "$py" Scripts/tf_graphdef.py check-adam
+step "python3 Scripts/tf_graphdef.py check-schedules" "$py" Scripts/tf_graphdef.py check-schedules
 for model in cnn cnn-bn; do
   step "backprop fashion --model $model --epochs 1 --train-limit 10000 --save-model T/$model; backprop predict --model T/$model --input t10k-images > T/p; python3 Scripts/tf_graphdef.py check-model T/$model t10k-images T/p" \
     bash -c "'$bp' fashion --model $model --epochs 1 --train-limit 10000 --test-limit 1000 --quiet --save '$t/$model.safetensors' --save-model '$t/$model' > /dev/null && '$bp' predict --model '$t/$model' --input $fm/t10k-images-idx3-ubyte.gz > '$t/p' && '$py' Scripts/tf_graphdef.py check-model '$t/$model' $fm/t10k-images-idx3-ubyte.gz '$t/p'"

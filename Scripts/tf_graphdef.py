@@ -23,6 +23,13 @@
       values, runs the training operation on the four batches of adam_digits.json in TensorFlow
       and compares each loss and the final variables with Backprop's.
 
+  python3 Scripts/tf_graphdef.py check-schedules
+      Imports Tests/Fixtures/graphdef/schedules.pb (Backprop's learning-rate schedules, exported as
+      TensorFlow float64 arithmetic on a `step` placeholder; written by `swift test` with
+      BACKPROP_WRITE_FIXTURES=1) and compares each schedule's value at every step of
+      schedules.json with Backprop's: they must agree to 1e-14 of the schedule's largest rate (the
+      last bits of cos and division may differ between TensorFlow and the C library).
+
   python3 Scripts/tf_graphdef.py check-model DIR INPUT PREDICTIONS
       Imports a whole-model directory (`backprop fashion|digits|regression --save-model DIR`:
       graph.pb and variables.safetensors) with tf.compat.v1.import_graph_def, sets every variable
@@ -110,6 +117,30 @@ def check_backprop(paths):
                   f"largest relative difference: loss {worst_loss:.3g}, A {worst_a:.3g}")
     print(f"{len(paths) - failures} passed, {failures} failed")
     return failures
+
+
+def check_schedules():
+    base = os.path.join(FIXTURES, "schedules")
+    meta = json.load(open(base + ".json"))
+    gd = tf1.GraphDef()
+    gd.ParseFromString(open(base + ".pb", "rb").read())
+    g = tf.Graph()
+    with g.as_default():
+        tf1.import_graph_def(gd, name="")
+    failures = 0
+    with tf1.Session(graph=g) as sess:
+        for name, want in meta["schedules"].items():
+            got = [float(sess.run(name + ":0", {meta["step"] + ":0": np.float64(t)})) for t in meta["steps"]]
+            # Differences relative to the schedule's largest rate: TensorFlow's cos and division may
+            # differ from the C library's in the last bit, which a near-zero rate magnifies.
+            scale = max(abs(b) for b in want)
+            worst = max(abs(a - b) for a, b in zip(got, want)) / scale
+            ok = worst <= 1e-14
+            failures += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {name}: {len(want)} steps in TensorFlow {tf.__version__}, "
+                  f"largest difference {worst:.3g} of the largest rate" + ("" if ok else f"\n     TensorFlow {got}\n     Backprop   {want}"))
+    print(f"{len(meta['schedules']) - failures} passed, {failures} failed")
+    return 1 if failures else 0
 
 
 def check_adam():
@@ -212,6 +243,8 @@ if __name__ == "__main__":
         paths = sys.argv[2:] or [os.path.join(FIXTURES, f) for f in sorted(os.listdir(FIXTURES))
                                  if f.startswith("backprop_") and f.endswith(".pb")]
         sys.exit(1 if check_backprop(paths) else 0)
+    elif len(sys.argv) >= 2 and sys.argv[1] == "check-schedules":
+        sys.exit(check_schedules())
     elif len(sys.argv) >= 2 and sys.argv[1] == "check-adam":
         sys.exit(check_adam())
     elif len(sys.argv) == 5 and sys.argv[1] == "check-model":

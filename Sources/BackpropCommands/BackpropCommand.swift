@@ -303,14 +303,15 @@ struct ClassificationCommand: ParsableCommand {
   }
 }
 
-/// Checks a `--learning-rate`: a finite number > 0 that stays finite and nonzero in float32
-/// (the recipes train in float32: `1e-50` would round to 0 and `1e39` overflow).
-func validateLearningRate(_ learningRate: Double) throws {
+/// Checks a `--learning-rate`: a finite number > 0 that stays finite and nonzero in the dtype
+/// the recipe trains in (float32 unless `--dtype float64`: `1e-50` would round to 0 and `1e39`
+/// overflow in float32).
+func validateLearningRate(_ learningRate: Double, dtype: DType = .float32) throws {
   guard learningRate.isFinite, learningRate > 0 else {
     throw ValidationError("--learning-rate must be a finite number > 0, got \(learningRate)")
   }
   do {
-    try checkFloat32LearningRate(learningRate)
+    try checkLearningRate(learningRate, dtype: dtype)
   } catch {
     throw ValidationError("--\(error)".replacingOccurrences(of: "--learning rate", with: "--learning-rate"))
   }

@@ -82,7 +82,7 @@ struct DigitsCommand: ParsableCommand {
 
   func validate() throws {
     if hiddenSizes == nil { throw ValidationError("--hidden must be positive integers separated by commas (e.g. 128 or 256,256), got '\(hidden)'") }
-    try validateLearningRate(learningRate)
+    try validateLearningRate(learningRate, dtype: dtype == "float64" ? .float64 : .float32)
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     if !(1...maximumEpochs).contains(epochs) { throw ValidationError("--epochs must be between 1 and \(maximumEpochs), got \(epochs)") }
     if let save { try validateOutputPath(save, flag: "--save") }

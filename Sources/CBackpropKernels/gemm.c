@@ -301,10 +301,9 @@ static long clamp_multiple(long v, long multiple, long lo, long hi) {
   return v < lo ? lo : (v > hi ? hi : v);
 }
 
-static gemm_blocking derive_blocking(long mr, long nr, long size) {
-  const long l2 = cache_sizes[1] > 0 ? cache_sizes[1] : 512L << 10;
-  const long l3 = cache_sizes[2] > 0 ? cache_sizes[2] : 8L << 20;
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+static gemm_blocking derive_blocking(long mr, long nr, long size, const long caches[3], long cores) {
+  const long l2 = caches[1] > 0 ? caches[1] : 512L << 10;
+  const long l3 = caches[2] > 0 ? caches[2] : 8L << 20;
   if (cores < 1) cores = 1;
   gemm_blocking b;
   b.kc = GEMM_KC;
@@ -315,8 +314,9 @@ static gemm_blocking derive_blocking(long mr, long nr, long size) {
 
 static void init_blocking(void) {
   find_cache_sizes();
-  s_blocking = derive_blocking(6, 16, (long)sizeof(float));
-  d_blocking = derive_blocking(6, 8, (long)sizeof(double));
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  s_blocking = derive_blocking(6, 16, (long)sizeof(float), cache_sizes, cores);
+  d_blocking = derive_blocking(6, 8, (long)sizeof(double), cache_sizes, cores);
 }
 
 static inline void ensure_blocking(void) { pthread_once(&blocking_once, init_blocking); }
@@ -326,6 +326,12 @@ void bp_gemm_blocking(int double_precision, long *kc, long *mc, long *nc, long c
   const gemm_blocking *b = double_precision ? &d_blocking : &s_blocking;
   *kc = b->kc, *mc = b->mc, *nc = b->nc;
   for (int l = 0; l < 3; l++) caches[l] = cache_sizes[l];
+}
+
+void bp_gemm_derive_blocking(int double_precision, const long caches[3], long cores, long *kc, long *mc, long *nc) {
+  const gemm_blocking b = double_precision ? derive_blocking(6, 8, (long)sizeof(double), caches, cores)
+                                           : derive_blocking(6, 16, (long)sizeof(float), caches, cores);
+  *kc = b.kc, *mc = b.mc, *nc = b.nc;
 }
 
 #define T float
@@ -367,7 +373,6 @@ void bp_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, 
                beta == 0, c, ldc))
     return;
 #endif
-  ensure_blocking();
   s_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
@@ -376,6 +381,5 @@ void bp_dgemm(int trans_a, int trans_b, long m, long n, long k, const double *a,
   if ((double)m * (double)n * (double)k >= THREAD_WORK &&
       bp_blas_dgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc))
     return;
-  ensure_blocking();
   d_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }

@@ -202,6 +202,7 @@ static void NAME(gemm)(int trans_a, int trans_b, long m, long n, long k, const T
     NAME(small_portable)(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
     return;
   }
+  ensure_blocking();  // the packed path reads MC, KC and NC
   NAME(job) job = {m, n, k, rsa, csa, rsb, csb, ldc, a, b, c, overwrite, 1};
   int threads = bp_max_threads();
   if (work < THREAD_WORK) threads = 1;

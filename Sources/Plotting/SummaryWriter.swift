@@ -124,10 +124,11 @@ public final class SummaryWriter: @unchecked Sendable {
   }
 
   /// Creates the directory `logdir` (and its parents) when missing, and a new event file in it
-  /// beginning with the file-version record.
+  /// beginning with the file-version record. An existing file is never overwritten.
   /// - Parameters:
   ///   - fileName: the file's name; by default TensorFlow's
-  ///     `events.out.tfevents.<seconds>.<host name>.<process id>`.
+  ///     `events.out.tfevents.<seconds>.<host name>.<process id>` (with `.1`, `.2`, ... appended
+  ///     when that file exists); a given name must not exist yet.
   ///   - clock: the wall time stamped on each event (the real-time clock by default; tests pass
   ///     a fixed one to get identical files).
   /// - Throws: ``ArrayCore/ArrayFileError/fileSystem(path:operation:message:)``.
@@ -137,8 +138,26 @@ public final class SummaryWriter: @unchecked Sendable {
     var host = [CChar](repeating: 0, count: 256)
     gethostname(&host, 255)
     let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let name = fileName ?? "events.out.tfevents.\(Int(clock())).\(hostName).\(getpid())"
-    file = try TFRecordFileWriter(path: logdir.hasSuffix("/") ? logdir + name : logdir + "/" + name)
+    let base = logdir.hasSuffix("/") ? logdir : logdir + "/"
+    if let fileName {
+      file = try TFRecordFileWriter(path: base + fileName)
+    } else {
+      // TensorFlow's name; should a file of that name exist already (another writer of this
+      // process in the same second), `.1`, `.2`, ... are appended: nothing is overwritten.
+      let name = "events.out.tfevents.\(Int(clock())).\(hostName).\(getpid())"
+      var attempt = 0
+      while true {
+        let path = base + name + (attempt == 0 ? "" : ".\(attempt)")
+        do {
+          file = try TFRecordFileWriter(path: path)
+          break
+        } catch {
+          var status = stat()
+          guard lstat(path, &status) == 0, attempt < 1000 else { throw error }
+          attempt += 1
+        }
+      }
+    }
     var e = event(step: 0)
     e.string(3, "brain.Event:2")
     try file.write(record: e.bytes)

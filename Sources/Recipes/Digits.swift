@@ -121,7 +121,7 @@ public struct DigitsRecipe: Sendable {
       }
       guard batchSize >= 1 else { throw RecipeError("batch size must be at least 1, got \(batchSize)") }
       guard epochs >= 1 else { throw RecipeError("epochs must be at least 1, got \(epochs)") }
-      try checkFloat32LearningRate(learningRate)
+      try checkLearningRate(learningRate, dtype: dtype)
       guard testFraction > 0, testFraction < 1 else { throw RecipeError("test fraction must be in (0, 1), got \(testFraction)") }
       if let rowLimit, rowLimit < 10 { throw RecipeError("row limit must be at least 10, got \(rowLimit)") }
       guard dtype.isFloatingPoint else { throw RecipeError("dtype must be float32 or float64, got \(dtype)") }
@@ -368,12 +368,19 @@ extension DigitsRecipe {
   public static func percent(_ accuracy: Double) -> String { formatFixed(accuracy * 100, decimals: 2) + "%" }
 }
 
-/// Checks that a learning rate is a finite number > 0 that stays so in float32 (`1e-50` rounds
-/// to 0 and `1e39` overflows to infinity: a training run with either computes garbage).
-/// - Throws: ``RecipeError`` naming the value.
-public func checkFloat32LearningRate(_ learningRate: Double) throws {
+/// Checks that a learning rate is a finite number > 0 that stays a normal number in the dtype
+/// the model trains in (in float32, `1e-50` rounds to 0 and `1e39` overflows to infinity: a
+/// training run with either computes garbage).
+/// - Throws: ``RecipeError`` naming the value and the dtype.
+public func checkLearningRate(_ learningRate: Double, dtype: DType = .float32) throws {
   guard learningRate.isFinite, learningRate > 0 else {
     throw RecipeError("learning rate must be a finite number > 0, got \(learningRate)")
+  }
+  if dtype == .float64 {
+    guard learningRate >= Double.leastNormalMagnitude else {
+      throw RecipeError("learning rate \(learningRate) is too small for float64 (it must be at least \(Double.leastNormalMagnitude))")
+    }
+    return
   }
   let single = Float(learningRate)
   guard single.isFinite, single >= Float.leastNormalMagnitude else {

@@ -49,11 +49,7 @@ public enum LearningRate: Sendable, Hashable, ExpressibleByFloatLiteral {
 /// ``piecewiseConstant(boundaries:values:file:line:)`` or
 /// ``cosineDecay(initial:decaySteps:alpha:warmupSteps:warmupStart:file:line:)``.
 public struct LearningRateSchedule: Sendable, Hashable, CustomStringConvertible {
-  enum Kind: Sendable, Hashable {
-    case exponential(initial: Double, decaySteps: Int, decayRate: Double, staircase: Bool)
-    case piecewise(boundaries: [Int], values: [Double])
-    case cosine(initial: Double, decaySteps: Int, alpha: Double, warmupSteps: Int, warmupStart: Double)
-  }
+  typealias Kind = ScheduleFormula
   let kind: Kind
 
   /// Exponential decay (`tf.train.exponential_decay`, Keras `ExponentialDecay`):
@@ -123,24 +119,7 @@ public struct LearningRateSchedule: Sendable, Hashable, CustomStringConvertible 
   }
 
   /// The rate at `step`, computed in Swift (the graph's kernel calls this same function).
-  public func value(atStep step: Double) -> Double {
-    switch kind {
-    case let .exponential(initial, decaySteps, decayRate, staircase):
-      var p = step / Double(decaySteps)
-      if staircase { p = p.rounded(.down) }
-      return initial * pow(decayRate, p)
-    case let .piecewise(boundaries, values):
-      for (i, b) in boundaries.enumerated() where step <= Double(b) { return values[i] }
-      return values[values.count - 1]
-    case let .cosine(initial, decaySteps, alpha, warmupSteps, warmupStart):
-      if step < Double(warmupSteps) {
-        return warmupStart + (initial - warmupStart) * (step / Double(warmupSteps))
-      }
-      let s = Swift.min(step - Double(warmupSteps), Double(decaySteps))
-      let cosine = 0.5 * (1 + cos(Double.pi * s / Double(decaySteps)))
-      return initial * ((1 - alpha) * cosine + alpha)
-    }
-  }
+  public func value(atStep step: Double) -> Double { kind.value(atStep: step) }
 
   /// The rate as a graph tensor: a ``ScheduledLearningRate`` operation reading `step` (a
   /// float64 scalar, such as an optimizer's step counter); the result is a float64 scalar.
@@ -159,33 +138,7 @@ public struct LearningRateSchedule: Sendable, Hashable, CustomStringConvertible 
   }
 }
 
-/// The learning rate of a ``LearningRateSchedule`` at the step its input holds (a float64
-/// scalar in, a float64 scalar out). Its value does not depend on anything differentiable:
-/// no gradient.
-package struct ScheduledLearningRate: Primitive {
-  /// The schedule.
-  package let schedule: LearningRateSchedule
-  /// The number of inputs: 1.
-  package var arity: Int? { 1 }
-  /// `ExponentialDecay`, `PiecewiseConstant` or `CosineDecay`.
-  package var typeName: String {
-    switch schedule.kind {
-    case .exponential: "ExponentialDecay"
-    case .piecewise: "PiecewiseConstant"
-    case .cosine: "CosineDecay"
-    }
-  }
-  /// A float64 scalar from a float64 scalar.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    guard inputs.count == 1, inputs[0].dtype == .float64, inputs[0].shape.rank == 0 else {
-      throw ShapeError("the step must be a float64 scalar, got \(inputs.first.map { "\($0.dtype) \($0.shape)" } ?? "nothing")")
-    }
-    return [TensorInfo(dtype: .float64, shape: [])]
-  }
-  /// Evaluates the schedule at the step.
-  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    outputs[0] = NDArray(scalar: schedule.value(atStep: inputs[0].scalarValue))
-  }
-  /// None.
-  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+extension ScheduledLearningRate {
+  /// The primitive of `schedule`.
+  package init(schedule: LearningRateSchedule) { self.init(formula: schedule.kind) }
 }

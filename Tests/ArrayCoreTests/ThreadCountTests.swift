@@ -102,6 +102,55 @@ import Testing
 
 /// The packed product's blocking follows the caches the system reports (issue 13).
 @Suite struct MatmulBlockingTests {
+  /// Cache sizes of a machine and the blocking the rule gives there, worked by hand.
+  struct Case: Sendable, CustomTestStringConvertible {
+    var caches: [Int]  // L1d, L2, L3 in bytes (0: unknown)
+    var cores: Int
+    var float: [Int], double: [Int]  // kc, mc, nc
+    var testDescription: String { "caches \(caches), \(cores) cores" }
+  }
+
+  static let cases: [Case] = [
+    // Zen 3 (this machine kind).
+    Case(caches: [32 << 10, 512 << 10, 32 << 20], cores: 2, float: [256, 144, 4096], double: [256, 72, 2048]),
+    // 1 MiB L2 (a Skylake-SP kind).
+    Case(caches: [48 << 10, 1 << 20, 8 << 20], cores: 4, float: [256, 288, 512], double: [256, 144, 256]),
+    // A Haswell L2, L3 unknown (8 MiB assumed).
+    Case(caches: [32 << 10, 256 << 10, 0], cores: 1, float: [256, 72, 2048], double: [256, 36, 1024]),
+    // Nothing known: 512 KiB and 8 MiB assumed.
+    Case(caches: [0, 0, 0], cores: 2, float: [256, 144, 1024], double: [256, 72, 512]),
+    // Tiny caches: the lower bounds.
+    Case(caches: [32 << 10, 64 << 10, 1 << 20], cores: 64, float: [256, 18, 256], double: [256, 6, 256]),
+    // Huge caches: the upper bounds; 0 cores counts as 1.
+    Case(caches: [32 << 10, 32 << 20, 1 << 30], cores: 0, float: [256, 1020, 4096], double: [256, 1020, 4096]),
+  ]
+
+  /// The rule, MC = (9/32)·L2 / (KC·size) and NC = L3 / (4·cores) / (KC·size) as multiples of MR
+  /// and NR within their bounds, for the cache sizes of other machines.
+  @Test(arguments: cases)
+  func blockingFollowsTheRule(_ c: Case) {
+    let f = KernelSettings.matmulBlocking(for: .float32, caches: c.caches, cores: c.cores)
+    let d = KernelSettings.matmulBlocking(for: .float64, caches: c.caches, cores: c.cores)
+    #expect([f.kc, f.mc, f.nc] == c.float, "float32")
+    #expect([d.kc, d.mc, d.nc] == c.double, "float64")
+  }
+
+  @Test func processBlockingIsTheRuleForItsCaches() {
+    let caches = KernelSettings.cacheSizes
+    var cores = 1
+    #if canImport(Glibc)
+      cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    #elseif canImport(Darwin)
+      cores = Int(sysconf(_SC_NPROCESSORS_ONLN))
+    #endif
+    for dtype in [DType.float32, .float64] {
+      let own = KernelSettings.matmulBlocking(for: dtype)
+      let rule = KernelSettings.matmulBlocking(for: dtype, caches: caches, cores: cores)
+      let ownSizes: [Int] = [own.kc, own.mc, own.nc], ruleSizes: [Int] = [rule.kc, rule.mc, rule.nc]
+      #expect(ownSizes == ruleSizes, "\(dtype)")
+    }
+  }
+
   @Test func blockingFitsTheReportedCaches() {
     let caches = KernelSettings.cacheSizes
     let l1 = caches[0] > 0 ? caches[0] : 32 << 10, l2 = caches[1] > 0 ? caches[1] : 512 << 10

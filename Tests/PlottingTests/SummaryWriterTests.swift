@@ -168,6 +168,27 @@ extension EventFile {
     #expect(try EventFile.decode(committed) == EventFile.decode(written))
   }
 
+  /// No earlier file is lost: a given name that exists (a file or a link) is refused and left as
+  /// it was; a default name that exists gets `.1`, `.2`, ... appended.
+  @Test func existingFilesAreNeverOverwritten() throws {
+    let dir = temporaryDirectory()
+    let old: [UInt8] = Array("an earlier run's events".utf8)
+    try FileIO.writeAtomically(old, toPath: dir + "/" + fixtureFile)
+    #expect(throws: ArrayFileError.self) { _ = try SummaryWriter(logdir: dir, fileName: fixtureFile) }
+    #expect(try FileIO.readBytes(atPath: dir + "/" + fixtureFile) == old)
+    // A link to another file is not followed either.
+    try FileIO.writeAtomically(old, toPath: dir + "/target")
+    #expect(symlink(dir + "/target", dir + "/link") == 0)
+    #expect(throws: ArrayFileError.self) { _ = try SummaryWriter(logdir: dir, fileName: "link") }
+    #expect(try FileIO.readBytes(atPath: dir + "/target") == old)
+    // Three writers in the same second of the same process: three files.
+    let writers = try (0..<3).map { _ in try SummaryWriter(logdir: dir, clock: { 1_700_000_000 }) }
+    let names = writers.map { String($0.path.split(separator: "/").last!) }
+    #expect(Set(names).count == 3)
+    #expect(names[1] == names[0] + ".1" && names[2] == names[0] + ".2")
+    for w in writers { try w.close() }
+  }
+
   @Test func corruptAndTruncatedFilesThrow() throws {
     let dir = temporaryDirectory()
     try FixtureRun.write(to: dir)

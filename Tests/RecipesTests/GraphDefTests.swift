@@ -214,6 +214,61 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
     }
   }
 
+  /// Learning-rate schedules export as TensorFlow float64 arithmetic on the step (replayed by
+  /// Scripts/tf_graphdef.py check-schedules against the committed values) and come back from
+  /// Backprop's importer as the same primitives, giving the same bits at every step.
+  @Test func schedulesExportAndComeBack() throws {
+    let g = Graph()
+    let step = g.placeholder(.float64, shape: [], name: "step")
+    let schedules: [(String, LearningRateSchedule)] = [
+      ("exponential", try .exponentialDecay(initial: 0.1, decaySteps: 10, decayRate: 0.5)),
+      ("staircase", try .exponentialDecay(initial: 0.1, decaySteps: 10, decayRate: 0.5, staircase: true)),
+      ("piecewise", try .piecewiseConstant(boundaries: [10, 20], values: [1, 0.5, 0.1])),
+      ("constant", try .piecewiseConstant(boundaries: [], values: [0.3])),
+      ("cosine", try .cosineDecay(initial: 0.003, decaySteps: 40, alpha: 0.1)),
+      ("warmup", try .cosineDecay(initial: 0.2, decaySteps: 30, warmupSteps: 7, warmupStart: 0.01)),
+    ]
+    let rates = try schedules.map { try $0.1.learningRate(atStep: step, name: $0.0) }
+    let steps: [Double] = [0, 1, 5, 6.5, 7, 9, 10, 11, 19.5, 20, 21, 36, 37, 40, 47, 100, 1e6]
+    let bytes = try g.graphDef()
+    let imported = try Graph(graphDef: bytes, source: "schedules")
+    let importedStep = try #require(imported.tensor(named: "step"))
+    let (native, restored) = (Session(graph: g), Session(graph: imported))
+    var values: [[Double]] = []
+    for (k, (name, schedule)) in schedules.enumerated() {
+      let copy = try #require(imported.tensor(named: name))
+      #expect(copy.operation.type == rates[k].operation.type, "\(name)")
+      var row: [Double] = []
+      for t in steps {
+        let a = try native.run(rates[k], feeding: [step: NDArray(scalar: t)]).scalarValue
+        let b = try restored.run(copy, feeding: [importedStep: NDArray(scalar: t)]).scalarValue
+        #expect(a.bitPattern == schedule.value(atStep: t).bitPattern && b.bitPattern == a.bitPattern, "\(name) at \(t)")
+        row.append(a)
+      }
+      values.append(row)
+    }
+    var json = "{\n  \"step\": \"step\",\n  \"steps\": \(jsonNumbers(steps)),\n  \"schedules\": {\n"
+    json += schedules.indices.map { "    \"\(schedules[$0].0)\": \(jsonNumbers(values[$0]))" }.joined(separator: ",\n")
+    json += "\n  }\n}\n"
+    let base = "\(fixtures)/schedules"
+    if getenv("BACKPROP_WRITE_FIXTURES") != nil {
+      try FileIO.writeAtomically(bytes, toPath: base + ".pb")
+      try FileIO.writeAtomically(Array(json.utf8), toPath: base + ".json")
+    }
+    #expect(try FileIO.readBytes(atPath: base + ".pb") == bytes)
+    #expect(try FileIO.readBytes(atPath: base + ".json") == Array(json.utf8))
+
+    // Parameters no builder accepts are refused when read back, not trusted.
+    for (type, bad) in [
+      ("ExponentialDecay", [0.1, 0, 0.5, 0]), ("ExponentialDecay", [0.1, 1e300, 0.5, 0]), ("ExponentialDecay", [0.1, 10, 0.5, 2]),
+      ("PiecewiseConstant", [20, 10, 1, 0.5, 0.1]), ("PiecewiseConstant", [10, 1]), ("PiecewiseConstant", [10, 1, -1]),
+      ("CosineDecay", [0.1, 40, 1.5, 0, 0]), ("CosineDecay", [0.1, 40, 0, 2.5, 0]), ("CosineDecay", [.nan, 40, 0, 0, 0]),
+      ("CosineDecay", [0.1, 40, 0, 0]), ("Unknown", [1]),
+    ] {
+      #expect(ScheduleFormula(typeName: type, parameters: bad) == nil, "\(type) \(bad)")
+    }
+  }
+
   @Test func unsupportedOperationsAreListedInOneError() throws {
     let g = Graph()
     let x = g.placeholder(.float32, shape: [4], name: "x")

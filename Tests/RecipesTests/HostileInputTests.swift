@@ -399,6 +399,15 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
       f.learningRate = rate
       #expect(throws: RecipeError.self) { try f.validate() }
     }
+    // In float64 the digits recipe takes both (they are normal doubles), and refuses a subnormal.
+    for rate in [1e-50, 1e39] {
+      var c = DigitsRecipe.Configuration()
+      (c.learningRate, c.dtype) = (rate, .float64)
+      try c.validate()
+    }
+    var subnormal = DigitsRecipe.Configuration()
+    (subnormal.learningRate, subnormal.dtype) = (Double.leastNormalMagnitude / 4, .float64)
+    #expect { try subnormal.validate() } throws: { "\($0)".contains("too small for float64") }
     // A UTF-8 byte order mark at the start of a CSV is accepted.
     #expect(try NumericTable(bytes: [0xEF, 0xBB, 0xBF] + Array("1,2\n3,4\n".utf8), source: "bom.csv", hasHeader: false).values == [1, 2, 3, 4])
     // A seed that merely broadcasts to y is refused (it gave twice the gradient).

@@ -101,11 +101,13 @@ public final class TFRecordFileWriter: @unchecked Sendable {
   public let path: String
   private var fd: Int32
 
-  /// Creates (or truncates) the file.
-  /// - Throws: ``ArrayFileError/fileSystem(path:operation:message:)``.
+  /// Creates the file, which must not exist yet: an existing file, or a link at `path`, is
+  /// never truncated or followed (the open is exclusive, `O_EXCL`), so no earlier run's log is lost.
+  /// - Throws: ``ArrayFileError/fileSystem(path:operation:message:)`` ("File exists" when
+  ///   something is at `path`).
   public init(path: String) throws(ArrayFileError) {
     self.path = path
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw FileIO.systemError(path, "create") }
   }
 

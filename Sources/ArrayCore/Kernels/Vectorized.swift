@@ -304,23 +304,29 @@ public enum KernelSettings {
   /// with the same kernel path), `mc` rows of A per block (about 9/32 of L2), `nc` columns of B
   /// per block (a quarter of L3 shared by the cores), derived at first use from ``cacheSizes``.
   public static func matmulBlocking(for dtype: DType) -> (kc: Int, mc: Int, nc: Int) {
-    var kc = 0, mc = 0, nc = 0
-    var caches: (Int, Int, Int) = (0, 0, 0)
-    withUnsafeMutablePointer(to: &caches) {
-      $0.withMemoryRebound(to: Int.self, capacity: 3) { bp_gemm_blocking(dtype == .float32 ? 0 : 1, &kc, &mc, &nc, $0) }
-    }
-    return (kc, mc, nc)
+    blockingAndCaches(dtype).blocking
   }
 
   /// The data cache sizes in bytes that the blocking was derived from, `[L1d, L2, L3]` (0 where
   /// the system did not say and a default was used: 32 KiB, 512 KiB, 8 MiB).
-  public static var cacheSizes: [Int] {
+  public static var cacheSizes: [Int] { blockingAndCaches(.float32).caches }
+
+  /// The process's blocking for `dtype` and the cache sizes it came from (`bp_gemm_blocking`).
+  private static func blockingAndCaches(_ dtype: DType) -> (blocking: (kc: Int, mc: Int, nc: Int), caches: [Int]) {
     var kc = 0, mc = 0, nc = 0
-    var caches: (Int, Int, Int) = (0, 0, 0)
-    withUnsafeMutablePointer(to: &caches) {
-      $0.withMemoryRebound(to: Int.self, capacity: 3) { bp_gemm_blocking(0, &kc, &mc, &nc, $0) }
-    }
-    return [caches.0, caches.1, caches.2]
+    var caches = [0, 0, 0]
+    caches.withUnsafeMutableBufferPointer { bp_gemm_blocking(dtype == .float32 ? 0 : 1, &kc, &mc, &nc, $0.baseAddress) }
+    return ((kc, mc, nc), caches)
+  }
+
+  /// The blocking the rule of ``matmulBlocking(for:)`` gives for other cache sizes
+  /// (`[L1d, L2, L3]` in bytes, 0 for unknown) and core count, without changing this
+  /// process's (for tests of the rule).
+  package static func matmulBlocking(for dtype: DType, caches: [Int], cores: Int) -> (kc: Int, mc: Int, nc: Int) {
+    var kc = 0, mc = 0, nc = 0
+    let sizes = (0..<3).map { $0 < caches.count ? caches[$0] : 0 }
+    sizes.withUnsafeBufferPointer { bp_gemm_derive_blocking(dtype == .float32 ? 0 : 1, $0.baseAddress, cores, &kc, &mc, &nc) }
+    return (kc, mc, nc)
   }
 
   /// The implementation large matrix products use: `"blas"` (a system BLAS, see

@@ -54,6 +54,9 @@ void bp_set_max_threads(int threads);
 /// the depth, row and column blocks, derived at first use from the cache sizes in `caches`
 /// (L1d, L2, L3 in bytes as found; 0 when unknown and a default was used).
 void bp_gemm_blocking(int double_precision, long *kc, long *mc, long *nc, long caches[3]);
+// The blocking the rule of gemm.c gives for these cache sizes (L1d, L2, L3 in bytes; 0: unknown)
+// and core count, without touching the process's own (for tests).
+void bp_gemm_derive_blocking(int double_precision, const long caches[3], long cores, long *kc, long *mc, long *nc);
 
 /// Which matrix-product implementation large products use: 0 = portable kernels,
 /// 1 = AVX2+FMA kernels, 2 = a system BLAS (see `bp_blas_library`).

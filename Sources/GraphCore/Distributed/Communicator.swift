@@ -171,11 +171,19 @@ public final class MPICommunicator: Communicator {
   /// `libmpi.so.12`, `libmpi.so.40` and `libmpi.so` are tried in that order, except under Open
   /// MPI's launcher (`OMPI_COMM_WORLD_SIZE` set), where Open MPI's `libmpi.so.40` is tried
   /// first: a library must match the launcher that started the ranks.
+  /// Later calls return the same communicator: MPI starts once per process.
   /// - Throws: ``DistributedError/mpiUnavailable(reason:)`` when no library loads or
-  ///   `MPI_Init_thread` fails, with how to install MPI.
+  ///   `MPI_Init_thread` fails, with how to install MPI, or when MPI already runs in this
+  ///   process with another library than `library` names.
   public static func world(library: String? = nil) throws -> MPICommunicator {
     try lock.withLock {
-      if let shared { return shared }
+      if let shared {
+        if let library, library != shared.library {
+          throw DistributedError.mpiUnavailable(
+            reason: "MPI already runs in this process with \(shared.library); a process starts one MPI library once, so \(library) cannot be loaded")
+        }
+        return shared
+      }
       var name = library ?? getenv("BACKPROP_MPI").map { String(cString: $0) }
       if name == nil, getenv("OMPI_COMM_WORLD_SIZE") != nil, canLoad("libmpi.so.40") {
         name = "libmpi.so.40"

@@ -253,6 +253,8 @@ struct GraphDefExporter {
     case let n as Normalize:
       ("Normalize", [("_backprop_axes", .ints(n.axes)), ("_backprop_epsilon", .tensor(NDArray(scalar: n.epsilon)))])
     case let s as StepPower: ("StepPower", [("_backprop_base", .tensor(NDArray(scalar: s.base)))])
+    case let s as ScheduledLearningRate:
+      (s.formula.typeName, [("_backprop_schedule", .tensor(NDArray(s.formula.parameters, shape: [s.formula.parameters.count])))])
     case let a as ApplyAdam:
       ("ApplyAdam", [("_backprop_hyperparameters", .tensor(NDArray([a.beta1, a.beta2, a.epsilon], shape: [3])))])
     default: nil
@@ -510,6 +512,8 @@ struct GraphDefExporter {
       // TensorFlow's Pow of float64 scalars is the C library's pow, as StepPower's.
       let base = try scalarConst(name + "/base", s.base, .float64)
       return [TFNode(name: name, op: "Pow", inputs: [base, inputs[0]], attrs: [("T", .type(.float64))])]
+    case let s as ScheduledLearningRate:
+      return try exportSchedule(s.formula, name: name, step: inputs[0])
     case is PlaceholderWithDefault:
       return simple(
         "PlaceholderWithDefault", [("dtype", .type(node.outputs[0].dtype)), ("shape", .shape(node.outputs[0].shape))])
@@ -541,6 +545,55 @@ struct GraphDefExporter {
     default:
       return nil
     }
+  }
+
+  /// A learning-rate schedule as TensorFlow float64 arithmetic on the step, in the order of
+  /// ``ScheduleFormula/value(atStep:)`` (as `tf.compat.v1.train.exponential_decay`,
+  /// `piecewise_constant` and `cosine_decay` build it); Backprop's importer restores the one
+  /// primitive from the `_backprop_schedule` attribute.
+  mutating func exportSchedule(_ formula: ScheduleFormula, name: String, step: String) throws -> [TFNode] {
+    let attrs: [(String, TFAttr)] = [("T", .type(.float64))]
+    var nodes: [TFNode] = []
+    func const(_ base: String, _ value: Double) throws -> String { try scalarConst(name + "/" + base, value, .float64) }
+    func node(_ base: String, _ op: String, _ inputs: [String], last: Bool = false) -> String {
+      let n = last ? name : fresh(name + "/" + base)
+      nodes.append(TFNode(name: n, op: op, inputs: inputs, attrs: attrs))
+      return n
+    }
+    switch formula {
+    case let .exponential(initial, decaySteps, decayRate, staircase):
+      var p = node("truediv", "RealDiv", [step, try const("decay_steps", Double(decaySteps))])
+      if staircase { p = node("floor", "Floor", [p]) }
+      let power = node("pow", "Pow", [try const("decay_rate", decayRate), p])
+      _ = node("", "Mul", [try const("initial", initial), power], last: true)
+    case let .piecewise(boundaries, values):
+      var rate = try const("value_\(values.count - 1)", values[values.count - 1])
+      if boundaries.isEmpty { _ = node("", "Identity", [rate], last: true) }
+      for i in boundaries.indices.reversed() {
+        let within = TFNode(
+          name: fresh(name + "/less_equal_\(i)"), op: "LessEqual", inputs: [step, try const("boundary_\(i)", Double(boundaries[i]))],
+          attrs: attrs)
+        nodes.append(within)
+        rate = node("select_\(i)", "SelectV2", [within.name, try const("value_\(i)", values[i]), rate], last: i == 0)
+      }
+    case let .cosine(initial, decaySteps, alpha, warmupSteps, warmupStart):
+      let ds = try const("decay_steps", Double(decaySteps)), ws = try const("warmup_steps", Double(warmupSteps))
+      let s = node("minimum", "Minimum", [node("sub", "Sub", [step, ws]), ds])
+      let angle = node("truediv", "RealDiv", [node("mul_pi", "Mul", [try const("pi", Double.pi), s]), ds])
+      let cosine = node("mul_half", "Mul", [try const("half", 0.5), node("add_one", "AddV2", [try const("one", 1), node("cos", "Cos", [angle])])])
+      let blended = node("add_alpha", "AddV2", [node("mul_alpha", "Mul", [try const("one_minus_alpha", 1 - alpha), cosine]), try const("alpha", alpha)])
+      let decayed = node("decayed", "Mul", [try const("initial", initial), blended], last: warmupSteps == 0)
+      if warmupSteps > 0 {
+        let ramp = node("warmup_fraction", "RealDiv", [step, ws])
+        let warm = node(
+          "warmup", "AddV2",
+          [try const("warmup_start", warmupStart), node("warmup_mul", "Mul", [try const("warmup_span", initial - warmupStart), ramp])])
+        let within = TFNode(name: fresh(name + "/in_warmup"), op: "Less", inputs: [step, ws], attrs: attrs)
+        nodes.append(within)
+        _ = node("", "SelectV2", [within.name, warm, decayed], last: true)
+      }
+    }
+    return nodes
   }
 
   /// Adam's fused update as TensorFlow's `ApplyAdam` (training_ops.cc): inputs `var`, `m`, `v`,

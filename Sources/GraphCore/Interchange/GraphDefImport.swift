@@ -481,6 +481,11 @@ struct GraphDefImporter {
         let op = try g.addOperation(
           Normalize(axes: axes.map { Int($0) }, epsilon: e.scalarValue), inputs: [x(0)], controlDependencies: controlOperations(d), name: name)
         result = op.outputs
+      case "ExponentialDecay", "PiecewiseConstant", "CosineDecay":
+        guard case let .tensor(p)? = d.attrs["_backprop_schedule"], p.shape.rank == 1, p.dtype == .float64,
+          let formula = ScheduleFormula(typeName: type, parameters: p.doubles)
+        else { throw fail("'\(name)': \(type) needs _backprop_schedule, the parameters of a valid schedule as float64 numbers") }
+        result = [try apply(ScheduledLearningRate(formula: formula), [x(0)])]
       case "StepPower":
         guard case let .tensor(b)? = d.attrs["_backprop_base"], b.elementCount == 1 else { throw fail("'\(name)': no _backprop_base") }
         result = [try apply(StepPower(base: b.scalarValue), [x(0)])]
