@@ -166,7 +166,7 @@ public struct FashionRecipe: Sendable {
     public func validate() throws {
       guard batchSize >= 1 else { throw RecipeError("batch size must be at least 1, got \(batchSize)") }
       guard epochs >= 1 else { throw RecipeError("epochs must be at least 1, got \(epochs)") }
-      try checkFloat32LearningRate(learningRate)  // the model trains in float32
+      try checkLearningRate(learningRate, dtype: .float32)  // the model trains in float32
       if let trainLimit, trainLimit < 1 { throw RecipeError("train limit must be at least 1, got \(trainLimit)") }
       if let testLimit, testLimit < 1 { throw RecipeError("test limit must be at least 1, got \(testLimit)") }
     }
