@@ -4,6 +4,7 @@ import Foundation
 import Recipes
 
 extension FashionModelKind: ExpressibleByArgument {}
+extension FashionLearningRateDecay: ExpressibleByArgument {}
 
 /// `backprop fashion`: trains a convolutional network on Fashion-MNIST.
 struct FashionCommand: ParsableCommand {
@@ -12,8 +13,9 @@ struct FashionCommand: ParsableCommand {
     abstract: "Train a convolutional network on Fashion-MNIST (28x28 grayscale clothing images, 10 classes).",
     discussion: """
       Defaults (the Keras example CNN): Conv2D(32, 3x3)+ReLU, MaxPool 2, Conv2D(64, 3x3)+ReLU, MaxPool 2, \
-      Flatten, Dropout 0.5, Dense(10); softmax cross-entropy, Adam at 1e-3, batch 128, 15 epochs, pixels \
-      scaled to [0, 1]. Reads the four IDX files from \(FashionMNIST.defaultDirectory) \
+      Flatten, Dropout 0.5, Dense(10); softmax cross-entropy, batch 128, 15 epochs, pixels scaled to [0, 1]; \
+      Adam from 3e-3 with a cosine decay to 0 over the run (the Keras example's constant Adam at 1e-3: \
+      --learning-rate 1e-3 --lr-decay none). Reads the four IDX files from \(FashionMNIST.defaultDirectory) \
       (`\(FashionMNIST.installCommand)`) or --data DIR. Prints one line per epoch: loss, train accuracy \
       (running, during the epoch), test accuracy, seconds.
       """)
@@ -24,8 +26,13 @@ struct FashionCommand: ParsableCommand {
   @Option(help: "The model: \(FashionModelKind.allCases.map(\.rawValue).joined(separator: ", ")) (cnn-bn: batch normalization after each convolution).")
   var model = FashionModelKind.cnn
 
-  @Option(name: .customLong("learning-rate"), help: "Adam's learning rate (a positive number).")
-  var learningRate = 1e-3
+  @Option(name: .customLong("learning-rate"), help: "Adam's learning rate (a positive number; the initial rate under --lr-decay cosine).")
+  var learningRate = 3e-3
+
+  @Option(
+    name: .customLong("lr-decay"),
+    help: "How the learning rate changes: cosine (from --learning-rate to 0 over all the steps of --epochs; resume with the same --epochs to continue it) or none (constant, the Keras example).")
+  var lrDecay = FashionLearningRateDecay.cosine
 
   @Option(name: .customLong("batch-size"), help: "Images per training step.")
   var batchSize = 128
@@ -96,6 +103,7 @@ struct FashionCommand: ParsableCommand {
     c.dataDirectory = data
     c.model = model
     c.learningRate = learningRate
+    c.learningRateDecay = lrDecay
     c.batchSize = batchSize
     c.epochs = epochs
     c.seed = seed
@@ -121,7 +129,7 @@ struct FashionCommand: ParsableCommand {
     }
     if let saveModel { print("saved the whole model to \(saveModel)") }
     try outputs.write(
-      figure: report.figure(title: "Fashion-MNIST \(model.rawValue), Adam at \(formatCompact(learningRate)), batch \(batchSize), seed \(seed)"),
+      figure: report.figure(title: "Fashion-MNIST \(model.rawValue), Adam at \(formatCompact(learningRate))\(lrDecay == .cosine ? " (cosine decay)" : ""), batch \(batchSize), seed \(seed)"),
       log: report.epochLog(), losses: report.epochs.map(\.loss), smoothed: report.epochs.map(\.loss))
   }
 }

@@ -115,12 +115,38 @@ public struct FashionNetwork {
   }
 }
 
+/// How the Fashion-MNIST recipe's learning rate changes over a run.
+public enum FashionLearningRateDecay: String, Sendable, CaseIterable {
+  /// The same rate at every step (the Keras example).
+  case none
+  /// Cosine decay from the rate to 0 over all the run's steps (`total = epochs × steps per
+  /// epoch`, Keras `CosineDecay(initial, decay_steps: total, alpha: 0)`; the default):
+  /// `lr(step) = initial · ½ (1 + cos(π · step / total))`. A resumed run continues it when it
+  /// names the same total epochs.
+  case cosine
+
+  /// The optimizer's learning rate for a run of `epochs` epochs of `stepsPerEpoch` steps (a
+  /// resumed run continues the same schedule from the restored step count).
+  /// - Throws: `GraphError` for a rate the schedule refuses.
+  public func learningRate(initial: Double, epochs: Int, stepsPerEpoch: Int) throws -> LearningRate {
+    switch self {
+    case .none: return .constant(initial)
+    case .cosine:
+      // At most 2⁵³ steps (exact as a float64 step count, and as a GraphDef records it).
+      let (total, overflow) = epochs.multipliedReportingOverflow(by: max(stepsPerEpoch, 1))
+      return .schedule(try .cosineDecay(initial: initial, decaySteps: overflow ? 1 << 53 : min(total, 1 << 53)))
+    }
+  }
+}
+
 /// The Fashion-MNIST recipe (`backprop fashion`): trains a classifier on the 60,000 training
 /// images and reports the accuracy on the 10,000 test images after each epoch.
 ///
-/// Defaults, as the Keras example "Simple MNIST convnet": the CNN of `FashionModelKind/cnn`,
-/// pixels scaled to `[0, 1]`, softmax cross-entropy, Adam at 1e-3, batches of 128 in a new seeded
-/// order each epoch (the last smaller batch kept), 15 epochs. The train accuracy is the running
+/// Defaults: the Keras example "Simple MNIST convnet" (the CNN of `FashionModelKind/cnn`,
+/// pixels scaled to `[0, 1]`, softmax cross-entropy, batches of 128 in a new seeded order each
+/// epoch with the last smaller batch kept, 15 epochs), trained by Adam from 3e-3 with a cosine
+/// decay to 0 over the run's steps. The example's own optimizer, Adam at a constant 1e-3
+/// (`learningRate = 1e-3`, `learningRateDecay = .none`), reaches 90.3 to 90.6% here, as in Keras. The train accuracy is the running
 /// accuracy of the training batches during the epoch (with dropout active, as Keras reports it).
 public struct FashionRecipe: Sendable {
   /// Settings of a run.
@@ -129,8 +155,10 @@ public struct FashionRecipe: Sendable {
     public var dataDirectory: String?
     /// The model.
     public var model = FashionModelKind.cnn
-    /// The learning rate of Adam.
-    public var learningRate = 1e-3
+    /// The learning rate of Adam (its initial rate under a decay).
+    public var learningRate = 3e-3
+    /// How the learning rate changes over the run.
+    public var learningRateDecay = FashionLearningRateDecay.cosine
     /// The batch size.
     public var batchSize = 128
     /// The number of epochs (in total, counting those of a restored run).
@@ -166,7 +194,7 @@ public struct FashionRecipe: Sendable {
     public func validate() throws {
       guard batchSize >= 1 else { throw RecipeError("batch size must be at least 1, got \(batchSize)") }
       guard epochs >= 1 else { throw RecipeError("epochs must be at least 1, got \(epochs)") }
-      try checkLearningRate(learningRate, dtype: .float32)  // the model trains in float32
+      try checkLearningRate(learningRate)  // the model trains in float32
       if let trainLimit, trainLimit < 1 { throw RecipeError("train limit must be at least 1, got \(trainLimit)") }
       if let testLimit, testLimit < 1 { throw RecipeError("test limit must be at least 1, got \(testLimit)") }
     }
@@ -238,7 +266,10 @@ public struct FashionRecipe: Sendable {
     // Data-parallel: each rank's mean loss is weighted by N·b_r/m (b_r of the m images of the
     // global batch), so the averaged gradient is the global batch's mean gradient.
     let shardWeight = distributed ? net.graph.placeholder(.float32, shape: [], name: "shard_weight") : nil
-    var optimizer: any Optimizer = try AdamOptimizer(learningRate: .constant(c.learningRate))
+    let globalBatch = Batches.globalSize(perRank: c.batchSize, ranks: ranks)
+    let stepsPerEpoch = Batches.count(samples: data.train.count, size: globalBatch)
+    let rate = try c.learningRateDecay.learningRate(initial: c.learningRate, epochs: c.epochs, stepsPerEpoch: stepsPerEpoch)
+    var optimizer: any Optimizer = try AdamOptimizer(learningRate: rate)
     if distributed { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
     let trainOp = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
     let session = Session(graph: net.graph)
@@ -267,8 +298,6 @@ public struct FashionRecipe: Sendable {
       }
       return report
     }
-    let globalBatch = Batches.globalSize(perRank: c.batchSize, ranks: ranks)
-    let stepsPerEpoch = Batches.count(samples: train.count, size: globalBatch)
     let (product, overflow) = (c.epochs - done).multipliedReportingOverflow(by: stepsPerEpoch)
     let totalSteps = overflow ? Int.max : product  // for the progress display only
     var stepNumber = 0

@@ -42,6 +42,33 @@ struct FashionTests {
     #expect(report.testAccuracy >= 0.8, "\(kind): \(lines)")
   }
 
+  @Test("the default learning rate: Adam from 3e-3, cosine decay to 0 over the run's steps")
+  func defaultLearningRateDecays() throws {
+    let c = FashionRecipe.Configuration()
+    #expect(c.learningRate == 3e-3 && c.learningRateDecay == .cosine)
+    // 15 epochs of 469 batches of 128 (60,000 images): 7,035 steps.
+    let rate = try c.learningRateDecay.learningRate(initial: c.learningRate, epochs: 15, stepsPerEpoch: 469)
+    #expect(rate.value(atStep: 0) == 3e-3)
+    #expect(Swift.abs(rate.value(atStep: 7035 / 2) - 1.5e-3) < 1e-6)
+    #expect(rate.value(atStep: 7035) == 0 && rate.value(atStep: 8000) == 0)
+    for step in [1, 100, 3000, 7000] { #expect(rate.value(atStep: step) < rate.value(atStep: step - 1)) }
+    // The Keras example's constant rate.
+    #expect(try FashionLearningRateDecay.none.learningRate(initial: 1e-3, epochs: 15, stepsPerEpoch: 469) == .constant(1e-3))
+    // A run too long to count in steps still gets a schedule (2⁵³ steps).
+    _ = try FashionLearningRateDecay.cosine.learningRate(initial: 1e-3, epochs: .max, stepsPerEpoch: 469)
+  }
+
+  @Test("the decay reaches the optimizer: a cosine run differs from a constant one of the same initial rate")
+  func decayIsInTheGraph() throws {
+    var c = quick(.mlp, epochs: 1)
+    c.learningRateDecay = .cosine
+    let decayed = try FashionRecipe(c).run(output: { _ in })
+    c.learningRateDecay = .none
+    let constant = try FashionRecipe(c).run(output: { _ in })
+    #expect(decayed.epochs[0].loss != constant.epochs[0].loss)
+    #expect(decayed.model.values != constant.model.values)
+  }
+
   @Test("the same seed gives the same run, bit for bit")
   func deterministic() throws {
     let a = try FashionRecipe(quick(.cnn, epochs: 1)).run(output: { _ in })
