@@ -3,8 +3,8 @@
 `backprop fashion` is measured against (issue 11): Conv2D(32, 3x3) + ReLU, MaxPool 2,
 Conv2D(64, 3x3) + ReLU, MaxPool 2, Flatten, Dropout 0.5, Dense(10); softmax cross-entropy, Adam
 at 1e-3, batch 128, pixels / 255, all 60,000 training images (no validation split), the test
-accuracy after every epoch. `--learning-rate 3e-3 --lr-decay cosine` is `backprop fashion`'s
-default recipe (Adam from 3e-3 with Keras's CosineDecay to 0 over all the steps of the run).
+accuracy after every epoch. `--learning-rate 5e-3 --lr-decay cosine` is `backprop fashion`'s
+default recipe (Adam from 5e-3 with Keras's CosineDecay to 0 over all the steps of the run).
 
   python3 Scripts/reference/keras_fashion.py [--seed S] [--epochs 15] [--data DIR]
       [--learning-rate 1e-3] [--lr-decay none|cosine]

@@ -129,7 +129,7 @@ struct DigitsCommand: ParsableCommand {
     c.restorePath = restore
     c.modelPath = saveModel
     let tensorBoard = rank == 0 ? try outputs.openTensorBoard() : nil
-    let report = try DigitsRecipe(c).run(monitor: tensorBoard?.digitsMonitor(learningRate: learningRate) ?? DigitsMonitor())
+    let report = try DigitsRecipe(c).run(monitor: tensorBoard?.trainingMonitor() ?? DigitsMonitor())
     try tensorBoard?.close()
     guard rank == 0 else { return }  // only rank 0 speaks and writes
     if let logdir = outputs.logdir { print("wrote the TensorBoard log to \(logdir) (tensorboard --logdir \(logdir))") }

@@ -14,7 +14,7 @@ struct FashionCommand: ParsableCommand {
     discussion: """
       Defaults (the Keras example CNN): Conv2D(32, 3x3)+ReLU, MaxPool 2, Conv2D(64, 3x3)+ReLU, MaxPool 2, \
       Flatten, Dropout 0.5, Dense(10); softmax cross-entropy, batch 128, 15 epochs, pixels scaled to [0, 1]; \
-      Adam from 3e-3 with a cosine decay to 0 over the run (the Keras example's constant Adam at 1e-3: \
+      Adam from 5e-3 with a cosine decay to 0 over the run (the Keras example's constant Adam at 1e-3: \
       --learning-rate 1e-3 --lr-decay none). Reads the four IDX files from \(FashionMNIST.defaultDirectory) \
       (`\(FashionMNIST.installCommand)`) or --data DIR. Prints one line per epoch: loss, train accuracy \
       (running, during the epoch), test accuracy, seconds.
@@ -27,7 +27,7 @@ struct FashionCommand: ParsableCommand {
   var model = FashionModelKind.cnn
 
   @Option(name: .customLong("learning-rate"), help: "Adam's learning rate (a positive number; the initial rate under --lr-decay cosine).")
-  var learningRate = 3e-3
+  var learningRate = 5e-3
 
   @Option(
     name: .customLong("lr-decay"),
@@ -112,14 +112,17 @@ struct FashionCommand: ParsableCommand {
     c.restorePath = restore
     c.modelPath = saveModel
     let progress = ProgressDisplay(quiet: outputs.quiet || rank != 0)
+    let tensorBoard = rank == 0 ? try outputs.openTensorBoard() : nil
     let report: FashionRecipe.Report
     do {
-      report = try FashionRecipe(c).run(output: progress.print, onStep: progress.update)
+      report = try FashionRecipe(c).run(
+        output: progress.print, onStep: progress.update, monitor: tensorBoard?.trainingMonitor() ?? DigitsMonitor())
     } catch {
       progress.finish()
       throw error
     }
     progress.finish()
+    try tensorBoard?.close()
     guard rank == 0 else { return }  // only rank 0 speaks and writes
     let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
     print("\(model.rawValue): test accuracy \(correct)/\(report.testCount) = \(DigitsRecipe.percent(report.testAccuracy))")
@@ -128,6 +131,7 @@ struct FashionCommand: ParsableCommand {
       print("saved the model to \(save)")
     }
     if let saveModel { print("saved the whole model to \(saveModel)") }
+    if let logdir = outputs.logdir { print("wrote the TensorBoard log to \(logdir) (tensorboard --logdir \(logdir))") }
     try outputs.write(
       figure: report.figure(title: "Fashion-MNIST \(model.rawValue), Adam at \(formatCompact(learningRate))\(lrDecay == .cosine ? " (cosine decay)" : ""), batch \(batchSize), seed \(seed)"),
       log: report.epochLog(), losses: report.epochs.map(\.loss), smoothed: report.epochs.map(\.loss))

@@ -58,13 +58,19 @@ final class TensorBoardLog {
     return wrapped
   }
 
-  /// A monitor for `backprop digits`: the graph, the loss and learning rate per step, the
-  /// epoch's loss and accuracies and the histograms per epoch.
-  func digitsMonitor(learningRate: Double) -> DigitsMonitor {
-    DigitsMonitor(
-      willStart: { graph in try self.logGraph(graph) },
+  /// A monitor for `backprop digits` and `backprop fashion`: the graph, the loss and the
+  /// learning rate per step (a schedule's value at the step), the epoch's loss and accuracies
+  /// and the histograms per epoch.
+  func trainingMonitor() -> DigitsMonitor {
+    var rate = LearningRate.constant(.nan)
+    return DigitsMonitor(
+      willStart: { graph, learningRate in
+        rate = learningRate
+        try self.logGraph(graph)
+      },
       didStep: { step, loss in
-        try self.writer.addScalars([("loss", loss), ("learning_rate", learningRate)], step: step)
+        // Step n (from 1) is the update made after n - 1 others.
+        try self.writer.addScalars([("loss", loss), ("learning_rate", rate.value(atStep: step - 1))], step: step)
       },
       didFinishEpoch: { epoch, state in
         try self.writer.addScalars(

@@ -272,7 +272,7 @@ public struct DigitsRecipe: Sendable {
     let clock = ContinuousClock()
     var stepCount = 0
     var lastBatch: (NDArray, NDArray)?
-    if rank == 0 { try monitor.willStart(net.graph) }
+    if rank == 0 { try monitor.willStart(net.graph, .constant(c.learningRate)) }
     for epoch in startEpoch..<c.epochs {
       var lossSum = 0.0
       let start = clock.now
@@ -638,8 +638,9 @@ public struct DigitsMonitor {
     /// The number of training steps done.
     public var step: Int
   }
-  /// Called with the graph (built, optimizer included) before the first step.
-  public var willStart: (Graph) throws -> Void
+  /// Called with the graph (built, optimizer included) and the optimizer's learning rate
+  /// (constant or scheduled by the step) before the first step.
+  public var willStart: (Graph, LearningRate) throws -> Void
   /// Called after each training step with the step number (from 1) and the batch's loss.
   public var didStep: (Int, Double) throws -> Void
   /// Called after each epoch.
@@ -647,7 +648,7 @@ public struct DigitsMonitor {
 
   /// Creates a monitor; every observer defaults to doing nothing.
   public init(
-    willStart: @escaping (Graph) throws -> Void = { _ in }, didStep: @escaping (Int, Double) throws -> Void = { _, _ in },
+    willStart: @escaping (Graph, LearningRate) throws -> Void = { _, _ in }, didStep: @escaping (Int, Double) throws -> Void = { _, _ in },
     didFinishEpoch: @escaping (DigitsEpoch, State) throws -> Void = { _, _ in }
   ) {
     self.willStart = willStart

@@ -42,14 +42,14 @@ struct FashionTests {
     #expect(report.testAccuracy >= 0.8, "\(kind): \(lines)")
   }
 
-  @Test("the default learning rate: Adam from 3e-3, cosine decay to 0 over the run's steps")
+  @Test("the default learning rate: Adam from 5e-3, cosine decay to 0 over the run's steps")
   func defaultLearningRateDecays() throws {
     let c = FashionRecipe.Configuration()
-    #expect(c.learningRate == 3e-3 && c.learningRateDecay == .cosine)
+    #expect(c.learningRate == 5e-3 && c.learningRateDecay == .cosine)
     // 15 epochs of 469 batches of 128 (60,000 images): 7,035 steps.
     let rate = try c.learningRateDecay.learningRate(initial: c.learningRate, epochs: 15, stepsPerEpoch: 469)
-    #expect(rate.value(atStep: 0) == 3e-3)
-    #expect(Swift.abs(rate.value(atStep: 7035 / 2) - 1.5e-3) < 1e-6)
+    #expect(rate.value(atStep: 0) == 5e-3)
+    #expect(Swift.abs(rate.value(atStep: 7035 / 2) - 2.5e-3) < 1e-6)
     #expect(rate.value(atStep: 7035) == 0 && rate.value(atStep: 8000) == 0)
     for step in [1, 100, 3000, 7000] { #expect(rate.value(atStep: step) < rate.value(atStep: step - 1)) }
     // The Keras example's constant rate.

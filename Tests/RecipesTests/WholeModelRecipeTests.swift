@@ -4,6 +4,7 @@ import ArrayCore
 import Datasets
 import Foundation
 import GraphCore
+import Plotting
 import Recipes
 import Testing
 import TestSupport
@@ -128,6 +129,35 @@ struct WholeModelRecipeTests {
     #expect {
       try FashionRecipe(fromDir).run(output: { _ in })
     } throws: { "\($0)".contains("cnn-bn") && "\($0)".contains("--model is cnn") }
+  }
+
+  @Test(
+    "backprop fashion --logdir writes the graph, the loss and the decaying learning rate per step, and the epoch's figures",
+    .enabled(if: backpropToolPath != nil, "the backprop tool is built by swift build --build-tests"))
+  func fashionTensorBoardLog() throws {
+    let dir = scratch("fashion-tb")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let run = try runBackpropTool(["fashion", "--data", mini, "--epochs", "2", "--batch-size", "32", "--quiet", "--logdir", "tb"], in: dir)
+    #expect(run.status == 0 && run.output.contains("wrote the TensorBoard log to tb"), "\(run.error)")
+    let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/tb")
+    #expect(files.count == 1 && files[0].hasPrefix("events.out.tfevents."))
+    let events = try EventFile.read(path: dir + "/tb/" + files[0])
+    func scalars(_ tag: String) -> [(step: Int64, value: Float)] {
+      events.flatMap { e in
+        e.values.compactMap { v -> (Int64, Float)? in
+          if v.tag == tag, case let .scalar(x) = v.value { (e.step, x) } else { nil }
+        }
+      }
+    }
+    #expect(events.contains { $0.graphDef != nil })
+    // 200 images in batches of 32: 7 steps per epoch, 14 in all.
+    let loss = scalars("loss"), rate = scalars("learning_rate")
+    #expect(loss.map(\.step) == Array(1...14) && rate.map(\.step) == Array(1...14))
+    #expect(rate.first?.value == Float(5e-3))
+    #expect(zip(rate, rate.dropFirst()).allSatisfy { $0.value > $1.value }, "the cosine decay: \(rate)")
+    #expect(scalars("epoch/test_accuracy").map(\.step) == [7, 14])
+    let histograms = events.flatMap { $0.values.map(\.tag) }.filter { $0.hasSuffix("/weights") || $0.hasSuffix("/gradient") }
+    #expect(histograms.contains("conv2d/kernel/weights") && histograms.contains("conv2d/kernel/gradient"), "\(Set(histograms))")
   }
 
   @Test(
