@@ -84,6 +84,17 @@ private func trainImported(
   return (losses, after)
 }
 
+/// Checks that `base.pb` and `base.json` hold what the test produced (rewrites them first when
+/// `BACKPROP_WRITE_FIXTURES` is set).
+private func expectCommittedFixture(_ base: String, graphDef bytes: [UInt8], json: String) throws {
+  if getenv("BACKPROP_WRITE_FIXTURES") != nil {
+    try FileIO.writeAtomically(bytes, toPath: base + ".pb")
+    try FileIO.writeAtomically(Array(json.utf8), toPath: base + ".json")
+  }
+  #expect(try FileIO.readBytes(atPath: base + ".pb") == bytes)
+  #expect(try FileIO.readBytes(atPath: base + ".json") == Array(json.utf8))
+}
+
 private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($0)" }.joined(separator: ", ") + "]" }
 
 @Suite struct GraphDefTests {
@@ -125,12 +136,7 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
     json += "  \"losses\": \(jsonNumbers(native.losses)),\n"
     json += "  \"A_after\": \(jsonNumbers(native.aAfter))\n}\n"
     let base = "\(fixtures)/backprop_\(recipe)"
-    if getenv("BACKPROP_WRITE_FIXTURES") != nil {
-      try FileIO.writeAtomically(bytes, toPath: base + ".pb")
-      try FileIO.writeAtomically(Array(json.utf8), toPath: base + ".json")
-    }
-    #expect(try FileIO.readBytes(atPath: base + ".pb") == bytes)
-    #expect(try FileIO.readBytes(atPath: base + ".json") == Array(json.utf8))
+    try expectCommittedFixture(base, graphDef: bytes, json: json)
   }
 
   /// A model saved half-way (graph + variables), loaded without the building code, continues
@@ -251,12 +257,7 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
     json += schedules.indices.map { "    \"\(schedules[$0].0)\": \(jsonNumbers(values[$0]))" }.joined(separator: ",\n")
     json += "\n  }\n}\n"
     let base = "\(fixtures)/schedules"
-    if getenv("BACKPROP_WRITE_FIXTURES") != nil {
-      try FileIO.writeAtomically(bytes, toPath: base + ".pb")
-      try FileIO.writeAtomically(Array(json.utf8), toPath: base + ".json")
-    }
-    #expect(try FileIO.readBytes(atPath: base + ".pb") == bytes)
-    #expect(try FileIO.readBytes(atPath: base + ".json") == Array(json.utf8))
+    try expectCommittedFixture(base, graphDef: bytes, json: json)
 
     // Parameters no builder accepts are refused when read back, not trusted.
     for (type, bad) in [
