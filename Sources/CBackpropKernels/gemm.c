@@ -312,11 +312,22 @@ static gemm_blocking derive_blocking(long mr, long nr, long size, const long cac
   return b;
 }
 
+// The register tiles of the two micro-kernels (MR rows by NR columns).
+#define S_MR 6
+#define S_NR 16
+#define D_MR 6
+#define D_NR 8
+
+static gemm_blocking blocking_for(int double_precision, const long caches[3], long cores) {
+  return double_precision ? derive_blocking(D_MR, D_NR, (long)sizeof(double), caches, cores)
+                          : derive_blocking(S_MR, S_NR, (long)sizeof(float), caches, cores);
+}
+
 static void init_blocking(void) {
   find_cache_sizes();
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  s_blocking = derive_blocking(6, 16, (long)sizeof(float), cache_sizes, cores);
-  d_blocking = derive_blocking(6, 8, (long)sizeof(double), cache_sizes, cores);
+  s_blocking = blocking_for(0, cache_sizes, cores);
+  d_blocking = blocking_for(1, cache_sizes, cores);
 }
 
 static inline void ensure_blocking(void) { pthread_once(&blocking_once, init_blocking); }
@@ -329,15 +340,14 @@ void bp_gemm_blocking(int double_precision, long *kc, long *mc, long *nc, long c
 }
 
 void bp_gemm_derive_blocking(int double_precision, const long caches[3], long cores, long *kc, long *mc, long *nc) {
-  const gemm_blocking b = double_precision ? derive_blocking(6, 8, (long)sizeof(double), caches, cores)
-                                           : derive_blocking(6, 16, (long)sizeof(float), caches, cores);
+  const gemm_blocking b = blocking_for(double_precision, caches, cores);
   *kc = b.kc, *mc = b.mc, *nc = b.nc;
 }
 
 #define T float
 #define NAME(x) s_##x
-#define MR 6
-#define NR 16
+#define MR S_MR
+#define NR S_NR
 #define KC (s_blocking.kc)
 #define MC (s_blocking.mc)
 #define NC (s_blocking.nc)
@@ -354,8 +364,8 @@ void bp_gemm_derive_blocking(int double_precision, const long caches[3], long co
 
 #define T double
 #define NAME(x) d_##x
-#define MR 6
-#define NR 8
+#define MR D_MR
+#define NR D_NR
 #define KC (d_blocking.kc)
 #define MC (d_blocking.mc)
 #define NC (d_blocking.nc)

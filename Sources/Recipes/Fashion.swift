@@ -146,8 +146,9 @@ public enum FashionLearningRateDecay: String, Sendable, CaseIterable {
 /// pixels scaled to `[0, 1]`, softmax cross-entropy, batches of 128 in a new seeded order each
 /// epoch with the last smaller batch kept, 15 epochs), trained by Adam from 5e-3 with a cosine
 /// decay to 0 over the run's steps. The example's own optimizer, Adam at a constant 1e-3
-/// (`learningRate = 1e-3`, `learningRateDecay = .none`), reaches 90.3 to 90.6% here, as in Keras. The train accuracy is the running
-/// accuracy of the training batches during the epoch (with dropout active, as Keras reports it).
+/// (`learningRate = 1e-3`, `learningRateDecay = .none`), reaches 90.3 to 90.6% here, as in
+/// Keras. The train accuracy is the running accuracy of the training batches during the epoch
+/// (with dropout active, as Keras reports it).
 public struct FashionRecipe: Sendable {
   /// Settings of a run.
   public struct Configuration: Sendable {
@@ -303,6 +304,11 @@ public struct FashionRecipe: Sendable {
     let (product, overflow) = (c.epochs - done).multipliedReportingOverflow(by: stepsPerEpoch)
     let totalSteps = overflow ? Int.max : product  // for the progress display only
     var stepNumber = 0
+    // The monitor counts the run's global steps, as the optimizer's restored step counter does
+    // (a resumed run's first step is `done × stepsPerEpoch + 1`), so a schedule's logged rate is
+    // the one the update used.
+    let (before, beforeOverflow) = done.multipliedReportingOverflow(by: stepsPerEpoch)
+    let stepsBefore = beforeOverflow ? 0 : before
     var lastBatch: (NDArray, NDArray)?
     let clock = ContinuousClock()
     if speaks { try monitor.willStart(net.graph, rate) }
@@ -335,7 +341,7 @@ public struct FashionRecipe: Sendable {
         lastBatch = (x, y)
         if speaks {
           onStep(TrainingStep(step: stepNumber, totalSteps: totalSteps, loss: l))
-          try monitor.didStep(stepNumber, l)
+          try monitor.didStep(stepsBefore &+ stepNumber, l)
         }
       }
       if distributed {
@@ -358,7 +364,8 @@ public struct FashionRecipe: Sendable {
         output(Self.format(result, of: c.epochs))
         if let (x, y) = lastBatch {
           try monitor.didFinishEpoch(
-            result, DigitsMonitor.State(session: session, loss: loss, feeds: [net.input: x, labels: y, net.phase.flag: NDArray(scalar: true)], step: stepNumber))
+            result, DigitsMonitor.State(session: session, loss: loss, feeds: [net.input: x, labels: y, net.phase.flag: NDArray(scalar: true)],
+              step: stepsBefore &+ stepNumber))
         }
       }
     }

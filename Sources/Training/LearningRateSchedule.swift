@@ -1,9 +1,4 @@
 import ArrayCore
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 import GraphCore
 
 /// A learning rate: a constant, or a schedule computed in the graph from the optimizer's step
@@ -49,8 +44,8 @@ public enum LearningRate: Sendable, Hashable, ExpressibleByFloatLiteral {
 /// ``piecewiseConstant(boundaries:values:file:line:)`` or
 /// ``cosineDecay(initial:decaySteps:alpha:warmupSteps:warmupStart:file:line:)``.
 public struct LearningRateSchedule: Sendable, Hashable, CustomStringConvertible {
-  typealias Kind = ScheduleFormula
-  let kind: Kind
+  /// The formula (GraphCore's, so that GraphDef export and import can write and restore it).
+  let kind: ScheduleFormula
 
   /// Exponential decay (`tf.train.exponential_decay`, Keras `ExponentialDecay`):
   ///

@@ -158,6 +158,22 @@ struct WholeModelRecipeTests {
     #expect(scalars("epoch/test_accuracy").map(\.step) == [7, 14])
     let histograms = events.flatMap { $0.values.map(\.tag) }.filter { $0.hasSuffix("/weights") || $0.hasSuffix("/gradient") }
     #expect(histograms.contains("conv2d/kernel/weights") && histograms.contains("conv2d/kernel/gradient"), "\(Set(histograms))")
+
+    // Resumed for a second epoch: the steps continue from the restored step counter, and the
+    // logged rate is the one the updates used (the 14-step schedule from its 8th step on).
+    var again = try runBackpropTool(["fashion", "--data", mini, "--epochs", "1", "--batch-size", "32", "--quiet", "--save", "m.safetensors"], in: dir)
+    #expect(again.status == 0, "\(again.error)")
+    again = try runBackpropTool(
+      ["fashion", "--data", mini, "--epochs", "2", "--batch-size", "32", "--quiet", "--restore", "m.safetensors", "--logdir", "tb2"], in: dir)
+    #expect(again.status == 0, "\(again.error)")
+    let resumedFile = try FileManager.default.contentsOfDirectory(atPath: dir + "/tb2")
+    let resumed = try EventFile.read(path: dir + "/tb2/" + resumedFile[0]).flatMap { e in
+      e.values.compactMap { v -> (Int64, Float)? in
+        if v.tag == "learning_rate", case let .scalar(x) = v.value { (e.step, x) } else { nil }
+      }
+    }
+    #expect(resumed.map(\.0) == Array(8...14))
+    #expect(resumed.first?.1 == Float(5e-3 * (0.5 * (1 + cos(Double.pi * 7 / 14)))), "\(resumed)")
   }
 
   @Test(

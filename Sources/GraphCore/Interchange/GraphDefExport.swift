@@ -570,11 +570,8 @@ struct GraphDefExporter {
       var rate = try const("value_\(values.count - 1)", values[values.count - 1])
       if boundaries.isEmpty { _ = node("", "Identity", [rate], last: true) }
       for i in boundaries.indices.reversed() {
-        let within = TFNode(
-          name: fresh(name + "/less_equal_\(i)"), op: "LessEqual", inputs: [step, try const("boundary_\(i)", Double(boundaries[i]))],
-          attrs: attrs)
-        nodes.append(within)
-        rate = node("select_\(i)", "SelectV2", [within.name, try const("value_\(i)", values[i]), rate], last: i == 0)
+        let within = node("less_equal_\(i)", "LessEqual", [step, try const("boundary_\(i)", Double(boundaries[i]))])
+        rate = node("select_\(i)", "SelectV2", [within, try const("value_\(i)", values[i]), rate], last: i == 0)
       }
     case let .cosine(initial, decaySteps, alpha, warmupSteps, warmupStart):
       let ds = try const("decay_steps", Double(decaySteps)), ws = try const("warmup_steps", Double(warmupSteps))
@@ -588,9 +585,7 @@ struct GraphDefExporter {
         let warm = node(
           "warmup", "AddV2",
           [try const("warmup_start", warmupStart), node("warmup_mul", "Mul", [try const("warmup_span", initial - warmupStart), ramp])])
-        let within = TFNode(name: fresh(name + "/in_warmup"), op: "Less", inputs: [step, ws], attrs: attrs)
-        nodes.append(within)
-        _ = node("", "SelectV2", [within.name, warm, decayed], last: true)
+        _ = node("", "SelectV2", [node("in_warmup", "Less", [step, ws]), warm, decayed], last: true)
       }
     }
     return nodes
