@@ -498,32 +498,15 @@ typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, d
 #define NAME(x) s_##x
 #define MR S_MR
 #define NR S_NR
-#define KC (s_blocking.kc)
-#define MC (s_blocking.mc)
-#define NC (s_blocking.nc)
+#define BLOCKING s_blocking
 #define PORTABLE_UKR
 #include "gemm_template.h"
-#undef NAME
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
-#undef PORTABLE_UKR
 #if BP_X86
 #define NAME(x) sw_##x
 #define MR SW_MR
 #define NR SW_NR
-#define KC (sw_blocking.kc)
-#define MC (sw_blocking.mc)
-#define NC (sw_blocking.nc)
+#define BLOCKING sw_blocking
 #include "gemm_template.h"
-#undef NAME
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
 #endif
 #undef T
 #undef UKR_FN
@@ -533,32 +516,15 @@ typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, d
 #define NAME(x) d_##x
 #define MR D_MR
 #define NR D_NR
-#define KC (d_blocking.kc)
-#define MC (d_blocking.mc)
-#define NC (d_blocking.nc)
+#define BLOCKING d_blocking
 #define PORTABLE_UKR
 #include "gemm_template.h"
-#undef NAME
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
-#undef PORTABLE_UKR
 #if BP_X86
 #define NAME(x) dw_##x
 #define MR DW_MR
 #define NR DW_NR
-#define KC (dw_blocking.kc)
-#define MC (dw_blocking.mc)
-#define NC (dw_blocking.nc)
+#define BLOCKING dw_blocking
 #include "gemm_template.h"
-#undef NAME
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
 #endif
 #undef T
 #undef UKR_FN
