@@ -185,7 +185,8 @@ DEFINE_WIDE_UKR(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm)
 // they are (op(B)ᵀ copied once when B is not stored transposed), on the calling thread: dot
 // products, eight lanes of partial sums each. Chosen by shape in `s_direct` (above SMALL_WORK
 // and below THREAD_WORK); the rest keeps the blocked path. For 128x1600 by 1600x10 on one core
-// of the Zen 3 of BENCHMARKS.md: 24-29 GFLOP/s blocked, 38-49 direct (session 10; OpenBLAS 31-33).
+// of the Zen 3 of BENCHMARKS.md: 24-29 GFLOP/s blocked, 38-49 direct (session 10; OpenBLAS 31-33);
+// the weight gradient xᵀ·dy (A transposed) runs rows of outer products instead.
 // Tried before and not kept: an unpacked 6×16 kernel with masked columns (no faster than the
 // blocked path, 2026-11-29), and the blocked path on the transposed product (slower, session 10).
 // `BACKPROP_DIRECT_GEMM=0` (or `bp_set_direct_gemm(0)`) turns them off for comparison.
@@ -327,6 +328,49 @@ BP_AVX2 static int s_dot_products_avx2(long m, long n, long k, const float *a, l
   return 1;
 }
 
+// C (+)= op(A)·op(B) for a few columns (2 ≤ n ≤ 12) and a transposed A (op(A)'s columns
+// contiguous: a weight gradient xᵀ·dy): eight rows at a time, one vector of op(A)'s column p
+// and N broadcasts of op(B)'s row p per step of the depth, N accumulators of eight lanes, then
+// the 8×N block written to C's rows. Each element is the chain fma(a[i][p], b[p][j], t) over p
+// in order, as in the blocked path's tiles. Rows beyond the last multiple of 8 take the
+// scalar loop. (N a constant per instance: the loops unroll, with no test of n inside.)
+BP_AVX2 BP_INLINE void s_outer_rows(int N, long m, long k, const float *a, long csa, const float *b, long rsb,
+                                    long csb, int overwrite, float *restrict c, long ldc) {
+  long i = 0;
+  for (; i + 8 <= m; i += 8) {
+    __m256 acc[12];
+    for (int j = 0; j < N; j++) acc[j] = _mm256_setzero_ps();
+    for (long p = 0; p < k; p++) {
+      const __m256 av = _mm256_loadu_ps(a + p * csa + i);
+      const float *brow = b + p * rsb;
+      for (int j = 0; j < N; j++) acc[j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(brow + j * csb), acc[j]);
+    }
+    float block[12][8];
+    for (int j = 0; j < N; j++) _mm256_storeu_ps(block[j], acc[j]);
+    for (int r = 0; r < 8; r++) {
+      float *crow = c + (i + r) * ldc;
+      for (int j = 0; j < N; j++) crow[j] = overwrite ? block[j][r] : crow[j] + block[j][r];
+    }
+  }
+  for (; i < m; i++)
+    for (int j = 0; j < N; j++) {
+      float t = 0;
+      for (long p = 0; p < k; p++) t = __builtin_fmaf(a[p * csa + i], b[p * rsb + j * csb], t);
+      c[i * ldc + j] = overwrite ? t : c[i * ldc + j] + t;
+    }
+}
+
+BP_AVX2 static void s_outer_products_avx2(long m, long n, long k, const float *a, long csa, const float *b,
+                                          long rsb, long csb, int overwrite, float *restrict c, long ldc) {
+  switch (n) {
+#define OUTER_CASE(N) \
+  case N: s_outer_rows(N, m, k, a, csa, b, rsb, csb, overwrite, c, ldc); break;
+    OUTER_CASE(2) OUTER_CASE(3) OUTER_CASE(4) OUTER_CASE(5) OUTER_CASE(6) OUTER_CASE(7)
+    OUTER_CASE(8) OUTER_CASE(9) OUTER_CASE(10) OUTER_CASE(11) OUTER_CASE(12)
+#undef OUTER_CASE
+  }
+}
+
 // The direct paths: returns 1 when the product was computed, 0 to leave it to the blocked one.
 static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, const float *b, long rsb,
                     long csb, int overwrite, float *c, long ldc) {
@@ -347,6 +391,10 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
   }
   if (n >= 2 && n < S_NR && m >= S_MR && k >= 64 && csa == 1)  // a few columns: dot products
     return s_dot_products_avx2(m, n, k, a, rsa, b, rsb, csb, overwrite, c, ldc);
+  if (n >= 2 && n <= 12 && m >= 16 && rsa == 1) {  // a few columns, A transposed: rows of outer products
+    s_outer_products_avx2(m, n, k, a, csa, b, rsb, csb, overwrite, c, ldc);
+    return 1;
+  }
   return 0;
 }
 #endif
