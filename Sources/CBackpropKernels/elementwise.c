@@ -6,9 +6,8 @@
 
 // Defines `name` dispatching to `name_avx512` / `name_avx2` / `name_portable`, all instantiated
 // from `name_body` (an always-inline function taking `params`). The bodies fix every
-// floating-point operation's order (sums in LANES fixed partial sums), so the AVX2 and AVX-512
-// versions give the same bits; the portable one differs only where a body's a*x+b is
-// contracted into an FMA on the other two (`axpb`).
+// floating-point operation's order (sums in LANES fixed partial sums) and contract nothing into
+// an FMA, so all three versions give the same bits.
 #if BP_X86
 #define BP_DISPATCH(ret, name, params, args)                            \
   BP_AVX512 static ret name##_avx512 params { return name##_body args; } \
@@ -73,10 +72,11 @@
 DEFINE_BINARY(float, s)
 DEFINE_BINARY(double, d)
 
-// MARK: Fused a*x+b and relu
+// MARK: a*x+b in one pass (two roundings, as the graph's Mul then Add) and relu
 
 #define DEFINE_UNARY(T, P)                                                              \
   BP_INLINE void bp_##P##_axpb_body(long n, T a, const T *x, T b, T *y) {                \
+    _Pragma("clang fp contract(off)")                                                    \
     for (long i = 0; i < n; i++) y[i] = a * x[i] + b;                                    \
   }                                                                                      \
   BP_DISPATCH_VOID(bp_##P##_axpb, (long n, T a, const T *x, T b, T *y), (n, a, x, b, y)) \

@@ -146,3 +146,54 @@ import Training
     #expect(try checked.prepare(fetches: [y], feeds: [x]).plan.steps.allSatisfy { $0.fused == nil })
   }
 }
+
+/// `a * x + b` with one-element `a` and `b` (the bench's "a*x+b graph" row, a scale and shift)
+/// fuses into one pass whose bits are the two kernels' (each operation rounded, no FMA), in
+/// every operand order; a fetched product, or a scale of more than one element, keeps the two.
+@Suite struct ScaleShiftFusionTests {
+  /// Runs `build(x, a, b)` (nil: `x * a + b` with the product fetched too) with and without
+  /// fusion's plan; returns the fetched values' bits and the fused kernels' names.
+  func run(_ fuses: Bool, _ dtype: DType, _ build: ((Tensor, Tensor, Tensor) throws -> Tensor)?)
+    throws -> (bits: [[UInt64]], fused: [String])
+  {
+    let g = Graph()
+    let x = g.placeholder(dtype, shape: [nil, 7], name: "x")
+    let a = g.placeholder(dtype, shape: [], name: "a")
+    let b = g.placeholder(dtype, shape: [1], name: "b")
+    let product = try x * a
+    let y = try build.map { try $0(x, a, b) } ?? (product + b)
+    let s = Session(graph: g, options: .init(fusesKernels: fuses))
+    let fetches = build == nil ? [y, product] : [y]
+    let step = try s.prepare(fetches: fetches, feeds: [x, a, b])
+    var rng = SeededGenerator(seed: 4)
+    var values = try rng.uniformArray(shape: [3, 7], low: -3, high: 3, dtype: .float64).doubles
+    values[0] = .nan
+    values[1] = .infinity
+    values[2] = -0.0
+    let xv = NDArray(converting: values, shape: [3, 7], dtype: dtype)
+    let out = try step([xv, NDArray(scalar: 1.1, dtype: dtype), NDArray(converting: [-0.3], shape: [1], dtype: dtype)])
+    return (out.map { $0.doubles.map(\.bitPattern) }, step.plan.steps.compactMap { $0.fused?.typeName })
+  }
+
+  @Test func everyOperandOrderFusesWithTheSameBits() throws {
+    let forms: [(String, (Tensor, Tensor, Tensor) throws -> Tensor)] = [
+      ("a*x+b", { x, a, b in try a * x + b }), ("x*a+b", { x, a, b in try x * a + b }),
+      ("b+a*x", { x, a, b in try b + a * x }), ("b+x*a", { x, a, b in try b + x * a }),
+    ]
+    for dtype in [DType.float32, .float64] {
+      for (name, form) in forms {
+        let fused = try run(true, dtype, form), plain = try run(false, dtype, form)
+        #expect(fused.fused == ["Mul+Add"], "\(name) \(dtype)")
+        #expect(plain.fused.isEmpty)
+        #expect(fused.bits == plain.bits, "\(name) \(dtype)")
+      }
+    }
+  }
+
+  @Test func aFetchedProductOrAWideScaleIsNotFused() throws {
+    let fetched = try run(true, .float32, nil)
+    #expect(fetched.fused.isEmpty)
+    let wide = try run(true, .float32, { x, _, b in try x * x + b })
+    #expect(wide.fused.isEmpty)
+  }
+}

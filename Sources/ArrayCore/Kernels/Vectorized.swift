@@ -86,7 +86,9 @@ extension Kernels {
     }
   }
 
-  /// The fused affine map `out[i] = scale · x[i] + shift` in one pass (float and double).
+  /// The affine map `out[i] = (scale · x[i]) + shift` in one pass (float and double), rounded
+  /// after the product and after the sum as a multiplication then an addition would be (no
+  /// FMA): the bits of the graph's `scale * x + shift`, which a plan runs through this kernel.
   /// - Throws: ``ShapeError`` when `x` is not a float array.
   public static func scaleAndShift(_ x: NDArray, scale: Double, shift: Double, into out: inout NDArray) throws(ShapeError) {
     try out.prepare(shape: x.shape, dtype: x.dtype)

@@ -146,6 +146,8 @@ void bp_d_binary_sv(bp_binary_op op, long n, double s, const double *y, double *
 /// c = {b1, c1, b2, c2, eta, eps, lambda, decays (0 or 1)}. No contraction into FMAs.
 void bp_s_adam(long n, const float *g, float *m, float *v, float *x, const float *c);
 void bp_d_adam(long n, const double *g, double *m, double *v, double *x, const double *c);
+/// y[i] = (a*x[i]) + b for i < n, in one pass, rounded after the product and after the sum (no
+/// FMA): the bits of a multiply kernel then an add kernel.
 void bp_s_axpb(long n, float a, const float *x, float b, float *y);
 void bp_d_axpb(long n, double a, const double *x, double b, double *y);
 

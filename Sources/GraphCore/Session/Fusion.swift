@@ -13,7 +13,10 @@ import ArrayCore
 //   and the rectifier are applied to the convolution's output while it is in cache;
 // - `MaxPoolGrad(y, dy) → [SumToShapeOf(·, y), an identity] → Mul(·, Sign(y))`, the gradient of
 //   ReLU followed by max pooling: one pass that routes each `dy` and multiplies by `sign(y)`;
-// - `Mul(t, Sign(y))`, ReLU's gradient `g · sign(y)`: one pass without the sign array.
+// - `Mul(t, Sign(y))`, ReLU's gradient `g · sign(y)`: one pass without the sign array;
+// - `Add(Mul(x, s), c)`, `a * x + b` with one-element `s` and `c` (a learning rate, a scale and
+//   shift), in any operand order: one pass with the product and the sum each rounded, as the
+//   two kernels round them (issue 13's "a*x+b graph" row).
 
 /// A kernel a plan runs in place of a chain of graph operations (see the file's comment).
 protocol FusedKernel: Sendable {
@@ -64,6 +67,30 @@ struct FusedMultiplySign: FusedKernel {
     var s = NDArray()
     try Sign().evaluate(y, into: &s)
     try outputs.update(0) { try Kernels.arithmetic(.multiply, signFirst ? s : t, signFirst ? t : s, into: &$0) }
+  }
+}
+
+/// `x · s + c` with one-element `s` and `c` (either operand order in each operation). Inputs:
+/// `x`, `s`, `c`. When the values at run time do not fit the one-pass kernel (an operand of
+/// more than one element, or of a higher rank than `x`, which would change the shape; mixed
+/// dtypes), the two kernels run one after the other, as unfused.
+struct FusedScaleShift: FusedKernel {
+  var typeName: String { "Mul+Add" }
+  func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0], s = inputs[1], c = inputs[2]
+    if x.dtype.isFloatingPoint, s.dtype == x.dtype, c.dtype == x.dtype, s.elementCount == 1, c.elementCount == 1,
+      s.rank <= x.rank, c.rank <= x.rank
+    {
+      func value(_ a: NDArray) -> Double {
+        a.dtype == .float32 ? Double(a.withUnsafeBufferPointer(as: Float.self) { $0[0] }) : a.withUnsafeBufferPointer(as: Double.self) { $0[0] }
+      }
+      let scale = value(s), shift = value(c)
+      try outputs.update(0) { try Kernels.scaleAndShift(x, scale: scale, shift: shift, into: &$0) }
+      return
+    }
+    var t = NDArray()
+    try Kernels.arithmetic(.multiply, x, s, into: &t)
+    try outputs.update(0) { try Kernels.arithmetic(.add, t, c, into: &$0) }
   }
 }
 
@@ -165,6 +192,28 @@ extension Plan {
         let kernel = FusedConvolution(geometry: conv.geometry, hasBias: biasSlot != nil, relu: relu)
         replace(last, with: kernel, inputs: [input(c, 0), input(c, 1)] + (biasSlot.map { [$0] } ?? []), removing: chain)
         continue
+      }
+
+      // Add(Mul(x, s), c), operands in either order, s and c of one element.
+      if binary(i) is Add, let y = info(slots.slotLists[slots.steps[i].outputStart]), y.dtype.isFloatingPoint {
+        func oneElement(_ slot: Int) -> Bool {
+          guard let t = info(slot) ?? feedInfo(slot, slots), t.dtype == y.dtype, t.shape.rank <= y.shape.rank else { return false }
+          return t.shape.dimensions.allSatisfy { $0 == 1 }
+        }
+        var matched = false
+        for k in 0..<2 where !matched {
+          let c = input(i, 1 - k)
+          // The product has the sum's rank, so a one-element c leaves its shape as it is (shape
+          // reads of the product are redirected to the sum).
+          guard let m = privateProducer(input(i, k), before: i), binary(m) is Multiply, oneElement(c),
+            info(input(i, k))?.shape.rank == y.shape.rank
+          else { continue }
+          for q in 0..<2 where !matched && oneElement(input(m, q)) && !oneElement(input(m, 1 - q)) {
+            replace(i, with: FusedScaleShift(), inputs: [input(m, 1 - q), input(m, q), c], removing: [m])
+            matched = true
+          }
+        }
+        if matched { continue }
       }
 
       // Mul(t, Sign(y)) or Mul(Sign(y), t), and MaxPoolGrad(y, dy) before it.
