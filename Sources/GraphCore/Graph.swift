@@ -102,6 +102,10 @@ public final class Graph: @unchecked Sendable {
   func variableNodesAppend(_ node: Int) { variableNodes.append(node) }
   var gradientDepth = 0
   var gradientLocation: SourceLocation?
+  /// While the gradient walker builds an eager graph's gradients: the tape running when the walk
+  /// began (``EagerScope/tape``, read once per walk instead of once per operation), `.some(nil)`
+  /// when none was; `nil` otherwise.
+  @exclusivity(unchecked) var walkTape: Graph?? = nil
   /// (variable node, initial value) pairs, in creation order.
   var initialValues: [(variable: Int, value: ValueRef)] = []
   /// Nodes of the operations a training step must also run (see ``updateOperations``).
