@@ -113,10 +113,15 @@ public func gradients(
       let op = Operation(graph: graph, id: id)
       // Eager tapes do not name operations: no scope string to build.
       let scope = graph.mode == .tape ? "" : "\(lastComponent(graph.nodes[id].name))_grad"
-      // One array for every node's upstream gradients, refilled (no array per node).
-      scratch.upstream.removeAll(keepingCapacity: true)
+      // One array for every node's upstream gradients, refilled (no array per node; in place
+      // when the count is the last node's, as it mostly is: emptying it is a generic loop).
       try graph.withNameScope(scope) {
-        for k in first..<first + outputCount { scratch.upstream.append(try terms.total(k)) }
+        if scratch.upstream.count == outputCount {
+          for o in 0..<outputCount { scratch.upstream[o] = try terms.total(first + o) }
+        } else {
+          scratch.upstream.removeAll(keepingCapacity: true)
+          for k in first..<first + outputCount { scratch.upstream.append(try terms.total(k)) }
+        }
       }
       if inputCount == 0 { continue }
       let results: [Tensor?]
