@@ -1,4 +1,4 @@
-"""Kernels in NumPy: the `backprop bench` kernel workloads (SGEMM GFLOP/s at 64..2048 and at
+"""Kernels in NumPy: the `backprop bench` kernel workloads (SGEMM and DGEMM GFLOP/s at 64..2048, SGEMM at
 the training shapes 32x64 by 64x128, 128x1600 by 1600x10, matrix-vector and vector-matrix;
 elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6) in NumPy/OpenBLAS.
 
@@ -28,7 +28,7 @@ def shape_name(m, k, n):
 # temporary).
 # "a*x+b graph" is what Backprop's graph runs for `a * x + b` (a prepared step, x fed every
 # call: two kernels); "one-pass kernel" is a fused kernel that no graph operation runs today.
-PAIRS = [(f"sgemm {n}x{n}x{n}", f"sgemm {n}x{n}x{n}") for n in SIZES] + [
+PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") for n in SIZES] + [
     (shape_name(*s), shape_name(*s)) for s in TRAINING_SHAPES] + [
     ("a*x+b graph, 1e6 float32", "a*x+b expression, 1e6 float32"),
     ("a*x+b one-pass kernel, 1e6 float32", "a*x+b expression, 1e6 float32"),
@@ -63,12 +63,13 @@ def main():
              median=work / per[len(per) // 2], min=work / per[-1], max=work / per[0])
 
     rng = np.random.default_rng(11)
-    for n in SIZES:
-        a = rng.uniform(-1, 1, (n, n)).astype(np.float32)
-        b = rng.uniform(-1, 1, (n, n)).astype(np.float32)
-        c = np.empty((n, n), np.float32)
-        measure(f"sgemm {n}x{n}x{n}", "GFLOP/s", 2 * n**3 / 1e9, max(1, 2**31 // n**3),
-                lambda: np.matmul(a, b, out=c))
+    for prefix, dtype, budget in (("sgemm", np.float32, 2**31), ("dgemm", np.float64, 2**30)):
+        for n in SIZES:
+            a = rng.uniform(-1, 1, (n, n)).astype(dtype)
+            b = rng.uniform(-1, 1, (n, n)).astype(dtype)
+            c = np.empty((n, n), dtype)
+            measure(f"{prefix} {n}x{n}x{n}", "GFLOP/s", 2 * n**3 / 1e9, max(1, budget // n**3),
+                    lambda: np.matmul(a, b, out=c))
     for m, k, n in TRAINING_SHAPES:
         a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
         b = rng.uniform(-1, 1, (k, n)).astype(np.float32)

@@ -16,7 +16,7 @@ struct KernelWorkload {
 }
 
 extension BenchCommand {
-  /// SGEMM at 64…2048 (GFLOP/s = 2n³ / time), at the training shapes (32x64 by 64x128,
+  /// SGEMM and DGEMM at 64…2048 (GFLOP/s = 2n³ / time), SGEMM at the training shapes (32x64 by 64x128,
   /// 128x1600 by 1600x10, matrix-vector and vector-matrix), and a*x+b at 1e6 and 1e7 float32
   /// elements (GB/s = 8 bytes per element, one read and one write, as for NumPy's `a*x+b`):
   /// through the graph, as one pass, and as two kernels.
@@ -24,14 +24,16 @@ extension BenchCommand {
   func kernelWorkloads(wanted: (String) -> Bool) throws -> [KernelWorkload] {
     var list: [KernelWorkload] = []
     var rng = SeededGenerator(seed: 11)
-    for n in [64, 128, 256, 512, 1024, 2048] where wanted("sgemm \(n)x\(n)x\(n)") {
-      let a = try rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
-      let b = try rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: .float32)
-      var c = NDArray()
-      let flops = 2 * Double(n) * Double(n) * Double(n)
-      list.append(KernelWorkload(
-        name: "sgemm \(n)x\(n)x\(n)", unit: "GFLOP/s", workPerCall: flops / 1e9,
-        calls: Swift.max(1, (1 << 31) / (n * n * n))) { try Kernels.matmul(a, b, into: &c) })
+    for (prefix, dtype) in [("sgemm", DType.float32), ("dgemm", .float64)] {
+      for n in [64, 128, 256, 512, 1024, 2048] where wanted("\(prefix) \(n)x\(n)x\(n)") {
+        let a = try rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: dtype)
+        let b = try rng.uniformArray(shape: [n, n], low: -1, high: 1, dtype: dtype)
+        var c = NDArray()
+        let flops = 2 * Double(n) * Double(n) * Double(n)
+        list.append(KernelWorkload(
+          name: "\(prefix) \(n)x\(n)x\(n)", unit: "GFLOP/s", workPerCall: flops / 1e9,
+          calls: Swift.max(1, (dtype == .float32 ? 1 << 31 : 1 << 30) / (n * n * n))) { try Kernels.matmul(a, b, into: &c) })
+      }
     }
     // The shapes training runs (m×k by k×n): a batch of 32 through a 64-128 layer, the CNN's
     // dense layer (batch 128, 1600 inputs, 10 classes), matrix-vector and vector-matrix.

@@ -1,24 +1,36 @@
 // Elementwise kernels and reductions over contiguous memory. Each body is written once as plain
-// C and compiled twice: for the baseline ISA and, on x86-64, for AVX2+FMA (picked at run time).
+// C and compiled three times: for the baseline ISA and, on x86-64, for AVX2+FMA and for
+// AVX-512F (picked at run time).
 #include "CBackpropKernels.h"
 #include "internal.h"
 
-// Defines `name` dispatching to `name_avx2` / `name_portable`, both instantiated from
-// `name_body` (an always-inline function taking `params`).
+// Defines `name` dispatching to `name_avx512` / `name_avx2` / `name_portable`, all instantiated
+// from `name_body` (an always-inline function taking `params`). The bodies fix every
+// floating-point operation's order (sums in LANES fixed partial sums), so the AVX2 and AVX-512
+// versions give the same bits; the portable one differs only where a body's a*x+b is
+// contracted into an FMA on the other two (`axpb`).
 #if BP_X86
-#define BP_DISPATCH(ret, name, params, args)                        \
-  BP_AVX2 static ret name##_avx2 params { return name##_body args; } \
-  static ret name##_portable params { return name##_body args; }     \
-  ret name params {                                                  \
-    if (bp_use_avx2()) return name##_avx2 args;                      \
-    return name##_portable args;                                     \
+#define BP_DISPATCH(ret, name, params, args)                            \
+  BP_AVX512 static ret name##_avx512 params { return name##_body args; } \
+  BP_AVX2 static ret name##_avx2 params { return name##_body args; }     \
+  static ret name##_portable params { return name##_body args; }         \
+  ret name params {                                                      \
+    switch (bp_isa()) {                                                  \
+    case BP_ISA_AVX512: return name##_avx512 args;                       \
+    case BP_ISA_PORTABLE: return name##_portable args;                   \
+    default: return name##_avx2 args;                                    \
+    }                                                                    \
   }
-#define BP_DISPATCH_VOID(name, params, args)                  \
-  BP_AVX2 static void name##_avx2 params { name##_body args; } \
-  static void name##_portable params { name##_body args; }     \
-  void name params {                                           \
-    if (bp_use_avx2()) name##_avx2 args;                       \
-    else name##_portable args;                                 \
+#define BP_DISPATCH_VOID(name, params, args)                      \
+  BP_AVX512 static void name##_avx512 params { name##_body args; } \
+  BP_AVX2 static void name##_avx2 params { name##_body args; }     \
+  static void name##_portable params { name##_body args; }         \
+  void name params {                                               \
+    switch (bp_isa()) {                                            \
+    case BP_ISA_AVX512: name##_avx512 args; break;                 \
+    case BP_ISA_PORTABLE: name##_portable args; break;             \
+    default: name##_avx2 args;                                     \
+    }                                                              \
   }
 #else
 #define BP_DISPATCH(ret, name, params, args) \

@@ -1,4 +1,4 @@
-// Matrix products: blocked, packed, register-tiled; AVX2+FMA micro-kernels on x86-64.
+// Matrix products: blocked, packed, register-tiled; AVX2+FMA and AVX-512 micro-kernels on x86-64.
 #include "CBackpropKernels.h"
 #include "internal.h"
 
@@ -105,6 +105,69 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
   STORE_ROW(3, c30, c31); STORE_ROW(4, c40, c41); STORE_ROW(5, c50, c51);
 #undef STORE_ROW
 }
+
+// MARK: AVX-512 micro-kernels (issue 13)
+//
+// 12×32 float and 12×16 double tiles: 24 accumulators of 16 float (8 double) lanes, two B
+// vectors and one broadcast A value, 27 of the 32 ZMM registers. Written once with Clang's
+// vector types and compiled twice: for AVX-512F (used when the CPU has it) and for AVX2+FMA,
+// where each 512-bit vector is two YMM registers (BP_ISA_WIDE_ON_AVX2: slow, spilling, for
+// tests only). Both compile every element to the same chain of FMAs as the 6×16 AVX2 kernel
+// (t = fma(a[i][p], b[p][j], t) for p in order, then c + t), so all three give the same bits,
+// and a machine without AVX-512 tests this tile's packing, edges and threading through the
+// second copy.
+#define SW_MR 12
+#define SW_NR 32
+#define DW_MR 12
+#define DW_NR 16
+
+// Clang's extended vectors (a cast from a scalar splats it); the `u` types are C's unaligned rows.
+typedef float bp_f32x16 __attribute__((ext_vector_type(16)));
+typedef float bp_f32x16u __attribute__((ext_vector_type(16), aligned(4)));
+typedef double bp_f64x8 __attribute__((ext_vector_type(8)));
+typedef double bp_f64x8u __attribute__((ext_vector_type(8), aligned(8)));
+
+#define DEFINE_WIDE_UKR(T, VEC, VECU, LANES, MRW, P)                                                   \
+  BP_INLINE void P##_ukr_wide_body(long kc, const T *restrict a, const T *restrict b, T *restrict c,   \
+                                   long ldc, int accumulate) {                                         \
+    for (int i = 0; i < MRW; i++) {                                                                    \
+      _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);                                          \
+      _mm_prefetch((const char *)(c + i * ldc + 2 * LANES - 1), _MM_HINT_T0);                          \
+    }                                                                                                  \
+    VEC acc[MRW][2];                                                                                   \
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) acc[i][0] = acc[i][1] = (VEC)0;    \
+    for (long p = 0; p < kc; p++) {                                                                    \
+      const VEC b0 = ((const VEC *)b)[0], b1 = ((const VEC *)b)[1];                                    \
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                               \
+        const VEC x = (VEC)a[i];                                                                       \
+        acc[i][0] = __builtin_elementwise_fma(x, b0, acc[i][0]);                                       \
+        acc[i][1] = __builtin_elementwise_fma(x, b1, acc[i][1]);                                       \
+      }                                                                                                \
+      a += MRW;                                                                                        \
+      b += 2 * LANES;                                                                                  \
+    }                                                                                                  \
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                                 \
+      VECU *row = (VECU *)(c + i * ldc);                                                               \
+      VEC v0 = acc[i][0], v1 = acc[i][1];                                                              \
+      if (accumulate) {                                                                                \
+        v0 = row[0] + v0;                                                                              \
+        v1 = row[1] + v1;                                                                              \
+      }                                                                                                \
+      row[0] = v0;                                                                                     \
+      row[1] = v1;                                                                                     \
+    }                                                                                                  \
+  }                                                                                                    \
+  BP_AVX512 static void P##_ukr_avx512(long kc, const T *restrict a, const T *restrict b, T *restrict c, \
+                                       long ldc, int accumulate) {                                     \
+    P##_ukr_wide_body(kc, a, b, c, ldc, accumulate);                                                   \
+  }                                                                                                    \
+  BP_AVX2 static void P##_ukr_wide_on_avx2(long kc, const T *restrict a, const T *restrict b,          \
+                                           T *restrict c, long ldc, int accumulate) {                  \
+    P##_ukr_wide_body(kc, a, b, c, ldc, accumulate);                                                   \
+  }
+
+DEFINE_WIDE_UKR(float, bp_f32x16, bp_f32x16u, 16, SW_MR, sgemm)
+DEFINE_WIDE_UKR(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm)
 #endif
 
 
@@ -235,6 +298,11 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
 // a fixed KC gives the same bits on every machine with the same kernel path. Its B panel
 // (16 KiB for float, 256×16×4 bytes) fits half of any L1d of 32 KiB or more, the model's rule.
 // MC and NC only reorder whole tiles. Unknown sizes fall back to 512 KiB and 8 MiB.
+// The AVX-512 tiles (12×32 float, 12×16 double) take the same rule with their MR and NR and
+// the same KC, so their results are those of the AVX2 path bit for bit. Their B panel
+// (256×32×4 = 32 KiB) fills a 32 KiB L1d rather than half of it: the first thing to measure on
+// an AVX-512 machine (a KC of 128, or keeping A's 12-row panel in L1 and streaming B's from L2
+// instead, are the alternatives; the first changes the rounding for depths above 128).
 #define GEMM_KC 256
 
 typedef struct {
@@ -242,6 +310,7 @@ typedef struct {
 } gemm_blocking;
 
 static gemm_blocking s_blocking = {256, 144, 2048}, d_blocking = {256, 72, 2048};
+static gemm_blocking sw_blocking = {256, 144, 2048}, dw_blocking = {256, 72, 2048};  // AVX-512 tiles
 static long cache_sizes[3] = {0, 0, 0};  // L1d, L2, L3 in bytes, as found (0: unknown)
 static pthread_once_t blocking_once = PTHREAD_ONCE_INIT;
 
@@ -318,7 +387,10 @@ static gemm_blocking derive_blocking(long mr, long nr, long size, const long cac
 #define D_MR 6
 #define D_NR 8
 
-static gemm_blocking blocking_for(int double_precision, const long caches[3], long cores) {
+static gemm_blocking blocking_for(int double_precision, int wide, const long caches[3], long cores) {
+  if (wide)
+    return double_precision ? derive_blocking(DW_MR, DW_NR, (long)sizeof(double), caches, cores)
+                            : derive_blocking(SW_MR, SW_NR, (long)sizeof(float), caches, cores);
   return double_precision ? derive_blocking(D_MR, D_NR, (long)sizeof(double), caches, cores)
                           : derive_blocking(S_MR, S_NR, (long)sizeof(float), caches, cores);
 }
@@ -326,51 +398,218 @@ static gemm_blocking blocking_for(int double_precision, const long caches[3], lo
 static void init_blocking(void) {
   find_cache_sizes();
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  s_blocking = blocking_for(0, cache_sizes, cores);
-  d_blocking = blocking_for(1, cache_sizes, cores);
+  s_blocking = blocking_for(0, 0, cache_sizes, cores);
+  d_blocking = blocking_for(1, 0, cache_sizes, cores);
+  sw_blocking = blocking_for(0, 1, cache_sizes, cores);
+  dw_blocking = blocking_for(1, 1, cache_sizes, cores);
 }
 
 static inline void ensure_blocking(void) { pthread_once(&blocking_once, init_blocking); }
 
+static int wide_tiles(void) {
+  const int isa = bp_isa();
+  return isa == BP_ISA_AVX512 || isa == BP_ISA_WIDE_ON_AVX2;
+}
+
 void bp_gemm_blocking(int double_precision, long *kc, long *mc, long *nc, long caches[3]) {
   ensure_blocking();
-  const gemm_blocking *b = double_precision ? &d_blocking : &s_blocking;
+  const int wide = wide_tiles();
+  const gemm_blocking *b = double_precision ? (wide ? &dw_blocking : &d_blocking) : (wide ? &sw_blocking : &s_blocking);
   *kc = b->kc, *mc = b->mc, *nc = b->nc;
   for (int l = 0; l < 3; l++) caches[l] = cache_sizes[l];
 }
 
-void bp_gemm_derive_blocking(int double_precision, const long caches[3], long cores, long *kc, long *mc, long *nc) {
-  const gemm_blocking b = blocking_for(double_precision, caches, cores);
+void bp_gemm_derive_blocking(int double_precision, int wide, const long caches[3], long cores, long *kc, long *mc,
+                             long *nc) {
+  const gemm_blocking b = blocking_for(double_precision, wide, caches, cores);
   *kc = b.kc, *mc = b.mc, *nc = b.nc;
 }
 
+typedef void (*s_ukr_fn)(long, const float *restrict, const float *restrict, float *restrict, long, int);
+typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, double *restrict, long, int);
+
+// The packed path, once per element type and tile: s_ and d_ (6-row tiles: the portable and
+// AVX2 micro-kernels), sw_ and dw_ (12-row tiles: the AVX-512 micro-kernels).
 #define T float
+#define UKR_FN s_ukr_fn
 #define NAME(x) s_##x
 #define MR S_MR
 #define NR S_NR
 #define KC (s_blocking.kc)
 #define MC (s_blocking.mc)
 #define NC (s_blocking.nc)
-#define UKR_AVX2 sgemm_ukr_avx2
+#define PORTABLE_UKR
 #include "gemm_template.h"
-#undef T
 #undef NAME
 #undef MR
 #undef NR
 #undef KC
 #undef MC
 #undef NC
-#undef UKR_AVX2
+#undef PORTABLE_UKR
+#if BP_X86
+#define NAME(x) sw_##x
+#define MR SW_MR
+#define NR SW_NR
+#define KC (sw_blocking.kc)
+#define MC (sw_blocking.mc)
+#define NC (sw_blocking.nc)
+#include "gemm_template.h"
+#undef NAME
+#undef MR
+#undef NR
+#undef KC
+#undef MC
+#undef NC
+#endif
+#undef T
+#undef UKR_FN
 
 #define T double
+#define UKR_FN d_ukr_fn
 #define NAME(x) d_##x
 #define MR D_MR
 #define NR D_NR
 #define KC (d_blocking.kc)
 #define MC (d_blocking.mc)
 #define NC (d_blocking.nc)
-#define UKR_AVX2 dgemm_ukr_avx2
+#define PORTABLE_UKR
 #include "gemm_template.h"
+#undef NAME
+#undef MR
+#undef NR
+#undef KC
+#undef MC
+#undef NC
+#undef PORTABLE_UKR
+#if BP_X86
+#define NAME(x) dw_##x
+#define MR DW_MR
+#define NR DW_NR
+#define KC (dw_blocking.kc)
+#define MC (dw_blocking.mc)
+#define NC (dw_blocking.nc)
+#include "gemm_template.h"
+#undef NAME
+#undef MR
+#undef NR
+#undef KC
+#undef MC
+#undef NC
+#endif
+#undef T
+#undef UKR_FN
+
+// MARK: Small products and the entry points
+
+// Small products: direct loops with no packing, compiled for each instruction set (the
+// vectorizer contracts `c + a·b` into an FMA on AVX2 and AVX-512 alike).
+#define DEFINE_SMALL(T, P)                                                                               \
+  BP_INLINE void P##_small_body(long m, long n, long k, const T *a, long rsa, long csa, const T *b,        \
+                                long rsb, long csb, int overwrite, T *restrict c, long ldc) {             \
+    for (long i = 0; i < m; i++) {                                                                       \
+      T *restrict crow = c + i * ldc;                                                                    \
+      if (csb == 1) {                                                                                    \
+        if (overwrite)                                                                                   \
+          for (long j = 0; j < n; j++) crow[j] = 0;                                                      \
+        for (long p = 0; p < k; p++) {                                                                   \
+          T aip = a[i * rsa + p * csa];                                                                  \
+          const T *restrict brow = b + p * rsb;                                                          \
+          for (long j = 0; j < n; j++) crow[j] += aip * brow[j];                                         \
+        }                                                                                                \
+      } else {                                                                                           \
+        for (long j = 0; j < n; j++) {                                                                   \
+          T s = 0;                                                                                       \
+          for (long p = 0; p < k; p++) s += a[i * rsa + p * csa] * b[p * rsb + j * csb];                 \
+          crow[j] = overwrite ? s : crow[j] + s;                                                         \
+        }                                                                                                \
+      }                                                                                                  \
+    }                                                                                                    \
+  }                                                                                                      \
+  SMALL_VARIANTS(T, P)
+
+#if BP_X86
+#define SMALL_VARIANTS(T, P)                                                                             \
+  static void P##_small_portable(long m, long n, long k, const T *a, long rsa, long csa, const T *b,      \
+                                 long rsb, long csb, int overwrite, T *restrict c, long ldc) {           \
+    P##_small_body(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);                                \
+  }                                                                                                      \
+  BP_AVX2 static void P##_small_avx2(long m, long n, long k, const T *a, long rsa, long csa, const T *b,  \
+                                     long rsb, long csb, int overwrite, T *restrict c, long ldc) {       \
+    P##_small_body(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);                                \
+  }                                                                                                      \
+  BP_AVX512 static void P##_small_avx512(long m, long n, long k, const T *a, long rsa, long csa,          \
+                                         const T *b, long rsb, long csb, int overwrite, T *restrict c,   \
+                                         long ldc) {                                                     \
+    P##_small_body(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);                                \
+  }                                                                                                      \
+  static void P##_small(int isa, long m, long n, long k, const T *a, long rsa, long csa, const T *b,      \
+                        long rsb, long csb, int overwrite, T *restrict c, long ldc) {                    \
+    switch (isa) {                                                                                       \
+    case BP_ISA_PORTABLE: P##_small_portable(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); break; \
+    case BP_ISA_AVX512: P##_small_avx512(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); break;   \
+    default: P##_small_avx2(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);                        \
+    }                                                                                                    \
+  }
+#else
+#define SMALL_VARIANTS(T, P)                                                                             \
+  static void P##_small(int isa, long m, long n, long k, const T *a, long rsa, long csa, const T *b,      \
+                        long rsb, long csb, int overwrite, T *restrict c, long ldc) {                    \
+    (void)isa;                                                                                           \
+    P##_small_body(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);                                \
+  }
+#endif
+
+DEFINE_SMALL(float, s)
+DEFINE_SMALL(double, d)
+
+// C = op(A)·op(B) + beta·C on the package's own kernels: beta's scaling, then the direct loops
+// for small products or the packed path with the tile and micro-kernel of the thread's
+// instruction set. (A macro per element type: the two differ only in names.)
+#define DEFINE_GEMM(T, P, SMALL_NR, SMALL_MR, PACKED_CALLS)                                              \
+  static void P##_gemm(int trans_a, int trans_b, long m, long n, long k, const T *a, long lda,            \
+                       const T *b, long ldb, T beta, T *c, long ldc) {                                    \
+    if (m <= 0 || n <= 0) return;                                                                        \
+    if (beta != 0 && beta != 1)                                                                          \
+      for (long i = 0; i < m; i++)                                                                       \
+        for (long j = 0; j < n; j++) c[i * ldc + j] *= beta;                                             \
+    const int overwrite = beta == 0;                                                                     \
+    if (k <= 0) {                                                                                        \
+      if (overwrite)                                                                                     \
+        for (long i = 0; i < m; i++)                                                                     \
+          for (long j = 0; j < n; j++) c[i * ldc + j] = 0;                                               \
+      return;                                                                                            \
+    }                                                                                                    \
+    const long rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;                                         \
+    const long rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;                                         \
+    const double work = (double)m * (double)n * (double)k;                                               \
+    const int isa = bp_isa();                                                                            \
+    if (work <= SMALL_WORK || m < 2 || (n < SMALL_NR / 2 && m < SMALL_MR)) {                             \
+      P##_small(isa, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);                              \
+      return;                                                                                            \
+    }                                                                                                    \
+    ensure_blocking(); /* the packed path reads MC, KC and NC */                                         \
+    PACKED_CALLS                                                                                         \
+  }
+
+#if BP_X86
+#define PACKED_CALLS(P, UKR)                                                                        \
+  switch (isa) {                                                                                    \
+  case BP_ISA_AVX512: P##w_packed(UKR##_ukr_avx512, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); break; \
+  case BP_ISA_WIDE_ON_AVX2:                                                                         \
+    P##w_packed(UKR##_ukr_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);      \
+    break;                                                                                          \
+  case BP_ISA_AVX2: P##_packed(UKR##_ukr_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); break; \
+  default: P##_packed(P##_ukr_portable, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);      \
+  }
+#else
+#define PACKED_CALLS(P, UKR) \
+  (void)isa;                 \
+  P##_packed(P##_ukr_portable, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
+#endif
+
+DEFINE_GEMM(float, s, S_NR, S_MR, PACKED_CALLS(s, sgemm))
+DEFINE_GEMM(double, d, D_NR, D_MR, PACKED_CALLS(d, dgemm))
 
 void bp_sgemm(int trans_a, int trans_b, long m, long n, long k, const float *a, long lda,
               const float *b, long ldb, float beta, float *c, long ldc) {

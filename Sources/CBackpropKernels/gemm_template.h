@@ -1,6 +1,9 @@
-// The blocked matrix product, instantiated by gemm.c for float and double.
-// Parameters (macros): T, NAME(x) (prefixes a name), MR, NR, KC, MC, NC,
-// UKR_AVX2 (the AVX2+FMA micro-kernel; x86 only).
+// The blocked, packed matrix product, instantiated by gemm.c for each element type and register
+// tile (float and double; the 6-row tiles of the portable and AVX2 kernels and the 12-row
+// tiles of the AVX-512 ones).
+// Parameters (macros): T, NAME(x) (prefixes a name), MR, NR, KC, MC, NC, UKR_FN (the
+// micro-kernel pointer type for T), PORTABLE_UKR (define to also instantiate the plain-C
+// micro-kernel for this tile).
 //
 // Layout: op(A) is m×k with element (i, p) at a[i*rsa + p*csa]; op(B) is k×n with element
 // (p, j) at b[p*rsb + j*csb]. C is m×n with row stride ldc.
@@ -47,6 +50,7 @@ static void NAME(pack_b)(long kc, long nc, const T *b, long rsb, long csb, T *re
   }
 }
 
+#ifdef PORTABLE_UKR
 // The portable micro-kernel: c[MR×NR] (row stride ldc) = (accumulate ? c : 0) + a·b.
 static void NAME(ukr_portable)(long kc, const T *restrict a, const T *restrict b, T *restrict c,
                                long ldc, int accumulate) {
@@ -61,16 +65,11 @@ static void NAME(ukr_portable)(long kc, const T *restrict a, const T *restrict b
   for (int i = 0; i < MR; i++)
     for (int j = 0; j < NR; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + t[i * NR + j] : t[i * NR + j];
 }
-
-typedef void (*NAME(ukr_fn))(long, const T *restrict, const T *restrict, T *restrict, long, int);
+#endif
 
 // C[m0..<m1, n0..<n1] (+)= op(A)·op(B) with the blocked loops; `overwrite`: beta = 0.
-static void NAME(blocked)(long m0, long m1, long n0, long n1, long k, const T *a, long rsa, long csa,
-                          const T *b, long rsb, long csb, int overwrite, T *c, long ldc) {
-  NAME(ukr_fn) ukr = NAME(ukr_portable);
-#if BP_X86
-  if (bp_use_avx2()) ukr = UKR_AVX2;
-#endif
+static void NAME(blocked)(UKR_FN ukr, long m0, long m1, long n0, long n1, long k, const T *a, long rsa,
+                          long csa, const T *b, long rsb, long csb, int overwrite, T *c, long ldc) {
   long kcmax = k < KC ? k : KC;
   long ncmax = n1 - n0 < NC ? n1 - n0 : NC;
   long mcmax = m1 - m0 < MC ? m1 - m0 : MC;
@@ -117,42 +116,8 @@ static void NAME(blocked)(long m0, long m1, long n0, long n1, long k, const T *a
   }
 }
 
-// Small products: direct loops with no packing.
-BP_INLINE void NAME(small_body)(long m, long n, long k, const T *a, long rsa, long csa, const T *b,
-                                long rsb, long csb, int overwrite, T *restrict c, long ldc) {
-  for (long i = 0; i < m; i++) {
-    T *restrict crow = c + i * ldc;
-    if (csb == 1) {
-      if (overwrite)
-        for (long j = 0; j < n; j++) crow[j] = 0;
-      for (long p = 0; p < k; p++) {
-        T aip = a[i * rsa + p * csa];
-        const T *restrict brow = b + p * rsb;
-        for (long j = 0; j < n; j++) crow[j] += aip * brow[j];
-      }
-    } else {
-      for (long j = 0; j < n; j++) {
-        T s = 0;
-        for (long p = 0; p < k; p++) s += a[i * rsa + p * csa] * b[p * rsb + j * csb];
-        crow[j] = overwrite ? s : crow[j] + s;
-      }
-    }
-  }
-}
-
-static void NAME(small_portable)(long m, long n, long k, const T *a, long rsa, long csa, const T *b,
-                                 long rsb, long csb, int overwrite, T *restrict c, long ldc) {
-  NAME(small_body)(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
-}
-
-#if BP_X86
-BP_AVX2 static void NAME(small_avx2)(long m, long n, long k, const T *a, long rsa, long csa, const T *b,
-                                     long rsb, long csb, int overwrite, T *restrict c, long ldc) {
-  NAME(small_body)(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
-}
-#endif
-
 typedef struct {
+  UKR_FN ukr;
   long m, n, k, rsa, csa, rsb, csb, ldc;
   const T *a, *b;
   T *c;
@@ -166,46 +131,23 @@ static void NAME(run_part)(void *context, int index, int count) {
     long n0 = panels * index / count * NR, n1 = panels * (index + 1) / count * NR;
     if (n1 > j->n) n1 = j->n;
     if (n0 < n1)
-      NAME(blocked)(0, j->m, n0, n1, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, j->overwrite, j->c, j->ldc);
+      NAME(blocked)(j->ukr, 0, j->m, n0, n1, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, j->overwrite, j->c, j->ldc);
   } else {
     long panels = (j->m + MR - 1) / MR;
     long m0 = panels * index / count * MR, m1 = panels * (index + 1) / count * MR;
     if (m1 > j->m) m1 = j->m;
     if (m0 < m1)
-      NAME(blocked)(m0, m1, 0, j->n, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, j->overwrite, j->c, j->ldc);
+      NAME(blocked)(j->ukr, m0, m1, 0, j->n, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, j->overwrite, j->c, j->ldc);
   }
 }
 
-static void NAME(gemm)(int trans_a, int trans_b, long m, long n, long k, const T *a, long lda,
-                       const T *b, long ldb, T beta, T *c, long ldc) {
-  if (m <= 0 || n <= 0) return;
-  if (beta != 0 && beta != 1)
-    for (long i = 0; i < m; i++)
-      for (long j = 0; j < n; j++) c[i * ldc + j] *= beta;
-  int overwrite = beta == 0;
-  if (k <= 0) {
-    if (overwrite)
-      for (long i = 0; i < m; i++)
-        for (long j = 0; j < n; j++) c[i * ldc + j] = 0;
-    return;
-  }
-  long rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;
-  long rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
-  double work = (double)m * (double)n * (double)k;
-  if (work <= SMALL_WORK || m < 2 || (n < NR / 2 && m < MR)) {
-#if BP_X86
-    if (bp_use_avx2()) {
-      NAME(small_avx2)(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
-      return;
-    }
-#endif
-    NAME(small_portable)(m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
-    return;
-  }
-  ensure_blocking();  // the packed path reads MC, KC and NC
-  NAME(job) job = {m, n, k, rsa, csa, rsb, csb, ldc, a, b, c, overwrite, 1};
+// C (+)= op(A)·op(B) on the packed path with micro-kernel `ukr`, split over the pool's threads
+// when the product is large (`work` multiply-adds). `overwrite`: beta = 0.
+static void NAME(packed)(UKR_FN ukr, long m, long n, long k, const T *a, long rsa, long csa, const T *b,
+                         long rsb, long csb, int overwrite, T *c, long ldc) {
+  NAME(job) job = {ukr, m, n, k, rsa, csa, rsb, csb, ldc, a, b, c, overwrite, 1};
   int threads = bp_max_threads();
-  if (work < THREAD_WORK) threads = 1;
+  if ((double)m * (double)n * (double)k < THREAD_WORK) threads = 1;
   // Split the longer side; never give a thread less than one panel.
   job.split_columns = (n / NR) >= (m / MR);
   long panels = job.split_columns ? (n + NR - 1) / NR : (m + MR - 1) / MR;

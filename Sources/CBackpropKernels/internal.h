@@ -7,13 +7,18 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define BP_X86 1
 #define BP_AVX2 __attribute__((target("avx2,fma")))
+// min_vector_width: the vectorizer may use 512-bit registers whatever the tuning prefers.
+#define BP_AVX512 __attribute__((target("avx512f,avx2,fma"), min_vector_width(512)))
 #else
 #define BP_X86 0
 #endif
 
 #define BP_INLINE static inline __attribute__((always_inline))
 
-/// 1 when the AVX2+FMA kernels are to be used (CPU support, not forced off).
+/// The calling thread's instruction-set level (a BP_ISA_* value; see CBackpropKernels.h).
+int bp_isa(void);
+
+/// 1 when the AVX2+FMA kernels (or wider) are to be used (CPU support, not forced off).
 int bp_use_avx2(void);
 
 /// A job split over threads: `run(context, index, count)` is called once for every index in

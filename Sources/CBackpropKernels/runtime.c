@@ -10,64 +10,81 @@
 
 // MARK: Instruction set
 
-// The process-wide choice: BACKPROP_ISA (auto, avx2 or portable; read at first use) or
+// The process-wide choice: BACKPROP_ISA (auto, avx512, avx2 or portable; read at first use) or
 // `bp_force_portable_kernels`. A thread may override it for a scope (`bp_set_thread_isa`); the
 // pool's threads take the override of the thread that started their job (`bp_parallel_for`),
 // so a scoped choice covers the whole product and does not leak into other threads' work.
-static atomic_int forced_portable = -1;  // -1: BACKPROP_ISA not read yet
-static atomic_int cpu_has_avx2 = -1;
+// A request is a ceiling: the level used is the highest this CPU has at or below it
+// (BP_ISA_WIDE_ON_AVX2 needs AVX2 and falls to portable without it).
+static atomic_int process_request = -1;   // -1: BACKPROP_ISA not read yet; else a BP_ISA_* level
+static atomic_int cpu_best = -1;          // -1: not probed yet
 static atomic_int isa_request_unmet = 0;  // BACKPROP_ISA asked for what this CPU or build lacks
-static __thread int thread_isa = -1;      // -1: the process's choice; 0 portable; 1 AVX2+FMA
+static __thread int thread_isa = -1;      // -1: the process's choice; else a BP_ISA_* level
 static __thread int thread_direct = -1;   // -1: the process's choice; 0 or 1 (see gemm.c)
 
-static int cpu_avx2(void) {
+// The best level this CPU and its operating system support. `__builtin_cpu_supports` reads
+// CPUID and, for AVX-512, also checks that the OS saves the ZMM registers (XCR0).
+static int cpu_level(void) {
 #if BP_X86
-  int has = atomic_load_explicit(&cpu_has_avx2, memory_order_relaxed);
-  if (has < 0) {
+  int best = atomic_load_explicit(&cpu_best, memory_order_relaxed);
+  if (best < 0) {
     __builtin_cpu_init();
-    has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    atomic_store(&cpu_has_avx2, has);
+    best = BP_ISA_PORTABLE;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      best = BP_ISA_AVX2;
+      if (__builtin_cpu_supports("avx512f")) best = BP_ISA_AVX512;
+    }
+    atomic_store(&cpu_best, best);
   }
-  return has;
+  return best;
 #else
-  return 0;
+  return BP_ISA_PORTABLE;
 #endif
 }
 
-static int process_portable(void) {
-  int f = atomic_load_explicit(&forced_portable, memory_order_relaxed);
-  if (f < 0) {
+static int capped(int request) {
+  const int best = cpu_level();
+  if (request == BP_ISA_WIDE_ON_AVX2) return best >= BP_ISA_AVX2 ? BP_ISA_WIDE_ON_AVX2 : BP_ISA_PORTABLE;
+  return request < best ? request : best;
+}
+
+static int process_level(void) {
+  int r = atomic_load_explicit(&process_request, memory_order_relaxed);
+  if (r < 0) {
     const char *e = getenv("BACKPROP_ISA");
-    f = 0;
+    r = BP_ISA_AVX512;  // auto: the best the CPU has
     if (e && e[0] && strcmp(e, "auto") != 0) {
-      if (strcmp(e, "portable") == 0) f = 1;
-      else if (strcmp(e, "avx2") != 0 || !cpu_avx2()) atomic_store(&isa_request_unmet, 1);
+      if (strcmp(e, "portable") == 0) r = BP_ISA_PORTABLE;
+      else if (strcmp(e, "avx2") == 0) r = BP_ISA_AVX2;
+      else if (strcmp(e, "avx512") == 0) r = BP_ISA_AVX512;
+      if (capped(r) != r || (strcmp(e, "portable") != 0 && strcmp(e, "avx2") != 0 && strcmp(e, "avx512") != 0))
+        atomic_store(&isa_request_unmet, 1);
     }
     int expected = -1;  // a concurrent bp_force_portable_kernels wins
-    if (!atomic_compare_exchange_strong(&forced_portable, &expected, f)) f = expected;
+    if (!atomic_compare_exchange_strong(&process_request, &expected, r)) r = expected;
   }
-  return f;
+  return r;
 }
 
-int bp_use_avx2(void) {
-  if (thread_isa >= 0) return thread_isa && cpu_avx2();
-  return !process_portable() && cpu_avx2();
-}
-
-int bp_kernel_isa(void) { return bp_use_avx2(); }
-int bp_portable_forced(void) { return thread_isa >= 0 ? thread_isa == 0 : process_portable(); }
+int bp_isa(void) { return capped(thread_isa >= 0 ? thread_isa : process_level()); }
+int bp_use_avx2(void) { return bp_isa() != BP_ISA_PORTABLE; }
+int bp_cpu_isa(void) { return cpu_level(); }
+int bp_kernel_isa(void) { return bp_isa(); }
+int bp_portable_forced(void) { return bp_isa() == BP_ISA_PORTABLE && cpu_level() != BP_ISA_PORTABLE; }
 int bp_gemm_backend(void) {
-  if (!bp_portable_forced() && bp_blas_active()) return 2;
-  return bp_use_avx2();
+  if (!bp_portable_forced() && bp_blas_active()) return -1;
+  return bp_isa();
 }
-void bp_force_portable_kernels(int use_portable) { atomic_store(&forced_portable, use_portable != 0); }
+void bp_force_portable_kernels(int use_portable) {
+  atomic_store(&process_request, use_portable ? BP_ISA_PORTABLE : BP_ISA_AVX512);
+}
 int bp_isa_request_unmet(void) {
-  process_portable();
+  process_level();
   return atomic_load_explicit(&isa_request_unmet, memory_order_relaxed);
 }
 const char *bp_isa_requested(void) { return getenv("BACKPROP_ISA"); }
 int bp_thread_isa(void) { return thread_isa; }
-void bp_set_thread_isa(int isa) { thread_isa = isa < 0 ? -1 : (isa > 0 ? 1 : 0); }
+void bp_set_thread_isa(int isa) { thread_isa = isa < 0 || isa > BP_ISA_WIDE_ON_AVX2 ? -1 : isa; }
 int bp_thread_direct_gemm(void) { return thread_direct; }
 void bp_set_thread_direct_gemm(int on) { thread_direct = on < 0 ? -1 : (on > 0 ? 1 : 0); }
 

@@ -107,22 +107,35 @@ import Testing
     var caches: [Int]  // L1d, L2, L3 in bytes (0: unknown)
     var cores: Int
     var float: [Int], double: [Int]  // kc, mc, nc
+    var wideFloat: [Int], wideDouble: [Int]  // the AVX-512 path's 12x32 and 12x16 tiles
     var testDescription: String { "caches \(caches), \(cores) cores" }
   }
 
   static let cases: [Case] = [
     // Zen 3 (this machine kind).
-    Case(caches: [32 << 10, 512 << 10, 32 << 20], cores: 2, float: [256, 144, 4096], double: [256, 72, 2048]),
+    Case(
+      caches: [32 << 10, 512 << 10, 32 << 20], cores: 2, float: [256, 144, 4096], double: [256, 72, 2048],
+      wideFloat: [256, 144, 4096], wideDouble: [256, 72, 2048]),
     // 1 MiB L2 (a Skylake-SP kind).
-    Case(caches: [48 << 10, 1 << 20, 8 << 20], cores: 4, float: [256, 288, 512], double: [256, 144, 256]),
+    Case(
+      caches: [48 << 10, 1 << 20, 8 << 20], cores: 4, float: [256, 288, 512], double: [256, 144, 256],
+      wideFloat: [256, 288, 512], wideDouble: [256, 144, 256]),
     // A Haswell L2, L3 unknown (8 MiB assumed).
-    Case(caches: [32 << 10, 256 << 10, 0], cores: 1, float: [256, 72, 2048], double: [256, 36, 1024]),
+    Case(
+      caches: [32 << 10, 256 << 10, 0], cores: 1, float: [256, 72, 2048], double: [256, 36, 1024],
+      wideFloat: [256, 72, 2048], wideDouble: [256, 36, 1024]),
     // Nothing known: 512 KiB and 8 MiB assumed.
-    Case(caches: [0, 0, 0], cores: 2, float: [256, 144, 1024], double: [256, 72, 512]),
+    Case(
+      caches: [0, 0, 0], cores: 2, float: [256, 144, 1024], double: [256, 72, 512],
+      wideFloat: [256, 144, 1024], wideDouble: [256, 72, 512]),
     // Tiny caches: the lower bounds.
-    Case(caches: [32 << 10, 64 << 10, 1 << 20], cores: 64, float: [256, 18, 256], double: [256, 6, 256]),
+    Case(
+      caches: [32 << 10, 64 << 10, 1 << 20], cores: 64, float: [256, 18, 256], double: [256, 6, 256],
+      wideFloat: [256, 12, 256], wideDouble: [256, 12, 256]),
     // Huge caches: the upper bounds; 0 cores counts as 1.
-    Case(caches: [32 << 10, 32 << 20, 1 << 30], cores: 0, float: [256, 1020, 4096], double: [256, 1020, 4096]),
+    Case(
+      caches: [32 << 10, 32 << 20, 1 << 30], cores: 0, float: [256, 1020, 4096], double: [256, 1020, 4096],
+      wideFloat: [256, 1020, 4096], wideDouble: [256, 1020, 4096]),
   ]
 
   /// The rule, MC = (9/32)·L2 / (KC·size) and NC = L3 / (4·cores) / (KC·size) as multiples of MR
@@ -133,6 +146,10 @@ import Testing
     let d = KernelSettings.matmulBlocking(for: .float64, caches: c.caches, cores: c.cores)
     #expect([f.kc, f.mc, f.nc] == c.float, "float32")
     #expect([d.kc, d.mc, d.nc] == c.double, "float64")
+    let wf = KernelSettings.matmulBlocking(for: .float32, caches: c.caches, cores: c.cores, wideTiles: true)
+    let wd = KernelSettings.matmulBlocking(for: .float64, caches: c.caches, cores: c.cores, wideTiles: true)
+    #expect([wf.kc, wf.mc, wf.nc] == c.wideFloat, "float32, AVX-512 tiles")
+    #expect([wd.kc, wd.mc, wd.nc] == c.wideDouble, "float64, AVX-512 tiles")
   }
 
   @Test func processBlockingIsTheRuleForItsCaches() {
@@ -144,10 +161,17 @@ import Testing
       cores = Int(sysconf(_SC_NPROCESSORS_ONLN))
     #endif
     for dtype in [DType.float32, .float64] {
-      let own = KernelSettings.matmulBlocking(for: dtype)
-      let rule = KernelSettings.matmulBlocking(for: dtype, caches: caches, cores: cores)
-      let ownSizes: [Int] = [own.kc, own.mc, own.nc], ruleSizes: [Int] = [rule.kc, rule.mc, rule.nc]
-      #expect(ownSizes == ruleSizes, "\(dtype)")
+      for wide in [false, true] {
+        let own =
+          wide
+          ? KernelSettings.withAVX512TilesOnAVX2 { KernelSettings.matmulBlocking(for: dtype) }
+          : KernelSettings.withInstructionSet(.avx2) { KernelSettings.matmulBlocking(for: dtype) }
+        // Without AVX2 both scopes fall to the portable kernels' 6-row tiles.
+        let rule = KernelSettings.matmulBlocking(
+          for: dtype, caches: caches, cores: cores, wideTiles: wide && KernelSettings.availableInstructionSets.contains(.avx2))
+        let ownSizes: [Int] = [own.kc, own.mc, own.nc], ruleSizes: [Int] = [rule.kc, rule.mc, rule.nc]
+        #expect(ownSizes == ruleSizes, "\(dtype) wide tiles: \(wide)")
+      }
     }
   }
 
@@ -155,7 +179,7 @@ import Testing
     let caches = KernelSettings.cacheSizes
     let l1 = caches[0] > 0 ? caches[0] : 32 << 10, l2 = caches[1] > 0 ? caches[1] : 512 << 10
     for (dtype, size, mr, nr) in [(DType.float32, 4, 6, 16), (.float64, 8, 6, 8)] {
-      let b = KernelSettings.matmulBlocking(for: dtype)
+      let b = KernelSettings.withInstructionSet(.avx2) { KernelSettings.matmulBlocking(for: dtype) }
       #expect(b.kc == 256, "\(dtype) \(b): the depth split is fixed (it decides the rounding)")
       #expect(b.mc % mr == 0 && b.mc >= mr && b.mc <= 1024, "\(dtype) \(b)")
       #expect(b.nc % nr == 0 && (256...4096).contains(b.nc), "\(dtype) \(b)")

@@ -244,10 +244,43 @@ extension Kernels {
   }
 }
 
+/// An instruction set the C kernels have a version for.
+public enum KernelInstructionSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
+  /// Plain C that the compiler vectorizes for the baseline ISA (SSE2 on x86-64, NEON on ARM).
+  case portable = 0
+  /// AVX2 with FMA (x86-64): 6x16 float and 6x8 double matrix-product tiles.
+  case avx2 = 1
+  /// AVX-512F (x86-64): 12x32 float and 12x16 double matrix-product tiles, 512-bit elementwise
+  /// loops and reductions. Its results equal the AVX2 path's bit for bit (the same operations
+  /// in the same order per element).
+  case avx512 = 2
+
+  /// The name `BACKPROP_ISA` takes and the benchmarks print: `portable`, `avx2+fma`, `avx512`.
+  public var description: String {
+    switch self {
+    case .portable: "portable"
+    case .avx2: "avx2+fma"
+    case .avx512: "avx512"
+    }
+  }
+}
+
 /// Run-time settings of the C kernels (process-wide).
 public enum KernelSettings {
-  /// The instruction set the kernels use: `"avx2+fma"` or `"portable"`.
-  public static var instructionSet: String { bp_kernel_isa() == 1 ? "avx2+fma" : "portable" }
+  /// The instruction set the kernels use on the calling thread: `"avx512"`, `"avx2+fma"` or
+  /// `"portable"` (or `"avx512 tiles on avx2"`, the test-only path of `withAVX512TilesOnAVX2`).
+  public static var instructionSet: String { name(ofLevel: bp_kernel_isa()) }
+
+  /// The instruction sets this CPU can run, from the portable one up (for tests and benchmarks
+  /// that compare every path the machine has).
+  public static var availableInstructionSets: [KernelInstructionSet] {
+    KernelInstructionSet.allCases.filter { $0.rawValue <= bp_cpu_isa() }
+  }
+
+  static func name(ofLevel level: Int32) -> String {
+    if level == BP_ISA_WIDE_ON_AVX2 { return "avx512 tiles on avx2" }
+    return KernelInstructionSet(rawValue: level)?.description ?? "portable"
+  }
 
   /// Forces the portable C kernels (`true`) or restores the automatic choice (`false`) for the
   /// whole process, as the environment variable `BACKPROP_ISA=portable` (or `auto`) does at
@@ -256,11 +289,13 @@ public enum KernelSettings {
   public static func forcePortable(_ portable: Bool) { bp_force_portable_kernels(portable ? 1 : 0) }
 
   /// A note when `BACKPROP_ISA` asked for an instruction set this CPU or build lacks (or a
-  /// value other than `auto`, `avx2` and `portable`), naming what is used instead; else `nil`.
+  /// value other than `auto`, `avx512`, `avx2` and `portable`), naming what is used instead;
+  /// else `nil`.
   public static var instructionSetNote: String? {
     guard bp_isa_request_unmet() != 0 else { return nil }
     let requested = bp_isa_requested().map { String(cString: $0) } ?? ""
-    return "BACKPROP_ISA=\(requested) is not available (this build and CPU offer auto, avx2 where the CPU has AVX2+FMA, and portable); using \(instructionSet)"
+    let offered = availableInstructionSets.map { $0 == .avx2 ? "avx2" : $0.description }
+    return "BACKPROP_ISA=\(requested) is not available (this CPU and build offer auto, \(offered.reversed().joined(separator: ", "))); using \(instructionSet)"
   }
 
   /// Runs `body` with the portable kernels (`true`) or the best kernels the CPU has (`false`)
@@ -268,8 +303,27 @@ public enum KernelSettings {
   /// process-wide choice; other threads keep theirs. For tests that compare the paths while
   /// other work runs in the same process.
   public static func withPortableKernels<R, E: Error>(_ portable: Bool = true, _ body: () throws(E) -> R) throws(E) -> R {
+    try withLevel(portable ? BP_ISA_PORTABLE : BP_ISA_AVX512, body)
+  }
+
+  /// Runs `body` with the kernels of `instructionSet`, or of the best one below it that this
+  /// CPU has (see ``availableInstructionSets``), on the calling thread and the pool threads that
+  /// run its products, as ``withPortableKernels(_:_:)`` does.
+  public static func withInstructionSet<R, E: Error>(_ instructionSet: KernelInstructionSet, _ body: () throws(E) -> R) throws(E) -> R {
+    try withLevel(instructionSet.rawValue, body)
+  }
+
+  /// Runs `body` with the AVX-512 path's matrix-product tiles, blocking and packing computed
+  /// with AVX2+FMA instructions (each 512-bit vector as two 256-bit ones: slow, for tests), so
+  /// that a machine without AVX-512 tests all of that path but its instruction encoding. It
+  /// gives the same bits as the AVX-512 and the AVX2 paths. Without AVX2: the portable kernels.
+  package static func withAVX512TilesOnAVX2<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+    try withLevel(BP_ISA_WIDE_ON_AVX2, body)
+  }
+
+  private static func withLevel<R, E: Error>(_ level: Int32, _ body: () throws(E) -> R) throws(E) -> R {
     let saved = bp_thread_isa()
-    bp_set_thread_isa(portable ? 0 : 1)
+    bp_set_thread_isa(level)
     defer { bp_set_thread_isa(saved) }
     return try body()
   }
@@ -299,7 +353,8 @@ public enum KernelSettings {
   /// Sets the number of threads for large matrix products; `nil` restores the default.
   public static func setMatmulThreads(_ threads: Int?) { bp_set_max_threads(Int32(clamping: threads ?? 0)) }
 
-  /// The blocking of the packed matrix product for `dtype` (float32, else float64): `kc` values
+  /// The blocking of the packed matrix product for `dtype` (float32, else float64) on the
+  /// calling thread's instruction set (its register tile): `kc` values
   /// of depth per packed panel (fixed at 256, so that products round alike on every machine
   /// with the same kernel path), `mc` rows of A per block (about 9/32 of L2), `nc` columns of B
   /// per block (a quarter of L3 shared by the cores), derived at first use from ``cacheSizes``.
@@ -322,21 +377,21 @@ public enum KernelSettings {
   /// The blocking the rule of ``matmulBlocking(for:)`` gives for other cache sizes
   /// (`[L1d, L2, L3]` in bytes, 0 for unknown) and core count, without changing this
   /// process's (for tests of the rule).
-  package static func matmulBlocking(for dtype: DType, caches: [Int], cores: Int) -> (kc: Int, mc: Int, nc: Int) {
+  /// `wideTiles`: the AVX-512 path's 12-row tiles instead of the 6-row ones.
+  package static func matmulBlocking(for dtype: DType, caches: [Int], cores: Int, wideTiles: Bool = false) -> (kc: Int, mc: Int, nc: Int) {
     var kc = 0, mc = 0, nc = 0
     let sizes = (0..<3).map { $0 < caches.count ? caches[$0] : 0 }
-    sizes.withUnsafeBufferPointer { bp_gemm_derive_blocking(dtype == .float32 ? 0 : 1, $0.baseAddress, cores, &kc, &mc, &nc) }
+    sizes.withUnsafeBufferPointer {
+      bp_gemm_derive_blocking(dtype == .float32 ? 0 : 1, wideTiles ? 1 : 0, $0.baseAddress, cores, &kc, &mc, &nc)
+    }
     return (kc, mc, nc)
   }
 
   /// The implementation large matrix products use: `"blas"` (a system BLAS, see
-  /// ``blasLibrary``), `"avx2+fma"` or `"portable"` (the package's own kernels).
+  /// ``blasLibrary``), or the package's own kernels as ``instructionSet`` names them.
   public static var matmulBackend: String {
-    switch bp_gemm_backend() {
-    case 2: "blas"
-    case 1: "avx2+fma"
-    default: "portable"
-    }
+    let backend = bp_gemm_backend()
+    return backend < 0 ? "blas" : name(ofLevel: backend)
   }
 
   /// The path (or name) of the system CBLAS library in use for large products, or `nil`.

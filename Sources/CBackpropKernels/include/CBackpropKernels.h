@@ -2,8 +2,9 @@
 #define BACKPROP_KERNELS_H
 
 /// CPU kernels of Backprop's ArrayCore, written in C so that one build serves every CPU:
-/// each kernel has an AVX2+FMA version (x86-64, chosen at run time when the CPU has both)
-/// and a portable version in plain C that the compiler vectorizes for the baseline ISA
+/// each kernel has an AVX2+FMA version (x86-64, chosen at run time when the CPU has both),
+/// the matrix products, elementwise kernels and reductions also an AVX-512 version (chosen
+/// when the CPU has AVX-512F), and a portable version in plain C that the compiler vectorizes for the baseline ISA
 /// (SSE2 on x86-64, NEON on ARM). No compiler flags are needed.
 ///
 /// Matrices are row-major. Sizes and leading dimensions are in elements.
@@ -18,25 +19,39 @@ extern "C" {
 
 // MARK: Dispatch and threads
 
-/// The instruction-set level in use: 1 = AVX2+FMA kernels, 0 = portable kernels.
+/// Instruction-set levels of the kernels. BP_ISA_WIDE_ON_AVX2 is for tests: the AVX-512 path's
+/// matrix-product tiles, blocking and packing, computed with AVX2+FMA instructions (the same
+/// operations in the same order, so the same bits as BP_ISA_AVX512), which lets a machine
+/// without AVX-512 test everything of that path but the instruction encoding.
+#define BP_ISA_PORTABLE 0
+#define BP_ISA_AVX2 1
+#define BP_ISA_AVX512 2
+#define BP_ISA_WIDE_ON_AVX2 3
+
+/// The instruction-set level in use on the calling thread (a BP_ISA_* value): the requested
+/// level (thread override, else BACKPROP_ISA, else the best) capped by what the CPU has.
 int bp_kernel_isa(void);
+/// The best level this CPU (and its operating system, for AVX-512's registers) supports.
+int bp_cpu_isa(void);
 
 /// Forces the portable kernels (`use_portable != 0`) or restores automatic selection (0), for
-/// the whole process. The environment variable BACKPROP_ISA (`auto`, `avx2` or `portable`) sets
-/// the same choice at first use. Meant for tests and benchmarks of the fallback path.
+/// the whole process. The environment variable BACKPROP_ISA (`auto`, `avx512`, `avx2` or
+/// `portable`) sets the same choice at first use; a level the CPU lacks gives the best below it.
+/// Meant for tests and benchmarks of the other paths.
 void bp_force_portable_kernels(int use_portable);
 
 /// 1 when BACKPROP_ISA asked for an instruction set that this CPU or build does not have
-/// (or is not one of `auto`, `avx2`, `portable`); the best available one is used instead.
+/// (or is not one of `auto`, `avx512`, `avx2`, `portable`); the best available one below it is
+/// used instead.
 int bp_isa_request_unmet(void);
 /// The value of BACKPROP_ISA, or NULL when it is not set.
 const char *bp_isa_requested(void);
 
-/// The calling thread's override of the instruction set: -1 (none: the process's choice),
-/// 0 (portable) or 1 (AVX2+FMA where the CPU has it). The pool's threads running a job take the
-/// override of the thread that started it.
+/// The calling thread's override of the instruction set: -1 (none: the process's choice) or a
+/// BP_ISA_* level (capped by the CPU's). The pool's threads running a job take the override of
+/// the thread that started it.
 int bp_thread_isa(void);
-/// Sets the calling thread's override (see `bp_thread_isa`).
+/// Sets the calling thread's override (see `bp_thread_isa`; out-of-range values mean -1).
 void bp_set_thread_isa(int isa);
 /// The calling thread's override of `bp_direct_gemm`: -1 (none), 0 or 1.
 int bp_thread_direct_gemm(void);
@@ -50,16 +65,19 @@ int bp_max_threads(void);
 /// Sets the number of threads used for large matrix products (values below 1 restore the default).
 void bp_set_max_threads(int threads);
 
-/// The blocking of the packed matrix product for float (`double_precision` 0) or double (1):
+/// The blocking of the packed matrix product for float (`double_precision` 0) or double (1), for
+/// the calling thread's instruction set (its register tile):
 /// the depth, row and column blocks, derived at first use from the cache sizes in `caches`
 /// (L1d, L2, L3 in bytes as found; 0 when unknown and a default was used).
 void bp_gemm_blocking(int double_precision, long *kc, long *mc, long *nc, long caches[3]);
 // The blocking the rule of gemm.c gives for these cache sizes (L1d, L2, L3 in bytes; 0: unknown)
-// and core count, without touching the process's own (for tests).
-void bp_gemm_derive_blocking(int double_precision, const long caches[3], long cores, long *kc, long *mc, long *nc);
+// and core count, for the 6-row tiles of the portable and AVX2 kernels (`wide` 0) or the
+// 12-row tiles of the AVX-512 ones (1), without touching the process's own (for tests).
+void bp_gemm_derive_blocking(int double_precision, int wide, const long caches[3], long cores, long *kc, long *mc,
+                             long *nc);
 
-/// Which matrix-product implementation large products use: 0 = portable kernels,
-/// 1 = AVX2+FMA kernels, 2 = a system BLAS (see `bp_blas_library`).
+/// Which matrix-product implementation large products use: -1 = a system BLAS (see
+/// `bp_blas_library`), else the package's own kernels at that BP_ISA_* level.
 int bp_gemm_backend(void);
 
 // MARK: Optional system BLAS

@@ -1,0 +1,168 @@
+import ArrayCore
+import TestSupport
+import Testing
+
+/// Every kernel path this machine has (issue 13): the portable C, AVX2+FMA, AVX-512F, and the
+/// AVX-512 path's matrix-product tiles computed with AVX2 instructions (which lets a machine
+/// without AVX-512 test that path's 12-row tiles, blocking, packing, edges and threading). Each
+/// path against the float64 definition; the AVX-512 path and its AVX2 twin against the AVX2
+/// path bit for bit (per element, all three compute the same FMAs in the same order). A path
+/// the CPU lacks is a visible skip.
+@Suite struct InstructionSetTests {
+  static let hasAVX2 = KernelSettings.availableInstructionSets.contains(.avx2)
+  static let hasAVX512 = KernelSettings.availableInstructionSets.contains(.avx512)
+
+  /// Shapes that cross the AVX-512 tiles' edges (rows not a multiple of 12, columns not a
+  /// multiple of 32 or 16), the depth block (k > 256), the row and column blocks (m > MC,
+  /// n > NC = 4096), the thread split (over 4·2²⁰ multiply-adds), and the small, direct and
+  /// skinny products training runs.
+  static let shapes: [(m: Int, n: Int, k: Int)] = [
+    (1, 1, 1), (7, 17, 3), (25, 31, 29), (13, 40, 33), (12, 32, 256), (11, 33, 257), (150, 37, 260),
+    (61, 3, 70), (32, 128, 64), (128, 10, 1600), (1024, 1, 300), (1, 700, 300), (5, 4200, 20),
+    (150, 140, 270),
+  ]
+
+  /// The product of random operands for every shape and transposition, in `dtype`.
+  static func products(_ dtype: DType) throws -> [NDArray] {
+    var results: [NDArray] = []
+    var seed: UInt64 = 900
+    for (m, n, k) in shapes {
+      for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = randomArray(ta ? [k, m] : [m, k], seed: seed, dtype: dtype)
+        let b = randomArray(tb ? [n, k] : [k, n], seed: seed + 1, dtype: dtype)
+        seed += 2
+        var out = NDArray()
+        try Kernels.matmul(a, b, transposeA: ta, transposeB: tb, into: &out)
+        results.append(out)
+      }
+    }
+    return results
+  }
+
+  /// The first result whose bits differ (each element as a float64, exact for both dtypes):
+  /// its index, element and the two values; `nil` when all are the same.
+  static func firstDifference(_ got: [NDArray], _ expected: [NDArray]) -> String? {
+    guard got.count == expected.count else { return "\(got.count) results against \(expected.count)" }
+    for (r, (x, y)) in zip(got, expected).enumerated() {
+      guard x.shape == y.shape else { return "result \(r): shape \(x.shape) against \(y.shape)" }
+      let xs = x.doubles, ys = y.doubles
+      if let e = xs.indices.first(where: { xs[$0].bitPattern != ys[$0].bitPattern }) {
+        return "result \(r) (shape \(x.shape)), element \(e): \(xs[e]) against \(ys[e])"
+      }
+    }
+    return nil
+  }
+
+  @Test func everyPathTheCPUHasMatchesTheDefinition() throws {
+    KernelSettings.setMatmulThreads(3)  // an odd split, whatever the machine has
+    defer { KernelSettings.setMatmulThreads(nil) }
+    for isa in KernelSettings.availableInstructionSets {
+      try KernelSettings.withInstructionSet(isa) {
+        #expect(KernelSettings.instructionSet == isa.description)
+        try Self.checkShapes()
+      }
+    }
+    if Self.hasAVX2 {
+      try KernelSettings.withAVX512TilesOnAVX2 {
+        #expect(KernelSettings.instructionSet == "avx512 tiles on avx2")
+        try Self.checkShapes()
+      }
+    }
+  }
+
+  static func checkShapes() throws {
+    var seed: UInt64 = 700
+    for (m, n, k) in Self.shapes {
+      for (ta, tb) in [(false, false), (true, true)] {
+        for dtype in [DType.float32, .float64] {
+          try MatMulKernelTests.check(m: m, n: n, k: k, ta: ta, tb: tb, dtype: dtype, seed: seed)
+          seed += 2
+        }
+      }
+    }
+  }
+
+  @Test(.enabled(if: hasAVX2, "this CPU has no AVX2+FMA: the AVX-512 tiles cannot run on AVX2 here"))
+  func avx512TilesOnAVX2GiveTheAVX2PathsBits() throws {
+    KernelSettings.setMatmulThreads(2)
+    defer { KernelSettings.setMatmulThreads(nil) }
+    for dtype in [DType.float32, .float64] {
+      let reference = try KernelSettings.withInstructionSet(.avx2) { try Self.products(dtype) }
+      let wide = try KernelSettings.withAVX512TilesOnAVX2 { try Self.products(dtype) }
+      let difference = Self.firstDifference(wide, reference)
+      #expect(difference == nil, "\(dtype)")
+    }
+  }
+
+  @Test(.enabled(if: hasAVX512, "this CPU has no AVX-512F: the AVX-512 kernels are not run here (their tiles are, on AVX2)"))
+  func avx512GivesTheAVX2PathsBits() throws {
+    KernelSettings.setMatmulThreads(2)
+    defer { KernelSettings.setMatmulThreads(nil) }
+    for dtype in [DType.float32, .float64] {
+      let reference = try KernelSettings.withInstructionSet(.avx2) { try Self.products(dtype) }
+      let avx512 = try KernelSettings.withInstructionSet(.avx512) {
+        #expect(KernelSettings.instructionSet == "avx512")
+        return try Self.products(dtype)
+      }
+      let twin = try KernelSettings.withAVX512TilesOnAVX2 { try Self.products(dtype) }
+      let difference = Self.firstDifference(avx512, reference), twinDifference = Self.firstDifference(twin, avx512)
+      #expect(difference == nil, "\(dtype)")
+      #expect(twinDifference == nil, "\(dtype): the AVX2 twin of the AVX-512 tiles")
+    }
+  }
+
+  /// The elementwise kernels, sums and Adam on one array under `isa`.
+  static func elementwiseResults(_ dtype: DType) throws -> [NDArray] {
+    var results: [NDArray] = []
+    for n in [1, 15, 16, 17, 63, 1000, 4099] {
+      let x = randomArray([n], seed: UInt64(n), dtype: dtype)
+      let y = randomArray([n], in: 0.5...2, seed: UInt64(n) + 1, dtype: dtype)
+      for op in [ArithmeticOperation.add, .subtract, .multiply, .divide] {
+        var out = NDArray()
+        try Kernels.arithmetic(op, x, y, into: &out)
+        results.append(out)
+        try Kernels.arithmetic(op, x, NDArray(scalar: 1.5, dtype: dtype), into: &out)
+        results.append(out)
+      }
+      var out = NDArray()
+      try Kernels.scaleAndShift(x, scale: 1.5, shift: -0.25, into: &out)
+      results.append(out)
+      try Kernels.relu(x, into: &out)
+      results.append(out)
+      Kernels.sum(x, axes: [0], keepDims: false, into: &out)
+      results.append(out)
+      var m = y, v = y, p = x
+      try Kernels.adamUpdate(gradient: x, m: &m, v: &v, x: &p, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, stepSize: 0.01, decay: 0.004)
+      results += [m, v, p]
+    }
+    let matrix = randomArray([37, 70], seed: 5, dtype: dtype)
+    for axes in [[0], [1]] {
+      var out = NDArray()
+      Kernels.sum(matrix, axes: axes, keepDims: false, into: &out)
+      results.append(out)
+    }
+    return results
+  }
+
+  @Test(.enabled(if: hasAVX512, "this CPU has no AVX-512F: the AVX-512 elementwise kernels and reductions are not run here"))
+  func avx512ElementwiseKernelsGiveTheAVX2PathsBits() throws {
+    for dtype in [DType.float32, .float64] {
+      let reference = try KernelSettings.withInstructionSet(.avx2) { try Self.elementwiseResults(dtype) }
+      let avx512 = try KernelSettings.withInstructionSet(.avx512) { try Self.elementwiseResults(dtype) }
+      let difference = Self.firstDifference(avx512, reference)
+      #expect(difference == nil, "\(dtype)")
+    }
+  }
+
+  @Test func aRequestAboveTheCPUGetsTheBestBelowIt() {
+    let best = KernelSettings.availableInstructionSets.last ?? .portable
+    KernelSettings.withInstructionSet(.avx512) {
+      #expect(KernelSettings.instructionSet == best.description)
+    }
+    KernelSettings.withInstructionSet(.portable) {
+      #expect(KernelSettings.instructionSet == "portable")
+      #expect(KernelSettings.matmulBackend == "portable")
+    }
+    #expect(KernelSettings.availableInstructionSets.first == .portable)
+  }
+}
