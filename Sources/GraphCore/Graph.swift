@@ -8,7 +8,19 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   /// Creates a partial shape.
   public init(_ dimensions: [Int?]) { self.dimensions = dimensions }
   /// Creates a fully known partial shape from a ``Shape``.
-  public init(_ shape: Shape) { self.dimensions = shape.dimensions.map { $0 } }
+  public init(_ shape: Shape) {
+    // Scalars and short vectors (every eager constant's type is built from its value's shape)
+    // share one array each instead of allocating one: arrays are copy-on-write.
+    if shape.rank == 1, shape.dimensions[0] >= 0, shape.dimensions[0] < PartialShape.vectors.count {
+      self = PartialShape.vectors[shape.dimensions[0]]
+    } else if shape.rank == 0 {
+      self.dimensions = []
+    } else {
+      self.dimensions = shape.dimensions.map { $0 }
+    }
+  }
+  /// `[0]` to `[64]`.
+  private static let vectors: [PartialShape] = (0...64).map { PartialShape([$0] as [Int?]) }
   /// `let s: PartialShape = [nil, 3]`.
   public init(arrayLiteral elements: Int?...) { self.dimensions = elements }
   /// The number of dimensions.
