@@ -17,6 +17,8 @@ from common import emit
 SIZES = [64, 128, 256, 512, 1024, 2048]
 # (m, k, n) of an m×k by k×n product (BenchKernels.swift's trainingShapes).
 TRAINING_SHAPES = [(32, 64, 128), (128, 1600, 10), (1024, 1024, 1), (1, 1024, 1024)]
+# (m, k, n) with A stored k×m and transposed (BenchKernels.swift's transposedTrainingShapes).
+TRANSPOSED_SHAPES = [(1600, 128, 10)]
 
 
 def shape_name(m, k, n):
@@ -30,6 +32,7 @@ def shape_name(m, k, n):
 # call: two kernels); "one-pass kernel" is a fused kernel that no graph operation runs today.
 PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") for n in SIZES] + [
     (shape_name(*s), shape_name(*s)) for s in TRAINING_SHAPES] + [
+    (shape_name(*s) + ", A transposed", shape_name(*s) + ", A transposed") for s in TRANSPOSED_SHAPES] + [
     ("a*x+b graph, 1e6 float32", "a*x+b expression, 1e6 float32"),
     ("a*x+b one-pass kernel, 1e6 float32", "a*x+b expression, 1e6 float32"),
     ("a*x+b two kernels, 1e6 float32", "a*x+b two ufuncs with out=, 1e6 float32"),
@@ -76,6 +79,12 @@ def main():
         c = np.empty((m, n), np.float32)
         measure(shape_name(m, k, n), "GFLOP/s", 2 * m * k * n / 1e9, max(1, 2**29 // (m * k * n)),
                 lambda: np.matmul(a, b, out=c))
+    for m, k, n in TRANSPOSED_SHAPES:
+        a = rng.uniform(-1, 1, (k, m)).astype(np.float32)
+        b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+        c = np.empty((m, n), np.float32)
+        measure(shape_name(m, k, n) + ", A transposed", "GFLOP/s", 2 * m * k * n / 1e9, max(1, 2**29 // (m * k * n)),
+                lambda: np.matmul(a.T, b, out=c))
     for count, label in [(1_000_000, "1e6"), (10_000_000, "1e7")]:
         x = rng.uniform(-1, 1, count).astype(np.float32)
         t = np.empty_like(x)

@@ -46,6 +46,16 @@ extension BenchCommand {
         name: Self.trainingShapeName(m, k, n), unit: "GFLOP/s", workPerCall: flops / 1e9,
         calls: Swift.max(1, (1 << 29) / (m * n * k))) { try Kernels.matmul(a, b, into: &c) })
     }
+    // The dense layer's weight gradient, xᵀ·dy: A stored as the batch (128x1600), transposed.
+    for (m, k, n) in Self.transposedTrainingShapes where wanted(Self.trainingShapeName(m, k, n) + ", A transposed") {
+      let a = try rng.uniformArray(shape: [k, m], low: -1, high: 1, dtype: .float32)
+      let b = try rng.uniformArray(shape: [k, n], low: -1, high: 1, dtype: .float32)
+      var c = NDArray()
+      let flops = 2 * Double(m) * Double(n) * Double(k)
+      list.append(KernelWorkload(
+        name: Self.trainingShapeName(m, k, n) + ", A transposed", unit: "GFLOP/s", workPerCall: flops / 1e9,
+        calls: Swift.max(1, (1 << 29) / (m * n * k))) { try Kernels.matmul(a, b, transposeA: true, into: &c) })
+    }
     for count in [1_000_000, 10_000_000] {
       let label = count == 1_000_000 ? "1e6" : "1e7"
       let names = ["graph", "one-pass kernel", "two kernels", "generic Swift zip"].map { "a*x+b \($0), \(label) float32" }
@@ -121,6 +131,10 @@ extension BenchCommand {
 
   /// The training shapes of the kernel rows, (m, k, n) for an m×k by k×n product.
   static let trainingShapes = [(32, 64, 128), (128, 1600, 10), (1024, 1024, 1), (1, 1024, 1024)]
+
+  /// The training shapes whose left operand is stored transposed (m, k, n): the dense layer's
+  /// weight gradient (1600 inputs, batch 128, 10 outputs).
+  static let transposedTrainingShapes = [(1600, 128, 10)]
 
   /// `sgemm 32x64 by 64x128`.
   static func trainingShapeName(_ m: Int, _ k: Int, _ n: Int) -> String { "sgemm \(m)x\(k) by \(k)x\(n)" }

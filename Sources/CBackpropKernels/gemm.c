@@ -23,6 +23,12 @@
 // another thread and back costs tens of microseconds).
 #define THREAD_WORK (4.0 * 1024.0 * 1024.0)
 
+// The register tiles of the portable and AVX2 micro-kernels (MR rows by NR columns).
+#define S_MR 6
+#define S_NR 16
+#define D_MR 6
+#define D_NR 8
+
 #if BP_X86
 // 6×16 float tile: 12 accumulators of 8 lanes, two B vectors, one broadcast A value.
 BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, const float *restrict b,
@@ -171,14 +177,18 @@ DEFINE_WIDE_UKR(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm)
 #endif
 
 
-// MARK: Matrix-vector float products without packing (issue 13)
+// MARK: Matrix-vector and few-column float products without packing (issue 13)
 //
 // The blocked path packs both operands and computes 6×16 tiles; for a matrix-vector product
-// (n = 1) that packs all of A to compute 16 columns and keep 1. These direct kernels read the
-// operands where they are, on the calling thread. Chosen by shape in `s_direct` (above
-// SMALL_WORK and below THREAD_WORK); the rest keeps the blocked path. An unpacked 6×16 kernel
-// with masked columns for skinny products (n < 16, a dense layer with 10 outputs) was measured
-// no faster than the blocked path at 128x1600 by 1600x10 (2026-11-29) and was not kept.
+// (n = 1) that packs all of A to compute 16 columns and keep 1, and for a dense layer's 10
+// outputs it leaves 6 of the tile's 16 lanes idle. These direct kernels read the operands where
+// they are (op(B)ᵀ copied once when B is not stored transposed), on the calling thread: dot
+// products, eight lanes of partial sums each. Chosen by shape in `s_direct` (above SMALL_WORK
+// and below THREAD_WORK); the rest keeps the blocked path. For 128x1600 by 1600x10 on one core
+// of the Zen 3 of BENCHMARKS.md: 24-29 GFLOP/s blocked, 38-49 direct (session 10; OpenBLAS 31-33);
+// the weight gradient xᵀ·dy (A transposed) runs rows of outer products instead.
+// Tried before and not kept: an unpacked 6×16 kernel with masked columns (no faster than the
+// blocked path, 2026-11-29), and the blocked path on the transposed product (slower, session 10).
 // `BACKPROP_DIRECT_GEMM=0` (or `bp_set_direct_gemm(0)`) turns them off for comparison.
 
 static _Atomic int direct_gemm = -1;  // -1: not read yet
@@ -261,6 +271,106 @@ BP_AVX2 static void s_axpy_rows_avx2(long m, long k, const float *a, long csa, c
   }
 }
 
+// C[i][j] (+)= Σ_p a[i·rsa + p]·bt[j·ldbt + p] for an R×C block: dot products of contiguous rows
+// of op(A) with contiguous rows of op(B)ᵀ, eight lanes of partial sums each, then the lanes
+// added in a fixed tree and the last k mod 8 terms in order. R×C accumulators stay in
+// registers (R ≤ 5, C ≤ 2: ten, with two B vectors and one A vector of the 16).
+BP_AVX2 BP_INLINE void s_dot_block(int R, int C, long k, const float *a, long rsa, const float *bt, long ldbt,
+                           float *c, long ldc, int overwrite) {
+  __m256 acc[5][2];
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < C; j++) acc[r][j] = _mm256_setzero_ps();
+  long p = 0;
+  for (; p + 8 <= k; p += 8) {
+    __m256 bv[2];
+    for (int j = 0; j < C; j++) bv[j] = _mm256_loadu_ps(bt + j * ldbt + p);
+    for (int r = 0; r < R; r++) {
+      const __m256 av = _mm256_loadu_ps(a + r * rsa + p);
+      for (int j = 0; j < C; j++) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < C; j++) {
+      float sum = s_hsum(acc[r][j]);
+      for (long q = p; q < k; q++) sum += a[r * rsa + q] * bt[j * ldbt + q];
+      float *e = c + r * ldc + j;
+      *e = overwrite ? sum : *e + sum;
+    }
+}
+
+// C (+)= op(A)·op(B) for a few columns (2 ≤ n < 16) and op(A)'s rows contiguous, as dot
+// products of 5×2 blocks: the blocked path's 16-lane tiles would leave 16 - n lanes idle
+// (a dense layer's 10 outputs: 6 of 16). op(B)ᵀ's rows are read in place when B is stored
+// transposed, else copied once into the scratch buffer. Returns 0 when out of memory.
+BP_AVX2 static int s_dot_products_avx2(long m, long n, long k, const float *a, long rsa, const float *b, long rsb,
+                                       long csb, int overwrite, float *c, long ldc) {
+  const float *bt = b;
+  long ldbt = csb;
+  if (rsb != 1) {
+    float *packed = bp_scratch(0, sizeof(float) * (size_t)n * (size_t)k);
+    if (!packed) return 0;
+    for (long j = 0; j < n; j++)
+      for (long p = 0; p < k; p++) packed[j * k + p] = b[p * rsb + j * csb];
+    bt = packed;
+    ldbt = k;
+  }
+  long i = 0;
+  for (; i + 5 <= m; i += 5) {
+    long j = 0;
+    for (; j + 2 <= n; j += 2) s_dot_block(5, 2, k, a + i * rsa, rsa, bt + j * ldbt, ldbt, c + i * ldc + j, ldc, overwrite);
+    if (j < n) s_dot_block(5, 1, k, a + i * rsa, rsa, bt + j * ldbt, ldbt, c + i * ldc + j, ldc, overwrite);
+  }
+  for (; i < m; i++) {
+    long j = 0;
+    for (; j + 2 <= n; j += 2) s_dot_block(1, 2, k, a + i * rsa, rsa, bt + j * ldbt, ldbt, c + i * ldc + j, ldc, overwrite);
+    if (j < n) s_dot_block(1, 1, k, a + i * rsa, rsa, bt + j * ldbt, ldbt, c + i * ldc + j, ldc, overwrite);
+  }
+  return 1;
+}
+
+// C (+)= op(A)·op(B) for a few columns (2 ≤ n ≤ 12) and a transposed A (op(A)'s columns
+// contiguous: a weight gradient xᵀ·dy): eight rows at a time, one vector of op(A)'s column p
+// and N broadcasts of op(B)'s row p per step of the depth, N accumulators of eight lanes, then
+// the 8×N block written to C's rows. Each element is the chain fma(a[i][p], b[p][j], t) over p
+// in order, as in the blocked path's tiles. Rows beyond the last multiple of 8 take the
+// scalar loop. (N a constant per instance: the loops unroll, with no test of n inside.)
+BP_AVX2 BP_INLINE void s_outer_rows(int N, long m, long k, const float *a, long csa, const float *b, long rsb,
+                                    long csb, int overwrite, float *restrict c, long ldc) {
+  long i = 0;
+  for (; i + 8 <= m; i += 8) {
+    __m256 acc[12];
+    for (int j = 0; j < N; j++) acc[j] = _mm256_setzero_ps();
+    for (long p = 0; p < k; p++) {
+      const __m256 av = _mm256_loadu_ps(a + p * csa + i);
+      const float *brow = b + p * rsb;
+      for (int j = 0; j < N; j++) acc[j] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(brow + j * csb), acc[j]);
+    }
+    float block[12][8];
+    for (int j = 0; j < N; j++) _mm256_storeu_ps(block[j], acc[j]);
+    for (int r = 0; r < 8; r++) {
+      float *crow = c + (i + r) * ldc;
+      for (int j = 0; j < N; j++) crow[j] = overwrite ? block[j][r] : crow[j] + block[j][r];
+    }
+  }
+  for (; i < m; i++)
+    for (int j = 0; j < N; j++) {
+      float t = 0;
+      for (long p = 0; p < k; p++) t = __builtin_fmaf(a[p * csa + i], b[p * rsb + j * csb], t);
+      c[i * ldc + j] = overwrite ? t : c[i * ldc + j] + t;
+    }
+}
+
+BP_AVX2 static void s_outer_products_avx2(long m, long n, long k, const float *a, long csa, const float *b,
+                                          long rsb, long csb, int overwrite, float *restrict c, long ldc) {
+  switch (n) {
+#define OUTER_CASE(N) \
+  case N: s_outer_rows(N, m, k, a, csa, b, rsb, csb, overwrite, c, ldc); break;
+    OUTER_CASE(2) OUTER_CASE(3) OUTER_CASE(4) OUTER_CASE(5) OUTER_CASE(6) OUTER_CASE(7)
+    OUTER_CASE(8) OUTER_CASE(9) OUTER_CASE(10) OUTER_CASE(11) OUTER_CASE(12)
+#undef OUTER_CASE
+  }
+}
+
 // The direct paths: returns 1 when the product was computed, 0 to leave it to the blocked one.
 static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, const float *b, long rsb,
                     long csb, int overwrite, float *c, long ldc) {
@@ -277,6 +387,12 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
   }
   if (m == 1 && csa == 1 && rsb == 1) {  // vector-matrix, B transposed: dot products
     s_dot_rows_avx2(n, k, a, b, csb, c, 1, overwrite);
+    return 1;
+  }
+  if (n >= 2 && n < S_NR && m >= S_MR && k >= 64 && csa == 1)  // a few columns: dot products
+    return s_dot_products_avx2(m, n, k, a, rsa, b, rsb, csb, overwrite, c, ldc);
+  if (n >= 2 && n <= 12 && m >= 16 && rsa == 1) {  // a few columns, A transposed: rows of outer products
+    s_outer_products_avx2(m, n, k, a, csa, b, rsb, csb, overwrite, c, ldc);
     return 1;
   }
   return 0;
@@ -381,11 +497,6 @@ static gemm_blocking derive_blocking(long mr, long nr, long size, const long cac
   return b;
 }
 
-// The register tiles of the two micro-kernels (MR rows by NR columns).
-#define S_MR 6
-#define S_NR 16
-#define D_MR 6
-#define D_NR 8
 
 static gemm_blocking blocking_for(int double_precision, int wide, const long caches[3], long cores) {
   if (wide)
@@ -435,32 +546,15 @@ typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, d
 #define NAME(x) s_##x
 #define MR S_MR
 #define NR S_NR
-#define KC (s_blocking.kc)
-#define MC (s_blocking.mc)
-#define NC (s_blocking.nc)
+#define BLOCKING s_blocking
 #define PORTABLE_UKR
 #include "gemm_template.h"
-#undef NAME
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
-#undef PORTABLE_UKR
 #if BP_X86
 #define NAME(x) sw_##x
 #define MR SW_MR
 #define NR SW_NR
-#define KC (sw_blocking.kc)
-#define MC (sw_blocking.mc)
-#define NC (sw_blocking.nc)
+#define BLOCKING sw_blocking
 #include "gemm_template.h"
-#undef NAME
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
 #endif
 #undef T
 #undef UKR_FN
@@ -470,32 +564,15 @@ typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, d
 #define NAME(x) d_##x
 #define MR D_MR
 #define NR D_NR
-#define KC (d_blocking.kc)
-#define MC (d_blocking.mc)
-#define NC (d_blocking.nc)
+#define BLOCKING d_blocking
 #define PORTABLE_UKR
 #include "gemm_template.h"
-#undef NAME
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
-#undef PORTABLE_UKR
 #if BP_X86
 #define NAME(x) dw_##x
 #define MR DW_MR
 #define NR DW_NR
-#define KC (dw_blocking.kc)
-#define MC (dw_blocking.mc)
-#define NC (dw_blocking.nc)
+#define BLOCKING dw_blocking
 #include "gemm_template.h"
-#undef NAME
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
 #endif
 #undef T
 #undef UKR_FN

@@ -1,9 +1,10 @@
 // The blocked, packed matrix product, instantiated by gemm.c for each element type and register
 // tile (float and double; the 6-row tiles of the portable and AVX2 kernels and the 12-row
 // tiles of the AVX-512 ones).
-// Parameters (macros): T, NAME(x) (prefixes a name), MR, NR, KC, MC, NC, UKR_FN (the
-// micro-kernel pointer type for T), PORTABLE_UKR (define to also instantiate the plain-C
-// micro-kernel for this tile).
+// Parameters (macros): T, NAME(x) (prefixes a name), MR, NR, BLOCKING (the gemm_blocking
+// variable of this tile: KC, MC and NC), UKR_FN (the micro-kernel pointer type for T),
+// PORTABLE_UKR (define to also instantiate the plain-C micro-kernel for this tile). All but T
+// and UKR_FN are undefined at the end, for the next instance.
 //
 // Layout: op(A) is m×k with element (i, p) at a[i*rsa + p*csa]; op(B) is k×n with element
 // (p, j) at b[p*rsb + j*csb]. C is m×n with row stride ldc.
@@ -11,6 +12,10 @@
 // Loops (Goto's algorithm): columns in blocks of NC, depth in blocks of KC (B's block packed
 // into NR-wide panels), rows in blocks of MC (A's block packed into MR-tall panels), then an
 // MR×NR register tile for every pair of panels.
+
+#define KC (BLOCKING.kc)
+#define MC (BLOCKING.mc)
+#define NC (BLOCKING.nc)
 
 // Packs rows [0, mc) × depth [0, kc) of op(A) into MR-tall panels, zero-padded.
 static void NAME(pack_a)(long mc, long kc, const T *a, long rsa, long csa, T *restrict buf) {
@@ -158,3 +163,12 @@ static void NAME(packed)(UKR_FN ukr, long m, long n, long k, const T *a, long rs
     bp_parallel_for(threads, NAME(run_part), &job);
   }
 }
+
+#undef KC
+#undef MC
+#undef NC
+#undef NAME
+#undef MR
+#undef NR
+#undef BLOCKING
+#undef PORTABLE_UKR

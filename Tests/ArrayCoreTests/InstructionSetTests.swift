@@ -84,8 +84,6 @@ import Testing
 
   @Test(.enabled(if: hasAVX2, "this CPU has no AVX2+FMA: the AVX-512 tiles cannot run on AVX2 here"))
   func avx512TilesOnAVX2GiveTheAVX2PathsBits() throws {
-    KernelSettings.setMatmulThreads(2)
-    defer { KernelSettings.setMatmulThreads(nil) }
     for dtype in [DType.float32, .float64] {
       let reference = try KernelSettings.withInstructionSet(.avx2) { try Self.products(dtype) }
       let wide = try KernelSettings.withAVX512TilesOnAVX2 { try Self.products(dtype) }
@@ -96,8 +94,6 @@ import Testing
 
   @Test(.enabled(if: hasAVX512, "this CPU has no AVX-512F: the AVX-512 kernels are not run here (their tiles are, on AVX2)"))
   func avx512GivesTheAVX2PathsBits() throws {
-    KernelSettings.setMatmulThreads(2)
-    defer { KernelSettings.setMatmulThreads(nil) }
     for dtype in [DType.float32, .float64] {
       let reference = try KernelSettings.withInstructionSet(.avx2) { try Self.products(dtype) }
       let avx512 = try KernelSettings.withInstructionSet(.avx512) {

@@ -337,10 +337,13 @@ public enum KernelSettings {
     return try body()
   }
 
-  /// Whether float matrix-vector products (one column, or one row times a transposed matrix;
-  /// below the threading threshold) run the direct AVX2+FMA kernels, which read the operands
-  /// in place with no packing, instead of the blocked, packed path. On by default unless `BACKPROP_DIRECT_GEMM=0`; for tests and
-  /// benchmarks of either path. Both give results within rounding of each other.
+  /// Whether float matrix-vector products (one column, or one row times a transposed matrix)
+  /// and products with 2 to 15 columns whose left operand's rows are contiguous (a dense
+  /// layer's few outputs) or 2 to 12 columns with the left operand transposed (its weight
+  /// gradient), below the threading threshold, run the direct AVX2+FMA kernels (dot or outer
+  /// products that read the operands in place) instead of the blocked, packed path. On by
+  /// default unless `BACKPROP_DIRECT_GEMM=0`; for tests and benchmarks of either path. Both give
+  /// results within rounding of each other.
   public static var directSmallProducts: Bool {
     get { bp_direct_gemm() != 0 }
     set { bp_set_direct_gemm(newValue ? 1 : 0) }

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Checks what the compiler emits for the AVX-512 kernels (issue 13), which a CPU without
+# AVX-512F cannot run: their tiles, packing and blocking are tested on AVX2 through their twin
+# (InstructionSetTests), their instructions only here. Compiles gemm.c and elementwise.c as
+# SwiftPM's release build does (-O2, the toolchain's clang) and requires, in the disassembly:
+# - the AVX-512 micro-kernels: 24 FMAs on ZMM registers in the loop (12x32 float, 12x16 double),
+#   with no stack access in it (no spilled accumulator);
+# - every elementwise kernel and reduction's AVX-512 copy: ZMM instructions.
+# Seconds; x86-64 only (elsewhere it says so and passes).
+set -eu
+cd "$(dirname "$0")/.."
+case "$(uname -m)" in x86_64 | amd64) ;; *) echo "check_avx512_codegen: not x86-64, nothing to check"; exit 0 ;; esac
+swift_bin=$(dirname "$(command -v swift)")
+clang=${CLANG:-$swift_bin/clang}
+src=Sources/CBackpropKernels
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for f in gemm elementwise; do
+  "$clang" -O2 -c -I"$src/include" -I"$src" "$src/$f.c" -o "$out/$f.o"
+  objdump -d --no-show-raw-insn "$out/$f.o" > "$out/$f.s"
+done
+status=0
+# The body of one function in a disassembly.
+body() { awk -v name="<$2>:" '$2 == name { on = 1; next } on && /^$/ { exit } on' "$out/$1.s"; }
+for kernel in sgemm_ukr_avx512 dgemm_ukr_avx512; do
+  code=$(body gemm "$kernel")
+  # The loop: from the first FMA to the backward branch after the last one.
+  fmas=$(printf '%s\n' "$code" | grep -c 'vfmadd231p[sd] .*%zmm' || true)
+  loop=$(printf '%s\n' "$code" | awk '/vfmadd231p/ { on = 1 } on { print } on && /\tj(ne|nz|b|l) / { exit }')
+  spills=$(printf '%s\n' "$loop" | grep -c '(%rsp)' || true)
+  if [ "$fmas" -ne 24 ] || [ "$spills" -ne 0 ]; then
+    echo "check_avx512_codegen: $kernel has $fmas ZMM FMAs (want 24) and $spills stack accesses in its loop (want 0)" >&2
+    status=1
+  else
+    echo "check_avx512_codegen: $kernel: 24 ZMM FMAs, no spill in the loop"
+  fi
+done
+count=0
+for fn in $(grep -o '<bp_[a-z_]*_avx512>:' "$out/elementwise.s" | tr -d '<>:'); do
+  count=$((count + 1))
+  if ! body elementwise "$fn" | grep -q '%zmm'; then
+    echo "check_avx512_codegen: $fn has no ZMM instruction" >&2
+    status=1
+  fi
+done
+if [ "$count" -lt 20 ]; then
+  echo "check_avx512_codegen: found only $count AVX-512 elementwise functions (want at least 20)" >&2
+  status=1
+else
+  echo "check_avx512_codegen: $count AVX-512 elementwise kernels and reductions use ZMM registers"
+fi
+exit $status
