@@ -8,7 +8,19 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   /// Creates a partial shape.
   public init(_ dimensions: [Int?]) { self.dimensions = dimensions }
   /// Creates a fully known partial shape from a ``Shape``.
-  public init(_ shape: Shape) { self.dimensions = shape.dimensions.map { $0 } }
+  public init(_ shape: Shape) {
+    // Scalars and short vectors (every eager constant's type is built from its value's shape)
+    // share one array each instead of allocating one: arrays are copy-on-write.
+    if shape.rank == 1, shape.dimensions[0] >= 0, shape.dimensions[0] < PartialShape.vectors.count {
+      self = PartialShape.vectors[shape.dimensions[0]]
+    } else if shape.rank == 0 {
+      self.dimensions = []
+    } else {
+      self.dimensions = shape.dimensions.map { $0 }
+    }
+  }
+  /// `[0]` to `[64]`.
+  private static let vectors: [PartialShape] = (0...64).map { PartialShape([$0] as [Int?]) }
   /// `let s: PartialShape = [nil, 3]`.
   public init(arrayLiteral elements: Int?...) { self.dimensions = elements }
   /// The number of dimensions.
@@ -102,6 +114,10 @@ public final class Graph: @unchecked Sendable {
   func variableNodesAppend(_ node: Int) { variableNodes.append(node) }
   var gradientDepth = 0
   var gradientLocation: SourceLocation?
+  /// While the gradient walker builds an eager graph's gradients: the tape running when the walk
+  /// began (``EagerScope/tape``, read once per walk instead of once per operation), `.some(nil)`
+  /// when none was; `nil` otherwise.
+  @exclusivity(unchecked) var walkTape: Graph?? = nil
   /// (variable node, initial value) pairs, in creation order.
   var initialValues: [(variable: Int, value: ValueRef)] = []
   /// Nodes of the operations a training step must also run (see ``updateOperations``).

@@ -31,6 +31,12 @@ package protocol Primitive: Sendable {
   /// flows), the gradient for each input, built as graph operations; `nil` for no gradient.
   /// Results may have a broadcast shape: the caller sums them back to each input's shape.
   func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?]
+  /// ``gradient(of:upstream:)`` for the inputs in `needed` only (`nil` for the others): an eager
+  /// tape runs each gradient operation as it is built, so the walker asks only for the inputs
+  /// whose gradient it uses (PyTorch's `needs_input_grad`). The default is
+  /// ``gradient(of:upstream:)``, every input's; a primitive that implements this derives
+  /// ``gradient(of:upstream:)`` from it (one definition).
+  func gradient(of op: Operation, upstream: [Tensor?], needed: InputMask) throws -> [Tensor?]
 
   /// Whether the outputs may share memory with the inputs or with session state (views such as
   /// reshapes, variable reads). The session drops such outputs after their last use in a run,
@@ -54,8 +60,23 @@ extension Primitive {
   package func outputType(for inputs: [TensorInfo]) throws -> TensorInfo? { nil }
   /// No scalar form by default.
   package var scalarForm: ScalarForm? { nil }
+  /// Every input's gradient (``gradient(of:upstream:)``), whatever `needed` says.
+  package func gradient(of op: Operation, upstream: [Tensor?], needed: InputMask) throws -> [Tensor?] {
+    try gradient(of: op, upstream: upstream)
+  }
   /// ``scalarForm``, whatever the shapes.
   package func scalarForm(for inputs: [TensorInfo]) -> ScalarForm? { scalarForm }
+}
+
+/// A set of an operation's inputs, by index (the inputs whose gradient a walk uses); inputs from
+/// index 64 on are always members.
+package struct InputMask: Sendable {
+  /// Bit `i` set: input `i` is a member.
+  var bits: UInt64
+  /// Every input.
+  package static let all = InputMask(bits: ~0)
+  /// Whether input `i` is a member.
+  package func contains(_ i: Int) -> Bool { i >= 64 || bits & (1 << UInt64(i)) != 0 }
 }
 
 /// The input values of an operation during execution (a view into the session's frame).

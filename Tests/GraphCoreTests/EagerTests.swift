@@ -52,6 +52,35 @@ import TestSupport
     #expect(grads[1].scalars(as: Float.self) == [0, 0])
   }
 
+  @Test func aTapeBuildsOnlyTheGradientsItUses() throws {
+    // y = (x·c − d)² with respect to x only: the walk needs ∂/∂x of the product and of the
+    // difference, not ∂/∂c (g·x) nor ∂/∂d (−g), which a symbolic graph keeps (TF1's structure,
+    // pruned by the session) and a tape would compute for nothing.
+    let tape = GradientTape()
+    let x = tape.watch(NDArray([Float(1.5)]))
+    let c = tape.watch(NDArray([Float(2)]))
+    let d = tape.watch(NDArray([Float(10)]))
+    let y = try square(x * c - d)
+    let before = tape.graph.operationCount
+    let g = try tape.gradient(of: y, withRespectTo: [x])[0]
+    #expect(try g.value.scalars(as: Float.self) == [2 * 2 * (1.5 * 2 - 10)])
+    // The seed, square's 2 and x·2 and g·(x·2), and the product's g·c: five operations.
+    #expect(tape.graph.operationCount - before == 5)
+    #expect(!tape.graph.operations[before...].contains { $0.type == "Neg" })
+    // With respect to c and d as well: the skipped products are built, with the same values.
+    let all = try tape.gradient(of: y, withRespectTo: [x, c, d])
+    #expect(try all[0].value.scalars(as: Float.self) == g.value.scalars(as: Float.self))
+    #expect(try all[1].value.scalars(as: Float.self) == [2 * 1.5 * (1.5 * 2 - 10)])
+    #expect(try all[2].value.scalars(as: Float.self) == [-2 * (1.5 * 2 - 10)])
+    // A symbolic graph keeps every input's gradient operation.
+    let graph = Graph()
+    let gx = graph.placeholder(.float32, shape: [1])
+    let gy = try square(gx * graph.constant(NDArray([Float(2)])) - graph.constant(NDArray([Float(10)])))
+    let count = graph.operationCount
+    _ = try gradients(of: gy, withRespectTo: [gx])
+    #expect(graph.operations[count...].contains { $0.type == "Neg" })
+  }
+
   @Test func secondDerivativesByNestingAndByTape() throws {
     // d/dx (d/dx x³) = 6x.
     let x = NDArray([2.0])

@@ -60,38 +60,48 @@ public func gradients(
   // and primitive retained), which an eager tape pays at each gradient.
   var top = 0
   for y in ys { top = max(top, y.node + 1) }
+  // The walk's arrays: an eager graph's store keeps them, emptied, from walk to walk (a tape
+  // per step walks once: four arrays allocated per step otherwise); a nested walk, finding
+  // them taken, makes its own.
+  var scratch = graph.eager?.takeWalkScratch() ?? WalkScratch()
+  defer { graph.eager?.keepWalkScratch(&scratch) }
   // Which nodes depend on some x (through data inputs)?
-  var dependsOnX = [Bool](repeating: false, count: top)
+  scratch.dependsOnX.append(contentsOf: repeatElement(false, count: top))
   var lowest = top
   for x in xs where x.node < top {
-    dependsOnX[x.node] = true
+    scratch.dependsOnX[x.node] = true
     lowest = min(lowest, x.node)
   }
   if lowest < top {
-    for id in lowest..<top where !dependsOnX[id] {
-      dependsOnX[id] = graph.nodes[id].inputs.contains { dependsOnX[$0.node] }
+    for id in lowest..<top where !scratch.dependsOnX[id] {
+      scratch.dependsOnX[id] = graph.nodes[id].inputs.contains { scratch.dependsOnX[$0.node] }
     }
   }
-  var terms = GradientTerms(graph: graph, lowest: lowest, top: top)
+  var terms = GradientTerms(graph: graph, lowest: lowest, top: top, scratch: &scratch)
+  defer { terms.giveBack(to: &scratch) }
 
   graph.gradientDepth += 1
   let savedLocation = graph.gradientLocation
   graph.gradientLocation = location
+  // An eager graph's gradient operations go where the running tape says (`Graph.target`): read
+  // once for the walk, not once per operation (the definitions open no scope of their own).
+  let savedWalkTape = graph.walkTape
+  if graph.mode != .symbolic { graph.walkTape = .some(EagerScope.tape) }
   defer {
     graph.gradientDepth -= 1
     graph.gradientLocation = savedLocation
+    graph.walkTape = savedWalkTape
   }
 
   return try graph.withNameScope("gradients") {
-    for (i, y) in ys.enumerated() where dependsOnX[y.node] {
+    for (i, y) in ys.enumerated() where scratch.dependsOnX[y.node] {
       // The first name is a literal (an interpolation per call costs hundreds of instructions,
       // which an eager tape pays at every gradient).
       let seed = try gradientSeeds?[i] ?? onesLike(y, name: i == 0 ? "grad_ys_0" : "grad_ys_\(i)")
       if let k = terms.index(y.node, y.output) { terms.append(seed, at: k) }
     }
 
-    var upstream: [Tensor?] = []
-    for id in stride(from: top - 1, through: lowest, by: -1) where dependsOnX[id] {
+    for id in stride(from: top - 1, through: lowest, by: -1) where scratch.dependsOnX[id] {
       let first = terms.first(of: id)
       let outputCount = graph.nodes[id].outputs.count
       guard (first..<first + outputCount).contains(where: { terms.hasTerms($0) }) else { continue }
@@ -103,14 +113,29 @@ public func gradients(
       let op = Operation(graph: graph, id: id)
       // Eager tapes do not name operations: no scope string to build.
       let scope = graph.mode == .tape ? "" : "\(lastComponent(graph.nodes[id].name))_grad"
-      // One array for every node's upstream gradients, refilled (no array per node).
-      upstream.removeAll(keepingCapacity: true)
+      // One array for every node's upstream gradients, refilled (no array per node; in place
+      // when the count is the last node's, as it mostly is: emptying it is a generic loop).
       try graph.withNameScope(scope) {
-        for k in first..<first + outputCount { upstream.append(try terms.total(k)) }
+        if scratch.upstream.count == outputCount {
+          for o in 0..<outputCount { scratch.upstream[o] = try terms.total(first + o) }
+        } else {
+          scratch.upstream.removeAll(keepingCapacity: true)
+          for k in first..<first + outputCount { scratch.upstream.append(try terms.total(k)) }
+        }
       }
       if inputCount == 0 { continue }
-      let results = try graph.withNameScope(scope) {
-        try primitive.gradient(of: op, upstream: upstream)
+      let results: [Tensor?]
+      if graph.mode == .symbolic {
+        results = try graph.withNameScope(scope) { try primitive.gradient(of: op, upstream: scratch.upstream) }
+      } else {
+        // An eager tape computes each gradient operation as it is built: only the inputs whose
+        // gradient the walk uses below are asked for (a symbolic graph keeps every one, as
+        // TF1's, and its session runs only those fetched).
+        var needed = InputMask(bits: 0)
+        for i in 0..<min(inputCount, 64) where scratch.dependsOnX[inputs[i].node] && terms.index(inputs[i].node, inputs[i].output) != nil {
+          needed.bits |= 1 << UInt64(i)
+        }
+        results = try primitive.gradient(of: op, upstream: scratch.upstream, needed: needed)
       }
       guard results.count == inputCount else {
         throw GraphError.invalidArgument(
@@ -119,7 +144,7 @@ public func gradients(
       }
       for (i, grad) in results.enumerated() {
         let input = inputs[i]
-        guard var g = grad, dependsOnX[input.node], let k = terms.index(input.node, input.output) else { continue }
+        guard var g = grad, scratch.dependsOnX[input.node], let k = terms.index(input.node, input.output) else { continue }
         // Un-broadcasting, in one place: sum the gradient back to the input's shape.
         let gradShape = g.shape
         if !(gradShape.isFullyKnown && gradShape == graph.nodes[input.node].outputs[input.output].shape) {
@@ -137,6 +162,27 @@ public func gradients(
   }
 }
 
+/// The gradient walker's arrays, kept empty between walks by an eager graph's store
+/// (``EagerStore/takeWalkScratch()``).
+struct WalkScratch {
+  /// Per node below the top: whether it depends on some x.
+  var dependsOnX: [Bool] = []
+  /// ``GradientTerms``'s term-list starts.
+  var slot: [Int] = []
+  /// ``GradientTerms``'s first terms.
+  var firstTerm: [Tensor?] = []
+  /// One node's upstream gradients.
+  var upstream: [Tensor?] = []
+
+  /// Empties every array, keeping its memory (no tensor, so no graph, is held).
+  mutating func clear() {
+    dependsOnX.removeAll(keepingCapacity: true)
+    slot.removeAll(keepingCapacity: true)
+    firstTerm.removeAll(keepingCapacity: true)
+    upstream.removeAll(keepingCapacity: true)
+  }
+}
+
 /// The gradient terms reaching each output of the nodes `lowest..<top` (the only ones that can
 /// depend on an x), in arrival order: output `o` of node `id` has term list
 /// `slot[id - lowest] + o`, whose first term is in `first` and any further ones, in order, in
@@ -150,13 +196,25 @@ private struct GradientTerms {
   private let top: Int
   private unowned(unsafe) let graph: Graph
 
-  init(graph: Graph, lowest: Int, top: Int) {
+  /// The lists of the nodes `lowest..<top`, in the arrays of `scratch` (moved out of it, empty;
+  /// ``giveBack(to:)`` returns them).
+  init(graph: Graph, lowest: Int, top: Int, scratch: inout WalkScratch) {
     self.graph = graph
     self.lowest = lowest
     self.top = top
-    slot = [Int](repeating: 0, count: top - lowest + 1)
+    slot = []
+    firstTerm = []
+    swap(&slot, &scratch.slot)
+    swap(&firstTerm, &scratch.firstTerm)
+    slot.append(contentsOf: repeatElement(0, count: top - lowest + 1))
     for id in lowest..<top { slot[id - lowest + 1] = slot[id - lowest] + graph.nodes[id].outputs.count }
-    firstTerm = [Tensor?](repeating: nil, count: slot[top - lowest])
+    firstTerm.append(contentsOf: repeatElement(nil, count: slot[top - lowest]))
+  }
+
+  /// Moves the arrays back into `scratch`.
+  mutating func giveBack(to scratch: inout WalkScratch) {
+    swap(&slot, &scratch.slot)
+    swap(&firstTerm, &scratch.firstTerm)
   }
 
   /// The term list of node `id`'s first output.

@@ -100,10 +100,27 @@ public final class GradientTape: @unchecked Sendable {
 public func valueWithGradient(
   at xs: [NDArray], file: StaticString = #fileID, line: UInt = #line, of body: ([Tensor]) throws -> Tensor
 ) throws -> (value: NDArray, gradients: [NDArray]) {
-  let tape = GradientTape()
-  let inputs = xs.map { tape.watch($0, file: file, line: line) }
-  let (value, grads) = try valueWithGradient(at: inputs, file: file, line: line, of: body)
-  return (try value.value, try grads.map { try $0.value })
+  guard EagerScope.tape == nil else {
+    // Inside a running tape: the operations are recorded there (see the tensors' form).
+    let tape = GradientTape()
+    let inputs = xs.map { tape.watch($0, file: file, line: line) }
+    let (value, grads) = try valueWithGradient(at: inputs, file: file, line: line, of: body)
+    return (try value.value, try grads.map { try $0.value })
+  }
+  // The tensors' form for new values on a new tape, without its intermediate arrays (the
+  // watched tensors are their own locals; the gradients are read straight into values).
+  let location = SourceLocation(file, line)
+  let tape = Graph(mode: .tape)
+  let inputs = xs.map { tape.constant($0, name: "x", file: file, line: line) }
+  try requireFloatingPoint(inputs, op: "valueWithGradient", location: location)
+  return try EagerScope.$tape.withValue(tape) {
+    let y = try tape.adopt(try body(inputs), op: "valueWithGradient", location: location)
+    let grads = try gradients(of: [y], withRespectTo: inputs, unconnected: .zero, file: file, line: line)
+    var values: [NDArray] = []
+    values.reserveCapacity(grads.count)
+    for g in grads { values.append(try g!.value) }
+    return (try y.value, values)
+  }
 }
 
 /// The value of `body` at `x` and its gradient (one parameter; see

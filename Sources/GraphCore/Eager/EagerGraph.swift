@@ -38,6 +38,9 @@ final class EagerStore: @unchecked Sendable {
   static let spareLimit = 64
   /// The largest spare value kept, in bytes.
   static let spareBytes = 4096
+  /// The gradient walker's arrays, empty, for the next walk on this store's graph (and, the
+  /// store being handed on, on the next tape's).
+  @exclusivity(unchecked) private var walkScratch = WalkScratch()
   /// Variables and random generators, as a session holds them.
   let context = ExecutionContext()
   /// Creation order among all eager graphs: among several tapes, an operation goes to the newest.
@@ -52,6 +55,19 @@ final class EagerStore: @unchecked Sendable {
     records.removeAll(keepingCapacity: true)
     context.restart()
     serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
+  }
+
+  /// The gradient walker's arrays (empty), leaving none here until ``keepWalkScratch(_:)``.
+  func takeWalkScratch() -> WalkScratch {
+    var taken = WalkScratch()
+    swap(&taken, &walkScratch)
+    return taken
+  }
+
+  /// Keeps the walker's arrays, emptied (no tensor of the graph stays in them), for the next walk.
+  func keepWalkScratch(_ scratch: inout WalkScratch) {
+    scratch.clear()
+    swap(&scratch, &walkScratch)
   }
 
   /// Room for `count` nodes' values without reallocating.
@@ -178,7 +194,12 @@ extension Graph {
     // newest tape among them is only looked for when no tape is running.
     // Two different symbolic graphs: the first; `check` names the foreign tensor.
     for i in inputs.indices where inputs[i].graph.mode == .symbolic { return inputs[i].graph }
-    if let tape = EagerScope.tape { return tape }
+    // While the walker builds `graph`'s gradients, the running tape it read once for the walk.
+    if case .some(let running) = graph.walkTape {
+      if let running { return running }
+    } else if let tape = EagerScope.tape {
+      return tape
+    }
     var newest = -1
     for i in inputs.indices where inputs[i].graph.mode == .tape {
       if newest < 0 || inputs[newest].graph.eager!.serial < inputs[i].graph.eager!.serial { newest = i }

@@ -34,8 +34,14 @@ public struct Subtract: BinaryFunction {
   public var typeName: String { "Sub" }
   /// `x - y`.
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T, _ y: T) -> T { x - y }
-  /// `(g, -g)`.
-  public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?) { (g, try -g) }
+  /// `(g, -g)` (the definition: ``gradient(_:x:y:z:needed:)``).
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?) {
+    try gradient(g, x: x, y: y, z: z, needed: (true, true))
+  }
+  /// `(g, -g)`, each only when `needed`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor, needed: (x: Bool, y: Bool)) throws -> (Tensor?, Tensor?) {
+    try (needed.x ? g : nil, needed.y ? -g : nil)
+  }
   /// The vectorized `x - y`.
   public func evaluate(_ x: NDArray, _ y: NDArray, into out: inout NDArray) throws {
     try Kernels.arithmetic(.subtract, x, y, into: &out)
@@ -54,9 +60,13 @@ public struct Multiply: BinaryFunction {
   public var typeName: String { "Mul" }
   /// `x · y`.
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T, _ y: T) -> T { x * y }
-  /// `(g · y, g · x)`.
+  /// `(g · y, g · x)` (the definition: ``gradient(_:x:y:z:needed:)``).
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?) {
-    (try g * y, try g * x)
+    try gradient(g, x: x, y: y, z: z, needed: (true, true))
+  }
+  /// `(g · y, g · x)`, each only when `needed`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor, needed: (x: Bool, y: Bool)) throws -> (Tensor?, Tensor?) {
+    try (needed.x ? g * y : nil, needed.y ? g * x : nil)
   }
   /// The vectorized `x · y`.
   public func evaluate(_ x: NDArray, _ y: NDArray, into out: inout NDArray) throws {
@@ -76,9 +86,13 @@ public struct Divide: BinaryFunction {
   public var typeName: String { "RealDiv" }
   /// `x / y`.
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T, _ y: T) -> T { x / y }
-  /// `(g / y, -g · x / y²)`.
+  /// `(g / y, -g · x / y²)` (the definition: ``gradient(_:x:y:z:needed:)``).
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?) {
-    (try g / y, try -g * x / square(y))
+    try gradient(g, x: x, y: y, z: z, needed: (true, true))
+  }
+  /// `(g / y, -g · x / y²)`, each only when `needed`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor, needed: (x: Bool, y: Bool)) throws -> (Tensor?, Tensor?) {
+    try (needed.x ? g / y : nil, needed.y ? -g * x / square(y) : nil)
   }
   /// The vectorized `x / y`.
   public func evaluate(_ x: NDArray, _ y: NDArray, into out: inout NDArray) throws {

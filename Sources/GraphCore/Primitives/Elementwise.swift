@@ -63,6 +63,12 @@ public protocol BinaryFunction: Sendable {
   /// The vector-Jacobian products `(∂L/∂x, ∂L/∂y)` for the upstream gradient `g`, given the
   /// inputs and the output `z`, built from graph operations; `nil` where there is none.
   func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?)
+  /// The vector-Jacobian products for the inputs in `needed` only (`nil` for the others): an
+  /// eager tape computes each gradient operation at once, so it asks only for the inputs whose
+  /// gradient it uses. Derived by default (``gradient(_:x:y:z:)``, with the other result
+  /// dropped); a definition may implement this instead and derive ``gradient(_:x:y:z:)`` from
+  /// it as `gradient(g, x: x, y: y, z: z, needed: (true, true))` (one definition either way).
+  func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor, needed: (x: Bool, y: Bool)) throws -> (Tensor?, Tensor?)
   /// The array kernel with broadcasting: `out[i] = f(x[i], y[i])`. Derived (a zip of
   /// ``callAsFunction(_:_:)``); a definition may supply a vectorized form with the same values.
   func evaluate(_ x: NDArray, _ y: NDArray, into out: inout NDArray) throws
@@ -75,6 +81,11 @@ public protocol BinaryFunction: Sendable {
 }
 
 extension BinaryFunction {
+  /// ``gradient(_:x:y:z:)``, without the result not `needed`.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor, needed: (x: Bool, y: Bool)) throws -> (Tensor?, Tensor?) {
+    let (dx, dy) = try gradient(g, x: x, y: y, z: z)
+    return (needed.x ? dx : nil, needed.y ? dy : nil)
+  }
   /// Zips ``callAsFunction(_:_:)`` over the broadcast elements.
   @inlinable @inline(__always) public func evaluate(_ x: NDArray, _ y: NDArray, into out: inout NDArray) throws {
     guard x.dtype == y.dtype else { throw ShapeError("\(typeName): dtypes \(x.dtype) and \(y.dtype) differ") }
@@ -205,6 +216,13 @@ package struct Binary: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let (dx, dy) = try function.gradient(g, x: op.input(0), y: op.input(1), z: op.output)
+    return [dx, dy]
+  }
+  /// The function's partial derivatives for the inputs in `needed` only.
+  package func gradient(of op: Operation, upstream: [Tensor?], needed: InputMask) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil, nil] }
+    let (dx, dy) = try function.gradient(
+      g, x: op.input(0), y: op.input(1), z: op.output, needed: (needed.contains(0), needed.contains(1)))
     return [dx, dy]
   }
 }

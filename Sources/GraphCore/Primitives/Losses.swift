@@ -18,9 +18,13 @@ public struct SigmoidCrossEntropy: BinaryFunction {
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T, _ z: T) -> T {
     Swift.max(x, 0) - x * z + T.log(onePlus: T.exp(-Swift.abs(x)))
   }
-  /// `(g · (σ(x) - z), g · (-x))`.
-  public func gradient(_ g: Tensor, x: Tensor, y z: Tensor, z _: Tensor) throws -> (Tensor?, Tensor?) {
-    (try g * (sigmoid(x) - z), try g * (-x))
+  /// `(g · (σ(x) - z), g · (-x))` (the definition: ``gradient(_:x:y:z:needed:)``).
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?) {
+    try gradient(g, x: x, y: y, z: z, needed: (true, true))
+  }
+  /// `(g · (σ(x) - z), g · (-x))`, each only when `needed`.
+  public func gradient(_ g: Tensor, x: Tensor, y z: Tensor, z _: Tensor, needed: (x: Bool, y: Bool)) throws -> (Tensor?, Tensor?) {
+    try (needed.x ? g * (sigmoid(x) - z) : nil, needed.y ? g * (-x) : nil)
   }
 }
 
