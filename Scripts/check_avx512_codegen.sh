@@ -6,6 +6,8 @@
 # - the AVX-512 micro-kernels: 24 FMAs on ZMM registers in the loop (12x32 float, 12x16 double),
 #   with no stack access in it (no spilled accumulator);
 # - every elementwise kernel and reduction's AVX-512 copy: ZMM instructions.
+# - the kernels built as for a CPU without x86 (ARM: BP_NO_X86, the portable paths only) compile
+#   with no error or warning, since no machine here is such a CPU.
 # Seconds; x86-64 only (elsewhere it says so and passes).
 set -eu
 cd "$(dirname "$0")/.."
@@ -49,4 +51,11 @@ if [ "$count" -lt 20 ]; then
 else
   echo "check_avx512_codegen: $count AVX-512 elementwise kernels and reductions use ZMM registers"
 fi
+for f in "$src"/*.c; do
+  if ! "$clang" -fsyntax-only -DBP_NO_X86 -Wall -Wextra -Werror -I"$src/include" -I"$src" "$f"; then
+    echo "check_avx512_codegen: $f does not compile cleanly without the x86 paths" >&2
+    status=1
+  fi
+done
+[ "$status" -ne 0 ] || echo "check_avx512_codegen: the kernels compile without the x86 paths, with no warning"
 exit $status

@@ -70,13 +70,13 @@ static int is_pointwise(const bp_conv_geometry *g) {
 #define DIRECT_MAX_K_GRAD 12  // filter gradient: one accumulator register per tap
 #define DIRECT_CHUNK 128      // filter gradient: pixels whose taps are gathered at once
 
+#if BP_X86
 static int direct_conv_applies(const bp_conv_geometry *g, int gradient) {
   const long k = g->kh * g->kw * g->c;
   return g->groups == 1 && g->dh == 1 && g->dw == 1 && g->out_c % 8 == 0 && g->out_c <= 64 && k >= 1 &&
          k <= (gradient ? DIRECT_MAX_K_GRAD : DIRECT_MAX_K);
 }
 
-#if BP_X86
 // The K taps of output pixel (oy, ox) of image `xn` (zero outside the image). `t` has room for
 // 8 floats beyond the K taps: inside the image, each window row of `run` = kw·c ≤ 8 contiguous
 // values is one masked load (`mask`: the first `run` lanes; masked lanes read nothing) stored

@@ -14,7 +14,7 @@
   BP_AVX2 static ret name##_avx2 params { return name##_body args; }     \
   static ret name##_portable params { return name##_body args; }         \
   ret name params {                                                      \
-    switch (bp_isa()) {                                                  \
+    switch (bp_kernel_isa()) {                                                  \
     case BP_ISA_AVX512: return name##_avx512 args;                       \
     case BP_ISA_PORTABLE: return name##_portable args;                   \
     default: return name##_avx2 args;                                    \
@@ -25,7 +25,7 @@
   BP_AVX2 static void name##_avx2 params { name##_body args; }     \
   static void name##_portable params { name##_body args; }         \
   void name params {                                               \
-    switch (bp_isa()) {                                            \
+    switch (bp_kernel_isa()) {                                            \
     case BP_ISA_AVX512: name##_avx512 args; break;                 \
     case BP_ISA_PORTABLE: name##_portable args; break;             \
     default: name##_avx2 args;                                     \

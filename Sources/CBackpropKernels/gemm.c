@@ -23,11 +23,16 @@
 // another thread and back costs tens of microseconds).
 #define THREAD_WORK (4.0 * 1024.0 * 1024.0)
 
-// The register tiles of the portable and AVX2 micro-kernels (MR rows by NR columns).
+// The register tiles (MR rows by NR columns) of the portable and AVX2 micro-kernels, and of the
+// AVX-512 ones (SW_, DW_; x86-64 only, but their blocking is derived everywhere, for tests).
 #define S_MR 6
 #define S_NR 16
 #define D_MR 6
 #define D_NR 8
+#define SW_MR 12
+#define SW_NR 32
+#define DW_MR 12
+#define DW_NR 16
 
 #if BP_X86
 // 6×16 float tile: 12 accumulators of 8 lanes, two B vectors, one broadcast A value.
@@ -122,10 +127,6 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
 // (t = fma(a[i][p], b[p][j], t) for p in order, then c + t), so all three give the same bits,
 // and a machine without AVX-512 tests this tile's packing, edges and threading through the
 // second copy.
-#define SW_MR 12
-#define SW_NR 32
-#define DW_MR 12
-#define DW_NR 16
 
 // Clang's extended vectors (a cast from a scalar splats it); the `u` types are C's unaligned rows.
 typedef float bp_f32x16 __attribute__((ext_vector_type(16)));
@@ -425,8 +426,9 @@ typedef struct {
   long kc, mc, nc;
 } gemm_blocking;
 
-static gemm_blocking s_blocking = {256, 144, 2048}, d_blocking = {256, 72, 2048};
-static gemm_blocking sw_blocking = {256, 144, 2048}, dw_blocking = {256, 72, 2048};  // AVX-512 tiles
+// The blocking of each tile, [double precision][wide: the AVX-512 tiles], and the tiles.
+static gemm_blocking blockings[2][2] = {{{256, 144, 2048}, {256, 144, 2048}}, {{256, 72, 2048}, {256, 72, 2048}}};
+static const long tiles[2][2][2] = {{{S_MR, S_NR}, {SW_MR, SW_NR}}, {{D_MR, D_NR}, {DW_MR, DW_NR}}};
 static long cache_sizes[3] = {0, 0, 0};  // L1d, L2, L3 in bytes, as found (0: unknown)
 static pthread_once_t blocking_once = PTHREAD_ONCE_INIT;
 
@@ -499,33 +501,23 @@ static gemm_blocking derive_blocking(long mr, long nr, long size, const long cac
 
 
 static gemm_blocking blocking_for(int double_precision, int wide, const long caches[3], long cores) {
-  if (wide)
-    return double_precision ? derive_blocking(DW_MR, DW_NR, (long)sizeof(double), caches, cores)
-                            : derive_blocking(SW_MR, SW_NR, (long)sizeof(float), caches, cores);
-  return double_precision ? derive_blocking(D_MR, D_NR, (long)sizeof(double), caches, cores)
-                          : derive_blocking(S_MR, S_NR, (long)sizeof(float), caches, cores);
+  const long *tile = tiles[double_precision != 0][wide != 0];
+  return derive_blocking(tile[0], tile[1], double_precision ? (long)sizeof(double) : (long)sizeof(float), caches, cores);
 }
 
 static void init_blocking(void) {
   find_cache_sizes();
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  s_blocking = blocking_for(0, 0, cache_sizes, cores);
-  d_blocking = blocking_for(1, 0, cache_sizes, cores);
-  sw_blocking = blocking_for(0, 1, cache_sizes, cores);
-  dw_blocking = blocking_for(1, 1, cache_sizes, cores);
+  for (int dp = 0; dp < 2; dp++)
+    for (int wide = 0; wide < 2; wide++) blockings[dp][wide] = blocking_for(dp, wide, cache_sizes, cores);
 }
 
 static inline void ensure_blocking(void) { pthread_once(&blocking_once, init_blocking); }
 
-static int wide_tiles(void) {
-  const int isa = bp_isa();
-  return isa == BP_ISA_AVX512 || isa == BP_ISA_WIDE_ON_AVX2;
-}
-
 void bp_gemm_blocking(int double_precision, long *kc, long *mc, long *nc, long caches[3]) {
   ensure_blocking();
-  const int wide = wide_tiles();
-  const gemm_blocking *b = double_precision ? (wide ? &dw_blocking : &d_blocking) : (wide ? &sw_blocking : &s_blocking);
+  const int isa = bp_kernel_isa();
+  const gemm_blocking *b = &blockings[double_precision != 0][isa == BP_ISA_AVX512 || isa == BP_ISA_WIDE_ON_AVX2];
   *kc = b->kc, *mc = b->mc, *nc = b->nc;
   for (int l = 0; l < 3; l++) caches[l] = cache_sizes[l];
 }
@@ -546,14 +538,14 @@ typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, d
 #define NAME(x) s_##x
 #define MR S_MR
 #define NR S_NR
-#define BLOCKING s_blocking
+#define BLOCKING blockings[0][0]
 #define PORTABLE_UKR
 #include "gemm_template.h"
 #if BP_X86
 #define NAME(x) sw_##x
 #define MR SW_MR
 #define NR SW_NR
-#define BLOCKING sw_blocking
+#define BLOCKING blockings[0][1]
 #include "gemm_template.h"
 #endif
 #undef T
@@ -564,14 +556,14 @@ typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, d
 #define NAME(x) d_##x
 #define MR D_MR
 #define NR D_NR
-#define BLOCKING d_blocking
+#define BLOCKING blockings[1][0]
 #define PORTABLE_UKR
 #include "gemm_template.h"
 #if BP_X86
 #define NAME(x) dw_##x
 #define MR DW_MR
 #define NR DW_NR
-#define BLOCKING dw_blocking
+#define BLOCKING blockings[1][1]
 #include "gemm_template.h"
 #endif
 #undef T
@@ -660,7 +652,7 @@ DEFINE_SMALL(double, d)
     const long rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;                                         \
     const long rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;                                         \
     const double work = (double)m * (double)n * (double)k;                                               \
-    const int isa = bp_isa();                                                                            \
+    const int isa = bp_kernel_isa();                                                                            \
     if (work <= SMALL_WORK || m < 2 || (n < SMALL_NR / 2 && m < SMALL_MR)) {                             \
       P##_small(isa, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);                              \
       return;                                                                                            \

@@ -4,7 +4,8 @@
 
 #include <stddef.h>
 
-#if defined(__x86_64__) || defined(__i386__)
+// BP_NO_X86 compiles the kernels as for a CPU without x86 (Scripts/check_avx512_codegen.sh).
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(BP_NO_X86)
 #define BP_X86 1
 #define BP_AVX2 __attribute__((target("avx2,fma")))
 // min_vector_width: the vectorizer may use 512-bit registers whatever the tuning prefers.
@@ -14,9 +15,6 @@
 #endif
 
 #define BP_INLINE static inline __attribute__((always_inline))
-
-/// The calling thread's instruction-set level (a BP_ISA_* value; see CBackpropKernels.h).
-int bp_isa(void);
 
 /// 1 when the AVX2+FMA kernels (or wider) are to be used (CPU support, not forced off).
 int bp_use_avx2(void);

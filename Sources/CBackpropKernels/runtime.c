@@ -17,7 +17,6 @@
 // A request is a ceiling: the level used is the highest this CPU has at or below it
 // (BP_ISA_WIDE_ON_AVX2 needs AVX2 and falls to portable without it).
 static atomic_int process_request = -1;   // -1: BACKPROP_ISA not read yet; else a BP_ISA_* level
-static atomic_int cpu_best = -1;          // -1: not probed yet
 static atomic_int isa_request_unmet = 0;  // BACKPROP_ISA asked for what this CPU or build lacks
 static __thread int thread_isa = -1;      // -1: the process's choice; else a BP_ISA_* level
 static __thread int thread_direct = -1;   // -1: the process's choice; 0 or 1 (see gemm.c)
@@ -26,6 +25,7 @@ static __thread int thread_direct = -1;   // -1: the process's choice; 0 or 1 (s
 // CPUID and, for AVX-512, also checks that the OS saves the ZMM registers (XCR0).
 static int cpu_level(void) {
 #if BP_X86
+  static atomic_int cpu_best = -1;  // -1: not probed yet
   int best = atomic_load_explicit(&cpu_best, memory_order_relaxed);
   if (best < 0) {
     __builtin_cpu_init();
@@ -54,11 +54,12 @@ static int process_level(void) {
     const char *e = getenv("BACKPROP_ISA");
     r = BP_ISA_AVX512;  // auto: the best the CPU has
     if (e && e[0] && strcmp(e, "auto") != 0) {
-      if (strcmp(e, "portable") == 0) r = BP_ISA_PORTABLE;
-      else if (strcmp(e, "avx2") == 0) r = BP_ISA_AVX2;
-      else if (strcmp(e, "avx512") == 0) r = BP_ISA_AVX512;
-      if (capped(r) != r || (strcmp(e, "portable") != 0 && strcmp(e, "avx2") != 0 && strcmp(e, "avx512") != 0))
-        atomic_store(&isa_request_unmet, 1);
+      static const char *const names[] = {"portable", "avx2", "avx512"};  // indexed by level
+      int named = -1;
+      for (int level = 0; level < 3; level++)
+        if (strcmp(e, names[level]) == 0) named = level;
+      if (named >= 0) r = named;
+      if (named < 0 || capped(r) != r) atomic_store(&isa_request_unmet, 1);
     }
     int expected = -1;  // a concurrent bp_force_portable_kernels wins
     if (!atomic_compare_exchange_strong(&process_request, &expected, r)) r = expected;
@@ -66,14 +67,13 @@ static int process_level(void) {
   return r;
 }
 
-int bp_isa(void) { return capped(thread_isa >= 0 ? thread_isa : process_level()); }
-int bp_use_avx2(void) { return bp_isa() != BP_ISA_PORTABLE; }
+int bp_kernel_isa(void) { return capped(thread_isa >= 0 ? thread_isa : process_level()); }
+int bp_use_avx2(void) { return bp_kernel_isa() != BP_ISA_PORTABLE; }
 int bp_cpu_isa(void) { return cpu_level(); }
-int bp_kernel_isa(void) { return bp_isa(); }
-int bp_portable_forced(void) { return bp_isa() == BP_ISA_PORTABLE && cpu_level() != BP_ISA_PORTABLE; }
+int bp_portable_forced(void) { return bp_kernel_isa() == BP_ISA_PORTABLE && cpu_level() != BP_ISA_PORTABLE; }
 int bp_gemm_backend(void) {
   if (!bp_portable_forced() && bp_blas_active()) return -1;
-  return bp_isa();
+  return bp_kernel_isa();
 }
 void bp_force_portable_kernels(int use_portable) {
   atomic_store(&process_request, use_portable ? BP_ISA_PORTABLE : BP_ISA_AVX512);
