@@ -81,10 +81,7 @@ struct FusedScaleShift: FusedKernel {
     if x.dtype.isFloatingPoint, s.dtype == x.dtype, c.dtype == x.dtype, s.elementCount == 1, c.elementCount == 1,
       s.rank <= x.rank, c.rank <= x.rank
     {
-      func value(_ a: NDArray) -> Double {
-        a.dtype == .float32 ? Double(a.withUnsafeBufferPointer(as: Float.self) { $0[0] }) : a.withUnsafeBufferPointer(as: Double.self) { $0[0] }
-      }
-      let scale = value(s), shift = value(c)
+      let scale = s.scalarValue, shift = c.scalarValue
       try outputs.update(0) { try Kernels.scaleAndShift(x, scale: scale, shift: shift, into: &$0) }
       return
     }
