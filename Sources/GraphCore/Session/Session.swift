@@ -72,8 +72,9 @@ public final class Session: @unchecked Sendable {
   ///   expected and the given shape and dtype), a tensor fed twice, an uninitialized variable, a
   ///   tensor of another graph, or an operation that fails at run time.
   @discardableResult
-  public func run(_ fetches: [Tensor], feeding feeds: Feeds = [:], targets: [Operation] = []) throws -> [NDArray] {
-    try run(fetches, feeds, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
+  public func run(_ fetches: [Tensor], feeding feeds: consuming Feeds = [:], targets: [Operation] = []) throws -> [NDArray] {
+    var owned = consume feeds  // (moved, not copied: the run may then own the literal's storage)
+    return try run(fetches, &owned, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
   }
 
   /// Evaluates `fetches`, running `targets` too, with feeds built in code: a `[Tensor: NDArray]`
@@ -89,8 +90,9 @@ public final class Session: @unchecked Sendable {
 
   /// Evaluates one tensor, with `feeds` (a dictionary literal) supplying values for placeholders.
   /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
-  public func run(_ fetch: Tensor, feeding feeds: Feeds = [:]) throws -> NDArray {
-    try run(CollectionOfOne(fetch), feeds, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
+  public func run(_ fetch: Tensor, feeding feeds: consuming Feeds = [:]) throws -> NDArray {
+    var owned = consume feeds
+    return try run(CollectionOfOne(fetch), &owned, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
   }
 
   /// Evaluates one tensor, with feeds built in code (a `[Tensor: NDArray]` dictionary or any
@@ -105,8 +107,9 @@ public final class Session: @unchecked Sendable {
   /// Runs one operation (a training step, an initializer) for its effects, with `feeds` (a
   /// dictionary literal) supplying values for placeholders.
   /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
-  public func run(_ target: Operation, feeding feeds: Feeds = [:]) throws {
-    try run(EmptyCollection<Tensor>(), feeds, CollectionOfOne(target)) { _ in () }
+  public func run(_ target: Operation, feeding feeds: consuming Feeds = [:]) throws {
+    var owned = consume feeds
+    try run(EmptyCollection<Tensor>(), &owned, CollectionOfOne(target)) { _ in () }
   }
 
   /// Runs one operation for its effects, with feeds built in code (a `[Tensor: NDArray]`
@@ -119,15 +122,38 @@ public final class Session: @unchecked Sendable {
   }
 
   /// The one path of every `run(_:feeding:)` overload: under the lock, find the plan and put
-  /// the fed values in its slots (``bind(_:_:_:)``: by position, no hashing), check them,
-  /// ``execute(_:)`` the plan, read the results, and drop the fed values.
+  /// the fed values in its slots (``bind(_:_:_:_:)``: by position, no hashing), check them,
+  /// ``execute(_:)`` the plan, read the results, and take the fed values out of the slots again.
+  ///
+  /// The overloads take their ``Feeds`` as `consuming`: a literal written in the call is then
+  /// this run's own, and its values are moved into the plan's feed slots and back out (swapped
+  /// with the slots' empty values: no reference counting, and the caller's values are not kept
+  /// after the run). Feeds whose storage is shared (a `Feeds` value the caller feeds again) are
+  /// copied into the slots and the slots cleared afterwards, as a prepared step's feeds are.
   @inline(__always) private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
-    _ fetches: F, _ feeds: Feeds, _ targets: T, _ results: (Plan) -> R
+    _ fetches: F, _ feeds: inout Feeds, _ targets: T, _ results: (Plan) -> R
   ) throws -> R {
     lock.lock()
     defer { lock.unlock() }
-    return try bind(fetches, feeds, targets)._withUnsafeGuaranteedRef { plan in
-      defer { plan.clearFeeds() }
+    if feeds.ownsPairsUniquely() {
+      movedFeedRuns &+= 1
+      return try feeds.pairs.withUnsafeMutableBufferPointer { given in
+        try run(fetches, given, moving: true, targets, results)
+      }
+    }
+    return try feeds.pairs.withUnsafeBufferPointer { given in
+      try run(fetches, UnsafeMutableBufferPointer(mutating: given), moving: false, targets, results)
+    }
+  }
+
+  /// ``run(_:_:_:_:)`` with the fed pairs in place; `moving`: whether this run owns them and
+  /// swaps their values into the slots (else it copies them, and never writes `given`).
+  @inline(__always) private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
+    _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, moving: Bool, _ targets: T,
+    _ results: (Plan) -> R
+  ) throws -> R {
+    try bind(fetches, given, moving, targets)._withUnsafeGuaranteedRef { plan in
+      defer { plan.unbindFeeds(given, moving: moving) }
       try execute(plan)
       return results(plan)
     }
@@ -195,18 +221,22 @@ public final class Session: @unchecked Sendable {
   // MARK: Running a plan
 
   /// Finds the plan for these fetches, fed tensors and targets and puts the fed values in its
-  /// slots. A plan among the most recent ones is found without hashing or allocating (fetches
-  /// and targets compared in order, each fed tensor found by position among the plan's feeds);
-  /// otherwise the plan is looked up by key, or built, and cached.
+  /// slots (moved there when `moving`, see ``Plan/bindFeeds(_:moving:graph:)``). A plan among
+  /// the most recent ones is found without hashing or allocating (fetches and targets compared
+  /// in order, each fed tensor found by position among the plan's feeds); otherwise the plan is
+  /// looked up by key, or built, and cached.
   /// - Throws: ``SessionError/unexpectedFeed(name:reason:)`` for a tensor fed twice, and the
-  ///   errors of a feed that does not fit its placeholder or of building the plan.
+  ///   errors of a feed that does not fit its placeholder or of building the plan (`given`
+  ///   unchanged then).
   func bind<F: Collection<Tensor>, T: Collection<Operation>>(
-    _ fetches: F, _ feeds: Feeds, _ targets: T
+    _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ moving: Bool, _ targets: T
   ) throws -> Unmanaged<Plan> {
-    let feedCount = feeds.count
+    let feedCount = given.count
     let hit = try recent.withUnsafeBufferPointer { entries in
       for i in entries.indices where sameRun(entries[i], fetches, feedCount, targets) {
-        if try entries[i].plan._withUnsafeGuaranteedRef({ try $0.bindFeeds(feeds, graph: graph) }) { return i }
+        if try entries[i].plan._withUnsafeGuaranteedRef({ try $0.bindFeeds(given, moving: moving, graph: graph) }) {
+          return i
+        }
       }
       return -1
     }
@@ -218,7 +248,7 @@ public final class Session: @unchecked Sendable {
     for t in fetches { try checkOwn(t) }
     for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
     var fedRefs: [ValueRef] = []
-    for (t, _) in feeds {
+    for (t, _) in given {
       try checkOwn(t)
       fedRefs.append(ValueRef(node: t.node, output: t.output))
     }
@@ -238,7 +268,7 @@ public final class Session: @unchecked Sendable {
     }
     if recent.count == 4 { recent.removeLast() }
     recent.insert(RecentPlan(key: key, plan: plan), at: 0)
-    guard try plan.bindFeeds(feeds, graph: graph) else {
+    guard try plan.bindFeeds(given, moving: moving, graph: graph) else {
       preconditionFailure("Session: a plan built for these feeds does not take them")
     }
     return Unmanaged.passUnretained(plan)
@@ -284,6 +314,10 @@ public final class Session: @unchecked Sendable {
 
   /// How many runs took the scalar fast path (for tests that must know it ran).
   @exclusivity(unchecked) var scalarRuns = 0
+
+  /// How many runs moved their feeds' values in and out of the plan's slots (feeds the run
+  /// owned; for tests that must know it happened).
+  @exclusivity(unchecked) var movedFeedRuns = 0
 
   /// Executes the plan's steps one by one through the primitives' kernels.
   func executeSteps(_ plan: Plan) throws {
@@ -505,29 +539,32 @@ extension PreparedStep {
 
 extension Plan {
   /// Puts each fed value in its feed slot, found by position among the plan's feeds (compared
-  /// as node and output, no hashing). Returns false, with the slots cleared again, when a fed
-  /// tensor is not one of the plan's feeds (or is of another graph): the plan does not fit.
-  /// The caller has checked that the counts are equal, and holds the session's lock.
-  /// Each value is checked against its placeholder's dtype and shape as it is bound; on a
+  /// as node and output, no hashing; pair `i` is first compared with feed `i`). When `moving`,
+  /// the run owns `given` and each value is swapped with its slot's empty value (no reference
+  /// counting; ``unbindFeeds(_:moving:)`` swaps them back); otherwise the value is copied into
+  /// the slot and `given` is not written. Returns false, with every slot and `given` as they
+  /// were, when a fed tensor is not one of the plan's feeds (or is of another graph): the plan
+  /// does not fit. The caller has checked that the counts are equal, and holds the session's
+  /// lock. Each value is checked against its placeholder's dtype and shape as it is bound; on a
   /// mismatch the error names the first mismatched feed in the plan's order (so it does not
-  /// depend on the feeds' order), and the slots are cleared.
+  /// depend on the feeds' order), and the slots are restored.
   /// - Throws: ``SessionError/unexpectedFeed(name:reason:)`` for a tensor fed twice (equal
   ///   counts and no tensor fed twice make every plan feed bound exactly once), or
   ///   ``SessionError/feedMismatch(name:expected:got:)``.
-  func bindFeeds(_ fed: Feeds, graph: Graph) throws -> Bool {
+  func bindFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, moving: Bool, graph: Graph) throws -> Bool {
     var mismatch = false
     var twice = -1
-    // Both lists are read in place: no pair or plan feed is copied (nor retained).
-    let fits = fed.pairs.withUnsafeBufferPointer { given in feeds.withUnsafeBufferPointer { planned in
+    // The plan's feeds are read in place: no pair or plan feed is copied (nor retained).
+    let fits = feeds.withUnsafeBufferPointer { planned in
       // Which plan feeds are bound: a bit each for the first 64, a flag in `boundBeyond` for more.
       var bound: UInt64 = 0
       var boundBeyond: [Bool] = []
       for i in given.indices {
         let pair = given.baseAddress! + i
         guard pair.pointee.0.graph === graph,
-          let j = planned.firstIndex(where: { $0.ref.node == pair.pointee.0.node && $0.ref.output == pair.pointee.0.output })
+          let j = Self.position(node: pair.pointee.0.node, output: pair.pointee.0.output, in: planned, hint: i)
         else {
-          clearFeeds()
+          unbindFeeds(given, count: i, moving: moving)
           return false
         }
         if j < 64 {
@@ -542,19 +579,51 @@ extension Plan {
         if pair.pointee.1.dtype != feed.pointee.info.dtype || !feed.pointee.info.shape.accepts(pair.pointee.1.shape) {
           mismatch = true
         }
-        frame[feed.pointee.slot] = pair.pointee.1
+        if moving {
+          swap(&(frame + feed.pointee.slot).pointee, &pair.pointee.1)
+        } else {
+          frame[feed.pointee.slot] = pair.pointee.1
+        }
       }
       return true
-    } }
+    }
     if twice >= 0 {
-      clearFeeds()
+      if fits { unbindFeeds(given, moving: moving) }  // (a plan that does not fit has restored them)
       throw Self.fedTwice(feeds[twice].name)
     }
     if fits && mismatch {
-      defer { clearFeeds() }
+      defer { unbindFeeds(given, moving: moving) }
       for i in feeds.indices { try checkFeed(at: i, frame[feeds[i].slot]) }
     }
     return fits
+  }
+
+  /// The position among `planned` of the feed of value `output` of node `node`: `hint` when it
+  /// is there (pairs written in the plan's order), else the first found; `nil` when none is.
+  @inline(__always) static func position(node: Int, output: Int, in planned: UnsafeBufferPointer<Feed>, hint: Int) -> Int? {
+    if hint < planned.count, planned[hint].ref.node == node, planned[hint].ref.output == output { return hint }
+    return planned.firstIndex { $0.ref.node == node && $0.ref.output == output }
+  }
+
+  /// Takes the fed values out of the feed slots after a run (or a failed binding): when
+  /// `moving`, swaps the first `count` pairs' values back (all when `nil`), last bound first,
+  /// so `given` and the slots are exactly as before ``bindFeeds(_:moving:graph:)`` (a tensor
+  /// fed twice included); otherwise clears every feed slot (``clearFeeds()``).
+  func unbindFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, count: Int? = nil, moving: Bool) {
+    guard moving else {
+      clearFeeds()
+      return
+    }
+    feeds.withUnsafeBufferPointer { planned in
+      var i = count ?? given.count
+      while i > 0 {
+        i -= 1
+        let pair = given.baseAddress! + i
+        // Bound before, so found.
+        let j = Self.position(node: pair.pointee.0.node, output: pair.pointee.0.output, in: planned, hint: i)!
+        swap(&(frame + planned[j].slot).pointee, &pair.pointee.1)
+      }
+    }
   }
 
   /// The error for tensor `name` fed twice in one run.
