@@ -137,9 +137,13 @@ public final class Session: @unchecked Sendable {
     defer { lock.unlock() }
     if feeds.ownsPairsUniquely() {
       movedFeedRuns &+= 1
-      return try feeds.pairs.withUnsafeMutableBufferPointer { given in
+      let result = try feeds.pairs.withUnsafeMutableBufferPointer { given in
         try run(fetches, given, moving: true, targets, results)
       }
+      // The pairs are destroyed here, by code specialized for them, rather than by the array
+      // storage's generic deinitializer (the runtime's per-element, per-tuple-member calls).
+      while feeds.pairs.popLast() != nil {}
+      return result
     }
     return try feeds.pairs.withUnsafeBufferPointer { given in
       try run(fetches, UnsafeMutableBufferPointer(mutating: given), moving: false, targets, results)
