@@ -454,8 +454,11 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
     job.shape = S_SWEEP;
     if (n == 1) job.a = b, job.csa = rsb, job.b = a, job.rsb = csa, job.extent = m;
     else job.extent = n;
-    job.step = SWEEP_DEPTH;
-    const long blocks = (k + SWEEP_DEPTH - 1) / SWEEP_DEPTH;
+    // Blocks of SWEEP_DEPTH rows (of a multiple of it beyond 64 blocks, to bound the partial
+    // sums' memory): fixed by the shape, so the sums round alike on any number of threads.
+    const long units = (k + SWEEP_DEPTH - 1) / SWEEP_DEPTH;
+    job.step = (units + 63) / 64 * SWEEP_DEPTH;
+    const long blocks = (k + job.step - 1) / job.step;
     if (blocks == 1) {  // one block: straight into C
       s_sweep_rows_avx2(job.extent, k, job.a, job.csa, job.b, job.rsb, overwrite, c);
       return 1;
