@@ -22,6 +22,11 @@
 // Products with fewer multiply-adds than this stay on the calling thread (a hand-off to
 // another thread and back costs tens of microseconds).
 #define THREAD_WORK (4.0 * 1024.0 * 1024.0)
+// Products with at least this many (and fewer than THREAD_WORK) multiply-adds may be split over
+// the threads, in pieces that share one packed B (gemm_template.h) or, on the direct paths
+// below, in pieces of rows, columns or depth: when the split measured faster lately
+// (`bp_split_begin`; on an idle machine it does, with the other cores busy it may not).
+#define SHARED_WORK (512.0 * 1024.0)
 
 // The register tiles (MR rows by NR columns) of the portable and AVX2 micro-kernels, and of the
 // AVX-512 ones (SW_, DW_; x86-64 only, but their blocking is derived everywhere, for tests).
@@ -183,9 +188,10 @@ DEFINE_WIDE_UKR(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm)
 // The blocked path packs both operands and computes 6×16 tiles; for a matrix-vector product
 // (n = 1) that packs all of A to compute 16 columns and keep 1, and for a dense layer's 10
 // outputs it leaves 6 of the tile's 16 lanes idle. These direct kernels read the operands where
-// they are (op(B)ᵀ copied once when B is not stored transposed), on the calling thread: dot
-// products, eight lanes of partial sums each. Chosen by shape in `s_direct` (above SMALL_WORK
-// and below THREAD_WORK); the rest keeps the blocked path. For 128x1600 by 1600x10 on one core
+// they are (op(B)ᵀ copied once when B is not stored transposed): dot products, eight lanes of
+// partial sums each, or sweeps over contiguous rows. Chosen by shape in `s_direct` (above
+// SMALL_WORK; the few-column shapes below THREAD_WORK), split over the threads from
+// SHARED_WORK when that measures faster; the rest keeps the blocked path. For 128x1600 by 1600x10 on one core
 // of the Zen 3 of BENCHMARKS.md: 24-29 GFLOP/s blocked, 38-49 direct (session 10; OpenBLAS 31-33);
 // the weight gradient xᵀ·dy (A transposed) runs rows of outer products instead.
 // Tried before and not kept: an unpacked 6×16 kernel with masked columns (no faster than the
@@ -259,16 +265,37 @@ BP_AVX2 static void s_dot_rows_avx2(long count, long k, const float *x, const fl
   }
 }
 
-// C[m] (+)= op(A)·b for a transposed A (op(A)'s columns contiguous) and n = 1: C accumulates
-// b[p] times A's stored row p, a vectorized sweep per p.
-BP_AVX2 static void s_axpy_rows_avx2(long m, long k, const float *a, long csa, const float *b, long rsb,
-                                     int overwrite, float *restrict c) {
-  if (overwrite)
-    for (long i = 0; i < m; i++) c[i] = 0;
-  for (long p = 0; p < k; p++) {
-    float bp = b[p * rsb];
-    const float *restrict ap = a + p * csa;
-    for (long i = 0; i < m; i++) c[i] += bp * ap[i];
+// c[j] (+)= Σ_p x[p·xs]·rows[p·stride + j] for j < len: sweeps over contiguous rows (a
+// transposed A times a vector, or a vector times B), four rows per pass over c so that c is
+// loaded and stored once per four multiply-adds. Each element is the chain
+// fma(x[p], row_p[j], t) over p in order, whatever the split of j.
+BP_AVX2 static void s_sweep_rows_avx2(long len, long k, const float *x, long xs, const float *rows, long stride,
+                                      int overwrite, float *restrict c) {
+  if (overwrite) memset(c, 0, sizeof(float) * (size_t)len);
+  long p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const float *r0 = rows + p * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+    const float x0 = x[p * xs], x1 = x[(p + 1) * xs], x2 = x[(p + 2) * xs], x3 = x[(p + 3) * xs];
+    const __m256 v0 = _mm256_set1_ps(x0), v1 = _mm256_set1_ps(x1), v2 = _mm256_set1_ps(x2), v3 = _mm256_set1_ps(x3);
+    long j = 0;
+    for (; j + 8 <= len; j += 8) {
+      __m256 t = _mm256_loadu_ps(c + j);
+      t = _mm256_fmadd_ps(v0, _mm256_loadu_ps(r0 + j), t);
+      t = _mm256_fmadd_ps(v1, _mm256_loadu_ps(r1 + j), t);
+      t = _mm256_fmadd_ps(v2, _mm256_loadu_ps(r2 + j), t);
+      t = _mm256_fmadd_ps(v3, _mm256_loadu_ps(r3 + j), t);
+      _mm256_storeu_ps(c + j, t);
+    }
+    for (; j < len; j++)
+      c[j] = __builtin_fmaf(x3, r3[j], __builtin_fmaf(x2, r2[j], __builtin_fmaf(x1, r1[j], __builtin_fmaf(x0, r0[j], c[j]))));
+  }
+  for (; p < k; p++) {
+    const float *r0 = rows + p * stride;
+    const float x0 = x[p * xs];
+    const __m256 v0 = _mm256_set1_ps(x0);
+    long j = 0;
+    for (; j + 8 <= len; j += 8) _mm256_storeu_ps(c + j, _mm256_fmadd_ps(v0, _mm256_loadu_ps(r0 + j), _mm256_loadu_ps(c + j)));
+    for (; j < len; j++) c[j] = __builtin_fmaf(x0, r0[j], c[j]);
   }
 }
 
@@ -301,20 +328,9 @@ BP_AVX2 BP_INLINE void s_dot_block(int R, int C, long k, const float *a, long rs
 
 // C (+)= op(A)·op(B) for a few columns (2 ≤ n < 16) and op(A)'s rows contiguous, as dot
 // products of 5×2 blocks: the blocked path's 16-lane tiles would leave 16 - n lanes idle
-// (a dense layer's 10 outputs: 6 of 16). op(B)ᵀ's rows are read in place when B is stored
-// transposed, else copied once into the scratch buffer. Returns 0 when out of memory.
-BP_AVX2 static int s_dot_products_avx2(long m, long n, long k, const float *a, long rsa, const float *b, long rsb,
-                                       long csb, int overwrite, float *c, long ldc) {
-  const float *bt = b;
-  long ldbt = csb;
-  if (rsb != 1) {
-    float *packed = bp_scratch(0, sizeof(float) * (size_t)n * (size_t)k);
-    if (!packed) return 0;
-    for (long j = 0; j < n; j++)
-      for (long p = 0; p < k; p++) packed[j * k + p] = b[p * rsb + j * csb];
-    bt = packed;
-    ldbt = k;
-  }
+// (a dense layer's 10 outputs: 6 of 16). `bt`: op(B)ᵀ, rows of length k, row stride ldbt.
+BP_AVX2 static void s_dot_products_avx2(long m, long n, long k, const float *a, long rsa, const float *bt,
+                                        long ldbt, int overwrite, float *c, long ldc) {
   long i = 0;
   for (; i + 5 <= m; i += 5) {
     long j = 0;
@@ -326,7 +342,6 @@ BP_AVX2 static int s_dot_products_avx2(long m, long n, long k, const float *a, l
     for (; j + 2 <= n; j += 2) s_dot_block(1, 2, k, a + i * rsa, rsa, bt + j * ldbt, ldbt, c + i * ldc + j, ldc, overwrite);
     if (j < n) s_dot_block(1, 1, k, a + i * rsa, rsa, bt + j * ldbt, ldbt, c + i * ldc + j, ldc, overwrite);
   }
-  return 1;
 }
 
 // C (+)= op(A)·op(B) for a few columns (2 ≤ n ≤ 12) and a transposed A (op(A)'s columns
@@ -372,31 +387,128 @@ BP_AVX2 static void s_outer_products_avx2(long m, long n, long k, const float *a
   }
 }
 
+// The direct paths' shapes.
+enum { S_DOT_ROWS, S_DOT_COLUMNS, S_SWEEP, S_DOT_PRODUCTS, S_OUTER_PRODUCTS };
+
+// Depth rows per piece of a sweep (S_SWEEP).
+#define SWEEP_DEPTH 128
+
+// A direct product split into pieces of `step` rows (or columns, for the vector-matrix shapes)
+// of C: each element of C is computed by one piece, exactly as on one thread. A sweep is split
+// over its depth instead (so each piece streams contiguous rows): piece i sums depth rows
+// [i·step, (i+1)·step) into its own row of `partial`, and the caller adds the rows in order.
+typedef struct {
+  int shape, overwrite;
+  long m, n, k, rsa, csa, rsb, csb, ldc, extent, step;
+  const float *a, *b;  // b: op(B)ᵀ for S_DOT_PRODUCTS, row stride csb; S_SWEEP: a the vector
+                       // (stride csa), b the rows (stride rsb)
+  float *c, *partial;
+} s_direct_job;
+
+static void s_direct_piece(void *context, int index, int count) {
+  (void)count;
+  const s_direct_job *j = context;
+  const long lo = index * j->step;
+  if (j->shape == S_SWEEP) {  // depth rows [lo, lo + len) into partial row `index`
+    const long len = (lo + j->step < j->k ? lo + j->step : j->k) - lo;
+    s_sweep_rows_avx2(j->extent, len, j->a + lo * j->csa, j->csa, j->b + lo * j->rsb, j->rsb, 1,
+                      j->partial + index * j->extent);
+    return;
+  }
+  const long len = (lo + j->step < j->extent ? lo + j->step : j->extent) - lo;
+  if (len <= 0) return;
+  switch (j->shape) {
+  case S_DOT_ROWS:  // matrix-vector, A's rows contiguous: dot products
+    s_dot_rows_avx2(len, j->k, j->b, j->a + lo * j->rsa, j->rsa, j->c + lo * j->ldc, j->ldc, j->overwrite);
+    break;
+  case S_DOT_COLUMNS:  // vector-matrix, B transposed: dot products
+    s_dot_rows_avx2(len, j->k, j->a, j->b + lo * j->csb, j->csb, j->c + lo, 1, j->overwrite);
+    break;
+  case S_DOT_PRODUCTS:
+    s_dot_products_avx2(len, j->n, j->k, j->a + lo * j->rsa, j->rsa, j->b, j->csb, j->overwrite, j->c + lo * j->ldc, j->ldc);
+    break;
+  default:
+    s_outer_products_avx2(len, j->n, j->k, j->a + lo, j->csa, j->b, j->rsb, j->csb, j->overwrite, j->c + lo * j->ldc,
+                          j->ldc);
+  }
+}
+
 // The direct paths: returns 1 when the product was computed, 0 to leave it to the blocked one.
+// From SHARED_WORK they run in pieces over the threads (rows, or columns for a single row; a
+// piece's size a multiple of the kernel's block of rows, so each element is computed as on
+// one thread; a sweep in fixed blocks of its depth, on one thread as on several). The
+// matrix-vector shapes take these paths at every size (the blocked path would pack all of A to
+// fill 16 columns and keep one); the few-column ones below THREAD_WORK.
 static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, const float *b, long rsb,
                     long csb, int overwrite, float *c, long ldc) {
   if (!bp_use_avx2() || !bp_direct_gemm()) return 0;
-  double work = (double)m * (double)n * (double)k;
-  if (work >= THREAD_WORK || work <= SMALL_WORK) return 0;
-  if (n == 1 && csa == 1 && rsb == 1) {  // matrix-vector, A's rows contiguous: dot products
-    s_dot_rows_avx2(m, k, b, a, rsa, c, ldc, overwrite);
+  const double work = (double)m * (double)n * (double)k;
+  if (work <= SMALL_WORK) return 0;
+  s_direct_job job = {0, overwrite, m, n, k, rsa, csa, rsb, csb, ldc, m, 0, a, b, c, NULL};
+  long block = 4;  // the kernel's rows (or columns) per block
+  if (n == 1 && csa == 1 && rsb == 1) {
+    job.shape = S_DOT_ROWS;
+  } else if ((n == 1 && rsa == 1 && ldc == 1) || (m == 1 && csb == 1)) {
+    // A transposed times a vector (the rows: A's stored rows; the vector: op(B)'s column), or a
+    // vector times B (the rows: B's; the vector: op(A)'s row).
+    job.shape = S_SWEEP;
+    if (n == 1) job.a = b, job.csa = rsb, job.b = a, job.rsb = csa, job.extent = m;
+    else job.extent = n;
+    // Blocks of SWEEP_DEPTH rows (of a multiple of it beyond 64 blocks, to bound the partial
+    // sums' memory): fixed by the shape, so the sums round alike on any number of threads.
+    const long units = (k + SWEEP_DEPTH - 1) / SWEEP_DEPTH;
+    job.step = (units + 63) / 64 * SWEEP_DEPTH;
+    const long blocks = (k + job.step - 1) / job.step;
+    if (blocks == 1) {  // one block: straight into C
+      s_sweep_rows_avx2(job.extent, k, job.a, job.csa, job.b, job.rsb, overwrite, c);
+      return 1;
+    }
+    job.partial = bp_scratch(0, sizeof(float) * (size_t)blocks * (size_t)job.extent);
+    if (!job.partial) return 0;
+    double start = 0;
+    const int split = work >= SHARED_WORK && bp_split_begin(BP_SPLIT_SWEEP, &start);
+    if (split)
+      bp_parallel_for((int)blocks, s_direct_piece, &job);
+    else
+      for (long i = 0; i < blocks; i++) s_direct_piece(&job, (int)i, (int)blocks);
+    const float *restrict part = job.partial;
+    for (long j = 0; j < job.extent; j++) {  // the blocks' sums, added in order
+      float t = part[j];
+      for (long i = 1; i < blocks; i++) t += part[i * job.extent + j];
+      c[j] = overwrite ? t : c[j] + t;
+    }
+    if (work >= SHARED_WORK) bp_split_end(BP_SPLIT_SWEEP, split, work, start);
     return 1;
+  } else if (m == 1 && csa == 1 && rsb == 1) {
+    job.shape = S_DOT_COLUMNS, job.extent = n;
+  } else if (work < THREAD_WORK && n >= 2 && n < S_NR && m >= S_MR && k >= 64 && csa == 1) {
+    job.shape = S_DOT_PRODUCTS, block = 5;
+    if (rsb != 1) {  // op(B)ᵀ's rows copied once (else read in place, row stride csb)
+      float *packed = bp_scratch(0, sizeof(float) * (size_t)n * (size_t)k);
+      if (!packed) return 0;
+      for (long j = 0; j < n; j++)
+        for (long p = 0; p < k; p++) packed[j * k + p] = b[p * rsb + j * csb];
+      job.b = packed, job.csb = k;
+    }
+  } else if (work < THREAD_WORK && n >= 2 && n <= 12 && m >= 16 && rsa == 1) {
+    job.shape = S_OUTER_PRODUCTS, block = 8;
+  } else {
+    return 0;
   }
-  if (n == 1 && rsa == 1 && ldc == 1) {  // matrix-vector, A transposed: sweeps over A's rows
-    s_axpy_rows_avx2(m, k, a, csa, b, rsb, overwrite, c);
-    return 1;
-  }
-  if (m == 1 && csa == 1 && rsb == 1) {  // vector-matrix, B transposed: dot products
-    s_dot_rows_avx2(n, k, a, b, csb, c, 1, overwrite);
-    return 1;
-  }
-  if (n >= 2 && n < S_NR && m >= S_MR && k >= 64 && csa == 1)  // a few columns: dot products
-    return s_dot_products_avx2(m, n, k, a, rsa, b, rsb, csb, overwrite, c, ldc);
-  if (n >= 2 && n <= 12 && m >= 16 && rsa == 1) {  // a few columns, A transposed: rows of outer products
-    s_outer_products_avx2(m, n, k, a, csa, b, rsb, csb, overwrite, c, ldc);
-    return 1;
-  }
-  return 0;
+  static const int kinds[] = {[S_DOT_ROWS] = BP_SPLIT_DOT_ROWS, [S_DOT_COLUMNS] = BP_SPLIT_DOT_COLUMNS,
+                              [S_DOT_PRODUCTS] = BP_SPLIT_DOT_PRODUCTS, [S_OUTER_PRODUCTS] = BP_SPLIT_OUTER_PRODUCTS};
+  double start = 0;
+  const int split = work >= SHARED_WORK && bp_split_begin(kinds[job.shape], &start);
+  // Two pieces per thread: a late worker's share is taken by the others.
+  long pieces = split ? 2L * bp_max_threads() : 1;
+  const long blocks = (job.extent + block - 1) / block;
+  if (pieces > blocks) pieces = blocks;
+  job.step = (blocks + pieces - 1) / pieces * block;
+  pieces = (job.extent + job.step - 1) / job.step;
+  if (pieces <= 1) s_direct_piece(&job, 0, 1);
+  else bp_parallel_for((int)pieces, s_direct_piece, &job);
+  if (work >= SHARED_WORK) bp_split_end(kinds[job.shape], split, work, start);
+  return 1;
 }
 #endif
 

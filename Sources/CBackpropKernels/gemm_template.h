@@ -72,6 +72,41 @@ static void NAME(ukr_portable)(long kc, const T *restrict a, const T *restrict b
 }
 #endif
 
+// C[mc×nc] (+)= the packed A block (MR-tall panels) · the packed B block (NR-wide panels), depth
+// kc: one register tile for every pair of panels; edge tiles go through a local tile.
+static void NAME(tiles)(UKR_FN ukr, long mc, long nc, long kc, const T *abuf, const T *bbuf, T *c, long ldc,
+                        int accumulate) {
+  T tile[MR * NR];
+  for (long jr = 0; jr < nc; jr += NR) {
+    long nr = nc - jr < NR ? nc - jr : NR;
+    const T *bp = bbuf + jr * kc;
+    for (long ir = 0; ir < mc; ir += MR) {
+      long mr = mc - ir < MR ? mc - ir : MR;
+      const T *ap = abuf + ir * kc;
+      T *cp = c + ir * ldc + jr;
+      if (mr == MR && nr == NR) {
+        ukr(kc, ap, bp, cp, ldc, accumulate);
+      } else {
+        ukr(kc, ap, bp, tile, NR, 0);
+        for (long i = 0; i < mr; i++)
+          for (long j = 0; j < nr; j++)
+            cp[i * ldc + j] = accumulate ? cp[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+      }
+    }
+  }
+}
+
+// C[m0..<m1, n0..<n1] (+)= op(A)·op(B), unblocked: when there is no memory for packing.
+static void NAME(unpacked)(long m0, long m1, long n0, long n1, long k, const T *a, long rsa, long csa, const T *b,
+                           long rsb, long csb, int overwrite, T *c, long ldc) {
+  for (long i = m0; i < m1; i++)
+    for (long j = n0; j < n1; j++) {
+      T s = 0;
+      for (long p = 0; p < k; p++) s += a[i * rsa + p * csa] * b[p * rsb + j * csb];
+      c[i * ldc + j] = overwrite ? s : c[i * ldc + j] + s;
+    }
+}
+
 // C[m0..<m1, n0..<n1] (+)= op(A)·op(B) with the blocked loops; `overwrite`: beta = 0.
 static void NAME(blocked)(UKR_FN ukr, long m0, long m1, long n0, long n1, long k, const T *a, long rsa,
                           long csa, const T *b, long rsb, long csb, int overwrite, T *c, long ldc) {
@@ -80,16 +115,10 @@ static void NAME(blocked)(UKR_FN ukr, long m0, long m1, long n0, long n1, long k
   long mcmax = m1 - m0 < MC ? m1 - m0 : MC;
   T *bbuf = bp_scratch(0, sizeof(T) * (size_t)kcmax * (size_t)((ncmax + NR - 1) / NR * NR));
   T *abuf = bp_scratch(1, sizeof(T) * (size_t)kcmax * (size_t)((mcmax + MR - 1) / MR * MR));
-  if (!bbuf || !abuf) {  // out of memory for packing: the unblocked loop
-    for (long i = m0; i < m1; i++)
-      for (long j = n0; j < n1; j++) {
-        T s = 0;
-        for (long p = 0; p < k; p++) s += a[i * rsa + p * csa] * b[p * rsb + j * csb];
-        c[i * ldc + j] = overwrite ? s : c[i * ldc + j] + s;
-      }
+  if (!bbuf || !abuf) {
+    NAME(unpacked)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);
     return;
   }
-  T tile[MR * NR];
   for (long jc = n0; jc < n1; jc += NC) {
     long nc = n1 - jc < NC ? n1 - jc : NC;
     for (long pc = 0; pc < k; pc += KC) {
@@ -99,23 +128,7 @@ static void NAME(blocked)(UKR_FN ukr, long m0, long m1, long n0, long n1, long k
       for (long ic = m0; ic < m1; ic += MC) {
         long mc = m1 - ic < MC ? m1 - ic : MC;
         NAME(pack_a)(mc, kc, a + ic * rsa + pc * csa, rsa, csa, abuf);
-        for (long jr = 0; jr < nc; jr += NR) {
-          long nr = nc - jr < NR ? nc - jr : NR;
-          const T *bp = bbuf + jr * kc;
-          for (long ir = 0; ir < mc; ir += MR) {
-            long mr = mc - ir < MR ? mc - ir : MR;
-            const T *ap = abuf + ir * kc;
-            T *cp = c + (ic + ir) * ldc + jc + jr;
-            if (mr == MR && nr == NR) {
-              ukr(kc, ap, bp, cp, ldc, accumulate);
-            } else {
-              ukr(kc, ap, bp, tile, NR, 0);
-              for (long i = 0; i < mr; i++)
-                for (long j = 0; j < nr; j++)
-                  cp[i * ldc + j] = accumulate ? cp[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
-            }
-          }
-        }
+        NAME(tiles)(ukr, mc, nc, kc, abuf, bbuf, c + ic * ldc + jc, ldc, accumulate);
       }
     }
   }
@@ -146,13 +159,86 @@ static void NAME(run_part)(void *context, int index, int count) {
   }
 }
 
+// One block of B (depth kc, columns nc), packed once, shared by the threads: each piece packs
+// and multiplies its own rows of A.
+typedef struct {
+  UKR_FN ukr;
+  long m, nc, kc, rsa, csa, ldc, rows;  // `rows`: a piece's rows, a multiple of MR
+  const T *a, *bbuf;                    // a: op(A) at the block's depth
+  T *c;                                 // c: C at the block's first column
+  int accumulate;
+} NAME(shared_job);
+
+static void NAME(shared_piece)(void *context, int index, int count) {
+  (void)count;
+  NAME(shared_job) *j = context;
+  const long m0 = index * j->rows, m1 = m0 + j->rows < j->m ? m0 + j->rows : j->m;
+  if (m0 >= m1) return;
+  T *abuf = bp_scratch(1, sizeof(T) * (size_t)j->kc * (size_t)j->rows);  // rows <= MC
+  if (!abuf) {  // out of memory for packing: the packed B block's columns one by one
+    for (long i = m0; i < m1; i++)
+      for (long jr = 0; jr < j->nc; jr++) {
+        const T *bp = j->bbuf + jr / NR * NR * j->kc + jr % NR;
+        T s = 0;
+        for (long p = 0; p < j->kc; p++) s += j->a[i * j->rsa + p * j->csa] * bp[p * NR];
+        T *e = j->c + i * j->ldc + jr;
+        *e = j->accumulate ? *e + s : s;
+      }
+    return;
+  }
+  NAME(pack_a)(m1 - m0, j->kc, j->a + m0 * j->rsa, j->rsa, j->csa, abuf);
+  NAME(tiles)(j->ukr, m1 - m0, j->nc, j->kc, abuf, j->bbuf, j->c + m0 * j->ldc, j->ldc, j->accumulate);
+}
+
+// The blocked loops with each block of B packed once by the caller and the rows of A claimed
+// in pieces by `threads` threads (medium products: a piece's work is small, so the pieces share
+// B instead of each packing its own). Every element is computed as in `blocked`. Returns 0
+// (nothing done) when there is no memory for packing.
+static int NAME(shared)(UKR_FN ukr, int threads, long m, long n, long k, const T *a, long rsa, long csa,
+                        const T *b, long rsb, long csb, int overwrite, T *c, long ldc) {
+  const long kcmax = k < KC ? k : KC, ncmax = n < NC ? n : NC;
+  T *bbuf = bp_scratch(0, sizeof(T) * (size_t)kcmax * (size_t)((ncmax + NR - 1) / NR * NR));
+  if (!bbuf) return 0;
+  // Two pieces per thread (a late worker's share is taken by the others), each at most MC rows.
+  const long panels = (m + MR - 1) / MR;
+  long per_piece = (panels + 2 * threads - 1) / (2 * threads);
+  if (per_piece * MR > MC) per_piece = MC / MR;
+  if (per_piece < 1) per_piece = 1;
+  const long rows = per_piece * MR, pieces = (m + rows - 1) / rows;
+  for (long jc = 0; jc < n; jc += NC) {
+    const long nc = n - jc < NC ? n - jc : NC;
+    for (long pc = 0; pc < k; pc += KC) {
+      const long kc = k - pc < KC ? k - pc : KC;
+      NAME(pack_b)(kc, nc, b + pc * rsb + jc * csb, rsb, csb, bbuf);
+      NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, ldc, rows, a + pc * csa, bbuf, c + jc, !(overwrite && pc == 0)};
+      bp_parallel_for((int)pieces, NAME(shared_piece), &job);
+    }
+  }
+  return 1;
+}
+
 // C (+)= op(A)·op(B) on the packed path with micro-kernel `ukr`, split over the pool's threads
-// when the product is large (`work` multiply-adds). `overwrite`: beta = 0.
+// when the product is large enough (`work` multiply-adds): from THREAD_WORK each thread packs
+// its own part of B; from SHARED_WORK (medium products, at least two pieces of rows) the
+// threads share each packed block of B. `overwrite`: beta = 0.
 static void NAME(packed)(UKR_FN ukr, long m, long n, long k, const T *a, long rsa, long csa, const T *b,
                          long rsb, long csb, int overwrite, T *c, long ldc) {
   NAME(job) job = {ukr, m, n, k, rsa, csa, rsb, csb, ldc, a, b, c, overwrite, 1};
   int threads = bp_max_threads();
-  if ((double)m * (double)n * (double)k < THREAD_WORK) threads = 1;
+  const double work = (double)m * (double)n * (double)k;
+  if (threads > 1 && work < THREAD_WORK) {
+    double start = 0;
+    const int kind = sizeof(T) == sizeof(double) ? BP_SPLIT_DGEMM : BP_SPLIT_SGEMM;
+    if (work >= SHARED_WORK && m >= 4 * MR) {
+      const int split = bp_split_begin(kind, &start);
+      if (split ? NAME(shared)(ukr, threads, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc)
+                : (NAME(run_part)(&job, 0, 1), 1)) {
+        bp_split_end(kind, split, work, start);
+        return;
+      }
+    }
+    threads = 1;
+  }
   // Split the longer side; never give a thread less than one panel.
   job.split_columns = (n / NR) >= (m / MR);
   long panels = job.split_columns ? (n + NR - 1) / NR : (m + MR - 1) / MR;

@@ -19,13 +19,25 @@
 /// 1 when the AVX2+FMA kernels (or wider) are to be used (CPU support, not forced off).
 int bp_use_avx2(void);
 
-/// A job split over threads: `run(context, index, count)` is called once for every index in
-/// [0, count), on the calling thread and the pool's threads.
+/// A job split into pieces: `run(context, index, count)` is called once for every index in
+/// [0, count), on the calling thread or one of the pool's threads, in no fixed order; a piece's
+/// result must not depend on which thread runs it (each thread has its own `bp_scratch`).
 typedef void (*bp_parallel_fn)(void *context, int index, int count);
 
-/// Runs `fn` for indices 0..<count in parallel (count <= bp_max_threads()). Falls back to
-/// running the indices one after another on the calling thread when the pool is busy.
+/// Runs `fn` for indices 0..<count on up to bp_max_threads() threads, the caller included: each
+/// thread claims the next unclaimed index until none is left, so the caller takes the pieces of
+/// a worker that is slow to start. Returns when every piece is done. Runs the indices one after
+/// another on the calling thread when the pool is busy (a job from another thread).
 void bp_parallel_for(int count, bp_parallel_fn fn, void *context);
+
+/// The optional splits (medium products), by kind: `bp_split_begin` returns 1 to split the call
+/// over the threads, 0 to run it on the calling thread (the way that measured faster lately for
+/// this kind, the other one every 16th call), and its start time; `bp_split_end` records the
+/// call's speed (`work`: multiply-adds).
+enum { BP_SPLIT_SGEMM, BP_SPLIT_DGEMM, BP_SPLIT_DOT_ROWS, BP_SPLIT_DOT_COLUMNS, BP_SPLIT_SWEEP, BP_SPLIT_DOT_PRODUCTS,
+       BP_SPLIT_OUTER_PRODUCTS };
+int bp_split_begin(int kind, double *start);
+void bp_split_end(int kind, int split, double work, double start);
 
 /// A per-thread scratch buffer of at least `bytes` bytes, 64-byte aligned (slots 0 and 1: the
 /// matrix products' packing buffers; 2 and 3: the convolution and pooling kernels),

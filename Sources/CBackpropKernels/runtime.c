@@ -4,8 +4,10 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 // MARK: Instruction set
@@ -119,9 +121,15 @@ void bp_set_max_threads(int threads) {
 
 // One job at a time goes through the pool (`pool_use`); a caller that finds it busy runs its
 // job on its own thread. A job is published by bumping `generation` under `pool_lock`.
+// Its pieces are claimed, not assigned: the caller and each worker take the next unclaimed
+// index from `claim` (the job's generation in the high 32 bits, the next index in the low
+// ones) until none is left, and the caller returns when `done` reaches the count. So a worker
+// that is slow to wake (its core busy with another process) costs nothing: the caller takes
+// its pieces, and the worker, finding the job's generation gone or every index taken, never
+// touches the job's context. At worst the caller waits for one piece a worker claimed.
 // Workers that just finished a job spin on `generation` for a short while (a training step
 // calls several products in a row, with little work between them) before sleeping on
-// `work_cv`; the caller likewise spins on `pending` before sleeping on `done_cv`. Waking a
+// `work_cv`; the caller likewise spins on `done` before sleeping on `done_cv`. Waking a
 // sleeping thread costs tens of microseconds here, as much as a 256x256 product.
 #define BP_SPIN_LIMIT 4000  // pause instructions, about 0.1 ms
 
@@ -138,13 +146,23 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 static atomic_long generation = 0;
-static atomic_int pending = 0;
+static _Atomic uint64_t claim = 0;             // (generation mod 2^32) << 32 | next index
+static atomic_int done = 0;                    // indices of the current job finished
 static int workers = 0;                        // under pool_lock
-static int job_count = 0;                      // under pool_lock
+static int job_count = 0, job_threads = 0;     // under pool_lock
 static long start_generation[BP_MAX_POOL];     // under pool_lock
 static bp_parallel_fn job_fn = NULL;           // under pool_lock
 static void *job_context = NULL;               // under pool_lock
 static int job_isa = -1, job_direct = -1;      // under pool_lock: the caller's thread overrides
+
+// Marks one index of a `count`-index job finished, waking the caller after the last one.
+static void finish_index(int count) {
+  if (atomic_fetch_add_explicit(&done, 1, memory_order_acq_rel) + 1 == count) {
+    pthread_mutex_lock(&pool_lock);
+    pthread_cond_signal(&done_cv);
+    pthread_mutex_unlock(&pool_lock);
+  }
+}
 
 static void *worker_main(void *arg) {
   int index = (int)(size_t)arg;
@@ -164,28 +182,81 @@ static void *worker_main(void *arg) {
     bp_parallel_fn fn = job_fn;
     void *ctx = job_context;
     int count = job_count;
+    int joins = index < job_threads;
     thread_isa = job_isa;
     thread_direct = job_direct;
     pthread_mutex_unlock(&pool_lock);
-    if (index >= count) continue;
-    fn(ctx, index, count);
-    if (atomic_fetch_sub_explicit(&pending, 1, memory_order_acq_rel) == 1) {
-      pthread_mutex_lock(&pool_lock);
-      pthread_cond_signal(&done_cv);
-      pthread_mutex_unlock(&pool_lock);
+    if (!joins) continue;
+    const uint64_t tag = (uint64_t)(uint32_t)g << 32;
+    for (;;) {  // claim indices of generation g while any is left
+      uint64_t c = atomic_load_explicit(&claim, memory_order_acquire);
+      if ((c & ~(uint64_t)0xffffffffu) != tag || (long)(c & 0xffffffffu) >= count) break;
+      if (!atomic_compare_exchange_weak_explicit(&claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+        continue;
+      fn(ctx, (int)(c & 0xffffffffu), count);
+      finish_index(count);
     }
   }
   return NULL;
 }
 
+// MARK: Whether splitting pays
+//
+// On a machine whose other cores are busy (other processes), a split product's threads share
+// their cores with those processes and wait for each other: a medium product split over two
+// threads ran at 0.6x its one-thread speed here while a compiler ran on the other core, and at
+// 1.5-1.9x on the idle machine. So each kind of optional split (the medium products) keeps the
+// speed it measured each way, in multiply-adds per second (moving averages), and takes the faster
+// way, trying the other one every 16th call so that the choice follows the machine's load. The
+// results are the same either way (each element is computed as on one thread); only time
+// differs.
+#define BP_SPLIT_KINDS 8
+static _Atomic double split_rate[BP_SPLIT_KINDS][2];  // [kind][split]: 0 while unmeasured
+static atomic_uint split_calls[BP_SPLIT_KINDS];
+
+static inline double now_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static atomic_int split_policy = -1;
+
+void bp_set_split_policy(int policy) {
+  atomic_store_explicit(&split_policy, policy < 0 ? -1 : (policy > 0 ? 1 : 0), memory_order_relaxed);
+}
+
+int bp_split_begin(int kind, double *start) {
+  *start = now_seconds();
+  if (bp_max_threads() <= 1 || kind < 0 || kind >= BP_SPLIT_KINDS) return 0;
+  const int policy = atomic_load_explicit(&split_policy, memory_order_relaxed);
+  if (policy >= 0) return policy;
+  const double one = atomic_load_explicit(&split_rate[kind][0], memory_order_relaxed);
+  const double split = atomic_load_explicit(&split_rate[kind][1], memory_order_relaxed);
+  if (split == 0) return 1;
+  if (one == 0) return 0;
+  const unsigned calls = atomic_fetch_add_explicit(&split_calls[kind], 1, memory_order_relaxed);
+  const int better = split >= one;
+  return calls % 16 == 15 ? !better : better;
+}
+
+void bp_split_end(int kind, int split, double work, double start) {
+  const double elapsed = now_seconds() - start;
+  if (kind < 0 || kind >= BP_SPLIT_KINDS || elapsed <= 0) return;
+  const double rate = work / elapsed, old = atomic_load_explicit(&split_rate[kind][split != 0], memory_order_relaxed);
+  atomic_store_explicit(&split_rate[kind][split != 0], old == 0 ? rate : 0.75 * old + 0.25 * rate, memory_order_relaxed);
+}
+
 void bp_parallel_for(int count, bp_parallel_fn fn, void *context) {
-  if (count <= 1 || pthread_mutex_trylock(&pool_use) != 0) {
+  int threads = bp_max_threads();
+  if (threads > count) threads = count;
+  if (threads <= 1 || pthread_mutex_trylock(&pool_use) != 0) {
     for (int i = 0; i < count; i++) fn(context, i, count);
     return;
   }
-  // Start workers 1..count-1 if they do not exist yet (they live for the process).
+  // Start workers 1..threads-1 if they do not exist yet (they live for the process).
   pthread_mutex_lock(&pool_lock);
-  while (workers < count - 1) {
+  while (workers < threads - 1) {
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -196,25 +267,30 @@ void bp_parallel_for(int count, bp_parallel_fn fn, void *context) {
     if (!ok) break;
     workers++;
   }
-  int n = count - 1 < workers ? count : workers + 1;  // indices the pool can take
   job_fn = fn;
   job_context = context;
-  job_count = n;
+  job_count = count;
+  job_threads = threads;
   job_isa = thread_isa;
   job_direct = thread_direct;
-  atomic_store_explicit(&pending, n - 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+  const long g = atomic_load_explicit(&generation, memory_order_relaxed) + 1;
+  atomic_store_explicit(&done, 0, memory_order_relaxed);
+  atomic_store_explicit(&claim, (uint64_t)(uint32_t)g << 32, memory_order_release);
+  atomic_store_explicit(&generation, g, memory_order_release);
   pthread_cond_broadcast(&work_cv);
   pthread_mutex_unlock(&pool_lock);
 
-  fn(context, 0, count);
-  for (int i = n; i < count; i++) fn(context, i, count);  // indices no worker could take
-
-  for (int spin = 0; spin < BP_SPIN_LIMIT && atomic_load_explicit(&pending, memory_order_acquire) > 0; spin++)
+  for (;;) {  // the caller claims indices too, those of late workers included
+    const long i = (long)(atomic_fetch_add_explicit(&claim, 1, memory_order_acq_rel) & 0xffffffffu);
+    if (i >= count) break;
+    fn(context, (int)i, count);
+    atomic_fetch_add_explicit(&done, 1, memory_order_acq_rel);
+  }
+  for (int spin = 0; spin < BP_SPIN_LIMIT && atomic_load_explicit(&done, memory_order_acquire) < count; spin++)
     cpu_relax();
-  if (atomic_load_explicit(&pending, memory_order_acquire) > 0) {
+  if (atomic_load_explicit(&done, memory_order_acquire) < count) {
     pthread_mutex_lock(&pool_lock);
-    while (atomic_load_explicit(&pending, memory_order_acquire) > 0) pthread_cond_wait(&done_cv, &pool_lock);
+    while (atomic_load_explicit(&done, memory_order_acquire) < count) pthread_cond_wait(&done_cv, &pool_lock);
     pthread_mutex_unlock(&pool_lock);
   }
   pthread_mutex_unlock(&pool_use);

@@ -69,9 +69,18 @@ import Testing
 
   @Test func largeProductSplitOverThreads() throws {
     KernelSettings.setMatmulThreads(3)  // an odd split, whatever the machine has
-    defer { KernelSettings.setMatmulThreads(nil) }
+    KernelSettings.setMediumProductSplit(true)
+    defer {
+      KernelSettings.setMatmulThreads(nil)
+      KernelSettings.setMediumProductSplit(nil)
+    }
     try Self.check(m: 300, n: 300, k: 300, ta: false, tb: false, dtype: .float32, seed: 7)
     try Self.check(m: 301, n: 170, k: 290, ta: true, tb: true, dtype: .float64, seed: 9)
+    // Medium products: pieces of rows sharing each packed block of B (one block, two blocks).
+    try Self.check(m: 128, n: 128, k: 128, ta: false, tb: true, dtype: .float32, seed: 11)
+    try Self.check(m: 128, n: 128, k: 128, ta: true, tb: false, dtype: .float64, seed: 13)
+    try Self.check(m: 40, n: 300, k: 300, ta: false, tb: false, dtype: .float32, seed: 15)
+    try Self.check(m: 31, n: 200, k: 600, ta: true, tb: true, dtype: .float64, seed: 17)
   }
 
   /// The shapes training runs (issue 13: a batch of 32 through a 64-128 layer, a dense layer

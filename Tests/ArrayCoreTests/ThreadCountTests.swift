@@ -39,6 +39,38 @@ import Testing
     Self.expectSameBits(results, "matmul \(dtype)")
   }
 
+  /// Medium products (from 512K multiply-adds, below the 4M where each thread packs its own
+  /// part of B) run in pieces claimed by the threads: the blocked path's pieces of rows share
+  /// each packed block of B (depths above and below one block of 256), and the direct kernels
+  /// (matrix-vector, vector-matrix, a few columns, a transposed A with a few columns) take
+  /// pieces of rows or columns, or of the depth in fixed blocks (the sweeps of a vector times B,
+  /// and of a transposed A times a vector, also above 4M). Every transposition, both types where
+  /// the path has them.
+  @Test(arguments: [DType.float32, .float64])
+  func mediumProductsAreTheSameOnAnyThreadCount(dtype: DType) throws {
+    let shapes: [(m: Int, n: Int, k: Int)] = [
+      (128, 128, 128), (40, 300, 300), (97, 61, 250), (128, 10, 1600), (1600, 10, 128), (1024, 1, 1024),
+      (1, 1024, 1024), (1, 777, 1500), (1531, 1, 700), (1, 2100, 2000), (2100, 1, 2000),
+      (1, 300, 9000), (300, 1, 9000),
+    ]
+    KernelSettings.setMediumProductSplit(true)  // split whenever there is more than one thread
+    defer { KernelSettings.setMediumProductSplit(nil) }
+    var seed: UInt64 = 500
+    for (m, n, k) in shapes {
+      for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = randomArray(ta ? [k, m] : [m, k], seed: seed, dtype: dtype)
+        let b = randomArray(tb ? [n, k] : [k, n], seed: seed + 1, dtype: dtype)
+        seed += 2
+        let results = try Self.perThreadCount {
+          var out = NDArray()
+          try Kernels.matmul(a, b, transposeA: ta, transposeB: tb, into: &out)
+          return out
+        }
+        Self.expectSameBits(results, "matmul \(m)x\(k) by \(k)x\(n), transposed \(ta) \(tb), \(dtype)")
+      }
+    }
+  }
+
   /// The filter gradient through each of its paths: the direct first-layer kernel (float32, a
   /// 3x3 filter on one channel), im2col and the packed GEMM, and a 1x1 filter on the images
   /// themselves; batches that do and do not divide into the slices.

@@ -358,6 +358,13 @@ public enum KernelSettings {
   /// Sets the number of threads for large matrix products; `nil` restores the default.
   public static func setMatmulThreads(_ threads: Int?) { bp_set_max_threads(Int32(clamping: threads ?? 0)) }
 
+  /// Whether medium matrix products (from 512K to 4M multiply-adds, where a split's hand-off
+  /// costs a noticeable share of the work) are split over ``matmulThreads`` threads: `nil` (the
+  /// default) when splitting measured faster lately for that kind of product (it does on an idle
+  /// machine; with the other cores busy it may not), `true` always, `false` never. Process-wide;
+  /// the results are the same bits in every case, only the time differs.
+  public static func setMediumProductSplit(_ split: Bool?) { bp_set_split_policy(split.map { $0 ? 1 : 0 } ?? -1) }
+
   /// The blocking of the packed matrix product for `dtype` (float32, else float64) on the
   /// calling thread's instruction set (its register tile): `kc` values
   /// of depth per packed panel (fixed at 256, so that products round alike on every machine

@@ -65,6 +65,11 @@ int bp_max_threads(void);
 /// Sets the number of threads used for large matrix products (values below 1 restore the default).
 void bp_set_max_threads(int threads);
 
+/// Whether medium matrix products (from 512K to 4M multiply-adds) are split over the threads:
+/// -1 (the default) when that measured faster lately, 0 never, 1 always (when there is more
+/// than one thread). The results are the same bits either way.
+void bp_set_split_policy(int policy);
+
 /// The blocking of the packed matrix product for float (`double_precision` 0) or double (1), for
 /// the calling thread's instruction set (its register tile):
 /// the depth, row and column blocks, derived at first use from the cache sizes in `caches`
