@@ -74,7 +74,7 @@ def bench_env():
 def thread_note():
     t = threads()
     return (f"{t} threads = the online cores, for every system: Backprop `BACKPROP_NUM_THREADS={t}` "
-            f"(its matrix products split over the threads above 4M multiply-adds; the notebook steps "
+            f"(its matrix products split over the threads above 4M multiply-adds, and from 512K when that measures faster; the notebook steps "
             f"run on the calling thread); NumPy `OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS={t}` "
             f"(OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed); PyTorch `torch.set_num_threads({t})`; "
             f"TensorFlow intra-op threads {t} (`tf.config.threading`, and `ConfigProto` for compat.v1 "

@@ -207,12 +207,14 @@ static void *worker_main(void *arg) {
 // threads ran at 0.6x its one-thread speed here while a compiler ran on the other core, and at
 // 1.5-1.9x on the idle machine. So each kind of optional split (the medium products) keeps the
 // speed it measured each way, in multiply-adds per second (moving averages), and takes the faster
-// way, trying the other one every 16th call so that the choice follows the machine's load. The
-// results are the same either way (each element is computed as on one thread); only time
-// differs.
+// way, trying the other one now and then so that the choice follows the machine's load: every
+// 16th call, an interval that doubles (up to 1024) each time the try stays slower and returns
+// to 16 when it catches up. The results are the same either way (each element is computed as on
+// one thread); only time differs.
 #define BP_SPLIT_KINDS 8
 static _Atomic double split_rate[BP_SPLIT_KINDS][2];  // [kind][split]: 0 while unmeasured
 static atomic_uint split_calls[BP_SPLIT_KINDS];
+static atomic_uint split_interval[BP_SPLIT_KINDS];    // calls between tries of the slower way (0: 16)
 
 static inline double now_seconds(void) {
   struct timespec t;
@@ -236,15 +238,25 @@ int bp_split_begin(int kind, double *start) {
   if (split == 0) return 1;
   if (one == 0) return 0;
   const unsigned calls = atomic_fetch_add_explicit(&split_calls[kind], 1, memory_order_relaxed);
+  unsigned interval = atomic_load_explicit(&split_interval[kind], memory_order_relaxed);
+  if (interval == 0) interval = 16;
   const int better = split >= one;
-  return calls % 16 == 15 ? !better : better;
+  return calls % interval == interval - 1 ? !better : better;
 }
 
 void bp_split_end(int kind, int split, double work, double start) {
   const double elapsed = now_seconds() - start;
   if (kind < 0 || kind >= BP_SPLIT_KINDS || elapsed <= 0) return;
-  const double rate = work / elapsed, old = atomic_load_explicit(&split_rate[kind][split != 0], memory_order_relaxed);
-  atomic_store_explicit(&split_rate[kind][split != 0], old == 0 ? rate : 0.75 * old + 0.25 * rate, memory_order_relaxed);
+  _Atomic double *mine = &split_rate[kind][split != 0], *other = &split_rate[kind][split == 0];
+  const double rate = work / elapsed, old = atomic_load_explicit(mine, memory_order_relaxed);
+  const double theirs = atomic_load_explicit(other, memory_order_relaxed);
+  const double now = old == 0 ? rate : 0.75 * old + 0.25 * rate;
+  atomic_store_explicit(mine, now, memory_order_relaxed);
+  if (old != 0 && theirs != 0 && old < theirs) {  // a try of the slower way: did it catch up?
+    const unsigned interval = atomic_load_explicit(&split_interval[kind], memory_order_relaxed);
+    const unsigned next = now >= theirs ? 16 : (interval < 16 ? 32 : (interval >= 1024 ? 1024 : 2 * interval));
+    atomic_store_explicit(&split_interval[kind], next, memory_order_relaxed);
+  }
 }
 
 void bp_parallel_for(int count, bp_parallel_fn fn, void *context) {

@@ -81,6 +81,25 @@ import TestSupport
     #expect(graph.operations[count...].contains { $0.type == "Neg" })
   }
 
+  @Test func aTapeSkipsTheInputGradientOfAFirstLayer() throws {
+    // loss = Σ (x·W) with respect to W only: the walk builds Wᵀ's product xᵀ·g, not g·Wᵀ (the
+    // gradient for the data x, as large as the layer's own product), in every transpose case.
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+      let tape = GradientTape()
+      let xv = NDArray((0..<6).map { Double($0) - 2.5 }, shape: ta ? [3, 2] : [2, 3])
+      let wv = NDArray((0..<12).map { 0.25 * Double($0) - 1 }, shape: tb ? [4, 3] : [3, 4])
+      let x = tape.watch(xv), w = tape.watch(wv)
+      let loss = try sum(matmul(x, w, transposeA: ta, transposeB: tb))
+      let before = tape.graph.operationCount
+      let gw = try tape.gradient(of: loss, withRespectTo: [w])[0]
+      let products = tape.graph.operations[before...].filter { $0.type == "MatMul" }.count
+      #expect(products == 1, "transposes \(ta) \(tb): \(products) products built")
+      // The same value as the full gradient's.
+      let both = try tape.gradient(of: loss, withRespectTo: [x, w])
+      #expect(try gw.value.doubles == both[1].value.doubles)
+    }
+  }
+
   @Test func secondDerivativesByNestingAndByTape() throws {
     // d/dx (d/dx x³) = 6x.
     let x = NDArray([2.0])

@@ -41,19 +41,30 @@ package struct MatMul: Primitive {
     try outputs.update(0) { try Kernels.matmul(a, b, transposeA: transposeA, transposeB: transposeB, into: &$0) }
   }
 
-  /// The four transpose cases of `∂L/∂A` and `∂L/∂B`.
+  /// The four transpose cases of `∂L/∂A` and `∂L/∂B` (the definition:
+  /// ``gradient(of:upstream:needed:)``).
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    try gradient(of: op, upstream: upstream, needed: .all)
+  }
+
+  /// The four transpose cases of `∂L/∂A` and `∂L/∂B`, each built only when `needed` (an eager
+  /// step skips the first layer's `∂L/∂x`, a product as large as the layer's forward one).
+  package func gradient(of op: Operation, upstream: [Tensor?], needed: InputMask) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let a = op.inputs[0], b = op.inputs[1]
+    let wantA = needed.contains(0), wantB = needed.contains(1)
     switch (transposeA, transposeB) {
     case (false, false):
-      return [try matmul(g, b, transposeB: true), try matmul(a, g, transposeA: true)]
+      return [wantA ? try matmul(g, b, transposeB: true) : nil, wantB ? try matmul(a, g, transposeA: true) : nil]
     case (true, false):
-      return [try matmul(b, g, transposeB: true), try matmul(a, g)]
+      return [wantA ? try matmul(b, g, transposeB: true) : nil, wantB ? try matmul(a, g) : nil]
     case (false, true):
-      return [try matmul(g, b), try matmul(g, a, transposeA: true)]
+      return [wantA ? try matmul(g, b) : nil, wantB ? try matmul(g, a, transposeA: true) : nil]
     case (true, true):
-      return [try matmul(b, g, transposeA: true, transposeB: true), try matmul(g, a, transposeA: true, transposeB: true)]
+      return [
+        wantA ? try matmul(b, g, transposeA: true, transposeB: true) : nil,
+        wantB ? try matmul(g, a, transposeA: true, transposeB: true) : nil,
+      ]
     }
   }
 }
