@@ -207,10 +207,10 @@ static void *worker_main(void *arg) {
 // threads ran at 0.6x its one-thread speed here while a compiler ran on the other core, and at
 // 1.5-1.9x on the idle machine. So each kind of optional split (the medium products) keeps the
 // speed it measured each way, in multiply-adds per second (moving averages), and takes the faster
-// way, trying the other one now and then so that the choice follows the machine's load: every
-// 16th call, an interval that doubles (up to 1024) each time the try stays slower and returns
-// to 16 when it catches up. The results are the same either way (each element is computed as on
-// one thread); only time differs.
+// way, trying the other one now and then so that the choice follows the machine's load: a burst
+// of calls every 16th call, an interval that doubles (up to 1024) each time the try stays slower
+// and returns to 16 when it catches up. The results are the same either way (each element is
+// computed as on one thread); only time differs.
 #define BP_SPLIT_KINDS 8
 static _Atomic double split_rate[BP_SPLIT_KINDS][2];  // [kind][split]: 0 while unmeasured
 static atomic_uint split_calls[BP_SPLIT_KINDS];
@@ -228,31 +228,51 @@ void bp_set_split_policy(int policy) {
   atomic_store_explicit(&split_policy, policy < 0 ? -1 : (policy > 0 ? 1 : 0), memory_order_relaxed);
 }
 
+// A try of one way is a burst of SPLIT_BURST calls whose first is not measured: after a stretch
+// on one thread the pool's workers are asleep, and a split that has to wake them first would
+// not measure the split.
+#define SPLIT_BURST 4
+static atomic_int burst_left[BP_SPLIT_KINDS], burst_split[BP_SPLIT_KINDS];
+
+static int start_burst(int kind, int split, double *start) {
+  atomic_store_explicit(&burst_split[kind], split, memory_order_relaxed);
+  atomic_store_explicit(&burst_left[kind], SPLIT_BURST - 1, memory_order_relaxed);
+  *start = 0;  // not measured
+  return split;
+}
+
 int bp_split_begin(int kind, double *start) {
   *start = now_seconds();
   if (bp_max_threads() <= 1 || kind < 0 || kind >= BP_SPLIT_KINDS) return 0;
   const int policy = atomic_load_explicit(&split_policy, memory_order_relaxed);
   if (policy >= 0) return policy;
+  const int left = atomic_load_explicit(&burst_left[kind], memory_order_relaxed);
+  if (left > 0) {  // within a try
+    atomic_store_explicit(&burst_left[kind], left - 1, memory_order_relaxed);
+    return atomic_load_explicit(&burst_split[kind], memory_order_relaxed);
+  }
   const double one = atomic_load_explicit(&split_rate[kind][0], memory_order_relaxed);
   const double split = atomic_load_explicit(&split_rate[kind][1], memory_order_relaxed);
-  if (split == 0) return 1;
-  if (one == 0) return 0;
+  if (split == 0) return start_burst(kind, 1, start);
+  if (one == 0) return start_burst(kind, 0, start);
   const unsigned calls = atomic_fetch_add_explicit(&split_calls[kind], 1, memory_order_relaxed);
   unsigned interval = atomic_load_explicit(&split_interval[kind], memory_order_relaxed);
   if (interval == 0) interval = 16;
   const int better = split >= one;
-  return calls % interval == interval - 1 ? !better : better;
+  return calls % interval == interval - 1 ? start_burst(kind, !better, start) : better;
 }
 
 void bp_split_end(int kind, int split, double work, double start) {
+  if (start <= 0 || kind < 0 || kind >= BP_SPLIT_KINDS) return;  // not measured
   const double elapsed = now_seconds() - start;
-  if (kind < 0 || kind >= BP_SPLIT_KINDS || elapsed <= 0) return;
+  if (elapsed <= 0) return;
   _Atomic double *mine = &split_rate[kind][split != 0], *other = &split_rate[kind][split == 0];
   const double rate = work / elapsed, old = atomic_load_explicit(mine, memory_order_relaxed);
   const double theirs = atomic_load_explicit(other, memory_order_relaxed);
   const double now = old == 0 ? rate : 0.75 * old + 0.25 * rate;
   atomic_store_explicit(mine, now, memory_order_relaxed);
-  if (old != 0 && theirs != 0 && old < theirs) {  // a try of the slower way: did it catch up?
+  // The last call of a try of the slower way: did it catch up?
+  if (atomic_load_explicit(&burst_left[kind], memory_order_relaxed) == 0 && old != 0 && theirs != 0 && old < theirs) {
     const unsigned interval = atomic_load_explicit(&split_interval[kind], memory_order_relaxed);
     const unsigned next = now >= theirs ? 16 : (interval < 16 ? 32 : (interval >= 1024 ? 1024 : 2 * interval));
     atomic_store_explicit(&split_interval[kind], next, memory_order_relaxed);

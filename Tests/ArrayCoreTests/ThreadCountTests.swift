@@ -146,20 +146,20 @@ import Testing
   static let cases: [Case] = [
     // Zen 3 (this machine kind).
     Case(
-      caches: [32 << 10, 512 << 10, 32 << 20], cores: 2, float: [256, 144, 4096], double: [256, 72, 2048],
-      wideFloat: [256, 144, 4096], wideDouble: [256, 72, 2048]),
+      caches: [32 << 10, 512 << 10, 32 << 20], cores: 2, float: [256, 144, 4096], double: [256, 72, 1024],
+      wideFloat: [256, 144, 4096], wideDouble: [256, 72, 1024]),
     // 1 MiB L2 (a Skylake-SP kind).
     Case(
       caches: [48 << 10, 1 << 20, 8 << 20], cores: 4, float: [256, 288, 512], double: [256, 144, 256],
       wideFloat: [256, 288, 512], wideDouble: [256, 144, 256]),
     // A Haswell L2, L3 unknown (8 MiB assumed).
     Case(
-      caches: [32 << 10, 256 << 10, 0], cores: 1, float: [256, 72, 2048], double: [256, 36, 1024],
-      wideFloat: [256, 72, 2048], wideDouble: [256, 36, 1024]),
+      caches: [32 << 10, 256 << 10, 0], cores: 1, float: [256, 72, 2048], double: [256, 36, 512],
+      wideFloat: [256, 72, 2048], wideDouble: [256, 36, 512]),
     // Nothing known: 512 KiB and 8 MiB assumed.
     Case(
-      caches: [0, 0, 0], cores: 2, float: [256, 144, 1024], double: [256, 72, 512],
-      wideFloat: [256, 144, 1024], wideDouble: [256, 72, 512]),
+      caches: [0, 0, 0], cores: 2, float: [256, 144, 1024], double: [256, 72, 256],
+      wideFloat: [256, 144, 1024], wideDouble: [256, 72, 256]),
     // Tiny caches: the lower bounds.
     Case(
       caches: [32 << 10, 64 << 10, 1 << 20], cores: 64, float: [256, 18, 256], double: [256, 6, 256],
@@ -170,8 +170,9 @@ import Testing
       wideFloat: [256, 1020, 4096], wideDouble: [256, 1020, 4096]),
   ]
 
-  /// The rule, MC = (9/32)·L2 / (KC·size) and NC = L3 / (4·cores) / (KC·size) as multiples of MR
-  /// and NR within their bounds, for the cache sizes of other machines.
+  /// The rule, MC = (9/32)·L2 / (KC·size) and NC = L3 / (4·cores) / (KC·size) (float) or
+  /// L3 / (8·cores) / (KC·size) (double) as multiples of MR and NR within their bounds, for the
+  /// cache sizes of other machines.
   @Test(arguments: cases)
   func blockingFollowsTheRule(_ c: Case) {
     let f = KernelSettings.matmulBlocking(for: .float32, caches: c.caches, cores: c.cores)
