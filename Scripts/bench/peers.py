@@ -111,8 +111,44 @@ def machine():
         system = f"{pretty}, {system}"
     except (OSError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": threads(), "memory": memory, "os": system,
+    return {"cpu": cpu, "cores": threads(), "memory": memory, "os": system, "features": cpu_features(),
             "swift": first_line(["swift", "--version"])}
+
+
+def cpu_features():
+    """The vector features the kernels choose between (from /proc/cpuinfo's first `flags` line,
+    or the CPU family, family/model/stepping where known), and the data caches of cpu0 (sysfs)."""
+    parts = []
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read().splitlines()
+        flags = set(next(line.split(":", 1)[1].split() for line in info if line.startswith("flags")))
+        family = next((line.split(":", 1)[1].strip() for line in info if line.startswith("cpu family")), None)
+        model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model\t")), None)
+        if family and model:
+            parts.append(f"family {family} model {model}")
+        wanted = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"]
+        have = [name for name in wanted if name in flags]
+        parts.append("features " + " ".join(have) + ("" if "avx512f" in flags else " (no avx512f)"))
+    except (OSError, StopIteration):
+        pass
+    caches = []
+    for index in range(8):
+        base = f"/sys/devices/system/cpu/cpu0/cache/index{index}"
+        try:
+            with open(f"{base}/level") as f:
+                level = f.read().strip()
+            with open(f"{base}/type") as f:
+                kind = f.read().strip()
+            with open(f"{base}/size") as f:
+                size = f.read().strip()
+        except OSError:
+            break
+        if kind != "Instruction":
+            caches.append(f"L{level}{'d' if kind == 'Data' else ''} {size}")
+    if caches:
+        parts.append("caches " + ", ".join(caches))
+    return "; ".join(parts)
 
 
 def version(*dists):
@@ -530,7 +566,7 @@ def header(info, stamp, groups, elapsed, load_start, quick):
                   "the numbers below are not for comparison.**", ""]
     lines += [f"- Last run: {stamp}, `{command()}` (groups: {', '.join(groups)}; {elapsed / 60:.1f} min). "
               "A section not measured in the last run keeps the date and command of its own run.",
-              f"- Machine: {m['cpu']}, {m['cores']} online cores, {m['memory']} memory; {m['os']}; load average "
+              f"- Machine: {m['cpu']} ({m['features']}), {m['cores']} online cores, {m['memory']} memory; {m['os']}; load average "
               f"{load_start} at the start, {loadavg()} at the end (other jobs may share the machine: compare the "
               "ratios, measured in the same run, rather than absolute numbers).",
               f"- Software: {m['swift']}; Backprop release build (`swift build -c release --product backprop`); "
