@@ -387,8 +387,14 @@ BP_AVX2 static void s_outer_products_avx2(long m, long n, long k, const float *a
   }
 }
 
-// The direct paths' shapes.
-enum { S_DOT_ROWS, S_DOT_COLUMNS, S_SWEEP, S_DOT_PRODUCTS, S_OUTER_PRODUCTS };
+// The direct paths' shapes, numbered as their kinds of optional split (`bp_split_begin`).
+enum {
+  S_DOT_ROWS = BP_SPLIT_DOT_ROWS,
+  S_DOT_COLUMNS = BP_SPLIT_DOT_COLUMNS,
+  S_SWEEP = BP_SPLIT_SWEEP,
+  S_DOT_PRODUCTS = BP_SPLIT_DOT_PRODUCTS,
+  S_OUTER_PRODUCTS = BP_SPLIT_OUTER_PRODUCTS
+};
 
 // Depth rows per piece of a sweep (S_SWEEP).
 #define SWEEP_DEPTH 128
@@ -466,7 +472,7 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
     job.partial = bp_scratch(0, sizeof(float) * (size_t)blocks * (size_t)job.extent);
     if (!job.partial) return 0;
     double start = 0;
-    const int split = work >= SHARED_WORK && bp_split_begin(BP_SPLIT_SWEEP, &start);
+    const int split = work >= SHARED_WORK && bp_split_begin(S_SWEEP, &start);
     if (split)
       bp_parallel_for((int)blocks, s_direct_piece, &job);
     else
@@ -477,7 +483,7 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
       for (long i = 1; i < blocks; i++) t += part[i * job.extent + j];
       c[j] = overwrite ? t : c[j] + t;
     }
-    if (work >= SHARED_WORK) bp_split_end(BP_SPLIT_SWEEP, split, work, start);
+    if (work >= SHARED_WORK) bp_split_end(S_SWEEP, split, work, start);
     return 1;
   } else if (m == 1 && csa == 1 && rsb == 1) {
     job.shape = S_DOT_COLUMNS, job.extent = n;
@@ -495,10 +501,8 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
   } else {
     return 0;
   }
-  static const int kinds[] = {[S_DOT_ROWS] = BP_SPLIT_DOT_ROWS, [S_DOT_COLUMNS] = BP_SPLIT_DOT_COLUMNS,
-                              [S_DOT_PRODUCTS] = BP_SPLIT_DOT_PRODUCTS, [S_OUTER_PRODUCTS] = BP_SPLIT_OUTER_PRODUCTS};
   double start = 0;
-  const int split = work >= SHARED_WORK && bp_split_begin(kinds[job.shape], &start);
+  const int split = work >= SHARED_WORK && bp_split_begin(job.shape, &start);
   // Two pieces per thread: a late worker's share is taken by the others.
   long pieces = split ? 2L * bp_max_threads() : 1;
   const long blocks = (job.extent + block - 1) / block;
@@ -507,7 +511,7 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
   pieces = (job.extent + job.step - 1) / job.step;
   if (pieces <= 1) s_direct_piece(&job, 0, 1);
   else bp_parallel_for((int)pieces, s_direct_piece, &job);
-  if (work >= SHARED_WORK) bp_split_end(kinds[job.shape], split, work, start);
+  if (work >= SHARED_WORK) bp_split_end(job.shape, split, work, start);
   return 1;
 }
 #endif

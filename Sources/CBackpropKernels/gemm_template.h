@@ -163,8 +163,8 @@ static void NAME(run_part)(void *context, int index, int count) {
 // and multiplies its own rows of A.
 typedef struct {
   UKR_FN ukr;
-  long m, nc, kc, rsa, csa, ldc, rows;  // `rows`: a piece's rows, a multiple of MR
-  const T *a, *bbuf;                    // a: op(A) at the block's depth
+  long m, nc, kc, rsa, csa, rsb, csb, ldc, rows;  // `rows`: a piece's rows, a multiple of MR
+  const T *a, *b, *bbuf;                // a, b: op(A) and op(B) at the block's depth and columns
   T *c;                                 // c: C at the block's first column
   int accumulate;
 } NAME(shared_job);
@@ -175,15 +175,8 @@ static void NAME(shared_piece)(void *context, int index, int count) {
   const long m0 = index * j->rows, m1 = m0 + j->rows < j->m ? m0 + j->rows : j->m;
   if (m0 >= m1) return;
   T *abuf = bp_scratch(1, sizeof(T) * (size_t)j->kc * (size_t)j->rows);  // rows <= MC
-  if (!abuf) {  // out of memory for packing: the packed B block's columns one by one
-    for (long i = m0; i < m1; i++)
-      for (long jr = 0; jr < j->nc; jr++) {
-        const T *bp = j->bbuf + jr / NR * NR * j->kc + jr % NR;
-        T s = 0;
-        for (long p = 0; p < j->kc; p++) s += j->a[i * j->rsa + p * j->csa] * bp[p * NR];
-        T *e = j->c + i * j->ldc + jr;
-        *e = j->accumulate ? *e + s : s;
-      }
+  if (!abuf) {  // out of memory for packing: the block unblocked
+    NAME(unpacked)(m0, m1, 0, j->nc, j->kc, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, !j->accumulate, j->c, j->ldc);
     return;
   }
   NAME(pack_a)(m1 - m0, j->kc, j->a + m0 * j->rsa, j->rsa, j->csa, abuf);
@@ -210,7 +203,8 @@ static int NAME(shared)(UKR_FN ukr, int threads, long m, long n, long k, const T
     for (long pc = 0; pc < k; pc += KC) {
       const long kc = k - pc < KC ? k - pc : KC;
       NAME(pack_b)(kc, nc, b + pc * rsb + jc * csb, rsb, csb, bbuf);
-      NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, ldc, rows, a + pc * csa, bbuf, c + jc, !(overwrite && pc == 0)};
+      NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, rsb, csb, ldc, rows, a + pc * csa, b + pc * rsb + jc * csb,
+                              bbuf, c + jc, !(overwrite && pc == 0)};
       bp_parallel_for((int)pieces, NAME(shared_piece), &job);
     }
   }

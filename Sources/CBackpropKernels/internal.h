@@ -32,8 +32,8 @@ void bp_parallel_for(int count, bp_parallel_fn fn, void *context);
 
 /// The optional splits (medium products), by kind: `bp_split_begin` returns 1 to split the call
 /// over the threads, 0 to run it on the calling thread (the way that measured faster lately for
-/// this kind, the other one every 16th call), and its start time; `bp_split_end` records the
-/// call's speed (`work`: multiply-adds).
+/// this kind, the other one in occasional bursts: runtime.c), and its start time (0: a call not to
+/// measure); `bp_split_end` records the call's speed (`work`: multiply-adds).
 enum { BP_SPLIT_SGEMM, BP_SPLIT_DGEMM, BP_SPLIT_DOT_ROWS, BP_SPLIT_DOT_COLUMNS, BP_SPLIT_SWEEP, BP_SPLIT_DOT_PRODUCTS,
        BP_SPLIT_OUTER_PRODUCTS };
 int bp_split_begin(int kind, double *start);
