@@ -34,7 +34,7 @@
 #define S_NR 16
 #define D_MR 6
 #define D_NR 8
-#define SW_MR 12
+#define SW_MR 8
 #define SW_NR 32
 #define DW_MR 12
 #define DW_NR 16
@@ -124,8 +124,12 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
 
 // MARK: AVX-512 micro-kernels (issue 13)
 //
-// 12×32 float and 12×16 double tiles: 24 accumulators of 16 float (8 double) lanes, two B
-// vectors and one broadcast A value, 27 of the 32 ZMM registers. Written once with Clang's
+// 8×32 float and 12×16 double tiles: 16 and 24 accumulators of 16 float (8 double) lanes, two
+// B vectors and one broadcast A value (at most 27 of the 32 ZMM registers). The float tile was
+// 12×32 until the first AVX-512 machine (Xeon, family 6 model 207, session 12): there 8 rows
+// measured 10-20% faster for the products training runs (64³, 32x64 by 64x128: their rows are
+// multiples of 8, so no edge tile) and the same within the machine's noise from 128 to 2048;
+// for double, 8 rows measured slower at 512 and 1024. Written once with Clang's
 // vector types and compiled twice: for AVX-512F (used when the CPU has it) and for AVX2+FMA,
 // where each 512-bit vector is two YMM registers (BP_ISA_WIDE_ON_AVX2: slow, spilling, for
 // tests only). Both compile every element to the same chain of FMAs as the 6×16 AVX2 kernel
@@ -534,11 +538,10 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
 // a fixed KC gives the same bits on every machine with the same kernel path. Its B panel
 // (16 KiB for float, 256×16×4 bytes) fits half of any L1d of 32 KiB or more, the model's rule.
 // MC and NC only reorder whole tiles. Unknown sizes fall back to 512 KiB and 8 MiB.
-// The AVX-512 tiles (12×32 float, 12×16 double) take the same rule with their MR and NR and
+// The AVX-512 tiles (8×32 float, 12×16 double) take the same rule with their MR and NR and
 // the same KC, so their results are those of the AVX2 path bit for bit. Their B panel
-// (256×32×4 = 32 KiB) fills a 32 KiB L1d rather than half of it: the first thing to measure on
-// an AVX-512 machine (a KC of 128, or keeping A's 12-row panel in L1 and streaming B's from L2
-// instead, are the alternatives; the first changes the rounding for depths above 128).
+// (256×32×4 = 32 KiB) fills a 32 KiB L1d rather than half of it; the AVX-512 CPUs met so far
+// have 48 KiB (Intel since Ice Lake) or 32 KiB with a wider load path (AMD Zen 4).
 #define GEMM_KC 256
 
 typedef struct {
@@ -651,7 +654,7 @@ typedef void (*s_ukr_fn)(long, const float *restrict, const float *restrict, flo
 typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, double *restrict, long, int);
 
 // The packed path, once per element type and tile: s_ and d_ (6-row tiles: the portable and
-// AVX2 micro-kernels), sw_ and dw_ (12-row tiles: the AVX-512 micro-kernels).
+// AVX2 micro-kernels), sw_ and dw_ (8- and 12-row tiles: the AVX-512 micro-kernels).
 #define T float
 #define UKR_FN s_ukr_fn
 #define NAME(x) s_##x

@@ -1,5 +1,5 @@
 // The blocked, packed matrix product, instantiated by gemm.c for each element type and register
-// tile (float and double; the 6-row tiles of the portable and AVX2 kernels and the 12-row
+// tile (float and double; the 6-row tiles of the portable and AVX2 kernels and the 8- and 12-row
 // tiles of the AVX-512 ones).
 // Parameters (macros): T, NAME(x) (prefixes a name), MR, NR, BLOCKING (the gemm_blocking
 // variable of this tile: KC, MC and NC), UKR_FN (the micro-kernel pointer type for T),

@@ -4,7 +4,7 @@ import Testing
 
 /// Every kernel path this machine has (issue 13): the portable C, AVX2+FMA, AVX-512F, and the
 /// AVX-512 path's matrix-product tiles computed with AVX2 instructions (which lets a machine
-/// without AVX-512 test that path's 12-row tiles, blocking, packing, edges and threading). Each
+/// without AVX-512 test that path's 8×32 / 12×16 tiles, blocking, packing, edges and threading). Each
 /// path against the float64 definition; the AVX-512 path and its AVX2 twin against the AVX2
 /// path bit for bit (per element, all three compute the same FMAs in the same order). A path
 /// the CPU lacks is a visible skip.
@@ -12,7 +12,7 @@ import Testing
   static let hasAVX2 = KernelSettings.availableInstructionSets.contains(.avx2)
   static let hasAVX512 = KernelSettings.availableInstructionSets.contains(.avx512)
 
-  /// Shapes that cross the AVX-512 tiles' edges (rows not a multiple of 12, columns not a
+  /// Shapes that cross the AVX-512 tiles' edges (rows not a multiple of 8 or 12, columns not a
   /// multiple of 32 or 16), the depth block (k > 256), the row and column blocks (m > MC,
   /// n > NC = 4096), the thread split (over 4·2²⁰ multiply-adds), and the small, direct and
   /// skinny products training runs.

@@ -139,7 +139,7 @@ import Testing
     var caches: [Int]  // L1d, L2, L3 in bytes (0: unknown)
     var cores: Int
     var float: [Int], double: [Int]  // kc, mc, nc
-    var wideFloat: [Int], wideDouble: [Int]  // the AVX-512 path's 12x32 and 12x16 tiles
+    var wideFloat: [Int], wideDouble: [Int]  // the AVX-512 path's 8x32 and 12x16 tiles
     var testDescription: String { "caches \(caches), \(cores) cores" }
   }
 
@@ -163,11 +163,11 @@ import Testing
     // Tiny caches: the lower bounds.
     Case(
       caches: [32 << 10, 64 << 10, 1 << 20], cores: 64, float: [256, 18, 256], double: [256, 6, 256],
-      wideFloat: [256, 12, 256], wideDouble: [256, 12, 256]),
+      wideFloat: [256, 16, 256], wideDouble: [256, 12, 256]),
     // Huge caches: the upper bounds; 0 cores counts as 1.
     Case(
       caches: [32 << 10, 32 << 20, 1 << 30], cores: 0, float: [256, 1020, 4096], double: [256, 1020, 4096],
-      wideFloat: [256, 1020, 4096], wideDouble: [256, 1020, 4096]),
+      wideFloat: [256, 1024, 4096], wideDouble: [256, 1020, 4096]),
   ]
 
   /// The rule, MC = (9/32)·L2 / (KC·size) and NC = L3 / (4·cores) / (KC·size) (float) or

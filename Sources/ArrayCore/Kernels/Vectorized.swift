@@ -252,7 +252,7 @@ public enum KernelInstructionSet: Int32, CaseIterable, Sendable, CustomStringCon
   case portable = 0
   /// AVX2 with FMA (x86-64): 6x16 float and 6x8 double matrix-product tiles.
   case avx2 = 1
-  /// AVX-512F (x86-64): 12x32 float and 12x16 double matrix-product tiles, 512-bit elementwise
+  /// AVX-512F (x86-64): 8x32 float and 12x16 double matrix-product tiles, 512-bit elementwise
   /// loops and reductions. Its results equal the AVX2 path's bit for bit (the same operations
   /// in the same order per element).
   case avx512 = 2
@@ -390,7 +390,7 @@ public enum KernelSettings {
   /// The blocking the rule of ``matmulBlocking(for:)`` gives for other cache sizes
   /// (`[L1d, L2, L3]` in bytes, 0 for unknown) and core count, without changing this
   /// process's (for tests of the rule).
-  /// `wideTiles`: the AVX-512 path's 12-row tiles instead of the 6-row ones.
+  /// `wideTiles`: the AVX-512 path's 8×32 / 12×16 tiles instead of the 6-row ones.
   package static func matmulBlocking(for dtype: DType, caches: [Int], cores: Int, wideTiles: Bool = false) -> (kc: Int, mc: Int, nc: Int) {
     var kc = 0, mc = 0, nc = 0
     let sizes = (0..<3).map { $0 < caches.count ? caches[$0] : 0 }

@@ -77,7 +77,7 @@ void bp_set_split_policy(int policy);
 void bp_gemm_blocking(int double_precision, long *kc, long *mc, long *nc, long caches[3]);
 // The blocking the rule of gemm.c gives for these cache sizes (L1d, L2, L3 in bytes; 0: unknown)
 // and core count, for the 6-row tiles of the portable and AVX2 kernels (`wide` 0) or the
-// 12-row tiles of the AVX-512 ones (1), without touching the process's own (for tests).
+// 8×32 / 12×16 tiles of the AVX-512 ones (1), without touching the process's own (for tests).
 void bp_gemm_derive_blocking(int double_precision, int wide, const long caches[3], long cores, long *kc, long *mc,
                              long *nc);
 
