@@ -115,6 +115,14 @@ def machine():
             "swift": first_line(["swift", "--version"])}
 
 
+def machine_short():
+    """The CPU's name with its family and model, for each section's "Measured" line (a section
+    kept from an earlier run keeps the machine it was measured on)."""
+    info = machine()
+    family = info["features"].split(";")[0] if info["features"].startswith("family") else ""
+    return f"{info['cpu']}" + (f" ({family})" if family else "")
+
+
 def cpu_features():
     """The vector features the kernels choose between (from /proc/cpuinfo's first `flags` line,
     or the CPU family, family/model/stepping where known), and the data caches of cpu0 (sysfs)."""
@@ -545,7 +553,7 @@ def settings_note(group, s):
 
 def group_section(group, records, s, stamp, quick):
     head = [GROUP_MARK.format(group), f"### {TITLES[group]}", "",
-            f"Measured {stamp} by `{command()}`" + (" -- **quick smoke run (`--quick`): not for comparison**" if quick else "")
+            f"Measured {stamp} on {machine_short()} by `{command()}`" + (" -- **quick smoke run (`--quick`): not for comparison**" if quick else "")
             + f". Settings: {settings_note(group, s)}.", ""]
     lines = head + SECTIONS[group](aggregate(records), records)
     while lines[-1] == "":
@@ -566,7 +574,7 @@ def header(info, stamp, groups, elapsed, load_start, quick):
                   "the numbers below are not for comparison.**", ""]
     lines += [f"- Last run: {stamp}, `{command()}` (groups: {', '.join(groups)}; {elapsed / 60:.1f} min). "
               "A section not measured in the last run keeps the date and command of its own run.",
-              f"- Machine: {m['cpu']} ({m['features']}), {m['cores']} online cores, {m['memory']} memory; {m['os']}; load average "
+              f"- Machine of the last run (each section names its own): {m['cpu']} ({m['features']}), {m['cores']} online cores, {m['memory']} memory; {m['os']}; load average "
               f"{load_start} at the start, {loadavg()} at the end (other jobs may share the machine: compare the "
               "ratios, measured in the same run, rather than absolute numbers).",
               f"- Software: {m['swift']}; Backprop release build (`swift build -c release --product backprop`); "
