@@ -754,6 +754,78 @@ typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, d
 DEFINE_SMALL(float, s)
 DEFINE_SMALL(double, d)
 
+#if BP_X86
+// MARK: Small products on the AVX-512 tiles without packing (issue 13)
+//
+// Below SHARED_WORK (one thread) and with B's rows contiguous, the AVX-512 path reads the
+// operands where they are instead of packing them: the tile's MR rows of A broadcast from their
+// rows, B's 2·LANES columns loaded from its rows. Every element is the packed path's chain
+// (t = fma(a[i][p], b[p][j], t) over each depth block of KC, then c + t), so the bits are the
+// packed path's; the columns past the last full tile go to the packed path itself. On the Xeon
+// of BENCHMARKS.md (session 12, one thread, interleaved runs): SGEMM 64³ about 67 -> 100
+// GFLOP/s, 32x64 by 64x128 66 -> 87, DGEMM 64³ 34 -> 47 (packing 8-16 KiB of A and B was a large
+// share of so short a product, as were the edge tiles).
+#define DEFINE_WIDE_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW)                                          \
+  /* rows (<= MRW) × 2·LANES of C (+)= rows of A (stride rsa, depth stride csa) · B's rows, depth kc */ \
+  BP_INLINE void P##_unpacked_tile(int rows, long kc, const T *a, long rsa, long csa, const T *b, long rsb, \
+                                   T *c, long ldc, int accumulate) {                                   \
+    VEC acc[MRW][2];                                                                                   \
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) acc[i][0] = acc[i][1] = (VEC)0;    \
+    for (long p = 0; p < kc; p++) {                                                                    \
+      const VEC b0 = *(const VECU *)(b + p * rsb), b1 = *(const VECU *)(b + p * rsb + LANES);          \
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                               \
+        if (i < rows) {                                                                                \
+          const VEC x = (VEC)a[i * rsa + p * csa];                                                     \
+          acc[i][0] = __builtin_elementwise_fma(x, b0, acc[i][0]);                                     \
+          acc[i][1] = __builtin_elementwise_fma(x, b1, acc[i][1]);                                     \
+        }                                                                                              \
+      }                                                                                                \
+    }                                                                                                  \
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                                 \
+      if (i < rows) {                                                                                  \
+        VECU *row = (VECU *)(c + i * ldc);                                                             \
+        VEC v0 = acc[i][0], v1 = acc[i][1];                                                            \
+        if (accumulate) {                                                                              \
+          v0 = row[0] + v0;                                                                            \
+          v1 = row[1] + v1;                                                                            \
+        }                                                                                              \
+        row[0] = v0;                                                                                   \
+        row[1] = v1;                                                                                   \
+      }                                                                                                \
+    }                                                                                                  \
+  }                                                                                                    \
+  BP_INLINE void P##_unpacked_body(long m, long n, long k, const T *a, long rsa, long csa, const T *b,  \
+                                   long rsb, int overwrite, T *c, long ldc) {                          \
+    for (long pc = 0; pc < k; pc += GEMM_KC) {                                                         \
+      const long kc = k - pc < GEMM_KC ? k - pc : GEMM_KC;                                             \
+      const int accumulate = !(overwrite && pc == 0);                                                  \
+      for (long j = 0; j + 2 * LANES <= n; j += 2 * LANES)                                             \
+        for (long i = 0; i < m; i += MRW) {                                                            \
+          const T *ap = a + i * rsa + pc * csa, *bp = b + pc * rsb + j;                                \
+          T *cp = c + i * ldc + j;                                                                     \
+          if (m - i >= MRW) P##_unpacked_tile(MRW, kc, ap, rsa, csa, bp, rsb, cp, ldc, accumulate);    \
+          else P##_unpacked_tile((int)(m - i), kc, ap, rsa, csa, bp, rsb, cp, ldc, accumulate);        \
+        }                                                                                              \
+    }                                                                                                  \
+  }                                                                                                    \
+  BP_AVX512 static void P##_unpacked_avx512(long m, long n, long k, const T *a, long rsa, long csa,     \
+                                            const T *b, long rsb, int overwrite, T *c, long ldc) {     \
+    P##_unpacked_body(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                                \
+    const long done = n / (2 * LANES) * (2 * LANES);                                                   \
+    if (done < n) PW##_packed(P##_ukr_avx512, m, n - done, k, a, rsa, csa, b + done, rsb, 1, overwrite, c + done, ldc); \
+  }                                                                                                    \
+  BP_AVX2 static void P##_unpacked_wide_on_avx2(long m, long n, long k, const T *a, long rsa, long csa, \
+                                                const T *b, long rsb, int overwrite, T *c, long ldc) { \
+    P##_unpacked_body(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                                \
+    const long done = n / (2 * LANES) * (2 * LANES);                                                   \
+    if (done < n)                                                                                      \
+      PW##_packed(P##_ukr_wide_on_avx2, m, n - done, k, a, rsa, csa, b + done, rsb, 1, overwrite, c + done, ldc); \
+  }
+
+DEFINE_WIDE_UNPACKED(float, bp_f32x16, bp_f32x16u, 16, SW_MR, sgemm, sw)
+DEFINE_WIDE_UNPACKED(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm, dw)
+#endif
+
 // C = op(A)·op(B) + beta·C on the package's own kernels: beta's scaling, then the direct loops
 // for small products or the packed path with the tile and micro-kernel of the thread's
 // instruction set. (A macro per element type: the two differ only in names.)
@@ -786,9 +858,13 @@ DEFINE_SMALL(double, d)
 #if BP_X86
 #define PACKED_CALLS(P, UKR)                                                                        \
   switch (isa) {                                                                                    \
-  case BP_ISA_AVX512: P##w_packed(UKR##_ukr_avx512, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); break; \
+  case BP_ISA_AVX512:                                                                               \
+    if (csb == 1 && work < SHARED_WORK) UKR##_unpacked_avx512(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
+    else P##w_packed(UKR##_ukr_avx512, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);        \
+    break;                                                                                          \
   case BP_ISA_WIDE_ON_AVX2:                                                                         \
-    P##w_packed(UKR##_ukr_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);      \
+    if (csb == 1 && work < SHARED_WORK) UKR##_unpacked_wide_on_avx2(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
+    else P##w_packed(UKR##_ukr_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); \
     break;                                                                                          \
   case BP_ISA_AVX2: P##_packed(UKR##_ukr_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); break; \
   default: P##_packed(P##_ukr_portable, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);      \
