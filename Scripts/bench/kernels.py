@@ -4,7 +4,7 @@ elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6) in Num
 
 Usage (the driver Scripts/bench/peers.sh runs it, with OPENBLAS_NUM_THREADS etc. set and
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from the environment before NumPy is imported):
-    python Scripts/bench/kernels.py [--repetitions 5]
+    python Scripts/bench/kernels.py [--repetitions 5] [--only WORKLOAD ...]
 
 Prints one JSON line per workload (throughput: the median is the median repetition's
 throughput, min-max the slowest and fastest repetition's), then one line with NumPy's thread
@@ -48,11 +48,15 @@ PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") fo
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repetitions", type=int, default=5)
+    ap.add_argument("--only", action="append", metavar="WORKLOAD",
+                    help="measure only this workload (its exact name; repeatable)")
     args = ap.parse_args()
     import time
     import numpy as np
 
     def measure(name, unit, work, calls, fn):
+        if args.only and name not in args.only:
+            return
         for _ in range(min(calls, 1000)):
             fn()
         per = []

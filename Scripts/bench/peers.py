@@ -294,8 +294,43 @@ def backprop_cnn(s, env):
     return records
 
 
+def measure_kernels(s, env):
+    """The kernels group, interleaved by matrix product: per round, for each product, Backprop's
+    best path, NumPy, then each other path of Backprop's, one process each, so that both sides
+    of a ratio are measured within seconds of each other (a shared host's speed can move by 1.7x
+    from one minute to the next: BENCHMARKS.md, session 12); then the elementwise rows, Backprop's
+    and NumPy's, as one block each."""
+    sys.path.insert(0, HERE)
+    import kernels as numpy_kernels  # the workload names (PAIRS)
+    products = [b for b, _ in numpy_kernels.PAIRS if "gemm" in b]
+    elementwise = sorted({n for b, n in numpy_kernels.PAIRS if "gemm" not in b})
+    reps = str(s["kernel_reps"])
+
+    def backprop(filt, system, environment, exact=True):
+        out = run([BINARY, "bench", "--json", "--filter", filt, "--repetitions", reps], environment)
+        return [dict(r, system=system) for r in json.loads(out) if not exact or r["workload"] == filt]
+
+    records = []
+    for r in range(s["kernel_rounds"]):
+        start = time.time()
+        for w in products:
+            records += backprop(w, "Backprop", env)
+            records += run_peer("kernels.py", None, ["--repetitions", reps, "--only", w], env)
+            for path in kernel_paths()[1:]:
+                records += backprop(w, f"Backprop {path}", dict(env, BACKPROP_ISA=path))
+        records += backprop("float32", "Backprop", env, exact=False)
+        records += run_peer("kernels.py", None, ["--repetitions", reps] + [a for n in elementwise for a in ("--only", n)], env)
+        errors = [g["error"] for g in records if "error" in g]
+        log(f"kernels round {r + 1}/{s['kernel_rounds']}: {time.time() - start:.0f} s"
+            + (f" (error: {errors[0][:200]})" if errors else ""))
+    return records
+
+
 def measure_group(group, s, env):
-    """Backprop, then every peer, per round, and Backprop once more at the end."""
+    """Backprop, then every peer, per round, and Backprop once more at the end (the kernels:
+    `measure_kernels`)."""
+    if group == "kernels":
+        return measure_kernels(s, env)
     backprop = {"steps": backprop_steps, "digits": backprop_digits, "kernels": backprop_kernels,
                 "cnn": backprop_cnn}[group]
     rounds = s[{"steps": "step_rounds", "digits": "digits_rounds", "kernels": "kernel_rounds",
@@ -544,9 +579,10 @@ def settings_note(group, s):
                      f"{s['step_rounds']} round(s)",
             "digits": f"`backprop digits --hidden H --batch-size B --epochs {s['epochs']} --quiet` and the peers "
                       f"{s['epochs']} epochs per workload; {s['digits_rounds']} round(s)",
-            "kernels": f"`backprop bench --json --filter gemm` and `--filter float32` with `--repetitions {s['kernel_reps']}` "
-                       f"(and `--filter gemm` with `BACKPROP_ISA` set to each other path: {', '.join(kernel_paths()[1:])}), "
-                       f"NumPy the same repetitions; {s['kernel_rounds']} round(s)",
+            "kernels": f"per matrix product, `backprop bench --json --filter <product> --repetitions {s['kernel_reps']}`, "
+                       f"NumPy's `kernels.py --only <product>` with the same repetitions, then Backprop with `BACKPROP_ISA` "
+                       f"set to each other path ({', '.join(kernel_paths()[1:])}), one process each, interleaved; "
+                       f"then the elementwise rows (`--filter float32`); {s['kernel_rounds']} round(s)",
             "cnn": f"`backprop bench --json --filter cnn --cnn-steps {s['cnn_steps']} --repetitions {s['cnn_reps']}` and the "
                    f"peers {s['cnn_reps']} blocks of {s['cnn_steps']} steps after 5 warm-up steps; {s['cnn_rounds']} round(s)"}[group]
 
@@ -581,7 +617,7 @@ def header(info, stamp, groups, elapsed, load_start, quick):
               + ", ".join(software()) + ".",
               f"- Threads: {thread_note()}",
               "- Method: each peer runs in its own process; per round, Backprop first, then each peer, and "
-              "Backprop once more after the last round. Median: the median over runs of each run's median; "
+              "Backprop once more after the last round (the kernels: interleaved product by product, see their section). Median: the median over runs of each run's median; "
               "min - max: over all repetitions (epochs for the digits MLP) of all runs.", ""]
     return lines
 
