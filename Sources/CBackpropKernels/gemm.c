@@ -153,6 +153,9 @@ typedef double bp_f64x8u __attribute__((ext_vector_type(8), aligned(8)));
     VEC acc[MRW][2];                                                                                   \
     _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) acc[i][0] = acc[i][1] = (VEC)0;    \
     for (long p = 0; p < kc; p++) {                                                                    \
+      /* B's row four steps ahead (session 12, the Xeon: 1-6% faster from 512 to 2048) */             \
+      _mm_prefetch((const char *)(b + 8 * LANES), _MM_HINT_T0);                                        \
+      _mm_prefetch((const char *)(b + 9 * LANES), _MM_HINT_T0);                                        \
       const VEC b0 = ((const VEC *)b)[0], b1 = ((const VEC *)b)[1];                                    \
       _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                               \
         const VEC x = (VEC)a[i];                                                                       \
