@@ -144,6 +144,21 @@ typedef double bp_f64x8 __attribute__((ext_vector_type(8)));
 typedef double bp_f64x8u __attribute__((ext_vector_type(8), aligned(8)));
 
 #define DEFINE_WIDE_UKR(T, VEC, VECU, LANES, MRW, P)                                                   \
+  /* The first `rows` rows of a tile: c = (accumulate ? c : 0) + acc (the packed and unpacked paths) */ \
+  BP_INLINE void P##_store_rows(int rows, VEC acc[MRW][2], T *c, long ldc, int accumulate) {          \
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                                 \
+      if (i < rows) {                                                                                  \
+        VECU *row = (VECU *)(c + i * ldc);                                                             \
+        VEC v0 = acc[i][0], v1 = acc[i][1];                                                            \
+        if (accumulate) {                                                                              \
+          v0 = row[0] + v0;                                                                            \
+          v1 = row[1] + v1;                                                                            \
+        }                                                                                              \
+        row[0] = v0;                                                                                   \
+        row[1] = v1;                                                                                   \
+      }                                                                                                \
+    }                                                                                                  \
+  }                                                                                                    \
   BP_INLINE void P##_ukr_wide_body(long kc, const T *restrict a, const T *restrict b, T *restrict c,   \
                                    long ldc, int accumulate) {                                         \
     for (int i = 0; i < MRW; i++) {                                                                    \
@@ -165,16 +180,7 @@ typedef double bp_f64x8u __attribute__((ext_vector_type(8), aligned(8)));
       a += MRW;                                                                                        \
       b += 2 * LANES;                                                                                  \
     }                                                                                                  \
-    _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                                 \
-      VECU *row = (VECU *)(c + i * ldc);                                                               \
-      VEC v0 = acc[i][0], v1 = acc[i][1];                                                              \
-      if (accumulate) {                                                                                \
-        v0 = row[0] + v0;                                                                              \
-        v1 = row[1] + v1;                                                                              \
-      }                                                                                                \
-      row[0] = v0;                                                                                     \
-      row[1] = v1;                                                                                     \
-    }                                                                                                  \
+    P##_store_rows(MRW, acc, c, ldc, accumulate);                                                      \
   }                                                                                                    \
   BP_AVX512 static void P##_ukr_avx512(long kc, const T *restrict a, const T *restrict b, T *restrict c, \
                                        long ldc, int accumulate) {                                     \
@@ -784,18 +790,7 @@ DEFINE_SMALL(double, d)
         }                                                                                              \
       }                                                                                                \
     }                                                                                                  \
-    _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                                 \
-      if (i < rows) {                                                                                  \
-        VECU *row = (VECU *)(c + i * ldc);                                                             \
-        VEC v0 = acc[i][0], v1 = acc[i][1];                                                            \
-        if (accumulate) {                                                                              \
-          v0 = row[0] + v0;                                                                            \
-          v1 = row[1] + v1;                                                                            \
-        }                                                                                              \
-        row[0] = v0;                                                                                   \
-        row[1] = v1;                                                                                   \
-      }                                                                                                \
-    }                                                                                                  \
+    P##_store_rows(rows, acc, c, ldc, accumulate);                                                     \
   }                                                                                                    \
   BP_INLINE void P##_unpacked_body(long m, long n, long k, const T *a, long rsa, long csa, const T *b,  \
                                    long rsb, int overwrite, T *c, long ldc) {                          \
