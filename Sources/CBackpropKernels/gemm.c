@@ -792,8 +792,9 @@ DEFINE_SMALL(double, d)
     }                                                                                                  \
     P##_store_rows(rows, acc, c, ldc, accumulate);                                                     \
   }                                                                                                    \
-  BP_INLINE void P##_unpacked_body(long m, long n, long k, const T *a, long rsa, long csa, const T *b,  \
-                                   long rsb, int overwrite, T *c, long ldc) {                          \
+  /* the full column tiles here; the columns after them through the packed path with `ukr` */         \
+  BP_INLINE void P##_unpacked_body(P##_fn ukr, long m, long n, long k, const T *a, long rsa, long csa,   \
+                                   const T *b, long rsb, int overwrite, T *c, long ldc) {             \
     for (long pc = 0; pc < k; pc += GEMM_KC) {                                                         \
       const long kc = k - pc < GEMM_KC ? k - pc : GEMM_KC;                                             \
       const int accumulate = !(overwrite && pc == 0);                                                  \
@@ -805,21 +806,20 @@ DEFINE_SMALL(double, d)
           else P##_unpacked_tile((int)(m - i), kc, ap, rsa, csa, bp, rsb, cp, ldc, accumulate);        \
         }                                                                                              \
     }                                                                                                  \
+    const long done = n / (2 * LANES) * (2 * LANES);                                                   \
+    if (done < n) PW##_packed(ukr, m, n - done, k, a, rsa, csa, b + done, rsb, 1, overwrite, c + done, ldc); \
   }                                                                                                    \
   BP_AVX512 static void P##_unpacked_avx512(long m, long n, long k, const T *a, long rsa, long csa,     \
                                             const T *b, long rsb, int overwrite, T *c, long ldc) {     \
-    P##_unpacked_body(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                                \
-    const long done = n / (2 * LANES) * (2 * LANES);                                                   \
-    if (done < n) PW##_packed(P##_ukr_avx512, m, n - done, k, a, rsa, csa, b + done, rsb, 1, overwrite, c + done, ldc); \
+    P##_unpacked_body(P##_ukr_avx512, m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                \
   }                                                                                                    \
   BP_AVX2 static void P##_unpacked_wide_on_avx2(long m, long n, long k, const T *a, long rsa, long csa, \
                                                 const T *b, long rsb, int overwrite, T *c, long ldc) { \
-    P##_unpacked_body(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                                \
-    const long done = n / (2 * LANES) * (2 * LANES);                                                   \
-    if (done < n)                                                                                      \
-      PW##_packed(P##_ukr_wide_on_avx2, m, n - done, k, a, rsa, csa, b + done, rsb, 1, overwrite, c + done, ldc); \
+    P##_unpacked_body(P##_ukr_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);          \
   }
 
+typedef s_ukr_fn sgemm_fn;
+typedef d_ukr_fn dgemm_fn;
 DEFINE_WIDE_UNPACKED(float, bp_f32x16, bp_f32x16u, 16, SW_MR, sgemm, sw)
 DEFINE_WIDE_UNPACKED(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm, dw)
 #endif
