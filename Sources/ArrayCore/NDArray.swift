@@ -220,6 +220,58 @@ public struct NDArray: @unchecked Sendable {
     }
   }
 
+  /// Sets this array to `source`'s value, copying the bytes into this array's own memory when
+  /// that is cheaper than sharing `source`'s: `source` has at most `byteLimit` bytes, and this
+  /// array, the same dtype and shape, holds its memory alone. Otherwise this array becomes a
+  /// private copy of `source` (one allocation), so the next call with a value of that dtype
+  /// and shape copies in place. A session's prepared step sets small feeds this way: copying a
+  /// few bytes costs less than the reference counting of sharing a caller's array (the
+  /// storage's and the shape's, each retained and released), and the caller's array is never
+  /// kept alive. Larger values are shared, as by assignment.
+  @inlinable package mutating func assignCopyingSmall(_ source: NDArray, byteLimit: Int) {
+    withUnsafePointer(to: source) { source in
+      withUnsafeMutablePointer(to: &self) { Self.assignCopyingSmall(from: source, to: $0, byteLimit: byteLimit) }
+    }
+  }
+
+  /// ``assignCopyingSmall(_:byteLimit:)`` on arrays read in place (an element of a buffer is
+  /// then not copied out, which would retain and release it).
+  @inlinable package static func assignCopyingSmall(
+    from source: UnsafePointer<NDArray>, to destination: UnsafeMutablePointer<NDArray>, byteLimit: Int
+  ) {
+    let n = source.pointee.shape.elementCount &* source.pointee.dtype.byteSize
+    if n <= byteLimit, destination.pointee.dtype == source.pointee.dtype,
+      sameDimensions(destination.pointee.shape, source.pointee.shape),
+      isKnownUniquelyReferenced(&destination.pointee.storage)
+    {
+      destination.pointee.storage.bytes.copyMemory(from: source.pointee.storage.bytes, byteCount: n)
+    } else {
+      destination.pointee.assignCopyingSmallSlowly(source.pointee, byteCount: n, byteLimit: byteLimit)
+    }
+  }
+
+  /// The cases of ``assignCopyingSmall(_:byteLimit:)`` that do not copy in place.
+  @usableFromInline mutating func assignCopyingSmallSlowly(_ source: NDArray, byteCount n: Int, byteLimit: Int) {
+    if n > byteLimit {
+      self = source
+    } else {
+      let own = NDArray(uninitializedShape: source.shape, dtype: source.dtype)
+      own.storage.bytes.copyMemory(from: source.storage.bytes, byteCount: n)
+      self = own
+    }
+  }
+
+  /// Whether two shapes are equal, read in place (no reference counting, unlike `==`).
+  @inlinable static func sameDimensions(_ a: Shape, _ b: Shape) -> Bool {
+    a.dimensions.withUnsafeBufferPointer { a in
+      b.dimensions.withUnsafeBufferPointer { b in
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count where a[i] != b[i] { return false }
+        return true
+      }
+    }
+  }
+
   /// Makes this array an array of `shape` and `dtype` whose contents the caller will overwrite,
   /// reusing the existing memory when it is not shared and large enough (kernels write their
   /// results through this, so a plan's buffers are reused from step to step).

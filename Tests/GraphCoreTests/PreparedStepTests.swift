@@ -85,4 +85,33 @@ import Testing
       _ = try s.value(of: a)
     }
   }
+
+  /// A prepared step copies small feeds into its own memory (``PreparedStep/setFeed(_:to:)``)
+  /// and shares large ones: values of changing shapes, small and large in turn, fed by
+  /// `setFeed` and by a compiled function, and read back as a fetch of the fed tensor, are each
+  /// the value last fed; the caller's arrays are not kept alive by a small feed.
+  @Test func smallFeedsAreCopiedAndLargeOnesShared() throws {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [nil], name: "x")
+    let total = try sum(x * 2)
+    let s = Session(graph: g)
+    let step = try s.prepare(fetches: [total, x], feeds: [x])
+    let compiled = compile { i in [try sum(i[0] * 2)] }
+    var rng = SeededGenerator(seed: 4)
+    for count in [1, 3, 1, 2, 100, 64, 65, 5, 300, 2, 2] {
+      let values = (0..<count).map { _ in Float(rng.normal(mean: 0, standardDeviation: 1)) }
+      var fed = NDArray(values)
+      try step.setFeed(0, to: fed)
+      try step.run()
+      let expected = values.reduce(Float(0)) { $0 + $1 * 2 }
+      #expect(abs(step.fetch(0).scalars(as: Float.self)[0] - expected) <= 1e-4 * Float(count))
+      #expect(step.fetch(1) == fed)
+      #expect(abs(try compiled([fed])[0].scalars(as: Float.self)[0] - expected) <= 1e-4 * Float(count))
+      // Writing the caller's array afterwards changes neither the fed value nor its own copy.
+      let before = step.fetch(1)
+      fed.withUnsafeMutableBufferPointer(as: Float.self) { $0[0] += 1 }
+      #expect(step.fetch(1) == before)
+      #expect(step.fetch(1).scalars(as: Float.self)[0] == values[0])
+    }
+  }
 }

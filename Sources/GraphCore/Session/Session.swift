@@ -427,9 +427,13 @@ public final class PreparedStep: @unchecked Sendable {
     let slot = plan.feeds[index].slot
     let session = session
     session.lock.lock()
-    plan.frame[slot] = value
+    (plan.frame + slot).pointee.assignCopyingSmall(value, byteLimit: Self.copiedFeedBytes)
     session.lock.unlock()
   }
+
+  /// The largest feed, in bytes, that ``setFeed(_:to:)`` copies into the step's own memory
+  /// rather than sharing the caller's array (see ``ArrayCore/NDArray/assignCopyingSmall(_:byteLimit:)``).
+  static let copiedFeedBytes = 256
 
   /// Runs the step with the feeds last set.
   /// - Throws: ``SessionError/missingFeeds(_:)`` when a feed was never set, or any run-time error.
@@ -490,13 +494,15 @@ extension PreparedStep {
     // Read in place (a `let` array of integers: no exclusivity check, no reference counting).
     feedSlots.withUnsafeBufferPointer { slots in
       inputs.withUnsafeBufferPointer { given in
-        for i in given.indices { frame[slots[i]] = given[i] }
+        for i in given.indices {
+          NDArray.assignCopyingSmall(from: given.baseAddress! + i, to: frame + slots[i], byteLimit: Self.copiedFeedBytes)
+        }
       }
     }
     for j in captured.indices {
       let value = try captured[j].value
       try plan.checkFeed(at: inputs.count + j, value)
-      frame[feedSlots[inputs.count + j]] = value
+      (frame + feedSlots[inputs.count + j]).pointee.assignCopyingSmall(value, byteLimit: Self.copiedFeedBytes)
     }
     swapInSpareResults()
     try session.execute(plan)
