@@ -326,9 +326,15 @@ def measure_kernels(s, env):
     return records
 
 
+# Groups whose Backprop run comes before each peer's (not once per round): their Backprop runs
+# are short, and a peer measured minutes after Backprop can meet another clock speed on a shared
+# host (BENCHMARKS.md, session 12). The medians then span the same minutes on both sides.
+INTERLEAVED = {"steps", "cnn"}
+
+
 def measure_group(group, s, env):
-    """Backprop, then every peer, per round, and Backprop once more at the end (the kernels:
-    `measure_kernels`)."""
+    """Backprop, then every peer, per round (Backprop again before each peer for the groups in
+    INTERLEAVED), and Backprop once more at the end (the kernels: `measure_kernels`)."""
     if group == "kernels":
         return measure_kernels(s, env)
     backprop = {"steps": backprop_steps, "digits": backprop_digits, "kernels": backprop_kernels,
@@ -341,10 +347,11 @@ def measure_group(group, s, env):
                    "cnn": ["--steps", str(s["cnn_steps"]), "--repetitions", str(s["cnn_reps"])]}[group]
     records = []
     for r in range(rounds):
-        start = time.time()
-        records += backprop(s, env)
-        log(f"{group} round {r + 1}/{rounds}: Backprop {time.time() - start:.0f} s")
-        for peer in PEERS[group]:
+        for i, peer in enumerate(PEERS[group]):
+            if i == 0 or group in INTERLEAVED:
+                start = time.time()
+                records += backprop(s, env)
+                log(f"{group} round {r + 1}/{rounds}: Backprop {time.time() - start:.0f} s")
             start = time.time()
             got = run_peer(f"{group}.py", None if group == "kernels" else peer, script_args, env)
             records += got
@@ -616,8 +623,9 @@ def header(info, stamp, groups, elapsed, load_start, quick):
               f"- Software: {m['swift']}; Backprop release build (`swift build -c release --product backprop`); "
               + ", ".join(software()) + ".",
               f"- Threads: {thread_note()}",
-              "- Method: each peer runs in its own process; per round, Backprop first, then each peer, and "
-              "Backprop once more after the last round (the kernels: interleaved product by product, see their section). Median: the median over runs of each run's median; "
+              "- Method: each peer runs in its own process; per round, Backprop first, then each peer (the notebook steps and the CNN: "
+              "Backprop again before each peer), and Backprop once more after the last round (the kernels: interleaved product by "
+              "product, see their section). Median: the median over runs of each run's median; "
               "min - max: over all repetitions (epochs for the digits MLP) of all runs.", ""]
     return lines
 
