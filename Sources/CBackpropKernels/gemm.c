@@ -764,17 +764,22 @@ DEFINE_SMALL(float, s)
 DEFINE_SMALL(double, d)
 
 #if BP_X86
-// MARK: Small products on the AVX-512 tiles without packing (issue 13)
+// MARK: Products on the AVX-512 tiles without packing (issue 13)
 //
-// Below SHARED_WORK (one thread) and with B's rows contiguous, the AVX-512 path reads the
-// operands where they are instead of packing them: the tile's MR rows of A broadcast from their
-// rows, B's 2·LANES columns loaded from its rows. Every element is the packed path's chain
-// (t = fma(a[i][p], b[p][j], t) over each depth block of KC, then c + t), so the bits are the
-// packed path's; the columns past the last full tile go to the packed path itself. On the Xeon
-// of BENCHMARKS.md (session 12, one thread, interleaved runs): SGEMM 64³ about 67 -> 100
-// GFLOP/s, 32x64 by 64x128 66 -> 87, DGEMM 64³ 34 -> 47 (packing 8-16 KiB of A and B was a large
-// share of so short a product, as were the edge tiles).
-#define DEFINE_WIDE_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW)                                          \
+// With B's rows contiguous, the AVX-512 path reads the operands where they are instead of
+// packing them when packing does not pay: below SHARED_WORK (packing 8-16 KiB of A and B was a
+// large share of so short a product, as were the edge tiles), and at any size when C has at most
+// UNPACKED_MAX_COLUMNS columns, whole tiles (a packed block of A would serve only one or two
+// column tiles: a convolution's forward product, 847x288 by 288x64 in the example CNN). The
+// tile's MR rows of A broadcast from their rows, B's 2·LANES columns loaded from its rows; each
+// row tile computes every column tile in turn, so its rows of A stay in L1. Every element is the
+// packed path's chain (t = fma(a[i][p], b[p][j], t) over each depth block of KC, then c + t), so
+// the bits are the packed path's on any number of threads (pieces of whole row tiles); the
+// columns past the last full tile go to the packed path itself. On the Xeon of BENCHMARKS.md
+// (one thread, interleaved runs, GFLOP/s): SGEMM 64³ about 67 -> 100, 32x64 by 64x128 66 -> 87,
+// DGEMM 64³ 34 -> 47 (session 12); 847x288 by 288x64 120-131 -> 138-169 (session 13).
+#define UNPACKED_MAX_COLUMNS 64
+#define DEFINE_WIDE_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW, SPLIT_KIND)                              \
   /* rows (<= MRW) × 2·LANES of C (+)= rows of A (stride rsa, depth stride csa) · B's rows, depth kc */ \
   BP_INLINE void P##_unpacked_tile(int rows, long kc, const T *a, long rsa, long csa, const T *b, long rsb, \
                                    T *c, long ldc, int accumulate) {                                   \
@@ -792,36 +797,88 @@ DEFINE_SMALL(double, d)
     }                                                                                                  \
     P##_store_rows(rows, acc, c, ldc, accumulate);                                                     \
   }                                                                                                    \
-  /* the full column tiles here; the columns after them through the packed path with `ukr` */         \
-  BP_INLINE void P##_unpacked_body(P##_fn ukr, long m, long n, long k, const T *a, long rsa, long csa,   \
+  /* rows [m0, m1) by the full column tiles, each tile over every depth block in order */             \
+  BP_INLINE void P##_unpacked_rows(long m0, long m1, long n, long k, const T *a, long rsa, long csa,      \
                                    const T *b, long rsb, int overwrite, T *c, long ldc) {             \
-    for (long pc = 0; pc < k; pc += GEMM_KC) {                                                         \
-      const long kc = k - pc < GEMM_KC ? k - pc : GEMM_KC;                                             \
-      const int accumulate = !(overwrite && pc == 0);                                                  \
+    for (long i = m0; i < m1; i += MRW) {                                                              \
+      const int rows = m1 - i >= MRW ? MRW : (int)(m1 - i);                                            \
       for (long j = 0; j + 2 * LANES <= n; j += 2 * LANES)                                             \
-        for (long i = 0; i < m; i += MRW) {                                                            \
+        for (long pc = 0; pc < k; pc += GEMM_KC) {                                                     \
+          const long kc = k - pc < GEMM_KC ? k - pc : GEMM_KC;                                         \
           const T *ap = a + i * rsa + pc * csa, *bp = b + pc * rsb + j;                                \
           T *cp = c + i * ldc + j;                                                                     \
-          if (m - i >= MRW) P##_unpacked_tile(MRW, kc, ap, rsa, csa, bp, rsb, cp, ldc, accumulate);    \
-          else P##_unpacked_tile((int)(m - i), kc, ap, rsa, csa, bp, rsb, cp, ldc, accumulate);        \
+          const int accumulate = !(overwrite && pc == 0);                                              \
+          if (rows == MRW) P##_unpacked_tile(MRW, kc, ap, rsa, csa, bp, rsb, cp, ldc, accumulate);     \
+          else P##_unpacked_tile(rows, kc, ap, rsa, csa, bp, rsb, cp, ldc, accumulate);                \
         }                                                                                              \
     }                                                                                                  \
+  }                                                                                                    \
+  typedef struct {                                                                                     \
+    void (*rows)(long, long, long, long, const T *, long, long, const T *, long, int, T *, long);      \
+    long m, n, k, rsa, csa, rsb, ldc, step;                                                            \
+    const T *a, *b;                                                                                    \
+    T *c;                                                                                              \
+    int overwrite;                                                                                     \
+  } P##_unpacked_job;                                                                                  \
+  static void P##_unpacked_piece(void *context, int index, int count) {                                \
+    (void)count;                                                                                       \
+    const P##_unpacked_job *j = context;                                                               \
+    const long m0 = index * j->step, m1 = m0 + j->step < j->m ? m0 + j->step : j->m;                   \
+    j->rows(m0, m1, j->n, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->overwrite, j->c, j->ldc);       \
+  }                                                                                                    \
+  /* the full column tiles (split in pieces of rows over the threads as the packed path splits:   \
+     from THREAD_WORK, and from SHARED_WORK when that measures faster); the columns after them  \
+     through the packed path with `ukr` */                                                           \
+  BP_INLINE void P##_unpacked_body(P##_fn ukr, void (*rows)(long, long, long, long, const T *, long, long, \
+                                                           const T *, long, int, T *, long),         \
+                                   long m, long n, long k, const T *a, long rsa, long csa, const T *b,  \
+                                   long rsb, int overwrite, T *c, long ldc) {                         \
+    const double work = (double)m * (double)n * (double)k;                                             \
+    const int threads = bp_max_threads();                                                              \
+    double start = 0;                                                                                  \
+    int split = 0;                                                                                     \
+    if (threads > 1 && work >= SHARED_WORK && m >= 4 * MRW)                                            \
+      split = work >= THREAD_WORK || bp_split_begin(SPLIT_KIND, &start);                               \
+    if (split) {                                                                                       \
+      /* Two pieces per thread, each whole row tiles (a late worker's share is taken by the others) */ \
+      const long tiles = (m + MRW - 1) / MRW, per = (tiles + 2 * threads - 1) / (2 * threads);         \
+      P##_unpacked_job job = {rows, m, n, k, rsa, csa, rsb, ldc, per * MRW, a, b, c, overwrite};       \
+      bp_parallel_for((int)((m + job.step - 1) / job.step), P##_unpacked_piece, &job);                 \
+    } else {                                                                                           \
+      rows(0, m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                                        \
+    }                                                                                                  \
+    if (work >= SHARED_WORK && work < THREAD_WORK && threads > 1 && m >= 4 * MRW)                      \
+      bp_split_end(SPLIT_KIND, split, work, start);                                                    \
     const long done = n / (2 * LANES) * (2 * LANES);                                                   \
     if (done < n) PW##_packed(ukr, m, n - done, k, a, rsa, csa, b + done, rsb, 1, overwrite, c + done, ldc); \
   }                                                                                                    \
-  BP_AVX512 static void P##_unpacked_avx512(long m, long n, long k, const T *a, long rsa, long csa,     \
-                                            const T *b, long rsb, int overwrite, T *c, long ldc) {     \
-    P##_unpacked_body(P##_ukr_avx512, m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                \
+  BP_AVX512 static void P##_unpacked_rows_avx512(long m0, long m1, long n, long k, const T *a, long rsa,  \
+                                                 long csa, const T *b, long rsb, int overwrite, T *c, long ldc) { \
+    P##_unpacked_rows(m0, m1, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                           \
   }                                                                                                    \
-  BP_AVX2 static void P##_unpacked_wide_on_avx2(long m, long n, long k, const T *a, long rsa, long csa, \
-                                                const T *b, long rsb, int overwrite, T *c, long ldc) { \
-    P##_unpacked_body(P##_ukr_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);          \
+  BP_AVX2 static void P##_unpacked_rows_wide_on_avx2(long m0, long m1, long n, long k, const T *a,      \
+                                                     long rsa, long csa, const T *b, long rsb, int overwrite, \
+                                                     T *c, long ldc) {                                \
+    P##_unpacked_rows(m0, m1, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                           \
+  }                                                                                                    \
+  static void P##_unpacked_avx512(long m, long n, long k, const T *a, long rsa, long csa, const T *b,   \
+                                  long rsb, int overwrite, T *c, long ldc) {                          \
+    P##_unpacked_body(P##_ukr_avx512, P##_unpacked_rows_avx512, m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
+  }                                                                                                    \
+  static void P##_unpacked_wide_on_avx2(long m, long n, long k, const T *a, long rsa, long csa,         \
+                                        const T *b, long rsb, int overwrite, T *c, long ldc) {        \
+    P##_unpacked_body(P##_ukr_wide_on_avx2, P##_unpacked_rows_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, \
+                      overwrite, c, ldc);                                                              \
+  }                                                                                                    \
+  /* whether a product takes this path (B's rows contiguous): small, or few whole column tiles */   \
+  BP_INLINE int P##_takes_unpacked(long n, long csb, double work) {                                    \
+    return csb == 1 && (work < SHARED_WORK || (n <= UNPACKED_MAX_COLUMNS && n % (2 * LANES) == 0));     \
   }
 
 typedef s_ukr_fn sgemm_fn;
 typedef d_ukr_fn dgemm_fn;
-DEFINE_WIDE_UNPACKED(float, bp_f32x16, bp_f32x16u, 16, SW_MR, sgemm, sw)
-DEFINE_WIDE_UNPACKED(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm, dw)
+DEFINE_WIDE_UNPACKED(float, bp_f32x16, bp_f32x16u, 16, SW_MR, sgemm, sw, BP_SPLIT_SGEMM)
+DEFINE_WIDE_UNPACKED(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm, dw, BP_SPLIT_DGEMM)
 #endif
 
 // C = op(A)·op(B) + beta·C on the package's own kernels: beta's scaling, then the direct loops
@@ -857,11 +914,11 @@ DEFINE_WIDE_UNPACKED(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm, dw)
 #define PACKED_CALLS(P, UKR)                                                                        \
   switch (isa) {                                                                                    \
   case BP_ISA_AVX512:                                                                               \
-    if (csb == 1 && work < SHARED_WORK) UKR##_unpacked_avx512(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
+    if (UKR##_takes_unpacked(n, csb, work)) UKR##_unpacked_avx512(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
     else P##w_packed(UKR##_ukr_avx512, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);        \
     break;                                                                                          \
   case BP_ISA_WIDE_ON_AVX2:                                                                         \
-    if (csb == 1 && work < SHARED_WORK) UKR##_unpacked_wide_on_avx2(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
+    if (UKR##_takes_unpacked(n, csb, work)) UKR##_unpacked_wide_on_avx2(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
     else P##w_packed(UKR##_ukr_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); \
     break;                                                                                          \
   case BP_ISA_AVX2: P##_packed(UKR##_ukr_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); break; \

@@ -15,11 +15,12 @@ import Testing
   /// Shapes that cross the AVX-512 tiles' edges (rows not a multiple of 8 or 12, columns not a
   /// multiple of 32 or 16), the depth block (k > 256), the row and column blocks (m > MC,
   /// n > NC = 4096), the thread split (over 4·2²⁰ multiply-adds), and the small, direct and
-  /// skinny products training runs.
+  /// skinny products training runs, and large products with few whole column tiles (unpacked on
+  /// the AVX-512 tiles, in pieces of rows over the threads).
   static let shapes: [(m: Int, n: Int, k: Int)] = [
     (1, 1, 1), (7, 17, 3), (25, 31, 29), (13, 40, 33), (12, 32, 256), (11, 33, 257), (150, 37, 260),
     (61, 3, 70), (32, 128, 64), (128, 10, 1600), (1024, 1, 300), (1, 700, 300), (5, 4200, 20),
-    (150, 140, 270),
+    (150, 140, 270), (701, 64, 300), (523, 32, 41), (300, 48, 290),
   ]
 
   /// The product of random operands for every shape and transposition, in `dtype`.

@@ -51,7 +51,7 @@ import Testing
     let shapes: [(m: Int, n: Int, k: Int)] = [
       (128, 128, 128), (40, 300, 300), (97, 61, 250), (128, 10, 1600), (1600, 10, 128), (1024, 1, 1024),
       (1, 1024, 1024), (1, 777, 1500), (1531, 1, 700), (1, 2100, 2000), (2100, 1, 2000),
-      (1, 300, 9000), (300, 1, 9000),
+      (1, 300, 9000), (300, 1, 9000), (701, 64, 300), (523, 32, 41), (300, 48, 290),
     ]
     KernelSettings.setMediumProductSplit(true)  // split whenever there is more than one thread
     defer { KernelSettings.setMediumProductSplit(nil) }
