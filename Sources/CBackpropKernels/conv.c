@@ -207,7 +207,145 @@ BP_AVX2 static void s_direct_filter(const bp_conv_geometry *g, const float *x, c
   default: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 12); break;
   }
 }
+// The same kernels on blocks of 16 output channels (out_c a multiple of 16), written with
+// 512-bit vectors and compiled for AVX-512F and, as its test twin, for AVX2 (see internal.h).
+// Each output lane is the same chain of FMAs over the taps (forward) or the pixels (filter
+// gradient) as in the 8-channel kernels above, so all give the same bits.
+BP_AVX2 BP_INLINE void s_direct_pixel_wide(const float *t, long k, const float *w, long out_c, float *y, const int nb,
+                                   const float *bias, int relu) {
+  bp_f32x16 acc[4];
+  for (int b = 0; b < nb; b++) acc[b] = (bp_f32x16)0;
+  for (long p = 0; p < k; p++) {
+    const bp_f32x16 v = (bp_f32x16)t[p];
+    const float *wp = w + p * out_c;
+    for (int b = 0; b < nb; b++) acc[b] = __builtin_elementwise_fma(v, *(const bp_f32x16u *)(wp + 16 * b), acc[b]);
+  }
+  if (bias)
+    for (int b = 0; b < nb; b++) acc[b] = acc[b] + *(const bp_f32x16u *)(bias + 16 * b);
+  if (relu)  // max(y, 0) as _mm256_max_ps(y, 0): +0 for NaN and for −0
+    for (int b = 0; b < nb; b++) acc[b] = acc[b] > (bp_f32x16)0 ? acc[b] : (bp_f32x16)0;
+  for (int b = 0; b < nb; b++) *(bp_f32x16u *)(y + 16 * b) = acc[b];
+}
+
+// A pixel whose window lies inside the image, its taps broadcast from the image's rows where they
+// are (`src`: the window's first value; kh rows of `run` contiguous values, `stride` apart): the
+// same taps in the same order as s_direct_pixel_wide, without gathering them first.
+BP_AVX2 BP_INLINE void s_direct_inner_pixel_wide(const float *src, long stride, long kh, long run, const float *w,
+                                                 long out_c, float *y, const int nb, const float *bias, int relu) {
+  bp_f32x16 acc[4];
+  for (int b = 0; b < nb; b++) acc[b] = (bp_f32x16)0;
+  for (long i = 0; i < kh; i++)
+    for (long q = 0; q < run; q++) {
+      const bp_f32x16 v = (bp_f32x16)src[i * stride + q];
+      const float *wp = w + (i * run + q) * out_c;
+      for (int b = 0; b < nb; b++) acc[b] = __builtin_elementwise_fma(v, *(const bp_f32x16u *)(wp + 16 * b), acc[b]);
+    }
+  if (bias)
+    for (int b = 0; b < nb; b++) acc[b] = acc[b] + *(const bp_f32x16u *)(bias + 16 * b);
+  if (relu)
+    for (int b = 0; b < nb; b++) acc[b] = acc[b] > (bp_f32x16)0 ? acc[b] : (bp_f32x16)0;
+  for (int b = 0; b < nb; b++) *(bp_f32x16u *)(y + 16 * b) = acc[b];
+}
+
+BP_AVX2 BP_INLINE void s_direct_forward_wide_nb(const bp_conv_geometry *g, const float *x, const float *w, float *y, long n0,
+                                        long n1, const int nb, const float *bias, int relu) {
+  const long k = g->kh * g->kw * g->c, hwc = g->h * g->w * g->c, run = g->kw * g->c, stride = g->w * g->c;
+  const __m256i mask = s_run_mask(run);
+  float t[DIRECT_MAX_K + 8];
+  for (long n = n0; n < n1; n++) {
+    const float *xn = x + n * hwc;
+    float *yn = y + n * g->oh * g->ow * g->out_c;
+    for (long oy = 0; oy < g->oh; oy++)
+      for (long ox = 0; ox < g->ow; ox++) {
+        const long y0 = oy * g->sh - g->pad_top, x0 = ox * g->sw - g->pad_left;
+        float *out = yn + (oy * g->ow + ox) * g->out_c;
+        if (y0 >= 0 && x0 >= 0 && y0 + g->kh <= g->h && x0 + g->kw <= g->w) {
+          s_direct_inner_pixel_wide(xn + (y0 * g->w + x0) * g->c, stride, g->kh, run, w, g->out_c, out, nb, bias, relu);
+        } else {
+          s_gather_taps(g, xn, oy, ox, t, mask);
+          s_direct_pixel_wide(t, k, w, g->out_c, out, nb, bias, relu);
+        }
+      }
+  }
+}
+
+BP_AVX2 BP_INLINE void s_direct_forward_wide(const bp_conv_geometry *g, const float *x, const float *w, float *y, long n0,
+                                     long n1, const float *bias, int relu) {
+  switch (g->out_c / 16) {
+  case 1: s_direct_forward_wide_nb(g, x, w, y, n0, n1, 1, bias, relu); break;
+  case 2: s_direct_forward_wide_nb(g, x, w, y, n0, n1, 2, bias, relu); break;
+  case 3: s_direct_forward_wide_nb(g, x, w, y, n0, n1, 3, bias, relu); break;
+  default: s_direct_forward_wide_nb(g, x, w, y, n0, n1, 4, bias, relu); break;
+  }
+}
+
+BP_AVX2 BP_INLINE void s_direct_filter_block_wide(const float *taps, const float *dy, long count, long out_c, float *dw, long b,
+                                          const int k) {
+  bp_f32x16 acc[DIRECT_MAX_K_GRAD];
+  for (int p = 0; p < k; p++) acc[p] = *(const bp_f32x16u *)(dw + p * out_c + 16 * b);
+  for (long i = 0; i < count; i++) {
+    const bp_f32x16 d = *(const bp_f32x16u *)(dy + i * out_c + 16 * b);
+    const float *t = taps + i * k;
+    for (int p = 0; p < k; p++) acc[p] = __builtin_elementwise_fma((bp_f32x16)t[p], d, acc[p]);
+  }
+  for (int p = 0; p < k; p++) *(bp_f32x16u *)(dw + p * out_c + 16 * b) = acc[p];
+}
+
+BP_AVX2 BP_INLINE void s_direct_filter_wide_k(const bp_conv_geometry *g, const float *x, const float *dy, float *dw, long n0,
+                                      long n1, float *taps, const int k) {
+  const long hwc = g->h * g->w * g->c, ohw = g->oh * g->ow, out_c = g->out_c;
+  const __m256i mask = s_run_mask(g->kw * g->c);
+  for (long n = n0; n < n1; n++) {
+    const float *xn = x + n * hwc;
+    const float *dyn = dy + n * ohw * out_c;
+    long oy = 0, ox = 0;
+    for (long start = 0; start < ohw; start += DIRECT_CHUNK) {
+      const long count = ohw - start < DIRECT_CHUNK ? ohw - start : DIRECT_CHUNK;
+      for (long i = 0; i < count; i++) {
+        s_gather_taps(g, xn, oy, ox, taps + i * k, mask);
+        if (++ox == g->ow) ox = 0, oy++;
+      }
+      for (long b = 0; b < out_c / 16; b++) s_direct_filter_block_wide(taps, dyn + start * out_c, count, out_c, dw, b, k);
+    }
+  }
+}
+
+BP_AVX2 BP_INLINE void s_direct_filter_wide(const bp_conv_geometry *g, const float *x, const float *dy, float *dw, long n0,
+                                    long n1, float *taps) {
+  switch (g->kh * g->kw * g->c) {
+  case 1: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 1); break;
+  case 2: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 2); break;
+  case 3: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 3); break;
+  case 4: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 4); break;
+  case 5: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 5); break;
+  case 6: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 6); break;
+  case 7: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 7); break;
+  case 8: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 8); break;
+  case 9: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 9); break;
+  case 10: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 10); break;
+  case 11: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 11); break;
+  default: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 12); break;
+  }
+}
+
+BP_AVX512 static void s_direct_forward_avx512(const bp_conv_geometry *g, const float *x, const float *w, float *y,
+                                              long n0, long n1, const float *bias, int relu) {
+  s_direct_forward_wide(g, x, w, y, n0, n1, bias, relu);
+}
+BP_AVX2 static void s_direct_forward_wide_on_avx2(const bp_conv_geometry *g, const float *x, const float *w, float *y,
+                                                  long n0, long n1, const float *bias, int relu) {
+  s_direct_forward_wide(g, x, w, y, n0, n1, bias, relu);
+}
+BP_AVX512 static void s_direct_filter_avx512(const bp_conv_geometry *g, const float *x, const float *dy, float *dw,
+                                             long n0, long n1, float *taps) {
+  s_direct_filter_wide(g, x, dy, dw, n0, n1, taps);
+}
+BP_AVX2 static void s_direct_filter_wide_on_avx2(const bp_conv_geometry *g, const float *x, const float *dy, float *dw,
+                                                 long n0, long n1, float *taps) {
+  s_direct_filter_wide(g, x, dy, dw, n0, n1, taps);
+}
 #endif
+
 
 // Runs the direct kernel for images n0..<n1 of a float convolution (`out` zeroed by the caller
 // for the filter gradient) and returns 1, or returns 0 when it does not apply (then nothing is
@@ -216,15 +354,21 @@ static int s_direct(const bp_conv_geometry *g, int kind, const float *a, const f
                     const float *bias, int relu, int *failed) {
 #if BP_X86
   if ((kind != K_CONV && kind != K_BACK_FILTER) || !direct_conv_applies(g, kind == K_BACK_FILTER) || !bp_use_avx2()) return 0;
+  // 16 output channels per vector on the AVX-512 path (and its AVX2 twin), else 8.
+  const int isa = bp_kernel_isa(), wide = g->out_c % 16 == 0;
   if (kind == K_CONV) {
-    s_direct_forward(g, a, b, out, n0, n1, bias, relu);
+    if (wide && isa == BP_ISA_AVX512) s_direct_forward_avx512(g, a, b, out, n0, n1, bias, relu);
+    else if (wide && isa == BP_ISA_WIDE_ON_AVX2) s_direct_forward_wide_on_avx2(g, a, b, out, n0, n1, bias, relu);
+    else s_direct_forward(g, a, b, out, n0, n1, bias, relu);
   } else {
     float *taps = bp_scratch(2, sizeof(float) * (DIRECT_CHUNK * DIRECT_MAX_K_GRAD + 8));
     if (!taps) {
       *failed = 1;
       return 1;
     }
-    s_direct_filter(g, a, b, out, n0, n1, taps);
+    if (wide && isa == BP_ISA_AVX512) s_direct_filter_avx512(g, a, b, out, n0, n1, taps);
+    else if (wide && isa == BP_ISA_WIDE_ON_AVX2) s_direct_filter_wide_on_avx2(g, a, b, out, n0, n1, taps);
+    else s_direct_filter(g, a, b, out, n0, n1, taps);
   }
   return 1;
 #else

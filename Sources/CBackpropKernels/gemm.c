@@ -137,11 +137,7 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
 // and a machine without AVX-512 tests this tile's packing, edges and threading through the
 // second copy.
 
-// Clang's extended vectors (a cast from a scalar splats it); the `u` types are C's unaligned rows.
-typedef float bp_f32x16 __attribute__((ext_vector_type(16)));
-typedef float bp_f32x16u __attribute__((ext_vector_type(16), aligned(4)));
-typedef double bp_f64x8 __attribute__((ext_vector_type(8)));
-typedef double bp_f64x8u __attribute__((ext_vector_type(8), aligned(8)));
+// (The 512-bit vector types bp_f32x16 and bp_f64x8 are in internal.h.)
 
 #define DEFINE_WIDE_UKR(T, VEC, VECU, LANES, MRW, P)                                                   \
   /* The first `rows` rows of a tile: c = (accumulate ? c : 0) + acc (the packed and unpacked paths) */ \

@@ -16,6 +16,14 @@
 
 #define BP_INLINE static inline __attribute__((always_inline))
 
+// Clang's extended vectors of 512 bits (a cast from a scalar splats it; the `u` types are
+// unaligned rows): the AVX-512 kernels are written once with them and compiled twice, for
+// AVX-512F and for AVX2+FMA (each vector two YMM registers: BP_ISA_WIDE_ON_AVX2, for tests).
+typedef float bp_f32x16 __attribute__((ext_vector_type(16)));
+typedef float bp_f32x16u __attribute__((ext_vector_type(16), aligned(4)));
+typedef double bp_f64x8 __attribute__((ext_vector_type(8)));
+typedef double bp_f64x8u __attribute__((ext_vector_type(8), aligned(8)));
+
 /// 1 when the AVX2+FMA kernels (or wider) are to be used (CPU support, not forced off).
 int bp_use_avx2(void);
 

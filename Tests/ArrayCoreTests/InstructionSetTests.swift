@@ -108,6 +108,52 @@ import Testing
     }
   }
 
+  /// The first layer's direct convolution (3x3 filters on one or two channels: the forward pass
+  /// with bias and ReLU, and the filter gradient), with output channels that do and do not divide
+  /// into the AVX-512 path's blocks of 16, and padded edges.
+  static func directConvolutions() throws -> [NDArray] {
+    var results: [NDArray] = []
+    var seed: UInt64 = 1200
+    let layers: [(c: Int, outC: Int, padding: Padding)] = [
+      (1, 32, .valid), (1, 16, .same), (2, 48, .valid), (1, 64, .same), (1, 24, .valid),
+    ]
+    for (c, outC, padding) in layers {
+      let x = randomArray([3, 11, 9, c], seed: seed, dtype: .float32)
+      let w = randomArray([3, 3, c, outC], seed: seed + 1, dtype: .float32)
+      let bias = randomArray([outC], seed: seed + 2, dtype: .float32)
+      seed += 4
+      let geometry = WindowGeometry(window: [3, 3], strides: [1, 1], padding: padding)
+      var y = NDArray()
+      try Kernels.conv2d(x, w, geometry, bias: bias, relu: true, into: &y)
+      results.append(y)
+      let dy = randomArray(y.shape, seed: seed - 1, dtype: .float32)
+      var dw = NDArray()
+      try Kernels.conv2dBackpropFilter(x, dy, filterHeight: 3, filterWidth: 3, geometry, into: &dw)
+      results.append(dw)
+    }
+    return results
+  }
+
+  /// The direct convolution on every path: the 16-channel kernels (the AVX-512 path, and its
+  /// AVX2 twin) give the 8-channel AVX2 kernels' bits, and the portable path (im2col and the
+  /// packed GEMM, another order of additions) agrees to float32 rounding.
+  @Test(.enabled(if: hasAVX2, "this CPU has no AVX2+FMA: the direct convolution does not run here"))
+  func directConvolutionsAgreeOnEveryPath() throws {
+    let reference = try KernelSettings.withInstructionSet(.avx2) { try Self.directConvolutions() }
+    let twin = try KernelSettings.withAVX512TilesOnAVX2 { try Self.directConvolutions() }
+    #expect(Self.firstDifference(twin, reference) == nil, "the AVX2 twin of the 16-channel kernels")
+    if Self.hasAVX512 {
+      let avx512 = try KernelSettings.withInstructionSet(.avx512) { try Self.directConvolutions() }
+      #expect(Self.firstDifference(avx512, reference) == nil, "the AVX-512 path")
+    }
+    let portable = try KernelSettings.withInstructionSet(.portable) { try Self.directConvolutions() }
+    for (p, r) in zip(portable, reference) {
+      #expect(p.shape == r.shape)
+      let worst = zip(p.doubles, r.doubles).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+      #expect(worst < 1e-5, "portable against AVX2: \(worst)")
+    }
+  }
+
   /// The elementwise kernels, sums and Adam on one array under `isa`.
   static func elementwiseResults(_ dtype: DType) throws -> [NDArray] {
     var results: [NDArray] = []
