@@ -5,7 +5,9 @@
 /// use the Marsaglia polar method with a logarithm computed here from IEEE 754 arithmetic alone
 /// (no platform `libm` call), so results are bit-identical across operating systems.
 public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
-  private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+  // Visible to inlined code (`next()` is inlined into callers' loops, such as the dropout masks',
+  // instead of a call per number); not part of the API.
+  @usableFromInline var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
   private var spareNormal: Double?
 
   /// Creates a generator from a 64-bit seed.
@@ -22,7 +24,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
   }
 
   /// The next 64 random bits.
-  public mutating func next() -> UInt64 {
+  @inlinable public mutating func next() -> UInt64 {
     let result = rotl(s1 &* 5, 7) &* 9
     let t = s1 << 17
     s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
@@ -31,10 +33,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
     return result
   }
 
-  private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+  @inlinable func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
   /// A uniform `Double` in `[0, 1)` with 53 random bits.
-  public mutating func nextUniform() -> Double {
+  @inlinable public mutating func nextUniform() -> Double {
     Double(next() >> 11) * 0x1.0p-53
   }
 

@@ -171,8 +171,13 @@ BP_AVX2 BP_INLINE void s_direct_filter_block(const float *taps, const float *dy,
   for (int p = 0; p < k; p++) _mm256_storeu_ps(dw + p * out_c + 8 * b, acc[p]);
 }
 
+BP_AVX2 BP_INLINE void s_direct_filter_block_wide(const float *taps, const float *dy, long count, long out_c, float *dw,
+                                                  long b, const int k);
+
+// The filter gradient for K taps: `wide` selects the blocks of 16 output channels (the AVX-512
+// path and its twin) over those of 8.
 BP_AVX2 BP_INLINE void s_direct_filter_k(const bp_conv_geometry *g, const float *x, const float *dy, float *dw, long n0, long n1,
-                                         float *taps, const int k) {
+                                         float *taps, const int k, const int wide) {
   const long hwc = g->h * g->w * g->c, ohw = g->oh * g->ow, out_c = g->out_c;
   const __m256i mask = s_run_mask(g->kw * g->c);
   for (long n = n0; n < n1; n++) {
@@ -185,27 +190,35 @@ BP_AVX2 BP_INLINE void s_direct_filter_k(const bp_conv_geometry *g, const float 
         s_gather_taps(g, xn, oy, ox, taps + i * k, mask);
         if (++ox == g->ow) ox = 0, oy++;
       }
-      for (long b = 0; b < out_c / 8; b++) s_direct_filter_block(taps, dyn + start * out_c, count, out_c, dw, b, k);
+      if (wide)
+        for (long b = 0; b < out_c / 16; b++) s_direct_filter_block_wide(taps, dyn + start * out_c, count, out_c, dw, b, k);
+      else
+        for (long b = 0; b < out_c / 8; b++) s_direct_filter_block(taps, dyn + start * out_c, count, out_c, dw, b, k);
     }
+  }
+}
+
+BP_AVX2 BP_INLINE void s_direct_filter_any(const bp_conv_geometry *g, const float *x, const float *dy, float *dw, long n0,
+                                           long n1, float *taps, const int wide) {
+  switch (g->kh * g->kw * g->c) {
+  case 1: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 1, wide); break;
+  case 2: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 2, wide); break;
+  case 3: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 3, wide); break;
+  case 4: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 4, wide); break;
+  case 5: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 5, wide); break;
+  case 6: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 6, wide); break;
+  case 7: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 7, wide); break;
+  case 8: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 8, wide); break;
+  case 9: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 9, wide); break;
+  case 10: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 10, wide); break;
+  case 11: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 11, wide); break;
+  default: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 12, wide); break;
   }
 }
 
 BP_AVX2 static void s_direct_filter(const bp_conv_geometry *g, const float *x, const float *dy, float *dw, long n0, long n1,
                                     float *taps) {
-  switch (g->kh * g->kw * g->c) {
-  case 1: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 1); break;
-  case 2: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 2); break;
-  case 3: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 3); break;
-  case 4: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 4); break;
-  case 5: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 5); break;
-  case 6: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 6); break;
-  case 7: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 7); break;
-  case 8: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 8); break;
-  case 9: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 9); break;
-  case 10: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 10); break;
-  case 11: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 11); break;
-  default: s_direct_filter_k(g, x, dy, dw, n0, n1, taps, 12); break;
-  }
+  s_direct_filter_any(g, x, dy, dw, n0, n1, taps, 0);
 }
 // The same kernels on blocks of 16 output channels (out_c a multiple of 16), written with
 // 512-bit vectors and compiled for AVX-512F and, as its test twin, for AVX2 (see internal.h).
@@ -291,43 +304,6 @@ BP_AVX2 BP_INLINE void s_direct_filter_block_wide(const float *taps, const float
   for (int p = 0; p < k; p++) *(bp_f32x16u *)(dw + p * out_c + 16 * b) = acc[p];
 }
 
-BP_AVX2 BP_INLINE void s_direct_filter_wide_k(const bp_conv_geometry *g, const float *x, const float *dy, float *dw, long n0,
-                                      long n1, float *taps, const int k) {
-  const long hwc = g->h * g->w * g->c, ohw = g->oh * g->ow, out_c = g->out_c;
-  const __m256i mask = s_run_mask(g->kw * g->c);
-  for (long n = n0; n < n1; n++) {
-    const float *xn = x + n * hwc;
-    const float *dyn = dy + n * ohw * out_c;
-    long oy = 0, ox = 0;
-    for (long start = 0; start < ohw; start += DIRECT_CHUNK) {
-      const long count = ohw - start < DIRECT_CHUNK ? ohw - start : DIRECT_CHUNK;
-      for (long i = 0; i < count; i++) {
-        s_gather_taps(g, xn, oy, ox, taps + i * k, mask);
-        if (++ox == g->ow) ox = 0, oy++;
-      }
-      for (long b = 0; b < out_c / 16; b++) s_direct_filter_block_wide(taps, dyn + start * out_c, count, out_c, dw, b, k);
-    }
-  }
-}
-
-BP_AVX2 BP_INLINE void s_direct_filter_wide(const bp_conv_geometry *g, const float *x, const float *dy, float *dw, long n0,
-                                    long n1, float *taps) {
-  switch (g->kh * g->kw * g->c) {
-  case 1: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 1); break;
-  case 2: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 2); break;
-  case 3: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 3); break;
-  case 4: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 4); break;
-  case 5: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 5); break;
-  case 6: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 6); break;
-  case 7: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 7); break;
-  case 8: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 8); break;
-  case 9: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 9); break;
-  case 10: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 10); break;
-  case 11: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 11); break;
-  default: s_direct_filter_wide_k(g, x, dy, dw, n0, n1, taps, 12); break;
-  }
-}
-
 BP_AVX512 static void s_direct_forward_avx512(const bp_conv_geometry *g, const float *x, const float *w, float *y,
                                               long n0, long n1, const float *bias, int relu) {
   s_direct_forward_wide(g, x, w, y, n0, n1, bias, relu);
@@ -338,11 +314,11 @@ BP_AVX2 static void s_direct_forward_wide_on_avx2(const bp_conv_geometry *g, con
 }
 BP_AVX512 static void s_direct_filter_avx512(const bp_conv_geometry *g, const float *x, const float *dy, float *dw,
                                              long n0, long n1, float *taps) {
-  s_direct_filter_wide(g, x, dy, dw, n0, n1, taps);
+  s_direct_filter_any(g, x, dy, dw, n0, n1, taps, 1);
 }
 BP_AVX2 static void s_direct_filter_wide_on_avx2(const bp_conv_geometry *g, const float *x, const float *dy, float *dw,
                                                  long n0, long n1, float *taps) {
-  s_direct_filter_wide(g, x, dy, dw, n0, n1, taps);
+  s_direct_filter_any(g, x, dy, dw, n0, n1, taps, 1);
 }
 #endif
 
