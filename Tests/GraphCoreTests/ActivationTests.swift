@@ -100,4 +100,40 @@ import TestSupport
 extension Graph {
   /// The value of a constant tensor (for building expected values in tests).
   func nodesValue(_ t: Tensor) -> [Double] { (try? Session(graph: self).run(t).doubles) ?? [] }
+
+  /// The dropout mask's branch-free loop gives, bit for bit, the definition it replaced:
+  /// `u < rate ? 0 : 1/(1 - rate)` for u = the generator's next uniform, in order; rates whose
+  /// threshold `rate · 2⁵³` is and is not an integer, 0, and rates outside [0, 1).
+  @Test func dropoutMaskMatchesItsDefinition() throws {
+    for dtype in [DType.float32, .float64] {
+      for rate in [0, 0.1, 0.25, 0.5, 1.0 / 3, 0.9, 0.999, 0x1p-53, 1 - 0x1p-53, 1, 1.5] {
+        var g = SeededGenerator(seed: 77)
+        var reference = g
+        let n = 1000
+        let mask = DropoutMask.draw(shape: [n], dtype: dtype, rate: rate, generator: &g)
+        let scale = 1 / (1 - rate)
+        let expected = (0..<n).map { _ in reference.nextUniform() < rate ? 0 : scale }
+        let got = mask.doubles
+        for i in 0..<n {
+          let want = dtype == .float32 ? Double(Float(expected[i])) : expected[i]
+          #expect(got[i].bitPattern == want.bitPattern, "rate \(rate), \(dtype), element \(i)")
+          if got[i].bitPattern != want.bitPattern { break }
+        }
+        #expect(g == reference, "the generator advances by one number per element")
+      }
+    }
+  }
+
+  /// The threshold is exact at its edge: the draw just below it is dropped and the draw at it
+  /// kept, as `k · 2⁻⁵³ < rate` decides (rates whose `rate · 2⁵³` is and is not an integer).
+  @Test func dropoutThresholdIsExactAtItsEdge() {
+    var g = SeededGenerator(seed: 5)
+    let rates = [0, 0.1, 0.25, 0.5, 1.0 / 3, 0.9, 0x1p-53, 1 - 0x1p-53] + (0..<200).map { _ in g.nextUniform() }
+    for rate in rates {
+      let t = DropoutMask.dropThreshold(rate)
+      #expect(!(Double(t) * 0x1p-53 < rate), "rate \(rate): the draw at the threshold is kept")
+      if t > 0 { #expect(Double(t - 1) * 0x1p-53 < rate, "rate \(rate): the draw below the threshold is dropped") }
+    }
+  }
 }
+
