@@ -48,10 +48,11 @@ final class EagerStore: @unchecked Sendable {
 
   /// Empties the store for a new graph (keeping the arrays' capacity), with a new serial.
   func restart() {
-    for i in values.indices where spares.count < Self.spareLimit && values[i].isReusable(upTo: Self.spareBytes) {
-      spares.append(values[i])
+    // Moved out, last first (a copy of each value kept would retain it and the clearing
+    // release it again).
+    while var value = values.popLast() {
+      if spares.count < Self.spareLimit && value.isReusable(upTo: Self.spareBytes) { spares.append(consume value) }
     }
-    values.removeAll(keepingCapacity: true)
     records.removeAll(keepingCapacity: true)
     context.restart()
     serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
