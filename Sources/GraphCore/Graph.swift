@@ -147,12 +147,13 @@ public final class Graph: @unchecked Sendable {
     self.mode = mode
     if mode == .symbolic {
       eager = nil
-    } else if let parts = EagerRecycler.take(mode) {
-      // A dead eager graph's cleared arrays (see `EagerRecycler`).
-      nodes = parts.nodes
-      inputTypes = parts.inputTypes
-      importTable = parts.importTable
-      importedGraphs = parts.importedGraphs
+    } else if var parts = EagerRecycler.take(mode) {
+      // A dead eager graph's cleared arrays (see `EagerRecycler`), moved in (a copy would
+      // retain each array and the parts' release it again).
+      nodes = EagerRecycler.moved(&parts.nodes, leaving: [])
+      inputTypes = EagerRecycler.moved(&parts.inputTypes, leaving: [])
+      importTable = EagerRecycler.moved(&parts.importTable, leaving: [:])
+      importedGraphs = EagerRecycler.moved(&parts.importedGraphs, leaving: [])
       eager = parts.store
       parts.store.context.graph = self
     } else {
