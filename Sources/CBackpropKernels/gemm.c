@@ -831,10 +831,11 @@ DEFINE_SMALL(double, d)
                                    long rsb, int overwrite, T *c, long ldc) {                         \
     const double work = (double)m * (double)n * (double)k;                                             \
     const int threads = bp_max_threads();                                                              \
+    /* whether the split is chosen by measurement (a medium product), as in `packed` */             \
+    const int splittable = threads > 1 && work >= SHARED_WORK && m >= 4 * MRW;                         \
+    const int measured = splittable && work < THREAD_WORK;                                             \
     double start = 0;                                                                                  \
-    int split = 0;                                                                                     \
-    if (threads > 1 && work >= SHARED_WORK && m >= 4 * MRW)                                            \
-      split = work >= THREAD_WORK || bp_split_begin(SPLIT_KIND, &start);                               \
+    const int split = splittable && (!measured || bp_split_begin(SPLIT_KIND, &start));                 \
     if (split) {                                                                                       \
       /* Two pieces per thread, each whole row tiles (a late worker's share is taken by the others) */ \
       const long tiles = (m + MRW - 1) / MRW, per = (tiles + 2 * threads - 1) / (2 * threads);         \
@@ -843,8 +844,7 @@ DEFINE_SMALL(double, d)
     } else {                                                                                           \
       rows(0, m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                                        \
     }                                                                                                  \
-    if (work >= SHARED_WORK && work < THREAD_WORK && threads > 1 && m >= 4 * MRW)                      \
-      bp_split_end(SPLIT_KIND, split, work, start);                                                    \
+    if (measured) bp_split_end(SPLIT_KIND, split, work, start);                                        \
     const long done = n / (2 * LANES) * (2 * LANES);                                                   \
     if (done < n) PW##_packed(ukr, m, n - done, k, a, rsa, csa, b + done, rsb, 1, overwrite, c + done, ldc); \
   }                                                                                                    \
