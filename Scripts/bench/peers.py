@@ -311,6 +311,7 @@ def measure_kernels(s, env):
         return [dict(r, system=system) for r in json.loads(out) if not exact or r["workload"] == filt]
 
     records = []
+    haswell = haswell_comparison()
     for r in range(s["kernel_rounds"]):
         start = time.time()
         for w in products:
@@ -318,12 +319,29 @@ def measure_kernels(s, env):
             records += run_peer("kernels.py", None, ["--repetitions", reps, "--only", w], env)
             for path in kernel_paths()[1:]:
                 records += backprop(w, f"Backprop {path}", dict(env, BACKPROP_ISA=path))
+                if path == "avx2" and haswell:
+                    # What an AVX2-only machine compares (issue 13): OpenBLAS on its Haswell
+                    # kernels, measured right after Backprop's AVX2 path on the same cores.
+                    got = run_peer("kernels.py", None, ["--repetitions", reps, "--only", w],
+                                   dict(env, OPENBLAS_CORETYPE="Haswell"))
+                    records += [dict(g, system=HASWELL_SYSTEM, info="threadpools-haswell") if g.get("info") == "threadpools"
+                                else dict(g, system=HASWELL_SYSTEM) for g in got]
         records += backprop("float32", "Backprop", env, exact=False)
         records += run_peer("kernels.py", None, ["--repetitions", reps] + [a for n in elementwise for a in ("--only", n)], env)
         errors = [g["error"] for g in records if "error" in g]
         log(f"kernels round {r + 1}/{s['kernel_rounds']}: {time.time() - start:.0f} s"
             + (f" (error: {errors[0][:200]})" if errors else ""))
     return records
+
+
+HASWELL_SYSTEM = "NumPy Haswell"
+
+
+def haswell_comparison():
+    """Whether the kernels group also measures NumPy with OPENBLAS_CORETYPE=Haswell beside
+    Backprop's AVX2 path: on a CPU with AVX-512, where both libraries would otherwise take their
+    AVX-512 kernels, this is the AVX2-only machine's comparison of issue 13 on the same cores."""
+    return kernel_paths()[:2] == ["avx512", "avx2"]
 
 
 # Groups whose Backprop run comes before each peer's (not once per round): their Backprop runs
@@ -512,6 +530,24 @@ def kernels_section(res, records):
             targets.append((f"{ours_name} (issue 13): no slower than NumPy", f"{ratio:.2f}", ratio >= 1.0))
     paths = kernel_paths()
     gemm_rows = [w for w, _ in PAIRS if "gemm" in w]
+    haswell_rows = [w for w in gemm_rows if (w, HASWELL_SYSTEM) in res and (w, "Backprop avx2") in res]
+    if haswell_rows:
+        haswell_pools = next((r["threadpools"] for r in records if r.get("info") == "threadpools-haswell"), None)
+        lines += ["", "The AVX2-only machine's comparison on these cores (issue 13): Backprop forced to its AVX2 "
+                  "kernels (`BACKPROP_ISA=avx2`) against NumPy with OpenBLAS forced to its Haswell kernels "
+                  "(`OPENBLAS_CORETYPE=Haswell`), measured one after the other per product, GFLOP/s medians "
+                  f"(threadpoolctl: `{json.dumps(haswell_pools)}`):", "",
+                  "| workload | Backprop avx2 (min-max) | NumPy Haswell (min-max) | avx2 / Haswell |", "| --- | ---: | ---: | ---: |"]
+        for w in haswell_rows:
+            b, n = res[(w, "Backprop avx2")], res[(w, HASWELL_SYSTEM)]
+            ratio = b["median"] / n["median"]
+            lines.append(f"| {w} | {fmt_num(b['median'])} ({fmt_num(b['min'])}-{fmt_num(b['max'])}) "
+                         f"| {fmt_num(n['median'])} ({fmt_num(n['min'])}-{fmt_num(n['max'])}) | {ratio:.2f} |")
+            if re.fullmatch(r"[sd]gemm (\d+)x\1x\1", w):
+                goal = 0.9 if w.split()[1] in ("64x64x64", "128x128x128") else 0.95
+                targets.append((f"{w}, AVX2 path (issue 13): >= {goal:.2f} of OpenBLAS Haswell", f"{ratio:.2f}", ratio >= goal))
+            elif " by " in w:
+                targets.append((f"{w}, AVX2 path (issue 13): no slower than OpenBLAS Haswell", f"{ratio:.2f}", ratio >= 1.0))
     if len(paths) > 1 and any((w, f"Backprop {p}") in res for w in gemm_rows for p in paths[1:]):
         lines += ["", "Every path this CPU has (`BACKPROP_ISA=...`, same run, GFLOP/s medians; ratio: the best "
                   "path's / NumPy's, then each other path's / NumPy's):", "",
@@ -588,7 +624,9 @@ def settings_note(group, s):
                       f"{s['epochs']} epochs per workload; {s['digits_rounds']} round(s)",
             "kernels": f"per matrix product, `backprop bench --json --filter <product> --repetitions {s['kernel_reps']}`, "
                        f"NumPy's `kernels.py --only <product>` with the same repetitions, then Backprop with `BACKPROP_ISA` "
-                       f"set to each other path ({', '.join(kernel_paths()[1:])}), one process each, interleaved; "
+                       f"set to each other path ({', '.join(kernel_paths()[1:])})"
+                       + (" and, after the avx2 path, NumPy with `OPENBLAS_CORETYPE=Haswell`" if haswell_comparison() else "")
+                       + ", one process each, interleaved; "
                        f"then the elementwise rows (`--filter float32`); {s['kernel_rounds']} round(s)",
             "cnn": f"`backprop bench --json --filter cnn --cnn-steps {s['cnn_steps']} --repetitions {s['cnn_reps']}` and the "
                    f"peers {s['cnn_reps']} blocks of {s['cnn_steps']} steps after 5 warm-up steps; {s['cnn_rounds']} round(s)"}[group]
