@@ -793,19 +793,42 @@ DEFINE_SMALL(double, d)
     }                                                                                                  \
     P##_store_rows(rows, acc, c, ldc, accumulate);                                                     \
   }                                                                                                    \
-  /* rows [m0, m1) by the full column tiles, each tile over every depth block in order */             \
+  /* rows [i, i + rows) by the full column tiles, over the depth block at pc */                       \
+  BP_INLINE void P##_unpacked_block(int rows, long pc, long n, long k, const T *a, long rsa, long csa,   \
+                                    const T *b, long rsb, int overwrite, T *c, long ldc) {            \
+    const long kc = k - pc < GEMM_KC ? k - pc : GEMM_KC;                                               \
+    const int accumulate = !(overwrite && pc == 0);                                                    \
+    for (long j = 0; j + 2 * LANES <= n; j += 2 * LANES) {                                             \
+      const T *ap = a + pc * csa, *bp = b + pc * rsb + j;                                              \
+      if (rows == MRW) P##_unpacked_tile(MRW, kc, ap, rsa, csa, bp, rsb, c + j, ldc, accumulate);      \
+      else P##_unpacked_tile(rows, kc, ap, rsa, csa, bp, rsb, c + j, ldc, accumulate);                 \
+    }                                                                                                  \
+  }                                                                                                    \
+  /* rows [m0, m1) by the full column tiles. When B fits in half of L2, row tiles outermost (each  \
+     tile's rows of A stay in L1 over every column tile and depth block, and B stays in L2).     \
+     Otherwise (a long depth: a weight gradient over a batch of images, 288x15488 by 15488x64)  \
+     re-reading B for every row tile would stream all of it from memory each time, so the rows  \
+     go in blocks whose C stays in a quarter of L2, each block over the depth blocks in order,  \
+     each depth block over the block's row tiles (B's depth block stays in cache). Either way   \
+     each element of C gets its depth blocks in order: the same bits. */                        \
   BP_INLINE void P##_unpacked_rows(long m0, long m1, long n, long k, const T *a, long rsa, long csa,      \
                                    const T *b, long rsb, int overwrite, T *c, long ldc) {             \
-    for (long i = m0; i < m1; i += MRW) {                                                              \
-      const int rows = m1 - i >= MRW ? MRW : (int)(m1 - i);                                            \
-      for (long j = 0; j + 2 * LANES <= n; j += 2 * LANES)                                             \
-        for (long pc = 0; pc < k; pc += GEMM_KC) {                                                     \
-          const long kc = k - pc < GEMM_KC ? k - pc : GEMM_KC;                                         \
-          const T *ap = a + i * rsa + pc * csa, *bp = b + pc * rsb + j;                                \
-          T *cp = c + i * ldc + j;                                                                     \
-          const int accumulate = !(overwrite && pc == 0);                                              \
-          if (rows == MRW) P##_unpacked_tile(MRW, kc, ap, rsa, csa, bp, rsb, cp, ldc, accumulate);     \
-          else P##_unpacked_tile(rows, kc, ap, rsa, csa, bp, rsb, cp, ldc, accumulate);                \
+    const long l2 = cache_sizes[1] > 0 ? cache_sizes[1] : 512L << 10;                                  \
+    if ((double)k * (double)n * sizeof(T) <= l2 / 2) {                                                 \
+      for (long i = m0; i < m1; i += MRW) {                                                            \
+        const int rows = m1 - i >= MRW ? MRW : (int)(m1 - i);                                          \
+        for (long pc = 0; pc < k; pc += GEMM_KC)                                                       \
+          P##_unpacked_block(rows, pc, n, k, a + i * rsa, rsa, csa, b, rsb, overwrite, c + i * ldc, ldc); \
+      }                                                                                                \
+      return;                                                                                          \
+    }                                                                                                  \
+    const long block = clamp_multiple(l2 / 4 / (n * (long)sizeof(T)), MRW, MRW, 1L << 20);             \
+    for (long i0 = m0; i0 < m1; i0 += block) {                                                         \
+      const long i1 = m1 - i0 < block ? m1 : i0 + block;                                               \
+      for (long pc = 0; pc < k; pc += GEMM_KC)                                                         \
+        for (long i = i0; i < i1; i += MRW) {                                                          \
+          const int rows = i1 - i >= MRW ? MRW : (int)(i1 - i);                                        \
+          P##_unpacked_block(rows, pc, n, k, a + i * rsa, rsa, csa, b, rsb, overwrite, c + i * ldc, ldc); \
         }                                                                                              \
     }                                                                                                  \
   }                                                                                                    \
