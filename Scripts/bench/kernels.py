@@ -18,7 +18,7 @@ SIZES = [64, 128, 256, 512, 1024, 2048]
 # (m, k, n) of an m×k by k×n product (BenchKernels.swift's trainingShapes).
 TRAINING_SHAPES = [(32, 64, 128), (128, 1600, 10), (1024, 1024, 1), (1, 1024, 1024)]
 # (m, k, n) with A stored k×m and transposed (BenchKernels.swift's transposedTrainingShapes).
-TRANSPOSED_SHAPES = [(1600, 128, 10)]
+TRANSPOSED_SHAPES = [(1600, 128, 10), (288, 15488, 64)]
 
 
 def shape_name(m, k, n):

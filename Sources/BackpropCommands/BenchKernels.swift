@@ -46,7 +46,8 @@ extension BenchCommand {
         name: Self.trainingShapeName(m, k, n), unit: "GFLOP/s", workPerCall: flops / 1e9,
         calls: Swift.max(1, (1 << 29) / (m * n * k))) { try Kernels.matmul(a, b, into: &c) })
     }
-    // The dense layer's weight gradient, xᵀ·dy: A stored as the batch (128x1600), transposed.
+    // Weight gradients, xᵀ·dy: A stored as the batch, transposed (the dense layer's, and the
+    // second convolution's as one product over the batch's 15488 output pixels).
     for (m, k, n) in Self.transposedTrainingShapes where wanted(Self.trainingShapeName(m, k, n) + ", A transposed") {
       let a = try rng.uniformArray(shape: [k, m], low: -1, high: 1, dtype: .float32)
       let b = try rng.uniformArray(shape: [k, n], low: -1, high: 1, dtype: .float32)
@@ -133,8 +134,10 @@ extension BenchCommand {
   static let trainingShapes = [(32, 64, 128), (128, 1600, 10), (1024, 1024, 1), (1, 1024, 1024)]
 
   /// The training shapes whose left operand is stored transposed (m, k, n): the dense layer's
-  /// weight gradient (1600 inputs, batch 128, 10 outputs).
-  static let transposedTrainingShapes = [(1600, 128, 10)]
+  /// weight gradient (1600 inputs, batch 128, 10 outputs), and the example CNN's second
+  /// convolution's filter gradient as one product (3x3x32 = 288 taps by the 128 x 11 x 11 =
+  /// 15488 output pixels of a batch, by their 64 channels' gradient).
+  static let transposedTrainingShapes = [(1600, 128, 10), (288, 15488, 64)]
 
   /// `sgemm 32x64 by 64x128`.
   static func trainingShapeName(_ m: Int, _ k: Int, _ n: Int) -> String { "sgemm \(m)x\(k) by \(k)x\(n)" }
