@@ -48,9 +48,12 @@ int bp_split_begin(int kind, double *start);
 void bp_split_end(int kind, int split, double work, double start);
 
 /// A per-thread scratch buffer of at least `bytes` bytes, 64-byte aligned (slots 0 and 1: the
-/// matrix products' packing buffers; 2 and 3: the convolution and pooling kernels),
+/// matrix products' packing buffers; 2 and 3: the convolution and pooling kernels; 4: the
+/// column sums' partial sums),
 /// kept for the thread's lifetime and grown as needed. NULL when memory is exhausted.
 void *bp_scratch(int slot, size_t bytes);
+/// The number of scratch slots.
+#define BP_SCRATCH_SLOTS 5
 
 /// 1 when `bp_force_portable_kernels` is on (then no system BLAS is used either).
 int bp_portable_forced(void);

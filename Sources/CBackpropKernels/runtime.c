@@ -331,8 +331,8 @@ void bp_parallel_for(int count, bp_parallel_fn fn, void *context) {
 // MARK: Scratch memory
 
 typedef struct {
-  void *pointer[4];
-  size_t capacity[4];
+  void *pointer[BP_SCRATCH_SLOTS];
+  size_t capacity[BP_SCRATCH_SLOTS];
 } scratch_t;
 
 static __thread scratch_t scratch;
@@ -341,7 +341,7 @@ static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 static void scratch_free(void *value) {
   scratch_t *s = value;
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < BP_SCRATCH_SLOTS; i++) {
     free(s->pointer[i]);
     s->pointer[i] = NULL;
     s->capacity[i] = 0;

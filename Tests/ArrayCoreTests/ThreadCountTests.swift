@@ -28,6 +28,39 @@ import Testing
     }
   }
 
+  /// Column sums of tall matrices (a bias gradient over a batch of images) go by chunks of 4096
+  /// rows split over the threads: the same bits on any number of threads, and exactly the
+  /// documented order, computed here in Swift (each chunk's sums in row order from 0, the chunks'
+  /// sums in chunk order from 0; fewer than 8192 rows: row order).
+  @Test(arguments: [DType.float32, .float64])
+  func columnSumsAreTheSameOnAnyThreadCountInTheirOrder(dtype: DType) throws {
+    for (rows, cols) in [(20_000, 37), (8191, 5), (8192, 3), (100_000, 1)] {
+      let x = randomArray([rows, cols], seed: UInt64(rows + cols), dtype: dtype)
+      let results = Self.perThreadCount {
+        var out = NDArray()
+        Kernels.sum(x, axes: [0], keepDims: false, into: &out)
+        return out
+      }
+      Self.expectSameBits(results, "column sums \(rows)x\(cols) \(dtype)")
+      let values = x.doubles
+      let chunk = rows < 8192 ? rows : 4096
+      for j in 0..<cols {
+        var total = 0.0, totalFloat: Float = 0
+        for r0 in stride(from: 0, to: rows, by: chunk) {
+          var s = 0.0, sFloat: Float = 0
+          for r in r0..<Swift.min(rows, r0 + chunk) {
+            s += values[r * cols + j]
+            sFloat += Float(values[r * cols + j])
+          }
+          total += s
+          totalFloat += sFloat
+        }
+        let expected = dtype == .float32 ? Double(totalFloat) : total
+        #expect(results[0].doubles[j].bitPattern == expected.bitPattern, "\(rows)x\(cols) \(dtype), column \(j)")
+      }
+    }
+  }
+
   @Test(arguments: [DType.float32, .float64])
   func productsAreTheSameOnAnyThreadCount(dtype: DType) throws {
     let a = randomArray([301, 290], seed: 3, dtype: dtype), b = randomArray([290, 170], seed: 4, dtype: dtype)

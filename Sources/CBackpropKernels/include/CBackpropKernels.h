@@ -174,7 +174,9 @@ double bp_d_sum(long n, const double *x);
 void bp_s_sum_rows(long rows, long cols, const float *x, float *out);
 void bp_d_sum_rows(long rows, long cols, const double *x, double *out);
 
-/// out[j] = Σ_r x[r·cols + j]: the sums of the columns (the leading axis).
+/// out[j] = Σ_r x[r·cols + j]: the sums of the columns (the leading axis), in row order from 0;
+/// from 8192 rows, in chunks of 4096 rows (each in row order from 0, then the chunks' sums in
+/// chunk order from 0), the chunks split over the threads: the bits depend on the shape only.
 void bp_s_sum_columns(long rows, long cols, const float *x, float *out);
 void bp_d_sum_columns(long rows, long cols, const double *x, double *out);
 
