@@ -244,7 +244,13 @@ public struct NDArray: @unchecked Sendable {
       sameDimensions(destination.pointee.shape, source.pointee.shape),
       isKnownUniquelyReferenced(&destination.pointee.storage)
     {
-      destination.pointee.storage.bytes.copyMemory(from: source.pointee.storage.bytes, byteCount: n)
+      let to = destination.pointee.storage.bytes, from = UnsafeRawPointer(source.pointee.storage.bytes)
+      // One element (a scalar feed, a parameter) without a call to memcpy.
+      switch n {
+      case 4: to.storeBytes(of: from.load(as: UInt32.self), as: UInt32.self)
+      case 8: to.storeBytes(of: from.load(as: UInt64.self), as: UInt64.self)
+      default: to.copyMemory(from: from, byteCount: n)
+      }
     } else {
       destination.pointee.assignCopyingSmallSlowly(source.pointee, byteCount: n, byteLimit: byteLimit)
     }

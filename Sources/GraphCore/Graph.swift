@@ -323,7 +323,7 @@ public final class Graph: @unchecked Sendable {
     if inputTypes.count == inputs.count {
       for i in inputs.indices { inputTypes[i] = nodes[inputs[i].node].outputs[inputs[i].output] }
     } else {
-      inputTypes.removeAll(keepingCapacity: true)
+      inputTypes.removeAllKeepingCapacity()
       for i in inputs.indices { inputTypes.append(nodes[inputs[i].node].outputs[inputs[i].output]) }
     }
     let outputs: NodeOutputs

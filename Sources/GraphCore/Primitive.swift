@@ -128,7 +128,7 @@ package final class ExecutionContext: @unchecked Sendable {
 
   /// Forgets every variable and generator (an eager store reused for a new graph).
   func restart() {
-    variables.removeAll(keepingCapacity: true)
+    variables.removeAllKeepingCapacity()
     if !generators.isEmpty { generators = [:] }
     currentNode = 0
     isTraining = true

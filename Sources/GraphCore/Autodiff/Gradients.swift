@@ -119,7 +119,7 @@ public func gradients(
         if scratch.upstream.count == outputCount {
           for o in 0..<outputCount { scratch.upstream[o] = try terms.total(first + o) }
         } else {
-          scratch.upstream.removeAll(keepingCapacity: true)
+          scratch.upstream.removeAllKeepingCapacity()
           for k in first..<first + outputCount { scratch.upstream.append(try terms.total(k)) }
         }
       }
@@ -176,10 +176,10 @@ struct WalkScratch {
 
   /// Empties every array, keeping its memory (no tensor, so no graph, is held).
   mutating func clear() {
-    dependsOnX.removeAll(keepingCapacity: true)
-    slot.removeAll(keepingCapacity: true)
-    firstTerm.removeAll(keepingCapacity: true)
-    upstream.removeAll(keepingCapacity: true)
+    dependsOnX.removeAllKeepingCapacity()
+    slot.removeAllKeepingCapacity()
+    firstTerm.removeAllKeepingCapacity()
+    upstream.removeAllKeepingCapacity()
   }
 }
 

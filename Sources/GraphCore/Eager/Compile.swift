@@ -69,11 +69,14 @@ public final class CompiledFunction: @unchecked Sendable {
       var results: [NDArray] = []
       swap(&results, &spareResults)
       // Uniquely held (the caller dropped it): emptied in place, its values released before
-      // the run so that the step's spare results are free again.
-      results.removeAll(keepingCapacity: true)
+      // the run so that the step's spare results are free again. (`popLast` rather than
+      // `removeAll(keepingCapacity:)`, which goes through the unspecialized `replaceSubrange`.)
+      while results.popLast() != nil {}
       try step.run(matchedInputs: inputs, captured: captured, into: &results)
       if results.allSatisfy({ $0.shape.elementCount &* $0.dtype.byteSize <= PreparedStep.spareResultBytes }) {
-        spareResults = lastResults
+        // The last call's array becomes the spare and this one the last, moved (`spareResults`
+        // is empty since the swap above): one retain, for the copy returned.
+        swap(&spareResults, &lastResults)
         lastResults = results
       } else {
         lastResults = []

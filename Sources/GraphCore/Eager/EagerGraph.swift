@@ -53,7 +53,7 @@ final class EagerStore: @unchecked Sendable {
     while var value = values.popLast() {
       if spares.count < Self.spareLimit && value.isReusable(upTo: Self.spareBytes) { spares.append(consume value) }
     }
-    records.removeAll(keepingCapacity: true)
+    records.removeAllKeepingCapacity()
     context.restart()
     serial = eagerGraphCounter.add(1, ordering: .relaxed).newValue
   }
@@ -129,10 +129,10 @@ enum EagerRecycler {
     importedGraphs: inout [Graph], store: EagerStore, mode: GraphMode
   ) {
     guard nodes.capacity <= largestKept, importTable.capacity <= largestKept else { return }
-    nodes.removeAll(keepingCapacity: true)
-    inputTypes.removeAll(keepingCapacity: true)
+    nodes.removeAllKeepingCapacity()
+    inputTypes.removeAllKeepingCapacity()
     importTable.removeAll(keepingCapacity: true)
-    importedGraphs.removeAll(keepingCapacity: true)
+    importedGraphs.removeAllKeepingCapacity()
     store.restart()
     let parts = Parts(
       nodes: moved(&nodes, leaving: []), inputTypes: moved(&inputTypes, leaving: []),
