@@ -69,9 +69,8 @@ public final class CompiledFunction: @unchecked Sendable {
       var results: [NDArray] = []
       swap(&results, &spareResults)
       // Uniquely held (the caller dropped it): emptied in place, its values released before
-      // the run so that the step's spare results are free again. (`popLast` rather than
-      // `removeAll(keepingCapacity:)`, which goes through the unspecialized `replaceSubrange`.)
-      while results.popLast() != nil {}
+      // the run so that the step's spare results are free again.
+      results.removeAllKeepingCapacity()
       try step.run(matchedInputs: inputs, captured: captured, into: &results)
       if results.allSatisfy({ $0.shape.elementCount &* $0.dtype.byteSize <= PreparedStep.spareResultBytes }) {
         // The last call's array becomes the spare and this one the last, moved (`spareResults`
