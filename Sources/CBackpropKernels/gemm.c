@@ -804,25 +804,19 @@ DEFINE_SMALL(double, d)
       else P##_unpacked_tile(rows, kc, ap, rsa, csa, bp, rsb, c + j, ldc, accumulate);                 \
     }                                                                                                  \
   }                                                                                                    \
-  /* rows [m0, m1) by the full column tiles. When B fits in half of L2, row tiles outermost (each  \
-     tile's rows of A stay in L1 over every column tile and depth block, and B stays in L2).     \
-     Otherwise (a long depth: a weight gradient over a batch of images, 288x15488 by 15488x64)  \
-     re-reading B for every row tile would stream all of it from memory each time, so the rows  \
-     go in blocks whose C stays in a quarter of L2, each block over the depth blocks in order,  \
-     each depth block over the block's row tiles (B's depth block stays in cache). Either way   \
-     each element of C gets its depth blocks in order: the same bits. */                        \
+  /* rows [m0, m1) by the full column tiles, in blocks of rows, each block over the depth blocks \
+     in order and each depth block over the block's row tiles. When B fits in half of L2 a block \
+     is one row tile (its rows of A stay in L1 over every column tile and depth block, and B     \
+     stays in L2). Otherwise (a long depth: a weight gradient over a batch of images, 288x15488 \
+     by 15488x64) re-reading B for every row tile would stream all of it from memory each time, \
+     so a block is as many rows as keep their C in a quarter of L2 (B's depth block stays in    \
+     cache). Either way each element of C gets its depth blocks in order: the same bits. */      \
   BP_INLINE void P##_unpacked_rows(long m0, long m1, long n, long k, const T *a, long rsa, long csa,      \
                                    const T *b, long rsb, int overwrite, T *c, long ldc) {             \
     const long l2 = cache_sizes[1] > 0 ? cache_sizes[1] : 512L << 10;                                  \
-    if ((double)k * (double)n * sizeof(T) <= l2 / 2) {                                                 \
-      for (long i = m0; i < m1; i += MRW) {                                                            \
-        const int rows = m1 - i >= MRW ? MRW : (int)(m1 - i);                                          \
-        for (long pc = 0; pc < k; pc += GEMM_KC)                                                       \
-          P##_unpacked_block(rows, pc, n, k, a + i * rsa, rsa, csa, b, rsb, overwrite, c + i * ldc, ldc); \
-      }                                                                                                \
-      return;                                                                                          \
-    }                                                                                                  \
-    const long block = clamp_multiple(l2 / 4 / (n * (long)sizeof(T)), MRW, MRW, 1L << 20);             \
+    const long block = (double)k * (double)n * sizeof(T) <= l2 / 2                                    \
+                           ? MRW                                                                       \
+                           : clamp_multiple(l2 / 4 / (n * (long)sizeof(T)), MRW, MRW, 1L << 20);      \
     for (long i0 = m0; i0 < m1; i0 += block) {                                                         \
       const long i1 = m1 - i0 < block ? m1 : i0 + block;                                               \
       for (long pc = 0; pc < k; pc += GEMM_KC)                                                         \
