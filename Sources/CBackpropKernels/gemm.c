@@ -782,6 +782,14 @@ DEFINE_SMALL(double, d)
     VEC acc[MRW][2];                                                                                   \
     _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) acc[i][0] = acc[i][1] = (VEC)0;    \
     for (long p = 0; p < kc; p++) {                                                                    \
+      /* A transposed (its rows contiguous, its depth strided): each step of the depth reads a new \
+         line of A, which the hardware does not fetch ahead; fetched 32 steps ahead (prefetches    \
+         do not fault past the end). 288x15488 by 15488x64 with A transposed, one thread: 48 -> 73 \
+         GFLOP/s (session 16, alternated runs). */                                                   \
+      if (csa != 1) {                                                                                  \
+        _mm_prefetch((const char *)(a + (p + 32) * csa), _MM_HINT_T0);                                 \
+        _mm_prefetch((const char *)(a + (p + 32) * csa + (MRW - 1) * rsa), _MM_HINT_T0);               \
+      }                                                                                                \
       const VEC b0 = *(const VECU *)(b + p * rsb), b1 = *(const VECU *)(b + p * rsb + LANES);          \
       _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                               \
         if (i < rows) {                                                                                \
