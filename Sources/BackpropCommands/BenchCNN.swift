@@ -11,8 +11,8 @@ extension BenchCommand {
   static let cnnBatch = 128
 
   /// The training step of the Keras example CNN on synthetic data, as a closure that runs one
-  /// step on the next batch.
-  func cnnTrainingStep(seed: UInt64 = 7) throws -> () throws -> Void {
+  /// step on the next batch, and the session it runs in (made with `options`).
+  func cnnTrainingStep(seed: UInt64 = 7, options: Session.Options = .init()) throws -> (step: () throws -> Void, session: Session) {
     let graph = Graph()
     let x = graph.placeholder(.float32, shape: [nil, 28, 28, 1], name: "images")
     let labels = graph.placeholder(.int32, shape: [nil], name: "labels")
@@ -29,7 +29,7 @@ extension BenchCommand {
     let logits = try matmul(h, w3) + b3
     let loss = try mean(sparseSoftmaxCrossEntropyWithLogits(logits: logits, labels: labels))
     let train = try AdamOptimizer(learningRate: 0.001, epsilon: 1e-7).minimize(loss)
-    let session = Session(graph: graph)
+    let session = Session(graph: graph, options: options)
     try session.initializeVariables()
     let step = try session.prepare(feeds: [x, labels], targets: [train])
 
@@ -45,20 +45,31 @@ extension BenchCommand {
       return (NDArray(pixels, shape: [hi - lo, 28, 28, 1]), NDArray(Array(classes[lo..<hi]), shape: [hi - lo]))
     }
     let state = FloorState()
-    return {
+    let run = {
       let (xb, yb) = batches[state.i % batches.count]
       state.i += 1
       try step.setFeed(0, to: xb)
       try step.setFeed(1, to: yb)
       try step.run()
     }
+    return (run, session)
+  }
+
+  /// Where the example CNN's training step goes, operation by operation: `steps` steps after 5
+  /// warm-up steps, in a session with ``Session/Options/profiles`` (its own, not the timed one).
+  func cnnStepProfile(steps: Int) throws -> RunProfile {
+    let (step, session) = try cnnTrainingStep(options: .init(profiles: true))
+    for _ in 0..<5 { try step() }
+    session.resetProfile()
+    for _ in 0..<steps { try step() }
+    return session.profile
   }
 
   /// Times `repetitions` blocks of `steps` training steps of the example CNN (after 5 warm-up
   /// steps): seconds per epoch (the time per step x 469, the last batch of 96 images counted as
   /// a full one) and images per second.
   func measureCNNEpoch(steps: Int, repetitions: Int) throws -> [BenchResult] {
-    let step = try cnnTrainingStep()
+    let step = try cnnTrainingStep().step
     let stepsPerEpoch = Double((Self.cnnImages + Self.cnnBatch - 1) / Self.cnnBatch)
     for _ in 0..<5 { try step() }  // warm-up: plan built, buffers sized
     var seconds: [Double] = []

@@ -22,11 +22,16 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Only run workloads whose name contains this text.")
   var filter: String?
 
+  @Flag(help: "After the CNN epoch workload, print where its training step's time goes, operation by operation (a separate run of --cnn-steps profiled steps).")
+  var profile = false
+
   func validate() throws {
     // Upper limits keep a mistyped count from running for days (each is hours of measuring).
     if !(1...1_000_000_000).contains(steps) { throw ValidationError("--steps must be 1 to 1,000,000,000, got \(steps)") }
     if !(1...1000).contains(repetitions) { throw ValidationError("--repetitions must be 1 to 1000, got \(repetitions)") }
     if !(0...100_000).contains(cnnSteps) { throw ValidationError("--cnn-steps must be 0 to 100,000, got \(cnnSteps)") }
+    if profile && json { throw ValidationError("--profile prints a table, so it cannot be combined with --json") }
+    if profile && cnnSteps == 0 { throw ValidationError("--profile profiles the CNN's training steps: --cnn-steps must be at least 1") }
     if !(2...10_000).contains(digitsEpochs) {
       throw ValidationError("--digits-epochs must be 2 to 10,000 (the first is a warm-up), got \(digitsEpochs)")
     }
@@ -67,6 +72,10 @@ struct BenchCommand: ParsableCommand {
       for r in try measureCNNEpoch(steps: cnnSteps, repetitions: repetitions) {  // BenchCNN.swift
         results.append(r)
         if !json { print(r.row) }
+      }
+      if profile {
+        print("\nThe example CNN's training step, operation by operation (\(cnnSteps) steps, Session.Options(profiles: true)):")
+        print(try cnnStepProfile(steps: cnnSteps).table(limit: 25))
       }
     }
     if json { print("[" + results.map(\.json).joined(separator: ",\n ") + "]") }

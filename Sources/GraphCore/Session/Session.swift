@@ -32,11 +32,17 @@ public final class Session: @unchecked Sendable {
     /// before it. On by default; ignored when ``checkNumerics`` is on (so that a non-finite
     /// value is named by the operation that made it).
     public var fusesKernels: Bool
+    /// Time every operation each run executes and add it to ``Session/profile`` (TF1's
+    /// `RunMetadata` step stats, PyTorch's profiler table). Off by default (and then free). The
+    /// plans run step by step, as they do without it (fused kernels stay fused and are timed as
+    /// one operation), except that the scalar fast path is skipped so each operation can be timed.
+    public var profiles: Bool
     /// Creates options.
-    public init(checkNumerics: Bool = false, scalarFastPath: Bool = true, fusesKernels: Bool = true) {
+    public init(checkNumerics: Bool = false, scalarFastPath: Bool = true, fusesKernels: Bool = true, profiles: Bool = false) {
       self.checkNumerics = checkNumerics
       self.scalarFastPath = scalarFastPath
       self.fusesKernels = fusesKernels
+      self.profiles = profiles
     }
   }
 
@@ -53,6 +59,10 @@ public final class Session: @unchecked Sendable {
   /// references are unretained).
   @exclusivity(unchecked) private var recent: [RecentPlan] = []
   let lock = Lock()
+  /// With ``Options/profiles``: per node, the seconds its steps took, how many times they ran
+  /// and the kernel's type name (a fused kernel's, for a fused step), since the last reset
+  /// (under ``lock``).
+  @exclusivity(unchecked) var profileEntries: [ProfileEntry] = []
 
   /// Creates a session for `graph`.
   public init(graph: Graph, options: Options = Options()) {
@@ -303,7 +313,7 @@ public final class Session: @unchecked Sendable {
   /// one by one. The caller holds the lock.
   @inline(__always) func execute(_ plan: Plan) throws {
     context.reserve(nodes: plan.nodeCount)
-    if options.scalarFastPath && !options.checkNumerics {
+    if options.scalarFastPath && !options.checkNumerics && !options.profiles {
       plan.lowerToScalars(graph: graph)
       if let program = plan.scalarHandle, try program.run(frame: plan.frame, context: context) {
         scalarRuns &+= 1
@@ -327,6 +337,7 @@ public final class Session: @unchecked Sendable {
   func executeSteps(_ plan: Plan) throws {
     let frame = plan.frame
     let check = options.checkNumerics
+    let profiling = options.profiles
     try plan.steps.withUnsafeBufferPointer { steps in
       try plan.slotLists.withUnsafeBufferPointer { lists in
         let base = lists.baseAddress!
@@ -335,6 +346,7 @@ public final class Session: @unchecked Sendable {
           context.currentNode = step.pointee.node
           let inputs = Operands(base: frame, slots: base + step.pointee.inputStart, count: step.pointee.inputCount)
           let outputs = Results(base: frame, slots: base + step.pointee.outputStart, count: step.pointee.outputCount)
+          let start = profiling ? ContinuousClock.now : nil
           do {
             if let fused = step.pointee.fused {
               try fused.evaluate(inputs, outputs, context)
@@ -347,6 +359,7 @@ public final class Session: @unchecked Sendable {
               op: step.pointee.fused?.typeName ?? step.pointee.primitive.typeName, name: node.name, reason: error.message,
               location: node.location)
           }
+          if let start { recordProfile(step.pointee, seconds: (ContinuousClock.now - start).seconds) }
           if check {
             for i in 0..<step.pointee.outputCount where !isFinite(outputs[i]) {
               let node = graph.nodes[step.pointee.node]

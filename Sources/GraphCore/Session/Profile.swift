@@ -1,0 +1,120 @@
+import ArrayCore
+
+// Per-operation timings of a session's runs (``Session/Options/profiles``): where a training
+// step's time goes, operation by operation, as TF1's `RunMetadata` step stats and PyTorch's
+// profiler table report it.
+
+/// One operation's share of the runs a session profiled.
+public struct OperationProfile: Sendable, Hashable {
+  /// The operation's name in the graph (`gradients/conv2/Conv2D_grad/Conv2DBackpropFilter`);
+  /// for a fused kernel, the name of the last operation of its chain.
+  public var name: String
+  /// The kernel that ran: the operation's type (`MatMul`), or a fused kernel's
+  /// (`Conv2D+Add+Relu`).
+  public var type: String
+  /// How many times it ran.
+  public var calls: Int
+  /// The time its kernel took over all those calls, in seconds (wall clock, the kernel's own
+  /// threads included).
+  public var seconds: Double
+}
+
+/// The operations a session ran while profiling (``Session/Options/profiles``), the slowest
+/// first, with a table for printing.
+///
+/// ```swift
+/// let session = Session(graph: graph, options: Session.Options(profiles: true))
+/// for _ in 0..<100 { try session.run(train, feeding: [x: batch, y: labels]) }
+/// print(session.profile)          // share, total, calls and type of every operation
+/// ```
+public struct RunProfile: Sendable, CustomStringConvertible {
+  /// The operations that ran, by total time, the slowest first (equal times in the graph's
+  /// creation order).
+  public var operations: [OperationProfile]
+  /// The sum of the operations' times, in seconds.
+  public var totalSeconds: Double { operations.reduce(0) { $0 + $1.seconds } }
+
+  /// A table of the `limit` slowest operations (all by default): share of the total, total
+  /// milliseconds, calls, milliseconds per call, type and name; then the total.
+  public func table(limit: Int? = nil) -> String {
+    let total = totalSeconds
+    let shown = operations.prefix(max(0, limit ?? operations.count))
+    var lines = ["  share   total ms    calls   ms/call  type / name"]
+    for op in shown {
+      let share = total > 0 ? 100 * op.seconds / total : 0
+      let ms = op.seconds * 1e3
+      lines.append(
+        "\(pad(fixed(share, 1), 6))%  \(pad(fixed(ms, 2), 9))  \(pad(String(op.calls), 7))  "
+          + "\(pad(fixed(ms / Double(max(op.calls, 1)), 3), 8))  \(op.type)  \(op.name)")
+    }
+    if shown.count < operations.count { lines.append("  (\(operations.count - shown.count) more)") }
+    lines.append("total \(fixed(total * 1e3, 2)) ms in \(operations.count) operations")
+    return lines.joined(separator: "\n")
+  }
+
+  /// ``table(limit:)`` of every operation.
+  public var description: String { table() }
+}
+
+/// One node's accumulated timings (see ``Session/profileEntries``).
+struct ProfileEntry {
+  var seconds: Double = 0
+  var calls = 0
+  var type = ""
+}
+
+extension Session {
+  /// What the runs since the session was made, or since ``resetProfile()``, spent in each
+  /// operation (empty unless ``Options/profiles`` is on).
+  public var profile: RunProfile {
+    lock.withLock {
+      var operations: [OperationProfile] = []
+      for (node, entry) in profileEntries.enumerated() where entry.calls > 0 {
+        operations.append(
+          OperationProfile(name: graph.nodes[node].name, type: entry.type, calls: entry.calls, seconds: entry.seconds))
+      }
+      // A stable sort: equal times keep the nodes' creation order.
+      let order = operations.indices.sorted { a, b in
+        operations[a].seconds != operations[b].seconds ? operations[a].seconds > operations[b].seconds : a < b
+      }
+      return RunProfile(operations: order.map { operations[$0] })
+    }
+  }
+
+  /// Forgets the timings gathered so far (to profile only the steps after a warm-up).
+  public func resetProfile() {
+    lock.withLock { profileEntries.removeAll() }
+  }
+
+  /// Adds one execution of `step` (the caller holds the lock).
+  func recordProfile(_ step: Plan.Step, seconds: Double) {
+    if profileEntries.count <= step.node {
+      profileEntries.append(contentsOf: repeatElement(ProfileEntry(), count: step.node + 1 - profileEntries.count))
+    }
+    if profileEntries[step.node].calls == 0 {
+      profileEntries[step.node].type = step.fused?.typeName ?? step.primitive.typeName
+    }
+    profileEntries[step.node].calls += 1
+    profileEntries[step.node].seconds += seconds
+  }
+}
+
+extension Duration {
+  /// The duration in seconds.
+  var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+/// `value` (a time or a share: not negative) with `digits` decimals.
+private func fixed(_ value: Double, _ digits: Int) -> String {
+  var scale = 1
+  for _ in 0..<digits { scale *= 10 }
+  guard value.isFinite, value >= 0, value * Double(scale) < 1e15 else { return String(value) }
+  let n = Int((value * Double(scale)).rounded())
+  let fraction = String(n % scale)
+  return digits == 0 ? String(n) : "\(n / scale)." + String(repeating: "0", count: digits - fraction.count) + fraction
+}
+
+/// `text` right-aligned in `width` columns.
+private func pad(_ text: String, _ width: Int) -> String {
+  String(repeating: " ", count: max(0, width - text.count)) + text
+}
