@@ -74,6 +74,9 @@ struct FashionCommand: ParsableCommand {
       """)
   var distributed = false
 
+  @Flag(help: "After training, print where the time went: each operation's share, total and calls over the training steps and evaluations (Session.Options(profiles: true)).")
+  var profile = false
+
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
   func validate() throws {
@@ -111,6 +114,7 @@ struct FashionCommand: ParsableCommand {
     c.testLimit = testLimit
     c.restorePath = restore
     c.modelPath = saveModel
+    c.profiles = profile
     let progress = ProgressDisplay(quiet: outputs.quiet || rank != 0)
     let tensorBoard = rank == 0 ? try outputs.openTensorBoard() : nil
     let report: FashionRecipe.Report
@@ -126,6 +130,10 @@ struct FashionCommand: ParsableCommand {
     guard rank == 0 else { return }  // only rank 0 speaks and writes
     let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
     print("\(model.rawValue): test accuracy \(correct)/\(report.testCount) = \(DigitsRecipe.percent(report.testAccuracy))")
+    if let profile = report.profile {
+      print("\nWhere the time went (training steps and evaluations, the 20 slowest operations):")
+      print(profile.table(limit: 20))
+    }
     if let save {
       try report.model.save(toPath: save)
       print("saved the model to \(save)")

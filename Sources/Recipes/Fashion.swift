@@ -187,6 +187,9 @@ public struct FashionRecipe: Sendable {
     /// each rank's own (as Horovod without synchronized batch normalization), so only the `mlp`
     /// model gives one process's parameters exactly.
     public var communicator: (any Communicator)?
+    /// Time every operation the training session runs (``GraphCore/Session/Options/profiles``)
+    /// and return the table in ``Report/profile``.
+    public var profiles = false
     /// Creates the default settings.
     public init() {}
 
@@ -211,6 +214,9 @@ public struct FashionRecipe: Sendable {
     public var trainCount = 0, testCount = 0
     /// The test accuracy after the last epoch.
     public var testAccuracy: Double
+    /// With ``Configuration/profiles``: the time each operation took over the run's training
+    /// steps and evaluations (``GraphCore/Session/Options/profiles``); `nil` otherwise.
+    public var profile: RunProfile?
     /// The per-epoch log (`epoch`, `loss`, `train_accuracy`, `test_accuracy`, `seconds`).
     public func epochLog() -> StepLog { epochStepLog(epochs) }
     /// The learning curves.
@@ -275,7 +281,7 @@ public struct FashionRecipe: Sendable {
     var optimizer: any Optimizer = try AdamOptimizer(learningRate: rate)
     if distributed { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
     let trainOp = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
-    let session = Session(graph: net.graph)
+    let session = Session(graph: net.graph, options: Session.Options(profiles: c.profiles))
     try session.initializeVariables()
     var done = restored?.epochsDone ?? restoredDirectory?.epochs ?? 0
     if rank == 0 {
@@ -289,6 +295,7 @@ public struct FashionRecipe: Sendable {
     let feeds = [net.input, labels, net.phase.flag] + (shardWeight.map { [$0] } ?? [])
     let step = try session.prepare(fetches: [loss, net.logits], feeds: feeds, targets: [trainOp])
     try step.setFeed(2, to: NDArray(scalar: true))
+    session.resetProfile()  // (the initializers' and a restore's operations are not the training's)
 
     let train = data.train
     var report = Report(model: try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: done), testAccuracy: .nan)
@@ -299,6 +306,7 @@ public struct FashionRecipe: Sendable {
       if speaks {
         output("the restored model has trained \(done) epochs already (--epochs \(c.epochs)): test \(formatFixed(report.testAccuracy, decimals: 4))")
       }
+      if c.profiles { report.profile = session.profile }
       return report
     }
     let (product, overflow) = (c.epochs - done).multipliedReportingOverflow(by: stepsPerEpoch)
@@ -370,6 +378,7 @@ public struct FashionRecipe: Sendable {
       }
     }
     report.testAccuracy = report.epochs.last?.testAccuracy ?? .nan
+    if c.profiles { report.profile = session.profile }
     report.model = try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: c.epochs)
     if let path = c.modelPath, rank == 0 {
       try Self.saveWholeModel(

@@ -76,6 +76,24 @@ struct FashionTests {
     #expect(a.epochs[0].loss == b.epochs[0].loss && a.model.values == b.model.values)
   }
 
+  @Test("a profiled run trains the same bits and reports each training step's operations")
+  func profiledRun() throws {
+    var c = quick(.cnn, epochs: 1)
+    let plain = try FashionRecipe(c).run(output: { _ in })
+    #expect(plain.profile == nil)
+    c.profiles = true
+    let profiled = try FashionRecipe(c).run(output: { _ in })
+    #expect(profiled.epochs[0].loss == plain.epochs[0].loss && profiled.model.values == plain.model.values)
+    let profile = try #require(profiled.profile)
+    // 7 training steps of 32 images (200 images): the fused convolutions ran at each step, and
+    // in the evaluations too.
+    let convolutions = profile.operations.filter { $0.type == "Conv2D+Add+Relu" }
+    #expect(convolutions.count == 2, "\(profile.operations.map(\.type))")
+    #expect(convolutions.allSatisfy { $0.calls > 7 })
+    #expect(profile.operations.contains { $0.type == "Conv2DBackpropFilter" && $0.calls == 7 })
+    #expect(profile.totalSeconds > 0)
+  }
+
   @Test("save, predict from the file alone, and resume")
   func saveRestorePredict() throws {
     let report = try FashionRecipe(quick(.cnnBN, epochs: 2)).run(output: { _ in })
