@@ -71,6 +71,8 @@ struct DigitsCommand: ParsableCommand {
     help: ArgumentHelp("Save the whole model (the training graph as a TensorFlow GraphDef, every variable and optimizer slot, an inference branch from raw pixels) to this directory, for `backprop predict --model DIR` and `--restore DIR`.", valueName: "dir"))
   var saveModel: String?
 
+  @Flag(help: profileHelp) var profile = false
+
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
   /// The parsed `--hidden` sizes, or nil when malformed.
@@ -128,6 +130,7 @@ struct DigitsCommand: ParsableCommand {
     c.checkpointPath = checkpoint
     c.restorePath = restore
     c.modelPath = saveModel
+    c.profiles = profile
     let tensorBoard = rank == 0 ? try outputs.openTensorBoard() : nil
     let report = try DigitsRecipe(c).run(monitor: tensorBoard?.trainingMonitor() ?? DigitsMonitor())
     try tensorBoard?.close()
@@ -146,6 +149,7 @@ struct DigitsCommand: ParsableCommand {
     let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
     print(
       "\(report.model.layerSizes.map(String.init).joined(separator: "-")) \(optimizer.rawValue): test accuracy \(correct)/\(report.testCount) = \(DigitsRecipe.percent(report.testAccuracy))")
+    printProfile(report.profile)
     if let save {
       try report.model.save(toPath: save)
       print("saved the model to \(save)")

@@ -74,8 +74,7 @@ struct FashionCommand: ParsableCommand {
       """)
   var distributed = false
 
-  @Flag(help: "After training, print where the time went: each operation's share, total and calls over the training steps and evaluations (Session.Options(profiles: true)).")
-  var profile = false
+  @Flag(help: profileHelp) var profile = false
 
   @OptionGroup(title: "Outputs") var outputs: TrainingOutputOptions
 
@@ -130,10 +129,7 @@ struct FashionCommand: ParsableCommand {
     guard rank == 0 else { return }  // only rank 0 speaks and writes
     let correct = Int((report.testAccuracy * Double(report.testCount)).rounded())
     print("\(model.rawValue): test accuracy \(correct)/\(report.testCount) = \(DigitsRecipe.percent(report.testAccuracy))")
-    if let profile = report.profile {
-      print("\nWhere the time went (training steps and evaluations, the 20 slowest operations):")
-      print(profile.table(limit: 20))
-    }
+    printProfile(report.profile)
     if let save {
       try report.model.save(toPath: save)
       print("saved the model to \(save)")

@@ -95,6 +95,9 @@ public struct DigitsRecipe: Sendable {
     /// learning rate is used as given (see ``DistributedOptimizer`` for the linear-scaling
     /// convention). Only rank 0 writes lines and checkpoints.
     public var communicator: (any Communicator)?
+    /// Time every operation the training session runs (``GraphCore/Session/Options/profiles``)
+    /// and return the table in ``Report/profile``.
+    public var profiles = false
     /// Save a checkpoint (every variable, optimizer slots included, and the epoch reached) to
     /// this safetensors file after every epoch (rank 0 only), atomically.
     public var checkpointPath: String?
@@ -139,6 +142,9 @@ public struct DigitsRecipe: Sendable {
     public var trainCount = 0, testCount = 0
     /// The test accuracy after the last epoch.
     public var testAccuracy: Double { epochs.last?.testAccuracy ?? .nan }
+    /// With ``Configuration/profiles``: the time each operation took over the run's training
+    /// steps and evaluations (``GraphCore/Session/Options/profiles``); `nil` otherwise.
+    public var profile: RunProfile?
   }
 
   /// The settings.
@@ -245,7 +251,7 @@ public struct DigitsRecipe: Sendable {
     var optimizer = try c.optimizer.make(learningRate: c.learningRate)
     if distributed { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
     let trainOp = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
-    let session = Session(graph: net.graph)
+    let session = Session(graph: net.graph, options: Session.Options(profiles: c.profiles))
     try session.initializeVariables()
     var startEpoch = 0
     if let restorePath = c.restorePath, rank == 0 {
@@ -265,6 +271,7 @@ public struct DigitsRecipe: Sendable {
     }
     let feeds = [net.input, labels] + (shardWeight.map { [$0] } ?? [])
     let step = try session.prepare(fetches: [loss], feeds: feeds, targets: [trainOp])
+    session.resetProfile()  // (the initializers' and a restore's operations are not the training's)
 
     var report = Report(model: try net.model(session, standardizer: standardizer))
     report.trainCount = train.count
@@ -322,6 +329,7 @@ public struct DigitsRecipe: Sendable {
       }
     }
     report.model = try net.model(session, standardizer: standardizer)
+    if c.profiles { report.profile = session.profile }
     if let path = c.modelPath, rank == 0 {
       try saveWholeModel(
         net, session: session, standardizer: standardizer, to: path,

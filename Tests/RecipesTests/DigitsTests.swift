@@ -76,6 +76,26 @@ struct DigitsTests {
     }
   }
 
+  @Test("a profiled run trains the same bits and reports the training steps' operations")
+  func profiledRun() throws {
+    var c = DigitsRecipe.Configuration()
+    c.dataPath = digitsPath
+    c.epochs = 1
+    c.rowLimit = 300
+    c.batchSize = 50
+    let plain = try DigitsRecipe(c).run { _ in }
+    #expect(plain.profile == nil)
+    c.profiles = true
+    let profiled = try DigitsRecipe(c).run { _ in }
+    #expect(profiled.epochs.map(\.loss) == plain.epochs.map(\.loss))
+    #expect(profiled.model.weights.map { $0.kernel.doubles } == plain.model.weights.map { $0.kernel.doubles })
+    let profile = try #require(profiled.profile)
+    // 240 training rows in batches of 50: 5 steps, each one Adam update per variable.
+    let updates = profile.operations.filter { $0.type == "ApplyAdam" }
+    #expect(updates.count == 4 && updates.allSatisfy { $0.calls == 5 }, "\(profile.operations.map { ($0.type, $0.calls) })")
+    #expect(!profile.operations.contains { $0.type.hasPrefix("Random") })  // (the initializers are not counted)
+  }
+
   @Test("invalid settings and files are thrown errors with clear messages")
   func errors() throws {
     var c = DigitsRecipe.Configuration()
