@@ -75,7 +75,10 @@ struct BenchCommand: ParsableCommand {
       }
       if profile {
         print("\nThe example CNN's training step, operation by operation (\(cnnSteps) steps, Session.Options(profiles: true)):")
-        print(try cnnStepProfile(steps: cnnSteps).table(limit: 25))
+        let profile = try cnnStepProfile(steps: cnnSteps)
+        print(profile.table(limit: 25))
+        print("\nThe same by kernel type:")
+        print(profile.groupedByType().table(limit: 12))
       }
     }
     if json { print("[" + results.map(\.json).joined(separator: ",\n ") + "]") }

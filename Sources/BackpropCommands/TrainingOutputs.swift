@@ -126,13 +126,15 @@ struct TrainingOutputOptions: ParsableArguments {
 
 /// The `--profile` help of the training commands.
 let profileHelp = ArgumentHelp(
-  "After training, print where the time went: the 20 slowest operations of the training steps and evaluations, with their share, total and calls (Session.Options(profiles: true)).")
+  "After training, print where the time went: the 20 slowest operations of the training steps and evaluations, with their share, total and calls, then the 10 slowest kernel types (Session.Options(profiles: true)).")
 
 /// Prints a training run's `--profile` table (nothing without one).
 func printProfile(_ profile: RunProfile?) {
   guard let profile else { return }
   print("\nWhere the time went (training steps and evaluations, the 20 slowest operations):")
   print(profile.table(limit: 20))
+  print("\nThe same by kernel type:")
+  print(profile.groupedByType().table(limit: 10))
 }
 
 /// `loss ▇▆▅▄▃▂▁▁  98.59 → 0.8141 (smoothed)`: the loss's sparkline, on a logarithmic scale

@@ -62,6 +62,18 @@ import Training
       #expect(table.split(separator: "\n").count == profile.operations.count + 2)
       #expect(table.contains("loss") && table.hasPrefix("  share") && table.contains("total"))
       #expect(profile.table(limit: 2).contains("(\(profile.operations.count - 2) more)"))
+      // Summed by type: one entry per kernel type, the calls and times of its operations.
+      let byType = profile.groupedByType()
+      #expect(byType.operations.count < profile.operations.count)  // (some types repeat)
+      #expect(byType.operations.map(\.type).sorted() == Array(Set(profile.operations.map(\.type))).sorted())
+      for entry in byType.operations {
+        let members = profile.operations.filter { $0.type == entry.type }
+        #expect(entry.name == entry.type && entry.calls == members.reduce(0) { $0 + $1.calls })
+        #expect(abs(entry.seconds - members.reduce(0) { $0 + $1.seconds }) <= 1e-12)
+      }
+      #expect(byType.operations.map(\.seconds) == byType.operations.map(\.seconds).sorted(by: >))
+      #expect(abs(byType.totalSeconds - profile.totalSeconds) <= 1e-9)
+      #expect(byType.description.hasSuffix("in \(byType.operations.count) kernel types"))
       session.resetProfile()
       #expect(session.profile.operations.isEmpty)
     }

@@ -31,11 +31,15 @@ public struct RunProfile: Sendable, CustomStringConvertible {
   /// The operations that ran, by total time, the slowest first (equal times in the graph's
   /// creation order).
   public var operations: [OperationProfile]
+  /// What the entries are, for the table's last line: `operations`, or `kernel types`
+  /// (``groupedByType()``).
+  var entriesName = "operations"
   /// The sum of the operations' times, in seconds.
   public var totalSeconds: Double { operations.reduce(0) { $0 + $1.seconds } }
 
   /// A table of the `limit` slowest operations (all by default): share of the total, total
-  /// milliseconds, calls, milliseconds per call, type and name; then the total.
+  /// milliseconds, calls, milliseconds per call, type and name (the type alone when they are
+  /// the same); then the total.
   public func table(limit: Int? = nil) -> String {
     let total = totalSeconds
     let shown = operations.prefix(max(0, limit ?? operations.count))
@@ -45,11 +49,33 @@ public struct RunProfile: Sendable, CustomStringConvertible {
       let ms = op.seconds * 1e3
       lines.append(
         "\(pad(fixed(share, 1), 6))%  \(pad(fixed(ms, 2), 9))  \(pad(String(op.calls), 7))  "
-          + "\(pad(fixed(ms / Double(max(op.calls, 1)), 3), 8))  \(op.type)  \(op.name)")
+          + "\(pad(fixed(ms / Double(max(op.calls, 1)), 3), 8))  \(op.type)" + (op.name == op.type ? "" : "  \(op.name)"))
     }
     if shown.count < operations.count { lines.append("  (\(operations.count - shown.count) more)") }
-    lines.append("total \(fixed(total * 1e3, 2)) ms in \(operations.count) operations")
+    lines.append("total \(fixed(total * 1e3, 2)) ms in \(operations.count) \(entriesName)")
     return lines.joined(separator: "\n")
+  }
+
+  /// The same times summed by kernel type (PyTorch's `key_averages()`, TensorBoard's "by
+  /// operation type" view): one entry per type, named by the type, its calls and seconds the
+  /// sums of its operations'; the slowest first (equal times in the order the types first
+  /// appear in ``operations``).
+  public func groupedByType() -> RunProfile {
+    var grouped: [OperationProfile] = []
+    var index: [String: Int] = [:]  // (only finds a type's entry: the order is `grouped`'s)
+    for op in operations {
+      if let i = index[op.type] {
+        grouped[i].calls += op.calls
+        grouped[i].seconds += op.seconds
+      } else {
+        index[op.type] = grouped.count
+        grouped.append(OperationProfile(name: op.type, type: op.type, calls: op.calls, seconds: op.seconds))
+      }
+    }
+    let order = grouped.indices.sorted { a, b in
+      grouped[a].seconds != grouped[b].seconds ? grouped[a].seconds > grouped[b].seconds : a < b
+    }
+    return RunProfile(operations: order.map { grouped[$0] }, entriesName: "kernel types")
   }
 
   /// ``table(limit:)`` of every operation.
