@@ -52,14 +52,20 @@ struct DigitsTests {
     #expect(file.sortedNames == ["layer1/bias", "layer1/kernel", "layer2/bias", "layer2/kernel", "standardizer/mean", "standardizer/std"])
   }
 
-  @Test("the same seed trains to the same numbers; two hidden layers and other optimizers run")
-  func deterministicAndConfigurable() throws {
+  /// One epoch on the first 300 rows, batches of 50.
+  func oneQuickEpoch() -> DigitsRecipe.Configuration {
     var c = DigitsRecipe.Configuration()
     c.dataPath = digitsPath
     c.epochs = 1
     c.rowLimit = 300
-    c.hiddenSizes = [16, 16]
     c.batchSize = 50
+    return c
+  }
+
+  @Test("the same seed trains to the same numbers; two hidden layers and other optimizers run")
+  func deterministicAndConfigurable() throws {
+    var c = oneQuickEpoch()
+    c.hiddenSizes = [16, 16]
     let a = try DigitsRecipe(c).run { _ in }
     let b = try DigitsRecipe(c).run { _ in }
     #expect(a.epochs.map(\.loss) == b.epochs.map(\.loss))
@@ -78,11 +84,7 @@ struct DigitsTests {
 
   @Test("a profiled run trains the same bits and reports the training steps' operations")
   func profiledRun() throws {
-    var c = DigitsRecipe.Configuration()
-    c.dataPath = digitsPath
-    c.epochs = 1
-    c.rowLimit = 300
-    c.batchSize = 50
+    var c = oneQuickEpoch()
     let plain = try DigitsRecipe(c).run { _ in }
     #expect(plain.profile == nil)
     c.profiles = true

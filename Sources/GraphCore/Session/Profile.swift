@@ -34,6 +34,16 @@ public struct RunProfile: Sendable, CustomStringConvertible {
   /// What the entries are, for the table's last line: `operations`, or `kernel types`
   /// (``groupedByType()``).
   var entriesName = "operations"
+  /// The entries of `unordered`, the slowest first; equal times keep their order there (a
+  /// stable sort: the graph's creation order, or the order types first appear).
+  init(slowestFirst unordered: [OperationProfile], entriesName: String = "operations") {
+    let order = unordered.indices.sorted { a, b in
+      unordered[a].seconds != unordered[b].seconds ? unordered[a].seconds > unordered[b].seconds : a < b
+    }
+    operations = order.map { unordered[$0] }
+    self.entriesName = entriesName
+  }
+
   /// The sum of the operations' times, in seconds.
   public var totalSeconds: Double { operations.reduce(0) { $0 + $1.seconds } }
 
@@ -72,10 +82,7 @@ public struct RunProfile: Sendable, CustomStringConvertible {
         grouped.append(OperationProfile(name: op.type, type: op.type, calls: op.calls, seconds: op.seconds))
       }
     }
-    let order = grouped.indices.sorted { a, b in
-      grouped[a].seconds != grouped[b].seconds ? grouped[a].seconds > grouped[b].seconds : a < b
-    }
-    return RunProfile(operations: order.map { grouped[$0] }, entriesName: "kernel types")
+    return RunProfile(slowestFirst: grouped, entriesName: "kernel types")
   }
 
   /// ``table(limit:)`` of every operation.
@@ -99,11 +106,7 @@ extension Session {
         operations.append(
           OperationProfile(name: graph.nodes[node].name, type: entry.type, calls: entry.calls, seconds: entry.seconds))
       }
-      // A stable sort: equal times keep the nodes' creation order.
-      let order = operations.indices.sorted { a, b in
-        operations[a].seconds != operations[b].seconds ? operations[a].seconds > operations[b].seconds : a < b
-      }
-      return RunProfile(operations: order.map { operations[$0] })
+      return RunProfile(slowestFirst: operations)
     }
   }
 
