@@ -176,6 +176,8 @@ import Testing
   static let pairs: [(Shape, Shape)] = [
     ([1], [1]), ([7], [7]), ([1000], [1000]), ([33], []), ([], [33]), ([5, 7], [7]), ([5, 7], [5, 1]),
     ([1, 7], [5, 1]), ([3, 1, 4], [2, 1]), ([2, 3, 1], [1, 1, 9]),
+    // A row against every row of the other (one kernel call): trailing sizes after 1s.
+    ([6, 3, 5], [1, 3, 5]), ([5], [4, 5]), ([2, 2, 3], [1, 3]), ([4, 1, 3], [1, 1, 3]),
   ]
 
   @Test(arguments: [DType.float32, .float64])
@@ -199,6 +201,12 @@ import Testing
         #expect(out.shape == (try broadcastShape(sa, sb)))
       }
     }
+  }
+
+  @Test func emptyArraysBroadcastARow() throws {
+    var out = NDArray()
+    try Kernels.arithmetic(.add, NDArray.zeros([3, 0, 2]), NDArray([Float(1), 2]), into: &out)
+    #expect(out.shape == [3, 0, 2] && out.elementCount == 0)
   }
 
   @Test func int32ArithmeticUsesTheGenericLoop() throws {
@@ -328,5 +336,50 @@ import Testing
         gradient: NDArray([Float(1), 2]), m: &m, v: &v, x: &x, beta1: 0.9, beta2: 0.999, epsilon: 1e-7,
         stepSize: 0.1, decay: nil)
     }
+  }
+}
+
+/// `Kernels.select`: the elementwise choice against the definition, and the whole-input choice
+/// of a one-element condition (shared memory, copy-on-write).
+@Suite struct SelectKernelTests {
+  @Test func elementwiseChoiceMatchesTheDefinitionForEveryElementSize() throws {
+    let c = NDArray([true, false, false, true, true, false], shape: [2, 3])
+    let f = NDArray([Float(1), 2, 3, 4, 5, 6], shape: [2, 3]), g = NDArray([Float(-1), -2, -3], shape: [3])
+    var out = NDArray()
+    try Kernels.select(c, f, g, into: &out)
+    #expect(out.shape == [2, 3] && out.scalars(as: Float.self) == [1, -2, -3, 4, 5, -3])
+    let d = NDArray([1.5, 2.5], shape: [2, 1]), e = NDArray([-1.0, -2.0, -3.0], shape: [1, 3])
+    try Kernels.select(c, d, e, into: &out)
+    #expect(out.scalars(as: Double.self) == [1.5, -2, -3, 2.5, 2.5, -3])
+    try Kernels.select(c, NDArray([Int32(7)]), NDArray([Int32(1), 2, 3]), into: &out)
+    #expect(out.scalars(as: Int32.self) == [7, 2, 3, 7, 7, 3])
+    try Kernels.select(c, NDArray([true]), NDArray([false]), into: &out)
+    #expect(out.scalars(as: Bool.self) == [true, false, false, true, true, false])
+  }
+
+  @Test func oneElementConditionChoosesAWholeInput() throws {
+    let x = NDArray([Float(1), 2, 3, 4], shape: [2, 2]), y = NDArray([Float(5), 6, 7, 8], shape: [2, 2])
+    for (flag, expected) in [(true, x), (false, y)] {
+      for condition in [NDArray(scalar: flag), NDArray([flag], shape: [1, 1])] {
+        var out = NDArray()
+        try Kernels.select(condition, x, y, into: &out)
+        #expect(out == expected)
+        // The result shares the chosen input's memory; writing into it later copies first.
+        let ones = NDArray([Float(1), 1, 1, 1], shape: [2, 2])
+        try Kernels.arithmetic(.add, ones, ones, into: &out)
+        #expect(out.scalars(as: Float.self) == [2, 2, 2, 2])
+        #expect(x.scalars(as: Float.self) == [1, 2, 3, 4] && y.scalars(as: Float.self) == [5, 6, 7, 8])
+      }
+    }
+    // The chosen input broadcast to the result's shape (the other is the larger one).
+    var out = NDArray()
+    try Kernels.select(NDArray(scalar: true), NDArray([Float(9)]), y, into: &out)
+    #expect(out.shape == [2, 2] && out.scalars(as: Float.self) == [9, 9, 9, 9])
+    // A condition of rank 3 makes the result rank 3 even when it has one element.
+    try Kernels.select(NDArray([false], shape: [1, 1, 1]), x, y, into: &out)
+    #expect(out.shape == [1, 2, 2] && out.scalars(as: Float.self) == [5, 6, 7, 8])
+    // The shapes are still checked: a one-element condition does not excuse x and y.
+    #expect(throws: ShapeError.self) { try Kernels.select(NDArray(scalar: true), x, NDArray([Float(1), 2, 3]), into: &out) }
+    #expect(throws: ShapeError.self) { try Kernels.select(NDArray(scalar: true), x, NDArray([1.0, 2.0], shape: [2, 1]), into: &out) }
   }
 }

@@ -235,12 +235,26 @@ extension Kernels {
 
   /// Chooses elementwise with broadcasting: `out[i] = condition[i] ? x[i] : y[i]`
   /// (`tf.where` with three arguments, NumPy `where`).
+  ///
+  /// A one-element condition (a training flag choosing between two branches, as the
+  /// `BatchNorm` layer does) chooses a whole input: the result is that input, sharing its
+  /// memory when it already has the result's shape (copy-on-write keeps both values intact),
+  /// or that input broadcast otherwise; the other input is not read.
   /// - Throws: ``ShapeError`` when the shapes do not broadcast, the condition is not bool or
   ///   `x` and `y` have different dtypes.
   public static func select(_ condition: NDArray, _ x: NDArray, _ y: NDArray, into out: inout NDArray) throws(ShapeError) {
     guard condition.dtype == .bool else { throw ShapeError("condition must be bool, got \(condition.dtype)") }
     guard x.dtype == y.dtype else { throw ShapeError("x is \(x.dtype) but y is \(y.dtype)") }
     let shape = try broadcastShape(broadcastShape(condition.shape, x.shape), y.shape)
+    if condition.elementCount == 1 {
+      let chosen = condition.storage.bytes.assumingMemoryBound(to: Bool.self)[0] ? x : y
+      if chosen.shape == shape {
+        out = chosen
+      } else {
+        try broadcast(chosen, to: shape, into: &out)
+      }
+      return
+    }
     func expanded(_ a: NDArray) throws(ShapeError) -> NDArray {
       if a.shape == shape { return a }
       var b = NDArray()
@@ -251,10 +265,31 @@ extension Kernels {
     try out.prepare(shape: shape, dtype: x.dtype)
     let n = shape.elementCount
     let cp = c.storage.bytes.assumingMemoryBound(to: Bool.self)
-    let size = x.dtype.byteSize
-    let pa = a.storage.bytes, pb = b.storage.bytes, dst = out.storage.bytes
+    switch x.dtype.byteSize {
+    case 1: selectTyped(UInt8.self, n, cp, a, b, &out)
+    case 2: selectTyped(UInt16.self, n, cp, a, b, &out)
+    case 4: selectTyped(UInt32.self, n, cp, a, b, &out)
+    case 8: selectTyped(UInt64.self, n, cp, a, b, &out)
+    default:
+      let size = x.dtype.byteSize
+      let pa = a.storage.bytes, pb = b.storage.bytes, dst = out.storage.bytes
+      for i in 0..<n {
+        (dst + i * size).copyMemory(from: (cp[i] ? pa : pb) + i * size, byteCount: size)
+      }
+    }
+  }
+
+  /// `out[i] = c[i] ? a[i] : b[i]` over `n` elements of `T`'s size (the bits are moved as they
+  /// are, whatever the dtype).
+  @inline(__always) static func selectTyped<T: FixedWidthInteger>(
+    _: T.Type, _ n: Int, _ c: UnsafeMutablePointer<Bool>, _ a: NDArray, _ b: NDArray, _ out: inout NDArray
+  ) {
+    // Raw loads and stores of the element's bits (trivial types of one size and alignment):
+    // the memory stays bound to its dtype's type.
+    let pa = UnsafeRawPointer(a.storage.bytes), pb = UnsafeRawPointer(b.storage.bytes), dst = out.storage.bytes
+    let size = MemoryLayout<T>.stride
     for i in 0..<n {
-      (dst + i * size).copyMemory(from: (cp[i] ? pa : pb) + i * size, byteCount: size)
+      dst.storeBytes(of: (c[i] ? pa : pb).load(fromByteOffset: i * size, as: T.self), toByteOffset: i * size, as: T.self)
     }
   }
 }

@@ -195,6 +195,9 @@ package struct Select: Primitive {
   package var arity: Int? { 3 }
   /// `SelectV2`.
   package var typeName: String { "SelectV2" }
+  /// `true`: with a one-element condition the result is the chosen input's memory
+  /// (``ArrayCore/Kernels/select(_:_:_:into:)``), so the plan drops it after its last read.
+  package var outputsMayAlias: Bool { true }
   /// A bool condition, `x` and `y` of one dtype; the broadcast shape of all three.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
     guard inputs[0].dtype == .bool else { throw ShapeError("condition must be bool, got \(inputs[0].dtype)") }
