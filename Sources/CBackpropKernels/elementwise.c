@@ -3,6 +3,7 @@
 // AVX-512F (picked at run time).
 #include "CBackpropKernels.h"
 #include "internal.h"
+#include <math.h>
 
 // Defines `name` dispatching to `name_avx512` / `name_avx2` / `name_portable`, all instantiated
 // from `name_body` (an always-inline function taking `params`). The bodies fix every
@@ -62,8 +63,15 @@
   BP_INLINE void bp_##P##_binary_sv_body(bp_binary_op op, long n, T s, const T *y, T *z) {     \
     BINARY_LOOP(SV)                                                                           \
   }                                                                                           \
+  BP_INLINE void bp_##P##_binary_rows_body(bp_binary_op op, long rows, long cols, const T *x, long xs, \
+                                           const T *y, long ys, T *z) {                       \
+    for (long r = 0; r < rows; r++) bp_##P##_binary_vv_body(op, cols, x + r * xs, y + r * ys, z + r * cols); \
+  }                                                                                           \
   BP_DISPATCH_VOID(bp_##P##_binary_vv, (bp_binary_op op, long n, const T *x, const T *y, T *z), \
               (op, n, x, y, z))                                                               \
+  BP_DISPATCH_VOID(bp_##P##_binary_rows,                                                      \
+              (bp_binary_op op, long rows, long cols, const T *x, long xs, const T *y, long ys, T *z), \
+              (op, rows, cols, x, xs, y, ys, z))                                              \
   BP_DISPATCH_VOID(bp_##P##_binary_vs, (bp_binary_op op, long n, const T *x, T s, T *z),       \
               (op, n, x, s, z))                                                               \
   BP_DISPATCH_VOID(bp_##P##_binary_sv, (bp_binary_op op, long n, T s, const T *y, T *z),       \
@@ -221,3 +229,90 @@ DEFINE_ADAM(double, d)
 
 DEFINE_SUM(float, s)
 DEFINE_SUM(double, d)
+
+// MARK: Normalization (the core of batch and layer normalization)
+
+// Lanes per piece: one 64-byte line of floats. Each lane (a position along the axes after the
+// normalized ones) is computed by one piece from start to end, its sums in double over the rows
+// in order, so the split over threads changes no bit.
+#define NORM_LANES 16
+
+#define DEFINE_NORMALIZE(T, P)                                                                        \
+  BP_INLINE void bp_##P##_normalize_lanes_body(long n, long inner, long lanes, const T *restrict x,   \
+                                               T *restrict y, T *mean, T *var, double epsilon) {     \
+    _Pragma("clang fp contract(off)")                                                                 \
+    double sum[NORM_LANES], sq[NORM_LANES];                                                           \
+    T scale[NORM_LANES], shift[NORM_LANES];                                                           \
+    const double count = (double)(n > 1 ? n : 1);                                                     \
+    for (long i = 0; i < lanes; i++) {                                                                \
+      sum[i] = 0;                                                                                     \
+      sq[i] = 0;                                                                                      \
+    }                                                                                                 \
+    for (long j = 0; j < n; j++) {                                                                    \
+      const T *row = x + j * inner;                                                                   \
+      for (long i = 0; i < lanes; i++) sum[i] += (double)row[i];                                      \
+    }                                                                                                 \
+    for (long i = 0; i < lanes; i++) sum[i] /= count;                                                 \
+    for (long j = 0; j < n; j++) {                                                                    \
+      const T *row = x + j * inner;                                                                   \
+      for (long i = 0; i < lanes; i++) {                                                              \
+        const double d = (double)row[i] - sum[i];                                                     \
+        sq[i] += d * d;                                                                               \
+      }                                                                                               \
+    }                                                                                                 \
+    for (long i = 0; i < lanes; i++) {                                                                \
+      sq[i] /= count;                                                                                 \
+      mean[i] = (T)sum[i];                                                                            \
+      var[i] = (T)sq[i];                                                                              \
+      scale[i] = (T)(1 / sqrt(sq[i] + epsilon));                                                      \
+      shift[i] = -(T)sum[i] * scale[i];                                                               \
+    }                                                                                                 \
+    for (long j = 0; j < n; j++) {                                                                    \
+      const T *restrict row = x + j * inner;                                                          \
+      T *restrict out = y + j * inner;                                                                \
+      for (long i = 0; i < lanes; i++) out[i] = row[i] * scale[i] + shift[i];                         \
+    }                                                                                                 \
+  }                                                                                                   \
+  /* A whole line of lanes (a constant count, so the lane loops are vectors), or fewer. */            \
+  BP_INLINE void bp_##P##_normalize_piece_body(long n, long inner, long lanes, const T *x, T *y,      \
+                                               T *mean, T *var, double epsilon) {                    \
+    if (lanes == NORM_LANES)                                                                          \
+      bp_##P##_normalize_lanes_body(n, inner, NORM_LANES, x, y, mean, var, epsilon);                  \
+    else                                                                                              \
+      bp_##P##_normalize_lanes_body(n, inner, lanes, x, y, mean, var, epsilon);                       \
+  }                                                                                                   \
+  BP_DISPATCH_VOID(bp_##P##_normalize_piece,                                                          \
+                   (long n, long inner, long lanes, const T *x, T *y, T *mean, T *var, double epsilon),\
+                   (n, inner, lanes, x, y, mean, var, epsilon))                                       \
+  typedef struct {                                                                                    \
+    long n, inner, blocks, total;                                                                     \
+    int parts;                                                                                        \
+    const T *x;                                                                                       \
+    T *y, *mean, *var;                                                                                \
+    double epsilon;                                                                                   \
+  } bp_##P##_normalize_job;                                                                           \
+  static void bp_##P##_normalize_part(void *context, int index, int count) {                          \
+    (void)count;                                                                                      \
+    const bp_##P##_normalize_job *j = context;                                                        \
+    const long p0 = j->total * index / j->parts, p1 = j->total * (index + 1) / j->parts;              \
+    for (long p = p0; p < p1; p++) {                                                                  \
+      const long o = p / j->blocks, l0 = (p % j->blocks) * NORM_LANES;                                \
+      const long lanes = j->inner - l0 < NORM_LANES ? j->inner - l0 : NORM_LANES;                     \
+      const long base = o * j->n * j->inner + l0;                                                     \
+      bp_##P##_normalize_piece(j->n, j->inner, lanes, j->x + base, j->y + base, j->mean + o * j->inner + l0, \
+                               j->var + o * j->inner + l0, j->epsilon);                               \
+    }                                                                                                 \
+  }                                                                                                   \
+  void bp_##P##_normalize(long outer, long n, long inner, const T *x, T *y, T *mean, T *var, double epsilon) { \
+    const long blocks = (inner + NORM_LANES - 1) / NORM_LANES, total = outer * blocks;                \
+    if (total <= 0) return;                                                                           \
+    bp_##P##_normalize_job job = {n, inner, blocks, total, total < 64 ? (int)total : 64, x, y, mean, var, epsilon}; \
+    if ((double)outer * (double)n * (double)inner >= SUM_THREAD_ELEMENTS && job.parts > 1) {          \
+      bp_parallel_for(job.parts, bp_##P##_normalize_part, &job);                                      \
+    } else {                                                                                          \
+      for (int c = 0; c < job.parts; c++) bp_##P##_normalize_part(&job, c, job.parts);                \
+    }                                                                                                 \
+  }
+
+DEFINE_NORMALIZE(float, s)
+DEFINE_NORMALIZE(double, d)

@@ -28,6 +28,66 @@ import Testing
     }
   }
 
+  /// The normalization kernel (batch and layer normalization) splits its lanes over the threads
+  /// and runs each lane's sums in order: the same bits on any number of threads and on every
+  /// instruction set, and exactly the documented arithmetic, computed here in Swift.
+  @Test(arguments: [DType.float32, .float64])
+  func normalizationIsTheSameOnAnyThreadCountAndPathInItsOrder(dtype: DType) throws {
+    // [outer, count, inner]: a batch of channels-last images (inner 32, 37: a partial line of
+    // lanes), layer normalization (inner 1), and a middle axis of 0 or 1.
+    for (outer, count, inner) in [(1, 20_000, 32), (3, 700, 37), (500, 64, 1), (2, 0, 5), (4, 1, 3)] {
+      let x = randomArray([outer, count, inner], seed: UInt64(outer * 7 + count + inner), dtype: dtype)
+      func run() throws -> [NDArray] {
+        var y = try NDArray.zeros([outer, count, inner], dtype: dtype)
+        var m = try NDArray.zeros([outer, inner], dtype: dtype), v = try NDArray.zeros([outer, inner], dtype: dtype)
+        try Kernels.normalize(x, outer: outer, count: count, inner: inner, epsilon: 1e-3, normalized: &y, mean: &m, variance: &v)
+        return [y, m, v]
+      }
+      func bits() throws -> [UInt64] { try run().flatMap { $0.doubles.map(\.bitPattern) } }
+      var results: [[UInt64]] = []
+      defer { KernelSettings.setMatmulThreads(nil) }
+      for t in Self.counts {
+        KernelSettings.setMatmulThreads(t)
+        results.append(try bits())
+      }
+      KernelSettings.setMatmulThreads(nil)
+      for set in KernelSettings.availableInstructionSets { results.append(try KernelSettings.withInstructionSet(set) { try bits() }) }
+      #expect(results.allSatisfy { $0 == results[0] }, "[\(outer), \(count), \(inner)] \(dtype): not the same bits on every thread count and path")
+      let (y, m, v) = try { let r = try run(); return (r[0].doubles, r[1].doubles, r[2].doubles) }()
+      let values = x.doubles
+      var wrong = 0
+      for o in 0..<outer {
+        for i in 0..<inner {
+          var sum = 0.0, sq = 0.0
+          for j in 0..<count { sum += values[(o * count + j) * inner + i] }
+          sum /= Double(Swift.max(count, 1))
+          for j in 0..<count {
+            let d = values[(o * count + j) * inner + i] - sum
+            sq += d * d
+          }
+          sq /= Double(Swift.max(count, 1))
+          let lane = o * inner + i
+          if dtype == .float32 {
+            if m[lane] != Double(Float(sum)) || v[lane] != Double(Float(sq)) { wrong += 1 }
+            let scale = Float(1 / (sq + 1e-3).squareRoot()), shift = -Float(sum) * scale
+            for j in 0..<count {
+              let e = (o * count + j) * inner + i
+              if y[e].bitPattern != Double(Float(values[e]) * scale + shift).bitPattern { wrong += 1 }
+            }
+          } else {
+            if m[lane] != sum || v[lane] != sq { wrong += 1 }
+            let scale = 1 / (sq + 1e-3).squareRoot(), shift = -sum * scale
+            for j in 0..<count {
+              let e = (o * count + j) * inner + i
+              if y[e].bitPattern != (values[e] * scale + shift).bitPattern { wrong += 1 }
+            }
+          }
+        }
+      }
+      #expect(wrong == 0, "[\(outer), \(count), \(inner)] \(dtype): \(wrong) values differ from the documented arithmetic")
+    }
+  }
+
   /// Column sums of tall matrices (a bias gradient over a batch of images) go by chunks of 4096
   /// rows split over the threads: the same bits on any number of threads, and exactly the
   /// documented order, computed here in Swift (each chunk's sums in row order from 0, the chunks'

@@ -37,9 +37,9 @@ extension Kernels {
     }
     switch a.dtype {
     case .float32:
-      try arithmetic(operation, a, b, &out, Float.self, bp_s_binary_vv, bp_s_binary_vs, bp_s_binary_sv)
+      try arithmetic(operation, a, b, &out, Float.self, bp_s_binary_vv, bp_s_binary_vs, bp_s_binary_sv, bp_s_binary_rows)
     case .float64:
-      try arithmetic(operation, a, b, &out, Double.self, bp_d_binary_vv, bp_d_binary_vs, bp_d_binary_sv)
+      try arithmetic(operation, a, b, &out, Double.self, bp_d_binary_vv, bp_d_binary_vs, bp_d_binary_sv, bp_d_binary_rows)
     case .int32:
       switch operation {
       case .add: try zip(a, b, Int32.self, Int32.self, into: &out) { $0 &+ $1 }
@@ -57,7 +57,8 @@ extension Kernels {
     _ operation: ArithmeticOperation, _ a: NDArray, _ b: NDArray, _ out: inout NDArray, _: T.Type,
     _ vv: (bp_binary_op, Int, UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>) -> Void,
     _ vs: (bp_binary_op, Int, UnsafePointer<T>, T, UnsafeMutablePointer<T>) -> Void,
-    _ sv: (bp_binary_op, Int, T, UnsafePointer<T>, UnsafeMutablePointer<T>) -> Void
+    _ sv: (bp_binary_op, Int, T, UnsafePointer<T>, UnsafeMutablePointer<T>) -> Void,
+    _ rows: (bp_binary_op, Int, Int, UnsafePointer<T>, Int, UnsafePointer<T>, Int, UnsafeMutablePointer<T>) -> Void
   ) throws(ShapeError) {
     let shape = try broadcastShape(a.shape, b.shape)
     try out.prepare(shape: shape, dtype: T.dtype)
@@ -72,6 +73,11 @@ extension Kernels {
       vs(op, n, pa, pb[0], dst)
     } else if a.elementCount == 1 {
       sv(op, n, pa[0], pb, dst)
+    } else if a.shape == shape, let cols = rowLength(of: b.shape, against: shape) {
+      // A row (a bias, a per-channel scale) against every row of `a`: one call.
+      rows(op, n / cols, cols, pa, cols, pb, 0, dst)
+    } else if b.shape == shape, let cols = rowLength(of: a.shape, against: shape) {
+      rows(op, n / cols, cols, pa, 0, pb, cols, dst)
     } else {
       broadcastLoop(shape: shape, a.shape, b.shape) { o, ia, ib, count, sa, sb in
         switch (sa, sb) {
@@ -83,6 +89,59 @@ extension Kernels {
           for j in 1..<Swift.max(count, 1) { dst[o + j] = dst[o] }
         }
       }
+    }
+  }
+
+  /// The number of elements of `row` when it is `shape`'s trailing sizes preceded only by 1s
+  /// (`[C]` or `[1, 1, 1, C]` against `[N, H, W, C]`), so that it broadcasts as one row repeated
+  /// over `shape`'s leading sizes; `nil` otherwise, or when the row is empty.
+  @usableFromInline static func rowLength(of row: Shape, against shape: Shape) -> Int? {
+    let r = row.dimensions, s = shape.dimensions
+    var first = 0
+    while first < r.count && r[first] == 1 { first += 1 }
+    let k = r.count - first
+    guard k > 0, k <= s.count, r.count <= s.count else { return nil }
+    var cols = 1
+    for i in 0..<k {
+      guard r[first + i] == s[s.count - k + i] else { return nil }
+      cols *= r[first + i]
+    }
+    return cols > 0 ? cols : nil
+  }
+
+  /// Standardizes `x`, viewed as `[outer, count, inner]`, over its middle axis (the core of
+  /// batch and layer normalization): per `(o, i)`,
+  ///
+  /// `μ = Σ_j x / count`, `σ² = Σ_j (x - μ)² / count` (sums in `Double`, over `j` in order; a
+  /// `count` of 0 divides by 1), `s = 1 / √(σ² + ε)` and `x̂ = x · s + (-μ · s)`,
+  ///
+  /// with `s` and `μ` rounded to the element type and no FMA. Vectorized, with the lanes `i`
+  /// split over threads in fixed pieces: the bits do not depend on the path or the thread count.
+  /// The outputs must already have their shapes (`x`'s, and `outer · inner` elements).
+  /// - Throws: ``ShapeError`` when `x` is not a float array or the sizes do not fit.
+  public static func normalize(
+    _ x: NDArray, outer: Int, count: Int, inner: Int, epsilon: Double,
+    normalized y: inout NDArray, mean m: inout NDArray, variance v: inout NDArray
+  ) throws(ShapeError) {
+    guard outer >= 0, count >= 0, inner >= 0, outer * count * inner == x.elementCount, y.elementCount == x.elementCount,
+      m.elementCount == outer * inner, v.elementCount == outer * inner, y.dtype == x.dtype, m.dtype == x.dtype, v.dtype == x.dtype
+    else {
+      throw ShapeError("normalize: sizes [\(outer), \(count), \(inner)] do not fit \(x.dtype) \(x.shape) and its outputs")
+    }
+    y.makeUnique()
+    m.makeUnique()
+    v.makeUnique()
+    switch x.dtype {
+    case .float32:
+      bp_s_normalize(
+        outer, count, inner, x.storage.bytes.assumingMemoryBound(to: Float.self), y.storage.bytes.assumingMemoryBound(to: Float.self),
+        m.storage.bytes.assumingMemoryBound(to: Float.self), v.storage.bytes.assumingMemoryBound(to: Float.self), epsilon)
+    case .float64:
+      bp_d_normalize(
+        outer, count, inner, x.storage.bytes.assumingMemoryBound(to: Double.self), y.storage.bytes.assumingMemoryBound(to: Double.self),
+        m.storage.bytes.assumingMemoryBound(to: Double.self), v.storage.bytes.assumingMemoryBound(to: Double.self), epsilon)
+    default:
+      throw ShapeError("normalize needs a float array, got \(x.dtype) \(x.shape)")
     }
   }
 

@@ -144,6 +144,20 @@ void bp_s_binary_sv(bp_binary_op op, long n, float s, const float *y, float *z);
 void bp_d_binary_vv(bp_binary_op op, long n, const double *x, const double *y, double *z);
 void bp_d_binary_vs(bp_binary_op op, long n, const double *x, double s, double *z);
 void bp_d_binary_sv(bp_binary_op op, long n, double s, const double *y, double *z);
+/// `z[r, i] = x[r·xs + i] ∘ y[r·ys + i]` for `rows` rows of `cols` elements (`z` packed): a row
+/// broadcast against a matrix is the stride 0 (the ISA is chosen once, not per row).
+void bp_s_binary_rows(bp_binary_op op, long rows, long cols, const float *x, long xs, const float *y, long ys, float *z);
+/// The double version of ``bp_s_binary_rows``.
+void bp_d_binary_rows(bp_binary_op op, long rows, long cols, const double *x, long xs, const double *y, long ys, double *z);
+
+/// Standardizes `x`, viewed as `[outer, n, inner]`, over its middle axis: per `(o, i)` the mean
+/// `μ = Σ_j x / n` and the biased variance `σ² = Σ_j (x - μ)² / n` (sums in double, over `j` in
+/// order), stored in `mean` and `var` (`[outer, inner]`), and `y = x · s + (-μ · s)` with
+/// `s = 1 / √(σ² + ε)` rounded to the element type (no FMA). The lanes are split over threads
+/// in fixed pieces: the bits do not depend on the thread count.
+void bp_s_normalize(long outer, long n, long inner, const float *x, float *y, float *mean, float *var, double epsilon);
+/// The double version of ``bp_s_normalize``.
+void bp_d_normalize(long outer, long n, long inner, const double *x, double *y, double *mean, double *var, double epsilon);
 
 /// y[i] = a·x[i] + b for i < n (one fused pass).
 /// Adam's update of n elements in place: m = m*b1 + g*c1; v = v*b2 + (g*g)*c2; then
