@@ -99,12 +99,13 @@ public struct BatchNorm: Layer, Sendable {
     if x.isEager { return try eager(x, rank: dims.count) }
     let graph = x.graph
     return try graph.withNameScope(name) {
-      let (xhat, batchMean, batchVariance) = try normalize(
+      // The phase chooses the statistics (vectors of the channel count), not the output: one
+      // full-size normalization `x · k + (β - μ · k)` whichever the phase, so a training step
+      // computes and differentiates one branch instead of two (see ARCHITECTURE.md). The
+      // batch's statistics are computed in both phases, as the moving-average updates read them.
+      let (_, batchMean, batchVariance) = try normalize(
         x, axes: Array(0..<(dims.count - 1)), epsilon: epsilon, name: "moments", file: file, line: line)
-      let trained = try add(multiply(xhat, gamma, file: file, line: line), beta, name: "training_output", file: file, line: line)
-      let inferred = try batchNormalization(
-        x, mean: stopGradient(movingMean), variance: stopGradient(movingVariance), offset: beta, scale: gamma,
-        epsilon: epsilon, name: "inference", file: file, line: line)
+      var statistics: [Tensor] = []
       for (moving, batch, label) in [(movingMean, batchMean, "moving_mean"), (movingVariance, batchVariance, "moving_variance")] {
         let stat = try reshape(batch, to: [channels], file: file, line: line)
         let m = graph.constant(try NDArray(repeating: momentum, shape: [], dtype: x.dtype), name: "momentum")
@@ -112,8 +113,11 @@ public struct BatchNorm: Layer, Sendable {
         let value = try select(phase.flag, decayed, moving, file: file, line: line)
         let update = try assign(moving, value, name: "update_\(label)", file: file, line: line)
         try graph.addUpdateOperation(update.operation, file: file, line: line)
+        statistics.append(try select(phase.flag, stat, stopGradient(moving), name: label == "moving_mean" ? "mean" : "variance", file: file, line: line))
       }
-      return try select(phase.flag, trained, inferred, name: "output", file: file, line: line)
+      return try batchNormalization(
+        x, mean: statistics[0], variance: statistics[1], offset: beta, scale: gamma, epsilon: epsilon, name: "output",
+        file: file, line: line)
     }
   }
 
@@ -128,18 +132,21 @@ public struct BatchNorm: Layer, Sendable {
     guard try phase.eagerTraining(op: "BatchNorm", location: location) else {
       return try batchNormalization(
         x, mean: stopGradient(movingMean), variance: stopGradient(movingVariance), offset: beta, scale: gamma,
-        epsilon: epsilon, name: "inference", file: file, line: line)
+        epsilon: epsilon, name: "output", file: file, line: line)
     }
-    let (xhat, batchMean, batchVariance) = try normalize(
+    let (_, batchMean, batchVariance) = try normalize(
       x, axes: Array(0..<(rank - 1)), epsilon: epsilon, name: "moments", file: file, line: line)
-    let trained = try add(multiply(xhat, gamma, file: file, line: line), beta, name: "training_output", file: file, line: line)
+    var statistics: [Tensor] = []
     for (moving, batch) in [(movingMean, batchMean), (movingVariance, batchVariance)] {
       let stat = try reshape(batch, to: [channels], file: file, line: line)
       let m = Tensor(try NDArray(repeating: momentum, shape: [], dtype: x.dtype))
       let decayed = try add(multiply(moving, m), multiply(stat, Tensor(try NDArray(repeating: 1 - momentum, shape: [], dtype: x.dtype))))
       try moving.assign(try decayed.value, file: file, line: line)
+      statistics.append(stat)
     }
-    return trained
+    return try batchNormalization(
+      x, mean: statistics[0], variance: statistics[1], offset: beta, scale: gamma, epsilon: epsilon, name: "output",
+      file: file, line: line)
   }
 }
 

@@ -64,6 +64,34 @@ func modelOpEntries() -> [OpEntry] {
       }))
   t.append(
     OpEntry(
+      name: "Normalize statistics", covers: ["Normalize", "Size", "Sqrt"], arity: 1,
+      domain: "reals in [-2, 2]; a random contiguous run of axes; output c₁·mean + c₂·variance (x̂ unused, as the BatchNorm layer uses it)",
+      dtypes: floats, differentiable: true, secondOrder: .checked, atol32: 1e-4, rtol32: 1e-5,
+      toleranceNote: "as Normalize",
+      draw: { g, k in
+        let shape = familyShape(k, &g, minRank: 1, maxRank: 4)
+        let a = g.choice(shape.count)
+        let b = a + g.choice(shape.count - a)
+        let c1 = g.uniform(low: -1, high: 1), c2 = g.uniform(low: -1, high: 1)
+        let eps = [1e-3, 0.1][g.choice(2)]
+        let onlyVariance = g.choice(3) == 0
+        return OpCase(
+          inputs: [Domain.real(-2, 2).array(shape, &g)],
+          build: { xs, _ in
+            let (_, m, v) = try normalize(xs[0], axes: Array(a...b), epsilon: eps)
+            let graph = xs[0].graph
+            let scaled = try graph.scalar(c2, like: v) * v
+            return onlyVariance ? scaled : try graph.scalar(c1, like: m) * m + scaled
+          },
+          reference: { x in
+            let (_, m, v) = refNormalize(x[0], a, b, epsilon: eps)
+            var d = shape
+            for i in a...b { d[i] = 1 }
+            return arr(m.indices.map { (onlyVariance ? 0 : c1 * m[$0]) + c2 * v[$0] }, d)
+          })
+      }))
+  t.append(
+    OpEntry(
       name: "layerNormalization", covers: ["Normalize", "Mul", "Add"], arity: 3,
       domain: "x reals in [-2, 2] of rank 1-3; gamma, beta reals in [-2, 2] of the last axis", dtypes: floats,
       differentiable: true, secondOrder: .checked, atol32: 1e-4, rtol32: 1e-5,

@@ -232,20 +232,21 @@ struct GraphDefImporter {
         for (k, alias) in names.enumerated() where k > 0 && helpers.contains(alias) { aliases[alias] = "\(d.name):\(k)" }
       }
     }
+    func remap(_ input: String) -> String {
+      let control = input.hasPrefix("^")
+      let (name, k) = Self.split(input)
+      guard k == 0, let target = aliases[name] else { return input }
+      return control ? "^" + Self.split(target).0 : target
+    }
     self.defs = defs.compactMap { d in
       if helpers.contains(d.name) { return nil }
       var d = d
-      if !aliases.isEmpty {
-        d.inputs = d.inputs.map { input in
-          let control = input.hasPrefix("^")
-          let (name, k) = Self.split(input)
-          guard k == 0, let target = aliases[name] else { return input }
-          return control ? "^" + Self.split(target).0 : target
-        }
-      }
+      if !aliases.isEmpty { d.inputs = d.inputs.map(remap) }
       if case let .strings(inputs)? = d.attrs["_backprop_inputs"] {
-        // Control inputs on the group's own helpers (AdamW's decay) go with them.
-        d.inputs = inputs + d.inputs.filter { $0.hasPrefix("^") && !helpers.contains(String($0.dropFirst())) }
+        // Control inputs on the group's own helpers (AdamW's decay) go with them. The own
+        // inputs may be another composite's later outputs too (a reshape's gradient reading
+        // Normalize's variance for its shape).
+        d.inputs = inputs.map(remap) + d.inputs.filter { $0.hasPrefix("^") && !helpers.contains(String($0.dropFirst())) }
       }
       return d
     }

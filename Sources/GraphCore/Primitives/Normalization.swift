@@ -15,7 +15,7 @@ import ArrayCore
 /// Gradient, with `s = √(σ² + ε)`, `mean_A` the mean over `A` (kept) and `g`, `g_μ`, `g_σ²` the
 /// upstream gradients of the three outputs:
 ///
-/// `∂L/∂x = (g - mean_A g - x̂ · mean_A(g · x̂)) / s + (g_μ + 2 g_σ² · x̂ · s) / n`,
+/// `∂L/∂x = (g - mean_A g - x̂ · mean_A(g · x̂)) / s + (2 g_σ² · s / n) · x̂ + g_μ / n`,
 ///
 /// built from primitives (including this one, through `x̂` and `σ²`), so it can be
 /// differentiated again.
@@ -43,7 +43,8 @@ package struct Normalize: Primitive {
     return [x, stats, stats]
   }
 
-  /// One pass for the means, one for the variances, one for `x̂` (float64 sums).
+  /// One pass for the means, one for the variances, one for `x̂` (float64 sums; see
+  /// ``ArrayCore/Kernels/normalize(_:outer:count:inner:epsilon:normalized:mean:variance:)``).
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     var statsShape = x.shape.dimensions
@@ -59,58 +60,10 @@ package struct Normalize: Primitive {
     y.prepare(fittingAnInput: x.shape, dtype: x.dtype)
     m.prepare(fittingAnInput: Shape(statsShape), dtype: x.dtype)
     v.prepare(fittingAnInput: Shape(statsShape), dtype: x.dtype)
-    switch x.dtype {
-    case .float32: Self.normalize(Float.self, x, &y, &m, &v, outer, n, inner, epsilon)
-    case .float64: Self.normalize(Double.self, x, &y, &m, &v, outer, n, inner, epsilon)
-    default: throw ShapeError("Normalize needs a float input, got \(x.dtype)")
-    }
+    try Kernels.normalize(x, outer: outer, count: n, inner: inner, epsilon: epsilon, normalized: &y, mean: &m, variance: &v)
     outputs[0] = y
     outputs[1] = m
     outputs[2] = v
-  }
-
-  static func normalize<T: FloatElement>(
-    _: T.Type, _ x: NDArray, _ y: inout NDArray, _ m: inout NDArray, _ v: inout NDArray,
-    _ outer: Int, _ n: Int, _ inner: Int, _ epsilon: Double
-  ) {
-    x.withUnsafeBufferPointer(as: T.self) { src in
-      y.withUnsafeMutableBufferPointer(as: T.self) { dst in
-        m.withUnsafeMutableBufferPointer(as: T.self) { means in
-          v.withUnsafeMutableBufferPointer(as: T.self) { vars in
-            var sum = [Double](repeating: 0, count: inner), sq = [Double](repeating: 0, count: inner)
-            for o in 0..<outer {
-              let base = o * n * inner
-              for i in 0..<inner { sum[i] = 0; sq[i] = 0 }
-              for j in 0..<n {
-                let row = base + j * inner
-                for i in 0..<inner { sum[i] += Double(src[row + i]) }
-              }
-              let count = Double(Swift.max(n, 1))
-              for i in 0..<inner { sum[i] /= count }
-              for j in 0..<n {
-                let row = base + j * inner
-                for i in 0..<inner {
-                  let d = Double(src[row + i]) - sum[i]
-                  sq[i] += d * d
-                }
-              }
-              for i in 0..<inner {
-                sq[i] /= count
-                means[o * inner + i] = T(sum[i])
-                vars[o * inner + i] = T(sq[i])
-              }
-              // x̂ in T: the scale and shift per lane, then one multiply-add per element.
-              let scale = (0..<inner).map { T(1 / (sq[$0] + epsilon).squareRoot()) }
-              let shift = (0..<inner).map { -T(sum[$0]) * scale[$0] }
-              for j in 0..<n {
-                let row = base + j * inner
-                for i in 0..<inner { dst[row + i] = src[row + i] * scale[i] + shift[i] }
-              }
-            }
-          }
-        }
-      }
-    }
   }
 
   /// The rule in the type's description.
@@ -123,14 +76,17 @@ package struct Normalize: Primitive {
       terms.append(try (g - mean(g, axes: axes, keepDims: true) - xhat * mean(g * xhat, axes: axes, keepDims: true)) / s)
     }
     if upstream[1] != nil || upstream[2] != nil {
+      // The factors are of the statistics' size (one per normalized group), so the terms cost
+      // one full-size product and one full-size sum (the batch-normalization layer's training
+      // step takes its gradient through μ and σ² alone).
       let n = try graph.apply(ElementCount(axes: axes), [x], location: graph.gradientLocation)
-      var numerator: Tensor?
-      if let gm = upstream[1] { numerator = try broadcastLike(gm, x) }
-      if let gv = upstream[2] {
-        let t = try graph.scalar(2, like: x) * gv * xhat * s
-        numerator = try numerator.map { try $0 + t } ?? t
+      var term: Tensor?
+      if let gv = upstream[2] { term = try (graph.scalar(2, like: x) * gv * s / n) * xhat }
+      if let gm = upstream[1] {
+        let shift = try gm / n
+        term = try term.map { try $0 + shift } ?? broadcastLike(shift, x)
       }
-      terms.append(try numerator! / n)
+      terms.append(term!)
     }
     guard var total = terms.first else { return [nil] }
     for t in terms.dropFirst() { total = try total + t }
