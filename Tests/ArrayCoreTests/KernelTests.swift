@@ -203,6 +203,37 @@ import Testing
     }
   }
 
+  @Test(arguments: [DType.float32, .float64])
+  func affineRowsIsTheSeparateKernelsBits(dtype: DType) throws {
+    let x = randomArray([5, 2, 3], seed: 40, dtype: dtype)
+    let k = randomArray([3], seed: 41, dtype: dtype)
+    for c in [randomArray([1, 3], seed: 42, dtype: dtype), randomArray([5, 2, 3], seed: 43, dtype: dtype)] {
+      for relu in [false, true] {
+        var fused = NDArray(), t = NDArray(), expected = NDArray()
+        #expect(try Kernels.affineRows(x, k, c, relu: relu, into: &fused))
+        try Kernels.arithmetic(.multiply, x, k, into: &t)
+        try Kernels.arithmetic(.add, t, c, into: &expected)
+        if relu {
+          let sum = expected
+          try Kernels.relu(sum, into: &expected)
+        }
+        #expect(fused.shape == expected.shape && fused.doubles.map(\.bitPattern) == expected.doubles.map(\.bitPattern))
+        // Every instruction set this CPU has: the same bits (no FMA on any path).
+        for set in KernelSettings.availableInstructionSets {
+          var other = NDArray()
+          _ = try KernelSettings.withInstructionSet(set) { try Kernels.affineRows(x, k, c, relu: relu, into: &other) }
+          #expect(other.doubles.map(\.bitPattern) == fused.doubles.map(\.bitPattern), "\(set)")
+        }
+      }
+    }
+    // Not rows of x: the caller runs the kernels one by one.
+    var out = NDArray()
+    #expect(try !Kernels.affineRows(x, randomArray([2, 1], seed: 44, dtype: dtype), k, relu: false, into: &out))
+    #expect(try !Kernels.affineRows(x, k, randomArray([2], seed: 45, dtype: dtype), relu: false, into: &out))
+    #expect(try !Kernels.affineRows(x, k, NDArray([Int32(1), 2, 3]), relu: false, into: &out))
+    #expect(out.elementCount == 0)
+  }
+
   @Test func emptyArraysBroadcastARow() throws {
     var out = NDArray()
     try Kernels.arithmetic(.add, NDArray.zeros([3, 0, 2]), NDArray([Float(1), 2]), into: &out)

@@ -196,4 +196,78 @@ import Training
     let wide = try run(true, .float32, { x, _, b in try x * x + b })
     #expect(wide.fused.isEmpty)
   }
+
+  /// Each element's bits, as a float64 (exact for both float dtypes).
+  func bits(_ a: NDArray) -> [UInt64] { a.doubles.map(\.bitPattern) }
+
+  /// Per-channel scale and shift (`x · k + c`, batch normalization's form) with and without the
+  /// ReLU after it, every operand order, `c` a row or a whole array: fused into one pass with the
+  /// bits of the separate kernels, including NaN, infinities and signed zeros.
+  @Test func rowScaleAndShiftFusesWithTheSameBits() throws {
+    let forms: [(String, Bool, (Tensor, Tensor, Tensor) throws -> Tensor)] = [
+      ("x*k+c", false, { x, k, c in try x * k + c }), ("c+k*x", false, { x, k, c in try c + k * x }),
+      ("relu(x*k+c)", true, { x, k, c in try relu(x * k + c) }), ("relu(c+x*k)", true, { x, k, c in try relu(c + x * k) }),
+    ]
+    for dtype in [DType.float32, .float64] {
+      for wholeShift in [false, true] {
+        for (name, hasRelu, form) in forms {
+          var outputs: [[UInt64]] = []
+          for fuses in [true, false] {
+            let g = Graph()
+            let x = g.placeholder(dtype, shape: [nil, 3, 4], name: "x")
+            let k = g.placeholder(dtype, shape: [4], name: "k")
+            let c = g.placeholder(dtype, shape: wholeShift ? [nil, 3, 4] : [1, 4], name: "c")
+            let y = try form(x, k, c)
+            let s = Session(graph: g, options: .init(fusesKernels: fuses))
+            let step = try s.prepare(fetches: [y], feeds: [x, k, c])
+            let fusedNames = step.plan.steps.compactMap { $0.fused?.typeName }
+            #expect(fusedNames == (fuses ? [hasRelu ? "Mul+Add+Relu" : "Mul+Add"] : []), "\(name) \(dtype) \(fusedNames)")
+            var values = (0..<24).map { Double($0) - 11.5 }
+            values[0] = .nan
+            values[1] = .infinity
+            values[2] = -0.0
+            let xv = NDArray(converting: values, shape: [2, 3, 4], dtype: dtype)
+            let kv = NDArray(converting: [0.5, -2, 0, 1.25], shape: [4], dtype: dtype)
+            let cv = wholeShift
+              ? NDArray(converting: (0..<24).map { Double($0 % 5) - 2.25 }, shape: [2, 3, 4], dtype: dtype)
+              : NDArray(converting: [-0.0, 1, 3.5, -7], shape: [1, 4], dtype: dtype)
+            outputs.append(bits(try step([xv, kv, cv])[0]))
+          }
+          #expect(outputs[0] == outputs[1], "\(name) \(dtype) whole shift: \(wholeShift)")
+        }
+      }
+    }
+  }
+
+  /// A CNN with batch normalization (the layer in training mode) trained with and without
+  /// fusion: the same bits, and the layer's scale, shift and ReLU run as one kernel.
+  @Test func batchNormalizedStepsAreBitIdenticalWithAndWithoutFusion() throws {
+    var results: [[[UInt64]]] = []
+    for fuses in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(.float32, shape: [nil, 6, 6, 2], name: "x")
+      let labels = g.placeholder(.int32, shape: [nil], name: "labels")
+      let phase = try TrainingPhase(graph: g, default: true)
+      let w = try g.variable(randomNormal(g, shape: [3, 3, 2, 4], standardDeviation: 0.5, seed: 1), name: "w")
+      let bn = try BatchNorm(graph: g, channels: 4, phase: phase)
+      let h = try reshape(relu(bn(conv2d(x, w))), to: [-1, 64])
+      let w2 = try g.variable(randomNormal(g, shape: [64, 10], standardDeviation: 0.2, seed: 2), name: "w2")
+      let loss = try mean(sparseSoftmaxCrossEntropyWithLogits(logits: matmul(h, w2), labels: labels))
+      let train = try AdamOptimizer(learningRate: 0.01).minimize(loss)
+      let s = Session(graph: g, options: .init(fusesKernels: fuses))
+      try s.initializeVariables()
+      let step = try s.prepare(fetches: [loss], feeds: [x, labels], targets: [train])
+      if fuses { #expect(step.plan.steps.contains { $0.fused?.typeName == "Mul+Add+Relu" }) }
+      var rng = SeededGenerator(seed: 3)
+      var trace: [[UInt64]] = []
+      for _ in 0..<3 {
+        let images = try rng.uniformArray(shape: [5, 6, 6, 2], low: -1, high: 1, dtype: .float32)
+        let classes = NDArray((0..<5).map { _ in Int32(rng.choice(10)) }, shape: [5])
+        for value in try step([images, classes]) { trace.append(bits(value)) }
+        for v in [w, w2] + bn.variables { trace.append(bits(try s.value(of: v))) }
+      }
+      results.append(trace)
+    }
+    #expect(results[0] == results[1])
+  }
 }

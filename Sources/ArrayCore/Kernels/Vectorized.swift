@@ -92,6 +92,38 @@ extension Kernels {
     }
   }
 
+  /// A per-channel scale and a shift, then optionally ReLU, in one pass: `out = x · k + c` with
+  /// `k` a row that broadcasts along `x`'s leading sizes (``rowLength(of:against:)``) and `c` such
+  /// a row or an array of `x`'s shape, each operation rounded as the separate `Mul`, `Add` and
+  /// `Relu` kernels round it (the same bits).
+  /// - Returns: `false`, having changed nothing, when the operands do not fit this kernel (not
+  ///   float, different dtypes, `k` not a row of `x`, `c` neither a row of the same length nor of
+  ///   `x`'s shape); the caller then runs the kernels one by one.
+  public static func affineRows(_ x: NDArray, _ k: NDArray, _ c: NDArray, relu: Bool, into out: inout NDArray) throws(ShapeError) -> Bool {
+    guard x.dtype.isFloatingPoint, k.dtype == x.dtype, c.dtype == x.dtype, k.rank <= x.rank, let cols = rowLength(of: k.shape, against: x.shape)
+    else { return false }
+    let cs: Int
+    if c.shape == x.shape {
+      cs = cols
+    } else if c.rank <= x.rank, rowLength(of: c.shape, against: x.shape) == cols {
+      cs = 0
+    } else {
+      return false
+    }
+    try out.prepare(shape: x.shape, dtype: x.dtype)
+    let rows = x.elementCount / cols
+    if x.dtype == .float32 {
+      bp_s_affine_rows(
+        rows, cols, x.storage.bytes.assumingMemoryBound(to: Float.self), k.storage.bytes.assumingMemoryBound(to: Float.self),
+        c.storage.bytes.assumingMemoryBound(to: Float.self), cs, relu ? 1 : 0, out.storage.bytes.assumingMemoryBound(to: Float.self))
+    } else {
+      bp_d_affine_rows(
+        rows, cols, x.storage.bytes.assumingMemoryBound(to: Double.self), k.storage.bytes.assumingMemoryBound(to: Double.self),
+        c.storage.bytes.assumingMemoryBound(to: Double.self), cs, relu ? 1 : 0, out.storage.bytes.assumingMemoryBound(to: Double.self))
+    }
+    return true
+  }
+
   /// The number of elements of `row` when it is `shape`'s trailing sizes preceded only by 1s
   /// (`[C]` or `[1, 1, 1, C]` against `[N, H, W, C]`), so that it broadcasts as one row repeated
   /// over `shape`'s leading sizes; `nil` otherwise, or when the row is empty.

@@ -16,7 +16,10 @@ import ArrayCore
 // - `Mul(t, Sign(y))`, ReLU's gradient `g · sign(y)`: one pass without the sign array;
 // - `Add(Mul(x, s), c)`, `a * x + b` with one-element `s` and `c` (a learning rate, a scale and
 //   shift), in any operand order: one pass with the product and the sum each rounded, as the
-//   two kernels round them (issue 13's "a*x+b graph" row).
+//   two kernels round them (issue 13's "a*x+b graph" row);
+// - `[Relu](Add(Mul(x, k), c))` with `k` a row of `x` (a per-channel vector) and `c` a row or
+//   an array of `x`'s shape (batch normalization's `x · k + (β − μ · k)` and the ReLU after it;
+//   its gradient's `g · k + t`): one pass instead of two or three.
 
 /// A kernel a plan runs in place of a chain of graph operations (see the file's comment).
 protocol FusedKernel: Sendable {
@@ -88,6 +91,30 @@ struct FusedScaleShift: FusedKernel {
     var t = NDArray()
     try Kernels.arithmetic(.multiply, x, s, into: &t)
     try outputs.update(0) { try Kernels.arithmetic(.add, t, c, into: &$0) }
+  }
+}
+
+/// `x · k + c`, then ReLU when `relu`, with `k` a row of `x` and `c` a row or of `x`'s shape.
+/// Inputs: `x`, `k`, `c`. When
+/// the values at run time do not fit the one-pass kernel, the kernels run one after the other,
+/// as unfused.
+struct FusedRowAffine: FusedKernel {
+  let relu: Bool
+  var typeName: String { relu ? "Mul+Add+Relu" : "Mul+Add" }
+  func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0], k = inputs[1], c = inputs[2]
+    var fused = false
+    try outputs.update(0) { fused = try Kernels.affineRows(x, k, c, relu: relu, into: &$0) }
+    if fused { return }
+    var t = NDArray()
+    try Kernels.arithmetic(.multiply, x, k, into: &t)
+    try outputs.update(0) {
+      try Kernels.arithmetic(.add, t, c, into: &$0)
+      if relu {
+        let sum = $0
+        try Kernels.relu(sum, into: &$0)
+      }
+    }
   }
 }
 
@@ -189,6 +216,38 @@ extension Plan {
         let kernel = FusedConvolution(geometry: conv.geometry, hasBias: biasSlot != nil, relu: relu)
         replace(last, with: kernel, inputs: [input(c, 0), input(c, 1)] + (biasSlot.map { [$0] } ?? []), removing: chain)
         continue
+      }
+
+      // [Relu](Add(Mul(x, k), c)), operands in either order, k and c rows of x's shape.
+      do {
+        var add = i, relu = false
+        if unary(i) is Relu, let p = privateProducer(input(i, 0), before: i) {
+          add = p
+          relu = true
+        }
+        if binary(add) is Add, let y = info(slots.slotLists[slots.steps[add].outputStart]), y.dtype.isFloatingPoint {
+          // A row: of y's dtype, known sizes, more than one element, y's trailing sizes after 1s.
+          func isRow(_ slot: Int) -> Bool {
+            guard let t = info(slot) ?? feedInfo(slot, slots), t.dtype == y.dtype, t.shape.rank <= y.shape.rank,
+              let row = t.shape.concrete, row.elementCount > 1
+            else { return false }
+            let dims = Array(row.dimensions.drop { $0 == 1 }), ys = y.shape.dimensions
+            return !dims.isEmpty && dims.count <= ys.count && zip(dims, ys.suffix(dims.count)).allSatisfy { $0 == $1 }
+          }
+          var matched = false
+          for k in 0..<2 where !matched {
+            let c = input(add, 1 - k)
+            guard let m = privateProducer(input(add, k), before: i), binary(m) is Multiply,
+              isRow(c) || (info(c) ?? feedInfo(c, slots)).map({ $0.shape == y.shape && $0.dtype == y.dtype }) == true,
+              info(input(add, k))?.shape == y.shape
+            else { continue }
+            for q in 0..<2 where !matched && isRow(input(m, q)) && (info(input(m, 1 - q)) ?? feedInfo(input(m, 1 - q), slots))?.shape == y.shape {
+              replace(i, with: FusedRowAffine(relu: relu), inputs: [input(m, 1 - q), input(m, q), c], removing: relu ? [m, add] : [m])
+              matched = true
+            }
+          }
+          if matched { continue }
+        }
       }
 
       // Add(Mul(x, s), c), operands in either order, s and c of one element.
