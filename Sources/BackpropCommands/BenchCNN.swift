@@ -2,17 +2,26 @@ import Backprop
 
 /// The `cnn` group of `backprop bench`: the Keras example CNN (Conv2D(32, 3x3) + ReLU,
 /// MaxPool 2, Conv2D(64, 3x3) + ReLU, MaxPool 2, Flatten, Dropout 0.5, Dense(10), softmax
-/// cross-entropy, Adam 1e-3, batch 128, 28x28x1 inputs) built from raw graph operations, timed
-/// per epoch of 60,000 synthetic images (a fresh batch each step); and the throughput of each
-/// convolution and pooling kernel at that model's shapes, forward and backward.
+/// cross-entropy, Adam 1e-3, batch 128, 28x28x1 inputs) built from raw graph operations, and the
+/// same with batch normalization between each convolution and its ReLU (the `BatchNorm` layer in
+/// training mode: Keras's `BatchNormalization()`, momentum 0.99, ε 1e-3; `backprop fashion
+/// --model cnn-bn`), each timed per epoch of 60,000 synthetic images (a fresh batch each step);
+/// and the throughput of each convolution and pooling kernel at that model's shapes, forward
+/// and backward.
 extension BenchCommand {
+  /// The two models' workload names (`cnn epoch, <name>` and `cnn images/s, <name>`).
+  static let cnnModels = [(name: "Keras example CNN, batch 128", batchNorm: false),
+                          (name: "Keras example CNN with batch normalization, batch 128", batchNorm: true)]
+
   /// The images per epoch and the batch size of the Keras example.
   static let cnnImages = 60_000
   static let cnnBatch = 128
 
   /// The training step of the Keras example CNN on synthetic data, as a closure that runs one
   /// step on the next batch, and the session it runs in (made with `options`).
-  func cnnTrainingStep(seed: UInt64 = 7, options: Session.Options = .init()) throws -> (step: () throws -> Void, session: Session) {
+  func cnnTrainingStep(
+    seed: UInt64 = 7, batchNorm: Bool = false, options: Session.Options = .init()
+  ) throws -> (step: () throws -> Void, session: Session) {
     let graph = Graph()
     let x = graph.placeholder(.float32, shape: [nil, 28, 28, 1], name: "images")
     let labels = graph.placeholder(.int32, shape: [nil], name: "labels")
@@ -22,8 +31,14 @@ extension BenchCommand {
     let b2 = try graph.variable(.zeros, shape: [64], name: "conv2/bias")
     let w3 = try graph.variable(.glorotUniform, shape: [1600, 10], seed: seed + 2, name: "dense/kernel")
     let b3 = try graph.variable(.zeros, shape: [10], name: "dense/bias")
-    var h = try maxPool2d(relu(conv2d(x, w1) + b1), window: [2, 2])
-    h = try maxPool2d(relu(conv2d(h, w2) + b2), window: [2, 2])
+    // With batch normalization: the layer in training mode (its flag's default), whose
+    // moving-average updates `minimize` runs with each step.
+    let phase = try TrainingPhase(graph: graph, default: true)
+    func normalized(_ t: Tensor, _ channels: Int) throws -> Tensor {
+      batchNorm ? try BatchNorm(graph: graph, channels: channels, phase: phase)(t) : t
+    }
+    var h = try maxPool2d(relu(normalized(conv2d(x, w1) + b1, 32)), window: [2, 2])
+    h = try maxPool2d(relu(normalized(conv2d(h, w2) + b2, 64)), window: [2, 2])
     h = try reshape(h, to: [-1, 1600])
     h = try dropout(h, rate: 0.5, seed: seed + 3, training: true)
     let logits = try matmul(h, w3) + b3
@@ -57,8 +72,8 @@ extension BenchCommand {
 
   /// Where the example CNN's training step goes, operation by operation: `steps` steps after 5
   /// warm-up steps, in a session with ``Session/Options/profiles`` (its own, not the timed one).
-  func cnnStepProfile(steps: Int) throws -> RunProfile {
-    let (step, session) = try cnnTrainingStep(options: .init(profiles: true))
+  func cnnStepProfile(steps: Int, batchNorm: Bool = false) throws -> RunProfile {
+    let (step, session) = try cnnTrainingStep(batchNorm: batchNorm, options: .init(profiles: true))
     for _ in 0..<5 { try step() }
     session.resetProfile()
     for _ in 0..<steps { try step() }
@@ -68,8 +83,8 @@ extension BenchCommand {
   /// Times `repetitions` blocks of `steps` training steps of the example CNN (after 5 warm-up
   /// steps): seconds per epoch (the time per step x 469, the last batch of 96 images counted as
   /// a full one) and images per second.
-  func measureCNNEpoch(steps: Int, repetitions: Int) throws -> [BenchResult] {
-    let step = try cnnTrainingStep().step
+  func measureCNNEpoch(steps: Int, repetitions: Int, model: (name: String, batchNorm: Bool)) throws -> [BenchResult] {
+    let step = try cnnTrainingStep(batchNorm: model.batchNorm).step
     let stepsPerEpoch = Double((Self.cnnImages + Self.cnnBatch - 1) / Self.cnnBatch)
     for _ in 0..<5 { try step() }  // warm-up: plan built, buffers sized
     var seconds: [Double] = []
@@ -86,10 +101,10 @@ extension BenchCommand {
     let images = Double(Self.cnnImages)
     return [
       BenchResult(
-        workload: "cnn epoch, Keras example CNN, batch 128", metric: "time per epoch", unit: "s",
+        workload: "cnn epoch, \(model.name)", metric: "time per epoch", unit: "s",
         median: median, min: seconds.first!, max: seconds.last!, allocations: nil),
       BenchResult(
-        workload: "cnn images/s, Keras example CNN, batch 128", metric: "throughput", unit: "images/s",
+        workload: "cnn images/s, \(model.name)", metric: "throughput", unit: "images/s",
         median: images / median, min: images / seconds.last!, max: images / seconds.first!, allocations: nil),
     ]
   }

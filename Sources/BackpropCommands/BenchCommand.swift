@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Only run workloads whose name contains this text.")
   var filter: String?
 
-  @Flag(help: "After the CNN epoch workload, print where its training step's time goes, operation by operation (a separate run of --cnn-steps profiled steps).")
+  @Flag(help: "After each CNN epoch workload, print where its training step's time goes, operation by operation (a separate run of --cnn-steps profiled steps).")
   var profile = false
 
   func validate() throws {
@@ -68,17 +68,18 @@ struct BenchCommand: ParsableCommand {
       results.append(r)
       if !json { print(r.row) }
     }
-    if cnnSteps > 0, filter.map({ "cnn epoch, Keras example CNN, batch 128".contains($0) }) ?? true {
-      for r in try measureCNNEpoch(steps: cnnSteps, repetitions: repetitions) {  // BenchCNN.swift
+    for model in Self.cnnModels where cnnSteps > 0 && (filter.map({ "cnn epoch, \(model.name)".contains($0) }) ?? true) {
+      for r in try measureCNNEpoch(steps: cnnSteps, repetitions: repetitions, model: model) {  // BenchCNN.swift
         results.append(r)
         if !json { print(r.row) }
       }
       if profile {
-        print("\nThe example CNN's training step, operation by operation (\(cnnSteps) steps, Session.Options(profiles: true)):")
-        let profile = try cnnStepProfile(steps: cnnSteps)
+        print("\nThe \(model.name)'s training step, operation by operation (\(cnnSteps) steps, Session.Options(profiles: true)):")
+        let profile = try cnnStepProfile(steps: cnnSteps, batchNorm: model.batchNorm)
         print(profile.table(limit: 25))
         print("\nThe same by kernel type:")
         print(profile.groupedByType().table(limit: 12))
+        print()
       }
     }
     if json { print("[" + results.map(\.json).joined(separator: ",\n ") + "]") }
