@@ -194,18 +194,28 @@ DEFINE_ADAM(double, d)
   BP_INLINE void bp_##P##_sum_rows_body(long rows, long cols, const T *x, T *out) {      \
     for (long r = 0; r < rows; r++) out[r] = bp_##P##_sum_body(cols, x + r * cols);       \
   }                                                                                       \
-  BP_INLINE void bp_##P##_sum_columns_in_order_body(long rows, long cols, const T *x, T *restrict out) { \
+  /* Column sums of x, or of the products x·y (each rounded, then added: a gradient's       \
+     Σ g·x without the product array) when y is not NULL. */                              \
+  BP_INLINE void bp_##P##_sum_columns_in_order_body(long rows, long cols, const T *x, const T *y, \
+                                                    T *restrict out) {                    \
+    _Pragma("clang fp contract(off)")                                                     \
     for (long j = 0; j < cols; j++) out[j] = 0;                                           \
     for (long r = 0; r < rows; r++) {                                                     \
       const T *restrict row = x + r * cols;                                               \
-      for (long j = 0; j < cols; j++) out[j] += row[j];                                   \
+      if (y) {                                                                            \
+        const T *restrict other = y + r * cols;                                           \
+        for (long j = 0; j < cols; j++) out[j] += row[j] * other[j];                      \
+      } else {                                                                            \
+        for (long j = 0; j < cols; j++) out[j] += row[j];                                 \
+      }                                                                                   \
     }                                                                                     \
   }                                                                                       \
   BP_DISPATCH_VOID(bp_##P##_sum_rows, (long rows, long cols, const T *x, T *out), (rows, cols, x, out)) \
-  BP_DISPATCH_VOID(bp_##P##_sum_columns_in_order, (long rows, long cols, const T *x, T *out), (rows, cols, x, out)) \
+  BP_DISPATCH_VOID(bp_##P##_sum_columns_in_order, (long rows, long cols, const T *x, const T *y, T *out), \
+                   (rows, cols, x, y, out))                                               \
   typedef struct {                                                                        \
     long rows, cols;                                                                      \
-    const T *x;                                                                           \
+    const T *x, *y;                                                                       \
     T *partials;                                                                          \
   } bp_##P##_sum_job;                                                                     \
   static void bp_##P##_sum_chunk(void *context, int index, int count) {                   \
@@ -213,11 +223,13 @@ DEFINE_ADAM(double, d)
     const bp_##P##_sum_job *j = context;                                                  \
     const long r0 = (long)index * SUM_CHUNK_ROWS;                                         \
     const long r1 = j->rows - r0 < SUM_CHUNK_ROWS ? j->rows : r0 + SUM_CHUNK_ROWS;        \
-    bp_##P##_sum_columns_in_order(r1 - r0, j->cols, j->x + r0 * j->cols, j->partials + (long)index * j->cols); \
+    bp_##P##_sum_columns_in_order(r1 - r0, j->cols, j->x + r0 * j->cols, j->y ? j->y + r0 * j->cols : NULL, \
+                                  j->partials + (long)index * j->cols);                   \
   }                                                                                       \
-  void bp_##P##_sum_columns(long rows, long cols, const T *x, T *out) {                   \
+  static void bp_##P##_sum_columns_of(long rows, long cols, const T *x, const T *y, T *out) { \
+    _Pragma("clang fp contract(off)")                                                     \
     if (rows < 2 * SUM_CHUNK_ROWS || cols <= 0) {                                         \
-      bp_##P##_sum_columns_in_order(rows, cols, x, out);                                  \
+      bp_##P##_sum_columns_in_order(rows, cols, x, y, out);                               \
       return;                                                                             \
     }                                                                                     \
     const long chunks = (rows + SUM_CHUNK_ROWS - 1) / SUM_CHUNK_ROWS;                     \
@@ -228,14 +240,14 @@ DEFINE_ADAM(double, d)
         for (long r0 = 0; r0 < rows; r0 += SUM_CHUNK_ROWS) {                              \
           const long r1 = rows - r0 < SUM_CHUNK_ROWS ? rows : r0 + SUM_CHUNK_ROWS;        \
           T s = 0;                                                                        \
-          for (long r = r0; r < r1; r++) s += x[r * cols + j];                            \
+          for (long r = r0; r < r1; r++) s += y ? x[r * cols + j] * y[r * cols + j] : x[r * cols + j]; \
           total += s;                                                                     \
         }                                                                                 \
         out[j] = total;                                                                   \
       }                                                                                   \
       return;                                                                             \
     }                                                                                     \
-    bp_##P##_sum_job job = {rows, cols, x, partials};                                     \
+    bp_##P##_sum_job job = {rows, cols, x, y, partials};                                  \
     if ((double)rows * (double)cols >= SUM_THREAD_ELEMENTS) {                             \
       bp_parallel_for((int)chunks, bp_##P##_sum_chunk, &job);                             \
     } else {                                                                              \
@@ -244,6 +256,10 @@ DEFINE_ADAM(double, d)
     for (long j = 0; j < cols; j++) out[j] = 0;                                           \
     for (long c = 0; c < chunks; c++)                                                     \
       for (long j = 0; j < cols; j++) out[j] += partials[c * cols + j];                   \
+  }                                                                                       \
+  void bp_##P##_sum_columns(long rows, long cols, const T *x, T *out) { bp_##P##_sum_columns_of(rows, cols, x, NULL, out); } \
+  void bp_##P##_sum_products_columns(long rows, long cols, const T *x, const T *y, T *out) { \
+    bp_##P##_sum_columns_of(rows, cols, x, y, out);                                       \
   }
 
 DEFINE_SUM(float, s)

@@ -28,6 +28,45 @@ import Testing
     }
   }
 
+  /// Column sums of products (a gradient's `Σ g·x` over a batch, fused in a plan) are the bits of
+  /// the product then the column sum, on any number of threads and every instruction set; other
+  /// reductions are left to those two kernels.
+  @Test(arguments: [DType.float32, .float64])
+  func sumsOfProductsAreTheProductThenTheColumnSum(dtype: DType) throws {
+    let cases: [(Shape, Shape)] = [([20_000, 5], [5]), ([100, 3, 4], [4]), ([100, 3, 4], [1, 1, 4]), ([100, 3, 4], [3, 4]), ([7, 5], [1, 5])]
+    for (shape, target) in cases {
+      let a = randomArray(shape, seed: UInt64(shape.elementCount), dtype: dtype)
+      let b = randomArray(shape, seed: UInt64(shape.elementCount + 1), dtype: dtype)
+      var product = NDArray(), expected = NDArray()
+      try Kernels.arithmetic(.multiply, a, b, into: &product)
+      try Kernels.sum(product, to: target, into: &expected)
+      var results: [[UInt64]] = []
+      defer { KernelSettings.setMatmulThreads(nil) }
+      for t in Self.counts {
+        KernelSettings.setMatmulThreads(t)
+        var out = NDArray()
+        #expect(try Kernels.sumOfProducts(a, b, to: target, into: &out))
+        #expect(out.shape == target)
+        results.append(out.doubles.map(\.bitPattern))
+      }
+      KernelSettings.setMatmulThreads(nil)
+      for set in KernelSettings.availableInstructionSets {
+        var out = NDArray()
+        _ = try KernelSettings.withInstructionSet(set) { try Kernels.sumOfProducts(a, b, to: target, into: &out) }
+        results.append(out.doubles.map(\.bitPattern))
+      }
+      #expect(results.allSatisfy { $0 == expected.doubles.map(\.bitPattern) }, "\(shape) -> \(target) \(dtype)")
+    }
+    // Sums that are not over leading axes alone, no sum, and mismatched operands: declined.
+    var out = NDArray()
+    let a = randomArray([6, 4], seed: 1, dtype: dtype), b = randomArray([6, 4], seed: 2, dtype: dtype)
+    #expect(try !Kernels.sumOfProducts(a, b, to: [6, 1], into: &out))
+    #expect(try !Kernels.sumOfProducts(a, b, to: [], into: &out))
+    #expect(try !Kernels.sumOfProducts(a, b, to: [6, 4], into: &out))
+    #expect(try !Kernels.sumOfProducts(a, randomArray([1, 4], seed: 3, dtype: dtype), to: [4], into: &out))
+    #expect(out.elementCount == 0)
+  }
+
   /// The normalization kernel (batch and layer normalization) splits its lanes over the threads
   /// and runs each lane's sums in order: the same bits on any number of threads and on every
   /// instruction set, and exactly the documented arithmetic, computed here in Swift.

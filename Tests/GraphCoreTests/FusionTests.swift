@@ -239,6 +239,30 @@ import Training
     }
   }
 
+  /// `SumToShapeOf(x · k, r) + c` with `r` of the product's static shape fuses; when the sizes
+  /// unknown until run time make the sum a reduction after all, the fused step computes it as the
+  /// separate kernels do.
+  @Test func aSumToShapeOfBetweenProductAndSumFusesAndStillReduces() throws {
+    for fedRows in [3, 1] {
+      var outputs: [[UInt64]] = []
+      for fuses in [true, false] {
+        let g = Graph()
+        let x = g.placeholder(.float32, shape: [nil, 4], name: "x")
+        let r = g.placeholder(.float32, shape: [nil, 4], name: "r")
+        let k = g.placeholder(.float32, shape: [4], name: "k")
+        let c = g.placeholder(.float32, shape: [4], name: "c")
+        let y = try sumToShapeOf(x * k, r) + c
+        let step = try Session(graph: g, options: .init(fusesKernels: fuses)).prepare(fetches: [y], feeds: [x, r, k, c])
+        #expect(step.plan.steps.compactMap { $0.fused?.typeName } == (fuses ? ["Mul+SumToShapeOf+Add"] : []))
+        let xv = NDArray((0..<12).map { Float($0) * 0.37 - 2 }, shape: [3, 4])
+        let out = try step([xv, try NDArray.zeros([fedRows, 4]), NDArray([Float(0.5), -1, 3, 0.25]), NDArray([Float(1), 2, -3, 0])])[0]
+        #expect(out.shape == [fedRows, 4])
+        outputs.append(bits(out))
+      }
+      #expect(outputs[0] == outputs[1], "reference of \(fedRows) rows")
+    }
+  }
+
   /// A CNN with batch normalization (the layer in training mode) trained with and without
   /// fusion: the same bits, and the layer's scale, shift and ReLU run as one kernel.
   @Test func batchNormalizedStepsAreBitIdenticalWithAndWithoutFusion() throws {
@@ -257,7 +281,10 @@ import Training
       let s = Session(graph: g, options: .init(fusesKernels: fuses))
       try s.initializeVariables()
       let step = try s.prepare(fetches: [loss], feeds: [x, labels], targets: [train])
-      if fuses { #expect(step.plan.steps.contains { $0.fused?.typeName == "Mul+Add+Relu" }) }
+      if fuses {
+        let names = step.plan.steps.compactMap { $0.fused?.typeName }
+        #expect(names.contains("Mul+Add+Relu") && names.contains("Mul+SumToShapeOf+Add") && names.contains("Mul+SumToShapeOf"), "\(names)")
+      }
       var rng = SeededGenerator(seed: 3)
       var trace: [[UInt64]] = []
       for _ in 0..<3 {

@@ -124,6 +124,37 @@ extension Kernels {
     return true
   }
 
+  /// `Σ a·b` summed down to `target` (the un-broadcasting of a product: a gradient's `Σ g·x`
+  /// over a batch) without the product array, when the sum is a leading-axes column sum: the
+  /// bits of ``arithmetic(_:_:_:into:)`` (multiply) then ``sum(_:to:into:)``, which sums those
+  /// columns in the same order.
+  /// - Returns: `false`, having changed nothing, when the operands do not fit (not float,
+  ///   different shapes or dtypes, no reduction, or one that is not over leading axes alone);
+  ///   the caller then runs the two kernels.
+  public static func sumOfProducts(_ a: NDArray, _ b: NDArray, to target: Shape, into out: inout NDArray) throws(ShapeError) -> Bool {
+    guard a.dtype.isFloatingPoint, b.dtype == a.dtype, a.shape == b.shape, a.shape != target else { return false }
+    let axes = try reductionAxes(from: a.shape, to: target)
+    // vectorizedSum's column-sum case: a contiguous run from axis 0 that is not every axis.
+    guard let last = axes.last, axes[0] == 0, last < a.rank - 1, axes.enumerated().allSatisfy({ $0.element == $0.offset }) else {
+      return false
+    }
+    var rows = 1
+    for ax in axes { rows *= a.shape[ax] }
+    guard rows > 0, target.elementCount == a.elementCount / rows else { return false }
+    let cols = a.elementCount / rows
+    try out.prepare(shape: target, dtype: a.dtype)
+    if a.dtype == .float32 {
+      bp_s_sum_products_columns(
+        rows, cols, a.storage.bytes.assumingMemoryBound(to: Float.self), b.storage.bytes.assumingMemoryBound(to: Float.self),
+        out.storage.bytes.assumingMemoryBound(to: Float.self))
+    } else {
+      bp_d_sum_products_columns(
+        rows, cols, a.storage.bytes.assumingMemoryBound(to: Double.self), b.storage.bytes.assumingMemoryBound(to: Double.self),
+        out.storage.bytes.assumingMemoryBound(to: Double.self))
+    }
+    return true
+  }
+
   /// The number of elements of `row` when it is `shape`'s trailing sizes preceded only by 1s
   /// (`[C]` or `[1, 1, 1, C]` against `[N, H, W, C]`), so that it broadcasts as one row repeated
   /// over `shape`'s leading sizes; `nil` otherwise, or when the row is empty.

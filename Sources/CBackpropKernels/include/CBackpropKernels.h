@@ -200,6 +200,11 @@ void bp_d_sum_rows(long rows, long cols, const double *x, double *out);
 /// chunk order from 0), the chunks split over the threads: the bits depend on the shape only.
 void bp_s_sum_columns(long rows, long cols, const float *x, float *out);
 void bp_d_sum_columns(long rows, long cols, const double *x, double *out);
+/// The column sums of the products `x[r, j]·y[r, j]` (each rounded, then added in
+/// ``bp_s_sum_columns``'s order), without an array of the products: a gradient's `Σ g·x`.
+void bp_s_sum_products_columns(long rows, long cols, const float *x, const float *y, float *out);
+/// The double version of ``bp_s_sum_products_columns``.
+void bp_d_sum_products_columns(long rows, long cols, const double *x, const double *y, double *out);
 
 // MARK: MPI (optional, loaded at run time; see mpi.c)
 

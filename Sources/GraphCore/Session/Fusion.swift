@@ -19,7 +19,10 @@ import ArrayCore
 //   two kernels round them (issue 13's "a*x+b graph" row);
 // - `[Relu](Add(Mul(x, k), c))` with `k` a row of `x` (a per-channel vector) and `c` a row or
 //   an array of `x`'s shape (batch normalization's `x · k + (β − μ · k)` and the ReLU after it;
-//   its gradient's `g · k + t`): one pass instead of two or three.
+//   its gradient's `g · k + t`, also through the autodiff walker's identity `SumToShapeOf`
+//   between the product and the sum): one pass instead of two or three;
+// - `SumToShapeOf(Mul(a, b), r)` summing over leading axes (a per-channel gradient `Σ g · x`):
+//   one pass reading `a` and `b`, without the product array.
 
 /// A kernel a plan runs in place of a chain of graph operations (see the file's comment).
 protocol FusedKernel: Sendable {
@@ -95,25 +98,52 @@ struct FusedScaleShift: FusedKernel {
 }
 
 /// `x · k + c`, then ReLU when `relu`, with `k` a row of `x` and `c` a row or of `x`'s shape.
-/// Inputs: `x`, `k`, `c`. When
-/// the values at run time do not fit the one-pass kernel, the kernels run one after the other,
-/// as unfused.
+/// Inputs: `x`, `k`, `c`, and with `throughSum` the reference of a `SumToShapeOf` between the
+/// product and the sum (the autodiff walker's un-broadcasting, the identity when the reference
+/// has the product's shape). When the values at run time do not fit the one-pass kernel, the
+/// kernels run one after the other, as unfused.
 struct FusedRowAffine: FusedKernel {
   let relu: Bool
-  var typeName: String { relu ? "Mul+Add+Relu" : "Mul+Add" }
+  var throughSum = false
+  var typeName: String { (throughSum ? "Mul+SumToShapeOf+Add" : "Mul+Add") + (relu ? "+Relu" : "") }
   func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0], k = inputs[1], c = inputs[2]
     var fused = false
-    try outputs.update(0) { fused = try Kernels.affineRows(x, k, c, relu: relu, into: &$0) }
+    if !throughSum || inputs[3].shape == x.shape {
+      try outputs.update(0) { fused = try Kernels.affineRows(x, k, c, relu: relu, into: &$0) }
+    }
     if fused { return }
     var t = NDArray()
     try Kernels.arithmetic(.multiply, x, k, into: &t)
+    if throughSum && t.shape != inputs[3].shape {
+      let product = t
+      try Kernels.sum(product, to: inputs[3].shape, into: &t)
+    }
     try outputs.update(0) {
       try Kernels.arithmetic(.add, t, c, into: &$0)
       if relu {
         let sum = $0
         try Kernels.relu(sum, into: &$0)
       }
+    }
+  }
+}
+
+/// `Σ a · b` down to the shape of `r`. Inputs: `a`, `b`, `r` (only its shape is read). When the
+/// values at run time do not fit the one-pass kernel, the two kernels run, as unfused.
+struct FusedSumOfProducts: FusedKernel {
+  var typeName: String { "Mul+SumToShapeOf" }
+  func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let a = inputs[0], b = inputs[1], target = inputs[2].shape
+    var fused = false
+    try outputs.update(0) { fused = try Kernels.sumOfProducts(a, b, to: target, into: &$0) }
+    if fused { return }
+    var t = NDArray()
+    try Kernels.arithmetic(.multiply, a, b, into: &t)
+    if t.shape == target {
+      outputs[0] = t
+    } else {
+      try outputs.update(0) { try Kernels.sum(t, to: target, into: &$0) }
     }
   }
 }
@@ -237,17 +267,40 @@ extension Plan {
           var matched = false
           for k in 0..<2 where !matched {
             let c = input(add, 1 - k)
-            guard let m = privateProducer(input(add, k), before: i), binary(m) is Multiply,
+            guard var m = privateProducer(input(add, k), before: i),
               isRow(c) || (info(c) ?? feedInfo(c, slots)).map({ $0.shape == y.shape && $0.dtype == y.dtype }) == true,
               info(input(add, k))?.shape == y.shape
             else { continue }
+            // A gradient's product reaches the sum through the walker's SumToShapeOf, whose
+            // reference has the product's static shape (the identity unless the sizes unknown
+            // until run time differ; the fused kernel checks).
+            var sum: Int?
+            if slots.steps[m].primitive is SumToShapeOf, let r = info(input(m, 1)) ?? feedInfo(input(m, 1), slots), r.shape == y.shape,
+              let p = privateProducer(input(m, 0), before: i), info(input(m, 0))?.shape == y.shape
+            {
+              sum = m
+              m = p
+            }
+            guard binary(m) is Multiply else { continue }
             for q in 0..<2 where !matched && isRow(input(m, q)) && (info(input(m, 1 - q)) ?? feedInfo(input(m, 1 - q), slots))?.shape == y.shape {
-              replace(i, with: FusedRowAffine(relu: relu), inputs: [input(m, 1 - q), input(m, q), c], removing: relu ? [m, add] : [m])
+              let operands = [input(m, 1 - q), input(m, q), c] + (sum.map { [input($0, 1)] } ?? [])
+              let chain = [m] + (sum.map { [$0] } ?? []) + (relu ? [add] : [])
+              replace(i, with: FusedRowAffine(relu: relu, throughSum: sum != nil), inputs: operands, removing: chain)
               matched = true
             }
           }
           if matched { continue }
         }
+      }
+
+      // SumToShapeOf(Mul(a, b), r): a and b of the product's shape, r of another (a reduction).
+      if slots.steps[i].primitive is SumToShapeOf, let m = privateProducer(input(i, 0), before: i), binary(m) is Multiply,
+        shapeReaders[input(i, 0)] == nil, let p = info(input(i, 0)), p.dtype.isFloatingPoint,
+        let r = info(input(i, 1)) ?? feedInfo(input(i, 1), slots), r.shape != p.shape,
+        (0..<2).allSatisfy({ (info(input(m, $0)) ?? feedInfo(input(m, $0), slots))?.shape == p.shape })
+      {
+        replace(i, with: FusedSumOfProducts(), inputs: [input(m, 0), input(m, 1), input(i, 1)], removing: [m])
+        continue
       }
 
       // Add(Mul(x, s), c), operands in either order, s and c of one element.
