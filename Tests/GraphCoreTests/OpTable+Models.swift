@@ -29,6 +29,16 @@ private func refNormalize(_ x: NDArray, _ a: Int, _ b: Int, epsilon: Double) -> 
   return (xhat, means, vars)
 }
 
+/// A `Normalize` case: a shape of rank 1-4, a contiguous run of axes `a...b`, two coefficients
+/// and an epsilon.
+private func drawNormalization(_ k: Int, _ g: inout SeededGenerator) -> (shape: [Int], a: Int, b: Int, c1: Double, c2: Double, eps: Double) {
+  let shape = familyShape(k, &g, minRank: 1, maxRank: 4)
+  let a = g.choice(shape.count)
+  let b = a + g.choice(shape.count - a)
+  let c1 = g.uniform(low: -1, high: 1), c2 = g.uniform(low: -1, high: 1)
+  return (shape, a, b, c1, c2, [1e-3, 0.1][g.choice(2)])
+}
+
 func modelOpEntries() -> [OpEntry] {
   var t: [OpEntry] = []
   // x̂ + c₁·μ + c₂·σ² (broadcast), so that all three outputs' gradients are checked.
@@ -39,11 +49,7 @@ func modelOpEntries() -> [OpEntry] {
       differentiable: true, secondOrder: .checked, atol32: 1e-4, rtol32: 1e-5,
       toleranceNote: "x̂ = x·k - μ·k in float32: cancellation when |μ| is large against the spread",
       draw: { g, k in
-        let shape = familyShape(k, &g, minRank: 1, maxRank: 4)
-        let a = g.choice(shape.count)
-        let b = a + g.choice(shape.count - a)
-        let c1 = g.uniform(low: -1, high: 1), c2 = g.uniform(low: -1, high: 1)
-        let eps = [1e-3, 0.1][g.choice(2)]
+        let (shape, a, b, c1, c2, eps) = drawNormalization(k, &g)
         return OpCase(
           inputs: [Domain.real(-2, 2).array(shape, &g)],
           build: { xs, _ in
@@ -69,11 +75,7 @@ func modelOpEntries() -> [OpEntry] {
       dtypes: floats, differentiable: true, secondOrder: .checked, atol32: 1e-4, rtol32: 1e-5,
       toleranceNote: "as Normalize",
       draw: { g, k in
-        let shape = familyShape(k, &g, minRank: 1, maxRank: 4)
-        let a = g.choice(shape.count)
-        let b = a + g.choice(shape.count - a)
-        let c1 = g.uniform(low: -1, high: 1), c2 = g.uniform(low: -1, high: 1)
-        let eps = [1e-3, 0.1][g.choice(2)]
+        let (shape, a, b, c1, c2, eps) = drawNormalization(k, &g)
         let onlyVariance = g.choice(3) == 0
         return OpCase(
           inputs: [Domain.real(-2, 2).array(shape, &g)],
