@@ -14,6 +14,10 @@ import Synchronization
 ///   averages updated as `m ← momentum · m + (1 - momentum) · μ_B` (the same for the variance);
 /// - otherwise: `y = γ · (x - m) / √(v + ε) + β` with the moving mean `m` and variance `v`.
 ///
+/// Both are computed as `y = x · k + (β − μ · k)` with `k = γ / √(σ² + ε)`: the flag chooses
+/// the statistics (vectors of the channel count), and one normalization follows, so a step
+/// computes and differentiates one branch.
+///
 /// The moving-average updates are registered in the graph's
 /// `GraphCore/Graph/updateOperations` (TF1's `UPDATE_OPS`), so an optimizer's `minimize`
 /// built after the layer was applied runs them with every training step; they leave the
