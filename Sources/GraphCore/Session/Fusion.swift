@@ -273,10 +273,12 @@ extension Plan {
             else { continue }
             // A gradient's product reaches the sum through the walker's SumToShapeOf, whose
             // reference has the product's static shape (the identity unless the sizes unknown
-            // until run time differ; the fused kernel checks).
+            // until run time differ; the fused kernel checks). Then the product's and the sum's
+            // shapes may differ from the result's at run time, so nothing may read them.
             var sum: Int?
             if slots.steps[m].primitive is SumToShapeOf, let r = info(input(m, 1)) ?? feedInfo(input(m, 1), slots), r.shape == y.shape,
-              let p = privateProducer(input(m, 0), before: i), info(input(m, 0))?.shape == y.shape
+              let p = privateProducer(input(m, 0), before: i), info(input(m, 0))?.shape == y.shape,
+              shapeReaders[input(m, 0)] == nil, shapeReaders[input(add, k)] == nil
             {
               sum = m
               m = p
