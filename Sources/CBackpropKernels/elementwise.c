@@ -200,12 +200,14 @@ DEFINE_ADAM(double, d)
                                                     T *restrict out) {                    \
     _Pragma("clang fp contract(off)")                                                     \
     for (long j = 0; j < cols; j++) out[j] = 0;                                           \
-    for (long r = 0; r < rows; r++) {                                                     \
-      const T *restrict row = x + r * cols;                                               \
-      if (y) {                                                                            \
-        const T *restrict other = y + r * cols;                                           \
+    if (y) {                                                                              \
+      for (long r = 0; r < rows; r++) {                                                   \
+        const T *restrict row = x + r * cols, *restrict other = y + r * cols;             \
         for (long j = 0; j < cols; j++) out[j] += row[j] * other[j];                      \
-      } else {                                                                            \
+      }                                                                                   \
+    } else {                                                                              \
+      for (long r = 0; r < rows; r++) {                                                   \
+        const T *restrict row = x + r * cols;                                             \
         for (long j = 0; j < cols; j++) out[j] += row[j];                                 \
       }                                                                                   \
     }                                                                                     \

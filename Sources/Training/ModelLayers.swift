@@ -110,14 +110,16 @@ public struct BatchNorm: Layer, Sendable {
       let (_, batchMean, batchVariance) = try normalize(
         x, axes: Array(0..<(dims.count - 1)), epsilon: epsilon, name: "moments", file: file, line: line)
       var statistics: [Tensor] = []
-      for (moving, batch, label) in [(movingMean, batchMean, "moving_mean"), (movingVariance, batchVariance, "moving_variance")] {
+      for (moving, batch, label, chosen) in [
+        (movingMean, batchMean, "moving_mean", "mean"), (movingVariance, batchVariance, "moving_variance", "variance"),
+      ] {
         let stat = try reshape(batch, to: [channels], file: file, line: line)
         let m = graph.constant(try NDArray(repeating: momentum, shape: [], dtype: x.dtype), name: "momentum")
         let decayed = try add(multiply(moving, m), multiply(stat, graph.constant(try NDArray(repeating: 1 - momentum, shape: [], dtype: x.dtype))))
         let value = try select(phase.flag, decayed, moving, file: file, line: line)
         let update = try assign(moving, value, name: "update_\(label)", file: file, line: line)
         try graph.addUpdateOperation(update.operation, file: file, line: line)
-        statistics.append(try select(phase.flag, stat, stopGradient(moving), name: label == "moving_mean" ? "mean" : "variance", file: file, line: line))
+        statistics.append(try select(phase.flag, stat, stopGradient(moving), name: chosen, file: file, line: line))
       }
       return try batchNormalization(
         x, mean: statistics[0], variance: statistics[1], offset: beta, scale: gamma, epsilon: epsilon, name: "output",

@@ -28,6 +28,19 @@ import Testing
     }
   }
 
+  /// Sizes that do not fit the arrays, or whose product overflows, are a thrown error.
+  @Test func normalizationRefusesSizesThatDoNotFit() throws {
+    let x = try NDArray.zeros([2, 3]), stats = try NDArray.zeros([2])
+    var y = try NDArray.zeros([2, 3]), m = stats, v = stats
+    for (outer, count, inner) in [(2, 2, 1), (-1, -3, 2), (Int.max, 2, 2), (1 << 40, 1 << 40, 1 << 40)] {
+      #expect(throws: ShapeError.self) {
+        try Kernels.normalize(x, outer: outer, count: count, inner: inner, epsilon: 1e-3, normalized: &y, mean: &m, variance: &v)
+      }
+    }
+    try Kernels.normalize(x, outer: 2, count: 3, inner: 1, epsilon: 1e-3, normalized: &y, mean: &m, variance: &v)
+    #expect(m.doubles == [0, 0])
+  }
+
   /// Column sums of products (a gradient's `Σ g·x` over a batch, fused in a plan) are the bits of
   /// the product then the column sum, on any number of threads and every instruction set; other
   /// reductions are left to those two kernels.

@@ -100,12 +100,12 @@ extension Kernels {
   ///   float, different dtypes, `k` not a row of `x`, `c` neither a row of the same length nor of
   ///   `x`'s shape); the caller then runs the kernels one by one.
   public static func affineRows(_ x: NDArray, _ k: NDArray, _ c: NDArray, relu: Bool, into out: inout NDArray) throws(ShapeError) -> Bool {
-    guard x.dtype.isFloatingPoint, k.dtype == x.dtype, c.dtype == x.dtype, k.rank <= x.rank, let cols = rowLength(of: k.shape, against: x.shape)
+    guard x.dtype.isFloatingPoint, k.dtype == x.dtype, c.dtype == x.dtype, let cols = rowLength(of: k.shape, against: x.shape)
     else { return false }
     let cs: Int
     if c.shape == x.shape {
       cs = cols
-    } else if c.rank <= x.rank, rowLength(of: c.shape, against: x.shape) == cols {
+    } else if rowLength(of: c.shape, against: x.shape) == cols {
       cs = 0
     } else {
       return false
@@ -163,7 +163,7 @@ extension Kernels {
     var first = 0
     while first < r.count && r[first] == 1 { first += 1 }
     let k = r.count - first
-    guard k > 0, k <= s.count, r.count <= s.count else { return nil }
+    guard k > 0, r.count <= s.count else { return nil }
     var cols = 1
     for i in 0..<k {
       guard r[first + i] == s[s.count - k + i] else { return nil }
@@ -186,8 +186,12 @@ extension Kernels {
     _ x: NDArray, outer: Int, count: Int, inner: Int, epsilon: Double,
     normalized y: inout NDArray, mean m: inout NDArray, variance v: inout NDArray
   ) throws(ShapeError) {
-    guard outer >= 0, count >= 0, inner >= 0, outer * count * inner == x.elementCount, y.elementCount == x.elementCount,
-      m.elementCount == outer * inner, v.elementCount == outer * inner, y.dtype == x.dtype, m.dtype == x.dtype, v.dtype == x.dtype
+    // Products checked for overflow: hostile sizes are a thrown error, not a trap.
+    let (lanes, lanesOverflow) = outer.multipliedReportingOverflow(by: inner)
+    let (total, totalOverflow) = lanes.multipliedReportingOverflow(by: count)
+    guard outer >= 0, count >= 0, inner >= 0, !lanesOverflow, !totalOverflow, total == x.elementCount,
+      y.elementCount == x.elementCount, m.elementCount == lanes, v.elementCount == lanes,
+      y.dtype == x.dtype, m.dtype == x.dtype, v.dtype == x.dtype
     else {
       throw ShapeError("normalize: sizes [\(outer), \(count), \(inner)] do not fit \(x.dtype) \(x.shape) and its outputs")
     }
