@@ -304,6 +304,7 @@ DEFINE_SUM(double, d)
       scale[i] = (T)(1 / sqrt(sq[i] + epsilon));                                                      \
       shift[i] = -(T)sum[i] * scale[i];                                                               \
     }                                                                                                 \
+    if (!y) return; /* the statistics alone */                                                       \
     for (long j = 0; j < n; j++) {                                                                    \
       const T *restrict row = x + j * inner;                                                          \
       T *restrict out = y + j * inner;                                                                \
@@ -336,7 +337,7 @@ DEFINE_SUM(double, d)
       const long o = p / j->blocks, l0 = (p % j->blocks) * NORM_LANES;                                \
       const long lanes = j->inner - l0 < NORM_LANES ? j->inner - l0 : NORM_LANES;                     \
       const long base = o * j->n * j->inner + l0;                                                     \
-      bp_##P##_normalize_piece(j->n, j->inner, lanes, j->x + base, j->y + base, j->mean + o * j->inner + l0, \
+      bp_##P##_normalize_piece(j->n, j->inner, lanes, j->x + base, j->y ? j->y + base : NULL, j->mean + o * j->inner + l0, \
                                j->var + o * j->inner + l0, j->epsilon);                               \
     }                                                                                                 \
   }                                                                                                   \

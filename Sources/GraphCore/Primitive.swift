@@ -95,6 +95,22 @@ package struct Results {
   let slots: UnsafePointer<Int>
   /// The number of outputs.
   package let count: Int
+  /// Bit `i` set: nothing reads output `i` in this run (its plan neither fetches it nor feeds it
+  /// to a later step), so a kernel may skip computing it (see ``isRead(_:)``).
+  let unread: UInt64
+
+  init(base: UnsafeMutablePointer<NDArray>, slots: UnsafePointer<Int>, count: Int, unread: UInt64 = 0) {
+    self.base = base
+    self.slots = slots
+    self.count = count
+    self.unread = unread
+  }
+
+  /// Whether anything reads output `i`: `false` only when the session's plan knows that nothing
+  /// fetches it or reads it later, so the kernel may leave it empty (a multi-output kernel
+  /// skipping work nobody uses, such as `Normalize`'s `x̂` when only its statistics are read).
+  /// Eager graphs keep every value, so there it is always `true`.
+  package func isRead(_ i: Int) -> Bool { i >= 64 || unread & (1 << UInt64(i)) == 0 }
   /// The value of output `i`; set it to publish a result.
   package subscript(i: Int) -> NDArray {
     get { base[slots[i]] }

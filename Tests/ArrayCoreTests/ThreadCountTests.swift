@@ -80,6 +80,37 @@ import Testing
     #expect(out.elementCount == 0)
   }
 
+  /// The statistics alone (`Kernels.moments`: an evaluation run of batch normalization, which
+  /// reads no `x̂`) are the normalization's mean and variance bit for bit, on any number of
+  /// threads and every instruction set, and refuse sizes that do not fit.
+  @Test(arguments: [DType.float32, .float64])
+  func momentsAreTheNormalizationsStatistics(dtype: DType) throws {
+    for (outer, count, inner) in [(1, 20_000, 32), (3, 700, 37), (500, 64, 1), (2, 0, 5)] {
+      let x = randomArray([outer, count, inner], seed: UInt64(outer + count * 3 + inner), dtype: dtype)
+      var y = try NDArray.zeros([outer, count, inner], dtype: dtype)
+      var m = try NDArray.zeros([outer, inner], dtype: dtype), v = m
+      try Kernels.normalize(x, outer: outer, count: count, inner: inner, epsilon: 1e-3, normalized: &y, mean: &m, variance: &v)
+      let expected = (m.doubles + v.doubles).map(\.bitPattern)
+      func bits() throws -> [UInt64] {
+        var mm = try NDArray.zeros([outer, inner], dtype: dtype), vv = mm
+        try Kernels.moments(x, outer: outer, count: count, inner: inner, mean: &mm, variance: &vv)
+        return (mm.doubles + vv.doubles).map(\.bitPattern)
+      }
+      defer { KernelSettings.setMatmulThreads(nil) }
+      for t in Self.counts {
+        KernelSettings.setMatmulThreads(t)
+        #expect(try bits() == expected, "[\(outer), \(count), \(inner)] \(dtype) on \(t) threads")
+      }
+      KernelSettings.setMatmulThreads(nil)
+      for set in KernelSettings.availableInstructionSets {
+        #expect(try KernelSettings.withInstructionSet(set) { try bits() } == expected, "[\(outer), \(count), \(inner)] \(dtype) on \(set)")
+      }
+    }
+    var m = try NDArray.zeros([2], dtype: dtype), v = m
+    #expect(throws: ShapeError.self) { try Kernels.moments(try NDArray.zeros([2, 3], dtype: dtype), outer: 3, count: 2, inner: 1, mean: &m, variance: &v) }
+    #expect(throws: ShapeError.self) { try Kernels.moments(try NDArray.zeros([2, 3], dtype: .int32), outer: 2, count: 3, inner: 1, mean: &m, variance: &v) }
+  }
+
   /// The normalization kernel (batch and layer normalization) splits its lanes over the threads
   /// and runs each lane's sums in order: the same bits on any number of threads and on every
   /// instruction set, and exactly the documented arithmetic, computed here in Swift.

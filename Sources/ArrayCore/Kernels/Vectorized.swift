@@ -186,26 +186,48 @@ extension Kernels {
     _ x: NDArray, outer: Int, count: Int, inner: Int, epsilon: Double,
     normalized y: inout NDArray, mean m: inout NDArray, variance v: inout NDArray
   ) throws(ShapeError) {
+    try standardize(x, outer: outer, count: count, inner: inner, epsilon: epsilon, normalized: &y, statisticsOnly: false, mean: &m, variance: &v)
+  }
+
+  /// The mean and biased variance of `x`, viewed as `[outer, count, inner]`, over its middle
+  /// axis: ``normalize(_:outer:count:inner:epsilon:normalized:mean:variance:)``'s `μ` and `σ²`,
+  /// bit for bit, in two passes (no `x̂` written).
+  /// - Throws: ``ShapeError`` when `x` is not a float array or the sizes do not fit.
+  public static func moments(
+    _ x: NDArray, outer: Int, count: Int, inner: Int, mean m: inout NDArray, variance v: inout NDArray
+  ) throws(ShapeError) {
+    var unused = NDArray()
+    try standardize(x, outer: outer, count: count, inner: inner, epsilon: 1, normalized: &unused, statisticsOnly: true, mean: &m, variance: &v)
+  }
+
+  /// The work of ``normalize(_:outer:count:inner:epsilon:normalized:mean:variance:)`` and
+  /// ``moments(_:outer:count:inner:mean:variance:)`` (`y` untouched when `statisticsOnly`).
+  private static func standardize(
+    _ x: NDArray, outer: Int, count: Int, inner: Int, epsilon: Double,
+    normalized y: inout NDArray, statisticsOnly: Bool, mean m: inout NDArray, variance v: inout NDArray
+  ) throws(ShapeError) {
     // Products checked for overflow: hostile sizes are a thrown error, not a trap.
     let (lanes, lanesOverflow) = outer.multipliedReportingOverflow(by: inner)
     let (total, totalOverflow) = lanes.multipliedReportingOverflow(by: count)
     guard outer >= 0, count >= 0, inner >= 0, !lanesOverflow, !totalOverflow, total == x.elementCount,
-      y.elementCount == x.elementCount, m.elementCount == lanes, v.elementCount == lanes,
-      y.dtype == x.dtype, m.dtype == x.dtype, v.dtype == x.dtype
+      statisticsOnly || (y.elementCount == x.elementCount && y.dtype == x.dtype),
+      m.elementCount == lanes, v.elementCount == lanes, m.dtype == x.dtype, v.dtype == x.dtype
     else {
       throw ShapeError("normalize: sizes [\(outer), \(count), \(inner)] do not fit \(x.dtype) \(x.shape) and its outputs")
     }
-    y.makeUnique()
+    if !statisticsOnly { y.makeUnique() }
     m.makeUnique()
     v.makeUnique()
     switch x.dtype {
     case .float32:
       bp_s_normalize(
-        outer, count, inner, x.storage.bytes.assumingMemoryBound(to: Float.self), y.storage.bytes.assumingMemoryBound(to: Float.self),
+        outer, count, inner, x.storage.bytes.assumingMemoryBound(to: Float.self),
+        statisticsOnly ? nil : y.storage.bytes.assumingMemoryBound(to: Float.self),
         m.storage.bytes.assumingMemoryBound(to: Float.self), v.storage.bytes.assumingMemoryBound(to: Float.self), epsilon)
     case .float64:
       bp_d_normalize(
-        outer, count, inner, x.storage.bytes.assumingMemoryBound(to: Double.self), y.storage.bytes.assumingMemoryBound(to: Double.self),
+        outer, count, inner, x.storage.bytes.assumingMemoryBound(to: Double.self),
+        statisticsOnly ? nil : y.storage.bytes.assumingMemoryBound(to: Double.self),
         m.storage.bytes.assumingMemoryBound(to: Double.self), v.storage.bytes.assumingMemoryBound(to: Double.self), epsilon)
     default:
       throw ShapeError("normalize needs a float array, got \(x.dtype) \(x.shape)")

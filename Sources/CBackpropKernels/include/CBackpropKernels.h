@@ -154,7 +154,8 @@ void bp_d_binary_rows(bp_binary_op op, long rows, long cols, const double *x, lo
 /// `μ = Σ_j x / n` and the biased variance `σ² = Σ_j (x - μ)² / n` (sums in double, over `j` in
 /// order), stored in `mean` and `var` (`[outer, inner]`), and `y = x · s + (-μ · s)` with
 /// `s = 1 / √(σ² + ε)` rounded to the element type (no FMA). The lanes are split over threads
-/// in fixed pieces: the bits do not depend on the thread count.
+/// in fixed pieces: the bits do not depend on the thread count. A null `y` computes the
+/// statistics alone (two passes instead of three).
 void bp_s_normalize(long outer, long n, long inner, const float *x, float *y, float *mean, float *var, double epsilon);
 /// The double version of ``bp_s_normalize``.
 void bp_d_normalize(long outer, long n, long inner, const double *x, double *y, double *mean, double *var, double epsilon);

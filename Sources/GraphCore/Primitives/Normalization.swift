@@ -45,6 +45,9 @@ package struct Normalize: Primitive {
 
   /// One pass for the means, one for the variances, one for `x̂` (float64 sums; see
   /// ``ArrayCore/Kernels/normalize(_:outer:count:inner:epsilon:normalized:mean:variance:)``).
+  /// When the plan reads only the statistics (`x̂` neither fetched nor an input: batch
+  /// normalization's evaluation and inference runs), the third pass is skipped and `x̂` left
+  /// empty: the same `μ` and `σ²`, bit for bit.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     var statsShape = x.shape.dimensions
@@ -53,15 +56,20 @@ package struct Normalize: Primitive {
     for i in 0..<x.rank {
       if i < axes[0] { outer *= x.shape[i] } else if i > axes.last! { inner *= x.shape[i] } else { n *= x.shape[i] }
     }
-    var y = NDArray(), m = NDArray(), v = NDArray()
-    outputs.update(0) { swap(&y, &$0) }
+    var m = NDArray(), v = NDArray()
     outputs.update(1) { swap(&m, &$0) }
     outputs.update(2) { swap(&v, &$0) }
-    y.prepare(fittingAnInput: x.shape, dtype: x.dtype)
     m.prepare(fittingAnInput: Shape(statsShape), dtype: x.dtype)
     v.prepare(fittingAnInput: Shape(statsShape), dtype: x.dtype)
-    try Kernels.normalize(x, outer: outer, count: n, inner: inner, epsilon: epsilon, normalized: &y, mean: &m, variance: &v)
-    outputs[0] = y
+    if outputs.isRead(0) {
+      var y = NDArray()
+      outputs.update(0) { swap(&y, &$0) }
+      y.prepare(fittingAnInput: x.shape, dtype: x.dtype)
+      try Kernels.normalize(x, outer: outer, count: n, inner: inner, epsilon: epsilon, normalized: &y, mean: &m, variance: &v)
+      outputs[0] = y
+    } else {
+      try Kernels.moments(x, outer: outer, count: n, inner: inner, mean: &m, variance: &v)
+    }
     outputs[1] = m
     outputs[2] = v
   }

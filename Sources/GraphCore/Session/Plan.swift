@@ -19,6 +19,9 @@ final class Plan {
     var outputCount: Int
     var releaseStart: Int
     var releaseCount: Int
+    /// Bit `i` set: nothing reads output `i` (not fetched, no later step's input), so the
+    /// kernel may skip it (``Results/isRead(_:)``).
+    var unreadOutputs: UInt64 = 0
     /// The kernel that runs in place of ``primitive`` when the plan fused a chain ending here
     /// (see Fusion.swift); `nil` for a step that runs its own operation.
     var fused: (any FusedKernel)? = nil
@@ -78,7 +81,11 @@ final class Plan {
     fetchSlots = slots.fetchSlots
     let releases = Self.releases(
       steps: steps, outputSlots: slots.outputSlots, lastUse: slots.lastUse, fetched: Set(fetchSlots))
+    let fetched = Set(fetchSlots)
     for i in steps.indices {
+      for (o, slot) in slots.outputSlots[i].enumerated() where o < 64 && slots.lastUse[slot] == nil && !fetched.contains(slot) {
+        steps[i].unreadOutputs |= 1 << UInt64(o)
+      }
       steps[i].releaseStart = slotLists.count
       steps[i].releaseCount = releases[i].count
       slotLists += releases[i]

@@ -345,7 +345,9 @@ public final class Session: @unchecked Sendable {
           let step = steps.baseAddress! + s
           context.currentNode = step.pointee.node
           let inputs = Operands(base: frame, slots: base + step.pointee.inputStart, count: step.pointee.inputCount)
-          let outputs = Results(base: frame, slots: base + step.pointee.outputStart, count: step.pointee.outputCount)
+          let outputs = Results(
+            base: frame, slots: base + step.pointee.outputStart, count: step.pointee.outputCount,
+            unread: step.pointee.unreadOutputs)
           let start = profiling ? ContinuousClock.now : nil
           do {
             if let fused = step.pointee.fused {
