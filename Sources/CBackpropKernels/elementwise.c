@@ -92,14 +92,20 @@ DEFINE_BINARY(double, d)
     for (long i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : (T)0;                          \
   }                                                                                      \
   BP_DISPATCH_VOID(bp_##P##_relu, (long n, const T *x, T *y), (n, x, y))                  \
-  BP_INLINE void bp_##P##_affine_rows_body(long rows, long cols, const T *restrict x, const T *restrict k, \
-                                           const T *restrict c0, long cs, int relu, T *restrict y) { \
+  BP_INLINE void bp_##P##_affine_rows_body(long rows, long cols, const T *restrict x, const T *restrict m, \
+                                           const T *restrict k, const T *restrict c0, long cs, int relu, \
+                                           T *restrict y) {                                      \
     _Pragma("clang fp contract(off)")                                                    \
     for (long r = 0; r < rows; r++) {                                                    \
       const T *restrict xr = x + r * cols;                                               \
       const T *restrict c = c0 + r * cs;                                                 \
       T *restrict yr = y + r * cols;                                                     \
-      if (relu) {                                                                        \
+      if (m) {                                                                           \
+        for (long i = 0; i < cols; i++) {                                                \
+          const T t = (xr[i] - m[i]) * k[i] + c[i];                                      \
+          yr[i] = relu ? (t > 0 ? t : (T)0) : t;                                         \
+        }                                                                                \
+      } else if (relu) {                                                                 \
         for (long i = 0; i < cols; i++) {                                                \
           const T t = xr[i] * k[i] + c[i];                                               \
           yr[i] = t > 0 ? t : (T)0;                                                      \
@@ -109,8 +115,9 @@ DEFINE_BINARY(double, d)
       }                                                                                  \
     }                                                                                    \
   }                                                                                      \
-  BP_DISPATCH_VOID(bp_##P##_affine_rows, (long rows, long cols, const T *x, const T *k, const T *c, long cs, int relu, T *y), \
-                   (rows, cols, x, k, c, cs, relu, y))
+  BP_DISPATCH_VOID(bp_##P##_affine_rows,                                                 \
+                   (long rows, long cols, const T *x, const T *m, const T *k, const T *c, long cs, int relu, T *y), \
+                   (rows, cols, x, m, k, c, cs, relu, y))
 
 DEFINE_UNARY(float, s)
 DEFINE_UNARY(double, d)

@@ -226,8 +226,30 @@ import Testing
         }
       }
     }
+    // Centred by a row m: (x − m) · k + c, the Sub rounded first, as its kernel rounds it.
+    let m = randomArray([1, 1, 3], seed: 46, dtype: dtype)
+    for c in [randomArray([3], seed: 47, dtype: dtype), randomArray([5, 2, 3], seed: 48, dtype: dtype)] {
+      for relu in [false, true] {
+        var fused = NDArray(), d = NDArray(), t = NDArray(), expected = NDArray()
+        #expect(try Kernels.affineRows(x, k, c, center: m, relu: relu, into: &fused))
+        try Kernels.arithmetic(.subtract, x, m, into: &d)
+        try Kernels.arithmetic(.multiply, d, k, into: &t)
+        try Kernels.arithmetic(.add, t, c, into: &expected)
+        if relu {
+          let sum = expected
+          try Kernels.relu(sum, into: &expected)
+        }
+        #expect(fused.shape == expected.shape && fused.doubles.map(\.bitPattern) == expected.doubles.map(\.bitPattern))
+        for set in KernelSettings.availableInstructionSets {
+          var other = NDArray()
+          _ = try KernelSettings.withInstructionSet(set) { try Kernels.affineRows(x, k, c, center: m, relu: relu, into: &other) }
+          #expect(other.doubles.map(\.bitPattern) == fused.doubles.map(\.bitPattern), "centred, \(set)")
+        }
+      }
+    }
     // Not rows of x: the caller runs the kernels one by one.
     var out = NDArray()
+    #expect(try !Kernels.affineRows(x, k, k, center: randomArray([2], seed: 49, dtype: dtype), relu: false, into: &out))
     #expect(try !Kernels.affineRows(x, randomArray([2, 1], seed: 44, dtype: dtype), k, relu: false, into: &out))
     #expect(try !Kernels.affineRows(x, k, randomArray([2], seed: 45, dtype: dtype), relu: false, into: &out))
     #expect(try !Kernels.affineRows(x, k, NDArray([Int32(1), 2, 3]), relu: false, into: &out))

@@ -70,7 +70,7 @@ func modelOpEntries() -> [OpEntry] {
       }))
   t.append(
     OpEntry(
-      name: "Normalize statistics", covers: ["Normalize", "Size", "Sqrt"], arity: 1,
+      name: "Normalize statistics", covers: ["Normalize", "Size", "Sub"], arity: 1,
       domain: "reals in [-2, 2]; a random contiguous run of axes; output c₁·mean + c₂·variance (x̂ unused, as the BatchNorm layer uses it)",
       dtypes: floats, differentiable: true, secondOrder: .checked, atol32: 1e-4, rtol32: 1e-5,
       toleranceNote: "as Normalize",

@@ -95,13 +95,17 @@ extension Kernels {
   /// A per-channel scale and a shift, then optionally ReLU, in one pass: `out = x · k + c` with
   /// `k` a row that broadcasts along `x`'s leading sizes (``rowLength(of:against:)``) and `c` such
   /// a row or an array of `x`'s shape, each operation rounded as the separate `Mul`, `Add` and
-  /// `Relu` kernels round it (the same bits).
+  /// `Relu` kernels round it (the same bits). With a `center` row `m` of the same length,
+  /// `out = (x − m) · k + c`, the `Sub` rounded first as its kernel rounds it.
   /// - Returns: `false`, having changed nothing, when the operands do not fit this kernel (not
-  ///   float, different dtypes, `k` not a row of `x`, `c` neither a row of the same length nor of
-  ///   `x`'s shape); the caller then runs the kernels one by one.
-  public static func affineRows(_ x: NDArray, _ k: NDArray, _ c: NDArray, relu: Bool, into out: inout NDArray) throws(ShapeError) -> Bool {
+  ///   float, different dtypes, `k` or `center` not a row of `x`, `c` neither a row of the same
+  ///   length nor of `x`'s shape); the caller then runs the kernels one by one.
+  public static func affineRows(
+    _ x: NDArray, _ k: NDArray, _ c: NDArray, center: NDArray? = nil, relu: Bool, into out: inout NDArray
+  ) throws(ShapeError) -> Bool {
     guard x.dtype.isFloatingPoint, k.dtype == x.dtype, c.dtype == x.dtype, let cols = rowLength(of: k.shape, against: x.shape)
     else { return false }
+    if let center, center.dtype != x.dtype || rowLength(of: center.shape, against: x.shape) != cols { return false }
     let cs: Int
     if c.shape == x.shape {
       cs = cols
@@ -114,12 +118,14 @@ extension Kernels {
     let rows = x.elementCount / cols
     if x.dtype == .float32 {
       bp_s_affine_rows(
-        rows, cols, x.storage.bytes.assumingMemoryBound(to: Float.self), k.storage.bytes.assumingMemoryBound(to: Float.self),
-        c.storage.bytes.assumingMemoryBound(to: Float.self), cs, relu ? 1 : 0, out.storage.bytes.assumingMemoryBound(to: Float.self))
+        rows, cols, x.storage.bytes.assumingMemoryBound(to: Float.self), center?.storage.bytes.assumingMemoryBound(to: Float.self),
+        k.storage.bytes.assumingMemoryBound(to: Float.self), c.storage.bytes.assumingMemoryBound(to: Float.self), cs, relu ? 1 : 0,
+        out.storage.bytes.assumingMemoryBound(to: Float.self))
     } else {
       bp_d_affine_rows(
-        rows, cols, x.storage.bytes.assumingMemoryBound(to: Double.self), k.storage.bytes.assumingMemoryBound(to: Double.self),
-        c.storage.bytes.assumingMemoryBound(to: Double.self), cs, relu ? 1 : 0, out.storage.bytes.assumingMemoryBound(to: Double.self))
+        rows, cols, x.storage.bytes.assumingMemoryBound(to: Double.self), center?.storage.bytes.assumingMemoryBound(to: Double.self),
+        k.storage.bytes.assumingMemoryBound(to: Double.self), c.storage.bytes.assumingMemoryBound(to: Double.self), cs, relu ? 1 : 0,
+        out.storage.bytes.assumingMemoryBound(to: Double.self))
     }
     return true
   }

@@ -177,10 +177,12 @@ void bp_d_relu(long n, const double *x, double *y);
 /// `y[r, i] = (x[r, i]·k[i]) + c[r·cs + i]`, each operation rounded (no FMA), then `max(·, 0)`
 /// as `bp_s_relu` computes it when `relu` is 1: a per-channel scale over `rows` rows of `cols`,
 /// plus a per-channel shift (`cs` 0: batch normalization's `x·k + (β − μ·k)` and the ReLU after
-/// it) or a whole array (`cs` = `cols`: a gradient's `g·k + t`), in one pass.
-void bp_s_affine_rows(long rows, long cols, const float *x, const float *k, const float *c, long cs, int relu, float *y);
+/// it) or a whole array (`cs` = `cols`: a gradient's `g·k + t`), in one pass. With a row `m`
+/// (not null), `x[r, i] − m[i]` (rounded) takes the place of `x[r, i]`: the gradient of batch
+/// statistics, `(x − μ)·k + c`.
+void bp_s_affine_rows(long rows, long cols, const float *x, const float *m, const float *k, const float *c, long cs, int relu, float *y);
 /// The double version of ``bp_s_affine_rows``.
-void bp_d_affine_rows(long rows, long cols, const double *x, const double *k, const double *c, long cs, int relu, double *y);
+void bp_d_affine_rows(long rows, long cols, const double *x, const double *m, const double *k, const double *c, long cs, int relu, double *y);
 /// ReLU's gradient as a plan fuses it: out[i] = t[i]·sign(x[i]) (`sign_first` 0) or
 /// sign(x[i])·t[i] (1), with sign(x) = x > 0 ? 1 : (x < 0 ? −1 : x), in one pass.
 void bp_s_mul_sign(long n, const float *t, const float *x, int sign_first, float *out);

@@ -15,7 +15,7 @@ import ArrayCore
 /// Gradient, with `s = √(σ² + ε)`, `mean_A` the mean over `A` (kept) and `g`, `g_μ`, `g_σ²` the
 /// upstream gradients of the three outputs:
 ///
-/// `∂L/∂x = (g - mean_A g - x̂ · mean_A(g · x̂)) / s + (2 g_σ² · s / n) · x̂ + g_μ / n`,
+/// `∂L/∂x = (g - mean_A g - x̂ · mean_A(g · x̂)) / s + (2 g_σ² / n) · (x - μ) + g_μ / n`,
 ///
 /// built from primitives (including this one, through `x̂` and `σ²`), so it can be
 /// differentiated again.
@@ -78,18 +78,20 @@ package struct Normalize: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     let x = op.inputs[0], xhat = op.outputs[0], variance = op.outputs[2]
     let graph = x.graph
-    let s = try sqrt(variance + graph.scalar(epsilon, like: x))
     var terms: [Tensor] = []
     if let g = upstream[0] {
+      let s = try sqrt(variance + graph.scalar(epsilon, like: x))
       terms.append(try (g - mean(g, axes: axes, keepDims: true) - xhat * mean(g * xhat, axes: axes, keepDims: true)) / s)
     }
     if upstream[1] != nil || upstream[2] != nil {
       // The factors are of the statistics' size (one per normalized group), so the terms cost
-      // one full-size product and one full-size sum (the batch-normalization layer's training
-      // step takes its gradient through μ and σ² alone).
+      // one full-size pass, `(x − μ) · k + c`, which a plan runs as one kernel (the
+      // batch-normalization layer's training step takes its gradient through μ and σ² alone).
+      // `(2 g_σ² s / n) · x̂ = (2 g_σ² / n) · (x − μ)`: written with `x`, not `x̂`, so that a
+      // step that reads only the statistics does not compute `x̂` at all (``evaluate``).
       let n = try graph.apply(ElementCount(axes: axes), [x], location: graph.gradientLocation)
       var term: Tensor?
-      if let gv = upstream[2] { term = try (graph.scalar(2, like: x) * gv * s / n) * xhat }
+      if let gv = upstream[2] { term = try (x - op.outputs[1]) * (graph.scalar(2, like: x) * gv / n) }
       if let gm = upstream[1] {
         let shift = try gm / n
         term = try term.map { try $0 + shift } ?? broadcastLike(shift, x)

@@ -20,7 +20,8 @@ import ArrayCore
 // - `[Relu](Add(Mul(x, k), c))` with `k` a row of `x` (a per-channel vector) and `c` a row or
 //   an array of `x`'s shape (batch normalization's `x · k + (β − μ · k)` and the ReLU after it;
 //   its gradient's `g · k + t`, also through the autodiff walker's identity `SumToShapeOf`
-//   between the product and the sum): one pass instead of two or three;
+//   between the product and the sum), and `x` may be `Sub(x, m)` with `m` a row (the gradient
+//   through the batch's statistics, `(x − μ) · k + c`): one pass instead of two to four;
 // - `SumToShapeOf(Mul(a, b), r)` summing over leading axes (a per-channel gradient `Σ g · x`):
 //   one pass reading `a` and `b`, without the product array.
 
@@ -97,24 +98,33 @@ struct FusedScaleShift: FusedKernel {
   }
 }
 
-/// `x · k + c`, then ReLU when `relu`, with `k` a row of `x` and `c` a row or of `x`'s shape.
-/// Inputs: `x`, `k`, `c`, and with `throughSum` the reference of a `SumToShapeOf` between the
+/// `x · k + c`, then ReLU when `relu`, with `k` a row of `x` and `c` a row or of `x`'s shape;
+/// with `centered`, `(x − m) · k + c` for a row `m` (the gradient of batch statistics).
+/// Inputs: `x`, `k`, `c`, with `throughSum` the reference of a `SumToShapeOf` between the
 /// product and the sum (the autodiff walker's un-broadcasting, the identity when the reference
-/// has the product's shape). When the values at run time do not fit the one-pass kernel, the
-/// kernels run one after the other, as unfused.
+/// has the product's shape), then with `centered` the row `m`. When the values at run time do
+/// not fit the one-pass kernel, the kernels run one after the other, as unfused.
 struct FusedRowAffine: FusedKernel {
   let relu: Bool
   var throughSum = false
-  var typeName: String { (throughSum ? "Mul+SumToShapeOf+Add" : "Mul+Add") + (relu ? "+Relu" : "") }
+  var centered = false
+  var typeName: String { (centered ? "Sub+" : "") + (throughSum ? "Mul+SumToShapeOf+Add" : "Mul+Add") + (relu ? "+Relu" : "") }
   func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0], k = inputs[1], c = inputs[2]
+    let center: NDArray? = centered ? inputs[throughSum ? 4 : 3] : nil
     var fused = false
     if !throughSum || inputs[3].shape == x.shape {
-      try outputs.update(0) { fused = try Kernels.affineRows(x, k, c, relu: relu, into: &$0) }
+      try outputs.update(0) { fused = try Kernels.affineRows(x, k, c, center: center, relu: relu, into: &$0) }
     }
     if fused { return }
     var t = NDArray()
-    try Kernels.arithmetic(.multiply, x, k, into: &t)
+    if let center {
+      var d = NDArray()
+      try Kernels.arithmetic(.subtract, x, center, into: &d)
+      try Kernels.arithmetic(.multiply, d, k, into: &t)
+    } else {
+      try Kernels.arithmetic(.multiply, x, k, into: &t)
+    }
     if throughSum && t.shape != inputs[3].shape {
       let product = t
       try Kernels.sum(product, to: inputs[3].shape, into: &t)
@@ -285,9 +295,18 @@ extension Plan {
             }
             guard binary(m) is Multiply else { continue }
             for q in 0..<2 where !matched && isRow(input(m, q)) && (info(input(m, 1 - q)) ?? feedInfo(input(m, 1 - q), slots))?.shape == y.shape {
-              let operands = [input(m, 1 - q), input(m, q), c] + (sum.map { [input($0, 1)] } ?? [])
-              let chain = [m] + (sum.map { [$0] } ?? []) + (relu ? [add] : [])
-              replace(i, with: FusedRowAffine(relu: relu, throughSum: sum != nil), inputs: operands, removing: chain)
+              // The full operand centred by a row, x − m, computed for this product alone.
+              var x = input(m, 1 - q), center: Int?, sub: Int?
+              if let d = privateProducer(x, before: i), binary(d) is Subtract, isRow(input(d, 1)),
+                (info(input(d, 0)) ?? feedInfo(input(d, 0), slots))?.shape == y.shape, shapeReaders[x] == nil
+              {
+                sub = d
+                center = input(d, 1)
+                x = input(d, 0)
+              }
+              let operands = [x, input(m, q), c] + (sum.map { [input($0, 1)] } ?? []) + (center.map { [$0] } ?? [])
+              let chain = (sub.map { [$0] } ?? []) + [m] + (sum.map { [$0] } ?? []) + (relu ? [add] : [])
+              replace(i, with: FusedRowAffine(relu: relu, throughSum: sum != nil, centered: center != nil), inputs: operands, removing: chain)
               matched = true
             }
           }
