@@ -21,8 +21,8 @@ public struct Feeds: ExpressibleByDictionaryLiteral, RandomAccessCollection, Sen
   public typealias Index = Int
 
   /// The pairs, in the order written: the literal's own array, kept as it is (no copy of a
-  /// pair, so no reference counting beyond the literal's). A run that owns the only reference
-  /// to it lends its values to the plan by swapping them in and out (``Session``'s `run`);
+  /// pair, so no reference counting beyond the literal's). A run lends its buffer to the plan,
+  /// which swaps the values in and out (``Session``'s `run`; a shared buffer is copied first);
   /// nothing else changes it.
   @usableFromInline var pairs: [(Tensor, NDArray)]
 
@@ -41,22 +41,10 @@ public struct Feeds: ExpressibleByDictionaryLiteral, RandomAccessCollection, Sen
   /// No feeds.
   @inlinable public init() { pairs = [] }
 
-  /// Whether this value holds the only reference to its pairs' storage, so that a run may move
-  /// the values out of it and back without another thread or value seeing it (a literal passed
-  /// straight to `Session.run` is; a `Feeds` kept by the caller and fed again is not).
-  ///
-  /// Only a hint for choosing the faster path: the run then changes the pairs through
-  /// `withUnsafeMutableBufferPointer`, which copies storage that is not unique, so a wrong
-  /// answer could cost a copy but never change a value someone else holds. It reads the array's
-  /// one reference in place, without retaining it (an `Array` of a non-class element is a single
-  /// reference to its native storage object, checked by the size; `false` otherwise), as a
-  /// reference to a native class: `isKnownUniquelyReferenced` reads only the object's reference
-  /// count. (As `AnyObject` the check answers `false` in the Swift 6 language mode.)
-  @inline(__always) mutating func ownsPairsUniquely() -> Bool {
-    guard MemoryLayout<[(Tensor, NDArray)]>.size == MemoryLayout<UniquenessProbe>.size else { return false }
-    return withUnsafeMutablePointer(to: &pairs) { array in
-      array.withMemoryRebound(to: UniquenessProbe.self, capacity: 1) { isKnownUniquelyReferenced(&$0.pointee) }
-    }
+  /// Destroys the pairs, last first, by code specialized for them, rather than by the array
+  /// storage's generic deinitializer (the runtime's per-element, per-tuple-member calls).
+  @inlinable @inline(__always) mutating func destroyPairs() {
+    while pairs.popLast() != nil {}
   }
 
   /// 0.
@@ -71,7 +59,3 @@ public struct Feeds: ExpressibleByDictionaryLiteral, RandomAccessCollection, Sen
     return (key: pair.0, value: pair.1)
   }
 }
-
-/// The static type under which ``Feeds/ownsPairsUniquely()`` reads an array's storage reference
-/// (never created).
-final class UniquenessProbe {}

@@ -81,10 +81,11 @@ public final class Session: @unchecked Sendable {
   /// - Throws: ``SessionError`` for a missing or mismatched feed (naming the placeholder, the
   ///   expected and the given shape and dtype), a tensor fed twice, an uninitialized variable, a
   ///   tensor of another graph, or an operation that fails at run time.
-  @discardableResult
+  @discardableResult @inlinable
   public func run(_ fetches: [Tensor], feeding feeds: consuming Feeds = [:], targets: [Operation] = []) throws -> [NDArray] {
-    var owned = consume feeds  // (moved, not copied: the run may then own the literal's storage)
-    return try run(fetches, &owned, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
+    var owned = consume feeds  // (moved, not copied: see `runLending(_:_:_:)`)
+    defer { owned.destroyPairs() }
+    return try owned.pairs.withUnsafeMutableBufferPointer { given in try runLending(fetches, given, targets) }
   }
 
   /// Evaluates `fetches`, running `targets` too, with feeds built in code: a `[Tensor: NDArray]`
@@ -100,9 +101,11 @@ public final class Session: @unchecked Sendable {
 
   /// Evaluates one tensor, with `feeds` (a dictionary literal) supplying values for placeholders.
   /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
+  @inlinable
   public func run(_ fetch: Tensor, feeding feeds: consuming Feeds = [:]) throws -> NDArray {
     var owned = consume feeds
-    return try run(CollectionOfOne(fetch), &owned, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
+    defer { owned.destroyPairs() }
+    return try owned.pairs.withUnsafeMutableBufferPointer { given in try runLending(fetch, given) }
   }
 
   /// Evaluates one tensor, with feeds built in code (a `[Tensor: NDArray]` dictionary or any
@@ -117,9 +120,11 @@ public final class Session: @unchecked Sendable {
   /// Runs one operation (a training step, an initializer) for its effects, with `feeds` (a
   /// dictionary literal) supplying values for placeholders.
   /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
+  @inlinable
   public func run(_ target: Operation, feeding feeds: consuming Feeds = [:]) throws {
     var owned = consume feeds
-    try run(EmptyCollection<Tensor>(), &owned, CollectionOfOne(target)) { _ in () }
+    defer { owned.destroyPairs() }
+    try owned.pairs.withUnsafeMutableBufferPointer { given in try runLending(target, given) }
   }
 
   /// Runs one operation for its effects, with feeds built in code (a `[Tensor: NDArray]`
@@ -135,29 +140,38 @@ public final class Session: @unchecked Sendable {
   /// the fed values in its slots (``bind(_:_:_:_:)``: by position, no hashing), check them,
   /// ``execute(_:)`` the plan, read the results, and take the fed values out of the slots again.
   ///
-  /// The overloads take their ``Feeds`` as `consuming`: a literal written in the call is then
-  /// this run's own, and its values are moved into the plan's feed slots and back out (swapped
-  /// with the slots' empty values: no reference counting, and the caller's values are not kept
-  /// after the run). Feeds whose storage is shared (a `Feeds` value the caller feeds again) are
-  /// copied into the slots and the slots cleared afterwards, as a prepared step's feeds are.
-  @inline(__always) private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
-    _ fetches: F, _ feeds: inout Feeds, _ targets: T, _ results: (Plan) -> R
+  /// The overloads are `@inlinable` and take their ``Feeds`` as `consuming`, and lend this
+  /// function the pairs' buffer (`withUnsafeMutableBufferPointer`), not the array: a literal
+  /// written in the call then never escapes the caller, whose compiler allocates it on the
+  /// stack (no heap allocation per run), and its values are moved into the plan's feed slots
+  /// and back out (swapped with the slots' empty values: no reference counting, and the
+  /// caller's values are not kept after the run). A `Feeds` value the caller keeps and feeds
+  /// again shares its storage, which `withUnsafeMutableBufferPointer` copies first: its values
+  /// are never written.
+  @usableFromInline func runLending(
+    _ fetches: [Tensor], _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ targets: [Operation]
+  ) throws -> [NDArray] {
+    try runMoving(fetches, given, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
+  }
+
+  /// ``runLending(_:_:_:)`` for one fetched tensor.
+  @usableFromInline func runLending(_ fetch: Tensor, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>) throws -> NDArray {
+    try runMoving(CollectionOfOne(fetch), given, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
+  }
+
+  /// ``runLending(_:_:_:)`` for one target operation.
+  @usableFromInline func runLending(_ target: Operation, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>) throws {
+    try runMoving(EmptyCollection<Tensor>(), given, CollectionOfOne(target)) { _ in () }
+  }
+
+  /// The lent pairs' values moved into the plan and back, under the lock.
+  @inline(__always) private func runMoving<F: Collection<Tensor>, T: Collection<Operation>, R>(
+    _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ targets: T, _ results: (Plan) -> R
   ) throws -> R {
     lock.lock()
     defer { lock.unlock() }
-    if feeds.ownsPairsUniquely() {
-      movedFeedRuns &+= 1
-      let result = try feeds.pairs.withUnsafeMutableBufferPointer { given in
-        try run(fetches, given, moving: true, targets, results)
-      }
-      // The pairs are destroyed here, by code specialized for them, rather than by the array
-      // storage's generic deinitializer (the runtime's per-element, per-tuple-member calls).
-      while feeds.pairs.popLast() != nil {}
-      return result
-    }
-    return try feeds.pairs.withUnsafeBufferPointer { given in
-      try run(fetches, UnsafeMutableBufferPointer(mutating: given), moving: false, targets, results)
-    }
+    movedFeedRuns &+= 1
+    return try run(fetches, given, moving: true, targets, results)
   }
 
   /// ``run(_:_:_:_:)`` with the fed pairs in place; `moving`: whether this run owns them and
