@@ -37,6 +37,16 @@
       of rows) to the tensor the metadata names `input`, and compares the classes (argmax of the
       `output`) with PREDICTIONS, the lines `backprop predict --model DIR --input INPUT` printed.
 
+  python3 Scripts/tf_graphdef.py export-batchnorm
+      Builds a small channels-last network with TensorFlow's batch normalization
+      (tf.compat.v1.layers.batch_normalization(fused=True) written out, as Keras 3 no longer
+      provides it: FusedBatchNormV3 with is_training true and, on the moving averages, false, with
+      the AssignSub updates; and a raw FusedBatchNormV3 with exponential_avg_factor 0.25) and writes Tests/Fixtures/graphdef/tf_batchnorm.pb with tf_batchnorm.json: the input,
+      TensorFlow's outputs of both phases, the averaged statistics, the layer's moving averages
+      after one run of its update operations, and TensorFlow's gradients (FusedBatchNormGradV3) of
+      a weighted sum of the training output with respect to the input, gamma and beta, which
+      `swift test` compares with Backprop's run of the imported graph and its own gradients.
+
 Set up: python3 -m venv /work/venvs/formats && /work/venvs/formats/bin/pip install tensorflow-cpu
 """
 import json
@@ -77,6 +87,63 @@ def export_notebook():
         xentropy = tf.identity(xentropy, name="loss")
         tf1.global_variables_initializer()
     write(g, "tf_classification.pb", xentropy)
+
+
+def export_batchnorm():
+    os.makedirs(FIXTURES, exist_ok=True)
+    rng = np.random.RandomState(7)
+    xv = (rng.randn(5, 4, 4, 3) * 1.5 + 0.7).astype(np.float32)
+    weights = rng.randn(5, 4, 4, 3).astype(np.float32)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, shape=[None, 4, 4, 3], name="x")
+        # tf.compat.v1.layers.batch_normalization(fused=True) as TensorFlow 1 built it (the
+        # layer is gone with Keras 3): its variables, FusedBatchNormV3 in each phase and the
+        # AssignMovingAvg updates, moving -= (moving - batch) * (1 - momentum).
+        def variable(value, name, trainable=True):
+            return tf1.Variable(np.array(value, np.float32), name="bn/" + name, trainable=trainable, use_resource=False)
+        gamma, beta = variable([1.5, 0.5, -1.0], "gamma"), variable([0.1, -0.2, 0.3], "beta")
+        moving_mean = variable([0.5, -0.5, 1.0], "moving_mean", trainable=False)
+        moving_variance = variable([2.0, 1.0, 0.5], "moving_variance", trainable=False)
+        y, batch_mean, batch_variance = tf1.nn.fused_batch_norm(x, gamma, beta, epsilon=1e-3, is_training=True, name="bn/train")
+        y_train = tf.identity(y, name="y_train")
+        y_infer = tf.identity(tf1.nn.fused_batch_norm(
+            x, gamma, beta, mean=moving_mean, variance=moving_variance, epsilon=1e-3, is_training=False, name="bn/infer")[0],
+            name="y_infer")
+        updates = tf.group(
+            tf1.assign_sub(moving_mean, (moving_mean - batch_mean) * 0.1, name="bn/AssignMovingAvg"),
+            tf1.assign_sub(moving_variance, (moving_variance - batch_variance) * 0.1, name="bn/AssignMovingAvg_1"),
+            name="updates")
+        raw = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=tf.constant([1.0, 2.0, 0.5]), offset=tf.constant([0.0, 0.1, -0.1]),
+            mean=tf.constant([0.2, 0.4, -0.3]), variance=tf.constant([1.5, 0.8, 2.5]),
+            epsilon=0.01, exponential_avg_factor=0.25, is_training=True, name="raw")
+        init = tf1.global_variables_initializer()
+        # The fixture is the forward graph (Backprop differentiates it itself); TensorFlow's
+        # gradients of a weighted sum of the training output are computed beside it.
+        gd = g.as_graph_def()
+        loss = tf.reduce_sum(y_train * tf.constant(weights), name="loss")
+        grads = tf.gradients(loss, [x, gamma, beta])
+    with open(os.path.join(FIXTURES, "tf_batchnorm.pb"), "wb") as f:
+        f.write(gd.SerializeToString())
+    with tf1.Session(graph=g) as sess:
+        sess.run(init)
+        yt, yi, r1, r2, gx, gg, gb = sess.run([y_train, y_infer, raw[1], raw[2], *grads], {x: xv})
+        sess.run(updates, {x: xv})
+        moving = sess.run([moving_mean, moving_variance])
+    grad_ops = sorted({op.type for op in g.get_operations() if "Grad" in op.type})
+    meta = {
+        "tensorflow": tf.__version__, "x": xv.ravel().tolist(), "shape": list(xv.shape), "weights": weights.ravel().tolist(),
+        "y_train": yt.ravel().tolist(), "y_infer": yi.ravel().tolist(),
+        "raw_batch_mean": r1.tolist(), "raw_batch_variance": r2.tolist(),
+        "moving_mean": moving[0].tolist(), "moving_variance": moving[1].tolist(),
+        "grad_x": gx.ravel().tolist(), "grad_gamma": gg.tolist(), "grad_beta": gb.tolist(),
+        "gradient_ops": grad_ops,
+    }
+    with open(os.path.join(FIXTURES, "tf_batchnorm.json"), "w") as f:
+        json.dump(meta, f)
+    ops = sorted({n.op for n in gd.node})
+    print(f"wrote tf_batchnorm.pb: {len(gd.node)} nodes, ops {', '.join(ops)}; TensorFlow's gradients used {grad_ops}")
 
 
 def write(g, name, loss):
@@ -243,6 +310,8 @@ if __name__ == "__main__":
         paths = sys.argv[2:] or [os.path.join(FIXTURES, f) for f in sorted(os.listdir(FIXTURES))
                                  if f.startswith("backprop_") and f.endswith(".pb")]
         sys.exit(1 if check_backprop(paths) else 0)
+    elif len(sys.argv) >= 2 and sys.argv[1] == "export-batchnorm":
+        export_batchnorm()
     elif len(sys.argv) >= 2 and sys.argv[1] == "check-schedules":
         sys.exit(check_schedules())
     elif len(sys.argv) >= 2 and sys.argv[1] == "check-adam":

@@ -130,6 +130,10 @@ public final class Graph: @unchecked Sendable {
   /// Placeholders standing for eager variables captured while tracing, with the variables
   /// (fed with the variables' current values at each call of a ``CompiledFunction``).
   var capturedVariables: [(placeholder: Int, variable: Tensor)] = []
+  /// Names of imported TensorFlow outputs that Backprop computes with operations of other
+  /// names (`bn/FusedBatchNormV3:1`, a fused batch normalization's mean): what
+  /// ``tensor(named:)`` finds when no operation has the name.
+  var importedNames: [String: ValueRef] = [:]
 
   /// How the graph runs its operations: described for a session, or computed as they are added.
   package let mode: GraphMode

@@ -1,5 +1,6 @@
 import ArrayCore
 import Datasets
+import Foundation
 import GraphCore
 import Recipes
 import Testing
@@ -311,6 +312,97 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
       _ = try Graph(graphDef: w.bytes)
     } throws: { error in
       "\(error)".contains("Fft: a, b") && "\(error)".contains("Qr: c")
+    }
+  }
+}
+
+/// TensorFlow's fused batch normalization, imported: Tests/Fixtures/graphdef/tf_batchnorm.pb and
+/// its .json were written by TensorFlow (`Scripts/tf_graphdef.py export-batchnorm`): a batch
+/// normalization in both phases (`FusedBatchNormV3`, `is_training` true and false, as
+/// `tf.compat.v1.layers.batch_normalization(fused=True)` built it), its moving-average updates
+/// (`AssignSub`), a raw `FusedBatchNormV3` averaging its statistics with factor 0.25, and
+/// TensorFlow's values and gradients (its `FusedBatchNormGradV3`) for one input.
+@Suite struct FusedBatchNormImportTests {
+  struct Reference {
+    let values: [String: Any]
+    init() throws {
+      let bytes = try FileIO.readBytes(atPath: "\(fixtures)/tf_batchnorm.json")
+      values = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    }
+    func numbers(_ key: String) throws -> [Double] { try #require(values[key] as? [Double], "\(key)") }
+  }
+
+  /// The largest difference between `got` and `want`, relative to `want`'s largest magnitude.
+  func difference(_ got: NDArray, _ want: [Double]) -> Double {
+    let g = got.doubles
+    guard g.count == want.count else { return .infinity }
+    let scale = max(1, want.map(abs).max() ?? 1)
+    return zip(g, want).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
+  }
+
+  @Test func importedFusedBatchNormComputesAndDifferentiatesAsTensorFlow() throws {
+    let reference = try Reference()
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(fixtures)/tf_batchnorm.pb"))
+    let x = try #require(g.tensor(named: "x"))
+    let dims: [Int] = try reference.numbers("shape").map { Int($0) }
+    let xv = try NDArray(reference.numbers("x").map { Float($0) }, shape: Shape(dims))
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    let names = ["y_train", "y_infer", "raw:1", "raw:2"]
+    let tensors = try names.map { try #require(g.tensor(named: $0), "\($0)") }
+    let values = try s.run(tensors, feeding: [x: xv])
+    for (name, (value, key)) in zip(names, zip(values, ["y_train", "y_infer", "raw_batch_mean", "raw_batch_variance"])) {
+      let d = difference(value, try reference.numbers(key))
+      #expect(d < 2e-6, "\(name): \(d)")
+    }
+    // The training phase's statistics are findable by TensorFlow's names too.
+    #expect(g.tensor(named: "bn/train:1") != nil && g.tensor(named: "bn/train:4") != nil && g.tensor(named: "bn/train:5") != nil)
+    #expect(g.tensor(named: "bn/train:6") == nil)
+
+    // Backprop's gradients of the imported graph against TensorFlow's FusedBatchNormGradV3.
+    let gamma = try #require(g.tensor(named: "bn/gamma")), beta = try #require(g.tensor(named: "bn/beta"))
+    let w = g.constant(try NDArray(reference.numbers("weights").map { Float($0) }, shape: xv.shape))
+    let loss = try sum(tensors[0] * w)
+    let grads = try gradients(of: loss, withRespectTo: [x, gamma, beta]).map { try #require($0) }
+    let gradValues = try s.run(grads, feeding: [x: xv])
+    for (value, key) in zip(gradValues, ["grad_x", "grad_gamma", "grad_beta"]) {
+      let d = difference(value, try reference.numbers(key))
+      #expect(d < 1e-5, "\(key): \(d)")
+    }
+
+    // The moving averages after one run of the update operations.
+    try s.run(try #require(g.operation(named: "updates")), feeding: [x: xv])
+    for key in ["moving_mean", "moving_variance"] {
+      let d = difference(try s.value(of: try #require(g.tensor(named: "bn/\(key)"))), try reference.numbers(key))
+      #expect(d < 2e-6, "\(key): \(d)")
+    }
+  }
+
+  /// A channels-first batch normalization is refused with the node's name; so is an input of
+  /// unknown rank.
+  @Test func channelsFirstIsAnErrorNamingTheNode() throws {
+    var w = ProtobufWriter()
+    w.message(1) { n in
+      n.string(1, "x")
+      n.string(2, "Placeholder")
+      n.message(5) { a in
+        a.string(1, "dtype")
+        a.message(2) { v in v.int64(6, 1) }
+      }
+    }
+    w.message(1) { n in
+      n.string(1, "bn")
+      n.string(2, "FusedBatchNormV3")
+      for i in ["x", "x", "x", "x", "x"] { n.string(3, i) }
+      n.message(5) { a in
+        a.string(1, "data_format")
+        a.message(2) { v in v.bytes(2, Array("NCHW".utf8)) }
+      }
+    }
+    #expect {
+      _ = try Graph(graphDef: w.bytes)
+    } throws: { error in
+      "\(error)".contains("bn") && "\(error)".contains("NCHW")
     }
   }
 }

@@ -162,11 +162,13 @@ extension Graph {
     nodes.firstIndex { $0.name == name }.map { Operation(graph: self, id: $0) }
   }
 
-  /// The tensor named `op:k` (or `op` for output 0), if any.
+  /// The tensor named `op:k` (or `op` for output 0), if any; for an imported TensorFlow
+  /// operation that Backprop computes with several operations (`FusedBatchNormV3`), the
+  /// TensorFlow name of each output.
   public func tensor(named name: String) -> Tensor? {
     let (op, k) = GraphDefImporter.split(name)
-    guard let o = operation(named: op), k < o.outputs.count else { return nil }
-    return o.outputs[k]
+    if let o = operation(named: op), k < o.outputs.count { return o.outputs[k] }
+    return importedNames["\(op):\(k)"].map { Tensor(graph: self, node: $0.node, output: $0.output) }
   }
 
   /// The operation types ``Graph/init(graphDef:source:)`` reads.
@@ -208,7 +210,7 @@ struct GraphDefImporter {
     "Transpose", "ConcatV2", "BroadcastTo", "ZerosLike", "OnesLike", "RandomStandardNormal", "RandomUniform",
     "TruncatedNormal", "Assign", "AssignAdd", "AssignSub", "NoOp", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
     "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV", "ApplyAdam",
-    "Conv2D", "MaxPool", "AvgPool",
+    "Conv2D", "MaxPool", "AvgPool", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
   ]
 
   let graph: Graph
@@ -404,6 +406,65 @@ struct GraphDefImporter {
       primitive, inputs: [gradient, stepSize] + (decay.map { [$0] } ?? []), controlDependencies: controlOperations(d), name: name)
     operations[name] = op
     outputs[name] = []
+  }
+
+  /// TensorFlow's `FusedBatchNorm`, `FusedBatchNormV2` and `FusedBatchNormV3` (channels last:
+  /// `NHWC`, `NDHWC`), built from Backprop's operations (so the imported graph differentiates
+  /// with them, as TensorFlow's `FusedBatchNormGradV3` would), with TensorFlow's outputs:
+  ///
+  /// - `is_training` false (a frozen or exported model): `y = γ · (x − mean) / √(variance + ε) + β`
+  ///   with the given statistics, which outputs 1 to 4 pass on;
+  /// - `is_training` true (the default): `μ` and the biased `σ²` of the batch over every axis but
+  ///   the last, `y = γ · (x − μ) / √(σ² + ε) + β`; output 1 `μ` and output 2 the unbiased
+  ///   variance `σ² · n / (n − 1)` (`n` the elements per channel, at least 2), each averaged as
+  ///   `(1 − f) · given + f · batch` when `exponential_avg_factor` `f` is not 1; outputs 3 and 4
+  ///   (`reserve_space_1`, `_2`) `μ` and `σ²`. `V3`'s sixth output (`reserve_space_3`) is empty.
+  ///
+  /// Output 0 keeps the node's name; the others are operations named `<name>/batch_mean`,
+  /// `<name>/batch_variance`, ... (the graph's own references to `<name>:k` are resolved).
+  func fusedBatchNorm(_ d: TFNodeDef, x: Tensor, scale: Tensor, offset: Tensor, mean: Tensor, variance: Tensor) throws -> [Tensor] {
+    let g = graph, name = d.name
+    if case let .string(format)? = d.attrs["data_format"], format != "NHWC", format != "NDHWC" {
+      throw fail("node '\(name)' (\(d.op)): data_format \(format); Backprop computes channels last (NHWC, NDHWC) only")
+    }
+    var epsilon = 1e-4, factor = 1.0, training = true
+    if case let .float(e)? = d.attrs["epsilon"] { epsilon = Double(e) }
+    if case let .float(f)? = d.attrs["exponential_avg_factor"] { factor = Double(f) }
+    if case let .bool(b)? = d.attrs["is_training"] { training = b }
+    let rank = x.shape.rank
+    guard rank >= 2, x.shape.dimensions.count == rank else {
+      throw fail("node '\(name)' (\(d.op)): the input needs a known rank of at least 2, got \(x.shape)")
+    }
+    // y = x · k + (β − m · k), k = γ / √(v + ε): the BatchNorm layer's form.
+    func normalized(_ m: Tensor, _ v: Tensor) throws -> Tensor {
+      let k = try multiply(rsqrt(add(v, g.constant(epsilon, dtype: x.dtype, name: name + "/epsilon"), name: name + "/add"), name: name + "/Rsqrt"), scale, name: name + "/mul")
+      let shift = try subtract(offset, multiply(m, k, name: name + "/mul_1"), name: name + "/sub")
+      return try add(multiply(x, k, name: name + "/mul_2"), shift, name: name)
+    }
+    let empty = g.constant(try NDArray.zeros([0], dtype: x.dtype), name: name + "/reserve_space_3")
+    let extra = d.op == "FusedBatchNormV3" ? [empty] : []
+    guard training else {
+      let y = try normalized(mean, variance)
+      return [y, mean, variance, mean, variance] + extra
+    }
+    let channels = x.shape.dimensions[rank - 1]
+    let axes = Array(0..<(rank - 1))
+    let moments = try g.addOperation(
+      Normalize(axes: axes, epsilon: epsilon), inputs: [x], controlDependencies: controlOperations(d), name: name + "/moments")
+    let mu = try reshape(moments.outputs[1], to: [channels ?? -1], name: name + "/reserve_space_1")
+    let sigma2 = try reshape(moments.outputs[2], to: [channels ?? -1], name: name + "/reserve_space_2")
+    let y = try normalized(mu, sigma2)
+    let n = try g.apply(ElementCount(axes: axes), [x], name: name + "/count")
+    let one = g.constant(1, dtype: x.dtype, name: name + "/one")
+    let unbiased = try multiply(sigma2, divide(n, maximum(subtract(n, one), one)), name: name + "/unbiased_variance")
+    var outMean = mu, outVariance = unbiased
+    if factor != 1 {
+      let f = g.constant(factor, dtype: x.dtype, name: name + "/exponential_avg_factor")
+      let keep = g.constant(1 - factor, dtype: x.dtype, name: name + "/keep")
+      outMean = try add(multiply(keep, mean), multiply(f, mu), name: name + "/batch_mean")
+      outVariance = try add(multiply(keep, variance), multiply(f, unbiased), name: name + "/batch_variance")
+    }
+    return [y, outMean, outVariance, mu, sigma2] + extra
   }
 
   func dtypeAttr(_ d: TFNodeDef, _ key: String) throws -> DType {
@@ -659,6 +720,8 @@ struct GraphDefImporter {
         groups = c / fc
       }
       result = [try apply(Conv2D(strides: w.strides, padding: w.padding, dilations: w.dilations, groups: groups), [input, filter])]
+    case "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3":
+      result = try fusedBatchNorm(d, x: x(0), scale: x(1), offset: x(2), mean: x(3), variance: x(4))
     case "MaxPool": result = [try apply(MaxPool(geometry: try windowAttributes(d).geometry), [x(0)])]
     case "AvgPool": result = [try apply(AvgPool(geometry: try windowAttributes(d).geometry), [x(0)])]
     case "ApplyAdam":
@@ -698,5 +761,10 @@ struct GraphDefImporter {
     }
     outputs[name] = result
     if let first = result.first { operations[name] = first.operation }
+    // Outputs computed by operations of other names (a composite's): findable by the
+    // TensorFlow name (``Graph/tensor(named:)``).
+    for (k, t) in result.enumerated() where t.operation.name != name || t.output != k {
+      g.importedNames["\(name):\(k)"] = ValueRef(node: t.node, output: t.output)
+    }
   }
 }
