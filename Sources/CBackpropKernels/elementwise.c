@@ -119,6 +119,49 @@ DEFINE_BINARY(double, d)
                    (long rows, long cols, const T *x, const T *m, const T *k, const T *c, long cs, int relu, T *y), \
                    (rows, cols, x, m, k, c, cs, relu, y))
 
+// Two row-affine terms summed: y = P + Q (or Q + P), P = (x − m)·k, Q = (x2 − m2)·k2 + c2, with
+// the rows m, k, m2, k2, c2 of length `cols` (m and m2 may be null: no subtraction), each
+// operation rounded as its own kernel rounds it (no FMA): a gradient's g·k + t where t is the
+// gradient through batch statistics, in one pass.
+#define AFFINE2_LOOP(T, PX, QX, SUM)                                                                   \
+  for (long r = 0; r < rows; r++) {                                                                   \
+    const T *restrict xr = x + r * cols, *restrict x2r = x2 + r * cols;                               \
+    T *restrict yr = y + r * cols;                                                                    \
+    for (long i = 0; i < cols; i++) {                                                                 \
+      const T p = (PX) * k[i];                                                                        \
+      const T q = (QX) * k2[i] + c2[i];                                                               \
+      yr[i] = SUM;                                                                                    \
+    }                                                                                                 \
+  }
+#define DEFINE_AFFINE2(T, P)                                                                       \
+  BP_INLINE void bp_##P##_affine2_rows_body(long rows, long cols, const T *restrict x, const T *restrict m, \
+                                            const T *restrict k, const T *restrict x2, const T *restrict m2, \
+                                            const T *restrict k2, const T *restrict c2, int q_first,   \
+                                            T *restrict y) {                                          \
+    _Pragma("clang fp contract(off)")                                                                 \
+    /* One loop per form (no test per element), so that each vectorizes. */                          \
+    if (m && m2) {                                                                                    \
+      if (q_first) { AFFINE2_LOOP(T, xr[i] - m[i], x2r[i] - m2[i], q + p) }                             \
+      else { AFFINE2_LOOP(T, xr[i] - m[i], x2r[i] - m2[i], p + q) }                                      \
+    } else if (m) {                                                                                   \
+      if (q_first) { AFFINE2_LOOP(T, xr[i] - m[i], x2r[i], q + p) }                                     \
+      else { AFFINE2_LOOP(T, xr[i] - m[i], x2r[i], p + q) }                                              \
+    } else if (m2) {                                                                                  \
+      if (q_first) { AFFINE2_LOOP(T, xr[i], x2r[i] - m2[i], q + p) }                                    \
+      else { AFFINE2_LOOP(T, xr[i], x2r[i] - m2[i], p + q) }                                             \
+    } else {                                                                                          \
+      if (q_first) { AFFINE2_LOOP(T, xr[i], x2r[i], q + p) }                                            \
+      else { AFFINE2_LOOP(T, xr[i], x2r[i], p + q) }                                                     \
+    }                                                                                                 \
+  }                                                                                                   \
+  BP_DISPATCH_VOID(bp_##P##_affine2_rows,                                                             \
+                   (long rows, long cols, const T *x, const T *m, const T *k, const T *x2, const T *m2, \
+                    const T *k2, const T *c2, int q_first, T *y),                                     \
+                   (rows, cols, x, m, k, x2, m2, k2, c2, q_first, y))
+
+DEFINE_AFFINE2(float, s)
+DEFINE_AFFINE2(double, d)
+
 DEFINE_UNARY(float, s)
 DEFINE_UNARY(double, d)
 

@@ -203,6 +203,41 @@ import Testing
     }
   }
 
+  /// Two row-affine terms summed in one pass are the separate kernels' bits, in either order of
+  /// the sum, with and without centres, on every instruction set; operands that do not fit are
+  /// declined.
+  @Test(arguments: [DType.float32, .float64])
+  func affineRowsSumIsTheSeparateKernelsBits(dtype: DType) throws {
+    let x = randomArray([7, 2, 5], seed: 50, dtype: dtype), x2 = randomArray([7, 2, 5], seed: 51, dtype: dtype)
+    let k = randomArray([5], seed: 52, dtype: dtype), k2 = randomArray([1, 5], seed: 53, dtype: dtype)
+    let c2 = randomArray([1, 1, 5], seed: 54, dtype: dtype), m = randomArray([5], seed: 55, dtype: dtype)
+    for (center, center2) in [(nil, nil), (m, nil), (nil, m), (m, k)] as [(NDArray?, NDArray?)] {
+      for innerFirst in [false, true] {
+        func term(_ x: NDArray, _ m: NDArray?, _ k: NDArray) throws -> NDArray {
+          var d = x, t = NDArray()
+          if let m { try Kernels.arithmetic(.subtract, x, m, into: &d) }
+          try Kernels.arithmetic(.multiply, d, k, into: &t)
+          return t
+        }
+        var q = NDArray(), expected = NDArray(), fused = NDArray()
+        try Kernels.arithmetic(.add, term(x2, center2, k2), c2, into: &q)
+        let p = try term(x, center, k)
+        try Kernels.arithmetic(.add, innerFirst ? q : p, innerFirst ? p : q, into: &expected)
+        for set in KernelSettings.availableInstructionSets {
+          #expect(try KernelSettings.withInstructionSet(set) {
+            try Kernels.affineRowsSum(x, k, center: center, plus: x2, k2, center: center2, c2, innerFirst: innerFirst, into: &fused)
+          })
+          #expect(fused.shape == x.shape && fused.doubles.map(\.bitPattern) == expected.doubles.map(\.bitPattern), "\(set) \(innerFirst)")
+        }
+      }
+    }
+    var out = NDArray()
+    #expect(try !Kernels.affineRowsSum(x, k, center: nil, plus: randomArray([7, 10], seed: 56, dtype: dtype), k2, center: nil, c2, innerFirst: false, into: &out))
+    #expect(try !Kernels.affineRowsSum(x, k, center: randomArray([2], seed: 57, dtype: dtype), plus: x2, k2, center: nil, c2, innerFirst: false, into: &out))
+    #expect(try !Kernels.affineRowsSum(x, k, center: nil, plus: x2, k2, center: nil, randomArray([7, 2, 5], seed: 58, dtype: dtype), innerFirst: false, into: &out))
+    #expect(out.elementCount == 0)
+  }
+
   @Test(arguments: [DType.float32, .float64])
   func affineRowsIsTheSeparateKernelsBits(dtype: DType) throws {
     let x = randomArray([5, 2, 3], seed: 40, dtype: dtype)

@@ -239,6 +239,47 @@ import Training
     }
   }
 
+  /// The gradient forms of batch normalization written out: `(x − m) · k + c` and
+  /// `g · k + ((x − m) · k₂ + c₂)` (either order of the outer sum, with and without the centre)
+  /// with row operands fuse into one pass each, with the bits of the separate kernels, including
+  /// NaN, infinities and signed zeros.
+  @Test func centredAndSummedRowAffineFormsFuseWithTheSameBits() throws {
+    typealias Form = (String, String, (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) throws -> Tensor)
+    let forms: [Form] = [
+      ("(x-m)*k+c", "Sub+Mul+Add", { x, _, m, k, _, c, _ in try (x - m) * k + c }),
+      ("g*k+((x-m)*k2+c2)", "Mul+Sub+Mul+Add+Add", { x, g, m, k, k2, c, _ in try g * k + ((x - m) * k2 + c) }),
+      ("((x-m)*k2+c2)+g*k", "Mul+Sub+Mul+Add+Add", { x, g, m, k, k2, c, _ in try ((x - m) * k2 + c) + g * k }),
+      ("(g-m)*k+(x*k2+c2)", "Sub+Mul+Mul+Add+Add", { x, g, m, k, k2, c, _ in try (g - m) * k + (x * k2 + c) }),
+      ("g*k+(x*k2+c2)", "Mul+Mul+Add+Add", { x, g, _, k, k2, c, _ in try g * k + (x * k2 + c) }),
+    ]
+    for dtype in [DType.float32, .float64] {
+      for (name, fusedName, form) in forms {
+        var outputs: [[UInt64]] = []
+        for fuses in [true, false] {
+          let g = Graph()
+          let x = g.placeholder(dtype, shape: [nil, 3, 4], name: "x"), gr = g.placeholder(dtype, shape: [nil, 3, 4], name: "g")
+          let rows = (0..<4).map { g.placeholder(dtype, shape: [1, 1, 4], name: "r\($0)") }
+          let y = try form(x, gr, rows[0], rows[1], rows[2], rows[3], x)
+          let s = Session(graph: g, options: .init(fusesKernels: fuses))
+          let step = try s.prepare(fetches: [y], feeds: [x, gr] + rows)
+          let fusedNames = step.plan.steps.compactMap { $0.fused?.typeName }
+          #expect(fusedNames == (fuses ? [fusedName] : []), "\(name) \(dtype) \(fusedNames)")
+          var values = (0..<24).map { Double($0) * 0.75 - 8.5 }
+          values[0] = .nan
+          values[1] = .infinity
+          values[2] = -0.0
+          let xv = NDArray(converting: values, shape: [2, 3, 4], dtype: dtype)
+          let gv = NDArray(converting: values.reversed(), shape: [2, 3, 4], dtype: dtype)
+          let rv = [[0.5, -2, 0, 1.25], [-0.0, 1, 3.5, -7], [2, -0.5, .infinity, 0.25], [1, -0.0, -3, 0.5]].map {
+            NDArray(converting: $0, shape: [1, 1, 4], dtype: dtype)
+          }
+          outputs.append(bits(try step([xv, gv] + rv)[0]))
+        }
+        #expect(outputs[0] == outputs[1], "\(name) \(dtype)")
+      }
+    }
+  }
+
   /// `SumToShapeOf(x · k, r) + c` with `r` of the product's static shape fuses; when the sizes
   /// unknown until run time make the sum a reduction after all, the fused step computes it as the
   /// separate kernels do.
@@ -265,7 +306,7 @@ import Training
 
   /// A CNN with batch normalization (the layer in training mode) trained with and without
   /// fusion: the same bits; the layer's scale, shift and ReLU run as one kernel, and so does the
-  /// gradient through the batch's statistics, `(x − μ) · k + c`.
+  /// input's gradient with its part through the batch's statistics, `g · k + ((x − μ) · k₂ + c₂)`.
   @Test func batchNormalizedStepsAreBitIdenticalWithAndWithoutFusion() throws {
     var results: [[[UInt64]]] = []
     for fuses in [true, false] {
@@ -284,9 +325,11 @@ import Training
       let step = try s.prepare(fetches: [loss], feeds: [x, labels], targets: [train])
       if fuses {
         let names = step.plan.steps.compactMap { $0.fused?.typeName }
+        // The input's gradient, g · k + ((x − μ) · k₂ + c₂), through the walker's identity
+        // SumToShapeOf on both sides: one kernel.
         #expect(
-          names.contains("Mul+Add+Relu") && names.contains("Mul+SumToShapeOf+Add") && names.contains("Mul+SumToShapeOf")
-            && names.contains("Sub+Mul+Add"), "\(names)")
+          names.contains("Mul+Add+Relu") && names.contains("Mul+SumToShapeOf")
+            && names.contains("Mul+SumToShapeOf+Sub+Mul+Add+SumToShapeOf+Add"), "\(names)")
         // The training step reads only Normalize's statistics (its gradient is written with x):
         // the kernel skips x̂.
         let normalize = try #require(step.plan.steps.first { $0.primitive is Normalize })

@@ -130,6 +130,35 @@ extension Kernels {
     return true
   }
 
+  /// Two per-channel affine terms summed in one pass: `out = P + Q` (`Q + P` with `qFirst`),
+  /// `P = (x − m) · k` and `Q = (x2 − m2) · k2 + c2`, with `x` and `x2` of one shape, `k`, `k2`,
+  /// `c2` and the optional centres `m`, `m2` rows of it (``rowLength(of:against:)``), each
+  /// operation rounded as its own kernel rounds it (the bits of the separate `Sub`, `Mul` and
+  /// `Add` kernels): a gradient's `g · k + t` where `t` is the gradient through batch
+  /// statistics, without writing `t`.
+  /// - Returns: `false`, having changed nothing, when the operands do not fit (not float,
+  ///   different dtypes or shapes, a row of another length); the caller then runs the kernels.
+  public static func affineRowsSum(
+    _ x: NDArray, _ k: NDArray, center m: NDArray?, plus x2: NDArray, _ k2: NDArray, center m2: NDArray?, _ c2: NDArray,
+    innerFirst: Bool, into out: inout NDArray
+  ) throws(ShapeError) -> Bool {
+    guard x.dtype.isFloatingPoint, x2.shape == x.shape, let cols = rowLength(of: k.shape, against: x.shape) else { return false }
+    for row in [k, k2, c2] + [m, m2].compactMap({ $0 }) where row.dtype != x.dtype || rowLength(of: row.shape, against: x.shape) != cols {
+      return false
+    }
+    guard x2.dtype == x.dtype else { return false }
+    try out.prepare(shape: x.shape, dtype: x.dtype)
+    let rows = x.elementCount / cols
+    if x.dtype == .float32 {
+      func f(_ a: NDArray?) -> UnsafeMutablePointer<Float>? { a?.storage.bytes.assumingMemoryBound(to: Float.self) }
+      bp_s_affine2_rows(rows, cols, f(x), f(m), f(k), f(x2), f(m2), f(k2), f(c2), innerFirst ? 1 : 0, f(out))
+    } else {
+      func d(_ a: NDArray?) -> UnsafeMutablePointer<Double>? { a?.storage.bytes.assumingMemoryBound(to: Double.self) }
+      bp_d_affine2_rows(rows, cols, d(x), d(m), d(k), d(x2), d(m2), d(k2), d(c2), innerFirst ? 1 : 0, d(out))
+    }
+    return true
+  }
+
   /// `Σ a·b` summed down to `target` (the un-broadcasting of a product: a gradient's `Σ g·x`
   /// over a batch) without the product array, when the sum is a leading-axes column sum: the
   /// bits of ``arithmetic(_:_:_:into:)`` (multiply) then ``sum(_:to:into:)``, which sums those

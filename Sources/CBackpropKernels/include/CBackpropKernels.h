@@ -183,6 +183,15 @@ void bp_d_relu(long n, const double *x, double *y);
 void bp_s_affine_rows(long rows, long cols, const float *x, const float *m, const float *k, const float *c, long cs, int relu, float *y);
 /// The double version of ``bp_s_affine_rows``.
 void bp_d_affine_rows(long rows, long cols, const double *x, const double *m, const double *k, const double *c, long cs, int relu, double *y);
+/// Two row-affine terms summed, `y[r, i] = P + Q` (`Q + P` when `q_first` is 1) with
+/// `P = (x[r, i] − m[i])·k[i]` and `Q = (x2[r, i] − m2[i])·k2[i] + c2[i]` (a null `m` or `m2`:
+/// no subtraction), each operation rounded (no FMA): a gradient's `g·k + t` with `t` the
+/// gradient through batch statistics, in one pass.
+void bp_s_affine2_rows(long rows, long cols, const float *x, const float *m, const float *k, const float *x2,
+                       const float *m2, const float *k2, const float *c2, int q_first, float *y);
+/// The double version of ``bp_s_affine2_rows``.
+void bp_d_affine2_rows(long rows, long cols, const double *x, const double *m, const double *k, const double *x2,
+                       const double *m2, const double *k2, const double *c2, int q_first, double *y);
 /// ReLU's gradient as a plan fuses it: out[i] = t[i]·sign(x[i]) (`sign_first` 0) or
 /// sign(x[i])·t[i] (1), with sign(x) = x > 0 ? 1 : (x < 0 ? −1 : x), in one pass.
 void bp_s_mul_sign(long n, const float *t, const float *x, int sign_first, float *out);

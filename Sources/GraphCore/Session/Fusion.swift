@@ -21,7 +21,9 @@ import ArrayCore
 //   an array of `x`'s shape (batch normalization's `x · k + (β − μ · k)` and the ReLU after it;
 //   its gradient's `g · k + t`, also through the autodiff walker's identity `SumToShapeOf`
 //   between the product and the sum), and `x` may be `Sub(x, m)` with `m` a row (the gradient
-//   through the batch's statistics, `(x − μ) · k + c`): one pass instead of two to four;
+//   through the batch's statistics, `(x − μ) · k + c`): one pass instead of two to four; when
+//   `c` is itself such a chain with row operands (`g · k + ((x − μ) · k₂ + c₂)`, batch
+//   normalization's input gradient), both terms in one pass;
 // - `SumToShapeOf(Mul(a, b), r)` summing over leading axes (a per-channel gradient `Σ g · x`):
 //   one pass reading `a` and `b`, without the product array.
 
@@ -139,6 +141,62 @@ struct FusedRowAffine: FusedKernel {
   }
 }
 
+/// `P + Q` (`Q + P` with `innerFirst`), `P = x · k` (`(x − m) · k` when `centered`, through the
+/// walker's identity `SumToShapeOf` when `throughSum`) and `Q = x2 · k2 + c2` (`(x2 − m2) · k2 + c2`
+/// when `innerCentered`, through the walker's identity `SumToShapeOf` when `innerThroughSum`),
+/// the k, c and m rows of `x`'s shape: the gradient `g · k + t` of batch normalization's input
+/// with `t` its gradient through the batch's statistics. Inputs: `x`, `k`, `x2`, `k2`, `c2`,
+/// then `m` when `centered`, `m2` when `innerCentered`, the references when `throughSum` and
+/// when `innerThroughSum`. When the values at run time do not fit the one-pass kernel, the
+/// kernels run one after the other, as unfused.
+struct FusedRowAffineSum: FusedKernel {
+  let centered: Bool
+  let throughSum: Bool
+  let innerCentered: Bool
+  let innerThroughSum: Bool
+  let innerFirst: Bool
+  var typeName: String {
+    (centered ? "Sub+" : "") + (throughSum ? "Mul+SumToShapeOf" : "Mul") + (innerCentered ? "+Sub" : "") + "+Mul+Add"
+      + (innerThroughSum ? "+SumToShapeOf" : "") + "+Add"
+  }
+  func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0], k = inputs[1], x2 = inputs[2], k2 = inputs[3], c2 = inputs[4]
+    var next = 5
+    func optional(_ present: Bool) -> NDArray? {
+      guard present else { return nil }
+      defer { next += 1 }
+      return inputs[next]
+    }
+    let m = optional(centered), m2 = optional(innerCentered), reference = optional(throughSum)
+    let innerReference = optional(innerThroughSum)
+    var fused = false
+    if (reference == nil || reference!.shape == x.shape) && (innerReference == nil || innerReference!.shape == x2.shape) {
+      try outputs.update(0) {
+        fused = try Kernels.affineRowsSum(x, k, center: m, plus: x2, k2, center: m2, c2, innerFirst: innerFirst, into: &$0)
+      }
+    }
+    if fused { return }
+    func term(_ x: NDArray, _ m: NDArray?, _ k: NDArray) throws -> NDArray {
+      var d = x, t = NDArray()
+      if let m { try Kernels.arithmetic(.subtract, x, m, into: &d) }
+      try Kernels.arithmetic(.multiply, d, k, into: &t)
+      return t
+    }
+    var p = try term(x, m, k)
+    if let reference, p.shape != reference.shape {
+      let product = p
+      try Kernels.sum(product, to: reference.shape, into: &p)
+    }
+    var q = NDArray()
+    try Kernels.arithmetic(.add, try term(x2, m2, k2), c2, into: &q)
+    if let innerReference, q.shape != innerReference.shape {
+      let sum = q
+      try Kernels.sum(sum, to: innerReference.shape, into: &q)
+    }
+    try outputs.update(0) { try Kernels.arithmetic(.add, innerFirst ? q : p, innerFirst ? p : q, into: &$0) }
+  }
+}
+
 /// `Σ a · b` down to the shape of `r`. Inputs: `a`, `b`, `r` (only its shape is read). When the
 /// values at run time do not fit the one-pass kernel, the two kernels run, as unfused.
 struct FusedSumOfProducts: FusedKernel {
@@ -199,6 +257,41 @@ extension Plan {
         slots.steps[p].outputCount == 1, (shapeReaders[slot] ?? []).allSatisfy({ $0.step > end })
       else { return nil }
       return p
+    }
+    /// `slot` as `Add(Mul(x, k), c)` (the product first in the sum, either order in the
+    /// product; `x` possibly `Sub(x, m)`) with `x` of `shape` and `k`, `c`, `m` rows, every
+    /// intermediate value private to the chain ending before step `end`: its operands and steps.
+    func innerAffine(_ slot: Int, before end: Int, shape: PartialShape, isRow: (Int) -> Bool)
+      -> (x: Int, k: Int, c: Int, center: Int?, reference: Int?, chain: [Int])?
+    {
+      // Through the walker's SumToShapeOf whose reference has the sum's static shape (the
+      // identity unless sizes unknown until run time differ; the kernel checks).
+      var sum = slot, reference: Int?, through: [Int] = []
+      if let t = privateProducer(slot, before: end), slots.steps[t].primitive is SumToShapeOf,
+        (info(input(t, 1)) ?? feedInfo(input(t, 1), slots))?.shape == shape, info(input(t, 0))?.shape == shape,
+        shapeReaders[input(t, 0)] == nil, shapeReaders[slot] == nil
+      {
+        reference = input(t, 1)
+        sum = input(t, 0)
+        through = [t]
+      }
+      guard let a = privateProducer(sum, before: end), binary(a) is Add, isRow(input(a, 1)),
+        let p = privateProducer(input(a, 0), before: end), binary(p) is Multiply
+      else { return nil }
+      for q in 0..<2 where isRow(input(p, q)) {
+        var x = input(p, 1 - q), center: Int?, chain = [p, a] + through
+        guard (info(x) ?? feedInfo(x, slots))?.shape == shape else { continue }
+        if let d = privateProducer(x, before: end), binary(d) is Subtract, isRow(input(d, 1)),
+          (info(input(d, 0)) ?? feedInfo(input(d, 0), slots))?.shape == shape, shapeReaders[x] == nil
+        {
+          center = input(d, 1)
+          x = input(d, 0)
+          chain.insert(d, at: 0)
+        }
+        guard shapeReaders[input(a, 0)] == nil, shapeReaders[sum] == nil else { return nil }
+        return (x, input(p, q), input(a, 1), center, reference, chain)
+      }
+      return nil
     }
     func unary(_ step: Int) -> (any UnaryFunction)? { (slots.steps[step].primitive as? Unary)?.function }
     func binary(_ step: Int) -> (any BinaryFunction)? { (slots.steps[step].primitive as? Binary)?.function }
@@ -303,6 +396,20 @@ extension Plan {
                 sub = d
                 center = input(d, 1)
                 x = input(d, 0)
+              }
+              // c itself x2 · k2 + c2 (x2 possibly x2 − m2), rows k2, c2, m2, computed for this sum
+              // alone: both terms in one pass.
+              if !relu, let inner = innerAffine(c, before: i, shape: y.shape, isRow: isRow) {
+                let operands =
+                  [x, input(m, q), inner.x, inner.k, inner.c] + (center.map { [$0] } ?? []) + (inner.center.map { [$0] } ?? [])
+                  + (sum.map { [input($0, 1)] } ?? []) + (inner.reference.map { [$0] } ?? [])
+                let chain = (sub.map { [$0] } ?? []) + [m] + (sum.map { [$0] } ?? []) + inner.chain
+                let kernel = FusedRowAffineSum(
+                  centered: center != nil, throughSum: sum != nil, innerCentered: inner.center != nil,
+                  innerThroughSum: inner.reference != nil, innerFirst: k == 1)
+                replace(i, with: kernel, inputs: operands, removing: chain)
+                matched = true
+                continue
               }
               let operands = [x, input(m, q), c] + (sum.map { [input($0, 1)] } ?? []) + (center.map { [$0] } ?? [])
               let chain = (sub.map { [$0] } ?? []) + [m] + (sum.map { [$0] } ?? []) + (relu ? [add] : [])
