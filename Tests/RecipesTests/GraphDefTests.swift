@@ -356,6 +356,7 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
       #expect(d < 2e-6, "\(name): \(d)")
     }
     // The training phase's statistics are findable by TensorFlow's names too.
+    #expect(g.tensor(named: "bn/train") != nil && g.tensor(named: "bn/infer:0") != nil)
     #expect(g.tensor(named: "bn/train:1") != nil && g.tensor(named: "bn/train:4") != nil && g.tensor(named: "bn/train:5") != nil)
     #expect(g.tensor(named: "bn/train:6") == nil)
 

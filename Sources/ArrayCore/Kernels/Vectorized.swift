@@ -142,11 +142,11 @@ extension Kernels {
     _ x: NDArray, _ k: NDArray, center m: NDArray?, plus x2: NDArray, _ k2: NDArray, center m2: NDArray?, _ c2: NDArray,
     innerFirst: Bool, into out: inout NDArray
   ) throws(ShapeError) -> Bool {
-    guard x.dtype.isFloatingPoint, x2.shape == x.shape, let cols = rowLength(of: k.shape, against: x.shape) else { return false }
+    guard x.dtype.isFloatingPoint, x2.shape == x.shape, x2.dtype == x.dtype, let cols = rowLength(of: k.shape, against: x.shape)
+    else { return false }
     for row in [k, k2, c2] + [m, m2].compactMap({ $0 }) where row.dtype != x.dtype || rowLength(of: row.shape, against: x.shape) != cols {
       return false
     }
-    guard x2.dtype == x.dtype else { return false }
     try out.prepare(shape: x.shape, dtype: x.dtype)
     let rows = x.elementCount / cols
     if x.dtype == .float32 {

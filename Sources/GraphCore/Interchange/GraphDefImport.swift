@@ -420,8 +420,8 @@ struct GraphDefImporter {
   ///   `(1 − f) · given + f · batch` when `exponential_avg_factor` `f` is not 1; outputs 3 and 4
   ///   (`reserve_space_1`, `_2`) `μ` and `σ²`. `V3`'s sixth output (`reserve_space_3`) is empty.
   ///
-  /// Output 0 keeps the node's name; the others are operations named `<name>/batch_mean`,
-  /// `<name>/batch_variance`, ... (the graph's own references to `<name>:k` are resolved).
+  /// The operations are named under the node's name (`<name>/y`, `<name>/batch_mean`, ...);
+  /// ``Graph/tensor(named:)`` finds each output by TensorFlow's name, `<name>:k`.
   func fusedBatchNorm(_ d: TFNodeDef, x: Tensor, scale: Tensor, offset: Tensor, mean: Tensor, variance: Tensor) throws -> [Tensor] {
     let g = graph, name = d.name
     if case let .string(format)? = d.attrs["data_format"], format != "NHWC", format != "NDHWC" {
@@ -435,14 +435,12 @@ struct GraphDefImporter {
     guard rank >= 2, x.shape.dimensions.count == rank else {
       throw fail("node '\(name)' (\(d.op)): the input needs a known rank of at least 2, got \(x.shape)")
     }
-    // y = x · k + (β − m · k), k = γ / √(v + ε): the BatchNorm layer's form.
+    // The BatchNorm layer's form, y = x · k + (β − m · k) with k = γ / √(v + ε) (under the
+    // node's name as a scope; output 0 is found by the node's name through `importedNames`).
     func normalized(_ m: Tensor, _ v: Tensor) throws -> Tensor {
-      let k = try multiply(rsqrt(add(v, g.constant(epsilon, dtype: x.dtype, name: name + "/epsilon"), name: name + "/add"), name: name + "/Rsqrt"), scale, name: name + "/mul")
-      let shift = try subtract(offset, multiply(m, k, name: name + "/mul_1"), name: name + "/sub")
-      return try add(multiply(x, k, name: name + "/mul_2"), shift, name: name)
+      try batchNormalization(x, mean: m, variance: v, offset: offset, scale: scale, epsilon: epsilon, name: name)
     }
-    let empty = g.constant(try NDArray.zeros([0], dtype: x.dtype), name: name + "/reserve_space_3")
-    let extra = d.op == "FusedBatchNormV3" ? [empty] : []
+    let extra = d.op == "FusedBatchNormV3" ? [g.constant(try NDArray.zeros([0], dtype: x.dtype), name: name + "/reserve_space_3")] : []
     guard training else {
       let y = try normalized(mean, variance)
       return [y, mean, variance, mean, variance] + extra

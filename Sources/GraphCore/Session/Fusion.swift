@@ -100,6 +100,24 @@ struct FusedScaleShift: FusedKernel {
   }
 }
 
+/// `(x − m) · k` (`x · k` without `m`) with the separate `Sub` and `Mul` kernels: the unfused
+/// path of the row-affine kernels.
+private func rowProduct(_ x: NDArray, minus m: NDArray?, times k: NDArray) throws -> NDArray {
+  var d = x, t = NDArray()
+  if let m { try Kernels.arithmetic(.subtract, x, m, into: &d) }
+  try Kernels.arithmetic(.multiply, d, k, into: &t)
+  return t
+}
+
+/// `t` summed down to `reference`'s shape when a walker's `SumToShapeOf` stood there and the
+/// sizes at run time make it a reduction (the unfused path; otherwise the identity).
+private func summed(_ t: NDArray, like reference: NDArray?) throws -> NDArray {
+  guard let reference, t.shape != reference.shape else { return t }
+  var out = NDArray()
+  try Kernels.sum(t, to: reference.shape, into: &out)
+  return out
+}
+
 /// `x · k + c`, then ReLU when `relu`, with `k` a row of `x` and `c` a row or of `x`'s shape;
 /// with `centered`, `(x − m) · k + c` for a row `m` (the gradient of batch statistics).
 /// Inputs: `x`, `k`, `c`, with `throughSum` the reference of a `SumToShapeOf` between the
@@ -119,18 +137,7 @@ struct FusedRowAffine: FusedKernel {
       try outputs.update(0) { fused = try Kernels.affineRows(x, k, c, center: center, relu: relu, into: &$0) }
     }
     if fused { return }
-    var t = NDArray()
-    if let center {
-      var d = NDArray()
-      try Kernels.arithmetic(.subtract, x, center, into: &d)
-      try Kernels.arithmetic(.multiply, d, k, into: &t)
-    } else {
-      try Kernels.arithmetic(.multiply, x, k, into: &t)
-    }
-    if throughSum && t.shape != inputs[3].shape {
-      let product = t
-      try Kernels.sum(product, to: inputs[3].shape, into: &t)
-    }
+    let t = try summed(rowProduct(x, minus: center, times: k), like: throughSum ? inputs[3] : nil)
     try outputs.update(0) {
       try Kernels.arithmetic(.add, t, c, into: &$0)
       if relu {
@@ -176,23 +183,10 @@ struct FusedRowAffineSum: FusedKernel {
       }
     }
     if fused { return }
-    func term(_ x: NDArray, _ m: NDArray?, _ k: NDArray) throws -> NDArray {
-      var d = x, t = NDArray()
-      if let m { try Kernels.arithmetic(.subtract, x, m, into: &d) }
-      try Kernels.arithmetic(.multiply, d, k, into: &t)
-      return t
-    }
-    var p = try term(x, m, k)
-    if let reference, p.shape != reference.shape {
-      let product = p
-      try Kernels.sum(product, to: reference.shape, into: &p)
-    }
+    let p = try summed(rowProduct(x, minus: m, times: k), like: reference)
     var q = NDArray()
-    try Kernels.arithmetic(.add, try term(x2, m2, k2), c2, into: &q)
-    if let innerReference, q.shape != innerReference.shape {
-      let sum = q
-      try Kernels.sum(sum, to: innerReference.shape, into: &q)
-    }
+    try Kernels.arithmetic(.add, try rowProduct(x2, minus: m2, times: k2), c2, into: &q)
+    q = try summed(q, like: innerReference)
     try outputs.update(0) { try Kernels.arithmetic(.add, innerFirst ? q : p, innerFirst ? p : q, into: &$0) }
   }
 }
@@ -258,6 +252,14 @@ extension Plan {
       else { return nil }
       return p
     }
+    /// `slot` as `Sub(x, m)` with `x` of `shape` and `m` a row, its value private to the chain
+    /// ending at step `end` and its shape read by nothing: `x`, `m` and the step.
+    func centred(_ slot: Int, before end: Int, shape: PartialShape, isRow: (Int) -> Bool) -> (x: Int, center: Int, step: Int)? {
+      guard let d = privateProducer(slot, before: end), binary(d) is Subtract, isRow(input(d, 1)),
+        (info(input(d, 0)) ?? feedInfo(input(d, 0), slots))?.shape == shape, shapeReaders[slot] == nil
+      else { return nil }
+      return (input(d, 0), input(d, 1), d)
+    }
     /// `slot` as `Add(Mul(x, k), c)` (the product first in the sum, either order in the
     /// product; `x` possibly `Sub(x, m)`) with `x` of `shape` and `k`, `c`, `m` rows, every
     /// intermediate value private to the chain ending before step `end`: its operands and steps.
@@ -279,17 +281,11 @@ extension Plan {
         let p = privateProducer(input(a, 0), before: end), binary(p) is Multiply
       else { return nil }
       for q in 0..<2 where isRow(input(p, q)) {
-        var x = input(p, 1 - q), center: Int?, chain = [p, a] + through
+        let x = input(p, 1 - q)
         guard (info(x) ?? feedInfo(x, slots))?.shape == shape else { continue }
-        if let d = privateProducer(x, before: end), binary(d) is Subtract, isRow(input(d, 1)),
-          (info(input(d, 0)) ?? feedInfo(input(d, 0), slots))?.shape == shape, shapeReaders[x] == nil
-        {
-          center = input(d, 1)
-          x = input(d, 0)
-          chain.insert(d, at: 0)
-        }
         guard shapeReaders[input(a, 0)] == nil, shapeReaders[sum] == nil else { return nil }
-        return (x, input(p, q), input(a, 1), center, reference, chain)
+        let c = centred(x, before: end, shape: shape, isRow: isRow)
+        return (c?.x ?? x, input(p, q), input(a, 1), c?.center, reference, (c.map { [$0.step] } ?? []) + [p, a] + through)
       }
       return nil
     }
@@ -389,14 +385,8 @@ extension Plan {
             guard binary(m) is Multiply else { continue }
             for q in 0..<2 where !matched && isRow(input(m, q)) && (info(input(m, 1 - q)) ?? feedInfo(input(m, 1 - q), slots))?.shape == y.shape {
               // The full operand centred by a row, x − m, computed for this product alone.
-              var x = input(m, 1 - q), center: Int?, sub: Int?
-              if let d = privateProducer(x, before: i), binary(d) is Subtract, isRow(input(d, 1)),
-                (info(input(d, 0)) ?? feedInfo(input(d, 0), slots))?.shape == y.shape, shapeReaders[x] == nil
-              {
-                sub = d
-                center = input(d, 1)
-                x = input(d, 0)
-              }
+              let centring = centred(input(m, 1 - q), before: i, shape: y.shape, isRow: isRow)
+              let x = centring?.x ?? input(m, 1 - q), center = centring?.center, sub = centring?.step
               // c itself x2 · k2 + c2 (x2 possibly x2 − m2), rows k2, c2, m2, computed for this sum
               // alone: both terms in one pass.
               if !relu, let inner = innerAffine(c, before: i, shape: y.shape, isRow: isRow) {

@@ -79,13 +79,10 @@ final class Plan {
     slotLists = slots.slotLists
     feeds = slots.feeds
     fetchSlots = slots.fetchSlots
-    let releases = Self.releases(
+    let (releases, unread) = Self.releases(
       steps: steps, outputSlots: slots.outputSlots, lastUse: slots.lastUse, fetched: Set(fetchSlots))
-    let fetched = Set(fetchSlots)
     for i in steps.indices {
-      for (o, slot) in slots.outputSlots[i].enumerated() where o < 64 && slots.lastUse[slot] == nil && !fetched.contains(slot) {
-        steps[i].unreadOutputs |= 1 << UInt64(o)
-      }
+      steps[i].unreadOutputs = unread[i]
       steps[i].releaseStart = slotLists.count
       steps[i].releaseCount = releases[i].count
       slotLists += releases[i]
@@ -187,21 +184,26 @@ final class Plan {
   /// The third pass: the slots each step drops after it runs. Outputs that may share memory
   /// (views, variable reads, constants) are dropped after their last read, so the memory they
   /// share can be updated in place (a variable by its optimizer, a fed buffer by the caller).
-  /// Outputs nobody reads are dropped at once. Every other slot keeps its buffer for the
-  /// kernel to reuse in the next run; fetched slots are never dropped.
-  static func releases(steps: [Step], outputSlots: [[Int]], lastUse: [Int: Int], fetched: Set<Int>) -> [[Int]] {
+  /// Outputs nobody reads are dropped at once, and marked in the step's `unread` mask
+  /// (``Step/unreadOutputs``: the kernel may skip them). Every other slot keeps its buffer for
+  /// the kernel to reuse in the next run; fetched slots are never dropped.
+  static func releases(
+    steps: [Step], outputSlots: [[Int]], lastUse: [Int: Int], fetched: Set<Int>
+  ) -> (releases: [[Int]], unread: [UInt64]) {
     var releases = [[Int]](repeating: [], count: steps.count)
+    var unread = [UInt64](repeating: 0, count: steps.count)
     for (i, step) in steps.enumerated() {
       let mayAlias = step.primitive.outputsMayAlias
-      for slot in outputSlots[i] where !fetched.contains(slot) {
+      for (o, slot) in outputSlots[i].enumerated() where !fetched.contains(slot) {
         if let last = lastUse[slot] {
           if mayAlias { releases[last].append(slot) }
         } else {
           releases[i].append(slot)
+          if o < 64 { unread[i] |= 1 << UInt64(o) }
         }
       }
     }
-    return releases
+    return (releases, unread)
   }
 
   deinit {
