@@ -87,6 +87,8 @@ package struct Operands {
   package let count: Int
   /// The value of input `i`.
   package subscript(i: Int) -> NDArray { _read { yield base[slots[i]] } }
+  /// The address of input `i`'s value, read in place (see ``ArrayCore/NDArray/scalarAddress(of:as:)``).
+  package func address(_ i: Int) -> UnsafePointer<NDArray> { UnsafePointer(base + slots[i]) }
 }
 
 /// The output slots of an operation during execution.
@@ -116,6 +118,8 @@ package struct Results {
     get { base[slots[i]] }
     nonmutating set { base[slots[i]] = newValue }
   }
+  /// The address of output `i`'s value.
+  package func address(_ i: Int) -> UnsafeMutablePointer<NDArray> { base + slots[i] }
   /// Gives in-place access to output `i`'s previous value, so a kernel can reuse its memory
   /// (see ``ArrayCore/NDArray/prepare(shape:dtype:)``).
   package func update<R>(_ i: Int, _ body: (inout NDArray) throws -> R) rethrows -> R {

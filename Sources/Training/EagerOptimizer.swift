@@ -55,21 +55,9 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
         reason: "parameter \(i) is \(p.dtype) \(p.shape) but its gradient is \(g.dtype) \(g.shape)", location: location)
     }
     let state = try prepared(for: parameters, location: location)
-    // Move the parameters into the session (no copy: the arrays are not shared while updated in
-    // place), run the optimizer's step, and move them back (also when the step throws).
-    var moved = 0
-    defer {
-      for (i, v) in state.variables.prefix(moved).enumerated() {
-        if let value = try? state.session.value(of: v) { parameters[i] = value }
-      }
-    }
-    for (i, v) in state.variables.enumerated() {
-      let value = parameters[i]
-      parameters[i] = NDArray()
-      try state.session.setValue(value, for: v)
-      moved += 1
-    }
-    try state.step(gradients)
+    // The parameters are moved into the session (no copy: the arrays are not shared while
+    // updated in place) for the optimizer's step, and moved back (also when the step throws).
+    try state.step.run(feeds: gradients, lending: &parameters, to: state.variables)
   }
 
   /// Updates eager variables (a layer's ``Layer/variables`` in a ``GraphCore/Graph/eager()``

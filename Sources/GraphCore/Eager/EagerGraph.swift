@@ -320,12 +320,14 @@ extension Graph {
     let store = eager!
     let id = nodes.count - 1
     let first = store.values.count
-    store.context.reserve(nodes: id + 1)
     let hasValue: Bool
     if let constant {
+      // (The variable table is only grown for variables: a tape's constants would otherwise
+      // fill it with nils that every recycling empties again.)
       store.values.append(constant)
       hasValue = true
     } else if isVariable {
+      store.context.reserve(nodes: id + 1)
       store.values.append(store.context.variables[id] ?? NDArray())
       hasValue = store.context.variables[id] != nil
     } else {

@@ -164,6 +164,7 @@ package struct Unary: Primitive {
   }
   /// Applies the function elementwise.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    if ScalarValues.unary(function, inputs, outputs) { return }
     let x = inputs[0]
     try outputs.update(0) { try function.evaluate(x, into: &$0) }
   }
@@ -208,6 +209,7 @@ package struct Binary: Primitive {
   }
   /// Applies the function with broadcasting.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    if ScalarValues.binary(function, inputs, outputs) { return }
     let a = inputs[0]
     let b = inputs[1]
     try outputs.update(0) { try function.evaluate(a, b, into: &$0) }
@@ -349,4 +351,55 @@ package struct Cast: Primitive {
 /// Converts `x` to `dtype` (`tf.cast`).
 public func cast(_ x: Tensor, to dtype: DType, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
   try x.graph.apply(Cast(to: dtype), [x], name: name, location: x.graph.location(file, line))
+}
+
+/// The elementwise kernels' path for values of one element (eager code on scalars, as the
+/// notebook's steps): the definition's scalar function (``UnaryFunction/apply(_:)-(Float)``, the
+/// one the session's scalar program runs and the array kernels compute) applied to the element
+/// in place, without the array kernel's shape checks, dispatch and loops. Same values.
+enum ScalarValues {
+  /// `f(x)` into output 0 when `x` has one element of a float dtype; `false` otherwise.
+  @inline(__always) static func unary(_ f: any UnaryFunction, _ inputs: Operands, _ outputs: Results) -> Bool {
+    let x = inputs.address(0)
+    if let p = NDArray.scalarAddress(of: x, as: Float.self) {
+      let r = f.apply(p.pointee)
+      write(r, shape: x, to: outputs.address(0))
+      return true
+    }
+    if let p = NDArray.scalarAddress(of: x, as: Double.self) {
+      let r = f.apply(p.pointee)
+      write(r, shape: x, to: outputs.address(0))
+      return true
+    }
+    return false
+  }
+
+  /// `f(x, y)` into output 0 when `x` and `y` have one element each (every size 1, so the
+  /// result has the shape of the one of higher rank) and one float dtype; `false` otherwise.
+  @inline(__always) static func binary(_ f: any BinaryFunction, _ inputs: Operands, _ outputs: Results) -> Bool {
+    let x = inputs.address(0)
+    let y = inputs.address(1)
+    // Every size is 1, so the broadcast shape is the operand of higher rank's.
+    let shape = x.pointee.shape.rank >= y.pointee.shape.rank ? x : y
+    if let p = NDArray.scalarAddress(of: x, as: Float.self), let q = NDArray.scalarAddress(of: y, as: Float.self) {
+      let r = f.apply(p.pointee, q.pointee)
+      write(r, shape: shape, to: outputs.address(0))
+      return true
+    }
+    if let p = NDArray.scalarAddress(of: x, as: Double.self), let q = NDArray.scalarAddress(of: y, as: Double.self) {
+      let r = f.apply(p.pointee, q.pointee)
+      write(r, shape: shape, to: outputs.address(0))
+      return true
+    }
+    return false
+  }
+
+  /// Makes `out` a one-element array of `source`'s shape (reusing its memory when it can)
+  /// holding `value`.
+  @inline(__always) private static func write<T: FloatElement>(
+    _ value: T, shape source: UnsafePointer<NDArray>, to out: UnsafeMutablePointer<NDArray>
+  ) {
+    out.pointee.prepare(fittingAnInput: source.pointee.shape, dtype: T.dtype)
+    NDArray.uniqueScalarAddress(of: out, as: T.self)!.pointee = value
+  }
 }

@@ -507,6 +507,40 @@ public final class PreparedStep: @unchecked Sendable {
 }
 
 extension PreparedStep {
+  /// Runs with `feeds` (in order, checked as ``callAsFunction(_:)`` checks them) while the
+  /// variables `variables` hold `values`: each value is moved into its variable before the run
+  /// and moved back out after it, also when the run throws, all under one hold of the session's
+  /// lock (an eager optimizer's update: the parameters the caller holds are updated in place,
+  /// without a copy, a lookup or a lock per parameter).
+  /// - Precondition: `variables` are distinct variables of the step's graph, as many as `values`,
+  ///   whose dtypes and shapes the caller has checked.
+  package func run(feeds: [NDArray], lending values: inout [NDArray], to variables: [Tensor]) throws {
+    guard feeds.count == plan.feeds.count else {
+      throw SessionError.unexpectedFeed(name: "(\(feeds.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
+    }
+    for (feed, value) in zip(plan.feeds, feeds) { try plan.checkFeed(feed, value) }
+    let session = session
+    session.lock.lock()
+    defer { session.lock.unlock() }
+    let context = session.context
+    for i in variables.indices {
+      context.writeVariable(node: variables[i].node, EagerRecycler.moved(&values[i], leaving: NDArray()))
+    }
+    defer {
+      for i in variables.indices {
+        let node = variables[i].node
+        if node < context.variables.count, let value = context.variables[node] {
+          context.variables[node] = nil
+          values[i] = value
+        }
+      }
+    }
+    for (feed, value) in zip(plan.feeds, feeds) { plan.frame[feed.slot] = value }
+    try session.execute(plan)
+  }
+}
+
+extension PreparedStep {
   /// Runs with `inputs` as the first feeds, already known to have their placeholders' dtypes
   /// and exact shapes (a ``CompiledFunction``'s signature), and the current values of the
   /// `captured` variables as the feeds after them (checked); appends the fetches to `results`.
