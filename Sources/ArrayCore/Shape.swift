@@ -16,9 +16,26 @@ public struct Shape: Sendable, Hashable, ExpressibleByArrayLiteral, CustomString
   public var dimensions: [Int]
 
   /// Creates a shape from its dimension sizes.
-  @inlinable public init(_ dimensions: [Int]) { self.dimensions = dimensions }
+  @inlinable public init(_ dimensions: [Int]) { self.dimensions = Shape.shared(dimensions) }
   /// Creates a shape from an array literal: `let s: Shape = [2, 3]`.
-  @inlinable public init(arrayLiteral elements: Int...) { self.dimensions = elements }
+  @inlinable public init(arrayLiteral elements: Int...) { self.dimensions = Shape.shared(elements) }
+
+  /// `[1]` and `[1, 1]`, the shapes of scalar steps (the notebook's values, an eager step on
+  /// them), as arrays the compiler initializes statically: such arrays are never freed, so
+  /// copying them costs no atomic reference counting, where each copy of a shape's own array
+  /// (every operation copies its inputs' shapes several times) costs an atomic increment and
+  /// decrement. Arrays are copy-on-write, so sharing them is invisible.
+  @usableFromInline static let unitVector: [Int] = [1]
+  @usableFromInline static let unitMatrix: [Int] = [1, 1]
+
+  /// `dimensions`, or the shared array with the same sizes.
+  @inlinable static func shared(_ dimensions: [Int]) -> [Int] {
+    switch dimensions.count {
+    case 1 where dimensions[0] == 1: unitVector
+    case 2 where dimensions[0] == 1 && dimensions[1] == 1: unitMatrix
+    default: dimensions
+    }
+  }
 
   /// The number of dimensions.
   @inlinable public var rank: Int { dimensions.count }

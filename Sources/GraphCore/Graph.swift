@@ -6,23 +6,38 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   /// The sizes; `nil` is unknown.
   public var dimensions: [Int?]
   /// Creates a partial shape.
-  public init(_ dimensions: [Int?]) { self.dimensions = dimensions }
+  public init(_ dimensions: [Int?]) {
+    self.dimensions =
+      switch dimensions.count {
+      case 1 where dimensions[0] == 1: PartialShape.unitVector
+      case 2 where dimensions[0] == 1 && dimensions[1] == 1: PartialShape.unitMatrix
+      default: dimensions
+      }
+  }
   /// Creates a fully known partial shape from a ``Shape``.
   public init(_ shape: Shape) {
     // Scalars and short vectors (every eager constant's type is built from its value's shape)
     // share one array each instead of allocating one: arrays are copy-on-write.
-    if shape.rank == 1, shape.dimensions[0] >= 0, shape.dimensions[0] < PartialShape.vectors.count {
+    if shape.rank == 1, shape.dimensions[0] == 1 {
+      self.dimensions = PartialShape.unitVector
+    } else if shape.rank == 1, shape.dimensions[0] >= 0, shape.dimensions[0] < PartialShape.vectors.count {
       self = PartialShape.vectors[shape.dimensions[0]]
     } else if shape.rank == 0 {
       self.dimensions = []
+    } else if shape.rank == 2, shape.dimensions[0] == 1, shape.dimensions[1] == 1 {
+      self.dimensions = PartialShape.unitMatrix
     } else {
       self.dimensions = shape.dimensions.map { $0 }
     }
   }
   /// `[0]` to `[64]`.
   private static let vectors: [PartialShape] = (0...64).map { PartialShape([$0] as [Int?]) }
+  /// `[1]` and `[1, 1]` as statically initialized arrays, never freed, so that copying them
+  /// costs no atomic reference counting (see ``ArrayCore/Shape/init(_:)``).
+  private static let unitVector: [Int?] = [1]
+  private static let unitMatrix: [Int?] = [1, 1]
   /// `let s: PartialShape = [nil, 3]`.
-  public init(arrayLiteral elements: Int?...) { self.dimensions = elements }
+  public init(arrayLiteral elements: Int?...) { self.init(elements) }
   /// The number of dimensions.
   public var rank: Int { dimensions.count }
   /// The shape, when every size is known.
