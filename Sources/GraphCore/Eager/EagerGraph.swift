@@ -263,78 +263,17 @@ extension Graph {
   /// `primitive` is the node's own (the caller's, borrowed: reading `nodes[id].primitive` here
   /// would copy the existential, since the kernel could in principle change the node array).
   func evaluateLast(_ primitive: any Primitive, inputs: [Tensor]) throws {
-    let store = eager!
-    let id = nodes.count - 1
-    // The node is read in place (`nodes[id]`), not copied: a copy retains and releases each of
-    // its arrays and its primitive, for every eager operation.
-    for i in inputs.indices where !store.records[inputs[i].node].hasValue {
-      let node = nodes.removeLast()
-      throw GraphError.invalidOperation(
-        op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
-        reason: "'\(inputs[i].name)' has no value (a placeholder in an eager graph)", location: node.location)
-    }
-    let first = store.values.count
-    let inputCount = nodes[id].inputs.count
-    let outputCount = nodes[id].outputs.count
-    store.records.append(EagerRecord(firstSlot: first, hasValue: true, isVariable: false))
-    // Each output starts from a dead graph's value when there is one (see `EagerStore.spares`).
-    for _ in 0..<outputCount { store.values.append(store.spares.popLast() ?? NDArray()) }
-    // (No `context.reserve(nodes:)`: the variable table is indexed by leaves, which reserve it,
-    // and every other access checks its bounds.)
-    store.context.currentNode = id
-    do {
-      try withUnsafeTemporaryAllocation(of: Int.self, capacity: inputCount + outputCount) { slots in
-        for i in 0..<inputCount {
-          let ref = nodes[id].inputs[i]
-          slots[i] = store.records[ref.node].firstSlot + ref.output
-        }
-        for o in 0..<outputCount { slots[inputCount + o] = first + o }
-        try store.values.withUnsafeMutableBufferPointer { values in
-          let base = values.baseAddress!
-          try primitive.evaluate(
-            Operands(base: base, slots: UnsafePointer(slots.baseAddress!), count: inputCount),
-            Results(base: base, slots: UnsafePointer(slots.baseAddress! + inputCount), count: outputCount),
-            store.context)
-        }
-      }
-    } catch {
-      let node = nodes.removeLast()
-      store.values.removeLast(outputCount)
-      store.records.removeLast()
-      let reason = (error as? ShapeError)?.message ?? "\(error)"
-      throw GraphError.invalidOperation(
-        op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
-        reason: reason, location: node.location)
-    }
-    // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
-    for o in 0..<outputCount where !nodes[id].outputs[o].shape.isExactly(store.values[first + o].shape) {
-      let v = store.values[first + o]
-      nodes[id].outputs[o] = TensorInfo(dtype: v.dtype, shape: PartialShape(v.shape))
-    }
+    // The store's method, called on the stored reference: a local copy of it (`let store =
+    // eager!`) costs an atomic retain and release per eager operation.
+    try eager!.evaluateLast(of: self, primitive, inputs: inputs)
   }
 
   /// Gives the leaf just appended its value: a constant's value (`constant`), a variable's
   /// current value (`isVariable`); a placeholder has none. (The caller knows the primitive's
   /// type statically: no dynamic cast of the stored primitive.)
   func evaluateLeaf(constant: NDArray?, isVariable: Bool) {
-    let store = eager!
-    let id = nodes.count - 1
-    let first = store.values.count
-    let hasValue: Bool
-    if let constant {
-      // (The variable table is only grown for variables: a tape's constants would otherwise
-      // fill it with nils that every recycling empties again.)
-      store.values.append(constant)
-      hasValue = true
-    } else if isVariable {
-      store.context.reserve(nodes: id + 1)
-      store.values.append(store.context.variables[id] ?? NDArray())
-      hasValue = store.context.variables[id] != nil
-    } else {
-      store.values.append(NDArray())
-      hasValue = false
-    }
-    store.records.append(EagerRecord(firstSlot: first, hasValue: hasValue, isVariable: isVariable))
+    // The store's method, called on the stored reference (see `evaluateLast`).
+    eager!.evaluateLeaf(id: nodes.count - 1, constant: constant, isVariable: isVariable)
   }
 
   /// An eager variable holding `initialValue`'s value.
@@ -432,4 +371,81 @@ extension Tensor {
   /// Whether an operation may combine this tensor with `other`: same graph, or both eager (an
   /// eager operation brings values of other eager graphs in). Layers check their inputs with it.
   public func canMeet(_ other: Tensor) -> Bool { graph === other.graph || (isEager && other.isEager) }
+}
+
+extension EagerStore {
+  /// Evaluates the node just appended to `graph`, whose store this is (see
+  /// `Graph.evaluateLast(_:inputs:)`); on failure the node is removed again.
+  func evaluateLast(of graph: Graph, _ primitive: any Primitive, inputs: [Tensor]) throws {
+    let id = graph.nodes.count - 1
+    // The node is read in place (`graph.nodes[id]`), not copied: a copy retains and releases each of
+    // its arrays and its primitive, for every eager operation.
+    for i in inputs.indices where !records[inputs[i].node].hasValue {
+      let node = graph.nodes.removeLast()
+      throw GraphError.invalidOperation(
+        op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
+        reason: "'\(inputs[i].name)' has no value (a placeholder in an eager graph)", location: node.location)
+    }
+    let first = values.count
+    let inputCount = graph.nodes[id].inputs.count
+    let outputCount = graph.nodes[id].outputs.count
+    records.append(EagerRecord(firstSlot: first, hasValue: true, isVariable: false))
+    // Each output starts from a dead graph's value when there is one (see `spares`).
+    for _ in 0..<outputCount { values.append(spares.popLast() ?? NDArray()) }
+    // (No `context.reserve(nodes:)`: the variable table is indexed by leaves, which reserve it,
+    // and every other access checks its bounds.)
+    context.currentNode = id
+    do {
+      try withUnsafeTemporaryAllocation(of: Int.self, capacity: inputCount + outputCount) { slots in
+        for i in 0..<inputCount {
+          let ref = graph.nodes[id].inputs[i]
+          slots[i] = records[ref.node].firstSlot + ref.output
+        }
+        for o in 0..<outputCount { slots[inputCount + o] = first + o }
+        try values.withUnsafeMutableBufferPointer { values in
+          let base = values.baseAddress!
+          try primitive.evaluate(
+            Operands(base: base, slots: UnsafePointer(slots.baseAddress!), count: inputCount),
+            Results(base: base, slots: UnsafePointer(slots.baseAddress! + inputCount), count: outputCount),
+            context)
+        }
+      }
+    } catch {
+      let node = graph.nodes.removeLast()
+      values.removeLast(outputCount)
+      records.removeLast()
+      let reason = (error as? ShapeError)?.message ?? "\(error)"
+      throw GraphError.invalidOperation(
+        op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
+        reason: reason, location: node.location)
+    }
+    // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
+    for o in 0..<outputCount where !graph.nodes[id].outputs[o].shape.isExactly(values[first + o].shape) {
+      let v = values[first + o]
+      graph.nodes[id].outputs[o] = TensorInfo(dtype: v.dtype, shape: PartialShape(v.shape))
+    }
+  }
+}
+
+extension EagerStore {
+  /// Gives leaf `id`, just appended to this store's graph, its value (see
+  /// `Graph.evaluateLeaf(constant:isVariable:)`).
+  func evaluateLeaf(id: Int, constant: NDArray?, isVariable: Bool) {
+    let first = values.count
+    let hasValue: Bool
+    if let constant {
+      // (The variable table is only grown for variables: a tape's constants would otherwise
+      // fill it with nils that every recycling empties again.)
+      values.append(constant)
+      hasValue = true
+    } else if isVariable {
+      context.reserve(nodes: id + 1)
+      values.append(context.variables[id] ?? NDArray())
+      hasValue = context.variables[id] != nil
+    } else {
+      values.append(NDArray())
+      hasValue = false
+    }
+    records.append(EagerRecord(firstSlot: first, hasValue: hasValue, isVariable: isVariable))
+  }
 }
