@@ -17,6 +17,38 @@ import TestSupport
     #expect(try run(dx, [x: NDArray(scalar: 3.0)]).scalarValue == 7)
   }
 
+  /// Gradients with respect to an intermediate tensor and to the input below it, in both orders,
+  /// symbolic and eager: the walk reads each node's total once and moves it out, except an x's,
+  /// which it reads again at the end (and which also flows on to the x below it).
+  @Test func intermediateAndInputTogether() throws {
+    for eager in [false, true] {
+      for intermediateFirst in [true, false] {
+        let grads: [Tensor?]
+        if eager {
+          let tape = GradientTape()
+          let (xw, hw, yw) = try tape.record {
+            let xw = tape.watch(NDArray(scalar: 2.0))
+            let hw = try xw * 3 + xw  // 4x
+            return (xw, hw, try square(hw) + hw)  // dy/dh = 2h + 1 = 17, dy/dx = 4 · 17 = 68
+          }
+          grads = try tape.gradient(of: yw, withRespectTo: intermediateFirst ? [hw, xw] : [xw, hw])
+        } else {
+          let x = Graph().constant(NDArray(scalar: 2.0))
+          let h = try x * 3 + x
+          let y = try square(h) + h
+          grads = try gradients(of: y, withRespectTo: intermediateFirst ? [h, x] : [x, h])
+        }
+        let values = try grads.map { t in
+          let t = try #require(t)
+          return eager ? try t.value : try Session(graph: t.graph).run(t)
+        }
+        let (dh, dx) = intermediateFirst ? (values[0], values[1]) : (values[1], values[0])
+        #expect(dh.scalarValue == 17, "eager \(eager), intermediate first \(intermediateFirst)")
+        #expect(dx.scalarValue == 68, "eager \(eager), intermediate first \(intermediateFirst)")
+      }
+    }
+  }
+
   @Test func unusedInputHasNoGradient() throws {
     let g = Graph()
     let x = g.placeholder(.float64, shape: [2])

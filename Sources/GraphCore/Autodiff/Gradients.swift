@@ -67,10 +67,12 @@ public func gradients(
   defer { graph.eager?.keepWalkScratch(&scratch) }
   // Which nodes depend on some x (through data inputs)?
   scratch.dependsOnX.append(contentsOf: repeatElement(false, count: top))
+  scratch.isX.append(contentsOf: repeatElement(false, count: top))
   var lowest = top
-  for x in xs where x.node < top {
-    scratch.dependsOnX[x.node] = true
-    lowest = min(lowest, x.node)
+  for i in xs.indices where xs[i].node < top {
+    scratch.dependsOnX[xs[i].node] = true
+    scratch.isX[xs[i].node] = true
+    lowest = min(lowest, xs[i].node)
   }
   if lowest < top {
     for id in lowest..<top where !scratch.dependsOnX[id] {
@@ -110,21 +112,25 @@ public func gradients(
       // operations are appended, so nothing is borrowed across them).
       let (inputs, primitive) = graph.nodes.withUnsafeBufferPointer { ($0[id].inputs, $0[id].primitive) }
       let inputCount = inputs.count
+      // A leaf passes no gradient on (an x's total is read at the end).
+      if inputCount == 0 { continue }
       let op = Operation(graph: graph, id: id)
+      // Each node's totals are read once, here, so they are moved out of the terms (no
+      // reference counting of the tensors), except an x's, which are read again at the end.
+      let taking = !scratch.isX[id]
       // Eager tapes do not name operations: no scope string to build.
       let scope = graph.mode == .tape ? "" : "\(lastComponent(graph.nodes[id].name))_grad"
       // One array for every node's upstream gradients, refilled (no array per node; in place
       // when the count is the last node's, as it mostly is: emptying it is a generic loop).
       try graph.withNameScope(scope) {
         if scratch.upstream.count == outputCount {
-          for o in 0..<outputCount { scratch.upstream[o] = try terms.total(first + o) }
+          for o in 0..<outputCount { scratch.upstream[o] = try terms.total(first + o, taking: taking) }
         } else {
           scratch.upstream.removeAllKeepingCapacity()
-          for k in first..<first + outputCount { scratch.upstream.append(try terms.total(k)) }
+          for k in first..<first + outputCount { scratch.upstream.append(try terms.total(k, taking: taking)) }
         }
       }
-      if inputCount == 0 { continue }
-      let results: [Tensor?]
+      var results: [Tensor?]
       if graph.mode == .symbolic {
         results = try graph.withNameScope(scope) { try primitive.gradient(of: op, upstream: scratch.upstream) }
       } else {
@@ -142,9 +148,11 @@ public func gradients(
           op: primitive.typeName,
           reason: "gradient returned \(results.count) values for \(inputCount) inputs", location: location)
       }
-      for (i, grad) in results.enumerated() {
+      for i in results.indices {
         let input = inputs[i]
-        guard var g = grad, scratch.dependsOnX[input.node], let k = terms.index(input.node, input.output) else { continue }
+        // Moved out of the results (no reference counting), as each is used once.
+        guard scratch.dependsOnX[input.node], let k = terms.index(input.node, input.output), var g = results[i].take()
+        else { continue }
         // Un-broadcasting, in one place: sum the gradient back to the input's shape.
         let gradShape = g.shape
         if !(gradShape.isFullyKnown && gradShape == graph.nodes[input.node].outputs[input.output].shape) {
@@ -173,10 +181,13 @@ struct WalkScratch {
   var firstTerm: [Tensor?] = []
   /// One node's upstream gradients.
   var upstream: [Tensor?] = []
+  /// Per node below the top: whether it is one of the xs.
+  var isX: [Bool] = []
 
   /// Empties every array, keeping its memory (no tensor, so no graph, is held).
   mutating func clear() {
     dependsOnX.removeAllKeepingCapacity()
+    isX.removeAllKeepingCapacity()
     slot.removeAllKeepingCapacity()
     firstTerm.removeAllKeepingCapacity()
     upstream.removeAllKeepingCapacity()
@@ -232,7 +243,7 @@ private struct GradientTerms {
   func hasTerms(_ k: Int) -> Bool { firstTerm[k] != nil }
 
   /// Adds `term` at the end of list `k`.
-  mutating func append(_ term: Tensor, at k: Int) {
+  mutating func append(_ term: consuming Tensor, at k: Int) {
     if firstTerm[k] == nil { firstTerm[k] = term } else { more[k, default: []].append(term) }
   }
 
@@ -240,6 +251,16 @@ private struct GradientTerms {
   func total(_ k: Int) throws -> Tensor? {
     guard var sum = firstTerm[k] else { return nil }
     // Most outputs get one term: no dictionary lookup (a hash) then.
+    if more.isEmpty { return sum }
+    for t in more[k] ?? [] { sum = try sum + t }
+    return sum
+  }
+
+  /// ``total(_:)``, leaving list `k`'s first term moved out of the list when `taking` (the
+  /// walk reads a node's totals once).
+  mutating func total(_ k: Int, taking: Bool) throws -> Tensor? {
+    guard taking else { return try total(k) }
+    guard var sum = firstTerm[k].take() else { return nil }
     if more.isEmpty { return sum }
     for t in more[k] ?? [] { sum = try sum + t }
     return sum
