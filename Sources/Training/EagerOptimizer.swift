@@ -24,12 +24,22 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
   public let optimizer: O
   private var state: State?
 
-  private struct State {
+  /// The update's graph, built on the first call (a class: each update reads it with one
+  /// reference count instead of one per field).
+  private final class State {
     let dtypes: [DType]
     let shapes: [Shape]
     let session: Session
     let variables: [Tensor]
     let step: PreparedStep
+
+    init(dtypes: [DType], shapes: [Shape], session: Session, variables: [Tensor], step: PreparedStep) {
+      self.dtypes = dtypes
+      self.shapes = shapes
+      self.session = session
+      self.variables = variables
+      self.step = step
+    }
   }
 
   /// Wraps `optimizer`.
@@ -49,7 +59,8 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
         op: "EagerOptimizer.update", reason: "\(parameters.count) parameters but \(gradients.count) gradients",
         location: location)
     }
-    for (i, (p, g)) in zip(parameters, gradients).enumerated() where p.dtype != g.dtype || p.shape != g.shape {
+    for i in parameters.indices where parameters[i].dtype != gradients[i].dtype || parameters[i].shape != gradients[i].shape {
+      let (p, g) = (parameters[i], gradients[i])
       throw GraphError.invalidArgument(
         op: "EagerOptimizer.update",
         reason: "parameter \(i) is \(p.dtype) \(p.shape) but its gradient is \(g.dtype) \(g.shape)", location: location)
@@ -89,8 +100,9 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
   private func prepared(for parameters: [NDArray], location: SourceLocation) throws -> State {
     if let state {
       // Compared field by field (no strings built per update); the strings only for the error.
+      // Read in place by index (a `zip` copies each array and shape: reference counts).
       guard state.dtypes.count == parameters.count,
-        zip(parameters, zip(state.dtypes, state.shapes)).allSatisfy({ $0.dtype == $1.0 && $0.shape == $1.1 })
+        parameters.indices.allSatisfy({ parameters[$0].dtype == state.dtypes[$0] && parameters[$0].shape == state.shapes[$0] })
       else {
         let signature = parameters.map { "\($0.dtype) \($0.shape)" }
         let expected = zip(state.dtypes, state.shapes).map { "\($0) \($1)" }
