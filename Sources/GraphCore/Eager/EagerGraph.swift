@@ -105,7 +105,10 @@ enum EagerRecycler {
     var importedGraphs: [Graph]
     var store: EagerStore
   }
-  private static let pool = Mutex<(tapes: [Parts], values: [Parts])>(([], []))
+  /// The kept parts, guarded by ``lock`` (a `pthread_mutex_t`, which ThreadSanitizer sees; the
+  /// standard library's futex-based `Mutex` is invisible to it on Linux, see RELIABILITY.md).
+  nonisolated(unsafe) private static var pool: (tapes: [Parts], values: [Parts]) = ([], [])
+  private static let lock = Lock()
   /// How many of each kind are kept.
   private static let limit = 4
   /// Above this node capacity, a dead graph's arrays are freed rather than kept.
@@ -120,7 +123,7 @@ enum EagerRecycler {
 
   /// Parts for a new eager graph of `mode`, if any are kept.
   static func take(_ mode: GraphMode) -> Parts? {
-    pool.withLock { pool in mode == .tape ? pool.tapes.popLast() : pool.values.popLast() }
+    lock.withLock { mode == .tape ? pool.tapes.popLast() : pool.values.popLast() }
   }
 
   /// Keeps a dead graph's parts (clearing them first, outside the lock).
@@ -137,7 +140,7 @@ enum EagerRecycler {
     let parts = Parts(
       nodes: moved(&nodes, leaving: []), inputTypes: moved(&inputTypes, leaving: []),
       importTable: moved(&importTable, leaving: [:]), importedGraphs: moved(&importedGraphs, leaving: []), store: store)
-    pool.withLock { pool in
+    lock.withLock {
       if mode == .tape {
         if pool.tapes.count < limit { pool.tapes.append(parts) }
       } else if pool.values.count < limit {
