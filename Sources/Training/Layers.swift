@@ -1,6 +1,5 @@
 import ArrayCore
 import GraphCore
-import Synchronization
 
 /// A building block of a model: creates its variables in a graph when made, and adds its
 /// operations each time it is applied to an input (Keras's `Layer`, built eagerly).
@@ -218,12 +217,15 @@ public struct TrainingPhase: Sendable {
 }
 
 /// The mode of an eager ``TrainingPhase``, shared by the copies of the phase held by layers.
-private final class EagerMode: Sendable {
-  private let state: Mutex<Bool>
-  init(_ value: Bool) { state = Mutex(value) }
+/// (Guarded by the pthread `Lock`, which ThreadSanitizer sees, unlike the standard library's
+/// futex-based `Mutex` on Linux.)
+private final class EagerMode: @unchecked Sendable {
+  private var state: Bool
+  private let lock = Lock()
+  init(_ value: Bool) { state = value }
   var value: Bool {
-    get { state.withLock { $0 } }
-    set { state.withLock { $0 = newValue } }
+    get { lock.withLock { state } }
+    set { lock.withLock { state = newValue } }
   }
 }
 

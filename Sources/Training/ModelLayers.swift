@@ -1,6 +1,5 @@
 import ArrayCore
 import GraphCore
-import Synchronization
 
 // Layers for image and sequence models besides Dense: normalization, dropout, flatten and
 // embedding (the convolution and pooling layers are in ConvolutionLayers.swift). Layers that act
@@ -354,9 +353,12 @@ extension Activation: Layer {
 
 /// A seeded generator that advances from call to call, for layers that draw random numbers on
 /// eager values (the graph keeps one per operation in its session instead).
-final class EagerGenerator: Sendable {
-  private let state: Mutex<SeededGenerator>
-  init(seed: UInt64) { state = Mutex(SeededGenerator(seed: seed)) }
+/// (Guarded by the pthread `Lock`, which ThreadSanitizer sees, unlike the standard library's
+/// futex-based `Mutex` on Linux.)
+final class EagerGenerator: @unchecked Sendable {
+  private var generator: SeededGenerator
+  private let lock = Lock()
+  init(seed: UInt64) { generator = SeededGenerator(seed: seed) }
   /// Runs `body` with the generator, which keeps what it drew.
-  func next<R: Sendable>(_ body: (inout SeededGenerator) -> R) -> R { state.withLock { body(&$0) } }
+  func next<R: Sendable>(_ body: (inout SeededGenerator) -> R) -> R { lock.withLock { body(&generator) } }
 }

@@ -8,10 +8,10 @@ import Darwin
 
 /// A mutual-exclusion lock over `pthread_mutex_t`, which ThreadSanitizer understands (unlike
 /// the standard library's futex-based `Mutex` on Linux, whose locking it cannot see).
-final class Lock: @unchecked Sendable {
+package final class Lock: @unchecked Sendable {
   private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-  init() {
+  package init() {
     mutex = .allocate(capacity: 1)
     mutex.initialize(to: pthread_mutex_t())
     pthread_mutex_init(mutex, nil)
@@ -23,16 +23,16 @@ final class Lock: @unchecked Sendable {
   }
 
   /// Takes the lock (pair with ``unlock()``; prefer ``withLock(_:)``).
-  func lock() { pthread_mutex_lock(mutex) }
+  package func lock() { pthread_mutex_lock(mutex) }
 
   /// Takes the lock if it is free, without waiting; `true` when taken (pair with ``unlock()``).
-  func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
+  package func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
 
   /// Releases the lock taken by ``lock()``.
-  func unlock() { pthread_mutex_unlock(mutex) }
+  package func unlock() { pthread_mutex_unlock(mutex) }
 
   /// Runs `body` holding the lock.
-  func withLock<R>(_ body: () throws -> R) rethrows -> R {
+  package func withLock<R>(_ body: () throws -> R) rethrows -> R {
     pthread_mutex_lock(mutex)
     defer { pthread_mutex_unlock(mutex) }
     return try body()
