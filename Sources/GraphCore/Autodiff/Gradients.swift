@@ -247,20 +247,12 @@ private struct GradientTerms {
     if firstTerm[k] == nil { firstTerm[k] = term } else { more[k, default: []].append(term) }
   }
 
-  /// The sum of list `k`'s terms in arrival order (`((t₀ + t₁) + t₂)...`), `nil` for none.
-  func total(_ k: Int) throws -> Tensor? {
-    guard var sum = firstTerm[k] else { return nil }
+  /// The sum of list `k`'s terms in arrival order (`((t₀ + t₁) + t₂)...`), `nil` for none. With
+  /// `taking`, the first term is moved out of the list instead of copied (the walk reads a
+  /// node's totals once; an x's are read again at the end, so they are not taken).
+  mutating func total(_ k: Int, taking: Bool = false) throws -> Tensor? {
+    guard var sum = taking ? firstTerm[k].take() : firstTerm[k] else { return nil }
     // Most outputs get one term: no dictionary lookup (a hash) then.
-    if more.isEmpty { return sum }
-    for t in more[k] ?? [] { sum = try sum + t }
-    return sum
-  }
-
-  /// ``total(_:)``, leaving list `k`'s first term moved out of the list when `taking` (the
-  /// walk reads a node's totals once).
-  mutating func total(_ k: Int, taking: Bool) throws -> Tensor? {
-    guard taking else { return try total(k) }
-    guard var sum = firstTerm[k].take() else { return nil }
     if more.isEmpty { return sum }
     for t in more[k] ?? [] { sum = try sum + t }
     return sum

@@ -494,10 +494,7 @@ public final class PreparedStep: @unchecked Sendable {
   /// - Throws: ``SessionError`` as ``setFeed(_:to:)`` and ``run()``.
   @discardableResult
   public func callAsFunction(_ feeds: [NDArray]) throws -> [NDArray] {
-    guard feeds.count == plan.feeds.count else {
-      throw SessionError.unexpectedFeed(name: "(\(feeds.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
-    }
-    for (feed, value) in zip(plan.feeds, feeds) { try plan.checkFeed(feed, value) }
+    try checkFeeds(feeds)
     return try session.lock.withLock {
       for (feed, value) in zip(plan.feeds, feeds) { plan.frame[feed.slot] = value }
       try session.execute(plan)
@@ -507,6 +504,16 @@ public final class PreparedStep: @unchecked Sendable {
 }
 
 extension PreparedStep {
+  /// Checks one value per feed, in order, against its placeholder's dtype and shape.
+  /// - Throws: ``SessionError/unexpectedFeed(name:reason:)`` for the wrong count, and what
+  ///   ``setFeed(_:to:)`` throws for a value.
+  private func checkFeeds(_ feeds: [NDArray]) throws {
+    guard feeds.count == plan.feeds.count else {
+      throw SessionError.unexpectedFeed(name: "(\(feeds.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
+    }
+    for (feed, value) in zip(plan.feeds, feeds) { try plan.checkFeed(feed, value) }
+  }
+
   /// Runs with `feeds` (in order, checked as ``callAsFunction(_:)`` checks them) while the
   /// variables `variables` hold `values`: each value is moved into its variable before the run
   /// and moved back out after it, also when the run throws, all under one hold of the session's
@@ -515,10 +522,7 @@ extension PreparedStep {
   /// - Precondition: `variables` are distinct variables of the step's graph, as many as `values`,
   ///   whose dtypes and shapes the caller has checked.
   package func run(feeds: [NDArray], lending values: inout [NDArray], to variables: [Tensor]) throws {
-    guard feeds.count == plan.feeds.count else {
-      throw SessionError.unexpectedFeed(name: "(\(feeds.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
-    }
-    for (feed, value) in zip(plan.feeds, feeds) { try plan.checkFeed(feed, value) }
+    try checkFeeds(feeds)
     let session = session
     session.lock.lock()
     defer { session.lock.unlock() }
