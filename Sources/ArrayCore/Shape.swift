@@ -28,6 +28,31 @@ public struct Shape: Sendable, Hashable, ExpressibleByArrayLiteral, CustomString
   @usableFromInline static let unitVector: [Int] = [1]
   @usableFromInline static let unitMatrix: [Int] = [1, 1]
 
+  /// The shape whose sizes are `dimensions`, when every one is known (`nil` otherwise). Scalars
+  /// and the shapes of scalar steps (`[1]`, `[1, 1]`) are made without building an array.
+  public init?(known dimensions: [Int?]) {
+    if dimensions.count <= 2 && dimensions.allSatisfy({ $0 == 1 }) {
+      self.init(dimensions.isEmpty ? [] : dimensions.count == 1 ? Shape.unitVector : Shape.unitMatrix)
+      return
+    }
+    var out: [Int] = []
+    out.reserveCapacity(dimensions.count)
+    for d in dimensions {
+      guard let d else { return nil }
+      out.append(d)
+    }
+    self.init(out)
+  }
+
+  /// The shape with a dimension of size 1 inserted at `axis` (in `0...rank`). Inserting into a
+  /// scalar or `[1]` gives the shared `[1]` or `[1, 1]` without building an array.
+  public func inserting(unitAxis axis: Int) -> Shape {
+    if rank <= 1 && dimensions.allSatisfy({ $0 == 1 }) { return Shape(rank == 0 ? Shape.unitVector : Shape.unitMatrix) }
+    var d = dimensions
+    d.insert(1, at: axis)
+    return Shape(d)
+  }
+
   /// `dimensions`, or the shared array with the same sizes.
   @inlinable static func shared(_ dimensions: [Int]) -> [Int] {
     switch dimensions.count {

@@ -20,6 +20,7 @@
 // (BP_ISA_WIDE_ON_AVX2 needs AVX2 and falls to portable without it).
 static atomic_int process_request = -1;   // -1: BACKPROP_ISA not read yet; else a BP_ISA_* level
 static atomic_int isa_request_unmet = 0;  // BACKPROP_ISA asked for what this CPU or build lacks
+_Thread_local void *bp_thread_slots[BP_THREAD_SLOTS];
 static __thread int thread_isa = -1;      // -1: the process's choice; else a BP_ISA_* level
 static __thread int thread_direct = -1;   // -1: the process's choice; 0 or 1 (see gemm.c)
 

@@ -1,17 +1,21 @@
 import ArrayCore
 
 /// A place in the user's Swift source: where a graph operation was built.
+///
+/// Plain data (no reference inside), so that recording, copying and dropping one costs no
+/// reference counting: every operation records its location, and most are never printed.
 public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
-  /// The file as the compiler gave it, converted to a `String` only when asked for (every
-  /// operation records its location, and most are never printed).
+  /// The file as the compiler gave it, converted to a `String` only when asked for.
   private var literal: StaticString?
-  private var text: String?
+  /// A file given as a `String` (``init(file:line:)``, the ``file`` setter): its index among
+  /// the names kept once per process (``FileNames``), or -1.
+  private var named: Int32 = -1
 
   /// The file, as `#fileID` gives it (`MyModule/Model.swift`).
   public var file: String {
-    get { text ?? literal.map { "\($0)" } ?? "" }
+    get { named >= 0 ? FileNames.name(named) : literal.map { "\($0)" } ?? "" }
     set {
-      text = newValue
+      named = FileNames.index(of: newValue)
       literal = nil
     }
   }
@@ -19,7 +23,7 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
   public var line: Int
   /// Creates a location.
   public init(file: String, line: Int) {
-    self.text = file
+    self.named = FileNames.index(of: file)
     self.line = line
   }
   /// Creates a location from the compiler's `#fileID` and `#line`.
@@ -36,6 +40,28 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
   }
   /// `File.swift:12`.
   public var description: String { "\(file):\(line)" }
+}
+
+/// The file names given to ``SourceLocation`` as strings, each kept once for the process (a
+/// program names few files), so that a location holds an index instead of a string.
+private enum FileNames {
+  nonisolated(unsafe) private static var names: [String] = []
+  nonisolated(unsafe) private static var indices: [String: Int32] = [:]
+  private static let lock = Lock()
+
+  /// The index of `name`, adding it the first time.
+  static func index(of name: String) -> Int32 {
+    lock.withLock {
+      if let i = indices[name] { return i }
+      let i = Int32(truncatingIfNeeded: names.count)
+      names.append(name)
+      indices[name] = i
+      return i
+    }
+  }
+
+  /// The name at `index`.
+  static func name(_ index: Int32) -> String { lock.withLock { names[Int(index)] } }
 }
 
 /// A description of one input of an operation, for error messages.

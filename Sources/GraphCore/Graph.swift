@@ -32,6 +32,18 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   }
   /// `[0]` to `[64]`.
   private static let vectors: [PartialShape] = (0...64).map { PartialShape([$0] as [Int?]) }
+  /// The partial shape with a dimension of size 1 inserted at `axis` (in `0...rank`); `[1]` and
+  /// `[1, 1]` come out shared, without building an array.
+  func inserting(unitAxis axis: Int) -> PartialShape {
+    if rank <= 1 && dimensions.allSatisfy({ $0 == 1 }) {
+      return PartialShape(dimensions: rank == 0 ? PartialShape.unitVector : PartialShape.unitMatrix)
+    }
+    var d = dimensions
+    d.insert(1, at: axis)
+    return PartialShape(d)
+  }
+  /// Wraps `dimensions` as they are (already shared where they should be).
+  private init(dimensions: [Int?]) { self.dimensions = dimensions }
   /// `[1]` and `[1, 1]` as statically initialized arrays, never freed, so that copying them
   /// costs no atomic reference counting (see ``ArrayCore/Shape/init(_:)``).
   private static let unitVector: [Int?] = [1]
@@ -41,14 +53,7 @@ public struct PartialShape: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
   /// The number of dimensions.
   public var rank: Int { dimensions.count }
   /// The shape, when every size is known.
-  public var concrete: Shape? {
-    var out: [Int] = []
-    for d in dimensions {
-      guard let d else { return nil }
-      out.append(d)
-    }
-    return Shape(out)
-  }
+  public var concrete: Shape? { Shape(known: dimensions) }
   /// Whether a concrete shape fits: same rank and equal known sizes.
   public func accepts(_ shape: Shape) -> Bool {
     guard shape.rank == rank else { return false }

@@ -67,8 +67,8 @@ public enum PrimitiveRegistry {
   /// The primitives of GraphCore, one entry per operation type name, in family order.
   package static let graphCorePrimitives: [(primitive: any Primitive, family: OperationFamily)] = {
     var list: [(any Primitive, OperationFamily)] = []
-    list += unaryFunctions.map { (Unary($0), .unary) }
-    list += binaryFunctions.map { (Binary($0), .binary) }
+    list += unaryFunctions.map { (unaryPrimitive($0), .unary) }
+    list += binaryFunctions.map { (binaryPrimitive($0), .binary) }
     list += [Compare.Function.equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual].map { (Compare($0), .comparison) }
     list += [Logical.Function.not, .and, .or].map { (Logical($0), .comparison) }
     list.append((Select(), .comparison))

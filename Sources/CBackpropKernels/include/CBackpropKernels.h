@@ -17,6 +17,19 @@
 extern "C" {
 #endif
 
+// MARK: Thread-local slots
+
+/// Per-thread pointers that the Swift side keeps unretained (slot 0: the running eager tape,
+/// slot 1: the active eager variable store), set and restored around synchronous scopes: a
+/// read is one load, where a Swift task-local value costs a runtime lookup and a generic copy
+/// at every eager operation.
+#define BP_THREAD_SLOTS 2
+extern _Thread_local void *bp_thread_slots[BP_THREAD_SLOTS];
+/// Slot `i` (0 <= i < BP_THREAD_SLOTS) of the calling thread.
+static inline void *bp_thread_slot(int i) { return bp_thread_slots[i]; }
+/// Sets slot `i` of the calling thread.
+static inline void bp_set_thread_slot(int i, void *p) { bp_thread_slots[i] = p; }
+
 // MARK: Dispatch and threads
 
 /// Instruction-set levels of the kernels. BP_ISA_WIDE_ON_AVX2 is for tests: the AVX-512 path's

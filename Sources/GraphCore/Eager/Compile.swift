@@ -161,7 +161,7 @@ public final class CompiledFunction: @unchecked Sendable {
       graph.placeholder(info.dtype, shape: info.shape, name: "input_\(i)")
     }
     // No tape records while tracing: the operations go to the symbolic graph.
-    let outputs = try EagerScope.$tape.withValue(nil) {
+    let outputs = try EagerScope.withTape(nil) {
       try Self.$tracing.withValue(Self.tracing + [ObjectIdentifier(self)]) {
         try body(placeholders).map { try graph.adopt($0, op: "compile", location: nil) }
       }

@@ -43,7 +43,7 @@ public final class GradientTape: @unchecked Sendable {
   /// Runs `body` with this tape recording: eager values it creates belong to the tape, and
   /// every eager operation it runs is recorded (TF2's `with tape:`).
   public func record<R>(_ body: () throws -> R) rethrows -> R {
-    try EagerScope.$tape.withValue(graph) { try body() }
+    try EagerScope.withTape(graph) { try body() }
   }
 
   /// `∂(Σ y)/∂xᵢ` for each `xᵢ`, computed now and recorded (so it can be differentiated again).
@@ -113,7 +113,7 @@ public func valueWithGradient(
   let tape = Graph(mode: .tape)
   let inputs = xs.map { tape.constant($0, name: "x", file: file, line: line) }
   try requireFloatingPoint(inputs, op: "valueWithGradient", location: location)
-  return try EagerScope.$tape.withValue(tape) {
+  return try EagerScope.withTape(tape) {
     let y = try tape.adopt(try body(inputs), op: "valueWithGradient", location: location)
     let grads = try gradients(of: [y], withRespectTo: inputs, unconnected: .zero, file: file, line: line)
     var values: [NDArray] = []
@@ -167,7 +167,7 @@ public func valueWithGradient(
     return (y, grads.map { $0! })
   }
   let tape = EagerScope.tape ?? xs.first(where: { $0.graph.mode == .tape })?.graph ?? Graph(mode: .tape)
-  return try EagerScope.$tape.withValue(tape) {
+  return try EagerScope.withTape(tape) {
     let locals = try xs.map { try tape.watch($0, location: location) }
     let y = try tape.adopt(try body(locals), op: "valueWithGradient", location: location)
     let grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line)

@@ -1,4 +1,5 @@
 import ArrayCore
+import CBackpropKernels
 import Synchronization
 
 // Eager execution (issue 16). An eager value is a `Tensor` of an eager graph: a graph that runs
@@ -168,12 +169,43 @@ struct ImportKey: Hashable {
 
 private let eagerGraphCounter = Atomic<UInt64>(0)
 
-/// The tape that records eager operations on the current task (set by ``GradientTape/record(_:)``
-/// and ``valueWithGradient(at:of:)``).
+/// The tape that records eager operations on the current thread (set by
+/// ``GradientTape/record(_:)`` and ``valueWithGradient(at:of:)``) and the store whose variables
+/// eager code reuses by name (``EagerVariables/use(_:)``).
+///
+/// Both are scoped to a synchronous body, so they are kept per thread (a body cannot move to
+/// another thread without suspending, which a synchronous one cannot do), unretained, in C
+/// thread-local slots: the scope keeps the object alive and restores the outer value when it
+/// ends. A task-local value costs a runtime lookup and a generic copy of the optional at every
+/// eager operation (about 220 instructions). A task started inside the body does not inherit the
+/// tape, which is what a graph built from one thread needs.
 enum EagerScope {
-  @TaskLocal static var tape: Graph?
-  /// The store whose variables eager code reuses by name (``EagerVariables/use(_:)``).
-  @TaskLocal static var variables: EagerVariables?
+  /// The running tape, if any.
+  static var tape: Graph? { object(slot: 0) }
+  /// The active variable store, if any.
+  static var variables: EagerVariables? { object(slot: 1) }
+
+  /// Runs `body` with `tape` as the running tape (`nil`: none).
+  static func withTape<R>(_ tape: Graph?, _ body: () throws -> R) rethrows -> R {
+    try withObject(tape, slot: 0, body)
+  }
+
+  /// Runs `body` with `variables` as the active store.
+  static func withVariables<R>(_ variables: EagerVariables?, _ body: () throws -> R) rethrows -> R {
+    try withObject(variables, slot: 1, body)
+  }
+
+  private static func object<T: AnyObject>(slot: Int32) -> T? {
+    guard let p = bp_thread_slot(slot) else { return nil }
+    return Unmanaged<T>.fromOpaque(p).takeUnretainedValue()
+  }
+
+  private static func withObject<T: AnyObject, R>(_ object: T?, slot: Int32, _ body: () throws -> R) rethrows -> R {
+    let saved = bp_thread_slot(slot)
+    bp_set_thread_slot(slot, object.map { Unmanaged.passUnretained($0).toOpaque() })
+    defer { bp_set_thread_slot(slot, saved) }
+    return try withExtendedLifetime(object) { try body() }
+  }
 }
 
 extension Graph {

@@ -26,7 +26,7 @@ public final class EagerVariables: @unchecked Sendable {
   /// Runs `body` with this store active: an eager `graph.variable(_:name:)` call returns the
   /// store's variable of that name, creating it (from the given initial value) the first time.
   public func use<R>(_ body: () throws -> R) rethrows -> R {
-    try EagerScope.$variables.withValue(self) { try body() }
+    try EagerScope.withVariables(self) { try body() }
   }
 
   /// The trainable variables, in creation order.

@@ -240,7 +240,7 @@ struct GraphDefExporter {
     case is ReshapeLike: ("ReshapeLike", [])
     case is BroadcastLike: ("BroadcastLike", [])
     case let e as ElementCount: ("ElementCount", [("_backprop_axes", .ints(e.axes))])
-    case let b as Binary where b.function is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
+    case let b as any BinaryPrimitive where b.function is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
     // TensorFlow's ApplyAdam takes β₁, β₂ and ε as tensors of the variable's dtype; Backprop's
     // kernel computes 1−β₁ and 1−β₂ in float64 before rounding them, so the exact values
     // travel beside them.
@@ -279,12 +279,12 @@ struct GraphDefExporter {
       return simple(
         "VariableV2",
         [("dtype", .type(v.dtype)), ("shape", .shape(PartialShape(v.shape))), ("container", .string("")), ("shared_name", .string(""))])
-    case let u as Unary:
+    case let u as any UnaryPrimitive:
       if let l = u.function as? LeakyRelu {
         return simple("LeakyRelu", [("T", .type(t)), ("alpha", .float(Float(l.alpha)))])
       }
       return simple(u.typeName, [("T", .type(t))])
-    case let b as Binary where b.function is SigmoidCrossEntropy:
+    case let b as any BinaryPrimitive where b.function is SigmoidCrossEntropy:
       // max(x, 0) - x·z + log(1 + e^(-|x|)), as tf.nn.sigmoid_cross_entropy_with_logits.
       let attrs: [(String, TFAttr)] = [("T", .type(t))]
       let relu = fresh(name + "/relu"), xz = fresh(name + "/mul"), diff = fresh(name + "/sub")
@@ -298,7 +298,7 @@ struct GraphDefExporter {
         TFNode(name: soft, op: "Softplus", inputs: [neg], attrs: attrs),
         TFNode(name: name, op: "AddV2", inputs: [diff, soft], attrs: attrs),
       ]
-    case let b as Binary:
+    case let b as any BinaryPrimitive:
       // TensorFlow has every binary function under the same name but Hypot.
       guard b.typeName != "Hypot" else { return nil }
       return simple(b.typeName == "Add" ? "AddV2" : b.typeName, [("T", .type(t))])

@@ -748,9 +748,9 @@ struct GraphDefImporter {
       return
     default:
       if let f = unary[d.op] {
-        result = [try apply(Unary(f), [x(0)])]
+        result = [try apply(unaryPrimitive(f), [x(0)])]
       } else if let f = binary[d.op] {
-        result = [try apply(Binary(f), [x(0), x(1)])]
+        result = [try apply(binaryPrimitive(f), [x(0), x(1)])]
       } else if let f = compare[d.op] {
         result = [try apply(Compare(f), [x(0), x(1)])]
       } else {

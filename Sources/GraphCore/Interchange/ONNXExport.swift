@@ -67,7 +67,7 @@ extension Graph {
         let chosen = node.inputs[flag ? 1 : 2]
         if nodes[chosen.node].outputs[chosen.output].shape == node.outputs[v.output].shape { return resolve(chosen) }
       }
-      if let b = node.primitive as? Binary, b.function is Multiply {
+      if let b = node.primitive as? any BinaryPrimitive, b.function is Multiply {
         for (i, other) in [(0, 1), (1, 0)] {
           let mask = nodes[node.inputs[i].node]
           if mask.primitive is DropoutMask, knownBool(mask.inputs[1]) == false,
@@ -191,14 +191,14 @@ extension Graph {
         initializers.append(tensorProto(try session.value(of: Tensor(graph: self, node: id, output: 0)), node.name))
         continue
       case let m as MatMul where !m.transposeA && !m.transposeB: op = "MatMul"
-      case let b as Binary:
+      case let b as any BinaryPrimitive:
         op = ["Add": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Maximum": "Max", "Minimum": "Min", "Pow": "Pow"][b.typeName]
-      case let u as Unary where u.typeName == "Rsqrt":
+      case let u as any UnaryPrimitive where u.typeName == "Rsqrt":
         let root = fresh(node.name + "/sqrt")
         emitted.append(ONNXNode(op: "Sqrt", inputs: ins, output: root))
         emitted.append(ONNXNode(op: "Reciprocal", inputs: [root], output: node.name))
         continue
-      case let u as Unary:
+      case let u as any UnaryPrimitive:
         let same: Set<String> = [
           "Neg", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Sin", "Cos", "Tan", "Atan", "Reciprocal", "Softplus", "Erf",
           "Round", "Sign",

@@ -216,7 +216,7 @@ package struct Select: Primitive {
   /// `[nil, select(c, g, 0), select(c, 0, g)]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0], g.dtype.isFloatingPoint else { return [nil, nil, nil] }
-    let c = op.inputs[0]
+    let c = op.input(0)
     let zero = try zerosLike(g)
     return [nil, try select(c, g, zero), try select(c, zero, g)]
   }

@@ -112,7 +112,7 @@ package struct Conv2D: Primitive {
   /// `[conv2dBackpropInput(G, w, like: x), conv2dBackpropFilter(x, G, like: w)]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let x = op.inputs[0], w = op.inputs[1]
+    let x = op.input(0), w = op.input(1)
     let loc = x.graph.gradientLocation
     let dx = try x.graph.apply(
       Conv2DBackpropInput(strides: strides, padding: padding, dilations: dilations, groups: groups, outputShape: nil),
@@ -215,7 +215,7 @@ package struct Conv2DBackpropInput: Primitive {
   /// `[conv2d(G, w), conv2dBackpropFilter(G, dy), nil]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [Tensor?](repeating: nil, count: op.inputs.count) }
-    let dy = op.inputs[0], w = op.inputs[1]
+    let dy = op.input(0), w = op.input(1)
     let loc = g.graph.gradientLocation
     let gdy = try g.graph.apply(Conv2D(strides: strides, padding: padding, dilations: dilations, groups: groups), [g, w], location: loc)
     let gw = try g.graph.apply(
@@ -289,7 +289,7 @@ package struct Conv2DBackpropFilter: Primitive {
   /// `[conv2dBackpropInput(dy, G, like: x), conv2d(x, G), nil]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil, nil] }
-    let x = op.inputs[0], dy = op.inputs[1]
+    let x = op.input(0), dy = op.input(1)
     let loc = g.graph.gradientLocation
     let gx = try g.graph.apply(
       Conv2DBackpropInput(strides: strides, padding: padding, dilations: dilations, groups: groups, outputShape: nil),

@@ -137,24 +137,25 @@ extension BinaryFunction {
 
 /// The primitive of every ``UnaryFunction``: same dtype and shape as its float input; kernel,
 /// gradient and scalar form all come from the function's one definition.
-package struct Unary: Primitive {
+///
+/// Generic over the function, so that a primitive of a function without stored properties is
+/// empty: it sits in an existential's inline buffer (no box to allocate per operation, no
+/// reference to count when a node stores or copies it), and its kernel and scalar path call the
+/// definition directly. Code that needs the function without knowing its type casts to
+/// ``UnaryPrimitive``.
+package struct Unary<F: UnaryFunction>: UnaryPrimitive {
+  /// The function, of its own type.
+  package let f: F
   /// The function.
-  package let function: any UnaryFunction
-  /// Prepares ``function`` for the scalar fast path, specialized for its type: made here,
-  /// where the type is known (without capturing anything, so without allocating), and called
-  /// only when a plan is lowered.
-  let prepareScalar: @Sendable (any UnaryFunction) -> ScalarFunction
+  package var function: any UnaryFunction { f }
   /// Creates the primitive for `function`.
-  package init<F: UnaryFunction>(_ function: F) {
-    self.function = function
-    prepareScalar = { ScalarFunction($0 as! F) }  // always `function`, of type F
-  }
+  package init(_ function: F) { f = function }
   /// The number of inputs: 1.
   package var arity: Int? { 1 }
   /// The function's type name.
-  package var typeName: String { function.typeName }
-  /// The function on one scalar (the scalar fast path).
-  package var scalarForm: ScalarForm? { .unary(prepareScalar(function)) }
+  package var typeName: String { f.typeName }
+  /// The function on one scalar (the scalar fast path), prepared when a plan is lowered.
+  package var scalarForm: ScalarForm? { .unary(ScalarFunction(f)) }
   /// Same dtype and shape as the input, which must be floating point.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
   /// The input's type (the rule, without an array).
@@ -164,36 +165,52 @@ package struct Unary: Primitive {
   }
   /// Applies the function elementwise.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    if ScalarValues.unary(function, inputs, outputs) { return }
+    if ScalarValues.unary(f, inputs, outputs) { return }
     let x = inputs[0]
-    try outputs.update(0) { try function.evaluate(x, into: &$0) }
+    try outputs.update(0) { try f.evaluate(x, into: &$0) }
   }
   /// The function's derivative.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    return [try function.gradient(g, x: op.input(0), y: op.output)]
+    return [try f.gradient(g, x: op.input(0), y: op.output)]
   }
+}
+
+/// A ``Unary`` primitive of any function (`primitive as? any UnaryPrimitive`).
+package protocol UnaryPrimitive: Primitive {
+  /// The function.
+  var function: any UnaryFunction { get }
+}
+
+/// The ``Unary`` primitive of `function`, which may be an existential (a function decoded from
+/// a file): its type is opened here.
+package func unaryPrimitive(_ function: some UnaryFunction) -> any Primitive { Unary(function) }
+
+/// The ``Binary`` primitive of `function` (see ``unaryPrimitive(_:)``).
+package func binaryPrimitive(_ function: some BinaryFunction) -> any Primitive { Binary(function) }
+
+/// A ``Binary`` primitive of any function (`primitive as? any BinaryPrimitive`).
+package protocol BinaryPrimitive: Primitive {
+  /// The function.
+  var function: any BinaryFunction { get }
 }
 
 /// The primitive of every ``BinaryFunction``: both inputs float and of one dtype, the output of
 /// their broadcast shape; kernel, gradient and scalar form come from the function's definition.
-package struct Binary: Primitive {
+/// Generic over the function, as ``Unary``.
+package struct Binary<F: BinaryFunction>: BinaryPrimitive {
+  /// The function, of its own type.
+  package let f: F
   /// The function.
-  package let function: any BinaryFunction
-  /// Prepares ``function`` for the scalar fast path, specialized for its type (as
-  /// ``Unary/prepareScalar``).
-  let prepareScalar: @Sendable (any BinaryFunction) -> ScalarFunction
+  package var function: any BinaryFunction { f }
   /// Creates the primitive for `function`.
-  package init<F: BinaryFunction>(_ function: F) {
-    self.function = function
-    prepareScalar = { ScalarFunction($0 as! F) }  // always `function`, of type F
-  }
+  package init(_ function: F) { f = function }
   /// The number of inputs: 2.
   package var arity: Int? { 2 }
   /// The function's type name.
-  package var typeName: String { function.typeName }
-  /// The function on two scalars (the scalar fast path).
-  package var scalarForm: ScalarForm? { .binary(prepareScalar(function)) }
+  package var typeName: String { f.typeName }
+  /// The function on two scalars (the scalar fast path), prepared when a plan is lowered.
+  package var scalarForm: ScalarForm? { .binary(ScalarFunction(f)) }
   /// Both inputs float and of one dtype; the output has their broadcast shape.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
   /// The broadcast type (the rule, without an array).
@@ -209,21 +226,21 @@ package struct Binary: Primitive {
   }
   /// Applies the function with broadcasting.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    if ScalarValues.binary(function, inputs, outputs) { return }
+    if ScalarValues.binary(f, inputs, outputs) { return }
     let a = inputs[0]
     let b = inputs[1]
-    try outputs.update(0) { try function.evaluate(a, b, into: &$0) }
+    try outputs.update(0) { try f.evaluate(a, b, into: &$0) }
   }
   /// The function's partial derivatives.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let (dx, dy) = try function.gradient(g, x: op.input(0), y: op.input(1), z: op.output)
+    let (dx, dy) = try f.gradient(g, x: op.input(0), y: op.input(1), z: op.output)
     return [dx, dy]
   }
   /// The function's partial derivatives for the inputs in `needed` only.
   package func gradient(of op: Operation, upstream: [Tensor?], needed: InputMask) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let (dx, dy) = try function.gradient(
+    let (dx, dy) = try f.gradient(
       g, x: op.input(0), y: op.input(1), z: op.output, needed: (needed.contains(0), needed.contains(1)))
     return [dx, dy]
   }
@@ -255,9 +272,8 @@ func binaryOperator(_ primitive: any Primitive, _ x: Tensor, _ y: Tensor) throws
   try x.graph.apply(primitive, [x, y], location: x.graph.operatorLocation)
 }
 
-/// The operators' primitives, made and boxed once: a node stores the shared box (a retain)
-/// instead of boxing a new ``Binary`` (7 words, larger than an existential's inline buffer), an
-/// allocation per eager operation and per gradient operation built from operators.
+/// The operators' primitives, made once (empty: each fits an existential's inline buffer, so
+/// passing and storing them costs nothing).
 enum SharedPrimitives {
   /// `x + y`.
   static let add: any Primitive = Binary(Add())
@@ -342,7 +358,7 @@ package struct Cast: Primitive {
   }
   /// `cast(g, to: x.dtype)` between float types; none otherwise.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
-    let x = op.inputs[0]
+    let x = op.input(0)
     guard let g = upstream[0], x.dtype.isFloatingPoint, dtype.isFloatingPoint else { return [nil] }
     return [try cast(g, to: x.dtype)]
   }
@@ -359,7 +375,7 @@ public func cast(_ x: Tensor, to dtype: DType, name: String? = nil, file: Static
 /// in place, without the array kernel's shape checks, dispatch and loops. Same values.
 enum ScalarValues {
   /// `f(x)` into output 0 when `x` has one element of a float dtype; `false` otherwise.
-  @inline(__always) static func unary(_ f: any UnaryFunction, _ inputs: Operands, _ outputs: Results) -> Bool {
+  @inline(__always) static func unary(_ f: some UnaryFunction, _ inputs: Operands, _ outputs: Results) -> Bool {
     let x = inputs.address(0)
     if let p = NDArray.scalarAddress(of: x, as: Float.self) {
       let r = f.apply(p.pointee)
@@ -376,7 +392,7 @@ enum ScalarValues {
 
   /// `f(x, y)` into output 0 when `x` and `y` have one element each (every size 1, so the
   /// result has the shape of the one of higher rank) and one float dtype; `false` otherwise.
-  @inline(__always) static func binary(_ f: any BinaryFunction, _ inputs: Operands, _ outputs: Results) -> Bool {
+  @inline(__always) static func binary(_ f: some BinaryFunction, _ inputs: Operands, _ outputs: Results) -> Bool {
     let x = inputs.address(0)
     let y = inputs.address(1)
     // Every size is 1, so the broadcast shape is the operand of higher rank's.

@@ -32,7 +32,7 @@ package struct Extremum: Primitive {
   /// `g · 1[x = y] / Σ_axes 1[x = y]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard var g = upstream[0] else { return [nil] }
-    let x = op.inputs[0]
+    let x = op.input(0)
     var y = op.output
     if !keepDims {
       for a in axes {

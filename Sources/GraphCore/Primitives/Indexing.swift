@@ -30,7 +30,7 @@ package struct Gather: Primitive {
   /// `[scatterAdd(g, indices, like: params), nil]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let p = op.inputs[0], i = op.inputs[1]
+    let p = op.input(0), i = op.input(1)
     return [try p.graph.apply(ScatterAdd(axis: axis), [g, i, p], location: p.graph.gradientLocation), nil]
   }
 }
@@ -59,7 +59,7 @@ package struct ScatterAdd: Primitive {
   /// `[gather(g, indices), nil, nil]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil, nil] }
-    return [try g.graph.apply(Gather(axis: axis), [g, op.inputs[1]], location: g.graph.gradientLocation), nil, nil]
+    return [try g.graph.apply(Gather(axis: axis), [g, op.input(1)], location: g.graph.gradientLocation), nil, nil]
   }
 }
 

@@ -340,7 +340,7 @@ package struct Slice: Primitive {
   /// `pad(g)` into zeros of `x`'s shape.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    return [try g.graph.apply(SliceGrad(begin: begin, size: size), [g, op.inputs[0]], location: g.graph.gradientLocation)]
+    return [try g.graph.apply(SliceGrad(begin: begin, size: size), [g, op.input(0)], location: g.graph.gradientLocation)]
   }
 }
 

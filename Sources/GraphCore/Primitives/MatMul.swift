@@ -51,7 +51,7 @@ package struct MatMul: Primitive {
   /// step skips the first layer's `∂L/∂x`, a product as large as the layer's forward one).
   package func gradient(of op: Operation, upstream: [Tensor?], needed: InputMask) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let a = op.inputs[0], b = op.inputs[1]
+    let a = op.input(0), b = op.input(1)
     let wantA = needed.contains(0), wantB = needed.contains(1)
     switch (transposeA, transposeB) {
     case (false, false):

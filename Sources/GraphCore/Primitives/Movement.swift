@@ -50,7 +50,7 @@ package struct Reshape: Primitive {
   /// `reshapeLike(g, x)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    return [try reshapeLike(g, op.inputs[0])]
+    return [try reshapeLike(g, op.input(0))]
   }
 }
 
@@ -67,11 +67,13 @@ package struct ReshapeLike: Primitive {
   /// `ReshapeLike`.
   package var typeName: String { "ReshapeLike" }
   /// `x`'s dtype with `reference`'s shape.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
+  /// `x`'s dtype with `reference`'s shape (the rule, without an array).
+  package func outputType(for inputs: [TensorInfo]) throws -> TensorInfo? {
     if let a = inputs[0].shape.concrete, let b = inputs[1].shape.concrete, a.elementCount != b.elementCount {
       throw ShapeError("cannot reshape \(a) to \(b)")
     }
-    return [TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)]
+    return TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape)
   }
   /// Shares the input's memory under the reference's shape.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
@@ -80,7 +82,7 @@ package struct ReshapeLike: Primitive {
   /// `reshapeLike(g, x)`; none for the reference.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    return [try reshapeLike(g, op.inputs[0]), nil]
+    return [try reshapeLike(g, op.input(0)), nil]
   }
 }
 
@@ -99,22 +101,21 @@ package struct ExpandDims: Primitive {
   /// `ExpandDims`.
   package var typeName: String { "ExpandDims" }
   /// The input's shape with a 1 inserted.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
-    var dims = inputs[0].shape.dimensions
-    dims.insert(1, at: try normalizeAxis(axis, rank: dims.count + 1))
-    return [TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(dims))]
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
+  /// The input's shape with a 1 inserted (the rule, without an array).
+  package func outputType(for inputs: [TensorInfo]) throws -> TensorInfo? {
+    let shape = inputs[0].shape
+    return TensorInfo(dtype: inputs[0].dtype, shape: shape.inserting(unitAxis: try normalizeAxis(axis, rank: shape.rank + 1)))
   }
   /// Shares the input's memory.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
-    var dims = x.shape.dimensions
-    dims.insert(1, at: try normalizeAxis(axis, rank: dims.count + 1))
-    outputs[0] = try x.reshaped(to: Shape(dims))
+    outputs[0] = try x.reshaped(to: x.shape.inserting(unitAxis: try normalizeAxis(axis, rank: x.rank + 1)))
   }
   /// `reshapeLike(g, x)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    return [try reshapeLike(g, op.inputs[0])]
+    return [try reshapeLike(g, op.input(0))]
   }
 }
 
@@ -157,7 +158,7 @@ package struct Squeeze: Primitive {
   /// `reshapeLike(g, x)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    return [try reshapeLike(g, op.inputs[0])]
+    return [try reshapeLike(g, op.input(0))]
   }
 }
 
@@ -210,7 +211,7 @@ package struct BroadcastLike: Primitive {
   /// `sumToShapeOf(g, x)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    return [try sumToShapeOf(g, op.inputs[0]), nil]
+    return [try sumToShapeOf(g, op.input(0)), nil]
   }
 }
 
@@ -247,7 +248,7 @@ package struct SumToShapeOf: Primitive {
   /// `broadcastLike(g, x)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    return [try broadcastLike(g, op.inputs[0]), nil]
+    return [try broadcastLike(g, op.input(0)), nil]
   }
 }
 

@@ -76,7 +76,7 @@ package struct Normalize: Primitive {
 
   /// The rule in the type's description.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
-    let x = op.inputs[0], xhat = op.outputs[0], variance = op.outputs[2]
+    let x = op.input(0), xhat = op.outputs[0], variance = op.outputs[2]
     let graph = x.graph
     var terms: [Tensor] = []
     if let g = upstream[0] {

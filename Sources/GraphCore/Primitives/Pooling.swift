@@ -45,7 +45,7 @@ package struct MaxPool: Primitive {
   /// `maxPoolGrad(x, G)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    let x = op.inputs[0]
+    let x = op.input(0)
     return [try x.graph.apply(MaxPoolGrad(geometry: geometry), [x, g], location: x.graph.gradientLocation)]
   }
 }
@@ -76,7 +76,7 @@ package struct MaxPoolGrad: Primitive {
   /// `[nil, maxPoolGradGrad(x, G)]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let x = op.inputs[0]
+    let x = op.input(0)
     return [nil, try x.graph.apply(MaxPoolGradGrad(geometry: geometry), [x, g], location: x.graph.gradientLocation)]
   }
 }
@@ -107,7 +107,7 @@ package struct MaxPoolGradGrad: Primitive {
   /// `[nil, maxPoolGrad(x, G)]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let x = op.inputs[0]
+    let x = op.input(0)
     return [nil, try x.graph.apply(MaxPoolGrad(geometry: geometry), [x, g], location: x.graph.gradientLocation)]
   }
 }
@@ -138,7 +138,7 @@ package struct AvgPool: Primitive {
   /// `avgPoolGrad(G, like: x)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    let x = op.inputs[0]
+    let x = op.input(0)
     return [try x.graph.apply(AvgPoolGrad(geometry: geometry), [g, x], location: x.graph.gradientLocation)]
   }
 }

@@ -27,7 +27,7 @@ package struct Sum: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard var g = upstream[0] else { return [nil] }
     if !keepDims { for a in axes { g = try expandDims(g, axis: a) } }
-    return [try broadcastLike(g, op.inputs[0])]
+    return [try broadcastLike(g, op.input(0))]
   }
 }
 

@@ -127,7 +127,7 @@ package struct SparseSoftmaxCrossEntropy: Primitive {
   /// `[g · (softmax(x) - onehot(k)), nil]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    let x = op.inputs[0], k = op.inputs[1]
+    let x = op.input(0), k = op.input(1)
     let probabilities = try softmax(x)
     let target = try x.graph.apply(OneHot(depth: nil, dtype: x.dtype), [k, x], location: x.graph.gradientLocation)
     return [try expandDims(g, axis: -1) * (probabilities - target), nil]

@@ -289,8 +289,8 @@ extension Plan {
       }
       return nil
     }
-    func unary(_ step: Int) -> (any UnaryFunction)? { (slots.steps[step].primitive as? Unary)?.function }
-    func binary(_ step: Int) -> (any BinaryFunction)? { (slots.steps[step].primitive as? Binary)?.function }
+    func unary(_ step: Int) -> (any UnaryFunction)? { (slots.steps[step].primitive as? any UnaryPrimitive)?.function }
+    func binary(_ step: Int) -> (any BinaryFunction)? { (slots.steps[step].primitive as? any BinaryPrimitive)?.function }
     func replace(_ last: Int, with kernel: any FusedKernel, inputs: [Int], removing chain: [Int]) {
       slots.steps[last].inputStart = slots.slotLists.count
       slots.steps[last].inputCount = inputs.count
