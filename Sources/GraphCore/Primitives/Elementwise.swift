@@ -221,6 +221,9 @@ package struct Binary<F: BinaryFunction>: BinaryPrimitive {
     }
     // Equal known shapes (the common case) need no broadcasting and no new shape.
     if inputs[0].shape == inputs[1].shape && inputs[0].shape.isFullyKnown { return inputs[0] }
+    // A scalar broadcasts to the other shape as it is (an operator's constant: `x * 2`).
+    if inputs[1].shape.rank == 0 { return inputs[0] }
+    if inputs[0].shape.rank == 0 { return TensorInfo(dtype: inputs[0].dtype, shape: inputs[1].shape) }
     let shape = try broadcastDimensions(inputs[0].shape.dimensions, inputs[1].shape.dimensions)
     return TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(shape))
   }
@@ -272,38 +275,21 @@ func binaryOperator(_ primitive: any Primitive, _ x: Tensor, _ y: Tensor) throws
   try x.graph.apply(primitive, [x, y], location: x.graph.operatorLocation)
 }
 
-/// The operators' primitives, made once (empty: each fits an existential's inline buffer, so
-/// passing and storing them costs nothing).
-enum SharedPrimitives {
-  /// `x + y`.
-  static let add: any Primitive = Binary(Add())
-  /// `x - y`.
-  static let subtract: any Primitive = Binary(Subtract())
-  /// `x * y`.
-  static let multiply: any Primitive = Binary(Multiply())
-  /// `x / y`.
-  static let divide: any Primitive = Binary(Divide())
-  /// `-x`.
-  static let negate: any Primitive = Unary(Negate())
-  /// `x²`.
-  static let square: any Primitive = Unary(Square())
-}
-
 // MARK: - Operators
 
 extension Tensor {
   /// `x + y` with broadcasting. Errors name the operation and both inputs with the place each
   /// was built (operators cannot know their own source line).
-  public static func + (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(SharedPrimitives.add, x, y) }
+  public static func + (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Binary(Add()), x, y) }
   /// `x - y` with broadcasting.
-  public static func - (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(SharedPrimitives.subtract, x, y) }
+  public static func - (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Binary(Subtract()), x, y) }
   /// `x * y` (elementwise) with broadcasting.
-  public static func * (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(SharedPrimitives.multiply, x, y) }
+  public static func * (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Binary(Multiply()), x, y) }
   /// `x / y` (elementwise) with broadcasting.
-  public static func / (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(SharedPrimitives.divide, x, y) }
+  public static func / (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Binary(Divide()), x, y) }
   /// `-x`.
   public static prefix func - (x: Tensor) throws -> Tensor {
-    try x.graph.apply(SharedPrimitives.negate, [x], location: x.graph.operatorLocation)
+    try x.graph.apply(Unary(Negate()), [x], location: x.graph.operatorLocation)
   }
 
   /// `x + c`, with `c` a constant of `x`'s dtype.
