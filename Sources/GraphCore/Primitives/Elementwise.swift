@@ -148,14 +148,23 @@ package struct Unary<F: UnaryFunction>: UnaryPrimitive {
   package let f: F
   /// The function.
   package var function: any UnaryFunction { f }
+  /// Prepares the function for the scalar fast path, specialized for its type: made here, where
+  /// the type is known at the caller (a closure without captures, two words, so the primitive
+  /// still fits an existential's inline buffer), and called only when a plan is lowered. A
+  /// ``ScalarFunction`` made inside ``scalarForm`` instead would be generic code calling the
+  /// definition through its witness table at every scalar step.
+  let prepareScalar: @Sendable (F) -> ScalarFunction
   /// Creates the primitive for `function`.
-  package init(_ function: F) { f = function }
+  package init(_ function: F) {
+    f = function
+    prepareScalar = { ScalarFunction($0) }
+  }
   /// The number of inputs: 1.
   package var arity: Int? { 1 }
   /// The function's type name.
   package var typeName: String { f.typeName }
   /// The function on one scalar (the scalar fast path), prepared when a plan is lowered.
-  package var scalarForm: ScalarForm? { .unary(ScalarFunction(f)) }
+  package var scalarForm: ScalarForm? { .unary(prepareScalar(f)) }
   /// Same dtype and shape as the input, which must be floating point.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
   /// The input's type (the rule, without an array).
@@ -203,14 +212,20 @@ package struct Binary<F: BinaryFunction>: BinaryPrimitive {
   package let f: F
   /// The function.
   package var function: any BinaryFunction { f }
+  /// Prepares the function for the scalar fast path, specialized for its type (as
+  /// ``Unary/prepareScalar``).
+  let prepareScalar: @Sendable (F) -> ScalarFunction
   /// Creates the primitive for `function`.
-  package init(_ function: F) { f = function }
+  package init(_ function: F) {
+    f = function
+    prepareScalar = { ScalarFunction($0) }
+  }
   /// The number of inputs: 2.
   package var arity: Int? { 2 }
   /// The function's type name.
   package var typeName: String { f.typeName }
   /// The function on two scalars (the scalar fast path), prepared when a plan is lowered.
-  package var scalarForm: ScalarForm? { .binary(ScalarFunction(f)) }
+  package var scalarForm: ScalarForm? { .binary(prepareScalar(f)) }
   /// Both inputs float and of one dtype; the output has their broadcast shape.
   package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
   /// The broadcast type (the rule, without an array).
