@@ -354,7 +354,11 @@ public final class Graph: @unchecked Sendable {
     do {
       // A single-output rule first: no array of output types to build.
       if let info = try primitive.outputType(for: inputTypes) {
-        try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype)
+        // An input's own type (elementwise rules mostly) was validated when that input was made
+        // (or, in a symbolic graph, by `check` above).
+        if !inputTypes.contains(info) {
+          try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype)
+        }
         outputs = NodeOutputs(info)
       } else {
         let infos = try primitive.outputTypes(for: inputTypes)
