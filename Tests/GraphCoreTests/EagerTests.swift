@@ -212,6 +212,54 @@ import TestSupport
       }
     }
   }
+
+  /// The running tape is scoped to the synchronous body on its thread (a C thread-local slot,
+  /// see ARCHITECTURE.md): nested scopes restore the outer tape, also when the body throws, and
+  /// another thread never records on it.
+  @Test func theRunningTapeIsScopedToItsBodyAndThread() throws {
+    #expect(EagerScope.tape == nil)
+    let outer = GradientTape(), inner = GradientTape()
+    struct Failure: Error {}
+    outer.record {
+      #expect(EagerScope.tape === outer.graph)
+      inner.record { #expect(EagerScope.tape === inner.graph) }
+      #expect(EagerScope.tape === outer.graph)
+      #expect(throws: Failure.self) { try inner.record { throw Failure() } }
+      #expect(EagerScope.tape === outer.graph)
+      // A value made here belongs to the tape; one made on another thread does not.
+      let here = Tensor(NDArray([Float(1)]))
+      #expect(here.graph === outer.graph)
+      final class Box: @unchecked Sendable { var graph: Graph?; var tape: Graph? }
+      let box = Box()
+      let done = DispatchSemaphore(value: 0)
+      let thread = Thread {
+        box.tape = EagerScope.tape
+        box.graph = Tensor(NDArray([Float(2)])).graph
+        done.signal()
+      }
+      thread.start()
+      done.wait()
+      #expect(box.tape == nil)
+      #expect(box.graph !== outer.graph && box.graph?.isEager == true)
+      // The variable store's scope works the same way.
+      let variables = EagerVariables()
+      variables.use { #expect(EagerScope.variables === variables) }
+      #expect(EagerScope.variables == nil)
+    }
+    #expect(EagerScope.tape == nil)
+  }
+
+  /// A location made from a `String` (interned) equals and hashes as the same place made from
+  /// the compiler's literal, and keeps its text.
+  @Test func sourceLocationsFromStringsAndLiterals() {
+    let named = SourceLocation(file: "Module/Model.swift", line: 12)
+    let literal = SourceLocation("Module/Model.swift", 12)
+    #expect(named.file == "Module/Model.swift" && named == literal && named.hashValue == literal.hashValue)
+    var moved = literal
+    moved.file = "Other.swift"
+    #expect(moved.file == "Other.swift" && moved.description == "Other.swift:12" && moved != literal)
+    #expect(SourceLocation(file: "Module/Model.swift", line: 13) != named)
+  }
 }
 
 @Suite struct EagerMemoryTests {
