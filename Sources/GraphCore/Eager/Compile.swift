@@ -131,16 +131,17 @@ public final class CompiledFunction: @unchecked Sendable {
     // Held through the run: the trace's session is reachable only through this function, so
     // this one lock serializes its runs (the step takes no lock of its own).
     defer { lock.unlock() }
-    let trace: Trace
-    if let last, last.signature.matches(inputs) {
-      trace = last
-    } else {
-      let signature = Signature(inputs: inputs.map(Self.info))
-      let found = try traces[signature] ?? makeTrace(signature)
-      traces[signature] = found
-      last = found
-      trace = found
+    // The last call's trace, used without a retain and release (`last` keeps it alive while the
+    // lock is held): the common call of a training loop.
+    if let current = last.map(Unmanaged.passUnretained),
+      current._withUnsafeGuaranteedRef({ $0.signature.matches(inputs) })
+    {
+      return try current._withUnsafeGuaranteedRef { try $0.run(inputs) }
     }
+    let signature = Signature(inputs: inputs.map(Self.info))
+    let trace = try traces[signature] ?? makeTrace(signature)
+    traces[signature] = trace
+    last = trace
     // The inputs match the placeholders' dtypes and shapes exactly (the signature): they are
     // bound by position without checks; the captured variables' current values are checked.
     return try trace.run(inputs)

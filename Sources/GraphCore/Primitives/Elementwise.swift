@@ -138,11 +138,10 @@ extension BinaryFunction {
 /// The primitive of every ``UnaryFunction``: same dtype and shape as its float input; kernel,
 /// gradient and scalar form all come from the function's one definition.
 ///
-/// Generic over the function, so that a primitive of a function without stored properties is
-/// empty: it sits in an existential's inline buffer (no box to allocate per operation, no
-/// reference to count when a node stores or copies it), and its kernel and scalar path call the
-/// definition directly. Code that needs the function without knowing its type casts to
-/// ``UnaryPrimitive``.
+/// Generic over the function, so that the primitive is only its function (empty for most) and
+/// a two-word closure: it sits in an existential's inline buffer, with no box to allocate per
+/// operation and no shared box to count when a node stores or copies it. Code that needs the
+/// function without knowing its type casts to ``UnaryPrimitive``.
 package struct Unary<F: UnaryFunction>: UnaryPrimitive {
   /// The function, of its own type.
   package let f: F
