@@ -30,8 +30,12 @@ public struct Square: UnaryFunction {
   public var typeName: String { "Square" }
   /// `x · x`.
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { x * x }
-  /// `g · (x · 2)`.
-  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * (x * 2) }
+  /// `t + t` with `t = g · x`: `2gx` rounded once, as `g · (2x)`, without a constant operand
+  /// (an eager tape would make one per gradient).
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? {
+    let t = try g * x
+    return try t + t
+  }
 }
 /// Elementwise square, `x²` (`tf.square`).
 public func square(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
@@ -94,8 +98,8 @@ public struct Sqrt: UnaryFunction {
   public var typeName: String { "Sqrt" }
   /// `√x`.
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { x.squareRoot() }
-  /// `g / (y · 2)`.
-  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g / (y * 2) }
+  /// `g / (y + y)` (`y + y` is `2y` exactly, without a constant operand).
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g / (y + y) }
 }
 /// Elementwise square root, `√x` (`tf.sqrt`).
 public func sqrt(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
