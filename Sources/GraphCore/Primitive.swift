@@ -137,12 +137,14 @@ package final class ExecutionContext: @unchecked Sendable {
   /// The node being executed.
   @exclusivity(unchecked) var currentNode = 0
   /// Whether the step is a training step (switches dropout); set by the session options.
-  package internal(set) var isTraining = true
+  /// (Unchecked exclusivity, as the fields above: an eager store's restart sets it for every
+  /// dead graph.)
+  @exclusivity(unchecked) package internal(set) var isTraining = true
   /// The graph whose nodes the context serves (for names in errors). Not `weak`: a weak
   /// reference gives the graph a side table, which sends every retain and release of it (each
   /// copy of a `Tensor`) down the runtime's slow path. The owner (a ``Session``, or the eager
   /// graph itself through its store) keeps the graph alive for as long as the context is used.
-  unowned(unsafe) var graph: Graph?
+  @exclusivity(unchecked) unowned(unsafe) var graph: Graph?
 
   init() {}
 
