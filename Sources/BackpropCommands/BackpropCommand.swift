@@ -85,21 +85,21 @@ func describingFileSystemErrors(_ error: Error) -> Error {
 
 /// Options shared by the notebook's two recipes.
 struct RecipeOptions: ParsableArguments {
-  @Option(help: "Seed for the data, the initial value of A and the sample order (same seed, same output).")
+  @Option(parsing: .unconditional, help: "Seed for the data, the initial value of A and the sample order (same seed, same output) (an integer from 0 to 2^64 - 1).")
   var seed: UInt64 = 42
 
-  @Option(help: "Number of training steps.")
+  @Option(parsing: .unconditional, help: "Number of training steps.")
   var steps: Int?
 
-  @Option(name: .customLong("learning-rate"), help: "Gradient-descent learning rate (a positive number).")
+  @Option(name: .customLong("learning-rate"), parsing: .unconditional, help: "Gradient-descent learning rate (a positive number).")
   var learningRate: Double?
 
-  @Option(name: .customLong("print-every"), help: "Print A and the loss every N steps.")
+  @Option(name: .customLong("print-every"), parsing: .unconditional, help: "Print A and the loss every N steps.")
   var printEvery: Int?
 
   @Option(
     name: .customLong("batch-size"),
-    help: "Samples per training step, drawn with replacement (the notebook: 1; the same --batch-size is needed to resume with --restore).")
+    parsing: .unconditional, help: "Samples per training step, drawn with replacement (the notebook: 1; the same --batch-size is needed to resume with --restore).")
   var batchSize: Int?
 
   @Option(
@@ -167,8 +167,10 @@ struct RecipeOptions: ParsableArguments {
   }
 
   /// Hooks that restore `--restore` before the first step and save `--save` after the last;
-  /// the checkpoint's metadata records the recipe, the seed and the step.
-  func checkpointHooks(recipe: String) -> TrainingHooks {
+  /// the checkpoint's metadata records the recipe, the seed, the batch size and the step, and a
+  /// resumed run must name the same seed and batch size (the samples of the steps done are
+  /// skipped, so either would change which samples the remaining steps draw).
+  func checkpointHooks(recipe: String, batchSize: Int) -> TrainingHooks {
     TrainingHooks(
       willStart: { session in
         guard let restorePath else { return 0 }
@@ -180,6 +182,11 @@ struct RecipeOptions: ParsableArguments {
           throw CLIError(
             "\(restorePath) was written with --seed \(saved); resume with the same seed to get the same samples")
         }
+        // (Checkpoints written before the batch size was recorded are not checked.)
+        if let saved = metadata["batch-size"], saved != String(batchSize) {
+          throw CLIError(
+            "\(restorePath) was written with --batch-size \(saved), this run has \(batchSize); resume with the same batch size to get the same samples")
+        }
         guard let text = metadata["step"], let step = Int(text), step >= 0 else {
           throw CLIError("\(restorePath) does not record its step (metadata 'step'); it was not written by --save or --save-model")
         }
@@ -189,7 +196,9 @@ struct RecipeOptions: ParsableArguments {
         guard let savePath else { return }
         try Checkpoint.save(
           session: session, to: savePath,
-          metadata: ["recipe": recipe, "seed": String(seed), "step": String(steps), "writer": "backprop"])
+          metadata: [
+            "recipe": recipe, "seed": String(seed), "batch-size": String(batchSize), "step": String(steps), "writer": "backprop",
+          ])
       })
   }
 }
@@ -253,7 +262,7 @@ extension RecipeOptions {
       return
     }
     let tensorBoard = try outputs.openTensorBoard()
-    var hooks = checkpointHooks(recipe: recipe.name)
+    var hooks = checkpointHooks(recipe: recipe.name, batchSize: c.batchSize)
     if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
     let save = hooks.didFinish
     hooks.didFinish = { session, steps in

@@ -10,10 +10,10 @@ struct BenchCommand: ParsableCommand {
     commandName: "bench",
     abstract: "Run the benchmark workloads and print a table (or JSON): time and heap allocations per step.")
 
-  @Option(help: "Steps per timed repetition of the step workloads.")
+  @Option(parsing: .unconditional, help: "Steps per timed repetition of the step workloads.")
   var steps = 100_000
 
-  @Option(help: "Timed repetitions (the median, min and max are reported).")
+  @Option(parsing: .unconditional, help: "Timed repetitions (the median, min and max are reported).")
   var repetitions = 7
 
   @Flag(help: "Print JSON (one object per workload) instead of a table.")
@@ -87,10 +87,10 @@ struct BenchCommand: ParsableCommand {
 
   @Option(
     name: .customLong("cnn-steps"),
-    help: "Training steps of the example CNN per timed repetition (batch 128; the epoch time is the time per step x 469; 0 skips it).")
+    parsing: .unconditional, help: "Training steps of the example CNN per timed repetition (batch 128; the epoch time is the time per step x 469; 0 skips it).")
   var cnnSteps = 100
 
-  @Option(name: .customLong("digits-epochs"), help: "Epochs per digits workload (the first is a warm-up and not counted).")
+  @Option(name: .customLong("digits-epochs"), parsing: .unconditional, help: "Epochs per digits workload (the first is a warm-up and not counted).")
   var digitsEpochs = 11
 
   /// Times the digits recipe's epochs (Adam at 1e-3, the recipe's data and split): the time of

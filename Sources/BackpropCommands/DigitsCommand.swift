@@ -25,19 +25,19 @@ struct DigitsCommand: ParsableCommand {
   @Option(help: "The optimizer: \(DigitsOptimizer.allCases.map(\.rawValue).joined(separator: ", ")).")
   var optimizer = DigitsOptimizer.adam
 
-  @Option(name: .customLong("learning-rate"), help: "The learning rate (a positive number).")
+  @Option(name: .customLong("learning-rate"), parsing: .unconditional, help: "The learning rate (a positive number).")
   var learningRate = 1e-3
 
-  @Option(name: .customLong("batch-size"), help: "Samples per training step.")
+  @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Samples per training step.")
   var batchSize = 32
 
-  @Option(help: "Passes over the training set.")
+  @Option(parsing: .unconditional, help: "Passes over the training set.")
   var epochs = 20
 
-  @Option(help: "Seed for the initial weights and the sample order (the split stays fixed).")
+  @Option(parsing: .unconditional, help: "Seed for the initial weights and the sample order (the split stays fixed) (an integer from 0 to 2^64 - 1).")
   var seed: UInt64 = 42
 
-  @Option(name: .customLong("split-seed"), help: "Seed for the 80/20 train/test split.")
+  @Option(name: .customLong("split-seed"), parsing: .unconditional, help: "Seed for the 80/20 train/test split (an integer from 0 to 2^64 - 1).")
   var splitSeed = DigitsRecipe.Configuration().splitSeed
 
   @Option(help: "Save the trained model (weights, standardizer, layer sizes) to this safetensors file.")
@@ -201,6 +201,11 @@ struct PredictCommand: ParsableCommand {
 
   func run() throws {
     if Session.isModelDirectory(model) { return try runWholeModel() }
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
+      throw CLIError(
+        "--model \(model) is a directory without a model's \(Session.ModelFiles.graph): give a whole-model directory (written by --save-model or Session.saveModel) or a model file (written by --save)")
+    }
     let file = try SafetensorsFile(contentsOfFile: model)
     if file.metadata["format"] == FashionModel.formatName { return try runFashion() }
     if labels != nil { throw CLIError("--labels is for Fashion-MNIST models; \(model) is not one") }

@@ -26,7 +26,7 @@ struct FashionCommand: ParsableCommand {
   @Option(help: "The model: \(FashionModelKind.allCases.map(\.rawValue).joined(separator: ", ")) (cnn-bn: batch normalization after each convolution).")
   var model = FashionModelKind.cnn
 
-  @Option(name: .customLong("learning-rate"), help: "Adam's learning rate (a positive number; the initial rate under --lr-decay cosine).")
+  @Option(name: .customLong("learning-rate"), parsing: .unconditional, help: "Adam's learning rate (a positive number; the initial rate under --lr-decay cosine).")
   var learningRate = 5e-3
 
   @Option(
@@ -34,19 +34,19 @@ struct FashionCommand: ParsableCommand {
     help: "How the learning rate changes: cosine (from --learning-rate to 0 over all the steps of --epochs; resume with the same --epochs to continue it) or none (constant, the Keras example).")
   var lrDecay = FashionLearningRateDecay.cosine
 
-  @Option(name: .customLong("batch-size"), help: "Images per training step.")
+  @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Images per training step.")
   var batchSize = 128
 
-  @Option(help: "Passes over the training set (in total, counting a restored run's).")
+  @Option(parsing: .unconditional, help: "Passes over the training set (in total, counting a restored run's).")
   var epochs = 15
 
-  @Option(help: "Seed for the initial weights, the dropout masks and the image order.")
+  @Option(parsing: .unconditional, help: "Seed for the initial weights, the dropout masks and the image order (an integer from 0 to 2^64 - 1).")
   var seed: UInt64 = 42
 
-  @Option(name: .customLong("train-limit"), help: "Train on the first N training images only (quick runs).")
+  @Option(name: .customLong("train-limit"), parsing: .unconditional, help: "Train on the first N training images only (quick runs).")
   var trainLimit: Int?
 
-  @Option(name: .customLong("test-limit"), help: "Test on the first N test images only.")
+  @Option(name: .customLong("test-limit"), parsing: .unconditional, help: "Test on the first N test images only.")
   var testLimit: Int?
 
   @Option(help: "Save the model (architecture, weights and optimizer state) to this safetensors file.")

@@ -76,6 +76,11 @@ public struct NumericTable: Sendable {
     guard let sep = separator.asciiValue, separator != "\"", separator != "\n" else {
       throw .invalidArgument(operation: "CSV", reason: "the separator must be an ASCII character other than '\"' and newline")
     }
+    // Text has no NUL bytes; a binary file (an IDX image file given where a CSV belongs) would
+    // otherwise be reported as its first bytes, escaped, "not a number".
+    if bytes.contains(0) {
+      throw .malformedFile(source: source, reason: "not CSV text: it contains NUL bytes (a binary file, such as IDX images?)")
+    }
     self.source = source
     var header: [String]?
     var columns = -1

@@ -255,6 +255,14 @@ public struct DigitsRecipe: Sendable {
     try session.initializeVariables()
     var startEpoch = 0
     if let restorePath = c.restorePath, rank == 0 {
+      // A model file written by --save holds the weights only (no optimizer state, no epoch):
+      // said as such, rather than as the optimizer's missing slots.
+      if !Session.isModelDirectory(restorePath),
+        (try? SafetensorsFile(contentsOfFile: restorePath))?.metadata["format"] == DigitsModel.formatName
+      {
+        throw RecipeError(
+          "\(restorePath) is a digits model written by --save (weights only, for predict); resume from a checkpoint written by --checkpoint, or a model directory written by --save-model")
+      }
       let metadata = try Checkpoint.restore(session: session, from: restorePath)  // a file or a model directory
       guard metadata["recipe"] == "digits", let done = metadata["epoch"].flatMap({ Int($0) }) else {
         throw RecipeError("\(restorePath) is not a checkpoint of the digits recipe (metadata recipe=digits and epoch)")

@@ -394,7 +394,8 @@ public struct NotebookRecipe: Sendable {
       try session.saveModel(
         to: path,
         metadata: [
-          "recipe": name, "seed": String(c.seed), "step": String(c.steps), "writer": "backprop", "format": "backprop-model",
+          "recipe": name, "seed": String(c.seed), "batch-size": String(c.batchSize), "step": String(c.steps), "writer": "backprop",
+          "format": "backprop-model",
           "input": m.x.name, "output": output.name, "targets": m.y.name, "loss": m.loss.name, "train": m.train.name,
           "output-kind": m.prediction == nil ? "values" : "classes",
         ])

@@ -65,6 +65,13 @@ struct CSVTests {
     #expect(nan == .nonNumericCell(source: "g.csv", line: 1, column: 2, columnName: nil, text: "nan"))
   }
 
+  @Test("a binary file (IDX images given where a CSV belongs) is named as not text")
+  func binaryFile() {
+    let idxHead: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28]
+    let e = thrownError { () throws(DatasetError) in try NumericTable(bytes: idxHead, source: "t10k-images", hasHeader: false).dataset() }
+    #expect(e?.description == "t10k-images: not CSV text: it contains NUL bytes (a binary file, such as IDX images?)")
+  }
+
   @Test("empty files, header-only files, missing label columns and bad class labels")
   func otherErrors() {
     #expect(thrownError { () throws(DatasetError) in try Dataset.parseCSV("", source: "e.csv") } == .emptyFile(source: "e.csv"))

@@ -7,6 +7,32 @@ import TestSupport
 /// Eager execution: values computed at once by the graph's own builders and kernels, gradients
 /// from the primitives' own gradient definitions, and tracing back into a graph.
 @Suite struct EagerTests {
+  @Test func anEagerOperatorsErrorNamesWhereItsInputsWereMade() throws {
+    // Outside a tape the sum goes to a new graph, which brings both values in: the error names
+    // each input as the user made it (name and line), not the library's line that brought it in.
+    let a = Tensor(NDArray([Float](repeating: 1, count: 6), shape: [2, 3]), name: "a"); let lineA = #line
+    let b = Tensor(NDArray([Float](repeating: 1, count: 20), shape: [4, 5]), name: "b"); let lineB = #line
+    let error = #expect(throws: GraphError.self) { try a + b }
+    let text = error.map { "\($0)" } ?? ""
+    #expect(text.contains("'a:0' float32 [2, 3] (built at GraphCoreTests/EagerTests.swift:\(lineA))"))
+    #expect(text.contains("'b:0' float32 [4, 5] (built at GraphCoreTests/EagerTests.swift:\(lineB))"))
+    #expect(!text.contains("EagerGraph.swift"))
+  }
+
+  @Test func aTapeRefusesAValueItDidNotRecordAndSaysSo() throws {
+    let tape = GradientTape(), other = GradientTape()
+    let x = tape.watch(NDArray([Float(2)]))
+    let elsewhere = try other.watch(NDArray([Float(3)])) * 2
+    let outside = try Tensor(NDArray([Float(3)])) * 2
+    for y in [elsewhere, outside] {
+      let error = #expect(throws: GraphError.self) { try tape.gradient(of: y, withRespectTo: [x]) }
+      #expect("\(error.map { "\($0)" } ?? "")".contains("was not recorded on this tape"))
+    }
+    let symbolic = Graph().placeholder(.float32, shape: [1])
+    let error = #expect(throws: GraphError.self) { try tape.gradient(of: symbolic, withRespectTo: [x]) }
+    #expect("\(error.map { "\($0)" } ?? "")".contains("symbolic graph"))
+  }
+
   @Test func operationsComputeAtOnce() throws {
     let x = Tensor([1, 2, 3] as NDArray)
     let y = try square(x) * 2 + 1

@@ -174,8 +174,12 @@ private func scratchDirectory() throws -> String {
       try expectRefused(tool, [recipe, "--restore", "/nonexistent-dir/ck.safetensors"], "--restore /nonexistent-dir/ck.safetensors: no such file")
       try expectRefused(tool, [recipe, "--plot", "/nonexistent-dir/p.svg"], "--plot /nonexistent-dir/p.svg")
       try expectRefused(tool, [recipe, "--bogus"], "Unknown option '--bogus'")
-      // A negative value written as a separate word reads as an option: a clear error too.
-      try expectRefused(tool, [recipe, "--steps", "-3"], "Missing value for '--steps")
+      // A negative number written as a separate word is the option's value (not an unknown
+      // option), so its own check names it.
+      try expectRefused(tool, [recipe, "--steps", "-3"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got -3")
+      try expectRefused(tool, [recipe, "--learning-rate", "-0.1"], "--learning-rate must be a finite number > 0, got -0.1")
+      try expectRefused(tool, [recipe, "--seed", "-1"], "(an integer from 0 to 2^64 - 1)")
+      try expectRefused(tool, [recipe, "--print-every", "-5"], "--print-every must be at least 1, got -5")
     }
     try expectRefused(tool, ["regression", "--loss", "l3"], "'l3' is invalid for '--loss")
     try expectRefused(tool, ["frobnicate"], "frobnicate")
@@ -255,6 +259,12 @@ private func scratchDirectory() throws -> String {
     try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir + "/text.csv"], "\"x\" is not a number")
     try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir + "/empty.csv"], "empty.csv")
     try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir], dir)
+    // A directory that is no model, IDX images given to a digits model, a --save model given
+    // to --restore: each named as what it is.
+    try expectRefused(tool, ["predict", "--model", dir, "--input", dir + "/narrow.csv"], "is a directory without a model's graph.pb")
+    try FileIO.writeAtomically([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28] + [UInt8](repeating: 0, count: 784), toPath: dir + "/images.idx")
+    try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir + "/images.idx"], "not CSV text: it contains NUL bytes")
+    try expectRefused(tool, ["digits", "--epochs", "1", "--restore", modelPath], "is a digits model written by --save")
     try expectRefused(tool, ["regression", "--steps", "2", "--restore", dir + "/garbage.safetensors"], "garbage.safetensors")
     try expectRefused(tool, ["regression", "--steps", "2", "--restore", modelPath], "does not match the graph")
 
@@ -266,6 +276,9 @@ private func scratchDirectory() throws -> String {
     let saved = try FileIO.readBytes(atPath: checkpoint)
     try expectRefused(tool, ["regression", "--steps", "2", "--restore", checkpoint, "--save", checkpoint], "cannot resume after step 4")
     #expect(try FileIO.readBytes(atPath: checkpoint) == saved)
+    // Resuming with another batch size (or seed) would draw other samples: refused, naming both.
+    try expectRefused(tool, ["regression", "--steps", "6", "--batch-size", "4", "--restore", checkpoint], "written with --batch-size 1, this run has 4")
+    try expectRefused(tool, ["regression", "--steps", "6", "--seed", "7", "--restore", checkpoint], "written with --seed 42")
     // A --save path that is a directory: the run ends with an error naming it, the directory stays.
     #expect(mkdir(dir + "/taken", 0o755) == 0)
     try expectRefused(tool, ["regression", "--steps", "2", "--save", dir + "/taken"], dir + "/taken")

@@ -47,8 +47,9 @@ public final class GradientTape: @unchecked Sendable {
   }
 
   /// `∂(Σ y)/∂xᵢ` for each `xᵢ`, computed now and recorded (so it can be differentiated again).
-  /// An `x` that `y` does not depend on, or that the tape never saw, gets zeros (JAX's and
-  /// PyTorch's convention; TF2 gives `None`).
+  /// An `x` that `y` does not depend on, or that the tape never saw, gets zeros (JAX's
+  /// convention; TF2 gives `None`, PyTorch's `torch.autograd.grad` an error unless
+  /// `allow_unused=True`, then `None`).
   /// - Parameters:
   ///   - y: A floating-point tensor recorded by this tape.
   ///   - xs: Tensors of the tape, or eager tensors the tape brought in (a layer's variables).
@@ -58,7 +59,12 @@ public final class GradientTape: @unchecked Sendable {
   ) throws -> [Tensor] {
     let location = SourceLocation(file, line)
     guard y.graph === graph else {
-      throw GraphError.foreignTensor(op: "GradientTape.gradient", tensor: y.name, location: location)
+      throw GraphError.invalidArgument(
+        op: "GradientTape.gradient",
+        reason: y.isEager
+          ? "'\(y.name)' was not recorded on this tape: compute it inside the tape's record { } or from values the tape watches"
+          : "'\(y.name)' is a tensor of a symbolic graph, not of this tape",
+        location: location)
     }
     try requireFloatingPoint(xs, op: "GradientTape.gradient", location: location)
     return try record {

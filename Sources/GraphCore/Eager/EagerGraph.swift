@@ -275,7 +275,13 @@ extension Graph {
         throw GraphError.invalidArgument(
           op: op, reason: "'\(tensor.name)' has no value (a placeholder in an eager graph)", location: location)
       }
-      local = constant(try tensor.value, name: "captured")
+      // The source's name (in an eager graph, where names are not unique) and creation site:
+      // an error about an operation on it names the user's line, not this one.
+      let value = try tensor.value
+      let (sourceName, sourceLocation) = source.nodes.withUnsafeBufferPointer { ($0[tensor.node].name, $0[tensor.node].location) }
+      local = appendLeaf(
+        ConstantPrimitive(value: value), output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)),
+        name: mode == .symbolic ? "captured" : sourceName, location: sourceLocation)
     }
     importTable[key] = ValueRef(node: local.node, output: local.output)
     importedGraphs.append(source)
