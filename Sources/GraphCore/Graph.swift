@@ -280,7 +280,7 @@ public final class Graph: @unchecked Sendable {
   /// the primitive's shape rule, and appends the node.
   /// - Throws: ``GraphError`` naming the operation, its inputs and `location`.
   package func addOperation(
-    _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
+    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
     name: String? = nil, location: SourceLocation? = nil
   ) throws -> Operation {
     let (graph, id) = try addNode(
@@ -292,7 +292,7 @@ public final class Graph: @unchecked Sendable {
   /// operation went to and its node (no ``Operation`` made, so ``apply(_:_:name:location:)``
   /// builds its tensor from the returned graph reference without another retain and release).
   private func addNode(
-    _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation],
+    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation],
     name: String?, location: SourceLocation?
   ) throws -> (graph: Graph, id: Int) {
     if mode != .symbolic || !Graph.all(inputs, in: self) {
@@ -323,7 +323,7 @@ public final class Graph: @unchecked Sendable {
 
   /// ``addOperation(_:inputs:controlDependencies:name:location:)`` once the graph is chosen.
   private func appendOperation(
-    _ primitive: any Primitive, inputs: [Tensor], controlDependencies: [Operation],
+    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation],
     name: String?, location: SourceLocation?
   ) throws -> Int {
     // Inputs read in place (a `for x in inputs` loop copies each tensor: a retain and a release
@@ -396,7 +396,7 @@ public final class Graph: @unchecked Sendable {
 
   /// Adds a single-output operation and returns its output.
   package func apply(
-    _ primitive: any Primitive, _ inputs: [Tensor], name: String? = nil,
+    _ primitive: some Primitive, _ inputs: [Tensor], name: String? = nil,
     location: SourceLocation? = nil
   ) throws -> Tensor {
     let (graph, id) = try addNode(primitive, inputs: inputs, controlDependencies: [], name: name, location: location)

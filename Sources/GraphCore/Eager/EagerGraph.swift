@@ -306,7 +306,7 @@ extension Graph {
   /// On failure the node is removed again, so the graph stays as it was.
   /// `primitive` is the node's own (the caller's, borrowed: reading `nodes[id].primitive` here
   /// would copy the existential, since the kernel could in principle change the node array).
-  func evaluateLast(_ primitive: any Primitive, inputs: [Tensor]) throws {
+  func evaluateLast(_ primitive: some Primitive, inputs: [Tensor]) throws {
     // The store's method, called on the stored reference: a local copy of it (`let store =
     // eager!`) costs an atomic retain and release per eager operation.
     try eager!.evaluateLast(of: self, primitive, inputs: inputs)
@@ -420,7 +420,7 @@ extension Tensor {
 extension EagerStore {
   /// Evaluates the node just appended to `graph`, whose store this is (see
   /// `Graph.evaluateLast(_:inputs:)`); on failure the node is removed again.
-  func evaluateLast(of graph: Graph, _ primitive: any Primitive, inputs: [Tensor]) throws {
+  func evaluateLast(of graph: Graph, _ primitive: some Primitive, inputs: [Tensor]) throws {
     let id = graph.nodes.count - 1
     // The node is read in place (`graph.nodes[id]`), not copied: a copy retains and releases each of
     // its arrays and its primitive, for every eager operation.
