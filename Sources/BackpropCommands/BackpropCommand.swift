@@ -85,7 +85,7 @@ func describingFileSystemErrors(_ error: Error) -> Error {
 
 /// Options shared by the notebook's two recipes.
 struct RecipeOptions: ParsableArguments {
-  @Option(parsing: .unconditional, help: "Seed for the data, the initial value of A and the sample order (same seed, same output) (an integer from 0 to 2^64 - 1).")
+  @Option(parsing: .unconditional, help: "Seed for the data, the initial value of A and the sample order: an integer from 0 to 2^64 - 1 (the same seed gives the same output).")
   var seed: UInt64 = 42
 
   @Option(parsing: .unconditional, help: "Number of training steps.")

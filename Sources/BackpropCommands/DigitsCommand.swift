@@ -34,10 +34,10 @@ struct DigitsCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Passes over the training set.")
   var epochs = 20
 
-  @Option(parsing: .unconditional, help: "Seed for the initial weights and the sample order (the split stays fixed) (an integer from 0 to 2^64 - 1).")
+  @Option(parsing: .unconditional, help: "Seed for the initial weights and the sample order: an integer from 0 to 2^64 - 1 (the split stays fixed).")
   var seed: UInt64 = 42
 
-  @Option(name: .customLong("split-seed"), parsing: .unconditional, help: "Seed for the 80/20 train/test split (an integer from 0 to 2^64 - 1).")
+  @Option(name: .customLong("split-seed"), parsing: .unconditional, help: "Seed for the 80/20 train/test split: an integer from 0 to 2^64 - 1.")
   var splitSeed = DigitsRecipe.Configuration().splitSeed
 
   @Option(help: "Save the trained model (weights, standardizer, layer sizes) to this safetensors file.")

@@ -40,7 +40,7 @@ struct FashionCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Passes over the training set (in total, counting a restored run's).")
   var epochs = 15
 
-  @Option(parsing: .unconditional, help: "Seed for the initial weights, the dropout masks and the image order (an integer from 0 to 2^64 - 1).")
+  @Option(parsing: .unconditional, help: "Seed for the initial weights, the dropout masks and the image order: an integer from 0 to 2^64 - 1.")
   var seed: UInt64 = 42
 
   @Option(name: .customLong("train-limit"), parsing: .unconditional, help: "Train on the first N training images only (quick runs).")

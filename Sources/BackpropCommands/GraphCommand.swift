@@ -43,7 +43,7 @@ struct GraphCommand: ParsableCommand {
   @Flag(help: "Run one training step and annotate each edge with its value and gradient.")
   var values = false
 
-  @Option(parsing: .unconditional, help: "Seed for the data, the initial value of A and the sample (as the recipe) (an integer from 0 to 2^64 - 1).")
+  @Option(parsing: .unconditional, help: "Seed for the data, the initial value of A and the sample, as the recipe: an integer from 0 to 2^64 - 1.")
   var seed: UInt64 = 42
 
   func validate() throws {

@@ -178,7 +178,7 @@ private func scratchDirectory() throws -> String {
       // option), so its own check names it.
       try expectRefused(tool, [recipe, "--steps", "-3"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got -3")
       try expectRefused(tool, [recipe, "--learning-rate", "-0.1"], "--learning-rate must be a finite number > 0, got -0.1")
-      try expectRefused(tool, [recipe, "--seed", "-1"], "(an integer from 0 to 2^64 - 1)")
+      try expectRefused(tool, [recipe, "--seed", "-1"], "an integer from 0 to 2^64 - 1")
       try expectRefused(tool, [recipe, "--print-every", "-5"], "--print-every must be at least 1, got -5")
     }
     try expectRefused(tool, ["regression", "--loss", "l3"], "'l3' is invalid for '--loss")
