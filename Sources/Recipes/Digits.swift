@@ -257,13 +257,14 @@ public struct DigitsRecipe: Sendable {
     if let restorePath = c.restorePath, rank == 0 {
       // A model file written by --save holds the weights only (no optimizer state, no epoch):
       // said as such, rather than as the optimizer's missing slots.
-      if !Session.isModelDirectory(restorePath),
-        (try? SafetensorsFile(contentsOfFile: restorePath))?.metadata["format"] == DigitsModel.formatName
-      {
+      // The file is read once, for this check and for the restore (a file or a model directory's).
+      let filePath = Session.isModelDirectory(restorePath) ? restorePath + "/" + Session.ModelFiles.variables : restorePath
+      let file = try SafetensorsFile(contentsOfFile: filePath)
+      if file.metadata["format"] == DigitsModel.formatName {
         throw RecipeError(
           "\(restorePath) is a digits model written by --save (weights only, for predict); resume from a checkpoint written by --checkpoint, or a model directory written by --save-model")
       }
-      let metadata = try Checkpoint.restore(session: session, from: restorePath)  // a file or a model directory
+      let metadata = try Checkpoint.restore(session: session, from: file, source: filePath)
       guard metadata["recipe"] == "digits", let done = metadata["epoch"].flatMap({ Int($0) }) else {
         throw RecipeError("\(restorePath) is not a checkpoint of the digits recipe (metadata recipe=digits and epoch)")
       }
