@@ -144,9 +144,7 @@ public final class Graph: @unchecked Sendable {
   var updateNodes: [Int] = []
   /// Eager tensors of other graphs brought into this one by value (see `adopt`), by source: the
   /// local output (a `ValueRef`, not a `Tensor`, which would hold this graph strongly).
-  @exclusivity(unchecked) var importTable: [ImportKey: ValueRef] = [:]
-  /// The graphs `importTable` refers to, kept alive so that their identities stay unique.
-  @exclusivity(unchecked) var importedGraphs: [Graph] = []
+  @exclusivity(unchecked) var imports = ImportTable()
   /// Placeholders standing for eager variables captured while tracing, with the variables
   /// (fed with the variables' current values at each call of a ``CompiledFunction``).
   var capturedVariables: [(placeholder: Int, variable: Tensor)] = []
@@ -176,8 +174,7 @@ public final class Graph: @unchecked Sendable {
       // retain each array and the parts' release it again).
       nodes = EagerRecycler.moved(&parts.nodes, leaving: [])
       inputTypes = EagerRecycler.moved(&parts.inputTypes, leaving: [])
-      importTable = EagerRecycler.moved(&parts.importTable, leaving: [:])
-      importedGraphs = EagerRecycler.moved(&parts.importedGraphs, leaving: [])
+      imports = EagerRecycler.moved(&parts.imports, leaving: ImportTable())
       eager = parts.store
       parts.store.context.graph = self
     } else {
@@ -197,8 +194,7 @@ public final class Graph: @unchecked Sendable {
     // emptied, go to the next eager graph.
     if let eager {
       EagerRecycler.give(
-        nodes: &nodes, inputTypes: &inputTypes, importTable: &importTable, importedGraphs: &importedGraphs,
-        store: eager, mode: mode)
+        nodes: &nodes, inputTypes: &inputTypes, imports: &imports, store: eager, mode: mode)
     }
   }
 

@@ -317,6 +317,30 @@ import TestSupport
     #expect(c == nil, "op")
     #expect(d == nil, "tape")
   }
+  @Test func aTapeFindsEveryValueItBroughtIn() throws {
+    // 40 values of other graphs, each used three times on one tape: past the import table's
+    // linear search (16 entries) every later use must find the leaf its first use made, so that
+    // the gradient with respect to each value sums its three uses (d/dxᵢ Σ 3·i·xᵢ = 3i).
+    weak var firstSource: Graph?
+    do {
+      let xs = (0..<40).map { Tensor(NDArray([Float($0)])) }
+      firstSource = xs[0].graph
+      let tape = GradientTape()
+      let total = try tape.record {
+        var sum = try xs[0] * 0
+        for _ in 0..<3 {
+          for (i, x) in xs.enumerated() { sum = try sum + x * Double(i) }
+        }
+        return sum
+      }
+      let grads = try tape.gradient(of: total, withRespectTo: xs)
+      // (A value brought in again as a second leaf would get only its first use's gradient, i.)
+      #expect(try grads.map { try $0.value.scalars(as: Float.self)[0] } == (0..<40).map { Float(3 * $0) })
+      #expect(try total.value.scalars(as: Float.self) == [Float(3 * (0..<40).map { $0 * $0 }.reduce(0, +))])
+    }
+    #expect(firstSource == nil, "the tape kept a source graph alive after it died")
+  }
+
   @Test func tapesAndValuesAreFreed() throws {
     weak var tapeGraph: Graph?
     weak var valueGraph: Graph?

@@ -100,10 +100,9 @@ enum EagerRecycler {
     var nodes: [Node]
     /// The graph's scratch array of a shape rule's input types.
     var inputTypes: [TensorInfo]
-    /// The graph's table of tensors brought in from other graphs (``Graph/adopt(_:op:location:)``).
-    var importTable: [ImportKey: ValueRef]
-    /// The graph's list of the graphs it brought tensors in from (emptied: none is kept alive).
-    var importedGraphs: [Graph]
+    /// The graph's table of tensors brought in from other graphs (``Graph/adopt(_:op:location:)``),
+    /// emptied: no source graph is kept alive.
+    var imports: ImportTable
     var store: EagerStore
   }
   /// The kept parts, guarded by ``lock`` (a `pthread_mutex_t`, which ThreadSanitizer sees; the
@@ -131,18 +130,17 @@ enum EagerRecycler {
 
   /// Keeps a dead graph's parts (clearing them first, outside the lock).
   static func give(
-    nodes: inout [Node], inputTypes: inout [TensorInfo], importTable: inout [ImportKey: ValueRef],
-    importedGraphs: inout [Graph], store: EagerStore, mode: GraphMode
+    nodes: inout [Node], inputTypes: inout [TensorInfo], imports: inout ImportTable, store: EagerStore,
+    mode: GraphMode
   ) {
-    guard nodes.capacity <= largestKept, importTable.capacity <= largestKept else { return }
+    guard nodes.capacity <= largestKept, imports.capacity <= largestKept else { return }
     nodes.removeAllKeepingCapacity()
     inputTypes.removeAllKeepingCapacity()
-    importTable.removeAll(keepingCapacity: true)
-    importedGraphs.removeAllKeepingCapacity()
+    imports.removeAll()
     store.restart()
     let parts = Parts(
       nodes: moved(&nodes, leaving: []), inputTypes: moved(&inputTypes, leaving: []),
-      importTable: moved(&importTable, leaving: [:]), importedGraphs: moved(&importedGraphs, leaving: []), store: store)
+      imports: moved(&imports, leaving: ImportTable()), store: store)
     // Moved into the pool (a closure would capture a copy: a retain and a release of each part).
     lock.lock()
     if mode == .tape {
@@ -168,6 +166,60 @@ struct ImportKey: Hashable {
   var graph: ObjectIdentifier
   var node: Int
   var output: Int
+}
+
+/// The tensors an eager graph brought in from other graphs (``Graph/adopt(_:op:location:)``):
+/// for each source output, the local one. It holds the source graphs, so that their identities
+/// stay unique while the table refers to them.
+///
+/// A step brings in a few values (its inputs, a layer's parameters), so the entries are searched
+/// in order, without hashing (a dictionary's insertion and lookup cost about 500 instructions per
+/// value, a tenth of an eager step's own operation); from ``indexedCount`` entries on, a
+/// dictionary indexes them.
+struct ImportTable {
+  private struct Entry {
+    let source: Graph
+    let node: Int
+    let output: Int
+    let local: ValueRef
+  }
+  private var entries: [Entry] = []
+  /// Entry positions by source output, kept once there are ``indexedCount`` entries.
+  private var index: [ImportKey: Int] = [:]
+  /// The number of entries from which lookups go through ``index``.
+  static let indexedCount = 16
+
+  /// The room the entries have (what the recycler bounds).
+  var capacity: Int { Swift.max(entries.capacity, index.capacity) }
+
+  /// The local output standing for output `output` of node `node` of `source`, if brought in.
+  func local(source: Graph, node: Int, output: Int) -> ValueRef? {
+    if entries.count >= Self.indexedCount {
+      return index[ImportKey(graph: ObjectIdentifier(source), node: node, output: output)].map { entries[$0].local }
+    }
+    for i in entries.indices where entries[i].source === source && entries[i].node == node && entries[i].output == output {
+      return entries[i].local
+    }
+    return nil
+  }
+
+  /// Records that output `output` of node `node` of `source` is `local` here (not already recorded).
+  mutating func insert(source: Graph, node: Int, output: Int, local: ValueRef) {
+    entries.append(Entry(source: source, node: node, output: output, local: local))
+    if entries.count == Self.indexedCount {
+      for i in entries.indices {
+        index[ImportKey(graph: ObjectIdentifier(entries[i].source), node: entries[i].node, output: entries[i].output)] = i
+      }
+    } else if entries.count > Self.indexedCount {
+      index[ImportKey(graph: ObjectIdentifier(source), node: node, output: output)] = entries.count - 1
+    }
+  }
+
+  /// Empties the table (releasing the source graphs), keeping its memory.
+  mutating func removeAll() {
+    entries.removeAllKeepingCapacity()
+    if !index.isEmpty { index.removeAll(keepingCapacity: true) }
+  }
 }
 
 private let eagerGraphCounter = Atomic<UInt64>(0)
@@ -264,8 +316,9 @@ extension Graph {
     guard let sourceStore = source.eager else {
       throw GraphError.foreignTensor(op: op, tensor: tensor.name, location: location)
     }
-    let key = ImportKey(graph: ObjectIdentifier(source), node: tensor.node, output: tensor.output)
-    if let local = importTable[key] { return Tensor(graph: self, node: local.node, output: local.output) }
+    if let local = imports.local(source: source, node: tensor.node, output: tensor.output) {
+      return Tensor(graph: self, node: local.node, output: local.output)
+    }
     let local: Tensor
     if mode == .symbolic, tensor.isVariable {
       local = placeholder(tensor.dtype, shape: tensor.shape, name: "captured")
@@ -283,15 +336,14 @@ extension Graph {
         ConstantPrimitive(value: value), output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)),
         name: mode == .symbolic ? "captured" : sourceName, location: sourceLocation)
     }
-    importTable[key] = ValueRef(node: local.node, output: local.output)
-    importedGraphs.append(source)
+    imports.insert(source: source, node: tensor.node, output: tensor.output, local: ValueRef(node: local.node, output: local.output))
     return local
   }
 
   /// The tensor of this graph that `tensor` was brought in as, if it was (or `tensor` itself).
   func local(_ tensor: Tensor) -> Tensor? {
     if tensor.graph === self { return tensor }
-    return importTable[ImportKey(graph: ObjectIdentifier(tensor.graph), node: tensor.node, output: tensor.output)]
+    return imports.local(source: tensor.graph, node: tensor.node, output: tensor.output)
       .map { Tensor(graph: self, node: $0.node, output: $0.output) }
   }
 
