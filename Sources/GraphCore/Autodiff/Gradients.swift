@@ -28,13 +28,15 @@ public func gradients(
   unconnected: UnconnectedGradients = .none, file: StaticString = #fileID, line: UInt = #line
 ) throws -> [Tensor?] {
   let location = SourceLocation(file, line)
-  guard let graph = ys.first?.graph ?? xs.first?.graph else { return [] }
-  for t in ys { try graph.check(t, op: "gradients", location: location) }
-  for t in xs { try graph.check(t, op: "gradients", location: location) }
-  for t in gradientSeeds ?? [] { try graph.check(t, op: "gradients", location: location) }
-  for y in ys where !y.dtype.isFloatingPoint {
+  // The tensors are read in place, by index, here and below: a `for y in ys` loop copies each
+  // tensor, a retain and a release of its graph (an eager step walks a tape at every step).
+  guard let graph = !ys.isEmpty ? ys[0].graph : !xs.isEmpty ? xs[0].graph : nil else { return [] }
+  for i in ys.indices { try graph.check(ys[i], op: "gradients", location: location) }
+  for i in xs.indices { try graph.check(xs[i], op: "gradients", location: location) }
+  if let seeds = gradientSeeds { for i in seeds.indices { try graph.check(seeds[i], op: "gradients", location: location) } }
+  for i in ys.indices where !ys[i].dtype.isFloatingPoint {
     throw GraphError.invalidArgument(
-      op: "gradients", reason: "cannot differentiate '\(y.name)' of dtype \(y.dtype)", location: location)
+      op: "gradients", reason: "cannot differentiate '\(ys[i].name)' of dtype \(ys[i].dtype)", location: location)
   }
   if let seeds = gradientSeeds {
     guard seeds.count == ys.count else {
@@ -59,7 +61,7 @@ public func gradients(
   // would make the first gradient operation appended copy the whole array (every node's arrays
   // and primitive retained), which an eager tape pays at each gradient.
   var top = 0
-  for y in ys { top = max(top, y.node + 1) }
+  for i in ys.indices { top = max(top, ys[i].node + 1) }
   // The walk's arrays: an eager graph's store keeps them, emptied, from walk to walk (a tape
   // per step walks once: four arrays allocated per step otherwise); a nested walk, finding
   // them taken, makes its own.
@@ -96,11 +98,11 @@ public func gradients(
   }
 
   return try graph.withNameScope("gradients") {
-    for (i, y) in ys.enumerated() where scratch.dependsOnX[y.node] {
+    for i in ys.indices where scratch.dependsOnX[ys[i].node] {
       // The first name is a literal (an interpolation per call costs hundreds of instructions,
       // which an eager tape pays at every gradient).
-      let seed = try gradientSeeds?[i] ?? onesLike(y, name: i == 0 ? "grad_ys_0" : "grad_ys_\(i)")
-      if let k = terms.index(y.node, y.output) { terms.append(seed, at: k) }
+      let seed = try gradientSeeds?[i] ?? onesLike(ys[i], name: i == 0 ? "grad_ys_0" : "grad_ys_\(i)")
+      if let k = terms.index(ys[i].node, ys[i].output) { terms.append(seed, at: k) }
     }
 
     for id in stride(from: top - 1, through: lowest, by: -1) where scratch.dependsOnX[id] {

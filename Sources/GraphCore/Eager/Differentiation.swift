@@ -124,7 +124,7 @@ public func valueWithGradient(
     let grads = try gradients(of: [y], withRespectTo: inputs, unconnected: .zero, file: file, line: line)
     var values: [NDArray] = []
     values.reserveCapacity(grads.count)
-    for g in grads { values.append(try g!.value) }
+    for i in grads.indices { values.append(try grads[i]!.value) }
     return (try y.value, values)
   }
 }
@@ -185,8 +185,8 @@ public func valueWithGradient(
 /// none, so it is an error to ask, not a missing value).
 /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` naming the first other tensor.
 private func requireFloatingPoint(_ xs: [Tensor], op: String, location: SourceLocation) throws {
-  if let x = xs.first(where: { !$0.dtype.isFloatingPoint }) {
+  for i in xs.indices where !xs[i].dtype.isFloatingPoint {
     throw GraphError.invalidArgument(
-      op: op, reason: "cannot differentiate with respect to '\(x.name)' of dtype \(x.dtype)", location: location)
+      op: op, reason: "cannot differentiate with respect to '\(xs[i].name)' of dtype \(xs[i].dtype)", location: location)
   }
 }
