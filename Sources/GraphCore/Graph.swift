@@ -115,20 +115,17 @@ public final class Graph: @unchecked Sendable {
   @exclusivity(unchecked) var nodes: [Node] = []
   /// Scratch space for the input types handed to a shape rule (reused by every operation).
   @exclusivity(unchecked) var inputTypes: [TensorInfo] = []
-  private var usedNames: Set<String> = []
-  /// For a scoped base name, the suffix `uniqueName` tries first (every smaller one is taken:
-  /// names are never released, so the first free suffix only grows). Keeps naming O(1)
-  /// amortized per name instead of a scan of `base_1`, `base_2`... each time.
-  private var nextSuffix: [String: Int] = [:]
-  /// Every operation name and every prefix of one that ends just before a `/`: the names and
-  /// scopes in use, for `uniqueScope`.
-  private var usedScopes: Set<String> = []
-  /// For a scope name, the suffix `uniqueScope` tries first (as `nextSuffix`).
-  private var nextScopeSuffix: [String: Int] = [:]
-  /// The suffixes naming has tried (`uniqueName`, `uniqueScope`): linear in the names made,
-  /// which the tests check (a count, not a time).
-  package private(set) var namingProbes = 0
-  private var scopes: [String] = []
+  /// The operation names and name scopes (made at the first name: eager graphs have none).
+  private var namesIfAny: OperationNames?
+  private var names: OperationNames {
+    if let namesIfAny { return namesIfAny }
+    let made = OperationNames()
+    namesIfAny = made
+    return made
+  }
+  /// The suffixes naming has tried: linear in the names made, which the tests check (a count,
+  /// not a time).
+  package var namingProbes: Int { namesIfAny?.probes ?? 0 }
   /// Indices of variable nodes, in creation order.
   private(set) var variableNodes: [Int] = []
   func variableNodesAppend(_ node: Int) { variableNodes.append(node) }
@@ -223,54 +220,18 @@ public final class Graph: @unchecked Sendable {
   public func withNameScope<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
     // Eager tapes do not name their operations (see `operationName`).
     if mode == .tape { return try body() }
-    scopes.append(name)
-    defer { scopes.removeLast() }
+    let names = names
+    names.push(name)
+    defer { names.pop() }
     return try body()
   }
 
   /// A name not yet used in the graph: the scoped `base`, or `base_1`, `base_2`... (TF1 rules).
-  func uniqueName(_ base: String) -> String {
-    let scoped = (scopes + [base]).joined(separator: "/")
-    let name: String
-    if usedNames.insert(scoped).inserted {
-      name = scoped
-    } else {
-      var i = nextSuffix[scoped] ?? 1
-      while !usedNames.insert("\(scoped)_\(i)").inserted {
-        i += 1
-        namingProbes += 1
-      }
-      namingProbes += 1
-      nextSuffix[scoped] = i + 1
-      name = "\(scoped)_\(i)"
-    }
-    recordScopes(of: name)
-    return name
-  }
-
-  /// Adds `name` and each prefix of it ending just before a `/` to `usedScopes`.
-  private func recordScopes(of name: String) {
-    var prefix = ""
-    for c in name {
-      if c == "/" { usedScopes.insert(prefix) }
-      prefix.append(c)
-    }
-    usedScopes.insert(name)
-  }
+  func uniqueName(_ base: String) -> String { names.unique(base) }
 
   /// `name`, or `name_1`, `name_2`...: the first that is neither an operation's name nor a
   /// scope of one (no operation is named `name/...`), in O(1) amortized (the layers' scopes).
-  package func uniqueScope(_ name: String) -> String {
-    if !usedScopes.contains(name) { return name }
-    var i = nextScopeSuffix[name] ?? 1
-    while usedScopes.contains("\(name)_\(i)") {
-      i += 1
-      namingProbes += 1
-    }
-    namingProbes += 1
-    nextScopeSuffix[name] = i
-    return "\(name)_\(i)"
-  }
+  package func uniqueScope(_ name: String) -> String { names.uniqueScope(name) }
 
   /// Adds an operation: checks the inputs belong to this graph, infers the outputs' types with
   /// the primitive's shape rule, and appends the node.
@@ -386,7 +347,7 @@ public final class Graph: @unchecked Sendable {
 
   /// The name of a new operation: unique (TF1's rules) in a symbolic graph; in an eager graph,
   /// where operations are not looked up by name, the base name as given (no string work).
-  func operationName(_ base: String) -> String {
+  @inline(__always) func operationName(_ base: String) -> String {
     mode == .symbolic ? uniqueName(base) : base
   }
 
@@ -443,7 +404,7 @@ public final class Graph: @unchecked Sendable {
     }
   }
 
-  private func scopedPreview(_ base: String) -> String { (scopes + [base]).joined(separator: "/") }
+  private func scopedPreview(_ base: String) -> String { namesIfAny?.scoped(base) ?? base }
 }
 
 /// A symbolic value in a graph: one output of one operation (TF1's `tf.Tensor`).
