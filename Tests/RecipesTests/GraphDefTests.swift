@@ -407,3 +407,194 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
     }
   }
 }
+
+/// GraphDefs a TensorFlow user may bring that Backprop must refuse or import faithfully: axes
+/// out of range or repeated, and node names that the operations the importer adds of its own
+/// could take. Each graph is written here field by field (TensorFlow's field numbers, as
+/// TensorFlowProto.swift lists them).
+@Suite struct GraphDefImportMisuseTests {
+  /// One `NodeDef` entry of a `GraphDef`.
+  struct Node {
+    var name: String, op: String, inputs: [String] = [], attrs: [(String, ProtobufWriter)] = []
+  }
+
+  static func type(_ code: UInt64) -> ProtobufWriter {
+    var a = ProtobufWriter()
+    a.varint(6, code)
+    return a
+  }
+  /// A TensorShapeProto.
+  static func shapeProto(_ dims: [Int]) -> ProtobufWriter {
+    var s = ProtobufWriter()
+    for d in dims {
+      var dim = ProtobufWriter()
+      dim.int64(1, Int64(d))
+      s.message(2, dim)
+    }
+    return s
+  }
+  static func shape(_ dims: [Int]) -> ProtobufWriter {
+    var a = ProtobufWriter()
+    a.message(7, shapeProto(dims))
+    return a
+  }
+  static func flag(_ value: Bool) -> ProtobufWriter {
+    var a = ProtobufWriter()
+    a.bool(5, value)
+    return a
+  }
+  static func float(_ value: Float) -> ProtobufWriter {
+    var a = ProtobufWriter()
+    a.float(4, value)
+    return a
+  }
+  static func string(_ value: String) -> ProtobufWriter {
+    var a = ProtobufWriter()
+    a.string(2, value)
+    return a
+  }
+  /// A tensor attribute of DataType `code` (1 float32, 3 int32, 9 int64) with `values`.
+  static func tensor(_ values: [Double], shape dims: [Int], code: UInt64 = 3) -> ProtobufWriter {
+    var t = ProtobufWriter()
+    t.varint(1, code)
+    t.message(2, shapeProto(dims))
+    switch code {
+    case 1: t.packedFloats(5, values.map { Float($0) })
+    case 9: t.packedInts(10, values.map { Int64($0) })
+    default: t.packedInts(7, values.map { Int64($0) })
+    }
+    var a = ProtobufWriter()
+    a.message(8, t)
+    return a
+  }
+  static func placeholder(_ name: String, _ dims: [Int]) -> Node {
+    Node(name: name, op: "Placeholder", attrs: [("dtype", type(1)), ("shape", shape(dims))])
+  }
+  static func ints(_ name: String, _ values: [Int], scalar: Bool = false) -> Node {
+    Node(name: name, op: "Const", attrs: [("dtype", type(3)), ("value", tensor(values.map(Double.init), shape: scalar ? [] : [values.count]))])
+  }
+  static func floats(_ name: String, _ values: [Double], shape dims: [Int]) -> Node {
+    Node(name: name, op: "Const", attrs: [("dtype", type(1)), ("value", tensor(values, shape: dims, code: 1))])
+  }
+  static func graphDef(_ nodes: [Node]) -> [UInt8] {
+    var g = ProtobufWriter()
+    for node in nodes {
+      g.message(1) { n in
+        n.string(1, node.name)
+        n.string(2, node.op)
+        for i in node.inputs { n.string(3, i) }
+        for (key, value) in node.attrs {
+          n.message(5) { e in
+            e.string(1, key)
+            e.message(2, value)
+          }
+        }
+      }
+    }
+    return g.bytes
+  }
+
+  /// Expects the import to throw an error whose message holds every fragment.
+  func expectRefused(_ nodes: [Node], _ fragments: [String], sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    #expect(sourceLocation: sourceLocation) {
+      _ = try Graph(graphDef: Self.graphDef(nodes), source: "probe.pb")
+    } throws: { error in
+      fragments.allSatisfy { "\(error)".contains($0) }
+    }
+  }
+
+  /// `ArgMax` and `ArgMin` on an axis out of range or of a scalar, and `SplitV` on an axis out
+  /// of range, trapped (index out of range in the shape rule); `Softmax` of a scalar failed
+  /// only when run. Each is now an error naming the node and its input.
+  @Test func axesOutOfRangeAreErrorsNamingTheNode() {
+    let x = Self.placeholder("x", [2, 3])
+    for op in ["ArgMax", "ArgMin"] {
+      for axis in [2, 5, -3, -7] {
+        expectRefused(
+          [x, Self.ints("axis", [axis], scalar: true), Node(name: "am", op: op, inputs: ["x", "axis"], attrs: [("output_type", Self.type(3))])],
+          ["probe.pb", "'am' (\(op))", "axis \(axis) is out of range for rank 2", "x:0"])
+      }
+      expectRefused(
+        [Self.placeholder("s", []), Self.ints("axis", [0], scalar: true), Node(name: "am", op: op, inputs: ["s", "axis"])],
+        ["'am' (\(op))", "axis 0 is out of range for rank 0"])
+    }
+    expectRefused(
+      [x, Self.ints("sizes", [1, 2]), Self.ints("axis", [9], scalar: true), Node(name: "sp", op: "SplitV", inputs: ["x", "sizes", "axis"])],
+      ["'sp' (SplitV)", "axis 9 is out of range for rank 2"])
+    expectRefused([Self.placeholder("s", []), Node(name: "sm", op: "Softmax", inputs: ["s"])], ["'sm' (Softmax)", "rank 0"])
+  }
+
+  /// TensorFlow's int64 constants and placeholders (`tf.reduce_sum(x, axis=tf.constant([1],
+  /// tf.int64))`, int64 labels) are refused naming the node, the attribute and the type; the
+  /// constant's error said only "tensor of unsupported DataType 9".
+  @Test func unsupportedDataTypesNameTheNode() {
+    let int64 = Self.tensor([1], shape: [1], code: 9)
+    expectRefused(
+      [Self.placeholder("x", [2, 3]), Node(name: "axes", op: "Const", attrs: [("dtype", Self.type(9)), ("value", int64)])],
+      ["probe.pb", "node 'axes' (Const), attribute 'value'", "DataType 9 (int64)"])
+    expectRefused(
+      [Node(name: "labels", op: "Placeholder", attrs: [("dtype", Self.type(9)), ("shape", Self.shape([-1]))])],
+      ["node 'labels' (Placeholder)", "DataType 9 (int64)"])
+  }
+
+  /// A repeated reduction axis (TensorFlow refuses it: "Axes contains duplicate dimension")
+  /// was counted twice by `Mean`'s divisor: the mean of [[1, 2, 3], [4, 5, 6]] over axes
+  /// [1, -1] came out as [0.67, 1.67] (the sums over 9), not an error.
+  @Test func repeatedReductionAxesAreErrors() {
+    let x = Self.placeholder("x", [2, 3])
+    for op in ["Mean", "Sum", "Max", "Min"] {
+      for axes in [[1, 1], [1, -1], [0, -2, 1]] {
+        expectRefused([x, Self.ints("axes", axes), Node(name: "r", op: op, inputs: ["x", "axes"])], ["'r' (\(op))", "repeated"])
+      }
+    }
+    expectRefused([x, Self.ints("axes", [2]), Node(name: "r", op: "Mean", inputs: ["x", "axes"])], ["'r' (Mean)", "axis 2 is out of range"])
+  }
+
+  /// The operations the importer adds of its own (`SquaredDifference`'s `<name>/sub`, `Mean`'s
+  /// `<name>/sum`, a training `FusedBatchNormV3`'s unnamed `Sub`) took the names of nodes the
+  /// file has later: those nodes became `<name>_1` and `tensor(named:)` returned the helper's
+  /// value. TensorFlow itself names `tf.math.subtract(bn, 1.0)` `Sub`: the last case is the
+  /// graph TensorFlow wrote for that (its value for x = 0..<8 below is from TensorFlow).
+  @Test func nodeNamesAreNeverTakenByTheImportersOwnOperations() throws {
+    func run(_ nodes: [Node], _ name: String, _ feeds: [String: NDArray]) throws -> [Double] {
+      let g = try Graph(graphDef: Self.graphDef(nodes))
+      let t = try #require(g.tensor(named: name))
+      #expect(t.operation.name == name)
+      var f: [Tensor: NDArray] = [:]
+      for (k, v) in feeds { f[try #require(g.tensor(named: k))] = v }
+      let session = Session(graph: g)
+      try session.initializeVariables()
+      // The graph exports and imports again with the same names.
+      let again = try Graph(graphDef: g.graphDef())
+      #expect(again.tensor(named: name)?.operation.name == name)
+      return try session.run(t, feeding: f).doubles
+    }
+    let two = Self.placeholder("x", [2]), y = Self.placeholder("y", [2])
+    let sd = [
+      two, y, Node(name: "sd", op: "SquaredDifference", inputs: ["x", "y"]), Self.floats("sd/sub/y", [10], shape: []),
+      Node(name: "sd/sub", op: "Mul", inputs: ["x", "sd/sub/y"]),
+    ]
+    #expect(try run(sd, "sd/sub", ["x": NDArray([Float(1), 2]), "y": NDArray([Float(0), 0])]) == [10, 20])
+    #expect(try run(sd, "sd", ["x": NDArray([Float(1), 2]), "y": NDArray([Float(0), 0])]) == [1, 4])
+    let mean = [
+      Self.placeholder("x", [2, 3]), Self.ints("axes", [1]), Node(name: "m", op: "Mean", inputs: ["x", "axes"]),
+      Self.floats("three", [3], shape: []), Node(name: "m/sum", op: "Mul", inputs: ["x", "three"]),
+      Node(name: "m/count", op: "Mul", inputs: ["m/sum", "three"]),
+    ]
+    let x23 = NDArray((1...6).map { Float($0) }, shape: [2, 3])
+    #expect(try run(mean, "m/sum", ["x": x23]) == [3, 6, 9, 12, 15, 18])
+    #expect(try run(mean, "m/count", ["x": x23]) == [9, 18, 27, 36, 45, 54])
+    #expect(try run(mean, "m", ["x": x23]) == [2, 5])
+    let bn = [
+      Self.placeholder("x", [4, 1, 1, 2]), Self.floats("scale", [1, 1], shape: [2]), Self.floats("offset", [0, 0], shape: [2]),
+      Self.floats("mean", [0, 0], shape: [2]), Self.floats("variance", [1, 1], shape: [2]),
+      Node(
+        name: "bn", op: "FusedBatchNormV3", inputs: ["x", "scale", "offset", "mean", "variance"],
+        attrs: [("T", Self.type(1)), ("U", Self.type(1)), ("epsilon", Self.float(1e-3)), ("is_training", Self.flag(true)), ("data_format", Self.string("NHWC"))]),
+      Self.floats("Sub/y", [1], shape: []), Node(name: "Sub", op: "Sub", inputs: ["bn", "Sub/y"]),
+    ]
+    let tensorFlows = [-2.3415064811706543, -2.3415064811706543, -1.4471688270568848, -1.4471688270568848, -0.5528311729431152, -0.5528311729431152, 0.34150660037994385, 0.34150660037994385]
+    let got = try run(bn, "Sub", ["x": NDArray((0..<8).map { Float($0) }, shape: [4, 1, 1, 2])])
+    #expect(got.count == 8 && zip(got, tensorFlows).allSatisfy { abs($0 - $1) < 1e-5 }, "\(got)")
+  }
+}

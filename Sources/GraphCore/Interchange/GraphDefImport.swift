@@ -44,7 +44,16 @@ enum GraphDefDecoder {
           var value = TFAttrValue.other
           while let ef = try e.next() {
             if ef.number == 1 { key = ef.string ?? "" }
-            if ef.number == 2, let v = ef.data { value = try attr(e.nested(v, format: "GraphDef (attr of \(node.name))")) }
+            if ef.number == 2, let v = ef.data {
+              do {
+                value = try attr(e.nested(v, format: "GraphDef"))
+              } catch {
+                // Where: "tensor of unsupported DataType 9" alone did not say which node
+                // holds the int64 constant.
+                guard case let .malformed(_, _, reason) = error else { throw error }
+                throw r.fail("node '\(node.name)' (\(node.op)), attribute '\(key)': \(reason)")
+              }
+            }
           }
           node.attrs[key] = value
         default: break
@@ -124,7 +133,7 @@ enum GraphDefDecoder {
       default: break
       }
     }
-    guard let dtype = TFDataType.dtype(code) else { throw r.fail("tensor of unsupported DataType \(code)") }
+    guard let dtype = TFDataType.dtype(code) else { throw r.fail("tensor of unsupported \(TFDataType.describe(code))") }
     let shape = Shape(dims)
     var n = 1
     for d in dims {
@@ -299,12 +308,19 @@ struct GraphDefImporter {
       }
       deps.append(list)
     }
+    // Every node's name is taken before any node is built, so that the operations the
+    // importer adds of its own (`Mean`'s `<name>/sum`, a training batch normalization's
+    // unnamed `Sub`, Adam's `Sqrt`...) never take a name a later node of the file has: that
+    // node was renamed `<name>_1`, and `tensor(named:)` found the helper's value instead.
+    for d in defs { _ = graph.uniqueName(d.name) }
     var done = [Bool](repeating: false, count: defs.count)
     var remaining = defs.count
     while remaining > 0 {
       var progressed = false
       for i in defs.indices where !done[i] && deps[i].allSatisfy({ done[$0] }) {
+        let start = graph.nodes.count
         try build(defs[i], initialValue: initialValue[defs[i].name])
+        claimName(of: defs[i], createdFrom: start)
         done[i] = true
         remaining -= 1
         progressed = true
@@ -313,6 +329,28 @@ struct GraphDefImporter {
         let stuck = defs.indices.filter { !done[$0] }.prefix(5).map { defs[$0].name }
         throw fail("the nodes form a cycle (through \(stuck.joined(separator: ", ")))")
       }
+    }
+  }
+
+  /// Gives node `d`'s operation its own name once ``build(_:initialValue:)`` made it from
+  /// node `start` on: the name was taken beforehand (see ``run()``), so the operation asked for
+  /// `d.name` got `<d.name>_k`, which is no node's name in the file; it becomes `d.name`. Then
+  /// the outputs computed by operations of other names (a composite's) are findable by their
+  /// TensorFlow names (``Graph/tensor(named:)``).
+  func claimName(of d: TFNodeDef, createdFrom start: Int) {
+    let g = graph
+    let created = start..<g.nodes.count
+    if !created.contains(where: { g.nodes[$0].name == d.name }) {
+      let prefix = d.name + "_"
+      let renamed = created.first { i in
+        let n = g.nodes[i].name
+        return n.count > prefix.count && n.hasPrefix(prefix) && byName[n] == nil
+          && n.dropFirst(prefix.count).allSatisfy { ("0"..."9").contains($0) }
+      }
+      if let renamed { g.nodes[renamed].name = d.name }
+    }
+    for (k, t) in (outputs[d.name] ?? []).enumerated() where t.operation.name != d.name || t.output != k {
+      g.importedNames["\(d.name):\(k)"] = ValueRef(node: t.node, output: t.output)
     }
   }
 
@@ -366,6 +404,18 @@ struct GraphDefImporter {
     let geometry = WindowGeometry(window: window, strides: strides, dilations: dilations, padding: padding)
     do { try geometry.validate() } catch { throw fail("node '\(d.name)' (\(d.op)): \(error)") }
     return (strides, padding, dilations, geometry)
+  }
+
+  /// `axes` of node `d` normalized (a negative axis counts from the end) and sorted, for the
+  /// primitives the importer builds directly, whose shape rules index the input's dimensions
+  /// by axis: an axis out of range for `rank` (an `ArgMax` on axis 5 of a matrix trapped) or
+  /// repeated is an error naming the node and its input.
+  func checkedAxes(_ d: TFNodeDef, _ axes: [Int], rank: Int, input: Tensor) throws -> [Int] {
+    do {
+      return try normalizeAxes(axes, rank: rank)
+    } catch {
+      throw fail("node '\(d.name)' (\(d.op)): \(error.message) (input '\(input.name)' \(input.dtype) \(input.shape))")
+    }
   }
 
   /// The one value of a `Const` input, as a float64.
@@ -467,7 +517,7 @@ struct GraphDefImporter {
 
   func dtypeAttr(_ d: TFNodeDef, _ key: String) throws -> DType {
     guard case let .type(code)? = d.attrs[key] else { throw fail("node '\(d.name)' (\(d.op)) has no type attribute '\(key)'") }
-    guard let t = TFDataType.dtype(code) else { throw fail("node '\(d.name)' (\(d.op)): unsupported DataType \(code)") }
+    guard let t = TFDataType.dtype(code) else { throw fail("node '\(d.name)' (\(d.op)): unsupported \(TFDataType.describe(code))") }
     return t
   }
 
@@ -623,22 +673,24 @@ struct GraphDefImporter {
       result = [try apply(MatMul(transposeA: boolAttr(d, "transpose_a"), transposeB: boolAttr(d, "transpose_b")), [x(0), x(1)])]
     case "Sum", "Max", "Min", "Mean":
       let v = try x(0)
-      let axes = try constInts(d, 1).map { $0 < 0 ? $0 + v.shape.rank : $0 }
-      guard axes.allSatisfy({ (0..<v.shape.rank).contains($0) }) else { throw fail("'\(name)': axes \(axes) out of range") }
+      // Normalized, sorted, and refused when out of range or repeated, as TensorFlow refuses
+      // them ("Axes contains duplicate dimension"): a repeated axis counted twice by `Mean`'s
+      // divisor gave the sum over n² instead of n.
+      let axes = try checkedAxes(d, constInts(d, 1), rank: v.shape.rank, input: v)
       let keep = boolAttr(d, "keep_dims")
       switch d.op {
-      case "Sum": result = [try apply(Sum(axes: axes.sorted(), keepDims: keep), [v])]
-      case "Max": result = [try apply(Extremum(kind: .max, axes: axes.sorted(), keepDims: keep), [v])]
-      case "Min": result = [try apply(Extremum(kind: .min, axes: axes.sorted(), keepDims: keep), [v])]
+      case "Sum": result = [try apply(Sum(axes: axes, keepDims: keep), [v])]
+      case "Max": result = [try apply(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
+      case "Min": result = [try apply(Extremum(kind: .min, axes: axes, keepDims: keep), [v])]
       default:
-        let total = try g.apply(Sum(axes: axes.sorted(), keepDims: keep), [v], name: name + "/sum")
-        let count = try g.apply(ElementCount(axes: axes.sorted()), [v], name: name + "/count")
+        let total = try g.apply(Sum(axes: axes, keepDims: keep), [v], name: name + "/sum")
+        let count = try g.apply(ElementCount(axes: axes), [v], name: name + "/count")
         result = [try apply(Binary(Divide()), [total, count])]
       }
     case "ArgMax", "ArgMin":
       let v = try x(0)
       guard let a = try constInts(d, 1).first else { throw fail("'\(name)': no axis") }
-      let axis = a < 0 ? a + v.shape.rank : a
+      let axis = try checkedAxes(d, [a], rank: v.shape.rank, input: v)[0]
       var t = try apply(ArgExtremum(kind: d.op == "ArgMax" ? .max : .min, axis: axis), [v])
       if case let .type(code)? = d.attrs["output_type"], TFDataType.dtype(code) != .int32 {
         // int64 indices: Backprop computes int32 ones.
@@ -647,7 +699,8 @@ struct GraphDefImporter {
       result = [t]
     case "Softmax", "LogSoftmax":
       let v = try x(0)
-      result = [try apply(Softmax(axis: v.shape.rank - 1, log: d.op == "LogSoftmax"), [v])]
+      let axis = try checkedAxes(d, [-1], rank: v.shape.rank, input: v)[0]
+      result = [try apply(Softmax(axis: axis, log: d.op == "LogSoftmax"), [v])]
     case "SparseSoftmaxCrossEntropyWithLogits":
       result = [try apply(SparseSoftmaxCrossEntropy(), [x(0), x(1)])]
     case "Reshape":
@@ -685,8 +738,8 @@ struct GraphDefImporter {
       let v = try x(0)
       guard let a = try constInts(d, 2).first else { throw fail("'\(name)': no axis") }
       let op = try g.addOperation(
-        Split(axis: a < 0 ? a + v.shape.rank : a, sizes: constInts(d, 1)), inputs: [v], controlDependencies: controlOperations(d),
-        name: name)
+        Split(axis: checkedAxes(d, [a], rank: v.shape.rank, input: v)[0], sizes: constInts(d, 1)), inputs: [v],
+        controlDependencies: controlOperations(d), name: name)
       result = op.outputs
     case "ZerosLike": result = [try apply(FillLike(value: 0), [x(0)])]
     case "OnesLike": result = [try apply(FillLike(value: 1), [x(0)])]
@@ -759,10 +812,5 @@ struct GraphDefImporter {
     }
     outputs[name] = result
     if let first = result.first { operations[name] = first.operation }
-    // Outputs computed by operations of other names (a composite's): findable by the
-    // TensorFlow name (``Graph/tensor(named:)``).
-    for (k, t) in result.enumerated() where t.operation.name != name || t.output != k {
-      g.importedNames["\(name):\(k)"] = ValueRef(node: t.node, output: t.output)
-    }
   }
 }
