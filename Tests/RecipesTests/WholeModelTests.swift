@@ -188,6 +188,40 @@ func temporaryDirectory(_ prefix: String) -> String {
     } throws: { "\($0)".contains("export to ONNX") && "\($0)".contains("SparseSoftmaxCrossEntropyWithLogits: ") }
   }
 
+  /// A save that fails leaves the model already in the directory as it was: an uninitialized
+  /// variable was found after graph.pb had been replaced, so the directory held the new graph
+  /// beside the old variables, and loading it ran the new graph (x·w + 100) with the old
+  /// weights, without an error.
+  @Test func failedSaveLeavesTheSavedModelAsItWas() throws {
+    let directory = temporaryDirectory("backprop-failed-save") + "/model"
+    func linear(_ weights: [Float], bias: Float?) throws -> Session {
+      let g = Graph()
+      let x = g.placeholder(.float32, shape: [nil, 2], name: "x")
+      let w = try g.variable(g.constant(NDArray(weights, shape: [2, 1])), name: "w")
+      let y = try matmul(x, w, name: bias == nil ? "y" : "xw")
+      if let bias { _ = try add(y, g.constant(NDArray([bias])), name: "y") }
+      return Session(graph: g)
+    }
+    let saved = try linear([1, 2], bias: nil)
+    try saved.initializeVariables()
+    try saved.saveModel(to: directory)
+    let files = try ["graph.pb", "variables.safetensors"].map { try FileIO.readBytes(atPath: directory + "/" + $0) }
+    #expect(throws: SessionError.uninitializedVariable(name: "w")) { try linear([5, 6], bias: 100).saveModel(to: directory) }
+    #expect(try ["graph.pb", "variables.safetensors"].map { try FileIO.readBytes(atPath: directory + "/" + $0) } == files)
+    // A directory where the variables file goes: refused before graph.pb is replaced.
+    let other = temporaryDirectory("backprop-failed-save") + "/model"
+    try saved.saveModel(to: other)
+    let graph = try FileIO.readBytes(atPath: other + "/graph.pb")
+    #expect(unlink(other + "/variables.safetensors") == 0 && mkdir(other + "/variables.safetensors", 0o755) == 0)
+    let changed = try linear([5, 6], bias: 100)
+    try changed.initializeVariables()
+    #expect { try changed.saveModel(to: other) } throws: { "\($0)".contains("variables.safetensors") && "\($0)".contains("directory") }
+    #expect(try FileIO.readBytes(atPath: other + "/graph.pb") == graph)
+    let (loaded, _) = try Session.loadModel(from: directory)
+    let x = try #require(loaded.graph.tensor(named: "x")), y = try #require(loaded.graph.tensor(named: "y"))
+    #expect(try loaded.run(y, feeding: [x: NDArray([Float(1), 1], shape: [1, 2])]).doubles == [3])
+  }
+
   /// Values that would trap if converted blindly are thrown errors: a Reshape's shape constant
   /// holding NaN (`Int(Double)` traps), and a variable without an initializer whose shape
   /// attribute has more than 2²⁸ elements (its zeros would be allocated at import).

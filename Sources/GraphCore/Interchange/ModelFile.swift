@@ -29,19 +29,28 @@ extension Session {
   /// `graph.pb` (a TensorFlow GraphDef, which TensorFlow can import too) and every variable —
   /// weights, optimizer slots, step counters — as `variables.safetensors`, so that
   /// ``loadModel(from:options:)`` can run inference or continue training in another process without
-  /// the code that built the graph. Each file is written atomically; the graph is written
-  /// first, so an interrupted save leaves the previous variables beside a graph that still
-  /// matches them unless the graph itself changed.
+  /// the code that built the graph. Both files are encoded, and both destinations checked,
+  /// before either is written, so a save that fails (an operation without a GraphDef form, an
+  /// uninitialized variable, a directory where a file goes) leaves an existing model as it
+  /// was. Each file is written atomically; the graph is written first, so an interrupted
+  /// save leaves the previous variables beside a graph that still matches them unless the
+  /// graph itself changed.
   /// - Parameter metadata: free-form strings kept in the variables file (names of the
   ///   input, output and training operations, for example).
   /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` for operations with no
   ///   GraphDef form, ``SessionError`` for an uninitialized variable, ``ArrayFileError`` when
   ///   a file cannot be written.
   public func saveModel(to path: String, metadata: [String: String] = [:]) throws {
+    // Everything that can fail before the files are replaced comes first: before, an
+    // uninitialized variable failed after graph.pb was replaced, leaving the new graph beside
+    // the old variables.
     let bytes = try graph.graphDef()
+    let variables = try Checkpoint.contents(of: self, metadata: metadata).encoded()
     try FileIO.makeDirectories(atPath: path)
-    try FileIO.writeAtomically(bytes, toPath: path + "/" + ModelFiles.graph)
-    try Checkpoint.save(session: self, to: path + "/" + ModelFiles.variables, metadata: metadata)
+    let graphPath = path + "/" + ModelFiles.graph, variablesPath = path + "/" + ModelFiles.variables
+    for file in [graphPath, variablesPath] { try FileIO.checkWritableDestination(file) }
+    try FileIO.writeAtomically(bytes, toPath: graphPath)
+    try FileIO.writeAtomically(variables, toPath: variablesPath)
   }
 
   /// Loads a model saved by ``saveModel(to:metadata:)``: imports the graph
