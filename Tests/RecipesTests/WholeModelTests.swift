@@ -222,6 +222,26 @@ func temporaryDirectory(_ prefix: String) -> String {
     #expect(try loaded.run(y, feeding: [x: NDArray([Float(1), 1], shape: [1, 2])]).doubles == [3])
   }
 
+  /// `onnxModel` with an input or output of another graph read this graph's nodes at the
+  /// other graph's node numbers (index out of range, or another operation exported without a
+  /// word); an input or output given twice wrote an ONNX graph with one name twice, which
+  /// ONNX refuses. Both are errors naming the tensor and the caller's line.
+  @Test func onnxExportRefusesForeignAndRepeatedTensors() throws {
+    let g = Graph(), other = Graph()
+    let x = g.placeholder(.float32, shape: [nil, 2], name: "x")
+    let y = try relu(x, name: "r")
+    var z = other.placeholder(.float32, shape: [nil, 2], name: "x")
+    for i in 0..<5 { z = try relu(z, name: "r\(i)") }
+    #expect { _ = try g.onnxModel(inputs: [x], outputs: [z]) } throws: {
+      "\($0)".contains("[onnxModel] tensor 'r4:0' belongs to another graph") && "\($0)".contains("WholeModelTests.swift")
+    }
+    #expect { _ = try g.onnxModel(inputs: [other.operations[0].outputs[0]], outputs: [y]) } throws: { "\($0)".contains("another graph") }
+    #expect { _ = try g.onnxModel(inputs: [x, x], outputs: [y]) } throws: { "\($0)".contains("input 'x:0' is given twice") }
+    #expect { _ = try g.onnxModel(inputs: [x], outputs: [y, y]) } throws: { "\($0)".contains("output 'r:0' is given twice") }
+    #expect { _ = try g.onnxModel(inputs: [x], outputs: [y], session: Session(graph: other)) } throws: { "\($0)".contains("another graph") }
+    #expect(try !g.onnxModel(inputs: [x], outputs: [y]).isEmpty)
+  }
+
   /// Values that would trap if converted blindly are thrown errors: a Reshape's shape constant
   /// holding NaN (`Int(Double)` traps), and a variable without an initializer whose shape
   /// attribute has more than 2²⁸ elements (its zeros would be allocated at import).

@@ -42,10 +42,32 @@ extension Graph {
   /// `Reshape` (`Flatten`), `Transpose`, `Conv2D` and `MaxPool`/`AvgPool` (NHWC tensors and
   /// HWIO filters, written as ONNX's NCHW/OIHW operations between `Transpose` nodes, TF's
   /// `SAME` padding as explicit pads when the image size is known, `SAME_UPPER` otherwise).
-  /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` listing every other
+  /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)`` for an input or output of
+  ///   another graph; ``GraphError/invalidArgument(op:reason:location:)`` for an input or
+  ///   output given twice (ONNX names each once), or a session of another graph;
+  ///   ``GraphDefError/unsupportedOperations(direction:_:)`` listing every other
   ///   operation the outputs need, by type and name; ``SessionError`` for a variable without
   ///   a value.
-  public func onnxModel(inputs: [Tensor], outputs: [Tensor], session: Session? = nil, name: String = "backprop") throws -> [UInt8] {
+  public func onnxModel(
+    inputs: [Tensor], outputs: [Tensor], session: Session? = nil, name: String = "backprop", file: StaticString = #fileID,
+    line: UInt = #line
+  ) throws -> [UInt8] {
+    // Checked before any node is looked up: a tensor of another graph indexed this graph's
+    // nodes with its node number (an index out of range, or another operation of this graph).
+    let location = self.location(file, line)
+    for t in inputs + outputs where t.graph !== self {
+      throw GraphError.foreignTensor(op: "onnxModel", tensor: t.name, location: location)
+    }
+    if let session, session.graph !== self {
+      throw GraphError.invalidArgument(op: "onnxModel", reason: "the session runs another graph than this one", location: location)
+    }
+    for (role, list) in [("input", inputs), ("output", outputs)] {
+      var seen = Set<Tensor>()
+      for t in list where !seen.insert(t).inserted {
+        throw GraphError.invalidArgument(
+          op: "onnxModel", reason: "the \(role) '\(t.name)' is given twice; an ONNX graph names each \(role) once", location: location)
+      }
+    }
     let inputNodes = Set(inputs.map(\.node))
     // Values known when the graph is built: bool flags (a constant, or a PlaceholderWithDefault
     // of one that is not fed).
