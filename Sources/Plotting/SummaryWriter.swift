@@ -46,11 +46,15 @@ public struct HistogramSummary: Sendable, Equatable {
       sumOfSquares += v * v
     }
     let k = hi > lo ? Swift.max(1, bucketCount) : 1
-    let width = (hi - lo) / Double(k)
-    bucketLimits = (1...k).map { $0 == k ? hi : lo + Double($0) * width }
+    // The buckets are laid out on values scaled by one half when `hi - lo` overflows (finite
+    // values near ±1.8e308, a diverged float64 weight): the width was infinite, and the bucket
+    // index of `hi`, Int(∞ / ∞), trapped. Halving is exact, so other ranges are unchanged.
+    let scale = (hi - lo).isFinite ? 1.0 : 0.5
+    let width = (hi * scale - lo * scale) / Double(k)
+    bucketLimits = (1...k).map { $0 == k ? hi : (lo * scale + Double($0) * width) / scale }
     bucketCounts = [Double](repeating: 0, count: k)
     for v in finite {
-      let i = width > 0 ? Swift.min(k - 1, Int((v - lo) / width)) : 0
+      let i = width > 0 ? Swift.min(k - 1, Int((v * scale - lo * scale) / width)) : 0
       bucketCounts[i] += 1
     }
   }
@@ -131,8 +135,12 @@ public final class SummaryWriter: @unchecked Sendable {
   ///     when that file exists); a given name must not exist yet.
   ///   - clock: the wall time stamped on each event (the real-time clock by default; tests pass
   ///     a fixed one to get identical files).
-  /// - Throws: ``ArrayCore/ArrayFileError/fileSystem(path:operation:message:)``.
+  /// - Throws: ``ArrayCore/ArrayFileError/fileSystem(path:operation:message:)``, also for an
+  ///   empty `logdir` (which wrote the file into `/`).
   public init(logdir: String, fileName: String? = nil, clock: @escaping () -> Double = SummaryWriter.now) throws {
+    guard !logdir.isEmpty else {
+      throw ArrayFileError.fileSystem(path: logdir, operation: "create the log directory", message: "empty directory name (give \".\" for the current one)")
+    }
     try FileIO.makeDirectories(atPath: logdir)
     self.clock = clock
     var host = [CChar](repeating: 0, count: 256)

@@ -105,6 +105,25 @@ extension EventFile {
     #expect(CRC32C.masked(Array("123456789".utf8)) == ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8)
   }
 
+  /// A histogram of finite values whose range overflows (`hi - lo` = ∞, as for a diverged
+  /// float64 weight) trapped converting ∞/∞ to a bucket index; its buckets are now finite and
+  /// hold every value. Ordinary ranges keep their bucket limits bit for bit.
+  @Test func histogramOfTheWidestFiniteRange() {
+    let m = Double.greatestFiniteMagnitude
+    let h = HistogramSummary([-m, -1, 0, 1, m], bucketCount: 4)
+    #expect(h.bucketLimits.count == 4 && h.bucketLimits.allSatisfy(\.isFinite) && h.bucketLimits.last == m)
+    #expect(h.bucketCounts.reduce(0, +) == 5 && h.bucketCounts.first == 1 && h.bucketCounts.last == 1)
+    #expect(h.min == -m && h.max == m && h.count == 5)
+    let ordinary = HistogramSummary([0.1, 0.35, 0.7], bucketCount: 3)
+    let width = (0.7 - 0.1) / 3
+    #expect(ordinary.bucketLimits == [0.1 + width, 0.1 + 2 * width, 0.7] && ordinary.bucketCounts == [1, 1, 1])
+  }
+
+  /// An empty log directory name wrote the event file into `/` (`"" + "/"`).
+  @Test func emptyLogdirIsAnError() {
+    #expect { _ = try SummaryWriter(logdir: "") } throws: { "\($0)".contains("empty directory name") }
+  }
+
   @Test func protobufRoundTrip() throws {
     var w = ProtobufWriter()
     w.double(1, 1.5)
