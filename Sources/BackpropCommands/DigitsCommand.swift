@@ -374,13 +374,26 @@ struct PredictCommand: ParsableCommand {
   }
 
   /// Refuses input values a model cannot compute with: NaN or infinity (an IDX file of floats
-  /// can hold them), and values beyond the range of a float32 input (`1e300` becomes infinity),
-  /// naming the row and column, so that no class is printed from garbage.
+  /// can hold them), values beyond the range of a float32 input (`1e300` becomes infinity),
+  /// and, for an int32 input, values that are not integers of its range (2.7 was fed as 2,
+  /// 3e9 as 2147483647) or, for a bool input, other than 0 and 1, naming the row and column,
+  /// so that nothing is printed from a value the model was not given.
   func checkModelInput(_ rows: [Double], features: Int, dtype: DType) throws {
-    for (i, v) in rows.enumerated() where !v.isFinite || (dtype == .float32 && !Float(v).isFinite) {
+    for (i, v) in rows.enumerated() {
+      let problem: String? =
+        if !v.isFinite {
+          "not a finite number"
+        } else {
+          switch dtype {
+          case .float32: Float(v).isFinite ? nil : "out of the range of float32 (its magnitude must be below 3.4e38)"
+          case .float64: nil
+          case .int32: Int32(exactly: v) == nil ? "not an integer from -2147483648 to 2147483647 (the input is int32)" : nil
+          case .bool: v == 0 || v == 1 ? nil : "neither 0 nor 1 (the input is bool)"
+          }
+        }
+      guard let problem else { continue }
       let (row, column) = features > 0 ? (i / features + 1, i % features + 1) : (1, 1)
-      throw CLIError(
-        "\(input): row \(row), value \(column): \(v) is \(v.isFinite ? "out of the range of float32 (its magnitude must be below 3.4e38)" : "not a finite number"); the model cannot classify it")
+      throw CLIError("\(input): row \(row), value \(column): \(v) is \(problem); the model cannot classify it")
     }
   }
 

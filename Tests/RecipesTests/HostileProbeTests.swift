@@ -203,6 +203,32 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
     try expectRefused(["predict", "--model", "nanmodel", "--input", "ok.csv"], in: dir, "the model computed nan")
   }
 
+  /// `predict --model DIR` with an int32 input fed 2.7 as 2 and 3e9 as 2147483647 (and a bool
+  /// input any nonzero value as true), printing outputs of values the rows do not hold.
+  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  func integerAndBoolInputsAreNotRounded() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for dtype in [DType.int32, .bool] {
+      let g = Graph()
+      let i = g.placeholder(dtype, shape: [nil], name: "i")
+      let f = try cast(i, to: .float32, name: "f")
+      try Session(graph: g).saveModel(to: dir + "/\(dtype)", metadata: ["input": i.name, "output": f.name, "output-kind": "values"])
+    }
+    try write(Array("1\n-2\n".utf8), dir + "/ints.csv")
+    let good = try runBackpropTool(["predict", "--model", "int32", "--input", "ints.csv"], in: dir)
+    #expect(good.status == 0 && good.output == "1.0\n-2.0\n", "\(good.output) \(good.error)")
+    try write(Array("1\n2.7\n".utf8), dir + "/fraction.csv")
+    try expectRefused(["predict", "--model", "int32", "--input", "fraction.csv"], in: dir, "row 2, value 1: 2.7 is not an integer")
+    try write(Array("3e9\n".utf8), dir + "/big.csv")
+    try expectRefused(["predict", "--model", "int32", "--input", "big.csv"], in: dir, "the input is int32")
+    try write(Array("1\n0\n".utf8), dir + "/flags.csv")
+    let flags = try runBackpropTool(["predict", "--model", "bool", "--input", "flags.csv"], in: dir)
+    #expect(flags.status == 0 && flags.output == "1.0\n0.0\n", "\(flags.output) \(flags.error)")
+    try write(Array("0.5\n".utf8), dir + "/half.csv")
+    try expectRefused(["predict", "--model", "bool", "--input", "half.csv"], in: dir, "neither 0 nor 1")
+  }
+
   /// A Fashion-MNIST model file with NaN weights was read, and predicted a class for every image.
   @Test func fashionModelsWithNonFiniteWeightsAreRefused() throws {
     let dir = try scratch()
