@@ -390,6 +390,10 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
         a.string(1, "dtype")
         a.message(2) { v in v.int64(6, 1) }
       }
+      n.message(5) { a in
+        a.string(1, "shape")
+        a.message(2, GraphDefImportMisuseTests.shape([1, 2, 2, 2]))
+      }
     }
     w.message(1) { n in
       n.string(1, "bn")
@@ -548,6 +552,37 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
       }
     }
     expectRefused([x, Self.ints("axes", [2]), Node(name: "r", op: "Mean", inputs: ["x", "axes"])], ["'r' (Mean)", "axis 2 is out of range"])
+  }
+
+  /// `tf.compat.v1.placeholder_with_default(d, shape=[None])` may be fed any length: the
+  /// declared shape was replaced by the default's `[3]`, so a fed `[5]` was refused. A default
+  /// that does not fit the declared shape is an error naming the node.
+  @Test func placeholderWithDefaultTakesItsDeclaredShape() throws {
+    let nodes = [
+      Self.floats("d", [1, 2, 3], shape: [3]),
+      Node(name: "p", op: "PlaceholderWithDefault", inputs: ["d"], attrs: [("dtype", Self.type(1)), ("shape", Self.shape([-1]))]),
+      Self.floats("two", [2], shape: []), Node(name: "y", op: "Mul", inputs: ["p", "two"]),
+    ]
+    let g = try Graph(graphDef: Self.graphDef(nodes))
+    let p = try #require(g.tensor(named: "p")), y = try #require(g.tensor(named: "y"))
+    #expect(p.shape == [nil])
+    let session = Session(graph: g)
+    #expect(try session.run(y).doubles == [2, 4, 6])
+    #expect(try session.run(y, feeding: [p: NDArray((1...5).map { Float($0) })]).doubles == [2, 4, 6, 8, 10])
+    // The shape survives export.
+    #expect(try Graph(graphDef: g.graphDef()).tensor(named: "p")?.shape == [nil])
+    var clash = nodes
+    clash[1].attrs[1] = ("shape", Self.shape([2, -1]))
+    expectRefused(clash, ["'p'", "PlaceholderWithDefault", "does not have the declared shape [2, ?]"])
+  }
+
+  /// A `Placeholder` without a `shape` attribute (TensorFlow's default: an unknown shape, as in
+  /// older TF1 graphs) was imported as a scalar, so the error came later and named something
+  /// else ("axes [1] out of range"); it is refused as an unknown rank, naming the placeholder.
+  @Test func aPlaceholderWithoutAShapeIsAnUnknownRank() {
+    expectRefused(
+      [Node(name: "x", op: "Placeholder", attrs: [("dtype", Self.type(1))]), Self.ints("axes", [1]), Node(name: "s", op: "Sum", inputs: ["x", "axes"])],
+      ["placeholder 'x' has an unknown rank (no shape attribute)"])
   }
 
   /// The operations the importer adds of its own (`SquaredDifference`'s `<name>/sub`, `Mean`'s

@@ -364,6 +364,8 @@ private struct TFNodeBytes {
       }
     } else {
       attr(dtypeAttr ? "dtype" : "T") { $0.varint(6, 1) }
+      // A scalar placeholder (without the attribute, the shape is unknown: refused).
+      if op == "Placeholder" { attr("shape") { $0.message(7) { _ in } } }
     }
     return n
   }

@@ -618,13 +618,19 @@ struct GraphDefImporter {
       return
     }
     switch d.op {
-    case "PlaceholderWithDefault": result = [try apply(PlaceholderWithDefault(), [x(0)])]
+    case "PlaceholderWithDefault":
+      // The declared shape, which a fed value may have (`[None]`: any length), not only the
+      // default's; an unknown rank (or none given) keeps the default's.
+      var shape: PartialShape?
+      if case let .shape(s?)? = d.attrs["shape"] { shape = PartialShape(s) }
+      result = [try apply(PlaceholderWithDefault(shape: shape), [x(0)])]
     case "Placeholder":
       let dtype = try dtypeAttr(d, "dtype")
-      var shape: [Int?] = []
-      if case let .shape(s)? = d.attrs["shape"] {
-        guard let s else { throw fail("placeholder '\(name)' has an unknown rank; Backprop needs its rank") }
-        shape = s
+      // No `shape` attribute is TensorFlow's default, an unknown shape (older TF1 graphs), not
+      // a scalar.
+      guard case let .shape(s)? = d.attrs["shape"], let shape = s else {
+        throw fail(
+          "placeholder '\(name)' has an unknown rank\(d.attrs["shape"] == nil ? " (no shape attribute)" : ""); Backprop needs its rank")
       }
       result = [g.placeholder(dtype, shape: PartialShape(shape), name: name)]
     case "Const":

@@ -148,16 +148,28 @@ package struct StepPower: Primitive {
 
 /// A value that is its input unless fed (`tf.placeholder_with_default`). No gradient.
 package struct PlaceholderWithDefault: Primitive {
-  /// Creates the primitive.
-  package init() {}
+  /// The shape a fed value may have (TensorFlow's `shape` argument, `[nil]` for any length);
+  /// `nil`: the default's shape.
+  package let shape: PartialShape?
+  /// Creates the primitive; `shape` as TensorFlow's `shape` argument.
+  package init(shape: PartialShape? = nil) { self.shape = shape }
   /// The number of inputs: 1.
   package var arity: Int? { 1 }
   /// `PlaceholderWithDefault`.
   package var typeName: String { "PlaceholderWithDefault" }
   /// The output is the input itself (shared memory).
   package var outputsMayAlias: Bool { true }
-  /// The default's type.
-  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [inputs[0]] }
+  /// The default's dtype, with ``shape`` when given (the default must fit it: same rank, equal
+  /// sizes where both are known), else the default's shape.
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    guard let shape else { return [inputs[0]] }
+    let given = inputs[0].shape
+    let fits =
+      given.rank == shape.rank
+      && zip(given.dimensions, shape.dimensions).allSatisfy { a, b in a == nil || b == nil || a == b }
+    guard fits else { throw ShapeError("the default \(given) does not have the declared shape \(shape)") }
+    return [TensorInfo(dtype: inputs[0].dtype, shape: shape)]
+  }
   /// Passes the default through (when the tensor is fed, the session skips this).
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     outputs[0] = inputs[0]
