@@ -100,12 +100,21 @@ public struct NDArray: @unchecked Sendable {
   /// - Precondition: `scalars.count == shape.elementCount` and `shape` is valid.
   public init(converting scalars: [Double], shape: Shape, dtype: DType) {
     precondition((try? shape.validate(dtype: dtype)) != nil && scalars.count == shape.elementCount, "NDArray: \(scalars.count) scalars do not fill shape \(shape)")
+    self.init(shape: shape, dtype: dtype) { scalars[$0] }
+  }
+
+  /// An array of `shape` and `dtype` whose element `i` (in row-major order, each asked for once
+  /// and in turn) is `scalar(i)` converted as ``init(converting:shape:dtype:)`` converts: the
+  /// values are written straight into the array, with no array of doubles in between (a
+  /// random initializer's draws; such a temporary was twice the size of a float32 result).
+  /// - Precondition: the shape is valid for `dtype` (``Shape/validate(dtype:)``).
+  package init(shape: Shape, dtype: DType, convertingEach scalar: (Int) -> Double) {
     self.init(uninitializedShape: shape, dtype: dtype)
     switch dtype {
-    case .float32: fill(Float.self) { scalars[$0].isNaN ? .nan : Float(scalars[$0]) }
-    case .float64: fill(Double.self) { scalars[$0] }
-    case .int32: fill(Int32.self) { Int32(fromDouble: scalars[$0]) }
-    case .bool: fill(Bool.self) { scalars[$0] != 0 }
+    case .float32: fill(Float.self) { let v = scalar($0); return v.isNaN ? .nan : Float(v) }
+    case .float64: fill(Double.self) { scalar($0) }
+    case .int32: fill(Int32.self) { Int32(fromDouble: scalar($0)) }
+    case .bool: fill(Bool.self) { scalar($0) != 0 }
     }
   }
 

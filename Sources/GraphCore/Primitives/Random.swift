@@ -65,9 +65,9 @@ package struct RandomPrimitive: Primitive {
 
   /// Draws new values.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
-    let n = shape.elementCount
-    let values: [Double] = context.withGenerator(seed: seed) { g in
-      (0..<n).map { _ in
+    // Drawn in element order straight into the result (no array of doubles in between).
+    outputs[0] = context.withGenerator(seed: seed) { g in
+      NDArray(shape: shape, dtype: dtype) { _ in
         switch distribution {
         case let .normal(mean, sd): return g.normal(mean: mean, standardDeviation: sd)
         case let .truncatedNormal(mean, sd):
@@ -79,7 +79,6 @@ package struct RandomPrimitive: Primitive {
         }
       }
     }
-    outputs[0] = NDArray(converting: values, shape: shape, dtype: dtype)
   }
   /// A leaf: no inputs.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [] }
