@@ -151,6 +151,9 @@ struct ModelLayerTests {
       #expect(text.contains("BatchNorm") && text.contains("[?, 3]") && text.contains("ModelLayerTests.swift:\(line - 2)"), "\(text)")
     }
     #expect(throws: GraphError.self) { try flatten(graph.placeholder(.float32, shape: [nil, nil, 2])) }
+    // A placeholder whose sizes multiply beyond Int: the product of the sizes to merge trapped.
+    #expect(throws: GraphError.self) { try Flatten()(graph.placeholder(.float32, shape: [nil, 1 << 32, 1 << 32])) }
+    #expect(throws: GraphError.self) { try flatten(graph.placeholder(.float32, shape: [1 << 33, 1 << 31])) }
     #expect(throws: GraphError.self) { try normalize(x, axes: [0], epsilon: -1) }
     let x3 = graph.placeholder(.float32, shape: [2, 3, 4])
     #expect(throws: GraphError.self) { try normalize(x3, axes: [0, 2]) }

@@ -30,6 +30,9 @@ public func embeddingLookup(
 ///   first is unknown when the graph is built.
 public func flatten(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
   let loc = x.graph.location(file, line)
+  // The input's shape is checked before its sizes are multiplied: a placeholder may declare
+  // sizes whose product overflows `Int` (`[nil, 2³², 2³²]`), refused here as by every builder.
+  try x.graph.check(x, op: "Flatten", location: loc)
   let dims = x.shape.dimensions
   guard dims.count >= 1, dims.dropFirst().allSatisfy({ $0 != nil }) else {
     throw GraphError.invalidOperation(
