@@ -230,6 +230,11 @@ import TestSupport
       _ = try conv2d(x, filter(g, [3, 3, 1, 1]))
     }
     #expect(e.op == "Conv2D" && e.reason.contains("float"), "\(e)")
+    // 2³² channels in 2³² groups against a filter of 2³² channels per group: the product
+    // 2⁶⁴ overflowed Int (a trap) where the channels were compared. Both placeholders are valid
+    // shapes on a machine with 16 GiB or more; on a smaller one they are refused as too large.
+    e = buildError { g in _ = try conv2d(images(g, [nil, 1, 1, 1 << 32]), filter(g, [1, 1, 1 << 32, nil]), groups: 1 << 32) }
+    #expect(e.op == "Conv2D" && (e.reason.contains("channels") || e.reason.contains("maximumByteCount")), "\(e)")
   }
 
   @Test("a run-time feed that does not fit the filter is a SessionError, not a trap")

@@ -26,7 +26,10 @@ private func checkChannels(_ c: Int?, _ f: PartialShape, groups: Int, input: Par
   if let c, c % groups != 0 {
     throw ShapeError("the input's \(c) channels are not divisible by groups = \(groups)")
   }
-  if let c, let fi = f.dimensions[2], c != fi * groups {
+  // `fi · groups` is checked: `groups` may be any positive Int (a product beyond Int is not `c`).
+  if let c, let fi = f.dimensions[2], case let (product, overflow) = fi.multipliedReportingOverflow(by: groups),
+    overflow || product != c
+  {
     throw ShapeError(
       groups == 1
         ? "the input's channels (\(c), input \(input)) differ from the filter's input channels (\(fi), filter \(f))"
