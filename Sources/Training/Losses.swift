@@ -83,12 +83,17 @@ public func huber(
 /// `ℓᵢ = max(xᵢ, 0) - xᵢ zᵢ + log(1 + e^(-|xᵢ|))` (= `-z log σ(x) - (1 - z) log(1 - σ(x))`),
 ///
 /// computed stably by GraphCore's fused primitive, then reduced over every element.
-/// - Throws: ``GraphCore/GraphError`` when the dtypes differ or the shapes do not broadcast.
+///
+/// The labels must have the logits' shape, as in TensorFlow and PyTorch (`BCEWithLogitsLoss`):
+/// broadcasting labels `[N]` against logits `[N, 1]` would give `N²` terms, a wrong loss without
+/// a word. (GraphCore's `sigmoidCrossEntropyWithLogits` broadcasts, as any elementwise operation.)
+/// - Throws: ``GraphCore/GraphError`` when the dtypes or shapes differ.
 public func sigmoidCrossEntropy(
   logits: Tensor, labels: Tensor, reduction: LossReduction = .mean,
   file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
-  try logits.graph.withNameScope("sigmoid_cross_entropy_loss") {
+  try checkSameShape("SigmoidCrossEntropy", logits, labels, file: file, line: line)
+  return try logits.graph.withNameScope("sigmoid_cross_entropy_loss") {
     let perElement = try sigmoidCrossEntropyWithLogits(logits: logits, labels: labels, file: file, line: line)
     return try reduce(perElement, reduction, file: file, line: line)
   }

@@ -150,5 +150,12 @@ private func expectLoss(
       "\($0)".contains("[SparseSoftmaxCrossEntropyWithLogits]") && "\($0)".contains("[3]") && "\($0)".contains("[2, 3]")
     }
     #expect { try l2Penalty([], scale: 1) } throws: { "\($0)".contains("[L2Penalty]") }
+    // Labels [N] against logits [N, 1] broadcast to N² terms: a loss of shape [3, 3], silently.
+    let logits = g.placeholder(.float32, shape: [nil, 1], name: "logits")
+    #expect { try sigmoidCrossEntropy(logits: logits, labels: g.placeholder(.float32, shape: [nil], name: "z")) } throws: {
+      "\($0)".contains("[SigmoidCrossEntropy]") && "\($0)".contains("[?, 1]") && "\($0)".contains("[?]")
+    }
+    #expect { try sigmoidCrossEntropy(logits: p, labels: g.constant(1, dtype: .float32)) } throws: { "\($0)".contains("[SigmoidCrossEntropy]") }
+    #expect { try sigmoidCrossEntropy(logits: p, labels: g.placeholder(.float64, shape: [2, 3])) } throws: { "\($0)".contains("float64") }
   }
 }
