@@ -20,7 +20,8 @@ import GraphCore
 /// The moving-average updates are registered in the graph's
 /// `GraphCore/Graph/updateOperations` (TF1's `UPDATE_OPS`), so an optimizer's `minimize`
 /// built after the layer was applied runs them with every training step; they leave the
-/// averages unchanged when the flag is false.
+/// averages unchanged when the flag is false, and for an empty batch (no sample, so no
+/// statistics: as PyTorch, not decayed toward the 0 mean and 0 variance of nothing).
 ///
 /// Variables (Keras's names): `<name>/gamma` (ones) and `<name>/beta` (zeros), trainable;
 /// `<name>/moving_mean` (zeros) and `<name>/moving_variance` (ones), not trainable.
@@ -106,8 +107,12 @@ public struct BatchNorm: Layer, Sendable {
       // full-size normalization `x · k + (β - μ · k)` whichever the phase, so a training step
       // computes and differentiates one branch instead of two (see ARCHITECTURE.md). The
       // batch's statistics are computed in both phases, as the moving-average updates read them.
-      let (_, batchMean, batchVariance) = try normalize(
-        x, axes: Array(0..<(dims.count - 1)), epsilon: epsilon, name: "moments", file: file, line: line)
+      let axes = Array(0..<(dims.count - 1))
+      let (_, batchMean, batchVariance) = try normalize(x, axes: axes, epsilon: epsilon, name: "moments", file: file, line: line)
+      // The averages move in training, on a batch with samples (an empty one has no statistics).
+      let samples = try graph.apply(ElementCount(axes: axes), [x], name: "samples", location: location)
+      let zero = graph.constant(try NDArray(repeating: 0, shape: [], dtype: x.dtype), name: "zero")
+      let updating = try logicalAnd(phase.flag, greater(samples, zero), name: "updating", file: file, line: line)
       var statistics: [Tensor] = []
       for (moving, batch, label, chosen) in [
         (movingMean, batchMean, "moving_mean", "mean"), (movingVariance, batchVariance, "moving_variance", "variance"),
@@ -115,7 +120,7 @@ public struct BatchNorm: Layer, Sendable {
         let stat = try reshape(batch, to: [channels], file: file, line: line)
         let m = graph.constant(try NDArray(repeating: momentum, shape: [], dtype: x.dtype), name: "momentum")
         let decayed = try add(multiply(moving, m), multiply(stat, graph.constant(try NDArray(repeating: 1 - momentum, shape: [], dtype: x.dtype))))
-        let value = try select(phase.flag, decayed, moving, file: file, line: line)
+        let value = try select(updating, decayed, moving, file: file, line: line)
         let update = try assign(moving, value, name: "update_\(label)", file: file, line: line)
         try graph.addUpdateOperation(update.operation, file: file, line: line)
         statistics.append(try select(phase.flag, stat, stopGradient(moving), name: chosen, file: file, line: line))
@@ -132,7 +137,7 @@ public struct BatchNorm: Layer, Sendable {
   /// The layer on eager values, in the phase's current mode (PyTorch's `BatchNorm` in
   /// `train()`/`eval()`): the graph's operations of the chosen branch, so the values and
   /// gradients are the graph's bit for bit; in training the moving averages are updated at once
-  /// (the graph's update operations, computed and assigned).
+  /// (the graph's update operations, computed and assigned), unless the batch is empty.
   private func eager(_ x: Tensor, rank: Int) throws -> Tensor {
     guard try phase.eagerTraining(op: "BatchNorm", location: location) else {
       return try batchNormalization(
@@ -142,11 +147,14 @@ public struct BatchNorm: Layer, Sendable {
     let (_, batchMean, batchVariance) = try normalize(
       x, axes: Array(0..<(rank - 1)), epsilon: epsilon, name: "moments", file: file, line: line)
     var statistics: [Tensor] = []
+    let updating = try x.value.shape.elementCount > 0
     for (moving, batch) in [(movingMean, batchMean), (movingVariance, batchVariance)] {
       let stat = try reshape(batch, to: [channels], file: file, line: line)
-      let m = Tensor(try NDArray(repeating: momentum, shape: [], dtype: x.dtype))
-      let decayed = try add(multiply(moving, m), multiply(stat, Tensor(try NDArray(repeating: 1 - momentum, shape: [], dtype: x.dtype))))
-      try moving.assign(try decayed.value, file: file, line: line)
+      if updating {
+        let m = Tensor(try NDArray(repeating: momentum, shape: [], dtype: x.dtype))
+        let decayed = try add(multiply(moving, m), multiply(stat, Tensor(try NDArray(repeating: 1 - momentum, shape: [], dtype: x.dtype))))
+        try moving.assign(try decayed.value, file: file, line: line)
+      }
       statistics.append(stat)
     }
     return try batchNormalization(

@@ -87,6 +87,23 @@ struct ModelLayerTests {
     // A step with the flag false leaves the averages alone.
     try session.run(train, feeding: [x: batch])
     expectClose(try session.value(of: bn.movingMean).converted(to: .float64), NDArray([1.0, 2, 3], shape: [3]), atol: 1e-6)
+    // So does a training step on an empty batch (it has no statistics; the kernels give 0 and 0,
+    // toward which the averages were decayed: the variance went from 2.5 to 1.25), as PyTorch.
+    try session.run(train, feeding: [x: try NDArray.zeros([0, 3])].merging(phase.feed(true)) { a, _ in a })
+    expectClose(try session.value(of: bn.movingMean).converted(to: .float64), NDArray([1.0, 2, 3], shape: [3]), atol: 1e-6)
+    expectClose(try session.value(of: bn.movingVariance).converted(to: .float64), NDArray([1.0, 2.5, 5], shape: [3]), atol: 1e-6)
+  }
+
+  @Test("an eager BatchNorm in training leaves its moving averages alone on an empty batch")
+  func eagerBatchNormOnAnEmptyBatch() throws {
+    let graph = Graph.eager()
+    let phase = try TrainingPhase(graph: graph, default: true)
+    let bn = try BatchNorm(graph: graph, channels: 2, phase: phase, momentum: 0.5, name: "empty_batch_bn")
+    #expect(try bn(Tensor(try NDArray.zeros([0, 2]))).value.shape == [0, 2])
+    #expect(try bn.movingMean.value == NDArray([Float(0), 0]))
+    #expect(try bn.movingVariance.value == NDArray([Float(1), 1]))
+    _ = try bn(Tensor(NDArray([Float(1), 2, 3, 6], shape: [2, 2])))
+    #expect(try bn.movingMean.value == NDArray([Float(1), 2]))
   }
 
   @Test("Dropout zeroes about `rate` of the elements while training and passes through otherwise; Flatten keeps N unknown")

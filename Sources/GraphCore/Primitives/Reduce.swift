@@ -39,6 +39,8 @@ package struct ElementCount: Primitive {
   package var scalarForm: ScalarForm? { .constant(1) }
   /// The axes counted.
   package let axes: [Int]
+  /// Counts the elements along `axes` (normalized).
+  package init(axes: [Int]) { self.axes = axes }
   /// The number of inputs: 1.
   package var arity: Int? { 1 }
   /// `Size`.
