@@ -260,8 +260,21 @@ public struct Dropout: Layer, Sendable {
   /// generator (seeded with ``seed`` on the first call and advancing from call to call, as the
   /// graph's mask advances from run to run, so the k-th call draws the graph's k-th mask); in
   /// inference `x` itself.
+  /// - Throws: ``GraphCore/GraphError`` for a symbolic `x` (a graph's, or a ``GraphCore/compile(_:)``
+  ///   trace's) with an eager phase, whose mode is not a tensor a graph can read (its flag would
+  ///   be taken as a constant, the default: dropout silently off in training), as the other
+  ///   layers refuse a symbolic input with an eager graph's variables.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
-    guard x.isEager else { return try dropout(x, rate: rate, seed: seed, training: phase.flag, file: file, line: line) }
+    guard x.isEager else {
+      guard !phase.flag.isEager else {
+        throw GraphError.invalidOperation(
+          op: "Dropout", name: "dropout", inputs: [x.inputDescription],
+          reason: "the layer's training phase '\(phase.flag.name)' is an eager graph's (its mode is read when the layer is called on eager values), "
+            + "so a graph cannot follow it; create the phase in the input's graph",
+          location: location)
+      }
+      return try dropout(x, rate: rate, seed: seed, training: phase.flag, file: file, line: line)
+    }
     guard try phase.eagerTraining(op: "Dropout", location: location) else { return x }
     guard x.dtype.isFloatingPoint else {
       throw GraphError.invalidOperation(
