@@ -208,10 +208,12 @@ public struct LayerNorm: Layer, Sendable {
 
   /// `γ · x̂ + β` over the last axis.
   /// - Throws: `GraphError/invalidOperation(op:name:inputs:reason:location:)` when `x`'s last
-  ///   size is not `features` or its dtype or graph is not the layer's.
+  ///   size is not `features` (an unknown last size too, as Keras: fed a last size of 1, `γ` and
+  ///   `β` would broadcast it to `features` columns without a word) or its dtype or graph is not
+  ///   the layer's.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let dims = x.shape.dimensions
-    guard x.canMeet(gamma), x.dtype == gamma.dtype, dims.count >= 1, dims.last! == nil || dims.last! == features else {
+    guard x.canMeet(gamma), x.dtype == gamma.dtype, dims.count >= 1, dims.last! == features else {
       throw GraphError.invalidOperation(
         op: "LayerNorm", name: name, inputs: [x.inputDescription],
         reason: "the layer expects a \(gamma.dtype) input whose last size is \(features), in its graph", location: location)

@@ -172,6 +172,12 @@ struct ModelLayerTests {
     #expect(throws: GraphError.self) { try Flatten()(graph.placeholder(.float32, shape: [nil, 1 << 32, 1 << 32])) }
     #expect(throws: GraphError.self) { try flatten(graph.placeholder(.float32, shape: [1 << 33, 1 << 31])) }
     #expect(throws: GraphError.self) { try normalize(x, axes: [0], epsilon: -1) }
+    // An unknown last size: fed [2, 1], γ and β broadcast the output to [2, 3] without a word.
+    let layerNorm = try LayerNorm(graph: graph, features: 3)
+    #expect { try layerNorm(graph.placeholder(.float32, shape: [nil, nil])) } throws: {
+      "\($0)".contains("[LayerNorm]") && "\($0)".contains("[?, ?]") && "\($0)".contains("last size is 3")
+    }
+    _ = try layerNorm(x)
     let x3 = graph.placeholder(.float32, shape: [2, 3, 4])
     #expect(throws: GraphError.self) { try normalize(x3, axes: [0, 2]) }
   }
