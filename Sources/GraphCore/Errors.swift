@@ -153,3 +153,22 @@ public enum SessionError: Error, Sendable, CustomStringConvertible, Equatable {
     }
   }
 }
+
+/// Refuses an operation's parameter that is not finite (or, with `positive`, not > 0) once stored
+/// in `dtype`, the dtype of the tensors it meets: `1e300` is infinite and `1e-50` is 0 in float32,
+/// so a parameter valid as a `Double` would give `∞ · 0 = NaN` or a division by zero at run time.
+/// Integer and bool dtypes are left to the operation's own dtype check.
+/// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` naming the parameter, its
+///   value and what it is in `dtype`.
+package func checkParameter(
+  _ value: Double, _ parameter: String, in dtype: DType, positive: Bool, op: String, location: SourceLocation?
+) throws {
+  guard dtype.isFloatingPoint else { return }
+  let stored = NDArray(scalar: value, dtype: dtype).doubles[0]
+  guard stored.isFinite, !positive || stored > 0 else {
+    throw GraphError.invalidArgument(
+      op: op,
+      reason: "\(parameter) \(value) is \(stored) in \(dtype), the tensors' dtype (it must be finite\(positive ? " and > 0" : "") there)",
+      location: location)
+  }
+}

@@ -19,7 +19,8 @@ import GraphCore
 ///
 /// - Returns: the clipped gradients and the global norm before clipping (a scalar).
 /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` when the list is empty, the
-///   gradients have different graphs or dtypes, or `clipNorm` is not finite and positive.
+///   gradients have different graphs or dtypes, or `clipNorm` is not finite and positive (also
+///   in the gradients' dtype: `1e-50` is 0 in float32, and the scale `0 / 0` NaN).
 public func clipByGlobalNorm(
   _ gradients: [Tensor], clipNorm: Double, file: StaticString = #fileID, line: UInt = #line
 ) throws -> ([Tensor], globalNorm: Tensor) {
@@ -38,6 +39,7 @@ public func clipByGlobalNorm(
         location: loc)
     }
   }
+  try checkParameter(clipNorm, "clipNorm", in: first.dtype, positive: true, op: op, location: loc)
   return try graph.withNameScope("clip_by_global_norm") {
     var total = try sum(square(first), file: file, line: line)
     for g in gradients.dropFirst() { total = try total + sum(square(g), file: file, line: line) }

@@ -66,8 +66,8 @@ public enum Initializer: Sendable, Hashable {
   /// operation), to pass to ``GraphCore/Graph/variable(_:trainable:name:file:line:)``.
   /// - Parameter seed: seeds the random initializers (ignored by the constant ones).
   /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a non-float dtype, a
-  ///   negative dimension or a shape over the size limit (``ArrayCore/Shape/validate(dtype:)``), a non-finite or negative standard deviation, `low ≥ high`, or a
-  ///   zero fan for the scaled initializers.
+  ///   negative dimension or a shape over the size limit (``ArrayCore/Shape/validate(dtype:)``), a non-finite or negative standard deviation, `low ≥ high`, a
+  ///   constant that is not finite in `dtype` (`1e300` in float32), or a zero fan for the scaled initializers.
   public func initialValue(
     _ graph: Graph, shape: Shape, dtype: DType = .float32, seed: UInt64, name: String = "initial_value",
     file: StaticString = #fileID, line: UInt = #line
@@ -96,6 +96,7 @@ public enum Initializer: Sendable, Hashable {
       guard v.isFinite else {
         throw GraphError.invalidArgument(op: "Initializer", reason: "constant value must be finite, got \(v)", location: loc)
       }
+      try checkParameter(v, "constant value", in: dtype, positive: false, op: "Initializer", location: loc)
       return graph.constant(try NDArray(repeating: v, shape: shape, dtype: dtype), name: name, file: file, line: line)
     case let .randomNormal(mean, sd):
       try check(sd, "standardDeviation")

@@ -60,8 +60,9 @@ public func meanAbsoluteError(
 /// `ℓᵢ = ½ rᵢ²` when `|rᵢ| ≤ δ`, and `δ (|rᵢ| - ½ δ)` otherwise,
 ///
 /// computed as `½ q² + δ (|r| - q)` with `q = min(|r|, δ)`; reduced over every element.
-/// - Throws: ``GraphCore/GraphError`` when `delta` is not positive and finite, or the dtypes or
-///   shapes differ.
+/// - Throws: ``GraphCore/GraphError`` when `delta` is not positive and finite (also in the
+///   tensors' dtype: `1e300` is infinite in float32, and `∞ · 0` NaN), or the dtypes or shapes
+///   differ.
 public func huber(
   predicted: Tensor, expected: Tensor, delta: Double = 1, reduction: LossReduction = .mean,
   file: StaticString = #fileID, line: UInt = #line
@@ -70,6 +71,7 @@ public func huber(
     throw GraphError.invalidArgument(op: "HuberLoss", reason: "delta must be positive and finite, got \(delta)", location: SourceLocation(file, line))
   }
   try checkSameShape("HuberLoss", predicted, expected, file: file, line: line)
+  try checkParameter(delta, "delta", in: predicted.dtype, positive: true, op: "HuberLoss", location: SourceLocation(file, line))
   return try predicted.graph.withNameScope("huber_loss") {
     let r = try abs(predicted - expected, file: file, line: line)
     let q = try minimum(r, predicted.graph.constant(delta, dtype: r.dtype), file: file, line: line)
@@ -142,7 +144,7 @@ public func sparseSoftmaxCrossEntropy(
 /// An L2 weight penalty: `scale · Σ_w ½ Σᵢ wᵢ²`, that is `scale` times the sum of
 /// `tf.nn.l2_loss(w)` over `weights`.
 /// - Throws: ``GraphCore/GraphError`` when `weights` is empty, mixes graphs or dtypes, or
-///   `scale` is negative or not finite.
+///   `scale` is negative or not finite (also in the weights' dtype).
 public func l2Penalty(
   _ weights: [Tensor], scale: Double, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
@@ -158,6 +160,7 @@ public func l2Penalty(
       op: "L2Penalty", reason: "weights must share one graph and dtype: '\(first.name)' \(first.dtype), '\(w.name)' \(w.dtype)",
       location: location)
   }
+  try checkParameter(0.5 * scale, "scale / 2", in: first.dtype, positive: false, op: "L2Penalty", location: location)
   return try first.graph.withNameScope("l2_penalty") {
     var total = try sum(square(first, file: file, line: line), file: file, line: line)
     for w in weights.dropFirst() {

@@ -54,7 +54,8 @@ public struct BatchNorm: Layer, Sendable {
   ///   - momentum: the moving averages' decay, in `[0, 1)` (Keras: 0.99).
   ///   - epsilon: added to the variance, positive (Keras: 0.001).
   /// - Throws: `GraphError/invalidArgument(op:reason:location:)` for a non-positive channel
-  ///   count, a momentum outside `[0, 1)`, a non-positive epsilon or a non-float dtype.
+  ///   count, a momentum outside `[0, 1)`, an epsilon that is not finite and positive (also in
+  ///   `dtype`: `1e-50` is 0 in float32) or a non-float dtype.
   public init(
     graph: Graph, channels: Int, phase: TrainingPhase, momentum: Double = 0.99, epsilon: Double = 1e-3,
     dtype: DType = .float32, name: String = "batch_normalization", file: StaticString = #fileID, line: UInt = #line
@@ -69,6 +70,7 @@ public struct BatchNorm: Layer, Sendable {
     guard epsilon.isFinite, epsilon > 0 else {
       throw GraphError.invalidArgument(op: "BatchNorm", reason: "epsilon must be a finite number > 0, got \(epsilon)", location: loc)
     }
+    try checkParameter(epsilon, "epsilon", in: dtype, positive: true, op: "BatchNorm", location: loc)
     // An eager phase's flag is an eager value of its own (the mode is the phase's, not fed).
     guard phase.flag.graph === graph || (graph.isEager && phase.flag.isEager) else {
       throw GraphError.foreignTensor(op: "BatchNorm", tensor: phase.flag.name, location: loc)
@@ -184,7 +186,7 @@ public struct LayerNorm: Layer, Sendable {
 
   /// Creates the layer and its variables.
   /// - Throws: `GraphError/invalidArgument(op:reason:location:)` for a non-positive feature
-  ///   count, a non-positive epsilon or a non-float dtype.
+  ///   count, an epsilon that is not finite and positive (also in `dtype`) or a non-float dtype.
   public init(
     graph: Graph, features: Int, epsilon: Double = 1e-3, dtype: DType = .float32, name: String = "layer_normalization",
     file: StaticString = #fileID, line: UInt = #line
@@ -196,6 +198,7 @@ public struct LayerNorm: Layer, Sendable {
     guard epsilon.isFinite, epsilon > 0 else {
       throw GraphError.invalidArgument(op: "LayerNorm", reason: "epsilon must be a finite number > 0, got \(epsilon)", location: loc)
     }
+    try checkParameter(epsilon, "epsilon", in: dtype, positive: true, op: "LayerNorm", location: loc)
     let scope = uniqueScope(graph, name)
     self.name = scope
     self.file = file

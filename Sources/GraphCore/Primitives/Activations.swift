@@ -80,13 +80,15 @@ public struct LeakyRelu: UnaryFunction {
   }
 }
 /// Leaky ReLU, `x` for `x > 0` and `α·x` otherwise (`tf.nn.leaky_relu`, default `α = 0.2`).
-/// - Throws: ``GraphError`` when `alpha` is not finite.
+/// - Throws: ``GraphError`` when `alpha` is not finite, also in `x`'s dtype (`1e300` in float32
+///   would give `-∞` for negative inputs and `∞ · 0 = NaN` at 0).
 public func leakyRelu(
   _ x: Tensor, alpha: Double = 0.2, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
   guard alpha.isFinite else {
     throw GraphError.invalidArgument(op: "LeakyRelu", reason: "alpha must be finite, got \(alpha)", location: SourceLocation(file, line))
   }
+  try checkParameter(alpha, "alpha", in: x.dtype, positive: false, op: "LeakyRelu", location: SourceLocation(file, line))
   return try unary(LeakyRelu(alpha: alpha), x, name: name, file: file, line: line)
 }
 

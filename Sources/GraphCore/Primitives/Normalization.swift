@@ -121,10 +121,13 @@ func normalizationAxes(_ x: Tensor, _ axes: [Int], _ op: String, _ name: String?
   return ax
 }
 
-func checkEpsilon(_ epsilon: Double, _ op: String, _ location: SourceLocation?) throws {
+/// Checks `epsilon`: finite and > 0, also once stored in `x`'s dtype (the gradients and the
+/// batch normalization add it in that dtype: `1e-50` is 0 in float32, and `√0` a divisor).
+func checkEpsilon(_ epsilon: Double, of x: Tensor, _ op: String, _ location: SourceLocation?) throws {
   guard epsilon.isFinite, epsilon > 0 else {
     throw GraphError.invalidArgument(op: op, reason: "epsilon must be a finite number > 0, got \(epsilon)", location: location)
   }
+  try checkParameter(epsilon, "epsilon", in: x.dtype, positive: true, op: op, location: location)
 }
 
 /// `x` standardized over `axes` (a contiguous run): `(x̂, μ, σ²)` with
@@ -136,7 +139,7 @@ public func normalize(
   _ x: Tensor, axes: [Int], epsilon: Double = 1e-3, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> (normalized: Tensor, mean: Tensor, variance: Tensor) {
   let loc = x.graph.location(file, line)
-  try checkEpsilon(epsilon, "Normalize", loc)
+  try checkEpsilon(epsilon, of: x, "Normalize", loc)
   let ax = try normalizationAxes(x, axes, "Normalize", name, loc)
   let op = try x.graph.addOperation(Normalize(axes: ax, epsilon: epsilon), inputs: [x], name: name, location: loc)
   return (op.outputs[0], op.outputs[1], op.outputs[2])
@@ -157,7 +160,7 @@ public func layerNormalization(
   name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
-  try checkEpsilon(epsilon, "LayerNormalization", loc)
+  try checkEpsilon(epsilon, of: x, "LayerNormalization", loc)
   let ax = try normalizationAxes(x, axes, "LayerNormalization", name, loc)
   return try x.graph.withNameScope(name ?? "layer_normalization") {
     var y = try x.graph.addOperation(Normalize(axes: ax, epsilon: epsilon), inputs: [x], location: loc).outputs[0]
@@ -183,7 +186,7 @@ public func batchNormalization(
   epsilon: Double = 1e-3, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
-  try checkEpsilon(epsilon, "BatchNormalization", loc)
+  try checkEpsilon(epsilon, of: x, "BatchNormalization", loc)
   return try x.graph.withNameScope(name ?? "batch_normalization") {
     // y = x · k + (β - mean · k), k = γ / √(variance + ε): two full-size passes.
     var k = try rsqrt(add(variance, x.graph.scalar(epsilon, like: x), file: file, line: line), name: "rsqrt", file: file, line: line)
