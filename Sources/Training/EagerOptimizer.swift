@@ -23,6 +23,9 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
   /// The optimizer whose update rule is applied.
   public let optimizer: O
   private var state: State?
+  /// The eager variables the slots belong to, from the first successful
+  /// ``update(_:along:file:line:)-(_,[Tensor],_,_)`` (an array list has no identity: by position).
+  private var boundVariables: [Tensor]?
 
   /// The update's graph, built on the first call (a class: each update reads it with one
   /// reference count instead of one per field).
@@ -72,16 +75,26 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
   }
 
   /// Updates eager variables (a layer's ``Layer/variables`` in a ``GraphCore/Graph/eager()``
-  /// graph) from their gradients, as eager tensors or arrays.
-  /// - Throws: as ``update(_:along:file:line:)-(_,[NDArray],_,_)``, and
+  /// graph) from their gradients, as eager tensors or arrays. The optimizer's slots (Adam's
+  /// moments...) belong to the variables of the first call (PyTorch keys them by parameter):
+  /// later calls pass the same variables, in the same order.
+  /// - Throws: as ``update(_:along:file:line:)-(_,[NDArray],_,_)``,
   ///   ``GraphCore/GraphError/notAVariable(op:tensor:location:)`` when a tensor is not an eager
-  ///   variable.
+  ///   variable, and ``GraphCore/GraphError/invalidArgument(op:reason:location:)`` for other
+  ///   variables than the first call's (even of the same shapes: they would share its slots).
   public func update(
     _ variables: [Tensor], along gradients: [Tensor], file: StaticString = #fileID, line: UInt = #line
   ) throws {
     let location = SourceLocation(file, line)
     for v in variables where !(v.isEager && v.isVariable) {
       throw GraphError.notAVariable(op: "EagerOptimizer.update", tensor: v.name, location: location)
+    }
+    if let boundVariables, boundVariables != variables {
+      throw GraphError.invalidArgument(
+        op: "EagerOptimizer.update",
+        reason: "this optimizer updates the variables \(boundVariables.map(\.name)), got \(variables.map(\.name)); "
+          + "its slots belong to those (use one optimizer per variable list)",
+        location: location)
     }
     let gradientValues = try gradients.map { try $0.value }
     // Move the values out of the variables (no second reference, so the update is in place, not
@@ -95,6 +108,7 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
     }
     for v in variables { values.append(try v.takeEagerValue(op: "EagerOptimizer.update", location: location)) }
     try update(&values, along: gradientValues, file: file, line: line)
+    if boundVariables == nil { boundVariables = variables }
   }
 
   private func prepared(for parameters: [NDArray], location: SourceLocation) throws -> State {

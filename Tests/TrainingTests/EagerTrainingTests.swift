@@ -73,6 +73,26 @@ import Training
     #expect(throws: GraphError.self) { try optimizer.update(&wrong, along: [NDArray([Float(0), 1])]) }
   }
 
+  @Test func anOptimizersSlotsBelongToTheVariablesOfItsFirstCall() throws {
+    // Two layers' kernels of one shape: updating the second with the first's optimizer used
+    // (and moved) the first's Adam moments, without a word; so did the same variables swapped.
+    let graph = Graph.eager()
+    let a = try graph.variable(NDArray([Float(1), 2]), name: "slots_a")
+    let b = try graph.variable(NDArray([Float(3), 4]), name: "slots_b")
+    let optimizer = EagerOptimizer(try AdamOptimizer(learningRate: 0.1))
+    let g = Tensor(NDArray([Float(1), 1]))
+    try optimizer.update([a], along: [g])
+    #expect { try optimizer.update([b], along: [g]) } throws: {
+      "\($0)".contains("[EagerOptimizer.update]") && "\($0)".contains("slots_a") && "\($0)".contains("slots_b")
+    }
+    #expect(try b.value == NDArray([Float(3), 4]))
+    try optimizer.update([a], along: [g])
+    let pair = EagerOptimizer(try AdamOptimizer(learningRate: 0.1))
+    try pair.update([a, b], along: [g, g])
+    #expect(throws: GraphError.self) { try pair.update([b, a], along: [g, g]) }
+    try pair.update([a, b], along: [g, g])
+  }
+
   @Test func convolutionalLayersEagerlyEqualTheGraph() throws {
     // Conv2D (SAME), MaxPool2D, LayerNorm, Flatten, Dense: three Momentum steps on 4 images.
     func model(_ graph: Graph) throws -> Sequential {
