@@ -32,7 +32,8 @@ public func clipByGlobalNorm(
   }
   let graph = first.graph
   for g in gradients {
-    guard g.graph === graph else { throw GraphError.foreignTensor(op: op, tensor: g.name, location: loc) }
+    // Eager values meet whatever eager graph holds them (a tape's gradients, a layer's variables).
+    guard g.canMeet(first) else { throw GraphError.foreignTensor(op: op, tensor: g.name, location: loc) }
     guard g.dtype == first.dtype, g.dtype.isFloatingPoint else {
       throw GraphError.invalidArgument(
         op: op, reason: "gradients must share one float dtype: '\(first.name)' is \(first.dtype), '\(g.name)' is \(g.dtype)",

@@ -155,7 +155,8 @@ public func l2Penalty(
   guard scale >= 0, scale.isFinite else {
     throw GraphError.invalidArgument(op: "L2Penalty", reason: "scale must be non-negative and finite, got \(scale)", location: location)
   }
-  for w in weights where w.graph !== first.graph || w.dtype != first.dtype {
+  // Eager values meet whatever eager graph holds them (a layer's variables, a tape's values).
+  for w in weights where !w.canMeet(first) || w.dtype != first.dtype {
     throw GraphError.invalidArgument(
       op: "L2Penalty", reason: "weights must share one graph and dtype: '\(first.name)' \(first.dtype), '\(w.name)' \(w.dtype)",
       location: location)

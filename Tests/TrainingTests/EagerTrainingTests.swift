@@ -73,6 +73,22 @@ import Training
     #expect(throws: GraphError.self) { try optimizer.update(&wrong, along: [NDArray([Float(0), 1])]) }
   }
 
+  @Test func clippingAndPenaltiesTakeEagerValuesOfAnyEagerGraph() throws {
+    // Eager values of different eager graphs (arrays, a layer's variables, a tape's values) were
+    // refused as tensors "of another graph", though every builder combines them.
+    let a = Tensor(NDArray([Float(3), 4]))
+    let b = Tensor(NDArray([Float(0), 12]))
+    let (clipped, norm) = try clipByGlobalNorm([a, b], clipNorm: 6.5)
+    #expect(try norm.value == NDArray(scalar: Float(13)))
+    #expect(try clipped[1].value == NDArray([Float(0), 6]))
+    let v = try Graph.eager().variable(NDArray([Float(1), 2]), name: "penalized")
+    #expect(try l2Penalty([v, a], scale: 2).value == NDArray(scalar: Float(30)))
+    let (value, grads) = try valueWithGradient(at: [NDArray([Float(3), 4])]) { p in try l2Penalty([p[0], a, v], scale: 1) }
+    #expect(value == NDArray(scalar: Float(27.5)) && grads[0] == NDArray([Float(3), 4]))
+    #expect(throws: GraphError.self) { try l2Penalty([v, Graph().constant(NDArray([Float(1)]))], scale: 1) }
+    #expect(throws: GraphError.self) { try clipByGlobalNorm([a, Graph().constant(NDArray([Float(1)]))], clipNorm: 1) }
+  }
+
   @Test func anOptimizersSlotsBelongToTheVariablesOfItsFirstCall() throws {
     // Two layers' kernels of one shape: updating the second with the first's optimizer used
     // (and moved) the first's Adam moments, without a word; so did the same variables swapped.
