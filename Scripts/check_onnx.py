@@ -16,6 +16,14 @@ onnx.checker.check_model must pass (full check, with shape inference); onnxrunti
 row of the CSV must be within 1e-5 of Backprop's (absolute, or relative for larger values) and give
 the same classes.
 
+A whole-model directory (`--save-model`; its input is the raw values, 0...16 for digits, 0...255
+for Fashion-MNIST) against the classes `backprop predict` prints for it:
+
+  backprop digits --save-model /tmp/dig
+  backprop export --onnx /tmp/dig.onnx --model /tmp/dig
+  backprop predict --model /tmp/dig --input Data/digits.csv > /tmp/dig_classes.txt
+  python3 Scripts/check_onnx.py --classes /tmp/dig.onnx /tmp/dig_classes.txt Data/digits.csv
+
 Set up: python3 -m venv /work/venvs/formats && /work/venvs/formats/bin/pip install onnx onnxruntime numpy
 """
 import gzip
@@ -66,7 +74,27 @@ def main(model_path, logits_path, data_path, labels_path=None):
     return ok
 
 
+def main_classes(model_path, classes_path, data_path, labels_path=None):
+    """The ONNX model of a whole-model directory on raw rows, against `backprop predict`'s classes."""
+    onnx.checker.check_model(onnx.load(model_path), full_check=True)
+    if data_path.endswith(".csv"):
+        pixels = np.loadtxt(data_path, delimiter=",", ndmin=2)[:, :64].astype(np.float32)
+    else:
+        images = read_idx(data_path)
+        pixels = images.reshape(len(images), -1).astype(np.float32)
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    got = session.run([session.get_outputs()[0].name], {session.get_inputs()[0].name: pixels})[0].argmax(axis=1)
+    want = np.loadtxt(classes_path, dtype=np.int64, ndmin=1)
+    same = int((got == want).sum())
+    print(f"onnx.checker: ok; onnxruntime {ort.__version__}: {len(pixels)} rows, same class as backprop predict for {same}/{len(want)}")
+    ok = len(got) == len(want) and same == len(want)
+    print("1 passed, 0 failed" if ok else "0 passed, 1 failed")
+    return ok
+
+
 if __name__ == "__main__":
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "--classes":
+        sys.exit(0 if main_classes(*sys.argv[2:]) else 1)
     if len(sys.argv) not in (4, 5):
         print(__doc__)
         sys.exit(2)

@@ -289,6 +289,15 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", model, "--input", train, "--logits", dir + "/m.onnx"], "one output would overwrite the other")
     try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", "/dev/zero"], "character device")
     try expectRefused(["predict", "--model", model, "--input", train, "--labels", "/dev/zero"], "character device")
+    // A --save-model directory exports its metadata's input and output (its values are compared
+    // with onnxruntime by Scripts/check_onnx.py --classes); --logits is for model files.
+    let directory = dir + "/reg"
+    #expect(try runTool(["regression", "--steps", "2", "--save-model", directory]).status == 0)
+    let exported = try runTool(["export", "--onnx", dir + "/reg.onnx", "--model", directory])
+    #expect(exported.status == 0 && exported.output.contains("input 'x_data:0' [1]"), "\(exported.error)")
+    #expect(try FileIO.readBytes(atPath: dir + "/reg.onnx").count > 0)
+    try expectRefused(["export", "--onnx", dir + "/r.onnx", "--model", directory, "--input", train, "--logits", dir + "/l.npy"], "--logits is for model files")
+    try expectRefused(["export", "--onnx", dir + "/r.onnx", "--model", dir], "is a directory without a model's graph.pb")
     #expect(try FileIO.readBytes(atPath: model) == modelBefore)
     #expect(try FileIO.readBytes(atPath: ck) == before)
     #expect(try FileIO.readBytes(atPath: train) == trainBefore)
