@@ -19,6 +19,10 @@ import GraphCore
 ///   try optimizer.update(&parameters, along: grads)
 /// }
 /// ```
+///
+/// Update from one thread at a time, as a graph is built from one thread (it may move between
+/// threads and tasks): the first call sets the optimizer's state without a lock, and eager
+/// variables are not locked while they are updated.
 public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
   /// The optimizer whose update rule is applied.
   public let optimizer: O
