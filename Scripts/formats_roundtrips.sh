@@ -40,6 +40,8 @@ for model in cnn cnn-bn; do
     bash -c "'$bp' fashion --model $model --epochs 1 --train-limit 10000 --test-limit 1000 --quiet --save '$t/$model.safetensors' --save-model '$t/$model' > /dev/null && '$bp' predict --model '$t/$model' --input $fm/t10k-images-idx3-ubyte.gz > '$t/p' && '$py' Scripts/tf_graphdef.py check-model '$t/$model' $fm/t10k-images-idx3-ubyte.gz '$t/p'"
   step "backprop export --onnx T/$model.onnx --model T/$model.safetensors --logits ...; python3 Scripts/check_onnx.py T/$model.onnx T/logits.npy t10k-images t10k-labels" \
     bash -c "'$bp' export --onnx '$t/$model.onnx' --model '$t/$model.safetensors' --input $fm/t10k-images-idx3-ubyte.gz --logits '$t/$model.npy' > /dev/null && '$py' Scripts/check_onnx.py '$t/$model.onnx' '$t/$model.npy' $fm/t10k-images-idx3-ubyte.gz $fm/t10k-labels-idx1-ubyte.gz"
+  step "backprop export --onnx T/$model-dir.onnx --model T/$model; python3 Scripts/check_onnx.py --classes T/$model-dir.onnx T/p t10k-images" \
+    bash -c "'$bp' export --onnx '$t/$model-dir.onnx' --model '$t/$model' > /dev/null && '$py' Scripts/check_onnx.py --classes '$t/$model-dir.onnx' '$t/p' $fm/t10k-images-idx3-ubyte.gz"
 done
 step "backprop digits --save T/d.safetensors; backprop export --onnx T/d.onnx ...; python3 Scripts/check_onnx.py T/d.onnx T/dl.npy Data/digits.csv" \
   bash -c "'$bp' digits --quiet --save '$t/d.safetensors' > /dev/null && '$bp' export --onnx '$t/d.onnx' --model '$t/d.safetensors' --input Data/digits.csv --logits '$t/dl.npy' > /dev/null && '$py' Scripts/check_onnx.py '$t/d.onnx' '$t/dl.npy' Data/digits.csv"
