@@ -8,7 +8,8 @@ import Foundation
 /// rank of an MPI job: then this process first becomes the rank's supervisor (see
 /// ``superviseRank()``), and the rank, its child, trains with the world communicator. A rank
 /// that fails says which it is and ends the whole job (`MPI_Abort`), so no rank waits in a
-/// collective; a graph mismatch, found by every rank at once, is reported by rank 0.
+/// collective; a mismatch of the graphs or of the settings, found by every rank at once, is
+/// reported by rank 0.
 func runRanks(distributed: Bool, command: String, train: ((any Communicator)?) throws -> Void) throws {
   guard distributed else { return try train(nil) }
   guard MPICommunicator.launchedByMPI else {
@@ -26,7 +27,10 @@ func runRanks(distributed: Bool, command: String, train: ((any Communicator)?) t
     try train(world)
   } catch {
     var mismatch = false
-    if case .graphMismatch? = error as? DistributedError { mismatch = true }
+    switch error as? DistributedError {
+    case .graphMismatch?, .settingsMismatch?: mismatch = true
+    default: break
+    }
     if world.rank == 0 || !mismatch {
       FileHandle.standardError.write(Data("Error (rank \(world.rank) of \(world.size)): \(error)\n".utf8))
     }

@@ -116,6 +116,19 @@ public struct DigitsRecipe: Sendable {
     /// Creates the default settings.
     public init() {}
 
+    /// The settings every rank of a data-parallel run must share (the optimizer, the sample
+    /// order and the data), as `name=value` lines for `Communicator.verifySameSettings(_:)`;
+    /// not the layer sizes and dtype (the graph check names those), nor paths written or read
+    /// by rank 0 only.
+    var rankSettings: [(name: String, value: String)] {
+      [
+        ("optimizer", optimizer.rawValue), ("learningRate", String(learningRate)), ("batchSize", String(batchSize)),
+        ("epochs", String(epochs)), ("seed", String(seed)), ("splitSeed", String(splitSeed)),
+        ("testFraction", String(testFraction)), ("standardize", String(standardize)),
+        ("rowLimit", rowLimit.map(String.init) ?? "none"),
+      ]
+    }
+
     /// Checks every setting.
     /// - Throws: ``RecipeError`` naming the setting and its value.
     public func validate() throws {
@@ -240,6 +253,12 @@ public struct DigitsRecipe: Sendable {
     let communicator = c.communicator ?? SingleProcessCommunicator()
     let rank = communicator.rank, ranks = communicator.size
     let distributed = c.communicator != nil
+    // Ranks given different options would train on overlapping shards or apply different
+    // updates without any error: they must agree before the first collective of training.
+    if distributed {
+      try communicator.verifySameSettings(
+        c.rankSettings + [("training rows", String(train.count)), ("test rows", String(test.count))])
+    }
     let net = try DigitsNetwork(
       layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed, dtype: c.dtype)
     let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")

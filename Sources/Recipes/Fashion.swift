@@ -193,6 +193,18 @@ public struct FashionRecipe: Sendable {
     /// Creates the default settings.
     public init() {}
 
+    /// The settings every rank of a data-parallel run must share (the optimizer, the image
+    /// order and the data), as `name=value` lines for `Communicator.verifySameSettings(_:)`;
+    /// not the model (the graph check names its layers), nor paths written or read by rank 0
+    /// only.
+    var rankSettings: [(name: String, value: String)] {
+      [
+        ("learningRate", String(learningRate)), ("learningRateDecay", learningRateDecay.rawValue),
+        ("batchSize", String(batchSize)), ("epochs", String(epochs)), ("seed", String(seed)),
+        ("trainLimit", trainLimit.map(String.init) ?? "none"), ("testLimit", testLimit.map(String.init) ?? "none"),
+      ]
+    }
+
     /// Checks every setting.
     /// - Throws: `RecipeError` naming the setting and its value.
     public func validate() throws {
@@ -268,6 +280,12 @@ public struct FashionRecipe: Sendable {
     // would be 0/0), an empty test set no accuracy (the same for digits' splits).
     for (set, name) in [(data.train, "training"), (data.test, "test")] where set.count == 0 {
       throw RecipeError("the \(name) images in \(SafeText.excerpt(data.directory, limit: 200)) hold no image; the recipe needs at least one training and one test image")
+    }
+    // Ranks given different options would train on overlapping shards, apply different updates
+    // or stop at different steps: they must agree before the first collective of training.
+    if distributed {
+      try communicator.verifySameSettings(
+        c.rankSettings + [("training images", String(data.train.count)), ("test images", String(data.test.count))])
     }
     let net = try FashionNetwork(kind: c.model, seed: c.seed)
     let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")

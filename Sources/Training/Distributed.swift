@@ -113,6 +113,49 @@ extension Session {
   }
 }
 
+extension Communicator {
+  /// Checks that every rank was given the same settings: each rank hashes its `name=value`
+  /// lines (FNV-1a, 64 bits) and the hashes are gathered; when they differ, the lines are
+  /// gathered too and the first setting that differs is named. Call it with everything that
+  /// must agree for the ranks to take the same steps (the seed that orders the samples, the
+  /// batch size, the epochs, the learning rate, the number of samples): the graph check
+  /// (`Session.verifySameVariables(over:)`) sees only the variables, and ranks that differ in
+  /// these would silently train on overlapping shards, apply different updates, or stop at
+  /// different steps with their collectives mismatched.
+  /// - Throws: `DistributedError.settingsMismatch` on every rank (all of them find it in the
+  ///   same collectives), naming the setting, the rank and both values.
+  public func verifySameSettings(_ settings: [(name: String, value: String)]) throws {
+    let lines = settings.map { "\($0.name)=\($0.value)" }
+    var bits = variableSignature(lines).littleEndian
+    let hashes = try allGather(withUnsafeBytes(of: &bits) { Array($0) }).map { chunk in
+      chunk.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+    guard hashes.contains(where: { $0 != hashes[0] }) else { return }
+    let gathered = try allGatherVariable(Array(lines.joined(separator: "\n").utf8)).map {
+      String(decoding: $0, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+    func parse(_ line: String) -> (String, String) {
+      let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+      return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+    }
+    var reasons: [String] = []
+    for r in 1..<hashes.count where hashes[r] != hashes[0] {
+      let mine = gathered[0].map(parse), theirs = gathered[r].map(parse)
+      var detail = "\(theirs.count) settings on rank \(r), \(mine.count) on rank 0"
+      for i in 0..<Swift.min(mine.count, theirs.count) where mine[i] != theirs[i] {
+        detail =
+          mine[i].0 == theirs[i].0
+          ? "\(theirs[i].0) is \(theirs[i].1) on rank \(r) but \(mine[i].1) on rank 0"
+          : "setting \(i + 1) is '\(theirs[i].0)' on rank \(r) but '\(mine[i].0)' on rank 0"
+        break
+      }
+      reasons.append("rank \(r): \(detail)")
+    }
+    throw DistributedError.settingsMismatch(
+      reason: reasons.joined(separator: "; ") + ". Start every rank with the same options.")
+  }
+}
+
 /// FNV-1a (64 bits) of the lines, each followed by a newline.
 func variableSignature(_ lines: [String]) -> UInt64 {
   var h: UInt64 = 0xcbf2_9ce4_8422_2325

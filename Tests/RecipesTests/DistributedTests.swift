@@ -236,6 +236,39 @@ struct MPIDistributedTests {
     #expect(!text.contains("epoch 1/"), "no training before the check: \(text)")
   }
 
+  /// Ranks given different options build the same graph, so the graph check passed them: a
+  /// different seed trained on overlapping shards and a different learning rate diverged,
+  /// silently; a different batch size or epoch count mismatched the collectives (rank 0 printed
+  /// a result, then the job died on the watchdog's timeout). They stop before training, naming
+  /// the option.
+  @Test(arguments: [
+    ("--seed", "7", "seed is 7 on rank 1 but 42 on rank 0"),
+    ("--learning-rate", "0.01", "learningRate is 0.01 on rank 1 but 0.001 on rank 0"),
+    ("--batch-size", "16", "batchSize is 16 on rank 1 but 32 on rank 0"),
+    ("--epochs", "3", "epochs is 3 on rank 1 but 2 on rank 0"),
+  ])
+  func ranksWithDifferentSettingsStopBeforeTraining(option: String, value: String, message: String) throws {
+    let common = ["digits", "--distributed", "--epochs", "2", "--quiet"]
+    let (status, text) = try run(
+      [hydra!, "-n", "1", backprop] + common + [":", "-n", "1", backprop] + common + [option, value],
+      environment: ["BACKPROP_MPI_TIMEOUT": "60"], timeout: 50)
+    #expect(status != 0)
+    #expect(text.contains("the ranks' settings differ: rank 1: \(message)"), "\(text)")
+    #expect(!text.contains("epoch 1/"), "no training before the check: \(text)")
+  }
+
+  @Test func fashionRanksWithDifferentSettingsStopBeforeTraining() throws {
+    let mini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Fixtures/fashion-mini").path
+    let common = ["fashion", "--data", mini, "--model", "mlp", "--epochs", "1", "--quiet", "--distributed"]
+    let (status, text) = try run(
+      [hydra!, "-n", "1", backprop] + common + [":", "-n", "1", backprop] + common + ["--lr-decay", "none"],
+      environment: ["BACKPROP_MPI_TIMEOUT": "60"], timeout: 50)
+    #expect(status != 0)
+    #expect(text.contains("the ranks' settings differ: rank 1: learningRateDecay is none on rank 1 but cosine on rank 0"), "\(text)")
+    #expect(!text.contains("epoch 1/"), "no training before the check: \(text)")
+  }
+
   @Test func aKilledRankEndsTheJobAndTheCheckpointResumes() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }

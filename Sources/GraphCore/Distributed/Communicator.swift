@@ -331,6 +331,8 @@ public enum DistributedError: Error, Sendable, Equatable, CustomStringConvertibl
   case communication(operation: String, reason: String)
   /// The ranks built different graphs.
   case graphMismatch(reason: String)
+  /// The ranks were given different settings (seed, batch size, learning rate, ...).
+  case settingsMismatch(reason: String)
   /// A bad argument to a collective.
   case invalidArgument(operation: String, reason: String)
 
@@ -340,6 +342,7 @@ public enum DistributedError: Error, Sendable, Equatable, CustomStringConvertibl
     case let .mpiUnavailable(reason): "MPI is unavailable: \(reason)"
     case let .communication(operation, reason): "[\(operation)] communication failed: \(reason)"
     case let .graphMismatch(reason): "the ranks' graphs differ: \(reason)"
+    case let .settingsMismatch(reason): "the ranks' settings differ: \(reason)"
     case let .invalidArgument(operation, reason): "[\(operation)] \(reason)"
     }
   }
