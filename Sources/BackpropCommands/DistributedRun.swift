@@ -3,7 +3,8 @@ import Backprop
 import CBackpropKernels
 import Foundation
 
-/// Runs a training command's `train` as one process (`distributed` false: no communicator), as
+/// Runs a training command's `train` as one process (`distributed` false: no communicator;
+/// refused when an MPI launcher started several ranks), as
 /// a single rank when `--distributed` was given without an MPI launcher (saying so), or as a
 /// rank of an MPI job: then this process first becomes the rank's supervisor (see
 /// ``superviseRank()``), and the rank, its child, trains with the world communicator. A rank
@@ -11,7 +12,15 @@ import Foundation
 /// collective; a mismatch of the graphs or of the settings, found by every rank at once, is
 /// reported by rank 0.
 func runRanks(distributed: Bool, command: String, train: ((any Communicator)?) throws -> Void) throws {
-  guard distributed else { return try train(nil) }
+  guard distributed else {
+    // Started as one of several ranks without --distributed: each would train alone on all the
+    // data and write the same files, and ranks given --distributed would wait for it forever.
+    if MPICommunicator.launchedByMPI, let ranks = MPICommunicator.launcherSize, ranks > 1 {
+      throw CLIError(
+        "started by mpiexec as one of \(ranks) ranks without --distributed: every rank would train alone on all the data and write the same files; give --distributed to every rank (or run one process without mpiexec)")
+    }
+    return try train(nil)
+  }
   guard MPICommunicator.launchedByMPI else {
     FileHandle.standardError.write(
       Data("--distributed: not started by mpiexec, training as a single rank (mpiexec -n N backprop \(command) --distributed for N ranks)\n".utf8))

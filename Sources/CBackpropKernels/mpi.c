@@ -272,6 +272,43 @@ static int call_size(int *out) {
                               : ((rank_p)mpi.comm_size)(P(mpi.comm_world), out);
 }
 
+// The limit on MPI_Init_thread's wait for the other ranks (0: none), and whether it returned.
+static double init_timeout = 0;
+static _Atomic int init_returned = 0;
+
+void bp_mpi_set_init_timeout(double seconds) { init_timeout = seconds; }
+
+// The launcher's name for this rank and the rank count (MPI cannot say before it starts).
+static const char *launcher_value(const char *openmpi, const char *pmi) {
+  const char *v = getenv(openmpi);
+  if (!v) v = getenv(pmi);
+  return v ? v : "?";
+}
+
+// Ends this process when MPI_Init_thread has not returned within `init_timeout`: the launcher
+// started every rank, so one that never joins (it exited before starting MPI, or runs without
+// MPI) keeps the others in MPI_Init forever (measured: MPICH's Hydra does not end the job when
+// a process exits with an error before MPI_Init).
+static void *init_watchdog_main(void *unused) {
+  (void)unused;
+  double start = monotonic_now();
+  while (!init_returned) {
+    if (monotonic_now() - start >= init_timeout) {
+      const char *rank = launcher_value("OMPI_COMM_WORLD_RANK", "PMI_RANK");
+      char message[512];
+      snprintf(message, sizeof message,
+               "Error (rank %s of %s): MPI_Init has waited more than %.0f s for the other ranks (BACKPROP_MPI_TIMEOUT): "
+               "a rank did not start MPI (it failed before, or was started without MPI); ending rank %s\n",
+               rank, launcher_value("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"), init_timeout, rank);
+      ssize_t ignored = write(2, message, strlen(message));
+      (void)ignored;
+      _exit(75);
+    }
+    nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+  }
+  return NULL;
+}
+
 int bp_mpi_init(const char *library, char *error, size_t capacity) {
   pthread_mutex_lock(&mpi_lock);
   if (mpi.abi != ABI_NONE) {
@@ -312,7 +349,11 @@ int bp_mpi_init(const char *library, char *error, size_t capacity) {
   ((initialized_fn)mpi.initialized)(&already);
   if (!already) {
     int provided = 0;
+    pthread_t watchdog;
+    int watched = init_timeout > 0 && pthread_create(&watchdog, NULL, init_watchdog_main, NULL) == 0;
     int code = ((init_thread_fn)mpi.init_thread)(NULL, NULL, 2 /* MPI_THREAD_SERIALIZED */, &provided);
+    init_returned = 1;
+    if (watched) pthread_join(watchdog, NULL);
     if (code != 0) {
       describe(code, "MPI_Init_thread", error, capacity);
       mpi.abi = ABI_NONE;

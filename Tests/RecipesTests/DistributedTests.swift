@@ -269,6 +269,43 @@ struct MPIDistributedTests {
     #expect(!text.contains("epoch 1/"), "no training before the check: \(text)")
   }
 
+  /// A rank that fails before it starts MPI (a bad option on that rank only) left the others in
+  /// MPI_Init forever: Hydra does not end the job for it. They now give up after
+  /// BACKPROP_MPI_TIMEOUT, naming themselves.
+  @Test func aRankThatNeverStartsMPIDoesNotHangTheOthers() throws {
+    let started = Date()
+    let (status, text) = try run(
+      [hydra!, "-n", "1", backprop, "digits", "--distributed", "--epochs", "1", "--quiet", ":", "-n", "1", backprop, "digits",
+        "--distributed", "--epochs", "1", "--quiet", "--checkpoint", "/nonexistent-backprop-dir/ck.safetensors"],
+      environment: ["BACKPROP_MPI_TIMEOUT": "3"], timeout: 60)
+    let seconds = Date().timeIntervalSince(started)
+    #expect(seconds < 30, "the job ran \(seconds) s: \(text)")
+    #expect(status != 0)
+    #expect(text.contains("the directory '/nonexistent-backprop-dir' does not exist"), "\(text)")
+    #expect(text.contains("Error (rank 0 of 2): MPI_Init has waited more than 3 s for the other ranks"), "\(text)")
+  }
+
+  /// Ranks started without --distributed trained alone on all the data, each writing the same
+  /// files (and next to ranks given --distributed, those waited in MPI_Init forever).
+  @Test func ranksWithoutDistributedUnderMpiexecAreRefused() throws {
+    let (status, text) = try run([hydra!, "-n", "2", backprop, "digits", "--epochs", "1", "--quiet"], timeout: 60)
+    #expect(status != 0)
+    #expect(text.contains("started by mpiexec as one of 2 ranks without --distributed"), "\(text)")
+    #expect(!text.contains("epoch 1/"), "\(text)")
+  }
+
+  /// Open MPI's library under MPICH's launcher started each rank as a one-rank world of its own:
+  /// every rank trained alone as "rank 0 of 1" and wrote the same files.
+  @Test(.enabled(if: openMPI != nil, "needs Open MPI's libmpi.so.40 (apt-get install openmpi-bin)"))
+  func aLibraryThatIsNotTheLaunchersIsRefused() throws {
+    let (status, text) = try run(
+      [hydra!, "-n", "2", "-env", "BACKPROP_MPI", "libmpi.so.40", backprop, "digits", "--distributed", "--epochs", "1", "--quiet"],
+      environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"], timeout: 60)
+    #expect(status != 0)
+    #expect(text.contains("the launcher started 2 ranks, but libmpi.so.40 (Open MPI) sees 1"), "\(text)")
+    #expect(!text.contains("epoch 1/"), "\(text)")
+  }
+
   @Test func aKilledRankEndsTheJobAndTheCheckpointResumes() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -242,6 +242,11 @@ enum { BP_MPI_SUM = 0, BP_MPI_MAX = 1 };
 /// MPI is initialized already, and sets MPI_ERRORS_RETURN on MPI_COMM_WORLD. Returns 1 on
 /// success (or when already loaded); 0 with the reason in `error`.
 int bp_mpi_init(const char *library, char *error, size_t capacity);
+/// How long bp_mpi_init may wait in MPI_Init_thread for the other ranks (0: no limit, the
+/// default). Past it, the process ends (exit status 75) with a message on standard error naming
+/// this rank (from the launcher's environment): a rank that never starts MPI (it failed before,
+/// or runs without MPI) would otherwise leave the others waiting there forever.
+void bp_mpi_set_init_timeout(double seconds);
 /// 1 once bp_mpi_init succeeded.
 int bp_mpi_active(void);
 /// This process's rank in MPI_COMM_WORLD (0 without MPI).

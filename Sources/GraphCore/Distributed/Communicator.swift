@@ -166,6 +166,12 @@ public final class MPICommunicator: Communicator {
     return names.contains { getenv($0) != nil }
   }
 
+  /// The number of ranks the launcher says it started (`OMPI_COMM_WORLD_SIZE` under Open MPI's
+  /// `mpirun`, `PMI_SIZE` under MPICH's Hydra or Slurm's PMI), `nil` when it does not say.
+  public static var launcherSize: Int? {
+    (getenv("OMPI_COMM_WORLD_SIZE") ?? getenv("PMI_SIZE")).flatMap { Int(String(cString: $0)) }
+  }
+
   /// The world communicator, initializing MPI on first use. `library` (or the environment
   /// variable `BACKPROP_MPI`) names the MPI library to load; by default `libmpich.so.12`,
   /// `libmpi.so.12`, `libmpi.so.40` and `libmpi.so` are tried in that order, except under Open
@@ -173,8 +179,10 @@ public final class MPICommunicator: Communicator {
   /// first: a library must match the launcher that started the ranks.
   /// Later calls return the same communicator: MPI starts once per process.
   /// - Throws: ``DistributedError/mpiUnavailable(reason:)`` when no library loads or
-  ///   `MPI_Init_thread` fails, with how to install MPI, or when MPI already runs in this
-  ///   process with another library than `library` names.
+  ///   `MPI_Init_thread` fails, with how to install MPI, when MPI already runs in this
+  ///   process with another library than `library` names, or when the library's world is not
+  ///   the launcher's (`BACKPROP_MPI=libmpi.so.40` under MPICH's `mpiexec.hydra` starts each
+  ///   rank as a one-rank world of its own).
   public static func world(library: String? = nil) throws -> MPICommunicator {
     try lock.withLock {
       if let shared {
@@ -188,6 +196,8 @@ public final class MPICommunicator: Communicator {
       if name == nil, getenv("OMPI_COMM_WORLD_SIZE") != nil, canLoad("libmpi.so.40") {
         name = "libmpi.so.40"
       }
+      // A rank that never starts MPI would keep the others in MPI_Init forever.
+      if launchedByMPI { bp_mpi_set_init_timeout(watchdogTimeout) }
       var error = [CChar](repeating: 0, count: 2048)
       let ok = error.withUnsafeMutableBufferPointer { e in
         name.map { n in n.withCString { bp_mpi_init($0, e.baseAddress, e.count) } } ?? bp_mpi_init(nil, e.baseAddress, e.count)
@@ -198,6 +208,13 @@ public final class MPICommunicator: Communicator {
           reason: "\(reason). Install MPI (Debian/Ubuntu: apt-get install mpich) or name the library with BACKPROP_MPI=/path/to/libmpi.so")
       }
       let world = MPICommunicator()
+      if let launched = launcherSize, launched != world.size {
+        // MPI started as a singleton (or a world of another size): the library is not the one
+        // of the launcher that started this process, so every rank would run as rank 0 of 1
+        // and train alone on all the data, each writing the same files.
+        throw DistributedError.mpiUnavailable(
+          reason: "the launcher started \(launched) ranks, but \(world.library) (\(world.interface)) sees \(world.size): it is not the MPI of the launcher (MPICH's mpiexec.hydra needs libmpich.so.12, Open MPI's mpirun libmpi.so.40); unset BACKPROP_MPI or set it to the launcher's library")
+      }
       try world.startWatchdog()
       shared = world
       return world
@@ -221,7 +238,8 @@ public final class MPICommunicator: Communicator {
   }
 
   /// The seconds a collective may stay blocked before the watchdog ends the process naming the
-  /// lost ranks: `BACKPROP_MPI_TIMEOUT`, 20 by default, 0 for no limit. (Ranks on the same host
+  /// lost ranks: `BACKPROP_MPI_TIMEOUT`, 20 by default, 0 for no limit. Under a launcher,
+  /// `MPI_Init` may wait as long for the other ranks to start MPI. (Ranks on the same host
   /// are also watched through pidfds: the death of one ends the others at once, naming it.)
   public static var watchdogTimeout: Double {
     getenv("BACKPROP_MPI_TIMEOUT").flatMap { Double(String(cString: $0)) } ?? 20
