@@ -33,7 +33,8 @@ public protocol Communicator: AnyObject, Sendable {
   /// - Throws: ``DistributedError/communication(operation:reason:)``.
   func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
   /// Every rank's `bytes` (the same count on every rank), in rank order.
-  /// - Throws: ``DistributedError/communication(operation:reason:)``.
+  /// - Throws: ``DistributedError/communication(operation:reason:)``, or
+  ///   ``DistributedError/invalidArgument(operation:reason:)`` when the counts differ.
   func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
 }
 
@@ -50,11 +51,36 @@ extension Communicator {
     return zip(padded, lengths).map { Array($0.prefix($1)) }
   }
 
+  /// Checks that every rank makes the same collective call: a hash of `operation` and
+  /// `arguments` (the dtypes, shapes, reduction or root) is gathered first, and when the ranks'
+  /// differ the texts are gathered too and every rank throws, naming the first rank that
+  /// differs. Buffers of other sizes, dtypes or roots would otherwise be reduced or copied
+  /// silently wrong on some ranks (MPI reports a truncation on one rank and hands the others
+  /// bytes past the end of the shorter buffer), and two different collectives would wait on
+  /// each other until the watchdog's timeout.
+  /// - Throws: ``DistributedError/invalidArgument(operation:reason:)`` on every rank.
+  func verifySameCall(_ operation: String, _ arguments: String) throws {
+    let text = operation + " " + arguments
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+    for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    var bits = h.littleEndian
+    let hashes = try allGather(withUnsafeBytes(of: &bits) { Array($0) })
+    guard hashes.contains(where: { $0 != hashes[0] }) else { return }
+    let texts = try allGatherVariable(Array(text.utf8)).map { String(decoding: $0, as: UTF8.self) }
+    let r = hashes.firstIndex { $0 != hashes[0] }!
+    throw DistributedError.invalidArgument(
+      operation: operation,
+      reason: "the ranks called different collectives: rank \(r) called \(texts[r]) while rank 0 called \(texts[0]); every rank must make the same calls, with the same dtypes and shapes, in the same order")
+  }
+
   /// The element-wise reduction of `arrays` (all of one float dtype) across the ranks, through
   /// one flat buffer and one collective call (Horovod's tensor fusion): the arrays are copied
-  /// one after the other into a fusion buffer, reduced together, and copied back out.
-  /// - Throws: ``DistributedError``.
+  /// one after the other into a fusion buffer, reduced together, and copied back out. Every
+  /// rank must pass arrays of the same dtypes and shapes, which is checked first (one small
+  /// gather).
+  /// - Throws: ``DistributedError``, on every rank when their arguments differ.
   public func allReduce(_ arrays: [NDArray], _ reduction: CollectiveReduction) throws -> [NDArray] {
+    try verifySameCall("AllReduce", "\(reduction) of \(arrays.map { "\($0.dtype) \($0.shape)" })")
     guard let dtype = arrays.first?.dtype else { return [] }
     guard dtype.isFloatingPoint, arrays.allSatisfy({ $0.dtype == dtype }) else {
       throw DistributedError.invalidArgument(
@@ -84,9 +110,11 @@ extension Communicator {
   }
 
   /// Rank `root`'s `arrays` on every rank (each rank passes arrays of the same shapes and
-  /// dtypes), through one flat buffer and one broadcast.
-  /// - Throws: ``DistributedError``.
+  /// dtypes, and the same root, which is checked first with one small gather), through one
+  /// flat buffer and one broadcast.
+  /// - Throws: ``DistributedError``, on every rank when their arguments differ.
   public func broadcast(_ arrays: [NDArray], root: Int) throws -> [NDArray] {
+    try verifySameCall("Broadcast", "from root \(root) of \(arrays.map { "\($0.dtype) \($0.shape)" })")
     guard root >= 0, root < size else {
       throw DistributedError.invalidArgument(operation: "Broadcast", reason: "root \(root) is not a rank of 0..<\(size)")
     }
@@ -307,11 +335,27 @@ public final class MPICommunicator: Communicator {
     try check("MPI_Bcast") { bp_mpi_broadcast(base, buffer.count, Int32(root), $0, $1) }
   }
 
-  /// `MPI_Allgather` of the bytes.
+  /// `MPI_Allgather` of the bytes, after checking (with a first gather of the counts) that every
+  /// rank gave as many.
   public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
     guard bytes.count <= Int(Int32.max) / Swift.max(size, 1) else {
       throw DistributedError.invalidArgument(operation: "AllGather", reason: "\(bytes.count) bytes per rank is too many")
     }
+    // The counts first (8 bytes from every rank): ranks that gave different counts would get
+    // the bytes past the end of a shorter buffer, or a truncation error on one rank only.
+    var count = Int64(bytes.count).littleEndian
+    let counts = try gather(withUnsafeBytes(of: &count) { Array($0) }).map { chunk in
+      Int(chunk.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) })
+    }
+    if let r = counts.firstIndex(where: { $0 != bytes.count }) {
+      throw DistributedError.invalidArgument(
+        operation: "AllGather", reason: "rank \(r) gave \(counts[r]) bytes while rank \(rank) gave \(bytes.count); every rank must give the same count")
+    }
+    return try gather(bytes)
+  }
+
+  /// `MPI_Allgather` of `bytes`, the same count on every rank.
+  private func gather(_ bytes: [UInt8]) throws -> [[UInt8]] {
     var receive = [UInt8](repeating: 0, count: Swift.max(bytes.count * size, 1))
     let send = bytes.isEmpty ? [0] : bytes
     try receive.withUnsafeMutableBytes { r in
