@@ -9,32 +9,19 @@ import Training
 // ranks make collective calls that disagree. Every rank must throw a clear error at once, never
 // return wrong numbers, and never wait for the watchdog.
 
-private let mpiexecHydra: String? = {
-  let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
-  return (path.split(separator: ":").map(String.init) + ["/usr/bin"]).map { $0 + "/mpiexec.hydra" }
-    .first { FileManager.default.isExecutableFile(atPath: $0) }
-}()
-
 private let scenarioVariable = "BACKPROP_COLLECTIVE_MISUSE"
 
-@Suite(.serialized, .enabled(if: mpiexecHydra != nil, "needs MPICH's mpiexec.hydra (apt-get install mpich)"))
+@Suite(.serialized, .enabled(if: hydra != nil, "needs MPICH's mpiexec.hydra (apt-get install mpich)"))
 struct MPICommunicatorMisuseTests {
   /// Runs `CollectiveMisuseRank` as 2 ranks of `scenario`; returns each rank's line and the
   /// whole output.
   private func ranks(_ scenario: String) throws -> ([String], String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: mpiexecHydra!)
-    process.arguments = [
-      "-n", "2", "-env", scenarioVariable, scenario, "-env", "BACKPROP_MPI_TIMEOUT", "60", CommandLine.arguments[0],
-      "--testing-library", "swift-testing", "--filter", "CollectiveMisuseRank",
-    ]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
+    // (DistributedTests's launcher and `run`, which ends a job that outlives its time.)
+    let (_, text) = try run(
+      [
+        hydra!, "-n", "2", "-env", scenarioVariable, scenario, "-env", "BACKPROP_MPI_TIMEOUT", "60", CommandLine.arguments[0],
+        "--testing-library", "swift-testing", "--filter", "CollectiveMisuseRank",
+      ], timeout: 120)
     return (text.split(separator: "\n").filter { $0.hasPrefix("RANK ") }.map(String.init).sorted(), text)
   }
 

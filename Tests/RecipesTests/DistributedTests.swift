@@ -86,7 +86,7 @@ private let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLa
 private let backprop = products + "/backprop"
 
 /// MPICH's launcher, if installed.
-private let hydra: String? = {
+let hydra: String? = {
   let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
   return (path.split(separator: ":").map(String.init) + ["/usr/bin"]).map { $0 + "/mpiexec.hydra" }
     .first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -101,9 +101,10 @@ private let mpiReady = hydra != nil && FileManager.default.isExecutableFile(atPa
 private let mpiSkipReason: Comment =
   "needs MPICH's mpiexec.hydra (apt-get install mpich) and the built backprop binary (swift build)"
 
-/// Runs a command, returning its exit status and its standard output and error.
+/// Runs a command, returning its exit status and its standard output and error (ended after
+/// `timeout` seconds). Also `CollectiveProbeTests`'s launcher.
 @discardableResult
-private func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 300) throws -> (Int32, String) {
+func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 300) throws -> (Int32, String) {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: arguments[0])
   process.arguments = Array(arguments.dropFirst())
