@@ -89,15 +89,7 @@ extension Session {
   ///   training.
   public func verifySameVariables(over communicator: any Communicator) throws {
     let lines = graph.variables.map { "\($0.operation.name) \($0.dtype) \($0.shape)" }
-    let signature = variableSignature(lines)
-    var bits = signature.littleEndian
-    let hashes = try communicator.allGather(withUnsafeBytes(of: &bits) { Array($0) }).map { chunk in
-      chunk.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-    }
-    guard hashes.contains(where: { $0 != hashes[0] }) else { return }
-    let descriptions = try communicator.allGatherVariable(Array(lines.joined(separator: "\n").utf8)).map {
-      String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init)
-    }
+    guard let (hashes, descriptions) = try communicator.differingLines(lines) else { return }
     var reasons: [String] = []
     for r in 1..<hashes.count where hashes[r] != hashes[0] {
       let mine = descriptions[0], theirs = descriptions[r]
@@ -126,14 +118,7 @@ extension Communicator {
   ///   same collectives), naming the setting, the rank and both values.
   public func verifySameSettings(_ settings: [(name: String, value: String)]) throws {
     let lines = settings.map { "\($0.name)=\($0.value)" }
-    var bits = variableSignature(lines).littleEndian
-    let hashes = try allGather(withUnsafeBytes(of: &bits) { Array($0) }).map { chunk in
-      chunk.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-    }
-    guard hashes.contains(where: { $0 != hashes[0] }) else { return }
-    let gathered = try allGatherVariable(Array(lines.joined(separator: "\n").utf8)).map {
-      String(decoding: $0, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-    }
+    guard let (hashes, gathered) = try differingLines(lines) else { return }
     func parse(_ line: String) -> (String, String) {
       let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
       return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
@@ -154,18 +139,6 @@ extension Communicator {
     throw DistributedError.settingsMismatch(
       reason: reasons.joined(separator: "; ") + ". Start every rank with the same options.")
   }
-}
-
-/// FNV-1a (64 bits) of the lines, each followed by a newline.
-func variableSignature(_ lines: [String]) -> UInt64 {
-  var h: UInt64 = 0xcbf2_9ce4_8422_2325
-  for line in lines {
-    for byte in line.utf8 + [10] {
-      h ^= UInt64(byte)
-      h = h &* 0x0000_0100_0000_01b3
-    }
-  }
-  return h
 }
 
 private func hex(_ x: UInt64) -> String {

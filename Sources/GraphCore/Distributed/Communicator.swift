@@ -51,26 +51,39 @@ extension Communicator {
     return zip(padded, lengths).map { Array($0.prefix($1)) }
   }
 
-  /// Checks that every rank makes the same collective call: a hash of `operation` and
-  /// `arguments` (the dtypes, shapes, reduction or root) is gathered first, and when the ranks'
-  /// differ the texts are gathered too and every rank throws, naming the first rank that
-  /// differs. Buffers of other sizes, dtypes or roots would otherwise be reduced or copied
-  /// silently wrong on some ranks (MPI reports a truncation on one rank and hands the others
-  /// bytes past the end of the shorter buffer), and two different collectives would wait on
-  /// each other until the watchdog's timeout.
+  /// Every rank's `lines`, in rank order, when some rank's differ from rank 0's; `nil` when they
+  /// all agree. One small gather of each rank's hash of its lines (FNV-1a, 64 bits, each line
+  /// followed by a newline), and of the lines themselves only on a mismatch: the ranks' checks
+  /// of their variables, their settings and their collective calls.
+  package func differingLines(_ lines: [String]) throws -> (hashes: [UInt64], lines: [[String]])? {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for line in lines {
+      for byte in line.utf8 + [10] { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    }
+    var bits = h.littleEndian
+    let hashes = try allGather(withUnsafeBytes(of: &bits) { Array($0) }).map { chunk in
+      chunk.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+    guard hashes.contains(where: { $0 != hashes[0] }) else { return nil }
+    let gathered = try allGatherVariable(Array(lines.joined(separator: "\n").utf8)).map { bytes in
+      bytes.isEmpty ? [] : String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+    return (hashes, gathered)
+  }
+
+  /// Checks that every rank makes the same collective call (``differingLines(_:)`` of
+  /// `operation` and `arguments`: the dtypes, shapes, reduction or root); when the ranks' differ
+  /// every rank throws, naming the first rank that differs. Buffers of other sizes, dtypes or
+  /// roots would otherwise be reduced or copied silently wrong on some ranks (MPI reports a
+  /// truncation on one rank and hands the others bytes past the end of the shorter buffer), and
+  /// two different collectives would wait on each other until the watchdog's timeout.
   /// - Throws: ``DistributedError/invalidArgument(operation:reason:)`` on every rank.
   func verifySameCall(_ operation: String, _ arguments: String) throws {
-    let text = operation + " " + arguments
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
-    for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-    var bits = h.littleEndian
-    let hashes = try allGather(withUnsafeBytes(of: &bits) { Array($0) })
-    guard hashes.contains(where: { $0 != hashes[0] }) else { return }
-    let texts = try allGatherVariable(Array(text.utf8)).map { String(decoding: $0, as: UTF8.self) }
+    guard let (hashes, texts) = try differingLines([operation + " " + arguments]) else { return }
     let r = hashes.firstIndex { $0 != hashes[0] }!
     throw DistributedError.invalidArgument(
       operation: operation,
-      reason: "the ranks called different collectives: rank \(r) called \(texts[r]) while rank 0 called \(texts[0]); every rank must make the same calls, with the same dtypes and shapes, in the same order")
+      reason: "the ranks called different collectives: rank \(r) called \(texts[r].first ?? "") while rank 0 called \(texts[0].first ?? ""); every rank must make the same calls, with the same dtypes and shapes, in the same order")
   }
 
   /// The element-wise reduction of `arrays` (all of one float dtype) across the ranks, through
