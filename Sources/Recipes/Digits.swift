@@ -257,7 +257,12 @@ public struct DigitsRecipe: Sendable {
     // updates without any error: they must agree before the first collective of training.
     if distributed {
       try communicator.verifySameSettings(
-        c.rankSettings + [("training rows", String(train.count)), ("test rows", String(test.count))])
+        c.rankSettings + [
+          ("training rows", String(train.count)), ("test rows", String(test.count)),
+          // The rows themselves (before standardizing, which is floating-point arithmetic):
+          // files that differ only in their contents would train each rank on other data.
+          ("training data", dataDigest(rawTrain)), ("test data", dataDigest(rawTest)),
+        ])
     }
     let net = try DigitsNetwork(
       layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed, dtype: c.dtype)
@@ -714,4 +719,11 @@ struct RowArgMax {
   func callAsFunction(_ rows: NDArray) throws -> [Int32] {
     try session.run(indices, feeding: [scores: rows]).scalars(as: Int32.self)
   }
+}
+
+/// A data set's ``Datasets/Dataset/digest`` as a setting's value for
+/// `Communicator.verifySameSettings(_:)`: `digest 0123456789abcdef`.
+func dataDigest(_ data: Dataset) -> String {
+  let hex = String(data.digest, radix: 16)
+  return "digest " + String(repeating: "0", count: 16 - hex.count) + hex
 }

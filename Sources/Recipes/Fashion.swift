@@ -285,7 +285,10 @@ public struct FashionRecipe: Sendable {
     // or stop at different steps: they must agree before the first collective of training.
     if distributed {
       try communicator.verifySameSettings(
-        c.rankSettings + [("training images", String(data.train.count)), ("test images", String(data.test.count))])
+        c.rankSettings + [
+          ("training images", String(data.train.count)), ("test images", String(data.test.count)),
+          ("training data", dataDigest(data.train)), ("test data", dataDigest(data.test)),
+        ])
     }
     let net = try FashionNetwork(kind: c.model, seed: c.seed)
     let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")

@@ -137,7 +137,7 @@ extension Communicator {
       reasons.append("rank \(r): \(detail)")
     }
     throw DistributedError.settingsMismatch(
-      reason: reasons.joined(separator: "; ") + ". Start every rank with the same options.")
+      reason: reasons.joined(separator: "; ") + ". Start every rank with the same options and the same data.")
   }
 }
 

@@ -121,4 +121,22 @@ struct StandardizerTests {
     #expect(throws: DatasetError.self) { try Standardizer(mean: [0], standardDeviation: [0]) }
     #expect(throws: DatasetError.self) { try Standardizer(fitting: NDArray([Float](), shape: [0, 3])) }
   }
+
+  /// The digest against the same FNV-1a computed by Python (`struct.pack('<6f', 1, 2, 3, 4, 5, 6)`
+  /// and `struct.pack('<3i', 0, 1, 2)`, each array's words being its dtype's characters, its
+  /// rank, its sizes, then its bytes eight at a time with the last partial word zero-padded:
+  /// 0x59041a6cd13bd963), and its sensitivity to one element, to the labels' last (partial)
+  /// word, to the row order and to the shape.
+  @Test("the digest matches an independent FNV-1a and changes with any element, the order or the shape")
+  func digest() throws {
+    let base = try Dataset(features: NDArray([Float(1), 2, 3, 4, 5, 6], shape: [3, 2]), labels: NDArray([Int32(0), 1, 2]))
+    #expect(base.digest == 0x5904_1a6c_d13b_d963)
+    #expect(try Dataset(features: base.features, labels: base.labels).digest == base.digest)
+    let oneElement = try Dataset(features: NDArray([Float(1), 2, 3, 4, 5, 6.000001], shape: [3, 2]), labels: base.labels)
+    let lastLabel = try Dataset(features: base.features, labels: NDArray([Int32(0), 1, 3]))
+    let reordered = try base.rows([1, 0, 2])
+    let reshaped = try Dataset(features: NDArray([Float(1), 2, 3, 4, 5, 6], shape: [1, 6]), labels: NDArray([Int32(0)]))
+    let digests = [base, oneElement, lastLabel, reordered, reshaped].map(\.digest)
+    #expect(Set(digests).count == digests.count, "\(digests)")
+  }
 }

@@ -258,6 +258,31 @@ struct MPIDistributedTests {
     #expect(!text.contains("epoch 1/"), "no training before the check: \(text)")
   }
 
+  /// Ranks reading data files of the same size but other contents (another copy of the data
+  /// on one node) passed every check and trained each rank on other rows, silently. The data's
+  /// digest is one of the settings the ranks compare.
+  @Test func ranksWithDifferentDataOfTheSameSizeStopBeforeTraining() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let original = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("Data/digits.csv").path
+    var lines = try String(contentsOfFile: original, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+    // The first row's first pixel, 0 in the original, becomes 1: the same rows and columns.
+    #expect(lines[0].hasPrefix("0,"))
+    lines[0] = "1" + lines[0].dropFirst()
+    let changed = dir + "/digits.csv"
+    try lines.joined(separator: "\n").write(toFile: changed, atomically: true, encoding: .utf8)
+    let common = ["digits", "--distributed", "--epochs", "1", "--quiet"]
+    let (status, text) = try run(
+      [hydra!, "-n", "1", backprop] + common + ["--data", original, ":", "-n", "1", backprop] + common + ["--data", changed],
+      environment: ["BACKPROP_MPI_TIMEOUT": "60"], timeout: 50)
+    #expect(status != 0)
+    #expect(
+      text.contains("the ranks' settings differ: rank 1: training data is digest ")
+        || text.contains("the ranks' settings differ: rank 1: test data is digest "), "\(text)")
+    #expect(!text.contains("epoch 1/"), "no training before the check: \(text)")
+  }
+
   @Test func fashionRanksWithDifferentSettingsStopBeforeTraining() throws {
     let mini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .appendingPathComponent("Fixtures/fashion-mini").path
