@@ -41,6 +41,37 @@ import Testing
     #expect(throws: SessionError.self) { try step([NDArray([Float(1)])]) }
   }
 
+  /// A step keeps the feeds it was given (its feeds are set without the session's lock, in its
+  /// own plan): a `Session.run` of the same fetches and feeds in between does not change them, a
+  /// value set on one step is not another step's, and a feed stays set over runs, also when the
+  /// caller changes its array afterwards or sets it through the array form.
+  @Test func aStepFeedsWhatItWasGiven() throws {
+    let (g, x, y, _, loss, _) = try notebookRegressionGraph()
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    let step = try s.prepare(fetches: [loss], feeds: [x, y])
+    let other = try s.prepare(fetches: [loss], feeds: [x, y])
+    let two = NDArray([Float(2)]), ten = NDArray([Float(10)])
+    try step.setFeed(0, to: two)
+    try step.setFeed(1, to: ten)
+    try step.run()
+    let expected = step.fetch(0)
+    _ = try s.run([loss], feeding: [x: NDArray([Float(5)]), y: NDArray([Float(7)])])
+    try step.run()
+    #expect(step.fetch(0).isBitIdentical(to: expected))
+    #expect(throws: SessionError.missingFeeds(["x:0"])) { try other.run() }
+    var changing = NDArray([Float(2)])
+    try step.setFeed(0, to: changing)
+    changing.withUnsafeMutableBufferPointer(as: Float.self) { $0[0] = 3 }
+    try step.run()
+    #expect(step.fetch(0).isBitIdentical(to: expected))
+    // A feed set through the array form stays set for `run()`, as one set by `setFeed`.
+    let three = try step([NDArray([Float(3)]), ten])[0]
+    try step.run()
+    #expect(step.fetch(0).isBitIdentical(to: three))
+    #expect(!three.isBitIdentical(to: expected))
+  }
+
   /// Session.run binds feeds by position among a recent plan's feeds (issue 13): the same
   /// fetches and targets with another set of fed tensors must not reuse that plan; a mismatched
   /// value is reported by the first mismatched feed in the plan's order, whatever the

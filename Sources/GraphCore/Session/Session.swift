@@ -416,6 +416,9 @@ struct RecentPlan {
 ///
 /// The allocation-free form sets each feed, runs, then reads the fetches:
 /// `try step.setFeed(0, to: xValue); try step.run(); step.fetch(0)`.
+///
+/// A step belongs to one thread at a time (hand it over, do not share it); the session it runs
+/// in may be shared, and the step's runs are serialized with the session's other runs.
 public final class PreparedStep: @unchecked Sendable {
   let session: Session
   let plan: Plan
@@ -453,11 +456,9 @@ public final class PreparedStep: @unchecked Sendable {
       throw SessionError.unexpectedFeed(name: "#\(index)", reason: "the step has \(plan.feeds.count) feeds")
     }
     try plan.checkFeed(at: index, value)
-    let slot = plan.feeds[index].slot
-    let session = session
-    session.lock.lock()
-    (plan.frame + slot).pointee.assignCopyingSmall(value, byteLimit: Self.copiedFeedBytes)
-    session.lock.unlock()
+    // Without the session's lock: the plan, and so its frame, is this step's alone (only its
+    // runs read it, under the lock), and the step belongs to one thread at a time.
+    (plan.frame + plan.feeds[index].slot).pointee.assignCopyingSmall(value, byteLimit: Self.copiedFeedBytes)
   }
 
   /// The largest feed, in bytes, that ``setFeed(_:to:)`` copies into the step's own memory
