@@ -87,20 +87,22 @@ struct DigitsCommand: ParsableCommand {
     try validateLearningRate(learningRate, dtype: dtype == "float64" ? .float64 : .float32)
     if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     if !(1...maximumEpochs).contains(epochs) { throw ValidationError("--epochs must be between 1 and \(maximumEpochs), got \(epochs)") }
-    if let save { try validateOutputPath(save, flag: "--save") }
     if dtype != "float32" && dtype != "float64" { throw ValidationError("--dtype must be float32 or float64, got '\(dtype)'") }
-    if let checkpoint { try validateOutputPath(checkpoint, flag: "--checkpoint") }
-    if let restore {
-      guard FileManager.default.fileExists(atPath: restore) || isSymbolicLink(restore) else { throw ValidationError("--restore \(restore): no such file") }
-      try validateModelInputPath(restore, flag: "--restore")
-    }
-    if let saveModel { try validateModelOutputPath(saveModel, flag: "--save-model") }
     if let data { try validateInputPath(data, flag: "--data") }
     do {
       try DigitsRecipe.checkMemory(hiddenSizes: hiddenSizes ?? [], batchSize: batchSize)
     } catch {
       throw ValidationError("--hidden \(hidden): \(error)")
     }
+    // The files only rank 0 reads or writes (see `isLaterRank()`).
+    if isLaterRank() { return }
+    if let save { try validateOutputPath(save, flag: "--save") }
+    if let checkpoint { try validateOutputPath(checkpoint, flag: "--checkpoint") }
+    if let restore {
+      guard FileManager.default.fileExists(atPath: restore) || isSymbolicLink(restore) else { throw ValidationError("--restore \(restore): no such file") }
+      try validateModelInputPath(restore, flag: "--restore")
+    }
+    if let saveModel { try validateModelOutputPath(saveModel, flag: "--save-model") }
     try validateDistinctFiles(
       (data.map { [FileArgument(flag: "--data", path: $0, isInput: true)] } ?? [])
         + (save.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? [])

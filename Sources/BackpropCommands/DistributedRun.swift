@@ -61,6 +61,13 @@ func runRanks(distributed: Bool, command: String, train: ((any Communicator)?) t
   world.finalize()
 }
 
+/// Whether a launcher started this process as a rank other than 0 (``MPICommunicator/launcherRank``).
+/// Such a rank reads no `--restore` and writes no file: rank 0 restores and broadcasts, and
+/// writes every checkpoint, model, log and plot. So those paths are checked on rank 0 only and
+/// need to exist on rank 0's node only (a rank started without `--distributed` under a launcher
+/// of several ranks is refused when it runs).
+func isLaterRank() -> Bool { (MPICommunicator.launcherRank ?? 0) > 0 }
+
 /// Runs this rank as a child process and waits for it: its exit status is this process's; if a
 /// signal ended it, says so naming the rank and its process id, then ends with status 128 + the
 /// signal, which makes the launcher end the job.

@@ -84,6 +84,8 @@ struct FashionCommand: ParsableCommand {
     if !(1...maximumEpochs).contains(epochs) { throw ValidationError("--epochs must be between 1 and \(maximumEpochs), got \(epochs)") }
     if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1, got \(trainLimit)") }
     if let testLimit, testLimit < 1 { throw ValidationError("--test-limit must be at least 1, got \(testLimit)") }
+    // The files only rank 0 reads or writes (see `isLaterRank()`).
+    if isLaterRank() { return }
     if let save { try validateOutputPath(save, flag: "--save") }
     if let restore { try validateModelInputPath(restore, flag: "--restore") }
     if let saveModel { try validateModelOutputPath(saveModel, flag: "--save-model") }

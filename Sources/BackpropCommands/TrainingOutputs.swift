@@ -27,6 +27,11 @@ struct TrainingOutputOptions: ParsableArguments {
   var quiet = false
 
   func validate() throws {
+    if let plotPath, !plotPath.lowercased().hasSuffix(".svg") {
+      throw ValidationError("--plot \(plotPath): the plot is written as SVG only; give a file name ending in .svg")
+    }
+    // Only rank 0 writes these (see `isLaterRank()`).
+    if isLaterRank() { return }
     for (flag, path) in [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath)] {
       if let path { try validateOutputPath(path, flag: flag) }
     }
@@ -36,9 +41,6 @@ struct TrainingOutputOptions: ParsableArguments {
       if stat(logdir, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
         throw ValidationError("--logdir \(logdir): it exists and is not a directory; give a directory (created if missing)")
       }
-    }
-    if let plotPath, !plotPath.lowercased().hasSuffix(".svg") {
-      throw ValidationError("--plot \(plotPath): the plot is written as SVG only; give a file name ending in .svg")
     }
   }
 

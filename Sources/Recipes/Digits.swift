@@ -264,17 +264,8 @@ public struct DigitsRecipe: Sendable {
           ("training data", dataDigest(rawTrain)), ("test data", dataDigest(rawTest)),
         ])
     }
-    let net = try DigitsNetwork(
-      layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed, dtype: c.dtype)
-    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
-    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
-    // Data-parallel: each rank's mean loss is weighted by N·b_r/m (b_r of the m samples of the
-    // global batch), so the averaged gradient is the global batch's mean gradient even when the
-    // last batch splits unevenly; the weight is exactly 1 for full batches.
-    let shardWeight = distributed ? net.graph.placeholder(c.dtype, shape: [], name: "shard_weight") : nil
-    var optimizer = try c.optimizer.make(learningRate: c.learningRate)
-    if distributed { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
-    let trainOp = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
+    let training = try Self.buildTraining(c, communicator: distributed ? communicator : nil)
+    let (net, labels, loss, shardWeight, trainOp) = (training.net, training.labels, training.loss, training.shardWeight, training.train)
     let session = Session(graph: net.graph, options: Session.Options(profiles: c.profiles))
     try session.initializeVariables()
     var startEpoch = 0
@@ -364,15 +355,52 @@ public struct DigitsRecipe: Sendable {
     report.model = try net.model(session, standardizer: standardizer)
     if c.profiles { report.profile = session.profile }
     if let path = c.modelPath, rank == 0 {
+      // A data-parallel graph averages its gradients with the ranks' all-reduce, which a model
+      // file cannot hold (TensorFlow has no such operation) and one process could not run: the
+      // model saved is the one-process training graph, holding the trained variables.
+      var saved = (training: training, session: session)
+      if distributed {
+        let single = try Self.buildTraining(c, communicator: nil)
+        saved = (single, Session(graph: single.net.graph))
+        try copyVariables(from: session, to: saved.session)
+      }
+      let t = saved.training
       try saveWholeModel(
-        net, session: session, standardizer: standardizer, to: path,
+        t.net, session: saved.session, standardizer: standardizer, to: path,
         metadata: [
-          "recipe": "digits", "epoch": String(c.epochs), "seed": String(c.seed), "features": net.input.name,
-          "labels": labels.name, "loss": loss.name, "train": trainOp.name,
-          "layers": net.layerSizes.map(String.init).joined(separator: ","), "dtype": "\(c.dtype)",
+          "recipe": "digits", "epoch": String(c.epochs), "seed": String(c.seed), "features": t.net.input.name,
+          "labels": t.labels.name, "loss": t.loss.name, "train": t.train.name,
+          "layers": t.net.layerSizes.map(String.init).joined(separator: ","), "dtype": "\(c.dtype)",
         ])
     }
     return report
+  }
+
+  /// The training graph's parts, as ``run(output:monitor:)`` trains them.
+  struct TrainingParts {
+    let net: DigitsNetwork
+    let labels: Tensor
+    let loss: Tensor
+    /// The fed weight of a rank's mean loss (data-parallel only).
+    let shardWeight: Tensor?
+    let train: GraphCore.Operation
+  }
+
+  /// Builds the network, the labels, the loss and the optimizer's step for `c`; with a
+  /// `communicator` (data-parallel), each rank's mean loss is weighted by a fed `shard_weight`
+  /// N·b_r/m (b_r of the m samples of the global batch), so that the gradients the
+  /// ``DistributedOptimizer`` averages over the ranks are the global batch's mean gradient even
+  /// when the last batch splits unevenly (the weight is exactly 1 for full batches).
+  static func buildTraining(_ c: Configuration, communicator: (any Communicator)?) throws -> TrainingParts {
+    let net = try DigitsNetwork(
+      layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed, dtype: c.dtype)
+    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
+    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
+    let shardWeight = communicator != nil ? net.graph.placeholder(c.dtype, shape: [], name: "shard_weight") : nil
+    var optimizer = try c.optimizer.make(learningRate: c.learningRate)
+    if let communicator { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
+    let train = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
+    return TrainingParts(net: net, labels: labels, loss: loss, shardWeight: shardWeight, train: train)
   }
 
   /// Adds the inference branch (`pixels_raw` → standardization → the layers → `logits`) and
@@ -718,6 +746,20 @@ struct RowArgMax {
   /// - Throws: ``SessionError`` when `rows` does not have the declared dtype and width.
   func callAsFunction(_ rows: NDArray) throws -> [Int32] {
     try session.run(indices, feeding: [scores: rows]).scalars(as: Int32.self)
+  }
+}
+
+/// Sets every variable of `destination`'s graph to the value of the variable of the same name
+/// in `source`'s graph: the same network built for several ranks and for one process has the
+/// same variables, by name.
+/// - Throws: ``RecipeError`` naming a variable that `source`'s graph does not have.
+func copyVariables(from source: Session, to destination: Session) throws {
+  let byName = Dictionary(source.graph.variables.map { ($0.operation.name, $0) }, uniquingKeysWith: { first, _ in first })
+  for variable in destination.graph.variables {
+    guard let original = byName[variable.operation.name] else {
+      throw RecipeError("the trained graph has no variable '\(variable.operation.name)' to save")
+    }
+    try destination.setValue(try source.value(of: original), for: variable)
   }
 }
 

@@ -250,9 +250,12 @@ public struct FashionRecipe: Sendable {
   ) throws -> Report {
     let c = configuration
     try c.validate()
+    let communicator = c.communicator ?? SingleProcessCommunicator()
+    let rank = communicator.rank, ranks = communicator.size
     var restored: FashionModel?
     var restoredDirectory: (file: SafetensorsFile, source: String, epochs: Int)?
-    if let path = c.restorePath {
+    // Read by rank 0 only, which broadcasts what it restored: the file need exist on its node only.
+    if let path = c.restorePath, rank == 0 {
       if Session.isModelDirectory(path) {
         let source = path + "/" + Session.ModelFiles.variables
         let file = try SafetensorsFile(contentsOfFile: source)
@@ -271,8 +274,6 @@ public struct FashionRecipe: Sendable {
         restored = m
       }
     }
-    let communicator = c.communicator ?? SingleProcessCommunicator()
-    let rank = communicator.rank, ranks = communicator.size
     let distributed = c.communicator != nil
     let speaks = rank == 0  // only rank 0 writes lines and reports steps
     let data = try FashionMNIST(directory: c.dataDirectory, trainLimit: c.trainLimit, testLimit: c.testLimit)
@@ -290,18 +291,11 @@ public struct FashionRecipe: Sendable {
           ("training data", dataDigest(data.train)), ("test data", dataDigest(data.test)),
         ])
     }
-    let net = try FashionNetwork(kind: c.model, seed: c.seed)
-    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
-    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
-    // Data-parallel: each rank's mean loss is weighted by N·b_r/m (b_r of the m images of the
-    // global batch), so the averaged gradient is the global batch's mean gradient.
-    let shardWeight = distributed ? net.graph.placeholder(.float32, shape: [], name: "shard_weight") : nil
     let globalBatch = Batches.globalSize(perRank: c.batchSize, ranks: ranks)
     let stepsPerEpoch = Batches.count(samples: data.train.count, size: globalBatch)
     let rate = try c.learningRateDecay.learningRate(initial: c.learningRate, epochs: c.epochs, stepsPerEpoch: stepsPerEpoch)
-    var optimizer: any Optimizer = try AdamOptimizer(learningRate: rate)
-    if distributed { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
-    let trainOp = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
+    let training = try Self.buildTraining(c, learningRate: rate, communicator: distributed ? communicator : nil)
+    let (net, labels, loss, shardWeight, trainOp) = (training.net, training.labels, training.loss, training.shardWeight, training.train)
     let session = Session(graph: net.graph, options: Session.Options(profiles: c.profiles))
     try session.initializeVariables()
     var done = restored?.epochsDone ?? restoredDirectory?.epochs ?? 0
@@ -402,15 +396,50 @@ public struct FashionRecipe: Sendable {
     if c.profiles { report.profile = session.profile }
     report.model = try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: c.epochs)
     if let path = c.modelPath, rank == 0 {
+      // A data-parallel graph averages its gradients with the ranks' all-reduce, which a model
+      // file cannot hold (TensorFlow has no such operation) and one process could not run: the
+      // model saved is the one-process training graph, holding the trained variables.
+      var saved = (training: training, session: session)
+      if distributed {
+        let single = try Self.buildTraining(c, learningRate: rate, communicator: nil)
+        saved = (single, Session(graph: single.net.graph))
+        try copyVariables(from: session, to: saved.session)
+      }
+      let t = saved.training
       try Self.saveWholeModel(
-        net, session: session, to: path,
+        t.net, session: saved.session, to: path,
         metadata: [
           "recipe": "fashion", "model": c.model.rawValue, "layers": c.model.layerDescription, "epoch": String(c.epochs),
-          "seed": String(c.seed), "features": net.input.name, "labels": labels.name, "loss": loss.name,
-          "train": trainOp.name, "phase": net.phase.flag.name,
+          "seed": String(c.seed), "features": t.net.input.name, "labels": t.labels.name, "loss": t.loss.name,
+          "train": t.train.name, "phase": t.net.phase.flag.name,
         ])
     }
     return report
+  }
+
+  /// The training graph's parts, as ``run(output:onStep:monitor:)`` trains them.
+  struct TrainingParts {
+    let net: FashionNetwork
+    let labels: Tensor
+    let loss: Tensor
+    /// The fed weight of a rank's mean loss (data-parallel only).
+    let shardWeight: Tensor?
+    let train: GraphCore.Operation
+  }
+
+  /// Builds the network, the labels, the loss and Adam's step at `learningRate` for `c`; with a
+  /// `communicator` (data-parallel), each rank's mean loss is weighted by a fed `shard_weight`
+  /// N·b_r/m (b_r of the m images of the global batch), so that the gradients the
+  /// ``DistributedOptimizer`` averages over the ranks are the global batch's mean gradient.
+  static func buildTraining(_ c: Configuration, learningRate: LearningRate, communicator: (any Communicator)?) throws -> TrainingParts {
+    let net = try FashionNetwork(kind: c.model, seed: c.seed)
+    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
+    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
+    let shardWeight = communicator != nil ? net.graph.placeholder(.float32, shape: [], name: "shard_weight") : nil
+    var optimizer: any Optimizer = try AdamOptimizer(learningRate: learningRate)
+    if let communicator { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
+    let train = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
+    return TrainingParts(net: net, labels: labels, loss: loss, shardWeight: shardWeight, train: train)
   }
 
   /// Adds the inference branch (`pixels_raw` → `/ 255` → the layers, without dropout →

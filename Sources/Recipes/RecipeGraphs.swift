@@ -28,14 +28,10 @@ extension DigitsRecipe {
     var data = try table.dataset()
     data = try data.rows(Array(0..<Swift.min(sampleRows, data.count)))
     let standardized = try Standardizer(fitting: data.features).transform(data)
-    let net = try DigitsNetwork(
-      layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed, dtype: c.dtype)
-    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
-    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
-    let train = try c.optimizer.make(learningRate: c.learningRate).minimize(loss)
+    let t = try buildTraining(c, communicator: nil)
     return RecipeTrainingGraph(
-      graph: net.graph, loss: loss, train: train,
-      feeds: [net.input: standardized.features.converted(to: c.dtype), labels: standardized.labels])
+      graph: t.net.graph, loss: t.loss, train: t.train,
+      feeds: [t.net.input: standardized.features.converted(to: c.dtype), t.labels: standardized.labels])
   }
 }
 
@@ -46,13 +42,11 @@ extension FashionRecipe {
   /// - Throws: graph errors.
   public static func trainingGraph(_ configuration: Configuration, sampleImages: Int = 2) throws -> RecipeTrainingGraph {
     let c = configuration
-    let net = try FashionNetwork(kind: c.model, seed: c.seed)
-    let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
-    let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
-    let train = try AdamOptimizer(learningRate: .constant(c.learningRate)).minimize(loss)
+    let t = try buildTraining(c, learningRate: .constant(c.learningRate), communicator: nil)
+    let (net, labels) = (t.net, t.labels)
     let d = FashionMNIST.side * FashionMNIST.side
     return RecipeTrainingGraph(
-      graph: net.graph, loss: loss, train: train,
+      graph: net.graph, loss: t.loss, train: t.train,
       feeds: [
         net.input: NDArray([Float](repeating: 0, count: sampleImages * d), shape: [sampleImages, d]),
         labels: NDArray([Int32](repeating: 0, count: sampleImages), shape: [sampleImages]),

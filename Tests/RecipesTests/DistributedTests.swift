@@ -125,6 +125,10 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
   return (process.terminationStatus, text)
 }
 
+/// The repository's copy of the digits.
+private let digitsCSV = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .deletingLastPathComponent().appendingPathComponent("Data/digits.csv").path
+
 private func scratch() throws -> String {
   var template = Array("/tmp/backprop-mpi-XXXXXX".utf8CString)
   return try #require(template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
@@ -264,8 +268,7 @@ struct MPIDistributedTests {
   @Test func ranksWithDifferentDataOfTheSameSizeStopBeforeTraining() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let original = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent().appendingPathComponent("Data/digits.csv").path
+    let original = digitsCSV
     var lines = try String(contentsOfFile: original, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
     // The first row's first pixel, 0 in the original, becomes 1: the same rows and columns.
     #expect(lines[0].hasPrefix("0,"))
@@ -295,6 +298,70 @@ struct MPIDistributedTests {
     #expect(!text.contains("epoch 1/"), "no training before the check: \(text)")
   }
 
+  /// Rank 0 restores and broadcasts, and writes every file: the other ranks' nodes need none of
+  /// those paths. Ranks given a checkpoint directory, a restore file and log paths that do not
+  /// exist on their node refused to start (so the job waited for MPI_Init's timeout); they now
+  /// train, and the job resumes from rank 0's checkpoint and writes rank 0's files.
+  @Test func onlyRankZerosNodeNeedsTheFilesItReadsAndWrites() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let absent = "/nonexistent-backprop-dir"
+    let common = ["digits", "--distributed", "--quiet", "--dtype", "float64"]
+    let (s1, t1) = try run(
+      [hydra!, "-n", "1", backprop] + common + ["--epochs", "1", "--checkpoint", dir + "/one.safetensors", "--log", dir + "/log.jsonl",
+        ":", "-n", "1", backprop] + common + ["--epochs", "1", "--checkpoint", absent + "/one.safetensors", "--log", absent + "/log.jsonl"],
+      environment: ["BACKPROP_MPI_TIMEOUT": "20"], timeout: 60)
+    try #require(s1 == 0, "\(t1)")
+    #expect(FileManager.default.fileExists(atPath: dir + "/one.safetensors") && FileManager.default.fileExists(atPath: dir + "/log.jsonl"))
+    let (s2, t2) = try run(
+      [hydra!, "-n", "1", backprop] + common + ["--epochs", "2", "--restore", dir + "/one.safetensors", "--checkpoint", dir + "/two.safetensors",
+        ":", "-n", "1", backprop] + common + ["--epochs", "2", "--restore", absent + "/one.safetensors", "--checkpoint", absent + "/two.safetensors"],
+      environment: ["BACKPROP_MPI_TIMEOUT": "20"], timeout: 60)
+    try #require(s2 == 0, "\(t2)")
+    #expect(t2.contains("epoch 2/2") && !t2.contains("epoch 1/2"), "resumed after epoch 1: \(t2)")
+    // The same two epochs straight on two ranks give the same parameters.
+    let (s3, t3) = try run([hydra!, "-n", "2", backprop] + common + ["--epochs", "2", "--checkpoint", dir + "/straight.safetensors"], timeout: 60)
+    try #require(s3 == 0, "\(t3)")
+    #expect(try parameterDifference(dir + "/two.safetensors", dir + "/straight.safetensors") <= 1e-12)
+  }
+
+  /// A data-parallel run's `--save-model` failed after training: the ranks' graph holds the
+  /// all-reduce, which the GraphDef cannot hold. The directory now holds the one-process
+  /// training graph with the trained variables (those of the run's checkpoint, bit for bit),
+  /// which `predict` runs and a one-process run resumes.
+  @Test func dataParallelRunsSaveTheirModel() throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let (s, t) = try run(
+      [hydra!, "-n", "2", backprop, "digits", "--distributed", "--quiet", "--epochs", "1", "--checkpoint", dir + "/ck.safetensors",
+        "--save-model", dir + "/m"], timeout: 60)
+    try #require(s == 0, "\(t)")
+    #expect(t.contains("saved the whole model to \(dir)/m"), "\(t)")
+    #expect(try parameterDifference(dir + "/m/variables.safetensors", dir + "/ck.safetensors") == 0)
+    let (p, predicted) = try run([backprop, "predict", "--model", dir + "/m", "--input", digitsCSV], timeout: 60)
+    #expect(p == 0, "\(predicted)")
+    let (r, resumed) = try run([backprop, "digits", "--quiet", "--epochs", "2", "--restore", dir + "/m"], timeout: 60)
+    #expect(r == 0 && resumed.contains("epoch 2/2") && !resumed.contains("epoch 1/2"), "\(resumed)")
+  }
+
+  /// Fashion's restore is read by rank 0 only (it used to be read by every rank, so every node
+  /// needed the file), and its data-parallel `--save-model` is restorable.
+  @Test func fashionRestoresOnRankZeroOnly() throws {
+    let mini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Fixtures/fashion-mini").path
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let common = ["fashion", "--data", mini, "--model", "mlp", "--quiet", "--distributed"]
+    let (s0, t0) = try run([hydra!, "-n", "2", backprop] + common + ["--epochs", "1", "--save-model", dir + "/m"], timeout: 60)
+    try #require(s0 == 0, "\(t0)")
+    let (s, t) = try run(
+      [hydra!, "-n", "1", backprop] + common + ["--epochs", "2", "--restore", dir + "/m", ":", "-n", "1", backprop] + common
+        + ["--epochs", "2", "--restore", "/nonexistent-backprop-dir/m"],
+      environment: ["BACKPROP_MPI_TIMEOUT": "20"], timeout: 60)
+    #expect(s == 0, "\(t)")
+    #expect(t.contains("epoch 2/2") && !t.contains("epoch 1/2"), "resumed after epoch 1: \(t)")
+  }
+
   /// A rank that fails before it starts MPI (a bad option on that rank only) left the others in
   /// MPI_Init forever: Hydra does not end the job for it. They now give up after
   /// BACKPROP_MPI_TIMEOUT, naming themselves.
@@ -302,12 +369,12 @@ struct MPIDistributedTests {
     let started = Date()
     let (status, text) = try run(
       [hydra!, "-n", "1", backprop, "digits", "--distributed", "--epochs", "1", "--quiet", ":", "-n", "1", backprop, "digits",
-        "--distributed", "--epochs", "1", "--quiet", "--checkpoint", "/nonexistent-backprop-dir/ck.safetensors"],
+        "--distributed", "--epochs", "1", "--quiet", "--data", "/nonexistent-backprop-dir/digits.csv"],
       environment: ["BACKPROP_MPI_TIMEOUT": "3"], timeout: 60)
     let seconds = Date().timeIntervalSince(started)
     #expect(seconds < 30, "the job ran \(seconds) s: \(text)")
     #expect(status != 0)
-    #expect(text.contains("the directory '/nonexistent-backprop-dir' does not exist"), "\(text)")
+    #expect(text.contains("--data /nonexistent-backprop-dir/digits.csv: No such file or directory"), "\(text)")
     #expect(text.contains("Error (rank 0 of 2): MPI_Init has waited more than 3 s for the other ranks"), "\(text)")
   }
 

@@ -213,6 +213,13 @@ public final class MPICommunicator: Communicator {
     (getenv("OMPI_COMM_WORLD_SIZE") ?? getenv("PMI_SIZE")).flatMap { Int(String(cString: $0)) }
   }
 
+  /// This process's rank as the launcher says it before MPI starts (`OMPI_COMM_WORLD_RANK`
+  /// under Open MPI's `mpirun`, `PMI_RANK` under MPICH's Hydra or Slurm's PMI, `PMIX_RANK`),
+  /// `nil` when it does not say.
+  public static var launcherRank: Int? {
+    (getenv("OMPI_COMM_WORLD_RANK") ?? getenv("PMI_RANK") ?? getenv("PMIX_RANK")).flatMap { Int(String(cString: $0)) }
+  }
+
   /// The world communicator, initializing MPI on first use. `library` (or the environment
   /// variable `BACKPROP_MPI`) names the MPI library to load; by default `libmpich.so.12`,
   /// `libmpi.so.12`, `libmpi.so.40` and `libmpi.so` are tried in that order, except under Open
