@@ -47,5 +47,7 @@ step "backprop digits --save T/d.safetensors; backprop export --onnx T/d.onnx ..
   bash -c "'$bp' digits --quiet --save '$t/d.safetensors' > /dev/null && '$bp' export --onnx '$t/d.onnx' --model '$t/d.safetensors' --input Data/digits.csv --logits '$t/dl.npy' > /dev/null && '$py' Scripts/check_onnx.py '$t/d.onnx' '$t/dl.npy' Data/digits.csv"
 step "backprop digits --epochs 2 --save-model T/dig; backprop export --onnx T/dig.onnx --model T/dig; backprop predict --model T/dig --input Data/digits.csv > T/classes.txt; python3 Scripts/check_onnx.py --classes T/dig.onnx T/classes.txt Data/digits.csv" \
   bash -c "'$bp' digits --quiet --epochs 2 --save-model '$t/dig' > /dev/null && '$bp' export --onnx '$t/dig.onnx' --model '$t/dig' > /dev/null && '$bp' predict --model '$t/dig' --input Data/digits.csv > '$t/classes.txt' && '$py' Scripts/check_onnx.py --classes '$t/dig.onnx' '$t/classes.txt' Data/digits.csv"
+step "backprop digits --dtype float64 --save-model T/dig64; backprop export --onnx T/dig64.onnx --model T/dig64 (a Cast of the pixels to float64); backprop predict ... > T/classes64.txt; python3 Scripts/check_onnx.py --classes T/dig64.onnx T/classes64.txt Data/digits.csv" \
+  bash -c "'$bp' digits --quiet --dtype float64 --save-model '$t/dig64' > /dev/null && '$bp' export --onnx '$t/dig64.onnx' --model '$t/dig64' > /dev/null && '$bp' predict --model '$t/dig64' --input Data/digits.csv > '$t/classes64.txt' && '$py' Scripts/check_onnx.py --classes '$t/dig64.onnx' '$t/classes64.txt' Data/digits.csv"
 echo "# $failed failed" | tee -a "$log"
 exit $failed

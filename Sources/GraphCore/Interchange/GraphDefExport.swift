@@ -2,8 +2,8 @@ import ArrayCore
 
 /// An error writing or reading a TensorFlow `GraphDef`.
 public enum GraphDefError: Error, Sendable, Equatable, CustomStringConvertible {
-  /// Operations with no TensorFlow counterpart, as `Type: name, name` entries (one per type,
-  /// in order of first appearance).
+  /// Operations with no TensorFlow (or, exporting to ONNX, ONNX) counterpart, as
+  /// `Type: name, name` entries (one per type, in order of first appearance).
   case unsupportedOperations(direction: String, [String])
   /// The bytes are not a valid GraphDef (truncated, bad field, bad attribute), or a node
   /// refers to a missing node; `reason` names the node.
@@ -13,7 +13,7 @@ public enum GraphDefError: Error, Sendable, Equatable, CustomStringConvertible {
   public var description: String {
     switch self {
     case let .unsupportedOperations(direction, list):
-      "cannot \(direction) these operations (no TensorFlow counterpart supported): \(list.joined(separator: "; "))"
+      "cannot \(direction) these operations (no \(direction.hasSuffix("ONNX") ? "ONNX" : "TensorFlow") counterpart supported): \(list.joined(separator: "; "))"
     case let .malformed(source, reason):
       "\(source): not a valid GraphDef: \(reason)"
     }

@@ -230,6 +230,13 @@ extension Graph {
         op = s.log ? "LogSoftmax" : "Softmax"
         attrs = [("axis", .int(-1))]
       case is Identity: op = "Identity"
+      case let c as Cast:
+        // TensorFlow's Cast and ONNX's agree on every value either defines (floats between
+        // widths round to nearest, floats to int32 truncate toward zero, non-zero is true);
+        // ONNX leaves out-of-range and NaN conversions to int32 undefined, which Backprop
+        // saturates.
+        op = "Cast"
+        attrs = [("to", .int(Int64(elemType(c.dtype))))]
       case let r as Reshape:
         let shape = fresh(node.name + "/shape")
         initializers.append(int64Tensor(r.shape, shape))
