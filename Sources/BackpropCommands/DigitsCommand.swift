@@ -25,8 +25,13 @@ struct DigitsCommand: ParsableCommand {
   @Option(help: "The optimizer: \(DigitsOptimizer.allCases.map(\.rawValue).joined(separator: ", ")).")
   var optimizer = DigitsOptimizer.adam
 
-  @Option(name: .customLong("learning-rate"), parsing: .unconditional, help: "The learning rate (a positive number).")
-  var learningRate = 1e-3
+  @Option(
+    name: .customLong("learning-rate"), parsing: .unconditional,
+    help: "The learning rate (a positive number). (default: the optimizer's: 0.01 for sgd, momentum and adagrad, 0.001 for adam, rmsprop and adamw)")
+  var learningRateOption: Double?
+
+  /// `--learning-rate`, or the optimizer's default rate.
+  var learningRate: Double { learningRateOption ?? optimizer.defaultLearningRate }
 
   @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Samples per training step.")
   var batchSize = 32

@@ -1,3 +1,4 @@
+import Foundation
 import Backprop
 import Recipes
 import TestSupport
@@ -145,4 +146,26 @@ private func plainLoopLogits(_ model: DigitsModel, _ pixels: NDArray) -> [Float]
     out += h
   }
   return out
+}
+
+/// `backprop digits --optimizer sgd` without `--learning-rate` trained at Adam's 0.001, where
+/// plain gradient descent barely moves the network (6% test accuracy after an epoch); each
+/// optimizer now has its frameworks' default rate, which `--learning-rate` replaces.
+@Suite("Digits command: learning-rate defaults")
+struct DigitsLearningRateDefaultTests {
+  @Test func eachOptimizerHasItsFrameworksDefault() throws {
+    #expect(DigitsOptimizer.allCases.map(\.defaultLearningRate) == [0.01, 0.01, 0.001, 0.001, 0.01, 0.001])
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-lr-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for (arguments, title) in [
+      (["--optimizer", "sgd"], "sgd at 0.01,"), (["--optimizer", "adam"], "adam at 0.001,"),
+      (["--optimizer", "sgd", "--learning-rate", "0.5"], "sgd at 0.5,"),
+    ] {
+      let run = try runBackpropTool(["digits", "--epochs", "1", "--quiet", "--plot", dir + "/p.svg"] + arguments)
+      #expect(run.status == 0, "\(run.error)")
+      let svg = readTextFile(dir + "/p.svg") ?? ""
+      #expect(svg.contains(title), "\(arguments): no '\(title)' in the plot's title")
+    }
+  }
 }
