@@ -43,10 +43,14 @@ struct GraphCommand: ParsableCommand {
   @Flag(help: "Run one training step and annotate each edge with its value and gradient.")
   var values = false
 
+  @Option(help: "The fashion recipe's model: mlp, cnn (the Keras example, the default) or cnn-bn (with batch normalization).")
+  var model: FashionModelKind?
+
   @Option(parsing: .unconditional, help: "Seed for the data, the initial value of A and the sample, as the recipe: an integer from 0 to 2^64 - 1.")
   var seed: UInt64 = 42
 
   func validate() throws {
+    if model != nil && recipe != .fashion { throw ValidationError("--model chooses the fashion recipe's model; \(recipe.rawValue) has one") }
     if let dotPath { try validateOutputPath(dotPath, flag: "--dot") }
     if let svgPath { try validateOutputPath(svgPath, flag: "--svg") }
     if let pbPath { try validateOutputPath(pbPath, flag: "--pb") }
@@ -80,8 +84,15 @@ struct GraphCommand: ParsableCommand {
     case .fashion:
       var c = FashionRecipe.Configuration()
       c.seed = seed
+      c.model = model ?? c.model
       let t = try FashionRecipe.trainingGraph(c)
-      (graph, loss, train, feeds, title) = (t.graph, t.loss, t.train, t.feeds, "fashion: the Keras example CNN, softmax cross-entropy, Adam")
+      let name =
+        switch c.model {
+        case .mlp: "an MLP 784-256-128-10"
+        case .cnn: "the Keras example CNN"
+        case .cnnBN: "the Keras example CNN with batch normalization"
+        }
+      (graph, loss, train, feeds, title) = (t.graph, t.loss, t.train, t.feeds, "fashion: \(name), softmax cross-entropy, Adam")
     }
     if let pbPath {
       // Before --values adds the annotations' gradient operations.

@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `backprop graph fashion` drew only the example CNN: `--model` draws the MLP or the CNN with
+/// batch normalization, as `backprop fashion --model` trains them, and is refused for the other
+/// recipes (which have one model each).
+@Suite("graph command: the fashion recipe's models")
+struct GraphCommandTests {
+  @Test func fashionDrawsTheModelAsked() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-graph-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var dots: [String: String] = [:]
+    for model in ["mlp", "cnn", "cnn-bn"] {
+      let run = try runBackpropTool(["graph", "fashion", "--model", model, "--dot", dir + "/\(model).dot"])
+      #expect(run.status == 0, "\(run.error)")
+      dots[model] = readTextFile(dir + "/\(model).dot") ?? ""
+    }
+    #expect(dots["mlp"]?.contains("an MLP 784-256-128-10") == true && dots["mlp"]?.contains("conv2d/kernel") == false)
+    #expect(dots["cnn"]?.contains("conv2d/kernel") == true && dots["cnn"]?.contains("batch_normalization/gamma") == false)
+    #expect(dots["cnn-bn"]?.contains("batch_normalization/moving_mean") == true)
+    let refused = try runBackpropTool(["graph", "digits", "--model", "mlp"])
+    #expect(refused.status != 0 && refused.error.contains("--model chooses the fashion recipe's model"), "\(refused.error)")
+  }
+}
