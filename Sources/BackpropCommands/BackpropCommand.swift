@@ -174,10 +174,14 @@ struct RecipeOptions: ParsableArguments {
     TrainingHooks(
       willStart: { session in
         guard let restorePath else { return 0 }
-        let metadata = try Checkpoint.restore(session: session, from: restorePath)
-        if let saved = metadata["recipe"], saved != recipe {
+        // The recipe is checked before the variables, so another recipe's checkpoint is named
+        // as such, not listed as missing and unexpected variables.
+        let source = Session.isModelDirectory(restorePath) ? restorePath + "/" + Session.ModelFiles.variables : restorePath
+        let file = try SafetensorsFile(contentsOfFile: source)
+        if let saved = file.metadata["recipe"], saved != recipe {
           throw CLIError("\(restorePath) is a checkpoint of the \(saved) recipe, not of \(recipe)")
         }
+        let metadata = try Checkpoint.restore(session: session, from: file, source: source)
         if let saved = metadata["seed"], saved != String(seed) {
           throw CLIError(
             "\(restorePath) was written with --seed \(saved); resume with the same seed to get the same samples")

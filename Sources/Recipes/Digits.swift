@@ -291,10 +291,14 @@ public struct DigitsRecipe: Sendable {
         throw RecipeError(
           "\(restorePath) is a digits model written by --save (weights only, for predict); resume from a checkpoint written by --checkpoint, or a model directory written by --save-model")
       }
-      let metadata = try Checkpoint.restore(session: session, from: file, source: filePath)
-      guard metadata["recipe"] == "digits", let done = metadata["epoch"].flatMap({ Int($0) }) else {
-        throw RecipeError("\(restorePath) is not a checkpoint of the digits recipe (metadata recipe=digits and epoch)")
+      // The recipe is checked before the variables, so another recipe's checkpoint is named as
+      // such, not listed as missing and unexpected variables.
+      guard file.metadata["recipe"] == "digits", let done = file.metadata["epoch"].flatMap({ Int($0) }) else {
+        throw RecipeError(
+          "\(restorePath) is not a checkpoint of the digits recipe (metadata recipe=digits and epoch)"
+            + (file.metadata["recipe"].map { ": it is one of the \(SafeText.excerpt($0)) recipe" } ?? ""))
       }
+      let metadata = try Checkpoint.restore(session: session, from: file, source: filePath)
       if let saved = metadata["seed"], saved != String(c.seed) {
         throw RecipeError("\(restorePath) was written with seed \(saved); resume with the same seed to get the same samples")
       }

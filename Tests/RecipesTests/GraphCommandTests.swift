@@ -24,3 +24,22 @@ struct GraphCommandTests {
     #expect(refused.status != 0 && refused.error.contains("--model chooses the fashion recipe's model"), "\(refused.error)")
   }
 }
+
+/// A checkpoint of another recipe given to `--restore` was reported as a list of missing and
+/// unexpected variables (the variables were matched before the recipe was read); the recipe
+/// is now named.
+@Suite("restore: another recipe's checkpoint is named")
+struct RestoreOtherRecipeTests {
+  @Test func theRecipeIsNamedBeforeTheVariables() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-restore-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try #require(try runBackpropTool(["classification", "--quiet", "--save-model", dir + "/c"]).status == 0)
+    try #require(try runBackpropTool(["digits", "--quiet", "--epochs", "1", "--checkpoint", dir + "/d.safetensors"]).status == 0)
+    let digits = try runBackpropTool(["digits", "--quiet", "--epochs", "2", "--restore", dir + "/c"])
+    #expect(digits.status != 0 && digits.error.contains("it is one of the classification recipe"), "\(digits.error)")
+    #expect(!digits.error.contains("missing variables"), "\(digits.error)")
+    let regression = try runBackpropTool(["regression", "--quiet", "--restore", dir + "/d.safetensors"])
+    #expect(regression.status != 0 && regression.error.contains("is a checkpoint of the digits recipe, not of regression"), "\(regression.error)")
+  }
+}
