@@ -187,6 +187,32 @@ import TestSupport
     #expect(f.traceCount == 1)
   }
 
+  /// Gradients flow through a compiled function called on a tape, as through TF2's
+  /// `tf.function` under a `GradientTape`: its results were constants to the tape, so
+  /// `valueWithGradient` of `3x²` through it gave a gradient of 0 instead of 12, silently. The
+  /// values stay the trace's bit for bit; a variable the function captures gets its gradient
+  /// too; a second derivative goes through; a compiled function called while another is traced
+  /// is inlined (it threw: a symbolic tensor has no value).
+  @Test func gradientsFlowThroughCompiledFunctions() throws {
+    let parameters = Graph.eager()
+    let w = try parameters.variable(NDArray([Float(0.5)]), name: "w")
+    let f = compile { i in [try square(i[0]) * 3 + w * i[0]] }
+    let x = NDArray([Float(2)])
+    let traced = try f([x])[0]
+    let (value, g) = try valueWithGradient(at: [x]) { p in try f([p[0]])[0] }
+    #expect(value.isBitIdentical(to: traced))
+    #expect(g[0].scalars(as: Float.self) == [12.5])  // 6x + w
+    let tape = GradientTape()
+    let t = tape.watch(x)
+    let y = try tape.record { try f([t])[0] }
+    let grads = try tape.gradient(of: y, withRespectTo: [t, w])
+    #expect(try grads[0].value.scalars(as: Float.self) == [12.5] && grads[1].value.scalars(as: Float.self) == [2])
+    #expect(try tape.gradient(of: grads[0], withRespectTo: [t])[0].value.scalars(as: Float.self) == [6])
+    #expect(f.traceCount == 1)  // the calls on the tape ran the body, not a new trace
+    let outer = compile { i in [try f([i[0]])[0] + 1] }
+    #expect(try outer([x])[0].isBitIdentical(to: (Tensor(traced) + 1).value))
+  }
+
   @Test func eagerCheckpointsRoundTrip() throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("eager-\(getpid())").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

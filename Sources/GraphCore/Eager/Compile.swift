@@ -147,9 +147,28 @@ public final class CompiledFunction: @unchecked Sendable {
     return try trace.run(inputs)
   }
 
-  /// Runs the function on eager tensors' values and returns eager values.
+  /// Runs the function on tensors. Eager values outside any tape run the traced graph and
+  /// give eager values. On a tape (inside ``GradientTape/record(_:)`` or
+  /// ``valueWithGradient(at:of:)``, or on values a tape recorded) and on symbolic tensors (a
+  /// graph being built, another function being traced), the body runs on the tensors
+  /// themselves, as TF2 records a `tf.function`'s operations on a `GradientTape` and inlines one
+  /// called while another is traced: gradients flow through the call (the traced graph's
+  /// results would be constants to the tape, their gradient with respect to the inputs silently
+  /// zero), and the values are the trace's, bit for bit (eager operations run the graph's
+  /// kernels).
+  /// - Throws: what the function throws, ``SessionError`` from a run, and ``GraphError`` when
+  ///   the function calls itself while it is being traced.
   public func callAsFunction(_ inputs: [Tensor]) throws -> [Tensor] {
-    try self(inputs.map { try $0.value }).map { Tensor($0) }
+    if EagerScope.tape != nil || inputs.contains(where: { $0.graph.mode != .values }) {
+      if isTracedHere {
+        throw GraphError.invalidArgument(
+          op: "compile",
+          reason: "the compiled function calls itself while it is being traced; call the traced body directly instead",
+          location: nil)
+      }
+      return try body(inputs)
+    }
+    return try self(inputs.map { try $0.value }).map { Tensor($0) }
   }
 
   private static func info(_ array: NDArray) -> TensorInfo {
