@@ -145,6 +145,9 @@ public final class Graph: @unchecked Sendable {
   /// Placeholders standing for eager variables captured while tracing, with the variables
   /// (fed with the variables' current values at each call of a ``CompiledFunction``).
   var capturedVariables: [(placeholder: Int, variable: Tensor)] = []
+  /// Whether this graph is a ``CompiledFunction``'s trace, which captures the eager variables
+  /// its operations read (a graph run by a ``Session`` has no one to feed them).
+  package var isTrace = false
   /// Names of imported TensorFlow outputs that Backprop computes with operations of other
   /// names (`bn/FusedBatchNormV3:1`, a fused batch normalization's mean): what
   /// ``tensor(named:)`` finds when no operation has the name.

@@ -100,6 +100,15 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
           + "its slots belong to those (use one optimizer per variable list)",
         location: location)
     }
+    // Gradients of a compile trace have no values while it is traced (the update would run once,
+    // at tracing time): the compiled function returns them, and the caller updates with its
+    // results.
+    for g in gradients where !g.isEager {
+      throw GraphError.invalidArgument(
+        op: "EagerOptimizer.update",
+        reason: "'\(g.name)' is a tensor of a graph (a compile trace): return the gradients from the compiled function and update with its results, e.g. optimizer.update(model.variables, along: try step(inputs).map { Tensor($0) })",
+        location: location)
+    }
     let gradientValues = try gradients.map { try $0.value }
     // Move the values out of the variables (no second reference, so the update is in place, not
     // a copy per variable and step) and back in, also when the update throws.

@@ -103,6 +103,15 @@ public struct BatchNorm: Layer, Sendable {
         location: location)
     }
     if x.isEager { return try eager(x, rank: dims.count) }
+    // In a compile trace, with the layer's variables eager: its mode and its moving averages'
+    // updates are eager state that a trace would fix at tracing time (the mode) or cannot
+    // write (a captured variable is a fed value), as Dropout's eager phase.
+    guard !gamma.isEager else {
+      throw GraphError.invalidOperation(
+        op: "BatchNorm", name: name, inputs: [x.inputDescription],
+        reason: "the layer's variables and training phase are an eager graph's: a compile trace cannot follow its mode or update its moving averages; call the layer on eager values, or build it in the input's graph",
+        location: location)
+    }
     let graph = x.graph
     return try graph.withNameScope(name) {
       // The phase chooses the statistics (vectors of the channel count), not the output: one

@@ -5,6 +5,64 @@ import TestSupport
 import Training
 
 /// Optimizers and layers on eager values: the same steps as the graph, bit for bit.
+/// A model's layers inside `compile` (TF2's `tf.function` around a Keras model): `Dense`,
+/// `Conv2D` and `LayerNorm` made in `Graph.eager()` refused a trace's input as "another
+/// graph's", and a `GradientTape` inside the function refused the trace's loss. Their
+/// variables are now captured by reference, the tape's gradients are the trace's own, and a
+/// training loop of compiled gradients and an eager optimizer equals the eager loop bit for bit.
+@Suite struct CompiledLayerTests {
+  @Test func layersAndTapesInsideCompile() throws {
+    let p = Graph.eager()
+    let dense = try Dense(graph: p, inputSize: 3, units: 2, activation: .relu, seed: 1, name: "d")
+    let conv = try Conv2D(graph: p, inputChannels: 1, filters: 2, kernelSize: [2, 2], seed: 3, name: "c")
+    let norm = try LayerNorm(graph: p, features: 2, name: "ln")
+    let x = NDArray([Float(1), -2, 3, 4, 5, -6], shape: [2, 3])
+    let forward = compile { i in [try norm(dense(i[0]))] }
+    #expect(try forward([x])[0].isBitIdentical(to: norm(dense(Tensor(x))).value))
+    let image = NDArray((0..<18).map { Float($0) / 7 }, shape: [2, 3, 3, 1])
+    let convolve = compile { i in [try conv(i[0])] }
+    #expect(try convolve([image])[0].isBitIdentical(to: conv(Tensor(image)).value))
+
+    // A training loop: the compiled function returns the loss and the gradients, an eager Adam
+    // applies them; against the same loop run eagerly, from the same initial values.
+    let q = Graph.eager()
+    let twin = try Dense(graph: q, inputSize: 3, units: 2, activation: .relu, seed: 1, name: "d")
+    let gradients = compile { i in
+      let tape = GradientTape()
+      let loss = try tape.record { try sum(square(dense(i[0]))) }
+      return [loss] + (try tape.gradient(of: loss, withRespectTo: dense.variables))
+    }
+    let compiledAdam = EagerOptimizer(try AdamOptimizer(learningRate: 0.1))
+    let eagerAdam = EagerOptimizer(try AdamOptimizer(learningRate: 0.1))
+    for _ in 0..<3 {
+      let out = try gradients([x])
+      try compiledAdam.update(dense.variables, along: out.dropFirst().map { Tensor($0) })
+      let tape = GradientTape()
+      let loss = try tape.record { try sum(square(twin(Tensor(x)))) }
+      #expect(out[0].isBitIdentical(to: try loss.value))
+      try eagerAdam.update(twin.variables, along: try tape.gradient(of: loss, withRespectTo: twin.variables))
+    }
+    for (a, b) in zip(dense.variables, twin.variables) { #expect(try a.value.isBitIdentical(to: b.value)) }
+    #expect(gradients.traceCount == 1)
+
+    // What a trace cannot do is refused, saying what to do instead.
+    let bn = try BatchNorm(graph: p, channels: 2, phase: TrainingPhase(graph: p), name: "bn")
+    expectError(["[BatchNorm]", "a compile trace cannot follow its mode"]) { _ = try compile { i in [try bn(dense(i[0]))] }([x]) }
+    let updating = compile { i in
+      let tape = GradientTape()
+      let loss = try tape.record { try sum(dense(i[0])) }
+      try compiledAdam.update(dense.variables, along: try tape.gradient(of: loss, withRespectTo: dense.variables))
+      return [loss]
+    }
+    expectError(["[EagerOptimizer.update]", "return the gradients from the compiled function"]) { _ = try updating([x]) }
+    // A graph run by a Session cannot read an eager variable: refused when built (it became a
+    // placeholder that no run fed).
+    let g = Graph()
+    let input = g.placeholder(.float32, shape: [nil, 2], name: "input")
+    expectError(["is an eager variable, which a graph run by a Session cannot read"]) { _ = try input * dense.variables[1] }
+  }
+}
+
 @Suite struct EagerTrainingTests {
   /// A batch of `n` rows of 4 features and one-hot labels over 3 classes, from `seed`.
   private func batch(_ n: Int, seed: UInt64) -> (NDArray, NDArray) {

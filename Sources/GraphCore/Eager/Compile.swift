@@ -177,6 +177,7 @@ public final class CompiledFunction: @unchecked Sendable {
 
   private func makeTrace(_ signature: Signature) throws -> Trace {
     let graph = Graph()
+    graph.isTrace = true
     let placeholders = signature.inputs.enumerated().map { i, info in
       graph.placeholder(info.dtype, shape: info.shape, name: "input_\(i)")
     }

@@ -50,14 +50,20 @@ public final class GradientTape: @unchecked Sendable {
   /// An `x` that `y` does not depend on, or that the tape never saw, gets zeros (JAX's
   /// convention; TF2 gives `None`, PyTorch's `torch.autograd.grad` an error unless
   /// `allow_unused=True`, then `None`).
+  ///
+  /// Inside a ``compile(_:)`` trace, where operations build the trace instead of being recorded,
+  /// `y` is the trace's and the gradients are the trace's own operations, with respect to its
+  /// tensors or to the eager variables it captured (a layer's), as TF2's `GradientTape` inside a
+  /// `tf.function`.
   /// - Parameters:
-  ///   - y: A floating-point tensor recorded by this tape.
+  ///   - y: A floating-point tensor recorded by this tape (or of the trace being built).
   ///   - xs: Tensors of the tape, or eager tensors the tape brought in (a layer's variables).
   /// - Throws: ``GraphError`` when `y` is not the tape's, not floating point, or an `x` is not eager.
   public func gradient(
     of y: Tensor, withRespectTo xs: [Tensor], file: StaticString = #fileID, line: UInt = #line
   ) throws -> [Tensor] {
     let location = SourceLocation(file, line)
+    if y.graph.isTrace { return try traceGradient(of: y, withRespectTo: xs, file: file, line: line) }
     guard y.graph === graph else {
       throw GraphError.invalidArgument(
         op: "GradientTape.gradient",
@@ -85,6 +91,32 @@ public final class GradientTape: @unchecked Sendable {
       }
       return grads
     }
+  }
+
+  /// ``gradient(of:withRespectTo:file:line:)`` of a trace's `y`: the trace's symbolic
+  /// gradients with respect to its own tensors and the eager variables it captured; an eager
+  /// `x` the trace never read gets zeros (a constant of the trace).
+  private func traceGradient(of y: Tensor, withRespectTo xs: [Tensor], file: StaticString, line: UInt) throws -> [Tensor] {
+    let location = SourceLocation(file, line)
+    let trace = y.graph
+    try requireFloatingPoint(xs, op: "GradientTape.gradient", location: location)
+    var locals: [Tensor] = []
+    var missing: [Int] = []
+    for (i, x) in xs.enumerated() {
+      if let local = trace.local(x) {
+        locals.append(local)
+      } else if x.isEager {
+        missing.append(i)
+      } else {
+        throw GraphError.foreignTensor(op: "GradientTape.gradient", tensor: x.name, location: location)
+      }
+    }
+    var grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line).map { $0! }
+    for i in missing {
+      let x = xs[i]
+      grads.insert(trace.constant(try NDArray.zeros(try x.value.shape, dtype: x.dtype), name: "zeros"), at: i)
+    }
+    return grads
   }
 }
 

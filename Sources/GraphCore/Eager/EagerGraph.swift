@@ -321,6 +321,14 @@ extension Graph {
     }
     let local: Tensor
     if mode == .symbolic, tensor.isVariable {
+      // Only a trace feeds what it captures: in a graph for a Session the placeholder would
+      // never be fed, and the run would fail on a feed the user never made.
+      guard isTrace else {
+        throw GraphError.invalidArgument(
+          op: op,
+          reason: "'\(tensor.name)' is an eager variable, which a graph run by a Session cannot read; trace the code with compile (it feeds the variable's value at each call), or create the variable in this graph",
+          location: location)
+      }
       local = placeholder(tensor.dtype, shape: tensor.shape, name: "captured")
       capturedVariables.append((local.node, tensor))
     } else {
@@ -464,9 +472,13 @@ extension Tensor {
   /// Whether the tensor is an eager value (see ``Graph/isEager``).
   public var isEager: Bool { graph.isEager }
 
-  /// Whether an operation may combine this tensor with `other`: same graph, or both eager (an
-  /// eager operation brings values of other eager graphs in). Layers check their inputs with it.
-  public func canMeet(_ other: Tensor) -> Bool { graph === other.graph || (isEager && other.isEager) }
+  /// Whether an operation may combine this tensor with `other`: same graph, both eager (an
+  /// eager operation brings values of other eager graphs in), or one eager and the other of a
+  /// ``compile(_:)`` trace (which captures eager values: variables by reference, fed at each
+  /// call). Layers check their inputs with it.
+  public func canMeet(_ other: Tensor) -> Bool {
+    graph === other.graph || (isEager && other.isEager) || (isEager && other.graph.isTrace) || (graph.isTrace && other.isEager)
+  }
 }
 
 extension EagerStore {
