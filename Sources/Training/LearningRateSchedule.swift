@@ -20,6 +20,11 @@ public enum LearningRate: Sendable, Hashable, ExpressibleByFloatLiteral {
 
   /// The rate at `step` (the number of updates already made: 0 for the first update), computed
   /// in Swift: the same formula as the graph's.
+  ///
+  /// A step before 0 (training never passes one) is step 0: the rate of the first update, as
+  /// PyTorch's schedulers give their initial rate before the first `step()`. The formulas
+  /// themselves mean nothing there (an exponential decay grows, a warm-up goes below its
+  /// start, even below 0).
   public func value(atStep step: Int) -> Double {
     switch self {
     case let .constant(c): c
@@ -113,8 +118,17 @@ public struct LearningRateSchedule: Sendable, Hashable, CustomStringConvertible 
       kind: .cosine(initial: initial, decaySteps: decaySteps, alpha: alpha, warmupSteps: warmupSteps, warmupStart: warmupStart))
   }
 
-  /// The rate at `step`, computed in Swift (the graph's kernel calls this same function).
-  public func value(atStep step: Double) -> Double { kind.value(atStep: step) }
+  /// The rate at `step`, computed in Swift: the formula the graph's kernel computes from an
+  /// optimizer's step counter, which starts at 0.
+  ///
+  /// A step before 0 (`-1`, `-0.5`, `-∞`) is step 0: the rate of the first update, as
+  /// PyTorch's schedulers give their initial rate before the first `step()`. The formulas
+  /// themselves mean nothing there (an exponential decay grows, a warm-up goes below its
+  /// start, even below 0). A NaN step gives NaN.
+  public func value(atStep step: Double) -> Double {
+    if step.isNaN { return .nan }
+    return kind.value(atStep: Swift.max(step, 0))
+  }
 
   /// The rate as a graph tensor: a ``ScheduledLearningRate`` operation reading `step` (a
   /// float64 scalar, such as an optimizer's step counter); the result is a float64 scalar.

@@ -74,6 +74,38 @@ func expectInvalidArgument(
     #expect(c.value(atStep: 100) == 0.2)
   }
 
+  /// `value(atStep:)` (public; training never passes a negative step) computed each formula
+  /// before step 0: the exponential decay grew (0.1 · 0.5^(-1/2) at step -1), the warm-up went
+  /// below its start (-0.25 at step -1, a negative rate), a cosine decay without warm-up
+  /// divided by its 0 warm-up steps (-∞). A step before 0 is now step 0, for every kind; a NaN
+  /// step is NaN.
+  @Test func stepsBeforeZeroAreStepZero() throws {
+    let rates: [LearningRate] = [
+      .constant(0.1),
+      .schedule(try .exponentialDecay(initial: 0.1, decaySteps: 2, decayRate: 0.5)),
+      .schedule(try .exponentialDecay(initial: 0.1, decaySteps: 2, decayRate: 0.5, staircase: true)),
+      .schedule(try .piecewiseConstant(boundaries: [-5, 10], values: [1, 0.5, 0.1])),
+      .schedule(try .piecewiseConstant(boundaries: [], values: [0.3])),
+      .schedule(try .cosineDecay(initial: 1, decaySteps: 10, alpha: 0.2)),
+      .schedule(try .cosineDecay(initial: 1, decaySteps: 10, alpha: 0.2, warmupSteps: 4)),
+      .schedule(try .cosineDecay(initial: 1, decaySteps: 10, warmupSteps: 4, warmupStart: 0.5)),
+    ]
+    for rate in rates {
+      let first = rate.value(atStep: 0)
+      #expect(first >= 0 && first.isFinite, "\(rate)")
+      for step in [-1, -3, -1000, Int.min] {
+        #expect(rate.value(atStep: step) == first, "\(rate) at step \(step)")
+      }
+      guard case let .schedule(schedule) = rate else { continue }
+      for step in [-0.5, -0.0, -1e300, -Double.infinity] {
+        #expect(schedule.value(atStep: step) == first, "\(schedule) at step \(step)")
+      }
+      #expect(schedule.value(atStep: .nan).isNaN, "\(schedule)")
+      // Steps from 0 on are unchanged (the hand-picked values above, and the graph's).
+      #expect(schedule.value(atStep: 3) == ScheduledLearningRate(schedule: schedule).formula.value(atStep: 3))
+    }
+  }
+
   @Test func clippingRejectsBadInput() throws {
     let g = Graph()
     let a = g.constant(NDArray([1.0, 2.0]))
