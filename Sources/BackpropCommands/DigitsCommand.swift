@@ -303,46 +303,63 @@ struct PredictCommand: ParsableCommand {
     guard rowCount > 0 else { throw CLIError("\(input): no rows to predict") }
     try checkModelInput(rows, features: features, dtype: inputTensor.dtype)
     let kind = metadata["output-kind"]
-    var lines: [String] = []
+    // The classes, kept only to compare with the true ones.
     var predictions: [Int] = []
-    func emit(_ out: NDArray, rows n: Int) throws {
-      let values = out.doubles
-      try checkModelOutput(values, perRow: values.count / max(n, 1), firstRow: lines.count)
-      if kind != "values", kind == "classes" || (out.rank == 2 && out.shape[0] == n && out.shape[1] >= 2) {
-        if kind == "classes" {
-          for v in values {
-            predictions.append(Int(exactly: v.rounded()) ?? -1)
-            lines.append(String(predictions.last ?? -1))
+    var predictionCount = 0
+    func predicted(_ c: Int) {
+      predictionCount += 1
+      if let truth, predictions.count < truth.count { predictions.append(c) }
+    }
+    // One output's lines, read element by element in the output's own dtype (no float64 copy
+    // of the whole output); `firstRow` numbers the rows in errors.
+    func emit(_ out: NDArray, rows n: Int, firstRow: Int, _ line: (String) -> Void) throws {
+      try withElements(of: out) { count, value in
+        try checkModelOutput(count: count, value, perRow: count / max(n, 1), firstRow: firstRow)
+        if kind != "values", kind == "classes" || (out.rank == 2 && out.shape[0] == n && out.shape[1] >= 2) {
+          if kind == "classes" {
+            for i in 0..<count {
+              let c = Int(exactly: value(i).rounded()) ?? -1
+              predicted(c)
+              line(String(c))
+            }
+            return
           }
-          return
-        }
-        let k = out.shape[1]
-        for r in 0..<n {
-          var best = 0
-          for j in 1..<k where values[r * k + j] > values[r * k + best] { best = j }
-          predictions.append(best)
-          lines.append(String(best))
-        }
-      } else {
-        let perRow = values.count / max(n, 1)
-        for r in 0..<n {
-          lines.append(values[r * perRow..<(r + 1) * perRow].map { out.dtype == .float32 ? String(Float($0)) : String($0) }.joined(separator: " "))
+          let k = out.shape[1]
+          for r in 0..<n {
+            let best = firstLargest(value, from: r * k, count: k)
+            predicted(best)
+            line(String(best))
+          }
+        } else {
+          let perRow = count / max(n, 1)
+          for r in 0..<n {
+            line((r * perRow..<(r + 1) * perRow).map { out.dtype == .float32 ? String(Float(value($0))) : String(value($0)) }.joined(separator: " "))
+          }
         }
       }
     }
     if batched {
+      // One run: its output is checked whole before the first line, so the lines go out as
+      // they are made.
       let x = NDArray(converting: rows, shape: Shape([rowCount] + itemDims), dtype: inputTensor.dtype)
-      try emit(session.run(outputTensor, feeding: [inputTensor: x]), rows: rowCount)
+      var printed = 0
+      try emit(session.run(outputTensor, feeding: [inputTensor: x]), rows: rowCount, firstRow: 0) { line in
+        print(line)
+        printed += 1
+      }
+      if printed == 0 { print("") }
     } else {
+      // A run per row: nothing is printed until every row's output is checked.
+      var lines: [String] = []
       for r in 0..<rowCount {
         let x = NDArray(converting: Array(rows[r * features..<(r + 1) * features]), shape: Shape(itemDims), dtype: inputTensor.dtype)
-        try emit(session.run(outputTensor, feeding: [inputTensor: x]), rows: 1)
+        try emit(session.run(outputTensor, feeding: [inputTensor: x]), rows: 1, firstRow: lines.count) { lines.append($0) }
       }
+      print(lines.joined(separator: "\n"))
     }
-    print(lines.joined(separator: "\n"))
     if let truth {
-      guard predictions.count == truth.count else {
-        throw CLIError("\(model): the output gives \(predictions.count) classes for \(truth.count) labelled rows")
+      guard predictionCount == truth.count else {
+        throw CLIError("\(model): the output gives \(predictionCount) classes for \(truth.count) labelled rows")
       }
       reportAccuracy(predictions, truth)
     }
@@ -405,25 +422,23 @@ struct PredictCommand: ParsableCommand {
   }
 
   /// Refuses a model output that is NaN or infinite (weights that are not finite, or an
-  /// overflow inside the network): its argmax would be a class computed from garbage.
-  func checkModelOutput(_ values: [Double], perRow: Int, firstRow: Int) throws {
-    if let i = values.firstIndex(where: { !$0.isFinite }) {
+  /// overflow inside the network): its argmax would be a class computed from garbage. The
+  /// output's `count` elements are read through `value` (see ``withElements(of:_:)``).
+  func checkModelOutput(count: Int, _ value: (Int) -> Double, perRow: Int, firstRow: Int) throws {
+    for i in 0..<count where !value(i).isFinite {
       throw CLIError(
-        "\(model): the model computed \(values[i]) for row \(firstRow + i / max(perRow, 1) + 1) of \(input); its weights or the row's values are not usable (no class is printed from a non-finite output)")
+        "\(model): the model computed \(value(i)) for row \(firstRow + i / max(perRow, 1) + 1) of \(input); its weights or the row's values are not usable (no class is printed from a non-finite output)")
     }
   }
 
   /// The class of each row of `logits` `[n, k]` (the first largest), after
-  /// ``checkModelOutput(_:perRow:firstRow:)``.
+  /// ``checkModelOutput(count:_:perRow:firstRow:)``.
   func classes(of logits: NDArray) throws -> [Int] {
-    let values = logits.doubles
     let k = logits.rank == 2 ? logits.shape[1] : 1
-    try checkModelOutput(values, perRow: k, firstRow: 0)
-    guard k > 0 else { return [] }
-    return (0..<(values.count / k)).map { r in
-      var best = 0
-      for j in 1..<k where values[r * k + j] > values[r * k + best] { best = j }
-      return best
+    return try withElements(of: logits) { count, value in
+      try checkModelOutput(count: count, value, perRow: k, firstRow: 0)
+      guard k > 0 else { return [] }
+      return (0..<(count / k)).map { r in firstLargest(value, from: r * k, count: k) }
     }
   }
 
@@ -432,4 +447,25 @@ struct PredictCommand: ParsableCommand {
     let line = "accuracy \(Double(correct) / Double(max(predictions.count, 1))) (\(correct)/\(predictions.count))\n"
     FileHandle.standardError.write(Data(line.utf8))
   }
+}
+
+/// Calls `body` with the number of `array`'s elements and a function reading element `i` as a
+/// `Double` (exact for every dtype; bool as 0 or 1) in place, in the array's own memory: what
+/// `NDArray.doubles` gives, without its copy of the whole array (8 bytes per element, twice a
+/// float32 output's memory again).
+func withElements<R>(of array: NDArray, _ body: (_ count: Int, _ element: (Int) -> Double) throws -> R) rethrows -> R {
+  switch array.dtype {
+  case .float32: try array.withUnsafeBufferPointer(as: Float.self) { b in try body(b.count) { Double(b[$0]) } }
+  case .float64: try array.withUnsafeBufferPointer(as: Double.self) { b in try body(b.count) { b[$0] } }
+  case .int32: try array.withUnsafeBufferPointer(as: Int32.self) { b in try body(b.count) { Double(b[$0]) } }
+  case .bool: try array.withUnsafeBufferPointer(as: Bool.self) { b in try body(b.count) { b[$0] ? 1 : 0 } }
+  }
+}
+
+/// The offset from `start` of the first largest of the `count` values `value(start)`,
+/// `value(start + 1)`... (0 when `count` is 0 or 1).
+func firstLargest(_ value: (Int) -> Double, from start: Int, count: Int) -> Int {
+  var best = 0
+  for j in 1..<max(count, 1) where value(start + j) > value(start + best) { best = j }
+  return best
 }
