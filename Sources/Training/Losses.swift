@@ -29,8 +29,26 @@ func checkSameShape(_ op: String, _ a: Tensor, _ b: Tensor, file: StaticString, 
   }
 }
 
+/// `b` (what `bRole` names), which ``checkSameShape(_:_:_:file:line:)`` found compatible with
+/// `a`, as a loss may use it: as it is when the static shapes prove the shapes equal (both
+/// fully known, or one tensor), else checked at run time to have `a`'s shape (GraphCore's
+/// `EnsureShapeLike`: a comparison of two shapes per run, no copy), so that `[?, ?]` fed
+/// `[N, N]` against `[?, 1]` fed `[N, 1]` is an error naming `op` and both shapes instead of
+/// a loss of `N²` terms.
+func sameShapeAtRunTime(
+  _ op: String, _ b: Tensor, _ bRole: String, like a: Tensor, _ aRole: String, file: StaticString, line: UInt
+) throws -> Tensor {
+  if b == a || (a.shape.concrete != nil && b.shape.concrete != nil) { return b }
+  return try ensureShapeLike(b, a, operation: op, role: bRole, referenceRole: aRole, file: file, line: line)
+}
+
 /// The mean squared error (`tf.losses.mean_squared_error`):
 /// `ℓᵢ = (predictedᵢ - expectedᵢ)²`, reduced over every element.
+///
+/// `expected` must have `predicted`'s shape: the shapes are not broadcast. When their static
+/// shapes leave sizes unknown (`[?, 1]`), the run compares them, and a mismatch fails it with
+/// ``GraphCore/SessionError/executionFailed(op:name:reason:location:)`` naming the loss and
+/// both shapes.
 /// - Throws: ``GraphCore/GraphError`` when the dtypes or shapes differ.
 public func meanSquaredError(
   predicted: Tensor, expected: Tensor, reduction: LossReduction = .mean,
@@ -38,12 +56,16 @@ public func meanSquaredError(
 ) throws -> Tensor {
   try checkSameShape("MeanSquaredError", predicted, expected, file: file, line: line)
   return try predicted.graph.withNameScope("mean_squared_error") {
-    try reduce(square(predicted - expected, file: file, line: line), reduction, file: file, line: line)
+    let expected = try sameShapeAtRunTime("MeanSquaredError", expected, "expected", like: predicted, "predicted", file: file, line: line)
+    return try reduce(square(predicted - expected, file: file, line: line), reduction, file: file, line: line)
   }
 }
 
 /// The mean absolute error (`tf.losses.absolute_difference`):
 /// `ℓᵢ = |predictedᵢ - expectedᵢ|`, reduced over every element.
+///
+/// `expected` must have `predicted`'s shape, compared at run time when the static shapes
+/// cannot tell (see ``meanSquaredError(predicted:expected:reduction:file:line:)``).
 /// - Throws: ``GraphCore/GraphError`` when the dtypes or shapes differ.
 public func meanAbsoluteError(
   predicted: Tensor, expected: Tensor, reduction: LossReduction = .mean,
@@ -51,7 +73,8 @@ public func meanAbsoluteError(
 ) throws -> Tensor {
   try checkSameShape("MeanAbsoluteError", predicted, expected, file: file, line: line)
   return try predicted.graph.withNameScope("absolute_difference") {
-    try reduce(abs(predicted - expected, file: file, line: line), reduction, file: file, line: line)
+    let expected = try sameShapeAtRunTime("MeanAbsoluteError", expected, "expected", like: predicted, "predicted", file: file, line: line)
+    return try reduce(abs(predicted - expected, file: file, line: line), reduction, file: file, line: line)
   }
 }
 
@@ -60,6 +83,8 @@ public func meanAbsoluteError(
 /// `ℓᵢ = ½ rᵢ²` when `|rᵢ| ≤ δ`, and `δ (|rᵢ| - ½ δ)` otherwise,
 ///
 /// computed as `½ q² + δ (|r| - q)` with `q = min(|r|, δ)`; reduced over every element.
+/// `expected` must have `predicted`'s shape, compared at run time when the static shapes
+/// cannot tell (see ``meanSquaredError(predicted:expected:reduction:file:line:)``).
 /// - Throws: ``GraphCore/GraphError`` when `delta` is not positive and finite (also in the
 ///   tensors' dtype: `1e300` is infinite in float32, and `∞ · 0` NaN), or the dtypes or shapes
 ///   differ.
@@ -73,6 +98,7 @@ public func huber(
   try checkSameShape("HuberLoss", predicted, expected, file: file, line: line)
   try checkParameter(delta, "delta", in: predicted.dtype, positive: true, op: "HuberLoss", location: SourceLocation(file, line))
   return try predicted.graph.withNameScope("huber_loss") {
+    let expected = try sameShapeAtRunTime("HuberLoss", expected, "expected", like: predicted, "predicted", file: file, line: line)
     let r = try abs(predicted - expected, file: file, line: line)
     let q = try minimum(r, predicted.graph.constant(delta, dtype: r.dtype), file: file, line: line)
     return try reduce(0.5 * square(q) + delta * (r - q), reduction, file: file, line: line)
@@ -89,6 +115,10 @@ public func huber(
 /// The labels must have the logits' shape, as in TensorFlow and PyTorch (`BCEWithLogitsLoss`):
 /// broadcasting labels `[N]` against logits `[N, 1]` would give `N²` terms, a wrong loss without
 /// a word. (GraphCore's `sigmoidCrossEntropyWithLogits` broadcasts, as any elementwise operation.)
+/// When the static shapes leave sizes unknown (logits `[?, 1]`, labels `[?, ?]`), the run
+/// compares the shapes, and a mismatch fails it with
+/// ``GraphCore/SessionError/executionFailed(op:name:reason:location:)`` naming the loss and
+/// both shapes.
 /// - Throws: ``GraphCore/GraphError`` when the dtypes or shapes differ.
 public func sigmoidCrossEntropy(
   logits: Tensor, labels: Tensor, reduction: LossReduction = .mean,
@@ -96,6 +126,7 @@ public func sigmoidCrossEntropy(
 ) throws -> Tensor {
   try checkSameShape("SigmoidCrossEntropy", logits, labels, file: file, line: line)
   return try logits.graph.withNameScope("sigmoid_cross_entropy_loss") {
+    let labels = try sameShapeAtRunTime("SigmoidCrossEntropy", labels, "labels", like: logits, "logits", file: file, line: line)
     let perElement = try sigmoidCrossEntropyWithLogits(logits: logits, labels: labels, file: file, line: line)
     return try reduce(perElement, reduction, file: file, line: line)
   }
@@ -108,7 +139,9 @@ public func sigmoidCrossEntropy(
 ///
 /// one value per example (`.none` gives shape `[...]`), then reduced over the examples. The
 /// log-softmax is computed stably (shifted by the maximum), so logits up to ±1e4 and beyond give
-/// finite losses and gradients. Gradient: `softmax(x)·Σ_c z_c - z` per example.
+/// finite losses and gradients. Gradient: `softmax(x)·Σ_c z_c - z` per example. The labels
+/// must have the logits' shape, compared at run time when the static shapes cannot tell (see
+/// ``sigmoidCrossEntropy(logits:labels:reduction:file:line:)``).
 /// - Throws: ``GraphCore/GraphError`` when the dtypes or shapes differ.
 public func softmaxCrossEntropy(
   logits: Tensor, labels: Tensor, reduction: LossReduction = .mean,
@@ -116,6 +149,7 @@ public func softmaxCrossEntropy(
 ) throws -> Tensor {
   try checkSameShape("SoftmaxCrossEntropy", logits, labels, file: file, line: line)
   return try logits.graph.withNameScope("softmax_cross_entropy_loss") {
+    let labels = try sameShapeAtRunTime("SoftmaxCrossEntropy", labels, "labels", like: logits, "logits", file: file, line: line)
     let perExample = try -sum(labels * logSoftmax(logits, file: file, line: line), axes: [-1], file: file, line: line)
     return try reduce(perExample, reduction, file: file, line: line)
   }

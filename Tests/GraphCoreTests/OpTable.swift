@@ -476,6 +476,17 @@ private func movementEntries() -> [OpEntry] {
           inputs: [real.array(out, &g), real.array(a, &g)], build: { xs, _ in try sumToShapeOf(xs[0], xs[1]) },
           reference: { refSumTo($0[0], a) })
       }))
+  t.append(
+    OpEntry(
+      name: "EnsureShapeLike", covers: ["EnsureShapeLike"], arity: 2, domain: real.description, dtypes: floats,
+      differentiable: true, secondOrder: .checked,
+      draw: { g, k in
+        let shape = familyShape(k, &g, empty: true)
+        return OpCase(
+          inputs: [real.array(shape, &g), real.array(shape, &g)],
+          build: { xs, _ in try ensureShapeLike(xs[0], xs[1], operation: "Loss", role: "labels", referenceRole: "logits") },
+          reference: { $0[0] })
+      }))
   return t
 }
 

@@ -305,6 +305,33 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
     }
   }
 
+  /// A loss's run-time shape check (`EnsureShapeLike`: labels `[?, ?]` against logits `[?, 1]`)
+  /// is written as TensorFlow's own assertion (an `Assert` that the two `Shape`s are `Equal`,
+  /// and an `Identity` of the labels that waits for it) and comes back from Backprop's importer
+  /// as the one primitive: the same loss for labels of the logits' shape, the same refusal,
+  /// naming the loss and both shapes, for labels of another.
+  @Test func runTimeShapeChecksExportAndComeBack() throws {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [nil, 1], name: "x")
+    let z = g.placeholder(.float32, shape: [nil, nil], name: "z")
+    let loss = try sigmoidCrossEntropy(logits: x, labels: z)
+    let bytes = try g.graphDef()
+    let text = String(decoding: bytes, as: UTF8.self)
+    #expect(["Assert", "Equal", "All", "Shape", "_backprop_roles"].allSatisfy(text.contains))
+    let imported = try Graph(graphDef: bytes, source: "loss")
+    #expect(imported.operations.filter { $0.type == "EnsureShapeLike" }.count == 1)
+    #expect(!imported.operations.contains { ["Assert", "Equal", "All"].contains($0.type) })
+    let (ix, iz, iloss) = try (#require(imported.tensor(named: "x")), #require(imported.tensor(named: "z")), #require(imported.tensor(named: loss.name)))
+    let column = NDArray([Float(0.5), -1, 2], shape: [3, 1]), labels = NDArray([Float(1), 0, 0.25], shape: [3, 1])
+    let want = try Session(graph: g).run(loss, feeding: [x: column, z: labels])
+    #expect(try Session(graph: imported).run(iloss, feeding: [ix: column, iz: labels]) == want)
+    #expect {
+      try Session(graph: imported).run(iloss, feeding: [ix: column, iz: NDArray((0..<9).map { Float($0) }, shape: [3, 3])])
+    } throws: { error in
+      ["SigmoidCrossEntropy", "labels [3, 3]", "logits [3, 1]"].allSatisfy("\(error)".contains)
+    }
+  }
+
   @Test func unsupportedOperationsAreListedInOneError() throws {
     let g = Graph()
     let x = g.placeholder(.float32, shape: [4], name: "x")

@@ -158,4 +158,59 @@ private func expectLoss(
     #expect { try sigmoidCrossEntropy(logits: p, labels: g.constant(1, dtype: .float32)) } throws: { "\($0)".contains("[SigmoidCrossEntropy]") }
     #expect { try sigmoidCrossEntropy(logits: p, labels: g.placeholder(.float64, shape: [2, 3])) } throws: { "\($0)".contains("float64") }
   }
+
+  /// The losses whose labels must have the predictions' shape compared static shapes only:
+  /// logits `[?, 1]` and labels `[?, ?]` (or `[?, 1]` and `[?, 1]`) passed, and labels fed
+  /// `[3, 3]` (or `[1, 1]`) broadcast silently into a loss of `[3, 3]` terms (PyTorch's
+  /// `BCEWithLogitsLoss`: "Target size must be the same as input size"). When the static shapes
+  /// cannot prove the shapes equal, the loss now compares them at run time, and a mismatch is an
+  /// error naming the loss, both shapes and the line that built the loss. Equal shapes give the
+  /// values and gradients of the same loss on static shapes, bit for bit.
+  @Test func lossesCompareShapesAtRunTimeWhenStaticShapesCannot() throws {
+    let losses: [(String, (Tensor, Tensor) throws -> Tensor)] = [
+      ("MeanSquaredError", { try meanSquaredError(predicted: $0, expected: $1) }),
+      ("MeanAbsoluteError", { try meanAbsoluteError(predicted: $0, expected: $1) }),
+      ("HuberLoss", { try huber(predicted: $0, expected: $1, delta: 0.5) }),
+      ("SigmoidCrossEntropy", { try sigmoidCrossEntropy(logits: $0, labels: $1) }),
+      ("SoftmaxCrossEntropy", { try softmaxCrossEntropy(logits: $0, labels: $1, reduction: .sum) }),
+    ]
+    let column = NDArray([Float(0.5), -1, 2], shape: [3, 1])
+    let labels = NDArray([Float(1), 0, 0.25], shape: [3, 1])
+    let square = NDArray((0..<9).map { Float($0) / 8 }, shape: [3, 3])
+    for (name, loss) in losses {
+      let g = Graph()
+      let x = g.placeholder(.float32, shape: [nil, 1], name: "x")
+      let anyShape = g.placeholder(.float32, shape: [nil, nil], name: "z")
+      let batch = g.placeholder(.float32, shape: [nil, 1], name: "z1")
+      let y = try loss(x, anyShape), y1 = try loss(x, batch)
+      let session = Session(graph: g)
+      func refused(_ fetch: Tensor, _ feeds: Feeds, _ shapes: [String]) {
+        #expect {
+          try session.run(fetch, feeding: feeds)
+        } throws: { error in
+          let text = "\(error)"
+          return text.contains(name) && shapes.allSatisfy(text.contains) && text.contains("LossesTests.swift:")
+        }
+      }
+      refused(y, [x: column, anyShape: square], ["[3, 3]", "[3, 1]"])
+      refused(y1, [x: column, batch: NDArray([Float(1)], shape: [1, 1])], ["[1, 1]", "[3, 1]"])
+      refused(y1, [x: NDArray([Float(1)], shape: [1, 1]), batch: labels], ["[1, 1]", "[3, 1]"])
+      // The gradient of a refused loss is refused too.
+      refused(try gradients(of: y, withRespectTo: [x])[0]!, [x: column, anyShape: square], ["[3, 3]", "[3, 1]"])
+
+      // Equal shapes: the values and gradients of the loss built on static shapes.
+      let s = Graph()
+      let sx = s.placeholder(.float32, shape: [3, 1], name: "x"), sz = s.placeholder(.float32, shape: [3, 1], name: "z")
+      let sy = try loss(sx, sz)
+      #expect(!s.operations.contains { $0.type == "EnsureShapeLike" }, "\(name): static shapes need no run-time check")
+      let want = try Session(graph: s).run([sy] + gradients(of: sy, withRespectTo: [sx, sz]).map { $0! }, feeding: [sx: column, sz: labels])
+      let got = try session.run([y] + gradients(of: y, withRespectTo: [x, anyShape]).map { $0! }, feeding: [x: column, anyShape: labels])
+      #expect(got == want, "\(name)")
+      #expect(try session.run(y1, feeding: [x: column, batch: labels]) == want[0], "\(name)")
+
+      // Eager values have their shapes: refused when built, as static shapes are.
+      #expect(throws: GraphError.self) { try loss(Tensor(column), Tensor(square)) }
+      #expect(try loss(Tensor(column), Tensor(labels)).value == want[0], "\(name)")
+    }
+  }
 }

@@ -42,7 +42,9 @@ extension Graph {
   /// `<name>/shape`...; the few primitives TensorFlow lacks are written as small TensorFlow
   /// subgraphs whose last node has the operation's name: `SumToShapeOf` (TensorFlow's own
   /// broadcast-gradient pattern: `BroadcastGradientArgs`, `Sum`, `Reshape`), `ReshapeLike`,
-  /// `BroadcastLike`, `ElementCount` (`Size`, `Cast`, or a constant when the shape is known),
+  /// `BroadcastLike`, `EnsureShapeLike` (an `Assert` that the two `Shape`s are `Equal`, and an
+  /// `Identity` that waits for it), `ElementCount` (`Size`, `Cast`, or a constant when the
+  /// shape is known),
   /// `SigmoidCrossEntropyWithLogits` (`Relu(x) - x·z + Softplus(-|x|)`), random values with a
   /// mean and deviation (`RandomStandardNormal` then `Mul`, `AddV2`). Every variable's initial
   /// value is assigned by a `<variable>/Assign` node (unless the graph already has one), all
@@ -239,6 +241,8 @@ struct GraphDefExporter {
     case is SumToShapeOf: ("SumToShapeOf", [])
     case is ReshapeLike: ("ReshapeLike", [])
     case is BroadcastLike: ("BroadcastLike", [])
+    case let e as EnsureShapeLike:
+      ("EnsureShapeLike", [("_backprop_operation", .string(e.operation)), ("_backprop_roles", .strings([e.role, e.referenceRole]))])
     case let e as ElementCount: ("ElementCount", [("_backprop_axes", .ints(e.axes))])
     case let b as any BinaryPrimitive where b.function is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
     // TensorFlow's ApplyAdam takes β₁, β₂ and ε as tensors of the variable's dtype; Backprop's
@@ -388,6 +392,21 @@ struct GraphDefExporter {
         TFNode(name: args, op: "BroadcastGradientArgs", inputs: [sl, sx], attrs: [("T", .type(.int32))]),
         TFNode(name: total, op: "Sum", inputs: [inputs[0], args], attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("keep_dims", .bool(false))]),
         TFNode(name: name, op: "Reshape", inputs: [total, sl], attrs: [("T", .type(t)), ("Tshape", .type(.int32))]),
+      ]
+    case is EnsureShapeLike:
+      // TensorFlow's run-time shape assertion (as tf.debugging.assert_equal(tf.shape(x),
+      // tf.shape(reference)) builds it), then x through an Identity that waits for it.
+      let likeType = info(node.inputs[1]).dtype
+      let sx = fresh(name + "/shape_x"), sl = fresh(name + "/shape_like")
+      let equal = fresh(name + "/Equal"), all = fresh(name + "/All"), check = fresh(name + "/Assert")
+      let axis = intConst(name + "/axis", [0])
+      return [
+        TFNode(name: sx, op: "Shape", inputs: [inputs[0]], attrs: [("T", .type(t)), ("out_type", .type(.int32))]),
+        TFNode(name: sl, op: "Shape", inputs: [inputs[1]], attrs: [("T", .type(likeType)), ("out_type", .type(.int32))]),
+        TFNode(name: equal, op: "Equal", inputs: [sx, sl], attrs: [("T", .type(.int32))]),
+        TFNode(name: all, op: "All", inputs: [equal, axis], attrs: [("Tidx", .type(.int32)), ("keep_dims", .bool(false))]),
+        TFNode(name: check, op: "Assert", inputs: [all, sx, sl], attrs: [("T", .types([.int32, .int32])), ("summarize", .int(8))]),
+        TFNode(name: name, op: "Identity", inputs: [inputs[0], "^" + check], attrs: [("T", .type(t))]),
       ]
     case let e as ExpandDims:
       let dim = intConst(name + "/dim", [e.axis], scalar: true)

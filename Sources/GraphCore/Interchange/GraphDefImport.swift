@@ -564,6 +564,11 @@ struct GraphDefImporter {
       case "SumToShapeOf": result = [try apply(SumToShapeOf(), [x(0), x(1)])]
       case "ReshapeLike": result = [try apply(ReshapeLike(), [x(0), x(1)])]
       case "BroadcastLike": result = [try apply(BroadcastLike(), [x(0), x(1)])]
+      case "EnsureShapeLike":
+        guard case let .string(operation)? = d.attrs["_backprop_operation"], case let .strings(roles)? = d.attrs["_backprop_roles"],
+          roles.count == 2
+        else { throw fail("'\(name)': EnsureShapeLike needs _backprop_operation and two _backprop_roles") }
+        result = [try apply(EnsureShapeLike(operation: operation, role: roles[0], referenceRole: roles[1]), [x(0), x(1)])]
       case "SigmoidCrossEntropyWithLogits": result = [try apply(Binary(SigmoidCrossEntropy()), [x(0), x(1)])]
       case "Conv2DBackpropInput", "Conv2DBackpropFilter":
         let w = try windowAttributes(d)

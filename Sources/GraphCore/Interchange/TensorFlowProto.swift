@@ -51,6 +51,7 @@ enum TFDataType {
 /// An attribute value of a NodeDef (attr_value.proto).
 enum TFAttr {
   case type(DType)
+  case types([DType])
   case shape(PartialShape)
   case tensor(NDArray)
   case bool(Bool)
@@ -64,6 +65,7 @@ enum TFAttr {
     var a = ProtobufWriter()
     switch self {
     case let .type(d): a.varint(6, TFDataType.code(d))
+    case let .types(v): a.message(1) { $0.packedInts(6, v.map { Int64(TFDataType.code($0)) }) }
     case let .shape(s): a.message(7, TFAttr.shapeProto(s))
     case let .tensor(t): a.message(8, TFAttr.tensorProto(t))
     case let .bool(b): a.bool(5, b)

@@ -70,6 +70,73 @@ package struct Identity: Primitive {
   }
 }
 
+/// `x` unchanged, once its run-time shape is checked to be `reference`'s: no broadcasting
+/// (TensorFlow's `tf.ensure_shape`, against another tensor's shape). The losses whose two
+/// inputs must have one shape (the mean squared error, the cross-entropies...) add it when the
+/// static shapes cannot prove it (logits `[?, 1]`, labels `[?, ?]` or `[?, 1]`), so that
+/// labels fed `[N, N]` or `[1, 1]` are refused instead of broadcast into a wrong loss. A run
+/// compares two shapes and shares `x`'s memory: no copy. Gradient: the upstream gradient for
+/// `x`, none for the reference (only its shape is read).
+package struct EnsureShapeLike: Primitive {
+  /// One element passes through (the scalar fast path): the shape rule requires one rank, and
+  /// two shapes of one rank that hold one element each are equal.
+  package var scalarForm: ScalarForm? { .passThrough }
+  /// The output is `x`'s memory.
+  package var outputsMayAlias: Bool { true }
+
+  /// The operation that needs the shapes equal, named in the error (`SigmoidCrossEntropy`).
+  package let operation: String
+  /// What `x` is to that operation (`labels`).
+  package let role: String
+  /// What the reference is to that operation (`logits`).
+  package let referenceRole: String
+  /// A check for `operation`, whose input `role` must have the shape of its input
+  /// `referenceRole`.
+  package init(operation: String, role: String, referenceRole: String) {
+    self.operation = operation
+    self.role = role
+    self.referenceRole = referenceRole
+  }
+  /// The number of inputs: 2.
+  package var arity: Int? { 2 }
+  /// `EnsureShapeLike`.
+  package var typeName: String { "EnsureShapeLike" }
+  /// `x`'s type.
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
+  /// `x`'s dtype, with every size either input knows (the check makes them equal).
+  /// - Throws: when the ranks differ or known sizes differ (a mismatch the static shapes show).
+  package func outputType(for inputs: [TensorInfo]) throws -> TensorInfo? {
+    let x = inputs[0].shape, r = inputs[1].shape
+    guard x.rank == r.rank, zip(x.dimensions, r.dimensions).allSatisfy({ $0 == nil || $1 == nil || $0 == $1 }) else {
+      throw ShapeError(mismatch("\(x)", "\(r)"))
+    }
+    return TensorInfo(dtype: inputs[0].dtype, shape: PartialShape(zip(x.dimensions, r.dimensions).map { $0 ?? $1 }))
+  }
+  /// Publishes `x` (shared, not copied) when its shape is the reference's.
+  /// - Throws: naming the operation, both roles and both shapes otherwise.
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    guard inputs[0].shape == inputs[1].shape else { throw ShapeError(mismatch("\(inputs[0].shape)", "\(inputs[1].shape)")) }
+    outputs[0] = inputs[0]
+  }
+  /// `g` for `x`; none for the reference.
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [upstream[0], nil] }
+
+  /// `SigmoidCrossEntropy: labels [3, 3] and logits [3, 1] must have one shape (...)`.
+  func mismatch(_ shape: String, _ referenceShape: String) -> String {
+    "\(operation): \(role) \(shape) and \(referenceRole) \(referenceShape) must have one shape (\(operation) does not broadcast them)"
+  }
+}
+
+/// `x`, checked at run time to have `reference`'s shape (``EnsureShapeLike``); an error names
+/// `operation`, `role` (what `x` is to it) and `referenceRole`.
+package func ensureShapeLike(
+  _ x: Tensor, _ reference: Tensor, operation: String, role: String, referenceRole: String, name: String? = nil,
+  file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  let check = EnsureShapeLike(operation: operation, role: role, referenceRole: referenceRole)
+  return try x.graph.apply(check, [x, reference], name: name, location: x.graph.location(file, line))
+}
+
 /// `x`, through which no gradient flows (`tf.stop_gradient`).
 public func stopGradient(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
   try x.graph.apply(Identity(stopsGradient: true), [x], name: name, location: x.graph.location(file, line))
