@@ -149,11 +149,7 @@ struct RecipeOptions: ParsableArguments {
     }
     if let learningRate { try validateLearningRate(learningRate) }
     if eager {
-      for (flag, given) in [
-        ("--save", savePath != nil), ("--save-model", modelPath != nil), ("--restore", restorePath != nil),
-        ("--check-numerics", checkNumerics),
-      ]
-      where given {
+      for (flag, given) in [("--save-model", modelPath != nil), ("--check-numerics", checkNumerics)] where given {
         throw ValidationError("--eager cannot be combined with \(flag) (it works on a session's graph); run without --eager")
       }
     }
@@ -173,37 +169,66 @@ struct RecipeOptions: ParsableArguments {
   func checkpointHooks(recipe: String, batchSize: Int) -> TrainingHooks {
     TrainingHooks(
       willStart: { session in
-        guard let restorePath else { return 0 }
-        // The recipe is checked before the variables, so another recipe's checkpoint is named
-        // as such, not listed as missing and unexpected variables.
-        let source = Session.isModelDirectory(restorePath) ? restorePath + "/" + Session.ModelFiles.variables : restorePath
-        let file = try SafetensorsFile(contentsOfFile: source)
-        if let saved = file.metadata["recipe"], saved != recipe {
-          throw CLIError("\(restorePath) is a checkpoint of the \(saved) recipe, not of \(recipe)")
+        try resumedStep(recipe: recipe, batchSize: batchSize) { file, source in
+          try Checkpoint.restore(session: session, from: file, source: source)
         }
-        let metadata = try Checkpoint.restore(session: session, from: file, source: source)
-        if let saved = metadata["seed"], saved != String(seed) {
-          throw CLIError(
-            "\(restorePath) was written with --seed \(saved); resume with the same seed to get the same samples")
-        }
-        // (Checkpoints written before the batch size was recorded are not checked.)
-        if let saved = metadata["batch-size"], saved != String(batchSize) {
-          throw CLIError(
-            "\(restorePath) was written with --batch-size \(saved), this run has \(batchSize); resume with the same batch size to get the same samples")
-        }
-        guard let text = metadata["step"], let step = Int(text), step >= 0 else {
-          throw CLIError("\(restorePath) does not record its step (metadata 'step'); it was not written by --save or --save-model")
-        }
-        return step
       },
       didFinish: { session, steps in
         guard let savePath else { return }
-        try Checkpoint.save(
-          session: session, to: savePath,
-          metadata: [
-            "recipe": recipe, "seed": String(seed), "batch-size": String(batchSize), "step": String(steps), "writer": "backprop",
-          ])
+        try Checkpoint.save(session: session, to: savePath, metadata: checkpointMetadata(recipe: recipe, batchSize: batchSize, steps: steps))
       })
+  }
+
+  /// ``checkpointHooks(recipe:batchSize:)`` for an eager run (`--eager`): the same checks and
+  /// metadata, on the eager graph of the model's variables, so a checkpoint of either run
+  /// resumes the other.
+  func eagerCheckpointHooks(recipe: String, batchSize: Int) -> EagerTrainingHooks {
+    EagerTrainingHooks(
+      willStart: { variables in
+        try resumedStep(recipe: recipe, batchSize: batchSize) { file, source in
+          _ = try Checkpoint.restore(variablesOf: variables, from: source)
+        }
+      },
+      didFinish: { variables, steps in
+        guard let savePath else { return }
+        try Checkpoint.save(variablesOf: variables, to: savePath, metadata: checkpointMetadata(recipe: recipe, batchSize: batchSize, steps: steps))
+      })
+  }
+
+  /// The metadata of a checkpoint written after `steps` steps.
+  private func checkpointMetadata(recipe: String, batchSize: Int, steps: Int) -> [String: String] {
+    ["recipe": recipe, "seed": String(seed), "batch-size": String(batchSize), "step": String(steps), "writer": "backprop"]
+  }
+
+  /// The steps `--restore`'s checkpoint had done (0 without one), once its recipe, seed and
+  /// batch size are checked against this run's and `restore` has set the variables from it.
+  /// The metadata is checked before the variables, so another recipe's checkpoint is named as
+  /// such, not listed as missing and unexpected variables.
+  private func resumedStep(recipe: String, batchSize: Int, restore: (SafetensorsFile, String) throws -> Void) throws -> Int {
+    guard let restorePath else { return 0 }
+    let source = Session.isModelDirectory(restorePath) ? restorePath + "/" + Session.ModelFiles.variables : restorePath
+    let file = try SafetensorsFile(contentsOfFile: source)
+    let metadata = file.metadata
+    if let saved = metadata["recipe"], saved != recipe {
+      throw CLIError("\(restorePath) is a checkpoint of the \(saved) recipe, not of \(recipe)")
+    }
+    // A file that names no recipe (another tool's, a model written by `digits --save`) is
+    // described by its variables first.
+    let restoredFirst = metadata["recipe"] == nil
+    if restoredFirst { try restore(file, source) }
+    if let saved = metadata["seed"], saved != String(seed) {
+      throw CLIError("\(restorePath) was written with --seed \(saved); resume with the same seed to get the same samples")
+    }
+    // (Checkpoints written before the batch size was recorded are not checked.)
+    if let saved = metadata["batch-size"], saved != String(batchSize) {
+      throw CLIError(
+        "\(restorePath) was written with --batch-size \(saved), this run has \(batchSize); resume with the same batch size to get the same samples")
+    }
+    guard let text = metadata["step"], let step = Int(text), step >= 0 else {
+      throw CLIError("\(restorePath) does not record its step (metadata 'step'); it was not written by --save or --save-model")
+    }
+    if !restoredFirst { try restore(file, source) }
+    return step
   }
 }
 
@@ -258,10 +283,14 @@ extension RecipeOptions {
       guard outputs.logdir == nil else {
         throw CLIError("--eager cannot be combined with --logdir (its logs read a session); run without --eager")
       }
+      var hooks = eagerCheckpointHooks(recipe: recipe.name, batchSize: c.batchSize)
+      let save = hooks.didFinish
+      hooks.didFinish = { variables, steps in
+        try watch.check(learningRate: c.learningRate)  // before anything is saved
+        try save(variables, steps)
+      }
       try outputs.train(figure: recipe.figure(for:), tensorBoard: nil, learningRate: c.learningRate) { output, onStep in
-        let report = try recipe.runEagerly(output: output, onStep: { watch.see($0); onStep($0) })
-        try watch.check(learningRate: c.learningRate)
-        return report
+        try recipe.runEagerly(output: output, onStep: { watch.see($0); onStep($0) }, hooks: hooks)
       }
       return
     }

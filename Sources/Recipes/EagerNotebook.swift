@@ -10,9 +10,12 @@ extension NotebookRecipe {
   /// through ``Training/EagerOptimizer``. The kernels, gradient definitions and update are the
   /// graph run's, so the printed lines and the report equal ``run(output:onStep:hooks:)``'s for
   /// the same configuration, bit for bit (`Tests/RecipesTests/EagerRecipeTests.swift`).
+  /// `hooks` restore the variables before the first step (resuming after `k` steps with the
+  /// same sample order) and save them after the last, as the graph run's do.
   /// - Throws: as ``run(output:onStep:hooks:)``.
   public func runEagerly(
-    output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in }
+    output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in },
+    hooks: EagerTrainingHooks = EagerTrainingHooks()
   ) throws -> TrainingReport {
     let c = configuration
     let data = try checkedData()
@@ -23,16 +26,25 @@ extension NotebookRecipe {
     func forward(_ inputs: NDArray) throws -> Tensor { try variables.use { try model(Tensor(inputs), c.seed) } }
     func loss(_ inputs: NDArray, _ targets: NDArray) throws -> Tensor { try c.loss.build(forward(inputs), Tensor(targets)) }
 
+    // The model creates its variables on its first call, from their seeded initial values: made
+    // before the first step (no sample drawn), so that a checkpoint can be restored into them.
+    _ = try forward(NDArray((0..<c.batchSize).map { xVals[$0 % xVals.count] }))
+    let start = try hooks.willStart(variables.graph)
+    guard (0...c.steps).contains(start) else {
+      throw RecipeError("cannot resume after step \(start): the run has only \(c.steps) steps (--steps is the total)")
+    }
+    for _ in 0..<(start * c.batchSize) { _ = rng.choice(xVals.count) }  // the samples of the steps already done
     var report = TrainingReport()
+    report.firstStep = start + 1
     report.inputs = xVals.map(Double.init)
     report.targets = yVals.map(Double.init)
-    for i in 0..<c.steps {
+    for i in start..<c.steps {
       let batch = (0..<c.batchSize).map { _ in rng.choice(xVals.count) }
       let (inputs, targets) = (NDArray(batch.map { xVals[$0] }), NDArray(batch.map { yVals[$0] }))
       let tape = GradientTape()
       let lossBefore = try tape.record { try loss(inputs, targets) }
       let parameters = variables.trainable
-      if i == 0 { report.parameterNames = Self.parameterNames(parameters) }
+      if i == start { report.parameterNames = Self.parameterNames(parameters) }
       try optimizer.update(parameters, along: try tape.gradient(of: lossBefore, withRespectTo: parameters))
       let values = try parameters.map { try $0.value }
       let lossValue = mean(try lossBefore.value)
@@ -45,6 +57,8 @@ extension NotebookRecipe {
         output("Loss = \(try loss(inputs, targets).value)")
       }
     }
+    try hooks.didFinish(variables.graph, c.steps)
+    if report.parameterNames.isEmpty { report.parameterNames = Self.parameterNames(variables.trainable) }
     let finalValues = try variables.trainable.flatMap { try $0.value.doubles }
     report.finalParameters = zip(report.parameterNames, finalValues).map { NamedValue($0, $1) }
     if let probability = c.loss.probability {
@@ -68,5 +82,24 @@ extension NotebookRecipe {
       let count = p.shape.concrete?.elementCount ?? 1
       return count == 1 ? [name] : (0..<count).map { "\(name)[\($0)]" }
     }
+  }
+}
+
+/// Points where a caller joins an eager run (``NotebookRecipe/runEagerly(output:onStep:hooks:)``),
+/// as ``TrainingHooks`` join a graph run: each gets the eager graph of the model's variables
+/// (``GraphCore/Checkpoint/restore(variablesOf:from:)`` and
+/// ``GraphCore/Checkpoint/save(variablesOf:to:metadata:)`` read and write it).
+public struct EagerTrainingHooks {
+  /// Called once the variables exist, before any step: returns how many steps were already done
+  /// (after restoring a checkpoint), so the run continues with step `k + 1` and the same sample
+  /// order; `0` starts afresh.
+  public var willStart: (Graph) throws -> Int
+  /// Called after the last step with the variables' graph and the number of steps done.
+  public var didFinish: (Graph, Int) throws -> Void
+
+  /// Creates hooks; the defaults start afresh and do nothing at the end.
+  public init(willStart: @escaping (Graph) throws -> Int = { _ in 0 }, didFinish: @escaping (Graph, Int) throws -> Void = { _, _ in }) {
+    self.willStart = willStart
+    self.didFinish = didFinish
   }
 }

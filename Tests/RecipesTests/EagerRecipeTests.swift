@@ -1,4 +1,6 @@
 import ArrayCore
+import Foundation
+import TestSupport
 import GraphCore
 import Recipes
 import Testing
@@ -29,5 +31,32 @@ import Testing
     #expect(eager.finalParameters == graph.finalParameters)
     #expect(eager.accuracy == graph.accuracy)
     #expect(eager.probabilityCurve?.probabilities == graph.probabilityCurve?.probabilities)
+  }
+
+  /// `--eager` refused `--save` and `--restore`. An eager run now writes the graph run's
+  /// checkpoint, byte for byte, and either run resumes from either's checkpoint with the lines
+  /// of an uninterrupted run.
+  @Test func eagerRunsSaveAndResumeTheGraphRunsCheckpoints() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-eager-ck-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for mode in [[], ["--eager"]] {
+      let run = try runBackpropTool(["regression", "--quiet", "--steps", "50", "--save", dir + "/\(mode.isEmpty ? "graph" : "eager").st"] + mode)
+      #expect(run.status == 0, "\(run.error)")
+    }
+    let graphBytes = FileManager.default.contents(atPath: dir + "/graph.st"), eagerBytes = FileManager.default.contents(atPath: dir + "/eager.st")
+    #expect(graphBytes != nil && graphBytes == eagerBytes)
+    let full = try runBackpropTool(["regression", "--quiet"])
+    let fullTail = full.output.split(separator: "\n").suffix(4)
+    for checkpoint in ["graph", "eager"] {
+      for mode in [[], ["--eager"]] {
+        let resumed = try runBackpropTool(["regression", "--quiet", "--restore", dir + "/\(checkpoint).st"] + mode)
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(Array(resumed.output.split(separator: "\n").suffix(4)) == Array(fullTail), "\(checkpoint) checkpoint, \(mode)")
+        #expect(!resumed.output.contains("Step #25 "), "resumed after step 50: \(resumed.output)")
+      }
+    }
+    let other = try runBackpropTool(["regression", "--quiet", "--eager", "--seed", "3", "--restore", dir + "/eager.st"])
+    #expect(other.status != 0 && other.error.contains("was written with --seed 42"), "\(other.error)")
   }
 }
