@@ -149,7 +149,7 @@ struct RecipeOptions: ParsableArguments {
     }
     if let learningRate { try validateLearningRate(learningRate) }
     if eager {
-      for (flag, given) in [("--save-model", modelPath != nil), ("--check-numerics", checkNumerics)] where given {
+      for (flag, given) in [("--check-numerics", checkNumerics)] where given {
         throw ValidationError("--eager cannot be combined with \(flag) (it works on a session's graph); run without --eager")
       }
     }

@@ -58,6 +58,17 @@ extension NotebookRecipe {
       }
     }
     try hooks.didFinish(variables.graph, c.steps)
+    if let path = c.modelPath {
+      // A model directory holds a graph: the graph run's (the same model closure, built
+      // symbolically), holding the trained values, so the directory is the graph run's.
+      let m = try makeModel()
+      let session = Session(graph: m.graph)
+      try session.initializeVariables()
+      var trained: [String: NDArray] = [:]
+      for v in variables.graph.variables { trained[v.operation.name] = try v.value }
+      try Checkpoint.restore(session: session, from: SafetensorsFile(tensors: trained, metadata: [:]), source: "the eager run's variables")
+      try saveModel(m, session: session, to: path)
+    }
     if report.parameterNames.isEmpty { report.parameterNames = Self.parameterNames(variables.trainable) }
     let finalValues = try variables.trainable.flatMap { try $0.value.doubles }
     report.finalParameters = zip(report.parameterNames, finalValues).map { NamedValue($0, $1) }

@@ -389,17 +389,7 @@ public struct NotebookRecipe: Sendable {
       }
     }
     try hooks.didFinish(session, c.steps)
-    if let path = c.modelPath {
-      let output = m.prediction ?? m.output
-      try session.saveModel(
-        to: path,
-        metadata: [
-          "recipe": name, "seed": String(c.seed), "batch-size": String(c.batchSize), "step": String(c.steps), "writer": "backprop",
-          "format": "backprop-model",
-          "input": m.x.name, "output": output.name, "targets": m.y.name, "loss": m.loss.name, "train": m.train.name,
-          "output-kind": m.prediction == nil ? "values" : "classes",
-        ])
-    }
+    if let path = c.modelPath { try saveModel(m, session: session, to: path) }
     let finalValues = try m.parameters.flatMap { try session.value(of: $0).doubles }
     report.finalParameters = zip(report.parameterNames, finalValues).map { NamedValue($0, $1) }
     if let prediction = m.prediction, let probability = m.probability {
@@ -408,6 +398,21 @@ public struct NotebookRecipe: Sendable {
       output("Ending Accuracy = \(((report.accuracy ?? .nan) * 100).rounded() / 100)")
     }
     return report
+  }
+
+  /// Saves the whole model (`configuration.modelPath`, `--save-model`): `m`'s training graph and
+  /// `session`'s variables, with the metadata that `backprop predict` and `--restore` read.
+  func saveModel(_ m: NotebookModel, session: Session, to path: String) throws {
+    let c = configuration
+    let output = m.prediction ?? m.output
+    try session.saveModel(
+      to: path,
+      metadata: [
+        "recipe": name, "seed": String(c.seed), "batch-size": String(c.batchSize), "step": String(c.steps), "writer": "backprop",
+        "format": "backprop-model",
+        "input": m.x.name, "output": output.name, "targets": m.y.name, "loss": m.loss.name, "train": m.train.name,
+        "output-kind": m.prediction == nil ? "values" : "classes",
+      ])
   }
 
   /// The data set drawn from the configuration's seed, and the generator after it (which then

@@ -59,4 +59,21 @@ import Testing
     let other = try runBackpropTool(["regression", "--quiet", "--eager", "--seed", "3", "--restore", dir + "/eager.st"])
     #expect(other.status != 0 && other.error.contains("was written with --seed 42"), "\(other.error)")
   }
+
+  /// `--eager` refused `--save-model`: an eager run now writes the graph run's model directory
+  /// (its graph, built by the same model closure, holding the trained values), byte for byte.
+  @Test(arguments: ["regression", "classification"])
+  func eagerRunsSaveTheGraphRunsModel(recipe: String) throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-eager-model-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for mode in ["graph", "eager"] {
+      let run = try runBackpropTool([recipe, "--quiet", "--save-model", dir + "/" + mode] + (mode == "eager" ? ["--eager"] : []))
+      #expect(run.status == 0, "\(run.error)")
+    }
+    for file in ["graph.pb", "variables.safetensors"] {
+      let a = FileManager.default.contents(atPath: dir + "/graph/" + file), b = FileManager.default.contents(atPath: dir + "/eager/" + file)
+      #expect(a != nil && a == b, "\(file)")
+    }
+  }
 }
