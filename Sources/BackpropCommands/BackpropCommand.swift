@@ -148,11 +148,6 @@ struct RecipeOptions: ParsableArguments {
       throw ValidationError("--batch-size must be between 1 and 1000000, got \(batchSize)")
     }
     if let learningRate { try validateLearningRate(learningRate) }
-    if eager {
-      for (flag, given) in [("--check-numerics", checkNumerics)] where given {
-        throw ValidationError("--eager cannot be combined with \(flag) (it works on a session's graph); run without --eager")
-      }
-    }
   }
 
   /// The checkpoint files named, for ``validateDistinctFiles(_:)``.

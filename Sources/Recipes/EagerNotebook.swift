@@ -17,6 +17,15 @@ extension NotebookRecipe {
     output: (String) -> Void = { print($0) }, onStep: (TrainingStep) -> Void = { _ in },
     hooks: EagerTrainingHooks = EagerTrainingHooks()
   ) throws -> TrainingReport {
+    // `checkNumerics`: every eager operation's result is checked, as the graph run's session
+    // checks every kernel's.
+    try withNumericChecks(configuration.checkNumerics) { try trainEagerly(output: output, onStep: onStep, hooks: hooks) }
+  }
+
+  /// ``runEagerly(output:onStep:hooks:)``'s loop.
+  private func trainEagerly(
+    output: (String) -> Void, onStep: (TrainingStep) -> Void, hooks: EagerTrainingHooks
+  ) throws -> TrainingReport {
     let c = configuration
     let data = try checkedData()
     var rng = data.rng

@@ -213,6 +213,25 @@ import TestSupport
     #expect(try outer([x])[0].isBitIdentical(to: (Tensor(traced) + 1).value))
   }
 
+  /// `withNumericChecks` (TF2's `enable_check_numerics`): the first eager operation that makes
+  /// a NaN or an infinity throws, naming it and its line, gradients included; outside, or with
+  /// `enabled: false`, the value is kept; the tape stays usable after the error.
+  @Test func numericChecksStopAtTheFirstNonFiniteResult() throws {
+    let zero = Tensor(NDArray([Float(0)]))
+    #expect(try log(zero).value.scalars(as: Float.self) == [-.infinity])
+    expectError(["[Log]", "produced NaN or infinity", "EagerTests.swift"]) { try withNumericChecks { _ = try log(zero) } }
+    try withNumericChecks {
+      #expect(try withNumericChecks(false) { try log(zero) }.value.scalars(as: Float.self) == [-.infinity])
+      // The gradient of sqrt at 0 is infinite: the walk stops at that gradient operation.
+      expectError(["produced NaN or infinity"]) { _ = try valueWithGradient(at: [NDArray([Float(0)])]) { p in try sqrt(p[0]) } }
+      let tape = GradientTape()
+      let x = tape.watch(NDArray([Float(2)]))
+      expectError(["[Log]"]) { _ = try tape.record { try log(x - 2) } }
+      let y = try tape.record { try x * x }
+      #expect(try tape.gradient(of: y, withRespectTo: [x])[0].value.scalars(as: Float.self) == [4])
+    }
+  }
+
   @Test func eagerCheckpointsRoundTrip() throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("eager-\(getpid())").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

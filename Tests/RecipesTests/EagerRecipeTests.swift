@@ -76,4 +76,15 @@ import Testing
       #expect(a != nil && a == b, "\(file)")
     }
   }
+
+  /// `--eager` refused `--check-numerics`: eager operations now check their results (TF2's
+  /// `enable_check_numerics`), and the run stops at the first NaN or infinity with the graph
+  /// run's error line.
+  @Test func eagerRunsCheckNumericsAsTheGraphRun() throws {
+    let graph = try runBackpropTool(["regression", "--quiet", "--learning-rate", "10", "--check-numerics"])
+    let eager = try runBackpropTool(["regression", "--quiet", "--learning-rate", "10", "--check-numerics", "--eager"])
+    #expect(graph.status != 0 && eager.status != 0)
+    #expect(graph.error.contains("produced NaN or infinity"), "\(graph.error)")
+    #expect(eager.error == graph.error && eager.output == graph.output, "\(eager.error)")
+  }
 }

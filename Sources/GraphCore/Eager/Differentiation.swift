@@ -222,3 +222,20 @@ private func requireFloatingPoint(_ xs: [Tensor], op: String, location: SourceLo
       op: op, reason: "cannot differentiate with respect to '\(xs[i].name)' of dtype \(xs[i].dtype)", location: location)
   }
 }
+
+/// Runs `body` with the result of every eager operation it runs on this thread checked for NaN
+/// and infinity (TF2's `tf.debugging.enable_check_numerics`, PyTorch's anomaly detection): the
+/// first operation that produces one throws ``SessionError/nonFinite(op:name:location:)``
+/// naming it and the line that made it, as a ``Session`` with `checkNumerics` does for a graph.
+/// Gradients computed inside are checked too; a compiled function's runs are its session's.
+/// `enabled: false` runs `body` unchecked (inside a checked scope, for code that expects
+/// infinities).
+///
+/// ```swift
+/// try withNumericChecks {
+///   let (_, g) = try valueWithGradient(at: [a]) { p in try log(p[0]) }   // a = 0: throws at Log
+/// }
+/// ```
+public func withNumericChecks<R>(_ enabled: Bool = true, _ body: () throws -> R) rethrows -> R {
+  try EagerScope.withNumericChecks(enabled, body)
+}

@@ -239,6 +239,16 @@ enum EagerScope {
   static var tape: Graph? { object(slot: 0) }
   /// The active variable store, if any.
   static var variables: EagerVariables? { object(slot: 1) }
+  /// Whether eager operations check their results for NaN and infinity (``withNumericChecks(_:)``).
+  static var checksNumerics: Bool { bp_thread_slot(2) != nil }
+
+  /// Runs `body` with eager results checked (`enabled`) or not.
+  static func withNumericChecks<R>(_ enabled: Bool, _ body: () throws -> R) rethrows -> R {
+    let saved = bp_thread_slot(2)
+    bp_set_thread_slot(2, enabled ? UnsafeMutableRawPointer(bitPattern: 1) : nil)
+    defer { bp_set_thread_slot(2, saved) }
+    return try body()
+  }
 
   /// Runs `body` with `tape` as the running tape (`nil`: none).
   static func withTape<R>(_ tape: Graph?, _ body: () throws -> R) rethrows -> R {
@@ -526,6 +536,14 @@ extension EagerStore {
       throw GraphError.invalidOperation(
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
         reason: reason, location: node.location)
+    }
+    if EagerScope.checksNumerics {
+      for o in 0..<outputCount where !isFinite(values[first + o]) {
+        let node = graph.nodes.removeLast()
+        values.removeLast(outputCount)
+        records.removeLast()
+        throw SessionError.nonFinite(op: node.primitive.typeName, name: node.name, location: node.location)
+      }
     }
     // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
     for o in 0..<outputCount where !graph.nodes[id].outputs[o].shape.isExactly(values[first + o].shape) {
