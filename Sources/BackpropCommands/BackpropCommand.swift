@@ -275,16 +275,15 @@ extension RecipeOptions {
     let c = recipe.configuration
     let watch = DivergenceWatch()
     if eager {
-      guard outputs.logdir == nil else {
-        throw CLIError("--eager cannot be combined with --logdir (its logs read a session); run without --eager")
-      }
+      let tensorBoard = try outputs.openTensorBoard()
       var hooks = eagerCheckpointHooks(recipe: recipe.name, batchSize: c.batchSize)
+      if let tensorBoard { hooks = tensorBoard.wrapping(hooks, graph: try recipe.makeModel().graph, totalSteps: c.steps, epochLength: 100) }
       let save = hooks.didFinish
       hooks.didFinish = { variables, steps in
         try watch.check(learningRate: c.learningRate)  // before anything is saved
         try save(variables, steps)
       }
-      try outputs.train(figure: recipe.figure(for:), tensorBoard: nil, learningRate: c.learningRate) { output, onStep in
+      try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
         try recipe.runEagerly(output: output, onStep: { watch.see($0); onStep($0) }, hooks: hooks)
       }
       return

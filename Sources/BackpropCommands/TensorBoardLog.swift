@@ -29,10 +29,24 @@ final class TensorBoardLog {
     }
     let pairs = gradientTensors ?? []
     let values = try session.run(pairs.map(\.gradient), feeding: feeds)
-    for ((variable, _), gradient) in zip(pairs, values) {
-      let name = variable.operation.name
-      try writer.addHistogram(name + "/weights", session.value(of: variable).doubles, step: step)
-      try writer.addHistogram(name + "/gradient", gradient.doubles, step: step)
+    try addHistograms(
+      zip(pairs, values).map { pair, gradient in (pair.variable.operation.name, try session.value(of: pair.variable), gradient) }, step: step)
+  }
+
+  /// ``logHistograms(session:loss:feeds:step:)`` for an eager run: the variables' current values
+  /// and the gradient of `loss` (the step's loss on them) with respect to each.
+  func logHistograms(variables: [Tensor], loss: () throws -> Tensor, step: Int) throws {
+    let tape = GradientTape()
+    let value = try tape.record { try loss() }
+    let grads = try tape.gradient(of: value, withRespectTo: variables)
+    try addHistograms(zip(variables, grads).map { v, g in (v.operation.name, try v.value, try g.value) }, step: step)
+  }
+
+  /// `<name>/weights` and `<name>/gradient` histograms, then a flush.
+  private func addHistograms(_ entries: [(name: String, weights: NDArray, gradient: NDArray)], step: Int) throws {
+    for entry in entries {
+      try writer.addHistogram(entry.name + "/weights", entry.weights.doubles, step: step)
+      try writer.addHistogram(entry.name + "/gradient", entry.gradient.doubles, step: step)
     }
     try writer.flush()
   }
@@ -53,6 +67,27 @@ final class TensorBoardLog {
     }
     wrapped.didFinish = { session, steps in
       try hooks.didFinish(session, steps)
+      try self.writer.flush()
+    }
+    return wrapped
+  }
+
+  /// ``wrapping(_:totalSteps:epochLength:)`` for an eager run: `graph` (the model's graph, as the
+  /// graph run logs it) before the first step, and the histograms at the same steps.
+  func wrapping(_ hooks: EagerTrainingHooks, graph: Graph, totalSteps: Int, epochLength: Int) -> EagerTrainingHooks {
+    var wrapped = hooks
+    wrapped.willStart = { variables in
+      try self.logGraph(graph)
+      return try hooks.willStart(variables)
+    }
+    wrapped.didStep = { step, variables, loss in
+      try hooks.didStep(step, variables, loss)
+      if step % epochLength == 0 || step == totalSteps {
+        try self.logHistograms(variables: variables, loss: loss, step: step)
+      }
+    }
+    wrapped.didFinish = { variables, steps in
+      try hooks.didFinish(variables, steps)
       try self.writer.flush()
     }
     return wrapped

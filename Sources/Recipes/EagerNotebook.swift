@@ -61,6 +61,7 @@ extension NotebookRecipe {
       report.losses.append(lossValue)
       report.parameterHistory.append(named.map(\.value))
       onStep(TrainingStep(step: i + 1, totalSteps: c.steps, loss: lossValue, parameters: named))
+      try hooks.didStep(i + 1, parameters) { try loss(inputs, targets) }
       if (i + 1) % c.printEvery == 0 {
         output("Step #\(i + 1) " + zip(parameters, values).map { "\($0.operation.name) = \($1)" }.joined(separator: " "))
         output("Loss = \(try loss(inputs, targets).value)")
@@ -116,6 +117,11 @@ public struct EagerTrainingHooks {
   public var willStart: (Graph) throws -> Int
   /// Called after the last step with the variables' graph and the number of steps done.
   public var didFinish: (Graph, Int) throws -> Void
+  /// Called after each step with the step number, the model's trainable variables and the
+  /// step's loss, computed again on the current variables when called (record it on a
+  /// ``GraphCore/GradientTape`` for its gradients: TensorBoard logs read them here, as the graph
+  /// run's ``TrainingHooks/didStep`` does); nothing by default.
+  public var didStep: (Int, [Tensor], () throws -> Tensor) throws -> Void = { _, _, _ in }
 
   /// Creates hooks; the defaults start afresh and do nothing at the end.
   public init(willStart: @escaping (Graph) throws -> Int = { _ in 0 }, didFinish: @escaping (Graph, Int) throws -> Void = { _, _ in }) {

@@ -87,4 +87,30 @@ import Testing
     #expect(graph.error.contains("produced NaN or infinity"), "\(graph.error)")
     #expect(eager.error == graph.error && eager.output == graph.output, "\(eager.error)")
   }
+
+  /// `--eager` refused `--logdir`: an eager run now writes the graph run's TensorBoard events
+  /// (the model's graph, the scalars per step, the weights' and gradients' histograms), equal
+  /// event by event but for their wall times.
+  @Test func eagerRunsLogTheGraphRunsTensorBoardEvents() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-eager-tb-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    var events: [[[UInt8]]] = []
+    for mode in ["graph", "eager"] {
+      let run = try runBackpropTool(["classification", "--quiet", "--steps", "250", "--logdir", dir + "/" + mode] + (mode == "eager" ? ["--eager"] : []))
+      #expect(run.status == 0, "\(run.error)")
+      let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir + "/" + mode).first)
+      let bytes = [UInt8](try #require(FileManager.default.contents(atPath: dir + "/" + mode + "/" + name)))
+      // Each event without its wall time (field 1), the only field that differs between runs.
+      events.append(
+        try TFRecord.records(in: bytes).map { record in
+          var r = ProtobufReader(Array(record), format: "Event")
+          var kept: [UInt8] = []
+          while let f = try r.next() {
+            if f.number != 1 { kept += Array("\(f.number):\(f.value);".utf8) }
+          }
+          return kept
+        })
+    }
+    #expect(events[0].count > 10 && events[0] == events[1])
+  }
 }
