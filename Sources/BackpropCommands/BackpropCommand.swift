@@ -278,11 +278,7 @@ extension RecipeOptions {
       let tensorBoard = try outputs.openTensorBoard()
       var hooks = eagerCheckpointHooks(recipe: recipe.name, batchSize: c.batchSize)
       if let tensorBoard { hooks = tensorBoard.wrapping(hooks, graph: try recipe.makeModel().graph, totalSteps: c.steps, epochLength: 100) }
-      let save = hooks.didFinish
-      hooks.didFinish = { variables, steps in
-        try watch.check(learningRate: c.learningRate)  // before anything is saved
-        try save(variables, steps)
-      }
+      hooks.didFinish = watch.checking(before: hooks.didFinish, learningRate: c.learningRate)
       try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
         try recipe.runEagerly(output: output, onStep: { watch.see($0); onStep($0) }, hooks: hooks)
       }
@@ -291,11 +287,7 @@ extension RecipeOptions {
     let tensorBoard = try outputs.openTensorBoard()
     var hooks = checkpointHooks(recipe: recipe.name, batchSize: c.batchSize)
     if let tensorBoard { hooks = tensorBoard.wrapping(hooks, totalSteps: c.steps, epochLength: 100) }
-    let save = hooks.didFinish
-    hooks.didFinish = { session, steps in
-      try watch.check(learningRate: c.learningRate)  // before anything is saved
-      try save(session, steps)
-    }
+    hooks.didFinish = watch.checking(before: hooks.didFinish, learningRate: c.learningRate)
     try outputs.train(figure: recipe.figure(for:), tensorBoard: tensorBoard, learningRate: c.learningRate) { output, onStep in
       try recipe.run(output: output, onStep: { watch.see($0); onStep($0) }, hooks: hooks)
     }
@@ -372,5 +364,14 @@ final class DivergenceWatch {
     guard let first else { return }
     throw CLIError(
       "the training diverged: the loss or a parameter became \(first.value) at step \(first.step) (learning rate \(learningRate)); try a smaller --learning-rate. Nothing was saved.")
+  }
+
+  /// `save` (a run's end: a session's or an eager run's variables, and the steps), preceded by
+  /// ``check(learningRate:)``, so that nothing is saved from a diverged run.
+  func checking<State>(before save: @escaping (State, Int) throws -> Void, learningRate: Double) -> (State, Int) throws -> Void {
+    { state, steps in
+      try self.check(learningRate: learningRate)
+      try save(state, steps)
+    }
   }
 }

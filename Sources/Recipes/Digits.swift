@@ -392,22 +392,12 @@ public struct DigitsRecipe: Sendable {
     return report
   }
 
-  /// The training graph's parts, as ``run(output:monitor:)`` trains them.
-  struct TrainingParts {
-    let net: DigitsNetwork
-    let labels: Tensor
-    let loss: Tensor
-    /// The fed weight of a rank's mean loss (data-parallel only).
-    let shardWeight: Tensor?
-    let train: GraphCore.Operation
-  }
-
   /// Builds the network, the labels, the loss and the optimizer's step for `c`; with a
   /// `communicator` (data-parallel), each rank's mean loss is weighted by a fed `shard_weight`
   /// N·b_r/m (b_r of the m samples of the global batch), so that the gradients the
   /// ``DistributedOptimizer`` averages over the ranks are the global batch's mean gradient even
   /// when the last batch splits unevenly (the weight is exactly 1 for full batches).
-  static func buildTraining(_ c: Configuration, communicator: (any Communicator)?) throws -> TrainingParts {
+  static func buildTraining(_ c: Configuration, communicator: (any Communicator)?) throws -> TrainingParts<DigitsNetwork> {
     let net = try DigitsNetwork(
       layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed, dtype: c.dtype)
     let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")

@@ -417,21 +417,11 @@ public struct FashionRecipe: Sendable {
     return report
   }
 
-  /// The training graph's parts, as ``run(output:onStep:monitor:)`` trains them.
-  struct TrainingParts {
-    let net: FashionNetwork
-    let labels: Tensor
-    let loss: Tensor
-    /// The fed weight of a rank's mean loss (data-parallel only).
-    let shardWeight: Tensor?
-    let train: GraphCore.Operation
-  }
-
   /// Builds the network, the labels, the loss and Adam's step at `learningRate` for `c`; with a
   /// `communicator` (data-parallel), each rank's mean loss is weighted by a fed `shard_weight`
   /// N·b_r/m (b_r of the m images of the global batch), so that the gradients the
   /// ``DistributedOptimizer`` averages over the ranks are the global batch's mean gradient.
-  static func buildTraining(_ c: Configuration, learningRate: LearningRate, communicator: (any Communicator)?) throws -> TrainingParts {
+  static func buildTraining(_ c: Configuration, learningRate: LearningRate, communicator: (any Communicator)?) throws -> TrainingParts<FashionNetwork> {
     let net = try FashionNetwork(kind: c.model, seed: c.seed)
     let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
     let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)

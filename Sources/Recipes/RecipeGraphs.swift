@@ -16,6 +16,17 @@ public struct RecipeTrainingGraph {
   public let feeds: [Tensor: NDArray]
 }
 
+/// A recipe's training graph as its run builds it (`DigitsRecipe.buildTraining`,
+/// `FashionRecipe.buildTraining`): the network, the labels, the loss, the fed weight of a rank's
+/// mean loss (data-parallel only) and the optimizer's step.
+struct TrainingParts<Network> {
+  let net: Network
+  let labels: Tensor
+  let loss: Tensor
+  let shardWeight: Tensor?
+  let train: GraphCore.Operation
+}
+
 extension DigitsRecipe {
   /// The digits recipe's training graph for `configuration` (its layers, dtype and
   /// optimizer), with the first `sampleRows` rows of the data (standardized with their own
