@@ -271,7 +271,12 @@ struct PredictCommand: ParsableCommand {
       rowCount = images.dimensions.first ?? 0
       let perItem = images.dimensions.dropFirst().reduce(1, *)  // IDXArray bounds every product
       guard images.dimensions.count >= 1, perItem == features else {
-        throw CLIError("\(input): items of \(images.dimensions.dropFirst().map(String.init).joined(separator: "x")) values; the model's input \(inputTensor.name) takes \(features) per row (\(inputTensor.shape))")
+        // (A rank-1 file holds one value per item: labels, not images.)
+        let items =
+          images.dimensions.count > 1
+          ? "items of \(images.dimensions.dropFirst().map(String.init).joined(separator: "x")) values"
+          : "one value per item (a rank-1 IDX file: labels, not images; give them with --labels)"
+        throw CLIError("\(input): \(items); the model's input \(inputTensor.name) takes \(features) per row (\(inputTensor.shape))")
       }
       rows = images.doubles
       if let labels {

@@ -43,3 +43,19 @@ struct RestoreOtherRecipeTests {
     #expect(regression.status != 0 && regression.error.contains("is a checkpoint of the digits recipe, not of regression"), "\(regression.error)")
   }
 }
+
+/// `predict` given a labels file (rank-1 IDX) as its input said "items of  values" (an empty
+/// size list); it now says what the file is and where labels go.
+@Suite("predict: a labels file as the input")
+struct PredictLabelsAsInputTests {
+  @Test func aLabelsFileIsNamedAsSuch() throws {
+    let mini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("Fixtures/fashion-mini").path
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-predict-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try #require(try runBackpropTool(["fashion", "--data", mini, "--model", "mlp", "--epochs", "1", "--quiet", "--save-model", dir + "/m"]).status == 0)
+    let run = try runBackpropTool(["predict", "--model", dir + "/m", "--input", mini + "/t10k-labels-idx1-ubyte"])
+    #expect(run.status != 0 && run.error.contains("one value per item (a rank-1 IDX file: labels, not images; give them with --labels)"), "\(run.error)")
+  }
+}
