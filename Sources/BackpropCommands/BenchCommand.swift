@@ -82,6 +82,11 @@ struct BenchCommand: ParsableCommand {
         print()
       }
     }
+    // A filter that matches nothing is a typo, not an empty benchmark (pytest's "no tests ran").
+    if let filter, results.isEmpty {
+      throw CLIError(
+        "no workload's name contains '\(filter)' (names such as 'regression step, eager', 'sgemm 256x256x256', 'digits MLP epoch', 'cnn epoch'; `backprop bench` without --filter runs them all)")
+    }
     if json { print("[" + results.map(\.json).joined(separator: ",\n ") + "]") }
   }
 

@@ -59,3 +59,13 @@ struct PredictLabelsAsInputTests {
     #expect(run.status != 0 && run.error.contains("one value per item (a rank-1 IDX file: labels, not images; give them with --labels)"), "\(run.error)")
   }
 }
+
+/// `bench --filter` with a name no workload has exited 0 having measured nothing (a typo looked
+/// like an empty benchmark); it is now an error naming the filter.
+@Suite("bench: a filter that matches nothing")
+struct BenchFilterTests {
+  @Test func aFilterThatMatchesNothingIsAnError() throws {
+    let run = try runBackpropTool(["bench", "--filter", "no-such-workload", "--json"])
+    #expect(run.status != 0 && run.error.contains("no workload's name contains 'no-such-workload'"), "\(run.error)")
+  }
+}
