@@ -406,7 +406,8 @@ public struct DigitsRecipe: Sendable {
     var optimizer = try c.optimizer.make(learningRate: c.learningRate)
     if let communicator { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
     let train = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
-    return TrainingParts(net: net, labels: labels, loss: loss, shardWeight: shardWeight, train: train)
+    return TrainingParts(
+      net: net, labels: labels, loss: loss, shardWeight: shardWeight, train: train, stepCounter: optimizer.stepCounter(in: net.graph))
   }
 
   /// Adds the inference branch (`pixels_raw` → standardization → the layers → `logits`) and

@@ -302,6 +302,9 @@ public struct FashionRecipe: Sendable {
     if rank == 0 {
       if let restored { try restored.load(into: session, graph: net.graph, requireAll: true) }
       if let (file, source, _) = restoredDirectory { try Checkpoint.restore(session: session, from: file, source: source) }
+      if let path = c.restorePath {
+        try Self.checkScheduleContinues(c, path: path, epochsDone: done, stepsPerEpoch: stepsPerEpoch, ranks: ranks, trainCount: data.train.count, session: session, counter: training.stepCounter)
+      }
     }
     if distributed {
       try session.broadcastVariables(from: 0, over: communicator)
@@ -417,6 +420,29 @@ public struct FashionRecipe: Sendable {
     return report
   }
 
+  /// Refuses to resume a cosine decay whose restored step counter is not the step this run's
+  /// schedule reaches after the epochs done: the schedule spans `epochs × stepsPerEpoch` and
+  /// reads the counter, so a model trained with other steps per epoch (another `--batch-size`,
+  /// number of ranks or `--train-limit`) would continue it from the wrong step (past its end: a
+  /// rate of 0, epochs that change no weight).
+  static func checkScheduleContinues(
+    _ c: Configuration, path: String, epochsDone: Int, stepsPerEpoch: Int, ranks: Int, trainCount: Int, session: Session,
+    counter: Tensor?
+  ) throws {
+    guard c.learningRateDecay == .cosine, epochsDone < c.epochs, let counter else { return }
+    let restoredSteps = try session.value(of: counter).doubles[0]
+    let (expected, overflow) = epochsDone.multipliedReportingOverflow(by: stepsPerEpoch)
+    guard overflow || restoredSteps != Double(expected) else { return }
+    let perEpoch = stepsPerEpoch == 1 ? "1 step per epoch" : "\(stepsPerEpoch) steps per epoch"
+    let count = Int(exactly: restoredSteps).map(String.init) ?? "\(restoredSteps)"
+    let steps = restoredSteps == 1 ? "1 step" : "\(count) steps"
+    throw RecipeError(
+      "\(SafeText.excerpt(path, limit: 200)) trained \(epochsDone) epoch\(epochsDone == 1 ? "" : "s") in \(steps) (Adam's step counter), "
+        + "but this run takes \(perEpoch) (\(trainCount) training images in batches of \(c.batchSize) on \(ranks) rank\(ranks == 1 ? "" : "s")): "
+        + "the cosine decay over --epochs would continue from the wrong step; resume with the saved run's --batch-size, number of ranks "
+        + "and --train-limit, or with --lr-decay none")
+  }
+
   /// Builds the network, the labels, the loss and Adam's step at `learningRate` for `c`; with a
   /// `communicator` (data-parallel), each rank's mean loss is weighted by a fed `shard_weight`
   /// N·b_r/m (b_r of the m images of the global batch), so that the gradients the
@@ -429,7 +455,8 @@ public struct FashionRecipe: Sendable {
     var optimizer: any Optimizer = try AdamOptimizer(learningRate: learningRate)
     if let communicator { optimizer = DistributedOptimizer(optimizer, communicator: communicator) }
     let train = try optimizer.minimize(shardWeight.map { try loss * $0 } ?? loss)
-    return TrainingParts(net: net, labels: labels, loss: loss, shardWeight: shardWeight, train: train)
+    return TrainingParts(
+      net: net, labels: labels, loss: loss, shardWeight: shardWeight, train: train, stepCounter: optimizer.stepCounter(in: net.graph))
   }
 
   /// Adds the inference branch (`pixels_raw` → `/ 255` → the layers, without dropout →

@@ -25,6 +25,9 @@ struct TrainingParts<Network> {
   let loss: Tensor
   let shardWeight: Tensor?
   let train: GraphCore.Operation
+  /// The optimizer's step counter (`Adam/iterations`), which a learning-rate schedule reads, if
+  /// it has one.
+  let stepCounter: Tensor?
 }
 
 extension DigitsRecipe {

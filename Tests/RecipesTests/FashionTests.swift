@@ -121,6 +121,33 @@ struct FashionTests {
     #expect(throws: RecipeError.self) { try FashionRecipe(c).run(output: { _ in }) }
   }
 
+  @Test("a cosine run resumed with other steps per epoch is refused: its schedule would start at the wrong step")
+  func resumingACosineRunWithOtherStepsPerEpochIsRefused() throws {
+    // Saved after one epoch of batches of 8 (25 steps: Adam's step counter is 25). Resumed to 3
+    // epochs with batches of 200 (1 step per epoch, 3 in all), the cosine decay read the
+    // restored counter: step 25 of 3, a rate of 0, so epochs 2 and 3 printed their lines and
+    // changed no weight.
+    var c = quick(.mlp, epochs: 1)
+    c.batchSize = 8
+    let path = temporaryPath("model.safetensors")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try FashionRecipe(c).run(output: { _ in }).model.save(toPath: path)
+    var resumed = quick(.mlp, epochs: 3)
+    resumed.batchSize = 200
+    resumed.restorePath = path
+    let error = #expect(throws: RecipeError.self) { try FashionRecipe(resumed).run(output: { _ in }) }
+    let message = error.map { "\($0)" } ?? ""
+    #expect(message.contains("25 steps") && message.contains("1 step per epoch") && message.contains("--batch-size"), "\(message)")
+    // The same steps per epoch resume, and so does a constant rate (no schedule to misplace).
+    resumed.batchSize = 8
+    #expect(try FashionRecipe(resumed).run(output: { _ in }).model.epochsDone == 3)
+    resumed.batchSize = 200
+    resumed.learningRateDecay = .none
+    let constant = try FashionRecipe(resumed).run(output: { _ in })
+    let saved = try FashionModel(contentsOfFile: path)
+    #expect(constant.model.values["dense/kernel"].map { !$0.isBitIdentical(to: saved.values["dense/kernel"]!) } == true)
+  }
+
   @Test("a batch size near Int.max is one batch of the whole set (no overflow in the batch arithmetic)")
   func hugeBatchSize() throws {
     for batchSize in [Int.max, Int.max / 2 + 1, 200, 1000] {
