@@ -232,6 +232,33 @@ import TestSupport
     }
   }
 
+  /// A tape's graph (an eager training step, for TensorBoard's Graphs tab or a GraphDef file)
+  /// keeps its operations' names without making them unique: `graphDef()` wrote two nodes
+  /// named `MatMul`, a file TensorFlow and `Graph(graphDef:)` refuse. It is refused when
+  /// exported, saying to export a compiled function's trace, which is written as before.
+  @Test func eagerGraphsWithRepeatedNamesAreNotExported() throws {
+    let w = Tensor(NDArray([Float(1), 2, 3, 4], shape: [2, 2]))
+    let x = Tensor(NDArray([Float(1), -1], shape: [1, 2]))
+    let tape = GradientTape()
+    let loss = try tape.record { try sum(matmul(matmul(x, w), w)) }
+    expectError(["[graphDef]", "two operations are named", "compile(f).graph(for: inputs)"]) { _ = try loss.graph.graphDef() }
+    expectError(["two operations are named"]) { _ = try loss.graph.graphDef(lenient: true) }
+    // The same code traced by compile exports, and comes back with the same value.
+    let step = compile { i in [try sum(matmul(matmul(i[0], i[1]), i[1]))] }
+    let inputs = [try x.value, try w.value]
+    let value = try step(inputs)[0]
+    let traced = try #require(step.graph(for: inputs))
+    let imported = try Graph(graphDef: traced.graphDef())
+    let output = try #require(imported.tensor(named: traced.operations[traced.operationCount - 1].name + ":0"))
+    let feeds = [try #require(imported.tensor(named: "input_0:0")): inputs[0], try #require(imported.tensor(named: "input_1:0")): inputs[1]]
+    #expect(try Session(graph: imported).run(output, feeding: feeds).isBitIdentical(to: value))
+    // An eager graph of uniquely named variables (a model's parameters) exports as before.
+    let parameters = Graph.eager()
+    _ = try parameters.variable(NDArray([Float(1)]), name: "a")
+    _ = try parameters.variable(NDArray([Float(2)]), name: "b")
+    _ = try Graph(graphDef: parameters.graphDef())
+  }
+
   @Test func eagerCheckpointsRoundTrip() throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("eager-\(getpid())").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

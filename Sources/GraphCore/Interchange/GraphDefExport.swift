@@ -51,12 +51,17 @@ extension Graph {
   /// grouped by a `NoOp` named `init` (or `init_1`, ... when taken), as
   /// `tf.compat.v1.global_variables_initializer()`.
   ///
+  /// An eager graph (a tape's, or a value's) keeps its operations' names without making them
+  /// unique, which a GraphDef cannot hold: it is refused when two of its operations share a
+  /// name (export a ``CompiledFunction``'s trace, ``CompiledFunction/graph(for:)``, instead).
+  ///
   /// - Parameter lenient: write operations without a TensorFlow counterpart under their own
   ///   type names, without attributes, instead of throwing (enough for TensorBoard's graph
   ///   picture, not for TensorFlow to run).
   /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` listing every operation
   ///   without a TensorFlow counterpart, by type and name.
   public func graphDef(lenient: Bool = false) throws -> [UInt8] {
+    try checkNamesAreUnique(op: "graphDef")
     var exporter = GraphDefExporter(graph: self)
     try exporter.run(lenient: lenient)
     var g = ProtobufWriter()
@@ -65,6 +70,22 @@ extension Graph {
     // producers from min_consumer up).
     g.message(4) { v in v.int64(1, Int64(GraphDefExporter.producer)) }
     return g.bytes
+  }
+}
+
+extension Graph {
+  /// Refuses an eager graph two of whose operations share a name (eager graphs skip TF1's
+  /// unique naming, for speed); a symbolic graph's names are unique by construction.
+  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` naming the repeated name.
+  func checkNamesAreUnique(op: String) throws {
+    guard isEager else { return }
+    var seen = Set<String>(minimumCapacity: nodes.count)
+    for node in nodes where !seen.insert(node.name).inserted {
+      throw GraphError.invalidArgument(
+        op: op,
+        reason: "two operations are named '\(node.name)': an eager graph's operations keep their names without making them unique, which a GraphDef cannot hold; trace the code with compile and export the trace (compile(f).graph(for: inputs))",
+        location: nil)
+    }
   }
 }
 
