@@ -26,6 +26,7 @@ step() { # description, command...
 }
 {
   echo "# Python round trips of issue 15 (Scripts/formats_roundtrips.sh), $(date -u '+%F %T') UTC, commit $(git rev-parse --short HEAD)"
+  echo "# the tool: $bp; Python: $py (a virtual environment: python3 -m venv; pip install tensorflow-cpu tensorboard onnx onnxruntime)"
   echo "# $("$py" -c 'import tensorflow, tensorboard, onnx, onnxruntime, google.protobuf as p; print("tensorflow", tensorflow.__version__, "tensorboard", tensorboard.__version__, "onnx", onnx.__version__, "onnxruntime", onnxruntime.__version__, "protobuf", p.__version__)' 2>/dev/null)"
   echo
 } > "$log"
