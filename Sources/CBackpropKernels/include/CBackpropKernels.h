@@ -23,7 +23,7 @@ extern "C" {
 /// slot 1: the active eager variable store, slot 2: non-null while eager results are checked
 /// for NaN and infinity), set and restored around synchronous scopes: a read is one load, where
 /// a Swift task-local value costs a runtime lookup and a generic copy at every eager operation.
-#define BP_THREAD_SLOTS 3
+#define BP_THREAD_SLOTS 4
 extern _Thread_local void *bp_thread_slots[BP_THREAD_SLOTS];
 /// Slot `i` (0 <= i < BP_THREAD_SLOTS) of the calling thread.
 static inline void *bp_thread_slot(int i) { return bp_thread_slots[i]; }

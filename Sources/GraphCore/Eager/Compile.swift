@@ -17,7 +17,8 @@ import ArrayCore
 ///
 /// Eager values the function uses without receiving them are captured: constants by value at
 /// tracing time; eager variables (a layer's, see ``Graph/eager()``) by reference, fed with their
-/// current values at every call, as TF2 captures `tf.Variable`s. The traced results equal the
+/// current values at every call, as TF2 captures `tf.Variable`s. Operations on eager variables
+/// while the function is traced go to the trace, so they too read the variables at every call. The traced results equal the
 /// eager results bit for bit: the same kernels run on the same values.
 public final class CompiledFunction: @unchecked Sendable {
   private let body: ([Tensor]) throws -> [Tensor]
@@ -159,7 +160,7 @@ public final class CompiledFunction: @unchecked Sendable {
   /// - Throws: what the function throws, ``SessionError`` from a run, and ``GraphError`` when
   ///   the function calls itself while it is being traced.
   public func callAsFunction(_ inputs: [Tensor]) throws -> [Tensor] {
-    if EagerScope.tape != nil || inputs.contains(where: { $0.graph.mode != .values }) {
+    if EagerScope.tape != nil || EagerScope.trace != nil || inputs.contains(where: { $0.graph.mode != .values }) {
       if isTracedHere {
         throw GraphError.invalidArgument(
           op: "compile",
@@ -181,10 +182,13 @@ public final class CompiledFunction: @unchecked Sendable {
     let placeholders = signature.inputs.enumerated().map { i, info in
       graph.placeholder(info.dtype, shape: info.shape, name: "input_\(i)")
     }
-    // No tape records while tracing: the operations go to the symbolic graph.
-    let outputs = try EagerScope.withTape(nil) {
-      try Self.$tracing.withValue(Self.tracing + [ObjectIdentifier(self)]) {
-        try body(placeholders).map { try graph.adopt($0, op: "compile", location: nil) }
+    // No tape records while tracing: the operations go to the symbolic graph, and so do those
+    // on the eager variables it captures (see `Graph.target(for:default:)`).
+    let outputs = try EagerScope.withTrace(graph) {
+      try EagerScope.withTape(nil) {
+        try Self.$tracing.withValue(Self.tracing + [ObjectIdentifier(self)]) {
+          try body(placeholders).map { try graph.adopt($0, op: "compile", location: nil) }
+        }
       }
     }
     let captured = graph.capturedVariables

@@ -182,7 +182,8 @@ public func gradient(
 ///
 /// - Eager `xs` of a tape (nested calls, or a ``GradientTape``'s values): recorded on that tape,
 ///   so the results can be differentiated again.
-/// - Other eager `xs` (a layer's variables): brought into a new tape by value.
+/// - Other eager `xs` (a layer's variables): brought into a new tape by value; while
+///   ``compile(_:)`` traces, eager variables are the trace's captures instead (read at every call).
 /// - Symbolic `xs` (while ``compile(_:)`` traces): the gradient operations are added to their
 ///   graph, as ``gradients(of:withRespectTo:gradientSeeds:unconnected:file:line:)`` does.
 ///
@@ -203,6 +204,13 @@ public func valueWithGradient(
     let y = try body(xs)
     let grads = try gradients(of: [y], withRespectTo: xs, unconnected: .zero, file: file, line: line)
     return (y, grads.map { $0! })
+  }
+  if let trace = EagerScope.trace, xs.contains(where: { $0.isVariable }) {
+    // Inside a compile trace, at eager variables it captures (a layer's): the body runs on the
+    // variables themselves, so its operations are the trace's, reading them at every call (on a
+    // tape's copies, the value and gradients would be constants of the trace).
+    let y = try trace.adopt(try body(xs), op: "valueWithGradient", location: location)
+    return (y, try GradientTape().gradient(of: y, withRespectTo: xs, file: file, line: line))
   }
   let tape = EagerScope.tape ?? xs.first(where: { $0.graph.mode == .tape })?.graph ?? Graph(mode: .tape)
   return try EagerScope.withTape(tape) {
@@ -230,6 +238,8 @@ private func requireFloatingPoint(_ xs: [Tensor], op: String, location: SourceLo
 /// Gradients computed inside are checked too; a compiled function's runs are its session's.
 /// `enabled: false` runs `body` unchecked (inside a checked scope, for code that expects
 /// infinities).
+/// The setting belongs to the calling thread: a `Task` or thread started inside `body` does not
+/// inherit it (call `withNumericChecks` there too), and it is restored when `body` returns or throws.
 ///
 /// ```swift
 /// try withNumericChecks {

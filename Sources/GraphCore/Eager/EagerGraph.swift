@@ -241,6 +241,9 @@ enum EagerScope {
   static var variables: EagerVariables? { object(slot: 1) }
   /// Whether eager operations check their results for NaN and infinity (``withNumericChecks(_:)``).
   static var checksNumerics: Bool { bp_thread_slot(2) != nil }
+  /// The ``compile(_:)`` trace being built on this thread, if any (innermost): operations on
+  /// eager variables go to it, so that they read the variables at every call.
+  static var trace: Graph? { object(slot: 3) }
 
   /// Runs `body` with eager results checked (`enabled`) or not.
   static func withNumericChecks<R>(_ enabled: Bool, _ body: () throws -> R) rethrows -> R {
@@ -253,6 +256,11 @@ enum EagerScope {
   /// Runs `body` with `tape` as the running tape (`nil`: none).
   static func withTape<R>(_ tape: Graph?, _ body: () throws -> R) rethrows -> R {
     try withObject(tape, slot: 0, body)
+  }
+
+  /// Runs `body` with `trace` as the trace being built.
+  static func withTrace<R>(_ trace: Graph, _ body: () throws -> R) rethrows -> R {
+    try withObject(trace, slot: 3, body)
   }
 
   /// Runs `body` with `variables` as the active store.
@@ -292,13 +300,19 @@ extension Graph {
 
   /// The graph an operation on `inputs` goes to, asked of `graph` (the first input's): a
   /// symbolic graph among the inputs' (eager values are then captured as constants, as
-  /// `tf.function` captures them); otherwise the running tape; otherwise the newest tape among
-  /// the inputs'; otherwise a new values graph.
+  /// `tf.function` captures them); otherwise, while a ``compile(_:)`` trace is built on this
+  /// thread, that trace when an input is an eager variable (captured by reference: computed
+  /// eagerly, the result would be a constant holding the variable's value at tracing time);
+  /// otherwise the running tape; otherwise the newest tape among the inputs'; otherwise a new
+  /// values graph.
   static func target(for inputs: [Tensor], default graph: Graph) -> Graph {
     // The inputs are read in place (a copy of a tensor retains and releases its graph), and the
     // newest tape among them is only looked for when no tape is running.
     // Two different symbolic graphs: the first; `check` names the foreign tensor.
     for i in inputs.indices where inputs[i].graph.mode == .symbolic { return inputs[i].graph }
+    if bp_thread_slot(3) != nil, let trace = EagerScope.trace {
+      for i in inputs.indices where inputs[i].exists && inputs[i].isVariable { return trace }
+    }
     // While the walker builds `graph`'s gradients, the running tape it read once for the walk.
     if case .some(let running) = graph.walkTape {
       if let running { return running }
