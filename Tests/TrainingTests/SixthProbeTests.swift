@@ -144,3 +144,38 @@ import Training
     #expect(f.traceCount == 1)
   }
 }
+
+@Suite struct SixthProbeLossTests {
+  @Test func lossShapeChecksEverywhere() throws {
+    for dtype in [DType.float32, .float64] {
+      let g = Graph()
+      let p = g.placeholder(dtype, shape: [nil], name: "p")
+      let e = g.placeholder(dtype, shape: [nil], name: "e")
+      let loss = try meanSquaredError(predicted: p, expected: e)
+      let s = Session(graph: g)
+      let two = NDArray(converting: [1.0, 2], shape: [2], dtype: dtype)
+      let three = NDArray(converting: [1.0, 2, 3], shape: [3], dtype: dtype)
+      #expect(throws: SessionError.self) { _ = try s.run(loss, feeding: [p: two, e: three]) }
+      // Round trip through a GraphDef.
+      let h = try Graph(graphDef: try g.graphDef())
+      let hs = Session(graph: h)
+      let hp = try #require(h.tensor(named: "p:0")), he = try #require(h.tensor(named: "e:0"))
+      let hl = try #require(h.tensor(named: loss.name))
+      #expect(throws: SessionError.self) { _ = try hs.run(hl, feeding: [hp: two, he: three]) }
+      #expect(try hs.run(hl, feeding: [hp: two, he: two]).doubles == [0])
+      // Empty batches: NaN, as the mean of nothing (TF).
+      let empty = NDArray(converting: [Double](), shape: [0], dtype: dtype)
+      #expect(try s.run(loss, feeding: [p: empty, e: empty]).doubles[0].isNaN)
+      // Gradients, first and second order, eager.
+      let x = Tensor(two)
+      let (_, g1) = try valueWithGradient(at: [x]) { q in
+        let (_, inner) = try valueWithGradient(at: q) { r in try meanSquaredError(predicted: r[0] * r[0], expected: Tensor(two)) }
+        return try sum(inner[0])
+      }
+      #expect(g1[0].shape == [2])
+      // Compiled with mismatched shapes: thrown, naming the loss.
+      let f = compile { i in [try meanSquaredError(predicted: i[0], expected: i[1])] }
+      #expect(throws: GraphError.self) { _ = try f([two, three]) }
+    }
+  }
+}
