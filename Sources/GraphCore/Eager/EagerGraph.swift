@@ -239,7 +239,7 @@ enum EagerScope {
   static var tape: Graph? { object(slot: 0) }
   /// The active variable store, if any.
   static var variables: EagerVariables? { object(slot: 1) }
-  /// Whether eager operations check their results for NaN and infinity (``withNumericChecks(_:)``).
+  /// Whether eager operations check their results for NaN and infinity (``withNumericChecks(_:_:)``).
   static var checksNumerics: Bool { bp_thread_slot(2) != nil }
   /// The ``compile(_:)`` trace being built on this thread, if any (innermost): operations on
   /// eager variables go to it, so that they read the variables at every call.
