@@ -371,18 +371,11 @@ public struct DigitsRecipe: Sendable {
     report.model = try net.model(session, standardizer: standardizer)
     if c.profiles { report.profile = session.profile }
     if let path = c.modelPath, rank == 0 {
-      // A data-parallel graph averages its gradients with the ranks' all-reduce, which a model
-      // file cannot hold (TensorFlow has no such operation) and one process could not run: the
-      // model saved is the one-process training graph, holding the trained variables.
-      var saved = (training: training, session: session)
-      if distributed {
-        let single = try Self.buildTraining(c, communicator: nil)
-        saved = (single, Session(graph: single.net.graph))
-        try copyVariables(from: session, to: saved.session)
+      let (t, savedSession) = try training.forSaving(session: session, distributed: distributed) {
+        try Self.buildTraining(c, communicator: nil)
       }
-      let t = saved.training
       try saveWholeModel(
-        t.net, session: saved.session, standardizer: standardizer, to: path,
+        t.net, session: savedSession, standardizer: standardizer, to: path,
         metadata: [
           "recipe": "digits", "epoch": String(c.epochs), "seed": String(c.seed), "features": t.net.input.name,
           "labels": t.labels.name, "loss": t.loss.name, "train": t.train.name,
@@ -754,25 +747,4 @@ struct RowArgMax {
   func callAsFunction(_ rows: NDArray) throws -> [Int32] {
     try session.run(indices, feeding: [scores: rows]).scalars(as: Int32.self)
   }
-}
-
-/// Sets every variable of `destination`'s graph to the value of the variable of the same name
-/// in `source`'s graph: the same network built for several ranks and for one process has the
-/// same variables, by name.
-/// - Throws: ``RecipeError`` naming a variable that `source`'s graph does not have.
-func copyVariables(from source: Session, to destination: Session) throws {
-  let byName = Dictionary(source.graph.variables.map { ($0.operation.name, $0) }, uniquingKeysWith: { first, _ in first })
-  for variable in destination.graph.variables {
-    guard let original = byName[variable.operation.name] else {
-      throw RecipeError("the trained graph has no variable '\(variable.operation.name)' to save")
-    }
-    try destination.setValue(try source.value(of: original), for: variable)
-  }
-}
-
-/// A data set's ``Datasets/Dataset/digest`` as a setting's value for
-/// `Communicator.verifySameSettings(_:)`: `digest 0123456789abcdef`.
-func dataDigest(_ data: Dataset) -> String {
-  let hex = String(data.digest, radix: 16)
-  return "digest " + String(repeating: "0", count: 16 - hex.count) + hex
 }

@@ -73,10 +73,8 @@ extension NotebookRecipe {
       // symbolically), holding the trained values, so the directory is the graph run's.
       let m = try makeModel()
       let session = Session(graph: m.graph)
-      try session.initializeVariables()
-      var trained: [String: NDArray] = [:]
-      for v in variables.graph.variables { trained[v.operation.name] = try v.value }
-      try Checkpoint.restore(session: session, from: SafetensorsFile(tensors: trained, metadata: [:]), source: "the eager run's variables")
+      // (Every variable is set: a restore requires the file to hold exactly the graph's.)
+      try Checkpoint.restore(session: session, from: Checkpoint.contents(variablesOf: variables.graph), source: "the eager run's variables")
       try saveModel(m, session: session, to: path)
     }
     if report.parameterNames.isEmpty { report.parameterNames = Self.parameterNames(variables.trainable) }

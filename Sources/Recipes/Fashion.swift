@@ -399,18 +399,11 @@ public struct FashionRecipe: Sendable {
     if c.profiles { report.profile = session.profile }
     report.model = try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: c.epochs)
     if let path = c.modelPath, rank == 0 {
-      // A data-parallel graph averages its gradients with the ranks' all-reduce, which a model
-      // file cannot hold (TensorFlow has no such operation) and one process could not run: the
-      // model saved is the one-process training graph, holding the trained variables.
-      var saved = (training: training, session: session)
-      if distributed {
-        let single = try Self.buildTraining(c, learningRate: rate, communicator: nil)
-        saved = (single, Session(graph: single.net.graph))
-        try copyVariables(from: session, to: saved.session)
+      let (t, savedSession) = try training.forSaving(session: session, distributed: distributed) {
+        try Self.buildTraining(c, learningRate: rate, communicator: nil)
       }
-      let t = saved.training
       try Self.saveWholeModel(
-        t.net, session: saved.session, to: path,
+        t.net, session: savedSession, to: path,
         metadata: [
           "recipe": "fashion", "model": c.model.rawValue, "layers": c.model.layerDescription, "epoch": String(c.epochs),
           "seed": String(c.seed), "features": t.net.input.name, "labels": t.labels.name, "loss": t.loss.name,

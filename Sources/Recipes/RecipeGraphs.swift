@@ -30,6 +30,44 @@ struct TrainingParts<Network> {
   let stepCounter: Tensor?
 }
 
+extension TrainingParts {
+  /// What a run saves as a model (`--save-model`): these parts and `session`; or, for a
+  /// data-parallel run (`distributed`), whose graph averages its gradients with the ranks'
+  /// all-reduce, which a model file cannot hold (TensorFlow has no such operation) and one
+  /// process could not run, the one-process training graph `oneProcess` builds, in a session
+  /// holding the trained variables.
+  func forSaving(
+    session: Session, distributed: Bool, oneProcess: () throws -> TrainingParts
+  ) throws -> (parts: TrainingParts, session: Session) {
+    guard distributed else { return (self, session) }
+    let single = try oneProcess()
+    let copy = Session(graph: single.train.graph)
+    try copyVariables(from: session, to: copy)
+    return (single, copy)
+  }
+}
+
+/// Sets every variable of `destination`'s graph to the value of the variable of the same name
+/// in `source`'s graph: the same network built for several ranks and for one process has the
+/// same variables, by name.
+/// - Throws: ``RecipeError`` naming a variable that `source`'s graph does not have.
+func copyVariables(from source: Session, to destination: Session) throws {
+  let byName = Dictionary(source.graph.variables.map { ($0.operation.name, $0) }, uniquingKeysWith: { first, _ in first })
+  for variable in destination.graph.variables {
+    guard let original = byName[variable.operation.name] else {
+      throw RecipeError("the trained graph has no variable '\(variable.operation.name)' to save")
+    }
+    try destination.setValue(try source.value(of: original), for: variable)
+  }
+}
+
+/// A data set's ``Datasets/Dataset/digest`` as a setting's value for
+/// `Communicator.verifySameSettings(_:)`: `digest 0123456789abcdef`.
+func dataDigest(_ data: Dataset) -> String {
+  let hex = String(data.digest, radix: 16)
+  return "digest " + String(repeating: "0", count: 16 - hex.count) + hex
+}
+
 extension DigitsRecipe {
   /// The digits recipe's training graph for `configuration` (its layers, dtype and
   /// optimizer), with the first `sampleRows` rows of the data (standardized with their own

@@ -63,7 +63,10 @@ public final class GradientTape: @unchecked Sendable {
     of y: Tensor, withRespectTo xs: [Tensor], file: StaticString = #fileID, line: UInt = #line
   ) throws -> [Tensor] {
     let location = SourceLocation(file, line)
-    if y.graph.isTrace { return try traceGradient(of: y, withRespectTo: xs, file: file, line: line) }
+    if y.graph.isTrace {
+      try requireFloatingPoint(xs, op: "GradientTape.gradient", location: location)
+      return try Self.localGradients(of: y, withRespectTo: xs, in: y.graph, location: location, file: file, line: line)
+    }
     guard y.graph === graph else {
       throw GraphError.invalidArgument(
         op: "GradientTape.gradient",
@@ -73,37 +76,20 @@ public final class GradientTape: @unchecked Sendable {
         location: location)
     }
     try requireFloatingPoint(xs, op: "GradientTape.gradient", location: location)
-    return try record {
-      var locals: [Tensor] = []
-      var missing: [Int] = []
-      for (i, x) in xs.enumerated() {
-        guard x.isEager else { throw GraphError.foreignTensor(op: "GradientTape.gradient", tensor: x.name, location: location) }
-        if let local = graph.local(x) {
-          locals.append(local)
-        } else {
-          missing.append(i)
-        }
-      }
-      var grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line).map { $0! }
-      for i in missing {
-        let x = xs[i]
-        grads.insert(graph.constant(try NDArray.zeros(try x.value.shape, dtype: x.dtype), name: "zeros"), at: i)
-      }
-      return grads
-    }
+    return try record { try Self.localGradients(of: y, withRespectTo: xs, in: graph, location: location, file: file, line: line) }
   }
 
-  /// ``gradient(of:withRespectTo:file:line:)`` of a trace's `y`: the trace's symbolic
-  /// gradients with respect to its own tensors and the eager variables it captured; an eager
-  /// `x` the trace never read gets zeros (a constant of the trace).
-  private func traceGradient(of y: Tensor, withRespectTo xs: [Tensor], file: StaticString, line: UInt) throws -> [Tensor] {
-    let location = SourceLocation(file, line)
-    let trace = y.graph
-    try requireFloatingPoint(xs, op: "GradientTape.gradient", location: location)
+  /// The gradients of `y`, a tensor of `graph` (this tape, or the ``compile(_:)`` trace being
+  /// built), with respect to each `x` as `graph` knows it: its own tensor, or an eager tensor it
+  /// brought in (a watched value, a captured variable). An eager `x` that `graph` never read
+  /// gets zeros (a constant of `graph`); any other tensor is refused.
+  private static func localGradients(
+    of y: Tensor, withRespectTo xs: [Tensor], in graph: Graph, location: SourceLocation, file: StaticString, line: UInt
+  ) throws -> [Tensor] {
     var locals: [Tensor] = []
     var missing: [Int] = []
     for (i, x) in xs.enumerated() {
-      if let local = trace.local(x) {
+      if let local = graph.local(x) {
         locals.append(local)
       } else if x.isEager {
         missing.append(i)
@@ -114,7 +100,7 @@ public final class GradientTape: @unchecked Sendable {
     var grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line).map { $0! }
     for i in missing {
       let x = xs[i]
-      grads.insert(trace.constant(try NDArray.zeros(try x.value.shape, dtype: x.dtype), name: "zeros"), at: i)
+      grads.insert(graph.constant(try NDArray.zeros(try x.value.shape, dtype: x.dtype), name: "zeros"), at: i)
     }
     return grads
   }

@@ -89,13 +89,20 @@ public enum Checkpoint {
   /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a symbolic graph (save
   ///   its session instead), or ``ArrayFileError`` when the file cannot be written.
   public static func save(variablesOf graph: Graph, to path: String, metadata: [String: String] = [:]) throws {
+    try contents(variablesOf: graph, metadata: metadata).write(toPath: path)
+  }
+
+  /// The current values of the variables of an eager graph under their names, as
+  /// ``save(variablesOf:to:metadata:)`` writes them (``contents(of:metadata:)`` for a session).
+  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a symbolic graph.
+  public static func contents(variablesOf graph: Graph, metadata: [String: String] = [:]) throws -> SafetensorsFile {
     guard graph.isEager else {
       throw GraphError.invalidArgument(
         op: "Checkpoint.save", reason: "the graph is symbolic: save a Session of it", location: nil)
     }
     var tensors: [String: NDArray] = [:]
     for v in graph.variables { tensors[v.operation.name] = try v.value }
-    try SafetensorsFile(tensors: tensors, metadata: metadata).write(toPath: path)
+    return SafetensorsFile(tensors: tensors, metadata: metadata)
   }
 
   /// Sets the variables of an eager graph from the checkpoint at `path` (written by
