@@ -181,7 +181,7 @@ struct RecipeOptions: ParsableArguments {
     EagerTrainingHooks(
       willStart: { variables in
         try resumedStep(recipe: recipe, batchSize: batchSize) { file, source in
-          _ = try Checkpoint.restore(variablesOf: variables, from: source)
+          try Checkpoint.restore(variablesOf: variables, from: file, source: source)
         }
       },
       didFinish: { variables, steps in

@@ -52,21 +52,20 @@ public struct Dataset: Sendable {
   ///
   /// It reads every byte once, eight at a time.
   public var digest: UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    @inline(__always) func mix(_ word: UInt64) { h = (h ^ word) &* 0x0000_0100_0000_01b3 }
+    var h = FNV1a64()
     for array in [features, labels] {
-      for byte in array.dtype.description.utf8 { mix(UInt64(byte)) }
-      mix(UInt64(array.rank))
-      for size in array.shape.dimensions { mix(UInt64(bitPattern: Int64(size))) }
+      h.mix(bytes: array.dtype.description.utf8)
+      h.mix(UInt64(array.rank))
+      for size in array.shape.dimensions { h.mix(UInt64(bitPattern: Int64(size))) }
       array.withUnsafeRawBytes { bytes in
         let words = bytes.count / 8
-        for i in 0..<words { mix(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) }
+        for i in 0..<words { h.mix(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) }
         var tail: UInt64 = 0
         for i in 8 * words..<bytes.count { tail |= UInt64(bytes[i]) << (8 * UInt64(i - 8 * words)) }
-        mix(tail)
+        h.mix(tail)
       }
     }
-    return h
+    return h.value
   }
 
   /// The samples at `indices`, in that order (repeats allowed).

@@ -56,11 +56,9 @@ extension Communicator {
   /// followed by a newline), and of the lines themselves only on a mismatch: the ranks' checks
   /// of their variables, their settings and their collective calls.
   package func differingLines(_ lines: [String]) throws -> (hashes: [UInt64], lines: [[String]])? {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for line in lines {
-      for byte in line.utf8 + [10] { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-    }
-    var bits = h.littleEndian
+    var h = FNV1a64()
+    for line in lines { h.mix(bytes: line.utf8 + [10]) }
+    var bits = h.value.littleEndian
     let hashes = try allGather(withUnsafeBytes(of: &bits) { Array($0) }).map { chunk in
       chunk.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
     }

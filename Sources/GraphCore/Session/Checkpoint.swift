@@ -116,8 +116,19 @@ public enum Checkpoint {
       throw GraphError.invalidArgument(
         op: "Checkpoint.restore", reason: "the graph is symbolic: restore a Session of it", location: nil)
     }
-    let file = try SafetensorsFile(contentsOfFile: path)
-    for (variable, value) in try matching(graph.variables, file, source: path) {
+    return try restore(variablesOf: graph, from: SafetensorsFile(contentsOfFile: path), source: path)
+  }
+
+  /// ``restore(variablesOf:from:)`` from a file already read (`source` names it in errors).
+  /// - Returns: The file's metadata.
+  /// - Throws: ``CheckpointError``, or ``GraphError`` for a symbolic graph.
+  @discardableResult
+  public static func restore(variablesOf graph: Graph, from file: SafetensorsFile, source: String = "<checkpoint>") throws -> [String: String] {
+    guard graph.isEager else {
+      throw GraphError.invalidArgument(
+        op: "Checkpoint.restore", reason: "the graph is symbolic: restore a Session of it", location: nil)
+    }
+    for (variable, value) in try matching(graph.variables, file, source: source) {
       try graph.assignEagerly(value, to: variable, location: nil)
     }
     return file.metadata
