@@ -36,8 +36,9 @@ final class Plan {
   var steps: [Step] = []
   /// Input slots, output slots and slots to release, per step, in one flat array.
   var slotLists: [Int] = []
-  var feeds: [Feed] = []
-  var fetchSlots: [Int] = []
+  /// Constants after `init` (`let`: a run reads them in place, without retaining the arrays).
+  let feeds: [Feed]
+  let fetchSlots: [Int]
   let frame: UnsafeMutablePointer<NDArray>
   let slotCount: Int
   /// The number of graph nodes when the plan was built (every node it runs is below it).

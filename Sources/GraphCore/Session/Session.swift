@@ -57,7 +57,7 @@ public final class Session: @unchecked Sendable {
   /// The most recently used plans, most recent first, checked before hashing a key (no
   /// allocation and no reference counting on a hit: ``plans`` owns every plan, so these
   /// references are unretained).
-  @exclusivity(unchecked) private var recent: [RecentPlan] = []
+  @exclusivity(unchecked) private var recent = RecentPlans()
   let lock = Lock()
   /// With ``Options/profiles``: per node, the seconds its steps took, how many times they ran
   /// and the kernel's type name (a fused kernel's, for a fused step), since the last reset
@@ -260,18 +260,10 @@ public final class Session: @unchecked Sendable {
     _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ moving: Bool, _ targets: T
   ) throws -> Unmanaged<Plan> {
     let feedCount = given.count
-    let hit = try recent.withUnsafeBufferPointer { entries in
-      for i in entries.indices where sameRun(entries[i], fetches, feedCount, targets) {
-        if try entries[i].plan._withUnsafeGuaranteedRef({ try $0.bindFeeds(given, moving: moving, graph: graph) }) {
-          return i
-        }
+    for i in 0..<recent.count where sameRun(recent.entries + i, fetches, feedCount, targets) {
+      if try recent.entries[i].plan._withUnsafeGuaranteedRef({ try $0.bindFeeds(given, moving: moving, graph: graph) }) {
+        return recent.moveForward(i)
       }
-      return -1
-    }
-    if hit == 0 { return recent[0].plan }
-    if hit > 0 {
-      recent.swapAt(hit, hit - 1)
-      return recent[hit - 1].plan
     }
     for t in fetches { try checkOwn(t) }
     for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
@@ -294,8 +286,7 @@ public final class Session: @unchecked Sendable {
       plan = try Plan(graph: graph, fetches: key.fetches, feeds: fedRefs, targets: key.targets, fusesKernels: fusesKernels)
       plans[key] = plan  // owned here for the session's life: `recent` may hold it unretained
     }
-    if recent.count == 4 { recent.removeLast() }
-    recent.insert(RecentPlan(key: key, plan: plan), at: 0)
+    recent.insertFirst(RecentPlan(key: key, plan: plan))
     guard try plan.bindFeeds(given, moving: moving, graph: graph) else {
       preconditionFailure("Session: a plan built for these feeds does not take them")
     }
@@ -305,18 +296,19 @@ public final class Session: @unchecked Sendable {
   /// Whether `entry` has these fetches and targets, in order, and this many feeds (compared in
   /// place: node and output numbers, and the graph by identity).
   @inline(__always) private func sameRun<F: Collection<Tensor>, T: Collection<Operation>>(
-    _ entry: RecentPlan, _ fetches: F, _ feedCount: Int, _ targets: T
+    _ entry: UnsafeMutablePointer<RecentPlan>, _ fetches: F, _ feedCount: Int, _ targets: T
   ) -> Bool {
-    guard entry.feedCount == feedCount, entry.fetches.count == fetches.count, entry.targets.count == targets.count
+    guard entry.pointee.feedCount == feedCount, entry.pointee.fetches.count == fetches.count,
+      entry.pointee.targets.count == targets.count
     else { return false }
     var i = 0
     for t in fetches {
-      guard t.graph === graph, entry.fetches[i].node == t.node, entry.fetches[i].output == t.output else { return false }
+      guard t.graph === graph, entry.pointee.fetches[i].node == t.node, entry.pointee.fetches[i].output == t.output else { return false }
       i += 1
     }
     i = 0
     for t in targets {
-      guard t.graph === graph, entry.targets[i] == t.id else { return false }
+      guard t.graph === graph, entry.pointee.targets[i] == t.id else { return false }
       i += 1
     }
     return true
@@ -387,6 +379,39 @@ public final class Session: @unchecked Sendable {
         }
       }
     }
+  }
+}
+
+/// A session's most recently used plans, most recent first, at most ``capacity``: a buffer
+/// of its own rather than an array property, which each lookup would retain and release (two
+/// atomic operations per `Session.run`).
+struct RecentPlans: ~Copyable {
+  static let capacity = 4
+  let entries = UnsafeMutablePointer<RecentPlan>.allocate(capacity: RecentPlans.capacity)
+  private(set) var count = 0
+
+  /// Moves entry `i` one place toward the front (a plan used again soon stays found first),
+  /// and returns its plan.
+  mutating func moveForward(_ i: Int) -> Unmanaged<Plan> {
+    guard i > 0 else { return entries[0].plan }
+    swap(&entries[i], &entries[i - 1])
+    return entries[i - 1].plan
+  }
+
+  /// Puts `entry` first, dropping the least recently used one when full.
+  mutating func insertFirst(_ entry: consuming RecentPlan) {
+    if count == Self.capacity {
+      count -= 1
+      (entries + count).deinitialize(count: 1)
+    }
+    (entries + 1).moveInitialize(from: entries, count: count)
+    (entries).initialize(to: entry)
+    count += 1
+  }
+
+  deinit {
+    entries.deinitialize(count: count)
+    entries.deallocate()
   }
 }
 
