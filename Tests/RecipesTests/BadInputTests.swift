@@ -117,123 +117,70 @@ private func scratchDirectory() throws -> String {
 /// `swift build --build-tests`): each must exit with a status (not a signal) and an error
 /// message naming the option and the value, before any long work and without touching files.
 @Suite struct CommandLineBadInputTests {
-  private struct Outcome {
-    var status: Int32
-    var signaled: Bool
-    var error: String
-  }
-
-  private static var tool: String? {
-    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let path = products.appendingPathComponent("backprop").path
-    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-  }
-
-  private func run(_ tool: String, _ arguments: [String]) throws -> Outcome {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments
-    let errorPipe = Pipe()
-    process.standardError = errorPipe
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let data = errorPipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Outcome(
-      status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-      error: String(decoding: data, as: UTF8.self))
-  }
-
-  private func expectRefused(
-    _ tool: String, _ arguments: [String], _ fragment: String, sourceLocation: Testing.SourceLocation = #_sourceLocation
-  ) throws {
-    let outcome = try run(tool, arguments)
-    #expect(!outcome.signaled, "\(arguments) ended by a signal", sourceLocation: sourceLocation)
-    #expect(outcome.status != 0, "\(arguments) succeeded", sourceLocation: sourceLocation)
-    #expect(outcome.error.contains(fragment), "\(arguments): \(outcome.error)", sourceLocation: sourceLocation)
-  }
-
   @Test func badOptionValuesAreRefusedWithTheirNames() throws {
-    guard let tool = Self.tool else {
-      Issue.record("the backprop tool is not built beside the tests (swift build --build-tests)")
-      return
-    }
+    _ = try #require(backpropToolPath, "the backprop tool is not built beside the tests (swift build --build-tests)")
     let dir = try scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     for recipe in ["regression", "classification"] {
-      try expectRefused(tool, [recipe, "--steps", "0"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got 0")
-      try expectRefused(tool, [recipe, "--steps=-3"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got -3")
-      try expectRefused(tool, [recipe, "--steps", "ten"], "'ten' is invalid for '--steps")
-      try expectRefused(tool, [recipe, "--learning-rate=-0.1"], "--learning-rate must be a finite number > 0, got -0.1")
-      try expectRefused(tool, [recipe, "--learning-rate", "nan"], "got nan")
-      try expectRefused(tool, [recipe, "--learning-rate", "0"], "got 0.0")
-      try expectRefused(tool, [recipe, "--print-every", "0"], "--print-every must be at least 1")
-      try expectRefused(tool, [recipe, "--seed=-1"], "'-1' is invalid for '--seed")
-      try expectRefused(tool, [recipe, "--save", "/nonexistent-dir/ck.safetensors"], "the directory '/nonexistent-dir' does not exist")
-      try expectRefused(tool, [recipe, "--save", dir + "/"], "--save needs a file name")
-      try expectRefused(tool, [recipe, "--restore", "/nonexistent-dir/ck.safetensors"], "--restore /nonexistent-dir/ck.safetensors: no such file")
-      try expectRefused(tool, [recipe, "--plot", "/nonexistent-dir/p.svg"], "--plot /nonexistent-dir/p.svg")
-      try expectRefused(tool, [recipe, "--bogus"], "Unknown option '--bogus'")
+      try expectToolRefuses([recipe, "--steps", "0"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got 0")
+      try expectToolRefuses([recipe, "--steps=-3"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got -3")
+      try expectToolRefuses([recipe, "--steps", "ten"], "'ten' is invalid for '--steps")
+      try expectToolRefuses([recipe, "--learning-rate=-0.1"], "--learning-rate must be a finite number > 0, got -0.1")
+      try expectToolRefuses([recipe, "--learning-rate", "nan"], "got nan")
+      try expectToolRefuses([recipe, "--learning-rate", "0"], "got 0.0")
+      try expectToolRefuses([recipe, "--print-every", "0"], "--print-every must be at least 1")
+      try expectToolRefuses([recipe, "--seed=-1"], "'-1' is invalid for '--seed")
+      try expectToolRefuses([recipe, "--save", "/nonexistent-dir/ck.safetensors"], "the directory '/nonexistent-dir' does not exist")
+      try expectToolRefuses([recipe, "--save", dir + "/"], "--save needs a file name")
+      try expectToolRefuses([recipe, "--restore", "/nonexistent-dir/ck.safetensors"], "--restore /nonexistent-dir/ck.safetensors: no such file")
+      try expectToolRefuses([recipe, "--plot", "/nonexistent-dir/p.svg"], "--plot /nonexistent-dir/p.svg")
+      try expectToolRefuses([recipe, "--bogus"], "Unknown option '--bogus'")
       // A negative number written as a separate word is the option's value (not an unknown
       // option), so its own check names it.
-      try expectRefused(tool, [recipe, "--steps", "-3"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got -3")
-      try expectRefused(tool, [recipe, "--learning-rate", "-0.1"], "--learning-rate must be a finite number > 0, got -0.1")
-      try expectRefused(tool, [recipe, "--seed", "-1"], "an integer from 0 to 2^64 - 1")
-      try expectRefused(tool, [recipe, "--print-every", "-5"], "--print-every must be at least 1, got -5")
+      try expectToolRefuses([recipe, "--steps", "-3"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got -3")
+      try expectToolRefuses([recipe, "--learning-rate", "-0.1"], "--learning-rate must be a finite number > 0, got -0.1")
+      try expectToolRefuses([recipe, "--seed", "-1"], "an integer from 0 to 2^64 - 1")
+      try expectToolRefuses([recipe, "--print-every", "-5"], "--print-every must be at least 1, got -5")
     }
-    try expectRefused(tool, ["regression", "--loss", "l3"], "'l3' is invalid for '--loss")
-    try expectRefused(tool, ["frobnicate"], "frobnicate")
+    try expectToolRefuses(["regression", "--loss", "l3"], "'l3' is invalid for '--loss")
+    try expectToolRefuses(["frobnicate"], "frobnicate")
     for hidden in ["0", "128,,64", "abc", "-5", ","] {
-      try expectRefused(tool, ["digits", "--hidden=\(hidden)"], "--hidden must be positive integers separated by commas")
+      try expectToolRefuses(["digits", "--hidden=\(hidden)"], "--hidden must be positive integers separated by commas")
     }
-    try expectRefused(tool, ["digits", "--batch-size", "0"], "--batch-size must be at least 1, got 0")
-    try expectRefused(tool, ["digits", "--epochs=-1"], "--epochs must be between 1 and 100000, got -1")
-    try expectRefused(tool, ["digits", "--learning-rate=-1e-3"], "--learning-rate must be a finite number > 0")
-    try expectRefused(tool, ["digits", "--optimizer", "lbfgs"], "'lbfgs' is invalid for '--optimizer")
-    try expectRefused(tool, ["digits", "--save", "/nonexistent-dir/m.safetensors"], "the directory '/nonexistent-dir' does not exist")
-    try expectRefused(tool, ["digits", "--data", "/nonexistent-dir/d.csv"], "/nonexistent-dir/d.csv: No such file or directory")
-    try expectRefused(tool, ["graph", "regression", "--dot", "/nonexistent-dir/g.dot"], "the directory '/nonexistent-dir' does not exist")
-    try expectRefused(tool, ["predict", "--input", "x.csv"], "Missing expected argument '--model")
+    try expectToolRefuses(["digits", "--batch-size", "0"], "--batch-size must be at least 1, got 0")
+    try expectToolRefuses(["digits", "--epochs=-1"], "--epochs must be between 1 and 100000, got -1")
+    try expectToolRefuses(["digits", "--learning-rate=-1e-3"], "--learning-rate must be a finite number > 0")
+    try expectToolRefuses(["digits", "--optimizer", "lbfgs"], "'lbfgs' is invalid for '--optimizer")
+    try expectToolRefuses(["digits", "--save", "/nonexistent-dir/m.safetensors"], "the directory '/nonexistent-dir' does not exist")
+    try expectToolRefuses(["digits", "--data", "/nonexistent-dir/d.csv"], "/nonexistent-dir/d.csv: No such file or directory")
+    try expectToolRefuses(["graph", "regression", "--dot", "/nonexistent-dir/g.dot"], "the directory '/nonexistent-dir' does not exist")
+    try expectToolRefuses(["predict", "--input", "x.csv"], "Missing expected argument '--model")
   }
 
   /// Found by the fuzz target FuzzCLI: a one-character output path (`--save g`) crashed the tool
   /// in validation (swift-corelibs-foundation's `deletingLastPathComponent` traps on it).
   @Test func oneCharacterOutputPathsAreAccepted() throws {
-    guard let tool = Self.tool else {
-      Issue.record("the backprop tool is not built beside the tests (swift build --build-tests)")
-      return
-    }
+    _ = try #require(backpropToolPath, "the backprop tool is not built beside the tests (swift build --build-tests)")
     // The fuzzer's input (Fuzz/artifacts/FuzzCLI-crash-2457…, arguments split on newlines).
-    try expectRefused(
-      tool,
-      ["classification", "--restor\u{FFFD}", "/tmp/missing.safetensors", "--save", "g", "x.csv", "--csv", "y.csv", "--quaet"],
+    try expectToolRefuses(["classification", "--restor\u{FFFD}", "/tmp/missing.safetensors", "--save", "g", "x.csv", "--csv", "y.csv", "--quaet"],
       "Unknown option '--restor\\u{FFFD}'")  // U+FFFD is printed escaped (SafeText, issue 12)
     for recipe in ["regression", "classification"] {
       for flag in ["--save", "--log", "--csv"] {  // --plot needs a name ending in .svg (issue 12)
-        try expectRefused(tool, [recipe, flag, "g", "--bogus"], "Unknown option '--bogus'")
+        try expectToolRefuses([recipe, flag, "g", "--bogus"], "Unknown option '--bogus'")
       }
     }
-    try expectRefused(tool, ["digits", "--save", "m", "--batch-size", "0"], "--batch-size must be at least 1, got 0")
-    try expectRefused(tool, ["graph", "regression", "--dot", "d", "--svg", "s", "--seed", "x"], "'x' is invalid for '--seed")
+    try expectToolRefuses(["digits", "--save", "m", "--batch-size", "0"], "--batch-size must be at least 1, got 0")
+    try expectToolRefuses(["graph", "regression", "--dot", "d", "--svg", "s", "--seed", "x"], "'x' is invalid for '--seed")
     // And the files are written, in the current directory.
     let dir = try scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = ["regression", "--steps", "2", "--quiet", "--save", "s", "--plot", "p.svg", "--log", "l", "--csv", "c"]
-    process.currentDirectoryURL = URL(fileURLWithPath: dir)
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+    let run = try runBackpropTool(["regression", "--steps", "2", "--quiet", "--save", "s", "--plot", "p.svg", "--log", "l", "--csv", "c"], in: dir)
+    #expect(!run.signaled && run.status == 0, "\(run.error)")
     #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["c", "l", "p.svg", "s"])
   }
 
   @Test func badFilesGivenToTheToolAreReportedAndLeftAlone() throws {
-    guard let tool = Self.tool else {
-      Issue.record("the backprop tool is not built beside the tests (swift build --build-tests)")
-      return
-    }
+    _ = try #require(backpropToolPath, "the backprop tool is not built beside the tests (swift build --build-tests)")
     let dir = try scratchDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let model = try DigitsModel(
@@ -250,38 +197,38 @@ private func scratchDirectory() throws -> String {
     try FileIO.writeAtomically([], toPath: dir + "/empty.csv")
     let modelBytes = try FileIO.readBytes(atPath: modelPath)
 
-    try expectRefused(tool, ["predict", "--model", dir + "/absent.safetensors", "--input", dir + "/narrow.csv"], dir + "/absent.safetensors")
-    try expectRefused(tool, ["predict", "--model", dir + "/garbage.safetensors", "--input", dir + "/narrow.csv"], "garbage.safetensors")
-    try expectRefused(tool, ["predict", "--model", dir + "/narrow.csv", "--input", dir + "/narrow.csv"], "narrow.csv")
-    try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir + "/absent.csv"], dir + "/absent.csv")
-    try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir + "/ragged.csv"], "line 2")
-    try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir + "/narrow.csv"], "rows must have 64 pixels")
-    try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir + "/text.csv"], "\"x\" is not a number")
-    try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir + "/empty.csv"], "empty.csv")
-    try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir], dir)
+    try expectToolRefuses(["predict", "--model", dir + "/absent.safetensors", "--input", dir + "/narrow.csv"], dir + "/absent.safetensors")
+    try expectToolRefuses(["predict", "--model", dir + "/garbage.safetensors", "--input", dir + "/narrow.csv"], "garbage.safetensors")
+    try expectToolRefuses(["predict", "--model", dir + "/narrow.csv", "--input", dir + "/narrow.csv"], "narrow.csv")
+    try expectToolRefuses(["predict", "--model", modelPath, "--input", dir + "/absent.csv"], dir + "/absent.csv")
+    try expectToolRefuses(["predict", "--model", modelPath, "--input", dir + "/ragged.csv"], "line 2")
+    try expectToolRefuses(["predict", "--model", modelPath, "--input", dir + "/narrow.csv"], "rows must have 64 pixels")
+    try expectToolRefuses(["predict", "--model", modelPath, "--input", dir + "/text.csv"], "\"x\" is not a number")
+    try expectToolRefuses(["predict", "--model", modelPath, "--input", dir + "/empty.csv"], "empty.csv")
+    try expectToolRefuses(["predict", "--model", modelPath, "--input", dir], dir)
     // A directory that is no model, IDX images given to a digits model, a --save model given
     // to --restore: each named as what it is.
-    try expectRefused(tool, ["predict", "--model", dir, "--input", dir + "/narrow.csv"], "is a directory without a model's graph.pb")
+    try expectToolRefuses(["predict", "--model", dir, "--input", dir + "/narrow.csv"], "is a directory without a model's graph.pb")
     try FileIO.writeAtomically([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28] + [UInt8](repeating: 0, count: 784), toPath: dir + "/images.idx")
-    try expectRefused(tool, ["predict", "--model", modelPath, "--input", dir + "/images.idx"], "not CSV text: it contains NUL bytes")
-    try expectRefused(tool, ["digits", "--epochs", "1", "--restore", modelPath], "is a digits model written by --save")
-    try expectRefused(tool, ["regression", "--steps", "2", "--restore", dir + "/garbage.safetensors"], "garbage.safetensors")
-    try expectRefused(tool, ["regression", "--steps", "2", "--restore", modelPath], "does not match the graph")
+    try expectToolRefuses(["predict", "--model", modelPath, "--input", dir + "/images.idx"], "not CSV text: it contains NUL bytes")
+    try expectToolRefuses(["digits", "--epochs", "1", "--restore", modelPath], "is a digits model written by --save")
+    try expectToolRefuses(["regression", "--steps", "2", "--restore", dir + "/garbage.safetensors"], "garbage.safetensors")
+    try expectToolRefuses(["regression", "--steps", "2", "--restore", modelPath], "does not match the graph")
 
     // Resuming past the end fails before anything is saved: the checkpoint given to both
     // --restore and --save is left as it was.
     let checkpoint = dir + "/ck.safetensors"
-    let first = try run(tool, ["regression", "--steps", "4", "--save", checkpoint])
+    let first = try runBackpropTool(["regression", "--steps", "4", "--save", checkpoint])
     #expect(first.status == 0, "\(first.error)")
     let saved = try FileIO.readBytes(atPath: checkpoint)
-    try expectRefused(tool, ["regression", "--steps", "2", "--restore", checkpoint, "--save", checkpoint], "cannot resume after step 4")
+    try expectToolRefuses(["regression", "--steps", "2", "--restore", checkpoint, "--save", checkpoint], "cannot resume after step 4")
     #expect(try FileIO.readBytes(atPath: checkpoint) == saved)
     // Resuming with another batch size (or seed) would draw other samples: refused, naming both.
-    try expectRefused(tool, ["regression", "--steps", "6", "--batch-size", "4", "--restore", checkpoint], "written with --batch-size 1, this run has 4")
-    try expectRefused(tool, ["regression", "--steps", "6", "--seed", "7", "--restore", checkpoint], "written with --seed 42")
+    try expectToolRefuses(["regression", "--steps", "6", "--batch-size", "4", "--restore", checkpoint], "written with --batch-size 1, this run has 4")
+    try expectToolRefuses(["regression", "--steps", "6", "--seed", "7", "--restore", checkpoint], "written with --seed 42")
     // A --save path that is a directory: the run ends with an error naming it, the directory stays.
     #expect(mkdir(dir + "/taken", 0o755) == 0)
-    try expectRefused(tool, ["regression", "--steps", "2", "--save", dir + "/taken"], dir + "/taken")
+    try expectToolRefuses(["regression", "--steps", "2", "--save", dir + "/taken"], dir + "/taken")
     var isDirectory: ObjCBool = false
     #expect(FileManager.default.fileExists(atPath: dir + "/taken", isDirectory: &isDirectory) && isDirectory.boolValue)
 

@@ -25,49 +25,6 @@ private func digitsCSV(rows: Int, pixel: (Int, Int) -> String = { i, j in String
   (0..<rows).map { i in ((0..<64).map { j in pixel(i, j) } + [String(i % 10)]).joined(separator: ",") }.joined(separator: "\n") + "\n"
 }
 
-private struct ToolOutcome {
-  var status: Int32
-  var signaled: Bool
-  var output: String
-  var error: String
-}
-
-private var tool: String? {
-  let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  let path = products.appendingPathComponent("backprop").path
-  return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-}
-
-/// Runs the built `backprop` tool; `stdoutPath` redirects its standard output to a file.
-private func runTool(_ arguments: [String], stdoutPath: String? = nil) throws -> ToolOutcome {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: try #require(tool, "the backprop tool is not built (swift build --build-tests)"))
-  process.arguments = arguments
-  let errors = Pipe(), output = Pipe()
-  process.standardError = errors
-  if let stdoutPath {
-    process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
-  } else {
-    process.standardOutput = output
-  }
-  try process.run()
-  let outData = stdoutPath == nil ? output.fileHandleForReading.readDataToEndOfFile() : Data()
-  let errData = errors.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return ToolOutcome(
-    status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-    output: String(decoding: outData, as: UTF8.self), error: String(decoding: errData, as: UTF8.self))
-}
-
-/// Expects the tool to refuse `arguments` with a status (not a signal) and `fragment` in its message.
-private func expectRefused(_ arguments: [String], _ fragment: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
-  let outcome = try runTool(arguments)
-  #expect(!outcome.signaled, "\(arguments) ended by a signal", sourceLocation: sourceLocation)
-  #expect(outcome.status != 0, "\(arguments) succeeded", sourceLocation: sourceLocation)
-  #expect(outcome.error.contains(fragment), "\(arguments): \(outcome.error)", sourceLocation: sourceLocation)
-}
-
-private let toolIsBuilt = tool != nil
 
 // MARK: 1. Traps on reachable paths
 
@@ -132,28 +89,28 @@ private let toolIsBuilt = tool != nil
     #expect { _ = try DigitsRecipe(c).run { _ in } } throws: { "\($0)".contains("test rows") }
   }
 
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func theToolRefusesSizesItCannotHold() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try digitsCSV(rows: 2).write(toFile: dir + "/two.csv", atomically: false, encoding: .utf8)
     try digitsCSV(rows: 30).write(toFile: dir + "/thirty.csv", atomically: false, encoding: .utf8)
-    try expectRefused(["digits", "--data", dir + "/two.csv"], "both sets need at least one row")
-    try expectRefused(["digits", "--hidden", "9223372036854775807"], "overflows")
-    try expectRefused(["digits", "--hidden", "1000000,1000000"], "more than the limit")
-    let big = try runTool(["digits", "--data", dir + "/thirty.csv", "--batch-size", "9223372036854775807", "--epochs", "1", "--quiet"])
+    try expectToolRefuses(["digits", "--data", dir + "/two.csv"], "both sets need at least one row")
+    try expectToolRefuses(["digits", "--hidden", "9223372036854775807"], "overflows")
+    try expectToolRefuses(["digits", "--hidden", "1000000,1000000"], "more than the limit")
+    let big = try runBackpropTool(["digits", "--data", dir + "/thirty.csv", "--batch-size", "9223372036854775807", "--epochs", "1", "--quiet"])
     #expect(!big.signaled && big.status == 0, "\(big.error)")
   }
 
   /// An IDX file of zero images given to `predict`: the same error for a Fashion-MNIST model file
   /// and for its whole-model directory (the file's path printed an empty line and "accuracy 0.0
   /// (0/0)" with status 0).
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func predictingZeroImagesIsAnErrorForEveryModelKind() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let mini = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/fashion-mini"
-    let trained = try runTool([
+    let trained = try runBackpropTool([
       "fashion", "--data", mini, "--model", "mlp", "--epochs", "1", "--quiet",
       "--save", dir + "/f.safetensors", "--save-model", dir + "/fm",
     ])
@@ -164,8 +121,8 @@ private let toolIsBuilt = tool != nil
     try idx(0x803, [0, 28, 28]).write(to: URL(fileURLWithPath: dir + "/none-images"))
     try idx(0x801, [0]).write(to: URL(fileURLWithPath: dir + "/none-labels"))
     for model in [dir + "/f.safetensors", dir + "/fm"] {
-      try expectRefused(["predict", "--model", model, "--input", dir + "/none-images"], "no rows to predict")
-      try expectRefused(["predict", "--model", model, "--input", dir + "/none-images", "--labels", dir + "/none-labels"], "no rows to predict")
+      try expectToolRefuses(["predict", "--model", model, "--input", dir + "/none-images"], "no rows to predict")
+      try expectToolRefuses(["predict", "--model", model, "--input", dir + "/none-images", "--labels", dir + "/none-labels"], "no rows to predict")
     }
   }
 }
@@ -213,15 +170,15 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     #expect { _ = try Gzip.decompress(three, maxOutputSize: 100_000) } throws: { "\($0)".contains("exceeds the limit") }
   }
 
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func theToolRefusesDevicesAsInputs() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try digitsCSV(rows: 3).write(toFile: dir + "/in.csv", atomically: false, encoding: .utf8)
-    try expectRefused(["predict", "--model", "/dev/zero", "--input", dir + "/in.csv"], "character device")
-    try expectRefused(["predict", "--model", dir + "/in.csv", "--input", "/dev/zero"], "character device")
-    try expectRefused(["regression", "--restore", "/dev/urandom"], "character device")
-    try expectRefused(["digits", "--data", "/dev/zero"], "character device")
+    try expectToolRefuses(["predict", "--model", "/dev/zero", "--input", dir + "/in.csv"], "character device")
+    try expectToolRefuses(["predict", "--model", dir + "/in.csv", "--input", "/dev/zero"], "character device")
+    try expectToolRefuses(["regression", "--restore", "/dev/urandom"], "character device")
+    try expectToolRefuses(["digits", "--data", "/dev/zero"], "character device")
   }
 }
 
@@ -263,53 +220,53 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     #expect(names == ["fifo", "link", String(repeating: "n", count: 250), "target"])
   }
 
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func theToolRefusesTwoArgumentsNamingTheSameFile() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let ck = dir + "/ck.svg", train = dir + "/train.csv"  // a checkpoint named .svg, so --plot accepts its name
-    #expect(try runTool(["regression", "--steps", "2", "--save", ck]).status == 0)
+    #expect(try runBackpropTool(["regression", "--steps", "2", "--save", ck]).status == 0)
     try digitsCSV(rows: 30).write(toFile: train, atomically: false, encoding: .utf8)
     #expect(symlink(train, dir + "/alias.csv") == 0)
     let before = try FileIO.readBytes(atPath: ck), trainBefore = try FileIO.readBytes(atPath: train)
-    try expectRefused(["regression", "--restore", ck, "--plot", ck], "name the same file")
-    try expectRefused(["regression", "--save", dir + "/o", "--log", dir + "/o"], "name the same file")
-    try expectRefused(["digits", "--data", train, "--csv", train], "name the same file")
-    try expectRefused(["digits", "--data", train, "--save", train], "name the same file")
-    try expectRefused(["digits", "--data", train, "--log", dir + "/alias.csv"], "through a link")
-    try expectRefused(["regression", "--plot", dir + "/p.png"], "SVG only")
-    try expectRefused(["regression", "--save", "/dev/null"], "refusing to replace")
-    try expectRefused(["regression", "--save", dir + "/" + String(repeating: "x", count: 300)], "longer than 255 bytes")
+    try expectToolRefuses(["regression", "--restore", ck, "--plot", ck], "name the same file")
+    try expectToolRefuses(["regression", "--save", dir + "/o", "--log", dir + "/o"], "name the same file")
+    try expectToolRefuses(["digits", "--data", train, "--csv", train], "name the same file")
+    try expectToolRefuses(["digits", "--data", train, "--save", train], "name the same file")
+    try expectToolRefuses(["digits", "--data", train, "--log", dir + "/alias.csv"], "through a link")
+    try expectToolRefuses(["regression", "--plot", dir + "/p.png"], "SVG only")
+    try expectToolRefuses(["regression", "--save", "/dev/null"], "refusing to replace")
+    try expectToolRefuses(["regression", "--save", dir + "/" + String(repeating: "x", count: 300)], "longer than 255 bytes")
     // export and predict too (export --onnx over its own --model replaced the model file).
     let model = dir + "/d.safetensors"
-    #expect(try runTool(["digits", "--data", train, "--epochs", "1", "--quiet", "--save", model]).status == 0)
+    #expect(try runBackpropTool(["digits", "--data", train, "--epochs", "1", "--quiet", "--save", model]).status == 0)
     let modelBefore = try FileIO.readBytes(atPath: model)
-    try expectRefused(["export", "--onnx", model, "--model", model], "name the same file")
-    try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", model, "--input", train, "--logits", train], "name the same file")
-    try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", model, "--input", train, "--logits", dir + "/m.onnx"], "one output would overwrite the other")
-    try expectRefused(["export", "--onnx", dir + "/m.onnx", "--model", "/dev/zero"], "character device")
-    try expectRefused(["predict", "--model", model, "--input", train, "--labels", "/dev/zero"], "character device")
+    try expectToolRefuses(["export", "--onnx", model, "--model", model], "name the same file")
+    try expectToolRefuses(["export", "--onnx", dir + "/m.onnx", "--model", model, "--input", train, "--logits", train], "name the same file")
+    try expectToolRefuses(["export", "--onnx", dir + "/m.onnx", "--model", model, "--input", train, "--logits", dir + "/m.onnx"], "one output would overwrite the other")
+    try expectToolRefuses(["export", "--onnx", dir + "/m.onnx", "--model", "/dev/zero"], "character device")
+    try expectToolRefuses(["predict", "--model", model, "--input", train, "--labels", "/dev/zero"], "character device")
     // A --save-model directory exports its metadata's input and output (its values are compared
     // with onnxruntime by Scripts/check_onnx.py --classes); --logits is for model files.
     let directory = dir + "/reg"
-    #expect(try runTool(["regression", "--steps", "2", "--save-model", directory]).status == 0)
-    let exported = try runTool(["export", "--onnx", dir + "/reg.onnx", "--model", directory])
+    #expect(try runBackpropTool(["regression", "--steps", "2", "--save-model", directory]).status == 0)
+    let exported = try runBackpropTool(["export", "--onnx", dir + "/reg.onnx", "--model", directory])
     #expect(exported.status == 0 && exported.output.contains("input 'x_data:0' [1]"), "\(exported.error)")
     #expect(try FileIO.readBytes(atPath: dir + "/reg.onnx").count > 0)
-    try expectRefused(["export", "--onnx", dir + "/r.onnx", "--model", directory, "--input", train, "--logits", dir + "/l.npy"], "--logits is for model files")
-    try expectRefused(["export", "--onnx", dir + "/r.onnx", "--model", dir], "is a directory without a model's graph.pb")
+    try expectToolRefuses(["export", "--onnx", dir + "/r.onnx", "--model", directory, "--input", train, "--logits", dir + "/l.npy"], "--logits is for model files")
+    try expectToolRefuses(["export", "--onnx", dir + "/r.onnx", "--model", dir], "is a directory without a model's graph.pb")
     #expect(try FileIO.readBytes(atPath: model) == modelBefore)
     #expect(try FileIO.readBytes(atPath: ck) == before)
     #expect(try FileIO.readBytes(atPath: train) == trainBefore)
     // --restore ck --save ck stays allowed: it resumes and saves the continued run.
-    #expect(try runTool(["regression", "--steps", "4", "--restore", ck, "--save", ck]).status == 0)
+    #expect(try runBackpropTool(["regression", "--steps", "4", "--restore", ck, "--save", ck]).status == 0)
   }
 
-  @Test(.enabled(if: toolIsBuilt && FileManager.default.fileExists(atPath: "/dev/full"), "needs the tool and /dev/full"))
+  @Test(.enabled(if: backpropToolIsBuilt && FileManager.default.fileExists(atPath: "/dev/full"), "needs the tool and /dev/full"))
   func aWriteErrorOnStandardOutputIsAnErrorExit() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let outcome = try runTool(["regression", "--steps", "3", "--print-every", "1"], stdoutPath: "/dev/full")
+    let outcome = try runBackpropTool(["regression", "--steps", "3", "--print-every", "1"], standardOutputPath: "/dev/full")
     #expect(!outcome.signaled)
     #expect(outcome.status == 1)
     #expect(outcome.error.contains("cannot write to standard output"), "\(outcome.error)")
@@ -464,16 +421,16 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     #expect(throws: CheckpointError.self) { _ = try Checkpoint.restore(session: s, from: dir + "/ck.safetensors") }
   }
 
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func predictRefusesPixelsBeyondFloat32() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    #expect(try runTool(["digits", "--epochs", "1", "--hidden", "8", "--save", dir + "/m.safetensors", "--quiet"]).status == 0)
+    #expect(try runBackpropTool(["digits", "--epochs", "1", "--hidden", "8", "--save", dir + "/m.safetensors", "--quiet"]).status == 0)
     try digitsCSV(rows: 3, pixel: { i, j in i == 1 && j == 7 ? "1e300" : "3" }).write(toFile: dir + "/in.csv", atomically: false, encoding: .utf8)
-    try expectRefused(["predict", "--model", dir + "/m.safetensors", "--input", dir + "/in.csv"], "line 2, column 8")
-    try expectRefused(["digits", "--learning-rate", "1e-50"], "too small for float32")
-    try expectRefused(["fashion", "--learning-rate", "1e-50"], "too small for float32")
-    try expectRefused(["digits", "--learning-rate", "1e39"], "too large for float32")
+    try expectToolRefuses(["predict", "--model", dir + "/m.safetensors", "--input", dir + "/in.csv"], "line 2, column 8")
+    try expectToolRefuses(["digits", "--learning-rate", "1e-50"], "too small for float32")
+    try expectToolRefuses(["fashion", "--learning-rate", "1e-50"], "too small for float32")
+    try expectToolRefuses(["digits", "--learning-rate", "1e39"], "too large for float32")
   }
 }
 
@@ -509,15 +466,15 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     #expect(SafeText.excerpt("a\u{202E}b\tc") == "a\\u{202E}b\\u{9}c")
   }
 
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func theToolPrintsNoControlCharacters() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try "1,2\n3,\u{1B}]0;pwned\u{07}\n".write(toFile: dir + "/evil.csv", atomically: false, encoding: .utf8)
-    let outcome = try runTool(["digits", "--data", dir + "/evil.csv"])
+    let outcome = try runBackpropTool(["digits", "--data", dir + "/evil.csv"])
     #expect(outcome.status != 0)
     #expect(!outcome.error.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(outcome.error)")
-    let option = try runTool(["regression", "--steps", "\u{1B}[31mred"])
+    let option = try runBackpropTool(["regression", "--steps", "\u{1B}[31mred"])
     #expect(option.status != 0)
     #expect(!option.error.unicodeScalars.contains { $0.value == 0x1B }, "\(option.error)")
   }

@@ -20,19 +20,6 @@ private func scratch() throws -> String {
   return try #require(template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
 }
 
-private let toolIsBuilt = backpropToolPath != nil
-
-/// Expects the tool to refuse `arguments` with a status (not a signal) and `fragment` in its message.
-@discardableResult
-private func expectRefused(
-  _ arguments: [String], in directory: String, _ fragment: String, sourceLocation: Testing.SourceLocation = #_sourceLocation
-) throws -> ToolRun {
-  let outcome = try runBackpropTool(arguments, in: directory)
-  #expect(!outcome.signaled, "\(arguments) ended by a signal: \(outcome.error)", sourceLocation: sourceLocation)
-  #expect(outcome.status != 0, "\(arguments) succeeded: \(outcome.output)", sourceLocation: sourceLocation)
-  #expect(outcome.error.contains(fragment), "\(arguments): \(outcome.error)", sourceLocation: sourceLocation)
-  return outcome
-}
 
 /// An IDX header (and `payload`) of `type` with these dimensions.
 private func idx(type: UInt8, _ dimensions: [UInt32], payload: [UInt8] = []) -> [UInt8] {
@@ -66,13 +53,13 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
     #expect(empty.elementCount == 0)
   }
 
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func predictRefusesAnIDXFileWhoseItemSizeOverflows() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try saveLinearModel(to: dir + "/model")
     try write(idx(type: 8, [0, 0xFFFF_FFFF, 0xFFFF_FFFF]), dir + "/images.idx")
-    try expectRefused(["predict", "--model", "model", "--input", "images.idx"], in: dir, "images.idx")
+    try expectToolRefuses(["predict", "--model", "model", "--input", "images.idx"], in: dir, "images.idx")
   }
 }
 
@@ -81,20 +68,20 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
 @Suite struct ProbeHangTests {
   /// `--steps 9223372036854775807` trained until memory ran out (each step's history is kept);
   /// `--epochs 9223372036854775807` never ended. Both are refused at once, with the limit.
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func stepAndEpochCountsHaveDocumentedLimits() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let huge = "9223372036854775807"
-    try expectRefused(["regression", "--steps", huge], in: dir, "--steps must be between 1 and 10000000")
-    try expectRefused(["classification", "--steps", "10000001"], in: dir, "--steps must be between 1 and 10000000")
-    try expectRefused(["digits", "--epochs", huge], in: dir, "--epochs must be between 1 and 100000")
-    try expectRefused(["fashion", "--epochs", huge], in: dir, "--epochs must be between 1 and 100000")
+    try expectToolRefuses(["regression", "--steps", huge], in: dir, "--steps must be between 1 and 10000000")
+    try expectToolRefuses(["classification", "--steps", "10000001"], in: dir, "--steps must be between 1 and 10000000")
+    try expectToolRefuses(["digits", "--epochs", huge], in: dir, "--epochs must be between 1 and 100000")
+    try expectToolRefuses(["fashion", "--epochs", huge], in: dir, "--epochs must be between 1 and 100000")
     // bench's counts likewise (`--cnn-steps 9223372036854775807` measured until stopped).
-    try expectRefused(["bench", "--cnn-steps", huge], in: dir, "--cnn-steps must be 0 to 100,000")
-    try expectRefused(["bench", "--steps", huge], in: dir, "--steps must be 1 to 1,000,000,000")
-    try expectRefused(["bench", "--repetitions", "1001"], in: dir, "--repetitions must be 1 to 1000")
-    try expectRefused(["bench", "--digits-epochs", "1"], in: dir, "--digits-epochs must be 2 to 10,000")
+    try expectToolRefuses(["bench", "--cnn-steps", huge], in: dir, "--cnn-steps must be 0 to 100,000")
+    try expectToolRefuses(["bench", "--steps", huge], in: dir, "--steps must be 1 to 1,000,000,000")
+    try expectToolRefuses(["bench", "--repetitions", "1001"], in: dir, "--repetitions must be 1 to 1000")
+    try expectToolRefuses(["bench", "--digits-epochs", "1"], in: dir, "--digits-epochs must be 2 to 10,000")
   }
 }
 
@@ -103,20 +90,20 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
 @Suite struct ProbeOutputTests {
   /// `--restore DIR --log DIR/graph.pb` replaced the model's graph with the log (exit 0), and
   /// `--save-model DIR --csv DIR/graph.pb` wrote a model directory whose graph is a CSV file.
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func filesInsideAModelDirectoryAreTheDirectorysFiles() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let saved = try runBackpropTool(["regression", "--steps", "3", "--save-model", "m", "--quiet"], in: dir)
     #expect(saved.status == 0, "\(saved.error)")
     let graph = try Data(contentsOf: URL(fileURLWithPath: dir + "/m/graph.pb"))
-    try expectRefused(
+    try expectToolRefuses(
       ["regression", "--steps", "6", "--restore", "m", "--log", "m/graph.pb", "--quiet"], in: dir, "name the same file")
-    try expectRefused(
+    try expectToolRefuses(
       ["regression", "--steps", "6", "--restore", "m/", "--csv", "./m/variables.safetensors", "--quiet"], in: dir, "name the same file")
-    try expectRefused(["regression", "--steps", "3", "--save-model", "m", "--log", "m/graph.pb", "--quiet"], in: dir, "name the same file")
+    try expectToolRefuses(["regression", "--steps", "3", "--save-model", "m", "--log", "m/graph.pb", "--quiet"], in: dir, "name the same file")
     try FileManager.default.createDirectory(atPath: dir + "/new", withIntermediateDirectories: false)
-    try expectRefused(["regression", "--steps", "3", "--save-model", "new", "--csv", "new/graph.pb", "--quiet"], in: dir, "name the same file")
+    try expectToolRefuses(["regression", "--steps", "3", "--save-model", "new", "--csv", "new/graph.pb", "--quiet"], in: dir, "name the same file")
     #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/m/graph.pb")) == graph)
     // Resuming from a model directory and saving the continued run over it stays allowed.
     let resumed = try runBackpropTool(["regression", "--steps", "6", "--restore", "m", "--save-model", "m", "--quiet"], in: dir)
@@ -126,24 +113,24 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
   /// `--logdir X --save X` trained, then failed to save over the directory the log had made;
   /// `--save /proc/self/status` trained, then failed to create its temporary file. Both are
   /// refused before the run now.
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func outputsThatCannotBeWrittenFailBeforeTheRun() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    var outcome = try expectRefused(["regression", "--steps", "3", "--logdir", "x", "--save", "x", "--quiet"], in: dir, "name the same file")
+    var outcome = try expectToolRefuses(["regression", "--steps", "3", "--logdir", "x", "--save", "x", "--quiet"], in: dir, "name the same file")
     #expect(outcome.output.isEmpty)
     #expect(!FileManager.default.fileExists(atPath: dir + "/x"))
     try write(Array("keep".utf8), dir + "/file")
-    outcome = try expectRefused(["regression", "--steps", "3", "--logdir", "file", "--quiet"], in: dir, "is not a directory")
+    outcome = try expectToolRefuses(["regression", "--steps", "3", "--logdir", "file", "--quiet"], in: dir, "is not a directory")
     #expect(outcome.output.isEmpty)
-    outcome = try expectRefused(["regression", "--steps", "3", "--save", "/proc/self/status", "--quiet"], in: dir, "cannot create a file in")
+    outcome = try expectToolRefuses(["regression", "--steps", "3", "--save", "/proc/self/status", "--quiet"], in: dir, "cannot create a file in")
     #expect(outcome.output.isEmpty)
     #expect(try String(contentsOfFile: dir + "/file", encoding: .utf8) == "keep")
     // A model directory whose variables file is a directory: graph.pb was replaced, then the
     // save failed after the run.
     try FileManager.default.createDirectory(atPath: dir + "/m/variables.safetensors", withIntermediateDirectories: true)
     try write(Array("old graph".utf8), dir + "/m/graph.pb")
-    outcome = try expectRefused(["regression", "--steps", "3", "--save-model", "m", "--quiet"], in: dir, "it is a directory")
+    outcome = try expectToolRefuses(["regression", "--steps", "3", "--save-model", "m", "--quiet"], in: dir, "it is a directory")
     #expect(outcome.output.isEmpty)
     #expect(try String(contentsOfFile: dir + "/m/graph.pb", encoding: .utf8) == "old graph")
   }
@@ -179,7 +166,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
 @Suite struct ProbeSilentResultTests {
   /// `predict --model DIR` printed a class for input rows of NaN (a float IDX file), of 1e300
   /// (a float64 IDX file or a CSV: infinite in float32) and for a model whose weights are NaN.
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func wholeModelPredictionsComeFromFiniteValues() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -192,20 +179,20 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
     let nan = Float.nan.bitPattern
     let nanPayload = (0..<4).flatMap { _ in [UInt8(nan >> 24), UInt8(nan >> 16 & 255), UInt8(nan >> 8 & 255), UInt8(nan & 255)] }
     try write(idx(type: 0x0D, [1, 4], payload: nanPayload), dir + "/nan.idx")
-    try expectRefused(["predict", "--model", "model", "--input", "nan.idx"], in: dir, "not a finite number")
+    try expectToolRefuses(["predict", "--model", "model", "--input", "nan.idx"], in: dir, "not a finite number")
     let big = (1e300).bitPattern
     let bigPayload = (0..<4).flatMap { _ in (0..<8).map { UInt8(big >> (56 - 8 * UInt64($0)) & 255) } }
     try write(idx(type: 0x0E, [1, 4], payload: bigPayload), dir + "/big.idx")
-    try expectRefused(["predict", "--model", "model", "--input", "big.idx"], in: dir, "out of the range of float32")
+    try expectToolRefuses(["predict", "--model", "model", "--input", "big.idx"], in: dir, "out of the range of float32")
     try write(Array("1,2,1e300,4\n".utf8), dir + "/big.csv")
-    try expectRefused(["predict", "--model", "model", "--input", "big.csv"], in: dir, "row 1, value 3")
+    try expectToolRefuses(["predict", "--model", "model", "--input", "big.csv"], in: dir, "row 1, value 3")
     try saveLinearModel(to: dir + "/nanmodel", weight: .nan)
-    try expectRefused(["predict", "--model", "nanmodel", "--input", "ok.csv"], in: dir, "the model computed nan")
+    try expectToolRefuses(["predict", "--model", "nanmodel", "--input", "ok.csv"], in: dir, "the model computed nan")
   }
 
   /// `predict --model DIR` with an int32 input fed 2.7 as 2 and 3e9 as 2147483647 (and a bool
   /// input any nonzero value as true), printing outputs of values the rows do not hold.
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func integerAndBoolInputsAreNotRounded() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -219,14 +206,14 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
     let good = try runBackpropTool(["predict", "--model", "int32", "--input", "ints.csv"], in: dir)
     #expect(good.status == 0 && good.output == "1.0\n-2.0\n", "\(good.output) \(good.error)")
     try write(Array("1\n2.7\n".utf8), dir + "/fraction.csv")
-    try expectRefused(["predict", "--model", "int32", "--input", "fraction.csv"], in: dir, "row 2, value 1: 2.7 is not an integer")
+    try expectToolRefuses(["predict", "--model", "int32", "--input", "fraction.csv"], in: dir, "row 2, value 1: 2.7 is not an integer")
     try write(Array("3e9\n".utf8), dir + "/big.csv")
-    try expectRefused(["predict", "--model", "int32", "--input", "big.csv"], in: dir, "the input is int32")
+    try expectToolRefuses(["predict", "--model", "int32", "--input", "big.csv"], in: dir, "the input is int32")
     try write(Array("1\n0\n".utf8), dir + "/flags.csv")
     let flags = try runBackpropTool(["predict", "--model", "bool", "--input", "flags.csv"], in: dir)
     #expect(flags.status == 0 && flags.output == "1.0\n0.0\n", "\(flags.output) \(flags.error)")
     try write(Array("0.5\n".utf8), dir + "/half.csv")
-    try expectRefused(["predict", "--model", "bool", "--input", "half.csv"], in: dir, "neither 0 nor 1")
+    try expectToolRefuses(["predict", "--model", "bool", "--input", "half.csv"], in: dir, "neither 0 nor 1")
   }
 
   /// A Fashion-MNIST model file with NaN weights was read, and predicted a class for every image.
@@ -246,24 +233,24 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
 
   /// `regression --learning-rate 3e38` printed `A = [nan]` and exited 0, saving a checkpoint and
   /// a model of NaN. A diverged run is an error (as `digits` already did) and saves nothing.
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func divergedRunsAreErrorsAndSaveNothing() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     for recipe in ["regression"] {
-      try expectRefused(
+      try expectToolRefuses(
         [recipe, "--steps", "60", "--learning-rate", "3e38", "--save", "ck.safetensors", "--save-model", "m", "--log", "log.jsonl", "--quiet"],
         in: dir, "the training diverged")
       #expect(!FileManager.default.fileExists(atPath: dir + "/ck.safetensors"))
       #expect(!FileManager.default.fileExists(atPath: dir + "/m/graph.pb"))
       #expect(FileManager.default.fileExists(atPath: dir + "/log.jsonl"))  // the steps done
     }
-    try expectRefused(["regression", "--steps", "60", "--learning-rate", "3e38", "--eager", "--quiet"], in: dir, "the training diverged")
+    try expectToolRefuses(["regression", "--steps", "60", "--learning-rate", "3e38", "--eager", "--quiet"], in: dir, "the training diverged")
     // digits checked each epoch's loss, summed before each update: an overflow in the last
     // update saved a model of huge weights (exit 0) whose logits are NaN.
     let rows = (0..<20).map { i in ((0..<64).map { j in String((i * 7 + j * 3) % 17) } + [String(i % 10)]).joined(separator: ",") }
     try write(Array((rows.joined(separator: "\n") + "\n").utf8), dir + "/d.csv")
-    try expectRefused(
+    try expectToolRefuses(
       ["digits", "--data", "d.csv", "--epochs", "1", "--learning-rate", "3e38", "--optimizer", "sgd", "--save", "dm.safetensors", "--quiet"],
       in: dir, "logits became")
     #expect(!FileManager.default.fileExists(atPath: dir + "/dm.safetensors"))
@@ -274,13 +261,13 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
 
 @Suite struct ProbeMessageTests {
   /// `--restore` of a loop of symbolic links said "no such file".
-  @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
+  @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func aLoopOfLinksIsNamedAsSuch() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     #expect(symlink("b", dir + "/a") == 0)
     #expect(symlink("a", dir + "/b") == 0)
-    try expectRefused(["regression", "--restore", "a"], in: dir, "Too many levels of symbolic links")
-    try expectRefused(["digits", "--restore", "a"], in: dir, "Too many levels of symbolic links")
+    try expectToolRefuses(["regression", "--restore", "a"], in: dir, "Too many levels of symbolic links")
+    try expectToolRefuses(["digits", "--restore", "a"], in: dir, "Too many levels of symbolic links")
   }
 }

@@ -184,9 +184,13 @@ public var backpropToolPath: String? {
   return FileManager.default.isExecutableFile(atPath: path) ? path : nil
 }
 
-/// Runs the built `backprop` tool with `arguments` in `directory` and collects its outputs.
+/// Whether the `backprop` tool is built beside the tests (the CLI tests' condition).
+public let backpropToolIsBuilt = backpropToolPath != nil
+
+/// Runs the built `backprop` tool with `arguments` in `directory` and collects its outputs;
+/// `standardOutputPath` sends its standard output to that file instead (`output` is then empty).
 /// - Throws: when the tool is not built or cannot be started.
-public func runBackpropTool(_ arguments: [String], in directory: String? = nil) throws -> ToolRun {
+public func runBackpropTool(_ arguments: [String], in directory: String? = nil, standardOutputPath: String? = nil) throws -> ToolRun {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: try #require(backpropToolPath, "the backprop tool is not built (swift build --build-tests)"))
   process.arguments = arguments
@@ -199,15 +203,32 @@ public func runBackpropTool(_ arguments: [String], in directory: String? = nil) 
   defer { try? FileManager.default.removeItem(atPath: errorPath) }
   let output = Pipe()
   process.standardError = errors
-  process.standardOutput = output
+  if let standardOutputPath {
+    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: standardOutputPath))
+  } else {
+    process.standardOutput = output
+  }
   try process.run()
-  let outData = output.fileHandleForReading.readDataToEndOfFile()
+  let outData = standardOutputPath == nil ? output.fileHandleForReading.readDataToEndOfFile() : Data()
   process.waitUntilExit()
   try? errors.close()
   let errorText = readTextFile(errorPath) ?? ""
   return ToolRun(
     status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
     output: String(decoding: outData, as: UTF8.self), error: errorText)
+}
+
+/// Expects the built tool to refuse `arguments` (run in `directory`): an exit status other than
+/// 0, not a signal, and `fragment` in its standard error.
+@discardableResult
+public func expectToolRefuses(
+  _ arguments: [String], in directory: String? = nil, _ fragment: String, sourceLocation: Testing.SourceLocation = #_sourceLocation
+) throws -> ToolRun {
+  let outcome = try runBackpropTool(arguments, in: directory)
+  #expect(!outcome.signaled, "\(arguments) ended by a signal: \(outcome.error)", sourceLocation: sourceLocation)
+  #expect(outcome.status != 0, "\(arguments) succeeded: \(outcome.output)", sourceLocation: sourceLocation)
+  #expect(outcome.error.contains(fragment), "\(arguments): \(outcome.error)", sourceLocation: sourceLocation)
+  return outcome
 }
 
 /// Records an issue unless `body` throws an error whose description contains every one of
