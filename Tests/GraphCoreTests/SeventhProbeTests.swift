@@ -130,6 +130,7 @@ private struct WrongDtype: CustomOperation {
     let m0 = try buildModel(g0)
     var session = Session(graph: g0)
     try session.initializeVariables()
+    var initializers: [Int] = []
     for _ in 0..<3 {
       let h = session.graph
       let feeds: [Tensor: NDArray] = [
@@ -141,7 +142,10 @@ private struct WrongDtype: CustomOperation {
       defer { try? FileManager.default.removeItem(atPath: dir) }
       try session.saveModel(to: dir)
       session = try Session.loadModel(from: dir).session
+      initializers.append(session.graph.nodes.filter { $0.primitive is NoOp && $0.name.hasPrefix("init") }.count)
     }
+    // One initializer in each round's graph (one more per round before).
+    #expect(initializers == [1, 1, 1])
     for v in g.variables {
       let resumed = try session.value(of: try #require(session.graph.tensor(named: v.name)))
       #expect(resumed.isBitIdentical(to: try s.value(of: v)), "\(v.name)")
@@ -165,5 +169,34 @@ private struct WrongDtype: CustomOperation {
     expectError(["dense/kernel is float32 [3, 2] in the graph but float64 [3, 2] in the file"]) {
       try Checkpoint.restore(session: s32, from: file)
     }
+  }
+
+  /// `Session.initializeVariables()` added an initializer (an `Assign` per variable and a
+  /// group) to the graph, and a plan to the session, at every call: starting over for each trial
+  /// of a search grew both without bound. The initializer is now reused until a variable is
+  /// added, and initializing again still restores every initial value.
+  @Test func initializingAgainAddsNoOperations() throws {
+    let g = Graph()
+    let m = try buildModel(g)
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    let size = g.nodes.count
+    let (xs, ys) = batch()
+    try s.run([], feeding: [m.x: xs, m.y: ys, m.phase.flag: NDArray(scalar: true)], targets: [m.train])
+    for _ in 0..<3 { try s.initializeVariables() }
+    #expect(g.nodes.count == size)
+    // The values are those of a new initializer per call (the random initial values drawn
+    // again, as TF1's initializer run again; the others restored).
+    let other = Graph()
+    let n = try buildModel(other)
+    let t = Session(graph: other)
+    try t.run(other.variablesInitializer())
+    try t.run([], feeding: [n.x: xs, n.y: ys, n.phase.flag: NDArray(scalar: true)], targets: [n.train])
+    for _ in 0..<3 { try t.run(other.variablesInitializer()) }
+    for (v, w) in zip(g.variables, other.variables) { #expect(try s.value(of: v).isBitIdentical(to: t.value(of: w)), "\(v.name)") }
+    // A variable added later gets an initializer that covers it (and the others).
+    let extra = try g.variable(NDArray([Float(7)]), name: "extra")
+    try s.initializeVariables()
+    #expect(try s.value(of: extra).doubles == [7] && g.nodes.count > size)
   }
 }

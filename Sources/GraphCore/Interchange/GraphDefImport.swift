@@ -339,6 +339,25 @@ struct GraphDefImporter {
         throw fail("the nodes form a cycle (through \(stuck.joined(separator: ", ")))")
       }
     }
+    adoptInitializer()
+  }
+
+  /// Makes the file's `init` the graph's reusable initializer (see
+  /// ``Session/initializeVariables()``) when it is the one its variables' initial values come
+  /// from: a `NoOp` whose control inputs are exactly one `<variable>/Assign` per variable. A model
+  /// loaded, saved and loaded again then keeps one initializer, not one more per round.
+  func adoptInitializer() {
+    let g = graph
+    guard let op = operations["init"], g.nodes[op.id].primitive is NoOp, !g.initialValues.isEmpty else { return }
+    let controls = g.nodes[op.id].controlInputs
+    var expected: [String: Int] = [:]
+    for (v, _) in g.initialValues { expected[g.nodes[v].name + "/Assign"] = v }
+    guard controls.count == expected.count,
+      controls.allSatisfy({ c in
+        (g.nodes[c].primitive as? Assign).map { $0.variable == expected.removeValue(forKey: g.nodes[c].name) } ?? false
+      })
+    else { return }
+    g.reusableInitializer = (g.initialValues.count, op.id)
   }
 
   /// Gives node `d`'s operation its own name once ``build(_:initialValue:)`` made it from
