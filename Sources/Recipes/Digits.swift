@@ -617,6 +617,12 @@ public struct DigitsModel: Sendable {
   public init(contentsOfFile path: String) throws {
     let file = try SafetensorsFile(contentsOfFile: path)
     guard file.metadata["format"] == Self.formatName, let layersText = file.metadata["layers"] else {
+      // A recipe's training checkpoint (`--checkpoint`, the notebook recipes' `--save`) is named
+      // as such, with the files that classify.
+      if file.metadata["format"] == nil, let recipe = file.metadata["recipe"] {
+        throw RecipeError(
+          "\(path): a training checkpoint of the \(SafeText.excerpt(recipe)) recipe (for --restore), not a digits model; classify with a model written by `backprop digits --save FILE` or a `--save-model DIR` directory")
+      }
       throw RecipeError("\(path): not a digits model (no __metadata__ format \"\(Self.formatName)\" with layers)")
     }
     if let activation = file.metadata["activation"], activation != "relu" {

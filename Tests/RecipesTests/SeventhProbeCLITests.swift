@@ -32,6 +32,7 @@ struct SeventhProbeCLITests {
   /// lower bound passed its upper bound), and with `--epochs 3` trapped converting the missing
   /// test accuracy (NaN) to a count. Now, as `fashion` (and Keras's `fit` with
   /// `initial_epoch >= epochs`): no step, the restored model's accuracy, the files asked for.
+  /// The checkpoint given to `predict` or `export` was "not a digits model".
   @Test func digitsResumedPastItsEpochs() throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -46,6 +47,11 @@ struct SeventhProbeCLITests {
       #expect(run.output.contains("the restored model has trained 3 epochs already (--epochs \(epochs)): test 0.9471"), "\(run.output)")
       #expect(run.output.contains(accuracy), "\(run.output)")
       #expect(Session.isModelDirectory(dir + "/m" + epochs) && FileManager.default.fileExists(atPath: dir + "/w.safetensors"))
+    }
+    // The checkpoint given to predict or export was "not a digits model": it is named as what it is.
+    for command in [["predict", "--input", digits], ["export", "--onnx", "m.onnx"]] {
+      let run = try runBackpropTool(command + ["--model", "ck.safetensors"], in: dir)
+      #expect(run.status != 0 && run.error.contains("ck.safetensors: a training checkpoint of the digits recipe (for --restore), not a digits model"), "\(run.error)")
     }
     // The directory records the 3 epochs its model trained: resuming it to 4 trains one more.
     let more = try runBackpropTool(["digits", "--data", digits, "--epochs", "4", "--quiet", "--restore", "m2"], in: dir)
