@@ -139,6 +139,10 @@ public final class Graph: @unchecked Sendable {
   var initialValues: [(variable: Int, value: ValueRef)] = []
   /// Nodes of the operations a training step must also run (see ``updateOperations``).
   var updateNodes: [Int] = []
+  /// The initializer ``Session/initializeVariables()`` made (or an imported file's `init`) and the
+  /// number of variables it initializes: reused while no variable is added, so that initializing
+  /// again (each trial of a search, each loaded model) adds no operations and no plan.
+  var reusableInitializer: (variables: Int, node: Int)?
   /// Eager tensors of other graphs brought into this one by value (see `adopt`), by source: the
   /// local output (a `ValueRef`, not a `Tensor`, which would hold this graph strongly).
   @exclusivity(unchecked) var imports = ImportTable()

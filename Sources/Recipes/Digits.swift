@@ -165,8 +165,11 @@ public struct DigitsRecipe: Sendable {
     public var model: DigitsModel
     /// The number of training and test rows.
     public var trainCount = 0, testCount = 0
-    /// The test accuracy after the last epoch.
-    public var testAccuracy: Double { epochs.last?.testAccuracy ?? .nan }
+    /// The test accuracy after the last epoch (when no epoch ran, a restored model having trained
+    /// ``Configuration/epochs`` already, the restored model's).
+    public var testAccuracy: Double { epochs.last?.testAccuracy ?? restoredTestAccuracy }
+    /// The restored model's test accuracy when the run trained no epoch.
+    var restoredTestAccuracy = Double.nan
     /// With ``Configuration/profiles``: the time each operation took over the run's training
     /// steps and evaluations (``GraphCore/Session/Options/profiles``); `nil` otherwise.
     public var profile: RunProfile?
@@ -316,14 +319,27 @@ public struct DigitsRecipe: Sendable {
     var report = Report(model: try net.model(session, standardizer: standardizer))
     report.trainCount = train.count
     report.testCount = test.count
+    let globalBatch = Batches.globalSize(perRank: c.batchSize, ranks: ranks)
+    if startEpoch >= c.epochs {
+      // A model that trained --epochs already (Keras's fit with initial_epoch >= epochs): no
+      // step, its test accuracy, and the files asked for.
+      report.restoredTestAccuracy = try net.accuracy(session, test, dtype: c.dtype)
+      if rank == 0 {
+        output(
+          "the restored model has trained \(startEpoch) epoch\(startEpoch == 1 ? "" : "s") already (--epochs \(c.epochs)): test \(formatFixed(report.testAccuracy, decimals: 4))")
+      }
+    }
     let clock = ContinuousClock()
-    var stepCount = 0
+    // The monitor counts the run's global steps (a resumed run's first step is the one after the
+    // restored epochs' steps at this run's batch size), so TensorBoard's curves continue.
+    let (before, beforeOverflow) = startEpoch.multipliedReportingOverflow(by: Batches.count(samples: train.count, size: globalBatch))
+    var stepCount = beforeOverflow ? 0 : before
     var lastBatch: (NDArray, NDArray)?
     if rank == 0 { try monitor.willStart(net.graph, .constant(c.learningRate)) }
-    for epoch in startEpoch..<c.epochs {
+    for epoch in startEpoch..<Swift.max(startEpoch, c.epochs) {
       var lossSum = 0.0
       let start = clock.now
-      let batches = try train.epoch(epoch, batchSize: Batches.globalSize(perRank: c.batchSize, ranks: ranks), seed: c.seed &+ 1)
+      let batches = try train.epoch(epoch, batchSize: globalBatch, seed: c.seed &+ 1)
       for i in batches.indices {
         let part = batches.weightedShard(i, rank: rank, of: ranks)  // the whole batch on one process
         let (x, y) = part.batch, samples = part.samples
@@ -377,7 +393,7 @@ public struct DigitsRecipe: Sendable {
       try saveWholeModel(
         t.net, session: savedSession, standardizer: standardizer, to: path,
         metadata: [
-          "recipe": "digits", "epoch": String(c.epochs), "seed": String(c.seed), "features": t.net.input.name,
+          "recipe": "digits", "epoch": String(Swift.max(startEpoch, c.epochs)), "seed": String(c.seed), "features": t.net.input.name,
           "labels": t.labels.name, "loss": t.loss.name, "train": t.train.name,
           "layers": t.net.layerSizes.map(String.init).joined(separator: ","), "dtype": "\(c.dtype)",
         ])
@@ -601,6 +617,12 @@ public struct DigitsModel: Sendable {
   public init(contentsOfFile path: String) throws {
     let file = try SafetensorsFile(contentsOfFile: path)
     guard file.metadata["format"] == Self.formatName, let layersText = file.metadata["layers"] else {
+      // A recipe's training checkpoint (`--checkpoint`, the notebook recipes' `--save`) is named
+      // as such, with the files that classify.
+      if file.metadata["format"] == nil, let recipe = file.metadata["recipe"] {
+        throw RecipeError(
+          "\(path): a training checkpoint of the \(SafeText.excerpt(recipe)) recipe (for --restore), not a digits model; classify with a model written by `backprop digits --save FILE` or a `--save-model DIR` directory")
+      }
       throw RecipeError("\(path): not a digits model (no __metadata__ format \"\(Self.formatName)\" with layers)")
     }
     if let activation = file.metadata["activation"], activation != "relu" {

@@ -319,12 +319,28 @@ public struct FashionRecipe: Sendable {
     var report = Report(model: try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: done), testAccuracy: .nan)
     report.trainCount = train.count
     report.testCount = data.test.count
+    // The whole model (--save-model), on rank 0, with the epochs it has trained.
+    func saveWholeModelIfAsked(epochs: Int) throws {
+      guard let path = c.modelPath, rank == 0 else { return }
+      let (t, savedSession) = try training.forSaving(session: session, distributed: distributed) {
+        try Self.buildTraining(c, learningRate: rate, communicator: nil)
+      }
+      try Self.saveWholeModel(
+        t.net, session: savedSession, to: path,
+        metadata: [
+          "recipe": "fashion", "model": c.model.rawValue, "layers": c.model.layerDescription, "epoch": String(epochs),
+          "seed": String(c.seed), "features": t.net.input.name, "labels": t.labels.name, "loss": t.loss.name,
+          "train": t.train.name, "phase": t.net.phase.flag.name,
+        ])
+    }
     if done >= c.epochs {
       report.testAccuracy = try net.accuracy(session, data.test)
       if speaks {
-        output("the restored model has trained \(done) epochs already (--epochs \(c.epochs)): test \(formatFixed(report.testAccuracy, decimals: 4))")
+        output(
+          "the restored model has trained \(done) epoch\(done == 1 ? "" : "s") already (--epochs \(c.epochs)): test \(formatFixed(report.testAccuracy, decimals: 4))")
       }
       if c.profiles { report.profile = session.profile }
+      try saveWholeModelIfAsked(epochs: done)
       return report
     }
     let (product, overflow) = (c.epochs - done).multipliedReportingOverflow(by: stepsPerEpoch)
@@ -398,18 +414,7 @@ public struct FashionRecipe: Sendable {
     report.testAccuracy = report.epochs.last?.testAccuracy ?? .nan
     if c.profiles { report.profile = session.profile }
     report.model = try FashionModel(session: session, graph: net.graph, kind: c.model, epochsDone: c.epochs)
-    if let path = c.modelPath, rank == 0 {
-      let (t, savedSession) = try training.forSaving(session: session, distributed: distributed) {
-        try Self.buildTraining(c, learningRate: rate, communicator: nil)
-      }
-      try Self.saveWholeModel(
-        t.net, session: savedSession, to: path,
-        metadata: [
-          "recipe": "fashion", "model": c.model.rawValue, "layers": c.model.layerDescription, "epoch": String(c.epochs),
-          "seed": String(c.seed), "features": t.net.input.name, "labels": t.labels.name, "loss": t.loss.name,
-          "train": t.train.name, "phase": t.net.phase.flag.name,
-        ])
-    }
+    try saveWholeModelIfAsked(epochs: c.epochs)
     return report
   }
 

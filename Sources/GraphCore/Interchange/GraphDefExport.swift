@@ -212,6 +212,9 @@ struct GraphDefExporter {
         }
       }
       var nodes = emitted!
+      // A registered update (batch normalization's moving averages: TF1's `UPDATE_OPS`
+      // collection, which a GraphDef lacks), so that `minimize` on the imported graph runs it.
+      if graph.updateNodes.contains(id) { nodes[nodes.count - 1].attrs.append(("_backprop_update", .bool(true))) }
       // Control inputs go on every emitted node without data inputs from this op's group.
       if !control.isEmpty { for i in nodes.indices { nodes[i].inputs += control } }
       out += nodes
@@ -301,9 +304,14 @@ struct GraphDefExporter {
     case let c as ConstantPrimitive:
       return simple("Const", [("dtype", .type(c.value.dtype)), ("value", .tensor(c.value))])
     case let v as VariablePrimitive:
+      // Whether optimizers update it (TF1 keeps this in the MetaGraphDef's `trainable_variables`
+      // collection, which a GraphDef lacks): written for the variables that are not trainable
+      // (slots, step counters, moving averages), so that an imported graph's
+      // `trainableVariables` are the model's parameters.
       return simple(
         "VariableV2",
-        [("dtype", .type(v.dtype)), ("shape", .shape(PartialShape(v.shape))), ("container", .string("")), ("shared_name", .string(""))])
+        [("dtype", .type(v.dtype)), ("shape", .shape(PartialShape(v.shape))), ("container", .string("")), ("shared_name", .string(""))]
+          + (v.trainable ? [] : [("_backprop_trainable", .bool(false))]))
     case let u as any UnaryPrimitive:
       if let l = u.function as? LeakyRelu {
         return simple("LeakyRelu", [("T", .type(t)), ("alpha", .float(Float(l.alpha)))])

@@ -187,8 +187,13 @@ extension Graph {
   /// writes it), keeping every node's name, so tensors are found with
   /// ``tensor(named:)``. Variables take their initial value from the `Assign` that
   /// `global_variables_initializer()` runs (zeros when there is none), so
-  /// ``Session/initializeVariables()`` works as in TensorFlow. Random operations keep their
-  /// seeds but draw Backprop's numbers, not TensorFlow's.
+  /// ``Session/initializeVariables()`` works as in TensorFlow. A file Backprop wrote
+  /// (``graphDef(lenient:)``, ``Session/saveModel(to:metadata:)``) also keeps what TF1 keeps in
+  /// a MetaGraphDef's collections: which variables are trainable (not the optimizer's slots,
+  /// step counters or moving averages), and the registered ``updateOperations``, so that a new
+  /// optimizer's `minimize` on the imported graph trains the model's parameters and runs batch
+  /// normalization's updates; every variable of another file is trainable. Random operations
+  /// keep their seeds but draw Backprop's numbers, not TensorFlow's.
   /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` listing every node whose
   ///   operation is not supported (``importableTensorFlowOperations``), by type and name, in one
   ///   error; ``GraphDefError/malformed(source:reason:)`` for corrupt or truncated bytes, a
@@ -321,6 +326,10 @@ struct GraphDefImporter {
         let start = graph.nodes.count
         try build(defs[i], initialValue: initialValue[defs[i].name])
         claimName(of: defs[i], createdFrom: start)
+        // The exporter's mark of a registered update (see GraphDefExporter.run).
+        if case .bool(true)? = defs[i].attrs["_backprop_update"], let op = operations[defs[i].name] {
+          try graph.addUpdateOperation(op)
+        }
         done[i] = true
         remaining -= 1
         progressed = true
@@ -330,6 +339,25 @@ struct GraphDefImporter {
         throw fail("the nodes form a cycle (through \(stuck.joined(separator: ", ")))")
       }
     }
+    adoptInitializer()
+  }
+
+  /// Makes the file's `init` the graph's reusable initializer (see
+  /// ``Session/initializeVariables()``) when it is the one its variables' initial values come
+  /// from: a `NoOp` whose control inputs are exactly one `<variable>/Assign` per variable. A model
+  /// loaded, saved and loaded again then keeps one initializer, not one more per round.
+  func adoptInitializer() {
+    let g = graph
+    guard let op = operations["init"], g.nodes[op.id].primitive is NoOp, !g.initialValues.isEmpty else { return }
+    let controls = g.nodes[op.id].controlInputs
+    var expected: [String: Int] = [:]
+    for (v, _) in g.initialValues { expected[g.nodes[v].name + "/Assign"] = v }
+    guard controls.count == expected.count,
+      controls.allSatisfy({ c in
+        (g.nodes[c].primitive as? Assign).map { $0.variable == expected.removeValue(forKey: g.nodes[c].name) } ?? false
+      })
+    else { return }
+    g.reusableInitializer = (g.initialValues.count, op.id)
   }
 
   /// Gives node `d`'s operation its own name once ``build(_:initialValue:)`` made it from
@@ -661,7 +689,10 @@ struct GraphDefImporter {
         initial = g.constant(try NDArray.zeros(Shape(s.map { $0! }), dtype: dtype), name: name + "/zeros")
       }
       guard initial.dtype == dtype else { throw fail("variable '\(name)' is \(dtype) but its initial value is \(initial.dtype)") }
-      result = [try g.variable(initial, name: name)]
+      // Not trainable when the exporter said so (see GraphDefExporter.export).
+      var trainable = true
+      if case .bool(false)? = d.attrs["_backprop_trainable"] { trainable = false }
+      result = [try g.variable(initial, trainable: trainable, name: name)]
     case "ReadVariableOp": result = [try apply(Identity(stopsGradient: false), [x(0)])]
     case "VarIsInitializedOp":
       // Session.initializeVariables() initializes every variable before anything runs.

@@ -188,9 +188,17 @@ public final class Session: @unchecked Sendable {
   }
 
   /// Runs the graph's variables initializer (every variable created so far gets its initial
-  /// value).
+  /// value). The initializer is built once and reused until a variable is added, so calling this
+  /// again (to start over) adds no operations to the graph.
   public func initializeVariables() throws {
-    try run(graph.variablesInitializer())
+    let graph = graph
+    if let reusable = graph.reusableInitializer, reusable.variables == graph.initialValues.count {
+      try run(Operation(graph: graph, id: reusable.node))
+      return
+    }
+    let initializer = try graph.variablesInitializer()
+    graph.reusableInitializer = (graph.initialValues.count, initializer.id)
+    try run(initializer)
   }
 
   /// The current value of a variable.
