@@ -466,21 +466,42 @@ extension Tensor {
   }
 
   /// The value of an eager tensor (a variable's current value).
+  ///
+  /// While ``compile(_:)`` traces a function on this thread, a value read there would become a
+  /// constant of the trace, used by every later call however the variables change; so a tensor
+  /// of the trace has none, and an eager variable's is refused (TF2's `.numpy()` inside a
+  /// `tf.function` raises too). Compute with the tensor itself (the trace reads variables at
+  /// every call), or return it from the function and read the call's result.
   /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a tensor of a symbolic
-  ///   graph (run it in a ``Session``, or trace the code with ``compile(_:)``) or an eager
-  ///   placeholder.
+  ///   graph (run it in a ``Session``, or trace the code with ``compile(_:)``), of a function
+  ///   being traced, an eager variable read while a function is traced, or an eager placeholder.
   public var value: NDArray {
     get throws {
       guard let store = graph.eager else {
         throw GraphError.invalidArgument(
           op: "value",
-          reason: "'\(name)' is a tensor of a symbolic graph: it has no value until a Session runs it", location: nil)
+          reason: graph.isTrace
+            ? "'\(name)' is a tensor of a function traced by compile: it has no value of its own "
+              + "(read while tracing, it would be a constant of every later call); compute with the tensor itself, "
+              + "or return it from the function and read the call's result"
+            : "'\(name)' is a tensor of a symbolic graph: it has no value until a Session runs it",
+          location: nil)
       }
       // The store's flags, not a dynamic cast of the node's primitive (`isVariable`).
       guard exists, store.records[node].hasValue || store.records[node].isVariable else {
         throw GraphError.invalidArgument(op: "value", reason: "'\(name)' has no value (a placeholder in an eager graph)", location: nil)
       }
-      if store.records[node].isVariable { return try store.context.variable(node: node) }
+      if store.records[node].isVariable {
+        if EagerScope.trace != nil {
+          throw GraphError.invalidArgument(
+            op: "value",
+            reason: "'\(name)' is an eager variable read while compile traces a function: its value now would be a "
+              + "constant of every later call, whatever the variable holds then; compute with the variable itself "
+              + "(the trace reads it at every call), or read its value outside the function",
+            location: nil)
+        }
+        return try store.context.variable(node: node)
+      }
       return store.values[store.records[node].firstSlot + output]
     }
   }
