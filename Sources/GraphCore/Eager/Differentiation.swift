@@ -249,7 +249,14 @@ private func requireFloatingPoint(_ xs: [Tensor], op: String, location: SourceLo
 /// and infinity (TF2's `tf.debugging.enable_check_numerics`, PyTorch's anomaly detection): the
 /// first operation that produces one throws ``SessionError/nonFinite(op:name:location:)``
 /// naming it and the line that made it, as a ``Session`` with `checkNumerics` does for a graph.
-/// Gradients computed inside are checked too; a compiled function's runs are its session's.
+/// Checked too: gradients computed inside; every operation of a ``compile(_:)``d function's runs
+/// (as TF2 checks the operations inside a `tf.function`) and of an eager optimizer's update;
+/// eager constants made inside (`Tensor(array)`, named by the first operation that reads them,
+/// since making one cannot throw); values given to an eager variable (`assign`, or its initial
+/// value). Not checked, as neither a session nor TF2 checks them: values read without an
+/// operation (`.value`), and the variables written in place by update kernels without outputs
+/// (`AssignSub`, `ApplyAdam`: an update that overflows is named by the next operation that
+/// reads the variable).
 /// `enabled: false` runs `body` unchecked (inside a checked scope, for code that expects
 /// infinities).
 /// The setting belongs to the calling thread: a `Task` or thread started inside `body` does not

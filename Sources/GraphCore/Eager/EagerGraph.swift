@@ -88,6 +88,10 @@ struct EagerRecord {
   var hasValue: Bool
   /// Whether the node is a variable (its value is the context's, which assignments change).
   var isVariable: Bool
+  /// Whether the node is a constant made while ``withNumericChecks(_:_:)`` was on, holding NaN
+  /// or infinity: the first operation that reads it throws, naming it (see
+  /// ``EagerStore/checkConstant(id:_:)``).
+  var isNonFinite = false
 }
 
 /// The arrays of dead eager graphs, cleared, for new eager graphs to reuse: an eager step makes a
@@ -367,6 +371,8 @@ extension Graph {
       local = appendLeaf(
         ConstantPrimitive(value: value), output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)),
         name: mode == .symbolic ? "captured" : sourceName, location: sourceLocation)
+      // A constant found to hold NaN or infinity stays marked in its copies (see `checkConstant`).
+      if sourceStore.records[tensor.node].isNonFinite { eager?.records[local.node].isNonFinite = true }
     }
     imports.insert(source: source, node: tensor.node, output: tensor.output, local: ValueRef(node: local.node, output: local.output))
     return local
@@ -405,17 +411,22 @@ extension Graph {
   }
 
   /// An eager variable holding `initialValue`'s value.
+  /// - Throws: what reading the value throws; ``SessionError/nonFinite(op:name:location:)`` when
+  ///   it holds NaN or infinity while ``withNumericChecks(_:_:)`` is on.
   func eagerVariable(_ initialValue: Tensor, trainable: Bool, name: String, location: SourceLocation) throws -> Tensor {
     let value = try initialValue.value
+    let primitive = VariablePrimitive(dtype: value.dtype, shape: value.shape, trainable: trainable)
+    if EagerScope.checksNumerics && !isFinite(value) {
+      throw SessionError.nonFinite(op: primitive.typeName, name: name, location: location)
+    }
     eager!.context.writeVariable(node: nodes.count, value)
-    return appendLeaf(
-      VariablePrimitive(dtype: value.dtype, shape: value.shape, trainable: trainable),
-      output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)), name: name, location: location)
+    return appendLeaf(primitive, output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)), name: name, location: location)
   }
 
   /// Sets an eager variable's value (what optimizers' eager updates do).
   /// - Throws: ``GraphError`` when `variable` is not a variable of this eager graph, or the
-  ///   value's dtype or shape differs from the variable's.
+  ///   value's dtype or shape differs from the variable's; ``SessionError/nonFinite(op:name:location:)``
+  ///   when the value holds NaN or infinity while ``withNumericChecks(_:_:)`` is on.
   func assignEagerly(_ value: NDArray, to variable: Tensor, location: SourceLocation?) throws {
     guard variable.graph === self, let store = eager, variable.isVariable else {
       throw GraphError.notAVariable(op: "assign", tensor: variable.name, location: location)
@@ -425,6 +436,9 @@ extension Graph {
         op: "assign",
         reason: "'\(variable.name)' is \(variable.dtype) \(variable.shape), the value is \(value.dtype) \(value.shape)",
         location: location)
+    }
+    if EagerScope.checksNumerics && !isFinite(value) {
+      throw SessionError.nonFinite(op: "Assign", name: variable.operation.name, location: location)
     }
     store.context.variables[variable.node] = value
   }
@@ -509,7 +523,9 @@ extension Tensor {
   /// Sets an eager variable's value (TF2's `variable.assign(value)`); eager tensors that read
   /// it before keep the value they read.
   /// - Throws: ``GraphError`` when the tensor is not an eager variable, or the value's dtype or
-  ///   shape differs from the variable's.
+  ///   shape differs from the variable's; ``SessionError/nonFinite(op:name:location:)`` when the
+  ///   value holds NaN or infinity while ``withNumericChecks(_:_:)`` is on (the variable keeps
+  ///   its value).
   public func assign(_ value: NDArray, file: StaticString = #fileID, line: UInt = #line) throws {
     try graph.assignEagerly(value, to: self, location: SourceLocation(file, line))
   }
@@ -531,6 +547,7 @@ extension EagerStore {
   /// `Graph.evaluateLast(_:inputs:)`); on failure the node is removed again.
   func evaluateLast(of graph: Graph, _ primitive: some Primitive, inputs: [Tensor]) throws {
     let id = graph.nodes.count - 1
+    let checking = EagerScope.checksNumerics
     // The node is read in place (`graph.nodes[id]`), not copied: a copy retains and releases each of
     // its arrays and its primitive, for every eager operation.
     for i in inputs.indices where !records[inputs[i].node].hasValue {
@@ -538,6 +555,14 @@ extension EagerStore {
       throw GraphError.invalidOperation(
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
         reason: "'\(inputs[i].name)' has no value (a placeholder in an eager graph)", location: node.location)
+    }
+    // A leaf made while checks were on, holding NaN or infinity: named as an operation's result.
+    if checking {
+      for i in inputs.indices where records[inputs[i].node].isNonFinite {
+        graph.nodes.removeLast()
+        let leaf = graph.nodes[inputs[i].node]
+        throw SessionError.nonFinite(op: leaf.primitive.typeName, name: leaf.name, location: leaf.location)
+      }
     }
     let first = values.count
     let inputCount = graph.nodes[id].inputs.count
@@ -572,7 +597,7 @@ extension EagerStore {
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
         reason: reason, location: node.location)
     }
-    if EagerScope.checksNumerics {
+    if checking {
       for o in 0..<outputCount where !isFinite(values[first + o]) {
         let node = graph.nodes.removeLast()
         values.removeLast(outputCount)
@@ -608,5 +633,14 @@ extension EagerStore {
       hasValue = false
     }
     records.append(EagerRecord(firstSlot: first, hasValue: hasValue, isVariable: isVariable))
+  }
+
+  /// Checks constant leaf `id`'s `value` while ``withNumericChecks(_:_:)`` is on: holding NaN
+  /// or infinity, the leaf is marked, so that the first operation reading it (or a copy of it
+  /// brought into another graph) throws naming it: making a constant cannot throw. Values brought
+  /// in from other graphs are not checked again: they were checked where they were made, if
+  /// checks were on there.
+  func checkConstant(id: Int, _ value: NDArray) {
+    if EagerScope.checksNumerics && !isFinite(value) { records[id].isNonFinite = true }
   }
 }
