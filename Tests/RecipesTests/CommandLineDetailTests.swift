@@ -44,6 +44,41 @@ struct RestoreOtherRecipeTests {
   }
 }
 
+/// `digits --restore` of a checkpoint written with another `--dtype`, `--optimizer` or
+/// `--hidden` listed the mismatched, missing and unexpected variables; the checkpoint's settings
+/// are now checked before its variables, as its recipe is, and the flag to change is named.
+@Suite("restore: a digits checkpoint of other settings names the flag")
+struct RestoreOtherSettingsTests {
+  @Test func theFlagToChangeIsNamed() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-restore-settings-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let checkpoint = dir + "/d.safetensors"
+    let model = dir + "/m"
+    let first = try runBackpropTool(["digits", "--quiet", "--epochs", "1", "--checkpoint", checkpoint, "--save-model", model])
+    try #require(first.status == 0, "\(first.error)")
+    for saved in [checkpoint, model] {
+      let dtype = try runBackpropTool(["digits", "--quiet", "--epochs", "2", "--dtype", "float64", "--restore", saved])
+      #expect(
+        dtype.status != 0
+          && dtype.error.contains("\(saved) was written with --dtype float32, this run has --dtype float64; resume with --dtype float32"),
+        "\(dtype.error)")
+      let optimizer = try runBackpropTool(["digits", "--quiet", "--epochs", "2", "--optimizer", "sgd", "--restore", saved])
+      #expect(
+        optimizer.status != 0
+          && optimizer.error.contains("was written with --optimizer adam, this run has --optimizer sgd; resume with --optimizer adam"),
+        "\(optimizer.error)")
+      let hidden = try runBackpropTool(["digits", "--quiet", "--epochs", "2", "--hidden", "32,16", "--restore", saved])
+      #expect(hidden.status != 0 && hidden.error.contains("resume with --hidden 128"), "\(hidden.error)")
+      for run in [dtype, optimizer, hidden] {
+        #expect(!run.error.contains("missing") && !run.error.contains("unexpected"), "\(run.error)")
+      }
+    }
+    // The same settings resume.
+    #expect(try runBackpropTool(["digits", "--quiet", "--epochs", "2", "--restore", checkpoint]).status == 0)
+  }
+}
+
 /// `predict` given a labels file (rank-1 IDX) as its input said "items of  values" (an empty
 /// size list); it now says what the file is and where labels go.
 @Suite("predict: a labels file as the input")
