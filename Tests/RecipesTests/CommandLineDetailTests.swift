@@ -79,6 +79,40 @@ struct RestoreOtherSettingsTests {
   }
 }
 
+/// `regression --batch-size 4 --save-model DIR` saved an input `x_data` of shape `[4]`, so
+/// `predict --model DIR` took only rows of 4 values. A saved notebook model's input is now
+/// `[nil]` (TensorFlow's `[None]`): any number of rows, whatever the training batch size; the
+/// training and a run resumed from the directory keep theirs.
+@Suite("save-model: a notebook model takes any batch size")
+struct NotebookModelBatchSizeTests {
+  @Test func aModelSavedWithABatchSizeTakesAnyNumberOfRows() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-batch-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let rows = dir + "/x.csv"
+    try Data("1\n0.5\n2\n".utf8).write(to: URL(fileURLWithPath: rows))
+    for recipe in ["regression", "classification"] {
+      let model = dir + "/" + recipe
+      let trained = try runBackpropTool([recipe, "--quiet", "--steps", "20", "--batch-size", "4", "--save-model", model])
+      try #require(trained.status == 0, "\(trained.error)")
+      let predicted = try runBackpropTool(["predict", "--model", model, "--input", rows])
+      #expect(predicted.status == 0, "\(predicted.error)")
+      let lines = predicted.output.split(separator: "\n").map(String.init)
+      try #require(lines.count == 3, "\(predicted.output)")
+      if recipe == "regression" {
+        // x·A at 1, 0.5 and 2: A, A/2 and 2A exactly.
+        let values = lines.compactMap(Float.init)
+        #expect(values.count == 3 && values[1] * 2 == values[0] && values[2] == values[0] * 2, "\(lines)")
+      } else {
+        #expect(lines.allSatisfy { $0 == "0" || $0 == "1" }, "\(lines)")
+      }
+      // A run resumed from the directory trains with its batch size, as before.
+      let resumed = try runBackpropTool([recipe, "--quiet", "--steps", "30", "--batch-size", "4", "--restore", model])
+      #expect(resumed.status == 0, "\(resumed.error)")
+    }
+  }
+}
+
 /// `predict` given a labels file (rank-1 IDX) as its input said "items of  values" (an empty
 /// size list); it now says what the file is and where labels go.
 @Suite("predict: a labels file as the input")
