@@ -2,14 +2,20 @@ import Foundation
 import Testing
 import TestSupport
 
+/// A new empty directory for one test's files, named after `name` (the test removes it).
+private func makeScratchDirectory(_ name: String) throws -> String {
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-\(name)-\(UUID().uuidString)").path
+  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  return dir
+}
+
 /// `backprop graph fashion` drew only the example CNN: `--model` draws the MLP or the CNN with
 /// batch normalization, as `backprop fashion --model` trains them, and is refused for the other
 /// recipes (which have one model each).
 @Suite("graph command: the fashion recipe's models")
 struct GraphCommandTests {
   @Test func fashionDrawsTheModelAsked() throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-graph-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try makeScratchDirectory("graph")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var dots: [String: String] = [:]
     for model in ["mlp", "cnn", "cnn-bn"] {
@@ -31,8 +37,7 @@ struct GraphCommandTests {
 @Suite("restore: another recipe's checkpoint is named")
 struct RestoreOtherRecipeTests {
   @Test func theRecipeIsNamedBeforeTheVariables() throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-restore-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try makeScratchDirectory("restore")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try #require(try runBackpropTool(["classification", "--quiet", "--save-model", dir + "/c"]).status == 0)
     try #require(try runBackpropTool(["digits", "--quiet", "--epochs", "1", "--checkpoint", dir + "/d.safetensors"]).status == 0)
@@ -50,8 +55,7 @@ struct RestoreOtherRecipeTests {
 @Suite("restore: a digits checkpoint of other settings names the flag")
 struct RestoreOtherSettingsTests {
   @Test func theFlagToChangeIsNamed() throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-restore-settings-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try makeScratchDirectory("restore-settings")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let checkpoint = dir + "/d.safetensors"
     let model = dir + "/m"
@@ -86,8 +90,7 @@ struct RestoreOtherSettingsTests {
 @Suite("save-model: a notebook model takes any batch size")
 struct NotebookModelBatchSizeTests {
   @Test func aModelSavedWithABatchSizeTakesAnyNumberOfRows() throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-batch-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try makeScratchDirectory("batch")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let rows = dir + "/x.csv"
     try Data("1\n0.5\n2\n".utf8).write(to: URL(fileURLWithPath: rows))
@@ -120,8 +123,7 @@ struct PredictLabelsAsInputTests {
   @Test func aLabelsFileIsNamedAsSuch() throws {
     let mini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .appendingPathComponent("Fixtures/fashion-mini").path
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-predict-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = try makeScratchDirectory("predict")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try #require(try runBackpropTool(["fashion", "--data", mini, "--model", "mlp", "--epochs", "1", "--quiet", "--save-model", dir + "/m"]).status == 0)
     let run = try runBackpropTool(["predict", "--model", dir + "/m", "--input", mini + "/t10k-labels-idx1-ubyte"])

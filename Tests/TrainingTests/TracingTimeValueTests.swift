@@ -58,6 +58,27 @@ import Training
     #expect(try f([x]).map(scalar) == [9, 6])
   }
 
+  /// `assign` (and an eager optimizer's update) inside a trace ran once, while tracing: the
+  /// first call saw the assigned 7, later calls the variable's own value, silently. Both throw
+  /// now, and the variable keeps its value.
+  @Test func variablesChangedWhileTracingAreRefused() throws {
+    let v = try Graph.eager().variable(NDArray([Float(1)]), name: "v")
+    let assigns = compile { i in
+      try v.assign(NDArray([Float(7)]))
+      return [try i[0] + v]
+    }
+    expectError(["[assign]", "'v:0' is an eager variable changed while compile traces a function", "return the new value"]) {
+      _ = try assigns([NDArray([Float(0)])])
+    }
+    let optimizer = EagerOptimizer(try GradientDescentOptimizer(learningRate: 1))
+    let updates = compile { i in
+      try optimizer.update([v], along: [Tensor(NDArray([Float(1)]))])
+      return [try i[0] + v]
+    }
+    expectError(["[EagerOptimizer.update]", "changed while compile traces a function"]) { _ = try updates([NDArray([Float(0)])]) }
+    #expect(scalar(try v.value) == 1)
+  }
+
   /// `valueWithGradient(at:)` inside a trace at an eager constant, with a body that reads an
   /// eager variable, threw "belongs to another graph" (the tape's copy met the trace); it is
   /// now differentiated in the trace. The arrays' form, which cannot follow the trace, says so.

@@ -18,8 +18,15 @@ import ArrayCore
 /// Eager values the function uses without receiving them are captured: constants by value at
 /// tracing time; eager variables (a layer's, see ``Graph/eager()``) by reference, fed with their
 /// current values at every call, as TF2 captures `tf.Variable`s. Operations on eager variables
-/// while the function is traced go to the trace, so they too read the variables at every call. The traced results equal the
-/// eager results bit for bit: the same kernels run on the same values.
+/// while the function is traced go to the trace, so they too read the variables at every call.
+/// The traced results equal the eager results bit for bit: the same kernels run on the same
+/// values.
+///
+/// Nothing concrete is read while the function is traced (it would be a constant of every later
+/// call, as TF2 refuses `.numpy()` inside a `tf.function`): the trace's tensors have no
+/// ``Tensor/value``, an eager variable's is refused, and another compiled function is called
+/// with tensors (inlined), not arrays. Under ``withNumericChecks(_:_:)`` each run checks every
+/// operation of the trace.
 public final class CompiledFunction: @unchecked Sendable {
   private let body: ([Tensor]) throws -> [Tensor]
   private var traces: [Signature: Trace] = [:]

@@ -423,14 +423,27 @@ extension Graph {
     return appendLeaf(primitive, output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)), name: name, location: location)
   }
 
+  /// The error of an eager variable changed while compile traces a function: the change would
+  /// run once, while tracing, and no later call would repeat it.
+  static func changedWhileTracing(_ variable: Tensor, op: String, location: SourceLocation?) -> GraphError {
+    GraphError.invalidArgument(
+      op: op,
+      reason: "'\(variable.name)' is an eager variable changed while compile traces a function: the change would run once, "
+        + "while tracing, not at each call; return the new value (or the gradients) from the function and change the "
+        + "variable with the call's results",
+      location: location)
+  }
+
   /// Sets an eager variable's value (what optimizers' eager updates do).
-  /// - Throws: ``GraphError`` when `variable` is not a variable of this eager graph, or the
-  ///   value's dtype or shape differs from the variable's; ``SessionError/nonFinite(op:name:location:)``
+  /// - Throws: ``GraphError`` when `variable` is not a variable of this eager graph, the
+  ///   value's dtype or shape differs from the variable's, or a function is being traced on this
+  ///   thread (see ``changedWhileTracing(_:op:location:)``); ``SessionError/nonFinite(op:name:location:)``
   ///   when the value holds NaN or infinity while ``withNumericChecks(_:_:)`` is on.
   func assignEagerly(_ value: NDArray, to variable: Tensor, location: SourceLocation?) throws {
     guard variable.graph === self, let store = eager, variable.isVariable else {
       throw GraphError.notAVariable(op: "assign", tensor: variable.name, location: location)
     }
+    if EagerScope.trace != nil { throw Self.changedWhileTracing(variable, op: "assign", location: location) }
     guard value.dtype == variable.dtype, PartialShape(value.shape) == variable.shape else {
       throw GraphError.invalidArgument(
         op: "assign",
@@ -449,11 +462,14 @@ extension Tensor {
   /// ``assign(_:file:line:)`` gives it a value again: with no other copy alive the array is then
   /// uniquely referenced, so an optimizer can update it in place instead of copying it.
   /// - Throws: ``GraphError/notAVariable(op:tensor:location:)`` when the tensor is not an eager
-  ///   variable, ``SessionError/uninitializedVariable(name:)`` when it has no value.
+  ///   variable, ``SessionError/uninitializedVariable(name:)`` when it has no value,
+  ///   ``GraphError/invalidArgument(op:reason:location:)`` while a function is traced on this
+  ///   thread (the update would run once, while tracing).
   package func takeEagerValue(op: String, location: SourceLocation?) throws -> NDArray {
     guard let store = graph.eager, exists, isVariable else {
       throw GraphError.notAVariable(op: op, tensor: name, location: location)
     }
+    if EagerScope.trace != nil { throw Graph.changedWhileTracing(self, op: op, location: location) }
     let value = try store.context.variable(node: node)
     store.context.variables[node] = nil
     return value
@@ -523,9 +539,11 @@ extension Tensor {
   /// Sets an eager variable's value (TF2's `variable.assign(value)`); eager tensors that read
   /// it before keep the value they read.
   /// - Throws: ``GraphError`` when the tensor is not an eager variable, or the value's dtype or
-  ///   shape differs from the variable's; ``SessionError/nonFinite(op:name:location:)`` when the
-  ///   value holds NaN or infinity while ``withNumericChecks(_:_:)`` is on (the variable keeps
-  ///   its value).
+  ///   shape differs from the variable's, or while ``compile(_:)`` traces a function on this
+  ///   thread (the assignment would run once, while tracing, not at each call: return the value
+  ///   from the function and assign the call's result); ``SessionError/nonFinite(op:name:location:)``
+  ///   when the value holds NaN or infinity while ``withNumericChecks(_:_:)`` is on (the variable
+  ///   keeps its value).
   public func assign(_ value: NDArray, file: StaticString = #fileID, line: UInt = #line) throws {
     try graph.assignEagerly(value, to: self, location: SourceLocation(file, line))
   }
