@@ -211,13 +211,16 @@ struct RecipeOptions: ParsableArguments {
     // described by its variables first.
     let restoredFirst = metadata["recipe"] == nil
     if restoredFirst { try restore(file, source) }
-    if let saved = metadata["seed"], saved != String(seed) {
-      throw CLIError("\(restorePath) was written with --seed \(saved); resume with the same seed to get the same samples")
-    }
-    // (Checkpoints written before the batch size was recorded are not checked.)
-    if let saved = metadata["batch-size"], saved != String(batchSize) {
-      throw CLIError(
-        "\(restorePath) was written with --batch-size \(saved), this run has \(batchSize); resume with the same batch size to get the same samples")
+    // (Checkpoints written before the batch size was recorded are not checked for it.)
+    let samples = "to get the same samples"
+    if let mismatch = resumedSettingMismatch(
+      of: restorePath,
+      [
+        ResumedSetting(flag: "--seed", saved: metadata["seed"], current: String(seed), reason: samples),
+        ResumedSetting(flag: "--batch-size", saved: metadata["batch-size"], current: String(batchSize), reason: samples),
+      ])
+    {
+      throw CLIError(mismatch)
     }
     guard let text = metadata["step"], let step = Int(text), step >= 0 else {
       throw CLIError("\(restorePath) does not record its step (metadata 'step'); it was not written by --save or --save-model")

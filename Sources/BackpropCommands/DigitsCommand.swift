@@ -241,10 +241,11 @@ struct PredictCommand: ParsableCommand {
   /// Runs a whole-model directory (`Session.saveModel`, `--save-model` of any training
   /// command): the metadata names the input and output tensors. The input file is an IDX file
   /// (plain or gzip; each item flattened) or a CSV (one input per row, with one more column taken
-  /// as the true class). An input whose first dimension is unknown is fed every row at once;
-  /// a fixed-shape input (the notebook's `x_data`) is fed one row at a time. The output prints
-  /// one line per row: the class (the argmax of `[rows, classes]` logits, or the value itself
-  /// when the metadata says `output-kind` = `classes`) or the values.
+  /// as the true class). An input whose first dimension is unknown is fed every row at once; a
+  /// fixed-shape input (a notebook model saved before its `x_data` took any batch size) is fed
+  /// one row at a time. The output prints one line per row: the class (the argmax of
+  /// `[rows, classes]` logits, or the value itself when the metadata says `output-kind` =
+  /// `classes`) or the values.
   func runWholeModel() throws {
     let (session, metadata) = try Session.loadModel(from: model)
     guard let inputTensor = metadata["input"].flatMap(session.graph.tensor(named:)),

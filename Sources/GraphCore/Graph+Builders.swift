@@ -52,13 +52,18 @@ extension Graph {
       location: SourceLocation(file, line))
   }
 
-  /// A constant tensor holding `value` (`tf.constant`).
+  /// A constant tensor holding `value` (`tf.constant`). In an eager graph, made while
+  /// ``withNumericChecks(_:_:)`` is on and holding NaN or infinity, it is named by the first
+  /// operation that reads it (``SessionError/nonFinite(op:name:location:)``), as a session with
+  /// ``Session/Options/checkNumerics`` names a graph's constant.
   public func constant(
     _ value: NDArray, name: String = "Const", file: StaticString = #fileID, line: UInt = #line
   ) -> Tensor {
-    appendLeaf(
+    let tensor = appendLeaf(
       ConstantPrimitive(value: value), output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)),
       name: name, location: location(file, line))
+    eager?.checkConstant(id: tensor.node, value)
+    return tensor
   }
 
   /// A scalar constant of `dtype` (`tf.constant(3.0)`).

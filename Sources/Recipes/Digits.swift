@@ -128,6 +128,9 @@ public struct DigitsRecipe: Sendable {
     /// Creates the default settings.
     public init() {}
 
+    /// The network's layer sizes: the pixels, ``hiddenSizes``, the classes.
+    var layerSizes: [Int] { [DigitsModel.inputSize] + hiddenSizes + [DigitsModel.classCount] }
+
     /// The settings every rank of a data-parallel run must share (the optimizer, the sample
     /// order and the data), as `name=value` lines for `Communicator.verifySameSettings(_:)`;
     /// not the layer sizes and dtype (the graph check names those), nor paths written or read
@@ -301,10 +304,12 @@ public struct DigitsRecipe: Sendable {
           "\(restorePath) is not a checkpoint of the digits recipe (metadata recipe=digits and epoch)"
             + (file.metadata["recipe"].map { ": it is one of the \(SafeText.excerpt($0)) recipe" } ?? ""))
       }
-      let metadata = try Checkpoint.restore(session: session, from: file, source: filePath)
-      if let saved = metadata["seed"], saved != String(c.seed) {
-        throw RecipeError("\(restorePath) was written with seed \(saved); resume with the same seed to get the same samples")
+      // So are the settings the variables depend on (another dtype or optimizer would be listed
+      // as mismatched and unexpected variables), and the seed.
+      if let mismatch = resumedSettingMismatch(of: restorePath, Self.resumedSettings(c, savedAs: file.metadata)) {
+        throw RecipeError(mismatch)
       }
+      try Checkpoint.restore(session: session, from: file, source: filePath)
       startEpoch = done
     }
     if distributed {
@@ -371,12 +376,7 @@ public struct DigitsRecipe: Sendable {
       if rank == 0 {
         output(Self.format(result, of: c.epochs))
         if let path = c.checkpointPath {
-          try Checkpoint.save(
-            session: session, to: path,
-            metadata: [
-              "recipe": "digits", "epoch": String(epoch + 1), "seed": String(c.seed),
-              "layers": net.layerSizes.map(String.init).joined(separator: ","), "dtype": "\(c.dtype)",
-            ])
+          try Checkpoint.save(session: session, to: path, metadata: Self.checkpointMetadata(c, epoch: epoch + 1))
         }
         if let (x, y) = lastBatch {
           try monitor.didFinishEpoch(
@@ -392,13 +392,36 @@ public struct DigitsRecipe: Sendable {
       }
       try saveWholeModel(
         t.net, session: savedSession, standardizer: standardizer, to: path,
-        metadata: [
-          "recipe": "digits", "epoch": String(Swift.max(startEpoch, c.epochs)), "seed": String(c.seed), "features": t.net.input.name,
-          "labels": t.labels.name, "loss": t.loss.name, "train": t.train.name,
-          "layers": t.net.layerSizes.map(String.init).joined(separator: ","), "dtype": "\(c.dtype)",
-        ])
+        metadata: Self.checkpointMetadata(c, epoch: Swift.max(startEpoch, c.epochs)).merging(
+          ["features": t.net.input.name, "labels": t.labels.name, "loss": t.loss.name, "train": t.train.name]) { $1 })
     }
     return report
+  }
+
+  /// What a checkpoint (`--checkpoint`) and a model directory (`--save-model`) record of a run
+  /// after `epoch` epochs: the recipe, the epoch, and the settings a resumed run must share.
+  static func checkpointMetadata(_ c: Configuration, epoch: Int) -> [String: String] {
+    [
+      "recipe": "digits", "epoch": String(epoch), "seed": String(c.seed),
+      "layers": c.layerSizes.map(String.init).joined(separator: ","),
+      "dtype": "\(c.dtype)", "optimizer": c.optimizer.rawValue,
+    ]
+  }
+
+  /// The settings of `c` that a checkpoint with `metadata` must have been written with, by flag.
+  static func resumedSettings(_ c: Configuration, savedAs metadata: [String: String]) -> [ResumedSetting] {
+    // `layers` is `64,128,10`: `--hidden` is what lies between the input and the classes.
+    let hidden = metadata["layers"].map { $0.split(separator: ",").dropFirst().dropLast().joined(separator: ",") }
+    return [
+      ResumedSetting(flag: "--dtype", saved: metadata["dtype"], current: "\(c.dtype)", reason: "(its variables are of that dtype)"),
+      ResumedSetting(
+        flag: "--optimizer", saved: metadata["optimizer"], current: c.optimizer.rawValue,
+        reason: "(it holds that optimizer's state)"),
+      ResumedSetting(
+        flag: "--hidden", saved: hidden, current: c.hiddenSizes.map(String.init).joined(separator: ","),
+        reason: "(its layers have those sizes)"),
+      ResumedSetting(flag: "--seed", saved: metadata["seed"], current: String(c.seed), reason: "to get the same samples"),
+    ]
   }
 
   /// Builds the network, the labels, the loss and the optimizer's step for `c`; with a
@@ -407,8 +430,7 @@ public struct DigitsRecipe: Sendable {
   /// ``DistributedOptimizer`` averages over the ranks are the global batch's mean gradient even
   /// when the last batch splits unevenly (the weight is exactly 1 for full batches).
   static func buildTraining(_ c: Configuration, communicator: (any Communicator)?) throws -> TrainingParts<DigitsNetwork> {
-    let net = try DigitsNetwork(
-      layerSizes: [DigitsModel.inputSize] + c.hiddenSizes + [DigitsModel.classCount], seed: c.seed, dtype: c.dtype)
+    let net = try DigitsNetwork(layerSizes: c.layerSizes, seed: c.seed, dtype: c.dtype)
     let labels = net.graph.placeholder(.int32, shape: [nil], name: "labels")
     let loss = try sparseSoftmaxCrossEntropy(logits: net.logits, labels: labels)
     let shardWeight = communicator != nil ? net.graph.placeholder(c.dtype, shape: [], name: "shard_weight") : nil

@@ -71,11 +71,10 @@ extension NotebookRecipe {
     if let path = c.modelPath {
       // A model directory holds a graph: the graph run's (the same model closure, built
       // symbolically), holding the trained values, so the directory is the graph run's.
-      let m = try makeModel()
-      let session = Session(graph: m.graph)
       // (Every variable is set: a restore requires the file to hold exactly the graph's.)
-      try Checkpoint.restore(session: session, from: Checkpoint.contents(variablesOf: variables.graph), source: "the eager run's variables")
-      try saveModel(m, session: session, to: path)
+      try saveModel(to: path) { session in
+        try Checkpoint.restore(session: session, from: Checkpoint.contents(variablesOf: variables.graph), source: "the eager run's variables")
+      }
     }
     if report.parameterNames.isEmpty { report.parameterNames = Self.parameterNames(variables.trainable) }
     let finalValues = try variables.trainable.flatMap { try $0.value.doubles }

@@ -168,15 +168,15 @@ public struct RecipeLoss: Sendable {
     probability: { logits in try sigmoid(logits) })
 }
 
-/// The graph of a notebook recipe, built by ``NotebookRecipe/makeModel()``: placeholders for
-/// a batch of inputs and targets, the model's output and parameters, the loss and one
-/// gradient-descent step.
+/// The graph of a notebook recipe, built by ``NotebookRecipe/makeModel(anyBatchSize:)``:
+/// placeholders for a batch of inputs and targets, the model's output and parameters, the loss
+/// and one gradient-descent step.
 public struct NotebookModel {
   /// The graph holding everything below.
   public let graph: Graph
-  /// The input placeholder `x_data`, shape `[batchSize]`.
+  /// The input placeholder `x_data`, shape `[batchSize]` (`[nil]` for any batch size).
   public let x: Tensor
-  /// The target placeholder `y_target`, shape `[batchSize]`.
+  /// The target placeholder `y_target`, shape `[batchSize]` (`[nil]` for any batch size).
   public let y: Tensor
   /// The model's output for `x`.
   public let output: Tensor
@@ -317,15 +317,17 @@ public struct NotebookRecipe: Sendable {
   public static let curvePoints = 201
 
   /// Builds the graph: the placeholders `x_data` and `y_target` (float32, shape
-  /// `[batchSize]`), the model, the loss, a gradient-descent step, and for a classifier the
-  /// probability and the predicted class.
+  /// `[batchSize]`, or `[nil]` with `anyBatchSize`, TF's `[None]`), the model, the loss, a
+  /// gradient-descent step, and for a classifier the probability and the predicted class. The
+  /// training run uses the batch size's graph; a saved model takes any number of rows.
   /// - Throws: ``GraphError`` for invalid settings (a non-positive learning rate), or what the
   ///   model and loss closures throw.
-  public func makeModel() throws -> NotebookModel {
+  public func makeModel(anyBatchSize: Bool = false) throws -> NotebookModel {
     let c = configuration
     let graph = Graph()
-    let x = graph.placeholder(.float32, shape: [c.batchSize], name: "x_data")
-    let y = graph.placeholder(.float32, shape: [c.batchSize], name: "y_target")
+    let batch: PartialShape = anyBatchSize ? [nil] : [c.batchSize]
+    let x = graph.placeholder(.float32, shape: batch, name: "x_data")
+    let y = graph.placeholder(.float32, shape: batch, name: "y_target")
     let output = try model(x, c.seed)
     let parameters = graph.trainableVariables
     let loss = try c.loss.build(output, y)
@@ -389,7 +391,7 @@ public struct NotebookRecipe: Sendable {
       }
     }
     try hooks.didFinish(session, c.steps)
-    if let path = c.modelPath { try saveModel(m, session: session, to: path) }
+    if let path = c.modelPath { try saveModel(to: path) { try copyVariables(from: session, to: $0) } }
     let finalValues = try m.parameters.flatMap { try session.value(of: $0).doubles }
     report.finalParameters = zip(report.parameterNames, finalValues).map { NamedValue($0, $1) }
     if let prediction = m.prediction, let probability = m.probability {
@@ -400,10 +402,15 @@ public struct NotebookRecipe: Sendable {
     return report
   }
 
-  /// Saves the whole model (`configuration.modelPath`, `--save-model`): `m`'s training graph and
-  /// `session`'s variables, with the metadata that `backprop predict` and `--restore` read.
-  func saveModel(_ m: NotebookModel, session: Session, to path: String) throws {
+  /// Saves the whole model (`configuration.modelPath`, `--save-model`): the training graph for
+  /// any batch size (``makeModel(anyBatchSize:)``: TensorFlow's `[None]`, so `backprop predict`
+  /// takes any number of rows, whatever the batch size trained with), its variables given their
+  /// trained values by `setVariables`, and the metadata that `predict` and `--restore` read.
+  func saveModel(to path: String, setVariables: (Session) throws -> Void) throws {
     let c = configuration
+    let m = try makeModel(anyBatchSize: true)
+    let session = Session(graph: m.graph)
+    try setVariables(session)
     let output = m.prediction ?? m.output
     try session.saveModel(
       to: path,

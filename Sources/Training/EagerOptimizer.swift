@@ -115,8 +115,12 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
     var values: [NDArray] = []
     values.reserveCapacity(variables.count)
     defer {
-      for (v, value) in zip(variables, values) where !value.isEmptyPlaceholder {
-        try? v.assign(value, file: file, line: line)
+      // Unchecked: the values are the variables' own, moved back (after an update that made NaN
+      // or infinity, its checked step has named the operation; the variables keep what it wrote).
+      withNumericChecks(false) {
+        for (v, value) in zip(variables, values) where !value.isEmptyPlaceholder {
+          try? v.assign(value, file: file, line: line)
+        }
       }
     }
     for v in variables { values.append(try v.takeEagerValue(op: "EagerOptimizer.update", location: location)) }

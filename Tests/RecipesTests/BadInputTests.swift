@@ -224,7 +224,7 @@ private func scratchDirectory() throws -> String {
     try expectToolRefuses(["regression", "--steps", "2", "--restore", checkpoint, "--save", checkpoint], "cannot resume after step 4")
     #expect(try FileIO.readBytes(atPath: checkpoint) == saved)
     // Resuming with another batch size (or seed) would draw other samples: refused, naming both.
-    try expectToolRefuses(["regression", "--steps", "6", "--batch-size", "4", "--restore", checkpoint], "written with --batch-size 1, this run has 4")
+    try expectToolRefuses(["regression", "--steps", "6", "--batch-size", "4", "--restore", checkpoint], "written with --batch-size 1, this run has --batch-size 4; resume with --batch-size 1")
     try expectToolRefuses(["regression", "--steps", "6", "--seed", "7", "--restore", checkpoint], "written with --seed 42")
     // A --save path that is a directory: the run ends with an error naming it, the directory stays.
     #expect(mkdir(dir + "/taken", 0o755) == 0)

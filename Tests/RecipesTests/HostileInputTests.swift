@@ -251,7 +251,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     let directory = dir + "/reg"
     #expect(try runBackpropTool(["regression", "--steps", "2", "--save-model", directory]).status == 0)
     let exported = try runBackpropTool(["export", "--onnx", dir + "/reg.onnx", "--model", directory])
-    #expect(exported.status == 0 && exported.output.contains("input 'x_data:0' [1]"), "\(exported.error)")
+    #expect(exported.status == 0 && exported.output.contains("input 'x_data:0' [?]"), "\(exported.error)")
     #expect(try FileIO.readBytes(atPath: dir + "/reg.onnx").count > 0)
     try expectToolRefuses(["export", "--onnx", dir + "/r.onnx", "--model", directory, "--input", train, "--logits", dir + "/l.npy"], "--logits is for model files")
     try expectToolRefuses(["export", "--onnx", dir + "/r.onnx", "--model", dir], "is a directory without a model's graph.pb")

@@ -18,8 +18,15 @@ import ArrayCore
 /// Eager values the function uses without receiving them are captured: constants by value at
 /// tracing time; eager variables (a layer's, see ``Graph/eager()``) by reference, fed with their
 /// current values at every call, as TF2 captures `tf.Variable`s. Operations on eager variables
-/// while the function is traced go to the trace, so they too read the variables at every call. The traced results equal the
-/// eager results bit for bit: the same kernels run on the same values.
+/// while the function is traced go to the trace, so they too read the variables at every call.
+/// The traced results equal the eager results bit for bit: the same kernels run on the same
+/// values.
+///
+/// Nothing concrete is read while the function is traced (it would be a constant of every later
+/// call, as TF2 refuses `.numpy()` inside a `tf.function`): the trace's tensors have no
+/// ``Tensor/value``, an eager variable's is refused, and another compiled function is called
+/// with tensors (inlined), not arrays. Under ``withNumericChecks(_:_:)`` each run checks every
+/// operation of the trace.
 public final class CompiledFunction: @unchecked Sendable {
   private let body: ([Tensor]) throws -> [Tensor]
   private var traces: [Signature: Trace] = [:]
@@ -114,21 +121,28 @@ public final class CompiledFunction: @unchecked Sendable {
   }
 
   /// Runs the function on `inputs`, tracing it first for a new signature.
+  ///
+  /// Not while a function is being traced on this thread: the arrays returned would be constants
+  /// of that trace, computed once from the values seen while tracing (the eager variables' too),
+  /// so every later call would use them. Call it with tensors there (`f([Tensor])`), which
+  /// inlines its body into the trace, as TF2 inlines a `tf.function` called by another.
   /// - Throws: what the function throws while tracing (with its source lines),
-  ///   ``SessionError`` from the run, and ``GraphError`` when the function calls itself while
-  ///   it is being traced (that call would wait for the trace it is part of, forever).
+  ///   ``SessionError`` from the run, and ``GraphError`` when called while a function is traced
+  ///   on this thread, this one included (a call of itself would wait for the trace it is part
+  ///   of, forever).
   public func callAsFunction(_ inputs: [NDArray]) throws -> [NDArray] {
-    // The lock is free except while another call runs or traces: only then is the (task-local)
-    // list of functions traced on this thread read, so the common call pays one `trylock`.
-    if !lock.tryLock() {
-      if isTracedHere {
-        throw GraphError.invalidArgument(
-          op: "compile",
-          reason: "the compiled function calls itself while it is being traced; call the traced body directly instead",
-          location: nil)
-      }
-      lock.lock()
+    // One thread-slot load on the common call; the (task-local) list of functions traced on
+    // this thread is read only while one is.
+    if EagerScope.trace != nil {
+      if isTracedHere { throw Self.callsItself }
+      throw GraphError.invalidArgument(
+        op: "compile",
+        reason: "a compiled function called with arrays while compile traces a function: its results would be "
+          + "constants of that trace, computed once from the values seen while tracing; call it with tensors, "
+          + "f([Tensor]), which inlines it into the trace",
+        location: nil)
     }
+    lock.lock()
     // Held through the run: the trace's session is reachable only through this function, so
     // this one lock serializes its runs (the step takes no lock of its own).
     defer { lock.unlock() }
@@ -161,15 +175,18 @@ public final class CompiledFunction: @unchecked Sendable {
   ///   the function calls itself while it is being traced.
   public func callAsFunction(_ inputs: [Tensor]) throws -> [Tensor] {
     if EagerScope.tape != nil || EagerScope.trace != nil || inputs.contains(where: { $0.graph.mode != .values }) {
-      if isTracedHere {
-        throw GraphError.invalidArgument(
-          op: "compile",
-          reason: "the compiled function calls itself while it is being traced; call the traced body directly instead",
-          location: nil)
-      }
+      if isTracedHere { throw Self.callsItself }
       return try body(inputs)
     }
     return try self(inputs.map { try $0.value }).map { Tensor($0) }
+  }
+
+  /// The error of a function called while it is being traced.
+  private static var callsItself: GraphError {
+    GraphError.invalidArgument(
+      op: "compile",
+      reason: "the compiled function calls itself while it is being traced; call the traced body directly instead",
+      location: nil)
   }
 
   private static func info(_ array: NDArray) -> TensorInfo {

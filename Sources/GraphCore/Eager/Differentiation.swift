@@ -34,10 +34,15 @@ public final class GradientTape: @unchecked Sendable {
   /// Brings eager tensors (a layer's variables, values computed elsewhere) into the tape by
   /// value and returns the tape's tensors for them; later uses of the same tensors inside the
   /// tape use these.
+  ///
+  /// While ``compile(_:)`` traces a function, an eager variable is returned as it is: the
+  /// trace reads it at every call, and ``gradient(of:withRespectTo:file:line:)`` answers for it
+  /// (a copy by value would be a constant holding its value at tracing time).
   /// - Throws: ``GraphError`` for a symbolic tensor.
   public func watch(_ tensors: [Tensor], file: StaticString = #fileID, line: UInt = #line) throws -> [Tensor] {
     let location = SourceLocation(file, line)
-    return try tensors.map { try graph.watch($0, location: location) }
+    let tracing = EagerScope.trace != nil
+    return try tensors.map { tracing && $0.isEager && $0.isVariable ? $0 : try graph.watch($0, location: location) }
   }
 
   /// Runs `body` with this tape recording: eager values it creates belong to the tape, and
@@ -100,7 +105,9 @@ public final class GradientTape: @unchecked Sendable {
     var grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line).map { $0! }
     for i in missing {
       let x = xs[i]
-      grads.insert(graph.constant(try NDArray.zeros(try x.value.shape, dtype: x.dtype), name: "zeros"), at: i)
+      // The known shape, not the value: a variable's value is not read while a function is traced.
+      let shape = try x.shape.concrete ?? x.value.shape
+      grads.insert(graph.constant(try NDArray.zeros(shape, dtype: x.dtype), name: "zeros"), at: i)
     }
     return grads
   }
@@ -138,7 +145,7 @@ public func valueWithGradient(
   let inputs = xs.map { tape.constant($0, name: "x", file: file, line: line) }
   try requireFloatingPoint(inputs, op: "valueWithGradient", location: location)
   return try EagerScope.withTape(tape) {
-    let y = try tape.adopt(try body(inputs), op: "valueWithGradient", location: location)
+    let y = try tape.adoptValue(try body(inputs), location: location)
     let grads = try gradients(of: [y], withRespectTo: inputs, unconnected: .zero, file: file, line: line)
     var values: [NDArray] = []
     values.reserveCapacity(grads.count)
@@ -191,19 +198,40 @@ public func valueWithGradient(
     let grads = try gradients(of: [y], withRespectTo: xs, unconnected: .zero, file: file, line: line)
     return (y, grads.map { $0! })
   }
-  if let trace = EagerScope.trace, xs.contains(where: { $0.isVariable }) {
-    // Inside a compile trace, at eager variables it captures (a layer's): the body runs on the
-    // variables themselves, so its operations are the trace's, reading them at every call (on a
-    // tape's copies, the value and gradients would be constants of the trace).
-    let y = try trace.adopt(try body(xs), op: "valueWithGradient", location: location)
-    return (y, try GradientTape().gradient(of: y, withRespectTo: xs, file: file, line: line))
+  if let trace = EagerScope.trace, !xs.contains(where: { $0.graph.mode == .tape }) {
+    // Inside a compile trace, at eager values outside any tape (a layer's variables, constants):
+    // the body runs on the trace's tensors for them (variables captured, read at every call), so
+    // its operations are the trace's, whatever else it reads (on a tape's copies, the value and
+    // gradients would be constants of the trace, and the trace's tensors foreign to the tape).
+    let locals = try xs.map { try trace.adopt($0, op: "valueWithGradient", location: location) }
+    let y = try trace.adopt(try body(locals), op: "valueWithGradient", location: location)
+    let grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line)
+    return (y, grads.map { $0! })
   }
   let tape = EagerScope.tape ?? xs.first(where: { $0.graph.mode == .tape })?.graph ?? Graph(mode: .tape)
   return try EagerScope.withTape(tape) {
     let locals = try xs.map { try tape.watch($0, location: location) }
-    let y = try tape.adopt(try body(locals), op: "valueWithGradient", location: location)
+    let y = try tape.adoptValue(try body(locals), location: location)
     let grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line)
     return (y, grads.map { $0! })
+  }
+}
+
+extension Graph {
+  /// The value of a `valueWithGradient` body, `value`, as a tensor of this tape.
+  /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a tensor of a function
+  ///   compile is tracing (the body read the trace's tensors or an eager variable, which the
+  ///   tape's values cannot follow), what ``adopt(_:op:location:)`` throws otherwise.
+  fileprivate func adoptValue(_ value: Tensor, location: SourceLocation) throws -> Tensor {
+    if value.graph.isTrace {
+      throw GraphError.invalidArgument(
+        op: "valueWithGradient",
+        reason: "the value '\(value.name)' is a tensor of a function traced by compile (the body read its tensors or an "
+          + "eager variable), not of the tape of the values given; inside the function, take gradients at eager values "
+          + "outside any tape (Tensor(array), the variables) or at the trace's tensors, and return the results",
+        location: location)
+    }
+    return try adopt(value, op: "valueWithGradient", location: location)
   }
 }
 
@@ -221,7 +249,14 @@ private func requireFloatingPoint(_ xs: [Tensor], op: String, location: SourceLo
 /// and infinity (TF2's `tf.debugging.enable_check_numerics`, PyTorch's anomaly detection): the
 /// first operation that produces one throws ``SessionError/nonFinite(op:name:location:)``
 /// naming it and the line that made it, as a ``Session`` with `checkNumerics` does for a graph.
-/// Gradients computed inside are checked too; a compiled function's runs are its session's.
+/// Checked too: gradients computed inside; every operation of a ``compile(_:)``d function's runs
+/// (as TF2 checks the operations inside a `tf.function`) and of an eager optimizer's update;
+/// eager constants made inside (`Tensor(array)`, named by the first operation that reads them,
+/// since making one cannot throw); values given to an eager variable (`assign`, or its initial
+/// value). Not checked, as neither a session nor TF2 checks them: values read without an
+/// operation (`.value`), and the variables written in place by update kernels without outputs
+/// (`AssignSub`, `ApplyAdam`: an update that overflows is named by the next operation that
+/// reads the variable).
 /// `enabled: false` runs `body` unchecked (inside a checked scope, for code that expects
 /// infinities).
 /// The setting belongs to the calling thread: a `Task` or thread started inside `body` does not

@@ -88,6 +88,10 @@ struct EagerRecord {
   var hasValue: Bool
   /// Whether the node is a variable (its value is the context's, which assignments change).
   var isVariable: Bool
+  /// Whether the node is a constant made while ``withNumericChecks(_:_:)`` was on, holding NaN
+  /// or infinity: the first operation that reads it throws, naming it (see
+  /// ``EagerStore/checkConstant(id:_:)``).
+  var isNonFinite = false
 }
 
 /// The arrays of dead eager graphs, cleared, for new eager graphs to reuse: an eager step makes a
@@ -367,6 +371,8 @@ extension Graph {
       local = appendLeaf(
         ConstantPrimitive(value: value), output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)),
         name: mode == .symbolic ? "captured" : sourceName, location: sourceLocation)
+      // A constant found to hold NaN or infinity stays marked in its copies (see `checkConstant`).
+      if sourceStore.records[tensor.node].isNonFinite { eager?.records[local.node].isNonFinite = true }
     }
     imports.insert(source: source, node: tensor.node, output: tensor.output, local: ValueRef(node: local.node, output: local.output))
     return local
@@ -405,26 +411,47 @@ extension Graph {
   }
 
   /// An eager variable holding `initialValue`'s value.
+  /// - Throws: what reading the value throws; ``SessionError/nonFinite(op:name:location:)`` when
+  ///   it holds NaN or infinity while ``withNumericChecks(_:_:)`` is on.
   func eagerVariable(_ initialValue: Tensor, trainable: Bool, name: String, location: SourceLocation) throws -> Tensor {
     let value = try initialValue.value
+    let primitive = VariablePrimitive(dtype: value.dtype, shape: value.shape, trainable: trainable)
+    if EagerScope.checksNumerics && !isFinite(value) {
+      throw SessionError.nonFinite(op: primitive.typeName, name: name, location: location)
+    }
     eager!.context.writeVariable(node: nodes.count, value)
-    return appendLeaf(
-      VariablePrimitive(dtype: value.dtype, shape: value.shape, trainable: trainable),
-      output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)), name: name, location: location)
+    return appendLeaf(primitive, output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)), name: name, location: location)
+  }
+
+  /// The error of an eager variable changed while compile traces a function: the change would
+  /// run once, while tracing, and no later call would repeat it.
+  static func changedWhileTracing(_ variable: Tensor, op: String, location: SourceLocation?) -> GraphError {
+    GraphError.invalidArgument(
+      op: op,
+      reason: "'\(variable.name)' is an eager variable changed while compile traces a function: the change would run once, "
+        + "while tracing, not at each call; return the new value (or the gradients) from the function and change the "
+        + "variable with the call's results",
+      location: location)
   }
 
   /// Sets an eager variable's value (what optimizers' eager updates do).
-  /// - Throws: ``GraphError`` when `variable` is not a variable of this eager graph, or the
-  ///   value's dtype or shape differs from the variable's.
+  /// - Throws: ``GraphError`` when `variable` is not a variable of this eager graph, the
+  ///   value's dtype or shape differs from the variable's, or a function is being traced on this
+  ///   thread (see ``changedWhileTracing(_:op:location:)``); ``SessionError/nonFinite(op:name:location:)``
+  ///   when the value holds NaN or infinity while ``withNumericChecks(_:_:)`` is on.
   func assignEagerly(_ value: NDArray, to variable: Tensor, location: SourceLocation?) throws {
     guard variable.graph === self, let store = eager, variable.isVariable else {
       throw GraphError.notAVariable(op: "assign", tensor: variable.name, location: location)
     }
+    if EagerScope.trace != nil { throw Self.changedWhileTracing(variable, op: "assign", location: location) }
     guard value.dtype == variable.dtype, PartialShape(value.shape) == variable.shape else {
       throw GraphError.invalidArgument(
         op: "assign",
         reason: "'\(variable.name)' is \(variable.dtype) \(variable.shape), the value is \(value.dtype) \(value.shape)",
         location: location)
+    }
+    if EagerScope.checksNumerics && !isFinite(value) {
+      throw SessionError.nonFinite(op: "Assign", name: variable.operation.name, location: location)
     }
     store.context.variables[variable.node] = value
   }
@@ -435,11 +462,14 @@ extension Tensor {
   /// ``assign(_:file:line:)`` gives it a value again: with no other copy alive the array is then
   /// uniquely referenced, so an optimizer can update it in place instead of copying it.
   /// - Throws: ``GraphError/notAVariable(op:tensor:location:)`` when the tensor is not an eager
-  ///   variable, ``SessionError/uninitializedVariable(name:)`` when it has no value.
+  ///   variable, ``SessionError/uninitializedVariable(name:)`` when it has no value,
+  ///   ``GraphError/invalidArgument(op:reason:location:)`` while a function is traced on this
+  ///   thread (the update would run once, while tracing).
   package func takeEagerValue(op: String, location: SourceLocation?) throws -> NDArray {
     guard let store = graph.eager, exists, isVariable else {
       throw GraphError.notAVariable(op: op, tensor: name, location: location)
     }
+    if EagerScope.trace != nil { throw Graph.changedWhileTracing(self, op: op, location: location) }
     let value = try store.context.variable(node: node)
     store.context.variables[node] = nil
     return value
@@ -466,21 +496,42 @@ extension Tensor {
   }
 
   /// The value of an eager tensor (a variable's current value).
+  ///
+  /// While ``compile(_:)`` traces a function on this thread, a value read there would become a
+  /// constant of the trace, used by every later call however the variables change; so a tensor
+  /// of the trace has none, and an eager variable's is refused (TF2's `.numpy()` inside a
+  /// `tf.function` raises too). Compute with the tensor itself (the trace reads variables at
+  /// every call), or return it from the function and read the call's result.
   /// - Throws: ``GraphError/invalidArgument(op:reason:location:)`` for a tensor of a symbolic
-  ///   graph (run it in a ``Session``, or trace the code with ``compile(_:)``) or an eager
-  ///   placeholder.
+  ///   graph (run it in a ``Session``, or trace the code with ``compile(_:)``), of a function
+  ///   being traced, an eager variable read while a function is traced, or an eager placeholder.
   public var value: NDArray {
     get throws {
       guard let store = graph.eager else {
         throw GraphError.invalidArgument(
           op: "value",
-          reason: "'\(name)' is a tensor of a symbolic graph: it has no value until a Session runs it", location: nil)
+          reason: graph.isTrace
+            ? "'\(name)' is a tensor of a function traced by compile: it has no value of its own "
+              + "(read while tracing, it would be a constant of every later call); compute with the tensor itself, "
+              + "or return it from the function and read the call's result"
+            : "'\(name)' is a tensor of a symbolic graph: it has no value until a Session runs it",
+          location: nil)
       }
       // The store's flags, not a dynamic cast of the node's primitive (`isVariable`).
       guard exists, store.records[node].hasValue || store.records[node].isVariable else {
         throw GraphError.invalidArgument(op: "value", reason: "'\(name)' has no value (a placeholder in an eager graph)", location: nil)
       }
-      if store.records[node].isVariable { return try store.context.variable(node: node) }
+      if store.records[node].isVariable {
+        if EagerScope.trace != nil {
+          throw GraphError.invalidArgument(
+            op: "value",
+            reason: "'\(name)' is an eager variable read while compile traces a function: its value now would be a "
+              + "constant of every later call, whatever the variable holds then; compute with the variable itself "
+              + "(the trace reads it at every call), or read its value outside the function",
+            location: nil)
+        }
+        return try store.context.variable(node: node)
+      }
       return store.values[store.records[node].firstSlot + output]
     }
   }
@@ -488,7 +539,11 @@ extension Tensor {
   /// Sets an eager variable's value (TF2's `variable.assign(value)`); eager tensors that read
   /// it before keep the value they read.
   /// - Throws: ``GraphError`` when the tensor is not an eager variable, or the value's dtype or
-  ///   shape differs from the variable's.
+  ///   shape differs from the variable's, or while ``compile(_:)`` traces a function on this
+  ///   thread (the assignment would run once, while tracing, not at each call: return the value
+  ///   from the function and assign the call's result); ``SessionError/nonFinite(op:name:location:)``
+  ///   when the value holds NaN or infinity while ``withNumericChecks(_:_:)`` is on (the variable
+  ///   keeps its value).
   public func assign(_ value: NDArray, file: StaticString = #fileID, line: UInt = #line) throws {
     try graph.assignEagerly(value, to: self, location: SourceLocation(file, line))
   }
@@ -510,6 +565,7 @@ extension EagerStore {
   /// `Graph.evaluateLast(_:inputs:)`); on failure the node is removed again.
   func evaluateLast(of graph: Graph, _ primitive: some Primitive, inputs: [Tensor]) throws {
     let id = graph.nodes.count - 1
+    let checking = EagerScope.checksNumerics
     // The node is read in place (`graph.nodes[id]`), not copied: a copy retains and releases each of
     // its arrays and its primitive, for every eager operation.
     for i in inputs.indices where !records[inputs[i].node].hasValue {
@@ -517,6 +573,14 @@ extension EagerStore {
       throw GraphError.invalidOperation(
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
         reason: "'\(inputs[i].name)' has no value (a placeholder in an eager graph)", location: node.location)
+    }
+    // A leaf made while checks were on, holding NaN or infinity: named as an operation's result.
+    if checking {
+      for i in inputs.indices where records[inputs[i].node].isNonFinite {
+        graph.nodes.removeLast()
+        let leaf = graph.nodes[inputs[i].node]
+        throw SessionError.nonFinite(op: leaf.primitive.typeName, name: leaf.name, location: leaf.location)
+      }
     }
     let first = values.count
     let inputCount = graph.nodes[id].inputs.count
@@ -551,7 +615,7 @@ extension EagerStore {
         op: node.primitive.typeName, name: node.name, inputs: inputs.map(\.inputDescription),
         reason: reason, location: node.location)
     }
-    if EagerScope.checksNumerics {
+    if checking {
       for o in 0..<outputCount where !isFinite(values[first + o]) {
         let node = graph.nodes.removeLast()
         values.removeLast(outputCount)
@@ -587,5 +651,14 @@ extension EagerStore {
       hasValue = false
     }
     records.append(EagerRecord(firstSlot: first, hasValue: hasValue, isVariable: isVariable))
+  }
+
+  /// Checks constant leaf `id`'s `value` while ``withNumericChecks(_:_:)`` is on: holding NaN
+  /// or infinity, the leaf is marked, so that the first operation reading it (or a copy of it
+  /// brought into another graph) throws naming it: making a constant cannot throw. Values brought
+  /// in from other graphs are not checked again: they were checked where they were made, if
+  /// checks were on there.
+  func checkConstant(id: Int, _ value: NDArray) {
+    if EagerScope.checksNumerics && !isFinite(value) { records[id].isNonFinite = true }
   }
 }

@@ -233,10 +233,9 @@ public final class Session: @unchecked Sendable {
       for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
       let refs = feeds.map { ValueRef(node: $0.node, output: $0.output) }
       for i in refs.indices where refs[..<i].contains(refs[i]) { throw Plan.fedTwice(feeds[i].name) }
-      let plan = try Plan(
-        graph: graph, fetches: fetches.map { ValueRef(node: $0.node, output: $0.output) }, feeds: refs,
-        targets: targets.map(\.id), fusesKernels: fusesKernels)
-      return PreparedStep(session: self, plan: plan)
+      let key = PlanKey(fetches: fetches.map { ValueRef(node: $0.node, output: $0.output) }, feeds: refs, targets: targets.map(\.id))
+      let plan = try Plan(graph: graph, fetches: key.fetches, feeds: refs, targets: key.targets, fusesKernels: fusesKernels)
+      return PreparedStep(session: self, plan: plan, key: key, checksNumerics: options.checkNumerics)
     }
   }
 
@@ -324,17 +323,24 @@ public final class Session: @unchecked Sendable {
 
   /// Executes a bound plan: the one way every run, prepared or not, computes. Its scalar
   /// program when the options allow and the plan fits (see ``ScalarProgram``), else the steps
-  /// one by one. The caller holds the lock.
-  @inline(__always) func execute(_ plan: Plan) throws {
+  /// one by one, checking every output for NaN and infinity when `checksNumerics` (the
+  /// options' ``Options/checkNumerics``, or a prepared step's own, see
+  /// ``PreparedStep/checkingNumerics()``). The caller holds the lock.
+  @inline(__always) func execute(_ plan: Plan, checksNumerics: Bool) throws {
     context.reserve(nodes: plan.nodeCount)
-    if options.scalarFastPath && !options.checkNumerics && !options.profiles {
+    if options.scalarFastPath && !checksNumerics && !options.profiles {
       plan.lowerToScalars(graph: graph)
       if let program = plan.scalarHandle, try program.run(frame: plan.frame, context: context) {
         scalarRuns &+= 1
         return
       }
     }
-    try executeSteps(plan)
+    try executeSteps(plan, checksNumerics: checksNumerics)
+  }
+
+  /// Executes a bound plan of a run (not a prepared step's), checked as the options say.
+  @inline(__always) func execute(_ plan: Plan) throws {
+    try execute(plan, checksNumerics: options.checkNumerics)
   }
 
   /// Whether plans fuse kernels (``Options/fusesKernels``, off under ``Options/checkNumerics``).
@@ -347,10 +353,10 @@ public final class Session: @unchecked Sendable {
   /// owned; for tests that must know it happened).
   @exclusivity(unchecked) var movedFeedRuns = 0
 
-  /// Executes the plan's steps one by one through the primitives' kernels.
-  func executeSteps(_ plan: Plan) throws {
+  /// Executes the plan's steps one by one through the primitives' kernels, checking each
+  /// output for NaN and infinity when `check`.
+  func executeSteps(_ plan: Plan, checksNumerics check: Bool) throws {
     let frame = plan.frame
-    let check = options.checkNumerics
     let profiling = options.profiles
     try plan.steps.withUnsafeBufferPointer { steps in
       try plan.slotLists.withUnsafeBufferPointer { lists in
@@ -455,6 +461,13 @@ struct RecentPlan {
 public final class PreparedStep: @unchecked Sendable {
   let session: Session
   let plan: Plan
+  /// The fetches, feeds and targets the plan was built for.
+  private let key: PlanKey
+  /// Whether each run checks every output for NaN and infinity (the session's
+  /// ``Session/Options/checkNumerics``, or this step's, see ``checkingNumerics()``).
+  let checksNumerics: Bool
+  /// This run checked for NaN and infinity, once made (only under the session's lock).
+  @exclusivity(unchecked) private var checked: PreparedStep?
   /// Whether every feed has been set once (feeds stay set between runs; only touched under
   /// the session's lock).
   @exclusivity(unchecked) private var allFed = false
@@ -467,9 +480,11 @@ public final class PreparedStep: @unchecked Sendable {
   let feedSlots: [Int]
   let fetchSlots: [Int]
 
-  init(session: Session, plan: Plan) {
+  init(session: Session, plan: Plan, key: PlanKey, checksNumerics: Bool) {
     self.session = session
     self.plan = plan
+    self.key = key
+    self.checksNumerics = checksNumerics
     spareResults = Array(repeating: nil, count: plan.fetchSlots.count)
     computedFetches = plan.fetchSlots.map { slot in !plan.feeds.contains { $0.slot == slot } }
     feedSlots = plan.feeds.map(\.slot)
@@ -510,7 +525,7 @@ public final class PreparedStep: @unchecked Sendable {
       }
       allFed = true
     }
-    try session.execute(plan)
+    try session.execute(plan, checksNumerics: checksNumerics)
   }
 
   /// The value of fetch `index` from the last run.
@@ -531,7 +546,7 @@ public final class PreparedStep: @unchecked Sendable {
     try checkFeeds(feeds)
     return try session.lock.withLock {
       for (feed, value) in zip(plan.feeds, feeds) { plan.frame[feed.slot] = value }
-      try session.execute(plan)
+      try session.execute(plan, checksNumerics: checksNumerics)
       return plan.fetchSlots.map { plan.frame[$0] }
     }
   }
@@ -556,6 +571,9 @@ extension PreparedStep {
   /// - Precondition: `variables` are distinct variables of the step's graph, as many as `values`,
   ///   whose dtypes and shapes the caller has checked.
   package func run(feeds: [NDArray], lending values: inout [NDArray], to variables: [Tensor]) throws {
+    if !checksNumerics && EagerScope.checksNumerics {
+      return try checkingNumerics().run(feeds: feeds, lending: &values, to: variables)
+    }
     try checkFeeds(feeds)
     let session = session
     session.lock.lock()
@@ -574,7 +592,24 @@ extension PreparedStep {
       }
     }
     for (feed, value) in zip(plan.feeds, feeds) { plan.frame[feed.slot] = value }
-    try session.execute(plan)
+    try session.execute(plan, checksNumerics: checksNumerics)
+  }
+
+  /// This step as a run that checks every operation's outputs for NaN and infinity and throws
+  /// ``SessionError/nonFinite(op:name:location:)`` naming the first: its own plan, with no fused
+  /// kernels and no scalar program, in the same session (so the same variables and random
+  /// generators), made on first use, then kept. What eager code's runs of the step use while
+  /// ``withNumericChecks(_:_:)`` is on (TF2's `enable_check_numerics` checks the operations
+  /// inside a `tf.function` too).
+  /// - Throws: what building the plan throws (as ``Session/prepare(fetches:feeds:targets:)``).
+  private func checkingNumerics() throws -> PreparedStep {
+    return try session.lock.withLock {
+      if let checked { return checked }
+      let plan = try Plan(graph: session.graph, fetches: key.fetches, feeds: key.feeds, targets: key.targets, fusesKernels: false)
+      let step = PreparedStep(session: session, plan: plan, key: key, checksNumerics: true)
+      checked = step
+      return step
+    }
   }
 }
 
@@ -586,6 +621,9 @@ extension PreparedStep {
   /// ``CompiledFunction`` holds its own lock, and the step's session is reachable only through
   /// it).
   func run(matchedInputs inputs: [NDArray], captured: [Tensor], into results: inout [NDArray]) throws {
+    if !checksNumerics && EagerScope.checksNumerics {
+      return try checkingNumerics().run(matchedInputs: inputs, captured: captured, into: &results)
+    }
     let plan = plan
     guard inputs.count + captured.count == feedSlots.count else {
       throw SessionError.unexpectedFeed(
@@ -606,7 +644,7 @@ extension PreparedStep {
       (frame + feedSlots[inputs.count + j]).pointee.assignCopyingSmall(value, byteLimit: Self.copiedFeedBytes)
     }
     swapInSpareResults()
-    try session.execute(plan)
+    try session.execute(plan, checksNumerics: checksNumerics)
     results.reserveCapacity(fetchSlots.count)
     for i in fetchSlots.indices { results.append(frame[fetchSlots[i]]) }
   }
