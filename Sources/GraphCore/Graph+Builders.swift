@@ -62,7 +62,8 @@ extension Graph {
     let tensor = appendLeaf(
       ConstantPrimitive(value: value), output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)),
       name: name, location: location(file, line))
-    eager?.checkConstant(id: tensor.node, value)
+    // The flag first: reaching the store only under the checks keeps its reference count still.
+    if EagerScope.checksNumerics { eager?.checkConstant(id: tensor.node, value) }
     return tensor
   }
 

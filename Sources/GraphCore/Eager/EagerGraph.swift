@@ -653,12 +653,12 @@ extension EagerStore {
     records.append(EagerRecord(firstSlot: first, hasValue: hasValue, isVariable: isVariable))
   }
 
-  /// Checks constant leaf `id`'s `value` while ``withNumericChecks(_:_:)`` is on: holding NaN
+  /// Checks constant leaf `id`'s `value` (called while ``withNumericChecks(_:_:)`` is on): holding NaN
   /// or infinity, the leaf is marked, so that the first operation reading it (or a copy of it
   /// brought into another graph) throws naming it: making a constant cannot throw. Values brought
   /// in from other graphs are not checked again: they were checked where they were made, if
   /// checks were on there.
   func checkConstant(id: Int, _ value: NDArray) {
-    if EagerScope.checksNumerics && !isFinite(value) { records[id].isNonFinite = true }
+    if !isFinite(value) { records[id].isNonFinite = true }
   }
 }
