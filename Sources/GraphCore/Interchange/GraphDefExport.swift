@@ -312,9 +312,19 @@ struct GraphDefExporter {
         "VariableV2",
         [("dtype", .type(v.dtype)), ("shape", .shape(PartialShape(v.shape))), ("container", .string("")), ("shared_name", .string(""))]
           + (v.trainable ? [] : [("_backprop_trainable", .bool(false))]))
+    // A function of your own (a `UnaryFunction` or `BinaryFunction` you wrote) has no
+    // TensorFlow counterpart, even under a built-in's name: it is listed as unsupported (it was
+    // written under its type name, a file neither TensorFlow nor `Graph(graphDef:)` can load).
+    case let u as any UnaryPrimitive where !PrimitiveRegistry.isBuiltIn(u.function):
+      return nil
+    case let b as any BinaryPrimitive where !PrimitiveRegistry.isBuiltIn(b.function):
+      return nil
     case let u as any UnaryPrimitive:
       if let l = u.function as? LeakyRelu {
-        return simple("LeakyRelu", [("T", .type(t)), ("alpha", .float(Float(l.alpha)))])
+        // TensorFlow's `alpha` is a float: the exact value travels beside it, so a float64
+        // model comes back computing with its own slope, not 0.2's float (0.20000000298...).
+        return simple(
+          "LeakyRelu", [("T", .type(t)), ("alpha", .float(Float(l.alpha))), ("_backprop_alpha", .tensor(NDArray(scalar: l.alpha)))])
       }
       return simple(u.typeName, [("T", .type(t))])
     case let b as any BinaryPrimitive where b.function is SigmoidCrossEntropy:

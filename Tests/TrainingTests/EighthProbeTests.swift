@@ -1,0 +1,119 @@
+import ArrayCore
+import Foundation
+import GraphCore
+import Testing
+import TestSupport
+import Training
+
+/// A function of the user's own, as "Writing your own operation" writes one.
+private struct Softsign: UnaryFunction {
+  var typeName: String { "Softsign" }
+  func callAsFunction<T: FloatElement>(_ x: T) -> T { x / (1 + abs(x)) }
+  func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g / square(1 + abs(x)) }
+}
+
+/// A function of the user's own that takes a built-in's type name.
+private struct MyRelu: UnaryFunction {
+  var typeName: String { "Relu" }
+  func callAsFunction<T: FloatElement>(_ x: T) -> T { x > 0 ? 2 * x : 0 }
+  func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * 2 }
+}
+
+/// A two-input function of the user's own.
+private struct MeanOfTwo: BinaryFunction {
+  var typeName: String { "MeanOfTwo" }
+  func callAsFunction<T: FloatElement>(_ x: T, _ y: T) -> T { (x + y) / 2 }
+  func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?) { (try g / 2, try g / 2) }
+}
+
+/// The eighth probe (session 26): the public API as a PyTorch, Keras or JAX user writes it from
+/// the documentation, features combined.
+@Suite struct EighthProbeTests {
+  private func scratch(_ name: String) -> String {
+    NSTemporaryDirectory() + "eighth-probe-\(getpid())-\(name)"
+  }
+
+  /// A model whose activation is the user's own `UnaryFunction` (the DocC article's softsign) was
+  /// written by `saveModel` with a node of type `Softsign`, which neither TensorFlow nor
+  /// `Session.loadModel` knows: the save succeeded and the model could not be loaded. A function
+  /// named like a built-in (`Relu`) was written as TensorFlow's `Relu`, and came back as it,
+  /// silently computing another function.
+  @Test func functionsOfYourOwnAreNotExported() throws {
+    for build in [
+      { (x: Tensor) throws -> Tensor in try unary(Softsign(), x) },
+      { (x: Tensor) throws -> Tensor in try unary(MyRelu(), x) },
+      { (x: Tensor) throws -> Tensor in try binary(MeanOfTwo(), x, x) },
+    ] {
+      let graph = Graph()
+      let x = graph.placeholder(.float32, shape: [nil, 2], name: "x")
+      let dense = try Dense(graph: graph, inputSize: 2, units: 2, seed: 1)
+      let y = try build(dense(x))
+      let session = Session(graph: graph)
+      try session.initializeVariables()
+      let type = y.operation.primitive.typeName
+      #expect(throws: GraphDefError.unsupportedOperations(direction: "export", ["\(type): \(y.operation.name)"])) {
+        _ = try graph.graphDef()
+      }
+      let directory = scratch("own-function-\(type)")
+      #expect(throws: GraphDefError.self) { try session.saveModel(to: directory) }
+      #expect(!FileManager.default.fileExists(atPath: directory))
+      #expect(throws: GraphDefError.self) { _ = try graph.onnxModel(inputs: [x], outputs: [y], session: session) }
+      // For TensorBoard's picture, lenient export still writes it under its name.
+      #expect(try !graph.graphDef(lenient: true).isEmpty)
+    }
+  }
+
+  /// Every built-in elementwise function that exports to a GraphDef imports back and computes
+  /// the same values: `selu` was exported as TensorFlow's `Selu`, which the importer did not
+  /// know, so a saved model with a SELU layer could not be loaded.
+  @Test func everyExportedElementwiseFunctionImportsBack() throws {
+    let a = try NDArray(validating: [0.25, 0.5, 0.75, 1.5], shape: [4])  // in every function's domain
+    let b = try NDArray(validating: [1.25, 0.75, 2.5, 1.0], shape: [4])
+    var exported = 0
+    for (index, f) in (PrimitiveRegistry.unaryFunctions.map { f in { (x: Tensor, _: Tensor) in try unary(f, x) } }
+      + PrimitiveRegistry.binaryFunctions.map { f in { (x: Tensor, y: Tensor) in try binary(f, x, y) } }).enumerated()
+    {
+      let graph = Graph()
+      let x = graph.placeholder(.float64, shape: [4], name: "x")
+      let y = graph.placeholder(.float64, shape: [4], name: "y")
+      let out = try identity(f(x, y), name: "out")
+      let expected = try Session(graph: graph).run(out, feeding: [x: a, y: b])
+      guard let bytes = try? graph.graphDef() else { continue }  // refused on export: named there
+      exported += 1
+      let imported = try Graph(graphDef: bytes)
+      let values = try Session(graph: imported).run(
+        imported.tensor(named: "out:0")!, feeding: [imported.tensor(named: "x:0")!: a, imported.tensor(named: "y:0")!: b])
+      #expect(values == expected, "function \(index): \(out.operation.inputs)")
+    }
+    #expect(exported >= 30)
+
+    // LeakyRelu's slope in float64 (TensorFlow's attribute is a float).
+    let leaky = Graph()
+    let z = leaky.placeholder(.float64, shape: [2], name: "z")
+    let slope = try identity(leakyRelu(z, alpha: 0.2), name: "out")
+    let negative = NDArray([-1.0, 3])
+    let reimported = try Graph(graphDef: leaky.graphDef())
+    #expect(
+      try Session(graph: reimported).run(reimported.tensor(named: "out:0")!, feeding: [reimported.tensor(named: "z:0")!: negative])
+        == Session(graph: leaky).run(slope, feeding: [z: negative]))
+
+    // A model with a SELU layer, saved and loaded.
+    let graph = Graph()
+    let x = graph.placeholder(.float32, shape: [nil, 3], name: "x")
+    let model = Sequential([
+      try Dense(graph: graph, inputSize: 3, units: 4, seed: 1), Activation.custom(name: "selu") { try selu($0) },
+      try Dense(graph: graph, inputSize: 4, units: 2, seed: 2),
+    ])
+    let out = try identity(model(x), name: "out")
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    let rows = try NDArray(validating: [Float(-2), 0.5, 1, 3, -1, 0], shape: [2, 3])
+    let directory = scratch("selu")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try session.saveModel(to: directory)
+    let (loaded, _) = try Session.loadModel(from: directory)
+    #expect(
+      try loaded.run(loaded.graph.tensor(named: "out:0")!, feeding: [loaded.graph.tensor(named: "x:0")!: rows])
+        == session.run(out, feeding: [x: rows]))
+  }
+}
