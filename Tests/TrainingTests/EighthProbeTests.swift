@@ -116,4 +116,34 @@ private struct MeanOfTwo: BinaryFunction {
       try loaded.run(loaded.graph.tensor(named: "out:0")!, feeding: [loaded.graph.tensor(named: "x:0")!: rows])
         == session.run(out, feeding: [x: rows]))
   }
+
+  /// A `Dense` layer's operations named the library's line (`built at Training/Layers.swift:116`)
+  /// in run-time errors, such as an overflow under numeric checks; the other layers name the
+  /// line where the user created them, as `Dense` now does.
+  @Test func denseLayersNameTheUsersLine() throws {
+    let parameters = Graph.eager()
+    let dense = try Dense(graph: parameters, inputSize: 3, units: 2, activation: .relu, kernelInitializer: .ones, seed: 1); let denseLine = #line
+    let here = "TrainingTests/EighthProbeTests.swift:\(denseLine)"
+    let large = Tensor(NDArray([Float(3e38), 3e38, 3e38], shape: [1, 3]))  // the sum overflows
+    do {
+      try withNumericChecks { _ = try dense(large) }
+      Issue.record("no error for an overflow")
+    } catch {
+      #expect("\(error)".contains("[MatMul]") && "\(error)".hasSuffix(here), "\(error)")
+    }
+    // A graph's session with checkNumerics, and the activation's operation.
+    let graph = Graph()
+    let x = graph.placeholder(.float32, shape: [nil, 2])
+    let layer = try Dense(graph: graph, inputSize: 2, units: 1, activation: .sigmoid, seed: 1); let layerLine = #line
+    let y = try layer(x)
+    #expect(y.operation.location?.description == "TrainingTests/EighthProbeTests.swift:\(layerLine)")
+    let session = Session(graph: graph, options: Session.Options(checkNumerics: true))
+    try session.initializeVariables()
+    do {
+      _ = try session.run(y, feeding: [x: NDArray([Float.infinity, 1], shape: [1, 2])])
+      Issue.record("no error for infinite data")
+    } catch {
+      #expect("\(error)".hasSuffix("TrainingTests/EighthProbeTests.swift:\(layerLine)"), "\(error)")
+    }
+  }
 }
