@@ -17,8 +17,9 @@ import GraphCore
 //                                             sum_squares = 5, bucket_limit = 6, bucket = 7 (packed doubles) }
 
 /// A histogram as TensorBoard's `HistogramProto` holds it: summary statistics and buckets,
-/// bucket `i` counting the values in `(bucketLimits[i - 1], bucketLimits[i]]` (the first from
-/// `min`).
+/// bucket `i` counting the values in `[bucketLimits[i - 1], bucketLimits[i])` (the first from
+/// `min`, the last up to and including `max`), as TensorBoard's `tf.summary.histogram` and
+/// TensorFlow's `HistogramProto` (a value on an edge counts in the bucket to its right).
 public struct HistogramSummary: Sendable, Equatable {
   /// The smallest and largest value.
   public var min = 0.0, max = 0.0
