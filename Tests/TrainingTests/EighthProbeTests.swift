@@ -208,4 +208,41 @@ private struct MeanOfTwo: BinaryFunction {
     let broken = SafetensorsFile(tensors: file.tensors, metadata: [Checkpoint.randomStatePrefix + "dropout/mask": "12 zz"])
     #expect(throws: ArrayFileError.self) { try Checkpoint.restore(session: resumed.session, from: broken) }
   }
+
+  /// Gradient clipping as `clipByGlobalNorm`'s documentation writes it (`computeGradients`,
+  /// `clipByGlobalNorm`, `applyGradients`) on a model with batch normalization never moved the
+  /// moving averages (only `minimize` ran the graph's update operations, TF1's `UPDATE_OPS`):
+  /// inference normalized with a mean of 0 and a variance of 1 after any amount of training,
+  /// silently. The built-in optimizers' `applyGradients` now runs them, as `minimize` does, and
+  /// the averages are `minimize`'s bit for bit.
+  @Test func clippedGradientsKeepBatchNormalizationsAveragesMoving() throws {
+    func train(clipped: Bool) throws -> (mean: NDArray, variance: NDArray) {
+      let graph = Graph()
+      let phase = try TrainingPhase(graph: graph)
+      let x = graph.placeholder(.float64, shape: [nil, 2], name: "x")
+      let norm = try BatchNorm(graph: graph, channels: 2, phase: phase, momentum: 0.5, dtype: .float64)
+      let dense = try Dense(graph: graph, inputSize: 2, units: 1, dtype: .float64, seed: 1)
+      let loss = try meanSquaredError(predicted: dense(norm(x)), expected: graph.constant(try NDArray(validating: [1.0, 0, 2], shape: [3, 1])))
+      let optimizer = try MomentumOptimizer(learningRate: 0.1, momentum: 0.9)
+      let train: GraphCore.Operation
+      if clipped {
+        let (pairs, _) = try clipByGlobalNorm(try optimizer.computeGradients(loss), clipNorm: 100)  // (no clipping at this norm)
+        train = try optimizer.applyGradients(pairs, name: "train", location: SourceLocation(#fileID, #line))
+      } else {
+        train = try optimizer.minimize(loss)
+      }
+      let session = Session(graph: graph)
+      try session.initializeVariables()
+      var feeds = phase.feed(true)
+      feeds[x] = try NDArray(validating: [1.0, 5, 3, 7, 8, -1], shape: [3, 2])
+      for _ in 0..<3 { try session.run(train, feeding: feeds) }
+      return (try session.value(of: norm.movingMean), try session.value(of: norm.movingVariance))
+    }
+    let minimized = try train(clipped: false)
+    let clipped = try train(clipped: true)
+    // The batch's mean is [4, 11/3]: after three steps at momentum 0.5 the average is 7/8 of it.
+    let expectedMean: [Double] = [4 * 7 / 8, 11.0 / 3 * 7 / 8]
+    #expect(zip(minimized.mean.doubles, expectedMean).allSatisfy { Swift.abs($0 - $1) < 1e-12 }, "\(minimized.mean)")
+    #expect(clipped.mean.isBitIdentical(to: minimized.mean) && clipped.variance.isBitIdentical(to: minimized.variance))
+  }
 }
