@@ -37,3 +37,22 @@ import Testing
     #expect(throws: DatasetError.self) { try Standardizer(fitting: NDArray([Float.nan], shape: [1, 1])) }
   }
 }
+
+extension EighthProbeDatasetTests {
+  /// Features loaded as int32 (token ids for an embedding) or bool were converted without a
+  /// check: `2.7` became 2, `3e9` became 2147483647, `0.5` became `true`, silently. They are
+  /// refused naming the cell, as float32's out-of-range values are.
+  @Test func integerAndBoolFeaturesAreChecked() throws {
+    for (text, dtype) in [("1,2.7,0", DType.int32), ("1,3e9,0", .int32), ("1,-3e9,0", .int32), ("1,0.5,0", .bool), ("1,2,0", .bool)] {
+      #expect {
+        try Dataset.parseCSV("1,1,1\n" + text + "\n", featureType: dtype)
+      } throws: { error in
+        "\(error)".contains("line 2, column 2") && "\(error)".contains("out of the range of \(dtype)")
+      }
+    }
+    let ids = try Dataset.parseCSV("1,2147483647,0\n-2147483648,0,1\n", featureType: .int32)
+    #expect(ids.features.scalars(as: Int32.self) == [1, Int32.max, Int32.min, 0])
+    let flags = try Dataset.parseCSV("1,0,0\n0,1,1\n", featureType: .bool)
+    #expect(flags.features.scalars(as: Bool.self) == [true, false, false, true])
+  }
+}
