@@ -245,4 +245,91 @@ private struct MeanOfTwo: BinaryFunction {
     #expect(zip(minimized.mean.doubles, expectedMean).allSatisfy { Swift.abs($0 - $1) < 1e-12 }, "\(minimized.mean)")
     #expect(clipped.mean.isBitIdentical(to: minimized.mean) && clipped.variance.isBitIdentical(to: minimized.variance))
   }
+
+  /// An eager model and its optimizer, as a PyTorch user writes them (DocC "Eager execution").
+  private struct EagerModel {
+    let parameters = Graph.eager()
+    let model: Sequential
+    let optimizer: EagerOptimizer<AdamOptimizer>
+
+    init() throws {
+      model = Sequential([
+        try Dense(graph: parameters, inputSize: 3, units: 4, activation: .tanh, seed: 1),
+        try Dense(graph: parameters, inputSize: 4, units: 2, seed: 2),
+      ])
+      optimizer = EagerOptimizer(try AdamOptimizer(learningRate: .schedule(try .cosineDecay(initial: 0.1, decaySteps: 8))))
+    }
+
+    /// The batch of step `i`.
+    static func batch(_ i: Int) -> (NDArray, NDArray) {
+      var generator = SeededGenerator(seed: UInt64(i))
+      let x = NDArray(converting: (0..<12).map { _ in generator.normal(mean: 0, standardDeviation: 1) }, shape: [4, 3], dtype: .float32)
+      return (x, NDArray((0..<4).map { _ in Int32(generator.choice(2)) }))
+    }
+
+    /// One step on batch `i`.
+    func step(_ i: Int) throws {
+      let (x, y) = Self.batch(i)
+      let tape = GradientTape()
+      let loss = try tape.record { try sparseSoftmaxCrossEntropy(logits: model(Tensor(x)), labels: Tensor(y)) }
+      try optimizer.update(model.variables, along: try tape.gradient(of: loss, withRespectTo: model.variables))
+    }
+  }
+
+  /// An eager model trained by `EagerOptimizer(Adam)`, saved mid-training with
+  /// `Checkpoint.save(variablesOf:)` and restored into a fresh model and optimizer, resumed
+  /// with Adam's moments at 0 and its step counter (and schedule) at step 0: another trajectory,
+  /// silently, and a session's checkpoint of the same model (with its `dense/kernel/Adam`
+  /// slots) could not be restored into the eager model at all. The optimizer's state now travels
+  /// with the variables under the session's names (PyTorch's `optimizer.state_dict()`).
+  @Test func eagerTrainingResumesWithItsOptimizersState() throws {
+    let uninterrupted = try EagerModel()
+    for i in 0..<8 { try uninterrupted.step(i) }
+
+    let first = try EagerModel()
+    for i in 0..<4 { try first.step(i) }
+    let path = scratch("eager-adam.safetensors")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try Checkpoint.save(variablesOf: first.parameters, optimizer: first.optimizer, to: path, metadata: ["step": "4"])
+    #expect(try first.optimizer.namedState().keys.sorted() == [
+      "Adam/iterations", "dense/bias/Adam", "dense/bias/Adam_1", "dense/kernel/Adam", "dense/kernel/Adam_1",
+      "dense_1/bias/Adam", "dense_1/bias/Adam_1", "dense_1/kernel/Adam", "dense_1/kernel/Adam_1",
+    ])
+    let resumed = try EagerModel()
+    #expect(try Checkpoint.restore(variablesOf: resumed.parameters, optimizer: resumed.optimizer, from: path) == ["step": "4"])
+    for i in 4..<8 { try resumed.step(i) }
+    for (a, b) in zip(uninterrupted.model.variables, resumed.model.variables) {
+      #expect(try a.value.isBitIdentical(to: b.value), "\(a.name)")
+    }
+
+    // The same model trained by a session's minimize (the same steps bit for bit): its
+    // checkpoint, slots and step counter included, resumes in eager code.
+    let graph = Graph()
+    let x = graph.placeholder(.float32, shape: [nil, 3]), y = graph.placeholder(.int32, shape: [nil])
+    let model = Sequential([
+      try Dense(graph: graph, inputSize: 3, units: 4, activation: .tanh, seed: 1), try Dense(graph: graph, inputSize: 4, units: 2, seed: 2),
+    ])
+    let train = try AdamOptimizer(learningRate: .schedule(try .cosineDecay(initial: 0.1, decaySteps: 8)))
+      .minimize(sparseSoftmaxCrossEntropy(logits: model(x), labels: y))
+    let session = Session(graph: graph)
+    try session.initializeVariables()
+    for i in 0..<4 {
+      let (xb, yb) = EagerModel.batch(i)
+      try session.run(train, feeding: [x: xb, y: yb])
+    }
+    try Checkpoint.save(session: session, to: path)
+    let fromSession = try EagerModel()
+    try Checkpoint.restore(variablesOf: fromSession.parameters, optimizer: fromSession.optimizer, from: path)
+    for i in 4..<8 { try fromSession.step(i) }
+    for (a, b) in zip(uninterrupted.model.variables, fromSession.model.variables) {
+      #expect(try a.value.isBitIdentical(to: b.value), "\(a.name)")
+    }
+
+    // A checkpoint of another optimizer is refused before anything changes.
+    let other = try EagerModel()
+    let sgd = EagerOptimizer(try MomentumOptimizer(learningRate: 0.1, momentum: 0.9))
+    let before = try other.model.variables.map { try $0.value }
+    #expect(throws: CheckpointError.self) { try Checkpoint.restore(variablesOf: other.parameters, optimizer: sgd, from: path) }
+    #expect(try other.model.variables.map { try $0.value } == before)
+  }
 }

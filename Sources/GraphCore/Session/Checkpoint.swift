@@ -209,6 +209,13 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
     public var expected: String
     /// The saved value's dtype and shape.
     public var found: String
+
+    /// The variable `name`, expected as `expected` and found as `found`.
+    package init(name: String, expected: String, found: String) {
+      self.name = name
+      self.expected = expected
+      self.found = found
+    }
   }
   /// The file (or `<checkpoint>`).
   public var source: String
@@ -218,6 +225,14 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
   public var unexpected: [String]
   /// Variables whose saved dtype or shape differs, in creation order.
   public var mismatched: [Mismatch]
+
+  /// The differences between `source` and what it is restored into.
+  package init(source: String, missing: [String], unexpected: [String], mismatched: [Mismatch]) {
+    self.source = source
+    self.missing = missing
+    self.unexpected = unexpected
+    self.mismatched = mismatched
+  }
 
   /// `run.safetensors does not match the graph: missing variables: b; unexpected tensors: W;
   /// mismatched: A is float32 [1] in the graph but float32 [2] in the file`.
