@@ -332,4 +332,47 @@ private struct MeanOfTwo: BinaryFunction {
     #expect(throws: CheckpointError.self) { try Checkpoint.restore(variablesOf: other.parameters, optimizer: sgd, from: path) }
     #expect(try other.model.variables.map { try $0.value } == before)
   }
+
+  /// A model with an `Embedding` trained by `minimize` could not be saved (`saveModel`: "cannot
+  /// export these operations: ScatterAdd", the lookup's gradient), so neither could a language
+  /// model's training graph. It is written as TensorFlow writes the densified gradient of a
+  /// gather (`UnsortedSegmentSum`), and comes back: training resumes from the directory bit for
+  /// bit.
+  @Test func embeddingModelsSaveAndResume() throws {
+    func build() throws -> (graph: Graph, ids: Tensor, labels: Tensor, loss: Tensor, train: GraphCore.Operation) {
+      let graph = Graph()
+      let ids = graph.placeholder(.int32, shape: [nil, 3], name: "ids")
+      let labels = graph.placeholder(.int32, shape: [nil], name: "labels")
+      let model = Sequential([
+        try Embedding(graph: graph, vocabulary: 7, dimension: 4, seed: 1), try LayerNorm(graph: graph, features: 4), Flatten(),
+        try Dense(graph: graph, inputSize: 12, units: 2, seed: 2),
+      ])
+      let loss = try sparseSoftmaxCrossEntropy(logits: model(ids), labels: labels)
+      return (graph, ids, labels, loss, try AdamOptimizer(learningRate: 0.05).minimize(loss))
+    }
+    func batch(_ i: Int) -> (NDArray, NDArray) {
+      var generator = SeededGenerator(seed: UInt64(i))
+      return (NDArray((0..<6).map { _ in Int32(generator.choice(7)) }, shape: [2, 3]), NDArray((0..<2).map { _ in Int32(generator.choice(2)) }))
+    }
+    let model = try build()
+    let session = Session(graph: model.graph)
+    try session.initializeVariables()
+    for i in 0..<3 {
+      let (x, y) = batch(i)
+      try session.run(model.train, feeding: [model.ids: x, model.labels: y])
+    }
+    let directory = scratch("embedding")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try session.saveModel(to: directory)
+    let (loaded, _) = try Session.loadModel(from: directory)
+    let graph = loaded.graph
+    for i in 3..<6 {
+      let (x, y) = batch(i)
+      let expected = try session.run([model.loss], feeding: [model.ids: x, model.labels: y], targets: [model.train])[0]
+      let resumed = try loaded.run(
+        [graph.tensor(named: model.loss.name)!], feeding: [graph.tensor(named: "ids:0")!: x, graph.tensor(named: "labels:0")!: y],
+        targets: [graph.operation(named: model.train.name)!])[0]
+      #expect(resumed.isBitIdentical(to: expected), "step \(i)")
+    }
+  }
 }

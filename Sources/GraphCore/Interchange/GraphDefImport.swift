@@ -590,6 +590,7 @@ struct GraphDefImporter {
     if case let .string(type)? = d.attrs["_backprop_op"] {
       switch type {
       case "SumToShapeOf": result = [try apply(SumToShapeOf(), [x(0), x(1)])]
+      case "ScatterAdd": result = [try apply(ScatterAdd(axis: 0), [x(0), x(1), x(2)])]
       case "ReshapeLike": result = [try apply(ReshapeLike(), [x(0), x(1)])]
       case "BroadcastLike": result = [try apply(BroadcastLike(), [x(0), x(1)])]
       case "EnsureShapeLike":
