@@ -1,3 +1,5 @@
+import Foundation
+import GraphCore
 import Plotting
 import Testing
 
@@ -10,5 +12,20 @@ import Testing
     let h = HistogramSummary([0, 1, 2, 3, 4], bucketCount: 4)
     #expect(h.bucketLimits == [1, 2, 3, 4])
     #expect(h.bucketCounts == [1, 1, 1, 2])
+  }
+
+  /// `addHistogram(..., bucketCount: Int.max)` (or any count beyond the memory) trapped while
+  /// allocating the buckets; 0 and negative counts gave one bucket without a word. The writer
+  /// refuses them, naming the tag; `HistogramSummary` takes the count in `1...65536`.
+  @Test func bucketCountsAreBounded() throws {
+    let directory = NSTemporaryDirectory() + "eighth-probe-histogram-\(getpid())"
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let writer = try SummaryWriter(logdir: directory, clock: { 1 })
+    for count in [Int.max, HistogramSummary.maximumBucketCount + 1, 0, -3] {
+      #expect(throws: GraphError.self) { try writer.addHistogram("weights", [1, 2, 3], step: 1, bucketCount: count) }
+    }
+    try writer.addHistogram("weights", [1, 2, 3], step: 1, bucketCount: HistogramSummary.maximumBucketCount)
+    try writer.close()
+    #expect(HistogramSummary([0, 1], bucketCount: Int.max).bucketCounts.count == HistogramSummary.maximumBucketCount)
   }
 }
