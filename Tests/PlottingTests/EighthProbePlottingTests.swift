@@ -28,4 +28,13 @@ import Testing
     try writer.close()
     #expect(HistogramSummary([0, 1], bucketCount: Int.max).bucketCounts.count == HistogramSummary.maximumBucketCount)
   }
+
+  /// `ProgressLine.bar(width:)` trapped for a negative width (`String(repeating:count:)`) and
+  /// for `Int.max`; the width is taken in `0...1000`.
+  @Test func progressBarsOfAnyWidth() {
+    let line = ProgressLine(step: 350, total: 1400, loss: 0.5, elapsed: 2)
+    #expect(line.bar(width: -5).hasPrefix("[] "))
+    #expect(line.bar(width: Int.max).hasPrefix("[" + String(repeating: "█", count: 250) + String(repeating: "░", count: 750) + "] "))
+    #expect(line.bar(width: 4).hasPrefix("[█░░░] "))
+  }
 }
