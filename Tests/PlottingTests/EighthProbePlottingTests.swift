@@ -37,4 +37,21 @@ import Testing
     #expect(line.bar(width: Int.max).hasPrefix("[" + String(repeating: "█", count: 250) + String(repeating: "░", count: 750) + "] "))
     #expect(line.bar(width: 4).hasPrefix("[█░░░] "))
   }
+
+  /// A learning curve of a diverged float64 run (values from -1e308 to 1e308, whose range
+  /// overflows), a panel size that is not a number, or an axis range of ±1e308 trapped
+  /// (`Double value cannot be converted to Int`) or hung (2e308 ticks counted one by one). The
+  /// chart is drawn: the range is measured in halves, the sizes are taken in 1...100,000 pixels.
+  @Test(.timeLimit(.minutes(1))) func chartsOfDivergedRunsAreDrawn() {
+    var chart = Chart(title: "loss")
+    chart.lines.append(LineSeries(name: "loss", steps: [1, 1e308, -1e308]))
+    #expect(chart.svg().contains("data-points=\"3\""))
+    #expect(chart.svg(width: .nan, height: .infinity).contains("<svg"))
+    #expect(chart.svg(width: 1e308, height: 1e308).contains("width=\"100000\""))
+    chart.yRange = -1e308...1e308
+    #expect(chart.svg().contains("data-points=\"3\""))
+    let ticks = AxisTicks.linear(minimum: -1e308, maximum: 1e308)
+    #expect(ticks.values.count <= 12 && ticks.values.allSatisfy(\.isFinite) && ticks.lower.isFinite && ticks.upper.isFinite, "\(ticks)")
+    #expect(ticks.lower <= -1e308 && ticks.upper >= 1e308)
+  }
 }
