@@ -23,6 +23,22 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
     s0 = splitMix(); s1 = splitMix(); s2 = splitMix(); s3 = splitMix()
   }
 
+  /// The generator's whole state as text, so that a checkpoint can carry it: the four words of
+  /// xoshiro256** in hexadecimal, and a fifth, the bits of a normal sample drawn in a pair and
+  /// not yet used, when there is one (`"9e3779b97f4a7c15 ..."`).
+  package var stateText: String {
+    ([s0, s1, s2, s3] + (spareNormal.map { [$0.bitPattern] } ?? [])).map { String($0, radix: 16) }.joined(separator: " ")
+  }
+
+  /// The generator whose state ``stateText`` wrote; `nil` for text it cannot have written
+  /// (another word count, a word that is not hexadecimal, the all-zero state xoshiro never leaves).
+  package init?(stateText: String) {
+    let words = stateText.split(separator: " ").map { UInt64($0, radix: 16) }
+    guard words.count == 4 || words.count == 5, !words.contains(nil), words[0..<4].contains(where: { $0 != 0 }) else { return nil }
+    (s0, s1, s2, s3) = (words[0]!, words[1]!, words[2]!, words[3]!)
+    spareNormal = words.count == 5 ? Double(bitPattern: words[4]!) : nil
+  }
+
   /// The next 64 random bits.
   @inlinable public mutating func next() -> UInt64 {
     let result = rotl(s1 &* 5, 7) &* 9

@@ -219,8 +219,9 @@ public struct NumericTable: Sendable {
     NDArray(converting: values, shape: [rowCount, columnCount], dtype: dtype)
   }
 
-  /// All columns as one `[rowCount, columnCount]` array of `dtype`, after checking that every
-  /// value is finite in `dtype` (`1e300` is finite as a Double but infinite as a float32).
+  /// All columns as one `[rowCount, columnCount]` array of `dtype`, after checking that `dtype`
+  /// holds every value (`1e300` is finite as a Double but infinite as a float32; int32 takes
+  /// integers in its range, bool 0 and 1).
   /// - Throws: ``DatasetError/valueOutOfRange(source:line:column:columnName:text:dtype:)``
   ///   naming the first such cell.
   public func checkedMatrix(dtype: DType = .float32) throws(DatasetError) -> NDArray {
@@ -228,25 +229,35 @@ public struct NumericTable: Sendable {
     return matrix(dtype: dtype)
   }
 
-  /// Throws for the first value of `columns` that is not finite once converted to `dtype`
-  /// (float32: beyond ±3.4028235e38; int32 and bool are not checked here).
+  /// Throws for the first value of `columns` that `dtype` cannot hold: float32 beyond
+  /// ±3.4028235e38 (infinite once converted), int32 a fraction or a value beyond its range (the
+  /// conversion truncated 2.7 to 2 and saturated 3e9 to 2147483647, silently), bool anything but
+  /// 0 and 1 (0.5 became `true`). Every value is a finite `Double` already.
   func checkRange(columns: Range<Int>, dtype: DType) throws(DatasetError) {
-    guard dtype == .float32 else { return }
+    let fits: (Double) -> Bool =
+      switch dtype {
+      case .float32: { Float($0).isFinite }
+      case .float64: { _ in true }
+      case .int32: { $0.rounded(.towardZero) == $0 && $0 >= Double(Int32.min) && $0 <= Double(Int32.max) }
+      case .bool: { $0 == 0 || $0 == 1 }
+      }
     let c = columnCount
     for i in 0..<rowCount {
-      for j in columns where !Float(values[i * c + j]).isFinite {
+      for j in columns where !fits(values[i * c + j]) {
         throw .valueOutOfRange(
           source: source, line: lineNumbers[i], column: j + 1, columnName: header?[j], text: String(values[i * c + j]),
-          dtype: "float32")
+          dtype: "\(dtype)")
       }
     }
   }
 
   /// The columns except `labelColumn` as features (`[n, columnCount - 1]` of `featureType`), and
   /// `labelColumn` as labels (`[n]`: int32 class indices or float32 values).
-  /// - Throws: ``DatasetError/missingLabelColumn(source:requested:available:)``, or
+  /// - Throws: ``DatasetError/missingLabelColumn(source:requested:available:)``,
   ///   ``DatasetError/invalidLabel(source:line:column:columnName:text:)`` naming the row and
-  ///   column of a class label that is not a non-negative integer.
+  ///   column of a class label that is not a non-negative integer, or
+  ///   ``DatasetError/valueOutOfRange(source:line:column:columnName:text:dtype:)`` naming a
+  ///   feature that `featureType` cannot hold (see ``checkedMatrix(dtype:)``).
   public func dataset(labelColumn: LabelColumn = .last, labelKind: LabelKind = .classIndex, featureType: DType = .float32)
     throws(DatasetError) -> Dataset
   {

@@ -13,7 +13,8 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
   case raggedRow(source: String, line: Int, expectedColumns: Int, foundColumns: Int)
   /// A cell is not a finite number.
   case nonNumericCell(source: String, line: Int, column: Int, columnName: String?, text: String)
-  /// A number is finite as a Double but not in the dtype it is converted to (`1e300` in float32).
+  /// A number the dtype it is converted to cannot hold (`1e300` in float32, `2.7` or `3e9` in
+  /// int32, `0.5` in bool).
   case valueOutOfRange(source: String, line: Int, column: Int, columnName: String?, text: String, dtype: String)
   /// A class label is not a non-negative integer that fits `Int32`.
   case invalidLabel(source: String, line: Int, column: Int, columnName: String?, text: String)
@@ -45,7 +46,13 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
     case let .nonNumericCell(source, line, column, name, text):
       return "\(source), \(cell(line, column, name)): \(text.isEmpty ? "empty cell" : "\"\(SafeText.excerpt(text))\"") is not a number"
     case let .valueOutOfRange(source, line, column, name, text, dtype):
-      return "\(source), \(cell(line, column, name)): \(text) is out of the range of \(dtype) (its magnitude must be below 3.4e38)"
+      let rule =
+        switch dtype {
+        case "int32": "it must be an integer from -2147483648 to 2147483647"
+        case "bool": "it must be 0 or 1"
+        default: "its magnitude must be below 3.4e38"
+        }
+      return "\(source), \(cell(line, column, name)): \(text) is out of the range of \(dtype) (\(rule))"
     case let .invalidLabel(source, line, column, name, text):
       return "\(source), \(cell(line, column, name)): class label \"\(SafeText.excerpt(text))\" is not a non-negative integer"
     case let .missingLabelColumn(source, requested, available):

@@ -13,13 +13,22 @@ public struct Standardizer: Sendable, Equatable {
   public let standardDeviation: [Double]
 
   /// Fits the statistics of each column of `features` (shape `[n, d]`, `n >= 1`), in `Double`.
-  /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` for another rank or no rows.
+  /// Columns of values so large that their sum or squared deviations leave `Double` (beyond
+  /// about 1e154) are fitted scaled by their largest magnitude, so their statistics stay finite.
+  /// - Throws: ``DatasetError/invalidArgument(operation:reason:)`` for another rank, no rows, or
+  ///   a value that is NaN or infinite (named by its row and column: a missing value gave a NaN
+  ///   mean that only a later transform reported, as an error about the mean).
   public init(fitting features: NDArray) throws(DatasetError) {
     guard features.rank == 2, features.shape[0] >= 1 else {
       throw .invalidArgument(operation: "Standardizer", reason: "features must have shape [n, d] with n >= 1, got \(features.shape)")
     }
     let n = features.shape[0], d = features.shape[1]
     let x = features.doubles
+    if let k = x.firstIndex(where: { !$0.isFinite }) {
+      throw .invalidArgument(
+        operation: "Standardizer",
+        reason: "row \(k / d), column \(k % d) is \(x[k]): fit on finite features (drop or fill missing values first)")
+    }
     var mean = [Double](repeating: 0, count: d)
     for i in 0..<n { for j in 0..<d { mean[j] += x[i * d + j] } }
     for j in 0..<d { mean[j] /= Double(n) }
@@ -30,11 +39,29 @@ public struct Standardizer: Sendable, Equatable {
         variance[j] += c * c
       }
     }
-    self.mean = mean
-    self.standardDeviation = variance.map { v in
-      let s = (v / Double(n)).squareRoot()
-      return s > 0 ? s : 1
+    var deviation = variance.map { ($0 / Double(n)).squareRoot() }
+    for j in 0..<d where !(mean[j].isFinite && deviation[j].isFinite) {
+      (mean[j], deviation[j]) = Self.scaledStatistics(x, column: j, rows: n, columns: d)
     }
+    self.mean = mean
+    self.standardDeviation = deviation.map { $0 > 0 ? $0 : 1 }
+  }
+
+  /// The mean and population standard deviation of column `j` of the finite values `x`
+  /// (`rows × columns`), computed on the values divided by their largest magnitude `m` and
+  /// scaled back: both are at most `m`, so finite (the direct sums overflowed).
+  private static func scaledStatistics(_ x: [Double], column j: Int, rows n: Int, columns d: Int) -> (Double, Double) {
+    var m = 0.0
+    for i in 0..<n { m = Swift.max(m, Swift.abs(x[i * d + j])) }
+    var mean = 0.0
+    for i in 0..<n { mean += x[i * d + j] / m }
+    mean /= Double(n)
+    var variance = 0.0
+    for i in 0..<n {
+      let c = x[i * d + j] / m - mean
+      variance += c * c
+    }
+    return (mean * m, (variance / Double(n)).squareRoot() * m)
   }
 
   /// Restores saved statistics.

@@ -64,6 +64,21 @@ public enum PrimitiveRegistry {
     Hypotenuse(), SigmoidCrossEntropy(),
   ]
 
+  /// The types of ``unaryFunctions`` and ``binaryFunctions``.
+  private static let builtInFunctionTypes: Set<ObjectIdentifier> = Set(
+    unaryFunctions.map { ObjectIdentifier(type(of: $0)) } + binaryFunctions.map { ObjectIdentifier(type(of: $0)) })
+
+  /// Whether `function` is one of the built-in elementwise functions (by its type, not its
+  /// `typeName`, which a function of your own may share): the interchange formats write only those.
+  package static func isBuiltIn(_ function: any UnaryFunction) -> Bool {
+    builtInFunctionTypes.contains(ObjectIdentifier(type(of: function)))
+  }
+
+  /// Whether `function` is one of the built-in functions of two tensors (see the one-input form).
+  package static func isBuiltIn(_ function: any BinaryFunction) -> Bool {
+    builtInFunctionTypes.contains(ObjectIdentifier(type(of: function)))
+  }
+
   /// The primitives of GraphCore, one entry per operation type name, in family order.
   package static let graphCorePrimitives: [(primitive: any Primitive, family: OperationFamily)] = {
     var list: [(any Primitive, OperationFamily)] = []

@@ -36,9 +36,12 @@ extension Chart {
     case .linear:
       let tight = horizontal ? xTight : yTight
       if !tight {
-        let pad = (hi - lo) * 0.03
-        lo = lo >= 0 ? max(0, lo - pad) : lo - pad
-        hi = hi <= 0 ? min(0, hi + pad) : hi + pad
+        // (Measured in halves when the range overflows, and kept within Double: a diverged
+        // run's curve from -1e308 to 1e308 padded its axis to ±infinity, which drew nothing.)
+        let pad = (hi - lo).isFinite ? (hi - lo) * 0.03 : (hi / 2 - lo / 2) * 0.06
+        let most = Double.greatestFiniteMagnitude
+        lo = lo >= 0 ? max(0, lo - pad) : max(-most, lo - pad)
+        hi = hi <= 0 ? min(0, hi + pad) : min(most, hi + pad)
       }
       return AxisTicks.linear(minimum: lo, maximum: hi, count: horizontal ? 8 : 7, tight: tight && hi > lo)
     case .logarithmic:
@@ -199,7 +202,8 @@ extension Chart {
         d += (d.isEmpty ? "" : " ") + (penDown ? "L" : "M") + coordinate(px) + " " + coordinate(py)
         // The legend must avoid the segments too, not only their ends: sample every ~6 px.
         if penDown, let (qx, qy) = drawn.last {
-          let pieces = Int((((px - qx) * (px - qx) + (py - qy) * (py - qy)).squareRoot() / 6).rounded(.up))
+          // (At most 100,000 pieces: a segment is within the plot, at most 100,000 pixels wide.)
+          let pieces = Int(Swift.min((((px - qx) * (px - qx) + (py - qy) * (py - qy)).squareRoot() / 6).rounded(.up), 100_000))
           if pieces > 1 {
             for k in 1..<pieces {
               let t = Double(k) / Double(pieces)

@@ -229,8 +229,10 @@ public struct Figure: Sendable {
     self.panelHeight = panelHeight
   }
 
-  /// The SVG document (UTF-8 text, no external references).
+  /// The SVG document (UTF-8 text, no external references). The panel sizes are taken in
+  /// `1...100_000` pixels (a size that is not a finite number is the default's).
   public func svg() -> String {
+    let panelWidth = Self.pixels(panelWidth, default: 720), panelHeight = Self.pixels(panelHeight, default: 380)
     let cols = min(columns, max(1, charts.count))
     let rows = (charts.count + cols - 1) / cols
     let titleHeight: Double = title.isEmpty ? 0 : 40
@@ -268,6 +270,14 @@ public struct Figure: Sendable {
   }
 }
 
+extension Figure {
+  /// `size` in `1...100_000`, or `fallback` when it is not a finite number: a NaN panel width
+  /// trapped in the rendering, and a width of 1e308 drew a line in ~1e306 pieces (a hang).
+  static func pixels(_ size: Double, default fallback: Double) -> Double {
+    size.isFinite ? min(max(size, 1), 100_000) : fallback
+  }
+}
+
 /// A rectangle in SVG pixels (y grows downward).
 struct Rect {
   var x: Double
@@ -294,10 +304,14 @@ struct AxisMap {
     }
   }
 
-  /// The pixel position of `v`, or nil when it cannot be drawn.
+  /// The pixel position of `v`, or nil when it cannot be drawn. A range wider than the largest
+  /// `Double` (data from -1e308 to 1e308: a diverged float64 loss) is measured in halves, which
+  /// is exact; a position that is not finite is not drawn.
   func pixel(_ v: Double) -> Double? {
     guard let t = transform(v), let a = transform(lower), let b = transform(upper), b > a else { return nil }
-    return pixelStart + (t - a) / (b - a) * (pixelEnd - pixelStart)
+    let fraction = (b - a).isFinite ? (t - a) / (b - a) : (t / 2 - a / 2) / (b / 2 - a / 2)
+    let p = pixelStart + fraction * (pixelEnd - pixelStart)
+    return p.isFinite ? p : nil
   }
 }
 

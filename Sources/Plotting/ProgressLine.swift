@@ -27,8 +27,11 @@ public struct ProgressLine: Sendable {
   public var secondsLeft: Double? { stepsPerSecond.map { Double(max(0, total - step)) / $0 } }
 
   /// `[██████░░░░░░░░]  350/1400  25%  loss 0.0123  5120 steps/s  ETA 0:02`, with a bar of
-  /// `barWidth` cells (no newline; the caller redraws it after a carriage return).
-  public func bar(width barWidth: Int = 24) -> String {
+  /// `barWidth` cells, taken in `0...1000` (a negative width trapped in `String(repeating:)`, and
+  /// `Int.max` converting the filled cells back to an `Int`), with no newline: the caller redraws
+  /// it after a carriage return.
+  public func bar(width requestedWidth: Int = 24) -> String {
+    let barWidth = min(max(requestedWidth, 0), 1000)
     let fraction = total > 0 ? min(1, max(0, Double(step) / Double(total))) : 0
     let filled = Int((fraction * Double(barWidth)).rounded(.down))
     let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: barWidth - filled)

@@ -17,8 +17,9 @@ import GraphCore
 //                                             sum_squares = 5, bucket_limit = 6, bucket = 7 (packed doubles) }
 
 /// A histogram as TensorBoard's `HistogramProto` holds it: summary statistics and buckets,
-/// bucket `i` counting the values in `(bucketLimits[i - 1], bucketLimits[i]]` (the first from
-/// `min`).
+/// bucket `i` counting the values in `[bucketLimits[i - 1], bucketLimits[i])` (the first from
+/// `min`, the last up to and including `max`), as TensorBoard's `tf.summary.histogram` and
+/// TensorFlow's `HistogramProto` (a value on an edge counts in the bucket to its right).
 public struct HistogramSummary: Sendable, Equatable {
   /// The smallest and largest value.
   public var min = 0.0, max = 0.0
@@ -32,9 +33,13 @@ public struct HistogramSummary: Sendable, Equatable {
   /// Creates an empty histogram.
   public init() {}
 
+  /// The most buckets a histogram has: 65,536 (TensorBoard draws 30; `bucketCount: Int.max`
+  /// asked for two arrays of `Int.max` doubles, and trapped).
+  public static let maximumBucketCount = 1 << 16
+
   /// The histogram of `values` in `bucketCount` buckets of equal width between the smallest
-  /// and largest finite value (one bucket when they are equal); non-finite values are left
-  /// out of the buckets and statistics.
+  /// and largest finite value (one bucket when they are equal; `bucketCount` is taken in
+  /// `1...maximumBucketCount`); non-finite values are left out of the buckets and statistics.
   public init(_ values: [Double], bucketCount: Int = 30) {
     let finite = values.filter(\.isFinite)
     guard let lo = finite.min(), let hi = finite.max() else { return }
@@ -45,7 +50,7 @@ public struct HistogramSummary: Sendable, Equatable {
       sum += v
       sumOfSquares += v * v
     }
-    let k = hi > lo ? Swift.max(1, bucketCount) : 1
+    let k = hi > lo ? Swift.min(Swift.max(1, bucketCount), Self.maximumBucketCount) : 1
     // The buckets are laid out on values scaled by one half when `hi - lo` overflows (finite
     // values near ±1.8e308, a diverged float64 weight): the width was infinite, and the bucket
     // index of `hi`, Int(∞ / ∞), trapped. Halving is exact, so other ranges are unchanged.
@@ -198,7 +203,15 @@ public final class SummaryWriter: @unchecked Sendable {
   }
 
   /// Adds a histogram of `values` (TensorBoard's Histograms and Distributions tabs).
+  /// - Throws: ``GraphCore/GraphError/invalidArgument(op:reason:location:)`` for a `bucketCount`
+  ///   outside `1...HistogramSummary.maximumBucketCount`; ``ArrayCore/ArrayFileError`` when the
+  ///   record cannot be written.
   public func addHistogram(_ tag: String, _ values: [Double], step: Int, bucketCount: Int = 30) throws {
+    guard (1...HistogramSummary.maximumBucketCount).contains(bucketCount) else {
+      throw GraphError.invalidArgument(
+        op: "SummaryWriter.addHistogram",
+        reason: "bucketCount must be in 1...\(HistogramSummary.maximumBucketCount), got \(bucketCount) (for '\(tag)')", location: nil)
+    }
     try addHistogram(tag, HistogramSummary(values, bucketCount: bucketCount), step: step)
   }
 

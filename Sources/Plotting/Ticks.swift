@@ -32,14 +32,20 @@ public struct AxisTicks: Sendable, Equatable {
       lo -= pad
       hi += pad
     }
-    let step = niceStep((hi - lo) / Double(max(1, count - 1)))
+    // A range wider than the largest Double (-1e308...1e308) is divided in halves: its width
+    // overflowed to infinity, the step fell back to 1, and the loop below counted 2e308 ticks
+    // (a hang).
+    let intervals = Double(max(1, count - 1))
+    let step = niceStep((hi - lo).isFinite ? (hi - lo) / intervals : (hi / 2 - lo / 2) / intervals * 2)
     let slack = step * 1e-9
+    // Ends widened to whole steps stay in the range when they would leave `Double` (tight).
+    let tight = tight || !((lo / step).rounded(.down) * step).isFinite || !((hi / step).rounded(.up) * step).isFinite
     let first = tight ? ((lo - slack) / step).rounded(.up) : (lo / step).rounded(.down)
     let last = tight ? ((hi + slack) / step).rounded(.down) : (hi / step).rounded(.up)
     let decimals = max(0, -Int(log10Floor(step)))
     var values: [Double] = []
     var k = first
-    while k <= last + 0.5 {
+    while k <= last + 0.5, values.count <= 10 * max(count, 1) + 10 {
       // k * step, snapped so that 0.1 * 3 prints as 0.3.
       values.append((k * step * power10(decimals)).rounded() / power10(decimals))
       k += 1

@@ -501,6 +501,9 @@ public struct FashionModel: Sendable {
   public let epochsDone: Int
   /// Every variable's value, by the variable's operation name.
   public let values: [String: NDArray]
+  /// The state of the dropout masks' generator (`Checkpoint.randomStateMetadata(of:)`), so that
+  /// a resumed run draws the masks of the uninterrupted one.
+  public let randomStates: [String: String]
 
   /// The current values of every variable of `graph` in `session`.
   /// - Throws: session errors.
@@ -510,6 +513,7 @@ public struct FashionModel: Sendable {
     self.kind = kind
     self.epochsDone = epochsDone
     self.values = values
+    randomStates = Checkpoint.randomStateMetadata(of: session)
   }
 
   /// The file's contents (see the type's description).
@@ -519,7 +523,7 @@ public struct FashionModel: Sendable {
       metadata: [
         "format": Self.formatName, "model": kind.rawValue, "layers": kind.layerDescription, "epochs": String(epochsDone),
         "input": "28x28x1 pixels / 255",
-      ])
+      ].merging(randomStates) { a, _ in a })
   }
 
   /// Writes the model atomically (nothing is written on failure).
@@ -550,6 +554,7 @@ public struct FashionModel: Sendable {
     self.kind = kind
     self.epochsDone = epochs
     self.values = file.tensors
+    randomStates = file.metadata.filter { $0.key.hasPrefix(Checkpoint.randomStatePrefix) }
   }
 
   /// Sets the variables of `graph` in `session` from the saved values: every variable when
@@ -567,6 +572,7 @@ public struct FashionModel: Sendable {
       }
       try session.setValue(value, for: v)
     }
+    if requireAll { try Checkpoint.restoreRandomStates(session: session, from: randomStates, source: "the saved model") }
   }
 
   /// The predicted class of each row of pixels `[n, 784]` scaled to `[0, 1]`.

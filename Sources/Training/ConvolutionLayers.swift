@@ -93,7 +93,7 @@ public struct Conv2D: Layer, Sendable {
     return try x.graph.withNameScope(name) {
       var y = try conv2d(x, kernel, strides: strides, padding: padding, dilations: dilations, groups: groups, file: file, line: line)
       if let bias { y = try add(y, bias, name: "bias_add", file: file, line: line) }
-      return try activation(y)
+      return try activation(y, file: file, line: line)
     }
   }
 

@@ -30,6 +30,8 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
   /// The eager variables the slots belong to, from the first successful
   /// ``update(_:along:file:line:)-(_,[Tensor],_,_)`` (an array list has no identity: by position).
   private var boundVariables: [Tensor]?
+  /// The eager variables of the first update, if any.
+  var boundVariablesOrNil: [Tensor]? { boundVariables }
 
   /// The update's graph, built on the first call (a class: each update reads it with one
   /// reference count instead of one per field).
@@ -128,6 +130,85 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
     if boundVariables == nil { boundVariables = variables }
   }
 
+  /// The optimizer's state (its slots, such as Adam's moments, and its step counter) under the
+  /// names a session's checkpoint gives them for the eager variables it updates
+  /// (`dense/kernel/Adam`, `dense/kernel/Adam_1`, `Adam/iterations`): PyTorch's
+  /// `optimizer.state_dict()`. Empty before the first update, and for an optimizer of arrays
+  /// (they have no names). ``Checkpoint/save(variablesOf:optimizer:to:metadata:)`` writes it
+  /// beside the variables.
+  /// - Throws: ``GraphCore/SessionError`` if a slot cannot be read.
+  public func namedState() throws -> [String: NDArray] {
+    guard let state, let variables = boundVariables else { return [:] }
+    var named: [String: NDArray] = [:]
+    for (slot, name) in stateNames(state, variables) { named[name] = try state.session.value(of: slot) }
+    return named
+  }
+
+  /// Sets the optimizer's state from `tensors` (as ``namedState()`` names it) for `variables`,
+  /// the eager variables it updates from now on (its first update's, when it has made one),
+  /// after checking that every slot is there with its dtype and shape; on any difference nothing
+  /// changes. `tensors` without any state (an optimizer that never updated, or a file of the
+  /// variables alone) leaves the optimizer as it is.
+  /// - Parameters:
+  ///   - source: the file's name, for errors.
+  ///   - ignoring: names of `tensors` that are not the optimizer's (the model's variables).
+  /// - Throws: ``GraphCore/CheckpointError`` listing the missing, unexpected and mismatched
+  ///   slots; ``GraphCore/GraphError`` when `variables` are not eager variables or not the ones
+  ///   the optimizer updates.
+  public func restoreState(
+    _ tensors: [String: NDArray], for variables: [Tensor], source: String = "<checkpoint>", ignoring: Set<String> = [],
+    file: StaticString = #fileID, line: UInt = #line
+  ) throws {
+    try checkedRestore(tensors.filter { !ignoring.contains($0.key) }, for: variables, source: source, location: SourceLocation(file, line))?()
+  }
+
+  /// Checks `saved` as ``restoreState(_:for:source:ignoring:file:line:)`` does and returns what
+  /// sets it (`nil` when there is no state to set), so that a checkpoint checks everything before
+  /// it sets anything.
+  func checkedRestore(
+    _ saved: [String: NDArray], for variables: [Tensor], source: String, location: SourceLocation
+  ) throws -> (() throws -> Void)? {
+    guard !saved.isEmpty else { return nil }
+    for v in variables where !(v.isEager && v.isVariable) {
+      throw GraphError.notAVariable(op: "EagerOptimizer.restoreState", tensor: v.name, location: location)
+    }
+    if let boundVariables, boundVariables != variables {
+      throw GraphError.invalidArgument(
+        op: "EagerOptimizer.restoreState",
+        reason: "this optimizer updates the variables \(boundVariables.map(\.name)), got \(variables.map(\.name))", location: location)
+    }
+    let state = try prepared(for: variables.map { try $0.value }, location: location)
+    let names = stateNames(state, variables)
+    var mismatched: [CheckpointError.Mismatch] = []
+    for (slot, name) in names {
+      guard let value = saved[name] else { continue }
+      if value.dtype != slot.dtype || !slot.shape.accepts(value.shape) {
+        mismatched.append(.init(name: name, expected: "\(slot.dtype) \(slot.shape)", found: "\(value.dtype) \(value.shape)"))
+      }
+    }
+    let expected = Set(names.map(\.name))
+    let missing = names.map(\.name).filter { saved[$0] == nil }
+    let unexpected = saved.keys.filter { !expected.contains($0) }.sorted()
+    guard missing.isEmpty, unexpected.isEmpty, mismatched.isEmpty else {
+      throw CheckpointError(source: source, missing: missing, unexpected: unexpected, mismatched: mismatched)
+    }
+    return {
+      for (slot, name) in names { try state.session.setValue(saved[name]!, for: slot) }
+      self.boundVariables = variables
+    }
+  }
+
+  /// Each variable of the update's graph but the parameters, with its checkpoint name: a slot
+  /// `parameter_<i>/<suffix>` becomes `<variable i's name>/<suffix>`; the step counter keeps its.
+  private func stateNames(_ state: State, _ variables: [Tensor]) -> [(slot: Tensor, name: String)] {
+    let parameters = Set(state.variables)
+    return state.session.graph.variables.filter { !parameters.contains($0) }.map { slot in
+      let name = slot.operation.name
+      guard let i = variables.indices.first(where: { name.hasPrefix("parameter_\($0)/") }) else { return (slot, name) }
+      return (slot, variables[i].operation.name + name.dropFirst("parameter_\(i)".count))
+    }
+  }
+
   private func prepared(for parameters: [NDArray], location: SourceLocation) throws -> State {
     if let state {
       // Compared field by field (no strings built per update); the strings only for the error.
@@ -163,5 +244,46 @@ public final class EagerOptimizer<O: Optimizer>: @unchecked Sendable {
       dtypes: parameters.map(\.dtype), shapes: parameters.map(\.shape), session: session, variables: variables, step: step)
     self.state = state
     return state
+  }
+}
+
+extension Checkpoint {
+  /// Writes the variables of an eager graph and the state of the eager optimizer that trains
+  /// them (``EagerOptimizer/namedState()``: Adam's moments, the step counter) to `path`,
+  /// atomically, under the names a session's checkpoint gives them, so that training resumes
+  /// exactly (PyTorch's `torch.save({"model": ..., "optimizer": optimizer.state_dict()})`), in
+  /// eager code or in a session of the same model.
+  /// - Throws: as ``GraphCore/Checkpoint/save(variablesOf:to:metadata:)``.
+  public static func save<O: Optimizer>(
+    variablesOf graph: Graph, optimizer: EagerOptimizer<O>, to path: String, metadata: [String: String] = [:]
+  ) throws {
+    var file = try contents(variablesOf: graph, metadata: metadata)
+    for (name, value) in try optimizer.namedState() { file.tensors[name] = value }
+    try file.write(toPath: path)
+  }
+
+  /// Sets the variables of an eager graph and the state of `optimizer` from the checkpoint at
+  /// `path` (written by ``save(variablesOf:optimizer:to:metadata:)``, or by a session training
+  /// the same model with the same optimizer), after checking both; on any difference nothing
+  /// changes. A file without optimizer state leaves the optimizer as it is.
+  /// - Parameter variables: the variables the optimizer updates (by default the ones of its first
+  ///   update, or the graph's trainable variables).
+  /// - Returns: The file's metadata.
+  /// - Throws: ``GraphCore/CheckpointError``, ``ArrayCore/ArrayFileError``, or ``GraphCore/GraphError``.
+  @discardableResult
+  public static func restore<O: Optimizer>(
+    variablesOf graph: Graph, optimizer: EagerOptimizer<O>, updating variables: [Tensor]? = nil, from path: String
+  ) throws -> [String: String] {
+    let file = try SafetensorsFile(contentsOfFile: path)
+    let own = Set(graph.variables.map(\.operation.name))
+    let model = SafetensorsFile(tensors: file.tensors.filter { own.contains($0.key) }, metadata: file.metadata)
+    let slots = file.tensors.filter { !own.contains($0.key) }
+    // The optimizer's state is checked first (nothing is set then), the variables next; the
+    // optimizer is set last, once the variables were.
+    let updated = variables ?? optimizer.boundVariablesOrNil ?? graph.trainableVariables
+    let setOptimizer = try optimizer.checkedRestore(slots, for: updated, source: path, location: SourceLocation(#fileID, #line))
+    let metadata = try restore(variablesOf: graph, from: model, source: path)
+    try setOptimizer?()
+    return metadata
   }
 }

@@ -27,11 +27,17 @@ public enum Activation: Sendable, CustomStringConvertible {
 
   /// Applies the function to `x`.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    try callAsFunction(x, file: #fileID, line: #line)
+  }
+
+  /// Applies the function to `x`, its operation built at `file:line` (the line a layer that
+  /// applies it was created at, which its errors name).
+  func callAsFunction(_ x: Tensor, file: StaticString, line: UInt) throws -> Tensor {
     switch self {
     case .linear: x
-    case .relu: try GraphCore.relu(x)
-    case .sigmoid: try GraphCore.sigmoid(x)
-    case .tanh: try GraphCore.tanh(x)
+    case .relu: try GraphCore.relu(x, file: file, line: line)
+    case .sigmoid: try GraphCore.sigmoid(x, file: file, line: line)
+    case .tanh: try GraphCore.tanh(x, file: file, line: line)
     case let .custom(_, f): try f(x)
     }
   }
@@ -70,6 +76,8 @@ public struct Dense: Layer, Sendable {
   public let name: String
   /// Where the layer was created (named by its errors).
   public let location: SourceLocation
+  let file: StaticString
+  let line: UInt
 
   /// Creates the layer and its variables.
   /// - Parameters:
@@ -91,6 +99,8 @@ public struct Dense: Layer, Sendable {
     let scope = uniqueScope(graph, name)
     self.name = scope
     self.location = SourceLocation(file, line)
+    self.file = file
+    self.line = line
     self.inputSize = inputSize
     self.units = units
     self.activation = activation
@@ -113,9 +123,9 @@ public struct Dense: Layer, Sendable {
         location: location)
     }
     return try x.graph.withNameScope(name) {
-      var y = try matmul(x, kernel)
-      if let bias { y = try add(y, bias, name: "bias_add") }
-      return try activation(y)
+      var y = try matmul(x, kernel, file: file, line: line)
+      if let bias { y = try add(y, bias, name: "bias_add", file: file, line: line) }
+      return try activation(y, file: file, line: line)
     }
   }
 

@@ -31,7 +31,11 @@ public protocol Optimizer {
   var name: String { get }
 
   /// Adds operations that update each variable from its gradient and returns one operation
-  /// that runs them all.
+  /// that runs them all. The built-in optimizers' operation also runs the graph's
+  /// `GraphCore/Graph/updateOperations` registered so far (batch normalization's moving
+  /// averages), as ``minimize(_:variables:name:file:line:)`` does, so gradients clipped between
+  /// ``computeGradients(_:variables:file:line:)`` and this call train a model as `minimize` would
+  /// (TF1's `apply_gradients` needed `tf.control_dependencies(UPDATE_OPS)` for this).
   func applyGradients(_ pairs: [GradientAndVariable], name: String, location: SourceLocation) throws -> Operation
 }
 
@@ -222,7 +226,8 @@ extension Optimizer {
   /// The shared driver of the built-in optimizers: checks the pairs (each a variable of the
   /// graph, listed once, with a gradient of its float dtype), creates each variable's
   /// slots (outside the update's name scope), then builds each variable's update inside scope
-  /// `name`, increments the step counter last, and groups everything into one operation.
+  /// `name`, increments the step counter last, and groups everything, with the
+  /// graph's update operations, into one operation.
   func applySlotUpdates(
     _ pairs: [GradientAndVariable], name: String, location: SourceLocation, countsSteps: Bool,
     slots: (OptimizerState, Tensor) throws -> [Tensor],
@@ -264,7 +269,10 @@ extension Optimizer {
       }
       if let increment = try state.incrementStepCounter() { updates.append(increment) }
     }
-    return try graph.group(updates, name: name)
+    // The graph's update operations (batch normalization's moving averages) run with the step,
+    // as `minimize` runs them: gradients applied here after clipping (`computeGradients`,
+    // `clipByGlobalNorm`, `applyGradients`) left the averages where they started.
+    return try graph.group(updates + graph.updateOperations, name: name)
   }
 }
 

@@ -263,6 +263,7 @@ struct GraphDefExporter {
   static func composite(_ p: any Primitive) -> (type: String, attrs: [(String, TFAttr)])? {
     switch p {
     case is SumToShapeOf: ("SumToShapeOf", [])
+    case is ScatterAdd: ("ScatterAdd", [])
     case is ReshapeLike: ("ReshapeLike", [])
     case is BroadcastLike: ("BroadcastLike", [])
     case let e as EnsureShapeLike:
@@ -312,9 +313,19 @@ struct GraphDefExporter {
         "VariableV2",
         [("dtype", .type(v.dtype)), ("shape", .shape(PartialShape(v.shape))), ("container", .string("")), ("shared_name", .string(""))]
           + (v.trainable ? [] : [("_backprop_trainable", .bool(false))]))
+    // A function of your own (a `UnaryFunction` or `BinaryFunction` you wrote) has no
+    // TensorFlow counterpart, even under a built-in's name: it is listed as unsupported (it was
+    // written under its type name, a file neither TensorFlow nor `Graph(graphDef:)` can load).
+    case let u as any UnaryPrimitive where !PrimitiveRegistry.isBuiltIn(u.function):
+      return nil
+    case let b as any BinaryPrimitive where !PrimitiveRegistry.isBuiltIn(b.function):
+      return nil
     case let u as any UnaryPrimitive:
       if let l = u.function as? LeakyRelu {
-        return simple("LeakyRelu", [("T", .type(t)), ("alpha", .float(Float(l.alpha)))])
+        // TensorFlow's `alpha` is a float: the exact value travels beside it, so a float64
+        // model comes back computing with its own slope, not 0.2's float (0.20000000298...).
+        return simple(
+          "LeakyRelu", [("T", .type(t)), ("alpha", .float(Float(l.alpha))), ("_backprop_alpha", .tensor(NDArray(scalar: l.alpha)))])
       }
       return simple(u.typeName, [("T", .type(t))])
     case let b as any BinaryPrimitive where b.function is SigmoidCrossEntropy:
@@ -409,6 +420,24 @@ struct GraphDefExporter {
       return [
         TFNode(name: shape, op: "Shape", inputs: [inputs[1]], attrs: [("T", .type(likeType)), ("out_type", .type(.int32))]),
         TFNode(name: name, op: op, inputs: [inputs[0], shape], attrs: [("T", .type(t)), (op == "Reshape" ? "Tshape" : "Tidx", .type(.int32))]),
+      ]
+    case let scatter as ScatterAdd where scatter.axis == 0:
+      // The gradient of a gather along axis 0 (an embedding lookup's), as TensorFlow densifies
+      // its IndexedSlices: UnsortedSegmentSum(updates, indices, shape(reference)[0]).
+      let shape = fresh(name + "/shape")
+      out.append(TFNode(name: shape, op: "Shape", inputs: [inputs[2]], attrs: [("T", .type(info(node.inputs[2]).dtype)), ("out_type", .type(.int32))]))
+      let begin = intConst(name + "/begin", [0]), end = intConst(name + "/end", [1]), strides = intConst(name + "/strides", [1])
+      let rows = fresh(name + "/num_segments")
+      return [
+        TFNode(
+          name: rows, op: "StridedSlice", inputs: [shape, begin, end, strides],
+          attrs: [
+            ("T", .type(.int32)), ("Index", .type(.int32)), ("begin_mask", .int(0)), ("end_mask", .int(0)), ("ellipsis_mask", .int(0)),
+            ("new_axis_mask", .int(0)), ("shrink_axis_mask", .int(1)),
+          ]),
+        TFNode(
+          name: name, op: "UnsortedSegmentSum", inputs: [inputs[0], inputs[1], rows],
+          attrs: [("T", .type(t)), ("Tindices", .type(.int32)), ("Tnumsegments", .type(.int32))]),
       ]
     case is SumToShapeOf:
       // TensorFlow's own un-broadcasting: Reshape(Sum(g, BroadcastGradientArgs(shape(like), shape(g))[0]), shape(like)).

@@ -216,7 +216,7 @@ struct GraphDefImporter {
   static let supported: Set<String> = [
     "Placeholder", "PlaceholderWithDefault", "Const", "VariableV2", "Variable", "Identity", "StopGradient", "Snapshot",
     "Neg", "Square", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Round", "Sign", "Log1p", "Softplus",
-    "Elu", "Erf", "LeakyRelu", "Add", "AddV2", "BiasAdd", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
+    "Elu", "Selu", "Erf", "LeakyRelu", "Add", "AddV2", "BiasAdd", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
     "Sin", "Cos", "Tan", "Atan", "Expm1", "Reciprocal", "Rsqrt", "FloorDiv", "FloorMod", "Atan2",
     "SquaredDifference", "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalNot",
     "LogicalAnd", "LogicalOr", "Select", "SelectV2", "Cast", "MatMul", "Sum", "Mean", "Max", "Min", "ArgMax",
@@ -575,7 +575,7 @@ struct GraphDefImporter {
       "Neg": Negate(), "Square": Square(), "Abs": Abs(), "Exp": Exp(), "Log": Log(), "Sqrt": Sqrt(), "Sigmoid": Sigmoid(),
       "Tanh": HyperbolicTangent(), "Relu": Relu(), "Round": Round(), "Sign": Sign(), "Sin": Sin(), "Cos": Cos(), "Tan": Tan(),
       "Atan": Atan(), "Expm1": ExpMinusOne(), "Log1p": LogOnePlus(), "Reciprocal": Reciprocal(),
-      "Rsqrt": ReciprocalSquareRoot(), "Softplus": Softplus(), "Elu": Elu(), "Erf": ErrorFunction(),
+      "Rsqrt": ReciprocalSquareRoot(), "Softplus": Softplus(), "Elu": Elu(), "Selu": Selu(), "Erf": ErrorFunction(),
     ]
     let binary: [String: any BinaryFunction] = [
       "Add": Add(), "AddV2": Add(), "BiasAdd": Add(), "Sub": Subtract(), "Mul": Multiply(), "RealDiv": Divide(), "Div": Divide(),
@@ -590,6 +590,7 @@ struct GraphDefImporter {
     if case let .string(type)? = d.attrs["_backprop_op"] {
       switch type {
       case "SumToShapeOf": result = [try apply(SumToShapeOf(), [x(0), x(1)])]
+      case "ScatterAdd": result = [try apply(ScatterAdd(axis: 0), [x(0), x(1), x(2)])]
       case "ReshapeLike": result = [try apply(ReshapeLike(), [x(0), x(1)])]
       case "BroadcastLike": result = [try apply(BroadcastLike(), [x(0), x(1)])]
       case "EnsureShapeLike":
@@ -702,6 +703,9 @@ struct GraphDefImporter {
     case "LeakyRelu":
       var alpha = 0.2
       if case let .float(a)? = d.attrs["alpha"] { alpha = Double(a) }
+      if case let .tensor(a)? = d.attrs["_backprop_alpha"], a.dtype == .float64, a.elementCount == 1, Float(a.doubles[0]) == Float(alpha) {
+        alpha = a.doubles[0]
+      }
       result = [try apply(Unary(LeakyRelu(alpha: alpha)), [x(0)])]
     case "SquaredDifference":
       let diff = try g.apply(Binary(Subtract()), [x(0), x(1)], name: name + "/sub")

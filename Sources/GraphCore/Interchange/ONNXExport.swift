@@ -213,14 +213,15 @@ extension Graph {
         initializers.append(tensorProto(try session.value(of: Tensor(graph: self, node: id, output: 0)), node.name))
         continue
       case let m as MatMul where !m.transposeA && !m.transposeB: op = "MatMul"
-      case let b as any BinaryPrimitive:
+      // (A function of your own is unsupported, even under a built-in's type name.)
+      case let b as any BinaryPrimitive where PrimitiveRegistry.isBuiltIn(b.function):
         op = ["Add": "Add", "Sub": "Sub", "Mul": "Mul", "RealDiv": "Div", "Maximum": "Max", "Minimum": "Min", "Pow": "Pow"][b.typeName]
-      case let u as any UnaryPrimitive where u.typeName == "Rsqrt":
+      case let u as any UnaryPrimitive where u.typeName == "Rsqrt" && PrimitiveRegistry.isBuiltIn(u.function):
         let root = fresh(node.name + "/sqrt")
         emitted.append(ONNXNode(op: "Sqrt", inputs: ins, output: root))
         emitted.append(ONNXNode(op: "Reciprocal", inputs: [root], output: node.name))
         continue
-      case let u as any UnaryPrimitive:
+      case let u as any UnaryPrimitive where PrimitiveRegistry.isBuiltIn(u.function):
         let same: Set<String> = [
           "Neg", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Sin", "Cos", "Tan", "Atan", "Reciprocal", "Softplus", "Erf",
           "Round", "Sign",

@@ -5,7 +5,12 @@ import ArrayCore
 ///
 /// A checkpoint holds every variable of the graph, trainable or not (optimizer slots such as
 /// `A/Adam` and step counters such as `Adam/iterations` are ordinary variables), under its
-/// operation's name, which is stable for a graph built by the same code. Writing is atomic
+/// operation's name, which is stable for a graph built by the same code. A session's checkpoint
+/// also carries the state of its random operations' generators (dropout masks, random values
+/// drawn at each step; not those of the variables' initial values, which a restore replaces), in
+/// the metadata under `backprop.random_state/<operation name>`, so that training resumed from it
+/// draws the masks the uninterrupted run would have drawn (a random operation the file has no
+/// state for starts again from its seed). Writing is atomic
 /// (``SafetensorsFile/write(toPath:)``): a crash leaves the previous file in place, never a
 /// half-written one.
 ///
@@ -26,10 +31,50 @@ public enum Checkpoint {
   /// collected, not while the file is written.
   public static func contents(of session: Session, metadata: [String: String] = [:]) throws -> SafetensorsFile {
     let variables = session.graph.variables
-    let values = try session.variableSnapshot(variables)
+    let (values, randomStates) = try session.variableSnapshot(variables)
     var tensors: [String: NDArray] = [:]
     for (v, value) in zip(variables, values) { tensors[v.operation.name] = value }
+    var metadata = metadata
+    for (name, state) in randomStates { metadata[randomStatePrefix + name] = state }
     return SafetensorsFile(tensors: tensors, metadata: metadata)
+  }
+
+  /// The metadata keys of the random operations' generator states: the prefix of
+  /// `backprop.random_state/<operation name>`.
+  public static let randomStatePrefix = "backprop.random_state/"
+
+  /// The state of each generator of `session`'s random operations that has drawn (not the
+  /// variables' initializers'), as the metadata entries ``contents(of:metadata:)`` adds: for a
+  /// file of your own format that should resume training exactly.
+  public static func randomStateMetadata(of session: Session) -> [String: String] {
+    var metadata: [String: String] = [:]
+    for (name, state) in session.randomStates() { metadata[randomStatePrefix + name] = state }
+    return metadata
+  }
+
+  /// Sets the generators of `session`'s random operations from the entries of `metadata` that
+  /// ``randomStateMetadata(of:)`` wrote (other entries are ignored); a random operation without
+  /// an entry starts again from its seed, as ``restore(session:from:source:)`` does.
+  /// - Throws: ``ArrayCore/ArrayFileError/malformed(format:source:reason:)`` for a state that
+  ///   is not one (`source` names the file).
+  public static func restoreRandomStates(session: Session, from metadata: [String: String], source: String = "<checkpoint>") throws {
+    try session.setValues([], randomStates: randomStates(in: metadata, source: source))
+  }
+
+  /// The generator states in `metadata`, by operation name.
+  /// - Throws: ``ArrayCore/ArrayFileError/malformed(format:source:reason:)`` for a state that
+  ///   ``ArrayCore/SeededGenerator`` cannot have written.
+  static func randomStates(in metadata: [String: String], source: String) throws -> [String: SeededGenerator] {
+    var states: [String: SeededGenerator] = [:]
+    for (key, text) in metadata where key.hasPrefix(randomStatePrefix) {
+      let name = String(key.dropFirst(randomStatePrefix.count))
+      guard let generator = SeededGenerator(stateText: text) else {
+        throw ArrayFileError.malformed(
+          format: "checkpoint", source: source, reason: "the random state of '\(name)' is not four or five hexadecimal words: '\(text)'")
+      }
+      states[name] = generator
+    }
+    return states
   }
 
   /// Writes a checkpoint of every variable of `session` to `path`, atomically.
@@ -41,17 +86,20 @@ public enum Checkpoint {
 
   /// Sets every variable of `session` from `file`, after checking that the file has exactly
   /// the graph's variables with their dtypes and shapes. On any difference nothing is changed
-  /// and the error lists every missing name, unexpected name and mismatch. The variables are set
-  /// together under the session's lock (no run sees half a checkpoint).
+  /// and the error lists every missing name, unexpected name and mismatch. The variables, and
+  /// the random operations' generators (see the type's description), are set together under
+  /// the session's lock (no run sees half a checkpoint).
   /// - Parameter source: The file's name, for error messages.
-  /// - Returns: The file's metadata.
-  /// - Throws: ``CheckpointError``.
+  /// - Returns: The file's metadata (without the generator states).
+  /// - Throws: ``CheckpointError``, or ``ArrayCore/ArrayFileError`` for a generator state that
+  ///   is not one.
   @discardableResult
   public static func restore(session: Session, from file: SafetensorsFile, source: String = "<checkpoint>") throws
     -> [String: String]
   {
-    try session.setValues(matching(session.graph.variables, file, source: source))
-    return file.metadata
+    let updates = try matching(session.graph.variables, file, source: source)
+    try session.setValues(updates, randomStates: randomStates(in: file.metadata, source: source))
+    return file.metadata.filter { !$0.key.hasPrefix(randomStatePrefix) }
   }
 
   /// Each variable with its value in `file`, after checking that the file has exactly these
@@ -161,6 +209,13 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
     public var expected: String
     /// The saved value's dtype and shape.
     public var found: String
+
+    /// The variable `name`, expected as `expected` and found as `found`.
+    package init(name: String, expected: String, found: String) {
+      self.name = name
+      self.expected = expected
+      self.found = found
+    }
   }
   /// The file (or `<checkpoint>`).
   public var source: String
@@ -170,6 +225,14 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
   public var unexpected: [String]
   /// Variables whose saved dtype or shape differs, in creation order.
   public var mismatched: [Mismatch]
+
+  /// The differences between `source` and what it is restored into.
+  package init(source: String, missing: [String], unexpected: [String], mismatched: [Mismatch]) {
+    self.source = source
+    self.missing = missing
+    self.unexpected = unexpected
+    self.mismatched = mismatched
+  }
 
   /// `run.safetensors does not match the graph: missing variables: b; unexpected tensors: W;
   /// mismatched: A is float32 [1] in the graph but float32 [2] in the file`.
@@ -188,18 +251,48 @@ public struct CheckpointError: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 extension Session {
-  /// The values of `variables` (of this session's graph), read together under the session's
-  /// lock: one consistent snapshot between runs.
+  /// The values of `variables` (of this session's graph) and the state of each random
+  /// operation's generator that has drawn (by operation name; not the variables' initializers'),
+  /// read together under the session's lock: one consistent snapshot between runs.
   /// - Throws: ``SessionError/uninitializedVariable(name:)``, ``SessionError/foreignTensor(name:)``.
-  func variableSnapshot(_ variables: [Tensor]) throws -> [NDArray] {
+  func variableSnapshot(_ variables: [Tensor]) throws -> (values: [NDArray], randomStates: [String: String]) {
     let nodes = try variables.map { try ownVariableNode($0, "Checkpoint") }
-    return try lock.withLock { try nodes.map { try context.variable(node: $0) } }
+    let initializers = initializerNodes()
+    return try lock.withLock { (try nodes.map { try context.variable(node: $0) }, generatorStates(excluding: initializers)) }
+  }
+
+  /// The state of each random operation's generator that has drawn, by operation name, but the
+  /// variables' initializers'.
+  func randomStates() -> [String: String] {
+    let initializers = initializerNodes()
+    return lock.withLock { generatorStates(excluding: initializers) }
+  }
+
+  /// The generators' states but those of `excluded` nodes (the caller holds the lock).
+  private func generatorStates(excluding excluded: Set<Int>) -> [String: String] {
+    var states: [String: String] = [:]
+    for (node, generator) in context.generators where !excluded.contains(node) {
+      states[graph.nodes[node].name] = generator.stateText
+    }
+    return states
+  }
+
+  /// The operations that compute the variables' initial values (and what they read): their
+  /// random draws are replaced by a restore, so a checkpoint does not carry their generators.
+  private func initializerNodes() -> Set<Int> {
+    var seen = Set<Int>()
+    var pending = graph.initialValues.map(\.value.node)
+    while let node = pending.popLast() {
+      guard seen.insert(node).inserted else { continue }
+      pending += graph.nodes[node].inputs.map(\.node) + graph.nodes[node].controlInputs
+    }
+    return seen
   }
 
   /// Sets each variable to its value, all under one hold of the session's lock, after checking
   /// every one (nothing is set when one does not fit).
   /// - Throws: as ``setValue(_:for:)``.
-  func setValues(_ updates: [(Tensor, NDArray)]) throws {
+  func setValues(_ updates: [(Tensor, NDArray)], randomStates: [String: SeededGenerator]? = nil) throws {
     var nodes: [Int] = []
     for (variable, value) in updates {
       nodes.append(try ownVariableNode(variable, "Checkpoint"))
@@ -208,6 +301,16 @@ extension Session {
           name: variable.name, expected: "\(variable.dtype) \(variable.shape)", got: "\(value.dtype) \(value.shape)")
       }
     }
-    lock.withLock { for (node, (_, value)) in zip(nodes, updates) { context.writeVariable(node: node, value) } }
+    // A random operation of the file's is given its state; any other (but the initializers')
+    // starts again from its seed, as it did in the session that wrote a file without its state.
+    let initializers = randomStates == nil ? [] : initializerNodes()
+    var restored: [Int: SeededGenerator] = [:]
+    for (i, node) in graph.nodes.enumerated() { if let state = randomStates?[node.name] { restored[i] = state } }
+    lock.withLock {
+      for (node, (_, value)) in zip(nodes, updates) { context.writeVariable(node: node, value) }
+      if randomStates != nil {
+        context.generators = context.generators.filter { initializers.contains($0.key) }.merging(restored) { $1 }
+      }
+    }
   }
 }
