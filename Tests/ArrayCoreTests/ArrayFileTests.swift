@@ -16,16 +16,6 @@ private let fixtures: String = {
   return testsDir + "/Fixtures"
 }()
 
-/// A fresh empty directory under /tmp.
-private func temporaryDirectory() -> String {
-  var template = Array("/tmp/backprop-io-XXXXXX".utf8CString)
-  let made = template.withUnsafeMutableBufferPointer { buffer in
-    buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) }
-  }
-  #expect(made != nil)
-  return made ?? "/tmp"
-}
-
 /// The names in a directory.
 private func listing(_ directory: String) -> [String] {
   ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
@@ -79,7 +69,7 @@ struct NPYTests {
 
   @Test("round-trips every dtype and edge shape bit for bit through a file")
   func roundTrip() throws {
-    let dir = temporaryDirectory()
+    let dir = try makeScratchDirectory("io")
     let nanPayload = Float(bitPattern: 0x7FC0_1234)
     let arrays: [NDArray] = [
       NDArray([nanPayload, -0.0, .infinity, -.leastNonzeroMagnitude, 3], shape: [5]),
@@ -193,7 +183,7 @@ struct SafetensorsTests {
 
   @Test("round-trips bit for bit through a file, and equal contents give identical files")
   func roundTrip() throws {
-    let dir = temporaryDirectory()
+    let dir = try makeScratchDirectory("io")
     var tensors: [String: NDArray] = [:]
     tensors["weights/x"] = randomArray([3, 4], seed: 2, dtype: .float32)
     tensors["nan"] = NDArray([Float(bitPattern: 0x7FC0_0001), -0.0], shape: [2])
@@ -282,7 +272,7 @@ struct SafetensorsTests {
 struct FileIOTests {
   @Test("reads whole files, refuses directories and files over the limit, writes atomically")
   func readAndWrite() throws {
-    let dir = temporaryDirectory()
+    let dir = try makeScratchDirectory("io")
     let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
     try FileIO.writeAtomically(bytes, toPath: dir + "/data.bin")
     #expect(try FileIO.readBytes(atPath: dir + "/data.bin") == bytes)

@@ -2,19 +2,13 @@ import ArrayCore
 import Datasets
 import Foundation
 import Testing
+import TestSupport
 
 /// Tests/Fixtures/fashion-mini (written by Scripts/make_idx_fixtures.py).
 let fashionMini: String = {
   let file = "\(#filePath)"
   return file.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/fashion-mini"
 }()
-
-/// A fresh empty directory under /tmp.
-private func temporaryDirectory() throws -> String {
-  let path = NSTemporaryDirectory() + "backprop-idx-" + UUID().uuidString
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
 
 private func message(_ body: () throws -> Void) -> String {
   do {
@@ -75,7 +69,7 @@ struct IDXTests {
 
   @Test("a truncated gzip file and a missing file are errors naming the path")
   func badFiles() throws {
-    let dir = try temporaryDirectory()
+    let dir = try makeScratchDirectory("idx")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let gz = try FileIO.readBytes(atPath: fashionMini + "/train-labels-idx1-ubyte.gz")
     try FileIO.writeAtomically(Array(gz.prefix(gz.count - 5)), toPath: dir + "/cut.gz")
@@ -94,7 +88,7 @@ struct IDXTests {
     let limited = try FashionMNIST(directory: fashionMini, trainLimit: 30, testLimit: 7)
     #expect(limited.train.count == 30 && limited.test.count == 7)
 
-    let dir = try temporaryDirectory()
+    let dir = try makeScratchDirectory("idx")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte"] {
       try FileManager.default.copyItem(atPath: fashionMini + "/" + name, toPath: dir + "/" + name)

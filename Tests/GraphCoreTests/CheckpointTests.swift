@@ -16,13 +16,6 @@ private let fixtures: String = {
     + "/Fixtures"
 }()
 
-/// A fresh empty directory under /tmp.
-private func temporaryDirectory() -> String {
-  var template = Array("/tmp/backprop-checkpoint-XXXXXX".utf8CString)
-  let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-  return path.map { String(cString: $0) } ?? "/tmp"
-}
-
 /// A graph with a trainable float32 matrix, a float64 vector and a non-trainable slot-like
 /// variable, and a session with them initialized.
 private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, slot: Tensor) {
@@ -37,7 +30,7 @@ private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, s
 
 @Suite struct CheckpointTests {
   @Test func roundTripIsBitForBit() throws {
-    let dir = temporaryDirectory()
+    let dir = try makeScratchDirectory("checkpoint")
     let (saved, w, b, slot) = try model()
     try Checkpoint.save(session: saved, to: dir + "/ck.safetensors", metadata: ["step": "7"])
     let (restored, w2, b2, slot2) = try model(scale: 3)  // same names, other values
@@ -105,7 +98,7 @@ private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, s
   }
 
   @Test func corruptFilesAreRejectedAndNothingChanges() throws {
-    let dir = temporaryDirectory()
+    let dir = try makeScratchDirectory("checkpoint")
     let (source, _, _, _) = try model()
     let bytes = try Checkpoint.contents(of: source).encoded()
     let (target, w, _, _) = try model(scale: 2)
@@ -144,7 +137,7 @@ private func model(scale: Float = 1) throws -> (Session, w: Tensor, b: Tensor, s
       Issue.record("the CheckpointTorture helper is not built at \(helper) (swift build --build-tests)")
       return
     }
-    let directory = temporaryDirectory()
+    let directory = try makeScratchDirectory("checkpoint")
     defer { try? FileManager.default.removeItem(atPath: directory) }  // with any killed writer's temporary file
     let path = directory + "/ck.safetensors"
     var rng = SeededGenerator(seed: 7)

@@ -2,6 +2,7 @@ import ArrayCore
 import GraphCore
 import Plotting
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
   import Glibc
@@ -19,13 +20,6 @@ private let fixtureDirectory: String = {
 }()
 
 private let fixtureFile = "events.out.tfevents.1700000000.backprop-fixture"
-
-private func temporaryDirectory() -> String {
-  var template = Array("/tmp/backprop-tb-XXXXXX".utf8CString)
-  let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-  precondition(made != nil)
-  return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
 
 /// The fixture's content: scalars at three steps, a histogram, a small graph.
 enum FixtureRun {
@@ -147,7 +141,7 @@ extension EventFile {
   }
 
   @Test func writesAndReadsBackEvents() throws {
-    let dir = temporaryDirectory() + "/nested/run"
+    let dir = try makeScratchDirectory("tb") + "/nested/run"
     try FixtureRun.write(to: dir)
     let events = try EventFile.read(path: dir + "/" + fixtureFile)
     #expect(events.count == 6)
@@ -173,7 +167,7 @@ extension EventFile {
   /// The committed fixture (read back by TensorBoard's loaders in Scripts/check_tensorboard.py)
   /// is exactly what the writer produces, and decodes to the expected values.
   @Test func committedFixture() throws {
-    let fresh = temporaryDirectory()
+    let fresh = try makeScratchDirectory("tb")
     try FixtureRun.write(to: fresh)
     let written = try FileIO.readBytes(atPath: fresh + "/" + fixtureFile)
     let json = try FixtureRun.expectedJSON()
@@ -190,7 +184,7 @@ extension EventFile {
   /// No earlier file is lost: a given name that exists (a file or a link) is refused and left as
   /// it was; a default name that exists gets `.1`, `.2`, ... appended.
   @Test func existingFilesAreNeverOverwritten() throws {
-    let dir = temporaryDirectory()
+    let dir = try makeScratchDirectory("tb")
     let old: [UInt8] = Array("an earlier run's events".utf8)
     try FileIO.writeAtomically(old, toPath: dir + "/" + fixtureFile)
     #expect(throws: ArrayFileError.self) { _ = try SummaryWriter(logdir: dir, fileName: fixtureFile) }
@@ -209,7 +203,7 @@ extension EventFile {
   }
 
   @Test func corruptAndTruncatedFilesThrow() throws {
-    let dir = temporaryDirectory()
+    let dir = try makeScratchDirectory("tb")
     try FixtureRun.write(to: dir)
     let bytes = try FileIO.readBytes(atPath: dir + "/" + fixtureFile)
     for cut in [1, 11, 12, 20, bytes.count - 1] {

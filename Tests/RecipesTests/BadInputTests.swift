@@ -15,11 +15,6 @@ import Training
 // input is a thrown error with a clear message (or a documented result), never a trap, and no
 // file the user had is lost or changed.
 
-private func scratchDirectory() throws -> String {
-  var template = Array("/tmp/backprop-badinput-XXXXXX".utf8CString)
-  return try #require(template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
-}
-
 @Suite struct BadInputTests {
   @Test func feedsOfForeignAndUnusedTensors() throws {
     let g = Graph(), other = Graph()
@@ -79,7 +74,7 @@ private func scratchDirectory() throws -> String {
   }
 
   @Test func aFailedSaveLeavesTheOldFileIntact() throws {
-    let dir = try scratchDirectory()
+    let dir = try makeScratchDirectory("badinput")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let path = dir + "/ck.safetensors"
     let g = Graph()
@@ -119,7 +114,7 @@ private func scratchDirectory() throws -> String {
 @Suite struct CommandLineBadInputTests {
   @Test func badOptionValuesAreRefusedWithTheirNames() throws {
     _ = try #require(backpropToolPath, "the backprop tool is not built beside the tests (swift build --build-tests)")
-    let dir = try scratchDirectory()
+    let dir = try makeScratchDirectory("badinput")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     for recipe in ["regression", "classification"] {
       try expectToolRefuses([recipe, "--steps", "0"], "--steps must be between 1 and 10000000 (each step's loss and parameters are kept for the plot and logs), got 0")
@@ -172,7 +167,7 @@ private func scratchDirectory() throws -> String {
     try expectToolRefuses(["digits", "--save", "m", "--batch-size", "0"], "--batch-size must be at least 1, got 0")
     try expectToolRefuses(["graph", "regression", "--dot", "d", "--svg", "s", "--seed", "x"], "'x' is invalid for '--seed")
     // And the files are written, in the current directory.
-    let dir = try scratchDirectory()
+    let dir = try makeScratchDirectory("badinput")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let run = try runBackpropTool(["regression", "--steps", "2", "--quiet", "--save", "s", "--plot", "p.svg", "--log", "l", "--csv", "c"], in: dir)
     #expect(!run.signaled && run.status == 0, "\(run.error)")
@@ -181,7 +176,7 @@ private func scratchDirectory() throws -> String {
 
   @Test func badFilesGivenToTheToolAreReportedAndLeftAlone() throws {
     _ = try #require(backpropToolPath, "the backprop tool is not built beside the tests (swift build --build-tests)")
-    let dir = try scratchDirectory()
+    let dir = try makeScratchDirectory("badinput")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let model = try DigitsModel(
       layerSizes: [64, 10],

@@ -2,13 +2,6 @@ import Foundation
 import Testing
 import TestSupport
 
-/// A new empty directory for one test's files, named after `name` (the test removes it).
-private func makeScratchDirectory(_ name: String) throws -> String {
-  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-\(name)-\(UUID().uuidString)").path
-  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-  return dir
-}
-
 /// `backprop graph fashion` drew only the example CNN: `--model` draws the MLP or the CNN with
 /// batch normalization, as `backprop fashion --model` trains them, and is refused for the other
 /// recipes (which have one model each).

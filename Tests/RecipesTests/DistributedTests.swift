@@ -129,11 +129,6 @@ func run(_ arguments: [String], environment: [String: String] = [:], timeout: Do
 private let digitsCSV = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
   .deletingLastPathComponent().appendingPathComponent("Data/digits.csv").path
 
-private func scratch() throws -> String {
-  var template = Array("/tmp/backprop-mpi-XXXXXX".utf8CString)
-  return try #require(template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
-}
-
 /// The largest relative difference `‖a − b‖₂ / ‖b‖₂` over the trainable parameters
 /// (`layer*/kernel`, `layer*/bias`) of two checkpoints.
 private func parameterDifference(_ a: String, _ b: String) throws -> Double {
@@ -155,7 +150,7 @@ struct MPIDistributedTests {
   @Test(arguments: [("float32", 1e-6), ("float64", 1e-12)])
   func ranksWithBatchBMatchOneRankWithBatchNB(dtype: String, tolerance: Double) throws {
     // The same global batches of 48: 1 rank x 48, 2 x 24, 3 x 16, against the plain recipe.
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let common = ["digits", "--epochs", "1", "--dtype", dtype, "--quiet"]
     let (status, text) = try run([backprop] + common + ["--batch-size", "48", "--checkpoint", dir + "/ref.safetensors"])
@@ -189,7 +184,7 @@ struct MPIDistributedTests {
     // the model whose ranks compute exactly one process's step): 2 x 16 against 1 x 32.
     let mini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .appendingPathComponent("Fixtures/fashion-mini").path
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let common = ["fashion", "--data", mini, "--model", "mlp", "--epochs", "2", "--quiet"]
     let (status, text) = try run([backprop] + common + ["--batch-size", "32", "--save", dir + "/one.safetensors"])
@@ -212,7 +207,7 @@ struct MPIDistributedTests {
   @Test func resumesOnAnotherNumberOfRanks() throws {
     // Two epochs on 2 ranks x 24 straight, against one epoch on 2 ranks then the second on
     // 3 ranks x 16 and on 1 rank x 48 (the same global batches).
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let common = ["digits", "--dtype", "float64", "--quiet", "--distributed"]
     try #require(try run([hydra!, "-n", "2", backprop] + common + ["--epochs", "2", "--batch-size", "24", "--checkpoint", dir + "/straight.safetensors"]).0 == 0)
@@ -266,7 +261,7 @@ struct MPIDistributedTests {
   /// on one node) passed every check and trained each rank on other rows, silently. The data's
   /// digest is one of the settings the ranks compare.
   @Test func ranksWithDifferentDataOfTheSameSizeStopBeforeTraining() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let original = digitsCSV
     var lines = try String(contentsOfFile: original, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
@@ -303,7 +298,7 @@ struct MPIDistributedTests {
   /// exist on their node refused to start (so the job waited for MPI_Init's timeout); they now
   /// train, and the job resumes from rank 0's checkpoint and writes rank 0's files.
   @Test func onlyRankZerosNodeNeedsTheFilesItReadsAndWrites() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let absent = "/nonexistent-backprop-dir"
     let common = ["digits", "--distributed", "--quiet", "--dtype", "float64"]
@@ -330,7 +325,7 @@ struct MPIDistributedTests {
   /// training graph with the trained variables (those of the run's checkpoint, bit for bit),
   /// which `predict` runs and a one-process run resumes.
   @Test func dataParallelRunsSaveTheirModel() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let (s, t) = try run(
       [hydra!, "-n", "2", backprop, "digits", "--distributed", "--quiet", "--epochs", "1", "--checkpoint", dir + "/ck.safetensors",
@@ -349,7 +344,7 @@ struct MPIDistributedTests {
   @Test func fashionRestoresOnRankZeroOnly() throws {
     let mini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .appendingPathComponent("Fixtures/fashion-mini").path
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let common = ["fashion", "--data", mini, "--model", "mlp", "--quiet", "--distributed"]
     let (s0, t0) = try run([hydra!, "-n", "2", backprop] + common + ["--epochs", "1", "--save-model", dir + "/m"], timeout: 60)
@@ -400,7 +395,7 @@ struct MPIDistributedTests {
   }
 
   @Test func aKilledRankEndsTheJobAndTheCheckpointResumes() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let checkpoint = dir + "/ck.safetensors", log = dir + "/out.txt"
     _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -475,7 +470,7 @@ struct MPIDistributedTests {
     // same bits, so the parameters must be identical.
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent().appendingPathComponent("Scripts/mpi/two-namespaces.sh").path
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let (status, text) = try run(["/bin/bash", script, backprop, dir, "--epochs", "1"], timeout: 600)
     try #require(status == 0, "\(text)")
@@ -505,7 +500,7 @@ struct OpenMPIDistributedTests {
   private func mpirun(_ ranks: Int) -> [String] { [openMPI!, "--allow-run-as-root", "--oversubscribe", "-n", "\(ranks)", backprop] }
 
   @Test func twoRanksMatchOneRankWithTheGlobalBatch() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let common = ["digits", "--epochs", "1", "--dtype", "float64", "--quiet"]
     let (status, text) = try run([backprop] + common + ["--batch-size", "48", "--checkpoint", dir + "/ref.safetensors"])
@@ -517,7 +512,7 @@ struct OpenMPIDistributedTests {
   }
 
   @Test func aKilledRankIsNamed() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("mpi")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let log = dir + "/out.txt"
     _ = FileManager.default.createFile(atPath: log, contents: nil)

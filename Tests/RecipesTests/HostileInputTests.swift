@@ -15,11 +15,6 @@ import Training
   import Glibc
 #endif
 
-private func scratch() throws -> String {
-  var template = Array("/tmp/backprop-hostile-XXXXXX".utf8CString)
-  return try #require(template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
-}
-
 /// `rows` rows of 64 pixels (0...16) and a class (0...9), deterministic.
 private func digitsCSV(rows: Int, pixel: (Int, Int) -> String = { i, j in String((i * 7 + j * 3) % 17) }) -> String {
   (0..<rows).map { i in ((0..<64).map { j in pixel(i, j) } + [String(i % 10)]).joined(separator: ",") }.joined(separator: "\n") + "\n"
@@ -81,7 +76,7 @@ private func digitsCSV(rows: Int, pixel: (Int, Int) -> String = { i, j in String
       #expect(throws: RecipeError.self) { try c.validate() }
     }
     // A data file of 2 rows: an empty test split is a clear error, not a NaN accuracy.
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try digitsCSV(rows: 2).write(toFile: dir + "/two.csv", atomically: false, encoding: .utf8)
     var c = DigitsRecipe.Configuration()
@@ -91,7 +86,7 @@ private func digitsCSV(rows: Int, pixel: (Int, Int) -> String = { i, j in String
 
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func theToolRefusesSizesItCannotHold() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try digitsCSV(rows: 2).write(toFile: dir + "/two.csv", atomically: false, encoding: .utf8)
     try digitsCSV(rows: 30).write(toFile: dir + "/thirty.csv", atomically: false, encoding: .utf8)
@@ -107,7 +102,7 @@ private func digitsCSV(rows: Int, pixel: (Int, Int) -> String = { i, j in String
   /// (0/0)" with status 0).
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func predictingZeroImagesIsAnErrorForEveryModelKind() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let mini = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/fashion-mini"
     let trained = try runBackpropTool([
@@ -154,7 +149,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
       #expect(throws: DatasetError.self) { _ = try NumericTable(contentsOfFile: device) }
     }
     // A FIFO with no writer: refused at once, not a hang.
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     #expect(mkfifo(dir + "/fifo", 0o600) == 0)
     #expect { _ = try FileIO.readBytes(atPath: dir + "/fifo") } throws: { "\($0)".contains("pipe") }
@@ -172,7 +167,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
 
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func theToolRefusesDevicesAsInputs() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try digitsCSV(rows: 3).write(toFile: dir + "/in.csv", atomically: false, encoding: .utf8)
     try expectToolRefuses(["predict", "--model", "/dev/zero", "--input", dir + "/in.csv"], "character device")
@@ -186,7 +181,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
 
 @Suite struct HostileOutputTests {
   @Test func atomicWritesKeepLinksModesAndDevices() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     // A symbolic link is followed: the target is replaced, the link stays a link.
     try FileIO.writeAtomically(Array("old".utf8), toPath: dir + "/target")
@@ -222,7 +217,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
 
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func theToolRefusesTwoArgumentsNamingTheSameFile() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let ck = dir + "/ck.svg", train = dir + "/train.csv"  // a checkpoint named .svg, so --plot accepts its name
     #expect(try runBackpropTool(["regression", "--steps", "2", "--save", ck]).status == 0)
@@ -264,7 +259,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
 
   @Test(.enabled(if: backpropToolIsBuilt && FileManager.default.fileExists(atPath: "/dev/full"), "needs the tool and /dev/full"))
   func aWriteErrorOnStandardOutputIsAnErrorExit() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let outcome = try runBackpropTool(["regression", "--steps", "3", "--print-every", "1"], standardOutputPath: "/dev/full")
     #expect(!outcome.signaled)
@@ -278,7 +273,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let helper = products.appendingPathComponent("CheckpointTorture").path
     try #require(FileManager.default.isExecutableFile(atPath: helper), "CheckpointTorture is not built")
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var interruptedMidWrite = 0
     for signal in [SIGINT, SIGTERM, SIGINT, SIGTERM] {
@@ -385,7 +380,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
   }
 
   @Test func modelFilesWithNaNWeightsOrAnotherActivationAreRefused() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var c = DigitsRecipe.Configuration()
     c.epochs = 1
@@ -411,7 +406,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
     #expect(file.tensor(named: nfc) != nil)
     #expect(file.tensor(named: nfd) == nil)
     // A checkpoint holding the NFD name does not restore into the NFC variable.
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try SafetensorsFile(tensors: [nfd: NDArray([Float(5)])]).write(toPath: dir + "/ck.safetensors")
     let g = Graph()
@@ -423,7 +418,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
 
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func predictRefusesPixelsBeyondFloat32() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     #expect(try runBackpropTool(["digits", "--epochs", "1", "--hidden", "8", "--save", dir + "/m.safetensors", "--quiet"]).status == 0)
     try digitsCSV(rows: 3, pixel: { i, j in i == 1 && j == 7 ? "1e300" : "3" }).write(toFile: dir + "/in.csv", atomically: false, encoding: .utf8)
@@ -468,7 +463,7 @@ private func gzipMember(_ payload: [UInt8]) -> [UInt8] {
 
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func theToolPrintsNoControlCharacters() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("hostile")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try "1,2\n3,\u{1B}]0;pwned\u{07}\n".write(toFile: dir + "/evil.csv", atomically: false, encoding: .utf8)
     let outcome = try runBackpropTool(["digits", "--data", dir + "/evil.csv"])

@@ -15,11 +15,6 @@ import Training
   import Glibc
 #endif
 
-private func scratch() throws -> String {
-  var template = Array("/tmp/backprop-probe3-XXXXXX".utf8CString)
-  return try #require(template.withUnsafeMutableBufferPointer { b in b.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } })
-}
-
 
 /// An IDX header (and `payload`) of `type` with these dimensions.
 private func idx(type: UInt8, _ dimensions: [UInt32], payload: [UInt8] = []) -> [UInt8] {
@@ -55,7 +50,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
 
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func predictRefusesAnIDXFileWhoseItemSizeOverflows() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe3")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try saveLinearModel(to: dir + "/model")
     try write(idx(type: 8, [0, 0xFFFF_FFFF, 0xFFFF_FFFF]), dir + "/images.idx")
@@ -70,7 +65,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
   /// `--epochs 9223372036854775807` never ended. Both are refused at once, with the limit.
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func stepAndEpochCountsHaveDocumentedLimits() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe3")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let huge = "9223372036854775807"
     try expectToolRefuses(["regression", "--steps", huge], in: dir, "--steps must be between 1 and 10000000")
@@ -92,7 +87,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
   /// `--save-model DIR --csv DIR/graph.pb` wrote a model directory whose graph is a CSV file.
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func filesInsideAModelDirectoryAreTheDirectorysFiles() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe3")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let saved = try runBackpropTool(["regression", "--steps", "3", "--save-model", "m", "--quiet"], in: dir)
     #expect(saved.status == 0, "\(saved.error)")
@@ -115,7 +110,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
   /// refused before the run now.
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func outputsThatCannotBeWrittenFailBeforeTheRun() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe3")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var outcome = try expectToolRefuses(["regression", "--steps", "3", "--logdir", "x", "--save", "x", "--quiet"], in: dir, "name the same file")
     #expect(outcome.output.isEmpty)
@@ -168,7 +163,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
   /// (a float64 IDX file or a CSV: infinite in float32) and for a model whose weights are NaN.
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func wholeModelPredictionsComeFromFiniteValues() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe3")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try saveLinearModel(to: dir + "/model")
     let ok = try runBackpropTool(["predict", "--model", "model", "--input", "/dev/null"], in: dir)
@@ -194,7 +189,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
   /// input any nonzero value as true), printing outputs of values the rows do not hold.
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func integerAndBoolInputsAreNotRounded() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe3")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     for dtype in [DType.int32, .bool] {
       let g = Graph()
@@ -218,7 +213,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
 
   /// A Fashion-MNIST model file with NaN weights was read, and predicted a class for every image.
   @Test func fashionModelsWithNonFiniteWeightsAreRefused() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe3")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let file = SafetensorsFile(
       tensors: ["dense/bias": NDArray([Float.nan, 0])],
@@ -235,7 +230,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
   /// a model of NaN. A diverged run is an error (as `digits` already did) and saves nothing.
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func divergedRunsAreErrorsAndSaveNothing() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe3")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     for recipe in ["regression"] {
       try expectToolRefuses(
@@ -263,7 +258,7 @@ private func write(_ bytes: [UInt8], _ path: String) throws {
   /// `--restore` of a loop of symbolic links said "no such file".
   @Test(.enabled(if: backpropToolIsBuilt, "needs the backprop tool built beside the tests"))
   func aLoopOfLinksIsNamedAsSuch() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe3")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     #expect(symlink("b", dir + "/a") == 0)
     #expect(symlink("a", dir + "/b") == 0)

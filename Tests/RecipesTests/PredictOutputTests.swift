@@ -11,12 +11,6 @@ import TestSupport
   import Glibc
 #endif
 
-private func scratch() -> String {
-  let path = NSTemporaryDirectory() + "backprop-predict-" + UUID().uuidString
-  try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
-
 /// Saves a model directory whose output is `output(x)` for an input placeholder `x` of `dtype`
 /// and `shape`.
 private func saveModel(
@@ -75,7 +69,7 @@ private let toolIsBuilt = backpropToolPath != nil
   /// The text is the one the tool printed before it stopped copying outputs to float64.
   @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
   func printedOutputsOfEveryDtypeAreUnchanged() throws {
-    let dir = scratch()
+    let dir = try makeScratchDirectory("predict")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     func predict(_ model: String, _ csv: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> String {
       try csv.write(toFile: dir + "/\(model).csv", atomically: true, encoding: .utf8)
@@ -124,7 +118,7 @@ private let toolIsBuilt = backpropToolPath != nil
   /// output itself over a 4-row run of the same model; before, by three times it.
   @Test(.enabled(if: toolIsBuilt, "needs the backprop tool built beside the tests"))
   func predictionsDoNotCopyTheOutputToFloat64() throws {
-    let dir = scratch()
+    let dir = try makeScratchDirectory("predict")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let width = 4096, rows = 4096
     try saveModel(dir + "/wide", .float32, [nil, 1]) { x in

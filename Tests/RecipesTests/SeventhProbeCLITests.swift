@@ -15,12 +15,6 @@ struct SeventhProbeCLITests {
   private var digits: String { repository.appendingPathComponent("Data/digits.csv").path }
   private var mini: String { repository.appendingPathComponent("Tests/Fixtures/fashion-mini").path }
 
-  private func scratch() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-probe7-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-  }
-
   /// The steps of the scalar `tag` in the one event file under `dir`.
   private func steps(_ tag: String, in dir: String) throws -> [Int64] {
     let files = try FileManager.default.contentsOfDirectory(atPath: dir)
@@ -34,7 +28,7 @@ struct SeventhProbeCLITests {
   /// `initial_epoch >= epochs`): no step, the restored model's accuracy, the files asked for.
   /// The checkpoint given to `predict` or `export` was "not a digits model".
   @Test func digitsResumedPastItsEpochs() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe7")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let first = try runBackpropTool(["digits", "--data", digits, "--epochs", "3", "--quiet", "--checkpoint", "ck.safetensors"], in: dir)
     try #require(first.status == 0, "\(first.error)")
@@ -62,7 +56,7 @@ struct SeventhProbeCLITests {
   /// run's), where `fashion` continues them; now step n of a resumed run is the uninterrupted
   /// run's step n.
   @Test func digitsResumedLogContinuesItsSteps() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe7")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     // 1437 training rows in batches of 32: 45 steps per epoch.
     let first = try runBackpropTool(["digits", "--data", digits, "--epochs", "2", "--quiet", "--checkpoint", "ck.safetensors", "--logdir", "tb1"], in: dir)
@@ -77,7 +71,7 @@ struct SeventhProbeCLITests {
   /// `fashion --restore` of a model that trained `--epochs` already, with `--save-model DIR`,
   /// printed "saved the whole model to DIR" and wrote nothing.
   @Test func fashionResumedPastItsEpochsSavesTheModelItWasAskedFor() throws {
-    let dir = try scratch()
+    let dir = try makeScratchDirectory("probe7")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let first = try runBackpropTool(["fashion", "--data", mini, "--model", "mlp", "--epochs", "1", "--quiet", "--save", "m.safetensors"], in: dir)
     try #require(first.status == 0, "\(first.error)")

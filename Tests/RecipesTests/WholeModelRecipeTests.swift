@@ -15,12 +15,6 @@ private let mini: String = {
   return file.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/fashion-mini"
 }()
 
-private func scratch(_ name: String) -> String {
-  let path = NSTemporaryDirectory() + "backprop-wholemodel-" + UUID().uuidString + "-" + name
-  try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
-
 private func fashion(_ kind: FashionModelKind, epochs: Int) -> FashionRecipe.Configuration {
   var c = FashionRecipe.Configuration()
   c.dataDirectory = mini
@@ -45,7 +39,7 @@ struct WholeModelRecipeTests {
   @Test("a notebook run resumed from its model directory ends bit for bit where an uninterrupted run ends")
   func notebookResumesFromDirectory() throws {
     for (recipe, steps) in [(NotebookRecipe.regression(), 60), (NotebookRecipe.classification(), 300)] {
-      let dir = scratch(recipe.name)
+      let dir = try makeScratchDirectory("wholemodel-\(recipe.name)")
       defer { try? FileManager.default.removeItem(atPath: dir) }
       var first = recipe.configuration
       first.steps = steps / 2
@@ -69,7 +63,7 @@ struct WholeModelRecipeTests {
 
   @Test("a notebook model directory runs in a new session: the output it names is x·A, or the rounded σ(x + A)")
   func notebookModelRunsAlone() throws {
-    let dir = scratch("notebook")
+    let dir = try makeScratchDirectory("wholemodel-notebook")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     for recipe in [NotebookRecipe.regression(), NotebookRecipe.classification()] {
       var c = recipe.configuration
@@ -94,7 +88,7 @@ struct WholeModelRecipeTests {
 
   @Test("a fashion model directory predicts the classes of the model file, and resumes like it")
   func fashionDirectory() throws {
-    let dir = scratch("fashion")
+    let dir = try makeScratchDirectory("wholemodel-fashion")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var c = fashion(.cnnBN, epochs: 1)
     c.modelPath = dir + "/model"
@@ -135,7 +129,7 @@ struct WholeModelRecipeTests {
     "backprop fashion --logdir writes the graph, the loss and the decaying learning rate per step, and the epoch's figures",
     .enabled(if: backpropToolPath != nil, "the backprop tool is built by swift build --build-tests"))
   func fashionTensorBoardLog() throws {
-    let dir = scratch("fashion-tb")
+    let dir = try makeScratchDirectory("wholemodel-fashion-tb")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let run = try runBackpropTool(["fashion", "--data", mini, "--epochs", "2", "--batch-size", "32", "--quiet", "--logdir", "tb"], in: dir)
     #expect(run.status == 0 && run.output.contains("wrote the TensorBoard log to tb"), "\(run.error)")
@@ -180,7 +174,7 @@ struct WholeModelRecipeTests {
     "backprop predict runs any model directory; --save-model and --restore refuse what is not one",
     .enabled(if: backpropToolPath != nil, "the backprop tool is built by swift build --build-tests"))
   func commandLine() throws {
-    let dir = scratch("cli")
+    let dir = try makeScratchDirectory("wholemodel-cli")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     var run = try runBackpropTool(["regression", "--steps", "30", "--save-model", "reg"], in: dir)
     #expect(run.status == 0 && run.output.contains("Step #25"), "\(run.error)")

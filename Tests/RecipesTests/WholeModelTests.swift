@@ -4,18 +4,12 @@ import GraphCore
 import Plotting
 import Recipes
 import Testing
+import TestSupport
 import Training
 
 #if canImport(Glibc)
   import Glibc
 #endif
-
-/// A fresh temporary directory.
-func temporaryDirectory(_ prefix: String) -> String {
-  var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-  _ = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-  return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
 
 /// Whole-model files (`Session.saveModel`/`loadModel`) of a digits MLP trained by every
 /// optimizer: training N steps, saving, loading the files into a new graph and session (as
@@ -71,7 +65,7 @@ func temporaryDirectory(_ prefix: String) -> String {
       _ = try whole.run([model.loss], feeding: [model.x: x, model.labels: y], targets: [model.train])
       if i < n { _ = try first.run([model.loss], feeding: [model.x: x, model.labels: y], targets: [model.train]) }
     }
-    let directory = temporaryDirectory("backprop-whole") + "/model"
+    let directory = try makeScratchDirectory("whole") + "/model"
     try first.saveModel(
       to: directory, metadata: ["input": model.x.name, "labels": model.labels.name, "loss": model.loss.name, "train": model.train.name])
 
@@ -168,7 +162,7 @@ func temporaryDirectory(_ prefix: String) -> String {
     #expect {
       _ = try Graph(graphDef: Array(bytes.prefix(bytes.count / 2)), source: "model/graph.pb")
     } throws: { "\($0)".hasPrefix("model/graph.pb: not a valid GraphDef: ") }
-    let directory = temporaryDirectory("backprop-corrupt") + "/model"
+    let directory = try makeScratchDirectory("corrupt") + "/model"
     let session = Session(graph: model.graph)
     try session.initializeVariables()
     try session.saveModel(to: directory)
@@ -193,7 +187,7 @@ func temporaryDirectory(_ prefix: String) -> String {
   /// beside the old variables, and loading it ran the new graph (x·w + 100) with the old
   /// weights, without an error.
   @Test func failedSaveLeavesTheSavedModelAsItWas() throws {
-    let directory = temporaryDirectory("backprop-failed-save") + "/model"
+    let directory = try makeScratchDirectory("failed-save") + "/model"
     func linear(_ weights: [Float], bias: Float?) throws -> Session {
       let g = Graph()
       let x = g.placeholder(.float32, shape: [nil, 2], name: "x")
@@ -209,7 +203,7 @@ func temporaryDirectory(_ prefix: String) -> String {
     #expect(throws: SessionError.uninitializedVariable(name: "w")) { try linear([5, 6], bias: 100).saveModel(to: directory) }
     #expect(try ["graph.pb", "variables.safetensors"].map { try FileIO.readBytes(atPath: directory + "/" + $0) } == files)
     // A directory where the variables file goes: refused before graph.pb is replaced.
-    let other = temporaryDirectory("backprop-failed-save") + "/model"
+    let other = try makeScratchDirectory("failed-save") + "/model"
     try saved.saveModel(to: other)
     let graph = try FileIO.readBytes(atPath: other + "/graph.pb")
     #expect(unlink(other + "/variables.safetensors") == 0 && mkdir(other + "/variables.safetensors", 0o755) == 0)

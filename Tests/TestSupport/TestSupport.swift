@@ -140,6 +140,27 @@ public func stopProcess(_ pid: Int32, when condition: () -> Bool, timeout: Doubl
   return false
 }
 
+/// A failure to make a scratch directory: the path template and `errno`'s description.
+public struct ScratchDirectoryError: Error, CustomStringConvertible {
+  /// What failed, with the template and the system's reason.
+  public let description: String
+}
+
+/// A new, empty directory for one test's files, `<temporary directory>/backprop-<label>-XXXXXX`,
+/// made by `mkdtemp` (a unique name, readable by the user only). The one scratch-directory helper
+/// of the test targets; each test names its files inside it.
+public func makeScratchDirectory(_ label: String) throws -> String {
+  let base = NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/"
+  var template = Array("\(base)backprop-\(label)-XXXXXX".utf8CString)
+  let made = template.withUnsafeMutableBufferPointer { buffer in
+    buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) }
+  }
+  guard let made else {
+    throw ScratchDirectoryError(description: "mkdtemp(\(base)backprop-\(label)-XXXXXX) failed: \(String(cString: strerror(errno)))")
+  }
+  return made
+}
+
 /// The text of the file at `path` (UTF-8, invalid bytes replaced), or nil when it cannot be
 /// opened. Reads through a file handle: `String(contentsOfFile:)` and
 /// `FileManager.contents(atPath:)` leak a 4 KiB buffer for each read of an empty file (or a

@@ -29,10 +29,6 @@ private struct MeanOfTwo: BinaryFunction {
 /// The eighth probe (session 26): the public API as a PyTorch, Keras or JAX user writes it from
 /// the documentation, features combined.
 @Suite struct EighthProbeTests {
-  private func scratch(_ name: String) -> String {
-    NSTemporaryDirectory() + "eighth-probe-\(getpid())-\(name)"
-  }
-
   /// A model whose activation is the user's own `UnaryFunction` (the DocC article's softsign) was
   /// written by `saveModel` with a node of type `Softsign`, which neither TensorFlow nor
   /// `Session.loadModel` knows: the save succeeded and the model could not be loaded. A function
@@ -54,7 +50,7 @@ private struct MeanOfTwo: BinaryFunction {
       #expect(throws: GraphDefError.unsupportedOperations(direction: "export", ["\(type): \(y.operation.name)"])) {
         _ = try graph.graphDef()
       }
-      let directory = scratch("own-function-\(type)")
+      let directory = try makeScratchDirectory("eighth-probe") + "/own-function-\(type)"
       #expect(throws: GraphDefError.self) { try session.saveModel(to: directory) }
       #expect(!FileManager.default.fileExists(atPath: directory))
       #expect(throws: GraphDefError.self) { _ = try graph.onnxModel(inputs: [x], outputs: [y], session: session) }
@@ -108,7 +104,7 @@ private struct MeanOfTwo: BinaryFunction {
     let session = Session(graph: graph)
     try session.initializeVariables()
     let rows = try NDArray(validating: [Float(-2), 0.5, 1, 3, -1, 0], shape: [2, 3])
-    let directory = scratch("selu")
+    let directory = try makeScratchDirectory("eighth-probe") + "/selu"
     defer { try? FileManager.default.removeItem(atPath: directory) }
     try session.saveModel(to: directory)
     let (loaded, _) = try Session.loadModel(from: directory)
@@ -189,7 +185,7 @@ private struct MeanOfTwo: BinaryFunction {
 
     let first = try DropoutModel()
     var losses = try (0..<4).map { try first.step($0) }
-    let path = scratch("dropout.safetensors")
+    let path = try makeScratchDirectory("eighth-probe") + "/dropout.safetensors"
     defer { try? FileManager.default.removeItem(atPath: path) }
     try Checkpoint.save(session: first.session, to: path, metadata: ["step": "4"])
     let resumed = try DropoutModel()
@@ -288,7 +284,7 @@ private struct MeanOfTwo: BinaryFunction {
 
     let first = try EagerModel()
     for i in 0..<4 { try first.step(i) }
-    let path = scratch("eager-adam.safetensors")
+    let path = try makeScratchDirectory("eighth-probe") + "/eager-adam.safetensors"
     defer { try? FileManager.default.removeItem(atPath: path) }
     try Checkpoint.save(variablesOf: first.parameters, optimizer: first.optimizer, to: path, metadata: ["step": "4"])
     #expect(try first.optimizer.namedState().keys.sorted() == [
@@ -361,7 +357,7 @@ private struct MeanOfTwo: BinaryFunction {
       let (x, y) = batch(i)
       try session.run(model.train, feeding: [model.ids: x, model.labels: y])
     }
-    let directory = scratch("embedding")
+    let directory = try makeScratchDirectory("eighth-probe") + "/embedding"
     defer { try? FileManager.default.removeItem(atPath: directory) }
     try session.saveModel(to: directory)
     let (loaded, _) = try Session.loadModel(from: directory)
