@@ -37,6 +37,7 @@ step "backprop digits --epochs 5 --logdir T/tb; python3 Scripts/check_tensorboar
 step "python3 Scripts/tf_graphdef.py check-backprop" "$py" Scripts/tf_graphdef.py check-backprop
 step "python3 Scripts/tf_graphdef.py check-adam" "$py" Scripts/tf_graphdef.py check-adam
 step "python3 Scripts/tf_graphdef.py check-schedules" "$py" Scripts/tf_graphdef.py check-schedules
+step "python3 Scripts/tf_graphdef.py check-training (an Embedding's UnsortedSegmentSum gradient, LayerNorm, _backprop_alpha; Adam)" "$py" Scripts/tf_graphdef.py check-training
 step "python3 Scripts/check_onnx.py --outputs Tests/Fixtures/onnx/layernorm.onnx layernorm_input.npy layernorm_output.npy (LayerNorm's decomposition)" \
   "$py" Scripts/check_onnx.py --outputs Tests/Fixtures/onnx/layernorm.onnx Tests/Fixtures/onnx/layernorm_input.npy Tests/Fixtures/onnx/layernorm_output.npy
 for model in cnn cnn-bn; do
