@@ -134,6 +134,20 @@ import Training
     let row = NDArray([Float(1), 2, 3], shape: [1, 3])
     let twin = try Dense(graph: Graph.eager(), inputSize: 3, units: 2, seed: 1, name: "inside")
     #expect(try layered([row])[0].isBitIdentical(to: twin(Tensor(row)).value))
+    // Other layers whose initial values are random draws: an embedding, a convolution, and a
+    // layer normalization after them.
+    let tokens = NDArray([Int32(0), 3, 1, 3], shape: [2, 2])
+    let embedded = compile { i in
+      let embedding = try Embedding(graph: p, vocabulary: 4, dimension: 3, seed: 2, name: "tokens")
+      let conv = try Conv2D(graph: p, inputChannels: 1, filters: 2, kernelSize: [1, 2], seed: 3, name: "conv")
+      let norm = try LayerNorm(graph: p, features: 2, name: "norm")
+      return [try norm(conv(expandDims(embedding(i[0]), axis: 3)))]
+    }
+    let q = Graph.eager()
+    let embedding = try Embedding(graph: q, vocabulary: 4, dimension: 3, seed: 2, name: "tokens")
+    let conv = try Conv2D(graph: q, inputChannels: 1, filters: 2, kernelSize: [1, 2], seed: 3, name: "conv")
+    let norm = try LayerNorm(graph: q, features: 2, name: "norm")
+    #expect(try embedded([tokens])[0].isBitIdentical(to: norm(conv(expandDims(embedding(Tensor(tokens)), axis: 3))).value))
     // Outside a trace, eager draws are values as before.
     #expect(try randomNormal(Graph.eager(), shape: [3], seed: 7).value.elementCount == 3)
   }
