@@ -24,6 +24,14 @@ for Fashion-MNIST) against the classes `backprop predict` prints for it:
   backprop predict --model /tmp/dig --input Data/digits.csv > /tmp/dig_classes.txt
   python3 Scripts/check_onnx.py --classes /tmp/dig.onnx /tmp/dig_classes.txt Data/digits.csv
 
+A model exported by a test with its input and Backprop's outputs as .npy files (the layer
+normalization fixture, Tests/Fixtures/onnx, written by ONNXLayerNormTests):
+
+  python3 Scripts/check_onnx.py --outputs Tests/Fixtures/onnx/layernorm.onnx \
+      Tests/Fixtures/onnx/layernorm_input.npy Tests/Fixtures/onnx/layernorm_output.npy
+
+onnxruntime's outputs must be within 1e-5 of Backprop's (absolute, or relative for larger values).
+
 Set up: python3 -m venv /work/venvs/formats && /work/venvs/formats/bin/pip install onnx onnxruntime numpy
 """
 import gzip
@@ -92,7 +100,30 @@ def main_classes(model_path, classes_path, data_path, labels_path=None):
     return ok
 
 
+def main_outputs(model_path, input_path, output_path):
+    """An ONNX model on a saved input, against Backprop's saved outputs."""
+    model = onnx.load(model_path)
+    onnx.checker.check_model(model, full_check=True)
+    ops = {}
+    for n in model.graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    x = np.load(input_path)
+    got = session.run([session.get_outputs()[0].name], {session.get_inputs()[0].name: x})[0]
+    want = np.load(output_path)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64)) / np.maximum(1.0, np.abs(want.astype(np.float64)))
+    print(f"onnx.checker: ok (onnx {onnx.__version__}, opset {model.opset_import[0].version}, "
+          f"nodes: {', '.join(f'{k} x{v}' if v > 1 else k for k, v in ops.items())}); onnxruntime {ort.__version__}: "
+          f"{got.shape} outputs, largest difference {diff.max():.3g} (limit 1e-5)")
+    ok = diff.max() <= 1e-5
+    print("1 passed, 0 failed" if ok else "0 passed, 1 failed")
+    return ok
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--outputs":
+        sys.exit(0 if main_outputs(*sys.argv[2:]) else 1)
     if len(sys.argv) in (5, 6) and sys.argv[1] == "--classes":
         sys.exit(0 if main_classes(*sys.argv[2:]) else 1)
     if len(sys.argv) not in (4, 5):

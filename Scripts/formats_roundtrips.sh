@@ -3,7 +3,8 @@
 # TensorBoard's readers on the committed event fixture and on a fresh `--logdir`; TensorFlow
 # (tf.compat.v1) replaying Backprop's exported graphs and Adam, and running whole-model
 # directories of the fashion CNN (with and without batch normalization); onnxruntime on the
-# exported digits MLP and fashion CNNs (onnx.checker, classes and logits).
+# exported digits MLP and fashion CNNs (onnx.checker, classes and logits) and the layer
+# normalization fixture (outputs).
 #   Scripts/formats_roundtrips.sh PYTHON [BACKPROP]
 # PYTHON: a virtual environment's python with `pip install tensorflow-cpu tensorboard onnx
 # onnxruntime`; BACKPROP: the tool (default .build/release/backprop). Exit status: the number
@@ -36,6 +37,9 @@ step "backprop digits --epochs 5 --logdir T/tb; python3 Scripts/check_tensorboar
 step "python3 Scripts/tf_graphdef.py check-backprop" "$py" Scripts/tf_graphdef.py check-backprop
 step "python3 Scripts/tf_graphdef.py check-adam" "$py" Scripts/tf_graphdef.py check-adam
 step "python3 Scripts/tf_graphdef.py check-schedules" "$py" Scripts/tf_graphdef.py check-schedules
+step "python3 Scripts/tf_graphdef.py check-training (an Embedding's UnsortedSegmentSum gradient, LayerNorm, _backprop_alpha; Adam)" "$py" Scripts/tf_graphdef.py check-training
+step "python3 Scripts/check_onnx.py --outputs Tests/Fixtures/onnx/layernorm.onnx layernorm_input.npy layernorm_output.npy (LayerNorm's decomposition)" \
+  "$py" Scripts/check_onnx.py --outputs Tests/Fixtures/onnx/layernorm.onnx Tests/Fixtures/onnx/layernorm_input.npy Tests/Fixtures/onnx/layernorm_output.npy
 for model in cnn cnn-bn; do
   step "backprop fashion --model $model --epochs 1 --train-limit 10000 --save-model T/$model; backprop predict --model T/$model --input t10k-images > T/p; python3 Scripts/tf_graphdef.py check-model T/$model t10k-images T/p" \
     bash -c "'$bp' fashion --model $model --epochs 1 --train-limit 10000 --test-limit 1000 --quiet --save '$t/$model.safetensors' --save-model '$t/$model' > /dev/null && '$bp' predict --model '$t/$model' --input $fm/t10k-images-idx3-ubyte.gz > '$t/p' && '$py' Scripts/tf_graphdef.py check-model '$t/$model' $fm/t10k-images-idx3-ubyte.gz '$t/p'"

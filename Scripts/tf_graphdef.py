@@ -37,6 +37,13 @@
       of rows) to the tensor the metadata names `input`, and compares the classes (argmax of the
       `output`) with PREDICTIONS, the lines `backprop predict --model DIR --input INPUT` printed.
 
+  python3 Scripts/tf_graphdef.py check-training [DIR]
+      Imports a model directory saved before training (default Tests/Fixtures/graphdef/embedding_model,
+      an Embedding, LayerNorm and a leaky ReLU trained by Adam, written by `swift test` with
+      BACKPROP_WRITE_FIXTURES=1: the embedding's gradient is UnsortedSegmentSum with Shape and
+      StridedSlice, the slope travels in _backprop_alpha), sets every variable from
+      variables.safetensors, runs the training operation on the batches of DIR.json in TensorFlow
+      and compares each loss and the final variables with Backprop's (DIR.json).
   python3 Scripts/tf_graphdef.py export-batchnorm
       Builds a small channels-last network with TensorFlow's batch normalization
       (tf.compat.v1.layers.batch_normalization(fused=True) written out, as Keras 3 no longer
@@ -262,6 +269,48 @@ def read_safetensors(path):
     return tensors, meta
 
 
+def check_training(directory):
+    directory = directory.rstrip("/")
+    meta = json.load(open(directory + ".json"))
+    gd = tf1.GraphDef()
+    gd.ParseFromString(open(os.path.join(directory, "graph.pb"), "rb").read())
+    tensors, _ = read_safetensors(os.path.join(directory, "variables.safetensors"))
+    ops = sorted({n.op for n in gd.node if n.op in ("UnsortedSegmentSum", "StridedSlice", "Shape", "GatherV2", "LeakyRelu", "ApplyAdam")})
+    g = tf.Graph()
+    with g.as_default():
+        tf1.import_graph_def(gd, name="")
+        setters = {}
+        for name, value in tensors.items():
+            ref = g.get_tensor_by_name(name + ":0")
+            p = tf1.placeholder(ref.dtype.base_dtype, shape=value.shape)
+            setters[name] = (p, tf.raw_ops.Assign(ref=ref, value=p))
+    alphas = sorted({round(n.attr["alpha"].f, 6) for n in gd.node if n.op == "LeakyRelu"})
+    with tf1.Session(graph=g) as sess:
+        for name, value in tensors.items():
+            p, op = setters[name]
+            sess.run(op, {p: value})
+        worst_loss = 0.0
+        for batch, want in zip(meta["batches"], meta["losses"]):
+            ids = np.array(batch["ids"], np.int32).reshape(-1, 3)
+            labels = np.array(batch["labels"], np.int32)
+            loss, _ = sess.run([meta["loss"], meta["train"]], {meta["ids"]: ids, meta["labels"]: labels})
+            d = abs(float(loss) - want) / max(1.0, abs(want))
+            if os.environ.get("VERBOSE"): print("loss", float(loss), want, d)
+            worst_loss = max(worst_loss, d)
+        worst, worst_name = 0.0, ""
+        for name, v in meta["final"].items():
+            got = sess.run(g.get_tensor_by_name(name + ":0")).astype(np.float64).ravel()
+            want = np.array(v["values"], np.float64)
+            d = float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want))))
+            if os.environ.get("VERBOSE"): print(name, d, got[:4], want[:4])
+            if d > worst: worst, worst_name = d, name
+    ok = worst_loss <= 1e-5 and worst <= 1e-5
+    print(f"{'ok  ' if ok else 'FAIL'} {os.path.basename(directory)}: {len(gd.node)} nodes ({', '.join(ops)}; LeakyRelu alpha "
+          f"{alphas}), {len(meta['batches'])} steps in TensorFlow {tf.__version__}; largest relative difference: loss "
+          f"{worst_loss:.3g}, variables {worst:.3g}{' (' + worst_name + ')' if worst_name else ''}")
+    return 0 if ok else 1
+
+
 def read_rows(path):
     import gzip
     raw = open(path, "rb").read()
@@ -316,6 +365,8 @@ if __name__ == "__main__":
         sys.exit(check_schedules())
     elif len(sys.argv) >= 2 and sys.argv[1] == "check-adam":
         sys.exit(check_adam())
+    elif len(sys.argv) in (2, 3) and sys.argv[1] == "check-training":
+        sys.exit(check_training(sys.argv[2] if len(sys.argv) == 3 else os.path.join(FIXTURES, "embedding_model")))
     elif len(sys.argv) == 5 and sys.argv[1] == "check-model":
         sys.exit(check_model(*sys.argv[2:]))
     else:

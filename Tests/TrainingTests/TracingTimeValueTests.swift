@@ -100,4 +100,55 @@ import Training
       _ = try arrays([x])
     }
   }
+
+  /// A random operation on an eager graph with no inputs inside a traced function
+  /// (`randomNormal(Graph.eager(), ...)`) was drawn once, while tracing, and captured as a
+  /// constant: every call got the same sample, silently (TF2's `tf.function` draws anew). Such a
+  /// value is now refused when the trace would capture it, naming the operation and saying to draw
+  /// it in the trace's graph, which draws at each call; a layer made inside the function (its
+  /// initial values are eager draws that only create its variables) still works.
+  @Test func randomValuesDrawnWhileTracingAreRefusedWhenCaptured() throws {
+    let x = NDArray([Float(0), 0, 0])
+    let noisy = compile { i in [try i[0] + randomNormal(Graph.eager(), shape: [3], seed: 7)] }
+    expectError(["[Add]", "'RandomStandardNormal' holds eager random values drawn by RandomStandardNormal while compile traces", "randomNormal(x.graph, ...)"]) {
+      _ = try noisy([x])
+    }
+    // Computed from a draw (and met with an eager variable, which sends the operation to the trace).
+    let v = try Graph.eager().variable(NDArray([Float(1), 1, 1]), name: "v")
+    let scaled = compile { i in [try i[0] + v * (randomUniform(Graph.eager(), shape: [3], seed: 8) * 2)] }
+    expectError(["[Mul]", "computed by Mul from random values drawn while compile traces", "draw them in the trace's graph"]) {
+      _ = try scaled([x])
+    }
+    // Drawn in the trace's graph: new values at each call, the same sequence for the same seed.
+    let fresh = compile { i in [try i[0] + randomNormal(i[0].graph, shape: [3], seed: 7)] }
+    let first = try fresh([x])[0], second = try fresh([x])[0]
+    #expect(first.doubles != second.doubles)
+    let again = compile { i in [try i[0] + randomNormal(i[0].graph, shape: [3], seed: 7)] }
+    #expect(try again([x])[0].isBitIdentical(to: first))
+    // A layer made inside the traced function: its eager initial draws only create variables.
+    let p = Graph.eager()
+    let layered = compile { i in
+      let dense = try Dense(graph: p, inputSize: 3, units: 2, seed: 1, name: "inside")
+      return [try dense(i[0])]
+    }
+    let row = NDArray([Float(1), 2, 3], shape: [1, 3])
+    let twin = try Dense(graph: Graph.eager(), inputSize: 3, units: 2, seed: 1, name: "inside")
+    #expect(try layered([row])[0].isBitIdentical(to: twin(Tensor(row)).value))
+    // Other layers whose initial values are random draws: an embedding, a convolution, and a
+    // layer normalization after them.
+    let tokens = NDArray([Int32(0), 3, 1, 3], shape: [2, 2])
+    let embedded = compile { i in
+      let embedding = try Embedding(graph: p, vocabulary: 4, dimension: 3, seed: 2, name: "tokens")
+      let conv = try Conv2D(graph: p, inputChannels: 1, filters: 2, kernelSize: [1, 2], seed: 3, name: "conv")
+      let norm = try LayerNorm(graph: p, features: 2, name: "norm")
+      return [try norm(conv(expandDims(embedding(i[0]), axis: 3)))]
+    }
+    let q = Graph.eager()
+    let embedding = try Embedding(graph: q, vocabulary: 4, dimension: 3, seed: 2, name: "tokens")
+    let conv = try Conv2D(graph: q, inputChannels: 1, filters: 2, kernelSize: [1, 2], seed: 3, name: "conv")
+    let norm = try LayerNorm(graph: q, features: 2, name: "norm")
+    #expect(try embedded([tokens])[0].isBitIdentical(to: norm(conv(expandDims(embedding(Tensor(tokens)), axis: 3))).value))
+    // Outside a trace, eager draws are values as before.
+    #expect(try randomNormal(Graph.eager(), shape: [3], seed: 7).value.elementCount == 3)
+  }
 }

@@ -25,7 +25,12 @@ import ArrayCore
 /// Nothing concrete is read while the function is traced (it would be a constant of every later
 /// call, as TF2 refuses `.numpy()` inside a `tf.function`): the trace's tensors have no
 /// ``Tensor/value``, an eager variable's is refused, and another compiled function is called
-/// with tensors (inlined), not arrays. Under ``withNumericChecks(_:_:)`` each run checks every
+/// with tensors (inlined), not arrays. Random values drawn eagerly while tracing
+/// (`randomNormal(Graph.eager(), ...)`, or values computed from them) are refused when the trace
+/// would capture them: they would be one sample given at every call; drawn in the trace's graph
+/// (`randomNormal(x.graph, ...)` with `x` an input), they are new at each call, as in TF2. (A
+/// layer made inside the function may still draw its initial values eagerly: they only create
+/// its variables.) Under ``withNumericChecks(_:_:)`` each run checks every
 /// operation of the trace.
 public final class CompiledFunction: @unchecked Sendable {
   private let body: ([Tensor]) throws -> [Tensor]

@@ -92,6 +92,11 @@ struct EagerRecord {
   /// or infinity: the first operation that reads it throws, naming it (see
   /// ``EagerStore/checkConstant(id:_:)``).
   var isNonFinite = false
+  /// Whether the node's values were drawn by a random operation (or computed from such values)
+  /// while ``compile(_:)`` traced a function on this thread: captured into the trace, they would
+  /// be a constant, the same sample at every call, so ``Graph/adopt(_:op:location:)`` refuses
+  /// them. Uncaptured (a layer's initial values, which only create its variables) they are fine.
+  var drawnWhileTracing = false
 }
 
 /// The arrays of dead eager graphs, cleared, for new eager graphs to reuse: an eager step makes a
@@ -337,7 +342,8 @@ extension Graph {
   /// is fed at each run instead, see ``CompiledFunction``).
   /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)`` for a tensor of another
   ///   symbolic graph; ``GraphError/invalidArgument(op:reason:location:)`` for an eager
-  ///   placeholder, which has no value.
+  ///   placeholder, which has no value, and, in a symbolic graph, for random values drawn
+  ///   eagerly while compile traces a function (see ``EagerRecord/drawnWhileTracing``).
   func adopt(_ tensor: Tensor, op: String, location: SourceLocation?) throws -> Tensor {
     let source = tensor.graph
     guard source !== self else { return tensor }
@@ -348,6 +354,9 @@ extension Graph {
       return Tensor(graph: self, node: local.node, output: local.output)
     }
     let local: Tensor
+    if mode == .symbolic, tensor.exists, sourceStore.records[tensor.node].drawnWhileTracing {
+      throw Self.randomDrawnWhileTracing(tensor, op: op, location: location)
+    }
     if mode == .symbolic, tensor.isVariable {
       // Only a trace feeds what it captures: in a graph for a Session the placeholder would
       // never be fed, and the run would fail on a feed the user never made.
@@ -373,6 +382,8 @@ extension Graph {
         name: mode == .symbolic ? "captured" : sourceName, location: sourceLocation)
       // A constant found to hold NaN or infinity stays marked in its copies (see `checkConstant`).
       if sourceStore.records[tensor.node].isNonFinite { eager?.records[local.node].isNonFinite = true }
+      // So does a value drawn while tracing (a tape inside the traced function brings it in).
+      if sourceStore.records[tensor.node].drawnWhileTracing { eager?.records[local.node].drawnWhileTracing = true }
     }
     imports.insert(source: source, node: tensor.node, output: tensor.output, local: ValueRef(node: local.node, output: local.output))
     return local
@@ -421,6 +432,26 @@ extension Graph {
     }
     eager!.context.writeVariable(node: nodes.count, value)
     return appendLeaf(primitive, output: TensorInfo(dtype: value.dtype, shape: PartialShape(value.shape)), name: name, location: location)
+  }
+
+  /// The error of a random value drawn in an eager graph while compile traces a function, and
+  /// then captured by the trace: it would be a constant of the trace, the one sample drawn while
+  /// tracing given at every call (TF2's `tf.function` draws anew at each call).
+  static func randomDrawnWhileTracing(_ tensor: Tensor, op: String, location: SourceLocation?) -> GraphError {
+    let (kind, name) = tensor.graph.nodes.withUnsafeBufferPointer { ($0[tensor.node].primitive.typeName, $0[tensor.node].name) }
+    let what = Self.drawsRandomValues(kind) ? "drawn by \(kind)" : "computed by \(kind) from random values drawn"
+    return GraphError.invalidArgument(
+      op: op,
+      reason: "'\(name)' holds eager random values \(what) while compile traces a function; captured, they would be a "
+        + "constant of the trace, the same sample at every call; draw them in the trace's graph instead, "
+        + "randomNormal(x.graph, ...) (or randomUniform, truncatedNormal, dropout) with x an input of the function, "
+        + "which draws anew at each call",
+      location: location)
+  }
+
+  /// Whether an operation of this type name draws random values (see ``EagerRecord/drawnWhileTracing``).
+  static func drawsRandomValues(_ typeName: String) -> Bool {
+    ["RandomStandardNormal", "TruncatedNormal", "RandomUniform", "DropoutMask"].contains(typeName)
   }
 
   /// The error of an eager variable changed while compile traces a function: the change would
@@ -622,6 +653,13 @@ extension EagerStore {
         records.removeLast()
         throw SessionError.nonFinite(op: node.primitive.typeName, name: node.name, location: node.location)
       }
+    }
+    // While compile traces a function on this thread, random values drawn here (and values
+    // computed from them) are marked: the trace refuses to capture them as constants.
+    if bp_thread_slot(3) != nil {
+      var drawn = primitive is RandomPrimitive || primitive is DropoutMask
+      for i in inputs.indices where records[inputs[i].node].drawnWhileTracing { drawn = true }
+      if drawn { records[id].drawnWhileTracing = true }
     }
     // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
     for o in 0..<outputCount where !graph.nodes[id].outputs[o].shape.isExactly(values[first + o].shape) {

@@ -46,7 +46,9 @@ extension Graph {
   /// `Identity` that waits for it), `ElementCount` (`Size`, `Cast`, or a constant when the
   /// shape is known),
   /// `SigmoidCrossEntropyWithLogits` (`Relu(x) - x·z + Softplus(-|x|)`), random values with a
-  /// mean and deviation (`RandomStandardNormal` then `Mul`, `AddV2`). Every variable's initial
+  /// mean and deviation (`RandomStandardNormal` then `Mul`, `AddV2`; the standard distributions
+  /// are the one operation). A constant that operations read is written just before the first
+  /// of them, so that `Graph(graphDef:)` then `graphDef()` gives the same bytes again. Every variable's initial
   /// value is assigned by a `<variable>/Assign` node (unless the graph already has one), all
   /// grouped by a `NoOp` named `init` (or `init_1`, ... when taken), as
   /// `tf.compat.v1.global_variables_initializer()`.
@@ -185,7 +187,23 @@ struct GraphDefExporter {
 
   mutating func run(lenient: Bool) throws {
     let ordering = readBeforeWrite()
-    for id in graph.nodes.indices {
+    // A constant that operations read is written just before the first of them (a variable
+    // reads its initial value), where `Graph(graphDef:)` builds it again (it builds such a
+    // constant when an operation first reads it, see `GraphDefImporter.LazyConstants`): so a
+    // file loaded and saved again keeps its order, and its bytes. Others stay where they are.
+    var initialValue: [Int: ValueRef] = [:]
+    for (v, value) in graph.initialValues { initialValue[v] = value }
+    func readConstants(_ id: Int) -> [Int] {
+      (graph.nodes[id].inputs + (initialValue[id].map { [$0] } ?? [])).map(\.node).filter { c in
+        graph.nodes[c].primitive is ConstantPrimitive && graph.nodes[c].controlInputs.isEmpty
+      }
+    }
+    var waiting = Set<Int>()
+    for id in graph.nodes.indices { waiting.formUnion(readConstants(id)) }
+    for id in graph.nodes.indices where !waiting.contains(id) {
+      for c in readConstants(id) where waiting.remove(c) != nil {
+        out += try export(c, graph.nodes[c], []) ?? []
+      }
       let node = graph.nodes[id]
       let inputs = node.inputs.map(ref)
       let control = (node.controlInputs + (ordering[id] ?? [])).map { "^" + graph.nodes[$0].name }
@@ -610,6 +628,12 @@ struct GraphDefExporter {
       case let .normal(mean, sd): (op, a, b) = ("RandomStandardNormal", sd, mean)
       case let .truncatedNormal(mean, sd): (op, a, b) = ("TruncatedNormal", sd, mean)
       case let .uniform(low, high): (op, a, b) = ("RandomUniform", high - low, low)
+      }
+      // The standard distribution is TensorFlow's operation itself: no `Mul` by 1 and `AddV2`
+      // of 0, which would come back as operations of their own (and the random operation,
+      // exported again, as three more: a file loaded and saved again grew at every round).
+      if a == 1 && b == 0 {
+        return [TFNode(name: name, op: op, inputs: [shape], attrs: seedAttrs)]
       }
       let raw = fresh(name + "/" + op), scale = try scalarConst(name + "/scale", a, r.dtype)
       let offset = try scalarConst(name + "/offset", b, r.dtype), scaled = fresh(name + "/mul")

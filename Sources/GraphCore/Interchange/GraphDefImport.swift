@@ -193,7 +193,11 @@ extension Graph {
   /// step counters or moving averages), and the registered ``updateOperations``, so that a new
   /// optimizer's `minimize` on the imported graph trains the model's parameters and runs batch
   /// normalization's updates; every variable of another file is trainable. Random operations
-  /// keep their seeds but draw Backprop's numbers, not TensorFlow's.
+  /// keep their seeds but draw Backprop's numbers, not TensorFlow's. A `Const` node that the
+  /// file's operations read only as an attribute (a `Reshape`'s shape, a reduction's axes) is
+  /// not built (a constant nothing reads is, and can be fetched by name), so a file loaded and
+  /// saved again (``graphDef(lenient:)``) has the same nodes and, from the second round on, the
+  /// same bytes.
   /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` listing every node whose
   ///   operation is not supported (``importableTensorFlowOperations``), by type and name, in one
   ///   error; ``GraphDefError/malformed(source:reason:)`` for corrupt or truncated bytes, a
@@ -233,6 +237,21 @@ struct GraphDefImporter {
   var byName: [String: Int] = [:]
   var outputs: [String: [Tensor]] = [:]
   var operations: [String: Operation] = [:]
+  /// `Const` nodes built only when an operation reads them as a tensor (see ``LazyConstants``).
+  let lazyConstants = LazyConstants()
+
+  /// The file's `Const` nodes that other nodes read as data inputs and nothing reads as a
+  /// control input: built when first read as a tensor, never when every reader folds the value
+  /// into an attribute (a `Reshape`'s shape, a reduction's axes, a random operation's shape).
+  /// Built anyway, such a constant was an unused node of the graph, which ``Graph/graphDef(lenient:)``
+  /// wrote beside the constant it writes for the attribute: a file loaded and saved again grew
+  /// at every round. A constant nothing reads is built where it stands (it may be fetched by name).
+  final class LazyConstants {
+    /// The index in `defs` of each constant not built yet.
+    var pending: [String: Int] = [:]
+    /// The constants built on first read.
+    var built: [String: Tensor] = [:]
+  }
 
   init(graph: Graph, defs: [TFNodeDef], source: String) {
     self.graph = graph
@@ -318,6 +337,19 @@ struct GraphDefImporter {
     // unnamed `Sub`, Adam's `Sqrt`...) never take a name a later node of the file has: that
     // node was renamed `<name>_1`, and `tensor(named:)` found the helper's value instead.
     for d in defs { _ = graph.uniqueName(d.name) }
+    // Constants read only as data inputs wait for their first read as a tensor (see
+    // `LazyConstants`); the variables' initial values are such reads.
+    var readAsData = Set(initialValue.values.map { Self.split($0).0 }), readAsControl = Set<String>()
+    for d in defs {
+      for input in d.inputs {
+        if input.hasPrefix("^") { readAsControl.insert(Self.split(input).0) } else { readAsData.insert(Self.split(input).0) }
+      }
+    }
+    for (i, d) in defs.enumerated() where d.op == "Const" && readAsData.contains(d.name) && !readAsControl.contains(d.name)
+      && d.attrs["_backprop_op"] == nil
+    {
+      lazyConstants.pending[d.name] = i
+    }
     var done = [Bool](repeating: false, count: defs.count)
     var remaining = defs.count
     while remaining > 0 {
@@ -386,10 +418,24 @@ struct GraphDefImporter {
     let data = d.inputs.filter { !$0.hasPrefix("^") }
     guard i < data.count else { throw fail("node '\(d.name)' (\(d.op)) needs at least \(i + 1) inputs, has \(data.count)") }
     let (name, k) = Self.split(data[i])
-    guard let outs = outputs[name], k < outs.count else {
+    guard let outs = try outputs[name] ?? constant(named: name), k < outs.count else {
       throw fail("node '\(d.name)' reads '\(data[i])', which has no such output")
     }
     return outs[k]
+  }
+
+  /// The outputs of the file's constant `name` whose building waits for its first read (see
+  /// ``LazyConstants``), built now if it was not yet; `nil` for any other name.
+  func constant(named name: String) throws -> [Tensor]? {
+    if let built = lazyConstants.built[name] { return [built] }
+    guard let i = lazyConstants.pending.removeValue(forKey: name) else { return nil }
+    let d = defs[i]
+    guard case let .tensor(t)? = d.attrs["value"] else { throw fail("constant '\(name)' has no value") }
+    let start = graph.nodes.count
+    let c = graph.constant(t, name: name)
+    claimName(of: d, createdFrom: start)
+    lazyConstants.built[name] = c
+    return [c]
   }
 
   func dataInputCount(_ d: TFNodeDef) -> Int { d.inputs.filter { !$0.hasPrefix("^") }.count }
@@ -669,13 +715,17 @@ struct GraphDefImporter {
       result = [g.placeholder(dtype, shape: PartialShape(shape), name: name)]
     case "Const":
       guard case let .tensor(t)? = d.attrs["value"] else { throw fail("constant '\(name)' has no value") }
+      // Read as a data input only: built on its first read as a tensor (see LazyConstants).
+      if lazyConstants.pending[name] != nil { return }
       result = [g.constant(t, name: name)]
     case "VariableV2", "Variable", "VarHandleOp":
       let dtype = try dtypeAttr(d, "dtype")
       let initial: Tensor
       if let initialValue {
         let (n, k) = Self.split(initialValue)
-        guard let outs = outputs[n], k < outs.count else { throw fail("variable '\(name)': no initial value '\(initialValue)'") }
+        guard let outs = try outputs[n] ?? constant(named: n), k < outs.count else {
+          throw fail("variable '\(name)': no initial value '\(initialValue)'")
+        }
         initial = outs[k]
       } else {
         guard case let .shape(s)? = d.attrs["shape"], let s, s.allSatisfy({ $0 != nil }) else {

@@ -41,7 +41,9 @@ extension Graph {
   /// `Rsqrt`, `Sigmoid`, `Tanh`, `Relu`, `Softmax`/`LogSoftmax` on the last axis, `Identity`,
   /// `Reshape` (`Flatten`), `Transpose`, `Conv2D` and `MaxPool`/`AvgPool` (NHWC tensors and
   /// HWIO filters, written as ONNX's NCHW/OIHW operations between `Transpose` nodes, TF's
-  /// `SAME` padding as explicit pads when the image size is known, `SAME_UPPER` otherwise).
+  /// `SAME` padding as explicit pads when the image size is known, `SAME_UPPER` otherwise),
+  /// layer normalization (`LayerNorm`'s `Normalize`, as `ReduceMean`, `Sub`, `Mul`, `Add`,
+  /// `Sqrt` and `Div`: ONNX's `LayerNormalization` needs opset 17).
   /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)`` for an input or output of
   ///   another graph; ``GraphError/invalidArgument(op:reason:location:)`` for an input or
   ///   output given twice (ONNX names each once), or a session of another graph;
@@ -256,6 +258,27 @@ extension Graph {
         let a = try windowAttributes(g, inputShape, kernelShape: true)
           + [("dilations", .ints(c.dilations.map { Int64($0) })), ("group", .int(Int64(c.groups)))]
         channelsFirst(node, "Conv", ins[0], [oihw], a)
+        continue
+      case let n as Normalize:
+        // Layer (and batch) normalization's core. ONNX's `LayerNormalization` needs opset 17;
+        // at this exporter's opset 13 it is its decomposition, in the order of Backprop's
+        // kernel: μ = ReduceMean(x), σ² = ReduceMean((x − μ)²) over the axes (kept),
+        // x̂ = (x − μ) / √(σ² + ε). μ and σ² are the values of outputs 1 and 2.
+        let axes: ONNXAttribute = .ints(n.axes.map { Int64($0) })
+        let dtype = node.outputs[0].dtype
+        let mean = valueName(ValueRef(node: id, output: 1)), variance = valueName(ValueRef(node: id, output: 2))
+        let centered = fresh(node.name + "/centered"), squares = fresh(node.name + "/squares")
+        let shifted = fresh(node.name + "/shifted"), root = fresh(node.name + "/sqrt"), epsilon = fresh(node.name + "/epsilon")
+        initializers.append(tensorProto(NDArray(scalar: n.epsilon, dtype: dtype), epsilon))
+        emitted += [
+          ONNXNode(op: "ReduceMean", inputs: [ins[0]], output: mean, attributes: [("axes", axes), ("keepdims", .int(1))]),
+          ONNXNode(op: "Sub", inputs: [ins[0], mean], output: centered),
+          ONNXNode(op: "Mul", inputs: [centered, centered], output: squares),
+          ONNXNode(op: "ReduceMean", inputs: [squares], output: variance, attributes: [("axes", axes), ("keepdims", .int(1))]),
+          ONNXNode(op: "Add", inputs: [variance, epsilon], output: shifted),
+          ONNXNode(op: "Sqrt", inputs: [shifted], output: root),
+          ONNXNode(op: "Div", inputs: [centered, root], output: node.name),
+        ]
         continue
       case let m as MaxPool:
         guard let inputShape else { break }
