@@ -183,18 +183,38 @@ static void NAME(shared_piece)(void *context, int index, int count) {
   NAME(tiles)(j->ukr, m1 - m0, j->nc, j->kc, abuf, j->bbuf, j->c + m0 * j->ldc, j->ldc, j->accumulate);
 }
 
-// The blocked loops with each block of B packed once by the caller and the rows of A claimed
-// in pieces by `threads` threads (medium products: a piece's work is small, so the pieces share
-// B instead of each packing its own). Every element is computed as in `blocked`. Returns 0
+// Columns [index·step, (index+1)·step) of one block of B packed into their panels of the shared
+// buffer (`step` a multiple of NR): the threads pack a large product's B together.
+typedef struct {
+  long kc, nc, rsb, csb, step;
+  const T *b;
+  T *bbuf;
+} NAME(pack_job);
+
+static void NAME(pack_piece)(void *context, int index, int count) {
+  (void)count;
+  const NAME(pack_job) *j = context;
+  const long j0 = index * j->step, j1 = j0 + j->step < j->nc ? j0 + j->step : j->nc;
+  if (j0 < j1) NAME(pack_b)(j->kc, j1 - j0, j->b + j0 * j->csb, j->rsb, j->csb, j->bbuf + j0 * j->kc);
+}
+
+// The blocked loops with each block of B packed once and shared, and the rows of A claimed in
+// pieces by `threads` threads. Medium products (`large` 0): the caller packs B (a piece's work is
+// small, so the pieces share B instead of each packing its own), two pieces per thread. Large
+// products (`large` 1, session 25): the threads pack B's panels together, then claim four pieces
+// of rows each, so that a thread the machine slows down takes fewer pieces instead of holding
+// up the product (with one half of the rows each, the product waited for the slower half).
+// Every element is computed as in `blocked`, so the bits do not depend on the split. Returns 0
 // (nothing done) when there is no memory for packing.
-static int NAME(shared)(UKR_FN ukr, int threads, long m, long n, long k, const T *a, long rsa, long csa,
-                        const T *b, long rsb, long csb, int overwrite, T *c, long ldc) {
+static int NAME(shared)(UKR_FN ukr, int threads, int large, long m, long n, long k, const T *a, long rsa,
+                        long csa, const T *b, long rsb, long csb, int overwrite, T *c, long ldc) {
   const long kcmax = k < KC ? k : KC, ncmax = n < NC ? n : NC;
   T *bbuf = bp_scratch(0, sizeof(T) * (size_t)kcmax * (size_t)((ncmax + NR - 1) / NR * NR));
   if (!bbuf) return 0;
-  // Two pieces per thread (a late worker's share is taken by the others), each at most MC rows.
-  const long panels = (m + MR - 1) / MR;
-  long per_piece = (panels + 2 * threads - 1) / (2 * threads);
+  // Two (large: four) pieces per thread (a late worker's share is taken by the others), each at
+  // most MC rows.
+  const long panels = (m + MR - 1) / MR, per_thread = large ? 4 : 2;
+  long per_piece = (panels + per_thread * threads - 1) / (per_thread * threads);
   if (per_piece * MR > MC) per_piece = MC / MR;
   if (per_piece < 1) per_piece = 1;
   const long rows = per_piece * MR, pieces = (m + rows - 1) / rows;
@@ -202,7 +222,13 @@ static int NAME(shared)(UKR_FN ukr, int threads, long m, long n, long k, const T
     const long nc = n - jc < NC ? n - jc : NC;
     for (long pc = 0; pc < k; pc += KC) {
       const long kc = k - pc < KC ? k - pc : KC;
-      NAME(pack_b)(kc, nc, b + pc * rsb + jc * csb, rsb, csb, bbuf);
+      if (large) {  // B's panels packed by the threads together, two pieces per thread
+        const long bpanels = (nc + NR - 1) / NR, bstep = (bpanels + 2 * threads - 1) / (2 * threads) * NR;
+        NAME(pack_job) pj = {kc, nc, rsb, csb, bstep, b + pc * rsb + jc * csb, bbuf};
+        bp_parallel_for((int)((nc + bstep - 1) / bstep), NAME(pack_piece), &pj);
+      } else {
+        NAME(pack_b)(kc, nc, b + pc * rsb + jc * csb, rsb, csb, bbuf);
+      }
       NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, rsb, csb, ldc, rows, a + pc * csa, b + pc * rsb + jc * csb,
                               bbuf, c + jc, !(overwrite && pc == 0)};
       bp_parallel_for((int)pieces, NAME(shared_piece), &job);
@@ -212,9 +238,11 @@ static int NAME(shared)(UKR_FN ukr, int threads, long m, long n, long k, const T
 }
 
 // C (+)= op(A)·op(B) on the packed path with micro-kernel `ukr`, split over the pool's threads
-// when the product is large enough (`work` multiply-adds): from THREAD_WORK each thread packs
-// its own part of B; from SHARED_WORK (medium products, at least two pieces of rows) the
-// threads share each packed block of B. `overwrite`: beta = 0.
+// when the product is large enough (`work` multiply-adds): from THREAD_WORK the threads pack
+// each block of B together and share it, claiming pieces of rows (`shared`, when there are rows
+// for eight pieces per thread; otherwise each thread packs its own part of B); from
+// SHARED_WORK (medium products, at least four tiles of rows) the caller packs each block of B
+// and the threads share it, when that measures faster. `overwrite`: beta = 0.
 static void NAME(packed)(UKR_FN ukr, long m, long n, long k, const T *a, long rsa, long csa, const T *b,
                          long rsb, long csb, int overwrite, T *c, long ldc) {
   NAME(job) job = {ukr, m, n, k, rsa, csa, rsb, csb, ldc, a, b, c, overwrite, 1};
@@ -225,7 +253,7 @@ static void NAME(packed)(UKR_FN ukr, long m, long n, long k, const T *a, long rs
     const int kind = sizeof(T) == sizeof(double) ? BP_SPLIT_DGEMM : BP_SPLIT_SGEMM;
     if (work >= SHARED_WORK && m >= 4 * MR) {
       const int split = bp_split_begin(kind, &start);
-      if (split ? NAME(shared)(ukr, threads, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc)
+      if (split ? NAME(shared)(ukr, threads, 0, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc)
                 : (NAME(run_part)(&job, 0, 1), 1)) {
         bp_split_end(kind, split, work, start);
         return;
@@ -233,7 +261,12 @@ static void NAME(packed)(UKR_FN ukr, long m, long n, long k, const T *a, long rs
     }
     threads = 1;
   }
-  // Split the longer side; never give a thread less than one panel.
+  // A large product with rows for at least eight pieces per thread: one packed B shared by the
+  // threads, who pack it together and claim its rows in pieces (`shared`).
+  if (threads > 1 && (m + MR - 1) / MR >= 8L * threads &&
+      NAME(shared)(ukr, threads, 1, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc))
+    return;
+  // Otherwise split the longer side; never give a thread less than one panel.
   job.split_columns = (n / NR) >= (m / MR);
   long panels = job.split_columns ? (n + NR - 1) / NR : (m + MR - 1) / MR;
   if (threads > panels) threads = (int)panels;
