@@ -554,9 +554,9 @@ struct GraphDefImporter {
     return false
   }
 
-  func intAttr(_ d: TFNodeDef, _ key: String) -> Int64 {
+  func intAttr(_ d: TFNodeDef, _ key: String, default value: Int64 = 0) -> Int64 {
     if case let .int(i)? = d.attrs[key] { return i }
-    return 0
+    return value
   }
 
   func controlOperations(_ d: TFNodeDef) -> [Operation] {
@@ -578,7 +578,7 @@ struct GraphDefImporter {
       "Rsqrt": ReciprocalSquareRoot(), "Softplus": Softplus(), "Elu": Elu(), "Selu": Selu(), "Erf": ErrorFunction(),
     ]
     let binary: [String: any BinaryFunction] = [
-      "Add": Add(), "AddV2": Add(), "BiasAdd": Add(), "Sub": Subtract(), "Mul": Multiply(), "RealDiv": Divide(), "Div": Divide(),
+      "Add": Add(), "AddV2": Add(), "Sub": Subtract(), "Mul": Multiply(), "RealDiv": Divide(), "Div": Divide(),
       "Maximum": Maximum(), "Minimum": Minimum(), "Pow": Power(), "FloorDiv": FloorDivide(), "FloorMod": FloorModulo(),
       "Atan2": Atan2(),
     ]
@@ -710,10 +710,38 @@ struct GraphDefImporter {
     case "SquaredDifference":
       let diff = try g.apply(Binary(Subtract()), [x(0), x(1)], name: name + "/sub")
       result = [try apply(Unary(Square()), [diff])]
+    case "BiasAdd":
+      let v = try x(0), bias = try x(1)
+      var format = "NHWC"
+      if case let .string(f)? = d.attrs["data_format"] { format = f }
+      switch format {
+      case "NHWC": result = [try apply(binaryPrimitive(Add()), [v, bias])]
+      case "NCHW":
+        // Channels first: the bias runs along axis 1, not the last (it was added along the
+        // last axis: wrong values when the sizes happened to broadcast).
+        guard v.shape.rank >= 2, v.shape.dimensions.count == v.shape.rank, bias.shape.rank == 1 else {
+          throw fail("node '\(name)' (BiasAdd, NCHW): needs an input of known rank >= 2 and a vector bias, got \(v.shape) and \(bias.shape)")
+        }
+        let channels = try reshape(bias, to: [-1] + [Int](repeating: 1, count: v.shape.rank - 2), name: name + "/channels_first")
+        result = [try apply(binaryPrimitive(Add()), [v, channels])]
+      default: throw fail("node '\(name)' (BiasAdd): data_format \(format); Backprop adds biases NHWC or NCHW")
+      }
     case "LogicalNot": result = [try apply(Logical(.not), [x(0)])]
     case "LogicalAnd": result = [try apply(Logical(.and), [x(0), x(1)])]
     case "LogicalOr": result = [try apply(Logical(.or), [x(0), x(1)])]
-    case "Select", "SelectV2": result = [try apply(Select(), [x(0), x(1), x(2)])]
+    case "Select", "SelectV2":
+      var condition = try x(0)
+      let value = try x(1)
+      // TF1's `Select` (tf.compat.v1.where) with a vector condition and a value of higher rank
+      // picks whole rows (the condition's size is the first dimension), where broadcasting would
+      // align the condition with the last axis: picked columns of a square matrix, silently.
+      if d.op == "Select", condition.shape.rank == 1, value.shape.rank > 1 {
+        guard value.shape.dimensions.count == value.shape.rank else {
+          throw fail("node '\(name)' (Select): the values need a known rank, got \(value.shape)")
+        }
+        condition = try reshape(condition, to: [-1] + [Int](repeating: 1, count: value.shape.rank - 1), name: name + "/rows")
+      }
+      result = [try apply(Select(), [condition, value, x(2)])]
     case "Cast": result = [try apply(Cast(to: try dtypeAttr(d, "DstT")), [x(0)])]
     case "MatMul":
       result = [try apply(MatMul(transposeA: boolAttr(d, "transpose_a"), transposeB: boolAttr(d, "transpose_b")), [x(0), x(1)])]
@@ -775,9 +803,26 @@ struct GraphDefImporter {
         else { throw fail("'\(name)': on and off values must be constants") }
         return t.scalarValue
       }
-      result = [try apply(OneHot(depth: depth, dtype: dtypeAttr(d, "T"), on: values[0], off: values[1]), [x(0)])]
+      // `axis` (-1, the default, is the last): the new axis of `depth` classes is moved there
+      // (it was ignored: `axis=0` gave the classes last, transposed values, silently).
+      let indices = try x(0)
+      let axis = Int(intAttr(d, "axis", default: -1))
+      let rank = indices.shape.rank + 1
+      guard axis >= -1, axis < rank else {
+        throw fail("node '\(name)' (OneHot): axis \(axis) is out of range for indices of shape \(indices.shape)")
+      }
+      let primitive = OneHot(depth: depth, dtype: try dtypeAttr(d, "T"), on: values[0], off: values[1])
+      if axis == -1 || axis == rank - 1 {
+        result = [try apply(primitive, [indices])]
+      } else {
+        let last = try g.apply(primitive, [indices], name: name + "/last")
+        result = [try transpose(last, permutation: Array(0..<axis) + [rank - 1] + Array(axis..<(rank - 1)), name: name)]
+      }
     case "GatherV2":
       guard let a = try constInts(d, 2).first else { throw fail("'\(name)': no axis") }
+      // batch_dims (TF 2's tf.gather(..., batch_dims=1)) was ignored: another shape and values.
+      let batchDims = intAttr(d, "batch_dims")
+      guard batchDims == 0 else { throw fail("node '\(name)' (GatherV2): batch_dims \(batchDims); Backprop gathers with batch_dims 0 only") }
       result = [try gather(x(0), indices: x(1), axis: a, name: name)]
     case "Slice": result = [try apply(Slice(begin: constInts(d, 1), size: constInts(d, 2)), [x(0)])]
     case "SplitV":
