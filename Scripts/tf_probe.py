@@ -160,6 +160,9 @@ def cases():
         "strided": lambda x, i: x[:, 1:, ::2],
         "strided_shrink": lambda x, i: x[1, :, 0],
         "strided_negative": lambda x, i: x[:, ::-1, -2:],
+        "strided_mixed": lambda x, i: x[-1, 2:0:-1, 1::2],
+        "strided_ellipsis": lambda x, i: x[..., 1],
+        "strided_newaxis": lambda x, i: x[:, tf.newaxis, 1],
         "prod": lambda x, i: tf.reduce_prod(x, axis=1),
         "stack": lambda x, i: tf.stack([x, x], axis=1),
         "tile": lambda x, i: tf.tile(x, [1, 2, 1]),
@@ -285,6 +288,15 @@ def cases():
     return out
 
 
+def deterministic(gd):
+    """TensorFlow numbers each custom gradient it registers (`_gradient_op_type`
+    "CustomGradient-1899"), a count of the process's history: one fixed name instead."""
+    for n in gd.node:
+        if "_gradient_op_type" in n.attr:
+            n.attr["_gradient_op_type"].s = b"CustomGradient"
+    return gd
+
+
 def export(directory, names):
     os.makedirs(directory, exist_ok=True)
     all_cases = cases()
@@ -296,7 +308,7 @@ def export(directory, names):
         meta["tensorflow"] = tf.__version__
         meta["ops"] = sorted({n.op for n in gd.node})
         with open(os.path.join(directory, name + ".pb"), "wb") as f:
-            f.write(gd.SerializeToString(deterministic=True))
+            f.write(deterministic(gd).SerializeToString(deterministic=True))
         with open(os.path.join(directory, name + ".json"), "w") as f:
             json.dump(meta, f)
         print(f"{name}: {len(gd.node)} nodes, ops {', '.join(meta['ops'])}")

@@ -158,6 +158,8 @@ struct ProbeCase {
     "op_reduce_any": ["Any: Any"],
     "op_shape_dynamic": ["'Reshape' (Reshape): input 1 must be a constant"],
     "op_softmax_axis": ["Range: range, range_1, range_2, range_3"],
+    "op_strided_ellipsis": ["'strided_slice' (StridedSlice): ellipsis_mask 1"],
+    "op_strided_newaxis": ["'strided_slice' (StridedSlice): ellipsis_mask 0, new_axis_mask 2"],
     "op_softmax_xent": ["SoftmaxCrossEntropyWithLogits: softmax_cross_entropy_with_logits"],
     "refuse_adam_nesterov": ["ApplyAdam (use_nesterov): apply"],
     "refuse_cast_bfloat16": ["'c' (Cast)", "bfloat16"],
@@ -202,6 +204,43 @@ struct ProbeCase {
       do { problems += try c.train() } catch { problems.append("training the forward graph threw \(error)") }
     }
     return problems
+  }
+
+  /// Every graph of the probe (Scripts/tf_probe.py export): TensorFlow's values to its
+  /// tolerance, or a refusal naming the operation and the node; never a trap or another value.
+  @Test func everyProbeGraphMatchesTensorFlowOrIsRefusedNamingTheNode() throws {
+    let names = try Self.names(in: probeFixtures)
+    #expect(names.count >= 100)
+    for name in names {
+      let problems = try Self.outcome(name)
+      #expect(problems.isEmpty, "\(name): \(problems)")
+    }
+  }
+
+  /// The operations the probe added to the importer (StridedSlice, Tile, Relu6, Erfc, Pack)
+  /// differentiate through the primitives they are built from: `x[:, ::-1, -2:]` passes the
+  /// upstream gradient to the last two columns, a tile `[1, 2, 1]` doubles it, Relu6 passes it
+  /// inside (0, 6), Erfc is `−2/√π·e^(−x²)`.
+  @Test func importedOperationsDifferentiate() throws {
+    func gradient(_ name: String) throws -> (x: NDArray, dx: NDArray) {
+      let c = try ProbeCase(name)
+      let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/\(name).pb"))
+      let x = try need(g.tensor(named: "x"), "x"), out = try need(g.tensor(named: "out"), "out")
+      let dx = try need(try gradients(of: sum(out), withRespectTo: [x])[0], "dx")
+      let xv = try need(c.feeds.first { $0.name == "x:0" }?.value, "x:0")
+      let iv = try need(c.feeds.first { $0.name == "i:0" }?.value, "i:0")
+      let feeds: [Tensor: NDArray] = [x: xv, try need(g.tensor(named: "i"), "i"): iv]
+      return (xv, try Session(graph: g).run(dx, feeding: feeds))
+    }
+    let strided = try gradient("op_strided_negative")
+    #expect(strided.dx.doubles == (0..<24).map { $0 % 4 >= 2 ? 1 : 0 })
+    #expect(try gradient("op_tile").dx.doubles == [Double](repeating: 2, count: 24))
+    let relu6 = try gradient("op_relu6")
+    #expect(relu6.dx.doubles == relu6.x.doubles.map { $0 > 0 && $0 < 6 ? 1 : 0 })
+    let erfc = try gradient("op_gelu")
+    #expect(erfc.dx.doubles.allSatisfy { $0.isFinite })
+    let stack = try gradient("op_stack")
+    #expect(stack.dx.doubles == [Double](repeating: 2, count: 24))
   }
 
   /// Attributes that change what an operation computes, which the importer ignored: BiasAdd's

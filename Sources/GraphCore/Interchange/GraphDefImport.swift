@@ -225,6 +225,7 @@ struct GraphDefImporter {
     "TruncatedNormal", "Assign", "AssignAdd", "AssignSub", "NoOp", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
     "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV", "ApplyAdam",
     "Conv2D", "MaxPool", "AvgPool", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+    "IdentityN", "Relu6", "Erfc", "Pack", "Split", "Fill", "Cumsum", "Tile", "Shape", "StridedSlice",
   ]
 
   let graph: Graph
@@ -541,6 +542,75 @@ struct GraphDefImporter {
       outVariance = try add(multiply(keep, variance), multiply(f, unbiased), name: name + "/batch_variance")
     }
     return [y, outMean, outVariance, mu, sigma2] + extra
+  }
+
+  /// TensorFlow's `StridedSlice` (Python's `x[1:, ::2, 0]`) with constant `begin`, `end` and
+  /// `strides`: `begin_mask`, `end_mask` and `shrink_axis_mask` as in TensorFlow's
+  /// `array_ops.cc`; `ellipsis_mask` and `new_axis_mask` are refused. Built as one `Slice` (the
+  /// contiguous ranges), a `gather` of constant indices per axis of another stride, and a
+  /// `squeeze` of the shrunk axes, under the node's name. A size the ranges need (a negative
+  /// index, a stride other than 1, an end not masked) must be known when the graph is built.
+  func stridedSlice(_ d: TFNodeDef, _ v: Tensor) throws -> Tensor {
+    let g = graph, name = d.name
+    let begin = try constInts(d, 1), end = try constInts(d, 2), strides = try constInts(d, 3)
+    let masks = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"].map { Int(intAttr(d, $0)) }
+    let rank = v.shape.rank
+    guard masks[2] == 0, masks[3] == 0 else {
+      throw fail("node '\(name)' (StridedSlice): ellipsis_mask \(masks[2]), new_axis_mask \(masks[3]); Backprop slices without '...' and tf.newaxis")
+    }
+    guard v.shape.dimensions.count == rank, begin.count == end.count, end.count == strides.count, begin.count <= rank else {
+      throw fail("node '\(name)' (StridedSlice): begin \(begin), end \(end), strides \(strides) for an input of shape \(v.shape)")
+    }
+    var sliceBegin = [Int](repeating: 0, count: rank), sliceSize = [Int](repeating: -1, count: rank)
+    var picks: [(axis: Int, indices: [Int])] = []
+    var shrunk: [Int] = []
+    for axis in 0..<begin.count {
+      let bit = 1 << axis, stride = strides[axis]
+      let fromStart = masks[0] & bit != 0, toEnd = masks[1] & bit != 0, shrink = masks[4] & bit != 0
+      let size = v.shape.dimensions[axis]
+      func needSize() throws -> Int {
+        guard let size else {
+          throw fail("node '\(name)' (StridedSlice): axis \(axis) of \(v.shape) must have a known size for begin \(begin), end \(end), strides \(strides)")
+        }
+        return size
+      }
+      if shrink {
+        var i = begin[axis]
+        if i < 0 { i += try needSize() }
+        guard i >= 0, size.map({ i < $0 }) ?? true else {
+          throw fail("node '\(name)' (StridedSlice): index \(begin[axis]) is out of range for axis \(axis) of \(v.shape)")
+        }
+        (sliceBegin[axis], sliceSize[axis]) = (i, 1)
+        shrunk.append(axis)
+        continue
+      }
+      guard stride != 0 else { throw fail("node '\(name)' (StridedSlice): stride 0 on axis \(axis)") }
+      if stride == 1 && fromStart && toEnd { continue }
+      if stride == 1 && toEnd && begin[axis] >= 0 {
+        if let size, begin[axis] > size { sliceSize[axis] = 0 } else { sliceBegin[axis] = begin[axis] }
+        continue
+      }
+      let n = try needSize()
+      func clamp(_ i: Int, _ low: Int, _ high: Int) -> Int { min(max(i < 0 ? i + n : i, low), high) }
+      let first = stride > 0 ? (fromStart ? 0 : clamp(begin[axis], 0, n)) : (fromStart ? n - 1 : clamp(begin[axis], -1, n - 1))
+      let last = stride > 0 ? (toEnd ? n : clamp(end[axis], 0, n)) : (toEnd ? -1 : clamp(end[axis], -1, n - 1))
+      let indices = Array(Swift.stride(from: first, to: last, by: stride))
+      if stride == 1 {
+        (sliceBegin[axis], sliceSize[axis]) = (first, indices.count)
+      } else {
+        picks.append((axis, indices))
+      }
+    }
+    var t = v
+    if sliceBegin.contains(where: { $0 != 0 }) || sliceSize.contains(where: { $0 != -1 }) {
+      t = try g.apply(Slice(begin: sliceBegin, size: sliceSize), [t], name: name + "/slice")
+    }
+    for (axis, indices) in picks {
+      let constant = g.constant(NDArray(indices.map { Int32($0) }, shape: [indices.count]), name: "\(name)/indices_\(axis)")
+      t = try gather(t, indices: constant, axis: axis, name: "\(name)/gather_\(axis)")
+    }
+    if !shrunk.isEmpty { t = try squeeze(t, axes: shrunk, name: name + "/shrink") }
+    return try g.apply(Identity(stopsGradient: false), [t], name: name)
   }
 
   func dtypeAttr(_ d: TFNodeDef, _ key: String) throws -> DType {
@@ -886,6 +956,61 @@ struct GraphDefImporter {
         d, variables: [x(0), x(1), x(2)], gradient: x(9), stepSize: stepSize, decay: nil, beta1: hyper[0], beta2: hyper[1],
         epsilon: hyper[2])
       return
+    case "IdentityN":
+      // Keras's custom gradients (swish, gelu's approximation) pass their values through it.
+      result = try (0..<dataInputCount(d)).map { i in
+        try g.apply(Identity(stopsGradient: false), [x(i)], name: i == 0 ? name : "\(name)/\(i)")
+      }
+    case "Relu6":
+      let v = try x(0)
+      let low = try g.apply(Binary(Maximum()), [v, g.scalar(0, like: v)], name: name + "/relu")
+      result = [try apply(binaryPrimitive(Minimum()), [low, g.scalar(6, like: v)])]
+    case "Erfc":
+      let v = try x(0)
+      let erf = try g.apply(Unary(ErrorFunction()), [v], name: name + "/erf")
+      result = [try apply(binaryPrimitive(Subtract()), [g.scalar(1, like: v), erf])]
+    case "Pack":
+      result = [try stack((0..<dataInputCount(d)).map { try x($0) }, axis: Int(intAttr(d, "axis")), name: name)]
+    case "Split":
+      // Inputs: the axis, then the value; `num_split` equal parts.
+      let v = try x(1)
+      guard let a = try constInts(d, 0).first else { throw fail("'\(name)': no axis") }
+      let axis = try checkedAxes(d, [a], rank: v.shape.rank, input: v)[0]
+      let parts = Int(intAttr(d, "num_split"))
+      guard parts >= 1, let size = v.shape.dimensions[axis], size % parts == 0 else {
+        throw fail("node '\(name)' (Split): \(parts) equal parts of axis \(axis) of \(v.shape) (the size must be known and divisible)")
+      }
+      let op = try g.addOperation(
+        Split(axis: axis, sizes: [Int](repeating: size / parts, count: parts)), inputs: [v], controlDependencies: controlOperations(d),
+        name: name)
+      result = op.outputs
+    case "Fill": result = [try apply(BroadcastTo(shape: constInts(d, 0)), [x(1)])]
+    case "Cumsum":
+      guard let a = try constInts(d, 1).first else { throw fail("'\(name)': no axis") }
+      result = [try cumsum(x(0), axis: a, exclusive: boolAttr(d, "exclusive"), reverse: boolAttr(d, "reverse"), name: name)]
+    case "Tile":
+      // [d0, d1...] tiled [m0, m1...]: reshaped [1, d0, 1, d1...], broadcast to [m0, d0, m1, d1...],
+      // reshaped [m0·d0, m1·d1...]: TensorFlow's order, with the gradients of those operations.
+      let v = try x(0), multiples = try constInts(d, 1)
+      let dims = v.shape.dimensions
+      guard multiples.count == v.shape.rank, dims.count == v.shape.rank, dims.allSatisfy({ $0 != nil }), multiples.allSatisfy({ $0 >= 0 }) else {
+        throw fail("node '\(name)' (Tile): multiples \(multiples) for an input of shape \(v.shape) (Backprop needs every size when the graph is built)")
+      }
+      let sizes = dims.map { $0! }
+      let spread = try reshape(v, to: sizes.flatMap { [1, $0] }, name: name + "/spread")
+      let copies = try g.apply(BroadcastTo(shape: zip(multiples, sizes).flatMap { [$0, $1] }), [spread], name: name + "/copies")
+      result = [try reshape(copies, to: zip(multiples, sizes).map { $0 * $1 }, name: name)]
+    case "Shape":
+      // A constant when the input's shape is known when the graph is built (a frozen model's
+      // weights); a size known only when run is refused, naming the node.
+      let v = try x(0)
+      guard v.shape.dimensions.count == v.shape.rank, let sizes = v.shape.concrete?.dimensions else {
+        throw fail(
+          "node '\(name)' (Shape): the input '\(v.name)' has shape \(v.shape), known only when the graph runs; Backprop needs shapes when it is built")
+      }
+      result = [g.constant(NDArray(sizes.map { Int32($0) }, shape: [sizes.count]), name: name)]
+    case "StridedSlice":
+      result = [try stridedSlice(d, x(0))]
     case "NoOp":
       operations[name] = try g.addOperation(NoOp(), inputs: [], controlDependencies: controlOperations(d), name: name)
       outputs[name] = []
