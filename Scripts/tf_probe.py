@@ -191,6 +191,21 @@ def cases():
             tf.identity(f(x, i), name="out")
         out["op_" + key] = lambda key=key, build=build: case_v1(key, build, {"x:0": a, "i:0": ids}, ["out:0"])
 
+    # Shapes computed when the graph runs (a batch of unknown size), as Keras's Flatten writes them.
+    dynamic = {
+        "flatten": (lambda x, y: tf.reshape(x, [tf.shape(x)[0], -1]), [None, 3, 4]),
+        "flatten_concat": (lambda x, y: tf.reshape(x, tf.concat([tf.shape(x)[:1], [12]], 0)), [None, 3, 4]),
+        "batch_count": (lambda x, y: tf.cast(tf.shape(x)[0], tf.float32) * 2.0, [None, 3, 4]),
+        "other_tensor": (lambda x, y: tf.reshape(x, [tf.shape(y)[0], -1]), [None, 3, 4]),
+        "two_unknown": (lambda x, y: tf.reshape(x, [tf.shape(x)[0], -1]), [None, None, 4]),
+    }
+    for key, (f, shape) in dynamic.items():
+        def build(f=f, shape=shape):
+            x = tf1.placeholder(tf.float32, shape, name="x")
+            y = tf1.placeholder(tf.float32, [None], name="y")
+            tf.identity(f(x, y), name="out")
+        out["dyn_" + key] = lambda key=key, build=build: case_v1(key, build, {"x:0": a, "y:0": np.ones(2, np.float32)}, ["out:0"])
+
     # Attribute values that change the meaning: each case is run by TensorFlow and compared.
     attrs = {
         "where_v1_rows_square": lambda x, i: tf1.where(tf.constant([True, False, True]), tf.reshape(tf.slice(x, [0, 0, 0], [1, 3, 3]), [3, 3]), -tf.reshape(tf.slice(x, [1, 0, 1], [1, 3, 3]), [3, 3])),

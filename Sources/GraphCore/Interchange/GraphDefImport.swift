@@ -388,6 +388,11 @@ struct GraphDefImporter {
     guard i < data.count else { throw fail("node '\(d.name)' (\(d.op)) needs at least \(i + 1) inputs, has \(data.count)") }
     let (name, k) = Self.split(data[i])
     guard let outs = outputs[name], k < outs.count else {
+      if let j = byName[name], let value = staticValue(data[i]) {
+        let text = value.sizes.map { if case let .size(n) = $0 { "\(n)" } else { "?" } }
+        throw fail(
+          "node '\(d.name)' (\(d.op)) reads '\(data[i])' (\(defs[j].op)), a shape [\(text.joined(separator: ", "))] known only when the graph runs; Backprop needs it when the graph is built")
+      }
       throw fail("node '\(d.name)' reads '\(data[i])', which has no such output")
     }
     return outs[k]
@@ -398,6 +403,11 @@ struct GraphDefImporter {
   /// The integer values of a `Const` input (axes, shapes).
   func constInts(_ d: TFNodeDef, _ i: Int) throws -> [Int] {
     let data = d.inputs.filter { !$0.hasPrefix("^") }
+    // A shape computed from known shapes (`tf.reshape(x, [tf.shape(x)[0], -1])` of a known x).
+    if i < data.count, defs[byName[Self.split(data[i]).0] ?? 0].op != "Const", let value = staticValue(data[i]) {
+      let sizes = value.sizes.compactMap { if case let .size(n) = $0 { n } else { nil } }
+      if sizes.count == value.sizes.count { return sizes }
+    }
     guard i < data.count, let j = byName[Self.split(data[i]).0], defs[j].op == "Const",
       case let .tensor(t)? = defs[j].attrs["value"], t.dtype == .int32 || t.dtype == .float32 || t.dtype == .float64
     else {
@@ -408,6 +418,107 @@ struct GraphDefImporter {
       throw fail("node '\(d.name)' (\(d.op)): input \(i) must hold integers, got \(values.prefix(8))")
     }
     return values.map { Int($0) }
+  }
+
+  /// One element of a shape computed by `Shape`, `StridedSlice`, `Pack`, `ConcatV2` from
+  /// constants and tensors' static shapes: a number, or a size known only when the graph runs.
+  enum StaticSize { case size(Int), dimension(Tensor, Int) }
+
+  /// The value of the int vector (or scalar) `input` when it is computed from constants and
+  /// static shapes only (Keras's `Flatten`: `Reshape(x, Pack([StridedSlice(Shape(x))[0], -1]))`),
+  /// else `nil`. Only the forms TensorFlow writes for shapes: `StridedSlice` of one index or of a
+  /// stride-1 range, `Pack` and `ConcatV2` along axis 0.
+  func staticValue(_ input: String, depth: Int = 0) -> (sizes: [StaticSize], scalar: Bool)? {
+    let (name, k) = Self.split(input)
+    guard depth < 64, k == 0, let j = byName[name] else { return nil }
+    let d = defs[j]
+    let data = d.inputs.filter { !$0.hasPrefix("^") }
+    func ints(_ i: Int) -> [Int]? {
+      guard i < data.count, let v = staticValue(data[i], depth: depth + 1) else { return nil }
+      let sizes = v.sizes.compactMap { if case let .size(n) = $0 { n } else { nil } }
+      return sizes.count == v.sizes.count ? sizes : nil
+    }
+    switch d.op {
+    case "Const":
+      guard case let .tensor(t)? = d.attrs["value"], t.dtype == .int32, t.shape.rank <= 1 else { return nil }
+      return (t.doubles.map { .size(Int($0)) }, t.shape.rank == 0)
+    case "Identity": return data.count == 1 ? staticValue(data[0], depth: depth + 1) : nil
+    case "Shape":
+      let (source, output) = Self.split(data.first ?? "")
+      guard let outs = outputs[source], output < outs.count, outs[output].shape.dimensions.count == outs[output].shape.rank else { return nil }
+      let t = outs[output]
+      return (t.shape.dimensions.enumerated().map { i, n in n.map { StaticSize.size($0) } ?? StaticSize.dimension(t, i) }, false)
+    case "StridedSlice":
+      guard data.count == 4, let v = staticValue(data[0], depth: depth + 1), !v.scalar, let b = ints(1), let e = ints(2), let st = ints(3),
+        b.count == 1, e.count == 1, st == [1]
+      else { return nil }
+      let masks = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"].map { intAttr(d, $0) & 1 }
+      let n = v.sizes.count
+      guard masks[2] == 0, masks[3] == 0 else { return nil }
+      func index(_ i: Int) -> Int { min(max(i < 0 ? i + n : i, 0), n) }
+      if masks[4] != 0 {
+        let i = b[0] < 0 ? b[0] + n : b[0]
+        return i >= 0 && i < n ? ([v.sizes[i]], true) : nil
+      }
+      let first = masks[0] != 0 ? 0 : index(b[0]), last = masks[1] != 0 ? n : index(e[0])
+      return (first < last ? Array(v.sizes[first..<last]) : [], false)
+    case "Pack":
+      guard intAttr(d, "axis") == 0 else { return nil }
+      var sizes: [StaticSize] = []
+      for input in data {
+        guard let v = staticValue(input, depth: depth + 1), v.scalar else { return nil }
+        sizes += v.sizes
+      }
+      return (sizes, false)
+    case "ConcatV2":
+      guard data.count >= 2, ints(data.count - 1) == [0] else { return nil }
+      var sizes: [StaticSize] = []
+      for input in data.dropLast() {
+        guard let v = staticValue(input, depth: depth + 1), !v.scalar else { return nil }
+        sizes += v.sizes
+      }
+      return (sizes, false)
+    default: return nil
+    }
+  }
+
+  /// The target shape of `Reshape` node `d` of `x`: a constant, or one computed from static
+  /// shapes where the one size known only when run is `x`'s own unknown dimension (Keras's
+  /// `Flatten` of `[?, 2, 2, 5]` gives `[?, -1]`, which is `[-1, 20]`).
+  func reshapeTarget(_ d: TFNodeDef, _ x: Tensor) throws -> [Int] {
+    let data = d.inputs.filter { !$0.hasPrefix("^") }
+    guard data.count == 2, let value = staticValue(data[1]) else { return try constInts(d, 1) }
+    var target: [Int?] = []
+    var runTime: [Int] = []
+    for s in value.sizes {
+      switch s {
+      case let .size(n): target.append(n)
+      case let .dimension(t, axis):
+        // Only x's own size is sure to be what the run gives (another tensor's is not checked).
+        guard t == x else {
+          throw fail("node '\(d.name)' (Reshape): its shape uses the size of '\(t.name)' \(t.shape), known only when the graph runs")
+        }
+        target.append(nil)
+        runTime.append(axis)
+      }
+    }
+    let unknownInput = x.shape.dimensions.indices.filter { x.shape.dimensions[$0] == nil }
+    let minusOnes = target.indices.filter { target[$0] == -1 }
+    switch (runTime.count, minusOnes.count) {
+    case (0, _): return target.map { $0! }
+    case (1, 0): return target.map { $0 ?? -1 }
+    case (1, 1) where unknownInput == runTime:
+      // x holds D·P elements (D its unknown size, P the others'); the target D·S·m, so m = P/S.
+      let p = x.shape.dimensions.compactMap { $0 }.reduce(1, *)
+      let s = target.compactMap { $0 }.filter { $0 != -1 }.reduce(1, *)
+      guard s > 0, p % s == 0 else {
+        throw fail("node '\(d.name)' (Reshape): \(x.shape) cannot be reshaped to [\(target.map { $0.map(String.init) ?? "?" }.joined(separator: ", "))]")
+      }
+      return target.map { $0 == nil ? -1 : $0 == -1 ? p / s : $0! }
+    default:
+      throw fail(
+        "node '\(d.name)' (Reshape): the shape [\(target.map { $0.map(String.init) ?? "?" }.joined(separator: ", "))] of \(x.shape) has sizes known only when the graph runs")
+    }
   }
 
   /// TensorFlow's NHWC window attributes (`strides`, `padding`, `dilations`, `ksize`).
@@ -721,6 +832,14 @@ struct GraphDefImporter {
       operations[name] = result[0].operation
       return
     }
+    if ["Shape", "StridedSlice", "Pack", "ConcatV2"].contains(d.op), let value = staticValue(name),
+      value.sizes.contains(where: { if case .dimension = $0 { true } else { false } })
+    {
+      // A shape with sizes known only when the graph runs: no operation; a `Reshape` reads it
+      // with `staticValue`, any other reader is refused by `input(_:_:)`.
+      outputs[name] = []
+      return
+    }
     switch d.op {
     case "PlaceholderWithDefault":
       // The declared shape, which a fed value may have (`[None]`: any length), not only the
@@ -848,7 +967,8 @@ struct GraphDefImporter {
     case "SparseSoftmaxCrossEntropyWithLogits":
       result = [try apply(SparseSoftmaxCrossEntropy(), [x(0), x(1)])]
     case "Reshape":
-      result = [try reshape(x(0), to: constInts(d, 1), name: name)]
+      let v = try x(0)
+      result = [try reshape(v, to: reshapeTarget(d, v), name: name)]
     case "ExpandDims":
       let v = try x(0)
       guard let a = try constInts(d, 1).first else { throw fail("'\(name)': no axis") }
