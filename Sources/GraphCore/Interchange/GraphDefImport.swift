@@ -767,6 +767,17 @@ struct GraphDefImporter {
       "Equal": .equal, "NotEqual": .notEqual, "Less": .less, "LessEqual": .lessEqual, "Greater": .greater,
       "GreaterEqual": .greaterEqual,
     ]
+    // int32 arithmetic (Keras's Embedding wraps negative ids with `AddV2`; index arithmetic):
+    // Backprop's arithmetic is floating point, and float64 holds every int32 and every sum,
+    // difference, extremum exactly, and every product below 2⁵³, so the result cast back is
+    // TensorFlow's; beyond int32 it saturates where TensorFlow wraps around.
+    func viaFloat64(_ p: some Primitive, _ ins: [Tensor]) throws -> Tensor {
+      let wide = try ins.enumerated().map { i, t in
+        try g.apply(Cast(to: t.dtype == .int32 ? .float64 : t.dtype), [t], name: "\(name)/float64_\(i)")
+      }
+      let value = try g.apply(p, wide, name: name + "/float64")
+      return try apply(Cast(to: .int32), [value])
+    }
     var result: [Tensor] = []
     if case let .string(type)? = d.attrs["_backprop_op"] {
       switch type {
@@ -942,6 +953,9 @@ struct GraphDefImporter {
       let axes = try checkedAxes(d, constInts(d, 1), rank: v.shape.rank, input: v)
       let keep = boolAttr(d, "keep_dims")
       switch d.op {
+      case "Sum" where v.dtype == .int32: result = [try viaFloat64(Sum(axes: axes, keepDims: keep), [v])]
+      case "Max" where v.dtype == .int32: result = [try viaFloat64(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
+      case "Min" where v.dtype == .int32: result = [try viaFloat64(Extremum(kind: .min, axes: axes, keepDims: keep), [v])]
       case "Sum": result = [try apply(Sum(axes: axes, keepDims: keep), [v])]
       case "Max": result = [try apply(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
       case "Min": result = [try apply(Extremum(kind: .min, axes: axes, keepDims: keep), [v])]
@@ -1136,7 +1150,11 @@ struct GraphDefImporter {
       outputs[name] = []
       return
     default:
-      if let f = unary[d.op] {
+      if let f = unary[d.op], ["Neg", "Abs", "Square"].contains(d.op), try x(0).dtype == .int32 {
+        result = [try viaFloat64(unaryPrimitive(f), [x(0)])]
+      } else if let f = binary[d.op], ["Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum"].contains(d.op), try x(0).dtype == .int32 {
+        result = [try viaFloat64(binaryPrimitive(f), [x(0), x(1)])]
+      } else if let f = unary[d.op] {
         result = [try apply(unaryPrimitive(f), [x(0)])]
       } else if let f = binary[d.op] {
         result = [try apply(binaryPrimitive(f), [x(0), x(1)])]
