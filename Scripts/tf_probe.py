@@ -247,6 +247,8 @@ def cases():
         "placeholder_uint8": (lambda: tf.identity(tf1.placeholder(tf.uint8, [2], name="x"), name="out"), "x"),
         "const_int64": (lambda: tf.identity(tf.constant([1, 2], tf.int64, name="c"), name="out"), "c"),
         "cast_bfloat16": (lambda: tf.cast(tf1.placeholder(tf.float32, [2], name="x"), tf.bfloat16, name="c"), "c"),
+        "tile_huge": (lambda: tf.tile(tf1.placeholder(tf.float32, [2, 3], name="x"), [1 << 30, 1 << 30], name="tile"), "tile"),
+        "strided_huge": (lambda: tf.identity(tf1.placeholder(tf.float32, [1 << 30], name="x")[::2], name="out"), "strided_slice"),
         "adam_nesterov": (lambda: tf.raw_ops.ApplyAdam(var=tf1.Variable([1.0], use_resource=False, name="v")._ref(), m=tf1.Variable([0.0], use_resource=False, name="m")._ref(), v=tf1.Variable([0.0], use_resource=False, name="s")._ref(), beta1_power=0.9, beta2_power=0.999, lr=0.1, beta1=0.9, beta2=0.999, epsilon=1e-8, grad=[1.0], use_nesterov=True, name="apply"), "apply"),
     }
     for key, (f, node) in refusals.items():

@@ -510,8 +510,11 @@ struct GraphDefImporter {
     case (1, 1) where unknownInput == runTime:
       // x holds D·P elements (D its unknown size, P the others'); the target D·S·m, so m = P/S.
       let p = x.shape.dimensions.compactMap { $0 }.reduce(1, *)
-      let s = target.compactMap { $0 }.filter { $0 != -1 }.reduce(1, *)
-      guard s > 0, p % s == 0 else {
+      var s = 1, overflow = false
+      for n in target.compactMap({ $0 }) where n != -1 {
+        (s, overflow) = n < 0 || overflow ? (s, true) : s.multipliedReportingOverflow(by: n)
+      }
+      guard !overflow, s > 0, p % s == 0 else {
         throw fail("node '\(d.name)' (Reshape): \(x.shape) cannot be reshaped to [\(target.map { $0.map(String.init) ?? "?" }.joined(separator: ", "))]")
       }
       return target.map { $0 == nil ? -1 : $0 == -1 ? p / s : $0! }
@@ -705,6 +708,11 @@ struct GraphDefImporter {
       func clamp(_ i: Int, _ low: Int, _ high: Int) -> Int { min(max(i < 0 ? i + n : i, low), high) }
       let first = stride > 0 ? (fromStart ? 0 : clamp(begin[axis], 0, n)) : (fromStart ? n - 1 : clamp(begin[axis], -1, n - 1))
       let last = stride > 0 ? (toEnd ? n : clamp(end[axis], 0, n)) : (toEnd ? -1 : clamp(end[axis], -1, n - 1))
+      // The indices are a constant of the graph: at most 2²⁴ of them (a stride over an axis of
+      // 2³⁰ would allocate gigabytes while importing).
+      guard (last - first) / stride <= 1 << 24 else {
+        throw fail("node '\(name)' (StridedSlice): a range of \((last - first) / stride) elements with stride \(stride) on axis \(axis) of \(v.shape)")
+      }
       let indices = Array(Swift.stride(from: first, to: last, by: stride))
       if stride == 1 {
         (sliceBegin[axis], sliceSize[axis]) = (first, indices.count)
@@ -1131,6 +1139,9 @@ struct GraphDefImporter {
         throw fail("node '\(name)' (Tile): multiples \(multiples) for an input of shape \(v.shape) (Backprop needs every size when the graph is built)")
       }
       let sizes = dims.map { $0! }
+      guard zip(multiples, sizes).allSatisfy({ !$0.multipliedReportingOverflow(by: $1).overflow }) else {
+        throw fail("node '\(name)' (Tile): multiples \(multiples) of \(v.shape) overflow")
+      }
       let spread = try reshape(v, to: sizes.flatMap { [1, $0] }, name: name + "/spread")
       let copies = try g.apply(BroadcastTo(shape: zip(multiples, sizes).flatMap { [$0, $1] }), [spread], name: name + "/copies")
       result = [try reshape(copies, to: zip(multiples, sizes).map { $0 * $1 }, name: name)]
