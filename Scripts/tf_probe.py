@@ -239,7 +239,16 @@ def cases():
 
     # Graphs TensorFlow writes but does not run on this CPU, or of dtypes Backprop lacks: each
     # must be refused naming the node (the json's "refused").
+    def concat_chain():
+        # Each node concatenates the one before with itself: 2^k elements at node k, and a
+        # recursion over the inputs visits 2^k nodes.
+        c = tf.constant([1, 2], name="c")
+        for k in range(40):
+            c = tf.concat([c, c], 0, name=f"concat_{k}")
+        return tf.identity(c, name="out")
+
     refusals = {
+        "concat_chain": (concat_chain, "concat_32"),
         "conv_nchw": (lambda: tf.nn.conv2d(tf1.placeholder(tf.float32, [1, 2, 4, 4], name="x"), tf.ones([2, 2, 2, 3]), strides=1, padding="VALID", data_format="NCHW", name="conv"), "conv"),
         "maxpool_nchw": (lambda: tf.nn.max_pool2d(tf1.placeholder(tf.float32, [1, 2, 4, 4], name="x"), 2, 2, "VALID", data_format="NCHW", name="pool"), "pool"),
         "placeholder_float16": (lambda: tf.identity(tf1.placeholder(tf.float16, [2], name="x"), name="out"), "x"),

@@ -158,6 +158,8 @@ struct ProbeCase {
     "op_strided_ellipsis": ["'strided_slice' (StridedSlice): ellipsis_mask 1"],
     "op_strided_newaxis": ["'strided_slice' (StridedSlice): ellipsis_mask 0, new_axis_mask 2"],
     "op_softmax_xent": ["SoftmaxCrossEntropyWithLogits: softmax_cross_entropy_with_logits"],
+    // Each ConcatV2 doubles the one before: a recursion over shared inputs visited 2^k nodes.
+    "refuse_concat_chain": ["[ConcatV2] 'concat_31'", "more than the limit"],
     "refuse_strided_huge": ["'strided_slice' (StridedSlice): a range of 536870912 elements"],
     "refuse_tile_huge": ["[BroadcastTo] 'tile/copies'", "more than the limit"],
     "refuse_adam_nesterov": ["ApplyAdam (use_nesterov): apply"],

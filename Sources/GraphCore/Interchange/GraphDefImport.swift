@@ -428,28 +428,36 @@ struct GraphDefImporter {
   /// static shapes only (Keras's `Flatten`: `Reshape(x, Pack([StridedSlice(Shape(x))[0], -1]))`),
   /// else `nil`. Only the forms TensorFlow writes for shapes: `StridedSlice` of one index or of a
   /// stride-1 range, `Pack` and `ConcatV2` along axis 0.
-  func staticValue(_ input: String, depth: Int = 0) -> (sizes: [StaticSize], scalar: Bool)? {
+  func staticValue(_ input: String) -> (sizes: [StaticSize], scalar: Bool)? {
+    // A budget of visits: a file's nodes may share inputs (`concat(c, c)` repeated), which a
+    // plain recursion would visit exponentially often.
+    var budget = 4096
+    return staticValue(input, depth: 0, budget: &budget)
+  }
+
+  func staticValue(_ input: String, depth: Int, budget: inout Int) -> (sizes: [StaticSize], scalar: Bool)? {
     let (name, k) = Self.split(input)
-    guard depth < 64, k == 0, let j = byName[name] else { return nil }
+    budget -= 1
+    guard budget > 0, depth < 64, k == 0, let j = byName[name] else { return nil }
     let d = defs[j]
     let data = d.inputs.filter { !$0.hasPrefix("^") }
     func ints(_ i: Int) -> [Int]? {
-      guard i < data.count, let v = staticValue(data[i], depth: depth + 1) else { return nil }
+      guard i < data.count, let v = staticValue(data[i], depth: depth + 1, budget: &budget) else { return nil }
       let sizes = v.sizes.compactMap { if case let .size(n) = $0 { n } else { nil } }
       return sizes.count == v.sizes.count ? sizes : nil
     }
     switch d.op {
     case "Const":
-      guard case let .tensor(t)? = d.attrs["value"], t.dtype == .int32, t.shape.rank <= 1 else { return nil }
+      guard case let .tensor(t)? = d.attrs["value"], t.dtype == .int32, t.shape.rank <= 1, t.elementCount <= 1 << 16 else { return nil }
       return (t.doubles.map { .size(Int($0)) }, t.shape.rank == 0)
-    case "Identity": return data.count == 1 ? staticValue(data[0], depth: depth + 1) : nil
+    case "Identity": return data.count == 1 ? staticValue(data[0], depth: depth + 1, budget: &budget) : nil
     case "Shape":
       let (source, output) = Self.split(data.first ?? "")
       guard let outs = outputs[source], output < outs.count, outs[output].shape.dimensions.count == outs[output].shape.rank else { return nil }
       let t = outs[output]
       return (t.shape.dimensions.enumerated().map { i, n in n.map { StaticSize.size($0) } ?? StaticSize.dimension(t, i) }, false)
     case "StridedSlice":
-      guard data.count == 4, let v = staticValue(data[0], depth: depth + 1), !v.scalar, let b = ints(1), let e = ints(2), let st = ints(3),
+      guard data.count == 4, let v = staticValue(data[0], depth: depth + 1, budget: &budget), !v.scalar, let b = ints(1), let e = ints(2), let st = ints(3),
         b.count == 1, e.count == 1, st == [1]
       else { return nil }
       let masks = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"].map { intAttr(d, $0) & 1 }
@@ -466,7 +474,7 @@ struct GraphDefImporter {
       guard intAttr(d, "axis") == 0 else { return nil }
       var sizes: [StaticSize] = []
       for input in data {
-        guard let v = staticValue(input, depth: depth + 1), v.scalar else { return nil }
+        guard let v = staticValue(input, depth: depth + 1, budget: &budget), v.scalar, sizes.count < 1 << 16 else { return nil }
         sizes += v.sizes
       }
       return (sizes, false)
@@ -474,7 +482,7 @@ struct GraphDefImporter {
       guard data.count >= 2, ints(data.count - 1) == [0] else { return nil }
       var sizes: [StaticSize] = []
       for input in data.dropLast() {
-        guard let v = staticValue(input, depth: depth + 1), !v.scalar else { return nil }
+        guard let v = staticValue(input, depth: depth + 1, budget: &budget), !v.scalar, sizes.count + v.sizes.count <= 1 << 16 else { return nil }
         sizes += v.sizes
       }
       return (sizes, false)
