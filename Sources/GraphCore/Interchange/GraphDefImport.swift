@@ -229,6 +229,7 @@ struct GraphDefImporter {
     "TruncatedNormal", "Assign", "AssignAdd", "AssignSub", "NoOp", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
     "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV", "ApplyAdam",
     "Conv2D", "MaxPool", "AvgPool", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+    "IdentityN", "Relu6", "Erfc", "Pack", "Split", "Fill", "Cumsum", "Tile", "Shape", "StridedSlice",
   ]
 
   let graph: Graph
@@ -419,6 +420,11 @@ struct GraphDefImporter {
     guard i < data.count else { throw fail("node '\(d.name)' (\(d.op)) needs at least \(i + 1) inputs, has \(data.count)") }
     let (name, k) = Self.split(data[i])
     guard let outs = try outputs[name] ?? constant(named: name), k < outs.count else {
+      if let j = byName[name], let value = staticValue(data[i]) {
+        let text = value.sizes.map { if case let .size(n) = $0 { "\(n)" } else { "?" } }
+        throw fail(
+          "node '\(d.name)' (\(d.op)) reads '\(data[i])' (\(defs[j].op)), a shape [\(text.joined(separator: ", "))] known only when the graph runs; Backprop needs it when the graph is built")
+      }
       throw fail("node '\(d.name)' reads '\(data[i])', which has no such output")
     }
     return outs[k]
@@ -443,6 +449,11 @@ struct GraphDefImporter {
   /// The integer values of a `Const` input (axes, shapes).
   func constInts(_ d: TFNodeDef, _ i: Int) throws -> [Int] {
     let data = d.inputs.filter { !$0.hasPrefix("^") }
+    // A shape computed from known shapes (`tf.reshape(x, [tf.shape(x)[0], -1])` of a known x).
+    if i < data.count, defs[byName[Self.split(data[i]).0] ?? 0].op != "Const", let value = staticValue(data[i]) {
+      let sizes = value.sizes.compactMap { if case let .size(n) = $0 { n } else { nil } }
+      if sizes.count == value.sizes.count { return sizes }
+    }
     guard i < data.count, let j = byName[Self.split(data[i]).0], defs[j].op == "Const",
       case let .tensor(t)? = defs[j].attrs["value"], t.dtype == .int32 || t.dtype == .float32 || t.dtype == .float64
     else {
@@ -453,6 +464,118 @@ struct GraphDefImporter {
       throw fail("node '\(d.name)' (\(d.op)): input \(i) must hold integers, got \(values.prefix(8))")
     }
     return values.map { Int($0) }
+  }
+
+  /// One element of a shape computed by `Shape`, `StridedSlice`, `Pack`, `ConcatV2` from
+  /// constants and tensors' static shapes: a number, or a size known only when the graph runs.
+  enum StaticSize { case size(Int), dimension(Tensor, Int) }
+
+  /// The value of the int vector (or scalar) `input` when it is computed from constants and
+  /// static shapes only (Keras's `Flatten`: `Reshape(x, Pack([StridedSlice(Shape(x))[0], -1]))`),
+  /// else `nil`. Only the forms TensorFlow writes for shapes: `StridedSlice` of one index or of a
+  /// stride-1 range, `Pack` and `ConcatV2` along axis 0.
+  func staticValue(_ input: String) -> (sizes: [StaticSize], scalar: Bool)? {
+    // A budget of visits: a file's nodes may share inputs (`concat(c, c)` repeated), which a
+    // plain recursion would visit exponentially often.
+    var budget = 4096
+    return staticValue(input, depth: 0, budget: &budget)
+  }
+
+  func staticValue(_ input: String, depth: Int, budget: inout Int) -> (sizes: [StaticSize], scalar: Bool)? {
+    let (name, k) = Self.split(input)
+    budget -= 1
+    guard budget > 0, depth < 64, k == 0, let j = byName[name] else { return nil }
+    let d = defs[j]
+    let data = d.inputs.filter { !$0.hasPrefix("^") }
+    func ints(_ i: Int) -> [Int]? {
+      guard i < data.count, let v = staticValue(data[i], depth: depth + 1, budget: &budget) else { return nil }
+      let sizes = v.sizes.compactMap { if case let .size(n) = $0 { n } else { nil } }
+      return sizes.count == v.sizes.count ? sizes : nil
+    }
+    switch d.op {
+    case "Const":
+      guard case let .tensor(t)? = d.attrs["value"], t.dtype == .int32, t.shape.rank <= 1, t.elementCount <= 1 << 16 else { return nil }
+      return (t.doubles.map { .size(Int($0)) }, t.shape.rank == 0)
+    case "Identity": return data.count == 1 ? staticValue(data[0], depth: depth + 1, budget: &budget) : nil
+    case "Shape":
+      let (source, output) = Self.split(data.first ?? "")
+      guard let outs = outputs[source], output < outs.count, outs[output].shape.dimensions.count == outs[output].shape.rank else { return nil }
+      let t = outs[output]
+      return (t.shape.dimensions.enumerated().map { i, n in n.map { StaticSize.size($0) } ?? StaticSize.dimension(t, i) }, false)
+    case "StridedSlice":
+      guard data.count == 4, let v = staticValue(data[0], depth: depth + 1, budget: &budget), !v.scalar, let b = ints(1), let e = ints(2), let st = ints(3),
+        b.count == 1, e.count == 1, st == [1]
+      else { return nil }
+      let masks = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"].map { intAttr(d, $0) & 1 }
+      let n = v.sizes.count
+      guard masks[2] == 0, masks[3] == 0 else { return nil }
+      func index(_ i: Int) -> Int { min(max(i < 0 ? i + n : i, 0), n) }
+      if masks[4] != 0 {
+        let i = b[0] < 0 ? b[0] + n : b[0]
+        return i >= 0 && i < n ? ([v.sizes[i]], true) : nil
+      }
+      let first = masks[0] != 0 ? 0 : index(b[0]), last = masks[1] != 0 ? n : index(e[0])
+      return (first < last ? Array(v.sizes[first..<last]) : [], false)
+    case "Pack":
+      guard intAttr(d, "axis") == 0 else { return nil }
+      var sizes: [StaticSize] = []
+      for input in data {
+        guard let v = staticValue(input, depth: depth + 1, budget: &budget), v.scalar, sizes.count < 1 << 16 else { return nil }
+        sizes += v.sizes
+      }
+      return (sizes, false)
+    case "ConcatV2":
+      guard data.count >= 2, ints(data.count - 1) == [0] else { return nil }
+      var sizes: [StaticSize] = []
+      for input in data.dropLast() {
+        guard let v = staticValue(input, depth: depth + 1, budget: &budget), !v.scalar, sizes.count + v.sizes.count <= 1 << 16 else { return nil }
+        sizes += v.sizes
+      }
+      return (sizes, false)
+    default: return nil
+    }
+  }
+
+  /// The target shape of `Reshape` node `d` of `x`: a constant, or one computed from static
+  /// shapes where the one size known only when run is `x`'s own unknown dimension (Keras's
+  /// `Flatten` of `[?, 2, 2, 5]` gives `[?, -1]`, which is `[-1, 20]`).
+  func reshapeTarget(_ d: TFNodeDef, _ x: Tensor) throws -> [Int] {
+    let data = d.inputs.filter { !$0.hasPrefix("^") }
+    guard data.count == 2, let value = staticValue(data[1]) else { return try constInts(d, 1) }
+    var target: [Int?] = []
+    var runTime: [Int] = []
+    for s in value.sizes {
+      switch s {
+      case let .size(n): target.append(n)
+      case let .dimension(t, axis):
+        // Only x's own size is sure to be what the run gives (another tensor's is not checked).
+        guard t == x else {
+          throw fail("node '\(d.name)' (Reshape): its shape uses the size of '\(t.name)' \(t.shape), known only when the graph runs")
+        }
+        target.append(nil)
+        runTime.append(axis)
+      }
+    }
+    let unknownInput = x.shape.dimensions.indices.filter { x.shape.dimensions[$0] == nil }
+    let minusOnes = target.indices.filter { target[$0] == -1 }
+    switch (runTime.count, minusOnes.count) {
+    case (0, _): return target.map { $0! }
+    case (1, 0): return target.map { $0 ?? -1 }
+    case (1, 1) where unknownInput == runTime:
+      // x holds D·P elements (D its unknown size, P the others'); the target D·S·m, so m = P/S.
+      let p = x.shape.dimensions.compactMap { $0 }.reduce(1, *)
+      var s = 1, overflow = false
+      for n in target.compactMap({ $0 }) where n != -1 {
+        (s, overflow) = n < 0 || overflow ? (s, true) : s.multipliedReportingOverflow(by: n)
+      }
+      guard !overflow, s > 0, p % s == 0 else {
+        throw fail("node '\(d.name)' (Reshape): \(x.shape) cannot be reshaped to [\(target.map { $0.map(String.init) ?? "?" }.joined(separator: ", "))]")
+      }
+      return target.map { $0 == nil ? -1 : $0 == -1 ? p / s : $0! }
+    default:
+      throw fail(
+        "node '\(d.name)' (Reshape): the shape [\(target.map { $0.map(String.init) ?? "?" }.joined(separator: ", "))] of \(x.shape) has sizes known only when the graph runs")
+    }
   }
 
   /// TensorFlow's NHWC window attributes (`strides`, `padding`, `dilations`, `ksize`).
@@ -589,6 +712,80 @@ struct GraphDefImporter {
     return [y, outMean, outVariance, mu, sigma2] + extra
   }
 
+  /// TensorFlow's `StridedSlice` (Python's `x[1:, ::2, 0]`) with constant `begin`, `end` and
+  /// `strides`: `begin_mask`, `end_mask` and `shrink_axis_mask` as in TensorFlow's
+  /// `array_ops.cc`; `ellipsis_mask` and `new_axis_mask` are refused. Built as one `Slice` (the
+  /// contiguous ranges), a `gather` of constant indices per axis of another stride, and a
+  /// `squeeze` of the shrunk axes, under the node's name. A size the ranges need (a negative
+  /// index, a stride other than 1, an end not masked) must be known when the graph is built.
+  func stridedSlice(_ d: TFNodeDef, _ v: Tensor) throws -> Tensor {
+    let g = graph, name = d.name
+    let begin = try constInts(d, 1), end = try constInts(d, 2), strides = try constInts(d, 3)
+    let masks = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"].map { Int(intAttr(d, $0)) }
+    let rank = v.shape.rank
+    guard masks[2] == 0, masks[3] == 0 else {
+      throw fail("node '\(name)' (StridedSlice): ellipsis_mask \(masks[2]), new_axis_mask \(masks[3]); Backprop slices without '...' and tf.newaxis")
+    }
+    guard v.shape.dimensions.count == rank, begin.count == end.count, end.count == strides.count, begin.count <= rank else {
+      throw fail("node '\(name)' (StridedSlice): begin \(begin), end \(end), strides \(strides) for an input of shape \(v.shape)")
+    }
+    var sliceBegin = [Int](repeating: 0, count: rank), sliceSize = [Int](repeating: -1, count: rank)
+    var picks: [(axis: Int, indices: [Int])] = []
+    var shrunk: [Int] = []
+    for axis in 0..<begin.count {
+      let bit = 1 << axis, stride = strides[axis]
+      let fromStart = masks[0] & bit != 0, toEnd = masks[1] & bit != 0, shrink = masks[4] & bit != 0
+      let size = v.shape.dimensions[axis]
+      func needSize() throws -> Int {
+        guard let size else {
+          throw fail("node '\(name)' (StridedSlice): axis \(axis) of \(v.shape) must have a known size for begin \(begin), end \(end), strides \(strides)")
+        }
+        return size
+      }
+      if shrink {
+        var i = begin[axis]
+        if i < 0 { i += try needSize() }
+        guard i >= 0, size.map({ i < $0 }) ?? true else {
+          throw fail("node '\(name)' (StridedSlice): index \(begin[axis]) is out of range for axis \(axis) of \(v.shape)")
+        }
+        (sliceBegin[axis], sliceSize[axis]) = (i, 1)
+        shrunk.append(axis)
+        continue
+      }
+      guard stride != 0 else { throw fail("node '\(name)' (StridedSlice): stride 0 on axis \(axis)") }
+      if stride == 1 && fromStart && toEnd { continue }
+      if stride == 1 && toEnd && begin[axis] >= 0 {
+        if let size, begin[axis] > size { sliceSize[axis] = 0 } else { sliceBegin[axis] = begin[axis] }
+        continue
+      }
+      let n = try needSize()
+      func clamp(_ i: Int, _ low: Int, _ high: Int) -> Int { min(max(i < 0 ? i + n : i, low), high) }
+      let first = stride > 0 ? (fromStart ? 0 : clamp(begin[axis], 0, n)) : (fromStart ? n - 1 : clamp(begin[axis], -1, n - 1))
+      let last = stride > 0 ? (toEnd ? n : clamp(end[axis], 0, n)) : (toEnd ? -1 : clamp(end[axis], -1, n - 1))
+      // The indices are a constant of the graph: at most 2²⁴ of them (a stride over an axis of
+      // 2³⁰ would allocate gigabytes while importing).
+      guard (last - first) / stride <= 1 << 24 else {
+        throw fail("node '\(name)' (StridedSlice): a range of \((last - first) / stride) elements with stride \(stride) on axis \(axis) of \(v.shape)")
+      }
+      let indices = Array(Swift.stride(from: first, to: last, by: stride))
+      if stride == 1 {
+        (sliceBegin[axis], sliceSize[axis]) = (first, indices.count)
+      } else {
+        picks.append((axis, indices))
+      }
+    }
+    var t = v
+    if sliceBegin.contains(where: { $0 != 0 }) || sliceSize.contains(where: { $0 != -1 }) {
+      t = try g.apply(Slice(begin: sliceBegin, size: sliceSize), [t], name: name + "/slice")
+    }
+    for (axis, indices) in picks {
+      let constant = g.constant(NDArray(indices.map { Int32($0) }, shape: [indices.count]), name: "\(name)/indices_\(axis)")
+      t = try gather(t, indices: constant, axis: axis, name: "\(name)/gather_\(axis)")
+    }
+    if !shrunk.isEmpty { t = try squeeze(t, axes: shrunk, name: name + "/shrink") }
+    return try g.apply(Identity(stopsGradient: false), [t], name: name)
+  }
+
   func dtypeAttr(_ d: TFNodeDef, _ key: String) throws -> DType {
     guard case let .type(code)? = d.attrs[key] else { throw fail("node '\(d.name)' (\(d.op)) has no type attribute '\(key)'") }
     guard let t = TFDataType.dtype(code) else { throw fail("node '\(d.name)' (\(d.op)): unsupported \(TFDataType.describe(code))") }
@@ -600,9 +797,9 @@ struct GraphDefImporter {
     return false
   }
 
-  func intAttr(_ d: TFNodeDef, _ key: String) -> Int64 {
+  func intAttr(_ d: TFNodeDef, _ key: String, default value: Int64 = 0) -> Int64 {
     if case let .int(i)? = d.attrs[key] { return i }
-    return 0
+    return value
   }
 
   func controlOperations(_ d: TFNodeDef) -> [Operation] {
@@ -624,7 +821,7 @@ struct GraphDefImporter {
       "Rsqrt": ReciprocalSquareRoot(), "Softplus": Softplus(), "Elu": Elu(), "Selu": Selu(), "Erf": ErrorFunction(),
     ]
     let binary: [String: any BinaryFunction] = [
-      "Add": Add(), "AddV2": Add(), "BiasAdd": Add(), "Sub": Subtract(), "Mul": Multiply(), "RealDiv": Divide(), "Div": Divide(),
+      "Add": Add(), "AddV2": Add(), "Sub": Subtract(), "Mul": Multiply(), "RealDiv": Divide(), "Div": Divide(),
       "Maximum": Maximum(), "Minimum": Minimum(), "Pow": Power(), "FloorDiv": FloorDivide(), "FloorMod": FloorModulo(),
       "Atan2": Atan2(),
     ]
@@ -632,6 +829,17 @@ struct GraphDefImporter {
       "Equal": .equal, "NotEqual": .notEqual, "Less": .less, "LessEqual": .lessEqual, "Greater": .greater,
       "GreaterEqual": .greaterEqual,
     ]
+    // int32 arithmetic (Keras's Embedding wraps negative ids with `AddV2`; index arithmetic):
+    // Backprop's arithmetic is floating point, and float64 holds every int32 and every sum,
+    // difference, extremum exactly, and every product below 2⁵³, so the result cast back is
+    // TensorFlow's; beyond int32 it saturates where TensorFlow wraps around.
+    func viaFloat64(_ p: some Primitive, _ ins: [Tensor]) throws -> Tensor {
+      let wide = try ins.enumerated().map { i, t in
+        try g.apply(Cast(to: t.dtype == .int32 ? .float64 : t.dtype), [t], name: "\(name)/float64_\(i)")
+      }
+      let value = try g.apply(p, wide, name: name + "/float64")
+      return try apply(Cast(to: .int32), [value])
+    }
     var result: [Tensor] = []
     if case let .string(type)? = d.attrs["_backprop_op"] {
       switch type {
@@ -697,6 +905,14 @@ struct GraphDefImporter {
       operations[name] = result[0].operation
       return
     }
+    if ["Shape", "StridedSlice", "Pack", "ConcatV2"].contains(d.op), let value = staticValue(name),
+      value.sizes.contains(where: { if case .dimension = $0 { true } else { false } })
+    {
+      // A shape with sizes known only when the graph runs: no operation; a `Reshape` reads it
+      // with `staticValue`, any other reader is refused by `input(_:_:)`.
+      outputs[name] = []
+      return
+    }
     switch d.op {
     case "PlaceholderWithDefault":
       // The declared shape, which a fed value may have (`[None]`: any length), not only the
@@ -760,10 +976,38 @@ struct GraphDefImporter {
     case "SquaredDifference":
       let diff = try g.apply(Binary(Subtract()), [x(0), x(1)], name: name + "/sub")
       result = [try apply(Unary(Square()), [diff])]
+    case "BiasAdd":
+      let v = try x(0), bias = try x(1)
+      var format = "NHWC"
+      if case let .string(f)? = d.attrs["data_format"] { format = f }
+      switch format {
+      case "NHWC": result = [try apply(binaryPrimitive(Add()), [v, bias])]
+      case "NCHW":
+        // Channels first: the bias runs along axis 1, not the last (it was added along the
+        // last axis: wrong values when the sizes happened to broadcast).
+        guard v.shape.rank >= 2, v.shape.dimensions.count == v.shape.rank, bias.shape.rank == 1 else {
+          throw fail("node '\(name)' (BiasAdd, NCHW): needs an input of known rank >= 2 and a vector bias, got \(v.shape) and \(bias.shape)")
+        }
+        let channels = try reshape(bias, to: [-1] + [Int](repeating: 1, count: v.shape.rank - 2), name: name + "/channels_first")
+        result = [try apply(binaryPrimitive(Add()), [v, channels])]
+      default: throw fail("node '\(name)' (BiasAdd): data_format \(format); Backprop adds biases NHWC or NCHW")
+      }
     case "LogicalNot": result = [try apply(Logical(.not), [x(0)])]
     case "LogicalAnd": result = [try apply(Logical(.and), [x(0), x(1)])]
     case "LogicalOr": result = [try apply(Logical(.or), [x(0), x(1)])]
-    case "Select", "SelectV2": result = [try apply(Select(), [x(0), x(1), x(2)])]
+    case "Select", "SelectV2":
+      var condition = try x(0)
+      let value = try x(1)
+      // TF1's `Select` (tf.compat.v1.where) with a vector condition and a value of higher rank
+      // picks whole rows (the condition's size is the first dimension), where broadcasting would
+      // align the condition with the last axis: picked columns of a square matrix, silently.
+      if d.op == "Select", condition.shape.rank == 1, value.shape.rank > 1 {
+        guard value.shape.dimensions.count == value.shape.rank else {
+          throw fail("node '\(name)' (Select): the values need a known rank, got \(value.shape)")
+        }
+        condition = try reshape(condition, to: [-1] + [Int](repeating: 1, count: value.shape.rank - 1), name: name + "/rows")
+      }
+      result = [try apply(Select(), [condition, value, x(2)])]
     case "Cast": result = [try apply(Cast(to: try dtypeAttr(d, "DstT")), [x(0)])]
     case "MatMul":
       result = [try apply(MatMul(transposeA: boolAttr(d, "transpose_a"), transposeB: boolAttr(d, "transpose_b")), [x(0), x(1)])]
@@ -775,6 +1019,9 @@ struct GraphDefImporter {
       let axes = try checkedAxes(d, constInts(d, 1), rank: v.shape.rank, input: v)
       let keep = boolAttr(d, "keep_dims")
       switch d.op {
+      case "Sum" where v.dtype == .int32: result = [try viaFloat64(Sum(axes: axes, keepDims: keep), [v])]
+      case "Max" where v.dtype == .int32: result = [try viaFloat64(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
+      case "Min" where v.dtype == .int32: result = [try viaFloat64(Extremum(kind: .min, axes: axes, keepDims: keep), [v])]
       case "Sum": result = [try apply(Sum(axes: axes, keepDims: keep), [v])]
       case "Max": result = [try apply(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
       case "Min": result = [try apply(Extremum(kind: .min, axes: axes, keepDims: keep), [v])]
@@ -800,7 +1047,8 @@ struct GraphDefImporter {
     case "SparseSoftmaxCrossEntropyWithLogits":
       result = [try apply(SparseSoftmaxCrossEntropy(), [x(0), x(1)])]
     case "Reshape":
-      result = [try reshape(x(0), to: constInts(d, 1), name: name)]
+      let v = try x(0)
+      result = [try reshape(v, to: reshapeTarget(d, v), name: name)]
     case "ExpandDims":
       let v = try x(0)
       guard let a = try constInts(d, 1).first else { throw fail("'\(name)': no axis") }
@@ -825,9 +1073,26 @@ struct GraphDefImporter {
         else { throw fail("'\(name)': on and off values must be constants") }
         return t.scalarValue
       }
-      result = [try apply(OneHot(depth: depth, dtype: dtypeAttr(d, "T"), on: values[0], off: values[1]), [x(0)])]
+      // `axis` (-1, the default, is the last): the new axis of `depth` classes is moved there
+      // (it was ignored: `axis=0` gave the classes last, transposed values, silently).
+      let indices = try x(0)
+      let axis = Int(intAttr(d, "axis", default: -1))
+      let rank = indices.shape.rank + 1
+      guard axis >= -1, axis < rank else {
+        throw fail("node '\(name)' (OneHot): axis \(axis) is out of range for indices of shape \(indices.shape)")
+      }
+      let primitive = OneHot(depth: depth, dtype: try dtypeAttr(d, "T"), on: values[0], off: values[1])
+      if axis == -1 || axis == rank - 1 {
+        result = [try apply(primitive, [indices])]
+      } else {
+        let last = try g.apply(primitive, [indices], name: name + "/last")
+        result = [try transpose(last, permutation: Array(0..<axis) + [rank - 1] + Array(axis..<(rank - 1)), name: name)]
+      }
     case "GatherV2":
       guard let a = try constInts(d, 2).first else { throw fail("'\(name)': no axis") }
+      // batch_dims (TF 2's tf.gather(..., batch_dims=1)) was ignored: another shape and values.
+      let batchDims = intAttr(d, "batch_dims")
+      guard batchDims == 0 else { throw fail("node '\(name)' (GatherV2): batch_dims \(batchDims); Backprop gathers with batch_dims 0 only") }
       result = [try gather(x(0), indices: x(1), axis: a, name: name)]
     case "Slice": result = [try apply(Slice(begin: constInts(d, 1), size: constInts(d, 2)), [x(0)])]
     case "SplitV":
@@ -891,12 +1156,74 @@ struct GraphDefImporter {
         d, variables: [x(0), x(1), x(2)], gradient: x(9), stepSize: stepSize, decay: nil, beta1: hyper[0], beta2: hyper[1],
         epsilon: hyper[2])
       return
+    case "IdentityN":
+      // Keras's custom gradients (swish, gelu's approximation) pass their values through it.
+      result = try (0..<dataInputCount(d)).map { i in
+        try g.apply(Identity(stopsGradient: false), [x(i)], name: i == 0 ? name : "\(name)/\(i)")
+      }
+    case "Relu6":
+      let v = try x(0)
+      let low = try g.apply(Binary(Maximum()), [v, g.scalar(0, like: v)], name: name + "/relu")
+      result = [try apply(binaryPrimitive(Minimum()), [low, g.scalar(6, like: v)])]
+    case "Erfc":
+      let v = try x(0)
+      let erf = try g.apply(Unary(ErrorFunction()), [v], name: name + "/erf")
+      result = [try apply(binaryPrimitive(Subtract()), [g.scalar(1, like: v), erf])]
+    case "Pack":
+      result = [try stack((0..<dataInputCount(d)).map { try x($0) }, axis: Int(intAttr(d, "axis")), name: name)]
+    case "Split":
+      // Inputs: the axis, then the value; `num_split` equal parts.
+      let v = try x(1)
+      guard let a = try constInts(d, 0).first else { throw fail("'\(name)': no axis") }
+      let axis = try checkedAxes(d, [a], rank: v.shape.rank, input: v)[0]
+      let parts = Int(intAttr(d, "num_split"))
+      guard parts >= 1, let size = v.shape.dimensions[axis], size % parts == 0 else {
+        throw fail("node '\(name)' (Split): \(parts) equal parts of axis \(axis) of \(v.shape) (the size must be known and divisible)")
+      }
+      let op = try g.addOperation(
+        Split(axis: axis, sizes: [Int](repeating: size / parts, count: parts)), inputs: [v], controlDependencies: controlOperations(d),
+        name: name)
+      result = op.outputs
+    case "Fill": result = [try apply(BroadcastTo(shape: constInts(d, 0)), [x(1)])]
+    case "Cumsum":
+      guard let a = try constInts(d, 1).first else { throw fail("'\(name)': no axis") }
+      result = [try cumsum(x(0), axis: a, exclusive: boolAttr(d, "exclusive"), reverse: boolAttr(d, "reverse"), name: name)]
+    case "Tile":
+      // [d0, d1...] tiled [m0, m1...]: reshaped [1, d0, 1, d1...], broadcast to [m0, d0, m1, d1...],
+      // reshaped [m0·d0, m1·d1...]: TensorFlow's order, with the gradients of those operations.
+      let v = try x(0), multiples = try constInts(d, 1)
+      let dims = v.shape.dimensions
+      guard multiples.count == v.shape.rank, dims.count == v.shape.rank, dims.allSatisfy({ $0 != nil }), multiples.allSatisfy({ $0 >= 0 }) else {
+        throw fail("node '\(name)' (Tile): multiples \(multiples) for an input of shape \(v.shape) (Backprop needs every size when the graph is built)")
+      }
+      let sizes = dims.map { $0! }
+      guard zip(multiples, sizes).allSatisfy({ !$0.multipliedReportingOverflow(by: $1).overflow }) else {
+        throw fail("node '\(name)' (Tile): multiples \(multiples) of \(v.shape) overflow")
+      }
+      let spread = try reshape(v, to: sizes.flatMap { [1, $0] }, name: name + "/spread")
+      let copies = try g.apply(BroadcastTo(shape: zip(multiples, sizes).flatMap { [$0, $1] }), [spread], name: name + "/copies")
+      result = [try reshape(copies, to: zip(multiples, sizes).map { $0 * $1 }, name: name)]
+    case "Shape":
+      // A constant when the input's shape is known when the graph is built (a frozen model's
+      // weights); a size known only when run is refused, naming the node.
+      let v = try x(0)
+      guard v.shape.dimensions.count == v.shape.rank, let sizes = v.shape.concrete?.dimensions else {
+        throw fail(
+          "node '\(name)' (Shape): the input '\(v.name)' has shape \(v.shape), known only when the graph runs; Backprop needs shapes when it is built")
+      }
+      result = [g.constant(NDArray(sizes.map { Int32($0) }, shape: [sizes.count]), name: name)]
+    case "StridedSlice":
+      result = [try stridedSlice(d, x(0))]
     case "NoOp":
       operations[name] = try g.addOperation(NoOp(), inputs: [], controlDependencies: controlOperations(d), name: name)
       outputs[name] = []
       return
     default:
-      if let f = unary[d.op] {
+      if let f = unary[d.op], ["Neg", "Abs", "Square"].contains(d.op), try x(0).dtype == .int32 {
+        result = [try viaFloat64(unaryPrimitive(f), [x(0)])]
+      } else if let f = binary[d.op], ["Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum"].contains(d.op), try x(0).dtype == .int32 {
+        result = [try viaFloat64(binaryPrimitive(f), [x(0), x(1)])]
+      } else if let f = unary[d.op] {
         result = [try apply(unaryPrimitive(f), [x(0)])]
       } else if let f = binary[d.op] {
         result = [try apply(binaryPrimitive(f), [x(0), x(1)])]

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Graphs as TensorFlow users write them, with TensorFlow's own values (the ninth probe).
+
+  python3 Scripts/tf_probe.py export [DIR] [CASE ...]
+      Writes, for each case, DIR/<case>.pb (the GraphDef TensorFlow wrote: a tf.compat.v1 graph,
+      or a Keras model frozen from a tf.function's concrete function with
+      convert_variables_to_constants_v2) and DIR/<case>.json: the inputs fed (by tensor name, with
+      dtype, shape and values), TensorFlow's outputs for them, and for training graphs the
+      training operation, the loss and TensorFlow's losses over a few steps (the same batch each
+      step). DIR defaults to Tests/Fixtures/graphdef/probe9, which `swift test` reads
+      (GraphDefProbeTests): Backprop imports each graph with Graph(graphDef:), runs it on the same
+      inputs and compares; a case whose json has "refused" must be refused with an error naming
+      the listed operation types and nodes.
+
+Set up: python3 -m venv /work/venvs/formats && /work/venvs/formats/bin/pip install tensorflow-cpu
+Deterministic: NumPy's RandomState with fixed seeds, graph-level seeds for initializers.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+tf1 = tf.compat.v1
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT = os.path.join(HERE, "..", "Tests", "Fixtures", "graphdef", "probe9")
+
+
+def array(name, value):
+    value = np.asarray(value)
+    return {"name": name, "dtype": str(value.dtype), "shape": list(value.shape),
+            "values": value.ravel().astype(np.float64).tolist() if value.dtype != np.bool_ else value.ravel().tolist()}
+
+
+def run_v1(g, feeds, fetches, init=True, train=None, steps=0):
+    """Runs `fetches` (tensor names) on `feeds` ({name: value}); trains `steps` steps of `train`."""
+    with tf1.Session(graph=g) as sess:
+        if init:
+            sess.run(tf1.global_variables_initializer())
+        fd = {g.get_tensor_by_name(k): v for k, v in feeds.items()}
+        values = sess.run([g.get_tensor_by_name(n) for n in fetches], fd)
+        losses = []
+        if train:
+            op, loss = train
+            for _ in range(steps):
+                l, _ = sess.run([g.get_tensor_by_name(loss), g.get_operation_by_name(op)], fd)
+                losses.append(float(l))
+    return values, losses
+
+
+def case_v1(name, build, feeds, fetches, train=None, steps=0, note="", optimizer=None):
+    g = tf.Graph()
+    with g.as_default():
+        tf1.set_random_seed(1)
+        build()
+        tf1.global_variables_initializer()
+    values, losses = run_v1(g, feeds, fetches, train=train, steps=steps)
+    meta = {"kind": "compat.v1", "note": note, "feeds": [array(k, v) for k, v in feeds.items()],
+            "fetches": [array(n, v) for n, v in zip(fetches, values)]}
+    if train:
+        meta["train"] = {"op": train[0], "loss": train[1], "losses": losses, "optimizer": optimizer}
+        # The forward graph alone (what tf.compat.v1.graph_util.extract_sub_graph keeps for the
+        # loss and the model's initial assignments), which Backprop trains with its own optimizer.
+        assigns = [v.op.name + "/Assign" for v in g.get_collection("trainable_variables")]
+        forward = tf1.graph_util.extract_sub_graph(g.as_graph_def(), assigns + [train[1].split(":")[0]] + [n.split(":")[0] for n in fetches])
+        meta["forward_ops"] = sorted({n.op for n in forward.node})
+        return g.as_graph_def(), meta, forward
+    return g.as_graph_def(), meta
+
+
+def case_keras(name, model, inputs, note=""):
+    """A Keras model frozen as TF users do: a tf.function's concrete function, then
+    convert_variables_to_constants_v2; inference (training=False)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    specs = [tf.TensorSpec([None] + list(v.shape[1:]), tf.as_dtype(v.dtype), name=f"input_{i}") for i, v in enumerate(inputs)]
+    fn = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
+    concrete = fn.get_concrete_function(*specs)
+    frozen = convert_variables_to_constants_v2(concrete)
+    gd = frozen.graph.as_graph_def()
+    out = frozen(*[tf.constant(v) for v in inputs])
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    in_names = [t.name for t in frozen.inputs]
+    out_name = frozen.outputs[0].name
+    meta = {"kind": "keras", "note": note, "feeds": [array(n, v) for n, v in zip(in_names, inputs)],
+            "fetches": [array(out_name, out.numpy())]}
+    return gd, meta
+
+
+def cases():
+    rng = np.random.RandomState(9)
+    out = {}
+
+    # tf.compat.v1 training graphs: placeholders, variables, an optimizer's train op.
+    xb = rng.randn(8, 3).astype(np.float32)
+    yb = (xb @ np.array([[1.0], [-2.0], [0.5]], np.float32) + 0.3).astype(np.float32)
+    settings = {"sgd": {"kind": "sgd", "learning_rate": 0.1}, "momentum": {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.9},
+                "adam": {"kind": "adam", "learning_rate": 0.05, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}}
+    for opt_name, make in [("sgd", lambda: tf1.train.GradientDescentOptimizer(0.1)),
+                           ("momentum", lambda: tf1.train.MomentumOptimizer(0.05, 0.9)),
+                           ("adam", lambda: tf1.train.AdamOptimizer(0.05))]:
+        for resource in [False, True]:
+            def build(make=make, resource=resource):
+                x = tf1.placeholder(tf.float32, [None, 3], name="x")
+                y = tf1.placeholder(tf.float32, [None, 1], name="y")
+                w = tf1.get_variable("w", [3, 1], initializer=tf1.constant_initializer([[0.1], [0.2], [0.3]]), use_resource=resource)
+                b = tf1.get_variable("b", [1], initializer=tf1.zeros_initializer(), use_resource=resource)
+                pred = tf.add(tf.matmul(x, w), b, name="pred")
+                loss = tf.reduce_mean(tf.square(pred - y), name="loss")
+                make().minimize(loss, name="train")
+            key = f"v1_{opt_name}_{'resource' if resource else 'ref'}"
+            out[key] = lambda build=build, key=key, opt=opt_name: case_v1(key, build, {"x:0": xb, "y:0": yb}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4, optimizer=settings[opt])
+
+    # Forward tf.compat.v1 graphs: casts, shapes, gathers, reductions, where, broadcasting.
+    a = rng.randn(2, 3, 4).astype(np.float32)
+    ids = np.array([[0, 2], [1, 1], [3, 0]], np.int32)
+
+    # One operation (or a short chain) per graph, so one unsupported operation hides no other.
+    single = {
+        "reshape_transpose": lambda x, i: tf.reshape(tf.transpose(x, [2, 0, 1]), [4, -1]),
+        "concat": lambda x, i: tf.concat([x, x * 2.0], axis=-1),
+        "slice_minus_one": lambda x, i: tf.slice(x, [0, 1, 1], [2, -1, 2]),
+        "gather": lambda x, i: tf.gather(x, i, axis=2),
+        "gather_axis0": lambda x, i: tf.gather(x, [1, 0, 1]),
+        "sum_keep": lambda x, i: tf.reduce_sum(x, axis=[0, 2], keepdims=True),
+        "max": lambda x, i: tf.reduce_max(x, axis=-1),
+        "mean_all": lambda x, i: tf.reduce_mean(x),
+        "where": lambda x, i: tf.where(x > 0, x, tf.zeros_like(x)),
+        "where_v1_rows": lambda x, i: tf1.where(tf.constant([True, False]), x, -x),
+        "broadcast": lambda x, i: x + tf.constant([1.0, 2.0, 3.0, 4.0]),
+        "cast_roundtrip": lambda x, i: tf.cast(tf.cast(x * 3.0, tf.int32), tf.float32),
+        "cast_bool": lambda x, i: tf.cast(tf.cast(x, tf.bool), tf.float32),
+        "to_float64": lambda x, i: tf.cast(x, tf.float64) * tf.constant(1.5, tf.float64),
+        "squeeze": lambda x, i: tf.squeeze(tf.expand_dims(x, 0), [0]),
+        "squeeze_negative": lambda x, i: tf.squeeze(tf.expand_dims(x, -1), [-1]),
+        "argmax": lambda x, i: tf.argmax(x, axis=2, output_type=tf.int32),
+        "argmax_int64": lambda x, i: tf.cast(tf.argmax(x, axis=1), tf.int32),
+        "split": lambda x, i: tf.split(x, [1, 3], axis=2)[1],
+        "int_arith": lambda x, i: tf.identity((i * 7 - 5) // 3 + (i * 7 - 5) % 3 - tf.abs(i - 2)),
+        "int_div": lambda x, i: tf.truncatediv(i * 7 - 5, tf.constant(3)),
+        "int_mean": lambda x, i: tf.reduce_mean(i * 5 - 4, axis=1),
+        "int_sum": lambda x, i: tf.reduce_sum(i, axis=0),
+        "int_max": lambda x, i: tf.reduce_max(i * 3 - 7),
+        "int_pow": lambda x, i: tf.pow(i, 3),
+        "float_floordiv": lambda x, i: tf.math.floordiv(x * 5.0, 1.5) + tf.math.floormod(x * 5.0, 1.5),
+        "float64_chain": lambda x, i: tf.reduce_sum(tf.exp(tf.cast(x, tf.float64) * 0.5) / tf.constant(3.0, tf.float64), axis=1),
+        "round": lambda x, i: tf.round(x * 2.0 + 0.5),
+        "minimum_maximum": lambda x, i: tf.minimum(tf.maximum(x, -0.5), 0.5),
+        "softmax_axis": lambda x, i: tf.nn.softmax(x, axis=1),
+        "log_softmax": lambda x, i: tf.nn.log_softmax(x),
+        "transpose_negative": lambda x, i: tf.transpose(x, [0, 2, 1]) * 1.0,
+        "matmul_transpose": lambda x, i: tf.matmul(x[0], x[1], transpose_b=True),
+        "batch_matmul": lambda x, i: tf.matmul(x, x, transpose_b=True),
+        "one_hot": lambda x, i: tf.one_hot(i, 4, on_value=2.0, off_value=-1.0),
+        "one_hot_axis0": lambda x, i: tf.one_hot(i[:, 0], 4, axis=0),
+        "equal_int": lambda x, i: tf.cast(tf.equal(i, 1), tf.float32),
+        "logical": lambda x, i: tf.cast(tf.logical_and(x > 0, tf.logical_not(x > 1)), tf.int32),
+        "broadcast_to": lambda x, i: tf.broadcast_to(tf.constant([[1.0], [2.0], [3.0]]), [2, 3, 4]) * x,
+        "reduce_any": lambda x, i: tf.reduce_any(x > 1.5, axis=1),
+        "strided": lambda x, i: x[:, 1:, ::2],
+        "strided_shrink": lambda x, i: x[1, :, 0],
+        "strided_negative": lambda x, i: x[:, ::-1, -2:],
+        "strided_mixed": lambda x, i: x[-1, 2:0:-1, 1::2],
+        "strided_ellipsis": lambda x, i: x[..., 1],
+        "strided_newaxis": lambda x, i: x[:, tf.newaxis, 1],
+        "prod": lambda x, i: tf.reduce_prod(x, axis=1),
+        "stack": lambda x, i: tf.stack([x, x], axis=1),
+        "tile": lambda x, i: tf.tile(x, [1, 2, 1]),
+        "pad": lambda x, i: tf.pad(x, [[0, 0], [1, 0], [0, 2]]),
+        "relu6": lambda x, i: tf.nn.relu6(x),
+        "range": lambda x, i: tf.cast(tf.range(3, 11, 2), tf.float32),
+        "fill": lambda x, i: tf.fill([2, 3], 1.5),
+        "cumsum": lambda x, i: tf.cumsum(x, axis=1),
+        "clip": lambda x, i: tf.clip_by_value(x, -0.3, 0.4),
+        "l2_normalize": lambda x, i: tf.math.l2_normalize(x, axis=-1),
+        "sigmoid_xent": lambda x, i: tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(x) * 0.3, logits=x),
+        "softmax_xent": lambda x, i: tf.nn.softmax_cross_entropy_with_logits(labels=tf.nn.softmax(x * 0.5), logits=x),
+        "sparse_xent": lambda x, i: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=i[:, 0], logits=x[0, :, :]),
+        "square_sqrt": lambda x, i: tf.sqrt(tf.square(x) + 1.0) - tf.math.rsqrt(tf.abs(x) + 1.0),
+        "leaky_relu": lambda x, i: tf.nn.leaky_relu(x, alpha=0.1),
+        "gelu": lambda x, i: tf.nn.gelu(x),
+        "swish": lambda x, i: tf.nn.silu(x),
+        "softplus_elu_selu": lambda x, i: tf.nn.softplus(x) + tf.nn.elu(x) + tf.nn.selu(x),
+        "tanh_sigmoid": lambda x, i: tf.tanh(x) * tf.sigmoid(x),
+        "shape_dynamic": lambda x, i: tf.reshape(x, [tf.shape(x)[0], -1]),
+    }
+    for key, f in single.items():
+        def build(f=f):
+            x = tf1.placeholder(tf.float32, [2, 3, 4], name="x")
+            i = tf1.placeholder(tf.int32, [3, 2], name="i")
+            tf.identity(f(x, i), name="out")
+        out["op_" + key] = lambda key=key, build=build: case_v1(key, build, {"x:0": a, "i:0": ids}, ["out:0"])
+
+    # Shapes computed when the graph runs (a batch of unknown size), as Keras's Flatten writes them.
+    dynamic = {
+        "flatten": (lambda x, y: tf.reshape(x, [tf.shape(x)[0], -1]), [None, 3, 4]),
+        "flatten_concat": (lambda x, y: tf.reshape(x, tf.concat([tf.shape(x)[:1], [12]], 0)), [None, 3, 4]),
+        "batch_count": (lambda x, y: tf.cast(tf.shape(x)[0], tf.float32) * 2.0, [None, 3, 4]),
+        "other_tensor": (lambda x, y: tf.reshape(x, [tf.shape(y)[0], -1]), [None, 3, 4]),
+        "two_unknown": (lambda x, y: tf.reshape(x, [tf.shape(x)[0], -1]), [None, None, 4]),
+    }
+    for key, (f, shape) in dynamic.items():
+        def build(f=f, shape=shape):
+            x = tf1.placeholder(tf.float32, shape, name="x")
+            y = tf1.placeholder(tf.float32, [None], name="y")
+            tf.identity(f(x, y), name="out")
+        out["dyn_" + key] = lambda key=key, build=build: case_v1(key, build, {"x:0": a, "y:0": np.ones(2, np.float32)}, ["out:0"])
+
+    # Attribute values that change the meaning: each case is run by TensorFlow and compared.
+    attrs = {
+        "where_v1_rows_square": lambda x, i: tf1.where(tf.constant([True, False, True]), tf.reshape(tf.slice(x, [0, 0, 0], [1, 3, 3]), [3, 3]), -tf.reshape(tf.slice(x, [1, 0, 1], [1, 3, 3]), [3, 3])),
+        "one_hot_axis0_plain": lambda x, i: tf.one_hot(i, 4, axis=0),
+        "one_hot_axis1": lambda x, i: tf.one_hot(i, 3, axis=1, on_value=5.0),
+        "bias_add_nchw": lambda x, i: tf.nn.bias_add(tf.reshape(x, [2, 3, 2, 2]), tf.constant([1.0, 2.0, 3.0]), data_format="NCHW"),
+        "bias_add_nchw_square": lambda x, i: tf.nn.bias_add(tf.reshape(x, [2, 2, 3, 2]), tf.constant([1.0, -2.0]), data_format="NCHW"),
+        "gather_batch_dims": lambda x, i: tf.gather(x, tf.constant([[0, 3], [2, 2]]), axis=2, batch_dims=1),
+        "cast_truncate": lambda x, i: tf.cast(x * 3.0, tf.int32),
+        "mean_keep": lambda x, i: tf.reduce_mean(x, axis=[1], keepdims=True),
+        "squeeze_all": lambda x, i: tf.squeeze(tf.reshape(x, [1, 2, 1, 12])),
+        "split_num": lambda x, i: tf.split(x, 2, axis=2)[1],
+        "conv_dilated": lambda x, i: tf.nn.conv2d(tf.reshape(x, [1, 4, 6, 1]), tf.ones([2, 2, 1, 2]), strides=1, padding="SAME", dilations=2),
+        "conv_strided_valid": lambda x, i: tf.nn.conv2d(tf.reshape(x, [1, 4, 6, 1]), tf.constant(np.arange(8, dtype=np.float32).reshape(2, 2, 1, 2)), strides=[1, 2, 1, 1], padding="VALID"),
+        "maxpool_same": lambda x, i: tf.nn.max_pool2d(tf.reshape(x, [1, 4, 6, 1]), ksize=3, strides=2, padding="SAME"),
+        "avgpool_same": lambda x, i: tf.nn.avg_pool2d(tf.reshape(x, [1, 4, 6, 1]), ksize=3, strides=2, padding="SAME"),
+        "conv_explicit_padding": lambda x, i: tf.nn.conv2d(tf.reshape(x, [1, 4, 6, 1]), tf.ones([2, 2, 1, 1]), strides=1, padding=[[0, 0], [1, 0], [0, 2], [0, 0]]),
+        "argmin_int64": lambda x, i: tf.cast(tf.argmin(x, axis=-1), tf.float32),
+        "leaky_default": lambda x, i: tf.nn.leaky_relu(x),
+        "select_scalar": lambda x, i: tf.where(tf.constant(True), x, -x),
+        "float64_int_cast": lambda x, i: tf.cast(tf.cast(i, tf.float64) / 3.0, tf.float32),
+        "div_float": lambda x, i: tf.compat.v1.div(x, 3.0),
+        "sign_round_half": lambda x, i: tf.round(tf.constant([0.5, 1.5, 2.5, -0.5, -1.5, 3.49])) * tf.sign(tf.slice(x, [0, 0, 0], [1, 1, 1]) * 0 + 1),
+    }
+    for key, f in attrs.items():
+        def build(f=f):
+            x = tf1.placeholder(tf.float32, [2, 3, 4], name="x")
+            i = tf1.placeholder(tf.int32, [3, 2], name="i")
+            tf.identity(f(x, i), name="out")
+        out["attr_" + key] = lambda key=key, build=build: case_v1(key, build, {"x:0": a, "i:0": ids}, ["out:0"])
+
+    # Graphs TensorFlow writes but does not run on this CPU, or of dtypes Backprop lacks: each
+    # must be refused naming the node (the json's "refused").
+    def concat_chain():
+        # Each node concatenates the one before with itself: 2^k elements at node k, and a
+        # recursion over the inputs visits 2^k nodes.
+        c = tf.constant([1, 2], name="c")
+        for k in range(40):
+            c = tf.concat([c, c], 0, name=f"concat_{k}")
+        return tf.identity(c, name="out")
+
+    refusals = {
+        "concat_chain": (concat_chain, "concat_32"),
+        "conv_nchw": (lambda: tf.nn.conv2d(tf1.placeholder(tf.float32, [1, 2, 4, 4], name="x"), tf.ones([2, 2, 2, 3]), strides=1, padding="VALID", data_format="NCHW", name="conv"), "conv"),
+        "maxpool_nchw": (lambda: tf.nn.max_pool2d(tf1.placeholder(tf.float32, [1, 2, 4, 4], name="x"), 2, 2, "VALID", data_format="NCHW", name="pool"), "pool"),
+        "placeholder_float16": (lambda: tf.identity(tf1.placeholder(tf.float16, [2], name="x"), name="out"), "x"),
+        "placeholder_int64": (lambda: tf.identity(tf1.placeholder(tf.int64, [2], name="x"), name="out"), "x"),
+        "placeholder_uint8": (lambda: tf.identity(tf1.placeholder(tf.uint8, [2], name="x"), name="out"), "x"),
+        "const_int64": (lambda: tf.identity(tf.constant([1, 2], tf.int64, name="c"), name="out"), "c"),
+        "cast_bfloat16": (lambda: tf.cast(tf1.placeholder(tf.float32, [2], name="x"), tf.bfloat16, name="c"), "c"),
+        "tile_huge": (lambda: tf.tile(tf1.placeholder(tf.float32, [2, 3], name="x"), [1 << 30, 1 << 30], name="tile"), "tile"),
+        "strided_huge": (lambda: tf.identity(tf1.placeholder(tf.float32, [1 << 30], name="x")[::2], name="out"), "strided_slice"),
+        "adam_nesterov": (lambda: tf.raw_ops.ApplyAdam(var=tf1.Variable([1.0], use_resource=False, name="v")._ref(), m=tf1.Variable([0.0], use_resource=False, name="m")._ref(), v=tf1.Variable([0.0], use_resource=False, name="s")._ref(), beta1_power=0.9, beta2_power=0.999, lr=0.1, beta1=0.9, beta2=0.999, epsilon=1e-8, grad=[1.0], use_nesterov=True, name="apply"), "apply"),
+    }
+    for key, (f, node) in refusals.items():
+        def build_refused(f=f, key=key, node=node):
+            g = tf.Graph()
+            with g.as_default():
+                f()
+            return g.as_graph_def(), {"kind": "refused", "refused": node, "feeds": [], "fetches": []}
+        out["refuse_" + key] = build_refused
+
+    # float64 placeholders and an int32 placeholder of unknown batch size.
+    def f64():
+        x = tf1.placeholder(tf.float64, [None, 3], name="x")
+        w = tf1.Variable(np.array([[0.5], [-1.25], [2.0]], np.float64), name="w")
+        loss = tf.reduce_mean(tf.square(tf.matmul(x, w) - 1.0), name="loss")
+        tf1.train.GradientDescentOptimizer(0.05).minimize(loss, name="train")
+        tf.identity(tf.matmul(x, w), name="pred")
+    xd = rng.randn(5, 3)
+    out["v1_float64_sgd"] = lambda: case_v1("v1_float64_sgd", f64, {"x:0": xd}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=3, optimizer={"kind": "sgd", "learning_rate": 0.05})
+
+    # Keras models frozen for inference.
+    import keras
+    keras.utils.set_random_seed(3)
+    xi = rng.randn(4, 6).astype(np.float32)
+    out["keras_mlp"] = lambda: case_keras("keras_mlp", keras.Sequential([
+        keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dropout(0.3),
+        keras.layers.Dense(5, activation="tanh"), keras.layers.LayerNormalization(), keras.layers.Dense(3, activation="softmax")]), [xi])
+    ximg = rng.rand(2, 8, 8, 3).astype(np.float32)
+
+    def cnn():
+        m = keras.Sequential([
+            keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+            keras.layers.BatchNormalization(), keras.layers.MaxPooling2D(2), keras.layers.Conv2D(5, 3, strides=1, padding="valid"),
+            keras.layers.Activation("sigmoid"), keras.layers.Flatten(), keras.layers.Dropout(0.5), keras.layers.Dense(3)])
+        bn = m.layers[1]
+        bn.moving_mean.assign(np.linspace(-0.2, 0.3, 4).astype(np.float32))
+        bn.moving_variance.assign(np.linspace(0.5, 2.0, 4).astype(np.float32))
+        return m
+    out["keras_cnn"] = lambda: case_keras("keras_cnn", cnn(), [ximg])
+    out["keras_avgpool_gap"] = lambda: case_keras("keras_avgpool_gap", keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 2, strides=2, padding="same", activation="elu"),
+        keras.layers.AveragePooling2D(2), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)]), [ximg])
+    tokens = np.array([[1, 4, 2, 0], [3, 3, 5, 9]], np.int32)
+    out["keras_embedding"] = lambda: case_keras("keras_embedding", keras.Sequential([
+        keras.Input((4,), dtype="int32"), keras.layers.Embedding(10, 3), keras.layers.GlobalAveragePooling1D(),
+        keras.layers.Dense(2, activation="sigmoid")]), [tokens])
+    out["keras_embedding_flatten"] = lambda: case_keras("keras_embedding_flatten", keras.Sequential([
+        keras.Input((4,), dtype="int32"), keras.layers.Embedding(10, 3), keras.layers.Flatten(),
+        keras.layers.Dense(2, activation="gelu")]), [tokens])
+    out["keras_activations"] = lambda: case_keras("keras_activations", keras.Sequential([
+        keras.Input((6,)), keras.layers.Dense(6, activation="selu"), keras.layers.Dense(6, activation="softplus"),
+        keras.layers.Dense(6, activation="swish"), keras.layers.LeakyReLU(0.2), keras.layers.ReLU(max_value=6.0),
+        keras.layers.Dense(4, activation="elu"), keras.layers.Softmax()]), [xi])
+    return out
+
+
+def deterministic(gd):
+    """TensorFlow numbers each custom gradient it registers (`_gradient_op_type`
+    "CustomGradient-1899"), a count of the process's history: one fixed name instead."""
+    for n in gd.node:
+        if "_gradient_op_type" in n.attr:
+            n.attr["_gradient_op_type"].s = b"CustomGradient"
+    return gd
+
+
+def export(directory, names):
+    os.makedirs(directory, exist_ok=True)
+    all_cases = cases()
+    for name in names or sorted(all_cases):
+        gd, meta, *forward = all_cases[name]()
+        if forward:
+            with open(os.path.join(directory, name + "_forward.pb"), "wb") as f:
+                f.write(forward[0].SerializeToString(deterministic=True))
+        meta["tensorflow"] = tf.__version__
+        meta["ops"] = sorted({n.op for n in gd.node})
+        with open(os.path.join(directory, name + ".pb"), "wb") as f:
+            f.write(deterministic(gd).SerializeToString(deterministic=True))
+        with open(os.path.join(directory, name + ".json"), "w") as f:
+            json.dump(meta, f)
+        print(f"{name}: {len(gd.node)} nodes, ops {', '.join(meta['ops'])}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "export":
+        export(sys.argv[2] if len(sys.argv) > 2 else DEFAULT, sys.argv[3:])
+    else:
+        print(__doc__)
+        sys.exit(2)

@@ -1,0 +1,21 @@
+
+6
+xPlaceholder*
+dtype0*
+shape:
+2
+iPlaceholder*
+dtype0*
+shape
+:
+2
+	LeakyRelu	LeakyRelux*
+T0*
+alpha%ÍÌL>
+#
+outIdentity	LeakyRelu*
+T0
+
+initNoOp
+
+init_1NoOp"ª

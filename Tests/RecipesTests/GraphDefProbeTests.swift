@@ -1,0 +1,270 @@
+import ArrayCore
+import Foundation
+import GraphCore
+import Testing
+import Training
+
+/// Tests/Fixtures/graphdef/probe9: graphs written by TensorFlow 2.21 as its users write them
+/// (`Scripts/tf_probe.py export`): `tf.compat.v1` graphs with placeholders, variables and an
+/// optimizer's training operation, one graph per operation or short chain, and Keras models frozen
+/// with `convert_variables_to_constants_v2`; each `.json` holds the inputs and TensorFlow's outputs
+/// (and, for training graphs, the losses of a few steps).
+let probeFixtures: String = {
+  let file = "\(#filePath)"
+  return file.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/graphdef/probe9"
+}()
+
+/// `value`, or a thrown error naming `what`.
+func need<T>(_ value: T?, _ what: @autoclosure () -> String = "value") throws -> T {
+  guard let value else { throw GraphError.invalidArgument(op: "probe fixture", reason: "missing \(what())", location: nil) }
+  return value
+}
+
+/// One case's outcome: `nil` when Backprop matched TensorFlow, else what went wrong.
+struct ProbeCase {
+  let name: String
+  let meta: [String: Any]
+  let directory: String
+
+  init(_ name: String, directory: String = probeFixtures) throws {
+    self.name = name
+    self.directory = directory
+    let bytes = try FileIO.readBytes(atPath: "\(directory)/\(name).json")
+    meta = try need(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+  }
+
+  static func dtype(_ text: String) throws -> DType {
+    switch text {
+    case "float32": .float32
+    case "float64": .float64
+    case "int32", "int64": .int32
+    case "bool": .bool
+    default: throw GraphError.invalidArgument(op: "probe", reason: "dtype \(text)", location: nil)
+    }
+  }
+
+  static func array(_ entry: [String: Any]) throws -> (name: String, value: NDArray, tfDtype: String) {
+    let name = try need(entry["name"] as? String)
+    let tfDtype = try need(entry["dtype"] as? String)
+    let shape = Shape(try need(entry["shape"] as? [Int]))
+    let dtype = try dtype(tfDtype)
+    let values: [Double]
+    if dtype == .bool {
+      values = try need(entry["values"] as? [Bool]).map { $0 ? 1 : 0 }
+    } else {
+      values = try need(entry["values"] as? [Double])
+    }
+    return (name, NDArray(converting: values, shape: shape, dtype: dtype), tfDtype)
+  }
+
+  /// The largest difference relative to the expected values' largest magnitude (at least 1);
+  /// `nil` when shapes or dtypes differ.
+  static func difference(_ got: NDArray, _ want: NDArray) -> Double? {
+    guard got.shape == want.shape, got.dtype == want.dtype else { return nil }
+    let g = got.doubles, w = want.doubles
+    let scale = max(1, w.filter(\.isFinite).map(abs).max() ?? 1)
+    var worst = 0.0
+    for (a, b) in zip(g, w) {
+      if a.isNaN && b.isNaN || a == b { continue }
+      worst = max(worst, abs(a - b) / scale)
+    }
+    return worst
+  }
+
+  var feeds: [(name: String, value: NDArray, tfDtype: String)] {
+    get throws { try (meta["feeds"] as? [[String: Any]] ?? []).map(Self.array) }
+  }
+
+  /// Imports the graph and runs the fetches: a list of problems (empty when all match).
+  func check(file: String? = nil) throws -> [String] {
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(directory)/\(file ?? name).pb"), source: "\(name).pb")
+    var feedDict: [Tensor: NDArray] = [:]
+    for f in try feeds { feedDict[try need(g.tensor(named: f.name), "\(f.name)")] = f.value }
+    let fetches = try (meta["fetches"] as? [[String: Any]] ?? []).map(Self.array)
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    var problems: [String] = []
+    let tensors = try fetches.map { try need(g.tensor(named: $0.name), "\($0.name)") }
+    let values = try s.run(tensors, feeding: feedDict)
+    for (f, v) in zip(fetches, values) {
+      let tolerance = f.value.dtype == .float32 ? 2e-5 : f.value.dtype == .float64 ? 1e-12 : 0
+      guard let d = Self.difference(v, f.value) else {
+        problems.append("\(f.name): \(v.dtype) \(v.shape), TensorFlow \(f.tfDtype) \(f.value.shape)")
+        continue
+      }
+      if d > tolerance { problems.append("\(f.name): difference \(d) (\(v.doubles.prefix(6)) vs \(f.value.doubles.prefix(6)))") }
+    }
+    return problems
+  }
+
+  /// Imports the forward graph, trains it with Backprop's optimizer of the same kind and
+  /// settings, and compares the losses with TensorFlow's.
+  func train() throws -> [String] {
+    let t = try need(meta["train"] as? [String: Any])
+    let settings = try need(t["optimizer"] as? [String: Any])
+    let want = try need(t["losses"] as? [Double])
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(directory)/\(name)_forward.pb"), source: "\(name)_forward.pb")
+    let loss = try need(g.tensor(named: try need(t["loss"] as? String)))
+    // TF1's optimizers hold a Python learning rate as a float32 tensor and cast it to the
+    // variables' dtype (`ops.convert_to_tensor(learning_rate)`, then `math_ops.cast` in
+    // `_apply_dense`, tensorflow/python/training/gradient_descent.py), so float64 training
+    // steps by float32's 0.05; Backprop keeps the rate given, and is given that one here.
+    let given = try need(settings["learning_rate"] as? Double)
+    let rate = loss.dtype == .float64 ? Double(Float(given)) : given
+    let op: GraphCore.Operation
+    switch settings["kind"] as? String {
+    case "sgd": op = try GradientDescentOptimizer(learningRate: rate).minimize(loss)
+    case "momentum":
+      op = try MomentumOptimizer(learningRate: .constant(rate), momentum: try need(settings["momentum"] as? Double)).minimize(loss)
+    default:
+      op = try AdamOptimizer(
+        learningRate: .constant(rate), beta1: try need(settings["beta1"] as? Double), beta2: try need(settings["beta2"] as? Double),
+        epsilon: try need(settings["epsilon"] as? Double)
+      ).minimize(loss)
+    }
+    var feedDict: [Tensor: NDArray] = [:]
+    for f in try feeds { feedDict[try need(g.tensor(named: f.name))] = f.value }
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    var problems: [String] = []
+    for (step, w) in want.enumerated() {
+      let got = try s.run([loss], feeding: feedDict, targets: [op])[0].doubles[0]
+      let tolerance = loss.dtype == .float64 ? 1e-12 : 2e-5
+      if abs(got - w) > tolerance * max(1, abs(w)) { problems.append("step \(step + 1): loss \(got), TensorFlow \(w)") }
+    }
+    return problems
+  }
+}
+
+/// Imports every TensorFlow-written graph of the probe and compares with TensorFlow's values.
+@Suite struct GraphDefProbeTests {
+  /// The cases Backprop refuses, each with what its error must name (the operation and the node).
+  static let refusals: [String: [String]] = [
+    "attr_conv_explicit_padding": ["'Conv2D' (Conv2D)", "padding"],
+    "attr_gather_batch_dims": ["'GatherV2' (GatherV2)", "batch_dims 1"],
+    "dyn_batch_count": ["node 'Cast' (Cast) reads 'strided_slice' (StridedSlice), a shape [?] known only when the graph runs"],
+    "dyn_other_tensor": ["node 'Reshape' (Reshape): its shape uses the size of 'y:0' [?]"],
+    "dyn_two_unknown": ["node 'Reshape' (Reshape): the shape [?, -1] of [?, ?, 4] has sizes known only when the graph runs"],
+    "op_batch_matmul": ["BatchMatMulV2: MatMul"],
+    "op_int_arith": ["[FloorDiv] 'floordiv'", "int32"],
+    "op_int_div": ["TruncateDiv: TruncateDiv"],
+    "op_int_mean": ["[Sum] 'Mean/sum'", "int32"],
+    "op_int_pow": ["[Pow] 'Pow'", "int32"],
+    "op_pad": ["Pad: Pad"],
+    "op_prod": ["Prod: Prod"],
+    "op_range": ["Range: range"],
+    "op_reduce_any": ["Any: Any"],
+    "op_softmax_axis": ["Range: range, range_1, range_2, range_3"],
+    "op_strided_ellipsis": ["'strided_slice' (StridedSlice): ellipsis_mask 1"],
+    "op_strided_newaxis": ["'strided_slice' (StridedSlice): ellipsis_mask 0, new_axis_mask 2"],
+    "op_softmax_xent": ["SoftmaxCrossEntropyWithLogits: softmax_cross_entropy_with_logits"],
+    // Each ConcatV2 doubles the one before: a recursion over shared inputs visited 2^k nodes.
+    "refuse_concat_chain": ["[ConcatV2] 'concat_31'", "more than the limit"],
+    "refuse_strided_huge": ["'strided_slice' (StridedSlice): a range of 536870912 elements"],
+    "refuse_tile_huge": ["[BroadcastTo] 'tile/copies'", "more than the limit"],
+    "refuse_adam_nesterov": ["ApplyAdam (use_nesterov): apply"],
+    "refuse_cast_bfloat16": ["'c' (Cast)", "bfloat16"],
+    "refuse_const_int64": ["'c' (Const)", "int64"],
+    "refuse_conv_nchw": ["'conv' (Conv2D): data_format NCHW"],
+    "refuse_maxpool_nchw": ["'pool' (MaxPool): data_format NCHW"],
+    "refuse_placeholder_float16": ["'x' (Placeholder)", "float16"],
+    "refuse_placeholder_int64": ["'x' (Placeholder)", "int64"],
+    "refuse_placeholder_uint8": ["'x' (Placeholder)", "uint8"],
+    // TensorFlow's own gradient subgraph computes shapes when it runs (Shape, Prod,
+    // BroadcastGradientArgs of a batch of unknown size) and updates with its kernels.
+    "v1_adam_ref": ["BroadcastGradientArgs: gradients/sub_grad/BroadcastGradientArgs", "Prod: gradients/loss_grad/Prod"],
+    "v1_adam_resource": ["ResourceApplyAdam: train/update_w/ResourceApplyAdam, train/update_b/ResourceApplyAdam"],
+    "v1_float64_sgd": ["ResourceApplyGradientDescent: train/update_w/ResourceApplyGradientDescent"],
+    "v1_momentum_ref": ["ApplyMomentum: train/update_w/ApplyMomentum, train/update_b/ApplyMomentum"],
+    "v1_momentum_resource": ["ResourceApplyMomentum: train/update_w/ResourceApplyMomentum"],
+    "v1_sgd_ref": ["ApplyGradientDescent: train/update_w/ApplyGradientDescent, train/update_b/ApplyGradientDescent"],
+    "v1_sgd_resource": ["ResourceApplyGradientDescent: train/update_w/ResourceApplyGradientDescent"],
+  ]
+
+  static func names(in directory: String) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+  }
+
+  /// Runs one case: its values must be TensorFlow's, or its error must name what `refusals` says;
+  /// a training graph's forward part, trained by Backprop's optimizer, must give TensorFlow's losses.
+  static func outcome(_ name: String, directory: String = probeFixtures) throws -> [String] {
+    let c = try ProbeCase(name, directory: directory)
+    var problems: [String] = []
+    do {
+      problems += try c.check()
+      if let expected = refusals[name] { problems.append("imported, but expected a refusal naming \(expected)") }
+    } catch {
+      let text = "\(error)"
+      if let expected = refusals[name] {
+        for part in expected where !text.contains(part) { problems.append("the error does not name \(part): \(text)") }
+      } else {
+        problems.append("threw \(text)")
+      }
+    }
+    if c.meta["train"] != nil {
+      do { problems += try c.train() } catch { problems.append("training the forward graph threw \(error)") }
+    }
+    return problems
+  }
+
+  /// Every graph of the probe (Scripts/tf_probe.py export): TensorFlow's values to its
+  /// tolerance, or a refusal naming the operation and the node; never a trap or another value.
+  @Test func everyProbeGraphMatchesTensorFlowOrIsRefusedNamingTheNode() throws {
+    let names = try Self.names(in: probeFixtures)
+    #expect(names.count >= 100)
+    for name in names {
+      let problems = try Self.outcome(name)
+      #expect(problems.isEmpty, "\(name): \(problems)")
+    }
+  }
+
+  /// The operations the probe added to the importer (StridedSlice, Tile, Relu6, Erfc, Pack)
+  /// differentiate through the primitives they are built from: `x[:, ::-1, -2:]` passes the
+  /// upstream gradient to the last two columns, a tile `[1, 2, 1]` doubles it, Relu6 passes it
+  /// inside (0, 6), Erfc is `−2/√π·e^(−x²)`.
+  @Test func importedOperationsDifferentiate() throws {
+    func gradient(_ name: String) throws -> (x: NDArray, dx: NDArray) {
+      let c = try ProbeCase(name)
+      let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/\(name).pb"))
+      let x = try need(g.tensor(named: "x"), "x"), out = try need(g.tensor(named: "out"), "out")
+      let dx = try need(try gradients(of: sum(out), withRespectTo: [x])[0], "dx")
+      let xv = try need(c.feeds.first { $0.name == "x:0" }?.value, "x:0")
+      let iv = try need(c.feeds.first { $0.name == "i:0" }?.value, "i:0")
+      let feeds: [Tensor: NDArray] = [x: xv, try need(g.tensor(named: "i"), "i"): iv]
+      return (xv, try Session(graph: g).run(dx, feeding: feeds))
+    }
+    let strided = try gradient("op_strided_negative")
+    #expect(strided.dx.doubles == (0..<24).map { $0 % 4 >= 2 ? 1 : 0 })
+    #expect(try gradient("op_tile").dx.doubles == [Double](repeating: 2, count: 24))
+    let relu6 = try gradient("op_relu6")
+    #expect(relu6.dx.doubles == relu6.x.doubles.map { $0 > 0 && $0 < 6 ? 1 : 0 })
+    let erfc = try gradient("op_gelu")
+    #expect(erfc.dx.doubles.allSatisfy { $0.isFinite })
+    let stack = try gradient("op_stack")
+    #expect(stack.dx.doubles == [Double](repeating: 2, count: 24))
+  }
+
+  /// Attributes that change what an operation computes, which the importer ignored: BiasAdd's
+  /// `data_format` NCHW (the bias was added along the last axis), OneHot's `axis` (the classes
+  /// always came last), TF1's `Select` with a vector condition (it picks rows; broadcasting
+  /// picked columns), GatherV2's `batch_dims` (ignored; now refused naming the node).
+  @Test func attributesThatChangeTheResultAreHonouredOrRefused() throws {
+    for name in ["attr_bias_add_nchw", "attr_bias_add_nchw_square", "attr_one_hot_axis0_plain", "attr_one_hot_axis1", "attr_where_v1_rows_square"] {
+      let problems = try Self.outcome(name)
+      #expect(problems.isEmpty, "\(name): \(problems)")
+    }
+    let problems = try Self.outcome("attr_gather_batch_dims")
+    #expect(problems.isEmpty, "attr_gather_batch_dims: \(problems)")
+  }
+
+  /// Every case of BACKPROP_PROBE_DIR (a directory `Scripts/tf_probe.py export DIR` wrote), printed
+  /// one line each: a survey of new cases before they become fixtures.
+  @Test(.enabled(if: ProcessInfo.processInfo.environment["BACKPROP_PROBE_DIR"] != nil))
+  func survey() throws {
+    let directory = ProcessInfo.processInfo.environment["BACKPROP_PROBE_DIR"] ?? probeFixtures
+    for name in try Self.names(in: directory) {
+      let problems = try Self.outcome(name, directory: directory)
+      print("PROBE \(name): \(problems.isEmpty ? "as expected" : "\(problems)")")
+    }
+  }
+}
