@@ -269,13 +269,13 @@ def read_safetensors(path):
     return tensors, meta
 
 
-def check_training(directory):
-    directory = directory.rstrip("/")
-    meta = json.load(open(directory + ".json"))
+def load_model_directory(directory):
+    """A whole-model directory (graph.pb, variables.safetensors) imported into a new TensorFlow
+    graph: (graph, GraphDef, tensors, metadata, assign), where `assign(sess)` sets every variable
+    to the file's value."""
     gd = tf1.GraphDef()
     gd.ParseFromString(open(os.path.join(directory, "graph.pb"), "rb").read())
-    tensors, _ = read_safetensors(os.path.join(directory, "variables.safetensors"))
-    ops = sorted({n.op for n in gd.node if n.op in ("UnsortedSegmentSum", "StridedSlice", "Shape", "GatherV2", "LeakyRelu", "ApplyAdam")})
+    tensors, meta = read_safetensors(os.path.join(directory, "variables.safetensors"))
     g = tf.Graph()
     with g.as_default():
         tf1.import_graph_def(gd, name="")
@@ -284,11 +284,23 @@ def check_training(directory):
             ref = g.get_tensor_by_name(name + ":0")
             p = tf1.placeholder(ref.dtype.base_dtype, shape=value.shape)
             setters[name] = (p, tf.raw_ops.Assign(ref=ref, value=p))
-    alphas = sorted({round(n.attr["alpha"].f, 6) for n in gd.node if n.op == "LeakyRelu"})
-    with tf1.Session(graph=g) as sess:
+
+    def assign(sess):
         for name, value in tensors.items():
             p, op = setters[name]
             sess.run(op, {p: value})
+
+    return g, gd, tensors, meta, assign
+
+
+def check_training(directory):
+    directory = directory.rstrip("/")
+    meta = json.load(open(directory + ".json"))
+    g, gd, _, _, assign = load_model_directory(directory)
+    ops = sorted({n.op for n in gd.node if n.op in ("UnsortedSegmentSum", "StridedSlice", "Shape", "GatherV2", "LeakyRelu", "ApplyAdam")})
+    alphas = sorted({round(n.attr["alpha"].f, 6) for n in gd.node if n.op == "LeakyRelu"})
+    with tf1.Session(graph=g) as sess:
+        assign(sess)
         worst_loss = 0.0
         for batch, want in zip(meta["batches"], meta["losses"]):
             ids = np.array(batch["ids"], np.int32).reshape(-1, 3)
@@ -324,24 +336,12 @@ def read_rows(path):
 
 
 def check_model(directory, input_path, predictions_path):
-    gd = tf1.GraphDef()
-    gd.ParseFromString(open(os.path.join(directory, "graph.pb"), "rb").read())
-    tensors, meta = read_safetensors(os.path.join(directory, "variables.safetensors"))
-    g = tf.Graph()
-    with g.as_default():
-        tf1.import_graph_def(gd, name="")
-        setters = {}
-        for name, value in tensors.items():
-            ref = g.get_tensor_by_name(name + ":0")
-            p = tf1.placeholder(ref.dtype.base_dtype, shape=value.shape)
-            setters[name] = (p, tf.raw_ops.Assign(ref=ref, value=p))
+    g, gd, tensors, meta, assign = load_model_directory(directory)
     x = g.get_tensor_by_name(meta["input"] if ":" in meta["input"] else meta["input"] + ":0")
     y = g.get_tensor_by_name(meta["output"] if ":" in meta["output"] else meta["output"] + ":0")
     rows = read_rows(input_path)
     with tf1.Session(graph=g) as sess:
-        for name, value in tensors.items():
-            p, op = setters[name]
-            sess.run(op, {p: value})
+        assign(sess)
         out = sess.run(y, {x: rows[:, :int(np.prod(x.shape.as_list()[1:]))].astype(x.dtype.as_numpy_dtype)})
     classes = np.argmax(out, axis=1)
     want = np.array([int(line) for line in open(predictions_path).read().split()])
