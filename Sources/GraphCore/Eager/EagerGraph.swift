@@ -253,6 +253,9 @@ enum EagerScope {
   /// The ``compile(_:)`` trace being built on this thread, if any (innermost): operations on
   /// eager variables go to it, so that they read the variables at every call.
   static var trace: Graph? { object(slot: 3) }
+  /// Whether ``trace`` is set: one slot load, without the retain that reading the graph costs
+  /// (for the checks on every eager operation).
+  static var isTracing: Bool { bp_thread_slot(3) != nil }
 
   /// Runs `body` with eager results checked (`enabled`) or not.
   static func withNumericChecks<R>(_ enabled: Bool, _ body: () throws -> R) rethrows -> R {
@@ -319,7 +322,7 @@ extension Graph {
     // newest tape among them is only looked for when no tape is running.
     // Two different symbolic graphs: the first; `check` names the foreign tensor.
     for i in inputs.indices where inputs[i].graph.mode == .symbolic { return inputs[i].graph }
-    if bp_thread_slot(3) != nil, let trace = EagerScope.trace {
+    if EagerScope.isTracing, let trace = EagerScope.trace {
       for i in inputs.indices where inputs[i].exists && inputs[i].isVariable { return trace }
     }
     // While the walker builds `graph`'s gradients, the running tape it read once for the walk.
@@ -438,8 +441,9 @@ extension Graph {
   /// then captured by the trace: it would be a constant of the trace, the one sample drawn while
   /// tracing given at every call (TF2's `tf.function` draws anew at each call).
   static func randomDrawnWhileTracing(_ tensor: Tensor, op: String, location: SourceLocation?) -> GraphError {
-    let (kind, name) = tensor.graph.nodes.withUnsafeBufferPointer { ($0[tensor.node].primitive.typeName, $0[tensor.node].name) }
-    let what = Self.drawsRandomValues(kind) ? "drawn by \(kind)" : "computed by \(kind) from random values drawn"
+    let (primitive, name) = tensor.graph.nodes.withUnsafeBufferPointer { ($0[tensor.node].primitive, $0[tensor.node].name) }
+    let kind = primitive.typeName
+    let what = Self.drawsRandomValues(primitive) ? "drawn by \(kind)" : "computed by \(kind) from random values drawn"
     return GraphError.invalidArgument(
       op: op,
       reason: "'\(name)' holds eager random values \(what) while compile traces a function; captured, they would be a "
@@ -449,9 +453,10 @@ extension Graph {
       location: location)
   }
 
-  /// Whether an operation of this type name draws random values (see ``EagerRecord/drawnWhileTracing``).
-  static func drawsRandomValues(_ typeName: String) -> Bool {
-    ["RandomStandardNormal", "TruncatedNormal", "RandomUniform", "DropoutMask"].contains(typeName)
+  /// Whether `primitive` draws random values (see ``EagerRecord/drawnWhileTracing``): the one
+  /// definition the marking of eager values and the error read.
+  static func drawsRandomValues(_ primitive: any Primitive) -> Bool {
+    primitive is RandomPrimitive || primitive is DropoutMask
   }
 
   /// The error of an eager variable changed while compile traces a function: the change would
@@ -656,8 +661,8 @@ extension EagerStore {
     }
     // While compile traces a function on this thread, random values drawn here (and values
     // computed from them) are marked: the trace refuses to capture them as constants.
-    if bp_thread_slot(3) != nil {
-      var drawn = primitive is RandomPrimitive || primitive is DropoutMask
+    if EagerScope.isTracing {
+      var drawn = Graph.drawsRandomValues(primitive)
       for i in inputs.indices where records[inputs[i].node].drawnWhileTracing { drawn = true }
       if drawn { records[id].drawnWhileTracing = true }
     }
