@@ -68,8 +68,8 @@ public func gradients(
   var scratch = graph.eager?.takeWalkScratch() ?? WalkScratch()
   defer { graph.eager?.keepWalkScratch(&scratch) }
   // Which nodes depend on some x (through data inputs)?
-  scratch.dependsOnX.append(contentsOf: repeatElement(false, count: top))
-  scratch.isX.append(contentsOf: repeatElement(false, count: top))
+  scratch.dependsOnX.reset(first: top, to: false)
+  scratch.isX.reset(first: top, to: false)
   var lowest = top
   for i in xs.indices where xs[i].node < top {
     scratch.dependsOnX[xs[i].node] = true
@@ -172,8 +172,11 @@ public func gradients(
   }
 }
 
-/// The gradient walker's arrays, kept empty between walks by an eager graph's store
-/// (``EagerStore/takeWalkScratch()``).
+/// The gradient walker's arrays, kept between walks by an eager graph's store
+/// (``EagerStore/takeWalkScratch()``). A walk uses the first elements it needs, reset in place
+/// (``Swift/Array/reset(first:to:)``); the arrays keep their length from walk to walk, so that
+/// neither emptying them nor refilling them runs the standard library's generic range
+/// replacement (about 1,400 instructions per eager step for five arrays).
 struct WalkScratch {
   /// Per node below the top: whether it depends on some x.
   var dependsOnX: [Bool] = []
@@ -186,13 +189,23 @@ struct WalkScratch {
   /// Per node below the top: whether it is one of the xs.
   var isX: [Bool] = []
 
-  /// Empties every array, keeping its memory (no tensor, so no graph, is held).
+  /// Lets go of every tensor held (so no graph is kept alive by its own store), keeping the
+  /// arrays and their lengths.
   mutating func clear() {
-    dependsOnX.removeAllKeepingCapacity()
-    isX.removeAllKeepingCapacity()
-    slot.removeAllKeepingCapacity()
-    firstTerm.removeAllKeepingCapacity()
+    firstTerm.withUnsafeMutableBufferPointer { terms in
+      for i in terms.indices where terms[i] != nil { terms[i] = nil }
+    }
     upstream.removeAllKeepingCapacity()
+  }
+}
+
+extension Array {
+  /// Sets the first `count` elements to `value`, appending as many as are missing; elements
+  /// after them are left as they are (the gradient walker's kept arrays).
+  @inline(__always) mutating func reset(first count: Int, to value: Element) {
+    let kept = Swift.min(self.count, count)
+    withUnsafeMutableBufferPointer { $0[..<kept].update(repeating: value) }
+    if kept < count { append(contentsOf: repeatElement(value, count: count - kept)) }
   }
 }
 
@@ -219,9 +232,13 @@ private struct GradientTerms {
     firstTerm = []
     swap(&slot, &scratch.slot)
     swap(&firstTerm, &scratch.firstTerm)
-    slot.append(contentsOf: repeatElement(0, count: top - lowest + 1))
+    // Every start is written below; the terms are nil already where the last walk left them
+    // (``WalkScratch/clear()``), so only missing ones are appended.
+    if slot.count < top - lowest + 1 { slot.append(contentsOf: repeatElement(0, count: top - lowest + 1 - slot.count)) }
+    slot[0] = 0
     for id in lowest..<top { slot[id - lowest + 1] = slot[id - lowest] + graph.nodes[id].outputs.count }
-    firstTerm.append(contentsOf: repeatElement(nil, count: slot[top - lowest]))
+    let terms = slot[top - lowest]
+    if firstTerm.count < terms { firstTerm.append(contentsOf: repeatElement(nil, count: terms - firstTerm.count)) }
   }
 
   /// Moves the arrays back into `scratch`.
