@@ -14,7 +14,7 @@ STEPS steps; the figure is seconds per epoch = time per step x 469 (60,000 / 128
 and images per second, median and min-max over the blocks.
 
 Usage (the driver Scripts/bench/peers.sh runs it, with the thread settings in the environment):
-    python Scripts/bench/cnn.py tensorflow|jax|torch [--steps 100] [--repetitions 3] [--models cnn,cnn-bn]
+    python Scripts/bench/cnn.py tensorflow|jax|torch|torch1 [--steps 100] [--repetitions 3] [--models cnn,cnn-bn]
 
 Systems:
   TensorFlow tf.function  a Keras Sequential model and keras.optimizers.Adam, one tf.function
@@ -24,7 +24,7 @@ Systems:
   JAX jit                 jax.lax.conv_general_dilated (NHWC, HWIO) and reduce_window, Adam in
                           jax.numpy, one jax.jit step per batch
   PyTorch eager           nn.Sequential of nn.Conv2d, nn.MaxPool2d, nn.Dropout, nn.Linear (NCHW),
-                          torch.optim.Adam
+                          torch.optim.Adam (peer torch1: the same at one intra-op thread)
 Batch normalization: keras.layers.BatchNormalization, nn.BatchNorm2d(eps=1e-3, momentum=0.01)
 (PyTorch's momentum is the new value's weight) and, in JAX, the batch's mean and biased variance
 over N, H, W with the moving averages carried in the jitted step's state.
@@ -243,10 +243,19 @@ def torch_setup():
     torch.set_num_threads(threads())
 
 
+def torch_one_thread_setup():
+    # PyTorch at one intra-op thread as well: on a 2-vCPU virtual machine its two OpenMP threads
+    # can be 15x slower than one (2026-12-02: digits 64-128-10 at batch 256, 247 against 16 ms
+    # per epoch under load), so the faster of the two settings is always in the table.
+    import torch
+    torch.set_num_threads(1)
+
+
 PEERS = {
     "tensorflow": (tensorflow_setup, [("TensorFlow tf.function", bench_tf_function), ("Keras fit", bench_keras_fit)]),
     "jax": (None, [("JAX jit", bench_jax)]),
     "torch": (torch_setup, [("PyTorch eager", bench_torch)]),
+    "torch1": (torch_one_thread_setup, [("PyTorch eager, 1 thread", bench_torch)]),
 }
 
 

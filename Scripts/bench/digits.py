@@ -14,7 +14,7 @@ min-max over those epochs and the final test accuracy as a sanity check (the pee
 own seeded split and initial weights, so their test sets differ from Backprop's).
 
 Usage (the driver Scripts/bench/peers.sh runs it, with the thread settings in the environment):
-    python Scripts/bench/digits.py tensorflow|jax|torch|numpy [--epochs 20]
+    python Scripts/bench/digits.py tensorflow|jax|torch|torch1|numpy [--epochs 20]
 
 Systems:
   TensorFlow tf.function  a Keras Sequential model and keras.optimizers.Adam, one tf.function
@@ -22,6 +22,7 @@ Systems:
   Keras fit               the same model, model.compile + model.fit(batch_size, shuffle=True)
   JAX jit                 the network and Adam in jax.numpy, one jax.jit step per batch
   PyTorch eager           nn.Sequential of nn.Linear + nn.ReLU, torch.optim.Adam
+                          (peer torch1: the same at one intra-op thread)
   NumPy                   a hand-written forward/backward pass with Adam (OpenBLAS)
 """
 import argparse
@@ -243,10 +244,19 @@ def torch_setup():
     torch.set_num_threads(threads())
 
 
+def torch_one_thread_setup():
+    # PyTorch at one intra-op thread as well: on a 2-vCPU virtual machine its two OpenMP threads
+    # can be 15x slower than one (2026-12-02: digits 64-128-10 at batch 256, 247 against 16 ms
+    # per epoch under load), so the faster of the two settings is always in the table.
+    import torch
+    torch.set_num_threads(1)
+
+
 PEERS = {
     "tensorflow": (tensorflow_setup, [("TensorFlow tf.function", bench_tf_function), ("Keras fit", bench_keras_fit)]),
     "jax": (None, [("JAX jit", bench_jax)]),
     "torch": (torch_setup, [("PyTorch eager", bench_torch)]),
+    "torch1": (torch_one_thread_setup, [("PyTorch eager, 1 thread", bench_torch)]),
     "numpy": (None, [("NumPy", bench_numpy)]),
 }
 

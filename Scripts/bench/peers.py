@@ -49,8 +49,8 @@ FULL = dict(step_rounds=2, bp_steps=200_000, bp_reps=7, peer_steps=2000, peer_re
 QUICK = dict(step_rounds=1, bp_steps=20_000, bp_reps=2, peer_steps=200, peer_reps=2,
              digits_rounds=1, epochs=3, kernel_rounds=1, kernel_reps=1,
              cnn_rounds=1, cnn_steps=10, cnn_reps=1)
-PEERS = {"steps": ["tensorflow", "torch", "jax"], "digits": ["tensorflow", "jax", "torch", "numpy"],
-         "kernels": ["numpy"], "cnn": ["torch", "tensorflow", "jax"]}
+PEERS = {"steps": ["tensorflow", "torch", "jax"], "digits": ["tensorflow", "jax", "torch", "torch1", "numpy"],
+         "kernels": ["numpy"], "cnn": ["torch", "torch1", "tensorflow", "jax"]}
 
 
 def log(message):
@@ -76,7 +76,9 @@ def thread_note():
     return (f"{t} threads = the online cores, for every system: Backprop `BACKPROP_NUM_THREADS={t}` "
             f"(its matrix products split over the threads above 4M multiply-adds, and from 512K when that measures faster; the notebook steps "
             f"run on the calling thread); NumPy `OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=MKL_NUM_THREADS={t}` "
-            f"(OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed); PyTorch `torch.set_num_threads({t})`; "
+            f"(OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed); PyTorch `torch.set_num_threads({t})` "
+            f"(and, for the digits MLP and the CNN, a second row at `torch.set_num_threads(1)`, which can be "
+            f"far faster on a small virtual machine); "
             f"TensorFlow intra-op threads {t} (`tf.config.threading`, and `ConfigProto` for compat.v1 "
             f"sessions), inter-op its default; JAX/XLA its default CPU thread pool (one thread per "
             f"online core, {t}).")
