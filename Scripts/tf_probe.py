@@ -170,6 +170,8 @@ def cases():
         "pad_v2": lambda x, i: tf.pad(x, [[1, 1], [0, 1], [2, 0]], constant_values=1.5),
         "prod_keep_zero": lambda x, i: tf.reduce_prod(x * tf.constant([[1.0], [0.0], [1.0]]), axis=[0, 2], keepdims=True),
         "prod_int": lambda x, i: tf.reduce_prod(i + 1, axis=0),
+        "mirror_pad_reflect": lambda x, i: tf.pad(x, [[1, 1], [2, 0], [0, 3]], mode="REFLECT"),
+        "mirror_pad_symmetric": lambda x, i: tf.pad(x, [[2, 1], [0, 3], [4, 0]], mode="SYMMETRIC"),
         "relu6": lambda x, i: tf.nn.relu6(x),
         "range": lambda x, i: tf.cast(tf.range(3, 11, 2), tf.float32),
         "fill": lambda x, i: tf.fill([2, 3], 1.5),
@@ -300,6 +302,16 @@ def cases():
         loss = tf.reduce_mean(tf.square(p - y), name="loss")
         tf1.train.GradientDescentOptimizer(0.1).minimize(loss, name="train")
     out["v1_pad_prod_sgd"] = lambda: case_v1("v1_pad_prod_sgd", pad_prod, {"x:0": xp, "y:0": yp}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4, optimizer=settings["sgd"])
+
+    def mirror_pad():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w = tf1.get_variable("w", [7, 1], initializer=tf1.constant_initializer([[0.1], [-0.2], [0.3], [0.4], [-0.5], [0.6], [0.2]]), use_resource=False)
+        h = tf.pad(tf.pad(x, [[0, 0], [2, 0]], mode="SYMMETRIC"), [[0, 0], [0, 2]], mode="REFLECT")
+        pred = tf.matmul(h, w, name="pred")
+        loss = tf.reduce_mean(tf.square(pred - y), name="loss")
+        tf1.train.GradientDescentOptimizer(0.1).minimize(loss, name="train")
+    out["v1_mirror_pad_sgd"] = lambda: case_v1("v1_mirror_pad_sgd", mirror_pad, {"x:0": xp, "y:0": yp}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4, optimizer=settings["sgd"])
 
     # Keras models frozen for inference.
     import keras

@@ -217,6 +217,7 @@ func makeOpTable() -> [OpEntry] {
   for exclusive in [false, true] { for reverse in [false, true] { t.append(cumsumEntry(exclusive: exclusive, reverse: reverse)) } }
   for exclusive in [false, true] { for reverse in [false, true] { t.append(cumprodEntry(exclusive: exclusive, reverse: reverse)) } }
   t.append(padEntry())
+  for mode in MirrorPadMode.allCases { t.append(mirrorPadEntry(mode)) }
   t.append(matmulEntry())
   t.append(contentsOf: convolutionEntries())
 
@@ -359,6 +360,39 @@ private func padEntry() -> OpEntry {
               let inner = o.indices.map { o[$0] - before[$0] }
               guard inner.indices.allSatisfy({ inner[$0] >= 0 && inner[$0] < shape[$0] }) else { return fill }
               return v[flatIndex(inner, Shape(shape))]
+            }, out)
+        })
+    })
+}
+
+/// `tf.pad` in REFLECT or SYMMETRIC mode: rank 0-4 (size-0 axes included), each padding drawn
+/// up to the mode's limit (`n − 1` or `n`); the reference indexes the input with the mirrored
+/// index written out.
+private func mirrorPadEntry(_ mode: MirrorPadMode) -> OpEntry {
+  OpEntry(
+    name: "MirrorPad(\(mode.rawValue))", covers: ["MirrorPad", "MirrorPadGrad"], arity: 1, domain: "reals in [-2, 2]; paddings up to the mode's limit",
+    dtypes: floats + [.int32], differentiable: true, secondOrder: .checked,
+    draw: { g, k in
+      let shape = familyShape(k, &g, empty: true)
+      let limit = { (n: Int) in mode == .reflect ? Swift.max(n - 1, 0) : n }
+      let before = shape.map { g.choice(Swift.min(limit($0), 3) + 1) }
+      let after = shape.map { g.choice(Swift.min(limit($0), 3) + 1) }
+      return OpCase(
+        inputs: [Domain.real(-2, 2).array(shape, &g)],
+        build: { xs, _ in try mirrorPad(xs[0], paddings: Array(zip(before, after)).map { (before: $0, after: $1) }, mode: mode) },
+        reference: { x in
+          let out = shape.indices.map { before[$0] + shape[$0] + after[$0] }
+          let v = x[0].doubles
+          return arr(
+            (0..<out.reduce(1, *)).map { i in
+              let o = multiIndex(i, Shape(out))
+              let source = o.indices.map { a -> Int in
+                let j = o[a] - before[a], n = shape[a]
+                if j < 0 { return mode == .reflect ? -j : -j - 1 }
+                if j >= n { return mode == .reflect ? 2 * n - 2 - j : 2 * n - 1 - j }
+                return j
+              }
+              return v[flatIndex(source, Shape(shape))]
             }, out)
         })
     })

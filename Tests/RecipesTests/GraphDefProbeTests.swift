@@ -182,6 +182,9 @@ struct ProbeCase {
       "BroadcastGradientArgs: gradients/sub_grad/BroadcastGradientArgs", "InvertPermutation: gradients/pred_grad/InvertPermutation",
       "ApplyGradientDescent: train/update_w/ApplyGradientDescent",
     ],
+    "v1_mirror_pad_sgd": [
+      "BroadcastGradientArgs: gradients/sub_grad/BroadcastGradientArgs", "ApplyGradientDescent: train/update_w/ApplyGradientDescent",
+    ],
   ]
 
   static func names(in directory: String) throws -> [String] {

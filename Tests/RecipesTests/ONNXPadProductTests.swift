@@ -13,8 +13,9 @@ private let fixtures: String = {
   return file.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/onnx"
 }()
 
-/// `pad` and `product` in ONNX (opset 13): `Pad` with its pads (all befores, then all afters)
-/// and value as inputs, `ReduceProd` with its axes as an attribute.
+/// `pad`, `mirrorPad` (REFLECT) and `product` in ONNX (opset 13): `Pad` with its pads (all
+/// befores, then all afters) and value as inputs (mode `reflect` for the mirror padding),
+/// `ReduceProd` with its axes as an attribute.
 /// `Tests/Fixtures/onnx/pad_prod.onnx` is the model below with its input (one element 0) and
 /// Backprop's output (`.npy`); `Scripts/check_onnx.py --outputs` runs it in onnxruntime
 /// (`BACKPROP_WRITE_FIXTURES=1 swift test --filter ONNXPadProductTests` rewrites them).
@@ -43,7 +44,8 @@ private let fixtures: String = {
     let x = g.placeholder(.float32, shape: [nil, 3, 4], name: "x")
     let padded = try pad(x, paddings: [(0, 0), (1, 0), (0, 2)], value: 1.5, name: "padded")
     let zeros = try pad(padded, paddings: [(0, 0), (0, 1), (1, 0)], name: "zeros")
-    let columns = try product(padded, axes: [1], name: "columns")
+    let mirrored = try mirrorPad(x, paddings: [(0, 0), (1, 1), (2, 0)], mode: .reflect, name: "mirrored")
+    let columns = try product(padded, axes: [1], name: "columns") + product(mirrored, axes: [1])
     let y = try product(zeros + 2, axes: [1], keepDims: false, name: "prod") + pad(columns, paddings: [(0, 0), (1, 0)])
     let session = Session(graph: g)
     var generator = SeededGenerator(seed: 7)
@@ -54,7 +56,7 @@ private let fixtures: String = {
     #expect(output.shape == [2, 7])
     let bytes = try g.onnxModel(inputs: [x], outputs: [y], session: session)
     let (ops, initializers) = try contents(bytes)
-    #expect(ops.filter { $0 == "Pad" }.count == 3 && ops.filter { $0 == "ReduceProd" }.count == 2, "\(ops)")
+    #expect(ops.filter { $0 == "Pad" }.count == 4 && ops.filter { $0 == "ReduceProd" }.count == 3, "\(ops)")
     #expect(initializers.contains("padded/pads") && initializers.contains("padded/constant_value"), "\(initializers)")
     let files = (model: fixtures + "/pad_prod.onnx", input: fixtures + "/pad_prod_input.npy", output: fixtures + "/pad_prod_output.npy")
     if getenv("BACKPROP_WRITE_FIXTURES") != nil {

@@ -129,6 +129,19 @@ struct GraphDefExporter {
     return name
   }
 
+  /// TensorFlow's `MirrorPad` or `MirrorPadGrad` node: the paddings as an [rank, 2] constant
+  /// (added to `out`), the mode as an attribute.
+  mutating func mirrorPadNodes(
+    _ op: String, _ name: String, _ input: String, _ before: [Int], _ after: [Int], _ mode: MirrorPadMode, _ t: DType
+  ) -> [TFNode] {
+    let paddings = fresh(name + "/paddings")
+    let pairs = NDArray(zip(before, after).flatMap { [Int32($0), Int32($1)] }, shape: [before.count, 2])
+    out.append(TFNode(name: paddings, op: "Const", attrs: [("dtype", .type(.int32)), ("value", .tensor(pairs))]))
+    return [
+      TFNode(name: name, op: op, inputs: [input, paddings], attrs: [("T", .type(t)), ("Tpaddings", .type(.int32)), ("mode", .string(mode.rawValue))])
+    ]
+  }
+
   mutating func scalarConst(_ base: String, _ value: Double, _ dtype: DType) throws -> String {
     let name = fresh(base)
     out.append(
@@ -520,6 +533,10 @@ struct GraphDefExporter {
       let sizes = intConst(name + "/size_splits", s.sizes)
       let axis = intConst(name + "/split_dim", [s.axis], scalar: true)
       return [TFNode(name: name, op: "SplitV", inputs: [inputs[0], sizes, axis], attrs: [("T", .type(t)), ("Tlen", .type(.int32)), ("num_split", .int(s.sizes.count))])]
+    case let m as MirrorPad:
+      return mirrorPadNodes("MirrorPad", name, inputs[0], m.before, m.after, m.mode, t)
+    case let m as MirrorPadGrad:
+      return mirrorPadNodes("MirrorPadGrad", name, inputs[0], m.before, m.after, m.mode, t)
     case let p as Pad:
       // TensorFlow's paddings are an [rank, 2] tensor; a value other than 0 makes it PadV2.
       let paddings = fresh(name + "/paddings")

@@ -230,7 +230,7 @@ struct GraphDefImporter {
     "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV", "ApplyAdam",
     "Conv2D", "MaxPool", "AvgPool", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
     "IdentityN", "Relu6", "Erfc", "Pack", "Split", "Fill", "Cumsum", "Tile", "Shape", "StridedSlice",
-    "Pad", "PadV2", "Prod", "Cumprod",
+    "Pad", "PadV2", "Prod", "Cumprod", "MirrorPad", "MirrorPadGrad",
   ]
 
   let graph: Graph
@@ -1108,6 +1108,22 @@ struct GraphDefImporter {
       let value = d.op == "PadV2" ? try constScalar(d, 2) : 0
       let pairs = stride(from: 0, to: flat.count, by: 2).map { (before: flat[$0], after: flat[$0 + 1]) }
       result = [try apply(Pad(before: pairs.map(\.before), after: pairs.map(\.after), value: value), [v])]
+    case "MirrorPad", "MirrorPadGrad":
+      // The paddings as Pad's; the mode REFLECT or SYMMETRIC. MirrorPadGrad's paddings are
+      // those of the MirrorPad whose gradient it is (its input has the padded shape).
+      let v = try x(0)
+      let flat = try constInts(d, 1)
+      guard flat.count == 2 * v.shape.rank else {
+        throw fail("node '\(name)' (\(d.op)): paddings \(flat) need a (before, after) pair per axis of '\(v.name)' \(v.shape)")
+      }
+      guard case let .string(text)? = d.attrs["mode"], let mode = MirrorPadMode(rawValue: text) else {
+        throw fail("node '\(name)' (\(d.op)): mode must be REFLECT or SYMMETRIC")
+      }
+      let before = stride(from: 0, to: flat.count, by: 2).map { flat[$0] }, after = stride(from: 1, to: flat.count, by: 2).map { flat[$0] }
+      result = [
+        try d.op == "MirrorPad"
+          ? apply(MirrorPad(before: before, after: after, mode: mode), [v]) : apply(MirrorPadGrad(before: before, after: after, mode: mode), [v])
+      ]
     case "SplitV":
       let v = try x(0)
       guard let a = try constInts(d, 2).first else { throw fail("'\(name)': no axis") }

@@ -43,8 +43,8 @@ extension Graph {
   /// HWIO filters, written as ONNX's NCHW/OIHW operations between `Transpose` nodes, TF's
   /// `SAME` padding as explicit pads when the image size is known, `SAME_UPPER` otherwise),
   /// layer normalization (`LayerNorm`'s `Normalize`, as `ReduceMean`, `Sub`, `Mul`, `Add`,
-  /// `Sqrt` and `Div`: ONNX's `LayerNormalization` needs opset 17), `Pad` (a constant value)
-  /// and `Prod` (`ReduceProd`).
+  /// `Sqrt` and `Div`: ONNX's `LayerNormalization` needs opset 17), `Pad` (a constant value),
+  /// `MirrorPad` in REFLECT mode (`Pad` with mode `reflect`) and `Prod` (`ReduceProd`).
   /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)`` for an input or output of
   ///   another graph; ``GraphError/invalidArgument(op:reason:location:)`` for an input or
   ///   output given twice (ONNX names each once), or a session of another graph;
@@ -288,6 +288,12 @@ extension Graph {
         initializers.append(int64Tensor(p.before + p.after, pads))
         initializers.append(tensorProto(NDArray(scalar: p.value, dtype: node.outputs[0].dtype), value))
         emitted.append(ONNXNode(op: "Pad", inputs: [ins[0], pads, value], output: node.name, attributes: [("mode", .string("constant"))]))
+        continue
+      case let m as MirrorPad where m.mode == .reflect:
+        // ONNX's "reflect" is TensorFlow's REFLECT (SYMMETRIC has no opset-13 counterpart).
+        let pads = fresh(node.name + "/pads")
+        initializers.append(int64Tensor(m.before + m.after, pads))
+        emitted.append(ONNXNode(op: "Pad", inputs: [ins[0], pads], output: node.name, attributes: [("mode", .string("reflect"))]))
         continue
       case let p as Product:
         // Opset 13's ReduceProd takes its axes as an attribute (an input from opset 18). No
