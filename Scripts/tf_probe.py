@@ -167,6 +167,11 @@ def cases():
         "stack": lambda x, i: tf.stack([x, x], axis=1),
         "tile": lambda x, i: tf.tile(x, [1, 2, 1]),
         "pad": lambda x, i: tf.pad(x, [[0, 0], [1, 0], [0, 2]]),
+        "pad_v2": lambda x, i: tf.pad(x, [[1, 1], [0, 1], [2, 0]], constant_values=1.5),
+        "prod_keep_zero": lambda x, i: tf.reduce_prod(x * tf.constant([[1.0], [0.0], [1.0]]), axis=[0, 2], keepdims=True),
+        "prod_int": lambda x, i: tf.reduce_prod(i + 1, axis=0),
+        "mirror_pad_reflect": lambda x, i: tf.pad(x, [[1, 1], [2, 0], [0, 3]], mode="REFLECT"),
+        "mirror_pad_symmetric": lambda x, i: tf.pad(x, [[2, 1], [0, 3], [4, 0]], mode="SYMMETRIC"),
         "relu6": lambda x, i: tf.nn.relu6(x),
         "range": lambda x, i: tf.cast(tf.range(3, 11, 2), tf.float32),
         "fill": lambda x, i: tf.fill([2, 3], 1.5),
@@ -223,6 +228,7 @@ def cases():
         "maxpool_same": lambda x, i: tf.nn.max_pool2d(tf.reshape(x, [1, 4, 6, 1]), ksize=3, strides=2, padding="SAME"),
         "avgpool_same": lambda x, i: tf.nn.avg_pool2d(tf.reshape(x, [1, 4, 6, 1]), ksize=3, strides=2, padding="SAME"),
         "conv_explicit_padding": lambda x, i: tf.nn.conv2d(tf.reshape(x, [1, 4, 6, 1]), tf.ones([2, 2, 1, 1]), strides=1, padding=[[0, 0], [1, 0], [0, 2], [0, 0]]),
+        "conv_explicit_strided": lambda x, i: tf.nn.conv2d(tf.reshape(x, [2, 3, 4, 1]), tf.constant(np.arange(12, dtype=np.float32).reshape(3, 2, 1, 2) - 5.0), strides=[1, 2, 1, 1], padding=[[0, 0], [2, 1], [1, 1], [0, 0]]),
         "argmin_int64": lambda x, i: tf.cast(tf.argmin(x, axis=-1), tf.float32),
         "leaky_default": lambda x, i: tf.nn.leaky_relu(x),
         "select_scalar": lambda x, i: tf.where(tf.constant(True), x, -x),
@@ -278,6 +284,35 @@ def cases():
     xd = rng.randn(5, 3)
     out["v1_float64_sgd"] = lambda: case_v1("v1_float64_sgd", f64, {"x:0": xd}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=3, optimizer={"kind": "sgd", "learning_rate": 0.05})
 
+    # Training through tf.pad and tf.reduce_prod: TensorFlow's gradients of both (its Prod
+    # gradient's exclusive running products) against Backprop's, by the losses. The second
+    # column of z starts at 0, so the product is 0 and its gradient is the other factor's.
+    rng_pad = np.random.RandomState(11)
+    xp = rng_pad.randn(6, 3).astype(np.float32)
+    yp = rng_pad.randn(6, 1).astype(np.float32)
+
+    def pad_prod():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w = tf1.get_variable("w", [5, 2], initializer=tf1.constant_initializer([[0.1, 0.0], [0.2, 0.0], [-0.3, 0.0], [0.4, 0.0], [0.5, 0.0]]), use_resource=False)
+        b = tf1.get_variable("b", [2], initializer=tf1.constant_initializer([0.5, 0.0]), use_resource=False)
+        h = tf.pad(x, [[0, 0], [1, 1]], constant_values=1.0)
+        z = tf.matmul(h, w) + b
+        p = tf.reduce_prod(z, axis=1, keepdims=True, name="pred")
+        loss = tf.reduce_mean(tf.square(p - y), name="loss")
+        tf1.train.GradientDescentOptimizer(0.1).minimize(loss, name="train")
+    out["v1_pad_prod_sgd"] = lambda: case_v1("v1_pad_prod_sgd", pad_prod, {"x:0": xp, "y:0": yp}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4, optimizer=settings["sgd"])
+
+    def mirror_pad():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w = tf1.get_variable("w", [7, 1], initializer=tf1.constant_initializer([[0.1], [-0.2], [0.3], [0.4], [-0.5], [0.6], [0.2]]), use_resource=False)
+        h = tf.pad(tf.pad(x, [[0, 0], [2, 0]], mode="SYMMETRIC"), [[0, 0], [0, 2]], mode="REFLECT")
+        pred = tf.matmul(h, w, name="pred")
+        loss = tf.reduce_mean(tf.square(pred - y), name="loss")
+        tf1.train.GradientDescentOptimizer(0.1).minimize(loss, name="train")
+    out["v1_mirror_pad_sgd"] = lambda: case_v1("v1_mirror_pad_sgd", mirror_pad, {"x:0": xp, "y:0": yp}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4, optimizer=settings["sgd"])
+
     # Keras models frozen for inference.
     import keras
     keras.utils.set_random_seed(3)
@@ -311,6 +346,13 @@ def cases():
         keras.Input((6,)), keras.layers.Dense(6, activation="selu"), keras.layers.Dense(6, activation="softplus"),
         keras.layers.Dense(6, activation="swish"), keras.layers.LeakyReLU(0.2), keras.layers.ReLU(max_value=6.0),
         keras.layers.Dense(4, activation="elu"), keras.layers.Softmax()]), [xi])
+
+    def zero_padding():
+        keras.utils.set_random_seed(5)
+        return keras.Sequential([
+            keras.Input((8, 8, 3)), keras.layers.ZeroPadding2D(((1, 2), (0, 1))), keras.layers.Conv2D(2, 3, activation="relu"),
+            keras.layers.Flatten(), keras.layers.Dense(2)])
+    out["keras_zero_padding"] = lambda: case_keras("keras_zero_padding", zero_padding(), [ximg])
     return out
 
 

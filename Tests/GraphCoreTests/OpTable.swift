@@ -205,6 +205,9 @@ func makeOpTable() -> [OpEntry] {
   t.append(reduction("logSumExp", .real(-2, 2), covers: ["Max", "StopGradient", "Exp", "Log"], { try logSumExp($0, axes: $1, keepDims: $2) }) {
     refLogSumExp($0)
   })
+  t.append(reduction("Prod", .awayFromZero, covers: ["Prod", "Cumprod", "BroadcastLike"], empty: true, { try product($0, axes: $1, keepDims: $2) }) {
+    $0.reduce(1, *)
+  })
   t.append(argEntry("ArgMax", largest: true))
   t.append(argEntry("ArgMin", largest: false))
   t.append(softmaxEntry(log: false))
@@ -212,6 +215,9 @@ func makeOpTable() -> [OpEntry] {
   t.append(sparseXentEntry())
   t += trainingEntries()
   for exclusive in [false, true] { for reverse in [false, true] { t.append(cumsumEntry(exclusive: exclusive, reverse: reverse)) } }
+  for exclusive in [false, true] { for reverse in [false, true] { t.append(cumprodEntry(exclusive: exclusive, reverse: reverse)) } }
+  t.append(padEntry())
+  for mode in MirrorPadMode.allCases { t.append(mirrorPadEntry(mode)) }
   t.append(matmulEntry())
   t.append(contentsOf: convolutionEntries())
 
@@ -302,6 +308,92 @@ private func softmaxEntry(log: Bool) -> OpEntry {
             let z = v.map { Foundation.exp($0) }.reduce(0, +)
             return v.map { log ? $0 - Foundation.log(z) : Foundation.exp($0) / z }
           }
+        })
+    })
+}
+
+private func cumprodEntry(exclusive: Bool, reverse: Bool) -> OpEntry {
+  OpEntry(
+    name: "Cumprod(exclusive: \(exclusive), reverse: \(reverse))", covers: ["Cumprod"], arity: 1,
+    domain: Domain.awayFromZero.description, dtypes: floats, differentiable: true, secondOrder: .checked,
+    draw: { g, k in
+      let shape = familyShape(k, &g, minRank: 1, maxRank: 3)
+      let axis = g.choice(shape.count)
+      return OpCase(
+        inputs: [Domain.awayFromZero.array(shape, &g)],
+        build: { xs, _ in try cumprod(xs[0], axis: axis, exclusive: exclusive, reverse: reverse) },
+        reference: { x in
+          refLanes(x[0], axis: axis) { v in
+            let n = v.count
+            return (0..<n).map { i in
+              let range = reverse ? (exclusive ? (i + 1)..<n : i..<n) : (exclusive ? 0..<i : 0..<(i + 1))
+              return range.reduce(1.0) { $0 * v[$1] }
+            }
+          }
+        })
+    })
+}
+
+/// `tf.pad` with a constant: rank 0-4 (size-0 axes included), paddings 0-2 per side, the value
+/// 0 or another (an integer for int32).
+private func padEntry() -> OpEntry {
+  OpEntry(
+    name: "Pad", covers: ["Pad", "Slice"], arity: 1, domain: "reals in [-2, 2]; paddings 0...2", dtypes: floats + [.int32],
+    differentiable: true, secondOrder: .checked,
+    draw: { g, k in
+      let shape = familyShape(k, &g, empty: true)
+      let before = shape.map { _ in g.choice(3) }
+      let after = shape.map { _ in g.choice(3) }
+      let value = [0.0, 1.5, -2.0][g.choice(3)]
+      return OpCase(
+        inputs: [Domain.real(-2, 2).array(shape, &g)],
+        build: { xs, dtype in
+          try pad(xs[0], paddings: Array(zip(before, after)).map { (before: $0, after: $1) }, value: dtype == .int32 ? value.rounded(.down) : value)
+        },
+        reference: { x in
+          let fill = x[0].dtype == .int32 ? value.rounded(.down) : value
+          let out = shape.indices.map { before[$0] + shape[$0] + after[$0] }
+          let v = x[0].doubles
+          return arr(
+            (0..<out.reduce(1, *)).map { i in
+              let o = multiIndex(i, Shape(out))
+              let inner = o.indices.map { o[$0] - before[$0] }
+              guard inner.indices.allSatisfy({ inner[$0] >= 0 && inner[$0] < shape[$0] }) else { return fill }
+              return v[flatIndex(inner, Shape(shape))]
+            }, out)
+        })
+    })
+}
+
+/// `tf.pad` in REFLECT or SYMMETRIC mode: rank 0-4 (size-0 axes included), each padding drawn
+/// up to the mode's limit (`n − 1` or `n`); the reference indexes the input with the mirrored
+/// index written out.
+private func mirrorPadEntry(_ mode: MirrorPadMode) -> OpEntry {
+  OpEntry(
+    name: "MirrorPad(\(mode.rawValue))", covers: ["MirrorPad", "MirrorPadGrad"], arity: 1, domain: "reals in [-2, 2]; paddings up to the mode's limit",
+    dtypes: floats + [.int32], differentiable: true, secondOrder: .checked,
+    draw: { g, k in
+      let shape = familyShape(k, &g, empty: true)
+      let limit = { (n: Int) in mode == .reflect ? Swift.max(n - 1, 0) : n }
+      let before = shape.map { g.choice(Swift.min(limit($0), 3) + 1) }
+      let after = shape.map { g.choice(Swift.min(limit($0), 3) + 1) }
+      return OpCase(
+        inputs: [Domain.real(-2, 2).array(shape, &g)],
+        build: { xs, _ in try mirrorPad(xs[0], paddings: Array(zip(before, after)).map { (before: $0, after: $1) }, mode: mode) },
+        reference: { x in
+          let out = shape.indices.map { before[$0] + shape[$0] + after[$0] }
+          let v = x[0].doubles
+          return arr(
+            (0..<out.reduce(1, *)).map { i in
+              let o = multiIndex(i, Shape(out))
+              let source = o.indices.map { a -> Int in
+                let j = o[a] - before[a], n = shape[a]
+                if j < 0 { return mode == .reflect ? -j : -j - 1 }
+                if j >= n { return mode == .reflect ? 2 * n - 2 - j : 2 * n - 1 - j }
+                return j
+              }
+              return v[flatIndex(source, Shape(shape))]
+            }, out)
         })
     })
 }

@@ -129,6 +129,19 @@ struct GraphDefExporter {
     return name
   }
 
+  /// TensorFlow's `MirrorPad` or `MirrorPadGrad` node: the paddings as an [rank, 2] constant
+  /// (added to `out`), the mode as an attribute.
+  mutating func mirrorPadNodes(
+    _ op: String, _ name: String, _ input: String, _ before: [Int], _ after: [Int], _ mode: MirrorPadMode, _ t: DType
+  ) -> [TFNode] {
+    let paddings = fresh(name + "/paddings")
+    let pairs = NDArray(zip(before, after).flatMap { [Int32($0), Int32($1)] }, shape: [before.count, 2])
+    out.append(TFNode(name: paddings, op: "Const", attrs: [("dtype", .type(.int32)), ("value", .tensor(pairs))]))
+    return [
+      TFNode(name: name, op: op, inputs: [input, paddings], attrs: [("T", .type(t)), ("Tpaddings", .type(.int32)), ("mode", .string(mode.rawValue))])
+    ]
+  }
+
   mutating func scalarConst(_ base: String, _ value: Double, _ dtype: DType) throws -> String {
     let name = fresh(base)
     out.append(
@@ -398,6 +411,24 @@ struct GraphDefExporter {
     case let s as Sum:
       let axes = intConst(name + "/reduction_indices", s.axes)
       return [TFNode(name: name, op: "Sum", inputs: inputs + [axes], attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("keep_dims", .bool(s.keepDims))])]
+    case let p as Product:
+      let axes = intConst(name + "/reduction_indices", p.axes)
+      return [TFNode(name: name, op: "Prod", inputs: inputs + [axes], attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("keep_dims", .bool(p.keepDims))])]
+    case let c as CumulativeProduct:
+      let axis = intConst(name + "/axis", [c.axis], scalar: true)
+      return [
+        TFNode(
+          name: name, op: "Cumprod", inputs: inputs + [axis],
+          attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("exclusive", .bool(c.exclusive)), ("reverse", .bool(c.reverse))])
+      ]
+    case let c as CumulativeSum:
+      // (Written since Cumprod's gradient, a Cumsum, reached it: it was imported, not exported.)
+      let axis = intConst(name + "/axis", [c.axis], scalar: true)
+      return [
+        TFNode(
+          name: name, op: "Cumsum", inputs: inputs + [axis],
+          attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("exclusive", .bool(c.exclusive)), ("reverse", .bool(c.reverse))])
+      ]
     case let e as Extremum:
       let axes = intConst(name + "/reduction_indices", e.axes)
       return [TFNode(name: name, op: e.typeName, inputs: inputs + [axes], attrs: [("T", .type(t)), ("Tidx", .type(.int32)), ("keep_dims", .bool(e.keepDims))])]
@@ -502,6 +533,19 @@ struct GraphDefExporter {
       let sizes = intConst(name + "/size_splits", s.sizes)
       let axis = intConst(name + "/split_dim", [s.axis], scalar: true)
       return [TFNode(name: name, op: "SplitV", inputs: [inputs[0], sizes, axis], attrs: [("T", .type(t)), ("Tlen", .type(.int32)), ("num_split", .int(s.sizes.count))])]
+    case let m as MirrorPad:
+      return mirrorPadNodes("MirrorPad", name, inputs[0], m.before, m.after, m.mode, t)
+    case let m as MirrorPadGrad:
+      return mirrorPadNodes("MirrorPadGrad", name, inputs[0], m.before, m.after, m.mode, t)
+    case let p as Pad:
+      // TensorFlow's paddings are an [rank, 2] tensor; a value other than 0 makes it PadV2.
+      let paddings = fresh(name + "/paddings")
+      let pairs = NDArray(zip(p.before, p.after).flatMap { [Int32($0), Int32($1)] }, shape: [p.before.count, 2])
+      out.append(TFNode(name: paddings, op: "Const", attrs: [("dtype", .type(.int32)), ("value", .tensor(pairs))]))
+      let attrs: [(String, TFAttr)] = [("T", .type(t)), ("Tpaddings", .type(.int32))]
+      guard p.value != 0 else { return [TFNode(name: name, op: "Pad", inputs: [inputs[0], paddings], attrs: attrs)] }
+      let value = try scalarConst(name + "/constant_values", p.value, t)
+      return [TFNode(name: name, op: "PadV2", inputs: [inputs[0], paddings, value], attrs: attrs)]
     case let s as Slice:
       let begin = intConst(name + "/begin", s.begin), size = intConst(name + "/size", s.size)
       return [TFNode(name: name, op: "Slice", inputs: [inputs[0], begin, size], attrs: [("T", .type(t)), ("Index", .type(.int32))])]

@@ -230,6 +230,7 @@ struct GraphDefImporter {
     "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "OneHot", "GatherV2", "Slice", "SplitV", "ApplyAdam",
     "Conv2D", "MaxPool", "AvgPool", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
     "IdentityN", "Relu6", "Erfc", "Pack", "Split", "Fill", "Cumsum", "Tile", "Shape", "StridedSlice",
+    "Pad", "PadV2", "Prod", "Cumprod", "MirrorPad", "MirrorPadGrad",
   ]
 
   let graph: Graph
@@ -1011,7 +1012,7 @@ struct GraphDefImporter {
     case "Cast": result = [try apply(Cast(to: try dtypeAttr(d, "DstT")), [x(0)])]
     case "MatMul":
       result = [try apply(MatMul(transposeA: boolAttr(d, "transpose_a"), transposeB: boolAttr(d, "transpose_b")), [x(0), x(1)])]
-    case "Sum", "Max", "Min", "Mean":
+    case "Sum", "Max", "Min", "Mean", "Prod":
       let v = try x(0)
       // Normalized, sorted, and refused when out of range or repeated, as TensorFlow refuses
       // them ("Axes contains duplicate dimension"): a repeated axis counted twice by `Mean`'s
@@ -1023,6 +1024,7 @@ struct GraphDefImporter {
       case "Max" where v.dtype == .int32: result = [try viaFloat64(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
       case "Min" where v.dtype == .int32: result = [try viaFloat64(Extremum(kind: .min, axes: axes, keepDims: keep), [v])]
       case "Sum": result = [try apply(Sum(axes: axes, keepDims: keep), [v])]
+      case "Prod": result = [try apply(Product(axes: axes, keepDims: keep), [v])]
       case "Max": result = [try apply(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
       case "Min": result = [try apply(Extremum(kind: .min, axes: axes, keepDims: keep), [v])]
       default:
@@ -1095,6 +1097,33 @@ struct GraphDefImporter {
       guard batchDims == 0 else { throw fail("node '\(name)' (GatherV2): batch_dims \(batchDims); Backprop gathers with batch_dims 0 only") }
       result = [try gather(x(0), indices: x(1), axis: a, name: name)]
     case "Slice": result = [try apply(Slice(begin: constInts(d, 1), size: constInts(d, 2)), [x(0)])]
+    case "Pad", "PadV2":
+      // Inputs: the tensor, the paddings ([rank, 2]: before and after per axis) and, for PadV2,
+      // the value (a one-element constant).
+      let v = try x(0)
+      let flat = try constInts(d, 1)
+      guard flat.count == 2 * v.shape.rank else {
+        throw fail("node '\(name)' (\(d.op)): paddings \(flat) need a (before, after) pair per axis of '\(v.name)' \(v.shape)")
+      }
+      let value = d.op == "PadV2" ? try constScalar(d, 2) : 0
+      let pairs = stride(from: 0, to: flat.count, by: 2).map { (before: flat[$0], after: flat[$0 + 1]) }
+      result = [try apply(Pad(before: pairs.map(\.before), after: pairs.map(\.after), value: value), [v])]
+    case "MirrorPad", "MirrorPadGrad":
+      // The paddings as Pad's; the mode REFLECT or SYMMETRIC. MirrorPadGrad's paddings are
+      // those of the MirrorPad whose gradient it is (its input has the padded shape).
+      let v = try x(0)
+      let flat = try constInts(d, 1)
+      guard flat.count == 2 * v.shape.rank else {
+        throw fail("node '\(name)' (\(d.op)): paddings \(flat) need a (before, after) pair per axis of '\(v.name)' \(v.shape)")
+      }
+      guard case let .string(text)? = d.attrs["mode"], let mode = MirrorPadMode(rawValue: text) else {
+        throw fail("node '\(name)' (\(d.op)): mode must be REFLECT or SYMMETRIC")
+      }
+      let before = stride(from: 0, to: flat.count, by: 2).map { flat[$0] }, after = stride(from: 1, to: flat.count, by: 2).map { flat[$0] }
+      result = [
+        try d.op == "MirrorPad"
+          ? apply(MirrorPad(before: before, after: after, mode: mode), [v]) : apply(MirrorPadGrad(before: before, after: after, mode: mode), [v])
+      ]
     case "SplitV":
       let v = try x(0)
       guard let a = try constInts(d, 2).first else { throw fail("'\(name)': no axis") }
@@ -1123,8 +1152,28 @@ struct GraphDefImporter {
         return
       }
     case "Conv2D":
-      let w = try windowAttributes(d)
-      let input = try x(0), filter = try x(1)
+      // `padding: EXPLICIT` (tf.nn.conv2d with a list of paddings): the `explicit_paddings`
+      // (before and after for each NHWC axis) as a Pad of the image, then a VALID convolution.
+      var valid = d
+      var explicit: [Int]? = nil
+      if case .string("EXPLICIT")? = d.attrs["padding"] {
+        guard case let .ints(list)? = d.attrs["explicit_paddings"], list.count == 8, list.allSatisfy({ $0 >= 0 && $0 < 1 << 20 }),
+          list[0] == 0, list[1] == 0, list[6] == 0, list[7] == 0
+        else {
+          throw fail(
+            "node '\(name)' (Conv2D): padding EXPLICIT needs explicit_paddings of 8 non-negative sizes with none on the batch and channel axes (NHWC)")
+        }
+        explicit = list.map { Int($0) }
+        valid.attrs["padding"] = .string("VALID")
+      }
+      let w = try windowAttributes(valid)
+      var input = try x(0)
+      let filter = try x(1)
+      if let explicit {
+        input = try g.apply(
+          Pad(before: stride(from: 0, to: 8, by: 2).map { explicit[$0] }, after: stride(from: 1, to: 8, by: 2).map { explicit[$0] }, value: 0),
+          [input], name: name + "/explicit_padding")
+      }
       var groups = 1
       if let c = input.shape.dimensions.last ?? nil, let fc = filter.shape.dimensions.count == 4 ? filter.shape.dimensions[2] : nil, fc > 0,
         c % fc == 0
@@ -1188,6 +1237,11 @@ struct GraphDefImporter {
     case "Cumsum":
       guard let a = try constInts(d, 1).first else { throw fail("'\(name)': no axis") }
       result = [try cumsum(x(0), axis: a, exclusive: boolAttr(d, "exclusive"), reverse: boolAttr(d, "reverse"), name: name)]
+    case "Cumprod":
+      let v = try x(0)
+      guard let a = try constInts(d, 1).first else { throw fail("'\(name)': no axis") }
+      let axis = try checkedAxes(d, [a], rank: v.shape.rank, input: v)[0]
+      result = [try apply(CumulativeProduct(axis: axis, exclusive: boolAttr(d, "exclusive"), reverse: boolAttr(d, "reverse")), [v])]
     case "Tile":
       // [d0, d1...] tiled [m0, m1...]: reshaped [1, d0, 1, d1...], broadcast to [m0, d0, m1, d1...],
       // reshaped [m0·d0, m1·d1...]: TensorFlow's order, with the gradients of those operations.

@@ -43,7 +43,8 @@ extension Graph {
   /// HWIO filters, written as ONNX's NCHW/OIHW operations between `Transpose` nodes, TF's
   /// `SAME` padding as explicit pads when the image size is known, `SAME_UPPER` otherwise),
   /// layer normalization (`LayerNorm`'s `Normalize`, as `ReduceMean`, `Sub`, `Mul`, `Add`,
-  /// `Sqrt` and `Div`: ONNX's `LayerNormalization` needs opset 17).
+  /// `Sqrt` and `Div`: ONNX's `LayerNormalization` needs opset 17), `Pad` (a constant value),
+  /// `MirrorPad` in REFLECT mode (`Pad` with mode `reflect`) and `Prod` (`ReduceProd`).
   /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)`` for an input or output of
   ///   another graph; ``GraphError/invalidArgument(op:reason:location:)`` for an input or
   ///   output given twice (ONNX names each once), or a session of another graph;
@@ -280,6 +281,26 @@ extension Graph {
           ONNXNode(op: "Div", inputs: [centered, root], output: node.name),
         ]
         continue
+      case let p as Pad:
+        // Opset 13 takes the pads as an int64 input (all befores, then all afters) and the
+        // value as a scalar input of the data's type.
+        let pads = fresh(node.name + "/pads"), value = fresh(node.name + "/constant_value")
+        initializers.append(int64Tensor(p.before + p.after, pads))
+        initializers.append(tensorProto(NDArray(scalar: p.value, dtype: node.outputs[0].dtype), value))
+        emitted.append(ONNXNode(op: "Pad", inputs: [ins[0], pads, value], output: node.name, attributes: [("mode", .string("constant"))]))
+        continue
+      case let m as MirrorPad where m.mode == .reflect:
+        // ONNX's "reflect" is TensorFlow's REFLECT (SYMMETRIC has no opset-13 counterpart).
+        let pads = fresh(node.name + "/pads")
+        initializers.append(int64Tensor(m.before + m.after, pads))
+        emitted.append(ONNXNode(op: "Pad", inputs: [ins[0], pads], output: node.name, attributes: [("mode", .string("reflect"))]))
+        continue
+      case let p as Product:
+        // Opset 13's ReduceProd takes its axes as an attribute (an input from opset 18). No
+        // axes reduce nothing (TF's and Backprop's), where ONNX would reduce every axis.
+        guard !p.axes.isEmpty else { op = "Identity"; break }
+        op = "ReduceProd"
+        attrs = [("axes", .ints(p.axes.map { Int64($0) })), ("keepdims", .int(p.keepDims ? 1 : 0))]
       case let m as MaxPool:
         guard let inputShape else { break }
         channelsFirst(node, "MaxPool", ins[0], [], try windowAttributes(m.geometry, inputShape, kernelShape: true))

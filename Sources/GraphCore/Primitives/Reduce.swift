@@ -31,6 +31,63 @@ package struct Sum: Primitive {
   }
 }
 
+/// The product over some axes (`tf.reduce_prod`): `y = Π_axes x`, removing the axes or keeping
+/// them with size 1 (the product of no elements is 1). Gradient (TensorFlow's, correct with
+/// zeros): `∂y/∂x_i` is the product of the other elements of `x_i`'s group, built from exclusive
+/// running products without dividing by `x_i`, times `g` broadcast back to `x`'s shape (see
+/// ``productOfOthers(_:axes:)``).
+package struct Product: Primitive {
+  /// The axes, normalized and sorted; every axis when built with `nil`.
+  package let axes: [Int]
+  /// Whether reduced axes stay with size 1.
+  package let keepDims: Bool
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
+  /// `Prod`.
+  package var typeName: String { "Prod" }
+  /// The reduced shape (float or int32; int32 products wrap around on overflow).
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    guard inputs[0].dtype != .bool else { throw ShapeError("cannot multiply a bool tensor; cast it to a number type first") }
+    return [reducedType(inputs[0], axes: axes, keepDims: keepDims)]
+  }
+  /// Multiplies each group's elements in order, from 1.
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    switch x.dtype {
+    case .float32: outputs.update(0) { Kernels.reduce(x, Float.self, axes: axes, keepDims: keepDims, initial: 1, into: &$0, *) }
+    case .float64: outputs.update(0) { Kernels.reduce(x, Double.self, axes: axes, keepDims: keepDims, initial: 1, into: &$0, *) }
+    case .int32: outputs.update(0) { Kernels.reduce(x, Int32.self, axes: axes, keepDims: keepDims, initial: 1, into: &$0, &*) }
+    case .bool: throw ShapeError("Prod cannot multiply a bool tensor")
+    }
+  }
+  /// `broadcastLike(expandDims(g, axes), x) · productOfOthers(x, axes)`.
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard var g = upstream[0] else { return [nil] }
+    let x = op.input(0)
+    if !keepDims { for a in axes { g = try expandDims(g, axis: a) } }
+    let spread = try broadcastLike(g, x)
+    guard !axes.isEmpty else { return [spread] }
+    return [try multiply(spread, productOfOthers(x, axes: axes))]
+  }
+}
+
+/// For each element of `x`, the product of the other elements of its group over `axes` (not
+/// empty): `∂(Π_axes x)/∂x_i`, without division, so exact when elements are 0. Along one axis it
+/// is `cumprod(x, exclusive) · cumprod(x, exclusive, reverse)` (the products before and after
+/// the element); over axes `[a] + rest` it is that along `a` of `Π_rest x` (kept dims: the
+/// other rows of the group, whole) times the product of the others over `rest` in the
+/// element's own row: `Π_{j ≠ i} x_j = Π_{rows r ≠ row(i)} Π_r · Π_{j ∈ row(i), j ≠ i} x_j`.
+func productOfOthers(_ x: Tensor, axes: [Int]) throws -> Tensor {
+  let graph = x.graph
+  let axis = axes[0], rest = Array(axes.dropFirst())
+  let rows = rest.isEmpty ? x : try graph.apply(Product(axes: rest, keepDims: true), [x], location: graph.gradientLocation)
+  let front = try graph.apply(CumulativeProduct(axis: axis, exclusive: true, reverse: false), [rows], location: graph.gradientLocation)
+  let back = try graph.apply(CumulativeProduct(axis: axis, exclusive: true, reverse: true), [rows], location: graph.gradientLocation)
+  let along = try multiply(front, back)
+  guard !rest.isEmpty else { return along }
+  return try multiply(along, productOfOthers(x, axes: rest))
+}
+
 /// The number of elements along some axes of `x`, as a scalar of `x`'s dtype (the divisor of
 /// ``mean(_:axes:keepDims:name:file:line:)``). Its value does not depend on `x`'s values, so it
 /// has no gradient.
@@ -87,6 +144,21 @@ public func sum(
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
   return try x.graph.apply(Sum(axes: try reductionAxes(x, axes, "Sum", loc), keepDims: keepDims), [x], name: name, location: loc)
+}
+
+/// The product of `x`'s elements over `axes` (all when `nil`), `Π_axes x` (`tf.reduce_prod`);
+/// the product of no elements is 1. Its gradient is right when elements are 0: `∂y/∂x_i` is the
+/// product of the other elements of `x_i`'s group, computed from exclusive running products
+/// (TensorFlow's method), not as `y / x_i`.
+/// - Parameter keepDims: keep reduced axes with size 1.
+/// - Throws: ``GraphError`` naming the operation, the shape and your source line when an axis
+///   is out of range or repeated, or `x` is bool.
+public func product(
+  _ x: Tensor, axes: [Int]? = nil, keepDims: Bool = false, name: String? = nil,
+  file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  let loc = x.graph.location(file, line)
+  return try x.graph.apply(Product(axes: try reductionAxes(x, axes, "Prod", loc), keepDims: keepDims), [x], name: name, location: loc)
 }
 
 /// The mean of `x`'s elements over `axes` (all when `nil`), `Σ_axes x / n` (`tf.reduce_mean`).

@@ -79,3 +79,90 @@ public func cumsum(
   let ax = try normalized(axis, rank: x.shape.rank, "Cumsum", name, [x], loc)
   return try x.graph.apply(CumulativeSum(axis: ax, exclusive: exclusive, reverse: reverse), [x], name: name, location: loc)
 }
+
+/// The running product along one axis (`tf.math.cumprod`): `y[..., i, ...] = Π_{j ≤ i} x[..., j, ...]`,
+/// or `Π_{j < i}` when `exclusive` (the first is 1), multiplying from the end when `reverse`.
+/// Gradient (TensorFlow's): `cumsum(g · y, axis, exclusive, reverse: !reverse) / x`, which
+/// divides by `x` (like TensorFlow's, not defined where an element is 0; ``Product``'s gradient
+/// uses this operation's values only, so it is exact there).
+package struct CumulativeProduct: Primitive {
+  /// The axis, normalized.
+  package let axis: Int
+  /// Whether each element is left out of its own product.
+  package let exclusive: Bool
+  /// Whether the product runs from the last element to the first.
+  package let reverse: Bool
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
+  /// `Cumprod`.
+  package var typeName: String { "Cumprod" }
+  /// The input's type (float).
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] {
+    try requireFloat(inputs[0])
+    guard axis >= 0, axis < inputs[0].shape.rank else {
+      throw ShapeError("axis \(axis) is out of range for rank \(inputs[0].shape.rank)")
+    }
+    return [inputs[0]]
+  }
+  /// Multiplies along the axis: each line starts from 1, each element multiplies the running
+  /// product before (exclusive) or after (inclusive) it is written.
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let x = inputs[0]
+    switch x.dtype {
+    case .float32: outputs.update(0) { scan(x, Float.self, &$0) }
+    case .float64: outputs.update(0) { scan(x, Double.self, &$0) }
+    default: throw ShapeError("Cumprod needs a float input, got \(x.dtype)")
+    }
+  }
+
+  func scan<T: FloatElement>(_ x: NDArray, _: T.Type, _ out: inout NDArray) {
+    out.prepare(fittingAnInput: x.shape, dtype: x.dtype)
+    let dims = x.shape.dimensions
+    let length = dims[axis]
+    let inner = dims[(axis + 1)...].reduce(1, *)
+    let outer = dims[..<axis].reduce(1, *)
+    guard length > 0, inner > 0, outer > 0 else { return }
+    x.withUnsafeBufferPointer(as: T.self) { src in
+      out.withUnsafeMutableBufferPointer(as: T.self) { dst in
+        for o in 0..<outer {
+          for k in 0..<inner {
+            let base = o * length * inner + k
+            var product: T = 1
+            for step in 0..<length {
+              let i = base + (reverse ? length - 1 - step : step) * inner
+              if exclusive {
+                dst[i] = product
+                product *= src[i]
+              } else {
+                product *= src[i]
+                dst[i] = product
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  /// `cumsum(g · y, exclusive, reverse: !reverse) / x`.
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
+    guard let g = upstream[0] else { return [nil] }
+    let graph = g.graph
+    let weighted = try multiply(g, op.output)
+    let sums = try graph.apply(CumulativeSum(axis: axis, exclusive: exclusive, reverse: !reverse), [weighted], location: graph.gradientLocation)
+    return [try divide(sums, op.input(0))]
+  }
+}
+
+/// The running product of `x` along `axis` (`tf.math.cumprod`): `y_i = Π_{j ≤ i} x_j`; with
+/// `exclusive` each element is left out of its own product (`Π_{j < i} x_j`, the first is 1);
+/// with `reverse` the products run from the end. Its gradient divides by `x` (as TensorFlow's),
+/// so it is not defined where an element is 0.
+/// - Throws: ``GraphError`` when `axis` is out of range or `x` is not floating point.
+public func cumprod(
+  _ x: Tensor, axis: Int = 0, exclusive: Bool = false, reverse: Bool = false, name: String? = nil,
+  file: StaticString = #fileID, line: UInt = #line
+) throws -> Tensor {
+  let loc = x.graph.location(file, line)
+  let ax = try normalized(axis, rank: x.shape.rank, "Cumprod", name, [x], loc)
+  return try x.graph.apply(CumulativeProduct(axis: ax, exclusive: exclusive, reverse: reverse), [x], name: name, location: loc)
+}
