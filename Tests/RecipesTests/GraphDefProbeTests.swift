@@ -248,6 +248,19 @@ struct ProbeCase {
     #expect(stack.dx.doubles == [Double](repeating: 2, count: 24))
   }
 
+  /// A constant the file's operations read only as an attribute (`Reshape/shape`), which
+  /// importing does not build, is found by name: built when asked for, once.
+  @Test func aConstantReadOnlyAsAnAttributeIsFoundByName() throws {
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/op_reshape_transpose.pb"))
+    #expect(g.operation(named: "Reshape/shape") == nil)
+    let shape = try need(g.tensor(named: "Reshape/shape"), "Reshape/shape")
+    #expect(shape.name == "Reshape/shape:0" || shape.name == "Reshape/shape")
+    #expect(g.tensor(named: "Reshape/shape:0") == shape)
+    #expect(g.tensor(named: "Reshape/shape:1") == nil)
+    let value = try Session(graph: g).run(shape)
+    #expect(value.dtype == .int32 && value.doubles == [4, -1])
+  }
+
   /// Attributes that change what an operation computes, which the importer ignored: BiasAdd's
   /// `data_format` NCHW (the bias was added along the last axis), OneHot's `axis` (the classes
   /// always came last), TF1's `Select` with a vector condition (it picks rows; broadcasting

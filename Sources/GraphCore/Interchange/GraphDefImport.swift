@@ -173,11 +173,18 @@ extension Graph {
 
   /// The tensor named `op:k` (or `op` for output 0), if any; for an imported TensorFlow
   /// operation that Backprop computes with several operations (`FusedBatchNormV3`), the
-  /// TensorFlow name of each output.
+  /// TensorFlow name of each output. An imported `Const` that the file's operations read only
+  /// as an attribute (a `Reshape`'s shape), which importing does not build, is built when first
+  /// asked for here.
   public func tensor(named name: String) -> Tensor? {
     let (op, k) = GraphDefImporter.split(name)
     if let o = operation(named: op), k < o.outputs.count { return o.outputs[k] }
-    return importedNames["\(op):\(k)"].map { Tensor(graph: self, node: $0.node, output: $0.output) }
+    if let ref = importedNames["\(op):\(k)"] { return Tensor(graph: self, node: ref.node, output: ref.output) }
+    guard k == 0, let value = importedConstants.removeValue(forKey: op) else { return nil }
+    // The name was taken when importing (`uniqueName` gave `op_1`): the constant takes it back.
+    let c = constant(value, name: op)
+    nodes[c.node].name = op
+    return c
   }
 
   /// The operation types ``Graph/init(graphDef:source:)`` reads.
@@ -373,6 +380,10 @@ struct GraphDefImporter {
       }
     }
     adoptInitializer()
+    // The constants read only as attributes: built by `tensor(named:)` when asked for.
+    for (name, i) in lazyConstants.pending {
+      if case let .tensor(t)? = defs[i].attrs["value"] { graph.importedConstants[name] = t }
+    }
   }
 
   /// Makes the file's `init` the graph's reusable initializer (see
