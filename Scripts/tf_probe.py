@@ -353,7 +353,100 @@ def cases():
             keras.Input((8, 8, 3)), keras.layers.ZeroPadding2D(((1, 2), (0, 1))), keras.layers.Conv2D(2, 3, activation="relu"),
             keras.layers.Flatten(), keras.layers.Dense(2)])
     out["keras_zero_padding"] = lambda: case_keras("keras_zero_padding", zero_padding(), [ximg])
+    importer_gaps(out, a, ids)
     return out
+
+
+def importer_gaps(out, a, ids):
+    """The importer's gaps closed after the probe: softmax cross entropy with dense labels,
+    batched matrix products, Range, Any/All, TruncateDiv, int32 arithmetic that wraps as
+    TensorFlow's does, StridedSlice with `...` and tf.newaxis; and a softmax regression trained
+    with tf.nn.softmax_cross_entropy_with_logits."""
+    rng = np.random.RandomState(36)
+    big = lambda: tf.constant([2147483647, -2147483648, 123456789, -987654321, 65536, 46341], tf.int32)
+    w = rng.randn(3, 5).astype(np.float32)
+
+    def xent_outputs(x, i):
+        loss, backprop = tf.raw_ops.SoftmaxCrossEntropyWithLogits(features=x[0], labels=tf.nn.softmax(x[1] * 2.0), name="xent")
+        return loss[:, tf.newaxis] * 2.0 + backprop
+    single = {
+        "softmax_xent_outputs": xent_outputs,
+        "softmax_xent_broadcast_labels": lambda x, i: tf.raw_ops.SoftmaxCrossEntropyWithLogits(features=x[0], labels=tf.constant([[0.25, 0.25, 0.5, 0.0]]))[0],
+        "batch_matmul_broadcast": lambda x, i: tf.matmul(x, tf.constant(w), adjoint_a=True),
+        "batch_matmul_v1": lambda x, i: tf.raw_ops.BatchMatMul(x=x, y=x * 0.5, adj_x=True),
+        "batch_matmul_v3": lambda x, i: tf.raw_ops.BatchMatMulV3(x=x, y=x[:1] - 1.0, Tout=tf.float32, adj_y=True),
+        "range_float": lambda x, i: tf.range(0.1, 1.0, 0.1) + tf.cast(tf.range(10, 1, -1), tf.float32),
+        "range_float64": lambda x, i: tf.cast(tf.range(tf.constant(-1.0, tf.float64), 2.0, 0.3), tf.float32),
+        "range_transpose": lambda x, i: tf.transpose(x, tf.range(2, -1, -1)),
+        "reduce_all": lambda x, i: tf.reduce_all(x > -1.0, axis=[0, 2], keepdims=True),
+        "reduce_any_all_axes": lambda x, i: tf.logical_and(tf.reduce_any(x > 2.0), tf.reduce_all(tf.abs(x) < 5.0)),
+        "truncatediv_float": lambda x, i: tf.truncatediv(x * 5.0, 1.5),
+        "int_wrap_add_sub": lambda x, i: tf.concat([big() + 7, big() - 9, -big(), tf.abs(big())], 0),
+        "int_wrap_mul": lambda x, i: tf.concat([big() * 65537, big() * -3, tf.square(big()), big() * big()], 0),
+        "int_wrap_sum": lambda x, i: tf.stack([tf.reduce_sum(big()), tf.reduce_sum(tf.fill([4], 2147483647))]),
+        "int_mean_negative": lambda x, i: tf.reduce_mean(tf.constant([[-7, 2], [-3, -4], [5, 0]]) * i - 1, axis=1),
+        "int_floordiv_mod_negative": lambda x, i: tf.concat([big() // tf.constant([7, -7, 3, -5, -1, 1000]), big() % tf.constant([7, -7, 3, -5, -1, 1000]), tf.constant([-2147483648]) // -1], 0),
+        "int_truncatediv_negative": lambda x, i: tf.truncatediv(big(), tf.constant([7, -7, 3, -5, -1, 1000])),
+        "int_pow_wrap": lambda x, i: tf.concat([tf.pow(big(), 3), tf.pow(i[:, 0] - 2, 0), tf.pow(i[:, 1] + 1000, 5)], 0),
+        "strided_ellipsis_middle": lambda x, i: x[1, ..., ::-2],
+        "strided_ellipsis_newaxis": lambda x, i: x[..., tf.newaxis, 0],
+        "strided_newaxis_many": lambda x, i: x[tf.newaxis, ..., tf.newaxis, 1:],
+        "strided_ellipsis_only": lambda x, i: x[...] * 2.0,
+        "strided_newaxis_shrink": lambda x, i: x[0, tf.newaxis, 1:, tf.newaxis, -1],
+    }
+    for key, f in single.items():
+        def build(f=f):
+            x = tf1.placeholder(tf.float32, [2, 3, 4], name="x")
+            i = tf1.placeholder(tf.int32, [3, 2], name="i")
+            tf.identity(f(x, i), name="out")
+        out["op_" + key] = lambda key=key, build=build: case_v1(key, build, {"x:0": a, "i:0": ids}, ["out:0"])
+
+    # A batched product whose second operand (w, broadcast over the batch) is fed: its gradient
+    # (TensorFlow's, from tf.gradients, in the json's "gradients") sums over the batch.
+    def batch_matmul_gradient():
+        g = tf.Graph()
+        with g.as_default():
+            x = tf1.placeholder(tf.float32, [2, 3, 4], name="x")
+            wp = tf1.placeholder(tf.float32, [3, 5], name="w")
+            out_t = tf.identity(tf.matmul(x, wp, adjoint_a=True), name="out")
+        gd = g.as_graph_def()
+        with g.as_default():
+            dx, dw = tf.gradients(tf.reduce_sum(out_t * out_t), [x, wp])
+        values, _ = run_v1(g, {"x:0": a, "w:0": w}, ["out:0", dx.name, dw.name])
+        meta = {"kind": "compat.v1", "note": "gradients of sum(out²)", "feeds": [array("x:0", a), array("w:0", w)],
+                "fetches": [array("out:0", values[0])], "gradients": [array("x:0", values[1]), array("w:0", values[2])]}
+        return gd, meta
+    out["op_batch_matmul_gradient"] = batch_matmul_gradient
+
+    refusals = {
+        "range_huge": (lambda: tf.identity(tf.range(0, 2147483647, 1, name="range"), name="out"), "range"),
+        "range_runtime": (lambda: tf.identity(tf.range(tf1.placeholder(tf.int32, [], name="n"), name="range"), name="out"), "range"),
+        "int_pow_runtime": (lambda: tf.pow(tf1.placeholder(tf.int32, [2], name="x"), tf1.placeholder(tf.int32, [], name="e"), name="pow"), "pow"),
+    }
+    for key, (f, node) in refusals.items():
+        def build_refused(f=f, key=key, node=node):
+            g = tf.Graph()
+            with g.as_default():
+                f()
+            return g.as_graph_def(), {"kind": "refused", "refused": node, "feeds": [], "fetches": []}
+        out["refuse_" + key] = build_refused
+
+    # TF1's softmax regression: a batch of unknown size, one-hot labels,
+    # tf.nn.softmax_cross_entropy_with_logits averaged, plain gradient descent.
+    xs = rng.randn(8, 4).astype(np.float32)
+    ys = np.eye(3, dtype=np.float32)[rng.randint(0, 3, 8)]
+
+    def softmax_regression():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        y = tf1.placeholder(tf.float32, [None, 3], name="y")
+        wv = tf1.get_variable("w", [4, 3], initializer=tf1.constant_initializer(rng.randn(4, 3).astype(np.float32) * 0.1), use_resource=False)
+        b = tf1.get_variable("b", [3], initializer=tf1.zeros_initializer(), use_resource=False)
+        logits = tf.add(tf.matmul(x, wv), b, name="logits")
+        loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=logits), name="loss")
+        tf1.train.GradientDescentOptimizer(0.5).minimize(loss, name="train")
+    out["v1_softmax_regression"] = lambda: case_v1(
+        "v1_softmax_regression", softmax_regression, {"x:0": xs, "y:0": ys}, ["logits:0", "loss:0"], train=("train", "loss:0"), steps=5,
+        optimizer={"kind": "sgd", "learning_rate": 0.5})
 
 
 def deterministic(gd):

@@ -156,6 +156,10 @@ public final class Graph: @unchecked Sendable {
   /// names (`bn/FusedBatchNormV3:1`, a fused batch normalization's mean): what
   /// ``tensor(named:)`` finds when no operation has the name.
   var importedNames: [String: ValueRef] = [:]
+  /// The values of an imported file's `Const` nodes that its operations read only as
+  /// attributes (a `Reshape`'s shape), by name: not built when importing (see
+  /// `GraphDefImporter.LazyConstants`), built by ``tensor(named:)`` when asked for.
+  var importedConstants: [String: NDArray] = [:]
 
   /// How the graph runs its operations: described for a session, or computed as they are added.
   package let mode: GraphMode

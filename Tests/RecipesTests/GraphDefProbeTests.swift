@@ -144,17 +144,6 @@ struct ProbeCase {
     "dyn_batch_count": ["node 'Cast' (Cast) reads 'strided_slice' (StridedSlice), a shape [?] known only when the graph runs"],
     "dyn_other_tensor": ["node 'Reshape' (Reshape): its shape uses the size of 'y:0' [?]"],
     "dyn_two_unknown": ["node 'Reshape' (Reshape): the shape [?, -1] of [?, ?, 4] has sizes known only when the graph runs"],
-    "op_batch_matmul": ["BatchMatMulV2: MatMul"],
-    "op_int_arith": ["[FloorDiv] 'floordiv'", "int32"],
-    "op_int_div": ["TruncateDiv: TruncateDiv"],
-    "op_int_mean": ["[Sum] 'Mean/sum'", "int32"],
-    "op_int_pow": ["[Pow] 'Pow'", "int32"],
-    "op_range": ["Range: range"],
-    "op_reduce_any": ["Any: Any"],
-    "op_softmax_axis": ["Range: range, range_1, range_2, range_3"],
-    "op_strided_ellipsis": ["'strided_slice' (StridedSlice): ellipsis_mask 1"],
-    "op_strided_newaxis": ["'strided_slice' (StridedSlice): ellipsis_mask 0, new_axis_mask 2"],
-    "op_softmax_xent": ["SoftmaxCrossEntropyWithLogits: softmax_cross_entropy_with_logits"],
     // Each ConcatV2 doubles the one before: a recursion over shared inputs visited 2^k nodes.
     "refuse_concat_chain": ["[ConcatV2] 'concat_31'", "more than the limit"],
     "refuse_strided_huge": ["'strided_slice' (StridedSlice): a range of 536870912 elements"],
@@ -185,6 +174,10 @@ struct ProbeCase {
     "v1_mirror_pad_sgd": [
       "BroadcastGradientArgs: gradients/sub_grad/BroadcastGradientArgs", "ApplyGradientDescent: train/update_w/ApplyGradientDescent",
     ],
+    "v1_softmax_regression": ["ApplyGradientDescent: train/update_w/ApplyGradientDescent, train/update_b/ApplyGradientDescent"],
+    "refuse_range_huge": ["'range' (Range): a range of 2147483647 elements"],
+    "refuse_range_runtime": ["'range' (Range): its limit 'n'"],
+    "refuse_int_pow_runtime": ["'pow' (Pow): an int32 power needs a constant exponent"],
   ]
 
   static func names(in directory: String) throws -> [String] {
@@ -252,6 +245,55 @@ struct ProbeCase {
     #expect(erfc.dx.doubles.allSatisfy { $0.isFinite })
     let stack = try gradient("op_stack")
     #expect(stack.dx.doubles == [Double](repeating: 2, count: 24))
+  }
+
+  /// A batched product whose second operand is broadcast over the batch (BatchMatMulV2 with
+  /// `adj_x`, imported as Backprop's MatMul) differentiates as TensorFlow's `tf.gradients`
+  /// does: the broadcast operand's gradient sums over the batch.
+  @Test func importedBatchMatMulDifferentiatesAsTensorFlow() throws {
+    let c = try ProbeCase("op_batch_matmul_gradient")
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/op_batch_matmul_gradient.pb"))
+    let x = try need(g.tensor(named: "x"), "x"), w = try need(g.tensor(named: "w"), "w"), out = try need(g.tensor(named: "out"), "out")
+    let grads = try gradients(of: sum(out * out), withRespectTo: [x, w])
+    var feeds: [Tensor: NDArray] = [:]
+    for f in try c.feeds { feeds[try need(g.tensor(named: f.name), f.name)] = f.value }
+    let values = try Session(graph: g).run([try need(grads[0], "dx"), try need(grads[1], "dw")], feeding: feeds)
+    let want = try (c.meta["gradients"] as? [[String: Any]] ?? []).map(ProbeCase.array)
+    #expect(want.count == 2)
+    for (got, expected) in zip(values, want) {
+      let d = try need(ProbeCase.difference(got, expected.value), "\(expected.name): shape \(got.shape)")
+      #expect(d < 2e-5, "\(expected.name): \(got.doubles.prefix(6)) vs \(expected.value.doubles.prefix(6))")
+    }
+  }
+
+  /// SoftmaxCrossEntropyWithLogits's two outputs are found by TensorFlow's names, and the
+  /// loss's gradient with respect to the logits (from log-softmax's definition) is its second
+  /// output, `softmax(logits) − labels`, for labels that sum to 1.
+  @Test func importedSoftmaxCrossEntropyHasBothOutputsAndItsGradient() throws {
+    let c = try ProbeCase("op_softmax_xent_outputs")
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/op_softmax_xent_outputs.pb"))
+    let loss = try need(g.tensor(named: "xent:0"), "xent:0"), backprop = try need(g.tensor(named: "xent:1"), "xent:1")
+    let logits = try need(g.tensor(named: "strided_slice"), "strided_slice")
+    #expect(loss.shape == [3] && backprop.shape == [3, 4])
+    let dLogits = try need(try gradients(of: sum(loss), withRespectTo: [logits])[0], "d logits")
+    var feeds: [Tensor: NDArray] = [:]
+    for f in try c.feeds { feeds[try need(g.tensor(named: f.name), f.name)] = f.value }
+    let values = try Session(graph: g).run([backprop, dLogits], feeding: feeds)
+    let d = try need(ProbeCase.difference(values[1], values[0]), "shapes \(values[1].shape), \(values[0].shape)")
+    #expect(d < 1e-6)
+  }
+
+  /// A constant the file's operations read only as an attribute (`Reshape/shape`), which
+  /// importing does not build, is found by name: built when asked for, once.
+  @Test func aConstantReadOnlyAsAnAttributeIsFoundByName() throws {
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/op_reshape_transpose.pb"))
+    #expect(g.operation(named: "Reshape/shape") == nil)
+    let shape = try need(g.tensor(named: "Reshape/shape"), "Reshape/shape")
+    #expect(shape.name == "Reshape/shape:0" || shape.name == "Reshape/shape")
+    #expect(g.tensor(named: "Reshape/shape:0") == shape)
+    #expect(g.tensor(named: "Reshape/shape:1") == nil)
+    let value = try Session(graph: g).run(shape)
+    #expect(value.dtype == .int32 && value.doubles == [4, -1])
   }
 
   /// Attributes that change what an operation computes, which the importer ignored: BiasAdd's

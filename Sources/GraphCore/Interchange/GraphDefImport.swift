@@ -173,11 +173,18 @@ extension Graph {
 
   /// The tensor named `op:k` (or `op` for output 0), if any; for an imported TensorFlow
   /// operation that Backprop computes with several operations (`FusedBatchNormV3`), the
-  /// TensorFlow name of each output.
+  /// TensorFlow name of each output. An imported `Const` that the file's operations read only
+  /// as an attribute (a `Reshape`'s shape), which importing does not build, is built when first
+  /// asked for here.
   public func tensor(named name: String) -> Tensor? {
     let (op, k) = GraphDefImporter.split(name)
     if let o = operation(named: op), k < o.outputs.count { return o.outputs[k] }
-    return importedNames["\(op):\(k)"].map { Tensor(graph: self, node: $0.node, output: $0.output) }
+    if let ref = importedNames["\(op):\(k)"] { return Tensor(graph: self, node: ref.node, output: ref.output) }
+    guard k == 0, let value = importedConstants.removeValue(forKey: op) else { return nil }
+    // The name was taken when importing (`uniqueName` gave `op_1`): the constant takes it back.
+    let c = constant(value, name: op)
+    nodes[c.node].name = op
+    return c
   }
 
   /// The operation types ``Graph/init(graphDef:source:)`` reads.
@@ -231,6 +238,7 @@ struct GraphDefImporter {
     "Conv2D", "MaxPool", "AvgPool", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
     "IdentityN", "Relu6", "Erfc", "Pack", "Split", "Fill", "Cumsum", "Tile", "Shape", "StridedSlice",
     "Pad", "PadV2", "Prod", "Cumprod", "MirrorPad", "MirrorPadGrad",
+    "SoftmaxCrossEntropyWithLogits", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Range", "Any", "All", "TruncateDiv",
   ]
 
   let graph: Graph
@@ -374,6 +382,10 @@ struct GraphDefImporter {
       }
     }
     adoptInitializer()
+    // The constants read only as attributes: built by `tensor(named:)` when asked for.
+    for (name, i) in lazyConstants.pending {
+      if case let .tensor(t)? = defs[i].attrs["value"] { graph.importedConstants[name] = t }
+    }
   }
 
   /// Makes the file's `init` the graph's reusable initializer (see
@@ -517,6 +529,33 @@ struct GraphDefImporter {
       }
       let first = masks[0] != 0 ? 0 : index(b[0]), last = masks[1] != 0 ? n : index(e[0])
       return (first < last ? Array(v.sizes[first..<last]) : [], false)
+    case "Add", "AddV2", "Sub", "Mul":
+      // int32 arithmetic on known sizes (`Rank − 1`, as softmax along an axis and the softmax
+      // cross entropy write it), wrapping as TensorFlow's does.
+      guard data.count == 2, let a = staticValue(data[0], depth: depth + 1, budget: &budget),
+        let b = staticValue(data[1], depth: depth + 1, budget: &budget)
+      else { return nil }
+      let av = a.sizes.compactMap { if case let .size(n) = $0 { Int32(truncatingIfNeeded: n) } else { nil } }
+      let bv = b.sizes.compactMap { if case let .size(n) = $0 { Int32(truncatingIfNeeded: n) } else { nil } }
+      guard av.count == a.sizes.count, bv.count == b.sizes.count, av.count == bv.count || av.count == 1 || bv.count == 1 else { return nil }
+      let n = av.count == 1 ? bv.count : av.count
+      let values = (0..<n).map { i -> StaticSize in
+        let (p, q) = (av[av.count == 1 ? 0 : i], bv[bv.count == 1 ? 0 : i])
+        return .size(Int(d.op == "Sub" ? p &- q : d.op == "Mul" ? p &* q : p &+ q))
+      }
+      return (values, a.scalar && b.scalar)
+    case "Slice":
+      guard data.count == 3, let v = staticValue(data[0], depth: depth + 1, budget: &budget), !v.scalar, let b = ints(1), let s = ints(2),
+        b.count == 1, s.count == 1
+      else { return nil }
+      let n = v.sizes.count, first = b[0], size = s[0] == -1 ? n - b[0] : s[0]
+      guard first >= 0, first <= n, size >= 0, size <= n - first else { return nil }
+      return (Array(v.sizes[first..<(first + size)]), false)
+    case "Range":
+      guard let start = ints(0), let limit = ints(1), let delta = ints(2), start.count == 1, limit.count == 1, delta.count == 1,
+        let count = Self.rangeCount(Double(start[0]), Double(limit[0]), Double(delta[0]), dtype: .int32), count <= 1 << 16
+      else { return nil }
+      return ((0..<count).map { .size(start[0] + $0 * delta[0]) }, false)
     case "Pack":
       guard intAttr(d, "axis") == 0 else { return nil }
       var sizes: [StaticSize] = []
@@ -545,20 +584,26 @@ struct GraphDefImporter {
     guard data.count == 2, let value = staticValue(data[1]) else { return try constInts(d, 1) }
     var target: [Int?] = []
     var runTime: [Int] = []
+    var others: [Tensor] = []
     for s in value.sizes {
       switch s {
       case let .size(n): target.append(n)
       case let .dimension(t, axis):
-        // Only x's own size is sure to be what the run gives (another tensor's is not checked).
-        guard t == x else {
-          throw fail("node '\(d.name)' (Reshape): its shape uses the size of '\(t.name)' \(t.shape), known only when the graph runs")
-        }
         target.append(nil)
-        runTime.append(axis)
+        if t == x { runTime.append(axis) } else { others.append(t) }
       }
     }
     let unknownInput = x.shape.dimensions.indices.filter { x.shape.dimensions[$0] == nil }
     let minusOnes = target.indices.filter { target[$0] == -1 }
+    if let t = others.first {
+      // Another tensor's size, known only when run, is not checked against x's; the one such
+      // size of a shape without -1 is read as -1, the same shape whenever TensorFlow's reshape
+      // succeeds (tf.nn.softmax_cross_entropy_with_logits reshapes its loss to the logits' rows).
+      guard others.count == 1, runTime.isEmpty, minusOnes.isEmpty else {
+        throw fail("node '\(d.name)' (Reshape): its shape uses the size of '\(t.name)' \(t.shape), known only when the graph runs")
+      }
+      return target.map { $0 ?? -1 }
+    }
     switch (runTime.count, minusOnes.count) {
     case (0, _): return target.map { $0! }
     case (1, 0): return target.map { $0 ?? -1 }
@@ -713,29 +758,120 @@ struct GraphDefImporter {
     return [y, outMean, outVariance, mu, sigma2] + extra
   }
 
+  /// The number of elements of TensorFlow's `Range` from `start` to `limit` by `delta`, counted
+  /// as its kernel counts them in `dtype`; `nil` when TensorFlow refuses them (a zero `delta`, a
+  /// `limit` on the wrong side, values that are not finite) or the count is not an `Int`.
+  static func rangeCount(_ start: Double, _ limit: Double, _ delta: Double, dtype: DType) -> Int? {
+    guard start.isFinite, limit.isFinite, delta.isFinite, delta != 0, delta > 0 ? start <= limit : start >= limit else { return nil }
+    let count: Double
+    switch dtype {
+    case .int32: count = ((abs(limit - start) + abs(delta) - 1) / abs(delta)).rounded(.towardZero)
+    case .float32: count = Double((abs((Float(limit) - Float(start)) / Float(delta))).rounded(.up))
+    default: count = (abs((limit - start) / delta)).rounded(.up)
+    }
+    return count.isFinite && count < 0x1p40 ? Int(count) : nil
+  }
+
+  /// TensorFlow's `Range` (`tf.range`) with `start`, `limit` and `delta` known when the graph is
+  /// built (constants, or computed from constants and static shapes, as `tf.nn.softmax` along
+  /// an axis writes them): a constant of `Tidx`'s dtype holding `start + i·delta`, computed in
+  /// that dtype as TensorFlow's kernel does. Refused, naming the node: an input known only when
+  /// the graph runs, a range TensorFlow refuses, more than 2²⁴ elements.
+  func range(_ d: TFNodeDef) throws -> Tensor {
+    let name = d.name
+    let data = d.inputs.filter { !$0.hasPrefix("^") }
+    guard data.count == 3 else { throw fail("node '\(name)' (Range) needs 3 inputs, has \(data.count)") }
+    let dtype = d.attrs["Tidx"] == nil ? .int32 : try dtypeAttr(d, "Tidx")
+    guard dtype != .bool else { throw fail("node '\(name)' (Range): a range of bool") }
+    let values = try ["start", "limit", "delta"].enumerated().map { i, role -> Double in
+      if let v = staticValue(data[i]), v.sizes.count == 1, case let .size(n) = v.sizes[0] { return Double(n) }
+      // A constant, or one cast (tf.range casts a Python number to the range's dtype).
+      var j = byName[Self.split(data[i]).0]
+      var castTo: [DType] = []
+      for _ in 0..<8 {
+        guard let k = j, ["Cast", "Identity"].contains(defs[k].op), let first = defs[k].inputs.first, !first.hasPrefix("^") else { break }
+        if defs[k].op == "Cast" { castTo.append(try dtypeAttr(defs[k], "DstT")) }
+        j = byName[Self.split(first).0]
+      }
+      if let j, defs[j].op == "Const", case let .tensor(t)? = defs[j].attrs["value"], t.elementCount == 1, t.dtype != .bool {
+        return castTo.reversed().reduce(t) { $0.converted(to: $1) }.scalarValue
+      }
+      throw fail(
+        "node '\(name)' (Range): its \(role) '\(data[i])' is known only when the graph runs; Backprop needs a range's start, limit and delta when the graph is built")
+    }
+    let (start, limit, delta) = (values[0], values[1], values[2])
+    guard let count = Self.rangeCount(start, limit, delta, dtype: dtype) else {
+      throw fail("node '\(name)' (Range): start \(start), limit \(limit), delta \(delta) is no range (TensorFlow refuses it)")
+    }
+    // A constant of the graph: at most 2²⁴ elements (as StridedSlice's indices).
+    guard count <= 1 << 24 else { throw fail("node '\(name)' (Range): a range of \(count) elements, more than the limit of \(1 << 24)") }
+    let array: NDArray
+    switch dtype {
+    case .float32:
+      let (s, l) = (Float(start), Float(delta))
+      array = NDArray((0..<count).map { s + Float($0) * l }, shape: [count])
+    case .float64: array = NDArray((0..<count).map { start + Double($0) * delta }, shape: [count])
+    default:
+      let (s, l) = (Int(start), Int(delta))
+      array = NDArray((0..<count).map { Int32(truncatingIfNeeded: s + $0 * l) }, shape: [count])
+    }
+    return graph.constant(array, name: name)
+  }
+
   /// TensorFlow's `StridedSlice` (Python's `x[1:, ::2, 0]`) with constant `begin`, `end` and
-  /// `strides`: `begin_mask`, `end_mask` and `shrink_axis_mask` as in TensorFlow's
-  /// `array_ops.cc`; `ellipsis_mask` and `new_axis_mask` are refused. Built as one `Slice` (the
-  /// contiguous ranges), a `gather` of constant indices per axis of another stride, and a
-  /// `squeeze` of the shrunk axes, under the node's name. A size the ranges need (a negative
-  /// index, a stride other than 1, an end not masked) must be known when the graph is built.
+  /// `strides`: `begin_mask`, `end_mask`, `shrink_axis_mask`, `ellipsis_mask` (`...`, the full
+  /// ranges of the axes no other entry names) and `new_axis_mask` (`tf.newaxis`, a new axis of
+  /// size 1; its begin, end and stride are ignored) as in TensorFlow's `array_ops.cc`. Built as
+  /// one `Slice` (the contiguous ranges), a `gather` of constant indices per axis of another
+  /// stride, a `squeeze` of the shrunk axes and an `expandDims` per new axis, under the node's
+  /// name. A size the ranges need (a negative index, a stride other than 1, an end not masked)
+  /// must be known when the graph is built.
   func stridedSlice(_ d: TFNodeDef, _ v: Tensor) throws -> Tensor {
     let g = graph, name = d.name
-    let begin = try constInts(d, 1), end = try constInts(d, 2), strides = try constInts(d, 3)
+    let sparseBegin = try constInts(d, 1), sparseEnd = try constInts(d, 2), sparseStrides = try constInts(d, 3)
     let masks = ["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"].map { Int(intAttr(d, $0)) }
     let rank = v.shape.rank
-    guard masks[2] == 0, masks[3] == 0 else {
-      throw fail("node '\(name)' (StridedSlice): ellipsis_mask \(masks[2]), new_axis_mask \(masks[3]); Backprop slices without '...' and tf.newaxis")
+    let entries = sparseBegin.count
+    guard v.shape.dimensions.count == rank, entries == sparseEnd.count, entries == sparseStrides.count, entries < 64 else {
+      throw fail("node '\(name)' (StridedSlice): begin \(sparseBegin), end \(sparseEnd), strides \(sparseStrides) for an input of shape \(v.shape)")
     }
-    guard v.shape.dimensions.count == rank, begin.count == end.count, end.count == strides.count, begin.count <= rank else {
-      throw fail("node '\(name)' (StridedSlice): begin \(begin), end \(end), strides \(strides) for an input of shape \(v.shape)")
+    // The entries as one per axis of the input (TensorFlow's dense spec): `...` stands for the
+    // full ranges of the axes the other entries leave (a missing `...` is one at the end), a new
+    // axis takes none; each new axis's place in the result.
+    let ellipses = (0..<entries).filter { masks[2] & (1 << $0) != 0 }
+    guard ellipses.count <= 1 else { throw fail("node '\(name)' (StridedSlice): ellipsis_mask \(masks[2]) has more than one '...'") }
+    let isNewAxis = (0..<entries).map { masks[2] & (1 << $0) == 0 && masks[3] & (1 << $0) != 0 }
+    let named = (0..<entries).filter { !isNewAxis[$0] && !ellipses.contains($0) }.count
+    guard named <= rank else {
+      throw fail("node '\(name)' (StridedSlice): begin \(sparseBegin), end \(sparseEnd), strides \(sparseStrides) for an input of shape \(v.shape)")
+    }
+    var begin: [Int] = [], end: [Int] = [], strides: [Int] = []
+    var fromStartAxes: [Bool] = [], toEndAxes: [Bool] = [], shrinkAxes: [Bool] = []
+    var newAxes: [Int] = []
+    var outputRank = 0
+    for i in 0..<entries {
+      let bit = 1 << i
+      if ellipses.contains(i) {
+        for _ in 0..<(rank - named) {
+          begin.append(0); end.append(0); strides.append(1)
+          fromStartAxes.append(true); toEndAxes.append(true); shrinkAxes.append(false)
+          outputRank += 1
+        }
+      } else if isNewAxis[i] {
+        newAxes.append(outputRank)
+        outputRank += 1
+      } else {
+        begin.append(sparseBegin[i]); end.append(sparseEnd[i]); strides.append(sparseStrides[i])
+        fromStartAxes.append(masks[0] & bit != 0); toEndAxes.append(masks[1] & bit != 0); shrinkAxes.append(masks[4] & bit != 0)
+        if masks[4] & bit == 0 { outputRank += 1 }
+      }
     }
     var sliceBegin = [Int](repeating: 0, count: rank), sliceSize = [Int](repeating: -1, count: rank)
     var picks: [(axis: Int, indices: [Int])] = []
     var shrunk: [Int] = []
     for axis in 0..<begin.count {
-      let bit = 1 << axis, stride = strides[axis]
-      let fromStart = masks[0] & bit != 0, toEnd = masks[1] & bit != 0, shrink = masks[4] & bit != 0
+      let stride = strides[axis]
+      let fromStart = fromStartAxes[axis], toEnd = toEndAxes[axis], shrink = shrinkAxes[axis]
       let size = v.shape.dimensions[axis]
       func needSize() throws -> Int {
         guard let size else {
@@ -784,6 +920,7 @@ struct GraphDefImporter {
       t = try gather(t, indices: constant, axis: axis, name: "\(name)/gather_\(axis)")
     }
     if !shrunk.isEmpty { t = try squeeze(t, axes: shrunk, name: name + "/shrink") }
+    for axis in newAxes { t = try expandDims(t, axis: axis, name: "\(name)/new_axis_\(axis)") }
     return try g.apply(Identity(stopsGradient: false), [t], name: name)
   }
 
@@ -831,14 +968,83 @@ struct GraphDefImporter {
       "GreaterEqual": .greaterEqual,
     ]
     // int32 arithmetic (Keras's Embedding wraps negative ids with `AddV2`; index arithmetic):
-    // Backprop's arithmetic is floating point, and float64 holds every int32 and every sum,
-    // difference, extremum exactly, and every product below 2⁵³, so the result cast back is
-    // TensorFlow's; beyond int32 it saturates where TensorFlow wraps around.
-    func viaFloat64(_ p: some Primitive, _ ins: [Tensor]) throws -> Tensor {
-      let wide = try ins.enumerated().map { i, t in
-        try g.apply(Cast(to: t.dtype == .int32 ? .float64 : t.dtype), [t], name: "\(name)/float64_\(i)")
+    // Backprop's arithmetic is floating point. float64 holds every int32 and every sum,
+    // difference, extremum, floor quotient and remainder of two exactly, so the result, wrapped
+    // to int32 as TensorFlow's two's complement arithmetic wraps (`INT32_MAX + 1` is
+    // `INT32_MIN`) and cast back, is TensorFlow's; a product is computed in two exact halves
+    // (see `wrappedProduct`).
+    func wide(_ t: Tensor, _ i: Int) throws -> Tensor {
+      t.dtype == .int32 ? try g.apply(Cast(to: .float64), [t], name: "\(name)/float64_\(i)") : t
+    }
+    func c64(_ v: Double) -> Tensor { g.constant(v, dtype: .float64, name: name + "/c") }
+    func f64(_ f: some BinaryFunction, _ a: Tensor, _ b: Tensor, _ tag: String) throws -> Tensor {
+      try g.apply(binaryPrimitive(f), [a, b], name: "\(name)/\(tag)")
+    }
+    /// An integer-valued float64 `r` (|r| < 2⁵³) wrapped to int32's range:
+    /// `(r + 2³¹) mod 2³² − 2³¹`, every step exact.
+    func wrapped(_ r: Tensor) throws -> Tensor {
+      let m = try f64(FloorModulo(), f64(Add(), r, c64(0x1p31), "wrap_shift"), c64(0x1p32), "wrap_mod")
+      return try f64(Subtract(), m, c64(0x1p31), "wrap")
+    }
+    /// `a·b` wrapped to int32 for int32 values `a`, `b` held as float64: the product (up to 2⁶²)
+    /// is not exact in float64, so `b = h·2¹⁶ + l` (`0 ≤ l < 2¹⁶`) and `a·b ≡ a·l + (a·h mod 2³²)·2¹⁶`,
+    /// each term below 2⁴⁷.
+    func wrappedProduct(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+      let low = try f64(FloorModulo(), b, c64(0x1p16), "low")
+      let high = try f64(Divide(), f64(Subtract(), b, low, "high_bits"), c64(0x1p16), "high")
+      let highPart = try f64(Multiply(), wrapped(f64(Multiply(), a, high, "times_high")), c64(0x1p16), "shifted")
+      return try wrapped(f64(Add(), f64(Multiply(), a, low, "times_low"), highPart, "product"))
+    }
+    /// `sign(a)·sign(b)·⌊|a| / |b|⌋`: the quotient rounded toward zero (C's integer division).
+    func truncatedQuotient(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+      let magnitude = try f64(FloorDivide(), g.apply(Unary(Abs()), [a], name: name + "/abs_x"), g.apply(Unary(Abs()), [b], name: name + "/abs_y"), "floordiv")
+      let sign = try f64(Multiply(), g.apply(Unary(Sign()), [a], name: name + "/sign_x"), g.apply(Unary(Sign()), [b], name: name + "/sign_y"), "sign")
+      return try f64(Multiply(), sign, magnitude, "truncdiv")
+    }
+    /// The int32 form of node `d` (its inputs int32), or `nil` when it has none.
+    func int32Arithmetic() throws -> Tensor? {
+      let op = d.op
+      let binaryOps = ["Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum", "FloorDiv", "FloorMod", "TruncateDiv", "Pow"]
+      guard ["Neg", "Abs", "Square"].contains(op) || binaryOps.contains(op) else { return nil }
+      let a = try wide(x(0), 0)
+      let value: Tensor
+      switch op {
+      case "Neg": value = try wrapped(g.apply(Unary(Negate()), [a], name: name + "/neg"))
+      case "Abs": value = try wrapped(g.apply(Unary(Abs()), [a], name: name + "/abs"))
+      case "Square": value = try wrappedProduct(a, a)
+      case "Pow":
+        // Square and multiply, each product wrapped, for a constant exponent (TensorFlow's
+        // integer power); a negative one TensorFlow refuses when it runs.
+        let data = d.inputs.filter { !$0.hasPrefix("^") }
+        guard data.count == 2, let j = byName[Self.split(data[1]).0], defs[j].op == "Const", case let .tensor(t)? = defs[j].attrs["value"],
+          t.elementCount == 1, t.shape.rank <= a.shape.rank, t.scalarValue >= 0, t.scalarValue < 0x1p31
+        else {
+          throw fail("node '\(name)' (Pow): an int32 power needs a constant exponent of one non-negative value (Backprop needs it when the graph is built)")
+        }
+        var e = Int(t.scalarValue)
+        var result = try f64(Multiply(), a, c64(0), "zero")
+        result = try f64(Add(), result, c64(1), "one")
+        var base = a
+        while e > 0 {
+          if e & 1 == 1 { result = try wrappedProduct(result, base) }
+          e >>= 1
+          if e > 0 { base = try wrappedProduct(base, base) }
+        }
+        value = result
+      default:
+        let b = try wide(x(1), 1)
+        switch op {
+        case "Add", "AddV2": value = try wrapped(f64(Add(), a, b, "add"))
+        case "Sub": value = try wrapped(f64(Subtract(), a, b, "sub"))
+        case "Mul": value = try wrappedProduct(a, b)
+        case "Maximum": value = try f64(Maximum(), a, b, "maximum")
+        case "Minimum": value = try f64(Minimum(), a, b, "minimum")
+        // INT32_MIN // -1 is 2³¹, which wraps to INT32_MIN as TensorFlow's does.
+        case "FloorDiv": value = try wrapped(f64(FloorDivide(), a, b, "floordiv"))
+        case "FloorMod": value = try f64(FloorModulo(), a, b, "floormod")
+        default: value = try wrapped(truncatedQuotient(a, b))
+        }
       }
-      let value = try g.apply(p, wide, name: name + "/float64")
       return try apply(Cast(to: .int32), [value])
     }
     var result: [Tensor] = []
@@ -906,13 +1112,22 @@ struct GraphDefImporter {
       operations[name] = result[0].operation
       return
     }
-    if ["Shape", "StridedSlice", "Pack", "ConcatV2"].contains(d.op), let value = staticValue(name),
-      value.sizes.contains(where: { if case .dimension = $0 { true } else { false } })
-    {
-      // A shape with sizes known only when the graph runs: no operation; a `Reshape` reads it
-      // with `staticValue`, any other reader is refused by `input(_:_:)`.
-      outputs[name] = []
-      return
+    if ["Shape", "StridedSlice", "Pack", "ConcatV2", "Slice"].contains(d.op), let value = staticValue(name) {
+      let known = value.sizes.compactMap { if case let .size(n) = $0 { Int32(truncatingIfNeeded: n) } else { nil } }
+      if known.count < value.sizes.count {
+        // A shape with sizes known only when the graph runs: no operation; a `Reshape` reads it
+        // with `staticValue`, any other reader is refused by `input(_:_:)`.
+        outputs[name] = []
+        return
+      }
+      if d.inputs.contains(where: { !$0.hasPrefix("^") && outputs[Self.split($0).0]?.isEmpty == true }) {
+        // Known sizes taken from a shape known only when the graph runs (the class count of
+        // logits [?, 3], as the softmax cross entropy takes it): a constant.
+        let c = g.constant(NDArray(known, shape: value.scalar ? [] : [known.count]), name: name)
+        outputs[name] = [c]
+        operations[name] = c.operation
+        return
+      }
     }
     switch d.op {
     case "PlaceholderWithDefault":
@@ -1020,9 +1235,19 @@ struct GraphDefImporter {
       let axes = try checkedAxes(d, constInts(d, 1), rank: v.shape.rank, input: v)
       let keep = boolAttr(d, "keep_dims")
       switch d.op {
-      case "Sum" where v.dtype == .int32: result = [try viaFloat64(Sum(axes: axes, keepDims: keep), [v])]
-      case "Max" where v.dtype == .int32: result = [try viaFloat64(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
-      case "Min" where v.dtype == .int32: result = [try viaFloat64(Extremum(kind: .min, axes: axes, keepDims: keep), [v])]
+      // int32: in float64, exact while the sum is below 2⁵³ (up to 2²² elements summed), then
+      // wrapped as TensorFlow's sum wraps; the mean is that sum divided toward zero.
+      case "Sum" where v.dtype == .int32:
+        result = [try apply(Cast(to: .int32), [wrapped(g.apply(Sum(axes: axes, keepDims: keep), [wide(v, 0)], name: name + "/sum"))])]
+      case "Mean" where v.dtype == .int32:
+        let w = try wide(v, 0)
+        let total = try wrapped(g.apply(Sum(axes: axes, keepDims: keep), [w], name: name + "/sum"))
+        let count = try g.apply(ElementCount(axes: axes), [w], name: name + "/count")
+        result = [try apply(Cast(to: .int32), [truncatedQuotient(total, count)])]
+      case "Max" where v.dtype == .int32:
+        result = [try apply(Cast(to: .int32), [g.apply(Extremum(kind: .max, axes: axes, keepDims: keep), [wide(v, 0)], name: name + "/max")])]
+      case "Min" where v.dtype == .int32:
+        result = [try apply(Cast(to: .int32), [g.apply(Extremum(kind: .min, axes: axes, keepDims: keep), [wide(v, 0)], name: name + "/min")])]
       case "Sum": result = [try apply(Sum(axes: axes, keepDims: keep), [v])]
       case "Prod": result = [try apply(Product(axes: axes, keepDims: keep), [v])]
       case "Max": result = [try apply(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
@@ -1048,6 +1273,53 @@ struct GraphDefImporter {
       result = [try apply(Softmax(axis: axis, log: d.op == "LogSoftmax"), [v])]
     case "SparseSoftmaxCrossEntropyWithLogits":
       result = [try apply(SparseSoftmaxCrossEntropy(), [x(0), x(1)])]
+    case "SoftmaxCrossEntropyWithLogits":
+      // tf.nn.softmax_cross_entropy_with_logits: output 0 the loss of each row,
+      // `−Σ labels · log softmax(logits)`, output 1 (`backprop`) `softmax(logits) − labels`;
+      // built from log-softmax, softmax and a sum, whose gradients are the derivatives.
+      let logits = try x(0), labels = try x(1)
+      let axis = try checkedAxes(d, [-1], rank: logits.shape.rank, input: logits)[0]
+      let logSoftmax = try g.apply(Softmax(axis: axis, log: true), [logits], name: name + "/log_softmax")
+      let terms = try g.apply(binaryPrimitive(Multiply()), [labels, logSoftmax], name: name + "/labels_log_softmax")
+      let total = try g.apply(Sum(axes: [terms.shape.rank - 1], keepDims: false), [terms], name: name + "/sum")
+      let loss = try apply(unaryPrimitive(Negate()), [total])
+      let softmax = try g.apply(Softmax(axis: axis, log: false), [logits], name: name + "/softmax")
+      result = [loss, try g.apply(binaryPrimitive(Subtract()), [softmax, labels], name: name + "/backprop")]
+    case "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3":
+      // `adj_x`, `adj_y`: the (conjugate, for real numbers plain) transposes of the last two
+      // axes; batch axes broadcast (as BatchMatMulV2's; the first version's equal batches are a
+      // case of that).
+      let a = try x(0), b = try x(1)
+      if d.op == "BatchMatMulV3", d.attrs["Tout"] != nil, try dtypeAttr(d, "Tout") != a.dtype || b.dtype != a.dtype {
+        throw fail("node '\(name)' (BatchMatMulV3): operands \(a.dtype) and \(b.dtype) with Tout \(try dtypeAttr(d, "Tout")); Backprop multiplies operands of the result's dtype")
+      }
+      result = [try apply(MatMul(transposeA: boolAttr(d, "adj_x"), transposeB: boolAttr(d, "adj_y")), [a, b])]
+    case "Range":
+      result = [try range(d)]
+    case "Any", "All":
+      // Over bool values: the maximum (Any) or minimum (All) of them as 0 and 1, compared with 0.
+      let v = try x(0)
+      guard v.dtype == .bool else { throw fail("node '\(name)' (\(d.op)): the input '\(v.name)' is \(v.dtype), not bool") }
+      let axes = try checkedAxes(d, constInts(d, 1), rank: v.shape.rank, input: v)
+      let numbers = try g.apply(Cast(to: .float32), [v], name: name + "/float32")
+      let extremum = try g.apply(
+        Extremum(kind: d.op == "Any" ? .max : .min, axes: axes, keepDims: boolAttr(d, "keep_dims")), [numbers], name: name + "/reduce")
+      result = [try apply(Compare(.greater), [extremum, g.constant(0, dtype: .float32, name: name + "/zero")])]
+    case "TruncateDiv":
+      let a = try x(0)
+      if a.dtype == .int32, let t = try int32Arithmetic() {
+        result = [t]
+      } else {
+        // trunc(x / y): `sign(q)·(|q| − (|q| mod 1))`, or `q` itself where every value is an
+        // integer (|q| ≥ 2²³ in float32, 2⁵² in float64; infinities).
+        let q = try g.apply(binaryPrimitive(Divide()), [a, x(1)], name: name + "/quotient")
+        let magnitude = try g.apply(unaryPrimitive(Abs()), [q], name: name + "/abs")
+        let fraction = try g.apply(binaryPrimitive(FloorModulo()), [magnitude, g.scalar(1, like: q)], name: name + "/fraction")
+        let whole = try g.apply(binaryPrimitive(Subtract()), [magnitude, fraction], name: name + "/whole")
+        let signed = try g.apply(binaryPrimitive(Multiply()), [g.apply(unaryPrimitive(Sign()), [q], name: name + "/sign"), whole], name: name + "/truncated")
+        let large = try g.apply(Compare(.greaterEqual), [magnitude, g.scalar(q.dtype == .float32 ? 0x1p23 : 0x1p52, like: q)], name: name + "/integral")
+        result = [try apply(Select(), [large, q, signed])]
+      }
     case "Reshape":
       let v = try x(0)
       result = [try reshape(v, to: reshapeTarget(d, v), name: name)]
@@ -1273,10 +1545,8 @@ struct GraphDefImporter {
       outputs[name] = []
       return
     default:
-      if let f = unary[d.op], ["Neg", "Abs", "Square"].contains(d.op), try x(0).dtype == .int32 {
-        result = [try viaFloat64(unaryPrimitive(f), [x(0)])]
-      } else if let f = binary[d.op], ["Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum"].contains(d.op), try x(0).dtype == .int32 {
-        result = [try viaFloat64(binaryPrimitive(f), [x(0), x(1)])]
+      if try x(0).dtype == .int32, let t = try int32Arithmetic() {
+        result = [t]
       } else if let f = unary[d.op] {
         result = [try apply(unaryPrimitive(f), [x(0)])]
       } else if let f = binary[d.op] {
