@@ -127,4 +127,34 @@ import Training
       print("TenthProbe: portable and AVX2 training differ in \(zip(a, b).filter { $0 != $1 }.count) of \(a.count) values")
     }
   }
+
+  /// The Training losses on logits of ±1e4 and ±1e30 (float32): finite, the float64 values of
+  /// the stable forms (`log Σ eˣ - x_k`, `max(x, 0) - x·z + log(1 + e^-|x|)`) to float32
+  /// rounding, and gradients `softmax - onehot` and `σ(x) - z` divided by the batch.
+  @Test func trainingLossesAtHugeLogitsAreFiniteWithExactGradients() throws {
+    let logits = NDArray([Float(1e30), -1e30, 0, 1e4, -1e4, 1e4 - 2], shape: [2, 3])
+    let onehot = NDArray([Float(0), 1, 0, 0, 0, 1], shape: [2, 3])
+    let classes = NDArray([Int32(1), 2], shape: [2])
+    let (sparse, gs) = try valueWithGradient(at: logits) { t in try sparseSoftmaxCrossEntropy(logits: t, labels: Tensor(classes)) }
+    let (dense, gd) = try valueWithGradient(at: logits) { t in try softmaxCrossEntropy(logits: t, labels: Tensor(onehot)) }
+    // Row 0: 1e30 - (-1e30) = 2e30 (float32's 1e30 doubled); row 1: log(1 + e⁻²) + 2.
+    let row1 = Foundation.log(1 + Foundation.exp(-2.0)) + 2
+    let want = (Double(Float(1e30)) * 2 + row1) / 2
+    for (name, value) in [("sparse", sparse), ("dense", dense)] {
+      #expect(Swift.abs(value.doubles[0] - want) <= 1e-6 * want, "\(name): \(value.doubles)")
+    }
+    let p = 1 / (1 + Foundation.exp(-2.0))
+    let gradient = [1, -1, 0, p, 0, -p].map { $0 / 2 }
+    for g in [gs, gd] {
+      #expect(zip(g.doubles, gradient).allSatisfy { Swift.abs($0 - $1) <= 1e-7 }, "\(g.doubles)")
+    }
+    let z = NDArray([Float(0), 1, 0.5, 1, 0, 0.5], shape: [2, 3])
+    let (sigmoid, gz) = try valueWithGradient(at: logits) { t in try sigmoidCrossEntropy(logits: t, labels: Tensor(z)) }
+    let x = logits.doubles, zs = z.doubles
+    let perElement = zip(x, zs).map { x, z in Swift.max(x, 0) - x * z + Foundation.log1p(Foundation.exp(-Swift.abs(x))) }
+    let total = perElement.reduce(0, +) / 6
+    #expect(Swift.abs(sigmoid.doubles[0] - total) <= 1e-6 * total, "\(sigmoid.doubles) against \(total)")
+    let sigmoidGradient = zip(x, zs).map { x, z in (1 / (1 + Foundation.exp(-x)) - z) / 6 }
+    #expect(zip(gz.doubles, sigmoidGradient).allSatisfy { Swift.abs($0 - $1) <= 1e-7 }, "\(gz.doubles) against \(sigmoidGradient)")
+  }
 }
