@@ -145,4 +145,23 @@ import TestSupport
       #expect(Swift.abs(got - total) / total <= 2e-6, "[1, 10⁶, 1] over \(axes): \(got) against \(total)")
     }
   }
+
+  /// Approximate gelu's gradient at large |x|: `x³` overflowed inside the tanh (beyond about
+  /// 1e13 in float32, 1e102 in float64), and the chain rule's `0 · ∞` made the gradient NaN
+  /// (as TensorFlow's: NaN at 1e20 in Scripts/reference/tenth_probe.log) where it is 1 or 0.
+  /// The values and the other gradients are unchanged, bit for bit.
+  @Test(arguments: [DType.float32, .float64])
+  func approximateGeluHasAFiniteGradientAtLargeInputs(dtype: DType) throws {
+    let x = array([1e20, -1e20, 1e30, -1e30, 3, -0.5, 9.5, -9.5, 11, -11] + (dtype == .float64 ? [1e200, -1e200] : []), dtype)
+    let (_, g) = try valueWithGradient(at: x) { t in try sum(gelu(t, approximate: true)) }
+    let y = try gelu(Tensor(x), approximate: true).value.doubles
+    let c = (2 / Double.pi).squareRoot()
+    for (i, v) in x.doubles.enumerated() {
+      let t = Foundation.tanh(c * (v + 0.044715 * v * v * v))
+      let value = 0.5 * v * (1 + t)
+      let slope = Swift.abs(v) > 20 ? (v > 0 ? 1.0 : 0.0) : 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
+      #expect(Swift.abs(g.doubles[i] - slope) <= 1e-6, "\(dtype) x = \(v): gradient \(g.doubles[i]), expected \(slope)")
+      #expect(Swift.abs(y[i] - value) <= 1e-6 * Swift.max(1, Swift.abs(value)), "\(dtype) x = \(v): \(y[i]), expected \(value)")
+    }
+  }
 }
