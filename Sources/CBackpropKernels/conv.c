@@ -365,11 +365,22 @@ static int d_direct(const bp_conv_geometry *g, int kind, const double *a, const 
 // The common pooling layer, window 2x2 moved by 2 with every window inside the image: each
 // window's four positions are four loads of 8 channels, the maximum and the first position
 // attaining it found in registers (the same comparisons, in the same row-major order, as the
-// general loops: `best = s > best ? s : best`, then the first `s == best`), one pass over the
+// general loops: `best = s > best || s is NaN ? s : best`, then the first `s == best || s is NaN`:
+// NaN propagates, and the first NaN takes the gradient), one pass over the
 // image. The gradient writes every position of dx once (routed value, or zero where a window
 // does not take it or no window covers it) instead of clearing dx and adding.
 
 #if BP_X86
+/// `v > best || v is NaN ? v : best`, per lane: the window's maximum so far, NaN propagating.
+BP_AVX2 BP_INLINE __m256 s_pool_max(__m256 best, __m256 v) {
+  return _mm256_blendv_ps(best, v, _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+}
+/// `v == best || v is NaN`, per lane: whether position v attains the window's maximum (a NaN
+/// is only in a window whose maximum is NaN).
+BP_AVX2 BP_INLINE __m256 s_pool_attains(__m256 v, __m256 best) {
+  return _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_EQ_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
 BP_AVX2 BP_INLINE __m256 s_sign_times(__m256 x, __m256 t, int sign_first) {
   const __m256 zero = _mm256_setzero_ps();
   __m256 sg = _mm256_blendv_ps(x, _mm256_set1_ps(-1.0f), _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
@@ -408,9 +419,9 @@ BP_AVX2 static void s_pool2x2_image(const bp_conv_geometry *g, int kind, const f
         float *y = yn + (oy * ow + ox) * c;
         for (long q = 0; q < c; q += 8) {
           __m256 best = _mm256_loadu_ps(p0 + q), v;
-          v = _mm256_loadu_ps(p0 + c + q), best = _mm256_blendv_ps(best, v, _mm256_cmp_ps(v, best, _CMP_GT_OQ));
-          v = _mm256_loadu_ps(p1 + q), best = _mm256_blendv_ps(best, v, _mm256_cmp_ps(v, best, _CMP_GT_OQ));
-          v = _mm256_loadu_ps(p1 + c + q), best = _mm256_blendv_ps(best, v, _mm256_cmp_ps(v, best, _CMP_GT_OQ));
+          v = _mm256_loadu_ps(p0 + c + q), best = s_pool_max(best, v);
+          v = _mm256_loadu_ps(p1 + q), best = s_pool_max(best, v);
+          v = _mm256_loadu_ps(p1 + c + q), best = s_pool_max(best, v);
           _mm256_storeu_ps(y + q, best);
         }
       }
@@ -437,16 +448,16 @@ BP_AVX2 static void s_pool2x2_image(const bp_conv_geometry *g, int kind, const f
             const __m256 a = _mm256_loadu_ps(xr + o + q), b = _mm256_loadu_ps(xr + o + c + q);
             const __m256 e = _mm256_loadu_ps(xr1 + o + q), f = _mm256_loadu_ps(xr1 + o + c + q);
             __m256 best = a;
-            best = _mm256_blendv_ps(best, b, _mm256_cmp_ps(b, best, _CMP_GT_OQ));
-            best = _mm256_blendv_ps(best, e, _mm256_cmp_ps(e, best, _CMP_GT_OQ));
-            best = _mm256_blendv_ps(best, f, _mm256_cmp_ps(f, best, _CMP_GT_OQ));
-            const __m256 ha = _mm256_cmp_ps(a, best, _CMP_EQ_OQ);
+            best = s_pool_max(best, b);
+            best = s_pool_max(best, e);
+            best = s_pool_max(best, f);
+            const __m256 ha = s_pool_attains(a, best);
             __m256 taken = ha;
-            const __m256 hb = _mm256_andnot_ps(taken, _mm256_cmp_ps(b, best, _CMP_EQ_OQ));
+            const __m256 hb = _mm256_andnot_ps(taken, s_pool_attains(b, best));
             taken = _mm256_or_ps(taken, hb);
-            const __m256 he = _mm256_andnot_ps(taken, _mm256_cmp_ps(e, best, _CMP_EQ_OQ));
+            const __m256 he = _mm256_andnot_ps(taken, s_pool_attains(e, best));
             taken = _mm256_or_ps(taken, he);
-            const __m256 hf = _mm256_andnot_ps(taken, _mm256_cmp_ps(f, best, _CMP_EQ_OQ));
+            const __m256 hf = _mm256_andnot_ps(taken, s_pool_attains(f, best));
             const __m256 dv = _mm256_loadu_ps(d + q);
             // 0 + hit·dy with hit = 1 or 0, as the general loop adds it to the cleared dx.
             __m256 ta = _mm256_add_ps(zero, _mm256_mul_ps(_mm256_and_ps(ha, one), dv));

@@ -276,7 +276,7 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
               for (long cc = 0; cc < c; cc++) y[cc] = s[cc];
               first = 0;
             } else {
-              for (long cc = 0; cc < c; cc++) y[cc] = s[cc] > y[cc] ? s[cc] : y[cc];
+              for (long cc = 0; cc < c; cc++) y[cc] = s[cc] > y[cc] || s[cc] != s[cc] ? s[cc] : y[cc];  // NaN propagates
             }
           }
         break;
@@ -284,8 +284,10 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
       case K_MAX_POOL_GRAD:
       case K_MAX_POOL_GRAD_SIGN:
       case K_MAX_POOL_SELECT: {
-        // Pass 1: the maximum per channel; pass 2: the first position that attains it takes
-        // the gradient (`taken` marks the channels already served), vectorized over channels.
+        // Pass 1: the maximum per channel (NaN propagating); pass 2: the first position that
+        // attains it takes the gradient (`taken` marks the channels already served), vectorized
+        // over channels. A NaN is only ever in a window whose maximum is NaN, so the first NaN
+        // attains it (NaN equals nothing, so `==` alone would route the gradient nowhere).
         if (i0 >= i1 || j0 >= j1) break;
         for (long cc = 0; cc < c; cc++) {
           best[cc] = x[((y0 + i0) * w + x0 + j0) * c + cc];
@@ -294,7 +296,7 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
         for (long i = i0; i < i1; i++)
           for (long q = j0; q < j1; q++) {
             const T *restrict s = x + ((y0 + i) * w + x0 + q) * c;
-            for (long cc = 0; cc < c; cc++) best[cc] = s[cc] > best[cc] ? s[cc] : best[cc];
+            for (long cc = 0; cc < c; cc++) best[cc] = s[cc] > best[cc] || s[cc] != s[cc] ? s[cc] : best[cc];
           }
         if (grad) {
           const T *restrict dy = j->b + o;
@@ -304,7 +306,7 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
               const T *restrict s = x + p;
               T *restrict d = j->out + n * h * w * c + p;
               for (long cc = 0; cc < c; cc++) {  // branch-free: hit is 0 or 1
-                const T hit = (T)(s[cc] == best[cc]) * ((T)1 - taken[cc]);
+                const T hit = (T)(s[cc] == best[cc] || s[cc] != s[cc]) * ((T)1 - taken[cc]);
                 d[cc] += hit * dy[cc];
                 taken[cc] += hit;
               }
@@ -318,7 +320,7 @@ BP_INLINE void NAME(pool_image)(NAME(job) *j, long n) {
               const T *restrict s = x + p;
               const T *restrict v = j->b + n * h * w * c + p;
               for (long cc = 0; cc < c; cc++) {
-                const T hit = (T)(s[cc] == best[cc]) * ((T)1 - taken[cc]);
+                const T hit = (T)(s[cc] == best[cc] || s[cc] != s[cc]) * ((T)1 - taken[cc]);
                 y[cc] += hit * v[cc];
                 taken[cc] += hit;
               }

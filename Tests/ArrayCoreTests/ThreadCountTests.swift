@@ -152,17 +152,17 @@ import Testing
           let lane = o * inner + i
           if dtype == .float32 {
             if m[lane] != Double(Float(sum)) || v[lane] != Double(Float(sq)) { wrong += 1 }
-            let scale = Float(1 / (sq + 1e-3).squareRoot()), shift = -Float(sum) * scale
+            let scale = 1 / (sq + 1e-3).squareRoot()
             for j in 0..<count {
               let e = (o * count + j) * inner + i
-              if y[e].bitPattern != Double(Float(values[e]) * scale + shift).bitPattern { wrong += 1 }
+              if y[e].bitPattern != Double(Float((values[e] - sum) * scale)).bitPattern { wrong += 1 }
             }
           } else {
             if m[lane] != sum || v[lane] != sq { wrong += 1 }
-            let scale = 1 / (sq + 1e-3).squareRoot(), shift = -sum * scale
+            let scale = 1 / (sq + 1e-3).squareRoot()
             for j in 0..<count {
               let e = (o * count + j) * inner + i
-              if y[e].bitPattern != (values[e] * scale + shift).bitPattern { wrong += 1 }
+              if y[e].bitPattern != ((values[e] - sum) * scale).bitPattern { wrong += 1 }
             }
           }
         }

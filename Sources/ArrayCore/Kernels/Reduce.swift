@@ -52,12 +52,33 @@ extension Kernels {
   ///   reach this trap).
   public static func sum(_ a: NDArray, axes: [Int], keepDims: Bool, into out: inout NDArray) {
     if vectorizedSum(a, axes: axes, keepDims: keepDims, into: &out) { return }
+    if vectorizedSumWithoutUnitAxes(a, axes: axes, keepDims: keepDims, into: &out) { return }
     switch a.dtype {
     case .float32: reduce(a, Float.self, axes: axes, keepDims: keepDims, initial: 0, into: &out, +)
     case .float64: reduce(a, Double.self, axes: axes, keepDims: keepDims, initial: 0, into: &out, +)
     case .int32: reduce(a, Int32.self, axes: axes, keepDims: keepDims, initial: 0, into: &out, &+)
     case .bool: preconditionFailure("Kernels.sum: bool arrays cannot be summed")
     }
+  }
+
+  /// The sum of `a` over `axes` viewed without its axes of size 1, which change no sum but
+  /// decide whether the reduced axes are a leading or trailing run that the vectorized kernels
+  /// take: `[1, N, 1]` over axis 1 was a sum in order of `N` elements in the generic loop (3e-5
+  /// relative error for 10⁶ floats, 30 times the vectorized sum's of the same elements over
+  /// `[0, 1]`). `false` when the view is not vectorized either.
+  @usableFromInline static func vectorizedSumWithoutUnitAxes(_ a: NDArray, axes: [Int], keepDims: Bool, into out: inout NDArray) -> Bool {
+    guard a.dtype == .float32 || a.dtype == .float64, a.shape.dimensions.contains(1) else { return false }
+    var dims: [Int] = [], reduced: [Int] = []
+    for (i, d) in a.shape.dimensions.enumerated() where d != 1 {
+      if axes.contains(i) { reduced.append(dims.count) }
+      dims.append(d)
+    }
+    guard !reduced.isEmpty, let view = try? a.reshaped(to: Shape(dims)),
+      vectorizedSum(view, axes: reduced, keepDims: false, into: &out),
+      let result = try? out.reshaped(to: reducedShape(a.shape, axes: axes, keepDims: keepDims))
+    else { return false }
+    out = result
+    return true
   }
 
   /// Sums `a` down to `target`, the inverse of broadcasting `target` up to `a.shape`

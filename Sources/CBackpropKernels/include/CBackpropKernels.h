@@ -165,8 +165,9 @@ void bp_d_binary_rows(bp_binary_op op, long rows, long cols, const double *x, lo
 
 /// Standardizes `x`, viewed as `[outer, n, inner]`, over its middle axis: per `(o, i)` the mean
 /// `μ = Σ_j x / n` and the biased variance `σ² = Σ_j (x - μ)² / n` (sums in double, over `j` in
-/// order), stored in `mean` and `var` (`[outer, inner]`), and `y = x · s + (-μ · s)` with
-/// `s = 1 / √(σ² + ε)` rounded to the element type (no FMA). The lanes are split over threads
+/// order), stored in `mean` and `var` (`[outer, inner]`, rounded to the element type), and
+/// `y = (x - μ) · s` with `s = 1 / √(σ² + ε)`, computed in double and rounded once (the form
+/// `x · s + (-μ · s)` cancels for values far from 0). The lanes are split over threads
 /// in fixed pieces: the bits do not depend on the thread count. A null `y` computes the
 /// statistics alone (two passes instead of three).
 void bp_s_normalize(long outer, long n, long inner, const float *x, float *y, float *mean, float *var, double epsilon);

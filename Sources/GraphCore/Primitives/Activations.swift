@@ -178,13 +178,17 @@ public func erf(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, 
 /// The Gaussian error linear unit (`tf.nn.gelu`), a composite:
 ///
 /// - exact (the default, TF's `approximate=False`): `x · Φ(x) = ½ x (1 + erf(x/√2))`;
-/// - `approximate: true`: `½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+/// - `approximate: true`: `½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))`, with `x` clipped to
+///   `[-10, 10]` inside the tanh, which is ±1 there exactly in float32 and float64 (the same
+///   values; without the clip, `x³` overflowed beyond |x| ≈ 1e13 in float32 and the gradient's
+///   `0 · ∞` was NaN, as TensorFlow's).
 public func gelu(
   _ x: Tensor, approximate: Bool = false, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
   try x.graph.withNameScope(name ?? "Gelu") {
     if approximate {
-      let inner = try (x + 0.044715 * x * square(x)) * (2 / Double.pi).squareRoot()
+      let t = try clip(x, min: -10, max: 10)
+      let inner = try (t + 0.044715 * t * square(t)) * (2 / Double.pi).squareRoot()
       return try 0.5 * x * (1 + tanh(inner))
     }
     return try 0.5 * x * (1 + erf(x * (1 / 2.0.squareRoot()), file: file, line: line))

@@ -71,7 +71,8 @@ public func min(
 /// `log Σ_axes eˣ`, computed stably as `m + log Σ_axes e^(x - m)` with `m = max_axes x`
 /// (`tf.reduce_logsumexp`). A composite; its gradient is the softmax over the axes (the shift
 /// goes through ``stopGradient(_:name:file:line:)``, which is exact since the result does not
-/// depend on `m`).
+/// depend on `m`). Where `m` is infinite (or NaN), the shift is 0, as TensorFlow's: a row of
+/// `-∞` (a masked row) gives `-∞` and a row holding `+∞` gives `+∞`, not `∞ - ∞ = NaN`.
 public func logSumExp(
   _ x: Tensor, axes: [Int]? = nil, keepDims: Bool = false, name: String? = nil,
   file: StaticString = #fileID, line: UInt = #line
@@ -79,7 +80,9 @@ public func logSumExp(
   let loc = x.graph.location(file, line)
   let ax = try reductionAxes(x, axes, "LogSumExp", loc)
   return try x.graph.withNameScope(name ?? "LogSumExp") {
-    let m = try stopGradient(x.graph.apply(Extremum(kind: .max, axes: ax, keepDims: true), [x], location: loc))
+    let largest = try x.graph.apply(Extremum(kind: .max, axes: ax, keepDims: true), [x], location: loc)
+    let finite = try less(abs(largest), x.graph.scalar(.infinity, like: x))
+    let m = try stopGradient(select(finite, largest, zerosLike(largest)))
     let total = try x.graph.apply(Sum(axes: ax, keepDims: true), [exp(x - m)], location: loc)
     let r = try log(total) + m
     return keepDims ? r : try x.graph.apply(Squeeze(axes: ax), [r], location: loc)

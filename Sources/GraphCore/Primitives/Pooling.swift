@@ -24,10 +24,12 @@ private func requireShape(_ other: TensorInfo, _ expected: PartialShape, _ what:
 
 /// The largest element of each window of NHWC images (`tf.nn.max_pool2d`):
 /// `y[n, oy, ox, c] = max_{i, j} x[n, oy·sₕ − pₜ + i, ox·s_w − pₗ + j, c]` over the window's
-/// positions inside the image (``Padding/same`` pads with nothing, as TF does).
+/// positions inside the image (``Padding/same`` pads with nothing, as TF does). NaN propagates:
+/// a window holding NaN gives NaN wherever the NaN is (as ``max(_:axes:keepDims:name:file:line:)``
+/// and PyTorch's `max_pool2d`; TensorFlow's CPU kernel skips it).
 ///
 /// Gradient (TF's rule): each upstream value flows to its window's maximum, the first one in
-/// row-major order on ties (``MaxPoolGrad``).
+/// row-major order on ties, and the window's first NaN when it holds one (``MaxPoolGrad``).
 package struct MaxPool: Primitive {
   /// The window, strides and padding.
   package let geometry: WindowGeometry
@@ -51,7 +53,8 @@ package struct MaxPool: Primitive {
 }
 
 /// The gradient of ``MaxPool`` (TF's `MaxPoolGrad`): zeros of `x`'s shape with each `dy` added at
-/// its window's maximum in `x` (the first on ties). Inputs `x`, `dy`.
+/// its window's maximum in `x` (the first on ties; the first NaN when the window holds one).
+/// Inputs `x`, `dy`.
 ///
 /// Gradients: none for `x` (the result is piecewise constant in it), and for `dy` the values of
 /// the upstream gradient read at each window's maximum (``MaxPoolGradGrad``).
