@@ -152,9 +152,7 @@ struct RecipeOptions: ParsableArguments {
 
   /// The checkpoint files named, for ``validateDistinctFiles(_:)``.
   var files: [FileArgument] {
-    (restorePath.map { [FileArgument(flag: "--restore", path: $0, isInput: true)] } ?? [])
-      + (savePath.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? [])
-      + (modelPath.map { [FileArgument(flag: "--save-model", path: $0, isInput: false)] } ?? [])
+    FileArgument.given(["--restore": restorePath, "--save": savePath, "--save-model": modelPath], inputs: ["--restore"])
   }
 
   /// Hooks that restore `--restore` before the first step and save `--save` after the last;

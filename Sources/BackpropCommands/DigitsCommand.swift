@@ -109,11 +109,9 @@ struct DigitsCommand: ParsableCommand {
     }
     if let saveModel { try validateModelOutputPath(saveModel, flag: "--save-model") }
     try validateDistinctFiles(
-      (data.map { [FileArgument(flag: "--data", path: $0, isInput: true)] } ?? [])
-        + (save.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? [])
-        + (checkpoint.map { [FileArgument(flag: "--checkpoint", path: $0, isInput: false)] } ?? [])
-        + (restore.map { [FileArgument(flag: "--restore", path: $0, isInput: true)] } ?? [])
-        + (saveModel.map { [FileArgument(flag: "--save-model", path: $0, isInput: false)] } ?? []) + outputs.files)
+      FileArgument.given(
+        ["--data": data, "--save": save, "--checkpoint": checkpoint, "--restore": restore, "--save-model": saveModel],
+        inputs: ["--data", "--restore"]) + outputs.files)
   }
 
   func run() throws {

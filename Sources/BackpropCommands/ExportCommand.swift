@@ -48,11 +48,7 @@ struct ExportCommand: ParsableCommand {
     }
     // The ONNX file or the logits written over the model or the rows would destroy them.
     try validateDistinctFiles(
-      [
-        FileArgument(flag: "--model", path: model, isInput: true),
-        FileArgument(flag: "--onnx", path: onnx, isInput: false),
-      ] + (input.map { [FileArgument(flag: "--input", path: $0, isInput: true)] } ?? [])
-        + (logits.map { [FileArgument(flag: "--logits", path: $0, isInput: false)] } ?? []))
+      FileArgument.given(["--model": model, "--onnx": onnx, "--input": input, "--logits": logits], inputs: ["--model", "--input"]))
   }
 
   func run() throws {

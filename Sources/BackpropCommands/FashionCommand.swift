@@ -90,9 +90,7 @@ struct FashionCommand: ParsableCommand {
     if let restore { try validateModelInputPath(restore, flag: "--restore") }
     if let saveModel { try validateModelOutputPath(saveModel, flag: "--save-model") }
     try validateDistinctFiles(
-      (restore.map { [FileArgument(flag: "--restore", path: $0, isInput: true)] } ?? [])
-        + (save.map { [FileArgument(flag: "--save", path: $0, isInput: false)] } ?? [])
-        + (saveModel.map { [FileArgument(flag: "--save-model", path: $0, isInput: false)] } ?? []) + outputs.files)
+      FileArgument.given(["--restore": restore, "--save": save, "--save-model": saveModel], inputs: ["--restore"]) + outputs.files)
   }
 
   func run() throws {

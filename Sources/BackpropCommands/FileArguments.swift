@@ -26,6 +26,14 @@ struct FileArgument {
   var isInput: Bool
 }
 
+extension FileArgument {
+  /// The arguments given among `options` (`flag: path`, `nil` for one not given), in order: those
+  /// whose flag is in `inputs` are read, the others written.
+  static func given(_ options: KeyValuePairs<String, String?>, inputs: Set<String> = []) -> [FileArgument] {
+    options.compactMap { flag, path in path.map { FileArgument(flag: flag, path: $0, isInput: inputs.contains(flag)) } }
+  }
+}
+
 /// Checks an input file argument: it must exist and be a regular file (after following links).
 func validateInputPath(_ path: String, flag: String) throws {
   var info = stat()

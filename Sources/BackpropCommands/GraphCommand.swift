@@ -57,10 +57,7 @@ struct GraphCommand: ParsableCommand {
     if let svgPath, !svgPath.lowercased().hasSuffix(".svg") {
       throw ValidationError("--svg \(svgPath): Graphviz is asked for SVG; give a file name ending in .svg")
     }
-    try validateDistinctFiles(
-      [("--dot", dotPath), ("--svg", svgPath), ("--pb", pbPath)].compactMap { flag, path in
-        path.map { FileArgument(flag: flag, path: $0, isInput: false) }
-      })
+    try validateDistinctFiles(FileArgument.given(["--dot": dotPath, "--svg": svgPath, "--pb": pbPath]))
   }
 
   func run() throws {

@@ -46,9 +46,7 @@ struct TrainingOutputOptions: ParsableArguments {
 
   /// The output files (and the `--logdir` directory) asked for, for ``validateDistinctFiles(_:)``.
   var files: [FileArgument] {
-    [("--plot", plotPath), ("--log", logPath), ("--csv", csvPath), ("--logdir", logdir)].compactMap { flag, path in
-      path.map { FileArgument(flag: flag, path: $0, isInput: false) }
-    }
+    FileArgument.given(["--plot": plotPath, "--log": logPath, "--csv": csvPath, "--logdir": logdir])
   }
 
   /// Runs a recipe with the progress display, then writes the files asked for and, on a

@@ -64,6 +64,31 @@ public struct DigitsEpoch: Sendable {
   public var seconds: Double
 }
 
+extension DigitsEpoch {
+  /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  ` and `time`: the epoch's line of
+  /// `total`, the epoch number right-aligned.
+  func formatted(of total: Int, time: String) -> String {
+    let width = String(total).count
+    let n = String(repeating: " ", count: width - String(epoch).count) + String(epoch)
+    return "epoch \(n)/\(total)  loss \(formatFixed(loss, decimals: 4))  train \(formatFixed(trainAccuracy, decimals: 4))  test \(formatFixed(testAccuracy, decimals: 4))  \(time)"
+  }
+
+  /// The mean training loss of epoch `epoch` (from 1), the sum `lossSum` over `samples` samples,
+  /// and the seconds of `clock` since `start`.
+  /// - Throws: ``RecipeError`` when the mean loss is not finite.
+  static func trainingFigures(
+    lossSum: Double, samples: Int, epoch: Int, clock: ContinuousClock, since start: ContinuousClock.Instant
+  ) throws -> (loss: Double, seconds: Double) {
+    let elapsed = clock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    let loss = lossSum / Double(samples)
+    guard loss.isFinite else {
+      throw RecipeError("the training loss became \(loss) in epoch \(epoch); try a smaller learning rate")
+    }
+    return (loss, seconds)
+  }
+}
+
 /// The handwritten-digits recipe: a multilayer perceptron trained on the UCI digits (8x8 images,
 /// 10 classes; see Data/README.md) with softmax cross-entropy.
 ///
@@ -360,12 +385,8 @@ public struct DigitsRecipe: Sendable {
       if distributed {
         lossSum = try communicator.allReduce([NDArray([lossSum], shape: [])], .sum)[0].scalarValue
       }
-      let elapsed = clock.now - start
-      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-      let epochLoss = lossSum / Double(train.count)
-      guard epochLoss.isFinite else {
-        throw RecipeError("the training loss became \(epochLoss) in epoch \(epoch + 1); try a smaller learning rate")
-      }
+      let (epochLoss, seconds) = try DigitsEpoch.trainingFigures(
+        lossSum: lossSum, samples: train.count, epoch: epoch + 1, clock: clock, since: start)
       // The accuracies also refuse non-finite logits: the loss is summed before each step's
       // update, so an overflow in the epoch's last update shows only there.
       let result = DigitsEpoch(
@@ -464,9 +485,7 @@ public struct DigitsRecipe: Sendable {
 
   /// `epoch  3/20  loss 0.2143  train 0.9527  test 0.9499  7.31 ms`.
   public static func format(_ e: DigitsEpoch, of total: Int) -> String {
-    let width = String(total).count
-    let n = String(repeating: " ", count: width - String(e.epoch).count) + String(e.epoch)
-    return "epoch \(n)/\(total)  loss \(formatFixed(e.loss, decimals: 4))  train \(formatFixed(e.trainAccuracy, decimals: 4))  test \(formatFixed(e.testAccuracy, decimals: 4))  \(formatFixed(e.seconds * 1000, decimals: 2)) ms"
+    e.formatted(of: total, time: "\(formatFixed(e.seconds * 1000, decimals: 2)) ms")
   }
 }
 

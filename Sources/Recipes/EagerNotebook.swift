@@ -39,14 +39,7 @@ extension NotebookRecipe {
     // before the first step (no sample drawn), so that a checkpoint can be restored into them.
     _ = try forward(NDArray((0..<c.batchSize).map { xVals[$0 % xVals.count] }))
     let start = try hooks.willStart(variables.graph)
-    guard (0...c.steps).contains(start) else {
-      throw RecipeError("cannot resume after step \(start): the run has only \(c.steps) steps (--steps is the total)")
-    }
-    for _ in 0..<(start * c.batchSize) { _ = rng.choice(xVals.count) }  // the samples of the steps already done
-    var report = TrainingReport()
-    report.firstStep = start + 1
-    report.inputs = xVals.map(Double.init)
-    report.targets = yVals.map(Double.init)
+    var report = try resumedReport(after: start, inputs: xVals, targets: yVals, rng: &rng)
     for i in start..<c.steps {
       let batch = (0..<c.batchSize).map { _ in rng.choice(xVals.count) }
       let (inputs, targets) = (NDArray(batch.map { xVals[$0] }), NDArray(batch.map { yVals[$0] }))

@@ -391,12 +391,8 @@ public struct FashionRecipe: Sendable {
         lossSum = sums[0]
         correct = Int(sums[1])
       }
-      let elapsed = clock.now - start
-      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-      let epochLoss = lossSum / Double(train.count)
-      guard epochLoss.isFinite else {
-        throw RecipeError("the training loss became \(epochLoss) in epoch \(epoch + 1); try a smaller learning rate")
-      }
+      let (epochLoss, seconds) = try DigitsEpoch.trainingFigures(
+        lossSum: lossSum, samples: train.count, epoch: epoch + 1, clock: clock, since: start)
       // The test accuracy also refuses non-finite logits (an overflow in the epoch's last update).
       let result = DigitsEpoch(
         epoch: epoch + 1, loss: epochLoss, trainAccuracy: Double(correct) / Double(train.count),
@@ -478,9 +474,7 @@ public struct FashionRecipe: Sendable {
 
   /// `epoch  3/15  loss 0.2843  train 0.8951  test 0.9012  41.20 s`.
   public static func format(_ e: DigitsEpoch, of total: Int) -> String {
-    let width = String(total).count
-    let n = String(repeating: " ", count: width - String(e.epoch).count) + String(e.epoch)
-    return "epoch \(n)/\(total)  loss \(formatFixed(e.loss, decimals: 4))  train \(formatFixed(e.trainAccuracy, decimals: 4))  test \(formatFixed(e.testAccuracy, decimals: 4))  \(formatFixed(e.seconds, decimals: 2)) s"
+    e.formatted(of: total, time: "\(formatFixed(e.seconds, decimals: 2)) s")
   }
 }
 

@@ -361,14 +361,7 @@ public struct NotebookRecipe: Sendable {
     let session = Session(graph: m.graph, options: Session.Options(checkNumerics: c.checkNumerics))
     try session.initializeVariables()
     let start = try hooks.willStart(session)
-    guard (0...c.steps).contains(start) else {
-      throw RecipeError("cannot resume after step \(start): the run has only \(c.steps) steps (--steps is the total)")
-    }
-    for _ in 0..<(start * c.batchSize) { _ = rng.choice(xVals.count) }  // the samples of the steps already done
-    var report = TrainingReport()
-    report.firstStep = start + 1
-    report.inputs = xVals.map(Double.init)
-    report.targets = yVals.map(Double.init)
+    var report = try resumedReport(after: start, inputs: xVals, targets: yVals, rng: &rng)
     report.parameterNames = m.parameters.flatMap { p in
       let name = p.operation.name
       let count = p.shape.concrete?.elementCount ?? 1
@@ -435,6 +428,22 @@ public struct NotebookRecipe: Sendable {
       throw RecipeError("the data set needs as many targets as inputs, at least one (got \(xVals.count) and \(yVals.count))")
     }
     return (rng, xVals, yVals)
+  }
+
+  /// The report of a run that starts after `start` steps (0: from the beginning), with the data
+  /// set; `rng` has skipped the samples of the steps already done.
+  /// - Throws: ``RecipeError`` when `start` is past the configuration's last step.
+  func resumedReport(after start: Int, inputs xVals: [Float], targets yVals: [Float], rng: inout SeededGenerator) throws -> TrainingReport {
+    let c = configuration
+    guard (0...c.steps).contains(start) else {
+      throw RecipeError("cannot resume after step \(start): the run has only \(c.steps) steps (--steps is the total)")
+    }
+    for _ in 0..<(start * c.batchSize) { _ = rng.choice(xVals.count) }  // the samples of the steps already done
+    var report = TrainingReport()
+    report.firstStep = start + 1
+    report.inputs = xVals.map(Double.init)
+    report.targets = yVals.map(Double.init)
+    return report
   }
 
   /// The fraction of samples whose predicted class is their target, in batches of the

@@ -101,9 +101,38 @@ public struct Conv2D: Layer, Sendable {
   public var variables: [Tensor] { [kernel] + (bias.map { [$0] } ?? []) }
 }
 
-/// Max pooling over `[N, H, W, C]` (Keras's `MaxPooling2D`): the largest value of each window.
-/// The strides default to the window. No variables.
-public struct MaxPool2D: Layer, Sendable {
+/// How a pooling layer reduces each window: ``MaxPooling`` (``MaxPool2D``) or
+/// ``AveragePooling`` (``AvgPool2D``).
+public protocol PoolingReduction: Sendable {
+  /// The layer's name in its errors (`MaxPool2D`).
+  static var layerName: String { get }
+  /// Pools `x`, `[N, H, W, C]`, window by window, its operation built at `file:line`.
+  static func pool(_ x: Tensor, window: [Int], strides: [Int], padding: Padding, file: StaticString, line: UInt) throws -> Tensor
+}
+
+/// The largest value of each window (``MaxPool2D``).
+public enum MaxPooling: PoolingReduction {
+  /// `MaxPool2D`.
+  public static var layerName: String { "MaxPool2D" }
+  /// `maxPool2d(x)`.
+  public static func pool(_ x: Tensor, window: [Int], strides: [Int], padding: Padding, file: StaticString, line: UInt) throws -> Tensor {
+    try maxPool2d(x, window: window, strides: strides, padding: padding, file: file, line: line)
+  }
+}
+
+/// The mean of each window (``AvgPool2D``).
+public enum AveragePooling: PoolingReduction {
+  /// `AvgPool2D`.
+  public static var layerName: String { "AvgPool2D" }
+  /// `avgPool2d(x)`.
+  public static func pool(_ x: Tensor, window: [Int], strides: [Int], padding: Padding, file: StaticString, line: UInt) throws -> Tensor {
+    try avgPool2d(x, window: window, strides: strides, padding: padding, file: file, line: line)
+  }
+}
+
+/// Pooling over `[N, H, W, C]`: each window reduced as `Reduction` says (``MaxPool2D``,
+/// ``AvgPool2D``). The strides default to the window. No variables.
+public struct Pool2D<Reduction: PoolingReduction>: Layer, Sendable {
   /// The window `[wh, ww]`.
   public let window: [Int]
   /// The strides (the window by default).
@@ -119,7 +148,12 @@ public struct MaxPool2D: Layer, Sendable {
   /// - Throws: `GraphError/invalidArgument(op:reason:location:)` unless the window and
   ///   strides are two positive numbers.
   public init(window: [Int] = [2, 2], strides: [Int]? = nil, padding: Padding = .valid, file: StaticString = #fileID, line: UInt = #line) throws {
-    try checkPoolingArguments("MaxPool2D", window, strides, file, line)
+    for (label, v) in [("window", window), ("strides", strides ?? window)] {
+      guard v.count == 2, v.allSatisfy({ $0 > 0 }) else {
+        throw GraphError.invalidArgument(
+          op: Reduction.layerName, reason: "\(label) must be two positive numbers, got \(v)", location: SourceLocation(file, line))
+      }
+    }
     self.window = window
     self.strides = strides ?? window
     self.padding = padding
@@ -127,49 +161,22 @@ public struct MaxPool2D: Layer, Sendable {
     self.line = line
   }
 
-  /// `maxPool2d(x)`.
+  /// The pooled `x` (`maxPool2d(x)`, `avgPool2d(x)`).
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
-    try maxPool2d(x, window: window, strides: strides, padding: padding, file: file, line: line)
+    try Reduction.pool(x, window: window, strides: strides, padding: padding, file: file, line: line)
   }
 
   /// None.
   public var variables: [Tensor] { [] }
 }
+
+/// Max pooling over `[N, H, W, C]` (Keras's `MaxPooling2D`): the largest value of each window.
+/// The strides default to the window. No variables.
+public typealias MaxPool2D = Pool2D<MaxPooling>
 
 /// Average pooling over `[N, H, W, C]` (Keras's `AveragePooling2D`): the mean of each window.
 /// The strides default to the window. No variables.
-public struct AvgPool2D: Layer, Sendable {
-  /// The window `[wh, ww]`.
-  public let window: [Int]
-  /// The strides (the window by default).
-  public let strides: [Int]
-  /// The padding.
-  public let padding: Padding
-  /// Where the layer was created.
-  public var location: SourceLocation { SourceLocation(file, line) }
-  let file: StaticString
-  let line: UInt
-
-  /// Creates the layer.
-  /// - Throws: `GraphError/invalidArgument(op:reason:location:)` unless the window and
-  ///   strides are two positive numbers.
-  public init(window: [Int] = [2, 2], strides: [Int]? = nil, padding: Padding = .valid, file: StaticString = #fileID, line: UInt = #line) throws {
-    try checkPoolingArguments("AvgPool2D", window, strides, file, line)
-    self.window = window
-    self.strides = strides ?? window
-    self.padding = padding
-    self.file = file
-    self.line = line
-  }
-
-  /// `avgPool2d(x)`.
-  public func callAsFunction(_ x: Tensor) throws -> Tensor {
-    try avgPool2d(x, window: window, strides: strides, padding: padding, file: file, line: line)
-  }
-
-  /// None.
-  public var variables: [Tensor] { [] }
-}
+public typealias AvgPool2D = Pool2D<AveragePooling>
 
 /// The mean over the spatial axes, `[N, H, W, C]` → `[N, C]` (Keras's `GlobalAveragePooling2D`).
 /// No variables.
@@ -189,12 +196,4 @@ public struct GlobalAveragePool: Layer, Sendable {
   }
   /// None.
   public var variables: [Tensor] { [] }
-}
-
-func checkPoolingArguments(_ op: String, _ window: [Int], _ strides: [Int]?, _ file: StaticString, _ line: UInt) throws {
-  for (label, v) in [("window", window), ("strides", strides ?? window)] {
-    guard v.count == 2, v.allSatisfy({ $0 > 0 }) else {
-      throw GraphError.invalidArgument(op: op, reason: "\(label) must be two positive numbers, got \(v)", location: SourceLocation(file, line))
-    }
-  }
 }

@@ -67,10 +67,7 @@ public struct BatchNorm: Layer, Sendable {
     guard momentum >= 0, momentum < 1 else {
       throw GraphError.invalidArgument(op: "BatchNorm", reason: "momentum must be in [0, 1), got \(momentum)", location: loc)
     }
-    guard epsilon.isFinite, epsilon > 0 else {
-      throw GraphError.invalidArgument(op: "BatchNorm", reason: "epsilon must be a finite number > 0, got \(epsilon)", location: loc)
-    }
-    try checkParameter(epsilon, "epsilon", in: dtype, positive: true, op: "BatchNorm", location: loc)
+    try checkEpsilon(epsilon, in: dtype, op: "BatchNorm", location: loc)
     // An eager phase's flag is an eager value of its own (the mode is the phase's, not fed).
     guard phase.flag.graph === graph || (graph.isEager && phase.flag.isEager) else {
       throw GraphError.foreignTensor(op: "BatchNorm", tensor: phase.flag.name, location: loc)
@@ -204,10 +201,7 @@ public struct LayerNorm: Layer, Sendable {
     guard features > 0 else {
       throw GraphError.invalidArgument(op: "LayerNorm", reason: "layer '\(name)' needs a positive feature count, got \(features)", location: loc)
     }
-    guard epsilon.isFinite, epsilon > 0 else {
-      throw GraphError.invalidArgument(op: "LayerNorm", reason: "epsilon must be a finite number > 0, got \(epsilon)", location: loc)
-    }
-    try checkParameter(epsilon, "epsilon", in: dtype, positive: true, op: "LayerNorm", location: loc)
+    try checkEpsilon(epsilon, in: dtype, op: "LayerNorm", location: loc)
     let scope = uniqueScope(graph, name)
     self.name = scope
     self.file = file
@@ -384,6 +378,14 @@ public struct Embedding: Layer, Sendable {
 extension Activation: Layer {
   /// None.
   public var variables: [Tensor] { [] }
+}
+
+/// Checks a normalization layer's `epsilon`: a finite number > 0, also in `dtype`.
+func checkEpsilon(_ epsilon: Double, in dtype: DType, op: String, location: SourceLocation) throws {
+  guard epsilon.isFinite, epsilon > 0 else {
+    throw GraphError.invalidArgument(op: op, reason: "epsilon must be a finite number > 0, got \(epsilon)", location: location)
+  }
+  try checkParameter(epsilon, "epsilon", in: dtype, positive: true, op: op, location: location)
 }
 
 /// A seeded generator that advances from call to call, for layers that draw random numbers on
