@@ -40,6 +40,8 @@ step "python3 Scripts/tf_graphdef.py check-schedules" "$py" Scripts/tf_graphdef.
 step "python3 Scripts/tf_graphdef.py check-training (an Embedding's UnsortedSegmentSum gradient, LayerNorm, _backprop_alpha; Adam)" "$py" Scripts/tf_graphdef.py check-training
 step "python3 Scripts/check_onnx.py --outputs Tests/Fixtures/onnx/layernorm.onnx layernorm_input.npy layernorm_output.npy (LayerNorm's decomposition)" \
   "$py" Scripts/check_onnx.py --outputs Tests/Fixtures/onnx/layernorm.onnx Tests/Fixtures/onnx/layernorm_input.npy Tests/Fixtures/onnx/layernorm_output.npy
+step "python3 Scripts/check_onnx.py --outputs Tests/Fixtures/onnx/pad_prod.onnx pad_prod_input.npy pad_prod_output.npy (Pad and ReduceProd, a zero factor)" \
+  "$py" Scripts/check_onnx.py --outputs Tests/Fixtures/onnx/pad_prod.onnx Tests/Fixtures/onnx/pad_prod_input.npy Tests/Fixtures/onnx/pad_prod_output.npy
 for model in cnn cnn-bn; do
   step "backprop fashion --model $model --epochs 1 --train-limit 10000 --save-model T/$model; backprop predict --model T/$model --input t10k-images > T/p; python3 Scripts/tf_graphdef.py check-model T/$model t10k-images T/p" \
     bash -c "'$bp' fashion --model $model --epochs 1 --train-limit 10000 --test-limit 1000 --quiet --save '$t/$model.safetensors' --save-model '$t/$model' > /dev/null && '$bp' predict --model '$t/$model' --input $fm/t10k-images-idx3-ubyte.gz > '$t/p' && '$py' Scripts/tf_graphdef.py check-model '$t/$model' $fm/t10k-images-idx3-ubyte.gz '$t/p'"
