@@ -488,7 +488,7 @@ def digits_section(res, records):
         if not ours:
             continue
         systems = ["Backprop"] + [s for s in ("Backprop eager", "TensorFlow tf.function", "Keras fit", "JAX jit",
-                                              "PyTorch eager", "NumPy")
+                                              "PyTorch eager", "PyTorch eager, 1 thread", "NumPy")
                                   if (workload, s) in res]
         for system in systems:
             r = res[(workload, system)]
@@ -595,7 +595,8 @@ def cnn_section(res, records):
     targets = []
     for workload in CNN_WORKLOADS:
         ours = res.get((workload, "Backprop"))
-        systems = ["Backprop"] + [s for s in ("PyTorch eager", "TensorFlow tf.function", "Keras fit", "JAX jit")
+        systems = ["Backprop"] + [s for s in ("PyTorch eager", "PyTorch eager, 1 thread", "TensorFlow tf.function", "Keras fit",
+                                                       "JAX jit")
                                   if (workload, s) in res]
         if not ours:
             continue
