@@ -570,6 +570,20 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
     }
   }
 
+  /// An int32 `Range` whose bounds are float constants beyond int32 (a hostile file: TensorFlow
+  /// writes int32 constants there) trapped converting them to `Int`; it is refused naming the
+  /// node.
+  @Test func anInt32RangeBeyondInt32IsRefusedNamingTheNode() {
+    for (start, limit, delta) in [(1e30, 1e30, 1.0), (0, 4, 1e30), (-1e30, 0, 1)] {
+      expectRefused(
+        [
+          Self.floats("start", [start], shape: []), Self.floats("limit", [limit], shape: []), Self.floats("delta", [delta], shape: []),
+          Node(name: "r", op: "Range", inputs: ["start", "limit", "delta"]),
+        ],
+        ["'r' (Range)", "int32"])
+    }
+  }
+
   /// `ArgMax` and `ArgMin` on an axis out of range or of a scalar, and `SplitV` on an axis out
   /// of range, trapped (index out of range in the shape rule); `Softmax` of a scalar failed
   /// only when run. Each is now an error naming the node and its input.

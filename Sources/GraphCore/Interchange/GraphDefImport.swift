@@ -800,6 +800,10 @@ struct GraphDefImporter {
         "node '\(name)' (Range): its \(role) '\(data[i])' is known only when the graph runs; Backprop needs a range's start, limit and delta when the graph is built")
     }
     let (start, limit, delta) = (values[0], values[1], values[2])
+    // An int32 range's bounds are int32 values (a float constant beyond them would trap below).
+    if dtype == .int32, !values.allSatisfy({ $0.rounded() == $0 && abs($0) <= 0x1p31 }) {
+      throw fail("node '\(name)' (Range): start \(start), limit \(limit), delta \(delta) are not int32 values")
+    }
     guard let count = Self.rangeCount(start, limit, delta, dtype: dtype) else {
       throw fail("node '\(name)' (Range): start \(start), limit \(limit), delta \(delta) is no range (TensorFlow refuses it)")
     }
