@@ -33,32 +33,7 @@ package struct CumulativeSum: Primitive {
   }
 
   func scan<T: FloatElement>(_ x: NDArray, _: T.Type, _ out: inout NDArray) {
-    out.prepare(fittingAnInput: x.shape, dtype: x.dtype)
-    let dims = x.shape.dimensions
-    let length = dims[axis]
-    let inner = dims[(axis + 1)...].reduce(1, *)
-    let outer = dims[..<axis].reduce(1, *)
-    guard length > 0, inner > 0, outer > 0 else { return }
-    x.withUnsafeBufferPointer(as: T.self) { src in
-      out.withUnsafeMutableBufferPointer(as: T.self) { dst in
-        for o in 0..<outer {
-          for k in 0..<inner {
-            let base = o * length * inner + k
-            var sum: T = 0
-            for step in 0..<length {
-              let i = base + (reverse ? length - 1 - step : step) * inner
-              if exclusive {
-                dst[i] = sum
-                sum = step == 0 ? src[i] : sum + src[i]
-              } else {
-                sum = step == 0 ? src[i] : sum + src[i]
-                dst[i] = sum
-              }
-            }
-          }
-        }
-      }
-    }
+    runningScan(x, axis: axis, exclusive: exclusive, reverse: reverse, identity: T(0), into: &out, +)
   }
   /// `cumsum(g, axis, exclusive, reverse: !reverse)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
@@ -104,8 +79,8 @@ package struct CumulativeProduct: Primitive {
     }
     return [inputs[0]]
   }
-  /// Multiplies along the axis: each line starts from 1, each element multiplies the running
-  /// product before (exclusive) or after (inclusive) it is written.
+  /// Multiplies along the axis: the first element of each line is copied (or 1 when
+  /// exclusive), each next one multiplies the previous product.
   package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
     let x = inputs[0]
     switch x.dtype {
@@ -116,32 +91,7 @@ package struct CumulativeProduct: Primitive {
   }
 
   func scan<T: FloatElement>(_ x: NDArray, _: T.Type, _ out: inout NDArray) {
-    out.prepare(fittingAnInput: x.shape, dtype: x.dtype)
-    let dims = x.shape.dimensions
-    let length = dims[axis]
-    let inner = dims[(axis + 1)...].reduce(1, *)
-    let outer = dims[..<axis].reduce(1, *)
-    guard length > 0, inner > 0, outer > 0 else { return }
-    x.withUnsafeBufferPointer(as: T.self) { src in
-      out.withUnsafeMutableBufferPointer(as: T.self) { dst in
-        for o in 0..<outer {
-          for k in 0..<inner {
-            let base = o * length * inner + k
-            var product: T = 1
-            for step in 0..<length {
-              let i = base + (reverse ? length - 1 - step : step) * inner
-              if exclusive {
-                dst[i] = product
-                product *= src[i]
-              } else {
-                product *= src[i]
-                dst[i] = product
-              }
-            }
-          }
-        }
-      }
-    }
+    runningScan(x, axis: axis, exclusive: exclusive, reverse: reverse, identity: T(1), into: &out, *)
   }
   /// `cumsum(g · y, exclusive, reverse: !reverse) / x`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
@@ -165,4 +115,35 @@ public func cumprod(
   let loc = x.graph.location(file, line)
   let ax = try normalized(axis, rank: x.shape.rank, "Cumprod", name, [x], loc)
   return try x.graph.apply(CumulativeProduct(axis: ax, exclusive: exclusive, reverse: reverse), [x], name: name, location: loc)
+}
+
+/// The running `combine` of `x` along `axis` into `out` (the kernel of ``CumulativeSum`` and
+/// ``CumulativeProduct``): each line's first element is copied and each next one combined with
+/// the running value before it, from the end when `reverse`; when `exclusive`, each position
+/// gets the running value before its own element (`identity` at the first).
+func runningScan<T: FloatElement>(
+  _ x: NDArray, axis: Int, exclusive: Bool, reverse: Bool, identity: T, into out: inout NDArray, _ combine: (T, T) -> T
+) {
+  out.prepare(fittingAnInput: x.shape, dtype: x.dtype)
+  let dims = x.shape.dimensions
+  let length = dims[axis]
+  let inner = dims[(axis + 1)...].reduce(1, *)
+  let outer = dims[..<axis].reduce(1, *)
+  guard length > 0, inner > 0, outer > 0 else { return }
+  x.withUnsafeBufferPointer(as: T.self) { src in
+    out.withUnsafeMutableBufferPointer(as: T.self) { dst in
+      for o in 0..<outer {
+        for k in 0..<inner {
+          let base = o * length * inner + k
+          var running = identity
+          for step in 0..<length {
+            let i = base + (reverse ? length - 1 - step : step) * inner
+            if exclusive { dst[i] = running }
+            running = step == 0 ? src[i] : combine(running, src[i])
+            if !exclusive { dst[i] = running }
+          }
+        }
+      }
+    }
+  }
 }
