@@ -9,26 +9,6 @@ import Training
 /// training-phase flag is folded away (dropout off, batch normalization's moving statistics)
 /// and the NHWC convolutions and poolings become ONNX's NCHW operations between transposes.
 @Suite struct ONNXCNNTests {
-  /// The op types of a ModelProto's graph, in order, and its initializer count.
-  static func contents(_ bytes: [UInt8]) throws -> (ops: [String], initializers: Int) {
-    var r = ProtobufReader(bytes, format: "ModelProto")
-    var ops: [String] = []
-    var initializers = 0
-    while let f = try r.next() {
-      guard f.number == 7, let graph = f.data else { continue }
-      var g = r.nested(graph)
-      while let gf = try g.next() {
-        if gf.number == 5 { initializers += 1 }
-        guard gf.number == 1, let data = gf.data else { continue }
-        var n = g.nested(data)
-        while let nf = try n.next() {
-          if nf.number == 4 { ops.append(nf.string ?? "") }
-        }
-      }
-    }
-    return (ops, initializers)
-  }
-
   static func model(_ kind: FashionModelKind) throws -> FashionModel {
     let net = try FashionNetwork(kind: kind, seed: 1)
     let session = Session(graph: net.graph)
@@ -37,7 +17,8 @@ import Training
   }
 
   @Test func cnnExports() throws {
-    let (ops, initializers) = try Self.contents(Self.model(.cnn).onnxModel())
+    let (ops, initializerNames) = try onnxContents(Self.model(.cnn).onnxModel())
+    let initializers = initializerNames.count
     #expect(ops.filter { $0 == "Conv" }.count == 2)
     #expect(ops.filter { $0 == "MaxPool" }.count == 2)
     // Around each: input to NCHW and back, and the filter to OIHW.
@@ -48,7 +29,7 @@ import Training
   }
 
   @Test func cnnWithBatchNormalizationExports() throws {
-    let (ops, _) = try Self.contents(Self.model(.cnnBN).onnxModel())
+    let (ops, _) = try onnxContents(Self.model(.cnnBN).onnxModel())
     #expect(ops.filter { $0 == "Conv" }.count == 2)
     // The inference branch: 1/√(variance + ε) as Sqrt then Reciprocal.
     #expect(ops.filter { $0 == "Reciprocal" }.count == 2)
@@ -56,7 +37,7 @@ import Training
   }
 
   @Test func mlpExports() throws {
-    let (ops, _) = try Self.contents(Self.model(.mlp).onnxModel())
+    let (ops, _) = try onnxContents(Self.model(.mlp).onnxModel())
     #expect(ops.filter { $0 == "MatMul" }.count == 3)
   }
 

@@ -9,11 +9,6 @@ import Training
   import Glibc
 #endif
 
-private let fixtures: String = {
-  let file = "\(#filePath)"
-  return file.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/onnx"
-}()
-
 /// ONNX export refused `LayerNorm` ("cannot export to ONNX: Normalize"). At the exporter's
 /// opset 13 (ONNX's `LayerNormalization` needs 17) it is written as its decomposition, in the
 /// kernel's order: `ReduceMean`, `Sub`, `Mul`, `ReduceMean`, `Add` of ε, `Sqrt`, `Div`.
@@ -21,22 +16,6 @@ private let fixtures: String = {
 /// outputs (`.npy`); `Scripts/check_onnx.py --outputs` runs it in onnxruntime
 /// (`BACKPROP_WRITE_FIXTURES=1 swift test --filter ONNXLayerNormTests` rewrites them).
 @Suite struct ONNXLayerNormTests {
-  /// The op types of an ONNX model's nodes, in order.
-  private func opTypes(_ bytes: [UInt8]) throws -> [String] {
-    var r = ProtobufReader(bytes, format: "ModelProto")
-    var ops: [String] = []
-    while let f = try r.next() {
-      guard f.number == 7, let graph = f.data else { continue }
-      var g = r.nested(graph)
-      while let gf = try g.next() {
-        guard gf.number == 1, let data = gf.data else { continue }
-        var n = g.nested(data)
-        while let nf = try n.next() { if nf.number == 4 { ops.append(nf.string ?? "") } }
-      }
-    }
-    return ops
-  }
-
   @Test func layerNormExportsToONNX() throws {
     let g = Graph()
     let x = g.placeholder(.float32, shape: [nil, 6], name: "x")
@@ -51,12 +30,12 @@ private let fixtures: String = {
     let input = NDArray((0..<30).map { _ in Float(generator.normal(mean: 1, standardDeviation: 3)) }, shape: [5, 6])
     let output = try session.run([y], feeding: [x: input])[0]
     let bytes = try g.onnxModel(inputs: [x], outputs: [y], session: session)
-    let ops = try opTypes(bytes)
+    let ops = try onnxContents(bytes).ops
     #expect(ops.filter { $0 == "ReduceMean" }.count == 2)
     #expect(ops.contains("Sqrt") && ops.contains("Div") && !ops.contains("LayerNormalization"), "\(ops)")
-    let files = (model: fixtures + "/layernorm.onnx", input: fixtures + "/layernorm_input.npy", output: fixtures + "/layernorm_output.npy")
+    let files = (model: onnxFixtures + "/layernorm.onnx", input: onnxFixtures + "/layernorm_input.npy", output: onnxFixtures + "/layernorm_output.npy")
     if getenv("BACKPROP_WRITE_FIXTURES") != nil {
-      try FileIO.makeDirectories(atPath: fixtures)
+      try FileIO.makeDirectories(atPath: onnxFixtures)
       try FileIO.writeAtomically(bytes, toPath: files.model)
       try input.writeNPY(toPath: files.input)
       try output.writeNPY(toPath: files.output)
@@ -71,6 +50,6 @@ private let fixtures: String = {
     let normalized = try LayerNorm(graph: h, features: 3, dtype: .float64)(z)
     let s = Session(graph: h)
     try s.initializeVariables()
-    #expect(try opTypes(h.onnxModel(inputs: [z], outputs: [normalized], session: s)).contains("ReduceMean"))
+    #expect(try onnxContents(h.onnxModel(inputs: [z], outputs: [normalized], session: s)).ops.contains("ReduceMean"))
   }
 }

@@ -8,11 +8,6 @@ import TestSupport
   import Glibc
 #endif
 
-private let fixtures: String = {
-  let file = "\(#filePath)"
-  return file.split(separator: "/", omittingEmptySubsequences: false).dropLast(2).joined(separator: "/") + "/Fixtures/onnx"
-}()
-
 /// `pad`, `mirrorPad` (REFLECT) and `product` in ONNX (opset 13): `Pad` with its pads (all
 /// befores, then all afters) and value as inputs (mode `reflect` for the mirror padding),
 /// `ReduceProd` with its axes as an attribute.
@@ -20,25 +15,6 @@ private let fixtures: String = {
 /// Backprop's output (`.npy`); `Scripts/check_onnx.py --outputs` runs it in onnxruntime
 /// (`BACKPROP_WRITE_FIXTURES=1 swift test --filter ONNXPadProductTests` rewrites them).
 @Suite struct ONNXPadProductTests {
-  /// The op types of an ONNX model's nodes, in order, and the initializers' names.
-  private func contents(_ bytes: [UInt8]) throws -> (ops: [String], initializers: [String]) {
-    var r = ProtobufReader(bytes, format: "ModelProto")
-    var ops: [String] = [], initializers: [String] = []
-    while let f = try r.next() {
-      guard f.number == 7, let graph = f.data else { continue }
-      var g = r.nested(graph)
-      while let gf = try g.next() {
-        guard gf.number == 1 || gf.number == 5, let data = gf.data else { continue }
-        var n = g.nested(data)
-        while let nf = try n.next() {
-          if gf.number == 1, nf.number == 4 { ops.append(nf.string ?? "") }
-          if gf.number == 5, nf.number == 8 { initializers.append(nf.string ?? "") }
-        }
-      }
-    }
-    return (ops, initializers)
-  }
-
   @Test func padAndProductExportToONNX() throws {
     let g = Graph()
     let x = g.placeholder(.float32, shape: [nil, 3, 4], name: "x")
@@ -55,12 +31,12 @@ private let fixtures: String = {
     let output = try session.run([y], feeding: [x: input])[0]
     #expect(output.shape == [2, 7])
     let bytes = try g.onnxModel(inputs: [x], outputs: [y], session: session)
-    let (ops, initializers) = try contents(bytes)
+    let (ops, initializers) = try onnxContents(bytes)
     #expect(ops.filter { $0 == "Pad" }.count == 4 && ops.filter { $0 == "ReduceProd" }.count == 3, "\(ops)")
     #expect(initializers.contains("padded/pads") && initializers.contains("padded/constant_value"), "\(initializers)")
-    let files = (model: fixtures + "/pad_prod.onnx", input: fixtures + "/pad_prod_input.npy", output: fixtures + "/pad_prod_output.npy")
+    let files = (model: onnxFixtures + "/pad_prod.onnx", input: onnxFixtures + "/pad_prod_input.npy", output: onnxFixtures + "/pad_prod_output.npy")
     if getenv("BACKPROP_WRITE_FIXTURES") != nil {
-      try FileIO.makeDirectories(atPath: fixtures)
+      try FileIO.makeDirectories(atPath: onnxFixtures)
       try FileIO.writeAtomically(bytes, toPath: files.model)
       try input.writeNPY(toPath: files.input)
       try output.writeNPY(toPath: files.output)
