@@ -8,9 +8,9 @@ import TestSupport
   import Glibc
 #endif
 
-/// `pad`, `mirrorPad` (REFLECT) and `product` in ONNX (opset 13): `Pad` with its pads (all
-/// befores, then all afters) and value as inputs (mode `reflect` for the mirror padding),
-/// `ReduceProd` with its axes as an attribute.
+/// `pad`, `mirrorPad` and `product` in ONNX (opset 13): `Pad` with its pads (all befores, then
+/// all afters) and value as inputs (mode `reflect` for REFLECT mirror padding; SYMMETRIC as
+/// reversed `Slice`s concatenated per axis), `ReduceProd` with its axes as an attribute.
 /// `Tests/Fixtures/onnx/pad_prod.onnx` is the model below with its input (one element 0) and
 /// Backprop's output (`.npy`); `Scripts/check_onnx.py --outputs` runs it in onnxruntime
 /// (`BACKPROP_WRITE_FIXTURES=1 swift test --filter ONNXPadProductTests` rewrites them).
@@ -22,7 +22,13 @@ import TestSupport
     let zeros = try pad(padded, paddings: [(0, 0), (0, 1), (1, 0)], name: "zeros")
     let mirrored = try mirrorPad(x, paddings: [(0, 0), (1, 1), (2, 0)], mode: .reflect, name: "mirrored")
     let columns = try product(padded, axes: [1], name: "columns") + product(mirrored, axes: [1])
+    // SYMMETRIC: [?, 3 + 2 + 1, 4 + 1 + 2]; a different weight added to each row before the
+    // product over them, so that rows in the wrong order give other values.
+    let symmetric = try mirrorPad(x, paddings: [(0, 0), (2, 1), (1, 2)], mode: .symmetric, name: "symmetric")
+    let rowWeights: [Float] = (0..<42).map { (i: Int) -> Float in Float(i / 7) * 0.5 + Float(i % 7) * 0.125 }
+    let weights = g.constant(NDArray(rowWeights, shape: [6, 7]), name: "weights")
     let y = try product(zeros + 2, axes: [1], keepDims: false, name: "prod") + pad(columns, paddings: [(0, 0), (1, 0)])
+      + product(symmetric + weights, axes: [1])
     let session = Session(graph: g)
     var generator = SeededGenerator(seed: 7)
     var values = (0..<24).map { _ in Float(generator.normal(mean: 0, standardDeviation: 1)) }
@@ -32,7 +38,9 @@ import TestSupport
     #expect(output.shape == [2, 7])
     let bytes = try g.onnxModel(inputs: [x], outputs: [y], session: session)
     let (ops, initializers) = try onnxContents(bytes)
-    #expect(ops.filter { $0 == "Pad" }.count == 4 && ops.filter { $0 == "ReduceProd" }.count == 3, "\(ops)")
+    #expect(ops.filter { $0 == "Pad" }.count == 4 && ops.filter { $0 == "ReduceProd" }.count == 4, "\(ops)")
+    // SYMMETRIC: two axes, each a Concat of two reversed slices and the values.
+    #expect(ops.filter { $0 == "Slice" }.count == 4 && ops.filter { $0 == "Concat" }.count == 2, "\(ops)")
     #expect(initializers.contains("padded/pads") && initializers.contains("padded/constant_value"), "\(initializers)")
     let files = (model: onnxFixtures + "/pad_prod.onnx", input: onnxFixtures + "/pad_prod_input.npy", output: onnxFixtures + "/pad_prod_output.npy")
     if getenv("BACKPROP_WRITE_FIXTURES") != nil {

@@ -44,7 +44,8 @@ extension Graph {
   /// `SAME` padding as explicit pads when the image size is known, `SAME_UPPER` otherwise),
   /// layer normalization (`LayerNorm`'s `Normalize`, as `ReduceMean`, `Sub`, `Mul`, `Add`,
   /// `Sqrt` and `Div`: ONNX's `LayerNormalization` needs opset 17), `Pad` (a constant value),
-  /// `MirrorPad` in REFLECT mode (`Pad` with mode `reflect`) and `Prod` (`ReduceProd`).
+  /// `MirrorPad` (REFLECT: `Pad` with mode `reflect`; SYMMETRIC: reversed `Slice`s and
+  /// `Concat` per padded axis) and `Prod` (`ReduceProd`).
   /// - Throws: ``GraphError/foreignTensor(op:tensor:location:)`` for an input or output of
   ///   another graph; ``GraphError/invalidArgument(op:reason:location:)`` for an input or
   ///   output given twice (ONNX names each once), or a session of another graph;
@@ -290,10 +291,38 @@ extension Graph {
         emitted.append(ONNXNode(op: "Pad", inputs: [ins[0], pads, value], output: node.name, attributes: [("mode", .string("constant"))]))
         continue
       case let m as MirrorPad where m.mode == .reflect:
-        // ONNX's "reflect" is TensorFlow's REFLECT (SYMMETRIC has no opset-13 counterpart).
+        // ONNX's "reflect" is TensorFlow's REFLECT.
         let pads = fresh(node.name + "/pads")
         initializers.append(int64Tensor(m.before + m.after, pads))
         emitted.append(ONNXNode(op: "Pad", inputs: [ins[0], pads], output: node.name, attributes: [("mode", .string("reflect"))]))
+        continue
+      case let m as MirrorPad:
+        // SYMMETRIC (the edge repeated) has no `Pad` mode in opset 13: each padded axis is a
+        // `Concat` of the reversed edge slices and the values (`Slice` with step −1: the first
+        // `before` values from index `before − 1` down to the start, which ONNX spells as an
+        // end of INT64_MIN; the last `after` from index −1 down to −1 − `after`), axis by axis
+        // (the padding is separable, so the corners come out as TensorFlow's).
+        let padded = m.before.indices.filter { m.before[$0] > 0 || m.after[$0] > 0 }
+        guard let lastAxis = padded.last else {
+          emitted.append(ONNXNode(op: "Identity", inputs: ins, output: node.name))
+          continue
+        }
+        func reversedSlice(_ input: String, axis: Int, from start: Int, to end: Int, _ side: String) -> String {
+          let out = fresh("\(node.name)/\(side)\(axis)"), names = ["starts", "ends", "axes", "steps"].map { fresh(out + "/" + $0) }
+          for (values, name) in zip([[start], [end], [axis], [-1]], names) { initializers.append(int64Tensor(values, name)) }
+          emitted.append(ONNXNode(op: "Slice", inputs: [input] + names, output: out))
+          return out
+        }
+        var current = ins[0]
+        for axis in padded {
+          var parts: [String] = []
+          if m.before[axis] > 0 { parts.append(reversedSlice(current, axis: axis, from: m.before[axis] - 1, to: .min, "before")) }
+          parts.append(current)
+          if m.after[axis] > 0 { parts.append(reversedSlice(current, axis: axis, from: -1, to: -1 - m.after[axis], "after")) }
+          let out = axis == lastAxis ? node.name : fresh("\(node.name)/axis\(axis)")
+          emitted.append(ONNXNode(op: "Concat", inputs: parts, output: out, attributes: [("axis", .int(Int64(axis)))]))
+          current = out
+        }
         continue
       case let p as Product:
         // Opset 13's ReduceProd takes its axes as an attribute (an input from opset 18). No
