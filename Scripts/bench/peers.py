@@ -463,6 +463,15 @@ def steps_section(res, records):
                         prep["median"] <= 150 and prep["allocations_per_step"] == 0))
         targets.append((f"{short} prepared step faster than Swift's compiler differentiation (0.32 us in the issue)",
                         fmt_ns(prep["median"]), prep["median"] < 320))
+        # Issue 13's step targets: the session's own bookkeeping at most the prepared step's
+        # cost again, and the prepared step within 4x of the hand-written floor.
+        ratio = run["median"] / prep["median"]
+        targets.append((f"{short} `Session.run` <= 2x the prepared step (issue 13)", fmt_ratio(ratio), ratio <= 2))
+        floor = res.get((kind, "hand-written Swift loop (floor)"))
+        if floor:
+            ratio = prep["median"] / floor["median"]
+            targets.append((f"{short} prepared step within 4x of the hand-written loop (issue 13)",
+                            fmt_ratio(ratio), ratio <= 4))
         eager, compiled = res.get((kind, "Backprop eager")), res.get((kind, "Backprop eager, compiled"))
         torch_eager = res.get((kind, "PyTorch eager"))
         if eager and torch_eager:
