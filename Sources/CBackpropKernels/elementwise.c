@@ -323,6 +323,8 @@ DEFINE_SUM(double, d)
 // normalized ones) is computed by one piece from start to end, its sums in double over the rows
 // in order, so the split over threads changes no bit.
 #define NORM_LANES 16
+// Accumulators of a contiguous row's sums (inner = 1; see bp_*_normalize_row_body).
+#define NORM_ROW_SUMS 16
 
 #define DEFINE_NORMALIZE(T, P)                                                                        \
   BP_INLINE void bp_##P##_normalize_lanes_body(long n, long inner, long lanes, const T *restrict x,   \
@@ -362,10 +364,52 @@ DEFINE_SUM(double, d)
       for (long i = 0; i < lanes; i++) out[i] = (T)(((double)row[i] - sum[i]) * scale[i]);            \
     }                                                                                                 \
   }                                                                                                   \
-  /* A whole line of lanes (a constant count, so the lane loops are vectors), or fewer. */            \
+  /* One contiguous row (layer normalization: the last axis, inner = 1): the lane loops above    \
+     would be scalar. Its sums run in NORM_ROW_SUMS double accumulators, element j into         \
+     accumulator j mod NORM_ROW_SUMS, then added in a fixed tree; the order is written out, so    \
+     every instruction set (each vectorizes the accumulators its own width) gives the same bits. */ \
+  BP_INLINE double bp_##P##_row_total(const double *restrict partial) {                             \
+    double t[NORM_ROW_SUMS];                                                                          \
+    for (int k = 0; k < NORM_ROW_SUMS; k++) t[k] = partial[k];                                        \
+    for (int w = NORM_ROW_SUMS / 2; w >= 1; w /= 2)                                                   \
+      for (int k = 0; k < w; k++) t[k] += t[k + w];                                                   \
+    return t[0];                                                                                      \
+  }                                                                                                   \
+  BP_INLINE void bp_##P##_normalize_row_body(long n, const T *restrict x, T *restrict y, T *mean,    \
+                                             T *var, double epsilon) {                               \
+    _Pragma("clang fp contract(off)")                                                                 \
+    double partial[NORM_ROW_SUMS];                                                                    \
+    const double count = (double)(n > 1 ? n : 1);                                                     \
+    const long full = n - n % NORM_ROW_SUMS;                                                          \
+    for (int k = 0; k < NORM_ROW_SUMS; k++) partial[k] = 0;                                           \
+    for (long j = 0; j < full; j += NORM_ROW_SUMS)                                                    \
+      for (int k = 0; k < NORM_ROW_SUMS; k++) partial[k] += (double)x[j + k];                        \
+    for (long j = full; j < n; j++) partial[j - full] += (double)x[j];                                \
+    const double mu = bp_##P##_row_total(partial) / count;                                           \
+    for (int k = 0; k < NORM_ROW_SUMS; k++) partial[k] = 0;                                           \
+    for (long j = 0; j < full; j += NORM_ROW_SUMS)                                                    \
+      for (int k = 0; k < NORM_ROW_SUMS; k++) {                                                       \
+        const double d = (double)x[j + k] - mu;                                                       \
+        partial[k] += d * d;                                                                          \
+      }                                                                                               \
+    for (long j = full; j < n; j++) {                                                                 \
+      const double d = (double)x[j] - mu;                                                             \
+      partial[j - full] += d * d;                                                                     \
+    }                                                                                                 \
+    const double variance = bp_##P##_row_total(partial) / count;                                     \
+    *mean = (T)mu;                                                                                    \
+    *var = (T)variance;                                                                               \
+    if (!y) return;                                                                                   \
+    const double scale = 1 / sqrt(variance + epsilon);                                                \
+    for (long j = 0; j < n; j++) y[j] = (T)(((double)x[j] - mu) * scale);                             \
+  }                                                                                                   \
+  /* A whole line of lanes (a constant count, so the lane loops are vectors), a contiguous row,   \
+     or fewer lanes. */                                                                             \
   BP_INLINE void bp_##P##_normalize_piece_body(long n, long inner, long lanes, const T *x, T *y,      \
                                                T *mean, T *var, double epsilon) {                    \
-    if (lanes == NORM_LANES)                                                                          \
+    if (inner == 1)                                                                                   \
+      bp_##P##_normalize_row_body(n, x, y, mean, var, epsilon);                                       \
+    else if (lanes == NORM_LANES)                                                                     \
       bp_##P##_normalize_lanes_body(n, inner, NORM_LANES, x, y, mean, var, epsilon);                  \
     else                                                                                              \
       bp_##P##_normalize_lanes_body(n, inner, lanes, x, y, mean, var, epsilon);                       \

@@ -111,14 +111,16 @@ import Testing
     #expect(throws: ShapeError.self) { try Kernels.moments(try NDArray.zeros([2, 3], dtype: .int32), outer: 2, count: 3, inner: 1, mean: &m, variance: &v) }
   }
 
-  /// The normalization kernel (batch and layer normalization) splits its lanes over the threads
-  /// and runs each lane's sums in order: the same bits on any number of threads and on every
-  /// instruction set, and exactly the documented arithmetic, computed here in Swift.
+  /// The normalization kernel (batch and layer normalization) splits its lanes (or rows) over the
+  /// threads and runs each lane's sums in order (a row's in 16 partial sums): the same bits on any
+  /// number of threads and on every instruction set, and exactly the documented arithmetic,
+  /// computed here in Swift.
   @Test(arguments: [DType.float32, .float64])
   func normalizationIsTheSameOnAnyThreadCountAndPathInItsOrder(dtype: DType) throws {
     // [outer, count, inner]: a batch of channels-last images (inner 32, 37: a partial line of
-    // lanes), layer normalization (inner 1), and a middle axis of 0 or 1.
-    for (outer, count, inner) in [(1, 20_000, 32), (3, 700, 37), (500, 64, 1), (2, 0, 5), (4, 1, 3)] {
+    // lanes), layer normalization (inner 1: rows of 64, of 37 and of 5, a partial or only a tail
+    // of the 16 partial sums), and a middle axis of 0 or 1.
+    for (outer, count, inner) in [(1, 20_000, 32), (3, 700, 37), (500, 64, 1), (9, 37, 1), (3, 5, 1), (2, 0, 5), (4, 1, 3)] {
       let x = randomArray([outer, count, inner], seed: UInt64(outer * 7 + count + inner), dtype: dtype)
       func run() throws -> [NDArray] {
         var y = try NDArray.zeros([outer, count, inner], dtype: dtype)
@@ -141,14 +143,24 @@ import Testing
       var wrong = 0
       for o in 0..<outer {
         for i in 0..<inner {
-          var sum = 0.0, sq = 0.0
-          for j in 0..<count { sum += values[(o * count + j) * inner + i] }
-          sum /= Double(Swift.max(count, 1))
-          for j in 0..<count {
-            let d = values[(o * count + j) * inner + i] - sum
-            sq += d * d
+          // The sums over j: in order; for a contiguous row (inner 1), element j into partial
+          // sum j mod 16, the 16 then added pairwise (k + 8 into k, k + 4 into k, ...).
+          func total(_ terms: (Int) -> Double) -> Double {
+            guard inner == 1 else { return (0..<count).reduce(0.0) { $0 + terms($1) } }
+            var partial = [Double](repeating: 0, count: 16)
+            for j in 0..<count { partial[j % 16] += terms(j) }
+            var width = 8
+            while width >= 1 {
+              for k in 0..<width { partial[k] += partial[k + width] }
+              width /= 2
+            }
+            return partial[0]
           }
-          sq /= Double(Swift.max(count, 1))
+          let sum = total { values[(o * count + $0) * inner + i] } / Double(Swift.max(count, 1))
+          let sq = total { j in
+            let d = values[(o * count + j) * inner + i] - sum
+            return d * d
+          } / Double(Swift.max(count, 1))
           let lane = o * inner + i
           if dtype == .float32 {
             if m[lane] != Double(Float(sum)) || v[lane] != Double(Float(sq)) { wrong += 1 }

@@ -210,13 +210,16 @@ extension Kernels {
   /// Standardizes `x`, viewed as `[outer, count, inner]`, over its middle axis (the core of
   /// batch and layer normalization): per `(o, i)`,
   ///
-  /// `μ = Σ_j x / count`, `σ² = Σ_j (x - μ)² / count` (sums in `Double`, over `j` in order; a
-  /// `count` of 0 divides by 1), `s = 1 / √(σ² + ε)` and `x̂ = (x - μ) · s`,
+  /// `μ = Σ_j x / count`, `σ² = Σ_j (x - μ)² / count` (sums in `Double`: over `j` in order when
+  /// `inner > 1`; for a contiguous row, `inner = 1` as in layer normalization, in 16 partial sums,
+  /// element `j` into sum `j mod 16`, added in a fixed tree; a `count` of 0 divides by 1),
+  /// `s = 1 / √(σ² + ε)` and `x̂ = (x - μ) · s`,
   ///
   /// `x̂` computed in `Double` and rounded once to the element type (within an ulp or two of the
   /// exact value also for values far from 0: `x · s + (-μ · s)` in float32 lost 1e-2 of `x̂` on
-  /// values 1e4 + noise), `μ` and `σ²` stored rounded. Vectorized, with the lanes `i`
-  /// split over threads in fixed pieces: the bits do not depend on the path or the thread count.
+  /// values 1e4 + noise), `μ` and `σ²` stored rounded. Vectorized (across the lanes `i`, or
+  /// across a row's partial sums), with the lanes or rows split over threads in fixed pieces: the
+  /// bits do not depend on the path or the thread count.
   /// The outputs must already have their shapes (`x`'s, and `outer · inner` elements).
   /// - Throws: ``ShapeError`` when `x` is not a float array or the sizes do not fit.
   public static func normalize(
