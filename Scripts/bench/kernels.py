@@ -1,6 +1,7 @@
 """Kernels in NumPy: the `backprop bench` kernel workloads (SGEMM and DGEMM GFLOP/s at 64..2048, SGEMM at
 the training shapes 32x64 by 64x128, 128x1600 by 1600x10, matrix-vector and vector-matrix;
-elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6) in NumPy/OpenBLAS.
+elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6, layer normalization of
+256x1024) in NumPy/OpenBLAS.
 
 Usage (the driver Scripts/bench/peers.sh runs it, with OPENBLAS_NUM_THREADS etc. set and
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from the environment before NumPy is imported):
@@ -42,6 +43,7 @@ PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") fo
     ("x+y, 1e6 float32", "x+y, 1e6 float32"),
     ("relu, 1e6 float32", "relu, 1e6 float32"),
     ("sum, 1e6 float32", "sum, 1e6 float32"),
+    ("layer norm 256x1024, float32", "layer norm 256x1024, float32"),
 ]
 
 
@@ -109,6 +111,17 @@ def main():
     measure("x+y, 1e6 float32", "GB/s", 12 * n / 1e9, 200, lambda: np.add(x, z, out=o))
     measure("relu, 1e6 float32", "GB/s", 8 * n / 1e9, 200, lambda: np.maximum(x, np.float32(0), out=o))
     measure("sum, 1e6 float32", "GB/s", 4 * n / 1e9, 200, lambda: x.sum())
+    # Layer normalization over the last axis (epsilon 1e-3, as Backprop's default), into a
+    # preallocated output: mean, variance, then (x - mean) / sqrt(variance + epsilon).
+    rows = rng.uniform(-1, 1, (256, 1024)).astype(np.float32)
+    normalized = np.empty_like(rows)
+
+    def layer_norm():
+        mean = rows.mean(axis=1, keepdims=True)
+        variance = rows.var(axis=1, keepdims=True)
+        np.subtract(rows, mean, out=normalized)
+        np.divide(normalized, np.sqrt(variance + np.float32(1e-3)), out=normalized)
+    measure("layer norm 256x1024, float32", "GB/s", 8 * rows.size / 1e9, 2000, layer_norm)
     try:
         import threadpoolctl
         pools = [{k: p.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}

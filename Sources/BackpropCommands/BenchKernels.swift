@@ -89,6 +89,20 @@ extension BenchCommand {
         try Kernels.zip(t, shift, Float.self, Float.self, into: &y) { $0 + $1 }
       })
     }
+    // Layer normalization as the graph runs it: a prepared step of `normalize(x, axes: [1])` on a
+    // batch of 256 rows of 1024 features, x fed every call (GB/s: 8 bytes per element, x read and
+    // x̂ written; the kernel also writes each row's mean and variance).
+    if wanted(Self.layerNormName) {
+      let (rows, features) = (256, 1024)
+      let x = try rng.uniformArray(shape: [rows, features], low: -1, high: 1, dtype: .float32)
+      let graph = Graph()
+      let xt = graph.placeholder(.float32, shape: [rows, features])
+      let step = try Session(graph: graph).prepare(fetches: [try normalize(xt, axes: [1]).normalized], feeds: [xt])
+      list.append(KernelWorkload(name: Self.layerNormName, unit: "GB/s", workPerCall: 8 * Double(rows * features) / 1e9, calls: 2000) {
+        try step.setFeed(0, to: x)
+        try step.run()
+      })
+    }
     // Other kernels at 1e6 elements, C against the generic Swift loop (GB/s over bytes read and written).
     let n = 1_000_000
     let x = try rng.uniformArray(shape: [n], low: -1, high: 1, dtype: .float32)
@@ -129,6 +143,9 @@ extension BenchCommand {
     ]
     return list.filter { wanted($0.name) }
   }
+
+  /// The layer-normalization row's name (`Scripts/bench/kernels.py` measures NumPy's under it).
+  static let layerNormName = "layer norm 256x1024, float32"
 
   /// The training shapes of the kernel rows, (m, k, n) for an m×k by k×n product.
   static let trainingShapes = [(32, 64, 128), (128, 1600, 10), (1024, 1024, 1), (1, 1024, 1024)]
