@@ -1063,6 +1063,10 @@ struct GraphDefImporter {
           roles.count == 2
         else { throw fail("'\(name)': EnsureShapeLike needs _backprop_operation and two _backprop_roles") }
         result = [try apply(EnsureShapeLike(operation: operation, role: roles[0], referenceRole: roles[1]), [x(0), x(1)])]
+      case "CheckNonZeroDivisor":
+        guard case let .string(operation)? = d.attrs["_backprop_operation"], case let .string(type)? = d.attrs["_backprop_operation_type"]
+        else { throw fail("'\(name)': CheckNonZeroDivisor needs _backprop_operation and _backprop_operation_type") }
+        result = [try apply(CheckNonZeroDivisor(operation: operation, operationType: type), [x(0)])]
       case "SigmoidCrossEntropyWithLogits": result = [try apply(Binary(SigmoidCrossEntropy()), [x(0), x(1)])]
       case "Conv2DBackpropInput", "Conv2DBackpropFilter":
         let w = try windowAttributes(d)
