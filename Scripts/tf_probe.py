@@ -10,7 +10,9 @@
       step). DIR defaults to Tests/Fixtures/graphdef/probe9, which `swift test` reads
       (GraphDefProbeTests): Backprop imports each graph with Graph(graphDef:), runs it on the same
       inputs and compares; a case whose json has "refused" must be refused with an error naming
-      the listed operation types and nodes.
+      the listed operation types and nodes; one whose json has "raises" must import, give
+      TensorFlow's values, and fail the run on the "raises" feeds naming the node, as TensorFlow
+      raised there.
 
 Set up: python3 -m venv /work/venvs/formats && /work/venvs/formats/bin/pip install tensorflow-cpu
 Deterministic: NumPy's RandomState with fixed seeds, graph-level seeds for initializers.
@@ -430,6 +432,38 @@ def importer_gaps(out, a, ids):
                 f()
             return g.as_graph_def(), {"kind": "refused", "refused": node, "feeds": [], "fetches": []}
         out["refuse_" + key] = build_refused
+
+    # int32 division by a fed divisor: TensorFlow's values for divisors without a zero (negative
+    # operands, INT32_MIN by -1), and its run-time error for a divisor holding 0, which the
+    # json's "raises" records (the node, TensorFlow's error class and message, the feeds):
+    # Backprop must import the graph and fail that run naming the node, never give a value.
+    xs_int = np.array([7, -7, 7, -7, 0, -2147483648, 2147483647, 5], np.int32)
+    divisors = {"floordiv": tf.math.floordiv, "floormod": tf.math.floormod, "truncatediv": tf.truncatediv,
+                "div": lambda x, y, name: tf.raw_ops.Div(x=x, y=y, name=name)}
+    for node, f in divisors.items():
+        def int_division(node=node, f=f):
+            g = tf.Graph()
+            with g.as_default():
+                x = tf1.placeholder(tf.int32, [None], name="x")
+                y = tf1.placeholder(tf.int32, [None], name="y")
+                tf.identity(f(x, y, name=node), name="out")
+            feeds = {"x:0": xs_int, "y:0": np.array([2, 2, -2, -2, 3, -1, -1, -3], np.int32)}
+            zero = {"x:0": xs_int, "y:0": np.array([2, 2, 0, -2, 3, -1, -1, -3], np.int32)}
+            values, _ = run_v1(g, feeds, ["out:0"], init=False)
+            try:
+                run_v1(g, zero, ["out:0"], init=False)
+                raise AssertionError(f"TensorFlow gave a value for {node} by zero")
+            except tf.errors.OpError as e:
+                # The line after "Node: '<name>'" ("Integer division by zero"; TruncateDiv's
+                # kernel reports "Unexpected error in binary operator ...").
+                lines = [l.strip() for l in e.message.splitlines() if l.strip()]
+                message = next((lines[k + 1] for k, l in enumerate(lines[:-1]) if l.startswith("Node: ")), lines[0])
+                raised = {"node": node, "fetch": "out:0", "error": type(e).__name__, "message": message,
+                          "feeds": [array(k, v) for k, v in zero.items()]}
+            return g.as_graph_def(), {"kind": "compat.v1", "note": "raises at run time for a zero divisor",
+                                      "feeds": [array(k, v) for k, v in feeds.items()],
+                                      "fetches": [array("out:0", values[0])], "raises": raised}
+        out["raise_int_" + node + "_zero"] = int_division
 
     # TF1's softmax regression: a batch of unknown size, one-hot labels,
     # tf.nn.softmax_cross_entropy_with_logits averaged, plain gradient descent.

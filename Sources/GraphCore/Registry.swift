@@ -116,6 +116,7 @@ public enum PrimitiveRegistry {
       (Cast(to: .float32), .conversion), (Identity(stopsGradient: false), .conversion),
       (Identity(stopsGradient: true), .conversion),
       (EnsureShapeLike(operation: "", role: "", referenceRole: ""), .conversion),
+      (CheckNonZeroDivisor(operation: "", operationType: ""), .conversion),
       (FillLike(value: 0), .conversion), (FillLike(value: 1), .conversion),
       (FillLike(value: 2), .conversion),
       (RandomPrimitive(shape: [], distribution: .normal(mean: 0, standardDeviation: 1), seed: 0, dtype: .float32), .random),

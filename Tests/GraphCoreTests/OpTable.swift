@@ -579,6 +579,38 @@ private func movementEntries() -> [OpEntry] {
           build: { xs, _ in try ensureShapeLike(xs[0], xs[1], operation: "Loss", role: "labels", referenceRole: "logits") },
           reference: { $0[0] })
       }))
+  // The GraphDef importer's check of an int32 divisor: the divisor unchanged, or a run-time
+  // error naming the division when an element is 0 (graph and eager); no gradient.
+  t.append(
+    OpEntry(
+      name: "CheckNonZeroDivisor", covers: ["CheckNonZeroDivisor"], arity: 1, domain: "int32 in [-2, 2] (zeros on purpose)",
+      dtypes: [.int32], differentiable: false, noGradientReason: "int32 values", secondOrder: noSecond,
+      custom: CustomCheck { g, k in
+        let shape = familyShape(k, &g, empty: true)
+        let y = Domain.integers.array(shape, &g).converted(to: .int32)
+        let hasZero = y.doubles.contains(0)
+        let check = CheckNonZeroDivisor(operation: "div", operationType: "FloorDiv")
+        let graph = Graph()
+        let p = graph.placeholder(.int32, shape: PartialShape(shape))
+        let out = try graph.apply(check, [p])
+        do {
+          let v = try Session(graph: graph).run(out, feeding: [p: y])
+          #expect(!hasZero && v.isBitIdentical(to: y), "CheckNonZeroDivisor draw \(k): \(y) gave \(v)")
+        } catch {
+          #expect(hasZero && "\(error)".contains("node 'div' (FloorDiv): integer division by zero"), "draw \(k): \(error)")
+        }
+        do {
+          let e = Tensor(y)
+          let v = try e.graph.apply(check, [e])
+          let value = try v.value
+          #expect(!hasZero && value.isBitIdentical(to: y), "eager draw \(k): \(y) gave \(value)")
+        } catch {
+          #expect(hasZero && "\(error)".contains("integer division by zero"), "eager draw \(k): \(error)")
+        }
+        #expect(try check.gradient(of: out.operation, upstream: [out]).allSatisfy { $0 == nil })
+        #expect(throws: GraphError.self) { try graph.apply(check, [graph.placeholder(.float32, shape: [])]) }
+        return Set(graph.operations.map(\.type))
+      }))
   return t
 }
 

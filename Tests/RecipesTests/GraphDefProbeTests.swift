@@ -97,6 +97,29 @@ struct ProbeCase {
     return problems
   }
 
+  /// A case TensorFlow raised for when it ran (`raises`: the node, its error, the feeds): the
+  /// graph imports (`check()` compared the values of the other feeds), and the run on those
+  /// feeds throws an error naming the node and saying "division by zero" (TensorFlow's int32
+  /// division kernels' "Integer division by zero"; its TruncateDiv reports another message).
+  func raisesAtRunTime(_ raises: [String: Any]) throws -> [String] {
+    let node = try need(raises["node"] as? String, "raises.node")
+    let fetch = try need(raises["fetch"] as? String, "raises.fetch")
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(directory)/\(name).pb"), source: "\(name).pb")
+    var feedDict: [Tensor: NDArray] = [:]
+    for entry in try need(raises["feeds"] as? [[String: Any]], "raises.feeds") {
+      let f = try Self.array(entry)
+      feedDict[try need(g.tensor(named: f.name), f.name)] = f.value
+    }
+    let s = Session(graph: g)
+    do {
+      let v = try s.run(try need(g.tensor(named: fetch), fetch), feeding: feedDict)
+      return ["gave \(v) where TensorFlow raised \(raises["error"] ?? "") (\(raises["message"] ?? ""))"]
+    } catch {
+      let text = "\(error)"
+      return text.contains("'\(node)'") && text.contains("division by zero") ? [] : ["the error does not name '\(node)' and division by zero: \(text)"]
+    }
+  }
+
   /// Imports the forward graph, trains it with Backprop's optimizer of the same kind and
   /// settings, and compares the losses with TensorFlow's.
   func train() throws -> [String] {
@@ -202,6 +225,9 @@ struct ProbeCase {
     }
     if c.meta["train"] != nil {
       do { problems += try c.train() } catch { problems.append("training the forward graph threw \(error)") }
+    }
+    if let raises = c.meta["raises"] as? [String: Any] {
+      do { problems += try c.raisesAtRunTime(raises) } catch { problems.append("the run TensorFlow failed threw before running: \(error)") }
     }
     return problems
   }

@@ -43,8 +43,9 @@ extension Graph {
   /// subgraphs whose last node has the operation's name: `SumToShapeOf` (TensorFlow's own
   /// broadcast-gradient pattern: `BroadcastGradientArgs`, `Sum`, `Reshape`), `ReshapeLike`,
   /// `BroadcastLike`, `EnsureShapeLike` (an `Assert` that the two `Shape`s are `Equal`, and an
-  /// `Identity` that waits for it), `ElementCount` (`Size`, `Cast`, or a constant when the
-  /// shape is known),
+  /// `Identity` that waits for it), `CheckNonZeroDivisor` (an `Assert` that `All` elements are
+  /// `NotEqual` to 0, and an `Identity` that waits for it), `ElementCount` (`Size`, `Cast`, or a
+  /// constant when the shape is known),
   /// `SigmoidCrossEntropyWithLogits` (`Relu(x) - x·z + Softplus(-|x|)`), random values with a
   /// mean and deviation (`RandomStandardNormal` then `Mul`, `AddV2`; the standard distributions
   /// are the one operation). A constant that operations read is written just before the first
@@ -299,6 +300,8 @@ struct GraphDefExporter {
     case is BroadcastLike: ("BroadcastLike", [])
     case let e as EnsureShapeLike:
       ("EnsureShapeLike", [("_backprop_operation", .string(e.operation)), ("_backprop_roles", .strings([e.role, e.referenceRole]))])
+    case let c as CheckNonZeroDivisor:
+      ("CheckNonZeroDivisor", [("_backprop_operation", .string(c.operation)), ("_backprop_operation_type", .string(c.operationType))])
     case let e as ElementCount: ("ElementCount", [("_backprop_axes", .ints(e.axes))])
     case let b as any BinaryPrimitive where b.function is SigmoidCrossEntropy: ("SigmoidCrossEntropyWithLogits", [])
     // TensorFlow's ApplyAdam takes β₁, β₂ and ε as tensors of the variable's dtype; Backprop's
@@ -513,6 +516,18 @@ struct GraphDefExporter {
         TFNode(name: equal, op: "Equal", inputs: [sx, sl], attrs: [("T", .type(.int32))]),
         TFNode(name: all, op: "All", inputs: [equal, axis], attrs: [("Tidx", .type(.int32)), ("keep_dims", .bool(false))]),
         TFNode(name: check, op: "Assert", inputs: [all, sx, sl], attrs: [("T", .types([.int32, .int32])), ("summarize", .int(8))]),
+        TFNode(name: name, op: "Identity", inputs: [inputs[0], "^" + check], attrs: [("T", .type(t))]),
+      ]
+    case is CheckNonZeroDivisor:
+      // TensorFlow's run-time assertion (as tf.debugging.assert_none_equal(y, 0) builds it),
+      // then y through an Identity that waits for it; TensorFlow's division raises by itself.
+      let zero = intConst(name + "/zero", [0], scalar: true)
+      let axes = intConst(name + "/axes", Array(0..<info(node.inputs[0]).shape.rank))
+      let notEqual = fresh(name + "/NotEqual"), all = fresh(name + "/All"), check = fresh(name + "/Assert")
+      return [
+        TFNode(name: notEqual, op: "NotEqual", inputs: [inputs[0], zero], attrs: [("T", .type(t))]),
+        TFNode(name: all, op: "All", inputs: [notEqual, axes], attrs: [("Tidx", .type(.int32)), ("keep_dims", .bool(false))]),
+        TFNode(name: check, op: "Assert", inputs: [all, inputs[0]], attrs: [("T", .types([t])), ("summarize", .int(8))]),
         TFNode(name: name, op: "Identity", inputs: [inputs[0], "^" + check], attrs: [("T", .type(t))]),
       ]
     case let e as ExpandDims:

@@ -1008,7 +1008,7 @@ struct GraphDefImporter {
     /// The int32 form of node `d` (its inputs int32), or `nil` when it has none.
     func int32Arithmetic() throws -> Tensor? {
       let op = d.op
-      let binaryOps = ["Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum", "FloorDiv", "FloorMod", "TruncateDiv", "Pow"]
+      let binaryOps = ["Add", "AddV2", "Sub", "Mul", "Maximum", "Minimum", "FloorDiv", "FloorMod", "TruncateDiv", "Div", "Pow"]
       guard ["Neg", "Abs", "Square"].contains(op) || binaryOps.contains(op) else { return nil }
       let a = try wide(x(0), 0)
       let value: Tensor
@@ -1036,7 +1036,13 @@ struct GraphDefImporter {
         }
         value = result
       default:
-        let b = try wide(x(1), 1)
+        // A zero divisor fails the run naming this node, as TensorFlow's integer division
+        // kernels raise "Integer division by zero" (through float64 it gave a value).
+        var divisor = try x(1)
+        if ["FloorDiv", "FloorMod", "TruncateDiv", "Div"].contains(op), divisor.dtype == .int32 {
+          divisor = try g.apply(CheckNonZeroDivisor(operation: name, operationType: op), [divisor], name: name + "/nonzero_divisor")
+        }
+        let b = try wide(divisor, 1)
         switch op {
         case "Add", "AddV2": value = try wrapped(f64(Add(), a, b, "add"))
         case "Sub": value = try wrapped(f64(Subtract(), a, b, "sub"))
@@ -1046,6 +1052,7 @@ struct GraphDefImporter {
         // INT32_MIN // -1 is 2³¹, which wraps to INT32_MIN as TensorFlow's does.
         case "FloorDiv": value = try wrapped(f64(FloorDivide(), a, b, "floordiv"))
         case "FloorMod": value = try f64(FloorModulo(), a, b, "floormod")
+        // TruncateDiv, and Div, whose integer kernel is C's division (rounded toward zero).
         default: value = try wrapped(truncatedQuotient(a, b))
         }
       }
@@ -1063,6 +1070,10 @@ struct GraphDefImporter {
           roles.count == 2
         else { throw fail("'\(name)': EnsureShapeLike needs _backprop_operation and two _backprop_roles") }
         result = [try apply(EnsureShapeLike(operation: operation, role: roles[0], referenceRole: roles[1]), [x(0), x(1)])]
+      case "CheckNonZeroDivisor":
+        guard case let .string(operation)? = d.attrs["_backprop_operation"], case let .string(type)? = d.attrs["_backprop_operation_type"]
+        else { throw fail("'\(name)': CheckNonZeroDivisor needs _backprop_operation and _backprop_operation_type") }
+        result = [try apply(CheckNonZeroDivisor(operation: operation, operationType: type), [x(0)])]
       case "SigmoidCrossEntropyWithLogits": result = [try apply(Binary(SigmoidCrossEntropy()), [x(0), x(1)])]
       case "Conv2DBackpropInput", "Conv2DBackpropFilter":
         let w = try windowAttributes(d)

@@ -137,6 +137,54 @@ package func ensureShapeLike(
   return try x.graph.apply(check, [x, reference], name: name, location: x.graph.location(file, line))
 }
 
+/// An int32 divisor `y` unchanged, once every element is checked to be non-zero: TensorFlow's
+/// integer division kernels (`FloorDiv`, `FloorMod`, `TruncateDiv`) raise "Integer division by
+/// zero" when they run, and Backprop computes those divisions through float64 (the GraphDef
+/// importer's int32 arithmetic), where a zero divisor gives a value instead. The importer puts
+/// one before each such division, so a zero divisor fails the run naming the imported node. A
+/// run reads the divisor once and shares its memory: no copy. No gradient (int32 values).
+package struct CheckNonZeroDivisor: Primitive {
+  /// The output is the divisor's memory.
+  package var outputsMayAlias: Bool { true }
+
+  /// The division's node name, named in the error (`floordiv`).
+  package let operation: String
+  /// The division's operation type, named in the error (`FloorDiv`).
+  package let operationType: String
+  /// A check of the divisor of node `operation`, of type `operationType`.
+  package init(operation: String, operationType: String) {
+    self.operation = operation
+    self.operationType = operationType
+  }
+  /// The number of inputs: 1.
+  package var arity: Int? { 1 }
+  /// `CheckNonZeroDivisor`.
+  package var typeName: String { "CheckNonZeroDivisor" }
+  /// `y`'s type.
+  package func outputTypes(for inputs: [TensorInfo]) throws -> [TensorInfo] { [try outputType(for: inputs)!] }
+  /// `y`'s type.
+  /// - Throws: when `y` is not int32.
+  package func outputType(for inputs: [TensorInfo]) throws -> TensorInfo? {
+    guard inputs[0].dtype == .int32 else {
+      throw ShapeError("node '\(operation)' (\(operationType)): the divisor must be int32, got \(inputs[0].dtype)")
+    }
+    return inputs[0]
+  }
+  /// Publishes `y` (shared, not copied) when no element is 0.
+  /// - Throws: naming the division's node and type, and the first zero's position, otherwise.
+  package func evaluate(_ inputs: Operands, _ outputs: Results, _ context: ExecutionContext) throws {
+    let y = inputs[0]
+    let zero = y.withUnsafeBufferPointer(as: Int32.self) { $0.firstIndex(of: 0) }
+    if let zero {
+      throw ShapeError(
+        "node '\(operation)' (\(operationType)): integer division by zero (the divisor \(y.shape) holds 0 at element \(zero))")
+    }
+    outputs[0] = y
+  }
+  /// None: the values are integers.
+  package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] { [nil] }
+}
+
 /// `x`, through which no gradient flows (`tf.stop_gradient`).
 public func stopGradient(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
   try x.graph.apply(Identity(stopsGradient: true), [x], name: name, location: x.graph.location(file, line))
