@@ -449,3 +449,133 @@ DEFINE_SUM(double, d)
 
 DEFINE_NORMALIZE(float, s)
 DEFINE_NORMALIZE(double, d)
+
+// MARK: Maximum and minimum reductions
+
+// The running extreme of a left-to-right scan, vectorized: each lane keeps the extreme of its
+// elements by value (a NaN compares false and is skipped) and whether it met a NaN; the rare
+// cases where the order matters are then settled by a scan in order: a NaN (the first one met),
+// and a zero extreme (equal zeros: the scan keeps the later one, so the sign of the last zero).
+#define EXT_LANES 16
+#define DEFINE_EXTREME(T, P)                                                                          \
+  BP_INLINE int bp_##P##_better(T v, T m, int largest) { return largest ? v > m : v < m; }           \
+  /* The order-dependent cases of one reduction (elements x[j·stride], j < n), given its extreme  \
+     by value. */                                                                                   \
+  static T bp_##P##_extreme_settle(long n, long stride, const T *x, T value, int sawNaN) {          \
+    if (sawNaN) {                                                                                     \
+      for (long j = 0; j < n; j++)                                                                    \
+        if (x[j * stride] != x[j * stride]) return x[j * stride];                                     \
+    }                                                                                                 \
+    if (value == 0) {                                                                                 \
+      for (long j = n - 1; j >= 0; j--)                                                               \
+        if (x[j * stride] == 0) return x[j * stride];                                                 \
+    }                                                                                                 \
+    return value;                                                                                     \
+  }                                                                                                   \
+  /* One contiguous row of n elements. */                                                            \
+  BP_INLINE T bp_##P##_extreme_row_body(long n, const T *restrict x, int largest) {                  \
+    const T start = largest ? -(T)INFINITY : (T)INFINITY;                                             \
+    T m[EXT_LANES];                                                                                   \
+    int nan[EXT_LANES];                                                                               \
+    for (int k = 0; k < EXT_LANES; k++) {                                                             \
+      m[k] = start;                                                                                   \
+      nan[k] = 0;                                                                                     \
+    }                                                                                                 \
+    const long full = n - n % EXT_LANES;                                                              \
+    if (largest) {                                                                                    \
+      for (long j = 0; j < full; j += EXT_LANES)                                                      \
+        for (int k = 0; k < EXT_LANES; k++) {                                                         \
+          const T v = x[j + k];                                                                       \
+          m[k] = v > m[k] ? v : m[k];                                                                 \
+          nan[k] |= v != v;                                                                           \
+        }                                                                                             \
+    } else {                                                                                          \
+      for (long j = 0; j < full; j += EXT_LANES)                                                      \
+        for (int k = 0; k < EXT_LANES; k++) {                                                         \
+          const T v = x[j + k];                                                                       \
+          m[k] = v < m[k] ? v : m[k];                                                                 \
+          nan[k] |= v != v;                                                                           \
+        }                                                                                             \
+    }                                                                                                 \
+    T value = start;                                                                                  \
+    int sawNaN = 0;                                                                                   \
+    for (int k = 0; k < EXT_LANES; k++) {                                                             \
+      if (bp_##P##_better(m[k], value, largest)) value = m[k];                                        \
+      sawNaN |= nan[k];                                                                               \
+    }                                                                                                 \
+    for (long j = full; j < n; j++) {                                                                 \
+      if (bp_##P##_better(x[j], value, largest)) value = x[j];                                        \
+      sawNaN |= x[j] != x[j];                                                                         \
+    }                                                                                                 \
+    return bp_##P##_extreme_settle(n, 1, x, value, sawNaN);                                           \
+  }                                                                                                   \
+  /* Up to EXT_LANES columns (lanes l < lanes) of an [n, inner] block, reduced over its rows. */     \
+  BP_INLINE void bp_##P##_extreme_columns_body(long n, long inner, long lanes, const T *restrict x,  \
+                                               T *restrict out, int largest) {                      \
+    const T start = largest ? -(T)INFINITY : (T)INFINITY;                                             \
+    T m[EXT_LANES];                                                                                   \
+    int nan[EXT_LANES];                                                                               \
+    for (int k = 0; k < EXT_LANES; k++) {                                                             \
+      m[k] = start;                                                                                   \
+      nan[k] = 0;                                                                                     \
+    }                                                                                                 \
+    if (lanes == EXT_LANES) {                                                                         \
+      for (long j = 0; j < n; j++) {                                                                  \
+        const T *row = x + j * inner;                                                                 \
+        for (int k = 0; k < EXT_LANES; k++) {                                                         \
+          const T v = row[k];                                                                         \
+          m[k] = bp_##P##_better(v, m[k], largest) ? v : m[k];                                        \
+          nan[k] |= v != v;                                                                           \
+        }                                                                                             \
+      }                                                                                               \
+    } else {                                                                                          \
+      for (long j = 0; j < n; j++) {                                                                  \
+        const T *row = x + j * inner;                                                                 \
+        for (long k = 0; k < lanes; k++) {                                                            \
+          const T v = row[k];                                                                         \
+          m[k] = bp_##P##_better(v, m[k], largest) ? v : m[k];                                        \
+          nan[k] |= v != v;                                                                           \
+        }                                                                                             \
+      }                                                                                               \
+    }                                                                                                 \
+    for (long k = 0; k < lanes; k++) out[k] = bp_##P##_extreme_settle(n, inner, x + k, m[k], nan[k]); \
+  }                                                                                                   \
+  BP_INLINE void bp_##P##_extreme_piece_body(long n, long inner, long lanes, const T *x, T *out,     \
+                                             int largest) {                                          \
+    if (inner == 1)                                                                                   \
+      *out = bp_##P##_extreme_row_body(n, x, largest);                                                \
+    else                                                                                              \
+      bp_##P##_extreme_columns_body(n, inner, lanes, x, out, largest);                                \
+  }                                                                                                   \
+  BP_DISPATCH_VOID(bp_##P##_extreme_piece, (long n, long inner, long lanes, const T *x, T *out, int largest), \
+                   (n, inner, lanes, x, out, largest))                                                \
+  typedef struct {                                                                                    \
+    long n, inner, blocks, total;                                                                     \
+    int parts, largest;                                                                               \
+    const T *x;                                                                                       \
+    T *out;                                                                                           \
+  } bp_##P##_extreme_job;                                                                             \
+  static void bp_##P##_extreme_part(void *context, int index, int count) {                            \
+    (void)count;                                                                                      \
+    const bp_##P##_extreme_job *j = context;                                                          \
+    const long p0 = j->total * index / j->parts, p1 = j->total * (index + 1) / j->parts;              \
+    for (long p = p0; p < p1; p++) {                                                                  \
+      const long o = p / j->blocks, l0 = (p % j->blocks) * EXT_LANES;                                 \
+      const long lanes = j->inner - l0 < EXT_LANES ? j->inner - l0 : EXT_LANES;                       \
+      bp_##P##_extreme_piece(j->n, j->inner, lanes, j->x + o * j->n * j->inner + l0, j->out + o * j->inner + l0, \
+                             j->largest);                                                             \
+    }                                                                                                 \
+  }                                                                                                   \
+  void bp_##P##_extreme(long outer, long n, long inner, const T *x, T *out, int largest) {            \
+    const long blocks = (inner + EXT_LANES - 1) / EXT_LANES, total = outer * blocks;                  \
+    if (total <= 0) return;                                                                           \
+    bp_##P##_extreme_job job = {n, inner, blocks, total, total < 64 ? (int)total : 64, largest != 0, x, out}; \
+    if ((double)outer * (double)n * (double)inner >= SUM_THREAD_ELEMENTS && job.parts > 1) {          \
+      bp_parallel_for(job.parts, bp_##P##_extreme_part, &job);                                        \
+    } else {                                                                                          \
+      for (int c = 0; c < job.parts; c++) bp_##P##_extreme_part(&job, c, job.parts);                  \
+    }                                                                                                 \
+  }
+
+DEFINE_EXTREME(float, s)
+DEFINE_EXTREME(double, d)

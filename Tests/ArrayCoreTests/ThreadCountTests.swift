@@ -80,6 +80,66 @@ import Testing
     #expect(out.elementCount == 0)
   }
 
+  /// Maximum and minimum reductions over a contiguous run of axes (a row's, a column's, all)
+  /// run a vectorized kernel: the bits of the left-to-right scan `acc = acc > v || acc is NaN ?
+  /// acc : v` (the first NaN; of equal zeros the last one's sign; `-∞` for nothing), computed
+  /// here in Swift, on every thread count and instruction set.
+  @Test(arguments: [DType.float32, .float64])
+  func extremesAreTheInOrderScanOnAnyThreadCountAndPath(dtype: DType) throws {
+    // [outer, n, inner]: rows (inner 1) of 1000 (a tail past 16 lanes), of 5 and of 0; columns
+    // (inner 37: a partial block of lanes); a large row set split over threads; one element.
+    let cases = [(300, 1000, 1), (7, 5, 1), (3, 0, 1), (4, 50, 37), (2, 0, 5), (600, 700, 1), (1, 1, 1), (5, 9, 16)]
+    for (index, (outer, n, inner)) in cases.enumerated() {
+      var values = randomArray([outer * n * inner], seed: UInt64(40 + index), dtype: .float64).doubles
+      // Order-dependent elements in some reductions: NaNs with distinct payloads (the first
+      // one must win), signed zeros as the extreme, infinities.
+      for e in stride(from: 0, to: values.count, by: 11) {
+        switch (e / 11) % 9 {
+        case 0: values[e] = Double(nan: UInt64(e % 1000 + 1), signaling: false)
+        case 1: values[e] = Double.infinity
+        case 2: values[e] = -Double.infinity
+        default: break
+        }
+      }
+      if outer > 1, n > 0 {
+        // Row 1 (or column block 1): nothing but zeros of both signs, so the extreme is a zero.
+        for j in 0..<n * inner { values[(1 * n) * inner + j] = j % 3 == 0 ? -0.0 : 0.0 }
+      }
+      let x = NDArray(converting: values, shape: [outer, n, inner], dtype: dtype)
+      let v = x.doubles
+      for largest in [true, false] {
+        var expected: [UInt64] = []
+        for o in 0..<outer {
+          for i in 0..<inner {
+            var acc = largest ? -Double.infinity : Double.infinity
+            for j in 0..<n {
+              let e = v[(o * n + j) * inner + i]
+              acc = (largest ? acc > e : acc < e) || acc.isNaN ? acc : e
+            }
+            expected.append(acc.bitPattern)
+          }
+        }
+        func bits() throws -> [UInt64] {
+          var out = NDArray()
+          try Kernels.extreme(x, axes: [1], keepDims: false, largest: largest, into: &out)
+          #expect(out.shape == [outer, inner])
+          return out.doubles.map(\.bitPattern)
+        }
+        defer { KernelSettings.setMatmulThreads(nil) }
+        for t in Self.counts {
+          KernelSettings.setMatmulThreads(t)
+          #expect(try bits() == expected, "[\(outer), \(n), \(inner)] \(dtype) \(largest ? "max" : "min") on \(t) threads")
+        }
+        KernelSettings.setMatmulThreads(nil)
+        for set in KernelSettings.availableInstructionSets {
+          #expect(
+            try KernelSettings.withInstructionSet(set) { try bits() } == expected,
+            "[\(outer), \(n), \(inner)] \(dtype) \(largest ? "max" : "min") on \(set)")
+        }
+      }
+    }
+  }
+
   /// The statistics alone (`Kernels.moments`: an evaluation run of batch normalization, which
   /// reads no `x̂`) are the normalization's mean and variance bit for bit, on any number of
   /// threads and every instruction set, and refuse sizes that do not fit.

@@ -1,3 +1,4 @@
+import CBackpropKernels
 import RealModule
 
 extension Kernels {
@@ -86,8 +87,11 @@ extension Kernels {
     }
   }
 
-  /// The maximum (`largest: true`) or minimum over `axes` (normalized, sorted); NaN propagates.
-  /// An empty reduction gives `-∞` (maximum) or `+∞` (minimum), as TF.
+  /// The maximum (`largest: true`) or minimum over `axes` (normalized, sorted); NaN propagates
+  /// (the first NaN in order), and of equal extremes the later one is kept (of `+0` and `-0`,
+  /// the sign of the last). An empty reduction gives `-∞` (maximum) or `+∞` (minimum), as TF.
+  /// Axes that form one contiguous run go through a vectorized C kernel, split over threads for
+  /// large arrays, with the same bits.
   /// - Throws: ``ShapeError`` for a non-float array.
   public static func extreme(_ a: NDArray, axes: [Int], keepDims: Bool, largest: Bool, into out: inout NDArray) throws(ShapeError) {
     switch a.dtype {
@@ -100,6 +104,25 @@ extension Kernels {
   @inlinable static func extremeTyped<T: FloatElement>(
     _: T.Type, _ a: NDArray, _ axes: [Int], _ keepDims: Bool, _ largest: Bool, _ out: inout NDArray
   ) {
+    // One contiguous run of axes (a row's maximum, a column's, all of them): the C kernel, with
+    // the bits of the scan below (`bp_s_extreme`).
+    if let first = axes.first, let last = axes.last, last - first + 1 == axes.count {
+      var outer = 1, n = 1, inner = 1
+      for i in 0..<a.rank {
+        if i < first { outer *= a.shape[i] } else if i > last { inner *= a.shape[i] } else { n *= a.shape[i] }
+      }
+      out.prepare(fittingAnInput: reducedShape(a.shape, axes: axes, keepDims: keepDims), dtype: T.dtype)
+      if T.self == Float.self {
+        bp_s_extreme(
+          outer, n, inner, a.storage.bytes.assumingMemoryBound(to: Float.self),
+          out.storage.bytes.assumingMemoryBound(to: Float.self), largest ? 1 : 0)
+      } else {
+        bp_d_extreme(
+          outer, n, inner, a.storage.bytes.assumingMemoryBound(to: Double.self),
+          out.storage.bytes.assumingMemoryBound(to: Double.self), largest ? 1 : 0)
+      }
+      return
+    }
     if largest {
       reduce(a, T.self, axes: axes, keepDims: keepDims, initial: -T.infinity, into: &out) { acc, v in
         acc > v || acc.isNaN ? acc : v

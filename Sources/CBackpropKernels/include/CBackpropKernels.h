@@ -165,7 +165,8 @@ void bp_d_binary_rows(bp_binary_op op, long rows, long cols, const double *x, lo
 
 /// Standardizes `x`, viewed as `[outer, n, inner]`, over its middle axis: per `(o, i)` the mean
 /// `μ = Σ_j x / n` and the biased variance `σ² = Σ_j (x - μ)² / n` (sums in double, over `j` in
-/// order), stored in `mean` and `var` (`[outer, inner]`, rounded to the element type), and
+/// order; for `inner = 1`, a contiguous row, in 16 partial sums, element `j` into sum `j mod 16`,
+/// added in a fixed tree), stored in `mean` and `var` (`[outer, inner]`, rounded to the element type), and
 /// `y = (x - μ) · s` with `s = 1 / √(σ² + ε)`, computed in double and rounded once (the form
 /// `x · s + (-μ · s)` cancels for values far from 0). The lanes are split over threads
 /// in fixed pieces: the bits do not depend on the thread count. A null `y` computes the
@@ -173,6 +174,16 @@ void bp_d_binary_rows(bp_binary_op op, long rows, long cols, const double *x, lo
 void bp_s_normalize(long outer, long n, long inner, const float *x, float *y, float *mean, float *var, double epsilon);
 /// The double version of ``bp_s_normalize``.
 void bp_d_normalize(long outer, long n, long inner, const double *x, double *y, double *mean, double *var, double epsilon);
+
+/// The maximum (`largest` non-zero) or minimum of `x`, viewed as `[outer, n, inner]`, over its
+/// middle axis, into `out` (`[outer, inner]`), as a left-to-right scan `acc = (acc > v || acc is
+/// NaN) ? acc : v` from `-∞` (for the minimum `<` and `+∞`) gives it: the first NaN met, else the
+/// extreme value, a tie taking the later element (so of equal zeros, the sign of the last one);
+/// an empty axis gives `-∞` (`+∞`). Vectorized across a row's lanes or across columns, split over
+/// threads in fixed pieces: the same bits on every path and thread count.
+void bp_s_extreme(long outer, long n, long inner, const float *x, float *out, int largest);
+/// The double version of ``bp_s_extreme``.
+void bp_d_extreme(long outer, long n, long inner, const double *x, double *out, int largest);
 
 /// y[i] = a·x[i] + b for i < n (one fused pass).
 /// Adam's update of n elements in place: m = m*b1 + g*c1; v = v*b2 + (g*g)*c2; then
