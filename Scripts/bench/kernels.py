@@ -1,7 +1,7 @@
 """Kernels in NumPy: the `backprop bench` kernel workloads (SGEMM and DGEMM GFLOP/s at 64..2048, SGEMM at
 the training shapes 32x64 by 64x128, 128x1600 by 1600x10, matrix-vector and vector-matrix;
-elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6, layer normalization of
-256x1024) in NumPy/OpenBLAS.
+elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6, layer normalization and
+the maximum of each row of 256x1024) in NumPy/OpenBLAS.
 
 Usage (the driver Scripts/bench/peers.sh runs it, with OPENBLAS_NUM_THREADS etc. set and
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from the environment before NumPy is imported):
@@ -44,6 +44,7 @@ PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") fo
     ("relu, 1e6 float32", "relu, 1e6 float32"),
     ("sum, 1e6 float32", "sum, 1e6 float32"),
     ("layer norm 256x1024, float32", "layer norm 256x1024, float32"),
+    ("max of each row 256x1024, float32", "max of each row 256x1024, float32"),
 ]
 
 
@@ -122,6 +123,9 @@ def main():
         np.subtract(rows, mean, out=normalized)
         np.divide(normalized, np.sqrt(variance + np.float32(1e-3)), out=normalized)
     measure("layer norm 256x1024, float32", "GB/s", 8 * rows.size / 1e9, 2000, layer_norm)
+    row_max = np.empty(256, np.float32)
+    measure("max of each row 256x1024, float32", "GB/s", 4 * rows.size / 1e9, 2000,
+            lambda: np.max(rows, axis=1, out=row_max))
     try:
         import threadpoolctl
         pools = [{k: p.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}

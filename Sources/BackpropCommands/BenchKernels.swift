@@ -103,6 +103,15 @@ extension BenchCommand {
         try step.run()
       })
     }
+    // The maximum of each row of the same batch (softmax's shift, logSumExp, max-pooling's
+    // global form): GB/s over the 4 bytes per element read.
+    if wanted(Self.rowMaxName) {
+      let x = try rng.uniformArray(shape: [256, 1024], low: -1, high: 1, dtype: .float32)
+      var out = NDArray()
+      list.append(KernelWorkload(name: Self.rowMaxName, unit: "GB/s", workPerCall: 4 * Double(x.elementCount) / 1e9, calls: 2000) {
+        try Kernels.extreme(x, axes: [1], keepDims: false, largest: true, into: &out)
+      })
+    }
     // Other kernels at 1e6 elements, C against the generic Swift loop (GB/s over bytes read and written).
     let n = 1_000_000
     let x = try rng.uniformArray(shape: [n], low: -1, high: 1, dtype: .float32)
@@ -146,6 +155,8 @@ extension BenchCommand {
 
   /// The layer-normalization row's name (`Scripts/bench/kernels.py` measures NumPy's under it).
   static let layerNormName = "layer norm 256x1024, float32"
+  /// The row-maximum row's name (NumPy's `x.max(axis=1)` under the same name).
+  static let rowMaxName = "max of each row 256x1024, float32"
 
   /// The training shapes of the kernel rows, (m, k, n) for an m×k by k×n product.
   static let trainingShapes = [(32, 64, 128), (128, 1600, 10), (1024, 1024, 1), (1, 1024, 1024)]
