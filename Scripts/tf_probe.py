@@ -95,9 +95,11 @@ def cases():
     xb = rng.randn(8, 3).astype(np.float32)
     yb = (xb @ np.array([[1.0], [-2.0], [0.5]], np.float32) + 0.3).astype(np.float32)
     settings = {"sgd": {"kind": "sgd", "learning_rate": 0.1}, "momentum": {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.9},
+                "momentum_nesterov": {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.9, "use_nesterov": True},
                 "adam": {"kind": "adam", "learning_rate": 0.05, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}}
     for opt_name, make in [("sgd", lambda: tf1.train.GradientDescentOptimizer(0.1)),
                            ("momentum", lambda: tf1.train.MomentumOptimizer(0.05, 0.9)),
+                           ("momentum_nesterov", lambda: tf1.train.MomentumOptimizer(0.05, 0.9, use_nesterov=True)),
                            ("adam", lambda: tf1.train.AdamOptimizer(0.05))]:
         for resource in [False, True]:
             def build(make=make, resource=resource):
@@ -354,7 +356,48 @@ def cases():
             keras.layers.Flatten(), keras.layers.Dense(2)])
     out["keras_zero_padding"] = lambda: case_keras("keras_zero_padding", zero_padding(), [ximg])
     importer_gaps(out, a, ids)
+    training_refusals(out)
     return out
+
+
+def training_refusals(out):
+    """TF1 training graphs whose update operations do not apply the gradients of one loss as
+    optimizer.minimize(loss) writes them: Backprop refuses to rebuild them, naming the node."""
+    def model():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w = tf1.get_variable("w", [3, 1], initializer=tf1.constant_initializer([[0.1], [0.2], [0.3]]), use_resource=False)
+        pred = tf.matmul(x, w, name="pred")
+        return w, tf.reduce_mean(tf.square(pred - y), name="loss"), tf.reduce_mean(tf.abs(pred - y), name="loss_abs")
+
+    def clip():
+        # Gradient clipping between TensorFlow's gradient and the update.
+        w, loss, _ = model()
+        opt = tf1.train.GradientDescentOptimizer(0.1)
+        pairs = [(tf.clip_by_value(g, -0.5, 0.5), v) for g, v in opt.compute_gradients(loss)]
+        opt.apply_gradients(pairs, name="train")
+
+    def two_losses():
+        # One gradient subgraph of two losses (two seeds).
+        w, loss, loss_abs = model()
+        grads = tf.gradients([loss, loss_abs], [w])
+        tf1.train.GradientDescentOptimizer(0.1).apply_gradients(zip(grads, [w]), name="train")
+
+    def grad_ys():
+        # A custom seed instead of Fill(Shape(loss), 1).
+        w, loss, _ = model()
+        grads = tf.gradients(loss, [w], grad_ys=[tf.constant(2.0, name="seed")])
+        tf1.train.GradientDescentOptimizer(0.1).apply_gradients(zip(grads, [w]), name="train")
+
+    for key, f, node in [("v1_clip_sgd", clip, "train/update_w/ApplyGradientDescent"),
+                         ("v1_two_losses", two_losses, "gradients/grad_ys_1"),
+                         ("v1_grad_ys", grad_ys, "gradients/grad_ys_0")]:
+        def build_refused(f=f, node=node):
+            g = tf.Graph()
+            with g.as_default():
+                f()
+            return g.as_graph_def(), {"kind": "refused", "refused": node, "feeds": [], "fetches": []}
+        out["refuse_" + key] = build_refused
 
 
 def importer_gaps(out, a, ids):

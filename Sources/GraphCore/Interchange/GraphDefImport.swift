@@ -239,6 +239,8 @@ struct GraphDefImporter {
     "IdentityN", "Relu6", "Erfc", "Pack", "Split", "Fill", "Cumsum", "Tile", "Shape", "StridedSlice",
     "Pad", "PadV2", "Prod", "Cumprod", "MirrorPad", "MirrorPadGrad",
     "SoftmaxCrossEntropyWithLogits", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Range", "Any", "All", "TruncateDiv",
+    // TF1's training updates, rebuilt from optimizer.minimize(loss)'s pattern (GraphDefTraining.swift).
+    "ApplyGradientDescent", "ResourceApplyGradientDescent", "ApplyMomentum", "ResourceApplyMomentum", "ResourceApplyAdam",
   ]
 
   let graph: Graph
@@ -249,6 +251,9 @@ struct GraphDefImporter {
   var operations: [String: Operation] = [:]
   /// `Const` nodes built only when an operation reads them as a tensor (see ``LazyConstants``).
   let lazyConstants = LazyConstants()
+  /// TF1's training pattern: the gradient subgraphs skipped, the updates rebuilt (see
+  /// GraphDefTraining.swift).
+  var training = TrainingPatterns()
 
   /// The file's `Const` nodes that other nodes read as data inputs and nothing reads as a
   /// control input: built when first read as a tensor, never when every reader folds the value
@@ -317,8 +322,6 @@ struct GraphDefImporter {
     for (i, d) in defs.enumerated() {
       guard byName.updateValue(i, forKey: d.name) == nil else { throw fail("two nodes are named '\(d.name)'") }
     }
-    let unsupported = defs.filter { !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil }.map { (type: $0.op, name: $0.name) }
-    if !unsupported.isEmpty { throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(unsupported)) }
     // Initial values: the value assigned to each variable by an Assign (the initializer's).
     // The initializer's Assign is named `<variable>/Assign` (as TensorFlow and Backprop's
     // exporter write it); other Assigns (an optimizer's slot updates) are only a fallback.
@@ -330,6 +333,16 @@ struct GraphDefImporter {
         if initialValue[v] == nil, let vd = byName[v], Self.isVariable(defs[vd].op) { initialValue[v] = d.inputs[1] }
       }
     }
+    // TF1's training pattern (optimizer.minimize(loss)): its gradient subgraph is skipped.
+    let unsupported = defs.filter { !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil }.map { (type: $0.op, name: $0.name) }
+    let gradientNodes = Set(defs.filter { d in d.name.split(separator: "/").dropLast().contains { Self.isGradientScopeComponent($0) } }.map(\.name))
+    // Refused by name as before when the rest of the file is: the unsupported operations first.
+    if unsupported.contains(where: { !gradientNodes.contains($0.name) }) {
+      throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(unsupported))
+    }
+    training = try recognizeTraining(initialValue: initialValue)
+    let kept = unsupported.filter { u in !training.skipped.contains(byName[u.name] ?? -1) }
+    if !kept.isEmpty { throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(kept)) }
     // Dependencies (inputs, control inputs, a variable's initial value), then a topological
     // order that keeps the file's order where it can.
     var deps: [[Int]] = []
@@ -340,6 +353,8 @@ struct GraphDefImporter {
         guard let j = byName[name] else { throw fail("node '\(d.name)' has input '\(input)', which is no node") }
         list.append(j)
       }
+      // A rebuilt update waits for everything its group's updates read (not the gradients).
+      if let g = training.groupOf[d.name] { list = training.groups[g].dependencies }
       deps.append(list)
     }
     // Every node's name is taken before any node is built, so that the operations the
@@ -350,7 +365,7 @@ struct GraphDefImporter {
     // Constants read only as data inputs wait for their first read as a tensor (see
     // `LazyConstants`); the variables' initial values are such reads.
     var readAsData = Set(initialValue.values.map { Self.split($0).0 }), readAsControl = Set<String>()
-    for d in defs {
+    for (i, d) in defs.enumerated() where !training.skipped.contains(i) {
       for input in d.inputs {
         if input.hasPrefix("^") { readAsControl.insert(Self.split(input).0) } else { readAsData.insert(Self.split(input).0) }
       }
@@ -361,7 +376,8 @@ struct GraphDefImporter {
       lazyConstants.pending[d.name] = i
     }
     var done = [Bool](repeating: false, count: defs.count)
-    var remaining = defs.count
+    for i in training.skipped { done[i] = true }
+    var remaining = defs.count - training.skipped.count
     while remaining > 0 {
       var progressed = false
       for i in defs.indices where !done[i] && deps[i].allSatisfy({ done[$0] }) {
@@ -951,6 +967,10 @@ struct GraphDefImporter {
   mutating func build(_ d: TFNodeDef, initialValue: String?) throws {
     let g = graph
     let name = d.name
+    if let group = training.groupOf[name] {
+      try buildTrainingGroup(group)
+      return
+    }
     func x(_ i: Int) throws -> Tensor { try input(d, i) }
     func apply(_ p: some Primitive, _ ins: [Tensor]) throws -> Tensor {
       let op = try g.addOperation(p, inputs: ins, controlDependencies: controlOperations(d), name: name)
