@@ -349,6 +349,28 @@ struct ProbeCase {
     }
   }
 
+  /// The file's own initializer (`session.run(init)`, as a TensorFlow user runs it) also
+  /// initializes what the rebuilt Adam adds (its step counter, in place of TensorFlow's
+  /// `beta1_power`), so the imported training operation gives TensorFlow's losses after it.
+  @Test func theFilesInitializerInitializesTheRebuiltAdam() throws {
+    for name in ["v1_adam_ref", "v1_adam_resource"] {
+      let c = try ProbeCase(name)
+      let t = try need(c.meta["train"] as? [String: Any])
+      let want = try need(t["losses"] as? [Double])
+      let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/\(name).pb"))
+      let loss = try g.requiredTensor(named: "loss:0")
+      let train = try need(g.operation(named: "train"), "train"), initializer = try need(g.operation(named: "init"), "init")
+      var feeds: [Tensor: NDArray] = [:]
+      for f in try c.feeds { feeds[try g.requiredTensor(named: f.name)] = f.value }
+      let s = Session(graph: g)
+      try s.run(initializer)
+      for (step, w) in want.enumerated() {
+        let got = try s.run([loss], feeding: feeds, targets: [train])[0].doubles[0]
+        #expect(abs(got - w) <= 2e-5 * max(1, abs(w)), "\(name) step \(step + 1): \(got) vs TensorFlow \(w)")
+      }
+    }
+  }
+
   /// TensorFlow's gradient nodes are skipped when a training graph is imported: they have no
   /// tensor, and ``Graph/requiredTensor(named:)`` says why; the forward nodes, the update nodes'
   /// names and the training operation are there.

@@ -362,6 +362,7 @@ struct GraphDefImporter {
     // unnamed `Sub`, Adam's `Sqrt`...) never take a name a later node of the file has: that
     // node was renamed `<name>_1`, and `tensor(named:)` found the helper's value instead.
     for d in defs { _ = graph.uniqueName(d.name) }
+    try createStepCounters()
     // Constants read only as data inputs wait for their first read as a tensor (see
     // `LazyConstants`); the variables' initial values are such reads.
     var readAsData = Set(initialValue.values.map { Self.split($0).0 }), readAsControl = Set<String>()
@@ -1565,7 +1566,8 @@ struct GraphDefImporter {
     case "StridedSlice":
       result = [try stridedSlice(d, x(0))]
     case "NoOp":
-      operations[name] = try g.addOperation(NoOp(), inputs: [], controlDependencies: controlOperations(d), name: name)
+      let counters = training.groups.isEmpty ? [] : try stepCounterInitializers(for: d)
+      operations[name] = try g.addOperation(NoOp(), inputs: [], controlDependencies: controlOperations(d) + counters, name: name)
       outputs[name] = []
       return
     default:

@@ -55,6 +55,12 @@ struct TrainingGroup {
   /// The nodes the rebuilt updates need (the loss, variables, slots, hyper-parameters).
   var dependencies: [Int] = []
   var built = false
+  /// Adam's TensorFlow variables `beta1_power`, `beta2_power`, by node name.
+  var betaPowers = Set<String>()
+  /// Adam's step counter (AdamOptimizer's `<name>/iterations`), its initial value, and its
+  /// initializer, made once a file's `NoOp` initializes the beta powers.
+  var counter: (variable: Tensor, start: Tensor)?
+  var counterInitializer: Operation?
 }
 
 /// What ``GraphDefImporter/recognizeTraining(initialValue:)`` found.
@@ -248,6 +254,7 @@ extension GraphDefImporter {
         let beta1 = try hyper(6, "beta1"), beta2 = try hyper(7, "beta2")
         // β₁ᵗ and β₂ᵗ: TensorFlow's variables starting at β₁ and β₂ (the optimizer multiplies
         // them once per step); Backprop's Adam counts its own steps from the same start.
+        var powers: [String] = []
         for (k, beta, role) in [(3, beta1, "beta1_power"), (4, beta2, "beta2_power")] {
           guard let (p, _) = follow(data[k], through: ["Cast", "Identity", "ReadVariableOp", "Snapshot"]), Self.isVariable(defs[p].op),
             let start = initialValue[defs[p].name].flatMap(castConstant), start == beta
@@ -256,7 +263,9 @@ extension GraphDefImporter {
               "node '\(name)' (\(d.op)): its \(role) '\(data[k])' must read a variable that starts at \(role.dropLast(6)) \(beta) (TF1's AdamOptimizer); Backprop's Adam counts its steps from the first"
             )
           }
+          powers.append(defs[p].name)
         }
+        result.groups[g].betaPowers.formUnion(powers)
         update = TrainingUpdate(
           node: i, kind: .adam, variable: variable, slots: [try variableInput(1, "first moment m"), try variableInput(2, "second moment v")],
           learningRate: try hyper(5, "learning rate"), hyperparameters: [beta1, beta2, try hyper(8, "epsilon")])
@@ -335,6 +344,39 @@ extension GraphDefImporter {
     return TrainingGroup(scope: scope, loss: owner, seedType: seedType, seedShape: t.doubles.map { Int($0) })
   }
 
+  /// Creates Adam's step counter for each group with Adam updates (AdamOptimizer's
+  /// `<name>/iterations`, float64, 0 before the first step; `<name>` from the slots' names,
+  /// `w/Adam`), before any node is built, so that the file's initializer can include it.
+  mutating func createStepCounters() throws {
+    for g in training.groups.indices {
+      guard let adam = training.groups[g].updates.first(where: { if case .adam = $0.kind { true } else { false } }) else { continue }
+      let prefix = adam.variable + "/"
+      let slot = adam.slots[0]
+      let optimizerName = slot.hasPrefix(prefix) && !slot.dropFirst(prefix.count).contains("/") ? String(slot.dropFirst(prefix.count)) : "Adam"
+      let start = graph.constant(0, dtype: .float64, name: "\(optimizerName)/iterations/initial_value")
+      let variable = try graph.variable(start, trainable: false, name: "\(optimizerName)/iterations")
+      training.groups[g].counter = (variable, start)
+    }
+  }
+
+  /// The initializers of the step counters for `NoOp` node `d` when it initializes TensorFlow's
+  /// beta powers they stand for (`init` waits for `beta1_power/Assign`): so the file's own
+  /// initializer (`session.run(init)`, as in TensorFlow) initializes the counter too, and stays
+  /// the graph's reusable initializer.
+  mutating func stepCounterInitializers(for d: TFNodeDef) throws -> [Operation] {
+    var result: [Operation] = []
+    for g in training.groups.indices {
+      guard let (counter, start) = training.groups[g].counter,
+        training.groups[g].betaPowers.contains(where: { d.inputs.contains("^" + $0 + "/Assign") })
+      else { continue }
+      if training.groups[g].counterInitializer == nil {
+        training.groups[g].counterInitializer = try assign(counter, start, name: counter.operation.name + "/Assign").operation
+      }
+      if let op = training.groups[g].counterInitializer { result.append(op) }
+    }
+    return result
+  }
+
   /// Builds group `g`'s updates (called when its first update node is built): Backprop's
   /// gradients of the loss with respect to the group's variables, then each variable's update
   /// as Backprop's optimizer of the same kind builds it, grouped under the TensorFlow update
@@ -371,14 +413,7 @@ extension GraphDefImporter {
     let scope = common.prefix(1).joined(separator: "/")
     func inScope<R>(_ body: () throws -> R) rethrows -> R { scope.isEmpty ? try body() : try graph.withNameScope(scope, body) }
     let gradients = try inScope { try GraphCore.gradients(of: [loss], withRespectTo: variables) }
-    // Adam's step counter (AdamOptimizer's `<name>/iterations`, float64, 0 before the first step).
-    var counter: Tensor?
-    if let adam = group.updates.first(where: { if case .adam = $0.kind { true } else { false } }) {
-      let prefix = adam.variable + "/"
-      let slot = adam.slots[0]
-      let optimizerName = slot.hasPrefix(prefix) && !slot.dropFirst(prefix.count).contains("/") ? String(slot.dropFirst(prefix.count)) : "Adam"
-      counter = try graph.variable(NDArray(scalar: 0, dtype: .float64), trainable: false, name: "\(optimizerName)/iterations")
-    }
+    let counter = group.counter?.variable
     var stepSizes: [String: Tensor] = [:]
     var perVariable: [[Operation]] = []
     for (u, (v, gradient)) in zip(group.updates, zip(variables, gradients)) {
