@@ -205,10 +205,26 @@ extension Graph {
   /// not built (a constant nothing reads is, and can be fetched by name), so a file loaded and
   /// saved again (``graphDef(lenient:)``) has the same nodes and, from the second round on, the
   /// same bytes.
+  ///
+  /// A TF1 training graph (`tf.compat.v1.train.GradientDescentOptimizer`, `MomentumOptimizer`
+  /// (Nesterov too) or `AdamOptimizer` `.minimize(loss)`, reference or resource variables)
+  /// imports with a training operation that runs: each update node (`ApplyGradientDescent`,
+  /// `ApplyMomentum`, `ApplyAdam`, their `Resource*` forms) is rebuilt, under its own name, as
+  /// Backprop's optimizer of the same kind and constant settings builds it, from Backprop's
+  /// gradients of the loss that TensorFlow's gradient subgraph differentiates (traced from its
+  /// seed `gradients/grad_ys_0`), so the file's training `NoOp` (`train`) runs them. TensorFlow's
+  /// gradient subgraph (`gradients/...`) is skipped: its nodes have no tensor here
+  /// (``requiredTensor(named:)`` says why). The slot variables are the file's (`w/Momentum`,
+  /// `w/Adam`, `w/Adam_1`); Adam counts its steps in a float64 `Adam/iterations`, which the
+  /// file's `init` also initializes (TensorFlow's `beta1_power` and `beta2_power` still exist
+  /// and are updated by `train`, but no update reads them). Any other pattern (gradient
+  /// clipping or another operation between the gradient and the update, several losses, custom
+  /// `grad_ys`, hyper-parameters that are not constants) is refused, naming the node.
   /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` listing every node whose
   ///   operation is not supported (``importableTensorFlowOperations``), by type and name, in one
   ///   error; ``GraphDefError/malformed(source:reason:)`` for corrupt or truncated bytes, a
-  ///   missing input, a cycle or a missing attribute; ``GraphError`` when the shapes do not fit.
+  ///   missing input, a cycle or a missing attribute, or a training pattern that is not
+  ///   `minimize(loss)`'s; ``GraphError`` when the shapes do not fit.
   public convenience init(graphDef bytes: [UInt8], source: String = "<bytes>") throws {
     self.init()
     let defs: [TFNodeDef]

@@ -270,6 +270,14 @@ extension GraphDefImporter {
           node: i, kind: .adam, variable: variable, slots: [try variableInput(1, "first moment m"), try variableInput(2, "second moment v")],
           learningRate: try hyper(5, "learning rate"), hyperparameters: [beta1, beta2, try hyper(8, "epsilon")])
       }
+      // The settings Backprop's optimizers accept (their initializers' checks; applyAdam checks
+      // β₁, β₂ and ε).
+      guard update.learningRate > 0 else {
+        throw fail("node '\(name)' (\(d.op)): learning rate \(update.learningRate); Backprop's optimizers need a finite learning rate > 0")
+      }
+      if case .momentum = update.kind, !(update.hyperparameters[0] >= 0 && update.hyperparameters[0] < 1) {
+        throw fail("node '\(name)' (\(d.op)): momentum \(update.hyperparameters[0]); Backprop's MomentumOptimizer needs a momentum in [0, 1)")
+      }
       if let other = result.groups[g].updates.first(where: { $0.variable == variable }) {
         throw fail("nodes '\(defs[other.node].name)' and '\(name)' both update '\(variable)' from the gradient subgraph '\(scope)'")
       }
