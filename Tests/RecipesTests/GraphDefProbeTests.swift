@@ -105,6 +105,8 @@ struct ProbeCase {
     let want = try need(t["losses"] as? [Double])
     let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(directory)/\(name)_forward.pb"), source: "\(name)_forward.pb")
     let loss = try need(g.tensor(named: try need(t["loss"] as? String)))
+    // The tensor minimize() was given, when the loss reported is its mean (a loss per row).
+    let minimized = try need(g.tensor(named: t["minimized"] as? String ?? t["loss"] as? String ?? ""), "minimized")
     // TF1's optimizers hold a Python learning rate as a float32 tensor and cast it to the
     // variables' dtype (`ops.convert_to_tensor(learning_rate)`, then `math_ops.cast` in
     // `_apply_dense`, tensorflow/python/training/gradient_descent.py), so float64 training
@@ -113,16 +115,16 @@ struct ProbeCase {
     let rate = loss.dtype == .float64 ? Double(Float(given)) : given
     let op: GraphCore.Operation
     switch settings["kind"] as? String {
-    case "sgd": op = try GradientDescentOptimizer(learningRate: rate).minimize(loss)
+    case "sgd": op = try GradientDescentOptimizer(learningRate: rate).minimize(minimized)
     case "momentum":
       op = try MomentumOptimizer(
         learningRate: .constant(rate), momentum: try need(settings["momentum"] as? Double), useNesterov: settings["use_nesterov"] as? Bool ?? false
-      ).minimize(loss)
+      ).minimize(minimized)
     default:
       op = try AdamOptimizer(
         learningRate: .constant(rate), beta1: try need(settings["beta1"] as? Double), beta2: try need(settings["beta2"] as? Double),
         epsilon: try need(settings["epsilon"] as? Double)
-      ).minimize(loss)
+      ).minimize(minimized)
     }
     var feedDict: [Tensor: NDArray] = [:]
     for f in try feeds { feedDict[try need(g.tensor(named: f.name))] = f.value }
