@@ -412,7 +412,8 @@ extension GraphDefImporter {
       return t
     }
     let variables = try group.updates.map { try variable($0.variable) }
-    // The rebuilt operations live under the update nodes' common scope (`train/...`).
+    // Backprop's gradients go under the first component of the update nodes' common scope
+    // (`train/gradients/...`), each update under its node's name.
     var common = updateNames[0].split(separator: "/").dropLast().map(String.init)
     for n in updateNames.dropFirst() {
       let parts = n.split(separator: "/").dropLast().map(String.init)
