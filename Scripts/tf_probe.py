@@ -51,7 +51,7 @@ def run_v1(g, feeds, fetches, init=True, train=None, steps=0):
     return values, losses
 
 
-def case_v1(name, build, feeds, fetches, train=None, steps=0, note="", optimizer=None):
+def case_v1(name, build, feeds, fetches, train=None, steps=0, note="", optimizer=None, minimized=None):
     g = tf.Graph()
     with g.as_default():
         tf1.set_random_seed(1)
@@ -62,6 +62,9 @@ def case_v1(name, build, feeds, fetches, train=None, steps=0, note="", optimizer
             "fetches": [array(n, v) for n, v in zip(fetches, values)]}
     if train:
         meta["train"] = {"op": train[0], "loss": train[1], "losses": losses, "optimizer": optimizer}
+        if minimized:
+            # The tensor minimize() was given, when the loss reported is another (its mean).
+            meta["train"]["minimized"] = minimized
         # The forward graph alone (what tf.compat.v1.graph_util.extract_sub_graph keeps for the
         # loss and the model's initial assignments), which Backprop trains with its own optimizer.
         assigns = [v.op.name + "/Assign" for v in g.get_collection("trainable_variables")]
@@ -97,9 +100,11 @@ def cases():
     xb = rng.randn(8, 3).astype(np.float32)
     yb = (xb @ np.array([[1.0], [-2.0], [0.5]], np.float32) + 0.3).astype(np.float32)
     settings = {"sgd": {"kind": "sgd", "learning_rate": 0.1}, "momentum": {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.9},
+                "momentum_nesterov": {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.9, "use_nesterov": True},
                 "adam": {"kind": "adam", "learning_rate": 0.05, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}}
     for opt_name, make in [("sgd", lambda: tf1.train.GradientDescentOptimizer(0.1)),
                            ("momentum", lambda: tf1.train.MomentumOptimizer(0.05, 0.9)),
+                           ("momentum_nesterov", lambda: tf1.train.MomentumOptimizer(0.05, 0.9, use_nesterov=True)),
                            ("adam", lambda: tf1.train.AdamOptimizer(0.05))]:
         for resource in [False, True]:
             def build(make=make, resource=resource):
@@ -356,7 +361,79 @@ def cases():
             keras.layers.Flatten(), keras.layers.Dense(2)])
     out["keras_zero_padding"] = lambda: case_keras("keras_zero_padding", zero_padding(), [ximg])
     importer_gaps(out, a, ids)
+    training_refusals(out)
+    training_losses(out, xb, yb, settings)
     return out
+
+
+def training_losses(out, xb, yb, settings):
+    """How the loss is found in TensorFlow's gradient subgraph: a loss that is an Identity of a
+    sum of two scalars (its seed is read by the sum's gradient, `gradients/add_grad/...`), and a
+    loss of unknown shape (the seed is Fill(Shape(loss), 1); minimize sums it)."""
+    def identity_loss():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w = tf1.get_variable("w", [3, 1], initializer=tf1.constant_initializer([[0.1], [0.2], [0.3]]), use_resource=True)
+        b = tf1.get_variable("b", [1], initializer=tf1.zeros_initializer(), use_resource=True)
+        pred = tf.add(tf.matmul(x, w), b, name="pred")
+        loss = tf.identity(tf.reduce_mean(tf.square(pred - y)) + 0.01 * tf.reduce_sum(tf.square(w)), name="loss")
+        tf1.train.MomentumOptimizer(0.05, 0.9).minimize(loss, name="train")
+
+    def rowwise_loss():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w = tf1.get_variable("w", [3, 1], initializer=tf1.constant_initializer([[0.1], [0.2], [0.3]]), use_resource=False)
+        pred = tf.matmul(x, w, name="pred")
+        rows = tf.reduce_mean(tf.square(pred - y), axis=1, name="rows")
+        tf.reduce_mean(rows, name="loss")
+        tf1.train.GradientDescentOptimizer(0.02).minimize(rows, name="train")
+
+    out["v1_identity_loss_momentum"] = lambda: case_v1(
+        "v1_identity_loss_momentum", identity_loss, {"x:0": xb, "y:0": yb}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4,
+        optimizer=settings["momentum"])
+    out["v1_rowwise_loss_sgd"] = lambda: case_v1(
+        "v1_rowwise_loss_sgd", rowwise_loss, {"x:0": xb, "y:0": yb}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4,
+        optimizer={"kind": "sgd", "learning_rate": 0.02}, minimized="rows:0")
+
+
+def training_refusals(out):
+    """TF1 training graphs whose update operations do not apply the gradients of one loss as
+    optimizer.minimize(loss) writes them: Backprop refuses to rebuild them, naming the node."""
+    def model():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w = tf1.get_variable("w", [3, 1], initializer=tf1.constant_initializer([[0.1], [0.2], [0.3]]), use_resource=False)
+        pred = tf.matmul(x, w, name="pred")
+        return w, tf.reduce_mean(tf.square(pred - y), name="loss"), tf.reduce_mean(tf.abs(pred - y), name="loss_abs")
+
+    def clip():
+        # Gradient clipping between TensorFlow's gradient and the update.
+        w, loss, _ = model()
+        opt = tf1.train.GradientDescentOptimizer(0.1)
+        pairs = [(tf.clip_by_value(g, -0.5, 0.5), v) for g, v in opt.compute_gradients(loss)]
+        opt.apply_gradients(pairs, name="train")
+
+    def two_losses():
+        # One gradient subgraph of two losses (two seeds).
+        w, loss, loss_abs = model()
+        grads = tf.gradients([loss, loss_abs], [w])
+        tf1.train.GradientDescentOptimizer(0.1).apply_gradients(zip(grads, [w]), name="train")
+
+    def grad_ys():
+        # A custom seed instead of Fill(Shape(loss), 1).
+        w, loss, _ = model()
+        grads = tf.gradients(loss, [w], grad_ys=[tf.constant(2.0, name="seed")])
+        tf1.train.GradientDescentOptimizer(0.1).apply_gradients(zip(grads, [w]), name="train")
+
+    for key, f, node in [("v1_clip_sgd", clip, "train/update_w/ApplyGradientDescent"),
+                         ("v1_two_losses", two_losses, "gradients/grad_ys_1"),
+                         ("v1_grad_ys", grad_ys, "gradients/grad_ys_0")]:
+        def build_refused(f=f, node=node):
+            g = tf.Graph()
+            with g.as_default():
+                f()
+            return g.as_graph_def(), {"kind": "refused", "refused": node, "feeds": [], "fetches": []}
+        out["refuse_" + key] = build_refused
 
 
 def importer_gaps(out, a, ids):

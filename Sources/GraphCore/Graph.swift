@@ -160,6 +160,10 @@ public final class Graph: @unchecked Sendable {
   /// attributes (a `Reshape`'s shape), by name: not built when importing (see
   /// `GraphDefImporter.LazyConstants`), built by ``tensor(named:)`` when asked for.
   var importedConstants: [String: NDArray] = [:]
+  /// The nodes of TensorFlow's gradient subgraphs that an imported TF1 training graph had, by
+  /// name, with the subgraph's scope and the update nodes rebuilt in their place (see
+  /// ``requiredTensor(named:)``).
+  var skippedTensorFlowNodes: [String: (scope: String, updates: [String])] = [:]
 
   /// How the graph runs its operations: described for a session, or computed as they are added.
   package let mode: GraphMode

@@ -128,6 +128,8 @@ struct ProbeCase {
     let want = try need(t["losses"] as? [Double])
     let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(directory)/\(name)_forward.pb"), source: "\(name)_forward.pb")
     let loss = try need(g.tensor(named: try need(t["loss"] as? String)))
+    // The tensor minimize() was given, when the loss reported is its mean (a loss per row).
+    let minimized = try need(g.tensor(named: t["minimized"] as? String ?? t["loss"] as? String ?? ""), "minimized")
     // TF1's optimizers hold a Python learning rate as a float32 tensor and cast it to the
     // variables' dtype (`ops.convert_to_tensor(learning_rate)`, then `math_ops.cast` in
     // `_apply_dense`, tensorflow/python/training/gradient_descent.py), so float64 training
@@ -136,14 +138,16 @@ struct ProbeCase {
     let rate = loss.dtype == .float64 ? Double(Float(given)) : given
     let op: GraphCore.Operation
     switch settings["kind"] as? String {
-    case "sgd": op = try GradientDescentOptimizer(learningRate: rate).minimize(loss)
+    case "sgd": op = try GradientDescentOptimizer(learningRate: rate).minimize(minimized)
     case "momentum":
-      op = try MomentumOptimizer(learningRate: .constant(rate), momentum: try need(settings["momentum"] as? Double)).minimize(loss)
+      op = try MomentumOptimizer(
+        learningRate: .constant(rate), momentum: try need(settings["momentum"] as? Double), useNesterov: settings["use_nesterov"] as? Bool ?? false
+      ).minimize(minimized)
     default:
       op = try AdamOptimizer(
         learningRate: .constant(rate), beta1: try need(settings["beta1"] as? Double), beta2: try need(settings["beta2"] as? Double),
         epsilon: try need(settings["epsilon"] as? Double)
-      ).minimize(loss)
+      ).minimize(minimized)
     }
     var feedDict: [Tensor: NDArray] = [:]
     for f in try feeds { feedDict[try need(g.tensor(named: f.name))] = f.value }
@@ -154,6 +158,28 @@ struct ProbeCase {
       let got = try s.run([loss], feeding: feedDict, targets: [op])[0].doubles[0]
       let tolerance = loss.dtype == .float64 ? 1e-12 : 2e-5
       if abs(got - w) > tolerance * max(1, abs(w)) { problems.append("step \(step + 1): loss \(got), TensorFlow \(w)") }
+    }
+    return problems
+  }
+
+  /// Imports the whole training graph (TensorFlow's gradient subgraph and update operations
+  /// included), runs its training operation by TensorFlow's name for the same steps on the same
+  /// batch, and compares the losses with TensorFlow's (the tolerance of ``train()``).
+  func trainImported() throws -> [String] {
+    let t = try need(meta["train"] as? [String: Any])
+    let want = try need(t["losses"] as? [Double])
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(directory)/\(name).pb"), source: "\(name).pb")
+    let loss = try g.requiredTensor(named: try need(t["loss"] as? String))
+    let op = try need(g.operation(named: try need(t["op"] as? String)), "the training operation \(t["op"] ?? "")")
+    var feedDict: [Tensor: NDArray] = [:]
+    for f in try feeds { feedDict[try g.requiredTensor(named: f.name)] = f.value }
+    let s = Session(graph: g)
+    try s.initializeVariables()
+    var problems: [String] = []
+    for (step, w) in want.enumerated() {
+      let got = try s.run([loss], feeding: feedDict, targets: [op])[0].doubles[0]
+      let tolerance = loss.dtype == .float64 ? 1e-12 : 2e-5
+      if abs(got - w) > tolerance * max(1, abs(w)) { problems.append("imported training operation, step \(step + 1): loss \(got), TensorFlow \(w)") }
     }
     return problems
   }
@@ -179,25 +205,17 @@ struct ProbeCase {
     "refuse_placeholder_float16": ["'x' (Placeholder)", "float16"],
     "refuse_placeholder_int64": ["'x' (Placeholder)", "int64"],
     "refuse_placeholder_uint8": ["'x' (Placeholder)", "uint8"],
-    // TensorFlow's own gradient subgraph computes shapes when it runs (BroadcastGradientArgs of
-    // a batch of unknown size) and updates with its kernels.
-    "v1_adam_ref": ["BroadcastGradientArgs: gradients/sub_grad/BroadcastGradientArgs"],
-    "v1_adam_resource": ["ResourceApplyAdam: train/update_w/ResourceApplyAdam, train/update_b/ResourceApplyAdam"],
-    "v1_float64_sgd": ["ResourceApplyGradientDescent: train/update_w/ResourceApplyGradientDescent"],
-    "v1_momentum_ref": ["ApplyMomentum: train/update_w/ApplyMomentum, train/update_b/ApplyMomentum"],
-    "v1_momentum_resource": ["ResourceApplyMomentum: train/update_w/ResourceApplyMomentum"],
-    "v1_sgd_ref": ["ApplyGradientDescent: train/update_w/ApplyGradientDescent, train/update_b/ApplyGradientDescent"],
-    "v1_sgd_resource": ["ResourceApplyGradientDescent: train/update_w/ResourceApplyGradientDescent"],
-    // Its gradient of Prod (Range, ListDiff, InvertPermutation of run-time shapes) is refused
-    // too; the forward part (PadV2, Prod) trains with TensorFlow's losses.
-    "v1_pad_prod_sgd": [
-      "BroadcastGradientArgs: gradients/sub_grad/BroadcastGradientArgs", "InvertPermutation: gradients/pred_grad/InvertPermutation",
-      "ApplyGradientDescent: train/update_w/ApplyGradientDescent",
+    // The v1_* training graphs (SGD, Momentum, Adam; reference and resource variables; float64;
+    // through Pad, Prod and MirrorPad) were refused here, naming TensorFlow's gradient nodes
+    // (BroadcastGradientArgs...) and its update operations; their training operation is now
+    // rebuilt with Backprop's gradients and optimizers (`trainImported`). Training graphs that
+    // are not optimizer.minimize(loss)'s pattern are refused, naming the node:
+    "refuse_v1_clip_sgd": [
+      "node 'train/update_w/ApplyGradientDescent' (ApplyGradientDescent): its gradient input 'clip_by_value' (Maximum) is not a node of TensorFlow's gradient subgraph",
+      "gradient clipping",
     ],
-    "v1_mirror_pad_sgd": [
-      "BroadcastGradientArgs: gradients/sub_grad/BroadcastGradientArgs", "ApplyGradientDescent: train/update_w/ApplyGradientDescent",
-    ],
-    "v1_softmax_regression": ["ApplyGradientDescent: train/update_w/ApplyGradientDescent, train/update_b/ApplyGradientDescent"],
+    "refuse_v1_two_losses": ["node 'gradients/grad_ys_1'", "differentiates several tensors"],
+    "refuse_v1_grad_ys": ["node 'gradients/grad_ys_0' (Identity): expected TensorFlow's seed Fill(Shape(loss), 1)", "custom grad_ys"],
     "refuse_range_huge": ["'range' (Range): a range of 2147483647 elements"],
     "refuse_range_runtime": ["'range' (Range): its limit 'n'"],
     "refuse_int_pow_runtime": ["'pow' (Pow): an int32 power needs a constant exponent"],
@@ -225,6 +243,9 @@ struct ProbeCase {
     }
     if c.meta["train"] != nil {
       do { problems += try c.train() } catch { problems.append("training the forward graph threw \(error)") }
+      if refusals[name] == nil {
+        do { problems += try c.trainImported() } catch { problems.append("training the imported graph threw \(error)") }
+      }
     }
     if let raises = c.meta["raises"] as? [String: Any] {
       do { problems += try c.raisesAtRunTime(raises) } catch { problems.append("the run TensorFlow failed threw before running: \(error)") }
@@ -320,6 +341,82 @@ struct ProbeCase {
     #expect(g.tensor(named: "Reshape/shape:1") == nil)
     let value = try Session(graph: g).run(shape)
     #expect(value.dtype == .int32 && value.doubles == [4, -1])
+  }
+
+  /// A TF1 training graph's training operation, imported (TensorFlow's gradient subgraph
+  /// skipped, each update rebuilt), trains bit for bit as Backprop's optimizer of the same kind
+  /// and settings minimizing the imported loss: the settings are the file's float32 constants
+  /// (TF1 writes a Python number as a float32 tensor), here as the optimizers' Double arguments.
+  @Test func importedTrainingOperationIsBackpropsOptimizer() throws {
+    let f = { (x: Double) in Double(Float(x)) }
+    let cases: [(String, () throws -> any Optimizer)] = [
+      ("v1_sgd_ref", { try GradientDescentOptimizer(learningRate: f(0.1)) }),
+      ("v1_sgd_resource", { try GradientDescentOptimizer(learningRate: f(0.1)) }),
+      ("v1_float64_sgd", { try GradientDescentOptimizer(learningRate: f(0.05)) }),
+      ("v1_momentum_ref", { try MomentumOptimizer(learningRate: .constant(f(0.05)), momentum: f(0.9)) }),
+      ("v1_momentum_nesterov_resource", { try MomentumOptimizer(learningRate: .constant(f(0.05)), momentum: f(0.9), useNesterov: true) }),
+      ("v1_adam_ref", { try AdamOptimizer(learningRate: .constant(f(0.05)), beta1: f(0.9), beta2: f(0.999), epsilon: f(1e-8)) }),
+      ("v1_adam_resource", { try AdamOptimizer(learningRate: .constant(f(0.05)), beta1: f(0.9), beta2: f(0.999), epsilon: f(1e-8)) }),
+    ]
+    for (name, optimizer) in cases {
+      let c = try ProbeCase(name)
+      let t = try need(c.meta["train"] as? [String: Any])
+      func losses(file: String, _ trainOp: (Graph, Tensor) throws -> GraphCore.Operation) throws -> [Double] {
+        let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/\(file).pb"))
+        let loss = try g.requiredTensor(named: try need(t["loss"] as? String))
+        let op = try trainOp(g, loss)
+        var feeds: [Tensor: NDArray] = [:]
+        for f in try c.feeds { feeds[try g.requiredTensor(named: f.name)] = f.value }
+        let s = Session(graph: g)
+        try s.initializeVariables()
+        return try (0..<6).map { _ in try s.run([loss], feeding: feeds, targets: [op])[0].doubles[0] }
+      }
+      let imported = try losses(file: name) { g, _ in try need(g.operation(named: "train"), "train") }
+      let rebuilt = try losses(file: name + "_forward") { _, loss in try optimizer().minimize(loss) }
+      #expect(imported == rebuilt, "\(name): \(imported) vs \(rebuilt)")
+    }
+  }
+
+  /// The file's own initializer (`session.run(init)`, as a TensorFlow user runs it) also
+  /// initializes what the rebuilt Adam adds (its step counter, in place of TensorFlow's
+  /// `beta1_power`), so the imported training operation gives TensorFlow's losses after it.
+  @Test func theFilesInitializerInitializesTheRebuiltAdam() throws {
+    for name in ["v1_adam_ref", "v1_adam_resource"] {
+      let c = try ProbeCase(name)
+      let t = try need(c.meta["train"] as? [String: Any])
+      let want = try need(t["losses"] as? [Double])
+      let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/\(name).pb"))
+      let loss = try g.requiredTensor(named: "loss:0")
+      let train = try need(g.operation(named: "train"), "train"), initializer = try need(g.operation(named: "init"), "init")
+      var feeds: [Tensor: NDArray] = [:]
+      for f in try c.feeds { feeds[try g.requiredTensor(named: f.name)] = f.value }
+      let s = Session(graph: g)
+      try s.run(initializer)
+      for (step, w) in want.enumerated() {
+        let got = try s.run([loss], feeding: feeds, targets: [train])[0].doubles[0]
+        #expect(abs(got - w) <= 2e-5 * max(1, abs(w)), "\(name) step \(step + 1): \(got) vs TensorFlow \(w)")
+      }
+    }
+  }
+
+  /// TensorFlow's gradient nodes are skipped when a training graph is imported: they have no
+  /// tensor, and ``Graph/requiredTensor(named:)`` says why; the forward nodes, the update nodes'
+  /// names and the training operation are there.
+  @Test func skippedGradientNodesAreRefusedByNameSayingWhy() throws {
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(probeFixtures)/v1_sgd_resource.pb"))
+    #expect(g.tensor(named: "gradients/sub_grad/BroadcastGradientArgs") == nil)
+    #expect(g.operation(named: "gradients/MatMul_grad/tuple/control_dependency_1") == nil)
+    do {
+      _ = try g.requiredTensor(named: "gradients/MatMul_grad/tuple/control_dependency_1:0")
+      Issue.record("a skipped gradient node was found by name")
+    } catch {
+      let text = "\(error)"
+      #expect(text.contains("'gradients/MatMul_grad/tuple/control_dependency_1:0' is a node of TensorFlow's gradient subgraph 'gradients'"), "\(text)")
+      #expect(text.contains("'train/update_w/ResourceApplyGradientDescent'"), "\(text)")
+    }
+    #expect(throws: GraphError.self) { try g.requiredTensor(named: "no_such_node") }
+    #expect(try g.requiredTensor(named: "loss:0") == g.tensor(named: "loss"))
+    #expect(g.operation(named: "train") != nil && g.operation(named: "train/update_b/ResourceApplyGradientDescent") != nil)
   }
 
   /// Attributes that change what an operation computes, which the importer ignored: BiasAdd's

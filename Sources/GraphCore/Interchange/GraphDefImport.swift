@@ -205,10 +205,26 @@ extension Graph {
   /// not built (a constant nothing reads is, and can be fetched by name), so a file loaded and
   /// saved again (``graphDef(lenient:)``) has the same nodes and, from the second round on, the
   /// same bytes.
+  ///
+  /// A TF1 training graph (`tf.compat.v1.train.GradientDescentOptimizer`, `MomentumOptimizer`
+  /// (Nesterov too) or `AdamOptimizer` `.minimize(loss)`, reference or resource variables)
+  /// imports with a training operation that runs: each update node (`ApplyGradientDescent`,
+  /// `ApplyMomentum`, `ApplyAdam`, their `Resource*` forms) is rebuilt, under its own name, as
+  /// Backprop's optimizer of the same kind and constant settings builds it, from Backprop's
+  /// gradients of the loss that TensorFlow's gradient subgraph differentiates (traced from its
+  /// seed `gradients/grad_ys_0`), so the file's training `NoOp` (`train`) runs them. TensorFlow's
+  /// gradient subgraph (`gradients/...`) is skipped: its nodes have no tensor here
+  /// (``requiredTensor(named:)`` says why). The slot variables are the file's (`w/Momentum`,
+  /// `w/Adam`, `w/Adam_1`); Adam counts its steps in a float64 `Adam/iterations`, which the
+  /// file's `init` also initializes (TensorFlow's `beta1_power` and `beta2_power` still exist
+  /// and are updated by `train`, but no update reads them). Any other pattern (gradient
+  /// clipping or another operation between the gradient and the update, several losses, custom
+  /// `grad_ys`, hyper-parameters that are not constants) is refused, naming the node.
   /// - Throws: ``GraphDefError/unsupportedOperations(direction:_:)`` listing every node whose
   ///   operation is not supported (``importableTensorFlowOperations``), by type and name, in one
   ///   error; ``GraphDefError/malformed(source:reason:)`` for corrupt or truncated bytes, a
-  ///   missing input, a cycle or a missing attribute; ``GraphError`` when the shapes do not fit.
+  ///   missing input, a cycle or a missing attribute, or a training pattern that is not
+  ///   `minimize(loss)`'s; ``GraphError`` when the shapes do not fit.
   public convenience init(graphDef bytes: [UInt8], source: String = "<bytes>") throws {
     self.init()
     let defs: [TFNodeDef]
@@ -239,6 +255,8 @@ struct GraphDefImporter {
     "IdentityN", "Relu6", "Erfc", "Pack", "Split", "Fill", "Cumsum", "Tile", "Shape", "StridedSlice",
     "Pad", "PadV2", "Prod", "Cumprod", "MirrorPad", "MirrorPadGrad",
     "SoftmaxCrossEntropyWithLogits", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Range", "Any", "All", "TruncateDiv",
+    // TF1's training updates, rebuilt from optimizer.minimize(loss)'s pattern (GraphDefTraining.swift).
+    "ApplyGradientDescent", "ResourceApplyGradientDescent", "ApplyMomentum", "ResourceApplyMomentum", "ResourceApplyAdam",
   ]
 
   let graph: Graph
@@ -249,6 +267,9 @@ struct GraphDefImporter {
   var operations: [String: Operation] = [:]
   /// `Const` nodes built only when an operation reads them as a tensor (see ``LazyConstants``).
   let lazyConstants = LazyConstants()
+  /// TF1's training pattern: the gradient subgraphs skipped, the updates rebuilt (see
+  /// GraphDefTraining.swift).
+  var training = TrainingPatterns()
 
   /// The file's `Const` nodes that other nodes read as data inputs and nothing reads as a
   /// control input: built when first read as a tensor, never when every reader folds the value
@@ -317,8 +338,6 @@ struct GraphDefImporter {
     for (i, d) in defs.enumerated() {
       guard byName.updateValue(i, forKey: d.name) == nil else { throw fail("two nodes are named '\(d.name)'") }
     }
-    let unsupported = defs.filter { !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil }.map { (type: $0.op, name: $0.name) }
-    if !unsupported.isEmpty { throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(unsupported)) }
     // Initial values: the value assigned to each variable by an Assign (the initializer's).
     // The initializer's Assign is named `<variable>/Assign` (as TensorFlow and Backprop's
     // exporter write it); other Assigns (an optimizer's slot updates) are only a fallback.
@@ -330,6 +349,16 @@ struct GraphDefImporter {
         if initialValue[v] == nil, let vd = byName[v], Self.isVariable(defs[vd].op) { initialValue[v] = d.inputs[1] }
       }
     }
+    // TF1's training pattern (optimizer.minimize(loss)): its gradient subgraph is skipped.
+    let unsupported = defs.filter { !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil }.map { (type: $0.op, name: $0.name) }
+    let gradientNodes = Set(defs.filter { d in d.name.split(separator: "/").dropLast().contains { Self.isGradientScopeComponent($0) } }.map(\.name))
+    // Refused by name as before when the rest of the file is: the unsupported operations first.
+    if unsupported.contains(where: { !gradientNodes.contains($0.name) }) {
+      throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(unsupported))
+    }
+    training = try recognizeTraining(initialValue: initialValue)
+    let kept = unsupported.filter { u in !training.skipped.contains(byName[u.name] ?? -1) }
+    if !kept.isEmpty { throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(kept)) }
     // Dependencies (inputs, control inputs, a variable's initial value), then a topological
     // order that keeps the file's order where it can.
     var deps: [[Int]] = []
@@ -340,6 +369,8 @@ struct GraphDefImporter {
         guard let j = byName[name] else { throw fail("node '\(d.name)' has input '\(input)', which is no node") }
         list.append(j)
       }
+      // A rebuilt update waits for everything its group's updates read (not the gradients).
+      if let g = training.groupOf[d.name] { list = training.groups[g].dependencies }
       deps.append(list)
     }
     // Every node's name is taken before any node is built, so that the operations the
@@ -347,10 +378,11 @@ struct GraphDefImporter {
     // unnamed `Sub`, Adam's `Sqrt`...) never take a name a later node of the file has: that
     // node was renamed `<name>_1`, and `tensor(named:)` found the helper's value instead.
     for d in defs { _ = graph.uniqueName(d.name) }
+    try createStepCounters()
     // Constants read only as data inputs wait for their first read as a tensor (see
     // `LazyConstants`); the variables' initial values are such reads.
     var readAsData = Set(initialValue.values.map { Self.split($0).0 }), readAsControl = Set<String>()
-    for d in defs {
+    for (i, d) in defs.enumerated() where !training.skipped.contains(i) {
       for input in d.inputs {
         if input.hasPrefix("^") { readAsControl.insert(Self.split(input).0) } else { readAsData.insert(Self.split(input).0) }
       }
@@ -361,7 +393,8 @@ struct GraphDefImporter {
       lazyConstants.pending[d.name] = i
     }
     var done = [Bool](repeating: false, count: defs.count)
-    var remaining = defs.count
+    for i in training.skipped { done[i] = true }
+    var remaining = defs.count - training.skipped.count
     while remaining > 0 {
       var progressed = false
       for i in defs.indices where !done[i] && deps[i].allSatisfy({ done[$0] }) {
@@ -951,6 +984,10 @@ struct GraphDefImporter {
   mutating func build(_ d: TFNodeDef, initialValue: String?) throws {
     let g = graph
     let name = d.name
+    if let group = training.groupOf[name] {
+      try buildTrainingGroup(group)
+      return
+    }
     func x(_ i: Int) throws -> Tensor { try input(d, i) }
     func apply(_ p: some Primitive, _ ins: [Tensor]) throws -> Tensor {
       let op = try g.addOperation(p, inputs: ins, controlDependencies: controlOperations(d), name: name)
@@ -1556,7 +1593,8 @@ struct GraphDefImporter {
     case "StridedSlice":
       result = [try stridedSlice(d, x(0))]
     case "NoOp":
-      operations[name] = try g.addOperation(NoOp(), inputs: [], controlDependencies: controlOperations(d), name: name)
+      let counters = training.groups.isEmpty ? [] : try stepCounterInitializers(for: d)
+      operations[name] = try g.addOperation(NoOp(), inputs: [], controlDependencies: controlOperations(d) + counters, name: name)
       outputs[name] = []
       return
     default:
