@@ -311,8 +311,7 @@ public struct GradientDescentOptimizer: Optimizer {
     var countsSteps = false
     if case .schedule = lr { countsSteps = true }
     return try applySlotUpdates(pairs, name: name, location: location, countsSteps: countsSteps, slots: { _, _ in [] }) { state, pair, _ in
-      let step = try pair.gradient * state.learningRate(lr, dtype: pair.variable.dtype)
-      return [try assignSubtract(pair.variable, step, name: "update")]
+      [try gradientDescentUpdate(pair.variable, gradient: pair.gradient, learningRate: state.learningRate(lr, dtype: pair.variable.dtype))]
     }
   }
 }

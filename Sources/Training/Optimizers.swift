@@ -51,12 +51,9 @@ public struct MomentumOptimizer: Optimizer {
       pairs, name: name, location: location, countsSteps: learningRate.isScheduled,
       slots: { state, v in [try state.slot(for: v)] }
     ) { state, pair, slots in
-      let g = pair.gradient, accum = slots[0]
-      let lr = try state.learningRate(learningRate, dtype: pair.variable.dtype)
-      let newAccum = try accum * momentum + g
-      let assignAccum = try assign(accum, newAccum, name: "accumulator")
-      let step = useNesterov ? try lr * (g + newAccum * momentum) : try newAccum * lr
-      return [assignAccum.operation, try assignSubtract(pair.variable, step, name: "update")]
+      try momentumUpdate(
+        pair.variable, accumulator: slots[0], gradient: pair.gradient,
+        learningRate: state.learningRate(learningRate, dtype: pair.variable.dtype), momentum: momentum, nesterov: useNesterov)
     }
   }
 }
@@ -325,11 +322,9 @@ private func applyAdam(
     try state.checkPositive(epsilon, "epsilon", in: dtype)
     // η_t = η √(1-β₂ᵗ) / (1-β₁ᵗ), in float64, then cast once per dtype.
     let stepSize = try state.cached("adam_step_size/\(dtype)") {
-      let lr = try state.learningRate(learningRate, dtype: .float64)
-      let p1 = try state.powerOfNextStep(beta1, name: "beta1_power")
-      let p2 = try state.powerOfNextStep(beta2, name: "beta2_power")
-      let size = try lr * sqrt(1.0 - p2) / (1.0 - p1)
-      return dtype == .float64 ? size : try cast(size, to: dtype)
+      try adamStepSize(
+        learningRate: state.learningRate(learningRate, dtype: .float64), beta1Power: state.powerOfNextStep(beta1, name: "beta1_power"),
+        beta2Power: state.powerOfNextStep(beta2, name: "beta2_power"), dtype: dtype)
     }
     // One fused pass: m ← m·β₁ + g·(1−β₁), s ← s·β₂ + g²·(1−β₂), x ← x − x·λ (AdamW),
     // x ← x − ηₜ·m / (√s + ε), the same operations in the same order as separate ops.

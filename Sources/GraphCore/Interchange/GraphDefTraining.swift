@@ -7,11 +7,12 @@ import ArrayCore
 // `ApplyMomentum`, `ApplyAdam` and their `Resource*` forms), its variable, slots and constant
 // hyper-parameters, and the one loss whose gradient it applies (traced from the gradient
 // subgraph's seed, `Fill(Shape(loss), 1)`); it skips the gradient subgraph and rebuilds each
-// update with Backprop's gradients and the update rules of Backprop's optimizers
-// (`GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer` in Training, which this layer
-// cannot call: the operations below are theirs, in the same order, so that an imported training
-// operation trains bit for bit as the optimizer does on the imported loss; `GraphDefProbeTests`
-// compares the two). Anything else is refused, naming the node and what was expected.
+// update with Backprop's gradients and the update rules its optimizers build
+// (`GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer` in Training call the same
+// `gradientDescentUpdate`, `momentumUpdate`, `adamStepSize` and `applyAdam`, UpdateRules.swift),
+// so that an imported training operation trains bit for bit as the optimizer does on the
+// imported loss (`GraphDefProbeTests` compares the two). Anything else is refused, naming the
+// node and what was expected.
 
 /// The TensorFlow update operations the importer rebuilds.
 enum TrainingUpdateKind {
@@ -434,14 +435,12 @@ extension GraphDefImporter {
         switch u.kind {
         case .gradientDescent:
           let lr = graph.constant(u.learningRate, dtype: v.dtype, name: "learning_rate")
-          return [try assignSubtract(v, gradient * lr, name: "update")]
+          return [try gradientDescentUpdate(v, gradient: gradient, learningRate: lr)]
         case let .momentum(nesterov):
-          let accumulator = try variable(u.slots[0]), momentum = u.hyperparameters[0]
           let lr = graph.constant(u.learningRate, dtype: v.dtype, name: "learning_rate")
-          let newAccumulator = try accumulator * momentum + gradient
-          let assigned = try assign(accumulator, newAccumulator, name: "accumulator")
-          let step = nesterov ? try lr * (gradient + newAccumulator * momentum) : try newAccumulator * lr
-          return [assigned.operation, try assignSubtract(v, step, name: "update")]
+          return try momentumUpdate(
+            v, accumulator: variable(u.slots[0]), gradient: gradient, learningRate: lr, momentum: u.hyperparameters[0],
+            nesterov: nesterov)
         case .adam:
           let (beta1, beta2, epsilon) = (u.hyperparameters[0], u.hyperparameters[1], u.hyperparameters[2])
           let key = "\(u.learningRate)/\(beta1)/\(beta2)/\(v.dtype)"
@@ -449,13 +448,12 @@ extension GraphDefImporter {
           if let known = stepSizes[key] {
             stepSize = known
           } else {
-            // η_t = η √(1-β₂ᵗ) / (1-β₁ᵗ), in float64, then cast once (AdamOptimizer's).
+            // η_t from the step counter, as AdamOptimizer's (`adamStepSize`).
             let lr = graph.constant(u.learningRate, dtype: .float64, name: "learning_rate")
             guard let counter else { throw fail("node '\(name)': no step counter") }
             let p1 = try graph.apply(StepPower(base: beta1), [counter + 1.0], name: "beta1_power")
             let p2 = try graph.apply(StepPower(base: beta2), [counter + 1.0], name: "beta2_power")
-            let size = try lr * sqrt(1.0 - p2) / (1.0 - p1)
-            stepSize = v.dtype == .float64 ? size : try cast(size, to: v.dtype)
+            stepSize = try adamStepSize(learningRate: lr, beta1Power: p1, beta2Power: p2, dtype: v.dtype)
             stepSizes[key] = stepSize
           }
           return [
