@@ -29,16 +29,28 @@ extension Kernels {
       dst.storeBytes(of: src.load(fromByteOffset: sOff * size, as: T.self), toByteOffset: dOff * size, as: T.self)
       return
     }
-    let inner = shape[rank - 1]
+    // The innermost run: the last axis, extended over the axes before it while both sides
+    // continue at the same spacing (a concatenation's parts, a slice of whole rows), so that
+    // the walk below goes over fewer, longer runs; a run contiguous on both sides is one memcpy.
+    var first = rank - 1, inner = shape[rank - 1]
     let si = sStrides[rank - 1], di = dStrides[rank - 1]
+    while first > 0 && sStrides[first - 1] == inner &* si && dStrides[first - 1] == inner &* di {
+      first -= 1
+      inner &*= shape[first]
+    }
+    let contiguous = si == 1 && di == 1
     var counter = [Int](repeating: 0, count: rank)
     var s = sOff, d = dOff
     for _ in 0..<(count / inner) {
-      for j in 0..<inner {
-        let v = src.load(fromByteOffset: (s + j &* si) &* size, as: T.self)
-        dst.storeBytes(of: v, toByteOffset: (d + j &* di) &* size, as: T.self)
+      if contiguous {
+        (dst + d &* size).copyMemory(from: src + s &* size, byteCount: inner &* size)
+      } else {
+        for j in 0..<inner {
+          let v = src.load(fromByteOffset: (s + j &* si) &* size, as: T.self)
+          dst.storeBytes(of: v, toByteOffset: (d + j &* di) &* size, as: T.self)
+        }
       }
-      var k = rank - 2
+      var k = first - 1
       while k >= 0 {
         counter[k] += 1
         s += sStrides[k]
