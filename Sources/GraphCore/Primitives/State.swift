@@ -128,7 +128,7 @@ package struct AssignUpdate: Primitive {
   /// ``Add`` or ``Subtract``.
   let function: any BinaryFunction
   /// Prepares ``function`` for the scalar fast path, specialized for its type (as
-  /// ``Unary/prepareScalar``).
+  /// ``Unary/specialized``).
   let prepareScalar: @Sendable (any BinaryFunction) -> ScalarFunction
   /// Creates the update of the variable of node `variable` with `function`.
   init<F: BinaryFunction>(variable: Int, function: F) {
