@@ -83,7 +83,8 @@ import Testing
   /// Maximum and minimum reductions over a contiguous run of axes (a row's, a column's, all)
   /// run a vectorized kernel: the bits of the left-to-right scan `acc = acc > v || acc is NaN ?
   /// acc : v` (the first NaN; of equal zeros the last one's sign; `-∞` for nothing), computed
-  /// here in Swift, on every thread count and instruction set.
+  /// here in Swift, on every thread count and instruction set; and the arg-extremes along that
+  /// axis are the in-order scan's index.
   @Test(arguments: [DType.float32, .float64])
   func extremesAreTheInOrderScanOnAnyThreadCountAndPath(dtype: DType) throws {
     // [outer, n, inner]: rows (inner 1) of 1000 (a tail past 16 lanes), of 5 and of 0; columns
@@ -124,6 +125,30 @@ import Testing
           try Kernels.extreme(x, axes: [1], keepDims: false, largest: largest, into: &out)
           #expect(out.shape == [outer, inner])
           return out.doubles.map(\.bitPattern)
+        }
+        // argMax/argMin along the same axis (rows use the reduction kernel, then a search): the
+        // scan's index, the first NaN or the first extreme (ties: the first).
+        if n > 0 {
+          var expectedIndices: [Int32] = []
+          for o in 0..<outer {
+            for i in 0..<inner {
+              var best = v[o * n * inner + i], at = 0
+              if !best.isNaN {
+                for j in 1..<n {
+                  let e = v[(o * n + j) * inner + i]
+                  if e.isNaN {
+                    at = j
+                    break
+                  }
+                  if largest ? e > best : e < best { (best, at) = (e, j) }
+                }
+              }
+              expectedIndices.append(Int32(at))
+            }
+          }
+          var indices = NDArray()
+          try Kernels.argExtreme(x, axis: 1, largest: largest, into: &indices)
+          #expect(indices.scalars(as: Int32.self) == expectedIndices, "[\(outer), \(n), \(inner)] \(dtype) arg-\(largest ? "max" : "min")")
         }
         defer { KernelSettings.setMatmulThreads(nil) }
         for t in Self.counts {
