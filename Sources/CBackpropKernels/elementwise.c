@@ -579,3 +579,57 @@ DEFINE_NORMALIZE(double, d)
 
 DEFINE_EXTREME(float, s)
 DEFINE_EXTREME(double, d)
+
+// MARK: Arg-extremes of contiguous rows
+
+#define DEFINE_ARG_EXTREME(T, P)                                                                      \
+  /* The first position of `m` in a row that holds it (of a NaN `m`, the first NaN; equal zeros    \
+     of either sign match), in blocks of 16 compared without branching. */                          \
+  BP_INLINE long bp_##P##_first_index(long n, const T *restrict x, T m) {                            \
+    if (m != m) {                                                                                     \
+      for (long j = 0; j < n; j++)                                                                    \
+        if (x[j] != x[j]) return j;                                                                   \
+      return 0;                                                                                       \
+    }                                                                                                 \
+    long j = 0;                                                                                       \
+    for (; j + 16 <= n; j += 16) {                                                                    \
+      int hit = 0;                                                                                    \
+      for (int k = 0; k < 16; k++) hit |= x[j + k] == m;                                              \
+      if (hit) break;                                                                                 \
+    }                                                                                                 \
+    for (; j < n; j++)                                                                                \
+      if (x[j] == m) return j;                                                                        \
+    return 0;                                                                                         \
+  }                                                                                                   \
+  BP_INLINE void bp_##P##_arg_extreme_rows_piece_body(long r0, long r1, long n, const T *x, int32_t *out, \
+                                                      int largest) {                                 \
+    for (long r = r0; r < r1; r++) {                                                                  \
+      const T *row = x + r * n;                                                                       \
+      out[r] = (int32_t)bp_##P##_first_index(n, row, bp_##P##_extreme_row_body(n, row, largest));     \
+    }                                                                                                 \
+  }                                                                                                   \
+  BP_DISPATCH_VOID(bp_##P##_arg_extreme_rows_piece,                                                   \
+                   (long r0, long r1, long n, const T *x, int32_t *out, int largest), (r0, r1, n, x, out, largest)) \
+  typedef struct {                                                                                    \
+    long rows, n;                                                                                     \
+    int parts, largest;                                                                               \
+    const T *x;                                                                                       \
+    int32_t *out;                                                                                     \
+  } bp_##P##_arg_job;                                                                                 \
+  static void bp_##P##_arg_part(void *context, int index, int count) {                                \
+    (void)count;                                                                                      \
+    const bp_##P##_arg_job *j = context;                                                              \
+    bp_##P##_arg_extreme_rows_piece(j->rows * index / j->parts, j->rows * (index + 1) / j->parts, j->n, j->x, j->out, \
+                                    j->largest);                                                      \
+  }                                                                                                   \
+  void bp_##P##_arg_extreme_rows(long rows, long n, const T *x, int32_t *out, int largest) {          \
+    if (rows <= 0 || n <= 0) return;                                                                  \
+    bp_##P##_arg_job job = {rows, n, rows < 64 ? (int)rows : 64, largest != 0, x, out};               \
+    if ((double)rows * (double)n >= SUM_THREAD_ELEMENTS && job.parts > 1)                             \
+      bp_parallel_for(job.parts, bp_##P##_arg_part, &job);                                            \
+    else                                                                                              \
+      bp_##P##_arg_extreme_rows_piece(0, rows, n, x, out, largest);                                   \
+  }
+
+DEFINE_ARG_EXTREME(float, s)
+DEFINE_ARG_EXTREME(double, d)

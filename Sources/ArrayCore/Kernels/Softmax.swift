@@ -59,39 +59,20 @@ extension Kernels {
     try out.prepare(shape: reducedShape(a.shape, axes: [ax], keepDims: false), dtype: .int32)
     let (outer, n, inner) = split3(a.shape, axis: ax)
     switch a.dtype {
-    case .float32 where inner == 1: argOfRows(Float.self, a, outer, n, largest, &out, bp_s_extreme)
-    case .float64 where inner == 1: argOfRows(Double.self, a, outer, n, largest, &out, bp_d_extreme)
+    // Contiguous rows (the last axis): each row's extreme from the vectorized reduction kernel,
+    // then the first position holding it (`bp_s_arg_extreme_rows`), the scan's index.
+    case .float32 where inner == 1:
+      bp_s_arg_extreme_rows(
+        outer, n, a.storage.bytes.assumingMemoryBound(to: Float.self), out.storage.bytes.assumingMemoryBound(to: Int32.self),
+        largest ? 1 : 0)
+    case .float64 where inner == 1:
+      bp_d_arg_extreme_rows(
+        outer, n, a.storage.bytes.assumingMemoryBound(to: Double.self), out.storage.bytes.assumingMemoryBound(to: Int32.self),
+        largest ? 1 : 0)
     case .float32: argTyped(Float.self, a, ax, largest, &out)
     case .float64: argTyped(Double.self, a, ax, largest, &out)
     case .int32: argTyped(Int32.self, a, ax, largest, &out)
     case .bool: throw ShapeError("arg-\(largest ? "max" : "min") needs a numeric array, got bool")
-    }
-  }
-
-  /// ``argExtreme(_:axis:largest:into:)`` along contiguous rows (the last axis) of floats: each
-  /// row's extreme from the vectorized reduction kernel (`extreme`: the first NaN, else the
-  /// extreme value), then the first position holding it (a NaN: the first NaN; a zero: the first
-  /// zero of either sign, as the scan's strict comparison keeps it), two passes that vectorize
-  /// instead of one compare-and-branch per element.
-  static func argOfRows<T: FloatElement>(
-    _: T.Type, _ a: NDArray, _ outer: Int, _ n: Int, _ largest: Bool, _ out: inout NDArray,
-    _ extreme: (Int, Int, Int, UnsafePointer<T>?, UnsafeMutablePointer<T>?, Int32) -> Void
-  ) {
-    let src = UnsafePointer(a.storage.bytes.assumingMemoryBound(to: T.self))
-    let dst = out.storage.bytes.assumingMemoryBound(to: Int32.self)
-    var rowExtremes = [T](repeating: 0, count: outer)
-    rowExtremes.withUnsafeMutableBufferPointer { extremes in
-      extreme(outer, n, 1, src, extremes.baseAddress, largest ? 1 : 0)
-      for o in 0..<outer {
-        let row = src + o * n, m = extremes[o]
-        var at = 0
-        if m.isNaN {
-          while !row[at].isNaN { at += 1 }
-        } else {
-          while row[at] != m { at += 1 }
-        }
-        dst[o] = Int32(at)
-      }
     }
   }
 

@@ -10,6 +10,7 @@
 /// Matrices are row-major. Sizes and leading dimensions are in elements.
 
 #include <stddef.h>
+#include <stdint.h>
 #include "bp_tempfiles.h"
 #include "bp_supervisor.h"
 
@@ -184,6 +185,14 @@ void bp_d_normalize(long outer, long n, long inner, const double *x, double *y, 
 void bp_s_extreme(long outer, long n, long inner, const float *x, float *out, int largest);
 /// The double version of ``bp_s_extreme``.
 void bp_d_extreme(long outer, long n, long inner, const double *x, double *out, int largest);
+
+/// The position of each row's maximum (`largest` non-zero) or minimum in `x`, `rows` contiguous
+/// rows of `n > 0` elements, into `out`: as a left-to-right scan with a strict comparison gives it
+/// (the first NaN, else the first extreme; equal zeros of either sign tie). The extreme comes from
+/// ``bp_s_extreme``'s row kernel, then the first position holding it; rows split over threads.
+void bp_s_arg_extreme_rows(long rows, long n, const float *x, int32_t *out, int largest);
+/// The double version of ``bp_s_arg_extreme_rows``.
+void bp_d_arg_extreme_rows(long rows, long n, const double *x, int32_t *out, int largest);
 
 /// y[i] = a·x[i] + b for i < n (one fused pass).
 /// Adam's update of n elements in place: m = m*b1 + g*c1; v = v*b2 + (g*g)*c2; then
