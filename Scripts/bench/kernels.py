@@ -31,6 +31,9 @@ def shape_name(m, k, n):
 # temporary).
 # "a*x+b graph" is what Backprop's graph runs for `a * x + b` (a prepared step, x fed every
 # call: two kernels); "one-pass kernel" is a fused kernel that no graph operation runs today.
+# The exponential and the functions on it, on 256x1024 float32 (8 bytes per element: x read,
+# y written; into a preallocated output where NumPy allows it).
+ACTIVATIONS = ("exp", "sigmoid", "tanh", "softmax last axis", "log softmax last axis", "softmax axis 0")
 PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") for n in SIZES] + [
     (shape_name(*s), shape_name(*s)) for s in TRAINING_SHAPES] + [
     (shape_name(*s) + ", A transposed", shape_name(*s) + ", A transposed") for s in TRANSPOSED_SHAPES] + [
@@ -44,7 +47,7 @@ PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") fo
     ("relu, 1e6 float32", "relu, 1e6 float32"),
     ("sum, 1e6 float32", "sum, 1e6 float32"),
     ("layer norm 256x1024, float32", "layer norm 256x1024, float32"),
-]
+] + [(f"{f} 256x1024, float32", f"{f} 256x1024, float32") for f in ACTIVATIONS]
 
 
 def main():
@@ -122,6 +125,29 @@ def main():
         np.subtract(rows, mean, out=normalized)
         np.divide(normalized, np.sqrt(variance + np.float32(1e-3)), out=normalized)
     measure("layer norm 256x1024, float32", "GB/s", 8 * rows.size / 1e9, 2000, layer_norm)
+    xa = rng.uniform(-4, 4, (256, 1024)).astype(np.float32)
+    ya = np.empty_like(xa)
+
+    def sigmoid():
+        np.negative(xa, out=ya)
+        np.exp(ya, out=ya)
+        np.add(ya, np.float32(1), out=ya)
+        np.reciprocal(ya, out=ya)
+
+    def softmax(axis, log=False):
+        def run():
+            np.subtract(xa, xa.max(axis=axis, keepdims=True), out=ya)
+            if log:
+                ya[...] = ya - np.log(np.exp(ya).sum(axis=axis, keepdims=True))
+            else:
+                np.exp(ya, out=ya)
+                np.divide(ya, ya.sum(axis=axis, keepdims=True), out=ya)
+        return run
+    runs = {"exp": lambda: np.exp(xa, out=ya), "sigmoid": sigmoid, "tanh": lambda: np.tanh(xa, out=ya),
+            "softmax last axis": softmax(-1), "log softmax last axis": softmax(-1, log=True),
+            "softmax axis 0": softmax(0)}
+    for f in ACTIVATIONS:
+        measure(f"{f} 256x1024, float32", "GB/s", 8 * xa.size / 1e9, 1000, runs[f])
     try:
         import threadpoolctl
         pools = [{k: p.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}

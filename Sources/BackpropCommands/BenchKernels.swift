@@ -103,6 +103,20 @@ extension BenchCommand {
         try step.run()
       })
     }
+    // The exponential and the functions on it, as the graph runs them: a prepared step of one
+    // operation on 256x1024 float32, x fed every call (GB/s: 8 bytes per element, x read and y
+    // written). Scripts/bench/kernels.py measures NumPy's under the same names.
+    for (name, build) in Self.activationRows where wanted(name) {
+      let (rows, features) = (256, 1024)
+      let x = try rng.uniformArray(shape: [rows, features], low: -4, high: 4, dtype: .float32)
+      let graph = Graph()
+      let xt = graph.placeholder(.float32, shape: [rows, features])
+      let step = try Session(graph: graph).prepare(fetches: [try build(xt)], feeds: [xt])
+      list.append(KernelWorkload(name: name, unit: "GB/s", workPerCall: 8 * Double(rows * features) / 1e9, calls: 1000) {
+        try step.setFeed(0, to: x)
+        try step.run()
+      })
+    }
     // Other kernels at 1e6 elements, C against the generic Swift loop (GB/s over bytes read and written).
     let n = 1_000_000
     let x = try rng.uniformArray(shape: [n], low: -1, high: 1, dtype: .float32)
@@ -143,6 +157,16 @@ extension BenchCommand {
     ]
     return list.filter { wanted($0.name) }
   }
+
+  /// The rows of the exponential and the functions on it (names as in `Scripts/bench/kernels.py`).
+  static let activationRows: [(String, @Sendable (Tensor) throws -> Tensor)] = [
+    ("exp 256x1024, float32", { try exp($0) }),
+    ("sigmoid 256x1024, float32", { try sigmoid($0) }),
+    ("tanh 256x1024, float32", { try tanh($0) }),
+    ("softmax last axis 256x1024, float32", { try softmax($0, axis: -1) }),
+    ("log softmax last axis 256x1024, float32", { try logSoftmax($0, axis: -1) }),
+    ("softmax axis 0 256x1024, float32", { try softmax($0, axis: 0) }),
+  ]
 
   /// The layer-normalization row's name (`Scripts/bench/kernels.py` measures NumPy's under it).
   static let layerNormName = "layer norm 256x1024, float32"
