@@ -23,7 +23,11 @@
 // correctly rounded result except within 1e-4 ulp of a tie.
 // float64: d = 13; 2ᵏ applied as 2^(k−⌊k/2⌋)·2^⌊k/2⌋ (two normal powers, the first product
 // exact), so results in the subnormal range are rounded once, and the overflow to +∞ comes
-// from the arithmetic itself. Measured worst error against glibc's exp: see the tests.
+// from the arithmetic itself.
+// Measured (TranscendentalTests, Scripts/check_transcendental.sh): float32 exp 1 ulp at worst
+// from the correctly rounded result (1 of 4.3e6 sweep values not correctly rounded); float64
+// exp 0.956 ulp at worst against x87 expl over 2e7 values (glibc's: 0.508), 1 ulp from glibc's;
+// float32 tanh 1 ulp, float32 sigmoid 2 ulp (its float arithmetic around the exponential).
 //
 // Edges (as Swift's exp): NaN → NaN; x is clamped to [−746, 710] (float: [−104, 89]) first, so
 // +∞ and large x overflow to +∞, −∞ and very negative x underflow to 0; e^(±0) = 1 exactly.
