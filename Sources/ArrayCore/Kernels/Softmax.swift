@@ -9,7 +9,7 @@ extension Kernels {
   ///
   /// One C kernel (`bp_s_softmax`, transcendental.c): a NaN makes `m` NaN; `m = 0` when it is
   /// `±∞` (a row of `-∞`, or one holding `+∞`: no shift, as TF); `e = exp(x - m)` is
-  /// ``exp(_:)-(T)`` in the element type; `S = Σ e` is summed in double, in a fixed order — a
+  /// `exp(_:)` on one value in the element type; `S = Σ e` is summed in double, in a fixed order — a
   /// contiguous row (the last axis) into 16 accumulators (element `j` into `j mod 16`) added in a
   /// halving tree, any other axis over its elements in order — and each element is `e / S` in
   /// double, rounded once, or `(x - m) - T(log S)`. The rows are split over threads in fixed

@@ -18,7 +18,7 @@ extension Kernels {
     return T.exp(x)
   }
 
-  /// The logistic sigmoid on one value through ``exp(_:)-(T)``: `1 / (1 + e⁻ˣ)` for `x ≥ 0`,
+  /// The logistic sigmoid on one value through `exp(_:)` on one value: `1 / (1 + e⁻ˣ)` for `x ≥ 0`,
   /// `eˣ / (1 + eˣ)` otherwise (neither overflows), each operation rounded in `T`. NaN gives
   /// NaN, `σ(+∞) = 1`, `σ(−∞) = 0`. The same bits as ``sigmoid(_:into:)``.
   @inlinable @inline(__always) public static func sigmoid<T: FloatElement>(_ x: T) -> T {
@@ -30,7 +30,7 @@ extension Kernels {
   }
 
   /// `tanh x` on one value. `Float`: `sign(x) · E / (E + 2)` with `E = e^(2|x|) − 1` computed
-  /// in `Double` by the reduction of ``exp(_:)-(T)`` (`E = 2ᵏ·(eʳ − 1) + (2ᵏ − 1)`, no
+  /// in `Double` by the reduction of `exp(_:)` on one value (`E = 2ᵏ·(eʳ − 1) + (2ᵏ − 1)`, no
   /// cancellation near 0) and rounded once: within 1 ulp; `tanh(±0) = ±0`, `tanh(±∞) = ±1`,
   /// NaN gives NaN; the same bits as ``tanh(_:into:)``. `Double`: the system's `tanh`.
   @inlinable @inline(__always) public static func tanh<T: FloatElement>(_ x: T) -> T {
@@ -38,19 +38,19 @@ extension Kernels {
     return T.tanh(x)
   }
 
-  /// `out[i] = e^x[i]`, vectorized; the bits of ``exp(_:)-(T)`` per element.
+  /// `out[i] = e^x[i]`, vectorized; the bits of `exp(_:)` on one value per element.
   /// - Throws: ``ShapeError`` when `x` is not a float array.
   public static func exp(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
     try mapKernel(x, "exp", &out, bp_s_exp, bp_d_exp)
   }
 
-  /// `out[i] = σ(x[i])`, vectorized; the bits of ``sigmoid(_:)-(T)`` per element.
+  /// `out[i] = σ(x[i])`, vectorized; the bits of `sigmoid(_:)` on one value per element.
   /// - Throws: ``ShapeError`` when `x` is not a float array.
   public static func sigmoid(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
     try mapKernel(x, "sigmoid", &out, bp_s_sigmoid, bp_d_sigmoid)
   }
 
-  /// `out[i] = tanh x[i]`: float32 vectorized (the bits of ``tanh(_:)-(T)``), float64 the
+  /// `out[i] = tanh x[i]`: float32 vectorized (the bits of `tanh(_:)` on one value), float64 the
   /// system's `tanh` per element.
   /// - Throws: ``ShapeError`` when `x` is not a float array.
   public static func tanh(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {

@@ -33,7 +33,7 @@ public struct HyperbolicTangent: UnaryFunction {
   public init() {}
   /// `Tanh`.
   public var typeName: String { "Tanh" }
-  /// `tanh x`: in `Float` the package's own (``Kernels/tanh(_:)-(T)``: `sign(x) · E / (E + 2)`,
+  /// `tanh x`: in `Float` the package's own (`Kernels.tanh(_:)` (one value): `sign(x) · E / (E + 2)`,
   /// `E = e^(2|x|) − 1` in `Double`, rounded once), in `Double` the system's.
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { Kernels.tanh(x) }
   /// `g · (1 - y²)`.

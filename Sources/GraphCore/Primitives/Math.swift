@@ -64,7 +64,7 @@ public struct Exp: UnaryFunction {
   public init() {}
   /// `Exp`.
   public var typeName: String { "Exp" }
-  /// `eˣ`, the package's own exponential (``Kernels/exp(_:)-(T)``: Cody–Waite reduction by
+  /// `eˣ`, the package's own exponential (`Kernels.exp(_:)` (one value): Cody–Waite reduction by
   /// ln 2 and a Taylor polynomial, within 1 ulp in `Float` and `Double`).
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { Kernels.exp(x) }
   /// `g · y`.
