@@ -16,6 +16,40 @@
 
 #define BP_INLINE static inline __attribute__((always_inline))
 
+// Defines `name` dispatching to `name_avx512` / `name_avx2` / `name_portable`, all instantiated
+// from `name_body` (an always-inline function taking `params`). The bodies fix every
+// floating-point operation's order (sums in LANES fixed partial sums) and contract nothing into
+// an FMA, so all three versions give the same bits.
+#if BP_X86
+#define BP_DISPATCH(ret, name, params, args)                            \
+  BP_AVX512 static ret name##_avx512 params { return name##_body args; } \
+  BP_AVX2 static ret name##_avx2 params { return name##_body args; }     \
+  static ret name##_portable params { return name##_body args; }         \
+  ret name params {                                                      \
+    switch (bp_kernel_isa()) {                                                  \
+    case BP_ISA_AVX512: return name##_avx512 args;                       \
+    case BP_ISA_PORTABLE: return name##_portable args;                   \
+    default: return name##_avx2 args;                                    \
+    }                                                                    \
+  }
+#define BP_DISPATCH_VOID(name, params, args)                      \
+  BP_AVX512 static void name##_avx512 params { name##_body args; } \
+  BP_AVX2 static void name##_avx2 params { name##_body args; }     \
+  static void name##_portable params { name##_body args; }         \
+  void name params {                                               \
+    switch (bp_kernel_isa()) {                                            \
+    case BP_ISA_AVX512: name##_avx512 args; break;                 \
+    case BP_ISA_PORTABLE: name##_portable args; break;             \
+    default: name##_avx2 args;                                     \
+    }                                                              \
+  }
+#else
+#define BP_DISPATCH(ret, name, params, args) \
+  ret name params { return name##_body args; }
+#define BP_DISPATCH_VOID(name, params, args) \
+  void name params { name##_body args; }
+#endif
+
 // Clang's extended vectors of 512 bits (a cast from a scalar splats it; the `u` types are
 // unaligned rows): the AVX-512 kernels are written once with them and compiled twice, for
 // AVX-512F and for AVX2+FMA (each vector two YMM registers: BP_ISA_WIDE_ON_AVX2, for tests).

@@ -4,49 +4,30 @@ import RealModule
 extension Kernels {
   /// Softmax along `axis`, shifted by the maximum so no exponential overflows:
   /// `out = e^(x - m) / Σ_axis e^(x - m)` with `m = max_axis x`.
-  /// With `log: true`, the log-softmax `x - m - log Σ_axis e^(x - m)`, which stays finite for
+  /// With `log: true`, the log-softmax `(x - m) - log Σ_axis e^(x - m)`, which stays finite for
   /// any finite input (it is computed without taking the logarithm of a softmax).
+  ///
+  /// One C kernel (`bp_s_softmax`, transcendental.c): a NaN makes `m` NaN; `m = 0` when it is
+  /// `±∞` (a row of `-∞`, or one holding `+∞`: no shift, as TF); `e = exp(x - m)` is
+  /// `exp(_:)` on one value in the element type; `S = Σ e` is summed in double, in a fixed order — a
+  /// contiguous row (the last axis) into 16 accumulators (element `j` into `j mod 16`) added in a
+  /// halving tree, any other axis over its elements in order — and each element is `e / S` in
+  /// double, rounded once, or `(x - m) - T(log S)`. The rows are split over threads in fixed
+  /// pieces, so the bits are the same on any thread count and instruction set.
   /// - Throws: ``ShapeError`` for a non-float array or an axis out of range.
   public static func softmax(_ a: NDArray, axis: Int, log: Bool = false, into out: inout NDArray) throws(ShapeError) {
     let ax = try normalizeAxis(axis, rank: a.rank)
     try out.prepare(shape: a.shape, dtype: a.dtype)
+    let (outer, n, inner) = split3(a.shape, axis: ax)
+    let form: Int32 = log ? 1 : 0
     switch a.dtype {
-    case .float32: softmaxTyped(Float.self, a, ax, log, &out)
-    case .float64: softmaxTyped(Double.self, a, ax, log, &out)
+    case .float32:
+      bp_s_softmax(
+        outer, n, inner, a.storage.bytes.assumingMemoryBound(to: Float.self), out.storage.bytes.assumingMemoryBound(to: Float.self), form)
+    case .float64:
+      bp_d_softmax(
+        outer, n, inner, a.storage.bytes.assumingMemoryBound(to: Double.self), out.storage.bytes.assumingMemoryBound(to: Double.self), form)
     default: throw ShapeError("softmax needs a float array, got \(a.dtype)")
-    }
-  }
-
-  @inlinable static func softmaxTyped<T: FloatElement>(
-    _: T.Type, _ a: NDArray, _ axis: Int, _ log: Bool, _ out: inout NDArray
-  ) {
-    let (outer, n, inner) = split3(a.shape, axis: axis)
-    if n == 0 { return }
-    let src = a.storage.bytes.assumingMemoryBound(to: T.self)
-    let dst = out.storage.bytes.assumingMemoryBound(to: T.self)
-    for o in 0..<outer {
-      for r in 0..<inner {
-        let base = o * n * inner + r
-        var m = -T.infinity
-        for j in 0..<n {
-          let v = src[base + j * inner]
-          if v > m || v.isNaN { m = v }
-        }
-        if !m.isFinite && !m.isNaN { m = 0 }  // all -inf (or +inf): no shift, as TF
-        var total: T = 0
-        for j in 0..<n {
-          let e = T.exp(src[base + j * inner] - m)
-          if !log { dst[base + j * inner] = e }
-          total += e
-        }
-        if log {
-          // (x - m) - log Σ, not x - (m + log Σ): the latter loses the small term to rounding.
-          let logTotal = T.log(total)
-          for j in 0..<n { dst[base + j * inner] = (src[base + j * inner] - m) - logTotal }
-        } else {
-          for j in 0..<n { dst[base + j * inner] /= total }
-        }
-      }
     }
   }
 

@@ -205,6 +205,33 @@ void bp_d_adam(long n, const double *g, double *m, double *v, double *x, const d
 void bp_s_axpb(long n, float a, const float *x, float b, float *y);
 void bp_d_axpb(long n, double a, const double *x, double b, double *y);
 
+/// The exponential y[i] = e^x[i] (transcendental.c: Cody-Waite reduction by ln 2 and a Taylor
+/// polynomial; float32 computed in double and rounded once, within 1 ulp; float64 within 1 ulp),
+/// and `bp_s_exp1` / `bp_d_exp1`, the same operations on one value (the same bits on every
+/// instruction set).
+void bp_s_exp(long n, const float *x, float *y);
+void bp_d_exp(long n, const double *x, double *y);
+float bp_s_exp1(float x);
+double bp_d_exp1(double x);
+/// The logistic sigmoid through that exponential: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x)
+/// otherwise (each operation rounded in the element type); `1` forms: one value.
+void bp_s_sigmoid(long n, const float *x, float *y);
+void bp_d_sigmoid(long n, const double *x, double *y);
+float bp_s_sigmoid1(float x);
+double bp_d_sigmoid1(double x);
+/// tanh for float32: sign(x) * E / (E + 2) with E = e^(2|x|) - 1, in double, rounded once.
+void bp_s_tanh(long n, const float *x, float *y);
+float bp_s_tanh1(float x);
+/// Softmax (or, with `log_form` 1, log-softmax) of `x` viewed as `[outer, n, inner]` over its
+/// middle axis: m = max_j x (NaN propagates; m = 0 when it is +inf or -inf), e_j = exp(x_j - m)
+/// in the element type, S = Σ_j e_j in double, y_j = e_j / S (in double, rounded once) or
+/// (x_j - m) - (T)log(S). S's order: a contiguous row (inner = 1) sums element j into
+/// accumulator j mod 16 and adds the 16 in a halving tree (0+8, 1+9, …, then 0+4, …); a
+/// strided lane sums over j in order. Split over threads in fixed pieces: the same bits on
+/// any thread count and instruction set.
+void bp_s_softmax(long outer, long n, long inner, const float *x, float *y, int log_form);
+void bp_d_softmax(long outer, long n, long inner, const double *x, double *y, int log_form);
+
 /// y[i] = x[i] > 0 ? x[i] : 0 for i < n (NaN gives 0).
 void bp_s_relu(long n, const float *x, float *y);
 void bp_d_relu(long n, const double *x, double *y);

@@ -6,11 +6,7 @@ import RealModule
 // composites (GELU, clipping) and dropout follow.
 
 /// `1 / (1 + e⁻ˣ)`, evaluated as `eˣ / (1 + eˣ)` for negative `x` so neither branch overflows.
-@inlinable func stableSigmoid<T: FloatElement>(_ x: T) -> T {
-  if x >= 0 { return 1 / (1 + T.exp(-x)) }
-  let e = T.exp(x)
-  return e / (1 + e)
-}
+@inlinable func stableSigmoid<T: FloatElement>(_ x: T) -> T { Kernels.sigmoid(x) }
 
 /// The logistic sigmoid `σ(x) = 1 / (1 + e⁻ˣ)`, without overflow (`Sigmoid`);
 /// `∂L/∂x = g · y (1 - y)`.
@@ -23,6 +19,8 @@ public struct Sigmoid: UnaryFunction {
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { stableSigmoid(x) }
   /// `g · (y · (1 - y))`.
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * (y * (1 - y)) }
+  /// The vectorized kernel (``Kernels/sigmoid(_:into:)``): the bits of ``callAsFunction(_:)``.
+  public func evaluate(_ x: NDArray, into out: inout NDArray) throws { try Kernels.sigmoid(x, into: &out) }
 }
 /// Elementwise logistic sigmoid, `σ(x) = 1 / (1 + e⁻ˣ)` (`tf.sigmoid`).
 public func sigmoid(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
@@ -35,10 +33,13 @@ public struct HyperbolicTangent: UnaryFunction {
   public init() {}
   /// `Tanh`.
   public var typeName: String { "Tanh" }
-  /// `tanh x`.
-  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { T.tanh(x) }
+  /// `tanh x`: in `Float` the package's own (`Kernels.tanh(_:)` (one value): `sign(x) · E / (E + 2)`,
+  /// `E = e^(2|x|) − 1` in `Double`, rounded once), in `Double` the system's.
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { Kernels.tanh(x) }
   /// `g · (1 - y²)`.
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * (1 - square(y)) }
+  /// The vectorized kernel (``Kernels/tanh(_:into:)``): the bits of ``callAsFunction(_:)``.
+  public func evaluate(_ x: NDArray, into out: inout NDArray) throws { try Kernels.tanh(x, into: &out) }
 }
 /// Elementwise hyperbolic tangent (`tf.tanh`).
 public func tanh(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {

@@ -64,10 +64,13 @@ public struct Exp: UnaryFunction {
   public init() {}
   /// `Exp`.
   public var typeName: String { "Exp" }
-  /// `eˣ`.
-  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { T.exp(x) }
+  /// `eˣ`, the package's own exponential (`Kernels.exp(_:)` (one value): Cody–Waite reduction by
+  /// ln 2 and a Taylor polynomial, within 1 ulp in `Float` and `Double`).
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { Kernels.exp(x) }
   /// `g · y`.
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * y }
+  /// The vectorized kernel (``Kernels/exp(_:into:)``): the bits of ``callAsFunction(_:)``.
+  public func evaluate(_ x: NDArray, into out: inout NDArray) throws { try Kernels.exp(x, into: &out) }
 }
 /// Elementwise exponential, `eˣ` (`tf.exp`).
 public func exp(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
