@@ -1,7 +1,8 @@
 """Kernels in NumPy: the `backprop bench` kernel workloads (SGEMM and DGEMM GFLOP/s at 64..2048, SGEMM at
 the training shapes 32x64 by 64x128, 128x1600 by 1600x10, matrix-vector and vector-matrix;
 elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6, layer normalization and
-the maximum of each row of 256x1024) in NumPy/OpenBLAS.
+the maximum of each row of 256x1024, and whole operations on 256x1024: exp, log, tanh, sigmoid,
+softmaxes, sigmoid cross-entropy, argMax, concat, transpose) in NumPy/OpenBLAS.
 
 Usage (the driver Scripts/bench/peers.sh runs it, with OPENBLAS_NUM_THREADS etc. set and
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from the environment before NumPy is imported):
@@ -45,7 +46,9 @@ PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") fo
     ("sum, 1e6 float32", "sum, 1e6 float32"),
     ("layer norm 256x1024, float32", "layer norm 256x1024, float32"),
     ("max of each row 256x1024, float32", "max of each row 256x1024, float32"),
-]
+] + [(f"op {label}, 256x1024 float32", f"op {label}, 256x1024 float32") for label in (
+    "exp", "log of |x|", "tanh", "sigmoid", "softmax, last axis", "log-softmax, last axis", "softmax, first axis",
+    "sigmoid cross-entropy", "argMax, last axis", "concat, last axis", "transpose")]
 
 
 def main():
@@ -123,6 +126,32 @@ def main():
         np.subtract(rows, mean, out=normalized)
         np.divide(normalized, np.sqrt(variance + np.float32(1e-3)), out=normalized)
     measure("layer norm 256x1024, float32", "GB/s", 8 * rows.size / 1e9, 2000, layer_norm)
+    # Whole operations as NumPy users write them (BenchKernels.swift's operation rows), on x in
+    # [-1, 1) and y in [0, 1), GB/s counting 8 bytes per element of x.
+    ys = rng.uniform(0, 1, (256, 1024)).astype(np.float32)
+
+    def softmax(a, axis):
+        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+    def log_softmax(a):
+        shifted = a - a.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    operations = {
+        "exp": lambda: np.exp(rows),
+        "log of |x|": lambda: np.log(np.abs(rows)),
+        "tanh": lambda: np.tanh(rows),
+        "sigmoid": lambda: 1 / (1 + np.exp(-rows)),
+        "softmax, last axis": lambda: softmax(rows, 1),
+        "log-softmax, last axis": lambda: log_softmax(rows),
+        "softmax, first axis": lambda: softmax(rows, 0),
+        "sigmoid cross-entropy": lambda: np.maximum(rows, 0) - rows * ys + np.log1p(np.exp(-np.abs(rows))),
+        "argMax, last axis": lambda: rows.argmax(axis=1).astype(np.float32),
+        "concat, last axis": lambda: np.concatenate([rows, ys], axis=1),
+        "transpose": lambda: np.ascontiguousarray(rows.T),
+    }
+    for label, fn in operations.items():
+        measure(f"op {label}, 256x1024 float32", "GB/s", 8 * rows.size / 1e9, 300, fn)
     row_max = np.empty(256, np.float32)
     measure("max of each row 256x1024, float32", "GB/s", 4 * rows.size / 1e9, 2000,
             lambda: np.max(rows, axis=1, out=row_max))

@@ -112,6 +112,36 @@ extension BenchCommand {
         try Kernels.extreme(x, axes: [1], keepDims: false, largest: true, into: &out)
       })
     }
+    // Whole operations as the graph runs them: a prepared step of one operation on a batch of
+    // 256x1024 float32 values (x fed every call, and y for two-input operations), GB/s counting
+    // 8 bytes per element of x (one read, one write) whatever the operation does, so that the
+    // ratio to NumPy's same expression is a ratio of times (`Scripts/bench/kernels.py`).
+    let operationRows: [(String, (Tensor, Tensor) throws -> Tensor)] = [
+      ("exp", { a, _ in try exp(a) }),
+      ("log of |x|", { a, _ in try log(abs(a)) }),
+      ("tanh", { a, _ in try tanh(a) }),
+      ("sigmoid", { a, _ in try sigmoid(a) }),
+      ("softmax, last axis", { a, _ in try softmax(a) }),
+      ("log-softmax, last axis", { a, _ in try logSoftmax(a) }),
+      ("softmax, first axis", { a, _ in try softmax(a, axis: 0) }),
+      ("sigmoid cross-entropy", { a, b in try sigmoidCrossEntropyWithLogits(logits: a, labels: b) }),
+      ("argMax, last axis", { a, _ in try cast(argMax(a), to: .float32) }),
+      ("concat, last axis", { a, b in try concat([a, b], axis: 1) }),
+      ("transpose", { a, _ in try transpose(a) }),
+    ]
+    for (label, build) in operationRows where wanted(Self.operationName(label)) {
+      let (rows, columns) = (256, 1024)
+      let x = try rng.uniformArray(shape: [rows, columns], low: -1, high: 1, dtype: .float32)
+      let y = try rng.uniformArray(shape: [rows, columns], low: 0, high: 1, dtype: .float32)
+      let graph = Graph()
+      let a = graph.placeholder(.float32, shape: [rows, columns]), b = graph.placeholder(.float32, shape: [rows, columns])
+      let step = try Session(graph: graph).prepare(fetches: [try build(a, b)], feeds: [a, b])
+      list.append(KernelWorkload(name: Self.operationName(label), unit: "GB/s", workPerCall: 8 * Double(rows * columns) / 1e9, calls: 300) {
+        try step.setFeed(0, to: x)
+        try step.setFeed(1, to: y)
+        try step.run()
+      })
+    }
     // Other kernels at 1e6 elements, C against the generic Swift loop (GB/s over bytes read and written).
     let n = 1_000_000
     let x = try rng.uniformArray(shape: [n], low: -1, high: 1, dtype: .float32)
@@ -155,6 +185,8 @@ extension BenchCommand {
 
   /// The layer-normalization row's name (`Scripts/bench/kernels.py` measures NumPy's under it).
   static let layerNormName = "layer norm 256x1024, float32"
+  /// The name of an operation's row (`op <label>, 256x1024 float32`), NumPy's too.
+  static func operationName(_ label: String) -> String { "op \(label), 256x1024 float32" }
   /// The row-maximum row's name (NumPy's `x.max(axis=1)` under the same name).
   static let rowMaxName = "max of each row 256x1024, float32"
 
