@@ -47,7 +47,7 @@ PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") fo
     ("layer norm 256x1024, float32", "layer norm 256x1024, float32"),
     ("max of each row 256x1024, float32", "max of each row 256x1024, float32"),
 ] + [(f"op {label}, 256x1024 float32", f"op {label}, 256x1024 float32") for label in (
-    "exp", "log of |x|", "tanh", "sigmoid", "softmax, last axis", "log-softmax, last axis", "softmax, first axis",
+    "exp", "log of abs(x)", "tanh", "sigmoid", "softmax, last axis", "log-softmax, last axis", "softmax, first axis",
     "sigmoid cross-entropy", "argMax, last axis", "concat, last axis", "transpose")]
 
 
@@ -139,7 +139,7 @@ def main():
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     operations = {
         "exp": lambda: np.exp(rows),
-        "log of |x|": lambda: np.log(np.abs(rows)),
+        "log of abs(x)": lambda: np.log(np.abs(rows)),
         "tanh": lambda: np.tanh(rows),
         "sigmoid": lambda: 1 / (1 + np.exp(-rows)),
         "softmax, last axis": lambda: softmax(rows, 1),

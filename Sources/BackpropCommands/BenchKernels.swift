@@ -118,7 +118,7 @@ extension BenchCommand {
     // ratio to NumPy's same expression is a ratio of times (`Scripts/bench/kernels.py`).
     let operationRows: [(String, (Tensor, Tensor) throws -> Tensor)] = [
       ("exp", { a, _ in try exp(a) }),
-      ("log of |x|", { a, _ in try log(abs(a)) }),
+      ("log of abs(x)", { a, _ in try log(abs(a)) }),
       ("tanh", { a, _ in try tanh(a) }),
       ("sigmoid", { a, _ in try sigmoid(a) }),
       ("softmax, last axis", { a, _ in try softmax(a) }),
