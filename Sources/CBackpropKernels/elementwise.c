@@ -386,33 +386,21 @@ DEFINE_SUM(double, d)
                    (long n, long inner, long lanes, const T *x, T *y, T *mean, T *var, double epsilon),\
                    (n, inner, lanes, x, y, mean, var, epsilon))                                       \
   typedef struct {                                                                                    \
-    long n, inner, blocks, total;                                                                     \
-    int parts;                                                                                        \
+    long n, inner;                                                                                    \
     const T *x;                                                                                       \
     T *y, *mean, *var;                                                                                \
     double epsilon;                                                                                   \
   } bp_##P##_normalize_job;                                                                           \
-  static void bp_##P##_normalize_part(void *context, int index, int count) {                          \
-    (void)count;                                                                                      \
+  static void bp_##P##_normalize_part(void *context, long o, long l0, long lanes) {                   \
     const bp_##P##_normalize_job *j = context;                                                        \
-    const long p0 = j->total * index / j->parts, p1 = j->total * (index + 1) / j->parts;              \
-    for (long p = p0; p < p1; p++) {                                                                  \
-      const long o = p / j->blocks, l0 = (p % j->blocks) * NORM_LANES;                                \
-      const long lanes = j->inner - l0 < NORM_LANES ? j->inner - l0 : NORM_LANES;                     \
-      const long base = o * j->n * j->inner + l0;                                                     \
-      bp_##P##_normalize_piece(j->n, j->inner, lanes, j->x + base, j->y ? j->y + base : NULL, j->mean + o * j->inner + l0, \
-                               j->var + o * j->inner + l0, j->epsilon);                               \
-    }                                                                                                 \
+    const long base = o * j->n * j->inner + l0;                                                       \
+    bp_##P##_normalize_piece(j->n, j->inner, lanes, j->x + base, j->y ? j->y + base : NULL, j->mean + o * j->inner + l0, \
+                             j->var + o * j->inner + l0, j->epsilon);                                 \
   }                                                                                                   \
   void bp_##P##_normalize(long outer, long n, long inner, const T *x, T *y, T *mean, T *var, double epsilon) { \
-    const long blocks = (inner + NORM_LANES - 1) / NORM_LANES, total = outer * blocks;                \
-    if (total <= 0) return;                                                                           \
-    bp_##P##_normalize_job job = {n, inner, blocks, total, total < 64 ? (int)total : 64, x, y, mean, var, epsilon}; \
-    if ((double)outer * (double)n * (double)inner >= SUM_THREAD_ELEMENTS && job.parts > 1) {          \
-      bp_parallel_for(job.parts, bp_##P##_normalize_part, &job);                                      \
-    } else {                                                                                          \
-      for (int c = 0; c < job.parts; c++) bp_##P##_normalize_part(&job, c, job.parts);                \
-    }                                                                                                 \
+    bp_##P##_normalize_job job = {n, inner, x, y, mean, var, epsilon};                                \
+    bp_for_pieces(outer, inner, NORM_LANES, (double)outer * (double)n * (double)inner, SUM_THREAD_ELEMENTS, \
+                  bp_##P##_normalize_part, &job);                                                     \
   }
 
 DEFINE_NORMALIZE(float, s)
@@ -518,31 +506,19 @@ DEFINE_NORMALIZE(double, d)
   BP_DISPATCH_VOID(bp_##P##_extreme_piece, (long n, long inner, long lanes, const T *x, T *out, int largest), \
                    (n, inner, lanes, x, out, largest))                                                \
   typedef struct {                                                                                    \
-    long n, inner, blocks, total;                                                                     \
-    int parts, largest;                                                                               \
+    long n, inner;                                                                                    \
+    int largest;                                                                                      \
     const T *x;                                                                                       \
     T *out;                                                                                           \
   } bp_##P##_extreme_job;                                                                             \
-  static void bp_##P##_extreme_part(void *context, int index, int count) {                            \
-    (void)count;                                                                                      \
+  static void bp_##P##_extreme_part(void *context, long o, long l0, long lanes) {                     \
     const bp_##P##_extreme_job *j = context;                                                          \
-    const long p0 = j->total * index / j->parts, p1 = j->total * (index + 1) / j->parts;              \
-    for (long p = p0; p < p1; p++) {                                                                  \
-      const long o = p / j->blocks, l0 = (p % j->blocks) * EXT_LANES;                                 \
-      const long lanes = j->inner - l0 < EXT_LANES ? j->inner - l0 : EXT_LANES;                       \
-      bp_##P##_extreme_piece(j->n, j->inner, lanes, j->x + o * j->n * j->inner + l0, j->out + o * j->inner + l0, \
-                             j->largest);                                                             \
-    }                                                                                                 \
+    bp_##P##_extreme_piece(j->n, j->inner, lanes, j->x + o * j->n * j->inner + l0, j->out + o * j->inner + l0, j->largest); \
   }                                                                                                   \
   void bp_##P##_extreme(long outer, long n, long inner, const T *x, T *out, int largest) {            \
-    const long blocks = (inner + EXT_LANES - 1) / EXT_LANES, total = outer * blocks;                  \
-    if (total <= 0) return;                                                                           \
-    bp_##P##_extreme_job job = {n, inner, blocks, total, total < 64 ? (int)total : 64, largest != 0, x, out}; \
-    if ((double)outer * (double)n * (double)inner >= SUM_THREAD_ELEMENTS && job.parts > 1) {          \
-      bp_parallel_for(job.parts, bp_##P##_extreme_part, &job);                                        \
-    } else {                                                                                          \
-      for (int c = 0; c < job.parts; c++) bp_##P##_extreme_part(&job, c, job.parts);                  \
-    }                                                                                                 \
+    bp_##P##_extreme_job job = {n, inner, largest != 0, x, out};                                      \
+    bp_for_pieces(outer, inner, EXT_LANES, (double)outer * (double)n * (double)inner, SUM_THREAD_ELEMENTS, \
+                  bp_##P##_extreme_part, &job);                                                       \
   }
 
 DEFINE_EXTREME(float, s)
@@ -579,24 +555,21 @@ DEFINE_EXTREME(double, d)
   BP_DISPATCH_VOID(bp_##P##_arg_extreme_rows_piece,                                                   \
                    (long r0, long r1, long n, const T *x, int32_t *out, int largest), (r0, r1, n, x, out, largest)) \
   typedef struct {                                                                                    \
-    long rows, n;                                                                                     \
-    int parts, largest;                                                                               \
+    long n;                                                                                           \
+    int largest;                                                                                      \
     const T *x;                                                                                       \
     int32_t *out;                                                                                     \
   } bp_##P##_arg_job;                                                                                 \
-  static void bp_##P##_arg_part(void *context, int index, int count) {                                \
-    (void)count;                                                                                      \
+  static void bp_##P##_arg_part(void *context, long o, long l0, long lanes) {                         \
+    (void)l0;                                                                                         \
+    (void)lanes;                                                                                      \
     const bp_##P##_arg_job *j = context;                                                              \
-    bp_##P##_arg_extreme_rows_piece(j->rows * index / j->parts, j->rows * (index + 1) / j->parts, j->n, j->x, j->out, \
-                                    j->largest);                                                      \
+    bp_##P##_arg_extreme_rows_piece(o, o + 1, j->n, j->x, j->out, j->largest);                        \
   }                                                                                                   \
   void bp_##P##_arg_extreme_rows(long rows, long n, const T *x, int32_t *out, int largest) {          \
-    if (rows <= 0 || n <= 0) return;                                                                  \
-    bp_##P##_arg_job job = {rows, n, rows < 64 ? (int)rows : 64, largest != 0, x, out};               \
-    if ((double)rows * (double)n >= SUM_THREAD_ELEMENTS && job.parts > 1)                             \
-      bp_parallel_for(job.parts, bp_##P##_arg_part, &job);                                            \
-    else                                                                                              \
-      bp_##P##_arg_extreme_rows_piece(0, rows, n, x, out, largest);                                   \
+    if (n <= 0) return;                                                                               \
+    bp_##P##_arg_job job = {n, largest != 0, x, out};                                                 \
+    bp_for_pieces(rows, 1, 1, (double)rows * (double)n, SUM_THREAD_ELEMENTS, bp_##P##_arg_part, &job); \
   }
 
 DEFINE_ARG_EXTREME(float, s)

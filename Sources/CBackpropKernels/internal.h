@@ -72,6 +72,16 @@ typedef void (*bp_parallel_fn)(void *context, int index, int count);
 /// another on the calling thread when the pool is busy (a job from another thread).
 void bp_parallel_for(int count, bp_parallel_fn fn, void *context);
 
+/// One piece of a kernel over an array viewed as `[outer, n, inner]`: the lanes `l0 ..<
+/// l0 + lanes` (along `inner`) of outer index `o`, computed whole by one call.
+typedef void (*bp_piece_fn)(void *context, long o, long l0, long lanes);
+
+/// Runs `fn` on every piece of an `[outer, n, inner]` array, pieces of up to `width` lanes (a
+/// whole row when `inner` is 1), in at most 64 parts of consecutive pieces, over the pool's
+/// threads when `elements` reaches `threshold`. A piece is one call whatever the split, so the
+/// thread count changes no bit (normalization, extremes, softmax).
+void bp_for_pieces(long outer, long inner, long width, double elements, double threshold, bp_piece_fn fn, void *context);
+
 /// The optional splits (medium products), by kind: `bp_split_begin` returns 1 to split the call
 /// over the threads, 0 to run it on the calling thread (the way that measured faster lately for
 /// this kind, the other one in occasional bursts: runtime.c), and its start time (0: a call not to

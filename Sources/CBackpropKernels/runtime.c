@@ -280,6 +280,34 @@ void bp_split_end(int kind, int split, double work, double start) {
   }
 }
 
+typedef struct {
+  long inner, width, blocks, total;
+  int parts;
+  bp_piece_fn fn;
+  void *context;
+} piece_job;
+
+static void piece_part(void *context, int index, int count) {
+  (void)count;
+  const piece_job *j = context;
+  const long p0 = j->total * index / j->parts, p1 = j->total * (index + 1) / j->parts;
+  for (long p = p0; p < p1; p++) {
+    const long o = p / j->blocks, l0 = (p % j->blocks) * j->width;
+    j->fn(j->context, o, l0, j->inner - l0 < j->width ? j->inner - l0 : j->width);
+  }
+}
+
+void bp_for_pieces(long outer, long inner, long width, double elements, double threshold, bp_piece_fn fn, void *context) {
+  const long blocks = (inner + width - 1) / width, total = outer * blocks;
+  if (total <= 0) return;
+  piece_job job = {inner, width, blocks, total, total < 64 ? (int)total : 64, fn, context};
+  if (elements >= threshold && job.parts > 1) {
+    bp_parallel_for(job.parts, piece_part, &job);
+  } else {
+    for (int c = 0; c < job.parts; c++) piece_part(&job, c, job.parts);
+  }
+}
+
 void bp_parallel_for(int count, bp_parallel_fn fn, void *context) {
   int threads = bp_max_threads();
   if (threads > count) threads = count;

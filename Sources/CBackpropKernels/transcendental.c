@@ -254,33 +254,21 @@ BP_INLINE double bp_softmax_total(const double *restrict partial) {
   BP_DISPATCH_VOID(bp_##P##_softmax_piece, (long n, long inner, long lanes, const T *x, T *y, int log_form), \
                    (n, inner, lanes, x, y, log_form))                                               \
   typedef struct {                                                                                  \
-    long n, inner, blocks, total;                                                                   \
-    int parts, log_form;                                                                            \
+    long n, inner;                                                                                  \
+    int log_form;                                                                                   \
     const T *x;                                                                                     \
     T *y;                                                                                           \
   } bp_##P##_softmax_job;                                                                           \
-  static void bp_##P##_softmax_part(void *context, int index, int count) {                          \
-    (void)count;                                                                                    \
+  static void bp_##P##_softmax_part(void *context, long o, long l0, long lanes) {                   \
     const bp_##P##_softmax_job *j = context;                                                        \
-    const long p0 = j->total * index / j->parts, p1 = j->total * (index + 1) / j->parts;            \
-    for (long p = p0; p < p1; p++) {                                                                \
-      const long o = p / j->blocks, l0 = (p % j->blocks) * SOFTMAX_LANES;                           \
-      const long lanes = j->inner - l0 < SOFTMAX_LANES ? j->inner - l0 : SOFTMAX_LANES;             \
-      const long base = o * j->n * j->inner + l0;                                                   \
-      bp_##P##_softmax_piece(j->n, j->inner, lanes, j->x + base, j->y + base, j->log_form);         \
-    }                                                                                               \
+    const long base = o * j->n * j->inner + l0;                                                     \
+    bp_##P##_softmax_piece(j->n, j->inner, lanes, j->x + base, j->y + base, j->log_form);           \
   }                                                                                                 \
   void bp_##P##_softmax(long outer, long n, long inner, const T *x, T *y, int log_form) {           \
     if (n <= 0 || inner <= 0) return;                                                               \
-    const long blocks = inner == 1 ? 1 : (inner + SOFTMAX_LANES - 1) / SOFTMAX_LANES;               \
-    const long total = outer * blocks;                                                              \
-    if (total <= 0) return;                                                                         \
-    bp_##P##_softmax_job job = {n, inner, blocks, total, total < 64 ? (int)total : 64, log_form, x, y}; \
-    if ((double)outer * (double)n * (double)inner >= SOFTMAX_THREAD_ELEMENTS && job.parts > 1) {    \
-      bp_parallel_for(job.parts, bp_##P##_softmax_part, &job);                                      \
-    } else {                                                                                        \
-      for (int c = 0; c < job.parts; c++) bp_##P##_softmax_part(&job, c, job.parts);                \
-    }                                                                                               \
+    bp_##P##_softmax_job job = {n, inner, log_form, x, y};                                          \
+    bp_for_pieces(outer, inner, SOFTMAX_LANES, (double)outer * (double)n * (double)inner, SOFTMAX_THREAD_ELEMENTS, \
+                  bp_##P##_softmax_part, &job);                                                     \
   }
 
 DEFINE_SOFTMAX(float, s, bp_exp_s_core)
