@@ -149,15 +149,22 @@ struct ProbeCase {
         epsilon: try need(settings["epsilon"] as? Double)
       ).minimize(minimized)
     }
+    return try trainingProblems(g, loss: loss, op: op, want: want, label: "step")
+  }
+
+  /// Runs `op` once per loss in `want` on the case's feeds (after initializing the variables)
+  /// and names each step whose loss is not TensorFlow's: float32 to 2e-5, float64 to 1e-12 of
+  /// the loss's magnitude (at least 1).
+  func trainingProblems(_ g: Graph, loss: Tensor, op: GraphCore.Operation, want: [Double], label: String) throws -> [String] {
     var feedDict: [Tensor: NDArray] = [:]
-    for f in try feeds { feedDict[try need(g.tensor(named: f.name))] = f.value }
+    for f in try feeds { feedDict[try g.requiredTensor(named: f.name)] = f.value }
     let s = Session(graph: g)
     try s.initializeVariables()
     var problems: [String] = []
     for (step, w) in want.enumerated() {
       let got = try s.run([loss], feeding: feedDict, targets: [op])[0].doubles[0]
       let tolerance = loss.dtype == .float64 ? 1e-12 : 2e-5
-      if abs(got - w) > tolerance * max(1, abs(w)) { problems.append("step \(step + 1): loss \(got), TensorFlow \(w)") }
+      if abs(got - w) > tolerance * max(1, abs(w)) { problems.append("\(label) \(step + 1): loss \(got), TensorFlow \(w)") }
     }
     return problems
   }
@@ -171,17 +178,7 @@ struct ProbeCase {
     let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(directory)/\(name).pb"), source: "\(name).pb")
     let loss = try g.requiredTensor(named: try need(t["loss"] as? String))
     let op = try need(g.operation(named: try need(t["op"] as? String)), "the training operation \(t["op"] ?? "")")
-    var feedDict: [Tensor: NDArray] = [:]
-    for f in try feeds { feedDict[try g.requiredTensor(named: f.name)] = f.value }
-    let s = Session(graph: g)
-    try s.initializeVariables()
-    var problems: [String] = []
-    for (step, w) in want.enumerated() {
-      let got = try s.run([loss], feeding: feedDict, targets: [op])[0].doubles[0]
-      let tolerance = loss.dtype == .float64 ? 1e-12 : 2e-5
-      if abs(got - w) > tolerance * max(1, abs(w)) { problems.append("imported training operation, step \(step + 1): loss \(got), TensorFlow \(w)") }
-    }
-    return problems
+    return try trainingProblems(g, loss: loss, op: op, want: want, label: "imported training operation, step")
   }
 }
 
