@@ -438,6 +438,8 @@ DEFINE_NORMALIZE(double, d)
       nan[k] = 0;                                                                                     \
     }                                                                                                 \
     const long full = n - n % EXT_LANES;                                                              \
+    /* The two directions written apart: with the direction a run-time flag inside the loop, the  \
+       compiler does not vectorize it (a row's maximum: 35-40 against 58-66 GB/s). */             \
     if (largest) {                                                                                    \
       for (long j = 0; j < full; j += EXT_LANES)                                                      \
         for (int k = 0; k < EXT_LANES; k++) {                                                         \
@@ -475,31 +477,24 @@ DEFINE_NORMALIZE(double, d)
       m[k] = start;                                                                                   \
       nan[k] = 0;                                                                                     \
     }                                                                                                 \
-    if (lanes == EXT_LANES) {                                                                         \
-      for (long j = 0; j < n; j++) {                                                                  \
-        const T *row = x + j * inner;                                                                 \
-        for (int k = 0; k < EXT_LANES; k++) {                                                         \
-          const T v = row[k];                                                                         \
-          m[k] = bp_##P##_better(v, m[k], largest) ? v : m[k];                                        \
-          nan[k] |= v != v;                                                                           \
-        }                                                                                             \
-      }                                                                                               \
-    } else {                                                                                          \
-      for (long j = 0; j < n; j++) {                                                                  \
-        const T *row = x + j * inner;                                                                 \
-        for (long k = 0; k < lanes; k++) {                                                            \
-          const T v = row[k];                                                                         \
-          m[k] = bp_##P##_better(v, m[k], largest) ? v : m[k];                                        \
-          nan[k] |= v != v;                                                                           \
-        }                                                                                             \
+    for (long j = 0; j < n; j++) {                                                                    \
+      const T *row = x + j * inner;                                                                   \
+      for (long k = 0; k < lanes; k++) {                                                              \
+        const T v = row[k];                                                                           \
+        m[k] = bp_##P##_better(v, m[k], largest) ? v : m[k];                                          \
+        nan[k] |= v != v;                                                                             \
       }                                                                                               \
     }                                                                                                 \
     for (long k = 0; k < lanes; k++) out[k] = bp_##P##_extreme_settle(n, inner, x + k, m[k], nan[k]); \
   }                                                                                                   \
   BP_INLINE void bp_##P##_extreme_piece_body(long n, long inner, long lanes, const T *x, T *out,     \
                                              int largest) {                                          \
+    /* A whole line of lanes is given as the constant (so its lane loop is a vector), as for the  \
+       normalization. */                                                                            \
     if (inner == 1)                                                                                   \
       *out = bp_##P##_extreme_row_body(n, x, largest);                                                \
+    else if (lanes == EXT_LANES)                                                                      \
+      bp_##P##_extreme_columns_body(n, inner, EXT_LANES, x, out, largest);                            \
     else                                                                                              \
       bp_##P##_extreme_columns_body(n, inner, lanes, x, out, largest);                                \
   }                                                                                                   \
