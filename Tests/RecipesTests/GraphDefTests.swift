@@ -193,21 +193,7 @@ private func jsonNumbers(_ values: [Double]) -> String { "[" + values.map { "\($
       weights: [(kernel1, NDArray([Float](repeating: 0.1, count: 3))), (kernel2, NDArray([Float](repeating: 0, count: 10)))],
       standardizer: Standardizer(mean: [Double](repeating: 1, count: 64), standardDeviation: [Double](repeating: 2, count: 64)))
     let bytes = try model.onnxModel()
-    var r = ProtobufReader(bytes, format: "ModelProto")
-    var ops: [String] = []
-    var initializers: [String] = []
-    while let f = try r.next() {
-      guard f.number == 7, let graph = f.data else { continue }
-      var g = r.nested(graph)
-      while let gf = try g.next() {
-        guard gf.number == 1 || gf.number == 5, let data = gf.data else { continue }
-        var n = g.nested(data)
-        while let nf = try n.next() {
-          if gf.number == 1 && nf.number == 4 { ops.append(nf.string ?? "") }
-          if gf.number == 5 && nf.number == 8 { initializers.append(nf.string ?? "") }
-        }
-      }
-    }
+    let (ops, initializers) = try onnxContents(bytes)
     #expect(ops == ["Sub", "Div", "MatMul", "Add", "Relu", "MatMul", "Add", "Identity"])
     #expect(initializers.count == 6)
 
