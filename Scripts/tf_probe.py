@@ -101,11 +101,17 @@ def cases():
     yb = (xb @ np.array([[1.0], [-2.0], [0.5]], np.float32) + 0.3).astype(np.float32)
     settings = {"sgd": {"kind": "sgd", "learning_rate": 0.1}, "momentum": {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.9},
                 "momentum_nesterov": {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.9, "use_nesterov": True},
-                "adam": {"kind": "adam", "learning_rate": 0.05, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}}
+                "adam": {"kind": "adam", "learning_rate": 0.05, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+                "adagrad": {"kind": "adagrad", "learning_rate": 0.1, "initial_accumulator_value": 0.1},
+                "rmsprop": {"kind": "rmsprop", "learning_rate": 0.01, "decay": 0.9, "momentum": 0.0, "epsilon": 1e-10, "centered": False},
+                "rmsprop_centered": {"kind": "rmsprop", "learning_rate": 0.01, "decay": 0.8, "momentum": 0.5, "epsilon": 1e-6, "centered": True}}
     for opt_name, make in [("sgd", lambda: tf1.train.GradientDescentOptimizer(0.1)),
                            ("momentum", lambda: tf1.train.MomentumOptimizer(0.05, 0.9)),
                            ("momentum_nesterov", lambda: tf1.train.MomentumOptimizer(0.05, 0.9, use_nesterov=True)),
-                           ("adam", lambda: tf1.train.AdamOptimizer(0.05))]:
+                           ("adam", lambda: tf1.train.AdamOptimizer(0.05)),
+                           ("adagrad", lambda: tf1.train.AdagradOptimizer(0.1)),
+                           ("rmsprop", lambda: tf1.train.RMSPropOptimizer(0.01)),
+                           ("rmsprop_centered", lambda: tf1.train.RMSPropOptimizer(0.01, decay=0.8, momentum=0.5, epsilon=1e-6, centered=True))]:
         for resource in [False, True]:
             def build(make=make, resource=resource):
                 x = tf1.placeholder(tf.float32, [None, 3], name="x")

@@ -96,13 +96,9 @@ public struct AdagradOptimizer: Optimizer {
       pairs, name: name, location: location, countsSteps: learningRate.isScheduled,
       slots: { state, v in [try state.slot(for: v, initialValue: initialAccumulatorValue)] }
     ) { state, pair, slots in
-      let g = pair.gradient, accum = slots[0]
       try state.checkPositive(initialAccumulatorValue, "initialAccumulatorValue", in: pair.variable.dtype)
-      let lr = try state.learningRate(learningRate, dtype: pair.variable.dtype)
-      let newAccum = try accum + square(g)
-      let assignAccum = try assign(accum, newAccum, name: "accumulator")
-      let step = try (lr * g) / sqrt(newAccum)
-      return [assignAccum.operation, try assignSubtract(pair.variable, step, name: "update")]
+      return try adagradUpdate(
+        pair.variable, accumulator: slots[0], gradient: pair.gradient, learningRate: state.learningRate(learningRate, dtype: pair.variable.dtype))
     }
   }
 }
@@ -167,26 +163,11 @@ public struct RMSPropOptimizer: Optimizer {
           : [try state.slot(for: v, initialValue: 1), try state.slot(for: v, index: 1)]
       }
     ) { state, pair, slots in
-      let g = pair.gradient
       try state.checkPositive(epsilon, "epsilon", in: pair.variable.dtype)
-      let lr = try state.learningRate(learningRate, dtype: pair.variable.dtype)
-      var ops: [Operation] = []
-      let ms = slots[0], mom = slots[slots.count - 1]
-      let newMs = try ms * decay + square(g) * (1 - decay)
-      ops.append(try assign(ms, newMs, name: "mean_square").operation)
-      var denominator: Tensor
-      if centered {
-        let mg = slots[1]
-        let newMg = try mg * decay + g * (1 - decay)
-        ops.append(try assign(mg, newMg, name: "mean_gradient").operation)
-        denominator = try newMs - square(newMg) + epsilon
-      } else {
-        denominator = try newMs + epsilon
-      }
-      let newMom = try mom * momentum + (lr * g) / sqrt(denominator)
-      ops.append(try assign(mom, newMom, name: "momentum").operation)
-      ops.append(try assignSubtract(pair.variable, newMom, name: "update"))
-      return ops
+      return try rmsPropUpdate(
+        pair.variable, meanSquare: slots[0], meanGradient: centered ? slots[1] : nil, momentumAccumulator: slots[slots.count - 1],
+        gradient: pair.gradient, learningRate: state.learningRate(learningRate, dtype: pair.variable.dtype), decay: decay,
+        momentum: momentum, epsilon: epsilon)
     }
   }
 }

@@ -143,6 +143,15 @@ struct ProbeCase {
       op = try MomentumOptimizer(
         learningRate: .constant(rate), momentum: try need(settings["momentum"] as? Double), useNesterov: settings["use_nesterov"] as? Bool ?? false
       ).minimize(minimized)
+    case "adagrad":
+      op = try AdagradOptimizer(
+        learningRate: .constant(rate), initialAccumulatorValue: try need(settings["initial_accumulator_value"] as? Double)
+      ).minimize(minimized)
+    case "rmsprop":
+      op = try RMSPropOptimizer(
+        learningRate: .constant(rate), decay: try need(settings["decay"] as? Double), momentum: try need(settings["momentum"] as? Double),
+        epsilon: try need(settings["epsilon"] as? Double), centered: try need(settings["centered"] as? Bool)
+      ).minimize(minimized)
     default:
       op = try AdamOptimizer(
         learningRate: .constant(rate), beta1: try need(settings["beta1"] as? Double), beta2: try need(settings["beta2"] as? Double),
@@ -354,6 +363,19 @@ struct ProbeCase {
       ("v1_momentum_nesterov_resource", { try MomentumOptimizer(learningRate: .constant(f(0.05)), momentum: f(0.9), useNesterov: true) }),
       ("v1_adam_ref", { try AdamOptimizer(learningRate: .constant(f(0.05)), beta1: f(0.9), beta2: f(0.999), epsilon: f(1e-8)) }),
       ("v1_adam_resource", { try AdamOptimizer(learningRate: .constant(f(0.05)), beta1: f(0.9), beta2: f(0.999), epsilon: f(1e-8)) }),
+      // Adagrad's accumulator starts at the file's initial value (0.1, as Backprop's default).
+      ("v1_adagrad_ref", { try AdagradOptimizer(learningRate: .constant(f(0.1))) }),
+      ("v1_adagrad_resource", { try AdagradOptimizer(learningRate: .constant(f(0.1))) }),
+      ("v1_rmsprop_ref", { try RMSPropOptimizer(learningRate: .constant(f(0.01)), decay: f(0.9), momentum: 0, epsilon: f(1e-10)) }),
+      ("v1_rmsprop_resource", { try RMSPropOptimizer(learningRate: .constant(f(0.01)), decay: f(0.9), momentum: 0, epsilon: f(1e-10)) }),
+      (
+        "v1_rmsprop_centered_ref",
+        { try RMSPropOptimizer(learningRate: .constant(f(0.01)), decay: f(0.8), momentum: f(0.5), epsilon: f(1e-6), centered: true) }
+      ),
+      (
+        "v1_rmsprop_centered_resource",
+        { try RMSPropOptimizer(learningRate: .constant(f(0.01)), decay: f(0.8), momentum: f(0.5), epsilon: f(1e-6), centered: true) }
+      ),
     ]
     for (name, optimizer) in cases {
       let c = try ProbeCase(name)

@@ -240,7 +240,7 @@ extension Graph {
 }
 
 struct GraphDefImporter {
-  static let supported: Set<String> = [
+  static let supported: Set<String> = Set([
     "Placeholder", "PlaceholderWithDefault", "Const", "VariableV2", "Variable", "Identity", "StopGradient", "Snapshot",
     "Neg", "Square", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Round", "Sign", "Log1p", "Softplus",
     "Elu", "Selu", "Erf", "LeakyRelu", "Add", "AddV2", "BiasAdd", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
@@ -255,9 +255,7 @@ struct GraphDefImporter {
     "IdentityN", "Relu6", "Erfc", "Pack", "Split", "Fill", "Cumsum", "Tile", "Shape", "StridedSlice",
     "Pad", "PadV2", "Prod", "Cumprod", "MirrorPad", "MirrorPadGrad",
     "SoftmaxCrossEntropyWithLogits", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Range", "Any", "All", "TruncateDiv",
-    // TF1's training updates, rebuilt from optimizer.minimize(loss)'s pattern (GraphDefTraining.swift).
-    "ApplyGradientDescent", "ResourceApplyGradientDescent", "ApplyMomentum", "ResourceApplyMomentum", "ResourceApplyAdam",
-  ]
+  ]).union(updateTypes)  // TF1's training updates, rebuilt from optimizer.minimize(loss)'s pattern (GraphDefTraining.swift)
 
   let graph: Graph
   let defs: [TFNodeDef]

@@ -4,12 +4,14 @@ import ArrayCore
 // gradient subgraph (`gradients/...`) computes shapes when it runs (`Shape` of a batch of unknown
 // size, `BroadcastGradientArgs`), which Backprop's static shapes cannot hold node by node. The
 // importer recognizes the pattern instead: each update operation (`ApplyGradientDescent`,
-// `ApplyMomentum`, `ApplyAdam` and their `Resource*` forms), its variable, slots and constant
+// `ApplyMomentum`, `ApplyAdam`, `ApplyAdagrad`, `ApplyRMSProp`, `ApplyCenteredRMSProp` and their
+// `Resource*` forms), its variable, slots and constant
 // hyper-parameters, and the one loss whose gradient it applies (traced from the gradient
 // subgraph's seed, `Fill(Shape(loss), 1)`); it skips the gradient subgraph and rebuilds each
 // update with Backprop's gradients and the update rules its optimizers build
-// (`GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer` in Training call the same
-// `gradientDescentUpdate`, `momentumUpdate`, `adamStepSize` and `applyAdam`, UpdateRules.swift),
+// (`GradientDescentOptimizer`, `MomentumOptimizer`, `AdamOptimizer`, `AdagradOptimizer`,
+// `RMSPropOptimizer` in Training call the same `gradientDescentUpdate`, `momentumUpdate`,
+// `adamStepSize` and `applyAdam`, `adagradUpdate`, `rmsPropUpdate`, UpdateRules.swift),
 // so that an imported training operation trains bit for bit as the optimizer does on the
 // imported loss (`GraphDefProbeTests` compares the two). Anything else is refused, naming the
 // node and what was expected.
@@ -19,6 +21,8 @@ enum TrainingUpdateKind {
   case gradientDescent
   case momentum(nesterov: Bool)
   case adam
+  case adagrad
+  case rmsProp(centered: Bool)
 }
 
 /// One TensorFlow update operation of a recognized training pattern.
@@ -26,10 +30,12 @@ struct TrainingUpdate {
   /// The update node's index in the importer's `defs`.
   let node: Int
   let kind: TrainingUpdateKind
-  /// The variable's node name, and its slots' (Momentum's accumulator; Adam's m and v).
+  /// The variable's node name, and its slots' (Momentum's accumulator; Adam's m and v;
+  /// Adagrad's accumulator; RMSProp's mean square, then the centered form's mean gradient, then
+  /// the momentum accumulator).
   let variable: String
   let slots: [String]
-  /// The learning rate; Momentum's momentum; Adam's β₁, β₂, ε.
+  /// The learning rate; Momentum's momentum; Adam's β₁, β₂, ε; RMSProp's decay ρ, momentum μ, ε.
   let learningRate: Double
   let hyperparameters: [Double]
 
@@ -39,6 +45,8 @@ struct TrainingUpdate {
     case .gradientDescent: 2
     case .momentum: 3
     case .adam: 9
+    case .adagrad: 3
+    case .rmsProp(let centered): centered ? 8 : 7
     }
   }
 }
@@ -76,7 +84,8 @@ struct TrainingPatterns {
 extension GraphDefImporter {
   static let updateTypes: Set<String> = [
     "ApplyGradientDescent", "ResourceApplyGradientDescent", "ApplyMomentum", "ResourceApplyMomentum", "ApplyAdam",
-    "ResourceApplyAdam",
+    "ResourceApplyAdam", "ApplyAdagrad", "ResourceApplyAdagrad", "ApplyRMSProp", "ResourceApplyRMSProp", "ApplyCenteredRMSProp",
+    "ResourceApplyCenteredRMSProp",
   ]
 
   /// Whether a name component is a gradient subgraph's scope (`gradients`, `gradients_3`).
@@ -184,10 +193,16 @@ extension GraphDefImporter {
       switch d.op {
       case "ApplyGradientDescent", "ResourceApplyGradientDescent": (gradientIndex, expected) = (2, 3)
       case "ApplyMomentum", "ResourceApplyMomentum": (gradientIndex, expected) = (3, 5)
+      case "ApplyAdagrad", "ResourceApplyAdagrad": (gradientIndex, expected) = (3, 4)
+      case "ApplyRMSProp", "ResourceApplyRMSProp": (gradientIndex, expected) = (7, 8)
+      case "ApplyCenteredRMSProp", "ResourceApplyCenteredRMSProp": (gradientIndex, expected) = (8, 9)
       default: (gradientIndex, expected) = (9, 10)
       }
       if d.op.hasSuffix("ApplyAdam"), boolAttr(d, "use_nesterov") {
         throw GraphDefError.unsupportedOperations(direction: "import", ["\(d.op) (use_nesterov): \(name)"])
+      }
+      if d.op.hasSuffix("ApplyAdagrad"), case .bool(false)? = d.attrs["update_slots"] {
+        throw GraphDefError.unsupportedOperations(direction: "import", ["\(d.op) (update_slots false): \(name)"])
       }
       guard data.count == expected else { throw fail("node '\(name)' (\(d.op)) needs \(expected) inputs, has \(data.count)") }
       let gradient = data[gradientIndex]
@@ -251,6 +266,21 @@ extension GraphDefImporter {
         update = TrainingUpdate(
           node: i, kind: .momentum(nesterov: boolAttr(d, "use_nesterov")), variable: variable, slots: [try variableInput(1, "accumulator")],
           learningRate: try hyper(2, "learning rate"), hyperparameters: [try hyper(4, "momentum")])
+      case "ApplyAdagrad", "ResourceApplyAdagrad":
+        update = TrainingUpdate(
+          node: i, kind: .adagrad, variable: variable, slots: [try variableInput(1, "accumulator")],
+          learningRate: try hyper(2, "learning rate"), hyperparameters: [])
+      case "ApplyRMSProp", "ResourceApplyRMSProp":
+        update = TrainingUpdate(
+          node: i, kind: .rmsProp(centered: false), variable: variable,
+          slots: [try variableInput(1, "mean square ms"), try variableInput(2, "momentum accumulator mom")],
+          learningRate: try hyper(3, "learning rate"), hyperparameters: [try hyper(4, "decay rho"), try hyper(5, "momentum"), try hyper(6, "epsilon")])
+      case "ApplyCenteredRMSProp", "ResourceApplyCenteredRMSProp":
+        // TensorFlow's order: the mean gradient mg, then the mean square ms.
+        update = TrainingUpdate(
+          node: i, kind: .rmsProp(centered: true), variable: variable,
+          slots: [try variableInput(2, "mean square ms"), try variableInput(1, "mean gradient mg"), try variableInput(3, "momentum accumulator mom")],
+          learningRate: try hyper(4, "learning rate"), hyperparameters: [try hyper(5, "decay rho"), try hyper(6, "momentum"), try hyper(7, "epsilon")])
       default:
         let beta1 = try hyper(6, "beta1"), beta2 = try hyper(7, "beta2")
         // β₁ᵗ and β₂ᵗ: TensorFlow's variables starting at β₁ and β₂ (the optimizer multiplies
@@ -278,6 +308,14 @@ extension GraphDefImporter {
       }
       if case .momentum = update.kind, !(update.hyperparameters[0] >= 0 && update.hyperparameters[0] < 1) {
         throw fail("node '\(name)' (\(d.op)): momentum \(update.hyperparameters[0]); Backprop's MomentumOptimizer needs a momentum in [0, 1)")
+      }
+      if case .rmsProp = update.kind {
+        let (decay, momentum, epsilon) = (update.hyperparameters[0], update.hyperparameters[1], update.hyperparameters[2])
+        guard decay >= 0 && decay < 1 && momentum >= 0 && momentum < 1 && epsilon > 0 else {
+          throw fail(
+            "node '\(name)' (\(d.op)): decay \(decay), momentum \(momentum), epsilon \(epsilon); Backprop's RMSPropOptimizer needs a decay and a momentum in [0, 1) and an epsilon > 0"
+          )
+        }
       }
       if let other = result.groups[g].updates.first(where: { $0.variable == variable }) {
         throw fail("nodes '\(defs[other.node].name)' and '\(name)' both update '\(variable)' from the gradient subgraph '\(scope)'")
@@ -461,6 +499,15 @@ extension GraphDefImporter {
               v, m: variable(u.slots[0]), v: variable(u.slots[1]), gradient: gradient, stepSize: stepSize, beta1: beta1, beta2: beta2,
               epsilon: epsilon, name: "update")
           ]
+        case .adagrad:
+          let lr = graph.constant(u.learningRate, dtype: v.dtype, name: "learning_rate")
+          return try adagradUpdate(v, accumulator: variable(u.slots[0]), gradient: gradient, learningRate: lr)
+        case let .rmsProp(centered):
+          let lr = graph.constant(u.learningRate, dtype: v.dtype, name: "learning_rate")
+          return try rmsPropUpdate(
+            v, meanSquare: variable(u.slots[0]), meanGradient: centered ? variable(u.slots[1]) : nil,
+            momentumAccumulator: variable(u.slots[u.slots.count - 1]), gradient: gradient, learningRate: lr,
+            decay: u.hyperparameters[0], momentum: u.hyperparameters[1], epsilon: u.hyperparameters[2])
         }
       }
       perVariable.append(ops)
