@@ -35,8 +35,9 @@ def array(name, value):
             "values": value.ravel().astype(np.float64).tolist() if value.dtype != np.bool_ else value.ravel().tolist()}
 
 
-def run_v1(g, feeds, fetches, init=True, train=None, steps=0):
-    """Runs `fetches` (tensor names) on `feeds` ({name: value}); trains `steps` steps of `train`."""
+def run_v1(g, feeds, fetches, init=True, train=None, steps=0, after=()):
+    """Runs `fetches` (tensor names) on `feeds` ({name: value}); trains `steps` steps of `train`,
+    then evaluates `after` (tensor names)."""
     with tf1.Session(graph=g) as sess:
         if init:
             sess.run(tf1.global_variables_initializer())
@@ -48,20 +49,24 @@ def run_v1(g, feeds, fetches, init=True, train=None, steps=0):
             for _ in range(steps):
                 l, _ = sess.run([g.get_tensor_by_name(loss), g.get_operation_by_name(op)], fd)
                 losses.append(float(l))
-    return values, losses
+        later = sess.run([g.get_tensor_by_name(n) for n in after], fd) if after else []
+    return values, losses, later
 
 
-def case_v1(name, build, feeds, fetches, train=None, steps=0, note="", optimizer=None, minimized=None):
+def case_v1(name, build, feeds, fetches, train=None, steps=0, note="", optimizer=None, minimized=None, after=()):
     g = tf.Graph()
     with g.as_default():
         tf1.set_random_seed(1)
         build()
         tf1.global_variables_initializer()
-    values, losses = run_v1(g, feeds, fetches, train=train, steps=steps)
+    values, losses, later = run_v1(g, feeds, fetches, train=train, steps=steps, after=after)
     meta = {"kind": "compat.v1", "note": note, "feeds": [array(k, v) for k, v in feeds.items()],
             "fetches": [array(n, v) for n, v in zip(fetches, values)]}
     if train:
         meta["train"] = {"op": train[0], "loss": train[1], "losses": losses, "optimizer": optimizer}
+        if after:
+            # Values after the training steps (the step counter's count).
+            meta["train"]["after"] = [array(n, v) for n, v in zip(after, later)]
         if minimized:
             # The tensor minimize() was given, when the loss reported is another (its mean).
             meta["train"]["minimized"] = minimized
@@ -277,6 +282,8 @@ def cases():
         "cast_bfloat16": (lambda: tf.cast(tf1.placeholder(tf.float32, [2], name="x"), tf.bfloat16, name="c"), "c"),
         "tile_huge": (lambda: tf.tile(tf1.placeholder(tf.float32, [2, 3], name="x"), [1 << 30, 1 << 30], name="tile"), "tile"),
         "strided_huge": (lambda: tf.identity(tf1.placeholder(tf.float32, [1 << 30], name="x")[::2], name="out"), "strided_slice"),
+        # An int64 variable that is not only a step counter (arithmetic on it): still refused.
+        "int64_variable_arithmetic": (lambda: tf.identity(tf.cast(tf1.get_variable("count", [], tf.int64, initializer=tf1.zeros_initializer(), use_resource=True) * 2, tf.float32), name="out"), "count/Initializer/zeros"),
         "adam_nesterov": (lambda: tf.raw_ops.ApplyAdam(var=tf1.Variable([1.0], use_resource=False, name="v")._ref(), m=tf1.Variable([0.0], use_resource=False, name="m")._ref(), v=tf1.Variable([0.0], use_resource=False, name="s")._ref(), beta1_power=0.9, beta2_power=0.999, lr=0.1, beta1=0.9, beta2=0.999, epsilon=1e-8, grad=[1.0], use_nesterov=True, name="apply"), "apply"),
     }
     for key, (f, node) in refusals.items():
@@ -369,6 +376,7 @@ def cases():
     importer_gaps(out, a, ids)
     training_refusals(out)
     training_losses(out, xb, yb, settings)
+    global_steps(out, xb, yb)
     return out
 
 
@@ -400,6 +408,35 @@ def training_losses(out, xb, yb, settings):
     out["v1_rowwise_loss_sgd"] = lambda: case_v1(
         "v1_rowwise_loss_sgd", rowwise_loss, {"x:0": xb, "y:0": yb}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4,
         optimizer={"kind": "sgd", "learning_rate": 0.02}, minimized="rows:0")
+
+
+def global_steps(out, xb, yb):
+    """minimize(loss, global_step=...): the training operation is the step counter's
+    AssignAddVariableOp (int64), run after the updates; learning rates from
+    tf.compat.v1.train.exponential_decay of that counter."""
+    def model(resource):
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w = tf1.get_variable("w", [3, 1], initializer=tf1.constant_initializer([[0.1], [0.2], [0.3]]), use_resource=resource)
+        b = tf1.get_variable("b", [1], initializer=tf1.zeros_initializer(), use_resource=resource)
+        pred = tf.add(tf.matmul(x, w), b, name="pred")
+        return tf.reduce_mean(tf.square(pred - y), name="loss")
+
+    decay = {"kind": "exponential", "initial": 0.1, "decay_steps": 2, "decay_rate": 0.5}
+    variants = {
+        "v1_sgd_global_step_decay": (False, lambda lr: tf1.train.GradientDescentOptimizer(lr), {"kind": "sgd", "learning_rate": 0.1, "schedule": decay}, True),
+        "v1_adam_global_step_decay": (True, lambda lr: tf1.train.AdamOptimizer(lr), {"kind": "adam", "learning_rate": 0.1, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "schedule": decay}, True),
+        "v1_momentum_global_step": (True, lambda lr: tf1.train.MomentumOptimizer(lr, 0.9), {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.9}, False),
+    }
+    for key, (resource, make, settings, decayed) in variants.items():
+        def build(resource=resource, make=make, decayed=decayed, settings=settings):
+            loss = model(resource)
+            step = tf1.train.get_or_create_global_step()
+            lr = tf1.train.exponential_decay(0.1, step, 2, 0.5) if decayed else settings["learning_rate"]
+            make(lr).minimize(loss, global_step=step, name="train")
+        out[key] = lambda key=key, build=build, settings=settings: case_v1(
+            key, build, {"x:0": xb, "y:0": yb}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4, optimizer=settings,
+            after=["global_step/Read/ReadVariableOp:0"])
 
 
 def training_refusals(out):

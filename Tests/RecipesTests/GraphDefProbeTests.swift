@@ -136,25 +136,33 @@ struct ProbeCase {
     // steps by float32's 0.05; Backprop keeps the rate given, and is given that one here.
     let given = try need(settings["learning_rate"] as? Double)
     let rate = loss.dtype == .float64 ? Double(Float(given)) : given
+    // A schedule of TF1's step counter (`exponential_decay(initial, global_step, steps, rate)`).
+    var learningRate = LearningRate.constant(rate)
+    if let schedule = settings["schedule"] as? [String: Any] {
+      learningRate = .schedule(
+        try .exponentialDecay(
+          initial: try need(schedule["initial"] as? Double), decaySteps: try need(schedule["decay_steps"] as? Int),
+          decayRate: try need(schedule["decay_rate"] as? Double)))
+    }
     let op: GraphCore.Operation
     switch settings["kind"] as? String {
-    case "sgd": op = try GradientDescentOptimizer(learningRate: rate).minimize(minimized)
+    case "sgd": op = try GradientDescentOptimizer(learningRate: learningRate).minimize(minimized)
     case "momentum":
       op = try MomentumOptimizer(
-        learningRate: .constant(rate), momentum: try need(settings["momentum"] as? Double), useNesterov: settings["use_nesterov"] as? Bool ?? false
+        learningRate: learningRate, momentum: try need(settings["momentum"] as? Double), useNesterov: settings["use_nesterov"] as? Bool ?? false
       ).minimize(minimized)
     case "adagrad":
       op = try AdagradOptimizer(
-        learningRate: .constant(rate), initialAccumulatorValue: try need(settings["initial_accumulator_value"] as? Double)
+        learningRate: learningRate, initialAccumulatorValue: try need(settings["initial_accumulator_value"] as? Double)
       ).minimize(minimized)
     case "rmsprop":
       op = try RMSPropOptimizer(
-        learningRate: .constant(rate), decay: try need(settings["decay"] as? Double), momentum: try need(settings["momentum"] as? Double),
+        learningRate: learningRate, decay: try need(settings["decay"] as? Double), momentum: try need(settings["momentum"] as? Double),
         epsilon: try need(settings["epsilon"] as? Double), centered: try need(settings["centered"] as? Bool)
       ).minimize(minimized)
     default:
       op = try AdamOptimizer(
-        learningRate: .constant(rate), beta1: try need(settings["beta1"] as? Double), beta2: try need(settings["beta2"] as? Double),
+        learningRate: learningRate, beta1: try need(settings["beta1"] as? Double), beta2: try need(settings["beta2"] as? Double),
         epsilon: try need(settings["epsilon"] as? Double)
       ).minimize(minimized)
     }
@@ -165,9 +173,18 @@ struct ProbeCase {
   /// and names each step whose loss is not TensorFlow's: float32 to 2e-5, float64 to 1e-12 of
   /// the loss's magnitude (at least 1).
   func trainingProblems(_ g: Graph, loss: Tensor, op: GraphCore.Operation, want: [Double], label: String) throws -> [String] {
+    var session: Session?
+    return try trainingProblems(g, loss: loss, op: op, want: want, label: label, session: &session)
+  }
+
+  /// ``trainingProblems(_:loss:op:want:label:)``, leaving the trained session in `session`.
+  func trainingProblems(
+    _ g: Graph, loss: Tensor, op: GraphCore.Operation, want: [Double], label: String, session: inout Session?
+  ) throws -> [String] {
     var feedDict: [Tensor: NDArray] = [:]
     for f in try feeds { feedDict[try g.requiredTensor(named: f.name)] = f.value }
     let s = Session(graph: g)
+    session = s
     try s.initializeVariables()
     var problems: [String] = []
     for (step, w) in want.enumerated() {
@@ -187,7 +204,17 @@ struct ProbeCase {
     let g = try Graph(graphDef: FileIO.readBytes(atPath: "\(directory)/\(name).pb"), source: "\(name).pb")
     let loss = try g.requiredTensor(named: try need(t["loss"] as? String))
     let op = try need(g.operation(named: try need(t["op"] as? String)), "the training operation \(t["op"] ?? "")")
-    return try trainingProblems(g, loss: loss, op: op, want: want, label: "imported training operation, step")
+    var session: Session?
+    var problems = try trainingProblems(g, loss: loss, op: op, want: want, label: "imported training operation, step", session: &session)
+    // Values after the steps (TF1's int64 step counter, which Backprop holds as float64).
+    for entry in t["after"] as? [[String: Any]] ?? [] {
+      let after = try Self.array(entry)
+      let got = try need(session).run(try g.requiredTensor(named: after.name))
+      if got.shape != after.value.shape || got.doubles != after.value.doubles {
+        problems.append("\(after.name) after the steps: \(got.dtype) \(got.shape) \(got.doubles.prefix(6)), TensorFlow \(after.tfDtype) \(after.value.doubles.prefix(6))")
+      }
+    }
+    return problems
   }
 }
 
@@ -206,6 +233,9 @@ struct ProbeCase {
     "refuse_adam_nesterov": ["ApplyAdam (use_nesterov): apply"],
     "refuse_cast_bfloat16": ["'c' (Cast)", "bfloat16"],
     "refuse_const_int64": ["'c' (Const)", "int64"],
+    // Not only a step counter (TF1's global step, imported as float64): an int64 variable
+    // multiplied by an int64 constant.
+    "refuse_int64_variable_arithmetic": ["node 'count/Initializer/zeros' (Const), attribute 'value'", "int64"],
     "refuse_conv_nchw": ["'conv' (Conv2D): data_format NCHW"],
     "refuse_maxpool_nchw": ["'pool' (MaxPool): data_format NCHW"],
     "refuse_placeholder_float16": ["'x' (Placeholder)", "float16"],

@@ -5,6 +5,10 @@ enum TFAttrValue {
   case type(Int64)
   case shape([Int?]?)
   case tensor(NDArray)
+  /// An int64 tensor, which Backprop has no dtype for: kept as read so that the importer can
+  /// take a TF1 step counter's constants as float64 (``GraphDefImporter/convertStepCounters()``)
+  /// and refuse, naming the node, any other.
+  case int64Tensor(values: [Int64], shape: [Int])
   case bool(Bool)
   case int(Int64)
   case float(Float)
@@ -86,7 +90,7 @@ enum GraphDefDecoder {
       case 5: value = .bool((f.integer ?? 0) != 0)
       case 6: value = .type(f.integer ?? 0)
       case 7: value = .shape(try f.data.map { d throws(ArrayFileError) in try shape(r.nested(d)) } ?? nil)
-      case 8: if let d = f.data { value = .tensor(try tensor(r.nested(d))) }
+      case 8: if let d = f.data { value = try tensorValue(r.nested(d)) }
       default: break
       }
     }
@@ -108,6 +112,46 @@ enum GraphDefDecoder {
       dims.append(size < 0 ? nil : Int(size))
     }
     return unknownRank ? nil : dims
+  }
+
+  /// A TensorProto attribute: ``tensor(_:)``'s array, or, for DT_INT64, its values as read
+  /// (`tensor_content`'s little-endian bytes or `int64_val`; a single value fills the shape).
+  static func tensorValue(_ reader: ProtobufReader) throws(ArrayFileError) -> TFAttrValue {
+    var scan = reader
+    var code: Int64 = 0
+    while let f = try scan.next() {
+      if f.number == 1 { code = f.integer ?? 0 }
+    }
+    guard code == 9 else { return .tensor(try tensor(reader)) }
+    var r = reader
+    var dims: [Int] = []
+    var values: [Int64] = []
+    var content: ArraySlice<UInt8>?
+    while let f = try r.next() {
+      switch f.number {
+      case 2:
+        guard let d = f.data, let s = try shape(r.nested(d)), s.allSatisfy({ $0 != nil }) else { throw r.fail("int64 tensor with unknown shape") }
+        dims = s.map { $0! }
+      case 4: content = f.data
+      case 10: values += try r.packedVarints(f)
+      default: break
+      }
+    }
+    var n = 1
+    for d in dims {
+      let (p, o) = n.multipliedReportingOverflow(by: d)
+      guard !o, p <= 1 << 28 else { throw r.fail("tensor of shape \(dims) is too large") }
+      n = p
+    }
+    if let content {
+      guard content.count == 8 * n else { throw r.fail("tensor_content has \(content.count) bytes, int64 \(dims) needs \(8 * n)") }
+      let bytes = Array(content)
+      values = (0..<n).map { i in Int64(bitPattern: le32(bytes, 8 * i) | le32(bytes, 8 * i + 4) << 32) }
+    }
+    if values.count == 1 && n != 1 { values = [Int64](repeating: values[0], count: n) }
+    if values.isEmpty && n > 0 { values = [Int64](repeating: 0, count: n) }
+    guard values.count == n else { throw r.fail("tensor has \(values.count) values, shape \(dims) needs \(n)") }
+    return .int64Tensor(values: values, shape: dims)
   }
 
   /// TensorProto: values from `tensor_content` or the typed `*_val` fields (a single value
@@ -258,7 +302,9 @@ struct GraphDefImporter {
   ]).union(updateTypes)  // TF1's training updates, rebuilt from optimizer.minimize(loss)'s pattern (GraphDefTraining.swift)
 
   let graph: Graph
-  let defs: [TFNodeDef]
+  /// The file's nodes; only ``convertStepCounters()`` changes them (a TF1 step counter's, before
+  /// anything reads them).
+  var defs: [TFNodeDef]
   let source: String
   var byName: [String: Int] = [:]
   var outputs: [String: [Tensor]] = [:]
@@ -336,6 +382,14 @@ struct GraphDefImporter {
     for (i, d) in defs.enumerated() {
       guard byName.updateValue(i, forKey: d.name) == nil else { throw fail("two nodes are named '\(d.name)'") }
     }
+    convertStepCounters()
+    for d in defs {
+      for (key, value) in d.attrs.sorted(by: { $0.key < $1.key }) {
+        if case .int64Tensor = value {
+          throw fail("node '\(d.name)' (\(d.op)), attribute '\(key)': tensor of unsupported \(TFDataType.describe(9))")
+        }
+      }
+    }
     // Initial values: the value assigned to each variable by an Assign (the initializer's).
     // The initializer's Assign is named `<variable>/Assign` (as TensorFlow and Backprop's
     // exporter write it); other Assigns (an optimizer's slot updates) are only a fallback.
@@ -386,7 +440,7 @@ struct GraphDefImporter {
       }
     }
     for (i, d) in defs.enumerated() where d.op == "Const" && readAsData.contains(d.name) && !readAsControl.contains(d.name)
-      && d.attrs["_backprop_op"] == nil
+      && d.attrs["_backprop_op"] == nil && !d.inputs.contains(where: { $0.hasPrefix("^") })
     {
       lazyConstants.pending[d.name] = i
     }
@@ -1199,7 +1253,18 @@ struct GraphDefImporter {
       guard case let .tensor(t)? = d.attrs["value"] else { throw fail("constant '\(name)' has no value") }
       // Read as a data input only: built on its first read as a tensor (see LazyConstants).
       if lazyConstants.pending[name] != nil { return }
-      result = [g.constant(t, name: name)]
+      let control = controlOperations(d)
+      if control.isEmpty {
+        result = [g.constant(t, name: name)]
+      } else {
+        // A constant that waits for operations (`minimize(global_step:)`'s increment by a
+        // constant made after the updates): its value, read after them.
+        result = [
+          try g.addOperation(
+            Identity(stopsGradient: false), inputs: [g.constant(t, name: name + "/value")], controlDependencies: control, name: name
+          ).outputs[0]
+        ]
+      }
     case "VariableV2", "Variable", "VarHandleOp":
       let dtype = try dtypeAttr(d, "dtype")
       let initial: Tensor

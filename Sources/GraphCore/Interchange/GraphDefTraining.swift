@@ -36,7 +36,7 @@ struct TrainingUpdate {
   let variable: String
   let slots: [String]
   /// The learning rate; Momentum's momentum; Adam's β₁, β₂, ε; RMSProp's decay ρ, momentum μ, ε.
-  let learningRate: Double
+  let learningRate: LearningRateInput
   let hyperparameters: [Double]
 
   /// The position of the gradient among the update node's data inputs.
@@ -49,6 +49,14 @@ struct TrainingUpdate {
     case .rmsProp(let centered): centered ? 8 : 7
     }
   }
+}
+
+/// An update's learning rate: a constant (possibly cast), or a tensor the file computes (a TF1
+/// learning-rate schedule of the step counter, `tf.compat.v1.train.exponential_decay`), by its
+/// input name.
+enum LearningRateInput {
+  case constant(Double)
+  case tensor(String)
 }
 
 /// The update operations that apply the gradients of one TensorFlow gradient subgraph.
@@ -248,6 +256,8 @@ extension GraphDefImporter {
         }
         return v
       }
+      // A constant, or a tensor the file computes (outside the gradient subgraph: see below).
+      func rate(_ k: Int) -> LearningRateInput { castConstant(data[k]).map { .constant($0) } ?? .tensor(data[k]) }
       let variable = try variableInput(0, "variable")
       guard let traced = gradientVariable(gradient, scope: scope) else {
         throw fail(
@@ -261,26 +271,26 @@ extension GraphDefImporter {
       switch d.op {
       case "ApplyGradientDescent", "ResourceApplyGradientDescent":
         update = TrainingUpdate(
-          node: i, kind: .gradientDescent, variable: variable, slots: [], learningRate: try hyper(1, "learning rate"), hyperparameters: [])
+          node: i, kind: .gradientDescent, variable: variable, slots: [], learningRate: rate(1), hyperparameters: [])
       case "ApplyMomentum", "ResourceApplyMomentum":
         update = TrainingUpdate(
           node: i, kind: .momentum(nesterov: boolAttr(d, "use_nesterov")), variable: variable, slots: [try variableInput(1, "accumulator")],
-          learningRate: try hyper(2, "learning rate"), hyperparameters: [try hyper(4, "momentum")])
+          learningRate: rate(2), hyperparameters: [try hyper(4, "momentum")])
       case "ApplyAdagrad", "ResourceApplyAdagrad":
         update = TrainingUpdate(
           node: i, kind: .adagrad, variable: variable, slots: [try variableInput(1, "accumulator")],
-          learningRate: try hyper(2, "learning rate"), hyperparameters: [])
+          learningRate: rate(2), hyperparameters: [])
       case "ApplyRMSProp", "ResourceApplyRMSProp":
         update = TrainingUpdate(
           node: i, kind: .rmsProp(centered: false), variable: variable,
           slots: [try variableInput(1, "mean square ms"), try variableInput(2, "momentum accumulator mom")],
-          learningRate: try hyper(3, "learning rate"), hyperparameters: [try hyper(4, "decay rho"), try hyper(5, "momentum"), try hyper(6, "epsilon")])
+          learningRate: rate(3), hyperparameters: [try hyper(4, "decay rho"), try hyper(5, "momentum"), try hyper(6, "epsilon")])
       case "ApplyCenteredRMSProp", "ResourceApplyCenteredRMSProp":
         // TensorFlow's order: the mean gradient mg, then the mean square ms.
         update = TrainingUpdate(
           node: i, kind: .rmsProp(centered: true), variable: variable,
           slots: [try variableInput(2, "mean square ms"), try variableInput(1, "mean gradient mg"), try variableInput(3, "momentum accumulator mom")],
-          learningRate: try hyper(4, "learning rate"), hyperparameters: [try hyper(5, "decay rho"), try hyper(6, "momentum"), try hyper(7, "epsilon")])
+          learningRate: rate(4), hyperparameters: [try hyper(5, "decay rho"), try hyper(6, "momentum"), try hyper(7, "epsilon")])
       default:
         let beta1 = try hyper(6, "beta1"), beta2 = try hyper(7, "beta2")
         // β₁ᵗ and β₂ᵗ: TensorFlow's variables starting at β₁ and β₂ (the optimizer multiplies
@@ -299,12 +309,12 @@ extension GraphDefImporter {
         result.groups[g].betaPowers.formUnion(powers)
         update = TrainingUpdate(
           node: i, kind: .adam, variable: variable, slots: [try variableInput(1, "first moment m"), try variableInput(2, "second moment v")],
-          learningRate: try hyper(5, "learning rate"), hyperparameters: [beta1, beta2, try hyper(8, "epsilon")])
+          learningRate: rate(5), hyperparameters: [beta1, beta2, try hyper(8, "epsilon")])
       }
       // The settings Backprop's optimizers accept (their initializers' checks; applyAdam checks
       // β₁, β₂ and ε).
-      guard update.learningRate > 0 else {
-        throw fail("node '\(name)' (\(d.op)): learning rate \(update.learningRate); Backprop's optimizers need a finite learning rate > 0")
+      if case let .constant(rate) = update.learningRate, !(rate > 0) {
+        throw fail("node '\(name)' (\(d.op)): learning rate \(rate); Backprop's optimizers need a finite learning rate > 0")
       }
       if case .momentum = update.kind, !(update.hyperparameters[0] >= 0 && update.hyperparameters[0] < 1) {
         throw fail("node '\(name)' (\(d.op)): momentum \(update.hyperparameters[0]); Backprop's MomentumOptimizer needs a momentum in [0, 1)")
@@ -462,6 +472,24 @@ extension GraphDefImporter {
     func inScope<R>(_ body: () throws -> R) rethrows -> R { scope.isEmpty ? try body() : try graph.withNameScope(scope, body) }
     let gradients = try inScope { try GraphCore.gradients(of: [loss], withRespectTo: variables) }
     let counter = group.counter?.variable
+    /// Update `u`'s learning rate in `dtype`: its constant, or the file's tensor (TensorFlow's
+    /// update operations take it in the variable's dtype; Adam's step size takes it in float64).
+    func rate(_ u: TrainingUpdate, dtype: DType) throws -> Tensor {
+      switch u.learningRate {
+      case .constant(let value): return graph.constant(value, dtype: dtype, name: "learning_rate")
+      case .tensor(let input):
+        let (n, k) = Self.split(input)
+        guard let outs = try outputs[n] ?? constant(named: n), k < outs.count else {
+          throw fail("node '\(defs[u.node].name)' (\(defs[u.node].op)): its learning rate '\(input)' has no such output")
+        }
+        let t = outs[k]
+        guard t.dtype.isFloatingPoint, t.shape.dimensions.allSatisfy({ $0 == 1 }) else {
+          throw fail(
+            "node '\(defs[u.node].name)' (\(defs[u.node].op)): its learning rate '\(input)' is \(t.dtype) \(t.shape); expected one floating-point value")
+        }
+        return t.dtype == dtype ? t : try cast(t, to: dtype)
+      }
+    }
     var stepSizes: [String: Tensor] = [:]
     var perVariable: [[Operation]] = []
     for (u, (v, gradient)) in zip(group.updates, zip(variables, gradients)) {
@@ -472,10 +500,10 @@ extension GraphDefImporter {
       let ops: [Operation] = try graph.withNameScope(name) {
         switch u.kind {
         case .gradientDescent:
-          let lr = graph.constant(u.learningRate, dtype: v.dtype, name: "learning_rate")
+          let lr = try rate(u, dtype: v.dtype)
           return [try gradientDescentUpdate(v, gradient: gradient, learningRate: lr)]
         case let .momentum(nesterov):
-          let lr = graph.constant(u.learningRate, dtype: v.dtype, name: "learning_rate")
+          let lr = try rate(u, dtype: v.dtype)
           return try momentumUpdate(
             v, accumulator: variable(u.slots[0]), gradient: gradient, learningRate: lr, momentum: u.hyperparameters[0],
             nesterov: nesterov)
@@ -487,7 +515,7 @@ extension GraphDefImporter {
             stepSize = known
           } else {
             // η_t from the step counter, as AdamOptimizer's (`adamStepSize`).
-            let lr = graph.constant(u.learningRate, dtype: .float64, name: "learning_rate")
+            let lr = try rate(u, dtype: .float64)
             guard let counter else { throw fail("node '\(name)': no step counter") }
             let p1 = try graph.apply(StepPower(base: beta1), [counter + 1.0], name: "beta1_power")
             let p2 = try graph.apply(StepPower(base: beta2), [counter + 1.0], name: "beta2_power")
@@ -500,10 +528,10 @@ extension GraphDefImporter {
               epsilon: epsilon, name: "update")
           ]
         case .adagrad:
-          let lr = graph.constant(u.learningRate, dtype: v.dtype, name: "learning_rate")
+          let lr = try rate(u, dtype: v.dtype)
           return try adagradUpdate(v, accumulator: variable(u.slots[0]), gradient: gradient, learningRate: lr)
         case let .rmsProp(centered):
-          let lr = graph.constant(u.learningRate, dtype: v.dtype, name: "learning_rate")
+          let lr = try rate(u, dtype: v.dtype)
           return try rmsPropUpdate(
             v, meanSquare: variable(u.slots[0]), meanGradient: centered ? variable(u.slots[1]) : nil,
             momentumAccumulator: variable(u.slots[u.slots.count - 1]), gradient: gradient, learningRate: lr,
@@ -549,5 +577,83 @@ extension Graph {
         location: nil)
     }
     throw GraphError.invalidArgument(op: "tensor(named:)", reason: "no tensor is named '\(name)'", location: nil)
+  }
+}
+
+extension GraphDefImporter {
+  /// TF1's step counter (`tf.train.get_or_create_global_step()`, which `minimize(loss,
+  /// global_step:)` increments and learning-rate schedules read) is an int64 variable, a dtype
+  /// Backprop does not have. A variable used only as a counter is imported as a float64 one
+  /// (exact up to 2⁵³ steps, where int32 would wrap after 2³¹): the int64 variable whose every
+  /// reader is an assignment or increment by an int64 constant (`Assign`, `AssignAdd`,
+  /// `AssignSub` and their `*VariableOp` forms), an initialization check, or a read (`ReadVariableOp`,
+  /// `Identity`, `Snapshot`) that only `Cast`s read; its constants must be read by those
+  /// assignments alone and hold integers of at most 2⁵³ in magnitude. Their nodes are rewritten
+  /// here, before anything else reads the file: the variable, its reads and constants become
+  /// float64 (each cast then converts from float64, which rounds as from int64 for such
+  /// integers), and the variable is not trainable (as TensorFlow's global step). Any other int64
+  /// tensor is still refused, naming its node.
+  mutating func convertStepCounters() {
+    var readers: [String: [Int]] = [:]
+    for (i, d) in defs.enumerated() {
+      for input in dataInputs(d) { readers[Self.split(input).0, default: []].append(i) }
+    }
+    let assignments: Set<String> = [
+      "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
+    ]
+    /// Whether `name`'s data readers are all `Cast`s.
+    func readByCastsOnly(_ name: String) -> Bool {
+      (readers[name] ?? []).allSatisfy { defs[$0].op == "Cast" }
+    }
+    for (v, d) in defs.enumerated() where Self.isVariable(d.op) {
+      guard case let .type(code)? = d.attrs["dtype"], code == 9 || code == 109 else { continue }
+      var reads: [Int] = [], constants: [Int] = [], casts: [Int] = []
+      var isCounter = true
+      for r in readers[d.name] ?? [] {
+        let reader = defs[r], data = dataInputs(reader)
+        guard Self.split(data.first ?? "").0 == d.name, !data.dropFirst().contains(where: { Self.split($0).0 == d.name }) else {
+          isCounter = false
+          break
+        }
+        switch reader.op {
+        case _ where assignments.contains(reader.op):
+          guard data.count == 2, let c = byName[Self.split(data[1]).0], defs[c].op == "Const",
+            case let .int64Tensor(values, _)? = defs[c].attrs["value"], values.allSatisfy({ $0.magnitude <= 1 << 53 }),
+            (readers[defs[c].name] ?? []).allSatisfy({ assignments.contains(defs[$0].op) && Self.split(dataInputs(defs[$0])[0]).0 == d.name }),
+            readByCastsOnly(reader.name)
+          else {
+            isCounter = false
+            break
+          }
+          reads.append(r)
+          constants.append(c)
+          casts += readers[reader.name] ?? []
+        case "ReadVariableOp", "Identity", "Snapshot":
+          guard readByCastsOnly(reader.name) else {
+            isCounter = false
+            break
+          }
+          reads.append(r)
+          casts += readers[reader.name] ?? []
+        case "VarIsInitializedOp", "IsVariableInitialized":
+          break
+        default:
+          isCounter = false
+        }
+        if !isCounter { break }
+      }
+      guard isCounter else { continue }
+      defs[v].attrs["dtype"] = .type(2)
+      defs[v].attrs["_backprop_trainable"] = .bool(false)
+      for r in reads {
+        for key in ["T", "dtype"] where defs[r].attrs[key] != nil { defs[r].attrs[key] = .type(2) }
+      }
+      for c in constants {
+        guard case let .int64Tensor(values, shape)? = defs[c].attrs["value"] else { continue }
+        defs[c].attrs["value"] = .tensor(NDArray(values.map { Double($0) }, shape: Shape(shape)))
+        defs[c].attrs["dtype"] = .type(2)
+      }
+      for c in casts { defs[c].attrs["SrcT"] = .type(2) }
+    }
   }
 }
