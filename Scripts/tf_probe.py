@@ -377,6 +377,7 @@ def cases():
     training_refusals(out)
     training_losses(out, xb, yb, settings)
     global_steps(out, xb, yb)
+    two_optimizers(out, xb, yb)
     return out
 
 
@@ -437,6 +438,23 @@ def global_steps(out, xb, yb):
         out[key] = lambda key=key, build=build, settings=settings: case_v1(
             key, build, {"x:0": xb, "y:0": yb}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4, optimizer=settings,
             after=["global_step/Read/ReadVariableOp:0"])
+
+
+def two_optimizers(out, xb, yb):
+    """Two minimize calls in one graph (two gradient subgraphs, `gradients` and `gradients_1`),
+    each on its own loss and variables, grouped into one training operation."""
+    def build():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w1 = tf1.get_variable("w1", [3, 1], initializer=tf1.constant_initializer([[0.1], [0.2], [0.3]]), use_resource=True)
+        w2 = tf1.get_variable("w2", [3, 1], initializer=tf1.constant_initializer([[-0.1], [0.4], [0.0]]), use_resource=False)
+        loss1 = tf.reduce_mean(tf.square(tf.matmul(x, w1) - y), name="loss1")
+        loss2 = tf.reduce_mean(tf.abs(tf.matmul(x, w2) - y), name="loss2")
+        tf.add(loss1, loss2, name="loss")
+        tf.group(tf1.train.GradientDescentOptimizer(0.1).minimize(loss1), tf1.train.AdamOptimizer(0.05).minimize(loss2), name="train")
+
+    out["v1_two_optimizers"] = lambda: case_v1(
+        "v1_two_optimizers", build, {"x:0": xb, "y:0": yb}, ["loss1:0", "loss2:0", "loss:0"], train=("train", "loss:0"), steps=4)
 
 
 def training_refusals(out):
