@@ -163,6 +163,7 @@ def cases():
         "float_floordiv": lambda x, i: tf.math.floordiv(x * 5.0, 1.5) + tf.math.floormod(x * 5.0, 1.5),
         "float64_chain": lambda x, i: tf.reduce_sum(tf.exp(tf.cast(x, tf.float64) * 0.5) / tf.constant(3.0, tf.float64), axis=1),
         "round": lambda x, i: tf.round(x * 2.0 + 0.5),
+        "floor_ceil": lambda x, i: tf.floor(x * 2.0) + tf.math.ceil(x * 3.0) * 10.0,
         "minimum_maximum": lambda x, i: tf.minimum(tf.maximum(x, -0.5), 0.5),
         "softmax_axis": lambda x, i: tf.nn.softmax(x, axis=1),
         "log_softmax": lambda x, i: tf.nn.log_softmax(x),
@@ -424,16 +425,19 @@ def global_steps(out, xb, yb):
         return tf.reduce_mean(tf.square(pred - y), name="loss")
 
     decay = {"kind": "exponential", "initial": 0.1, "decay_steps": 2, "decay_rate": 0.5}
+    staircase = dict(decay, staircase=True)
     variants = {
         "v1_sgd_global_step_decay": (False, lambda lr: tf1.train.GradientDescentOptimizer(lr), {"kind": "sgd", "learning_rate": 0.1, "schedule": decay}, True),
         "v1_adam_global_step_decay": (True, lambda lr: tf1.train.AdamOptimizer(lr), {"kind": "adam", "learning_rate": 0.1, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "schedule": decay}, True),
         "v1_momentum_global_step": (True, lambda lr: tf1.train.MomentumOptimizer(lr, 0.9), {"kind": "momentum", "learning_rate": 0.05, "momentum": 0.9}, False),
+        "v1_sgd_global_step_staircase": (True, lambda lr: tf1.train.GradientDescentOptimizer(lr), {"kind": "sgd", "learning_rate": 0.1, "schedule": staircase}, True),
     }
     for key, (resource, make, settings, decayed) in variants.items():
         def build(resource=resource, make=make, decayed=decayed, settings=settings):
             loss = model(resource)
             step = tf1.train.get_or_create_global_step()
-            lr = tf1.train.exponential_decay(0.1, step, 2, 0.5) if decayed else settings["learning_rate"]
+            schedule = settings.get("schedule", {})
+            lr = tf1.train.exponential_decay(0.1, step, 2, 0.5, staircase=schedule.get("staircase", False)) if decayed else settings["learning_rate"]
             make(lr).minimize(loss, global_step=step, name="train")
         out[key] = lambda key=key, build=build, settings=settings: case_v1(
             key, build, {"x:0": xb, "y:0": yb}, ["pred:0", "loss:0"], train=("train", "loss:0"), steps=4, optimizer=settings,

@@ -54,7 +54,7 @@ public struct PrimitiveEntry: Sendable, Hashable, CustomStringConvertible {
 public enum PrimitiveRegistry {
   /// The built-in elementwise functions of one tensor.
   public static let unaryFunctions: [any UnaryFunction] = [
-    Negate(), Square(), Abs(), Exp(), Log(), Sqrt(), Round(), Sign(), Sin(), Cos(), Tan(), Atan(), ExpMinusOne(),
+    Negate(), Square(), Abs(), Exp(), Log(), Sqrt(), Round(), Floor(), Ceil(), Sign(), Sin(), Cos(), Tan(), Atan(), ExpMinusOne(),
     LogOnePlus(), Reciprocal(), ReciprocalSquareRoot(), Sigmoid(), HyperbolicTangent(), Relu(), LeakyRelu(alpha: 0.2),
     Elu(), Selu(), Softplus(), ErrorFunction(),
   ]

@@ -89,6 +89,14 @@ func makeOpTable() -> [OpEntry] {
       Foundation.rint($0)
     })
   t.append(
+    unary("Floor", .awayFromHalf, differentiable: false, noGradient: "piecewise constant (TF: none)", { try floor($0) }) {
+      Foundation.floor($0)
+    })
+  t.append(
+    unary("Ceil", .awayFromHalf, differentiable: false, noGradient: "piecewise constant (TF: none)", { try ceil($0) }) {
+      Foundation.ceil($0)
+    })
+  t.append(
     unary("Sign", .awayFromZero, differentiable: false, noGradient: "piecewise constant (TF: none)", { try sign($0) }) {
       $0 > 0 ? 1 : ($0 < 0 ? -1 : 0)
     })

@@ -16,7 +16,7 @@ enum Domain: CustomStringConvertible {
   case positive
   /// `|x|` in `0.1...2` with a random sign: away from the kink or pole at 0.
   case awayFromZero
-  /// Fractional parts in `[0.1, 0.4] ∪ [0.6, 0.9]`: away from the jumps of round.
+  /// Fractional parts in `[0.1, 0.4] ∪ [0.6, 0.9]`: away from the jumps of round, floor and ceil.
   case awayFromHalf
   /// `|x|` in `0.1...0.8 ∪ 1.2...2`: away from the kinks of clip(-1, 1).
   case awayFromUnit

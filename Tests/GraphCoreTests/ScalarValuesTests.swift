@@ -14,7 +14,7 @@ import Testing
 
   static let unaryFunctions: [any UnaryFunction] = [
     Sigmoid(), HyperbolicTangent(), Relu(), LeakyRelu(alpha: 0.2), Elu(), Selu(), Softplus(), ErrorFunction(),
-    Negate(), Square(), Abs(), Exp(), Log(), Sqrt(), Round(), Sign(), Sin(), Cos(), Tan(), Atan(),
+    Negate(), Square(), Abs(), Exp(), Log(), Sqrt(), Round(), Floor(), Ceil(), Sign(), Sin(), Cos(), Tan(), Atan(),
     ExpMinusOne(), LogOnePlus(), Reciprocal(), ReciprocalSquareRoot(),
   ]
 

@@ -142,7 +142,7 @@ struct ProbeCase {
       learningRate = .schedule(
         try .exponentialDecay(
           initial: try need(schedule["initial"] as? Double), decaySteps: try need(schedule["decay_steps"] as? Int),
-          decayRate: try need(schedule["decay_rate"] as? Double)))
+          decayRate: try need(schedule["decay_rate"] as? Double), staircase: schedule["staircase"] as? Bool ?? false))
     }
     let op: GraphCore.Operation
     switch settings["kind"] as? String {

@@ -286,7 +286,7 @@ extension Graph {
 struct GraphDefImporter {
   static let supported: Set<String> = Set([
     "Placeholder", "PlaceholderWithDefault", "Const", "VariableV2", "Variable", "Identity", "StopGradient", "Snapshot",
-    "Neg", "Square", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Round", "Sign", "Log1p", "Softplus",
+    "Neg", "Square", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Round", "Floor", "Ceil", "Sign", "Log1p", "Softplus",
     "Elu", "Selu", "Erf", "LeakyRelu", "Add", "AddV2", "BiasAdd", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
     "Sin", "Cos", "Tan", "Atan", "Expm1", "Reciprocal", "Rsqrt", "FloorDiv", "FloorMod", "Atan2",
     "SquaredDifference", "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalNot",
@@ -1047,7 +1047,7 @@ struct GraphDefImporter {
     }
     let unary: [String: any UnaryFunction] = [
       "Neg": Negate(), "Square": Square(), "Abs": Abs(), "Exp": Exp(), "Log": Log(), "Sqrt": Sqrt(), "Sigmoid": Sigmoid(),
-      "Tanh": HyperbolicTangent(), "Relu": Relu(), "Round": Round(), "Sign": Sign(), "Sin": Sin(), "Cos": Cos(), "Tan": Tan(),
+      "Tanh": HyperbolicTangent(), "Relu": Relu(), "Round": Round(), "Floor": Floor(), "Ceil": Ceil(), "Sign": Sign(), "Sin": Sin(), "Cos": Cos(), "Tan": Tan(),
       "Atan": Atan(), "Expm1": ExpMinusOne(), "Log1p": LogOnePlus(), "Reciprocal": Reciprocal(),
       "Rsqrt": ReciprocalSquareRoot(), "Softplus": Softplus(), "Elu": Elu(), "Selu": Selu(), "Erf": ErrorFunction(),
     ]

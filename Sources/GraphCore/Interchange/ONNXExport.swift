@@ -228,7 +228,7 @@ extension Graph {
       case let u as any UnaryPrimitive where PrimitiveRegistry.isBuiltIn(u.function):
         let same: Set<String> = [
           "Neg", "Abs", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Relu", "Sin", "Cos", "Tan", "Atan", "Reciprocal", "Softplus", "Erf",
-          "Round", "Sign",
+          "Round", "Floor", "Ceil", "Sign",
         ]
         op = same.contains(u.typeName) ? u.typeName : nil
       case let s as Softmax where s.axis == node.outputs[0].shape.rank - 1:

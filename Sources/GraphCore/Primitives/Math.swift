@@ -125,6 +125,38 @@ public func round(_ x: Tensor, name: String? = nil, file: StaticString = #fileID
   try unary(Round(), x, name: name, file: file, line: line)
 }
 
+/// The largest integer not above `x`, `⌊x⌋` (`Floor`); no gradient (zero almost everywhere).
+public struct Floor: UnaryFunction {
+  /// Creates the function.
+  public init() {}
+  /// `Floor`.
+  public var typeName: String { "Floor" }
+  /// `⌊x⌋` (`±0`, infinities and NaN are themselves).
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { x.rounded(.down) }
+  /// None.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { nil }
+}
+/// Rounds each element down to an integer, `⌊x⌋` (`tf.floor`). No gradient.
+public func floor(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try unary(Floor(), x, name: name, file: file, line: line)
+}
+
+/// The smallest integer not below `x`, `⌈x⌉` (`Ceil`); no gradient (zero almost everywhere).
+public struct Ceil: UnaryFunction {
+  /// Creates the function.
+  public init() {}
+  /// `Ceil`.
+  public var typeName: String { "Ceil" }
+  /// `⌈x⌉` (`±0`, infinities and NaN are themselves; `⌈−0.5⌉ = −0`).
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { x.rounded(.up) }
+  /// None.
+  public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { nil }
+}
+/// Rounds each element up to an integer, `⌈x⌉` (`tf.math.ceil`). No gradient.
+public func ceil(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
+  try unary(Ceil(), x, name: name, file: file, line: line)
+}
+
 /// `-1` for negative, `0` for zero, `1` for positive, NaN stays NaN (`Sign`); no gradient.
 public struct Sign: UnaryFunction {
   /// Creates the function.
