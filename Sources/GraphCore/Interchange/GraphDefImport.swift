@@ -114,54 +114,16 @@ enum GraphDefDecoder {
     return unknownRank ? nil : dims
   }
 
-  /// A TensorProto attribute: ``tensor(_:)``'s array, or, for DT_INT64, its values as read
-  /// (`tensor_content`'s little-endian bytes or `int64_val`; a single value fills the shape).
-  static func tensorValue(_ reader: ProtobufReader) throws(ArrayFileError) -> TFAttrValue {
-    var scan = reader
-    var code: Int64 = 0
-    while let f = try scan.next() {
-      if f.number == 1 { code = f.integer ?? 0 }
-    }
-    guard code == 9 else { return .tensor(try tensor(reader)) }
-    var r = reader
-    var dims: [Int] = []
-    var values: [Int64] = []
-    var content: ArraySlice<UInt8>?
-    while let f = try r.next() {
-      switch f.number {
-      case 2:
-        guard let d = f.data, let s = try shape(r.nested(d)), s.allSatisfy({ $0 != nil }) else { throw r.fail("int64 tensor with unknown shape") }
-        dims = s.map { $0! }
-      case 4: content = f.data
-      case 10: values += try r.packedVarints(f)
-      default: break
-      }
-    }
-    var n = 1
-    for d in dims {
-      let (p, o) = n.multipliedReportingOverflow(by: d)
-      guard !o, p <= 1 << 28 else { throw r.fail("tensor of shape \(dims) is too large") }
-      n = p
-    }
-    if let content {
-      guard content.count == 8 * n else { throw r.fail("tensor_content has \(content.count) bytes, int64 \(dims) needs \(8 * n)") }
-      let bytes = Array(content)
-      values = (0..<n).map { i in Int64(bitPattern: le32(bytes, 8 * i) | le32(bytes, 8 * i + 4) << 32) }
-    }
-    if values.count == 1 && n != 1 { values = [Int64](repeating: values[0], count: n) }
-    if values.isEmpty && n > 0 { values = [Int64](repeating: 0, count: n) }
-    guard values.count == n else { throw r.fail("tensor has \(values.count) values, shape \(dims) needs \(n)") }
-    return .int64Tensor(values: values, shape: dims)
-  }
-
   /// TensorProto: values from `tensor_content` or the typed `*_val` fields (a single value
-  /// fills the whole shape, as TensorFlow does).
-  static func tensor(_ reader: ProtobufReader) throws(ArrayFileError) -> NDArray {
+  /// fills the whole shape, as TensorFlow does), as an array; a DT_INT64 tensor, which Backprop
+  /// has no dtype for, as its values (see ``TFAttrValue/int64Tensor(values:shape:)``).
+  static func tensorValue(_ reader: ProtobufReader) throws(ArrayFileError) -> TFAttrValue {
     var r = reader
     var code: Int64 = 0
     var dims: [Int] = []
     var content: ArraySlice<UInt8>?
     var doubles: [Double] = []
+    var int64s: [Int64] = []
     while let f = try r.next() {
       switch f.number {
       case 1: code = f.integer ?? 0
@@ -173,35 +135,44 @@ enum GraphDefDecoder {
       case 5: doubles += try r.packedFloats(f).map(Double.init)
       case 6: doubles += try r.packedDoubles(f)
       case 7, 11: doubles += try r.packedVarints(f).map { Double(Int32(truncatingIfNeeded: $0)) }
-      case 10: doubles += try r.packedVarints(f).map(Double.init)
+      case 10: int64s += try r.packedVarints(f)
       default: break
       }
     }
-    guard let dtype = TFDataType.dtype(code) else { throw r.fail("tensor of unsupported \(TFDataType.describe(code))") }
-    let shape = Shape(dims)
     var n = 1
     for d in dims {
       let (p, o) = n.multipliedReportingOverflow(by: d)
       guard !o, p <= 1 << 28 else { throw r.fail("tensor of shape \(dims) is too large") }
       n = p
     }
-    if let content {
-      let size = dtype == .bool ? 1 : dtype == .float64 ? 8 : 4
-      guard content.count == n * size else {
-        throw r.fail("tensor_content has \(content.count) bytes, \(dtype) \(dims) needs \(n * size)")
-      }
-      let bytes = Array(content)
+    /// The values given, or the one value repeated, or zeros (TensorFlow's forms).
+    func filled<V: Numeric>(_ values: [V]) throws(ArrayFileError) -> [V] {
+      if values.count == 1 && n != 1 { return [V](repeating: values[0], count: n) }
+      if values.isEmpty && n > 0 { return [V](repeating: 0, count: n) }
+      guard values.count == n else { throw r.fail("tensor has \(values.count) values, shape \(dims) needs \(n)") }
+      return values
+    }
+    let dtype = TFDataType.dtype(code)
+    guard dtype != nil || code == 9 else { throw r.fail("tensor of unsupported \(TFDataType.describe(code))") }
+    let size = dtype.map { $0 == .bool ? 1 : $0 == .float64 ? 8 : 4 } ?? 8
+    if let content, content.count != n * size {
+      throw r.fail("tensor_content has \(content.count) bytes, \(dtype.map { "\($0)" } ?? "int64") \(dims) needs \(n * size)")
+    }
+    let bytes = content.map(Array.init)
+    guard let dtype else {
+      if let bytes { int64s = (0..<n).map { i in Int64(bitPattern: le32(bytes, 8 * i) | le32(bytes, 8 * i + 4) << 32) } }
+      return .int64Tensor(values: try filled(int64s), shape: dims)
+    }
+    let shape = Shape(dims)
+    if let bytes {
       switch dtype {
-      case .float32: return NDArray((0..<n).map { i in Float(bitPattern: UInt32(le32(bytes, 4 * i))) }, shape: shape)
-      case .float64: return NDArray((0..<n).map { i in Double(bitPattern: le32(bytes, 8 * i) | UInt64(le32(bytes, 8 * i + 4)) << 32) }, shape: shape)
-      case .int32: return NDArray((0..<n).map { i in Int32(bitPattern: UInt32(le32(bytes, 4 * i))) }, shape: shape)
-      case .bool: return NDArray(bytes.map { $0 != 0 }, shape: shape)
+      case .float32: return .tensor(NDArray((0..<n).map { i in Float(bitPattern: UInt32(le32(bytes, 4 * i))) }, shape: shape))
+      case .float64: return .tensor(NDArray((0..<n).map { i in Double(bitPattern: le32(bytes, 8 * i) | le32(bytes, 8 * i + 4) << 32) }, shape: shape))
+      case .int32: return .tensor(NDArray((0..<n).map { i in Int32(bitPattern: UInt32(le32(bytes, 4 * i))) }, shape: shape))
+      case .bool: return .tensor(NDArray(bytes.map { $0 != 0 }, shape: shape))
       }
     }
-    if doubles.count == 1 && n != 1 { doubles = [Double](repeating: doubles[0], count: n) }
-    if doubles.isEmpty && n > 0 { doubles = [Double](repeating: 0, count: n) }
-    guard doubles.count == n else { throw r.fail("tensor has \(doubles.count) values, shape \(dims) needs \(n)") }
-    return NDArray(converting: doubles, shape: shape, dtype: dtype)
+    return .tensor(NDArray(converting: try filled(doubles), shape: shape, dtype: dtype))
   }
 
   static func le32(_ b: [UInt8], _ at: Int) -> UInt64 {
