@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Graphs as TensorFlow users write them, with TensorFlow's own values (the ninth probe).
 
+  python3 Scripts/tf_probe.py export-checkpoint [DIR]
+      Writes a TensorFlow checkpoint of a TF1 training graph and TensorFlow's losses after it
+      (Tests/Fixtures/graphdef/tf_checkpoint; see export_checkpoint).
+
   python3 Scripts/tf_probe.py export [DIR] [CASE ...]
       Writes, for each case, DIR/<case>.pb (the GraphDef TensorFlow wrote: a tf.compat.v1 graph,
       or a Keras model frozen from a tf.function's concrete function with
@@ -651,8 +655,55 @@ def export(directory, names):
         print(f"{name}: {len(gd.node)} nodes, ops {', '.join(meta['ops'])}")
 
 
+def export_checkpoint(directory):
+    """A TF1 training graph (Adam on reference variables, a global step, an exponentially
+    decayed learning rate) trained 3 steps by TensorFlow and saved with tf.compat.v1.train.Saver
+    (DIR/model.ckpt.index and .data-00000-of-00001), then 3 more steps: DIR/graph.pb holds the
+    graph, DIR/checkpoint.json the batch, the losses of the 3 steps after the save, and the
+    values of every variable at the save. Backprop imports the graph, restores the checkpoint and
+    must give those losses (CheckpointTests)."""
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.RandomState(12)
+    xb = rng.randn(8, 3).astype(np.float32)
+    yb = (xb @ np.array([[1.0], [-2.0], [0.5]], np.float32) + 0.3).astype(np.float32)
+    g = tf.Graph()
+    with g.as_default():
+        tf1.set_random_seed(1)
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        y = tf1.placeholder(tf.float32, [None, 1], name="y")
+        w = tf1.get_variable("w", [3, 1], initializer=tf1.glorot_uniform_initializer(), use_resource=False)
+        b = tf1.get_variable("b", [1], initializer=tf1.zeros_initializer(), use_resource=False)
+        loss = tf.reduce_mean(tf.square(tf.matmul(x, w) + b - y), name="loss")
+        step = tf1.train.get_or_create_global_step()
+        lr = tf1.train.exponential_decay(0.1, step, 4, 0.5)
+        tf1.train.AdamOptimizer(lr).minimize(loss, global_step=step, name="train")
+        init = tf1.global_variables_initializer()
+        saver = tf1.train.Saver()
+    feeds = {"x:0": xb, "y:0": yb}
+    with tf1.Session(graph=g) as sess:
+        sess.run(init)
+        fd = {g.get_tensor_by_name(k): v for k, v in feeds.items()}
+        for _ in range(3):
+            sess.run(g.get_operation_by_name("train"), fd)
+        saver.save(sess, os.path.join(directory, "model.ckpt"), write_meta_graph=False, write_state=False)
+        saved = {v.op.name: sess.run(v) for v in tf1.global_variables()}
+        losses = []
+        for _ in range(3):
+            l, _ = sess.run([g.get_tensor_by_name("loss:0"), g.get_operation_by_name("train")], fd)
+            losses.append(float(l))
+    with open(os.path.join(directory, "graph.pb"), "wb") as f:
+        f.write(g.as_graph_def().SerializeToString(deterministic=True))
+    meta = {"tensorflow": tf.__version__, "feeds": [array(k, v) for k, v in feeds.items()], "train": "train", "loss": "loss:0",
+            "losses_after_restore": losses, "saved": [array(k, v) for k, v in sorted(saved.items())]}
+    with open(os.path.join(directory, "checkpoint.json"), "w") as f:
+        json.dump(meta, f)
+    print(f"{directory}: saved {sorted(saved)}; losses after the save {losses}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "export":
+    if len(sys.argv) >= 2 and sys.argv[1] == "export-checkpoint":
+        export_checkpoint(sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "Tests", "Fixtures", "graphdef", "tf_checkpoint"))
+    elif len(sys.argv) >= 2 and sys.argv[1] == "export":
         export(sys.argv[2] if len(sys.argv) > 2 else DEFAULT, sys.argv[3:])
     else:
         print(__doc__)

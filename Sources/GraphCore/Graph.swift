@@ -160,10 +160,14 @@ public final class Graph: @unchecked Sendable {
   /// attributes (a `Reshape`'s shape), by name: not built when importing (see
   /// `GraphDefImporter.LazyConstants`), built by ``tensor(named:)`` when asked for.
   var importedConstants: [String: NDArray] = [:]
-  /// The nodes of TensorFlow's gradient subgraphs that an imported TF1 training graph had, by
-  /// name, with the subgraph's scope and the update nodes rebuilt in their place (see
-  /// ``requiredTensor(named:)``).
-  var skippedTensorFlowNodes: [String: (scope: String, updates: [String])] = [:]
+  /// The nodes of an imported TF1 graph that importing skipped (TensorFlow's gradient subgraphs,
+  /// rebuilt as training updates; its Saver), by name, with what ``requiredTensor(named:)``
+  /// says of them.
+  var skippedTensorFlowNodes: [String: String] = [:]
+  /// The step counters an imported TF1 Adam update counts with in place of TensorFlow's
+  /// `beta1_power` (by the counter variable's name: that variable's name and β₁), so that a
+  /// TensorFlow checkpoint restores the count (``Checkpoint/restore(session:fromTensorFlow:)``).
+  var tensorFlowStepCounters: [String: (betaPower: String, beta: Double)] = [:]
 
   /// How the graph runs its operations: described for a session, or computed as they are added.
   package let mode: GraphMode

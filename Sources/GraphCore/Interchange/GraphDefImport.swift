@@ -9,6 +9,9 @@ enum TFAttrValue {
   /// take a TF1 step counter's constants as float64 (``GraphDefImporter/convertStepCounters()``)
   /// and refuse, naming the node, any other.
   case int64Tensor(values: [Int64], shape: [Int])
+  /// A tensor of another dtype Backprop does not compute (a string: a `Saver`'s file names),
+  /// kept undecoded so that the importer refuses it, naming the node, only when it is built.
+  case unsupportedTensor(dtypeCode: Int64)
   case bool(Bool)
   case int(Int64)
   case float(Float)
@@ -153,7 +156,7 @@ enum GraphDefDecoder {
       return values
     }
     let dtype = TFDataType.dtype(code)
-    guard dtype != nil || code == 9 else { throw r.fail("tensor of unsupported \(TFDataType.describe(code))") }
+    guard dtype != nil || code == 9 else { return .unsupportedTensor(dtypeCode: code) }
     let size = dtype.map { $0 == .bool ? 1 : $0 == .float64 ? 8 : 4 } ?? 8
     if let content, content.count != n * size {
       throw r.fail("tensor_content has \(content.count) bytes, \(dtype.map { "\($0)" } ?? "int64") \(dims) needs \(n * size)")
@@ -353,11 +356,16 @@ struct GraphDefImporter {
     for (i, d) in defs.enumerated() {
       guard byName.updateValue(i, forKey: d.name) == nil else { throw fail("two nodes are named '\(d.name)'") }
     }
-    convertStepCounters()
-    for d in defs {
+    // TF1's Saver (`save/...`: SaveV2, RestoreV2 and the string constants they read) is skipped.
+    let saver = saverNodes()
+    convertStepCounters(ignoring: saver)
+    for (i, d) in defs.enumerated() where !saver.contains(i) {
       for (key, value) in d.attrs.sorted(by: { $0.key < $1.key }) {
-        if case .int64Tensor = value {
-          throw fail("node '\(d.name)' (\(d.op)), attribute '\(key)': tensor of unsupported \(TFDataType.describe(9))")
+        switch value {
+        case .int64Tensor: throw fail("node '\(d.name)' (\(d.op)), attribute '\(key)': tensor of unsupported \(TFDataType.describe(9))")
+        case .unsupportedTensor(let code):
+          throw fail("node '\(d.name)' (\(d.op)), attribute '\(key)': tensor of unsupported \(TFDataType.describe(code))")
+        default: continue
         }
       }
     }
@@ -373,13 +381,20 @@ struct GraphDefImporter {
       }
     }
     // TF1's training pattern (optimizer.minimize(loss)): its gradient subgraph is skipped.
-    let unsupported = defs.filter { !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil }.map { (type: $0.op, name: $0.name) }
+    let unsupported = defs.indices.filter { !saver.contains($0) }.map { defs[$0] }.filter {
+      !Self.supported.contains($0.op) && $0.attrs["_backprop_op"] == nil
+    }.map { (type: $0.op, name: $0.name) }
     let gradientNodes = Set(defs.filter { d in d.name.split(separator: "/").dropLast().contains { Self.isGradientScopeComponent($0) } }.map(\.name))
     // Refused by name as before when the rest of the file is: the unsupported operations first.
     if unsupported.contains(where: { !gradientNodes.contains($0.name) }) {
       throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(unsupported))
     }
     training = try recognizeTraining(initialValue: initialValue)
+    training.skipped.formUnion(saver)
+    for i in saver {
+      graph.skippedTensorFlowNodes[defs[i].name] =
+        "is a node of TensorFlow's Saver (\(defs[i].op)), which importing skips: restore a TensorFlow checkpoint with Checkpoint.restore(session:fromTensorFlow:)"
+    }
     let kept = unsupported.filter { u in !training.skipped.contains(byName[u.name] ?? -1) }
     if !kept.isEmpty { throw GraphDefError.unsupportedOperations(direction: "import", groupedByType(kept)) }
     // Dependencies (inputs, control inputs, a variable's initial value), then a topological

@@ -413,6 +413,11 @@ extension GraphDefImporter {
       let start = graph.constant(0, dtype: .float64, name: "\(optimizerName)/iterations/initial_value")
       let variable = try graph.variable(start, trainable: false, name: "\(optimizerName)/iterations")
       training.groups[g].counter = (variable, start)
+      // TensorFlow's β₁ᵗ variable: what a TensorFlow checkpoint holds of the count.
+      let data = dataInputs(defs[adam.node])
+      if let (p, _) = follow(data[3], through: ["Cast", "Identity", "ReadVariableOp", "Snapshot"]) {
+        graph.tensorFlowStepCounters[variable.operation.name] = (defs[p].name, adam.hyperparameters[0])
+      }
     }
   }
 
@@ -553,14 +558,16 @@ extension GraphDefImporter {
       outputs[d.name] = []
     }
     for j in training.skipped where defs[j].name.hasPrefix(group.scope + "/") {
-      graph.skippedTensorFlowNodes[defs[j].name] = (group.scope, updateNames)
+      graph.skippedTensorFlowNodes[defs[j].name] =
+        "is a node of TensorFlow's gradient subgraph '\(group.scope)', which importing skipped: the updates \(updateNames.map { "'\($0)'" }.joined(separator: ", ")) were rebuilt with Backprop's gradients of their loss, so TensorFlow's gradient nodes have no value here (compute gradients with gradients(of:withRespectTo:))"
     }
   }
 }
 
 extension Graph {
   /// The tensor named `name`, as ``tensor(named:)`` finds it, or an error saying why there is
-  /// none: a node of TensorFlow's own gradient subgraph in an imported TF1 training graph
+  /// none: a node of TensorFlow's Saver (skipped when importing), a node of TensorFlow's own
+  /// gradient subgraph in an imported TF1 training graph
   /// (``init(graphDef:source:)`` skips those nodes and rebuilds the training operation with
   /// Backprop's gradients, so their values have no name here: compute the gradients you need
   /// with ``gradients(of:withRespectTo:gradientSeeds:unconnected:file:line:)``), or no such
@@ -569,12 +576,8 @@ extension Graph {
   public func requiredTensor(named name: String) throws -> Tensor {
     if let t = tensor(named: name) { return t }
     let node = GraphDefImporter.split(name).0
-    if let (scope, updates) = skippedTensorFlowNodes[node] {
-      throw GraphError.invalidArgument(
-        op: "tensor(named:)",
-        reason:
-          "'\(name)' is a node of TensorFlow's gradient subgraph '\(scope)', which importing skipped: the updates \(updates.map { "'\($0)'" }.joined(separator: ", ")) were rebuilt with Backprop's gradients of their loss, so TensorFlow's gradient nodes have no value here (compute gradients with gradients(of:withRespectTo:))",
-        location: nil)
+    if let reason = skippedTensorFlowNodes[node] {
+      throw GraphError.invalidArgument(op: "tensor(named:)", reason: "'\(name)' " + reason, location: nil)
     }
     throw GraphError.invalidArgument(op: "tensor(named:)", reason: "no tensor is named '\(name)'", location: nil)
   }
@@ -592,10 +595,11 @@ extension GraphDefImporter {
   /// here, before anything else reads the file: the variable, its reads and constants become
   /// float64 (each cast then converts from float64, which rounds as from int64 for such
   /// integers), and the variable is not trainable (as TensorFlow's global step). Any other int64
-  /// tensor is still refused, naming its node.
-  mutating func convertStepCounters() {
+  /// tensor is still refused, naming its node. The `skipped` nodes (the Saver's) do not count as
+  /// readers.
+  mutating func convertStepCounters(ignoring skipped: Set<Int>) {
     var readers: [String: [Int]] = [:]
-    for (i, d) in defs.enumerated() {
+    for (i, d) in defs.enumerated() where !skipped.contains(i) {
       for input in dataInputs(d) { readers[Self.split(input).0, default: []].append(i) }
     }
     let assignments: Set<String> = [
@@ -655,5 +659,46 @@ extension GraphDefImporter {
       }
       for c in casts { defs[c].attrs["SrcT"] = .type(2) }
     }
+  }
+}
+
+extension GraphDefImporter {
+  /// The operations of TF1's `tf.compat.v1.train.Saver`, which write and read checkpoints.
+  static let saverOperations: Set<String> = [
+    "SaveV2", "RestoreV2", "Save", "SaveSlices", "Restore", "RestoreSlice", "MergeV2Checkpoints", "ShardedFilename",
+    "ShardedFilespec", "StringJoin",
+  ]
+
+  /// The nodes of TF1's Saver, which importing skips (Backprop reads the checkpoint itself:
+  /// ``Checkpoint/restore(session:fromTensorFlow:)``): its save and restore operations, every
+  /// node that reads them (the restored values' `Assign`s, `save/restore_all`, the saved path's
+  /// `Identity`), and the string-typed nodes only those read (file and tensor names).
+  func saverNodes() -> Set<Int> {
+    var skipped = Set(defs.indices.filter { Self.saverOperations.contains(defs[$0].op) })
+    if skipped.isEmpty { return [] }
+    var readers: [String: [Int]] = [:]
+    for (i, d) in defs.enumerated() {
+      for input in d.inputs { readers[Self.split(input).0, default: []].append(i) }
+    }
+    var pending = Array(skipped)
+    while let i = pending.popLast() {
+      for r in readers[defs[i].name] ?? [] where skipped.insert(r).inserted { pending.append(r) }
+    }
+    func isString(_ d: TFNodeDef) -> Bool {
+      if case .unsupportedTensor(7)? = d.attrs["value"] { return true }
+      return ["dtype", "T"].contains { key in if case .type(7)? = d.attrs[key] { true } else { false } }
+    }
+    var changed = true
+    while changed {
+      changed = false
+      for (i, d) in defs.enumerated() where !skipped.contains(i) && isString(d) {
+        let readBy = readers[d.name] ?? []
+        if !readBy.isEmpty && readBy.allSatisfy(skipped.contains) {
+          skipped.insert(i)
+          changed = true
+        }
+      }
+    }
+    return skipped
   }
 }

@@ -28,13 +28,18 @@ enum TFDataType {
   /// `DataType 9 (int64)`: a DataType code with TensorFlow's name for it when it is one
   /// Backprop has no dtype for, and the dtypes it computes, for import errors.
   static func describe(_ code: Int64) -> String {
-    let names: [Int64: String] = [
-      4: "uint8", 5: "int16", 6: "int8", 7: "string", 8: "complex64", 9: "int64", 14: "bfloat16", 17: "uint16",
-      18: "complex128", 19: "float16", 20: "resource", 21: "variant", 22: "uint32", 23: "uint64",
-    ]
     let name = names[code > 100 ? code - 100 : code].map { " (\($0))" } ?? ""
     return "DataType \(code)\(name); Backprop computes float32, float64, int32 and bool"
   }
+
+  /// TensorFlow's names of the DataTypes Backprop has no dtype for.
+  static let names: [Int64: String] = [
+    4: "uint8", 5: "int16", 6: "int8", 7: "string", 8: "complex64", 9: "int64", 14: "bfloat16", 17: "uint16",
+    18: "complex128", 19: "float16", 20: "resource", 21: "variant", 22: "uint32", 23: "uint64",
+  ]
+
+  /// `string`, or `DataType 99` for a code without a name here.
+  static func name(_ code: Int64) -> String { names[code > 100 ? code - 100 : code] ?? "DataType \(code)" }
 
   /// The dtype of a TF DataType (reference types `DT_*_REF` = value + 100 map to their base).
   static func dtype(_ code: Int64) -> DType? {

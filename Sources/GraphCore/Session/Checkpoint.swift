@@ -1,4 +1,5 @@
 import ArrayCore
+import RealModule
 
 /// Saves and restores the values of a session's variables in the safetensors format, so that a
 /// run can stop and resume exactly, and Python's `safetensors` and NumPy can read the files.
@@ -194,6 +195,86 @@ public enum Checkpoint {
   public static func restore(session: Session, from path: String) throws -> [String: String] {
     let file = Session.isModelDirectory(path) ? path + "/" + Session.ModelFiles.variables : path
     return try restore(session: session, from: SafetensorsFile(contentsOfFile: file), source: file)
+  }
+}
+
+extension Checkpoint {
+  /// Restores `session`'s variables from a TensorFlow checkpoint, by variable name: the prefix
+  /// `tf.compat.v1.train.Saver.save` returns (`model.ckpt`, whose files are `model.ckpt.index`
+  /// and `model.ckpt.data-00000-of-00001`; see ``ArrayCore/TensorBundle``). So a TF1 graph
+  /// imported with ``Graph/init(graphDef:source:)`` goes on from the values TensorFlow trained,
+  /// optimizer slots included. The file must hold exactly the graph's variables, as
+  /// ``restore(session:from:source:)`` checks a safetensors file, with two conversions:
+  ///
+  /// - an int64 tensor (TensorFlow's `global_step`) restores into a float64 variable (the step
+  ///   counter the importer made of it) when its values are integers of at most 2⁵³ in magnitude;
+  /// - the step counter of an imported Adam update, which TensorFlow's file does not have, is set
+  ///   from TensorFlow's `beta1_power` (`β₁ᵗ⁺¹` after `t` steps): `t = log(β₁ᵗ⁺¹) / log β₁ − 1`,
+  ///   rounded, so the bias correction goes on where TensorFlow's was.
+  ///
+  /// Nothing changes when anything does not fit.
+  /// - Throws: ``ArrayCore/ArrayFileError`` when the files cannot be read or are not a valid
+  ///   bundle, ``CheckpointError`` listing every difference.
+  public static func restore(session: Session, fromTensorFlow prefix: String) throws {
+    try restore(session: session, from: TensorBundle(prefix: prefix), source: prefix)
+  }
+
+  /// ``restore(session:fromTensorFlow:)`` from a bundle already read (`source` names it in errors).
+  /// - Throws: ``CheckpointError`` listing every difference; nothing changes then.
+  public static func restore(session: Session, from bundle: TensorBundle, source: String) throws {
+    let graph = session.graph
+    let variables = graph.variables
+    var missing: [String] = [], mismatched: [CheckpointError.Mismatch] = []
+    var updates: [(Tensor, NDArray)] = []
+    func describe(_ value: TensorBundle.Value) -> String {
+      switch value {
+      case .array(let a): "\(a.dtype) \(a.shape)"
+      case let .int64(_, shape): "int64 \(shape)"
+      case let .unsupported(code, shape): "\(TFDataType.name(code)) \(shape)"
+      }
+    }
+    for v in variables {
+      let name = v.operation.name
+      if let (betaPower, beta) = graph.tensorFlowStepCounters[name], bundle.tensors[name] == nil {
+        guard let saved = bundle.tensors[betaPower] else {
+          missing.append("\(name) (from TensorFlow's \(betaPower))")
+          continue
+        }
+        let exponent: Double? =
+          if case .array(let p) = saved, p.dtype.isFloatingPoint, p.shape.elementCount == 1, p.scalarValue > 0, beta > 0, beta < 1 {
+            Double.log(p.scalarValue) / Double.log(beta)
+          } else { nil }
+        guard let exponent, exponent.isFinite, exponent >= 0.75, abs(exponent - exponent.rounded()) <= 0.25 else {
+          mismatched.append(.init(name: betaPower, expected: "β₁^(t+1) = \(beta)^(t+1) for a whole t ≥ 0", found: describe(saved)))
+          continue
+        }
+        updates.append((v, NDArray(scalar: exponent.rounded() - 1, dtype: .float64)))
+        continue
+      }
+      guard let saved = bundle.tensors[name] else {
+        missing.append(name)
+        continue
+      }
+      var value: NDArray?
+      switch saved {
+      case .array(let a): value = a
+      case let .int64(values, shape):
+        if v.dtype == .float64, values.allSatisfy({ $0.magnitude <= 1 << 53 }) { value = NDArray(values.map { Double($0) }, shape: shape) }
+      case .unsupported: value = nil
+      }
+      guard let value, value.dtype == v.dtype, v.shape.accepts(value.shape) else {
+        mismatched.append(.init(name: name, expected: "\(v.dtype) \(v.shape)", found: describe(saved)))
+        continue
+      }
+      updates.append((v, value))
+    }
+    let names = Set(variables.map(\.operation.name))
+    // `tf.train.Checkpoint`'s object graph (a string tensor) is no variable.
+    let unexpected = bundle.sortedNames.filter { !names.contains($0) && $0 != "_CHECKPOINTABLE_OBJECT_GRAPH" }
+    guard missing.isEmpty, unexpected.isEmpty, mismatched.isEmpty else {
+      throw CheckpointError(source: source, missing: missing, unexpected: unexpected, mismatched: mismatched)
+    }
+    try session.setValues(updates)
   }
 }
 
