@@ -456,3 +456,45 @@ import Testing
     #expect(throws: ShapeError.self) { try Kernels.select(NDArray(scalar: true), x, NDArray([1.0, 2.0], shape: [2, 1]), into: &out) }
   }
 }
+
+/// `Kernels.transpose` against the definition `out[i₀, …] = a[j]` with `j[perm[k]] = i_k`,
+/// computed index by index: every permutation of ranks 2 to 4, sizes that are not multiples of
+/// the 64-byte tiles (and 1, which the tiled path skips as the source's contiguous axis), for
+/// elements of 1, 4 and 8 bytes.
+@Suite struct TransposeKernelTests {
+  static func permutations(_ n: Int) -> [[Int]] {
+    n == 0 ? [[]] : permutations(n - 1).flatMap { p in (0...p.count).map { i in var q = p; q.insert(n - 1, at: i); return q } }
+  }
+
+  @Test func transposeMatchesTheDefinition() throws {
+    var rng = SeededGenerator(seed: 13)
+    for shape in [[37, 41], [1, 70], [70, 1], [3, 17, 33], [2, 1, 19, 5], [5, 23, 2, 18]] {
+      let count = shape.reduce(1, *)
+      let values = (0..<count).map { _ in Double(rng.choice(1000)) - 500 }
+      for dtype in [DType.bool, .float32, .float64] {
+        let a = NDArray(converting: dtype == .bool ? values.map { $0 > 0 ? 1 : 0 } : values, shape: Shape(shape), dtype: dtype)
+        let flat = a.doubles
+        let strides = Shape(shape).strides
+        for perm in Self.permutations(shape.count) {
+          var out = NDArray()
+          try Kernels.transpose(a, permutation: perm, into: &out)
+          let outShape = perm.map { shape[$0] }
+          #expect(out.shape == Shape(outShape))
+          let got = out.doubles
+          var index = [Int](repeating: 0, count: shape.count)
+          var mismatches = 0
+          for position in 0..<count {
+            var rest = position
+            for k in stride(from: outShape.count - 1, through: 0, by: -1) {
+              index[perm[k]] = rest % outShape[k]
+              rest /= outShape[k]
+            }
+            let source = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }
+            if got[position] != flat[source] { mismatches += 1 }
+          }
+          #expect(mismatches == 0, "\(dtype) \(shape) permuted \(perm)")
+        }
+      }
+    }
+  }
+}

@@ -39,6 +39,13 @@ extension Kernels {
       inner &*= shape[first]
     }
     let contiguous = si == 1 && di == 1
+    // A transpose: the destination's last axis is contiguous, the source's is not, and another
+    // axis is contiguous in the source. Copied in square tiles, so that both sides' cache lines
+    // are used whole (element by element, each source read touched a new line).
+    if first == rank - 1, di == 1, si != 1, let p = (0..<(rank - 1)).last(where: { sStrides[$0] == 1 && shape[$0] > 1 }) {
+      transposeTiles(T.self, shape, src, sOff, sStrides, dst, dOff, dStrides, across: p)
+      return
+    }
     var counter = [Int](repeating: 0, count: rank)
     var s = sOff, d = dOff
     for _ in 0..<(count / inner) {
@@ -58,6 +65,49 @@ extension Kernels {
         if counter[k] < shape[k] { break }
         s -= sStrides[k] * shape[k]
         d -= dStrides[k] * shape[k]
+        counter[k] = 0
+        k -= 1
+      }
+    }
+  }
+
+  /// ``typedCopy(_:_:_:_:_:_:_:_:)`` when axis `p` is contiguous in the source and the last axis
+  /// in the destination: for each index of the other axes, the `shape[p] × shape[last]` block is
+  /// copied in tiles of 64 bytes by 64 bytes' worth of elements, `dst[a·dStrides[p] + b] =
+  /// src[a + b·sStrides[last]]` (the order of the copies does not change what is copied).
+  @inlinable static func transposeTiles<T: FixedWidthInteger>(
+    _: T.Type, _ shape: [Int], _ src: UnsafeRawPointer, _ sOff: Int, _ sStrides: [Int],
+    _ dst: UnsafeMutableRawPointer, _ dOff: Int, _ dStrides: [Int], across p: Int
+  ) {
+    let rank = shape.count
+    let rows = shape[p], columns = shape[rank - 1]
+    let sColumn = sStrides[rank - 1], dRow = dStrides[p]
+    let tile = Swift.max(1, 64 / MemoryLayout<T>.size)
+    let outerAxes = (0..<(rank - 1)).filter { $0 != p }
+    let outerCount = outerAxes.reduce(1) { $0 * shape[$1] }
+    let source = src.assumingMemoryBound(to: T.self), target = dst.assumingMemoryBound(to: T.self)
+    var counter = [Int](repeating: 0, count: outerAxes.count)
+    var s = sOff, d = dOff
+    for _ in 0..<outerCount {
+      for a0 in stride(from: 0, to: rows, by: tile) {
+        let a1 = Swift.min(a0 + tile, rows)
+        for b0 in stride(from: 0, to: columns, by: tile) {
+          let b1 = Swift.min(b0 + tile, columns)
+          for a in a0..<a1 {
+            let from = source + (s &+ a), to = target + (d &+ a &* dRow)
+            for b in b0..<b1 { to[b] = from[b &* sColumn] }
+          }
+        }
+      }
+      var k = outerAxes.count - 1
+      while k >= 0 {
+        let axis = outerAxes[k]
+        counter[k] += 1
+        s += sStrides[axis]
+        d += dStrides[axis]
+        if counter[k] < shape[axis] { break }
+        s -= sStrides[axis] * shape[axis]
+        d -= dStrides[axis] * shape[axis]
         counter[k] = 0
         k -= 1
       }
