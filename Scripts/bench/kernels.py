@@ -1,7 +1,7 @@
 """Kernels in NumPy: the `backprop bench` kernel workloads (SGEMM and DGEMM GFLOP/s at 64..2048, SGEMM at
 the training shapes 32x64 by 64x128, 128x1600 by 1600x10, matrix-vector and vector-matrix;
 elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6, layer normalization and
-the maximum of each row of 256x1024, and whole operations on 256x1024: exp, log, tanh, sigmoid,
+the maximum of each row of 256x1024, and whole operations on 256x1024: exp, log, sqrt, tanh, sigmoid,
 softmaxes, sigmoid cross-entropy, argMax, concat, transpose) in NumPy/OpenBLAS.
 
 Usage (the driver Scripts/bench/peers.sh runs it, with OPENBLAS_NUM_THREADS etc. set and
@@ -47,7 +47,7 @@ PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") fo
     ("layer norm 256x1024, float32", "layer norm 256x1024, float32"),
     ("max of each row 256x1024, float32", "max of each row 256x1024, float32"),
 ] + [(f"op {label}, 256x1024 float32", f"op {label}, 256x1024 float32") for label in (
-    "exp", "log of abs(x)", "tanh", "sigmoid", "softmax, last axis", "log-softmax, last axis", "softmax, first axis",
+    "exp", "log of abs(x)", "sqrt of abs(x)", "tanh", "sigmoid", "softmax, last axis", "log-softmax, last axis", "softmax, first axis",
     "sigmoid cross-entropy", "argMax, last axis", "concat, last axis", "transpose")]
 
 
@@ -140,6 +140,7 @@ def main():
     operations = {
         "exp": lambda: np.exp(rows),
         "log of abs(x)": lambda: np.log(np.abs(rows)),
+        "sqrt of abs(x)": lambda: np.sqrt(np.abs(rows)),
         "tanh": lambda: np.tanh(rows),
         "sigmoid": lambda: 1 / (1 + np.exp(-rows)),
         "softmax, last axis": lambda: softmax(rows, 1),

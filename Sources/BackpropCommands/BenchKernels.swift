@@ -119,6 +119,7 @@ extension BenchCommand {
     let operationRows: [(String, (Tensor, Tensor) throws -> Tensor)] = [
       ("exp", { a, _ in try exp(a) }),
       ("log of abs(x)", { a, _ in try log(abs(a)) }),
+      ("sqrt of abs(x)", { a, _ in try sqrt(abs(a)) }),
       ("tanh", { a, _ in try tanh(a) }),
       ("sigmoid", { a, _ in try sigmoid(a) }),
       ("softmax, last axis", { a, _ in try softmax(a) }),

@@ -60,6 +60,17 @@ DEFINE_BINARY(double, d)
     for (long i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : (T)0;                          \
   }                                                                                      \
   BP_DISPATCH_VOID(bp_##P##_relu, (long n, const T *x, T *y), (n, x, y))                  \
+  /* √x and 1/√x, each operation correctly rounded (the builtin has no errno, so it        \
+     vectorizes; Swift's squareRoot() gives the same bits one value at a time). */         \
+  BP_INLINE void bp_##P##_sqrt_body(long n, const T *x, T *y) {                          \
+    for (long i = 0; i < n; i++) y[i] = __builtin_elementwise_sqrt(x[i]);               \
+  }                                                                                      \
+  BP_DISPATCH_VOID(bp_##P##_sqrt, (long n, const T *x, T *y), (n, x, y))                  \
+  BP_INLINE void bp_##P##_rsqrt_body(long n, const T *x, T *y) {                         \
+    _Pragma("clang fp contract(off)")                                                    \
+    for (long i = 0; i < n; i++) y[i] = (T)1 / __builtin_elementwise_sqrt(x[i]);        \
+  }                                                                                      \
+  BP_DISPATCH_VOID(bp_##P##_rsqrt, (long n, const T *x, T *y), (n, x, y))                 \
   BP_INLINE void bp_##P##_affine_rows_body(long rows, long cols, const T *restrict x, const T *restrict m, \
                                            const T *restrict k, const T *restrict c0, long cs, int relu, \
                                            T *restrict y) {                                      \

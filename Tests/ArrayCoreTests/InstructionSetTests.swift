@@ -175,6 +175,10 @@ import Testing
       results.append(out)
       try Kernels.relu(x, into: &out)
       results.append(out)
+      try Kernels.squareRoot(y, into: &out)
+      results.append(out)
+      try Kernels.reciprocalSquareRoot(y, into: &out)
+      results.append(out)
       Kernels.sum(x, axes: [0], keepDims: false, into: &out)
       results.append(out)
       var m = y, v = y, p = x

@@ -359,6 +359,20 @@ extension Kernels {
     }
   }
 
+  /// `out[i] = √x[i]`, vectorized; correctly rounded, so the bits of `squareRoot()` on each
+  /// element (a negative gives NaN).
+  /// - Throws: ``ShapeError`` when `x` is not a float array.
+  public static func squareRoot(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
+    try mapKernel(x, "sqrt", &out, bp_s_sqrt, bp_d_sqrt)
+  }
+
+  /// `out[i] = 1 / √x[i]`, vectorized: the square root and the division each correctly
+  /// rounded, so the bits of `1 / x.squareRoot()` on each element.
+  /// - Throws: ``ShapeError`` when `x` is not a float array.
+  public static func reciprocalSquareRoot(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
+    try mapKernel(x, "rsqrt", &out, bp_s_rsqrt, bp_d_rsqrt)
+  }
+
   /// ReLU's gradient as a plan fuses a `Sign` and a `Mul`: `out[i] = t[i] · sign(x[i])`, or
   /// `sign(x[i]) · t[i]` when `signFirst` (the product's operand order kept), with
   /// `sign(x) = x > 0 ? 1 : (x < 0 ? −1 : x)`, in one pass (float and double).

@@ -234,6 +234,11 @@ void bp_d_softmax(long outer, long n, long inner, const double *x, double *y, in
 
 /// y[i] = x[i] > 0 ? x[i] : 0 for i < n (NaN gives 0).
 void bp_s_relu(long n, const float *x, float *y);
+/// `y[i] = √x[i]` and `y[i] = 1 / √x[i]` (each operation correctly rounded), vectorized.
+void bp_s_sqrt(long n, const float *x, float *y);
+void bp_d_sqrt(long n, const double *x, double *y);
+void bp_s_rsqrt(long n, const float *x, float *y);
+void bp_d_rsqrt(long n, const double *x, double *y);
 void bp_d_relu(long n, const double *x, double *y);
 /// `y[r, i] = (x[r, i]·k[i]) + c[r·cs + i]`, each operation rounded (no FMA), then `max(·, 0)`
 /// as `bp_s_relu` computes it when `relu` is 1: a per-channel scale over `rows` rows of `cols`,

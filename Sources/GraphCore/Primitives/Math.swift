@@ -103,6 +103,9 @@ public struct Sqrt: UnaryFunction {
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { x.squareRoot() }
   /// `g / (y + y)` (`y + y` is `2y` exactly, without a constant operand).
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g / (y + y) }
+  /// The vectorized kernel (``ArrayCore/Kernels/squareRoot(_:into:)``): the bits of
+  /// ``callAsFunction(_:)``.
+  public func evaluate(_ x: NDArray, into out: inout NDArray) throws { try Kernels.squareRoot(x, into: &out) }
 }
 /// Elementwise square root, `√x` (`tf.sqrt`).
 public func sqrt(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
@@ -295,6 +298,9 @@ public struct ReciprocalSquareRoot: UnaryFunction {
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { 1 / x.squareRoot() }
   /// `g · y³ · (-½)`.
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * (y * square(y)) * -0.5 }
+  /// The vectorized kernel (``ArrayCore/Kernels/reciprocalSquareRoot(_:into:)``): the bits of
+  /// ``callAsFunction(_:)``.
+  public func evaluate(_ x: NDArray, into out: inout NDArray) throws { try Kernels.reciprocalSquareRoot(x, into: &out) }
 }
 /// Elementwise reciprocal square root, `1 / √x` (`tf.math.rsqrt`).
 public func rsqrt(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
