@@ -1,11 +1,12 @@
 #!/bin/sh
-# Checks transcendental.c (exp, sigmoid, tanh, softmax) as SwiftPM's release build compiles it
+# Checks transcendental.c (exp, sigmoid, tanh, log, log1p, softplus, sigmoid cross-entropy,
+# softmax) as SwiftPM's release build compiles it
 # (-O2, the toolchain's clang: vectorized, where an FMA contraction would show), which the debug
 # test build (-O0, scalar) cannot: on every instruction set this CPU has, the array kernels give
 # the scalar functions' bits over a sweep (every 997th float32 bit pattern; 2e6 float64 values
 # across exp's range), softmax gives the same bits on every instruction set (rows, axis 0, a
-# middle axis), and float64 exp's worst error against x87 `expl` (64-bit significand) over 2e7
-# values is below 1 ulp. A thread split is a reversed piece order here (pieces are independent;
+# middle axis), and float64 exp's, log's and log1p's worst errors against x87 `expl`, `logl`
+# and `log1pl` (64-bit significand) over 2e7 values each are below 1 ulp. A thread split is a reversed piece order here (pieces are independent;
 # bp_parallel_for and bp_for_pieces are stubbed so).
 # Seconds; x86-64 only (elsewhere it says so and passes).
 set -eu
@@ -44,21 +45,37 @@ int main(void) {
   for (uint64_t b = 0; b <= 0xffffffffULL; b += 997) { uint32_t u = (uint32_t)b; memcpy(&xf[i++], &u, 4); }
   const long nd = 2000000;
   double *xd = malloc(nd * 8), *sd = malloc(nd * 8), *yd = malloc(nd * 8);
-  for (i = 0; i < nd; i++) { xd[i] = -746 + 1457.0 * i / nd + (i % 7) * 1e-9; sd[i] = xd[i] / 700; }
+  double *ld = malloc(nd * 8), *zd = malloc(nd * 8);
+  float *zf = malloc(n * 4);
+  for (i = 0; i < nd; i++) {
+    xd[i] = -746 + 1457.0 * i / nd + (i % 7) * 1e-9; sd[i] = xd[i] / 700; zd[i] = (double)(i % 11) / 10;
+    uint64_t u = 0x0000100000000000ULL + (uint64_t)i * 0x0000488c2a7f3ULL * 0x1000ULL; /* every exponent, both signs */
+    memcpy(&ld[i], &u, 8);
+  }
+  for (i = 0; i < n; i++) zf[i] = (float)(i % 11) / 10;
   int isas[3] = {BP_ISA_PORTABLE, BP_ISA_AVX2, BP_ISA_AVX512}, count = 1;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) count = 2;
   if (count == 2 && __builtin_cpu_supports("avx512f")) count = 3;
   for (int s = 0; s < count; s++) {
     isa = isas[s];
-    long bad[5] = {0};
+    long bad[13] = {0};
     bp_s_exp(n, xf, yf); for (i = 0; i < n; i++) { float e = bp_s_exp1(xf[i]); bad[0] += memcmp(&e, &yf[i], 4) != 0; }
     bp_s_sigmoid(n, xf, yf); for (i = 0; i < n; i++) { float e = bp_s_sigmoid1(xf[i]); bad[1] += memcmp(&e, &yf[i], 4) != 0; }
     bp_s_tanh(n, xf, yf); for (i = 0; i < n; i++) { float e = bp_s_tanh1(xf[i]); bad[2] += memcmp(&e, &yf[i], 4) != 0; }
     bp_d_exp(nd, xd, yd); for (i = 0; i < nd; i++) { double e = bp_d_exp1(xd[i]); bad[3] += memcmp(&e, &yd[i], 8) != 0; }
     bp_d_sigmoid(nd, sd, yd); for (i = 0; i < nd; i++) { double e = bp_d_sigmoid1(sd[i]); bad[4] += memcmp(&e, &yd[i], 8) != 0; }
-    printf("isa %d, array against scalar, values differing: float exp %ld, sigmoid %ld, tanh %ld; double exp %ld, sigmoid %ld\n",
-           isa, bad[0], bad[1], bad[2], bad[3], bad[4]);
-    for (int k = 0; k < 5; k++) failures += bad[k] != 0;
+    bp_s_log(n, xf, yf); for (i = 0; i < n; i++) { float e = bp_s_log1(xf[i]); bad[5] += memcmp(&e, &yf[i], 4) != 0; }
+    bp_s_log1p(n, xf, yf); for (i = 0; i < n; i++) { float e = bp_s_log1p1(xf[i]); bad[6] += memcmp(&e, &yf[i], 4) != 0; }
+    bp_s_softplus(n, xf, yf); for (i = 0; i < n; i++) { float e = bp_s_softplus1(xf[i]); bad[7] += memcmp(&e, &yf[i], 4) != 0; }
+    bp_s_sigmoid_xent(n, xf, zf, yf); for (i = 0; i < n; i++) { float e = bp_s_sigmoid_xent1(xf[i], zf[i]); bad[8] += memcmp(&e, &yf[i], 4) != 0; }
+    bp_d_log(nd, ld, yd); for (i = 0; i < nd; i++) { double e = bp_d_log1(ld[i]); bad[9] += memcmp(&e, &yd[i], 8) != 0; }
+    bp_d_log1p(nd, ld, yd); for (i = 0; i < nd; i++) { double e = bp_d_log1p1(ld[i]); bad[10] += memcmp(&e, &yd[i], 8) != 0; }
+    bp_d_softplus(nd, sd, yd); for (i = 0; i < nd; i++) { double e = bp_d_softplus1(sd[i]); bad[11] += memcmp(&e, &yd[i], 8) != 0; }
+    bp_d_sigmoid_xent(nd, sd, zd, yd); for (i = 0; i < nd; i++) { double e = bp_d_sigmoid_xent1(sd[i], zd[i]); bad[12] += memcmp(&e, &yd[i], 8) != 0; }
+    printf("isa %d, array against scalar, values differing: float exp %ld, sigmoid %ld, tanh %ld, log %ld, log1p %ld, softplus %ld, "
+           "sigmoid cross-entropy %ld; double exp %ld, sigmoid %ld, log %ld, log1p %ld, softplus %ld, sigmoid cross-entropy %ld\n",
+           isa, bad[0], bad[1], bad[2], bad[5], bad[6], bad[7], bad[8], bad[3], bad[4], bad[9], bad[10], bad[11], bad[12]);
+    for (int k = 0; k < 13; k++) failures += bad[k] != 0;
   }
   const long R = 256, C = 1024, m = R * C;
   float *x = malloc(m * 4), *y[3];
@@ -95,6 +112,27 @@ int main(void) {
   }
   printf("float64 exp: worst error %.3f ulp against expl (at %a)\n", worst, at);
   failures += worst >= 1;
+  for (int f = 0; f < 2; f++) {
+    worst = 0, at = 0;
+    srand(7);
+    for (i = 0; i < 20000000; i++) {
+      /* log: every binade of the normals and subnormals, and [0.5, 2] densely; log1p: (-1, 1) densely, then every binade */
+      const double r = (double)rand() / RAND_MAX;
+      double v;
+      if (f == 0) v = (i % 2) ? ldexp(1 + r, (int)(rand() % 2098) - 1074) : 0.5 + 1.5 * r;
+      else v = (i % 4 == 1) ? ldexp(1 + r, (int)(rand() % 1100) - 1074) : ((i % 4 == 3) ? ldexp(1 + r, (int)(rand() % 1024)) : r * 2 - 1);
+      const long double ref = f == 0 ? logl((long double)v) : log1pl((long double)v);
+      if (ref == 0 || isinf((double)ref) || v == -1) continue;
+      int e;
+      frexpl(ref, &e);
+      const long double ulp = ldexpl(1.0L, e - 53 < -1074 ? -1074 : e - 53);
+      const double got = f == 0 ? bp_d_log1(v) : bp_d_log1p1(v);
+      const double err = (double)(fabsl((long double)got - ref) / ulp);
+      if (err > worst) { worst = err; at = v; }
+    }
+    printf("float64 %s: worst error %.3f ulp against %s (at %a)\n", f ? "log1p" : "log", worst, f ? "log1pl" : "logl", at);
+    failures += worst >= 1;
+  }
   return failures != 0;
 }
 EOF

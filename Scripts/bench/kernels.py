@@ -2,7 +2,7 @@
 the training shapes 32x64 by 64x128, 128x1600 by 1600x10, matrix-vector and vector-matrix;
 elementwise GB/s: a*x+b at 1e6 and 1e7 float32, x+y, relu and sum at 1e6, layer normalization and
 the maximum of each row of 256x1024, and whole operations on 256x1024: exp, log, sqrt, tanh, sigmoid,
-softmaxes, sigmoid cross-entropy, argMax, concat, transpose) in NumPy/OpenBLAS.
+softmaxes, sigmoid cross-entropy, log1p, softplus, argMax, concat, transpose) in NumPy/OpenBLAS.
 
 Usage (the driver Scripts/bench/peers.sh runs it, with OPENBLAS_NUM_THREADS etc. set and
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from the environment before NumPy is imported):
@@ -48,7 +48,7 @@ PAIRS = [(f"{p} {n}x{n}x{n}", f"{p} {n}x{n}x{n}") for p in ("sgemm", "dgemm") fo
     ("max of each row 256x1024, float32", "max of each row 256x1024, float32"),
 ] + [(f"op {label}, 256x1024 float32", f"op {label}, 256x1024 float32") for label in (
     "exp", "log of abs(x)", "sqrt of abs(x)", "tanh", "sigmoid", "softmax, last axis", "log-softmax, last axis", "softmax, first axis",
-    "sigmoid cross-entropy", "argMax, last axis", "concat, last axis", "transpose")]
+    "sigmoid cross-entropy", "log1p of y", "softplus", "argMax, last axis", "concat, last axis", "transpose")]
 
 
 def main():
@@ -147,6 +147,8 @@ def main():
         "log-softmax, last axis": lambda: log_softmax(rows),
         "softmax, first axis": lambda: softmax(rows, 0),
         "sigmoid cross-entropy": lambda: np.maximum(rows, 0) - rows * ys + np.log1p(np.exp(-np.abs(rows))),
+        "log1p of y": lambda: np.log1p(ys),
+        "softplus": lambda: np.maximum(rows, 0) + np.log1p(np.exp(-np.abs(rows))),
         "argMax, last axis": lambda: rows.argmax(axis=1).astype(np.float32),
         "concat, last axis": lambda: np.concatenate([rows, ys], axis=1),
         "transpose": lambda: np.ascontiguousarray(rows.T),

@@ -126,6 +126,8 @@ extension BenchCommand {
       ("log-softmax, last axis", { a, _ in try logSoftmax(a) }),
       ("softmax, first axis", { a, _ in try softmax(a, axis: 0) }),
       ("sigmoid cross-entropy", { a, b in try sigmoidCrossEntropyWithLogits(logits: a, labels: b) }),
+      ("log1p of y", { _, b in try log1p(b) }),
+      ("softplus", { a, _ in try softplus(a) }),
       ("argMax, last axis", { a, _ in try cast(argMax(a), to: .float32) }),
       ("concat, last axis", { a, b in try concat([a, b], axis: 1) }),
       ("transpose", { a, _ in try transpose(a) }),

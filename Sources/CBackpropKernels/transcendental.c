@@ -143,18 +143,242 @@ BP_INLINE float bp_tanh_s_core(float value) {
   return (float)__builtin_copysign(e / (e + 2.0), (double)value);
 }
 
+// MARK: Logarithms
+
+// The logarithm (method, fdlibm's e_log.c and s_log1p.c, rewritten branch-free for the
+// vectorizer): x = 2ᵏ·m with m in [√2/2, √2) (k from the bits of x minus those of √2/2, so the
+// mantissa range is centred on 1), f = m − 1 (exact), s = f / (2 + f), and
+//   ln(1 + f) = 2s + s·R(s²),  R(z) = Lg1·z + Lg2·z² + … + Lg7·z⁷ ≈ 2z/3 + 2z²/5 + …
+// (a minimax fit, |error| < 2^−58.45 on [0, 0.1716²]), evaluated as f − (f²/2 − s·(f²/2 + R))
+// (2s = f − s·f and s·f = f²/2 − s·f²/2), R as its odd and even parts (Estrin-like, in w = z²).
+// ln x = k·ln2_hi + (that, with k·ln2_lo added to its small part): k·ln2_hi is exact.
+// Lg1…Lg7 are fdlibm's (Sun Microsystems, e_log.c: Lg1 = 0x3FE5555555555593, Lg2 =
+// 0x3FD999999997FA04, Lg3 = 0x3FD2492494229359, Lg4 = 0x3FCC71C51D8E78AF, Lg5 =
+// 0x3FC7466496CB03DE, Lg6 = 0x3FC39A09D078C69F, Lg7 = 0x3FC2F112DF3E5244), as are ln2_hi/lo.
+// float64: subnormal x is scaled by 2⁵⁴ first (k − 54). Within 1 ulp (Scripts/check_transcendental.sh
+// measures it against x87 logl). float32: the same in double (a float is never a subnormal
+// double), rounded to float once: the correctly rounded result except within ~1e-7 ulp of a tie.
+// log1p x: u = 1 + x, its k and m as above; when k = 0 (u in [√2/2, √2)) f = x itself, else
+// f = m − 1 and c = (the rounding error of 1 + x) / u (1 − (u − x) for k ≥ 2, x − (u − 1)
+// otherwise, both exact), added with k·ln2_lo: ln(1 + x) = ln u + c/u to first order.
+// |x| < 2⁻⁵⁴ gives x (±0 and subnormals included).
+// Edges (as Swift's log and log(onePlus:)): log(±0) = −∞, log(x < 0) = NaN, log(+∞) = +∞,
+// log1p(−1) = −∞, log1p(x < −1) = NaN, log1p(+∞) = +∞, NaN → NaN.
+
+#define BP_LG1 0x1.5555555555593p-1
+#define BP_LG2 0x1.999999997fa04p-2
+#define BP_LG3 0x1.2492494229359p-2
+#define BP_LG4 0x1.c71c51d8e78afp-3
+#define BP_LG5 0x1.7466496cb03dep-3
+#define BP_LG6 0x1.39a09d078c69fp-3
+#define BP_LG7 0x1.2f112df3e5244p-3
+// The bits of √2/2 rounded to double.
+#define BP_SQRT_HALF_BITS 0x3fe6a09e667f3bcdULL
+
+// k·ln 2 + ln(1 + f) for f in [√2/2 − 1, √2 − 1), with c added to the small part (log1p's
+// correction; 0 for log).
+BP_INLINE double bp_log_reduced(double f, double dk, double c) {
+  _Pragma("clang fp contract(off)")
+  const double s = f / (2.0 + f), z = s * s, w = z * z;
+  const double odd = z * (BP_LG1 + w * (BP_LG3 + w * (BP_LG5 + w * BP_LG7)));
+  const double even = w * (BP_LG2 + w * (BP_LG4 + w * BP_LG6));
+  const double r = odd + even, hfsq = (0.5 * f) * f;
+  return dk * BP_LN2_HI + (f - (hfsq - (s * (hfsq + r) + (dk * BP_LN2_LO + c))));
+}
+
+// k (centred: m = x / 2ᵏ in [√2/2, √2)) as a double, and m, for positive finite normal x's bits
+// u; kb = k + 1023 (unsigned arithmetic and a logical shift, and kb to a double through the bits
+// of 2⁵² + kb: AVX2 and AVX-512F have no 64-bit arithmetic shift or integer-to-double conversion).
+#define BP_LOG_SPLIT(u, kb, dk, m)                                                         \
+  const uint64_t kb = ((u) - BP_SQRT_HALF_BITS + (1023ULL << 52)) >> 52;                   \
+  const double dk = bp_double_from_bits(0x4330000000000000ULL | kb) - (0x1p52 + 1023.0);   \
+  const double m = bp_double_from_bits((u) - (kb << 52) + (1023ULL << 52));
+
+// The edges of ln x, given y for positive finite x (a NaN is returned quieted by an addition,
+// so that no path may hand back a signalling NaN's bits unchanged).
+BP_INLINE double bp_log_edges(double x, double y) {
+  return x > 0 ? (x < INFINITY ? y : x) : (x == 0 ? -INFINITY : (x < 0 ? __builtin_nan("") : x + x));
+}
+
+BP_INLINE double bp_log_d_core(double x) {
+  _Pragma("clang fp contract(off)")
+  const int sub = x < 0x1p-1022;
+  const uint64_t u = bp_double_bits(sub ? x * 0x1p54 : x);
+  BP_LOG_SPLIT(u, kb, dk, m)
+  return bp_log_edges(x, bp_log_reduced(m - 1.0, sub ? dk - 54.0 : dk, 0.0));
+}
+BP_INLINE float bp_log_s_core(float value) {
+  _Pragma("clang fp contract(off)")
+  const double x = (double)value;
+  const uint64_t u = bp_double_bits(x);
+  BP_LOG_SPLIT(u, kb, dk, m)
+  return (float)bp_log_edges(x, bp_log_reduced(m - 1.0, dk, 0.0));
+}
+
+BP_INLINE double bp_log1p_d_core(double x) {
+  _Pragma("clang fp contract(off)")
+  const double u = 1.0 + x;
+  const uint64_t ub = bp_double_bits(u);
+  BP_LOG_SPLIT(ub, kb, dk, m)
+  const double c = kb == 1023 ? 0.0 : (kb >= 1025 ? 1.0 - (u - x) : x - (u - 1.0)) / u;
+  const double y = bp_log_reduced(kb == 1023 ? x : m - 1.0, dk, c);
+  const double t = __builtin_fabs(x) < 0x1p-54 ? x : y;
+  return x > -1.0 ? (x < INFINITY ? t : x) : (x == -1.0 ? -INFINITY : (x < -1.0 ? __builtin_nan("") : x + x));
+}
+// float32: 1 + x is exact in double whenever k ≠ 0 (|x| > 0.29: x's last bit is far above 2⁻⁵²·u),
+// so c = 0 and there is no division for it.
+BP_INLINE float bp_log1p_s_core(float value) {
+  _Pragma("clang fp contract(off)")
+  const double x = (double)value, u = 1.0 + x;
+  const uint64_t ub = bp_double_bits(u);
+  BP_LOG_SPLIT(ub, kb, dk, m)
+  const double y = bp_log_reduced(kb == 1023 ? x : m - 1.0, dk, 0.0);
+  const double t = __builtin_fabs(x) < 0x1p-54 ? x : y;
+  return (float)(x > -1.0 ? (x < INFINITY ? t : x) : (x == -1.0 ? -INFINITY : (x < -1.0 ? __builtin_nan("") : x + x)));
+}
+
+// Softplus and the sigmoid cross-entropy as Softplus and SigmoidCrossEntropy (GraphCore) write
+// them, each operation rounded in the element type: max(x, 0) + log1p(e^(−|x|)) and
+// (max(x, 0) − x·z) + log1p(e^(−|x|)), max(x, 0) as Swift's max (0 ≥ x ? 0 : x; NaN stays).
+// A NaN x gives x + x (x quieted: which NaN an addition of two returns would depend on the
+// operand order a compiler picks).
+#define DEFINE_SOFTPLUS(T, P, FABS)                                             \
+  BP_INLINE T bp_softplus_##P##_exp(T x) { return bp_exp_##P##_core(-FABS(x)); } \
+  BP_INLINE T bp_softplus_##P##_finish(T x, T e) {                              \
+    _Pragma("clang fp contract(off)")                                           \
+    const T m = (T)0 >= x ? (T)0 : x;                                           \
+    const T y = m + bp_log1p_##P##_core(e);                                     \
+    return x != x ? x + x : y;                                                  \
+  }                                                                             \
+  BP_INLINE T bp_sigmoid_xent_##P##_finish(T x, T z, T e) {                     \
+    _Pragma("clang fp contract(off)")                                           \
+    const T m = (T)0 >= x ? (T)0 : x;                                           \
+    const T y = (m - x * z) + bp_log1p_##P##_core(e);                           \
+    return x != x ? x + x : y;                                                  \
+  }                                                                             \
+  BP_INLINE T bp_softplus_##P##_core(T x) { return bp_softplus_##P##_finish(x, bp_softplus_##P##_exp(x)); } \
+  BP_INLINE T bp_sigmoid_xent_##P##_core(T x, T z) {                            \
+    return bp_sigmoid_xent_##P##_finish(x, z, bp_softplus_##P##_exp(x));        \
+  }
+DEFINE_SOFTPLUS(float, s, __builtin_fabsf)
+DEFINE_SOFTPLUS(double, d, __builtin_fabs)
+
+// MARK: Maps
+
+// From this many elements a map is split over the threads, in pieces of MAP_PIECE elements
+// (each element is computed alone, so the split changes no bit).
+#define MAP_THREAD_ELEMENTS (64.0 * 1024.0)
+#define MAP_PIECE 4096
+
+typedef void (*bp_map_fn)(long n, const void *x, const void *z, void *y);
+typedef struct {
+  bp_map_fn fn;
+  long size;
+  const char *x, *z;
+  char *y;
+} bp_map_job;
+
+static void bp_map_part(void *context, long o, long l0, long lanes) {
+  (void)o;
+  const bp_map_job *j = context;
+  j->fn(lanes, j->x + l0 * j->size, j->z ? j->z + l0 * j->size : NULL, j->y + l0 * j->size);
+}
+
+// fn over n elements of `size` bytes (z: a second operand or NULL), split over the threads
+// from MAP_THREAD_ELEMENTS.
+static void bp_map_split(long n, long size, bp_map_fn fn, const void *x, const void *z, void *y) {
+  if (n <= 0) return;
+  if ((double)n < MAP_THREAD_ELEMENTS) {
+    fn(n, x, z, y);
+    return;
+  }
+  bp_map_job job = {fn, size, x, z, y};
+  bp_for_pieces(1, n, MAP_PIECE, (double)n, MAP_THREAD_ELEMENTS, bp_map_part, &job);
+}
+
 #define DEFINE_MAP(T, P, NAME, CORE)                                                   \
-  BP_INLINE void bp_##P##_##NAME##_body(long n, const T *x, T *y) {                    \
+  BP_INLINE void bp_##P##_##NAME##_run_body(long n, const T *x, T *y) {                \
     for (long i = 0; i < n; i++) y[i] = CORE(x[i]);                                    \
   }                                                                                    \
-  BP_DISPATCH_VOID(bp_##P##_##NAME, (long n, const T *x, T *y), (n, x, y))              \
+  static void bp_##P##_##NAME##_run(long n, const T *x, T *y);                         \
+  BP_DISPATCH_VOID(bp_##P##_##NAME##_run, (long n, const T *x, T *y), (n, x, y))        \
+  static void bp_##P##_##NAME##_piece(long n, const void *x, const void *z, void *y) {  \
+    (void)z;                                                                           \
+    bp_##P##_##NAME##_run(n, x, y);                                                    \
+  }                                                                                    \
+  void bp_##P##_##NAME(long n, const T *x, T *y) {                                     \
+    bp_map_split(n, sizeof(T), bp_##P##_##NAME##_piece, x, NULL, y);                   \
+  }                                                                                    \
   T bp_##P##_##NAME##1(T x) { return CORE(x); }
+
+#define DEFINE_MAP2(T, P, NAME, CORE)                                                  \
+  BP_INLINE void bp_##P##_##NAME##_run_body(long n, const T *x, const T *z, T *y) {    \
+    for (long i = 0; i < n; i++) y[i] = CORE(x[i], z[i]);                              \
+  }                                                                                    \
+  static void bp_##P##_##NAME##_run(long n, const T *x, const T *z, T *y);             \
+  BP_DISPATCH_VOID(bp_##P##_##NAME##_run, (long n, const T *x, const T *z, T *y), (n, x, z, y)) \
+  static void bp_##P##_##NAME##_piece(long n, const void *x, const void *z, void *y) {  \
+    bp_##P##_##NAME##_run(n, x, z, y);                                                 \
+  }                                                                                    \
+  void bp_##P##_##NAME(long n, const T *x, const T *z, T *y) {                         \
+    bp_map_split(n, sizeof(T), bp_##P##_##NAME##_piece, x, z, y);                      \
+  }                                                                                    \
+  T bp_##P##_##NAME##1(T x, T z) { return CORE(x, z); }
+
+
+// Softplus and the sigmoid cross-entropy in chunks of CHUNK elements, the exponentials first
+// into a buffer, then the rest: the same operations as the scalar function (the exponential
+// rounded to T either way), in two loops that vectorize better than one (measured: softplus of
+// 256x1024 floats 577 µs in one loop, 405 µs so; exp alone 152, log1p alone 225).
+#define CHUNK 512
+#define DEFINE_CHUNKED(T, P)                                                           \
+  BP_INLINE void bp_##P##_softplus_run_body(long n, const T *x, T *y) {                \
+    T e[CHUNK];                                                                        \
+    for (long i0 = 0; i0 < n; i0 += CHUNK) {                                           \
+      const long c = n - i0 < CHUNK ? n - i0 : CHUNK;                                  \
+      for (long i = 0; i < c; i++) e[i] = bp_softplus_##P##_exp(x[i0 + i]);           \
+      for (long i = 0; i < c; i++) y[i0 + i] = bp_softplus_##P##_finish(x[i0 + i], e[i]); \
+    }                                                                                  \
+  }                                                                                    \
+  static void bp_##P##_softplus_run(long n, const T *x, T *y);                         \
+  BP_DISPATCH_VOID(bp_##P##_softplus_run, (long n, const T *x, T *y), (n, x, y))        \
+  static void bp_##P##_softplus_piece(long n, const void *x, const void *z, void *y) {  \
+    (void)z;                                                                           \
+    bp_##P##_softplus_run(n, x, y);                                                    \
+  }                                                                                    \
+  void bp_##P##_softplus(long n, const T *x, T *y) {                                   \
+    bp_map_split(n, sizeof(T), bp_##P##_softplus_piece, x, NULL, y);                   \
+  }                                                                                    \
+  T bp_##P##_softplus1(T x) { return bp_softplus_##P##_core(x); }                      \
+  BP_INLINE void bp_##P##_sigmoid_xent_run_body(long n, const T *x, const T *z, T *y) { \
+    T e[CHUNK];                                                                        \
+    for (long i0 = 0; i0 < n; i0 += CHUNK) {                                           \
+      const long c = n - i0 < CHUNK ? n - i0 : CHUNK;                                  \
+      for (long i = 0; i < c; i++) e[i] = bp_softplus_##P##_exp(x[i0 + i]);           \
+      for (long i = 0; i < c; i++) y[i0 + i] = bp_sigmoid_xent_##P##_finish(x[i0 + i], z[i0 + i], e[i]); \
+    }                                                                                  \
+  }                                                                                    \
+  static void bp_##P##_sigmoid_xent_run(long n, const T *x, const T *z, T *y);         \
+  BP_DISPATCH_VOID(bp_##P##_sigmoid_xent_run, (long n, const T *x, const T *z, T *y), (n, x, z, y)) \
+  static void bp_##P##_sigmoid_xent_piece(long n, const void *x, const void *z, void *y) { \
+    bp_##P##_sigmoid_xent_run(n, x, z, y);                                             \
+  }                                                                                    \
+  void bp_##P##_sigmoid_xent(long n, const T *x, const T *z, T *y) {                   \
+    bp_map_split(n, sizeof(T), bp_##P##_sigmoid_xent_piece, x, z, y);                  \
+  }                                                                                    \
+  T bp_##P##_sigmoid_xent1(T x, T z) { return bp_sigmoid_xent_##P##_core(x, z); }
 
 DEFINE_MAP(float, s, exp, bp_exp_s_core)
 DEFINE_MAP(double, d, exp, bp_exp_d_core)
 DEFINE_MAP(float, s, sigmoid, bp_sigmoid_s_core)
 DEFINE_MAP(double, d, sigmoid, bp_sigmoid_d_core)
 DEFINE_MAP(float, s, tanh, bp_tanh_s_core)
+DEFINE_MAP(float, s, log, bp_log_s_core)
+DEFINE_MAP(double, d, log, bp_log_d_core)
+DEFINE_MAP(float, s, log1p, bp_log1p_s_core)
+DEFINE_MAP(double, d, log1p, bp_log1p_d_core)
+DEFINE_CHUNKED(float, s)
+DEFINE_CHUNKED(double, d)
 
 // MARK: Softmax
 

@@ -108,34 +108,228 @@ import Testing
     #expect(Kernels.sigmoid(Float(0)) == 0.5 && Kernels.sigmoid(0.0) == 0.5)
   }
 
+  /// Every binade of the doubles (normal and subnormal, random mantissas), [0.5, 2] densely
+  /// (where ln x is near 0), values next to 1, and the edges.
+  static let doubleLogSweep: [Double] = {
+    var xs: [Double] = []
+    var g = SeededGenerator(seed: 43)
+    for e in -1074...1023 {
+      for _ in 0..<100 { xs.append(Double(sign: .plus, exponent: e, significand: Double.random(in: 1..<2, using: &g))) }
+    }
+    for _ in 0..<300_000 { xs.append(Double.random(in: 0.5...2, using: &g)) }
+    for i in 1...2000 { xs += [1 + Double(i) * .ulpOfOne, 1 - Double(i) * .ulpOfOne / 2] }
+    xs += [0, -0, 1, -1, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude,
+           -.greatestFiniteMagnitude, Double.leastNormalMagnitude / 3, 2.squareRoot(), 0.5.squareRoot(), 2, 0.5]
+    return xs
+  }()
+
+  /// log1p's sweep: (−1, 1) densely, values next to −1 and 0, every binade of positive and
+  /// (above −1) negative values, and the edges.
+  static let doubleLog1pSweep: [Double] = {
+    var xs: [Double] = []
+    var g = SeededGenerator(seed: 47)
+    for _ in 0..<300_000 { xs.append(Double.random(in: -1...1, using: &g)) }
+    for e in -1074...1023 {
+      for _ in 0..<60 {
+        let v = Double(sign: .plus, exponent: e, significand: Double.random(in: 1..<2, using: &g))
+        xs.append(v)
+        if v < 1 { xs.append(-v) }
+      }
+    }
+    for i in 1...2000 { xs += [-1 + Double(i) * .ulpOfOne / 2, Double(i) * 1e-17, -Double(i) * 1e-17] }
+    xs += [0, -0, -1, -1.5, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,
+           .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 2.squareRoot() - 1, 0.5.squareRoot() - 1, 1, -0.5]
+    return xs
+  }()
+
+  /// A float32 function against the correctly rounded result (the `Double` function rounded to
+  /// `Float`): the worst distance in ulp and how many differ.
+  static func againstDouble(_ f: (Float) -> Float, _ reference: (Double) -> Double, _ xs: [Float]) -> (worst: Int64, at: Float, differing: Int) {
+    var worst: Int64 = 0, at: Float = 0, differing = 0
+    for x in xs {
+      let d = ulps(f(x), Float(reference(Double(x))))
+      if d > 0 { differing += 1 }
+      if d > worst { (worst, at) = (d, x) }
+    }
+    return (worst, at, differing)
+  }
+
+  @Test func float32LogIsWithinOneUlpOfTheCorrectlyRoundedResult() {
+    let r = Self.againstDouble(Kernels.log, Foundation.log, Self.floatSweep)
+    #expect(r.worst <= 1, "float32 log: \(r.worst) ulp at \(r.at)")
+    #expect(r.differing <= 2, "float32 log: \(r.differing) values not correctly rounded")
+    print("float32 log: worst \(r.worst) ulp (at \(r.at)); \(r.differing) of \(Self.floatSweep.count) not the correctly rounded result")
+    #expect(Kernels.log(Float(0)) == -.infinity && Kernels.log(-Float(0)) == -.infinity)
+    #expect(Kernels.log(Float(-1)).isNaN && Kernels.log(-Float.infinity).isNaN && Kernels.log(Float.nan).isNaN)
+    #expect(Kernels.log(-Float.leastNonzeroMagnitude).isNaN)
+    #expect(Kernels.log(Float.infinity) == .infinity && Kernels.log(Float(1)).bitPattern == 0)
+    #expect(Kernels.log(Float.leastNonzeroMagnitude) == Float(Foundation.log(Double(Float.leastNonzeroMagnitude))))
+    #expect(Kernels.log(Float.greatestFiniteMagnitude) == Float(Foundation.log(Double(Float.greatestFiniteMagnitude))))
+  }
+
+  @Test func float64LogIsWithinOneUlpOfTheSystemsLog() {
+    var worst: Int64 = 0, worstAt = 0.0, differing = 0
+    for x in Self.doubleLogSweep {
+      let d = Self.ulps(Kernels.log(x), Foundation.log(x))
+      if d > 0 { differing += 1 }
+      if d > worst { (worst, worstAt) = (d, x) }
+    }
+    #expect(worst <= 1, "float64 log: \(worst) ulp at \(worstAt)")
+    print("float64 log: worst \(worst) ulp from glibc's log (at \(worstAt)); \(differing) of \(Self.doubleLogSweep.count) differ")
+    #expect(Kernels.log(0.0) == -.infinity && Kernels.log(-0.0) == -.infinity)
+    #expect(Kernels.log(-1.0).isNaN && Kernels.log(-Double.infinity).isNaN && Kernels.log(Double.nan).isNaN)
+    #expect(Kernels.log(-Double.leastNonzeroMagnitude).isNaN)
+    #expect(Kernels.log(Double.infinity) == .infinity && Kernels.log(1.0).bitPattern == 0)
+    #expect(Kernels.log(Double.leastNonzeroMagnitude) == Foundation.log(Double.leastNonzeroMagnitude))
+    #expect(Kernels.log(2.0) == Foundation.log(2.0) && Kernels.log(0.5) == -Foundation.log(2.0))
+  }
+
+  @Test func float32Log1pIsWithinOneUlpOfTheCorrectlyRoundedResult() {
+    let r = Self.againstDouble(Kernels.log1p, Foundation.log1p, Self.floatSweep)
+    #expect(r.worst <= 1, "float32 log1p: \(r.worst) ulp at \(r.at)")
+    #expect(r.differing <= 2, "float32 log1p: \(r.differing) values not correctly rounded")
+    print("float32 log1p: worst \(r.worst) ulp (at \(r.at)); \(r.differing) of \(Self.floatSweep.count) not the correctly rounded result")
+    #expect(Kernels.log1p(Float(0)).bitPattern == Float(0).bitPattern && Kernels.log1p(-Float(0)).bitPattern == (-Float(0)).bitPattern)
+    #expect(Kernels.log1p(Float(-1)) == -.infinity && Kernels.log1p(Float(-1.5)).isNaN && Kernels.log1p(-Float.infinity).isNaN)
+    #expect(Kernels.log1p(Float.nan).isNaN && Kernels.log1p(Float.infinity) == .infinity)
+    #expect(Kernels.log1p(Float.leastNonzeroMagnitude) == .leastNonzeroMagnitude && Kernels.log1p(Float(1e-30)) == 1e-30)
+  }
+
+  @Test func float64Log1pIsWithinOneUlpOfTheSystemsLog1p() {
+    var worst: Int64 = 0, worstAt = 0.0, differing = 0
+    for x in Self.doubleLog1pSweep {
+      let d = Self.ulps(Kernels.log1p(x), Foundation.log1p(x))
+      if d > 0 { differing += 1 }
+      if d > worst { (worst, worstAt) = (d, x) }
+    }
+    #expect(worst <= 1, "float64 log1p: \(worst) ulp at \(worstAt)")
+    print("float64 log1p: worst \(worst) ulp from glibc's log1p (at \(worstAt)); \(differing) of \(Self.doubleLog1pSweep.count) differ")
+    #expect(Kernels.log1p(0.0).bitPattern == 0.0.bitPattern && Kernels.log1p(-0.0).bitPattern == (-0.0).bitPattern)
+    #expect(Kernels.log1p(-1.0) == -.infinity && Kernels.log1p(-1.5).isNaN && Kernels.log1p(-Double.infinity).isNaN)
+    #expect(Kernels.log1p(Double.nan).isNaN && Kernels.log1p(Double.infinity) == .infinity)
+    #expect(Kernels.log1p(Double.leastNonzeroMagnitude) == .leastNonzeroMagnitude && Kernels.log1p(1e-300) == 1e-300)
+  }
+
+  /// Softplus and the sigmoid cross-entropy are their formulas, operation by operation in the
+  /// element type, through the package's exp and log1p (the bits of the Swift expression).
+  @Test func softplusAndSigmoidCrossEntropyAreTheirFormulas() {
+    func check<T: FloatElement>(_ xs: [T], _ zs: [T]) -> (Int, Int) {
+      var softplus = 0, xent = 0
+      for (x, z) in zip(xs, zs) {
+        let l = Kernels.log1p(Kernels.exp(-Swift.abs(x)))
+        let sp = Swift.max(x, 0) + l, ce = (Swift.max(x, 0) - x * z) + l
+        let gotSp = Kernels.softplus(x), gotCe = Kernels.sigmoidCrossEntropy(x, z)
+        if !(gotSp == sp || (gotSp.isNaN && sp.isNaN)) { softplus += 1 }
+        if !(gotCe == ce || (gotCe.isNaN && ce.isNaN)) { xent += 1 }
+      }
+      return (softplus, xent)
+    }
+    let zf = Self.floatSweep.indices.map { Float($0 % 11) / 10 }
+    let (spF, ceF) = check(Self.floatSweep, zf)
+    let xd = Array(Self.doubleSweep.prefix(300_000)).map { $0 / 8 }
+    let (spD, ceD) = check(xd, xd.indices.map { Double($0 % 11) / 10 })
+    #expect(spF == 0 && ceF == 0 && spD == 0 && ceD == 0, "values differing from the formula: \(spF) \(ceF) \(spD) \(ceD)")
+    #expect(Kernels.softplus(Float.infinity) == .infinity && Kernels.softplus(-Float.infinity) == 0 && Kernels.softplus(Float.nan).isNaN)
+    #expect(Kernels.softplus(Float(0)) == Float(Foundation.log(2.0)) && Kernels.softplus(0.0) == Foundation.log(2.0))
+    #expect(Kernels.sigmoidCrossEntropy(Float(0), Float(1)) == Float(Foundation.log(2.0)))
+    #expect(Kernels.sigmoidCrossEntropy(Double.nan, 1).isNaN && Kernels.sigmoidCrossEntropy(1.0, .nan).isNaN)
+  }
+
   /// The array kernels give the scalar functions' bits, element for element, on every
   /// instruction set (the sweep's length is not a multiple of any vector width: the tails too).
   @Test func arrayKernelsAreTheScalarFunctionOnEveryInstructionSet() throws {
     let xf = NDArray(Self.floatSweep), xd = NDArray(Self.doubleSweep + Self.floatSweep.map(Double.init))
-    let scalarF: [(String, (Float) -> Float)] = [("exp", Kernels.exp), ("sigmoid", Kernels.sigmoid), ("tanh", Kernels.tanh)]
-    let scalarD: [(String, (Double) -> Double)] = [("exp", Kernels.exp), ("sigmoid", Kernels.sigmoid)]
-    func kernel(_ name: String, _ x: NDArray) throws -> NDArray {
-      var out = NDArray()
-      switch name {
-      case "exp": try Kernels.exp(x, into: &out)
-      case "sigmoid": try Kernels.sigmoid(x, into: &out)
-      default: try Kernels.tanh(x, into: &out)
-      }
-      return out
-    }
+    let scalarF: [(String, (Float) -> Float)] = [
+      ("exp", Kernels.exp), ("sigmoid", Kernels.sigmoid), ("tanh", Kernels.tanh), ("log", Kernels.log), ("log1p", Kernels.log1p),
+      ("softplus", Kernels.softplus), ("sigmoid cross-entropy", { Kernels.sigmoidCrossEntropy($0, Self.label($0)) }),
+    ]
+    let scalarD: [(String, (Double) -> Double)] = [
+      ("exp", Kernels.exp), ("sigmoid", Kernels.sigmoid), ("log", Kernels.log), ("log1p", Kernels.log1p), ("softplus", Kernels.softplus),
+      ("sigmoid cross-entropy", { Kernels.sigmoidCrossEntropy($0, Self.label($0)) }),
+    ]
+    // The log sweeps' every third value (their binades and edges; the whole sweep would take
+    // minutes in a debug build).
+    let xl = NDArray(Self.doubleLogSweep.enumerated().filter { $0.offset % 3 == 0 || $0.offset >= Self.doubleLogSweep.count - 16 }.map(\.element)
+      + Self.doubleLog1pSweep.enumerated().filter { $0.offset % 3 == 0 || $0.offset >= Self.doubleLog1pSweep.count - 15 }.map(\.element))
     for set in KernelSettings.availableInstructionSets {
       try KernelSettings.withInstructionSet(set) {
         for (name, f) in scalarF {
-          let got = try kernel(name, xf).scalars(as: Float.self)
+          let got = try Self.kernel(name, xf).scalars(as: Float.self)
           let differing = zip(got, Self.floatSweep).filter { $0.bitPattern != f($1).bitPattern }.count
           #expect(differing == 0, "float32 \(name) on \(set): \(differing) elements differ from the scalar function")
         }
-        let xs = xd.scalars(as: Double.self)
-        for (name, f) in scalarD {
-          let got = try kernel(name, xd).scalars(as: Double.self)
-          let differing = zip(got, xs).filter { $0.bitPattern != f($1).bitPattern }.count
-          #expect(differing == 0, "float64 \(name) on \(set): \(differing) elements differ from the scalar function")
+        for x in [xd, xl] {
+          let xs = x.scalars(as: Double.self)
+          for (name, f) in scalarD {
+            let got = try Self.kernel(name, x).scalars(as: Double.self)
+            let differing = zip(got, xs).filter { $0.bitPattern != f($1).bitPattern }.count
+            #expect(differing == 0, "float64 \(name) on \(set): \(differing) elements differ from the scalar function")
+          }
         }
+      }
+    }
+  }
+
+  /// A label in [0, 1] for a logit (from its bits): the sigmoid cross-entropy's second operand.
+  static func label<T: FloatElement>(_ x: T) -> T {
+    let h = x.isNaN ? 0 : Int(truncatingIfNeeded: (Double(x).bitPattern >> 29) % 11)
+    return T(h) / 10
+  }
+
+  /// The array kernel `name` on `x` (the sigmoid cross-entropy with labels `label(x)`).
+  static func kernel(_ name: String, _ x: NDArray) throws -> NDArray {
+    var out = NDArray()
+    switch name {
+    case "exp": try Kernels.exp(x, into: &out)
+    case "sigmoid": try Kernels.sigmoid(x, into: &out)
+    case "tanh": try Kernels.tanh(x, into: &out)
+    case "log": try Kernels.log(x, into: &out)
+    case "log1p": try Kernels.log1p(x, into: &out)
+    case "softplus": try Kernels.softplus(x, into: &out)
+    default:
+      let z =
+        x.dtype == .float32
+        ? NDArray(x.scalars(as: Float.self).map { label($0) }, shape: x.shape)
+        : NDArray(x.scalars(as: Double.self).map { label($0) }, shape: x.shape)
+      try Kernels.sigmoidCrossEntropy(x, z, into: &out)
+    }
+    return out
+  }
+
+  /// Maps large enough to be split over the threads give the same bits on 1, 2, 3 and 5
+  /// threads (the scalar function's, element for element).
+  @Test(arguments: [DType.float32, .float64])
+  func mapsGiveTheSameBitsOnEveryThreadCount(dtype: DType) throws {
+    let names = ["exp", "sigmoid", "tanh", "log", "log1p", "softplus", "sigmoid cross-entropy"].filter { dtype == .float32 || $0 != "tanh" }
+    // 300_001 elements: above the split threshold (64Ki), not a multiple of the pieces.
+    let x = randomArray([300_001], in: -30...30, seed: 42, dtype: dtype)
+    let positive = randomArray([300_001], in: 1e-3...30, seed: 43, dtype: dtype)
+    defer { KernelSettings.setMatmulThreads(nil) }
+    for name in names {
+      var results: [[UInt64]] = []
+      for t in [1, 2, 3, 5] {
+        KernelSettings.setMatmulThreads(t)
+        results.append(try Self.kernel(name, name.hasPrefix("log") ? positive : x).doubles.map(\.bitPattern))
+      }
+      KernelSettings.setMatmulThreads(nil)
+      let expected: [UInt64]
+      let f: [String: (Double) -> Double] = [
+        "exp": Kernels.exp, "sigmoid": Kernels.sigmoid, "log": Kernels.log, "log1p": Kernels.log1p, "softplus": Kernels.softplus,
+        "sigmoid cross-entropy": { Kernels.sigmoidCrossEntropy($0, Self.label($0)) },
+      ]
+      let g: [String: (Float) -> Float] = [
+        "exp": Kernels.exp, "sigmoid": Kernels.sigmoid, "tanh": Kernels.tanh, "log": Kernels.log, "log1p": Kernels.log1p,
+        "softplus": Kernels.softplus, "sigmoid cross-entropy": { Kernels.sigmoidCrossEntropy($0, Self.label($0)) },
+      ]
+      let input = name.hasPrefix("log") ? positive : x
+      if dtype == .float32 {
+        expected = input.scalars(as: Float.self).map { Double(g[name]!($0)).bitPattern }
+      } else {
+        expected = input.scalars(as: Double.self).map { f[name]!($0).bitPattern }
+      }
+      for (i, r) in results.enumerated() {
+        let differing = zip(r, expected).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(dtype) \(name) on \([1, 2, 3, 5][i]) threads: \(differing) values differ from the scalar function")
       }
     }
   }

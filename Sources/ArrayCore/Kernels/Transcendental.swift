@@ -4,7 +4,8 @@ import RealModule
 /// Elementwise functions defined once in C (Sources/CBackpropKernels/transcendental.c): an
 /// array kernel per instruction set and a scalar function, all computing the same operations
 /// in the same order, so an array and its elements one at a time give the same bits on every
-/// path.
+/// path. Arrays of 64Ki elements and more are split over the threads (elements are independent:
+/// the same bits on any thread count).
 extension Kernels {
   /// `eˣ` on one value: `k = round(x / ln 2)`, `r = (x − k·ln2_hi) − k·ln2_lo` (Cody–Waite,
   /// fdlibm's split of ln 2), `eˣ = 2ᵏ · (1 + (r + r²·Σ_{n=2…d} rⁿ⁻²/n!))`, with `d = 9` for
@@ -36,6 +37,89 @@ extension Kernels {
   @inlinable @inline(__always) public static func tanh<T: FloatElement>(_ x: T) -> T {
     if T.self == Float.self { return unsafeBitCast(bp_s_tanh1(unsafeBitCast(x, to: Float.self)), to: T.self) }
     return T.tanh(x)
+  }
+
+  /// `ln x` on one value: `x = 2ᵏ·m` with `m` in `[√2/2, √2)`, `f = m − 1`, `s = f / (2 + f)`,
+  /// `ln x = k·ln 2 + f − (f²/2 − s·(f²/2 + R(s²)))` with fdlibm's minimax polynomial `R` and
+  /// its split of ln 2 (transcendental.c). `Float`: computed in `Double`, rounded once (the
+  /// correctly rounded result but within ~1e-7 ulp of a tie); `Double`: within 1 ulp (subnormal
+  /// `x` scaled by 2⁵⁴ first). `ln(±0) = −∞`, `ln` of a negative value or NaN is NaN,
+  /// `ln(+∞) = +∞`. The same bits as ``log(_:into:)`` on every instruction set.
+  @inlinable @inline(__always) public static func log<T: FloatElement>(_ x: T) -> T {
+    if T.self == Float.self { return unsafeBitCast(bp_s_log1(unsafeBitCast(x, to: Float.self)), to: T.self) }
+    if T.self == Double.self { return unsafeBitCast(bp_d_log1(unsafeBitCast(x, to: Double.self)), to: T.self) }
+    return T.log(x)
+  }
+
+  /// `ln(1 + x)` on one value, accurate near 0: the method of `log(_:)` on `u = 1 + x`, with
+  /// `f = x` itself when `u` is in `[√2/2, √2)` and otherwise the rounding error of `1 + x`
+  /// added back as `c / u`. `Float` in `Double`, rounded once; `Double` within 1 ulp.
+  /// `log1p(−1) = −∞`, below −1 or NaN gives NaN, `log1p(+∞) = +∞`, `log1p(±0) = ±0`.
+  /// The same bits as ``log1p(_:into:)``.
+  @inlinable @inline(__always) public static func log1p<T: FloatElement>(_ x: T) -> T {
+    if T.self == Float.self { return unsafeBitCast(bp_s_log1p1(unsafeBitCast(x, to: Float.self)), to: T.self) }
+    if T.self == Double.self { return unsafeBitCast(bp_d_log1p1(unsafeBitCast(x, to: Double.self)), to: T.self) }
+    return T.log(onePlus: x)
+  }
+
+  /// Softplus on one value, `max(x, 0) + log1p(e^(−|x|))` through ``exp(_:)`` and
+  /// ``log1p(_:)`` on one value, each operation rounded in `T` (`max` as Swift's: NaN stays NaN).
+  /// The same bits as ``softplus(_:into:)``.
+  @inlinable @inline(__always) public static func softplus<T: FloatElement>(_ x: T) -> T {
+    if T.self == Float.self { return unsafeBitCast(bp_s_softplus1(unsafeBitCast(x, to: Float.self)), to: T.self) }
+    if T.self == Double.self { return unsafeBitCast(bp_d_softplus1(unsafeBitCast(x, to: Double.self)), to: T.self) }
+    return Swift.max(x, 0) + T.log(onePlus: T.exp(-Swift.abs(x)))
+  }
+
+  /// The sigmoid cross-entropy of logit `x` against label `z` on one pair,
+  /// `(max(x, 0) − x·z) + log1p(e^(−|x|))`, as ``softplus(_:)`` computes its parts. The same bits
+  /// as ``sigmoidCrossEntropy(_:_:into:)``.
+  @inlinable @inline(__always) public static func sigmoidCrossEntropy<T: FloatElement>(_ x: T, _ z: T) -> T {
+    if T.self == Float.self {
+      return unsafeBitCast(bp_s_sigmoid_xent1(unsafeBitCast(x, to: Float.self), unsafeBitCast(z, to: Float.self)), to: T.self)
+    }
+    if T.self == Double.self {
+      return unsafeBitCast(bp_d_sigmoid_xent1(unsafeBitCast(x, to: Double.self), unsafeBitCast(z, to: Double.self)), to: T.self)
+    }
+    return Swift.max(x, 0) - x * z + T.log(onePlus: T.exp(-Swift.abs(x)))
+  }
+
+  /// `out[i] = ln x[i]`, vectorized; the bits of `log(_:)` on one value per element.
+  /// - Throws: ``ShapeError`` when `x` is not a float array.
+  public static func log(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
+    try mapKernel(x, "log", &out, bp_s_log, bp_d_log)
+  }
+
+  /// `out[i] = ln(1 + x[i])`, vectorized; the bits of `log1p(_:)` on one value per element.
+  /// - Throws: ``ShapeError`` when `x` is not a float array.
+  public static func log1p(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
+    try mapKernel(x, "log1p", &out, bp_s_log1p, bp_d_log1p)
+  }
+
+  /// `out[i] = softplus(x[i])`, vectorized; the bits of `softplus(_:)` on one value per element.
+  /// - Throws: ``ShapeError`` when `x` is not a float array.
+  public static func softplus(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
+    try mapKernel(x, "softplus", &out, bp_s_softplus, bp_d_softplus)
+  }
+
+  /// `out[i] = sigmoidCrossEntropy(x[i], z[i])` for logits and labels of one shape and float
+  /// dtype, vectorized; the bits of ``sigmoidCrossEntropy(_:_:)`` per pair.
+  /// - Throws: ``ShapeError`` when the shapes or dtypes differ or are not float.
+  public static func sigmoidCrossEntropy(_ x: NDArray, _ z: NDArray, into out: inout NDArray) throws(ShapeError) {
+    guard x.shape == z.shape, x.dtype == z.dtype, x.dtype == .float32 || x.dtype == .float64 else {
+      throw ShapeError("sigmoid cross-entropy needs float logits and labels of one shape and dtype, got \(x.dtype) \(x.shape) and \(z.dtype) \(z.shape)")
+    }
+    out.prepare(fittingAnInput: x.shape, dtype: x.dtype)
+    let n = x.elementCount
+    if x.dtype == .float32 {
+      bp_s_sigmoid_xent(
+        n, x.storage.bytes.assumingMemoryBound(to: Float.self), z.storage.bytes.assumingMemoryBound(to: Float.self),
+        out.storage.bytes.assumingMemoryBound(to: Float.self))
+    } else {
+      bp_d_sigmoid_xent(
+        n, x.storage.bytes.assumingMemoryBound(to: Double.self), z.storage.bytes.assumingMemoryBound(to: Double.self),
+        out.storage.bytes.assumingMemoryBound(to: Double.self))
+    }
   }
 
   /// `out[i] = e^x[i]`, vectorized; the bits of `exp(_:)` on one value per element.

@@ -222,6 +222,35 @@ double bp_d_sigmoid1(double x);
 /// tanh for float32: sign(x) * E / (E + 2) with E = e^(2|x|) - 1, in double, rounded once.
 void bp_s_tanh(long n, const float *x, float *y);
 float bp_s_tanh1(float x);
+/// The natural logarithm (transcendental.c: fdlibm's reduction x = 2^k·m, m in [sqrt(2)/2,
+/// sqrt(2)), and its polynomial in s = f / (2 + f); float32 computed in double and rounded once,
+/// float64 within 1 ulp); log(±0) = -inf, log(x < 0) = NaN, log(+inf) = +inf.
+void bp_s_log(long n, const float *x, float *y);
+void bp_d_log(long n, const double *x, double *y);
+float bp_s_log1(float x);
+double bp_d_log1(double x);
+/// ln(1 + x), accurate near 0 (the logarithm's method on u = 1 + x, with the rounding error of
+/// 1 + x corrected); log1p(-1) = -inf, log1p(x < -1) = NaN.
+void bp_s_log1p(long n, const float *x, float *y);
+void bp_d_log1p(long n, const double *x, double *y);
+float bp_s_log1p1(float x);
+double bp_d_log1p1(double x);
+/// Softplus, max(x, 0) + log1p(exp(-|x|)), through the exponential and log1p above (each
+/// operation rounded in the element type; max(x, 0) as Swift's: NaN stays NaN).
+void bp_s_softplus(long n, const float *x, float *y);
+void bp_d_softplus(long n, const double *x, double *y);
+float bp_s_softplus1(float x);
+double bp_d_softplus1(double x);
+/// The sigmoid cross-entropy of logits x against labels z, (max(x, 0) - x*z) + log1p(exp(-|x|)),
+/// elementwise over n pairs, as softplus computes its parts.
+void bp_s_sigmoid_xent(long n, const float *x, const float *z, float *y);
+void bp_d_sigmoid_xent(long n, const double *x, const double *z, double *y);
+float bp_s_sigmoid_xent1(float x, float z);
+double bp_d_sigmoid_xent1(double x, double z);
+// The maps above (exp, sigmoid, tanh, log, log1p, softplus, sigmoid cross-entropy) split arrays
+// of 64Ki elements and more over the threads; each element is computed alone, so the thread
+// count changes no bit.
+
 /// Softmax (or, with `log_form` 1, log-softmax) of `x` viewed as `[outer, n, inner]` over its
 /// middle axis: m = max_j x (NaN propagates; m = 0 when it is +inf or -inf), e_j = exp(x_j - m)
 /// in the element type, S = Σ_j e_j in double, y_j = e_j / S (in double, rounded once) or

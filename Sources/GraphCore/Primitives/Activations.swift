@@ -145,12 +145,13 @@ public struct Softplus: UnaryFunction {
   public init() {}
   /// `Softplus`.
   public var typeName: String { "Softplus" }
-  /// `max(x, 0) + log1p(e^(-|x|))`.
-  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T {
-    Swift.max(x, 0) + T.log(onePlus: T.exp(-Swift.abs(x)))
-  }
+  /// `max(x, 0) + log1p(e^(-|x|))`, through the package's own exponential and log1p
+  /// (`Kernels.softplus(_:)` (one value)).
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { Kernels.softplus(x) }
   /// `g · σ(x)`.
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * sigmoid(x) }
+  /// The vectorized kernel (``Kernels/softplus(_:into:)``): the bits of ``callAsFunction(_:)``.
+  public func evaluate(_ x: NDArray, into out: inout NDArray) throws { try Kernels.softplus(x, into: &out) }
 }
 /// Softplus, `log(1 + eˣ)`, computed as `max(x, 0) + log1p(e^(-|x|))` so it never overflows
 /// (`tf.nn.softplus`).

@@ -14,9 +14,23 @@ public struct SigmoidCrossEntropy: BinaryFunction {
   public init() {}
   /// `SigmoidCrossEntropyWithLogits`.
   public var typeName: String { "SigmoidCrossEntropyWithLogits" }
-  /// `max(x, 0) - x·z + log(1 + e^(-|x|))` for logit `x` and label `z`.
-  @inlinable public func callAsFunction<T: FloatElement>(_ x: T, _ z: T) -> T {
-    Swift.max(x, 0) - x * z + T.log(onePlus: T.exp(-Swift.abs(x)))
+  /// `max(x, 0) - x·z + log(1 + e^(-|x|))` for logit `x` and label `z`, through the package's
+  /// own exponential and log1p (`Kernels.sigmoidCrossEntropy(_:_:)` (one pair)).
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T, _ z: T) -> T { Kernels.sigmoidCrossEntropy(x, z) }
+  /// The vectorized kernel (``Kernels/sigmoidCrossEntropy(_:_:into:)``) for logits and labels of
+  /// one shape and float dtype; otherwise (broadcasting) the zip of ``callAsFunction(_:_:)``.
+  /// The same bits either way.
+  public func evaluate(_ x: NDArray, _ z: NDArray, into out: inout NDArray) throws {
+    if x.shape == z.shape && x.dtype == z.dtype && (x.dtype == .float32 || x.dtype == .float64) {
+      try Kernels.sigmoidCrossEntropy(x, z, into: &out)
+      return
+    }
+    guard x.dtype == z.dtype else { throw ShapeError("\(typeName): dtypes \(x.dtype) and \(z.dtype) differ") }
+    switch x.dtype {
+    case .float32: try Kernels.zip(x, z, Float.self, Float.self, into: &out) { Kernels.sigmoidCrossEntropy($0, $1) }
+    case .float64: try Kernels.zip(x, z, Double.self, Double.self, into: &out) { Kernels.sigmoidCrossEntropy($0, $1) }
+    default: throw ShapeError("\(typeName) needs float inputs, got \(x.dtype)")
+    }
   }
   /// `(g · (σ(x) - z), g · (-x))` (the definition: ``gradient(_:x:y:z:needed:)``).
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?) {

@@ -83,10 +83,13 @@ public struct Log: UnaryFunction {
   public init() {}
   /// `Log`.
   public var typeName: String { "Log" }
-  /// `ln x`.
-  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { T.log(x) }
+  /// `ln x`, the package's own logarithm (`Kernels.log(_:)` (one value): fdlibm's reduction and
+  /// polynomial; `Float` in `Double` rounded once, `Double` within 1 ulp).
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { Kernels.log(x) }
   /// `g / x`.
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g / x }
+  /// The vectorized kernel (``Kernels/log(_:into:)``): the bits of ``callAsFunction(_:)``.
+  public func evaluate(_ x: NDArray, into out: inout NDArray) throws { try Kernels.log(x, into: &out) }
 }
 /// Elementwise natural logarithm, `ln x` (`tf.log`).
 public func log(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
@@ -262,10 +265,12 @@ public struct LogOnePlus: UnaryFunction {
   public init() {}
   /// `Log1p`.
   public var typeName: String { "Log1p" }
-  /// `ln(1 + x)`.
-  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { T.log(onePlus: x) }
+  /// `ln(1 + x)`, the package's own (`Kernels.log1p(_:)` (one value)).
+  @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { Kernels.log1p(x) }
   /// `g / (1 + x)`.
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g / (1 + x) }
+  /// The vectorized kernel (``Kernels/log1p(_:into:)``): the bits of ``callAsFunction(_:)``.
+  public func evaluate(_ x: NDArray, into out: inout NDArray) throws { try Kernels.log1p(x, into: &out) }
 }
 /// Elementwise `ln(1 + x)`, accurate for small `x` (`tf.math.log1p`).
 public func log1p(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
