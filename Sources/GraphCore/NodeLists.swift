@@ -25,10 +25,9 @@ struct NodeInputs: RandomAccessCollection, ExpressibleByArrayLiteral, Sendable {
     }
   }
 
-  /// The tensors' references (without an intermediate array for up to two). The array is
-  /// borrowed: an initializer's argument is otherwise passed owned, a retain and a release of
-  /// the caller's array per operation.
-  init(_ tensors: borrowing [Tensor]) {
+  /// The tensors' references (without an intermediate array for up to two), read from the
+  /// buffer ``Graph`` builds operations from (see `Graph.withLent`).
+  init(_ tensors: UnsafeBufferPointer<Tensor>) {
     count = tensors.count
     if count > 2 {
       more = tensors.map { ValueRef(node: $0.node, output: $0.output) }
