@@ -334,7 +334,14 @@ public final class Graph: @unchecked Sendable {
       if let info = try primitive.outputType(for: inputTypes) {
         // An input's own type (elementwise rules mostly) was validated when that input was made
         // (or, in a symbolic graph, by `check` above).
-        if !inputTypes.contains(info) {
+        // (Compared in place, by index: `contains` copies each element, a retain and a release
+        // of its shape's array.)
+        var isAnInputType = false
+        for i in inputTypes.indices where inputTypes[i] == info {
+          isAnInputType = true
+          break
+        }
+        if !isAnInputType {
           try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype)
         }
         outputs = NodeOutputs(info)

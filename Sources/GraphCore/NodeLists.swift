@@ -45,7 +45,7 @@ struct NodeInputs: RandomAccessCollection, ExpressibleByArrayLiteral, Sendable {
   /// ``count``.
   var endIndex: Int { count }
   /// Input `i`.
-  subscript(i: Int) -> ValueRef {
+  @inline(__always) subscript(i: Int) -> ValueRef {
     if count > 2 { return more[i] }
     precondition(i >= 0 && i < count, "NodeInputs: index \(i) out of range")
     return i == 0 ? first : second
@@ -80,18 +80,17 @@ struct NodeOutputs: RandomAccessCollection, MutableCollection, ExpressibleByArra
   var startIndex: Int { 0 }
   /// ``count``.
   var endIndex: Int { count }
-  /// Output `i`'s type, read in place (a reader such as `outputs[0].shape.rank` borrows the
-  /// type instead of copying it, which would retain and release its shape's array).
+  /// Output `i`'s type. A getter, not a `_read` coroutine: the coroutine (two yields) is not
+  /// inlined, and a call that reads `graph.nodes[n].outputs[o]` through it keeps the graph's node
+  /// array alive across the call, an atomic retain and release of the array per read; inlined,
+  /// a reader such as `outputs[0].shape.rank` loads the field it needs.
   subscript(i: Int) -> TensorInfo {
-    _read {
-      if count != 1 {
-        yield more[i]
-      } else {
-        precondition(i == 0, "NodeOutputs: index \(i) out of range")
-        yield single
-      }
+    @inline(__always) get {
+      if count != 1 { return more[i] }
+      precondition(i == 0, "NodeOutputs: index \(i) out of range")
+      return single
     }
-    _modify {
+    @inline(__always) _modify {
       if count != 1 {
         yield &more[i]
       } else {
@@ -99,6 +98,19 @@ struct NodeOutputs: RandomAccessCollection, MutableCollection, ExpressibleByArra
         yield &single
       }
     }
+  }
+}
+
+extension NodeOutputs {
+  /// Whether output `o`'s static shape is exactly `shape` (every size known and equal), read in
+  /// place: through the subscript the type's shape array is retained and released around the
+  /// comparison, once per output of every eager operation.
+  func shape(_ o: Int, isExactly shape: Shape) -> Bool {
+    if count == 1 {
+      precondition(o == 0, "NodeOutputs: index \(o) out of range")
+      return single.shape.isExactly(shape)
+    }
+    return more.withUnsafeBufferPointer { $0[o].shape.isExactly(shape) }
   }
 }
 

@@ -156,8 +156,16 @@ public func gradients(
         guard scratch.dependsOnX[input.node], let k = terms.index(input.node, input.output), var g = results[i].take()
         else { continue }
         // Un-broadcasting, in one place: sum the gradient back to the input's shape.
-        let gradShape = g.shape
-        if !(gradShape.isFullyKnown && gradShape == graph.nodes[input.node].outputs[input.output].shape) {
+        // (Compared in place when `g` is of the walked graph, as it is unless another tape records
+        // the gradients: copies of the two shapes retain and release their arrays, per edge.)
+        let fits =
+          g.graph === graph && g.exists
+          ? graph.nodes.withUnsafeBufferPointer { nodes in
+            nodes[g.node].outputs[g.output].shape.isFullyKnown
+              && nodes[g.node].outputs[g.output].shape == nodes[input.node].outputs[input.output].shape
+          }
+          : g.shape.isFullyKnown && g.shape == graph.nodes[input.node].outputs[input.output].shape
+        if !fits {
           let x = Tensor(graph: graph, node: input.node, output: input.output)
           g = try graph.withNameScope(scope) { try sumToShapeOf(g, x) }
         }

@@ -667,7 +667,7 @@ extension EagerStore {
       if drawn { records[id].drawnWhileTracing = true }
     }
     // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
-    for o in 0..<outputCount where !graph.nodes[id].outputs[o].shape.isExactly(values[first + o].shape) {
+    for o in 0..<outputCount where !graph.nodes[id].outputs.shape(o, isExactly: values[first + o].shape) {
       let v = values[first + o]
       graph.nodes[id].outputs[o] = TensorInfo(dtype: v.dtype, shape: PartialShape(v.shape))
     }
