@@ -172,14 +172,12 @@ public func gradients(
         guard scratch.dependsOnX[input.node], let k = terms.index(input.node, input.output), var g = results[i].take()
         else { continue }
         // Un-broadcasting, in one place: sum the gradient back to the input's shape.
-        // (Compared in place when `g` is of the walked graph, as it is unless another tape records
-        // the gradients: copies of the two shapes retain and release their arrays, per edge.)
+        // (Read from the walked graph's nodes when `g` is of the walked graph, as it is unless
+        // another tape records the gradients: `g.shape` retains and releases `g`'s graph.)
         let fits =
           g.graph === graph && g.exists
-          ? graph.nodes.withUnsafeBufferPointer { nodes in
-            nodes[g.node].outputs[g.output].shape.isFullyKnown
-              && nodes[g.node].outputs[g.output].shape == nodes[input.node].outputs[input.output].shape
-          }
+          ? graph.nodes[g.node].outputs[g.output].shape.isFullyKnown
+            && graph.nodes[g.node].outputs[g.output].shape == graph.nodes[input.node].outputs[input.output].shape
           : g.shape.isFullyKnown && g.shape == graph.nodes[input.node].outputs[input.output].shape
         if !fits {
           let x = Tensor(graph: graph, node: input.node, output: input.output)
