@@ -259,16 +259,20 @@ public final class Graph: @unchecked Sendable {
     _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation] = [],
     name: String? = nil, location: SourceLocation? = nil
   ) throws -> Operation {
-    let (graph, id) = try addNode(
-      primitive, inputs: inputs, controlDependencies: controlDependencies, name: name, location: location)
+    let (graph, id) = try inputs.withUnsafeBufferPointer {
+      try addNode(primitive, inputs: $0, controlDependencies: controlDependencies, name: name, location: location)
+    }
     return Operation(graph: graph, id: id)
   }
 
   /// ``addOperation(_:inputs:controlDependencies:name:location:)``'s work: the graph the
   /// operation went to and its node (no ``Operation`` made, so ``apply(_:_:name:location:)``
   /// builds its tensor from the returned graph reference without another retain and release).
+  ///
+  /// The inputs are a buffer, not an array: ``apply(_:_:_:name:location:)`` lends its operands
+  /// without retaining their graphs (see ``withLent(_:_:_:)``).
   private func addNode(
-    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation],
+    _ primitive: some Primitive, inputs: UnsafeBufferPointer<Tensor>, controlDependencies: [Operation],
     name: String?, location: SourceLocation?
   ) throws -> (graph: Graph, id: Int) {
     if mode != .symbolic || !Graph.all(inputs, in: self) {
@@ -281,8 +285,10 @@ public final class Graph: @unchecked Sendable {
         return (target, id)
       }
       let adopted = try inputs.map { try target.adopt($0, op: primitive.typeName, location: location) }
-      let id = try target.appendOperation(
-        primitive, inputs: adopted, controlDependencies: controlDependencies, name: name, location: location)
+      let id = try adopted.withUnsafeBufferPointer {
+        try target.appendOperation(
+          primitive, inputs: $0, controlDependencies: controlDependencies, name: name, location: location)
+      }
       return (target, id)
     }
     let id = try appendOperation(
@@ -292,14 +298,14 @@ public final class Graph: @unchecked Sendable {
 
   /// Whether every tensor of `inputs` belongs to `graph` (read in place: no tensor copied, so
   /// no retain and release of its graph per input, as `contains(where:)`'s copies make).
-  @inline(__always) static func all(_ inputs: [Tensor], in graph: Graph) -> Bool {
+  @inline(__always) static func all(_ inputs: UnsafeBufferPointer<Tensor>, in graph: Graph) -> Bool {
     for i in inputs.indices where inputs[i].graph !== graph { return false }
     return true
   }
 
   /// ``addOperation(_:inputs:controlDependencies:name:location:)`` once the graph is chosen.
   private func appendOperation(
-    _ primitive: some Primitive, inputs: [Tensor], controlDependencies: [Operation],
+    _ primitive: some Primitive, inputs: UnsafeBufferPointer<Tensor>, controlDependencies: [Operation],
     name: String?, location: SourceLocation?
   ) throws -> Int {
     // Inputs read in place (a `for x in inputs` loop copies each tensor: a retain and a release
@@ -332,7 +338,14 @@ public final class Graph: @unchecked Sendable {
       if let info = try primitive.outputType(for: inputTypes) {
         // An input's own type (elementwise rules mostly) was validated when that input was made
         // (or, in a symbolic graph, by `check` above).
-        if !inputTypes.contains(info) {
+        // (Compared in place, by index: `contains` copies each element, a retain and a release
+        // of its shape's array.)
+        var isAnInputType = false
+        for i in inputTypes.indices where inputTypes[i] == info {
+          isAnInputType = true
+          break
+        }
+        if !isAnInputType {
           try Shape.validate(partial: info.shape.dimensions, dtype: info.dtype)
         }
         outputs = NodeOutputs(info)
@@ -375,7 +388,79 @@ public final class Graph: @unchecked Sendable {
     _ primitive: some Primitive, _ inputs: [Tensor], name: String? = nil,
     location: SourceLocation? = nil
   ) throws -> Tensor {
-    let (graph, id) = try addNode(primitive, inputs: inputs, controlDependencies: [], name: name, location: location)
+    let (graph, id) = try inputs.withUnsafeBufferPointer {
+      try addNode(primitive, inputs: $0, controlDependencies: [], name: name, location: location)
+    }
+    return try Self.output(of: graph, id, primitive, location: location)
+  }
+
+  /// ``apply(_:_:name:location:)`` of one operand, lent to the graph without a retain of its graph.
+  package func apply(
+    _ primitive: some Primitive, _ x: Tensor, name: String? = nil, location: SourceLocation? = nil
+  ) throws -> Tensor {
+    let (graph, id) = try Self.withLent(x) {
+      try addNode(primitive, inputs: $0, controlDependencies: [], name: name, location: location)
+    }
+    return try Self.output(of: graph, id, primitive, location: location)
+  }
+
+  /// ``apply(_:_:name:location:)`` of two operands, lent to the graph without retains of their
+  /// graphs (an array literal `[x, y]` retains and releases both: four atomic operations per
+  /// eager operation).
+  package func apply(
+    _ primitive: some Primitive, _ x: Tensor, _ y: Tensor, name: String? = nil, location: SourceLocation? = nil
+  ) throws -> Tensor {
+    let (graph, id) = try Self.withLent(x, y) {
+      try addNode(primitive, inputs: $0, controlDependencies: [], name: name, location: location)
+    }
+    return try Self.output(of: graph, id, primitive, location: location)
+  }
+
+  /// The layout of a ``Tensor`` with an unretained graph reference.
+  private struct LentTensor {
+    unowned(unsafe) let graph: Graph
+    let node: Int
+    let output: Int
+  }
+
+  /// Runs `body` with a buffer of `x` and `y` that does not own the tensors: their bits, copied
+  /// without retaining their graphs, and never released. Safe because `x` and `y` are the
+  /// caller's (borrowed) arguments, alive until `body` returns, and the buffer does not outlive
+  /// `body`; a tensor copied out of the buffer is a normal copy (it retains its graph).
+  @inline(__always) private static func withLent<R>(
+    _ x: borrowing Tensor, _ y: borrowing Tensor, _ body: (UnsafeBufferPointer<Tensor>) throws -> R
+  ) throws -> R {
+    try withUnsafeTemporaryAllocation(of: LentTensor.self, capacity: 2) { lent in
+      lent.initialize(repeating: LentTensor(graph: x.graph, node: x.node, output: x.output))
+      lent[1] = LentTensor(graph: y.graph, node: y.node, output: y.output)
+      return try viewed(lent, body)
+    }
+  }
+
+  /// ``withLent(_:_:_:)`` of one tensor.
+  @inline(__always) private static func withLent<R>(
+    _ x: borrowing Tensor, _ body: (UnsafeBufferPointer<Tensor>) throws -> R
+  ) throws -> R {
+    try withUnsafeTemporaryAllocation(of: LentTensor.self, capacity: 1) { lent in
+      lent.initialize(repeating: LentTensor(graph: x.graph, node: x.node, output: x.output))
+      return try viewed(lent, body)
+    }
+  }
+
+  /// `lent` viewed as tensors (the same layout: a graph reference and two integers), never
+  /// deinitialized as tensors: the lent tensors own nothing (`LentTensor` is trivial, so the
+  /// temporary allocation needs no deinitialization either).
+  @inline(__always) private static func viewed<R>(
+    _ lent: UnsafeMutableBufferPointer<LentTensor>, _ body: (UnsafeBufferPointer<Tensor>) throws -> R
+  ) throws -> R {
+    assert(MemoryLayout<LentTensor>.size == MemoryLayout<Tensor>.size && MemoryLayout<LentTensor>.stride == MemoryLayout<Tensor>.stride)
+    return try UnsafeRawBufferPointer(lent).withMemoryRebound(to: Tensor.self) { try body($0) }
+  }
+
+  /// The output of the single-output operation `id` of `graph`, made by `apply`.
+  @inline(__always) private static func output(
+    of graph: Graph, _ id: Int, _ primitive: some Primitive, location: SourceLocation?
+  ) throws -> Tensor {
     // The node's output count read in place (not a copy of the node).
     guard graph.nodes.withUnsafeBufferPointer({ $0[id].outputs.count }) > 0 else {
       let op = Operation(graph: graph, id: id)

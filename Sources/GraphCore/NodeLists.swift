@@ -25,10 +25,9 @@ struct NodeInputs: RandomAccessCollection, ExpressibleByArrayLiteral, Sendable {
     }
   }
 
-  /// The tensors' references (without an intermediate array for up to two). The array is
-  /// borrowed: an initializer's argument is otherwise passed owned, a retain and a release of
-  /// the caller's array per operation.
-  init(_ tensors: borrowing [Tensor]) {
+  /// The tensors' references (without an intermediate array for up to two), read from the
+  /// buffer ``Graph`` builds operations from (see `Graph.withLent`).
+  init(_ tensors: UnsafeBufferPointer<Tensor>) {
     count = tensors.count
     if count > 2 {
       more = tensors.map { ValueRef(node: $0.node, output: $0.output) }
@@ -46,7 +45,7 @@ struct NodeInputs: RandomAccessCollection, ExpressibleByArrayLiteral, Sendable {
   /// ``count``.
   var endIndex: Int { count }
   /// Input `i`.
-  subscript(i: Int) -> ValueRef {
+  @inline(__always) subscript(i: Int) -> ValueRef {
     if count > 2 { return more[i] }
     precondition(i >= 0 && i < count, "NodeInputs: index \(i) out of range")
     return i == 0 ? first : second
@@ -81,18 +80,17 @@ struct NodeOutputs: RandomAccessCollection, MutableCollection, ExpressibleByArra
   var startIndex: Int { 0 }
   /// ``count``.
   var endIndex: Int { count }
-  /// Output `i`'s type, read in place (a reader such as `outputs[0].shape.rank` borrows the
-  /// type instead of copying it, which would retain and release its shape's array).
+  /// Output `i`'s type. A getter, not a `_read` coroutine: the coroutine (two yields) was not
+  /// inlined, and a read of `graph.nodes[n].outputs[o]` through it keeps the graph's node array
+  /// retained across the call (about 1.6k instructions per eager regression step went to it);
+  /// inlined, a reader such as `outputs[0].shape.rank` loads the field it needs.
   subscript(i: Int) -> TensorInfo {
-    _read {
-      if count != 1 {
-        yield more[i]
-      } else {
-        precondition(i == 0, "NodeOutputs: index \(i) out of range")
-        yield single
-      }
+    @inline(__always) get {
+      if count != 1 { return more[i] }
+      precondition(i == 0, "NodeOutputs: index \(i) out of range")
+      return single
     }
-    _modify {
+    @inline(__always) _modify {
       if count != 1 {
         yield &more[i]
       } else {
@@ -100,6 +98,19 @@ struct NodeOutputs: RandomAccessCollection, MutableCollection, ExpressibleByArra
         yield &single
       }
     }
+  }
+}
+
+extension NodeOutputs {
+  /// Whether output `o`'s static shape is exactly `shape` (every size known and equal), read in
+  /// place: through the subscript the type's shape array is retained and released around the
+  /// comparison, once per output of every eager operation.
+  func shape(_ o: Int, isExactly shape: Shape) -> Bool {
+    if count == 1 {
+      precondition(o == 0, "NodeOutputs: index \(o) out of range")
+      return single.shape.isExactly(shape)
+    }
+    return more.withUnsafeBufferPointer { $0[o].shape.isExactly(shape) }
   }
 }
 

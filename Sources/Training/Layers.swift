@@ -183,7 +183,7 @@ public struct TrainingPhase: Sendable {
   /// - Throws: ``GraphError`` if the graph refuses the operation.
   public init(graph: Graph, default defaultValue: Bool = false, name: String = "training") throws {
     let value = graph.constant(NDArray([defaultValue], shape: []), name: "\(name)/default")
-    flag = try graph.apply(PlaceholderWithDefault(), [value], name: name)
+    flag = try graph.apply(PlaceholderWithDefault(), value, name: name)
     self.defaultValue = defaultValue
     eagerMode = graph.isEager ? EagerMode(defaultValue) : nil
   }

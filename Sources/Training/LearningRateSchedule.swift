@@ -134,7 +134,7 @@ public struct LearningRateSchedule: Sendable, Hashable, CustomStringConvertible 
   /// float64 scalar, such as an optimizer's step counter); the result is a float64 scalar.
   /// - Throws: ``GraphError`` when `step` is not a float64 scalar.
   public func learningRate(atStep step: Tensor, name: String = "learning_rate", file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-    try step.graph.apply(ScheduledLearningRate(schedule: self), [step], name: name, location: SourceLocation(file, line))
+    try step.graph.apply(ScheduledLearningRate(schedule: self), step, name: name, location: SourceLocation(file, line))
   }
 
   /// `ExponentialDecay(initial: 0.1, decaySteps: 100, decayRate: 0.5, staircase: false)`.

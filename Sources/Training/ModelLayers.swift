@@ -118,7 +118,7 @@ public struct BatchNorm: Layer, Sendable {
       let axes = Array(0..<(dims.count - 1))
       let (_, batchMean, batchVariance) = try normalize(x, axes: axes, epsilon: epsilon, name: "moments", file: file, line: line)
       // The averages move in training, on a batch with samples (an empty one has no statistics).
-      let samples = try graph.apply(ElementCount(axes: axes), [x], name: "samples", location: location)
+      let samples = try graph.apply(ElementCount(axes: axes), x, name: "samples", location: location)
       let zero = graph.constant(try NDArray(repeating: 0, shape: [], dtype: x.dtype), name: "zero")
       let updating = try logicalAnd(phase.flag, greater(samples, zero), name: "updating", file: file, line: line)
       var statistics: [Tensor] = []

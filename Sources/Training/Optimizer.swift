@@ -210,7 +210,7 @@ public final class OptimizerState {
   public func powerOfNextStep(_ base: Double, name: String) throws -> Tensor {
     try cached("power/\(base)") {
       let t = try stepCounter() + 1.0
-      return try graph.apply(StepPower(base: base), [t], name: name, location: location)
+      return try graph.apply(StepPower(base: base), t, name: name, location: location)
     }
   }
 }

@@ -98,6 +98,12 @@ public func gradients(
   }
 
   return try graph.withNameScope("gradients") {
+    // The upstream gradients, moved out of the scratch into a local of the walk: a stored array of
+    // the captured scratch, passed to a gradient definition, is retained and released around the
+    // call (atomically, per node walked).
+    var upstream: [Tensor?] = []
+    swap(&upstream, &scratch.upstream)
+    defer { swap(&upstream, &scratch.upstream) }
     for i in ys.indices where scratch.dependsOnX[ys[i].node] {
       // The first name is a literal (an interpolation per call costs hundreds of instructions,
       // which an eager tape pays at every gradient).
@@ -123,18 +129,28 @@ public func gradients(
       // Eager tapes do not name operations: no scope string to build.
       let scope = graph.mode == .tape ? "" : "\(lastComponent(graph.nodes[id].name))_grad"
       // One array for every node's upstream gradients, refilled (no array per node; in place
-      // when the count is the last node's, as it mostly is: emptying it is a generic loop).
-      try graph.withNameScope(scope) {
-        if scratch.upstream.count == outputCount {
-          for o in 0..<outputCount { scratch.upstream[o] = try terms.total(first + o, taking: taking) }
+      // when the count is the last node's, as it mostly is: emptying it is a generic loop). A
+      // tape names nothing, so it needs no scope (and no closure capturing the array); a graph
+      // sums several terms inside the node's scope, into a new array.
+      if graph.mode == .tape {
+        if upstream.count == outputCount {
+          for o in 0..<outputCount { upstream[o] = try terms.total(first + o, taking: taking) }
         } else {
-          scratch.upstream.removeAllKeepingCapacity()
-          for k in first..<first + outputCount { scratch.upstream.append(try terms.total(k, taking: taking)) }
+          upstream.removeAllKeepingCapacity()
+          for k in first..<first + outputCount { upstream.append(try terms.total(k, taking: taking)) }
+        }
+      } else {
+        upstream = try graph.withNameScope(scope) {
+          var totals: [Tensor?] = []
+          totals.reserveCapacity(outputCount)
+          for k in first..<first + outputCount { totals.append(try terms.total(k, taking: taking)) }
+          return totals
         }
       }
       var results: [Tensor?]
       if graph.mode == .symbolic {
-        results = try graph.withNameScope(scope) { try primitive.gradient(of: op, upstream: scratch.upstream) }
+        let upstream = upstream
+        results = try graph.withNameScope(scope) { try primitive.gradient(of: op, upstream: upstream) }
       } else {
         // An eager tape computes each gradient operation as it is built: only the inputs whose
         // gradient the walk uses below are asked for (a symbolic graph keeps every one, as
@@ -143,7 +159,7 @@ public func gradients(
         for i in 0..<min(inputCount, 64) where scratch.dependsOnX[inputs[i].node] && terms.index(inputs[i].node, inputs[i].output) != nil {
           needed.bits |= 1 << UInt64(i)
         }
-        results = try primitive.gradient(of: op, upstream: scratch.upstream, needed: needed)
+        results = try primitive.gradient(of: op, upstream: upstream, needed: needed)
       }
       guard results.count == inputCount else {
         throw GraphError.invalidArgument(
@@ -156,8 +172,14 @@ public func gradients(
         guard scratch.dependsOnX[input.node], let k = terms.index(input.node, input.output), var g = results[i].take()
         else { continue }
         // Un-broadcasting, in one place: sum the gradient back to the input's shape.
-        let gradShape = g.shape
-        if !(gradShape.isFullyKnown && gradShape == graph.nodes[input.node].outputs[input.output].shape) {
+        // (Read from the walked graph's nodes when `g` is of the walked graph, as it is unless
+        // another tape records the gradients: `g.shape` retains and releases `g`'s graph.)
+        let fits =
+          g.graph === graph && g.exists
+          ? graph.nodes[g.node].outputs[g.output].shape.isFullyKnown
+            && graph.nodes[g.node].outputs[g.output].shape == graph.nodes[input.node].outputs[input.output].shape
+          : g.shape.isFullyKnown && g.shape == graph.nodes[input.node].outputs[input.output].shape
+        if !fits {
           let x = Tensor(graph: graph, node: input.node, output: input.output)
           g = try graph.withNameScope(scope) { try sumToShapeOf(g, x) }
         }

@@ -317,7 +317,7 @@ extension Graph {
   /// eagerly, the result would be a constant holding the variable's value at tracing time);
   /// otherwise the running tape; otherwise the newest tape among the inputs'; otherwise a new
   /// values graph.
-  static func target(for inputs: [Tensor], default graph: Graph) -> Graph {
+  static func target(for inputs: UnsafeBufferPointer<Tensor>, default graph: Graph) -> Graph {
     // The inputs are read in place (a copy of a tensor retains and releases its graph), and the
     // newest tape among them is only looked for when no tape is running.
     // Two different symbolic graphs: the first; `check` names the foreign tensor.
@@ -410,7 +410,7 @@ extension Graph {
   /// On failure the node is removed again, so the graph stays as it was.
   /// `primitive` is the node's own (the caller's, borrowed: reading `nodes[id].primitive` here
   /// would copy the existential, since the kernel could in principle change the node array).
-  func evaluateLast(_ primitive: some Primitive, inputs: [Tensor]) throws {
+  func evaluateLast(_ primitive: some Primitive, inputs: UnsafeBufferPointer<Tensor>) throws {
     // The store's method, called on the stored reference: a local copy of it (`let store =
     // eager!`) costs an atomic retain and release per eager operation.
     try eager!.evaluateLast(of: self, primitive, inputs: inputs)
@@ -599,7 +599,7 @@ extension Tensor {
 extension EagerStore {
   /// Evaluates the node just appended to `graph`, whose store this is (see
   /// `Graph.evaluateLast(_:inputs:)`); on failure the node is removed again.
-  func evaluateLast(of graph: Graph, _ primitive: some Primitive, inputs: [Tensor]) throws {
+  func evaluateLast(of graph: Graph, _ primitive: some Primitive, inputs: UnsafeBufferPointer<Tensor>) throws {
     let id = graph.nodes.count - 1
     let checking = EagerScope.checksNumerics
     // The node is read in place (`graph.nodes[id]`), not copied: a copy retains and releases each of
@@ -667,7 +667,7 @@ extension EagerStore {
       if drawn { records[id].drawnWhileTracing = true }
     }
     // Shapes the rule could not know (none for concrete inputs, but kept exact regardless).
-    for o in 0..<outputCount where !graph.nodes[id].outputs[o].shape.isExactly(values[first + o].shape) {
+    for o in 0..<outputCount where !graph.nodes[id].outputs.shape(o, isExactly: values[first + o].shape) {
       let v = values[first + o]
       graph.nodes[id].outputs[o] = TensorInfo(dtype: v.dtype, shape: PartialShape(v.shape))
     }

@@ -816,7 +816,7 @@ struct GraphDefImporter {
     let mu = try reshape(moments.outputs[1], to: [channels ?? -1], name: name + "/reserve_space_1")
     let sigma2 = try reshape(moments.outputs[2], to: [channels ?? -1], name: name + "/reserve_space_2")
     let y = try normalized(mu, sigma2)
-    let n = try g.apply(ElementCount(axes: axes), [x], name: name + "/count")
+    let n = try g.apply(ElementCount(axes: axes), x, name: name + "/count")
     let one = g.constant(1, dtype: x.dtype, name: name + "/one")
     let unbiased = try multiply(sigma2, divide(n, maximum(subtract(n, one), one)), name: name + "/unbiased_variance")
     var outMean = mu, outVariance = unbiased
@@ -988,7 +988,7 @@ struct GraphDefImporter {
     }
     var t = v
     if sliceBegin.contains(where: { $0 != 0 }) || sliceSize.contains(where: { $0 != -1 }) {
-      t = try g.apply(Slice(begin: sliceBegin, size: sliceSize), [t], name: name + "/slice")
+      t = try g.apply(Slice(begin: sliceBegin, size: sliceSize), t, name: name + "/slice")
     }
     for (axis, indices) in picks {
       let constant = g.constant(NDArray(indices.map { Int32($0) }, shape: [indices.count]), name: "\(name)/indices_\(axis)")
@@ -996,7 +996,7 @@ struct GraphDefImporter {
     }
     if !shrunk.isEmpty { t = try squeeze(t, axes: shrunk, name: name + "/shrink") }
     for axis in newAxes { t = try expandDims(t, axis: axis, name: "\(name)/new_axis_\(axis)") }
-    return try g.apply(Identity(stopsGradient: false), [t], name: name)
+    return try g.apply(Identity(stopsGradient: false), t, name: name)
   }
 
   func dtypeAttr(_ d: TFNodeDef, _ key: String) throws -> DType {
@@ -1053,11 +1053,11 @@ struct GraphDefImporter {
     // `INT32_MIN`) and cast back, is TensorFlow's; a product is computed in two exact halves
     // (see `wrappedProduct`).
     func wide(_ t: Tensor, _ i: Int) throws -> Tensor {
-      t.dtype == .int32 ? try g.apply(Cast(to: .float64), [t], name: "\(name)/float64_\(i)") : t
+      t.dtype == .int32 ? try g.apply(Cast(to: .float64), t, name: "\(name)/float64_\(i)") : t
     }
     func c64(_ v: Double) -> Tensor { g.constant(v, dtype: .float64, name: name + "/c") }
     func f64(_ f: some BinaryFunction, _ a: Tensor, _ b: Tensor, _ tag: String) throws -> Tensor {
-      try g.apply(binaryPrimitive(f), [a, b], name: "\(name)/\(tag)")
+      try g.apply(binaryPrimitive(f), a, b, name: "\(name)/\(tag)")
     }
     /// An integer-valued float64 `r` (|r| < 2⁵³) wrapped to int32's range:
     /// `(r + 2³¹) mod 2³² − 2³¹`, every step exact.
@@ -1076,8 +1076,8 @@ struct GraphDefImporter {
     }
     /// `sign(a)·sign(b)·⌊|a| / |b|⌋`: the quotient rounded toward zero (C's integer division).
     func truncatedQuotient(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-      let magnitude = try f64(FloorDivide(), g.apply(Unary(Abs()), [a], name: name + "/abs_x"), g.apply(Unary(Abs()), [b], name: name + "/abs_y"), "floordiv")
-      let sign = try f64(Multiply(), g.apply(Unary(Sign()), [a], name: name + "/sign_x"), g.apply(Unary(Sign()), [b], name: name + "/sign_y"), "sign")
+      let magnitude = try f64(FloorDivide(), g.apply(Unary(Abs()), a, name: name + "/abs_x"), g.apply(Unary(Abs()), b, name: name + "/abs_y"), "floordiv")
+      let sign = try f64(Multiply(), g.apply(Unary(Sign()), a, name: name + "/sign_x"), g.apply(Unary(Sign()), b, name: name + "/sign_y"), "sign")
       return try f64(Multiply(), sign, magnitude, "truncdiv")
     }
     /// The int32 form of node `d` (its inputs int32), or `nil` when it has none.
@@ -1088,8 +1088,8 @@ struct GraphDefImporter {
       let a = try wide(x(0), 0)
       let value: Tensor
       switch op {
-      case "Neg": value = try wrapped(g.apply(Unary(Negate()), [a], name: name + "/neg"))
-      case "Abs": value = try wrapped(g.apply(Unary(Abs()), [a], name: name + "/abs"))
+      case "Neg": value = try wrapped(g.apply(Unary(Negate()), a, name: name + "/neg"))
+      case "Abs": value = try wrapped(g.apply(Unary(Abs()), a, name: name + "/abs"))
       case "Square": value = try wrappedProduct(a, a)
       case "Pow":
         // Square and multiply, each product wrapped, for a constant exponent (TensorFlow's
@@ -1115,7 +1115,7 @@ struct GraphDefImporter {
         // kernels raise "Integer division by zero" (through float64 it gave a value).
         var divisor = try x(1)
         if ["FloorDiv", "FloorMod", "TruncateDiv", "Div"].contains(op), divisor.dtype == .int32 {
-          divisor = try g.apply(CheckNonZeroDivisor(operation: name, operationType: op), [divisor], name: name + "/nonzero_divisor")
+          divisor = try g.apply(CheckNonZeroDivisor(operation: name, operationType: op), divisor, name: name + "/nonzero_divisor")
         }
         let b = try wide(divisor, 1)
         switch op {
@@ -1342,8 +1342,8 @@ struct GraphDefImporter {
         result = [try apply(Cast(to: .int32), [wrapped(g.apply(Sum(axes: axes, keepDims: keep), [wide(v, 0)], name: name + "/sum"))])]
       case "Mean" where v.dtype == .int32:
         let w = try wide(v, 0)
-        let total = try wrapped(g.apply(Sum(axes: axes, keepDims: keep), [w], name: name + "/sum"))
-        let count = try g.apply(ElementCount(axes: axes), [w], name: name + "/count")
+        let total = try wrapped(g.apply(Sum(axes: axes, keepDims: keep), w, name: name + "/sum"))
+        let count = try g.apply(ElementCount(axes: axes), w, name: name + "/count")
         result = [try apply(Cast(to: .int32), [truncatedQuotient(total, count)])]
       case "Max" where v.dtype == .int32:
         result = [try apply(Cast(to: .int32), [g.apply(Extremum(kind: .max, axes: axes, keepDims: keep), [wide(v, 0)], name: name + "/max")])]
@@ -1354,8 +1354,8 @@ struct GraphDefImporter {
       case "Max": result = [try apply(Extremum(kind: .max, axes: axes, keepDims: keep), [v])]
       case "Min": result = [try apply(Extremum(kind: .min, axes: axes, keepDims: keep), [v])]
       default:
-        let total = try g.apply(Sum(axes: axes, keepDims: keep), [v], name: name + "/sum")
-        let count = try g.apply(ElementCount(axes: axes), [v], name: name + "/count")
+        let total = try g.apply(Sum(axes: axes, keepDims: keep), v, name: name + "/sum")
+        let count = try g.apply(ElementCount(axes: axes), v, name: name + "/count")
         result = [try apply(Binary(Divide()), [total, count])]
       }
     case "ArgMax", "ArgMin":
@@ -1365,7 +1365,7 @@ struct GraphDefImporter {
       var t = try apply(ArgExtremum(kind: d.op == "ArgMax" ? .max : .min, axis: axis), [v])
       if case let .type(code)? = d.attrs["output_type"], TFDataType.dtype(code) != .int32 {
         // int64 indices: Backprop computes int32 ones.
-        t = try g.apply(Identity(stopsGradient: true), [t], name: name + "/int32")
+        t = try g.apply(Identity(stopsGradient: true), t, name: name + "/int32")
       }
       result = [t]
     case "Softmax", "LogSoftmax":
@@ -1380,12 +1380,12 @@ struct GraphDefImporter {
       // built from log-softmax, softmax and a sum, whose gradients are the derivatives.
       let logits = try x(0), labels = try x(1)
       let axis = try checkedAxes(d, [-1], rank: logits.shape.rank, input: logits)[0]
-      let logSoftmax = try g.apply(Softmax(axis: axis, log: true), [logits], name: name + "/log_softmax")
-      let terms = try g.apply(binaryPrimitive(Multiply()), [labels, logSoftmax], name: name + "/labels_log_softmax")
+      let logSoftmax = try g.apply(Softmax(axis: axis, log: true), logits, name: name + "/log_softmax")
+      let terms = try g.apply(binaryPrimitive(Multiply()), labels, logSoftmax, name: name + "/labels_log_softmax")
       let total = try g.apply(Sum(axes: [terms.shape.rank - 1], keepDims: false), [terms], name: name + "/sum")
       let loss = try apply(unaryPrimitive(Negate()), [total])
-      let softmax = try g.apply(Softmax(axis: axis, log: false), [logits], name: name + "/softmax")
-      result = [loss, try g.apply(binaryPrimitive(Subtract()), [softmax, labels], name: name + "/backprop")]
+      let softmax = try g.apply(Softmax(axis: axis, log: false), logits, name: name + "/softmax")
+      result = [loss, try g.apply(binaryPrimitive(Subtract()), softmax, labels, name: name + "/backprop")]
     case "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3":
       // `adj_x`, `adj_y`: the (conjugate, for real numbers plain) transposes of the last two
       // axes; batch axes broadcast (as BatchMatMulV2's; the first version's equal batches are a
@@ -1402,7 +1402,7 @@ struct GraphDefImporter {
       let v = try x(0)
       guard v.dtype == .bool else { throw fail("node '\(name)' (\(d.op)): the input '\(v.name)' is \(v.dtype), not bool") }
       let axes = try checkedAxes(d, constInts(d, 1), rank: v.shape.rank, input: v)
-      let numbers = try g.apply(Cast(to: .float32), [v], name: name + "/float32")
+      let numbers = try g.apply(Cast(to: .float32), v, name: name + "/float32")
       let extremum = try g.apply(
         Extremum(kind: d.op == "Any" ? .max : .min, axes: axes, keepDims: boolAttr(d, "keep_dims")), [numbers], name: name + "/reduce")
       result = [try apply(Compare(.greater), [extremum, g.constant(0, dtype: .float32, name: name + "/zero")])]
@@ -1414,10 +1414,10 @@ struct GraphDefImporter {
         // trunc(x / y): `sign(q)·(|q| − (|q| mod 1))`, or `q` itself where every value is an
         // integer (|q| ≥ 2²³ in float32, 2⁵² in float64; infinities).
         let q = try g.apply(binaryPrimitive(Divide()), [a, x(1)], name: name + "/quotient")
-        let magnitude = try g.apply(unaryPrimitive(Abs()), [q], name: name + "/abs")
+        let magnitude = try g.apply(unaryPrimitive(Abs()), q, name: name + "/abs")
         let fraction = try g.apply(binaryPrimitive(FloorModulo()), [magnitude, g.scalar(1, like: q)], name: name + "/fraction")
-        let whole = try g.apply(binaryPrimitive(Subtract()), [magnitude, fraction], name: name + "/whole")
-        let signed = try g.apply(binaryPrimitive(Multiply()), [g.apply(unaryPrimitive(Sign()), [q], name: name + "/sign"), whole], name: name + "/truncated")
+        let whole = try g.apply(binaryPrimitive(Subtract()), magnitude, fraction, name: name + "/whole")
+        let signed = try g.apply(binaryPrimitive(Multiply()), [g.apply(unaryPrimitive(Sign()), q, name: name + "/sign"), whole], name: name + "/truncated")
         let large = try g.apply(Compare(.greaterEqual), [magnitude, g.scalar(q.dtype == .float32 ? 0x1p23 : 0x1p52, like: q)], name: name + "/integral")
         result = [try apply(Select(), [large, q, signed])]
       }
@@ -1460,7 +1460,7 @@ struct GraphDefImporter {
       if axis == -1 || axis == rank - 1 {
         result = [try apply(primitive, [indices])]
       } else {
-        let last = try g.apply(primitive, [indices], name: name + "/last")
+        let last = try g.apply(primitive, indices, name: name + "/last")
         result = [try transpose(last, permutation: Array(0..<axis) + [rank - 1] + Array(axis..<(rank - 1)), name: name)]
       }
     case "GatherV2":
@@ -1589,7 +1589,7 @@ struct GraphDefImporter {
       result = [try apply(binaryPrimitive(Minimum()), [low, g.scalar(6, like: v)])]
     case "Erfc":
       let v = try x(0)
-      let erf = try g.apply(Unary(ErrorFunction()), [v], name: name + "/erf")
+      let erf = try g.apply(Unary(ErrorFunction()), v, name: name + "/erf")
       result = [try apply(binaryPrimitive(Subtract()), [g.scalar(1, like: v), erf])]
     case "Pack":
       result = [try stack((0..<dataInputCount(d)).map { try x($0) }, axis: Int(intAttr(d, "axis")), name: name)]

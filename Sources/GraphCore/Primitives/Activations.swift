@@ -345,7 +345,7 @@ public func dropout(
   }
   let loc = x.graph.location(file, line)
   return try x.graph.withNameScope(name ?? "dropout") {
-    let mask = try x.graph.apply(DropoutMask(rate: rate, seed: seed), [x, training], name: "mask", location: loc)
+    let mask = try x.graph.apply(DropoutMask(rate: rate, seed: seed), x, training, name: "mask", location: loc)
     return try multiply(x, mask, file: file, line: line)
   }
 }

@@ -23,7 +23,7 @@ public struct Add: BinaryFunction {
 }
 /// Elementwise sum with broadcasting, `x + y` (`tf.add`).
 public func add(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Binary(Add()), [x, y], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Binary(Add()), x, y, name: name, location: x.graph.location(file, line))
 }
 
 /// `x - y` (`Sub`); `∂L/∂x = g`, `∂L/∂y = -g`.
@@ -49,7 +49,7 @@ public struct Subtract: BinaryFunction {
 }
 /// Elementwise difference with broadcasting, `x - y` (`tf.subtract`).
 public func subtract(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Binary(Subtract()), [x, y], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Binary(Subtract()), x, y, name: name, location: x.graph.location(file, line))
 }
 
 /// `x · y` (`Mul`); `∂L/∂x = g · y`, `∂L/∂y = g · x`.
@@ -75,7 +75,7 @@ public struct Multiply: BinaryFunction {
 }
 /// Elementwise product with broadcasting, `x · y` (`tf.multiply`).
 public func multiply(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Binary(Multiply()), [x, y], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Binary(Multiply()), x, y, name: name, location: x.graph.location(file, line))
 }
 
 /// `x / y` (`RealDiv`); `∂L/∂x = g / y`, `∂L/∂y = -g · x / y²`.
@@ -101,7 +101,7 @@ public struct Divide: BinaryFunction {
 }
 /// Elementwise quotient with broadcasting, `x / y` (`tf.divide`).
 public func divide(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Binary(Divide()), [x, y], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Binary(Divide()), x, y, name: name, location: x.graph.location(file, line))
 }
 
 /// `max(x, y)`, NaN propagating (`Maximum`); the gradient goes to `x` where `x ≥ y` (ties

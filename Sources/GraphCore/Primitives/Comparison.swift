@@ -93,7 +93,7 @@ package struct Compare: Primitive {
 func compare(
   _ function: Compare.Function, _ x: Tensor, _ y: Tensor, _ name: String?, _ file: StaticString, _ line: UInt
 ) throws -> Tensor {
-  try x.graph.apply(Compare(function), [x, y], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Compare(function), x, y, name: name, location: x.graph.location(file, line))
 }
 
 /// `x == y` elementwise with broadcasting, as bool (`tf.equal`). No gradient.
@@ -173,15 +173,15 @@ package struct Logical: Primitive {
 
 /// `¬x` elementwise (`tf.logical_not`).
 public func logicalNot(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Logical(.not), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Logical(.not), x, name: name, location: x.graph.location(file, line))
 }
 /// `x ∧ y` elementwise with broadcasting (`tf.logical_and`).
 public func logicalAnd(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Logical(.and), [x, y], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Logical(.and), x, y, name: name, location: x.graph.location(file, line))
 }
 /// `x ∨ y` elementwise with broadcasting (`tf.logical_or`).
 public func logicalOr(_ x: Tensor, _ y: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Logical(.or), [x, y], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Logical(.or), x, y, name: name, location: x.graph.location(file, line))
 }
 
 // MARK: - Select

@@ -220,7 +220,7 @@ package struct Conv2DBackpropInput: Primitive {
     guard let g = upstream[0] else { return [Tensor?](repeating: nil, count: op.inputs.count) }
     let dy = op.input(0), w = op.input(1)
     let loc = g.graph.gradientLocation
-    let gdy = try g.graph.apply(Conv2D(strides: strides, padding: padding, dilations: dilations, groups: groups), [g, w], location: loc)
+    let gdy = try g.graph.apply(Conv2D(strides: strides, padding: padding, dilations: dilations, groups: groups), g, w, location: loc)
     let gw = try g.graph.apply(
       Conv2DBackpropFilter(strides: strides, padding: padding, dilations: dilations, groups: groups), [g, dy, w], location: loc)
     return [gdy, gw] + (op.inputs.count == 3 ? [nil] : [])
@@ -297,7 +297,7 @@ package struct Conv2DBackpropFilter: Primitive {
     let gx = try g.graph.apply(
       Conv2DBackpropInput(strides: strides, padding: padding, dilations: dilations, groups: groups, outputShape: nil),
       [dy, g, x], location: loc)
-    let gdy = try g.graph.apply(Conv2D(strides: strides, padding: padding, dilations: dilations, groups: groups), [x, g], location: loc)
+    let gdy = try g.graph.apply(Conv2D(strides: strides, padding: padding, dilations: dilations, groups: groups), x, g, location: loc)
     return [gx, gdy, nil]
   }
 }

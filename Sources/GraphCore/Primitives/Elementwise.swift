@@ -287,7 +287,7 @@ package struct Binary<F: BinaryFunction>: BinaryPrimitive {
 public func unary(
   _ function: some UnaryFunction, _ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
-  try x.graph.apply(Unary(function), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Unary(function), x, name: name, location: x.graph.location(file, line))
 }
 
 /// Applies an elementwise function of two tensors with NumPy broadcasting: the public builder of
@@ -298,13 +298,13 @@ public func binary(
   _ function: some BinaryFunction, _ x: Tensor, _ y: Tensor, name: String? = nil,
   file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
-  try x.graph.apply(Binary(function), [x, y], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Binary(function), x, y, name: name, location: x.graph.location(file, line))
 }
 
 /// The operators' builder: no source line of their own, so errors name the inputs' creation
 /// sites instead.
-func binaryOperator(_ primitive: any Primitive, _ x: Tensor, _ y: Tensor) throws -> Tensor {
-  try x.graph.apply(primitive, [x, y], location: x.graph.operatorLocation)
+func binaryOperator(_ primitive: some Primitive, _ x: Tensor, _ y: Tensor) throws -> Tensor {
+  try x.graph.apply(primitive, x, y, location: x.graph.operatorLocation)
 }
 
 // MARK: - Operators
@@ -321,7 +321,7 @@ extension Tensor {
   public static func / (x: Tensor, y: Tensor) throws -> Tensor { try binaryOperator(Binary(Divide()), x, y) }
   /// `-x`.
   public static prefix func - (x: Tensor) throws -> Tensor {
-    try x.graph.apply(Unary(Negate()), [x], location: x.graph.operatorLocation)
+    try x.graph.apply(Unary(Negate()), x, location: x.graph.operatorLocation)
   }
 
   /// `x + c`, with `c` a constant of `x`'s dtype.
@@ -384,7 +384,7 @@ package struct Cast: Primitive {
 
 /// Converts `x` to `dtype` (`tf.cast`).
 public func cast(_ x: Tensor, to dtype: DType, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Cast(to: dtype), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Cast(to: dtype), x, name: name, location: x.graph.location(file, line))
 }
 
 /// The elementwise kernels' path for values of one element (eager code on scalars, as the

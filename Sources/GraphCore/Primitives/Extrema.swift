@@ -54,7 +54,7 @@ public func max(
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
   let prim = Extremum(kind: .max, axes: try reductionAxes(x, axes, "Max", loc), keepDims: keepDims)
-  return try x.graph.apply(prim, [x], name: name, location: loc)
+  return try x.graph.apply(prim, x, name: name, location: loc)
 }
 
 /// The smallest element of `x` over `axes` (all when `nil`), `min_axes x` (`tf.reduce_min`).
@@ -65,7 +65,7 @@ public func min(
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
   let prim = Extremum(kind: .min, axes: try reductionAxes(x, axes, "Min", loc), keepDims: keepDims)
-  return try x.graph.apply(prim, [x], name: name, location: loc)
+  return try x.graph.apply(prim, x, name: name, location: loc)
 }
 
 /// `log Σ_axes eˣ`, computed stably as `m + log Σ_axes e^(x - m)` with `m = max_axes x`
@@ -80,12 +80,12 @@ public func logSumExp(
   let loc = x.graph.location(file, line)
   let ax = try reductionAxes(x, axes, "LogSumExp", loc)
   return try x.graph.withNameScope(name ?? "LogSumExp") {
-    let largest = try x.graph.apply(Extremum(kind: .max, axes: ax, keepDims: true), [x], location: loc)
+    let largest = try x.graph.apply(Extremum(kind: .max, axes: ax, keepDims: true), x, location: loc)
     let finite = try less(abs(largest), x.graph.scalar(.infinity, like: x))
     let m = try stopGradient(select(finite, largest, zerosLike(largest)))
     let total = try x.graph.apply(Sum(axes: ax, keepDims: true), [exp(x - m)], location: loc)
     let r = try log(total) + m
-    return keepDims ? r : try x.graph.apply(Squeeze(axes: ax), [r], location: loc)
+    return keepDims ? r : try x.graph.apply(Squeeze(axes: ax), r, location: loc)
   }
 }
 
@@ -128,7 +128,7 @@ func argExtremum(
   } catch {
     throw GraphError.invalidOperation(op: op, name: name ?? op, inputs: [x.inputDescription], reason: error.message, location: loc)
   }
-  return try x.graph.apply(ArgExtremum(kind: kind, axis: ax), [x], name: name, location: loc)
+  return try x.graph.apply(ArgExtremum(kind: kind, axis: ax), x, name: name, location: loc)
 }
 
 /// The index of the largest element along `axis`, as int32 (`tf.argmax`); the first on ties.

@@ -36,12 +36,12 @@ package struct FillLike: Primitive {
 
 /// Zeros of `x`'s shape and dtype (`tf.zeros_like`).
 public func zerosLike(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(FillLike(value: 0), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(FillLike(value: 0), x, name: name, location: x.graph.location(file, line))
 }
 
 /// Ones of `x`'s shape and dtype (`tf.ones_like`).
 public func onesLike(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(FillLike(value: 1), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(FillLike(value: 1), x, name: name, location: x.graph.location(file, line))
 }
 
 /// Passes its input through unchanged. With `stopsGradient`, no gradient flows back through it
@@ -134,7 +134,7 @@ package func ensureShapeLike(
   file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
   let check = EnsureShapeLike(operation: operation, role: role, referenceRole: referenceRole)
-  return try x.graph.apply(check, [x, reference], name: name, location: x.graph.location(file, line))
+  return try x.graph.apply(check, x, reference, name: name, location: x.graph.location(file, line))
 }
 
 /// An int32 divisor `y` unchanged, once every element is checked to be non-zero: TensorFlow's
@@ -187,10 +187,10 @@ package struct CheckNonZeroDivisor: Primitive {
 
 /// `x`, through which no gradient flows (`tf.stop_gradient`).
 public func stopGradient(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Identity(stopsGradient: true), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Identity(stopsGradient: true), x, name: name, location: x.graph.location(file, line))
 }
 
 /// `x` unchanged (`tf.identity`).
 public func identity(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Identity(stopsGradient: false), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Identity(stopsGradient: false), x, name: name, location: x.graph.location(file, line))
 }

@@ -72,7 +72,7 @@ public func gather(
 ) throws -> Tensor {
   let loc = params.graph.location(file, line)
   let ax = try normalized(axis, rank: params.shape.rank, "GatherV2", name, [params, indices], loc)
-  return try params.graph.apply(Gather(axis: ax), [params, indices], name: name, location: loc)
+  return try params.graph.apply(Gather(axis: ax), params, indices, name: name, location: loc)
 }
 
 /// Normalizes an axis, throwing a ``GraphError`` that names the operation and its inputs.

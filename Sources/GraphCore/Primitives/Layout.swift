@@ -29,7 +29,7 @@ package struct Transpose: Primitive {
     guard let g = upstream[0] else { return [nil] }
     var inverse = permutation
     for (k, p) in permutation.enumerated() { inverse[p] = k }
-    return [try g.graph.apply(Transpose(permutation: inverse), [g], location: g.graph.gradientLocation)]
+    return [try g.graph.apply(Transpose(permutation: inverse), g, location: g.graph.gradientLocation)]
   }
 }
 
@@ -39,7 +39,7 @@ public func transpose(
   _ x: Tensor, permutation: [Int]? = nil, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
   let perm = permutation ?? Array((0..<x.shape.rank).reversed())
-  return try x.graph.apply(Transpose(permutation: perm), [x], name: name, location: x.graph.location(file, line))
+  return try x.graph.apply(Transpose(permutation: perm), x, name: name, location: x.graph.location(file, line))
 }
 
 // MARK: - BroadcastTo
@@ -81,7 +81,7 @@ package struct BroadcastTo: Primitive {
 public func broadcast(
   _ x: Tensor, to shape: [Int], name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
-  try x.graph.apply(BroadcastTo(shape: shape), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(BroadcastTo(shape: shape), x, name: name, location: x.graph.location(file, line))
 }
 
 // MARK: - Concatenate and split
@@ -367,7 +367,7 @@ package struct SliceGrad: Primitive {
   /// `[slice(g, begin, size), nil]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    return [try g.graph.apply(Slice(begin: begin, size: size), [g], location: g.graph.gradientLocation), nil]
+    return [try g.graph.apply(Slice(begin: begin, size: size), g, location: g.graph.gradientLocation), nil]
   }
 }
 
@@ -376,5 +376,5 @@ package struct SliceGrad: Primitive {
 public func slice(
   _ x: Tensor, begin: [Int], size: [Int], name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
-  try x.graph.apply(Slice(begin: begin, size: size), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Slice(begin: begin, size: size), x, name: name, location: x.graph.location(file, line))
 }

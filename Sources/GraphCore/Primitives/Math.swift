@@ -19,7 +19,7 @@ public struct Negate: UnaryFunction {
 }
 /// Elementwise negation, `-x` (`tf.negative`).
 public func negate(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Unary(Negate()), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Unary(Negate()), x, name: name, location: x.graph.location(file, line))
 }
 
 /// `x²` (`Square`); `∂L/∂x = g · 2x`.
@@ -39,7 +39,7 @@ public struct Square: UnaryFunction {
 }
 /// Elementwise square, `x²` (`tf.square`).
 public func square(_ x: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Unary(Square()), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Unary(Square()), x, name: name, location: x.graph.location(file, line))
 }
 
 /// `|x|` (`Abs`); `∂L/∂x = g · sign(x)`.

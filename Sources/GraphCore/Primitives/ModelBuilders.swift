@@ -20,7 +20,7 @@ public func embeddingLookup(
       op: "EmbeddingLookup", name: name ?? "embedding_lookup", inputs: [table.inputDescription, ids.inputDescription],
       reason: "needs a rank-2 table [vocabulary, dimension] and int32 ids", location: loc)
   }
-  return try table.graph.apply(Gather(axis: 0), [table, ids], name: name ?? "embedding_lookup", location: loc)
+  return try table.graph.apply(Gather(axis: 0), table, ids, name: name ?? "embedding_lookup", location: loc)
 }
 
 /// `x` reshaped to `[N, rest]` (Keras's `Flatten`, `tf.layers.flatten`): the first axis (the

@@ -164,22 +164,22 @@ package struct Squeeze: Primitive {
 
 /// Reshapes `x` (`tf.reshape`); one size may be `-1`.
 public func reshape(_ x: Tensor, to shape: [Int], name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Reshape(shape: shape), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Reshape(shape: shape), x, name: name, location: x.graph.location(file, line))
 }
 
 /// `x` reshaped to `reference`'s run-time shape.
 public func reshapeLike(_ x: Tensor, _ reference: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(ReshapeLike(), [x, reference], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(ReshapeLike(), x, reference, name: name, location: x.graph.location(file, line))
 }
 
 /// Inserts a size-1 dimension at `axis` (`tf.expand_dims`).
 public func expandDims(_ x: Tensor, axis: Int, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(ExpandDims(axis: axis), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(ExpandDims(axis: axis), x, name: name, location: x.graph.location(file, line))
 }
 
 /// Removes size-1 dimensions (`tf.squeeze`).
 public func squeeze(_ x: Tensor, axes: [Int]? = nil, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(Squeeze(axes: axes), [x], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(Squeeze(axes: axes), x, name: name, location: x.graph.location(file, line))
 }
 
 // MARK: - Broadcasting and its inverse
@@ -254,10 +254,10 @@ package struct SumToShapeOf: Primitive {
 
 /// `x` broadcast to `reference`'s run-time shape.
 public func broadcastLike(_ x: Tensor, _ reference: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(BroadcastLike(), [x, reference], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(BroadcastLike(), x, reference, name: name, location: x.graph.location(file, line))
 }
 
 /// `x` summed down to `reference`'s run-time shape (un-broadcasting).
 public func sumToShapeOf(_ x: Tensor, _ reference: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> Tensor {
-  try x.graph.apply(SumToShapeOf(), [x, reference], name: name, location: x.graph.location(file, line))
+  try x.graph.apply(SumToShapeOf(), x, reference, name: name, location: x.graph.location(file, line))
 }

@@ -89,7 +89,7 @@ package struct Normalize: Primitive {
       // batch-normalization layer's training step takes its gradient through μ and σ² alone).
       // `(2 g_σ² s / n) · x̂ = (2 g_σ² / n) · (x − μ)`: written with `x`, not `x̂`, so that a
       // step that reads only the statistics does not compute `x̂` at all (``evaluate``).
-      let n = try graph.apply(ElementCount(axes: axes), [x], location: graph.gradientLocation)
+      let n = try graph.apply(ElementCount(axes: axes), x, location: graph.gradientLocation)
       var term: Tensor?
       if let gv = upstream[2] { term = try (x - op.outputs[1]) * (graph.scalar(2, like: x) * gv / n) }
       if let gm = upstream[1] {

@@ -117,7 +117,7 @@ package struct Pad: Primitive {
         begin[k] = 0
       }
     }
-    return [try graph.apply(Slice(begin: begin, size: size), [g], location: graph.gradientLocation)]
+    return [try graph.apply(Slice(begin: begin, size: size), g, location: graph.gradientLocation)]
   }
 }
 
@@ -258,7 +258,7 @@ package struct MirrorPad: Primitive {
   /// `MirrorPadGrad(g)`, of `x`'s shape.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    return [try g.graph.apply(MirrorPadGrad(before: before, after: after, mode: mode), [g], location: g.graph.gradientLocation)]
+    return [try g.graph.apply(MirrorPadGrad(before: before, after: after, mode: mode), g, location: g.graph.gradientLocation)]
   }
 }
 
@@ -319,7 +319,7 @@ package struct MirrorPadGrad: Primitive {
   /// `MirrorPad(g)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    return [try g.graph.apply(MirrorPad(before: before, after: after, mode: mode), [g], location: g.graph.gradientLocation)]
+    return [try g.graph.apply(MirrorPad(before: before, after: after, mode: mode), g, location: g.graph.gradientLocation)]
   }
 }
 

@@ -48,7 +48,7 @@ package struct MaxPool: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     let x = op.input(0)
-    return [try x.graph.apply(MaxPoolGrad(geometry: geometry), [x, g], location: x.graph.gradientLocation)]
+    return [try x.graph.apply(MaxPoolGrad(geometry: geometry), x, g, location: x.graph.gradientLocation)]
   }
 }
 
@@ -80,7 +80,7 @@ package struct MaxPoolGrad: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let x = op.input(0)
-    return [nil, try x.graph.apply(MaxPoolGradGrad(geometry: geometry), [x, g], location: x.graph.gradientLocation)]
+    return [nil, try x.graph.apply(MaxPoolGradGrad(geometry: geometry), x, g, location: x.graph.gradientLocation)]
   }
 }
 
@@ -111,7 +111,7 @@ package struct MaxPoolGradGrad: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
     let x = op.input(0)
-    return [nil, try x.graph.apply(MaxPoolGrad(geometry: geometry), [x, g], location: x.graph.gradientLocation)]
+    return [nil, try x.graph.apply(MaxPoolGrad(geometry: geometry), x, g, location: x.graph.gradientLocation)]
   }
 }
 
@@ -142,7 +142,7 @@ package struct AvgPool: Primitive {
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
     let x = op.input(0)
-    return [try x.graph.apply(AvgPoolGrad(geometry: geometry), [g, x], location: x.graph.gradientLocation)]
+    return [try x.graph.apply(AvgPoolGrad(geometry: geometry), g, x, location: x.graph.gradientLocation)]
   }
 }
 
@@ -172,7 +172,7 @@ package struct AvgPoolGrad: Primitive {
   /// `[avgPool(G), nil]`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil, nil] }
-    return [try g.graph.apply(AvgPool(geometry: geometry), [g], location: g.graph.gradientLocation), nil]
+    return [try g.graph.apply(AvgPool(geometry: geometry), g, location: g.graph.gradientLocation), nil]
   }
 }
 

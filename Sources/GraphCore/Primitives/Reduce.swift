@@ -80,9 +80,9 @@ package struct Product: Primitive {
 func productOfOthers(_ x: Tensor, axes: [Int]) throws -> Tensor {
   let graph = x.graph
   let axis = axes[0], rest = Array(axes.dropFirst())
-  let rows = rest.isEmpty ? x : try graph.apply(Product(axes: rest, keepDims: true), [x], location: graph.gradientLocation)
-  let front = try graph.apply(CumulativeProduct(axis: axis, exclusive: true, reverse: false), [rows], location: graph.gradientLocation)
-  let back = try graph.apply(CumulativeProduct(axis: axis, exclusive: true, reverse: true), [rows], location: graph.gradientLocation)
+  let rows = rest.isEmpty ? x : try graph.apply(Product(axes: rest, keepDims: true), x, location: graph.gradientLocation)
+  let front = try graph.apply(CumulativeProduct(axis: axis, exclusive: true, reverse: false), rows, location: graph.gradientLocation)
+  let back = try graph.apply(CumulativeProduct(axis: axis, exclusive: true, reverse: true), rows, location: graph.gradientLocation)
   let along = try multiply(front, back)
   guard !rest.isEmpty else { return along }
   return try multiply(along, productOfOthers(x, axes: rest))
@@ -143,7 +143,7 @@ public func sum(
   file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
-  return try x.graph.apply(Sum(axes: try reductionAxes(x, axes, "Sum", loc), keepDims: keepDims), [x], name: name, location: loc)
+  return try x.graph.apply(Sum(axes: try reductionAxes(x, axes, "Sum", loc), keepDims: keepDims), x, name: name, location: loc)
 }
 
 /// The product of `x`'s elements over `axes` (all when `nil`), `Π_axes x` (`tf.reduce_prod`);
@@ -158,7 +158,7 @@ public func product(
   file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
-  return try x.graph.apply(Product(axes: try reductionAxes(x, axes, "Prod", loc), keepDims: keepDims), [x], name: name, location: loc)
+  return try x.graph.apply(Product(axes: try reductionAxes(x, axes, "Prod", loc), keepDims: keepDims), x, name: name, location: loc)
 }
 
 /// The mean of `x`'s elements over `axes` (all when `nil`), `Σ_axes x / n` (`tf.reduce_mean`).
@@ -169,7 +169,7 @@ public func mean(
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
   let ax = try reductionAxes(x, axes, "Mean", loc)
-  let total = try x.graph.apply(Sum(axes: ax, keepDims: keepDims), [x], name: name.map { $0 + "/sum" }, location: loc)
-  let count = try x.graph.apply(ElementCount(axes: ax), [x], location: loc)
-  return try x.graph.apply(Binary(Divide()), [total, count], name: name ?? "Mean", location: loc)
+  let total = try x.graph.apply(Sum(axes: ax, keepDims: keepDims), x, name: name.map { $0 + "/sum" }, location: loc)
+  let count = try x.graph.apply(ElementCount(axes: ax), x, location: loc)
+  return try x.graph.apply(Binary(Divide()), total, count, name: name ?? "Mean", location: loc)
 }

@@ -38,7 +38,7 @@ package struct CumulativeSum: Primitive {
   /// `cumsum(g, axis, exclusive, reverse: !reverse)`.
   package func gradient(of op: Operation, upstream: [Tensor?]) throws -> [Tensor?] {
     guard let g = upstream[0] else { return [nil] }
-    return [try g.graph.apply(CumulativeSum(axis: axis, exclusive: exclusive, reverse: !reverse), [g])]
+    return [try g.graph.apply(CumulativeSum(axis: axis, exclusive: exclusive, reverse: !reverse), g)]
   }
 }
 
@@ -52,7 +52,7 @@ public func cumsum(
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
   let ax = try normalized(axis, rank: x.shape.rank, "Cumsum", name, [x], loc)
-  return try x.graph.apply(CumulativeSum(axis: ax, exclusive: exclusive, reverse: reverse), [x], name: name, location: loc)
+  return try x.graph.apply(CumulativeSum(axis: ax, exclusive: exclusive, reverse: reverse), x, name: name, location: loc)
 }
 
 /// The running product along one axis (`tf.math.cumprod`): `y[..., i, ...] = Π_{j ≤ i} x[..., j, ...]`,
@@ -98,7 +98,7 @@ package struct CumulativeProduct: Primitive {
     guard let g = upstream[0] else { return [nil] }
     let graph = g.graph
     let weighted = try multiply(g, op.output)
-    let sums = try graph.apply(CumulativeSum(axis: axis, exclusive: exclusive, reverse: !reverse), [weighted], location: graph.gradientLocation)
+    let sums = try graph.apply(CumulativeSum(axis: axis, exclusive: exclusive, reverse: !reverse), weighted, location: graph.gradientLocation)
     return [try divide(sums, op.input(0))]
   }
 }
@@ -114,7 +114,7 @@ public func cumprod(
 ) throws -> Tensor {
   let loc = x.graph.location(file, line)
   let ax = try normalized(axis, rank: x.shape.rank, "Cumprod", name, [x], loc)
-  return try x.graph.apply(CumulativeProduct(axis: ax, exclusive: exclusive, reverse: reverse), [x], name: name, location: loc)
+  return try x.graph.apply(CumulativeProduct(axis: ax, exclusive: exclusive, reverse: reverse), x, name: name, location: loc)
 }
 
 /// The running `combine` of `x` along `axis` into `out` (the kernel of ``CumulativeSum`` and

@@ -49,7 +49,7 @@ func softmaxPrimitive(_ x: Tensor, _ axis: Int, log: Bool, _ name: String?, _ fi
   } catch {
     throw GraphError.invalidOperation(op: op, name: name ?? op, inputs: [x.inputDescription], reason: error.message, location: loc)
   }
-  return try x.graph.apply(Softmax(axis: ax, log: log), [x], name: name, location: loc)
+  return try x.graph.apply(Softmax(axis: ax, log: log), x, name: name, location: loc)
 }
 
 /// The softmax along `axis` (the last by default), `eˣ / Σ_axis eˣ`, shifted by the maximum so
@@ -129,7 +129,7 @@ package struct SparseSoftmaxCrossEntropy: Primitive {
     guard let g = upstream[0] else { return [nil, nil] }
     let x = op.input(0), k = op.input(1)
     let probabilities = try softmax(x)
-    let target = try x.graph.apply(OneHot(depth: nil, dtype: x.dtype), [k, x], location: x.graph.gradientLocation)
+    let target = try x.graph.apply(OneHot(depth: nil, dtype: x.dtype), k, x, location: x.graph.gradientLocation)
     return [try expandDims(g, axis: -1) * (probabilities - target), nil]
   }
 }
@@ -141,5 +141,5 @@ package struct SparseSoftmaxCrossEntropy: Primitive {
 public func sparseSoftmaxCrossEntropyWithLogits(
   logits: Tensor, labels: Tensor, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
 ) throws -> Tensor {
-  try logits.graph.apply(SparseSoftmaxCrossEntropy(), [logits, labels], name: name, location: logits.graph.location(file, line))
+  try logits.graph.apply(SparseSoftmaxCrossEntropy(), logits, labels, name: name, location: logits.graph.location(file, line))
 }

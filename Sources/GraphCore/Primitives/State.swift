@@ -214,7 +214,7 @@ public func assign(
         + "(validateShape: false still needs the same dtype)", location: loc)
   }
   let declared = validateShape ? (v.graph.nodes[node].primitive as? VariablePrimitive)?.shape : nil
-  return try v.graph.apply(Assign(variable: node, shape: declared), [value], name: name ?? "Assign", location: loc)
+  return try v.graph.apply(Assign(variable: node, shape: declared), value, name: name ?? "Assign", location: loc)
 }
 
 /// `v ← v + delta` in place (`tf.assign_add`); `delta` broadcasts to `v`'s shape.
