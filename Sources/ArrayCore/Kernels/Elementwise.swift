@@ -70,18 +70,7 @@ extension Kernels {
     for _ in 0..<rows {
       row(offOut, offA, offB, inner, ia, ib)
       offOut += inner
-      // advance the multi-index over the outer dimensions
-      var d = rank - 2
-      while d >= 0 {
-        counter[d] += 1
-        offA += stA[d]
-        offB += stB[d]
-        if counter[d] < shape[d] { break }
-        offA -= stA[d] * shape[d]
-        offB -= stB[d] * shape[d]
-        counter[d] = 0
-        d -= 1
-      }
+      advance(&counter, over: rank - 1, of: shape.dimensions, &offA, stA, &offB, stB)
     }
   }
 

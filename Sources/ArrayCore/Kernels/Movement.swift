@@ -57,17 +57,26 @@ extension Kernels {
           dst.storeBytes(of: v, toByteOffset: (d + j &* di) &* size, as: T.self)
         }
       }
-      var k = first - 1
-      while k >= 0 {
-        counter[k] += 1
-        s += sStrides[k]
-        d += dStrides[k]
-        if counter[k] < shape[k] { break }
-        s -= sStrides[k] * shape[k]
-        d -= dStrides[k] * shape[k]
-        counter[k] = 0
-        k -= 1
-      }
+      advance(&counter, over: first, of: shape, &s, sStrides, &d, dStrides)
+    }
+  }
+
+  /// Steps the multi-index `counter` over the first `axes` axes of `shape` (the last of them
+  /// fastest), moving offsets `a` and `b` by their strides: an odometer, each wrap taking its
+  /// axis's whole extent back.
+  @inlinable @inline(__always) static func advance(
+    _ counter: inout [Int], over axes: Int, of shape: [Int], _ a: inout Int, _ aStrides: [Int], _ b: inout Int, _ bStrides: [Int]
+  ) {
+    var k = axes - 1
+    while k >= 0 {
+      counter[k] += 1
+      a += aStrides[k]
+      b += bStrides[k]
+      if counter[k] < shape[k] { return }
+      a -= aStrides[k] * shape[k]
+      b -= bStrides[k] * shape[k]
+      counter[k] = 0
+      k -= 1
     }
   }
 
@@ -84,7 +93,8 @@ extension Kernels {
     let sColumn = sStrides[rank - 1], dRow = dStrides[p]
     let tile = Swift.max(1, 64 / MemoryLayout<T>.size)
     let outerAxes = (0..<(rank - 1)).filter { $0 != p }
-    let outerCount = outerAxes.reduce(1) { $0 * shape[$1] }
+    let outerShape = outerAxes.map { shape[$0] }, outerS = outerAxes.map { sStrides[$0] }, outerD = outerAxes.map { dStrides[$0] }
+    let outerCount = outerShape.reduce(1, *)
     let source = src.assumingMemoryBound(to: T.self), target = dst.assumingMemoryBound(to: T.self)
     var counter = [Int](repeating: 0, count: outerAxes.count)
     var s = sOff, d = dOff
@@ -99,18 +109,7 @@ extension Kernels {
           }
         }
       }
-      var k = outerAxes.count - 1
-      while k >= 0 {
-        let axis = outerAxes[k]
-        counter[k] += 1
-        s += sStrides[axis]
-        d += dStrides[axis]
-        if counter[k] < shape[axis] { break }
-        s -= sStrides[axis] * shape[axis]
-        d -= dStrides[axis] * shape[axis]
-        counter[k] = 0
-        k -= 1
-      }
+      advance(&counter, over: outerShape.count, of: outerShape, &s, outerS, &d, outerD)
     }
   }
 
