@@ -656,11 +656,18 @@ def export(directory, names):
 
 
 def export_checkpoint(directory):
+    export_one_checkpoint(directory, "model.ckpt", "checkpoint.json", steps=3, decayed=True)
+    # Long enough for TensorFlow's beta1_power (0.9^(t+1)) to underflow float32 to 0: the step
+    # count is then read from beta2_power.
+    export_one_checkpoint(directory, "long.ckpt", "long.json", steps=1000, decayed=False)
+
+
+def export_one_checkpoint(directory, prefix, meta_name, steps, decayed):
     """A TF1 training graph (Adam on reference variables, a global step, an exponentially
-    decayed learning rate) trained 3 steps by TensorFlow and saved with tf.compat.v1.train.Saver
-    (DIR/model.ckpt.index and .data-00000-of-00001), then 3 more steps: DIR/graph.pb holds the
-    graph, DIR/checkpoint.json the batch, the losses of the 3 steps after the save, and the
-    values of every variable at the save. Backprop imports the graph, restores the checkpoint and
+    decayed learning rate, or a constant one) trained `steps` steps by TensorFlow and saved with
+    tf.compat.v1.train.Saver (DIR/<prefix>.index and .data-00000-of-00001), then 3 more steps:
+    the graph (graph.pb, long.pb), and a json with the batch, the losses of the 3 steps after
+    the save, and the values of every variable at the save. Backprop imports the graph, restores the checkpoint and
     must give those losses (CheckpointTests)."""
     os.makedirs(directory, exist_ok=True)
     rng = np.random.RandomState(12)
@@ -675,7 +682,7 @@ def export_checkpoint(directory):
         b = tf1.get_variable("b", [1], initializer=tf1.zeros_initializer(), use_resource=False)
         loss = tf.reduce_mean(tf.square(tf.matmul(x, w) + b - y), name="loss")
         step = tf1.train.get_or_create_global_step()
-        lr = tf1.train.exponential_decay(0.1, step, 4, 0.5)
+        lr = tf1.train.exponential_decay(0.1, step, 4, 0.5) if decayed else 0.01
         tf1.train.AdamOptimizer(lr).minimize(loss, global_step=step, name="train")
         init = tf1.global_variables_initializer()
         saver = tf1.train.Saver()
@@ -683,19 +690,21 @@ def export_checkpoint(directory):
     with tf1.Session(graph=g) as sess:
         sess.run(init)
         fd = {g.get_tensor_by_name(k): v for k, v in feeds.items()}
-        for _ in range(3):
+        for _ in range(steps):
             sess.run(g.get_operation_by_name("train"), fd)
-        saver.save(sess, os.path.join(directory, "model.ckpt"), write_meta_graph=False, write_state=False)
+        saver.save(sess, os.path.join(directory, prefix), write_meta_graph=False, write_state=False)
         saved = {v.op.name: sess.run(v) for v in tf1.global_variables()}
         losses = []
         for _ in range(3):
             l, _ = sess.run([g.get_tensor_by_name("loss:0"), g.get_operation_by_name("train")], fd)
             losses.append(float(l))
-    with open(os.path.join(directory, "graph.pb"), "wb") as f:
+    graph_name = prefix.split(".")[0] + ".pb" if prefix != "model.ckpt" else "graph.pb"
+    with open(os.path.join(directory, graph_name), "wb") as f:
         f.write(g.as_graph_def().SerializeToString(deterministic=True))
-    meta = {"tensorflow": tf.__version__, "feeds": [array(k, v) for k, v in feeds.items()], "train": "train", "loss": "loss:0",
+    meta = {"tensorflow": tf.__version__, "graph": graph_name, "prefix": prefix, "steps": steps,
+            "feeds": [array(k, v) for k, v in feeds.items()], "train": "train", "loss": "loss:0",
             "losses_after_restore": losses, "saved": [array(k, v) for k, v in sorted(saved.items())]}
-    with open(os.path.join(directory, "checkpoint.json"), "w") as f:
+    with open(os.path.join(directory, meta_name), "w") as f:
         json.dump(meta, f)
     print(f"{directory}: saved {sorted(saved)}; losses after the save {losses}")
 

@@ -165,9 +165,10 @@ public final class Graph: @unchecked Sendable {
   /// says of them.
   var skippedTensorFlowNodes: [String: String] = [:]
   /// The step counters an imported TF1 Adam update counts with in place of TensorFlow's
-  /// `beta1_power` (by the counter variable's name: that variable's name and β₁), so that a
-  /// TensorFlow checkpoint restores the count (``Checkpoint/restore(session:fromTensorFlow:)``).
-  var tensorFlowStepCounters: [String: (betaPower: String, beta: Double)] = [:]
+  /// `beta1_power` and `beta2_power` (by the counter variable's name: those variables' names
+  /// with β₁ and β₂), so that a TensorFlow checkpoint restores the count
+  /// (``Checkpoint/restore(session:fromTensorFlow:)``).
+  var tensorFlowStepCounters: [String: [(power: String, beta: Double)]] = [:]
 
   /// How the graph runs its operations: described for a session, or computed as they are added.
   package let mode: GraphMode

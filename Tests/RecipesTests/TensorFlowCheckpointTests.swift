@@ -69,6 +69,30 @@ import Testing
     }
   }
 
+  /// After 1000 steps TensorFlow's `beta1_power` (0.9^1001) has underflowed to 0: the step count
+  /// comes from `beta2_power` (0.999^1001 = 0.367), and the restored graph trains on as
+  /// TensorFlow did.
+  @Test func aLongRunsStepCountComesFromTheSecondPower() throws {
+    let bytes = try FileIO.readBytes(atPath: Self.directory + "/long.json")
+    let meta = try need(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    let g = try Graph(graphDef: FileIO.readBytes(atPath: Self.directory + "/long.pb"), source: "long.pb")
+    let s = Session(graph: g)
+    try Checkpoint.restore(session: s, fromTensorFlow: Self.directory + "/long.ckpt")
+    #expect(try TensorBundle(prefix: Self.directory + "/long.ckpt").tensors["beta1_power"] == .array(NDArray([Float(0)], shape: [])))
+    #expect(try s.value(of: need(g.tensor(named: "Adam/iterations"), "Adam/iterations")).doubles == [1000])
+    #expect(try s.value(of: need(g.tensor(named: "global_step"), "global_step")).doubles == [1000])
+    var feeds: [Tensor: NDArray] = [:]
+    for entry in meta["feeds"] as? [[String: Any]] ?? [] {
+      let f = try ProbeCase.array(entry)
+      feeds[try g.requiredTensor(named: f.name)] = f.value
+    }
+    let loss = try g.requiredTensor(named: "loss:0"), train = try need(g.operation(named: "train"), "train")
+    for w in try need(meta["losses_after_restore"] as? [Double]) {
+      let got = try s.run([loss], feeding: feeds, targets: [train])[0].doubles[0]
+      #expect(abs(got - w) <= 2e-5 * max(1, abs(w)), "\(got), TensorFlow \(w)")
+    }
+  }
+
   /// A graph without TensorFlow's variables: every difference is listed, nothing changes.
   @Test func aCheckpointOfAnotherGraphIsRefusedListingTheDifferences() throws {
     let g = Graph()

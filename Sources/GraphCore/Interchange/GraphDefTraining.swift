@@ -413,10 +413,10 @@ extension GraphDefImporter {
       let start = graph.constant(0, dtype: .float64, name: "\(optimizerName)/iterations/initial_value")
       let variable = try graph.variable(start, trainable: false, name: "\(optimizerName)/iterations")
       training.groups[g].counter = (variable, start)
-      // TensorFlow's β₁ᵗ variable: what a TensorFlow checkpoint holds of the count.
+      // TensorFlow's β₁ᵗ and β₂ᵗ variables: what a TensorFlow checkpoint holds of the count.
       let data = dataInputs(defs[adam.node])
-      if let (p, _) = follow(data[3], through: ["Cast", "Identity", "ReadVariableOp", "Snapshot"]) {
-        graph.tensorFlowStepCounters[variable.operation.name] = (defs[p].name, adam.hyperparameters[0])
+      graph.tensorFlowStepCounters[variable.operation.name] = zip([3, 4], adam.hyperparameters.prefix(2)).compactMap { k, beta in
+        follow(data[k], through: ["Cast", "Identity", "ReadVariableOp", "Snapshot"]).map { (defs[$0.node].name, beta) }
       }
     }
   }

@@ -235,20 +235,13 @@ extension Checkpoint {
     }
     for v in variables {
       let name = v.operation.name
-      if let (betaPower, beta) = graph.tensorFlowStepCounters[name], bundle.tensors[name] == nil {
-        guard let saved = bundle.tensors[betaPower] else {
-          missing.append("\(name) (from TensorFlow's \(betaPower))")
-          continue
+      if let powers = graph.tensorFlowStepCounters[name], bundle.tensors[name] == nil {
+        switch Self.stepCount(powers, bundle) {
+        case .success(let t): updates.append((v, NDArray(scalar: Double(t), dtype: .float64)))
+        case .failure(let problem):
+          if let power = problem.missing { missing.append("\(name) (from TensorFlow's \(power))") }
+          if let m = problem.mismatch { mismatched.append(m) }
         }
-        let exponent: Double? =
-          if case .array(let p) = saved, p.dtype.isFloatingPoint, p.shape.elementCount == 1, p.scalarValue > 0, beta > 0, beta < 1 {
-            Double.log(p.scalarValue) / Double.log(beta)
-          } else { nil }
-        guard let exponent, exponent.isFinite, exponent >= 0.75, abs(exponent - exponent.rounded()) <= 0.25 else {
-          mismatched.append(.init(name: betaPower, expected: "β₁^(t+1) = \(beta)^(t+1) for a whole t ≥ 0", found: describe(saved)))
-          continue
-        }
-        updates.append((v, NDArray(scalar: exponent.rounded() - 1, dtype: .float64)))
         continue
       }
       guard let saved = bundle.tensors[name] else {
@@ -275,6 +268,44 @@ extension Checkpoint {
       throw CheckpointError(source: source, missing: missing, unexpected: unexpected, mismatched: mismatched)
     }
     try session.setValues(updates)
+  }
+}
+
+extension Checkpoint {
+  /// Why a step count could not be read: a power the file lacks, or one that is no power.
+  struct StepCountProblem: Error {
+    var missing: String?
+    var mismatch: CheckpointError.Mismatch?
+  }
+
+  /// The steps `t` an imported Adam update has taken, from TensorFlow's `β₁ᵗ⁺¹` and `β₂ᵗ⁺¹`
+  /// (`powers`, float32 variables that TensorFlow multiplies by β at each step):
+  /// `t = log(β^(t+1)) / log β − 1`, rounded, from the first power that is still a normal
+  /// float (β₁'s, the more precise, underflows after about 900 steps of β₁ = 0.9; β₂ = 0.999's
+  /// after about 87,000). Once both have underflowed, TensorFlow's bias corrections are exactly
+  /// 1, and so are Backprop's from the first step where both powers are below float32's
+  /// smallest value: that step is the count.
+  static func stepCount(_ powers: [(power: String, beta: Double)], _ bundle: TensorBundle) -> Result<Int, StepCountProblem> {
+    var beyond = 0
+    for (power, beta) in powers {
+      guard let saved = bundle.tensors[power] else { return .failure(StepCountProblem(missing: power)) }
+      guard case .array(let p) = saved, p.dtype.isFloatingPoint, p.shape.elementCount == 1, p.scalarValue >= 0, beta > 0, beta < 1
+      else {
+        return .failure(
+          StepCountProblem(mismatch: .init(name: power, expected: "a power \(beta)^(t+1) (float32 [])", found: "\(saved)")))
+      }
+      let value = p.scalarValue
+      // Where this power leaves float32's range: its last step before 0 comes after this one.
+      beyond = Swift.max(beyond, Int((Double.log(Double(Float.leastNonzeroMagnitude)) / Double.log(beta)).rounded(.up)))
+      guard value >= Double(Float.leastNormalMagnitude) else { continue }
+      let exponent = Double.log(value) / Double.log(beta)
+      guard exponent >= 0.75, abs(exponent - exponent.rounded()) <= 0.25 else {
+        return .failure(
+          StepCountProblem(mismatch: .init(name: power, expected: "\(beta)^(t+1) for a whole t ≥ 0", found: "\(value), \(beta)^\(exponent)")))
+      }
+      return .success(Int(exponent.rounded()) - 1)
+    }
+    return .success(beyond)
   }
 }
 
