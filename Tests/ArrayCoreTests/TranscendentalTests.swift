@@ -154,6 +154,18 @@ import Testing
     return (worst, at, differing)
   }
 
+  /// The largest distance in ulps of `f` from the system's `reference` over `xs`, where, and
+  /// at how many values they differ.
+  static func againstSystem(_ f: (Double) -> Double, _ reference: (Double) -> Double, _ xs: [Double]) -> (worst: Int64, at: Double, differing: Int) {
+    var worst: Int64 = 0, at = 0.0, differing = 0
+    for x in xs {
+      let d = ulps(f(x), reference(x))
+      if d > 0 { differing += 1 }
+      if d > worst { (worst, at) = (d, x) }
+    }
+    return (worst, at, differing)
+  }
+
   @Test func float32LogIsWithinOneUlpOfTheCorrectlyRoundedResult() {
     let r = Self.againstDouble(Kernels.log, Foundation.log, Self.floatSweep)
     #expect(r.worst <= 1, "float32 log: \(r.worst) ulp at \(r.at)")
@@ -168,12 +180,7 @@ import Testing
   }
 
   @Test func float64LogIsWithinOneUlpOfTheSystemsLog() {
-    var worst: Int64 = 0, worstAt = 0.0, differing = 0
-    for x in Self.doubleLogSweep {
-      let d = Self.ulps(Kernels.log(x), Foundation.log(x))
-      if d > 0 { differing += 1 }
-      if d > worst { (worst, worstAt) = (d, x) }
-    }
+    let (worst, worstAt, differing) = Self.againstSystem(Kernels.log, Foundation.log, Self.doubleLogSweep)
     #expect(worst <= 1, "float64 log: \(worst) ulp at \(worstAt)")
     print("float64 log: worst \(worst) ulp from glibc's log (at \(worstAt)); \(differing) of \(Self.doubleLogSweep.count) differ")
     #expect(Kernels.log(0.0) == -.infinity && Kernels.log(-0.0) == -.infinity)
@@ -196,12 +203,7 @@ import Testing
   }
 
   @Test func float64Log1pIsWithinOneUlpOfTheSystemsLog1p() {
-    var worst: Int64 = 0, worstAt = 0.0, differing = 0
-    for x in Self.doubleLog1pSweep {
-      let d = Self.ulps(Kernels.log1p(x), Foundation.log1p(x))
-      if d > 0 { differing += 1 }
-      if d > worst { (worst, worstAt) = (d, x) }
-    }
+    let (worst, worstAt, differing) = Self.againstSystem(Kernels.log1p, Foundation.log1p, Self.doubleLog1pSweep)
     #expect(worst <= 1, "float64 log1p: \(worst) ulp at \(worstAt)")
     print("float64 log1p: worst \(worst) ulp from glibc's log1p (at \(worstAt)); \(differing) of \(Self.doubleLog1pSweep.count) differ")
     #expect(Kernels.log1p(0.0).bitPattern == 0.0.bitPattern && Kernels.log1p(-0.0).bitPattern == (-0.0).bitPattern)
