@@ -454,7 +454,12 @@ public final class Graph: @unchecked Sendable {
   @inline(__always) private static func viewed<R>(
     _ lent: UnsafeMutableBufferPointer<LentTensor>, _ body: (UnsafeBufferPointer<Tensor>) throws -> R
   ) throws -> R {
-    assert(MemoryLayout<LentTensor>.size == MemoryLayout<Tensor>.size && MemoryLayout<LentTensor>.stride == MemoryLayout<Tensor>.stride)
+    // The same fields at the same offsets (checked in debug builds, which the tests run): a
+    // reordering of `Tensor`'s stored properties must fail here, not read a node as a graph.
+    assert(
+      MemoryLayout<LentTensor>.size == MemoryLayout<Tensor>.size && MemoryLayout<LentTensor>.stride == MemoryLayout<Tensor>.stride
+        && MemoryLayout<Tensor>.offset(of: \Tensor.node) == MemoryLayout<LentTensor>.offset(of: \LentTensor.node)
+        && MemoryLayout<Tensor>.offset(of: \Tensor.output) == MemoryLayout<LentTensor>.offset(of: \LentTensor.output))
     return try UnsafeRawBufferPointer(lent).withMemoryRebound(to: Tensor.self) { try body($0) }
   }
 
