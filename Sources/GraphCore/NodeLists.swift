@@ -40,6 +40,11 @@ struct NodeInputs: RandomAccessCollection, ExpressibleByArrayLiteral, Sendable {
   /// `[]`, `[a, b]`.
   init(arrayLiteral elements: ValueRef...) { self.init(elements) }
 
+  /// Whether `other` lists the same inputs (compared field by field: no iterators).
+  func isSame(as other: NodeInputs) -> Bool {
+    count == other.count && (count > 2 ? more == other.more : first == other.first && (count < 2 || second == other.second))
+  }
+
   /// 0.
   var startIndex: Int { 0 }
   /// ``count``.

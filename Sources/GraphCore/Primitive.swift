@@ -49,9 +49,30 @@ package protocol Primitive: Sendable {
   /// The scalar form for inputs of these static types (``scalarForm`` unless the form depends
   /// on the shapes, as un-broadcasting's does).
   func scalarForm(for inputs: [TensorInfo]) -> ScalarForm?
+  /// Whether `other` is this primitive with the same settings (so that the same inputs give the
+  /// same outputs and the same gradient operations): how the backward cache recognizes a tape
+  /// it has seen (see `BackwardCache`). The default compares the primitive's type and then its
+  /// stored values: with `==` for an `Equatable` primitive, byte for byte for a plain one (no
+  /// references), and answers `false` otherwise (never a false `true`: a primitive that cannot
+  /// tell is never cached).
+  func isSame(as other: any Primitive) -> Bool
+  /// Whether every primitive of this type is the same (it stores nothing that changes what it
+  /// computes): ``isSame(as:)`` then reduces to comparing types.
+  var isIdentifiedByType: Bool { get }
 }
 
 extension Primitive {
+  package func isSame(as other: any Primitive) -> Bool { Self.same(self, other) }
+  /// Whether the type stores nothing.
+  package var isIdentifiedByType: Bool { MemoryLayout<Self>.size == 0 }
+
+  /// ``isSame(as:)``'s comparison, with `other`'s type opened: equal types first (a metadata
+  /// comparison), then the values (``sameValue(_:_:)``).
+  static func same<Other: Primitive>(_ primitive: Self, _ other: Other) -> Bool {
+    guard Other.self == Self.self else { return false }
+    return sameValue(primitive, unsafeBitCast(other, to: Self.self))
+  }
+
   /// The type name.
   package var defaultName: String { typeName }
   /// `false`: the kernel writes its own buffers.
@@ -238,3 +259,20 @@ func requireFloat(_ info: TensorInfo, _ what: String = "input") throws(ShapeErro
   }
 }
 
+
+/// Whether two values of one type are the same: always for a type without stored values; byte
+/// for byte for a plain type (no references: the bytes are the value; a difference in padding
+/// or in a NaN's payload answers `false`, never a false `true`); with `==` for an `Equatable`
+/// type; `false` otherwise.
+func sameValue<T>(_ a: T, _ b: T) -> Bool {
+  if MemoryLayout<T>.size == 0 { return true }
+  if _isPOD(T.self) {
+    var (a, b) = (a, b)
+    return withUnsafeBytes(of: &a) { x in withUnsafeBytes(of: &b) { y in x.elementsEqual(y) } }
+  }
+  if let a = a as? any Equatable { return equal(a, b) }
+  return false
+}
+
+/// `a == b` when `b` has `a`'s type.
+private func equal<E: Equatable>(_ a: E, _ b: Any) -> Bool { (b as? E) == a }

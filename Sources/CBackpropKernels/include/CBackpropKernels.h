@@ -22,9 +22,10 @@ extern "C" {
 
 /// Per-thread pointers that the Swift side keeps unretained (slot 0: the running eager tape,
 /// slot 1: the active eager variable store, slot 2: non-null while eager results are checked
-/// for NaN and infinity), set and restored around synchronous scopes: a read is one load, where
+/// for NaN and infinity, slot 3: the compile trace being built, slot 4: non-null while the
+/// eager backward cache is off), set and restored around synchronous scopes: a read is one load, where
 /// a Swift task-local value costs a runtime lookup and a generic copy at every eager operation.
-#define BP_THREAD_SLOTS 4
+#define BP_THREAD_SLOTS 5
 extern _Thread_local void *bp_thread_slots[BP_THREAD_SLOTS];
 /// Slot `i` (0 <= i < BP_THREAD_SLOTS) of the calling thread.
 static inline void *bp_thread_slot(int i) { return bp_thread_slots[i]; }

@@ -146,10 +146,17 @@ public func valueWithGradient(
   try requireFloatingPoint(inputs, op: "valueWithGradient", location: location)
   return try EagerScope.withTape(tape) {
     let y = try tape.adoptValue(try body(inputs), location: location)
+    // A backward pass this call site has built before, for the same operations (see
+    // `BackwardCache`); else built on the tape, and remembered.
+    if let cached = try BackwardCache.gradients(tape: tape, y: y, xs: inputs, file: file, line: line) {
+      return (try y.value, cached)
+    }
+    let forwardCount = tape.nodes.count
     let grads = try gradients(of: [y], withRespectTo: inputs, unconnected: .zero, file: file, line: line)
     var values: [NDArray] = []
     values.reserveCapacity(grads.count)
     for i in grads.indices { values.append(try grads[i]!.value) }
+    BackwardCache.remember(tape: tape, forwardCount: forwardCount, y: y, xs: inputs, file: file, line: line)
     return (try y.value, values)
   }
 }

@@ -257,6 +257,17 @@ enum EagerScope {
   /// (for the checks on every eager operation).
   static var isTracing: Bool { bp_thread_slot(3) != nil }
 
+  /// Whether ``BackwardCache`` is off on this thread (``BackwardCache/withoutCache(_:)``).
+  static var skipsBackwardCache: Bool { bp_thread_slot(4) != nil }
+
+  /// Runs `body` with the backward cache off (`off`) or on, on this thread.
+  static func withBackwardCache<R>(off: Bool, _ body: () throws -> R) rethrows -> R {
+    let saved = bp_thread_slot(4)
+    bp_set_thread_slot(4, off ? UnsafeMutableRawPointer(bitPattern: 1) : nil)
+    defer { bp_set_thread_slot(4, saved) }
+    return try body()
+  }
+
   /// Runs `body` with eager results checked (`enabled`) or not.
   static func withNumericChecks<R>(_ enabled: Bool, _ body: () throws -> R) rethrows -> R {
     let saved = bp_thread_slot(2)

@@ -218,7 +218,7 @@ public func clip(
 /// shape and dtype holding `0` with probability `rate` and `1/(1 - rate)` otherwise when the
 /// bool scalar `training` is true, and ones when it is false. Seeded: each run draws a new
 /// mask from the operation's generator (TF1 op-level seeds). Not differentiable.
-package struct DropoutMask: Primitive {
+package struct DropoutMask: Primitive, Equatable {
   /// The probability of dropping an element, in `[0, 1)`.
   package let rate: Double
   /// The seed.

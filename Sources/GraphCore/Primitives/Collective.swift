@@ -15,7 +15,7 @@ import CBackpropKernels
 /// Gradient: the map is linear and symmetric across ranks, so the adjoint of rank `r`'s input
 /// is `∂L/∂x_r = Σ_s ȳ_s` (sum) or `(1/N) Σ_s ȳ_s` (mean): the same all-reduce of the upstream
 /// gradients. With `root`, `∂L/∂x_r = ȳ_root`: a `Broadcast` from `root`.
-package struct AllReduce: Primitive {
+package struct AllReduce: Primitive, Equatable {
   /// Sum or mean.
   package let reduction: CollectiveReduction
   /// The one rank that keeps the result (`nil`: every rank).
@@ -34,6 +34,11 @@ package struct AllReduce: Primitive {
 
   /// Any number of tensors (at least one).
   package var arity: Int? { nil }
+
+  /// The same reduction and root over the same communicator (the fusion buffers are scratch).
+  package static func == (a: AllReduce, b: AllReduce) -> Bool {
+    a.reduction == b.reduction && a.root == b.root && a.communicator === b.communicator
+  }
 
   /// `AllReduce` (every rank gets the result) or `Reduce` (only `root` does).
   package var typeName: String { root == nil ? "AllReduce" : "Reduce" }
@@ -108,7 +113,7 @@ package struct AllReduce: Primitive {
 ///
 /// Gradient: `∂L/∂x_root = Σ_s ȳ_s` and zero on the other ranks (a `AllReduce` sum kept on
 /// `root`, typed `Reduce`).
-package struct Broadcast: Primitive {
+package struct Broadcast: Primitive, Equatable {
   /// The rank whose values are copied.
   package let root: Int
   /// The ranks.
@@ -119,6 +124,9 @@ package struct Broadcast: Primitive {
     self.root = root
     self.communicator = communicator
   }
+
+  /// The same root over the same communicator.
+  package static func == (a: Broadcast, b: Broadcast) -> Bool { a.root == b.root && a.communicator === b.communicator }
 
   /// Any number of tensors (at least one).
   package var arity: Int? { nil }

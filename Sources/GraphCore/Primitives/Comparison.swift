@@ -15,7 +15,7 @@ import ArrayCore
 /// | greaterEqual | `x ≥ y` | `GreaterEqual` |
 ///
 /// Both inputs have one dtype: float, int32, or (for `equal` and `notEqual` only) bool.
-package struct Compare: Primitive {
+package struct Compare: Primitive, Equatable {
   /// The comparison.
   package enum Function: String, Sendable, CaseIterable {
     /// `x == y`
@@ -125,7 +125,7 @@ public func greaterEqual(_ x: Tensor, _ y: Tensor, name: String? = nil, file: St
 
 /// Elementwise logic on bool tensors (`tf.logical_not`, `tf.logical_and`, `tf.logical_or`),
 /// with broadcasting for the binary ones. No gradient.
-package struct Logical: Primitive {
+package struct Logical: Primitive, Equatable {
   /// The function.
   package enum Function: String, Sendable, CaseIterable {
     /// `¬x` (one input)
@@ -190,7 +190,7 @@ public func logicalOr(_ x: Tensor, _ y: Tensor, name: String? = nil, file: Stati
 /// broadcast together (`tf.where(condition, x, y)` in TF2, NumPy `where`).
 /// Gradients: `∂L/∂x = g` where the condition holds (0 elsewhere), `∂L/∂y = g` elsewhere;
 /// none for the condition.
-package struct Select: Primitive {
+package struct Select: Primitive, Equatable {
   /// The number of inputs: 3.
   package var arity: Int? { 3 }
   /// `SelectV2`.

@@ -69,7 +69,7 @@ private func convOutput(
 /// convolution, ``Conv2DBackpropInput``) and `∂L/∂w = conv2dBackpropFilter(x, G)`
 /// (``Conv2DBackpropFilter``); both are graph operations with their own gradients, so
 /// second-order gradients work.
-package struct Conv2D: Primitive {
+package struct Conv2D: Primitive, Equatable {
   /// Vertical and horizontal strides.
   package let strides: [Int]
   /// The padding rule.
@@ -140,7 +140,7 @@ package struct Conv2D: Primitive {
 ///
 /// Gradients (bilinear): `∂L/∂dy = conv2d(G, w)`, `∂L/∂w = conv2dBackpropFilter(G, dy)`; none for
 /// the reference.
-package struct Conv2DBackpropInput: Primitive {
+package struct Conv2DBackpropInput: Primitive, Equatable {
   /// Vertical and horizontal strides.
   package let strides: [Int]
   /// The padding rule.
@@ -237,7 +237,7 @@ package struct Conv2DBackpropInput: Primitive {
 ///
 /// Gradients (bilinear): `∂L/∂x = conv2dBackpropInput(dy, G)`, `∂L/∂dy = conv2d(x, G)`; none for
 /// the reference.
-package struct Conv2DBackpropFilter: Primitive {
+package struct Conv2DBackpropFilter: Primitive, Equatable {
   /// Vertical and horizontal strides.
   package let strides: [Int]
   /// The padding rule.

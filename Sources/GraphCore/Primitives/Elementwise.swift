@@ -167,6 +167,15 @@ package struct Unary<F: UnaryFunction>: UnaryPrimitive {
   }
   /// The number of inputs: 1.
   package var arity: Int? { 1 }
+  /// The same function with the same settings (the closure is made from it).
+  package func isSame(as other: any Primitive) -> Bool { Self.sameFunction(self, other) }
+  /// Whether the function stores nothing (the closure is made from its type).
+  package var isIdentifiedByType: Bool { MemoryLayout<F>.size == 0 }
+
+  /// Whether `other` is a primitive of this type with an equal function (its type opened).
+  static func sameFunction<Other: Primitive>(_ primitive: Self, _ other: Other) -> Bool {
+    Other.self == Self.self && sameValue(primitive.f, unsafeBitCast(other, to: Self.self).f)
+  }
   /// The function's type name.
   package var typeName: String { f.typeName }
   /// The function on one scalar (the scalar fast path), prepared when a plan is lowered.
@@ -236,6 +245,15 @@ package struct Binary<F: BinaryFunction>: BinaryPrimitive {
   }
   /// The number of inputs: 2.
   package var arity: Int? { 2 }
+  /// The same function with the same settings (the closure is made from it).
+  package func isSame(as other: any Primitive) -> Bool { Self.sameFunction(self, other) }
+  /// Whether the function stores nothing (the closure is made from its type).
+  package var isIdentifiedByType: Bool { MemoryLayout<F>.size == 0 }
+
+  /// Whether `other` is a primitive of this type with an equal function (its type opened).
+  static func sameFunction<Other: Primitive>(_ primitive: Self, _ other: Other) -> Bool {
+    Other.self == Self.self && sameValue(primitive.f, unsafeBitCast(other, to: Self.self).f)
+  }
   /// The function's type name.
   package var typeName: String { f.typeName }
   /// The function on two scalars (the scalar fast path), prepared when a plan is lowered.
@@ -346,7 +364,7 @@ extension Tensor {
 
 /// Converts each element to another dtype (`tf.cast`); booleans become 0 and 1.
 /// Gradient: the upstream gradient cast back, when both dtypes are floating point.
-package struct Cast: Primitive {
+package struct Cast: Primitive, Equatable {
   /// Outputs share memory with inputs or session state.
   package var outputsMayAlias: Bool { true }
 

@@ -6,7 +6,7 @@ import ArrayCore
 /// Gradient (TF's rule): the upstream gradient flows to the positions that attain the extreme,
 /// split equally between ties: `∂L/∂x = g · 1[x = y] / Σ_axes 1[x = y]` (with `g` and `y`
 /// broadcast back over the reduced axes).
-package struct Extremum: Primitive {
+package struct Extremum: Primitive, Equatable {
   /// The largest or the smallest.
   package enum Kind: String, Sendable { case max, min }
   /// Which extreme.
@@ -91,7 +91,7 @@ public func logSumExp(
 
 /// The index of the largest or smallest element along one axis, as int32 (`tf.argmax`,
 /// `tf.argmin` with `output_type=tf.int32`); the first one on ties. Not differentiable.
-package struct ArgExtremum: Primitive {
+package struct ArgExtremum: Primitive, Equatable {
   /// Largest or smallest.
   package let kind: Extremum.Kind
   /// The axis, normalized.

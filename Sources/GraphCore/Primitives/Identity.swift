@@ -4,7 +4,7 @@ import ArrayCore
 
 /// A tensor of `x`'s shape and dtype filled with a constant (`tf.zeros_like`, `tf.ones_like`).
 /// Its value does not depend on `x`'s values, so it has no gradient.
-package struct FillLike: Primitive {
+package struct FillLike: Primitive, Equatable {
   /// The fill value (the scalar fast path).
   package var scalarForm: ScalarForm? { .constant(value) }
   /// The fill value.
@@ -46,7 +46,7 @@ public func onesLike(_ x: Tensor, name: String? = nil, file: StaticString = #fil
 
 /// Passes its input through unchanged. With `stopsGradient`, no gradient flows back through it
 /// (`tf.stop_gradient`); otherwise the gradient passes unchanged (`tf.identity`).
-package struct Identity: Primitive {
+package struct Identity: Primitive, Equatable {
   /// One element passes through (the scalar fast path).
   package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
@@ -77,7 +77,7 @@ package struct Identity: Primitive {
 /// labels fed `[N, N]` or `[1, 1]` are refused instead of broadcast into a wrong loss. A run
 /// compares two shapes and shares `x`'s memory: no copy. Gradient: the upstream gradient for
 /// `x`, none for the reference (only its shape is read).
-package struct EnsureShapeLike: Primitive {
+package struct EnsureShapeLike: Primitive, Equatable {
   /// One element passes through (the scalar fast path): the shape rule requires one rank, and
   /// two shapes of one rank that hold one element each are equal.
   package var scalarForm: ScalarForm? { .passThrough }
@@ -143,7 +143,7 @@ package func ensureShapeLike(
 /// importer's int32 arithmetic), where a zero divisor gives a value instead. The importer puts
 /// one before each such division, so a zero divisor fails the run naming the imported node. A
 /// run reads the divisor once and shares its memory: no copy. No gradient (int32 values).
-package struct CheckNonZeroDivisor: Primitive {
+package struct CheckNonZeroDivisor: Primitive, Equatable {
   /// The output is the divisor's memory.
   package var outputsMayAlias: Bool { true }
 

@@ -8,7 +8,7 @@ import ArrayCore
 /// An index outside the axis is a run-time error naming it.
 /// Gradient: `∂L/∂params = scatterAdd(g)`, the upstream slices added into zeros at their
 /// indices (repeated indices accumulate); none for the indices.
-package struct Gather: Primitive {
+package struct Gather: Primitive, Equatable {
   /// The axis of `params`, normalized.
   package let axis: Int
   /// The number of inputs: 2.
@@ -38,7 +38,7 @@ package struct Gather: Primitive {
 /// Zeros of `reference`'s shape into which the slices of `updates` are added at `indices` along
 /// `axis`: the adjoint of ``Gather`` (TF's `UnsortedSegmentSum` along an axis).
 /// Gradient: `gather(g, indices)` for the updates; none for the indices and the reference.
-package struct ScatterAdd: Primitive {
+package struct ScatterAdd: Primitive, Equatable {
   /// The axis, normalized.
   package let axis: Int
   /// The number of inputs: 3.
@@ -93,7 +93,7 @@ func normalized(
 /// `y[..., j] = on` where `indices[...] == j`, `off` elsewhere; an index outside `0..<depth`
 /// gives a row of `off` (as TF). With a second input, the depth is that input's last size
 /// (known at run time). Not differentiable.
-package struct OneHot: Primitive {
+package struct OneHot: Primitive, Equatable {
   /// The number of classes, or `nil` to take it from the second input's last axis.
   package let depth: Int?
   /// The dtype of the result.

@@ -4,7 +4,7 @@ import ArrayCore
 
 /// Permutes the axes (`tf.transpose`): `y.shape[k] = x.shape[permutation[k]]`.
 /// Gradient: `g` transposed by the inverse permutation.
-package struct Transpose: Primitive {
+package struct Transpose: Primitive, Equatable {
   /// The permutation of `0..<rank`.
   package let permutation: [Int]
   /// The number of inputs: 1.
@@ -46,7 +46,7 @@ public func transpose(
 
 /// `x` broadcast to a fixed shape (`tf.broadcast_to`, materialized).
 /// Gradient: `g`, which the autodiff walker sums back to `x`'s shape.
-package struct BroadcastTo: Primitive {
+package struct BroadcastTo: Primitive, Equatable {
   /// The target shape.
   package let shape: [Int]
   /// The number of inputs: 1.
@@ -88,7 +88,7 @@ public func broadcast(
 
 /// Joins tensors along an axis (`tf.concat`); the other sizes and the dtypes must agree.
 /// Gradient: `g` split back into pieces of each input's size.
-package struct Concat: Primitive {
+package struct Concat: Primitive, Equatable {
   /// The axis, normalized.
   package let axis: Int
   /// The number of inputs: variable (the shape rule checks it).
@@ -166,7 +166,7 @@ public func stack(
 /// Splits `x` along `axis` into consecutive parts (`tf.split`), one output per part: one size
 /// may be `-1` (the rest). Gradient: the upstream parts concatenated (zeros for parts that
 /// receive none).
-package struct Split: Primitive {
+package struct Split: Primitive, Equatable {
   /// The axis, normalized.
   package let axis: Int
   /// The sizes of the parts; at most one `-1`.
@@ -214,7 +214,7 @@ package struct Split: Primitive {
 
 /// `x` split along `axis` into parts sized like the reference inputs at run time: the gradient
 /// of ``Concat``. Gradient: the upstream parts concatenated; none for the references.
-package struct SplitLike: Primitive {
+package struct SplitLike: Primitive, Equatable {
   /// The axis, normalized.
   package let axis: Int
   /// The number of inputs: variable (the shape rule checks it).
@@ -302,7 +302,7 @@ public func split(
 /// The block of `x` that starts at `begin` and has `size` elements along each axis (`tf.slice`);
 /// a size of `-1` extends to the end of the axis.
 /// Gradient: `g` written into zeros of `x`'s shape at `begin`.
-package struct Slice: Primitive {
+package struct Slice: Primitive, Equatable {
   /// The first index along each axis.
   package let begin: [Int]
   /// The size along each axis, `-1` for "to the end".
@@ -346,7 +346,7 @@ package struct Slice: Primitive {
 
 /// Zeros of `reference`'s shape with `x` written at `begin`: the gradient of ``Slice``.
 /// Gradient: the same slice of `g` for `x`; none for the reference.
-package struct SliceGrad: Primitive {
+package struct SliceGrad: Primitive, Equatable {
   /// Where `x` goes.
   package let begin: [Int]
   /// The slice's size specification (for the gradient).

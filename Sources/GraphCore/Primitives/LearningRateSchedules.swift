@@ -98,7 +98,7 @@ package enum ScheduleFormula: Sendable, Hashable {
 
 /// The learning rate of a schedule at the step its input holds (a float64 scalar in, a float64
 /// scalar out). Its value does not depend on anything differentiable: no gradient.
-package struct ScheduledLearningRate: Primitive {
+package struct ScheduledLearningRate: Primitive, Equatable {
   /// The schedule's formula.
   package let formula: ScheduleFormula
   /// The primitive for `formula`.

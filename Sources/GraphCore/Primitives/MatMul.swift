@@ -5,7 +5,7 @@ import ArrayCore
 ///
 /// Gradients (for `C = A·B`): `∂L/∂A = G·Bᵀ`, `∂L/∂B = Aᵀ·G`; the transposed variants follow
 /// by the same rule. Broadcast batch dimensions are summed back by the autodiff walker.
-package struct MatMul: Primitive {
+package struct MatMul: Primitive, Equatable {
   /// Transpose the first operand's last two dimensions.
   package let transposeA: Bool
   /// Transpose the second operand's last two dimensions.

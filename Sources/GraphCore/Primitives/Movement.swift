@@ -4,7 +4,7 @@ import ArrayCore
 
 /// Gives `x` a new shape with the same elements (`tf.reshape`); one size may be `-1`, inferred.
 /// Gradient: the upstream gradient reshaped back to `x`'s shape.
-package struct Reshape: Primitive {
+package struct Reshape: Primitive, Equatable {
   /// One element passes through (the scalar fast path).
   package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
@@ -56,7 +56,7 @@ package struct Reshape: Primitive {
 
 /// `x` with the shape of `reference` at run time (used by gradients of reshaping operations).
 /// Gradient: `reshapeLike(g, x)` for `x`, none for `reference`.
-package struct ReshapeLike: Primitive {
+package struct ReshapeLike: Primitive, Equatable {
   /// One element passes through (the scalar fast path).
   package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
@@ -88,7 +88,7 @@ package struct ReshapeLike: Primitive {
 
 /// Inserts a dimension of size 1 at `axis` (`tf.expand_dims`); negative axes count from the end
 /// of the result. Gradient: reshaped back.
-package struct ExpandDims: Primitive {
+package struct ExpandDims: Primitive, Equatable {
   /// One element passes through (the scalar fast path).
   package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
@@ -121,7 +121,7 @@ package struct ExpandDims: Primitive {
 
 /// Removes dimensions of size 1 (`tf.squeeze`): the given axes, or every size-1 axis when
 /// `axes` is `nil`. Gradient: reshaped back.
-package struct Squeeze: Primitive {
+package struct Squeeze: Primitive, Equatable {
   /// One element passes through (the scalar fast path).
   package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
@@ -186,7 +186,7 @@ public func squeeze(_ x: Tensor, axes: [Int]? = nil, name: String? = nil, file: 
 
 /// `x` broadcast to the run-time shape of `reference` (materialized).
 /// Gradient: `sumToShapeOf(g, x)` for `x`; none for the reference.
-package struct BroadcastLike: Primitive {
+package struct BroadcastLike: Primitive, Equatable {
   /// One element passes through (the scalar fast path).
   package var scalarForm: ScalarForm? { .passThrough }
   /// Outputs share memory with inputs or session state.
@@ -219,7 +219,7 @@ package struct BroadcastLike: Primitive {
 /// leading axes and the axes where `reference` has size 1. The autodiff walker inserts it
 /// wherever a gradient's shape may differ from its input's (the one place un-broadcasting
 /// happens). Gradient: `broadcastLike(g, x)`; none for the reference.
-package struct SumToShapeOf: Primitive {
+package struct SumToShapeOf: Primitive, Equatable {
   /// One element: passed through when the shapes are equal, else summed (`0 + x`), as the
   /// kernel below does.
   package func scalarForm(for inputs: [TensorInfo]) -> ScalarForm? {

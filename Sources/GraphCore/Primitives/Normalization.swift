@@ -19,7 +19,7 @@ import ArrayCore
 ///
 /// built from primitives (including this one, through `x̂` and `σ²`), so it can be
 /// differentiated again.
-package struct Normalize: Primitive {
+package struct Normalize: Primitive, Equatable {
   /// The normalized axes: a contiguous, increasing run.
   package let axes: [Int]
   /// `ε`, added to the variance (positive).

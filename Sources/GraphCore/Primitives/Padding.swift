@@ -6,7 +6,7 @@ import ArrayCore
 /// `y[i] = value` elsewhere; `y`'s size along axis `k` is `before[k] + n[k] + after[k]`.
 /// Gradient: the interior block of `g`, `slice(g, begin: before, size: shape(x))` (the padding
 /// does not depend on `x`).
-package struct Pad: Primitive {
+package struct Pad: Primitive, Equatable {
   /// The number of values in front of each axis (non-negative).
   package let before: [Int]
   /// The number of values behind each axis (non-negative).
@@ -216,7 +216,7 @@ func forEachMirrored(_ shape: Shape, _ padded: [Int], _ maps: [[Int]], _ body: (
 /// `s(j) = −j` (REFLECT) or `−j − 1` (SYMMETRIC) before the start, `2n − 2 − j` or `2n − 1 − j`
 /// past the end, `j` inside. Gradient: ``MirrorPadGrad``, the adjoint (each element of `g` added
 /// to the element of `x` it was copied from).
-package struct MirrorPad: Primitive {
+package struct MirrorPad: Primitive, Equatable {
   /// The number of elements in front of each axis.
   package let before: [Int]
   /// The number of elements behind each axis.
@@ -266,7 +266,7 @@ package struct MirrorPad: Primitive {
 /// back onto the unpadded one, `dx[j] = Σ_{i : s(i) = j} g[i]` (the inner block plus each
 /// mirrored border added onto the elements it copied). Gradient: `MirrorPad(g)` (the adjoint's
 /// adjoint).
-package struct MirrorPadGrad: Primitive {
+package struct MirrorPadGrad: Primitive, Equatable {
   /// The number of elements in front of each axis of the padded tensor.
   package let before: [Int]
   /// The number of elements behind each axis.

@@ -30,7 +30,7 @@ private func requireShape(_ other: TensorInfo, _ expected: PartialShape, _ what:
 ///
 /// Gradient (TF's rule): each upstream value flows to its window's maximum, the first one in
 /// row-major order on ties, and the window's first NaN when it holds one (``MaxPoolGrad``).
-package struct MaxPool: Primitive {
+package struct MaxPool: Primitive, Equatable {
   /// The window, strides and padding.
   package let geometry: WindowGeometry
   /// `MaxPool`.
@@ -58,7 +58,7 @@ package struct MaxPool: Primitive {
 ///
 /// Gradients: none for `x` (the result is piecewise constant in it), and for `dy` the values of
 /// the upstream gradient read at each window's maximum (``MaxPoolGradGrad``).
-package struct MaxPoolGrad: Primitive {
+package struct MaxPoolGrad: Primitive, Equatable {
   /// The window, strides and padding.
   package let geometry: WindowGeometry
   /// `MaxPoolGrad`.
@@ -89,7 +89,7 @@ package struct MaxPoolGrad: Primitive {
 /// `y[n, oy, ox, c] = v[n, argmax-position, c]`. Inputs `x`, `v`.
 ///
 /// Gradients: none for `x`; `maxPoolGrad(x, G)` for `v`.
-package struct MaxPoolGradGrad: Primitive {
+package struct MaxPoolGradGrad: Primitive, Equatable {
   /// The window, strides and padding.
   package let geometry: WindowGeometry
   /// `MaxPoolGradGrad`.
@@ -124,7 +124,7 @@ package struct MaxPoolGradGrad: Primitive {
 ///
 /// Gradient (linear): `avgPoolGrad(G)`, each upstream value divided by its window's count and
 /// added over the window (``AvgPoolGrad``).
-package struct AvgPool: Primitive {
+package struct AvgPool: Primitive, Equatable {
   /// The window, strides and padding.
   package let geometry: WindowGeometry
   /// `AvgPool`.
@@ -150,7 +150,7 @@ package struct AvgPool: Primitive {
 /// window's positions inside the image. Inputs: `dy` and a reference with `x`'s shape.
 ///
 /// Gradients (linear): `avgPool(G)` for `dy`; none for the reference.
-package struct AvgPoolGrad: Primitive {
+package struct AvgPoolGrad: Primitive, Equatable {
   /// The window, strides and padding.
   package let geometry: WindowGeometry
   /// `AvgPoolGrad`.

@@ -4,7 +4,7 @@ import ArrayCore
 
 /// Random values of a fixed shape, drawn from a seeded generator owned by the session: each run
 /// gives new values, and the same seed gives the same sequence (TF1 op-level seeds).
-package struct RandomPrimitive: Primitive {
+package struct RandomPrimitive: Primitive, Equatable {
   /// The distribution.
   package enum Distribution: Sendable, Hashable {
     /// Normal with mean and standard deviation.

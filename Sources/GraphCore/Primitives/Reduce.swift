@@ -2,7 +2,7 @@ import ArrayCore
 
 /// The sum over some axes (`tf.reduce_sum`): `y = Σ_axes x`, removing the axes or keeping them
 /// with size 1. Gradient: `g` with the reduced axes restored, broadcast to `x`'s shape.
-package struct Sum: Primitive {
+package struct Sum: Primitive, Equatable {
   /// A sum of one element: the reduction's `0 + x` (the scalar fast path).
   package var scalarForm: ScalarForm? { .reduce(ScalarFunction(Add()), identity: 0) }
   /// The axes, normalized and sorted; every axis when built with `nil`.
@@ -36,7 +36,7 @@ package struct Sum: Primitive {
 /// zeros): `∂y/∂x_i` is the product of the other elements of `x_i`'s group, built from exclusive
 /// running products without dividing by `x_i`, times `g` broadcast back to `x`'s shape (see
 /// ``productOfOthers(_:axes:)``).
-package struct Product: Primitive {
+package struct Product: Primitive, Equatable {
   /// The axes, normalized and sorted; every axis when built with `nil`.
   package let axes: [Int]
   /// Whether reduced axes stay with size 1.
@@ -91,7 +91,7 @@ func productOfOthers(_ x: Tensor, axes: [Int]) throws -> Tensor {
 /// The number of elements along some axes of `x`, as a scalar of `x`'s dtype (the divisor of
 /// ``mean(_:axes:keepDims:name:file:line:)``). Its value does not depend on `x`'s values, so it
 /// has no gradient.
-package struct ElementCount: Primitive {
+package struct ElementCount: Primitive, Equatable {
   /// Every axis of a one-element tensor has size 1 (the scalar fast path).
   package var scalarForm: ScalarForm? { .constant(1) }
   /// The axes counted.

@@ -3,7 +3,7 @@ import ArrayCore
 /// The running sum along one axis (`tf.math.cumsum`): `y[..., i, ...] = Σ_{j ≤ i} x[..., j, ...]`,
 /// or `Σ_{j < i}` when `exclusive`, summing from the end when `reverse`.
 /// Gradient: the running sum of `g` the other way, `cumsum(g, axis, exclusive, reverse: !reverse)`.
-package struct CumulativeSum: Primitive {
+package struct CumulativeSum: Primitive, Equatable {
   /// The axis, normalized.
   package let axis: Int
   /// Whether each element is left out of its own sum.
@@ -60,7 +60,7 @@ public func cumsum(
 /// Gradient (TensorFlow's): `cumsum(g · y, axis, exclusive, reverse: !reverse) / x`, which
 /// divides by `x` (like TensorFlow's, not defined where an element is 0; ``Product``'s gradient
 /// uses this operation's values only, so it is exact there).
-package struct CumulativeProduct: Primitive {
+package struct CumulativeProduct: Primitive, Equatable {
   /// The axis, normalized.
   package let axis: Int
   /// Whether each element is left out of its own product.

@@ -10,7 +10,7 @@ import ArrayCore
 ///
 /// The gradients are built from primitives (including this one), so they can be
 /// differentiated again.
-package struct Softmax: Primitive {
+package struct Softmax: Primitive, Equatable {
   /// The axis, normalized.
   package let axis: Int
   /// Whether this is the log-softmax.
@@ -74,7 +74,7 @@ public func logSoftmax(_ x: Tensor, axis: Int = -1, name: String? = nil, file: S
 /// computed through the stable log-softmax (finite for any finite logits). A label outside
 /// `0..<C` is a run-time error naming it.
 /// Gradient: `∂ℓ/∂x = g · (softmax(x) - onehot(k))`; none for the labels.
-package struct SparseSoftmaxCrossEntropy: Primitive {
+package struct SparseSoftmaxCrossEntropy: Primitive, Equatable {
   /// The number of inputs: 2.
   package var arity: Int? { 2 }
   /// `SparseSoftmaxCrossEntropyWithLogits`.

@@ -3,7 +3,7 @@ import ArrayCore
 // MARK: - Leaves
 
 /// A value fed at run time (`tf.placeholder`). Running it unfed is an error.
-package struct PlaceholderPrimitive: Primitive {
+package struct PlaceholderPrimitive: Primitive, Equatable {
   /// The number of inputs: none (a leaf).
   package var arity: Int? { 0 }
   /// `Placeholder`.
@@ -45,7 +45,7 @@ package struct ConstantPrimitive: Primitive {
 
 /// A variable: state that lives in the session and persists across runs (`tf.Variable`).
 /// Its output is the variable's current value.
-package struct VariablePrimitive: Primitive {
+package struct VariablePrimitive: Primitive, Equatable {
   /// Reads the variable (the scalar fast path).
   package var scalarForm: ScalarForm? { .readVariable }
   /// Outputs share memory with inputs or session state.
@@ -78,7 +78,7 @@ package struct VariablePrimitive: Primitive {
 
 /// Replaces a variable's value: `v ← value` (`tf.assign`). Its output is the new value.
 /// Not differentiable.
-package struct Assign: Primitive {
+package struct Assign: Primitive, Equatable {
   /// Stores one element (the scalar fast path).
   package var scalarForm: ScalarForm? { .assign(variable: variable) }
   /// Outputs share memory with inputs or session state.
@@ -242,7 +242,7 @@ public func assignSubtract(
 }
 
 /// Does nothing; used to group other operations through control dependencies (`tf.no_op`).
-package struct NoOp: Primitive {
+package struct NoOp: Primitive, Equatable {
   /// Nothing to compute.
   package var scalarForm: ScalarForm? { .noOp }
   /// The number of inputs: none (a leaf).

@@ -28,7 +28,7 @@ private func cPow(_ x: Double, _ y: Double) -> Double {
 /// separate operations would compute, so the fused and unfused updates agree bit for bit;
 /// fusing only saves the passes over memory (about a dozen arrays the size of the variable
 /// per step). Updates the three variables in place; not differentiable.
-package struct ApplyAdam: Primitive {
+package struct ApplyAdam: Primitive, Equatable {
   let variable: Int
   let m: Int
   let v: Int
@@ -122,7 +122,7 @@ public func applyAdam(
 
 /// `base^t` for a float64 scalar `t` (with the C library's `pow`). No gradient: used for
 /// hyper-parameter powers such as Adam's `β₁ᵗ`.
-package struct StepPower: Primitive {
+package struct StepPower: Primitive, Equatable {
   /// The base.
   package let base: Double
   /// `base^t`.
@@ -147,7 +147,7 @@ package struct StepPower: Primitive {
 }
 
 /// A value that is its input unless fed (`tf.placeholder_with_default`). No gradient.
-package struct PlaceholderWithDefault: Primitive {
+package struct PlaceholderWithDefault: Primitive, Equatable {
   /// The shape a fed value may have (TensorFlow's `shape` argument, `[nil]` for any length);
   /// `nil`: the default's shape.
   package let shape: PartialShape?

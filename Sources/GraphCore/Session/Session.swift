@@ -651,6 +651,16 @@ extension PreparedStep {
 }
 
 extension PreparedStep {
+  /// Empties the feed slots holding a caller's array rather than a copy of it (larger than
+  /// ``copiedFeedBytes``), so that a step kept between calls does not keep the caller's
+  /// values alive. The caller has the step to itself.
+  func releaseSharedFeeds() {
+    let frame = plan.frame
+    for slot in feedSlots where frame[slot].shape.elementCount &* frame[slot].dtype.byteSize > Self.copiedFeedBytes {
+      frame[slot] = NDArray()
+    }
+  }
+
   /// The largest result, in bytes, that ``run(matchedInputs:captured:into:)`` double-buffers.
   static let spareResultBytes = 4096
 

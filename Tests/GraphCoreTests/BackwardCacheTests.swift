@@ -1,0 +1,176 @@
+import ArrayCore
+@testable import GraphCore
+import Testing
+import TestSupport
+
+/// The eager backward cache (`BackwardCache`): `valueWithGradient(at:of:)` on arrays takes a
+/// repeated tape's gradients from a prepared step built once, and they are the tape's own bits.
+/// Serialized: the cases share call sites, whose state the tests read.
+@Suite(.serialized) struct BackwardCacheTests {
+  /// The gradients of `sum(build(inputs) · r)` at the inputs in `slots`, from one call site.
+  static func gradients(_ c: OpCase, _ ins: [NDArray], _ slots: [Int], _ r: NDArray, _ d: DType) throws -> [NDArray] {
+    try valueWithGradient(at: slots.map { ins[$0] }, file: "BackwardCacheTests", line: 1) { p in
+      var it = p.makeIterator()
+      let inputs = ins.indices.map { slots.contains($0) ? it.next()! : Tensor(ins[$0]) }
+      return try sum(c.build(inputs, d) * Tensor(r))
+    }.gradients
+  }
+
+  /// Every differentiable row of the operation table: the second call at a call site takes its
+  /// gradients from the cache (its tape matches the first's), and they equal the first call's,
+  /// built on the tape, bit for bit; a third call with other values of the same shapes equals a
+  /// call made without the cache.
+  @Test(arguments: makeOpTable().filter { $0.draw != nil && $0.differentiable }.map(\.name))
+  func cachedGradientsAreTheTapesOverTheOpTable(name: String) throws {
+    let entry = try #require(makeOpTable().first { $0.name == name })
+    let draw = try #require(entry.draw)
+    for k in 0..<2 {
+      var g = SeededGenerator(seed: OpTableTests.seed(name, k))
+      let c = draw(&g, k)
+      for d in entry.dtypes where d.isFloatingPoint {
+        let ins = converted(c.inputs, to: d)
+        let slots = ins.indices.filter { ins[$0].dtype == d && ins[$0].elementCount > 0 }
+        guard !slots.isEmpty, ins.allSatisfy({ $0.elementCount > 0 }) else { continue }
+        let (value, _) = try runCase(c, ins, dtype: d)
+        guard value.elementCount > 0, value.dtype.isFloatingPoint else { continue }
+        let r = Domain.real(-1, 1).array(value.shape.dimensions, &g).converted(to: value.dtype)
+        BackwardCache.removeAll()
+        let built = try Self.gradients(c, ins, slots, r, d)
+        let cached = try Self.gradients(c, ins, slots, r, d)
+        let state = BackwardCache.statistics(file: "BackwardCacheTests", line: 1)
+        // The collective rows make a new communicator at each call: another operation, never
+        // taken for the cached one.
+        let hits = name.hasPrefix("AllReduce") || name == "Broadcast" ? 0 : 1
+        #expect(state?.hits == hits, "\(name) draw \(k) \(d): \(String(describing: state))")
+        for (a, b) in zip(cached, built) {
+          #expect(a.isBitIdentical(to: b), "\(name) draw \(k) \(d): cached \(a) vs built on the tape \(b)")
+        }
+        // Other values, same shapes (the next draw's values where its shapes match, else r).
+        let r2 = Domain.real(-1, 1).array(value.shape.dimensions, &g).converted(to: value.dtype)
+        let again = try Self.gradients(c, ins, slots, r2, d)
+        let uncached = try BackwardCache.withoutCache { try Self.gradients(c, ins, slots, r2, d) }
+        #expect(BackwardCache.statistics(file: "BackwardCacheTests", line: 1)?.hits == 2 * hits)
+        for (a, b) in zip(again, uncached) {
+          #expect(a.isBitIdentical(to: b), "\(name) draw \(k) \(d): cached \(a) vs uncached \(b) at new values")
+        }
+      }
+    }
+  }
+}
+
+extension BackwardCacheTests {
+  /// A step of `body` at `a` through one call site (line 2 of this suite's file name), and the
+  /// same step without the cache.
+  static func step(_ a: NDArray, _ body: (Tensor) throws -> Tensor) throws -> (cached: NDArray, uncached: NDArray) {
+    let cached = try valueWithGradient(at: [a], file: "BackwardCacheTests", line: 2) { try body($0[0]) }.gradients[0]
+    let uncached = try BackwardCache.withoutCache { try valueWithGradient(at: [a]) { try body($0[0]) }.gradients[0] }
+    return (cached, uncached)
+  }
+
+  static var siteTwo: (entries: Int, hits: Int, isDisabled: Bool)? {
+    BackwardCache.statistics(file: "BackwardCacheTests", line: 2)
+  }
+
+  /// Settings that change between calls at one site (a reduction's axes, a permutation) make
+  /// other operations: never taken for the cached ones, so each gets its own gradient.
+  @Test func anOperationWithOtherSettingsIsAnotherTape() throws {
+    BackwardCache.removeAll()
+    let a = NDArray((0..<6).map { Float($0) - 2.5 }, shape: [2, 3])
+    let w = NDArray((0..<2).map { Float($0) + 0.5 }, shape: [2, 1])
+    for axis in [0, 1, 0, 1, 0, 1] {
+      let (cached, uncached) = try Self.step(a) { x in
+        // Axis 0 sums columns, axis 1 rows; weighted, so the two gradients differ.
+        try sum(square(sum(x * Tensor(w), axes: [axis])))
+      }
+      #expect(cached.isBitIdentical(to: uncached), "axis \(axis): \(cached) vs \(uncached)")
+    }
+    #expect(Self.siteTwo?.hits == 4 && Self.siteTwo?.entries == 2)
+    for permutation in [[1, 0], [0, 1], [1, 0], [0, 1]] {
+      let (cached, uncached) = try Self.step(a) { x in
+        try sum(square(reshape(transpose(x, permutation: permutation), to: [6])) * Tensor(NDArray((0..<6).map { Float($0) }, shape: [6])))
+      }
+      #expect(cached.isBitIdentical(to: uncached), "permutation \(permutation): \(cached) vs \(uncached)")
+    }
+  }
+
+  /// Values that change between calls (the inputs, constants made inside the body) are fed to
+  /// the cached step: a training loop's gradients are the uncached ones at every step.
+  @Test func newValuesAtEveryCallAreFed() throws {
+    BackwardCache.removeAll()
+    var a = NDArray([Float(0.5)])
+    var rng = SeededGenerator(seed: 9)
+    for step in 0..<20 {
+      let x = Float(rng.normal(mean: 1, standardDeviation: 0.1))
+      let scale = Float(step % 3 + 1)
+      let (cached, uncached) = try Self.step(a) { p in try square(Tensor(NDArray([x])) * p - 10) * Double(scale) }
+      #expect(cached.isBitIdentical(to: uncached), "step \(step): \(cached) vs \(uncached)")
+      a = NDArray([a.scalars(as: Float.self)[0] - 0.02 * cached.scalars(as: Float.self)[0]])
+    }
+    #expect(Self.siteTwo?.hits == 19)
+  }
+
+  /// Swift control flow on values picks the operations: each branch's tape is cached apart.
+  @Test func branchesOnValuesAreCachedApart() throws {
+    BackwardCache.removeAll()
+    for v in [Float(-2), 3, -1, 4, 2, -3] {
+      let (cached, uncached) = try Self.step(NDArray([v])) { x in
+        try x.value.scalars(as: Float.self)[0] > 0 ? square(x) : exp(x) * 3
+      }
+      #expect(cached.isBitIdentical(to: uncached), "\(v): \(cached) vs \(uncached)")
+    }
+    #expect(Self.siteTwo?.hits == 4 && Self.siteTwo?.entries == 2)
+  }
+
+  /// A call site whose tapes keep changing stops caching after `missLimit` misses in a row, and
+  /// its gradients stay right.
+  @Test func aSiteThatKeepsMissingStopsCaching() throws {
+    BackwardCache.removeAll()
+    for n in 1...(BackwardCache.missLimit + 4) {
+      let a = NDArray((0..<n).map { Float($0) / 4 })
+      let (cached, uncached) = try Self.step(a) { x in try sum(tanh(x)) }
+      #expect(cached.isBitIdentical(to: uncached))
+    }
+    #expect(Self.siteTwo?.isDisabled == true && Self.siteTwo?.hits == 0 && Self.siteTwo?.entries == 0)
+  }
+
+  /// Under numeric checks, which name the eager operation that fails, the cache is not used.
+  @Test func numericChecksBypassTheCache() throws {
+    BackwardCache.removeAll()
+    let a = NDArray([Float(2)])
+    _ = try Self.step(a) { x in try log(x) }
+    let error = #expect(throws: SessionError.self) {
+      try withNumericChecks { _ = try Self.step(NDArray([Float(0)])) { x in try log(x) } }
+    }
+    #expect("\(error.map { "\($0)" } ?? "")".contains("Log"))
+    #expect(Self.siteTwo?.hits == 0)
+  }
+
+  /// Threads stepping through one call site at once each get their own gradients (an entry
+  /// is used by one thread at a time; the others build their own or wait for none).
+  @Test func concurrentCallsAtOneSiteAreRight() async throws {
+    BackwardCache.removeAll()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for t in 0..<4 {
+        group.addTask {
+          for i in 0..<200 {
+            let a = NDArray([Float(t) + Float(i) / 100])
+            let (cached, uncached) = try Self.step(a) { x in try square(x * 3 - 1) }
+            #expect(cached.isBitIdentical(to: uncached))
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    #expect((Self.siteTwo?.hits ?? 0) > 0)
+  }
+
+  /// A large input is not kept alive by the cached step after the call.
+  @Test func theCacheKeepsNoCallersArray() throws {
+    BackwardCache.removeAll()
+    var a = NDArray((0..<4096).map { Float($0) / 4096 })
+    for _ in 0..<2 { _ = try Self.step(a) { x in try sum(square(x)) } }
+    #expect(Self.siteTwo?.hits == 1)
+    let unique = a.isReusable(upTo: 1 << 20)
+    #expect(unique, "the caller's array is still shared with the cache")
+  }
+}
