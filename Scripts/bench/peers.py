@@ -205,7 +205,8 @@ def run_peer(script, peer, args, env):
 
 STEP_SYSTEMS = {"Session.run": "Backprop Session.run", "prepared": "Backprop prepared step",
                 "hand-written Swift": "hand-written Swift loop (floor)", "eager": "Backprop eager",
-                "eager compiled": "Backprop eager, compiled"}
+                "eager compiled": "Backprop eager, compiled",
+                "eager without backward cache": "Backprop eager, every gradient built on its tape"}
 
 
 def backprop_steps(s, env):

@@ -1,4 +1,5 @@
 import Backprop
+import GraphCore
 import Recipes
 
 // The notebook's steps written eagerly (issue 16), timed like the peers' eager rows: each step
@@ -42,6 +43,14 @@ extension BenchCommand {
         let x = Tensor(xr[state.next()])
         let (_, g) = try valueWithGradient(at: state.a) { p in try regressionLoss(x, Tensor(ten), p[0]) }
         try sgdRegression.update(&state.a, along: g)
+      },
+      // The same step with every gradient built on its tape (what the backward cache saves).
+      Workload(name: "regression step, eager without backward cache") {
+        let x = Tensor(xr[state.next()])
+        try BackwardCache.withoutCache {
+          let (_, g) = try valueWithGradient(at: state.a) { p in try regressionLoss(x, Tensor(ten), p[0]) }
+          try sgdRegression.update(&state.a, along: g)
+        }
       },
       Workload(name: "regression step, eager compiled") {
         state.a = try compiledRegression([xr[state.next()], ten, state.a[0]])

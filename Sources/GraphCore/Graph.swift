@@ -89,7 +89,12 @@ struct ValueRef: Hashable, Sendable {
 
 /// One node of a graph: an operation with its primitive, inputs and output types.
 struct Node: Sendable {
-  var primitive: any Primitive
+  var primitive: any Primitive {
+    didSet { primitiveType = ObjectIdentifier(type(of: primitive)) }
+  }
+  /// The primitive's type, read without copying the existential (the backward cache compares
+  /// tapes by it).
+  private(set) var primitiveType: ObjectIdentifier
   /// Up to two inline (no array per node: an eager tape appends one per operation).
   var inputs: NodeInputs
   /// One inline (as `inputs`).
@@ -102,6 +107,21 @@ struct Node: Sendable {
   /// Whether the primitive is a ``VariablePrimitive`` (known when the node is made, so that
   /// ``Tensor/isVariable`` needs no dynamic cast).
   var isVariable = false
+
+  init<P: Primitive>(
+    primitive: P, inputs: NodeInputs, outputs: NodeOutputs, name: String, location: SourceLocation?,
+    isGradient: Bool, controlInputs: [Int] = [], isVariable: Bool = false
+  ) {
+    self.primitive = primitive
+    primitiveType = ObjectIdentifier(P.self)
+    self.inputs = inputs
+    self.outputs = outputs
+    self.name = name
+    self.location = location
+    self.isGradient = isGradient
+    self.controlInputs = controlInputs
+    self.isVariable = isVariable
+  }
 }
 
 /// A computational graph (TF1's `tf.Graph`): an append-only list of operations.

@@ -24,7 +24,7 @@ import ArrayCore
 /// compare themselves, calls under ``withNumericChecks(_:_:)`` (which names each eager operation)
 /// or inside a ``compile(_:)`` trace. A call site whose tapes keep changing (more than
 /// ``missLimit`` misses in a row) stops being cached, so it pays nothing more than the checks.
-enum BackwardCache {
+package enum BackwardCache {
   /// Runs `body` without the cache on this thread: every gradient is built on its tape (for
   /// tests and benchmarks that compare the two).
   package static func withoutCache<R>(_ body: () throws -> R) rethrows -> R {
@@ -42,10 +42,11 @@ enum BackwardCache {
   final class Site: @unchecked Sendable {
     let file: UnsafeRawPointer
     let line: UInt
-    var entries: [Entry] = []
-    var misses = 0
-    var hits = 0
-    var isDisabled = false
+    // Read and written only under ``BackwardCache/lock``.
+    @exclusivity(unchecked) var entries: [Entry] = []
+    @exclusivity(unchecked) var misses = 0
+    @exclusivity(unchecked) var hits = 0
+    @exclusivity(unchecked) var isDisabled = false
 
     init(file: UnsafeRawPointer, line: UInt) {
       self.file = file
@@ -150,6 +151,8 @@ enum BackwardCache {
       var type: ObjectIdentifier
       /// The primitive, when more than its type must be compared (``Primitive/isIdentifiedByType``).
       var primitive: (any Primitive)?
+      /// Whether ``primitive`` is kept (a flag: testing the optional would copy the existential).
+      var comparesSettings: Bool
       var inputs: NodeInputs
       /// A leaf's dtype and shape (a constant: fed).
       var leaf: TensorInfo?
@@ -160,8 +163,6 @@ enum BackwardCache {
     /// The tape's values the step is fed, in its feed order.
     let feeds: [ValueRef]
     let step: PreparedStep
-    /// Scratch for the fed values (kept: no array per call; empty between calls).
-    private var inputs: [NDArray] = []
 
     /// Builds the backward pass of `tape`'s first `forwardCount` nodes; `nil` when the tape
     /// cannot be cached or building fails (the caller's own gradients, already computed on the
@@ -179,7 +180,8 @@ enum BackwardCache {
           if node.inputs.isEmpty && type(of: node.primitive) == ConstantPrimitive.self {
             let info = node.outputs[0]
             guard info.shape.isFullyKnown else { return nil }
-            signatures.append(NodeSignature(type: ObjectIdentifier(ConstantPrimitive.self), inputs: node.inputs, leaf: info))
+            signatures.append(
+              NodeSignature(type: node.primitiveType, primitive: nil, comparesSettings: false, inputs: node.inputs, leaf: info))
             map.append([copy.placeholder(info.dtype, shape: info.shape, name: "x")])
           } else {
             // A primitive that cannot recognize itself is never matched: not worth building.
@@ -189,8 +191,8 @@ enum BackwardCache {
             for o in 0..<node.outputs.count where copy.nodes[op.id].outputs[o] != node.outputs[o] { return nil }
             signatures.append(
               NodeSignature(
-                type: ObjectIdentifier(type(of: node.primitive)),
-                primitive: node.primitive.isIdentifiedByType ? nil : node.primitive, inputs: node.inputs))
+                type: node.primitiveType, primitive: node.primitive, comparesSettings: !node.primitive.isIdentifiedByType,
+                inputs: node.inputs))
             map.append((0..<node.outputs.count).map { Tensor(graph: copy, node: op.id, output: $0) })
           }
         }
@@ -231,13 +233,13 @@ enum BackwardCache {
           for i in signatures.indices {
             let node = taped.baseAddress! + i
             let cached = signatures.baseAddress! + i
-            guard ObjectIdentifier(type(of: node.pointee.primitive)) == cached.pointee.type,
+            guard node.pointee.primitiveType == cached.pointee.type,
               node.pointee.inputs.isSame(as: cached.pointee.inputs), node.pointee.controlInputs.isEmpty,
               !node.pointee.isVariable
             else { return false }
             if let leaf = cached.pointee.leaf {
               guard node.pointee.outputs[0] == leaf else { return false }
-            } else if let primitive = cached.pointee.primitive, !primitive.isSame(as: node.pointee.primitive) {
+            } else if cached.pointee.comparesSettings && !cached.pointee.primitive!.isSame(as: node.pointee.primitive) {
               return false
             }
           }
@@ -249,14 +251,19 @@ enum BackwardCache {
     /// The gradients for `tape`'s values (a matching tape's).
     func run(_ tape: Graph) throws -> [NDArray] {
       let store = tape.eager!
-      for ref in feeds { inputs.append(store.values[store.records[ref.node].firstSlot + ref.output]) }
-      defer {
-        // No value of the caller's kept alive by the cache until the next call.
-        inputs.removeAll(keepingCapacity: true)
-        step.releaseSharedFeeds()
-      }
+      // No value of the caller's kept alive by the cache until the next call.
+      defer { step.releaseSharedFeeds() }
       var gradients: [NDArray] = []
-      try step.run(matchedInputs: inputs, captured: [], into: &gradients)
+      // The tape's values read in place (no retain and release of each).
+      try store.values.withUnsafeBufferPointer { values in
+        try store.records.withUnsafeBufferPointer { records in
+          try feeds.withUnsafeBufferPointer { feeds in
+            try step.run(
+              feedingFrom: { i in UnsafePointer(values.baseAddress! + records[feeds[i].node].firstSlot + feeds[i].output) },
+              into: &gradients)
+          }
+        }
+      }
       return gradients
     }
   }

@@ -651,6 +651,24 @@ extension PreparedStep {
 }
 
 extension PreparedStep {
+  /// Runs with feed `i` copied from `feed(i)`, read in place (no retain of the value; copied
+  /// into the step's own memory up to ``copiedFeedBytes``, shared above), each already known to
+  /// have its placeholder's dtype and exact shape; appends the fetches to `results`. No lock:
+  /// the caller has the step to itself (the eager backward cache, which takes the step out of
+  /// its cache while it runs).
+  func run(feedingFrom feed: (Int) -> UnsafePointer<NDArray>, into results: inout [NDArray]) throws {
+    let frame = plan.frame
+    feedSlots.withUnsafeBufferPointer { slots in
+      for i in slots.indices {
+        NDArray.assignCopyingSmall(from: feed(i), to: frame + slots[i], byteLimit: Self.copiedFeedBytes)
+      }
+    }
+    swapInSpareResults()
+    try session.execute(plan, checksNumerics: checksNumerics)
+    results.reserveCapacity(fetchSlots.count)
+    for i in fetchSlots.indices { results.append(frame[fetchSlots[i]]) }
+  }
+
   /// Empties the feed slots holding a caller's array rather than a copy of it (larger than
   /// ``copiedFeedBytes``), so that a step kept between calls does not keep the caller's
   /// values alive. The caller has the step to itself.
