@@ -174,3 +174,20 @@ extension BackwardCacheTests {
     #expect(unique, "the caller's array is still shared with the cache")
   }
 }
+
+extension BackwardCacheTests {
+  /// Gradients a caller keeps hold their numbers while later calls reuse the cached step's
+  /// memory (a held result is never written again).
+  @Test func heldGradientsKeepTheirNumbers() throws {
+    BackwardCache.removeAll()
+    var held: [(cached: NDArray, uncached: NDArray)] = []
+    for i in 0..<6 {
+      let a = NDArray([Float(i) * 0.25 - 0.5, Float(i) * 0.5])
+      held.append(try Self.step(a) { x in try sum(square(x * x - 1)) })
+    }
+    #expect(Self.siteTwo?.hits == 5)
+    for (i, pair) in held.enumerated() {
+      #expect(pair.cached.isBitIdentical(to: pair.uncached), "call \(i): \(pair.cached) vs \(pair.uncached)")
+    }
+  }
+}
