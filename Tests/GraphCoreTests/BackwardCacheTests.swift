@@ -162,6 +162,7 @@ extension BackwardCacheTests {
       try await group.waitForAll()
     }
     #expect((Self.siteTwo?.hits ?? 0) > 0)
+    #expect((Self.siteTwo?.entries ?? 0) <= BackwardCache.entriesPerSite)
   }
 
   /// A large input is not kept alive by the cached step after the call.

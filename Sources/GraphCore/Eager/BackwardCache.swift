@@ -52,6 +52,13 @@ package enum BackwardCache {
       self.file = file
       self.line = line
     }
+
+    /// Keeps `entry` first, dropping the least recently used beyond ``entriesPerSite`` (threads
+    /// that missed while an entry was out may have added their own meanwhile).
+    func keep(_ entry: Entry) {
+      entries.insert(entry, at: 0)
+      if entries.count > entriesPerSite { entries.removeLast(entries.count - entriesPerSite) }
+    }
   }
 
   /// The call sites (searched in order: a program has few), guarded by ``lock``.
@@ -106,7 +113,7 @@ package enum BackwardCache {
     lock.lock()
     site.misses = 0
     site.hits += 1
-    site.entries.insert(entry, at: 0)
+    site.keep(entry)
     lock.unlock()
     return results
   }
@@ -136,10 +143,7 @@ package enum BackwardCache {
       }
       return
     }
-    lock.withLock {
-      if site.entries.count >= entriesPerSite { site.entries.removeLast() }
-      site.entries.insert(entry, at: 0)
-    }
+    lock.withLock { site.keep(entry) }
   }
 
   /// One cached backward pass: the tape it was built from, as much as a match needs, and the
