@@ -192,3 +192,71 @@ extension BackwardCacheTests {
     }
   }
 }
+
+extension BackwardCacheTests {
+  /// A random program of element-wise operations, reductions, transposes and products over two
+  /// parameters of shape [2, 3] and a constant, its choices drawn from `seed`: programs from
+  /// different seeds differ in their operations, their settings or only their wiring.
+  static func program(seed: UInt64) -> ([Tensor]) throws -> Tensor {
+    var rng = SeededGenerator(seed: seed)
+    let steps = (0..<(3 + rng.choice(4))).map { _ in (rng.choice(9), rng.choice(8), rng.choice(8), rng.choice(2)) }
+    let constant = NDArray((0..<6).map { Float($0) / 8 - 0.3 }, shape: [2, 3])
+    return { p in
+      var values = [p[0], p[1], Tensor(constant)]
+      for (op, i, j, k) in steps {
+        let a = values[i % values.count], b = values[j % values.count]
+        switch op {
+        case 0: values.append(try a + b)
+        case 1: values.append(try a * b)
+        case 2: values.append(try a - b)
+        case 3: values.append(try tanh(a))
+        case 4: values.append(try square(a) * 0.5)
+        case 5: values.append(try sin(a) + b)
+        case 6: values.append(try broadcast(sum(a, axes: [k], keepDims: true), to: [2, 3]) + b)
+        case 7: values.append(try reshape(transpose(a), to: [2, 3]) * b)
+        default: values.append(try sum(reshape(matmul(a, transpose(b)), to: [4])) * b)
+        }
+      }
+      return try sum(values[values.count - 1] * values[values.count - 2])
+    }
+  }
+
+  /// Random programs at one call site, in an order that revisits each (hits), evicts (more
+  /// programs than a site keeps) and changes values at every call: every gradient equals the
+  /// one built on the tape, bit for bit.
+  @Test func randomProgramsAtOneSiteGiveTheTapesGradients() throws {
+    BackwardCache.removeAll()
+    var rng = SeededGenerator(seed: 77)
+    let programs = (0..<6).map { Self.program(seed: UInt64($0)) }
+    for call in 0..<60 {
+      let k = call < 12 ? call % 3 : rng.choice(programs.count)
+      let p = [
+        NDArray((0..<6).map { _ in Float(rng.uniform(low: -1, high: 1)) }, shape: [2, 3]),
+        NDArray((0..<6).map { _ in Float(rng.uniform(low: -1, high: 1)) }, shape: [2, 3]),
+      ]
+      let cached = try valueWithGradient(at: p, file: "BackwardCacheTests", line: 3) { try programs[k]($0) }
+      let uncached = try BackwardCache.withoutCache { try valueWithGradient(at: p) { try programs[k]($0) } }
+      #expect(cached.value.isBitIdentical(to: uncached.value))
+      for (a, b) in zip(cached.gradients, uncached.gradients) {
+        #expect(a.isBitIdentical(to: b), "call \(call), program \(k): \(a) vs \(b)")
+      }
+    }
+    let state = BackwardCache.statistics(file: "BackwardCacheTests", line: 3)
+    #expect((state?.hits ?? 0) >= 9 && state?.isDisabled == false, "\(String(describing: state))")
+  }
+}
+
+extension BackwardCacheTests {
+  /// The same operations wired differently (`a·b + a` against `a·b + b`) are other tapes.
+  @Test func theSameOperationsWiredDifferentlyAreAnotherTape() throws {
+    BackwardCache.removeAll()
+    let a = NDArray([Float(2), 3]), b = NDArray([Float(-1), 5])
+    for k in [0, 1, 0, 1] {
+      let body: ([Tensor]) throws -> Tensor = { p in try sum(p[0] * p[1] + p[k]) }
+      let cached = try valueWithGradient(at: [a, b], file: "BackwardCacheTests", line: 4, of: body).gradients
+      let uncached = try BackwardCache.withoutCache { try valueWithGradient(at: [a, b], of: body).gradients }
+      for (x, y) in zip(cached, uncached) { #expect(x.isBitIdentical(to: y), "k \(k): \(x) vs \(y)") }
+    }
+    #expect(BackwardCache.statistics(file: "BackwardCacheTests", line: 4)?.hits == 2)
+  }
+}
