@@ -260,35 +260,3 @@ extension BackwardCacheTests {
     #expect(BackwardCache.statistics(file: "BackwardCacheTests", line: 4)?.hits == 2)
   }
 }
-
-extension BackwardCacheTests {
-  /// `valueWithGradient(at:)` on eager tensors outside any tape (a layer's variables) starts a
-  /// tape no caller can reach: its gradients come from the cache too, as the tape's values, equal
-  /// to the ones built on the tape; on a running tape (nested calls) they are always recorded.
-  @Test func variablesOfALayerAreCachedOnTheirOwnTape() throws {
-    BackwardCache.removeAll()
-    let parameters = Graph.eager()
-    let w = try parameters.variable(NDArray([Float(0.5), -1, 2], shape: [3, 1]), name: "w")
-    let b = try parameters.variable(NDArray([Float(0.1)]), name: "b")
-    var rng = SeededGenerator(seed: 4)
-    for step in 0..<5 {
-      let x = Tensor(NDArray((0..<6).map { _ in Float(rng.uniform(low: -1, high: 1)) }, shape: [2, 3]))
-      let body: ([Tensor]) throws -> Tensor = { p in try sum(square(tanh(matmul(x, p[0]) + p[1]))) }
-      let cached = try valueWithGradient(at: [w, b], file: "BackwardCacheTests", line: 5, of: body)
-      let uncached = try BackwardCache.withoutCache { try valueWithGradient(at: [w, b], of: body) }
-      #expect(try cached.value.value.isBitIdentical(to: uncached.value.value))
-      for (g, h) in zip(cached.gradients, uncached.gradients) {
-        #expect(try g.value.isBitIdentical(to: h.value), "step \(step)")
-        #expect(g.graph === cached.value.graph)
-      }
-      try parameters.assignEagerly(NDArray(try w.value.scalars(as: Float.self).map { $0 * 0.9 }, shape: [3, 1]), to: w, location: nil)
-    }
-    #expect(BackwardCache.statistics(file: "BackwardCacheTests", line: 5)?.hits == 4)
-    // Nested: the inner gradient is recorded on the outer tape, so the outer one is its derivative.
-    let x = NDArray([Float(1.5)])
-    let (_, second) = try valueWithGradient(at: [x], file: "BackwardCacheTests", line: 6) { p in
-      try valueWithGradient(at: p, file: "BackwardCacheTests", line: 7) { q in try q[0] * q[0] * q[0] }.gradients[0]
-    }
-    #expect(second[0].scalars(as: Float.self) == [9])  // d/dx 3x² = 6x
-  }
-}

@@ -1,9 +1,8 @@
 import ArrayCore
 
 /// The backward passes of ``valueWithGradient(at:file:line:of:)-([NDArray],_,_,_)`` already
-/// built (and of its tensor form at eager values outside any tape, such as a layer's variables,
-/// whose new tape nothing else can reach), kept per call site as prepared steps of a symbolic
-/// graph, so that a training loop stops rebuilding the same gradient operations at every step.
+/// built, kept per call site as prepared steps of a symbolic graph, so that a training loop
+/// stops rebuilding the same gradient operations at every step.
 ///
 /// Every call runs its body eagerly, as always (so Swift control flow that depends on values
 /// still decides what is computed). Its tape is then compared with the tapes the call site has

@@ -184,10 +184,6 @@ public func gradient(
 ///   so the results can be differentiated again.
 /// - Other eager `xs` (a layer's variables): brought into a new tape by value; while
 ///   ``compile(_:)`` traces, eager variables are the trace's captures instead (read at every call).
-///   The new tape is reachable only through the results, so a repeated call at the same line
-///   takes its gradients from a backward pass built once (as the array form does), returned as
-///   values of the tape: the same numbers, without a history to differentiate (nothing could
-///   reach it).
 /// - Symbolic `xs` (while ``compile(_:)`` traces): the gradient operations are added to their
 ///   graph, as ``gradients(of:withRespectTo:gradientSeeds:unconnected:file:line:)`` does.
 ///
@@ -219,25 +215,12 @@ public func valueWithGradient(
     let grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line)
     return (y, grads.map { $0! })
   }
-  let running = EagerScope.tape ?? xs.first(where: { $0.graph.mode == .tape })?.graph
-  let tape = running ?? Graph(mode: .tape)
+  let tape = EagerScope.tape ?? xs.first(where: { $0.graph.mode == .tape })?.graph ?? Graph(mode: .tape)
   return try EagerScope.withTape(tape) {
     let locals = try xs.map { try tape.watch($0, location: location) }
     let y = try tape.adoptValue(try body(locals), location: location)
-    guard running == nil else {
-      let grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line)
-      return (y, grads.map { $0! })
-    }
-    // A new tape, which no caller can reach but through the returned tensors (so nothing can
-    // differentiate the gradients' history with respect to `xs`): the gradients may come from
-    // the backward cache, as values of the tape (see `BackwardCache`).
-    if let cached = try BackwardCache.gradients(tape: tape, y: y, xs: locals, file: file, line: line) {
-      return (y, cached.map { tape.constant($0, name: "gradient", file: file, line: line) })
-    }
-    let forwardCount = tape.nodes.count
-    let grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line).map { $0! }
-    BackwardCache.remember(tape: tape, forwardCount: forwardCount, y: y, xs: locals, file: file, line: line)
-    return (y, grads)
+    let grads = try gradients(of: [y], withRespectTo: locals, unconnected: .zero, file: file, line: line)
+    return (y, grads.map { $0! })
   }
 }
 
