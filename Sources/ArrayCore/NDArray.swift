@@ -248,7 +248,16 @@ public struct NDArray: @unchecked Sendable {
   @inlinable package static func assignCopyingSmall(
     from source: UnsafePointer<NDArray>, to destination: UnsafeMutablePointer<NDArray>, byteLimit: Int
   ) {
-    let n = source.pointee.shape.elementCount &* source.pointee.dtype.byteSize
+    assignCopyingSmall(
+      from: source, to: destination, byteCount: source.pointee.shape.elementCount &* source.pointee.dtype.byteSize,
+      byteLimit: byteLimit)
+  }
+
+  /// ``assignCopyingSmall(from:to:byteLimit:)`` for a caller that knows the source's byte
+  /// count `n` (`elementCount * dtype.byteSize`; a fed value checked against a static shape).
+  @inlinable package static func assignCopyingSmall(
+    from source: UnsafePointer<NDArray>, to destination: UnsafeMutablePointer<NDArray>, byteCount n: Int, byteLimit: Int
+  ) {
     if n <= byteLimit, destination.pointee.dtype == source.pointee.dtype,
       sameDimensions(destination.pointee.shape, source.pointee.shape),
       isKnownUniquelyReferenced(&destination.pointee.storage)

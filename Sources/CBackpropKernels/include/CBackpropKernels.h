@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "bp_tempfiles.h"
 #include "bp_supervisor.h"
+#include "bp_lock.h"
 
 #ifdef __cplusplus
 extern "C" {

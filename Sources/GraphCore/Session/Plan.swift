@@ -38,6 +38,8 @@ final class Plan {
   var slotLists: [Int] = []
   /// Constants after `init` (`let`: a run reads them in place, without retaining the arrays).
   let feeds: [Feed]
+  /// The feeds' dtypes and shapes as plain integers (every run checks every fed value).
+  let feedChecks: FeedChecks
   let fetchSlots: [Int]
   let frame: UnsafeMutablePointer<NDArray>
   let slotCount: Int
@@ -79,6 +81,7 @@ final class Plan {
     steps = slots.steps
     slotLists = slots.slotLists
     feeds = slots.feeds
+    feedChecks = FeedChecks(slots.feeds)
     fetchSlots = slots.fetchSlots
     let (releases, unread) = Self.releases(
       steps: steps, outputSlots: slots.outputSlots, lastUse: slots.lastUse, fetched: Set(fetchSlots))
@@ -210,5 +213,81 @@ final class Plan {
   deinit {
     frame.deinitialize(count: Swift.max(slotCount, 1))
     frame.deallocate()
+  }
+}
+
+/// What each of a plan's feeds accepts (its placeholder's dtype and partial shape) and where it
+/// goes (its slot), as plain integers: a check reads them in place, without copying a
+/// ``Plan/Feed`` (whose name and shape would be retained and released) or walking a
+/// `[Int?]`, since every run checks every fed value.
+struct FeedChecks: ~Copyable {
+  /// One feed: the value fed (output `output` of node `node`), its dtype, its slot, its rank
+  /// and where its sizes start in ``sizes``, and its byte count when its shape is fully known
+  /// (`-1` otherwise).
+  struct Entry {
+    var node: Int
+    var output: Int
+    var dtype: DType
+    var slot: Int
+    var rank: Int
+    var start: Int
+    var byteCount: Int
+  }
+
+  let count: Int
+  private let entries: UnsafeMutablePointer<Entry>
+  /// Every feed's sizes, one after the other; `-1` is a size the placeholder leaves unknown.
+  private let sizes: UnsafeMutablePointer<Int>
+
+  init(_ feeds: [Plan.Feed]) {
+    count = feeds.count
+    entries = .allocate(capacity: Swift.max(feeds.count, 1))
+    let total = feeds.reduce(0) { $0 + $1.info.shape.rank }
+    sizes = .allocate(capacity: Swift.max(total, 1))
+    var start = 0
+    for (i, feed) in feeds.enumerated() {
+      let dims = feed.info.shape.dimensions
+      for (j, d) in dims.enumerated() { sizes[start + j] = d ?? -1 }
+      let byteCount = feed.info.shape.concrete.map { $0.elementCount &* feed.info.dtype.byteSize } ?? -1
+      let entry = Entry(
+        node: feed.ref.node, output: feed.ref.output, dtype: feed.info.dtype, slot: feed.slot, rank: dims.count,
+        start: start, byteCount: byteCount)
+      (entries + i).initialize(to: entry)
+      start += dims.count
+    }
+  }
+
+  deinit {
+    entries.deallocate()
+    sizes.deallocate()
+  }
+
+  /// Feed `i`'s slot. - Precondition: `0 <= i < count`.
+  @inline(__always) func slot(_ i: Int) -> Int { entries[i].slot }
+
+  /// The position of the feed of output `output` of node `node`: `hint` when it is there
+  /// (pairs written in the plan's order), else the first found; `nil` when none is.
+  @inline(__always) func position(node: Int, output: Int, hint: Int) -> Int? {
+    if hint < count, entries[hint].node == node, entries[hint].output == output { return hint }
+    for i in 0..<count where entries[i].node == node && entries[i].output == output { return i }
+    return nil
+  }
+
+  /// The byte count of `value` when feed `i` accepts it (its dtype, its rank, and every size
+  /// the placeholder knows), `nil` when it does not or `i` is not a feed. The value is read
+  /// where it is: passed on, or read through a pointer the caller also writes through, it
+  /// would be copied (and its shape and storage retained and released).
+  @inline(__always) func byteCount(ifAccepting value: UnsafePointer<NDArray>, at i: Int) -> Int? {
+    guard i >= 0, i < count else { return nil }
+    let entry = entries[i]
+    guard value.pointee.dtype == entry.dtype else { return nil }
+    let sizes = sizes + entry.start
+    let accepted = value.pointee.shape.dimensions.withUnsafeBufferPointer { d in
+      guard d.count == entry.rank else { return false }
+      for j in 0..<d.count where sizes[j] != d[j] && sizes[j] != -1 { return false }
+      return true
+    }
+    guard accepted else { return nil }
+    return entry.byteCount >= 0 ? entry.byteCount : value.pointee.shape.elementCount &* entry.dtype.byteSize
   }
 }

@@ -500,13 +500,23 @@ public final class PreparedStep: @unchecked Sendable {
   /// - Throws: ``SessionError/feedMismatch(name:expected:got:)``, or
   ///   ``SessionError/unexpectedFeed(name:reason:)`` for an index out of range.
   public func setFeed(_ index: Int, to value: NDArray) throws {
-    guard plan.feeds.indices.contains(index) else {
-      throw SessionError.unexpectedFeed(name: "#\(index)", reason: "the step has \(plan.feeds.count) feeds")
+    let plan = plan
+    let fed = withUnsafePointer(to: value) { value in
+      guard let byteCount = plan.feedChecks.byteCount(ifAccepting: value, at: index) else { return false }
+      // Without the session's lock: the plan, and so its frame, is this step's alone (only its
+      // runs read it, under the lock), and the step belongs to one thread at a time.
+      NDArray.assignCopyingSmall(
+        from: value, to: plan.frame + plan.feedChecks.slot(index), byteCount: byteCount, byteLimit: Self.copiedFeedBytes)
+      return true
     }
-    try plan.checkFeed(at: index, value)
-    // Without the session's lock: the plan, and so its frame, is this step's alone (only its
-    // runs read it, under the lock), and the step belongs to one thread at a time.
-    (plan.frame + plan.feeds[index].slot).pointee.assignCopyingSmall(value, byteLimit: Self.copiedFeedBytes)
+    if !fed { throw feedError(index, value) }
+  }
+
+  /// The error for a value ``setFeed(_:to:)`` refuses.
+  @inline(never) private func feedError(_ index: Int, _ value: NDArray) -> SessionError {
+    plan.feeds.indices.contains(index)
+      ? plan.feedMismatch(at: index, value)
+      : SessionError.unexpectedFeed(name: "#\(index)", reason: "the step has \(plan.feeds.count) feeds")
   }
 
   /// The largest feed, in bytes, that ``setFeed(_:to:)`` copies into the step's own memory
@@ -560,7 +570,7 @@ extension PreparedStep {
     guard feeds.count == plan.feeds.count else {
       throw SessionError.unexpectedFeed(name: "(\(feeds.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
     }
-    for (feed, value) in zip(plan.feeds, feeds) { try plan.checkFeed(feed, value) }
+    for i in feeds.indices { try plan.checkFeed(at: i, feeds[i]) }
   }
 
   /// Runs with `feeds` (in order, checked as ``callAsFunction(_:)`` checks them) while the
@@ -731,38 +741,37 @@ extension Plan {
   func bindFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, moving: Bool, graph: Graph) throws -> Bool {
     var mismatch = false
     var twice = -1
-    // The plan's feeds are read in place: no pair or plan feed is copied (nor retained).
-    let fits = feeds.withUnsafeBufferPointer { planned in
-      // Which plan feeds are bound: a bit each for the first 64, a flag in `boundBeyond` for more.
-      var bound: UInt64 = 0
-      var boundBeyond: [Bool] = []
-      for i in given.indices {
-        let pair = given.baseAddress! + i
-        guard pair.pointee.0.graph === graph,
-          let j = Self.position(node: pair.pointee.0.node, output: pair.pointee.0.output, in: planned, hint: i)
-        else {
-          unbindFeeds(given, count: i, moving: moving)
-          return false
-        }
-        if j < 64 {
-          if bound & (1 &<< UInt64(j)) != 0 { twice = j }
-          bound |= 1 &<< UInt64(j)
-        } else {
-          if boundBeyond.isEmpty { boundBeyond = Array(repeating: false, count: planned.count - 64) }
-          if boundBeyond[j - 64] { twice = j }
-          boundBeyond[j - 64] = true
-        }
-        let feed = planned.baseAddress! + j
-        if pair.pointee.1.dtype != feed.pointee.info.dtype || !feed.pointee.info.shape.accepts(pair.pointee.1.shape) {
-          mismatch = true
-        }
-        if moving {
-          swap(&(frame + feed.pointee.slot).pointee, &pair.pointee.1)
-        } else {
-          frame[feed.pointee.slot] = pair.pointee.1
-        }
+    // The pairs and the plan's feed table are read in place: nothing is copied (nor retained).
+    var fits = true
+    // Which plan feeds are bound: a bit each for the first 64, a flag in `boundBeyond` for more.
+    var bound: UInt64 = 0
+    var boundBeyond: [Bool] = []
+    for i in given.indices {
+      let pair = given.baseAddress! + i
+      guard pair.pointee.0.graph === graph,
+        let j = feedChecks.position(node: pair.pointee.0.node, output: pair.pointee.0.output, hint: i)
+      else {
+        unbindFeeds(given, count: i, moving: moving)
+        fits = false
+        break
       }
-      return true
+      if j < 64 {
+        if bound & (1 &<< UInt64(j)) != 0 { twice = j }
+        bound |= 1 &<< UInt64(j)
+      } else {
+        if boundBeyond.isEmpty { boundBeyond = Array(repeating: false, count: feedChecks.count - 64) }
+        if boundBeyond[j - 64] { twice = j }
+        boundBeyond[j - 64] = true
+      }
+      if withUnsafeMutablePointer(to: &pair.pointee.1, { feedChecks.byteCount(ifAccepting: $0, at: j) }) == nil {
+        mismatch = true
+      }
+      let slot = frame + feedChecks.slot(j)
+      if moving {
+        swap(&slot.pointee, &pair.pointee.1)
+      } else {
+        slot.pointee = pair.pointee.1
+      }
     }
     if twice >= 0 {
       if fits { unbindFeeds(given, moving: moving) }  // (a plan that does not fit has restored them)
@@ -775,13 +784,6 @@ extension Plan {
     return fits
   }
 
-  /// The position among `planned` of the feed of value `output` of node `node`: `hint` when it
-  /// is there (pairs written in the plan's order), else the first found; `nil` when none is.
-  @inline(__always) static func position(node: Int, output: Int, in planned: UnsafeBufferPointer<Feed>, hint: Int) -> Int? {
-    if hint < planned.count, planned[hint].ref.node == node, planned[hint].ref.output == output { return hint }
-    return planned.firstIndex { $0.ref.node == node && $0.ref.output == output }
-  }
-
   /// Takes the fed values out of the feed slots after a run (or a failed binding): when
   /// `moving`, swaps the first `count` pairs' values back (all when `nil`), last bound first,
   /// so `given` and the slots are exactly as before ``bindFeeds(_:moving:graph:)`` (a tensor
@@ -791,15 +793,13 @@ extension Plan {
       clearFeeds()
       return
     }
-    feeds.withUnsafeBufferPointer { planned in
-      var i = count ?? given.count
-      while i > 0 {
-        i -= 1
-        let pair = given.baseAddress! + i
-        // Bound before, so found.
-        let j = Self.position(node: pair.pointee.0.node, output: pair.pointee.0.output, in: planned, hint: i)!
-        swap(&(frame + planned[j].slot).pointee, &pair.pointee.1)
-      }
+    var i = count ?? given.count
+    while i > 0 {
+      i -= 1
+      let pair = given.baseAddress! + i
+      // Bound before, so found.
+      let j = feedChecks.position(node: pair.pointee.0.node, output: pair.pointee.0.output, hint: i)!
+      swap(&(frame + feedChecks.slot(j)).pointee, &pair.pointee.1)
     }
   }
 
@@ -817,7 +817,7 @@ extension Plan {
 
   /// Checks `value` against feed `i`'s placeholder (read in place, not copied).
   @inline(__always) func checkFeed(at i: Int, _ value: NDArray) throws {
-    guard value.dtype == feeds[i].info.dtype, feeds[i].info.shape.accepts(value.shape) else {
+    guard withUnsafePointer(to: value, { feedChecks.byteCount(ifAccepting: $0, at: i) }) != nil else {
       throw feedMismatch(at: i, value)
     }
   }
@@ -828,12 +828,6 @@ extension Plan {
       name: feed.name, expected: "\(feed.info.dtype) \(feed.info.shape)", got: "\(value.dtype) \(value.shape)")
   }
 
-  func checkFeed(_ feed: Feed, _ value: NDArray) throws {
-    guard value.dtype == feed.info.dtype, feed.info.shape.accepts(value.shape) else {
-      throw SessionError.feedMismatch(
-        name: feed.name, expected: "\(feed.info.dtype) \(feed.info.shape)", got: "\(value.dtype) \(value.shape)")
-    }
-  }
 }
 
 /// The value of an unfed slot.
