@@ -91,6 +91,12 @@ extension BackwardCacheTests {
       }
       #expect(cached.isBitIdentical(to: uncached), "permutation \(permutation): \(cached) vs \(uncached)")
     }
+    // An elementwise function's own settings (`Unary` compares its function): the slope of a
+    // leaky rectifier, which its gradient builds into the cached step as a constant.
+    for alpha in [0.1, 0.3, 0.1, 0.3] {
+      let (cached, uncached) = try Self.step(a) { x in try sum(leakyRelu(x, alpha: alpha)) }
+      #expect(cached.isBitIdentical(to: uncached), "alpha \(alpha): \(cached) vs \(uncached)")
+    }
   }
 
   /// Values that change between calls (the inputs, constants made inside the body) are fed to

@@ -135,6 +135,26 @@ extension BinaryFunction {
 
 // MARK: - The two primitives every elementwise function runs through
 
+/// ``Unary`` and ``Binary``: a primitive that is its function `f` plus a closure made from it,
+/// so that what it computes, for the backward cache (``Primitive/isSame(as:)``), is `f`.
+package protocol PrimitiveOfFunction: Primitive {
+  associatedtype Function
+  /// The function, of its own type.
+  var f: Function { get }
+}
+
+extension PrimitiveOfFunction {
+  /// The same function with the same settings (the closure is made from it).
+  package func isSame(as other: any Primitive) -> Bool { Self.sameFunction(self, other) }
+  /// Whether the function stores nothing (the closure is made from its type).
+  package var isIdentifiedByType: Bool { MemoryLayout<Function>.size == 0 }
+
+  /// Whether `other` is a primitive of this type with an equal function (its type opened).
+  static func sameFunction<Other: Primitive>(_ primitive: Self, _ other: Other) -> Bool {
+    Other.self == Self.self && sameValue(primitive.f, unsafeBitCast(other, to: Self.self).f)
+  }
+}
+
 /// The primitive of every ``UnaryFunction``: same dtype and shape as its float input; kernel,
 /// gradient and scalar form all come from the function's one definition.
 ///
@@ -142,7 +162,7 @@ extension BinaryFunction {
 /// a two-word closure: it sits in an existential's inline buffer, with no box to allocate per
 /// operation and no shared box to count when a node stores or copies it. Code that needs the
 /// function without knowing its type casts to ``UnaryPrimitive``.
-package struct Unary<F: UnaryFunction>: UnaryPrimitive {
+package struct Unary<F: UnaryFunction>: UnaryPrimitive, PrimitiveOfFunction {
   /// The function, of its own type.
   package let f: F
   /// The function.
@@ -167,15 +187,6 @@ package struct Unary<F: UnaryFunction>: UnaryPrimitive {
   }
   /// The number of inputs: 1.
   package var arity: Int? { 1 }
-  /// The same function with the same settings (the closure is made from it).
-  package func isSame(as other: any Primitive) -> Bool { Self.sameFunction(self, other) }
-  /// Whether the function stores nothing (the closure is made from its type).
-  package var isIdentifiedByType: Bool { MemoryLayout<F>.size == 0 }
-
-  /// Whether `other` is a primitive of this type with an equal function (its type opened).
-  static func sameFunction<Other: Primitive>(_ primitive: Self, _ other: Other) -> Bool {
-    Other.self == Self.self && sameValue(primitive.f, unsafeBitCast(other, to: Self.self).f)
-  }
   /// The function's type name.
   package var typeName: String { f.typeName }
   /// The function on one scalar (the scalar fast path), prepared when a plan is lowered.
@@ -226,7 +237,7 @@ package protocol BinaryPrimitive: Primitive {
 /// The primitive of every ``BinaryFunction``: both inputs float and of one dtype, the output of
 /// their broadcast shape; kernel, gradient and scalar form come from the function's definition.
 /// Generic over the function, as ``Unary``.
-package struct Binary<F: BinaryFunction>: BinaryPrimitive {
+package struct Binary<F: BinaryFunction>: BinaryPrimitive, PrimitiveOfFunction {
   /// The function, of its own type.
   package let f: F
   /// The function.
@@ -245,15 +256,6 @@ package struct Binary<F: BinaryFunction>: BinaryPrimitive {
   }
   /// The number of inputs: 2.
   package var arity: Int? { 2 }
-  /// The same function with the same settings (the closure is made from it).
-  package func isSame(as other: any Primitive) -> Bool { Self.sameFunction(self, other) }
-  /// Whether the function stores nothing (the closure is made from its type).
-  package var isIdentifiedByType: Bool { MemoryLayout<F>.size == 0 }
-
-  /// Whether `other` is a primitive of this type with an equal function (its type opened).
-  static func sameFunction<Other: Primitive>(_ primitive: Self, _ other: Other) -> Bool {
-    Other.self == Self.self && sameValue(primitive.f, unsafeBitCast(other, to: Self.self).f)
-  }
   /// The function's type name.
   package var typeName: String { f.typeName }
   /// The function on two scalars (the scalar fast path), prepared when a plan is lowered.
