@@ -466,13 +466,17 @@ def steps_section(res, records):
                         fmt_ns(prep["median"]), prep["median"] < 320))
         # Issue 13's step targets: the session's own bookkeeping at most the prepared step's
         # cost again, and the prepared step within 4x of the hand-written floor.
+        # The state is the medians'; the ratio of the minima is shown beside it, as the cost
+        # without the host's noise (on a shared core the steps, at about 4 instructions per
+        # cycle, slow down by up to 1.7x in stretches that the latency-bound floor does not feel).
         ratio = run["median"] / prep["median"]
-        targets.append((f"{short} `Session.run` <= 2x the prepared step (issue 13)", fmt_ratio(ratio), ratio <= 2))
+        targets.append((f"{short} `Session.run` <= 2x the prepared step (issue 13)",
+                        f"{fmt_ratio(ratio)} (minima: {fmt_ratio(run['min'] / prep['min'])})", ratio <= 2))
         floor = res.get((kind, "hand-written Swift loop (floor)"))
         if floor:
             ratio = prep["median"] / floor["median"]
             targets.append((f"{short} prepared step within 4x of the hand-written loop (issue 13)",
-                            fmt_ratio(ratio), ratio <= 4))
+                            f"{fmt_ratio(ratio)} (minima: {fmt_ratio(prep['min'] / floor['min'])})", ratio <= 4))
         eager, compiled = res.get((kind, "Backprop eager")), res.get((kind, "Backprop eager, compiled"))
         torch_eager = res.get((kind, "PyTorch eager"))
         if eager and torch_eager:

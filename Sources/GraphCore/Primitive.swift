@@ -178,7 +178,14 @@ package final class ExecutionContext: @unchecked Sendable {
     graph = nil
   }
 
-  func reserve(nodes count: Int) {
+  /// Makes room for the variables of `count` nodes (a comparison, inlined, when there is room:
+  /// every run calls this).
+  @inline(__always) func reserve(nodes count: Int) {
+    if variables.count < count { grow(nodes: count) }
+  }
+
+  /// The growing part of ``reserve(nodes:)``.
+  @inline(never) private func grow(nodes count: Int) {
     // Appends in place (no temporary array: eager graphs call this for every operation).
     while variables.count < count { variables.append(nil) }
   }
