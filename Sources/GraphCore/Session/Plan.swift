@@ -262,7 +262,8 @@ struct FeedChecks: ~Copyable {
     sizes.deallocate()
   }
 
-  /// Feed `i`'s slot. - Precondition: `0 <= i < count`.
+  /// Feed `i`'s slot.
+  /// - Precondition: `0 <= i < count`.
   @inline(__always) func slot(_ i: Int) -> Int { entries[i].slot }
 
   /// The position of the feed of output `output` of node `node`: `hint` when it is there

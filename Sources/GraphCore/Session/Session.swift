@@ -827,7 +827,6 @@ extension Plan {
     return SessionError.feedMismatch(
       name: feed.name, expected: "\(feed.info.dtype) \(feed.info.shape)", got: "\(value.dtype) \(value.shape)")
   }
-
 }
 
 /// The value of an unfed slot.
