@@ -570,7 +570,12 @@ extension PreparedStep {
     guard feeds.count == plan.feeds.count else {
       throw SessionError.unexpectedFeed(name: "(\(feeds.count) values)", reason: "the step takes \(plan.feeds.count) feeds")
     }
-    for i in feeds.indices { try plan.checkFeed(at: i, feeds[i]) }
+    // Each value read in place (`feeds[i]` would copy it: a retain and a release of its arrays).
+    let plan = plan
+    let refused = feeds.withUnsafeBufferPointer { values in
+      values.indices.first { plan.feedChecks.byteCount(ifAccepting: values.baseAddress! + $0, at: $0) == nil }
+    }
+    if let i = refused { throw plan.feedMismatch(at: i, feeds[i]) }
   }
 
   /// Runs with `feeds` (in order, checked as ``callAsFunction(_:)`` checks them) while the
