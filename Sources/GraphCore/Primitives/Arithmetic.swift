@@ -60,6 +60,8 @@ public struct Multiply: BinaryFunction {
   public var typeName: String { "Mul" }
   /// `x · y`.
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T, _ y: T) -> T { x * y }
+  /// 1: `x · 1 = x` exactly in IEEE 754 arithmetic (`-0` and the infinities included).
+  public var identityElement: Double? { 1 }
   /// `(g · y, g · x)` (the definition: ``gradient(_:x:y:z:needed:)``).
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor, z: Tensor) throws -> (Tensor?, Tensor?) {
     try gradient(g, x: x, y: y, z: z, needed: (true, true))

@@ -78,6 +78,11 @@ public protocol BinaryFunction: Sendable {
   func apply(_ x: Float, _ y: Float) -> Float
   /// `f(x, y)` in `Double` (derived).
   func apply(_ x: Double, _ y: Double) -> Double
+  /// A value `e` with `f(x, e) = f(e, x) = x`, bit for bit, for every `x` but a signaling NaN
+  /// (`1` for multiplication), or `nil` (the default) when there is none. The scalar program
+  /// drops an operation on it (Grappler's "remove multiplications by ones"): a gradient's first
+  /// step multiplies by the ones of `grad_ys`.
+  var identityElement: Double? { get }
 }
 
 extension BinaryFunction {
@@ -103,6 +108,8 @@ extension BinaryFunction {
     default: throw ShapeError("\(typeName) needs a float variable and a value of its dtype, got \(v.dtype) and \(d.dtype)")
     }
   }
+  /// None.
+  public var identityElement: Double? { nil }
   /// ``callAsFunction(_:_:)`` in `Float`.
   @inlinable @inline(__always) public func apply(_ x: Float, _ y: Float) -> Float { self(x, y) }
   /// ``callAsFunction(_:_:)`` in `Double`.
