@@ -262,16 +262,32 @@ public struct NDArray: @unchecked Sendable {
       sameDimensions(destination.pointee.shape, source.pointee.shape),
       isKnownUniquelyReferenced(&destination.pointee.storage)
     {
-      let to = destination.pointee.storage.bytes, from = UnsafeRawPointer(source.pointee.storage.bytes)
-      // One element (a scalar feed, a parameter) without a call to memcpy.
-      switch n {
-      case 4: to.storeBytes(of: from.load(as: UInt32.self), as: UInt32.self)
-      case 8: to.storeBytes(of: from.load(as: UInt64.self), as: UInt64.self)
-      default: to.copyMemory(from: from, byteCount: n)
-      }
+      copyBytes(of: source, to: destination.pointee.storage.bytes, byteCount: n)
     } else {
       destination.pointee.assignCopyingSmallSlowly(source.pointee, byteCount: n, byteLimit: byteLimit)
     }
+  }
+
+  /// Copies the first `n` bytes of `source`'s elements to `destination`: one element (a
+  /// scalar feed, a parameter) without a call to memcpy.
+  /// - Precondition: `source` holds at least `n` bytes.
+  @inlinable @inline(__always) package static func copyBytes(
+    of source: UnsafePointer<NDArray>, to destination: UnsafeMutableRawPointer, byteCount n: Int
+  ) {
+    let from = UnsafeRawPointer(source.pointee.storage.bytes)
+    switch n {
+    case 4: destination.storeBytes(of: from.load(as: UInt32.self), as: UInt32.self)
+    case 8: destination.storeBytes(of: from.load(as: UInt64.self), as: UInt64.self)
+    default: destination.copyMemory(from: from, byteCount: n)
+    }
+  }
+
+  /// Overwrites the first `n` bytes of `array`'s elements with those at `source`, copying the
+  /// storage first if another array shares it.
+  /// - Precondition: `array` holds at least `n` bytes.
+  package static func overwriteBytes(of array: UnsafeMutablePointer<NDArray>, from source: UnsafeRawPointer, byteCount n: Int) {
+    array.pointee.makeUnique()
+    array.pointee.storage.bytes.copyMemory(from: source, byteCount: n)
   }
 
   /// The cases of ``assignCopyingSmall(_:byteLimit:)`` that do not copy in place.

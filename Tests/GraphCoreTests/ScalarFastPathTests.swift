@@ -123,6 +123,99 @@ import Testing
     }
   }
 
+  /// After a run that took the scalar program, fed values go straight into its registers
+  /// (``PreparedStep/setFeed(_:to:)`` and `Session.run`'s binding) and the frame's feed slots
+  /// go stale. Every way in must still see every feed's latest value: feeds set one at a time
+  /// (the other keeps its value), a prepared step's array form in between (which writes the
+  /// frame), a fetched feed, and a variable whose value stops fitting the program (assigned
+  /// another shape), so that the run falls back to the general path, which reads the frame,
+  /// and later fits again. The same calls on a session without the fast path are the oracle.
+  @Test(arguments: [DType.float32, .float64])
+  func feedsInRegistersKeepEveryFeedsLatestValue(_ dtype: DType) throws {
+    var runs: [[NDArray]] = []
+    var scalarRuns: [Int] = []
+    for fast in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(dtype, shape: [1], name: "x")
+      let y = g.placeholder(dtype, shape: [1], name: "y")
+      let a = try g.variable(NDArray(converting: [1.5], shape: [1], dtype: dtype), name: "A")
+      let loss = try square(x * a - y)
+      let train = try sgd(loss, a, 0.01)
+      let wide = try assign(a, g.constant(NDArray(converting: [0.5, 0.25], shape: [2], dtype: dtype)), validateShape: false)
+      let narrow = try assign(a, g.constant(NDArray(converting: [1.25], shape: [1], dtype: dtype)), validateShape: false)
+      let s = Session(graph: g, options: .init(scalarFastPath: fast))
+      try s.initializeVariables()
+      let step = try s.prepare(fetches: [loss, x], feeds: [x, y], targets: [train])
+      var rng = SeededGenerator(seed: 11)
+      var values: [NDArray] = []
+      func sample() -> NDArray { NDArray(converting: [rng.normal(mean: 1, standardDeviation: 1)], shape: [1], dtype: dtype) }
+      try step.setFeed(1, to: sample())
+      for i in 0..<120 {
+        if i == 48 { try s.run(wide.operation) }  // before the array form, then a lone setFeed
+        if i == 80 { try s.run(narrow.operation) }
+        switch i % 6 {
+        case 0: values += try step([sample(), sample()])
+        case 1:
+          try step.setFeed(0, to: sample())  // y keeps the array form's value
+          try step.run()
+          values += [step.fetch(0), step.fetch(1)]
+        case 2:
+          try step.setFeed(1, to: sample())  // x keeps its value
+          try step.run()
+          values += [step.fetch(0), step.fetch(1)]
+        case 3: values += try s.run([loss, x], feeding: [x: sample(), y: sample()], targets: [train])
+        default:
+          try step.setFeed(1, to: sample())
+          try step.setFeed(0, to: sample())
+          try step.run()
+          values += [step.fetch(0), step.fetch(1)]
+        }
+        values.append(try s.value(of: a))
+      }
+      runs.append(values)
+      scalarRuns.append(s.scalarRuns)
+    }
+    // 120 steps, the initializer and the assignment of one element, less the steps whose
+    // variable had two elements (48..<80).
+    #expect(scalarRuns == [120 + 1 + 1 - 32, 0], "scalar runs: \(scalarRuns)")
+    expectIdentical(runs, "feeds in registers (\(dtype))")
+  }
+
+  /// `x · 1` and `1 · x` lower to no instruction (``BinaryFunction/identityElement``: the
+  /// product is an alias of `x`), and still give what the kernels give, bit for bit, for signed
+  /// zeros, infinities, NaN and subnormals; `x · 2` keeps its instruction.
+  @Test(arguments: [DType.float32, .float64])
+  func multiplyingByOneLowersToNothingAndAgrees(_ dtype: DType) throws {
+    let tiny = dtype == .float32 ? Double(Float.leastNonzeroMagnitude) : Double.leastNonzeroMagnitude
+    let specials: [Double] = [-0.0, 0, .infinity, -.infinity, .nan, tiny, -tiny, 3.5, -2]
+    var runs: [[NDArray]] = []
+    for fast in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(dtype, shape: [1], name: "x")
+      let s = Session(graph: g, options: .init(scalarFastPath: fast))
+      let ones = try s.prepare(fetches: [x * 1, 1 * x], feeds: [x])
+      let twice = try s.prepare(fetches: [x * 2], feeds: [x])
+      var values: [NDArray] = []
+      for v in specials {
+        let value = NDArray(converting: [v], shape: [1], dtype: dtype)
+        values += try ones([value]) + twice([value])
+      }
+      if fast {
+        #expect(s.scalarRuns == 2 * specials.count)
+        let counts = [ones, twice].map { step -> Int? in
+          switch step.plan.scalarProgram {
+          case .float32(let p): p.code.count
+          case .float64(let p): p.code.count
+          case nil: nil
+          }
+        }
+        #expect(counts == [0, 1], "instructions of x·1 and 1·x, then of x·2")
+      }
+      runs.append(values)
+    }
+    expectIdentical(runs, "multiplying by one (\(dtype))")
+  }
+
   @Test func fastPathStillReportsUninitializedVariables() throws {
     let g = Graph()
     let a = try g.variable(NDArray([Float(1)]), name: "A")

@@ -266,6 +266,10 @@ struct FeedChecks: ~Copyable {
   /// - Precondition: `0 <= i < count`.
   @inline(__always) func slot(_ i: Int) -> Int { entries[i].slot }
 
+  /// Feed `i`'s byte count when its placeholder's shape is fully known, else `-1`.
+  /// - Precondition: `0 <= i < count`.
+  @inline(__always) func staticByteCount(_ i: Int) -> Int { entries[i].byteCount }
+
   /// The position of the feed of output `output` of node `node`: `hint` when it is there
   /// (pairs written in the plan's order), else the first found; `nil` when none is.
   @inline(__always) func position(node: Int, output: Int, hint: Int) -> Int? {

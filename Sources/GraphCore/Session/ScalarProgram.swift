@@ -48,6 +48,8 @@ package final class ScalarFunction: Sendable {
   let float: Links<Float>
   /// `Double` instructions and constant folding.
   let double: Links<Double>
+  /// The function's ``BinaryFunction/identityElement`` (`nil` for a function of one value).
+  let identity: Double?
 
   /// The instructions of one dtype: `make(dst, x, y, next)` is the link
   /// `r[dst] ← f(r[x])` (or `f(r[x], r[y])`) followed by `next`; `fold` computes the same
@@ -77,6 +79,7 @@ package final class ScalarFunction: Sendable {
         }
       },
       fold: { x, _ in f.apply(x) })
+    identity = nil
   }
 
   /// Prepares a function of two values.
@@ -99,6 +102,7 @@ package final class ScalarFunction: Sendable {
         }
       },
       fold: { x, y in f.apply(x, y) })
+    identity = f.identityElement
   }
 }
 
@@ -306,6 +310,9 @@ final class ScalarProgram<T: ScalarElement> {
       let links = T.links(f)
       if let a = known[x], let b = known[y], !isVariableRegister(dst) {
         fold(dst, links.fold(a, b))
+      } else if let e = f.identity.map(T.init), !isVariableRegister(dst), known[y] == e || known[x] == e {
+        // `f(x, e) = x`: the operand other than the identity, as an alias.
+        copy(dst, known[y] == e ? x : y)
       } else {
         code.append(.binary(links, dst: dst, x: x, y: y))
       }
@@ -401,17 +408,35 @@ final class ScalarProgram<T: ScalarElement> {
 
   deinit { registers.deallocate() }
 
-  /// Runs the program: reads the fed values from the frame, updates variables in `context`,
-  /// and writes the fetched values into their frame slots. The caller has sized
-  /// `context.variables` to the graph.
-  /// - Returns: `false`, having changed nothing, when a variable's stored value does not have
-  ///   this program's dtype and one element (the caller then runs the general path).
-  func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
+  /// Runs the program: reads the fed values from the frame (unless `feedsLoaded`: the caller
+  /// has written each into its register, the register numbered as its slot, see
+  /// ``PreparedStep/setFeed(_:to:)``), updates variables in `context`, and writes the fetched
+  /// values into their frame slots. The caller has sized `context.variables` to the graph.
+  /// - Returns: `false`, having changed nothing but the fed registers, when a variable's stored
+  ///   value does not have this program's dtype and one element (the caller then runs the
+  ///   general path).
+  @inline(__always)
+  func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext, feedsLoaded: Bool) throws -> Bool {
+    if !feedsLoaded {
+      guard loadFeeds(from: frame) else { return false }
+    }
+    return try runLoaded(frame: frame, context: context)
+  }
+
+  /// Reads each fed value from its frame slot into its register; `false` when one is not a
+  /// one-element value of this dtype.
+  private func loadFeeds(from frame: UnsafeMutablePointer<NDArray>) -> Bool {
     let r = registers
     for slot in feedSlots {
       guard let p = NDArray.scalarAddress(of: frame + slot, as: T.self) else { return false }
       r[slot] = p.pointee
     }
+    return true
+  }
+
+  /// ``run(frame:context:feedsLoaded:)`` once the feeds are in their registers.
+  private func runLoaded(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
+    let r = registers
     let fits = try context.variables.withUnsafeMutableBufferPointer { vars in
       try variables.withUnsafeBufferPointer { uses in
         for use in uses where use.loads {
@@ -477,8 +502,8 @@ enum AnyScalarProgram {
   /// ``ScalarProgram/run(frame:context:)``).
   func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
     switch self {
-    case .float32(let p): try p.run(frame: frame, context: context)
-    case .float64(let p): try p.run(frame: frame, context: context)
+    case .float32(let p): try p.run(frame: frame, context: context, feedsLoaded: false)
+    case .float64(let p): try p.run(frame: frame, context: context, feedsLoaded: false)
     }
   }
 }
@@ -497,11 +522,23 @@ enum UnownedScalarProgram {
     }
   }
 
-  /// Runs the program; `false` when the general path must run instead.
-  func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
+  /// Runs the program, reading the feeds from the frame unless `feedsLoaded` (see
+  /// ``ScalarProgram/run(frame:context:feedsLoaded:)``); `false` when the general path must run
+  /// instead.
+  @inline(__always)
+  func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext, feedsLoaded: Bool = false) throws -> Bool {
     switch self {
-    case .float32(let p): try p._withUnsafeGuaranteedRef { try $0.run(frame: frame, context: context) }
-    case .float64(let p): try p._withUnsafeGuaranteedRef { try $0.run(frame: frame, context: context) }
+    case .float32(let p): try p._withUnsafeGuaranteedRef { try $0.run(frame: frame, context: context, feedsLoaded: feedsLoaded) }
+    case .float64(let p): try p._withUnsafeGuaranteedRef { try $0.run(frame: frame, context: context, feedsLoaded: feedsLoaded) }
+    }
+  }
+
+  /// The registers, untyped: feed `i`'s value is the element numbered as its slot (4 or 8
+  /// bytes: the program's dtype is every feed's).
+  var registers: UnsafeMutableRawPointer {
+    switch self {
+    case .float32(let p): UnsafeMutableRawPointer(p._withUnsafeGuaranteedRef { $0.registers })
+    case .float64(let p): UnsafeMutableRawPointer(p._withUnsafeGuaranteedRef { $0.registers })
     }
   }
 }

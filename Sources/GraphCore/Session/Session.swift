@@ -180,7 +180,15 @@ public final class Session: @unchecked Sendable {
     _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, moving: Bool, _ targets: T,
     _ results: (Plan) -> R
   ) throws -> R {
-    try bind(fetches, given, moving, targets)._withUnsafeGuaranteedRef { plan in
+    let (bound, inRegisters) = try bind(fetches, given, moving, targets)
+    return try bound._withUnsafeGuaranteedRef { plan in
+      if inRegisters {
+        if try executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) { return results(plan) }
+        // A variable's value no longer fits the program: bound again, in the frame.
+        guard try plan.bindFeeds(given, moving: moving, graph: graph) else {
+          preconditionFailure("Session: a plan that took these feeds in its registers does not take them")
+        }
+      }
       defer { plan.unbindFeeds(given, moving: moving) }
       try execute(plan)
       return results(plan)
@@ -263,14 +271,22 @@ public final class Session: @unchecked Sendable {
   /// - Throws: ``SessionError/unexpectedFeed(name:reason:)`` for a tensor fed twice, and the
   ///   errors of a feed that does not fit its placeholder or of building the plan (`given`
   ///   unchanged then).
+  /// - Returns: The plan, and whether the fed values went into its scalar program's registers
+  ///   (``Plan/bindScalarFeeds(_:into:graph:)``: a plan that ran its scalar program before, fed
+  ///   one-element values) rather than into its frame.
   func bind<F: Collection<Tensor>, T: Collection<Operation>>(
     _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ moving: Bool, _ targets: T
-  ) throws -> Unmanaged<Plan> {
+  ) throws -> (plan: Unmanaged<Plan>, inRegisters: Bool) {
     let feedCount = given.count
+    let scalar = usesScalarPrograms && !options.checkNumerics
     for i in 0..<recent.count where sameRun(recent.entries + i, fetches, feedCount, targets) {
-      if try recent.entries[i].plan._withUnsafeGuaranteedRef({ try $0.bindFeeds(given, moving: moving, graph: graph) }) {
-        return recent.moveForward(i)
+      let inRegisters = try recent.entries[i].plan._withUnsafeGuaranteedRef { plan -> Bool? in
+        if scalar, let registers = plan.scalarHandle?.registers, plan.bindScalarFeeds(given, into: registers, graph: graph) {
+          return true
+        }
+        return try plan.bindFeeds(given, moving: moving, graph: graph) ? false : nil
       }
+      if let inRegisters { return (recent.moveForward(i), inRegisters) }
     }
     for t in fetches { try checkOwn(t) }
     for t in targets where t.graph !== graph { throw SessionError.foreignTensor(name: t.name) }
@@ -297,7 +313,7 @@ public final class Session: @unchecked Sendable {
     guard try plan.bindFeeds(given, moving: moving, graph: graph) else {
       preconditionFailure("Session: a plan built for these feeds does not take them")
     }
-    return Unmanaged.passUnretained(plan)
+    return (Unmanaged.passUnretained(plan), false)
   }
 
   /// Whether `entry` has these fetches and targets, in order, and this many feeds (compared in
@@ -326,22 +342,40 @@ public final class Session: @unchecked Sendable {
   /// one by one, checking every output for NaN and infinity when `checksNumerics` (the
   /// options' ``Options/checkNumerics``, or a prepared step's own, see
   /// ``PreparedStep/checkingNumerics()``). The caller holds the lock.
-  @inline(__always) func execute(_ plan: Plan, checksNumerics: Bool) throws {
+  /// - Returns: Whether the scalar program ran.
+  @discardableResult @inline(__always)
+  func execute(_ plan: Plan, checksNumerics: Bool) throws -> Bool {
     context.reserve(nodes: plan.nodeCount)
-    if options.scalarFastPath && !checksNumerics && !options.profiles {
+    if !checksNumerics && usesScalarPrograms {
       plan.lowerToScalars(graph: graph)
       if let program = plan.scalarHandle, try program.run(frame: plan.frame, context: context) {
         scalarRuns &+= 1
-        return
+        return true
       }
     }
     try executeSteps(plan, checksNumerics: checksNumerics)
+    return false
+  }
+
+  /// Runs `plan`'s scalar program `program` with its feeds already in its registers (a
+  /// prepared step's, see ``PreparedStep/run()``); `false`, having run nothing, when it cannot
+  /// run (the caller then puts the feeds in the frame and runs ``execute(_:checksNumerics:)``).
+  /// The caller holds the lock.
+  @inline(__always) func executeScalar(_ program: UnownedScalarProgram, of plan: Plan) throws -> Bool {
+    context.reserve(nodes: plan.nodeCount)
+    guard try program.run(frame: plan.frame, context: context, feedsLoaded: true) else { return false }
+    scalarRuns &+= 1
+    return true
   }
 
   /// Executes a bound plan of a run (not a prepared step's), checked as the options say.
   @inline(__always) func execute(_ plan: Plan) throws {
     try execute(plan, checksNumerics: options.checkNumerics)
   }
+
+  /// Whether runs that do not check numerics take a plan's scalar program when it fits
+  /// (``Options/scalarFastPath``, off while profiling).
+  var usesScalarPrograms: Bool { options.scalarFastPath && !options.profiles }
 
   /// Whether plans fuse kernels (``Options/fusesKernels``, off under ``Options/checkNumerics``).
   var fusesKernels: Bool { options.fusesKernels && !options.checkNumerics }
@@ -471,6 +505,12 @@ public final class PreparedStep: @unchecked Sendable {
   /// Whether every feed has been set once (feeds stay set between runs; only touched under
   /// the session's lock).
   @exclusivity(unchecked) private var allFed = false
+  /// The scalar program's registers while they, not the frame's feed slots, hold every feed's
+  /// current value (`nil` otherwise): from a run that took the scalar program (which loads
+  /// the feeds into its registers) until a call that writes the frame's feed slots or a run
+  /// that cannot take it. Meanwhile ``setFeed(_:to:)`` checks each value and copies its one
+  /// element into its register, and ``run()`` runs the program without reading the frame.
+  @exclusivity(unchecked) private var feedRegisters: UnsafeMutableRawPointer?
   /// Per fetch, for ``run(matchedInputs:captured:)``: a result it returned before, kept so that
   /// a later run can write into its memory once the caller has dropped it (`nil`: none kept).
   @exclusivity(unchecked) private var spareResults: [NDArray?]
@@ -501,12 +541,20 @@ public final class PreparedStep: @unchecked Sendable {
   ///   ``SessionError/unexpectedFeed(name:reason:)`` for an index out of range.
   public func setFeed(_ index: Int, to value: NDArray) throws {
     let plan = plan
+    let registers = feedRegisters
     let fed = withUnsafePointer(to: value) { value in
       guard let byteCount = plan.feedChecks.byteCount(ifAccepting: value, at: index) else { return false }
-      // Without the session's lock: the plan, and so its frame, is this step's alone (only its
-      // runs read it, under the lock), and the step belongs to one thread at a time.
-      NDArray.assignCopyingSmall(
-        from: value, to: plan.frame + plan.feedChecks.slot(index), byteCount: byteCount, byteLimit: Self.copiedFeedBytes)
+      // Without the session's lock: the plan, and so its frame and its scalar program, is
+      // this step's alone (only its runs read them, under the lock), and the step belongs to
+      // one thread at a time.
+      let slot = plan.feedChecks.slot(index)
+      if let registers {
+        // The accepted value has the placeholder's dtype and static shape, so the program's
+        // dtype and one element (byteCount bytes).
+        NDArray.copyBytes(of: value, to: registers + slot &* byteCount, byteCount: byteCount)
+      } else {
+        NDArray.assignCopyingSmall(from: value, to: plan.frame + slot, byteCount: byteCount, byteLimit: Self.copiedFeedBytes)
+      }
       return true
     }
     if !fed { throw feedError(index, value) }
@@ -529,13 +577,27 @@ public final class PreparedStep: @unchecked Sendable {
     let session = session
     session.lock.lock()
     defer { session.lock.unlock() }
-    if !allFed {
+    if let registers = feedRegisters {
+      if try session.executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) { return }
+      // A variable's value no longer fits the program: the general path reads the frame.
+      plan.storeFeeds(from: registers)
+      feedRegisters = nil
+    } else if !allFed {
       for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
         throw SessionError.missingFeeds([feed.name])
       }
       allFed = true
     }
-    try session.execute(plan, checksNumerics: checksNumerics)
+    if try session.execute(plan, checksNumerics: checksNumerics) {
+      // The program loaded every feed into its registers: later feeds go there.
+      feedRegisters = plan.scalarHandle?.registers
+    }
+  }
+
+  /// Leaves the registers mode of ``feedRegisters`` before a call writes the frame's feed
+  /// slots (all of them; under the session's lock).
+  @inline(__always) private func feedThroughFrame() {
+    feedRegisters = nil
   }
 
   /// The value of fetch `index` from the last run.
@@ -555,6 +617,7 @@ public final class PreparedStep: @unchecked Sendable {
   public func callAsFunction(_ feeds: [NDArray]) throws -> [NDArray] {
     try checkFeeds(feeds)
     return try session.lock.withLock {
+      feedThroughFrame()
       for (feed, value) in zip(plan.feeds, feeds) { plan.frame[feed.slot] = value }
       try session.execute(plan, checksNumerics: checksNumerics)
       return plan.fetchSlots.map { plan.frame[$0] }
@@ -606,6 +669,7 @@ extension PreparedStep {
         }
       }
     }
+    feedThroughFrame()
     for (feed, value) in zip(plan.feeds, feeds) { plan.frame[feed.slot] = value }
     try session.execute(plan, checksNumerics: checksNumerics)
   }
@@ -645,6 +709,7 @@ extension PreparedStep {
         name: "(\(inputs.count + captured.count) values)", reason: "the step takes \(feedSlots.count) feeds")
     }
     let frame = plan.frame
+    feedThroughFrame()
     // Read in place (a `let` array of integers: no exclusivity check, no reference counting).
     feedSlots.withUnsafeBufferPointer { slots in
       inputs.withUnsafeBufferPointer { given in
@@ -673,6 +738,7 @@ extension PreparedStep {
   /// its cache while it runs).
   func run(feedingFrom feed: (Int) -> UnsafePointer<NDArray>, into results: inout [NDArray]) throws {
     let frame = plan.frame
+    feedThroughFrame()
     feedSlots.withUnsafeBufferPointer { slots in
       for i in slots.indices {
         NDArray.assignCopyingSmall(from: feed(i), to: frame + slots[i], byteLimit: Self.copiedFeedBytes)
@@ -789,6 +855,35 @@ extension Plan {
     return fits
   }
 
+  /// Binds the fed values of a plan whose scalar program has run (and so exists): each value,
+  /// found by position among the plan's feeds as ``bindFeeds(_:moving:graph:)`` finds it and
+  /// checked against its placeholder, has its one element copied into the program's register
+  /// of its slot (the accepted value has the placeholder's static shape and dtype, the
+  /// program's). Neither the frame nor `given` is written. Returns false, having written only
+  /// feed registers (which every run writes before reading), when a tensor is not one of the
+  /// plan's feeds, is fed twice or does not fit: the caller then binds through
+  /// ``bindFeeds(_:moving:graph:)``, which finds the same and throws or returns false. The
+  /// caller has checked that the counts are equal, and holds the session's lock.
+  func bindScalarFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, into registers: UnsafeMutableRawPointer, graph: Graph) -> Bool {
+    guard given.count <= 64 else { return false }
+    var bound: UInt64 = 0
+    for i in given.indices {
+      let pair = given.baseAddress! + i
+      guard pair.pointee.0.graph === graph,
+        let j = feedChecks.position(node: pair.pointee.0.node, output: pair.pointee.0.output, hint: i),
+        bound & (1 &<< UInt64(j)) == 0
+      else { return false }
+      bound |= 1 &<< UInt64(j)
+      let copied = withUnsafeMutablePointer(to: &pair.pointee.1) { value in
+        guard let n = feedChecks.byteCount(ifAccepting: value, at: j) else { return false }
+        NDArray.copyBytes(of: value, to: registers + feedChecks.slot(j) &* n, byteCount: n)
+        return true
+      }
+      guard copied else { return false }
+    }
+    return true
+  }
+
   /// Takes the fed values out of the feed slots after a run (or a failed binding): when
   /// `moving`, swaps the first `count` pairs' values back (all when `nil`), last bound first,
   /// so `given` and the slots are exactly as before ``bindFeeds(_:moving:graph:)`` (a tensor
@@ -805,6 +900,16 @@ extension Plan {
       // Bound before, so found.
       let j = feedChecks.position(node: pair.pointee.0.node, output: pair.pointee.0.output, hint: i)!
       swap(&(frame + feedChecks.slot(j)).pointee, &pair.pointee.1)
+    }
+  }
+
+  /// Writes every feed's value from `registers` (a scalar program's, see
+  /// ``PreparedStep/setFeed(_:to:)``) into its frame slot, which holds an earlier value of the
+  /// same dtype and shape (copied first if shared).
+  func storeFeeds(from registers: UnsafeMutableRawPointer) {
+    for i in 0..<feedChecks.count {
+      let slot = feedChecks.slot(i), n = feedChecks.staticByteCount(i)
+      NDArray.overwriteBytes(of: frame + slot, from: registers + slot &* n, byteCount: n)
     }
   }
 
