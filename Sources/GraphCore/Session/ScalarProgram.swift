@@ -475,7 +475,7 @@ final class ScalarProgram<T: ScalarElement> {
   }
 
   /// Runs the instructions over the registers: one call per chain.
-  private func execute() {
+  @inline(__always) private func execute() {
     head(registers)
     if !tail.isEmpty {
       for chain in tail { chain(registers) }

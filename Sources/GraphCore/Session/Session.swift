@@ -137,7 +137,7 @@ public final class Session: @unchecked Sendable {
   }
 
   /// The one path of every `run(_:feeding:)` overload: under the lock, find the plan and put
-  /// the fed values in its slots (``bind(_:_:_:_:)``: by position, no hashing), check them,
+  /// the fed values in its slots (``bind(_:_:_:)``: by position, no hashing), check them,
   /// ``execute(_:)`` the plan, read the results, and take the fed values out of the slots again.
   ///
   /// The overloads are `@inlinable` and take their ``Feeds`` as `consuming`, and lend this
@@ -164,32 +164,24 @@ public final class Session: @unchecked Sendable {
     try runMoving(EmptyCollection<Tensor>(), given, CollectionOfOne(target)) { _ in () }
   }
 
-  /// The lent pairs' values moved into the plan and back, under the lock.
+  /// The lent pairs' values moved into the plan (its scalar program's registers, or its
+  /// frame's feed slots and back out), under the lock.
   @inline(__always) private func runMoving<F: Collection<Tensor>, T: Collection<Operation>, R>(
     _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ targets: T, _ results: (Plan) -> R
   ) throws -> R {
     lock.lock()
     defer { lock.unlock() }
     movedFeedRuns &+= 1
-    return try run(fetches, given, moving: true, targets, results)
-  }
-
-  /// ``run(_:_:_:_:)`` with the fed pairs in place; `moving`: whether this run owns them and
-  /// swaps their values into the slots (else it copies them, and never writes `given`).
-  @inline(__always) private func run<F: Collection<Tensor>, T: Collection<Operation>, R>(
-    _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, moving: Bool, _ targets: T,
-    _ results: (Plan) -> R
-  ) throws -> R {
-    let (bound, inRegisters) = try bind(fetches, given, moving, targets)
+    let (bound, inRegisters) = try bind(fetches, given, targets)
     return try bound._withUnsafeGuaranteedRef { plan in
       if inRegisters {
         if try executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) { return results(plan) }
         // A variable's value no longer fits the program: bound again, in the frame.
-        guard try plan.bindFeeds(given, moving: moving, graph: graph) else {
+        guard try plan.bindFeeds(given, graph: graph) else {
           preconditionFailure("Session: a plan that took these feeds in its registers does not take them")
         }
       }
-      defer { plan.unbindFeeds(given, moving: moving) }
+      defer { plan.unbindFeeds(given) }
       try execute(plan)
       return results(plan)
     }
@@ -263,8 +255,8 @@ public final class Session: @unchecked Sendable {
 
   // MARK: Running a plan
 
-  /// Finds the plan for these fetches, fed tensors and targets and puts the fed values in its
-  /// slots (moved there when `moving`, see ``Plan/bindFeeds(_:moving:graph:)``). A plan among
+  /// Finds the plan for these fetches, fed tensors and targets and moves the fed values into it
+  /// (``Plan/bindScalarFeeds(_:into:graph:)`` or ``Plan/bindFeeds(_:graph:)``). A plan among
   /// the most recent ones is found without hashing or allocating (fetches and targets compared
   /// in order, each fed tensor found by position among the plan's feeds); otherwise the plan is
   /// looked up by key, or built, and cached.
@@ -275,7 +267,7 @@ public final class Session: @unchecked Sendable {
   ///   (``Plan/bindScalarFeeds(_:into:graph:)``: a plan that ran its scalar program before, fed
   ///   one-element values) rather than into its frame.
   func bind<F: Collection<Tensor>, T: Collection<Operation>>(
-    _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ moving: Bool, _ targets: T
+    _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ targets: T
   ) throws -> (plan: Unmanaged<Plan>, inRegisters: Bool) {
     let feedCount = given.count
     let scalar = usesScalarPrograms && !options.checkNumerics
@@ -284,7 +276,7 @@ public final class Session: @unchecked Sendable {
         if scalar, let registers = plan.scalarHandle?.registers, plan.bindScalarFeeds(given, into: registers, graph: graph) {
           return true
         }
-        return try plan.bindFeeds(given, moving: moving, graph: graph) ? false : nil
+        return try plan.bindFeeds(given, graph: graph) ? false : nil
       }
       if let inRegisters { return (recent.moveForward(i), inRegisters) }
     }
@@ -310,7 +302,7 @@ public final class Session: @unchecked Sendable {
       plans[key] = plan  // owned here for the session's life: `recent` may hold it unretained
     }
     recent.insertFirst(RecentPlan(key: key, plan: plan))
-    guard try plan.bindFeeds(given, moving: moving, graph: graph) else {
+    guard try plan.bindFeeds(given, graph: graph) else {
       preconditionFailure("Session: a plan built for these feeds does not take them")
     }
     return (Unmanaged.passUnretained(plan), false)
@@ -797,10 +789,9 @@ extension PreparedStep {
 
 extension Plan {
   /// Puts each fed value in its feed slot, found by position among the plan's feeds (compared
-  /// as node and output, no hashing; pair `i` is first compared with feed `i`). When `moving`,
-  /// the run owns `given` and each value is swapped with its slot's empty value (no reference
-  /// counting; ``unbindFeeds(_:moving:)`` swaps them back); otherwise the value is copied into
-  /// the slot and `given` is not written. Returns false, with every slot and `given` as they
+  /// as node and output, no hashing; pair `i` is first compared with feed `i`): the run owns
+  /// `given`, and each value is swapped with its slot's empty value (no reference counting;
+  /// ``unbindFeeds(_:count:)`` swaps them back). Returns false, with every slot and `given` as they
   /// were, when a fed tensor is not one of the plan's feeds (or is of another graph): the plan
   /// does not fit. The caller has checked that the counts are equal, and holds the session's
   /// lock. Each value is checked against its placeholder's dtype and shape as it is bound; on a
@@ -809,7 +800,7 @@ extension Plan {
   /// - Throws: ``SessionError/unexpectedFeed(name:reason:)`` for a tensor fed twice (equal
   ///   counts and no tensor fed twice make every plan feed bound exactly once), or
   ///   ``SessionError/feedMismatch(name:expected:got:)``.
-  func bindFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, moving: Bool, graph: Graph) throws -> Bool {
+  func bindFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, graph: Graph) throws -> Bool {
     var mismatch = false
     var twice = -1
     // The pairs and the plan's feed table are read in place: nothing is copied (nor retained).
@@ -822,7 +813,7 @@ extension Plan {
       guard pair.pointee.0.graph === graph,
         let j = feedChecks.position(node: pair.pointee.0.node, output: pair.pointee.0.output, hint: i)
       else {
-        unbindFeeds(given, count: i, moving: moving)
+        unbindFeeds(given, count: i)
         fits = false
         break
       }
@@ -837,32 +828,27 @@ extension Plan {
       if withUnsafeMutablePointer(to: &pair.pointee.1, { feedChecks.byteCount(ifAccepting: $0, at: j) }) == nil {
         mismatch = true
       }
-      let slot = frame + feedChecks.slot(j)
-      if moving {
-        swap(&slot.pointee, &pair.pointee.1)
-      } else {
-        slot.pointee = pair.pointee.1
-      }
+      swap(&(frame + feedChecks.slot(j)).pointee, &pair.pointee.1)
     }
     if twice >= 0 {
-      if fits { unbindFeeds(given, moving: moving) }  // (a plan that does not fit has restored them)
+      if fits { unbindFeeds(given) }  // (a plan that does not fit has restored them)
       throw Self.fedTwice(feeds[twice].name)
     }
     if fits && mismatch {
-      defer { unbindFeeds(given, moving: moving) }
+      defer { unbindFeeds(given) }
       for i in feeds.indices { try checkFeed(at: i, frame[feeds[i].slot]) }
     }
     return fits
   }
 
   /// Binds the fed values of a plan whose scalar program has run (and so exists): each value,
-  /// found by position among the plan's feeds as ``bindFeeds(_:moving:graph:)`` finds it and
+  /// found by position among the plan's feeds as ``bindFeeds(_:graph:)`` finds it and
   /// checked against its placeholder, has its one element copied into the program's register
   /// of its slot (the accepted value has the placeholder's static shape and dtype, the
   /// program's). Neither the frame nor `given` is written. Returns false, having written only
   /// feed registers (which every run writes before reading), when a tensor is not one of the
   /// plan's feeds, is fed twice or does not fit: the caller then binds through
-  /// ``bindFeeds(_:moving:graph:)``, which finds the same and throws or returns false. The
+  /// ``bindFeeds(_:graph:)``, which finds the same and throws or returns false. The
   /// caller has checked that the counts are equal, and holds the session's lock.
   func bindScalarFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, into registers: UnsafeMutableRawPointer, graph: Graph) -> Bool {
     guard given.count <= 64 else { return false }
@@ -884,15 +870,10 @@ extension Plan {
     return true
   }
 
-  /// Takes the fed values out of the feed slots after a run (or a failed binding): when
-  /// `moving`, swaps the first `count` pairs' values back (all when `nil`), last bound first,
-  /// so `given` and the slots are exactly as before ``bindFeeds(_:moving:graph:)`` (a tensor
-  /// fed twice included); otherwise clears every feed slot (``clearFeeds()``).
-  func unbindFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, count: Int? = nil, moving: Bool) {
-    guard moving else {
-      clearFeeds()
-      return
-    }
+  /// Takes the fed values out of the feed slots after a run (or a failed binding): swaps the
+  /// first `count` pairs' values back (all when `nil`), last bound first, so `given` and the
+  /// slots are exactly as before ``bindFeeds(_:graph:)`` (a tensor fed twice included).
+  func unbindFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, count: Int? = nil) {
     var i = count ?? given.count
     while i > 0 {
       i -= 1
@@ -918,13 +899,6 @@ extension Plan {
     SessionError.unexpectedFeed(name: name, reason: "it is fed twice in one run (a repeated key in the feeds)")
   }
 
-  /// Drops the fed values (the session does not keep the caller's arrays alive between runs).
-  func clearFeeds() {
-    feeds.withUnsafeBufferPointer { planned in
-      for i in planned.indices { frame[planned[i].slot] = emptyFeed }
-    }
-  }
-
   /// Checks `value` against feed `i`'s placeholder (read in place, not copied).
   @inline(__always) func checkFeed(at i: Int, _ value: NDArray) throws {
     guard withUnsafePointer(to: value, { feedChecks.byteCount(ifAccepting: $0, at: i) }) != nil else {
@@ -938,9 +912,6 @@ extension Plan {
       name: feed.name, expected: "\(feed.info.dtype) \(feed.info.shape)", got: "\(value.dtype) \(value.shape)")
   }
 }
-
-/// The value of an unfed slot.
-let emptyFeed = NDArray()
 
 func isFinite(_ a: NDArray) -> Bool {
   switch a.dtype {
