@@ -282,14 +282,6 @@ public struct NDArray: @unchecked Sendable {
     }
   }
 
-  /// Overwrites the first `n` bytes of `array`'s elements with those at `source`, copying the
-  /// storage first if another array shares it.
-  /// - Precondition: `array` holds at least `n` bytes.
-  package static func overwriteBytes(of array: UnsafeMutablePointer<NDArray>, from source: UnsafeRawPointer, byteCount n: Int) {
-    array.pointee.makeUnique()
-    array.pointee.storage.bytes.copyMemory(from: source, byteCount: n)
-  }
-
   /// The cases of ``assignCopyingSmall(_:byteLimit:)`` that do not copy in place.
   @usableFromInline mutating func assignCopyingSmallSlowly(_ source: NDArray, byteCount n: Int, byteLimit: Int) {
     if n > byteLimit {

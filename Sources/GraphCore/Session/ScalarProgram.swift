@@ -499,7 +499,7 @@ enum AnyScalarProgram {
   }
 
   /// Runs the program; `false` when the general path must run instead (see
-  /// ``ScalarProgram/run(frame:context:)``).
+  /// ``ScalarProgram/run(frame:context:feedsLoaded:)``).
   func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
     switch self {
     case .float32(let p): try p.run(frame: frame, context: context, feedsLoaded: false)

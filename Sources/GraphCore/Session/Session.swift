@@ -137,8 +137,9 @@ public final class Session: @unchecked Sendable {
   }
 
   /// The one path of every `run(_:feeding:)` overload: under the lock, find the plan and put
-  /// the fed values in its slots (``bind(_:_:_:)``: by position, no hashing), check them,
-  /// ``execute(_:)`` the plan, read the results, and take the fed values out of the slots again.
+  /// the fed values in its slots, or its scalar program's registers (``bind(_:_:_:)``: by
+  /// position, no hashing), check them, ``execute(_:)`` the plan, read the results, and take
+  /// the fed values out of the slots again.
   ///
   /// The overloads are `@inlinable` and take their ``Feeds`` as `consuming`, and lend this
   /// function the pairs' buffer (`withUnsafeMutableBufferPointer`), not the array: a literal
@@ -884,13 +885,15 @@ extension Plan {
     }
   }
 
-  /// Writes every feed's value from `registers` (a scalar program's, see
-  /// ``PreparedStep/setFeed(_:to:)``) into its frame slot, which holds an earlier value of the
-  /// same dtype and shape (copied first if shared).
+  /// Puts every feed's value from `registers` (a scalar program's, see
+  /// ``PreparedStep/setFeed(_:to:)``) in its frame slot, as a new array of the placeholder's
+  /// dtype and static shape (the rare path: a run that cannot take its scalar program).
   func storeFeeds(from registers: UnsafeMutableRawPointer) {
-    for i in 0..<feedChecks.count {
-      let slot = feedChecks.slot(i), n = feedChecks.staticByteCount(i)
-      NDArray.overwriteBytes(of: frame + slot, from: registers + slot &* n, byteCount: n)
+    for (i, feed) in feeds.enumerated() {
+      // Static, as every feed of a plan with a scalar program is.
+      guard let shape = feed.info.shape.concrete else { continue }
+      let n = feedChecks.staticByteCount(i)
+      frame[feed.slot] = NDArray(copyingBytes: registers + feed.slot &* n, shape: shape, dtype: feed.info.dtype)
     }
   }
 
