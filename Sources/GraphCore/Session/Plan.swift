@@ -266,9 +266,21 @@ struct FeedChecks: ~Copyable {
   /// - Precondition: `0 <= i < count`.
   @inline(__always) func slot(_ i: Int) -> Int { entries[i].slot }
 
-  /// Feed `i`'s byte count when its placeholder's shape is fully known, else `-1`.
-  /// - Precondition: `0 <= i < count`.
-  @inline(__always) func staticByteCount(_ i: Int) -> Int { entries[i].byteCount }
+  /// Where feed `i`'s value is in a scalar program's `registers`: the element numbered as its
+  /// slot, of its byte count (the program's dtype is every feed's, and every shape is static).
+  /// - Precondition: `0 <= i < count`, and the plan has a scalar program.
+  @inline(__always) func register(_ i: Int, in registers: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+    registers + entries[i].slot &* entries[i].byteCount
+  }
+
+  /// Copies `value`'s one element into feed `i`'s register (``register(_:in:)``) when feed `i`
+  /// accepts it (``byteCount(ifAccepting:at:)``); `false`, writing nothing, when it does not.
+  /// - Precondition: the plan has a scalar program, whose registers are `registers`.
+  @inline(__always) func copy(ifAccepting value: UnsafePointer<NDArray>, at i: Int, into registers: UnsafeMutableRawPointer) -> Bool {
+    guard let n = byteCount(ifAccepting: value, at: i) else { return false }
+    NDArray.copyBytes(of: value, to: register(i, in: registers), byteCount: n)
+    return true
+  }
 
   /// The position of the feed of output `output` of node `node`: `hint` when it is there
   /// (pairs written in the plan's order), else the first found; `nil` when none is.

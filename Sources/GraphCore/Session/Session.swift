@@ -536,18 +536,13 @@ public final class PreparedStep: @unchecked Sendable {
     let plan = plan
     let registers = feedRegisters
     let fed = withUnsafePointer(to: value) { value in
-      guard let byteCount = plan.feedChecks.byteCount(ifAccepting: value, at: index) else { return false }
       // Without the session's lock: the plan, and so its frame and its scalar program, is
       // this step's alone (only its runs read them, under the lock), and the step belongs to
       // one thread at a time.
-      let slot = plan.feedChecks.slot(index)
-      if let registers {
-        // The accepted value has the placeholder's dtype and static shape, so the program's
-        // dtype and one element (byteCount bytes).
-        NDArray.copyBytes(of: value, to: registers + slot &* byteCount, byteCount: byteCount)
-      } else {
-        NDArray.assignCopyingSmall(from: value, to: plan.frame + slot, byteCount: byteCount, byteLimit: Self.copiedFeedBytes)
-      }
+      if let registers { return plan.feedChecks.copy(ifAccepting: value, at: index, into: registers) }
+      guard let byteCount = plan.feedChecks.byteCount(ifAccepting: value, at: index) else { return false }
+      NDArray.assignCopyingSmall(
+        from: value, to: plan.frame + plan.feedChecks.slot(index), byteCount: byteCount, byteLimit: Self.copiedFeedBytes)
       return true
     }
     if !fed { throw feedError(index, value) }
@@ -861,12 +856,8 @@ extension Plan {
         bound & (1 &<< UInt64(j)) == 0
       else { return false }
       bound |= 1 &<< UInt64(j)
-      let copied = withUnsafeMutablePointer(to: &pair.pointee.1) { value in
-        guard let n = feedChecks.byteCount(ifAccepting: value, at: j) else { return false }
-        NDArray.copyBytes(of: value, to: registers + feedChecks.slot(j) &* n, byteCount: n)
-        return true
-      }
-      guard copied else { return false }
+      guard withUnsafeMutablePointer(to: &pair.pointee.1, { feedChecks.copy(ifAccepting: $0, at: j, into: registers) })
+      else { return false }
     }
     return true
   }
@@ -892,8 +883,7 @@ extension Plan {
     for (i, feed) in feeds.enumerated() {
       // Static, as every feed of a plan with a scalar program is.
       guard let shape = feed.info.shape.concrete else { continue }
-      let n = feedChecks.staticByteCount(i)
-      frame[feed.slot] = NDArray(copyingBytes: registers + feed.slot &* n, shape: shape, dtype: feed.info.dtype)
+      frame[feed.slot] = NDArray(copyingBytes: feedChecks.register(i, in: registers), shape: shape, dtype: feed.info.dtype)
     }
   }
 
