@@ -148,12 +148,40 @@ package struct Results {
   }
 }
 
+/// A program that may hold the current values of some variables of an ``ExecutionContext``
+/// (``ExecutionContext/lend(to:)``).
+protocol VariableBorrower: AnyObject {
+  /// Writes the values it holds into `table` (indexed by node), creating the arrays of
+  /// variables that have none yet, and copying any whose storage is shared.
+  func returnVariables(to table: inout [NDArray?])
+}
+
 /// What kernels may read and change besides their inputs: the session's variables and the
 /// random generators of random operations.
 package final class ExecutionContext: @unchecked Sendable {
   /// Variable values, indexed by the variable's node index (nil: not initialized). Only used
-  /// under the owning session's lock, so exclusivity needs no run-time check.
-  @exclusivity(unchecked) var variables: [NDArray?] = []
+  /// under the owning session's lock, so exclusivity needs no run-time check. Reading or
+  /// changing the table through this property first takes back the values a scalar program
+  /// holds in its registers (``lend(to:)``), so every other reader sees the current values.
+  var variables: [NDArray?] {
+    @inline(__always) _read {
+      if borrowerID != nil { reclaimVariables() }
+      yield storedVariables
+    }
+    @inline(__always) _modify {
+      if borrowerID != nil { reclaimVariables() }
+      yield &storedVariables
+    }
+  }
+  /// The table itself, which may be stale for the variables of the ``borrower``: only the
+  /// borrower reads and writes it directly (``ScalarProgram``).
+  @exclusivity(unchecked) var storedVariables: [NDArray?] = []
+  /// The scalar program whose registers hold the current values of the variables it touches,
+  /// from its run until anything else reads or writes ``variables`` (`nil`: none). A strong
+  /// reference: the values live in it until they are written back.
+  @exclusivity(unchecked) private(set) var borrower: (any VariableBorrower)?
+  /// The borrower's identity, which its runs compare with their own (no reference counting).
+  @exclusivity(unchecked) private(set) var borrowerID: ObjectIdentifier?
   @exclusivity(unchecked) var generators: [Int: SeededGenerator] = [:]
   /// The node being executed.
   @exclusivity(unchecked) var currentNode = 0
@@ -169,6 +197,24 @@ package final class ExecutionContext: @unchecked Sendable {
 
   init() {}
 
+  /// Leaves the current values of `program`'s variables in its registers after its run,
+  /// rather than writing them into the table: its next run, if nothing else touched
+  /// ``variables`` in between, neither reads them back nor checks them again.
+  /// - Precondition: no other program is the borrower (``reclaimVariables()`` was called).
+  func lend(to program: any VariableBorrower) {
+    borrower = program
+    borrowerID = ObjectIdentifier(program)
+  }
+
+  /// Writes the borrower's values back into the table (see ``lend(to:)``); nothing when there
+  /// is no borrower.
+  @inline(never) func reclaimVariables() {
+    guard let program = borrower else { return }
+    borrower = nil
+    borrowerID = nil
+    program.returnVariables(to: &storedVariables)
+  }
+
   /// Forgets every variable and generator (an eager store reused for a new graph).
   func restart() {
     variables.removeAllKeepingCapacity()
@@ -181,7 +227,8 @@ package final class ExecutionContext: @unchecked Sendable {
   /// Makes room for the variables of `count` nodes (a comparison, inlined, when there is room:
   /// every run calls this).
   @inline(__always) func reserve(nodes count: Int) {
-    if variables.count < count { grow(nodes: count) }
+    // The count does not change while the variables are lent: no need to take them back.
+    if storedVariables.count < count { grow(nodes: count) }
   }
 
   /// The growing part of ``reserve(nodes:)``.

@@ -1,4 +1,6 @@
+import class Foundation.FileManager
 @testable import GraphCore
+import TestSupport
 import Training
 import Testing
 
@@ -179,6 +181,64 @@ import Testing
     // variable had two elements (48..<80).
     #expect(scalarRuns == [120 + 1 + 1 - 32, 0], "scalar runs: \(scalarRuns)")
     expectIdentical(runs, "feeds in registers (\(dtype))")
+  }
+
+  /// A scalar program keeps the current values of its variables in its registers between its
+  /// runs (``ExecutionContext/lend(to:)``) and writes them back when anything else reads or
+  /// writes the session's variables. Every such use must see the current values: a second
+  /// program on the same variables (which takes them over), a plan the fast path cannot run
+  /// (two elements), `value(of:)`, `setValue`, a checkpoint saved and restored, the
+  /// initializers run again, and a value the caller holds (copy-on-write). The same calls on a
+  /// session without the fast path are the oracle, bit for bit.
+  @Test(arguments: [DType.float32, .float64])
+  func lentVariablesAreWrittenBackBeforeAnyOtherUse(_ dtype: DType) throws {
+    let directory = try makeScratchDirectory("lent-variables")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    var runs: [[NDArray]] = []
+    var scalarRuns: [Int] = []
+    for fast in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(dtype, shape: [1], name: "x")
+      let a = try g.variable(NDArray(converting: [1.5], shape: [1], dtype: dtype), name: "A")
+      let b = try g.variable(NDArray(converting: [-0.5], shape: [1], dtype: dtype), name: "B")
+      let train = try sgd(square(x * a - 1), a, 0.05)  // reads and writes A
+      let mix = try g.group([try assignAdd(b, a * x)])  // reads A, writes B
+      let both = try concat([a, b], axis: 0)  // two elements: the general path
+      let s = Session(graph: g, options: .init(scalarFastPath: fast))
+      try s.initializeVariables()
+      let p = try s.prepare(feeds: [x], targets: [train])
+      let q = try s.prepare(fetches: [b], feeds: [x], targets: [mix])
+      let path = directory + "/lent-\(fast).safetensors"
+      var rng = SeededGenerator(seed: 5)
+      var values: [NDArray] = []
+      var held: [NDArray] = []
+      func sample() -> NDArray { NDArray(converting: [rng.normal(mean: 1, standardDeviation: 0.5)], shape: [1], dtype: dtype) }
+      for i in 0..<96 {
+        try p.setFeed(0, to: sample())
+        try p.run()
+        switch i % 8 {
+        case 0: values.append(try s.value(of: a))
+        case 1: values += try q([sample()])  // a second program: takes A over from p
+        case 2: values.append(try s.run(both))
+        case 3: try s.setValue(NDArray(converting: [Double(i) / 32], shape: [1], dtype: dtype), for: a)
+        case 4: try Checkpoint.save(session: s, to: path)
+        case 5:
+          _ = try Checkpoint.restore(session: s, from: path)
+          values.append(try s.value(of: a))
+        case 6:
+          held.append(try s.value(of: a))  // shares A's storage until the next write
+          try s.run(train, feeding: [x: sample()])
+        default: if i % 24 == 7 { try s.initializeVariables() }
+        }
+      }
+      values += [try s.value(of: a), try s.value(of: b)] + held
+      runs.append(values)
+      scalarRuns.append(s.scalarRuns)
+    }
+    // p's 96 runs, q's 12 and the 12 Session.run steps; then the initializer's first run and
+    // its 4 reruns (their assignments fit the program too).
+    #expect(scalarRuns == [96 + 12 + 12 + 5, 0], "scalar runs: \(scalarRuns)")
+    expectIdentical(runs, "lent variables (\(dtype))")
   }
 
   /// `x · 1` and `1 · x` lower to no instruction (``BinaryFunction/identityElement``: the

@@ -125,13 +125,17 @@ extension Double: ScalarElement {
 /// It computes exactly what the kernels compute (the same IEEE operations in the same order),
 /// without creating or checking arrays per operation.
 ///
-/// Each variable the plan touches gets a register of its own: a run loads the variables it reads
-/// before the first instruction, the instructions read and update those registers (so a read
-/// after an update sees the update, as in the general path), and the variables written are
-/// stored back, in place, after the last. Fed values are read from the frame first; fetched
-/// values are written to their frame slots last. Nothing is allocated in steady state, and the
-/// stored properties are constants, so a run pays no exclusivity checks on them.
-final class ScalarProgram<T: ScalarElement> {
+/// Each variable the plan touches gets a register of its own, and the instructions read and
+/// update those registers (so a read after an update sees the update, as in the general path).
+/// The registers keep the variables' current values between runs: a run that finds the program
+/// still the context's borrower (``ExecutionContext/lend(to:)``) goes straight to the first
+/// instruction; otherwise it first loads and checks the variables it reads
+/// (``borrowVariables(of:)``). The values are written back, in place, when anything else reads
+/// or writes the context's variables (``returnVariables(to:)``). Fed values are read from the
+/// frame first; fetched values are written to their frame slots last. Nothing is allocated in
+/// steady state, and the stored properties are constants, so a run pays no exclusivity checks
+/// on them.
+final class ScalarProgram<T: ScalarElement>: VariableBorrower {
   /// One step over the registers, as lowering and dead-code removal see it; the run executes
   /// the chain of links made from them (``chain(_:)``).
   enum Instruction {
@@ -410,11 +414,12 @@ final class ScalarProgram<T: ScalarElement> {
 
   /// Runs the program: reads the fed values from the frame (unless `feedsLoaded`: the caller
   /// has written each into its register, the register numbered as its slot, see
-  /// ``PreparedStep/setFeed(_:to:)``), updates variables in `context`, and writes the fetched
-  /// values into their frame slots. The caller has sized `context.variables` to the graph.
-  /// - Returns: `false`, having changed nothing but the fed registers, when a variable's stored
-  ///   value does not have this program's dtype and one element (the caller then runs the
-  ///   general path).
+  /// ``PreparedStep/setFeed(_:to:)``), updates the variables of `context` (in its registers,
+  /// lent, see ``borrowVariables(of:)``), and writes the fetched values into their frame slots.
+  /// The caller has sized `context.variables` to the graph.
+  /// - Returns: `false`, having changed nothing but the fed registers (and having written back
+  ///   another program's lent values), when a variable's stored value does not have this
+  ///   program's dtype and one element (the caller then runs the general path).
   @inline(__always)
   func run(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext, feedsLoaded: Bool) throws -> Bool {
     if !feedsLoaded {
@@ -436,33 +441,11 @@ final class ScalarProgram<T: ScalarElement> {
 
   /// ``run(frame:context:feedsLoaded:)`` once the feeds are in their registers.
   private func runLoaded(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
-    let r = registers
-    let fits = try context.variables.withUnsafeMutableBufferPointer { vars in
-      try variables.withUnsafeBufferPointer { uses in
-        for use in uses where use.loads {
-          guard vars[use.node] != nil else {
-            throw SessionError.uninitializedVariable(name: context.graph?.nodes[use.node].name ?? "#\(use.node)")
-          }
-          guard let p = withUnsafeMutablePointer(to: &vars[use.node]!, { NDArray.scalarAddress(of: $0, as: T.self) })
-          else { return false }
-          r[use.register] = p.pointee
-        }
-        execute()
-        for use in uses where use.stores {
-          let value = r[use.register]
-          if vars[use.node] != nil,
-            let p = withUnsafeMutablePointer(to: &vars[use.node]!, { NDArray.uniqueScalarAddress(of: $0, as: T.self) })
-          {
-            p.pointee = value
-          } else {
-            // An initializer's first run: the variable does not exist yet.
-            vars[use.node] = NDArray([value], shape: shapes[use.shape])
-          }
-        }
-        return true
-      }
+    if context.borrowerID != ObjectIdentifier(self) {
+      guard try borrowVariables(of: context) else { return false }
     }
-    guard fits else { return false }
+    execute()
+    let r = registers
     for (i, slot) in fetchSlots.enumerated() {
       let value = r[fetchRegisters[i]]
       if let p = NDArray.uniqueScalarAddress(of: frame + slot, as: T.self) {
@@ -472,6 +455,53 @@ final class ScalarProgram<T: ScalarElement> {
       }
     }
     return true
+  }
+
+  /// Takes the values of the variables the program touches into its registers and becomes
+  /// their borrower (``ExecutionContext/lend(to:)``): the table's values are written back
+  /// when anything else reads or writes it (``returnVariables(to:)``), and until then the
+  /// program's runs skip this. `false`, lending nothing, when a variable's value does not
+  /// have this program's dtype and one element.
+  /// - Throws: ``SessionError/uninitializedVariable(name:)`` for a variable read before any
+  ///   value was assigned.
+  @inline(never) private func borrowVariables(of context: ExecutionContext) throws -> Bool {
+    context.reclaimVariables()
+    let r = registers
+    let fits = try context.storedVariables.withUnsafeMutableBufferPointer { vars in
+      try variables.withUnsafeBufferPointer { uses in
+        for use in uses where use.loads {
+          guard vars[use.node] != nil else {
+            throw SessionError.uninitializedVariable(name: context.graph?.nodes[use.node].name ?? "#\(use.node)")
+          }
+          guard let p = withUnsafeMutablePointer(to: &vars[use.node]!, { NDArray.scalarAddress(of: $0, as: T.self) })
+          else { return false }
+          r[use.register] = p.pointee
+        }
+        return true
+      }
+    }
+    if fits { context.lend(to: self) }
+    return fits
+  }
+
+  /// Writes the registers of the variables the program assigns into `table`, in place when a
+  /// variable's storage is not shared.
+  func returnVariables(to table: inout [NDArray?]) {
+    let r = registers
+    table.withUnsafeMutableBufferPointer { vars in
+      for use in variables where use.stores {
+        let value = r[use.register]
+        if vars[use.node] != nil,
+          let p = withUnsafeMutablePointer(to: &vars[use.node]!, { NDArray.uniqueScalarAddress(of: $0, as: T.self) })
+        {
+          p.pointee = value
+        } else {
+          // An initializer's first run (the variable does not exist yet), or a value shared
+          // with a reader.
+          vars[use.node] = NDArray([value], shape: shapes[use.shape])
+        }
+      }
+    }
   }
 
   /// Runs the instructions over the registers: one call per chain.
