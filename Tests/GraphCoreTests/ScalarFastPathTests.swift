@@ -241,6 +241,39 @@ import Testing
     expectIdentical(runs, "lent variables (\(dtype))")
   }
 
+  /// A link takes an operand that is the previous instruction's result from the value that
+  /// instruction handed on (a CPU register) instead of the register array: as the first
+  /// operand, the second, both, and for a function of one value. The chain below has each
+  /// case; its values must be the general path's, bit for bit, specials included.
+  @Test(arguments: [DType.float32, .float64])
+  func carriedOperandsAgree(_ dtype: DType) throws {
+    let specials: [Double] = [-0.0, 0, .infinity, -.infinity, .nan, 0x1p-1030, 0x1p-140, 3.5, -2, 7e37]
+    var runs: [[NDArray]] = []
+    for fast in [true, false] {
+      let g = Graph()
+      let x = g.placeholder(dtype, shape: [1], name: "x")
+      let t = try x * 3
+      let u = try t * t  // both operands carried
+      let w = try u - x  // the first
+      let z = try x - w  // the second
+      let n = try -z  // one value
+      let s = Session(graph: g, options: .init(scalarFastPath: fast))
+      let step = try s.prepare(fetches: [n, w, u], feeds: [x])
+      var values: [NDArray] = []
+      for v in specials { values += try step([NDArray(converting: [v], shape: [1], dtype: dtype)]) }
+      if fast {
+        switch step.plan.scalarProgram {
+        case .float32(let p): #expect(p.code.count == 5)
+        case .float64(let p): #expect(p.code.count == 5)
+        case nil: Issue.record("no scalar program")
+        }
+      }
+      #expect(s.scalarRuns == (fast ? specials.count : 0))
+      runs.append(values)
+    }
+    expectIdentical(runs, "carried operands (\(dtype))")
+  }
+
   /// `x · 1` and `1 · x` lower to no instruction (``BinaryFunction/identityElement``: the
   /// product is an alias of `x`), and still give what the kernels give, bit for bit, for signed
   /// zeros, infinities, NaN and subnormals; `x · 2` keeps its instruction.

@@ -32,8 +32,24 @@ package enum ScalarForm: Sendable {
 /// scalar program is one call to the first link (see ``ScalarProgram``). The registers are
 /// passed untyped so that the closure type is the same in every generic context (a closure
 /// type mentioning a generic parameter is stored in its most general form, and every call
-/// from specialized code would go through a reabstraction thunk).
-typealias ScalarLink = (UnsafeMutableRawPointer) -> Void
+/// from specialized code would go through a reabstraction thunk). The second argument is the
+/// value the previous link computed (``Carried``), so that a link reading it takes it from a
+/// CPU register instead of reloading the register array that the previous link has just
+/// written (a store-to-load round trip of about 9 cycles per link on the chain from one step's
+/// variable update to the next: `Scripts/bench/forwarding.c`).
+typealias ScalarLink = (UnsafeMutableRawPointer, Carried) -> Void
+
+/// The value a link hands to the next one, in lane 0 of a vector register: a `Double`, or a
+/// `Float`'s bits. One type for both dtypes, for the reason given at ``ScalarLink``.
+typealias Carried = SIMD2<Double>
+
+/// Which operands of an instruction are the previous instruction's result, taken from the
+/// ``Carried`` value rather than from the registers.
+struct CarriedOperands: OptionSet, Sendable {
+  let rawValue: UInt8
+  static let x = CarriedOperands(rawValue: 1)
+  static let y = CarriedOperands(rawValue: 2)
+}
 
 /// An elementwise definition (``UnaryFunction`` or ``BinaryFunction``) prepared for the scalar
 /// program: closures that make its instruction, specialized for the function's type where the
@@ -51,58 +67,82 @@ package final class ScalarFunction: Sendable {
   /// The function's ``BinaryFunction/identityElement`` (`nil` for a function of one value).
   let identity: Double?
 
-  /// The instructions of one dtype: `make(dst, x, y, next)` is the link
-  /// `r[dst] ← f(r[x])` (or `f(r[x], r[y])`) followed by `next`; `fold` computes the same
-  /// value once, at lowering, for constant operands.
+  /// The instructions of one dtype: `make(dst, x, y, carried, next)` is the link
+  /// `r[dst] ← f(r[x])` (or `f(r[x], r[y])`), reading the operands in `carried` from the
+  /// previous link's result instead, followed by `next` (given the result); `fold` computes the
+  /// same value once, at lowering, for constant operands.
   struct Links<T>: Sendable {
-    let make: @Sendable (_ dst: Int, _ x: Int, _ y: Int, _ next: @escaping ScalarLink) -> ScalarLink
+    let make: @Sendable (_ dst: Int, _ x: Int, _ y: Int, _ carried: CarriedOperands, _ next: @escaping ScalarLink) -> ScalarLink
     let fold: @Sendable (T, T) -> T
   }
 
   /// Prepares a function of one value.
   package init<F: UnaryFunction>(_ f: F) {
-    float = Links(
-      make: { dst, x, _, next in
-        { raw in
-          let r = raw.assumingMemoryBound(to: Float.self)
-          r[dst] = f.apply(r[x])
-          next(raw)
-        }
-      },
-      fold: { x, _ in f.apply(x) })
-    double = Links(
-      make: { dst, x, _, next in
-        { raw in
-          let r = raw.assumingMemoryBound(to: Double.self)
-          r[dst] = f.apply(r[x])
-          next(raw)
-        }
-      },
-      fold: { x, _ in f.apply(x) })
+    float = Links(make: { dst, x, _, carried, next in Self.unaryLink(Float.self, dst, x, carried, next, f) }, fold: { x, _ in f.apply(x) })
+    double = Links(make: { dst, x, _, carried, next in Self.unaryLink(Double.self, dst, x, carried, next, f) }, fold: { x, _ in f.apply(x) })
     identity = nil
   }
 
   /// Prepares a function of two values.
   package init<F: BinaryFunction>(_ f: F) {
-    float = Links(
-      make: { dst, x, y, next in
-        { raw in
-          let r = raw.assumingMemoryBound(to: Float.self)
-          r[dst] = f.apply(r[x], r[y])
-          next(raw)
-        }
-      },
-      fold: { x, y in f.apply(x, y) })
-    double = Links(
-      make: { dst, x, y, next in
-        { raw in
-          let r = raw.assumingMemoryBound(to: Double.self)
-          r[dst] = f.apply(r[x], r[y])
-          next(raw)
-        }
-      },
-      fold: { x, y in f.apply(x, y) })
+    float = Links(make: { dst, x, y, carried, next in Self.binaryLink(Float.self, dst, x, y, carried, next, f) }, fold: { x, y in f.apply(x, y) })
+    double = Links(make: { dst, x, y, carried, next in Self.binaryLink(Double.self, dst, x, y, carried, next, f) }, fold: { x, y in f.apply(x, y) })
     identity = f.identityElement
+  }
+
+  /// The link `r[dst] ← f(x)`, `x` read from the registers or carried.
+  @inline(__always) static func unaryLink<T: ScalarElement, F: UnaryFunction>(
+    _: T.Type, _ dst: Int, _ x: Int, _ carried: CarriedOperands, _ next: @escaping ScalarLink, _ f: F
+  ) -> ScalarLink {
+    if carried.contains(.x) {
+      return { raw, c in
+        let v = T.apply(f, T(carried: c))
+        raw.assumingMemoryBound(to: T.self)[dst] = v
+        next(raw, v.carried)
+      }
+    }
+    return { raw, _ in
+      let r = raw.assumingMemoryBound(to: T.self)
+      let v = T.apply(f, r[x])
+      r[dst] = v
+      next(raw, v.carried)
+    }
+  }
+
+  /// The link `r[dst] ← f(x, y)`, each operand read from the registers or carried.
+  @inline(__always) static func binaryLink<T: ScalarElement, F: BinaryFunction>(
+    _: T.Type, _ dst: Int, _ x: Int, _ y: Int, _ carried: CarriedOperands, _ next: @escaping ScalarLink, _ f: F
+  ) -> ScalarLink {
+    switch (carried.contains(.x), carried.contains(.y)) {
+    case (true, true):
+      return { raw, c in
+        let a = T(carried: c)
+        let v = T.apply(f, a, a)
+        raw.assumingMemoryBound(to: T.self)[dst] = v
+        next(raw, v.carried)
+      }
+    case (true, false):
+      return { raw, c in
+        let r = raw.assumingMemoryBound(to: T.self)
+        let v = T.apply(f, T(carried: c), r[y])
+        r[dst] = v
+        next(raw, v.carried)
+      }
+    case (false, true):
+      return { raw, c in
+        let r = raw.assumingMemoryBound(to: T.self)
+        let v = T.apply(f, r[x], T(carried: c))
+        r[dst] = v
+        next(raw, v.carried)
+      }
+    case (false, false):
+      return { raw, _ in
+        let r = raw.assumingMemoryBound(to: T.self)
+        let v = T.apply(f, r[x], r[y])
+        r[dst] = v
+        next(raw, v.carried)
+      }
+    }
   }
 }
 
@@ -110,14 +150,30 @@ package final class ScalarFunction: Sendable {
 protocol ScalarElement: FloatElement {
   /// The instructions of `f` for this dtype.
   static func links(_ f: ScalarFunction) -> ScalarFunction.Links<Self>
+  /// The value as a link hands it on (lane 0 of ``Carried``).
+  var carried: Carried { get }
+  /// The value a link was handed.
+  init(carried: Carried)
+  /// `f(x)` in this dtype (the definition's own ``UnaryFunction/apply(_:)-(Float)``).
+  static func apply<F: UnaryFunction>(_ f: F, _ x: Self) -> Self
+  /// `f(x, y)` in this dtype.
+  static func apply<F: BinaryFunction>(_ f: F, _ x: Self, _ y: Self) -> Self
 }
 
 extension Float: ScalarElement {
   static func links(_ f: ScalarFunction) -> ScalarFunction.Links<Float> { f.float }
+  @inline(__always) var carried: Carried { unsafeBitCast(SIMD4<Float>(repeating: self), to: Carried.self) }
+  @inline(__always) init(carried: Carried) { self = unsafeBitCast(carried, to: SIMD4<Float>.self)[0] }
+  @inline(__always) static func apply<F: UnaryFunction>(_ f: F, _ x: Float) -> Float { f.apply(x) }
+  @inline(__always) static func apply<F: BinaryFunction>(_ f: F, _ x: Float, _ y: Float) -> Float { f.apply(x, y) }
 }
 
 extension Double: ScalarElement {
   static func links(_ f: ScalarFunction) -> ScalarFunction.Links<Double> { f.double }
+  @inline(__always) var carried: Carried { Carried(repeating: self) }
+  @inline(__always) init(carried: Carried) { self = carried[0] }
+  @inline(__always) static func apply<F: UnaryFunction>(_ f: F, _ x: Double) -> Double { f.apply(x) }
+  @inline(__always) static func apply<F: BinaryFunction>(_ f: F, _ x: Double, _ y: Double) -> Double { f.apply(x, y) }
 }
 
 /// A plan lowered to a register machine over plain scalars, used when every value of the plan
@@ -392,18 +448,35 @@ final class ScalarProgram<T: ScalarElement>: VariableBorrower {
     return (link(code[0..<Swift.min(linksPerChain, code.count)]), rest)
   }
 
-  /// One chain: the links of `code`, in order.
+  /// One chain: the links of `code`, in order. An operand that is the previous instruction's
+  /// result is taken from the value that instruction hands on (``Carried``); the first
+  /// instruction of a chain reads the registers.
   static func link(_ code: ArraySlice<Instruction>) -> ScalarLink {
-    var next: ScalarLink = { _ in }
-    for instruction in code.reversed() {
-      switch instruction {
-      case let .unary(f, dst, x): next = f.make(dst, x, x, next)
-      case let .binary(f, dst, x, y): next = f.make(dst, x, y, next)
+    var next: ScalarLink = { _, _ in }
+    for i in code.indices.reversed() {
+      let previous = i > code.startIndex ? code[i - 1].operands.dst : -1
+      func carried(_ x: Int, _ y: Int) -> CarriedOperands {
+        var c: CarriedOperands = []
+        if x == previous { c.insert(.x) }
+        if y == previous { c.insert(.y) }
+        return c
+      }
+      switch code[i] {
+      case let .unary(f, dst, x): next = f.make(dst, x, x, carried(x, -1), next)
+      case let .binary(f, dst, x, y): next = f.make(dst, x, y, carried(x, y), next)
       case let .copy(dst, x):
-        next = { [next] raw in
-          let r = raw.assumingMemoryBound(to: T.self)
-          r[dst] = r[x]
-          next(raw)
+        if x == previous {
+          next = { [next] raw, c in
+            raw.assumingMemoryBound(to: T.self)[dst] = T(carried: c)
+            next(raw, c)
+          }
+        } else {
+          next = { [next] raw, _ in
+            let r = raw.assumingMemoryBound(to: T.self)
+            let v = r[x]
+            r[dst] = v
+            next(raw, v.carried)
+          }
         }
       }
     }
@@ -506,9 +579,9 @@ final class ScalarProgram<T: ScalarElement>: VariableBorrower {
 
   /// Runs the instructions over the registers: one call per chain.
   @inline(__always) private func execute() {
-    head(registers)
+    head(registers, Carried())
     if !tail.isEmpty {
-      for chain in tail { chain(registers) }
+      for chain in tail { chain(registers, Carried()) }
     }
   }
 }
