@@ -177,6 +177,32 @@ import TestSupport
     #expect(traced[0].isBitIdentical(to: loss) && traced[1].isBitIdentical(to: updated))
   }
 
+  /// After its first call, a compiled step whose values all have one element takes its inputs
+  /// and captured variables straight into its scalar program's registers. Every call must still
+  /// give what the same body gives eagerly, bit for bit: a new input at each call, the captured
+  /// variable reassigned between calls, another signature traced and called in between.
+  @Test func compiledScalarStepsTakeEachCallsValues() throws {
+    let parameters = Graph.eager()
+    let w = try parameters.variable(NDArray([Float(0.5)]), name: "w")
+    func body(_ x: Tensor, _ a: Tensor) throws -> [Tensor] {
+      let (loss, g) = try valueWithGradient(at: [a]) { p in try square(x * p[0] * w - 10) }
+      return [loss, try a - 0.02 * g[0]]
+    }
+    let f = compile { i in try body(i[0], i[1]) }
+    var rng = SeededGenerator(seed: 8)
+    var a = NDArray([Float(0.3)])
+    for i in 0..<40 {
+      let x = NDArray([Float(rng.normal(mean: 1, standardDeviation: 0.3))])
+      if i % 7 == 3 { try parameters.assignEagerly(NDArray([Float(i) / 8]), to: w, location: nil) }
+      if i % 11 == 5 { _ = try f([NDArray([Float(1), 2]), NDArray([Float(0.3), 0.4])]) }
+      let got = try f([x, a])
+      let expected = try body(Tensor(x), Tensor(a)).map { try $0.value }
+      #expect(got[0].isBitIdentical(to: expected[0]) && got[1].isBitIdentical(to: expected[1]), "call \(i)")
+      a = got[1]
+    }
+    #expect(f.traceCount == 2)
+  }
+
   @Test func compiledFunctionsReadEagerVariablesAtEachCall() throws {
     let parameters = Graph.eager()
     let w = try parameters.variable(NDArray([Float(2)]), name: "w")

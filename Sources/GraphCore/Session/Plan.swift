@@ -282,6 +282,13 @@ struct FeedChecks: ~Copyable {
     return true
   }
 
+  /// Copies the one element of `value`, known to have feed `i`'s dtype and static shape (a
+  /// ``CompiledFunction``'s signature matched it), into feed `i`'s register.
+  /// - Precondition: as ``copy(ifAccepting:at:into:)``, and `value` is accepted by feed `i`.
+  @inline(__always) func copy(accepted value: UnsafePointer<NDArray>, at i: Int, into registers: UnsafeMutableRawPointer) {
+    NDArray.copyBytes(of: value, to: register(i, in: registers), byteCount: entries[i].byteCount)
+  }
+
   /// The position of the feed of output `output` of node `node`: `hint` when it is there
   /// (pairs written in the plan's order), else the first found; `nil` when none is.
   @inline(__always) func position(node: Int, output: Int, hint: Int) -> Int? {

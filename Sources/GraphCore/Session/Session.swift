@@ -697,6 +697,20 @@ extension PreparedStep {
         name: "(\(inputs.count + captured.count) values)", reason: "the step takes \(feedSlots.count) feeds")
     }
     let frame = plan.frame
+    // After a run that took the scalar program, the values go straight into its registers, as
+    // ``setFeed(_:to:)`` puts them (the frame's feed slots are then stale).
+    if let registers = feedRegisters, try copyIntoRegisters(inputs, captured, registers) {
+      swapInSpareResults()
+      if try !session.executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) {
+        // A variable's value no longer fits the program: the general path reads the frame.
+        plan.storeFeeds(from: registers)
+        feedThroughFrame()
+        try session.execute(plan, checksNumerics: checksNumerics)
+      }
+      results.reserveCapacity(fetchSlots.count)
+      for i in fetchSlots.indices { results.append(frame[fetchSlots[i]]) }
+      return
+    }
     feedThroughFrame()
     // Read in place (a `let` array of integers: no exclusivity check, no reference counting).
     feedSlots.withUnsafeBufferPointer { slots in
@@ -712,9 +726,32 @@ extension PreparedStep {
       (frame + feedSlots[inputs.count + j]).pointee.assignCopyingSmall(value, byteLimit: Self.copiedFeedBytes)
     }
     swapInSpareResults()
-    try session.execute(plan, checksNumerics: checksNumerics)
+    if try session.execute(plan, checksNumerics: checksNumerics) {
+      // The program loaded every feed into its registers: later calls put them there.
+      feedRegisters = plan.scalarHandle?.registers
+    }
     results.reserveCapacity(fetchSlots.count)
     for i in fetchSlots.indices { results.append(frame[fetchSlots[i]]) }
+  }
+
+  /// Copies each input's element (its dtype and shape matched, see
+  /// ``run(matchedInputs:captured:into:)``), then each captured variable's (checked, as
+  /// ``Plan/FeedChecks/copy(ifAccepting:at:into:)`` checks), into its feed's register; `false`
+  /// when a variable's value does not fit (the caller then writes every feed into the frame).
+  /// - Throws: ``SessionError/uninitializedVariable(name:)`` for a captured variable without a
+  ///   value.
+  private func copyIntoRegisters(_ inputs: [NDArray], _ captured: [Tensor], _ registers: UnsafeMutableRawPointer) throws -> Bool {
+    let plan = plan
+    inputs.withUnsafeBufferPointer { given in
+      for i in given.indices { plan.feedChecks.copy(accepted: given.baseAddress! + i, at: i, into: registers) }
+    }
+    for j in captured.indices {
+      let value = try captured[j].value
+      guard withUnsafePointer(to: value, { plan.feedChecks.copy(ifAccepting: $0, at: inputs.count + j, into: registers) }) else {
+        return false
+      }
+    }
+    return true
   }
 }
 
