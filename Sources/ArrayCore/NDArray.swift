@@ -17,7 +17,7 @@
 }
 
 /// The value of every empty placeholder array (never written: its storage is always shared).
-let emptyArray = NDArray.sharedEmpty
+@usableFromInline let emptyArray = NDArray.sharedEmpty
 
 /// An n-dimensional array of numbers with a runtime ``DType``: the concrete values that feeds,
 /// fetches and variables hold.
@@ -325,6 +325,14 @@ public struct NDArray: @unchecked Sendable {
   /// ``prepare(shape:dtype:)`` then reuses instead of allocating.
   package mutating func isReusable(upTo byteCount: Int) -> Bool {
     storage.capacity <= byteCount && isKnownUniquelyReferenced(&storage)
+  }
+
+  /// Whether the array at `p`, read in place (nothing retained), holds at most `byteCount`
+  /// bytes of memory that something else also holds, and is not the empty placeholder: a small
+  /// result a caller still holds, which a kernel cannot write into.
+  @inlinable package static func isSharedAndSmall(at p: UnsafeMutablePointer<NDArray>, upTo byteCount: Int) -> Bool {
+    p.pointee.storage.capacity <= byteCount && p.pointee.storage !== emptyArray.storage
+      && !isKnownUniquelyReferenced(&p.pointee.storage)
   }
 
   /// ``prepare(shape:dtype:)`` for a result no larger than an input that exists (an elementwise

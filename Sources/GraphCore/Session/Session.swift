@@ -785,13 +785,16 @@ extension PreparedStep {
     }
   }
 
-  /// The largest result, in bytes, that ``run(matchedInputs:captured:into:)`` double-buffers.
+  /// The largest result memory, in bytes, that ``run(matchedInputs:captured:into:)``
+  /// double-buffers (the storage's capacity, which a reused buffer may make larger than the
+  /// value).
   static let spareResultBytes = 4096
 
   /// Double-buffers the small results a ``CompiledFunction`` returns: a returned result is held
   /// by the caller when the next call runs (it is often passed back in, as a training loop's
   /// parameters are), so its kernel could not write into its memory and allocated anew at every
   /// call. Before a run, each computed fetch slot whose small value is still held elsewhere
+  /// (``ArrayCore/NDArray/isSharedAndSmall(at:upTo:)``, read in place)
   /// takes the result kept from an earlier call if nothing else holds that one any more (so no
   /// value a caller holds changes), and its own value is kept in exchange; otherwise its value is
   /// kept and the slot starts empty (the kernel allocates, as it had to anyway). Every kernel
@@ -805,9 +808,7 @@ extension PreparedStep {
       spareResults.withUnsafeMutableBufferPointer { spares in
         for i in computed.indices where computed[i] {
           let value = frame + fetchSlots[i]
-          guard !value.pointee.isEmptyPlaceholder, !value.pointee.isReusable(upTo: limit),
-            value.pointee.shape.elementCount &* value.pointee.dtype.byteSize <= limit
-          else { continue }
+          guard NDArray.isSharedAndSmall(at: value, upTo: limit) else { continue }
           if spares[i]?.isReusable(upTo: limit) == true {
             swap(&value.pointee, &spares[i]!)
           } else {
