@@ -462,7 +462,7 @@ final class ScalarProgram<T: ScalarElement>: VariableBorrower {
         return c
       }
       switch code[i] {
-      case let .unary(f, dst, x): next = f.make(dst, x, x, carried(x, -1), next)
+      case let .unary(f, dst, x): next = f.make(dst, x, x, x == previous ? .x : [], next)
       case let .binary(f, dst, x, y): next = f.make(dst, x, y, carried(x, y), next)
       case let .copy(dst, x):
         if x == previous {
