@@ -566,20 +566,30 @@ public final class PreparedStep: @unchecked Sendable {
     session.lock.lock()
     defer { session.lock.unlock() }
     if let registers = feedRegisters {
-      if try session.executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) { return }
-      // A variable's value no longer fits the program: the general path reads the frame.
-      plan.storeFeeds(from: registers)
-      feedRegisters = nil
+      if try executeInRegisters(registers) { return }
     } else if !allFed {
       for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
         throw SessionError.missingFeeds([feed.name])
       }
       allFed = true
     }
-    if try session.execute(plan, checksNumerics: checksNumerics) {
-      // The program loaded every feed into its registers: later feeds go there.
-      feedRegisters = plan.scalarHandle?.registers
-    }
+    try executeFromFrame()
+  }
+
+  /// Runs the scalar program on the feeds in its `registers` (``feedRegisters``); `false`, when
+  /// it cannot run (a variable's value no longer fits it), having written the feeds into the
+  /// frame and left register mode: the caller then runs ``executeFromFrame()``.
+  @inline(__always) private func executeInRegisters(_ registers: UnsafeMutableRawPointer) throws -> Bool {
+    if try session.executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) { return true }
+    plan.storeFeeds(from: registers)
+    feedThroughFrame()
+    return false
+  }
+
+  /// Runs the plan on the feeds in the frame; when that took the scalar program (which loads
+  /// every feed into its registers), later feeds go to the registers.
+  @inline(__always) private func executeFromFrame() throws {
+    if try session.execute(plan, checksNumerics: checksNumerics) { feedRegisters = plan.scalarHandle?.registers }
   }
 
   /// Leaves the registers mode of ``feedRegisters`` before a call writes the frame's feed
@@ -701,34 +711,24 @@ extension PreparedStep {
     // ``setFeed(_:to:)`` puts them (the frame's feed slots are then stale).
     if let registers = feedRegisters, try copyIntoRegisters(inputs, captured, registers) {
       swapInSpareResults()
-      if try !session.executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) {
-        // A variable's value no longer fits the program: the general path reads the frame.
-        plan.storeFeeds(from: registers)
-        feedThroughFrame()
-        try session.execute(plan, checksNumerics: checksNumerics)
-      }
-      results.reserveCapacity(fetchSlots.count)
-      for i in fetchSlots.indices { results.append(frame[fetchSlots[i]]) }
-      return
-    }
-    feedThroughFrame()
-    // Read in place (a `let` array of integers: no exclusivity check, no reference counting).
-    feedSlots.withUnsafeBufferPointer { slots in
-      inputs.withUnsafeBufferPointer { given in
-        for i in given.indices {
-          NDArray.assignCopyingSmall(from: given.baseAddress! + i, to: frame + slots[i], byteLimit: Self.copiedFeedBytes)
+      if try !executeInRegisters(registers) { try executeFromFrame() }
+    } else {
+      feedThroughFrame()
+      // Read in place (a `let` array of integers: no exclusivity check, no reference counting).
+      feedSlots.withUnsafeBufferPointer { slots in
+        inputs.withUnsafeBufferPointer { given in
+          for i in given.indices {
+            NDArray.assignCopyingSmall(from: given.baseAddress! + i, to: frame + slots[i], byteLimit: Self.copiedFeedBytes)
+          }
         }
       }
-    }
-    for j in captured.indices {
-      let value = try captured[j].value
-      try plan.checkFeed(at: inputs.count + j, value)
-      (frame + feedSlots[inputs.count + j]).pointee.assignCopyingSmall(value, byteLimit: Self.copiedFeedBytes)
-    }
-    swapInSpareResults()
-    if try session.execute(plan, checksNumerics: checksNumerics) {
-      // The program loaded every feed into its registers: later calls put them there.
-      feedRegisters = plan.scalarHandle?.registers
+      for j in captured.indices {
+        let value = try captured[j].value
+        try plan.checkFeed(at: inputs.count + j, value)
+        (frame + feedSlots[inputs.count + j]).pointee.assignCopyingSmall(value, byteLimit: Self.copiedFeedBytes)
+      }
+      swapInSpareResults()
+      try executeFromFrame()
     }
     results.reserveCapacity(fetchSlots.count)
     for i in fetchSlots.indices { results.append(frame[fetchSlots[i]]) }
