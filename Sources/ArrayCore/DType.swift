@@ -72,3 +72,48 @@ extension Bool: Element {
   /// `value != 0`.
   @inlinable public init(fromDouble value: Double) { self = value != 0 }
 }
+
+extension DType {
+  /// Converts the one scalar of dtype `source` at `value` to this dtype and stores it at
+  /// `destination`, as a fed Swift scalar is converted to its placeholder's dtype (TF1 converts
+  /// a fed Python number the same way): to `float32` or `float64` rounded to nearest (a
+  /// `Bool` as 0 or 1); to `int32` or `bool` only when the conversion is exact (a whole number
+  /// in `Int32`'s range; 0 or 1). Returns `false`, writing nothing, for an inexact one.
+  /// - Precondition: `value` holds one element of `source`; `destination` has room for one of
+  ///   this dtype.
+  @inlinable @inline(__always) package func store(
+    scalar value: UnsafeRawPointer, of source: DType, to destination: UnsafeMutableRawPointer
+  ) -> Bool {
+    guard source == self else { return store(converting: value, of: source, to: destination) }
+    switch self {
+    case .float32, .int32: destination.storeBytes(of: value.load(as: UInt32.self), as: UInt32.self)
+    case .float64: destination.storeBytes(of: value.load(as: UInt64.self), as: UInt64.self)
+    case .bool: destination.storeBytes(of: value.load(as: UInt8.self), as: UInt8.self)
+    }
+    return true
+  }
+
+  /// ``store(scalar:of:to:)`` for a `source` other than this dtype.
+  @usableFromInline package func store(
+    converting value: UnsafeRawPointer, of source: DType, to destination: UnsafeMutableRawPointer
+  ) -> Bool {
+    let x: Double
+    switch source {
+    case .float32: x = Double(value.load(as: Float.self))
+    case .float64: x = value.load(as: Double.self)
+    case .int32: x = Double(value.load(as: Int32.self))
+    case .bool: x = value.load(as: Bool.self) ? 1 : 0
+    }
+    switch self {
+    case .float32: destination.storeBytes(of: Float(x), as: Float.self)
+    case .float64: destination.storeBytes(of: x, as: Double.self)
+    case .int32:
+      guard x.rounded(.towardZero) == x, x >= -2_147_483_648, x <= 2_147_483_647 else { return false }
+      destination.storeBytes(of: Int32(x), as: Int32.self)
+    case .bool:
+      guard x == 0 || x == 1 else { return false }
+      destination.storeBytes(of: x == 1, as: Bool.self)
+    }
+    return true
+  }
+}

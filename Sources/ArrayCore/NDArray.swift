@@ -327,6 +327,35 @@ public struct NDArray: @unchecked Sendable {
     storage.capacity <= byteCount && isKnownUniquelyReferenced(&storage)
   }
 
+  /// An array of `shape` (of one element) and `dtype` holding the scalar of dtype `source` at
+  /// `value`, converted as ``DType/store(scalar:of:to:)`` converts it (a fed Swift scalar);
+  /// `nil` when the conversion is not exact.
+  /// - Precondition: `shape.elementCount == 1`.
+  package init?(scalar value: UnsafeRawPointer, of source: DType, shape: Shape, dtype: DType) {
+    self.init(uninitializedShape: shape, dtype: dtype)
+    guard dtype.store(scalar: value, of: source, to: storage.bytes) else { return nil }
+  }
+
+  /// Writes the scalar of dtype `source` at `value` into the array at `destination` as an
+  /// array of `shape` (of one element) and `dtype`, converted as ``DType/store(scalar:of:to:)``
+  /// converts it: into its own memory when it already has that dtype and shape and nothing
+  /// else holds it (no allocation), else as a new array. Returns `false`, changing nothing,
+  /// when the conversion is not exact.
+  /// - Precondition: `shape.elementCount == 1`.
+  package static func assign(
+    scalar value: UnsafeRawPointer, of source: DType, to destination: UnsafeMutablePointer<NDArray>, shape: Shape,
+    dtype: DType
+  ) -> Bool {
+    if destination.pointee.dtype == dtype, sameDimensions(destination.pointee.shape, shape),
+      isKnownUniquelyReferenced(&destination.pointee.storage)
+    {
+      return dtype.store(scalar: value, of: source, to: destination.pointee.storage.bytes)
+    }
+    guard let array = NDArray(scalar: value, of: source, shape: shape, dtype: dtype) else { return false }
+    destination.pointee = array
+    return true
+  }
+
   /// Whether the array at `p`, read in place (nothing retained), holds at most `byteCount`
   /// bytes of memory that something else also holds, and is not the empty placeholder: a small
   /// result a caller still holds, which a kernel cannot write into.

@@ -165,6 +165,17 @@ struct BenchCommand: ParsableCommand {
         try prepared.setFeed(1, to: ten)
         try prepared.run()
       },
+      // The same samples as Swift numbers, as the notebook feeds Python numbers
+      // (`feed_dict={x_data: [x_vals[i]], y_target: [10.]}`) and the hand-written loop reads
+      // them: no array per sample.
+      Workload(name: "regression step, Session.run, scalar feeds") {
+        try session.run(train, feeding: [x: samples.regressionX[state.next()], y: 10])
+      },
+      Workload(name: "regression step, prepared, scalar feeds") {
+        try prepared.setFeed(0, to: samples.regressionX[state.next()])
+        try prepared.setFeed(1, to: Float(10))
+        try prepared.run()
+      },
       // What `Session.run` pays for in its caller's code: the literal alone, built and
       // destroyed (its tensors and arrays retained and released), without a run. Approximate:
       // the array's generic deinitializer destroys it here, `Session.run` pops its pairs.
@@ -197,6 +208,16 @@ struct BenchCommand: ParsableCommand {
         let i = state.next()
         try prepared.setFeed(0, to: xs[i])
         try prepared.setFeed(1, to: ys[i])
+        try prepared.run()
+      },
+      Workload(name: "classification step, Session.run, scalar feeds") {
+        let i = state.next()
+        try session.run(train, feeding: [x: samples.classificationX[i], y: samples.classificationY[i]])
+      },
+      Workload(name: "classification step, prepared, scalar feeds") {
+        let i = state.next()
+        try prepared.setFeed(0, to: samples.classificationX[i])
+        try prepared.setFeed(1, to: samples.classificationY[i])
         try prepared.run()
       },
     ]

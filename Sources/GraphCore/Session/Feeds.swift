@@ -59,3 +59,87 @@ public struct Feeds: ExpressibleByDictionaryLiteral, RandomAccessCollection, Sen
     return (key: pair.0, value: pair.1)
   }
 }
+
+/// The values fed to one run as Swift scalars, written as a dictionary literal: TF1's
+/// `feed_dict={x: 1.02, y: 10.0}`, a number per placeholder.
+///
+/// ```swift
+/// let xs: [Float] = ...   // one sample per step
+/// try session.run(train, feeding: [x: xs[i], y: 10])
+/// ```
+///
+/// Each placeholder fed a scalar must have a static shape of one element (`[]`, `[1]`,
+/// `[1, 1]`...); the value is converted to its dtype as TF1 converts a fed Python number:
+/// rounded to `float32` or `float64`, and to `int32` or `bool` only when exact (else a thrown
+/// ``SessionError/feedMismatch(name:expected:got:)``). A run binds the pairs by position among
+/// its plan's feeds, as ``Feeds`` are bound, and once its plan has run its scalar program the
+/// numbers go straight into the program's registers: no array is made or retained per run.
+/// Mixing scalars and arrays in one run takes ``Feeds`` (`NDArray(scalar:)` for the numbers).
+public struct ScalarFeeds<Scalar: Element>: ExpressibleByDictionaryLiteral, Sendable {
+  /// The pairs, in the order written (the literal's own array).
+  @usableFromInline var pairs: [(Tensor, Scalar)]
+
+  /// Feeds from a dictionary literal, in the order written (a tensor written twice is refused
+  /// when a run binds the feeds).
+  @inlinable @inline(__always) public init(dictionaryLiteral elements: (Tensor, Scalar)...) {
+    pairs = elements
+  }
+
+  /// Feeds from pairs built in code (a `[Tensor: Float]` dictionary, an array of pairs), in
+  /// their order.
+  public init<S: Sequence>(_ pairs: S) where S.Element == (key: Tensor, value: Scalar) {
+    self.pairs = pairs.map { ($0.key, $0.value) }
+  }
+
+  /// The number of pairs.
+  @inlinable public var count: Int { pairs.count }
+
+  /// Calls `body` with the pairs read in place (``ScalarPairs``).
+  @inlinable @inline(__always) func withPairs<R>(_ body: (ScalarPairs) throws -> R) rethrows -> R {
+    try pairs.withUnsafeBufferPointer { buffer in
+      try body(
+        ScalarPairs(
+          base: UnsafeRawPointer(buffer.baseAddress), count: buffer.count,
+          stride: MemoryLayout<(Tensor, Scalar)>.stride,
+          // A tuple is laid out as a struct of its elements in order: the last one ends the size.
+          valueOffset: MemoryLayout<(Tensor, Scalar)>.size - MemoryLayout<Scalar>.size, dtype: Scalar.dtype))
+    }
+  }
+
+  /// Destroys the pairs, last first, by code specialized for them (as ``Feeds`` does).
+  @inlinable @inline(__always) mutating func destroyPairs() {
+    while pairs.popLast() != nil {}
+  }
+}
+
+/// The pairs of a ``ScalarFeeds`` value, read in place without its scalar type: each pair's
+/// tensor, and its scalar as bytes of ``dtype`` (what the session's non-generic run code reads).
+@usableFromInline struct ScalarPairs {
+  let base: UnsafeRawPointer?
+  /// The number of pairs.
+  let count: Int
+  let stride: Int
+  let valueOffset: Int
+  /// The scalars' dtype.
+  let dtype: DType
+
+  @usableFromInline init(base: UnsafeRawPointer?, count: Int, stride: Int, valueOffset: Int, dtype: DType) {
+    self.base = base
+    self.count = count
+    self.stride = stride
+    self.valueOffset = valueOffset
+    self.dtype = dtype
+  }
+
+  /// Pair `i`'s tensor, in place.
+  /// - Precondition: `0 <= i < count`.
+  @inline(__always) func tensor(_ i: Int) -> UnsafePointer<Tensor> {
+    (base.unsafelyUnwrapped + i &* stride).assumingMemoryBound(to: Tensor.self)
+  }
+
+  /// Pair `i`'s scalar, in place.
+  /// - Precondition: `0 <= i < count`.
+  @inline(__always) func value(_ i: Int) -> UnsafeRawPointer {
+    base.unsafelyUnwrapped + (i &* stride &+ valueOffset)
+  }
+}

@@ -289,6 +289,28 @@ struct FeedChecks: ~Copyable {
     NDArray.copyBytes(of: value, to: register(i, in: registers), byteCount: entries[i].byteCount)
   }
 
+  /// Whether feed `i` takes a Swift scalar: `i` is a feed whose placeholder has a static shape
+  /// of one element (`[]`, `[1]`, `[1, 1]`...).
+  @inline(__always) func takesScalar(at i: Int) -> Bool {
+    i >= 0 && i < count && entries[i].byteCount == entries[i].dtype.byteSize
+  }
+
+  /// Feed `i`'s dtype.
+  /// - Precondition: `0 <= i < count`.
+  @inline(__always) func dtype(_ i: Int) -> DType { entries[i].dtype }
+
+  /// Stores the scalar of dtype `source` at `value` in feed `i`'s register, converted to the
+  /// feed's dtype (``ArrayCore/DType/store(scalar:of:to:)``) when feed `i` takes a scalar
+  /// (``takesScalar(at:)``); `false`, writing nothing, when it does not or the conversion is
+  /// not exact.
+  /// - Precondition: the plan has a scalar program, whose registers are `registers`.
+  @inline(__always) func store(
+    scalar value: UnsafeRawPointer, of source: DType, at i: Int, into registers: UnsafeMutableRawPointer
+  ) -> Bool {
+    guard takesScalar(at: i) else { return false }
+    return entries[i].dtype.store(scalar: value, of: source, to: register(i, in: registers))
+  }
+
   /// The position of the feed of output `output` of node `node`: `hint` when it is there
   /// (pairs written in the plan's order), else the first found; `nil` when none is.
   @inline(__always) func position(node: Int, output: Int, hint: Int) -> Int? {

@@ -136,6 +136,37 @@ public final class Session: @unchecked Sendable {
     try run(target, feeding: Feeds(feeds))
   }
 
+  /// Evaluates `fetches`, running `targets` too, with `feeds` a dictionary literal of Swift
+  /// scalars, `[x: xs[i], y: 10]` (``ScalarFeeds``: each fed placeholder has one element).
+  /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
+  @discardableResult @inlinable
+  public func run<Scalar: Element>(
+    _ fetches: [Tensor], feeding feeds: consuming ScalarFeeds<Scalar>, targets: [Operation] = []
+  ) throws -> [NDArray] {
+    var owned = consume feeds
+    defer { owned.destroyPairs() }
+    return try owned.withPairs { pairs in try runScalars(fetches, pairs, targets) }
+  }
+
+  /// Evaluates one tensor, with `feeds` a dictionary literal of Swift scalars (``ScalarFeeds``).
+  /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
+  @inlinable
+  public func run<Scalar: Element>(_ fetch: Tensor, feeding feeds: consuming ScalarFeeds<Scalar>) throws -> NDArray {
+    var owned = consume feeds
+    defer { owned.destroyPairs() }
+    return try owned.withPairs { pairs in try runScalars(fetch, pairs) }
+  }
+
+  /// Runs one operation (a training step) for its effects, with `feeds` a dictionary literal of
+  /// Swift scalars, `[x: xs[i], y: 10]` (``ScalarFeeds``).
+  /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
+  @inlinable
+  public func run<Scalar: Element>(_ target: Operation, feeding feeds: consuming ScalarFeeds<Scalar>) throws {
+    var owned = consume feeds
+    defer { owned.destroyPairs() }
+    try owned.withPairs { pairs in try runScalars(target, pairs) }
+  }
+
   /// The one path of every `run(_:feeding:)` overload: under the lock, find the plan and put
   /// the fed values in its slots, or its scalar program's registers (``bind(_:_:_:)``: by
   /// position, no hashing), check them, ``execute(_:)`` the plan, read the results, and take
@@ -186,6 +217,79 @@ public final class Session: @unchecked Sendable {
       try execute(plan)
       return results(plan)
     }
+  }
+
+  /// The one path of every scalar-fed run (``ScalarFeeds``): under the lock, a recent plan
+  /// for these fetches and targets whose scalar program has run takes the numbers in its
+  /// registers (``Plan/bindScalars(_:into:graph:)``) and runs the program; any other run (the
+  /// first, a plan without a scalar program, a refused value) makes each number an array of its
+  /// placeholder's dtype and shape and takes the ``Feeds`` path, which builds, checks and
+  /// reports as for arrays.
+  @usableFromInline func runScalars(_ fetches: [Tensor], _ pairs: ScalarPairs, _ targets: [Operation]) throws -> [NDArray] {
+    try runScalarPairs(fetches, pairs, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
+  }
+
+  /// ``runScalars(_:_:_:)`` for one fetched tensor.
+  @usableFromInline func runScalars(_ fetch: Tensor, _ pairs: ScalarPairs) throws -> NDArray {
+    try runScalarPairs(CollectionOfOne(fetch), pairs, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
+  }
+
+  /// ``runScalars(_:_:_:)`` for one target operation.
+  @usableFromInline func runScalars(_ target: Operation, _ pairs: ScalarPairs) throws {
+    try runScalarPairs(EmptyCollection<Tensor>(), pairs, CollectionOfOne(target)) { _ in () }
+  }
+
+  @inline(__always) private func runScalarPairs<F: Collection<Tensor>, T: Collection<Operation>, R>(
+    _ fetches: F, _ pairs: ScalarPairs, _ targets: T, _ results: (Plan) -> R
+  ) throws -> R {
+    let ran: R? = try lock.withLock {
+      guard let bound = bindScalars(fetches, pairs, targets) else { return nil }
+      return try bound._withUnsafeGuaranteedRef { plan in
+        try executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) ? results(plan) : nil
+      }
+    }
+    if let ran { return ran }
+    var feeds = try arrays(for: pairs)
+    defer { feeds.destroyPairs() }
+    return try feeds.pairs.withUnsafeMutableBufferPointer { given in try runMoving(fetches, given, targets, results) }
+  }
+
+  /// A recent plan for these fetches and targets, with as many feeds, whose scalar program's
+  /// registers have taken the scalars of `pairs` (`nil`: none). The caller holds the lock.
+  @inline(__always) private func bindScalars<F: Collection<Tensor>, T: Collection<Operation>>(
+    _ fetches: F, _ pairs: ScalarPairs, _ targets: T
+  ) -> Unmanaged<Plan>? {
+    guard usesScalarPrograms && !options.checkNumerics else { return nil }
+    for i in 0..<recent.count where sameRun(recent.entries + i, fetches, pairs.count, targets) {
+      let bound = recent.entries[i].plan._withUnsafeGuaranteedRef { plan in
+        guard let registers = plan.scalarHandle?.registers else { return false }
+        return plan.bindScalars(pairs, into: registers, graph: graph)
+      }
+      if bound { return recent.moveForward(i) }
+    }
+    return nil
+  }
+
+  /// The scalars of `pairs` as ``Feeds``: each an array of its tensor's dtype and static shape.
+  /// - Throws: ``SessionError/feedMismatch(name:expected:got:)`` for a tensor of this graph
+  ///   whose shape is not static with one element, or whose dtype cannot hold its value exactly.
+  func arrays(for pairs: ScalarPairs) throws -> Feeds {
+    var feeds = Feeds()
+    feeds.pairs.reserveCapacity(pairs.count)
+    for i in 0..<pairs.count {
+      let tensor = pairs.tensor(i).pointee
+      guard tensor.graph === graph, tensor.exists else {
+        // Refused, by name, when the run binds it.
+        feeds.pairs.append((tensor, NDArray(scalar: pairs.value(i), of: pairs.dtype, shape: [], dtype: pairs.dtype)!))
+        continue
+      }
+      let info = TensorInfo(dtype: tensor.dtype, shape: tensor.shape)
+      guard let shape = info.shape.concrete, shape.elementCount == 1,
+        let value = NDArray(scalar: pairs.value(i), of: pairs.dtype, shape: shape, dtype: info.dtype)
+      else { throw Plan.scalarMismatch(tensor.name, info, pairs.value(i), pairs.dtype) }
+      feeds.pairs.append((tensor, value))
+    }
+    return feeds
   }
 
   /// Runs the graph's variables initializer (every variable created so far gets its initial
@@ -548,6 +652,43 @@ public final class PreparedStep: @unchecked Sendable {
     if !fed { throw feedError(index, value) }
   }
 
+  /// Sets feed `index` to a Swift scalar (`Float`, `Double`, `Int32` or `Bool`), as TF1 feeds
+  /// a Python number: the feed's placeholder must have a static shape of one element (`[]`,
+  /// `[1]`...), and the value is converted to its dtype (rounded to `float32` or `float64`;
+  /// to `int32` or `bool` only exactly). The allocation-free way to feed one sample at a time:
+  /// `try step.setFeed(0, to: xs[i])` with `xs` a `[Float]`.
+  /// - Throws: ``SessionError/feedMismatch(name:expected:got:)`` for a placeholder of another
+  ///   shape, or a value its dtype cannot hold exactly; ``SessionError/unexpectedFeed(name:reason:)``
+  ///   for an index out of range.
+  @inlinable public func setFeed<Scalar: Element>(_ index: Int, to value: Scalar) throws {
+    try withUnsafePointer(to: value) { try setFeed(index, scalarAt: UnsafeRawPointer($0), of: Scalar.dtype) }
+  }
+
+  /// ``setFeed(_:to:)-(_,Scalar)`` on the scalar of dtype `source` at `value`: into the scalar
+  /// program's register while the registers hold the feeds, else into the frame's feed slot (in
+  /// place when its array is this step's alone).
+  @usableFromInline func setFeed(_ index: Int, scalarAt value: UnsafeRawPointer, of source: DType) throws {
+    let plan = plan
+    if let registers = feedRegisters {
+      if plan.feedChecks.store(scalar: value, of: source, at: index, into: registers) { return }
+    } else if plan.feedChecks.takesScalar(at: index), let shape = plan.feeds[index].info.shape.concrete,
+      NDArray.assign(
+        scalar: value, of: source, to: plan.frame + plan.feedChecks.slot(index), shape: shape,
+        dtype: plan.feedChecks.dtype(index))
+    {
+      return
+    }
+    throw scalarFeedError(index, value, source)
+  }
+
+  /// The error for a scalar ``setFeed(_:to:)-(_,Scalar)`` refuses.
+  @inline(never) private func scalarFeedError(_ index: Int, _ value: UnsafeRawPointer, _ source: DType) -> SessionError {
+    guard plan.feeds.indices.contains(index) else {
+      return SessionError.unexpectedFeed(name: "#\(index)", reason: "the step has \(plan.feeds.count) feeds")
+    }
+    return Plan.scalarMismatch(plan.feeds[index].name, plan.feeds[index].info, value, source)
+  }
+
   /// The error for a value ``setFeed(_:to:)`` refuses.
   @inline(never) private func feedError(_ index: Int, _ value: NDArray) -> SessionError {
     plan.feeds.indices.contains(index)
@@ -900,6 +1041,29 @@ extension Plan {
     return true
   }
 
+  /// Stores the scalars of `pairs` in the registers of the plan's scalar program (which has
+  /// run, and so exists): each pair found by position among the plan's feeds as
+  /// ``bindFeeds(_:graph:)`` finds it, its number converted to the feed's dtype
+  /// (``FeedChecks/store(scalar:of:at:into:)``). Returns false, having written only feed
+  /// registers (which every run writes before reading), when a tensor is not one of the plan's
+  /// feeds, is fed twice, or does not take its number: the caller then takes the arrays' path,
+  /// which finds the same and throws or builds another plan. The caller has checked that the
+  /// counts are equal, and holds the session's lock.
+  func bindScalars(_ pairs: ScalarPairs, into registers: UnsafeMutableRawPointer, graph: Graph) -> Bool {
+    guard pairs.count <= 64 else { return false }
+    var bound: UInt64 = 0
+    for i in 0..<pairs.count {
+      let tensor = pairs.tensor(i)
+      guard tensor.pointee.graph === graph,
+        let j = feedChecks.position(node: tensor.pointee.node, output: tensor.pointee.output, hint: i),
+        bound & (1 &<< UInt64(j)) == 0,
+        feedChecks.store(scalar: pairs.value(i), of: pairs.dtype, at: j, into: registers)
+      else { return false }
+      bound |= 1 &<< UInt64(j)
+    }
+    return true
+  }
+
   /// Takes the fed values out of the feed slots after a run (or a failed binding): swaps the
   /// first `count` pairs' values back (all when `nil`), last bound first, so `given` and the
   /// slots are exactly as before ``bindFeeds(_:graph:)`` (a tensor fed twice included).
@@ -935,6 +1099,27 @@ extension Plan {
     guard withUnsafePointer(to: value, { feedChecks.byteCount(ifAccepting: $0, at: i) }) != nil else {
       throw feedMismatch(at: i, value)
     }
+  }
+
+  /// The error for a scalar fed to `name` (of `info`'s dtype and shape) that it does not take:
+  /// a placeholder without a static shape of one element, or a value its dtype cannot hold
+  /// exactly.
+  @inline(never) static func scalarMismatch(
+    _ name: String, _ info: TensorInfo, _ value: UnsafeRawPointer, _ source: DType
+  ) -> SessionError {
+    let number =
+      switch source {
+      case .float32: "\(value.load(as: Float.self))"
+      case .float64: "\(value.load(as: Double.self))"
+      case .int32: "\(value.load(as: Int32.self))"
+      case .bool: "\(value.load(as: Bool.self))"
+      }
+    let takesOne = info.shape.concrete?.elementCount == 1
+    return SessionError.feedMismatch(
+      name: name, expected: "\(info.dtype) \(info.shape)",
+      got: takesOne
+        ? "the \(source) scalar \(number), which \(info.dtype) cannot hold exactly"
+        : "a \(source) scalar (a scalar feeds a placeholder of one element only)")
   }
 
   @inline(never) func feedMismatch(at i: Int, _ value: NDArray) -> SessionError {

@@ -1,0 +1,202 @@
+@testable import GraphCore
+import TestSupport
+import Testing
+
+/// Swift scalars fed to one-element placeholders (``ScalarFeeds`` for `Session.run`,
+/// `PreparedStep.setFeed(_:to:)` with a number), as TF1 feeds Python numbers: the same training
+/// as feeding one-element arrays, bit for bit, on the scalar program's registers and on the
+/// general path alike, and the same errors before and after the registers take the numbers.
+@Suite struct ScalarFeedsTests {
+  /// The notebook's regression in `dtype`, with placeholders of `shape` (one element).
+  func regression(_ dtype: DType, shape: PartialShape = [1], fast: Bool = true) throws
+    -> (session: Session, x: Tensor, y: Tensor, a: Tensor, loss: Tensor, train: Operation)
+  {
+    let g = Graph()
+    let x = g.placeholder(dtype, shape: shape, name: "x")
+    let y = g.placeholder(dtype, shape: shape, name: "y")
+    let a = try g.variable(randomNormal(g, shape: [1], seed: 5, dtype: dtype), name: "A")
+    let loss = try square(x * a - y)
+    let grads = try gradients(of: loss, withRespectTo: [a])
+    let train = try g.group([try assignSubtract(a, grads[0]! * 0.02)])
+    let s = Session(graph: g, options: .init(scalarFastPath: fast))
+    try s.initializeVariables()
+    return (s, x, y, a, loss, train)
+  }
+
+  /// Samples x ~ N(1, 0.1) and targets from {10, 9.5}, as `Float`s.
+  func samples(_ count: Int) -> [(Float, Float)] {
+    var rng = SeededGenerator(seed: 11)
+    return (0..<count).map { i in (Float(rng.normal(mean: 1, standardDeviation: 0.1)), i % 3 == 0 ? 9.5 : 10) }
+  }
+
+  @Test(arguments: [DType.float32, .float64])
+  func scalarsTrainAsOneElementArraysDo(_ dtype: DType) throws {
+    // Every way to feed: arrays through Session.run (the reference, on the general path), scalars
+    // through Session.run and through a prepared step (both on the scalar program), arrays
+    // through a prepared step, and scalars on a session without the fast path.
+    let reference = try regression(dtype, fast: false)
+    let literal = try regression(dtype)
+    let prepared = try regression(dtype)
+    let preparedArrays = try regression(dtype)
+    let general = try regression(dtype, fast: false)
+    let step = try prepared.session.prepare(fetches: [prepared.loss], feeds: [prepared.x, prepared.y], targets: [prepared.train])
+    let arrayStep = try preparedArrays.session.prepare(
+      feeds: [preparedArrays.x, preparedArrays.y], targets: [preparedArrays.train])
+    for (i, (xf, yf)) in samples(60).enumerated() {
+      let xv = NDArray(converting: [Double(xf)], shape: [1], dtype: dtype)
+      let yv = NDArray(converting: [Double(yf)], shape: [1], dtype: dtype)
+      let expectedLoss = try reference.session.run([reference.loss], feeding: [reference.x: xv, reference.y: yv], targets: [reference.train])[0]
+      let loss: NDArray
+      if dtype == .float32 {
+        // Each overload in turn: the target, the fetches and targets, then the fetch alone
+        // (another plan) followed by the target.
+        switch i % 3 {
+        case 0:
+          loss = try literal.session.run(literal.loss, feeding: [literal.x: xf, literal.y: yf])
+          try literal.session.run(literal.train, feeding: [literal.x: xf, literal.y: yf])
+        case 1: loss = try literal.session.run([literal.loss], feeding: [literal.x: xf, literal.y: yf], targets: [literal.train])[0]
+        default:
+          loss = try literal.session.run(literal.loss, feeding: [literal.y: yf, literal.x: xf])
+          try literal.session.run(literal.train, feeding: [literal.x: xf, literal.y: yf])
+        }
+        try step.setFeed(0, to: xf)
+        try step.setFeed(1, to: yf)
+        try general.session.run(general.train, feeding: [general.x: xf, general.y: yf])
+      } else {
+        let (xd, yd) = (Double(xf), Double(yf))
+        switch i % 3 {
+        case 0:
+          loss = try literal.session.run(literal.loss, feeding: [literal.x: xd, literal.y: yd])
+          try literal.session.run(literal.train, feeding: [literal.x: xd, literal.y: yd])
+        case 1: loss = try literal.session.run([literal.loss], feeding: [literal.x: xd, literal.y: yd], targets: [literal.train])[0]
+        default:
+          loss = try literal.session.run(literal.loss, feeding: [literal.y: yd, literal.x: xd])
+          try literal.session.run(literal.train, feeding: [literal.x: xd, literal.y: yd])
+        }
+        try step.setFeed(0, to: xd)
+        try step.setFeed(1, to: yd)
+        try general.session.run(general.train, feeding: [general.x: xd, general.y: yd])
+      }
+      try step.run()
+      try arrayStep.setFeed(0, to: xv)
+      try arrayStep.setFeed(1, to: yv)
+      try arrayStep.run()
+      #expect(loss.isBitIdentical(to: expectedLoss), "step \(i): loss \(loss) against \(expectedLoss)")
+      #expect(step.fetch(0).isBitIdentical(to: expectedLoss), "step \(i): prepared loss \(step.fetch(0))")
+      let expected = try reference.session.value(of: reference.a)
+      for (name, run) in [("literal", literal), ("prepared", prepared), ("prepared arrays", preparedArrays), ("general", general)] {
+        let value = try run.session.value(of: run.a)
+        #expect(value.isBitIdentical(to: expected), "step \(i), \(name): A = \(value) against \(expected)")
+      }
+    }
+    // The comparisons mean something only if the numbers went through the registers: every
+    // run of the literal's session and of the prepared step took the scalar program.
+    #expect(literal.session.scalarRuns == 60 + 40)
+    #expect(prepared.session.scalarRuns == 60)
+    #expect(general.session.scalarRuns == 0)
+  }
+
+  @Test func numbersAreConvertedToThePlaceholdersDtype() throws {
+    // A Double rounds to a float32 placeholder (as TF1 rounds a Python float), a Float widens
+    // to a float64 one, exactly as the one-element arrays they stand for.
+    for fast in [true, false] {
+      for dtype in [DType.float32, .float64] {
+        let r = try regression(dtype, fast: fast)
+        let s = try regression(dtype, fast: fast)
+        let step = try s.session.prepare(feeds: [s.x, s.y], targets: [s.train])
+        for (x, y) in [(1.1, 10.0), (0.9, 9.7), (1.05, 10.2)] {
+          if dtype == .float32 {
+            // A Double into float32: rounded, as `Float(x)`.
+            try r.session.run(r.train, feeding: [r.x: NDArray([Float(x)]), r.y: NDArray([Float(y)])])
+            try step.setFeed(0, to: x)
+            try step.setFeed(1, to: y)
+          } else {
+            // A Float into float64: the Float's value, widened.
+            try r.session.run(r.train, feeding: [r.x: NDArray([Double(Float(x))]), r.y: NDArray([Double(Float(y))])])
+            try step.setFeed(0, to: Float(x))
+            try step.setFeed(1, to: Float(y))
+          }
+          try step.run()
+        }
+        #expect(try s.session.value(of: s.a).isBitIdentical(to: r.session.value(of: r.a)), "\(dtype), fast \(fast)")
+        #expect(s.session.scalarRuns == (fast ? 3 : 0))
+      }
+    }
+    // Int32 and Bool placeholders take numbers they hold exactly.
+    let g = Graph()
+    let n = g.placeholder(.int32, shape: [], name: "n")
+    let flag = g.placeholder(.bool, shape: [1], name: "flag")
+    let s = Session(graph: g)
+    #expect(try s.run(cast(n, to: .float32), feeding: [n: Int32(21)]).scalarValue == 21)
+    #expect(try s.run(cast(n, to: .float32), feeding: [n: 3.0]).scalarValue == 3)
+    #expect(try s.run(logicalNot(flag), feeding: [flag: true]).isBitIdentical(to: NDArray([false])))
+    #expect(try s.run(logicalNot(flag), feeding: [flag: Float(0)]).isBitIdentical(to: NDArray([true])))
+  }
+
+  @Test func refusedNumbersAreThrownErrorsNamingThePlaceholder() throws {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [1], name: "x")
+    let pair = g.placeholder(.float32, shape: [2], name: "pair")
+    let rows = g.placeholder(.float32, shape: [nil], name: "rows")
+    let n = g.placeholder(.int32, shape: [1], name: "n")
+    let flag = g.placeholder(.bool, shape: [], name: "flag")
+    let other = Graph().placeholder(.float32, shape: [1], name: "other")
+    let s = Session(graph: g)
+    let notOne = { (name: String, shape: String) in
+      SessionError.feedMismatch(
+        name: name, expected: "float32 \(shape)", got: "a float32 scalar (a scalar feeds a placeholder of one element only)")
+    }
+    let inexact = { (name: String, expected: String, got: String) in
+      SessionError.feedMismatch(name: name, expected: expected, got: "the float64 scalar \(got), which \(expected.prefix { $0 != " " }) cannot hold exactly")
+    }
+    for _ in 0..<2 {  // before any plan exists, then with recent plans whose programs have run
+      #expect(try s.run(x * 2, feeding: [x: Float(1.5)]).isBitIdentical(to: NDArray([Float(3)])))
+      #expect(throws: notOne("pair:0", "[2]")) { try s.run(sum(pair), feeding: [pair: Float(1)]) }
+      #expect(throws: notOne("rows:0", "[?]")) { try s.run(sum(rows), feeding: [rows: Float(1)]) }
+      #expect(throws: inexact("n:0", "int32 [1]", "1.5")) { try s.run(cast(n, to: .float32), feeding: [n: 1.5]) }
+      #expect(throws: inexact("n:0", "int32 [1]", "3000000000.0")) { try s.run(cast(n, to: .float32), feeding: [n: 3e9]) }
+      #expect(throws: inexact("flag:0", "bool []", "2.0")) { try s.run(logicalNot(flag), feeding: [flag: 2.0]) }
+      #expect(throws: SessionError.unexpectedFeed(name: "x:0", reason: "it is fed twice in one run (a repeated key in the feeds)")) {
+        try s.run(x * 2, feeding: [x: Float(1), x: Float(2)])
+      }
+      #expect(throws: SessionError.foreignTensor(name: "other:0")) { try s.run(x * 2, feeding: [x: Float(1), other: Float(2)]) }
+    }
+    // A prepared step: the same errors, before its first run (the frame) and after (the registers).
+    let step = try s.prepare(fetches: [x * 2], feeds: [x, n])
+    for _ in 0..<2 {
+      #expect(throws: inexact("n:0", "int32 [1]", "0.25")) { try step.setFeed(1, to: 0.25) }
+      #expect(throws: SessionError.unexpectedFeed(name: "#2", reason: "the step has 2 feeds")) { try step.setFeed(2, to: Float(1)) }
+      #expect(throws: SessionError.unexpectedFeed(name: "#-1", reason: "the step has 2 feeds")) { try step.setFeed(-1, to: Float(1)) }
+      try step.setFeed(0, to: Float(4))
+      try step.setFeed(1, to: Int32(7))
+      try step.run()
+      #expect(step.fetch(0).isBitIdentical(to: NDArray([Float(8)])))
+    }
+    let wide = try s.prepare(fetches: [sum(pair)], feeds: [pair])
+    #expect(throws: notOne("pair:0", "[2]")) { try wide.setFeed(0, to: Float(1)) }
+  }
+
+  @Test func aHeldValueIsNotOverwrittenByTheNextNumber() throws {
+    // A plan without a scalar program (a product of matrices): scalar feeds go to the frame,
+    // into the fed array's own memory only while nothing else holds it.
+    let g = Graph()
+    let rate = g.placeholder(.float32, shape: [], name: "rate")
+    let m = g.constant(NDArray([Float(1), 2, 3, 4], shape: [2, 2]))
+    let scaled = try matmul(m, m) * rate
+    let s = Session(graph: g)
+    let step = try s.prepare(fetches: [rate, scaled], feeds: [rate])
+    var held: [NDArray] = []
+    for i in 0..<4 {
+      try step.setFeed(0, to: Float(i))
+      try step.run()
+      held.append(step.fetch(0))
+      #expect(step.fetch(1).isBitIdentical(to: NDArray([Float(7), 10, 15, 22].map { $0 * Float(i) }, shape: [2, 2])))
+    }
+    for (i, value) in held.enumerated() { #expect(value.isBitIdentical(to: NDArray(scalar: Float(i))), "held value \(i): \(value)") }
+    #expect(s.scalarRuns == 0)
+    // The same numbers through Session.run.
+    for i in 0..<3 {
+      #expect(try s.run(scaled, feeding: [rate: Float(i)]).isBitIdentical(to: NDArray([Float(7), 10, 15, 22].map { $0 * Float(i) }, shape: [2, 2])))
+    }
+  }
+}
