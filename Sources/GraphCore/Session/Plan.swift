@@ -232,6 +232,9 @@ struct FeedChecks: ~Copyable {
     var rank: Int
     var start: Int
     var byteCount: Int
+    /// Where its register is in a scalar program's registers (``register(_:in:)``), in bytes,
+    /// when its shape is static with one element (it takes a Swift scalar); `-1` otherwise.
+    var scalarOffset: Int
   }
 
   let count: Int
@@ -251,7 +254,8 @@ struct FeedChecks: ~Copyable {
       let byteCount = feed.info.shape.concrete.map { $0.elementCount &* feed.info.dtype.byteSize } ?? -1
       let entry = Entry(
         node: feed.ref.node, output: feed.ref.output, dtype: feed.info.dtype, slot: feed.slot, rank: dims.count,
-        start: start, byteCount: byteCount)
+        start: start, byteCount: byteCount,
+        scalarOffset: byteCount == feed.info.dtype.byteSize ? feed.slot &* byteCount : -1)
       (entries + i).initialize(to: entry)
       start += dims.count
     }
@@ -292,7 +296,7 @@ struct FeedChecks: ~Copyable {
   /// Whether feed `i` takes a Swift scalar: `i` is a feed whose placeholder has a static shape
   /// of one element (`[]`, `[1]`, `[1, 1]`...).
   @inline(__always) func takesScalar(at i: Int) -> Bool {
-    i >= 0 && i < count && entries[i].byteCount == entries[i].dtype.byteSize
+    UInt(bitPattern: i) < UInt(bitPattern: count) && entries[i].scalarOffset >= 0
   }
 
   /// Feed `i`'s dtype.
@@ -307,8 +311,21 @@ struct FeedChecks: ~Copyable {
   @inline(__always) func store(
     scalar value: UnsafeRawPointer, of source: DType, at i: Int, into registers: UnsafeMutableRawPointer
   ) -> Bool {
-    guard takesScalar(at: i) else { return false }
-    return entries[i].dtype.store(scalar: value, of: source, to: register(i, in: registers))
+    guard UInt(bitPattern: i) < UInt(bitPattern: count) else { return false }
+    let entry = entries + i
+    guard entry.pointee.scalarOffset >= 0 else { return false }
+    return entry.pointee.dtype.store(scalar: value, of: source, to: registers + entry.pointee.scalarOffset)
+  }
+
+  /// ``store(scalar:of:at:into:)`` for a scalar of feed `i`'s own dtype only (a copy, no
+  /// conversion); `false`, writing nothing, for any other (the caller then converts, out of line).
+  @inline(__always) func store(
+    sameTypeScalar value: UnsafeRawPointer, of source: DType, at i: Int, into registers: UnsafeMutableRawPointer
+  ) -> Bool {
+    guard UInt(bitPattern: i) < UInt(bitPattern: count) else { return false }
+    let entry = entries + i
+    guard entry.pointee.scalarOffset >= 0, entry.pointee.dtype == source else { return false }
+    return source.store(scalar: value, of: source, to: registers + entry.pointee.scalarOffset)
   }
 
   /// The position of the feed of output `output` of node `node`: `hint` when it is there

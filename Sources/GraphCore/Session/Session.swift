@@ -668,6 +668,17 @@ public final class PreparedStep: @unchecked Sendable {
   /// program's register while the registers hold the feeds, else into the frame's feed slot (in
   /// place when its array is this step's alone).
   @usableFromInline func setFeed(_ index: Int, scalarAt value: UnsafeRawPointer, of source: DType) throws {
+    if let registers = feedRegisters, plan.feedChecks.store(sameTypeScalar: value, of: source, at: index, into: registers) {
+      return
+    }
+    try setFeedSlowly(index, scalarAt: value, of: source)
+  }
+
+  /// ``setFeed(_:scalarAt:of:)`` for a number of another dtype than its feed's (converted), or
+  /// outside the registers mode (into the frame's feed slot), or a thrown error. Out of line, so
+  /// the common path (a `Float` for a float32 placeholder, into its register) saves no registers
+  /// of its own.
+  @inline(never) private func setFeedSlowly(_ index: Int, scalarAt value: UnsafeRawPointer, of source: DType) throws {
     let plan = plan
     if let registers = feedRegisters {
       if plan.feedChecks.store(scalar: value, of: source, at: index, into: registers) { return }
@@ -709,12 +720,18 @@ public final class PreparedStep: @unchecked Sendable {
     if let registers = feedRegisters {
       if try executeInRegisters(registers) { return }
     } else if !allFed {
-      for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
-        throw SessionError.missingFeeds([feed.name])
-      }
-      allFed = true
+      try checkAllFed()
     }
     try executeFromFrame()
+  }
+
+  /// Checks that every feed has been set once (then remembered in ``allFed``). Out of line: the
+  /// first runs' work, kept off the path of every later one.
+  @inline(never) private func checkAllFed() throws {
+    for feed in plan.feeds where plan.frame[feed.slot].isEmptyPlaceholder {
+      throw SessionError.missingFeeds([feed.name])
+    }
+    allFed = true
   }
 
   /// Runs the scalar program on the feeds in its `registers` (``feedRegisters``); `false`, when
