@@ -182,9 +182,6 @@ struct BenchCommand: ParsableCommand {
       Workload(name: "regression feed literal alone (no run)") {
         discard([x: xs[state.next()], y: ten])
       },
-      Workload(name: "regression number literal alone (no run)") {
-        discard([x: samples.regressionX[state.next()], y: 10])
-      },
     ]
   }
 
@@ -248,11 +245,6 @@ struct BenchCommand: ParsableCommand {
 
 /// Takes `feeds` and drops them, out of the optimizer's sight (the feed literal's own cost).
 @inline(never) func discard(_ feeds: consuming Feeds) {
-  _ = consume feeds
-}
-
-/// Takes `feeds` and drops them, out of the optimizer's sight (the literal of numbers' own cost).
-@inline(never) func discard(_ feeds: consuming ScalarFeeds<Float>) {
   _ = consume feeds
 }
 
