@@ -13,7 +13,7 @@ let train = try GradientDescentOptimizer(learningRate: 0.02).minimize(loss)
 let session = Session(graph: graph)
 try session.run(graph.variablesInitializer())
 for i in 1...100 {
-  let feeds: Feeds = [x: NDArray([xVals[rng.choice(100)]]), y: NDArray([Float(10)])]
+  let feeds: ScalarFeeds = [x: xVals[rng.choice(100)], y: 10]
   try session.run(train, feeding: feeds)
   if i % 25 == 0 {
     print("Step #\(i) A = \(try session.run(a))")
