@@ -143,3 +143,14 @@ public struct ScalarFeeds<Scalar: Element>: ExpressibleByDictionaryLiteral, Send
     base.unsafelyUnwrapped + (i &* stride &+ valueOffset)
   }
 }
+
+/// Where a prepared step's feed takes a Swift scalar (``PreparedStep/setFeed(_:to:)-(_,Scalar)``):
+/// its register's offset in bytes (`-1`: the feed does not take one) and its dtype.
+@usableFromInline struct ScalarFeedSlot {
+  @usableFromInline let offset: Int
+  @usableFromInline let dtype: DType
+  init(offset: Int, dtype: DType) {
+    self.offset = offset
+    self.dtype = dtype
+  }
+}

@@ -607,7 +607,13 @@ public final class PreparedStep: @unchecked Sendable {
   /// the feeds into its registers) until a call that writes the frame's feed slots or a run
   /// that cannot take it. Meanwhile ``setFeed(_:to:)`` checks each value and copies its one
   /// element into its register, and ``run()`` runs the program without reading the frame.
-  @exclusivity(unchecked) private var feedRegisters: UnsafeMutableRawPointer?
+  @usableFromInline @exclusivity(unchecked) private(set) var feedRegisters: UnsafeMutableRawPointer?
+  /// Per feed, where a Swift scalar of its dtype goes in the registers (``feedRegisters``), for
+  /// ``setFeed(_:to:)-(_,Scalar)``'s inlined path: the register's offset in bytes, or `-1` for a
+  /// feed that does not take a scalar (a shape without exactly one element).
+  @usableFromInline let scalarSlots: UnsafeMutablePointer<ScalarFeedSlot>
+  /// The number of ``scalarSlots`` (the feed count).
+  @usableFromInline let scalarSlotCount: Int
   /// Per fetch, for ``run(matchedInputs:captured:)``: a result it returned before, kept so that
   /// a later run can write into its memory once the caller has dropped it (`nil`: none kept).
   @exclusivity(unchecked) private var spareResults: [NDArray?]
@@ -626,7 +632,16 @@ public final class PreparedStep: @unchecked Sendable {
     computedFetches = plan.fetchSlots.map { slot in !plan.feeds.contains { $0.slot == slot } }
     feedSlots = plan.feeds.map(\.slot)
     fetchSlots = plan.fetchSlots
+    scalarSlotCount = plan.feeds.count
+    scalarSlots = .allocate(capacity: Swift.max(plan.feeds.count, 1))
+    for (i, feed) in plan.feeds.enumerated() {
+      let byteSize = feed.info.dtype.byteSize
+      let offset = feed.info.shape.concrete?.elementCount == 1 ? feed.slot &* byteSize : -1
+      (scalarSlots + i).initialize(to: ScalarFeedSlot(offset: offset, dtype: feed.info.dtype))
+    }
   }
+
+  deinit { scalarSlots.deallocate() }
 
   /// The number of fed tensors, in the order given to ``Session/prepare(fetches:feeds:targets:)``.
   public var feedCount: Int { plan.feeds.count }
@@ -660,7 +675,17 @@ public final class PreparedStep: @unchecked Sendable {
   /// - Throws: ``SessionError/feedMismatch(name:expected:got:)`` for a placeholder of another
   ///   shape, or a value its dtype cannot hold exactly; ``SessionError/unexpectedFeed(name:reason:)``
   ///   for an index out of range.
-  @inlinable public func setFeed<Scalar: Element>(_ index: Int, to value: Scalar) throws {
+  @inlinable @inline(__always) public func setFeed<Scalar: Element>(_ index: Int, to value: Scalar) throws {
+    // Inlined into the caller: while the registers hold the feeds, a number of its feed's own
+    // dtype is stored in its register here (what the out-of-line path would do, without the
+    // call); anything else takes that path.
+    if let registers = feedRegisters, UInt(bitPattern: index) < UInt(bitPattern: scalarSlotCount) {
+      let slot = scalarSlots[index]
+      if slot.offset >= 0 && slot.dtype == Scalar.dtype {
+        (registers + slot.offset).storeBytes(of: value, as: Scalar.self)
+        return
+      }
+    }
     try withUnsafePointer(to: value) { try setFeed(index, scalarAt: UnsafeRawPointer($0), of: Scalar.dtype) }
   }
 
