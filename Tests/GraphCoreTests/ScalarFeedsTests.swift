@@ -46,37 +46,27 @@ import Testing
       let xv = NDArray(converting: [Double(xf)], shape: [1], dtype: dtype)
       let yv = NDArray(converting: [Double(yf)], shape: [1], dtype: dtype)
       let expectedLoss = try reference.session.run([reference.loss], feeding: [reference.x: xv, reference.y: yv], targets: [reference.train])[0]
-      let loss: NDArray
-      if dtype == .float32 {
+      // The numbers as `Float`s for float32 and as `Double`s for float64 (the placeholder's own
+      // dtype: the registers' inlined path).
+      func feed<Scalar: Element>(_ xs: Scalar, _ ys: Scalar) throws -> NDArray {
+        let loss: NDArray
         // Each overload in turn: the target, the fetches and targets, then the fetch alone
         // (another plan) followed by the target.
         switch i % 3 {
         case 0:
-          loss = try literal.session.run(literal.loss, feeding: [literal.x: xf, literal.y: yf])
-          try literal.session.run(literal.train, feeding: [literal.x: xf, literal.y: yf])
-        case 1: loss = try literal.session.run([literal.loss], feeding: [literal.x: xf, literal.y: yf], targets: [literal.train])[0]
+          loss = try literal.session.run(literal.loss, feeding: [literal.x: xs, literal.y: ys])
+          try literal.session.run(literal.train, feeding: [literal.x: xs, literal.y: ys])
+        case 1: loss = try literal.session.run([literal.loss], feeding: [literal.x: xs, literal.y: ys], targets: [literal.train])[0]
         default:
-          loss = try literal.session.run(literal.loss, feeding: [literal.y: yf, literal.x: xf])
-          try literal.session.run(literal.train, feeding: [literal.x: xf, literal.y: yf])
+          loss = try literal.session.run(literal.loss, feeding: [literal.y: ys, literal.x: xs])
+          try literal.session.run(literal.train, feeding: [literal.x: xs, literal.y: ys])
         }
-        try step.setFeed(0, to: xf)
-        try step.setFeed(1, to: yf)
-        try general.session.run(general.train, feeding: [general.x: xf, general.y: yf])
-      } else {
-        let (xd, yd) = (Double(xf), Double(yf))
-        switch i % 3 {
-        case 0:
-          loss = try literal.session.run(literal.loss, feeding: [literal.x: xd, literal.y: yd])
-          try literal.session.run(literal.train, feeding: [literal.x: xd, literal.y: yd])
-        case 1: loss = try literal.session.run([literal.loss], feeding: [literal.x: xd, literal.y: yd], targets: [literal.train])[0]
-        default:
-          loss = try literal.session.run(literal.loss, feeding: [literal.y: yd, literal.x: xd])
-          try literal.session.run(literal.train, feeding: [literal.x: xd, literal.y: yd])
-        }
-        try step.setFeed(0, to: xd)
-        try step.setFeed(1, to: yd)
-        try general.session.run(general.train, feeding: [general.x: xd, general.y: yd])
+        try step.setFeed(0, to: xs)
+        try step.setFeed(1, to: ys)
+        try general.session.run(general.train, feeding: [general.x: xs, general.y: ys])
+        return loss
       }
+      let loss = dtype == .float32 ? try feed(xf, yf) : try feed(Double(xf), Double(yf))
       try step.run()
       try arrayStep.setFeed(0, to: xv)
       try arrayStep.setFeed(1, to: yv)

@@ -317,15 +317,11 @@ struct FeedChecks: ~Copyable {
     return entry.pointee.dtype.store(scalar: value, of: source, to: registers + entry.pointee.scalarOffset)
   }
 
-  /// ``store(scalar:of:at:into:)`` for a scalar of feed `i`'s own dtype only (a copy, no
-  /// conversion); `false`, writing nothing, for any other (the caller then converts, out of line).
-  @inline(__always) func store(
-    sameTypeScalar value: UnsafeRawPointer, of source: DType, at i: Int, into registers: UnsafeMutableRawPointer
-  ) -> Bool {
-    guard UInt(bitPattern: i) < UInt(bitPattern: count) else { return false }
-    let entry = entries + i
-    guard entry.pointee.scalarOffset >= 0, entry.pointee.dtype == source else { return false }
-    return source.store(scalar: value, of: source, to: registers + entry.pointee.scalarOffset)
+  /// Where feed `i` takes a Swift scalar in the registers, and its dtype (a prepared step's
+  /// table for its inlined ``PreparedStep/setFeed(_:to:)-(_,Scalar)``).
+  /// - Precondition: `0 <= i < count`.
+  func scalarSlot(_ i: Int) -> ScalarFeedSlot {
+    ScalarFeedSlot(offset: entries[i].scalarOffset, dtype: entries[i].dtype)
   }
 
   /// The position of the feed of output `output` of node `node`: `hint` when it is there

@@ -634,11 +634,7 @@ public final class PreparedStep: @unchecked Sendable {
     fetchSlots = plan.fetchSlots
     scalarSlotCount = plan.feeds.count
     scalarSlots = .allocate(capacity: Swift.max(plan.feeds.count, 1))
-    for (i, feed) in plan.feeds.enumerated() {
-      let byteSize = feed.info.dtype.byteSize
-      let offset = feed.info.shape.concrete?.elementCount == 1 ? feed.slot &* byteSize : -1
-      (scalarSlots + i).initialize(to: ScalarFeedSlot(offset: offset, dtype: feed.info.dtype))
-    }
+    for i in plan.feeds.indices { (scalarSlots + i).initialize(to: plan.feedChecks.scalarSlot(i)) }
   }
 
   deinit { scalarSlots.deallocate() }
@@ -689,21 +685,11 @@ public final class PreparedStep: @unchecked Sendable {
     try withUnsafePointer(to: value) { try setFeed(index, scalarAt: UnsafeRawPointer($0), of: Scalar.dtype) }
   }
 
-  /// ``setFeed(_:to:)-(_,Scalar)`` on the scalar of dtype `source` at `value`: into the scalar
-  /// program's register while the registers hold the feeds, else into the frame's feed slot (in
-  /// place when its array is this step's alone).
+  /// ``setFeed(_:to:)-(_,Scalar)`` for what its inlined path does not take, on the scalar of
+  /// dtype `source` at `value`: a number of another dtype than its feed's, converted into the
+  /// register; outside the registers mode, into the frame's feed slot (in place when its array is
+  /// this step's alone); or a thrown error.
   @usableFromInline func setFeed(_ index: Int, scalarAt value: UnsafeRawPointer, of source: DType) throws {
-    if let registers = feedRegisters, plan.feedChecks.store(sameTypeScalar: value, of: source, at: index, into: registers) {
-      return
-    }
-    try setFeedSlowly(index, scalarAt: value, of: source)
-  }
-
-  /// ``setFeed(_:scalarAt:of:)`` for a number of another dtype than its feed's (converted), or
-  /// outside the registers mode (into the frame's feed slot), or a thrown error. Out of line, so
-  /// the common path (a `Float` for a float32 placeholder, into its register) saves no registers
-  /// of its own.
-  @inline(never) private func setFeedSlowly(_ index: Int, scalarAt value: UnsafeRawPointer, of source: DType) throws {
     let plan = plan
     if let registers = feedRegisters {
       if plan.feedChecks.store(scalar: value, of: source, at: index, into: registers) { return }
