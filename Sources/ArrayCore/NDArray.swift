@@ -336,24 +336,16 @@ public struct NDArray: @unchecked Sendable {
     guard dtype.store(scalar: value, of: source, to: storage.bytes) else { return nil }
   }
 
-  /// Writes the scalar of dtype `source` at `value` into the array at `destination` as an
-  /// array of `shape` (of one element) and `dtype`, converted as ``DType/store(scalar:of:to:)``
-  /// converts it: into its own memory when it already has that dtype and shape and nothing
-  /// else holds it (no allocation), else as a new array. Returns `false`, changing nothing,
-  /// when the conversion is not exact.
-  /// - Precondition: `shape.elementCount == 1`.
-  package static func assign(
-    scalar value: UnsafeRawPointer, of source: DType, to destination: UnsafeMutablePointer<NDArray>, shape: Shape,
-    dtype: DType
-  ) -> Bool {
-    if destination.pointee.dtype == dtype, sameDimensions(destination.pointee.shape, shape),
-      isKnownUniquelyReferenced(&destination.pointee.storage)
-    {
-      return dtype.store(scalar: value, of: source, to: destination.pointee.storage.bytes)
-    }
-    guard let array = NDArray(scalar: value, of: source, shape: shape, dtype: dtype) else { return false }
-    destination.pointee = array
-    return true
+  /// Writes the scalar of dtype `source` at `value` into the one element of the array at
+  /// `destination`, in its own memory, converted to its dtype as ``DType/store(scalar:of:to:)``
+  /// converts it: `nil`, writing nothing, when something else also holds that memory; else
+  /// whether the conversion was exact (`false`: nothing written).
+  /// - Precondition: the array at `destination` has one element.
+  package static func storeInPlace(
+    scalar value: UnsafeRawPointer, of source: DType, into destination: UnsafeMutablePointer<NDArray>
+  ) -> Bool? {
+    guard isKnownUniquelyReferenced(&destination.pointee.storage) else { return nil }
+    return destination.pointee.dtype.store(scalar: value, of: source, to: destination.pointee.storage.bytes)
   }
 
   /// Whether the array at `p`, read in place (nothing retained), holds at most `byteCount`

@@ -693,29 +693,39 @@ public final class PreparedStep: @unchecked Sendable {
     let plan = plan
     if let registers = feedRegisters {
       if plan.feedChecks.store(scalar: value, of: source, at: index, into: registers) { return }
-    } else if plan.feedChecks.takesScalar(at: index), let shape = plan.feeds[index].info.shape.concrete,
-      NDArray.assign(
-        scalar: value, of: source, to: plan.frame + plan.feedChecks.slot(index), shape: shape,
-        dtype: plan.feedChecks.dtype(index))
-    {
-      return
+    } else if plan.feedChecks.takesScalar(at: index) {
+      let slot = plan.frame + plan.feedChecks.slot(index)
+      // Into the fed array's own memory when the slot holds a value this feed accepts (its dtype
+      // and static shape, read in place: nothing allocated, as for an array fed each step) that
+      // nothing else holds; else a new array of the placeholder's shape.
+      if plan.feedChecks.byteCount(ifAccepting: slot, at: index) != nil,
+        let stored = NDArray.storeInPlace(scalar: value, of: source, into: slot)
+      {
+        if stored { return }
+      } else if let shape = plan.feeds[index].info.shape.concrete,
+        let array = NDArray(scalar: value, of: source, shape: shape, dtype: plan.feedChecks.dtype(index))
+      {
+        slot.pointee = array
+        return
+      }
     }
     throw scalarFeedError(index, value, source)
   }
 
   /// The error for a scalar ``setFeed(_:to:)-(_,Scalar)`` refuses.
   @inline(never) private func scalarFeedError(_ index: Int, _ value: UnsafeRawPointer, _ source: DType) -> SessionError {
-    guard plan.feeds.indices.contains(index) else {
-      return SessionError.unexpectedFeed(name: "#\(index)", reason: "the step has \(plan.feeds.count) feeds")
-    }
-    return Plan.scalarMismatch(plan.feeds[index].name, plan.feeds[index].info, value, source)
+    plan.feeds.indices.contains(index)
+      ? Plan.scalarMismatch(plan.feeds[index].name, plan.feeds[index].info, value, source) : indexError(index)
   }
 
   /// The error for a value ``setFeed(_:to:)`` refuses.
   @inline(never) private func feedError(_ index: Int, _ value: NDArray) -> SessionError {
-    plan.feeds.indices.contains(index)
-      ? plan.feedMismatch(at: index, value)
-      : SessionError.unexpectedFeed(name: "#\(index)", reason: "the step has \(plan.feeds.count) feeds")
+    plan.feeds.indices.contains(index) ? plan.feedMismatch(at: index, value) : indexError(index)
+  }
+
+  /// The error for a feed index out of range.
+  private func indexError(_ index: Int) -> SessionError {
+    SessionError.unexpectedFeed(name: "#\(index)", reason: "the step has \(plan.feeds.count) feeds")
   }
 
   /// The largest feed, in bytes, that ``setFeed(_:to:)`` copies into the step's own memory
