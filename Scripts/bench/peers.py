@@ -452,10 +452,11 @@ def steps_section(res, records):
             if r:
                 lines.append(f"| {system} | {fmt_ns(r['median'])} | {fmt_ns(r['min'])} - {fmt_ns(r['max'])} | "
                              f"{fmt_ratio(r['median'] / run['median'])} | {fmt_ratio(r['median'] / prep['median'])} |")
+        numbers = (res.get((kind, STEP_SYSTEMS["Session.run, scalar feeds"])),
+                   res.get((kind, STEP_SYSTEMS["prepared, scalar feeds"])))
         allocations = [f"{name} {r['allocations_per_step']}" for name, r in
                        (("Session.run", run), ("prepared", prep),
-                        ("Session.run with numbers", res.get((kind, "Backprop Session.run, Swift numbers fed"))),
-                        ("prepared with numbers", res.get((kind, "Backprop prepared step, Swift numbers fed"))))
+                        ("Session.run with numbers", numbers[0]), ("prepared with numbers", numbers[1]))
                        if r and r.get("allocations_per_step") is not None]
         lines += ["", f"Allocations per step: {', '.join(allocations)}.", ""]
         short = kind.split()[0]
@@ -479,8 +480,6 @@ def steps_section(res, records):
         # (`[x: xs[i], y: 10]`, `setFeed(0, to: xs[i])`), as the notebook feeds Python numbers
         # and the floor reads them.
         floor = res.get((kind, "hand-written Swift loop (floor)"))
-        numbers = (res.get((kind, "Backprop Session.run, Swift numbers fed")),
-                   res.get((kind, "Backprop prepared step, Swift numbers fed")))
         for style, (r, p) in (("arrays fed", (run, prep)), ("Swift numbers fed", numbers)):
             if not r or not p:
                 continue
