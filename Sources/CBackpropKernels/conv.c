@@ -4,6 +4,8 @@
 #include "CBackpropKernels.h"
 #include "internal.h"
 
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if BP_X86
@@ -27,6 +29,26 @@ enum {
   K_AVG_POOL_GRAD = 7,
   K_MAX_POOL_GRAD_SIGN = 8
 };
+
+// The Winograd switch (see bp_set_winograd): the process's choice, read from BACKPROP_WINOGRAD
+// once, and each thread's override.
+static _Atomic int winograd_on = -1;  // -1: not read yet
+static __thread int thread_winograd = -1;
+
+void bp_set_winograd(int on) { atomic_store_explicit(&winograd_on, on ? 1 : 0, memory_order_relaxed); }
+int bp_thread_winograd(void) { return thread_winograd; }
+void bp_set_thread_winograd(int on) { thread_winograd = on < 0 ? -1 : (on > 0 ? 1 : 0); }
+
+int bp_winograd(void) {
+  if (thread_winograd >= 0) return thread_winograd;
+  int v = atomic_load_explicit(&winograd_on, memory_order_relaxed);
+  if (v < 0) {
+    const char *e = getenv("BACKPROP_WINOGRAD");
+    v = (e && e[0] == '0') ? 0 : 1;
+    atomic_store_explicit(&winograd_on, v, memory_order_relaxed);
+  }
+  return v;
+}
 
 static int conv_threads(const bp_conv_geometry *g, double work) {
   int t = bp_max_threads();

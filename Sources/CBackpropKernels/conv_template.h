@@ -13,6 +13,8 @@ typedef struct {
   int failed;
   const T *bias;  // forward: added to each output channel after the sum (NULL: none)
   int relu;       // forward: 1 to apply max(y, 0) after the bias; max-pool gradient with sign: sign_first
+  const T *wino_u;  // forward and input gradient in the Winograd form: the transformed filter (else NULL)
+  int wino_filter;  // filter gradient: 1 in the Winograd form
 } NAME(job);
 
 // Images per im2col block so that the block's rows fit COLS_BUDGET.
@@ -179,6 +181,291 @@ static void NAME(epilogue)(const T *bias, int relu, long m, long n, T *y, long l
   NAME(epilogue_body)(bias, relu, m, n, y, ldy);
 }
 
+// MARK: Winograd F(2×2, 3×3)
+//
+// A 3×3 convolution with stride 1 computes each 2×2 block of outputs ("tile") from the 4×4 input
+// patch under it as Y = Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A (Lavin and Gray, "Fast Algorithms for
+// Convolutional Neural Networks", CVPR 2016), with
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 −1 −1].
+// Summed over the input channels, the 16 positions ξ of the 4×4 transforms are 16 independent
+// matrix products, V[ξ] (tiles × c) · U[ξ] (c × k): 16 multiply-adds per tile, channel pair,
+// against 36 for the 2×2 outputs directly (2.25x fewer; 1.9x for an 11×11 output, whose 6×6
+// tiles cover 12×12). The products run on the packed GEMM, the transforms in plain loops over
+// the contiguous channels (additions, and halvings, which are exact; no FMA contraction, so every
+// instruction set gives the transforms' bits).
+// The gradients are the forward form's adjoints, with Z = A·dY·Aᵀ of each 2×2 tile of dy (zeros
+// past its last row or column):
+// - input gradient: dV[ξ] = Z[ξ]·U[ξ]ᵀ, and each tile's B·dV·Bᵀ added into dx at its patch
+//   (patches overlap by two rows and columns; the tiles are added in order);
+// - filter gradient: dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ], then dw = Gᵀ·dU·G.
+// The tiles are processed in blocks whose transforms fit COLS_BUDGET (an L2's worth). The
+// filter gradient's blocks start at its batch slice (see filter_slices), so its sums are the
+// same on any number of threads; the forward pass's tiles do not depend on their block.
+// Applies to one group, stride and dilation 1, at least WINO_MIN_CHANNELS channels on both sides
+// (the products' depth) and outputs of at least WINO_MIN_SIDE rows and columns (smaller ones
+// waste most of their tiles); errors within rounding of the im2col form (ConvolutionTests).
+#define WINO_MIN_CHANNELS 16
+#define WINO_MIN_SIDE 4
+
+/// One Winograd convolution's images: the input (rows, columns, channels), the output, and the
+/// rows and columns of zeros before the input.
+typedef struct {
+  long h, w, c, oh, ow, k, pt, pl;
+} NAME(wino_dims);
+
+static int NAME(wino_applies)(const bp_conv_geometry *g, int kind) {
+  if (g->kh != 3 || g->kw != 3 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->groups != 1) return 0;
+  if (g->c < WINO_MIN_CHANNELS || g->out_c < WINO_MIN_CHANNELS || g->oh < WINO_MIN_SIDE || g->ow < WINO_MIN_SIDE) return 0;
+  return bp_winograd();
+}
+
+// u[ξ][a][b] = (G·f·Gᵀ)[ξ] (ξ = 4i + j) of the 3×3 filter f = w[·][·][a][b] from input channel a
+// to output channel b.
+static void NAME(wino_filter)(const bp_conv_geometry *g, const T *w, T *restrict u) {
+  _Pragma("clang fp contract(off)")
+  const long ca = g->c, cb = g->out_c, plane = ca * cb;
+  for (long a = 0; a < ca; a++)
+    for (long b = 0; b < cb; b++) {
+      T f[3][3], t[4][3];
+      for (int i = 0; i < 3; i++)
+        for (int jj = 0; jj < 3; jj++) f[i][jj] = w[(i * 3 + jj) * plane + a * cb + b];
+      for (int jj = 0; jj < 3; jj++) {  // G·f
+        t[0][jj] = f[0][jj];
+        t[1][jj] = (f[0][jj] + f[1][jj] + f[2][jj]) * (T)0.5;
+        t[2][jj] = (f[0][jj] - f[1][jj] + f[2][jj]) * (T)0.5;
+        t[3][jj] = f[2][jj];
+      }
+      for (int i = 0; i < 4; i++) {  // (G·f)·Gᵀ
+        T *e = u + 4 * i * plane + a * cb + b;
+        e[0] = t[i][0];
+        e[plane] = (t[i][0] + t[i][1] + t[i][2]) * (T)0.5;
+        e[2 * plane] = (t[i][0] - t[i][1] + t[i][2]) * (T)0.5;
+        e[3 * plane] = t[i][2];
+      }
+    }
+}
+
+// v[ξ][r][q] = (Bᵀ·d·B)[ξ] for tiles t0 + r (r < nt; numbered image by image, row by row) and
+// channel q, d the 4×4 patch at rows 2·ty − pt + i, columns 2·tx − pl + j (`zeros` outside).
+BP_INLINE void NAME(wino_input_body)(const NAME(wino_dims) *d, const T *x, long t0, long nt, const T *zeros, T *restrict v) {
+  _Pragma("clang fp contract(off)")
+  const long tw = (d->ow + 1) / 2, per = (d->oh + 1) / 2 * tw, c = d->c, stride = nt * c;
+  for (long r = 0; r < nt; r++) {
+    const long t = t0 + r, n = t / per, ty = t % per / tw, tx = t % tw;
+    const T *p[4][4];
+    for (int i = 0; i < 4; i++)
+      for (int jj = 0; jj < 4; jj++) {
+        const long iy = 2 * ty - d->pt + i, ix = 2 * tx - d->pl + jj;
+        p[i][jj] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? x + ((n * d->h + iy) * d->w + ix) * c : zeros;
+      }
+    T *restrict o = v + r * c;
+    for (long q = 0; q < c; q++) {
+      T s[4][4];
+      for (int i = 0; i < 4; i++) {  // d·B
+        const T d0 = p[i][0][q], d1 = p[i][1][q], d2 = p[i][2][q], d3 = p[i][3][q];
+        s[i][0] = d0 - d2, s[i][1] = d1 + d2, s[i][2] = d2 - d1, s[i][3] = d1 - d3;
+      }
+      for (int jj = 0; jj < 4; jj++) {  // Bᵀ·(d·B)
+        o[jj * stride + q] = s[0][jj] - s[2][jj];
+        o[(4 + jj) * stride + q] = s[1][jj] + s[2][jj];
+        o[(8 + jj) * stride + q] = s[2][jj] - s[1][jj];
+        o[(12 + jj) * stride + q] = s[1][jj] - s[3][jj];
+      }
+    }
+  }
+}
+
+// y for tiles t0..<t0 + nt: Aᵀ·m·A of each channel's products m[ξ][r][q], then the bias and the
+// rectifier as the epilogue applies them; the positions past the output's last row or column go
+// to `sink` (4·k values, one run per position of the tile).
+BP_INLINE void NAME(wino_output_body)(const NAME(wino_dims) *d, const T *m, long t0, long nt, const T *bias, int relu, T *sink,
+                                      T *y) {
+  _Pragma("clang fp contract(off)")
+  const long tw = (d->ow + 1) / 2, per = (d->oh + 1) / 2 * tw, k = d->k, stride = nt * k;
+  for (long r = 0; r < nt; r++) {
+    const long t = t0 + r, n = t / per, ty = t % per / tw, tx = t % tw;
+    const long oy = 2 * ty, ox = 2 * tx, row = (n * d->oh + oy) * d->ow + ox;
+    const int down = oy + 1 < d->oh, right = ox + 1 < d->ow;
+    T *restrict y00 = y + row * k;
+    T *restrict y01 = right ? y00 + k : sink;
+    T *restrict y10 = down ? y00 + d->ow * k : sink + k;
+    T *restrict y11 = down && right ? y00 + (d->ow + 1) * k : sink + 2 * k;
+    const T *restrict mr = m + r * k;
+    for (long q = 0; q < k; q++) {
+      T s[4][2];
+      for (int i = 0; i < 4; i++) {  // m·A
+        const T m0 = mr[4 * i * stride + q], m1 = mr[(4 * i + 1) * stride + q];
+        const T m2 = mr[(4 * i + 2) * stride + q], m3 = mr[(4 * i + 3) * stride + q];
+        s[i][0] = m0 + m1 + m2, s[i][1] = m1 - m2 - m3;
+      }
+      T v[2][2];
+      for (int jj = 0; jj < 2; jj++) {  // Aᵀ·(m·A)
+        v[0][jj] = s[0][jj] + s[1][jj] + s[2][jj];
+        v[1][jj] = s[1][jj] - s[2][jj] - s[3][jj];
+      }
+      if (bias)
+        for (int i = 0; i < 2; i++) v[i][0] = v[i][0] + bias[q], v[i][1] = v[i][1] + bias[q];
+      if (relu)
+        for (int i = 0; i < 2; i++) v[i][0] = v[i][0] > 0 ? v[i][0] : (T)0, v[i][1] = v[i][1] > 0 ? v[i][1] : (T)0;
+      y00[q] = v[0][0], y01[q] = v[0][1], y10[q] = v[1][0], y11[q] = v[1][1];
+    }
+  }
+}
+
+// z[ξ][r][q] = (A·dY·Aᵀ)[ξ] for the 2×2 tile t0 + r of the output gradient dy, channel q
+// (`zeros` past its last row or column).
+BP_INLINE void NAME(wino_grad_body)(const NAME(wino_dims) *d, const T *dy, long t0, long nt, const T *zeros, T *restrict z) {
+  _Pragma("clang fp contract(off)")
+  const long tw = (d->ow + 1) / 2, per = (d->oh + 1) / 2 * tw, k = d->k, stride = nt * k;
+  for (long r = 0; r < nt; r++) {
+    const long t = t0 + r, n = t / per, ty = t % per / tw, tx = t % tw;
+    const long oy = 2 * ty, ox = 2 * tx, row = (n * d->oh + oy) * d->ow + ox;
+    const int down = oy + 1 < d->oh, right = ox + 1 < d->ow;
+    const T *p00 = dy + row * k, *p01 = right ? p00 + k : zeros;
+    const T *p10 = down ? p00 + d->ow * k : zeros, *p11 = down && right ? p00 + (d->ow + 1) * k : zeros;
+    T *restrict o = z + r * k;
+    for (long q = 0; q < k; q++) {
+      const T a = p00[q], b = p01[q], e = p10[q], f = p11[q];
+      const T s[4][2] = {{a, b}, {a + e, b + f}, {a - e, b - f}, {-e, -f}};  // A·dY
+      for (int i = 0; i < 4; i++) {  // (A·dY)·Aᵀ
+        o[4 * i * stride + q] = s[i][0];
+        o[(4 * i + 1) * stride + q] = s[i][0] + s[i][1];
+        o[(4 * i + 2) * stride + q] = s[i][0] - s[i][1];
+        o[(4 * i + 3) * stride + q] = -s[i][1];
+      }
+    }
+  }
+}
+
+// dx += B·dv·Bᵀ of each channel's 4×4 values dv[ξ][r][q] at the patch of tile t0 + r (the
+// input transform's adjoint; positions outside the image are dropped), tile after tile. `tmp`
+// holds one tile's 16·c values.
+BP_INLINE void NAME(wino_add_run)(T *restrict o, const T *restrict a, long c) {
+  for (long q = 0; q < c; q++) o[q] = o[q] + a[q];
+}
+BP_INLINE void NAME(wino_scatter_body)(const NAME(wino_dims) *d, const T *dv, long t0, long nt, T *restrict tmp, T *dx) {
+  _Pragma("clang fp contract(off)")
+  const long tw = (d->ow + 1) / 2, per = (d->oh + 1) / 2 * tw, c = d->c, stride = nt * c;
+  for (long r = 0; r < nt; r++) {
+    const long t = t0 + r, n = t / per, ty = t % per / tw, tx = t % tw;
+    const T *restrict vr = dv + r * c;
+    for (long q = 0; q < c; q++) {
+      T s[4][4];
+      for (int jj = 0; jj < 4; jj++) {  // B·dv
+        const T v0 = vr[jj * stride + q], v1 = vr[(4 + jj) * stride + q];
+        const T v2 = vr[(8 + jj) * stride + q], v3 = vr[(12 + jj) * stride + q];
+        s[0][jj] = v0, s[1][jj] = v1 - v2 + v3, s[2][jj] = v1 + v2 - v0, s[3][jj] = -v3;
+      }
+      for (int i = 0; i < 4; i++) {  // (B·dv)·Bᵀ
+        tmp[4 * i * c + q] = s[i][0];
+        tmp[(4 * i + 1) * c + q] = s[i][1] - s[i][2] + s[i][3];
+        tmp[(4 * i + 2) * c + q] = s[i][1] + s[i][2] - s[i][0];
+        tmp[(4 * i + 3) * c + q] = -s[i][3];
+      }
+    }
+    for (int i = 0; i < 4; i++) {
+      const long iy = 2 * ty - d->pt + i;
+      if (iy < 0 || iy >= d->h) continue;
+      for (int jj = 0; jj < 4; jj++) {
+        const long ix = 2 * tx - d->pl + jj;
+        if (ix >= 0 && ix < d->w) NAME(wino_add_run)(dx + ((n * d->h + iy) * d->w + ix) * c, tmp + (4 * i + jj) * c, c);
+      }
+    }
+  }
+}
+
+// The three transforms for each instruction set (the same bits on each: no contraction).
+#if BP_X86
+#define WINO_ISA(name, params, args)                                          \
+  BP_AVX512 static void NAME(name##_avx512) params { NAME(name##_body) args; } \
+  BP_AVX2 static void NAME(name##_avx2) params { NAME(name##_body) args; }     \
+  static void NAME(name) params {                                              \
+    switch (bp_kernel_isa()) {                                                 \
+    case BP_ISA_AVX512: NAME(name##_avx512) args; break;                       \
+    case BP_ISA_PORTABLE: NAME(name##_body) args; break;                       \
+    default: NAME(name##_avx2) args;                                           \
+    }                                                                          \
+  }
+#else
+#define WINO_ISA(name, params, args) \
+  static void NAME(name) params { NAME(name##_body) args; }
+#endif
+WINO_ISA(wino_input, (const NAME(wino_dims) *d, const T *x, long t0, long nt, const T *zeros, T *v), (d, x, t0, nt, zeros, v))
+WINO_ISA(wino_output, (const NAME(wino_dims) *d, const T *m, long t0, long nt, const T *bias, int relu, T *sink, T *y),
+         (d, m, t0, nt, bias, relu, sink, y))
+WINO_ISA(wino_grad, (const NAME(wino_dims) *d, const T *dy, long t0, long nt, const T *zeros, T *z), (d, dy, t0, nt, zeros, z))
+WINO_ISA(wino_scatter, (const NAME(wino_dims) *d, const T *dv, long t0, long nt, T *tmp, T *dx), (d, dv, t0, nt, tmp, dx))
+#undef WINO_ISA
+
+// part[i][j][a][b] = (Gᵀ·du·G)[i][j] of the sums du[ξ][a][b] (c·k filter pairs; written).
+static void NAME(wino_filter_grad)(long c, long k, const T *du, T *restrict part) {
+  _Pragma("clang fp contract(off)")
+  const long plane = c * k;
+  for (long e = 0; e < plane; e++) {
+    T u[4][4], t[3][4];
+    for (int x = 0; x < 16; x++) u[x / 4][x % 4] = du[x * plane + e];
+    for (int jj = 0; jj < 4; jj++) {  // Gᵀ·du
+      const T h = (u[1][jj] + u[2][jj]) * (T)0.5;
+      t[0][jj] = u[0][jj] + h;
+      t[1][jj] = (u[1][jj] - u[2][jj]) * (T)0.5;
+      t[2][jj] = h + u[3][jj];
+    }
+    for (int i = 0; i < 3; i++) {  // (Gᵀ·du)·G
+      const T h = (t[i][1] + t[i][2]) * (T)0.5;
+      part[3 * i * plane + e] = t[i][0] + h;
+      part[(3 * i + 1) * plane + e] = (t[i][1] - t[i][2]) * (T)0.5;
+      part[(3 * i + 2) * plane + e] = h + t[i][3];
+    }
+  }
+}
+
+// Images n0..<n1 in the Winograd form, when the job takes it: 1 when done (or failed: no
+// scratch memory), 0 when the job does not take it.
+static int NAME(wino)(NAME(job) *j, T *part, long n0, long n1) {
+  const bp_conv_geometry *g = j->g;
+  const int kind = j->kind;
+  if (kind == K_BACK_FILTER ? !j->wino_filter : !j->wino_u) return 0;
+  const NAME(wino_dims) d = {g->h, g->w, g->c, g->oh, g->ow, g->out_c, g->pad_top, g->pad_left};
+  const long per = (d.oh + 1) / 2 * ((d.ow + 1) / 2), c = d.c, k = d.k, last = n1 * per;
+  long nb = COLS_BUDGET / ((long)sizeof(T) * 16 * (c + k));
+  if (nb < 1) nb = 1;
+  if (nb > (n1 - n0) * per) nb = (n1 - n0) * per;
+  // v: the input's 16 transforms (or their gradients); m: the products (or dy's transforms);
+  // then zeros, the output's sink (4·k) or a tile's 16·c gradient values, and dU's 16·c·k sums.
+  const long extra = (c > k ? c : k) + 16 * (c > k ? c : k), du_size = kind == K_BACK_FILTER ? 16 * c * k : 0;
+  T *v = bp_scratch(2, sizeof(T) * (size_t)(16 * nb * (c + k) + extra + du_size));
+  if (!v) {
+    j->failed = 1;
+    return 1;
+  }
+  T *m = v + 16 * nb * c, *zeros = m + 16 * nb * k, *sink = zeros + (c > k ? c : k), *du = zeros + extra;
+  memset(zeros, 0, sizeof(T) * (size_t)(c > k ? c : k));
+  if (kind == K_BACK_FILTER) memset(du, 0, sizeof(T) * (size_t)du_size);
+  if (kind == K_BACK_INPUT) memset(j->out + n0 * d.h * d.w * c, 0, sizeof(T) * (size_t)((n1 - n0) * d.h * d.w * c));
+  for (long t = n0 * per; t < last; t += nb) {
+    const long nt = last - t < nb ? last - t : nb;
+    switch (kind) {
+    case K_CONV:
+      NAME(wino_input)(&d, j->a, t, nt, zeros, v);
+      for (int x = 0; x < 16; x++) GEMM(0, 0, nt, k, c, v + x * nt * c, c, j->wino_u + x * c * k, k, 0, m + x * nt * k, k);
+      NAME(wino_output)(&d, m, t, nt, j->bias, j->relu, sink, j->out);
+      break;
+    case K_BACK_INPUT:  // a = dy
+      NAME(wino_grad)(&d, j->a, t, nt, zeros, m);
+      for (int x = 0; x < 16; x++) GEMM(0, 1, nt, c, k, m + x * nt * k, k, j->wino_u + x * c * k, k, 0, v + x * nt * c, c);
+      NAME(wino_scatter)(&d, v, t, nt, sink, j->out);
+      break;
+    default:  // the filter gradient: a = x, b = dy
+      NAME(wino_input)(&d, j->a, t, nt, zeros, v);
+      NAME(wino_grad)(&d, j->b, t, nt, zeros, m);
+      for (int x = 0; x < 16; x++) GEMM(1, 0, c, k, nt, v + x * nt * c, c, m + x * nt * k, k, 1, du + x * c * k, k);
+    }
+  }
+  if (kind == K_BACK_FILTER) NAME(wino_filter_grad)(c, k, du, part);
+  return 1;
+}
+
 static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
   const bp_conv_geometry *g = j->g;
   const long cg = g->c / g->groups, cog = g->out_c / g->groups, k = g->kh * g->kw * cg;
@@ -187,6 +474,7 @@ static void NAME(conv_part)(NAME(job) *j, long n0, long n1, int index) {
   T *const part = j->kind == K_BACK_FILTER && index > 0 ? j->partials + (long)(index - 1) * j->filter_size : j->out;
   if (j->kind == K_BACK_FILTER) memset(part, 0, sizeof(T) * (size_t)j->filter_size);
   if (n0 >= n1) return;
+  if (NAME(wino)(j, part, n0, n1)) return;
   if (j->kind == K_BACK_INPUT) memset(j->out + n0 * hwc, 0, sizeof(T) * (size_t)((n1 - n0) * hwc));
   if (NAME(direct)(g, j->kind, j->a, j->b, part, n0, n1, j->bias, j->relu, &j->failed)) return;
   if (is_pointwise(g)) {
@@ -399,7 +687,7 @@ static void NAME(run_part)(void *context, int index, int count) {
 }
 
 static int NAME(run_with)(const bp_conv_geometry *g, int kind, const T *a, const T *b, T *out, const T *bias, int relu) {
-  NAME(job) j = {g, kind, a, b, out, NULL, 0, 1, 0, bias, relu};
+  NAME(job) j = {g, kind, a, b, out, NULL, 0, 1, 0, bias, relu, NULL, 0};
   if (g->n <= 0) return 0;
   double work;
   if (kind <= K_BACK_FILTER)
@@ -407,6 +695,16 @@ static int NAME(run_with)(const bp_conv_geometry *g, int kind, const T *a, const
   else
     work = 4.0 * (double)g->n * (double)(g->oh * g->ow) * (double)(g->kh * g->kw) * (double)g->c;
   int threads = conv_threads(g, work);
+  if (kind <= K_BACK_FILTER && NAME(wino_applies)(g, kind)) {
+    if (kind == K_BACK_FILTER) {
+      j.wino_filter = 1;
+    } else {  // the transformed filter, once, for every thread's tiles
+      T *u = bp_scratch(3, sizeof(T) * (size_t)(16 * g->c * g->out_c));
+      if (!u) return -1;
+      NAME(wino_filter)(g, b, u);
+      j.wino_u = u;
+    }
+  }
   if (kind == K_BACK_FILTER) {
     j.filter_size = g->kh * g->kw * (g->c / g->groups) * g->out_c;
     j.slices = filter_slices(g, work, (long)sizeof(T) * j.filter_size);

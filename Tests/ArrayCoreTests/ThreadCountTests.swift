@@ -353,6 +353,7 @@ import Testing
       ([37, 12, 12, 8], [3, 3, 8, 16], WindowGeometry(window: [3, 3], strides: [1, 1], padding: .same)),
       ([48, 16, 16, 4], [3, 3, 2, 6], WindowGeometry(window: [3, 3], strides: [2, 1], padding: .same, groups: 2)),
       ([32, 8, 8, 16], [1, 1, 16, 24], WindowGeometry(window: [1, 1], strides: [1, 1], padding: .same)),
+      ([37, 9, 9, 16], [3, 3, 16, 24], WindowGeometry(window: [3, 3], strides: [1, 1], padding: .same)),
     ])
   func filterGradientsAreTheSameOnAnyThreadCount(_ xs: [Int], _ ws: [Int], _ geometry: WindowGeometry) throws {
     for dtype in [DType.float32, .float64] {
@@ -367,6 +368,32 @@ import Testing
       }
       #expect(results[0].shape == Shape(ws))
       Self.expectSameBits(results, "conv2dBackpropFilter \(xs) \(ws) \(dtype)")
+    }
+  }
+}
+
+extension ThreadCountTests {
+  /// The Winograd form's forward pass (with a bias and a rectifier) and input gradient give the
+  /// same bits on any number of threads (each image's tiles are computed the same way whatever
+  /// block they fall in), like the filter gradient above.
+  @Test func winogradConvolutionsAreTheSameOnAnyThreadCount() throws {
+    let geometry = WindowGeometry(window: [3, 3], strides: [1, 1], padding: .valid)
+    for dtype in [DType.float32, .float64] {
+      let x = randomArray([41, 11, 11, 16], seed: 21, dtype: dtype), w = randomArray([3, 3, 16, 32], seed: 22, dtype: dtype)
+      let bias = randomArray([32], seed: 23, dtype: dtype)
+      let forward = try Self.perThreadCount {
+        var y = NDArray()
+        try Kernels.conv2d(x, w, geometry, bias: bias, relu: true, into: &y)
+        return y
+      }
+      Self.expectSameBits(forward, "Winograd conv2d \(dtype)")
+      let dy = randomArray(forward[0].shape, seed: 24, dtype: dtype)
+      let input = try Self.perThreadCount {
+        var dx = NDArray()
+        try Kernels.conv2dBackpropInput(dy, w, inputHeight: 11, inputWidth: 11, inputChannels: 16, geometry, into: &dx)
+        return dx
+      }
+      Self.expectSameBits(input, "Winograd conv2dBackpropInput \(dtype)")
     }
   }
 }

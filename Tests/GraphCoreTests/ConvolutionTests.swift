@@ -165,6 +165,73 @@ import TestSupport
     #expect(toleranceRatio(fast[1], refConv2dFilter(x, r, filterShape: ws, c), atol: 1e-6 * pixels, rtol: 1e-5) <= 1, "\(c) dw")
   }
 
+  /// 3x3 convolutions with stride 1 and at least 16 channels on each side take the Winograd
+  /// form (``KernelSettings/winogradConvolutions``): the forward pass (also fused with a bias and
+  /// a rectifier), the input gradient and the filter gradient agree with the float64 plain loops
+  /// on every instruction set this CPU has, in float64 and float32, for odd and even sizes,
+  /// SAME and VALID padding and several images, and their bits differ from the im2col form's
+  /// (so the Winograd form ran).
+  @Test(
+    "the Winograd form agrees with the plain loops",
+    arguments: [
+      ([3, 13, 13, 16], [3, 3, 16, 24], false),
+      ([2, 9, 8, 20], [3, 3, 20, 16], true),
+      ([1, 6, 7, 32], [3, 3, 32, 17], true),
+      ([5, 6, 6, 16], [3, 3, 16, 16], false),
+    ])
+  func winogradForm(_ xs: [Int], _ ws: [Int], _ same: Bool) throws {
+    var gen = SeededGenerator(seed: 17)
+    let c = RefConvConfig(strides: [1, 1], same: same, dilations: [1, 1], groups: 1)
+    let x = Domain.real(-1, 1).array(xs, &gen), w = Domain.real(-1, 1).array(ws, &gen)
+    let bias = Domain.real(-1, 1).array([ws[3]], &gen)
+    let y = refConv2d(x, w, c)
+    let r = Domain.real(-1, 1).array(y.shape.dimensions, &gen)
+    let yv = y.doubles, bv = bias.doubles
+    let fused = NDArray(yv.indices.map { Swift.max(yv[$0] + bv[$0 % ws[3]], 0) }, shape: y.shape)
+    let expected = [y, fused, refConv2dTranspose(r, w, inputShape: xs, c), refConv2dFilter(x, r, filterShape: ws, c)]
+    func compute(_ dtype: DType, winograd: Bool) throws -> [NDArray] {
+      try KernelSettings.withWinogradConvolutions(winograd) {
+        try Self.run(dtype, [x, w, r, bias]) { _, t in
+          let yy = try conv2d(t[0], t[1], padding: c.padding)
+          let gs = try gradients(of: [sum(yy * t[2])], withRespectTo: [t[0], t[1]])
+          return [yy, try relu(conv2d(t[0], t[1], padding: c.padding) + t[3]), gs[0]!, gs[1]!]
+        }
+      }
+    }
+    let taps = Double(9 * ws[2]), pixels = Double(y.shape.elementCount / ws[3]), back = Double(9 * ws[3])
+    for set in KernelSettings.availableInstructionSets {
+      try KernelSettings.withInstructionSet(set) {
+        for dtype in [DType.float64, .float32] {
+          let got = try compute(dtype, winograd: true)
+          let wide = dtype == .float32
+          let atol = wide ? [1e-6 * taps, 1e-6 * taps, 1e-6 * back, 1e-6 * pixels] : [1e-11, 1e-11, 1e-11, 1e-10]
+          for (i, what) in ["y", "relu(y + b)", "dx", "dw"].enumerated() {
+            #expect(
+              toleranceRatio(got[i], expected[i], atol: atol[i], rtol: wide ? 1e-5 : 1e-11) <= 1,
+              "\(xs) \(ws) \(c) \(dtype) on \(set): \(what)")
+          }
+          let plain = try compute(dtype, winograd: false)
+          for i in [0, 2, 3] {
+            #expect(got[i].doubles != plain[i].doubles, "\(xs) \(ws) \(dtype) on \(set): output \(i) has the im2col form's bits")
+          }
+        }
+      }
+    }
+  }
+
+  /// The Winograd form's gradients against central finite differences (float64, within the
+  /// operation table's bound; one image of 4x5 with SAME padding, 16 channels in and out: the
+  /// smallest it takes).
+  @Test func winogradGradientsMatchFiniteDifferences() throws {
+    var gen = SeededGenerator(seed: 19)
+    let x = Domain.real(-1, 1).array([1, 4, 5, 16], &gen), w = Domain.real(-1, 1).array([3, 3, 16, 16], &gen)
+    let r = Domain.real(-1, 1).array([1, 4, 5, 16], &gen)
+    let result = try KernelSettings.withWinogradConvolutions(true) {
+      try checkGradients([x, w]) { g, t in try sum(conv2d(t[0], t[1], padding: .same) * g.constant(r)) }
+    }
+    #expect(result.maxRelativeError < 1e-6, "max relative error \(result.maxRelativeError)")
+  }
+
   /// The error of `body` as a GraphError's reason and location.
   private func buildError(_ body: (Graph) throws -> Void) -> (op: String, reason: String, line: Int?, text: String) {
     do {

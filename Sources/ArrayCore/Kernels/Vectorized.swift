@@ -553,6 +553,26 @@ public enum KernelSettings {
     set { bp_set_direct_gemm(newValue ? 1 : 0) }
   }
 
+  /// Whether 3x3 convolutions with stride 1 (one group, no dilation, at least 16 input and
+  /// output channels, outputs of at least 4x4) take the Winograd form F(2x2, 3x3) for their
+  /// forward pass, input gradient and filter gradient: 16 matrix products of transformed tiles,
+  /// 2.25 times fewer multiply-adds than im2col's single product (Lavin and Gray, 2016). On by
+  /// default unless `BACKPROP_WINOGRAD=0`; off, they take im2col and the packed product. The two
+  /// agree to within rounding; either gives the same bits on any number of threads.
+  public static var winogradConvolutions: Bool {
+    get { bp_winograd() != 0 }
+    set { bp_set_winograd(newValue ? 1 : 0) }
+  }
+
+  /// Runs `body` with ``winogradConvolutions`` set to `on` for the convolutions the calling
+  /// thread runs.
+  public static func withWinogradConvolutions<R, E: Error>(_ on: Bool, _ body: () throws(E) -> R) throws(E) -> R {
+    let saved = bp_thread_winograd()
+    bp_set_thread_winograd(on ? 1 : 0)
+    defer { bp_set_thread_winograd(saved) }
+    return try body()
+  }
+
   /// The number of threads a large matrix product is split over: the online cores unless the
   /// environment variable `BACKPROP_NUM_THREADS` or ``setMatmulThreads(_:)`` says otherwise.
   public static var matmulThreads: Int { Int(bp_max_threads()) }

@@ -385,6 +385,19 @@ typedef struct {
   long groups;         ///< convolution groups (pooling: 1)
 } bp_conv_geometry;
 
+/// Turns the Winograd form of 3×3, stride-1 convolutions (F(2×2, 3×3): forward pass, input and
+/// filter gradients, float and double; see conv_template.h) on or off for the process; on unless
+/// `BACKPROP_WINOGRAD=0`. Off, those convolutions take im2col and the packed GEMM, as every
+/// other shape does. The two agree to within rounding.
+void bp_set_winograd(int on);
+/// The calling thread's override of the Winograd switch: -1 (none), 0 or 1.
+int bp_thread_winograd(void);
+/// Sets the calling thread's override (-1 restores the process's choice). A convolution reads
+/// the switch on the thread that calls it.
+void bp_set_thread_winograd(int on);
+/// 1 when the calling thread's convolutions take the Winograd form where it applies.
+int bp_winograd(void);
+
 /// y[n, oy, ox, o] = Σ_{i, j, ci} x[n, oy·sh − pt + i·dh, ox·sw − pl + j·dw, g·cg + ci] ·
 /// w[i, j, ci, o], with g = o / (out_c / groups), cg = c / groups.
 int bp_s_conv2d(const bp_conv_geometry *g, const float *x, const float *w, float *y);
