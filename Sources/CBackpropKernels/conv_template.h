@@ -203,10 +203,15 @@ static void NAME(epilogue)(const T *bias, int relu, long m, long n, T *y, long l
 // filter gradient's blocks start at its batch slice (see filter_slices), so its sums are the
 // same on any number of threads; the forward pass's tiles do not depend on their block.
 // Applies to one group, stride and dilation 1, at least WINO_MIN_CHANNELS channels on both sides
-// (the products' depth) and outputs of at least WINO_MIN_SIDE rows and columns (smaller ones
-// waste most of their tiles); errors within rounding of the im2col form (ConvolutionTests).
-#define WINO_MIN_CHANNELS 16
+// (the products' depth and width), outputs of at least WINO_MIN_SIDE rows and columns (smaller
+// ones waste most of their tiles) and WINO_MIN_TILES tiles in the call (the 16 products' rows);
+// errors within rounding of the im2col form (ConvolutionTests). The limits are where it measured
+// faster than im2col on the AMD EPYC of BENCHMARKS.md, session 34 (2 threads, float32): 1.2-2.0x
+// from 32 channels and a few hundred tiles (the CNN's 32 -> 64 layer at batch 128: 1.3-1.4x);
+// 0.6-0.9x with 16 channels on a side, or below about 150 tiles (one 13x13 image: 0.6-0.7x).
+#define WINO_MIN_CHANNELS 32
 #define WINO_MIN_SIDE 4
+#define WINO_MIN_TILES 256
 
 /// One Winograd convolution's images: the input (rows, columns, channels), the output, and the
 /// rows and columns of zeros before the input.
@@ -214,9 +219,26 @@ typedef struct {
   long h, w, c, oh, ow, k, pt, pl;
 } NAME(wino_dims);
 
+/// Tile t (numbered image by image, row by row): its image and first output row and column, and
+/// the offsets, in rows of k values, of its four outputs (-1 past the output's last row or column).
+typedef struct {
+  long n, oy, ox, at[4];
+} NAME(wino_tile);
+
+BP_INLINE NAME(wino_tile) NAME(wino_tile_at)(const NAME(wino_dims) *d, long t) {
+  const long tw = (d->ow + 1) / 2, per = (d->oh + 1) / 2 * tw;
+  NAME(wino_tile) e = {t / per, 2 * (t % per / tw), 2 * (t % tw), {0, 0, 0, 0}};
+  const long row = (e.n * d->oh + e.oy) * d->ow + e.ox;
+  const int down = e.oy + 1 < d->oh, right = e.ox + 1 < d->ow;
+  e.at[0] = row, e.at[1] = right ? row + 1 : -1, e.at[2] = down ? row + d->ow : -1;
+  e.at[3] = down && right ? row + d->ow + 1 : -1;
+  return e;
+}
+
 static int NAME(wino_applies)(const bp_conv_geometry *g, int kind) {
   if (g->kh != 3 || g->kw != 3 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->groups != 1) return 0;
   if (g->c < WINO_MIN_CHANNELS || g->out_c < WINO_MIN_CHANNELS || g->oh < WINO_MIN_SIDE || g->ow < WINO_MIN_SIDE) return 0;
+  if ((double)g->n * (double)((g->oh + 1) / 2) * (double)((g->ow + 1) / 2) < WINO_MIN_TILES) return 0;
   return bp_winograd();
 }
 
@@ -250,14 +272,14 @@ static void NAME(wino_filter)(const bp_conv_geometry *g, const T *w, T *restrict
 // channel q, d the 4×4 patch at rows 2·ty − pt + i, columns 2·tx − pl + j (`zeros` outside).
 BP_INLINE void NAME(wino_input_body)(const NAME(wino_dims) *d, const T *x, long t0, long nt, const T *zeros, T *restrict v) {
   _Pragma("clang fp contract(off)")
-  const long tw = (d->ow + 1) / 2, per = (d->oh + 1) / 2 * tw, c = d->c, stride = nt * c;
+  const long c = d->c, stride = nt * c;
   for (long r = 0; r < nt; r++) {
-    const long t = t0 + r, n = t / per, ty = t % per / tw, tx = t % tw;
+    const NAME(wino_tile) e = NAME(wino_tile_at)(d, t0 + r);
     const T *p[4][4];
     for (int i = 0; i < 4; i++)
       for (int jj = 0; jj < 4; jj++) {
-        const long iy = 2 * ty - d->pt + i, ix = 2 * tx - d->pl + jj;
-        p[i][jj] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? x + ((n * d->h + iy) * d->w + ix) * c : zeros;
+        const long iy = e.oy - d->pt + i, ix = e.ox - d->pl + jj;
+        p[i][jj] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? x + ((e.n * d->h + iy) * d->w + ix) * c : zeros;
       }
     T *restrict o = v + r * c;
     for (long q = 0; q < c; q++) {
@@ -282,15 +304,13 @@ BP_INLINE void NAME(wino_input_body)(const NAME(wino_dims) *d, const T *x, long 
 BP_INLINE void NAME(wino_output_body)(const NAME(wino_dims) *d, const T *m, long t0, long nt, const T *bias, int relu, T *sink,
                                       T *y) {
   _Pragma("clang fp contract(off)")
-  const long tw = (d->ow + 1) / 2, per = (d->oh + 1) / 2 * tw, k = d->k, stride = nt * k;
+  const long k = d->k, stride = nt * k;
   for (long r = 0; r < nt; r++) {
-    const long t = t0 + r, n = t / per, ty = t % per / tw, tx = t % tw;
-    const long oy = 2 * ty, ox = 2 * tx, row = (n * d->oh + oy) * d->ow + ox;
-    const int down = oy + 1 < d->oh, right = ox + 1 < d->ow;
-    T *restrict y00 = y + row * k;
-    T *restrict y01 = right ? y00 + k : sink;
-    T *restrict y10 = down ? y00 + d->ow * k : sink + k;
-    T *restrict y11 = down && right ? y00 + (d->ow + 1) * k : sink + 2 * k;
+    const NAME(wino_tile) e = NAME(wino_tile_at)(d, t0 + r);
+    T *restrict y00 = y + e.at[0] * k;
+    T *restrict y01 = e.at[1] >= 0 ? y + e.at[1] * k : sink;
+    T *restrict y10 = e.at[2] >= 0 ? y + e.at[2] * k : sink + k;
+    T *restrict y11 = e.at[3] >= 0 ? y + e.at[3] * k : sink + 2 * k;
     const T *restrict mr = m + r * k;
     for (long q = 0; q < k; q++) {
       T s[4][2];
@@ -317,13 +337,11 @@ BP_INLINE void NAME(wino_output_body)(const NAME(wino_dims) *d, const T *m, long
 // (`zeros` past its last row or column).
 BP_INLINE void NAME(wino_grad_body)(const NAME(wino_dims) *d, const T *dy, long t0, long nt, const T *zeros, T *restrict z) {
   _Pragma("clang fp contract(off)")
-  const long tw = (d->ow + 1) / 2, per = (d->oh + 1) / 2 * tw, k = d->k, stride = nt * k;
+  const long k = d->k, stride = nt * k;
   for (long r = 0; r < nt; r++) {
-    const long t = t0 + r, n = t / per, ty = t % per / tw, tx = t % tw;
-    const long oy = 2 * ty, ox = 2 * tx, row = (n * d->oh + oy) * d->ow + ox;
-    const int down = oy + 1 < d->oh, right = ox + 1 < d->ow;
-    const T *p00 = dy + row * k, *p01 = right ? p00 + k : zeros;
-    const T *p10 = down ? p00 + d->ow * k : zeros, *p11 = down && right ? p00 + (d->ow + 1) * k : zeros;
+    const NAME(wino_tile) e = NAME(wino_tile_at)(d, t0 + r);
+    const T *p00 = dy + e.at[0] * k, *p01 = e.at[1] >= 0 ? dy + e.at[1] * k : zeros;
+    const T *p10 = e.at[2] >= 0 ? dy + e.at[2] * k : zeros, *p11 = e.at[3] >= 0 ? dy + e.at[3] * k : zeros;
     T *restrict o = z + r * k;
     for (long q = 0; q < k; q++) {
       const T a = p00[q], b = p01[q], e = p10[q], f = p11[q];
@@ -346,9 +364,9 @@ BP_INLINE void NAME(wino_add_run)(T *restrict o, const T *restrict a, long c) {
 }
 BP_INLINE void NAME(wino_scatter_body)(const NAME(wino_dims) *d, const T *dv, long t0, long nt, T *restrict tmp, T *dx) {
   _Pragma("clang fp contract(off)")
-  const long tw = (d->ow + 1) / 2, per = (d->oh + 1) / 2 * tw, c = d->c, stride = nt * c;
+  const long c = d->c, stride = nt * c;
   for (long r = 0; r < nt; r++) {
-    const long t = t0 + r, n = t / per, ty = t % per / tw, tx = t % tw;
+    const NAME(wino_tile) e = NAME(wino_tile_at)(d, t0 + r);
     const T *restrict vr = dv + r * c;
     for (long q = 0; q < c; q++) {
       T s[4][4];
@@ -365,11 +383,11 @@ BP_INLINE void NAME(wino_scatter_body)(const NAME(wino_dims) *d, const T *dv, lo
       }
     }
     for (int i = 0; i < 4; i++) {
-      const long iy = 2 * ty - d->pt + i;
+      const long iy = e.oy - d->pt + i;
       if (iy < 0 || iy >= d->h) continue;
       for (int jj = 0; jj < 4; jj++) {
-        const long ix = 2 * tx - d->pl + jj;
-        if (ix >= 0 && ix < d->w) NAME(wino_add_run)(dx + ((n * d->h + iy) * d->w + ix) * c, tmp + (4 * i + jj) * c, c);
+        const long ix = e.ox - d->pl + jj;
+        if (ix >= 0 && ix < d->w) NAME(wino_add_run)(dx + ((e.n * d->h + iy) * d->w + ix) * c, tmp + (4 * i + jj) * c, c);
       }
     }
   }

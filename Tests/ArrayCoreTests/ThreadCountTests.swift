@@ -353,7 +353,7 @@ import Testing
       ([37, 12, 12, 8], [3, 3, 8, 16], WindowGeometry(window: [3, 3], strides: [1, 1], padding: .same)),
       ([48, 16, 16, 4], [3, 3, 2, 6], WindowGeometry(window: [3, 3], strides: [2, 1], padding: .same, groups: 2)),
       ([32, 8, 8, 16], [1, 1, 16, 24], WindowGeometry(window: [1, 1], strides: [1, 1], padding: .same)),
-      ([37, 9, 9, 16], [3, 3, 16, 24], WindowGeometry(window: [3, 3], strides: [1, 1], padding: .same)),
+      ([37, 9, 9, 32], [3, 3, 32, 40], WindowGeometry(window: [3, 3], strides: [1, 1], padding: .same)),
     ])
   func filterGradientsAreTheSameOnAnyThreadCount(_ xs: [Int], _ ws: [Int], _ geometry: WindowGeometry) throws {
     for dtype in [DType.float32, .float64] {
@@ -379,8 +379,8 @@ extension ThreadCountTests {
   @Test func winogradConvolutionsAreTheSameOnAnyThreadCount() throws {
     let geometry = WindowGeometry(window: [3, 3], strides: [1, 1], padding: .valid)
     for dtype in [DType.float32, .float64] {
-      let x = randomArray([41, 11, 11, 16], seed: 21, dtype: dtype), w = randomArray([3, 3, 16, 32], seed: 22, dtype: dtype)
-      let bias = randomArray([32], seed: 23, dtype: dtype)
+      let x = randomArray([41, 11, 11, 32], seed: 21, dtype: dtype), w = randomArray([3, 3, 32, 48], seed: 22, dtype: dtype)
+      let bias = randomArray([48], seed: 23, dtype: dtype)
       let forward = try Self.perThreadCount {
         var y = NDArray()
         try Kernels.conv2d(x, w, geometry, bias: bias, relu: true, into: &y)
@@ -390,7 +390,7 @@ extension ThreadCountTests {
       let dy = randomArray(forward[0].shape, seed: 24, dtype: dtype)
       let input = try Self.perThreadCount {
         var dx = NDArray()
-        try Kernels.conv2dBackpropInput(dy, w, inputHeight: 11, inputWidth: 11, inputChannels: 16, geometry, into: &dx)
+        try Kernels.conv2dBackpropInput(dy, w, inputHeight: 11, inputWidth: 11, inputChannels: 32, geometry, into: &dx)
         return dx
       }
       Self.expectSameBits(input, "Winograd conv2dBackpropInput \(dtype)")

@@ -165,19 +165,19 @@ import TestSupport
     #expect(toleranceRatio(fast[1], refConv2dFilter(x, r, filterShape: ws, c), atol: 1e-6 * pixels, rtol: 1e-5) <= 1, "\(c) dw")
   }
 
-  /// 3x3 convolutions with stride 1 and at least 16 channels on each side take the Winograd
-  /// form (``KernelSettings/winogradConvolutions``): the forward pass (also fused with a bias and
-  /// a rectifier), the input gradient and the filter gradient agree with the float64 plain loops
-  /// on every instruction set this CPU has, in float64 and float32, for odd and even sizes,
-  /// SAME and VALID padding and several images, and their bits differ from the im2col form's
-  /// (so the Winograd form ran).
+  /// 3x3 convolutions with stride 1, at least 32 channels on each side and 256 output tiles
+  /// take the Winograd form (``KernelSettings/winogradConvolutions``): the forward pass (also
+  /// fused with a bias and a rectifier), the input gradient and the filter gradient agree with
+  /// the float64 plain loops on every instruction set this CPU has, in float64 and float32, for
+  /// odd and even sizes and channel counts, SAME and VALID padding, and their bits differ from
+  /// the im2col form's (so the Winograd form ran).
   @Test(
     "the Winograd form agrees with the plain loops",
     arguments: [
-      ([3, 13, 13, 16], [3, 3, 16, 24], false),
-      ([2, 9, 8, 20], [3, 3, 20, 16], true),
-      ([1, 6, 7, 32], [3, 3, 32, 17], true),
-      ([5, 6, 6, 16], [3, 3, 16, 16], false),
+      ([8, 13, 13, 32], [3, 3, 32, 40], false),
+      ([6, 17, 16, 32], [3, 3, 32, 33], true),
+      ([12, 9, 9, 33], [3, 3, 33, 32], true),
+      ([64, 6, 6, 32], [3, 3, 32, 32], false),
     ])
   func winogradForm(_ xs: [Int], _ ws: [Int], _ same: Bool) throws {
     var gen = SeededGenerator(seed: 17)
@@ -219,17 +219,34 @@ import TestSupport
     }
   }
 
-  /// The Winograd form's gradients against central finite differences (float64, within the
-  /// operation table's bound; one image of 4x5 with SAME padding, 16 channels in and out: the
-  /// smallest it takes).
+  /// The Winograd form's gradients against central finite differences (float64): for
+  /// `f(x, w) = Σ conv2d(x, w)·r` and random directions `(a, b)`, `⟨∂f/∂x, a⟩ + ⟨∂f/∂w, b⟩`
+  /// against `(f(x + δa, w + δb) − f(x − δa, w − δb)) / 2δ`, within the operation table's bound
+  /// (the full Jacobians of a layer this size would take minutes).
   @Test func winogradGradientsMatchFiniteDifferences() throws {
     var gen = SeededGenerator(seed: 19)
-    let x = Domain.real(-1, 1).array([1, 4, 5, 16], &gen), w = Domain.real(-1, 1).array([3, 3, 16, 16], &gen)
-    let r = Domain.real(-1, 1).array([1, 4, 5, 16], &gen)
-    let result = try KernelSettings.withWinogradConvolutions(true) {
-      try checkGradients([x, w]) { g, t in try sum(conv2d(t[0], t[1], padding: .same) * g.constant(r)) }
+    let real = Domain.real(-1, 1)
+    let x = real.array([32, 7, 6, 32], &gen), w = real.array([3, 3, 32, 32], &gen), r = real.array([32, 7, 6, 32], &gen)
+    let g = Graph()
+    let xt = g.placeholder(.float64, shape: [32, 7, 6, 32]), wt = g.placeholder(.float64, shape: [3, 3, 32, 32])
+    let f = try sum(conv2d(xt, wt, padding: .same) * g.constant(r))
+    let grads = try gradients(of: [f], withRespectTo: [xt, wt])
+    let session = Session(graph: g)
+    func value(_ x: NDArray, _ w: NDArray) throws -> Double { try session.run(f, feeding: [xt: x, wt: w]).doubles[0] }
+    let symbolic = try session.run([grads[0]!, grads[1]!], feeding: [xt: x, wt: w])
+    let delta = 1e-6
+    for _ in 0..<3 {
+      let a = real.array([32, 7, 6, 32], &gen), b = real.array([3, 3, 32, 32], &gen)
+      func moved(_ v: NDArray, _ d: NDArray, _ s: Double) -> NDArray {
+        NDArray(zip(v.doubles, d.doubles).map { $0 + s * delta * $1 }, shape: v.shape)
+      }
+      let numeric = (try value(moved(x, a, 1), moved(w, b, 1)) - value(moved(x, a, -1), moved(w, b, -1))) / (2 * delta)
+      let exact = zip(symbolic[0].doubles, a.doubles).reduce(0) { $0 + $1.0 * $1.1 }
+        + zip(symbolic[1].doubles, b.doubles).reduce(0) { $0 + $1.0 * $1.1 }
+      #expect(abs(numeric - exact) / Swift.max(abs(exact), 1) < 1e-6, "directional derivative \(exact), finite differences \(numeric)")
     }
-    #expect(result.maxRelativeError < 1e-6, "max relative error \(result.maxRelativeError)")
+    let im2col = try KernelSettings.withWinogradConvolutions(false) { try session.run([grads[0]!, grads[1]!], feeding: [xt: x, wt: w]) }
+    #expect(symbolic[0].doubles != im2col[0].doubles && symbolic[1].doubles != im2col[1].doubles, "the Winograd form did not run")
   }
 
   /// The error of `body` as a GraphError's reason and location.
