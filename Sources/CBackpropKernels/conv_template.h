@@ -207,11 +207,11 @@ static void NAME(epilogue)(const T *bias, int relu, long m, long n, T *y, long l
 // ones waste most of their tiles) and WINO_MIN_TILES tiles in the call (the 16 products' rows);
 // errors within rounding of the im2col form (ConvolutionTests). The limits are where it measured
 // faster than im2col on the AMD EPYC of BENCHMARKS.md, session 34 (2 threads, float32): 1.2-2.0x
-// from 32 channels and a few hundred tiles (the CNN's 32 -> 64 layer at batch 128: 1.3-1.4x);
-// 0.6-0.9x with 16 channels on a side, or below about 150 tiles (one 13x13 image: 0.6-0.7x).
+// from 32 channels and about 500 tiles (the CNN's 32 -> 64 layer at batch 128: 1.2-1.6x); about
+// 1x at 288 tiles, 0.6-0.9x with 16 channels on a side or one 13x13 image (36 tiles).
 #define WINO_MIN_CHANNELS 32
 #define WINO_MIN_SIDE 4
-#define WINO_MIN_TILES 256
+#define WINO_MIN_TILES 512
 
 /// One Winograd convolution's images: the input (rows, columns, channels), the output, and the
 /// rows and columns of zeros before the input.
@@ -243,10 +243,11 @@ static int NAME(wino_applies)(const bp_conv_geometry *g, int kind) {
 }
 
 // u[ξ][a][b] = (G·f·Gᵀ)[ξ] (ξ = 4i + j) of the 3×3 filter f = w[·][·][a][b] from input channel a
-// to output channel b.
-static void NAME(wino_filter)(const bp_conv_geometry *g, const T *w, T *restrict u) {
+// to output channel b, or, `transposed`, u[ξ][b][a] (the input gradient's products read U[ξ]ᵀ).
+static void NAME(wino_filter)(const bp_conv_geometry *g, const T *w, int transposed, T *restrict u) {
   _Pragma("clang fp contract(off)")
   const long ca = g->c, cb = g->out_c, plane = ca * cb;
+  const long sa = transposed ? 1 : cb, sb = transposed ? ca : 1;
   for (long a = 0; a < ca; a++)
     for (long b = 0; b < cb; b++) {
       T f[3][3], t[4][3];
@@ -259,7 +260,7 @@ static void NAME(wino_filter)(const bp_conv_geometry *g, const T *w, T *restrict
         t[3][jj] = f[2][jj];
       }
       for (int i = 0; i < 4; i++) {  // (G·f)·Gᵀ
-        T *e = u + 4 * i * plane + a * cb + b;
+        T *e = u + 4 * i * plane + a * sa + b * sb;
         e[0] = t[i][0];
         e[plane] = (t[i][0] + t[i][1] + t[i][2]) * (T)0.5;
         e[2 * plane] = (t[i][0] - t[i][1] + t[i][2]) * (T)0.5;
@@ -471,7 +472,7 @@ static int NAME(wino)(NAME(job) *j, T *part, long n0, long n1) {
       break;
     case K_BACK_INPUT:  // a = dy
       NAME(wino_grad)(&d, j->a, t, nt, zeros, m);
-      for (int x = 0; x < 16; x++) GEMM(0, 1, nt, c, k, m + x * nt * k, k, j->wino_u + x * c * k, k, 0, v + x * nt * c, c);
+      for (int x = 0; x < 16; x++) GEMM(0, 0, nt, c, k, m + x * nt * k, k, j->wino_u + x * c * k, c, 0, v + x * nt * c, c);
       NAME(wino_scatter)(&d, v, t, nt, sink, j->out);
       break;
     default:  // the filter gradient: a = x, b = dy
@@ -719,7 +720,7 @@ static int NAME(run_with)(const bp_conv_geometry *g, int kind, const T *a, const
     } else {  // the transformed filter, once, for every thread's tiles
       T *u = bp_scratch(3, sizeof(T) * (size_t)(16 * g->c * g->out_c));
       if (!u) return -1;
-      NAME(wino_filter)(g, b, u);
+      NAME(wino_filter)(g, b, kind == K_BACK_INPUT, u);
       j.wino_u = u;
     }
   }
