@@ -199,7 +199,7 @@ static void NAME(epilogue)(const T *bias, int relu, long m, long n, T *y, long l
 // - input gradient: dV[ξ] = Z[ξ]·U[ξ]ᵀ, and each tile's B·dV·Bᵀ added into dx at its patch
 //   (patches overlap by two rows and columns; the tiles are added in order);
 // - filter gradient: dU[ξ] = Σ_tiles V[ξ]ᵀ·Z[ξ], then dw = Gᵀ·dU·G.
-// The tiles are processed in blocks whose transforms fit COLS_BUDGET (an L2's worth). The
+// The tiles are processed in blocks whose transforms and products fit WINO_BUDGET (half an L2). The
 // filter gradient's blocks start at its batch slice (see filter_slices), so its sums are the
 // same on any number of threads; the forward pass's tiles do not depend on their block.
 // Applies to one group, stride and dilation 1, at least WINO_MIN_CHANNELS channels on both sides
@@ -212,6 +212,10 @@ static void NAME(epilogue)(const T *bias, int relu, long m, long n, T *y, long l
 #define WINO_MIN_CHANNELS 32
 #define WINO_MIN_SIDE 4
 #define WINO_MIN_TILES 512
+// Bytes of a block's transforms and products: half an L2 (the rest holds the transformed filter
+// and the GEMM's packed panels). A whole L2 (COLS_BUDGET) measured 10-15% slower for the CNN's
+// conv2: the output transform then waits on products evicted to L3 (session 34).
+#define WINO_BUDGET (COLS_BUDGET / 2)
 
 /// One Winograd convolution's images: the input (rows, columns, channels), the output, and the
 /// rows and columns of zeros before the input.
@@ -447,7 +451,7 @@ static int NAME(wino)(NAME(job) *j, T *part, long n0, long n1) {
   if (kind == K_BACK_FILTER ? !j->wino_filter : !j->wino_u) return 0;
   const NAME(wino_dims) d = {g->h, g->w, g->c, g->oh, g->ow, g->out_c, g->pad_top, g->pad_left};
   const long per = (d.oh + 1) / 2 * ((d.ow + 1) / 2), c = d.c, k = d.k, last = n1 * per;
-  long nb = COLS_BUDGET / ((long)sizeof(T) * 16 * (c + k));
+  long nb = WINO_BUDGET / ((long)sizeof(T) * 16 * (c + k));
   if (nb < 1) nb = 1;
   if (nb > (n1 - n0) * per) nb = (n1 - n0) * per;
   // v: the input's 16 transforms (or their gradients); m: the products (or dy's transforms);
