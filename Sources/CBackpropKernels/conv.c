@@ -5,7 +5,6 @@
 #include "internal.h"
 
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 #if BP_X86
@@ -40,14 +39,7 @@ int bp_thread_winograd(void) { return thread_winograd; }
 void bp_set_thread_winograd(int on) { thread_winograd = on < 0 ? -1 : (on > 0 ? 1 : 0); }
 
 int bp_winograd(void) {
-  if (thread_winograd >= 0) return thread_winograd;
-  int v = atomic_load_explicit(&winograd_on, memory_order_relaxed);
-  if (v < 0) {
-    const char *e = getenv("BACKPROP_WINOGRAD");
-    v = (e && e[0] == '0') ? 0 : 1;
-    atomic_store_explicit(&winograd_on, v, memory_order_relaxed);
-  }
-  return v;
+  return thread_winograd >= 0 ? thread_winograd : bp_switch_from_env(&winograd_on, "BACKPROP_WINOGRAD");
 }
 
 static int conv_threads(const bp_conv_geometry *g, double work) {

@@ -213,14 +213,7 @@ void bp_set_direct_gemm(int on) { atomic_store_explicit(&direct_gemm, on ? 1 : 0
 
 int bp_direct_gemm(void) {
   const int scoped = bp_thread_direct_gemm();
-  if (scoped >= 0) return scoped;
-  int v = atomic_load_explicit(&direct_gemm, memory_order_relaxed);
-  if (v < 0) {
-    const char *e = getenv("BACKPROP_DIRECT_GEMM");
-    v = (e && e[0] == '0') ? 0 : 1;
-    atomic_store_explicit(&direct_gemm, v, memory_order_relaxed);
-  }
-  return v;
+  return scoped >= 0 ? scoped : bp_switch_from_env(&direct_gemm, "BACKPROP_DIRECT_GEMM");
 }
 
 #if BP_X86

@@ -88,6 +88,16 @@ int bp_isa_request_unmet(void) {
 const char *bp_isa_requested(void) { return getenv("BACKPROP_ISA"); }
 int bp_thread_isa(void) { return thread_isa; }
 void bp_set_thread_isa(int isa) { thread_isa = isa < 0 || isa > BP_ISA_WIDE_ON_AVX2 ? -1 : isa; }
+int bp_switch_from_env(_Atomic int *cache, const char *name) {
+  int v = atomic_load_explicit(cache, memory_order_relaxed);
+  if (v < 0) {
+    const char *e = getenv(name);
+    v = (e && e[0] == '0') ? 0 : 1;
+    atomic_store_explicit(cache, v, memory_order_relaxed);
+  }
+  return v;
+}
+
 int bp_thread_direct_gemm(void) { return thread_direct; }
 void bp_set_thread_direct_gemm(int on) { thread_direct = on < 0 ? -1 : (on > 0 ? 1 : 0); }
 
