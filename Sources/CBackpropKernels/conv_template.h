@@ -212,6 +212,10 @@ static void NAME(epilogue)(const T *bias, int relu, long m, long n, T *y, long l
 #define WINO_MIN_CHANNELS 32
 #define WINO_MIN_SIDE 4
 #define WINO_MIN_TILES 512
+// The most bytes of a transformed filter (16·cin·cout values: the forward pass's and input
+// gradient's U, each thread's dU for the filter gradient); larger layers keep im2col, whose
+// scratch memory is bounded by COLS_BUDGET and FILTER_PARTS_BUDGET.
+#define WINO_FILTER_BYTES (32L << 20)
 // Bytes of a block's transforms and products: half an L2 (the rest holds the transformed filter
 // and the GEMM's packed panels). A whole L2 (COLS_BUDGET) measured 10-15% slower for the CNN's
 // conv2: the output transform then waits on products evicted to L3 (session 34).
@@ -239,10 +243,11 @@ BP_INLINE NAME(wino_tile) NAME(wino_tile_at)(const NAME(wino_dims) *d, long t) {
   return e;
 }
 
-static int NAME(wino_applies)(const bp_conv_geometry *g, int kind) {
+static int NAME(wino_applies)(const bp_conv_geometry *g) {
   if (g->kh != 3 || g->kw != 3 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->groups != 1) return 0;
   if (g->c < WINO_MIN_CHANNELS || g->out_c < WINO_MIN_CHANNELS || g->oh < WINO_MIN_SIDE || g->ow < WINO_MIN_SIDE) return 0;
   if ((double)g->n * (double)((g->oh + 1) / 2) * (double)((g->ow + 1) / 2) < WINO_MIN_TILES) return 0;
+  if (16.0 * (double)g->c * (double)g->out_c * (double)sizeof(T) > (double)WINO_FILTER_BYTES) return 0;
   return bp_winograd();
 }
 
@@ -305,7 +310,7 @@ BP_INLINE void NAME(wino_input_body)(const NAME(wino_dims) *d, const T *x, long 
 
 // y for tiles t0..<t0 + nt: Aᵀ·m·A of each channel's products m[ξ][r][q], then the bias and the
 // rectifier as the epilogue applies them; the positions past the output's last row or column go
-// to `sink` (4·k values, one run per position of the tile).
+// to `sink` (3·k values, a run for each position of the tile but the first, always inside).
 BP_INLINE void NAME(wino_output_body)(const NAME(wino_dims) *d, const T *m, long t0, long nt, const T *bias, int relu, T *sink,
                                       T *y) {
   _Pragma("clang fp contract(off)")
@@ -455,7 +460,7 @@ static int NAME(wino)(NAME(job) *j, T *part, long n0, long n1) {
   if (nb < 1) nb = 1;
   if (nb > (n1 - n0) * per) nb = (n1 - n0) * per;
   // v: the input's 16 transforms (or their gradients); m: the products (or dy's transforms);
-  // then zeros, the output's sink (4·k) or a tile's 16·c gradient values, and dU's 16·c·k sums.
+  // then zeros, the output's sink (3·k) or a tile's 16·c gradient values, and dU's 16·c·k sums.
   const long extra = (c > k ? c : k) + 16 * (c > k ? c : k), du_size = kind == K_BACK_FILTER ? 16 * c * k : 0;
   T *v = bp_scratch(2, sizeof(T) * (size_t)(16 * nb * (c + k) + extra + du_size));
   if (!v) {
@@ -718,7 +723,7 @@ static int NAME(run_with)(const bp_conv_geometry *g, int kind, const T *a, const
   else
     work = 4.0 * (double)g->n * (double)(g->oh * g->ow) * (double)(g->kh * g->kw) * (double)g->c;
   int threads = conv_threads(g, work);
-  if (kind <= K_BACK_FILTER && NAME(wino_applies)(g, kind)) {
+  if (kind <= K_BACK_FILTER && NAME(wino_applies)(g)) {
     if (kind == K_BACK_FILTER) {
       j.wino_filter = 1;
     } else {  // the transformed filter, once, for every thread's tiles
