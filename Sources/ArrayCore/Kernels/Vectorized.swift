@@ -555,7 +555,8 @@ public enum KernelSettings {
 
   /// Whether 3x3 convolutions with stride 1 (one group, no dilation, at least 32 input and
   /// output channels, outputs of at least 4x4, at least 512 tiles of 2x2 outputs in the batch:
-  /// where it measured faster) take the Winograd form F(2x2, 3x3) for their
+  /// where it measured faster; and a transformed filter, 16·cin·cout values, of at most 32 MiB)
+  /// take the Winograd form F(2x2, 3x3) for their
   /// forward pass, input gradient and filter gradient: 16 matrix products of transformed tiles,
   /// 2.25 times fewer multiply-adds than im2col's single product (Lavin and Gray, 2016). On by
   /// default unless `BACKPROP_WINOGRAD=0`; off, they take im2col and the packed product. The two
