@@ -461,14 +461,14 @@ static int NAME(wino)(NAME(job) *j, T *part, long n0, long n1) {
   if (nb > (n1 - n0) * per) nb = (n1 - n0) * per;
   // v: the input's 16 transforms (or their gradients); m: the products (or dy's transforms);
   // then zeros, the output's sink (3·k) or a tile's 16·c gradient values, and dU's 16·c·k sums.
-  const long extra = (c > k ? c : k) + 16 * (c > k ? c : k), du_size = kind == K_BACK_FILTER ? 16 * c * k : 0;
+  const long wide = c > k ? c : k, extra = 17 * wide, du_size = kind == K_BACK_FILTER ? 16 * c * k : 0;
   T *v = bp_scratch(2, sizeof(T) * (size_t)(16 * nb * (c + k) + extra + du_size));
   if (!v) {
     j->failed = 1;
     return 1;
   }
-  T *m = v + 16 * nb * c, *zeros = m + 16 * nb * k, *sink = zeros + (c > k ? c : k), *du = zeros + extra;
-  memset(zeros, 0, sizeof(T) * (size_t)(c > k ? c : k));
+  T *m = v + 16 * nb * c, *zeros = m + 16 * nb * k, *sink = zeros + wide, *du = zeros + extra;
+  memset(zeros, 0, sizeof(T) * (size_t)wide);
   if (kind == K_BACK_FILTER) memset(du, 0, sizeof(T) * (size_t)du_size);
   if (kind == K_BACK_INPUT) memset(j->out + n0 * d.h * d.w * c, 0, sizeof(T) * (size_t)((n1 - n0) * d.h * d.w * c));
   for (long t = n0 * per; t < last; t += nb) {
