@@ -27,7 +27,8 @@
 // Measured (TranscendentalTests, Scripts/check_transcendental.sh): float32 exp 1 ulp at worst
 // from the correctly rounded result (1 of 4.3e6 sweep values not correctly rounded); float64
 // exp 0.956 ulp at worst against x87 expl over 2e7 values (glibc's: 0.508), 1 ulp from glibc's;
-// float32 tanh 1 ulp, float32 sigmoid 2 ulp (its float arithmetic around the exponential).
+// float32 sigmoid 2 ulp (its float arithmetic around the exponential). float32 tanh, log and
+// log1p are computed in float (below), each within 1 ulp.
 //
 // Edges (as Swift's exp): NaN → NaN; x is clamped to [−746, 710] (float: [−104, 89]) first, so
 // +∞ and large x overflow to +∞, −∞ and very negative x underflow to 0; e^(±0) = 1 exactly.
@@ -127,20 +128,60 @@ BP_INLINE double bp_sigmoid_d_core(double x) {
   return positive ? 1.0 / (1.0 + e) : e / (1.0 + e);
 }
 
-// tanh x for float32, in double, rounded once: with a = |x| and E = e^(2a) − 1 (the reduction
-// above with d = 9, E = 2ᵏ·(eʳ − 1) + (2ᵏ − 1), exact but for the last addition; 2a clamped to
-// 40, where tanh is 1 in float), tanh x = sign(x) · E / (E + 2). No cancellation near 0 (E ≈ 2a),
-// tanh(±0) = ±0, tanh(±∞) = ±1, NaN → NaN.
-BP_INLINE float bp_tanh_s_core(float value) {
+// The float32 functions below (tanh, log, log1p) compute in float, 16 lanes to a 512-bit vector
+// (twice double's), and are within 1 ulp of the correctly rounded result for every one of the
+// 2³² inputs (Scripts/check_transcendental.sh --all-floats checks it); NumPy's, Eigen's
+// (TensorFlow's) and SLEEF's (PyTorch's) vectorized float32 functions are float arithmetic too.
+BP_INLINE uint32_t bp_float_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+BP_INLINE float bp_float_from_bits(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+// ln 2 split for float: BP_LN2F_HI has 9 significant bits (Cephes's 0.693359375, 355/512), so
+// k·BP_LN2F_HI is exact for |k| < 2¹⁵; BP_LN2F_LO = ln 2 − BP_LN2F_HI rounded to float.
+#define BP_LN2F_HI 0x1.63p-1f
+#define BP_LN2F_LO -0x1.bd0106p-13f
+
+// tanh x for float32, in float, with a = |x|:
+//   a < 0.3: a + a·z·P(z), z = a², P of degree 3 fitted to (tanh a − a)/a³ on [0, 0.09]
+//            (weighted least squares, Lawson's iterations to the minimax; its error is below
+//            0.03 ulp of tanh there; the coefficients are that fit's, rounded to float);
+//   else:    E / (E + 2) with E = e^(2a) − 1 = 2ᵏ·(eʳ − 1) + (2ᵏ − 1) (the exponential's
+//            reduction in float with the split above, eʳ − 1 by Taylor to degree 8; 2a clamped
+//            to 40, where tanh is 1 in float).
+// Below 0.3 the quotient's rounding of E + 2 ≈ 2 would cost a second ulp (measured: 2 ulp up to
+// a = 0.2554). sign(x) is copied last: tanh(±0) = ±0, tanh(±∞) = ±1, NaN → NaN (quieted).
+BP_INLINE float bp_tanh_s_core(float x) {
   _Pragma("clang fp contract(off)")
-  const double a = __builtin_fabs((double)value);
-  double y = 2.0 * a;
-  y = y > 40.0 ? 40.0 : y;
-  BP_EXP_REDUCE(y, k, ki, r)
-  (void)k;
-  const double scale = bp_double_from_bits((uint64_t)(ki + 1023) << 52);
-  const double e = scale * bp_expm1_reduced9(r) + (scale - 1.0);
-  return (float)__builtin_copysign(e / (e + 2.0), (double)value);
+  const float a = __builtin_fabsf(x);
+  const float z = a * a;
+  float p = 0x1.484676p-6f;
+  p = p * z - 0x1.b8fee4p-5f;
+  p = p * z + 0x1.110ef8p-3f;
+  p = p * z - 0x1.555552p-2f;
+  const float small = a + a * (z * p);
+  const float y = 2.0f * (a < 20.0f ? a : 20.0f);
+  const float t = y * 0x1.715476p0f + 0x1.8p23f;  // 1/ln 2, and the shifter 1.5·2²³
+  const float k = t - 0x1.8p23f;
+  const int32_t ki = (int32_t)(bp_float_bits(t) - bp_float_bits(0x1.8p23f));
+  const float r = (y - k * BP_LN2F_HI) - k * BP_LN2F_LO;
+  float q = 1.0f / 40320.0f;
+  q = q * r + 1.0f / 5040.0f;
+  q = q * r + 1.0f / 720.0f;
+  q = q * r + 1.0f / 120.0f;
+  q = q * r + 1.0f / 24.0f;
+  q = q * r + 1.0f / 6.0f;
+  q = q * r + 0.5f;
+  const float scale = bp_float_from_bits((uint32_t)(ki + 127) << 23);
+  const float e = scale * (r + (r * r) * q) + (scale - 1.0f);
+  const float result = a < 0.3f ? small : e / (e + 2.0f);
+  return x != x ? x + x : __builtin_copysignf(result, x);
 }
 
 // MARK: Logarithms
@@ -156,8 +197,11 @@ BP_INLINE float bp_tanh_s_core(float value) {
 // 0x3FD999999997FA04, Lg3 = 0x3FD2492494229359, Lg4 = 0x3FCC71C51D8E78AF, Lg5 =
 // 0x3FC7466496CB03DE, Lg6 = 0x3FC39A09D078C69F, Lg7 = 0x3FC2F112DF3E5244), as are ln2_hi/lo.
 // float64: subnormal x is scaled by 2⁵⁴ first (k − 54). Within 1 ulp (Scripts/check_transcendental.sh
-// measures it against x87 logl). float32: the same in double (a float is never a subnormal
-// double), rounded to float once: the correctly rounded result except within ~1e-7 ulp of a tie.
+// measures it against x87 logl). float32: the same method in float (m's split from the float's
+// bits, subnormal x scaled by 2²⁵), with R of degree 4, Lg1…Lg4 from FreeBSD's e_logf.c (Bruce
+// D. Evans: 0xaaaaaa.0p-24, 0xccce13.0p-25, 0x91e9ee.0p-25, 0xf89e26.0p-26, |error| < 2^−34.24)
+// and ln 2 split as BP_LN2F_HI/LO; within 1 ulp of the correctly rounded result for every float
+// (0.64% of the positive ones are 1 ulp off; log1p: 0.55%).
 // log1p x: u = 1 + x, its k and m as above; when k = 0 (u in [√2/2, √2)) f = x itself, else
 // f = m − 1 and c = (the rounding error of 1 + x) / u (1 − (u − x) for k ≥ 2, x − (u − 1)
 // otherwise, both exact), added with k·ln2_lo: ln(1 + x) = ln u + c/u to first order.
@@ -207,12 +251,31 @@ BP_INLINE double bp_log_d_core(double x) {
   BP_LOG_SPLIT(u, kb, dk, m)
   return bp_log_edges(x, bp_log_reduced(m - 1.0, sub ? dk - 54.0 : dk, 0.0));
 }
-BP_INLINE float bp_log_s_core(float value) {
+// The float32 logarithm's constants (above) and its reduction, as bp_log_reduced in float.
+#define BP_LGF1 0x1.555554p-1f
+#define BP_LGF2 0x1.999c26p-2f
+#define BP_LGF3 0x1.23d3dcp-2f
+#define BP_LGF4 0x1.f13c4cp-3f
+BP_INLINE float bp_logf_reduced(float f, float dk, float c) {
   _Pragma("clang fp contract(off)")
-  const double x = (double)value;
-  const uint64_t u = bp_double_bits(x);
-  BP_LOG_SPLIT(u, kb, dk, m)
-  return (float)bp_log_edges(x, bp_log_reduced(m - 1.0, dk, 0.0));
+  const float s = f / (2.0f + f), z = s * s, w = z * z;
+  const float r = z * (BP_LGF1 + w * BP_LGF3) + w * (BP_LGF2 + w * BP_LGF4);
+  const float hfsq = (0.5f * f) * f;
+  return dk * BP_LN2F_HI + (f - (hfsq - (s * (hfsq + r) + (dk * BP_LN2F_LO + c))));
+}
+// BP_LOG_SPLIT for a float's bits: kb = k + 127 (0x3f3504f3: √2/2 rounded to float), dk = k.
+#define BP_LOGF_SPLIT(u, kb, dk, m)                                      \
+  const uint32_t kb = ((u) - 0x3f3504f3u + (127u << 23)) >> 23;          \
+  const float dk = (float)(int32_t)kb - 127.0f;                          \
+  const float m = bp_float_from_bits((u) - (kb << 23) + (127u << 23));
+
+BP_INLINE float bp_log_s_core(float x) {
+  _Pragma("clang fp contract(off)")
+  const int sub = x < 0x1p-126f;
+  const uint32_t u = bp_float_bits(sub ? x * 0x1p25f : x);
+  BP_LOGF_SPLIT(u, kb, dk, m)
+  const float y = bp_logf_reduced(m - 1.0f, sub ? dk - 25.0f : dk, 0.0f);
+  return x > 0 ? (x < INFINITY ? y : x) : (x == 0 ? -INFINITY : (x < 0 ? __builtin_nanf("") : x + x));
 }
 
 BP_INLINE double bp_log1p_d_core(double x) {
@@ -225,16 +288,16 @@ BP_INLINE double bp_log1p_d_core(double x) {
   const double t = __builtin_fabs(x) < 0x1p-54 ? x : y;
   return x > -1.0 ? (x < INFINITY ? t : x) : (x == -1.0 ? -INFINITY : (x < -1.0 ? __builtin_nan("") : x + x));
 }
-// float32: 1 + x is exact in double whenever k ≠ 0 (|x| > 0.29: x's last bit is far above 2⁻⁵²·u),
-// so c = 0 and there is no division for it.
-BP_INLINE float bp_log1p_s_core(float value) {
+// float32: as float64's, in float (the same corrections c, exact as there); |x| < 2⁻²⁵ gives x.
+BP_INLINE float bp_log1p_s_core(float x) {
   _Pragma("clang fp contract(off)")
-  const double x = (double)value, u = 1.0 + x;
-  const uint64_t ub = bp_double_bits(u);
-  BP_LOG_SPLIT(ub, kb, dk, m)
-  const double y = bp_log_reduced(kb == 1023 ? x : m - 1.0, dk, 0.0);
-  const double t = __builtin_fabs(x) < 0x1p-54 ? x : y;
-  return (float)(x > -1.0 ? (x < INFINITY ? t : x) : (x == -1.0 ? -INFINITY : (x < -1.0 ? __builtin_nan("") : x + x)));
+  const float u = 1.0f + x;
+  const uint32_t ub = bp_float_bits(u);
+  BP_LOGF_SPLIT(ub, kb, dk, m)
+  const float c = kb == 127 ? 0.0f : (kb >= 129 ? 1.0f - (u - x) : x - (u - 1.0f)) / u;
+  const float y = bp_logf_reduced(kb == 127 ? x : m - 1.0f, dk, c);
+  const float t = __builtin_fabsf(x) < 0x1p-25f ? x : y;
+  return x > -1.0f ? (x < INFINITY ? t : x) : (x == -1.0f ? -INFINITY : (x < -1.0f ? __builtin_nanf("") : x + x));
 }
 
 // Softplus and the sigmoid cross-entropy as Softplus and SigmoidCrossEntropy (GraphCore) write

@@ -30,10 +30,11 @@ extension Kernels {
     return e / (1 + e)
   }
 
-  /// `tanh x` on one value. `Float`: `sign(x) · E / (E + 2)` with `E = e^(2|x|) − 1` computed
-  /// in `Double` by the reduction of `exp(_:)` on one value (`E = 2ᵏ·(eʳ − 1) + (2ᵏ − 1)`, no
-  /// cancellation near 0) and rounded once: within 1 ulp; `tanh(±0) = ±0`, `tanh(±∞) = ±1`,
-  /// NaN gives NaN; the same bits as ``tanh(_:into:)``. `Double`: the system's `tanh`.
+  /// `tanh x` on one value. `Float`, in `Float` arithmetic: `|x| + |x|³·P(x²)` (a fitted cubic
+  /// `P`) for `|x| < 0.3`, else `E / (E + 2)` with `E = e^(2|x|) − 1 = 2ᵏ·(eʳ − 1) + (2ᵏ − 1)`
+  /// (the reduction of `exp(_:)`), with `x`'s sign: within 1 ulp of the correctly rounded result
+  /// for every `Float`; `tanh(±0) = ±0`, `tanh(±∞) = ±1`, NaN gives NaN; the same bits as
+  /// ``tanh(_:into:)``. `Double`: the system's `tanh`.
   @inlinable @inline(__always) public static func tanh<T: FloatElement>(_ x: T) -> T {
     if T.self == Float.self { return unsafeBitCast(bp_s_tanh1(unsafeBitCast(x, to: Float.self)), to: T.self) }
     return T.tanh(x)
@@ -41,9 +42,9 @@ extension Kernels {
 
   /// `ln x` on one value: `x = 2ᵏ·m` with `m` in `[√2/2, √2)`, `f = m − 1`, `s = f / (2 + f)`,
   /// `ln x = k·ln 2 + f − (f²/2 − s·(f²/2 + R(s²)))` with fdlibm's minimax polynomial `R` and
-  /// its split of ln 2 (transcendental.c). `Float`: computed in `Double`, rounded once (the
-  /// correctly rounded result but within ~1e-7 ulp of a tie); `Double`: within 1 ulp (subnormal
-  /// `x` scaled by 2⁵⁴ first). `ln(±0) = −∞`, `ln` of a negative value or NaN is NaN,
+  /// its split of ln 2 (transcendental.c). `Float`: in `Float` arithmetic with FreeBSD's
+  /// degree-4 `R`, within 1 ulp of the correctly rounded result for every `Float` (subnormal `x`
+  /// scaled by 2²⁵ first); `Double`: within 1 ulp (subnormal `x` scaled by 2⁵⁴ first). `ln(±0) = −∞`, `ln` of a negative value or NaN is NaN,
   /// `ln(+∞) = +∞`. The same bits as ``log(_:into:)`` on every instruction set.
   @inlinable @inline(__always) public static func log<T: FloatElement>(_ x: T) -> T {
     if T.self == Float.self { return unsafeBitCast(bp_s_log1(unsafeBitCast(x, to: Float.self)), to: T.self) }
@@ -53,7 +54,7 @@ extension Kernels {
 
   /// `ln(1 + x)` on one value, accurate near 0: the method of `log(_:)` on `u = 1 + x`, with
   /// `f = x` itself when `u` is in `[√2/2, √2)` and otherwise the rounding error of `1 + x`
-  /// added back as `c / u`. `Float` in `Double`, rounded once; `Double` within 1 ulp.
+  /// added back as `c / u`. `Float` in `Float` arithmetic, `Double` in `Double`, each within 1 ulp.
   /// `log1p(−1) = −∞`, below −1 or NaN gives NaN, `log1p(+∞) = +∞`, `log1p(±0) = ±0`.
   /// The same bits as ``log1p(_:into:)``.
   @inlinable @inline(__always) public static func log1p<T: FloatElement>(_ x: T) -> T {

@@ -221,12 +221,13 @@ void bp_s_sigmoid(long n, const float *x, float *y);
 void bp_d_sigmoid(long n, const double *x, double *y);
 float bp_s_sigmoid1(float x);
 double bp_d_sigmoid1(double x);
-/// tanh for float32: sign(x) * E / (E + 2) with E = e^(2|x|) - 1, in double, rounded once.
+/// tanh for float32, in float (transcendental.c): an odd polynomial below |x| = 0.3, else
+/// sign(x) * E / (E + 2) with E = e^(2|x|) - 1; within 1 ulp for every float.
 void bp_s_tanh(long n, const float *x, float *y);
 float bp_s_tanh1(float x);
 /// The natural logarithm (transcendental.c: fdlibm's reduction x = 2^k·m, m in [sqrt(2)/2,
-/// sqrt(2)), and its polynomial in s = f / (2 + f); float32 computed in double and rounded once,
-/// float64 within 1 ulp); log(±0) = -inf, log(x < 0) = NaN, log(+inf) = +inf.
+/// sqrt(2)), and its polynomial in s = f / (2 + f); float32 in float, float64 in double, each
+/// within 1 ulp); log(±0) = -inf, log(x < 0) = NaN, log(+inf) = +inf.
 void bp_s_log(long n, const float *x, float *y);
 void bp_d_log(long n, const double *x, double *y);
 float bp_s_log1(float x);
