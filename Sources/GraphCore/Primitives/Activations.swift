@@ -33,8 +33,9 @@ public struct HyperbolicTangent: UnaryFunction {
   public init() {}
   /// `Tanh`.
   public var typeName: String { "Tanh" }
-  /// `tanh x`: in `Float` the package's own (`Kernels.tanh(_:)` (one value): `sign(x) · E / (E + 2)`,
-  /// `E = e^(2|x|) − 1` in `Double`, rounded once), in `Double` the system's.
+  /// `tanh x`: in `Float` the package's own (`Kernels.tanh(_:)` (one value): an odd polynomial
+  /// below 0.3, else `sign(x) · E / (E + 2)` with `E = e^(2|x|) − 1`, in `Float` arithmetic,
+  /// within 1 ulp), in `Double` the system's.
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { Kernels.tanh(x) }
   /// `g · (1 - y²)`.
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g * (1 - square(y)) }

@@ -84,7 +84,7 @@ public struct Log: UnaryFunction {
   /// `Log`.
   public var typeName: String { "Log" }
   /// `ln x`, the package's own logarithm (`Kernels.log(_:)` (one value): fdlibm's reduction and
-  /// polynomial; `Float` in `Double` rounded once, `Double` within 1 ulp).
+  /// polynomial; `Float` in `Float` arithmetic, `Double` in `Double`, each within 1 ulp).
   @inlinable public func callAsFunction<T: FloatElement>(_ x: T) -> T { Kernels.log(x) }
   /// `g / x`.
   public func gradient(_ g: Tensor, x: Tensor, y: Tensor) throws -> Tensor? { try g / x }
