@@ -13,22 +13,18 @@
 //       and the subtraction are exact), |r| ≤ ln 2 / 2 (plus rounding),
 //   eʳ − 1 = r + r²·(1/2! + r/3! + … + r^(d−2)/d!) (Taylor, by Horner; the coefficients are
 //       1/n! rounded once by the compiler, and the truncation error is below
-//       (ln2/2)^(d+1)/(d+1)!: 6.9e-12 for d = 9, 4.0e-18 for d = 13),
+//       (ln2/2)^(d+1)/(d+1)!: 5.2e-9 for d = 7, 4.0e-18 for d = 13),
 //   eˣ = 2ᵏ · (1 + (eʳ − 1)), the power of two built from its bits.
 // ln2_hi and ln2_lo are fdlibm's (Sun Microsystems, e_exp.c: ln2HI[0] = 0x3fe62e42fee00000,
 // ln2LO[0] = 0x3dea39ef35793c76).
 //
-// float32: the whole computation in double with d = 9, rounded to float once at the end (so
-// subnormal results are rounded once too). Error ≤ 0.5 ulp + 6.9e-12 relative, i.e. the
-// correctly rounded result except within 1e-4 ulp of a tie.
+// float32: in float, with d = 7 (bp_exp_s_core, below).
 // float64: d = 13; 2ᵏ applied as 2^(k−⌊k/2⌋)·2^⌊k/2⌋ (two normal powers, the first product
 // exact), so results in the subnormal range are rounded once, and the overflow to +∞ comes
 // from the arithmetic itself.
-// Measured (TranscendentalTests, Scripts/check_transcendental.sh): float32 exp 1 ulp at worst
-// from the correctly rounded result (1 of 4.3e6 sweep values not correctly rounded); float64
-// exp 0.956 ulp at worst against x87 expl over 2e7 values (glibc's: 0.508), 1 ulp from glibc's;
-// float32 sigmoid 2 ulp (its float arithmetic around the exponential). float32 tanh, log and
-// log1p are computed in float (below), each within 1 ulp.
+// Measured (TranscendentalTests, Scripts/check_transcendental.sh): float64 exp 0.956 ulp at
+// worst against x87 expl over 2e7 values (glibc's: 0.508), 1 ulp from glibc's; the float32
+// functions as their note below says.
 //
 // Edges (as Swift's exp): NaN → NaN; x is clamped to [−746, 710] (float: [−104, 89]) first, so
 // +∞ and large x overflow to +∞, −∞ and very negative x underflow to 0; e^(±0) = 1 exactly.
@@ -54,19 +50,7 @@ BP_INLINE double bp_double_from_bits(uint64_t u) {
   return x;
 }
 
-// eʳ − 1 for the reduced r, Taylor to degree 9 (float32's) and 13 (float64's).
-BP_INLINE double bp_expm1_reduced9(double r) {
-  _Pragma("clang fp contract(off)")
-  double q = 1.0 / 362880.0;
-  q = q * r + 1.0 / 40320.0;
-  q = q * r + 1.0 / 5040.0;
-  q = q * r + 1.0 / 720.0;
-  q = q * r + 1.0 / 120.0;
-  q = q * r + 1.0 / 24.0;
-  q = q * r + 1.0 / 6.0;
-  q = q * r + 0.5;
-  return r + (r * r) * q;
-}
+// eʳ − 1 for the reduced r, Taylor to degree 13 (float64's).
 BP_INLINE double bp_expm1_reduced13(double r) {
   _Pragma("clang fp contract(off)")
   double q = 1.0 / 6227020800.0;
@@ -84,6 +68,28 @@ BP_INLINE double bp_expm1_reduced13(double r) {
   return r + (r * r) * q;
 }
 
+// The float32 functions (exp, and through it sigmoid, softplus, the sigmoid cross-entropy and
+// softmax; tanh, log, log1p) compute in float, 16 lanes to a 512-bit vector (twice double's);
+// exp, tanh, log and log1p are within 1 ulp of the correctly rounded result for every one of the
+// 2³² inputs, sigmoid within 2 (Scripts/check_transcendental.sh --all-floats checks them).
+// NumPy's, Eigen's (TensorFlow's) and SLEEF's (PyTorch's) vectorized float32 functions are
+// float arithmetic too. Their helpers:
+BP_INLINE uint32_t bp_float_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+BP_INLINE float bp_float_from_bits(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+// ln 2 split for float: BP_LN2F_HI has 9 significant bits (Cephes's 0.693359375, 355/512), so
+// k·BP_LN2F_HI is exact for |k| < 2¹⁵; BP_LN2F_LO = ln 2 − BP_LN2F_HI rounded to float.
+#define BP_LN2F_HI 0x1.63p-1f
+#define BP_LN2F_LO -0x1.bd0106p-13f
+
 // The reduction: k (as a double and as an integer) and r for x (already clamped).
 #define BP_EXP_REDUCE(x, k, ki, r)                                   \
   const double t_ = (x) * BP_INV_LN2 + BP_EXP_SHIFT;                 \
@@ -91,15 +97,31 @@ BP_INLINE double bp_expm1_reduced13(double r) {
   const int64_t ki = (int64_t)(bp_double_bits(t_) - bp_double_bits(BP_EXP_SHIFT)); \
   const double r = ((x) - k * BP_LN2_HI) - k * BP_LN2_LO;
 
-BP_INLINE float bp_exp_s_core(float value) {
+// float32, in float arithmetic (see the float32 functions' note above): the reduction with the
+// float split of ln 2, r's rounding error c = ((x − k·ln2_hi) − r) − k·ln2_lo (Fast2Sum) added
+// to the small part, eʳ − 1 by Taylor to degree 7 (truncation below 5.2e-9 relative), and 2ᵏ
+// applied as two powers as for float64 (subnormal results rounded once, overflow to +∞ from the
+// arithmetic). Within 1 ulp of the correctly rounded result for every float.
+BP_INLINE float bp_exp_s_core(float x) {
   _Pragma("clang fp contract(off)")
-  double x = (double)value;
-  x = x > 89.0 ? 89.0 : x;
-  x = x < -104.0 ? -104.0 : x;
-  BP_EXP_REDUCE(x, k, ki, r)
-  (void)k;
-  const double scale = bp_double_from_bits((uint64_t)(ki + 1023) << 52);
-  return (float)((1.0 + bp_expm1_reduced9(r)) * scale);
+  x = x > 89.0f ? 89.0f : x;
+  x = x < -104.0f ? -104.0f : x;
+  const float t = x * 0x1.715476p0f + 0x1.8p23f;  // 1/ln 2, and the shifter 1.5·2²³
+  const float k = t - 0x1.8p23f;
+  const int32_t ki = (int32_t)(bp_float_bits(t) - bp_float_bits(0x1.8p23f));
+  const float rh = x - k * BP_LN2F_HI, kl = k * BP_LN2F_LO;
+  const float r = rh - kl, c = (rh - r) - kl;
+  float q = 1.0f / 5040.0f;
+  q = q * r + 1.0f / 720.0f;
+  q = q * r + 1.0f / 120.0f;
+  q = q * r + 1.0f / 24.0f;
+  q = q * r + 1.0f / 6.0f;
+  q = q * r + 0.5f;
+  const float p = r + ((r * r) * q + c);
+  const int32_t k1 = ki >> 1, k2 = ki - k1;
+  const float s1 = bp_float_from_bits((uint32_t)(k2 + 127) << 23);
+  const float s2 = bp_float_from_bits((uint32_t)(k1 + 127) << 23);
+  return ((1.0f + p) * s1) * s2;
 }
 
 BP_INLINE double bp_exp_d_core(double x) {
@@ -127,26 +149,6 @@ BP_INLINE double bp_sigmoid_d_core(double x) {
   const double e = bp_exp_d_core(positive ? -x : x);
   return positive ? 1.0 / (1.0 + e) : e / (1.0 + e);
 }
-
-// The float32 functions below (tanh, log, log1p) compute in float, 16 lanes to a 512-bit vector
-// (twice double's), and are within 1 ulp of the correctly rounded result for every one of the
-// 2³² inputs (Scripts/check_transcendental.sh --all-floats checks it); NumPy's, Eigen's
-// (TensorFlow's) and SLEEF's (PyTorch's) vectorized float32 functions are float arithmetic too.
-BP_INLINE uint32_t bp_float_bits(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
-BP_INLINE float bp_float_from_bits(uint32_t u) {
-  float x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
-
-// ln 2 split for float: BP_LN2F_HI has 9 significant bits (Cephes's 0.693359375, 355/512), so
-// k·BP_LN2F_HI is exact for |k| < 2¹⁵; BP_LN2F_LO = ln 2 − BP_LN2F_HI rounded to float.
-#define BP_LN2F_HI 0x1.63p-1f
-#define BP_LN2F_LO -0x1.bd0106p-13f
 
 // tanh x for float32, in float, with a = |x|:
 //   a < 0.3: a + a·z·P(z), z = a², P of degree 3 fitted to (tanh a − a)/a³ on [0, 0.09]

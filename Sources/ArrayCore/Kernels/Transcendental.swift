@@ -8,9 +8,10 @@ import RealModule
 /// the same bits on any thread count).
 extension Kernels {
   /// `eˣ` on one value: `k = round(x / ln 2)`, `r = (x − k·ln2_hi) − k·ln2_lo` (Cody–Waite,
-  /// fdlibm's split of ln 2), `eˣ = 2ᵏ · (1 + (r + r²·Σ_{n=2…d} rⁿ⁻²/n!))`, with `d = 9` for
-  /// `Float` (computed in `Double`, rounded once: within 1 ulp, nearly always the correctly
-  /// rounded result) and `d = 13` for `Double` (within 1 ulp). NaN gives NaN, `+∞` and large `x`
+  /// fdlibm's split of ln 2), `eˣ = 2ᵏ · (1 + (r + r²·Σ_{n=2…d} rⁿ⁻²/n!))`, with `d = 7` for
+  /// `Float` (in `Float` arithmetic, a 9-bit split of ln 2 and `r`'s rounding error carried:
+  /// within 1 ulp of the correctly rounded result for every `Float`) and `d = 13` for `Double`
+  /// (within 1 ulp). NaN gives NaN, `+∞` and large `x`
   /// give `+∞`, `−∞` and very negative `x` give 0 (through the subnormals), `e^(±0) = 1`.
   /// The same bits as ``exp(_:into:)`` on every instruction set.
   @inlinable @inline(__always) public static func exp<T: FloatElement>(_ x: T) -> T {

@@ -208,7 +208,7 @@ void bp_s_axpb(long n, float a, const float *x, float b, float *y);
 void bp_d_axpb(long n, double a, const double *x, double b, double *y);
 
 /// The exponential y[i] = e^x[i] (transcendental.c: Cody-Waite reduction by ln 2 and a Taylor
-/// polynomial; float32 computed in double and rounded once, within 1 ulp; float64 within 1 ulp),
+/// polynomial; float32 in float, float64 in double, each within 1 ulp),
 /// and `bp_s_exp1` / `bp_d_exp1`, the same operations on one value (the same bits on every
 /// instruction set).
 void bp_s_exp(long n, const float *x, float *y);
