@@ -39,16 +39,20 @@
 #define BP_LN2_HI 0x1.62e42feep-1
 #define BP_LN2_LO 0x1.a39ef35793c76p-33
 
-BP_INLINE uint64_t bp_double_bits(double x) {
-  uint64_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
-BP_INLINE double bp_double_from_bits(uint64_t u) {
-  double x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
+// bp_double_bits/bp_double_from_bits and bp_float_bits/bp_float_from_bits: a value's bits and back.
+#define BP_BIT_CASTS(T, U, NAME)                                \
+  BP_INLINE U bp_##NAME##_bits(T x) {                           \
+    U u;                                                        \
+    memcpy(&u, &x, sizeof u);                                   \
+    return u;                                                   \
+  }                                                             \
+  BP_INLINE T bp_##NAME##_from_bits(U u) {                      \
+    T x;                                                        \
+    memcpy(&x, &u, sizeof x);                                   \
+    return x;                                                   \
+  }
+BP_BIT_CASTS(double, uint64_t, double)
+BP_BIT_CASTS(float, uint32_t, float)
 
 // eʳ − 1 for the reduced r, Taylor to degree 13 (float64's).
 BP_INLINE double bp_expm1_reduced13(double r) {
@@ -73,17 +77,7 @@ BP_INLINE double bp_expm1_reduced13(double r) {
 // exp, tanh, log and log1p are within 1 ulp of the correctly rounded result for every one of the
 // 2³² inputs, sigmoid within 2 (Scripts/check_transcendental.sh --all-floats checks them).
 // NumPy's, Eigen's (TensorFlow's) and SLEEF's (PyTorch's) vectorized float32 functions are
-// float arithmetic too. Their helpers:
-BP_INLINE uint32_t bp_float_bits(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
-BP_INLINE float bp_float_from_bits(uint32_t u) {
-  float x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
+// float arithmetic too.
 
 // ln 2 split for float: BP_LN2F_HI has 9 significant bits (Cephes's 0.693359375, 355/512), so
 // k·BP_LN2F_HI is exact for |k| < 2¹⁵; BP_LN2F_LO = ln 2 − BP_LN2F_HI rounded to float.
@@ -97,6 +91,27 @@ BP_INLINE float bp_float_from_bits(uint32_t u) {
   const int64_t ki = (int64_t)(bp_double_bits(t_) - bp_double_bits(BP_EXP_SHIFT)); \
   const double r = ((x) - k * BP_LN2_HI) - k * BP_LN2_LO;
 
+// The float reduction for eˣ: k = round(x / ln 2) (1/ln 2 and the shifter 1.5·2²³) as the
+// integer ki, and r = rh − kl with rh = x − k·ln2_hi (exact) and kl = k·ln2_lo.
+#define BP_EXPF_REDUCE(x, ki, rh, kl)                                              \
+  const float t_ = (x) * 0x1.715476p0f + 0x1.8p23f;                                \
+  const float k_ = t_ - 0x1.8p23f;                                                 \
+  const int32_t ki = (int32_t)(bp_float_bits(t_) - bp_float_bits(0x1.8p23f));     \
+  const float rh = (x) - k_ * BP_LN2F_HI, kl = k_ * BP_LN2F_LO;
+
+// (eʳ − 1 − r) / r² by Taylor to degree 7 or 8 (`degree`, a constant at each use), by Horner:
+// 1/2! + r/3! + … + r^(degree−2)/degree!.
+BP_INLINE float bp_expm1f_tail(float r, int degree) {
+  _Pragma("clang fp contract(off)")
+  float q = 1.0f / 5040.0f;
+  if (degree == 8) q = (1.0f / 40320.0f) * r + q;
+  q = q * r + 1.0f / 720.0f;
+  q = q * r + 1.0f / 120.0f;
+  q = q * r + 1.0f / 24.0f;
+  q = q * r + 1.0f / 6.0f;
+  return q * r + 0.5f;
+}
+
 // float32, in float arithmetic (see the float32 functions' note above): the reduction with the
 // float split of ln 2, r's rounding error c = ((x − k·ln2_hi) − r) − k·ln2_lo (Fast2Sum) added
 // to the small part, eʳ − 1 by Taylor to degree 7 (truncation below 5.2e-9 relative), and 2ᵏ
@@ -106,18 +121,9 @@ BP_INLINE float bp_exp_s_core(float x) {
   _Pragma("clang fp contract(off)")
   x = x > 89.0f ? 89.0f : x;
   x = x < -104.0f ? -104.0f : x;
-  const float t = x * 0x1.715476p0f + 0x1.8p23f;  // 1/ln 2, and the shifter 1.5·2²³
-  const float k = t - 0x1.8p23f;
-  const int32_t ki = (int32_t)(bp_float_bits(t) - bp_float_bits(0x1.8p23f));
-  const float rh = x - k * BP_LN2F_HI, kl = k * BP_LN2F_LO;
+  BP_EXPF_REDUCE(x, ki, rh, kl)
   const float r = rh - kl, c = (rh - r) - kl;
-  float q = 1.0f / 5040.0f;
-  q = q * r + 1.0f / 720.0f;
-  q = q * r + 1.0f / 120.0f;
-  q = q * r + 1.0f / 24.0f;
-  q = q * r + 1.0f / 6.0f;
-  q = q * r + 0.5f;
-  const float p = r + ((r * r) * q + c);
+  const float p = r + ((r * r) * bp_expm1f_tail(r, 7) + c);
   const int32_t k1 = ki >> 1, k2 = ki - k1;
   const float s1 = bp_float_from_bits((uint32_t)(k2 + 127) << 23);
   const float s2 = bp_float_from_bits((uint32_t)(k1 + 127) << 23);
@@ -169,19 +175,10 @@ BP_INLINE float bp_tanh_s_core(float x) {
   p = p * z - 0x1.555552p-2f;
   const float small = a + a * (z * p);
   const float y = 2.0f * (a < 20.0f ? a : 20.0f);
-  const float t = y * 0x1.715476p0f + 0x1.8p23f;  // 1/ln 2, and the shifter 1.5·2²³
-  const float k = t - 0x1.8p23f;
-  const int32_t ki = (int32_t)(bp_float_bits(t) - bp_float_bits(0x1.8p23f));
-  const float r = (y - k * BP_LN2F_HI) - k * BP_LN2F_LO;
-  float q = 1.0f / 40320.0f;
-  q = q * r + 1.0f / 5040.0f;
-  q = q * r + 1.0f / 720.0f;
-  q = q * r + 1.0f / 120.0f;
-  q = q * r + 1.0f / 24.0f;
-  q = q * r + 1.0f / 6.0f;
-  q = q * r + 0.5f;
+  BP_EXPF_REDUCE(y, ki, rh, kl)
+  const float r = rh - kl;
   const float scale = bp_float_from_bits((uint32_t)(ki + 127) << 23);
-  const float e = scale * (r + (r * r) * q) + (scale - 1.0f);
+  const float e = scale * (r + (r * r) * bp_expm1f_tail(r, 8)) + (scale - 1.0f);
   const float result = a < 0.3f ? small : e / (e + 2.0f);
   return x != x ? x + x : __builtin_copysignf(result, x);
 }
