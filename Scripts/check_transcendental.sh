@@ -8,8 +8,9 @@
 # middle axis), and float64 exp's, log's and log1p's worst errors against x87 `expl`, `logl`
 # and `log1pl` (64-bit significand) over 2e7 values each are below 1 ulp, and float32 exp's,
 # tanh's, log's and log1p's are at most 1 ulp from the correctly rounded result, sigmoid's 2
-# (every 997th float; with --all-floats, all 2^32 of them: about four minutes). A thread split is a reversed piece order
-# here (pieces are independent; bp_parallel_for and bp_for_pieces are stubbed so).
+# (every 997th float; with --all-floats, all 2^32 of them: about six minutes). A thread split
+# is a reversed piece order here (pieces are independent; bp_parallel_for and bp_for_pieces are
+# stubbed so).
 # Seconds; x86-64 only (elsewhere it says so and passes).
 # Usage: Scripts/check_transcendental.sh [--all-floats]
 set -eu
@@ -104,7 +105,7 @@ int main(int argc, char **argv) {
   /* float32 exp, sigmoid, tanh, log and log1p against glibc's double functions rounded to float
      (the correctly rounded result but for a double rounding, vanishingly rare; sigmoid as
      1 / (1 + exp(-x)) in double): within 1 ulp (sigmoid 2), zeros of the right sign; every 997th
-     float, or with --all-floats every one (about four minutes). */
+     float, or with --all-floats every one (about six minutes). */
   const uint64_t stride = argc > 1 && strcmp(argv[1], "--all-floats") == 0 ? 1 : 997;
   const long B = 1 << 16;
   float *bx = malloc(B * 4), *by = malloc(B * 4);

@@ -200,7 +200,7 @@ BP_INLINE float bp_tanh_s_core(float x) {
 // bits, subnormal x scaled by 2²⁵), with R of degree 4, Lg1…Lg4 from FreeBSD's e_logf.c (Bruce
 // D. Evans: 0xaaaaaa.0p-24, 0xccce13.0p-25, 0x91e9ee.0p-25, 0xf89e26.0p-26, |error| < 2^−34.24)
 // and ln 2 split as BP_LN2F_HI/LO; within 1 ulp of the correctly rounded result for every float
-// (0.64% of the positive ones are 1 ulp off; log1p: 0.55%).
+// (0.64% of them are 1 ulp off; log1p: 0.37%).
 // log1p x: u = 1 + x, its k and m as above; when k = 0 (u in [√2/2, √2)) f = x itself, else
 // f = m − 1 and c = (the rounding error of 1 + x) / u (1 − (u − x) for k ≥ 2, x − (u − 1)
 // otherwise, both exact), added with k·ln2_lo: ln(1 + x) = ln u + c/u to first order.

@@ -11,8 +11,8 @@ extension Kernels {
   /// fdlibm's split of ln 2), `eˣ = 2ᵏ · (1 + (r + r²·Σ_{n=2…d} rⁿ⁻²/n!))`, with `d = 7` for
   /// `Float` (in `Float` arithmetic, a 9-bit split of ln 2 and `r`'s rounding error carried:
   /// within 1 ulp of the correctly rounded result for every `Float`) and `d = 13` for `Double`
-  /// (within 1 ulp). NaN gives NaN, `+∞` and large `x`
-  /// give `+∞`, `−∞` and very negative `x` give 0 (through the subnormals), `e^(±0) = 1`.
+  /// (within 1 ulp). NaN gives NaN, `+∞` and large `x` give `+∞`, `−∞` and very negative `x`
+  /// give 0 (through the subnormals), `e^(±0) = 1`.
   /// The same bits as ``exp(_:into:)`` on every instruction set.
   @inlinable @inline(__always) public static func exp<T: FloatElement>(_ x: T) -> T {
     if T.self == Float.self { return unsafeBitCast(bp_s_exp1(unsafeBitCast(x, to: Float.self)), to: T.self) }
@@ -45,8 +45,9 @@ extension Kernels {
   /// `ln x = k·ln 2 + f − (f²/2 − s·(f²/2 + R(s²)))` with fdlibm's minimax polynomial `R` and
   /// its split of ln 2 (transcendental.c). `Float`: in `Float` arithmetic with FreeBSD's
   /// degree-4 `R`, within 1 ulp of the correctly rounded result for every `Float` (subnormal `x`
-  /// scaled by 2²⁵ first); `Double`: within 1 ulp (subnormal `x` scaled by 2⁵⁴ first). `ln(±0) = −∞`, `ln` of a negative value or NaN is NaN,
-  /// `ln(+∞) = +∞`. The same bits as ``log(_:into:)`` on every instruction set.
+  /// scaled by 2²⁵ first); `Double`: within 1 ulp (subnormal `x` scaled by 2⁵⁴ first).
+  /// `ln(±0) = −∞`, `ln` of a negative value or NaN is NaN, `ln(+∞) = +∞`. The same bits as
+  /// ``log(_:into:)`` on every instruction set.
   @inlinable @inline(__always) public static func log<T: FloatElement>(_ x: T) -> T {
     if T.self == Float.self { return unsafeBitCast(bp_s_log1(unsafeBitCast(x, to: Float.self)), to: T.self) }
     if T.self == Double.self { return unsafeBitCast(bp_d_log1(unsafeBitCast(x, to: Double.self)), to: T.self) }
