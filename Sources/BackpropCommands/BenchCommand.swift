@@ -176,12 +176,6 @@ struct BenchCommand: ParsableCommand {
         try prepared.setFeed(1, to: Float(10))
         try prepared.run()
       },
-      // What `Session.run` pays for in its caller's code: the literal alone, built and
-      // destroyed (its tensors and arrays retained and released), without a run. Approximate:
-      // the array's generic deinitializer destroys it here, `Session.run` pops its pairs.
-      Workload(name: "regression feed literal alone (no run)") {
-        discard([x: xs[state.next()], y: ten])
-      },
     ]
   }
 
@@ -241,11 +235,6 @@ struct BenchCommand: ParsableCommand {
       },
     ]
   }
-}
-
-/// Takes `feeds` and drops them, out of the optimizer's sight (the feed literal's own cost).
-@inline(never) func discard(_ feeds: consuming Feeds) {
-  _ = consume feeds
 }
 
 /// Mutable state of the hand-written loops, kept in a class so the optimizer cannot drop the work.

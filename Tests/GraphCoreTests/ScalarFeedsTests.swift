@@ -166,6 +166,37 @@ import Testing
     #expect(throws: notOne("pair:0", "[2]")) { try wide.setFeed(0, to: Float(1)) }
   }
 
+  /// One or two numbers reach the run as their bytes (session 36): every dtype's bytes arrive
+  /// whole (a `Bool`'s one, an `Int32`'s four, a `Double`'s eight), on the run that builds the
+  /// plan and on later ones: made into arrays for plans without a scalar program (integers,
+  /// booleans), taken in the registers of the float plans' programs.
+  @Test func oneOrTwoNumbersOfEveryDtypeArriveWhole() throws {
+    let g = Graph()
+    let n = g.placeholder(.int32, shape: [], name: "n")
+    let flag = g.placeholder(.bool, shape: [1], name: "flag")
+    let d = g.placeholder(.float64, shape: [1], name: "d")
+    let e = g.placeholder(.float64, shape: [], name: "e")
+    let f = g.placeholder(.float32, shape: [1, 1], name: "f")
+    let (nAsFloat, notFlag, doubled) = try (cast(n, to: .float32), logicalNot(flag), f * 2)
+    let (product, quotient) = try (cast(n, to: .float64) * d, d / e)
+    let s = Session(graph: g), reference = Session(graph: g)
+    for i in 0..<4 {
+      let k = Int32(i * 1_000_003 - 2_000_000)  // negative and positive, beyond two bytes
+      let dv = 1 + Double(i) * 0x1p-50  // beyond a float32's precision
+      let fv = Float(i) + 0.375
+      let before = s.scalarRuns
+      #expect(try s.run(nAsFloat, feeding: [n: k]).isBitIdentical(to: NDArray(scalar: Float(k))))
+      #expect(try s.run(notFlag, feeding: [flag: i % 2 == 0]).isBitIdentical(to: NDArray([i % 2 != 0])))
+      #expect(try s.run(doubled, feeding: [f: fv]).isBitIdentical(to: NDArray([fv * 2], shape: [1, 1])))
+      let mixed = try s.run([product], feeding: [n: Double(k), d: dv])[0]
+      #expect(mixed.isBitIdentical(to: try reference.run(product, feeding: [n: NDArray(scalar: k), d: NDArray([dv])])))
+      #expect(mixed.scalars(as: Double.self) == [Double(k) * dv])
+      #expect(try s.run(quotient, feeding: [e: 3, d: dv]).scalars(as: Double.self) == [dv / 3])
+      // The float plans run their programs (from the second run on, fed in the registers).
+      #expect(s.scalarRuns == before + 2, "run \(i)")
+    }
+  }
+
   @Test func aHeldValueIsNotOverwrittenByTheNextNumber() throws {
     // A plan without a scalar program (a product of matrices): scalar feeds go to the frame,
     // into the fed array's own memory only while nothing else holds it.

@@ -9,7 +9,8 @@ import ArrayCore
 ///
 /// A literal of this type keeps the array of pairs the compiler builds for it, in the order
 /// written, and hashes nothing: the session binds each value by position among the fed tensors
-/// of its cached plan, reading the pairs in place. A tensor written twice, `[x: a, x: b]`, is a thrown
+/// of its cached plan, reading the pairs in place. One or two pairs are passed to the run as
+/// values (``lend(_:borrowing:lending:)``), so the caller's compiler drops the literal's array. A tensor written twice, `[x: a, x: b]`, is a thrown
 /// ``SessionError/unexpectedFeed(name:reason:)`` naming it when the run binds the feeds (the
 /// same literal typed as a `Dictionary` traps: "Dictionary literal contains duplicate keys").
 /// Dictionaries built in code are fed as they are: every `feeding:` API also takes a
@@ -45,6 +46,28 @@ public struct Feeds: ExpressibleByDictionaryLiteral, RandomAccessCollection, Sen
   /// storage's generic deinitializer (the runtime's per-element, per-tuple-member calls).
   @inlinable @inline(__always) mutating func destroyPairs() {
     while pairs.popLast() != nil {}
+  }
+
+  /// Lends the pairs of `feeds` to a run: one or two pairs as values, read where the caller
+  /// holds them (`borrowing(count, t0, v0, t1, v1)`, the second pair repeating the first when
+  /// there is one); more through their buffer (`lending`), which the run may write and which is
+  /// then destroyed. Inlined in the caller, the first form lets its compiler drop a literal's
+  /// array: nothing is stored in one, and nothing is destroyed by the array's generic code (see
+  /// ``Session``'s `runBorrowing`).
+  @inlinable @inline(__always) static func lend<R>(
+    _ feeds: consuming Feeds,
+    borrowing: (_ count: Int, Tensor, NDArray, Tensor, NDArray) throws -> R,
+    lending: (UnsafeMutableBufferPointer<(Tensor, NDArray)>) throws -> R
+  ) rethrows -> R {
+    let owned = consume feeds
+    switch owned.pairs.count {
+    case 1: return try borrowing(1, owned.pairs[0].0, owned.pairs[0].1, owned.pairs[0].0, owned.pairs[0].1)
+    case 2: return try borrowing(2, owned.pairs[0].0, owned.pairs[0].1, owned.pairs[1].0, owned.pairs[1].1)
+    default:
+      var all = owned
+      defer { all.destroyPairs() }
+      return try all.pairs.withUnsafeMutableBufferPointer { given in try lending(given) }
+    }
   }
 
   /// 0.
@@ -104,6 +127,32 @@ public struct ScalarFeeds<Scalar: Element>: ExpressibleByDictionaryLiteral, Send
           // A tuple is laid out as a struct of its elements in order: the last one ends the size.
           valueOffset: MemoryLayout<(Tensor, Scalar)>.size - MemoryLayout<Scalar>.size, dtype: Scalar.dtype))
     }
+  }
+
+  /// Lends the pairs of `feeds` to a run as ``Feeds/lend(_:borrowing:lending:)`` does: one or
+  /// two pairs as values, each number as its bytes in a `UInt64` (`borrowing(count, t0, s0,
+  /// t1, s1)`); more through ``ScalarPairs`` read in place.
+  @inlinable @inline(__always) static func lend<R>(
+    _ feeds: consuming ScalarFeeds,
+    borrowing: (_ count: Int, Tensor, UInt64, Tensor, UInt64) throws -> R,
+    lending: (ScalarPairs) throws -> R
+  ) rethrows -> R {
+    let owned = consume feeds
+    switch MemoryLayout<Scalar>.size <= MemoryLayout<UInt64>.size ? owned.pairs.count : 0 {
+    case 1: return try borrowing(1, owned.pairs[0].0, bits(owned.pairs[0].1), owned.pairs[0].0, 0)
+    case 2: return try borrowing(2, owned.pairs[0].0, bits(owned.pairs[0].1), owned.pairs[1].0, bits(owned.pairs[1].1))
+    default:
+      var all = owned
+      defer { all.destroyPairs() }
+      return try all.withPairs(lending)
+    }
+  }
+
+  /// The bytes of `scalar` at the start of a `UInt64` (the rest zero).
+  @inlinable @inline(__always) static func bits(_ scalar: Scalar) -> UInt64 {
+    var bits: UInt64 = 0
+    withUnsafeMutableBytes(of: &bits) { $0.storeBytes(of: scalar, as: Scalar.self) }
+    return bits
   }
 
   /// Destroys the pairs, last first, by code specialized for them (as ``Feeds`` does).

@@ -81,11 +81,11 @@ public final class Session: @unchecked Sendable {
   /// - Throws: ``SessionError`` for a missing or mismatched feed (naming the placeholder, the
   ///   expected and the given shape and dtype), a tensor fed twice, an uninitialized variable, a
   ///   tensor of another graph, or an operation that fails at run time.
-  @discardableResult @inlinable
+  @discardableResult @inlinable @inline(__always)
   public func run(_ fetches: [Tensor], feeding feeds: consuming Feeds = [:], targets: [Operation] = []) throws -> [NDArray] {
-    var owned = consume feeds  // (moved, not copied: see `runLending(_:_:_:)`)
-    defer { owned.destroyPairs() }
-    return try owned.pairs.withUnsafeMutableBufferPointer { given in try runLending(fetches, given, targets) }
+    try Feeds.lend(
+      feeds, borrowing: { count, t0, v0, t1, v1 in try runBorrowing(fetches, count, t0, v0, t1, v1, targets) },
+      lending: { given in try runLending(fetches, given, targets) })
   }
 
   /// Evaluates `fetches`, running `targets` too, with feeds built in code: a `[Tensor: NDArray]`
@@ -101,11 +101,11 @@ public final class Session: @unchecked Sendable {
 
   /// Evaluates one tensor, with `feeds` (a dictionary literal) supplying values for placeholders.
   /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
-  @inlinable
+  @inlinable @inline(__always)
   public func run(_ fetch: Tensor, feeding feeds: consuming Feeds = [:]) throws -> NDArray {
-    var owned = consume feeds
-    defer { owned.destroyPairs() }
-    return try owned.pairs.withUnsafeMutableBufferPointer { given in try runLending(fetch, given) }
+    try Feeds.lend(
+      feeds, borrowing: { count, t0, v0, t1, v1 in try runBorrowing(fetch, count, t0, v0, t1, v1) },
+      lending: { given in try runLending(fetch, given) })
   }
 
   /// Evaluates one tensor, with feeds built in code (a `[Tensor: NDArray]` dictionary or any
@@ -120,11 +120,11 @@ public final class Session: @unchecked Sendable {
   /// Runs one operation (a training step, an initializer) for its effects, with `feeds` (a
   /// dictionary literal) supplying values for placeholders.
   /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
-  @inlinable
+  @inlinable @inline(__always)
   public func run(_ target: Operation, feeding feeds: consuming Feeds = [:]) throws {
-    var owned = consume feeds
-    defer { owned.destroyPairs() }
-    try owned.pairs.withUnsafeMutableBufferPointer { given in try runLending(target, given) }
+    try Feeds.lend(
+      feeds, borrowing: { count, t0, v0, t1, v1 in try runBorrowing(target, count, t0, v0, t1, v1) },
+      lending: { given in try runLending(target, given) })
   }
 
   /// Runs one operation for its effects, with feeds built in code (a `[Tensor: NDArray]`
@@ -139,32 +139,32 @@ public final class Session: @unchecked Sendable {
   /// Evaluates `fetches`, running `targets` too, with `feeds` a dictionary literal of Swift
   /// scalars, `[x: xs[i], y: 10]` (``ScalarFeeds``: each fed placeholder has one element).
   /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
-  @discardableResult @inlinable
+  @discardableResult @inlinable @inline(__always)
   public func run<Scalar: Element>(
     _ fetches: [Tensor], feeding feeds: consuming ScalarFeeds<Scalar>, targets: [Operation] = []
   ) throws -> [NDArray] {
-    var owned = consume feeds
-    defer { owned.destroyPairs() }
-    return try owned.withPairs { pairs in try runScalars(fetches, pairs, targets) }
+    try ScalarFeeds.lend(
+      feeds, borrowing: { count, t0, s0, t1, s1 in try runBorrowing(fetches, count, t0, s0, t1, s1, Scalar.dtype, targets) },
+      lending: { pairs in try runScalars(fetches, pairs, targets) })
   }
 
   /// Evaluates one tensor, with `feeds` a dictionary literal of Swift scalars (``ScalarFeeds``).
   /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
-  @inlinable
+  @inlinable @inline(__always)
   public func run<Scalar: Element>(_ fetch: Tensor, feeding feeds: consuming ScalarFeeds<Scalar>) throws -> NDArray {
-    var owned = consume feeds
-    defer { owned.destroyPairs() }
-    return try owned.withPairs { pairs in try runScalars(fetch, pairs) }
+    try ScalarFeeds.lend(
+      feeds, borrowing: { count, t0, s0, t1, s1 in try runBorrowing(fetch, count, t0, s0, t1, s1, Scalar.dtype) },
+      lending: { pairs in try runScalars(fetch, pairs) })
   }
 
   /// Runs one operation (a training step) for its effects, with `feeds` a dictionary literal of
   /// Swift scalars, `[x: xs[i], y: 10]` (``ScalarFeeds``).
   /// - Throws: ``SessionError`` as ``run(_:feeding:targets:)-(_,Feeds,_)``.
-  @inlinable
+  @inlinable @inline(__always)
   public func run<Scalar: Element>(_ target: Operation, feeding feeds: consuming ScalarFeeds<Scalar>) throws {
-    var owned = consume feeds
-    defer { owned.destroyPairs() }
-    try owned.withPairs { pairs in try runScalars(target, pairs) }
+    try ScalarFeeds.lend(
+      feeds, borrowing: { count, t0, s0, t1, s1 in try runBorrowing(target, count, t0, s0, t1, s1, Scalar.dtype) },
+      lending: { pairs in try runScalars(target, pairs) })
   }
 
   /// The one path of every `run(_:feeding:)` overload: under the lock, find the plan and put
@@ -194,6 +194,120 @@ public final class Session: @unchecked Sendable {
   /// ``runLending(_:_:_:)`` for one target operation.
   @usableFromInline func runLending(_ target: Operation, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>) throws {
     try runMoving(EmptyCollection<Tensor>(), given, CollectionOfOne(target)) { _ in () }
+  }
+
+  /// ``runLending(_:_:_:)`` for one or two pairs passed as values (``Feeds/lend(_:borrowing:lending:)``;
+  /// `count` says how many, the second repeating the first for one).
+  @usableFromInline func runBorrowing(
+    _ fetches: [Tensor], _ count: Int, _ t0: Tensor, _ v0: NDArray, _ t1: Tensor, _ v1: NDArray, _ targets: [Operation]
+  ) throws -> [NDArray] {
+    try runReading(fetches, count, t0, v0, t1, v1, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
+  }
+
+  /// ``runBorrowing(_:_:_:_:_:_:_:)`` for one fetched tensor.
+  @usableFromInline func runBorrowing(_ fetch: Tensor, _ count: Int, _ t0: Tensor, _ v0: NDArray, _ t1: Tensor, _ v1: NDArray) throws -> NDArray {
+    try runReading(CollectionOfOne(fetch), count, t0, v0, t1, v1, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
+  }
+
+  /// ``runBorrowing(_:_:_:_:_:_:_:)`` for one target operation.
+  @usableFromInline func runBorrowing(_ target: Operation, _ count: Int, _ t0: Tensor, _ v0: NDArray, _ t1: Tensor, _ v1: NDArray) throws {
+    try runReading(EmptyCollection<Tensor>(), count, t0, v0, t1, v1, CollectionOfOne(target)) { _ in () }
+  }
+
+  /// ``runScalars(_:_:_:)`` for one or two pairs passed as values
+  /// (``ScalarFeeds/lend(_:borrowing:lending:)``: each number's bytes in a `UInt64`, of `dtype`).
+  @usableFromInline func runBorrowing(
+    _ fetches: [Tensor], _ count: Int, _ t0: Tensor, _ s0: UInt64, _ t1: Tensor, _ s1: UInt64, _ dtype: DType,
+    _ targets: [Operation]
+  ) throws -> [NDArray] {
+    try withBitCopies(count, t0, s0, t1, s1) { base, stride, valueOffset in
+      let pairs = ScalarPairs(base: base, count: count, stride: stride, valueOffset: valueOffset, dtype: dtype)
+      return try runScalarPairs(fetches, pairs, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
+    }
+  }
+
+  /// ``runBorrowing(_:_:_:_:_:_:_:_:)`` for one fetched tensor.
+  @usableFromInline func runBorrowing(
+    _ fetch: Tensor, _ count: Int, _ t0: Tensor, _ s0: UInt64, _ t1: Tensor, _ s1: UInt64, _ dtype: DType
+  ) throws -> NDArray {
+    try withBitCopies(count, t0, s0, t1, s1) { base, stride, valueOffset in
+      let pairs = ScalarPairs(base: base, count: count, stride: stride, valueOffset: valueOffset, dtype: dtype)
+      return try runScalarPairs(CollectionOfOne(fetch), pairs, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
+    }
+  }
+
+  /// ``runBorrowing(_:_:_:_:_:_:_:_:)`` for one target operation.
+  @usableFromInline func runBorrowing(
+    _ target: Operation, _ count: Int, _ t0: Tensor, _ s0: UInt64, _ t1: Tensor, _ s1: UInt64, _ dtype: DType
+  ) throws {
+    try withBitCopies(count, t0, s0, t1, s1) { base, stride, valueOffset in
+      let pairs = ScalarPairs(base: base, count: count, stride: stride, valueOffset: valueOffset, dtype: dtype)
+      try runScalarPairs(EmptyCollection<Tensor>(), pairs, CollectionOfOne(target)) { _ in () }
+    }
+  }
+
+  /// Calls `body` with a buffer of `count` (tensor, value) pairs laid out as tuples: bit copies
+  /// of the caller's values, which it holds for the call. They are read and never destroyed (no
+  /// reference counting); `body` gets the base address, the pairs' stride and the value's
+  /// offset in a pair.
+  @inline(__always) private func withBitCopies<Value, R>(
+    _ count: Int, _ t0: Tensor, _ v0: Value, _ t1: Tensor, _ v1: Value,
+    _ body: (UnsafeMutableRawPointer, _ stride: Int, _ valueOffset: Int) throws -> R
+  ) rethrows -> R {
+    try withUnsafeTemporaryAllocation(of: (Tensor, Value).self, capacity: 2) { pairs in
+      let base = UnsafeMutableRawPointer(pairs.baseAddress!)
+      let stride = MemoryLayout<(Tensor, Value)>.stride
+      // A tuple is laid out as a struct of its elements in order: the last one ends the size.
+      let valueOffset = MemoryLayout<(Tensor, Value)>.size - MemoryLayout<Value>.size
+      storeBits(of: t0, at: base)
+      storeBits(of: v0, at: base + valueOffset)
+      storeBits(of: t1, at: base + stride)
+      storeBits(of: v1, at: base + stride + valueOffset)
+      return try body(base, stride, valueOffset)
+    }
+  }
+
+  /// One or two borrowed pairs: read in place by a recent plan whose scalar program's
+  /// registers take them (no copy, no reference counting); otherwise copied into a buffer the
+  /// run owns and moved into the plan as ``runLending(_:_:_:)`` moves them.
+  @inline(__always) private func runReading<F: Collection<Tensor>, T: Collection<Operation>, R>(
+    _ fetches: F, _ count: Int, _ t0: Tensor, _ v0: NDArray, _ t1: Tensor, _ v1: NDArray, _ targets: T,
+    _ results: (Plan) -> R
+  ) throws -> R {
+    try withBitCopies(count, t0, v0, t1, v1) { base, _, _ in
+      let read = UnsafeMutableBufferPointer(start: base.assumingMemoryBound(to: (Tensor, NDArray).self), count: count)
+      let ran: R? = try lock.withLock {
+        guard let bound = bindInRegisters(fetches, read, targets) else { return nil }
+        return try bound._withUnsafeGuaranteedRef { plan in
+          guard try executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) else { return nil }
+          readFeedRuns &+= 1
+          return results(plan)
+        }
+      }
+      if let ran { return ran }
+      return try withUnsafeTemporaryAllocation(of: (Tensor, NDArray).self, capacity: count) { owned in
+        _ = owned.initialize(fromContentsOf: read)  // copies, which the frame's slots may hold
+        defer { owned.deinitialize() }
+        return try runMoving(fetches, owned, targets, results)
+      }
+    }
+  }
+
+  /// A recent plan for these fetches and targets, with as many feeds, whose scalar program's
+  /// registers have taken the values of `given`, read in place (`nil`: none). The caller holds
+  /// the lock.
+  @inline(__always) private func bindInRegisters<F: Collection<Tensor>, T: Collection<Operation>>(
+    _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ targets: T
+  ) -> Unmanaged<Plan>? {
+    guard usesScalarPrograms && !options.checkNumerics else { return nil }
+    for i in 0..<recent.count where sameRun(recent.entries + i, fetches, given.count, targets) {
+      let bound = recent.entries[i].plan._withUnsafeGuaranteedRef { plan in
+        guard let registers = plan.scalarHandle?.registers else { return false }
+        return plan.bindScalarFeeds(given, into: registers, graph: graph)
+      }
+      if bound { return recent.moveForward(i) }
+    }
+    return nil
   }
 
   /// The lent pairs' values moved into the plan (its scalar program's registers, or its
@@ -483,6 +597,10 @@ public final class Session: @unchecked Sendable {
   /// How many runs moved their feeds' values in and out of the plan's slots (feeds the run
   /// owned; for tests that must know it happened).
   @exclusivity(unchecked) var movedFeedRuns = 0
+
+  /// How many runs read one or two fed arrays where the caller holds them, into a scalar
+  /// program's registers (``Feeds/lend(_:borrowing:lending:)``; for tests).
+  @exclusivity(unchecked) var readFeedRuns = 0
 
   /// Executes the plan's steps one by one through the primitives' kernels, checking each
   /// output for NaN and infinity when `check`.
@@ -1173,4 +1291,10 @@ func isFinite(_ a: NDArray) -> Bool {
   case .float64: a.withUnsafeBufferPointer(as: Double.self) { $0.allSatisfy(\.isFinite) }
   default: true
   }
+}
+
+/// Copies the bits of `value`, which the caller holds, to `address`: a copy that is read and
+/// never destroyed (no reference counting).
+@inline(__always) private func storeBits<T>(of value: borrowing T, at address: UnsafeMutableRawPointer) {
+  withUnsafePointer(to: value) { address.copyMemory(from: $0, byteCount: MemoryLayout<T>.size) }
 }
