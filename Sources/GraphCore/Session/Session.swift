@@ -220,9 +220,8 @@ public final class Session: @unchecked Sendable {
     _ fetches: [Tensor], _ count: Int, _ t0: Tensor, _ s0: UInt64, _ t1: Tensor, _ s1: UInt64, _ dtype: DType,
     _ targets: [Operation]
   ) throws -> [NDArray] {
-    try withBitCopies(count, t0, s0, t1, s1) { base, stride, valueOffset in
-      let pairs = ScalarPairs(base: base, count: count, stride: stride, valueOffset: valueOffset, dtype: dtype)
-      return try runScalarPairs(fetches, pairs, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
+    try withBitCopies(count, t0, s0, t1, s1, dtype) { pairs in
+      try runScalarPairs(fetches, pairs, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
     }
   }
 
@@ -230,9 +229,8 @@ public final class Session: @unchecked Sendable {
   @usableFromInline func runBorrowing(
     _ fetch: Tensor, _ count: Int, _ t0: Tensor, _ s0: UInt64, _ t1: Tensor, _ s1: UInt64, _ dtype: DType
   ) throws -> NDArray {
-    try withBitCopies(count, t0, s0, t1, s1) { base, stride, valueOffset in
-      let pairs = ScalarPairs(base: base, count: count, stride: stride, valueOffset: valueOffset, dtype: dtype)
-      return try runScalarPairs(CollectionOfOne(fetch), pairs, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
+    try withBitCopies(count, t0, s0, t1, s1, dtype) { pairs in
+      try runScalarPairs(CollectionOfOne(fetch), pairs, EmptyCollection<Operation>()) { plan in plan.frame[plan.fetchSlots[0]] }
     }
   }
 
@@ -240,31 +238,46 @@ public final class Session: @unchecked Sendable {
   @usableFromInline func runBorrowing(
     _ target: Operation, _ count: Int, _ t0: Tensor, _ s0: UInt64, _ t1: Tensor, _ s1: UInt64, _ dtype: DType
   ) throws {
-    try withBitCopies(count, t0, s0, t1, s1) { base, stride, valueOffset in
-      let pairs = ScalarPairs(base: base, count: count, stride: stride, valueOffset: valueOffset, dtype: dtype)
+    try withBitCopies(count, t0, s0, t1, s1, dtype) { pairs in
       try runScalarPairs(EmptyCollection<Tensor>(), pairs, CollectionOfOne(target)) { _ in () }
     }
   }
 
-  /// Calls `body` with a buffer of `count` (tensor, value) pairs laid out as tuples: bit copies
-  /// of the caller's values, which it holds for the call. They are read and never destroyed (no
-  /// reference counting); `body` gets the base address, the pairs' stride and the value's
-  /// offset in a pair.
+  /// Calls `body` with the first `count` of two (tensor, value) pairs in a buffer on the stack:
+  /// bit copies of the caller's values, which it holds for the call, read and never destroyed
+  /// (no reference counting).
   @inline(__always) private func withBitCopies<Value, R>(
     _ count: Int, _ t0: Tensor, _ v0: Value, _ t1: Tensor, _ v1: Value,
-    _ body: (UnsafeMutableRawPointer, _ stride: Int, _ valueOffset: Int) throws -> R
+    _ body: (UnsafeMutableBufferPointer<(Tensor, Value)>) throws -> R
   ) rethrows -> R {
     try withUnsafeTemporaryAllocation(of: (Tensor, Value).self, capacity: 2) { pairs in
       let base = UnsafeMutableRawPointer(pairs.baseAddress!)
       let stride = MemoryLayout<(Tensor, Value)>.stride
-      // A tuple is laid out as a struct of its elements in order: the last one ends the size.
-      let valueOffset = MemoryLayout<(Tensor, Value)>.size - MemoryLayout<Value>.size
       storeBits(of: t0, at: base)
-      storeBits(of: v0, at: base + valueOffset)
+      storeBits(of: v0, at: base + Self.valueOffset(Value.self))
       storeBits(of: t1, at: base + stride)
-      storeBits(of: v1, at: base + stride + valueOffset)
-      return try body(base, stride, valueOffset)
+      storeBits(of: v1, at: base + stride + Self.valueOffset(Value.self))
+      return try body(UnsafeMutableBufferPointer(rebasing: pairs[..<count]))
     }
+  }
+
+  /// ``withBitCopies(_:_:_:_:_:_:)`` for numbers, as ``ScalarPairs`` of `dtype` (each number's
+  /// bytes at the start of its `UInt64`).
+  @inline(__always) private func withBitCopies<R>(
+    _ count: Int, _ t0: Tensor, _ s0: UInt64, _ t1: Tensor, _ s1: UInt64, _ dtype: DType, _ body: (ScalarPairs) throws -> R
+  ) rethrows -> R {
+    try withBitCopies(count, t0, s0, t1, s1) { pairs in
+      try body(
+        ScalarPairs(
+          base: UnsafeRawPointer(pairs.baseAddress), count: count, stride: MemoryLayout<(Tensor, UInt64)>.stride,
+          valueOffset: Self.valueOffset(UInt64.self), dtype: dtype))
+    }
+  }
+
+  /// Where the value of a `(Tensor, Value)` pair starts: a tuple is laid out as a struct of its
+  /// elements in order, so the last one ends the size.
+  @inline(__always) private static func valueOffset<Value>(_: Value.Type) -> Int {
+    MemoryLayout<(Tensor, Value)>.size - MemoryLayout<Value>.size
   }
 
   /// One or two borrowed pairs: read in place by a recent plan whose scalar program's
@@ -274,16 +287,13 @@ public final class Session: @unchecked Sendable {
     _ fetches: F, _ count: Int, _ t0: Tensor, _ v0: NDArray, _ t1: Tensor, _ v1: NDArray, _ targets: T,
     _ results: (Plan) -> R
   ) throws -> R {
-    try withBitCopies(count, t0, v0, t1, v1) { base, _, _ in
-      let read = UnsafeMutableBufferPointer(start: base.assumingMemoryBound(to: (Tensor, NDArray).self), count: count)
-      let ran: R? = try lock.withLock {
-        guard let bound = bindInRegisters(fetches, read, targets) else { return nil }
-        return try bound._withUnsafeGuaranteedRef { plan in
-          guard try executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) else { return nil }
+    try withBitCopies(count, t0, v0, t1, v1) { read in
+      let ran = try runInRegisters(
+        fetches, count, targets, binding: { plan, registers in plan.bindScalarFeeds(read, into: registers, graph: graph) },
+        { plan in
           readFeedRuns &+= 1
           return results(plan)
-        }
-      }
+        })
       if let ran { return ran }
       return try withUnsafeTemporaryAllocation(of: (Tensor, NDArray).self, capacity: count) { owned in
         _ = owned.initialize(fromContentsOf: read)  // copies, which the frame's slots may hold
@@ -293,21 +303,29 @@ public final class Session: @unchecked Sendable {
     }
   }
 
-  /// A recent plan for these fetches and targets, with as many feeds, whose scalar program's
-  /// registers have taken the values of `given`, read in place (`nil`: none). The caller holds
-  /// the lock.
-  @inline(__always) private func bindInRegisters<F: Collection<Tensor>, T: Collection<Operation>>(
-    _ fetches: F, _ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, _ targets: T
-  ) -> Unmanaged<Plan>? {
-    guard usesScalarPrograms && !options.checkNumerics else { return nil }
-    for i in 0..<recent.count where sameRun(recent.entries + i, fetches, given.count, targets) {
-      let bound = recent.entries[i].plan._withUnsafeGuaranteedRef { plan in
-        guard let registers = plan.scalarHandle?.registers else { return false }
-        return plan.bindScalarFeeds(given, into: registers, graph: graph)
+  /// Under the lock, runs the scalar program of a recent plan for these fetches and targets,
+  /// with as many feeds, whose registers `binds` has filled (the plan's program has run, so
+  /// they exist); `nil`, having run nothing, when no plan takes the feeds or its program cannot
+  /// run (the caller then takes a path that builds, binds, checks and reports in full).
+  @inline(__always) private func runInRegisters<F: Collection<Tensor>, T: Collection<Operation>, R>(
+    _ fetches: F, _ feedCount: Int, _ targets: T, binding binds: (Plan, UnsafeMutableRawPointer) -> Bool,
+    _ results: (Plan) -> R
+  ) throws -> R? {
+    try lock.withLock {
+      guard usesScalarPrograms && !options.checkNumerics else { return nil }
+      for i in 0..<recent.count where sameRun(recent.entries + i, fetches, feedCount, targets) {
+        let bound = recent.entries[i].plan._withUnsafeGuaranteedRef { plan in
+          guard let registers = plan.scalarHandle?.registers else { return false }
+          return binds(plan, registers)
+        }
+        if bound {
+          return try recent.moveForward(i)._withUnsafeGuaranteedRef { plan in
+            try executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) ? results(plan) : nil
+          }
+        }
       }
-      if bound { return recent.moveForward(i) }
+      return nil
     }
-    return nil
   }
 
   /// The lent pairs' values moved into the plan (its scalar program's registers, or its
@@ -356,32 +374,13 @@ public final class Session: @unchecked Sendable {
   @inline(__always) private func runScalarPairs<F: Collection<Tensor>, T: Collection<Operation>, R>(
     _ fetches: F, _ pairs: ScalarPairs, _ targets: T, _ results: (Plan) -> R
   ) throws -> R {
-    let ran: R? = try lock.withLock {
-      guard let bound = bindScalars(fetches, pairs, targets) else { return nil }
-      return try bound._withUnsafeGuaranteedRef { plan in
-        try executeScalar(plan.scalarHandle.unsafelyUnwrapped, of: plan) ? results(plan) : nil
-      }
-    }
+    let ran = try runInRegisters(
+      fetches, pairs.count, targets, binding: { plan, registers in plan.bindScalars(pairs, into: registers, graph: graph) },
+      results)
     if let ran { return ran }
     var feeds = try arrays(for: pairs)
     defer { feeds.destroyPairs() }
     return try feeds.pairs.withUnsafeMutableBufferPointer { given in try runMoving(fetches, given, targets, results) }
-  }
-
-  /// A recent plan for these fetches and targets, with as many feeds, whose scalar program's
-  /// registers have taken the scalars of `pairs` (`nil`: none). The caller holds the lock.
-  @inline(__always) private func bindScalars<F: Collection<Tensor>, T: Collection<Operation>>(
-    _ fetches: F, _ pairs: ScalarPairs, _ targets: T
-  ) -> Unmanaged<Plan>? {
-    guard usesScalarPrograms && !options.checkNumerics else { return nil }
-    for i in 0..<recent.count where sameRun(recent.entries + i, fetches, pairs.count, targets) {
-      let bound = recent.entries[i].plan._withUnsafeGuaranteedRef { plan in
-        guard let registers = plan.scalarHandle?.registers else { return false }
-        return plan.bindScalars(pairs, into: registers, graph: graph)
-      }
-      if bound { return recent.moveForward(i) }
-    }
-    return nil
   }
 
   /// The scalars of `pairs` as ``Feeds``: each an array of its tensor's dtype and static shape.
