@@ -10,7 +10,8 @@ import ArrayCore
 /// A literal of this type keeps the array of pairs the compiler builds for it, in the order
 /// written, and hashes nothing: the session binds each value by position among the fed tensors
 /// of its cached plan, reading the pairs in place. One or two pairs are passed to the run as
-/// values (``lend(_:borrowing:lending:)``), so the caller's compiler drops the literal's array. A tensor written twice, `[x: a, x: b]`, is a thrown
+/// values (``lend(_:borrowing:lending:)``), so the caller's compiler drops the literal's array.
+/// A tensor written twice, `[x: a, x: b]`, is a thrown
 /// ``SessionError/unexpectedFeed(name:reason:)`` naming it when the run binds the feeds (the
 /// same literal typed as a `Dictionary` traps: "Dictionary literal contains duplicate keys").
 /// Dictionaries built in code are fed as they are: every `feeding:` API also takes a

@@ -167,10 +167,11 @@ public final class Session: @unchecked Sendable {
       lending: { pairs in try runScalars(target, pairs) })
   }
 
-  /// The one path of every `run(_:feeding:)` overload: under the lock, find the plan and put
-  /// the fed values in its slots, or its scalar program's registers (``bind(_:_:_:)``: by
-  /// position, no hashing), check them, ``execute(_:)`` the plan, read the results, and take
-  /// the fed values out of the slots again.
+  /// The path of every `run(_:feeding:)` overload given three or more pairs, and of one or two
+  /// that a recent plan's registers do not take (``runBorrowing(_:_:_:_:_:_:_:)``): under the
+  /// lock, find the plan and put the fed values in its slots, or its scalar program's registers
+  /// (``bind(_:_:_:)``: by position, no hashing), check them, ``execute(_:)`` the plan, read the
+  /// results, and take the fed values out of the slots again.
   ///
   /// The overloads are `@inlinable` and take their ``Feeds`` as `consuming`, and lend this
   /// function the pairs' buffer (`withUnsafeMutableBufferPointer`), not the array: a literal
