@@ -163,7 +163,8 @@ static void NAME(run_part)(void *context, int index, int count) {
 // and multiplies its own rows of A.
 typedef struct {
   UKR_FN ukr;
-  long m, nc, kc, rsa, csa, rsb, csb, ldc, rows;  // `rows`: a piece's rows, a multiple of MR
+  long m, nc, kc, rsa, csa, rsb, csb, ldc;
+  long panels, pieces, rows;  // piece i: panels [panels·i/pieces, panels·(i+1)/pieces); rows: a piece's most
   const T *a, *b, *bbuf;                // a, b: op(A) and op(B) at the block's depth and columns
   T *c;                                 // c: C at the block's first column
   int accumulate;
@@ -172,7 +173,8 @@ typedef struct {
 static void NAME(shared_piece)(void *context, int index, int count) {
   (void)count;
   NAME(shared_job) *j = context;
-  const long m0 = index * j->rows, m1 = m0 + j->rows < j->m ? m0 + j->rows : j->m;
+  const long m0 = j->panels * index / j->pieces * MR, end = j->panels * (index + 1) / j->pieces * MR;
+  const long m1 = end < j->m ? end : j->m;
   if (m0 >= m1) return;
   T *abuf = bp_scratch(1, sizeof(T) * (size_t)j->kc * (size_t)j->rows);  // rows <= MC
   if (!abuf) {  // out of memory for packing: the block unblocked
@@ -211,13 +213,16 @@ static int NAME(shared)(UKR_FN ukr, int threads, int large, long m, long n, long
   const long kcmax = k < KC ? k : KC, ncmax = n < NC ? n : NC;
   T *bbuf = bp_scratch(0, sizeof(T) * (size_t)kcmax * (size_t)((ncmax + NR - 1) / NR * NR));
   if (!bbuf) return 0;
-  // Two (large: four) pieces per thread (a late worker's share is taken by the others), each at
-  // most MC rows.
-  const long panels = (m + MR - 1) / MR, per_thread = large ? 4 : 2;
-  long per_piece = (panels + per_thread * threads - 1) / (per_thread * threads);
-  if (per_piece * MR > MC) per_piece = MC / MR;
-  if (per_piece < 1) per_piece = 1;
-  const long rows = per_piece * MR, pieces = (m + rows - 1) / rows;
+  // Two (large: four) pieces per thread (a late worker's share is taken by the others), or more
+  // to keep each at most MC rows; as many per thread, of whole panels as equal as they can be.
+  // (Pieces of a fixed size left the last one short: 43 panels in pieces of 6 gave one thread
+  // 24 panels and the other 19, 0.89 of the work each could have done.)
+  const long panels = (m + MR - 1) / MR, per_thread = large ? 4 : 2, most = MC / MR > 0 ? MC / MR : 1;
+  long pieces = per_thread * threads;
+  if (pieces < (panels + most - 1) / most) pieces = (panels + most - 1) / most;
+  pieces = (pieces + threads - 1) / threads * threads;
+  if (pieces > panels) pieces = panels;
+  const long rows = (panels + pieces - 1) / pieces * MR;
   for (long jc = 0; jc < n; jc += NC) {
     const long nc = n - jc < NC ? n - jc : NC;
     for (long pc = 0; pc < k; pc += KC) {
@@ -229,8 +234,8 @@ static int NAME(shared)(UKR_FN ukr, int threads, int large, long m, long n, long
       } else {
         NAME(pack_b)(kc, nc, b + pc * rsb + jc * csb, rsb, csb, bbuf);
       }
-      NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, rsb, csb, ldc, rows, a + pc * csa, b + pc * rsb + jc * csb,
-                              bbuf, c + jc, !(overwrite && pc == 0)};
+      NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, rsb, csb, ldc, panels, pieces, rows, a + pc * csa,
+                              b + pc * rsb + jc * csb, bbuf, c + jc, !(overwrite && pc == 0)};
       bp_parallel_for((int)pieces, NAME(shared_piece), &job);
     }
   }
