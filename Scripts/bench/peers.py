@@ -533,14 +533,19 @@ def digits_section(res, records):
     return lines + [""] + target_table(targets) + [""] + errors_note(records)
 
 
-def gemm_target(workload, path, against, ratio):
+def gemm_target(workload, path, against, ours, theirs):
     """Issue 13's target row for a matrix product: >= 0.9 of `against` at 64 and 128, >= 0.95
-    from 256 to 2048 (the square products); no slower than it for the training shapes."""
+    from 256 to 2048 (the square products); no slower than it for the training shapes. The state
+    is the medians' ratio; the ratio of the fastest repetitions is shown beside it, as the
+    notebook steps show their minima: on a shared machine a slow spell in one system's runs moves
+    the medians' ratio far more than it moves the best runs'."""
+    ratio, best = ours["median"] / theirs["median"], ours["max"] / theirs["max"]
+    measured = f"{ratio:.2f} (fastest runs: {best:.2f})"
     m = re.fullmatch(r"[sd]gemm (\d+)x\1x\1", workload)
     if m:
         goal = 0.9 if int(m.group(1)) <= 128 else 0.95
-        return (f"{workload}{path} (issue 13): >= {goal:.2f} of {against}", f"{ratio:.2f}", ratio >= goal)
-    return (f"{workload}{path} (issue 13): no slower than {against}", f"{ratio:.2f}", ratio >= 1.0)
+        return (f"{workload}{path} (issue 13): >= {goal:.2f} of {against}", measured, ratio >= goal)
+    return (f"{workload}{path} (issue 13): no slower than {against}", measured, ratio >= 1.0)
 
 
 def kernels_section(res, records):
@@ -563,11 +568,11 @@ def kernels_section(res, records):
         lines.append(f"| {ours_name} | {np_name} | {b['unit']} | {fmt_num(b['median'])} ({fmt_num(b['min'])}-{fmt_num(b['max'])}) "
                      f"| {fmt_num(n['median'])} ({fmt_num(n['min'])}-{fmt_num(n['max'])}) | {ratio:.2f} |")
         if re.fullmatch(r"[sd]gemm (\d+)x\1x\1", ours_name):
-            targets.append(gemm_target(ours_name, "", "OpenBLAS", ratio))
+            targets.append(gemm_target(ours_name, "", "OpenBLAS", b, n))
         if ours_name.startswith("a*x+b graph"):
             targets.append((f"{ours_name} (what the graph runs): >= 80% of NumPy's GB/s", f"{ratio:.2f}", ratio >= 0.8))
         if " by " in ours_name:
-            targets.append(gemm_target(ours_name, "", "NumPy", ratio))
+            targets.append(gemm_target(ours_name, "", "NumPy", b, n))
     paths = kernel_paths()
     gemm_rows = [w for w, _ in PAIRS if "gemm" in w]
     haswell_rows = [w for w in gemm_rows if (w, HASWELL_SYSTEM) in res and (w, "Backprop avx2") in res]
@@ -583,7 +588,7 @@ def kernels_section(res, records):
             ratio = b["median"] / n["median"]
             lines.append(f"| {w} | {fmt_num(b['median'])} ({fmt_num(b['min'])}-{fmt_num(b['max'])}) "
                          f"| {fmt_num(n['median'])} ({fmt_num(n['min'])}-{fmt_num(n['max'])}) | {ratio:.2f} |")
-            targets.append(gemm_target(w, ", AVX2 path", "OpenBLAS Haswell", ratio))
+            targets.append(gemm_target(w, ", AVX2 path", "OpenBLAS Haswell", b, n))
     if len(paths) > 1 and any((w, f"Backprop {p}") in res for w in gemm_rows for p in paths[1:]):
         lines += ["", "Every path this CPU has (`BACKPROP_ISA=...`, same run, GFLOP/s medians; ratio: the best "
                   "path's / NumPy's, then each other path's / NumPy's):", "",
