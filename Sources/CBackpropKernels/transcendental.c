@@ -329,8 +329,8 @@ DEFINE_SOFTPLUS(double, d, __builtin_fabs)
 
 // From this many elements a map is split over the threads, in pieces of MAP_PIECE elements
 // (each element is computed alone, so the split changes no bit).
-#define MAP_THREAD_ELEMENTS (64.0 * 1024.0)
-#define MAP_PIECE 4096
+#define MAP_THREAD_ELEMENTS ((double)BP_MAP_THREAD_ELEMENTS)
+#define MAP_PIECE BP_MAP_PIECE
 
 typedef void (*bp_map_fn)(long n, const void *x, const void *z, void *y);
 typedef struct {
@@ -356,6 +356,27 @@ static void bp_map_split(long n, long size, bp_map_fn fn, const void *x, const v
   }
   bp_map_job job = {fn, size, x, z, y};
   bp_for_pieces(1, n, MAP_PIECE, (double)n, MAP_THREAD_ELEMENTS, bp_map_part, &job);
+}
+
+typedef struct {
+  bp_range_fn fn;
+  void *context;
+} bp_range_job;
+
+static void bp_range_part(void *context, long o, long l0, long lanes) {
+  (void)o;
+  const bp_range_job *j = context;
+  j->fn(j->context, l0, lanes);
+}
+
+void bp_split_range(long n, bp_range_fn fn, void *context) {
+  if (n <= 0) return;
+  if ((double)n < MAP_THREAD_ELEMENTS) {
+    fn(context, 0, n);
+    return;
+  }
+  bp_range_job job = {fn, context};
+  bp_for_pieces(1, n, MAP_PIECE, (double)n, MAP_THREAD_ELEMENTS, bp_range_part, &job);
 }
 
 #define DEFINE_MAP(T, P, NAME, CORE)                                                   \

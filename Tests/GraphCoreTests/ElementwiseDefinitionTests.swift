@@ -1,3 +1,4 @@
+import ArrayCore
 import Foundation
 @testable import GraphCore
 import Testing
@@ -48,6 +49,35 @@ import Testing
       var v = NDArray(values)
       try f.update(&v, with: NDArray([0.5]))
       #expect(v.scalars(as: Double.self) == values.map { f($0, 0.5) }, "\(f.typeName) in place")
+    }
+  }
+
+  /// Arrays from 65,536 elements are mapped over the kernel threads, in pieces of 4,096
+  /// (`Kernels.concurrentMap`): every element is still the definition's value, on 1, 2 and 3
+  /// threads (100,003 elements: the last piece short). Float64 `tanh` too, against Foundation's.
+  @Test(arguments: [DType.float32, .float64])
+  func largeArraysAreMappedOverTheThreadsToTheDefinition(dtype: DType) throws {
+    let n = 100_003
+    let values = (0..<n).map { Double($0 % 2001) / 250 - 4 }  // -4 ... 4, in steps of 1/250
+    let x = NDArray(converting: values, shape: [n], dtype: dtype)
+    let inputs = x.doubles  // rounded to the dtype
+    let unaries: [any UnaryFunction] = [Negate(), Square(), Abs(), Sin(), Atan(), Relu(), Elu(), ErrorFunction(), Sign()]
+    defer { KernelSettings.setMatmulThreads(nil) }
+    for threads in [1, 2, 3] {
+      KernelSettings.setMatmulThreads(threads)
+      for f in unaries {
+        var out = NDArray()
+        try f.evaluate(x, into: &out)
+        let expected = inputs.map { dtype == .float32 ? Double(f.apply(Float($0))) : f.apply($0) }
+        let differing = zip(out.doubles, expected).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(out.shape == [n] && differing == 0, "\(f.typeName) \(dtype) on \(threads) threads: \(differing) of \(n) differ")
+      }
+      if dtype == .float64 {
+        var out = NDArray()
+        try Kernels.tanh(x, into: &out)
+        let differing = zip(out.doubles, inputs.map(Foundation.tanh)).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(differing == 0, "float64 tanh on \(threads) threads: \(differing) of \(n) differ from Foundation's")
+      }
     }
   }
 }

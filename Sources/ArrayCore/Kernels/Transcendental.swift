@@ -138,11 +138,11 @@ extension Kernels {
   }
 
   /// `out[i] = tanh x[i]`: float32 vectorized (the bits of `tanh(_:)` on one value), float64 the
-  /// system's `tanh` per element.
+  /// system's `tanh` per element (split over the kernel threads for large arrays).
   /// - Throws: ``ShapeError`` when `x` is not a float array.
   public static func tanh(_ x: NDArray, into out: inout NDArray) throws(ShapeError) {
     if x.dtype == .float64 {
-      Kernels.map(x, Double.self, Double.self, into: &out) { Double.tanh($0) }
+      Kernels.concurrentMap(x, into: &out, DoubleTanh())
       return
     }
     try mapKernel(x, "tanh", &out, bp_s_tanh, nil)
@@ -164,4 +164,10 @@ extension Kernels {
       double?(n, x.storage.bytes.assumingMemoryBound(to: Double.self), out.storage.bytes.assumingMemoryBound(to: Double.self))
     }
   }
+}
+
+/// Swift's `Double.tanh` as an ``ElementMap`` (float64 `tanh`'s kernel).
+@usableFromInline struct DoubleTanh: ElementMap {
+  @usableFromInline init() {}
+  @inlinable func callAsFunction(_ x: Double) -> Double { Double.tanh(x) }
 }

@@ -225,6 +225,16 @@ double bp_d_sigmoid1(double x);
 /// sign(x) * E / (E + 2) with E = e^(2|x|) - 1; within 1 ulp for every float.
 void bp_s_tanh(long n, const float *x, float *y);
 float bp_s_tanh1(float x);
+/// From this many elements an elementwise map is split over the kernel threads (the C maps of
+/// transcendental.c, and `bp_split_range`'s callers), in pieces of BP_MAP_PIECE elements.
+#define BP_MAP_THREAD_ELEMENTS 65536
+#define BP_MAP_PIECE 4096
+/// A range of an elementwise map: elements [first, first + count).
+typedef void (*bp_range_fn)(void *context, long first, long count);
+/// Calls `fn` on [0, n) in pieces of BP_MAP_PIECE elements, over the kernel threads when n reaches
+/// BP_MAP_THREAD_ELEMENTS (on the calling thread alone below): the pieces run at the same time, in
+/// no fixed order, so `fn` must compute each element alone (a map), writing nothing else.
+void bp_split_range(long n, bp_range_fn fn, void *context);
 /// The natural logarithm (transcendental.c: fdlibm's reduction x = 2^k·m, m in [sqrt(2)/2,
 /// sqrt(2)), and its polynomial in s = f / (2 + f); float32 in float, float64 in double, each
 /// within 1 ulp); log(±0) = -inf, log(x < 0) = NaN, log(+inf) = +inf.

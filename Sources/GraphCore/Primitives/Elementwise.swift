@@ -34,11 +34,12 @@ public protocol UnaryFunction: Sendable {
 }
 
 extension UnaryFunction {
-  /// Maps ``callAsFunction(_:)`` over the elements.
+  /// Maps ``callAsFunction(_:)`` over the elements (over the kernel threads for large arrays:
+  /// ``ArrayCore/Kernels/concurrentMap(_:into:_:)``).
   @inlinable @inline(__always) public func evaluate(_ x: NDArray, into out: inout NDArray) throws {
     switch x.dtype {
-    case .float32: Kernels.map(x, Float.self, Float.self, into: &out) { self($0) }
-    case .float64: Kernels.map(x, Double.self, Double.self, into: &out) { self($0) }
+    case .float32: Kernels.concurrentMap(x, into: &out, ElementwiseOf<Self, Float>(function: self))
+    case .float64: Kernels.concurrentMap(x, into: &out, ElementwiseOf<Self, Double>(function: self))
     default: throw ShapeError("\(typeName) needs a float input, got \(x.dtype)")
     }
   }
@@ -46,6 +47,13 @@ extension UnaryFunction {
   @inlinable @inline(__always) public func apply(_ x: Float) -> Float { self(x) }
   /// ``callAsFunction(_:)`` in `Double`.
   @inlinable @inline(__always) public func apply(_ x: Double) -> Double { self(x) }
+}
+
+/// A ``UnaryFunction`` in one element type, as an ``ArrayCore/ElementMap`` (its array kernel).
+@usableFromInline struct ElementwiseOf<F: UnaryFunction, T: FloatElement>: ElementMap {
+  @usableFromInline let function: F
+  @inlinable init(function: F) { self.function = function }
+  @inlinable func callAsFunction(_ x: T) -> T { function(x) }
 }
 
 /// An elementwise function of two floating-point values with NumPy broadcasting,
