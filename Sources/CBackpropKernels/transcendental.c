@@ -332,32 +332,6 @@ DEFINE_SOFTPLUS(double, d, __builtin_fabs)
 #define MAP_THREAD_ELEMENTS ((double)BP_MAP_THREAD_ELEMENTS)
 #define MAP_PIECE BP_MAP_PIECE
 
-typedef void (*bp_map_fn)(long n, const void *x, const void *z, void *y);
-typedef struct {
-  bp_map_fn fn;
-  long size;
-  const char *x, *z;
-  char *y;
-} bp_map_job;
-
-static void bp_map_part(void *context, long o, long l0, long lanes) {
-  (void)o;
-  const bp_map_job *j = context;
-  j->fn(lanes, j->x + l0 * j->size, j->z ? j->z + l0 * j->size : NULL, j->y + l0 * j->size);
-}
-
-// fn over n elements of `size` bytes (z: a second operand or NULL), split over the threads
-// from MAP_THREAD_ELEMENTS.
-static void bp_map_split(long n, long size, bp_map_fn fn, const void *x, const void *z, void *y) {
-  if (n <= 0) return;
-  if ((double)n < MAP_THREAD_ELEMENTS) {
-    fn(n, x, z, y);
-    return;
-  }
-  bp_map_job job = {fn, size, x, z, y};
-  bp_for_pieces(1, n, MAP_PIECE, (double)n, MAP_THREAD_ELEMENTS, bp_map_part, &job);
-}
-
 typedef struct {
   bp_range_fn fn;
   void *context;
@@ -377,6 +351,26 @@ void bp_split_range(long n, bp_range_fn fn, void *context) {
   }
   bp_range_job job = {fn, context};
   bp_for_pieces(1, n, MAP_PIECE, (double)n, MAP_THREAD_ELEMENTS, bp_range_part, &job);
+}
+
+typedef void (*bp_map_fn)(long n, const void *x, const void *z, void *y);
+typedef struct {
+  bp_map_fn fn;
+  long size;
+  const char *x, *z;
+  char *y;
+} bp_map_job;
+
+static void bp_map_range(void *context, long first, long count) {
+  const bp_map_job *j = context;
+  j->fn(count, j->x + first * j->size, j->z ? j->z + first * j->size : NULL, j->y + first * j->size);
+}
+
+// fn over n elements of `size` bytes (z: a second operand or NULL), split as bp_split_range
+// splits.
+static void bp_map_split(long n, long size, bp_map_fn fn, const void *x, const void *z, void *y) {
+  bp_map_job job = {fn, size, x, z, y};
+  bp_split_range(n, bp_map_range, &job);
 }
 
 #define DEFINE_MAP(T, P, NAME, CORE)                                                   \
