@@ -268,6 +268,40 @@ public struct NDArray: @unchecked Sendable {
     }
   }
 
+  /// The bits of the one element of the array at `array` (in the low bytes, as many as
+  /// `dtype`'s size) when the array has dtype `dtype`, rank `rank` and every size 1 (a feed of
+  /// one element's static shape); `nil` otherwise. Read in place and inlined, and only read
+  /// (the caller stores the bits after): a caller that reads its value from a collection of
+  /// arrays then copies and destroys nothing (no reference counting), where a store through a
+  /// raw pointer while the value is alive would keep its retain and release (the store might
+  /// overwrite the collection's reference).
+  @inlinable @inline(__always) package static func oneElementBits(
+    of array: UnsafePointer<NDArray>, dtype: DType, rank: Int
+  ) -> UInt64? {
+    // Indexed, not through `withUnsafeBufferPointer`, whose `fix_lifetime` of the sizes would
+    // keep the caller's copy of the value (a retain and a release).
+    guard array.pointee.dtype == dtype, array.pointee.shape.dimensions.count == rank else { return nil }
+    for j in 0..<rank where array.pointee.shape.dimensions[j] != 1 { return nil }
+    let from = UnsafeRawPointer(array.pointee.storage.bytes)
+    return switch dtype.byteSize {
+    case 8: from.load(as: UInt64.self)
+    case 4: UInt64(from.load(as: UInt32.self))
+    default: UInt64(from.load(as: UInt8.self))
+    }
+  }
+
+  /// Stores the low `byteCount` bytes (8, 4 or 1) of `bits` at `destination`: an element read
+  /// by ``oneElementBits(of:dtype:rank:)``.
+  @inlinable @inline(__always) package static func storeElementBits(
+    _ bits: UInt64, byteCount: Int, to destination: UnsafeMutableRawPointer
+  ) {
+    switch byteCount {
+    case 8: destination.storeBytes(of: bits, as: UInt64.self)
+    case 4: destination.storeBytes(of: UInt32(truncatingIfNeeded: bits), as: UInt32.self)
+    default: destination.storeBytes(of: UInt8(truncatingIfNeeded: bits), as: UInt8.self)
+    }
+  }
+
   /// Copies the first `n` bytes of `source`'s elements to `destination`: one element (a
   /// scalar feed, a parameter) without a call to memcpy.
   /// - Precondition: `source` holds at least `n` bytes.

@@ -220,4 +220,46 @@ import Testing
       #expect(try s.run(scaled, feeding: [rate: Float(i)]).isBitIdentical(to: NDArray([Float(7), 10, 15, 22].map { $0 * Float(i) }, shape: [2, 2])))
     }
   }
+  /// One-element arrays fed through `setFeed` while the registers hold the feeds (the path
+  /// inlined into the caller, ``PreparedStep/setFeed(_:to:)-(_,NDArray)``): an array of the
+  /// placeholder's dtype, rank and sizes arrives whole; one of another dtype, rank or size is
+  /// refused with the error the general path gives, leaving the last accepted value, in
+  /// `float32` (4-byte registers) and `float64` (8-byte) alike.
+  @Test(arguments: [DType.float32, .float64])
+  func oneElementArraysAreCheckedInTheRegisters(_ dtype: DType) throws {
+    let other: DType = dtype == .float32 ? .float64 : .float32
+    let g = Graph()
+    let x = g.placeholder(dtype, shape: [1], name: "x")
+    let e = g.placeholder(dtype, shape: [], name: "e")
+    let m = g.placeholder(dtype, shape: [1, 1], name: "m")
+    let s = Session(graph: g)
+    // x - e * m, as [1]: every feed's value shows in the fetch.
+    let step = try s.prepare(fetches: [x - e * reshape(m, to: [1])], feeds: [x, e, m])
+    let one = { (v: Double, shape: Shape, t: DType) in NDArray(converting: Array(repeating: v, count: shape.elementCount), shape: shape, dtype: t) }
+    var expected: [Double] = []
+    for i in 0..<3 {
+      // The first run sets the frame; the next ones find the registers holding the feeds.
+      #expect((step.feedRegisters != nil) == (i > 0), "run \(i)")
+      let (xv, ev, mv) = (1 + Double(i) * 0x1p-40, 0.5 + Double(i), 3 - Double(i) * 0x1p-20)
+      try step.setFeed(0, to: one(xv, [1], dtype))
+      try step.setFeed(1, to: one(ev, [], dtype))
+      try step.setFeed(2, to: one(mv, [1, 1], dtype))
+      let refused: [(Int, String, Shape, DType)] = [
+        (0, "x:0", [], dtype), (0, "x:0", [1, 1], dtype), (0, "x:0", [2], dtype), (0, "x:0", [1], other),
+        (1, "e:0", [1], dtype), (1, "e:0", [], other),
+        (2, "m:0", [1], dtype), (2, "m:0", [1, 1, 1], dtype), (2, "m:0", [1, 1], other),
+      ]
+      for (index, name, shape, t) in refused {
+        let expectedShape = index == 0 ? "[1]" : index == 1 ? "[]" : "[1, 1]"
+        #expect(throws: SessionError.feedMismatch(name: name, expected: "\(dtype) \(expectedShape)", got: "\(t) \(shape)")) {
+          try step.setFeed(index, to: one(99, shape, t))
+        }
+      }
+      try step.run()
+      expected = dtype == .float32 ? [Double(Float(xv) - Float(ev) * Float(mv))] : [xv - ev * mv]
+      #expect(step.fetch(0).converted(to: .float64).scalars(as: Double.self) == expected, "run \(i)")
+      #expect(step.fetch(0).dtype == dtype)
+    }
+    #expect(s.scalarRuns == 3)
+  }
 }

@@ -194,13 +194,17 @@ public struct ScalarFeeds<Scalar: Element>: ExpressibleByDictionaryLiteral, Send
   }
 }
 
-/// Where a prepared step's feed takes a Swift scalar (``PreparedStep/setFeed(_:to:)-(_,Scalar)``):
-/// its register's offset in bytes (`-1`: the feed does not take one) and its dtype.
+/// Where a prepared step's feed takes a Swift scalar or an array of one element
+/// (``PreparedStep/setFeed(_:to:)-(_,Scalar)``, ``PreparedStep/setFeed(_:to:)-(_,NDArray)``):
+/// its register's offset in bytes (`-1`: the feed does not take one), its dtype, and its
+/// placeholder's rank (the arrays it accepts have that rank and every size 1).
 @usableFromInline struct ScalarFeedSlot {
   @usableFromInline let offset: Int
   @usableFromInline let dtype: DType
-  init(offset: Int, dtype: DType) {
+  @usableFromInline let rank: Int
+  init(offset: Int, dtype: DType, rank: Int) {
     self.offset = offset
     self.dtype = dtype
+    self.rank = rank
   }
 }

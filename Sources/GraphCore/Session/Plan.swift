@@ -321,7 +321,7 @@ struct FeedChecks: ~Copyable {
   /// table for its inlined ``PreparedStep/setFeed(_:to:)-(_,Scalar)``).
   /// - Precondition: `0 <= i < count`.
   func scalarSlot(_ i: Int) -> ScalarFeedSlot {
-    ScalarFeedSlot(offset: entries[i].scalarOffset, dtype: entries[i].dtype)
+    ScalarFeedSlot(offset: entries[i].scalarOffset, dtype: entries[i].dtype, rank: entries[i].rank)
   }
 
   /// The position of the feed of output `output` of node `node`: `hint` when it is there

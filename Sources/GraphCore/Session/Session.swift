@@ -726,9 +726,10 @@ public final class PreparedStep: @unchecked Sendable {
   /// that cannot take it. Meanwhile ``setFeed(_:to:)`` checks each value and copies its one
   /// element into its register, and ``run()`` runs the program without reading the frame.
   @usableFromInline @exclusivity(unchecked) private(set) var feedRegisters: UnsafeMutableRawPointer?
-  /// Per feed, where a Swift scalar of its dtype goes in the registers (``feedRegisters``), for
-  /// ``setFeed(_:to:)-(_,Scalar)``'s inlined path: the register's offset in bytes, or `-1` for a
-  /// feed that does not take a scalar (a shape without exactly one element).
+  /// Per feed, where a Swift scalar or a one-element array of its dtype goes in the registers
+  /// (``feedRegisters``), for the inlined paths of ``setFeed(_:to:)-(_,Scalar)`` and
+  /// ``setFeed(_:to:)-(_,NDArray)``: the register's offset in bytes, or `-1` for a feed that
+  /// does not take a scalar (a shape without exactly one element), and the feed's rank.
   @usableFromInline let scalarSlots: UnsafeMutablePointer<ScalarFeedSlot>
   /// The number of ``scalarSlots`` (the feed count).
   @usableFromInline let scalarSlotCount: Int
@@ -765,7 +766,26 @@ public final class PreparedStep: @unchecked Sendable {
   /// Sets feed `index` (checked against its placeholder's dtype and shape).
   /// - Throws: ``SessionError/feedMismatch(name:expected:got:)``, or
   ///   ``SessionError/unexpectedFeed(name:reason:)`` for an index out of range.
-  public func setFeed(_ index: Int, to value: NDArray) throws {
+  @inlinable @inline(__always) public func setFeed(_ index: Int, to value: NDArray) throws {
+    // Inlined into the caller, as the scalar feed is: while the registers hold the feeds, the
+    // one element of a value its one-element feed accepts is copied into its register here,
+    // read where the caller holds it (a sample taken from the caller's array of arrays is then
+    // neither retained nor released); anything else takes the out-of-line path.
+    if let registers = feedRegisters, UInt(bitPattern: index) < UInt(bitPattern: scalarSlotCount) {
+      let slot = scalarSlots[index]
+      if slot.offset >= 0,
+        let bits = withUnsafePointer(to: value, { NDArray.oneElementBits(of: $0, dtype: slot.dtype, rank: slot.rank) })
+      {
+        NDArray.storeElementBits(bits, byteCount: slot.dtype.byteSize, to: registers + slot.offset)
+        return
+      }
+    }
+    try setFeed(index, outOfLine: value)
+  }
+
+  /// ``setFeed(_:to:)-(_,NDArray)`` for what its inlined path does not take: checks `value`
+  /// and copies it into the register or the frame's feed slot, or throws.
+  @usableFromInline func setFeed(_ index: Int, outOfLine value: NDArray) throws {
     let plan = plan
     let registers = feedRegisters
     let fed = withUnsafePointer(to: value) { value in
