@@ -268,30 +268,36 @@ public struct NDArray: @unchecked Sendable {
     }
   }
 
-  /// The bits of the one element of the array at `array` (in the low bytes, as many as
-  /// `dtype`'s size) when the array has dtype `dtype`, rank `rank` and every size 1 (a feed of
-  /// one element's static shape); `nil` otherwise. Read in place and inlined, and only read
-  /// (the caller stores the bits after): a caller that reads its value from a collection of
-  /// arrays then copies and destroys nothing (no reference counting), where a store through a
-  /// raw pointer while the value is alive would keep its retain and release (the store might
-  /// overwrite the collection's reference).
-  @inlinable @inline(__always) package static func oneElementBits(
-    of array: UnsafePointer<NDArray>, dtype: DType, rank: Int
-  ) -> UInt64? {
+  /// The one element of the array at `array`, when every size is 1 (a scalar, `[1]`,
+  /// `[1, 1]`...): its bits, dtype and rank (``OneElement``); `nil` for any other shape. Read in
+  /// place and inlined, and only read (the caller stores the bits after): a caller that reads
+  /// its value from a collection of arrays then copies and destroys nothing (no reference
+  /// counting), where a store through a raw pointer while the value is alive would keep its
+  /// retain and release (the store might overwrite the collection's reference).
+  @inlinable @inline(__always) package static func oneElement(of array: UnsafePointer<NDArray>) -> OneElement? {
     // Indexed, not through `withUnsafeBufferPointer`, whose `fix_lifetime` of the sizes would
     // keep the caller's copy of the value (a retain and a release).
-    guard array.pointee.dtype == dtype, array.pointee.shape.dimensions.count == rank else { return nil }
+    let rank = array.pointee.shape.dimensions.count
     for j in 0..<rank where array.pointee.shape.dimensions[j] != 1 { return nil }
+    let dtype = array.pointee.dtype
     let from = UnsafeRawPointer(array.pointee.storage.bytes)
-    return switch dtype.byteSize {
-    case 8: from.load(as: UInt64.self)
-    case 4: UInt64(from.load(as: UInt32.self))
-    default: UInt64(from.load(as: UInt8.self))
-    }
+    let bits: UInt64 =
+      switch dtype.byteSize {
+      case 8: from.load(as: UInt64.self)
+      case 4: UInt64(from.load(as: UInt32.self))
+      default: UInt64(from.load(as: UInt8.self))
+      }
+    return OneElement(bits: bits, dtype: dtype, rank: rank)
+  }
+
+  /// The array of `element`'s dtype and rank, every size 1, holding its element.
+  package init(_ element: OneElement) {
+    self.init(uninitializedShape: Shape(Array(repeating: 1, count: element.rank)), dtype: element.dtype)
+    NDArray.storeElementBits(element.bits, byteCount: element.dtype.byteSize, to: storage.bytes)
   }
 
   /// Stores the low `byteCount` bytes (8, 4 or 1) of `bits` at `destination`: an element read
-  /// by ``oneElementBits(of:dtype:rank:)``.
+  /// by ``oneElement(of:)``.
   @inlinable @inline(__always) package static func storeElementBits(
     _ bits: UInt64, byteCount: Int, to destination: UnsafeMutableRawPointer
   ) {
@@ -487,4 +493,23 @@ extension NDArray: ExpressibleByArrayLiteral, ExpressibleByFloatLiteral {
   public init(arrayLiteral elements: Float...) { self.init(elements) }
   /// A float32 scalar (shape `[]`) from a literal: `let rate: NDArray = 0.02`.
   public init(floatLiteral value: Float) { self.init(scalar: value) }
+}
+
+/// The one element of an array whose every size is 1 (``NDArray/oneElement(of:)``): its bits
+/// (in the low bytes, as many as its dtype's size), its dtype and its rank; what a feed of a
+/// one-element static shape needs of a value to check it and copy it.
+@usableFromInline package struct OneElement {
+  /// The element's bytes, in the low bytes.
+  @usableFromInline package let bits: UInt64
+  /// The array's dtype.
+  @usableFromInline package let dtype: DType
+  /// The array's rank (every size is 1).
+  @usableFromInline package let rank: Int
+
+  /// The element `bits` of an array of `dtype` and `rank`.
+  @inlinable package init(bits: UInt64, dtype: DType, rank: Int) {
+    self.bits = bits
+    self.dtype = dtype
+    self.rank = rank
+  }
 }

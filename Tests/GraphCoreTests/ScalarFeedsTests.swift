@@ -262,4 +262,58 @@ import Testing
     }
     #expect(s.scalarRuns == 3)
   }
+  /// One-element arrays in a `Session.run` literal of one or two pairs are passed on as their
+  /// elements (``Feeds``' `lend`, `Session.runElements`): a recent plan's registers take them
+  /// when its placeholders would take the arrays, and refuse another dtype, rank or size with
+  /// the error the arrays' path gives; a plan without a scalar program gets them as arrays
+  /// again. Every result is the arrays' own, bit for bit.
+  @Test func oneElementArraysInALiteralAreReadAsElements() throws {
+    let g = Graph()
+    let x = g.placeholder(.float32, shape: [1], name: "x")
+    let e = g.placeholder(.float32, shape: [], name: "e")
+    let rate = g.placeholder(.float32, shape: [], name: "rate")
+    let (out, tripled) = (try x * 2 - e, try x * 3)
+    let m = g.constant(NDArray([Float(1), 2, 3, 4], shape: [2, 2]))
+    let scaled = try matmul(m, m) * rate  // no scalar program
+    let s = Session(graph: g)
+    for i in 0..<4 {
+      let (xv, ev) = (Float(1) + Float(i) * 0x1p-20, Float(i) + 0.25)
+      let read = s.readFeedRuns, scalarRuns = s.scalarRuns
+      #expect(try s.run(out, feeding: [x: NDArray([xv]), e: NDArray(scalar: ev)]).isBitIdentical(to: NDArray([xv * 2 - ev])))
+      let both = try s.run([x, out], feeding: [e: NDArray(scalar: ev), x: NDArray([xv])])
+      #expect(both[0].isBitIdentical(to: NDArray([xv])) && both[1].isBitIdentical(to: NDArray([xv * 2 - ev])))
+      #expect(try s.run(tripled, feeding: [x: NDArray([xv])]).isBitIdentical(to: NDArray([xv * 3])))
+      // From the second run on, each plan's program takes the elements in its registers.
+      #expect(s.readFeedRuns == read + (i > 0 ? 3 : 0), "run \(i)")
+      #expect(s.scalarRuns == scalarRuns + 3, "run \(i)")
+      let refused: [(Feeds, SessionError)] = [
+        ([x: NDArray([xv], shape: [1, 1]), e: NDArray(scalar: ev)],
+         .feedMismatch(name: "x:0", expected: "float32 [1]", got: "float32 [1, 1]")),
+        ([x: NDArray([Double(xv)]), e: NDArray(scalar: ev)], .feedMismatch(name: "x:0", expected: "float32 [1]", got: "float64 [1]")),
+        ([x: NDArray([xv]), e: NDArray([ev])], .feedMismatch(name: "e:0", expected: "float32 []", got: "float32 [1]")),
+        ([x: NDArray([xv]), x: NDArray([xv])],
+         .unexpectedFeed(name: "x:0", reason: "it is fed twice in one run (a repeated key in the feeds)")),
+      ]
+      for (feeds, error) in refused {
+        #expect(throws: error) { try s.run(out, feeding: feeds) }
+        // The same literal written in the call (the path the elements take).
+        switch error {
+        case .feedMismatch(name: "x:0", expected: _, got: "float32 [1, 1]"):
+          #expect(throws: error) { try s.run(out, feeding: [x: NDArray([xv], shape: [1, 1]), e: NDArray(scalar: ev)]) }
+        case .feedMismatch(name: "x:0", expected: _, got: "float64 [1]"):
+          #expect(throws: error) { try s.run(out, feeding: [x: NDArray([Double(xv)]), e: NDArray(scalar: ev)]) }
+        case .feedMismatch(name: "e:0", expected: _, got: _):
+          #expect(throws: error) { try s.run(out, feeding: [x: NDArray([xv]), e: NDArray([ev])]) }
+        default:
+          #expect(throws: error) { try s.run(out, feeding: [x: NDArray([xv]), x: NDArray([xv])]) }
+        }
+      }
+      // A plan without a scalar program gets an array again.
+      let before = s.readFeedRuns
+      #expect(
+        try s.run(scaled, feeding: [rate: NDArray(scalar: ev)])
+          .isBitIdentical(to: NDArray([Float(7), 10, 15, 22].map { $0 * ev }, shape: [2, 2])))
+      #expect(s.readFeedRuns == before)
+    }
+  }
 }

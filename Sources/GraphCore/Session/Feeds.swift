@@ -10,7 +10,8 @@ import ArrayCore
 /// A literal of this type keeps the array of pairs the compiler builds for it, in the order
 /// written, and hashes nothing: the session binds each value by position among the fed tensors
 /// of its cached plan, reading the pairs in place. One or two pairs are passed to the run as
-/// values (``lend(_:borrowing:lending:)``), so the caller's compiler drops the literal's array.
+/// values, or as their elements when each has one (``lend(_:elements:borrowing:lending:)``), so
+/// the caller's compiler drops the literal's array.
 /// A tensor written twice, `[x: a, x: b]`, is a thrown
 /// ``SessionError/unexpectedFeed(name:reason:)`` naming it when the run binds the feeds (the
 /// same literal typed as a `Dictionary` traps: "Dictionary literal contains duplicate keys").
@@ -49,21 +50,46 @@ public struct Feeds: ExpressibleByDictionaryLiteral, RandomAccessCollection, Sen
     while pairs.popLast() != nil {}
   }
 
-  /// Lends the pairs of `feeds` to a run: one or two pairs as values, read where the caller
-  /// holds them (`borrowing(count, t0, v0, t1, v1)`, the second pair repeating the first when
-  /// there is one); more through their buffer (`lending`), which the run may write and which is
-  /// then destroyed. Inlined in the caller, the first form lets its compiler drop a literal's
-  /// array: nothing is stored in one, and nothing is destroyed by the array's generic code (see
-  /// ``Session``'s `runBorrowing`).
+  /// Lends the pairs of `feeds` to a run. One or two pairs whose values have one element each
+  /// (every size 1) go as those elements (`elements(count, t0, e0, t1, e1)`, the second pair
+  /// repeating the first when there is one: ``ArrayCore/OneElement``, read here where the
+  /// caller holds the arrays, which a recent plan's scalar program takes in its registers);
+  /// other values, one or two pairs, go as values read where the caller holds them
+  /// (`borrowing(count, t0, v0, t1, v1)`); more pairs go through their buffer (`lending`),
+  /// which the run may write and which is then destroyed. Inlined in the caller, the first
+  /// forms let its compiler drop a literal's array (nothing is stored in one, and nothing is
+  /// destroyed by the array's generic code), and the first one also the copies of the fed
+  /// arrays: only their elements are passed on, so a sample taken from an array of arrays is
+  /// neither retained nor released. See ``Session``'s `runElements` and `runBorrowing`.
   @inlinable @inline(__always) static func lend<R>(
     _ feeds: consuming Feeds,
+    elements: (_ count: Int, Tensor, OneElement, Tensor, OneElement) throws -> R,
     borrowing: (_ count: Int, Tensor, NDArray, Tensor, NDArray) throws -> R,
     lending: (UnsafeMutableBufferPointer<(Tensor, NDArray)>) throws -> R
   ) rethrows -> R {
     let owned = consume feeds
     switch owned.pairs.count {
-    case 1: return try borrowing(1, owned.pairs[0].0, owned.pairs[0].1, owned.pairs[0].0, owned.pairs[0].1)
-    case 2: return try borrowing(2, owned.pairs[0].0, owned.pairs[0].1, owned.pairs[1].0, owned.pairs[1].1)
+    case 1:
+      // Each pair read from the literal once, so that its array is dropped.
+      let (t0, v0) = owned.pairs[0]
+      if let e0 = withUnsafePointer(to: v0, { NDArray.oneElement(of: $0) }) {
+        // The value's lifetime ends here, before the call (a `let` lives to the end of its
+        // scope, past an opaque call, which would keep the caller's copy: a retain and a release).
+        _ = consume v0
+        return try elements(1, t0, e0, t0, e0)
+      }
+      return try borrowing(1, t0, v0, t0, v0)
+    case 2:
+      let (t0, v0) = owned.pairs[0]
+      let (t1, v1) = owned.pairs[1]
+      if let e0 = withUnsafePointer(to: v0, { NDArray.oneElement(of: $0) }),
+        let e1 = withUnsafePointer(to: v1, { NDArray.oneElement(of: $0) })
+      {
+        _ = consume v0
+        _ = consume v1
+        return try elements(2, t0, e0, t1, e1)
+      }
+      return try borrowing(2, t0, v0, t1, v1)
     default:
       var all = owned
       defer { all.destroyPairs() }
@@ -130,9 +156,9 @@ public struct ScalarFeeds<Scalar: Element>: ExpressibleByDictionaryLiteral, Send
     }
   }
 
-  /// Lends the pairs of `feeds` to a run as ``Feeds/lend(_:borrowing:lending:)`` does: one or
-  /// two pairs as values, each number as its bytes in a `UInt64` (`borrowing(count, t0, s0,
-  /// t1, s1)`); more through ``ScalarPairs`` read in place.
+  /// Lends the pairs of `feeds` to a run as ``Feeds/lend(_:elements:borrowing:lending:)``
+  /// lends arrays: one or two pairs as values, each number as its bytes in a `UInt64`
+  /// (`borrowing(count, t0, s0, t1, s1)`); more through ``ScalarPairs`` read in place.
   @inlinable @inline(__always) static func lend<R>(
     _ feeds: consuming ScalarFeeds,
     borrowing: (_ count: Int, Tensor, UInt64, Tensor, UInt64) throws -> R,
@@ -140,8 +166,14 @@ public struct ScalarFeeds<Scalar: Element>: ExpressibleByDictionaryLiteral, Send
   ) rethrows -> R {
     let owned = consume feeds
     switch MemoryLayout<Scalar>.size <= MemoryLayout<UInt64>.size ? owned.pairs.count : 0 {
-    case 1: return try borrowing(1, owned.pairs[0].0, bits(owned.pairs[0].1), owned.pairs[0].0, 0)
-    case 2: return try borrowing(2, owned.pairs[0].0, bits(owned.pairs[0].1), owned.pairs[1].0, bits(owned.pairs[1].1))
+    case 1:
+      // Each pair read from the literal once (as ``Feeds/lend(_:elements:borrowing:lending:)``).
+      let (t0, s0) = owned.pairs[0]
+      return try borrowing(1, t0, bits(s0), t0, 0)
+    case 2:
+      let (t0, s0) = owned.pairs[0]
+      let (t1, s1) = owned.pairs[1]
+      return try borrowing(2, t0, bits(s0), t1, bits(s1))
     default:
       var all = owned
       defer { all.destroyPairs() }

@@ -317,6 +317,20 @@ struct FeedChecks: ~Copyable {
     return entry.pointee.dtype.store(scalar: value, of: source, to: registers + entry.pointee.scalarOffset)
   }
 
+  /// Stores `element` (an array of one element) in feed `i`'s register when feed `i` accepts
+  /// the array, as ``byteCount(ifAccepting:at:)`` would: a feed of a static shape of one
+  /// element (``takesScalar(at:)``), of the array's dtype and rank. `false`, writing nothing,
+  /// otherwise.
+  /// - Precondition: the plan has a scalar program, whose registers are `registers`.
+  @inline(__always) func store(element: OneElement, at i: Int, into registers: UnsafeMutableRawPointer) -> Bool {
+    guard UInt(bitPattern: i) < UInt(bitPattern: count) else { return false }
+    let entry = entries + i
+    guard entry.pointee.scalarOffset >= 0, entry.pointee.dtype == element.dtype, entry.pointee.rank == element.rank
+    else { return false }
+    NDArray.storeElementBits(element.bits, byteCount: entry.pointee.byteCount, to: registers + entry.pointee.scalarOffset)
+    return true
+  }
+
   /// Where feed `i` takes a Swift scalar in the registers, and its dtype (a prepared step's
   /// table for its inlined ``PreparedStep/setFeed(_:to:)-(_,Scalar)``).
   /// - Precondition: `0 <= i < count`.

@@ -84,7 +84,8 @@ public final class Session: @unchecked Sendable {
   @discardableResult @inlinable @inline(__always)
   public func run(_ fetches: [Tensor], feeding feeds: consuming Feeds = [:], targets: [Operation] = []) throws -> [NDArray] {
     try Feeds.lend(
-      feeds, borrowing: { count, t0, v0, t1, v1 in try runBorrowing(fetches, count, t0, v0, t1, v1, targets) },
+      feeds, elements: { count, t0, e0, t1, e1 in try runElements(fetches, count, t0, e0, t1, e1, targets) },
+      borrowing: { count, t0, v0, t1, v1 in try runBorrowing(fetches, count, t0, v0, t1, v1, targets) },
       lending: { given in try runLending(fetches, given, targets) })
   }
 
@@ -104,7 +105,8 @@ public final class Session: @unchecked Sendable {
   @inlinable @inline(__always)
   public func run(_ fetch: Tensor, feeding feeds: consuming Feeds = [:]) throws -> NDArray {
     try Feeds.lend(
-      feeds, borrowing: { count, t0, v0, t1, v1 in try runBorrowing(fetch, count, t0, v0, t1, v1) },
+      feeds, elements: { count, t0, e0, t1, e1 in try runElements(fetch, count, t0, e0, t1, e1) },
+      borrowing: { count, t0, v0, t1, v1 in try runBorrowing(fetch, count, t0, v0, t1, v1) },
       lending: { given in try runLending(fetch, given) })
   }
 
@@ -123,7 +125,8 @@ public final class Session: @unchecked Sendable {
   @inlinable @inline(__always)
   public func run(_ target: Operation, feeding feeds: consuming Feeds = [:]) throws {
     try Feeds.lend(
-      feeds, borrowing: { count, t0, v0, t1, v1 in try runBorrowing(target, count, t0, v0, t1, v1) },
+      feeds, elements: { count, t0, e0, t1, e1 in try runElements(target, count, t0, e0, t1, e1) },
+      borrowing: { count, t0, v0, t1, v1 in try runBorrowing(target, count, t0, v0, t1, v1) },
       lending: { given in try runLending(target, given) })
   }
 
@@ -197,7 +200,53 @@ public final class Session: @unchecked Sendable {
     try runMoving(EmptyCollection<Tensor>(), given, CollectionOfOne(target)) { _ in () }
   }
 
-  /// ``runLending(_:_:_:)`` for one or two pairs passed as values (``Feeds/lend(_:borrowing:lending:)``;
+  /// One or two fed arrays of one element each, as their elements (``Feeds/lend(_:elements:borrowing:lending:)``;
+  /// `count` says how many, the second repeating the first for one): under the lock, a recent
+  /// plan for these fetches and targets whose scalar program has run takes them in its
+  /// registers (``Plan/bindElements(_:into:graph:)``) and runs the program; any other run (the
+  /// first, a plan without a scalar program, a refused value) makes each element an array
+  /// again, of its dtype and rank with every size 1, and takes the arrays' path
+  /// (``runBorrowing(_:_:_:_:_:_:_:)``), which builds, checks and reports in full.
+  @usableFromInline func runElements(
+    _ fetches: [Tensor], _ count: Int, _ t0: Tensor, _ e0: OneElement, _ t1: Tensor, _ e1: OneElement, _ targets: [Operation]
+  ) throws -> [NDArray] {
+    try runElementPairs(fetches, count, t0, e0, t1, e1, targets) { plan in plan.fetchSlots.map { plan.frame[$0] } }
+  }
+
+  /// ``runElements(_:_:_:_:_:_:_:)`` for one fetched tensor.
+  @usableFromInline func runElements(
+    _ fetch: Tensor, _ count: Int, _ t0: Tensor, _ e0: OneElement, _ t1: Tensor, _ e1: OneElement
+  ) throws -> NDArray {
+    try runElementPairs(CollectionOfOne(fetch), count, t0, e0, t1, e1, EmptyCollection<Operation>()) { plan in
+      plan.frame[plan.fetchSlots[0]]
+    }
+  }
+
+  /// ``runElements(_:_:_:_:_:_:_:)`` for one target operation.
+  @usableFromInline func runElements(
+    _ target: Operation, _ count: Int, _ t0: Tensor, _ e0: OneElement, _ t1: Tensor, _ e1: OneElement
+  ) throws {
+    try runElementPairs(EmptyCollection<Tensor>(), count, t0, e0, t1, e1, CollectionOfOne(target)) { _ in () }
+  }
+
+  @inline(__always) private func runElementPairs<F: Collection<Tensor>, T: Collection<Operation>, R>(
+    _ fetches: F, _ count: Int, _ t0: Tensor, _ e0: OneElement, _ t1: Tensor, _ e1: OneElement, _ targets: T,
+    _ results: (Plan) -> R
+  ) throws -> R {
+    let ran = try withBitCopies(count, t0, e0, t1, e1) { pairs in
+      try runInRegisters(
+        fetches, count, targets, binding: { plan, registers in plan.bindElements(pairs, into: registers, graph: graph) },
+        { plan in
+          readFeedRuns &+= 1
+          return results(plan)
+        })
+    }
+    if let ran { return ran }
+    let v0 = NDArray(e0)
+    return try runReading(fetches, count, t0, v0, t1, count > 1 ? NDArray(e1) : v0, targets, results)
+  }
+
+  /// ``runLending(_:_:_:)`` for one or two pairs passed as values (``Feeds/lend(_:elements:borrowing:lending:)``;
   /// `count` says how many, the second repeating the first for one).
   @usableFromInline func runBorrowing(
     _ fetches: [Tensor], _ count: Int, _ t0: Tensor, _ v0: NDArray, _ t1: Tensor, _ v1: NDArray, _ targets: [Operation]
@@ -281,22 +330,15 @@ public final class Session: @unchecked Sendable {
     MemoryLayout<(Tensor, Value)>.size - MemoryLayout<Value>.size
   }
 
-  /// One or two borrowed pairs: read in place by a recent plan whose scalar program's
-  /// registers take them (no copy, no reference counting); otherwise copied into a buffer the
-  /// run owns and moved into the plan as ``runLending(_:_:_:)`` moves them.
+  /// One or two borrowed pairs that no recent plan's registers take as elements (tried first,
+  /// ``runElements(_:_:_:_:_:_:_:)``): copied into a buffer the run owns and moved into the
+  /// plan as ``runLending(_:_:_:)`` moves them.
   @inline(__always) private func runReading<F: Collection<Tensor>, T: Collection<Operation>, R>(
     _ fetches: F, _ count: Int, _ t0: Tensor, _ v0: NDArray, _ t1: Tensor, _ v1: NDArray, _ targets: T,
     _ results: (Plan) -> R
   ) throws -> R {
     try withBitCopies(count, t0, v0, t1, v1) { read in
-      let ran = try runInRegisters(
-        fetches, count, targets, binding: { plan, registers in plan.bindScalarFeeds(read, into: registers, graph: graph) },
-        { plan in
-          readFeedRuns &+= 1
-          return results(plan)
-        })
-      if let ran { return ran }
-      return try withUnsafeTemporaryAllocation(of: (Tensor, NDArray).self, capacity: count) { owned in
+      try withUnsafeTemporaryAllocation(of: (Tensor, NDArray).self, capacity: count) { owned in
         _ = owned.initialize(fromContentsOf: read)  // copies, which the frame's slots may hold
         defer { owned.deinitialize() }
         return try runMoving(fetches, owned, targets, results)
@@ -599,7 +641,7 @@ public final class Session: @unchecked Sendable {
   @exclusivity(unchecked) var movedFeedRuns = 0
 
   /// How many runs read one or two fed arrays where the caller holds them, into a scalar
-  /// program's registers (``Feeds/lend(_:borrowing:lending:)``; for tests).
+  /// program's registers (``Feeds/lend(_:elements:borrowing:lending:)``; for tests).
   @exclusivity(unchecked) var readFeedRuns = 0
 
   /// Executes the plan's steps one by one through the primitives' kernels, checking each
@@ -773,10 +815,10 @@ public final class PreparedStep: @unchecked Sendable {
     // neither retained nor released); anything else takes the out-of-line path.
     if let registers = feedRegisters, UInt(bitPattern: index) < UInt(bitPattern: scalarSlotCount) {
       let slot = scalarSlots[index]
-      if slot.offset >= 0,
-        let bits = withUnsafePointer(to: value, { NDArray.oneElementBits(of: $0, dtype: slot.dtype, rank: slot.rank) })
+      if slot.offset >= 0, let element = withUnsafePointer(to: value, { NDArray.oneElement(of: $0) }),
+        element.dtype == slot.dtype, element.rank == slot.rank
       {
-        NDArray.storeElementBits(bits, byteCount: slot.dtype.byteSize, to: registers + slot.offset)
+        NDArray.storeElementBits(element.bits, byteCount: slot.dtype.byteSize, to: registers + slot.offset)
         return
       }
     }
@@ -1213,6 +1255,30 @@ extension Plan {
       bound |= 1 &<< UInt64(j)
       guard withUnsafeMutablePointer(to: &pair.pointee.1, { feedChecks.copy(ifAccepting: $0, at: j, into: registers) })
       else { return false }
+    }
+    return true
+  }
+
+  /// Stores the elements of `given` (fed arrays of one element each, ``ArrayCore/OneElement``)
+  /// in the registers of the plan's scalar program (which has run, and so exists): each pair
+  /// found by position among the plan's feeds as ``bindFeeds(_:graph:)`` finds it, and taken
+  /// when its placeholder would accept the array (its dtype, and its rank with every size 1:
+  /// ``FeedChecks/store(element:at:into:)``). Returns false, having written only feed
+  /// registers (which every run writes before reading), when a tensor is not one of the
+  /// plan's feeds, is fed twice, or its array is not accepted: the caller then takes the
+  /// arrays' path, which finds the same and throws or builds another plan. The caller has
+  /// checked that the counts are equal, and holds the session's lock.
+  func bindElements(_ given: UnsafeMutableBufferPointer<(Tensor, OneElement)>, into registers: UnsafeMutableRawPointer, graph: Graph) -> Bool {
+    guard given.count <= 64 else { return false }
+    var bound: UInt64 = 0
+    for i in given.indices {
+      let pair = given.baseAddress! + i
+      guard pair.pointee.0.graph === graph,
+        let j = feedChecks.position(node: pair.pointee.0.node, output: pair.pointee.0.output, hint: i),
+        bound & (1 &<< UInt64(j)) == 0,
+        feedChecks.store(element: pair.pointee.1, at: j, into: registers)
+      else { return false }
+      bound |= 1 &<< UInt64(j)
     }
     return true
   }
