@@ -1244,19 +1244,37 @@ extension Plan {
   /// ``bindFeeds(_:graph:)``, which finds the same and throws or returns false. The
   /// caller has checked that the counts are equal, and holds the session's lock.
   func bindScalarFeeds(_ given: UnsafeMutableBufferPointer<(Tensor, NDArray)>, into registers: UnsafeMutableRawPointer, graph: Graph) -> Bool {
-    guard given.count <= 64 else { return false }
+    bindInRegisters(given.count, graph: graph, tensor: { Self.tensor(of: given, $0) }) { i, j in
+      withUnsafeMutablePointer(to: &given[i].1) { feedChecks.copy(ifAccepting: $0, at: j, into: registers) }
+    }
+  }
+
+  /// The loop every binding into a scalar program's registers shares: pair `i`'s tensor
+  /// (`tensor(i)`, read in place) found by position among the plan's feeds (first compared
+  /// with feed `i`), each feed bound at most once, and `store(i, j)` putting pair `i`'s value
+  /// in feed `j`'s register (`false` when the feed does not take it). `false`, at the first
+  /// pair that is not a feed of this plan and graph, is fed twice or is not taken.
+  @inline(__always) private func bindInRegisters(
+    _ count: Int, graph: Graph, tensor: (Int) -> UnsafePointer<Tensor>, store: (Int, Int) -> Bool
+  ) -> Bool {
+    guard count <= 64 else { return false }
     var bound: UInt64 = 0
-    for i in given.indices {
-      let pair = given.baseAddress! + i
-      guard pair.pointee.0.graph === graph,
-        let j = feedChecks.position(node: pair.pointee.0.node, output: pair.pointee.0.output, hint: i),
-        bound & (1 &<< UInt64(j)) == 0
+    for i in 0..<count {
+      let t = tensor(i)
+      guard t.pointee.graph === graph,
+        let j = feedChecks.position(node: t.pointee.node, output: t.pointee.output, hint: i),
+        bound & (1 &<< UInt64(j)) == 0,
+        store(i, j)
       else { return false }
       bound |= 1 &<< UInt64(j)
-      guard withUnsafeMutablePointer(to: &pair.pointee.1, { feedChecks.copy(ifAccepting: $0, at: j, into: registers) })
-      else { return false }
     }
     return true
+  }
+
+  /// The tensor of pair `i` of `pairs`, in place (a tuple is laid out as a struct of its
+  /// elements in order: the tensor starts the pair).
+  @inline(__always) private static func tensor<Value>(of pairs: UnsafeMutableBufferPointer<(Tensor, Value)>, _ i: Int) -> UnsafePointer<Tensor> {
+    UnsafeRawPointer(pairs.baseAddress! + i).assumingMemoryBound(to: Tensor.self)
   }
 
   /// Stores the elements of `given` (fed arrays of one element each, ``ArrayCore/OneElement``)
@@ -1269,18 +1287,9 @@ extension Plan {
   /// arrays' path, which finds the same and throws or builds another plan. The caller has
   /// checked that the counts are equal, and holds the session's lock.
   func bindElements(_ given: UnsafeMutableBufferPointer<(Tensor, OneElement)>, into registers: UnsafeMutableRawPointer, graph: Graph) -> Bool {
-    guard given.count <= 64 else { return false }
-    var bound: UInt64 = 0
-    for i in given.indices {
-      let pair = given.baseAddress! + i
-      guard pair.pointee.0.graph === graph,
-        let j = feedChecks.position(node: pair.pointee.0.node, output: pair.pointee.0.output, hint: i),
-        bound & (1 &<< UInt64(j)) == 0,
-        feedChecks.store(element: pair.pointee.1, at: j, into: registers)
-      else { return false }
-      bound |= 1 &<< UInt64(j)
+    bindInRegisters(given.count, graph: graph, tensor: { Self.tensor(of: given, $0) }) { i, j in
+      feedChecks.store(element: given[i].1, at: j, into: registers)
     }
-    return true
   }
 
   /// Stores the scalars of `pairs` in the registers of the plan's scalar program (which has
@@ -1292,18 +1301,9 @@ extension Plan {
   /// which finds the same and throws or builds another plan. The caller has checked that the
   /// counts are equal, and holds the session's lock.
   func bindScalars(_ pairs: ScalarPairs, into registers: UnsafeMutableRawPointer, graph: Graph) -> Bool {
-    guard pairs.count <= 64 else { return false }
-    var bound: UInt64 = 0
-    for i in 0..<pairs.count {
-      let tensor = pairs.tensor(i)
-      guard tensor.pointee.graph === graph,
-        let j = feedChecks.position(node: tensor.pointee.node, output: tensor.pointee.output, hint: i),
-        bound & (1 &<< UInt64(j)) == 0,
-        feedChecks.store(scalar: pairs.value(i), of: pairs.dtype, at: j, into: registers)
-      else { return false }
-      bound |= 1 &<< UInt64(j)
+    bindInRegisters(pairs.count, graph: graph, tensor: pairs.tensor) { i, j in
+      feedChecks.store(scalar: pairs.value(i), of: pairs.dtype, at: j, into: registers)
     }
-    return true
   }
 
   /// Takes the fed values out of the feed slots after a run (or a failed binding): swaps the
