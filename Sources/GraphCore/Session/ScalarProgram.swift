@@ -242,6 +242,8 @@ final class ScalarProgram<T: ScalarElement>: VariableBorrower {
   /// The static shapes of fetched values (in fetch order) then of assigned variables. Kept
   /// apart so the other arrays hold plain integers, which a run reads without reference counting.
   let shapes: [Shape]
+  /// Whether a run has more than the first chain to call or values to fetch (``finishRun(frame:)``).
+  let hasTailOrFetches: Bool
 
   /// Lowers `plan`, or returns `nil` when some step or value does not fit. Four passes:
   /// ``Lowering/lower()`` (instructions, with aliases and constant folding),
@@ -267,6 +269,7 @@ final class ScalarProgram<T: ScalarElement>: VariableBorrower {
     self.shapes = shapes + lowering.declaredShapes
     feedSlots = plan.feeds.map(\.slot)
     (head, tail) = Self.chain(code)
+    hasTailOrFetches = !tail.isEmpty || !plan.fetchSlots.isEmpty
     count = Swift.max(lowering.registerCount, 1)
     registers = .allocate(capacity: count)
     registers.initialize(repeating: 0, count: count)
@@ -512,12 +515,23 @@ final class ScalarProgram<T: ScalarElement>: VariableBorrower {
     return true
   }
 
-  /// ``run(frame:context:feedsLoaded:)`` once the feeds are in their registers.
-  private func runLoaded(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
+  /// ``run(frame:context:feedsLoaded:)`` once the feeds are in their registers. Inlined into
+  /// the run (a prepared step's, or `Session.run`'s): what every run does is checking the
+  /// borrower and calling the first chain; the rest (other chains, fetched values) is out of
+  /// line, and skipped when the program has none.
+  @inline(__always) private func runLoaded(frame: UnsafeMutablePointer<NDArray>, context: ExecutionContext) throws -> Bool {
     if context.borrowerID != ObjectIdentifier(self) {
       guard try borrowVariables(of: context) else { return false }
     }
-    execute()
+    head(registers, Carried())
+    if hasTailOrFetches { finishRun(frame: frame) }
+    return true
+  }
+
+  /// The run's chains after the first, then the fetched values written into their frame slots
+  /// (in place when the slot's array is the frame's alone).
+  @inline(never) private func finishRun(frame: UnsafeMutablePointer<NDArray>) {
+    for chain in tail { chain(registers, Carried()) }
     let r = registers
     for (i, slot) in fetchSlots.enumerated() {
       let value = r[fetchRegisters[i]]
@@ -527,7 +541,6 @@ final class ScalarProgram<T: ScalarElement>: VariableBorrower {
         frame[slot] = NDArray([value], shape: shapes[i])
       }
     }
-    return true
   }
 
   /// Takes the values of the variables the program touches into its registers and becomes
@@ -577,13 +590,6 @@ final class ScalarProgram<T: ScalarElement>: VariableBorrower {
     }
   }
 
-  /// Runs the instructions over the registers: one call per chain.
-  @inline(__always) private func execute() {
-    head(registers, Carried())
-    if !tail.isEmpty {
-      for chain in tail { chain(registers, Carried()) }
-    }
-  }
 }
 
 /// A scalar program of either float dtype.
