@@ -40,9 +40,11 @@ struct BenchCommand: ParsableCommand {
   func run() throws {
     var results: [BenchResult] = []
     if !json { print(kernelBackendLine()) }  // BenchKernels.swift
-    for workload in try stepWorkloads() where filter.map({ workload.name.contains($0) }) ?? true {
-      var r = try measure(workload.step, steps: steps, repetitions: repetitions)
-      r.workload = workload.name
+    // The steps' repetitions interleaved (each workload's first, then each one's second...), so
+    // that a slow spell of a shared machine falls on all of them rather than on one: their
+    // ratios, the steps' targets, are measured under the same conditions.
+    let steps = try stepWorkloads().filter { workload in filter.map { workload.name.contains($0) } ?? true }
+    for r in try measureInterleaved(steps, steps: self.steps, repetitions: repetitions) {
       results.append(r)
       if !json { print(r.row) }
     }
@@ -280,24 +282,40 @@ struct BenchResult {
 /// Times `steps` calls of `step`, `repetitions` times after a warm-up, and counts heap
 /// allocations (Linux/glibc; `nil` elsewhere).
 func measure(_ step: () throws -> Void, steps: Int, repetitions: Int) throws -> BenchResult {
-  for _ in 0..<Swift.min(steps, 1000) { try step() }  // warm up: plans built, buffers sized
-  var times: [Double] = []
-  var allocs: [Double] = []
+  try withoutActuallyEscaping(step) { step in
+    try measureInterleaved([BenchCommand.Workload(name: "", step: step)], steps: steps, repetitions: repetitions)[0]
+  }
+}
+
+/// Times `steps` calls of each workload's step, `repetitions` times after a warm-up of each,
+/// the repetitions taken in turns (one of each workload, then the next of each), and counts
+/// heap allocations (Linux/glibc; `nil` elsewhere). One result per workload, in order.
+func measureInterleaved(_ workloads: [BenchCommand.Workload], steps: Int, repetitions: Int) throws -> [BenchResult] {
+  for workload in workloads {
+    for _ in 0..<Swift.min(steps, 1000) { try workload.step() }  // warm up: plans built, buffers sized
+  }
+  var times = Array(repeating: [Double](), count: workloads.count)
+  var allocs = Array(repeating: [Double](), count: workloads.count)
   let clock = ContinuousClock()
   for _ in 0..<repetitions {
-    let a0 = backprop_allocation_count()
-    let t0 = clock.now
-    for _ in 0..<steps { try step() }
-    let elapsed = clock.now - t0
-    let a1 = backprop_allocation_count()
-    let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-    times.append(ns / Double(steps))
-    if a0 >= 0 { allocs.append(Double(a1 - a0) / Double(steps)) }
+    for (w, workload) in workloads.enumerated() {
+      let step = workload.step
+      let a0 = backprop_allocation_count()
+      let t0 = clock.now
+      for _ in 0..<steps { try step() }
+      let elapsed = clock.now - t0
+      let a1 = backprop_allocation_count()
+      let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+      times[w].append(ns / Double(steps))
+      if a0 >= 0 { allocs[w].append(Double(a1 - a0) / Double(steps)) }
+    }
   }
-  times.sort()
-  return BenchResult(
-    median: times[times.count / 2], min: times.first!, max: times.last!,
-    allocations: allocs.isEmpty ? nil : allocs.sorted()[allocs.count / 2])
+  return workloads.indices.map { w in
+    let t = times[w].sorted(), a = allocs[w].sorted()
+    return BenchResult(
+      workload: workloads[w].name, median: t[t.count / 2], min: t.first!, max: t.last!,
+      allocations: a.isEmpty ? nil : a[a.count / 2])
+  }
 }
 
 func format(_ digits: Int, _ x: Double) -> String {
