@@ -164,25 +164,27 @@ static void NAME(run_part)(void *context, int index, int count) {
 typedef struct {
   UKR_FN ukr;
   long m, nc, kc, rsa, csa, rsb, csb, ldc;
-  long panels, pieces, rows;  // piece i: panels [panels·i/pieces, panels·(i+1)/pieces); rows: a piece's most
-  const T *a, *b, *bbuf;                // a, b: op(A) and op(B) at the block's depth and columns
-  T *c;                                 // c: C at the block's first column
+  long rows;                      // the most rows a piece packs at once (MC, whole panels)
+  const long *bounds;             // piece i: panels [bounds[i], bounds[i + 1])
+  const T *a, *b, *bbuf;          // a, b: op(A) and op(B) at the block's depth and columns
+  T *c;                           // c: C at the block's first column
   int accumulate;
 } NAME(shared_job);
 
 static void NAME(shared_piece)(void *context, int index, int count) {
   (void)count;
   NAME(shared_job) *j = context;
-  const long m0 = j->panels * index / j->pieces * MR, end = j->panels * (index + 1) / j->pieces * MR;
-  const long m1 = end < j->m ? end : j->m;
-  if (m0 >= m1) return;
-  T *abuf = bp_scratch(1, sizeof(T) * (size_t)j->kc * (size_t)j->rows);  // rows <= MC
-  if (!abuf) {  // out of memory for packing: the block unblocked
-    NAME(unpacked)(m0, m1, 0, j->nc, j->kc, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, !j->accumulate, j->c, j->ldc);
-    return;
+  const long stop = j->bounds[index + 1] * MR < j->m ? j->bounds[index + 1] * MR : j->m;
+  for (long m0 = j->bounds[index] * MR; m0 < stop; m0 += j->rows) {  // at most MC rows packed at once
+    const long m1 = m0 + j->rows < stop ? m0 + j->rows : stop;
+    T *abuf = bp_scratch(1, sizeof(T) * (size_t)j->kc * (size_t)j->rows);
+    if (!abuf) {  // out of memory for packing: the block unblocked
+      NAME(unpacked)(m0, m1, 0, j->nc, j->kc, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, !j->accumulate, j->c, j->ldc);
+      continue;
+    }
+    NAME(pack_a)(m1 - m0, j->kc, j->a + m0 * j->rsa, j->rsa, j->csa, abuf);
+    NAME(tiles)(j->ukr, m1 - m0, j->nc, j->kc, abuf, j->bbuf, j->c + m0 * j->ldc, j->ldc, j->accumulate);
   }
-  NAME(pack_a)(m1 - m0, j->kc, j->a + m0 * j->rsa, j->rsa, j->csa, abuf);
-  NAME(tiles)(j->ukr, m1 - m0, j->nc, j->kc, abuf, j->bbuf, j->c + m0 * j->ldc, j->ldc, j->accumulate);
 }
 
 // Columns [index·step, (index+1)·step) of one block of B packed into their panels of the shared
@@ -202,10 +204,11 @@ static void NAME(pack_piece)(void *context, int index, int count) {
 
 // The blocked loops with each block of B packed once and shared, and the rows of A claimed in
 // pieces by `threads` threads. Medium products (`large` 0): the caller packs B (a piece's work is
-// small, so the pieces share B instead of each packing its own), two pieces per thread. Large
-// products (`large` 1, session 25): the threads pack B's panels together, then claim four pieces
-// of rows each, so that a thread the machine slows down takes fewer pieces instead of holding
-// up the product (with one half of the rows each, the product waited for the slower half).
+// small, so the pieces share B instead of each packing its own). Large products (`large` 1,
+// session 25): the threads pack B's panels together. Either way the threads then claim pieces of
+// rows that shrink towards the end (`gemm_shared_pieces`), so that a thread the machine slows
+// down takes fewer pieces instead of holding up the product (with one half of the rows each,
+// the product waited for the slower half), and neither waits long for the other's last piece.
 // Every element is computed as in `blocked`, so the bits do not depend on the split. Returns 0
 // (nothing done) when there is no memory for packing.
 static int NAME(shared)(UKR_FN ukr, int threads, int large, long m, long n, long k, const T *a, long rsa,
@@ -213,16 +216,9 @@ static int NAME(shared)(UKR_FN ukr, int threads, int large, long m, long n, long
   const long kcmax = k < KC ? k : KC, ncmax = n < NC ? n : NC;
   T *bbuf = bp_scratch(0, sizeof(T) * (size_t)kcmax * (size_t)((ncmax + NR - 1) / NR * NR));
   if (!bbuf) return 0;
-  // Two (large: four) pieces per thread (a late worker's share is taken by the others), or more
-  // to keep each at most MC rows; as many per thread, of whole panels as equal as they can be.
-  // (Pieces of a fixed size left the last one short: 43 panels in pieces of 6 gave one thread
-  // 24 panels and the other 19, 0.89 of the work each could have done.)
-  const long panels = (m + MR - 1) / MR, per_thread = large ? 4 : 2, most = MC / MR > 0 ? MC / MR : 1;
-  long pieces = per_thread * threads;
-  if (pieces < (panels + most - 1) / most) pieces = (panels + most - 1) / most;
-  pieces = (pieces + threads - 1) / threads * threads;
-  if (pieces > panels) pieces = panels;
-  const long rows = (panels + pieces - 1) / pieces * MR;
+  long bounds[GEMM_SHARED_PIECES + 1];
+  const int pieces = gemm_shared_pieces((m + MR - 1) / MR, MC / MR > 0 ? MC / MR : 1, threads, bounds);
+  const long rows = (MC / MR > 0 ? MC / MR : 1) * MR;
   for (long jc = 0; jc < n; jc += NC) {
     const long nc = n - jc < NC ? n - jc : NC;
     for (long pc = 0; pc < k; pc += KC) {
@@ -234,7 +230,7 @@ static int NAME(shared)(UKR_FN ukr, int threads, int large, long m, long n, long
       } else {
         NAME(pack_b)(kc, nc, b + pc * rsb + jc * csb, rsb, csb, bbuf);
       }
-      NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, rsb, csb, ldc, panels, pieces, rows, a + pc * csa,
+      NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, rsb, csb, ldc, rows, bounds, a + pc * csa,
                               b + pc * rsb + jc * csb, bbuf, c + jc, !(overwrite && pc == 0)};
       bp_parallel_for((int)pieces, NAME(shared_piece), &job);
     }

@@ -325,6 +325,9 @@ import Testing
       (128, 128, 128), (40, 300, 300), (97, 61, 250), (128, 10, 1600), (1600, 10, 128), (1024, 1, 1024),
       (1, 1024, 1024), (1, 777, 1500), (1531, 1, 700), (1, 2100, 2000), (2100, 1, 2000),
       (1, 300, 9000), (300, 1, 9000), (701, 64, 300), (523, 32, 41), (300, 48, 290),
+      // More row panels than the 128 pieces one block of B is split into: pieces of more than
+      // MC rows, each packed MC rows at a time.
+      (20000, 20, 8),
     ]
     KernelSettings.setMediumProductSplit(true)  // split whenever there is more than one thread
     defer { KernelSettings.setMediumProductSplit(nil) }
