@@ -672,7 +672,7 @@ SECTIONS = {"steps": steps_section, "digits": digits_section, "kernels": kernels
 
 
 def settings_note(group, s):
-    return {"steps": f"Backprop `backprop bench --json --filter \" step\" --steps {s['bp_steps']} --repetitions {s['bp_reps']}`; "
+    return {"steps": f"Backprop `backprop bench --json --filter \" step\" --steps {s['bp_steps']} --repetitions {s['bp_reps']}` (the repetitions taken in turns across its workloads); "
                      f"peers {s['peer_steps']} steps x {s['peer_reps']} repetitions after 200 warm-up steps; "
                      f"{s['step_rounds']} round(s)",
             "digits": f"`backprop digits --hidden H --batch-size B --epochs {s['epochs']} --quiet` and the peers "
