@@ -139,8 +139,9 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
 
 // (The 512-bit vector types bp_f32x16 and bp_f64x8 are in internal.h.)
 
-#define DEFINE_WIDE_UKR(T, VEC, VECU, LANES, MRW, P)                                                   \
-  /* The first `rows` rows of a tile: c = (accumulate ? c : 0) + acc (the packed and unpacked paths) */ \
+// The first `rows` rows of an MRW × 2·lanes tile: c = (accumulate ? c : 0) + acc (the packed
+// and unpacked paths).
+#define DEFINE_STORE_ROWS(T, VEC, VECU, MRW, P)                                                         \
   BP_INLINE void P##_store_rows(int rows, VEC acc[MRW][2], T *c, long ldc, int accumulate) {          \
     _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                                 \
       if (i < rows) {                                                                                  \
@@ -154,7 +155,10 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
         row[1] = v1;                                                                                   \
       }                                                                                                \
     }                                                                                                  \
-  }                                                                                                    \
+  }
+
+#define DEFINE_WIDE_UKR(T, VEC, VECU, LANES, MRW, P)                                                   \
+  DEFINE_STORE_ROWS(T, VEC, VECU, MRW, P)                                                              \
   BP_INLINE void P##_ukr_wide_body(long kc, const T *restrict a, const T *restrict b, T *restrict c,   \
                                    long ldc, int accumulate) {                                         \
     for (int i = 0; i < MRW; i++) {                                                                    \
@@ -795,7 +799,7 @@ DEFINE_SMALL(double, d)
 // (one thread, interleaved runs, GFLOP/s): SGEMM 64³ about 67 -> 100, 32x64 by 64x128 66 -> 87,
 // DGEMM 64³ 34 -> 47 (session 12); 847x288 by 288x64 120-131 -> 138-169 (session 13).
 #define UNPACKED_MAX_COLUMNS 64
-#define DEFINE_WIDE_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW, SPLIT_KIND)                              \
+#define DEFINE_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW, SPLIT_KIND, FN)                             \
   /* rows (<= MRW) × 2·LANES of C (+)= rows of A (stride rsa, depth stride csa) · B's rows, depth kc */ \
   BP_INLINE void P##_unpacked_tile(int rows, long kc, const T *a, long rsa, long csa, const T *b, long rsb, \
                                    T *c, long ldc, int accumulate) {                                   \
@@ -870,7 +874,7 @@ DEFINE_SMALL(double, d)
   /* the full column tiles (split in pieces of rows over the threads as the packed path splits:   \
      from THREAD_WORK, and from SHARED_WORK when that measures faster); the columns after them  \
      through the packed path with `ukr` */                                                           \
-  BP_INLINE void P##_unpacked_body(P##_fn ukr, void (*rows)(long, long, long, long, const T *, long, long, \
+  BP_INLINE void P##_unpacked_body(FN ukr, void (*rows)(long, long, long, long, const T *, long, long, \
                                                            const T *, long, int, T *, long),         \
                                    long m, long n, long k, const T *a, long rsa, long csa, const T *b,  \
                                    long rsb, int overwrite, T *c, long ldc) {                         \
@@ -892,6 +896,14 @@ DEFINE_SMALL(double, d)
     if (measured) bp_split_end(SPLIT_KIND, split, work, start);                                        \
     const long done = n / (2 * LANES) * (2 * LANES);                                                   \
     if (done < n) PW##_packed(ukr, m, n - done, k, a, rsa, csa, b + done, rsb, 1, overwrite, c + done, ldc); \
+  }
+
+// The AVX-512 tiles without packing, compiled for AVX-512F and (for tests) for AVX2.
+#define DEFINE_WIDE_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW, SPLIT_KIND)                              \
+  DEFINE_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW, SPLIT_KIND, P##_fn)                                 \
+  /* whether a product takes this path (B's rows contiguous): small, or few whole column tiles */   \
+  BP_INLINE int P##_takes_unpacked(long n, long csb, double work) {                                    \
+    return csb == 1 && (work < SHARED_WORK || (n <= UNPACKED_MAX_COLUMNS && n % (2 * LANES) == 0));     \
   }                                                                                                    \
   BP_AVX512 static void P##_unpacked_rows_avx512(long m0, long m1, long n, long k, const T *a, long rsa,  \
                                                  long csa, const T *b, long rsb, int overwrite, T *c, long ldc) { \
@@ -910,16 +922,40 @@ DEFINE_SMALL(double, d)
                                         const T *b, long rsb, int overwrite, T *c, long ldc) {        \
     P##_unpacked_body(P##_ukr_wide_on_avx2, P##_unpacked_rows_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, \
                       overwrite, c, ldc);                                                              \
-  }                                                                                                    \
-  /* whether a product takes this path (B's rows contiguous): small, or few whole column tiles */   \
+  }
+
+// The AVX2 path's 6-row tiles (6×16 float, 6×8 double) without packing, for small products
+// only (session 39, the Zen 4 of BENCHMARKS.md, AVX2 path, 2 threads, interleaved runs, GFLOP/s:
+// SGEMM 64³ about 90 -> 106, 32x64 by 64x128 80 -> 101, DGEMM 64³ 46 -> 52). Not for the
+// larger narrow products the AVX-512 tiles take unpacked: a 16-column tile loads 64 bytes of B
+// per 12 multiply-adds of 8 lanes where the AVX-512 tile loads 128 per 16 of 16, and with B
+// beyond L1 (288x15488 by 15488x64, A transposed) that measured slower than packing.
+// `UKR` is the 6-row micro-kernel for the columns past the last full tile (the packed path).
+#define DEFINE_AVX2_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW, SPLIT_KIND, UKR)                         \
+  DEFINE_STORE_ROWS(T, VEC, VECU, MRW, P)                                                              \
+  DEFINE_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW, SPLIT_KIND, P##_fn)                                 \
+  /* whether a product takes this path: small, B's rows contiguous */                              \
   BP_INLINE int P##_takes_unpacked(long n, long csb, double work) {                                    \
-    return csb == 1 && (work < SHARED_WORK || (n <= UNPACKED_MAX_COLUMNS && n % (2 * LANES) == 0));     \
+    (void)n;                                                                                           \
+    return csb == 1 && work < SHARED_WORK;                                                             \
+  }                                                                                                    \
+  BP_AVX2 static void P##_unpacked_rows_avx2(long m0, long m1, long n, long k, const T *a, long rsa,    \
+                                             long csa, const T *b, long rsb, int overwrite, T *c, long ldc) { \
+    P##_unpacked_rows(m0, m1, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);                           \
+  }                                                                                                    \
+  static void P##_unpacked_avx2(long m, long n, long k, const T *a, long rsa, long csa, const T *b,     \
+                                long rsb, int overwrite, T *c, long ldc) {                            \
+    P##_unpacked_body(UKR, P##_unpacked_rows_avx2, m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc);    \
   }
 
 typedef s_ukr_fn sgemm_fn;
 typedef d_ukr_fn dgemm_fn;
 DEFINE_WIDE_UNPACKED(float, bp_f32x16, bp_f32x16u, 16, SW_MR, sgemm, sw, BP_SPLIT_SGEMM)
 DEFINE_WIDE_UNPACKED(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm, dw, BP_SPLIT_DGEMM)
+typedef s_ukr_fn sgemm_ymm_fn;
+typedef d_ukr_fn dgemm_ymm_fn;
+DEFINE_AVX2_UNPACKED(float, bp_f32x8, bp_f32x8u, 8, S_MR, sgemm_ymm, s, BP_SPLIT_SGEMM, sgemm_ukr_avx2)
+DEFINE_AVX2_UNPACKED(double, bp_f64x4, bp_f64x4u, 4, D_MR, dgemm_ymm, d, BP_SPLIT_DGEMM, dgemm_ukr_avx2)
 #endif
 
 // C = op(A)·op(B) + beta·C on the package's own kernels: beta's scaling, then the direct loops
@@ -962,7 +998,10 @@ DEFINE_WIDE_UNPACKED(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm, dw, BP_SPLIT_
     if (UKR##_takes_unpacked(n, csb, work)) UKR##_unpacked_wide_on_avx2(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
     else P##w_packed(UKR##_ukr_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); \
     break;                                                                                          \
-  case BP_ISA_AVX2: P##_packed(UKR##_ukr_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); break; \
+  case BP_ISA_AVX2:                                                                                 \
+    if (UKR##_ymm_takes_unpacked(n, csb, work)) UKR##_ymm_unpacked_avx2(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
+    else P##_packed(UKR##_ukr_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);          \
+    break;                                                                                          \
   default: P##_packed(P##_ukr_portable, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);      \
   }
 #else

@@ -57,6 +57,11 @@ typedef float bp_f32x16 __attribute__((ext_vector_type(16)));
 typedef float bp_f32x16u __attribute__((ext_vector_type(16), aligned(4)));
 typedef double bp_f64x8 __attribute__((ext_vector_type(8)));
 typedef double bp_f64x8u __attribute__((ext_vector_type(8), aligned(8)));
+// And of 256 bits, for the AVX2 path's tiles written the same way.
+typedef float bp_f32x8 __attribute__((ext_vector_type(8)));
+typedef float bp_f32x8u __attribute__((ext_vector_type(8), aligned(4)));
+typedef double bp_f64x4 __attribute__((ext_vector_type(4)));
+typedef double bp_f64x4u __attribute__((ext_vector_type(4), aligned(8)));
 
 /// 1 when the AVX2+FMA kernels (or wider) are to be used (CPU support, not forced off).
 int bp_use_avx2(void);
