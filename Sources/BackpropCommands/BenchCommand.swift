@@ -43,8 +43,8 @@ struct BenchCommand: ParsableCommand {
     // The steps' repetitions interleaved (each workload's first, then each one's second...), so
     // that a slow spell of a shared machine falls on all of them rather than on one: their
     // ratios, the steps' targets, are measured under the same conditions.
-    let steps = try stepWorkloads().filter { workload in filter.map { workload.name.contains($0) } ?? true }
-    for r in try measureInterleaved(steps, steps: self.steps, repetitions: repetitions) {
+    let wanted = try stepWorkloads().filter { workload in filter.map { workload.name.contains($0) } ?? true }
+    for r in try measureInterleaved(wanted, steps: steps, repetitions: repetitions) {
       results.append(r)
       if !json { print(r.row) }
     }

@@ -217,8 +217,9 @@ static int NAME(shared)(UKR_FN ukr, int threads, int large, long m, long n, long
   T *bbuf = bp_scratch(0, sizeof(T) * (size_t)kcmax * (size_t)((ncmax + NR - 1) / NR * NR));
   if (!bbuf) return 0;
   long bounds[GEMM_SHARED_PIECES + 1];
-  const int pieces = gemm_shared_pieces((m + MR - 1) / MR, MC / MR > 0 ? MC / MR : 1, threads, bounds);
-  const long rows = (MC / MR > 0 ? MC / MR : 1) * MR;
+  const long most = MC / MR > 0 ? MC / MR : 1;  // panels per piece packed at once
+  const int pieces = gemm_shared_pieces((m + MR - 1) / MR, most, threads, bounds);
+  const long rows = most * MR;
   for (long jc = 0; jc < n; jc += NC) {
     const long nc = n - jc < NC ? n - jc : NC;
     for (long pc = 0; pc < k; pc += KC) {

@@ -589,7 +589,6 @@ final class ScalarProgram<T: ScalarElement>: VariableBorrower {
       }
     }
   }
-
 }
 
 /// A scalar program of either float dtype.
