@@ -41,7 +41,7 @@
 
 #if BP_X86
 // 6×16 float tile: 12 accumulators of 8 lanes, two B vectors, one broadcast A value.
-BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, const float *restrict b,
+BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, long as, const float *restrict b,
                                    float *restrict c, long ldc, int accumulate) {
   // Ask for the C tile now, so its loads at the end do not wait on memory (6 rows, 64 bytes
   // each, touching at most two cache lines).
@@ -64,7 +64,7 @@ BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, const float
     x = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
     x = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
     x = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
-    a += 6;
+    a += as;
     b += 16;
   }
 #define STORE_ROW(i, v0, v1)                                                              \
@@ -83,7 +83,7 @@ BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, const float
 }
 
 // 6×8 double tile: 12 accumulators of 4 lanes.
-BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const double *restrict b,
+BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long as, const double *restrict b,
                                    double *restrict c, long ldc, int accumulate) {
   for (int i = 0; i < 6; i++) {
     _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
@@ -104,7 +104,7 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
     x = _mm256_broadcast_sd(a + 3); c30 = _mm256_fmadd_pd(x, b0, c30); c31 = _mm256_fmadd_pd(x, b1, c31);
     x = _mm256_broadcast_sd(a + 4); c40 = _mm256_fmadd_pd(x, b0, c40); c41 = _mm256_fmadd_pd(x, b1, c41);
     x = _mm256_broadcast_sd(a + 5); c50 = _mm256_fmadd_pd(x, b0, c50); c51 = _mm256_fmadd_pd(x, b1, c51);
-    a += 6;
+    a += as;
     b += 8;
   }
 #define STORE_ROW(i, v0, v1)                                                              \
@@ -159,8 +159,8 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
 
 #define DEFINE_WIDE_UKR(T, VEC, VECU, LANES, MRW, P)                                                   \
   DEFINE_STORE_ROWS(T, VEC, VECU, MRW, P)                                                              \
-  BP_INLINE void P##_ukr_wide_body(long kc, const T *restrict a, const T *restrict b, T *restrict c,   \
-                                   long ldc, int accumulate) {                                         \
+  BP_INLINE void P##_ukr_wide_body(long kc, const T *restrict a, long as, const T *restrict b,          \
+                                   T *restrict c, long ldc, int accumulate) {                          \
     for (int i = 0; i < MRW; i++) {                                                                    \
       _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);                                          \
       _mm_prefetch((const char *)(c + i * ldc + 2 * LANES - 1), _MM_HINT_T0);                          \
@@ -177,18 +177,18 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, const doub
         acc[i][0] = __builtin_elementwise_fma(x, b0, acc[i][0]);                                       \
         acc[i][1] = __builtin_elementwise_fma(x, b1, acc[i][1]);                                       \
       }                                                                                                \
-      a += MRW;                                                                                        \
+      a += as;                                                                                         \
       b += 2 * LANES;                                                                                  \
     }                                                                                                  \
     P##_store_rows(MRW, acc, c, ldc, accumulate);                                                      \
   }                                                                                                    \
-  BP_AVX512 static void P##_ukr_avx512(long kc, const T *restrict a, const T *restrict b, T *restrict c, \
-                                       long ldc, int accumulate) {                                     \
-    P##_ukr_wide_body(kc, a, b, c, ldc, accumulate);                                                   \
+  BP_AVX512 static void P##_ukr_avx512(long kc, const T *restrict a, long as, const T *restrict b,     \
+                                       T *restrict c, long ldc, int accumulate) {                      \
+    P##_ukr_wide_body(kc, a, as, b, c, ldc, accumulate);                                               \
   }                                                                                                    \
-  BP_AVX2 static void P##_ukr_wide_on_avx2(long kc, const T *restrict a, const T *restrict b,          \
+  BP_AVX2 static void P##_ukr_wide_on_avx2(long kc, const T *restrict a, long as, const T *restrict b, \
                                            T *restrict c, long ldc, int accumulate) {                  \
-    P##_ukr_wide_body(kc, a, b, c, ldc, accumulate);                                                   \
+    P##_ukr_wide_body(kc, a, as, b, c, ldc, accumulate);                                               \
   }
 
 DEFINE_WIDE_UKR(float, bp_f32x16, bp_f32x16u, 16, SW_MR, sgemm)
@@ -652,8 +652,8 @@ void bp_gemm_derive_blocking(int double_precision, int wide, const long caches[3
   *kc = b.kc, *mc = b.mc, *nc = b.nc;
 }
 
-typedef void (*s_ukr_fn)(long, const float *restrict, const float *restrict, float *restrict, long, int);
-typedef void (*d_ukr_fn)(long, const double *restrict, const double *restrict, double *restrict, long, int);
+typedef void (*s_ukr_fn)(long, const float *restrict, long, const float *restrict, float *restrict, long, int);
+typedef void (*d_ukr_fn)(long, const double *restrict, long, const double *restrict, double *restrict, long, int);
 
 // The most pieces of rows one shared block of B is split into (`gemm_shared_pieces`).
 #define GEMM_SHARED_PIECES 128

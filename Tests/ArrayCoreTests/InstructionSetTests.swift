@@ -18,12 +18,14 @@ import Testing
   /// skinny products training runs, and large products with few whole column tiles (unpacked on
   /// the AVX-512 tiles, in pieces of rows over the threads), also with a depth long enough that
   /// B does not fit in half of L2 (the unpacked path's blocked order: 64 columns by 5000 are
-  /// 1.25 MiB of float).
+  /// 1.25 MiB of float). A transposed A with few columns is read in place on the packed path
+  /// (all but a short last panel): 155x600 by 600x20 has a short panel on every tile, a short
+  /// column tile and a short last depth block.
   static let shapes: [(m: Int, n: Int, k: Int)] = [
     (1, 1, 1), (7, 17, 3), (25, 31, 29), (13, 40, 33), (12, 32, 256), (11, 33, 257), (150, 37, 260),
     (61, 3, 70), (32, 128, 64), (128, 10, 1600), (1024, 1, 300), (1, 700, 300), (5, 4200, 20),
     (150, 140, 270), (701, 64, 300), (523, 32, 41), (300, 48, 290),
-    (24, 64, 5000),
+    (24, 64, 5000), (155, 20, 600),
   ]
 
   /// The product of random operands for every shape and transposition, in `dtype`.
