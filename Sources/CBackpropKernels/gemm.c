@@ -40,8 +40,13 @@
 #define DW_NR 16
 
 #if BP_X86
+// The micro-kernels read element (i, p) of their A panel (MR rows, depth kc) at
+// a[i·ars + p·acs]: packed (ars 1, acs MR), or in place (a transposed A: ars 1, acs its row
+// stride; a row-major A: ars its row stride, acs 1; see gemm_template.h's `a_in_place`). Each
+// body is compiled twice, for the packed panel's constant strides and for any.
+
 // 6×16 float tile: 12 accumulators of 8 lanes, two B vectors, one broadcast A value.
-BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, long as, const float *restrict b,
+BP_AVX2 BP_INLINE void sgemm_ukr_avx2_body(long kc, const float *restrict a, long ars, long acs, const float *restrict b,
                                    float *restrict c, long ldc, int accumulate) {
   // Ask for the C tile now, so its loads at the end do not wait on memory (6 rows, 64 bytes
   // each, touching at most two cache lines).
@@ -58,13 +63,13 @@ BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, long as, co
   for (long p = 0; p < kc; p++) {
     __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
     __m256 x;
-    x = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-    x = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-    x = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-    x = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-    x = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-    x = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
-    a += as;
+    x = _mm256_broadcast_ss(a + 0 * ars); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+    x = _mm256_broadcast_ss(a + 1 * ars); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+    x = _mm256_broadcast_ss(a + 2 * ars); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+    x = _mm256_broadcast_ss(a + 3 * ars); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+    x = _mm256_broadcast_ss(a + 4 * ars); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+    x = _mm256_broadcast_ss(a + 5 * ars); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+    a += acs;
     b += 16;
   }
 #define STORE_ROW(i, v0, v1)                                                              \
@@ -82,8 +87,14 @@ BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, long as, co
 #undef STORE_ROW
 }
 
+BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, long ars, long acs, const float *restrict b,
+                                   float *restrict c, long ldc, int accumulate) {
+  if (ars == 1 && acs == S_MR) sgemm_ukr_avx2_body(kc, a, 1, S_MR, b, c, ldc, accumulate);
+  else sgemm_ukr_avx2_body(kc, a, ars, acs, b, c, ldc, accumulate);
+}
+
 // 6×8 double tile: 12 accumulators of 4 lanes.
-BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long as, const double *restrict b,
+BP_AVX2 BP_INLINE void dgemm_ukr_avx2_body(long kc, const double *restrict a, long ars, long acs, const double *restrict b,
                                    double *restrict c, long ldc, int accumulate) {
   for (int i = 0; i < 6; i++) {
     _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
@@ -98,13 +109,13 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long as, c
   for (long p = 0; p < kc; p++) {
     __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
     __m256d x;
-    x = _mm256_broadcast_sd(a + 0); c00 = _mm256_fmadd_pd(x, b0, c00); c01 = _mm256_fmadd_pd(x, b1, c01);
-    x = _mm256_broadcast_sd(a + 1); c10 = _mm256_fmadd_pd(x, b0, c10); c11 = _mm256_fmadd_pd(x, b1, c11);
-    x = _mm256_broadcast_sd(a + 2); c20 = _mm256_fmadd_pd(x, b0, c20); c21 = _mm256_fmadd_pd(x, b1, c21);
-    x = _mm256_broadcast_sd(a + 3); c30 = _mm256_fmadd_pd(x, b0, c30); c31 = _mm256_fmadd_pd(x, b1, c31);
-    x = _mm256_broadcast_sd(a + 4); c40 = _mm256_fmadd_pd(x, b0, c40); c41 = _mm256_fmadd_pd(x, b1, c41);
-    x = _mm256_broadcast_sd(a + 5); c50 = _mm256_fmadd_pd(x, b0, c50); c51 = _mm256_fmadd_pd(x, b1, c51);
-    a += as;
+    x = _mm256_broadcast_sd(a + 0 * ars); c00 = _mm256_fmadd_pd(x, b0, c00); c01 = _mm256_fmadd_pd(x, b1, c01);
+    x = _mm256_broadcast_sd(a + 1 * ars); c10 = _mm256_fmadd_pd(x, b0, c10); c11 = _mm256_fmadd_pd(x, b1, c11);
+    x = _mm256_broadcast_sd(a + 2 * ars); c20 = _mm256_fmadd_pd(x, b0, c20); c21 = _mm256_fmadd_pd(x, b1, c21);
+    x = _mm256_broadcast_sd(a + 3 * ars); c30 = _mm256_fmadd_pd(x, b0, c30); c31 = _mm256_fmadd_pd(x, b1, c31);
+    x = _mm256_broadcast_sd(a + 4 * ars); c40 = _mm256_fmadd_pd(x, b0, c40); c41 = _mm256_fmadd_pd(x, b1, c41);
+    x = _mm256_broadcast_sd(a + 5 * ars); c50 = _mm256_fmadd_pd(x, b0, c50); c51 = _mm256_fmadd_pd(x, b1, c51);
+    a += acs;
     b += 8;
   }
 #define STORE_ROW(i, v0, v1)                                                              \
@@ -120,6 +131,12 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long as, c
   STORE_ROW(0, c00, c01); STORE_ROW(1, c10, c11); STORE_ROW(2, c20, c21);
   STORE_ROW(3, c30, c31); STORE_ROW(4, c40, c41); STORE_ROW(5, c50, c51);
 #undef STORE_ROW
+}
+
+BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long ars, long acs, const double *restrict b,
+                                   double *restrict c, long ldc, int accumulate) {
+  if (ars == 1 && acs == D_MR) dgemm_ukr_avx2_body(kc, a, 1, D_MR, b, c, ldc, accumulate);
+  else dgemm_ukr_avx2_body(kc, a, ars, acs, b, c, ldc, accumulate);
 }
 
 // MARK: AVX-512 micro-kernels (issue 13)
@@ -159,7 +176,7 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long as, c
 
 #define DEFINE_WIDE_UKR(T, VEC, VECU, LANES, MRW, P)                                                   \
   DEFINE_STORE_ROWS(T, VEC, VECU, MRW, P)                                                              \
-  BP_INLINE void P##_ukr_wide_body(long kc, const T *restrict a, long as, const T *restrict b,          \
+  BP_INLINE void P##_ukr_wide_body(long kc, const T *restrict a, long ars, long acs, const T *restrict b, \
                                    T *restrict c, long ldc, int accumulate) {                          \
     for (int i = 0; i < MRW; i++) {                                                                    \
       _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);                                          \
@@ -173,22 +190,24 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long as, c
       _mm_prefetch((const char *)(b + 9 * LANES), _MM_HINT_T0);                                        \
       const VEC b0 = ((const VEC *)b)[0], b1 = ((const VEC *)b)[1];                                    \
       _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                               \
-        const VEC x = (VEC)a[i];                                                                       \
+        const VEC x = (VEC)a[i * ars];                                                                 \
         acc[i][0] = __builtin_elementwise_fma(x, b0, acc[i][0]);                                       \
         acc[i][1] = __builtin_elementwise_fma(x, b1, acc[i][1]);                                       \
       }                                                                                                \
-      a += as;                                                                                         \
+      a += acs;                                                                                        \
       b += 2 * LANES;                                                                                  \
     }                                                                                                  \
     P##_store_rows(MRW, acc, c, ldc, accumulate);                                                      \
   }                                                                                                    \
-  BP_AVX512 static void P##_ukr_avx512(long kc, const T *restrict a, long as, const T *restrict b,     \
+  BP_AVX512 static void P##_ukr_avx512(long kc, const T *restrict a, long ars, long acs, const T *restrict b, \
                                        T *restrict c, long ldc, int accumulate) {                      \
-    P##_ukr_wide_body(kc, a, as, b, c, ldc, accumulate);                                               \
+    if (ars == 1 && acs == MRW) P##_ukr_wide_body(kc, a, 1, MRW, b, c, ldc, accumulate);               \
+    else P##_ukr_wide_body(kc, a, ars, acs, b, c, ldc, accumulate);                                    \
   }                                                                                                    \
-  BP_AVX2 static void P##_ukr_wide_on_avx2(long kc, const T *restrict a, long as, const T *restrict b, \
-                                           T *restrict c, long ldc, int accumulate) {                  \
-    P##_ukr_wide_body(kc, a, as, b, c, ldc, accumulate);                                               \
+  BP_AVX2 static void P##_ukr_wide_on_avx2(long kc, const T *restrict a, long ars, long acs,           \
+                                           const T *restrict b, T *restrict c, long ldc, int accumulate) { \
+    if (ars == 1 && acs == MRW) P##_ukr_wide_body(kc, a, 1, MRW, b, c, ldc, accumulate);               \
+    else P##_ukr_wide_body(kc, a, ars, acs, b, c, ldc, accumulate);                                    \
   }
 
 DEFINE_WIDE_UKR(float, bp_f32x16, bp_f32x16u, 16, SW_MR, sgemm)
@@ -652,8 +671,8 @@ void bp_gemm_derive_blocking(int double_precision, int wide, const long caches[3
   *kc = b.kc, *mc = b.mc, *nc = b.nc;
 }
 
-typedef void (*s_ukr_fn)(long, const float *restrict, long, const float *restrict, float *restrict, long, int);
-typedef void (*d_ukr_fn)(long, const double *restrict, long, const double *restrict, double *restrict, long, int);
+typedef void (*s_ukr_fn)(long, const float *restrict, long, long, const float *restrict, float *restrict, long, int);
+typedef void (*d_ukr_fn)(long, const double *restrict, long, long, const double *restrict, double *restrict, long, int);
 
 // The most pieces of rows one shared block of B is split into (`gemm_shared_pieces`).
 #define GEMM_SHARED_PIECES 128

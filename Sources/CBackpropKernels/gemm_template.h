@@ -11,8 +11,8 @@
 //
 // Loops (Goto's algorithm): columns in blocks of NC, depth in blocks of KC (B's block packed
 // into NR-wide panels), rows in blocks of MC (A's block packed into MR-tall panels), then an
-// MR×NR register tile for every pair of panels. A transposed A with few columns of C to reuse
-// its panels is read in place instead (`a_in_place`).
+// MR×NR register tile for every pair of panels. With few columns of C to reuse its panels, A
+// is read in place instead (`a_in_place`).
 
 #define KC (BLOCKING.kc)
 #define MC (BLOCKING.mc)
@@ -57,15 +57,15 @@ static void NAME(pack_b)(long kc, long nc, const T *b, long rsb, long csb, T *re
 }
 
 #ifdef PORTABLE_UKR
-// The portable micro-kernel: c[MR×NR] (row stride ldc) = (accumulate ? c : 0) + a·b, with the
-// MR values of A at each depth contiguous and `as` apart (MR when packed).
-static void NAME(ukr_portable)(long kc, const T *restrict a, long as, const T *restrict b, T *restrict c,
+// The portable micro-kernel: c[MR×NR] (row stride ldc) = (accumulate ? c : 0) + a·b, with
+// element (i, p) of the A panel at a[i·ars + p·acs] (ars 1 and acs MR when packed).
+static void NAME(ukr_portable)(long kc, const T *restrict a, long ars, long acs, const T *restrict b, T *restrict c,
                                long ldc, int accumulate) {
   T t[MR * NR];
   for (int x = 0; x < MR * NR; x++) t[x] = 0;
   for (long p = 0; p < kc; p++) {
     for (int i = 0; i < MR; i++) {
-      T ai = a[p * as + i];
+      T ai = a[i * ars + p * acs];
       for (int j = 0; j < NR; j++) t[i * NR + j] += ai * b[p * NR + j];
     }
   }
@@ -74,11 +74,11 @@ static void NAME(ukr_portable)(long kc, const T *restrict a, long as, const T *r
 }
 #endif
 
-// Whether the packed path reads op(A) in place: A transposed (rsa 1: the MR values of a panel
-// at each depth are contiguous, `csa` apart) and at most four column panels of B to reuse each
-// panel of A, too few to repay its packing. (288x15488 by 15488x64 with A transposed, the
-// example CNN's filter gradient: packing A took a quarter of the time with a 6x16 tile.)
-static int NAME(a_in_place)(long rsa, long n) { return rsa == 1 && n <= 4 * NR; }
+// Whether the packed path reads op(A) in place: one of its strides 1 (A transposed, or A's
+// rows contiguous) and at most four column panels of B to reuse each panel of A, too few to
+// repay its packing. (288x15488 by 15488x64 with A transposed, the example CNN's filter
+// gradient: packing A took a quarter of the time with a 6x16 tile.)
+static int NAME(a_in_place)(long rsa, long csa, long n) { return (rsa == 1 || csa == 1) && n <= 4 * NR; }
 
 // Packs the rows of op(A) the tiles do not read in place: all of them (`in_place` 0), or only
 // the last panel when it is short (the tiles read the full panels in place).
@@ -87,16 +87,16 @@ static void NAME(pack_a_for)(int in_place, long mc, long kc, const T *a, long rs
   else if (mc % MR) NAME(pack_a)(mc % MR, kc, a + mc / MR * MR * rsa, rsa, csa, buf);
 }
 
-// One register tile: C[mr×nr] (+)= the A panel (its depths `as` apart) · the B panel, depth
-// kc; a tile short of MR rows or NR columns goes through a local tile.
-static inline void NAME(tile)(UKR_FN ukr, long mr, long nr, long kc, const T *ap, long as, const T *bp, T *c,
-                              long ldc, int accumulate) {
+// One register tile: C[mr×nr] (+)= the A panel (element (i, p) at ap[i·ars + p·acs]) · the B
+// panel, depth kc; a tile short of MR rows or NR columns goes through a local tile.
+static inline void NAME(tile)(UKR_FN ukr, long mr, long nr, long kc, const T *ap, long ars, long acs, const T *bp,
+                              T *c, long ldc, int accumulate) {
   if (mr == MR && nr == NR) {
-    ukr(kc, ap, as, bp, c, ldc, accumulate);
+    ukr(kc, ap, ars, acs, bp, c, ldc, accumulate);
     return;
   }
   T tile[MR * NR];
-  ukr(kc, ap, as, bp, tile, NR, 0);
+  ukr(kc, ap, ars, acs, bp, tile, NR, 0);
   for (long i = 0; i < mr; i++)
     for (long j = 0; j < nr; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
 }
@@ -107,26 +107,38 @@ static void NAME(tiles)(UKR_FN ukr, long mc, long nc, long kc, const T *abuf, co
                         int accumulate) {
   for (long jr = 0; jr < nc; jr += NR)
     for (long ir = 0; ir < mc; ir += MR)
-      NAME(tile)(ukr, mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, kc, abuf + ir * kc, MR,
+      NAME(tile)(ukr, mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, kc, abuf + ir * kc, 1, MR,
                  bbuf + jr * kc, c + ir * ldc + jr, ldc, accumulate);
 }
 
-// The same with the A block read in place (`a_in_place`: a transposed A, its depths `as` apart)
+// Asks for share `q` of `shares` of an A panel read in place (element (i, p) at
+// a[i·rsa + p·csa], depth kc). A transposed A (rsa 1): the panel starts where the one before
+// it ends, so of each depth only the line of its last value can be new. Rows contiguous
+// (csa 1): the lines of each row.
+static inline void NAME(prefetch_panel)(const T *a, long rsa, long csa, long kc, long q, long shares) {
+  if (rsa == 1) {
+    for (long p = kc * q / shares; p < kc * (q + 1) / shares; p++) __builtin_prefetch(a + p * csa + MR - 1, 0, 3);
+  } else {
+    const long per = 64 / (long)sizeof(T), lines = (kc + per - 1) / per + 1;  // a row's lines, at most
+    for (long l = MR * lines * q / shares; l < MR * lines * (q + 1) / shares; l++)
+      __builtin_prefetch(a + l / lines * rsa + l % lines * per, 0, 3);
+  }
+}
+
+// The same with the A block read in place (`a_in_place`: element (i, p) at ain[i·rsa + p·csa])
 // but for a short last panel, packed alone at `abuf`. A's panel is outermost: it comes from
 // memory once and stays in L1 for its few tiles, while the packed B block comes from L2. Each
-// tile also asks for a share of the next panel's depths: the next panel starts where this one
-// ends, so only the line of its last value can be new.
-static void NAME(tiles_in_place)(UKR_FN ukr, long mc, long nc, long kc, const T *ain, long as, const T *abuf,
-                                 const T *bbuf, T *c, long ldc, int accumulate) {
+// tile also asks for a share of the next panel (`prefetch_panel`).
+static void NAME(tiles_in_place)(UKR_FN ukr, long mc, long nc, long kc, const T *ain, long rsa, long csa,
+                                 const T *abuf, const T *bbuf, T *c, long ldc, int accumulate) {
   const long panels = (nc + NR - 1) / NR;
   for (long ir = 0; ir < mc; ir += MR) {
     const long mr = mc - ir < MR ? mc - ir : MR;
-    const T *next = ir + 2 * MR <= mc ? ain + ir + MR : 0;
+    const T *ap = ain + ir * rsa;
     for (long jr = 0, q = 0; jr < nc; jr += NR, q++) {
-      if (next)
-        for (long p = kc * q / panels; p < kc * (q + 1) / panels; p++) __builtin_prefetch(next + p * as + MR - 1, 0, 3);
-      NAME(tile)(ukr, mr, nc - jr < NR ? nc - jr : NR, kc, mr == MR ? ain + ir : abuf, mr == MR ? as : MR,
-                 bbuf + jr * kc, c + ir * ldc + jr, ldc, accumulate);
+      if (ir + 2 * MR <= mc) NAME(prefetch_panel)(ap + MR * rsa, rsa, csa, kc, q, panels);
+      if (mr == MR) NAME(tile)(ukr, MR, nc - jr < NR ? nc - jr : NR, kc, ap, rsa, csa, bbuf + jr * kc, c + ir * ldc + jr, ldc, accumulate);
+      else NAME(tile)(ukr, mr, nc - jr < NR ? nc - jr : NR, kc, abuf, 1, MR, bbuf + jr * kc, c + ir * ldc + jr, ldc, accumulate);
     }
   }
 }
@@ -148,7 +160,7 @@ static void NAME(blocked)(UKR_FN ukr, long m0, long m1, long n0, long n1, long k
   long kcmax = k < KC ? k : KC;
   long ncmax = n1 - n0 < NC ? n1 - n0 : NC;
   long mcmax = m1 - m0 < MC ? m1 - m0 : MC;
-  const int in_place = NAME(a_in_place)(rsa, n1 - n0);
+  const int in_place = NAME(a_in_place)(rsa, csa, n1 - n0);
   T *bbuf = bp_scratch(0, sizeof(T) * (size_t)kcmax * (size_t)((ncmax + NR - 1) / NR * NR));
   T *abuf = bp_scratch(1, sizeof(T) * (size_t)kcmax * (size_t)((mcmax + MR - 1) / MR * MR));
   if (!bbuf || !abuf) {
@@ -165,7 +177,7 @@ static void NAME(blocked)(UKR_FN ukr, long m0, long m1, long n0, long n1, long k
         long mc = m1 - ic < MC ? m1 - ic : MC;
         const T *ablock = a + ic * rsa + pc * csa;
         NAME(pack_a_for)(in_place, mc, kc, ablock, rsa, csa, abuf);
-        if (in_place) NAME(tiles_in_place)(ukr, mc, nc, kc, ablock, csa, abuf, bbuf, c + ic * ldc + jc, ldc, accumulate);
+        if (in_place) NAME(tiles_in_place)(ukr, mc, nc, kc, ablock, rsa, csa, abuf, bbuf, c + ic * ldc + jc, ldc, accumulate);
         else NAME(tiles)(ukr, mc, nc, kc, abuf, bbuf, c + ic * ldc + jc, ldc, accumulate);
       }
     }
@@ -223,7 +235,7 @@ static void NAME(shared_piece)(void *context, int index, int count) {
     const T *ablock = j->a + m0 * j->rsa;
     NAME(pack_a_for)(j->in_place, m1 - m0, j->kc, ablock, j->rsa, j->csa, abuf);
     T *c = j->c + m0 * j->ldc;
-    if (j->in_place) NAME(tiles_in_place)(j->ukr, m1 - m0, j->nc, j->kc, ablock, j->csa, abuf, j->bbuf, c, j->ldc, j->accumulate);
+    if (j->in_place) NAME(tiles_in_place)(j->ukr, m1 - m0, j->nc, j->kc, ablock, j->rsa, j->csa, abuf, j->bbuf, c, j->ldc, j->accumulate);
     else NAME(tiles)(j->ukr, m1 - m0, j->nc, j->kc, abuf, j->bbuf, c, j->ldc, j->accumulate);
   }
 }
@@ -274,7 +286,7 @@ static int NAME(shared)(UKR_FN ukr, int threads, int large, long m, long n, long
       }
       NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, rsb, csb, ldc, rows, bounds, a + pc * csa,
                               b + pc * rsb + jc * csb, bbuf, c + jc, !(overwrite && pc == 0),
-                              NAME(a_in_place)(rsa, n)};
+                              NAME(a_in_place)(rsa, csa, n)};
       bp_parallel_for((int)pieces, NAME(shared_piece), &job);
     }
   }
