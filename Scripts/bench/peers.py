@@ -43,8 +43,11 @@ BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 GROUP_MARK = "<!-- peers:group {} -->"
 
 # Settings: full (the default) and --quick (a smoke run that checks the scripts end to end).
+# Five kernel rounds (three until session 40): on the shared 2-core host a slow spell of a
+# minute could take two of three rounds of one side of a product, and the medians' ratio with
+# them (dgemm 1024 at 0.78 with its fastest runs at 0.95, in one run; 1.00 in the next).
 FULL = dict(step_rounds=2, bp_steps=200_000, bp_reps=7, peer_steps=2000, peer_reps=5,
-            digits_rounds=2, epochs=20, kernel_rounds=3, kernel_reps=5,
+            digits_rounds=2, epochs=20, kernel_rounds=5, kernel_reps=5,
             cnn_rounds=1, cnn_steps=100, cnn_reps=3)
 QUICK = dict(step_rounds=1, bp_steps=20_000, bp_reps=2, peer_steps=200, peer_reps=2,
              digits_rounds=1, epochs=3, kernel_rounds=1, kernel_reps=1,

@@ -5,7 +5,7 @@
 # and NumPy, and rewrites the generated region of BENCHMARKS.md. Not part of `swift test` or CI.
 #
 # Usage (from anywhere in the repository):
-#   Scripts/bench/peers.sh                    # full run (about 15-20 minutes on 2 cores)
+#   Scripts/bench/peers.sh                    # full run (about 18-23 minutes on 2 cores)
 #   Scripts/bench/peers.sh --quick --no-write # smoke run: short settings, print only
 #   Scripts/bench/peers.sh --only digits      # one group (repeatable); other sections are kept
 #
