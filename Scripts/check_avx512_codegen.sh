@@ -5,7 +5,8 @@
 # SwiftPM's release build does (-O2, the toolchain's clang) and requires, in the disassembly:
 # - the AVX-512 micro-kernels: 16 and 24 FMAs on ZMM registers in each of their two loops (8x32
 #   float, 12x16 double; one loop for a packed A panel's constant strides, one for A read in
-#   place), with no stack access in either (no spilled accumulator);
+#   place), with no stack access in either (no spilled accumulator); likewise the AVX2 tiles
+#   (6x16 float, 6x8 double: 12 YMM FMAs per loop), written with the same vector-typed body;
 # - every elementwise kernel and reduction's AVX-512 copy: ZMM instructions.
 # - the kernels built as for a CPU without x86 (ARM: BP_NO_X86, the portable paths only) compile
 #   with no error or warning, since no machine here is such a CPU.
@@ -25,18 +26,19 @@ done
 status=0
 # The body of one function in a disassembly.
 body() { awk -v name="<$2>:" '$2 == name { on = 1; next } on && /^$/ { exit } on' "$out/$1.s"; }
-for pair in sgemm_ukr_avx512:32 dgemm_ukr_avx512:48; do
-  kernel=${pair%:*} want=${pair#*:}
+for spec in sgemm_ukr_avx512:32:zmm dgemm_ukr_avx512:48:zmm sgemm_ukr_avx2:24:ymm dgemm_ukr_avx2:24:ymm; do
+  kernel=${spec%%:*} rest=${spec#*:}
+  want=${rest%:*} reg=${rest#*:}
   code=$(body gemm "$kernel")
   # The loops: from each run's first FMA to the backward branch after its last one.
-  fmas=$(printf '%s\n' "$code" | grep -c 'vfmadd231p[sd] .*%zmm' || true)
+  fmas=$(printf '%s\n' "$code" | grep -c "vfmadd231p[sd] .*%$reg" || true)
   loop=$(printf '%s\n' "$code" | awk '/vfmadd231p/ { on = 1 } on { print } on && /\tj(ne|nz|b|l) / { on = 0 }')
   spills=$(printf '%s\n' "$loop" | grep -c '(%rsp)' || true)
   if [ "$fmas" -ne "$want" ] || [ "$spills" -ne 0 ]; then
-    echo "check_avx512_codegen: $kernel has $fmas ZMM FMAs (want $want) and $spills stack accesses in its loop (want 0)" >&2
+    echo "check_avx512_codegen: $kernel has $fmas $reg FMAs (want $want) and $spills stack accesses in its loops (want 0)" >&2
     status=1
   else
-    echo "check_avx512_codegen: $kernel: $want ZMM FMAs in its two loops, no spill in them"
+    echo "check_avx512_codegen: $kernel: $want $reg FMAs in its two loops, no spill in them"
   fi
 done
 count=0

@@ -44,117 +44,12 @@
 // a[i·ars + p·acs]: packed (ars 1, acs MR), or in place (a transposed A: ars 1, acs its row
 // stride; a row-major A: ars its row stride, acs 1; see gemm_template.h's `a_in_place`). Each
 // body is compiled twice, for the packed panel's constant strides and for any.
-
-// 6×16 float tile: 12 accumulators of 8 lanes, two B vectors, one broadcast A value.
-BP_AVX2 BP_INLINE void sgemm_ukr_avx2_body(long kc, const float *restrict a, long ars, long acs, const float *restrict b,
-                                   float *restrict c, long ldc, int accumulate) {
-  // Ask for the C tile now, so its loads at the end do not wait on memory (6 rows, 64 bytes
-  // each, touching at most two cache lines).
-  for (int i = 0; i < 6; i++) {
-    _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T0);
-  }
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  for (long p = 0; p < kc; p++) {
-    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    __m256 x;
-    x = _mm256_broadcast_ss(a + 0 * ars); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-    x = _mm256_broadcast_ss(a + 1 * ars); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-    x = _mm256_broadcast_ss(a + 2 * ars); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-    x = _mm256_broadcast_ss(a + 3 * ars); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-    x = _mm256_broadcast_ss(a + 4 * ars); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-    x = _mm256_broadcast_ss(a + 5 * ars); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
-    a += acs;
-    b += 16;
-  }
-#define STORE_ROW(i, v0, v1)                                                              \
-  do {                                                                                    \
-    float *row = c + (i) * ldc;                                                           \
-    if (accumulate) {                                                                     \
-      v0 = _mm256_add_ps(v0, _mm256_loadu_ps(row));                                       \
-      v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));                                   \
-    }                                                                                     \
-    _mm256_storeu_ps(row, v0);                                                            \
-    _mm256_storeu_ps(row + 8, v1);                                                        \
-  } while (0)
-  STORE_ROW(0, c00, c01); STORE_ROW(1, c10, c11); STORE_ROW(2, c20, c21);
-  STORE_ROW(3, c30, c31); STORE_ROW(4, c40, c41); STORE_ROW(5, c50, c51);
-#undef STORE_ROW
-}
-
-BP_AVX2 static void sgemm_ukr_avx2(long kc, const float *restrict a, long ars, long acs, const float *restrict b,
-                                   float *restrict c, long ldc, int accumulate) {
-  if (ars == 1 && acs == S_MR) sgemm_ukr_avx2_body(kc, a, 1, S_MR, b, c, ldc, accumulate);
-  else sgemm_ukr_avx2_body(kc, a, ars, acs, b, c, ldc, accumulate);
-}
-
-// 6×8 double tile: 12 accumulators of 4 lanes.
-BP_AVX2 BP_INLINE void dgemm_ukr_avx2_body(long kc, const double *restrict a, long ars, long acs, const double *restrict b,
-                                   double *restrict c, long ldc, int accumulate) {
-  for (int i = 0; i < 6; i++) {
-    _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch((const char *)(c + i * ldc + 7), _MM_HINT_T0);
-  }
-  __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd();
-  __m256d c10 = _mm256_setzero_pd(), c11 = _mm256_setzero_pd();
-  __m256d c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd();
-  __m256d c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd();
-  __m256d c40 = _mm256_setzero_pd(), c41 = _mm256_setzero_pd();
-  __m256d c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
-  for (long p = 0; p < kc; p++) {
-    __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
-    __m256d x;
-    x = _mm256_broadcast_sd(a + 0 * ars); c00 = _mm256_fmadd_pd(x, b0, c00); c01 = _mm256_fmadd_pd(x, b1, c01);
-    x = _mm256_broadcast_sd(a + 1 * ars); c10 = _mm256_fmadd_pd(x, b0, c10); c11 = _mm256_fmadd_pd(x, b1, c11);
-    x = _mm256_broadcast_sd(a + 2 * ars); c20 = _mm256_fmadd_pd(x, b0, c20); c21 = _mm256_fmadd_pd(x, b1, c21);
-    x = _mm256_broadcast_sd(a + 3 * ars); c30 = _mm256_fmadd_pd(x, b0, c30); c31 = _mm256_fmadd_pd(x, b1, c31);
-    x = _mm256_broadcast_sd(a + 4 * ars); c40 = _mm256_fmadd_pd(x, b0, c40); c41 = _mm256_fmadd_pd(x, b1, c41);
-    x = _mm256_broadcast_sd(a + 5 * ars); c50 = _mm256_fmadd_pd(x, b0, c50); c51 = _mm256_fmadd_pd(x, b1, c51);
-    a += acs;
-    b += 8;
-  }
-#define STORE_ROW(i, v0, v1)                                                              \
-  do {                                                                                    \
-    double *row = c + (i) * ldc;                                                          \
-    if (accumulate) {                                                                     \
-      v0 = _mm256_add_pd(v0, _mm256_loadu_pd(row));                                       \
-      v1 = _mm256_add_pd(v1, _mm256_loadu_pd(row + 4));                                   \
-    }                                                                                     \
-    _mm256_storeu_pd(row, v0);                                                            \
-    _mm256_storeu_pd(row + 4, v1);                                                        \
-  } while (0)
-  STORE_ROW(0, c00, c01); STORE_ROW(1, c10, c11); STORE_ROW(2, c20, c21);
-  STORE_ROW(3, c30, c31); STORE_ROW(4, c40, c41); STORE_ROW(5, c50, c51);
-#undef STORE_ROW
-}
-
-BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long ars, long acs, const double *restrict b,
-                                   double *restrict c, long ldc, int accumulate) {
-  if (ars == 1 && acs == D_MR) dgemm_ukr_avx2_body(kc, a, 1, D_MR, b, c, ldc, accumulate);
-  else dgemm_ukr_avx2_body(kc, a, ars, acs, b, c, ldc, accumulate);
-}
-
-// MARK: AVX-512 micro-kernels (issue 13)
 //
-// 8×32 float and 12×16 double tiles: 16 and 24 accumulators of 16 float (8 double) lanes, two
-// B vectors and one broadcast A value (at most 27 of the 32 ZMM registers). The float tile was
-// 12×32 until the first AVX-512 machine (Xeon, family 6 model 207, session 12): there 8 rows
-// measured 10-20% faster for the products training runs (64³, 32x64 by 64x128: their rows are
-// multiples of 8, so no edge tile) and the same within the machine's noise from 128 to 2048;
-// for double, 8 rows measured slower at 512 and 1024. Written once with Clang's
-// vector types and compiled twice: for AVX-512F (used when the CPU has it) and for AVX2+FMA,
-// where each 512-bit vector is two YMM registers (BP_ISA_WIDE_ON_AVX2: slow, spilling, for
-// tests only). Both compile every element to the same chain of FMAs as the 6×16 AVX2 kernel
-// (t = fma(a[i][p], b[p][j], t) for p in order, then c + t), so all three give the same bits,
-// and a machine without AVX-512 tests this tile's packing, edges and threading through the
-// second copy.
-
-// (The 512-bit vector types bp_f32x16 and bp_f64x8 are in internal.h.)
+// All register tiles (the AVX2 path's 6×16 float and 6×8 double, the AVX-512 path's 8×32 and
+// 12×16 below) are one body, `DEFINE_UKR_BODY`, written with Clang's vector types: MRW rows of
+// two vectors of accumulators, two B vectors and one broadcast A value per depth step. The
+// AVX2 tiles were hand-written intrinsics until session 41; the vector-typed body compiles to
+// the same loop (12 YMM FMAs with broadcast loads, no spill) and the same bits.
 
 // The first `rows` rows of an MRW × 2·lanes tile: c = (accumulate ? c : 0) + acc (the packed
 // and unpacked paths).
@@ -174,10 +69,15 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long ars, 
     }                                                                                                  \
   }
 
-#define DEFINE_WIDE_UKR(T, VEC, VECU, LANES, MRW, P)                                                   \
+// The MRW × 2·LANES micro-kernel's body, `P##_ukr_body`: t = fma(a[i][p], b[p][j], t) for p
+// in order, then c = (accumulate ? c : 0) + t. FETCH_B (a constant) asks for B's row four
+// depth steps ahead: 1-6% faster from 512 to 2048 for the AVX-512 tiles on the Xeon of
+// session 12; the AVX2 tiles never had it.
+#define DEFINE_UKR_BODY(T, VEC, VECU, LANES, MRW, P, FETCH_B)                                          \
   DEFINE_STORE_ROWS(T, VEC, VECU, MRW, P)                                                              \
-  BP_INLINE void P##_ukr_wide_body(long kc, const T *restrict a, long ars, long acs, const T *restrict b, \
-                                   T *restrict c, long ldc, int accumulate) {                          \
+  BP_INLINE void P##_ukr_body(long kc, const T *restrict a, long ars, long acs, const T *restrict b,    \
+                              T *restrict c, long ldc, int accumulate) {                               \
+    /* Ask for the C tile now, so its loads at the end do not wait on memory. */                     \
     for (int i = 0; i < MRW; i++) {                                                                    \
       _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);                                          \
       _mm_prefetch((const char *)(c + i * ldc + 2 * LANES - 1), _MM_HINT_T0);                          \
@@ -185,9 +85,10 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long ars, 
     VEC acc[MRW][2];                                                                                   \
     _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) acc[i][0] = acc[i][1] = (VEC)0;    \
     for (long p = 0; p < kc; p++) {                                                                    \
-      /* B's row four steps ahead (session 12, the Xeon: 1-6% faster from 512 to 2048) */             \
-      _mm_prefetch((const char *)(b + 8 * LANES), _MM_HINT_T0);                                        \
-      _mm_prefetch((const char *)(b + 9 * LANES), _MM_HINT_T0);                                        \
+      if (FETCH_B) {                                                                                   \
+        _mm_prefetch((const char *)(b + 8 * LANES), _MM_HINT_T0);                                      \
+        _mm_prefetch((const char *)(b + 9 * LANES), _MM_HINT_T0);                                      \
+      }                                                                                                \
       const VEC b0 = ((const VEC *)b)[0], b1 = ((const VEC *)b)[1];                                    \
       _Pragma("clang loop unroll(full)") for (int i = 0; i < MRW; i++) {                               \
         const VEC x = (VEC)a[i * ars];                                                                 \
@@ -198,17 +99,41 @@ BP_AVX2 static void dgemm_ukr_avx2(long kc, const double *restrict a, long ars, 
       b += 2 * LANES;                                                                                  \
     }                                                                                                  \
     P##_store_rows(MRW, acc, c, ldc, accumulate);                                                      \
-  }                                                                                                    \
-  BP_AVX512 static void P##_ukr_avx512(long kc, const T *restrict a, long ars, long acs, const T *restrict b, \
-                                       T *restrict c, long ldc, int accumulate) {                      \
-    if (ars == 1 && acs == MRW) P##_ukr_wide_body(kc, a, 1, MRW, b, c, ldc, accumulate);               \
-    else P##_ukr_wide_body(kc, a, ars, acs, b, c, ldc, accumulate);                                    \
-  }                                                                                                    \
-  BP_AVX2 static void P##_ukr_wide_on_avx2(long kc, const T *restrict a, long ars, long acs,           \
-                                           const T *restrict b, T *restrict c, long ldc, int accumulate) { \
-    if (ars == 1 && acs == MRW) P##_ukr_wide_body(kc, a, 1, MRW, b, c, ldc, accumulate);               \
-    else P##_ukr_wide_body(kc, a, ars, acs, b, c, ldc, accumulate);                                    \
   }
+
+// A micro-kernel `NAME` compiled for one instruction set (ATTR) from `P##_ukr_body`: one copy
+// for the packed panel's constant strides, one for any.
+#define DEFINE_UKR(ATTR, NAME, T, MRW, P)                                                              \
+  ATTR static void NAME(long kc, const T *restrict a, long ars, long acs, const T *restrict b,         \
+                        T *restrict c, long ldc, int accumulate) {                                     \
+    if (ars == 1 && acs == MRW) P##_ukr_body(kc, a, 1, MRW, b, c, ldc, accumulate);                    \
+    else P##_ukr_body(kc, a, ars, acs, b, c, ldc, accumulate);                                         \
+  }
+
+// The AVX2 path's 6×16 float tile (12 accumulators of 8 lanes) and 6×8 double tile.
+DEFINE_UKR_BODY(float, bp_f32x8, bp_f32x8u, 8, S_MR, sgemm_ymm, 0)
+DEFINE_UKR_BODY(double, bp_f64x4, bp_f64x4u, 4, D_MR, dgemm_ymm, 0)
+DEFINE_UKR(BP_AVX2, sgemm_ukr_avx2, float, S_MR, sgemm_ymm)
+DEFINE_UKR(BP_AVX2, dgemm_ukr_avx2, double, D_MR, dgemm_ymm)
+
+// MARK: AVX-512 micro-kernels (issue 13)
+//
+// 8×32 float and 12×16 double tiles: 16 and 24 accumulators of 16 float (8 double) lanes, two
+// B vectors and one broadcast A value (at most 27 of the 32 ZMM registers). The float tile was
+// 12×32 until the first AVX-512 machine (Xeon, family 6 model 207, session 12): there 8 rows
+// measured 10-20% faster for the products training runs (64³, 32x64 by 64x128: their rows are
+// multiples of 8, so no edge tile) and the same within the machine's noise from 128 to 2048;
+// for double, 8 rows measured slower at 512 and 1024. Written once with Clang's
+// vector types and compiled twice: for AVX-512F (used when the CPU has it) and for AVX2+FMA,
+// where each 512-bit vector is two YMM registers (BP_ISA_WIDE_ON_AVX2: slow, spilling, for
+// tests only). Both compile every element to the same chain of FMAs as the 6×16 AVX2 kernel
+// (t = fma(a[i][p], b[p][j], t) for p in order, then c + t), so all three give the same bits,
+// and a machine without AVX-512 tests this tile's packing, edges and threading through the
+// second copy. (The 512-bit vector types bp_f32x16 and bp_f64x8 are in internal.h.)
+#define DEFINE_WIDE_UKR(T, VEC, VECU, LANES, MRW, P)                                                   \
+  DEFINE_UKR_BODY(T, VEC, VECU, LANES, MRW, P, 1)                                                      \
+  DEFINE_UKR(BP_AVX512, P##_ukr_avx512, T, MRW, P)                                                     \
+  DEFINE_UKR(BP_AVX2, P##_ukr_wide_on_avx2, T, MRW, P)
 
 DEFINE_WIDE_UKR(float, bp_f32x16, bp_f32x16u, 16, SW_MR, sgemm)
 DEFINE_WIDE_UKR(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm)
@@ -951,7 +876,6 @@ DEFINE_SMALL(double, d)
 // beyond L1 (288x15488 by 15488x64, A transposed) that measured slower than packing.
 // `UKR` is the 6-row micro-kernel for the columns past the last full tile (the packed path).
 #define DEFINE_AVX2_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW, SPLIT_KIND, UKR)                         \
-  DEFINE_STORE_ROWS(T, VEC, VECU, MRW, P)                                                              \
   DEFINE_UNPACKED(T, VEC, VECU, LANES, MRW, P, PW, SPLIT_KIND, P##_fn)                                 \
   /* whether a product takes this path: small, B's rows contiguous */                              \
   BP_INLINE int P##_takes_unpacked(long n, long csb, double work) {                                    \
