@@ -474,28 +474,39 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
 // then sysconf; macOS: sysctl), following the analytic model of Low et al., "Analytical
 // modeling is enough for high-performance BLIS" (ACM TOMS 43(2), 2016), with the shares
 // measured on the AMD EPYC Zen 3 of BENCHMARKS.md (L2 512 KiB), where they give the sizes tuned
-// there by hand (float MC 144, double MC 72):
+// there by hand with KC 256 (float MC 144, double MC 72):
 //   MC = (9/32)·L2 / (KC·size), a multiple of MR in [MR, 1024]
 //   NC = L3 / (4·cores) / (KC·size) for float, L3 / (8·cores) / (KC·size) for double, a
 //        multiple of NR in [256, 4096] (double's half-size block measured 10-20% faster at
 //        2048³ on the Zen 3, on one thread and on two: 27-29 -> 30 and 48-52 -> 57-59 GFLOP/s,
 //        session 11; float's half-size block was no faster there)
-// KC stays 256 for both types: it is where the depth is split, so it decides the rounding, and
-// a fixed KC gives the same bits on every machine with the same kernel path. Its B panel
-// (16 KiB for float, 256×16×4 bytes) fits half of any L1d of 32 KiB or more, the model's rule.
-// MC and NC only reorder whole tiles. Unknown sizes fall back to 512 KiB and 8 MiB.
+// KC is a constant of each type, 256 for float and 512 for double: it is where the depth is
+// split, so it decides the rounding, and a fixed KC gives the same bits on every machine with
+// the same kernel path. MC and NC only reorder whole tiles. Unknown sizes fall back to 512 KiB
+// and 8 MiB. Float's B panel (16 KiB, 256×16×4 bytes) fits half of any L1d of 32 KiB or more,
+// the model's rule. Double's KC was 256 until session 41; on the Zen 4 of BENCHMARKS.md
+// (32 KiB L1d, 1 MiB L2) 512 ran DGEMM 512-2048 2-5% faster on both paths, one thread and two
+// (its C tiles are loaded and stored half as often; AMD's BLIS configuration for Zen 4 also
+// takes KC 512 for double), although its B panel then fills L1d (512×8×8 bytes) or twice it
+// (the AVX-512 tile's 512×16×8). Float at 512 was 2-7% faster on square products there too,
+// but 3% slower on the example CNN's filter gradient (288x15488 by 15488x64, A transposed,
+// read in place), so float keeps 256.
 // The AVX-512 tiles (8×32 float, 12×16 double) take the same rule with their MR and NR and
-// the same KC, so their results are those of the AVX2 path bit for bit. Their B panel
+// the same KC, so their results are those of the AVX2 path bit for bit. Their float B panel
 // (256×32×4 = 32 KiB) fills a 32 KiB L1d rather than half of it; the AVX-512 CPUs met so far
 // have 48 KiB (Intel since Ice Lake) or 32 KiB with a wider load path (AMD Zen 4).
-#define GEMM_KC 256
+#define GEMM_KC_FLOAT 256
+#define GEMM_KC_DOUBLE 512
+// The depth block of elements of `size` bytes (4 or 8).
+#define GEMM_KC(size) ((size) == 8 ? GEMM_KC_DOUBLE : GEMM_KC_FLOAT)
 
 typedef struct {
   long kc, mc, nc;
 } gemm_blocking;
 
 // The blocking of each tile, [double precision][wide: the AVX-512 tiles], and the tiles.
-static gemm_blocking blockings[2][2] = {{{256, 144, 2048}, {256, 144, 2048}}, {{256, 72, 2048}, {256, 72, 2048}}};
+static gemm_blocking blockings[2][2] = {{{GEMM_KC_FLOAT, 144, 2048}, {GEMM_KC_FLOAT, 144, 2048}},
+                                       {{GEMM_KC_DOUBLE, 36, 1024}, {GEMM_KC_DOUBLE, 36, 1024}}};
 static const long tiles[2][2][2] = {{{S_MR, S_NR}, {SW_MR, SW_NR}}, {{D_MR, D_NR}, {DW_MR, DW_NR}}};
 static long cache_sizes[3] = {0, 0, 0};  // L1d, L2, L3 in bytes, as found (0: unknown)
 static pthread_once_t blocking_once = PTHREAD_ONCE_INIT;
@@ -561,7 +572,7 @@ static gemm_blocking derive_blocking(long mr, long nr, long size, const long cac
   const long l3 = caches[2] > 0 ? caches[2] : 8L << 20;
   if (cores < 1) cores = 1;
   gemm_blocking b;
-  b.kc = GEMM_KC;
+  b.kc = GEMM_KC(size);
   b.mc = clamp_multiple(l2 / 32 * 9 / (b.kc * size), mr, mr, 1024 / mr * mr);
   b.nc = clamp_multiple(l3 / ((size == 8 ? 8 : 4) * cores) / (b.kc * size), nr, 256, 4096);
   return b;
@@ -772,7 +783,7 @@ DEFINE_SMALL(double, d)
   /* rows [i, i + rows) by the full column tiles, over the depth block at pc */                       \
   BP_INLINE void P##_unpacked_block(int rows, long pc, long n, long k, const T *a, long rsa, long csa,   \
                                     const T *b, long rsb, int overwrite, T *c, long ldc) {            \
-    const long kc = k - pc < GEMM_KC ? k - pc : GEMM_KC;                                               \
+    const long kc = k - pc < GEMM_KC(sizeof(T)) ? k - pc : GEMM_KC(sizeof(T));                       \
     const int accumulate = !(overwrite && pc == 0);                                                    \
     for (long j = 0; j + 2 * LANES <= n; j += 2 * LANES) {                                             \
       const T *ap = a + pc * csa, *bp = b + pc * rsb + j;                                              \
@@ -795,7 +806,7 @@ DEFINE_SMALL(double, d)
                            : clamp_multiple(l2 / 4 / (n * (long)sizeof(T)), MRW, MRW, 1L << 20);      \
     for (long i0 = m0; i0 < m1; i0 += block) {                                                         \
       const long i1 = m1 - i0 < block ? m1 : i0 + block;                                               \
-      for (long pc = 0; pc < k; pc += GEMM_KC)                                                         \
+      for (long pc = 0; pc < k; pc += GEMM_KC(sizeof(T)))                                              \
         for (long i = i0; i < i1; i += MRW) {                                                          \
           const int rows = i1 - i >= MRW ? MRW : (int)(i1 - i);                                        \
           P##_unpacked_block(rows, pc, n, k, a + i * rsa, rsa, csa, b, rsb, overwrite, c + i * ldc, ldc); \

@@ -13,7 +13,7 @@ import Testing
   static let hasAVX512 = KernelSettings.availableInstructionSets.contains(.avx512)
 
   /// Shapes that cross the AVX-512 tiles' edges (rows not a multiple of 8 or 12, columns not a
-  /// multiple of 32 or 16), the depth block (k > 256), the row and column blocks (m > MC,
+  /// multiple of 32 or 16), the depth block (k > 256 for float, k > 512 for double), the row and column blocks (m > MC,
   /// n > NC = 4096), the thread split (over 4·2²⁰ multiply-adds), and the small, direct and
   /// skinny products training runs, and large products with few whole column tiles (unpacked on
   /// the AVX-512 tiles, in pieces of rows over the threads), also with a depth long enough that
@@ -25,7 +25,7 @@ import Testing
     (1, 1, 1), (7, 17, 3), (25, 31, 29), (13, 40, 33), (12, 32, 256), (11, 33, 257), (150, 37, 260),
     (61, 3, 70), (32, 128, 64), (128, 10, 1600), (1024, 1, 300), (1, 700, 300), (5, 4200, 20),
     (150, 140, 270), (701, 64, 300), (523, 32, 41), (300, 48, 290),
-    (24, 64, 5000), (155, 20, 600),
+    (24, 64, 5000), (155, 20, 600), (13, 37, 515),
   ]
 
   /// The product of random operands for every shape and transposition, in `dtype`.

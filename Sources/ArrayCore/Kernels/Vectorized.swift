@@ -591,8 +591,8 @@ public enum KernelSettings {
 
   /// The blocking of the packed matrix product for `dtype` (float32, else float64) on the
   /// calling thread's instruction set (its register tile): `kc` values
-  /// of depth per packed panel (fixed at 256, so that products round alike on every machine
-  /// with the same kernel path), `mc` rows of A per block (about 9/32 of L2), `nc` columns of B
+  /// of depth per packed panel (fixed per type, 256 for float32 and 512 for float64, so that
+  /// products round alike on every machine with the same kernel path), `mc` rows of A per block (about 9/32 of L2), `nc` columns of B
   /// per block (a quarter of L3 shared by the cores for float, an eighth for double), derived at
   /// first use from ``cacheSizes``.
   public static func matmulBlocking(for dtype: DType) -> (kc: Int, mc: Int, nc: Int) {
