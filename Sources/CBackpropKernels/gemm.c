@@ -942,20 +942,35 @@ DEFINE_AVX2_UNPACKED(double, bp_f64x4, bp_f64x4u, 4, D_MR, dgemm_ymm, d, BP_SPLI
   }
 
 #if BP_X86
+// One instruction set's tiles for columns [0, NN) of B and C starting at BB and CC (`work`
+// multiply-adds): without packing where that path takes the shape, else packed.
+#define WIDE_CALLS(P, UKR, ISA, NN, BB, CC, WORK)                                                   \
+  if (UKR##_takes_unpacked(NN, csb, WORK)) UKR##_unpacked_##ISA(m, NN, k, a, rsa, csa, BB, rsb, overwrite, CC, ldc); \
+  else P##w_packed(UKR##_ukr_##ISA, m, NN, k, a, rsa, csa, BB, rsb, csb, overwrite, CC, ldc);
+#define AVX2_CALLS(P, UKR, NN, BB, CC, WORK)                                                        \
+  if (UKR##_ymm_takes_unpacked(NN, csb, WORK)) UKR##_ymm_unpacked_avx2(m, NN, k, a, rsa, csa, BB, rsb, overwrite, CC, ldc); \
+  else P##_packed(UKR##_ukr_avx2, m, NN, k, a, rsa, csa, BB, rsb, csb, overwrite, CC, ldc);
+// The AVX-512 tiles' width (32 float, 16 double columns).
+#define sgemm_WIDE_NR SW_NR
+#define dgemm_WIDE_NR DW_NR
+// The AVX-512 path (or its twin on AVX2, for tests): the columns up to the last whole wide
+// tile on the wide tiles; the columns after them, when they fill at most half of one wide tile
+// (n mod 32 in 1...16 for float), on the AVX2 path's tiles, which are half as wide. A wide edge
+// tile computed 32 columns to keep 16 or fewer: 4096x1024 by 1024x16 ran at 34 GFLOP/s on one
+// thread of the Zen 4 of BENCHMARKS.md against 74 on the AVX2 path (session 41). The bits are
+// the same: both tiles compute each element as the same chain of FMAs over the same KC.
+#define WIDE_SPLIT(P, UKR, ISA)                                                                      \
+  {                                                                                                 \
+    const long rest = n % UKR##_WIDE_NR, nw = rest > 0 && rest <= UKR##_WIDE_NR / 2 ? n - rest : n; \
+    const double ww = (double)m * (double)nw * (double)k;                                          \
+    if (nw > 0) { WIDE_CALLS(P, UKR, ISA, nw, b, c, ww) }                                          \
+    if (nw < n) { AVX2_CALLS(P, UKR, n - nw, b + nw * csb, c + nw, work - ww) }                    \
+  }
 #define PACKED_CALLS(P, UKR)                                                                        \
   switch (isa) {                                                                                    \
-  case BP_ISA_AVX512:                                                                               \
-    if (UKR##_takes_unpacked(n, csb, work)) UKR##_unpacked_avx512(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
-    else P##w_packed(UKR##_ukr_avx512, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);        \
-    break;                                                                                          \
-  case BP_ISA_WIDE_ON_AVX2:                                                                         \
-    if (UKR##_takes_unpacked(n, csb, work)) UKR##_unpacked_wide_on_avx2(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
-    else P##w_packed(UKR##_ukr_wide_on_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc); \
-    break;                                                                                          \
-  case BP_ISA_AVX2:                                                                                 \
-    if (UKR##_ymm_takes_unpacked(n, csb, work)) UKR##_ymm_unpacked_avx2(m, n, k, a, rsa, csa, b, rsb, overwrite, c, ldc); \
-    else P##_packed(UKR##_ukr_avx2, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);          \
-    break;                                                                                          \
+  case BP_ISA_AVX512: WIDE_SPLIT(P, UKR, avx512) break;                                             \
+  case BP_ISA_WIDE_ON_AVX2: WIDE_SPLIT(P, UKR, wide_on_avx2) break;                                 \
+  case BP_ISA_AVX2: AVX2_CALLS(P, UKR, n, b, c, work) break;                                        \
   default: P##_packed(P##_ukr_portable, m, n, k, a, rsa, csa, b, rsb, csb, overwrite, c, ldc);      \
   }
 #else

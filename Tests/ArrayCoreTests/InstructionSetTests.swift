@@ -20,7 +20,9 @@ import Testing
   /// B does not fit in half of L2 (the unpacked path's blocked order: 64 columns by 5000 are
   /// 1.25 MiB of float). A transposed A with few columns is read in place on the packed path
   /// (all but a short last panel): 155x600 by 600x20 has a short panel on every tile, a short
-  /// column tile and a short last depth block.
+  /// column tile and a short last depth block. On the AVX-512 path, columns past the last whole
+  /// wide tile that fill at most half of one go to the AVX2 tiles (n = 3, 33, 40, 48, 140, 4200
+  /// for float; 17, 20, 33, 37, 40 for double).
   static let shapes: [(m: Int, n: Int, k: Int)] = [
     (1, 1, 1), (7, 17, 3), (25, 31, 29), (13, 40, 33), (12, 32, 256), (11, 33, 257), (150, 37, 260),
     (61, 3, 70), (32, 128, 64), (128, 10, 1600), (1024, 1, 300), (1, 700, 300), (5, 4200, 20),
