@@ -143,6 +143,15 @@ static void NAME(tiles_in_place)(UKR_FN ukr, long mc, long nc, long kc, const T 
   }
 }
 
+// One block of rows: C[mc×nc] (+)= the rows of op(A) at `ablock` (depth kc) · the packed B
+// block, A packed into `abuf` first (all of it, or only a short last panel when `in_place`).
+static void NAME(block)(UKR_FN ukr, int in_place, long mc, long nc, long kc, const T *ablock, long rsa, long csa,
+                        T *abuf, const T *bbuf, T *c, long ldc, int accumulate) {
+  NAME(pack_a_for)(in_place, mc, kc, ablock, rsa, csa, abuf);
+  if (in_place) NAME(tiles_in_place)(ukr, mc, nc, kc, ablock, rsa, csa, abuf, bbuf, c, ldc, accumulate);
+  else NAME(tiles)(ukr, mc, nc, kc, abuf, bbuf, c, ldc, accumulate);
+}
+
 // C[m0..<m1, n0..<n1] (+)= op(A)·op(B), unblocked: when there is no memory for packing.
 static void NAME(unpacked)(long m0, long m1, long n0, long n1, long k, const T *a, long rsa, long csa, const T *b,
                            long rsb, long csb, int overwrite, T *c, long ldc) {
@@ -175,10 +184,8 @@ static void NAME(blocked)(UKR_FN ukr, long m0, long m1, long n0, long n1, long k
       NAME(pack_b)(kc, nc, b + pc * rsb + jc * csb, rsb, csb, bbuf);
       for (long ic = m0; ic < m1; ic += MC) {
         long mc = m1 - ic < MC ? m1 - ic : MC;
-        const T *ablock = a + ic * rsa + pc * csa;
-        NAME(pack_a_for)(in_place, mc, kc, ablock, rsa, csa, abuf);
-        if (in_place) NAME(tiles_in_place)(ukr, mc, nc, kc, ablock, rsa, csa, abuf, bbuf, c + ic * ldc + jc, ldc, accumulate);
-        else NAME(tiles)(ukr, mc, nc, kc, abuf, bbuf, c + ic * ldc + jc, ldc, accumulate);
+        NAME(block)(ukr, in_place, mc, nc, kc, a + ic * rsa + pc * csa, rsa, csa, abuf, bbuf, c + ic * ldc + jc, ldc,
+                    accumulate);
       }
     }
   }
@@ -232,11 +239,8 @@ static void NAME(shared_piece)(void *context, int index, int count) {
       NAME(unpacked)(m0, m1, 0, j->nc, j->kc, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, !j->accumulate, j->c, j->ldc);
       continue;
     }
-    const T *ablock = j->a + m0 * j->rsa;
-    NAME(pack_a_for)(j->in_place, m1 - m0, j->kc, ablock, j->rsa, j->csa, abuf);
-    T *c = j->c + m0 * j->ldc;
-    if (j->in_place) NAME(tiles_in_place)(j->ukr, m1 - m0, j->nc, j->kc, ablock, j->rsa, j->csa, abuf, j->bbuf, c, j->ldc, j->accumulate);
-    else NAME(tiles)(j->ukr, m1 - m0, j->nc, j->kc, abuf, j->bbuf, c, j->ldc, j->accumulate);
+    NAME(block)(j->ukr, j->in_place, m1 - m0, j->nc, j->kc, j->a + m0 * j->rsa, j->rsa, j->csa, abuf, j->bbuf,
+                j->c + m0 * j->ldc, j->ldc, j->accumulate);
   }
 }
 

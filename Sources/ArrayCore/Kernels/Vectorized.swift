@@ -590,11 +590,11 @@ public enum KernelSettings {
   public static func setMediumProductSplit(_ split: Bool?) { bp_set_split_policy(split.map { $0 ? 1 : 0 } ?? -1) }
 
   /// The blocking of the packed matrix product for `dtype` (float32, else float64) on the
-  /// calling thread's instruction set (its register tile): `kc` values
-  /// of depth per packed panel (fixed per type, 256 for float32 and 512 for float64, so that
-  /// products round alike on every machine with the same kernel path), `mc` rows of A per block (about 9/32 of L2), `nc` columns of B
-  /// per block (a quarter of L3 shared by the cores for float, an eighth for double), derived at
-  /// first use from ``cacheSizes``.
+  /// calling thread's instruction set (its register tile): `kc` values of depth per packed
+  /// panel (fixed per type, 256 for float32 and 512 for float64, so that products round alike
+  /// on every machine with the same kernel path), `mc` rows of A per block (about 9/32 of L2),
+  /// `nc` columns of B per block (a quarter of L3 shared by the cores for float, an eighth for
+  /// double), derived at first use from ``cacheSizes``.
   public static func matmulBlocking(for dtype: DType) -> (kc: Int, mc: Int, nc: Int) {
     blockingAndCaches(dtype).blocking
   }
