@@ -77,6 +77,10 @@ typedef void (*bp_parallel_fn)(void *context, int index, int count);
 /// another on the calling thread when the pool is busy (a job from another thread).
 void bp_parallel_for(int count, bp_parallel_fn fn, void *context);
 
+/// How many times a caller of `bp_parallel_for` moved a pool thread off its own CPU (Linux: a
+/// worker that woke on the caller's CPU; see runtime.c, "Keeping the threads apart"). For tests.
+long bp_pool_worker_moves(void);
+
 /// One piece of a kernel over an array viewed as `[outer, n, inner]`: the lanes `l0 ..<
 /// l0 + lanes` (along `inner`) of outer index `o`, computed whole by one call.
 typedef void (*bp_piece_fn)(void *context, long o, long l0, long lanes);

@@ -1,14 +1,21 @@
 // Run-time dispatch, the thread pool and per-thread scratch memory.
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE  // sched_getcpu, sched_setaffinity and cpu_set_t (see "Keeping the threads apart")
+#endif
 #include "CBackpropKernels.h"
 #include "internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 // MARK: Instruction set
 
@@ -175,8 +182,77 @@ static void finish_index(int count) {
   }
 }
 
+// MARK: Keeping the threads apart
+//
+// Linux wakes a sleeping thread on the CPU of the thread that wakes it when it judges the other
+// CPUs busy, and the pool's threads look busy (they spin): once a worker has run on the
+// caller's CPU, later wakes can put it there again. Two threads on one CPU make a split product
+// slower than one thread: the caller runs its pieces, then spins for the worker that cannot run
+// meanwhile, or the worker, done, spins for the next job while the caller waits for the CPU.
+// Measured on the 2-vCPU Zen 4 of BENCHMARKS.md (C driver, DGEMM 128x128x128, 2600 calls, a log
+// of the CPU of each piece): a split call took 190 us there against 80 us on one thread and
+// 40-60 us over both CPUs, and the adaptive split (below) then measured the split slower and
+// ran the product on one thread for hundreds of calls (`backprop bench` gave 46-47 GFLOP/s in
+// two of four runs, against 63-70 split).
+//
+// So each worker notes the CPU it wakes on for a job, and a caller that finds a worker on its
+// own CPU after a job moves it: it sets the worker's affinity to the caller's own mask less the
+// caller's CPU (the kernel migrates the worker at once), and the worker puts its affinity back
+// at its next job, from where it now runs. One system call each way, and only when the two met;
+// a machine with one allowed CPU is left alone. Same C driver, 15 runs each way alternated:
+// calls with the two threads on one CPU 0-15 per run (94 in all) -> 0-3 (19), and split calls
+// (the rest ran on one thread) 1574-2568 (mean 2253) -> 2155-2568 (mean 2446).
+#if defined(__linux__)
+static atomic_int worker_tid[BP_MAX_POOL];     // each worker's thread ID (0 until it starts)
+static atomic_int worker_cpu[BP_MAX_POOL];     // 1 + the CPU it last woke on for a job (0: unknown)
+static atomic_int worker_moved[BP_MAX_POOL];   // 1 while its affinity is the caller's less one CPU
+static cpu_set_t worker_restore[BP_MAX_POOL];  // the affinity to put back (written before moved = 1)
+static atomic_long worker_moves = 0;           // moves made (for tests)
+
+// A worker taking a job: put back its affinity if a caller moved it, and note where it runs.
+static void note_worker_cpu(int index) {
+  if (atomic_load_explicit(&worker_moved[index], memory_order_acquire)) {
+    sched_setaffinity(0, sizeof(cpu_set_t), &worker_restore[index]);
+    atomic_store_explicit(&worker_moved[index], 0, memory_order_release);
+  }
+  atomic_store_explicit(&worker_cpu[index], sched_getcpu() + 1, memory_order_relaxed);
+}
+
+// The caller after a job on `threads` threads (holding `pool_use`): moves the workers that last
+// woke on its CPU to its other allowed CPUs.
+static void separate_workers(int threads) {
+  const int me = sched_getcpu();
+  if (me < 0) return;
+  for (int w = 1; w < threads; w++) {
+    const pid_t tid = atomic_load_explicit(&worker_tid[w], memory_order_acquire);
+    if (tid == 0 || atomic_load_explicit(&worker_cpu[w], memory_order_relaxed) != me + 1 ||
+        atomic_load_explicit(&worker_moved[w], memory_order_acquire))
+      continue;
+    cpu_set_t mask;
+    if (sched_getaffinity(0, sizeof mask, &mask) != 0) return;
+    worker_restore[w] = mask;
+    CPU_CLR(me, &mask);
+    if (CPU_COUNT(&mask) == 0) return;
+    if (sched_setaffinity(tid, sizeof mask, &mask) == 0) {
+      atomic_store_explicit(&worker_cpu[w], 0, memory_order_relaxed);
+      atomic_store_explicit(&worker_moved[w], 1, memory_order_release);
+      atomic_fetch_add_explicit(&worker_moves, 1, memory_order_relaxed);
+    }
+  }
+}
+#else
+static void note_worker_cpu(int index) { (void)index; }
+static void separate_workers(int threads) { (void)threads; }
+static atomic_long worker_moves = 0;
+#endif
+
+long bp_pool_worker_moves(void) { return atomic_load_explicit(&worker_moves, memory_order_relaxed); }
+
 static void *worker_main(void *arg) {
   int index = (int)(size_t)arg;
+#if defined(__linux__)
+  atomic_store_explicit(&worker_tid[index], (int)syscall(SYS_gettid), memory_order_release);
+#endif
   pthread_mutex_lock(&pool_lock);
   long seen = start_generation[index];
   pthread_mutex_unlock(&pool_lock);
@@ -198,6 +274,7 @@ static void *worker_main(void *arg) {
     thread_direct = job_direct;
     pthread_mutex_unlock(&pool_lock);
     if (!joins) continue;
+    note_worker_cpu(index);
     const uint64_t tag = (uint64_t)(uint32_t)g << 32;
     for (;;) {  // claim indices of generation g while any is left
       uint64_t c = atomic_load_explicit(&claim, memory_order_acquire);
@@ -364,6 +441,7 @@ void bp_parallel_for(int count, bp_parallel_fn fn, void *context) {
     while (atomic_load_explicit(&done, memory_order_acquire) < count) pthread_cond_wait(&done_cv, &pool_lock);
     pthread_mutex_unlock(&pool_lock);
   }
+  separate_workers(threads);
   pthread_mutex_unlock(&pool_use);
 }
 
