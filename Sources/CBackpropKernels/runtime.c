@@ -218,9 +218,19 @@ static void note_worker_cpu(int index) {
   atomic_store_explicit(&worker_cpu[index], sched_getcpu() + 1, memory_order_relaxed);
 }
 
+// Moves back off when they do not last: with more pool threads than CPUs (BACKPROP_NUM_THREADS=4
+// on two CPUs) some worker always shares the caller's CPU, and 3000 DGEMM 256 calls made 146-359
+// moves. A move needed again within twice the gap since the last one doubles the gap (up to
+// 65536 jobs), one needed later resets it to 16: 9-10 moves, the same speed within the noise.
+// (Two processes with a pool of two threads each on the two CPUs made 0-5 moves either way.)
+// Under `pool_use`, like the counters.
+static long pool_jobs = 0, last_move_job = -(1L << 40), move_gap = 16;
+
 // The caller after a job on `threads` threads (holding `pool_use`): moves the workers that last
 // woke on its CPU to its other allowed CPUs.
 static void separate_workers(int threads) {
+  pool_jobs++;
+  if (pool_jobs - last_move_job < move_gap) return;
   const int me = sched_getcpu();
   if (me < 0) return;
   for (int w = 1; w < threads; w++) {
@@ -237,6 +247,10 @@ static void separate_workers(int threads) {
       atomic_store_explicit(&worker_cpu[w], 0, memory_order_relaxed);
       atomic_store_explicit(&worker_moved[w], 1, memory_order_release);
       atomic_fetch_add_explicit(&worker_moves, 1, memory_order_relaxed);
+      if (last_move_job != pool_jobs) {
+        move_gap = pool_jobs - last_move_job < 2 * move_gap ? (move_gap < 65536 ? 2 * move_gap : 65536) : 16;
+        last_move_job = pool_jobs;
+      }
     }
   }
 }
