@@ -371,7 +371,13 @@ void bp_split_end(int kind, int split, double work, double start) {
   _Atomic double *mine = &split_rate[kind][split != 0], *other = &split_rate[kind][split == 0];
   const double rate = work / elapsed, old = atomic_load_explicit(mine, memory_order_relaxed);
   const double theirs = atomic_load_explicit(other, memory_order_relaxed);
-  const double now = old == 0 ? rate : 0.75 * old + 0.25 * rate;
+  // The first measured call of a try replaces the rate instead of joining the average: the way
+  // tried was last measured long ago (up to 1024 calls), perhaps in a slow spell, and a try
+  // that blended three calls into that value could not catch up. (24 alternated runs of 2600
+  // DGEMM 128x128x128 calls, 2 threads: runs with over a fifth of the calls on one thread 6 -> 3,
+  // split calls 2167 -> 2344 on average; one run had split 36 calls of 2600 before.)
+  const int first_of_try = atomic_load_explicit(&burst_left[kind], memory_order_relaxed) == SPLIT_BURST - 2;
+  const double now = old == 0 || first_of_try ? rate : 0.75 * old + 0.25 * rate;
   atomic_store_explicit(mine, now, memory_order_relaxed);
   // The last call of a try of the slower way: did it catch up?
   if (atomic_load_explicit(&burst_left[kind], memory_order_relaxed) == 0 && old != 0 && theirs != 0 && old < theirs) {
