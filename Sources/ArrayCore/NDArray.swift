@@ -1,3 +1,5 @@
+import CBackpropKernels
+
 /// The raw, untyped memory behind one or more ``NDArray`` values (shared until written:
 /// copy-on-write).
 @usableFromInline final class ArrayStorage: @unchecked Sendable {
@@ -11,6 +13,9 @@
     // alignment, which skips the much slower aligned allocation path. Kernels use unaligned
     // loads on array storage (the GEMM's aligned loads read its own packed scratch buffers).
     bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: capacity < 64 ? 16 : 64)
+    // Arrays of 4 MiB or more on huge pages where the system offers them, as NumPy's are: fewer
+    // TLB misses for the kernels that stride through them (runtime.c, "Huge pages").
+    if capacity >= 1 << 22 { _ = bp_advise_huge_pages(bytes, capacity) }
   }
 
   deinit { bytes.deallocate() }

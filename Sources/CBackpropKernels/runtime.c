@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #endif
 
@@ -498,4 +499,43 @@ void *bp_scratch(int slot, size_t bytes) {
   scratch.capacity[slot] = p ? size : 0;
   pthread_setspecific(scratch_key, &scratch);
   return p;
+}
+
+// MARK: Huge pages for large arrays
+
+// Large arrays are read through many pages: a 2048×2048 double matrix spans 8192 pages of 4 KiB,
+// more than the second-level TLB holds, so the packing loops of a matrix product miss it on
+// almost every row. Linux backs an address range with 2 MiB pages when asked (madvise
+// MADV_HUGEPAGE; transparent huge pages in their default "madvise" mode), as NumPy asks for
+// every array of 4 MiB or more (`_set_madvise_hugepage`, on by default since NumPy 1.16). On the
+// Zen 4 of BENCHMARKS.md (session 43, one thread, AVX-512 path, alternated runs) a 2048³ DGEMM
+// from a C driver went from 51.1-52.2 to 53.6-53.9 GFLOP/s (best of 5) with its operands so
+// advised, while OpenBLAS through NumPy, whose arrays are advised, read 51.9-52.4; through
+// `backprop bench`, in a noisier spell, the medians of five pairs averaged 47.9 and 48.8.
+// BACKPROP_HUGE_PAGES=0 turns it off.
+#define BP_HUGE_PAGE_MIN (4UL << 20)
+
+static int huge_pages_setting = -1;  // -1: not read yet; 0: off (BACKPROP_HUGE_PAGES=0); 1: on
+
+int bp_advise_huge_pages(void *pointer, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (bytes < BP_HUGE_PAGE_MIN) return 0;
+  int setting = __atomic_load_n(&huge_pages_setting, __ATOMIC_RELAXED);
+  if (setting < 0) {
+    const char *v = getenv("BACKPROP_HUGE_PAGES");
+    setting = !(v && strcmp(v, "0") == 0);
+    __atomic_store_n(&huge_pages_setting, setting, __ATOMIC_RELAXED);
+  }
+  if (!setting) return 0;
+  // The whole pages inside the block (madvise takes a page-aligned start); the kernel backs
+  // each 2 MiB-aligned stretch of them with one huge page.
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  const uintptr_t start = ((uintptr_t)pointer + page - 1) & ~(page - 1);
+  const uintptr_t end = ((uintptr_t)pointer + bytes) & ~(page - 1);
+  if (end <= start) return 0;
+  return madvise((void *)start, end - start, MADV_HUGEPAGE) == 0;
+#else
+  (void)pointer, (void)bytes;
+  return 0;
+#endif
 }
