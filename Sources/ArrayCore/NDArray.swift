@@ -14,7 +14,8 @@ import CBackpropKernels
     // loads on array storage (the GEMM's aligned loads read its own packed scratch buffers).
     bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: capacity < 64 ? 16 : 64)
     // Arrays of 4 MiB or more on huge pages where the system offers them, as NumPy's are: fewer
-    // TLB misses for the kernels that stride through them (runtime.c, "Huge pages").
+    // TLB misses for the kernels that stride through them (runtime.c, "Huge pages for large
+    // arrays"; the size is checked here too, so a small array makes no call).
     if capacity >= 1 << 22 { _ = bp_advise_huge_pages(bytes, capacity) }
   }
 

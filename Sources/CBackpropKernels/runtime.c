@@ -504,10 +504,11 @@ void *bp_scratch(int slot, size_t bytes) {
 // MARK: Huge pages for large arrays
 
 // Large arrays are read through many pages: a 2048×2048 double matrix spans 8192 pages of 4 KiB,
-// more than the second-level TLB holds, so the packing loops of a matrix product miss it on
-// almost every row. Linux backs an address range with 2 MiB pages when asked (madvise
-// MADV_HUGEPAGE; transparent huge pages in their default "madvise" mode), as NumPy asks for
-// every array of 4 MiB or more (`_set_madvise_hugepage`, on by default since NumPy 1.16). On the
+// more than the second-level TLB holds, and the packing loops of a matrix product step from
+// row to row. Linux backs an address range with 2 MiB pages when asked (madvise MADV_HUGEPAGE;
+// transparent huge pages in "madvise" mode, as on the machine of BENCHMARKS.md, or "always"),
+// as NumPy asks for every array of 4 MiB or more (`_get_madvise_hugepage()` is true in the
+// NumPy 2.4.6 of the benchmarks). On the
 // Zen 4 of BENCHMARKS.md (session 43, one thread, AVX-512 path, alternated runs) a 2048³ DGEMM
 // from a C driver went from 51.1-52.2 to 53.6-53.9 GFLOP/s (best of 5) with its operands so
 // advised, while OpenBLAS through NumPy, whose arrays are advised, read 51.9-52.4; through

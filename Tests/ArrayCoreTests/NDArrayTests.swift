@@ -1,6 +1,6 @@
+import ArrayCore
 import CBackpropKernels
 import Foundation
-import ArrayCore
 import Testing
 
 @Suite struct NDArrayDescriptionTests {
