@@ -16,7 +16,7 @@ import CBackpropKernels
     // Arrays of 4 MiB or more on huge pages where the system offers them, as NumPy's are: fewer
     // TLB misses for the kernels that stride through them (runtime.c, "Huge pages for large
     // arrays"; the size is checked here too, so a small array makes no call).
-    if capacity >= 1 << 22 { _ = bp_advise_huge_pages(bytes, capacity) }
+    if capacity >= BP_HUGE_PAGE_MIN_BYTES { _ = bp_advise_huge_pages(bytes, capacity) }
   }
 
   deinit { bytes.deallocate() }

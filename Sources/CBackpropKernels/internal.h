@@ -110,8 +110,8 @@ void *bp_scratch(int slot, size_t bytes);
 
 /// A process-wide on/off switch read from the environment variable `name` on first use (on
 /// unless its value starts with '0') and cached in `*cache` (-1: not read yet; `bp_set_*` stores
-/// 0 or 1 there): the value of `*cache` once read. The direct small products and the Winograd
-/// convolutions use it.
+/// 0 or 1 there): the value of `*cache` once read. The direct small products, the Winograd
+/// convolutions and the huge pages of large arrays use it.
 int bp_switch_from_env(_Atomic int *cache, const char *name);
 
 /// 1 when `bp_force_portable_kernels` is on (then no system BLAS is used either).

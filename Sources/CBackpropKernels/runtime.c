@@ -508,26 +508,16 @@ void *bp_scratch(int slot, size_t bytes) {
 // row to row. Linux backs an address range with 2 MiB pages when asked (madvise MADV_HUGEPAGE;
 // transparent huge pages in "madvise" mode, as on the machine of BENCHMARKS.md, or "always"),
 // as NumPy asks for every array of 4 MiB or more (`_get_madvise_hugepage()` is true in the
-// NumPy 2.4.6 of the benchmarks). On the
-// Zen 4 of BENCHMARKS.md (session 43, one thread, AVX-512 path, alternated runs) a 2048³ DGEMM
-// from a C driver went from 51.1-52.2 to 53.6-53.9 GFLOP/s (best of 5) with its operands so
-// advised, while OpenBLAS through NumPy, whose arrays are advised, read 51.9-52.4; through
-// `backprop bench`, in a noisier spell, the medians of five pairs averaged 47.9 and 48.8.
-// BACKPROP_HUGE_PAGES=0 turns it off.
-#define BP_HUGE_PAGE_MIN (4UL << 20)
-
-static int huge_pages_setting = -1;  // -1: not read yet; 0: off (BACKPROP_HUGE_PAGES=0); 1: on
+// NumPy 2.4.6 of the benchmarks). On the Zen 4 of BENCHMARKS.md (session 43, one thread,
+// AVX-512 path, alternated runs) a 2048³ DGEMM from a C driver went from 51.1-52.2 to
+// 53.6-53.9 GFLOP/s (best of 5) with its operands so advised, while OpenBLAS through NumPy,
+// whose arrays are advised, read 51.9-52.4; through `backprop bench`, in a noisier spell, the
+// medians of five pairs averaged 47.9 and 48.8. BACKPROP_HUGE_PAGES=0 turns it off.
+static _Atomic int huge_pages_on = -1;  // -1: not read yet
 
 int bp_advise_huge_pages(void *pointer, size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (bytes < BP_HUGE_PAGE_MIN) return 0;
-  int setting = __atomic_load_n(&huge_pages_setting, __ATOMIC_RELAXED);
-  if (setting < 0) {
-    const char *v = getenv("BACKPROP_HUGE_PAGES");
-    setting = !(v && strcmp(v, "0") == 0);
-    __atomic_store_n(&huge_pages_setting, setting, __ATOMIC_RELAXED);
-  }
-  if (!setting) return 0;
+  if (bytes < BP_HUGE_PAGE_MIN_BYTES || !bp_switch_from_env(&huge_pages_on, "BACKPROP_HUGE_PAGES")) return 0;
   // The whole pages inside the block (madvise takes a page-aligned start); the kernel backs
   // each 2 MiB-aligned stretch of them with one huge page.
   const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);

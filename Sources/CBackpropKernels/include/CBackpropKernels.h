@@ -81,11 +81,13 @@ int bp_max_threads(void);
 /// Sets the number of threads used for large matrix products (values below 1 restore the default).
 void bp_set_max_threads(int threads);
 
+/// The smallest block `bp_advise_huge_pages` advises: 4 MiB, as NumPy's threshold.
+#define BP_HUGE_PAGE_MIN_BYTES (4L << 20)
 /// Asks the system to back the whole pages of `bytes` bytes at `pointer` with huge pages (Linux:
-/// madvise MADV_HUGEPAGE, as NumPy does for its arrays), when the block is at least 4 MiB and
-/// the environment variable BACKPROP_HUGE_PAGES is not `0`. Returns 1 when the advice was
-/// taken, 0 otherwise (a small block, the setting off, another system, or a refusal); the
-/// memory is usable either way.
+/// madvise MADV_HUGEPAGE, as NumPy does for its arrays), when the block is at least
+/// BP_HUGE_PAGE_MIN_BYTES and the environment variable BACKPROP_HUGE_PAGES does not start with
+/// `0`. Returns 1 when the advice was taken, 0 otherwise (a small block, the setting off,
+/// another system, or a refusal); the memory is usable either way.
 int bp_advise_huge_pages(void *pointer, size_t bytes);
 
 /// Whether medium matrix products (from 512K to 4M multiply-adds) are split over the threads:
