@@ -23,10 +23,25 @@
 // another thread and back costs tens of microseconds).
 #define THREAD_WORK (4.0 * 1024.0 * 1024.0)
 // Products with at least this many (and fewer than THREAD_WORK) multiply-adds may be split over
-// the threads, in pieces that share one packed B (gemm_template.h) or, on the direct paths
+// the threads, in pieces of rows over each block of B (gemm_template.h) or, on the direct paths
 // below, in pieces of rows, columns or depth: when the split measured faster lately
 // (`bp_split_begin`; on an idle machine it does, with the other cores busy it may not).
 #define SHARED_WORK (512.0 * 1024.0)
+
+// Copies of op(B) each thread makes for itself. The medium products' pieces (gemm_template.h,
+// `shared`) and the few-column direct products (`s_b_transposed`) used to read one packed copy
+// of B that the calling thread had written: on two cores every line of it then moved from one
+// core's caches to the other's. Now the first piece each thread runs packs (or transposes) B
+// into its own scratch slot 0, and its later pieces of the same call reuse it: `own_b_held` is
+// the call whose B the thread's slot 0 holds, numbered by `own_b_call` (never 0, never
+// reused). The bits are the same: each element still sums the same products in the same order.
+// On the Zen 4 of BENCHMARKS.md (session 44, C driver, 2 threads, the split forced on, medians
+// of 1024 calls, GFLOP/s): SGEMM 128³ 157 -> 204 on the AVX-512 tiles and 147 -> 184 on the
+// AVX2 ones, 96³ 138 -> 191, 160³ 160 -> 197; 128x1600 by 1600x10 (the direct path) 103 -> 118.
+static atomic_long own_b_calls = 0;
+static _Thread_local long own_b_held = 0;
+
+static long own_b_call(void) { return atomic_fetch_add_explicit(&own_b_calls, 1, memory_order_relaxed) + 1; }
 
 // The register tiles (MR rows by NR columns) of the portable and AVX2 micro-kernels, and of the
 // AVX-512 ones (SW_, DW_; x86-64 only, but their blocking is derived everywhere, for tests).
@@ -145,7 +160,7 @@ DEFINE_WIDE_UKR(double, bp_f64x8, bp_f64x8u, 8, DW_MR, dgemm)
 // The blocked path packs both operands and computes 6×16 tiles; for a matrix-vector product
 // (n = 1) that packs all of A to compute 16 columns and keep 1, and for a dense layer's 10
 // outputs it leaves 6 of the tile's 16 lanes idle. These direct kernels read the operands where
-// they are (op(B)ᵀ copied once when B is not stored transposed): dot products, eight lanes of
+// they are (op(B)ᵀ copied by each thread when B is not stored transposed): dot products, eight lanes of
 // partial sums each, or sweeps over contiguous rows. Chosen by shape in `s_direct` (above
 // SMALL_WORK; the few-column shapes below THREAD_WORK), split over the threads from
 // SHARED_WORK when that measures faster; the rest keeps the blocked path. For 128x1600 by 1600x10 on one core
@@ -356,10 +371,26 @@ enum {
 typedef struct {
   int shape, overwrite;
   long m, n, k, rsa, csa, rsb, csb, ldc, extent, step;
-  const float *a, *b;  // b: op(B)ᵀ for S_DOT_PRODUCTS, row stride csb; S_SWEEP: a the vector
-                       // (stride csa), b the rows (stride rsb)
+  const float *a, *b;  // b: op(B)ᵀ for S_DOT_PRODUCTS, row stride csb (or op(B) when `copy`);
+                       // S_SWEEP: a the vector (stride csa), b the rows (stride rsb)
   float *c, *partial;
+  long copy;           // S_DOT_PRODUCTS with op(B) not stored transposed: this call's number
 } s_direct_job;
+
+// S_DOT_PRODUCTS reads op(B)ᵀ's rows contiguous: when B is stored row-major, op(B)ᵀ (n rows of
+// k) in the calling thread's scratch slot 0, copied for call `copy` unless the thread holds it
+// already (`own_b_held`); NULL when out of memory. (Copied once by the caller for all threads,
+// it took 10 us of a 40 us 128x1600 by 1600x10 on two threads.)
+static const float *s_b_transposed(const s_direct_job *j) {
+  float *packed = bp_scratch(0, sizeof(float) * (size_t)j->n * (size_t)j->k);
+  if (!packed) return NULL;
+  if (own_b_held != j->copy) {
+    for (long c = 0; c < j->n; c++)
+      for (long p = 0; p < j->k; p++) packed[c * j->k + p] = j->b[p * j->rsb + c * j->csb];
+    own_b_held = j->copy;
+  }
+  return packed;
+}
 
 static void s_direct_piece(void *context, int index, int count) {
   (void)count;
@@ -380,9 +411,21 @@ static void s_direct_piece(void *context, int index, int count) {
   case S_DOT_COLUMNS:  // vector-matrix, B transposed: dot products
     s_dot_rows_avx2(len, j->k, j->a, j->b + lo * j->csb, j->csb, j->c + lo, 1, j->overwrite);
     break;
-  case S_DOT_PRODUCTS:
-    s_dot_products_avx2(len, j->n, j->k, j->a + lo * j->rsa, j->rsa, j->b, j->csb, j->overwrite, j->c + lo * j->ldc, j->ldc);
+  case S_DOT_PRODUCTS: {
+    const float *bt = j->copy ? s_b_transposed(j) : j->b;
+    if (bt) {
+      s_dot_products_avx2(len, j->n, j->k, j->a + lo * j->rsa, j->rsa, bt, j->copy ? j->k : j->csb, j->overwrite,
+                          j->c + lo * j->ldc, j->ldc);
+    } else {  // out of memory for the copy: these rows as plain sums (rounded otherwise)
+      for (long i = lo; i < lo + len; i++)
+        for (long c = 0; c < j->n; c++) {
+          float t = 0;
+          for (long p = 0; p < j->k; p++) t += j->a[i * j->rsa + p] * j->b[p * j->rsb + c * j->csb];
+          j->c[i * j->ldc + c] = j->overwrite ? t : j->c[i * j->ldc + c] + t;
+        }
+    }
     break;
+  }
   default:
     s_outer_products_avx2(len, j->n, j->k, j->a + lo, j->csa, j->b, j->rsb, j->csb, j->overwrite, j->c + lo * j->ldc,
                           j->ldc);
@@ -400,7 +443,7 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
   if (!bp_use_avx2() || !bp_direct_gemm()) return 0;
   const double work = (double)m * (double)n * (double)k;
   if (work <= SMALL_WORK) return 0;
-  s_direct_job job = {0, overwrite, m, n, k, rsa, csa, rsb, csb, ldc, m, 0, a, b, c, NULL};
+  s_direct_job job = {0, overwrite, m, n, k, rsa, csa, rsb, csb, ldc, m, 0, a, b, c, NULL, 0};
   long block = 4;  // the kernel's rows (or columns) per block
   if (n == 1 && csa == 1 && rsb == 1) {
     job.shape = S_DOT_ROWS;
@@ -439,13 +482,8 @@ static int s_direct(long m, long n, long k, const float *a, long rsa, long csa, 
     job.shape = S_DOT_COLUMNS, job.extent = n;
   } else if (work < THREAD_WORK && n >= 2 && n < S_NR && m >= S_MR && k >= 64 && csa == 1) {
     job.shape = S_DOT_PRODUCTS, block = 5;
-    if (rsb != 1) {  // op(B)ᵀ's rows copied once (else read in place, row stride csb)
-      float *packed = bp_scratch(0, sizeof(float) * (size_t)n * (size_t)k);
-      if (!packed) return 0;
-      for (long j = 0; j < n; j++)
-        for (long p = 0; p < k; p++) packed[j * k + p] = b[p * rsb + j * csb];
-      job.b = packed, job.csb = k;
-    }
+    // op(B)ᵀ's rows copied by each thread (`s_b_transposed`), else read in place (row stride csb)
+    if (rsb != 1) job.copy = own_b_call();
   } else if (work < THREAD_WORK && n >= 2 && n <= 12 && m >= 16 && rsa == 1) {
     job.shape = S_OUTER_PRODUCTS, block = 8;
   } else {

@@ -216,8 +216,9 @@ static void NAME(run_part)(void *context, int index, int count) {
   }
 }
 
-// One block of B (depth kc, columns nc), packed once, shared by the threads: each piece packs
-// and multiplies its own rows of A.
+// One block of B (depth kc, columns nc) shared by the threads, packed once (`bbuf`), or packed
+// by each thread into its own scratch (`copy`: the block's number, see gemm.c's `own_b_call`):
+// each piece packs and multiplies its own rows of A.
 typedef struct {
   UKR_FN ukr;
   long m, nc, kc, rsa, csa, rsb, csb, ldc;
@@ -226,20 +227,30 @@ typedef struct {
   const T *a, *b, *bbuf;          // a, b: op(A) and op(B) at the block's depth and columns
   T *c;                           // c: C at the block's first column
   int accumulate, in_place;       // in_place: op(A) read in place (`a_in_place`)
+  long copy;                      // 0: B packed in bbuf; else each thread packs its own
 } NAME(shared_job);
 
 static void NAME(shared_piece)(void *context, int index, int count) {
   (void)count;
   NAME(shared_job) *j = context;
+  const T *bbuf = j->bbuf;
+  if (j->copy) {  // this thread's own packed B, packed by its first piece of the block
+    T *own = bp_scratch(0, sizeof(T) * (size_t)j->kc * (size_t)((j->nc + NR - 1) / NR * NR));
+    if (own && own_b_held != j->copy) {
+      NAME(pack_b)(j->kc, j->nc, j->b, j->rsb, j->csb, own);
+      own_b_held = j->copy;
+    }
+    bbuf = own;
+  }
   const long stop = j->bounds[index + 1] * MR < j->m ? j->bounds[index + 1] * MR : j->m;
   for (long m0 = j->bounds[index] * MR; m0 < stop; m0 += j->rows) {  // at most MC rows packed at once
     const long m1 = m0 + j->rows < stop ? m0 + j->rows : stop;
     T *abuf = bp_scratch(1, sizeof(T) * (size_t)j->kc * (size_t)j->rows);
-    if (!abuf) {  // out of memory for packing: the block unblocked
+    if (!abuf || !bbuf) {  // out of memory for packing: the block unblocked
       NAME(unpacked)(m0, m1, 0, j->nc, j->kc, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, !j->accumulate, j->c, j->ldc);
       continue;
     }
-    NAME(block)(j->ukr, j->in_place, m1 - m0, j->nc, j->kc, j->a + m0 * j->rsa, j->rsa, j->csa, abuf, j->bbuf,
+    NAME(block)(j->ukr, j->in_place, m1 - m0, j->nc, j->kc, j->a + m0 * j->rsa, j->rsa, j->csa, abuf, bbuf,
                 j->c + m0 * j->ldc, j->ldc, j->accumulate);
   }
 }
@@ -259,10 +270,14 @@ static void NAME(pack_piece)(void *context, int index, int count) {
   if (j0 < j1) NAME(pack_b)(j->kc, j1 - j0, j->b + j0 * j->csb, j->rsb, j->csb, j->bbuf + j0 * j->kc);
 }
 
-// The blocked loops with each block of B packed once and shared, and the rows of A claimed in
-// pieces by `threads` threads. Medium products (`large` 0): the caller packs B (a piece's work is
-// small, so the pieces share B instead of each packing its own). Large products (`large` 1,
-// session 25): the threads pack B's panels together. Either way the threads then claim pieces of
+// The blocked loops with each block of B packed and the rows of A claimed in pieces by
+// `threads` threads. Medium products (`large` 0), and large ones whose packed block of B fills
+// at most half of L2: each thread packs the whole block for itself (gemm.c's `own_b_call`:
+// packing it twice on two cores costs less than moving one packed copy from one core's caches
+// to the other's). Larger blocks (session 25): the threads pack B's panels together and share
+// them. (On the Zen 4 of BENCHMARKS.md, 2 threads, 1 MiB of L2: a copy per thread measured 5%
+// faster at 256³, float and double, 2% at 512³ float, a 512 KiB block; 0.5% slower at 512³
+// double and 1% at 1024³ float, blocks of 2 and 1 MiB.) Either way the threads then claim pieces of
 // rows that shrink towards the end (`gemm_shared_pieces`), so that a thread the machine slows
 // down takes fewer pieces instead of holding up the product (with one half of the rows each,
 // the product waited for the slower half), and neither waits long for the other's last piece.
@@ -277,20 +292,20 @@ static int NAME(shared)(UKR_FN ukr, int threads, int large, long m, long n, long
   const long most = MC / MR > 0 ? MC / MR : 1;  // panels per piece packed at once
   const int pieces = gemm_shared_pieces((m + MR - 1) / MR, most, threads, bounds);
   const long rows = most * MR;
+  const long l2 = cache_sizes[1] > 0 ? cache_sizes[1] : 512L << 10;
+  const int own = !large || (long)sizeof(T) * kcmax * ((ncmax + NR - 1) / NR * NR) <= l2 / 2;
   for (long jc = 0; jc < n; jc += NC) {
     const long nc = n - jc < NC ? n - jc : NC;
     for (long pc = 0; pc < k; pc += KC) {
       const long kc = k - pc < KC ? k - pc : KC;
-      if (large) {  // B's panels packed by the threads together, two pieces per thread
+      if (!own) {  // B's panels packed by the threads together, two pieces per thread
         const long bpanels = (nc + NR - 1) / NR, bstep = (bpanels + 2 * threads - 1) / (2 * threads) * NR;
         NAME(pack_job) pj = {kc, nc, rsb, csb, bstep, b + pc * rsb + jc * csb, bbuf};
         bp_parallel_for((int)((nc + bstep - 1) / bstep), NAME(pack_piece), &pj);
-      } else {
-        NAME(pack_b)(kc, nc, b + pc * rsb + jc * csb, rsb, csb, bbuf);
       }
       NAME(shared_job) job = {ukr, m, nc, kc, rsa, csa, rsb, csb, ldc, rows, bounds, a + pc * csa,
                               b + pc * rsb + jc * csb, bbuf, c + jc, !(overwrite && pc == 0),
-                              NAME(a_in_place)(rsa, csa, n)};
+                              NAME(a_in_place)(rsa, csa, n), own ? own_b_call() : 0};
       bp_parallel_for((int)pieces, NAME(shared_piece), &job);
     }
   }
