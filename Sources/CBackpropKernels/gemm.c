@@ -35,8 +35,8 @@
 // into its own scratch slot 0, and its later pieces of the same call reuse it: `own_b_held` is
 // the call whose B the thread's slot 0 holds, numbered by `own_b_call` (never 0, never
 // reused). The bits are the same: each element still sums the same products in the same order.
-// On the Zen 4 of BENCHMARKS.md (session 44, C driver, 2 threads, the split forced on, medians
-// of 1024 calls, GFLOP/s): SGEMM 128³ 157 -> 204 on the AVX-512 tiles and 147 -> 184 on the
+// On the Zen 4 of BENCHMARKS.md (session 44, C driver, 2 threads, medians of 5-7 repetitions,
+// GFLOP/s): SGEMM 128³ 157 -> 204 on the AVX-512 tiles and 147 -> 184 on the
 // AVX2 ones, 96³ 138 -> 191, 160³ 160 -> 197; 128x1600 by 1600x10 (the direct path) 103 -> 118.
 static atomic_long own_b_calls = 0;
 static _Thread_local long own_b_held = 0;
@@ -416,7 +416,7 @@ static void s_direct_piece(void *context, int index, int count) {
     if (bt) {
       s_dot_products_avx2(len, j->n, j->k, j->a + lo * j->rsa, j->rsa, bt, j->copy ? j->k : j->csb, j->overwrite,
                           j->c + lo * j->ldc, j->ldc);
-    } else {  // out of memory for the copy: these rows as plain sums (rounded otherwise)
+    } else {  // out of memory for the copy: these rows as plain sums (rounded unlike the kernel's)
       for (long i = lo; i < lo + len; i++)
         for (long c = 0; c < j->n; c++) {
           float t = 0;
