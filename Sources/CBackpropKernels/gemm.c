@@ -381,6 +381,9 @@ typedef struct {
 // k) in the calling thread's scratch slot 0, copied for call `copy` unless the thread holds it
 // already (`own_b_held`); NULL when out of memory. (Copied once by the caller for all threads,
 // it took 10 us of a 40 us 128x1600 by 1600x10 on two threads.)
+static void s_unpacked(long m0, long m1, long n0, long n1, long k, const float *a, long rsa, long csa,
+                       const float *b, long rsb, long csb, int overwrite, float *c, long ldc);  // gemm_template.h
+
 static const float *s_b_transposed(const s_direct_job *j) {
   float *packed = bp_scratch(0, sizeof(float) * (size_t)j->n * (size_t)j->k);
   if (!packed) return NULL;
@@ -417,12 +420,7 @@ static void s_direct_piece(void *context, int index, int count) {
       s_dot_products_avx2(len, j->n, j->k, j->a + lo * j->rsa, j->rsa, bt, j->copy ? j->k : j->csb, j->overwrite,
                           j->c + lo * j->ldc, j->ldc);
     } else {  // out of memory for the copy: these rows as plain sums (rounded unlike the kernel's)
-      for (long i = lo; i < lo + len; i++)
-        for (long c = 0; c < j->n; c++) {
-          float t = 0;
-          for (long p = 0; p < j->k; p++) t += j->a[i * j->rsa + p] * j->b[p * j->rsb + c * j->csb];
-          j->c[i * j->ldc + c] = j->overwrite ? t : j->c[i * j->ldc + c] + t;
-        }
+      s_unpacked(lo, lo + len, 0, j->n, j->k, j->a, j->rsa, j->csa, j->b, j->rsb, j->csb, j->overwrite, j->c, j->ldc);
     }
     break;
   }
